@@ -1,0 +1,59 @@
+/**
+ * rtinfer's public API: named exports only, types apart.
+ */
+
+// errors
+export { ERROR_CATALOGUE, RtinferError, isRtinferError } from './errors.js';
+export type { ErrorCode, ErrorKind } from './errors.js';
+
+// runtime: models, sessions, shapes, input data
+export { readModel, createSession } from './runtime/session.js';
+export type { Dim, LoadedModel, ModelSource, RuntimeSession, TensorSpec } from './runtime/session.js';
+export { validateSessionSettings, toOrtOptions, GRAPH_OPT_LEVELS, EXECUTION_MODES, LOG_LEVELS } from './runtime/session-options.js';
+export type { SessionSettings, GraphOptLevel, ExecutionMode, LogLevel } from './runtime/session-options.js';
+export { listExecutionProviders, assertProvidersAvailable } from './runtime/providers.js';
+export type { ProviderStatus } from './runtime/providers.js';
+export { parseShapeArg, resolveShapes, checkFits, describeDefaults } from './runtime/shapes.js';
+export type { ShapeOverride, ResolvedShapes, DefaultedDim, ResolveOptions } from './runtime/shapes.js';
+export { buildSamples, parseInputArg, DEFAULT_INPUT_PLAN } from './runtime/inputs.js';
+export type { Feeds, InputFile, InputPlan, SampleSet } from './runtime/inputs.js';
+export { DTYPES, isTensorDType, elementCount } from './runtime/dtypes.js';
+export type { TensorDType, TensorData, NumericArray } from './runtime/dtypes.js';
+export { createRng, syntheticData } from './runtime/synthetic.js';
+export type { Rng, SyntheticFill } from './runtime/synthetic.js';
+export { parseNpy, encodeNpy, parseRawBin } from './runtime/npy.js';
+export type { LoadedArray } from './runtime/npy.js';
+export { toFloat16Bits, fromFloat16Bits } from './runtime/float16.js';
+export { inspectModel } from './runtime/model-info.js';
+export type { ModelInfo, TensorInfo, OperatorCount, ParameterSummary } from './runtime/model-info.js';
+export { estimateFlops } from './runtime/flops.js';
+export type { FlopsEstimate } from './runtime/flops.js';
+export { imageSizeFromMetadata } from './runtime/metadata.js';
+export { defaultModel } from './runtime/default-model.js';
+export type { DefaultModel } from './runtime/default-model.js';
+
+// measurement
+export { runBench, BENCH_SCHEMA } from './loadgen/bench.js';
+export type { BenchOptions, BenchReport, BenchOutcome } from './loadgen/bench.js';
+export { runSingleStream } from './loadgen/single-stream.js';
+export type { Phase, Progress, RunQuery, SingleStreamOptions, SingleStreamRun } from './loadgen/single-stream.js';
+export { captureEnvironment } from './loadgen/environment.js';
+export type { Environment } from './loadgen/environment.js';
+
+// statistics
+export {
+  LatencyRecorder,
+  summarizeLatency,
+  quantileCiRanks,
+  earlyStoppingRank,
+  binomialCdf,
+  quantileSorted,
+  sortSamples,
+} from './stats/index.js';
+export type { LatencySummary, QuantileCi, EarlyStoppingVerdict, SortedSamples } from './stats/index.js';
+
+// reports
+export { renderBenchText } from './report/bench-text.js';
+export { perQueryCsv } from './report/csv.js';
+
+export { RTINFER_VERSION } from './version.js';

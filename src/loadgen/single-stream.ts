@@ -1,0 +1,126 @@
+/**
+ * MLPerf's SingleStream scenario: one query at a time, the next issued as soon as the last
+ * returns. This loop is the measurement path that bench/overhead compares with a bare
+ * `session.run` loop, so it does the least possible per query: pick a sample, read the clock
+ * twice, record. Everything else (progress, summaries) happens off the per-query path.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { LatencyRecorder } from '../stats/latency-recorder.js';
+
+export type RunQuery<F> = (feeds: F) => Promise<unknown>;
+
+export interface Phase {
+  /** Stop after this many queries... */
+  minQueries: number;
+  /** ...and this many milliseconds, whichever comes later. */
+  minDurationMs: number;
+  /** Hard cap on queries (safety bound); default unlimited. */
+  maxQueries?: number;
+  /** Hard cap on time (safety bound); default unlimited. */
+  maxDurationMs?: number;
+}
+
+export interface Progress {
+  queries: number;
+  elapsedMs: number;
+  /** 0..1, by the phase's minimums. */
+  fraction: number;
+}
+
+export interface SingleStreamOptions {
+  phase: Phase;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface SingleStreamRun {
+  recorder: LatencyRecorder;
+  /** Per-query latency in µs, in issue order. */
+  latenciesUs: Float64Array;
+  /** Per-query start, ms from the start of the phase. */
+  startsMs: Float64Array;
+  queries: number;
+  wallMs: number;
+  cpu: { userMs: number; systemMs: number };
+  eventLoopLagMs: { mean: number; p99: number; max: number };
+  /** Set when a query failed: the run stops at the first failure and keeps what it measured. */
+  error?: unknown;
+  aborted: boolean;
+}
+
+const PROGRESS_EVERY_MS = 100;
+
+function grow(a: Float64Array): Float64Array {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+export async function runSingleStream<F>(
+  run: RunQuery<F>,
+  samples: readonly F[],
+  options: SingleStreamOptions,
+): Promise<SingleStreamRun> {
+  const { phase, onProgress, signal } = options;
+  if (samples.length === 0) throw new RangeError('samples must not be empty');
+  const maxQueries = phase.maxQueries ?? Number.POSITIVE_INFINITY;
+  const maxMs = phase.maxDurationMs ?? Number.POSITIVE_INFINITY;
+  const recorder = new LatencyRecorder();
+  let latencies: Float64Array = new Float64Array(Math.min(Math.max(phase.minQueries, 1024), 1 << 20));
+  let starts: Float64Array = new Float64Array(latencies.length);
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  const cpu0 = process.cpuUsage();
+  lag.enable();
+  const t0 = performance.now();
+  let n = 0;
+  let now = t0;
+  let nextProgress = t0 + PROGRESS_EVERY_MS;
+  let error: unknown;
+  let aborted = false;
+  const k = samples.length;
+  for (;;) {
+    const feeds = samples[n % k] as F;
+    const start = performance.now();
+    try {
+      await run(feeds);
+    } catch (e) {
+      error = e;
+      break;
+    }
+    now = performance.now();
+    const us = (now - start) * 1000;
+    recorder.record(us);
+    if (n === latencies.length) {
+      latencies = grow(latencies);
+      starts = grow(starts);
+    }
+    latencies[n] = us;
+    starts[n] = start - t0;
+    n++;
+    const elapsed = now - t0;
+    if ((n >= phase.minQueries && elapsed >= phase.minDurationMs) || n >= maxQueries || elapsed >= maxMs) break;
+    if (signal?.aborted) {
+      aborted = true;
+      break;
+    }
+    if (onProgress !== undefined && now >= nextProgress) {
+      nextProgress = now + PROGRESS_EVERY_MS;
+      onProgress({ queries: n, elapsedMs: elapsed, fraction: Math.min(n / Math.max(1, phase.minQueries), elapsed / Math.max(1, phase.minDurationMs), 1) });
+    }
+  }
+  const wallMs = now - t0;
+  lag.disable();
+  const cpu = process.cpuUsage(cpu0);
+  const result: SingleStreamRun = {
+    recorder,
+    latenciesUs: latencies.subarray(0, n),
+    startsMs: starts.subarray(0, n),
+    queries: n,
+    wallMs,
+    cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
+    eventLoopLagMs: lag.count > 0 ? { mean: lag.mean / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 } : { mean: 0, p99: 0, max: 0 },
+    aborted,
+  };
+  if (error !== undefined) result.error = error;
+  return result;
+}

@@ -1,0 +1,53 @@
+/** The terminal rendering of a `rtinfer.bench/1` report. */
+import type { BenchReport } from '../loadgen/bench.js';
+import type { QuantileCi } from '../stats/summary.js';
+import { formatBytes, formatMs, formatTable } from './format.js';
+
+function ci(name: string, c: QuantileCi | null): string {
+  return c ? `${name} [${formatMs(c.lowerMs)}, ${formatMs(c.upperMs)}]` : `${name} n/a (too few queries)`;
+}
+
+export function renderBenchText(r: BenchReport): string {
+  const l = r.latencyMs;
+  const s = r.settings.session;
+  const shapes = Object.entries(r.settings.shapes)
+    .map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`)
+    .join(' ');
+  const out: string[] = [];
+  out.push(`rtinfer bench · single-stream · ${r.model.label}${r.model.default ? ' (bundled default)' : ''}`);
+  out.push(`  model     ${r.model.path ?? '<bytes>'} (${formatBytes(r.model.bytes)})`);
+  out.push(`  inputs    ${shapes} · ${r.settings.input.description}`);
+  out.push(
+    `  settings  ep ${(s.executionProviders ?? ['cpu']).join(',')} · threads ${s.intraOpThreads ?? 'auto'} · graph-opt ${s.graphOptimizationLevel ?? 'all'} · mode ${s.executionMode ?? 'sequential'}`,
+  );
+  out.push('');
+  out.push(
+    `cold start  read ${formatMs(r.coldStart.readMs)} ms · session ${formatMs(r.coldStart.sessionCreateMs)} ms · first inference ${formatMs(r.coldStart.firstInferenceMs)} ms`,
+  );
+  out.push(`warm-up     ${r.warmup.queries} queries in ${(r.warmup.ms / 1000).toFixed(2)} s`);
+  out.push(`measured    ${r.throughput.queries} queries in ${(r.throughput.durationMs / 1000).toFixed(2)} s · ${r.throughput.qps} queries/s`);
+  out.push('');
+  out.push(
+    formatTable([
+      ['latency ms', 'mean', 'stddev', 'min', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'max'],
+      ['', ...[l.mean, l.stddev, l.min, l.p50, l.p90, l.p95, l.p99, l.p999, l.max].map(formatMs)],
+    ]),
+  );
+  out.push(`${r.confidence.level * 100}% CI      ${ci('p50', r.confidence.p50)} · ${ci('p90', r.confidence.p90)} · ${ci('p99', r.confidence.p99)}`);
+  for (const v of [r.earlyStopping.p90, r.earlyStopping.p99]) {
+    out.push(
+      v.satisfied && v.estimateMs !== null
+        ? `early stop  p${v.percentile} <= ${formatMs(v.estimateMs)} ms with ${v.confidence * 100}% confidence (${v.overLatencyAllowed} of ${v.queries} queries may exceed it)`
+        : `early stop  p${v.percentile} not claimable: needs at least ${v.minQueries} queries at ${v.confidence * 100}% confidence, ran ${v.queries}`,
+    );
+  }
+  out.push('');
+  out.push(
+    `cpu         ${formatMs(r.cpu.msPerQuery)} ms per query (${r.cpu.utilization.toFixed(2)} cores busy) · event-loop lag p99 ${formatMs(r.eventLoopLagMs.p99)} ms · peak RSS ${r.memory.peakRssMB} MB`,
+  );
+  const e = r.env;
+  out.push(`env         ${e.cpuModel} · ${e.cores} cores · ${e.platform}/${e.arch} · Node ${e.node} · onnxruntime ${e.onnxruntime} · rtinfer ${e.rtinfer} · load ${e.loadAvgBefore.toFixed(2)}`);
+  out.push(`validity    ${r.validity.valid ? 'VALID' : 'INVALID'}${r.validity.reasons.map((x) => `\n  - ${x}`).join('')}`);
+  if (r.validity.warnings.length) out.push(`notes${r.validity.warnings.map((x) => `\n  - ${x}`).join('')}`);
+  return out.join('\n');
+}
