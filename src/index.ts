@@ -16,7 +16,7 @@ export type { ProviderStatus } from './runtime/providers.js';
 export { parseShapeArg, resolveShapes, checkFits, describeDefaults } from './runtime/shapes.js';
 export type { ShapeOverride, ResolvedShapes, DefaultedDim, ResolveOptions } from './runtime/shapes.js';
 export { buildSamples, parseInputArg, DEFAULT_INPUT_PLAN } from './runtime/inputs.js';
-export type { Feeds, InputFile, InputPlan, SampleSet } from './runtime/inputs.js';
+export type { Feeds, InputConstant, InputFile, InputPlan, SampleSet } from './runtime/inputs.js';
 export { DTYPES, isTensorDType, elementCount } from './runtime/dtypes.js';
 export type { TensorDType, TensorData, NumericArray } from './runtime/dtypes.js';
 export { createRng, syntheticData } from './runtime/synthetic.js';

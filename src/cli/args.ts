@@ -58,9 +58,11 @@ function translateParseError(spec: CommandSpec, error: unknown): RtinferError {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return new RtinferError('RTI_ERR_ARG_UNKNOWN', `unknown option ${option} for 'rtinfer ${spec.name}' (see rtinfer ${spec.name} --help)`);
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing/.test(e.message ?? '')
-        ? new RtinferError('RTI_ERR_ARG_MISSING', `option ${option} needs a value`)
-        : new RtinferError('RTI_ERR_ARG_INVALID', `option ${option} takes no value`);
+      if (/argument missing/.test(e.message ?? '')) return new RtinferError('RTI_ERR_ARG_MISSING', `option ${option} needs a value`);
+      if (/ambiguous/.test(e.message ?? '')) {
+        return new RtinferError('RTI_ERR_ARG_MISSING', `option ${option} needs a value (write ${option}=VALUE for a value that starts with '-')`);
+      }
+      return new RtinferError('RTI_ERR_ARG_INVALID', `option ${option} takes no value`);
     default:
       return new RtinferError('RTI_ERR_ARG_INVALID', (e.message ?? String(error)).split('\n')[0] ?? 'invalid arguments');
   }

@@ -3,7 +3,7 @@
  * SessionSettings, shapes and input plans.
  */
 import { RtinferError } from '../errors.js';
-import { DEFAULT_INPUT_PLAN, parseInputArg, type InputFile, type InputPlan } from '../runtime/inputs.js';
+import { DEFAULT_INPUT_PLAN, parseInputArg, type InputConstant, type InputFile, type InputPlan } from '../runtime/inputs.js';
 import { EXECUTION_MODES, GRAPH_OPT_LEVELS, LOG_LEVELS, type SessionSettings } from '../runtime/session-options.js';
 import { parseShapeArg, type ShapeOverride } from '../runtime/shapes.js';
 import type { SyntheticFill } from '../runtime/synthetic.js';
@@ -27,11 +27,11 @@ export const SESSION_OPTIONS: readonly OptionSpec[] = [
   { name: 'mem-arena', type: 'string', value: 'on|off', description: 'CPU memory arena (default on)' },
   { name: 'mem-pattern', type: 'string', value: 'on|off', description: 'memory pattern optimisation (default on)' },
   { name: 'optimized-model', type: 'string', value: 'FILE', description: 'write the graph-optimised model to FILE' },
-  { name: 'log-level', type: 'string', value: 'LEVEL', description: `onnxruntime log level: ${LOG_LEVELS.join(' | ')} (default error)` },
+  { name: 'log-level', type: 'string', value: 'LEVEL', description: `onnxruntime log level: ${LOG_LEVELS.join(' | ')} (default fatal: errors are reported by rtinfer itself)` },
 ];
 
 export const INPUT_OPTIONS: readonly OptionSpec[] = [
-  { name: 'input', type: 'string', multiple: true, value: 'SRC', description: 'random (default) | zeros | FILE | NAME=FILE (.npy or raw little-endian .bin)' },
+  { name: 'input', type: 'string', multiple: true, value: 'SRC', description: 'random (default) | zeros | FILE | NAME=FILE (.npy or raw little-endian .bin) | NAME=NUMBER (constant)' },
   { name: 'samples', type: 'string', value: 'N', description: 'distinct random samples to rotate through (default 8)' },
   { name: 'seed', type: 'string', value: 'N', description: 'seed for random inputs (default 1)' },
 ];
@@ -80,9 +80,11 @@ export function shapesFrom(values: ParsedValues): ShapeOverride[] {
 export function inputPlanFrom(values: ParsedValues): InputPlan {
   let fill: SyntheticFill = DEFAULT_INPUT_PLAN.fill;
   const files: InputFile[] = [];
+  const constants: InputConstant[] = [];
   for (const text of listValue(values, 'input')) {
     const parsed = parseInputArg(text);
     if ('fill' in parsed) fill = parsed.fill;
+    else if ('constant' in parsed) constants.push(parsed.constant);
     else files.push(parsed.file);
   }
   const samples = stringValue(values, 'samples');
@@ -90,6 +92,7 @@ export function inputPlanFrom(values: ParsedValues): InputPlan {
   return {
     fill,
     files,
+    constants,
     samples: samples === undefined ? DEFAULT_INPUT_PLAN.samples : parseIntOption('samples', samples, 1, 1024),
     seed: seed === undefined ? DEFAULT_INPUT_PLAN.seed : parseIntOption('seed', seed, 0, 2 ** 32 - 1),
   };

@@ -93,7 +93,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
     try {
       await run(set.samples[0] as Feeds);
     } catch (error) {
-      const shapesText = Object.entries(set.shapes).map(([n, d]) => `${n}=${d.join('x')}`).join(' ');
+      const shapesText = Object.entries(set.shapes).map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`).join(' ');
       throw new RtinferError('RTI_ERR_INFERENCE', `first inference failed at ${shapesText}: ${firstLine(error)}`, { cause: error });
     }
     const firstInferenceMs = performance.now() - t0;

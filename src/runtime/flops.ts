@@ -37,6 +37,11 @@ const COUNTED_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
 type Dims = readonly number[];
 
+// Only standard ONNX operators: a custom-domain 'Conv' may mean anything.
+function isDefaultDomain(node: OnnxNode): boolean {
+  return node.domain === undefined || node.domain === '' || node.domain === 'ai.onnx';
+}
+
 // For each counted op, the tensors its FLOP formula needs: which inputs and whether output 0.
 // Conv uses its output (whose spatial size already reflects pads, strides and dilations) and its
 // weight; ConvTranspose its input and weight; MatMul and Gemm their two operands.
@@ -49,7 +54,9 @@ function neededTensors(node: OnnxNode): string[] {
  * Runs the model once with `feeds` and returns its estimated FLOPs per inference. Throws
  * RTI_ERR_MODEL_NOT_ONNX for bytes that are not a model and RTI_ERR_INFERENCE when a model
  * input has no feed or onnxruntime fails. Fetches every needed activation at once, so peak memory
- * is that of one run that keeps those activations alive.
+ * is that of one run that keeps those activations alive. When every needed shape is already in the
+ * file (no counted ops, or ops on inputs and weights only) the model is not run at all.
+ * Nodes inside If/Loop/Scan bodies are not counted: their tensors cannot be graph outputs.
  */
 export async function estimateFlops(
   modelBytes: Uint8Array,
@@ -63,24 +70,21 @@ export async function estimateFlops(
   for (const tensor of graph.initializer) known.set(tensor.name ?? '', tensor.dims);
   const initializerNames = new Set(known.keys());
   for (const node of graph.node) {
-    const isDefaultDomain = node.domain === undefined || node.domain === '' || node.domain === 'ai.onnx';
-    if (!isDefaultDomain || node.op_type !== 'Constant') continue;
+    if (!isDefaultDomain(node) || node.op_type !== 'Constant') continue;
     const value = node.attribute.find((a) => a.name === 'value')?.t;
     if (value !== undefined && node.output[0] !== undefined) known.set(node.output[0], value.dims);
   }
   for (const input of graph.input) {
     const name = input.name ?? '';
-    if (initializerNames.has(name)) continue;
     const feed = feeds[name];
-    if (feed === undefined) {
+    // A feed wins over an initializer of the same name (IR<4 weights-as-inputs can be overridden).
+    if (feed !== undefined) known.set(name, feed.dims);
+    else if (!initializerNames.has(name)) {
       throw new RtinferError('RTI_ERR_INFERENCE', `FLOPs estimate: no feed for model input '${name}'`);
     }
-    known.set(name, feed.dims);
   }
 
-  const counted = graph.node.filter(
-    (n) => (n.domain === undefined || n.domain === '' || n.domain === 'ai.onnx') && COUNTED_OPS.has(n.op_type ?? ''),
-  );
+  const counted = graph.node.filter((n) => isDefaultDomain(n) && COUNTED_OPS.has(n.op_type ?? ''));
   const existingOutputs = new Set(graph.output.map((o) => o.name ?? ''));
   const fetch = new Set<string>();
   for (const node of counted) {

@@ -29,8 +29,9 @@ export interface SessionSettings {
   /** Write the model after graph optimization to this path. */
   optimizedModelPath?: string;
   /**
-   * Default 'error': old exports that list weights as graph inputs make onnxruntime print one
-   * warning per weight at 'warning'.
+   * Default 'fatal': old exports that list weights as graph inputs make onnxruntime print one
+   * warning per weight at 'warning', and at 'error' a failed run prints several native log lines
+   * besides the error rtinfer reports anyway.
    */
   logLevel?: LogLevel;
 }
@@ -69,7 +70,7 @@ export function toOrtOptions(s: SessionSettings): InferenceSession.SessionOption
     executionProviders: s.executionProviders ?? ['cpu'],
     graphOptimizationLevel: s.graphOptimizationLevel ?? 'all',
     executionMode: s.executionMode ?? 'sequential',
-    logSeverityLevel: LOG_LEVELS.indexOf(s.logLevel ?? 'error') as 0 | 1 | 2 | 3 | 4,
+    logSeverityLevel: LOG_LEVELS.indexOf(s.logLevel ?? 'fatal') as 0 | 1 | 2 | 3 | 4,
   };
   if (s.intraOpThreads !== undefined) options.intraOpNumThreads = s.intraOpThreads;
   if (s.interOpThreads !== undefined) options.interOpNumThreads = s.interOpThreads;

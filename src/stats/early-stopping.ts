@@ -1,11 +1,16 @@
 /**
- * Early stopping for a latency percentile, as in MLPerf Inference LoadGen (loadgen/early_stopping.cc,
- * with tolerance d = 0). A run of n queries may claim "the q-quantile latency is at most L" at
- * confidence c if, were the true fraction of queries slower than L as large as 1 − q, seeing as
- * few as h slow queries would be rare: P(Bin(n, 1 − q) <= h) <= 1 − c. The largest such h is the
- * number of slowest queries the run may discard, and the reported estimate is the (n − h)-th
- * smallest latency: an upper confidence bound on the q-quantile, which is why it sits above the
- * plain sample percentile and approaches it as n grows.
+ * Early stopping for a latency percentile, after MLPerf Inference LoadGen (loadgen/early_stopping.cc,
+ * tolerance d = 0). Claim "the q-quantile ξ is at most X(r)" for the r-th smallest of n latencies.
+ * X(r) < ξ exactly when at most n − r queries reach ξ, and that count is Bin(n, 1 − q), so
+ *   P(X(n − h) < ξ) = P(Bin(n, 1 − q) <= h).
+ * The largest h with that probability <= 1 − c makes X(n − h) an upper confidence bound on ξ at
+ * level c: the h slowest queries may lie above it. It sits above the plain sample percentile and
+ * approaches it as n grows.
+ *
+ * LoadGen finds the same h (its overlatency count t; "Would discard 172" for 2048 queries at p90 is
+ * t − 1 with t = 173 here) but counts the estimate itself among the t, reporting X(n − t + 1), one
+ * rank more conservative, and demanding t >= 1 (64 queries for p90). This module uses the exact
+ * bound above, so h = 0 is allowed and X(n − h) is reported.
  */
 import { binomialCdf } from './binomial.js';
 import { lastTrue } from './monotone-search.js';

@@ -16,7 +16,7 @@ export function sortSamples(xs: ArrayLike<number>): SortedSamples {
     if (Number.isNaN(buf[i])) throw new RangeError(`sortSamples: sample ${i} is NaN`);
   }
   buf.sort();
-  return Array.from(buf) as number[] as unknown as SortedSamples;
+  return Array.from(buf) as unknown as SortedSamples;
 }
 
 /**

@@ -1,0 +1,173 @@
+/**
+ * The built `rtinfer` command end to end: spawn it, parse --json, check exit codes and the one-line
+ * messages for each kind of bad input. Needs `npm run build` first (npm test does it).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { OCR_CLS, ROOT, SILERO, sharedModel } from '../helpers/models.js';
+
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const run = promisify(execFile);
+const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function rtinfer(...args: string[]): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000, maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+const FAST = ['--duration', '0.3s', '--min-queries', '20', '--warmup', '3'];
+
+before(() => {
+  assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build first`);
+});
+
+test('bench with no model measures the bundled PP-OCRv4 detector and prints the rtinfer.bench/1 JSON', async () => {
+  const r = await rtinfer('bench', '--json', '--duration', '0.5s', '--min-queries', '5', '--warmup', '1');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.schema, 'rtinfer.bench/1');
+  assert.equal(j.model.default, true);
+  assert.match(j.model.label, /PP-OCRv4/);
+  assert.deepEqual(j.settings.shapes, { x: [1, 3, 640, 640] });
+  const l = j.latencyMs;
+  for (const k of ['mean', 'p50', 'p90', 'p95', 'p99', 'p999', 'max']) assert.ok(l[k] > 0, `latencyMs.${k}`);
+  assert.ok(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+  assert.ok(j.coldStart.readMs >= 0 && j.coldStart.sessionCreateMs > 0 && j.coldStart.firstInferenceMs > 0);
+  assert.ok(j.throughput.qps > 0 && j.throughput.queries >= 5);
+  assert.equal(typeof j.validity.valid, 'boolean');
+  assert.ok(Array.isArray(j.validity.reasons));
+  assert.equal(j.env.onnxruntime, '1.30.0');
+  assert.ok(j.env.cores >= 1 && j.env.node.startsWith('v'));
+  assert.equal(r.stderr, '', '--json keeps stderr clean');
+});
+
+test('bench on a sub-millisecond model: enough queries make p90 and p99 claimable, CSV has one row per query', async () => {
+  const csv = path.join(dir, 'q.csv');
+  const r = await rtinfer('bench', SILERO, '--shape', 'input=1x512', '--input', 'sr=16000', '--duration', '1s', '--min-queries', '600', '--warmup', '20', '--json', '--csv', csv);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.ok(j.throughput.queries >= 600);
+  assert.equal(j.earlyStopping.p90.satisfied, true);
+  assert.equal(j.earlyStopping.p99.satisfied, true);
+  assert.ok(j.earlyStopping.p99.estimateMs >= j.latencyMs.p99 * 0.99, 'the early-stopping p99 is conservative');
+  assert.ok(j.confidence.p99.lowerMs <= j.latencyMs.p99 && j.latencyMs.p99 <= j.confidence.p99.upperMs * 1.001);
+  assert.equal(j.validity.valid, true, j.validity.reasons.join('; '));
+  assert.deepEqual(j.settings.input.samples, 8);
+  const lines = readFileSync(csv, 'utf8').trim().split('\n');
+  assert.equal(lines[0], 'query,start_ms,latency_us');
+  assert.equal(lines.length - 1, j.throughput.queries);
+  const us = lines.slice(1).map((l) => Number(l.split(',')[2]));
+  const sorted = [...us].sort((a, b) => a - b);
+  const p50 = sorted[Math.ceil(0.5 * sorted.length) - 1]! / 1000;
+  assert.ok(Math.abs(p50 - j.latencyMs.p50) / j.latencyMs.p50 < 0.01, `csv p50 ${p50} vs report ${j.latencyMs.p50}`);
+});
+
+test('a too-short run is reported, marked invalid with its reason, not dropped', async () => {
+  const r = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--duration', '5s', '--min-queries', '10', '--max-queries', '10', '--warmup', '1', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.validity.valid, false);
+  assert.match(j.validity.reasons.join(' '), /p90 .* need at least 44, ran 10/);
+  assert.equal(j.throughput.queries, 10);
+  assert.ok(j.latencyMs.p50 > 0);
+});
+
+test('the text report shows the table, the verdict and printed default shapes', async () => {
+  const r = await rtinfer('bench', OCR_CLS, ...FAST);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /latency ms\s+mean\s+stddev\s+min\s+p50\s+p90\s+p95\s+p99\s+p99\.9\s+max/);
+  assert.match(r.stdout, /cold start\s+read .* session .* first inference/);
+  assert.match(r.stdout, /validity\s+(VALID|INVALID)/);
+  assert.match(r.stdout, /default shape: input 'x' dim 2 .*= 640/);
+});
+
+test('info --json reports IO, opsets, parameters, operators and FLOPs at the chosen shape', async () => {
+  const r = await rtinfer('info', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.schema, 'rtinfer.info/1');
+  assert.deepEqual(j.inputs[0].shape, ['p2o.DynamicDimension.0', 3, 'p2o.DynamicDimension.1', 'p2o.DynamicDimension.2']);
+  assert.deepEqual(j.shapes, { x: [1, 3, 640, 640] });
+  assert.ok(j.parameters.count > 1e6 && j.parameters.bytes > 4e6);
+  assert.ok(j.operators.some((o: { opType: string; count: number }) => o.opType === 'Conv' && o.count > 10));
+  assert.deepEqual(j.opsetImports, [{ domain: 'ai.onnx', version: 11 }]);
+  const small = JSON.parse((await rtinfer('info', '--json', '--shape', 'x=1x3x320x320')).stdout);
+  const ratio = j.flops.total / small.flops.total;
+  assert.ok(ratio > 3.9 && ratio < 4.1, `FLOPs scale with pixels: 640² / 320² = 4, got ${ratio}`);
+});
+
+test('old exports that list weights as inputs keep the console clean', async (t) => {
+  const rfb = sharedModel(t, 'version-RFB-320.onnx');
+  if (!rfb) return;
+  const r = await rtinfer('bench', rfb, ...FAST);
+  assert.equal(r.code, 0);
+  assert.equal(r.stderr, '', 'no onnxruntime warnings about initializers');
+  const info = await rtinfer('info', rfb);
+  assert.match(info.stdout, /244 weights listed as graph inputs/);
+});
+
+test('BAD CALL - each bad input gets one line, exit 2 for usage and 1 for runtime, no stack trace', async () => {
+  const notOnnx = path.join(dir, 'notes.onnx');
+  writeFileSync(notOnnx, 'these are notes, not a model\n');
+  const cases: Array<[string[], number, RegExp]> = [
+    [['bench', '/no/such/model.onnx'], 2, /model file not found: \/no\/such\/model\.onnx/],
+    [['info', '/no/such/model.onnx'], 2, /model file not found/],
+    [['bench', notOnnx], 2, /notes\.onnx is not an ONNX model/],
+    [['info', notOnnx], 2, /notes\.onnx is not an ONNX model/],
+    [['bench', '--shape', 'x=1x3x640'], 2, /input 'x' 3 dimensions/],
+    [['bench', '--shape', 'y=1x3x64x64'], 2, /input 'y', but the model's inputs are: x/],
+    [['bench', '--shape', 'x=1x4x64x64'], 2, /fixes it at 3/],
+    [['bench', '--bogus'], 2, /unknown option --bogus/],
+    [['bench', '--graph-opt', 'max'], 2, /invalid --graph-opt 'max' \(expected one of disabled, basic, extended, all\)/],
+    [['bench', '--duration', 'soon'], 2, /invalid --duration 'soon'/],
+    [['bench', '--threads=-2'], 2, /invalid --threads '-2'/],
+    [['bench', '--threads', '-2'], 2, /option --threads needs a value/],
+    [['bench', '--json=yes'], 2, /option --json takes no value/],
+    [['bench', '--duration'], 2, /option --duration needs a value/],
+    [['bench', '--ep', 'nosuch'], 2, /execution provider 'nosuch' is not in this onnxruntime-node build/],
+    [['bench', 'a.onnx', 'b.onnx'], 2, /unexpected argument 'b\.onnx'/],
+    [['frobnicate'], 2, /unknown command 'frobnicate'/],
+    [['bench', OCR_CLS, '--csv', '/no/such/dir/out.csv'], 1, /cannot write --csv \/no\/such\/dir\/out\.csv/],
+    [['bench', SILERO, '--shape', 'input=1x1', ...FAST], 1, /first inference failed at input=1x1 state=2x1x128 sr=scalar/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const r = await rtinfer(...args);
+    const label = args.join(' ');
+    assert.equal(r.code, code, `${label}: exit ${r.code}, stderr ${r.stderr}`);
+    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('no model given'));
+    assert.equal(lines.length, 1, `${label}: one line, got:\n${r.stderr}`);
+    assert.match(lines[0]!, pattern, label);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, `${label}: no stack trace`);
+  }
+});
+
+test('--verbose adds the error code and stack; --help and --version answer', async () => {
+  const r = await rtinfer('bench', '/no/such/model.onnx', '--verbose');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /RTI_ERR_MODEL_NOT_FOUND/);
+  assert.match(r.stderr, /\n\s+at /);
+  const help = await rtinfer('bench', '--help');
+  assert.equal(help.code, 0);
+  for (const opt of ['--shape', '--threads', '--inter-threads', '--ep', '--graph-opt', '--warmup', '--duration', '--min-queries', '--seed', '--input', '--json', '--csv']) {
+    assert.ok(help.stdout.includes(opt), `help lists ${opt}`);
+  }
+  const version = await rtinfer('--version');
+  assert.equal(version.stdout.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+});
