@@ -70,7 +70,8 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     bar.done();
     if (csv !== undefined) await writeCsv(csv, perQueryCsv(outcome.latenciesUs, outcome.startsMs));
     io.stdout.write(json ? JSON.stringify(outcome.report, null, 2) + '\n' : renderBenchText(outcome.report) + '\n');
-    return 0;
+    // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).
+    return controller.signal.aborted ? 130 : 0;
   } finally {
     bar.done();
     process.removeListener('SIGINT', onSignal);

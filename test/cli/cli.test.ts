@@ -171,3 +171,18 @@ test('--verbose adds the error code and stack; --help and --version answer', asy
   const version = await rtinfer('--version');
   assert.equal(version.stdout.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
 });
+
+test('Ctrl-C during a run still prints the partial report, marked invalid, and exits 130', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, 'bench', OCR_CLS, '--duration', '60s', '--warmup', '1', '--json'], { cwd: ROOT });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  await new Promise((r) => setTimeout(r, 2500));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 130);
+  const j = JSON.parse(stdout);
+  assert.equal(j.validity.valid, false);
+  assert.match(j.validity.reasons[0], /^interrupted after \d+ queries$/);
+  assert.ok(j.throughput.queries > 0 && j.latencyMs.p50 > 0);
+});
