@@ -23,8 +23,8 @@ export const ERROR_CATALOGUE = {
   RTI_ERR_INPUT_DATA: { kind: 'usage', description: 'input data that cannot be used (bad .npy/.bin file, wrong size or dtype)' },
   RTI_ERR_EP_UNAVAILABLE: { kind: 'usage', description: 'an execution provider that this onnxruntime-node binary does not have' },
   RTI_ERR_SESSION_CREATE: { kind: 'runtime', description: 'onnxruntime could not create a session for the model' },
-  RTI_ERR_INFERENCE: { kind: 'runtime', description: 'an inference failed inside onnxruntime' },
-  RTI_ERR_IO: { kind: 'runtime', description: 'a file could not be written' },
+  RTI_ERR_INFERENCE_FAILED: { kind: 'runtime', description: 'an inference failed inside onnxruntime' },
+  RTI_ERR_IO_WRITE: { kind: 'runtime', description: 'a file could not be written' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

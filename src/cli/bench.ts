@@ -82,6 +82,6 @@ async function writeCsv(file: string, content: string): Promise<void> {
   try {
     await writeFile(file, content);
   } catch (error) {
-    throw new RtinferError('RTI_ERR_IO', `cannot write --csv ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --csv ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }

@@ -94,13 +94,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
       await run(set.samples[0] as Feeds);
     } catch (error) {
       const shapesText = Object.entries(set.shapes).map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`).join(' ');
-      throw new RtinferError('RTI_ERR_INFERENCE', `first inference failed at ${shapesText}: ${firstLine(error)}`, { cause: error });
+      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `first inference failed at ${shapesText}: ${firstLine(error)}`, { cause: error });
     }
     const firstInferenceMs = performance.now() - t0;
 
     options.onPhase?.('warmup');
     const warm = await runSingleStream(run, set.samples, { phase: warmup, ...(options.signal ? { signal: options.signal } : {}) });
-    if (warm.error !== undefined) throw new RtinferError('RTI_ERR_INFERENCE', `inference failed during warm-up: ${firstLine(warm.error)}`, { cause: warm.error });
+    if (warm.error !== undefined) throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed during warm-up: ${firstLine(warm.error)}`, { cause: warm.error });
 
     options.onPhase?.('measure');
     const phase: Phase = { minQueries, minDurationMs: durationMs };

@@ -52,7 +52,7 @@ function neededTensors(node: OnnxNode): string[] {
 
 /**
  * Runs the model once with `feeds` and returns its estimated FLOPs per inference. Throws
- * RTI_ERR_MODEL_NOT_ONNX for bytes that are not a model and RTI_ERR_INFERENCE when a model
+ * RTI_ERR_MODEL_NOT_ONNX for bytes that are not a model and RTI_ERR_INFERENCE_FAILED when a model
  * input has no feed or onnxruntime fails. Fetches every needed activation at once, so peak memory
  * is that of one run that keeps those activations alive. When every needed shape is already in the
  * file (no counted ops, or ops on inputs and weights only) the model is not run at all.
@@ -80,7 +80,7 @@ export async function estimateFlops(
     // A feed wins over an initializer of the same name (IR<4 weights-as-inputs can be overridden).
     if (feed !== undefined) known.set(name, feed.dims);
     else if (!initializerNames.has(name)) {
-      throw new RtinferError('RTI_ERR_INFERENCE', `FLOPs estimate: no feed for model input '${name}'`);
+      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `FLOPs estimate: no feed for model input '${name}'`);
     }
   }
 
@@ -144,7 +144,7 @@ async function runForDims(
     }
     return dims;
   } catch (error) {
-    throw new RtinferError('RTI_ERR_INFERENCE', `FLOPs estimate: onnxruntime failed (${firstLine(error)})`, {
+    throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `FLOPs estimate: onnxruntime failed (${firstLine(error)})`, {
       cause: error,
     });
   } finally {

@@ -30,7 +30,7 @@ function filled(dims: number[], value = 0.5): Tensor {
 
 function assertInferenceError(error: unknown, pattern: RegExp): true {
   assert.ok(error instanceof RtinferError, `expected RtinferError, got ${String(error)}`);
-  assert.equal(error.code, 'RTI_ERR_INFERENCE');
+  assert.equal(error.code, 'RTI_ERR_INFERENCE_FAILED');
   assert.ok(!error.message.includes('\n'), 'message must be one line');
   assert.match(error.message, pattern);
   return true;

@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { ERROR_CATALOGUE, RtinferError, firstLine } from '../../src/errors.js';
+import { ROOT } from '../helpers/models.js';
+
+test('every catalogued error code is documented in docs/errors.md with its kind, and nothing else is', () => {
+  const doc = readFileSync(`${ROOT}docs/errors.md`, 'utf8');
+  const rows = [...doc.matchAll(/^\| `(RTI_ERR_[A-Z_]+)` \| (usage|runtime) \|/gm)].map((m) => [m[1], m[2]]);
+  assert.deepEqual(
+    rows,
+    Object.entries(ERROR_CATALOGUE).map(([code, e]) => [code, e.kind]),
+  );
+});
+
+test('codes follow RTI_ERR_<AREA>_<PROBLEM> and errors carry code and kind', () => {
+  for (const code of Object.keys(ERROR_CATALOGUE)) assert.match(code, /^RTI_ERR_[A-Z]+_[A-Z_]+$/);
+  const e = new RtinferError('RTI_ERR_IO_WRITE', 'cannot write x');
+  assert.equal(e.kind, 'runtime');
+  assert.equal(e.code, 'RTI_ERR_IO_WRITE');
+  assert.equal(new RtinferError('RTI_ERR_SHAPE_MISMATCH', 'm').kind, 'usage');
+  assert.equal(firstLine(new Error('\n  first\nsecond')), 'first');
+});
