@@ -1,30 +1,38 @@
 /**
  * One error catalogue for the whole toolkit. Every error rtinfer raises on purpose carries a stable
- * `code` (RTI_ERR_<AREA>_<PROBLEM>) and a `kind`: `usage` means the caller asked for something
- * wrong (CLI exit code 2, HTTP 4xx later), `runtime` means a valid request failed (exit code 1).
+ * `code` (RTI_ERR_<AREA>_<PROBLEM>), a `kind` and the HTTP status a server answers with:
+ * `usage` means the caller asked for something wrong (CLI exit code 2, HTTP 4xx), `runtime` means
+ * a valid request failed (exit code 1, HTTP 5xx), `refused` means the engine declined or gave up on
+ * a request to keep its latency budget (overload: retry later, or a missed deadline).
  * Messages are one line and name the offending input.
  */
 
-export type ErrorKind = 'usage' | 'runtime';
+export type ErrorKind = 'usage' | 'runtime' | 'refused';
 
 interface CatalogueEntry {
   readonly kind: ErrorKind;
+  readonly status: number;
   readonly description: string;
 }
 
 export const ERROR_CATALOGUE = {
-  RTI_ERR_ARG_UNKNOWN: { kind: 'usage', description: 'an option or command that does not exist' },
-  RTI_ERR_ARG_INVALID: { kind: 'usage', description: 'an option or argument with a value that is not accepted' },
-  RTI_ERR_ARG_MISSING: { kind: 'usage', description: 'a required argument or option value is missing' },
-  RTI_ERR_MODEL_NOT_FOUND: { kind: 'usage', description: 'the model file does not exist or cannot be read' },
-  RTI_ERR_MODEL_NOT_ONNX: { kind: 'usage', description: 'the file is not an ONNX model' },
-  RTI_ERR_MODEL_INPUT_UNKNOWN: { kind: 'usage', description: 'a name that is not one of the model inputs' },
-  RTI_ERR_SHAPE_MISMATCH: { kind: 'usage', description: 'a shape that does not fit the model input' },
-  RTI_ERR_INPUT_DATA: { kind: 'usage', description: 'input data that cannot be used (bad .npy/.bin file, wrong size or dtype)' },
-  RTI_ERR_EP_UNAVAILABLE: { kind: 'usage', description: 'an execution provider that this onnxruntime-node binary does not have' },
-  RTI_ERR_SESSION_CREATE: { kind: 'runtime', description: 'onnxruntime could not create a session for the model' },
-  RTI_ERR_INFERENCE_FAILED: { kind: 'runtime', description: 'an inference failed inside onnxruntime' },
-  RTI_ERR_IO_WRITE: { kind: 'runtime', description: 'a file could not be written' },
+  RTI_ERR_ARG_UNKNOWN: { kind: 'usage', status: 400, description: 'an option or command that does not exist' },
+  RTI_ERR_ARG_INVALID: { kind: 'usage', status: 400, description: 'an option or argument with a value that is not accepted' },
+  RTI_ERR_ARG_MISSING: { kind: 'usage', status: 400, description: 'a required argument or option value is missing' },
+  RTI_ERR_MODEL_NOT_FOUND: { kind: 'usage', status: 404, description: 'the model file does not exist or cannot be read' },
+  RTI_ERR_MODEL_NOT_ONNX: { kind: 'usage', status: 400, description: 'the file is not an ONNX model' },
+  RTI_ERR_MODEL_INPUT_UNKNOWN: { kind: 'usage', status: 400, description: 'a name that is not one of the model inputs' },
+  RTI_ERR_SHAPE_MISMATCH: { kind: 'usage', status: 400, description: 'a shape that does not fit the model input' },
+  RTI_ERR_INPUT_DATA: { kind: 'usage', status: 400, description: 'input data that cannot be used (missing input, wrong dtype or size, bad .npy/.bin file)' },
+  RTI_ERR_EP_UNAVAILABLE: { kind: 'usage', status: 400, description: 'an execution provider that this onnxruntime-node binary does not have' },
+  RTI_ERR_SESSION_CREATE: { kind: 'runtime', status: 500, description: 'onnxruntime could not create a session for the model' },
+  RTI_ERR_INFERENCE_FAILED: { kind: 'runtime', status: 500, description: 'an inference failed inside onnxruntime' },
+  RTI_ERR_IO_WRITE: { kind: 'runtime', status: 500, description: 'a file could not be written' },
+  RTI_ERR_ENGINE_QUEUE_FULL: { kind: 'refused', status: 429, description: 'the engine queue is at maxQueueSize: retry later' },
+  RTI_ERR_ENGINE_DEADLINE_UNMEETABLE: { kind: 'refused', status: 503, description: 'the engine predicts the request cannot finish before its deadline' },
+  RTI_ERR_ENGINE_DEADLINE_EXPIRED: { kind: 'refused', status: 504, description: 'the deadline passed while the request was queued' },
+  RTI_ERR_ENGINE_CLOSED: { kind: 'refused', status: 503, description: 'the engine is closing or closed' },
+  RTI_ERR_ENGINE_WORKER_CRASHED: { kind: 'runtime', status: 500, description: 'the worker running the request died; it is being replaced' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
@@ -32,12 +40,15 @@ export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 export class RtinferError extends Error {
   readonly code: ErrorCode;
   readonly kind: ErrorKind;
+  /** The HTTP status a server answers this error with. */
+  readonly status: number;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'RtinferError';
     this.code = code;
     this.kind = ERROR_CATALOGUE[code].kind;
+    this.status = ERROR_CATALOGUE[code].status;
   }
 }
 

@@ -6,10 +6,10 @@ import { ROOT } from '../helpers/models.js';
 
 test('every catalogued error code is documented in docs/errors.md with its kind, and nothing else is', () => {
   const doc = readFileSync(`${ROOT}docs/errors.md`, 'utf8');
-  const rows = [...doc.matchAll(/^\| `(RTI_ERR_[A-Z_]+)` \| (usage|runtime) \|/gm)].map((m) => [m[1], m[2]]);
+  const rows = [...doc.matchAll(/^\| `(RTI_ERR_[A-Z_]+)` \| (usage|runtime|refused) \| (\d{3}) \|/gm)].map((m) => [m[1], m[2], Number(m[3])]);
   assert.deepEqual(
     rows,
-    Object.entries(ERROR_CATALOGUE).map(([code, e]) => [code, e.kind]),
+    Object.entries(ERROR_CATALOGUE).map(([code, e]) => [code, e.kind, e.status]),
   );
 });
 
@@ -19,5 +19,9 @@ test('codes follow RTI_ERR_<AREA>_<PROBLEM> and errors carry code and kind', () 
   assert.equal(e.kind, 'runtime');
   assert.equal(e.code, 'RTI_ERR_IO_WRITE');
   assert.equal(new RtinferError('RTI_ERR_SHAPE_MISMATCH', 'm').kind, 'usage');
+  for (const [code, e] of Object.entries(ERROR_CATALOGUE)) {
+    const range = e.kind === 'usage' ? [400, 499] : e.kind === 'runtime' ? [500, 599] : [429, 504];
+    assert.ok(e.status >= range[0]! && e.status <= range[1]!, `${code}: status ${e.status} fits kind ${e.kind}`);
+  }
   assert.equal(firstLine(new Error('\n  first\nsecond')), 'first');
 });

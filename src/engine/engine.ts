@@ -1,0 +1,367 @@
+/**
+ * The engine: inference in worker threads under the deadline-aware scheduler.
+ *
+ *   const engine = await createEngine({ model: 'cls.onnx', instances: 2, batching: { maxBatchSize: 8 } });
+ *   const out = await engine.infer({ x: tensor }, { deadlineMs: 50, priority: 1 });
+ *   engine.stats();
+ *   await engine.close();
+ *
+ * Inputs are validated on the calling thread, copied once into buffers that are transferred (not
+ * cloned, never JSON) to a worker, stacked along the batch dimension when batching, and the outputs
+ * come back transferred and are split per request as views.
+ */
+import os from 'node:os';
+import { Tensor } from 'onnxruntime-node';
+import { RtinferError } from '../errors.js';
+import { buildSamples } from '../runtime/inputs.js';
+import { readModel, type ModelSource, type TensorSpec } from '../runtime/session.js';
+import type { SessionSettings } from '../runtime/session-options.js';
+import { resolveShapes } from '../runtime/shapes.js';
+import { realClock, type Clock } from './clock.js';
+import { EngineMetrics, type EngineStats, type RequestTiming } from './engine-metrics.js';
+import { LatencyModels } from './latency-model.js';
+import { Scheduler, type BatchMode, type BatchPolicy, type QueuedRequest } from './scheduler.js';
+import { copyFeeds, splitOutputs, stackFeeds, validateInputs, type TensorLike, type WireFeeds } from './tensors.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface BatchingOptions {
+  /** 'adaptive' (default): batch what is queued, sized to deadlines; 'static': Triton-style. */
+  mode?: Exclude<BatchMode, 'none'>;
+  maxBatchSize?: number;
+  /** How long the oldest request may wait for a batch to fill (default 0 adaptive, 1000 µs static). */
+  maxQueueDelayUs?: number;
+  preferredBatchSizes?: number[];
+}
+
+export interface EngineOptions {
+  model: ModelSource;
+  /** Sessions, one per worker thread; default 1. */
+  instances?: number;
+  /** Intra-op threads per instance; default: the cores divided among the instances. */
+  threads?: number;
+  /** Other session settings (execution providers, optimization level, ...). */
+  session?: Omit<SessionSettings, 'intraOpThreads'>;
+  /** Dynamic batching; default off. `true` means adaptive with maxBatchSize 8. */
+  batching?: boolean | BatchingOptions;
+  /** Requests that may wait; beyond it submissions are refused (QUEUE_FULL). Default 256. */
+  maxQueueSize?: number;
+  /** Run each batch size a few times at start to seed the latency model; default true. */
+  warmup?: boolean;
+  /** Shapes for the warm-up inputs of dynamic models (as `--shape`), default the printed defaults. */
+  warmupShapes?: Record<string, number[]>;
+  /** For tests: the scheduler's clock. */
+  clock?: Clock;
+}
+
+export interface InferOptions {
+  /** Relative deadline; the request is refused or expired rather than answered later. */
+  deadlineMs?: number;
+  /** Higher runs first; default 0. */
+  priority?: number;
+  signal?: AbortSignal;
+}
+
+export type Inputs = Readonly<Record<string, Tensor | TensorLike>>;
+export type Outputs = Record<string, Tensor>;
+
+export interface EngineConfig {
+  instances: number;
+  threadsPerInstance: number;
+  cores: number;
+  /** instances × threads > cores: latency will jitter. */
+  oversubscribed: boolean;
+  batching: BatchPolicy & { batchable: boolean; fixedBatch: number | null };
+  maxQueueSize: number;
+  warnings: string[];
+}
+
+export interface Engine {
+  readonly inputs: TensorSpec[];
+  readonly outputs: TensorSpec[];
+  readonly config: EngineConfig;
+  infer(inputs: Inputs, options?: InferOptions): Promise<Outputs>;
+  inferWithTiming(inputs: Inputs, options?: InferOptions): Promise<{ outputs: Outputs; timing: RequestTiming }>;
+  stats(): EngineStats;
+  /** Stops taking requests, finishes (drain, default) or refuses queued ones, stops the workers. */
+  close(options?: { drain?: boolean; timeoutMs?: number }): Promise<void>;
+  /** Test hook: crash one worker as a native fault would. */
+  crashWorkerForTesting(instance: number): void;
+}
+
+interface Job {
+  feeds: WireFeeds;
+  settle: (result: { outputs: WireFeeds; timing: RequestTiming } | Error) => void;
+}
+
+/** Inputs batch when every one has a leading dimension that is symbolic, or the same fixed size > 1. */
+function batchDimension(specs: readonly TensorSpec[]): { batchable: boolean; fixed: number | null; reason?: string } {
+  if (specs.length === 0) return { batchable: false, fixed: null, reason: 'the model has no inputs' };
+  const firsts = specs.map((s) => s.shape[0]);
+  if (firsts.some((d) => d === undefined)) return { batchable: false, fixed: null, reason: 'an input is a scalar' };
+  if (firsts.every((d) => typeof d === 'string')) return { batchable: true, fixed: null };
+  const first = firsts[0];
+  if (typeof first === 'number' && first > 1 && firsts.every((d) => d === first)) return { batchable: true, fixed: first };
+  return { batchable: false, fixed: null, reason: `the first dimension of the inputs is [${firsts.join(', ')}], not a batch dimension` };
+}
+
+function resolvePolicy(options: EngineOptions, dim: ReturnType<typeof batchDimension>, warnings: string[]): BatchPolicy {
+  const none: BatchPolicy = { mode: 'none', maxBatchSize: 1, maxQueueDelayMs: 0, preferredBatchSizes: [] };
+  if (!options.batching) return none;
+  if (!dim.batchable) {
+    warnings.push(`batching is off: ${dim.reason ?? 'no batch dimension'}`);
+    return none;
+  }
+  const b = options.batching === true ? {} : options.batching;
+  const mode = b.mode ?? 'adaptive';
+  if (mode !== 'adaptive' && mode !== 'static') throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid batching.mode '${String(mode)}' (expected adaptive or static)`);
+  const maxBatchSize = dim.fixed ?? b.maxBatchSize ?? 8;
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid batching.maxBatchSize ${maxBatchSize} (expected a positive integer)`);
+  if (dim.fixed !== null && b.maxBatchSize !== undefined && b.maxBatchSize !== dim.fixed) {
+    warnings.push(`the model fixes its batch at ${dim.fixed}: maxBatchSize ${b.maxBatchSize} ignored, batches are padded to ${dim.fixed}`);
+  }
+  const delayUs = b.maxQueueDelayUs ?? (mode === 'static' ? 1000 : 0);
+  if (!(delayUs >= 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid batching.maxQueueDelayUs ${delayUs}`);
+  const preferred = b.preferredBatchSizes ?? [];
+  if (preferred.some((p) => !Number.isInteger(p) || p < 1 || p > maxBatchSize)) {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid batching.preferredBatchSizes [${preferred.join(', ')}] (integers from 1 to maxBatchSize ${maxBatchSize})`);
+  }
+  return { mode, maxBatchSize, maxQueueDelayMs: delayUs / 1000, preferredBatchSizes: preferred };
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid ${name} ${String(value)} (expected a positive integer)`);
+  return v;
+}
+
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  const cores = os.availableParallelism();
+  const instances = positiveInt('instances', options.instances, 1);
+  const threads = positiveInt('threads', options.threads, Math.max(1, Math.floor(cores / instances)));
+  const maxQueueSize = positiveInt('maxQueueSize', options.maxQueueSize, 256);
+  const clock = options.clock ?? realClock;
+  const model = await readModel(options.model);
+  const settings: SessionSettings = { ...options.session, intraOpThreads: threads };
+  const latency = new LatencyModels();
+  const metrics = new EngineMetrics();
+
+  let scheduler: Scheduler<Job> | undefined;
+  const pool = new WorkerPool(instances, { modelBytes: model.bytes, label: model.label, settings }, (instance) => {
+    metrics.crashes++;
+    scheduler?.setAvailable(instance, false);
+    pool.replace(instance).then(
+      () => scheduler?.setAvailable(instance, true),
+      () => {
+        // The replacement could not even load the model: keep the instance out of service, and if
+        // none is left, answer everything queued instead of letting it wait forever.
+        if (metrics.crashes >= instances && scheduler) scheduler.rejectQueued('no worker left to run the request', 'RTI_ERR_ENGINE_WORKER_CRASHED');
+      },
+    );
+  });
+  const io = await pool.start();
+
+  const warnings: string[] = [];
+  const dim = batchDimension(io.inputs);
+  const policy = resolvePolicy(options, dim, warnings);
+  const oversubscribed = instances * threads > cores;
+  if (oversubscribed) warnings.push(`thread budget oversubscribed: ${instances} instances × ${threads} threads on ${cores} cores; expect latency jitter`);
+  const config: EngineConfig = {
+    instances,
+    threadsPerInstance: threads,
+    cores,
+    oversubscribed,
+    batching: { ...policy, batchable: dim.batchable, fixedBatch: dim.fixed },
+    maxQueueSize,
+    warnings,
+  };
+  const batchable = policy.mode !== 'none' || dim.fixed !== null;
+  const padTo = dim.fixed ?? undefined;
+
+  const run = async (instance: number, batch: Array<QueuedRequest<Job>>): Promise<void> => {
+    const rows = batch.map((r) => r.rows);
+    const totalRows = Math.max(padTo ?? 0, rows.reduce((s, r) => s + r, 0));
+    const feeds = batch.length === 1 && padTo === undefined ? copyFeeds(batch[0]!.item.feeds) : stackFeeds(batch.map((r) => r.item.feeds), padTo);
+    const shapeKey = batch[0]?.shapeKey ?? '';
+    try {
+      const result = await pool.run(instance, feeds);
+      latency.for(shapeKey).observe(totalRows, result.inferenceMs);
+      metrics.batch(batch.length, totalRows);
+      const parts = batchable ? splitOutputs(result.outputs, rows) : [result.outputs];
+      const done = clock.now();
+      batch.forEach((r, i) => {
+        const timing: RequestTiming = {
+          queueMs: (r.dispatchedAt ?? done) - r.enqueuedAt,
+          batchSize: totalRows,
+          batchRequests: batch.length,
+          inferenceMs: result.inferenceMs,
+          totalMs: done - r.enqueuedAt,
+        };
+        r.item.settle({ outputs: parts[i] ?? {}, timing });
+      });
+    } catch (error) {
+      for (const r of batch) r.item.settle(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      scheduler?.complete(instance);
+    }
+  };
+
+  scheduler = new Scheduler<Job>({
+    instances,
+    policy,
+    maxQueueSize,
+    clock,
+    latency,
+    hooks: {
+      dispatch: (instance, batch) => void run(instance, batch),
+      refuse: (request, error) => request.item.settle(error),
+    },
+  });
+  const sched = scheduler;
+
+  if (options.warmup !== false) await profile(io.inputs, policy, padTo, options.warmupShapes, instances, pool, latency);
+
+  const submit = (inputs: Inputs, opts: InferOptions = {}): Promise<{ outputs: WireFeeds; timing: RequestTiming }> => {
+    const start = clock.now();
+    metrics.counts.submitted++;
+    let valid: ReturnType<typeof validateInputs>;
+    try {
+      valid = validateInputs(io.inputs, inputs as Record<string, TensorLike>, batchable);
+      if (padTo !== undefined && valid.rows > padTo) throw new RtinferError('RTI_ERR_SHAPE_MISMATCH', `batch of ${valid.rows} rows exceeds the model's fixed batch size ${padTo}`);
+      if (opts.deadlineMs !== undefined && !(opts.deadlineMs > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid deadlineMs ${opts.deadlineMs} (expected > 0)`);
+      if (opts.priority !== undefined && !Number.isInteger(opts.priority)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid priority ${opts.priority} (expected an integer)`);
+    } catch (error) {
+      metrics.outcome(error);
+      return Promise.reject(error);
+    }
+    if (opts.signal?.aborted) {
+      metrics.counts.aborted++;
+      return Promise.reject(opts.signal.reason);
+    }
+    return new Promise((resolve, reject) => {
+      let request: QueuedRequest<Job> | undefined;
+      const onAbort = (): void => {
+        if (request && sched.cancel(request)) {
+          metrics.counts.aborted++;
+          reject(opts.signal?.reason);
+        }
+      };
+      const job: Job = {
+        feeds: valid.feeds,
+        settle: (result) => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          if (result instanceof Error) {
+            metrics.outcome(result);
+            reject(result);
+            return;
+          }
+          const late = opts.deadlineMs !== undefined && result.timing.totalMs > opts.deadlineMs;
+          metrics.answered(result.timing, late);
+          resolve(result);
+        },
+      };
+      try {
+        request = sched.submit({
+          item: job,
+          rows: valid.rows,
+          shapeKey: valid.shapeKey,
+          priority: opts.priority ?? 0,
+          ...(opts.deadlineMs !== undefined ? { deadline: start + opts.deadlineMs } : {}),
+        });
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+      } catch (error) {
+        metrics.outcome(error);
+        reject(error);
+      }
+    });
+  };
+
+  let closing: Promise<void> | undefined;
+  const engine: Engine = {
+    inputs: io.inputs,
+    outputs: io.outputs,
+    config,
+    async infer(inputs, opts) {
+      const { outputs } = await submit(inputs, opts);
+      return toTensors(outputs);
+    },
+    async inferWithTiming(inputs, opts) {
+      const { outputs, timing } = await submit(inputs, opts);
+      return { outputs: toTensors(outputs), timing };
+    },
+    stats: () => metrics.snapshot(config, sched.queueDepth, sched.busyInstances, latency.points(), pool.restarts),
+    close(opts = {}) {
+      closing ??= (async () => {
+        sched.close(opts.drain ?? true);
+        const idle = sched.whenIdle();
+        if (opts.timeoutMs !== undefined) {
+          let timer: NodeJS.Timeout | undefined;
+          const timedOut = new Promise<void>((resolve) => {
+            timer = setTimeout(() => {
+              sched.rejectQueued('the engine closed (drain timeout) before this request ran');
+              resolve();
+            }, opts.timeoutMs);
+          });
+          await Promise.race([idle, timedOut]);
+          clearTimeout(timer);
+        } else {
+          await idle;
+        }
+        await pool.close();
+      })();
+      return closing;
+    },
+    crashWorkerForTesting: (instance) => pool.crash(instance),
+  };
+  return engine;
+}
+
+function toTensors(outputs: WireFeeds): Outputs {
+  const out: Outputs = {};
+  for (const [name, t] of Object.entries(outputs)) out[name] = new Tensor(t.type, t.data as never, t.dims);
+  return out;
+}
+
+/**
+ * Seeds the latency model (and warms every session): each batch size worth knowing, a few runs
+ * each, on every instance, with zero inputs at the default (or given) shapes.
+ */
+async function profile(
+  specs: readonly TensorSpec[],
+  policy: BatchPolicy,
+  padTo: number | undefined,
+  warmupShapes: Record<string, number[]> | undefined,
+  instances: number,
+  pool: WorkerPool,
+  latency: LatencyModels,
+): Promise<void> {
+  const overrides = Object.entries(warmupShapes ?? {}).map(([name, dims]) => ({ name, dims }));
+  const { shapes } = resolveShapes(specs, overrides);
+  const sizes = new Set<number>([padTo ?? 1]);
+  if (policy.mode !== 'none' && padTo === undefined) {
+    for (let b = 2; b < policy.maxBatchSize; b *= 2) sizes.add(b);
+    sizes.add(policy.maxBatchSize);
+  }
+  const { samples } = await buildSamples(specs, shapes, { fill: 'zeros', files: [], samples: 1, seed: 1 });
+  const one = samples[0];
+  if (!one) return;
+  const base: WireFeeds = {};
+  for (const [name, t] of Object.entries(one)) base[name] = { type: t.type as never, dims: [...t.dims], data: t.data as never };
+  const key = validateInputs(specs, base, policy.mode !== 'none' || padTo !== undefined).shapeKey;
+  const RUNS = 3;
+  await Promise.all(
+    Array.from({ length: instances }, async (_, instance) => {
+      for (const b of sizes) {
+        const feeds = b === 1 || padTo !== undefined ? base : stackFeeds(Array.from({ length: b }, () => base));
+        for (let i = 0; i < RUNS; i++) {
+          try {
+            const r = await pool.run(instance, copyFeeds(feeds));
+            // The first run of a size pays one-off allocation costs: learn from the later ones.
+            if (i > 0) latency.for(key).observe(b, r.inferenceMs);
+          } catch {
+            return; // a model that needs real inputs to run: it learns from traffic instead
+          }
+        }
+      }
+    }),
+  );
+}

@@ -1,0 +1,96 @@
+/**
+ * Inference latency per batch size, learned on this machine from the engine's own runs. The
+ * scheduler asks it "how long will a batch of b rows take?" to size batches against deadlines and
+ * to refuse requests it cannot serve in time. Estimates are deliberately conservative: the 90th
+ * percentile of the most recent runs at that size, so one lucky run does not make it over-promise.
+ */
+
+const WINDOW = 32;
+const QUANTILE = 0.9;
+
+export interface LatencyPoint {
+  batchSize: number;
+  /** Conservative estimate (p90 of recent runs). */
+  estimateMs: number;
+  samples: number;
+}
+
+export class LatencyModel {
+  readonly #windows = new Map<number, number[]>();
+  readonly #counts = new Map<number, number>();
+
+  observe(batchSize: number, ms: number): void {
+    if (!(ms >= 0) || batchSize < 1) return;
+    let w = this.#windows.get(batchSize);
+    if (!w) {
+      w = [];
+      this.#windows.set(batchSize, w);
+    }
+    w.push(ms);
+    if (w.length > WINDOW) w.shift();
+    this.#counts.set(batchSize, (this.#counts.get(batchSize) ?? 0) + 1);
+  }
+
+  get empty(): boolean {
+    return this.#windows.size === 0;
+  }
+
+  #measured(b: number): number | undefined {
+    const w = this.#windows.get(b);
+    if (!w || w.length === 0) return undefined;
+    const sorted = [...w].sort((x, y) => x - y);
+    return sorted[Math.min(sorted.length - 1, Math.ceil(QUANTILE * sorted.length) - 1)];
+  }
+
+  /**
+   * Estimated ms for a batch of b rows; undefined before any observation. Unmeasured sizes are
+   * interpolated between measured neighbours, or extrapolated linearly from the two largest
+   * (proportionally from a single point, which over-estimates: batching is sub-linear).
+   */
+  estimate(b: number): number | undefined {
+    const exact = this.#measured(b);
+    if (exact !== undefined) return exact;
+    const sizes = [...this.#windows.keys()].sort((x, y) => x - y);
+    if (sizes.length === 0) return undefined;
+    const below = sizes.filter((s) => s < b);
+    const above = sizes.filter((s) => s > b);
+    const lo = below[below.length - 1];
+    const hi = above[0];
+    if (lo !== undefined && hi !== undefined) {
+      const a = this.#measured(lo) ?? 0;
+      const c = this.#measured(hi) ?? 0;
+      return a + ((c - a) * (b - lo)) / (hi - lo);
+    }
+    if (hi !== undefined) return this.#measured(hi);
+    const top = sizes[sizes.length - 1] as number;
+    const topMs = this.#measured(top) ?? 0;
+    const prev = sizes[sizes.length - 2];
+    if (prev === undefined) return (topMs * b) / top;
+    const slope = Math.max(0, (topMs - (this.#measured(prev) ?? 0)) / (top - prev));
+    return topMs + slope * (b - top);
+  }
+
+  points(): LatencyPoint[] {
+    return [...this.#windows.keys()]
+      .sort((x, y) => x - y)
+      .map((b) => ({ batchSize: b, estimateMs: this.#measured(b) ?? 0, samples: this.#counts.get(b) ?? 0 }));
+  }
+}
+
+/** One latency model per input shape (batches of 640x640 images cost more than of 320x320). */
+export class LatencyModels {
+  readonly #byShape = new Map<string, LatencyModel>();
+
+  for(shapeKey: string): LatencyModel {
+    let m = this.#byShape.get(shapeKey);
+    if (!m) {
+      m = new LatencyModel();
+      this.#byShape.set(shapeKey, m);
+    }
+    return m;
+  }
+
+  points(): Array<LatencyPoint & { shape: string }> {
+    return [...this.#byShape.entries()].flatMap(([shape, m]) => m.points().map((p) => ({ shape, ...p })));
+  }
+}

@@ -1,0 +1,385 @@
+/**
+ * The deadline-aware scheduler: a priority queue of requests, a set of instances (workers), and
+ * the decisions between them: when to start a batch, how big, and which requests to refuse.
+ *
+ * It is pure logic over a Clock and two hooks, so tests drive it with a fake clock and a fake
+ * executor. Rules:
+ * - priorities are served highest first, FIFO within a level;
+ * - a batch holds requests of one shape (same non-batch dimensions), up to maxBatchSize rows;
+ * - `static` batching waits for maxBatchSize rows, a preferred size, or the oldest request's
+ *   maxQueueDelay, as Triton's dynamic batcher does;
+ * - `adaptive` batching starts a batch as soon as an instance is free and sizes it to the largest
+ *   that the latency model predicts will still meet the earliest deadline in it (the idea of
+ *   Clipper's adaptive batching and Clockwork's predictable scheduling); it may wait, but never past
+ *   the point where the extra waiting would make that deadline unmeetable;
+ * - admission: a full queue, a deadline already past, or a deadline the latency model says cannot
+ *   be met behind the work already queued are refused at once; queued requests whose deadline
+ *   passes are expired. Every refusal goes through `refuse` with a typed error: nothing is dropped.
+ */
+import { RtinferError } from '../errors.js';
+import type { Clock } from './clock.js';
+import type { LatencyModels } from './latency-model.js';
+
+export type BatchMode = 'none' | 'static' | 'adaptive';
+
+export interface BatchPolicy {
+  mode: BatchMode;
+  /** Rows per batch at most (1 when mode is 'none'). */
+  maxBatchSize: number;
+  /** How long the oldest request may wait for a batch to fill. */
+  maxQueueDelayMs: number;
+  /** Static mode: batch sizes worth dispatching at once. */
+  preferredBatchSizes: readonly number[];
+}
+
+export interface QueuedRequest<T> {
+  readonly id: number;
+  readonly item: T;
+  /** Rows this request adds to a batch (its size along the batch dimension). */
+  readonly rows: number;
+  /** Requests batch together only with the same key (same non-batch dimensions). */
+  readonly shapeKey: string;
+  readonly priority: number;
+  /** Absolute deadline on the scheduler's clock, if any. */
+  readonly deadline: number | undefined;
+  readonly enqueuedAt: number;
+  dispatchedAt?: number;
+}
+
+export interface SchedulerHooks<T> {
+  /** Run `batch` on `instance`; the owner calls `complete(instance)` when it is done. */
+  dispatch(instance: number, batch: Array<QueuedRequest<T>>): void;
+  /** A queued request refused or expired; the owner rejects its promise with `error`. */
+  refuse(request: QueuedRequest<T>, error: RtinferError): void;
+}
+
+export interface SchedulerOptions<T> {
+  instances: number;
+  policy: BatchPolicy;
+  maxQueueSize: number;
+  clock: Clock;
+  latency: LatencyModels;
+  hooks: SchedulerHooks<T>;
+}
+
+export interface SubmitOptions<T> {
+  item: T;
+  rows: number;
+  shapeKey: string;
+  priority?: number;
+  deadline?: number;
+}
+
+interface Instance {
+  busy: boolean;
+  available: boolean;
+  /** Predicted end of the running batch. */
+  until: number;
+}
+
+type Decision<T> = { kind: 'empty' } | { kind: 'wait'; until: number } | { kind: 'run'; batch: Array<QueuedRequest<T>> };
+
+export class Scheduler<T> {
+  readonly #o: SchedulerOptions<T>;
+  readonly #queues = new Map<number, Array<QueuedRequest<T>>>();
+  #priorities: number[] = [];
+  readonly #instances: Instance[];
+  #size = 0;
+  #nextId = 1;
+  #closed = false;
+  #timer: unknown;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #pumping = false;
+  #repump = false;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(options: SchedulerOptions<T>) {
+    this.#o = options;
+    this.#instances = Array.from({ length: options.instances }, () => ({ busy: false, available: true, until: 0 }));
+  }
+
+  get queueDepth(): number {
+    return this.#size;
+  }
+
+  get busyInstances(): number {
+    return this.#instances.filter((i) => i.busy).length;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Queues a request or throws the refusal (queue full, deadline unmeetable, closed). */
+  submit(options: SubmitOptions<T>): QueuedRequest<T> {
+    const now = this.#o.clock.now();
+    if (this.#closed) throw new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine is closed and takes no new requests');
+    if (this.#size >= this.#o.maxQueueSize) {
+      throw new RtinferError('RTI_ERR_ENGINE_QUEUE_FULL', `queue full (${this.#size} of maxQueueSize ${this.#o.maxQueueSize} waiting): retry later`);
+    }
+    const priority = options.priority ?? 0;
+    if (options.deadline !== undefined) {
+      if (options.deadline <= now) throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'the deadline has already passed');
+      const predicted = this.#predictCompletion(now, priority, options.rows, options.shapeKey);
+      if (predicted !== undefined && predicted > options.deadline) {
+        throw new RtinferError(
+          'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
+          `cannot finish in time: predicted ${(predicted - now).toFixed(1)} ms, deadline in ${(options.deadline - now).toFixed(1)} ms`,
+        );
+      }
+    }
+    const request: QueuedRequest<T> = {
+      id: this.#nextId++,
+      item: options.item,
+      rows: options.rows,
+      shapeKey: options.shapeKey,
+      priority,
+      deadline: options.deadline,
+      enqueuedAt: now,
+    };
+    let q = this.#queues.get(priority);
+    if (!q) {
+      q = [];
+      this.#queues.set(priority, q);
+      this.#priorities = [...this.#queues.keys()].sort((a, b) => b - a);
+    }
+    q.push(request);
+    this.#size++;
+    this.pump();
+    return request;
+  }
+
+  /** The batch on `instance` finished (successfully or not). */
+  complete(instance: number): void {
+    const inst = this.#instances[instance];
+    if (!inst) return;
+    inst.busy = false;
+    this.pump();
+  }
+
+  /** Takes an instance out of service (being replaced after a crash) or puts it back. */
+  setAvailable(instance: number, available: boolean): void {
+    const inst = this.#instances[instance];
+    if (!inst) return;
+    inst.available = available;
+    if (!available) inst.busy = false;
+    this.pump();
+  }
+
+  /**
+   * Stops taking requests. With `drain`, queued requests still run; without, they are refused
+   * with RTI_ERR_ENGINE_CLOSED. Either way `whenIdle()` resolves once nothing is queued or running.
+   */
+  close(drain: boolean): void {
+    this.#closed = true;
+    if (!drain) this.rejectQueued('the engine closed before this request ran');
+    this.pump();
+  }
+
+  /** Refuses everything still queued (closing, or no instance left to run it). */
+  rejectQueued(message: string, code: 'RTI_ERR_ENGINE_CLOSED' | 'RTI_ERR_ENGINE_WORKER_CRASHED' = 'RTI_ERR_ENGINE_CLOSED'): void {
+    for (const r of this.#drainAll()) this.#o.hooks.refuse(r, new RtinferError(code, message));
+    this.#notifyIdle();
+  }
+
+  /** Removes a still-queued request (its caller gave up); false when it already started. */
+  cancel(request: QueuedRequest<T>): boolean {
+    if (request.dispatchedAt !== undefined) return false;
+    const before = this.#size;
+    this.#remove([request]);
+    if (this.#size === before) return false;
+    this.pump();
+    return true;
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Expires, then starts every batch that should start now; re-arms the wake-up timer. */
+  pump(): void {
+    if (this.#pumping) {
+      this.#repump = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#repump = false;
+        this.#pumpOnce();
+      } while (this.#repump);
+    } finally {
+      this.#pumping = false;
+    }
+    this.#notifyIdle();
+  }
+
+  #pumpOnce(): void {
+    const now = this.#o.clock.now();
+    this.#expire(now);
+    let wakeAt = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.#instances.length; i++) {
+      const inst = this.#instances[i] as Instance;
+      if (inst.busy || !inst.available) continue;
+      const d = this.#decide(now);
+      if (d.kind === 'empty') break;
+      if (d.kind === 'wait') {
+        wakeAt = Math.min(wakeAt, d.until);
+        break;
+      }
+      this.#remove(d.batch);
+      const rows = d.batch.reduce((s, r) => s + r.rows, 0);
+      inst.busy = true;
+      inst.until = now + (this.#o.latency.for(d.batch[0]?.shapeKey ?? '').estimate(rows) ?? 0);
+      for (const r of d.batch) r.dispatchedAt = now;
+      this.#o.hooks.dispatch(i, d.batch);
+    }
+    for (const r of this.#each()) if (r.deadline !== undefined) wakeAt = Math.min(wakeAt, r.deadline);
+    this.#arm(wakeAt);
+  }
+
+  #arm(at: number): void {
+    if (at === this.#timerAt) return;
+    if (this.#timer !== undefined) this.#o.clock.clearTimer(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = at;
+    if (at === Number.POSITIVE_INFINITY) return;
+    this.#timer = this.#o.clock.setTimer(() => {
+      this.#timer = undefined;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      this.pump();
+    }, at - this.#o.clock.now());
+  }
+
+  #decide(now: number): Decision<T> {
+    const { policy } = this.#o;
+    for (;;) {
+      const head = this.#each().next().value as QueuedRequest<T> | undefined;
+      if (head === undefined) return { kind: 'empty' };
+      const latency = this.#o.latency.for(head.shapeKey);
+      if (policy.mode === 'none') return { kind: 'run', batch: [head] };
+
+      const candidates: Array<QueuedRequest<T>> = [];
+      let rows = 0;
+      for (const r of this.#each()) {
+        if (r.shapeKey !== head.shapeKey) continue;
+        if (candidates.length > 0 && rows + r.rows > policy.maxBatchSize) break;
+        candidates.push(r);
+        rows += r.rows;
+      }
+      const waitedEnough = now - head.enqueuedAt >= policy.maxQueueDelayMs;
+      const full = rows >= policy.maxBatchSize;
+
+      if (policy.mode === 'static') {
+        if (full || waitedEnough) return { kind: 'run', batch: candidates };
+        const preferred = [...policy.preferredBatchSizes].sort((a, b) => b - a).find((p) => p <= rows);
+        if (preferred !== undefined) return { kind: 'run', batch: prefixUpTo(candidates, preferred) };
+        return { kind: 'wait', until: head.enqueuedAt + policy.maxQueueDelayMs };
+      }
+
+      // adaptive: the largest prefix whose predicted finish meets its earliest deadline
+      let best = 0;
+      let bestRows = 0;
+      let minDeadline = Number.POSITIVE_INFINITY;
+      let prefixRows = 0;
+      for (let k = 0; k < candidates.length; k++) {
+        const r = candidates[k] as QueuedRequest<T>;
+        prefixRows += r.rows;
+        if (r.deadline !== undefined) minDeadline = Math.min(minDeadline, r.deadline);
+        const est = latency.estimate(prefixRows);
+        if (est !== undefined && now + est > minDeadline) break;
+        best = k + 1;
+        bestRows = prefixRows;
+      }
+      if (best === 0) {
+        // Even alone the head would finish late: answer now rather than run it for nothing.
+        this.#remove([head]);
+        this.#o.hooks.refuse(head, new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'can no longer finish before its deadline'));
+        continue;
+      }
+      const batch = candidates.slice(0, best);
+      if (best === candidates.length && !full && !waitedEnough) {
+        // Worth waiting for more rows, but not past the last moment a bigger batch still fits.
+        const deadlineOfBatch = Math.min(...batch.map((r) => r.deadline ?? Number.POSITIVE_INFINITY));
+        const bigger = latency.estimate(bestRows + 1);
+        const latestStart = bigger === undefined ? Number.POSITIVE_INFINITY : deadlineOfBatch - bigger;
+        const until = Math.min(head.enqueuedAt + policy.maxQueueDelayMs, latestStart);
+        if (until > now) return { kind: 'wait', until };
+      }
+      return { kind: 'run', batch };
+    }
+  }
+
+  #predictCompletion(now: number, priority: number, rows: number, shapeKey: string): number | undefined {
+    const { policy } = this.#o;
+    const latency = this.#o.latency.for(shapeKey);
+    if (latency.empty) return undefined;
+    let ahead = rows;
+    for (const r of this.#each()) if (r.priority >= priority) ahead += r.rows;
+    const perBatch = policy.mode === 'none' ? 1 : policy.maxBatchSize;
+    const free = this.#instances.filter((i) => i.available).map((i) => (i.busy ? Math.max(now, i.until) : now));
+    if (free.length === 0) return undefined;
+    let finish = now;
+    while (ahead > 0) {
+      const take = Math.min(perBatch, ahead);
+      ahead -= take;
+      free.sort((a, b) => a - b);
+      finish = (free[0] as number) + (latency.estimate(take) ?? 0);
+      free[0] = finish;
+    }
+    return finish;
+  }
+
+  #expire(now: number): void {
+    const expired: Array<QueuedRequest<T>> = [];
+    for (const r of this.#each()) if (r.deadline !== undefined && r.deadline <= now) expired.push(r);
+    if (expired.length === 0) return;
+    this.#remove(expired);
+    for (const r of expired) {
+      this.#o.hooks.refuse(r, new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', `deadline passed after ${(now - r.enqueuedAt).toFixed(1)} ms in the queue`));
+    }
+  }
+
+  /** Queued requests in service order: priority high to low, FIFO within a level. */
+  *#each(): Generator<QueuedRequest<T>> {
+    for (const p of this.#priorities) yield* this.#queues.get(p) ?? [];
+  }
+
+  #remove(batch: ReadonlyArray<QueuedRequest<T>>): void {
+    const ids = new Set(batch.map((r) => r.id));
+    for (const [p, q] of this.#queues) {
+      const kept = q.filter((r) => !ids.has(r.id));
+      this.#size -= q.length - kept.length;
+      this.#queues.set(p, kept);
+    }
+  }
+
+  #drainAll(): Array<QueuedRequest<T>> {
+    const all = [...this.#each()];
+    this.#remove(all);
+    return all;
+  }
+
+  #isIdle(): boolean {
+    return this.#size === 0 && this.#instances.every((i) => !i.busy);
+  }
+
+  #notifyIdle(): void {
+    if (!this.#isIdle() || this.#idleWaiters.length === 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+function prefixUpTo<T>(requests: Array<QueuedRequest<T>>, rows: number): Array<QueuedRequest<T>> {
+  const out: Array<QueuedRequest<T>> = [];
+  let sum = 0;
+  for (const r of requests) {
+    if (out.length > 0 && sum + r.rows > rows) break;
+    out.push(r);
+    sum += r.rows;
+  }
+  return out;
+}

@@ -1,0 +1,166 @@
+/**
+ * Tensors as they cross between the engine and its workers: plain `{ type, dims, data }` records
+ * whose buffers move by transfer, never through JSON. Also input validation against the model
+ * (before anything reaches a worker) and stacking/splitting along the batch dimension.
+ */
+import { Tensor } from 'onnxruntime-node';
+import { RtinferError } from '../errors.js';
+import { DTYPES, elementCount, isTensorDType, type NumericArray, type TensorData, type TensorDType } from '../runtime/dtypes.js';
+import type { TensorSpec } from '../runtime/session.js';
+
+export interface WireTensor {
+  type: TensorDType;
+  dims: number[];
+  data: TensorData;
+}
+
+export type WireFeeds = Record<string, WireTensor>;
+
+/** What callers may pass: onnxruntime Tensors or plain objects of the same shape. */
+export interface TensorLike {
+  type: string;
+  dims: readonly number[];
+  data: unknown;
+}
+
+export interface ValidatedRequest {
+  feeds: WireFeeds;
+  /** Size along the batch dimension (1 for models without one). */
+  rows: number;
+  /** Requests batch together only when their non-batch dimensions agree. */
+  shapeKey: string;
+}
+
+function fail(code: 'RTI_ERR_INPUT_DATA' | 'RTI_ERR_SHAPE_MISMATCH' | 'RTI_ERR_MODEL_INPUT_UNKNOWN', message: string): never {
+  throw new RtinferError(code, message);
+}
+
+function describe(shape: ReadonlyArray<number | string>): string {
+  return `[${shape.map((d) => (d === '' ? '?' : String(d))).join(',')}]`;
+}
+
+/** Checks names, dtypes, ranks, fixed dimensions and data length; copies nothing. */
+export function validateInputs(specs: readonly TensorSpec[], inputs: Readonly<Record<string, TensorLike>>, batchable: boolean): ValidatedRequest {
+  if (inputs === null || typeof inputs !== 'object') fail('RTI_ERR_INPUT_DATA', 'inputs must be an object mapping input names to tensors');
+  const names = specs.map((s) => s.name);
+  for (const name of Object.keys(inputs)) {
+    if (!names.includes(name)) fail('RTI_ERR_MODEL_INPUT_UNKNOWN', `unknown input '${name}' (the model's inputs are: ${names.join(', ')})`);
+  }
+  const feeds: WireFeeds = {};
+  const keyParts: string[] = [];
+  let rows = 1;
+  for (const spec of specs) {
+    const t = inputs[spec.name];
+    if (t === undefined || t === null) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' is missing (expected ${spec.dtype} ${describe(spec.shape)})`);
+    if (t.type !== spec.dtype || !isTensorDType(t.type)) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' is ${String(t.type)}, but the model takes ${spec.dtype}`);
+    const dims = Array.isArray(t.dims) ? t.dims.map(Number) : [];
+    if (!Array.isArray(t.dims) || dims.some((d) => !Number.isInteger(d) || d < 0)) fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has invalid dims`);
+    if (dims.length !== spec.shape.length) {
+      fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has ${dims.length} dimensions [${dims.join(',')}], the model expects ${describe(spec.shape)}`);
+    }
+    spec.shape.forEach((d, i) => {
+      if (typeof d === 'number' && d > 0 && dims[i] !== d && !(batchable && i === 0)) {
+        fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' dimension ${i} is ${dims[i]}, the model expects ${d}: ${describe(spec.shape)}`);
+      }
+    });
+    const data = t.data as TensorData;
+    const n = elementCount(dims);
+    if (!DTYPES[t.type].accepts(data)) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' data is not a ${t.type} array`);
+    if (data.length !== n) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' holds ${data.length} values, dims [${dims.join(',')}] need ${n}`);
+    if (batchable) {
+      const r = dims[0] ?? 1;
+      if (spec === specs[0]) rows = r;
+      else if (r !== rows) fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has batch size ${r}, but '${specs[0]?.name}' has ${rows}`);
+      if (r < 1) fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has batch size 0`);
+    }
+    keyParts.push((batchable ? dims.slice(1) : dims).join('x'));
+    feeds[spec.name] = { type: t.type, dims, data };
+  }
+  return { feeds, rows, shapeKey: keyParts.join('|') };
+}
+
+/** A fresh copy, so that transferring it to a worker never detaches the caller's buffer. */
+export function copyFeeds(feeds: WireFeeds): WireFeeds {
+  const out: WireFeeds = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = { type: t.type, dims: [...t.dims], data: t.data.slice() as TensorData };
+  return out;
+}
+
+/**
+ * Stacks requests along dimension 0 into one new buffer per input. `padTo` (a model with a fixed
+ * batch size) fills the remaining rows with zeros.
+ */
+export function stackFeeds(parts: readonly WireFeeds[], padTo?: number): WireFeeds {
+  const first = parts[0];
+  if (!first) throw new RangeError('stackFeeds needs at least one request');
+  const out: WireFeeds = {};
+  for (const [name, t0] of Object.entries(first)) {
+    const rows = parts.reduce((s, p) => s + (p[name]?.dims[0] ?? 0), 0);
+    const total = Math.max(rows, padTo ?? 0);
+    const rowSize = elementCount(t0.dims.slice(1));
+    const dims = [total, ...t0.dims.slice(1)];
+    if (t0.type === 'string') {
+      const data: string[] = [];
+      for (const p of parts) data.push(...(p[name]?.data as string[]));
+      while (data.length < total * rowSize) data.push('');
+      out[name] = { type: t0.type, dims, data };
+      continue;
+    }
+    const data = DTYPES[t0.type].create(total * rowSize) as NumericArray;
+    let offset = 0;
+    for (const p of parts) {
+      const src = p[name]?.data as NumericArray;
+      (data as Float32Array).set(src as Float32Array, offset);
+      offset += src.length;
+    }
+    out[name] = { type: t0.type, dims, data };
+  }
+  return out;
+}
+
+/**
+ * Splits batched outputs back per request: rows [offset, offset + rows) of every output, as views
+ * on the batch's buffer (no copy). Outputs must carry the batch dimension first.
+ */
+export function splitOutputs(outputs: WireFeeds, rows: readonly number[]): WireFeeds[] {
+  const total = rows.reduce((s, r) => s + r, 0);
+  const result: WireFeeds[] = rows.map(() => ({}));
+  for (const [name, t] of Object.entries(outputs)) {
+    if ((t.dims[0] ?? -1) < total) {
+      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `output '${name}' has dims [${t.dims.join(',')}], not the batch of ${total} first: run this model without batching`);
+    }
+    const rowSize = elementCount(t.dims.slice(1));
+    let offset = 0;
+    rows.forEach((r, i) => {
+      const data = sliceRows(t.data, offset * rowSize, (offset + r) * rowSize);
+      (result[i] as WireFeeds)[name] = { type: t.type, dims: [r, ...t.dims.slice(1)], data };
+      offset += r;
+    });
+  }
+  return result;
+}
+
+function sliceRows(data: TensorData, start: number, end: number): TensorData {
+  return Array.isArray(data) ? data.slice(start, end) : (data as Float32Array).subarray(start, end);
+}
+
+/** The ArrayBuffers to transfer with a message (each once; strings travel by structured clone). */
+export function transferList(feeds: WireFeeds): ArrayBuffer[] {
+  const set = new Set<ArrayBuffer>();
+  for (const t of Object.values(feeds)) {
+    if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer) set.add(t.data.buffer);
+  }
+  return [...set];
+}
+
+export function toOrtFeeds(feeds: WireFeeds): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = new Tensor(t.type, t.data as never, t.dims);
+  return out;
+}
+
+export function fromOrtOutputs(outputs: Record<string, Tensor>): WireFeeds {
+  const out: WireFeeds = {};
+  for (const [name, t] of Object.entries(outputs)) out[name] = { type: t.type as TensorDType, dims: [...t.dims], data: t.data as TensorData };
+  return out;
+}
