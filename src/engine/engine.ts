@@ -145,6 +145,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const latency = new LatencyModels();
   const metrics = new EngineMetrics();
 
+  // Assigned once the workers report the model's inputs; the crash handler below may run before.
+  // eslint-disable-next-line prefer-const
   let scheduler: Scheduler<Job> | undefined;
   const pool = new WorkerPool(instances, { modelBytes: model.bytes, label: model.label, settings }, (instance) => {
     metrics.crashes++;

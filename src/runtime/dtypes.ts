@@ -37,6 +37,8 @@ interface DTypeSpec {
   readonly bytes: number;
   readonly create: (length: number) => TensorData;
   readonly fromBytes: (buffer: ArrayBuffer, byteOffset: number, length: number) => NumericArray;
+  /** Whether `data` is the array type onnxruntime-node expects for this dtype. */
+  readonly accepts: (data: unknown) => boolean;
 }
 
 function spec<T extends NumericArray>(
@@ -46,6 +48,7 @@ function spec<T extends NumericArray>(
     bytes: ctor.BYTES_PER_ELEMENT,
     create: (n) => new ctor(n),
     fromBytes: (b, o, n) => new ctor(b, o, n),
+    accepts: (data) => data instanceof ctor,
   };
 }
 
@@ -68,6 +71,7 @@ export const DTYPES: Readonly<Record<TensorDType, DTypeSpec>> = {
     fromBytes: () => {
       throw new TypeError('string tensors have no fixed-width byte form');
     },
+    accepts: (data) => Array.isArray(data) && data.every((x) => typeof x === 'string'),
   },
 };
 
