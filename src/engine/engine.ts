@@ -164,7 +164,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
   const warnings: string[] = [];
   const dim = batchDimension(io.inputs);
-  const policy = resolvePolicy(options, dim, warnings);
+  let policy: BatchPolicy;
+  try {
+    policy = resolvePolicy(options, dim, warnings);
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
   const oversubscribed = instances * threads > cores;
   if (oversubscribed) warnings.push(`thread budget oversubscribed: ${instances} instances × ${threads} threads on ${cores} cores; expect latency jitter`);
   const config: EngineConfig = {
@@ -220,7 +226,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   });
   const sched = scheduler;
 
-  if (options.warmup !== false) await profile(io.inputs, policy, padTo, options.warmupShapes, instances, pool, latency);
+  if (options.warmup !== false) {
+    try {
+      await profile(io.inputs, policy, padTo, options.warmupShapes, instances, pool, latency);
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+  }
 
   const submit = (inputs: Inputs, opts: InferOptions = {}): Promise<{ outputs: WireFeeds; timing: RequestTiming }> => {
     const start = clock.now();
@@ -294,20 +307,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     close(opts = {}) {
       closing ??= (async () => {
         sched.close(opts.drain ?? true);
-        const idle = sched.whenIdle();
-        if (opts.timeoutMs !== undefined) {
-          let timer: NodeJS.Timeout | undefined;
-          const timedOut = new Promise<void>((resolve) => {
-            timer = setTimeout(() => {
-              sched.rejectQueued('the engine closed (drain timeout) before this request ran');
-              resolve();
-            }, opts.timeoutMs);
-          });
-          await Promise.race([idle, timedOut]);
-          clearTimeout(timer);
-        } else {
-          await idle;
-        }
+        // After the timeout, queued requests are refused; batches already running still finish,
+        // because onnxruntime cannot interrupt a run (and terminating a worker inside one aborts
+        // the process).
+        const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => sched.rejectQueued('the engine closed (drain timeout) before this request ran'), opts.timeoutMs);
+        await sched.whenIdle();
+        clearTimeout(timer);
         await pool.close();
       })();
       return closing;

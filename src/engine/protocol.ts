@@ -10,7 +10,7 @@ export interface WorkerInit {
   settings: SessionSettings;
 }
 
-export type ToWorker = { type: 'run'; id: number; feeds: WireFeeds };
+export type ToWorker = { type: 'run'; id: number; feeds: WireFeeds } | { type: 'crash' };
 
 export type FromWorker =
   | { type: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[]; createMs: number }

@@ -262,19 +262,30 @@ export class Scheduler<T> {
 
       const candidates: Array<QueuedRequest<T>> = [];
       let rows = 0;
+      // The next request of this shape does not fit: the batch cannot grow, so waiting gains nothing.
+      let blocked = false;
       for (const r of this.#each()) {
         if (r.shapeKey !== head.shapeKey) continue;
-        if (candidates.length > 0 && rows + r.rows > policy.maxBatchSize) break;
+        if (candidates.length > 0 && rows + r.rows > policy.maxBatchSize) {
+          blocked = true;
+          break;
+        }
         candidates.push(r);
         rows += r.rows;
       }
       const waitedEnough = now - head.enqueuedAt >= policy.maxQueueDelayMs;
-      const full = rows >= policy.maxBatchSize;
+      const full = blocked || rows >= policy.maxBatchSize;
 
       if (policy.mode === 'static') {
         if (full || waitedEnough) return { kind: 'run', batch: candidates };
-        const preferred = [...policy.preferredBatchSizes].sort((a, b) => b - a).find((p) => p <= rows);
-        if (preferred !== undefined) return { kind: 'run', batch: prefixUpTo(candidates, preferred) };
+        // The longest prefix whose rows add up to exactly a preferred size, as Triton does.
+        let preferredCount = 0;
+        let prefixRows = 0;
+        candidates.forEach((r, k) => {
+          prefixRows += r.rows;
+          if (policy.preferredBatchSizes.includes(prefixRows)) preferredCount = k + 1;
+        });
+        if (preferredCount > 0) return { kind: 'run', batch: candidates.slice(0, preferredCount) };
         return { kind: 'wait', until: head.enqueuedAt + policy.maxQueueDelayMs };
       }
 
@@ -303,7 +314,8 @@ export class Scheduler<T> {
         // Worth waiting for more rows, but not past the last moment a bigger batch still fits.
         const deadlineOfBatch = Math.min(...batch.map((r) => r.deadline ?? Number.POSITIVE_INFINITY));
         const bigger = latency.estimate(bestRows + 1);
-        const latestStart = bigger === undefined ? Number.POSITIVE_INFINITY : deadlineOfBatch - bigger;
+        // No estimate yet: with a deadline, the only start known to be early enough is now.
+        const latestStart = bigger !== undefined ? deadlineOfBatch - bigger : deadlineOfBatch === Number.POSITIVE_INFINITY ? deadlineOfBatch : now;
         const until = Math.min(head.enqueuedAt + policy.maxQueueDelayMs, latestStart);
         if (until > now) return { kind: 'wait', until };
       }
@@ -371,15 +383,4 @@ export class Scheduler<T> {
     this.#idleWaiters = [];
     for (const w of waiters) w();
   }
-}
-
-function prefixUpTo<T>(requests: Array<QueuedRequest<T>>, rows: number): Array<QueuedRequest<T>> {
-  const out: Array<QueuedRequest<T>> = [];
-  let sum = 0;
-  for (const r of requests) {
-    if (out.length > 0 && sum + r.rows > rows) break;
-    out.push(r);
-    sum += r.rows;
-  }
-  return out;
 }

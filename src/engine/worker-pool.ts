@@ -142,14 +142,18 @@ export class WorkerPool {
   }
 
   /**
-   * Test hook: kill a worker abruptly, as a native fault would, even in the middle of a batch
-   * (a message could not: the worker only reads it after the running inference returns).
+   * Test hook: the worker exits abruptly when it reads this message, so the next batch sent to it
+   * is lost in flight as with a real fault. (Terminating a worker from outside while onnxruntime
+   * is inside a run aborts the whole process, so nothing here ever does that.)
    */
   crash(instance: number): void {
-    void this.#slots[instance]?.worker.terminate();
+    this.#slots[instance]?.worker.postMessage({ type: 'crash' } satisfies ToWorker);
   }
 
-  /** Terminates every worker; a batch still running is failed as closed. */
+  /**
+   * Terminates every worker. Call it only when no batch is running: terminating a worker inside
+   * onnxruntime's run aborts the process (seen with onnxruntime-node 1.30).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all(

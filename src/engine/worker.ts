@@ -32,7 +32,11 @@ try {
   port.close();
 }
 
-port.on('message', (message: ToWorker) => void run(message.id, message.feeds));
+port.on('message', (message: ToWorker) => {
+  // Test hook (WorkerPool.crash): die as a faulting worker would, losing whatever comes next.
+  if (message.type === 'crash') process.exit(70);
+  else void run(message.id, message.feeds);
+});
 
 async function run(id: number, feeds: Parameters<typeof toOrtFeeds>[0]): Promise<void> {
   const t0 = performance.now();

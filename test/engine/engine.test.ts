@@ -1,0 +1,194 @@
+/**
+ * The engine on real models in real worker threads: batching, validation, deadlines, priorities,
+ * crash recovery and close(). Scheduler decisions themselves are tested with a fake clock in
+ * scheduler.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { RtinferError } from '../../src/errors.js';
+import { createEngine } from '../../src/engine/engine.js';
+import { createRng } from '../../src/runtime/synthetic.js';
+import { OCR_CLS, OCR_DET, SILERO } from '../helpers/models.js';
+
+const rng = createRng(42);
+const clsInput = (rows = 1): Tensor => new Tensor('float32', Float32Array.from({ length: rows * 3 * 48 * 192 }, rng), [rows, 3, 48, 192]);
+const detInput = (): Tensor => new Tensor('float32', Float32Array.from({ length: 3 * 320 * 320 }, rng), [1, 3, 320, 320]);
+const CLS_OUT = 'softmax_0.tmp_0';
+
+function hasCode(code: string) {
+  return (e: unknown) => e instanceof RtinferError && e.code === code;
+}
+
+test('concurrent requests are batched along the symbolic batch dimension, and each gets its own rows back', async () => {
+  const engine = await createEngine({ model: OCR_CLS, batching: { maxBatchSize: 8 }, warmupShapes: { x: [1, 3, 48, 192] } });
+  try {
+    assert.equal(engine.config.batching.mode, 'adaptive');
+    const inputs = Array.from({ length: 24 }, () => clsInput());
+    const results = await Promise.all(inputs.map((x) => engine.inferWithTiming({ x })));
+    assert.ok(results.some((r) => r.timing.batchRequests > 1), 'some requests shared a batch');
+    assert.ok(results.every((r) => r.timing.batchSize <= 8));
+    // Reference: the same inputs through a plain session, one at a time.
+    const ref = await InferenceSession.create(OCR_CLS);
+    for (let i = 0; i < inputs.length; i += 5) {
+      const want = (await ref.run({ x: inputs[i]! }))[CLS_OUT]!;
+      const got = results[i]!.outputs[CLS_OUT]!;
+      assert.deepEqual(got.dims, [1, 2]);
+      const w = want.data as Float32Array;
+      const g = got.data as Float32Array;
+      for (let k = 0; k < w.length; k++) assert.ok(Math.abs(w[k]! - g[k]!) < 1e-4, `request ${i} output ${k}: ${g[k]} vs ${w[k]}`);
+    }
+    await ref.release();
+    // A request may carry several rows of its own.
+    const three = await engine.infer({ x: clsInput(3) });
+    assert.deepEqual(three[CLS_OUT]?.dims, [3, 2]);
+    const s = engine.stats();
+    assert.equal(s.counts.ok, 25);
+    assert.ok(s.meanBatchRequests > 1);
+    assert.ok(s.latencyModel.some((p) => p.batchSize === 8 && p.estimateMs > 0), 'latency model learned batch 8');
+    assert.equal(s.latency.total.count, 25);
+    assert.ok(s.latency.total.p99Ms >= s.latency.total.p50Ms && s.latency.inference.p50Ms > 0);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('a model without a batch dimension runs one request per call, spread over instances', async () => {
+  const engine = await createEngine({ model: SILERO, instances: 2, threads: 1, batching: true, warmup: false });
+  try {
+    assert.equal(engine.config.batching.mode, 'none');
+    assert.match(engine.config.warnings.join(' '), /batching is off: an input is a scalar/);
+    const feeds = () => ({
+      input: new Tensor('float32', Float32Array.from({ length: 512 }, rng), [1, 512]),
+      state: new Tensor('float32', new Float32Array(256), [2, 1, 128]),
+      sr: new Tensor('int64', BigInt64Array.of(16000n), []),
+    });
+    const results = await Promise.all(Array.from({ length: 40 }, () => engine.inferWithTiming(feeds())));
+    assert.ok(results.every((r) => r.timing.batchRequests === 1));
+    assert.deepEqual(results[0]!.outputs['output']!.dims, [1, 1]);
+    assert.equal(engine.stats().counts.ok, 40);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('BAD CALL - inputs with a wrong name, dtype, shape or size are rejected before any worker sees them', async () => {
+  const engine = await createEngine({ model: OCR_CLS, batching: true, warmup: false });
+  try {
+    const data = new Float32Array(3 * 48 * 192);
+    await assert.rejects(engine.infer({ y: clsInput() }), (e: unknown) => hasCode('RTI_ERR_MODEL_INPUT_UNKNOWN')(e) && /unknown input 'y' \(the model's inputs are: x\)/.test((e as Error).message));
+    await assert.rejects(engine.infer({}), (e: unknown) => hasCode('RTI_ERR_INPUT_DATA')(e) && /input 'x' is missing \(expected float32/.test((e as Error).message));
+    await assert.rejects(engine.infer({ x: new Tensor('int32', new Int32Array(3 * 48 * 192), [1, 3, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_INPUT_DATA')(e) && /is int32, but the model takes float32/.test((e as Error).message));
+    await assert.rejects(engine.infer({ x: new Tensor('float32', data, [3, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /3 dimensions/.test((e as Error).message));
+    await assert.rejects(engine.infer({ x: new Tensor('float32', new Float32Array(4 * 48 * 192), [1, 4, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /dimension 1 is 4, the model expects 3/.test((e as Error).message));
+    await assert.rejects(engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(10) } }), (e: unknown) => hasCode('RTI_ERR_INPUT_DATA')(e) && /holds 10 values/.test((e as Error).message));
+    await assert.rejects(engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data: [1, 2, 3] } }), hasCode('RTI_ERR_INPUT_DATA'));
+    await assert.rejects(engine.infer({ x: clsInput() }, { deadlineMs: -5 }), hasCode('RTI_ERR_ARG_INVALID'));
+    // Plain objects work as well as Tensors.
+    const ok = await engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data } });
+    assert.deepEqual(ok[CLS_OUT]?.dims, [1, 2]);
+    const s = engine.stats();
+    assert.equal(s.counts.invalid, 8);
+    assert.equal(s.counts.ok, 1);
+    assert.deepEqual(s.batchSizes, { 1: 1 }, 'invalid requests never reached a worker');
+  } finally {
+    await engine.close();
+  }
+});
+
+test('a deadline the engine cannot meet is refused at once; queued requests past their deadline expire', async () => {
+  const engine = await createEngine({ model: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] }, maxQueueSize: 4 });
+  try {
+    const p50 = engine.stats().latencyModel.find((p) => p.batchSize === 1)?.estimateMs ?? 0;
+    assert.ok(p50 > 2, `the latency model knows batch 1 (${p50} ms)`);
+    const t0 = performance.now();
+    await assert.rejects(engine.infer({ x: detInput() }, { deadlineMs: p50 / 4 }), hasCode('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE'));
+    assert.ok(performance.now() - t0 < p50, 'refused without running');
+    // Fill the queue: the bound answers at once with QUEUE_FULL, nothing waits forever.
+    const settled = await Promise.allSettled(Array.from({ length: 8 }, () => engine.infer({ x: detInput() })));
+    const reasons = settled.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as RtinferError).code));
+    assert.ok(reasons.includes('RTI_ERR_ENGINE_QUEUE_FULL'), reasons.join());
+    assert.equal(reasons.filter((r) => r === 'ok').length + reasons.filter((r) => r === 'RTI_ERR_ENGINE_QUEUE_FULL').length, 8);
+    const s = engine.stats();
+    assert.equal(s.counts.queueFull, reasons.filter((r) => r === 'RTI_ERR_ENGINE_QUEUE_FULL').length);
+    assert.equal(s.counts.unmeetable, 1);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('higher priority requests overtake queued lower ones; an aborted queued request is withdrawn', async () => {
+  const engine = await createEngine({ model: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } });
+  try {
+    const order: string[] = [];
+    const busy = engine.infer({ x: detInput() }).then(() => order.push('busy'));
+    const low = engine.infer({ x: detInput() }, { priority: 0 }).then(() => order.push('low'));
+    const controller = new AbortController();
+    const aborted = engine.infer({ x: detInput() }, { signal: controller.signal });
+    const high = engine.infer({ x: detInput() }, { priority: 5 }).then(() => order.push('high'));
+    controller.abort(new Error('caller gave up'));
+    await assert.rejects(aborted, /caller gave up/);
+    await Promise.all([busy, low, high]);
+    assert.deepEqual(order, ['busy', 'high', 'low']);
+    assert.equal(engine.stats().counts.aborted, 1);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('a worker that dies fails only its in-flight request, and is replaced', async () => {
+  const engine = await createEngine({ model: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } });
+  try {
+    engine.crashWorkerForTesting(0);
+    const inflight = engine.infer({ x: detInput() });
+    const queued = engine.infer({ x: detInput() });
+    await assert.rejects(inflight, (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && /worker 0 died/.test((e as Error).message));
+    const out = await queued;
+    assert.ok(out['sigmoid_0.tmp_0'], 'the queued request ran on the replacement');
+    const after = await engine.infer({ x: detInput() });
+    assert.ok(after['sigmoid_0.tmp_0']);
+    const s = engine.stats();
+    assert.equal(s.workerRestarts, 1);
+    assert.equal(s.counts.crashed, 1);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('close() answers every request: drain finishes queued work, no-drain refuses it, nothing stays pending', async () => {
+  const drained = await createEngine({ model: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } });
+  const all = Promise.allSettled(Array.from({ length: 5 }, () => drained.infer({ x: detInput() })));
+  await drained.close();
+  const r1 = await all;
+  assert.ok(r1.every((r) => r.status === 'fulfilled'));
+  await assert.rejects(drained.infer({ x: detInput() }), hasCode('RTI_ERR_ENGINE_CLOSED'));
+
+  const cut = await createEngine({ model: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } });
+  const some = Promise.allSettled(Array.from({ length: 5 }, () => cut.infer({ x: detInput() })));
+  await cut.close({ drain: false });
+  const r2 = await some;
+  const closed = r2.filter((r) => r.status === 'rejected' && hasCode('RTI_ERR_ENGINE_CLOSED')(r.reason)).length;
+  const done = r2.filter((r) => r.status === 'fulfilled').length;
+  assert.equal(closed + done, 5);
+  assert.ok(closed >= 3, `queued requests refused (${closed})`);
+  assert.equal(cut.stats().counts.closed, closed);
+
+  // A drain timeout refuses what is still queued once it passes; the running batch finishes.
+  const timed = await createEngine({ model: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } });
+  const pending = Promise.allSettled(Array.from({ length: 6 }, () => timed.infer({ x: detInput() })));
+  await timed.close({ timeoutMs: 1 });
+  const r3 = await pending;
+  assert.ok(r3.some((r) => r.status === 'fulfilled'), 'the running batch finished');
+  assert.ok(r3.some((r) => r.status === 'rejected' && hasCode('RTI_ERR_ENGINE_CLOSED')(r.reason)), 'queued ones were refused');
+});
+
+test('BAD CALL - engine options are validated and a missing model is a clear error', async () => {
+  await assert.rejects(createEngine({ model: '/no/such.onnx' }), hasCode('RTI_ERR_MODEL_NOT_FOUND'));
+  await assert.rejects(createEngine({ model: OCR_CLS, instances: 0 }), hasCode('RTI_ERR_ARG_INVALID'));
+  await assert.rejects(createEngine({ model: OCR_CLS, batching: { maxBatchSize: 0 }, warmup: false }), hasCode('RTI_ERR_ARG_INVALID'));
+  await assert.rejects(createEngine({ model: OCR_CLS, session: { executionProviders: ['nosuch'] } }), hasCode('RTI_ERR_EP_UNAVAILABLE'));
+  const over = await createEngine({ model: OCR_CLS, instances: 2, threads: 4, warmup: false });
+  assert.equal(over.config.oversubscribed, true);
+  assert.match(over.config.warnings.join(), /oversubscribed: 2 instances × 4 threads/);
+  await over.close();
+});

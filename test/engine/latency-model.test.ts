@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LatencyModel, LatencyModels } from '../../src/engine/latency-model.js';
+
+describe('LatencyModel', () => {
+  it('has no estimate before the first observation', () => {
+    const m = new LatencyModel();
+    assert.equal(m.empty, true);
+    assert.equal(m.estimate(1), undefined);
+    assert.deepEqual(m.points(), []);
+    m.observe(1, 3);
+    assert.equal(m.empty, false);
+    assert.equal(m.estimate(1), 3);
+  });
+
+  it('estimates a measured size by the 90th percentile (nearest rank) of its runs', () => {
+    const m = new LatencyModel();
+    for (const ms of [7, 3, 10, 1, 9, 2, 8, 4, 6, 5]) m.observe(2, ms);
+    assert.equal(m.estimate(2), 9);
+    m.observe(2, 100);
+    // 11 runs: rank ceil(9.9) = 10 of [1..10, 100].
+    assert.equal(m.estimate(2), 10);
+  });
+
+  it('keeps only the last 32 runs of a size', () => {
+    const m = new LatencyModel();
+    for (let i = 0; i < 8; i++) m.observe(1, 1000);
+    for (let ms = 1; ms <= 32; ms++) m.observe(1, ms);
+    // The 8 slow runs have left the window: p90 of 1..32 is rank ceil(28.8) = 29.
+    assert.equal(m.estimate(1), 29);
+  });
+
+  it('ignores invalid observations', () => {
+    const m = new LatencyModel();
+    m.observe(1, Number.NaN);
+    m.observe(1, -1);
+    m.observe(0, 5);
+    assert.equal(m.empty, true);
+    m.observe(1, 0);
+    assert.equal(m.estimate(1), 0);
+  });
+
+  it('interpolates linearly between measured neighbours', () => {
+    const m = new LatencyModel();
+    m.observe(2, 20);
+    m.observe(6, 40);
+    m.observe(16, 100);
+    assert.equal(m.estimate(3), 25);
+    assert.equal(m.estimate(4), 30);
+    assert.equal(m.estimate(11), 70);
+  });
+
+  it('extrapolates above the largest size along the line through the two largest', () => {
+    const m = new LatencyModel();
+    m.observe(1, 1);
+    m.observe(2, 20);
+    m.observe(6, 40);
+    assert.equal(m.estimate(10), 60);
+    const flat = new LatencyModel();
+    flat.observe(2, 30);
+    flat.observe(4, 20);
+    // A falling slope is clamped to 0: a bigger batch is never predicted faster.
+    assert.equal(flat.estimate(8), 20);
+  });
+
+  it('extrapolates proportionally from a single measured size', () => {
+    const m = new LatencyModel();
+    m.observe(4, 20);
+    assert.equal(m.estimate(8), 40);
+    assert.equal(m.estimate(6), 30);
+  });
+
+  it('estimates sizes below the smallest measured as the smallest measured', () => {
+    const m = new LatencyModel();
+    m.observe(4, 20);
+    m.observe(8, 30);
+    assert.equal(m.estimate(1), 20);
+    assert.equal(m.estimate(3), 20);
+  });
+
+  it('lists points by batch size with their estimate and the number of runs observed', () => {
+    const m = new LatencyModel();
+    m.observe(8, 30);
+    for (let i = 0; i < 40; i++) m.observe(1, i < 8 ? 1000 : 5);
+    assert.deepEqual(m.points(), [
+      { batchSize: 1, estimateMs: 5, samples: 40 },
+      { batchSize: 8, estimateMs: 30, samples: 1 },
+    ]);
+  });
+});
+
+describe('LatencyModels', () => {
+  it('keeps one model per shape and the shapes apart', () => {
+    const models = new LatencyModels();
+    assert.equal(models.for('1x3x640x640'), models.for('1x3x640x640'));
+    models.for('1x3x640x640').observe(1, 40);
+    models.for('1x3x320x320').observe(1, 10);
+    models.for('1x3x320x320').observe(2, 15);
+    assert.equal(models.for('1x3x640x640').estimate(2), 80);
+    assert.equal(models.for('1x3x320x320').estimate(2), 15);
+    assert.equal(models.for('other').estimate(1), undefined);
+    assert.deepEqual(models.points(), [
+      { shape: '1x3x640x640', batchSize: 1, estimateMs: 40, samples: 1 },
+      { shape: '1x3x320x320', batchSize: 1, estimateMs: 10, samples: 1 },
+      { shape: '1x3x320x320', batchSize: 2, estimateMs: 15, samples: 1 },
+    ]);
+  });
+});
