@@ -187,6 +187,9 @@ test('BAD CALL - engine options are validated and a missing model is a clear err
   await assert.rejects(createEngine({ model: OCR_CLS, instances: 0 }), hasCode('RTI_ERR_ARG_INVALID'));
   await assert.rejects(createEngine({ model: OCR_CLS, batching: { maxBatchSize: 0 }, warmup: false }), hasCode('RTI_ERR_ARG_INVALID'));
   await assert.rejects(createEngine({ model: OCR_CLS, session: { executionProviders: ['nosuch'] } }), hasCode('RTI_ERR_EP_UNAVAILABLE'));
+  // Failures after the workers started must stop them (or this test file would never exit).
+  await assert.rejects(createEngine({ model: OCR_CLS, warmupShapes: { x: [1, 4, 48, 192] } }), hasCode('RTI_ERR_SHAPE_MISMATCH'));
+  await assert.rejects(createEngine({ model: OCR_CLS, batching: { mode: 'fastest' as never } }), hasCode('RTI_ERR_ARG_INVALID'));
   const over = await createEngine({ model: OCR_CLS, instances: 2, threads: 4, warmup: false });
   assert.equal(over.config.oversubscribed, true);
   assert.match(over.config.warnings.join(), /oversubscribed: 2 instances × 4 threads/);
