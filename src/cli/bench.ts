@@ -1,22 +1,32 @@
 /** `rtinfer bench`: thin over runBench. */
 import { writeFile } from 'node:fs/promises';
 import { RtinferError } from '../errors.js';
-import { runBench } from '../loadgen/bench.js';
+import { runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
 import { renderBenchText } from '../report/bench-text.js';
 import { perQueryCsv } from '../report/csv.js';
-import { parseCommand, parseDurationMs, parseIntOption, parseWarmup, stringValue, type CommandSpec } from './args.js';
+import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parseWarmup, stringValue, type CommandSpec } from './args.js';
 import { createProgressBar } from './progress.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const BENCH_COMMAND: CommandSpec = {
   name: 'bench',
-  summary: 'single-stream latency benchmark (one query at a time, as MLPerf SingleStream)',
-  usage: 'rtinfer bench [model.onnx] [options]',
+  summary: 'latency benchmark: single-stream, multi-stream, server (Poisson), offline, concurrency',
+  usage: 'rtinfer bench [model.onnx] [--scenario NAME] [options]',
   maxPositionals: 1,
   options: [
     SHAPE_OPTION,
     ...SESSION_OPTIONS,
     ...INPUT_OPTIONS,
+    { name: 'scenario', type: 'string', value: 'NAME', description: `${SCENARIOS.join(' | ')} (default single-stream)` },
+    { name: 'qps', type: 'string', value: 'N', description: 'server: Poisson arrival rate, queries per second' },
+    { name: 'latency-bound', type: 'string', value: 'MS', description: 'server: pass/fail bound for p99 (early stopping at 99% confidence)' },
+    { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples issued together per query (default 8)' },
+    { name: 'concurrency', type: 'string', value: 'N', description: 'concurrency: queries kept outstanding (default 4)' },
+    { name: 'instances', type: 'string', value: 'N', description: 'engine instances (worker threads, one session each; default 1)' },
+    { name: 'batch', type: 'string', value: 'N', description: 'engine: max batch size for dynamic batching (default 8; 1 = off)' },
+    { name: 'batch-delay', type: 'string', value: 'TIME', description: 'engine: how long a batch may wait to fill, e.g. 2ms (default 0, adaptive)' },
+    { name: 'batching', type: 'string', value: 'MODE', description: 'engine: adaptive | static | off (default adaptive)' },
+    { name: 'stability-percentage', type: 'string', value: 'PCT', description: 'max spread of throughput and mean latency over 3 windows (default 10)' },
     { name: 'warmup', type: 'string', value: 'N|TIME', description: 'warm-up: a query count (20) or a time (2s); default 1s' },
     { name: 'duration', type: 'string', value: 'TIME', description: 'measure at least this long (default 10s)' },
     { name: 'min-queries', type: 'string', value: 'N', description: 'measure at least this many queries (default 100)' },
@@ -43,6 +53,7 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const maxText = text('max-queries');
   const json = values['json'] === true;
   const csv = text('csv');
+  const scenarioOptions = scenarioOptionsFrom(text);
 
   // Fail on an unwritable --csv path now, not after a long run.
   if (csv !== undefined) await writeCsv(csv, '');
@@ -61,6 +72,7 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
       ...(durationText !== undefined ? { durationMs: parseDurationMs('duration', durationText) } : {}),
       ...(minText !== undefined ? { minQueries: parseIntOption('min-queries', minText, 1) } : {}),
       ...(maxText !== undefined ? { maxQueries: parseIntOption('max-queries', maxText, 1) } : {}),
+      ...scenarioOptions,
       onPhase: (phase, detail) => {
         if (!json && phase === 'load' && detail !== undefined) process.stderr.write(`no model given: using the bundled ${detail}\n`);
       },
@@ -84,4 +96,44 @@ async function writeCsv(file: string, content: string): Promise<void> {
   } catch (error) {
     throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --csv ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+}
+
+function scenarioOptionsFrom(text: (name: string) => string | undefined): Partial<BenchOptions> {
+  const o: Partial<BenchOptions> = {};
+  const scenario = text('scenario');
+  if (scenario !== undefined) o.scenario = parseChoice('scenario', scenario, SCENARIOS);
+  const qps = text('qps');
+  if (qps !== undefined) o.qps = parsePositive('qps', qps);
+  const bound = text('latency-bound');
+  if (bound !== undefined) o.latencyBoundMs = parseDurationMs('latency-bound', /\d$/.test(bound) ? `${bound}ms` : bound);
+  const spq = text('samples-per-query');
+  if (spq !== undefined) o.samplesPerQuery = parseIntOption('samples-per-query', spq, 1, 4096);
+  const conc = text('concurrency');
+  if (conc !== undefined) o.concurrency = parseIntOption('concurrency', conc, 1, 4096);
+  const stab = text('stability-percentage');
+  if (stab !== undefined) o.stabilityPct = parsePositive('stability-percentage', stab);
+  const engine: EngineSettings = {};
+  const instances = text('instances');
+  if (instances !== undefined) engine.instances = parseIntOption('instances', instances, 1, 256);
+  const mode = text('batching');
+  const batch = text('batch');
+  const delay = text('batch-delay');
+  const maxBatch = batch === undefined ? undefined : parseIntOption('batch', batch, 1, 4096);
+  if ((mode !== undefined && parseChoice('batching', mode, ['adaptive', 'static', 'off'] as const) === 'off') || maxBatch === 1) {
+    engine.batching = false;
+  } else if (mode !== undefined || maxBatch !== undefined || delay !== undefined) {
+    engine.batching = {
+      ...(mode !== undefined ? { mode: mode as 'adaptive' | 'static' } : {}),
+      ...(maxBatch !== undefined ? { maxBatchSize: maxBatch } : {}),
+      ...(delay !== undefined ? { maxQueueDelayUs: parseDurationMs('batch-delay', delay) * 1000 } : {}),
+    };
+  }
+  if (Object.keys(engine).length > 0) o.engine = engine;
+  return o;
+}
+
+function parsePositive(option: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(n > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a positive number)`);
+  return n;
 }

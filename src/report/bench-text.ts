@@ -14,7 +14,7 @@ export function renderBenchText(r: BenchReport): string {
     .map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`)
     .join(' ');
   const out: string[] = [];
-  out.push(`rtinfer bench · single-stream · ${r.model.label}${r.model.default ? ' (bundled default)' : ''}`);
+  out.push(`rtinfer bench · ${r.scenario} · ${r.model.label}${r.model.default ? ' (bundled default)' : ''}`);
   out.push(`  model     ${r.model.path ?? '<bytes>'} (${formatBytes(r.model.bytes)})`);
   out.push(`  inputs    ${shapes} · ${r.settings.input.description}`);
   out.push(
@@ -25,7 +25,26 @@ export function renderBenchText(r: BenchReport): string {
     `cold start  read ${formatMs(r.coldStart.readMs)} ms · session ${formatMs(r.coldStart.sessionCreateMs)} ms · first inference ${formatMs(r.coldStart.firstInferenceMs)} ms`,
   );
   out.push(`warm-up     ${r.warmup.queries} queries in ${(r.warmup.ms / 1000).toFixed(2)} s`);
-  out.push(`measured    ${r.throughput.queries} queries in ${(r.throughput.durationMs / 1000).toFixed(2)} s · ${r.throughput.qps} queries/s`);
+  out.push(`measured    ${r.throughput.queries} queries in ${(r.throughput.durationMs / 1000).toFixed(2)} s · ${r.throughput.qps} queries/s${r.throughput.samplesPerSecond !== r.throughput.qps ? ` · ${r.throughput.samplesPerSecond} samples/s` : ''}`);
+  const h = r.headline;
+  out.push(
+    h.metric === 'throughput'
+      ? `headline    ${h.samplesPerSecond} samples/s (offline)`
+      : `headline    ${h.metric} ${h.valueMs === null ? '-' : formatMs(h.valueMs)} ms${h.claimable ? '' : ' (not claimable: too few queries)'}`,
+  );
+  if (r.server) {
+    const sv = r.server;
+    out.push(`server      target ${sv.targetQps} q/s, achieved ${sv.achievedQps} q/s${sv.latencyBoundMs !== null ? ` · bound ${sv.latencyBoundMs} ms: ${sv.pass ? 'PASS' : 'FAIL'} (${sv.overBound} over)` : ''}`);
+  }
+  if (r.generator) out.push(`generator   schedule slip p50 ${formatMs(r.generator.slipMs.p50)} ms · p99 ${formatMs(r.generator.slipMs.p99)} ms · max ${formatMs(r.generator.slipMs.max)} ms${r.generator.lagging ? ' (LAGGING)' : ''}`);
+  if (r.engine) {
+    const e = r.engine;
+    out.push(
+      `engine      ${e.instances} instance(s) × ${e.threadsPerInstance} threads · batching ${e.batching.mode}${e.batching.mode !== 'none' ? ` max ${e.batching.maxBatchSize}` : ''} · mean batch ${e.meanBatchRequests} · queue p50 ${formatMs(e.queueMs.p50)} ms · inference p50 ${formatMs(e.inferenceMs.p50)} ms`,
+    );
+  }
+  const refused = Object.entries(r.refused);
+  if (refused.length) out.push(`refused     ${refused.map(([c, n]) => `${c} ${n}`).join(' · ')}`);
   out.push('');
   out.push(
     formatTable([
@@ -41,6 +60,8 @@ export function renderBenchText(r: BenchReport): string {
         : `early stop  p${v.percentile} not claimable: needs at least ${v.minQueries} queries at ${v.confidence * 100}% confidence, ran ${v.queries}`,
     );
   }
+  const st = r.stability;
+  out.push(`stability   ${st.windows.map((w) => `${w.qps.toFixed(1)} q/s @ ${formatMs(w.meanMs)} ms`).join(' | ')} · spread ±${st.qpsSpreadPct}% / ±${st.latencySpreadPct}%`);
   out.push('');
   out.push(
     `cpu         ${formatMs(r.cpu.msPerQuery)} ms per query (${r.cpu.utilization.toFixed(2)} cores busy) · event-loop lag p99 ${formatMs(r.eventLoopLagMs.p99)} ms · peak RSS ${r.memory.peakRssMB} MB`,

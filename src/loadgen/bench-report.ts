@@ -1,0 +1,275 @@
+/**
+ * The `rtinfer.bench/1` report: statistics, the scenario's headline, and the validity verdict with
+ * its reasons. An invalid run still carries all its numbers.
+ */
+import os from 'node:os';
+import type { EngineStats } from '../engine/engine-metrics.js';
+import type { InputPlan, SampleSet } from '../runtime/inputs.js';
+import type { LoadedModel, TensorSpec } from '../runtime/session.js';
+import type { SessionSettings } from '../runtime/session-options.js';
+import { describeDefaults, type DefaultedDim } from '../runtime/shapes.js';
+import { firstLine } from '../errors.js';
+import { earlyStoppingRank } from '../stats/early-stopping.js';
+import type { LatencyRecorder } from '../stats/latency-recorder.js';
+import { summarizeLatency, type EarlyStoppingVerdict, type QuantileCi } from '../stats/summary.js';
+import type { Environment } from './environment.js';
+import type { Phase } from './single-stream.js';
+import { stabilityOf, type Stability } from './stability.js';
+
+export const BENCH_SCHEMA = 'rtinfer.bench/1';
+
+/** What a measured phase produced, whatever the scenario. */
+export interface RunData {
+  recorder: LatencyRecorder;
+  latenciesUs: Float64Array;
+  startsMs: Float64Array;
+  answered: number;
+  issued: number;
+  refused: Record<string, number>;
+  firstError: unknown;
+  wallMs: number;
+  cpu: { userMs: number; systemMs: number };
+  eventLoopLagMs: { mean: number; p99: number; max: number };
+  slip?: LatencyRecorder;
+  aborted: boolean;
+  samplesPerQuery: number;
+}
+
+interface Percentiles {
+  mean: number;
+  stddev: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface BenchReport {
+  schema: typeof BENCH_SCHEMA;
+  scenario: string;
+  model: { label: string; path: string | null; bytes: number; default: boolean; inputs: Array<TensorSpec & { runShape: number[] }>; outputs: TensorSpec[] };
+  settings: {
+    session: SessionSettings;
+    shapes: Record<string, number[]>;
+    defaultedShapes: string[];
+    input: { fill: string; files: string[]; samples: number; seed: number; description: string };
+    warmup: Phase;
+    durationMs: number;
+    minQueries: number;
+    scenario: Record<string, unknown>;
+  };
+  coldStart: { readMs: number; sessionCreateMs: number; firstInferenceMs: number };
+  warmup: { queries: number; ms: number };
+  /** The scenario's headline: p90 (single-stream), p99 (multi-stream, server, concurrency) or throughput (offline). */
+  headline: { metric: 'p90' | 'p99' | 'throughput'; valueMs: number | null; samplesPerSecond: number; claimable: boolean };
+  latencyMs: Percentiles;
+  confidence: { level: number; p50: QuantileCi | null; p90: QuantileCi | null; p99: QuantileCi | null };
+  earlyStopping: { p90: EarlyStoppingVerdict; p99: EarlyStoppingVerdict };
+  throughput: { qps: number; samplesPerSecond: number; queries: number; issued: number; durationMs: number };
+  refused: Record<string, number>;
+  server?: { targetQps: number; achievedQps: number; latencyBoundMs: number | null; overBound: number; pass: boolean | null };
+  generator?: { slipMs: { p50: number; p99: number; max: number }; lagging: boolean };
+  engine?: {
+    startMs: number;
+    instances: number;
+    threadsPerInstance: number;
+    batching: EngineStats['batching'];
+    queueMs: { p50: number; p99: number };
+    inferenceMs: { p50: number; p99: number };
+    meanBatchRequests: number;
+    batchSizes: Record<number, number>;
+    counts: EngineStats['counts'];
+  };
+  stability: Stability;
+  cpu: { msPerQuery: number; userMsPerQuery: number; systemMsPerQuery: number; utilization: number };
+  eventLoopLagMs: { mean: number; p99: number; max: number };
+  memory: { peakRssMB: number };
+  validity: { valid: boolean; reasons: string[]; warnings: string[] };
+  env: Environment & { loadAvgDuring: number };
+}
+
+export interface ReportInput {
+  scenario: string;
+  env: Environment;
+  model: LoadedModel;
+  isDefault: boolean;
+  defaultLabel: string | undefined;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  settings: SessionSettings;
+  options: { qps?: number; latencyBoundMs?: number; samplesPerQuery?: number; concurrency?: number; offlineWave?: number; arrivalSeed?: number; stabilityPct?: number; engine?: unknown };
+  plan: InputPlan;
+  set: SampleSet;
+  defaulted: DefaultedDim[];
+  warmup: Phase;
+  phase: Phase;
+  coldStart: { readMs: number; sessionCreateMs: number; firstInferenceMs: number };
+  warm: { queries: number; ms: number };
+  data: RunData;
+  engine: { stats: EngineStats; startMs: number } | undefined;
+}
+
+const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : 0);
+const HEADLINE: Readonly<Record<string, 'p90' | 'p99' | 'throughput'>> = {
+  'single-stream': 'p90',
+  'multi-stream': 'p99',
+  server: 'p99',
+  concurrency: 'p99',
+  offline: 'throughput',
+};
+
+export function buildReport(x: ReportInput): BenchReport {
+  const { data, env, phase } = x;
+  const summary = summarizeLatency(data.recorder);
+  const n = data.answered;
+  const wallS = data.wallMs / 1000;
+  const cpuMs = data.cpu.userMs + data.cpu.systemMs;
+  const reasons: string[] = [];
+  const warnings: string[] = [];
+  const refusedTotal = Object.values(data.refused).reduce((s, v) => s + v, 0);
+
+  if (data.firstError !== undefined) reasons.push(`a query failed: ${firstLine(data.firstError)}`);
+  if (data.aborted) reasons.push(`interrupted after ${data.issued} queries`);
+  const capped = (phase.maxQueries !== undefined && data.issued >= phase.maxQueries) || (phase.maxDurationMs !== undefined && data.wallMs >= phase.maxDurationMs);
+  if (data.issued < phase.minQueries && !capped) reasons.push(`ran ${data.issued} queries, fewer than the minimum ${phase.minQueries}`);
+  else if (data.wallMs < phase.minDurationMs * 0.99 && !capped) reasons.push(`ran ${round(wallS, 2)} s, shorter than the minimum ${phase.minDurationMs / 1000} s`);
+
+  const metric = HEADLINE[x.scenario] ?? 'p90';
+  const es = summary.earlyStopping;
+  if (metric === 'p90' && !es.p90.satisfied) reasons.push(`too few queries to claim p90 at ${es.p90.confidence * 100}% confidence: need at least ${es.p90.minQueries}, ran ${n}`);
+  if (metric === 'p99' && !es.p99.satisfied) reasons.push(`too few queries to claim p99 at ${es.p99.confidence * 100}% confidence: need at least ${es.p99.minQueries}, ran ${n}`);
+  if (metric === 'p90' && !es.p99.satisfied) warnings.push(`p99 is indicative only: claiming it at ${es.p99.confidence * 100}% confidence needs at least ${es.p99.minQueries} queries, ran ${n}`);
+
+  const stability = stabilityOf(data.latenciesUs, data.startsMs, data.wallMs, x.options.stabilityPct ?? 10);
+  if (x.scenario !== 'offline' && !stability.stable) {
+    reasons.push(
+      `unstable over ${stability.windows.length} windows: throughput varies ±${round(stability.qpsSpreadPct, 1)}%, mean latency ±${round(stability.latencySpreadPct, 1)}% (limit ±${stability.percentage}%)`,
+    );
+  }
+  if (refusedTotal > 0) warnings.push(`${refusedTotal} queries refused or failed: ${Object.entries(data.refused).map(([c, k]) => `${c} ${k}`).join(', ')}`);
+
+  let server: BenchReport['server'];
+  let generator: BenchReport['generator'];
+  if (x.scenario === 'server') {
+    const bound = x.options.latencyBoundMs ?? null;
+    let overBound = refusedTotal;
+    if (bound !== null) for (const us of data.latenciesUs) if (us / 1000 > bound) overBound++;
+    // Pass as MLPerf's server early stopping: with this many queries over the bound (refusals
+    // count as over), is p99 <= bound at 99% confidence?
+    const total = n + refusedTotal;
+    const pass = bound === null ? null : earlyStoppingRank(total, 0.99, 0.99).satisfied && overBound <= earlyStoppingRank(total, 0.99, 0.99).overLatencyAllowed;
+    if (bound !== null && !pass) warnings.push(`latency bound not met: ${overBound} of ${total} queries over ${bound} ms`);
+    server = { targetQps: x.options.qps ?? 0, achievedQps: round(data.issued / wallS, 2), latencyBoundMs: bound, overBound, pass };
+    if (data.slip) {
+      const slipMs = { p50: round(data.slip.valueAtQuantileUs(0.5) / 1000), p99: round(data.slip.valueAtQuantileUs(0.99) / 1000), max: round(data.slip.maxUs / 1000) };
+      // Sub-millisecond slip keeps the schedule honest at 1,000 req/s; above that the generator is part of what is measured.
+      const lagging = slipMs.p99 > 1;
+      if (lagging) warnings.push(`the load generator lagged its schedule: slip p99 ${slipMs.p99} ms, max ${slipMs.max} ms (latencies still count from the schedule)`);
+      generator = { slipMs, lagging };
+    }
+  }
+
+  const loadAvgDuring = os.loadavg()[0] ?? 0;
+  const ours = data.wallMs > 0 ? cpuMs / data.wallMs : 0;
+  if (env.loadAvgBefore > env.cores * 0.5) warnings.push(`machine was busy before the run: load average ${round(env.loadAvgBefore, 2)} on ${env.cores} cores`);
+  else if (loadAvgDuring - ours > env.cores * 0.5) warnings.push(`machine was busy during the run: load average ${round(loadAvgDuring, 2)}, of which this process ${round(ours, 2)}, on ${env.cores} cores`);
+  const instances = x.engine?.stats.instances ?? 1;
+  const perInstance = x.engine?.stats.threadsPerInstance ?? x.settings.intraOpThreads ?? 0;
+  const threads = instances * perInstance + (x.settings.executionMode === 'parallel' ? instances * (x.settings.interOpThreads ?? 0) : 0);
+  if (threads > env.cores) warnings.push(`thread budget oversubscribed: ${threads} onnxruntime threads on ${env.cores} cores`);
+  if (n > 0 && summary.minMs < 0.005) warnings.push('queries faster than 5 µs: the clock and loop overhead dominate what is measured');
+  for (const line of describeDefaults(x.defaulted)) warnings.push(`default shape: ${line}`);
+
+  const samplesPerSecond = round((n * data.samplesPerQuery) / wallS, 2);
+  const headlineValue = metric === 'p90' ? summary.p90Ms : metric === 'p99' ? summary.p99Ms : null;
+  const claimable = metric === 'throughput' ? n > 0 : metric === 'p90' ? es.p90.satisfied : es.p99.satisfied;
+  const stats = x.engine?.stats;
+
+  return {
+    schema: BENCH_SCHEMA,
+    scenario: x.scenario,
+    model: {
+      label: x.isDefault && x.defaultLabel ? x.defaultLabel : x.model.label,
+      path: x.model.path ?? null,
+      bytes: x.model.bytes.length,
+      default: x.isDefault,
+      inputs: x.inputs.map((s) => ({ ...s, runShape: x.set.shapes[s.name] ?? [] })),
+      outputs: x.outputs,
+    },
+    settings: {
+      session: x.settings,
+      shapes: x.set.shapes,
+      defaultedShapes: describeDefaults(x.defaulted),
+      input: { fill: x.plan.fill, files: x.plan.files.map((f) => (f.name ? `${f.name}=${f.path}` : f.path)), samples: x.set.samples.length, seed: x.plan.seed, description: x.set.description },
+      warmup: x.warmup,
+      durationMs: phase.minDurationMs,
+      minQueries: phase.minQueries,
+      scenario: scenarioSettings(x),
+    },
+    coldStart: { readMs: round(x.coldStart.readMs), sessionCreateMs: round(x.coldStart.sessionCreateMs), firstInferenceMs: round(x.coldStart.firstInferenceMs) },
+    warmup: { queries: x.warm.queries, ms: round(x.warm.ms) },
+    headline: { metric, valueMs: headlineValue === null ? null : round(headlineValue, 4), samplesPerSecond, claimable },
+    latencyMs: {
+      mean: round(summary.meanMs, 4),
+      stddev: round(summary.stddevMs, 4),
+      min: round(summary.minMs, 4),
+      p50: round(summary.p50Ms, 4),
+      p90: round(summary.p90Ms, 4),
+      p95: round(summary.p95Ms, 4),
+      p99: round(summary.p99Ms, 4),
+      p999: round(summary.p999Ms, 4),
+      max: round(summary.maxMs, 4),
+    },
+    confidence: { level: 0.95, ...summary.ci },
+    earlyStopping: summary.earlyStopping,
+    throughput: { qps: round(n / wallS, 2), samplesPerSecond, queries: n, issued: data.issued, durationMs: round(data.wallMs) },
+    refused: data.refused,
+    ...(server ? { server } : {}),
+    ...(generator ? { generator } : {}),
+    ...(stats && x.engine
+      ? {
+          engine: {
+            startMs: round(x.engine.startMs),
+            instances: stats.instances,
+            threadsPerInstance: stats.threadsPerInstance,
+            batching: stats.batching,
+            queueMs: { p50: stats.latency.queue.p50Ms, p99: stats.latency.queue.p99Ms },
+            inferenceMs: { p50: stats.latency.inference.p50Ms, p99: stats.latency.inference.p99Ms },
+            meanBatchRequests: round(stats.meanBatchRequests, 2),
+            batchSizes: stats.batchSizes,
+            counts: stats.counts,
+          },
+        }
+      : {}),
+    stability: { ...stability, qpsSpreadPct: round(stability.qpsSpreadPct, 2), latencySpreadPct: round(stability.latencySpreadPct, 2) },
+    cpu: {
+      msPerQuery: round(n ? cpuMs / n : 0, 4),
+      userMsPerQuery: round(n ? data.cpu.userMs / n : 0, 4),
+      systemMsPerQuery: round(n ? data.cpu.systemMs / n : 0, 4),
+      utilization: round(ours, 3),
+    },
+    eventLoopLagMs: { mean: round(data.eventLoopLagMs.mean), p99: round(data.eventLoopLagMs.p99), max: round(data.eventLoopLagMs.max) },
+    memory: { peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1) },
+    validity: { valid: reasons.length === 0, reasons, warnings },
+    env: { ...env, loadAvgDuring: round(loadAvgDuring, 2) },
+  };
+}
+
+function scenarioSettings(x: ReportInput): Record<string, unknown> {
+  const o = x.options;
+  switch (x.scenario) {
+    case 'multi-stream':
+      return { samplesPerQuery: o.samplesPerQuery ?? 8, engine: o.engine ?? {} };
+    case 'server':
+      return { qps: o.qps, arrivalSeed: o.arrivalSeed ?? x.plan.seed, latencyBoundMs: o.latencyBoundMs ?? null, engine: o.engine ?? {} };
+    case 'concurrency':
+      return { concurrency: o.concurrency ?? 4, engine: o.engine ?? {} };
+    case 'offline':
+      return { offlineWave: o.offlineWave ?? null, engine: o.engine ?? {} };
+    default:
+      return {};
+  }
+}

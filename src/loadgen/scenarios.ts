@@ -1,0 +1,193 @@
+/**
+ * The load scenarios beyond single-stream, after MLPerf LoadGen and perf_analyzer:
+ * - multi-stream: each query is N samples issued together; its latency is the slowest sample's;
+ * - server: Poisson arrivals at a fixed rate, latency measured from each query's SCHEDULED arrival
+ *   (so a stalled target or a slipping generator shows in the tail: no coordinated omission);
+ * - offline: waves of queries all issued at once, for maximum throughput (the engine batches them);
+ * - concurrency: N queries always outstanding (closed loop).
+ * Each returns a ScenarioRun; refusals are counted, not dropped.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { LatencyRecorder } from '../stats/latency-recorder.js';
+import { QueryLog } from './query-log.js';
+import type { Phase, Progress } from './single-stream.js';
+
+export type Infer<F> = (feeds: F) => Promise<unknown>;
+
+export interface ScenarioRun {
+  log: QueryLog;
+  /** Queries issued (answered + refused + failed). */
+  issued: number;
+  /** Samples per query (multi-stream), else 1. */
+  samplesPerQuery: number;
+  wallMs: number;
+  cpu: { userMs: number; systemMs: number };
+  eventLoopLagMs: { mean: number; p99: number; max: number };
+  /** Server scenario: how late queries were issued against their schedule (µs). */
+  slip?: LatencyRecorder;
+  aborted: boolean;
+}
+
+export interface RunControl {
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+/** Wraps a scenario body with the CPU, wall-clock and event-loop measurements every run reports. */
+async function measured(body: (t0: number, log: QueryLog) => Promise<{ issued: number; aborted: boolean; samplesPerQuery?: number; slip?: LatencyRecorder }>): Promise<ScenarioRun> {
+  const log = new QueryLog();
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  const cpu0 = process.cpuUsage();
+  lag.enable();
+  const t0 = performance.now();
+  const r = await body(t0, log);
+  const wallMs = performance.now() - t0;
+  lag.disable();
+  const cpu = process.cpuUsage(cpu0);
+  const run: ScenarioRun = {
+    log,
+    issued: r.issued,
+    samplesPerQuery: r.samplesPerQuery ?? 1,
+    wallMs,
+    cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
+    eventLoopLagMs: lag.count > 0 ? { mean: lag.mean / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 } : { mean: 0, p99: 0, max: 0 },
+    aborted: r.aborted,
+  };
+  if (r.slip) run.slip = r.slip;
+  return run;
+}
+
+function progress(control: RunControl, phase: Phase, done: number, elapsed: number): void {
+  control.onProgress?.({ queries: done, elapsedMs: elapsed, fraction: Math.min(done / Math.max(1, phase.minQueries), elapsed / Math.max(1, phase.minDurationMs), 1) });
+}
+
+function finished(phase: Phase, done: number, elapsed: number): boolean {
+  return (done >= phase.minQueries && elapsed >= phase.minDurationMs) || done >= (phase.maxQueries ?? Infinity) || elapsed >= (phase.maxDurationMs ?? Infinity);
+}
+
+export function runMultiStream<F>(infer: Infer<F>, samples: readonly F[], perQuery: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
+  return measured(async (t0, log) => {
+    let issued = 0;
+    let k = 0;
+    for (;;) {
+      const start = performance.now();
+      const batch = Array.from({ length: perQuery }, () => infer(samples[k++ % samples.length] as F));
+      issued++;
+      const settled = await Promise.allSettled(batch);
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) log.fail(failed.reason);
+      else log.ok(start - t0, (performance.now() - start) * 1000);
+      const elapsed = performance.now() - t0;
+      progress(control, phase, issued, elapsed);
+      if (finished(phase, issued, elapsed)) return { issued, aborted: false, samplesPerQuery: perQuery };
+      if (control.signal?.aborted) return { issued, aborted: true, samplesPerQuery: perQuery };
+    }
+  });
+}
+
+export function runConcurrency<F>(infer: Infer<F>, samples: readonly F[], concurrency: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
+  return measured(async (t0, log) => {
+    let issued = 0;
+    let stop = false;
+    let aborted = false;
+    const worker = async (): Promise<void> => {
+      while (!stop) {
+        const feeds = samples[issued++ % samples.length] as F;
+        const start = performance.now();
+        try {
+          await infer(feeds);
+          log.ok(start - t0, (performance.now() - start) * 1000);
+        } catch (error) {
+          log.fail(error);
+        }
+        const elapsed = performance.now() - t0;
+        const done = log.count + log.refusedCount;
+        progress(control, phase, done, elapsed);
+        if (finished(phase, done, elapsed)) stop = true;
+        if (control.signal?.aborted) {
+          aborted = true;
+          stop = true;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return { issued, aborted };
+  });
+}
+
+export function runOffline<F>(infer: Infer<F>, samples: readonly F[], waveSize: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
+  return measured(async (t0, log) => {
+    let issued = 0;
+    for (;;) {
+      const start = performance.now();
+      const wave = Array.from({ length: waveSize }, (_, i) =>
+        infer(samples[(issued + i) % samples.length] as F).then(
+          () => log.ok(start - t0, (performance.now() - start) * 1000),
+          (e: unknown) => log.fail(e),
+        ),
+      );
+      issued += waveSize;
+      await Promise.all(wave);
+      const elapsed = performance.now() - t0;
+      progress(control, phase, issued, elapsed);
+      if (finished(phase, issued, elapsed)) return { issued, aborted: false };
+      if (control.signal?.aborted) return { issued, aborted: true };
+    }
+  });
+}
+
+/**
+ * Open loop: query i is due at `arrivalsMs[i]`; the generator issues every due query (catching up
+ * when late) and records its slip; latency runs from the scheduled time. Near a due time it spins
+ * on setImmediate instead of sleeping, since timers only have millisecond resolution.
+ */
+export function runServer<F>(infer: Infer<F>, samples: readonly F[], arrivalsMs: Float64Array, control: RunControl = {}): Promise<ScenarioRun> {
+  return measured(
+    (t0, log) =>
+      new Promise((resolve) => {
+        const slip = new LatencyRecorder();
+        const n = arrivalsMs.length;
+        let next = 0;
+        let inflight = 0;
+        let aborted = false;
+        let ended = false;
+        const total = arrivalsMs[n - 1] ?? 0;
+        const end = (): void => {
+          if (!ended && inflight === 0 && (next >= n || aborted)) {
+            ended = true;
+            resolve({ issued: next, aborted, slip });
+          }
+        };
+        const issue = (i: number): void => {
+          const due = t0 + (arrivalsMs[i] as number);
+          slip.record((performance.now() - due) * 1000);
+          inflight++;
+          infer(samples[i % samples.length] as F)
+            .then(
+              () => log.ok(due - t0, (performance.now() - due) * 1000),
+              (e: unknown) => log.fail(e),
+            )
+            .finally(() => {
+              inflight--;
+              end();
+            });
+        };
+        let lastProgress = 0;
+        const tick = (): void => {
+          if (control.signal?.aborted) aborted = true;
+          if (aborted) return end();
+          const now = performance.now() - t0;
+          while (next < n && (arrivalsMs[next] as number) <= now) issue(next++);
+          if (now - lastProgress > 100) {
+            lastProgress = now;
+            control.onProgress?.({ queries: next, elapsedMs: now, fraction: Math.min(1, now / Math.max(1, total)) });
+          }
+          if (next >= n) return end();
+          const wait = (arrivalsMs[next] as number) - (performance.now() - t0);
+          if (wait > 2) setTimeout(tick, wait - 1.5);
+          else setImmediate(tick);
+        };
+        tick();
+      }),
+  );
+}
