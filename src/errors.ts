@@ -33,6 +33,13 @@ export const ERROR_CATALOGUE = {
   RTI_ERR_ENGINE_DEADLINE_EXPIRED: { kind: 'refused', status: 504, description: 'the deadline passed while the request was queued' },
   RTI_ERR_ENGINE_CLOSED: { kind: 'refused', status: 503, description: 'the engine is closing or closed' },
   RTI_ERR_ENGINE_WORKER_CRASHED: { kind: 'runtime', status: 500, description: 'the worker running the request died; it is being replaced' },
+  RTI_ERR_TARGET_UNREACHABLE: { kind: 'runtime', status: 502, description: 'the HTTP target could not be reached or closed the connection' },
+  RTI_ERR_TARGET_HTTP: { kind: 'runtime', status: 502, description: 'the HTTP target answered with an error status' },
+  RTI_ERR_IMAGE_NOT_FOUND: { kind: 'usage', status: 404, description: 'the image file does not exist or cannot be read' },
+  RTI_ERR_IMAGE_DECODE: { kind: 'usage', status: 400, description: 'an image that cannot be decoded: corrupt, truncated, empty or zero-sized' },
+  RTI_ERR_IMAGE_UNSUPPORTED: { kind: 'usage', status: 415, description: 'an image format that is not accepted (JPEG, PNG, WebP, GIF, TIFF and AVIF are by default)' },
+  RTI_ERR_IMAGE_TOO_LARGE: { kind: 'usage', status: 413, description: 'an image with more pixels than the configured limit (default 40 Mpx)' },
+  RTI_ERR_HEAD_MISMATCH: { kind: 'usage', status: 400, description: 'a task head that does not fit the model outputs, or no head fits them' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

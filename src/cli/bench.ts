@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { RtinferError } from '../errors.js';
 import { runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
+import { parseModelUrl } from '../loadgen/http-target.js';
 import { renderBenchText } from '../report/bench-text.js';
 import { perQueryCsv } from '../report/csv.js';
 import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parseWarmup, stringValue, type CommandSpec } from './args.js';
@@ -18,6 +19,8 @@ export const BENCH_COMMAND: CommandSpec = {
     ...SESSION_OPTIONS,
     ...INPUT_OPTIONS,
     { name: 'scenario', type: 'string', value: 'NAME', description: `${SCENARIOS.join(' | ')} (default single-stream)` },
+    { name: 'target', type: 'string', value: 'URL', description: 'benchmark a KServe v2 model over HTTP instead, e.g. http://127.0.0.1:8000/v2/models/NAME' },
+    { name: 'target-json', type: 'boolean', description: 'with --target: JSON tensors instead of the binary extension' },
     { name: 'qps', type: 'string', value: 'N', description: 'server: Poisson arrival rate, queries per second' },
     { name: 'latency-bound', type: 'string', value: 'MS', description: 'server: pass/fail bound for p99 (early stopping at 99% confidence)' },
     { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples issued together per query (default 8)' },
@@ -54,6 +57,12 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const json = values['json'] === true;
   const csv = text('csv');
   const scenarioOptions = scenarioOptionsFrom(text);
+  const target = text('target');
+  if (target !== undefined) {
+    if (positionals[0] !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either a model file or --target, not both ('${positionals[0]}' and ${target})`);
+    scenarioOptions.target = parseModelUrl(target).href;
+    if (values['target-json'] === true) scenarioOptions.targetJson = true;
+  }
 
   // Fail on an unwritable --csv path now, not after a long run.
   if (csv !== undefined) await writeCsv(csv, '');

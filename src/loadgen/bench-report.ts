@@ -50,7 +50,7 @@ interface Percentiles {
 export interface BenchReport {
   schema: typeof BENCH_SCHEMA;
   scenario: string;
-  model: { label: string; path: string | null; bytes: number; default: boolean; inputs: Array<TensorSpec & { runShape: number[] }>; outputs: TensorSpec[] };
+  model: { label: string; path: string | null; bytes: number; default: boolean; target: string | null; inputs: Array<TensorSpec & { runShape: number[] }>; outputs: TensorSpec[] };
   settings: {
     session: SessionSettings;
     shapes: Record<string, number[]>;
@@ -61,7 +61,8 @@ export interface BenchReport {
     minQueries: number;
     scenario: Record<string, unknown>;
   };
-  coldStart: { readMs: number; sessionCreateMs: number; firstInferenceMs: number };
+  /** readMs and sessionCreateMs are null against an HTTP target (the server loaded the model). */
+  coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
   warmup: { queries: number; ms: number };
   /** The scenario's headline: p90 (single-stream), p99 (multi-stream, server, concurrency) or throughput (offline). */
   headline: { metric: 'p90' | 'p99' | 'throughput'; valueMs: number | null; samplesPerSecond: number; claimable: boolean };
@@ -106,7 +107,8 @@ export interface ReportInput {
   defaulted: DefaultedDim[];
   warmup: Phase;
   phase: Phase;
-  coldStart: { readMs: number; sessionCreateMs: number; firstInferenceMs: number };
+  coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
+  target: string | null;
   warm: { queries: number; ms: number };
   data: RunData;
   engine: { stats: EngineStats; startMs: number } | undefined;
@@ -196,6 +198,7 @@ export function buildReport(x: ReportInput): BenchReport {
       path: x.model.path ?? null,
       bytes: x.model.bytes.length,
       default: x.isDefault,
+      target: x.target,
       inputs: x.inputs.map((s) => ({ ...s, runShape: x.set.shapes[s.name] ?? [] })),
       outputs: x.outputs,
     },
@@ -209,7 +212,11 @@ export function buildReport(x: ReportInput): BenchReport {
       minQueries: phase.minQueries,
       scenario: scenarioSettings(x),
     },
-    coldStart: { readMs: round(x.coldStart.readMs), sessionCreateMs: round(x.coldStart.sessionCreateMs), firstInferenceMs: round(x.coldStart.firstInferenceMs) },
+    coldStart: {
+      readMs: x.coldStart.readMs === null ? null : round(x.coldStart.readMs),
+      sessionCreateMs: x.coldStart.sessionCreateMs === null ? null : round(x.coldStart.sessionCreateMs),
+      firstInferenceMs: round(x.coldStart.firstInferenceMs),
+    },
     warmup: { queries: x.warm.queries, ms: round(x.warm.ms) },
     headline: { metric, valueMs: headlineValue === null ? null : round(headlineValue, 4), samplesPerSecond, claimable },
     latencyMs: {

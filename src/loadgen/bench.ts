@@ -17,6 +17,7 @@ import { parseShapeArg, resolveShapes, type ShapeOverride } from '../runtime/sha
 import { poissonArrivals } from './arrivals.js';
 import { buildReport, type BenchReport, type RunData } from './bench-report.js';
 import { captureEnvironment } from './environment.js';
+import { createHttpTarget } from './http-target.js';
 import { QueryLog } from './query-log.js';
 import { runConcurrency, runMultiStream, runOffline, runServer, type ScenarioRun } from './scenarios.js';
 import { runSingleStream, type Phase, type Progress } from './single-stream.js';
@@ -37,6 +38,10 @@ export interface EngineSettings {
 export interface BenchOptions {
   /** Path or bytes; default: the bundled PP-OCRv4 text detector at 1x3x640x640. */
   model?: ModelSource;
+  /** Instead of a local model: a KServe v2 model URL, e.g. http://127.0.0.1:8000/v2/models/NAME. */
+  target?: string;
+  /** HTTP target: send JSON tensors instead of binary ones. */
+  targetJson?: boolean;
   session?: SessionSettings;
   shapes?: ShapeOverride[];
   input?: Partial<InputPlan>;
@@ -91,6 +96,7 @@ function validateScenario(o: BenchOptions, scenario: Scenario): void {
 export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome> {
   const scenario = options.scenario ?? 'single-stream';
   validateScenario(options, scenario);
+  if (options.target !== undefined) return runBenchHttp(options, scenario);
   const env = captureEnvironment();
   const fallback = options.model === undefined ? defaultModel() : undefined;
   const settings: SessionSettings = { ...options.session };
@@ -152,6 +158,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
       warmup,
       phase,
       coldStart: { readMs: model.readMs, sessionCreateMs: rt.createMs, firstInferenceMs },
+      target: null,
       warm: { queries: warm.queries, ms: warm.wallMs },
       data,
       engine: engine ? { stats: engine.stats(), startMs: engineStartMs ?? 0 } : undefined,
@@ -242,4 +249,56 @@ async function measure(
     samplesPerQuery: run.samplesPerQuery,
     ...(run.slip ? { slip: run.slip } : {}),
   };
+}
+
+/** The same scenarios against a remote KServe v2 model: inputs from its metadata, no local session. */
+async function runBenchHttp(options: BenchOptions, scenario: Scenario): Promise<BenchOutcome> {
+  const env = captureEnvironment();
+  const url = options.target ?? '';
+  const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...options.input };
+  const warmup: Phase = { minQueries: 1, minDurationMs: 1000, ...options.warmup };
+  const phase: Phase = { minQueries: options.minQueries ?? 100, minDurationMs: options.durationMs ?? 10_000 };
+  if (options.maxQueries !== undefined) phase.maxQueries = options.maxQueries;
+  if (options.maxDurationMs !== undefined) phase.maxDurationMs = options.maxDurationMs;
+  const control = { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  options.onPhase?.('load', undefined);
+  const concurrency = scenario === 'concurrency' ? options.concurrency ?? 4 : scenario === 'multi-stream' ? options.samplesPerQuery ?? 8 : 256;
+  const target = await createHttpTarget(url, { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency) });
+  try {
+    const { shapes, defaulted } = resolveShapes(target.inputs, options.shapes ?? []);
+    const set = await buildSamples(target.inputs, shapes, plan);
+    const infer = (feeds: Feeds): Promise<unknown> => target.infer(feeds);
+    const t0 = performance.now();
+    await infer(set.samples[0] as Feeds);
+    const firstInferenceMs = performance.now() - t0;
+    options.onPhase?.('warmup');
+    const warm = await runSingleStream(infer, set.samples, { phase: warmup, ...(options.signal ? { signal: options.signal } : {}) });
+    if (warm.error !== undefined) throw warm.error;
+    options.onPhase?.('measure');
+    const data = await measure(scenario, infer, set.samples, phase, options, control);
+    const report = buildReport({
+      scenario,
+      env,
+      model: { label: target.url, bytes: new Uint8Array(0), readMs: 0 },
+      isDefault: false,
+      defaultLabel: undefined,
+      inputs: target.inputs,
+      outputs: target.outputs,
+      settings: {},
+      options,
+      plan,
+      set,
+      defaulted,
+      warmup,
+      phase,
+      coldStart: { readMs: null, sessionCreateMs: null, firstInferenceMs },
+      target: target.url,
+      warm: { queries: warm.queries, ms: warm.wallMs },
+      data,
+      engine: undefined,
+    });
+    return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
+  } finally {
+    target.close();
+  }
 }

@@ -15,14 +15,16 @@ export function renderBenchText(r: BenchReport): string {
     .join(' ');
   const out: string[] = [];
   out.push(`rtinfer bench · ${r.scenario} · ${r.model.label}${r.model.default ? ' (bundled default)' : ''}`);
-  out.push(`  model     ${r.model.path ?? '<bytes>'} (${formatBytes(r.model.bytes)})`);
+  out.push(r.model.target ? `  target    ${r.model.target} (KServe v2 over HTTP)` : `  model     ${r.model.path ?? '<bytes>'} (${formatBytes(r.model.bytes)})`);
   out.push(`  inputs    ${shapes} · ${r.settings.input.description}`);
   out.push(
     `  settings  ep ${(s.executionProviders ?? ['cpu']).join(',')} · threads ${s.intraOpThreads ?? 'auto'} · graph-opt ${s.graphOptimizationLevel ?? 'all'} · mode ${s.executionMode ?? 'sequential'}`,
   );
   out.push('');
   out.push(
-    `cold start  read ${formatMs(r.coldStart.readMs)} ms · session ${formatMs(r.coldStart.sessionCreateMs)} ms · first inference ${formatMs(r.coldStart.firstInferenceMs)} ms`,
+    r.coldStart.readMs === null || r.coldStart.sessionCreateMs === null
+      ? `cold start  first request ${formatMs(r.coldStart.firstInferenceMs)} ms (model loaded by the server)`
+      : `cold start  read ${formatMs(r.coldStart.readMs)} ms · session ${formatMs(r.coldStart.sessionCreateMs)} ms · first inference ${formatMs(r.coldStart.firstInferenceMs)} ms`,
   );
   out.push(`warm-up     ${r.warmup.queries} queries in ${(r.warmup.ms / 1000).toFixed(2)} s`);
   out.push(`measured    ${r.throughput.queries} queries in ${(r.throughput.durationMs / 1000).toFixed(2)} s · ${r.throughput.qps} queries/s${r.throughput.samplesPerSecond !== r.throughput.qps ? ` · ${r.throughput.samplesPerSecond} samples/s` : ''}`);

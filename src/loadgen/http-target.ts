@@ -1,0 +1,122 @@
+/**
+ * A load target that speaks KServe v2 over HTTP (Triton, OpenVINO Model Server, KServe runtimes,
+ * rtinfer serve). Given a model URL such as http://127.0.0.1:8000/v2/models/yolox_nano, it reads
+ * the model metadata for the inputs, then POSTs `.../infer` with binary tensors (or JSON).
+ *
+ * Plain node:http with a keep-alive agent: an HTTP/1.1 connection per outstanding request, reused,
+ * so connection setup is not part of what is measured. Error statuses map back to the engine's
+ * refusal codes (429 queue full, 503 unavailable, 504 deadline) so refusals are counted as such.
+ */
+import http from 'node:http';
+import { RtinferError, type ErrorCode } from '../errors.js';
+import type { TensorDType } from '../runtime/dtypes.js';
+import type { TensorSpec } from '../runtime/session.js';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, specsFromMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
+
+export interface HttpTargetOptions {
+  /** Send inputs and ask for outputs as binary tensors (default true); false sends JSON. */
+  binary?: boolean;
+  /** Sockets kept open (default 64). */
+  maxSockets?: number;
+  /** Per-request timeout (default 60 s). */
+  timeoutMs?: number;
+}
+
+export interface HttpTarget {
+  url: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  infer(feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>): Promise<V2Tensor[]>;
+  close(): void;
+}
+
+const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
+  429: 'RTI_ERR_ENGINE_QUEUE_FULL',
+  503: 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
+  504: 'RTI_ERR_ENGINE_DEADLINE_EXPIRED',
+};
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function request(agent: http.Agent, url: URL, method: string, body: Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method, agent, headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) }, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', (e) => reject(new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${url.href}: ${e.message}`)));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (e) => reject(new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${url.href}: ${e.message}`)));
+    req.end(body);
+  });
+}
+
+function errorFor(url: URL, reply: Reply): RtinferError {
+  let message = reply.body.toString('utf8').slice(0, 300);
+  try {
+    const parsed = JSON.parse(message) as { error?: unknown };
+    if (typeof parsed.error === 'string') message = parsed.error;
+  } catch {
+    // not JSON: keep the text
+  }
+  return new RtinferError(STATUS_CODES[reply.status] ?? 'RTI_ERR_TARGET_HTTP', `${url.pathname}: HTTP ${reply.status}: ${message.split('\n')[0]}`);
+}
+
+export function parseModelUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}' (expected a URL such as http://127.0.0.1:8000/v2/models/NAME)`);
+  }
+  if (url.protocol !== 'http:') throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': only http:// is supported`);
+  if (!/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/?$/.test(url.pathname)) {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': the path must be /v2/models/NAME[/versions/V]`);
+  }
+  url.pathname = url.pathname.replace(/\/$/, '');
+  return url;
+}
+
+export async function createHttpTarget(modelUrl: string, options: HttpTargetOptions = {}): Promise<HttpTarget> {
+  const base = parseModelUrl(modelUrl);
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const binary = options.binary ?? true;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
+  const meta = await request(agent, base, 'GET', undefined, { accept: 'application/json' }, timeoutMs);
+  if (meta.status !== 200) {
+    agent.destroy();
+    throw errorFor(base, meta);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(meta.body.toString('utf8'));
+  } catch {
+    agent.destroy();
+    throw new RtinferError('RTI_ERR_TARGET_HTTP', `${base.href}: model metadata is not JSON`);
+  }
+  const { inputs, outputs } = specsFromMetadata(parsed, base.href);
+  const inferUrl = new URL(`${base.pathname}/infer`, base);
+  return {
+    url: base.href,
+    inputs,
+    outputs,
+    async infer(feeds) {
+      const tensors: V2Tensor[] = Object.entries(feeds).map(([name, t]) => ({ name, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }));
+      const msg = encodeInferRequest(tensors, { binaryInputs: binary, binaryOutputs: binary });
+      const reply = await request(agent, inferUrl, 'POST', msg.body, msg.headers, timeoutMs);
+      if (reply.status !== 200) throw errorFor(inferUrl, reply);
+      const len = reply.headers[HEADER_LENGTH];
+      return decodeInferResponse(reply.body, typeof len === 'string' ? len : undefined);
+    },
+    close: () => agent.destroy(),
+  };
+}

@@ -1,0 +1,314 @@
+/**
+ * The KServe v2 / Open Inference Protocol over HTTP/REST, with the binary tensor data extension
+ * (https://kserve.github.io/website/docs/concepts/architecture/data-plane/v2-protocol): tensor
+ * datatypes, inference requests and responses in JSON or JSON + binary, and model metadata.
+ * Shared by the load generator's HTTP target and rtinfer's server.
+ *
+ * Binary layout: the JSON object comes first, its byte length in the `Inference-Header-Content-Length`
+ * header; each binary tensor follows in order, little-endian, row-major, sized by its
+ * `binary_data_size` parameter. BOOL is one byte per element, BYTES a 4-byte length then the bytes.
+ */
+import { RtinferError } from '../errors.js';
+import { DTYPES, elementCount, type NumericArray, type TensorData, type TensorDType } from '../runtime/dtypes.js';
+import { fromFloat16Bits, toFloat16Bits } from '../runtime/float16.js';
+import type { Dim, TensorSpec } from '../runtime/session.js';
+
+export const HEADER_LENGTH = 'inference-header-content-length';
+
+const TO_V2: Readonly<Record<TensorDType, string>> = {
+  bool: 'BOOL',
+  uint8: 'UINT8',
+  uint16: 'UINT16',
+  uint32: 'UINT32',
+  uint64: 'UINT64',
+  int8: 'INT8',
+  int16: 'INT16',
+  int32: 'INT32',
+  int64: 'INT64',
+  float16: 'FP16',
+  float32: 'FP32',
+  float64: 'FP64',
+  string: 'BYTES',
+};
+const FROM_V2: Readonly<Record<string, TensorDType>> = Object.fromEntries(Object.entries(TO_V2).map(([k, v]) => [v, k as TensorDType]));
+
+export function toV2Datatype(dtype: TensorDType): string {
+  return TO_V2[dtype];
+}
+
+export function fromV2Datatype(datatype: string): TensorDType | undefined {
+  return FROM_V2[datatype];
+}
+
+export interface V2Tensor {
+  name: string;
+  type: TensorDType;
+  dims: number[];
+  data: TensorData;
+}
+
+export interface V2Parameters {
+  [key: string]: string | number | boolean | undefined;
+}
+
+export interface EncodedMessage {
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+function bad(message: string): RtinferError {
+  return new RtinferError('RTI_ERR_INPUT_DATA', message);
+}
+
+// ---- tensor <-> bytes ----
+
+export function tensorToBytes(t: Pick<V2Tensor, 'type' | 'data'>): Buffer {
+  if (t.type === 'string') {
+    const parts: Buffer[] = [];
+    for (const s of t.data as string[]) {
+      const b = Buffer.from(s, 'utf8');
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(b.length, 0);
+      parts.push(len, b);
+    }
+    return Buffer.concat(parts);
+  }
+  const a = t.data as NumericArray;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export function bytesToTensorData(type: TensorDType, dims: readonly number[], bytes: Uint8Array, what: string): TensorData {
+  const n = elementCount(dims);
+  if (type === 'string') {
+    const out: string[] = [];
+    let off = 0;
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    while (off < view.length) {
+      if (off + 4 > view.length) throw bad(`${what}: truncated BYTES element`);
+      const len = view.readUInt32LE(off);
+      off += 4;
+      if (off + len > view.length) throw bad(`${what}: truncated BYTES element`);
+      out.push(view.toString('utf8', off, off + len));
+      off += len;
+    }
+    if (out.length !== n) throw bad(`${what}: ${out.length} BYTES elements, shape [${dims.join(',')}] needs ${n}`);
+    return out;
+  }
+  const spec = DTYPES[type];
+  if (bytes.length !== n * spec.bytes) throw bad(`${what}: ${bytes.length} bytes, ${toV2Datatype(type)} [${dims.join(',')}] needs ${n * spec.bytes}`);
+  // Copy into an aligned buffer: a slice of an HTTP body may sit at any offset.
+  const own = new Uint8Array(bytes.length);
+  own.set(bytes);
+  return spec.fromBytes(own.buffer, 0, n);
+}
+
+function flatten(data: unknown, out: unknown[]): void {
+  if (Array.isArray(data)) for (const d of data) flatten(d, out);
+  else out.push(data);
+}
+
+/** JSON `data` (flat or nested) into typed tensor data, checking every element's type. */
+export function jsonToTensorData(type: TensorDType, dims: readonly number[], data: unknown, what: string): TensorData {
+  const flat: unknown[] = [];
+  flatten(data, flat);
+  const n = elementCount(dims);
+  if (flat.length !== n) throw bad(`${what}: ${flat.length} values, shape [${dims.join(',')}] needs ${n}`);
+  if (type === 'string') {
+    if (!flat.every((v) => typeof v === 'string')) throw bad(`${what}: BYTES data must be strings`);
+    return flat as string[];
+  }
+  const arr = DTYPES[type].create(n) as NumericArray;
+  for (let i = 0; i < n; i++) {
+    const v = flat[i];
+    if (type === 'bool') {
+      if (typeof v !== 'boolean' && v !== 0 && v !== 1) throw bad(`${what}: BOOL data must be true/false`);
+      (arr as Uint8Array)[i] = v === true || v === 1 ? 1 : 0;
+    } else if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw bad(`${what}: element ${i} is not a number`);
+    } else if (type === 'int64' || type === 'uint64') {
+      (arr as BigInt64Array)[i] = BigInt(Math.trunc(v));
+    } else if (type === 'float16') {
+      (arr as Uint16Array)[i] = toFloat16Bits(v);
+    } else {
+      (arr as Float32Array)[i] = v;
+    }
+  }
+  return arr;
+}
+
+export function tensorDataToJson(type: TensorDType, data: TensorData): Array<number | boolean | string> {
+  if (type === 'string') return data as string[];
+  if (type === 'bool') return Array.from(data as Uint8Array, (v) => v !== 0);
+  if (type === 'float16') return Array.from(data as Uint16Array, fromFloat16Bits);
+  if (type === 'int64' || type === 'uint64') return Array.from(data as BigInt64Array, Number);
+  return Array.from(data as Float32Array);
+}
+
+// ---- messages ----
+
+interface JsonTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data?: unknown;
+  parameters?: V2Parameters;
+}
+
+function encodeMessage(json: Record<string, unknown>, binaries: Buffer[]): EncodedMessage {
+  const head = Buffer.from(JSON.stringify(json), 'utf8');
+  if (binaries.length === 0) return { body: head, headers: { 'content-type': 'application/json' } };
+  return {
+    body: Buffer.concat([head, ...binaries]),
+    headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(head.length) },
+  };
+}
+
+/** Splits a body into its JSON object and the binary section after it. */
+export function splitBody(body: Buffer, headerLength: string | undefined): { json: Record<string, unknown>; binary: Buffer } {
+  let jsonLen = body.length;
+  if (headerLength !== undefined) {
+    jsonLen = Number(headerLength);
+    if (!Number.isInteger(jsonLen) || jsonLen < 0 || jsonLen > body.length) {
+      throw bad(`invalid Inference-Header-Content-Length ${headerLength} for a body of ${body.length} bytes`);
+    }
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8', 0, jsonLen));
+  } catch (error) {
+    throw bad(`the JSON header is not valid JSON (${(error as Error).message.split('\n')[0]})`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw bad('the JSON header must be an object');
+  return { json: json as Record<string, unknown>, binary: body.subarray(jsonLen) };
+}
+
+/** Reads `inputs` or `outputs` tensors of a message, taking binary ones from `binary` in order. */
+export function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs'): V2Tensor[] {
+  if (!Array.isArray(list)) throw bad(`'${field}' must be an array`);
+  let offset = 0;
+  return list.map((raw, i) => {
+    const t = raw as Partial<JsonTensor> | null;
+    const where = `${field}[${i}]`;
+    if (t === null || typeof t !== 'object') throw bad(`${where} must be an object`);
+    if (typeof t.name !== 'string' || t.name === '') throw bad(`${where}.name must be a non-empty string`);
+    const type = typeof t.datatype === 'string' ? fromV2Datatype(t.datatype) : undefined;
+    if (type === undefined) throw bad(`${where}.datatype '${String(t.datatype)}' is not a v2 datatype (${Object.values(TO_V2).join(', ')})`);
+    if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isInteger(d) || d < 0)) throw bad(`${where}.shape must be an array of non-negative integers`);
+    const dims = t.shape;
+    const size = t.parameters?.['binary_data_size'];
+    let data: TensorData;
+    if (size !== undefined) {
+      if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw bad(`${where}.parameters.binary_data_size must be a non-negative integer`);
+      if (offset + size > binary.length) throw bad(`${where}: binary_data_size ${size} runs past the end of the body`);
+      data = bytesToTensorData(type, dims, binary.subarray(offset, offset + size), `${where} '${t.name}'`);
+      offset += size;
+    } else {
+      if (t.data === undefined) throw bad(`${where} '${t.name}' has neither data nor parameters.binary_data_size`);
+      data = jsonToTensorData(type, dims, t.data, `${where} '${t.name}'`);
+    }
+    return { name: t.name, type, dims, data };
+  });
+}
+
+export interface InferRequestOptions {
+  /** Send inputs as binary (default true). */
+  binaryInputs?: boolean;
+  /** Ask for binary outputs (default true). */
+  binaryOutputs?: boolean;
+  id?: string;
+  parameters?: V2Parameters;
+}
+
+export function encodeInferRequest(inputs: readonly V2Tensor[], options: InferRequestOptions = {}): EncodedMessage {
+  const binaryIn = options.binaryInputs ?? true;
+  const binaries: Buffer[] = [];
+  const jsonInputs: JsonTensor[] = inputs.map((t) => {
+    const base = { name: t.name, datatype: toV2Datatype(t.type), shape: [...t.dims] };
+    if (!binaryIn) return { ...base, data: tensorDataToJson(t.type, t.data) };
+    const bytes = tensorToBytes(t);
+    binaries.push(bytes);
+    return { ...base, parameters: { binary_data_size: bytes.length } };
+  });
+  const parameters: V2Parameters = { ...options.parameters };
+  if (options.binaryOutputs ?? true) parameters['binary_data_output'] = true;
+  return encodeMessage({ ...(options.id ? { id: options.id } : {}), ...(Object.keys(parameters).length ? { parameters } : {}), inputs: jsonInputs }, binaries);
+}
+
+export interface DecodedInferRequest {
+  id: string | undefined;
+  inputs: V2Tensor[];
+  /** Outputs asked for by name (empty: all), and which of them come back as binary. */
+  outputs: Array<{ name: string; binary: boolean }>;
+  binaryOutputByDefault: boolean;
+  parameters: V2Parameters;
+}
+
+export function decodeInferRequest(body: Buffer, headerLength: string | undefined): DecodedInferRequest {
+  const { json, binary } = splitBody(body, headerLength);
+  if (json['id'] !== undefined && typeof json['id'] !== 'string') throw bad("'id' must be a string");
+  const parameters = (json['parameters'] ?? {}) as V2Parameters;
+  if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) throw bad("'parameters' must be an object");
+  const binaryDefault = parameters['binary_data_output'] === true;
+  const outputsRaw = json['outputs'] ?? [];
+  if (!Array.isArray(outputsRaw)) throw bad("'outputs' must be an array");
+  const outputs = outputsRaw.map((o: unknown, i) => {
+    const out = o as { name?: unknown; parameters?: V2Parameters } | null;
+    if (!out || typeof out.name !== 'string') throw bad(`outputs[${i}].name must be a string`);
+    const b = out.parameters?.['binary_data'];
+    return { name: out.name, binary: b === undefined ? binaryDefault : b === true };
+  });
+  return { id: json['id'] as string | undefined, inputs: readTensors(json['inputs'], binary, 'inputs'), outputs, binaryOutputByDefault: binaryDefault, parameters };
+}
+
+export function encodeInferResponse(modelName: string, modelVersion: string | undefined, outputs: readonly V2Tensor[], binary: (name: string) => boolean, id?: string): EncodedMessage {
+  const binaries: Buffer[] = [];
+  const jsonOutputs: JsonTensor[] = outputs.map((t) => {
+    const base = { name: t.name, datatype: toV2Datatype(t.type), shape: [...t.dims] };
+    if (!binary(t.name)) return { ...base, data: tensorDataToJson(t.type, t.data) };
+    const bytes = tensorToBytes(t);
+    binaries.push(bytes);
+    return { ...base, parameters: { binary_data_size: bytes.length } };
+  });
+  return encodeMessage({ model_name: modelName, ...(modelVersion ? { model_version: modelVersion } : {}), ...(id ? { id } : {}), outputs: jsonOutputs }, binaries);
+}
+
+export function decodeInferResponse(body: Buffer, headerLength: string | undefined): V2Tensor[] {
+  const { json, binary } = splitBody(body, headerLength);
+  return readTensors(json['outputs'], binary, 'outputs');
+}
+
+// ---- metadata ----
+
+export interface V2ModelMetadata {
+  name: string;
+  versions?: string[];
+  platform: string;
+  inputs: Array<{ name: string; datatype: string; shape: number[] }>;
+  outputs: Array<{ name: string; datatype: string; shape: number[] }>;
+}
+
+/** Model metadata for a spec list; dynamic dimensions are -1, as the protocol has it. */
+export function modelMetadata(name: string, versions: string[], inputs: readonly TensorSpec[], outputs: readonly TensorSpec[]): V2ModelMetadata {
+  const conv = (s: TensorSpec): { name: string; datatype: string; shape: number[] } => ({
+    name: s.name,
+    datatype: toV2Datatype(s.dtype),
+    shape: s.shape.map((d) => (typeof d === 'number' && d > 0 ? d : -1)),
+  });
+  return { name, versions, platform: 'onnxruntime_onnx', inputs: inputs.map(conv), outputs: outputs.map(conv) };
+}
+
+/** TensorSpecs from metadata; -1 becomes an unnamed symbolic dimension (""). */
+export function specsFromMetadata(meta: unknown, what: string): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+  const m = meta as Partial<V2ModelMetadata> | null;
+  const conv = (list: unknown, field: string): TensorSpec[] => {
+    if (!Array.isArray(list)) throw new RtinferError('RTI_ERR_INPUT_DATA', `${what}: model metadata has no '${field}' array`);
+    return list.map((t: { name?: unknown; datatype?: unknown; shape?: unknown }) => {
+      const dtype = typeof t.datatype === 'string' ? fromV2Datatype(t.datatype) : undefined;
+      if (typeof t.name !== 'string' || dtype === undefined || !Array.isArray(t.shape)) {
+        throw new RtinferError('RTI_ERR_INPUT_DATA', `${what}: model metadata ${field} entry ${JSON.stringify(t)} is not a v2 tensor description`);
+      }
+      return { name: t.name, dtype, shape: (t.shape as number[]).map((d): Dim => (d >= 0 ? d : '')) };
+    });
+  };
+  return { inputs: conv(m?.inputs, 'inputs'), outputs: conv(m?.outputs, 'outputs') };
+}
