@@ -23,6 +23,9 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'target-json', type: 'boolean', description: 'with --target: JSON tensors instead of the binary extension' },
     { name: 'qps', type: 'string', value: 'N', description: 'server: Poisson arrival rate, queries per second' },
     { name: 'latency-bound', type: 'string', value: 'MS', description: 'server: pass/fail bound for p99 (early stopping at 99% confidence)' },
+    { name: 'find-peak', type: 'boolean', description: 'server: search the highest rate whose p99 stays within --p99, then confirm it' },
+    { name: 'p99', type: 'string', value: 'MS', description: 'server --find-peak: the p99 bound' },
+    { name: 'probe-duration', type: 'string', value: 'TIME', description: 'server --find-peak: length of each probe (default 3s)' },
     { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples issued together per query (default 8)' },
     { name: 'concurrency', type: 'string', value: 'N', description: 'concurrency: queries kept outstanding (default 4)' },
     { name: 'instances', type: 'string', value: 'N', description: 'engine instances (worker threads, one session each; default 1)' },
@@ -41,6 +44,9 @@ export const BENCH_COMMAND: CommandSpec = {
     'rtinfer bench                                    # the bundled PP-OCRv4 detector at 1x3x640x640',
     'rtinfer bench yolox_nano.onnx --threads 2 --duration 20s',
     'rtinfer bench model.onnx --shape images=1x3x640x640 --warmup 50 --json > result.json',
+    'rtinfer bench yolox_nano.onnx --scenario server --qps 50 --latency-bound 100',
+    'rtinfer bench yolox_nano.onnx --scenario server --find-peak --p99 50',
+    'rtinfer bench --target http://127.0.0.1:8000/v2/models/yolox_nano --scenario concurrency --concurrency 8',
   ],
 };
 
@@ -56,7 +62,7 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const maxText = text('max-queries');
   const json = values['json'] === true;
   const csv = text('csv');
-  const scenarioOptions = scenarioOptionsFrom(text);
+  const scenarioOptions = scenarioOptionsFrom(text, values['find-peak'] === true);
   const target = text('target');
   if (target !== undefined) {
     if (positionals[0] !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either a model file or --target, not both ('${positionals[0]}' and ${target})`);
@@ -107,8 +113,16 @@ async function writeCsv(file: string, content: string): Promise<void> {
   }
 }
 
-function scenarioOptionsFrom(text: (name: string) => string | undefined): Partial<BenchOptions> {
+function scenarioOptionsFrom(text: (name: string) => string | undefined, findPeak: boolean): Partial<BenchOptions> {
   const o: Partial<BenchOptions> = {};
+  const p99 = text('p99');
+  if (findPeak) {
+    if (p99 === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--find-peak needs --p99 MS, the bound to search under');
+    const probe = text('probe-duration');
+    o.findPeak = { p99Ms: parseDurationMs('p99', /\d$/.test(p99) ? `${p99}ms` : p99), ...(probe !== undefined ? { probeDurationMs: parseDurationMs('probe-duration', probe) } : {}) };
+  } else if (p99 !== undefined) {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--p99 is the bound of --find-peak; for a fixed rate use --latency-bound');
+  }
   const scenario = text('scenario');
   if (scenario !== undefined) o.scenario = parseChoice('scenario', scenario, SCENARIOS);
   const qps = text('qps');

@@ -71,6 +71,8 @@ export interface BenchReport {
   earlyStopping: { p90: EarlyStoppingVerdict; p99: EarlyStoppingVerdict };
   throughput: { qps: number; samplesPerSecond: number; queries: number; issued: number; durationMs: number };
   refused: Record<string, number>;
+  /** server --find-peak: the search; the rest of the report is the confirmation run at `peak.qps`. */
+  peak?: { p99BoundMs: number; qps: number; probes: Array<{ qps: number; pass: boolean; p99Ms: number; overBound: number; queries: number }> };
   server?: { targetQps: number; achievedQps: number; latencyBoundMs: number | null; overBound: number; pass: boolean | null };
   generator?: { slipMs: { p50: number; p99: number; max: number }; lagging: boolean };
   engine?: {
@@ -112,6 +114,7 @@ export interface ReportInput {
   warm: { queries: number; ms: number };
   data: RunData;
   engine: { stats: EngineStats; startMs: number } | undefined;
+  peak: BenchReport['peak'];
 }
 
 const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : 0);
@@ -174,6 +177,8 @@ export function buildReport(x: ReportInput): BenchReport {
     }
   }
 
+  if (x.peak && x.peak.qps === 0) reasons.push(`no probed rate kept p99 within ${x.peak.p99BoundMs} ms (lowest tried ${Math.min(...x.peak.probes.map((p) => p.qps))} q/s)`);
+  if (x.peak && server && server.pass === false) reasons.push(`the confirmation run at ${server.targetQps} q/s did not hold p99 <= ${x.peak.p99BoundMs} ms at 99% confidence`);
   const loadAvgDuring = os.loadavg()[0] ?? 0;
   const ours = data.wallMs > 0 ? cpuMs / data.wallMs : 0;
   if (env.loadAvgBefore > env.cores * 0.5) warnings.push(`machine was busy before the run: load average ${round(env.loadAvgBefore, 2)} on ${env.cores} cores`);
@@ -234,6 +239,7 @@ export function buildReport(x: ReportInput): BenchReport {
     earlyStopping: summary.earlyStopping,
     throughput: { qps: round(n / wallS, 2), samplesPerSecond, queries: n, issued: data.issued, durationMs: round(data.wallMs) },
     refused: data.refused,
+    ...(x.peak ? { peak: x.peak } : {}),
     ...(server ? { server } : {}),
     ...(generator ? { generator } : {}),
     ...(stats && x.engine

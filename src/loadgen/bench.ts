@@ -10,13 +10,14 @@ import { performance } from 'node:perf_hooks';
 import { RtinferError, firstLine } from '../errors.js';
 import { createEngine, type BatchingOptions, type Engine } from '../engine/engine.js';
 import { defaultModel } from '../runtime/default-model.js';
-import { buildSamples, DEFAULT_INPUT_PLAN, type Feeds, type InputPlan } from '../runtime/inputs.js';
-import { createSession, readModel, type LoadedModel, type ModelSource } from '../runtime/session.js';
+import { buildSamples, DEFAULT_INPUT_PLAN, type Feeds, type InputPlan, type SampleSet } from '../runtime/inputs.js';
+import { createSession, readModel, type LoadedModel, type ModelSource, type TensorSpec } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
-import { parseShapeArg, resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
+import { parseShapeArg, resolveShapes, type DefaultedDim, type ShapeOverride } from '../runtime/shapes.js';
 import { poissonArrivals } from './arrivals.js';
+import { searchPeak, type ProbeResult } from './peak.js';
 import { buildReport, type BenchReport, type RunData } from './bench-report.js';
-import { captureEnvironment } from './environment.js';
+import { captureEnvironment, type Environment } from './environment.js';
 import { createHttpTarget } from './http-target.js';
 import { QueryLog } from './query-log.js';
 import { runConcurrency, runMultiStream, runOffline, runServer, type ScenarioRun } from './scenarios.js';
@@ -54,6 +55,8 @@ export interface BenchOptions {
   arrivalSeed?: number;
   /** server: the latency bound for pass/fail. */
   latencyBoundMs?: number;
+  /** server: search the highest rate whose p99 stays within p99Ms, then confirm it with a full run. */
+  findPeak?: { p99Ms: number; probeDurationMs?: number };
   /** concurrency: queries kept outstanding (default 4). */
   concurrency?: number;
   /** offline: queries issued at once per wave (default max(64, 8 × maxBatchSize)). */
@@ -87,26 +90,60 @@ function check(ok: boolean, message: string): void {
 
 function validateScenario(o: BenchOptions, scenario: Scenario): void {
   check((SCENARIOS as readonly string[]).includes(scenario), `invalid scenario '${scenario}' (expected one of ${SCENARIOS.join(', ')})`);
-  if (scenario === 'server') check(o.qps !== undefined && o.qps > 0 && Number.isFinite(o.qps), 'the server scenario needs --qps N (queries per second, > 0)');
+  if (o.findPeak !== undefined) {
+    check(scenario === 'server', '--find-peak needs --scenario server');
+    check(o.findPeak.p99Ms > 0, 'the peak search needs --p99 MS (> 0)');
+  }
+  if (scenario === 'server' && o.findPeak === undefined) check(o.qps !== undefined && o.qps > 0 && Number.isFinite(o.qps), 'the server scenario needs --qps N (queries per second, > 0)');
   if (o.samplesPerQuery !== undefined) check(Number.isInteger(o.samplesPerQuery) && o.samplesPerQuery >= 1, `invalid samplesPerQuery ${o.samplesPerQuery}`);
   if (o.concurrency !== undefined) check(Number.isInteger(o.concurrency) && o.concurrency >= 1 && o.concurrency <= 4096, `invalid concurrency ${o.concurrency}`);
   if (o.latencyBoundMs !== undefined) check(o.latencyBoundMs > 0, `invalid latencyBoundMs ${o.latencyBoundMs}`);
 }
 
-export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome> {
-  const scenario = options.scenario ?? 'single-stream';
-  validateScenario(options, scenario);
-  if (options.target !== undefined) return runBenchHttp(options, scenario);
-  const env = captureEnvironment();
-  const fallback = options.model === undefined ? defaultModel() : undefined;
-  const settings: SessionSettings = { ...options.session };
-  const shapeOverrides = options.shapes ?? (fallback ? [parseShapeArg(fallback.shape)] : []);
-  const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...options.input };
+/** What a run needs from its target, local or remote. */
+interface Driver {
+  infer: (feeds: Feeds) => Promise<unknown>;
+  model: LoadedModel;
+  target: string | null;
+  isDefault: boolean;
+  defaultLabel: string | undefined;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  settings: SessionSettings;
+  set: SampleSet;
+  defaulted: DefaultedDim[];
+  coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
+  engine?: { engine: Engine; startMs: number };
+}
+
+function phases(options: BenchOptions): { warmup: Phase; phase: Phase } {
   const warmup: Phase = { minQueries: 1, minDurationMs: 1000, ...options.warmup };
   const phase: Phase = { minQueries: options.minQueries ?? 100, minDurationMs: options.durationMs ?? 10_000 };
   if (options.maxQueries !== undefined) phase.maxQueries = options.maxQueries;
   if (options.maxDurationMs !== undefined) phase.maxDurationMs = options.maxDurationMs;
-  const control = { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  return { warmup, phase };
+}
+
+async function timedFirstInference(infer: (feeds: Feeds) => Promise<unknown>, set: SampleSet): Promise<number> {
+  const t0 = performance.now();
+  try {
+    await infer(set.samples[0] as Feeds);
+  } catch (error) {
+    const shapesText = Object.entries(set.shapes).map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`).join(' ');
+    throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `first inference failed at ${shapesText}: ${firstLine(error)}`, { cause: error });
+  }
+  return performance.now() - t0;
+}
+
+export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome> {
+  const scenario = options.scenario ?? 'single-stream';
+  validateScenario(options, scenario);
+  const env = captureEnvironment();
+  if (options.target !== undefined) return runBenchHttp(options, scenario, env);
+  const fallback = options.model === undefined ? defaultModel() : undefined;
+  const settings: SessionSettings = { ...options.session };
+  const shapeOverrides = options.shapes ?? (fallback ? [parseShapeArg(fallback.shape)] : []);
+  const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...options.input };
 
   options.onPhase?.('load', fallback?.description);
   const model = await readModel(options.model ?? fallback?.path ?? '');
@@ -116,58 +153,106 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
   try {
     const { shapes, defaulted } = resolveShapes(rt.inputs, shapeOverrides);
     const set = await buildSamples(rt.inputs, shapes, plan);
-    const t0 = performance.now();
-    try {
-      await rt.session.run(set.samples[0] as Feeds);
-    } catch (error) {
-      const shapesText = Object.entries(set.shapes).map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`).join(' ');
-      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `first inference failed at ${shapesText}: ${firstLine(error)}`, { cause: error });
-    }
-    const firstInferenceMs = performance.now() - t0;
-
-    let infer: (feeds: Feeds) => Promise<unknown> = (feeds) => rt.session.run(feeds);
-    let engineStartMs: number | undefined;
-    if (scenario !== 'single-stream') {
-      await rt.release();
-      const e0 = performance.now();
-      engine = await startEngine(model, settings, set.shapes, options, scenario);
-      engineStartMs = performance.now() - e0;
-      const eng = engine;
-      infer = (feeds) => eng.infer(feeds);
-    }
-
-    options.onPhase?.('warmup');
-    const warm = await runSingleStream(infer, set.samples, { phase: warmup, ...(options.signal ? { signal: options.signal } : {}) });
-    if (warm.error !== undefined) throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed during warm-up: ${firstLine(warm.error)}`, { cause: warm.error });
-
-    options.onPhase?.('measure');
-    const data = await measure(scenario, infer, set.samples, phase, options, control);
-    const report = buildReport({
-      scenario,
-      env,
+    const firstInferenceMs = await timedFirstInference((f) => rt.session.run(f), set);
+    const driver: Driver = {
+      infer: (feeds) => rt.session.run(feeds),
       model,
+      target: null,
       isDefault: fallback !== undefined,
       defaultLabel: fallback?.description,
       inputs: rt.inputs,
       outputs: rt.outputs,
       settings,
-      options,
-      plan,
       set,
       defaulted,
-      warmup,
-      phase,
       coldStart: { readMs: model.readMs, sessionCreateMs: rt.createMs, firstInferenceMs },
-      target: null,
-      warm: { queries: warm.queries, ms: warm.wallMs },
-      data,
-      engine: engine ? { stats: engine.stats(), startMs: engineStartMs ?? 0 } : undefined,
-    });
-    return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
+    };
+    if (scenario !== 'single-stream') {
+      await rt.release();
+      const e0 = performance.now();
+      engine = await startEngine(model, settings, set.shapes, options, scenario);
+      const eng = engine;
+      driver.engine = { engine: eng, startMs: performance.now() - e0 };
+      driver.infer = (feeds) => eng.infer(feeds);
+    }
+    return await drive(driver, scenario, options, plan, env);
   } finally {
     if (engine) await engine.close({ drain: false });
     else await rt.release();
   }
+}
+
+/** The same scenarios against a remote KServe v2 model: inputs from its metadata, no local session. */
+async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Environment): Promise<BenchOutcome> {
+  const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...options.input };
+  options.onPhase?.('load', undefined);
+  const concurrency = scenario === 'concurrency' ? options.concurrency ?? 4 : scenario === 'multi-stream' ? options.samplesPerQuery ?? 8 : 256;
+  const target = await createHttpTarget(options.target ?? '', { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency) });
+  try {
+    const { shapes, defaulted } = resolveShapes(target.inputs, options.shapes ?? []);
+    const set = await buildSamples(target.inputs, shapes, plan);
+    const infer = (feeds: Feeds): Promise<unknown> => target.infer(feeds);
+    const firstInferenceMs = await timedFirstInference(infer, set);
+    const driver: Driver = {
+      infer,
+      model: { label: target.url, bytes: new Uint8Array(0), readMs: 0 },
+      target: target.url,
+      isDefault: false,
+      defaultLabel: undefined,
+      inputs: target.inputs,
+      outputs: target.outputs,
+      settings: {},
+      set,
+      defaulted,
+      coldStart: { readMs: null, sessionCreateMs: null, firstInferenceMs },
+    };
+    return await drive(driver, scenario, options, plan, env);
+  } finally {
+    target.close();
+  }
+}
+
+/** Warm-up, the optional peak search, the measured phase and the report: the same for every target. */
+async function drive(d: Driver, scenario: Scenario, options: BenchOptions, plan: InputPlan, env: Environment): Promise<BenchOutcome> {
+  const { warmup, phase } = phases(options);
+  const control = { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  options.onPhase?.('warmup');
+  const warm = await runSingleStream(d.infer, d.set.samples, { phase: warmup, ...(options.signal ? { signal: options.signal } : {}) });
+  if (warm.error !== undefined) throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed during warm-up: ${firstLine(warm.error)}`, { cause: warm.error });
+
+  let peak: PeakReport | undefined;
+  let measureOptions = options;
+  if (options.findPeak) {
+    options.onPhase?.('measure', 'peak search');
+    peak = await findPeak(d.infer, d.set.samples, options.findPeak, warm.queries / Math.max(1e-3, warm.wallMs / 1000), options);
+    const qps = peak.qps > 0 ? peak.qps : Math.min(...peak.probes.map((p) => p.qps));
+    measureOptions = { ...options, qps, latencyBoundMs: options.findPeak.p99Ms };
+  }
+  options.onPhase?.('measure');
+  const data = await measure(scenario, d.infer, d.set.samples, phase, measureOptions, control);
+  const report = buildReport({
+    peak,
+    scenario,
+    env,
+    model: d.model,
+    isDefault: d.isDefault,
+    defaultLabel: d.defaultLabel,
+    inputs: d.inputs,
+    outputs: d.outputs,
+    settings: d.settings,
+    options: measureOptions,
+    plan,
+    set: d.set,
+    defaulted: d.defaulted,
+    warmup,
+    phase,
+    coldStart: d.coldStart,
+    target: d.target,
+    warm: { queries: warm.queries, ms: warm.wallMs },
+    data,
+    engine: d.engine ? { stats: d.engine.engine.stats(), startMs: d.engine.startMs } : undefined,
+  });
+  return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
 }
 
 async function startEngine(model: LoadedModel, settings: SessionSettings, shapes: Record<string, number[]>, o: BenchOptions, scenario: Scenario): Promise<Engine> {
@@ -251,54 +336,31 @@ async function measure(
   };
 }
 
-/** The same scenarios against a remote KServe v2 model: inputs from its metadata, no local session. */
-async function runBenchHttp(options: BenchOptions, scenario: Scenario): Promise<BenchOutcome> {
-  const env = captureEnvironment();
-  const url = options.target ?? '';
-  const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...options.input };
-  const warmup: Phase = { minQueries: 1, minDurationMs: 1000, ...options.warmup };
-  const phase: Phase = { minQueries: options.minQueries ?? 100, minDurationMs: options.durationMs ?? 10_000 };
-  if (options.maxQueries !== undefined) phase.maxQueries = options.maxQueries;
-  if (options.maxDurationMs !== undefined) phase.maxDurationMs = options.maxDurationMs;
-  const control = { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
-  options.onPhase?.('load', undefined);
-  const concurrency = scenario === 'concurrency' ? options.concurrency ?? 4 : scenario === 'multi-stream' ? options.samplesPerQuery ?? 8 : 256;
-  const target = await createHttpTarget(url, { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency) });
-  try {
-    const { shapes, defaulted } = resolveShapes(target.inputs, options.shapes ?? []);
-    const set = await buildSamples(target.inputs, shapes, plan);
-    const infer = (feeds: Feeds): Promise<unknown> => target.infer(feeds);
-    const t0 = performance.now();
-    await infer(set.samples[0] as Feeds);
-    const firstInferenceMs = performance.now() - t0;
-    options.onPhase?.('warmup');
-    const warm = await runSingleStream(infer, set.samples, { phase: warmup, ...(options.signal ? { signal: options.signal } : {}) });
-    if (warm.error !== undefined) throw warm.error;
-    options.onPhase?.('measure');
-    const data = await measure(scenario, infer, set.samples, phase, options, control);
-    const report = buildReport({
-      scenario,
-      env,
-      model: { label: target.url, bytes: new Uint8Array(0), readMs: 0 },
-      isDefault: false,
-      defaultLabel: undefined,
-      inputs: target.inputs,
-      outputs: target.outputs,
-      settings: {},
-      options,
-      plan,
-      set,
-      defaulted,
-      warmup,
-      phase,
-      coldStart: { readMs: null, sessionCreateMs: null, firstInferenceMs },
-      target: target.url,
-      warm: { queries: warm.queries, ms: warm.wallMs },
-      data,
-      engine: undefined,
-    });
-    return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
-  } finally {
-    target.close();
-  }
+export interface PeakReport {
+  p99BoundMs: number;
+  /** Highest rate that passed its probe (0: none did). */
+  qps: number;
+  probes: ProbeResult[];
+}
+
+/**
+ * Probes are short server runs judged on the observed p99 (refusals count as over the bound); the
+ * full-length confirmation run that follows is judged with early stopping.
+ */
+async function findPeak(infer: (feeds: Feeds) => Promise<unknown>, samples: Feeds[], o: NonNullable<BenchOptions['findPeak']>, singleStreamQps: number, b: BenchOptions): Promise<PeakReport> {
+  const probeMs = o.probeDurationMs ?? 3000;
+  let seed = b.arrivalSeed ?? b.input?.seed ?? DEFAULT_INPUT_PLAN.seed;
+  const probe = async (qps: number): Promise<ProbeResult> => {
+    const arrivals = poissonArrivals(qps, probeMs, seed++, 50);
+    const run = await runServer(infer, samples, arrivals, b.signal ? { signal: b.signal } : {});
+    const lat = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((x, y) => x - y);
+    const refused = run.log.refusedCount;
+    const total = lat.length + refused;
+    const rank = Math.ceil(0.99 * total);
+    const p99Ms = rank > lat.length ? Number.POSITIVE_INFINITY : lat[rank - 1] ?? Number.POSITIVE_INFINITY;
+    const overBound = refused + lat.filter((l) => l > o.p99Ms).length;
+    return { qps: Math.round(qps * 100) / 100, pass: p99Ms <= o.p99Ms, p99Ms: Number.isFinite(p99Ms) ? Math.round(p99Ms * 1000) / 1000 : -1, overBound, queries: total };
+  };
+  const result = await searchPeak(probe, { startQps: Math.max(1, singleStreamQps) });
+  return { p99BoundMs: o.p99Ms, qps: Math.round(result.qps * 100) / 100, probes: result.probes };
 }

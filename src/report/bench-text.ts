@@ -34,6 +34,10 @@ export function renderBenchText(r: BenchReport): string {
       ? `headline    ${h.samplesPerSecond} samples/s (offline)`
       : `headline    ${h.metric} ${h.valueMs === null ? '-' : formatMs(h.valueMs)} ms${h.claimable ? '' : ' (not claimable: too few queries)'}`,
   );
+  if (r.peak) {
+    const pk = r.peak;
+    out.push(`peak        ${pk.qps > 0 ? `${pk.qps} q/s` : 'none'} keeps p99 <= ${pk.p99BoundMs} ms · probes ${pk.probes.map((p) => `${p.qps}${p.pass ? '✓' : '✗'}`).join(' ')}`);
+  }
   if (r.server) {
     const sv = r.server;
     out.push(`server      target ${sv.targetQps} q/s, achieved ${sv.achievedQps} q/s${sv.latencyBoundMs !== null ? ` · bound ${sv.latencyBoundMs} ms: ${sv.pass ? 'PASS' : 'FAIL'} (${sv.overBound} over)` : ''}`);

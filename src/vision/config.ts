@@ -1,0 +1,188 @@
+/**
+ * Preprocessing as data (transformers.js style: one config object, no code forks per model
+ * family). A head carries its family's defaults; the model's input shape and metadata fill in the
+ * size; the caller overrides any field. `resolvePreprocessConfig` merges the layers and validates
+ * the result once, so the per-image code never re-checks it.
+ */
+import { RtinferError } from '../errors.js';
+
+export type ResizeMode = 'letterbox' | 'stretch' | 'crop';
+export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
+export type Rgb = readonly [number, number, number];
+
+export interface PreprocessConfig {
+  /**
+   * Tensor width and height. `null` means dynamic: each image gets its own size, from its own size
+   * limited by `maxSide` and rounded to `multipleOf` (PP-OCR's DetResizeForTest).
+   */
+  width: number | null;
+  height: number | null;
+  /**
+   * letterbox: scale to fit keeping the aspect ratio, pad the rest with `padValue`;
+   * stretch: scale each axis to the target (aspect ratio not kept);
+   * crop: scale to cover (or so the shorter side is `shortestEdge`), then cut the centre.
+   */
+  resize: ResizeMode;
+  /** letterbox: where the image sits, 'center' (Ultralytics) or 'top-left' (YOLOX). */
+  anchor: 'center' | 'top-left';
+  /** letterbox padding in pixel values 0..255, before scaling (114 is Ultralytics' and YOLOX's grey). */
+  padValue: number | Rgb;
+  /** letterbox and dynamic sizes: whether a small image may be enlarged (Ultralytics scaleup=True). */
+  scaleUp: boolean;
+  /** crop: the shorter side after resizing (torchvision Resize(256) then CenterCrop(224)); null: cover. */
+  shortestEdge: number | null;
+  /** Dynamic sizes are rounded to a multiple of this (32 for PP-OCR). */
+  multipleOf: number;
+  /** Dynamic sizes: the longest side is limited to this (PP-OCR limit_side_len 960); null: no limit. */
+  maxSide: number | null;
+  /** Channel order of the tensor. */
+  channelOrder: 'rgb' | 'bgr';
+  /** value = (pixel · rescale − mean[c]) / std[c], with pixel in 0..255 and c in tensor channel order. */
+  rescale: number;
+  mean: Rgb;
+  std: Rgb;
+  layout: 'nchw' | 'nhwc';
+  dtype: 'float32' | 'float16' | 'uint8';
+  /** Resampling kernel (libvips). 'linear' matches cv2.INTER_LINEAR, which YOLO and PP-OCR use. */
+  kernel: ResizeKernel;
+  /** Apply the EXIF orientation before anything else (as phones expect). */
+  autoOrient: boolean;
+  /** Colour that transparent pixels are flattened onto, 0..255. */
+  background: Rgb;
+  /** Images with more pixels than this are refused before decoding (sharp's limitInputPixels). */
+  maxPixels: number;
+  /** Encoded formats accepted, as sharp names them. */
+  formats: readonly string[];
+  /** Decoder strictness (sharp failOn): 'warning' refuses truncated JPEGs, 'none' decodes what it can. */
+  failOn: 'none' | 'truncated' | 'error' | 'warning';
+}
+
+/** Common scalings, to spread into a config: `{ ...SCALING.imagenet }`. */
+export const SCALING = {
+  /** x / 255 */
+  unit: { rescale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
+  /** x, 0..255 */
+  raw: { rescale: 1, mean: [0, 0, 0], std: [1, 1, 1] },
+  /** (x / 255 − ImageNet mean) / ImageNet std */
+  imagenet: { rescale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+  /** x / 127.5 − 1, in −1..1 */
+  symmetric: { rescale: 1 / 127.5, mean: [1, 1, 1], std: [1, 1, 1] },
+} as const satisfies Record<string, Pick<PreprocessConfig, 'rescale' | 'mean' | 'std'>>;
+
+export const DEFAULT_FORMATS: readonly string[] = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'];
+
+export const DEFAULT_PREPROCESS: Readonly<PreprocessConfig> = {
+  width: 640,
+  height: 640,
+  resize: 'letterbox',
+  anchor: 'center',
+  padValue: 114,
+  scaleUp: true,
+  shortestEdge: null,
+  multipleOf: 32,
+  maxSide: null,
+  channelOrder: 'rgb',
+  ...SCALING.unit,
+  layout: 'nchw',
+  dtype: 'float32',
+  kernel: 'linear',
+  autoOrient: true,
+  background: [255, 255, 255],
+  // 40 Mpx: above any phone camera (a 48 Mpx sensor bins to 12 Mpx output) yet far below what makes
+  // a decode take seconds; sharp's own default (0x3FFF × 0x3FFF ≈ 268 Mpx) is too generous for a server.
+  maxPixels: 40_000_000,
+  formats: DEFAULT_FORMATS,
+  failOn: 'warning',
+};
+
+const KERNELS: readonly ResizeKernel[] = ['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3'];
+const FAIL_ON = ['none', 'truncated', 'error', 'warning'] as const;
+
+function invalid(field: string, value: unknown, expected: string): never {
+  const shown = Array.isArray(value) ? `[${value.join(', ')}]` : typeof value === 'string' ? `'${value}'` : String(value);
+  throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid preprocess.${field} ${shown} (expected ${expected})`);
+}
+
+function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) invalid(field, value, allowed.join(' | '));
+  return value as T;
+}
+
+function positiveInt(field: string, value: unknown, nullable: boolean): number | null {
+  if (value === null && nullable) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(field, value, nullable ? 'a positive integer or null' : 'a positive integer');
+  return value;
+}
+
+function rgb(field: string, value: unknown, check: (v: number) => boolean, expected: string): Rgb {
+  if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && check(v))) invalid(field, value, expected);
+  return [value[0], value[1], value[2]] as const;
+}
+
+const isByte = (v: number): boolean => Number.isInteger(v) && v >= 0 && v <= 255;
+
+/** Whether the scaling leaves pixel values as they are (what a uint8 tensor can hold). */
+export function isIdentityScaling(c: Pick<PreprocessConfig, 'rescale' | 'mean' | 'std'>): boolean {
+  return c.rescale === 1 && c.mean.every((m) => m === 0) && c.std.every((s) => s === 1);
+}
+
+/** Merges config layers, later ones winning field by field (undefined fields are ignored), and validates. */
+export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>): PreprocessConfig {
+  const merged: Record<string, unknown> = { ...DEFAULT_PREPROCESS };
+  for (const layer of layers) {
+    if (layer === undefined) continue;
+    for (const [key, value] of Object.entries(layer)) {
+      if (!Object.hasOwn(DEFAULT_PREPROCESS, key)) {
+        throw new RtinferError('RTI_ERR_ARG_UNKNOWN', `unknown preprocess option '${key}' (known: ${Object.keys(DEFAULT_PREPROCESS).join(', ')})`);
+      }
+      if (value !== undefined) merged[key] = value;
+    }
+  }
+  const m = merged as unknown as PreprocessConfig;
+  const width = positiveInt('width', m.width, true);
+  const height = positiveInt('height', m.height, true);
+  if ((width === null) !== (height === null)) invalid('width', m.width, 'width and height both fixed or both null');
+  const padValue = typeof m.padValue === 'number' ? (isByte(m.padValue) ? m.padValue : invalid('padValue', m.padValue, 'an integer 0..255 or [r, g, b]')) : rgb('padValue', m.padValue, isByte, 'an integer 0..255 or [r, g, b]');
+  const std = rgb('std', m.std, (v) => Number.isFinite(v) && v !== 0, 'three finite non-zero numbers');
+  const config: PreprocessConfig = {
+    width,
+    height,
+    resize: oneOf('resize', m.resize, ['letterbox', 'stretch', 'crop'] as const),
+    anchor: oneOf('anchor', m.anchor, ['center', 'top-left'] as const),
+    padValue,
+    scaleUp: typeof m.scaleUp === 'boolean' ? m.scaleUp : invalid('scaleUp', m.scaleUp, 'true or false'),
+    shortestEdge: positiveInt('shortestEdge', m.shortestEdge, true),
+    multipleOf: positiveInt('multipleOf', m.multipleOf, false) as number,
+    maxSide: positiveInt('maxSide', m.maxSide, true),
+    channelOrder: oneOf('channelOrder', m.channelOrder, ['rgb', 'bgr'] as const),
+    rescale: typeof m.rescale === 'number' && Number.isFinite(m.rescale) && m.rescale > 0 ? m.rescale : invalid('rescale', m.rescale, 'a positive number'),
+    mean: rgb('mean', m.mean, Number.isFinite, 'three finite numbers'),
+    std,
+    layout: oneOf('layout', m.layout, ['nchw', 'nhwc'] as const),
+    dtype: oneOf('dtype', m.dtype, ['float32', 'float16', 'uint8'] as const),
+    kernel: oneOf('kernel', m.kernel, KERNELS),
+    autoOrient: typeof m.autoOrient === 'boolean' ? m.autoOrient : invalid('autoOrient', m.autoOrient, 'true or false'),
+    background: rgb('background', m.background, isByte, '[r, g, b] with integers 0..255'),
+    maxPixels: typeof m.maxPixels === 'number' && Number.isInteger(m.maxPixels) && m.maxPixels > 0 ? m.maxPixels : invalid('maxPixels', m.maxPixels, 'a positive integer'),
+    formats: Array.isArray(m.formats) && m.formats.every((f) => typeof f === 'string') ? [...m.formats] : invalid('formats', m.formats, 'a list of format names'),
+    failOn: oneOf('failOn', m.failOn, FAIL_ON),
+  };
+  if (config.dtype === 'uint8' && !isIdentityScaling(config)) {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', 'invalid preprocess.dtype uint8 with rescale/mean/std that change the values (a uint8 tensor holds raw 0..255 pixels: use rescale 1, mean 0, std 1)');
+  }
+  if (config.resize === 'crop' && config.shortestEdge !== null && width !== null && height !== null && config.shortestEdge < Math.min(width, height)) {
+    invalid('shortestEdge', config.shortestEdge, `at least the crop's shorter side ${Math.min(width, height)}`);
+  }
+  return config;
+}
+
+/** Per tensor-channel affine map value = pixel · scale[c] + offset[c], from rescale, mean and std. */
+export function channelAffine(c: Pick<PreprocessConfig, 'rescale' | 'mean' | 'std'>): { scale: [number, number, number]; offset: [number, number, number] } {
+  const scale: [number, number, number] = [0, 0, 0];
+  const offset: [number, number, number] = [0, 0, 0];
+  for (let i = 0; i < 3; i++) {
+    scale[i] = c.rescale / c.std[i]!;
+    offset[i] = -c.mean[i]! / c.std[i]!;
+  }
+  return { scale, offset };
+}

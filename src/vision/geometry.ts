@@ -1,0 +1,167 @@
+/**
+ * Where an image lands in the tensor, and the way back. `planTransform` decides, from the image's
+ * size and the config alone, the resize, crop and padding; the resulting `ImageTransform` is plain
+ * data that maps tensor coordinates to original-image pixels (`toOriginal`).
+ *
+ * tensor x = original x · scaleX − cropX + padX   (the same for y)
+ */
+import type { PreprocessConfig } from './config.js';
+import type { Box } from './types.js';
+
+export interface Size {
+  width: number;
+  height: number;
+}
+
+export interface ImageTransform {
+  /** The image as decoded, after EXIF orientation: the space results are reported in. */
+  original: Size;
+  /** The tensor's spatial size. */
+  input: Size;
+  /** The image's size after resizing, before cropping or padding. */
+  resized: Size;
+  /** resized / original, per axis. */
+  scaleX: number;
+  scaleY: number;
+  /** Where the top-left of the (cropped) resized image sits in the tensor (letterbox padding). */
+  padX: number;
+  padY: number;
+  /** The top-left of the crop window in the resized image (crop mode). */
+  cropX: number;
+  cropY: number;
+  /** The region of the tensor that holds image pixels; the rest is padding. */
+  content: { x: number; y: number; width: number; height: number };
+}
+
+/** Python's round(): halves go to the even neighbour (torchvision and PaddleOCR round this way). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function dynamicScale(width: number, height: number, config: PreprocessConfig): number {
+  const longest = Math.max(width, height);
+  let r = config.maxSide !== null ? config.maxSide / longest : 1;
+  if (!config.scaleUp) r = Math.min(r, 1);
+  return r;
+}
+
+/** Plans the resize/crop/pad for an image of width × height (after orientation). */
+export function planTransform(width: number, height: number, config: PreprocessConfig): ImageTransform {
+  const m = config.multipleOf;
+  let inputW: number;
+  let inputH: number;
+  let resizedW: number;
+  let resizedH: number;
+  let padX = 0;
+  let padY = 0;
+  let cropX = 0;
+  let cropY = 0;
+  const fixed = config.width !== null && config.height !== null;
+  if (config.resize === 'stretch') {
+    if (fixed) {
+      inputW = config.width as number;
+      inputH = config.height as number;
+    } else {
+      // PaddleOCR DetResizeForTest: each side scaled, then rounded to the multiple (at least one).
+      const r = dynamicScale(width, height, config);
+      inputW = Math.max(roundHalfEven((width * r) / m) * m, m);
+      inputH = Math.max(roundHalfEven((height * r) / m) * m, m);
+    }
+    resizedW = inputW;
+    resizedH = inputH;
+  } else if (config.resize === 'letterbox') {
+    let r: number;
+    if (fixed) {
+      r = Math.min((config.width as number) / width, (config.height as number) / height);
+      if (!config.scaleUp) r = Math.min(r, 1);
+    } else {
+      r = dynamicScale(width, height, config);
+    }
+    resizedW = Math.max(1, Math.round(width * r));
+    resizedH = Math.max(1, Math.round(height * r));
+    // Dynamic letterbox: the smallest multiple that holds the image (Ultralytics' "auto" rectangle).
+    inputW = fixed ? (config.width as number) : Math.ceil(resizedW / m) * m;
+    inputH = fixed ? (config.height as number) : Math.ceil(resizedH / m) * m;
+    if (config.anchor === 'center') {
+      // Ultralytics: left = round(dw − 0.1) with dw = (W − w) / 2, which is floor(dw) for halves.
+      padX = Math.floor((inputW - resizedW) / 2);
+      padY = Math.floor((inputH - resizedH) / 2);
+    }
+  } else {
+    if (fixed) {
+      inputW = config.width as number;
+      inputH = config.height as number;
+    } else {
+      const r = dynamicScale(width, height, config);
+      inputW = Math.max(Math.floor((width * r) / m) * m, m);
+      inputH = Math.max(Math.floor((height * r) / m) * m, m);
+    }
+    if (config.shortestEdge !== null) {
+      // torchvision Resize(int): the shorter side becomes the size, the longer one is truncated.
+      const s = config.shortestEdge;
+      if (width <= height) {
+        resizedW = s;
+        resizedH = Math.floor((s * height) / width);
+      } else {
+        resizedH = s;
+        resizedW = Math.floor((s * width) / height);
+      }
+    } else {
+      const r = Math.max(inputW / width, inputH / height);
+      resizedW = Math.round(width * r);
+      resizedH = Math.round(height * r);
+    }
+    resizedW = Math.max(resizedW, inputW);
+    resizedH = Math.max(resizedH, inputH);
+    // torchvision CenterCrop: top = int(round((h − th) / 2)).
+    cropX = roundHalfEven((resizedW - inputW) / 2);
+    cropY = roundHalfEven((resizedH - inputH) / 2);
+  }
+  return {
+    original: { width, height },
+    input: { width: inputW, height: inputH },
+    resized: { width: resizedW, height: resizedH },
+    scaleX: resizedW / width,
+    scaleY: resizedH / height,
+    padX,
+    padY,
+    cropX,
+    cropY,
+    content: { x: padX, y: padY, width: Math.min(resizedW - cropX, inputW), height: Math.min(resizedH - cropY, inputH) },
+  };
+}
+
+/** A point in tensor coordinates → original-image pixels (not clipped). */
+export function toOriginalPoint(t: ImageTransform, x: number, y: number): [number, number] {
+  return [(x - t.padX + t.cropX) / t.scaleX, (y - t.padY + t.cropY) / t.scaleY];
+}
+
+/** A box in tensor coordinates → original-image pixels, clipped to the image unless `clip` is false. */
+export function toOriginal(t: ImageTransform, box: Readonly<Box>, clip = true): Box {
+  const ox = t.cropX - t.padX;
+  const oy = t.cropY - t.padY;
+  let x1 = (box[0] + ox) / t.scaleX;
+  let y1 = (box[1] + oy) / t.scaleY;
+  let x2 = (box[2] + ox) / t.scaleX;
+  let y2 = (box[3] + oy) / t.scaleY;
+  if (clip) {
+    const w = t.original.width;
+    const h = t.original.height;
+    x1 = Math.min(Math.max(x1, 0), w);
+    y1 = Math.min(Math.max(y1, 0), h);
+    x2 = Math.min(Math.max(x2, 0), w);
+    y2 = Math.min(Math.max(y2, 0), h);
+  }
+  return [x1, y1, x2, y2];
+}
+
+/** The inverse of `toOriginal`: original-image pixels → tensor coordinates. */
+export function toTensor(t: ImageTransform, box: Readonly<Box>): Box {
+  return [
+    box[0] * t.scaleX - t.cropX + t.padX,
+    box[1] * t.scaleY - t.cropY + t.padY,
+    box[2] * t.scaleX - t.cropX + t.padX,
+    box[3] * t.scaleY - t.cropY + t.padY,
+  ];
+}

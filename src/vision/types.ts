@@ -1,0 +1,84 @@
+/**
+ * The vision layer's data: images in, results out. Everything here is plain data (no methods, no
+ * class instances) so that it can cross a worker boundary by structured clone.
+ */
+
+/** An axis-aligned box [x1, y1, x2, y2] in pixels, x to the right and y down. */
+export type Box = [x1: number, y1: number, x2: number, y2: number];
+
+/** One detected object, in ORIGINAL image pixels (after EXIF orientation), clipped to the image. */
+export interface Detection {
+  label: string;
+  classId: number;
+  score: number;
+  box: Box;
+}
+
+export interface ClassScore {
+  /** Index into the model's class dimension. */
+  index: number;
+  label: string;
+  score: number;
+}
+
+/** One text region from a text detector, in ORIGINAL image pixels, clipped to the image. */
+export interface TextBox {
+  /** Mean probability over the region's pixels. */
+  score: number;
+  /** The axis-aligned box around the (expanded) region. */
+  box: Box;
+  /**
+   * With `rotated: true`: the corners of the minimum-area rectangle (expanded), clockwise from the
+   * top-left one in image coordinates. Absent for axis-aligned output.
+   */
+  polygon?: Array<[number, number]>;
+  /** With `rotated: true`: the rectangle's angle in degrees, in (-45, 45]. */
+  angle?: number;
+}
+
+/** An uncompressed frame, row-major, interleaved channels: grey, grey+alpha, RGB or RGBA. */
+export interface RawImage {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+}
+
+/** An encoded image (JPEG, PNG, WebP, ...) as bytes or a file path, or a raw frame. */
+export type ImageSource = string | Uint8Array | RawImage;
+
+/** What a head needs to know about a model input or output: its name and declared shape. */
+export interface TensorMeta {
+  name: string;
+  /** Numbers for fixed dimensions, names ('' when unnamed) for symbolic ones. */
+  shape: ReadonlyArray<number | string>;
+  dtype?: string;
+}
+
+/**
+ * A model output as the run function returns it: an onnxruntime Tensor, or any object with the same
+ * `dims` and `data` (float32 as Float32Array, float16 as its bits in a Uint16Array, ...).
+ */
+export interface OutputTensor {
+  dims: readonly number[];
+  data: unknown;
+  type?: string;
+}
+
+export type ModelOutputs = Readonly<Record<string, OutputTensor>>;
+
+/** A head's result, discriminated by task. */
+export type HeadResult =
+  | { task: 'detect'; detections: Detection[] }
+  | { task: 'classify'; classes: ClassScore[] }
+  | { task: 'text'; texts: TextBox[] };
+
+export type VisionTask = HeadResult['task'];
+
+/** The input tensor preprocessing builds: onnxruntime's element type name, dims and data. */
+export interface VisionTensor {
+  type: 'float32' | 'float16' | 'uint8';
+  dims: number[];
+  /** float32: Float32Array; float16: IEEE half bits in a Uint16Array; uint8: Uint8Array. */
+  data: Float32Array | Uint16Array | Uint8Array;
+}

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { searchPeak, type ProbeResult } from '../../src/loadgen/peak.js';
+
+/** A synthetic system whose p99 grows sharply near its capacity (an M/M/1-like curve). */
+function system(capacity: number, boundMs: number) {
+  return async (qps: number): Promise<ProbeResult> => {
+    const rho = qps / capacity;
+    const p99Ms = rho >= 1 ? Infinity : (5 * Math.log(100)) / (1 - rho);
+    return { qps, pass: p99Ms <= boundMs, p99Ms, overBound: 0, queries: 1000 };
+  };
+}
+
+test('finds the highest rate within the bound, from below and from above the start', async () => {
+  // p99 <= 50 ms  <=>  rho <= 1 - 23.03/50  =>  peak = 0.5395 x capacity
+  const exact = 1000 * (1 - (5 * Math.log(100)) / 50);
+  for (const start of [50, 2000]) {
+    const r = await searchPeak(system(1000, 50), { startQps: start, tolerance: 0.02 });
+    assert.ok(r.qps <= exact && r.qps >= exact * 0.97, `start ${start}: found ${r.qps}, exact ${exact}`);
+    assert.ok(r.probes.every((p) => (p.qps <= exact) === p.pass), 'every probe verdict is consistent');
+    assert.ok(r.probes.length <= 16);
+  }
+});
+
+test('stops at the probe budget and reports 0 when nothing passes', async () => {
+  const none = await searchPeak(async (qps) => ({ qps, pass: false, p99Ms: 1e9, overBound: 1, queries: 10 }), { startQps: 100, maxProbes: 5 });
+  assert.equal(none.qps, 0);
+  assert.ok(none.probes.length <= 5);
+  const budget = await searchPeak(system(1000, 50), { startQps: 1, maxProbes: 4 });
+  assert.equal(budget.probes.length, 4);
+});
