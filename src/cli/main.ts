@@ -8,12 +8,14 @@ import { RTINFER_VERSION } from '../version.js';
 import { helpText, type CommandSpec } from './args.js';
 import { BENCH_COMMAND, benchCommand } from './bench.js';
 import { INFO_COMMAND, infoCommand } from './info.js';
+import { SWEEP_COMMAND, sweepCommand } from './sweep.js';
 
 type Handler = (argv: readonly string[], io: { stdout: NodeJS.WritableStream }) => Promise<number>;
 
 const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Handler }> = [
   { spec: INFO_COMMAND, run: infoCommand },
   { spec: BENCH_COMMAND, run: benchCommand },
+  { spec: SWEEP_COMMAND, run: sweepCommand },
 ];
 
 function usage(): string {

@@ -84,3 +84,8 @@ export async function loadLabels(path: string): Promise<string[]> {
 export function labelOf(labels: readonly string[] | undefined, index: number): string {
   return labels?.[index] ?? `class ${index}`;
 }
+
+/** Labels for a detector without names: COCO-80 when it has exactly 80 classes, else none. */
+export function detectorLabels(labels: readonly string[] | undefined, classCount: number): readonly string[] | undefined {
+  return labels ?? (classCount === 80 ? COCO80 : undefined);
+}

@@ -1,0 +1,82 @@
+/** `rtinfer sweep`: thin over runSweep. */
+import { writeFile } from 'node:fs/promises';
+import { RtinferError } from '../errors.js';
+import { runSweep } from '../loadgen/sweep.js';
+import { renderSweepCsv, renderSweepHtml, renderSweepText } from '../report/sweep-report.js';
+import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
+
+export const SWEEP_COMMAND: CommandSpec = {
+  name: 'sweep',
+  summary: 'latency–throughput grid: batch × concurrency (or rate) × instances × threads, Pareto frontier',
+  usage: 'rtinfer sweep [model.onnx] [--batch 1,4,8] [--concurrency 1,2,4 | --qps 10,50] [--instances 1,2] [--threads 1,2] [options]',
+  maxPositionals: 1,
+  options: [
+    SHAPE_OPTION,
+    ...SESSION_OPTIONS.filter((o) => o.name !== 'threads'),
+    ...INPUT_OPTIONS,
+    { name: 'batch', type: 'string', value: 'LIST', description: 'engine max batch sizes, e.g. 1,4,8 (1 = no batching; default 1)' },
+    { name: 'concurrency', type: 'string', value: 'LIST', description: 'closed-loop load points (default 1,2,4)' },
+    { name: 'qps', type: 'string', value: 'LIST', description: 'open-loop Poisson rates instead of concurrency' },
+    { name: 'instances', type: 'string', value: 'LIST', description: 'engine instances (default 1)' },
+    { name: 'threads', type: 'string', value: 'LIST', description: 'intra-op threads per instance (default 1)' },
+    { name: 'duration', type: 'string', value: 'TIME', description: 'per point (default 3s)' },
+    { name: 'min-queries', type: 'string', value: 'N', description: 'per point (default 50)' },
+    { name: 'json', type: 'boolean', description: 'print the rtinfer.sweep/1 JSON report' },
+    { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per point' },
+    { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained page with the curve, the Pareto frontier and the table' },
+  ],
+  examples: ['rtinfer sweep cls.onnx --shape x=1x3x48x192 --batch 1,8 --concurrency 1,4,16 --html sweep.html'],
+};
+
+function numbers(option: string, text: string | undefined, integer = true): number[] | undefined {
+  if (text === undefined) return undefined;
+  return text.split(',').map((t) => (integer ? parseIntOption(option, t.trim(), 1) : positive(option, t.trim())));
+}
+
+function positive(option: string, text: string): number {
+  const n = Number(text);
+  if (!(n > 0) || !Number.isFinite(n)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected positive numbers)`);
+  return n;
+}
+
+async function write(option: string, file: string, content: string): Promise<void> {
+  try {
+    await writeFile(file, content);
+  } catch (error) {
+    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parseCommand(SWEEP_COMMAND, argv);
+  const text = (name: string): string | undefined => stringValue(values, name);
+  const { intraOpThreads: _ignored, ...session } = sessionSettingsFrom(values);
+  const csv = text('csv');
+  const html = text('html');
+  // Fail on unwritable outputs before a long run.
+  for (const [opt, file] of [['csv', csv], ['html', html]] as const) if (file !== undefined) await write(opt, file, '');
+  const json = values['json'] === true;
+  const duration = text('duration');
+  const minQ = text('min-queries');
+  const report = await runSweep({
+    ...(positionals[0] !== undefined ? { model: positionals[0] } : {}),
+    shapes: shapesFrom(values),
+    input: inputPlanFrom(values),
+    session,
+    ...(text('batch') !== undefined ? { batch: numbers('batch', text('batch')) as number[] } : {}),
+    ...(text('concurrency') !== undefined ? { concurrency: numbers('concurrency', text('concurrency')) as number[] } : {}),
+    ...(text('qps') !== undefined ? { qps: numbers('qps', text('qps'), false) as number[] } : {}),
+    ...(text('instances') !== undefined ? { instances: numbers('instances', text('instances')) as number[] } : {}),
+    ...(text('threads') !== undefined ? { threads: numbers('threads', text('threads')) as number[] } : {}),
+    ...(duration !== undefined ? { durationMs: parseDurationMs('duration', duration) } : {}),
+    ...(minQ !== undefined ? { minQueries: parseIntOption('min-queries', minQ, 1) } : {}),
+    onPoint: (p, i, total) => {
+      if (!json) process.stderr.write(`point ${i}/${total}: ${p.instances}×${p.threads} batch ${p.batch} ${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p99 ${p.latencyMs.p99} ms\n`);
+    },
+  });
+  if (csv !== undefined) await write('csv', csv, renderSweepCsv(report));
+  if (html !== undefined) await write('html', html, renderSweepHtml(report));
+  io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderSweepText(report) + '\n');
+  return 0;
+}

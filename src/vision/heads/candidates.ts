@@ -1,0 +1,98 @@
+/**
+ * What detection heads share: a growable, reused buffer of candidates (flat typed arrays, boxes in
+ * tensor pixels) and the last step from candidates to `Detection`s: NMS, the way back to
+ * original-image pixels, clipping and labels. Objects are created only for the kept few.
+ */
+import { toOriginal, type ImageTransform } from '../geometry.js';
+import { labelOf } from '../labels.js';
+import { nms, sortByScore } from '../nms.js';
+import type { Detection } from '../types.js';
+import type { DecodeOptions } from './head.js';
+
+export class Candidates {
+  boxes = new Float32Array(4 * 256);
+  scores = new Float32Array(256);
+  classes = new Int32Array(256);
+  count = 0;
+
+  reset(): this {
+    this.count = 0;
+    return this;
+  }
+
+  #grow(): void {
+    const cap = this.scores.length * 2;
+    const boxes = new Float32Array(4 * cap);
+    boxes.set(this.boxes);
+    const scores = new Float32Array(cap);
+    scores.set(this.scores);
+    const classes = new Int32Array(cap);
+    classes.set(this.classes);
+    this.boxes = boxes;
+    this.scores = scores;
+    this.classes = classes;
+  }
+
+  /** Adds a corner-form box. */
+  push(x1: number, y1: number, x2: number, y2: number, score: number, cls: number): void {
+    if (this.count === this.scores.length) this.#grow();
+    const i = this.count++;
+    const b = i * 4;
+    this.boxes[b] = x1;
+    this.boxes[b + 1] = y1;
+    this.boxes[b + 2] = x2;
+    this.boxes[b + 3] = y2;
+    this.scores[i] = score;
+    this.classes[i] = cls;
+  }
+
+  /** Adds a centre-form box (cx, cy, w, h). */
+  pushCenter(cx: number, cy: number, w: number, h: number, score: number, cls: number): void {
+    this.push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, cls);
+  }
+}
+
+/** A class filter as a lookup: undefined keeps every class. */
+export function classFilter(classes: readonly number[]): Uint8Array | undefined {
+  if (classes.length === 0) return undefined;
+  const max = Math.max(...classes);
+  const keep = new Uint8Array(max + 1);
+  for (const c of classes) if (c >= 0) keep[c] = 1;
+  return keep;
+}
+
+/**
+ * Candidates → detections in original-image pixels: NMS (skipped for end-to-end models whose
+ * outputs are already suppressed), then each kept box mapped back and clipped; boxes that clip to
+ * nothing are dropped.
+ */
+export function finishDetections(
+  c: Candidates,
+  transform: ImageTransform,
+  options: DecodeOptions,
+  labels: readonly string[] | undefined,
+  suppress = true,
+): Detection[] {
+  let kept: Uint32Array;
+  if (suppress) {
+    kept = nms(c, {
+      iouThreshold: options.iouThreshold,
+      scoreThreshold: options.scoreThreshold,
+      maxDetections: options.maxDetections,
+      topK: options.topK,
+      agnostic: options.agnostic,
+    });
+  } else {
+    kept = sortByScore(c.scores, c.count, options.scoreThreshold);
+    if (kept.length > options.maxDetections) kept = kept.subarray(0, options.maxDetections);
+  }
+  const out: Detection[] = [];
+  for (const i of kept) {
+    const b = i * 4;
+    const box = toOriginal(transform, [c.boxes[b]!, c.boxes[b + 1]!, c.boxes[b + 2]!, c.boxes[b + 3]!]);
+    if (box[2] <= box[0] || box[3] <= box[1]) continue;
+    const classId = c.classes[i]!;
+    out.push({ label: labelOf(labels, classId), classId, score: c.scores[i]!, box });
+  }
+  return out;
+}
