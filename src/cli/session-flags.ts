@@ -26,6 +26,7 @@ export const SESSION_OPTIONS: readonly OptionSpec[] = [
   { name: 'free-dim', type: 'string', multiple: true, value: 'NAME=N', description: 'fix a symbolic dimension at session creation' },
   { name: 'mem-arena', type: 'string', value: 'on|off', description: 'CPU memory arena (default on)' },
   { name: 'mem-pattern', type: 'string', value: 'on|off', description: 'memory pattern optimisation (default on)' },
+  { name: 'spinning', type: 'string', value: 'on|off', description: 'idle onnxruntime threads busy-wait (default: on for single-stream, off in the engine)' },
   { name: 'optimized-model', type: 'string', value: 'FILE', description: 'write the graph-optimised model to FILE' },
   { name: 'log-level', type: 'string', value: 'LEVEL', description: `onnxruntime log level: ${LOG_LEVELS.join(' | ')} (default fatal: errors are reported by rtinfer itself)` },
 ];
@@ -66,6 +67,8 @@ export function sessionSettingsFrom(values: ParsedValues): SessionSettings {
   if (arena !== undefined) s.enableCpuMemArena = parseOnOff('mem-arena', arena);
   const pattern = text('mem-pattern');
   if (pattern !== undefined) s.enableMemPattern = parseOnOff('mem-pattern', pattern);
+  const spinning = text('spinning');
+  if (spinning !== undefined) s.allowSpinning = parseOnOff('spinning', spinning);
   const optimized = text('optimized-model');
   if (optimized !== undefined) s.optimizedModelPath = optimized;
   const log = text('log-level');
