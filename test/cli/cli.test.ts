@@ -60,7 +60,7 @@ test('bench with no model measures the bundled PP-OCRv4 detector and prints the 
 
 test('bench on a sub-millisecond model: enough queries make p90 and p99 claimable, CSV has one row per query', async () => {
   const csv = path.join(dir, 'q.csv');
-  const r = await rtinfer('bench', SILERO, '--shape', 'input=1x512', '--input', 'sr=16000', '--duration', '1s', '--min-queries', '600', '--warmup', '20', '--json', '--csv', csv);
+  const r = await rtinfer('bench', SILERO, '--shape', 'input=1x512', '--input', 'sr=16000', '--duration', '1s', '--min-queries', '600', '--warmup', '20', '--json', '--csv', csv, '--stability-percentage', '100');
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.ok(j.throughput.queries >= 600);
@@ -68,6 +68,8 @@ test('bench on a sub-millisecond model: enough queries make p90 and p99 claimabl
   assert.equal(j.earlyStopping.p99.satisfied, true);
   assert.ok(j.earlyStopping.p99.estimateMs >= j.latencyMs.p99 * 0.99, 'the early-stopping p99 is conservative');
   assert.ok(j.confidence.p99.lowerMs <= j.latencyMs.p99 && j.latencyMs.p99 <= j.confidence.p99.upperMs * 1.001);
+  // Stability is checked (3 windows) but its limit is loosened here: tests share 2 cores with each other.
+  assert.equal(j.stability.windows.length, 3);
   assert.equal(j.validity.valid, true, j.validity.reasons.join('; '));
   assert.deepEqual(j.settings.input.samples, 8);
   const lines = readFileSync(csv, 'utf8').trim().split('\n');
@@ -144,6 +146,15 @@ test('BAD CALL - each bad input gets one line, exit 2 for usage and 1 for runtim
     [['bench', '--ep', 'nosuch'], 2, /execution provider 'nosuch' is not in this onnxruntime-node build/],
     [['bench', 'a.onnx', 'b.onnx'], 2, /unexpected argument 'b\.onnx'/],
     [['frobnicate'], 2, /unknown command 'frobnicate'/],
+    [['bench', '--scenario', 'bursty'], 2, /invalid --scenario 'bursty' \(expected one of single-stream, multi-stream, server, offline, concurrency\)/],
+    [['bench', OCR_CLS, '--scenario', 'server'], 2, /the server scenario needs --qps N/],
+    [['bench', OCR_CLS, '--scenario', 'server', '--find-peak'], 2, /--find-peak needs --p99 MS/],
+    [['bench', OCR_CLS, '--find-peak', '--p99', '20'], 2, /--find-peak needs --scenario server/],
+    [['bench', '--target', 'http://127.0.0.1:1/models/x'], 2, /the path must be \/v2\/models\/NAME/],
+    [['bench', OCR_CLS, '--target', 'http://127.0.0.1:1/v2/models/x'], 2, /either a model file or --target, not both/],
+    [['bench', '--target', 'http://127.0.0.1:9/v2/models/x'], 1, /127\.0\.0\.1:9.*ECONNREFUSED/],
+    [['sweep', OCR_CLS, '--concurrency', '1', '--qps', '5'], 2, /not both/],
+    [['sweep', OCR_CLS, '--batch', '0'], 2, /invalid --batch '0'/],
     [['bench', OCR_CLS, '--csv', '/no/such/dir/out.csv'], 1, /cannot write --csv \/no\/such\/dir\/out\.csv/],
     [['bench', SILERO, '--shape', 'input=1x1', ...FAST], 1, /first inference failed at input=1x1 state=2x1x128 sr=scalar/],
   ];
@@ -185,4 +196,20 @@ test('Ctrl-C during a run still prints the partial report, marked invalid, and e
   assert.equal(j.validity.valid, false);
   assert.match(j.validity.reasons[0], /^interrupted after \d+ queries$/);
   assert.ok(j.throughput.queries > 0 && j.latencyMs.p50 > 0);
+});
+
+test('sweep --json and --html write the grid; bench --scenario concurrency reports the engine split', async () => {
+  const html = path.join(dir, 'sweep.html');
+  const r = await rtinfer('sweep', OCR_CLS, '--shape', 'x=1x3x48x192', '--batch', '1,4', '--concurrency', '2', '--duration', '0.2s', '--min-queries', '10', '--json', '--html', html);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.schema, 'rtinfer.sweep/1');
+  assert.equal(j.points.length, 2);
+  assert.match(readFileSync(html, 'utf8'), /<svg/);
+  const b = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--scenario', 'concurrency', '--concurrency', '3', '--batch', '4', '--duration', '0.3s', '--min-queries', '20', '--warmup', '3', '--json');
+  assert.equal(b.code, 0, b.stderr);
+  const jb = JSON.parse(b.stdout);
+  assert.equal(jb.scenario, 'concurrency');
+  assert.equal(jb.engine.batching.maxBatchSize, 4);
+  assert.deepEqual(jb.settings.scenario, { concurrency: 3, engine: { batching: { maxBatchSize: 4 } } });
 });
