@@ -32,9 +32,45 @@ export { imageSizeFromMetadata } from './runtime/metadata.js';
 export { defaultModel } from './runtime/default-model.js';
 export type { DefaultModel } from './runtime/default-model.js';
 
-// measurement
-export { runBench, BENCH_SCHEMA } from './loadgen/bench.js';
-export type { BenchOptions, BenchReport, BenchOutcome } from './loadgen/bench.js';
+// engine: worker-thread inference under the deadline-aware scheduler
+export { createEngine } from './engine/engine.js';
+export type { Engine, EngineOptions, EngineConfig, BatchingOptions, InferOptions, Inputs, Outputs } from './engine/engine.js';
+export type { EngineStats, RequestTiming, OutcomeCounts, HistogramSummary } from './engine/engine-metrics.js';
+export { Scheduler } from './engine/scheduler.js';
+export type { BatchPolicy, BatchMode, QueuedRequest, SchedulerHooks, SchedulerOptions } from './engine/scheduler.js';
+export { LatencyModel, LatencyModels } from './engine/latency-model.js';
+export type { LatencyPoint } from './engine/latency-model.js';
+export { realClock } from './engine/clock.js';
+export type { Clock } from './engine/clock.js';
+
+// measurement: scenarios, targets, sweeps
+export { runBench, BENCH_SCHEMA, SCENARIOS } from './loadgen/bench.js';
+export type { BenchOptions, BenchReport, BenchOutcome, Scenario, EngineSettings, PeakReport } from './loadgen/bench.js';
+export { runMultiStream, runServer, runOffline, runConcurrency } from './loadgen/scenarios.js';
+export type { ScenarioRun, RunControl } from './loadgen/scenarios.js';
+export { poissonArrivals } from './loadgen/arrivals.js';
+export { searchPeak } from './loadgen/peak.js';
+export type { ProbeResult, PeakSearchOptions, PeakSearchResult } from './loadgen/peak.js';
+export { stabilityOf } from './loadgen/stability.js';
+export type { Stability, StabilityWindow } from './loadgen/stability.js';
+export { paretoFrontier } from './loadgen/pareto.js';
+export { runSweep, SWEEP_SCHEMA } from './loadgen/sweep.js';
+export type { SweepOptions, SweepPoint, SweepReport } from './loadgen/sweep.js';
+export { createHttpTarget, parseModelUrl } from './loadgen/http-target.js';
+export type { HttpTarget, HttpTargetOptions } from './loadgen/http-target.js';
+
+// KServe v2 / Open Inference Protocol
+export {
+  encodeInferRequest,
+  decodeInferRequest,
+  encodeInferResponse,
+  decodeInferResponse,
+  modelMetadata,
+  specsFromMetadata,
+  toV2Datatype,
+  fromV2Datatype,
+} from './protocol/kserve-v2.js';
+export type { V2Tensor, V2ModelMetadata, DecodedInferRequest, InferRequestOptions } from './protocol/kserve-v2.js';
 export { runSingleStream } from './loadgen/single-stream.js';
 export type { Phase, Progress, RunQuery, SingleStreamOptions, SingleStreamRun } from './loadgen/single-stream.js';
 export { captureEnvironment } from './loadgen/environment.js';
@@ -55,5 +91,6 @@ export type { LatencySummary, QuantileCi, EarlyStoppingVerdict, SortedSamples } 
 // reports
 export { renderBenchText } from './report/bench-text.js';
 export { perQueryCsv } from './report/csv.js';
+export { renderSweepText, renderSweepCsv, renderSweepHtml } from './report/sweep-report.js';
 
 export { RTINFER_VERSION } from './version.js';
