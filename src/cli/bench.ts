@@ -35,7 +35,7 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'stability-percentage', type: 'string', value: 'PCT', description: 'max spread of throughput and mean latency over 3 windows (default 10)' },
     { name: 'warmup', type: 'string', value: 'N|TIME', description: 'warm-up: a query count (20) or a time (2s); default 1s' },
     { name: 'duration', type: 'string', value: 'TIME', description: 'measure at least this long (default 10s)' },
-    { name: 'min-queries', type: 'string', value: 'N', description: 'measure at least this many queries (default 100)' },
+    { name: 'min-queries', type: 'string', value: 'N', description: 'measure at least this many queries (default 100; 500 for the p99 scenarios)' },
     { name: 'max-queries', type: 'string', value: 'N', description: 'stop after this many queries even if --duration is not reached' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.bench/1 JSON report instead of the table' },
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per measured query (query, start_ms, latency_us)' },

@@ -116,9 +116,17 @@ interface Driver {
   engine?: { engine: Engine; startMs: number };
 }
 
-function phases(options: BenchOptions): { warmup: Phase; phase: Phase } {
+/**
+ * Default query minimums follow the headline: a p99 needs 459 queries before early stopping can
+ * claim it at 99% confidence (a p90 needs 44), so p99 scenarios run at least 500.
+ */
+export function defaultMinQueries(scenario: Scenario): number {
+  return scenario === 'single-stream' || scenario === 'offline' ? 100 : 500;
+}
+
+function phases(options: BenchOptions, scenario: Scenario): { warmup: Phase; phase: Phase } {
   const warmup: Phase = { minQueries: 1, minDurationMs: 1000, ...options.warmup };
-  const phase: Phase = { minQueries: options.minQueries ?? 100, minDurationMs: options.durationMs ?? 10_000 };
+  const phase: Phase = { minQueries: options.minQueries ?? defaultMinQueries(scenario), minDurationMs: options.durationMs ?? 10_000 };
   if (options.maxQueries !== undefined) phase.maxQueries = options.maxQueries;
   if (options.maxDurationMs !== undefined) phase.maxDurationMs = options.maxDurationMs;
   return { warmup, phase };
@@ -214,7 +222,7 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
 
 /** Warm-up, the optional peak search, the measured phase and the report: the same for every target. */
 async function drive(d: Driver, scenario: Scenario, options: BenchOptions, plan: InputPlan, env: Environment): Promise<BenchOutcome> {
-  const { warmup, phase } = phases(options);
+  const { warmup, phase } = phases(options, scenario);
   const control = { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   options.onPhase?.('warmup');
   const warm = await runSingleStream(d.infer, d.set.samples, { phase: warmup, ...(options.signal ? { signal: options.signal } : {}) });

@@ -60,7 +60,7 @@ export function decodeError(label: string, error: unknown): RtinferError {
   return new RtinferError('RTI_ERR_IMAGE_DECODE', `${label}: cannot decode image (${msg})`, { cause: error });
 }
 
-async function readBytes(path: string): Promise<Uint8Array> {
+export async function readImageFile(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (error) {
@@ -110,7 +110,7 @@ export async function decodeImage(source: ImageSource, config: PreprocessConfig)
       format = 'raw';
     } else {
       let bytes: Uint8Array;
-      if (typeof source === 'string') bytes = await readBytes(source);
+      if (typeof source === 'string') bytes = await readImageFile(source);
       else if (source instanceof Uint8Array) bytes = source;
       else fail('RTI_ERR_IMAGE_DECODE', label, 'an image must be a file path, a Buffer/Uint8Array or a raw frame { data, width, height, channels }');
       t1 = performance.now();
