@@ -8,6 +8,7 @@ import { RTINFER_VERSION } from '../version.js';
 import { helpText, type CommandSpec } from './args.js';
 import { BENCH_COMMAND, benchCommand } from './bench.js';
 import { INFO_COMMAND, infoCommand } from './info.js';
+import { SERVE_COMMAND, serveCommand } from './serve.js';
 import { SWEEP_COMMAND, sweepCommand } from './sweep.js';
 
 type Handler = (argv: readonly string[], io: { stdout: NodeJS.WritableStream }) => Promise<number>;
@@ -16,6 +17,7 @@ const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Handler }> = [
   { spec: INFO_COMMAND, run: infoCommand },
   { spec: BENCH_COMMAND, run: benchCommand },
   { spec: SWEEP_COMMAND, run: sweepCommand },
+  { spec: SERVE_COMMAND, run: serveCommand },
 ];
 
 function usage(): string {

@@ -1,0 +1,88 @@
+/** `rtinfer serve`: thin over createRtinferServer; runs until SIGTERM or SIGINT, then drains. */
+import { RtinferError } from '../errors.js';
+import { defaultModel } from '../runtime/default-model.js';
+import { loadConfigFile, validateConfig, type ServerConfig } from '../server/config.js';
+import { createRtinferServer } from '../server/server.js';
+import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
+
+export const SERVE_COMMAND: CommandSpec = {
+  name: 'serve',
+  summary: 'serve models over HTTP (KServe v2), with metrics and a graceful drain',
+  usage: 'rtinfer serve [model.onnx...] [--config FILE] [--host 127.0.0.1] [--port 8000] [--token T]',
+  maxPositionals: 64,
+  options: [
+    { name: 'config', type: 'string', value: 'FILE', description: 'JSON or YAML server configuration (models with their engine settings)' },
+    { name: 'host', type: 'string', value: 'HOST', description: 'address to bind (default 127.0.0.1: loopback only)' },
+    { name: 'port', type: 'string', value: 'N', description: 'port (default 8000; 0 picks a free one)' },
+    { name: 'token', type: 'string', value: 'T', description: 'require Authorization: Bearer T on all but the health checks (or RTINFER_TOKEN)' },
+    { name: 'instances', type: 'string', value: 'N', description: 'engine instances per model given on the command line' },
+    { name: 'threads', type: 'string', value: 'N', description: 'intra-op threads per instance' },
+    { name: 'batch', type: 'string', value: 'N', description: 'max batch size for dynamic batching (1 = off; default off)' },
+    { name: 'batch-delay', type: 'string', value: 'TIME', description: 'how long a batch may wait to fill (default 0)' },
+    { name: 'max-queue', type: 'string', value: 'N', description: 'queued requests per model before 429 (default 256)' },
+    { name: 'deadline', type: 'string', value: 'MS', description: 'default deadline for requests that give none' },
+    { name: 'max-body', type: 'string', value: 'BYTES', description: 'largest request body (default 64 MiB; 413 beyond)' },
+  ],
+  examples: ['rtinfer serve yolox_nano.onnx --batch 4 --deadline 100', 'rtinfer serve --config serve.yaml', 'curl http://127.0.0.1:8000/v2/health/ready'],
+};
+
+export async function buildServeConfig(argv: readonly string[]): Promise<ServerConfig> {
+  const { values, positionals } = parseCommand(SERVE_COMMAND, argv);
+  const text = (name: string): string | undefined => stringValue(values, name);
+  const file = text('config');
+  let config: ServerConfig;
+  if (file !== undefined) {
+    if (positionals.length > 0) throw new RtinferError('RTI_ERR_ARG_INVALID', 'give models either in --config or on the command line, not both');
+    config = await loadConfigFile(file);
+  } else {
+    const fallback = positionals.length === 0 ? defaultModel() : undefined;
+    const batch = text('batch') === undefined ? undefined : parseIntOption('batch', text('batch') ?? '', 1, 4096);
+    const delay = text('batch-delay');
+    const deadline = text('deadline');
+    const model = (p: string): Record<string, unknown> => ({
+      path: p,
+      ...(fallback ? { name: 'default', warmupShapes: { x: [1, 3, 640, 640] } } : {}),
+      ...(text('instances') !== undefined ? { instances: parseIntOption('instances', text('instances') ?? '', 1, 256) } : {}),
+      ...(text('threads') !== undefined ? { threads: parseIntOption('threads', text('threads') ?? '', 1, 1024) } : {}),
+      ...(batch !== undefined && batch > 1 ? { batching: { maxBatchSize: batch, ...(delay !== undefined ? { maxQueueDelayUs: parseDurationMs('batch-delay', delay) * 1000 } : {}) } } : {}),
+      ...(text('max-queue') !== undefined ? { maxQueueSize: parseIntOption('max-queue', text('max-queue') ?? '', 1) } : {}),
+      ...(deadline !== undefined ? { defaultDeadlineMs: parseDurationMs('deadline', /\d$/.test(deadline) ? `${deadline}ms` : deadline) } : {}),
+    });
+    config = validateConfig({ models: (fallback ? [fallback.path] : positionals).map(model) });
+  }
+  if (text('host') !== undefined) config.host = text('host') ?? config.host;
+  if (text('port') !== undefined) config.port = parseIntOption('port', text('port') ?? '', 0, 65535);
+  if (text('max-body') !== undefined) config.maxBodyBytes = parseIntOption('max-body', text('max-body') ?? '', 1024);
+  const token = text('token') ?? process.env['RTINFER_TOKEN'];
+  if (token !== undefined && token !== '') config.token = token;
+  return config;
+}
+
+export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const config = await buildServeConfig(argv);
+  const server = createRtinferServer(config);
+  const url = await server.listen();
+  io.stdout.write(`rtinfer serve: listening on ${url} (${config.token ? 'bearer token required' : 'no token'})\n`);
+  for (const m of config.models) io.stdout.write(`  model ${m.name} v${m.version}: ${m.path} → ${url}/v2/models/${m.name}\n`);
+  const stop = new Promise<void>((resolve) => {
+    const onSignal = (signal: string): void => {
+      io.stdout.write(`rtinfer serve: ${signal}: draining (no new requests; answering everything in flight)\n`);
+      resolve();
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  const readyOrStop = Promise.race([server.ready().then(() => 'ready' as const), stop.then(() => 'stop' as const)]);
+  try {
+    if ((await readyOrStop) === 'ready') {
+      io.stdout.write(`rtinfer serve: ready (${config.models.length} model${config.models.length > 1 ? 's' : ''} loaded and warmed up)\n`);
+      await stop;
+    }
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  await server.close();
+  io.stdout.write('rtinfer serve: stopped\n');
+  return 0;
+}

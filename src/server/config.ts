@@ -1,0 +1,214 @@
+/**
+ * `rtinfer serve` configuration: from flags or a JSON/YAML file, validated with errors that name
+ * the field (`config models[1].instances: ...`). Models are only ever loaded from here, never from
+ * request paths.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { RtinferError } from '../errors.js';
+import type { BatchingOptions } from '../engine/engine.js';
+import { EXECUTION_MODES, GRAPH_OPT_LEVELS, type SessionSettings } from '../runtime/session-options.js';
+
+export interface ModelConfig {
+  /** URL name; default: the file name without its extension. */
+  name: string;
+  path: string;
+  version: string;
+  instances?: number;
+  threads?: number;
+  batching?: false | BatchingOptions;
+  maxQueueSize?: number;
+  /** Deadline applied when a request gives none (ms). */
+  defaultDeadlineMs?: number;
+  session?: Omit<SessionSettings, 'intraOpThreads'>;
+  warmupShapes?: Record<string, number[]>;
+  /** Vision task for the image endpoints (yolo, yolox, ssd, classify, text, ...); default: detected. */
+  task?: string;
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  token?: string;
+  /** Largest request body accepted (413 beyond). */
+  maxBodyBytes: number;
+  /** Largest decoded image accepted by the image endpoints, in pixels (413 beyond). */
+  maxImagePixels: number;
+  /** How long shutdown waits for in-flight work before refusing what is still queued. */
+  drainTimeoutMs: number;
+  models: ModelConfig[];
+}
+
+export const SERVER_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8000,
+  maxBodyBytes: 64 * 1024 * 1024,
+  maxImagePixels: 40_000_000,
+  drainTimeoutMs: 30_000,
+} as const;
+
+function fail(where: string, message: string): never {
+  throw new RtinferError('RTI_ERR_ARG_INVALID', `config ${where}: ${message}`);
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function int(where: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(where, `expected an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function num(where: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) fail(where, `expected a positive number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function str(where: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') fail(where, `expected a non-empty string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function only(where: string, o: Obj, keys: readonly string[]): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${where}.${k}`, `unknown field (expected one of ${keys.join(', ')})`);
+}
+
+export function modelNameFromPath(file: string): string {
+  return path.basename(file).replace(/\.[^.]+$/, '');
+}
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+const MODEL_KEYS = ['name', 'path', 'version', 'instances', 'threads', 'batching', 'maxQueueSize', 'defaultDeadlineMs', 'session', 'warmupShapes', 'task'] as const;
+
+function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig {
+  if (typeof raw === 'string') raw = { path: raw };
+  if (!isObj(raw)) fail(where, 'expected an object with at least a path');
+  only(where, raw, MODEL_KEYS);
+  const file = str(`${where}.path`, raw['path']) ?? fail(`${where}.path`, 'missing');
+  const resolved = path.resolve(baseDir, file);
+  const name = str(`${where}.name`, raw['name']) ?? modelNameFromPath(resolved);
+  if (!NAME.test(name)) fail(`${where}.name`, `'${name}' may hold only letters, digits, '.', '_' and '-'`);
+  const m: ModelConfig = { name, path: resolved, version: str(`${where}.version`, raw['version']) ?? '1' };
+  const instances = int(`${where}.instances`, raw['instances'], 1, 256);
+  if (instances !== undefined) m.instances = instances;
+  const threads = int(`${where}.threads`, raw['threads'], 1, 1024);
+  if (threads !== undefined) m.threads = threads;
+  const queue = int(`${where}.maxQueueSize`, raw['maxQueueSize'], 1);
+  if (queue !== undefined) m.maxQueueSize = queue;
+  const deadline = num(`${where}.defaultDeadlineMs`, raw['defaultDeadlineMs']);
+  if (deadline !== undefined) m.defaultDeadlineMs = deadline;
+  const task = str(`${where}.task`, raw['task']);
+  if (task !== undefined) m.task = task;
+  const b = raw['batching'];
+  if (b === false) m.batching = false;
+  else if (b === true) m.batching = {};
+  else if (b !== undefined) {
+    if (!isObj(b)) fail(`${where}.batching`, 'expected true, false or an object');
+    only(`${where}.batching`, b, ['mode', 'maxBatchSize', 'maxQueueDelayUs', 'preferredBatchSizes']);
+    const batching: BatchingOptions = {};
+    if (b['mode'] !== undefined) {
+      if (b['mode'] !== 'adaptive' && b['mode'] !== 'static') fail(`${where}.batching.mode`, `expected adaptive or static, got ${JSON.stringify(b['mode'])}`);
+      batching.mode = b['mode'];
+    }
+    const max = int(`${where}.batching.maxBatchSize`, b['maxBatchSize'], 1, 4096);
+    if (max !== undefined) batching.maxBatchSize = max;
+    const delay = b['maxQueueDelayUs'];
+    if (delay !== undefined) {
+      if (typeof delay !== 'number' || !(delay >= 0)) fail(`${where}.batching.maxQueueDelayUs`, `expected a number >= 0, got ${JSON.stringify(delay)}`);
+      batching.maxQueueDelayUs = delay;
+    }
+    const pref = b['preferredBatchSizes'];
+    if (pref !== undefined) {
+      if (!Array.isArray(pref)) fail(`${where}.batching.preferredBatchSizes`, 'expected an array of integers');
+      batching.preferredBatchSizes = pref.map((p, i) => int(`${where}.batching.preferredBatchSizes[${i}]`, p, 1) as number);
+    }
+    m.batching = batching;
+  }
+  const s = raw['session'];
+  if (s !== undefined) {
+    if (!isObj(s)) fail(`${where}.session`, 'expected an object');
+    only(`${where}.session`, s, ['executionProviders', 'graphOptimizationLevel', 'executionMode', 'interOpThreads', 'allowSpinning', 'enableCpuMemArena', 'enableMemPattern']);
+    const session: NonNullable<ModelConfig['session']> = {};
+    if (s['executionProviders'] !== undefined) {
+      const eps = s['executionProviders'];
+      if (!Array.isArray(eps) || eps.some((e) => typeof e !== 'string')) fail(`${where}.session.executionProviders`, 'expected an array of names');
+      session.executionProviders = eps as string[];
+    }
+    if (s['graphOptimizationLevel'] !== undefined) {
+      const g = s['graphOptimizationLevel'];
+      if (!(GRAPH_OPT_LEVELS as readonly unknown[]).includes(g)) fail(`${where}.session.graphOptimizationLevel`, `expected one of ${GRAPH_OPT_LEVELS.join(', ')}`);
+      session.graphOptimizationLevel = g as (typeof GRAPH_OPT_LEVELS)[number];
+    }
+    if (s['executionMode'] !== undefined) {
+      const e = s['executionMode'];
+      if (!(EXECUTION_MODES as readonly unknown[]).includes(e)) fail(`${where}.session.executionMode`, `expected one of ${EXECUTION_MODES.join(', ')}`);
+      session.executionMode = e as (typeof EXECUTION_MODES)[number];
+    }
+    const inter = int(`${where}.session.interOpThreads`, s['interOpThreads'], 0, 1024);
+    if (inter !== undefined) session.interOpThreads = inter;
+    for (const k of ['allowSpinning', 'enableCpuMemArena', 'enableMemPattern'] as const) {
+      if (s[k] !== undefined) {
+        if (typeof s[k] !== 'boolean') fail(`${where}.session.${k}`, 'expected true or false');
+        session[k] = s[k];
+      }
+    }
+    m.session = session;
+  }
+  const w = raw['warmupShapes'];
+  if (w !== undefined) {
+    if (!isObj(w)) fail(`${where}.warmupShapes`, 'expected an object mapping input names to dims');
+    m.warmupShapes = {};
+    for (const [k, dims] of Object.entries(w)) {
+      if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 1)) fail(`${where}.warmupShapes.${k}`, 'expected an array of positive integers');
+      m.warmupShapes[k] = dims as number[];
+    }
+  }
+  return m;
+}
+
+/** Validates a parsed config object (from a file, or built from flags). */
+export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerConfig {
+  if (!isObj(raw)) fail('', 'expected an object at the top level');
+  only('', raw, ['host', 'port', 'token', 'maxBodyBytes', 'maxImagePixels', 'drainTimeoutMs', 'models']);
+  const models = raw['models'];
+  if (!Array.isArray(models) || models.length === 0) fail('models', 'expected a non-empty list of models');
+  const config: ServerConfig = {
+    host: str('host', raw['host']) ?? SERVER_DEFAULTS.host,
+    port: int('port', raw['port'], 0, 65535) ?? SERVER_DEFAULTS.port,
+    maxBodyBytes: int('maxBodyBytes', raw['maxBodyBytes'], 1024) ?? SERVER_DEFAULTS.maxBodyBytes,
+    maxImagePixels: int('maxImagePixels', raw['maxImagePixels'], 1) ?? SERVER_DEFAULTS.maxImagePixels,
+    drainTimeoutMs: int('drainTimeoutMs', raw['drainTimeoutMs'], 0) ?? SERVER_DEFAULTS.drainTimeoutMs,
+    models: models.map((m, i) => modelConfig(`models[${i}]`, m, baseDir)),
+  };
+  const token = str('token', raw['token']);
+  if (token !== undefined) config.token = token;
+  const seen = new Set<string>();
+  for (const [i, m] of config.models.entries()) {
+    if (seen.has(m.name)) fail(`models[${i}].name`, `'${m.name}' is used twice; give one of them another name`);
+    seen.add(m.name);
+  }
+  return config;
+}
+
+export async function loadConfigFile(file: string): Promise<ServerConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `config file not found or unreadable: ${file}`);
+  }
+  let raw: unknown;
+  try {
+    raw = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+  } catch (error) {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `config ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  return validateConfig(raw, path.dirname(path.resolve(file)));
+}
