@@ -37,10 +37,12 @@ export interface RequestContext {
   signal: AbortSignal;
 }
 
-export type RouteHandler = (ctx: RequestContext, params: Record<string, string>) => Promise<{ model?: string; endpoint: string } | void>;
+export type RouteHandler = (ctx: RequestContext, params: Record<string, string>) => Promise<void>;
 
 export interface Route {
   method: string;
+  /** Metrics label: health, metadata, infer, predict, ... */
+  endpoint: string;
   pattern: RegExp;
   /** Names of the pattern's capture groups, in order. */
   keys: string[];
@@ -57,14 +59,14 @@ export interface RtinferServer {
   ready(): Promise<void>;
   close(): Promise<void>;
   /** Extra routes (image endpoints, dashboard) registered by other modules. */
-  addRoute(method: string, path: string, handler: RouteHandler): void;
+  addRoute(method: string, path: string, endpoint: string, handler: RouteHandler): void;
 }
 
 const MODEL_PATH = '/v2/models/(?<name>[^/]+)(?:/versions/(?<version>[^/]+))?';
 
-export function compileRoute(method: string, path: string, handler: RouteHandler): Route {
+export function compileRoute(method: string, path: string, endpoint: string, handler: RouteHandler): Route {
   const keys = [...path.matchAll(/\(\?<(\w+)>/g)].map((m) => m[1] ?? '');
-  return { method, pattern: new RegExp(`^${path}$`), keys, handler };
+  return { method, endpoint, pattern: new RegExp(`^${path}$`), keys, handler };
 }
 
 export function createRtinferServer(config: ServerConfig): RtinferServer {
@@ -84,53 +86,46 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
     return m as LoadedModelEntry & { engine: Engine };
   };
 
-  const add = (method: string, path: string, handler: RouteHandler): void => {
-    routes.push(compileRoute(method, path, handler));
+  const add = (method: string, path: string, endpoint: string, handler: RouteHandler): void => {
+    routes.push(compileRoute(method, path, endpoint, handler));
   };
 
   // ---- KServe v2 ----
-  add('GET', '/v2/health/live', async ({ res }) => {
+  add('GET', '/v2/health/live', 'health', async ({ res }) => {
     sendJson(res, 200, { live: true });
-    return { endpoint: 'health' };
   });
-  add('GET', '/v2/health/ready', async ({ res }) => {
+  add('GET', '/v2/health/ready', 'health', async ({ res }) => {
     const ready = !closing && [...models.values()].every((m) => m.state === 'READY');
     sendJson(res, ready ? 200 : 503, { ready });
-    return { endpoint: 'health' };
   });
-  add('GET', '/v2', async ({ res }) => {
+  add('GET', '/v2', 'metadata', async ({ res }) => {
     sendJson(res, 200, { name: 'rtinfer', version: RTINFER_VERSION, extensions: ['binary_tensor_data', 'model_repository'] });
-    return { endpoint: 'metadata' };
   });
-  add('GET', MODEL_PATH, async (ctx, p) => {
+  add('GET', MODEL_PATH, 'metadata', async (ctx, p) => {
     const m = models.get(decodeURIComponent(p['name'] ?? ''));
     if (!m) throw new HttpError(404, `unknown model '${p['name']}' (models: ${[...models.keys()].join(', ')})`);
     const entry = ctx.model(p['name'] ?? '', p['version']);
     sendJson(ctx.res, 200, modelMetadataBody(entry));
-    return { model: entry.config.name, endpoint: 'metadata' };
   });
-  add('GET', `${MODEL_PATH}/ready`, async ({ res }, p) => {
+  add('GET', `${MODEL_PATH}/ready`, 'health', async ({ res }, p) => {
     const name = decodeURIComponent(p['name'] ?? '');
     const m = models.get(name);
     if (!m) throw new HttpError(404, `unknown model '${name}'`);
     if (p['version'] !== undefined && decodeURIComponent(p['version']) !== m.config.version) throw new HttpError(404, `model '${name}' has no version '${p['version']}'`);
     sendJson(res, m.state === 'READY' ? 200 : 503, { name, ready: m.state === 'READY' });
-    return { model: name, endpoint: 'health' };
   });
-  add('POST', `${MODEL_PATH}/infer`, async (ctx, p) => handleInfer(ctx, p['name'] ?? '', p['version']));
-  add('POST', '/v2/repository/index', async ({ res }) => {
+  add('POST', `${MODEL_PATH}/infer`, 'infer', async (ctx, p) => handleInfer(ctx, p['name'] ?? '', p['version']));
+  add('POST', '/v2/repository/index', 'repository', async ({ res }) => {
     sendJson(
       res,
       200,
       [...models.values()].map((m) => ({ name: m.config.name, version: m.config.version, state: m.state, ...(m.reason ? { reason: m.reason } : {}) })),
     );
-    return { endpoint: 'repository' };
   });
-  add('GET', '/metrics', async ({ res }) => {
+  add('GET', '/metrics', 'metrics', async ({ res }) => {
     const text = await metrics.registry.metrics();
     res.writeHead(200, { 'content-type': metrics.registry.contentType });
     res.end(text);
-    return { endpoint: 'metrics' };
   });
 
   const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -159,13 +154,12 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
       const params: Record<string, string> = {};
       for (const [k, v] of Object.entries(m?.groups ?? {})) if (v !== undefined) params[k] = v;
       const ctx: RequestContext = { req, res, config, metrics, model: modelFor, signal: controller.signal };
-      labels = (await route.handler(ctx, params)) ?? labels;
+      const named = params['name'] !== undefined ? decodeURIComponent(params['name']) : undefined;
+      labels = { endpoint: route.endpoint, ...(named !== undefined && models.has(named) ? { model: named } : {}) };
+      await route.handler(ctx, params);
       status = res.statusCode;
     } catch (error) {
       status = sendError(res, error);
-      // Only configured names become label values: arbitrary URLs must not grow the metric set.
-      const guessed = guessModel(req.url).model;
-      if (labels.model === undefined && guessed !== undefined && models.has(guessed)) labels = { ...labels, model: guessed };
     } finally {
       inflight--;
       const model = labels.model ?? '';
@@ -241,11 +235,6 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
       return closed;
     },
   };
-}
-
-function guessModel(url: string | undefined): { model?: string } {
-  const m = /^\/(?:v2|api)\/models\/([^/]+)/.exec(url ?? '');
-  return m?.[1] ? { model: decodeURIComponent(m[1]) } : {};
 }
 
 export { errorAnswer };

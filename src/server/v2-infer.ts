@@ -33,7 +33,7 @@ function deadlineOf(params: Record<string, unknown>, fallback: number | undefine
   return fallback;
 }
 
-export async function handleInfer(ctx: RequestContext, name: string, version: string | undefined): Promise<{ model: string; endpoint: string }> {
+export async function handleInfer(ctx: RequestContext, name: string, version: string | undefined): Promise<void> {
   const entry = ctx.model(name, version);
   const { engine, config } = entry;
   const body = await readBody(ctx.req, ctx.config.maxBodyBytes);
@@ -73,7 +73,6 @@ export async function handleInfer(ctx: RequestContext, name: string, version: st
       'server-timing': `queue;dur=${timing.queueMs.toFixed(3)}, inference;dur=${timing.inferenceMs.toFixed(3)}, total;dur=${timing.totalMs.toFixed(3)}`,
       'x-rtinfer-batch-size': String(timing.batchSize),
     });
-    return { model: config.name, endpoint: 'infer' };
   } finally {
     ctx.metrics.inflight.dec({ model: config.name });
   }

@@ -1,0 +1,191 @@
+/**
+ * rtinfer serve over real HTTP on 127.0.0.1 (ephemeral ports): every v2 endpoint, happy and error
+ * paths, the binary extension both ways, auth, overload answers, metrics, and a drain that loses
+ * nothing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { RtinferError } from '../../src/errors.js';
+import { createHttpTarget } from '../../src/loadgen/http-target.js';
+import { runBench } from '../../src/loadgen/bench.js';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
+import { validateConfig } from '../../src/server/config.js';
+import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
+import { OCR_CLS, OCR_DET } from '../helpers/models.js';
+
+let server: RtinferServer;
+let base: string;
+const CLS = 'ch_ppocr_mobile_v2.0_cls_infer';
+
+before(async () => {
+  server = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, batching: { maxBatchSize: 4 }, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  base = await server.listen();
+  await server.ready();
+});
+after(async () => server.close());
+
+async function req(path: string, init: RequestInit = {}): Promise<{ status: number; json: any; headers: Headers; body: Buffer }> {
+  const r = await fetch(base + path, init);
+  const body = Buffer.from(await r.arrayBuffer());
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, json, headers: r.headers, body };
+}
+
+const x = (): { name: string; type: 'float32'; dims: number[]; data: Float32Array } => ({ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data: Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => (i % 255) / 255) });
+
+test('health, server metadata, model metadata and readiness answer as the v2 protocol says', async () => {
+  assert.deepEqual((await req('/v2/health/live')).json, { live: true });
+  assert.deepEqual((await req('/v2/health/ready')).json, { ready: true });
+  const meta = await req('/v2');
+  assert.equal(meta.json.name, 'rtinfer');
+  assert.ok(meta.json.extensions.includes('binary_tensor_data'));
+  const m = await req(`/v2/models/${CLS}`);
+  assert.equal(m.status, 200);
+  assert.deepEqual(m.json.inputs, [{ name: 'x', datatype: 'FP32', shape: [-1, 3, -1, -1] }]);
+  assert.equal((await req(`/v2/models/${CLS}/versions/1`)).status, 200);
+  assert.equal((await req(`/v2/models/${CLS}/versions/7`)).status, 404);
+  assert.deepEqual((await req(`/v2/models/${CLS}/ready`)).json, { name: CLS, ready: true });
+  const index = await req('/v2/repository/index', { method: 'POST' });
+  assert.deepEqual(index.json, [{ name: CLS, version: '1', state: 'READY' }]);
+});
+
+test('infer with binary tensors both ways, and with JSON, gives the same scores', async () => {
+  const bin = encodeInferRequest([x()], { binaryInputs: true, binaryOutputs: true });
+  const r1 = await req(`/v2/models/${CLS}/infer`, { method: 'POST', body: bin.body, headers: bin.headers });
+  assert.equal(r1.status, 200, r1.body.toString());
+  assert.ok(r1.headers.get(HEADER_LENGTH), 'binary response');
+  assert.match(r1.headers.get('server-timing') ?? '', /queue;dur=[\d.]+, inference;dur=[\d.]+, total;dur=/);
+  const out1 = decodeInferResponse(r1.body, r1.headers.get(HEADER_LENGTH) ?? undefined);
+  const json = encodeInferRequest([x()], { binaryInputs: false, binaryOutputs: false, id: 'req-7' });
+  const r2 = await req(`/v2/models/${CLS}/infer`, { method: 'POST', body: json.body, headers: json.headers });
+  assert.equal(r2.status, 200);
+  assert.equal(r2.json.id, 'req-7');
+  assert.deepEqual(r2.json.outputs[0].shape, [1, 2]);
+  const a = Array.from(out1[0]!.data as Float32Array);
+  const b = r2.json.outputs[0].data as number[];
+  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-6));
+});
+
+test('BAD CALL - malformed requests get 400 naming the field; unknown paths 404; wrong methods 405', async () => {
+  const post = (body: string, headers: Record<string, string> = {}) => req(`/v2/models/${CLS}/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const cases: Array<[Promise<{ status: number; json: any }>, number, RegExp]> = [
+    [post('{not json'), 400, /not valid JSON/],
+    [post('{"inputs": 3}'), 400, /'inputs' must be an array/],
+    [post('{"inputs":[{"name":"x","datatype":"FP99","shape":[1],"data":[1]}]}'), 400, /inputs\[0\]\.datatype 'FP99'/],
+    [post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2]}]}'), 400, /inputs\[0\] 'x': 2 values, shape \[1,3,2,2\] needs 12/],
+    [post('{"inputs":[{"name":"y","datatype":"FP32","shape":[1],"data":[1]}]}'), 400, /unknown input 'y'/],
+    [post('{"inputs":[{"name":"x","datatype":"INT32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}]}'), 400, /is int32, but the model takes float32/],
+    [post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"parameters":{"binary_data_size":48}}]}', { [HEADER_LENGTH]: '5' }), 400, /not valid JSON|binary_data_size/],
+    [post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}],"outputs":[{"name":"nope"}]}'), 400, /outputs\[0\]\.name 'nope' is not an output/],
+    [post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}],"parameters":{"timeout":-1}}'), 400, /parameters\.timeout/],
+    [req('/v2/models/nope/infer', { method: 'POST', body: '{}' }), 404, /unknown model 'nope'/],
+    [req('/v2/nothing'), 404, /no endpoint GET \/v2\/nothing/],
+    [req(`/v2/models/${CLS}/infer`), 405, /GET is not allowed/],
+  ];
+  for (const [p, status, pattern] of cases) {
+    const r = await p;
+    assert.equal(r.status, status, JSON.stringify(r.json));
+    assert.match(r.json.error, pattern);
+  }
+});
+
+test('bodies over the limit answer 413; overload answers 429 with Retry-After or 504, never hangs', async () => {
+  const small = createRtinferServer(validateConfig({ port: 0, maxBodyBytes: 2048, models: [{ path: OCR_DET, maxQueueSize: 2, warmupShapes: { x: [1, 3, 320, 320] } }] }));
+  const url = await small.listen();
+  await small.ready();
+  try {
+    const big = await fetch(`${url}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: Buffer.alloc(10_000) });
+    assert.equal(big.status, 413);
+    assert.match(((await big.json()) as { error: string }).error, /over the limit of 2048 bytes/);
+  } finally {
+    await small.close();
+  }
+  const busy = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, maxQueueSize: 2, warmupShapes: { x: [1, 3, 320, 320] } }] }));
+  const u = await busy.listen();
+  await busy.ready();
+  try {
+    const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
+    const send = (params: Record<string, number> = {}) => {
+      const m = encodeInferRequest([t], { parameters: params });
+      return fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers });
+    };
+    const answers = await Promise.all(Array.from({ length: 8 }, () => send()));
+    const statuses = answers.map((a) => a.status);
+    assert.ok(statuses.includes(429), statuses.join());
+    assert.ok(answers.filter((a) => a.status === 429).every((a) => a.headers.get('retry-after') === '1'));
+    assert.ok(statuses.every((s) => s === 200 || s === 429));
+    // A deadline shorter than one inference: refused at once (503) rather than answered late.
+    const late = await send({ timeout: 100 });
+    assert.ok(late.status === 503 || late.status === 504, String(late.status));
+    const metrics = await (await fetch(`${u}/metrics`)).text();
+    assert.match(metrics, /rtinfer_requests_total\{model="ch_PP-OCRv4_det_infer",endpoint="infer",outcome="429"\} \d+/);
+  } finally {
+    await busy.close();
+  }
+});
+
+test('with a token every endpoint but the health checks needs Authorization: Bearer', async () => {
+  const guarded = createRtinferServer(validateConfig({ port: 0, token: 's3cret', models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  const u = await guarded.listen();
+  await guarded.ready();
+  try {
+    assert.equal((await fetch(`${u}/v2/health/ready`)).status, 200);
+    const no = await fetch(`${u}/v2/models/${CLS}`);
+    assert.equal(no.status, 401);
+    assert.equal(no.headers.get('www-authenticate'), 'Bearer');
+    assert.equal((await fetch(`${u}/v2/models/${CLS}`, { headers: { authorization: 'Bearer wrong!' } })).status, 401);
+    assert.equal((await fetch(`${u}/metrics`)).status, 401);
+    assert.equal((await fetch(`${u}/v2/models/${CLS}`, { headers: { authorization: 'Bearer s3cret' } })).status, 200);
+  } finally {
+    await guarded.close();
+  }
+});
+
+test("metrics expose requests by outcome, latency histograms, batch sizes, queue depth and event-loop lag", async () => {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  for (const name of ['rtinfer_requests_total', 'rtinfer_request_duration_seconds_bucket', 'rtinfer_queue_duration_seconds_bucket', 'rtinfer_inference_duration_seconds_bucket', 'rtinfer_batch_size_bucket', 'rtinfer_queue_depth', 'rtinfer_inflight_requests', 'rtinfer_event_loop_lag_seconds', 'rtinfer_stream_frames_dropped_total']) {
+    assert.match(text, new RegExp(`^(# TYPE )?${name}`, 'm'), name);
+  }
+  assert.match(text, new RegExp(`rtinfer_requests_total\\{model="${CLS}",endpoint="infer",outcome="400"\\} \\d+`));
+});
+
+test("rtinfer's own load generator drives the server over loopback; the engine batches concurrent requests", async () => {
+  const target = await createHttpTarget(`${base}/v2/models/${CLS}`);
+  target.close();
+  const { report } = await runBench({ target: `${base}/v2/models/${CLS}`, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], scenario: 'concurrency', concurrency: 4, durationMs: 500, minQueries: 40, warmup: { minQueries: 2, minDurationMs: 0 } });
+  assert.ok(report.throughput.queries >= 40);
+  assert.deepEqual(report.refused, {});
+  const stats = server.models.get(CLS)?.engine?.stats();
+  assert.ok((stats?.meanBatchRequests ?? 0) > 1, 'concurrent HTTP requests shared batches');
+});
+
+test('close() with requests in flight answers all of them, then refuses new connections', async () => {
+  const s = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } }] }));
+  const u = await s.listen();
+  await s.ready();
+  const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
+  const m = encodeInferRequest([t]);
+  const inflight = Array.from({ length: 4 }, () => fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then((r) => r.status));
+  await new Promise((r) => setTimeout(r, 20));
+  await s.close();
+  assert.deepEqual(await Promise.all(inflight), [200, 200, 200, 200]);
+  await assert.rejects(fetch(`${u}/v2/health/live`));
+});
+
+test('BAD CALL - configuration errors name the field', () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{}, /config models: expected a non-empty list/],
+    [{ models: [{ path: 'a.onnx', instances: 0 }] }, /config models\[0\]\.instances: expected an integer from 1/],
+    [{ models: [{ path: 'a.onnx', batching: { mode: 'fast' } }] }, /models\[0\]\.batching\.mode: expected adaptive or static/],
+    [{ models: [{ path: 'a.onnx' }, { path: 'b/a.onnx' }] }, /'a' is used twice/],
+    [{ models: ['a.onnx'], port: 70000 }, /config port: expected an integer from 0 to 65535/],
+    [{ models: [{ path: 'a.onnx', name: 'a/b' }] }, /may hold only letters/],
+    [{ models: [{ path: 'a.onnx', colour: 'red' }] }, /models\[0\]\.colour: unknown field/],
+  ];
+  for (const [raw, pattern] of cases) assert.throws(() => validateConfig(raw), (e: unknown) => e instanceof RtinferError && pattern.test(e.message));
+});
