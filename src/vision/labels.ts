@@ -32,10 +32,11 @@ export function parseNames(text: string | undefined): string[] | undefined {
   const quoted = /(['"])((?:\\.|(?!\1).)*)\1/g;
   if (trimmed.startsWith('{')) {
     const names: string[] = [];
-    const entry = /(\d+)\s*:\s*(['"])((?:\\.|(?!\2).)*)\2/g;
+    // Keys bare (Python) or quoted (JSON).
+    const entry = /(['"]?)(\d+)\1\s*:\s*(['"])((?:\\.|(?!\3).)*)\3/g;
     let found = false;
     for (const m of trimmed.matchAll(entry)) {
-      names[Number(m[1])] = unquote(m[3] ?? '');
+      names[Number(m[2])] = unquote(m[4] ?? '');
       found = true;
     }
     if (!found) return undefined;

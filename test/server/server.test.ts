@@ -16,6 +16,9 @@ import { OCR_CLS, OCR_DET } from '../helpers/models.js';
 let server: RtinferServer;
 let base: string;
 const CLS = 'ch_ppocr_mobile_v2.0_cls_infer';
+// Parsed JSON answers: tests read fields they assert on.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
 
 before(async () => {
   server = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, batching: { maxBatchSize: 4 }, warmupShapes: { x: [1, 3, 48, 192] } }] }));
@@ -24,7 +27,7 @@ before(async () => {
 });
 after(async () => server.close());
 
-async function req(path: string, init: RequestInit = {}): Promise<{ status: number; json: any; headers: Headers; body: Buffer }> {
+async function req(path: string, init: RequestInit = {}): Promise<{ status: number; json: Json; headers: Headers; body: Buffer }> {
   const r = await fetch(base + path, init);
   const body = Buffer.from(await r.arrayBuffer());
   let json: unknown;
@@ -73,7 +76,7 @@ test('infer with binary tensors both ways, and with JSON, gives the same scores'
 
 test('BAD CALL - malformed requests get 400 naming the field; unknown paths 404; wrong methods 405', async () => {
   const post = (body: string, headers: Record<string, string> = {}) => req(`/v2/models/${CLS}/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
-  const cases: Array<[Promise<{ status: number; json: any }>, number, RegExp]> = [
+  const cases: Array<[Promise<{ status: number; json: Json }>, number, RegExp]> = [
     [post('{not json'), 400, /not valid JSON/],
     [post('{"inputs": 3}'), 400, /'inputs' must be an array/],
     [post('{"inputs":[{"name":"x","datatype":"FP99","shape":[1],"data":[1]}]}'), 400, /inputs\[0\]\.datatype 'FP99'/],
