@@ -11,7 +11,7 @@ import http from 'node:http';
 import { RtinferError, type ErrorCode } from '../errors.js';
 import type { TensorDType } from '../runtime/dtypes.js';
 import type { TensorSpec } from '../runtime/session.js';
-import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, specsFromMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, specsFromMetadata, type V2Parameters, type V2Tensor } from '../protocol/kserve-v2.js';
 
 export interface HttpTargetOptions {
   /** Send inputs and ask for outputs as binary tensors (default true); false sends JSON. */
@@ -20,6 +20,8 @@ export interface HttpTargetOptions {
   maxSockets?: number;
   /** Per-request timeout (default 60 s). */
   timeoutMs?: number;
+  /** Request parameters sent with every inference, e.g. { timeout: 50_000 } (µs) for a deadline. */
+  parameters?: V2Parameters;
 }
 
 export interface HttpTarget {
@@ -111,7 +113,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
     outputs,
     async infer(feeds) {
       const tensors: V2Tensor[] = Object.entries(feeds).map(([name, t]) => ({ name, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }));
-      const msg = encodeInferRequest(tensors, { binaryInputs: binary, binaryOutputs: binary });
+      const msg = encodeInferRequest(tensors, { binaryInputs: binary, binaryOutputs: binary, ...(options.parameters ? { parameters: options.parameters } : {}) });
       const reply = await request(agent, inferUrl, 'POST', msg.body, msg.headers, timeoutMs);
       if (reply.status !== 200) throw errorFor(inferUrl, reply);
       const len = reply.headers[HEADER_LENGTH];

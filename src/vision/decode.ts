@@ -3,8 +3,13 @@
  * the size the tensor needs, in ONE libvips pipeline (orient, flatten alpha, resize, crop).
  *
  * Resizing in the same pipeline as the decode is what lets libvips shrink JPEGs and WebPs on load:
- * when the integral shrink is at least 2 on both axes, libjpeg decodes at 1/2, 1/4 or 1/8 scale
- * in the DCT domain and only the rest is resampled (sharp's pipeline.cc, fastShrinkOnLoad).
+ * libjpeg decodes at 1/2, 1/4 or 1/8 scale in the DCT domain and only the rest is resampled.
+ * sharp 0.34 (src/pipeline.cc) picks the JPEG shrink from the smaller of the two axis factors and
+ * drops one level when that factor's integer part equals the shrink (libjpeg rounding), so 1/2
+ * needs a factor of 3 or more: 1920x1080 → 640x360 decodes at 960x540. EXIF rotation does not
+ * prevent it (sharp swaps the target instead of rotating first). Entropy decoding is not scaled,
+ * so the gain is modest: 7.5 ms for the shrunk decode plus resize of a 186 KiB 1920x1080 JPEG,
+ * against 9.9 ms for its full-size decode alone (2-vCPU Xeon, sharp 0.34.5, libvips 8.17.3).
  * test/vision/preprocess-reference.test.ts checks that it happens (the pixels differ slightly
  * from a full-size decode followed by the same resize, as DCT scaling must make them).
  *
@@ -19,7 +24,7 @@ import { planTransform, type ImageTransform } from './geometry.js';
 import { readJpegHeader } from './jpeg-header.js';
 import type { ImageSource, RawImage } from './types.js';
 
-/** Decoded pixels, HWC interleaved, 3 channels (RGB), at `transform.content` size. */
+/** Decoded pixels, HWC interleaved, RGB (3 channels) or grey (1), at `transform.content` size. */
 export interface DecodedPixels {
   data: Uint8Array;
   width: number;
