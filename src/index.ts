@@ -88,6 +88,15 @@ export {
 } from './stats/index.js';
 export type { LatencySummary, QuantileCi, EarlyStoppingVerdict, SortedSamples } from './stats/index.js';
 
+// vision: preprocessing, heads, NMS, drawing, pipelines
+export * from './vision/index.js';
+
+// server
+export { createRtinferServer } from './server/server.js';
+export type { RtinferServer, LoadedModelEntry, ModelState } from './server/server.js';
+export { validateConfig, loadConfigFile } from './server/config.js';
+export type { ServerConfig, ModelConfig } from './server/config.js';
+
 // reports
 export { renderBenchText } from './report/bench-text.js';
 export { perQueryCsv } from './report/csv.js';

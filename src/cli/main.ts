@@ -8,6 +8,7 @@ import { RTINFER_VERSION } from '../version.js';
 import { helpText, type CommandSpec } from './args.js';
 import { BENCH_COMMAND, benchCommand } from './bench.js';
 import { INFO_COMMAND, infoCommand } from './info.js';
+import { PREDICT_COMMAND, predictCommand } from './predict.js';
 import { SERVE_COMMAND, serveCommand } from './serve.js';
 import { SWEEP_COMMAND, sweepCommand } from './sweep.js';
 
@@ -15,6 +16,7 @@ type Handler = (argv: readonly string[], io: { stdout: NodeJS.WritableStream }) 
 
 const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Handler }> = [
   { spec: INFO_COMMAND, run: infoCommand },
+  { spec: PREDICT_COMMAND, run: predictCommand },
   { spec: BENCH_COMMAND, run: benchCommand },
   { spec: SWEEP_COMMAND, run: sweepCommand },
   { spec: SERVE_COMMAND, run: serveCommand },

@@ -1,0 +1,171 @@
+/** `rtinfer predict`: run a vision model on images, with the per-stage speed split. */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { RtinferError, firstLine, isRtinferError } from '../errors.js';
+import { formatMs, formatTable } from '../report/format.js';
+import { LatencyRecorder } from '../stats/latency-recorder.js';
+import { drawDetections } from '../vision/draw.js';
+import { isHeadName, HEAD_NAMES } from '../vision/heads/registry.js';
+import { loadLabels } from '../vision/labels.js';
+import { openVisionModel } from '../vision/open-model.js';
+import type { SpeedMs, VisionResult } from '../vision/pipeline.js';
+import { parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { SESSION_OPTIONS, sessionSettingsFrom } from './session-flags.js';
+
+export const PREDICT_SCHEMA = 'rtinfer.predict/1';
+const STAGES = ['decode', 'preprocess', 'inference', 'postprocess'] as const;
+
+export const PREDICT_COMMAND: CommandSpec = {
+  name: 'predict',
+  summary: 'detections, classes or text boxes for images, with decode/preprocess/inference/postprocess times',
+  usage: 'rtinfer predict <model.onnx> <image...> [--task T] [--conf 0.25] [--iou 0.45] [--imgsz N] [--save DIR] [--json]',
+  maxPositionals: 10_000,
+  options: [
+    { name: 'task', type: 'string', value: 'T', description: `${HEAD_NAMES.join(' | ')} (default: detected from outputs and metadata)` },
+    { name: 'conf', type: 'string', value: 'X', description: 'score threshold (default: the head\'s, e.g. 0.25 for YOLO)' },
+    { name: 'iou', type: 'string', value: 'X', description: 'NMS IoU threshold (default: the head\'s)' },
+    { name: 'max-det', type: 'string', value: 'N', description: 'detections kept per image' },
+    { name: 'agnostic', type: 'boolean', description: 'class-agnostic NMS' },
+    { name: 'imgsz', type: 'string', value: 'N|HxW', description: 'model input size for dynamic models (e.g. 640 or 480x640)' },
+    { name: 'labels', type: 'string', value: 'FILE', description: 'class names, one per line (overrides the model metadata)' },
+    { name: 'top-k', type: 'string', value: 'N', description: 'classifiers: classes to report (default 5)' },
+    { name: 'save', type: 'string', value: 'DIR', description: 'write annotated images to DIR' },
+    { name: 'warmup', type: 'string', value: 'N', description: 'unreported runs on the first image before timing (default 1; 0 shows the cold start)' },
+    { name: 'json', type: 'boolean', description: 'print the rtinfer.predict/1 JSON' },
+    ...SESSION_OPTIONS,
+  ],
+  examples: ['rtinfer predict yolox_nano.onnx coco139.jpg --save out/', 'rtinfer predict version-RFB-320.onnx faces1.jpg --conf 0.9 --json'],
+};
+
+function fraction(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!(n >= 0 && n <= 1)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a number from 0 to 1)`);
+  return n;
+}
+
+function imageSize(text: string | undefined): { width: number; height: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+)(?:x(\d+))?$/.exec(text);
+  if (!m) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --imgsz '${text}' (expected N or HxW, e.g. 640 or 480x640)`);
+  const h = Number(m[1]);
+  const w = Number(m[2] ?? m[1]);
+  if (h < 1 || w < 1) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --imgsz '${text}'`);
+  return { width: w, height: h };
+}
+
+interface ItemReport {
+  image: string;
+  width?: number;
+  height?: number;
+  detections?: Array<{ label: string; classId: number; score: number; box: number[] }>;
+  classes?: Array<{ index: number; label: string; score: number }>;
+  texts?: Array<{ score: number; box: number[] }>;
+  speedMs?: SpeedMs;
+  error?: { code: string; message: string };
+}
+
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+function itemOf(image: string, r: VisionResult): ItemReport {
+  const base: ItemReport = { image, width: r.transform.original.width, height: r.transform.original.height };
+  const speedMs = Object.fromEntries(STAGES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
+  if (r.task === 'detect') return { ...base, detections: r.detections.map((d) => ({ label: d.label, classId: d.classId, score: r3(d.score), box: d.box.map(r1) })), speedMs };
+  if (r.task === 'classify') return { ...base, classes: r.classes.map((c) => ({ index: c.index, label: c.label, score: r3(c.score) })), speedMs };
+  return { ...base, texts: r.texts.map((t) => ({ score: r3(t.score), box: t.box.map(r1) })), speedMs };
+}
+
+export async function predictCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parseCommand(PREDICT_COMMAND, argv);
+  const [modelPath, ...images] = positionals;
+  if (modelPath === undefined || images.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer predict needs a model and at least one image (usage: ${PREDICT_COMMAND.usage})`);
+  const text = (n: string): string | undefined => stringValue(values, n);
+  const task = text('task');
+  if (task !== undefined && !isHeadName(task) && !['detect', 'classify', 'text'].includes(task)) {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --task '${task}' (expected one of ${HEAD_NAMES.join(', ')})`);
+  }
+  const size = imageSize(text('imgsz'));
+  const conf = fraction('conf', text('conf'));
+  const iou = fraction('iou', text('iou'));
+  const maxDet = text('max-det') === undefined ? undefined : parseIntOption('max-det', text('max-det') ?? '', 1);
+  const topK = text('top-k') === undefined ? undefined : parseIntOption('top-k', text('top-k') ?? '', 1);
+  const labelsFile = text('labels');
+  const labels = labelsFile === undefined ? undefined : await loadLabels(labelsFile);
+  const save = text('save');
+  const json = values['json'] === true;
+  const warmup = text('warmup') === undefined ? 1 : parseIntOption('warmup', text('warmup') ?? '', 0, 1000);
+
+  const model = await openVisionModel(modelPath, {
+    session: sessionSettingsFrom(values),
+    ...(task !== undefined ? { task: task as never } : {}),
+    ...(size ? { preprocess: { width: size.width, height: size.height } } : {}),
+    decode: {
+      ...(conf !== undefined ? { scoreThreshold: conf } : {}),
+      ...(iou !== undefined ? { iouThreshold: iou } : {}),
+      ...(maxDet !== undefined ? { maxDetections: maxDet } : {}),
+      ...(topK !== undefined ? { k: topK } : {}),
+      ...(values['agnostic'] === true ? { agnostic: true } : {}),
+    },
+    ...(labels ? { labels } : {}),
+  });
+  const items: ItemReport[] = [];
+  const stage = Object.fromEntries(STAGES.map((s) => [s, new LatencyRecorder()])) as Record<(typeof STAGES)[number], LatencyRecorder>;
+  let worst = 0;
+  try {
+    if (save !== undefined) await mkdir(save, { recursive: true });
+    // As `yolo predict` does: the first runs pay one-off allocation and JIT costs.
+    for (let i = 0; i < warmup; i++) await model.predict(images[0] as string).catch(() => undefined);
+    for (const image of images) {
+      try {
+        const r = await model.predict(image);
+        items.push(itemOf(image, r));
+        for (const s of STAGES) stage[s].record(r.speedMs[s] * 1000);
+        if (save !== undefined && r.task !== 'classify') {
+          const out = path.join(save, `${path.parse(image).name}.png`);
+          await writeFile(out, await drawDetections(image, r.task === 'detect' ? r.detections : r.texts));
+        }
+      } catch (error) {
+        // One bad image fails its own line, not the run.
+        items.push({ image, error: { code: isRtinferError(error) ? error.code : 'error', message: isRtinferError(error) ? error.message : firstLine(error) } });
+        worst = Math.max(worst, isRtinferError(error) && error.kind === 'usage' ? 2 : 1);
+      }
+    }
+  } finally {
+    await model.close();
+  }
+  const summary = Object.fromEntries(
+    STAGES.map((s) => [s, stage[s].count ? { p50: r3(stage[s].valueAtQuantileUs(0.5) / 1000), p90: r3(stage[s].valueAtQuantileUs(0.9) / 1000), p99: r3(stage[s].valueAtQuantileUs(0.99) / 1000) } : null]),
+  );
+  if (json) {
+    io.stdout.write(JSON.stringify({ schema: PREDICT_SCHEMA, model: modelPath, head: model.head.name, headReason: model.headReason, task: model.head.task, results: items, speedMs: summary }, null, 2) + '\n');
+  } else {
+    io.stdout.write(renderPredict(modelPath, model.head.name, items, summary) + '\n');
+  }
+  return worst;
+}
+
+function renderPredict(model: string, head: string, items: ItemReport[], summary: Record<string, { p50: number; p90: number; p99: number } | null>): string {
+  const out: string[] = [`rtinfer predict · ${model} · head ${head}`];
+  for (const it of items) {
+    if (it.error) {
+      out.push('', `${it.image}: ERROR ${it.error.message}`);
+      continue;
+    }
+    const rows: string[][] = [];
+    if (it.detections) for (const d of it.detections) rows.push([d.label, d.score.toFixed(3), `[${d.box.join(', ')}]`]);
+    if (it.classes) for (const c of it.classes) rows.push([c.label, c.score.toFixed(3), `#${c.index}`]);
+    if (it.texts) for (const t of it.texts) rows.push(['text', t.score.toFixed(3), `[${t.box.join(', ')}]`]);
+    const what = it.detections ? `${it.detections.length} detections` : it.classes ? 'top classes' : `${it.texts?.length ?? 0} text boxes`;
+    out.push('', `${it.image} (${it.width}x${it.height}): ${what}`);
+    if (rows.length) out.push(formatTable(rows, '  '));
+    const s = it.speedMs;
+    if (s) out.push(`  Speed: ${formatMs(s.decode)}ms decode, ${formatMs(s.preprocess)}ms preprocess, ${formatMs(s.inference)}ms inference, ${formatMs(s.postprocess)}ms postprocess`);
+  }
+  const ok = items.filter((i) => !i.error).length;
+  if (ok > 1) {
+    out.push('', `over ${ok} images (ms)`);
+    out.push(formatTable([['stage', 'p50', 'p90', 'p99'], ...STAGES.map((s) => [s, ...['p50', 'p90', 'p99'].map((k) => formatMs((summary[s] as Record<string, number> | null)?.[k] ?? NaN))])], '  '));
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,80 @@
+/** `rtinfer predict` end to end: the built command on real models and images. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { OCR_DET, ROOT, sharedModel, SHARED_MODELS } from '../helpers/models.js';
+
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-predict-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function rtinfer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+test('yolox_nano on coco139.jpg with no flags: a tv and a person, boxes in image pixels, the speed split, --save', async (t) => {
+  const model = sharedModel(t, 'yolox_nano.onnx');
+  if (!model) return;
+  const out = path.join(dir, 'saved');
+  const r = await rtinfer('predict', model, `${SHARED_MODELS}coco139.jpg`, '--json', '--save', out);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.schema, 'rtinfer.predict/1');
+  assert.equal(j.head, 'yolox');
+  const res = j.results[0];
+  assert.deepEqual([res.width, res.height], [640, 426]);
+  const tv = res.detections.find((d: { label: string }) => d.label === 'tv');
+  assert.ok(tv && tv.score > 0.85, JSON.stringify(res.detections.slice(0, 3)));
+  assert.ok(res.detections.some((d: { label: string; score: number }) => d.label === 'person' && d.score > 0.6));
+  for (const d of res.detections) assert.ok(d.box[0] >= 0 && d.box[2] <= 640 && d.box[3] <= 426 && d.box[0] < d.box[2]);
+  for (const k of ['decode', 'preprocess', 'inference', 'postprocess']) assert.ok(res.speedMs[k] >= 0, k);
+  assert.ok(res.speedMs.inference > 0);
+  assert.deepEqual(readdirSync(out), ['coco139.png']);
+  const meta = await sharp(path.join(out, 'coco139.png')).metadata();
+  assert.deepEqual([meta.width, meta.height], [640, 426]);
+});
+
+test('the bundled PP-OCR detector finds the lines of a rendered text image; a bad image fails only its own item', async () => {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="240"><rect width="100%" height="100%" fill="white"/><text x="40" y="90" font-size="56" font-family="sans-serif">REAL TIME</text><text x="40" y="190" font-size="56" font-family="sans-serif">INFERENCE</text></svg>`;
+  const img = path.join(dir, 'text.png');
+  await sharp(Buffer.from(svg)).png().toFile(img);
+  const broken = path.join(dir, 'broken.jpg');
+  writeFileSync(broken, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3]));
+  const r = await rtinfer('predict', OCR_DET, img, broken, '--json');
+  assert.equal(r.code, 2, 'a usage error for the bad image');
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.head, 'text');
+  const texts = j.results[0].texts as Array<{ box: number[] }>;
+  assert.ok(texts.length >= 2, JSON.stringify(texts));
+  const ys = texts.map((t) => (t.box[1]! + t.box[3]!) / 2).sort((a, b) => a - b);
+  assert.ok(ys[0]! > 40 && ys[0]! < 110 && ys[ys.length - 1]! > 140 && ys[ys.length - 1]! < 210, `line centres ${ys}`);
+  assert.equal(j.results[1].image, broken);
+  assert.match(j.results[1].error.code, /RTI_ERR_IMAGE_/);
+  assert.match(j.results[1].error.message, /broken\.jpg/);
+});
+
+test('BAD CALL - predict without images, with a bad threshold or task is a usage error', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['predict', OCR_DET], /needs a model and at least one image/],
+    [['predict', OCR_DET, 'a.jpg', '--conf', '2'], /invalid --conf '2'/],
+    [['predict', OCR_DET, 'a.jpg', '--task', 'segment'], /invalid --task 'segment'/],
+    [['predict', OCR_DET, 'a.jpg', '--imgsz', 'big'], /invalid --imgsz 'big'/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await rtinfer(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.stderr, pattern);
+  }
+  assert.ok(existsSync(CLI));
+});
