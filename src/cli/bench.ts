@@ -19,6 +19,8 @@ export const BENCH_COMMAND: CommandSpec = {
     ...SESSION_OPTIONS,
     ...INPUT_OPTIONS,
     { name: 'scenario', type: 'string', value: 'NAME', description: `${SCENARIOS.join(' | ')} (default single-stream)` },
+    { name: 'images', type: 'string', value: 'DIR', description: 'run the whole vision pipeline (decode → postprocess) over the images in DIR, per-stage times' },
+    { name: 'task', type: 'string', value: 'T', description: 'with --images: the vision head (default: detected)' },
     { name: 'target', type: 'string', value: 'URL', description: 'benchmark a KServe v2 model over HTTP instead, e.g. http://127.0.0.1:8000/v2/models/NAME' },
     { name: 'target-json', type: 'boolean', description: 'with --target: JSON tensors instead of the binary extension' },
     { name: 'qps', type: 'string', value: 'N', description: 'server: Poisson arrival rate, queries per second' },
@@ -63,6 +65,10 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const json = values['json'] === true;
   const csv = text('csv');
   const scenarioOptions = scenarioOptionsFrom(text, values['find-peak'] === true);
+  const images = text('images');
+  if (images !== undefined) scenarioOptions.images = images;
+  const task = text('task');
+  if (task !== undefined) scenarioOptions.task = task;
   const target = text('target');
   if (target !== undefined) {
     if (positionals[0] !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either a model file or --target, not both ('${positionals[0]}' and ${target})`);

@@ -87,6 +87,8 @@ export interface BenchReport {
     counts: EngineStats['counts'];
   };
   stability: Stability;
+  /** --images: the vision pipeline's head and per-stage latency; latencyMs is then end to end. */
+  pipeline?: { head: string; images: number; stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }> };
   cpu: { msPerQuery: number; userMsPerQuery: number; systemMsPerQuery: number; utilization: number };
   eventLoopLagMs: { mean: number; p99: number; max: number };
   memory: { peakRssMB: number };

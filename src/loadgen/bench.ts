@@ -17,6 +17,7 @@ import { parseShapeArg, resolveShapes, type DefaultedDim, type ShapeOverride } f
 import { poissonArrivals } from './arrivals.js';
 import { searchPeak, type ProbeResult } from './peak.js';
 import { buildReport, type BenchReport, type RunData } from './bench-report.js';
+import { runImagesPipeline } from './images-bench.js';
 import { captureEnvironment, type Environment } from './environment.js';
 import { createHttpTarget } from './http-target.js';
 import { QueryLog } from './query-log.js';
@@ -43,6 +44,10 @@ export interface BenchOptions {
   target?: string;
   /** HTTP target: send JSON tensors instead of binary ones. */
   targetJson?: boolean;
+  /** Run the whole vision pipeline over these images (a directory or files) instead of tensors. */
+  images?: string | readonly string[];
+  /** Vision head for --images (default: detected). */
+  task?: string;
   session?: SessionSettings;
   shapes?: ShapeOverride[];
   input?: Partial<InputPlan>;
@@ -148,6 +153,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
   validateScenario(options, scenario);
   const env = captureEnvironment();
   if (options.target !== undefined) return runBenchHttp(options, scenario, env);
+  if (options.images !== undefined) {
+    if (scenario !== 'single-stream') throw new RtinferError('RTI_ERR_ARG_INVALID', `--images runs the single-stream scenario (got --scenario ${scenario})`);
+    return runImagesBench({ ...options, images: options.images }, env);
+  }
   const fallback = options.model === undefined ? defaultModel() : undefined;
   const settings: SessionSettings = { ...options.session };
   const shapeOverrides = options.shapes ?? (fallback ? [parseShapeArg(fallback.shape)] : []);
@@ -371,4 +380,52 @@ async function findPeak(infer: (feeds: Feeds) => Promise<unknown>, samples: Feed
   };
   const result = await searchPeak(probe, { startQps: Math.max(1, singleStreamQps) });
   return { p99BoundMs: o.p99Ms, qps: Math.round(result.qps * 100) / 100, probes: result.probes };
+}
+
+async function runImagesBench(options: BenchOptions & { images: string | readonly string[] }, env: Environment): Promise<BenchOutcome> {
+  const { warmup, phase } = phases(options, 'single-stream');
+  options.onPhase?.('load', undefined);
+  const { task, ...rest } = options;
+  const r = await runImagesPipeline({ ...rest, ...(task ? { task: task as never } : {}) }, warmup, phase);
+  const log = new QueryLog();
+  if (r.run.error !== undefined) log.fail(r.run.error);
+  const data: RunData = {
+    recorder: r.run.recorder,
+    latenciesUs: r.run.latenciesUs,
+    startsMs: r.run.startsMs,
+    answered: r.run.queries,
+    issued: r.run.queries + (r.run.error !== undefined ? 1 : 0),
+    refused: log.refused,
+    firstError: r.run.error,
+    wallMs: r.run.wallMs,
+    cpu: r.run.cpu,
+    eventLoopLagMs: r.run.eventLoopLagMs,
+    aborted: r.run.aborted,
+    samplesPerQuery: 1,
+  };
+  const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, fill: 'random', files: r.images.map((p) => ({ path: p })) };
+  const report = buildReport({
+    scenario: 'single-stream',
+    env,
+    model: { label: r.label, ...(r.path ? { path: r.path } : {}), bytes: new Uint8Array(r.bytes), readMs: r.coldStart.readMs },
+    isDefault: false,
+    defaultLabel: undefined,
+    inputs: r.inputs,
+    outputs: r.outputs,
+    settings: options.session ?? {},
+    options,
+    plan,
+    set: { samples: [], shapes: {}, description: `${r.images.length} image(s), whole pipeline with the ${r.head} head` },
+    defaulted: [],
+    warmup,
+    phase,
+    coldStart: r.coldStart,
+    target: null,
+    warm: r.warm,
+    data,
+    engine: undefined,
+    peak: undefined,
+  });
+  report.pipeline = { head: r.head, images: r.images.length, stagesMs: r.stages };
+  return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
 }

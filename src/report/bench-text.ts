@@ -49,6 +49,11 @@ export function renderBenchText(r: BenchReport): string {
       `engine      ${e.instances} instance(s) × ${e.threadsPerInstance} threads · batching ${e.batching.mode}${e.batching.mode !== 'none' ? ` max ${e.batching.maxBatchSize}` : ''} · mean batch ${e.meanBatchRequests} · queue p50 ${formatMs(e.queueMs.p50)} ms · inference p50 ${formatMs(e.inferenceMs.p50)} ms`,
     );
   }
+  if (r.pipeline) {
+    const st = r.pipeline.stagesMs;
+    out.push(`pipeline    ${r.pipeline.head} head over ${r.pipeline.images} image(s); per stage (ms):`);
+    out.push(formatTable([['  stage', 'p50', 'p90', 'p99', 'mean'], ...Object.entries(st).map(([k, v]) => [`  ${k}`, formatMs(v.p50), formatMs(v.p90), formatMs(v.p99), formatMs(v.mean)]), ['  end to end', formatMs(r.latencyMs.p50), formatMs(r.latencyMs.p90), formatMs(r.latencyMs.p99), formatMs(r.latencyMs.mean)]]));
+  }
   const refused = Object.entries(r.refused);
   if (refused.length) out.push(`refused     ${refused.map(([c, n]) => `${c} ${n}`).join(' · ')}`);
   out.push('');

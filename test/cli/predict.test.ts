@@ -78,3 +78,25 @@ test('BAD CALL - predict without images, with a bad threshold or task is a usage
   }
   assert.ok(existsSync(CLI));
 });
+
+test('bench --images runs the whole pipeline over real images and reports each stage and end to end', async () => {
+  const imgs = path.join(dir, 'imgs');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(imgs, { recursive: true });
+  for (const [i, word] of ['LATENCY', 'BUDGET'].entries()) {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="320" height="160"><rect width="100%" height="100%" fill="white"/><text x="20" y="90" font-size="48" font-family="sans-serif">${word}</text></svg>`;
+    await sharp(Buffer.from(svg)).jpeg().toFile(path.join(imgs, `t${i}.jpg`));
+  }
+  writeFileSync(path.join(imgs, 'notes.txt'), 'not an image');
+  const r = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', '0.5s', '--min-queries', '10', '--warmup', '2', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.pipeline.head, 'text');
+  assert.equal(j.pipeline.images, 2, 'only image files are used');
+  for (const s of ['decode', 'preprocess', 'inference', 'postprocess']) assert.ok(j.pipeline.stagesMs[s].p50 > 0 && j.pipeline.stagesMs[s].p99 >= j.pipeline.stagesMs[s].p50, s);
+  const sum = ['decode', 'preprocess', 'inference', 'postprocess'].reduce((a, s) => a + j.pipeline.stagesMs[s].mean, 0);
+  assert.ok(j.latencyMs.mean >= sum * 0.9, `end to end (${j.latencyMs.mean}) covers the stages (${sum})`);
+  const bad = await rtinfer('bench', OCR_DET, '--images', path.join(dir, 'nowhere'));
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--images .*nowhere: no such file or directory/);
+});

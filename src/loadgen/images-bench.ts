@@ -1,0 +1,109 @@
+/**
+ * `rtinfer bench <model> --images DIR`: the whole vision pipeline (decode, preprocess, inference,
+ * postprocess) over real images, one at a time, rotating through them. Reported end to end as
+ * the usual rtinfer.bench/1 latency, plus p50/p90/p99 per stage: in practice decode, resize and
+ * NMS often cost as much as the model.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { RtinferError, firstLine } from '../errors.js';
+import { inspectModel } from '../runtime/model-info.js';
+import { createSession, readModel } from '../runtime/session.js';
+import { LatencyRecorder } from '../stats/latency-recorder.js';
+import { createVisionPipeline, type VisionPipelineOptions } from '../vision/pipeline.js';
+import type { BenchOptions } from './bench.js';
+import type { Phase } from './single-stream.js';
+import { runSingleStream } from './single-stream.js';
+
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
+export const STAGE_NAMES = ['decode', 'preprocess', 'inference', 'postprocess'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+export interface StageSummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+}
+
+/** Image files of a directory (sorted), or the given files. */
+export async function listImages(source: string | readonly string[]): Promise<string[]> {
+  if (typeof source !== 'string') return [...source];
+  let info;
+  try {
+    info = await stat(source);
+  } catch {
+    throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `--images ${source}: no such file or directory`);
+  }
+  if (!info.isDirectory()) return [source];
+  const files = (await readdir(source)).filter((f) => IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
+  if (files.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `--images ${source}: no .jpg, .png or .webp files in it`);
+  return files.map((f) => path.join(source, f));
+}
+
+export interface ImagesRun {
+  label: string;
+  path: string | null;
+  bytes: number;
+  head: string;
+  images: string[];
+  coldStart: { readMs: number; sessionCreateMs: number; firstInferenceMs: number };
+  warm: { queries: number; ms: number };
+  run: Awaited<ReturnType<typeof runSingleStream<string>>>;
+  stages: Record<StageName, StageSummary>;
+  inputs: Awaited<ReturnType<typeof createSession>>['inputs'];
+  outputs: Awaited<ReturnType<typeof createSession>>['outputs'];
+}
+
+function summarize(r: LatencyRecorder): StageSummary {
+  const ms = (us: number): number => Math.round(us) / 1000;
+  return r.count ? { p50: ms(r.valueAtQuantileUs(0.5)), p90: ms(r.valueAtQuantileUs(0.9)), p99: ms(r.valueAtQuantileUs(0.99)), mean: ms(r.meanUs) } : { p50: 0, p90: 0, p99: 0, mean: 0 };
+}
+
+export async function runImagesPipeline(o: BenchOptions & { images: string | readonly string[]; task?: VisionPipelineOptions['task'] }, warmup: Phase, phase: Phase): Promise<ImagesRun> {
+  const images = await listImages(o.images);
+  if (o.model === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--images needs a model');
+  const model = await readModel(o.model);
+  const rt = await createSession(model, o.session ?? {});
+  try {
+    const metadata = inspectModel(model.bytes, model.label).metadata;
+    const pipeline = createVisionPipeline({ session: rt, metadata, ...(o.task ? { task: o.task } : {}) });
+    const stages = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<StageName, LatencyRecorder>;
+    let record = false;
+    const predict = async (image: string): Promise<unknown> => {
+      const r = await pipeline.predict(image);
+      if (record) for (const s of STAGE_NAMES) stages[s].record(r.speedMs[s] * 1000);
+      return r;
+    };
+    const t0 = performance.now();
+    try {
+      await predict(images[0] as string);
+    } catch (error) {
+      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `first image failed: ${firstLine(error)}`, { cause: error });
+    }
+    const firstInferenceMs = performance.now() - t0;
+    const warm = await runSingleStream(predict, images, { phase: warmup, ...(o.signal ? { signal: o.signal } : {}) });
+    record = true;
+    const run = await runSingleStream(predict, images, {
+      phase,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    return {
+      label: model.label,
+      path: model.path ?? null,
+      bytes: model.bytes.length,
+      head: pipeline.head.name,
+      images,
+      coldStart: { readMs: model.readMs, sessionCreateMs: rt.createMs, firstInferenceMs },
+      warm: { queries: warm.queries, ms: warm.wallMs },
+      run,
+      stages: Object.fromEntries(STAGE_NAMES.map((s) => [s, summarize(stages[s])])) as Record<StageName, StageSummary>,
+      inputs: rt.inputs,
+      outputs: rt.outputs,
+    };
+  } finally {
+    await rt.release();
+  }
+}
