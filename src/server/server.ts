@@ -16,6 +16,7 @@ import type { ModelConfig, ServerConfig } from './config.js';
 import { authorized, errorAnswer, HttpError, sendError, sendJson } from './http-io.js';
 import { ServerMetrics } from './metrics.js';
 import { handleInfer, modelMetadataBody } from './v2-infer.js';
+import { addVisionRoutes, attachStreams } from './vision-routes.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
 
@@ -201,7 +202,8 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
   };
 
   let closed: Promise<void> | undefined;
-  return {
+  let detachStreams = (): void => undefined;
+  const api: RtinferServer = {
     config,
     models,
     metrics,
@@ -221,6 +223,7 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
     close() {
       closed ??= (async () => {
         closing = true;
+        detachStreams();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await load().catch(() => undefined);
@@ -235,6 +238,9 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
       return closed;
     },
   };
+  addVisionRoutes(api);
+  detachStreams = attachStreams(server, api);
+  return api;
 }
 
 export { errorAnswer };
