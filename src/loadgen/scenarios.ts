@@ -7,7 +7,8 @@
  * - concurrency: N queries always outstanding (closed loop).
  * Each returns a ScenarioRun; refusals are counted, not dropped.
  */
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
+import { startLagMonitor } from '../stats/event-loop.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { QueryLog } from './query-log.js';
 import type { Phase, Progress } from './single-stream.js';
@@ -36,13 +37,12 @@ export interface RunControl {
 /** Wraps a scenario body with the CPU, wall-clock and event-loop measurements every run reports. */
 async function measured(body: (t0: number, log: QueryLog) => Promise<{ issued: number; aborted: boolean; samplesPerQuery?: number; slip?: LatencyRecorder }>): Promise<ScenarioRun> {
   const log = new QueryLog();
-  const lag = monitorEventLoopDelay({ resolution: 10 });
   const cpu0 = process.cpuUsage();
-  lag.enable();
+  const lag = startLagMonitor();
   const t0 = performance.now();
   const r = await body(t0, log);
   const wallMs = performance.now() - t0;
-  lag.disable();
+  const eventLoopLagMs = lag.stop();
   const cpu = process.cpuUsage(cpu0);
   const run: ScenarioRun = {
     log,
@@ -50,7 +50,7 @@ async function measured(body: (t0: number, log: QueryLog) => Promise<{ issued: n
     samplesPerQuery: r.samplesPerQuery ?? 1,
     wallMs,
     cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
-    eventLoopLagMs: lag.count > 0 ? { mean: lag.mean / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 } : { mean: 0, p99: 0, max: 0 },
+    eventLoopLagMs,
     aborted: r.aborted,
   };
   if (r.slip) run.slip = r.slip;

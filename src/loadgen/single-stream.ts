@@ -4,7 +4,8 @@
  * `session.run` loop, so it does the least possible per query: pick a sample, read the clock
  * twice, record. Everything else (progress, summaries) happens off the per-query path.
  */
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
+import { startLagMonitor } from '../stats/event-loop.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 
 export type RunQuery<F> = (feeds: F) => Promise<unknown>;
@@ -68,9 +69,8 @@ export async function runSingleStream<F>(
   const recorder = new LatencyRecorder();
   let latencies: Float64Array = new Float64Array(Math.min(Math.max(phase.minQueries, 1024), 1 << 20));
   let starts: Float64Array = new Float64Array(latencies.length);
-  const lag = monitorEventLoopDelay({ resolution: 10 });
   const cpu0 = process.cpuUsage();
-  lag.enable();
+  const lag = startLagMonitor();
   const t0 = performance.now();
   let n = 0;
   let now = t0;
@@ -109,7 +109,7 @@ export async function runSingleStream<F>(
     }
   }
   const wallMs = now - t0;
-  lag.disable();
+  const eventLoopLagMs = lag.stop();
   const cpu = process.cpuUsage(cpu0);
   const result: SingleStreamRun = {
     recorder,
@@ -118,7 +118,7 @@ export async function runSingleStream<F>(
     queries: n,
     wallMs,
     cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
-    eventLoopLagMs: lag.count > 0 ? { mean: lag.mean / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 } : { mean: 0, p99: 0, max: 0 },
+    eventLoopLagMs,
     aborted,
   };
   if (error !== undefined) result.error = error;

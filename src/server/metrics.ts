@@ -4,6 +4,7 @@
  * which covers sub-millisecond models and slow detectors alike.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { lagOf, LAG_RESOLUTION_MS } from '../stats/event-loop.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
 
@@ -19,7 +20,7 @@ export class ServerMetrics {
   readonly batch: Histogram<'model'>;
   readonly inflight: Gauge<'model'>;
   readonly droppedFrames: Counter<'model'>;
-  readonly #lag = monitorEventLoopDelay({ resolution: 10 });
+  readonly #lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
 
   constructor(engines: () => ReadonlyMap<string, Engine>) {
     const r = this.registry;
@@ -47,7 +48,7 @@ export class ServerMetrics {
       help: 'Event-loop lag of the serving thread since the last scrape (p99)',
       registers: [r],
       collect() {
-        this.set(lag.count > 0 ? lag.percentile(99) / 1e9 : 0);
+        this.set(lagOf(lag).p99 / 1000);
         lag.reset();
       },
     });

@@ -20,7 +20,7 @@ export interface TestV2Server {
 export async function startV2Server(modelPath: string, name = 'model'): Promise<TestV2Server> {
   const rt = await createSession(await readModel(modelPath));
   const session: InferenceSession = rt.session;
-  const state = { requests: 0, refuseEvery: 0 };
+  const state = { requests: 0, refuseEvery: 0, sinceRefusing: 0 };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -33,7 +33,8 @@ export async function startV2Server(modelPath: string, name = 'model'): Promise<
         if (req.method === 'GET' && req.url === `/v2/models/${name}`) return reply(200, JSON.stringify(modelMetadata(name, ['1'], rt.inputs, rt.outputs)));
         if (req.method !== 'POST' || req.url !== `/v2/models/${name}/infer`) return reply(404, JSON.stringify({ error: 'not found' }));
         state.requests++;
-        if (state.refuseEvery > 0 && state.requests % state.refuseEvery === 0) return reply(429, JSON.stringify({ error: 'queue full' }));
+        state.sinceRefusing++;
+        if (state.refuseEvery > 0 && state.sinceRefusing % state.refuseEvery === 0) return reply(429, JSON.stringify({ error: 'queue full' }));
         try {
           const len = req.headers[HEADER_LENGTH];
           const request = decodeInferRequest(Buffer.concat(chunks), typeof len === 'string' ? len : undefined);
@@ -60,7 +61,9 @@ export async function startV2Server(modelPath: string, name = 'model'): Promise<
       return state.refuseEvery;
     },
     set refuseEvery(n: number) {
+      // Counted from now, so which requests are refused does not depend on earlier tests.
       state.refuseEvery = n;
+      state.sinceRefusing = 0;
     },
     close: async () => {
       server.closeAllConnections();
