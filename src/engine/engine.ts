@@ -59,6 +59,11 @@ export interface InferOptions {
   /** Higher runs first; default 0. */
   priority?: number;
   signal?: AbortSignal;
+  /**
+   * The engine may move the inputs' buffers to the worker instead of copying them (they are
+   * detached afterwards). For callers that own the buffers outright, such as the server.
+   */
+  transferInputs?: boolean;
 }
 
 export type Inputs = Readonly<Record<string, Tensor | TensorLike>>;
@@ -90,6 +95,8 @@ export interface Engine {
 
 interface Job {
   feeds: WireFeeds;
+  /** The caller gave up its buffers: no defensive copy before the transfer. */
+  owned: boolean;
   settle: (result: { outputs: WireFeeds; timing: RequestTiming } | Error) => void;
 }
 
@@ -191,7 +198,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const run = async (instance: number, batch: Array<QueuedRequest<Job>>): Promise<void> => {
     const rows = batch.map((r) => r.rows);
     const totalRows = Math.max(padTo ?? 0, rows.reduce((s, r) => s + r, 0));
-    const feeds = batch.length === 1 && padTo === undefined ? copyFeeds(batch[0]!.item.feeds) : stackFeeds(batch.map((r) => r.item.feeds), padTo);
+    const single = batch.length === 1 && padTo === undefined ? batch[0]!.item : undefined;
+    const feeds = single ? (single.owned ? single.feeds : copyFeeds(single.feeds)) : stackFeeds(batch.map((r) => r.item.feeds), padTo);
     const shapeKey = batch[0]?.shapeKey ?? '';
     try {
       const result = await pool.run(instance, feeds);
@@ -265,6 +273,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       };
       const job: Job = {
         feeds: valid.feeds,
+        owned: opts.transferInputs === true,
         settle: (result) => {
           opts.signal?.removeEventListener('abort', onAbort);
           if (result instanceof Error) {

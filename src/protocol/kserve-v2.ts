@@ -96,7 +96,9 @@ export function bytesToTensorData(type: TensorDType, dims: readonly number[], by
   }
   const spec = DTYPES[type];
   if (bytes.length !== n * spec.bytes) throw bad(`${what}: ${bytes.length} bytes, ${toV2Datatype(type)} [${dims.join(',')}] needs ${n * spec.bytes}`);
-  // Copy into an aligned buffer: a slice of an HTTP body may sit at any offset.
+  // A typed array needs its element alignment: view the body in place when it allows (the server
+  // lays bodies out so that it usually does), copy otherwise.
+  if (bytes.byteOffset % spec.bytes === 0) return spec.fromBytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
   const own = new Uint8Array(bytes.length);
   own.set(bytes);
   return spec.fromBytes(own.buffer, 0, n);

@@ -36,8 +36,8 @@ function deadlineOf(params: Record<string, unknown>, fallback: number | undefine
 export async function handleInfer(ctx: RequestContext, name: string, version: string | undefined): Promise<void> {
   const entry = ctx.model(name, version);
   const { engine, config } = entry;
-  const body = await readBody(ctx.req, ctx.config.maxBodyBytes);
   const len = ctx.req.headers[HEADER_LENGTH];
+  const body = await readBody(ctx.req, ctx.config.maxBodyBytes, Number(len) || 0);
   const request = decodeInferRequest(body, typeof len === 'string' ? len : undefined);
   const inputs: Record<string, { type: TensorDType; dims: number[]; data: unknown }> = {};
   for (const t of request.inputs) {
@@ -57,6 +57,8 @@ export async function handleInfer(ctx: RequestContext, name: string, version: st
       ...(deadlineMs !== undefined ? { deadlineMs } : {}),
       ...(typeof priority === 'number' ? { priority } : {}),
       signal: ctx.signal,
+      // The decoded tensors live in this request's own body buffer: the engine may move it to the worker.
+      transferInputs: true,
     });
     ctx.metrics.queue.observe({ model: config.name }, timing.queueMs / 1000);
     ctx.metrics.inference.observe({ model: config.name }, timing.inferenceMs / 1000);

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RtinferError } from '../../src/errors.js';
+import { decodeInferRequest, decodeInferResponse, encodeInferRequest, encodeInferResponse, HEADER_LENGTH, modelMetadata, specsFromMetadata, type V2Tensor } from '../../src/protocol/kserve-v2.js';
+
+const tensors: V2Tensor[] = [
+  { name: 'f32', type: 'float32', dims: [2, 2], data: Float32Array.of(1.5, -2, 3.25, 0) },
+  { name: 'f16', type: 'float16', dims: [2], data: Uint16Array.of(0x3c00, 0xc000) },
+  { name: 'i64', type: 'int64', dims: [3], data: BigInt64Array.of(-5n, 0n, 16000n) },
+  { name: 'u8', type: 'uint8', dims: [3], data: Uint8Array.of(0, 128, 255) },
+  { name: 'b', type: 'bool', dims: [2], data: Uint8Array.of(1, 0) },
+  { name: 's', type: 'string', dims: [2], data: ['héllo', ''] },
+  { name: 'f64', type: 'float64', dims: [1], data: Float64Array.of(1e300) },
+];
+
+function plain(t: V2Tensor): unknown {
+  return { name: t.name, type: t.type, dims: t.dims, data: Array.from(t.data as ArrayLike<unknown>) };
+}
+
+test('requests round-trip through binary and JSON encodings for every datatype', () => {
+  for (const binaryInputs of [true, false]) {
+    const msg = encodeInferRequest(tensors, { binaryInputs, binaryOutputs: true, id: 'r1', parameters: { timeout: 5000 } });
+    assert.equal(msg.headers[HEADER_LENGTH] !== undefined, binaryInputs);
+    const back = decodeInferRequest(msg.body, msg.headers[HEADER_LENGTH]);
+    assert.equal(back.id, 'r1');
+    assert.equal(back.parameters['timeout'], 5000);
+    assert.equal(back.binaryOutputByDefault, true);
+    assert.deepEqual(back.inputs.map(plain), tensors.map(plain));
+  }
+});
+
+test('responses round-trip, binary per output as asked', () => {
+  const msg = encodeInferResponse('m', '1', tensors, (n) => n !== 's', 'id9');
+  const back = decodeInferResponse(msg.body, msg.headers[HEADER_LENGTH]);
+  assert.deepEqual(back.map(plain), tensors.map(plain));
+  const json = JSON.parse(msg.body.toString('utf8', 0, Number(msg.headers[HEADER_LENGTH])));
+  assert.deepEqual(json.outputs.find((o: { name: string }) => o.name === 's').data, ['héllo', '']);
+  assert.equal(json.model_name, 'm');
+});
+
+test('aligned binary tensors are used in place; misaligned ones are copied', () => {
+  const msg = encodeInferRequest([tensors[0]!]);
+  const headerLen = Number(msg.headers[HEADER_LENGTH]);
+  const pad = (8 - (headerLen % 8)) % 8;
+  const aligned = Buffer.from(new ArrayBuffer(msg.body.length + pad), pad, msg.body.length);
+  msg.body.copy(aligned);
+  const inPlace = decodeInferRequest(aligned, String(headerLen)).inputs[0]!.data as Float32Array;
+  assert.equal(inPlace.buffer, aligned.buffer, 'no copy');
+  const odd = Buffer.from(new ArrayBuffer(msg.body.length + pad + 1), pad + 1, msg.body.length);
+  msg.body.copy(odd);
+  const copied = decodeInferRequest(odd, String(headerLen)).inputs[0]!.data as Float32Array;
+  assert.notEqual(copied.buffer, odd.buffer);
+  assert.deepEqual(Array.from(copied), [1.5, -2, 3.25, 0]);
+});
+
+test('BAD CALL - malformed messages are refused naming the field', () => {
+  const cases: Array<[string, string | undefined, RegExp]> = [
+    ['{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}', undefined, /binary_data_size 8 runs past the end/],
+    ['{"inputs":[{"name":"x","datatype":"FP32","shape":[-1],"data":[1]}]}', undefined, /inputs\[0\]\.shape must be an array of non-negative integers/],
+    ['{"inputs":[{"name":"","datatype":"FP32","shape":[1],"data":[1]}]}', undefined, /inputs\[0\]\.name must be a non-empty string/],
+    ['{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[1,"a"]}]}', undefined, /element 1 is not a number/],
+    ['{"inputs":[{"name":"x","datatype":"BOOL","shape":[1],"data":["yes"]}]}', undefined, /BOOL data must be true\/false/],
+    ['{"inputs":[]}', '999', /invalid Inference-Header-Content-Length 999/],
+    ['[1,2]', undefined, /JSON header must be an object/],
+    ['{"inputs":[{"name":"x","datatype":"FP32","shape":[1]}]}', undefined, /neither data nor parameters\.binary_data_size/],
+  ];
+  for (const [body, header, pattern] of cases) {
+    assert.throws(() => decodeInferRequest(Buffer.from(body), header), (e: unknown) => e instanceof RtinferError && e.code === 'RTI_ERR_INPUT_DATA' && pattern.test(e.message), body);
+  }
+});
+
+test('metadata uses -1 for dynamic dimensions and reads back as unnamed symbols', () => {
+  const meta = modelMetadata('m', ['1'], [{ name: 'x', dtype: 'float32', shape: ['batch', 3, 224, ''] }], [{ name: 'y', dtype: 'int64', shape: [1] }]);
+  assert.deepEqual(meta.inputs[0], { name: 'x', datatype: 'FP32', shape: [-1, 3, 224, -1] });
+  assert.deepEqual(specsFromMetadata(meta, 'm').inputs[0], { name: 'x', dtype: 'float32', shape: ['', 3, 224, ''] });
+  assert.throws(() => specsFromMetadata({ inputs: [{ name: 'x', datatype: 'FP8', shape: [1] }], outputs: [] }, 'm'), /not a v2 tensor description/);
+});
