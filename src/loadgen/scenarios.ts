@@ -32,6 +32,12 @@ export interface ScenarioRun {
 export interface RunControl {
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /**
+   * Server scenario: how close to a due time the generator stops sleeping and spins (default 2 ms).
+   * Spinning keeps schedule slip under 1 ms (timers have 1 ms resolution) but can take most of a
+   * core at high rates; 0 never spins, for a target that shares this machine's few cores.
+   */
+  spinMs?: number;
 }
 
 /** Wraps a scenario body with the CPU, wall-clock and event-loop measurements every run reports. */
@@ -184,7 +190,8 @@ export function runServer<F>(infer: Infer<F>, samples: readonly F[], arrivalsMs:
           }
           if (next >= n) return end();
           const wait = (arrivalsMs[next] as number) - (performance.now() - t0);
-          if (wait > 2) setTimeout(tick, wait - 1.5);
+          const spin = control.spinMs ?? 2;
+          if (wait > spin) setTimeout(tick, Math.max(0, wait - Math.min(spin, 1.5)));
           else setImmediate(tick);
         };
         tick();

@@ -13,21 +13,33 @@ describe('LatencyModel', () => {
     assert.equal(m.estimate(1), 3);
   });
 
-  it('estimates a measured size by the 90th percentile (nearest rank) of its runs', () => {
+  it('estimates a measured size by the median of its first runs, then by the 75th percentile (nearest rank)', () => {
     const m = new LatencyModel();
-    for (const ms of [7, 3, 10, 1, 9, 2, 8, 4, 6, 5]) m.observe(2, ms);
-    assert.equal(m.estimate(2), 9);
-    m.observe(2, 100);
-    // 11 runs: rank ceil(9.9) = 10 of [1..10, 100].
-    assert.equal(m.estimate(2), 10);
+    for (const ms of [7, 3, 100]) m.observe(2, ms);
+    assert.equal(m.estimate(2), 7, 'median of 3: one outlier does not set the estimate');
+    const n = new LatencyModel();
+    for (const ms of [7, 3, 10, 1, 9, 2, 8, 4, 6, 5]) n.observe(2, ms);
+    assert.equal(n.estimate(2), 8);
+    n.observe(2, 100);
+    // 11 runs: rank ceil(8.25) = 9 of [1..10, 100].
+    assert.equal(n.estimate(2), 9);
+  });
+
+  it('never predicts a bigger batch faster than a smaller one', () => {
+    const m = new LatencyModel();
+    m.observe(1, 5);
+    m.observe(2, 4);
+    m.observe(4, 9);
+    assert.equal(m.estimate(2), 5);
+    assert.equal(m.estimate(4), 9);
   });
 
   it('keeps only the last 32 runs of a size', () => {
     const m = new LatencyModel();
     for (let i = 0; i < 8; i++) m.observe(1, 1000);
     for (let ms = 1; ms <= 32; ms++) m.observe(1, ms);
-    // The 8 slow runs have left the window: p90 of 1..32 is rank ceil(28.8) = 29.
-    assert.equal(m.estimate(1), 29);
+    // The 8 slow runs have left the window: p75 of 1..32 is rank 24.
+    assert.equal(m.estimate(1), 24);
   });
 
   it('ignores invalid observations', () => {
@@ -59,8 +71,9 @@ describe('LatencyModel', () => {
     const flat = new LatencyModel();
     flat.observe(2, 30);
     flat.observe(4, 20);
-    // A falling slope is clamped to 0: a bigger batch is never predicted faster.
-    assert.equal(flat.estimate(8), 20);
+    // A bigger batch is never predicted faster: 4 is raised to 30, and the slope above is 0.
+    assert.equal(flat.estimate(4), 30);
+    assert.equal(flat.estimate(8), 30);
   });
 
   it('extrapolates proportionally from a single measured size', () => {
