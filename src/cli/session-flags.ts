@@ -26,7 +26,7 @@ export const SESSION_OPTIONS: readonly OptionSpec[] = [
   { name: 'free-dim', type: 'string', multiple: true, value: 'NAME=N', description: 'fix a symbolic dimension at session creation' },
   { name: 'mem-arena', type: 'string', value: 'on|off', description: 'CPU memory arena (default on)' },
   { name: 'mem-pattern', type: 'string', value: 'on|off', description: 'memory pattern optimisation (default on)' },
-  { name: 'spinning', type: 'string', value: 'on|off', description: 'idle onnxruntime threads busy-wait (default: on for single-stream, off in the engine)' },
+  { name: 'spinning', type: 'string', value: 'on|off', description: 'idle onnxruntime threads busy-wait (default on; off for load scenarios and serve, which keep other threads busy)' },
   { name: 'optimized-model', type: 'string', value: 'FILE', description: 'write the graph-optimised model to FILE' },
   { name: 'log-level', type: 'string', value: 'LEVEL', description: `onnxruntime log level: ${LOG_LEVELS.join(' | ')} (default fatal: errors are reported by rtinfer itself)` },
 ];

@@ -148,10 +148,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const maxQueueSize = positiveInt('maxQueueSize', options.maxQueueSize, 256);
   const clock = options.clock ?? realClock;
   const model = await readModel(options.model);
-  // Spinning pool threads keep the cores busy between runs and starve the dispatching thread:
-  // measured on the PP-OCR classifier at 300 q/s on 2 cores, turning it off halved p50 (4.7 → 2.1 ms)
-  // and CPU use (1.7 → 0.9 cores). Callers can turn it back on.
-  const settings: SessionSettings = { allowSpinning: false, ...options.session, intraOpThreads: threads };
+  // onnxruntime's default is to spin: best for one request at a time (yolox_nano on 2 cores: 9.9 ms
+  // spinning, 14.2 ms not). Callers that keep other threads busy alongside (a server, a load
+  // generator) turn it off; see SessionSettings.allowSpinning.
+  const settings: SessionSettings = { ...options.session, intraOpThreads: threads };
   const latency = new LatencyModels();
   const metrics = new EngineMetrics();
 

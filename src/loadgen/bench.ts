@@ -273,7 +273,8 @@ async function drive(d: Driver, scenario: Scenario, options: BenchOptions, plan:
 }
 
 async function startEngine(model: LoadedModel, settings: SessionSettings, shapes: Record<string, number[]>, o: BenchOptions, scenario: Scenario): Promise<Engine> {
-  const { intraOpThreads, ...session } = settings;
+  // The generator shares the cores with the engine: idle onnxruntime threads do not spin unless asked.
+  const { intraOpThreads, ...session } = { allowSpinning: false, ...settings };
   const batching = o.engine?.batching === false ? false : { maxBatchSize: 8, ...o.engine?.batching };
   const wave = offlineWave(o);
   return createEngine({
