@@ -100,7 +100,8 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
           model: model.path ?? model.bytes,
           instances,
           threads,
-          ...(o.session ? { session: o.session } : {}),
+          // As in the load scenarios: the generator keeps running alongside, so no spinning unless asked.
+          session: { allowSpinning: false, ...o.session },
           batching: batch > 1 ? { maxBatchSize: batch } : false,
           maxQueueSize: Math.max(256, ...loads.map((l) => (kind === 'concurrency' ? l * 2 : 256))),
           warmupShapes: set.shapes,
