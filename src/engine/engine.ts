@@ -21,7 +21,7 @@ import { realClock, type Clock } from './clock.js';
 import { EngineMetrics, type EngineStats, type RequestTiming } from './engine-metrics.js';
 import { LatencyModels } from './latency-model.js';
 import { Scheduler, type BatchMode, type BatchPolicy, type QueuedRequest } from './scheduler.js';
-import { copyFeeds, splitOutputs, stackFeeds, validateInputs, type TensorLike, type WireFeeds } from './tensors.js';
+import { BufferPool, copyFeeds, splitOutputs, stackFeeds, validateInputs, type TensorLike, type WireFeeds } from './tensors.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface BatchingOptions {
@@ -171,6 +171,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     );
   });
   const io = await pool.start();
+  const buffers = new BufferPool();
+  pool.onBuffers = (b) => buffers.give(b);
 
   const warnings: string[] = [];
   const dim = batchDimension(io.inputs);
@@ -199,7 +201,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const rows = batch.map((r) => r.rows);
     const totalRows = Math.max(padTo ?? 0, rows.reduce((s, r) => s + r, 0));
     const single = batch.length === 1 && padTo === undefined ? batch[0]!.item : undefined;
-    const feeds = single ? (single.owned ? single.feeds : copyFeeds(single.feeds)) : stackFeeds(batch.map((r) => r.item.feeds), padTo);
+    const feeds = single ? (single.owned ? single.feeds : copyFeeds(single.feeds, buffers)) : stackFeeds(batch.map((r) => r.item.feeds), padTo);
     const shapeKey = batch[0]?.shapeKey ?? '';
     try {
       const result = await pool.run(instance, feeds);

@@ -15,5 +15,5 @@ export type ToWorker = { type: 'run'; id: number; feeds: WireFeeds } | { type: '
 export type FromWorker =
   | { type: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[]; createMs: number }
   | { type: 'init-error'; code: ErrorCode; message: string }
-  | { type: 'result'; id: number; outputs: WireFeeds; inferenceMs: number }
-  | { type: 'error'; id: number; message: string; inferenceMs: number };
+  | { type: 'result'; id: number; outputs: WireFeeds; inferenceMs: number; inputs: ArrayBuffer[] }
+  | { type: 'error'; id: number; message: string; inferenceMs: number; inputs: ArrayBuffer[] };

@@ -13,6 +13,8 @@ import { transferList, type WireFeeds } from './tensors.js';
 export interface RunResult {
   outputs: WireFeeds;
   inferenceMs: number;
+  /** The input buffers, handed back for reuse. */
+  inputs: ArrayBuffer[];
 }
 
 interface Pending {
@@ -53,6 +55,8 @@ export class WorkerPool {
   #nextId = 1;
   #closed = false;
   restarts = 0;
+  /** Receives input buffers the workers hand back. */
+  onBuffers: ((buffers: ArrayBuffer[]) => void) | undefined;
 
   constructor(count: number, init: WorkerInit, onCrash: (instance: number, error: Error) => void) {
     this.#init = init;
@@ -103,7 +107,8 @@ export class WorkerPool {
             const p = slot.pending;
             if (!p || p.id !== m.id) return;
             slot.pending = undefined;
-            if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs });
+            this.onBuffers?.(m.inputs);
+            if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs, inputs: m.inputs });
             else p.reject(new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed: ${m.message}`));
             break;
           }

@@ -40,10 +40,13 @@ port.on('message', (message: ToWorker) => {
 
 async function run(id: number, feeds: Parameters<typeof toOrtFeeds>[0]): Promise<void> {
   const t0 = performance.now();
+  // The input buffers go back with the answer, for the engine to reuse.
+  const inputs = transferList(feeds);
   try {
     const outputs = fromOrtOutputs(await rt.session.run(toOrtFeeds(feeds)));
-    post({ type: 'result', id, outputs, inferenceMs: performance.now() - t0 }, transferList(outputs));
+    const out = transferList(outputs);
+    post({ type: 'result', id, outputs, inferenceMs: performance.now() - t0, inputs }, [...out, ...inputs.filter((b) => !out.includes(b))]);
   } catch (error) {
-    post({ type: 'error', id, message: firstLine(error), inferenceMs: performance.now() - t0 });
+    post({ type: 'error', id, message: firstLine(error), inferenceMs: performance.now() - t0, inputs }, inputs);
   }
 }
