@@ -30,7 +30,7 @@ export const PREDICT_COMMAND: CommandSpec = {
     { name: 'labels', type: 'string', value: 'FILE', description: 'class names, one per line (overrides the model metadata)' },
     { name: 'top-k', type: 'string', value: 'N', description: 'classifiers: classes to report (default 5)' },
     { name: 'save', type: 'string', value: 'DIR', description: 'write annotated images to DIR' },
-    { name: 'warmup', type: 'string', value: 'N', description: 'unreported runs on the first image before timing (default 1; 0 shows the cold start)' },
+    { name: 'warmup', type: 'string', value: 'N', description: 'unreported runs on the first image before timing (default 3; 0 shows the cold start)' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.predict/1 JSON' },
     ...SESSION_OPTIONS,
   ],
@@ -94,7 +94,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
   const labels = labelsFile === undefined ? undefined : await loadLabels(labelsFile);
   const save = text('save');
   const json = values['json'] === true;
-  const warmup = text('warmup') === undefined ? 1 : parseIntOption('warmup', text('warmup') ?? '', 0, 1000);
+  const warmup = text('warmup') === undefined ? 3 : parseIntOption('warmup', text('warmup') ?? '', 0, 1000);
 
   const model = await openVisionModel(modelPath, {
     session: sessionSettingsFrom(values),
