@@ -205,7 +205,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     const shapeKey = batch[0]?.shapeKey ?? '';
     try {
       const result = await pool.run(instance, feeds);
-      latency.for(shapeKey).observe(totalRows, result.inferenceMs);
+      latency.for(shapeKey).observe(totalRows, result.inferenceMs, clock.now());
       metrics.batch(batch.length, totalRows);
       const parts = batchable ? splitOutputs(result.outputs, rows) : [result.outputs];
       const done = clock.now();
@@ -241,7 +241,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
   if (options.warmup !== false) {
     try {
-      await profile(io.inputs, policy, padTo, options.warmupShapes, instances, pool, latency);
+      await profile(io.inputs, policy, padTo, options.warmupShapes, instances, pool, latency, clock);
     } catch (error) {
       await pool.close();
       throw error;
@@ -354,6 +354,7 @@ async function profile(
   instances: number,
   pool: WorkerPool,
   latency: LatencyModels,
+  clock: Clock,
 ): Promise<void> {
   const overrides = Object.entries(warmupShapes ?? {}).map(([name, dims]) => ({ name, dims }));
   const { shapes } = resolveShapes(specs, overrides);
@@ -377,7 +378,7 @@ async function profile(
           try {
             const r = await pool.run(instance, copyFeeds(feeds));
             // The first run of a size pays one-off allocation costs: learn from the later ones.
-            if (i > 0) latency.for(key).observe(b, r.inferenceMs);
+            if (i > 0) latency.for(key).observe(b, r.inferenceMs, clock.now());
           } catch {
             return; // a model that needs real inputs to run: it learns from traffic instead
           }

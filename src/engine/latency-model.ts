@@ -24,9 +24,12 @@ export interface LatencyPoint {
 export class LatencyModel {
   readonly #windows = new Map<number, number[]>();
   readonly #counts = new Map<number, number>();
+  /** When the last observation came (on the caller's clock); -Infinity if never told. */
+  lastObservedAt = Number.NEGATIVE_INFINITY;
 
-  observe(batchSize: number, ms: number): void {
+  observe(batchSize: number, ms: number, at?: number): void {
     if (!(ms >= 0) || batchSize < 1) return;
+    if (at !== undefined) this.lastObservedAt = at;
     let w = this.#windows.get(batchSize);
     if (!w) {
       w = [];

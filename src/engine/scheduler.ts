@@ -44,6 +44,8 @@ export interface QueuedRequest<T> {
   readonly deadline: number | undefined;
   readonly enqueuedAt: number;
   dispatchedAt?: number;
+  /** Admitted although predicted late, to let the latency model learn again (see #trialDue). */
+  readonly trial?: boolean;
 }
 
 export interface SchedulerHooks<T> {
@@ -77,6 +79,9 @@ interface Instance {
   until: number;
 }
 
+/** At most one trial run per second of a request predicted too slow (see #trialDue). */
+export const TRIAL_INTERVAL_MS = 1000;
+
 type Decision<T> = { kind: 'empty' } | { kind: 'wait'; until: number } | { kind: 'run'; batch: Array<QueuedRequest<T>> };
 
 export class Scheduler<T> {
@@ -92,6 +97,7 @@ export class Scheduler<T> {
   #pumping = false;
   #repump = false;
   #idleWaiters: Array<() => void> = [];
+  #lastTrial = Number.NEGATIVE_INFINITY;
 
   constructor(options: SchedulerOptions<T>) {
     this.#o = options;
@@ -118,10 +124,13 @@ export class Scheduler<T> {
       throw new RtinferError('RTI_ERR_ENGINE_QUEUE_FULL', `queue full (${this.#size} of maxQueueSize ${this.#o.maxQueueSize} waiting): retry later`);
     }
     const priority = options.priority ?? 0;
+    let trial = false;
     if (options.deadline !== undefined) {
       if (options.deadline <= now) throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'the deadline has already passed');
       const predicted = this.#predictCompletion(now, priority, options.rows, options.shapeKey);
-      if (predicted !== undefined && predicted > options.deadline) {
+      trial = predicted !== undefined && predicted > options.deadline && this.#trialDue(now, options.shapeKey);
+      if (trial) this.#lastTrial = now;
+      else if (predicted !== undefined && predicted > options.deadline) {
         throw new RtinferError(
           'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
           `cannot finish in time: predicted ${(predicted - now).toFixed(1)} ms, deadline in ${(options.deadline - now).toFixed(1)} ms`,
@@ -136,6 +145,7 @@ export class Scheduler<T> {
       priority,
       deadline: options.deadline,
       enqueuedAt: now,
+      ...(trial ? { trial: true } : {}),
     };
     let q = this.#queues.get(priority);
     if (!q) {
@@ -303,12 +313,13 @@ export class Scheduler<T> {
         best = k + 1;
         bestRows = prefixRows;
       }
-      if (best === 0) {
+      if (best === 0 && head.trial !== true) {
         // Even alone the head would finish late: answer now rather than run it for nothing.
         this.#remove([head]);
         this.#o.hooks.refuse(head, new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'can no longer finish before its deadline'));
         continue;
       }
+      if (best === 0) return { kind: 'run', batch: [head] };
       const batch = candidates.slice(0, best);
       if (best === candidates.length && !full && !waitedEnough) {
         // Worth waiting for more rows, but not past the last moment a bigger batch still fits.
@@ -321,6 +332,19 @@ export class Scheduler<T> {
       }
       return { kind: 'run', batch };
     }
+  }
+
+  /**
+   * Whether a request the latency model calls unmeetable may run anyway. The model learns only from
+   * batches that run, so an estimate that says "too slow" would otherwise refuse everything forever,
+   * even after the machine recovered (seen: a batch-1 estimate stuck at 6.2 ms after 1.5 s of CPU
+   * contention refused every 6 ms request on a quiet machine). Only when the estimate is stale (no
+   * run of this shape for TRIAL_INTERVAL_MS), nothing is queued or running (the trial delays no
+   * one), and at most once per TRIAL_INTERVAL_MS.
+   */
+  #trialDue(now: number, shapeKey: string): boolean {
+    const stale = now - this.#o.latency.for(shapeKey).lastObservedAt >= TRIAL_INTERVAL_MS;
+    return stale && this.#size === 0 && this.#instances.every((i) => !i.busy) && this.#instances.some((i) => i.available) && now - this.#lastTrial >= TRIAL_INTERVAL_MS;
   }
 
   #predictCompletion(now: number, priority: number, rows: number, shapeKey: string): number | undefined {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RtinferError, type ErrorCode, type ErrorKind } from '../../src/errors.js';
 import { LatencyModels } from '../../src/engine/latency-model.js';
-import { Scheduler, type BatchMode, type SubmitOptions } from '../../src/engine/scheduler.js';
+import { Scheduler, TRIAL_INTERVAL_MS, type BatchMode, type SubmitOptions } from '../../src/engine/scheduler.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 interface Dispatch {
@@ -552,5 +552,47 @@ describe('Scheduler cancel, availability and crashes', () => {
     await flush();
     assert.equal(idle, true);
     assert.equal(h.dispatches.length, 0);
+  });
+});
+
+describe('trial runs', () => {
+  it('lets one request through per second when the model says "too slow" and the engine is idle, so the model can recover', () => {
+    const clock = new FakeClock();
+    const latency = new LatencyModels();
+    for (let i = 0; i < 32; i++) latency.for('k').observe(1, 7);
+    const dispatched: number[] = [];
+    const refused: string[] = [];
+    const s = new Scheduler<number>({
+      instances: 1,
+      policy: { mode: 'adaptive', maxBatchSize: 4, maxQueueDelayMs: 0, preferredBatchSizes: [] },
+      maxQueueSize: 16,
+      clock,
+      latency,
+      hooks: { dispatch: (_i, batch) => dispatched.push(...batch.map((r) => r.item)), refuse: (_r, e) => refused.push(e.code) },
+    });
+    const submit = (item: number): string => {
+      try {
+        s.submit({ item, rows: 1, shapeKey: 'k', deadline: clock.now() + 6 });
+        return 'queued';
+      } catch (e) {
+        return (e as { code: string }).code;
+      }
+    };
+    assert.equal(submit(1), 'queued', 'idle engine: a trial despite the 7 ms estimate');
+    assert.deepEqual(dispatched, [1]);
+    s.complete(0);
+    assert.equal(submit(2), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'one trial per interval');
+    clock.advance(TRIAL_INTERVAL_MS);
+    assert.equal(submit(3), 'queued');
+    assert.deepEqual(dispatched, [1, 3]);
+    // While busy, no trial: it would delay others.
+    clock.advance(TRIAL_INTERVAL_MS);
+    assert.equal(submit(4), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE');
+    s.complete(0);
+    // A fresh observation means the estimate is current: no trial either.
+    clock.advance(TRIAL_INTERVAL_MS);
+    latency.for('k').observe(1, 7, clock.now());
+    assert.equal(submit(5), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE');
+    assert.deepEqual(refused, []);
   });
 });
