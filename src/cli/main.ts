@@ -31,7 +31,7 @@ function usage(): string {
     'commands:',
     ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(8)}${c.spec.summary}`),
     '',
-    'With no model, info and bench use the bundled PP-OCRv4 text detector.',
+    'With no model, info, bench and serve use the bundled PP-OCRv4 text detector.',
   ];
   return lines.join('\n');
 }

@@ -13,7 +13,7 @@ import { RtinferError, firstLine } from '../errors.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { RTINFER_VERSION } from '../version.js';
 import type { ModelConfig, ServerConfig } from './config.js';
-import { authorized, errorAnswer, HttpError, sendError, sendJson } from './http-io.js';
+import { authorized, HttpError, sendError, sendJson } from './http-io.js';
 import { ServerMetrics } from './metrics.js';
 import { handleInfer, modelMetadataBody } from './v2-infer.js';
 import { addVisionRoutes, attachStreams } from './vision-routes.js';
@@ -245,4 +245,3 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
   return api;
 }
 
-export { errorAnswer };
