@@ -101,8 +101,9 @@ test('a deadline the engine cannot meet is refused at once; queued requests past
   try {
     const p50 = engine.stats().latencyModel.find((p) => p.batchSize === 1)?.estimateMs ?? 0;
     assert.ok(p50 > 2, `the latency model knows batch 1 (${p50} ms)`);
+    const input = detInput();
     const t0 = performance.now();
-    await assert.rejects(engine.infer({ x: detInput() }, { deadlineMs: p50 / 4 }), hasCode('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE'));
+    await assert.rejects(engine.infer({ x: input }, { deadlineMs: p50 / 4 }), hasCode('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE'));
     assert.ok(performance.now() - t0 < p50, 'refused without running');
     // Fill the queue: the bound answers at once with QUEUE_FULL, nothing waits forever.
     const settled = await Promise.allSettled(Array.from({ length: 8 }, () => engine.infer({ x: detInput() })));
