@@ -2,12 +2,11 @@
  * N worker threads, one onnxruntime session each, addressed by instance index. A worker that dies
  * fails only the batch it was running; the pool reports it and can start a replacement.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { RtinferError } from '../errors.js';
 import type { TensorSpec } from '../runtime/session.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import { spawnWorker } from './spawn-worker.js';
 import { transferList, type WireFeeds } from './tensors.js';
 
 export interface RunResult {
@@ -33,19 +32,6 @@ interface Slot {
 export interface ModelIo {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
-}
-
-/**
- * The compiled worker is worker.js beside this file; under tsx (tests, benches run from source)
- * it is worker.ts, which a worker can only load after registering tsx itself.
- */
-function spawn(init: WorkerInit): Worker {
-  const js = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData: init });
-  const ts = new URL('./worker.ts', import.meta.url).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); });`;
-  return new Worker(boot, { eval: true, workerData: init });
 }
 
 export class WorkerPool {
@@ -87,7 +73,7 @@ export class WorkerPool {
 
   #startSlot(instance: number): Promise<ModelIo> {
     return new Promise<ModelIo>((resolve, reject) => {
-      const worker = spawn(this.#init);
+      const worker = spawnWorker(import.meta.url, 'worker', this.#init);
       const slot: Slot = { worker, pending: undefined, retiring: false };
       let ready = false;
       worker.on('message', (m: FromWorker) => {

@@ -16,7 +16,7 @@ import type { ModelConfig, ServerConfig } from './config.js';
 import { authorized, HttpError, sendError, sendJson } from './http-io.js';
 import { ServerMetrics } from './metrics.js';
 import { handleInfer, modelMetadataBody } from './v2-infer.js';
-import { addVisionRoutes, attachStreams } from './vision-routes.js';
+import { addVisionRoutes, attachStreams, closePreprocessors } from './vision-routes.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
 
@@ -235,6 +235,7 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
         if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve));
         server.closeIdleConnections();
         await stopped;
+        await closePreprocessors(api);
         metrics.close();
       })();
       return closed;

@@ -16,16 +16,34 @@ import { RtinferError, firstLine, isRtinferError } from '../errors.js';
 import { inspectModel } from '../runtime/model-info.js';
 import { readModel } from '../runtime/session.js';
 import { drawDetections } from '../vision/draw.js';
+import type { PreprocessConfig } from '../vision/config.js';
 import { createVisionPipeline, type VisionPipeline, type VisionResult } from '../vision/pipeline.js';
+import { PreprocessPool } from '../vision/preprocess-pool.js';
 import { authorized, HttpError, readBody, sendBody, sendJson } from './http-io.js';
 import type { LoadedModelEntry, RequestContext, RtinferServer } from './server.js';
 
 export const PREDICT_SCHEMA = 'rtinfer.predict/1';
 
 const pipelines = new WeakMap<LoadedModelEntry, Promise<VisionPipeline>>();
+const preprocessors = new WeakMap<RtinferServer, PreprocessPool>();
+
+/** The server's preprocessing worker, started on the first image request, stopped with the server. */
+function preprocessorOf(server: RtinferServer): PreprocessPool {
+  let pool = preprocessors.get(server);
+  if (!pool) {
+    pool = new PreprocessPool(1);
+    preprocessors.set(server, pool);
+  }
+  return pool;
+}
+
+export async function closePreprocessors(server: RtinferServer): Promise<void> {
+  await preprocessors.get(server)?.close();
+  preprocessors.delete(server);
+}
 
 /** The model's vision pipeline, built once on first use (its metadata_props pick the head). */
-export function visionPipeline(entry: LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }, maxPixels: number): Promise<VisionPipeline> {
+export function visionPipeline(entry: LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }, maxPixels: number, server?: RtinferServer): Promise<VisionPipeline> {
   let p = pipelines.get(entry);
   if (!p) {
     p = (async () => {
@@ -36,6 +54,8 @@ export function visionPipeline(entry: LoadedModelEntry & { engine: NonNullable<L
         metadata,
         preprocess: { maxPixels },
         ...(entry.config.task ? { task: entry.config.task as never } : {}),
+        // Decode and pack in a worker: the pack loop would otherwise run on the HTTP thread.
+        ...(server ? { preprocessor: (image: Uint8Array | string, config: PreprocessConfig) => preprocessorOf(server).run(image, config) } : {}),
       });
     })();
     pipelines.set(entry, p);
@@ -79,7 +99,7 @@ export function addVisionRoutes(server: RtinferServer): void {
     const entry = ctx.model(p['name'] ?? '', undefined);
     const body = await readBody(ctx.req, ctx.config.maxBodyBytes);
     const image = await imageFrom(ctx.req, body);
-    const pipeline = await visionPipeline(entry, ctx.config.maxImagePixels);
+    const pipeline = await visionPipeline(entry, ctx.config.maxImagePixels, server);
     ctx.metrics.inflight.inc({ model: entry.config.name });
     try {
       const r = await pipeline.predict(image);
@@ -138,7 +158,7 @@ function serveStream(ws: WebSocket, entry: LoadedModelEntry & { engine: NonNulla
     state.pending = undefined;
     state.running = true;
     try {
-      const pipeline = await visionPipeline(entry, server.config.maxImagePixels);
+      const pipeline = await visionPipeline(entry, server.config.maxImagePixels, server);
       const r = await pipeline.predict(job.frame);
       const body = resultBody(model, pipeline, r);
       ws.send(JSON.stringify({ ...body, frame: job.seq, ageMs: Math.round((performance.now() - job.at) * 1000) / 1000, dropped: state.dropped }));

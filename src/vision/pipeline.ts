@@ -14,7 +14,7 @@ import type { ImageTransform } from './geometry.js';
 import { chooseHead } from './heads/registry.js';
 import { describeShape, type HeadName, type ModelMetadata, type VisionHead } from './heads/head.js';
 import { modelBinding, type InferenceTarget, type ModelBinding } from './model-binding.js';
-import { preprocess, preprocessBatch } from './preprocess.js';
+import { preprocess, preprocessBatch, type Preprocessed } from './preprocess.js';
 import { allocateTensor } from './pack.js';
 import { imageLabel } from './decode.js';
 import type { HeadResult, ImageSource, ModelOutputs, TensorMeta, VisionTask, VisionTensor } from './types.js';
@@ -46,6 +46,11 @@ export interface VisionPipelineOptions {
   decode?: Partial<DecodeOptions>;
   /** Class labels, overriding `names` metadata. */
   labels?: readonly string[];
+  /**
+   * Where decode and packing run for encoded images (default: here, packing into reused tensors).
+   * A server passes a PreprocessPool's run to keep per-pixel work off its request thread.
+   */
+  preprocessor?: (image: Uint8Array | string, config: PreprocessConfig) => Promise<Preprocessed>;
 }
 
 export interface VisionPipeline {
@@ -135,7 +140,10 @@ export function createVisionPipeline(options: VisionPipelineOptions): VisionPipe
     const reusable = fixedSize && !padded;
     const target = reusable ? pool.pop() ?? allocateTensor(config, 1, config.width!, config.height!) : undefined;
     try {
-      const pre = await preprocess(image, config, target === undefined ? {} : { into: { tensor: target, item: 0 } });
+      const offThread = options.preprocessor !== undefined && (typeof image === 'string' || image instanceof Uint8Array);
+      const pre = offThread
+        ? await options.preprocessor!(image as Uint8Array | string, config)
+        : await preprocess(image, config, target === undefined ? {} : { into: { tensor: target, item: 0 } });
       let tensor = pre.tensor;
       if (padded) {
         // A model with a fixed batch > 1 gets the image in row 0 and zeros after it.
