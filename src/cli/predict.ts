@@ -27,6 +27,7 @@ export const PREDICT_COMMAND: CommandSpec = {
     { name: 'max-det', type: 'string', value: 'N', description: 'detections kept per image' },
     { name: 'agnostic', type: 'boolean', description: 'class-agnostic NMS' },
     { name: 'imgsz', type: 'string', value: 'N|HxW', description: 'model input size for dynamic models (e.g. 640 or 480x640)' },
+    { name: 'max-pixels', type: 'string', value: 'N', description: 'refuse images with more pixels than N (default 40000000)' },
     { name: 'labels', type: 'string', value: 'FILE', description: 'class names, one per line (overrides the model metadata)' },
     { name: 'top-k', type: 'string', value: 'N', description: 'classifiers: classes to report (default 5)' },
     { name: 'save', type: 'string', value: 'DIR', description: 'write annotated images to DIR' },
@@ -86,6 +87,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --task '${task}' (expected one of ${HEAD_NAMES.join(', ')})`);
   }
   const size = imageSize(text('imgsz'));
+  const maxPixels = text('max-pixels') === undefined ? undefined : parseIntOption('max-pixels', text('max-pixels') ?? '', 1);
   const conf = fraction('conf', text('conf'));
   const iou = fraction('iou', text('iou'));
   const maxDet = text('max-det') === undefined ? undefined : parseIntOption('max-det', text('max-det') ?? '', 1);
@@ -99,7 +101,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
   const model = await openVisionModel(modelPath, {
     session: sessionSettingsFrom(values),
     ...(task !== undefined ? { task: task as never } : {}),
-    ...(size ? { preprocess: { width: size.width, height: size.height } } : {}),
+    ...(size || maxPixels !== undefined ? { preprocess: { ...(size ? { width: size.width, height: size.height } : {}), ...(maxPixels !== undefined ? { maxPixels } : {}) } } : {}),
     decode: {
       ...(conf !== undefined ? { scoreThreshold: conf } : {}),
       ...(iou !== undefined ? { iouThreshold: iou } : {}),

@@ -51,6 +51,9 @@ test('the bundled PP-OCR detector finds the lines of a rendered text image; a ba
   await sharp(Buffer.from(svg)).png().toFile(img);
   const broken = path.join(dir, 'broken.jpg');
   writeFileSync(broken, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3]));
+  const tooBig = await rtinfer('predict', OCR_DET, img, '--max-pixels', '1000', '--json');
+  assert.equal(tooBig.code, 2);
+  assert.match(JSON.parse(tooBig.stdout).results[0].error.code, /RTI_ERR_IMAGE_TOO_LARGE/);
   const r = await rtinfer('predict', OCR_DET, img, broken, '--json');
   assert.equal(r.code, 2, 'a usage error for the bad image');
   const j = JSON.parse(r.stdout);
