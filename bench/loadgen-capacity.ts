@@ -15,7 +15,8 @@
  *      share the generator's event loop. The body of every request is the same v2 binary infer
  *      request for x = FP32 [1,4] (encodeInferRequest), binary output asked for.
  *      (a) Closed loop, N connections, CLOSED_MS each, alternating ABAB in this process:
- *          A = rtinfer's runConcurrency(concurrency N) over createHttpTarget(maxSockets N),
+ *          A = rtinfer's runConcurrency(concurrency N) over createHttpTarget(maxSockets N,
+ *              decode: false: like autocannon, it checks each answer's status, not its tensors),
  *          B = autocannon (programmatic, connections N, same body, same headers, same duration).
  *          It prints each run's req/s, latency, and the CPU per request of the client (this process)
  *          and of the server (the child), and the ratio rtinfer/autocannon of the mean req/s.
@@ -247,7 +248,7 @@ try {
     failed: number;
     cpu: ReturnType<typeof coresBetween>;
   }
-  const closed = await createHttpTarget(url, { maxSockets: CONNECTIONS, timeoutMs: 10_000 });
+  const closed = await createHttpTarget(url, { maxSockets: CONNECTIONS, timeoutMs: 10_000, decode: false });
   targets.push(closed);
   const rtinfer = async (durationMs: number): Promise<Closed> => {
     const c0 = cpuMark(child.pid);
@@ -315,7 +316,7 @@ try {
   console.log('');
 
   // (b) open loop at OPEN_RATE
-  const open = await createHttpTarget(url, { timeoutMs: 10_000 });
+  const open = await createHttpTarget(url, { timeoutMs: 10_000, decode: false });
   targets.push(open);
   await runServer((f: Feeds) => open.infer(f), samples, poissonArrivals(OPEN_RATE, 500, 98)); // warm-up, opens the sockets
   const arrivals = poissonArrivals(OPEN_RATE, OPEN_MS, 7);

@@ -23,12 +23,18 @@ export interface HttpTargetOptions {
   timeoutMs?: number;
   /** Request parameters sent with every inference, e.g. { timeout: 50_000 } (µs) for a deadline. */
   parameters?: V2Parameters;
+  /**
+   * Decode response tensors (default true). A load generator that only needs the status can skip
+   * it: the client's CPU competes with the server's when both share a machine.
+   */
+  decode?: boolean;
 }
 
 export interface HttpTarget {
   url: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
+  /** The output tensors, or [] when the target was created with `decode: false`. */
   infer(feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>): Promise<V2Tensor[]>;
   close(): void;
 }
@@ -92,6 +98,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
   const base = parseModelUrl(modelUrl);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const binary = options.binary ?? true;
+  const decode = options.decode ?? true;
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
   const meta = await request(agent, base, 'GET', undefined, { accept: 'application/json' }, timeoutMs);
   if (meta.status !== 200) {
@@ -132,7 +139,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
         throw new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${inferUrl.href}: ${(error as Error).message}`);
       }
       if (reply.status !== 200) throw errorFor(inferUrl, reply);
-      return decodeInferResponse(reply.body, reply.headers[HEADER_LENGTH]);
+      return decode ? decodeInferResponse(reply.body, reply.headers[HEADER_LENGTH]) : [];
     },
     close: () => pool.close(),
   };
