@@ -102,7 +102,6 @@ export class EngineMetrics {
   readonly #batchSizes = new Map<number, number>();
   #batches = 0;
   #batchRequests = 0;
-  crashes = 0;
 
   answered(t: RequestTiming, late: boolean): void {
     if (late) this.counts.late++;

@@ -158,15 +158,17 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   // Assigned once the workers report the model's inputs; the crash handler below may run before.
   // eslint-disable-next-line prefer-const
   let scheduler: Scheduler<Job> | undefined;
+  // Instances whose replacement could not even load the model: out of service for good.
+  const down = new Set<number>();
+  const noWorkerLeft = 'no worker left to run the request';
   const pool = new WorkerPool(instances, { modelBytes: model.bytes, label: model.label, settings }, (instance) => {
-    metrics.crashes++;
     scheduler?.setAvailable(instance, false);
     pool.replace(instance).then(
       () => scheduler?.setAvailable(instance, true),
       () => {
-        // The replacement could not even load the model: keep the instance out of service, and if
-        // none is left, answer everything queued instead of letting it wait forever.
-        if (metrics.crashes >= instances && scheduler) scheduler.rejectQueued('no worker left to run the request', 'RTI_ERR_ENGINE_WORKER_CRASHED');
+        // If none is left, answer everything queued instead of letting it wait forever.
+        down.add(instance);
+        if (down.size >= instances) scheduler?.rejectQueued(noWorkerLeft, 'RTI_ERR_ENGINE_WORKER_CRASHED');
       },
     );
   });
@@ -262,6 +264,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       if (opts.deadlineMs !== undefined && !(opts.deadlineMs > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid deadlineMs ${opts.deadlineMs} (expected > 0)`);
       if (opts.priority !== undefined && !Number.isInteger(opts.priority)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid priority ${opts.priority} (expected an integer)`);
     } catch (error) {
+      metrics.outcome(error);
+      return Promise.reject(error);
+    }
+    if (down.size >= instances) {
+      const error = new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', noWorkerLeft);
       metrics.outcome(error);
       return Promise.reject(error);
     }

@@ -204,16 +204,15 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...options.input };
   options.onPhase?.('load', undefined);
   const concurrency = scenario === 'concurrency' ? options.concurrency ?? 4 : scenario === 'multi-stream' ? options.samplesPerQuery ?? 8 : 256;
-  const target = await createHttpTarget(options.target ?? '', { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency) });
-  // Measured traffic only needs each answer's status: a second target skips decoding the outputs
-  // (same server and settings; the first inference below still decodes, as a check).
-  const lean = await createHttpTarget(options.target ?? '', { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency), decode: false });
+  // Measured traffic only needs each answer's status, so it skips decoding the outputs; the first
+  // inference below still decodes them, as a check.
+  const target = await createHttpTarget(options.target ?? '', { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency), decode: false });
   try {
     const { shapes, defaulted } = resolveShapes(target.inputs, options.shapes ?? []);
     const set = await buildSamples(target.inputs, shapes, plan);
-    const firstInferenceMs = await timedFirstInference((feeds) => target.infer(feeds), set);
+    const firstInferenceMs = await timedFirstInference((feeds) => target.infer(feeds, true), set);
     const driver: Driver = {
-      infer: (feeds) => lean.infer(feeds),
+      infer: (feeds) => target.infer(feeds),
       model: { label: target.url, bytes: new Uint8Array(0), readMs: 0 },
       target: target.url,
       isDefault: false,
@@ -228,7 +227,6 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
     return await drive(driver, scenario, options, plan, env);
   } finally {
     target.close();
-    lean.close();
   }
 }
 

@@ -34,8 +34,8 @@ export interface HttpTarget {
   url: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
-  /** The output tensors, or [] when the target was created with `decode: false`. */
-  infer(feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>): Promise<V2Tensor[]>;
+  /** The output tensors, or [] when not decoding (the target's `decode` option, or `decode` here). */
+  infer(feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>, decode?: boolean): Promise<V2Tensor[]>;
   close(): void;
 }
 
@@ -126,7 +126,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
     url: base.href,
     inputs,
     outputs,
-    async infer(feeds) {
+    async infer(feeds, decodeThis = decode) {
       let wire = serialized.get(feeds);
       if (!wire) {
         wire = serialize(feeds);
@@ -139,7 +139,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
         throw new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${inferUrl.href}: ${(error as Error).message}`);
       }
       if (reply.status !== 200) throw errorFor(inferUrl, reply);
-      return decode ? decodeInferResponse(reply.body, reply.headers[HEADER_LENGTH]) : [];
+      return decodeThis ? decodeInferResponse(reply.body, reply.headers[HEADER_LENGTH]) : [];
     },
     close: () => pool.close(),
   };

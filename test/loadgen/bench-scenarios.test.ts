@@ -50,6 +50,10 @@ test('BAD CALL - scenario settings are validated', async () => {
 test('the HTTP target reads inputs from model metadata and runs scenarios over binary and JSON tensors', async () => {
   const t = await createHttpTarget(server.url);
   assert.deepEqual(t.inputs, [{ name: 'x', dtype: 'float32', shape: ['', 3, '', ''] }]);
+  const x = { x: { type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192) } };
+  const outs = await t.infer(x);
+  assert.deepEqual(outs[0]?.dims, [1, 2], 'decoded by default');
+  assert.deepEqual(await t.infer(x, false), [], 'status only when asked');
   t.close();
   const before = server.requests;
   const bin = await runBench({ target: server.url, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], scenario: 'concurrency', concurrency: 2, durationMs: 300, minQueries: 20, warmup: { minQueries: 2, minDurationMs: 0 } });

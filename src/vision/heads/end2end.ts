@@ -4,7 +4,7 @@
  * x1, y1, x2, y2 (input pixels), score, class. No NMS; rows below the threshold are dropped
  * (padding rows have score 0).
  */
-import { resolvePreprocessConfig } from '../config.js';
+import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 import type { ImageTransform } from '../geometry.js';
 import { parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
@@ -23,7 +23,7 @@ export const end2endHead: VisionHead = {
   name: 'end2end',
   task: 'detect',
   expects: 'one output [B, K, 6] (x1,y1,x2,y2,score,class per row, already suppressed)',
-  defaults: resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'center', padValue: 114, channelOrder: 'rgb', rescale: 1 / 255 }),
+  defaults: ULTRALYTICS_PREPROCESS,
   decodeDefaults: { scoreThreshold: 0.25, maxDetections: 300 },
   matches(outputs: readonly TensorMeta[], metadata: ModelMetadata): boolean {
     const s = outputs[0]?.shape;

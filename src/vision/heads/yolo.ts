@@ -52,11 +52,14 @@ function classCount(rows: number, labels: readonly string[] | undefined): number
   return named !== undefined && named > 0 && named <= rows - 4 ? named : rows - 4;
 }
 
+/** Ultralytics' preprocessing (also YOLOv5's and most end-to-end exports'): RGB, /255, centred letterbox, pad 114. */
+export const ULTRALYTICS_PREPROCESS = resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'center', padValue: 114, channelOrder: 'rgb', rescale: 1 / 255 });
+
 export const yoloHead: VisionHead = {
   name: 'yolo',
   task: 'detect',
   expects: 'one output [B, 4+C, N] (Ultralytics YOLOv8/YOLO11: cx,cy,w,h then C class scores per column)',
-  defaults: resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'center', padValue: 114, channelOrder: 'rgb', rescale: 1 / 255 }),
+  defaults: ULTRALYTICS_PREPROCESS,
   // Ultralytics predict defaults: conf 0.25, iou 0.7, max_det 300.
   decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.7, maxDetections: 300 },
   matches(outputs: readonly TensorMeta[], metadata: ModelMetadata): boolean {

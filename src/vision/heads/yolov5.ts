@@ -4,7 +4,7 @@
  * class scores, both already sigmoided. N is 3 anchors per grid cell over strides 8/16/32
  * (25200 at 640×640). score = objectness · class score, then class-aware NMS.
  */
-import { resolvePreprocessConfig } from '../config.js';
+import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 import type { ImageTransform } from '../geometry.js';
 import { detectorLabels } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
@@ -20,7 +20,7 @@ export const yolov5Head: VisionHead = {
   name: 'yolov5',
   task: 'detect',
   expects: 'one output [B, N, 5+C] (YOLOv5: cx,cy,w,h in input pixels, objectness, C class scores per row)',
-  defaults: resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'center', padValue: 114, channelOrder: 'rgb', rescale: 1 / 255 }),
+  defaults: ULTRALYTICS_PREPROCESS,
   // YOLOv5 detect.py defaults: conf 0.25, iou 0.45, max_det 1000.
   decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.45, maxDetections: 1000 },
   matches(outputs: readonly TensorMeta[], _metadata: ModelMetadata, inputs?: readonly TensorMeta[]): boolean {
