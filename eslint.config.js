@@ -13,4 +13,14 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // Browser pages (bundled by scripts/build-web.mjs).
+    files: ['web/**/*.ts'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', HTMLElement: 'readonly', ResizeObserver: 'readonly', EventSource: 'readonly', WebSocket: 'readonly', fetch: 'readonly' } },
+  },
+  {
+    // Build and maintenance scripts run by Node directly.
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' } },
+  },
 );

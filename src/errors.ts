@@ -28,6 +28,7 @@ export const ERROR_CATALOGUE = {
   RTI_ERR_SESSION_CREATE: { kind: 'runtime', status: 500, description: 'onnxruntime could not create a session for the model' },
   RTI_ERR_INFERENCE_FAILED: { kind: 'runtime', status: 500, description: 'an inference failed inside onnxruntime' },
   RTI_ERR_IO_WRITE: { kind: 'runtime', status: 500, description: 'a file could not be written' },
+  RTI_ERR_WEB_ASSETS_MISSING: { kind: 'runtime', status: 500, description: 'the built web pages (dist/web) are missing: run npm run build' },
   RTI_ERR_ENGINE_QUEUE_FULL: { kind: 'refused', status: 429, description: 'the engine queue is at maxQueueSize: retry later' },
   RTI_ERR_ENGINE_DEADLINE_UNMEETABLE: { kind: 'refused', status: 503, description: 'the engine predicts the request cannot finish before its deadline' },
   RTI_ERR_ENGINE_DEADLINE_EXPIRED: { kind: 'refused', status: 504, description: 'the deadline passed while the request was queued' },

@@ -1,0 +1,90 @@
+/**
+ * The built browser assets (dist/web/<entry>.js and .css, made by scripts/build-web.mjs) and the
+ * self-contained HTML page around them: scripts, styles and data inlined, nothing fetched at view
+ * time, so a report opens offline and the dashboard needs no CDN.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { RtinferError } from '../errors.js';
+
+export type WebEntry = 'report' | 'dashboard';
+
+// From dist/report/web-assets.js the assets are at dist/web; from src/report/web-assets.ts (tests
+// under tsx) at ../../dist/web. The first directory that exists wins.
+const CANDIDATES = [new URL('../web/', import.meta.url), new URL('../../dist/web/', import.meta.url)];
+const cache = new Map<string, string>();
+
+function assetDir(): string | undefined {
+  for (const u of CANDIDATES) {
+    const dir = fileURLToPath(u);
+    if (existsSync(dir)) return dir;
+  }
+  return undefined;
+}
+
+/** The text of a built asset such as 'report.js' or 'dashboard.css'. */
+export function webAsset(name: `${WebEntry}.${'js' | 'css'}`): string {
+  const hit = cache.get(name);
+  if (hit !== undefined) return hit;
+  const dir = assetDir();
+  const file = dir === undefined ? undefined : dir + name;
+  if (file === undefined || !existsSync(file)) {
+    throw new RtinferError('RTI_ERR_WEB_ASSETS_MISSING', `web asset ${name} is not built (looked in ${fileURLToPath(CANDIDATES[0] as URL)} and ${fileURLToPath(CANDIDATES[1] as URL)}): run npm run build`);
+  }
+  const text = readFileSync(file, 'utf8');
+  cache.set(name, text);
+  return text;
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
+/**
+ * JSON safe inside <script type="application/json">: every '<' becomes \u003c, which rules out
+ * '</script' and '<!--' (the two sequences that end or derail a script element); U+2028/2029 are
+ * escaped too so the text is also valid JavaScript.
+ */
+export function jsonForScript(data: unknown): string {
+  return JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+// scripts/build-web.mjs refuses bundles holding these; this guards against an older build.
+function inlineScript(js: string): string {
+  return js.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+}
+
+function inlineStyle(css: string): string {
+  return css.replace(/<\/(style)/gi, '<\\/$1');
+}
+
+export interface PageOptions {
+  title: string;
+  entry: WebEntry;
+  /** Embedded as JSON in #rtinfer-data, read by the page script. */
+  data: unknown;
+  /** Markup placed in <body> before the scripts (already escaped by the caller); default an empty <main id="app">. */
+  bodyHtml?: string;
+}
+
+/** A complete, self-contained HTML document for one of the web entries. */
+export function renderPage(o: PageOptions): string {
+  const css = webAsset(`${o.entry}.css`);
+  const js = webAsset(`${o.entry}.js`);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="rtinfer">
+<title>${escapeHtml(o.title)}</title>
+<style>${inlineStyle(css)}</style>
+</head>
+<body>
+${o.bodyHtml ?? '<main id="app"></main>'}
+<script type="application/json" id="rtinfer-data">${jsonForScript(o.data)}</script>
+<script>${inlineScript(js)}</script>
+</body>
+</html>
+`;
+}
