@@ -94,15 +94,26 @@ export function sendError(res: ServerResponse, error: unknown): number {
   return status;
 }
 
+function sameToken(given: string, token: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 /** Constant-time comparison of `Authorization: Bearer <token>`. */
 export function authorized(req: IncomingMessage, token: string | undefined): boolean {
   if (token === undefined) return true;
   const header = req.headers.authorization ?? '';
   const m = /^Bearer\s+(.+)$/i.exec(header);
   if (!m) return false;
-  const a = Buffer.from(m[1] ?? '');
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return sameToken(m[1] ?? '', token);
+}
+
+/** Constant-time check of a `?token=` query parameter (for the few paths that accept one). */
+export function queryTokenAllowed(url: URL, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  const given = url.searchParams.get('token');
+  return given !== null && sameToken(given, token);
 }
 
 export function badRequest(message: string): RtinferError {

@@ -13,7 +13,9 @@ import { RtinferError, firstLine } from '../errors.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { RTINFER_VERSION } from '../version.js';
 import type { ModelConfig, ServerConfig } from './config.js';
-import { authorized, HttpError, sendError, sendJson } from './http-io.js';
+import { authorized, HttpError, queryTokenAllowed, sendError, sendJson } from './http-io.js';
+import { addLiveRoutes, LIVE_PUBLIC_PATHS, LIVE_QUERY_TOKEN_PATHS } from './live-routes.js';
+import { LiveStats } from './live-stats.js';
 import { ServerMetrics } from './metrics.js';
 import { handleInfer, modelMetadataBody } from './v2-infer.js';
 import { addVisionRoutes, attachStreams, closePreprocessors } from './vision-routes.js';
@@ -54,6 +56,8 @@ export interface RtinferServer {
   readonly config: ServerConfig;
   readonly models: ReadonlyMap<string, LoadedModelEntry>;
   readonly metrics: ServerMetrics;
+  /** Per-second live statistics for the dashboard (GET /api/live). */
+  readonly live: LiveStats;
   /** Resolves with the base URL once listening (models may still be loading). */
   listen(): Promise<string>;
   /** Resolves when every model is READY; rejects if one cannot load. */
@@ -74,6 +78,7 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
   const models = new Map<string, LoadedModelEntry>(config.models.map((m) => [m.name, { config: m, state: 'LOADING' as ModelState }]));
   const engines = (): Map<string, Engine> => new Map([...models].flatMap(([n, m]) => (m.engine ? [[n, m.engine] as const] : [])));
   const metrics = new ServerMetrics(engines);
+  const live = new LiveStats({ sources: () => [...models.values()].map((m) => ({ name: m.config.name, engine: m.engine })) });
   const routes: Route[] = [];
   let closing = false;
   let inflight = 0;
@@ -142,7 +147,9 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const path = url.pathname.replace(/\/+$/, '') || '/';
       if (closing) throw new HttpError(503, 'the server is shutting down', { connection: 'close', 'retry-after': '1' });
-      if (!path.startsWith('/v2/health/') && !authorized(req, config.token)) {
+      // EventSource cannot send headers: the dashboard page and its stream also take ?token=.
+      const queryToken = req.method === 'GET' && LIVE_QUERY_TOKEN_PATHS.has(path) && queryTokenAllowed(url, config.token);
+      if (!path.startsWith('/v2/health/') && !LIVE_PUBLIC_PATHS.has(path) && !queryToken && !authorized(req, config.token)) {
         throw new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' });
       }
       const matching = routes.filter((r) => r.pattern.test(path));
@@ -164,8 +171,10 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
     } finally {
       inflight--;
       const model = labels.model ?? '';
+      const ms = performance.now() - t0;
       metrics.requests.inc({ model, endpoint: labels.endpoint, outcome: String(status) });
-      if (labels.model !== undefined) metrics.e2e.observe({ model, endpoint: labels.endpoint }, (performance.now() - t0) / 1000);
+      if (labels.model !== undefined) metrics.e2e.observe({ model, endpoint: labels.endpoint }, ms / 1000);
+      live.record(labels.model, labels.endpoint, status, ms);
       if (inflight === 0) idle?.();
     }
   };
@@ -209,6 +218,7 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
     config,
     models,
     metrics,
+    live,
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', (e) => reject(new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
@@ -216,6 +226,7 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
           const a = server.address() as AddressInfo;
           // A failed load is visible in /v2/repository/index and readiness; ready() reports it.
           load().catch(() => undefined);
+          live.start();
           resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
         });
       });
@@ -226,6 +237,8 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
       closed ??= (async () => {
         closing = true;
         detachStreams();
+        // Ends every live (SSE) stream: an open stream would keep server.close() waiting forever.
+        live.close();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await load().catch(() => undefined);
@@ -242,6 +255,7 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
     },
   };
   addVisionRoutes(api);
+  addLiveRoutes(api);
   detachStreams = attachStreams(server, api);
   return api;
 }

@@ -2,7 +2,8 @@
  * Image endpoints for vision models, over the same engine as the v2 endpoints:
  * - POST /api/models/{name}/predict with an image body (image/*, or multipart/form-data with a
  *   file): the rtinfer.predict/1 result for that image with its per-stage timing; `?annotate=1`
- *   answers the annotated PNG instead.
+ *   answers the annotated PNG instead, or, with `Accept: application/json`, the result with the PNG
+ *   as a data URL in `results[0].annotated` (one inference for both, as the dashboard wants).
  * - GET /api/models/{name}/stream (WebSocket): the client sends encoded frames as binary messages
  *   and receives one JSON result per frame it ran. While a frame runs, only the newest waiting one
  *   is kept; older ones are dropped and counted, so results stay fresh. Each result carries the
@@ -108,7 +109,14 @@ export function addVisionRoutes(server: RtinferServer): void {
       if (url.searchParams.get('annotate') === '1') {
         if (r.task === 'classify') throw new HttpError(400, `annotate=1 draws boxes; model '${entry.config.name}' is a classifier`);
         const png = await drawDetections(image, r.task === 'detect' ? r.detections : r.texts);
-        sendBody(ctx.res, 200, png, { 'content-type': 'image/png', 'server-timing': timing });
+        if ((ctx.req.headers.accept ?? '').includes('application/json')) {
+          const body = resultBody(entry.config.name, pipeline, r);
+          const [first] = body['results'] as Array<Record<string, unknown>>;
+          if (first) first['annotated'] = `data:image/png;base64,${png.toString('base64')}`;
+          sendJson(ctx.res, 200, body, { 'server-timing': timing });
+        } else {
+          sendBody(ctx.res, 200, png, { 'content-type': 'image/png', 'server-timing': timing });
+        }
       } else {
         sendJson(ctx.res, 200, resultBody(entry.config.name, pipeline, r), { 'server-timing': timing });
       }

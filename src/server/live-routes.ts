@@ -1,0 +1,118 @@
+/**
+ * The live dashboard's endpoints:
+ * - GET /api/live: Server-Sent Events, one `snapshot` event (every model's window of points and
+ *   last-minute distribution), then one `tick` event a second; ends when the server shuts down.
+ * - GET /api/live/snapshot: the same snapshot as JSON (rtinfer.live/1).
+ * - GET /api/models: models with their state and vision task, for the dashboard's try-it panel.
+ * - GET /: the dashboard page.
+ * With a token, `/` and `/api/live` also take it as `?token=` (EventSource cannot send headers);
+ * the rest want `Authorization: Bearer`, which the page sends from the token in its own URL.
+ */
+import type { ServerResponse } from 'node:http';
+import { firstLine } from '../errors.js';
+import { sendJson } from './http-io.js';
+import type { LiveSnapshot, LiveTick } from './live-stats.js';
+import type { LoadedModelEntry, RtinferServer } from './server.js';
+import { visionPipeline } from './vision-routes.js';
+
+/** Paths where `?token=` stands in for the Authorization header (GET only). */
+export const LIVE_QUERY_TOKEN_PATHS: ReadonlySet<string> = new Set(['/', '/api/live']);
+/** Paths served without a token: browsers ask for a favicon on their own, without credentials. */
+export const LIVE_PUBLIC_PATHS: ReadonlySet<string> = new Set(['/favicon.ico']);
+
+/** A client that stops reading is cut off past this much unsent data (~a minute of ticks for a few models). */
+const MAX_BUFFERED_BYTES = 1 << 20;
+
+export interface ModelListing {
+  name: string;
+  version: string;
+  state: LoadedModelEntry['state'];
+  reason?: string;
+  /** detect, classify or text for a vision model; null when the model fits no vision head. */
+  task: string | null;
+  head: string | null;
+  inputs: Array<{ name: string; dtype: string; shape: Array<number | string> }>;
+}
+
+async function listing(server: RtinferServer, m: LoadedModelEntry): Promise<ModelListing> {
+  let task: string | null = null;
+  let head: string | null = null;
+  if (m.state === 'READY' && m.engine) {
+    try {
+      const pipeline = await visionPipeline(m as LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }, server.config.maxImagePixels, server);
+      task = pipeline.head.task;
+      head = pipeline.head.name;
+    } catch {
+      // Not a vision model (no head fits its outputs): it still serves v2 requests.
+    }
+  }
+  return {
+    name: m.config.name,
+    version: m.config.version,
+    state: m.state,
+    ...(m.reason ? { reason: m.reason } : {}),
+    task,
+    head,
+    inputs: (m.engine?.inputs ?? []).map((i) => ({ name: i.name, dtype: i.dtype, shape: [...i.shape] })),
+  };
+}
+
+function serveEvents(res: ServerResponse, server: RtinferServer): void {
+  const live = server.live;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+  });
+  res.socket?.setNoDelay(true);
+  const send = (event: string, data: LiveSnapshot | LiveTick): void => {
+    if (res.writableLength > MAX_BUFFERED_BYTES) {
+      res.destroy();
+      return;
+    }
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  let offTick = (): void => undefined;
+  let offClose = (): void => undefined;
+  const stop = (): void => {
+    offTick();
+    offClose();
+  };
+  res.on('close', stop);
+  // Reconnect after 2 s if the stream drops (the browser's default is 3 s).
+  res.write('retry: 2000\n\n');
+  send('snapshot', live.snapshot());
+  offTick = live.onTick((tick) => send('tick', tick));
+  offClose = live.onClose(() => {
+    stop();
+    res.end();
+  });
+}
+
+export function addLiveRoutes(server: RtinferServer): void {
+  server.addRoute('GET', '/api/live', 'live', async ({ res }) => serveEvents(res, server));
+  server.addRoute('GET', '/api/live/snapshot', 'live', async ({ res }) => sendJson(res, 200, server.live.snapshot()));
+  server.addRoute('GET', '/api/models', 'metadata', async ({ res }) => {
+    sendJson(res, 200, { models: await Promise.all([...server.models.values()].map((m) => listing(server, m))) });
+  });
+  server.addRoute('GET', '/favicon.ico', 'dashboard', async ({ res }) => {
+    res.writeHead(204, { 'cache-control': 'max-age=86400' });
+    res.end();
+  });
+  server.addRoute('GET', '/', 'dashboard', async ({ res }) => {
+    let html: string;
+    try {
+      html = await dashboardHtml(server);
+    } catch (error) {
+      sendJson(res, 503, { error: `the dashboard is not built (${firstLine(error)}): run npm run build` });
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(html)), 'cache-control': 'no-store' });
+    res.end(html);
+  });
+}
+
+async function dashboardHtml(server: RtinferServer): Promise<string> {
+  void server;
+  throw new Error('not yet');
+}
