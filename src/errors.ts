@@ -41,6 +41,9 @@ export const ERROR_CATALOGUE = {
   RTI_ERR_IMAGE_UNSUPPORTED: { kind: 'usage', status: 415, description: 'an image format that is not accepted (JPEG, PNG, WebP, GIF, TIFF and AVIF are by default)' },
   RTI_ERR_IMAGE_TOO_LARGE: { kind: 'usage', status: 413, description: 'an image with more pixels than the configured limit (default 40 Mpx)' },
   RTI_ERR_HEAD_MISMATCH: { kind: 'usage', status: 400, description: 'a task head that does not fit the model outputs, or no head fits them' },
+  RTI_ERR_ACCURACY_LABELS: { kind: 'usage', status: 400, description: 'an accuracy labels file that cannot be read or is malformed (the message names the field)' },
+  RTI_ERR_ACCURACY_MISMATCH: { kind: 'usage', status: 400, description: 'a candidate model whose output cannot be compared with the reference model\'s (another task, other output names or shapes)' },
+  RTI_ERR_ACCURACY_NO_IMAGES: { kind: 'usage', status: 400, description: 'no image for the accuracy check: none given, an empty folder, or every image failed to decode' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,0 +1,342 @@
+/**
+ * The accuracy cost of a model variant against a reference model: what `rtinfer tune` weighs
+ * against latency. Four ways, picked from what is given:
+ *
+ * - a labelled set (`labels`): real mAP@0.5 (`map50`) or top-1 accuracy (`top1`) of both models;
+ *   `drop` is the reference's score minus the candidate's, absolute (0.01 = one point of mAP);
+ * - images and a detector (boxes or text regions): mAP@0.5 of the candidate's detections taking the
+ *   reference's detections as ground truth (`map50-agreement`);
+ * - images and a classifier: the fraction of images where both pick the same class
+ *   (`top1-agreement`);
+ * - otherwise (no images, or not a vision model): seeded synthetic inputs, outputs compared
+ *   element by element (`tensor-error`, see TensorErrorStats.score).
+ *
+ * For the agreement metrics `drop` is 1 − score. Scores are in [0, 1], higher better.
+ */
+import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { Tensor } from 'onnxruntime-node';
+import { RtinferError, isRtinferError } from '../errors.js';
+import { fromFloat16Bits, toFloat16Bits } from '../runtime/float16.js';
+import { buildSamples, type Feeds } from '../runtime/inputs.js';
+import { imageSizeFromMetadata } from '../runtime/metadata.js';
+import { inspectModel } from '../runtime/model-info.js';
+import { createSession, readModel, type RuntimeSession } from '../runtime/session.js';
+import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
+import { createVisionPipeline, type VisionPipeline } from '../vision/pipeline.js';
+import type { HeadResult, OutputTensor } from '../vision/types.js';
+import { TensorErrorAccumulator, numericValues, top1Agreement } from './agreement.js';
+import { listImages } from './image-list.js';
+import { TEXT_LABEL, loadLabelledSet, type LabelledSet } from './labels.js';
+import { meanAveragePrecision, type PredictedBox, type TruthBox } from './map.js';
+
+export interface AccuracyOptions {
+  /** The candidate model file. */
+  model: string;
+  /** The model it is compared with (see pickReference for a default). */
+  reference: string;
+  /** Image files or folders (image files directly inside are taken). */
+  images?: string[];
+  /** A labelled set (JSON, see labels.ts) for real mAP or accuracy instead of agreement. */
+  labels?: string;
+  /** The candidate's input shapes; for a vision model with dynamic H/W, the resolution it preprocesses to. */
+  shapes?: ShapeOverride[];
+  /** The reference's; default `shapes` for raw tensors, the model's own sizing for images. */
+  referenceShapes?: ShapeOverride[];
+  /** Synthetic input samples for `tensor-error` (default 16). */
+  samples?: number;
+  signal?: AbortSignal;
+}
+
+export type AccuracyMetric = 'map50-agreement' | 'top1-agreement' | 'tensor-error' | 'map50' | 'top1';
+
+export interface AccuracyReport {
+  metric: AccuracyMetric;
+  /** 0..1, higher better; the reference itself scores 1 for agreement metrics. */
+  score: number;
+  /** Fraction 0..1 lost against the reference (absolute points for map50 and top1). */
+  drop: number;
+  /** Images evaluated (for tensor-error: synthetic samples). */
+  images: number;
+  /** map50 and top1: the reference's own score on the labelled set. */
+  referenceScore?: number;
+  maxAbsError?: number;
+  meanAbsError?: number;
+  /** Skipped images, fallbacks and other things worth saying, in one line. */
+  note?: string;
+}
+
+export const DEFAULT_ACCURACY_SAMPLES = 16;
+/** Score threshold for the candidate's (and, on a labelled set, both models') detections: COCO evaluation and Ultralytics val rank everything down to 0.001, so AP sees the whole precision–recall curve. */
+export const EVAL_SCORE_THRESHOLD = 0.001;
+const IOU = 0.5;
+// Errors that belong to one image (bad file or format), which the check skips instead of failing.
+const IMAGE_ERRORS: readonly string[] = ['RTI_ERR_IMAGE_NOT_FOUND', 'RTI_ERR_IMAGE_DECODE', 'RTI_ERR_IMAGE_UNSUPPORTED', 'RTI_ERR_IMAGE_TOO_LARGE'];
+
+/**
+ * The default reference among model variants: the largest file. Variants of one network differ
+ * mostly in weight precision (fp32 > fp16 > int8) and pruning, so the largest is the
+ * full-precision one. Ties keep the first listed (resolution variants of one file tie).
+ */
+export function pickReference(models: string[]): string {
+  if (models.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', 'pickReference needs at least one model');
+  let best: { model: string; size: number } | undefined;
+  for (const model of models) {
+    let size: number;
+    try {
+      size = statSync(model).size;
+    } catch (error) {
+      throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `model file not found: ${model}`, { cause: error });
+    }
+    if (best === undefined || size > best.size) best = { model, size };
+  }
+  return best!.model;
+}
+
+interface Opened {
+  label: string;
+  runtime: RuntimeSession;
+  metadata: Record<string, string>;
+  /** The vision pipeline, or why the model is not one. */
+  vision: VisionPipeline | { error: RtinferError };
+}
+
+async function open(model: string, shapes: readonly ShapeOverride[] | undefined): Promise<Opened> {
+  const loaded = await readModel(model);
+  const runtime = await createSession(loaded);
+  try {
+    const metadata = inspectModel(loaded.bytes, loaded.label).metadata;
+    // Checks names and ranks of the override, whichever way the model is used.
+    if (shapes !== undefined) resolveShapes(runtime.inputs, shapes);
+    let vision: Opened['vision'];
+    try {
+      vision = createVisionPipeline({ session: runtime, metadata });
+      const size = shapes === undefined ? undefined : imageSizeOf(vision, shapes);
+      if (size !== undefined) vision = createVisionPipeline({ session: runtime, metadata, preprocess: size });
+    } catch (error) {
+      if (!isRtinferError(error) || error.code !== 'RTI_ERR_HEAD_MISMATCH') throw error;
+      vision = { error };
+    }
+    return { label: model, runtime, metadata, vision };
+  } catch (error) {
+    await runtime.release();
+    throw error;
+  }
+}
+
+/** The preprocess size a shape override asks of a vision pipeline's input (dims [N,C,H,W] or [N,H,W,C]). */
+function imageSizeOf(pipeline: VisionPipeline, shapes: readonly ShapeOverride[]): { width: number; height: number } | undefined {
+  const o = shapes.find((s) => s.name === undefined || s.name === pipeline.inputName);
+  if (o === undefined || o.dims.length !== 4) return undefined;
+  const [h, w] = pipeline.config.layout === 'nchw' ? [o.dims[2]!, o.dims[3]!] : [o.dims[1]!, o.dims[2]!];
+  return { width: w, height: h };
+}
+
+function isVision(v: Opened['vision']): v is VisionPipeline {
+  return !('error' in v);
+}
+
+function mismatch(message: string): RtinferError {
+  return new RtinferError('RTI_ERR_ACCURACY_MISMATCH', message);
+}
+
+export async function measureAccuracy(o: AccuracyOptions): Promise<AccuracyReport> {
+  const samples = o.samples ?? DEFAULT_ACCURACY_SAMPLES;
+  if (!Number.isInteger(samples) || samples < 1) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid samples ${samples} (expected a positive integer)`);
+  o.signal?.throwIfAborted();
+  const labelled = o.labels === undefined ? undefined : await loadLabelledSet(o.labels);
+  const given = o.images !== undefined && o.images.length > 0 ? await listImages(o.images) : [];
+  const images = labelled === undefined ? given : await labelledFiles(labelled, given);
+
+  const reference = await open(o.reference, o.referenceShapes);
+  let candidate: Opened | undefined;
+  try {
+    candidate = await open(o.model, o.shapes);
+    if (images.length === 0) return await tensorError(candidate, reference, o, samples);
+    const ref = reference.vision;
+    const cand = candidate.vision;
+    if (!isVision(ref)) {
+      if (labelled !== undefined) throw mismatch(`a labelled set needs a vision model, but the reference ${o.reference} is not one: ${ref.error.message}`);
+      const report = await tensorError(candidate, reference, o, samples);
+      return { ...report, note: join(`${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs instead of images`, report.note) };
+    }
+    if (!isVision(cand)) throw mismatch(`the reference ${o.reference} is a ${ref.head.task} model ('${ref.head.name}' head), but ${o.model} is not a vision model: ${cand.error.message}`);
+    if (cand.head.task !== ref.head.task) {
+      throw mismatch(`${o.model} is a ${cand.head.task} model ('${cand.head.name}' head) but the reference ${o.reference} is a ${ref.head.task} model ('${ref.head.name}' head): their outputs cannot be compared`);
+    }
+    return await onImages(cand, ref, images, labelled, o.signal);
+  } finally {
+    await Promise.all([reference.runtime.release(), candidate?.runtime.release()]);
+  }
+}
+
+/** Paths of a labelled set's images: as the file says, else an image of that name among `given`. */
+async function labelledFiles(set: LabelledSet, given: readonly string[]): Promise<string[]> {
+  const byName = new Map(given.map((g) => [path.basename(g), g]));
+  const out: string[] = [];
+  for (const entry of set.images) {
+    const found = await stat(entry.file).then(() => entry.file, () => byName.get(path.basename(entry.file)));
+    if (found === undefined) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `image in the labels file not found: ${entry.file}`);
+    out.push(found);
+  }
+  return out;
+}
+
+type Outcome = { ok: true; result: HeadResult } | { ok: false; why: string };
+
+async function predict(pipeline: VisionPipeline, image: string, threshold: number | undefined): Promise<Outcome> {
+  try {
+    const result = await pipeline.predict(image, threshold === undefined ? undefined : { scoreThreshold: threshold });
+    return { ok: true, result };
+  } catch (error) {
+    if (isRtinferError(error) && IMAGE_ERRORS.includes(error.code)) return { ok: false, why: `${path.basename(image)}: ${error.message}` };
+    throw error;
+  }
+}
+
+function boxesOf(r: HeadResult, byLabel: boolean): PredictedBox[] {
+  if (r.task === 'text') return r.texts.map((t) => ({ box: t.box, score: t.score, label: TEXT_LABEL }));
+  if (r.task === 'detect') return r.detections.map((d) => ({ box: d.box, score: d.score, label: byLabel ? d.label : `#${d.classId}` }));
+  return [];
+}
+
+function topClass(r: HeadResult): { index: number; label: string } {
+  const c = r.task === 'classify' ? r.classes[0] : undefined;
+  return c === undefined ? { index: -1, label: '' } : { index: c.index, label: c.label };
+}
+
+async function onImages(cand: VisionPipeline, ref: VisionPipeline, images: readonly string[], labelled: LabelledSet | undefined, signal: AbortSignal | undefined): Promise<AccuracyReport> {
+  const task = ref.head.task;
+  if (labelled !== undefined && (labelled.kind === 'classify') !== (task === 'classify')) {
+    throw new RtinferError('RTI_ERR_ACCURACY_LABELS', `the labels file holds ${labelled.kind === 'detect' ? 'boxes' : 'class labels'}, but the models are ${task} models (${ref.head.name} head)`);
+  }
+  // Agreement: the reference's detections at its default threshold are the truth, the candidate's
+  // are ranked down to EVAL_SCORE_THRESHOLD. On a labelled set both are ranked that far.
+  const refThreshold = labelled === undefined ? undefined : EVAL_SCORE_THRESHOLD;
+  const skipped: string[] = [];
+  const used: number[] = [];
+  const c: HeadResult[] = [];
+  const r: HeadResult[] = [];
+  for (let i = 0; i < images.length; i++) {
+    signal?.throwIfAborted();
+    const image = images[i]!;
+    const a = await predict(ref, image, task === 'classify' ? undefined : refThreshold);
+    const b = a.ok ? await predict(cand, image, task === 'classify' ? undefined : EVAL_SCORE_THRESHOLD) : a;
+    if (!a.ok || !b.ok) {
+      skipped.push(a.ok ? (b as { why: string }).why : a.why);
+      continue;
+    }
+    used.push(i);
+    r.push(a.result);
+    c.push(b.result);
+  }
+  if (used.length === 0) {
+    throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', `none of the ${images.length} image(s) could be used: ${skipped[0] ?? ''}`);
+  }
+  const note = skipped.length === 0 ? undefined : `${skipped.length} of ${images.length} image(s) skipped (${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`;
+  const n = used.length;
+
+  if (labelled?.kind === 'classify') {
+    const truth = used.map((i) => labelled.images[i]!.label);
+    const acc = (res: HeadResult[]): number => res.filter((x, k) => topClass(x).label === truth[k]).length / n;
+    const score = acc(c);
+    const referenceScore = acc(r);
+    return withNote({ metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n }, note);
+  }
+  if (labelled?.kind === 'detect') {
+    const truth: TruthBox[][] = used.map((i) => labelled.images[i]!.boxes.map((b) => (task === 'text' ? { ...b, label: TEXT_LABEL } : b)));
+    const score = meanAveragePrecision(c.map((x) => boxesOf(x, true)), truth, { iou: IOU }).map;
+    const referenceScore = meanAveragePrecision(r.map((x) => boxesOf(x, true)), truth, { iou: IOU }).map;
+    return withNote({ metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: n }, note);
+  }
+  if (task === 'classify') {
+    const score = top1Agreement(c.map((x) => topClass(x).index), r.map((x) => topClass(x).index));
+    return withNote({ metric: 'top1-agreement', score, drop: 1 - score, images: n }, note);
+  }
+  const truth: TruthBox[][] = r.map((x) => boxesOf(x, false));
+  let predictions = c.map((x) => boxesOf(x, false));
+  let extra: string | undefined;
+  if (truth.every((t) => t.length === 0)) {
+    // No truth at all: mAP is 1 only without predictions, so judge the candidate at the threshold
+    // the reference was held to, not at the evaluation one (where some noise always passes).
+    const threshold = ref.decodeOptions.scoreThreshold;
+    predictions = predictions.map((p) => p.filter((b) => b.score >= threshold));
+    extra = `the reference detects nothing in any image: the score is 1 only if the candidate detects nothing above ${threshold} either`;
+  }
+  const score = meanAveragePrecision(predictions, truth, { iou: IOU }).map;
+  return withNote({ metric: 'map50-agreement', score, drop: 1 - score, images: n }, join(note, extra));
+}
+
+function clampUnit(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x;
+}
+
+function join(...parts: Array<string | undefined>): string | undefined {
+  const kept = parts.filter((p): p is string => p !== undefined && p !== '');
+  return kept.length === 0 ? undefined : kept.join('; ');
+}
+
+function withNote(report: AccuracyReport, note: string | undefined): AccuracyReport {
+  return note === undefined ? report : { ...report, note };
+}
+
+/** A feed converted to the candidate's input dtype where only float precision differs (an fp16 variant of an fp32 model). */
+function convertFeed(t: Tensor, dtype: string, name: string, model: string): Tensor {
+  if (t.type === dtype) return t;
+  if (t.type === 'float32' && dtype === 'float16') return new Tensor('float16', Uint16Array.from(t.data as Float32Array, toFloat16Bits), t.dims);
+  if (t.type === 'float16' && dtype === 'float32') return new Tensor('float32', Float32Array.from(t.data as Uint16Array, fromFloat16Bits), t.dims);
+  throw mismatch(`input '${name}' is ${dtype} in ${model} but ${t.type} in the reference: the same inputs cannot be fed to both`);
+}
+
+async function tensorError(cand: Opened, ref: Opened, o: AccuracyOptions, samples: number): Promise<AccuracyReport> {
+  const imageSize = imageSizeFromMetadata(ref.metadata);
+  const refShapes = resolveShapes(ref.runtime.inputs, o.referenceShapes ?? o.shapes ?? [], imageSize ? { imageSize } : {}).shapes;
+  const candShapes = resolveShapes(cand.runtime.inputs, o.shapes ?? o.referenceShapes ?? [], imageSize ? { imageSize } : {}).shapes;
+  for (const spec of ref.runtime.inputs) {
+    const mine = cand.runtime.inputs.find((s) => s.name === spec.name);
+    if (mine === undefined) throw mismatch(`${o.model} has no input '${spec.name}' (its inputs: ${cand.runtime.inputs.map((s) => s.name).join(', ')}): raw outputs need the same inputs as the reference`);
+    const a = refShapes[spec.name]!.join('x');
+    const b = candShapes[mine.name]!.join('x');
+    if (a !== b) throw mismatch(`input '${spec.name}' is ${b} for ${o.model} but ${a} for the reference: raw outputs can only be compared at the same input shape (give images to compare resolutions)`);
+  }
+  const set = await buildSamples(ref.runtime.inputs, refShapes, { fill: 'random', files: [], samples, seed: 1 });
+  const acc = new TensorErrorAccumulator();
+  const skippedOutputs = new Set<string>();
+  for (const feeds of set.samples) {
+    o.signal?.throwIfAborted();
+    const candFeeds: Feeds = {};
+    for (const spec of cand.runtime.inputs) {
+      const t = feeds[spec.name];
+      if (t === undefined) throw mismatch(`${o.model} needs input '${spec.name}', which the reference does not have`);
+      candFeeds[spec.name] = convertFeed(t, spec.dtype, spec.name, o.model);
+    }
+    const [a, b] = [await ref.runtime.session.run(feeds), await cand.runtime.session.run(candFeeds)];
+    const pairs = pairOutputs(a, b, o.model);
+    for (const [name, x, y] of pairs) {
+      if (x.dims.join('x') !== y.dims.join('x')) throw mismatch(`output '${name}' is [${y.dims.join(',')}] from ${o.model} but [${x.dims.join(',')}] from the reference`);
+      const xv = numericValues(x);
+      const yv = numericValues(y);
+      if (xv === undefined || yv === undefined) {
+        skippedOutputs.add(name);
+        continue;
+      }
+      acc.add(xv, yv);
+    }
+  }
+  const stats = acc.result();
+  if (stats.elements === 0) throw mismatch(`no numeric output to compare between ${o.model} and the reference`);
+  const note = skippedOutputs.size === 0 ? undefined : `non-numeric output(s) not compared: ${[...skippedOutputs].join(', ')}`;
+  return withNote({ metric: 'tensor-error', score: stats.score, drop: 1 - stats.score, images: set.samples.length, maxAbsError: stats.maxAbsError, meanAbsError: stats.meanAbsError }, note);
+}
+
+/** Outputs paired by name; when no name is shared but the counts agree, by position (a re-export may rename them). */
+function pairOutputs(ref: Readonly<Record<string, OutputTensor>>, cand: Readonly<Record<string, OutputTensor>>, model: string): Array<[string, OutputTensor, OutputTensor]> {
+  const refNames = Object.keys(ref);
+  const candNames = Object.keys(cand);
+  if (refNames.every((n) => n in cand)) return refNames.map((n) => [n, ref[n]!, cand[n]!]);
+  if (refNames.some((n) => n in cand) || refNames.length !== candNames.length) {
+    throw mismatch(`${model} has outputs ${candNames.join(', ')} but the reference has ${refNames.join(', ')}`);
+  }
+  return refNames.map((n, i) => [n, ref[n]!, cand[candNames[i]!]!]);
+}
