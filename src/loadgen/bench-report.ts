@@ -12,6 +12,7 @@ import { firstLine } from '../errors.js';
 import { earlyStoppingRank } from '../stats/early-stopping.js';
 import type { LatencyRecorder } from '../stats/latency-recorder.js';
 import { summarizeLatency, type EarlyStoppingVerdict, type QuantileCi } from '../stats/summary.js';
+import { latencyDistribution, type LatencyDistribution } from '../stats/distribution.js';
 import type { Environment } from './environment.js';
 import type { Phase } from './single-stream.js';
 import { stabilityOf, type Stability } from './stability.js';
@@ -67,6 +68,8 @@ export interface BenchReport {
   /** The scenario's headline: p90 (single-stream), p99 (multi-stream, server, concurrency) or throughput (offline). */
   headline: { metric: 'p90' | 'p99' | 'throughput'; valueMs: number | null; samplesPerSecond: number; claimable: boolean };
   latencyMs: Percentiles;
+  /** The whole distribution, compactly, for histograms and CDFs (added within rtinfer.bench/1). */
+  latencyDistribution: LatencyDistribution;
   confidence: { level: number; p50: QuantileCi | null; p90: QuantileCi | null; p99: QuantileCi | null };
   earlyStopping: { p90: EarlyStoppingVerdict; p99: EarlyStoppingVerdict };
   throughput: { qps: number; samplesPerSecond: number; queries: number; issued: number; durationMs: number };
@@ -237,6 +240,7 @@ export function buildReport(x: ReportInput): BenchReport {
       p999: round(summary.p999Ms, 4),
       max: round(summary.maxMs, 4),
     },
+    latencyDistribution: latencyDistribution(data.recorder, data.latenciesUs),
     confidence: { level: 0.95, ...summary.ci },
     earlyStopping: summary.earlyStopping,
     throughput: { qps: round(n / wallS, 2), samplesPerSecond, queries: n, issued: data.issued, durationMs: round(data.wallMs) },
