@@ -1,0 +1,324 @@
+/**
+ * `rtinfer tune` as a library call: the model variants and the search space, the accuracy of each
+ * variant against the reference, the search (strategy.ts) over real measurements (measure.ts), and
+ * the chosen configuration re-measured on a fresh engine before it is reported, as the versioned
+ * `rtinfer.tune/1` report.
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { realClock } from '../engine/clock.js';
+import { RtinferError, firstLine } from '../errors.js';
+import { captureEnvironment, type Environment } from '../loadgen/environment.js';
+import type { InputPlan } from '../runtime/inputs.js';
+import { createSession, readModel } from '../runtime/session.js';
+import type { ShapeOverride } from '../runtime/shapes.js';
+import type { AccuracyOptions, AccuracyReport } from './accuracy.js';
+import { levelsForBudget, measureCandidate, type LevelSettings, type MeasureSettings } from './measure.js';
+import { parseSlo, type Slo } from './slo.js';
+import { buildVariants, defaultAxes, defaultReference, gridSize, TUNE_SCENARIOS, type Candidate, type ModelDescription, type SearchSpace, type SpaceAxes, type TuneScenario, type Variant } from './space.js';
+import { judged, OBJECTIVES, runStrategy, type Level, type Measurement, type Objective, type Phase, type Trial, type VariantAccuracy } from './strategy.js';
+import { tunedConfig, type TunedConfig } from './config-out.js';
+
+export const TUNE_SCHEMA = 'rtinfer.tune/1';
+
+export interface TuneOptions {
+  /** Model files: variants of one network (precisions, sizes). */
+  models: string[];
+  /** 'p99<=50ms' or a parsed SLO. */
+  slo: string | Slo;
+  scenario?: TuneScenario;
+  objective?: Objective;
+  /** Fraction 0..1. */
+  maxAccuracyDrop?: number;
+  /** Whole run, accuracy and verification included; default 10 minutes. */
+  budgetMs?: number;
+  /** Accuracy reference model; default the highest-resolution, then largest, variant. */
+  reference?: string;
+  images?: string[];
+  labels?: string;
+  shapes?: ShapeOverride[];
+  /** For models with dynamic height and width. */
+  resolutions?: Array<[number, number]> | 'auto';
+  oversubscribe?: boolean;
+  /** Narrow (or widen) the runtime axes. */
+  axes?: Partial<SpaceAxes>;
+  session?: MeasureSettings['session'];
+  input?: Partial<InputPlan>;
+  samplesPerQuery?: number;
+  /** Measurement lengths; default from the budget (levelsForBudget). */
+  levels?: Record<Level, LevelSettings>;
+  /** The accuracy check; default src/tune/accuracy.ts. */
+  measureAccuracy?: (o: AccuracyOptions) => Promise<AccuracyReport>;
+  onPhase?: (text: string) => void;
+  onTrial?: (trial: Trial) => void;
+}
+
+export interface VariantAccuracyReport {
+  variant: string;
+  reference: boolean;
+  metric: AccuracyReport['metric'] | null;
+  score: number | null;
+  drop: number | null;
+  images: number;
+  note?: string;
+}
+
+/** A measurement with non-finite figures as null, as JSON carries them. */
+export type MeasurementReport = Omit<Measurement, 'latencyMs' | 'unloadedMs' | 'unloadedLowerMs'> & { latencyMs: number | null; unloadedMs: number | null; unloadedLowerMs?: number | null };
+
+export interface CandidateReport {
+  key: string;
+  candidate: Candidate;
+  phase: Phase;
+  quick: MeasurementReport | null;
+  full: MeasurementReport | null;
+  accuracy: { score: number; drop: number } | null;
+  feasible: boolean;
+  pareto: boolean;
+}
+
+export interface TuneReport {
+  schema: typeof TUNE_SCHEMA;
+  slo: Slo;
+  scenario: TuneScenario;
+  objective: Objective;
+  maxAccuracyDrop: number | null;
+  budgetMs: number;
+  space: {
+    variants: Array<Pick<Variant, 'id' | 'model' | 'bytes' | 'resolution' | 'batchable'>>;
+    axes: SpaceAxes;
+    cores: number;
+    oversubscribe: boolean;
+    gridSize: number;
+  };
+  search: {
+    /** Distinct candidates measured. */
+    measured: number;
+    evaluations: { quick: number; full: number; abandoned: number; failed: number };
+    gridSize: number;
+    /** measured / gridSize */
+    fractionOfGrid: number;
+    elapsedMs: number;
+    stoppedBy: 'budget' | 'converged';
+    pruned: { variants: Array<{ variant: string; reason: string }>; rules: string[] };
+    levels: Record<Level, LevelSettings>;
+  };
+  accuracy: { reference: string; variants: VariantAccuracyReport[] } | null;
+  candidates: CandidateReport[];
+  /** Keys of the candidates no other beats on latency, throughput and accuracy together. */
+  pareto: string[];
+  chosen: {
+    key: string;
+    candidate: Candidate;
+    variant: Pick<Variant, 'id' | 'model' | 'resolution' | 'shapes'>;
+    config: TunedConfig;
+    /** The search's own measurement (full when it made one). */
+    search: MeasurementReport;
+    /** The same configuration on a fresh engine, measured at full length after the search. */
+    verification: MeasurementReport | null;
+  } | null;
+  verdict: { met: boolean; text: string; closest: Array<{ key: string; measurement: MeasurementReport }> };
+  elapsedMs: number;
+  env: Environment;
+}
+
+function finite(x: number | undefined): number | null {
+  return x !== undefined && Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null;
+}
+
+export function measurementReport(m: Measurement): MeasurementReport {
+  return { ...m, latencyMs: finite(m.latencyMs), unloadedMs: finite(m.unloadedMs), ...(m.unloadedLowerMs !== undefined ? { unloadedLowerMs: finite(m.unloadedLowerMs) } : {}), elapsedMs: Math.round(m.elapsedMs) };
+}
+
+/** Indices of points that no other point beats on every axis (all to maximise) and strictly on one. */
+export function paretoIndices(points: ReadonlyArray<readonly number[]>): number[] {
+  const out: number[] = [];
+  points.forEach((p, i) => {
+    const dominated = points.some((q, j) => j !== i && q.every((v, k) => v >= (p[k] as number)) && q.some((v, k) => v > (p[k] as number)));
+    if (!dominated) out.push(i);
+  });
+  return out;
+}
+
+async function describeModels(files: readonly string[]): Promise<ModelDescription[]> {
+  const out: ModelDescription[] = [];
+  for (const file of files) {
+    const model = await readModel(file);
+    const rt = await createSession(model, {});
+    out.push({ path: model.path ?? file, bytes: model.bytes.length, inputs: rt.inputs });
+    await rt.release();
+  }
+  return out;
+}
+
+async function defaultMeasureAccuracy(o: AccuracyOptions): Promise<AccuracyReport> {
+  // Loaded on demand: the accuracy check pulls in the vision pipeline, which a single-model tune never needs.
+  const { measureAccuracy } = await import('./accuracy.js');
+  return measureAccuracy(o);
+}
+
+export async function runTune(o: TuneOptions): Promise<TuneReport> {
+  const started = performance.now();
+  const env = captureEnvironment();
+  const slo = typeof o.slo === 'string' ? parseSlo(o.slo) : o.slo;
+  const scenario = o.scenario ?? 'server';
+  const objective = o.objective ?? 'throughput';
+  const budgetMs = o.budgetMs ?? 600_000;
+  if (!TUNE_SCENARIOS.includes(scenario)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --scenario '${scenario}' (expected one of ${TUNE_SCENARIOS.join(', ')})`);
+  if (!OBJECTIVES.includes(objective)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --objective '${objective}' (expected one of ${OBJECTIVES.join(', ')})`);
+  if (o.models.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', 'rtinfer tune needs at least one model file');
+  if (!(budgetMs >= 1000)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --budget ${budgetMs} ms (expected at least 1s)`);
+  const levels = o.levels ?? levelsForBudget(budgetMs);
+
+  o.onPhase?.('reading the models');
+  const described = await describeModels([...new Set(o.models)]);
+  const variants = buildVariants(described, { ...(o.resolutions !== undefined ? { resolutions: o.resolutions } : {}), ...(o.shapes ? { shapes: o.shapes } : {}) });
+  const cores = os.availableParallelism();
+  const space: SearchSpace = { scenario, variants, axes: { ...defaultAxes(cores, scenario), ...o.axes }, cores, oversubscribe: o.oversubscribe === true };
+  const grid = gridSize(space);
+
+  // Accuracy: once per variant, only when there is something to compare.
+  const wantAccuracy = variants.length > 1 || o.reference !== undefined || objective === 'accuracy' || o.maxAccuracyDrop !== undefined;
+  let accuracy: TuneReport['accuracy'] = null;
+  const accuracyMap = new Map<string, VariantAccuracy>();
+  if (wantAccuracy) {
+    const refVariant = o.reference === undefined ? defaultReference(variants) : undefined;
+    const reference = o.reference ?? (refVariant as Variant).model;
+    const rows: VariantAccuracyReport[] = [];
+    const check = o.measureAccuracy ?? defaultMeasureAccuracy;
+    for (const v of variants) {
+      if (v === refVariant) {
+        rows.push({ variant: v.id, reference: true, metric: null, score: 1, drop: 0, images: 0, note: 'the reference' });
+        accuracyMap.set(v.id, { score: 1, drop: 0 });
+        continue;
+      }
+      o.onPhase?.(`accuracy of ${v.id}`);
+      try {
+        const r = await check({
+          model: v.model,
+          reference,
+          ...(o.images ? { images: o.images } : {}),
+          ...(o.labels ? { labels: o.labels } : {}),
+          ...(v.shapes.length ? { shapes: v.shapes } : {}),
+          ...(refVariant?.shapes.length ? { referenceShapes: refVariant.shapes } : {}),
+        });
+        rows.push({ variant: v.id, reference: false, metric: r.metric, score: r.score, drop: r.drop, images: r.images, ...(r.note ? { note: r.note } : {}) });
+        accuracyMap.set(v.id, { score: r.score, drop: r.drop });
+      } catch (error) {
+        // A failed check is data: the variant stays in the search, unrated (excluded when a drop limit is set).
+        rows.push({ variant: v.id, reference: false, metric: null, score: null, drop: null, images: 0, note: `accuracy check failed: ${firstLine(error)}` });
+        if (o.maxAccuracyDrop !== undefined) accuracyMap.set(v.id, { score: 0, drop: 1 });
+      }
+    }
+    accuracy = { reference, variants: rows };
+  }
+
+  // The search gets what is left of the budget less a full measurement for the verification.
+  const full = levels.full;
+  const verifyReserve = 2000 + full.unloadedMs + full.probeMs * (scenario === 'server' ? 6 : 1);
+  const left = budgetMs - (performance.now() - started);
+  const searchBudget = Math.max(left * 0.5, left - verifyReserve);
+  const measure: MeasureSettings = { scenario, slo, levels, ...(o.session ? { session: o.session } : {}), ...(o.input ? { input: o.input } : {}), ...(o.samplesPerQuery ? { samplesPerQuery: o.samplesPerQuery } : {}) };
+  const byId = new Map(variants.map((v) => [v.id, v]));
+  o.onPhase?.(`searching (${grid} configurations in the full grid)`);
+  const result = await runStrategy({
+    space,
+    clock: realClock,
+    budgetMs: searchBudget,
+    boundMs: slo.boundMs,
+    objective,
+    accuracy: accuracyMap,
+    ...(o.maxAccuracyDrop !== undefined ? { maxAccuracyDrop: o.maxAccuracyDrop } : {}),
+    evaluate: (c, e) => measureCandidate(c, byId.get(c.variant) as Variant, e.level, measure, { abandonAboveMs: e.abandonAboveMs, signal: e.signal }),
+    ...(o.onTrial ? { onTrial: o.onTrial } : {}),
+  });
+
+  let verification: Measurement | null = null;
+  if (result.best) {
+    o.onPhase?.(`verifying ${result.best.key} on a fresh engine`);
+    try {
+      verification = await measureCandidate(result.best.candidate, byId.get(result.best.candidate.variant) as Variant, 'full', measure);
+    } catch (error) {
+      verification = { status: 'failed', meetsSlo: false, throughput: 0, latencyMs: Infinity, unloadedMs: Infinity, queries: 0, elapsedMs: 0, note: firstLine(error) };
+    }
+  }
+
+  // Pareto over (latency, throughput, accuracy); the latency is the one the latency objective ranks.
+  const measured = result.trials.filter((t) => judged(t)?.status === 'ok');
+  const lat = (m: Measurement): number => (scenario === 'server' ? m.unloadedMs : m.latencyMs);
+  const paretoSet = new Set(
+    paretoIndices(measured.map((t) => {
+      const m = judged(t) as Measurement;
+      return [-lat(m), m.throughput, accuracyMap.get(t.candidate.variant)?.score ?? 1];
+    })).map((i) => (measured[i] as Trial).key),
+  );
+  const feasibleKey = (t: Trial): boolean => {
+    const m = judged(t);
+    const drop = accuracyMap.get(t.candidate.variant)?.drop ?? 0;
+    return m?.status === 'ok' && m.meetsSlo && (o.maxAccuracyDrop === undefined || drop <= o.maxAccuracyDrop + 1e-12);
+  };
+  const candidates: CandidateReport[] = result.trials.map((t) => ({
+    key: t.key,
+    candidate: t.candidate,
+    phase: t.phase,
+    quick: t.quick ? measurementReport(t.quick) : null,
+    full: t.full ? measurementReport(t.full) : null,
+    accuracy: accuracyMap.get(t.candidate.variant) ?? null,
+    feasible: feasibleKey(t),
+    pareto: paretoSet.has(t.key),
+  }));
+
+  let chosen: TuneReport['chosen'] = null;
+  let verdict: TuneReport['verdict'];
+  if (result.best) {
+    const v = byId.get(result.best.candidate.variant) as Variant;
+    const searchM = judged(result.best) as Measurement;
+    chosen = {
+      key: result.best.key,
+      candidate: result.best.candidate,
+      variant: { id: v.id, model: v.model, resolution: v.resolution, shapes: v.shapes },
+      config: tunedConfig(result.best.candidate, v, scenario, o.session),
+      search: measurementReport(searchM),
+      verification: verification ? measurementReport(verification) : null,
+    };
+    const fig = (m: Measurement): string =>
+      scenario === 'server' ? `${m.throughput} q/s at ${slo.label} ${fmt(m.latencyMs)} ms` : `${slo.label} ${fmt(m.latencyMs)} ms, ${m.throughput} q/s`;
+    const verified = verification?.status === 'ok' && verification.meetsSlo;
+    verdict = {
+      met: verified,
+      text: verified
+        ? `SLO ${slo.text} met by ${result.best.key}: ${fig(searchM)} in the search, ${fig(verification as Measurement)} verified on a fresh engine`
+        : `SLO ${slo.text} met by ${result.best.key} in the search (${fig(searchM)}) but not on the fresh verification run${verification ? ` (${verification.status === 'ok' ? fig(verification) : verification.note ?? verification.status})` : ''}`,
+      closest: [],
+    };
+  } else {
+    verdict = {
+      met: false,
+      text: `SLO ${slo.text} not met by any configuration measured${result.stoppedBy === 'budget' ? ' within the budget' : ''}`,
+      closest: result.closest.map((t) => ({ key: t.key, measurement: measurementReport(judged(t) as Measurement) })),
+    };
+  }
+
+  const distinct = result.trials.length;
+  return {
+    schema: TUNE_SCHEMA,
+    slo,
+    scenario,
+    objective,
+    maxAccuracyDrop: o.maxAccuracyDrop ?? null,
+    budgetMs,
+    space: { variants: variants.map((v) => ({ id: v.id, model: v.model, bytes: v.bytes, resolution: v.resolution, batchable: v.batchable })), axes: space.axes, cores, oversubscribe: space.oversubscribe, gridSize: grid },
+    search: { measured: distinct, evaluations: result.evaluations, gridSize: grid, fractionOfGrid: Math.round((distinct / Math.max(1, grid)) * 10000) / 10000, elapsedMs: Math.round(result.elapsedMs), stoppedBy: result.stoppedBy, pruned: result.pruned, levels },
+    accuracy,
+    candidates,
+    pareto: [...paretoSet],
+    chosen,
+    verdict,
+    elapsedMs: Math.round(performance.now() - started),
+    env,
+  };
+}
+
+function fmt(ms: number): string {
+  return Number.isFinite(ms) ? ms.toFixed(2) : '-';
+}
