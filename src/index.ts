@@ -91,6 +91,17 @@ export type { LatencySummary, QuantileCi, EarlyStoppingVerdict, SortedSamples } 
 // vision: preprocessing, heads, NMS, drawing, pipelines
 export * from './vision/index.js';
 
+// tune: accuracy of model variants against a reference
+export { measureAccuracy, pickReference, DEFAULT_ACCURACY_SAMPLES, EVAL_SCORE_THRESHOLD } from './tune/accuracy.js';
+export type { AccuracyOptions, AccuracyReport, AccuracyMetric } from './tune/accuracy.js';
+export { meanAveragePrecision, averagePrecision, boxIou } from './tune/map.js';
+export type { TruthBox, PredictedBox, MapResult, MapOptions, ClassAp } from './tune/map.js';
+export { top1Agreement, tensorErrorScore, TensorErrorAccumulator } from './tune/agreement.js';
+export type { TensorErrorStats } from './tune/agreement.js';
+export { loadLabelledSet, parseLabelledSet } from './tune/labels.js';
+export type { LabelledSet } from './tune/labels.js';
+export { listImages } from './tune/image-list.js';
+
 // server
 export { createRtinferServer } from './server/server.js';
 export type { RtinferServer, LoadedModelEntry, ModelState } from './server/server.js';

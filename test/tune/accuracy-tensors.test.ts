@@ -62,8 +62,8 @@ test('tensor error: NaN against NaN agrees, NaN against a number costs everythin
 });
 
 test('numericValues decodes float16 bits and int64, and gives up on strings', () => {
-  assert.deepEqual([...numericValues({ dims: [2], type: 'float16', data: Uint16Array.of(toFloat16Bits(1.5), toFloat16Bits(-2)) })!], [1.5, -2]);
-  assert.deepEqual([...numericValues({ dims: [2], type: 'int64', data: BigInt64Array.of(3n, -4n) })!], [3, -4]);
+  assert.deepEqual(Array.from(numericValues({ dims: [2], type: 'float16', data: Uint16Array.of(toFloat16Bits(1.5), toFloat16Bits(-2)) })!), [1.5, -2]);
+  assert.deepEqual(Array.from(numericValues({ dims: [2], type: 'int64', data: BigInt64Array.of(3n, -4n) })!), [3, -4]);
   assert.equal(numericValues({ dims: [1], type: 'string', data: ['a'] }), undefined);
 });
 
