@@ -9,7 +9,8 @@
  * the rest want `Authorization: Bearer`, which the page sends from the token in its own URL.
  */
 import type { ServerResponse } from 'node:http';
-import { firstLine } from '../errors.js';
+import { renderPage } from '../report/web-assets.js';
+import { RTINFER_VERSION } from '../version.js';
 import { sendJson } from './http-io.js';
 import type { LiveSnapshot, LiveTick } from './live-stats.js';
 import type { LoadedModelEntry, RtinferServer } from './server.js';
@@ -100,19 +101,9 @@ export function addLiveRoutes(server: RtinferServer): void {
     res.end();
   });
   server.addRoute('GET', '/', 'dashboard', async ({ res }) => {
-    let html: string;
-    try {
-      html = await dashboardHtml(server);
-    } catch (error) {
-      sendJson(res, 503, { error: `the dashboard is not built (${firstLine(error)}): run npm run build` });
-      return;
-    }
+    // Built once per request from cached assets; a missing build answers RTI_ERR_WEB_ASSETS_MISSING (500).
+    const html = renderPage({ title: 'rtinfer serve · live', entry: 'dashboard', data: { version: RTINFER_VERSION, models: [...server.models.keys()] } });
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(html)), 'cache-control': 'no-store' });
     res.end(html);
   });
-}
-
-async function dashboardHtml(server: RtinferServer): Promise<string> {
-  void server;
-  throw new Error('not yet');
 }
