@@ -64,6 +64,8 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   const url = await server.listen();
   io.stdout.write(`rtinfer serve: listening on ${url} (${config.token ? 'bearer token required' : 'no token'})\n`);
   for (const m of config.models) io.stdout.write(`  model ${m.name} v${m.version}: ${m.path} → ${url}/v2/models/${m.name}\n`);
+  // The token itself is not printed: stdout often ends up in logs.
+  io.stdout.write(`  dashboard ${url}/${config.token ? '?token=<your token>' : ''} (live charts, try it with an image)\n`);
   const stop = new Promise<void>((resolve) => {
     const onSignal = (signal: string): void => {
       io.stdout.write(`rtinfer serve: ${signal}: draining (no new requests; answering everything in flight)\n`);

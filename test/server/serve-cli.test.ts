@@ -1,4 +1,7 @@
-/** `rtinfer serve` as a process: SIGTERM with requests in flight answers them all, then exits 0. */
+/**
+ * `rtinfer serve` as a process: SIGTERM with requests in flight (and a dashboard's event stream
+ * open) answers them all, then exits 0.
+ */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -6,7 +9,7 @@ import { test } from 'node:test';
 import { encodeInferRequest } from '../../src/protocol/kserve-v2.js';
 import { OCR_DET, ROOT } from '../helpers/models.js';
 
-test('SIGTERM with requests in flight loses none, then the process exits 0', async () => {
+test('SIGTERM with requests in flight loses none, ends open dashboard streams, then the process exits 0', async () => {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_DET, '--port', '0'], { cwd: ROOT });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -14,6 +17,10 @@ test('SIGTERM with requests in flight loses none, then the process exits 0', asy
   for (let i = 0; i < 600 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
   const url = /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1];
   assert.ok(url && out.includes('ready'), out);
+  assert.match(out, new RegExp(`dashboard ${url}/ \\(`), 'serve prints the dashboard URL');
+  // An open SSE stream must not hold the shutdown up: the server ends it.
+  const live = await fetch(`${url}/api/live`);
+  const stream = live.text();
   const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
   const m = encodeInferRequest([t]);
   const name = 'ch_PP-OCRv4_det_infer';
@@ -27,6 +34,7 @@ test('SIGTERM with requests in flight loses none, then the process exits 0', asy
   child.kill('SIGTERM');
   assert.deepEqual(await Promise.all(requests), [200, 200, 200, 200, 200]);
   assert.equal(await exited, 0);
+  assert.match(await stream, /^event: snapshot$/m);
   assert.match(out, /SIGTERM: draining/);
   assert.match(out, /stopped/);
 });
