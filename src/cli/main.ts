@@ -11,6 +11,7 @@ import { INFO_COMMAND, infoCommand } from './info.js';
 import { PREDICT_COMMAND, predictCommand } from './predict.js';
 import { SERVE_COMMAND, serveCommand } from './serve.js';
 import { SWEEP_COMMAND, sweepCommand } from './sweep.js';
+import { TUNE_COMMAND, tuneCommand } from './tune.js';
 
 type Handler = (argv: readonly string[], io: { stdout: NodeJS.WritableStream }) => Promise<number>;
 
@@ -19,6 +20,7 @@ const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Handler }> = [
   { spec: PREDICT_COMMAND, run: predictCommand },
   { spec: BENCH_COMMAND, run: benchCommand },
   { spec: SWEEP_COMMAND, run: sweepCommand },
+  { spec: TUNE_COMMAND, run: tuneCommand },
   { spec: SERVE_COMMAND, run: serveCommand },
 ];
 

@@ -31,7 +31,7 @@ export function parseSlo(text: string): Slo {
   if (!(pct >= 50 && pct < 100)) invalid('--slo', text, 'a percentile from p50 to p99.99, like "p99<=50ms"');
   if (!(boundMs > 0)) invalid('--slo', text, 'a bound above 0, like "p99<=50ms"');
   const label = `p${m[1]}`;
-  return { text: `${label}<=${+boundMs.toFixed(3)}ms`, quantile: pct / 100, label, boundMs };
+  return { text: `${label}<=${+boundMs.toFixed(3)}ms`, quantile: Number((pct / 100).toFixed(6)), label, boundMs };
 }
 
 const BUDGET = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?$/;

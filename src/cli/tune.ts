@@ -1,0 +1,117 @@
+/** `rtinfer tune`: thin over runTune; writes the chosen configuration as a serve config. */
+import { access, constants, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { RtinferError } from '../errors.js';
+import { renderConfigFile } from '../tune/config-out.js';
+import { parseAccuracyDrop, parseBudgetMs, parseResolutions, parseSlo } from '../tune/slo.js';
+import { TUNE_SCENARIOS, type TuneScenario } from '../tune/space.js';
+import { OBJECTIVES, judged, type Objective } from '../tune/strategy.js';
+import { renderTuneHtml, renderTuneText } from '../tune/tune-text.js';
+import { runTune } from '../tune/tune.js';
+import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
+
+export const TUNE_COMMAND: CommandSpec = {
+  name: 'tune',
+  summary: 'find the configuration (and model variant) that meets a latency SLO with the most throughput, least latency or best accuracy',
+  usage: 'rtinfer tune <model.onnx...> --slo "p99<=50ms" [--scenario server|single-stream|multi-stream] [--objective throughput|latency|accuracy] [--budget 10m] [--out FILE] [options]',
+  maxPositionals: 64,
+  options: [
+    { name: 'slo', type: 'string', value: 'SLO', description: 'latency objective, e.g. "p99<=50ms" (required)' },
+    { name: 'scenario', type: 'string', value: 'NAME', description: `${TUNE_SCENARIOS.join(' | ')} (default server: highest Poisson rate within the SLO)` },
+    { name: 'objective', type: 'string', value: 'NAME', description: `${OBJECTIVES.join(' | ')} (default throughput)` },
+    { name: 'max-accuracy-drop', type: 'string', value: 'PCT', description: 'exclude variants that lose more than this against the reference, e.g. 1%' },
+    { name: 'budget', type: 'string', value: 'TIME', description: 'time for the whole run, verification included (default 10m)' },
+    { name: 'out', type: 'string', value: 'FILE', description: 'write the chosen configuration for rtinfer serve --config (.yaml, .yml or .json)' },
+    { name: 'reference', type: 'string', value: 'MODEL', description: 'accuracy reference (default: the highest-resolution, then largest, variant)' },
+    { name: 'images', type: 'string', multiple: true, value: 'DIR', description: 'images for the accuracy check (a folder or files)' },
+    { name: 'labels', type: 'string', value: 'FILE', description: 'labelled set for real mAP / top-1 instead of agreement' },
+    { name: 'resolutions', type: 'string', value: 'LIST', description: 'for models with dynamic height and width: sizes to try, e.g. 640,480,320 or 640x480, or "auto" (the base size, 3/4 and 1/2 of it, multiples of 32)' },
+    SHAPE_OPTION,
+    { name: 'ep', type: 'string', value: 'LIST', description: 'execution providers in priority order (default cpu)' },
+    { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples per query (default 8)' },
+    { name: 'oversubscribe', type: 'boolean', description: 'also try instances × threads above the core count' },
+    { name: 'json', type: 'boolean', description: 'print the rtinfer.tune/1 JSON report' },
+    { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the report' },
+  ],
+  examples: [
+    'rtinfer tune yolox_nano.onnx --slo "p99<=50ms" --budget 5m --out serve.yaml',
+    'rtinfer tune det.onnx --resolutions 640,480,320 --images photos/ --max-accuracy-drop 2% --slo "p99<=80ms"',
+    'rtinfer tune model-fp32.onnx model-int8.onnx --objective accuracy --slo "p90<=20ms" --scenario single-stream',
+  ],
+};
+
+async function writable(option: string, file: string): Promise<void> {
+  try {
+    await access(path.dirname(path.resolve(file)), constants.W_OK);
+  } catch (error) {
+    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+async function write(option: string, file: string, content: string): Promise<void> {
+  try {
+    await writeFile(file, content);
+  } catch (error) {
+    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parseCommand(TUNE_COMMAND, argv);
+  const text = (name: string): string | undefined => stringValue(values, name);
+  if (positionals.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer tune needs at least one model file (usage: ${TUNE_COMMAND.usage})`);
+  const sloText = text('slo');
+  if (sloText === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
+  const slo = parseSlo(sloText);
+  const scenario = parseChoice('scenario', text('scenario') ?? 'server', TUNE_SCENARIOS) as TuneScenario;
+  const objective = parseChoice('objective', text('objective') ?? 'throughput', OBJECTIVES) as Objective;
+  const budget = text('budget');
+  const drop = text('max-accuracy-drop');
+  const res = text('resolutions');
+  const spq = text('samples-per-query');
+  const ep = text('ep');
+  const out = text('out');
+  const html = text('html');
+  if (out !== undefined && !/\.(ya?ml|json)$/i.test(out)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --out '${out}' (expected a .yaml, .yml or .json file)`);
+  // Fail on unwritable outputs before a long run.
+  for (const [opt, file] of [['out', out], ['html', html]] as const) if (file !== undefined) await writable(opt, file);
+  const json = values['json'] === true;
+  const progress = (line: string): void => {
+    if (!json) process.stderr.write(line + '\n');
+  };
+  const report = await runTune({
+    models: positionals,
+    slo,
+    scenario,
+    objective,
+    ...(budget !== undefined ? { budgetMs: parseBudgetMs(budget) } : {}),
+    ...(drop !== undefined ? { maxAccuracyDrop: parseAccuracyDrop(drop) } : {}),
+    ...(text('reference') !== undefined ? { reference: text('reference') as string } : {}),
+    ...(listValue(values, 'images').length ? { images: listValue(values, 'images') } : {}),
+    ...(text('labels') !== undefined ? { labels: text('labels') as string } : {}),
+    ...(res !== undefined ? { resolutions: res.trim() === 'auto' ? ('auto' as const) : parseResolutions(res) } : {}),
+    shapes: shapesFrom(values),
+    ...(ep !== undefined ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } } : {}),
+    ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
+    oversubscribe: values['oversubscribe'] === true,
+    onPhase: (p) => progress(`tune: ${p}`),
+    onTrial: (t) => {
+      const m = judged(t);
+      if (m) progress(`  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`);
+    },
+  });
+  if (out !== undefined) {
+    if (report.chosen) {
+      const header = [`rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`, `chosen ${report.chosen.key}`, `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`];
+      await write('out', out, renderConfigFile(report.chosen.config, out, header));
+      progress(`tune: wrote ${out} (rtinfer serve --config ${out})`);
+    } else {
+      progress(`tune: nothing met the SLO: ${out} not written`);
+    }
+  }
+  if (html !== undefined) await write('html', html, renderTuneHtml(report));
+  io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
+  // Like a failed check: a tune that finds nothing within the SLO exits 1, with its report.
+  return report.verdict.met ? 0 : 1;
+}
