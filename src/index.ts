@@ -92,8 +92,10 @@ export type { LatencySummary, QuantileCi, EarlyStoppingVerdict, SortedSamples } 
 export * from './vision/index.js';
 
 // tune: accuracy of model variants against a reference
-export { measureAccuracy, pickReference, DEFAULT_ACCURACY_SAMPLES, EVAL_SCORE_THRESHOLD } from './tune/accuracy.js';
-export type { AccuracyOptions, AccuracyReport, AccuracyMetric } from './tune/accuracy.js';
+export { measureAccuracy, pickReference, createReferenceCache, DEFAULT_ACCURACY_SAMPLES, EVAL_SCORE_THRESHOLD } from './tune/accuracy.js';
+export type { AccuracyOptions, AccuracyReport, AccuracyMetric, ReferenceCache } from './tune/accuracy.js';
+export { tensorError } from './tune/tensor-error.js';
+export type { ComparedModel, TensorErrorOptions } from './tune/tensor-error.js';
 export { meanAveragePrecision, averagePrecision, boxIou } from './tune/map.js';
 export type { TruthBox, PredictedBox, MapResult, MapOptions, ClassAp } from './tune/map.js';
 export { top1Agreement, tensorErrorScore, TensorErrorAccumulator } from './tune/agreement.js';

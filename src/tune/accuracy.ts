@@ -16,20 +16,17 @@
 import { stat } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { Tensor } from 'onnxruntime-node';
 import { RtinferError, isRtinferError } from '../errors.js';
-import { fromFloat16Bits, toFloat16Bits } from '../runtime/float16.js';
-import { buildSamples, type Feeds } from '../runtime/inputs.js';
-import { imageSizeFromMetadata } from '../runtime/metadata.js';
 import { inspectModel } from '../runtime/model-info.js';
 import { createSession, readModel, type RuntimeSession } from '../runtime/session.js';
 import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
 import { createVisionPipeline, type VisionPipeline } from '../vision/pipeline.js';
-import type { HeadResult, OutputTensor } from '../vision/types.js';
-import { TensorErrorAccumulator, numericValues, top1Agreement } from './agreement.js';
+import type { HeadResult, VisionTask } from '../vision/types.js';
+import { top1Agreement } from './agreement.js';
 import { listImages } from './image-list.js';
 import { TEXT_LABEL, loadLabelledSet, type LabelledSet } from './labels.js';
 import { meanAveragePrecision, type PredictedBox, type TruthBox } from './map.js';
+import { tensorError } from './tensor-error.js';
 
 export interface AccuracyOptions {
   /** The candidate model file. */
@@ -47,6 +44,11 @@ export interface AccuracyOptions {
   /** Synthetic input samples for `tensor-error` (default 16). */
   samples?: number;
   signal?: AbortSignal;
+  /**
+   * Keeps the reference's results on the images between calls (createReferenceCache), so checking
+   * several variants against one reference runs the reference once.
+   */
+  cache?: ReferenceCache;
 }
 
 export type AccuracyMetric = 'map50-agreement' | 'top1-agreement' | 'tensor-error' | 'map50' | 'top1';
@@ -148,27 +150,47 @@ export async function measureAccuracy(o: AccuracyOptions): Promise<AccuracyRepor
   const labelled = o.labels === undefined ? undefined : await loadLabelledSet(o.labels);
   const given = o.images !== undefined && o.images.length > 0 ? await listImages(o.images) : [];
   const images = labelled === undefined ? given : await labelledFiles(labelled, given);
+  const tensorOptions = { model: o.model, reference: o.reference, samples, ...pick(o, 'shapes', 'referenceShapes', 'signal') };
 
-  const reference = await open(o.reference, o.referenceShapes);
-  let candidate: Opened | undefined;
+  const candidate = await open(o.model, o.shapes);
+  let reference: Opened | undefined;
   try {
-    candidate = await open(o.model, o.shapes);
-    if (images.length === 0) return await tensorError(candidate, reference, o, samples);
-    const ref = reference.vision;
-    const cand = candidate.vision;
-    if (!isVision(ref)) {
-      if (labelled !== undefined) throw mismatch(`a labelled set needs a vision model, but the reference ${o.reference} is not one: ${ref.error.message}`);
-      const report = await tensorError(candidate, reference, o, samples);
-      return { ...report, note: join(`${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs instead of images`, report.note) };
+    const key = images.length > 0 && o.cache !== undefined ? await referenceKey(o, images, labelled !== undefined) : undefined;
+    let run = key === undefined ? undefined : o.cache!.get(key);
+    if (run === undefined) {
+      reference = await open(o.reference, o.referenceShapes);
+      if (images.length === 0) return await tensorError(candidate, reference, tensorOptions);
+      const ref = reference.vision;
+      if (!isVision(ref)) {
+        if (labelled !== undefined) throw mismatch(`a labelled set needs a vision model, but the reference ${o.reference} is not one: ${ref.error.message}`);
+        const report = await tensorError(candidate, reference, tensorOptions);
+        return { ...report, note: join(`${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs instead of images`, report.note) };
+      }
+      checkKinds(candidate.vision, ref.head, o);
+      run = await runReference(ref, images, labelled !== undefined, o.signal);
+      if (key !== undefined) o.cache!.set(key, run);
+      await reference.runtime.release();
+      reference = undefined;
     }
-    if (!isVision(cand)) throw mismatch(`the reference ${o.reference} is a ${ref.head.task} model ('${ref.head.name}' head), but ${o.model} is not a vision model: ${cand.error.message}`);
-    if (cand.head.task !== ref.head.task) {
-      throw mismatch(`${o.model} is a ${cand.head.task} model ('${cand.head.name}' head) but the reference ${o.reference} is a ${ref.head.task} model ('${ref.head.name}' head): their outputs cannot be compared`);
-    }
-    return await onImages(cand, ref, images, labelled, o.signal);
+    const cand = checkKinds(candidate.vision, run.head, o);
+    return await onImages(cand, run, images, labelled, o.signal);
   } finally {
-    await Promise.all([reference.runtime.release(), candidate?.runtime.release()]);
+    await Promise.all([candidate.runtime.release(), reference?.runtime.release()]);
   }
+}
+
+function pick<T extends object, K extends keyof T>(o: T, ...keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+function checkKinds(candidate: Opened['vision'], head: HeadSummary, o: AccuracyOptions): VisionPipeline {
+  if (!isVision(candidate)) throw mismatch(`the reference ${o.reference} is a ${head.task} model ('${head.name}' head), but ${o.model} is not a vision model: ${candidate.error.message}`);
+  if (candidate.head.task !== head.task) {
+    throw mismatch(`${o.model} is a ${candidate.head.task} model ('${candidate.head.name}' head) but the reference ${o.reference} is a ${head.task} model ('${head.name}' head): their outputs cannot be compared`);
+  }
+  return candidate;
 }
 
 /** Paths of a labelled set's images: as the file says, else an image of that name among `given`. */
@@ -206,23 +228,92 @@ function topClass(r: HeadResult): { index: number; label: string } {
   return c === undefined ? { index: -1, label: '' } : { index: c.index, label: c.label };
 }
 
-async function onImages(cand: VisionPipeline, ref: VisionPipeline, images: readonly string[], labelled: LabelledSet | undefined, signal: AbortSignal | undefined): Promise<AccuracyReport> {
+interface HeadSummary {
+  name: string;
+  task: VisionTask;
+}
+
+/** What the reference gave on a list of images: all a comparison needs of it. */
+interface ReferenceRun {
+  head: HeadSummary;
+  /** Its head's default score threshold. */
+  scoreThreshold: number;
+  /** One per image, in order. */
+  outcomes: Outcome[];
+}
+
+/** Reference results kept between measureAccuracy calls; keyed by the files' identities, so an edited model or image misses. */
+export interface ReferenceCache {
+  /** Calls served from the cache so far. */
+  readonly hits: number;
+  readonly size: number;
+  get(key: string): ReferenceRun | undefined;
+  set(key: string, run: ReferenceRun): void;
+}
+
+/** Kept: the last 4 reference runs (a tune compares every variant against one reference, on one image set). */
+export function createReferenceCache(limit = 4): ReferenceCache {
+  const runs = new Map<string, ReferenceRun>();
+  let hits = 0;
+  return {
+    get hits() {
+      return hits;
+    },
+    get size() {
+      return runs.size;
+    },
+    get(key) {
+      const run = runs.get(key);
+      if (run !== undefined) hits++;
+      return run;
+    },
+    set(key, run) {
+      runs.delete(key);
+      runs.set(key, run);
+      while (runs.size > limit) runs.delete(runs.keys().next().value!);
+    },
+  };
+}
+
+async function identity(file: string): Promise<string | undefined> {
+  return stat(file).then((s) => `${path.resolve(file)}:${s.size}:${s.mtimeMs}`, () => undefined);
+}
+
+async function referenceKey(o: AccuracyOptions, images: readonly string[], labelled: boolean): Promise<string | undefined> {
+  const files = await Promise.all([o.reference, ...images].map(identity));
+  // A file that cannot be read is the checks' to report, uncached.
+  if (files.some((f) => f === undefined)) return undefined;
+  return JSON.stringify([files, o.referenceShapes ?? null, labelled]);
+}
+
+/**
+ * The reference on every image. Agreement: its detections at its default threshold are the truth.
+ * On a labelled set it is scored like the candidate, so ranked down to EVAL_SCORE_THRESHOLD.
+ */
+async function runReference(ref: VisionPipeline, images: readonly string[], labelled: boolean, signal: AbortSignal | undefined): Promise<ReferenceRun> {
+  const threshold = labelled && ref.head.task !== 'classify' ? EVAL_SCORE_THRESHOLD : undefined;
+  const outcomes: Outcome[] = [];
+  for (const image of images) {
+    signal?.throwIfAborted();
+    outcomes.push(await predict(ref, image, threshold));
+  }
+  return { head: { name: ref.head.name, task: ref.head.task }, scoreThreshold: ref.decodeOptions.scoreThreshold, outcomes };
+}
+
+async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonly string[], labelled: LabelledSet | undefined, signal: AbortSignal | undefined): Promise<AccuracyReport> {
   const task = ref.head.task;
   if (labelled !== undefined && (labelled.kind === 'classify') !== (task === 'classify')) {
     throw new RtinferError('RTI_ERR_ACCURACY_LABELS', `the labels file holds ${labelled.kind === 'detect' ? 'boxes' : 'class labels'}, but the models are ${task} models (${ref.head.name} head)`);
   }
-  // Agreement: the reference's detections at its default threshold are the truth, the candidate's
-  // are ranked down to EVAL_SCORE_THRESHOLD. On a labelled set both are ranked that far.
-  const refThreshold = labelled === undefined ? undefined : EVAL_SCORE_THRESHOLD;
   const skipped: string[] = [];
   const used: number[] = [];
   const c: HeadResult[] = [];
   const r: HeadResult[] = [];
   for (let i = 0; i < images.length; i++) {
     signal?.throwIfAborted();
-    const image = images[i]!;
-    const a = await predict(ref, image, task === 'classify' ? undefined : refThreshold);
-    const b = a.ok ? await predict(cand, image, task === 'classify' ? undefined : EVAL_SCORE_THRESHOLD) : a;
+    const a = ref.outcomes[i]!;
+    // The candidate's detections are ranked down to EVAL_SCORE_THRESHOLD (see its comment).
+    const b = a.ok ? await predict(cand, images[i]!, task === 'classify' ? undefined : EVAL_SCORE_THRESHOLD) : a;
     if (!a.ok || !b.ok) {
       skipped.push(a.ok ? (b as { why: string }).why : a.why);
       continue;
@@ -260,7 +351,7 @@ async function onImages(cand: VisionPipeline, ref: VisionPipeline, images: reado
   if (truth.every((t) => t.length === 0)) {
     // No truth at all: mAP is 1 only without predictions, so judge the candidate at the threshold
     // the reference was held to, not at the evaluation one (where some noise always passes).
-    const threshold = ref.decodeOptions.scoreThreshold;
+    const threshold = ref.scoreThreshold;
     predictions = predictions.map((p) => p.filter((b) => b.score >= threshold));
     extra = `the reference detects nothing in any image: the score is 1 only if the candidate detects nothing above ${threshold} either`;
   }
@@ -279,64 +370,4 @@ function join(...parts: Array<string | undefined>): string | undefined {
 
 function withNote(report: AccuracyReport, note: string | undefined): AccuracyReport {
   return note === undefined ? report : { ...report, note };
-}
-
-/** A feed converted to the candidate's input dtype where only float precision differs (an fp16 variant of an fp32 model). */
-function convertFeed(t: Tensor, dtype: string, name: string, model: string): Tensor {
-  if (t.type === dtype) return t;
-  if (t.type === 'float32' && dtype === 'float16') return new Tensor('float16', Uint16Array.from(t.data as Float32Array, toFloat16Bits), t.dims);
-  if (t.type === 'float16' && dtype === 'float32') return new Tensor('float32', Float32Array.from(t.data as Uint16Array, fromFloat16Bits), t.dims);
-  throw mismatch(`input '${name}' is ${dtype} in ${model} but ${t.type} in the reference: the same inputs cannot be fed to both`);
-}
-
-async function tensorError(cand: Opened, ref: Opened, o: AccuracyOptions, samples: number): Promise<AccuracyReport> {
-  const imageSize = imageSizeFromMetadata(ref.metadata);
-  const refShapes = resolveShapes(ref.runtime.inputs, o.referenceShapes ?? o.shapes ?? [], imageSize ? { imageSize } : {}).shapes;
-  const candShapes = resolveShapes(cand.runtime.inputs, o.shapes ?? o.referenceShapes ?? [], imageSize ? { imageSize } : {}).shapes;
-  for (const spec of ref.runtime.inputs) {
-    const mine = cand.runtime.inputs.find((s) => s.name === spec.name);
-    if (mine === undefined) throw mismatch(`${o.model} has no input '${spec.name}' (its inputs: ${cand.runtime.inputs.map((s) => s.name).join(', ')}): raw outputs need the same inputs as the reference`);
-    const a = refShapes[spec.name]!.join('x');
-    const b = candShapes[mine.name]!.join('x');
-    if (a !== b) throw mismatch(`input '${spec.name}' is ${b} for ${o.model} but ${a} for the reference: raw outputs can only be compared at the same input shape (give images to compare resolutions)`);
-  }
-  const set = await buildSamples(ref.runtime.inputs, refShapes, { fill: 'random', files: [], samples, seed: 1 });
-  const acc = new TensorErrorAccumulator();
-  const skippedOutputs = new Set<string>();
-  for (const feeds of set.samples) {
-    o.signal?.throwIfAborted();
-    const candFeeds: Feeds = {};
-    for (const spec of cand.runtime.inputs) {
-      const t = feeds[spec.name];
-      if (t === undefined) throw mismatch(`${o.model} needs input '${spec.name}', which the reference does not have`);
-      candFeeds[spec.name] = convertFeed(t, spec.dtype, spec.name, o.model);
-    }
-    const [a, b] = [await ref.runtime.session.run(feeds), await cand.runtime.session.run(candFeeds)];
-    const pairs = pairOutputs(a, b, o.model);
-    for (const [name, x, y] of pairs) {
-      if (x.dims.join('x') !== y.dims.join('x')) throw mismatch(`output '${name}' is [${y.dims.join(',')}] from ${o.model} but [${x.dims.join(',')}] from the reference`);
-      const xv = numericValues(x);
-      const yv = numericValues(y);
-      if (xv === undefined || yv === undefined) {
-        skippedOutputs.add(name);
-        continue;
-      }
-      acc.add(xv, yv);
-    }
-  }
-  const stats = acc.result();
-  if (stats.elements === 0) throw mismatch(`no numeric output to compare between ${o.model} and the reference`);
-  const note = skippedOutputs.size === 0 ? undefined : `non-numeric output(s) not compared: ${[...skippedOutputs].join(', ')}`;
-  return withNote({ metric: 'tensor-error', score: stats.score, drop: 1 - stats.score, images: set.samples.length, maxAbsError: stats.maxAbsError, meanAbsError: stats.meanAbsError }, note);
-}
-
-/** Outputs paired by name; when no name is shared but the counts agree, by position (a re-export may rename them). */
-function pairOutputs(ref: Readonly<Record<string, OutputTensor>>, cand: Readonly<Record<string, OutputTensor>>, model: string): Array<[string, OutputTensor, OutputTensor]> {
-  const refNames = Object.keys(ref);
-  const candNames = Object.keys(cand);
-  if (refNames.every((n) => n in cand)) return refNames.map((n) => [n, ref[n]!, cand[n]!]);
-  if (refNames.some((n) => n in cand) || refNames.length !== candNames.length) {
-    throw mismatch(`${model} has outputs ${candNames.join(', ')} but the reference has ${refNames.join(', ')}`);
-  }
-  return refNames.map((n, i) => [n, ref[n]!, cand[candNames[i]!]!]);
 }

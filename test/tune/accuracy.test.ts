@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { measureAccuracy } from '../../src/tune/accuracy.js';
+import { createReferenceCache, measureAccuracy } from '../../src/tune/accuracy.js';
 import { listImages } from '../../src/tune/image-list.js';
 import { loadLabelledSet, parseLabelledSet } from '../../src/tune/labels.js';
 import { openVisionModel } from '../../src/vision/open-model.js';
@@ -101,6 +101,23 @@ test('a labelled classification set gives top-1 accuracy of both models, images 
   writeFileSync(labels, JSON.stringify({ images: [{ file: 'text.png', label }, { file: noise, label: 'no such class' }] }));
   const r = await measureAccuracy({ model: OCR_CLS, reference: OCR_CLS, labels, images: [dir] });
   assert.deepEqual(r, { metric: 'top1', score: 0.5, referenceScore: 0.5, drop: 0, images: 2 });
+});
+
+test('a reference cache runs the reference once per image set, and misses when an image changes', async () => {
+  const images = [await textImage()];
+  const cache = createReferenceCache();
+  const at = (size: number) => [{ name: 'x', dims: [1, 3, size, size] }];
+  const first = await measureAccuracy({ model: OCR_DET, reference: OCR_DET, images, shapes: at(320), referenceShapes: at(640), cache });
+  const again = await measureAccuracy({ model: OCR_DET, reference: OCR_DET, images, shapes: at(320), referenceShapes: at(640), cache });
+  assert.deepEqual([cache.hits, cache.size], [1, 1]);
+  assert.deepEqual(again, first);
+  // Another candidate against the cached reference: still checked for its kind.
+  await rejectsWith(() => measureAccuracy({ model: OCR_CLS, reference: OCR_DET, images, referenceShapes: at(640), cache }), 'RTI_ERR_ACCURACY_MISMATCH', /is a classify model .* but the reference .* is a text model/);
+  assert.equal(cache.hits, 2);
+  const later = new Date(Date.now() + 5000);
+  utimesSync(images[0]!, later, later);
+  await measureAccuracy({ model: OCR_DET, reference: OCR_DET, images, shapes: at(320), referenceShapes: at(640), cache });
+  assert.deepEqual([cache.hits, cache.size], [2, 2]);
 });
 
 test('a corrupt image is skipped, counted and named; when every image fails it is an error', async () => {
