@@ -103,6 +103,19 @@ export type { TensorErrorStats } from './tune/agreement.js';
 export { loadLabelledSet, parseLabelledSet } from './tune/labels.js';
 export type { LabelledSet } from './tune/labels.js';
 export { listImages } from './tune/image-list.js';
+// tune: the search for the configuration that meets a latency SLO
+export { runTune, TUNE_SCHEMA, paretoIndices } from './tune/tune.js';
+export type { TuneOptions, TuneReport, CandidateReport, MeasurementReport, VariantAccuracyReport } from './tune/tune.js';
+export { runStrategy, OBJECTIVES } from './tune/strategy.js';
+export type { Evaluate, EvaluateOptions, Measurement, Objective, StrategyOptions, StrategyResult, Trial } from './tune/strategy.js';
+export { buildVariants, defaultAxes, enumerate as enumerateSpace, gridSize, TUNE_SCENARIOS } from './tune/space.js';
+export type { Candidate as TuneCandidate, SearchSpace, SpaceAxes, Variant, TuneScenario } from './tune/space.js';
+export { measureCandidate, levelsForBudget } from './tune/measure.js';
+export { parseSlo, parseBudgetMs, parseAccuracyDrop, parseResolutions } from './tune/slo.js';
+export type { Slo } from './tune/slo.js';
+export { tunedConfig, renderConfigFile } from './tune/config-out.js';
+export type { TunedConfig } from './tune/config-out.js';
+export { renderTuneText, renderTuneHtml } from './tune/tune-text.js';
 
 // server
 export { createRtinferServer } from './server/server.js';
