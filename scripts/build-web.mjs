@@ -43,7 +43,7 @@ async function buildEntry(entry) {
     .filter((f) => existsSync(f))
     .map((f) => `@import ${JSON.stringify(f)};`)
     .join('\n');
-  const css = await esbuild.build({ ...common, stdin: { contents: cssImports, loader: 'css', resolveDir: webDir, sourcefile: `${entry}.css` }, outfile: path.join(outDir, `${entry}.css`) });
+  const css = await esbuild.build({ ...common, stdin: { contents: cssImports, loader: 'css', resolveDir: webDir, sourcefile: `${entry}.bundle.css` /* not web/<entry>.css, which esbuild would take for a self-import */ }, outfile: path.join(outDir, `${entry}.css`) });
   const out = [...js.outputFiles, ...css.outputFiles];
   for (const f of out) checkInlinable(path.relative(root, f.path), f.text);
   if (!check) {

@@ -4,6 +4,7 @@ import { RtinferError } from '../errors.js';
 import { runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
 import { parseModelUrl } from '../loadgen/http-target.js';
 import { renderBenchText } from '../report/bench-text.js';
+import { renderBenchHtml } from '../report/html-report.js';
 import { perQueryCsv } from '../report/csv.js';
 import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parseWarmup, stringValue, type CommandSpec } from './args.js';
 import { createProgressBar } from './progress.js';
@@ -41,6 +42,7 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'max-queries', type: 'string', value: 'N', description: 'stop after this many queries even if --duration is not reached' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.bench/1 JSON report instead of the table' },
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per measured query (query, start_ms, latency_us)' },
+    { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML report: histogram, CDF, per-stage split, verdict, settings' },
   ],
   examples: [
     'rtinfer bench                                    # the bundled PP-OCRv4 detector at 1x3x640x640',
@@ -64,6 +66,7 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const maxText = text('max-queries');
   const json = values['json'] === true;
   const csv = text('csv');
+  const html = text('html');
   const scenarioOptions = scenarioOptionsFrom(text, values['find-peak'] === true);
   const images = text('images');
   if (images !== undefined) scenarioOptions.images = images;
@@ -76,8 +79,9 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     if (values['target-json'] === true) scenarioOptions.targetJson = true;
   }
 
-  // Fail on an unwritable --csv path now, not after a long run.
-  if (csv !== undefined) await writeCsv(csv, '');
+  // Fail on an unwritable --csv or --html path now, not after a long run.
+  if (csv !== undefined) await writeOutput('csv', csv, '');
+  if (html !== undefined) await writeOutput('html', html, '');
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
@@ -101,7 +105,8 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
       signal: controller.signal,
     });
     bar.done();
-    if (csv !== undefined) await writeCsv(csv, perQueryCsv(outcome.latenciesUs, outcome.startsMs));
+    if (csv !== undefined) await writeOutput('csv', csv, perQueryCsv(outcome.latenciesUs, outcome.startsMs));
+    if (html !== undefined) await writeOutput('html', html, renderBenchHtml(outcome.report));
     io.stdout.write(json ? JSON.stringify(outcome.report, null, 2) + '\n' : renderBenchText(outcome.report) + '\n');
     // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).
     return controller.signal.aborted ? 130 : 0;
@@ -111,11 +116,11 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   }
 }
 
-async function writeCsv(file: string, content: string): Promise<void> {
+async function writeOutput(option: string, file: string, content: string): Promise<void> {
   try {
     await writeFile(file, content);
   } catch (error) {
-    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --csv ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
 

@@ -2,7 +2,8 @@
 import { writeFile } from 'node:fs/promises';
 import { RtinferError } from '../errors.js';
 import { runSweep } from '../loadgen/sweep.js';
-import { renderSweepCsv, renderSweepHtml, renderSweepText } from '../report/sweep-report.js';
+import { renderSweepHtml } from '../report/html-report.js';
+import { renderSweepCsv, renderSweepText } from '../report/sweep-report.js';
 import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
@@ -24,7 +25,7 @@ export const SWEEP_COMMAND: CommandSpec = {
     { name: 'min-queries', type: 'string', value: 'N', description: 'per point (default 50)' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.sweep/1 JSON report' },
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per point' },
-    { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained page with the curve, the Pareto frontier and the table' },
+    { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML report: latency–throughput curve with the Pareto frontier, percentiles, queue/inference split, settings' },
   ],
   examples: ['rtinfer sweep cls.onnx --shape x=1x3x48x192 --batch 1,8 --concurrency 1,4,16 --html sweep.html'],
 };

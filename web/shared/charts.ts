@@ -24,6 +24,8 @@ export interface SeriesSpec {
   pointsOnly?: boolean;
   dash?: number[];
   width?: number;
+  /** Marks each data point with a dot of this size (px). */
+  pointSize?: number;
 }
 
 const DEFAULT_HEIGHT = 280;
@@ -78,7 +80,7 @@ function seriesOf(specs: readonly SeriesSpec[], fmt: (v: number | null) => strin
       width: s.pointsOnly ? 0 : (s.width ?? 2),
       ...(s.scale ? { scale: s.scale } : {}),
       ...(s.dash ? { dash: s.dash } : {}),
-      ...(s.pointsOnly ? { paths: () => null, points: { show: true, size: 8, fill: color, stroke: color } } : {}),
+      ...(s.pointsOnly ? { paths: () => null, points: { show: true, size: s.pointSize ?? 8, fill: color, stroke: color } } : s.pointSize ? { points: { show: true, size: s.pointSize, fill: color, stroke: color } } : {}),
       spanGaps: true,
       value: (_u: uPlot, v: number | null) => fmt(v),
     };
@@ -105,29 +107,31 @@ export interface HistogramBins {
   counts: readonly number[];
 }
 
-/** Latency histogram: bars at each bin's geometric centre on a log latency axis, so log-spaced bins are equally wide. */
+/**
+ * Latency histogram. Bars sit on the bin index, so rtinfer's log-spaced bins come out equally wide
+ * (a log latency axis) while the labels show the bins' edges in ms.
+ */
 export function histogramChart(el: HTMLElement, bins: HistogramBins, o: { title?: string; height?: number } = {}): ChartHandle {
-  const xs: number[] = [];
-  const ys: number[] = [];
-  bins.counts.forEach((c, i) => {
-    const lo = bins.edgesMs[i];
-    const hi = bins.edgesMs[i + 1];
-    if (lo === undefined || hi === undefined) return;
-    xs.push(Math.sqrt(Math.max(lo, 1e-6) * hi));
-    ys.push(c);
-  });
-  const bars = uPlot.paths.bars?.({ size: [0.9, Infinity], align: 0 });
+  const n = bins.counts.length;
+  const xs = bins.counts.map((_c, i) => i);
+  const ys = [...bins.counts];
+  const edge = (i: number): number => bins.edgesMs[i] ?? NaN;
+  const every = Math.max(1, Math.ceil(n / 8));
+  const bars = uPlot.paths.bars?.({ size: [0.92, Infinity], align: 0 });
   return mount(
     el,
     'histogram',
     {
       ...(o.title ? { title: o.title } : {}),
       ...(o.height ? { height: o.height } : {}),
-      scales: { x: { time: false, distr: 3 }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] } },
-      axes: [{ label: 'latency (ms, log scale)', values: (_u, vals) => vals.map((v) => formatNumber(v)) }, { label: 'queries' }],
-      legend: { show: true },
+      scales: { x: { time: false, range: [-0.6, n - 0.4] }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] } },
+      axes: [
+        // Ticks at bin boundaries (x = i - 0.5 is the lower edge of bin i), labelled with the edge in ms.
+        { label: 'latency (ms, log scale)', splits: () => Array.from({ length: Math.floor(n / every) + 1 }, (_v, k) => k * every - 0.5), values: (_u, vals) => vals.map((v) => formatNumber(edge(Math.round(v + 0.5)))) },
+        { label: 'queries' },
+      ],
       series: [
-        { label: 'latency', value: (_u, v) => fmtMs(v) },
+        { label: 'bin', value: (_u, v) => (v === null ? '–' : `${formatNumber(edge(v))}–${formatNumber(edge(v + 1))} ms`) },
         { label: 'queries', stroke: COLORS[0], fill: 'rgba(28,126,214,0.35)', width: 1, ...(bars ? { paths: bars } : {}), points: { show: false } },
       ],
     },
@@ -213,7 +217,7 @@ export function tradeoffChart(el: HTMLElement, points: readonly TradeoffPoint[],
   const all = sorted.map((p) => (p.pareto ? null : p.latencyMs));
   const front = sorted.map((p) => (p.pareto ? p.latencyMs : null));
   const labelAt = (i: number | null | undefined): string => (i === null || i === undefined ? '' : (sorted[i]?.label ?? ''));
-  const handle = mount(
+  return mount(
     el,
     'tradeoff',
     {
@@ -227,7 +231,7 @@ export function tradeoffChart(el: HTMLElement, points: readonly TradeoffPoint[],
         ...seriesOf(
           [
             { label: 'other points', color: COLORS[0] ?? '#1c7ed6', pointsOnly: true },
-            { label: 'Pareto frontier', color: COLORS[1] ?? '#d9480f', width: 2 },
+            { label: 'Pareto frontier', color: COLORS[1] ?? '#d9480f', width: 2, pointSize: 10 },
           ],
           fmtMs,
         ),
@@ -235,11 +239,6 @@ export function tradeoffChart(el: HTMLElement, points: readonly TradeoffPoint[],
     },
     [xs, all, front],
   );
-  // The frontier line should show its points too.
-  const frontSeries = handle.plot.series[2];
-  if (frontSeries) frontSeries.points = { show: true, size: 9, fill: COLORS[1] ?? '#d9480f' };
-  handle.plot.redraw();
-  return handle;
 }
 
 /** Lines over a categorical x axis (1..n), labelled by `labels`: e.g. percentiles per sweep point. */
@@ -256,7 +255,7 @@ export function categoryChart(el: HTMLElement, labels: readonly string[], series
         { label: 'point', splits: () => xs, values: (_u, vals) => vals.map((v) => (Number.isInteger(v) ? String(v) : '')) },
         { label: o.yLabel ?? '', values: (_u, vals) => vals.map((v) => formatNumber(v)) },
       ],
-      series: [{ label: 'point', value: (_u, v) => (v === null ? '' : `${v}: ${labels[v - 1] ?? ''}`) }, ...seriesOf(series, fmtMs).map((s) => ({ ...s, points: { show: true, size: 7 } }))],
+      series: [{ label: 'point', value: (_u, v) => (v === null ? '' : `${v}: ${labels[v - 1] ?? ''}`) }, ...seriesOf(series.map((s) => ({ pointSize: 7, ...s })), fmtMs)],
     },
     [xs, ...series.map((s) => [...s.values])] as uPlot.AlignedData,
   );

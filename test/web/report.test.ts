@@ -1,0 +1,144 @@
+/**
+ * The HTML reports in a real browser: real benchmark and sweep runs (onnxruntime, the PP-OCR
+ * models), written by the built CLI or the library, opened from file:// in headless Chromium with
+ * the network cut off. Screenshots go to test-artifacts/.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { runBench } from '../../src/loadgen/bench.js';
+import type { BenchReport } from '../../src/loadgen/bench-report.js';
+import type { SweepReport } from '../../src/loadgen/sweep.js';
+import { renderBenchHtml } from '../../src/report/html-report.js';
+import type { BenchReport as PageBenchReport, SweepReport as PageSweepReport } from '../../web/shared/report-types.js';
+import { chartStates, waitForCharts, withPage, type PageSession } from '../helpers/browser.js';
+import { OCR_CLS, OCR_DET, ROOT } from '../helpers/models.js';
+
+// Compile-time: the page's view of the reports must accept what the library writes.
+const _benchFits = (r: BenchReport): PageBenchReport => r;
+const _sweepFits = (r: SweepReport): PageSweepReport => r;
+
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-web-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function rtinfer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** The report a page embeds, read back from the file as the page itself reads it. */
+function embedded<T>(html: string): T {
+  const m = /<script type="application\/json" id="rtinfer-data">(.*?)<\/script>/s.exec(html);
+  assert.ok(m, 'the page embeds its data');
+  return (JSON.parse(m[1]!) as { report: T }).report;
+}
+
+async function openReport(s: PageSession, file: string, charts: number): Promise<Awaited<ReturnType<typeof chartStates>>> {
+  await s.page.goto(pathToFileURL(file).href);
+  try {
+    await waitForCharts(s.page, charts);
+  } catch (error) {
+    throw new Error(`charts did not draw: ${JSON.stringify(await chartStates(s.page))}; page errors: ${s.errors.join(' | ') || 'none'}`, { cause: error });
+  }
+  const states = await chartStates(s.page);
+  assert.equal(states.length, charts, JSON.stringify(states));
+  for (const c of states) {
+    assert.ok(c.points > 0, `${c.id} drew no points`);
+    assert.ok(c.canvasWidth > 100 && c.canvasHeight > 100, `${c.id} canvas ${c.canvasWidth}x${c.canvasHeight}`);
+    assert.ok(c.paintedPixels > 500, `${c.id} canvas is blank (${c.paintedPixels} painted pixels)`);
+  }
+  return states;
+}
+
+function assertSelfContained(s: PageSession, html: string): void {
+  assert.doesNotMatch(html, /<script src=|<link |https?:\/\//, 'nothing to fetch in the file');
+  assert.deepEqual(s.blocked, [], 'the page tried to reach the network');
+  assert.deepEqual(s.errors, [], 'console errors');
+}
+
+test('bench --images --html: histogram, CDF, the four-stage split, verdict and settings render offline', async (t) => {
+  const imgs = path.join(dir, 'imgs');
+  mkdirSync(imgs, { recursive: true });
+  for (const [i, word] of ['LATENCY', 'BUDGET'].entries()) {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="320" height="160"><rect width="100%" height="100%" fill="white"/><text x="20" y="90" font-size="48" font-family="sans-serif">${word}</text></svg>`;
+    await sharp(Buffer.from(svg)).jpeg().toFile(path.join(imgs, `t${i}.jpg`));
+  }
+  const file = path.join(dir, 'bench-images.html');
+  const r = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', '0.5s', '--min-queries', '20', '--warmup', '2', '--html', file);
+  assert.equal(r.code, 0, r.stderr);
+  const html = readFileSync(file, 'utf8');
+  const report = embedded<BenchReport>(html);
+  assert.ok(report.pipeline && report.latencyDistribution.histogram.counts.length > 0);
+  await withPage(t, async (s) => {
+    const states = await openReport(s, file, 2);
+    const byId = Object.fromEntries(states.map((c) => [c.id, c]));
+    assert.equal(byId['histogram']?.points, report.latencyDistribution.histogram.counts.length, 'one bar per bin');
+    assert.equal(byId['cdf']?.points, report.latencyDistribution.quantiles.q.length, 'one CDF point per quantile');
+    const stages = await s.page.textContent('#stages');
+    for (const stage of ['decode', 'preprocess', 'inference', 'postprocess', 'end to end']) assert.match(stages ?? '', new RegExp(stage));
+    assert.equal(await s.page.locator('#stages .split').first().locator('span').count(), 4, 'four stages in the split bar');
+    const verdict = await s.page.textContent('#verdict');
+    assert.match(verdict ?? '', report.validity.valid ? /VALID/ : /INVALID/);
+    for (const reason of report.validity.reasons) assert.ok(verdict?.includes(reason), reason);
+    assert.match((await s.page.textContent('#settings')) ?? '', /text head|2 image\(s\)/);
+    assert.match((await s.page.textContent('#env')) ?? '', new RegExp(`onnxruntime ${report.env.onnxruntime.replace(/\./g, '\\.')}`));
+    assertSelfContained(s, html);
+    await s.screenshot('bench-images-report');
+  });
+});
+
+test('a single-stream bench report from the library renders; report text cannot inject markup', async (t) => {
+  const { report } = await runBench({ model: OCR_CLS, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], durationMs: 800, minQueries: 100, warmup: { minQueries: 10, minDurationMs: 0 } });
+  // A hostile label: it must arrive as text, not close the data element or run.
+  report.model.label = '</script><script>window.__pwned = 1</script><!-- <b>bold</b>';
+  const file = path.join(dir, 'bench.html');
+  const html = renderBenchHtml(report);
+  writeFileSync(file, html);
+  await withPage(t, async (s) => {
+    await openReport(s, file, 2);
+    assert.equal(await s.page.evaluate('window.__pwned'), undefined);
+    assert.match((await s.page.textContent('h1')) ?? '', /<\/script><script>window.__pwned = 1<\/script><!-- <b>bold<\/b>/);
+    assert.equal(await s.page.locator('h1 b').count(), 0);
+    assert.match((await s.page.textContent('#stages')) ?? '', /all of it is inference/);
+    assert.match((await s.page.textContent('#verdict')) ?? '', report.validity.valid ? /VALID/ : /INVALID/);
+    assert.match((await s.page.textContent('#percentiles')) ?? '', /early stopping/);
+    assertSelfContained(s, html);
+    await s.screenshot('bench-report');
+  });
+});
+
+test('sweep --html: latency–throughput curve with the Pareto frontier, percentiles per point and the table render offline', async (t) => {
+  const file = path.join(dir, 'sweep.html');
+  const r = await rtinfer('sweep', OCR_CLS, '--shape', 'x=1x3x48x192', '--batch', '1,4', '--concurrency', '1,3', '--duration', '0.3s', '--min-queries', '20', '--html', file);
+  assert.equal(r.code, 0, r.stderr);
+  const html = readFileSync(file, 'utf8');
+  const report = embedded<SweepReport>(html);
+  assert.equal(report.points.length, 4);
+  await withPage(t, async (s) => {
+    const states = await openReport(s, file, 2);
+    const byId = Object.fromEntries(states.map((c) => [c.id, c]));
+    assert.equal(byId['tradeoff']?.points, 4, 'every point once: frontier points on the frontier series, the rest apart');
+    assert.equal(byId['percentiles']?.points, 4 * 4, 'p50, p90, p99 and max for each point');
+    const frontier = report.points.filter((p) => p.pareto).length;
+    assert.ok(frontier > 0);
+    assert.equal(await s.page.locator('#points tbody tr.pareto').count(), frontier);
+    assert.equal(await s.page.locator('#points tbody tr').count(), 4);
+    assert.equal(await s.page.locator('#stages .split').count(), 4, 'a queue/inference split per point');
+    assert.match((await s.page.textContent('#verdict')) ?? '', /COMPLETE/);
+    assert.match((await s.page.textContent('#settings')) ?? '', /max batch size1, 4/);
+    assertSelfContained(s, html);
+    await s.screenshot('sweep-report');
+  });
+});
