@@ -126,6 +126,9 @@ export type { ServerConfig, ModelConfig } from './server/config.js';
 // reports
 export { renderBenchText } from './report/bench-text.js';
 export { perQueryCsv } from './report/csv.js';
-export { renderSweepText, renderSweepCsv, renderSweepHtml } from './report/sweep-report.js';
+export { renderSweepText, renderSweepCsv } from './report/sweep-report.js';
+export { renderBenchHtml, renderSweepHtml } from './report/html-report.js';
+export { renderPage, webAsset } from './report/web-assets.js';
+export type { PageOptions, WebEntry } from './report/web-assets.js';
 
 export { RTINFER_VERSION } from './version.js';
