@@ -122,6 +122,8 @@ export { createRtinferServer } from './server/server.js';
 export type { RtinferServer, LoadedModelEntry, ModelState } from './server/server.js';
 export { validateConfig, loadConfigFile } from './server/config.js';
 export type { ServerConfig, ModelConfig } from './server/config.js';
+export { LiveStats, LIVE_SCHEMA, LIVE_BUCKET_EDGES_MS } from './server/live-stats.js';
+export type { LivePoint, LiveSnapshot, LiveTick, LiveDistribution, LiveSource, LiveStatsOptions } from './server/live-stats.js';
 
 // reports
 export { renderBenchText } from './report/bench-text.js';
