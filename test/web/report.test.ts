@@ -1,11 +1,12 @@
 /**
  * The HTML reports in a real browser: real benchmark and sweep runs (onnxruntime, the PP-OCR
  * models), written by the built CLI or the library, opened from file:// in headless Chromium with
- * the network cut off. Screenshots go to test-artifacts/.
+ * the network cut off. Screenshots go to test-artifacts/; with RTINFER_DOCS_SCREENSHOTS=1 the runs
+ * are longer and the bench and sweep pictures are also copied to docs/img/ for the README.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -25,6 +26,13 @@ const _benchFits = (r: BenchReport): PageBenchReport => r;
 const _sweepFits = (r: SweepReport): PageSweepReport => r;
 
 const CLI = path.join(ROOT, 'dist/cli/main.js');
+const DOCS = process.env['RTINFER_DOCS_SCREENSHOTS'] === '1';
+
+function toDocs(file: string, name: string): void {
+  if (!DOCS) return;
+  mkdirSync(`${ROOT}docs/img`, { recursive: true });
+  copyFileSync(file, `${ROOT}docs/img/${name}.png`);
+}
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-web-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -76,7 +84,7 @@ test('bench --images --html: histogram, CDF, the four-stage split, verdict and s
     await sharp(Buffer.from(svg)).jpeg().toFile(path.join(imgs, `t${i}.jpg`));
   }
   const file = path.join(dir, 'bench-images.html');
-  const r = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', '0.5s', '--min-queries', '20', '--warmup', '2', '--html', file);
+  const r = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', DOCS ? '6s' : '0.5s', '--min-queries', DOCS ? '100' : '20', '--warmup', '2', '--html', file);
   assert.equal(r.code, 0, r.stderr);
   const html = readFileSync(file, 'utf8');
   const report = embedded<BenchReport>(html);
@@ -95,7 +103,7 @@ test('bench --images --html: histogram, CDF, the four-stage split, verdict and s
     assert.match((await s.page.textContent('#settings')) ?? '', /text head|2 image\(s\)/);
     assert.match((await s.page.textContent('#env')) ?? '', new RegExp(`onnxruntime ${report.env.onnxruntime.replace(/\./g, '\\.')}`));
     assertSelfContained(s, html);
-    await s.screenshot('bench-images-report');
+    toDocs(await s.screenshot('bench-images-report'), 'bench-report');
   });
 });
 
@@ -121,24 +129,26 @@ test('a single-stream bench report from the library renders; report text cannot 
 
 test('sweep --html: latency–throughput curve with the Pareto frontier, percentiles per point and the table render offline', async (t) => {
   const file = path.join(dir, 'sweep.html');
-  const r = await rtinfer('sweep', OCR_CLS, '--shape', 'x=1x3x48x192', '--batch', '1,4', '--concurrency', '1,3', '--duration', '0.3s', '--min-queries', '20', '--html', file);
+  const grid = DOCS ? ['--batch', '1,4,8', '--concurrency', '1,2,4,8', '--duration', '1s', '--min-queries', '200'] : ['--batch', '1,4', '--concurrency', '1,3', '--duration', '0.3s', '--min-queries', '20'];
+  const r = await rtinfer('sweep', OCR_CLS, '--shape', 'x=1x3x48x192', ...grid, '--html', file);
   assert.equal(r.code, 0, r.stderr);
   const html = readFileSync(file, 'utf8');
   const report = embedded<SweepReport>(html);
-  assert.equal(report.points.length, 4);
+  const n = report.points.length;
+  assert.equal(n, DOCS ? 12 : 4);
   await withPage(t, async (s) => {
     const states = await openReport(s, file, 2);
     const byId = Object.fromEntries(states.map((c) => [c.id, c]));
-    assert.equal(byId['tradeoff']?.points, 4, 'every point once: frontier points on the frontier series, the rest apart');
-    assert.equal(byId['percentiles']?.points, 4 * 4, 'p50, p90, p99 and max for each point');
+    assert.equal(byId['tradeoff']?.points, n, 'every point once: frontier points on the frontier series, the rest apart');
+    assert.equal(byId['percentiles']?.points, n * 4, 'p50, p90, p99 and max for each point');
     const frontier = report.points.filter((p) => p.pareto).length;
     assert.ok(frontier > 0);
     assert.equal(await s.page.locator('#points tbody tr.pareto').count(), frontier);
-    assert.equal(await s.page.locator('#points tbody tr').count(), 4);
-    assert.equal(await s.page.locator('#stages .split').count(), 4, 'a queue/inference split per point');
+    assert.equal(await s.page.locator('#points tbody tr').count(), n);
+    assert.equal(await s.page.locator('#stages .split').count(), n, 'a queue/inference split per point');
     assert.match((await s.page.textContent('#verdict')) ?? '', /COMPLETE/);
-    assert.match((await s.page.textContent('#settings')) ?? '', /max batch size1, 4/);
+    assert.match((await s.page.textContent('#settings')) ?? '', DOCS ? /max batch size1, 4, 8/ : /max batch size1, 4/);
     assertSelfContained(s, html);
-    await s.screenshot('sweep-report');
+    toDocs(await s.screenshot('sweep-report'), 'sweep-report');
   });
 });

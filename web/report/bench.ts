@@ -91,7 +91,7 @@ function stagesCard(r: BenchReport): HTMLElement {
     ...(c.sessionCreateMs !== null ? [{ label: 'create session', ms: c.sessionCreateMs }] : []),
     { label: 'first inference', ms: c.firstInferenceMs },
   ];
-  card.append(h('h2', {}, 'Cold start'), splitBar(cold), splitLegend(cold.map((p) => `${p.label} ${formatMs(p.ms)} ms`)));
+  card.append(h('h2', { class: 'sub' }, 'Cold start'), splitBar(cold), splitLegend(cold.map((p) => `${p.label} ${formatMs(p.ms)} ms`)));
   return card;
 }
 

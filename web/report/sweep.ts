@@ -18,9 +18,7 @@ export function renderSweep(app: HTMLElement, r: SweepReport): void {
   const curve = chartSection(app, 'tradeoff', 'Latency–throughput', 'Each point is one configuration at one load. Orange: the Pareto frontier (no other point has more throughput at a lower p99). Hover a point for its configuration.');
   tradeoffChart(curve, measured.map((p) => ({ throughput: p.throughput, latencyMs: p.latencyMs.p99, pareto: p.pareto, label: `${config(p)}: ${formatRate(p.throughput)} q/s, p99 ${formatMs(p.latencyMs.p99)} ms` })));
 
-  const grid = h('div', { class: 'grid2' });
-  app.append(grid);
-  const pct = chartSection(grid, 'percentiles', 'Percentiles per point', 'p50, p90, p99 and max of each point, numbered as in the table.');
+  const pct = chartSection(app, 'percentiles', 'Percentiles per point', 'p50, p90, p99 and max of each point, numbered as in the table.');
   categoryChart(
     pct,
     r.points.map(config),
@@ -32,7 +30,7 @@ export function renderSweep(app: HTMLElement, r: SweepReport): void {
     ],
     { yLabel: 'latency (ms)' },
   );
-  grid.append(splitCard(r));
+  app.append(splitCard(r));
 
   app.append(h('section', { class: 'card' }, h('h2', {}, 'Points'), h('div', { class: 'scroll' }, pointsTable(r))));
   app.append(
