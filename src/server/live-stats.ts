@@ -17,7 +17,7 @@ import { LatencyRecorder } from '../stats/latency-recorder.js';
 export const LIVE_SCHEMA = 'rtinfer.live/1';
 
 /** Endpoints whose requests run a model and so count as traffic (not metadata, health, ...). */
-const TRAFFIC_ENDPOINTS: ReadonlySet<string> = new Set(['infer', 'predict']);
+const TRAFFIC_ENDPOINTS: ReadonlySet<string> = new Set(['infer', 'predict', 'stream']);
 
 /**
  * Upper edges (ms) of the last-minute distribution's buckets: 10 per decade from 0.1 ms to 10 s

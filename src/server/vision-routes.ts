@@ -169,8 +169,12 @@ function serveStream(ws: WebSocket, entry: LoadedModelEntry & { engine: NonNulla
       const pipeline = await visionPipeline(entry, server.config.maxImagePixels, server);
       const r = await pipeline.predict(job.frame);
       const body = resultBody(model, pipeline, r);
-      ws.send(JSON.stringify({ ...body, frame: job.seq, ageMs: Math.round((performance.now() - job.at) * 1000) / 1000, dropped: state.dropped }));
+      const ageMs = performance.now() - job.at;
+      ws.send(JSON.stringify({ ...body, frame: job.seq, ageMs: Math.round(ageMs * 1000) / 1000, dropped: state.dropped }));
+      // A frame's age (arrival to answer) is its end-to-end latency on the dashboard.
+      server.live.record(model, 'stream', 200, ageMs);
     } catch (error) {
+      server.live.record(model, 'stream', isRtinferError(error) ? error.status : 500, performance.now() - job.at);
       const message = isRtinferError(error) ? error.message : firstLine(error);
       ws.send(JSON.stringify({ frame: job.seq, error: message, ...(isRtinferError(error) ? { code: error.code } : {}) }));
     } finally {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
+import WebSocket from 'ws';
 import { encodeInferRequest } from '../../src/protocol/kserve-v2.js';
 import { validateConfig } from '../../src/server/config.js';
 import type { LiveSnapshot, LiveTick } from '../../src/server/live-stats.js';
@@ -115,6 +116,32 @@ test('GET /api/live streams a snapshot, then a tick a second whose points count 
     12,
   );
   assert.ok(window.length >= ticks.length);
+});
+
+test('frames answered on a WebSocket stream count as the model’s traffic, with their age as latency', async () => {
+  let points: LiveSnapshot['models'][number]['points'] = [];
+  const answeredSoFar = async (): Promise<number> => {
+    const snap = (await (await fetch(`${base}/api/live/snapshot`, { headers: auth })).json()) as LiveSnapshot;
+    points = snap.models.find((m) => m.name === 'det')!.points;
+    return points.reduce((sum, p) => sum + p.answered, 0);
+  };
+  // Let the current second close, so that every earlier answer is in the window.
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const before = await answeredSoFar();
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/api/models/det/stream`, { headers: auth });
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const result = new Promise<{ ageMs: number }>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)) as { ageMs: number })));
+  ws.send(textPng);
+  const { ageMs } = await result;
+  ws.close();
+  let after = before;
+  for (let i = 0; i < 30 && after === before; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    after = await answeredSoFar();
+  }
+  assert.equal(after, before + 1);
+  const p50 = points.findLast((p) => p.answered === 1)!.p50Ms!;
+  assert.ok(Math.abs(p50 - ageMs) <= ageMs * 0.002 + 0.002, `p50 ${p50} ms is the frame's age ${ageMs} ms`);
 });
 
 test('GET /api/models lists each model with its vision task (null for a model no head fits)', async () => {
