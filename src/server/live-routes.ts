@@ -35,18 +35,27 @@ export interface ModelListing {
   inputs: Array<{ name: string; dtype: string; shape: Array<number | string> }>;
 }
 
-async function listing(server: RtinferServer, m: LoadedModelEntry): Promise<ModelListing> {
-  let task: string | null = null;
-  let head: string | null = null;
-  if (m.state === 'READY' && m.engine) {
-    try {
-      const pipeline = await visionPipeline(m as LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }, server.config.maxImagePixels, server);
-      task = pipeline.head.task;
-      head = pipeline.head.name;
-    } catch {
+/**
+ * A ready model's vision head, found once: a model that fits no head would otherwise have its file
+ * read and parsed again on every listing (the image endpoints retry on purpose, this need not).
+ */
+const heads = new WeakMap<LoadedModelEntry, Promise<{ task: string | null; head: string | null }>>();
+
+function headOf(server: RtinferServer, m: LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }): Promise<{ task: string | null; head: string | null }> {
+  let found = heads.get(m);
+  if (!found) {
+    found = visionPipeline(m, server.config.maxImagePixels, server).then(
+      (p) => ({ task: p.head.task, head: p.head.name }),
       // Not a vision model (no head fits its outputs): it still serves v2 requests.
-    }
+      () => ({ task: null, head: null }),
+    );
+    heads.set(m, found);
   }
+  return found;
+}
+
+async function listing(server: RtinferServer, m: LoadedModelEntry): Promise<ModelListing> {
+  const { task, head } = m.state === 'READY' && m.engine ? await headOf(server, m as LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }) : { task: null, head: null };
   return {
     name: m.config.name,
     version: m.config.version,
