@@ -333,13 +333,15 @@ async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonl
     const acc = (res: HeadResult[]): number => res.filter((x, k) => topClass(x).label === truth[k]).length / n;
     const score = acc(c);
     const referenceScore = acc(r);
-    return withNote({ metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n }, note);
+    const known = [...(cand.decodeOptions.labels ?? []), ...[...c, ...r].flatMap((x) => (x.task === 'classify' ? x.classes.map((k) => k.label) : []))];
+    return withNote({ metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n }, join(note, unknownLabels(truth, known)));
   }
   if (labelled?.kind === 'detect') {
     const truth: TruthBox[][] = used.map((i) => labelled.images[i]!.boxes.map((b) => (task === 'text' ? { ...b, label: TEXT_LABEL } : b)));
     const score = meanAveragePrecision(c.map((x) => boxesOf(x, true)), truth, { iou: IOU }).map;
     const referenceScore = meanAveragePrecision(r.map((x) => boxesOf(x, true)), truth, { iou: IOU }).map;
-    return withNote({ metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: n }, note);
+    const known = [...(cand.decodeOptions.labels ?? []), ...[...c, ...r].flatMap((x) => boxesOf(x, true).map((b) => b.label))];
+    return withNote({ metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: n }, join(note, unknownLabels(truth.flat().map((b) => b.label), known)));
   }
   if (task === 'classify') {
     const score = top1Agreement(c.map((x) => topClass(x).index), r.map((x) => topClass(x).index));
@@ -357,6 +359,17 @@ async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonl
   }
   const score = meanAveragePrecision(predictions, truth, { iou: IOU }).map;
   return withNote({ metric: 'map50-agreement', score, drop: 1 - score, images: n }, join(note, extra));
+}
+
+/**
+ * Labels of the set that neither model ever gave (nor lists among its class names): most likely
+ * spelt differently from the model's names ('tvmonitor' for 'tv'), which would score 0 unnoticed.
+ */
+function unknownLabels(truth: readonly string[], known: readonly string[]): string | undefined {
+  const seen = new Set(known);
+  const missing = [...new Set(truth)].filter((l) => !seen.has(l));
+  if (missing.length === 0) return undefined;
+  return `label(s) neither model gives: ${missing.slice(0, 5).map((l) => `'${l}'`).join(', ')}${missing.length > 5 ? ', ...' : ''} (do they match the model's class names?)`;
 }
 
 function clampUnit(x: number): number {

@@ -83,6 +83,11 @@ test('a labelled detection set gives real mAP@0.5 of both models (yolox_nano on 
   writeFileSync(labels, JSON.stringify({ images: [{ file: image, boxes: [...boxes, { box: [600, 400, 630, 420], label: 'tv' }] }] }));
   const harder = await measureAccuracy({ model, reference: model, labels });
   assert.ok(harder.score < r.score, `${harder.score} < ${r.score}`);
+  assert.equal(r.note, undefined);
+  // A label spelt unlike the model's class names is pointed out, as it can only score 0.
+  writeFileSync(labels, JSON.stringify({ images: [{ file: image, boxes: [...boxes, { box: [5, 167, 155, 262], label: 'tvmonitor' }] }] }));
+  const misspelt = await measureAccuracy({ model, reference: model, labels });
+  assert.match(misspelt.note ?? '', /label\(s\) neither model gives: 'tvmonitor'/);
 });
 
 test('a labelled classification set gives top-1 accuracy of both models, images found by name among the given ones', async () => {
@@ -100,7 +105,14 @@ test('a labelled classification set gives top-1 accuracy of both models, images 
   // text.png is not next to the labels file: it is taken from `images` by name.
   writeFileSync(labels, JSON.stringify({ images: [{ file: 'text.png', label }, { file: noise, label: 'no such class' }] }));
   const r = await measureAccuracy({ model: OCR_CLS, reference: OCR_CLS, labels, images: [dir] });
-  assert.deepEqual(r, { metric: 'top1', score: 0.5, referenceScore: 0.5, drop: 0, images: 2 });
+  assert.deepEqual(r, {
+    metric: 'top1',
+    score: 0.5,
+    referenceScore: 0.5,
+    drop: 0,
+    images: 2,
+    note: "label(s) neither model gives: 'no such class' (do they match the model's class names?)",
+  });
 });
 
 test('a reference cache runs the reference once per image set, and misses when an image changes', async () => {
