@@ -4,35 +4,31 @@
  * time, so a report opens offline and the dashboard needs no CDN.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RtinferError } from '../errors.js';
 
 export type WebEntry = 'report' | 'dashboard';
 
 // From dist/report/web-assets.js the assets are at dist/web; from src/report/web-assets.ts (tests
-// under tsx) at ../../dist/web. The first directory that exists wins.
+// under tsx) at ../../dist/web (src/web does not exist). The first directory holding the file wins.
 const CANDIDATES = [new URL('../web/', import.meta.url), new URL('../../dist/web/', import.meta.url)];
 const cache = new Map<string, string>();
 
-function assetDir(): string | undefined {
-  for (const u of CANDIDATES) {
-    const dir = fileURLToPath(u);
-    if (existsSync(dir)) return dir;
-  }
-  return undefined;
+/** Reads `name` from the first of `dirs` that has it; exported for tests. */
+export function readWebAsset(dirs: readonly string[], name: string): string {
+  const dir = dirs.find((d) => existsSync(path.join(d, name)));
+  if (dir === undefined) throw new RtinferError('RTI_ERR_WEB_ASSETS_MISSING', `web asset ${name} is not built (looked in ${dirs.join(' and ')}): run npm run build`);
+  return readFileSync(path.join(dir, name), 'utf8');
 }
 
-/** The text of a built asset such as 'report.js' or 'dashboard.css'. */
+/** The text of a built asset such as 'report.js' or 'dashboard.css' (read once, then cached). */
 export function webAsset(name: `${WebEntry}.${'js' | 'css'}`): string {
-  const hit = cache.get(name);
-  if (hit !== undefined) return hit;
-  const dir = assetDir();
-  const file = dir === undefined ? undefined : dir + name;
-  if (file === undefined || !existsSync(file)) {
-    throw new RtinferError('RTI_ERR_WEB_ASSETS_MISSING', `web asset ${name} is not built (looked in ${fileURLToPath(CANDIDATES[0] as URL)} and ${fileURLToPath(CANDIDATES[1] as URL)}): run npm run build`);
+  let text = cache.get(name);
+  if (text === undefined) {
+    text = readWebAsset(CANDIDATES.map((u) => fileURLToPath(u)), name);
+    cache.set(name, text);
   }
-  const text = readFileSync(file, 'utf8');
-  cache.set(name, text);
   return text;
 }
 
