@@ -112,7 +112,8 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
   const t0 = clock.now();
   const deadline = t0 + o.budgetMs;
   const controller = new AbortController();
-  const timer = clock.setTimer(() => controller.abort(new BudgetSpent('budget spent')), o.budgetMs);
+  // An unbounded search (a replay, a test) sets no timer: timers cannot hold Infinity.
+  const timer = Number.isFinite(o.budgetMs) ? clock.setTimer(() => controller.abort(new BudgetSpent('budget spent')), o.budgetMs) : undefined;
   const trials = new Map<string, Trial>();
   const costs: Record<Level, number[]> = { quick: [], full: [] };
   const evaluations = { quick: 0, full: 0, abandoned: 0, failed: 0 };
@@ -298,7 +299,7 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
     if (!(error instanceof BudgetSpent)) throw error;
     stoppedBy = 'budget';
   } finally {
-    clock.clearTimer(timer);
+    if (timer !== undefined) clock.clearTimer(timer);
   }
 
   const all = [...trials.values()];
