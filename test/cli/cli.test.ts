@@ -205,7 +205,8 @@ test('sweep --json and --html write the grid; bench --scenario concurrency repor
   const j = JSON.parse(r.stdout);
   assert.equal(j.schema, 'rtinfer.sweep/1');
   assert.equal(j.points.length, 2);
-  assert.match(readFileSync(html, 'utf8'), /<svg/);
+  const page = readFileSync(html, 'utf8');
+  assert.equal(JSON.parse(/<script type="application\/json" id="rtinfer-data">(.*?)<\/script>/s.exec(page)![1]!).report.points.length, 2, 'the page embeds the report');
   const b = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--scenario', 'concurrency', '--concurrency', '3', '--batch', '4', '--duration', '0.3s', '--min-queries', '20', '--warmup', '3', '--json');
   assert.equal(b.code, 0, b.stderr);
   const jb = JSON.parse(b.stdout);

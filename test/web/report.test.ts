@@ -127,6 +127,23 @@ test('a single-stream bench report from the library renders; report text cannot 
   });
 });
 
+test('an engine-scenario bench report splits end to end into queue, inference and the rest', async (t) => {
+  const { report } = await runBench({ model: OCR_CLS, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], scenario: 'concurrency', concurrency: 3, engine: { batching: { maxBatchSize: 4 } }, durationMs: 500, minQueries: 50, warmup: { minQueries: 5, minDurationMs: 0 } });
+  assert.ok(report.engine);
+  const file = path.join(dir, 'bench-engine.html');
+  const html = renderBenchHtml(report);
+  writeFileSync(file, html);
+  await withPage(t, async (s) => {
+    await openReport(s, file, 2);
+    const stages = (await s.page.textContent('#stages')) ?? '';
+    assert.match(stages, /engine: 1 instance\(s\)/);
+    assert.match(stages, /queue.*inference.*end to end/s);
+    assert.equal(await s.page.locator('#stages .split').first().locator('span').count(), 3);
+    assertSelfContained(s, html);
+    await s.screenshot('bench-engine-report');
+  });
+});
+
 test('sweep --html: latency–throughput curve with the Pareto frontier, percentiles per point and the table render offline', async (t) => {
   const file = path.join(dir, 'sweep.html');
   const grid = DOCS ? ['--batch', '1,4,8', '--concurrency', '1,2,4,8', '--duration', '1s', '--min-queries', '200'] : ['--batch', '1,4', '--concurrency', '1,3', '--duration', '0.3s', '--min-queries', '20'];
