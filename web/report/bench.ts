@@ -79,7 +79,7 @@ function stagesCard(r: BenchReport): HTMLElement {
       { label: 'inference', ms: e.inferenceMs.p50 },
       { label: 'other (hand-off, batching, generator)', ms: Math.max(0, r.latencyMs.p50 - e.queueMs.p50 - e.inferenceMs.p50) },
     ];
-    card.append(h('p', { class: 'meta' }, `engine: ${e.instances} instance(s) × ${e.threadsPerInstance} threads · batching ${e.batching.mode}${e.batching.mode !== 'none' ? ` max ${e.batching.maxBatchSize}` : ''} · mean batch ${e.meanBatchRequests}; medians:`));
+    card.append(h('p', { class: 'meta' }, `engine: ${e.instances} instance(s) × ${e.threadsPerInstance} threads · batching ${e.batching.mode}${e.batching.mode !== 'none' ? ` max ${e.batching.maxBatchSize}` : ''} · mean batch ${e.meanBatchRequests}. Medians, which need not add up: "other" is the end-to-end median less the other two.`));
     card.append(splitBar(parts), splitLegend(parts.map((p) => `${p.label} ${formatMs(p.ms)} ms`)));
     card.append(dataTable(['', 'p50', 'p99'], [['queue', formatMs(e.queueMs.p50), formatMs(e.queueMs.p99)], ['inference', formatMs(e.inferenceMs.p50), formatMs(e.inferenceMs.p99)], ['end to end', formatMs(r.latencyMs.p50), formatMs(r.latencyMs.p99)]]));
   } else {

@@ -128,7 +128,8 @@ export function histogramChart(el: HTMLElement, bins: HistogramBins, o: { title?
       axes: [
         // Ticks at bin boundaries (x = i - 0.5 is the lower edge of bin i), labelled with the edge in ms.
         { label: 'latency (ms, log scale)', splits: () => Array.from({ length: Math.floor(n / every) + 1 }, (_v, k) => k * every - 0.5), values: (_u, vals) => vals.map((v) => formatNumber(edge(Math.round(v + 0.5)))) },
-        { label: 'queries' },
+        // Whole queries only: no 2.5 ticks.
+        { label: 'queries', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7] },
       ],
       series: [
         { label: 'bin', value: (_u, v) => (v === null ? '–' : `${formatNumber(edge(v))}–${formatNumber(edge(v + 1))} ms`) },
