@@ -13,7 +13,7 @@ import { encodeInferRequest } from '../../src/protocol/kserve-v2.js';
 import { validateConfig } from '../../src/server/config.js';
 import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
 import { chartStates, waitForCharts, withPage } from '../helpers/browser.js';
-import { OCR_DET, ROOT } from '../helpers/models.js';
+import { OCR_CLS, OCR_DET, ROOT } from '../helpers/models.js';
 
 const TOKEN = 'dash-s3cret';
 let server: RtinferServer;
@@ -134,5 +134,27 @@ test('BAD CALL - the dashboard without the token, or with a wrong one in its URL
       assert.equal(res?.status(), 401);
     },
     { allowOrigins: [new URL(base).origin] },
+  );
+});
+
+test('the try-it panel runs a classifier too: no annotation to ask for, the picked image and its classes are shown', async (t) => {
+  const cls = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, name: 'textline-orientation', warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  const url = await cls.listen();
+  t.after(() => cls.close());
+  await cls.ready();
+  await withPage(
+    t,
+    async ({ page, errors }) => {
+      await page.goto(`${url}/`);
+      await page.waitForSelector('#tryit-model');
+      assert.equal(await page.textContent('#tryit-model'), 'textline-orientation (classify)');
+      await page.setInputFiles('#tryit-file', { name: 'line.png', mimeType: 'image/png', buffer: textPng });
+      await page.waitForSelector('#tryit-result[data-state="done"]', { timeout: 15_000 });
+      assert.match((await page.getAttribute('#tryit-image', 'src')) ?? '', /^blob:/);
+      assert.equal(Number(await page.getAttribute('#tryit-result', 'data-detections')), 2, 'both orientation classes, 0 and 180');
+      assert.match((await page.textContent('#tryit-detections')) ?? '', /class.*score.*(0|180)/s);
+      assert.deepEqual(errors, []);
+    },
+    { allowOrigins: [new URL(url).origin] },
   );
 });
