@@ -7,7 +7,7 @@ import { parseCommand, parseDurationMs, parseIntOption, stringValue, type Comman
 
 export const SERVE_COMMAND: CommandSpec = {
   name: 'serve',
-  summary: 'serve models over HTTP (KServe v2), with metrics and a graceful drain',
+  summary: 'serve models over HTTP (KServe v2), with metrics, a live dashboard at / and a graceful drain',
   usage: 'rtinfer serve [model.onnx...] [--config FILE] [--host 127.0.0.1] [--port 8000] [--token T]',
   maxPositionals: 64,
   options: [
