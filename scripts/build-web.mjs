@@ -9,7 +9,7 @@
  *
  * Usage: node scripts/build-web.mjs [--check]   (--check: build to memory only, write nothing)
  */
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -35,7 +35,11 @@ function checkInlinable(name, text) {
   for (const re of FORBIDDEN) if (re.test(text)) throw new Error(`build-web: ${name} contains ${re} and cannot be inlined into HTML`);
 }
 
-const common = { bundle: true, minify: true, target: 'es2020', logLevel: 'warning', write: false, legalComments: 'none', absWorkingDir: root };
+// uPlot's MIT licence asks for its notice in copies; minifying drops its header comment, so a
+// one-line banner keeps it (without a URL: the pages are checked to contain none).
+const uplotVersion = JSON.parse(readFileSync(path.join(root, 'node_modules', 'uplot', 'package.json'), 'utf8')).version;
+const notice = `/*! rtinfer page. Includes uPlot ${uplotVersion}, Copyright (c) Leon Sorokin, MIT License. */`;
+const common = { bundle: true, minify: true, target: 'es2020', logLevel: 'warning', write: false, legalComments: 'none', absWorkingDir: root, banner: { js: notice, css: notice } };
 
 async function buildEntry(entry) {
   const js = await esbuild.build({ ...common, entryPoints: [path.join(webDir, entry, 'main.ts')], format: 'iife', outfile: path.join(outDir, `${entry}.js`) });
