@@ -1,5 +1,7 @@
 /** The `rtinfer.tune/1` report as text (the CLI's default output) and as a self-contained HTML page. */
+import { isRtinferError } from '../errors.js';
 import { formatTable } from '../report/format.js';
+import { renderPage, type WebEntry } from '../report/web-assets.js';
 import type { CandidateReport, MeasurementReport, TuneReport } from './tune.js';
 
 const MAX_ROWS = 25;
@@ -72,8 +74,23 @@ function esc(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 }
 
-/** A plain self-contained page: the summary, the verdict and the candidate table, no script. */
+/**
+ * The report page: web/tune/main.ts (uPlot) with the report inlined, built by scripts/build-web.mjs
+ * like the other pages. Without a web build (running from source before `npm run build`), the
+ * plain table page instead, which says so.
+ */
 export function renderTuneHtml(r: TuneReport): string {
+  try {
+    // 'tune' is a web entry of its own (web/tune/main.ts): the build bundles every web/<entry>/main.ts.
+    return renderPage({ entry: 'tune' as WebEntry, title: `rtinfer tune · ${r.slo.text}`, data: r });
+  } catch (error) {
+    if (isRtinferError(error) && error.code === 'RTI_ERR_WEB_ASSETS_MISSING') return renderTunePlainHtml(r, 'charts left out: the web pages are not built (npm run build)');
+    throw error;
+  }
+}
+
+/** A plain self-contained page: the summary, the verdict and the candidate table, no script. */
+export function renderTunePlainHtml(r: TuneReport, note = ''): string {
   const text = renderTuneText(r).split('\n\n')[0] ?? '';
   const table = rows(r);
   const [head, ...body] = table;
@@ -90,7 +107,7 @@ export function renderTuneHtml(r: TuneReport): string {
 <p class="${r.verdict.met ? 'met' : 'not'}"><b>${r.verdict.met ? 'MET' : 'NOT MET'}</b>: ${esc(r.verdict.text)}</p>
 <table><thead><tr><th>chosen</th><th>Pareto</th>${(head ?? []).slice(1).map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>
 <tbody>${all.map((row) => cells(row, 'td')).join('\n')}</tbody></table>
-<p>${body.length} of ${r.candidates.length} candidates measured shown in the text output; all are listed here.</p>
+<p>${body.length} of ${r.candidates.length} candidates measured shown in the text output; all are listed here.${note ? ` ${esc(note)}.` : ''}</p>
 <script type="application/json" id="rtinfer-tune">${JSON.stringify(r).replace(/</g, '\\u003c')}</script>
 </body></html>
 `;

@@ -7,8 +7,14 @@ import { after, describe, it } from 'node:test';
 import { tuneCommand } from '../../src/cli/tune.js';
 import { isRtinferError } from '../../src/errors.js';
 import { loadConfigFile } from '../../src/server/config.js';
+import { pathToFileURL } from 'node:url';
 import type { TuneReport } from '../../src/tune/tune.js';
+import type { TunePageReport } from '../../web/tune/tune-types.js';
+import { chartStates, waitForCharts, withPage } from '../helpers/browser.js';
 import { OCR_CLS, OCR_DET, sharedModel } from '../helpers/models.js';
+
+// Compile-time: the page's view of the report must accept what the library writes.
+const _pageFits = (r: TuneReport): TunePageReport => r;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-tune-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,6 +69,19 @@ describe('rtinfer tune: resolution variants with their accuracy', () => {
     const config = await loadConfigFile(out);
     assert.equal(config.models[0]?.path, OCR_DET);
     assert.deepEqual(config.models[0]?.warmupShapes, { x: [1, 3, ...(r.chosen.variant.resolution ?? [])] });
-    assert.match(readFileSync(html, 'utf8'), /^<!doctype html>[\s\S]*rtinfer tune[\s\S]*<\/html>\n$/);
+    const page = readFileSync(html, 'utf8');
+    assert.match(page, /^<!doctype html>[\s\S]*rtinfer tune[\s\S]*<\/html>\n$/);
+    assert.match(page, /id="rtinfer-data"/, 'the uPlot page (npm run build makes dist/web/tune.js), not the plain fallback');
+    await withPage(t, async (s) => {
+      await s.page.goto(pathToFileURL(html).href);
+      await waitForCharts(s.page, 1);
+      const [chart] = await chartStates(s.page);
+      assert.equal(chart?.kind, 'tradeoff');
+      assert.ok((chart?.points ?? 0) >= 1 && (chart?.paintedPixels ?? 0) > 0);
+      assert.equal(await s.page.locator('#candidates tbody tr').count(), r.candidates.length);
+      assert.match((await s.page.locator('#verdict').textContent()) ?? '', /MET/);
+      assert.deepEqual(s.errors, []);
+      assert.deepEqual(s.blocked, []);
+    });
   });
 });
