@@ -3,7 +3,8 @@
  * injectable clock so it runs the same on a synthetic cost model in tests as on real measurements.
  *
  * 1. screen: every variant (within the accuracy limit) at the baseline configuration, quick. A
- *    variant whose single request already breaks the SLO is dropped (batching and more instances
+ *    variant whose single request already breaks the SLO (by the lower confidence bound of its
+ *    one-at-a-time percentile) is dropped (batching and more instances
  *    only add latency to a request); the better half of the rest goes on (successive halving).
  * 2. descent: coordinate descent per variant, best first, one axis at a time (threads, instances,
  *    execution mode and inter-op threads, graph optimization, batch size, queue delay). Ordered
@@ -157,6 +158,9 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
     return false;
   };
 
+  // Pruning acts on the lower confidence bound when there is one: a short probe's nearest-rank p99
+  // is close to its maximum, and one stall would otherwise drop a whole variant.
+  const clearlyOver = (m: Measurement): boolean => (m.unloadedLowerMs ?? m.unloadedMs) > o.boundMs;
   const settingsKey = (c: Candidate): string => candidateKey({ ...c, maxBatchSize: 1, maxQueueDelayUs: 0 });
   const isPruned = (c: Candidate): boolean => c.maxBatchSize > (batchCeiling.get(settingsKey(c)) ?? Infinity) || prunedVariants.some((p) => p.variant === c.variant);
 
@@ -185,10 +189,10 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
     t ??= { candidate: c, key, phase };
     t[level] = m;
     trials.set(key, t);
-    // One request alone breaks the SLO: a larger batch of the same settings cannot do better.
-    if (m.status !== 'failed' && m.unloadedMs > o.boundMs && c.maxBatchSize < (batchCeiling.get(settingsKey(c)) ?? Infinity)) {
+    // One request alone clearly breaks the SLO: a larger batch of the same settings cannot do better.
+    if (m.status !== 'failed' && clearlyOver(m) && c.maxBatchSize < (batchCeiling.get(settingsKey(c)) ?? Infinity)) {
       batchCeiling.set(settingsKey(c), c.maxBatchSize);
-      rules.push(`${settingsKey(c)}: one request takes ${m.unloadedMs.toFixed(2)} ms > ${o.boundMs} ms, no batch above ${c.maxBatchSize}`);
+      rules.push(`${settingsKey(c)}: one request takes ${(m.unloadedLowerMs ?? m.unloadedMs).toFixed(2)} ms or more > ${o.boundMs} ms, no batch above ${c.maxBatchSize}`);
     }
     o.onTrial?.(t);
     return t;
@@ -269,8 +273,8 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
       const t = await measure(baseline(space, v.id), 'quick', 'screen');
       if (t === null) continue;
       const m = judged(t) as Measurement;
-      if (m.status !== 'failed' && m.unloadedMs > o.boundMs) {
-        prunedVariants.push({ variant: v.id, reason: `one request at a time takes ${m.unloadedMs.toFixed(2)} ms > ${o.boundMs} ms at the baseline (${t.key})` });
+      if (m.status !== 'failed' && clearlyOver(m)) {
+        prunedVariants.push({ variant: v.id, reason: `one request at a time takes ${(m.unloadedLowerMs ?? m.unloadedMs).toFixed(2)} ms or more (95 % lower bound) > ${o.boundMs} ms at the baseline (${t.key})` });
         continue;
       }
       if (m.status === 'ok') screened.push(t);
