@@ -20,6 +20,13 @@ export function chromiumSkipReason(): string | undefined {
   return existsSync(CHROMIUM_PATH) ? undefined : `Chromium not found at ${CHROMIUM_PATH} (apt-get install chromium, or set RTINFER_CHROMIUM): browser test skipped`;
 }
 
+/** True when Chromium is there; otherwise marks the test skipped (call first, before costly setup). */
+export function haveChromium(t: TestContext): boolean {
+  const reason = chromiumSkipReason();
+  if (reason !== undefined) t.skip(reason);
+  return reason === undefined;
+}
+
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,

@@ -18,7 +18,7 @@ import type { BenchReport } from '../../src/loadgen/bench-report.js';
 import type { SweepReport } from '../../src/loadgen/sweep.js';
 import { renderBenchHtml } from '../../src/report/html-report.js';
 import type { BenchReport as PageBenchReport, SweepReport as PageSweepReport } from '../../web/shared/report-types.js';
-import { chartStates, waitForCharts, withPage, type PageSession } from '../helpers/browser.js';
+import { chartStates, haveChromium, waitForCharts, withPage, type PageSession } from '../helpers/browser.js';
 import { OCR_CLS, OCR_DET, ROOT } from '../helpers/models.js';
 
 // Compile-time: the page's view of the reports must accept what the library writes.
@@ -77,6 +77,7 @@ function assertSelfContained(s: PageSession, html: string): void {
 }
 
 test('bench --images --html: histogram, CDF, the four-stage split, verdict and settings render offline', async (t) => {
+  if (!haveChromium(t)) return;
   const imgs = path.join(dir, 'imgs');
   mkdirSync(imgs, { recursive: true });
   for (const [i, word] of ['LATENCY', 'BUDGET'].entries()) {
@@ -108,6 +109,7 @@ test('bench --images --html: histogram, CDF, the four-stage split, verdict and s
 });
 
 test('a single-stream bench report from the library renders; report text cannot inject markup', async (t) => {
+  if (!haveChromium(t)) return;
   const { report } = await runBench({ model: OCR_CLS, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], durationMs: 800, minQueries: 100, warmup: { minQueries: 10, minDurationMs: 0 } });
   // A hostile label: it must arrive as text, not close the data element or run.
   report.model.label = '</script><script>window.__pwned = 1</script><!-- <b>bold</b>';
@@ -128,6 +130,7 @@ test('a single-stream bench report from the library renders; report text cannot 
 });
 
 test('an engine-scenario bench report splits end to end into queue, inference and the rest', async (t) => {
+  if (!haveChromium(t)) return;
   const { report } = await runBench({ model: OCR_CLS, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], scenario: 'concurrency', concurrency: 3, engine: { batching: { maxBatchSize: 4 } }, durationMs: 500, minQueries: 50, warmup: { minQueries: 5, minDurationMs: 0 } });
   assert.ok(report.engine);
   const file = path.join(dir, 'bench-engine.html');
@@ -145,6 +148,7 @@ test('an engine-scenario bench report splits end to end into queue, inference an
 });
 
 test('sweep --html: latency–throughput curve with the Pareto frontier, percentiles per point and the table render offline', async (t) => {
+  if (!haveChromium(t)) return;
   const file = path.join(dir, 'sweep.html');
   const grid = DOCS ? ['--batch', '1,4,8', '--concurrency', '1,2,4,8', '--duration', '1s', '--min-queries', '200'] : ['--batch', '1,4', '--concurrency', '1,3', '--duration', '0.3s', '--min-queries', '20'];
   const r = await rtinfer('sweep', OCR_CLS, '--shape', 'x=1x3x48x192', ...grid, '--html', file);
