@@ -45,7 +45,8 @@ export interface MeasureSettings {
 
 /**
  * Lengths for a budget: quick probes are a sixtieth of the budget (0.25 to 1.5 s), full ones three
- * times that, so a 10-minute budget gives 1 s probes and room for some 60 quick candidates.
+ * times that: a 10-minute budget gives 1.5 s probes, about 10 s per quick server candidate (5 to 7
+ * probes), so some 50 of them.
  */
 export function levelsForBudget(budgetMs: number): Record<Level, LevelSettings> {
   const probe = Math.min(1500, Math.max(250, budgetMs / 60));

@@ -151,10 +151,12 @@ async function describeModels(files: readonly string[]): Promise<ModelDescriptio
   return out;
 }
 
-async function defaultMeasureAccuracy(o: AccuracyOptions): Promise<AccuracyReport> {
-  // Loaded on demand: the accuracy check pulls in the vision pipeline, which a single-model tune never needs.
-  const { measureAccuracy } = await import('./accuracy.js');
-  return measureAccuracy(o);
+/** The accuracy check, loaded on demand: it pulls in the vision pipeline, which a single-model tune never needs. */
+async function defaultMeasureAccuracy(): Promise<(o: AccuracyOptions) => Promise<AccuracyReport>> {
+  const { measureAccuracy, createReferenceCache } = await import('./accuracy.js');
+  // One cache for all variants: the reference runs once per image set.
+  const cache = createReferenceCache();
+  return (o) => measureAccuracy({ ...o, cache });
 }
 
 export async function runTune(o: TuneOptions): Promise<TuneReport> {
@@ -185,7 +187,7 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
     const refVariant = o.reference === undefined ? defaultReference(variants) : undefined;
     const reference = o.reference ?? (refVariant as Variant).model;
     const rows: VariantAccuracyReport[] = [];
-    const check = o.measureAccuracy ?? defaultMeasureAccuracy;
+    const check = o.measureAccuracy ?? (await defaultMeasureAccuracy());
     for (const v of variants) {
       if (v === refVariant) {
         rows.push({ variant: v.id, reference: true, metric: null, score: 1, drop: 0, images: 0, note: 'the reference' });
