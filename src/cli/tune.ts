@@ -80,7 +80,12 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   const progress = (line: string): void => {
     if (!json) process.stderr.write(line + '\n');
   };
+  // Ctrl-C stops the search with the best so far (reported, not verified); exit code 130 as bench.
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort();
+  process.once('SIGINT', onSigint);
   const report = await runTune({
+    signal: controller.signal,
     models: positionals,
     slo,
     scenario,
@@ -101,17 +106,18 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
       if (m) progress(`  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`);
     },
   });
+  process.removeListener('SIGINT', onSigint);
   if (out !== undefined) {
-    if (report.chosen) {
+    if (report.chosen && !controller.signal.aborted) {
       const header = [`rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`, `chosen ${report.chosen.key}`, `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`];
       await write('out', out, renderConfigFile(report.chosen.config, out, header));
       progress(`tune: wrote ${out} (rtinfer serve --config ${out})`);
     } else {
-      progress(`tune: nothing met the SLO: ${out} not written`);
+      progress(`tune: ${controller.signal.aborted ? 'interrupted' : 'nothing met the SLO'}: ${out} not written`);
     }
   }
   if (html !== undefined) await write('html', html, renderTuneHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
   // Like a failed check: a tune that finds nothing within the SLO exits 1, with its report.
-  return report.verdict.met ? 0 : 1;
+  return controller.signal.aborted ? 130 : report.verdict.met ? 0 : 1;
 }

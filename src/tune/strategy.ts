@@ -76,6 +76,8 @@ export interface StrategyOptions {
   /** A step must beat the current best by this fraction to count as better; default 0.02 (measurement noise). */
   minGain?: number;
   onTrial?: (trial: Trial) => void;
+  /** Stops the search like the budget does (Ctrl-C): the best result so far is returned. */
+  signal?: AbortSignal;
 }
 
 export type Phase = 'screen' | 'descent' | 'refine';
@@ -97,7 +99,7 @@ export interface StrategyResult {
   evaluations: { quick: number; full: number; abandoned: number; failed: number };
   pruned: { variants: Array<{ variant: string; reason: string }>; rules: string[] };
   elapsedMs: number;
-  stoppedBy: 'budget' | 'converged';
+  stoppedBy: 'budget' | 'converged' | 'interrupted';
 }
 
 class BudgetSpent extends Error {}
@@ -115,6 +117,13 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
   const controller = new AbortController();
   // An unbounded search (a replay, a test) sets no timer: timers cannot hold Infinity.
   const timer = Number.isFinite(o.budgetMs) ? clock.setTimer(() => controller.abort(new BudgetSpent('budget spent')), o.budgetMs) : undefined;
+  let interrupted = false;
+  const onAbort = (): void => {
+    interrupted = true;
+    controller.abort(new BudgetSpent('interrupted'));
+  };
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   const trials = new Map<string, Trial>();
   const costs: Record<Level, number[]> = { quick: [], full: [] };
   const evaluations = { quick: 0, full: 0, abandoned: 0, failed: 0 };
@@ -301,9 +310,10 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
     for (const t of ranked.slice(0, o.finalists ?? 3)) await measure(t.candidate, 'full', 'refine');
   } catch (error) {
     if (!(error instanceof BudgetSpent)) throw error;
-    stoppedBy = 'budget';
+    stoppedBy = interrupted ? 'interrupted' : 'budget';
   } finally {
     if (timer !== undefined) clock.clearTimer(timer);
+    o.signal?.removeEventListener('abort', onAbort);
   }
 
   const all = [...trials.values()];

@@ -49,7 +49,7 @@ export function renderTuneText(r: TuneReport): string {
   const lines = [
     `rtinfer tune · SLO ${r.slo.text} · ${r.scenario} · objective ${r.objective}${r.maxAccuracyDrop !== null ? ` · max accuracy drop ${pct(r.maxAccuracyDrop)}` : ''}`,
     `  space     ${r.space.variants.length} variant(s) · ${r.space.gridSize} configurations in the full grid · ${r.space.cores} cores${r.space.oversubscribe ? ' (oversubscription allowed)' : ''}`,
-    `  search    ${s.measured} measured (${pct(s.fractionOfGrid)} of the grid: ${s.evaluations.quick} quick, ${s.evaluations.full} full, ${s.evaluations.abandoned} abandoned early) in ${(s.elapsedMs / 1000).toFixed(1)} s · ${s.stoppedBy === 'budget' ? 'stopped at the budget' : 'converged'}`,
+    `  search    ${s.measured} measured (${pct(s.fractionOfGrid)} of the grid: ${s.evaluations.quick} quick, ${s.evaluations.full} full, ${s.evaluations.abandoned} abandoned early) in ${(s.elapsedMs / 1000).toFixed(1)} s · ${s.stoppedBy === 'budget' ? 'stopped at the budget' : s.stoppedBy === 'interrupted' ? 'INTERRUPTED' : 'converged'}`,
   ];
   for (const p of s.pruned.variants) lines.push(`  pruned    ${p.variant}: ${p.reason}`);
   if (r.accuracy) {

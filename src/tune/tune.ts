@@ -51,6 +51,8 @@ export interface TuneOptions {
   measureAccuracy?: (o: AccuracyOptions) => Promise<AccuracyReport>;
   onPhase?: (text: string) => void;
   onTrial?: (trial: Trial) => void;
+  /** Ctrl-C: the search stops with the best so far, the verification is skipped. */
+  signal?: AbortSignal;
 }
 
 export interface VariantAccuracyReport {
@@ -99,7 +101,7 @@ export interface TuneReport {
     /** measured / gridSize */
     fractionOfGrid: number;
     elapsedMs: number;
-    stoppedBy: 'budget' | 'converged';
+    stoppedBy: 'budget' | 'converged' | 'interrupted';
     pruned: { variants: Array<{ variant: string; reason: string }>; rules: string[] };
     levels: Record<Level, LevelSettings>;
   };
@@ -189,6 +191,7 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
     const rows: VariantAccuracyReport[] = [];
     const check = o.measureAccuracy ?? (await defaultMeasureAccuracy());
     for (const v of variants) {
+      if (o.signal?.aborted) break;
       if (v === refVariant) {
         rows.push({ variant: v.id, reference: true, metric: null, score: 1, drop: 0, images: 0, note: 'the reference' });
         accuracyMap.set(v.id, { score: 1, drop: 0 });
@@ -203,6 +206,7 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
           ...(o.labels ? { labels: o.labels } : {}),
           ...(v.shapes.length ? { shapes: v.shapes } : {}),
           ...(refVariant?.shapes.length ? { referenceShapes: refVariant.shapes } : {}),
+          ...(o.signal ? { signal: o.signal } : {}),
         });
         rows.push({ variant: v.id, reference: false, metric: r.metric, score: r.score, drop: r.drop, images: r.images, ...(r.note ? { note: r.note } : {}) });
         accuracyMap.set(v.id, { score: r.score, drop: r.drop });
@@ -233,10 +237,11 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
     ...(o.maxAccuracyDrop !== undefined ? { maxAccuracyDrop: o.maxAccuracyDrop } : {}),
     evaluate: (c, e) => measureCandidate(c, byId.get(c.variant) as Variant, e.level, measure, { abandonAboveMs: e.abandonAboveMs, signal: e.signal }),
     ...(o.onTrial ? { onTrial: o.onTrial } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
   });
 
   let verification: Measurement | null = null;
-  if (result.best) {
+  if (result.best && !o.signal?.aborted) {
     o.onPhase?.(`verifying ${result.best.key} on a fresh engine`);
     try {
       verification = await measureCandidate(result.best.candidate, byId.get(result.best.candidate.variant) as Variant, 'full', measure);
@@ -288,7 +293,9 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
     const verified = verification?.status === 'ok' && verification.meetsSlo;
     verdict = {
       met: verified,
-      text: verified
+      text: o.signal?.aborted
+        ? `interrupted: ${result.best.key} was the best so far (${fig(searchM)}), not verified`
+        : verified
         ? `SLO ${slo.text} met by ${result.best.key}: ${fig(searchM)} in the search, ${fig(verification as Measurement)} verified on a fresh engine`
         : `SLO ${slo.text} met by ${result.best.key} in the search (${fig(searchM)}) but not on the fresh verification run${verification ? ` (${verification.status === 'ok' ? fig(verification) : verification.note ?? verification.status})` : ''}`,
       closest: [],
@@ -296,7 +303,7 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
   } else {
     verdict = {
       met: false,
-      text: `SLO ${slo.text} not met by any configuration measured${result.stoppedBy === 'budget' ? ' within the budget' : ''}`,
+      text: `SLO ${slo.text} not met by any configuration measured${result.stoppedBy === 'budget' ? ' within the budget' : result.stoppedBy === 'interrupted' ? ' before the interruption' : ''}`,
       closest: result.closest.map((t) => ({ key: t.key, measurement: measurementReport(judged(t) as Measurement) })),
     };
   }

@@ -118,6 +118,22 @@ describe('tune strategy on a synthetic cost model', () => {
     assert.equal(r.evaluations.quick, 2);
   });
 
+  it('an interruption (Ctrl-C) stops the search like the budget, with the best so far', async () => {
+    const clock = new FakeClock();
+    const s = space([variant('big'), variant('small')]);
+    const controller = new AbortController();
+    const inner = model(clock, base, 50);
+    let calls = 0;
+    const evaluate: Evaluate = async (c, o) => {
+      if (++calls === 3) controller.abort();
+      return inner(c, o);
+    };
+    const r = await runStrategy({ space: s, evaluate, clock, budgetMs: 3_600_000, boundMs: 50, objective: 'throughput', signal: controller.signal });
+    assert.equal(r.stoppedBy, 'interrupted');
+    assert.equal(r.evaluations.quick, 2, 'the measurement running at the interruption is discarded');
+    assert.ok(r.best);
+  });
+
   it('prunes dominated regions: past the best thread count it does not try more', async () => {
     const clock = new FakeClock();
     const s = space([variant('small', false)]);
