@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { RtinferError } from '../../src/errors.js';
 import { jsonForScript, readWebAsset, renderPage, webAsset } from '../../src/report/web-assets.js';
+import { formatNumber, formatTick } from '../../web/shared/format.js';
 import { OCR_CLS, ROOT } from '../helpers/models.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-page-'));
@@ -44,4 +45,14 @@ test('BAD CALL - bench --html to an unwritable path fails before the run, in one
   );
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^rtinfer bench: cannot write --html .*r\.html: ENOENT\n$/);
+});
+
+test('chart number formatting: null and non-finite give an empty label (log axes leave some ticks unlabelled), ticks drop trailing zeros', () => {
+  assert.equal(formatNumber(null), '');
+  assert.equal(formatNumber(undefined), '');
+  assert.equal(formatNumber(Number.NaN), '');
+  assert.equal(formatNumber(0), '0');
+  assert.equal(formatNumber(1.5), '1.500');
+  assert.equal(formatNumber(0.000123), '0.000123');
+  assert.deepEqual([null, 0, 1, 2.5, 10, 12.5, 100, 500, 1500, 0.1, 0.25].map(formatTick), ['', '0', '1', '2.5', '10', '12.5', '100', '500', '1500', '0.1', '0.25']);
 });

@@ -53,6 +53,24 @@ function embedded<T>(html: string): T {
   return (JSON.parse(m[1]!) as { report: T }).report;
 }
 
+/** The tick labels of each axis of a chart, as it drew them (data-ticks). */
+async function ticks(s: PageSession, id: string): Promise<string[][]> {
+  return JSON.parse((await s.page.getAttribute(`#${id}`, 'data-ticks')) ?? '[]') as string[][];
+}
+
+/** The nines axis' labels for a distribution of `queries` queries: 0 %, 50 %, each nine it reaches, max. */
+function ninesTicks(queries: number): string[] {
+  const maxX = Math.log10(queries);
+  const nines = [[0, '0%'], [Math.log10(2), '50%'], [1, '90%'], [2, '99%'], [3, '99.9%'], [4, '99.99%']] as const;
+  return [...nines.filter(([x]) => x === 0 || maxX - x >= 0.2).map(([, l]) => l), 'max'];
+}
+
+/** Whole-number tick labels only (a count axis). */
+function assertCounts(labels: readonly string[] | undefined, what: string): void {
+  assert.ok(labels && labels.length >= 2, `${what}: ${JSON.stringify(labels)}`);
+  for (const l of labels) assert.match(l, /^\d+$/, `${what}: ${JSON.stringify(labels)}`);
+}
+
 async function openReport(s: PageSession, file: string, charts: number): Promise<Awaited<ReturnType<typeof chartStates>>> {
   await s.page.goto(pathToFileURL(file).href);
   try {
@@ -94,7 +112,19 @@ test('bench --images --html: histogram, CDF, the four-stage split, verdict and s
     const states = await openReport(s, file, 2);
     const byId = Object.fromEntries(states.map((c) => [c.id, c]));
     assert.equal(byId['histogram']?.points, report.latencyDistribution.histogram.counts.length, 'one bar per bin');
-    assert.equal(byId['cdf']?.points, report.latencyDistribution.quantiles.q.length, 'one CDF point per quantile');
+    // The nines axis: the quantiles below 1 - 1/queries (past it nearest rank reads the maximum), then the maximum once.
+    const { q } = report.latencyDistribution.quantiles;
+    const queries = report.latencyDistribution.histogram.counts.reduce((a, b) => a + b, 0);
+    const body = q.filter((x) => x < 1 && x <= 1 - 1 / queries + 1e-12).length;
+    assert.ok(body < q.length - 1, `some tail quantiles are the maximum with ${queries} queries`);
+    assert.equal(byId['cdf']?.points, body + 1, 'one point per quantile up to 1 - 1/queries, and the maximum');
+    assert.equal(byId['cdf']?.kind, 'cdf');
+    const [cdfX, cdfY] = await ticks(s, 'cdf');
+    assert.deepEqual(cdfX, ninesTicks(queries), 'percentile ticks on the nines axis, up to the maximum');
+    assert.ok(cdfY?.every((l) => /^\d+(\.\d+)?$/.test(l)), `latency ticks ${JSON.stringify(cdfY)}`);
+    const [histX, histY] = await ticks(s, 'histogram');
+    assertCounts(histY, 'histogram queries axis');
+    assert.ok(histX?.every((l) => /^\d+(\.\d+)?$/.test(l)), `histogram edges ${JSON.stringify(histX)}`);
     const stages = await s.page.textContent('#stages');
     for (const stage of ['decode', 'preprocess', 'inference', 'postprocess', 'end to end']) assert.match(stages ?? '', new RegExp(stage));
     assert.equal(await s.page.locator('#stages .split').first().locator('span').count(), 4, 'four stages in the split bar');
@@ -118,6 +148,10 @@ test('a single-stream bench report from the library renders; report text cannot 
   writeFileSync(file, html);
   await withPage(t, async (s) => {
     await openReport(s, file, 2);
+    const queries = report.latencyDistribution.histogram.counts.reduce((a, b) => a + b, 0);
+    assert.ok(queries >= 100);
+    const [cdfX] = await ticks(s, 'cdf');
+    assert.deepEqual(cdfX, ninesTicks(queries));
     assert.equal(await s.page.evaluate('window.__pwned'), undefined);
     assert.match((await s.page.textContent('h1')) ?? '', /<\/script><script>window.__pwned = 1<\/script><!-- <b>bold<\/b>/);
     assert.equal(await s.page.locator('h1 b').count(), 0);
@@ -160,13 +194,37 @@ test('sweep --html: latency–throughput curve with the Pareto frontier, percent
   await withPage(t, async (s) => {
     const states = await openReport(s, file, 2);
     const byId = Object.fromEntries(states.map((c) => [c.id, c]));
-    assert.equal(byId['tradeoff']?.points, n, 'every point once: frontier points on the frontier series, the rest apart');
-    assert.equal(byId['percentiles']?.points, n * 4, 'p50, p90, p99 and max for each point');
     const frontier = report.points.filter((p) => p.pareto).length;
     assert.ok(frontier > 0);
+    assert.equal(byId['tradeoff']?.kind, 'curve');
+    assert.equal(byId['tradeoff']?.points, n + frontier, 'every point on its configuration curve, and the frontier points again on the frontier line');
+    // One curve per engine configuration (instances × threads, batch), each through its loads, and the frontier.
+    const perConfig: Record<string, number> = {};
+    for (const p of report.points) perConfig[`${p.instances}×${p.threads} b${p.batch}`] = (perConfig[`${p.instances}×${p.threads} b${p.batch}`] ?? 0) + 1;
+    assert.equal(Object.keys(perConfig).length, DOCS ? 3 : 2);
+    const series = JSON.parse((await s.page.getAttribute('#tradeoff', 'data-series-points')) ?? '{}') as Record<string, number>;
+    assert.deepEqual(series, { ...perConfig, 'Pareto frontier': frontier });
+    const legend = await s.page.locator('#tradeoff .u-legend .u-series .u-label').allTextContents();
+    assert.deepEqual(legend.slice(1), [...Object.keys(perConfig), 'Pareto frontier'], 'a legend entry per configuration');
+    // Hovering names the point: at the right edge of the plot the cursor is on the highest throughput.
+    const over = await s.page.locator('#tradeoff .u-over').boundingBox();
+    assert.ok(over);
+    await s.page.mouse.move(over.x + over.width - 2, over.y + over.height / 2);
+    const top = report.points.reduce((a, b) => (b.throughput > a.throughput ? b : a));
+    const hovered = await s.page.locator('#tradeoff .u-legend .u-series').first().locator('.u-value').textContent();
+    assert.match(hovered ?? '', new RegExp(`^#${report.points.indexOf(top) + 1} ${top.instances}×${top.threads} b${top.batch} c${top.load.value}: .* q/s, p99 .* ms`));
+    await s.page.mouse.move(0, 0);
+    assert.equal(byId['percentiles']?.points, n * 4, 'p50, p90, p99 and max for each point');
     assert.equal(await s.page.locator('#points tbody tr.pareto').count(), frontier);
     assert.equal(await s.page.locator('#points tbody tr').count(), n);
     assert.equal(await s.page.locator('#stages .split').count(), n, 'a queue/inference split per point');
+    // Compact labels on one line, the full description in the tooltip.
+    const first = report.points[0]!;
+    const label = s.page.locator('#stages .split-row > span').first();
+    assert.equal(await label.textContent(), `#1 ${first.instances}×${first.threads} b${first.batch} c${first.load.value}`);
+    assert.equal(await label.getAttribute('title'), `point 1: ${first.instances} inst × ${first.threads} thr, batch ${first.batch}, conc ${first.load.value}`);
+    const box = await label.boundingBox();
+    assert.ok(box && box.height < 24, `the label fits on one line (${box?.height ?? '?'} px high)`);
     assert.match((await s.page.textContent('#verdict')) ?? '', /COMPLETE/);
     assert.match((await s.page.textContent('#settings')) ?? '', DOCS ? /max batch size1, 4, 8/ : /max batch size1, 4/);
     assertSelfContained(s, html);

@@ -3,8 +3,7 @@
  * depth with the mean batch size, the latency distribution of the last minute, and the batch sizes
  * the engine ran in it. Fed a point a second by the SSE stream; keeps the server's window.
  */
-import type uPlot from 'uplot';
-import { COLORS, fmtMs, formatNumber, histogramChart, timeSeriesChart, type ChartHandle } from '../shared/charts.js';
+import { COLORS, fmtMs, histogramChart, timeSeriesChart, type ChartHandle, type HistogramHandle } from '../shared/charts.js';
 import { h } from '../shared/dom.js';
 import { formatMs, formatRate } from '../shared/format.js';
 import type { LiveDistribution, LivePoint } from './types.js';
@@ -13,21 +12,6 @@ const RED = '#c92a2a';
 const ORANGE = '#e67700';
 /** Points the stats row sums over: the last minute. */
 const MINUTE = 60;
-
-/** Tick labels: whole numbers as such (queue depths, counts), blanks for the ticks a log axis leaves unlabelled (null). */
-const tickLabels = (_u: uPlot, vals: Array<number | null>): string[] => vals.map((v) => (v === null ? '' : Number.isInteger(v) ? String(v) : formatNumber(v)));
-
-/**
- * Adjusts a shared chart after creation (uPlot reads scale ranges and axis formatters on every
- * draw): counts get a floor for their axis, so an idle queue shows 0..4 rather than 0..1e-9.
- */
-function tune(handle: ChartHandle, floors: Record<string, number>): void {
-  for (const [key, floor] of Object.entries(floors)) {
-    const scale = handle.plot.scales[key];
-    if (scale) scale.range = (_u, _min, max) => [0, Math.max(floor, max ?? 0) * 1.1];
-  }
-  for (const axis of handle.plot.axes.slice(1)) axis.values = tickLabels;
-}
 
 function stat(label: string): { el: HTMLElement; set(v: string): void } {
   const v = h('div', { class: 'v' }, '–');
@@ -44,7 +28,7 @@ export class ModelPanel {
   readonly #latency: ChartHandle;
   readonly #rate: ChartHandle;
   readonly #queue: ChartHandle;
-  #histogram: ChartHandle | undefined;
+  #histogram: HistogramHandle | undefined;
   readonly #histogramBox: HTMLElement;
   readonly #batchLine: HTMLElement;
   readonly #stats: Record<'p50' | 'p90' | 'p99' | 'rps' | 'queue' | 'refused' | 'missed', ReturnType<typeof stat>>;
@@ -85,7 +69,7 @@ export class ModelPanel {
     );
     parent.append(card);
     const height = 200;
-    this.#latency = timeSeriesChart(lat, [{ label: 'p50', color: COLORS[0] }, { label: 'p90', color: COLORS[4] }, { label: 'p99', color: RED }], { height, yLabel: 'ms', format: fmtMs });
+    this.#latency = timeSeriesChart(lat, [{ label: 'p50', color: COLORS[0] }, { label: 'p90', color: COLORS[4] }, { label: 'p99', color: RED }], { height, y: { label: 'ms' }, format: fmtMs });
     this.#rate = timeSeriesChart(
       rate,
       [
@@ -93,7 +77,7 @@ export class ModelPanel {
         { label: 'refused/s', color: ORANGE },
         { label: 'missed/s', color: RED, dash: [4, 3] },
       ],
-      { height, yLabel: 'requests/s' },
+      { height, y: { label: 'requests/s' } },
     );
     this.#queue = timeSeriesChart(
       queue,
@@ -101,10 +85,8 @@ export class ModelPanel {
         { label: 'queue depth', color: COLORS[3] },
         { label: 'mean batch (rows)', color: COLORS[5], scale: 'right' },
       ],
-      { height, yLabel: 'requests', rightLabel: 'rows' },
+      { height, y: { label: 'requests', integer: true }, right: { label: 'rows', floor: 2 } },
     );
-    tune(this.#rate, { y: 1 });
-    tune(this.#queue, { y: 4, right: 2 });
   }
 
   /** The whole window (the snapshot at connect or reconnect). */
@@ -147,16 +129,9 @@ export class ModelPanel {
     const edgesMs: number[] = [];
     for (let i = lo - 1; i <= hi; i++) edgesMs.push(edge(i));
     const bins = { edgesMs, counts: counts.slice(lo, hi + 1) };
-    if (this.#histogram) {
-      const xs = bins.counts.map((_c, i) => Math.sqrt((edgesMs[i] ?? 1) * (edgesMs[i + 1] ?? 1)));
-      this.#histogram.setData([xs, [...bins.counts]]);
-    } else {
-      // Made on first data: an empty log-scale axis has no range to draw.
-      this.#histogram = histogramChart(this.#histogramBox, bins, { height: 200 });
-      const x = this.#histogram.plot.axes[0];
-      if (x) x.values = tickLabels;
-      this.#histogram.plot.redraw();
-    }
+    // Made on first data, then given each minute's bins.
+    if (this.#histogram) this.#histogram.setBins(bins);
+    else this.#histogram = histogramChart(this.#histogramBox, bins, { height: 200 });
   }
 
   #drawStats(): void {

@@ -30,10 +30,16 @@ export function renderBench(app: HTMLElement, r: BenchReport): void {
   app.append(grid);
   const d = r.latencyDistribution;
   const hist = chartSection(grid, 'histogram', 'Latency histogram', 'Queries per latency bin; bins are 2^(1/8) wide (about 9 %), so the axis is logarithmic.');
-  const cdf = chartSection(grid, 'cdf', 'Latency CDF', 'Share of queries at or below each latency (nearest-rank quantiles).');
+  const cdf = chartSection(
+    grid,
+    'cdf',
+    'Latency by percentile',
+    'Nearest-rank latency at each percentile, on the "nines" axis of HdrHistogram plots: 90 %, 99 %, 99.9 % are equally spaced, so the tail is as readable as the body. The last point is the maximum, drawn at 1 − 1/queries: nearest rank reads every percentile above that as the maximum.',
+  );
   if (d && d.histogram.counts.length > 0) {
     histogramChart(hist, d.histogram);
-    cdfChart(cdf, [{ label: 'queries at or below', points: d.quantiles.ms.map((ms, i) => [ms, d.quantiles.q[i] ?? 0] as const) }]);
+    const queries = d.histogram.counts.reduce((a, b) => a + b, 0);
+    cdfChart(cdf, [{ label: 'latency', count: queries, points: d.quantiles.ms.map((ms, i) => [ms, d.quantiles.q[i] ?? 0] as const) }]);
   } else {
     const note = d ? 'No query was measured.' : 'This report predates latencyDistribution (rtinfer.bench/1 from an older rtinfer): only the percentiles above are available.';
     hist.append(h('p', { class: 'meta' }, note));

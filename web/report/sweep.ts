@@ -1,11 +1,29 @@
 /** The page for one rtinfer.sweep/1 report. */
-import { categoryChart, tradeoffChart } from '../shared/charts.js';
+import { categoryChart, curveChart, type Curve } from '../shared/charts.js';
 import { chartSection, dataTable, h, keyValueTable } from '../shared/dom.js';
 import { formatMs, formatRate, formatShapes } from '../shared/format.js';
 import type { SweepPoint, SweepReport } from '../shared/report-types.js';
 import { describeSettings, envTable, splitBar, splitLegend, verdictCard } from './common.js';
 
 const config = (p: SweepPoint): string => `${p.instances} inst × ${p.threads} thr, batch ${p.batch}, ${p.load.kind === 'qps' ? 'rate' : 'conc'} ${p.load.value}`;
+/** The engine configuration without the load, compact: "1×2 b8" (instances × threads, max batch). */
+const engineKey = (p: SweepPoint): string => `${p.instances}×${p.threads} b${p.batch}`;
+/** The load, compact: "c4" (concurrency 4) or "@50/s" (Poisson rate). */
+const loadKey = (p: SweepPoint): string => (p.load.kind === 'qps' ? `@${p.load.value}/s` : `c${p.load.value}`);
+
+/** One curve per engine configuration, its points in load order (the order the sweep ran them). */
+function curves(r: SweepReport): Curve[] {
+  const byKey = new Map<string, { label: string; points: Array<Curve['points'][number]> }>();
+  const measured = r.points.map((p, i) => ({ p, i })).filter((e) => e.p.queries > 0);
+  for (const { p, i } of measured.sort((a, b) => a.p.load.value - b.p.load.value)) {
+    const key = engineKey(p);
+    let c = byKey.get(key);
+    if (!c) byKey.set(key, (c = { label: key, points: [] }));
+    c.points.push({ throughput: p.throughput, latencyMs: p.latencyMs.p99, pareto: p.pareto, label: `#${i + 1} ${key} ${loadKey(p)}: ${formatRate(p.throughput)} q/s, p99 ${formatMs(p.latencyMs.p99)} ms${p.pareto ? ' · Pareto' : ''}` });
+  }
+  // Legend in grid order (instances, then threads, then batch), as the sweep ran them.
+  return [...byKey.values()];
+}
 
 export function renderSweep(app: HTMLElement, r: SweepReport): void {
   app.append(
@@ -14,9 +32,13 @@ export function renderSweep(app: HTMLElement, r: SweepReport): void {
   );
   app.append(checksCard(r));
 
-  const measured = r.points.filter((p) => p.queries > 0);
-  const curve = chartSection(app, 'tradeoff', 'Latency–throughput', 'Each point is one configuration at one load. Orange: the Pareto frontier (no other point has more throughput at a lower p99). Hover a point for its configuration.');
-  tradeoffChart(curve, measured.map((p) => ({ throughput: p.throughput, latencyMs: p.latencyMs.p99, pareto: p.pareto, label: `${config(p)}: ${formatRate(p.throughput)} q/s, p99 ${formatMs(p.latencyMs.p99)} ms` })));
+  const curve = chartSection(
+    app,
+    'tradeoff',
+    'Latency–throughput',
+    'p99 against throughput: one line per engine configuration (instances × threads, max batch "b"), through its loads in increasing order; the thick orange line with rings is the Pareto frontier (no other point has more throughput at a lower p99). Hover a point for its configuration and load; click a legend entry to hide a line.',
+  );
+  curveChart(curve, curves(r));
 
   const pct = chartSection(app, 'percentiles', 'Percentiles per point', 'p50, p90, p99 and max of each point, numbered as in the table.');
   categoryChart(
@@ -84,7 +106,7 @@ function splitCard(r: SweepReport): HTMLElement {
       { label: labels[1] ?? '', ms: p.inferenceMs },
       { label: labels[2] ?? '', ms: Math.max(0, p.latencyMs.p50 - p.queueMs - p.inferenceMs) },
     ];
-    card.append(h('div', { class: 'split-row' }, h('span', { class: 'meta' }, `${i + 1}. ${config(p)}`), splitBar(parts)));
+    card.append(h('div', { class: 'split-row' }, h('span', { class: 'meta', title: `point ${i + 1}: ${config(p)}` }, `#${i + 1} ${engineKey(p)} ${loadKey(p)}`), splitBar(parts)));
   });
   card.append(splitLegend(labels));
   return card;
