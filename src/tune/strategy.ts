@@ -9,8 +9,10 @@
  * 2. descent: coordinate descent per variant, best first, one axis at a time (threads, instances,
  *    execution mode and inter-op threads, graph optimization, batch size, queue delay). Ordered
  *    axes are walked outward from the current value and a direction stops at the first step that
- *    does not improve by `minGain`: if more threads made it worse, even more is not tried. The
- *    next variant starts from the best settings found so far.
+ *    does not improve by `minGain`: if more threads made it worse, even more is not tried; when a
+ *    step up improved, the way down is not tried (one peak per axis). A second pass re-walks the
+ *    axes from the new point (the graph level only if it moved). The next variant starts from the
+ *    best settings found so far.
  * 3. refine: the best few, measured again at full length; the best full measurement wins.
  *
  * Pruning besides the walk: a candidate whose single request breaks the SLO prunes every larger
@@ -242,6 +244,8 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
     const here = values.findIndex((v) => candidateKey(repair(v) ?? v) === current.key);
     let best = current;
     for (const dir of [1, -1]) {
+      // One peak per axis (unimodal): when a step up improved, stepping down cannot.
+      if (dir === -1 && best !== current) break;
       let prev = current;
       for (let i = (here < 0 ? 0 : here) + dir; i >= 0 && i < values.length; i += dir) {
         const c = repair(values[i] as Candidate);
@@ -262,9 +266,17 @@ export async function runStrategy(o: StrategyOptions): Promise<StrategyResult> {
 
   const descend = async (start: Trial, passes: number): Promise<Trial> => {
     let best = start;
+    const moved = new Set<string>();
     for (let pass = 0; pass < passes; pass++) {
       const before = best.key;
-      for (const axis of axes) best = await walk(best, axis);
+      for (const axis of axes) {
+        // The graph optimization level is a property of the kernels, not of the layout or the
+        // batching: a level that did not help in the first pass is not tried again.
+        if (pass > 0 && axis.name === 'graph' && !moved.has('graph')) continue;
+        const from = best.key;
+        best = await walk(best, axis);
+        if (best.key !== from) moved.add(axis.name);
+      }
       if (best.key === before) break;
     }
     return best;
