@@ -1,7 +1,7 @@
 /** The `rtinfer.tune/1` report as text (the CLI's default output) and as a self-contained HTML page. */
 import { isRtinferError } from '../errors.js';
 import { formatTable } from '../report/format.js';
-import { renderPage, type WebEntry } from '../report/web-assets.js';
+import { renderPage } from '../report/web-assets.js';
 import type { CandidateReport, MeasurementReport, TuneReport } from './tune.js';
 
 const MAX_ROWS = 25;
@@ -81,8 +81,7 @@ function esc(s: string): string {
  */
 export function renderTuneHtml(r: TuneReport): string {
   try {
-    // 'tune' is a web entry of its own (web/tune/main.ts): the build bundles every web/<entry>/main.ts.
-    return renderPage({ entry: 'tune' as WebEntry, title: `rtinfer tune · ${r.slo.text}`, data: r });
+    return renderPage({ entry: 'tune', title: `rtinfer tune · ${r.slo.text}`, data: r });
   } catch (error) {
     if (isRtinferError(error) && error.code === 'RTI_ERR_WEB_ASSETS_MISSING') return renderTunePlainHtml(r, 'charts left out: the web pages are not built (npm run build)');
     throw error;
