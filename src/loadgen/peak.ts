@@ -21,6 +21,12 @@ export interface PeakSearchOptions {
   tolerance?: number;
   /** Safety bound on probes; default 16. */
   maxProbes?: number;
+  /**
+   * Lowest rate worth probing while shrinking; default startQps / 64. Below it the search gives up
+   * with 0: a bound missed at a small fraction of the capacity is missed by the unloaded latency
+   * itself, and probes at a few queries per second take long.
+   */
+  minQps?: number;
 }
 
 export interface PeakSearchResult {
@@ -56,7 +62,7 @@ export async function searchPeak(probe: (qps: number) => Promise<ProbeResult>, o
     fail = qps;
     while (probes.length < maxProbes && pass === 0) {
       qps /= 2;
-      if (qps < options.startQps / 64) break;
+      if (qps < (options.minQps ?? options.startQps / 64)) break;
       if (await run(qps)) pass = qps;
       else fail = qps;
     }

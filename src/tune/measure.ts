@@ -144,7 +144,9 @@ export async function measureCandidate(c: Candidate, variant: Variant, level: Le
     let seed = plan.seed;
     let queries = lat.length;
     const probe = async (qps: number): Promise<ProbeResult> => {
-      const run = await runServer(infer, samples, poissonArrivals(qps, lv.probeMs, seed++, 30), { ...control, spinMs: 0 });
+      // At least 30 arrivals for a percentile, but a probe at a low rate must not run for minutes.
+      const minCount = Math.min(30, Math.ceil((qps * 3 * lv.probeMs) / 1000));
+      const run = await runServer(infer, samples, poissonArrivals(qps, lv.probeMs, seed++, minCount), { ...control, spinMs: 0 });
       const ms = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((a, b) => a - b);
       const total = ms.length + run.log.refusedCount;
       queries += total;
@@ -154,7 +156,8 @@ export async function measureCandidate(c: Candidate, variant: Variant, level: Le
     };
     // Start a little under the capacity the unloaded rate suggests, so the first probe usually passes.
     const start = Math.max(1, 0.8 * singleQps * c.instances * (c.maxBatchSize > 1 ? 1.5 : 1));
-    const peak = await searchPeak(probe, { startQps: start, tolerance: lv.tolerance, maxProbes: lv.maxProbes });
+    // A bound missed at an eighth of that rate is missed one request at a time: the SLO is out of reach.
+    const peak = await searchPeak(probe, { startQps: start, minQps: start / 8, tolerance: lv.tolerance, maxProbes: lv.maxProbes });
     const at = peak.probes.filter((p) => p.pass && p.qps === peak.qps).pop();
     return {
       status: 'ok',
