@@ -11,6 +11,8 @@ import WebSocket from 'ws';
 import { encodeInferRequest } from '../../src/protocol/kserve-v2.js';
 import { validateConfig } from '../../src/server/config.js';
 import type { LiveSnapshot, LiveTick } from '../../src/server/live-stats.js';
+import type { ModelListing } from '../../src/server/live-routes.js';
+import type { LiveSnapshot as PageLiveSnapshot, LiveTick as PageLiveTick, ModelListing as PageModelListing } from '../../web/dashboard/types.js';
 import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
 import { OCR_CLS, OCR_DET, SILERO } from '../helpers/models.js';
 
@@ -73,6 +75,11 @@ async function readEvents(res: Response, until: (events: SseEvent[]) => boolean,
 }
 
 const cls = () => encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) }], {});
+
+
+// The dashboard page declares the shapes it reads (it compiles against the DOM, not Node's types):
+// a server-side change that the page would misread fails the typecheck here.
+export const pageReadsServerShapes = (s: LiveSnapshot, t: LiveTick, m: ModelListing): [PageLiveSnapshot, PageLiveTick, PageModelListing] => [s, t, m];
 
 test('GET /api/live streams a snapshot, then a tick a second whose points count the real requests answered', async () => {
   const res = await fetch(`${base}/api/live?token=${TOKEN}`);

@@ -31,7 +31,7 @@ export interface LiveSnapshot {
   schema: 'rtinfer.live/1';
   intervalMs: number;
   windowPoints: number;
-  bucketEdgesMs: number[];
+  bucketEdgesMs: readonly number[];
   models: Array<{ name: string; points: LivePoint[]; lastMinute: LiveDistribution }>;
 }
 
