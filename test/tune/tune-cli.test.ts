@@ -82,6 +82,7 @@ describe('rtinfer tune: resolution variants with their accuracy', () => {
       assert.match((await s.page.locator('#verdict').textContent()) ?? '', /MET/);
       assert.deepEqual(s.errors, []);
       assert.deepEqual(s.blocked, []);
+      await s.screenshot('tune-report');
     });
   });
 });
