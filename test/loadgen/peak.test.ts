@@ -29,3 +29,13 @@ test('stops at the probe budget and reports 0 when nothing passes', async () => 
   const budget = await searchPeak(system(1000, 50), { startQps: 1, maxProbes: 4 });
   assert.equal(budget.probes.length, 4);
 });
+
+test('gives up with 0 below minQps instead of probing ever lower rates', async () => {
+  const fail = async (qps: number): Promise<ProbeResult> => ({ qps, pass: false, p99Ms: 1e9, overBound: 1, queries: 10 });
+  const r = await searchPeak(fail, { startQps: 800, minQps: 100 });
+  assert.equal(r.qps, 0);
+  assert.deepEqual(r.probes.map((p) => p.qps), [800, 400, 200, 100]);
+  // Without it the default floor is startQps / 64.
+  const d = await searchPeak(fail, { startQps: 800 });
+  assert.equal(Math.min(...d.probes.map((p) => p.qps)), 12.5);
+});
