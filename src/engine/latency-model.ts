@@ -10,13 +10,15 @@
  * PP-OCR classifier at 300 q/s with a 6.8 ms deadline).
  */
 
+import { quantileSorted, sortSamples } from '../stats/sorted.js';
+
 const WINDOW = 32;
 const QUANTILE = 0.75;
 const MIN_FOR_QUANTILE = 8;
 
 export interface LatencyPoint {
   batchSize: number;
-  /** Conservative estimate (p90 of recent runs). */
+  /** Conservative estimate (p75 of recent runs, non-decreasing in the batch size). */
   estimateMs: number;
   samples: number;
 }
@@ -24,6 +26,8 @@ export interface LatencyPoint {
 export class LatencyModel {
   readonly #windows = new Map<number, number[]>();
   readonly #counts = new Map<number, number>();
+  /** Each size's window quantile, computed on first use after the window last changed. */
+  readonly #rawCache = new Map<number, number>();
   /** When the last observation came (on the caller's clock); -Infinity if never told. */
   lastObservedAt = Number.NEGATIVE_INFINITY;
 
@@ -37,6 +41,7 @@ export class LatencyModel {
     }
     w.push(ms);
     if (w.length > WINDOW) w.shift();
+    this.#rawCache.delete(batchSize);
     this.#counts.set(batchSize, (this.#counts.get(batchSize) ?? 0) + 1);
   }
 
@@ -45,11 +50,13 @@ export class LatencyModel {
   }
 
   #raw(b: number): number | undefined {
+    const cached = this.#rawCache.get(b);
+    if (cached !== undefined) return cached;
     const w = this.#windows.get(b);
     if (!w || w.length === 0) return undefined;
-    const sorted = [...w].sort((x, y) => x - y);
-    const q = sorted.length >= MIN_FOR_QUANTILE ? QUANTILE : 0.5;
-    return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1))];
+    const v = quantileSorted(sortSamples(w), w.length >= MIN_FOR_QUANTILE ? QUANTILE : 0.5);
+    this.#rawCache.set(b, v);
+    return v;
   }
 
   /** The size's own estimate, raised to the largest of the smaller sizes: more rows never run faster. */
