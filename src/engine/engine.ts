@@ -11,7 +11,7 @@
  * come back transferred and are split per request as views.
  */
 import os from 'node:os';
-import { Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../errors.js';
 import { buildSamples } from '../runtime/inputs.js';
 import { readModel, type ModelSource, type TensorSpec } from '../runtime/session.js';
@@ -21,7 +21,7 @@ import { realClock, type Clock } from './clock.js';
 import { EngineMetrics, type EngineStats, type RequestTiming } from './engine-metrics.js';
 import { LatencyModels } from './latency-model.js';
 import { Scheduler, type BatchMode, type BatchPolicy, type QueuedRequest } from './scheduler.js';
-import { BufferPool, copyFeeds, splitOutputs, stackFeeds, validateInputs, type TensorLike, type WireFeeds } from './tensors.js';
+import { BufferPool, copyFeeds, fromOrtOutputs, splitOutputs, stackFeeds, toOrtFeeds, validateInputs, type TensorLike, type WireFeeds } from './tensors.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface BatchingOptions {
@@ -322,11 +322,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     config,
     async infer(inputs, opts) {
       const { outputs } = await submit(inputs, opts);
-      return toTensors(outputs);
+      return toOrtFeeds(outputs);
     },
     async inferWithTiming(inputs, opts) {
       const { outputs, timing } = await submit(inputs, opts);
-      return { outputs: toTensors(outputs), timing };
+      return { outputs: toOrtFeeds(outputs), timing };
     },
     stats: () => metrics.snapshot(config, sched.queueDepth, sched.busyInstances, latency.points(), pool.restarts),
     close(opts = {}) {
@@ -345,12 +345,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     crashWorkerForTesting: (instance) => pool.crash(instance),
   };
   return engine;
-}
-
-function toTensors(outputs: WireFeeds): Outputs {
-  const out: Outputs = {};
-  for (const [name, t] of Object.entries(outputs)) out[name] = new Tensor(t.type, t.data as never, t.dims);
-  return out;
 }
 
 /**
@@ -377,8 +371,7 @@ async function profile(
   const { samples } = await buildSamples(specs, shapes, { fill: 'zeros', files: [], samples: 1, seed: 1 });
   const one = samples[0];
   if (!one) return;
-  const base: WireFeeds = {};
-  for (const [name, t] of Object.entries(one)) base[name] = { type: t.type as never, dims: [...t.dims], data: t.data as never };
+  const base = fromOrtOutputs(one);
   const key = validateInputs(specs, base, policy.mode !== 'none' || padTo !== undefined).shapeKey;
   const RUNS = 3;
   await Promise.all(
