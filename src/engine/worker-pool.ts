@@ -12,8 +12,6 @@ import { transferList, type WireFeeds } from './tensors.js';
 export interface RunResult {
   outputs: WireFeeds;
   inferenceMs: number;
-  /** The input buffers, handed back for reuse. */
-  inputs: ArrayBuffer[];
 }
 
 interface Pending {
@@ -48,10 +46,6 @@ export class WorkerPool {
     this.#init = init;
     this.#slots = new Array<Slot | undefined>(count).fill(undefined);
     this.#onCrash = onCrash;
-  }
-
-  get size(): number {
-    return this.#slots.length;
   }
 
   /** Starts every worker; rejects (and stops them all) if any cannot create its session. */
@@ -94,7 +88,7 @@ export class WorkerPool {
             if (!p || p.id !== m.id) return;
             slot.pending = undefined;
             this.onBuffers?.(m.inputs);
-            if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs, inputs: m.inputs });
+            if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs });
             else p.reject(new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed: ${m.message}`));
             break;
           }
