@@ -196,3 +196,17 @@ test('BAD CALL - engine options are validated and a missing model is a clear err
   assert.match(over.config.warnings.join(), /oversubscribed: 2 instances × 4 threads/);
   await over.close();
 });
+
+test('BAD CALL - a fractional priority, an empty batch and out-of-range batching options are refused', async () => {
+  await assert.rejects(createEngine({ model: OCR_CLS, batching: { maxBatchSize: 4, preferredBatchSizes: [8] }, warmup: false }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /preferredBatchSizes \[8\]/.test((e as Error).message));
+  await assert.rejects(createEngine({ model: OCR_CLS, batching: { maxQueueDelayUs: -1 }, warmup: false }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /maxQueueDelayUs -1/.test((e as Error).message));
+  const engine = await createEngine({ model: OCR_CLS, batching: true, warmup: false });
+  try {
+    await assert.rejects(engine.infer({ x: clsInput() }, { priority: 1.5 }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /invalid priority 1.5/.test((e as Error).message));
+    await assert.rejects(engine.infer({ x: new Tensor('float32', new Float32Array(0), [0, 3, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /batch size 0/.test((e as Error).message));
+    assert.equal(engine.stats().counts.invalid, 2);
+    assert.deepEqual(engine.stats().batchSizes, {}, 'nothing reached a worker');
+  } finally {
+    await engine.close();
+  }
+});

@@ -117,6 +117,9 @@ test('session options reach onnxruntime: threads, modes, free dimensions, optimi
     const opts = toOrtOptions({ intraOpThreads: 1, interOpThreads: 1, executionMode: 'parallel', graphOptimizationLevel: 'basic', enableCpuMemArena: false, enableMemPattern: false, optimizedModelPath: out });
     assert.equal(opts.intraOpNumThreads, 1);
     assert.equal(opts.logSeverityLevel, 4);
+    assert.equal(opts.extra, undefined, 'spinning left to onnxruntime unless asked');
+    const off = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+    assert.deepEqual(toOrtOptions({ allowSpinning: false }).extra, off);
     const rt = await createSession(await readModel(identityModel([{ name: 'x', dtype: 'float32', shape: ['batch', 2] }])), {
       intraOpThreads: 1,
       executionMode: 'parallel',
