@@ -322,11 +322,11 @@ export class Scheduler<T> {
       if (best === 0) return { kind: 'run', batch: [head] };
       const batch = candidates.slice(0, best);
       if (best === candidates.length && !full && !waitedEnough) {
-        // Worth waiting for more rows, but not past the last moment a bigger batch still fits.
-        const deadlineOfBatch = Math.min(...batch.map((r) => r.deadline ?? Number.POSITIVE_INFINITY));
+        // Worth waiting for more rows, but not past the last moment a bigger batch still fits
+        // (minDeadline is the batch's earliest deadline: the loop above took every candidate).
         const bigger = latency.estimate(bestRows + 1);
         // No estimate yet: with a deadline, the only start known to be early enough is now.
-        const latestStart = bigger !== undefined ? deadlineOfBatch - bigger : deadlineOfBatch === Number.POSITIVE_INFINITY ? deadlineOfBatch : now;
+        const latestStart = bigger !== undefined ? minDeadline - bigger : minDeadline === Number.POSITIVE_INFINITY ? minDeadline : now;
         const until = Math.min(head.enqueuedAt + policy.maxQueueDelayMs, latestStart);
         if (until > now) return { kind: 'wait', until };
       }
