@@ -4,7 +4,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RtinferError, firstLine, isRtinferError } from '../errors.js';
+import { firstLine, isRtinferError } from '../errors.js';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -114,8 +114,4 @@ export function queryTokenAllowed(url: URL, token: string | undefined): boolean 
   if (token === undefined) return true;
   const given = url.searchParams.get('token');
   return given !== null && sameToken(given, token);
-}
-
-export function badRequest(message: string): RtinferError {
-  return new RtinferError('RTI_ERR_INPUT_DATA', message);
 }

@@ -13,7 +13,7 @@ import { renderPage } from '../report/web-assets.js';
 import { RTINFER_VERSION } from '../version.js';
 import { sendJson } from './http-io.js';
 import type { LiveSnapshot, LiveTick } from './live-stats.js';
-import type { LoadedModelEntry, RtinferServer } from './server.js';
+import type { LoadedModelEntry, ReadyModel, RtinferServer } from './server.js';
 import { visionPipeline } from './vision-routes.js';
 
 /** Paths where `?token=` stands in for the Authorization header (GET only). */
@@ -41,10 +41,10 @@ export interface ModelListing {
  */
 const heads = new WeakMap<LoadedModelEntry, Promise<{ task: string | null; head: string | null }>>();
 
-function headOf(server: RtinferServer, m: LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }): Promise<{ task: string | null; head: string | null }> {
+function headOf(server: RtinferServer, m: ReadyModel): Promise<{ task: string | null; head: string | null }> {
   let found = heads.get(m);
   if (!found) {
-    found = visionPipeline(m, server.config.maxImagePixels, server).then(
+    found = visionPipeline(m, server).then(
       (p) => ({ task: p.head.task, head: p.head.name }),
       // Not a vision model (no head fits its outputs): it still serves v2 requests.
       () => ({ task: null, head: null }),
@@ -55,7 +55,7 @@ function headOf(server: RtinferServer, m: LoadedModelEntry & { engine: NonNullab
 }
 
 async function listing(server: RtinferServer, m: LoadedModelEntry): Promise<ModelListing> {
-  const { task, head } = m.state === 'READY' && m.engine ? await headOf(server, m as LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }) : { task: null, head: null };
+  const { task, head } = m.state === 'READY' && m.engine ? await headOf(server, m as ReadyModel) : { task: null, head: null };
   return {
     name: m.config.name,
     version: m.config.version,

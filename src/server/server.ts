@@ -29,13 +29,16 @@ export interface LoadedModelEntry {
   engine?: Engine;
 }
 
+/** A model that is READY: its engine is there. */
+export type ReadyModel = LoadedModelEntry & { engine: Engine };
+
 /** Per-request context the route handlers share. */
 export interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
   config: ServerConfig;
   metrics: ServerMetrics;
-  model(name: string, version: string | undefined): LoadedModelEntry & { engine: Engine };
+  model(name: string, version: string | undefined): ReadyModel;
   /** Aborted when the client goes away before the answer. */
   signal: AbortSignal;
 }
@@ -84,12 +87,12 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
   let inflight = 0;
   let idle: (() => void) | undefined;
 
-  const modelFor = (name: string, version: string | undefined): LoadedModelEntry & { engine: Engine } => {
+  const modelFor = (name: string, version: string | undefined): ReadyModel => {
     const m = models.get(decodeURIComponent(name));
     if (!m) throw new HttpError(404, `unknown model '${decodeURIComponent(name)}' (models: ${[...models.keys()].join(', ')})`);
     if (version !== undefined && decodeURIComponent(version) !== m.config.version) throw new HttpError(404, `model '${m.config.name}' has no version '${decodeURIComponent(version)}' (versions: ${m.config.version})`);
     if (m.state !== 'READY' || !m.engine) throw new HttpError(503, `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`, { 'retry-after': '1' });
-    return m as LoadedModelEntry & { engine: Engine };
+    return m as ReadyModel;
   };
 
   const add = (method: string, path: string, endpoint: string, handler: RouteHandler): void => {
@@ -108,10 +111,7 @@ export function createRtinferServer(config: ServerConfig): RtinferServer {
     sendJson(res, 200, { name: 'rtinfer', version: RTINFER_VERSION, extensions: ['binary_tensor_data', 'model_repository'] });
   });
   add('GET', MODEL_PATH, 'metadata', async (ctx, p) => {
-    const m = models.get(decodeURIComponent(p['name'] ?? ''));
-    if (!m) throw new HttpError(404, `unknown model '${p['name']}' (models: ${[...models.keys()].join(', ')})`);
-    const entry = ctx.model(p['name'] ?? '', p['version']);
-    sendJson(ctx.res, 200, modelMetadataBody(entry));
+    sendJson(ctx.res, 200, modelMetadataBody(ctx.model(p['name'] ?? '', p['version'])));
   });
   add('GET', `${MODEL_PATH}/ready`, 'health', async ({ res }, p) => {
     const name = decodeURIComponent(p['name'] ?? '');

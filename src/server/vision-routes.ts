@@ -21,7 +21,7 @@ import type { PreprocessConfig } from '../vision/config.js';
 import { createVisionPipeline, type VisionPipeline, type VisionResult } from '../vision/pipeline.js';
 import { PreprocessPool } from '../vision/preprocess-pool.js';
 import { authorized, HttpError, readBody, sendBody, sendJson } from './http-io.js';
-import type { LoadedModelEntry, RequestContext, RtinferServer } from './server.js';
+import type { LoadedModelEntry, ReadyModel, RequestContext, RtinferServer } from './server.js';
 
 export const PREDICT_SCHEMA = 'rtinfer.predict/1';
 
@@ -44,7 +44,7 @@ export async function closePreprocessors(server: RtinferServer): Promise<void> {
 }
 
 /** The model's vision pipeline, built once on first use (its metadata_props pick the head). */
-export function visionPipeline(entry: LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }, maxPixels: number, server?: RtinferServer): Promise<VisionPipeline> {
+export function visionPipeline(entry: ReadyModel, server: RtinferServer): Promise<VisionPipeline> {
   let p = pipelines.get(entry);
   if (!p) {
     p = (async () => {
@@ -53,10 +53,10 @@ export function visionPipeline(entry: LoadedModelEntry & { engine: NonNullable<L
       return createVisionPipeline({
         session: entry.engine,
         metadata,
-        preprocess: { maxPixels },
+        preprocess: { maxPixels: server.config.maxImagePixels },
         ...(entry.config.task ? { task: entry.config.task as never } : {}),
         // Decode and pack in a worker: the pack loop would otherwise run on the HTTP thread.
-        ...(server ? { preprocessor: (image: Uint8Array | string, config: PreprocessConfig) => preprocessorOf(server).run(image, config) } : {}),
+        preprocessor: (image: Uint8Array | string, config: PreprocessConfig) => preprocessorOf(server).run(image, config),
       });
     })();
     pipelines.set(entry, p);
@@ -100,7 +100,7 @@ export function addVisionRoutes(server: RtinferServer): void {
     const entry = ctx.model(p['name'] ?? '', undefined);
     const body = await readBody(ctx.req, ctx.config.maxBodyBytes);
     const image = await imageFrom(ctx.req, body);
-    const pipeline = await visionPipeline(entry, ctx.config.maxImagePixels, server);
+    const pipeline = await visionPipeline(entry, server);
     ctx.metrics.inflight.inc({ model: entry.config.name });
     try {
       const r = await pipeline.predict(image);
@@ -146,7 +146,7 @@ export function attachStreams(http: Server, server: RtinferServer): () => void {
     const name = decodeURIComponent(m[1] ?? '');
     const entry = server.models.get(name);
     if (!entry?.engine || entry.state !== 'READY') return refuse(entry ? 503 : 404, entry ? `model '${name}' is not ready` : `unknown model '${name}'`);
-    const ready = entry as LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> };
+    const ready = entry as ReadyModel;
     wss.handleUpgrade(req, socket, head, (ws) => serveStream(ws, ready, server));
   };
   http.on('upgrade', onUpgrade);
@@ -157,7 +157,7 @@ export function attachStreams(http: Server, server: RtinferServer): () => void {
   };
 }
 
-function serveStream(ws: WebSocket, entry: LoadedModelEntry & { engine: NonNullable<LoadedModelEntry['engine']> }, server: RtinferServer): void {
+function serveStream(ws: WebSocket, entry: ReadyModel, server: RtinferServer): void {
   const state: StreamState = { pending: undefined, running: false, seq: 0, dropped: 0 };
   const model = entry.config.name;
   const next = async (): Promise<void> => {
@@ -166,7 +166,7 @@ function serveStream(ws: WebSocket, entry: LoadedModelEntry & { engine: NonNulla
     state.pending = undefined;
     state.running = true;
     try {
-      const pipeline = await visionPipeline(entry, server.config.maxImagePixels, server);
+      const pipeline = await visionPipeline(entry, server);
       const r = await pipeline.predict(job.frame);
       const body = resultBody(model, pipeline, r);
       const ageMs = performance.now() - job.at;
