@@ -126,19 +126,28 @@ export function isIdentityScaling(c: Pick<PreprocessConfig, 'rescale' | 'mean' |
   return c.rescale === 1 && c.mean.every((m) => m === 0) && c.std.every((s) => s === 1);
 }
 
-/** Merges config layers, later ones winning field by field (undefined fields are ignored), and validates. */
-export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>): PreprocessConfig {
-  const merged: Record<string, unknown> = { ...DEFAULT_PREPROCESS };
+/**
+ * `base` with the layers over it, later ones winning field by field (undefined fields are ignored);
+ * a field that `known` lacks is refused as an unknown `kind` option. Shared by the preprocess config
+ * and the decode options.
+ */
+export function mergeLayers(kind: string, known: object, base: object, layers: ReadonlyArray<object | undefined>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
   for (const layer of layers) {
     if (layer === undefined) continue;
     for (const [key, value] of Object.entries(layer)) {
-      if (!Object.hasOwn(DEFAULT_PREPROCESS, key)) {
-        throw new RtinferError('RTI_ERR_ARG_UNKNOWN', `unknown preprocess option '${key}' (known: ${Object.keys(DEFAULT_PREPROCESS).join(', ')})`);
+      if (!Object.hasOwn(known, key)) {
+        throw new RtinferError('RTI_ERR_ARG_UNKNOWN', `unknown ${kind} option '${key}' (known: ${Object.keys(known).join(', ')})`);
       }
       if (value !== undefined) merged[key] = value;
     }
   }
-  const m = merged as unknown as PreprocessConfig;
+  return merged;
+}
+
+/** Merges config layers, later ones winning field by field (undefined fields are ignored), and validates. */
+export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>): PreprocessConfig {
+  const m = mergeLayers('preprocess', DEFAULT_PREPROCESS, DEFAULT_PREPROCESS, layers) as unknown as PreprocessConfig;
   const width = positiveInt('width', m.width, true);
   const height = positiveInt('height', m.height, true);
   if ((width === null) !== (height === null)) invalid('width', m.width, 'width and height both fixed or both null');

@@ -3,6 +3,7 @@
  * defaults and the caller's overrides, and validated once.
  */
 import { RtinferError } from '../errors.js';
+import { mergeLayers } from './config.js';
 import { DEFAULT_DECODE, type DecodeOptions, type VisionHead } from './heads/head.js';
 
 export type { DecodeOptions } from './heads/head.js';
@@ -21,17 +22,7 @@ const COUNTS = ['maxDetections', 'topK', 'k'] as const;
 
 /** Later layers win field by field; undefined fields are ignored. */
 export function resolveDecodeOptions(base: DecodeOptions, ...layers: ReadonlyArray<Partial<DecodeOptions> | undefined>): DecodeOptions {
-  const out: Record<string, unknown> = { ...base };
-  for (const layer of layers) {
-    if (layer === undefined) continue;
-    for (const [key, value] of Object.entries(layer)) {
-      if (!Object.hasOwn(DEFAULT_DECODE, key)) {
-        throw new RtinferError('RTI_ERR_ARG_UNKNOWN', `unknown decode option '${key}' (known: ${Object.keys(DEFAULT_DECODE).join(', ')})`);
-      }
-      if (value !== undefined) out[key] = value;
-    }
-  }
-  const o = out as unknown as DecodeOptions;
+  const o = mergeLayers('decode', DEFAULT_DECODE, base, layers) as unknown as DecodeOptions;
   for (const f of UNIT) if (typeof o[f] !== 'number' || !(o[f] >= 0 && o[f] <= 1)) invalid(f, o[f], 'a number from 0 to 1');
   for (const f of COUNTS) if (typeof o[f] !== 'number' || !Number.isInteger(o[f]) || o[f] < 1) invalid(f, o[f], 'a positive integer');
   if (!Number.isInteger(o.batchIndex) || o.batchIndex < 0) invalid('batchIndex', o.batchIndex, 'an integer >= 0');

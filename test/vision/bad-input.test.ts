@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { resolvePreprocessConfig } from '../../src/vision/config.js';
+import { DEFAULT_DECODE, resolveDecodeOptions } from '../../src/vision/decode-options.js';
 import { decodeImage } from '../../src/vision/decode.js';
 import { drawDetections } from '../../src/vision/draw.js';
 import { preprocessBatch } from '../../src/vision/preprocess.js';
@@ -78,6 +79,15 @@ test('a missing file or a directory is IMAGE_NOT_FOUND; a bad config names the f
   throwsWith(() => resolvePreprocessConfig({ dtype: 'uint8' }), 'RTI_ERR_ARG_INVALID', /uint8 with rescale/);
   throwsWith(() => resolvePreprocessConfig({ width: 10, height: null }), 'RTI_ERR_ARG_INVALID', /both fixed or both null/);
   throwsWith(() => resolvePreprocessConfig({ colour: 'rgb' } as never), 'RTI_ERR_ARG_UNKNOWN', /unknown preprocess option 'colour'/);
+});
+
+test('bad decode options name the field; an unknown one is refused', () => {
+  throwsWith(() => resolveDecodeOptions(DEFAULT_DECODE, { scoreThreshold: 1.5 }), 'RTI_ERR_ARG_INVALID', /^invalid decode.scoreThreshold 1.5 \(expected a number from 0 to 1\)$/);
+  throwsWith(() => resolveDecodeOptions(DEFAULT_DECODE, { maxDetections: 2.5 }), 'RTI_ERR_ARG_INVALID', /^invalid decode.maxDetections 2.5 \(expected a positive integer\)$/);
+  throwsWith(() => resolveDecodeOptions(DEFAULT_DECODE, { classes: [1, -1] }), 'RTI_ERR_ARG_INVALID', /^invalid decode.classes \[1, -1\]/);
+  throwsWith(() => resolveDecodeOptions(DEFAULT_DECODE, { thresh: 0.5 } as never), 'RTI_ERR_ARG_UNKNOWN', /^unknown decode option 'thresh' \(known: scoreThreshold, /);
+  // Later layers win; undefined fields leave the earlier value.
+  assert.equal(resolveDecodeOptions(DEFAULT_DECODE, { scoreThreshold: 0.4 }, { scoreThreshold: undefined }).scoreThreshold, 0.4);
 });
 
 test('in a batch every kind of bad image fails its own item only', async () => {
