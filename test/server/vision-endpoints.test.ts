@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import WebSocket from 'ws';
 import { validateConfig } from '../../src/server/config.js';
 import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
-import { OCR_CLS, OCR_DET } from '../helpers/models.js';
+import { OCR_CLS, OCR_DET, SILERO } from '../helpers/models.js';
 
 let server: RtinferServer;
 let base: string;
@@ -19,6 +19,7 @@ before(async () => {
       models: [
         { path: OCR_DET, name: 'det', warmupShapes: { x: [1, 3, 160, 320] } },
         { path: OCR_CLS, name: 'cls', warmupShapes: { x: [1, 3, 48, 192] } },
+        { path: SILERO, name: 'vad' },
       ],
     }),
   );
@@ -48,7 +49,7 @@ test('POST /api/models/{name}/predict answers rtinfer.predict/1 with per-stage t
   assert.deepEqual([meta.width, meta.height], [480, 160]);
 });
 
-test('BAD CALL - corrupt, empty and oversized images, and a model whose outputs fit no head, get clear 4xx answers', async () => {
+test('BAD CALL - corrupt, empty and oversized images, a model whose outputs fit no head, forms without an image and annotate=1 on a classifier get clear 4xx answers', async () => {
   const post = (body: Buffer | string, model = 'det') => fetch(`${base}/api/models/${model}/predict`, { method: 'POST', body });
   const corrupt = await post(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4]));
   assert.equal(corrupt.status, 400);
@@ -60,6 +61,17 @@ test('BAD CALL - corrupt, empty and oversized images, and a model whose outputs 
   assert.match(((await tooBig.json()) as { error: string }).error, /4200000|4000000|pixel/);
   const unknown = await post(textPng, 'nope');
   assert.equal(unknown.status, 404);
+  const error = async (r: Response): Promise<[number, string]> => [r.status, ((await r.json()) as { error: string }).error];
+  const [noHead, noHeadError] = await error(await post(textPng, 'vad'));
+  assert.equal(noHead, 400);
+  assert.match(noHeadError, /no head fits the model outputs/);
+  const noFile = new FormData();
+  noFile.append('note', 'no image here');
+  assert.deepEqual(await error(await fetch(`${base}/api/models/det/predict`, { method: 'POST', body: noFile })), [400, "the form has no file field (send the image as field 'image')"]);
+  const brokenForm = await fetch(`${base}/api/models/det/predict`, { method: 'POST', body: 'not a form', headers: { 'content-type': 'multipart/form-data; boundary=x' } });
+  assert.deepEqual(await error(brokenForm), [400, 'the multipart/form-data body cannot be parsed']);
+  const annotated = await fetch(`${base}/api/models/cls/predict?annotate=1`, { method: 'POST', body: textPng });
+  assert.deepEqual(await error(annotated), [400, "annotate=1 draws boxes; model 'cls' is a classifier"]);
 });
 
 test('a WebSocket stream keeps only the newest pending frame under a fast sender, counts drops, and reports frame age', async () => {
