@@ -125,6 +125,25 @@ test('weights listed as graph inputs need no feed', async () => {
   assert.equal(estimate.total, 16);
 });
 
+test('a feed for a weight listed as a graph input overrides its initializer', async () => {
+  // x [1,4] · W fed as [4,3]: 2·1·4·3 = 24 (the file's [4,2] would give 16).
+  const estimate = await estimateFlops(weightsAsInputsModel(), { x: filled([1, 4]), W: filled([4, 3]) });
+  assert.equal(estimate.total, 24);
+});
+
+test('an operator of another domain is not counted, even when named like a counted one', async () => {
+  const model = buildModel({
+    nodes: [node('MatMul', ['x', 'W'], ['y'], [], 'com.example')],
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 4] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [1, 2] }],
+    initializers: [floatTensor('W', [4, 2])],
+    extraOpsets: [{ domain: 'com.example', version: 1 }],
+  });
+  const estimate = await estimateFlops(model, { x: filled([1, 4]) });
+  assert.equal(estimate.total, 0);
+  assert.equal(estimate.nodes, 0);
+});
+
 test('a missing feed is an inference error that names the input', async () => {
   await assert.rejects(estimateFlops(convMatMulGemmModel(), {}), (error) => assertInferenceError(error, /'x'/));
 });
