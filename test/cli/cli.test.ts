@@ -3,34 +3,15 @@
  * messages for each kind of bad input. Needs `npm run build` first (npm test does it).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
+import { CLI, rtinfer } from '../helpers/cli.js';
 import { OCR_CLS, ROOT, SILERO, sharedModel } from '../helpers/models.js';
 
-const CLI = path.join(ROOT, 'dist/cli/main.js');
-const run = promisify(execFile);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function rtinfer(...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 const FAST = ['--duration', '0.3s', '--min-queries', '20', '--warmup', '3'];
 

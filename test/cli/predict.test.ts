@@ -1,27 +1,15 @@
 /** `rtinfer predict` end to end: the built command on real models and images. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { OCR_DET, ROOT, sharedModel, SHARED_MODELS } from '../helpers/models.js';
+import { CLI, rtinfer } from '../helpers/cli.js';
+import { OCR_DET, sharedModel, SHARED_MODELS } from '../helpers/models.js';
 
-const CLI = path.join(ROOT, 'dist/cli/main.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-predict-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function rtinfer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 test('yolox_nano on coco139.jpg with no flags: a tv and a person, boxes in image pixels, the speed split, --save', async (t) => {
   const model = sharedModel(t, 'yolox_nano.onnx');

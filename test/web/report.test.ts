@@ -5,13 +5,11 @@
  * are longer and the bench and sweep pictures are also copied to docs/img/ for the README.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { runBench } from '../../src/loadgen/bench.js';
 import type { BenchReport } from '../../src/loadgen/bench-report.js';
@@ -19,13 +17,13 @@ import type { SweepReport } from '../../src/loadgen/sweep.js';
 import { renderBenchHtml } from '../../src/report/html-report.js';
 import type { BenchReport as PageBenchReport, SweepReport as PageSweepReport } from '../../web/shared/report-types.js';
 import { chartStates, haveChromium, waitForCharts, withPage, type PageSession } from '../helpers/browser.js';
+import { rtinfer } from '../helpers/cli.js';
 import { OCR_CLS, OCR_DET, ROOT } from '../helpers/models.js';
 
 // Compile-time: the page's view of the reports must accept what the library writes.
 const _benchFits = (r: BenchReport): PageBenchReport => r;
 const _sweepFits = (r: SweepReport): PageSweepReport => r;
 
-const CLI = path.join(ROOT, 'dist/cli/main.js');
 const DOCS = process.env['RTINFER_DOCS_SCREENSHOTS'] === '1';
 
 function toDocs(file: string, name: string): void {
@@ -35,16 +33,6 @@ function toDocs(file: string, name: string): void {
 }
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-web-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function rtinfer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 /** The report a page embeds, read back from the file as the page itself reads it. */
 function embedded<T>(html: string): T {
