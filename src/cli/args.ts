@@ -23,7 +23,7 @@ export interface CommandSpec {
   examples?: readonly string[];
 }
 
-export const COMMON_OPTIONS: readonly OptionSpec[] = [
+const COMMON_OPTIONS: readonly OptionSpec[] = [
   { name: 'verbose', type: 'boolean', description: 'print stack traces with errors' },
   { name: 'help', type: 'boolean', description: 'show this help' },
 ];

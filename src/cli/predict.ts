@@ -2,6 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RtinferError, firstLine, isRtinferError } from '../errors.js';
+import { STAGE_NAMES, type StageName } from '../loadgen/images-bench.js';
 import { formatMs, formatTable } from '../report/format.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { drawDetections } from '../vision/draw.js';
@@ -13,7 +14,6 @@ import { parseCommand, parseIntOption, stringValue, type CommandSpec } from './a
 import { SESSION_OPTIONS, sessionSettingsFrom } from './session-flags.js';
 
 export const PREDICT_SCHEMA = 'rtinfer.predict/1';
-const STAGES = ['decode', 'preprocess', 'inference', 'postprocess'] as const;
 
 export const PREDICT_COMMAND: CommandSpec = {
   name: 'predict',
@@ -71,7 +71,7 @@ const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 function itemOf(image: string, r: VisionResult): ItemReport {
   const base: ItemReport = { image, width: r.transform.original.width, height: r.transform.original.height };
-  const speedMs = Object.fromEntries(STAGES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
+  const speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
   if (r.task === 'detect') return { ...base, detections: r.detections.map((d) => ({ label: d.label, classId: d.classId, score: r3(d.score), box: d.box.map(r1) })), speedMs };
   if (r.task === 'classify') return { ...base, classes: r.classes.map((c) => ({ index: c.index, label: c.label, score: r3(c.score) })), speedMs };
   return { ...base, texts: r.texts.map((t) => ({ score: r3(t.score), box: t.box.map(r1) })), speedMs };
@@ -112,7 +112,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     ...(labels ? { labels } : {}),
   });
   const items: ItemReport[] = [];
-  const stage = Object.fromEntries(STAGES.map((s) => [s, new LatencyRecorder()])) as Record<(typeof STAGES)[number], LatencyRecorder>;
+  const stage = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<StageName, LatencyRecorder>;
   let worst = 0;
   try {
     if (save !== undefined) await mkdir(save, { recursive: true });
@@ -122,7 +122,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
       try {
         const r = await model.predict(image);
         items.push(itemOf(image, r));
-        for (const s of STAGES) stage[s].record(r.speedMs[s] * 1000);
+        for (const s of STAGE_NAMES) stage[s].record(r.speedMs[s] * 1000);
         if (save !== undefined && r.task !== 'classify') {
           const out = path.join(save, `${path.parse(image).name}.png`);
           await writeFile(out, await drawDetections(image, r.task === 'detect' ? r.detections : r.texts));
@@ -137,7 +137,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     await model.close();
   }
   const summary = Object.fromEntries(
-    STAGES.map((s) => [s, stage[s].count ? { p50: r3(stage[s].valueAtQuantileUs(0.5) / 1000), p90: r3(stage[s].valueAtQuantileUs(0.9) / 1000), p99: r3(stage[s].valueAtQuantileUs(0.99) / 1000) } : null]),
+    STAGE_NAMES.map((s) => [s, stage[s].count ? { p50: r3(stage[s].valueAtQuantileUs(0.5) / 1000), p90: r3(stage[s].valueAtQuantileUs(0.9) / 1000), p99: r3(stage[s].valueAtQuantileUs(0.99) / 1000) } : null]),
   );
   if (json) {
     io.stdout.write(JSON.stringify({ schema: PREDICT_SCHEMA, model: modelPath, head: model.head.name, headReason: model.headReason, task: model.head.task, results: items, speedMs: summary }, null, 2) + '\n');
@@ -167,7 +167,7 @@ function renderPredict(model: string, head: string, items: ItemReport[], summary
   const ok = items.filter((i) => !i.error).length;
   if (ok > 1) {
     out.push('', `over ${ok} images (ms)`);
-    out.push(formatTable([['stage', 'p50', 'p90', 'p99'], ...STAGES.map((s) => [s, ...['p50', 'p90', 'p99'].map((k) => formatMs((summary[s] as Record<string, number> | null)?.[k] ?? NaN))])], '  '));
+    out.push(formatTable([['stage', 'p50', 'p90', 'p99'], ...STAGE_NAMES.map((s) => [s, ...['p50', 'p90', 'p99'].map((k) => formatMs((summary[s] as Record<string, number> | null)?.[k] ?? NaN))])], '  '));
   }
   return out.join('\n');
 }

@@ -26,7 +26,7 @@ export const SERVE_COMMAND: CommandSpec = {
   examples: ['rtinfer serve yolox_nano.onnx --batch 4 --deadline 100', 'rtinfer serve --config serve.yaml', 'curl http://127.0.0.1:8000/v2/health/ready'],
 };
 
-export async function buildServeConfig(argv: readonly string[]): Promise<ServerConfig> {
+async function buildServeConfig(argv: readonly string[]): Promise<ServerConfig> {
   const { values, positionals } = parseCommand(SERVE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
   const file = text('config');

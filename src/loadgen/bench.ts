@@ -22,7 +22,7 @@ import { captureEnvironment, type Environment } from './environment.js';
 import { createHttpTarget } from './http-target.js';
 import { QueryLog } from './query-log.js';
 import { runConcurrency, runMultiStream, runOffline, runServer, type ScenarioRun } from './scenarios.js';
-import { runSingleStream, type Phase, type Progress } from './single-stream.js';
+import { runSingleStream, type Phase, type Progress, type SingleStreamRun } from './single-stream.js';
 
 export { BENCH_SCHEMA } from './bench-report.js';
 export type { BenchReport } from './bench-report.js';
@@ -125,7 +125,7 @@ interface Driver {
  * Default query minimums follow the headline: a p99 needs 459 queries before early stopping can
  * claim it at 99% confidence (a p90 needs 44), so p99 scenarios run at least 500.
  */
-export function defaultMinQueries(scenario: Scenario): number {
+function defaultMinQueries(scenario: Scenario): number {
   return scenario === 'single-stream' || scenario === 'offline' ? 100 : 500;
 }
 
@@ -294,6 +294,26 @@ function offlineWave(o: BenchOptions): number {
   return o.offlineWave ?? Math.max(64, 8 * maxBatch);
 }
 
+/** A single-stream run (tensors or the images pipeline) as RunData: it stops at its first failure, which counts as issued and under its code. */
+function singleStreamData(r: SingleStreamRun): RunData {
+  const log = new QueryLog();
+  if (r.error !== undefined) log.fail(r.error);
+  return {
+    recorder: r.recorder,
+    latenciesUs: r.latenciesUs,
+    startsMs: r.startsMs,
+    answered: r.queries,
+    issued: r.queries + (r.error !== undefined ? 1 : 0),
+    refused: log.refused,
+    firstError: r.error,
+    wallMs: r.wallMs,
+    cpu: r.cpu,
+    eventLoopLagMs: r.eventLoopLagMs,
+    aborted: r.aborted,
+    samplesPerQuery: 1,
+  };
+}
+
 async function measure(
   scenario: Scenario,
   infer: (feeds: Feeds) => Promise<unknown>,
@@ -303,23 +323,7 @@ async function measure(
   control: { onProgress?: (p: Progress) => void; signal?: AbortSignal },
 ): Promise<RunData> {
   if (scenario === 'single-stream') {
-    const r = await runSingleStream(infer, samples, { phase, ...control });
-    const log = new QueryLog();
-    if (r.error !== undefined) log.fail(r.error);
-    return {
-      recorder: r.recorder,
-      latenciesUs: r.latenciesUs,
-      startsMs: r.startsMs,
-      answered: r.queries,
-      issued: r.queries + (r.error !== undefined ? 1 : 0),
-      refused: log.refused,
-      firstError: r.error,
-      wallMs: r.wallMs,
-      cpu: r.cpu,
-      eventLoopLagMs: r.eventLoopLagMs,
-      aborted: r.aborted,
-      samplesPerQuery: 1,
-    };
+    return singleStreamData(await runSingleStream(infer, samples, { phase, ...control }));
   }
   let run: ScenarioRun;
   switch (scenario) {
@@ -389,22 +393,7 @@ async function runImagesBench(options: BenchOptions & { images: string | readonl
   options.onPhase?.('load', undefined);
   const { task, ...rest } = options;
   const r = await runImagesPipeline({ ...rest, ...(task ? { task: task as never } : {}) }, warmup, phase);
-  const log = new QueryLog();
-  if (r.run.error !== undefined) log.fail(r.run.error);
-  const data: RunData = {
-    recorder: r.run.recorder,
-    latenciesUs: r.run.latenciesUs,
-    startsMs: r.run.startsMs,
-    answered: r.run.queries,
-    issued: r.run.queries + (r.run.error !== undefined ? 1 : 0),
-    refused: log.refused,
-    firstError: r.run.error,
-    wallMs: r.run.wallMs,
-    cpu: r.run.cpu,
-    eventLoopLagMs: r.run.eventLoopLagMs,
-    aborted: r.run.aborted,
-    samplesPerQuery: 1,
-  };
+  const data = singleStreamData(r.run);
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, fill: 'random', files: r.images.map((p) => ({ path: p })) };
   const report = buildReport({
     scenario: 'single-stream',

@@ -13,8 +13,7 @@ import { createSession, readModel } from '../runtime/session.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { createVisionPipeline, type VisionPipelineOptions } from '../vision/pipeline.js';
 import type { BenchOptions } from './bench.js';
-import type { Phase } from './single-stream.js';
-import { runSingleStream } from './single-stream.js';
+import { runSingleStream, type Phase, type SingleStreamRun } from './single-stream.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 export const STAGE_NAMES = ['decode', 'preprocess', 'inference', 'postprocess'] as const;
@@ -50,7 +49,7 @@ export interface ImagesRun {
   images: string[];
   coldStart: { readMs: number; sessionCreateMs: number; firstInferenceMs: number };
   warm: { queries: number; ms: number };
-  run: Awaited<ReturnType<typeof runSingleStream<string>>>;
+  run: SingleStreamRun;
   stages: Record<StageName, StageSummary>;
   inputs: Awaited<ReturnType<typeof createSession>>['inputs'];
   outputs: Awaited<ReturnType<typeof createSession>>['outputs'];

@@ -62,7 +62,7 @@ function bad(message: string): RtinferError {
 
 // ---- tensor <-> bytes ----
 
-export function tensorToBytes(t: Pick<V2Tensor, 'type' | 'data'>): Buffer {
+function tensorToBytes(t: Pick<V2Tensor, 'type' | 'data'>): Buffer {
   if (t.type === 'string') {
     const parts: Buffer[] = [];
     for (const s of t.data as string[]) {
@@ -77,7 +77,7 @@ export function tensorToBytes(t: Pick<V2Tensor, 'type' | 'data'>): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-export function bytesToTensorData(type: TensorDType, dims: readonly number[], bytes: Uint8Array, what: string): TensorData {
+function bytesToTensorData(type: TensorDType, dims: readonly number[], bytes: Uint8Array, what: string): TensorData {
   const n = elementCount(dims);
   if (type === 'string') {
     const out: string[] = [];
@@ -110,7 +110,7 @@ function flatten(data: unknown, out: unknown[]): void {
 }
 
 /** JSON `data` (flat or nested) into typed tensor data, checking every element's type. */
-export function jsonToTensorData(type: TensorDType, dims: readonly number[], data: unknown, what: string): TensorData {
+function jsonToTensorData(type: TensorDType, dims: readonly number[], data: unknown, what: string): TensorData {
   const flat: unknown[] = [];
   flatten(data, flat);
   const n = elementCount(dims);
@@ -138,7 +138,7 @@ export function jsonToTensorData(type: TensorDType, dims: readonly number[], dat
   return arr;
 }
 
-export function tensorDataToJson(type: TensorDType, data: TensorData): Array<number | boolean | string> {
+function tensorDataToJson(type: TensorDType, data: TensorData): Array<number | boolean | string> {
   if (type === 'string') return data as string[];
   if (type === 'bool') return Array.from(data as Uint8Array, (v) => v !== 0);
   if (type === 'float16') return Array.from(data as Uint16Array, fromFloat16Bits);
@@ -166,7 +166,7 @@ function encodeMessage(json: Record<string, unknown>, binaries: Buffer[]): Encod
 }
 
 /** Splits a body into its JSON object and the binary section after it. */
-export function splitBody(body: Buffer, headerLength: string | undefined): { json: Record<string, unknown>; binary: Buffer } {
+function splitBody(body: Buffer, headerLength: string | undefined): { json: Record<string, unknown>; binary: Buffer } {
   let jsonLen = body.length;
   if (headerLength !== undefined) {
     jsonLen = Number(headerLength);
@@ -185,7 +185,7 @@ export function splitBody(body: Buffer, headerLength: string | undefined): { jso
 }
 
 /** Reads `inputs` or `outputs` tensors of a message, taking binary ones from `binary` in order. */
-export function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs'): V2Tensor[] {
+function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs'): V2Tensor[] {
   if (!Array.isArray(list)) throw bad(`'${field}' must be an array`);
   let offset = 0;
   return list.map((raw, i) => {
