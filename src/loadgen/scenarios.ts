@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { startLagMonitor } from '../stats/event-loop.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { QueryLog } from './query-log.js';
-import type { Phase, Progress } from './single-stream.js';
+import { phaseFraction, PROGRESS_EVERY_MS, type Phase, type Progress } from './single-stream.js';
 
 export type Infer<F> = (feeds: F) => Promise<unknown>;
 
@@ -30,6 +30,7 @@ export interface ScenarioRun {
 }
 
 export interface RunControl {
+  /** Called at most every PROGRESS_EVERY_MS (100 ms), never per query. */
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
   /**
@@ -63,8 +64,16 @@ async function measured(body: (t0: number, log: QueryLog) => Promise<{ issued: n
   return run;
 }
 
-function progress(control: RunControl, phase: Phase, done: number, elapsed: number): void {
-  control.onProgress?.({ queries: done, elapsedMs: elapsed, fraction: Math.min(done / Math.max(1, phase.minQueries), elapsed / Math.max(1, phase.minDurationMs), 1) });
+/** The run's progress callback, throttled as single-stream's is: the loops below call it per query. */
+function progressReporter(control: RunControl, phase: Phase): (done: number, elapsedMs: number) => void {
+  const { onProgress } = control;
+  if (onProgress === undefined) return () => undefined;
+  let next = PROGRESS_EVERY_MS;
+  return (done, elapsedMs) => {
+    if (elapsedMs < next) return;
+    next = elapsedMs + PROGRESS_EVERY_MS;
+    onProgress({ queries: done, elapsedMs, fraction: phaseFraction(phase, done, elapsedMs) });
+  };
 }
 
 function finished(phase: Phase, done: number, elapsed: number): boolean {
@@ -73,6 +82,7 @@ function finished(phase: Phase, done: number, elapsed: number): boolean {
 
 export function runMultiStream<F>(infer: Infer<F>, samples: readonly F[], perQuery: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
   return measured(async (t0, log) => {
+    const progress = progressReporter(control, phase);
     let issued = 0;
     let k = 0;
     for (;;) {
@@ -84,7 +94,7 @@ export function runMultiStream<F>(infer: Infer<F>, samples: readonly F[], perQue
       if (failed) log.fail(failed.reason);
       else log.ok(start - t0, (performance.now() - start) * 1000);
       const elapsed = performance.now() - t0;
-      progress(control, phase, issued, elapsed);
+      progress(issued, elapsed);
       if (finished(phase, issued, elapsed)) return { issued, aborted: false, samplesPerQuery: perQuery };
       if (control.signal?.aborted) return { issued, aborted: true, samplesPerQuery: perQuery };
     }
@@ -93,6 +103,7 @@ export function runMultiStream<F>(infer: Infer<F>, samples: readonly F[], perQue
 
 export function runConcurrency<F>(infer: Infer<F>, samples: readonly F[], concurrency: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
   return measured(async (t0, log) => {
+    const progress = progressReporter(control, phase);
     let issued = 0;
     let stop = false;
     let aborted = false;
@@ -108,7 +119,7 @@ export function runConcurrency<F>(infer: Infer<F>, samples: readonly F[], concur
         }
         const elapsed = performance.now() - t0;
         const done = log.count + log.refusedCount;
-        progress(control, phase, done, elapsed);
+        progress(done, elapsed);
         if (finished(phase, done, elapsed)) stop = true;
         if (control.signal?.aborted) {
           aborted = true;
@@ -123,6 +134,7 @@ export function runConcurrency<F>(infer: Infer<F>, samples: readonly F[], concur
 
 export function runOffline<F>(infer: Infer<F>, samples: readonly F[], waveSize: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
   return measured(async (t0, log) => {
+    const progress = progressReporter(control, phase);
     let issued = 0;
     for (;;) {
       const start = performance.now();
@@ -135,7 +147,7 @@ export function runOffline<F>(infer: Infer<F>, samples: readonly F[], waveSize: 
       issued += waveSize;
       await Promise.all(wave);
       const elapsed = performance.now() - t0;
-      progress(control, phase, issued, elapsed);
+      progress(issued, elapsed);
       if (finished(phase, issued, elapsed)) return { issued, aborted: false };
       if (control.signal?.aborted) return { issued, aborted: true };
     }
@@ -184,7 +196,7 @@ export function runServer<F>(infer: Infer<F>, samples: readonly F[], arrivalsMs:
           if (aborted) return end();
           const now = performance.now() - t0;
           while (next < n && (arrivalsMs[next] as number) <= now) issue(next++);
-          if (now - lastProgress > 100) {
+          if (now - lastProgress > PROGRESS_EVERY_MS) {
             lastProgress = now;
             control.onProgress?.({ queries: next, elapsedMs: now, fraction: Math.min(1, now / Math.max(1, total)) });
           }

@@ -49,7 +49,13 @@ export interface SingleStreamRun {
   aborted: boolean;
 }
 
-const PROGRESS_EVERY_MS = 100;
+/** How often runs report progress. */
+export const PROGRESS_EVERY_MS = 100;
+
+/** Progress through a phase, 0..1, by whichever of its minimums is further from done. */
+export function phaseFraction(phase: Phase, queries: number, elapsedMs: number): number {
+  return Math.min(queries / Math.max(1, phase.minQueries), elapsedMs / Math.max(1, phase.minDurationMs), 1);
+}
 
 function grow(a: Float64Array): Float64Array {
   const b = new Float64Array(a.length * 2);
@@ -105,7 +111,7 @@ export async function runSingleStream<F>(
     }
     if (onProgress !== undefined && now >= nextProgress) {
       nextProgress = now + PROGRESS_EVERY_MS;
-      onProgress({ queries: n, elapsedMs: elapsed, fraction: Math.min(n / Math.max(1, phase.minQueries), elapsed / Math.max(1, phase.minDurationMs), 1) });
+      onProgress({ queries: n, elapsedMs: elapsed, fraction: phaseFraction(phase, n, elapsed) });
     }
   }
   const wallMs = now - t0;

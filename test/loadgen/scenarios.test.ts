@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { RtinferError } from '../../src/errors.js';
 import { poissonArrivals } from '../../src/loadgen/arrivals.js';
 import { runConcurrency, runMultiStream, runOffline, runServer } from '../../src/loadgen/scenarios.js';
+import type { Progress } from '../../src/loadgen/single-stream.js';
 import { stabilityOf } from '../../src/loadgen/stability.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -83,6 +84,14 @@ test('concurrency keeps N requests outstanding; offline issues waves; refusals a
   assert.equal(peak, 16);
   assert.equal(o.issued, 32);
   assert.equal(o.log.count + o.log.refusedCount, 32);
+});
+
+test('progress comes at most every 100 ms, not per query, and only grows', async () => {
+  const seen: Progress[] = [];
+  const run = await runConcurrency(() => new Promise((r) => setImmediate(r)), [0], 4, { minQueries: 1, minDurationMs: 350 }, { onProgress: (p) => seen.push(p) });
+  assert.ok(run.log.count > 100, `${run.log.count} queries`);
+  assert.ok(seen.length >= 2 && seen.length <= 4, `${seen.length} progress calls`);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.elapsedMs - seen[i - 1]!.elapsedMs >= 100 && seen[i]!.fraction >= seen[i - 1]!.fraction);
 });
 
 test('stability: steady windows pass, a drifting run fails with its spread', () => {
