@@ -43,6 +43,15 @@ test('multi-stream, offline and concurrency report their headline and the engine
 test('BAD CALL - scenario settings are validated', async () => {
   await assert.rejects(runBench({ ...BASE, scenario: 'server' }), (e: unknown) => e instanceof RtinferError && /needs --qps/.test(e.message));
   await assert.rejects(runBench({ ...BASE, scenario: 'bursty' as never }), (e: unknown) => e instanceof RtinferError && /invalid scenario 'bursty'/.test(e.message));
+  const invalid: Array<[Parameters<typeof runBench>[0], RegExp]> = [
+    [{ scenario: 'concurrency', concurrency: 0 }, /invalid concurrency 0/],
+    [{ scenario: 'multi-stream', samplesPerQuery: 1.5 }, /invalid samplesPerQuery 1.5/],
+    [{ scenario: 'server', qps: 10, latencyBoundMs: -1 }, /invalid latencyBoundMs -1/],
+    [{ findPeak: { p99Ms: 20 } }, /--find-peak needs --scenario server/],
+    [{ scenario: 'server', findPeak: { p99Ms: 0 } }, /needs --p99 MS/],
+    [{ scenario: 'offline', images: '.' }, /--images runs the single-stream scenario/],
+  ];
+  for (const [o, pattern] of invalid) await assert.rejects(runBench({ ...BASE, ...o }), (e: unknown) => e instanceof RtinferError && e.code === 'RTI_ERR_ARG_INVALID' && pattern.test(e.message), pattern.source);
   assert.throws(() => parseModelUrl('ftp://x/v2/models/a'), /only http/);
   assert.throws(() => parseModelUrl('http://127.0.0.1:1/models/a'), /path must be \/v2\/models\/NAME/);
 });
