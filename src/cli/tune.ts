@@ -84,29 +84,33 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
-  const report = await runTune({
-    signal: controller.signal,
-    models: positionals,
-    slo,
-    scenario,
-    objective,
-    ...(budget !== undefined ? { budgetMs: parseBudgetMs(budget) } : {}),
-    ...(drop !== undefined ? { maxAccuracyDrop: parseAccuracyDrop(drop) } : {}),
-    ...(text('reference') !== undefined ? { reference: text('reference') as string } : {}),
-    ...(listValue(values, 'images').length ? { images: listValue(values, 'images') } : {}),
-    ...(text('labels') !== undefined ? { labels: text('labels') as string } : {}),
-    ...(res !== undefined ? { resolutions: res.trim() === 'auto' ? ('auto' as const) : parseResolutions(res) } : {}),
-    shapes: shapesFrom(values),
-    ...(ep !== undefined ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } } : {}),
-    ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
-    oversubscribe: values['oversubscribe'] === true,
-    onPhase: (p) => progress(`tune: ${p}`),
-    onTrial: (t) => {
-      const m = judged(t);
-      if (m) progress(`  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`);
-    },
-  });
-  process.removeListener('SIGINT', onSigint);
+  let report;
+  try {
+    report = await runTune({
+      signal: controller.signal,
+      models: positionals,
+      slo,
+      scenario,
+      objective,
+      ...(budget !== undefined ? { budgetMs: parseBudgetMs(budget) } : {}),
+      ...(drop !== undefined ? { maxAccuracyDrop: parseAccuracyDrop(drop) } : {}),
+      ...(text('reference') !== undefined ? { reference: text('reference') as string } : {}),
+      ...(listValue(values, 'images').length ? { images: listValue(values, 'images') } : {}),
+      ...(text('labels') !== undefined ? { labels: text('labels') as string } : {}),
+      ...(res !== undefined ? { resolutions: res.trim() === 'auto' ? ('auto' as const) : parseResolutions(res) } : {}),
+      shapes: shapesFrom(values),
+      ...(ep !== undefined ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } } : {}),
+      ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
+      oversubscribe: values['oversubscribe'] === true,
+      onPhase: (p) => progress(`tune: ${p}`),
+      onTrial: (t) => {
+        const m = judged(t);
+        if (m) progress(`  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`);
+      },
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
   if (out !== undefined) {
     if (report.chosen && !controller.signal.aborted) {
       const header = [`rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`, `chosen ${report.chosen.key}`, `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`];

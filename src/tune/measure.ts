@@ -17,6 +17,8 @@ import { buildSamples, DEFAULT_INPUT_PLAN, type Feeds, type InputPlan } from '..
 import type { SessionSettings } from '../runtime/session-options.js';
 import { resolveShapes } from '../runtime/shapes.js';
 import { binomialCdf } from '../stats/binomial.js';
+import { lastTrue } from '../stats/monotone-search.js';
+import { nearestRank } from '../stats/sorted.js';
 import type { Slo } from './slo.js';
 import type { Candidate, TuneScenario, Variant } from './space.js';
 import type { Level, Measurement } from './strategy.js';
@@ -62,18 +64,12 @@ export function levelsForBudget(budgetMs: number): Record<Level, LevelSettings> 
  * the smallest sample cannot bound it.
  */
 export function lowerBoundRank(n: number, q: number, confidence = 0.95): number | null {
-  let rank: number | null = null;
-  for (let l = 1; l <= n; l++) {
-    if (binomialCdf(l - 1, n, q) <= 1 - confidence) rank = l;
-    else break;
-  }
-  return rank;
+  return lastTrue(1, n, (l) => binomialCdf(l - 1, n, q) <= 1 - confidence);
 }
 
 /** Nearest-rank quantile of sorted values. */
 function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Infinity;
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1] as number;
+  return sorted.length === 0 ? Infinity : (sorted[nearestRank(sorted.length, q) - 1] as number);
 }
 
 export function engineSettingsOf(c: Candidate, scenario: TuneScenario, base: MeasureSettings['session'] = {}): { session: Omit<SessionSettings, 'intraOpThreads'>; batching: false | { maxBatchSize: number; maxQueueDelayUs: number } } {

@@ -1,7 +1,7 @@
 /** The `rtinfer.tune/1` report as text (the CLI's default output) and as a self-contained HTML page. */
 import { isRtinferError } from '../errors.js';
 import { formatTable } from '../report/format.js';
-import { renderPage } from '../report/web-assets.js';
+import { escapeHtml, jsonForScript, renderPage } from '../report/web-assets.js';
 import type { CandidateReport, MeasurementReport, TuneReport } from './tune.js';
 
 const MAX_ROWS = 25;
@@ -70,10 +70,6 @@ export function renderTuneText(r: TuneReport): string {
   return lines.join('\n');
 }
 
-function esc(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
-}
-
 /**
  * The report page: web/tune/main.ts (uPlot) with the report inlined, built by scripts/build-web.mjs
  * like the other pages. Without a web build (running from source before `npm run build`), the
@@ -93,21 +89,21 @@ export function renderTunePlainHtml(r: TuneReport, note = ''): string {
   const text = renderTuneText(r).split('\n\n')[0] ?? '';
   const table = rows(r);
   const [head, ...body] = table;
-  const cells = (row: readonly string[], tag: string): string => `<tr>${row.map((c) => `<${tag}>${esc(c)}</${tag}>`).join('')}</tr>`;
+  const cells = (row: readonly string[], tag: string): string => `<tr>${row.map((c) => `<${tag}>${escapeHtml(c)}</${tag}>`).join('')}</tr>`;
   const all = [...ordered(r)].map((c) => {
     const m = c.full ?? c.quick;
     return [c.key === r.chosen?.key ? '>' : '', c.pareto ? '*' : '', c.key, c.phase, c.full ? 'full' : 'quick', m?.status ?? '-', String(m?.throughput ?? '-'), ms(m?.latencyMs), ms(m?.unloadedMs), c.accuracy ? pct(c.accuracy.score) : '-'];
   });
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>rtinfer tune · ${esc(r.slo.text)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>rtinfer tune · ${escapeHtml(r.slo.text)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}pre{background:#f6f6f6;padding:1em}table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}td:nth-child(3),th:nth-child(3){text-align:left}.met{color:#070}.not{color:#a00}</style></head>
 <body><h1>rtinfer tune</h1>
-<pre>${esc(text)}</pre>
-<p class="${r.verdict.met ? 'met' : 'not'}"><b>${r.verdict.met ? 'MET' : 'NOT MET'}</b>: ${esc(r.verdict.text)}</p>
-<table><thead><tr><th>chosen</th><th>Pareto</th>${(head ?? []).slice(1).map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>
+<pre>${escapeHtml(text)}</pre>
+<p class="${r.verdict.met ? 'met' : 'not'}"><b>${r.verdict.met ? 'MET' : 'NOT MET'}</b>: ${escapeHtml(r.verdict.text)}</p>
+<table><thead><tr><th>chosen</th><th>Pareto</th>${(head ?? []).slice(1).map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>
 <tbody>${all.map((row) => cells(row, 'td')).join('\n')}</tbody></table>
-<p>${body.length} of ${r.candidates.length} candidates measured shown in the text output; all are listed here.${note ? ` ${esc(note)}.` : ''}</p>
-<script type="application/json" id="rtinfer-tune">${JSON.stringify(r).replace(/</g, '\\u003c')}</script>
+<p>${body.length} of ${r.candidates.length} candidates measured shown in the text output; all are listed here.${note ? ` ${escapeHtml(note)}.` : ''}</p>
+<script type="application/json" id="rtinfer-tune">${jsonForScript(r)}</script>
 </body></html>
 `;
 }

@@ -8,8 +8,6 @@
 import uPlot from 'uplot';
 import { formatNumber, formatTick } from './format.js';
 
-export { formatNumber, formatTick } from './format.js';
-
 export const COLORS = ['#1c7ed6', '#d9480f', '#2b8a3e', '#7048e8', '#e67700', '#0c8599', '#c2255c', '#495057'];
 
 export interface ChartHandle {
