@@ -118,6 +118,24 @@ describe('tune strategy on a synthetic cost model', () => {
     assert.equal(r.evaluations.quick, 2);
   });
 
+  it('an evaluation that runs past the deadline sees its signal aborted and is discarded', async () => {
+    const clock = new FakeClock();
+    const s = space([variant('small')]);
+    const seen: boolean[] = [];
+    const evaluate: Evaluate = async (c, o) => {
+      // The first takes 1 s, so the second looks affordable; it takes 30 s and the 20 s budget ends inside it.
+      clock.advance(seen.length === 0 ? 1000 : 30_000);
+      seen.push(o.signal.aborted);
+      const r = truth(c, base);
+      return { status: 'ok', meetsSlo: true, throughput: r.throughput, latencyMs: r.latencyMs, unloadedMs: r.unloadedMs, queries: 10, elapsedMs: 1000 };
+    };
+    const r = await runStrategy({ space: s, evaluate, clock, budgetMs: 20_000, boundMs: 50, objective: 'throughput' });
+    assert.equal(r.stoppedBy, 'budget');
+    assert.deepEqual(seen, [false, true], 'the deadline aborted the running evaluation');
+    assert.equal(r.evaluations.quick, 1, 'the cut-short measurement is not counted');
+    assert.ok(r.best, 'the first measurement is the best so far');
+  });
+
   it('an interruption (Ctrl-C) stops the search like the budget, with the best so far', async () => {
     const clock = new FakeClock();
     const s = space([variant('big'), variant('small')]);
