@@ -1,5 +1,4 @@
 /** `rtinfer bench`: thin over runBench. */
-import { writeFile } from 'node:fs/promises';
 import { RtinferError } from '../errors.js';
 import { runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
 import { parseModelUrl } from '../loadgen/http-target.js';
@@ -7,6 +6,7 @@ import { renderBenchText } from '../report/bench-text.js';
 import { renderBenchHtml } from '../report/html-report.js';
 import { perQueryCsv } from '../report/csv.js';
 import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parseWarmup, stringValue, type CommandSpec } from './args.js';
+import { writeOutput } from './output.js';
 import { createProgressBar } from './progress.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
@@ -113,14 +113,6 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   } finally {
     bar.done();
     process.removeListener('SIGINT', onSignal);
-  }
-}
-
-async function writeOutput(option: string, file: string, content: string): Promise<void> {
-  try {
-    await writeFile(file, content);
-  } catch (error) {
-    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
 

@@ -1,10 +1,10 @@
 /** `rtinfer sweep`: thin over runSweep. */
-import { writeFile } from 'node:fs/promises';
 import { RtinferError } from '../errors.js';
 import { runSweep } from '../loadgen/sweep.js';
 import { renderSweepHtml } from '../report/html-report.js';
 import { renderSweepCsv, renderSweepText } from '../report/sweep-report.js';
 import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { writeOutput } from './output.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const SWEEP_COMMAND: CommandSpec = {
@@ -41,14 +41,6 @@ function positive(option: string, text: string): number {
   return n;
 }
 
-async function write(option: string, file: string, content: string): Promise<void> {
-  try {
-    await writeFile(file, content);
-  } catch (error) {
-    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
-
 export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(SWEEP_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
@@ -56,7 +48,7 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   const csv = text('csv');
   const html = text('html');
   // Fail on unwritable outputs before a long run.
-  for (const [opt, file] of [['csv', csv], ['html', html]] as const) if (file !== undefined) await write(opt, file, '');
+  for (const [opt, file] of [['csv', csv], ['html', html]] as const) if (file !== undefined) await writeOutput(opt, file, '');
   const json = values['json'] === true;
   const duration = text('duration');
   const minQ = text('min-queries');
@@ -76,8 +68,8 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
       if (!json) process.stderr.write(`point ${i}/${total}: ${p.instances}×${p.threads} batch ${p.batch} ${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p99 ${p.latencyMs.p99} ms\n`);
     },
   });
-  if (csv !== undefined) await write('csv', csv, renderSweepCsv(report));
-  if (html !== undefined) await write('html', html, renderSweepHtml(report));
+  if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));
+  if (html !== undefined) await writeOutput('html', html, renderSweepHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderSweepText(report) + '\n');
   return 0;
 }

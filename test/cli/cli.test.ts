@@ -137,6 +137,7 @@ test('BAD CALL - each bad input gets one line, exit 2 for usage and 1 for runtim
     [['sweep', OCR_CLS, '--concurrency', '1', '--qps', '5'], 2, /not both/],
     [['sweep', OCR_CLS, '--batch', '0'], 2, /invalid --batch '0'/],
     [['bench', OCR_CLS, '--csv', '/no/such/dir/out.csv'], 1, /cannot write --csv \/no\/such\/dir\/out\.csv/],
+    [['sweep', OCR_CLS, '--html', '/no/such/dir/sweep.html'], 1, /cannot write --html \/no\/such\/dir\/sweep\.html/],
     [['bench', SILERO, '--shape', 'input=1x1', ...FAST], 1, /first inference failed at input=1x1 state=2x1x128 sr=scalar/],
   ];
   for (const [args, code, pattern] of cases) {
