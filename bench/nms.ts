@@ -20,6 +20,7 @@ import { planTransform } from '../src/vision/geometry.js';
 import { Candidates } from '../src/vision/heads/candidates.js';
 import { yoloHead } from '../src/vision/heads/yolo.js';
 import { nms } from '../src/vision/nms.js';
+import { quantile } from './support/quantile.js';
 
 const CLASSES = 80;
 const N = 8400;
@@ -61,10 +62,6 @@ function syntheticOutput(seed: number): { data: Float32Array; clusters: number }
     }
   }
   return { data, clusters: OBJECTS };
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 }
 
 function summary(name: string, samples: number[]): { p50: number; p99: number } {

@@ -21,15 +21,12 @@ import { buildSamples, type Feeds } from '../src/runtime/inputs.js';
 import { createSession, readModel } from '../src/runtime/session.js';
 import { parseShapeArg, resolveShapes } from '../src/runtime/shapes.js';
 import { runSingleStream } from '../src/loadgen/single-stream.js';
+import { quantile } from './support/quantile.js';
 
 
 const ROUNDS = 10;
 
 const cases = overheadCases({ ratio: 1.02, addedUs: 20, slowPerRound: 60, fastPerRound: 2000 });
-
-function quantile(sorted: Float64Array, q: number): number {
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
 
 function cycles(startsMs: ArrayLike<number>, endMs: number): number[] {
   const out: number[] = [];

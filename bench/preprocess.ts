@@ -26,6 +26,7 @@ import sharp from 'sharp';
 import { resolvePreprocessConfig } from '../src/vision/config.js';
 import { allocateTensor } from '../src/vision/pack.js';
 import { preprocess } from '../src/vision/preprocess.js';
+import { quantile } from './support/quantile.js';
 
 const S = 640;
 const GOAL = 0.5;
@@ -70,10 +71,6 @@ async function straightforward(jpeg: Buffer): Promise<Float32Array> {
     }
   }
   return out;
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 }
 
 async function main(): Promise<void> {
