@@ -1,6 +1,4 @@
 /** `rtinfer tune`: thin over runTune; writes the chosen configuration as a serve config. */
-import { access, constants, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { RtinferError } from '../errors.js';
 import { renderConfigFile } from '../tune/config-out.js';
 import { parseAccuracyDrop, parseBudgetMs, parseResolutions, parseSlo } from '../tune/slo.js';
@@ -9,6 +7,7 @@ import { OBJECTIVES, judged, type Objective } from '../tune/strategy.js';
 import { renderTuneHtml, renderTuneText } from '../tune/tune-text.js';
 import { runTune } from '../tune/tune.js';
 import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { checkWritable, writeOutput } from './output.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const TUNE_COMMAND: CommandSpec = {
@@ -41,22 +40,6 @@ export const TUNE_COMMAND: CommandSpec = {
   ],
 };
 
-async function writable(option: string, file: string): Promise<void> {
-  try {
-    await access(path.dirname(path.resolve(file)), constants.W_OK);
-  } catch (error) {
-    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
-
-async function write(option: string, file: string, content: string): Promise<void> {
-  try {
-    await writeFile(file, content);
-  } catch (error) {
-    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
-
 export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(TUNE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
@@ -75,7 +58,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   const html = text('html');
   if (out !== undefined && !/\.(ya?ml|json)$/i.test(out)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --out '${out}' (expected a .yaml, .yml or .json file)`);
   // Fail on unwritable outputs before a long run.
-  for (const [opt, file] of [['out', out], ['html', html]] as const) if (file !== undefined) await writable(opt, file);
+  for (const [opt, file] of [['out', out], ['html', html]] as const) if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
   const progress = (line: string): void => {
     if (!json) process.stderr.write(line + '\n');
@@ -114,13 +97,13 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   if (out !== undefined) {
     if (report.chosen && !controller.signal.aborted) {
       const header = [`rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`, `chosen ${report.chosen.key}`, `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`];
-      await write('out', out, renderConfigFile(report.chosen.config, out, header));
+      await writeOutput('out', out, renderConfigFile(report.chosen.config, out, header));
       progress(`tune: wrote ${out} (rtinfer serve --config ${out})`);
     } else {
       progress(`tune: ${controller.signal.aborted ? 'interrupted' : 'nothing met the SLO'}: ${out} not written`);
     }
   }
-  if (html !== undefined) await write('html', html, renderTuneHtml(report));
+  if (html !== undefined) await writeOutput('html', html, renderTuneHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
   // Like a failed check: a tune that finds nothing within the SLO exits 1, with its report.
   return controller.signal.aborted ? 130 : report.verdict.met ? 0 : 1;
