@@ -33,7 +33,7 @@ export const ERROR_CATALOGUE = {
   RTI_ERR_ENGINE_DEADLINE_UNMEETABLE: { kind: 'refused', status: 503, description: 'the engine predicts the request cannot finish before its deadline' },
   RTI_ERR_ENGINE_DEADLINE_EXPIRED: { kind: 'refused', status: 504, description: 'the deadline passed while the request was queued' },
   RTI_ERR_ENGINE_CLOSED: { kind: 'refused', status: 503, description: 'the engine is closing or closed' },
-  RTI_ERR_ENGINE_WORKER_CRASHED: { kind: 'runtime', status: 500, description: 'the worker running the request died; it is being replaced' },
+  RTI_ERR_ENGINE_WORKER_CRASHED: { kind: 'refused', status: 503, description: 'the worker running the request died (it is being replaced) or none is left: retry later' },
   RTI_ERR_TARGET_UNREACHABLE: { kind: 'runtime', status: 502, description: 'the HTTP target could not be reached or closed the connection' },
   RTI_ERR_TARGET_HTTP: { kind: 'runtime', status: 502, description: 'the HTTP target answered with an error status' },
   RTI_ERR_IMAGE_NOT_FOUND: { kind: 'usage', status: 404, description: 'the image file does not exist or cannot be read' },

@@ -33,8 +33,8 @@ export { defaultModel } from './runtime/default-model.js';
 export type { DefaultModel } from './runtime/default-model.js';
 
 // engine: worker-thread inference under the deadline-aware scheduler
-export { createEngine } from './engine/engine.js';
-export type { Engine, EngineOptions, EngineConfig, BatchingOptions, InferOptions, Inputs, Outputs } from './engine/engine.js';
+export { createEngine, PRIORITY_RANGE } from './engine/engine.js';
+export type { Engine, EngineOptions, EngineConfig, EngineHealth, BatchingOptions, InferOptions, Inputs, Outputs } from './engine/engine.js';
 export type { EngineStats, RequestTiming, OutcomeCounts, HistogramSummary } from './engine/engine-metrics.js';
 export { Scheduler } from './engine/scheduler.js';
 export type { BatchPolicy, BatchMode, QueuedRequest, SchedulerHooks, SchedulerOptions } from './engine/scheduler.js';
@@ -119,8 +119,8 @@ export { renderTuneText, renderTuneHtml } from './tune/tune-text.js';
 
 // server
 export { createRtinferServer } from './server/server.js';
-export type { RtinferServer, LoadedModelEntry, ModelState } from './server/server.js';
-export { validateConfig, loadConfigFile } from './server/config.js';
+export type { RtinferServer, ServerOptions, LoadedModelEntry, ModelState } from './server/server.js';
+export { validateConfig, loadConfigFile, SERVER_DEFAULTS } from './server/config.js';
 export type { ServerConfig, ModelConfig } from './server/config.js';
 export { LiveStats, LIVE_SCHEMA, LIVE_BUCKET_EDGES_MS } from './server/live-stats.js';
 export type { LivePoint, LiveSnapshot, LiveTick, LiveDistribution, LiveSource, LiveStatsOptions } from './server/live-stats.js';

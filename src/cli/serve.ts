@@ -1,9 +1,12 @@
-/** `rtinfer serve`: thin over createRtinferServer; runs until SIGTERM or SIGINT, then drains. */
+/**
+ * `rtinfer serve`: thin over createRtinferServer; runs until SIGTERM or SIGINT, then shuts down
+ * within the drain bound. A second signal exits at once.
+ */
 import { RtinferError } from '../errors.js';
 import { defaultModel } from '../runtime/default-model.js';
-import { loadConfigFile, validateConfig, type ServerConfig } from '../server/config.js';
+import { loadConfigFile, validateConfig, validateOrigins, type ServerConfig } from '../server/config.js';
 import { createRtinferServer } from '../server/server.js';
-import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec, type ParsedValues } from './args.js';
 
 export const SERVE_COMMAND: CommandSpec = {
   name: 'serve',
@@ -22,12 +25,23 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: 'max-queue', type: 'string', value: 'N', description: 'queued requests per model before 429 (default 256)' },
     { name: 'deadline', type: 'string', value: 'MS', description: 'default deadline for requests that give none' },
     { name: 'max-body', type: 'string', value: 'BYTES', description: 'largest request body (default 64 MiB; 413 beyond)' },
+    { name: 'max-inflight-bytes', type: 'string', value: 'BYTES', description: 'bytes all request bodies may hold together (default 256 MiB; 503 beyond)' },
+    { name: 'max-connections', type: 'string', value: 'N', description: 'open connections at once (default 1024; 503 beyond)' },
+    { name: 'max-streams', type: 'string', value: 'N', description: 'open WebSocket streams at once (default 64; 503 beyond)' },
+    { name: 'request-timeout', type: 'string', value: 'TIME', description: 'time a client has to send a whole request (default 60s; 408 beyond)' },
+    { name: 'drain-timeout', type: 'string', value: 'TIME', description: 'shutdown bound: answer what is in flight, then 503 the rest and exit (default 30s)' },
+    { name: 'allowed-host', type: 'string', multiple: true, value: 'NAME', description: "a Host name to answer besides loopback and the bound address ('*' for any)" },
+    { name: 'cors', type: 'string', multiple: true, value: 'ORIGIN', description: "an origin (https://app.example.com) whose pages may call the server ('*' for any)" },
   ],
   examples: ['rtinfer serve yolox_nano.onnx --batch 4 --deadline 100', 'rtinfer serve --config serve.yaml', 'curl http://127.0.0.1:8000/v2/health/ready'],
 };
 
 async function buildServeConfig(argv: readonly string[]): Promise<ServerConfig> {
   const { values, positionals } = parseCommand(SERVE_COMMAND, argv);
+  return applyFlags(values, positionals);
+}
+
+async function applyFlags(values: ParsedValues, positionals: string[]): Promise<ServerConfig> {
   const text = (name: string): string | undefined => stringValue(values, name);
   const file = text('config');
   let config: ServerConfig;
@@ -53,6 +67,14 @@ async function buildServeConfig(argv: readonly string[]): Promise<ServerConfig> 
   if (text('host') !== undefined) config.host = text('host') ?? config.host;
   if (text('port') !== undefined) config.port = parseIntOption('port', text('port') ?? '', 0, 65535);
   if (text('max-body') !== undefined) config.maxBodyBytes = parseIntOption('max-body', text('max-body') ?? '', 1024);
+  if (text('max-inflight-bytes') !== undefined) config.maxInflightBytes = parseIntOption('max-inflight-bytes', text('max-inflight-bytes') ?? '', 1024);
+  if (text('max-connections') !== undefined) config.maxConnections = parseIntOption('max-connections', text('max-connections') ?? '', 1);
+  if (text('max-streams') !== undefined) config.maxStreams = parseIntOption('max-streams', text('max-streams') ?? '', 0);
+  if (text('request-timeout') !== undefined) config.requestTimeoutMs = Math.max(100, parseDurationMs('request-timeout', text('request-timeout') ?? ''));
+  if (text('drain-timeout') !== undefined) config.drainTimeoutMs = parseDurationMs('drain-timeout', text('drain-timeout') ?? '');
+  const list = (name: string): string[] => (values[name] as string[] | undefined) ?? [];
+  if (list('allowed-host').length > 0) config.allowedHosts = list('allowed-host');
+  if (list('cors').length > 0) config.cors = validateOrigins(list('cors'));
   const token = text('token') ?? process.env['RTINFER_TOKEN'];
   if (token !== undefined && token !== '') config.token = token;
   return config;
@@ -67,12 +89,24 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   // The token itself is not printed: stdout often ends up in logs.
   io.stdout.write(`  dashboard ${url}/${config.token ? '?token=<your token>' : ''} (live charts, try it with an image)\n`);
   const stop = new Promise<void>((resolve) => {
-    const onSignal = (signal: string): void => {
-      io.stdout.write(`rtinfer serve: ${signal}: draining (no new requests; answering everything in flight)\n`);
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        io.stdout.write(`rtinfer serve: ${signal} again: exiting now\n`);
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      }
+      signalled = true;
+      io.stdout.write(`rtinfer serve: ${signal}: shutting down within ${config.drainTimeoutMs} ms (not ready; answering what is in flight)\n`);
+      // The server's close is bounded, but a batch inside onnxruntime cannot be interrupted: the
+      // process goes at the bound (plus a grace for the last answers to flush) whatever is running.
+      setTimeout(() => {
+        io.stdout.write('rtinfer serve: drain bound passed with work still running: exiting\n');
+        process.exit(1);
+      }, config.drainTimeoutMs + 5000).unref();
       resolve();
     };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
   const readyOrStop = Promise.race([server.ready().then(() => 'ready' as const), stop.then(() => 'stop' as const)]);
   try {

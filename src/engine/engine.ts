@@ -12,7 +12,7 @@
  */
 import os from 'node:os';
 import type { Tensor } from 'onnxruntime-node';
-import { RtinferError } from '../errors.js';
+import { RtinferError, firstLine } from '../errors.js';
 import { buildSamples } from '../runtime/inputs.js';
 import { readModel, type ModelSource, type TensorSpec } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
@@ -49,9 +49,38 @@ export interface EngineOptions {
   warmup?: boolean;
   /** Shapes for the warm-up inputs of dynamic models (as `--shape`), default the printed defaults. */
   warmupShapes?: Record<string, number[]>;
-  /** For tests: the scheduler's clock. */
+  /** For tests: the engine's clock (scheduler deadlines and timing, waits between worker restarts). */
   clock?: Clock;
+  /** Called whenever `health()` changes: a worker crashed, came back, was given up on; close(). */
+  onHealthChange?: (health: EngineHealth) => void;
 }
+
+/** Whether the engine can serve, by its workers. */
+export interface EngineHealth {
+  /** At least one worker is live and the engine is not closing. */
+  ready: boolean;
+  instances: number;
+  /** Workers running now. */
+  live: number;
+  /** Being replaced after a crash. */
+  restarting: number;
+  /** Given up on: every replacement attempt failed. */
+  down: number;
+  /** Replacement workers started since the engine started. */
+  restarts: number;
+  /** One line, set when not ready or when an instance is down. */
+  reason?: string;
+}
+
+/** Accepted priorities. They key queues in the scheduler, so a caller cannot make up unbounded many. */
+export const PRIORITY_RANGE = { min: -10, max: 10 } as const;
+
+/**
+ * A crashed worker is replaced at once; if that fails, again after each of these waits, then the
+ * instance is given up on. A transient failure (memory pressure, a busy disk) gets a few seconds
+ * to pass instead of taking the instance out for good.
+ */
+export const RESTART_RETRY_DELAYS_MS: readonly number[] = [200, 1000, 3000];
 
 export interface InferOptions {
   /** Relative deadline; the request is refused or expired rather than answered later. */
@@ -87,10 +116,25 @@ export interface Engine {
   infer(inputs: Inputs, options?: InferOptions): Promise<Outputs>;
   inferWithTiming(inputs: Inputs, options?: InferOptions): Promise<{ outputs: Outputs; timing: RequestTiming }>;
   stats(): EngineStats;
+  /** What the workers are doing now: for readiness probes and alerts. */
+  health(): EngineHealth;
   /** Stops taking requests, finishes (drain, default) or refuses queued ones, stops the workers. */
   close(options?: { drain?: boolean; timeoutMs?: number }): Promise<void>;
-  /** Test hook: crash one worker as a native fault would. */
-  crashWorkerForTesting(instance: number): void;
+  /**
+   * Test hook: crash one worker as a native fault would; the next `failRestarts` workers started
+   * to replace it die while loading the model.
+   */
+  crashWorkerForTesting(instance: number, options?: { failRestarts?: number }): void;
+}
+
+interface InstanceHealth {
+  /** 'stopped': the engine closed (or is closing and stopped replacing it). */
+  state: 'live' | 'restarting' | 'down' | 'stopped';
+  /** Failed replacement attempts since the last crash, and the last one's error (one line). */
+  failures: number;
+  lastError: string;
+  /** Bumped on every crash, so that a stale restart loop cannot revive the instance. */
+  crashes: number;
 }
 
 interface Job {
@@ -158,21 +202,94 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   // Assigned once the workers report the model's inputs; the crash handler below may run before.
   // eslint-disable-next-line prefer-const
   let scheduler: Scheduler<Job> | undefined;
-  // Instances whose replacement could not even load the model: out of service for good.
-  const down = new Set<number>();
   const noWorkerLeft = 'no worker left to run the request';
+  let phase: 'open' | 'closing' | 'closed' = 'open';
+  const states: InstanceHealth[] = Array.from({ length: instances }, () => ({ state: 'live', failures: 0, lastError: '', crashes: 0 }));
+  // Backoff waits in progress; close() ends them early (resolving false) so no timer outlives it.
+  // (The real clock's timers are unref'd: a wait never keeps the process alive either.)
+  const waits = new Map<unknown, (completed: boolean) => void>();
+  const backoff = (ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const timer = clock.setTimer(() => {
+        waits.delete(timer);
+        resolve(true);
+      }, ms);
+      waits.set(timer, resolve);
+    });
+
+  const health = (): EngineHealth => {
+    const count = (state: InstanceHealth['state']): number => states.filter((s) => s.state === state).length;
+    const live = count('live');
+    const down = count('down');
+    const h: EngineHealth = { ready: phase === 'open' && live > 0, instances, live, restarting: count('restarting'), down, restarts: pool.restarts };
+    if (phase !== 'open') h.reason = `the engine is ${phase}`;
+    else if (!h.ready || down > 0) {
+      h.reason = states
+        .map((s, i) => {
+          if (s.state === 'restarting') return `worker ${i} crashed and is being replaced`;
+          if (s.state === 'down') return `worker ${i} crashed and its replacement failed ${s.failures} time${s.failures === 1 ? '' : 's'}: ${s.lastError}`;
+          return '';
+        })
+        .filter((t) => t !== '')
+        .join('; ');
+    }
+    return h;
+  };
+  let lastHealth = '';
+  const healthChanged = (): void => {
+    const h = health();
+    const key = JSON.stringify(h);
+    if (key === lastHealth) return;
+    lastHealth = key;
+    try {
+      options.onHealthChange?.(h);
+    } catch (error) {
+      // The callback runs inside crash recovery, which must go on whatever it does.
+      process.emitWarning(`rtinfer: onHealthChange threw: ${firstLine(error)}`);
+    }
+  };
+  /** With no worker running or coming back, queued requests would wait forever: answer them now. */
+  const answerIfNoWorker = (): void => {
+    if (states.some((s) => s.state === 'live' || s.state === 'restarting')) return;
+    if (phase === 'open') scheduler?.rejectQueued(noWorkerLeft, 'RTI_ERR_ENGINE_WORKER_CRASHED');
+    else scheduler?.rejectQueued('the engine closed while its workers were being replaced; this request did not run');
+  };
+  const restart = async (instance: number): Promise<void> => {
+    const s = states[instance] as InstanceHealth;
+    const crash = s.crashes;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await pool.replace(instance);
+        if (s.crashes !== crash) return;
+        s.state = 'live';
+        scheduler?.setAvailable(instance, true);
+        healthChanged();
+        return;
+      } catch (error) {
+        if (s.crashes !== crash) return;
+        s.failures++;
+        s.lastError = firstLine(error);
+      }
+      // Closing: no more attempts (the one made at the crash may still drain the queue).
+      const delay = RESTART_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined || phase !== 'open' || !(await backoff(delay)) || phase !== 'open') break;
+    }
+    s.state = phase === 'open' ? 'down' : 'stopped';
+    healthChanged();
+    answerIfNoWorker();
+  };
   const pool = new WorkerPool(instances, { modelBytes: model.bytes, label: model.label, settings }, (instance) => {
     scheduler?.setAvailable(instance, false);
-    pool.replace(instance).then(
-      () => scheduler?.setAvailable(instance, true),
-      () => {
-        // If none is left, answer everything queued instead of letting it wait forever.
-        down.add(instance);
-        if (down.size >= instances) scheduler?.rejectQueued(noWorkerLeft, 'RTI_ERR_ENGINE_WORKER_CRASHED');
-      },
-    );
+    const s = states[instance] as InstanceHealth;
+    s.crashes++;
+    s.state = 'restarting';
+    s.failures = 0;
+    s.lastError = '';
+    healthChanged();
+    void restart(instance);
   });
   const io = await pool.start();
+  lastHealth = JSON.stringify(health());
   const buffers = new BufferPool();
   pool.onBuffers = (b) => buffers.give(b);
 
@@ -262,12 +379,15 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       valid = validateInputs(io.inputs, inputs as Record<string, TensorLike>, batchable);
       if (padTo !== undefined && valid.rows > padTo) throw new RtinferError('RTI_ERR_SHAPE_MISMATCH', `batch of ${valid.rows} rows exceeds the model's fixed batch size ${padTo}`);
       if (opts.deadlineMs !== undefined && !(opts.deadlineMs > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid deadlineMs ${opts.deadlineMs} (expected > 0)`);
-      if (opts.priority !== undefined && !Number.isInteger(opts.priority)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid priority ${opts.priority} (expected an integer)`);
+      const p = opts.priority;
+      if (p !== undefined && !(Number.isInteger(p) && p >= PRIORITY_RANGE.min && p <= PRIORITY_RANGE.max)) {
+        throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid priority ${p} (expected an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max})`);
+      }
     } catch (error) {
       metrics.outcome(error);
       return Promise.reject(error);
     }
-    if (down.size >= instances) {
+    if (states.every((s) => s.state === 'down')) {
       const error = new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', noWorkerLeft);
       metrics.outcome(error);
       return Promise.reject(error);
@@ -329,9 +449,19 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       return { outputs: toOrtFeeds(outputs), timing };
     },
     stats: () => metrics.snapshot(config, sched.queueDepth, sched.busyInstances, latency.points(), pool.restarts),
+    health,
     close(opts = {}) {
       closing ??= (async () => {
+        phase = 'closing';
+        // Stop replacing crashed workers: the loops waiting in backoff end (as 'stopped').
+        for (const [timer, resolve] of waits) {
+          clock.clearTimer(timer);
+          resolve(false);
+        }
+        waits.clear();
+        healthChanged();
         sched.close(opts.drain ?? true);
+        answerIfNoWorker();
         // After the timeout, queued requests are refused; batches already running still finish,
         // because onnxruntime cannot interrupt a run (and terminating a worker inside one aborts
         // the process).
@@ -339,10 +469,16 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         await sched.whenIdle();
         clearTimeout(timer);
         await pool.close();
+        phase = 'closed';
+        for (const s of states) if (s.state !== 'down') s.state = 'stopped';
+        healthChanged();
       })();
       return closing;
     },
-    crashWorkerForTesting: (instance) => pool.crash(instance),
+    crashWorkerForTesting: (instance, o = {}) => {
+      if (o.failRestarts !== undefined) pool.failStartsForTesting(instance, o.failRestarts);
+      pool.crash(instance);
+    },
   };
   return engine;
 }

@@ -103,20 +103,51 @@ export class LatencyModel {
   }
 }
 
-/** One latency model per input shape (batches of 640x640 images cost more than of 320x320). */
+/**
+ * Shapes whose latency models are kept. Each request's shape is the client's choice on a model with
+ * dynamic dimensions, so without a bound every new shape would add a model for good.
+ */
+export const MAX_SHAPE_MODELS = 64;
+
+/**
+ * One latency model per input shape (batches of 640x640 images cost more than of 320x320), the
+ * MAX_SHAPE_MODELS most recently used: `for()` marks a shape used, and a new shape beyond the limit
+ * evicts the least recently used (which starts again from nothing if it comes back).
+ */
 export class LatencyModels {
-  readonly #byShape = new Map<string, LatencyModel>();
+  /** In first-use order, which `points()` keeps; recency is the stamp, so a lookup moves nothing. */
+  readonly #byShape = new Map<string, { model: LatencyModel; used: number }>();
+  #tick = 0;
+
+  /** Shapes with a model now (at most MAX_SHAPE_MODELS). */
+  get size(): number {
+    return this.#byShape.size;
+  }
 
   for(shapeKey: string): LatencyModel {
-    let m = this.#byShape.get(shapeKey);
-    if (!m) {
-      m = new LatencyModel();
-      this.#byShape.set(shapeKey, m);
+    const entry = this.#byShape.get(shapeKey);
+    if (entry) {
+      entry.used = ++this.#tick;
+      return entry.model;
     }
-    return m;
+    if (this.#byShape.size >= MAX_SHAPE_MODELS) {
+      // A scan of at most MAX_SHAPE_MODELS, only when a new shape arrives at the limit.
+      let lru: string | undefined;
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const [key, e] of this.#byShape) {
+        if (e.used < oldest) {
+          oldest = e.used;
+          lru = key;
+        }
+      }
+      if (lru !== undefined) this.#byShape.delete(lru);
+    }
+    const model = new LatencyModel();
+    this.#byShape.set(shapeKey, { model, used: ++this.#tick });
+    return model;
   }
 
   points(): Array<LatencyPoint & { shape: string }> {
-    return [...this.#byShape.entries()].flatMap(([shape, m]) => m.points().map((p) => ({ shape, ...p })));
+    return [...this.#byShape.entries()].flatMap(([shape, e]) => e.model.points().map((p) => ({ shape, ...p })));
   }
 }

@@ -8,6 +8,8 @@ export interface WorkerInit {
   modelBytes: Uint8Array;
   label: string;
   settings: SessionSettings;
+  /** Test hook (WorkerPool.failStartsForTesting): die before loading the model. */
+  failStartForTesting?: boolean;
 }
 
 export type ToWorker = { type: 'run'; id: number; feeds: WireFeeds } | { type: 'crash' };

@@ -86,7 +86,9 @@ type Decision<T> = { kind: 'empty' } | { kind: 'wait'; until: number } | { kind:
 
 export class Scheduler<T> {
   readonly #o: SchedulerOptions<T>;
+  /** One FIFO per priority level with requests queued; a level that empties is removed. */
   readonly #queues = new Map<number, Array<QueuedRequest<T>>>();
+  /** The keys of #queues, highest first. */
   #priorities: number[] = [];
   readonly #instances: Instance[];
   #size = 0;
@@ -114,6 +116,11 @@ export class Scheduler<T> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Priority levels with requests queued now (the priority is the caller's choice: none stays once empty). */
+  get priorityLevels(): number {
+    return this.#queues.size;
   }
 
   /** Queues a request or throws the refusal (queue full, deadline unmeetable, closed). */
@@ -151,7 +158,8 @@ export class Scheduler<T> {
     if (!q) {
       q = [];
       this.#queues.set(priority, q);
-      this.#priorities = [...this.#queues.keys()].sort((a, b) => b - a);
+      const at = this.#priorities.findIndex((p) => p < priority);
+      this.#priorities.splice(at === -1 ? this.#priorities.length : at, 0, priority);
     }
     q.push(request);
     this.#size++;
@@ -382,18 +390,35 @@ export class Scheduler<T> {
     for (const p of this.#priorities) yield* this.#queues.get(p) ?? [];
   }
 
+  /** Every path out of the queue (dispatch, cancel, expiry, refusal) comes through here. */
   #remove(batch: ReadonlyArray<QueuedRequest<T>>): void {
-    const ids = new Set(batch.map((r) => r.id));
-    for (const [p, q] of this.#queues) {
+    // Only the levels the batch came from: the others are untouched.
+    const byLevel = new Map<number, Set<number>>();
+    for (const r of batch) {
+      const ids = byLevel.get(r.priority) ?? new Set<number>();
+      ids.add(r.id);
+      byLevel.set(r.priority, ids);
+    }
+    let emptied = false;
+    for (const [p, ids] of byLevel) {
+      const q = this.#queues.get(p);
+      if (!q) continue;
       const kept = q.filter((r) => !ids.has(r.id));
       this.#size -= q.length - kept.length;
-      this.#queues.set(p, kept);
+      if (kept.length > 0) this.#queues.set(p, kept);
+      else {
+        this.#queues.delete(p);
+        emptied = true;
+      }
     }
+    if (emptied) this.#priorities = this.#priorities.filter((p) => this.#queues.has(p));
   }
 
   #drainAll(): Array<QueuedRequest<T>> {
     const all = [...this.#each()];
-    this.#remove(all);
+    this.#queues.clear();
+    this.#priorities = [];
+    this.#size = 0;
     return all;
   }
 

@@ -63,6 +63,12 @@ export function validateInputs(specs: readonly TensorSpec[], inputs: Readonly<Re
         fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' dimension ${i} is ${dims[i]}, the model expects ${d}: ${describe(spec.shape)}`);
       }
     });
+    // onnxruntime accepts an empty tensor and then fails deep inside the graph, with a message
+    // naming internal nodes ("Reshape node. Name:'Reshape_token_34' ... Input shape:{0,16,6,96}").
+    if (dims.includes(0)) {
+      const batch = batchable && dims[0] === 0 ? ' (batch size 0)' : '';
+      fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has a zero-size dimension [${dims.join(',')}]${batch}`);
+    }
     const data = t.data as TensorData;
     const n = elementCount(dims);
     if (!DTYPES[t.type].accepts(data)) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' data is not a ${t.type} array`);
@@ -71,7 +77,6 @@ export function validateInputs(specs: readonly TensorSpec[], inputs: Readonly<Re
       const r = dims[0] ?? 1;
       if (spec === specs[0]) rows = r;
       else if (r !== rows) fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has batch size ${r}, but '${specs[0]?.name}' has ${rows}`);
-      if (r < 1) fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has batch size 0`);
     }
     keyParts.push((batchable ? dims.slice(1) : dims).join('x'));
     feeds[spec.name] = { type: t.type, dims, data };
@@ -83,17 +88,33 @@ export function validateInputs(specs: readonly TensorSpec[], inputs: Readonly<Re
  * Buffers for input copies, reused: the worker hands them back with its result. A fresh buffer
  * costs its page faults on first touch: copying a 2 MB input (yolox_nano, 1x3x416x416) into a new
  * buffer took 360 µs here, into a reused one 143 µs.
+ *
+ * Only sizes that `take()` asked for recently are kept. Buffers of other sizes come back too (a
+ * server transfers whole request bodies of any size, a batch comes back as one stacked buffer), and
+ * pooling those would keep memory high after one big request for nothing: no `take()` reuses them.
  */
 export class BufferPool {
+  /** Sizes kept at most: the recently taken ones, least recently taken first. */
+  static readonly MAX_SIZES = 64;
+  /** Buffers kept per size. */
+  static readonly PER_SIZE = 8;
   readonly #free = new Map<number, ArrayBuffer[]>();
+  /** Byte lengths `take()` was asked for, least recently first (a Set keeps insertion order). */
+  readonly #wanted = new Set<number>();
   #bytes = 0;
   readonly #maxBytes: number;
 
-  constructor(maxBytes = 256 * 1024 * 1024) {
+  constructor(maxBytes = 64 * 1024 * 1024) {
     this.#maxBytes = maxBytes;
   }
 
+  /** Bytes held in pooled buffers now. */
+  get pooledBytes(): number {
+    return this.#bytes;
+  }
+
   take(byteLength: number): ArrayBuffer {
+    this.#want(byteLength);
     const list = this.#free.get(byteLength);
     const b = list?.pop();
     if (b) {
@@ -105,13 +126,25 @@ export class BufferPool {
 
   give(buffers: readonly ArrayBuffer[]): void {
     for (const b of buffers) {
-      if (b.byteLength === 0 || this.#bytes + b.byteLength > this.#maxBytes) continue;
+      if (b.byteLength === 0 || !this.#wanted.has(b.byteLength) || this.#bytes + b.byteLength > this.#maxBytes) continue;
       const list = this.#free.get(b.byteLength) ?? [];
-      if (list.length >= 8) continue;
+      if (list.length >= BufferPool.PER_SIZE) continue;
       list.push(b);
       this.#free.set(b.byteLength, list);
       this.#bytes += b.byteLength;
     }
+  }
+
+  #want(byteLength: number): void {
+    this.#wanted.delete(byteLength);
+    this.#wanted.add(byteLength);
+    if (this.#wanted.size <= BufferPool.MAX_SIZES) return;
+    const oldest = this.#wanted.values().next().value as number;
+    this.#wanted.delete(oldest);
+    // Its buffers would never be taken again.
+    const dropped = this.#free.get(oldest);
+    if (dropped) this.#bytes -= dropped.length * oldest;
+    this.#free.delete(oldest);
   }
 }
 

@@ -3,7 +3,7 @@
  * fails only the batch it was running; the pool reports it and can start a replacement.
  */
 import type { Worker } from 'node:worker_threads';
-import { RtinferError } from '../errors.js';
+import { RtinferError, firstLine } from '../errors.js';
 import type { TensorSpec } from '../runtime/session.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import { spawnWorker } from './spawn-worker.js';
@@ -36,8 +36,13 @@ export class WorkerPool {
   readonly #init: WorkerInit;
   readonly #slots: Array<Slot | undefined>;
   readonly #onCrash: (instance: number, error: Error) => void;
+  /** Workers loading their session: not in #slots yet, but close() must stop them too. */
+  readonly #starting = new Set<Promise<unknown>>();
+  /** Test hook: start attempts per instance that are made to fail (see failStartsForTesting). */
+  readonly #failStarts = new Map<number, number>();
   #nextId = 1;
   #closed = false;
+  /** Replacement workers that started (failed attempts are not counted). */
   restarts = 0;
   /** Receives input buffers the workers hand back. */
   onBuffers: ((buffers: ArrayBuffer[]) => void) | undefined;
@@ -59,29 +64,46 @@ export class WorkerPool {
     }
   }
 
-  /** Replaces the worker of `instance` with a fresh one. */
+  /** Replaces the worker of `instance` with a fresh one; rejects if it cannot load the model. */
   async replace(instance: number): Promise<void> {
-    this.restarts++;
+    if (this.#closed) throw new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine is closed: no worker is started');
     await this.#startSlot(instance);
+    this.restarts++;
+  }
+
+  /** Test hook: the next `count` workers started for `instance` die while loading the model. */
+  failStartsForTesting(instance: number, count: number): void {
+    this.#failStarts.set(instance, count);
   }
 
   #startSlot(instance: number): Promise<ModelIo> {
-    return new Promise<ModelIo>((resolve, reject) => {
-      const worker = spawnWorker(import.meta.url, 'worker', this.#init);
+    const failing = this.#failStarts.get(instance) ?? 0;
+    if (failing > 0) this.#failStarts.set(instance, failing - 1);
+    const started = new Promise<ModelIo>((resolve, reject) => {
+      const worker = spawnWorker(import.meta.url, 'worker', { ...this.#init, ...(failing > 0 ? { failStartForTesting: true } : {}) } satisfies WorkerInit);
       const slot: Slot = { worker, pending: undefined, retiring: false };
       let ready = false;
       worker.on('message', (m: FromWorker) => {
         switch (m.type) {
           case 'ready':
             ready = true;
+            if (this.#closed) {
+              // close() came while the model loaded: this worker must not outlive the pool, and
+              // close() (waiting on this start) returns only once it is gone.
+              slot.retiring = true;
+              const error = new RtinferError('RTI_ERR_ENGINE_CLOSED', `the engine closed while worker ${instance} was starting`);
+              void worker.terminate().finally(() => reject(error));
+              break;
+            }
             this.#slots[instance] = slot;
             resolve({ inputs: m.inputs, outputs: m.outputs });
             break;
-          case 'init-error':
+          case 'init-error': {
             slot.retiring = true;
-            void worker.terminate();
-            reject(new RtinferError(m.code, m.message));
+            const error = new RtinferError(m.code, m.message);
+            void worker.terminate().finally(() => reject(error));
             break;
+          }
           case 'result':
           case 'error': {
             const p = slot.pending;
@@ -89,7 +111,9 @@ export class WorkerPool {
             slot.pending = undefined;
             this.onBuffers?.(m.inputs);
             if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs });
-            else p.reject(new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed: ${m.message}`));
+            // onnxruntime's text names internal graph nodes: the message keeps its first line, the
+            // cause all of it, and a server can choose to show neither.
+            else p.reject(new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed in onnxruntime: ${firstLine(m.message)}`, { cause: new Error(m.message) }));
             break;
           }
         }
@@ -112,6 +136,10 @@ export class WorkerPool {
       worker.on('error', (e) => died(e.message.split('\n')[0] ?? 'error'));
       worker.on('exit', (code) => died(`exit code ${code}`));
     });
+    const tracked = started.catch(() => undefined);
+    this.#starting.add(tracked);
+    void tracked.then(() => this.#starting.delete(tracked));
+    return started;
   }
 
   run(instance: number, feeds: WireFeeds): Promise<RunResult> {
@@ -141,6 +169,9 @@ export class WorkerPool {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    // A worker still loading is left to finish (it terminates itself on 'ready', above) rather than
+    // terminated mid-load: like a run, session creation is native code.
+    await Promise.all(this.#starting);
     await Promise.all(
       this.#slots.map(async (slot) => {
         if (!slot) return;

@@ -23,6 +23,9 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   }
 }
 
+// Test hook: a replacement that cannot start, as when the machine is out of memory.
+if (init.failStartForTesting === true) process.exit(71);
+
 let rt: RuntimeSession;
 try {
   rt = await createSession({ label: init.label, bytes: init.modelBytes, readMs: 0 }, init.settings);
@@ -47,6 +50,7 @@ async function run(id: number, feeds: Parameters<typeof toOrtFeeds>[0]): Promise
     const out = transferList(outputs);
     post({ type: 'result', id, outputs, inferenceMs: performance.now() - t0, inputs }, [...out, ...inputs.filter((b) => !out.includes(b))]);
   } catch (error) {
-    post({ type: 'error', id, message: firstLine(error), inferenceMs: performance.now() - t0, inputs }, inputs);
+    // All of onnxruntime's text (not the stack): the pool keeps its first line in the message, all of it as the cause.
+    post({ type: 'error', id, message: error instanceof Error ? error.message : String(error), inferenceMs: performance.now() - t0, inputs }, inputs);
   }
 }

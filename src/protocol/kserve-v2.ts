@@ -104,16 +104,38 @@ function bytesToTensorData(type: TensorDType, dims: readonly number[], bytes: Ui
   return spec.fromBytes(own.buffer, 0, n);
 }
 
-function flatten(data: unknown, out: unknown[]): void {
-  if (Array.isArray(data)) for (const d of data) flatten(d, out);
-  else out.push(data);
+/** Deeper nesting than any tensor has: beyond it `data` is refused rather than walked. */
+const MAX_DATA_DEPTH = 32;
+
+/** Nested arrays in order, without recursion (a client's nesting must not reach the stack's limit). */
+function flatten(data: unknown, limit: number, what: string): unknown[] {
+  const out: unknown[] = [];
+  const stack: Array<{ list: unknown[]; i: number }> = [];
+  let cur: { list: unknown[]; i: number } = { list: [data], i: 0 };
+  for (;;) {
+    if (cur.i >= cur.list.length) {
+      const up = stack.pop();
+      if (!up) return out;
+      cur = up;
+      continue;
+    }
+    const v = cur.list[cur.i++];
+    if (Array.isArray(v)) {
+      if (stack.length >= MAX_DATA_DEPTH) throw bad(`${what}: data is nested more than ${MAX_DATA_DEPTH} levels deep`);
+      stack.push(cur);
+      cur = { list: v, i: 0 };
+    } else {
+      // More values than the shape needs: stop early instead of flattening all of them.
+      if (out.length > limit) throw bad(`${what}: more values than the shape needs (${limit})`);
+      out.push(v);
+    }
+  }
 }
 
 /** JSON `data` (flat or nested) into typed tensor data, checking every element's type. */
 function jsonToTensorData(type: TensorDType, dims: readonly number[], data: unknown, what: string): TensorData {
-  const flat: unknown[] = [];
-  flatten(data, flat);
   const n = elementCount(dims);
+  const flat = flatten(data, n, what);
   if (flat.length !== n) throw bad(`${what}: ${flat.length} values, shape [${dims.join(',')}] needs ${n}`);
   if (type === 'string') {
     if (!flat.every((v) => typeof v === 'string')) throw bad(`${what}: BYTES data must be strings`);
@@ -188,7 +210,7 @@ function splitBody(body: Buffer, headerLength: string | undefined): { json: Reco
 function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs'): V2Tensor[] {
   if (!Array.isArray(list)) throw bad(`'${field}' must be an array`);
   let offset = 0;
-  return list.map((raw, i) => {
+  const tensors = list.map((raw, i) => {
     const t = raw as Partial<JsonTensor> | null;
     const where = `${field}[${i}]`;
     if (t === null || typeof t !== 'object') throw bad(`${where} must be an object`);
@@ -210,6 +232,8 @@ function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs')
     }
     return { name: t.name, type, dims, data };
   });
+  if (offset !== binary.length) throw bad(`${binary.length - offset} bytes after the declared binary tensors (binary_data_size covers ${offset})`);
+  return tensors;
 }
 
 export interface InferRequestOptions {

@@ -8,44 +8,24 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { RtinferError } from '../errors.js';
 import type { BatchingOptions } from '../engine/engine.js';
-import { EXECUTION_MODES, GRAPH_OPT_LEVELS, type SessionSettings } from '../runtime/session-options.js';
+import type { ModelConfig, ServerConfig } from './types.js';
+import { EXECUTION_MODES, GRAPH_OPT_LEVELS } from '../runtime/session-options.js';
 
-export interface ModelConfig {
-  /** URL name; default: the file name without its extension. */
-  name: string;
-  path: string;
-  version: string;
-  instances?: number;
-  threads?: number;
-  batching?: false | BatchingOptions;
-  maxQueueSize?: number;
-  /** Deadline applied when a request gives none (ms). */
-  defaultDeadlineMs?: number;
-  session?: Omit<SessionSettings, 'intraOpThreads'>;
-  warmupShapes?: Record<string, number[]>;
-  /** Vision task for the image endpoints (yolo, yolox, ssd, classify, text, ...); default: detected. */
-  task?: string;
-}
+export type { ModelConfig, ServerConfig } from './types.js';
 
-export interface ServerConfig {
-  host: string;
-  port: number;
-  token?: string;
-  /** Largest request body accepted (413 beyond). */
-  maxBodyBytes: number;
-  /** Largest decoded image accepted by the image endpoints, in pixels (413 beyond). */
-  maxImagePixels: number;
-  /** How long shutdown waits for in-flight work before refusing what is still queued. */
-  drainTimeoutMs: number;
-  models: ModelConfig[];
-}
-
+/** Defaults; README "Security and limits" lists them with what a client gets beyond each. */
 export const SERVER_DEFAULTS = {
   host: '127.0.0.1',
   port: 8000,
   maxBodyBytes: 64 * 1024 * 1024,
+  // Four largest bodies at once, or hundreds of typical ones (a 640x640 fp32 image is 4.9 MB).
+  maxInflightBytes: 256 * 1024 * 1024,
   maxImagePixels: 40_000_000,
   drainTimeoutMs: 30_000,
+  requestTimeoutMs: 60_000,
+  maxConnections: 1024,
+  maxStreams: 64,
+  wsPingIntervalMs: 30_000,
 } as const;
 
 function fail(where: string, message: string): never {
@@ -74,6 +54,27 @@ function str(where: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') fail(where, `expected a non-empty string, got ${JSON.stringify(v)}`);
   return v;
+}
+
+function strings(where: string, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) fail(where, 'expected a list of non-empty strings');
+  return v as string[];
+}
+
+/** CORS origins are scheme://host[:port] (or '*'), as browsers send them. */
+export function validateOrigins(list: string[]): string[] {
+  for (const o of list) {
+    if (o === '*') continue;
+    let u: URL | undefined;
+    try {
+      u = new URL(o);
+    } catch {
+      u = undefined;
+    }
+    if (!u || u.origin !== o.replace(/\/+$/, '')) fail('cors', `'${o}' is not an origin (scheme://host[:port], or '*')`);
+  }
+  return list;
 }
 
 function only(where: string, o: Obj, keys: readonly string[]): void {
@@ -176,7 +177,22 @@ function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig 
 /** Validates a parsed config object (from a file, or built from flags). */
 export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerConfig {
   if (!isObj(raw)) fail('', 'expected an object at the top level');
-  only('', raw, ['host', 'port', 'token', 'maxBodyBytes', 'maxImagePixels', 'drainTimeoutMs', 'models']);
+  only('', raw, [
+    'host',
+    'port',
+    'token',
+    'maxBodyBytes',
+    'maxInflightBytes',
+    'maxImagePixels',
+    'drainTimeoutMs',
+    'requestTimeoutMs',
+    'maxConnections',
+    'maxStreams',
+    'wsPingIntervalMs',
+    'allowedHosts',
+    'cors',
+    'models',
+  ]);
   const models = raw['models'];
   if (!Array.isArray(models) || models.length === 0) fail('models', 'expected a non-empty list of models');
   const config: ServerConfig = {
@@ -184,7 +200,14 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     port: int('port', raw['port'], 0, 65535) ?? SERVER_DEFAULTS.port,
     maxBodyBytes: int('maxBodyBytes', raw['maxBodyBytes'], 1024) ?? SERVER_DEFAULTS.maxBodyBytes,
     maxImagePixels: int('maxImagePixels', raw['maxImagePixels'], 1) ?? SERVER_DEFAULTS.maxImagePixels,
+    maxInflightBytes: int('maxInflightBytes', raw['maxInflightBytes'], 1024) ?? SERVER_DEFAULTS.maxInflightBytes,
     drainTimeoutMs: int('drainTimeoutMs', raw['drainTimeoutMs'], 0) ?? SERVER_DEFAULTS.drainTimeoutMs,
+    requestTimeoutMs: int('requestTimeoutMs', raw['requestTimeoutMs'], 100) ?? SERVER_DEFAULTS.requestTimeoutMs,
+    maxConnections: int('maxConnections', raw['maxConnections'], 1) ?? SERVER_DEFAULTS.maxConnections,
+    maxStreams: int('maxStreams', raw['maxStreams'], 0) ?? SERVER_DEFAULTS.maxStreams,
+    wsPingIntervalMs: int('wsPingIntervalMs', raw['wsPingIntervalMs'], 100) ?? SERVER_DEFAULTS.wsPingIntervalMs,
+    allowedHosts: strings('allowedHosts', raw['allowedHosts']),
+    cors: validateOrigins(strings('cors', raw['cors'])),
     models: models.map((m, i) => modelConfig(`models[${i}]`, m, baseDir)),
   };
   const token = str('token', raw['token']);

@@ -1,10 +1,13 @@
 /**
  * Small HTTP helpers for the server: bounded body reading, JSON and error answers, bearer-token
- * checks. Every error answer is `{"error": "..."}` with the status from the error catalogue.
+ * checks. Every error answer is `{"error": "..."}` with the status from the error catalogue, and
+ * never carries a stack or onnxruntime's internal node names.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { firstLine, isRtinferError } from '../errors.js';
+import type { BodyBudget } from './types.js';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -16,49 +19,123 @@ export class HttpError extends Error {
   }
 }
 
+/** A client-given string quoted in an error message: control characters escaped, long ones cut. */
+export function quote(value: string, max = 80): string {
+  const s = JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+  return s.slice(1, -1);
+}
+
+/** decodeURIComponent for a path part; a malformed %-escape is the client's error (400). */
+export function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `malformed %-escape in the request path: '${quote(part)}'`);
+  }
+}
+
+/** The server-wide count of bytes held by request bodies (maxInflightBytes). */
+export class ByteBudget implements BodyBudget {
+  readonly limit: number;
+  #held = 0;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+  get held(): number {
+    return this.#held;
+  }
+  tryReserve(bytes: number): boolean {
+    if (this.#held + bytes > this.limit) return false;
+    this.#held += bytes;
+    return true;
+  }
+  release(bytes: number): void {
+    this.#held = Math.max(0, this.#held - bytes);
+  }
+}
+
+export interface ReadBodyOptions {
+  /** Largest body accepted (413 beyond). */
+  limit: number;
+  /** Server-wide budget; the reservation is released when `res` closes (503 when over it). */
+  budget: BodyBudget;
+  /** Byte index that should land on an 8-byte boundary (the first binary tensor of a v2 request). */
+  alignAt?: number;
+}
+
+export interface ReceivedBody {
+  bytes: Buffer;
+  /** Keeps only `n` bytes reserved against the budget (the rest was copied out and let go). */
+  hold(n: number): void;
+}
+
+// A refused upload is not read further: the answer closes the connection.
+const CLOSE = { connection: 'close' };
+
 /**
- * Reads the whole body, refusing (413) beyond `limit` bytes without buffering the rest. The body
- * gets an ArrayBuffer of its own, shifted so that byte `alignAt` lands on an 8-byte boundary: the
- * binary tensors of a v2 request start right after its JSON header, and aligned they can be used in
- * place instead of copied.
+ * Reads the whole body, refusing (413) beyond `limit` bytes or (503) beyond the server's body
+ * budget, without buffering the rest. The body gets an ArrayBuffer of its own, shifted so that byte
+ * `alignAt` lands on an 8-byte boundary: the binary tensors of a v2 request start right after its
+ * JSON header, and aligned they can be used in place instead of copied.
  */
-export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`));
+export function readBody(req: IncomingMessage, res: ServerResponse, options: ReadBodyOptions): Promise<ReceivedBody> {
+  const { limit, budget } = options;
+  const alignAt = options.alignAt ?? 0;
+  const header = req.headers['content-length'];
+  const declared = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
+  if (declared !== undefined && declared > limit) {
+    return Promise.reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`, CLOSE));
+  }
+  let reserved = 0;
+  const overBudget = (): HttpError =>
+    new HttpError(503, `the server holds too many request bytes (${budget.held} of ${budget.limit}): retry later`, { ...CLOSE, 'retry-after': '1' });
+  res.once('close', () => budget.release(reserved));
+  if (declared !== undefined) {
+    if (!budget.tryReserve(declared)) return Promise.reject(overBudget());
+    reserved = declared;
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const fail = (error: Error): void => {
+      done = true;
+      chunks.length = 0;
+      reject(error);
+    };
     req.on('data', (c: Buffer) => {
       if (done) return;
       size += c.length;
-      if (size > limit) {
-        done = true;
-        reject(new HttpError(413, `request body is over the limit of ${limit} bytes`));
-        return;
+      if (size > limit) return fail(new HttpError(413, `request body is over the limit of ${limit} bytes`, CLOSE));
+      if (size > reserved) {
+        // Chunked bodies (no Content-Length) reserve as they come.
+        if (!budget.tryReserve(size - reserved)) return fail(overBudget());
+        reserved = size;
       }
       chunks.push(c);
     });
     req.on('end', () => {
-      if (!done) {
-        done = true;
-        const pad = (8 - (alignAt % 8)) % 8;
-        const out = Buffer.from(new ArrayBuffer(size + pad), pad, size);
-        let at = 0;
-        for (const c of chunks) {
-          out.set(c, at);
-          at += c.length;
-        }
-        resolve(out);
+      if (done) return;
+      done = true;
+      const pad = (8 - (alignAt % 8)) % 8;
+      const out = Buffer.from(new ArrayBuffer(size + pad), pad, size);
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.length;
       }
+      const hold = (n: number): void => {
+        if (n >= reserved) return;
+        budget.release(reserved - n);
+        reserved = n;
+      };
+      resolve({ bytes: out, hold });
     });
     req.on('error', (e) => {
-      if (!done) {
-        done = true;
-        reject(e);
-      }
+      if (!done) fail(e);
+    });
+    req.on('aborted', () => {
+      if (!done) fail(new HttpError(400, 'the client aborted the request body'));
     });
   });
 }
@@ -74,18 +151,46 @@ export function sendBody(res: ServerResponse, status: number, body: Buffer, head
   res.end(body);
 }
 
-/** Status, message and headers for any thrown value; refusals carry Retry-After. */
-export function errorAnswer(error: unknown): { status: number; message: string; headers: Record<string, string> } {
+/** A raw HTTP answer on a socket the HTTP layer does not own (upgrades, refused connections, parse errors). */
+export function rawAnswer(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error: message });
+  const all = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...headers };
+  const lines = Object.entries(all).map(([k, v]) => `${k}: ${v}`);
+  // The status text is the standard one: nothing a client sent goes into the status line or headers.
+  if (!socket.writable) return void socket.destroy();
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${body}`);
+  // A client that never closes its side does not keep the socket.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** Unexpected errors go here (one line each) instead of to the client. */
+export type InternalErrorLog = (error: unknown) => void;
+
+export const logToStderr: InternalErrorLog = (error) => {
+  process.stderr.write(`rtinfer serve: internal error: ${firstLine(error)}\n`);
+};
+
+/**
+ * Status, message and headers for any thrown value; refusals carry Retry-After. onnxruntime's own
+ * failure text names internal graph nodes and other internals are not the client's business: those
+ * answers say what happened and the details go to `log`.
+ */
+export function errorAnswer(error: unknown, log: InternalErrorLog = logToStderr): { status: number; message: string; headers: Record<string, string> } {
   if (error instanceof HttpError) return { status: error.status, message: error.message, headers: error.headers };
   if (isRtinferError(error)) {
     const headers: Record<string, string> = error.status === 429 || error.status === 503 ? { 'retry-after': '1' } : {};
-    return { status: error.status, message: error.message, headers };
+    if (error.code === 'RTI_ERR_INFERENCE_FAILED') {
+      log(error);
+      return { status: error.status, message: 'inference failed in onnxruntime for this input (the server log has the details)', headers };
+    }
+    return { status: error.status, message: firstLine(error), headers };
   }
-  return { status: 500, message: `internal error: ${firstLine(error)}`, headers: {} };
+  log(error);
+  return { status: 500, message: 'internal error (the server log has the details)', headers: {} };
 }
 
-export function sendError(res: ServerResponse, error: unknown): number {
-  const { status, message, headers } = errorAnswer(error);
+export function sendError(res: ServerResponse, error: unknown, log?: InternalErrorLog): number {
+  const { status, message, headers } = errorAnswer(error, log);
   if (res.headersSent) {
     res.destroy();
     return status;

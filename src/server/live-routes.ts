@@ -12,14 +12,9 @@ import type { ServerResponse } from 'node:http';
 import { renderPage } from '../report/web-assets.js';
 import { RTINFER_VERSION } from '../version.js';
 import { sendJson } from './http-io.js';
-import type { LiveSnapshot, LiveTick } from './live-stats.js';
-import type { LoadedModelEntry, ReadyModel, RtinferServer } from './server.js';
-import { visionPipeline } from './vision-routes.js';
-
-/** Paths where `?token=` stands in for the Authorization header (GET only). */
-export const LIVE_QUERY_TOKEN_PATHS: ReadonlySet<string> = new Set(['/', '/api/live']);
-/** Paths served without a token: browsers ask for a favicon on their own, without credentials. */
-export const LIVE_PUBLIC_PATHS: ReadonlySet<string> = new Set(['/favicon.ico']);
+import { modelReadiness } from './model-health.js';
+import type { LiveFeed, LiveSnapshot, LiveTick, LoadedModelEntry, ReadyModel, ServerHost } from './types.js';
+import type { VisionService } from './vision-routes.js';
 
 /** A client that stops reading is cut off past this much unsent data (~a minute of ticks for a few models). */
 const MAX_BUFFERED_BYTES = 1 << 20;
@@ -35,40 +30,21 @@ export interface ModelListing {
   inputs: Array<{ name: string; dtype: string; shape: Array<number | string> }>;
 }
 
-/**
- * A ready model's vision head, found once: a model that fits no head would otherwise have its file
- * read and parsed again on every listing (the image endpoints retry on purpose, this need not).
- */
-const heads = new WeakMap<LoadedModelEntry, Promise<{ task: string | null; head: string | null }>>();
-
-function headOf(server: RtinferServer, m: ReadyModel): Promise<{ task: string | null; head: string | null }> {
-  let found = heads.get(m);
-  if (!found) {
-    found = visionPipeline(m, server).then(
-      (p) => ({ task: p.head.task, head: p.head.name }),
-      // Not a vision model (no head fits its outputs): it still serves v2 requests.
-      () => ({ task: null, head: null }),
-    );
-    heads.set(m, found);
-  }
-  return found;
-}
-
-async function listing(server: RtinferServer, m: LoadedModelEntry): Promise<ModelListing> {
-  const { task, head } = m.state === 'READY' && m.engine ? await headOf(server, m as ReadyModel) : { task: null, head: null };
+async function listing(vision: VisionService, m: LoadedModelEntry): Promise<ModelListing> {
+  const { task, head } = m.state === 'READY' && m.engine ? await vision.head(m as ReadyModel) : { task: null, head: null };
+  const r = modelReadiness(m);
   return {
     name: m.config.name,
     version: m.config.version,
-    state: m.state,
-    ...(m.reason ? { reason: m.reason } : {}),
+    state: m.state === 'READY' && !r.ready ? 'UNAVAILABLE' : m.state,
+    ...(r.reason ? { reason: r.reason } : {}),
     task,
     head,
     inputs: (m.engine?.inputs ?? []).map((i) => ({ name: i.name, dtype: i.dtype, shape: [...i.shape] })),
   };
 }
 
-function serveEvents(res: ServerResponse, server: RtinferServer): void {
-  const live = server.live;
+function serveEvents(res: ServerResponse, live: LiveFeed): void {
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
@@ -99,20 +75,38 @@ function serveEvents(res: ServerResponse, server: RtinferServer): void {
   });
 }
 
-export function addLiveRoutes(server: RtinferServer): void {
-  server.addRoute('GET', '/api/live', 'live', async ({ res }) => serveEvents(res, server));
-  server.addRoute('GET', '/api/live/snapshot', 'live', async ({ res }) => sendJson(res, 200, server.live.snapshot()));
-  server.addRoute('GET', '/api/models', 'metadata', async ({ res }) => {
-    sendJson(res, 200, { models: await Promise.all([...server.models.values()].map((m) => listing(server, m))) });
+export function addLiveRoutes(host: ServerHost, vision: VisionService): void {
+  // EventSource cannot send headers: the page and its event stream also take ?token=.
+  host.route({ method: 'GET', path: '/api/live', endpoint: 'live', auth: 'token-or-query', handler: async ({ res }) => serveEvents(res, host.live) });
+  host.route({ method: 'GET', path: '/api/live/snapshot', endpoint: 'live', auth: 'token', handler: async ({ res }) => sendJson(res, 200, host.live.snapshot()) });
+  host.route({
+    method: 'GET',
+    path: '/api/models',
+    endpoint: 'metadata',
+    auth: 'token',
+    handler: async ({ res }) => sendJson(res, 200, { models: await Promise.all([...host.models.values()].map((m) => listing(vision, m))) }),
   });
-  server.addRoute('GET', '/favicon.ico', 'dashboard', async ({ res }) => {
-    res.writeHead(204, { 'cache-control': 'max-age=86400' });
-    res.end();
+  // Browsers ask for a favicon on their own, without credentials.
+  host.route({
+    method: 'GET',
+    path: '/favicon.ico',
+    endpoint: 'dashboard',
+    auth: 'public',
+    handler: async ({ res }) => {
+      res.writeHead(204, { 'cache-control': 'max-age=86400' });
+      res.end();
+    },
   });
-  server.addRoute('GET', '/', 'dashboard', async ({ res }) => {
-    // Built once per request from cached assets; a missing build answers RTI_ERR_WEB_ASSETS_MISSING (500).
-    const html = renderPage({ title: 'rtinfer serve · live', entry: 'dashboard', data: { version: RTINFER_VERSION, models: [...server.models.keys()] } });
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(html)), 'cache-control': 'no-store' });
-    res.end(html);
+  host.route({
+    method: 'GET',
+    path: '/',
+    endpoint: 'dashboard',
+    auth: 'token-or-query',
+    handler: async ({ res }) => {
+      // Built once per request from cached assets; a missing build answers RTI_ERR_WEB_ASSETS_MISSING (500).
+      const html = renderPage({ title: 'rtinfer serve · live', entry: 'dashboard', data: { version: RTINFER_VERSION, models: [...host.models.keys()] } });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(html)), 'cache-control': 'no-store' });
+      res.end(html);
+    },
   });
 }

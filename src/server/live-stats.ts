@@ -13,8 +13,11 @@ import type { Clock } from '../engine/clock.js';
 import { realClock } from '../engine/clock.js';
 import type { EngineStats } from '../engine/engine-metrics.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
+import { LIVE_SCHEMA, type LiveDistribution, type LiveFeed, type LiveModelView, type LivePoint, type LiveSnapshot, type LiveTick } from './types.js';
 
-export const LIVE_SCHEMA = 'rtinfer.live/1';
+export { LIVE_SCHEMA };
+export type { LiveDistribution, LiveModelView, LivePoint, LiveSnapshot, LiveTick } from './types.js';
+
 
 /** Endpoints whose requests run a model and so count as traffic (not metadata, health, ...). */
 const TRAFFIC_ENDPOINTS: ReadonlySet<string> = new Set(['infer', 'predict', 'stream']);
@@ -26,62 +29,6 @@ const TRAFFIC_ENDPOINTS: ReadonlySet<string> = new Set(['infer', 'predict', 'str
  * the first also holds everything below 0.1 ms, a last extra one everything above 10 s.
  */
 export const LIVE_BUCKET_EDGES_MS: readonly number[] = Array.from({ length: 51 }, (_, i) => Number((0.1 * 10 ** (i / 10)).toPrecision(3)));
-
-export interface LivePoint {
-  /** End of the one-second interval, epoch ms. */
-  t: number;
-  /** Requests answered 200 in the interval. */
-  answered: number;
-  /** answered per second. */
-  rps: number;
-  /** End-to-end latency of the answered requests (ms); null for an interval with none. */
-  p50Ms: number | null;
-  p90Ms: number | null;
-  p99Ms: number | null;
-  maxMs: number | null;
-  /** Engine queue depth at the end of the interval. */
-  queueDepth: number;
-  /** Instances running a batch at the end of the interval. */
-  busy: number;
-  /** Batches the engine ran in the interval, by size in rows. */
-  batches: Record<string, number>;
-  /** Mean rows per batch in the interval (0 with none). */
-  meanBatch: number;
-  /** 429 and 503 answers: queue full, deadline unmeetable, model loading, shutting down. */
-  refused: number;
-  /** 504 answers: the deadline passed while queued. */
-  missed: number;
-  /** Answered, but after their deadline (the engine's count). */
-  late: number;
-  /** Other error answers (4xx, 5xx). */
-  errors: number;
-}
-
-export interface LiveDistribution {
-  /** Requests answered in the last minute, by LIVE_BUCKET_EDGES_MS bucket (one extra for > 10 s). */
-  counts: number[];
-  count: number;
-}
-
-export interface LiveModelView {
-  name: string;
-  points: LivePoint[];
-  lastMinute: LiveDistribution;
-}
-
-export interface LiveSnapshot {
-  schema: typeof LIVE_SCHEMA;
-  intervalMs: number;
-  windowPoints: number;
-  bucketEdgesMs: readonly number[];
-  models: LiveModelView[];
-}
-
-/** One tick: the newest point of each model and its last-minute distribution. */
-export interface LiveTick {
-  t: number;
-  models: Array<{ name: string; point: LivePoint; lastMinute: LiveDistribution }>;
-}
 
 /** What the collector reads from a model: its name and, once loaded, its engine's stats. */
 export interface LiveSource {
@@ -128,7 +75,7 @@ export function bucketOf(ms: number): number {
   return lo;
 }
 
-export class LiveStats {
+export class LiveStats implements LiveFeed {
   readonly intervalMs: number;
   readonly windowPoints: number;
   readonly #distributionPoints: number;

@@ -6,12 +6,13 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { lagOf, LAG_RESOLUTION_MS } from '../stats/event-loop.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Engine } from '../engine/engine.js';
+import { modelReadiness } from './model-health.js';
+import type { LoadedModelEntry, ServerInstruments } from './types.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
 
-export class ServerMetrics {
+export class ServerMetrics implements ServerInstruments {
   readonly registry = new Registry();
   readonly requests: Counter<'model' | 'endpoint' | 'outcome'>;
   readonly e2e: Histogram<'model' | 'endpoint'>;
@@ -20,9 +21,10 @@ export class ServerMetrics {
   readonly batch: Histogram<'model'>;
   readonly inflight: Gauge<'model'>;
   readonly droppedFrames: Counter<'model'>;
+  readonly refusedConnections: Counter<'reason'>;
   readonly #lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
 
-  constructor(engines: () => ReadonlyMap<string, Engine>) {
+  constructor(models: () => ReadonlyMap<string, LoadedModelEntry>, bodyBytes: () => number = () => 0) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'rtinfer_process_' });
     this.requests = new Counter({ name: 'rtinfer_requests_total', help: 'Requests by model, endpoint and outcome (ok, late, 4xx and 5xx codes)', labelNames: ['model', 'endpoint', 'outcome'], registers: [r] });
@@ -38,7 +40,54 @@ export class ServerMetrics {
       labelNames: ['model'],
       registers: [r],
       collect() {
-        for (const [name, engine] of engines()) this.set({ model: name }, engine.stats().queueDepth);
+        for (const [name, m] of models()) if (m.engine) this.set({ model: name }, m.engine.stats().queueDepth);
+      },
+    });
+    new Gauge({
+      name: 'rtinfer_inflight_body_bytes',
+      help: 'Bytes held by request bodies and stream frames in flight (limit: maxInflightBytes)',
+      registers: [r],
+      collect() {
+        this.set(bodyBytes());
+      },
+    });
+    this.refusedConnections = new Counter({ name: 'rtinfer_refused_connections_total', help: 'Connections and streams refused at their cap', labelNames: ['reason'], registers: [r] });
+    new Gauge({
+      name: 'rtinfer_model_ready',
+      help: '1 when the model is loaded and has a live worker; the reason is in /v2/repository/index',
+      labelNames: ['model'],
+      registers: [r],
+      collect() {
+        for (const [name, m] of models()) this.set({ model: name }, modelReadiness(m).ready ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'rtinfer_model_workers',
+      help: 'Engine workers by state: live, restarting after a crash, down (restarts kept failing)',
+      labelNames: ['model', 'state'],
+      registers: [r],
+      collect() {
+        for (const [name, m] of models()) {
+          const h = m.engine?.health();
+          if (!h) continue;
+          this.set({ model: name, state: 'live' }, h.live);
+          this.set({ model: name, state: 'restarting' }, h.restarting);
+          this.set({ model: name, state: 'down' }, h.down);
+        }
+      },
+    });
+    new Counter({
+      name: 'rtinfer_worker_restarts_total',
+      help: 'Workers replaced after a crash',
+      labelNames: ['model'],
+      registers: [r],
+      collect() {
+        // The engine keeps the count; the counter mirrors it at each scrape.
+        this.reset();
+        for (const [name, m] of models()) {
+          const h = m.engine?.health();
+          if (h) this.inc({ model: name }, h.restarts);
+        }
       },
     });
     const lag = this.#lag;

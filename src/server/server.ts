@@ -1,59 +1,34 @@
 /**
  * `rtinfer serve`: models behind HTTP, each in its own engine, speaking the KServe v2 / Open
- * Inference Protocol, with Prometheus metrics and a graceful drain.
+ * Inference Protocol, with Prometheus metrics, a live dashboard and a bounded shutdown.
  *
  * Lifecycle: listen at once (live), load and warm every model (ready when all are), serve; on
- * close, stop accepting, answer everything in flight (engines drain, then refuse what is still
- * queued after drainTimeoutMs), stop the workers.
+ * close: readiness goes 503 at once, no new connections, streams get a close frame, everything in
+ * flight is answered; at `drainTimeoutMs` whatever is still unanswered gets a 503 and every
+ * connection closes. Route modules register their routes and their close hooks on the server.
+ *
+ * Bounds on what a client can make the server hold: maxBodyBytes per body, maxInflightBytes for
+ * all bodies together, maxConnections, maxStreams, requestTimeoutMs, the engines' maxQueueSize.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { RtinferError, firstLine } from '../errors.js';
-import { createEngine, type Engine } from '../engine/engine.js';
-import { RTINFER_VERSION } from '../version.js';
-import type { ModelConfig, ServerConfig } from './config.js';
-import { authorized, HttpError, queryTokenAllowed, sendError, sendJson } from './http-io.js';
-import { addLiveRoutes, LIVE_PUBLIC_PATHS, LIVE_QUERY_TOKEN_PATHS } from './live-routes.js';
+import { createEngine } from '../engine/engine.js';
+import { authorized, ByteBudget, HttpError, logToStderr, queryTokenAllowed, quote, rawAnswer, sendError, type InternalErrorLog } from './http-io.js';
+import { addLiveRoutes } from './live-routes.js';
 import { LiveStats } from './live-stats.js';
 import { ServerMetrics } from './metrics.js';
-import { handleInfer, modelMetadataBody } from './v2-infer.js';
-import { addVisionRoutes, attachStreams, closePreprocessors } from './vision-routes.js';
+import { modelReadiness } from './model-health.js';
+import { Router } from './router.js';
+import { attachStreams } from './streams.js';
+import type { CloseHook, LoadedModelEntry, ModelState, ReadyModel, RouteContext, ServerConfig, ServerHost } from './types.js';
+import { addV2Routes } from './v2-routes.js';
+import { VisionService, addVisionRoutes } from './vision-routes.js';
+import { answerPreflight, setCorsHeaders, WebGuard } from './web-guard.js';
 
-export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
-
-export interface LoadedModelEntry {
-  config: ModelConfig;
-  state: ModelState;
-  reason?: string;
-  engine?: Engine;
-}
-
-/** A model that is READY: its engine is there. */
-export type ReadyModel = LoadedModelEntry & { engine: Engine };
-
-/** Per-request context the route handlers share. */
-export interface RequestContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  config: ServerConfig;
-  metrics: ServerMetrics;
-  model(name: string, version: string | undefined): ReadyModel;
-  /** Aborted when the client goes away before the answer. */
-  signal: AbortSignal;
-}
-
-export type RouteHandler = (ctx: RequestContext, params: Record<string, string>) => Promise<void>;
-
-export interface Route {
-  method: string;
-  /** Metrics label: health, metadata, infer, predict, ... */
-  endpoint: string;
-  pattern: RegExp;
-  /** Names of the pattern's capture groups, in order. */
-  keys: string[];
-  handler: RouteHandler;
-}
+export type { LoadedModelEntry, ModelState, ReadyModel } from './types.js';
 
 export interface RtinferServer {
   readonly config: ServerConfig;
@@ -65,198 +40,286 @@ export interface RtinferServer {
   listen(): Promise<string>;
   /** Resolves when every model is READY; rejects if one cannot load. */
   ready(): Promise<void>;
+  /** Bounded by config.drainTimeoutMs (plus a short grace for the workers to stop). */
   close(): Promise<void>;
-  /** Extra routes (image endpoints, dashboard) registered by other modules. */
-  addRoute(method: string, path: string, endpoint: string, handler: RouteHandler): void;
 }
 
-const MODEL_PATH = '/v2/models/(?<name>[^/]+)(?:/versions/(?<version>[^/]+))?';
-
-export function compileRoute(method: string, path: string, endpoint: string, handler: RouteHandler): Route {
-  const keys = [...path.matchAll(/\(\?<(\w+)>/g)].map((m) => m[1] ?? '');
-  return { method, endpoint, pattern: new RegExp(`^${path}$`), keys, handler };
+export interface ServerOptions {
+  /** Where unexpected errors go (default: one line on stderr); clients only learn that one happened. */
+  log?: InternalErrorLog;
 }
 
-export function createRtinferServer(config: ServerConfig): RtinferServer {
-  const models = new Map<string, LoadedModelEntry>(config.models.map((m) => [m.name, { config: m, state: 'LOADING' as ModelState }]));
-  const engines = (): Map<string, Engine> => new Map([...models].flatMap(([n, m]) => (m.engine ? [[n, m.engine] as const] : [])));
-  const metrics = new ServerMetrics(engines);
-  const live = new LiveStats({ sources: () => [...models.values()].map((m) => ({ name: m.config.name, engine: m.engine })) });
-  const routes: Route[] = [];
-  let closing = false;
-  let inflight = 0;
-  let idle: (() => void) | undefined;
+/** After the drain bound, how long close() still waits for workers to stop before returning. */
+const CLOSE_GRACE_MS = 2000;
 
-  const modelFor = (name: string, version: string | undefined): ReadyModel => {
-    const m = models.get(decodeURIComponent(name));
-    if (!m) throw new HttpError(404, `unknown model '${decodeURIComponent(name)}' (models: ${[...models.keys()].join(', ')})`);
-    if (version !== undefined && decodeURIComponent(version) !== m.config.version) throw new HttpError(404, `model '${m.config.name}' has no version '${decodeURIComponent(version)}' (versions: ${m.config.version})`);
-    if (m.state !== 'READY' || !m.engine) throw new HttpError(503, `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`, { 'retry-after': '1' });
-    return m as ReadyModel;
-  };
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
+}
 
-  const add = (method: string, path: string, endpoint: string, handler: RouteHandler): void => {
-    routes.push(compileRoute(method, path, endpoint, handler));
-  };
+class HttpServer implements RtinferServer, ServerHost {
+  readonly config: ServerConfig;
+  readonly models: Map<string, LoadedModelEntry>;
+  readonly metrics: ServerMetrics;
+  readonly live: LiveStats;
+  readonly guard: WebGuard;
+  readonly bodyBudget: ByteBudget;
+  readonly #router = new Router();
+  readonly #http: http.Server;
+  readonly #log: InternalErrorLog;
+  readonly #preClose: CloseHook[] = [];
+  readonly #onClose: CloseHook[] = [];
+  /** Requests received and not yet answered (shutdown answers what is left with a 503). */
+  readonly #inflight = new Set<ServerResponse>();
+  readonly #sockets = new Set<Socket>();
+  readonly #refusedSockets = new WeakSet<Socket>();
+  #idle: (() => void) | undefined;
+  #closing = false;
+  #loading: Promise<void> | undefined;
+  #closed: Promise<void> | undefined;
 
-  // ---- KServe v2 ----
-  add('GET', '/v2/health/live', 'health', async ({ res }) => {
-    sendJson(res, 200, { live: true });
-  });
-  add('GET', '/v2/health/ready', 'health', async ({ res }) => {
-    const ready = !closing && [...models.values()].every((m) => m.state === 'READY');
-    sendJson(res, ready ? 200 : 503, { ready });
-  });
-  add('GET', '/v2', 'metadata', async ({ res }) => {
-    sendJson(res, 200, { name: 'rtinfer', version: RTINFER_VERSION, extensions: ['binary_tensor_data', 'model_repository'] });
-  });
-  add('GET', MODEL_PATH, 'metadata', async (ctx, p) => {
-    sendJson(ctx.res, 200, modelMetadataBody(ctx.model(p['name'] ?? '', p['version'])));
-  });
-  add('GET', `${MODEL_PATH}/ready`, 'health', async ({ res }, p) => {
-    const name = decodeURIComponent(p['name'] ?? '');
-    const m = models.get(name);
-    if (!m) throw new HttpError(404, `unknown model '${name}'`);
-    if (p['version'] !== undefined && decodeURIComponent(p['version']) !== m.config.version) throw new HttpError(404, `model '${name}' has no version '${p['version']}'`);
-    sendJson(res, m.state === 'READY' ? 200 : 503, { name, ready: m.state === 'READY' });
-  });
-  add('POST', `${MODEL_PATH}/infer`, 'infer', async (ctx, p) => handleInfer(ctx, p['name'] ?? '', p['version']));
-  add('POST', '/v2/repository/index', 'repository', async ({ res }) => {
-    sendJson(
-      res,
-      200,
-      [...models.values()].map((m) => ({ name: m.config.name, version: m.config.version, state: m.state, ...(m.reason ? { reason: m.reason } : {}) })),
+  constructor(config: ServerConfig, options: ServerOptions = {}) {
+    this.config = config;
+    this.#log = options.log ?? logToStderr;
+    this.models = new Map(config.models.map((m) => [m.name, { config: m, state: 'LOADING' as ModelState }]));
+    this.bodyBudget = new ByteBudget(config.maxInflightBytes);
+    this.metrics = new ServerMetrics(() => this.models, () => this.bodyBudget.held);
+    this.live = new LiveStats({ sources: () => [...this.models.values()].map((m) => ({ name: m.config.name, engine: m.engine })) });
+    this.guard = new WebGuard(config);
+    this.#http = http.createServer(
+      // A slow or stalled upload cannot hold a connection (and its bytes) longer than this.
+      { requestTimeout: config.requestTimeoutMs, headersTimeout: Math.min(60_000, config.requestTimeoutMs), keepAliveTimeout: 5000 },
+      (req, res) => void this.#dispatch(req, res),
     );
-  });
-  add('GET', '/metrics', 'metrics', async ({ res }) => {
-    const text = await metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': metrics.registry.contentType });
-    res.end(text);
-  });
+    this.#http.on('connection', (socket: Socket) => this.#onConnection(socket));
+    this.#http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(error, socket));
+    addV2Routes(this);
+    this.route({
+      method: 'GET',
+      path: '/metrics',
+      endpoint: 'metrics',
+      auth: 'token',
+      handler: async ({ res }) => {
+        const text = await this.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+        res.end(text);
+      },
+    });
+    const vision = new VisionService(this);
+    addVisionRoutes(this, vision);
+    addLiveRoutes(this, vision);
+    attachStreams(this.#http, this, vision);
+  }
 
-  const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const t0 = performance.now();
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  route(spec: Parameters<ServerHost['route']>[0]): void {
+    this.#router.add(spec);
+  }
+
+  preClose(hook: CloseHook): void {
+    this.#preClose.push(hook);
+  }
+
+  onClose(hook: CloseHook): void {
+    this.#onClose.push(hook);
+  }
+
+  findModel(name: string, version?: string): LoadedModelEntry {
+    const m = this.models.get(name);
+    // The list of models is not in the answer: a client that guesses names learns nothing more.
+    if (!m) throw new HttpError(404, `unknown model '${quote(name)}'`);
+    if (version !== undefined && version !== m.config.version) throw new HttpError(404, `model '${m.config.name}' has no version '${quote(version)}'`);
+    return m;
+  }
+
+  readyModel(name: string, version?: string): ReadyModel {
+    const m = this.findModel(name, version);
+    const r = modelReadiness(m);
+    if (!r.ready) throw new HttpError(503, `model '${m.config.name}' is not ready: ${r.reason ?? 'unavailable'}`, { 'retry-after': '1' });
+    return m as ReadyModel;
+  }
+
+  #onConnection(socket: Socket): void {
+    // Errors on a connection (resets, timeouts) are the client's business, never the process's.
+    socket.on('error', () => undefined);
+    if (this.#sockets.size >= this.config.maxConnections) {
+      this.#refusedSockets.add(socket);
+      this.metrics.refusedConnections.inc({ reason: 'connections' });
+      rawAnswer(socket, 503, `too many open connections (maxConnections ${this.config.maxConnections}): retry later`, { 'retry-after': '1' });
+      return;
+    }
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+  }
+
+  #onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, `the request did not arrive within ${this.config.requestTimeoutMs} ms`]
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'request headers too large']
+          : [400, 'malformed HTTP request'];
+    rawAnswer(socket, status, message);
+  }
+
+  async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#refusedSockets.has(req.socket)) {
+      res.destroy();
+      return;
+    }
+    const receivedAt = performance.now();
     const controller = new AbortController();
-    res.on('close', () => {
+    this.#inflight.add(res);
+    res.once('close', () => {
       if (!res.writableFinished) controller.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client closed the connection'));
+      this.#inflight.delete(res);
+      if (this.#inflight.size === 0) this.#idle?.();
     });
     let labels: { model?: string; endpoint: string } = { endpoint: 'unknown' };
     let status = 200;
-    inflight++;
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (this.#closing) throw new HttpError(503, 'the server is shutting down', { connection: 'close', 'retry-after': '1' });
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://localhost');
+      } catch {
+        throw new HttpError(400, 'invalid request target');
+      }
       const path = url.pathname.replace(/\/+$/, '') || '/';
-      if (closing) throw new HttpError(503, 'the server is shutting down', { connection: 'close', 'retry-after': '1' });
-      // EventSource cannot send headers: the dashboard page and its stream also take ?token=.
-      const queryToken = req.method === 'GET' && LIVE_QUERY_TOKEN_PATHS.has(path) && queryTokenAllowed(url, config.token);
-      if (!path.startsWith('/v2/health/') && !LIVE_PUBLIC_PATHS.has(path) && !queryToken && !authorized(req, config.token)) {
-        throw new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' });
+      const { crossOrigin } = path.startsWith('/v2/health/') ? {} : this.guard.check(req);
+      if (crossOrigin !== undefined) {
+        setCorsHeaders(res, crossOrigin);
+        if (req.method === 'OPTIONS') return answerPreflight(res, crossOrigin, this.#router.methodsFor(path));
       }
-      const matching = routes.filter((r) => r.pattern.test(path));
-      const route = matching.find((r) => r.method === req.method);
-      if (!route) {
-        if (matching.length > 0) throw new HttpError(405, `${req.method} is not allowed on ${path} (allowed: ${[...new Set(matching.map((r) => r.method))].join(', ')})`, { allow: matching.map((r) => r.method).join(', ') });
-        throw new HttpError(404, `no endpoint ${req.method} ${path}`);
+      let match: ReturnType<Router['match']>;
+      try {
+        match = this.#router.match(req.method ?? 'GET', path);
+      } catch (error) {
+        // Unknown paths look the same as known ones to a client without the token.
+        if (!authorized(req, this.config.token)) throw unauthorized();
+        throw error;
       }
-      const m = route.pattern.exec(path);
-      const params: Record<string, string> = {};
-      for (const [k, v] of Object.entries(m?.groups ?? {})) if (v !== undefined) params[k] = v;
-      const ctx: RequestContext = { req, res, config, metrics, model: modelFor, signal: controller.signal };
-      const named = params['name'] !== undefined ? decodeURIComponent(params['name']) : undefined;
-      labels = { endpoint: route.endpoint, ...(named !== undefined && models.has(named) ? { model: named } : {}) };
-      await route.handler(ctx, params);
+      const { spec } = match.route;
+      const byQuery = spec.auth === 'token-or-query' && req.method === 'GET' && queryTokenAllowed(url, this.config.token);
+      if (spec.auth !== 'public' && !byQuery && !authorized(req, this.config.token)) throw unauthorized();
+      const name = match.params['name'];
+      labels = { endpoint: spec.endpoint, ...(name !== undefined && this.models.has(name) ? { model: name } : {}) };
+      const ctx: RouteContext = { req, res, url, params: match.params, model: NO_MODEL, receivedAt, signal: controller.signal };
+      if (spec.model === 'ready') ctx.model = this.readyModel(name ?? '', match.params['version']);
+      else Object.defineProperty(ctx, 'model', { get: noModel });
+      await spec.handler(ctx);
       status = res.statusCode;
     } catch (error) {
-      status = sendError(res, error);
+      status = sendError(res, error, this.#log);
     } finally {
-      inflight--;
       const model = labels.model ?? '';
-      const ms = performance.now() - t0;
-      metrics.requests.inc({ model, endpoint: labels.endpoint, outcome: String(status) });
-      if (labels.model !== undefined) metrics.e2e.observe({ model, endpoint: labels.endpoint }, ms / 1000);
-      live.record(labels.model, labels.endpoint, status, ms);
-      if (inflight === 0) idle?.();
+      const ms = performance.now() - receivedAt;
+      this.metrics.requests.inc({ model, endpoint: labels.endpoint, outcome: String(status) });
+      if (labels.model !== undefined) this.metrics.e2e.observe({ model, endpoint: labels.endpoint }, ms / 1000);
+      this.live.record(labels.model, labels.endpoint, status, ms);
     }
-  };
+  }
 
-  const server = http.createServer((req, res) => {
-    void dispatch(req, res);
-  });
-  // Keep-alive sockets must not outlive a shutdown by more than this.
-  server.keepAliveTimeout = 5000;
-
-  let loading: Promise<void> | undefined;
-  const load = (): Promise<void> => {
-    loading ??= Promise.all(
-      [...models.values()].map(async (m) => {
-        try {
-          m.engine = await createEngine({
-            model: m.config.path,
-            ...(m.config.instances !== undefined ? { instances: m.config.instances } : {}),
-            ...(m.config.threads !== undefined ? { threads: m.config.threads } : {}),
-            // The HTTP thread must keep answering while models run: idle onnxruntime threads do not
-            // spin (measured at 400 q/s on 2 cores: p50 5.8 → 2.6 ms, CPU 1.8 → 1.1 cores).
-            session: { allowSpinning: false, ...m.config.session },
-            ...(m.config.batching !== undefined ? { batching: m.config.batching } : {}),
-            ...(m.config.maxQueueSize !== undefined ? { maxQueueSize: m.config.maxQueueSize } : {}),
-            ...(m.config.warmupShapes ? { warmupShapes: m.config.warmupShapes } : {}),
-          });
-          m.state = 'READY';
-        } catch (error) {
-          m.state = 'UNAVAILABLE';
-          m.reason = firstLine(error);
-          throw error;
-        }
-      }),
-    ).then(() => undefined);
-    return loading;
-  };
-
-  let closed: Promise<void> | undefined;
-  let detachStreams = (): void => undefined;
-  const api: RtinferServer = {
-    config,
-    models,
-    metrics,
-    live,
-    listen() {
-      return new Promise((resolve, reject) => {
-        server.once('error', (e) => reject(new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
-        server.listen(config.port, config.host, () => {
-          const a = server.address() as AddressInfo;
-          // A failed load is visible in /v2/repository/index and readiness; ready() reports it.
-          load().catch(() => undefined);
-          live.start();
-          resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
-        });
+  listen(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#http.once('error', (e) => reject(new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen on ${this.config.host}:${this.config.port}: ${e.message}`)));
+      this.#http.listen(this.config.port, this.config.host, () => {
+        const a = this.#http.address() as AddressInfo;
+        this.guard.allowBoundAddress(a.address);
+        // A failed load is visible in /v2/repository/index and readiness; ready() reports it.
+        this.ready().catch(() => undefined);
+        this.live.start();
+        resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
       });
-    },
-    ready: () => load(),
-    addRoute: add,
-    close() {
-      closed ??= (async () => {
-        closing = true;
-        detachStreams();
-        // Ends every live (SSE) stream: an open stream would keep server.close() waiting forever.
-        live.close();
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        await load().catch(() => undefined);
-        // Answer every engine's queue (drain, then refuse what is left after the timeout)...
-        await Promise.all([...models.values()].map((m) => m.engine?.close({ drain: true, timeoutMs: config.drainTimeoutMs })));
-        // ...then wait for the HTTP answers to go out.
-        if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve));
-        server.closeIdleConnections();
-        await stopped;
-        await closePreprocessors(api);
-        metrics.close();
-      })();
-      return closed;
-    },
-  };
-  addVisionRoutes(api);
-  addLiveRoutes(api);
-  detachStreams = attachStreams(server, api);
-  return api;
+    });
+  }
+
+  ready(): Promise<void> {
+    this.#loading ??= Promise.all([...this.models.values()].map((m) => this.#load(m))).then(() => undefined);
+    return this.#loading;
+  }
+
+  async #load(m: LoadedModelEntry): Promise<void> {
+    const c = m.config;
+    try {
+      m.engine = await createEngine({
+        model: c.path,
+        ...(c.instances !== undefined ? { instances: c.instances } : {}),
+        ...(c.threads !== undefined ? { threads: c.threads } : {}),
+        // The HTTP thread must keep answering while models run: idle onnxruntime threads do not
+        // spin (measured at 400 q/s on 2 cores: p50 5.8 → 2.6 ms, CPU 1.8 → 1.1 cores).
+        session: { allowSpinning: false, ...c.session },
+        ...(c.batching !== undefined ? { batching: c.batching } : {}),
+        ...(c.maxQueueSize !== undefined ? { maxQueueSize: c.maxQueueSize } : {}),
+        ...(c.warmupShapes ? { warmupShapes: c.warmupShapes } : {}),
+      });
+      if (this.#closing) await m.engine.close({ drain: false });
+      else m.state = 'READY';
+    } catch (error) {
+      m.state = 'UNAVAILABLE';
+      m.reason = firstLine(error);
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closing = true;
+    const deadline = performance.now() + this.config.drainTimeoutMs;
+    const left = (): number => deadline - performance.now();
+    const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    this.#http.closeIdleConnections();
+    await runHooks(this.#preClose, this.#log);
+    // Ends every live (SSE) stream: an open one would hold its connection to the end.
+    this.live.close();
+    const engines = Promise.all([...this.models.values()].map((m) => m.engine?.close({ drain: true, timeoutMs: Math.max(0, left()) })));
+    if (this.#inflight.size > 0) await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), delay(left())]);
+    // Past the bound: what is still unanswered (a stalled upload, a batch still running) gets a 503.
+    for (const res of this.#inflight) {
+      if (res.headersSent) res.destroy();
+      else sendError(res, new HttpError(503, 'the server shut down before this request was answered', { connection: 'close', 'retry-after': '1' }));
+    }
+    this.#http.closeIdleConnections();
+    await Promise.race([stopped, delay(200)]);
+    this.#http.closeAllConnections();
+    // A batch cannot be interrupted (onnxruntime); the CLI exits the process if one outlasts this.
+    await Promise.race([engines, delay(Math.max(0, left()) + CLOSE_GRACE_MS)]);
+    await runHooks(this.#onClose, this.#log);
+    this.metrics.close();
+  }
 }
 
+const NO_MODEL = undefined as unknown as ReadyModel;
+function noModel(): never {
+  throw new Error('this route declares no model (RouteSpec.model)');
+}
+
+function unauthorized(): HttpError {
+  return new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' });
+}
+
+async function runHooks(hooks: readonly CloseHook[], log: InternalErrorLog): Promise<void> {
+  await Promise.all(
+    hooks.map(async (hook) => {
+      try {
+        await hook();
+      } catch (error) {
+        log(error);
+      }
+    }),
+  );
+}
+
+export function createRtinferServer(config: ServerConfig, options?: ServerOptions): RtinferServer {
+  return new HttpServer(config, options);
+}

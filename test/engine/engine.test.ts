@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../../src/errors.js';
-import { createEngine } from '../../src/engine/engine.js';
+import { PRIORITY_RANGE, RESTART_RETRY_DELAYS_MS, createEngine, type EngineHealth } from '../../src/engine/engine.js';
 import { createRng } from '../../src/runtime/synthetic.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { OCR_CLS, OCR_DET, SILERO } from '../helpers/models.js';
 
 const rng = createRng(42);
@@ -19,6 +20,17 @@ const CLS_OUT = 'softmax_0.tmp_0';
 function hasCode(code: string) {
   return (e: unknown) => e instanceof RtinferError && e.code === code;
 }
+
+/** Polls until `cond` holds; fails after `timeoutMs`. */
+async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('concurrent requests are batched along the symbolic batch dimension, and each gets its own rows back', async () => {
   const engine = await createEngine({ model: OCR_CLS, batching: { maxBatchSize: 8 }, warmupShapes: { x: [1, 3, 48, 192] } });
@@ -144,6 +156,8 @@ test('a worker that dies fails only its in-flight request, and is replaced', asy
     const inflight = engine.infer({ x: detInput() });
     const queued = engine.infer({ x: detInput() });
     await assert.rejects(inflight, (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && /worker 0 died/.test((e as Error).message));
+    // A crash is the server's trouble, not the request's: retry later.
+    await inflight.catch((e: RtinferError) => assert.deepEqual([e.kind, e.status], ['refused', 503]));
     const out = await queued;
     assert.ok(out['sigmoid_0.tmp_0'], 'the queued request ran on the replacement');
     const after = await engine.infer({ x: detInput() });
@@ -151,6 +165,7 @@ test('a worker that dies fails only its in-flight request, and is replaced', asy
     const s = engine.stats();
     assert.equal(s.workerRestarts, 1);
     assert.equal(s.counts.crashed, 1);
+    assert.deepEqual(engine.health(), { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1 });
   } finally {
     await engine.close();
   }
@@ -206,6 +221,203 @@ test('BAD CALL - a fractional priority, an empty batch and out-of-range batching
     await assert.rejects(engine.infer({ x: new Tensor('float32', new Float32Array(0), [0, 3, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /batch size 0/.test((e as Error).message));
     assert.equal(engine.stats().counts.invalid, 2);
     assert.deepEqual(engine.stats().batchSizes, {}, 'nothing reached a worker');
+  } finally {
+    await engine.close();
+  }
+});
+
+test('BAD CALL - a priority outside -10..10 is refused: each priority level is a queue, and callers choose them', async () => {
+  assert.deepEqual(PRIORITY_RANGE, { min: -10, max: 10 });
+  const engine = await createEngine({ model: OCR_CLS, warmup: false });
+  try {
+    for (const priority of [11, -11, 1e9, Number.NaN]) {
+      await assert.rejects(engine.infer({ x: clsInput() }, { priority }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && (e as Error).message === `invalid priority ${priority} (expected an integer from -10 to 10)`);
+    }
+    const ends = await Promise.all([engine.infer({ x: clsInput() }, { priority: -10 }), engine.infer({ x: clsInput() }, { priority: 10 })]);
+    assert.ok(ends.every((o) => o[CLS_OUT]));
+    assert.equal(engine.stats().counts.invalid, 4);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('BAD CALL - a zero-size dimension is refused before onnxruntime, which would fail inside naming graph nodes', async () => {
+  const engine = await createEngine({ model: OCR_DET, warmup: false });
+  try {
+    await assert.rejects(
+      engine.infer({ x: new Tensor('float32', new Float32Array(0), [1, 3, 0, 320]) }),
+      (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && (e as Error).message === "input 'x' has a zero-size dimension [1,3,0,320]",
+    );
+    assert.deepEqual(engine.stats().batchSizes, {}, 'nothing reached a worker');
+    // What it prevents: onnxruntime itself runs the empty tensor into a Conv node.
+    const session = await InferenceSession.create(OCR_DET);
+    await assert.rejects(session.run({ x: new Tensor('float32', new Float32Array(0), [1, 3, 0, 320]) }), /node\. Name:'/);
+    await session.release();
+  } finally {
+    await engine.close();
+  }
+});
+
+test('an inference that fails inside onnxruntime says so in one line and keeps all of its text as the cause', async () => {
+  const engine = await createEngine({ model: SILERO, warmup: false });
+  try {
+    const feeds = (samples: number) => ({
+      input: new Tensor('float32', new Float32Array(samples), [1, samples]),
+      state: new Tensor('float32', new Float32Array(256), [2, 1, 128]),
+      sr: new Tensor('int64', BigInt64Array.of(16000n), []),
+    });
+    // One sample is too short for the model's padding: onnxruntime fails inside an If node.
+    const error = await engine.infer(feeds(1)).then(
+      () => assert.fail('expected the inference to fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(hasCode('RTI_ERR_INFERENCE_FAILED')(error), String(error));
+    const e = error as RtinferError;
+    assert.match(e.message, /^inference failed in onnxruntime: \S/);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    assert.ok(e.cause instanceof Error);
+    assert.match(e.cause.message, /Pad/);
+    assert.ok(e.message.endsWith(e.cause.message.split('\n')[0]!.trim()), 'the message is the first line of the cause');
+    assert.equal(engine.stats().counts.failed, 1);
+    // The worker is fine: the next request runs.
+    assert.deepEqual((await engine.infer(feeds(512)))['output']?.dims, [1, 1]);
+  } finally {
+    await engine.close();
+  }
+});
+
+/**
+ * Steps a FakeClock through the engine's waits between restart attempts: the next wait must be
+ * `ms` long; waits until the attempt before it failed, then lets the wait pass.
+ */
+async function passBackoff(clock: FakeClock, ms: number): Promise<void> {
+  await until(`a ${ms} ms wait before the next attempt`, () => clock.pendingTimers === 1);
+  assert.equal((clock.nextTimerAt ?? Number.NaN) - clock.now(), ms);
+  clock.advance(ms);
+}
+
+test('health follows a crash: restarting, then live again after a failed replacement is retried; onHealthChange sees each change', { timeout: 60_000 }, async () => {
+  const changes: EngineHealth[] = [];
+  const clock = new FakeClock();
+  const engine = await createEngine({ model: OCR_CLS, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
+  try {
+    assert.deepEqual(engine.health(), { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 0 });
+    assert.deepEqual(changes, [], 'no change yet');
+    engine.crashWorkerForTesting(0, { failRestarts: 1 });
+    await until('the crash', () => changes.length > 0);
+    const restarting = { ready: false, instances: 1, live: 0, restarting: 1, down: 0, restarts: 0, reason: 'worker 0 crashed and is being replaced' };
+    assert.deepEqual(engine.health(), restarting);
+    // Queued meanwhile, it runs on the replacement.
+    const queued = engine.infer({ x: clsInput() });
+    // The first replacement fails; the second comes after the first wait.
+    await passBackoff(clock, RESTART_RETRY_DELAYS_MS[0]!);
+    await until('the replacement', () => engine.health().live === 1);
+    assert.ok((await queued)[CLS_OUT]);
+    assert.deepEqual(changes, [restarting, { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1 }]);
+    assert.equal(engine.stats().workerRestarts, 1, 'the failed attempt is not a restart');
+  } finally {
+    await engine.close();
+  }
+  assert.deepEqual(changes.slice(2), [
+    { ready: false, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1, reason: 'the engine is closing' },
+    { ready: false, instances: 1, live: 0, restarting: 0, down: 0, restarts: 1, reason: 'the engine is closed' },
+  ]);
+});
+
+test('an instance whose replacement keeps failing is down after the retries; the others serve, and with none left requests are refused with 503', { timeout: 60_000 }, async () => {
+  const attempts = RESTART_RETRY_DELAYS_MS.length + 1;
+  const changes: EngineHealth[] = [];
+  const clock = new FakeClock();
+  const engine = await createEngine({ model: OCR_CLS, instances: 2, threads: 1, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
+  try {
+    engine.crashWorkerForTesting(0, { failRestarts: attempts });
+    for (const ms of RESTART_RETRY_DELAYS_MS) await passBackoff(clock, ms);
+    await until('instance 0 down', () => engine.health().down === 1);
+    assert.equal(clock.pendingTimers, 0, 'no further attempt is planned');
+    const reason0 = `worker 0 crashed and its replacement failed ${attempts} times: worker 0 died while loading the model (exit code 71)`;
+    assert.deepEqual(engine.health(), { ready: true, instances: 2, live: 1, restarting: 0, down: 1, restarts: 0, reason: reason0 });
+    assert.deepEqual(
+      changes.map((c) => [c.ready, c.live, c.restarting, c.down]),
+      [
+        [true, 1, 1, 0],
+        [true, 1, 0, 1],
+      ],
+    );
+    // The live instance takes all the work.
+    const outs = await Promise.all(Array.from({ length: 6 }, () => engine.infer({ x: clsInput() })));
+    assert.ok(outs.every((o) => o[CLS_OUT]));
+
+    // The last one goes too: what was queued is answered, and new requests are refused, as retry-later.
+    engine.crashWorkerForTesting(1, { failRestarts: attempts });
+    await until('the crash', () => engine.health().restarting === 1);
+    const queued = engine.infer({ x: clsInput() });
+    for (const ms of RESTART_RETRY_DELAYS_MS) await passBackoff(clock, ms);
+    await assert.rejects(queued, (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && (e as RtinferError).status === 503 && /no worker left/.test((e as Error).message));
+    const h = engine.health();
+    assert.deepEqual({ ...h, reason: undefined }, { ready: false, instances: 2, live: 0, restarting: 0, down: 2, restarts: 0, reason: undefined });
+    assert.equal(h.reason, `${reason0}; ${reason0.replaceAll('worker 0', 'worker 1')}`);
+    assert.ok(!h.reason?.includes('\n'), 'one line');
+    await assert.rejects(engine.infer({ x: clsInput() }), (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && (e as RtinferError).kind === 'refused');
+  } finally {
+    await engine.close();
+  }
+});
+
+test('close() while a worker is being replaced stops the retries, answers what was queued, and leaves no worker or timer behind', { timeout: 60_000 }, async () => {
+  // Each worker holds a MessagePort open until it is gone.
+  const ports = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+  const before = ports();
+  // Closing while a failing replacement loads; while waiting to retry; and while a replacement that
+  // will succeed loads with nothing queued: close() reaches the pool before that worker is ready,
+  // and the worker must not outlive it.
+  const cases = [
+    { when: 'loading', failRestarts: 10, queue: true },
+    { when: 'waiting', failRestarts: 10, queue: true },
+    { when: 'loading', failRestarts: 0, queue: false },
+  ];
+  for (const { when, failRestarts, queue } of cases) {
+    const label = `closing while ${when}, ${failRestarts} failing starts`;
+    const changes: EngineHealth[] = [];
+    const clock = new FakeClock();
+    const engine = await createEngine({ model: OCR_CLS, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
+    engine.crashWorkerForTesting(0, { failRestarts });
+    await until('the crash', () => engine.health().restarting === 1);
+    const queued = queue ? engine.infer({ x: clsInput() }) : undefined;
+    if (when === 'waiting') await until('the wait before a retry', () => clock.pendingTimers === 1);
+    await engine.close();
+    assert.equal(clock.pendingTimers, 0, `${label}: the wait was cancelled`);
+    assert.equal(ports(), before, `${label}: no worker left running`);
+    if (queued) await assert.rejects(queued, hasCode('RTI_ERR_ENGINE_CLOSED'));
+    assert.deepEqual(engine.health(), { ready: false, instances: 1, live: 0, restarting: 0, down: 0, restarts: 0, reason: 'the engine is closed' });
+    const seen = changes.length;
+    // Time passing after close() starts nothing.
+    clock.advance(60_000);
+    await sleep(300);
+    assert.equal(changes.length, seen, `${label}: no change after close`);
+    assert.equal(engine.stats().workerRestarts, 0);
+    assert.equal(ports(), before, `${label}: no worker started after close`);
+  }
+});
+
+test('onHealthChange that throws does not stop crash recovery (on the real clock, with a failed attempt)', { timeout: 60_000 }, async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.message);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const engine = await createEngine({
+    model: OCR_CLS,
+    warmup: false,
+    onHealthChange: () => {
+      throw new Error('observer bug');
+    },
+  });
+  try {
+    engine.crashWorkerForTesting(0, { failRestarts: 1 });
+    await until('the crash', () => engine.health().live === 0);
+    await until('the replacement', () => engine.health().live === 1);
+    assert.ok((await engine.infer({ x: clsInput() }))[CLS_OUT]);
+    await until('the warning', () => warnings.length > 0);
+    assert.match(warnings[0]!, /onHealthChange threw: observer bug/);
   } finally {
     await engine.close();
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LatencyModel, LatencyModels } from '../../src/engine/latency-model.js';
+import { LatencyModel, LatencyModels, MAX_SHAPE_MODELS } from '../../src/engine/latency-model.js';
 
 describe('LatencyModel', () => {
   it('has no estimate before the first observation', () => {
@@ -117,5 +117,27 @@ describe('LatencyModels', () => {
       { shape: '1x3x320x320', batchSize: 1, estimateMs: 10, samples: 1 },
       { shape: '1x3x320x320', batchSize: 2, estimateMs: 15, samples: 1 },
     ]);
+  });
+
+  it('keeps the MAX_SHAPE_MODELS most recently used shapes and evicts the least recently used', () => {
+    assert.equal(MAX_SHAPE_MODELS, 64);
+    const models = new LatencyModels();
+    models.for('hot').observe(1, 5);
+    // Three times as many shapes as kept, as a client choosing a new shape every request would send.
+    for (let i = 0; i < MAX_SHAPE_MODELS * 3; i++) {
+      models.for(`s${i}`).observe(1, 10);
+      assert.equal(models.for('hot').estimate(1), 5, 'a shape in use is never evicted');
+      assert.ok(models.size <= MAX_SHAPE_MODELS);
+    }
+    assert.equal(models.size, MAX_SHAPE_MODELS);
+    const shapes = new Set(models.points().map((p) => p.shape));
+    assert.equal(shapes.size, MAX_SHAPE_MODELS);
+    const newest = Array.from({ length: MAX_SHAPE_MODELS - 1 }, (_, k) => `s${MAX_SHAPE_MODELS * 3 - 1 - k}`);
+    assert.deepEqual([...shapes].sort(), ['hot', ...newest].sort());
+    // An evicted shape that comes back starts from nothing, and evicts the least recently used in turn.
+    assert.equal(models.for('s0').estimate(1), undefined);
+    assert.equal(models.size, MAX_SHAPE_MODELS);
+    assert.ok(!models.points().some((p) => p.shape === `s${MAX_SHAPE_MODELS * 2 + 1}`), 'the oldest of the rest went');
+    assert.equal(models.for('hot').estimate(1), 5);
   });
 });

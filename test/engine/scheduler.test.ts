@@ -519,7 +519,7 @@ describe('Scheduler cancel, availability and crashes', () => {
       ['c', 'b'],
     );
     for (const r of h.refusals) {
-      assertRtiError(r.error, 'RTI_ERR_ENGINE_WORKER_CRASHED', 'runtime');
+      assertRtiError(r.error, 'RTI_ERR_ENGINE_WORKER_CRASHED', 'refused');
       assert.equal(r.error.message, 'no worker left to run the request');
     }
     assert.equal(h.scheduler.queueDepth, 0);
@@ -548,7 +548,7 @@ describe('Scheduler cancel, availability and crashes', () => {
     assert.equal(idle, false, 'a is queued');
     h.scheduler.rejectQueued('no worker left to run the request', 'RTI_ERR_ENGINE_WORKER_CRASHED');
     assert.equal(h.refusals.length, 1);
-    assertRtiError(h.refusals[0]?.error, 'RTI_ERR_ENGINE_WORKER_CRASHED', 'runtime');
+    assertRtiError(h.refusals[0]?.error, 'RTI_ERR_ENGINE_WORKER_CRASHED', 'refused');
     await flush();
     assert.equal(idle, true);
     assert.equal(h.dispatches.length, 0);
@@ -594,5 +594,55 @@ describe('trial runs', () => {
     latency.for('k').observe(1, 7, clock.now());
     assert.equal(submit(5), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE');
     assert.deepEqual(refused, []);
+  });
+});
+
+describe('Scheduler priority levels', () => {
+  it('drops a priority level once its last request leaves, whichever way it leaves, so 5,000 distinct priorities leave nothing behind', () => {
+    const h = harness({ mode: 'none', maxQueueSize: 10_000 });
+    h.submit('busy'); // holds the one instance, so each request below queues first
+    let maxLevels = 0;
+    for (let i = 0; i < 5000; i++) {
+      const way = i % 4;
+      const r = h.submit(`r${i}`, { priority: i - 2500, ...(way === 2 ? { deadline: h.clock.now() + 1 } : {}) });
+      maxLevels = Math.max(maxLevels, h.scheduler.priorityLevels);
+      if (way === 0) h.scheduler.complete(0); // dispatched: r now holds the instance
+      else if (way === 1) assert.equal(h.scheduler.cancel(r), true);
+      else if (way === 2) h.clock.advance(1); // expired
+      else h.scheduler.rejectQueued('no worker left to run the request', 'RTI_ERR_ENGINE_WORKER_CRASHED');
+      assert.equal(h.scheduler.priorityLevels, 0, `request ${i} (way ${way}) left its level behind`);
+    }
+    // Each submit saw one level, never the thousands used before: its cost does not grow with them.
+    assert.equal(maxLevels, 1);
+    assert.equal(h.scheduler.queueDepth, 0);
+    assert.equal(h.dispatches.length, 1 + 1250);
+    assert.deepEqual(
+      [...new Set(h.refusals.map((r) => r.error.code))].sort(),
+      ['RTI_ERR_ENGINE_DEADLINE_EXPIRED', 'RTI_ERR_ENGINE_WORKER_CRASHED'],
+    );
+  });
+
+  it('keeps serving the highest priority first while levels come and go', () => {
+    const h = harness({ mode: 'none', maxQueueSize: 10_000 });
+    h.submit('busy');
+    // Distinct priorities in a scrambled order (7919 is prime, so i * 7919 mod 5000 is a permutation).
+    const priorities = Array.from({ length: 5000 }, (_, i) => ((i * 7919) % 5000) - 2500);
+    const requests = priorities.map((p) => h.submit(String(p), { priority: p }));
+    assert.equal(h.scheduler.priorityLevels, 5000);
+    requests.forEach((r, i) => {
+      if (i % 2 === 1) h.scheduler.cancel(r);
+    });
+    assert.equal(h.scheduler.priorityLevels, 2500);
+    for (let i = 0; i < 2500; i++) h.scheduler.complete(0);
+    assert.equal(h.scheduler.priorityLevels, 0);
+    const served = h.batches().slice(1).map((b) => Number(b[0]));
+    const kept = priorities.filter((_, i) => i % 2 === 0);
+    assert.deepEqual(served, [...kept].sort((a, b) => b - a));
+    // A level used before and emptied works again like a new one.
+    h.submit('again', { priority: 7 });
+    assert.equal(h.scheduler.priorityLevels, 1);
+    h.scheduler.complete(0);
+    assert.equal(h.scheduler.priorityLevels, 0);
+    assert.deepEqual(h.batches().at(-1), ['again']);
   });
 });

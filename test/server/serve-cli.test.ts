@@ -1,13 +1,56 @@
 /**
  * `rtinfer serve` as a process: SIGTERM with requests in flight (and a dashboard's event stream
- * open) answers them all, then exits 0.
+ * open) answers them all, then exits 0; a stalled client cannot hold the exit past the drain bound;
+ * a second signal exits at once.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
 import { encodeInferRequest } from '../../src/protocol/kserve-v2.js';
-import { OCR_DET, ROOT } from '../helpers/models.js';
+import { OCR_CLS, OCR_DET, ROOT } from '../helpers/models.js';
+import { rawExchange } from '../helpers/raw-http.js';
+
+async function startServe(...args: string[]) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, '--port', '0', ...args], { cwd: ROOT });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: Date.now() })));
+  for (let i = 0; i < 600 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  const url = /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1];
+  assert.ok(url && out.includes('ready'), out);
+  return { child, exited, port: Number(new URL(url).port), output: () => out };
+}
+
+const STALLED = `POST /v2/models/ch_ppocr_mobile_v2.0_cls_infer/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 110000\r\n\r\n{"inp`;
+
+test('SIGTERM with a stalled upload: the upload gets a 503 and the process exits within --drain-timeout', async () => {
+  const s = await startServe('--drain-timeout', '1s');
+  const stalled = rawExchange(s.port, STALLED, 15_000);
+  await new Promise((r) => setTimeout(r, 200));
+  const t0 = Date.now();
+  s.child.kill('SIGTERM');
+  const answer = await stalled;
+  assert.equal(answer.status, 503, answer.raw);
+  const { code, at } = await s.exited;
+  assert.equal(code, 0);
+  assert.ok(at - t0 < 1000 + 3000, `exited ${at - t0} ms after SIGTERM`);
+});
+
+test('a second SIGTERM exits at once, whatever the drain bound', async () => {
+  const s = await startServe();
+  const stalled = rawExchange(s.port, STALLED, 15_000);
+  await new Promise((r) => setTimeout(r, 200));
+  const t0 = Date.now();
+  s.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  s.child.kill('SIGTERM');
+  const { code, at } = await s.exited;
+  assert.equal(code, 143);
+  assert.ok(at - t0 < 3000, `exited ${at - t0} ms after the first SIGTERM`);
+  assert.match(s.output(), /SIGTERM again: exiting now/);
+  await stalled;
+});
 
 test('SIGTERM with requests in flight loses none, ends open dashboard streams, then the process exits 0', async () => {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_DET, '--port', '0'], { cwd: ROOT });
@@ -35,6 +78,6 @@ test('SIGTERM with requests in flight loses none, ends open dashboard streams, t
   assert.deepEqual(await Promise.all(requests), [200, 200, 200, 200, 200]);
   assert.equal(await exited, 0);
   assert.match(await stream, /^event: snapshot$/m);
-  assert.match(out, /SIGTERM: draining/);
+  assert.match(out, /SIGTERM: shutting down within 30000 ms/);
   assert.match(out, /stopped/);
 });

@@ -1,0 +1,67 @@
+/**
+ * Routes as data: each declares its method, path template, auth and whether it serves a model;
+ * the router matches a path once and decodes its parameters once (a bad %-escape is one 400 here,
+ * not a throw in each handler). As fastify's route table does, the rules live with the route and
+ * the server applies them in one place.
+ */
+import { decodePathPart, HttpError, quote } from './http-io.js';
+import type { RouteSpec } from './types.js';
+
+export interface CompiledRoute {
+  spec: RouteSpec;
+  pattern: RegExp;
+}
+
+export interface RouteMatch {
+  route: CompiledRoute;
+  params: Record<string, string>;
+}
+
+/** `/v2/models/{name}[/versions/{version}]/infer` → a regular expression with named groups. */
+export function compileTemplate(template: string): RegExp {
+  let source = '';
+  for (const part of template.split(/(\{\w+\}|\[|\])/)) {
+    if (part === '[') source += '(?:';
+    else if (part === ']') source += ')?';
+    else if (/^\{\w+\}$/.test(part)) source += `(?<${part.slice(1, -1)}>[^/]+)`;
+    else source += part.replace(/[.*+?^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+export class Router {
+  readonly #routes: CompiledRoute[] = [];
+
+  add(spec: RouteSpec): void {
+    if (this.#routes.some((r) => r.spec.method === spec.method && r.spec.path === spec.path)) {
+      throw new Error(`route ${spec.method} ${spec.path} is registered twice`);
+    }
+    this.#routes.push({ spec, pattern: compileTemplate(spec.path) });
+  }
+
+  /** The route for a request; 404 for an unknown path, 405 (with Allow) for a known path and another method. */
+  match(method: string, path: string): RouteMatch {
+    let allowed: string[] | undefined;
+    for (const route of this.#routes) {
+      const m = route.pattern.exec(path);
+      if (!m) continue;
+      if (route.spec.method !== method) {
+        (allowed ??= []).push(route.spec.method);
+        continue;
+      }
+      const params: Record<string, string> = {};
+      for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) params[k] = decodePathPart(v);
+      return { route, params };
+    }
+    if (allowed) {
+      const list = [...new Set(allowed)].join(', ');
+      throw new HttpError(405, `${method} is not allowed on ${quote(path)} (allowed: ${list})`, { allow: list });
+    }
+    throw new HttpError(404, `no endpoint ${method} ${quote(path)}`);
+  }
+
+  /** Methods served at some path (CORS preflight answers with them). */
+  methodsFor(path: string): string[] {
+    return [...new Set(this.#routes.filter((r) => r.pattern.test(path)).map((r) => r.spec.method))];
+  }
+}

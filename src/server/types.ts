@@ -1,0 +1,228 @@
+/**
+ * The server's contract: configuration, model entries, routes and what route modules may use of the
+ * server. It imports nothing from server/, so every module there can depend on it without the
+ * import circle the server once had (server ↔ routes).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { BatchingOptions, Engine } from '../engine/engine.js';
+import type { SessionSettings } from '../runtime/session-options.js';
+
+// ---- configuration ----
+
+export interface ModelConfig {
+  /** URL name; default: the file name without its extension. */
+  name: string;
+  path: string;
+  version: string;
+  instances?: number;
+  threads?: number;
+  batching?: false | BatchingOptions;
+  maxQueueSize?: number;
+  /** Deadline applied when a request gives none (ms). */
+  defaultDeadlineMs?: number;
+  session?: Omit<SessionSettings, 'intraOpThreads'>;
+  warmupShapes?: Record<string, number[]>;
+  /** Vision task for the image endpoints (yolo, yolox, ssd, classify, text, ...); default: detected. */
+  task?: string;
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  token?: string;
+  /** Largest request body accepted (413 beyond). */
+  maxBodyBytes: number;
+  /** Bytes all request bodies in flight may hold together, queued ones included (503 beyond). */
+  maxInflightBytes: number;
+  /** Largest decoded image accepted by the image endpoints, in pixels (413 beyond). */
+  maxImagePixels: number;
+  /**
+   * The bound on shutdown: queues drain for at most this long, then whatever is still unanswered
+   * gets a 503 and every connection closes.
+   */
+  drainTimeoutMs: number;
+  /** Time a client has to send a whole request (headers and body); 408 beyond. */
+  requestTimeoutMs: number;
+  /** Open TCP connections at once; beyond, new ones get a 503 and are closed. */
+  maxConnections: number;
+  /** Open WebSocket streams at once; beyond, upgrades get a 503. */
+  maxStreams: number;
+  /** WebSocket ping interval; a stream that misses a pong by the next ping is closed. */
+  wsPingIntervalMs: number;
+  /**
+   * Host header values accepted (besides loopback names and the bound address), '*' for any.
+   * Default empty; a wildcard bind (0.0.0.0, ::) accepts any Host unless this is set.
+   */
+  allowedHosts: string[];
+  /** Origins (scheme://host[:port]) other pages may call from, with CORS; '*' for any. */
+  cors: string[];
+  models: ModelConfig[];
+}
+
+// ---- models ----
+
+export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE';
+
+export interface LoadedModelEntry {
+  config: ModelConfig;
+  state: ModelState;
+  reason?: string;
+  engine?: Engine;
+}
+
+/** A model that is READY: its engine is there. */
+export type ReadyModel = LoadedModelEntry & { engine: Engine };
+
+// ---- what route modules use ----
+
+/** The Prometheus instruments route handlers record into. */
+export interface ServerInstruments {
+  readonly requests: Counter<'model' | 'endpoint' | 'outcome'>;
+  readonly e2e: Histogram<'model' | 'endpoint'>;
+  readonly queue: Histogram<'model'>;
+  readonly inference: Histogram<'model'>;
+  readonly batch: Histogram<'model'>;
+  readonly inflight: Gauge<'model'>;
+  readonly droppedFrames: Counter<'model'>;
+  readonly refusedConnections: Counter<'reason'>;
+}
+
+export const LIVE_SCHEMA = 'rtinfer.live/1' as const;
+
+export interface LivePoint {
+  /** End of the one-second interval, epoch ms. */
+  t: number;
+  /** Requests answered 200 in the interval. */
+  answered: number;
+  /** answered per second. */
+  rps: number;
+  /** End-to-end latency of the answered requests (ms); null for an interval with none. */
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+  /** Engine queue depth at the end of the interval. */
+  queueDepth: number;
+  /** Instances running a batch at the end of the interval. */
+  busy: number;
+  /** Batches the engine ran in the interval, by size in rows. */
+  batches: Record<string, number>;
+  /** Mean rows per batch in the interval (0 with none). */
+  meanBatch: number;
+  /** 429 and 503 answers: queue full, deadline unmeetable, model loading, shutting down. */
+  refused: number;
+  /** 504 answers: the deadline passed while queued. */
+  missed: number;
+  /** Answered, but after their deadline (the engine's count). */
+  late: number;
+  /** Other error answers (4xx, 5xx). */
+  errors: number;
+}
+
+export interface LiveDistribution {
+  /** Requests answered in the last minute, by LIVE_BUCKET_EDGES_MS bucket (one extra for > 10 s). */
+  counts: number[];
+  count: number;
+}
+
+export interface LiveModelView {
+  name: string;
+  points: LivePoint[];
+  lastMinute: LiveDistribution;
+}
+
+export interface LiveSnapshot {
+  schema: typeof LIVE_SCHEMA;
+  intervalMs: number;
+  windowPoints: number;
+  bucketEdgesMs: readonly number[];
+  models: LiveModelView[];
+}
+
+/** One tick: the newest point of each model and its last-minute distribution. */
+export interface LiveTick {
+  t: number;
+  models: Array<{ name: string; point: LivePoint; lastMinute: LiveDistribution }>;
+}
+
+/** What route modules use of the live collector. */
+export interface LiveFeed {
+  record(model: string | undefined, endpoint: string, status: number, ms: number): void;
+  snapshot(): LiveSnapshot;
+  onTick(listener: (tick: LiveTick) => void): () => void;
+  onClose(listener: () => void): () => void;
+}
+
+/** Who may call a route: with the bearer token, anyone, or also with `?token=` (EventSource). */
+export type RouteAuth = 'token' | 'public' | 'token-or-query';
+
+export interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** Path parameters, %-decoded once (a bad escape was already answered 400). */
+  params: Readonly<Record<string, string>>;
+  /** The model named by the path, resolved before the handler (routes that declare `model`). */
+  model: ReadyModel;
+  /** performance.now() when the request arrived (its headers were parsed). */
+  receivedAt: number;
+  /** Aborted when the client goes away before the answer. */
+  signal: AbortSignal;
+}
+
+export interface RouteSpec {
+  method: 'GET' | 'POST' | 'DELETE' | 'PUT';
+  /** Path template: `{name}` is a parameter, `[...]` an optional part. */
+  path: string;
+  /** Metrics label: health, metadata, infer, predict, ... */
+  endpoint: string;
+  auth: RouteAuth;
+  /**
+   * 'ready': the route serves the model named by `{name}` (and `{version}`), which must be READY
+   * with a live worker (404 unknown, 503 + Retry-After not ready); the handler gets it resolved.
+   */
+  model?: 'ready';
+  handler(ctx: RouteContext): Promise<void>;
+}
+
+/** Runs at shutdown, after requests are answered; a hook must not throw. */
+export type CloseHook = () => void | Promise<void>;
+
+/** What route modules see of the server. */
+export interface ServerHost {
+  readonly config: ServerConfig;
+  readonly models: ReadonlyMap<string, LoadedModelEntry>;
+  readonly metrics: ServerInstruments;
+  readonly live: LiveFeed;
+  /** True once shutdown began. */
+  readonly closing: boolean;
+  route(spec: RouteSpec): void;
+  onClose(hook: CloseHook): void;
+  /** The model if it is READY with a live worker; else the HttpError-style refusal is thrown. */
+  readyModel(name: string, version?: string): ReadyModel;
+  /** Host and Origin checks (DNS rebinding, cross-site requests), for upgrades as for requests. */
+  readonly guard: RequestGuard;
+  /** The model, known or not ready (404 when unknown, for the name and the version). */
+  findModel(name: string, version?: string): LoadedModelEntry;
+  /** Runs when shutdown begins, before requests are answered: streams close, feeds end. */
+  preClose(hook: CloseHook): void;
+  /** The server-wide budget for request-body bytes (maxInflightBytes). */
+  readonly bodyBudget: BodyBudget;
+}
+
+export interface RequestGuard {
+  /**
+   * Throws a 403 when the Host header is not one this server answers to (DNS rebinding) or the
+   * Origin is another site not in the CORS list; returns the cross origin allowed, if any.
+   */
+  check(req: IncomingMessage): { crossOrigin?: string };
+}
+
+/** Bytes held by request bodies, server-wide; a reservation lasts until its answer is sent. */
+export interface BodyBudget {
+  readonly limit: number;
+  readonly held: number;
+  tryReserve(bytes: number): boolean;
+  release(bytes: number): void;
+}

@@ -1,0 +1,188 @@
+/**
+ * The KServe v2 / Open Inference Protocol routes: health, server and model metadata, readiness,
+ * the repository index, /metrics, and POST /v2/models/{name}[/versions/{v}]/infer: JSON or binary
+ * tensors in, the engine in between, JSON or binary tensors out. Request parameters: `timeout` in
+ * microseconds (as Triton) or `deadline_ms`, counted from the request's arrival; `priority`, an
+ * integer from -10 to 10, higher first (Triton orders the other way round; rtinfer keeps one
+ * convention everywhere). Per-stage timing goes back in a Server-Timing header.
+ */
+import { performance } from 'node:perf_hooks';
+import { RtinferError } from '../errors.js';
+import { PRIORITY_RANGE } from '../engine/engine.js';
+import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH, modelMetadata, type V2ModelMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
+import type { NumericArray, TensorDType } from '../runtime/dtypes.js';
+import { RTINFER_VERSION } from '../version.js';
+import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
+import { modelReadiness } from './model-health.js';
+import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
+
+const MODEL = '/v2/models/{name}[/versions/{version}]';
+
+/**
+ * Below this, a body's JSON header is not worth copying the tensors out for; above it (and above
+ * the tensors' own size) the tensors are copied so that a queued request holds only them.
+ */
+const COPY_OUT_SLACK_BYTES = 1 << 20;
+
+export function modelMetadataBody(m: LoadedModelEntry): V2ModelMetadata & { state?: string; reason?: string } {
+  const meta = modelMetadata(m.config.name, [m.config.version], m.engine?.inputs ?? [], m.engine?.outputs ?? []);
+  const r = modelReadiness(m);
+  return r.ready && !r.reason ? meta : { ...meta, state: r.ready ? 'DEGRADED' : 'UNAVAILABLE', ...(r.reason ? { reason: r.reason } : {}) };
+}
+
+function bad(message: string): RtinferError {
+  return new RtinferError('RTI_ERR_INPUT_DATA', message);
+}
+
+function deadlineOf(params: Record<string, unknown>, fallback: number | undefined): number | undefined {
+  const timeout = params['timeout'];
+  if (timeout !== undefined) {
+    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) throw bad('parameters.timeout must be a positive number of microseconds');
+    return timeout / 1000;
+  }
+  const ms = params['deadline_ms'];
+  if (ms !== undefined) {
+    if (typeof ms !== 'number' || !(ms > 0) || !Number.isFinite(ms)) throw bad('parameters.deadline_ms must be a positive number');
+    return ms;
+  }
+  return fallback;
+}
+
+/** The JSON header's length: a non-negative integer no larger than the body it splits. */
+function headerLength(value: string | string[] | undefined, contentLength: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const v = Array.isArray(value) ? value[0] : value;
+  const n = v !== undefined && /^\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : NaN;
+  if (!Number.isSafeInteger(n)) throw bad(`Inference-Header-Content-Length '${quote(String(v))}' is not a non-negative integer`);
+  if (contentLength !== undefined && /^\d+$/.test(contentLength) && n > Number(contentLength)) {
+    throw bad(`Inference-Header-Content-Length ${n} is larger than the body (${contentLength} bytes)`);
+  }
+  return n;
+}
+
+/**
+ * Binary tensors are views on the request body. When the body is mostly something else (a large
+ * JSON header), copy them out so the body can go: the request then holds only its tensors while it
+ * waits in the queue, and the engine's buffer pool never keeps a body-sized buffer.
+ */
+function ownTensors(inputs: V2Tensor[], body: Buffer): number {
+  let viewBytes = 0;
+  for (const t of inputs) if (!Array.isArray(t.data) && (t.data as NumericArray).buffer === body.buffer) viewBytes += (t.data as NumericArray).byteLength;
+  if (body.buffer.byteLength - viewBytes <= Math.max(COPY_OUT_SLACK_BYTES, viewBytes)) return body.byteLength;
+  for (const t of inputs) {
+    const data = t.data as NumericArray;
+    if (!Array.isArray(t.data) && data.buffer === body.buffer) t.data = data.slice() as V2Tensor['data'];
+  }
+  return viewBytes;
+}
+
+async function infer(host: ServerHost, ctx: RouteContext): Promise<void> {
+  const { engine, config } = ctx.model;
+  const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
+  const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, alignAt: len ?? 0 });
+  const request = decodeInferRequest(body.bytes, len === undefined ? undefined : String(len));
+  body.hold(ownTensors(request.inputs, body.bytes));
+  const inputs: Record<string, { type: TensorDType; dims: number[]; data: unknown }> = {};
+  for (const t of request.inputs) {
+    if (inputs[t.name]) throw bad(`input '${quote(t.name)}' is given twice`);
+    inputs[t.name] = { type: t.type, dims: t.dims, data: t.data };
+  }
+  const outputNames = engine.outputs.map((o) => o.name);
+  for (const [i, o] of request.outputs.entries()) {
+    if (!outputNames.includes(o.name)) throw bad(`outputs[${i}].name '${quote(o.name)}' is not an output of model '${config.name}' (outputs: ${outputNames.join(', ')})`);
+  }
+  const priority = request.parameters['priority'];
+  if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < PRIORITY_RANGE.min || priority > PRIORITY_RANGE.max)) {
+    throw bad(`parameters.priority must be an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
+  }
+  const deadlineMs = deadlineOf(request.parameters, config.defaultDeadlineMs);
+  // The client's deadline runs from the request's arrival, not from when its body was parsed.
+  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (performance.now() - ctx.receivedAt);
+  if (remainingMs !== undefined && remainingMs <= 0) throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', 'the deadline passed while the request was being received');
+  host.metrics.inflight.inc({ model: config.name });
+  try {
+    const { outputs, timing } = await engine.inferWithTiming(inputs, {
+      ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
+      ...(typeof priority === 'number' ? { priority } : {}),
+      signal: ctx.signal,
+      // The decoded tensors live in this request's own buffers: the engine may move them to the worker.
+      transferInputs: true,
+    });
+    host.metrics.queue.observe({ model: config.name }, timing.queueMs / 1000);
+    host.metrics.inference.observe({ model: config.name }, timing.inferenceMs / 1000);
+    host.metrics.batch.observe({ model: config.name }, timing.batchSize);
+    const wanted = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : outputNames;
+    const tensors: V2Tensor[] = wanted.flatMap((n) => {
+      const t = outputs[n];
+      return t ? [{ name: n, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }] : [];
+    });
+    const binary = (n: string): boolean => request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
+    const msg = encodeInferResponse(config.name, config.version, tensors, binary, request.id);
+    sendBody(ctx.res, 200, msg.body, {
+      ...msg.headers,
+      'server-timing': `queue;dur=${timing.queueMs.toFixed(3)}, inference;dur=${timing.inferenceMs.toFixed(3)}, total;dur=${timing.totalMs.toFixed(3)}`,
+      'x-rtinfer-batch-size': String(timing.batchSize),
+    });
+  } finally {
+    host.metrics.inflight.dec({ model: config.name });
+  }
+}
+
+export function addV2Routes(host: ServerHost): void {
+  host.route({ method: 'GET', path: '/v2/health/live', endpoint: 'health', auth: 'public', handler: async ({ res }) => sendJson(res, 200, { live: true }) });
+  host.route({
+    method: 'GET',
+    path: '/v2/health/ready',
+    endpoint: 'health',
+    auth: 'public',
+    handler: async ({ res }) => {
+      const ready = !host.closing && [...host.models.values()].every((m) => modelReadiness(m).ready);
+      sendJson(res, ready ? 200 : 503, { ready });
+    },
+  });
+  host.route({
+    method: 'GET',
+    path: '/v2',
+    endpoint: 'metadata',
+    auth: 'token',
+    handler: async ({ res }) => sendJson(res, 200, { name: 'rtinfer', version: RTINFER_VERSION, extensions: ['binary_tensor_data', 'model_repository'] }),
+  });
+  host.route({
+    method: 'GET',
+    path: MODEL,
+    endpoint: 'metadata',
+    auth: 'token',
+    // Answered for a loaded model whatever its health: a model whose workers are down says why here.
+    handler: async ({ res, params }) => {
+      const m = host.findModel(params['name'] ?? '', params['version']);
+      if (!m.engine) throw new HttpError(503, `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`, { 'retry-after': '1' });
+      sendJson(res, 200, modelMetadataBody(m));
+    },
+  });
+  host.route({
+    method: 'GET',
+    path: `${MODEL}/ready`,
+    endpoint: 'health',
+    auth: 'token',
+    handler: async ({ res, params }) => {
+      const m = host.findModel(params['name'] ?? '', params['version']);
+      const ready = !host.closing && modelReadiness(m).ready;
+      sendJson(res, ready ? 200 : 503, { name: m.config.name, ready });
+    },
+  });
+  host.route({ method: 'POST', path: `${MODEL}/infer`, endpoint: 'infer', auth: 'token', model: 'ready', handler: (ctx) => infer(host, ctx) });
+  host.route({
+    method: 'POST',
+    path: '/v2/repository/index',
+    endpoint: 'repository',
+    auth: 'token',
+    handler: async ({ res }) => {
+      const index = [...host.models.values()].map((m) => {
+        const r = modelReadiness(m);
+        const state = m.state === 'READY' && !r.ready ? 'UNAVAILABLE' : m.state;
+        return { name: m.config.name, version: m.config.version, state, ...(r.reason ? { reason: r.reason } : {}) };
+      });
+      sendJson(res, 200, index);
+    },
+  });
+}
