@@ -6,7 +6,8 @@ import { RtinferError } from '../errors.js';
 import { defaultModel } from '../runtime/default-model.js';
 import { loadConfigFile, validateConfig, validateOrigins, type ServerConfig } from '../server/config.js';
 import { createRtinferServer } from '../server/server.js';
-import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec, type ParsedValues } from './args.js';
+import { PERFORMANCE_HINTS } from '../engine/engine.js';
+import { parseChoice, parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec, type ParsedValues } from './args.js';
 
 export const SERVE_COMMAND: CommandSpec = {
   name: 'serve',
@@ -20,6 +21,7 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: 'token', type: 'string', value: 'T', description: 'require Authorization: Bearer T on all but the health checks (or RTINFER_TOKEN)' },
     { name: 'instances', type: 'string', value: 'N', description: 'engine instances per model given on the command line' },
     { name: 'threads', type: 'string', value: 'N', description: 'intra-op threads per instance' },
+    { name: 'hint', type: 'string', value: 'HINT', description: 'layout when --instances/--threads are not given: latency, throughput or auto (default: both measured at start-up)' },
     { name: 'batch', type: 'string', value: 'N', description: 'max batch size for dynamic batching (1 = off; default off)' },
     { name: 'batch-delay', type: 'string', value: 'TIME', description: 'how long a batch may wait to fill (default 0)' },
     { name: 'max-queue', type: 'string', value: 'N', description: 'queued requests per model before 429 (default 256)' },
@@ -58,6 +60,7 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
       ...(fallback ? { name: 'default', warmupShapes: { x: [1, 3, 640, 640] } } : {}),
       ...(text('instances') !== undefined ? { instances: parseIntOption('instances', text('instances') ?? '', 1, 256) } : {}),
       ...(text('threads') !== undefined ? { threads: parseIntOption('threads', text('threads') ?? '', 1, 1024) } : {}),
+      ...(text('hint') !== undefined ? { hint: parseChoice('hint', text('hint') ?? '', PERFORMANCE_HINTS) } : {}),
       ...(batch !== undefined && batch > 1 ? { batching: { maxBatchSize: batch, ...(delay !== undefined ? { maxQueueDelayUs: parseDurationMs('batch-delay', delay) * 1000 } : {}) } } : {}),
       ...(text('max-queue') !== undefined ? { maxQueueSize: parseIntOption('max-queue', text('max-queue') ?? '', 1) } : {}),
       ...(deadline !== undefined ? { defaultDeadlineMs: parseDurationMs('deadline', /\d$/.test(deadline) ? `${deadline}ms` : deadline) } : {}),
@@ -112,6 +115,10 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   try {
     if ((await readyOrStop) === 'ready') {
       io.stdout.write(`rtinfer serve: ready (${config.models.length} model${config.models.length > 1 ? 's' : ''} loaded and warmed up)\n`);
+      for (const m of server.models.values()) {
+        const c = m.engine?.config;
+        if (c) io.stdout.write(`  model ${m.config.name}: ${c.instances} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${c.calibration ? ` (${c.calibration.reason})` : c.hint ? ` (hint ${c.hint})` : ''}\n`);
+      }
       await stop;
     }
   } catch (error) {

@@ -92,6 +92,12 @@ export interface BenchReport {
   stability: Stability;
   /** --images: the vision pipeline's head and per-stage latency; latencyMs is then end to end. */
   pipeline?: { head: string; images: number; stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }> };
+  /**
+   * --target: the server's own split of the measured answers, from their Server-Timing headers
+   * (rtinfer serve: receive, decode, queue, inference, hop, encode, total), in ms; absent when the
+   * server sends none. End to end minus the server's total is the network and the client.
+   */
+  serverTiming?: { stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }> };
   cpu: { msPerQuery: number; userMsPerQuery: number; systemMsPerQuery: number; utilization: number };
   eventLoopLagMs: { mean: number; p99: number; max: number };
   memory: { peakRssMB: number };
@@ -120,6 +126,7 @@ export interface ReportInput {
   data: RunData;
   engine: { stats: EngineStats; startMs: number } | undefined;
   peak: BenchReport['peak'];
+  serverTiming?: Record<string, { p50: number; p90: number; p99: number; mean: number }> | undefined;
 }
 
 const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : 0);
@@ -249,6 +256,7 @@ export function buildReport(x: ReportInput): BenchReport {
     ...(x.peak ? { peak: x.peak } : {}),
     ...(server ? { server } : {}),
     ...(generator ? { generator } : {}),
+    ...(x.serverTiming ? { serverTiming: { stagesMs: x.serverTiming } } : {}),
     ...(stats && x.engine
       ? {
           engine: {

@@ -19,6 +19,7 @@ import { searchPeak, type ProbeResult } from './peak.js';
 import { buildReport, type BenchReport, type RunData } from './bench-report.js';
 import { runImagesPipeline } from './images-bench.js';
 import { captureEnvironment, type Environment } from './environment.js';
+import type { ServerTimingRecorder } from './server-timing.js';
 import { createHttpTarget } from './http-target.js';
 import { QueryLog } from './query-log.js';
 import { runConcurrency, runMultiStream, runOffline, runServer, type ScenarioRun } from './scenarios.js';
@@ -119,6 +120,8 @@ interface Driver {
   defaulted: DefaultedDim[];
   coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
   engine?: { engine: Engine; startMs: number };
+  /** HTTP targets: the server's Server-Timing split, reset after the warm-up. */
+  serverTiming?: ServerTimingRecorder;
 }
 
 /**
@@ -223,6 +226,7 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
       set,
       defaulted,
       coldStart: { readMs: null, sessionCreateMs: null, firstInferenceMs },
+      serverTiming: target.serverTiming,
     };
     return await drive(driver, scenario, options, plan, env);
   } finally {
@@ -247,6 +251,7 @@ async function drive(d: Driver, scenario: Scenario, options: BenchOptions, plan:
     measureOptions = { ...options, qps, latencyBoundMs: options.findPeak.p99Ms };
   }
   options.onPhase?.('measure');
+  d.serverTiming?.reset();
   const data = await measure(scenario, d.infer, d.set.samples, phase, measureOptions, control);
   const report = buildReport({
     peak,
@@ -269,6 +274,7 @@ async function drive(d: Driver, scenario: Scenario, options: BenchOptions, plan:
     warm: { queries: warm.queries, ms: warm.wallMs },
     data,
     engine: d.engine ? { stats: d.engine.engine.stats(), startMs: d.engine.startMs } : undefined,
+    serverTiming: d.serverTiming?.summary(),
   });
   return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
 }

@@ -8,6 +8,7 @@
  * back to the engine's refusal codes (429 queue full, 503 unavailable, 504 deadline).
  */
 import http from 'node:http';
+import { ServerTimingRecorder } from './server-timing.js';
 import { RtinferError, type ErrorCode } from '../errors.js';
 import type { TensorDType } from '../runtime/dtypes.js';
 import type { TensorSpec } from '../runtime/session.js';
@@ -36,6 +37,8 @@ export interface HttpTarget {
   outputs: TensorSpec[];
   /** The output tensors, or [] when not decoding (the target's `decode` option, or `decode` here). */
   infer(feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>, decode?: boolean): Promise<V2Tensor[]>;
+  /** The server's Server-Timing split of the 200 answers so far (rtinfer serve sends one). */
+  readonly serverTiming: ServerTimingRecorder;
   close(): void;
 }
 
@@ -117,6 +120,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
   agent.destroy();
   const pool = new HttpPool(base.hostname, Number(base.port || 80), options.maxSockets ?? 64, timeoutMs);
   const serialized = new WeakMap<object, Buffer>();
+  const serverTiming = new ServerTimingRecorder();
   const serialize = (feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>): Buffer => {
     const tensors: V2Tensor[] = Object.entries(feeds).map(([name, t]) => ({ name, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }));
     const msg = encodeInferRequest(tensors, { binaryInputs: binary, binaryOutputs: binary, ...(options.parameters ? { parameters: options.parameters } : {}) });
@@ -126,6 +130,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
     url: base.href,
     inputs,
     outputs,
+    serverTiming,
     async infer(feeds, decodeThis = decode) {
       let wire = serialized.get(feeds);
       if (!wire) {
@@ -139,6 +144,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
         throw new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${inferUrl.href}: ${(error as Error).message}`);
       }
       if (reply.status !== 200) throw errorFor(inferUrl, reply);
+      serverTiming.record(reply.headers['server-timing']);
       return decodeThis ? decodeInferResponse(reply.body, reply.headers[HEADER_LENGTH]) : [];
     },
     close: () => pool.close(),

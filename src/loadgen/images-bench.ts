@@ -55,7 +55,7 @@ export interface ImagesRun {
   outputs: Awaited<ReturnType<typeof createSession>>['outputs'];
 }
 
-function summarize(r: LatencyRecorder): StageSummary {
+export function summarize(r: LatencyRecorder): StageSummary {
   const ms = (us: number): number => Math.round(us) / 1000;
   return r.count ? { p50: ms(r.valueAtQuantileUs(0.5)), p90: ms(r.valueAtQuantileUs(0.9)), p99: ms(r.valueAtQuantileUs(0.99)), mean: ms(r.meanUs) } : { p50: 0, p90: 0, p99: 0, mean: 0 };
 }

@@ -54,6 +54,10 @@ export function renderBenchText(r: BenchReport): string {
     out.push(`pipeline    ${r.pipeline.head} head over ${r.pipeline.images} image(s); per stage (ms):`);
     out.push(formatTable([['  stage', 'p50', 'p90', 'p99', 'mean'], ...Object.entries(st).map(([k, v]) => [`  ${k}`, formatMs(v.p50), formatMs(v.p90), formatMs(v.p99), formatMs(v.mean)]), ['  end to end', formatMs(r.latencyMs.p50), formatMs(r.latencyMs.p90), formatMs(r.latencyMs.p99), formatMs(r.latencyMs.mean)]]));
   }
+  if (r.serverTiming) {
+    const st = r.serverTiming.stagesMs;
+    out.push(`server      its own split (Server-Timing), p50 ms: ${Object.entries(st).map(([k, v]) => `${k} ${formatMs(v.p50)}`).join(' · ')}`);
+  }
   const refused = Object.entries(r.refused);
   if (refused.length) out.push(`refused     ${refused.map(([c, n]) => `${c} ${n}`).join(' · ')}`);
   out.push('');

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { RtinferError } from '../errors.js';
-import type { BatchingOptions } from '../engine/engine.js';
+import { PERFORMANCE_HINTS, type BatchingOptions, type PerformanceHint } from '../engine/engine.js';
 import type { ModelConfig, ServerConfig } from './types.js';
 import { EXECUTION_MODES, GRAPH_OPT_LEVELS } from '../runtime/session-options.js';
 
@@ -86,7 +86,7 @@ export function modelNameFromPath(file: string): string {
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
-const MODEL_KEYS = ['name', 'path', 'version', 'instances', 'threads', 'batching', 'maxQueueSize', 'defaultDeadlineMs', 'session', 'warmupShapes', 'task'] as const;
+const MODEL_KEYS = ['name', 'path', 'version', 'instances', 'threads', 'batching', 'maxQueueSize', 'defaultDeadlineMs', 'session', 'warmupShapes', 'task', 'hint'] as const;
 
 function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig {
   if (typeof raw === 'string') raw = { path: raw };
@@ -105,6 +105,11 @@ function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig 
   if (queue !== undefined) m.maxQueueSize = queue;
   const deadline = num(`${where}.defaultDeadlineMs`, raw['defaultDeadlineMs']);
   if (deadline !== undefined) m.defaultDeadlineMs = deadline;
+  const hint = raw['hint'];
+  if (hint !== undefined) {
+    if (!(PERFORMANCE_HINTS as readonly unknown[]).includes(hint)) fail(`${where}.hint`, `expected one of ${PERFORMANCE_HINTS.join(', ')}, got ${JSON.stringify(hint)}`);
+    m.hint = hint as PerformanceHint;
+  }
   const task = str(`${where}.task`, raw['task']);
   if (task !== undefined) m.task = task;
   const b = raw['batching'];

@@ -12,7 +12,7 @@ import type { ServerResponse } from 'node:http';
 import { renderPage } from '../report/web-assets.js';
 import { RTINFER_VERSION } from '../version.js';
 import { sendJson } from './http-io.js';
-import { modelReadiness } from './model-health.js';
+import { deploymentOf, modelReadiness, type Deployment } from './model-health.js';
 import type { LiveFeed, LiveSnapshot, LiveTick, LoadedModelEntry, ReadyModel, ServerHost } from './types.js';
 import type { VisionService } from './vision-routes.js';
 
@@ -28,6 +28,8 @@ export interface ModelListing {
   task: string | null;
   head: string | null;
   inputs: Array<{ name: string; dtype: string; shape: Array<number | string> }>;
+  /** Instances × threads and why (the auto hint's measurement); absent until loaded. */
+  deployment?: Deployment;
 }
 
 async function listing(vision: VisionService, m: LoadedModelEntry): Promise<ModelListing> {
@@ -41,6 +43,7 @@ async function listing(vision: VisionService, m: LoadedModelEntry): Promise<Mode
     task,
     head,
     inputs: (m.engine?.inputs ?? []).map((i) => ({ name: i.name, dtype: i.dtype, shape: [...i.shape] })),
+    ...(deploymentOf(m) ? { deployment: deploymentOf(m) } : {}),
   };
 }
 

@@ -19,3 +19,19 @@ export function modelReadiness(m: LoadedModelEntry): ModelReadiness {
   const restarting = health.restarting > 0 ? `${health.restarting} restarting` : '';
   return { ready: false, reason: health.reason ?? `no live worker${restarting ? ` (${restarting})` : ''}`, health };
 }
+
+/** How the model is laid out on the cores, and why (model metadata, the listing, the dashboard). */
+export interface Deployment {
+  instances: number;
+  threads: number;
+  hint?: string;
+  /** The auto hint's measurement, one line. */
+  reason?: string;
+}
+
+export function deploymentOf(m: LoadedModelEntry): Deployment | undefined {
+  const c = m.engine?.config;
+  if (!c) return undefined;
+  const reason = c.calibration?.reason;
+  return { instances: c.instances, threads: c.threadsPerInstance, ...(c.hint ? { hint: c.hint } : {}), ...(reason ? { reason } : {}) };
+}

@@ -248,8 +248,11 @@ class HttpServer implements RtinferServer, ServerHost {
   async #load(m: LoadedModelEntry): Promise<void> {
     const c = m.config;
     try {
+      const given = c.instances !== undefined || c.threads !== undefined;
       m.engine = await createEngine({
         model: c.path,
+        // With no layout given, measure one: the server's default is the auto hint.
+        ...(given ? {} : { hint: c.hint ?? 'auto' }),
         ...(c.instances !== undefined ? { instances: c.instances } : {}),
         ...(c.threads !== undefined ? { threads: c.threads } : {}),
         // The HTTP thread must keep answering while models run: idle onnxruntime threads do not

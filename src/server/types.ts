@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import type { BatchingOptions, Engine } from '../engine/engine.js';
+import type { BatchingOptions, Engine, PerformanceHint } from '../engine/engine.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 
 // ---- configuration ----
@@ -25,6 +25,11 @@ export interface ModelConfig {
   warmupShapes?: Record<string, number[]>;
   /** Vision task for the image endpoints (yolo, yolox, ssd, classify, text, ...); default: detected. */
   task?: string;
+  /**
+   * Layout hint when instances and threads are not given: latency, throughput, or auto (the
+   * server's default: both measured at start-up, the one that serves more kept).
+   */
+  hint?: PerformanceHint;
 }
 
 export interface ServerConfig {

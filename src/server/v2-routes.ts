@@ -13,7 +13,7 @@ import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH, modelMetadata, 
 import type { NumericArray, TensorDType } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
 import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
-import { modelReadiness } from './model-health.js';
+import { deploymentOf, modelReadiness, type Deployment } from './model-health.js';
 import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
 
 const MODEL = '/v2/models/{name}[/versions/{version}]';
@@ -24,8 +24,9 @@ const MODEL = '/v2/models/{name}[/versions/{version}]';
  */
 const COPY_OUT_SLACK_BYTES = 1 << 20;
 
-export function modelMetadataBody(m: LoadedModelEntry): V2ModelMetadata & { state?: string; reason?: string } {
-  const meta = modelMetadata(m.config.name, [m.config.version], m.engine?.inputs ?? [], m.engine?.outputs ?? []);
+export function modelMetadataBody(m: LoadedModelEntry): V2ModelMetadata & { state?: string; reason?: string; deployment?: Deployment } {
+  const deployment = deploymentOf(m);
+  const meta = { ...modelMetadata(m.config.name, [m.config.version], m.engine?.inputs ?? [], m.engine?.outputs ?? []), ...(deployment ? { deployment } : {}) };
   const r = modelReadiness(m);
   return r.ready && !r.reason ? meta : { ...meta, state: r.ready ? 'DEGRADED' : 'UNAVAILABLE', ...(r.reason ? { reason: r.reason } : {}) };
 }
@@ -34,7 +35,11 @@ function bad(message: string): RtinferError {
   return new RtinferError('RTI_ERR_INPUT_DATA', message);
 }
 
-function deadlineOf(params: Record<string, unknown>, fallback: number | undefined): number | undefined {
+/** A header for clients that cannot set v2 parameters (ms, from the request's arrival). */
+export const DEADLINE_HEADER = 'rtinfer-deadline-ms';
+
+/** The request's deadline (ms after its arrival): parameters.timeout (µs, as Triton), deadline_ms, the header, or the model's default. */
+function deadlineOf(params: Record<string, unknown>, header: string | string[] | undefined, fallback: number | undefined): number | undefined {
   const timeout = params['timeout'];
   if (timeout !== undefined) {
     if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) throw bad('parameters.timeout must be a positive number of microseconds');
@@ -44,6 +49,11 @@ function deadlineOf(params: Record<string, unknown>, fallback: number | undefine
   if (ms !== undefined) {
     if (typeof ms !== 'number' || !(ms > 0) || !Number.isFinite(ms)) throw bad('parameters.deadline_ms must be a positive number');
     return ms;
+  }
+  if (header !== undefined) {
+    const v = Number(Array.isArray(header) ? header[0] : header);
+    if (!(v > 0) || !Number.isFinite(v)) throw bad(`the ${DEADLINE_HEADER} header must be a positive number of milliseconds`);
+    return v;
   }
   return fallback;
 }
@@ -80,6 +90,7 @@ async function infer(host: ServerHost, ctx: RouteContext): Promise<void> {
   const { engine, config } = ctx.model;
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
   const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, alignAt: len ?? 0 });
+  const received = performance.now();
   const request = decodeInferRequest(body.bytes, len === undefined ? undefined : String(len));
   body.hold(ownTensors(request.inputs, body.bytes));
   const inputs: Record<string, { type: TensorDType; dims: number[]; data: unknown }> = {};
@@ -95,9 +106,10 @@ async function infer(host: ServerHost, ctx: RouteContext): Promise<void> {
   if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < PRIORITY_RANGE.min || priority > PRIORITY_RANGE.max)) {
     throw bad(`parameters.priority must be an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
   }
-  const deadlineMs = deadlineOf(request.parameters, config.defaultDeadlineMs);
+  const deadlineMs = deadlineOf(request.parameters, ctx.req.headers[DEADLINE_HEADER], config.defaultDeadlineMs);
   // The client's deadline runs from the request's arrival, not from when its body was parsed.
-  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (performance.now() - ctx.receivedAt);
+  const decoded = performance.now();
+  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (decoded - ctx.receivedAt);
   if (remainingMs !== undefined && remainingMs <= 0) throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', 'the deadline passed while the request was being received');
   host.metrics.inflight.inc({ model: config.name });
   try {
@@ -108,6 +120,7 @@ async function infer(host: ServerHost, ctx: RouteContext): Promise<void> {
       // The decoded tensors live in this request's own buffers: the engine may move them to the worker.
       transferInputs: true,
     });
+    const ran = performance.now();
     host.metrics.queue.observe({ model: config.name }, timing.queueMs / 1000);
     host.metrics.inference.observe({ model: config.name }, timing.inferenceMs / 1000);
     host.metrics.batch.observe({ model: config.name }, timing.batchSize);
@@ -118,14 +131,32 @@ async function infer(host: ServerHost, ctx: RouteContext): Promise<void> {
     });
     const binary = (n: string): boolean => request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
     const msg = encodeInferResponse(config.name, config.version, tensors, binary, request.id);
+    const sent = performance.now();
+    // A result past its deadline is of no use to the client: say so instead of sending it late.
+    if (deadlineMs !== undefined && sent - ctx.receivedAt > deadlineMs) {
+      throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', `the deadline passed while the request ran (${(sent - ctx.receivedAt).toFixed(1)} ms of ${deadlineMs} ms)`);
+    }
     sendBody(ctx.res, 200, msg.body, {
       ...msg.headers,
-      'server-timing': `queue;dur=${timing.queueMs.toFixed(3)}, inference;dur=${timing.inferenceMs.toFixed(3)}, total;dur=${timing.totalMs.toFixed(3)}`,
+      'server-timing': serverTiming([
+        ['receive', received - ctx.receivedAt],
+        ['decode', decoded - received],
+        ['queue', timing.queueMs],
+        ['inference', timing.inferenceMs],
+        // The engine's hand-off: copies and the trips to and from the worker thread.
+        ['hop', Math.max(0, ran - decoded - timing.queueMs - timing.inferenceMs)],
+        ['encode', sent - ran],
+        ['total', sent - ctx.receivedAt],
+      ]),
       'x-rtinfer-batch-size': String(timing.batchSize),
     });
   } finally {
     host.metrics.inflight.dec({ model: config.name });
   }
+}
+
+function serverTiming(stages: Array<[string, number]>): string {
+  return stages.map(([name, ms]) => `${name};dur=${ms.toFixed(3)}`).join(', ');
 }
 
 export function addV2Routes(host: ServerHost): void {

@@ -15,7 +15,8 @@ import { OCR_CLS } from '../helpers/models.js';
 import { closedWithin, httpText, rawExchange, wsFrame, wsHandshake } from '../helpers/raw-http.js';
 
 const CLS = 'ch_ppocr_mobile_v2.0_cls_infer';
-const MODEL = { path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } };
+// One worker: crash tests know which one runs; and no start-up calibration (the auto hint) to wait for.
+const MODEL = { path: OCR_CLS, instances: 1, warmupShapes: { x: [1, 3, 48, 192] } };
 let server: RtinferServer;
 let base: string;
 let port: number;

@@ -62,7 +62,7 @@ test('infer with binary tensors both ways, and with JSON, gives the same scores'
   const r1 = await req(`/v2/models/${CLS}/infer`, { method: 'POST', body: bin.body, headers: bin.headers });
   assert.equal(r1.status, 200, r1.body.toString());
   assert.ok(r1.headers.get(HEADER_LENGTH), 'binary response');
-  assert.match(r1.headers.get('server-timing') ?? '', /queue;dur=[\d.]+, inference;dur=[\d.]+, total;dur=/);
+  assert.match(r1.headers.get('server-timing') ?? '', /^receive;dur=[\d.]+, decode;dur=[\d.]+, queue;dur=[\d.]+, inference;dur=[\d.]+, hop;dur=[\d.]+, encode;dur=[\d.]+, total;dur=[\d.]+$/);
   const out1 = decodeInferResponse(r1.body, r1.headers.get(HEADER_LENGTH) ?? undefined);
   const json = encodeInferRequest([x()], { binaryInputs: false, binaryOutputs: false, id: 'req-7' });
   const r2 = await req(`/v2/models/${CLS}/infer`, { method: 'POST', body: json.body, headers: json.headers });
@@ -163,6 +163,11 @@ test("rtinfer's own load generator drives the server over loopback; the engine b
   const { report } = await runBench({ target: `${base}/v2/models/${CLS}`, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], scenario: 'concurrency', concurrency: 4, durationMs: 500, minQueries: 40, warmup: { minQueries: 2, minDurationMs: 0 } });
   assert.ok(report.throughput.queries >= 40);
   assert.deepEqual(report.refused, {});
+  // The server's own split comes back in Server-Timing and lands in the report.
+  const st = report.serverTiming?.stagesMs;
+  assert.ok(st && st['inference'] && st['total'], JSON.stringify(report.serverTiming));
+  assert.ok(st['inference'].p50 > 0 && st['total'].p50 >= st['inference'].p50);
+  assert.ok(report.latencyMs.p50 >= st['total'].p50 * 0.5);
   const stats = server.models.get(CLS)?.engine?.stats();
   assert.ok((stats?.meanBatchRequests ?? 0) > 1, 'concurrent HTTP requests shared batches');
 });

@@ -84,6 +84,8 @@ test('the dashboard shows live charts that update under load, and the try-it pan
         assert.ok(latency(later) > latency(first), `latency points grew: ${latency(first)} → ${latency(later)}`);
         assert.ok(rate(later) >= rate(first) + 2 * 3, `throughput points grew by 2 ticks × 3 series: ${rate(first)} → ${rate(later)}`);
         assert.match((await page.textContent('#model-0-batches')) ?? '', /batches in the last minute, by size: \d+ × \d/);
+        // How the server laid the model out, and why.
+        assert.match((await page.textContent('#model-0-deployment')) ?? '', /\d+ instances? × \d+ threads?/);
 
         // Try it: pick a file...
         await page.setInputFiles('#tryit-file', { name: 'text.png', mimeType: 'image/png', buffer: textPng });

@@ -21,6 +21,8 @@ const cards = h('div', { id: 'models' });
 root.append(cards, tryIt);
 
 const panels = new Map<string, ModelPanel>();
+/** From the model listing, which may arrive before or after the first snapshot creates the cards. */
+const deployments = new Map<string, NonNullable<ModelListing['deployment']>>();
 let ticks = 0;
 
 function setStatus(state: 'connecting' | 'live' | 'reconnecting', text: string): void {
@@ -34,6 +36,8 @@ function onSnapshot(s: LiveSnapshot): void {
     if (!panel) {
       panel = new ModelPanel(cards, m.name, `model-${i}`, { bucketEdgesMs: s.bucketEdgesMs, windowPoints: s.windowPoints, intervalMs: s.intervalMs });
       panels.set(m.name, panel);
+      const d = deployments.get(m.name);
+      if (d) panel.setDeployment(d);
     }
     // On a reconnect the snapshot replaces what the page had: no gap, no duplicate points.
     panel.setHistory(m.points, m.lastMinute);
@@ -59,6 +63,11 @@ events.addEventListener('error', () => {
 void (async () => {
   try {
     const { models } = (await (await api('api/models')).json()) as { models: ModelListing[] };
+    for (const m of models) {
+      if (!m.deployment) continue;
+      deployments.set(m.name, m.deployment);
+      panels.get(m.name)?.setDeployment(m.deployment);
+    }
     tryItPanel(tryIt, models);
   } catch (error) {
     tryIt.append(h('section', { class: 'card', id: 'tryit' }, h('h2', {}, 'Try it'), h('p', { class: 'error' }, `cannot list the models: ${error instanceof Error ? error.message : String(error)}`)));

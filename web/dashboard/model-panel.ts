@@ -31,6 +31,7 @@ export class ModelPanel {
   #histogram: HistogramHandle | undefined;
   readonly #histogramBox: HTMLElement;
   readonly #batchLine: HTMLElement;
+  readonly #deployment: HTMLElement;
   readonly #stats: Record<'p50' | 'p90' | 'p99' | 'rps' | 'queue' | 'refused' | 'missed', ReturnType<typeof stat>>;
 
   constructor(parent: HTMLElement, name: string, id: string, o: { bucketEdgesMs: readonly number[]; windowPoints: number; intervalMs: number }) {
@@ -53,10 +54,12 @@ export class ModelPanel {
     const queue = box('queue');
     this.#histogramBox = box('distribution');
     this.#batchLine = h('p', { class: 'caption', id: `${id}-batches` }, 'batches in the last minute: none yet');
+    this.#deployment = h('p', { class: 'caption', id: `${id}-deployment` });
     const card = h(
       'section',
       { class: 'card model', id, 'data-model': name },
       h('h2', {}, name),
+      this.#deployment,
       h('div', { class: 'stats' }, ...Object.values(this.#stats).map((s) => s.el)),
       h(
         'div',
@@ -90,6 +93,12 @@ export class ModelPanel {
   }
 
   /** The whole window (the snapshot at connect or reconnect). */
+  /** How the server laid the model out (instances × threads) and why. */
+  setDeployment(d: { instances: number; threads: number; hint?: string; reason?: string }): void {
+    const layout = `${d.instances} instance${d.instances === 1 ? '' : 's'} × ${d.threads} thread${d.threads === 1 ? '' : 's'}`;
+    this.#deployment.textContent = d.reason ?? (d.hint ? `${layout} (hint ${d.hint})` : layout);
+  }
+
   setHistory(points: readonly LivePoint[], lastMinute: LiveDistribution): void {
     this.#points = points.slice(-this.#window);
     this.#distribution = lastMinute;

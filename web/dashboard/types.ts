@@ -47,6 +47,8 @@ export interface ModelListing {
   reason?: string;
   task: string | null;
   head: string | null;
+  /** Instances × threads and why (the auto hint's measurement); absent until loaded. */
+  deployment?: { instances: number; threads: number; hint?: string; reason?: string };
 }
 
 export interface PredictAnswer {

@@ -1,0 +1,84 @@
+/**
+ * Deadlines as the client means them, over real HTTP: counted from the request's arrival (a slow
+ * upload uses up its own deadline), given as Triton's `timeout`, `deadline_ms` or the
+ * Rtinfer-Deadline-Ms header; a request that cannot make it is answered at once (503/504), and a
+ * 200 never leaves the server after its deadline passed.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import { encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
+import { validateConfig } from '../../src/server/config.js';
+import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
+import { parseServerTiming } from '../../src/loadgen/server-timing.js';
+import { OCR_CLS } from '../helpers/models.js';
+import { parseAnswer } from '../helpers/raw-http.js';
+
+const CLS = 'ch_ppocr_mobile_v2.0_cls_infer';
+let server: RtinferServer;
+let base: string;
+
+before(async () => {
+  server = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  base = await server.listen();
+  await server.ready();
+});
+after(async () => server.close());
+
+const x = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.25) };
+
+function send(parameters: Record<string, number> = {}, headers: Record<string, string> = {}): Promise<Response> {
+  const m = encodeInferRequest([x], { parameters });
+  return fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: m.body, headers: { ...m.headers, ...headers } });
+}
+
+test('a deadline counts from the request arrival: a slow upload uses it up and gets a 504, not a late 200', async () => {
+  const m = encodeInferRequest([x], { parameters: { timeout: 150_000 } });
+  const port = Number(new URL(base).port);
+  const socket = net.connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const closed = new Promise((r) => socket.once('close', r));
+  const head = `POST /v2/models/${CLS}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/octet-stream\r\n${HEADER_LENGTH}: ${m.headers[HEADER_LENGTH]}\r\nContent-Length: ${m.body.length}\r\n\r\n`;
+  socket.write(head);
+  socket.write(m.body.subarray(0, 100));
+  await new Promise((r) => setTimeout(r, 300));
+  socket.end(m.body.subarray(100));
+  await closed;
+  const a = parseAnswer(Buffer.concat(chunks).toString('latin1'));
+  assert.equal(a.status, 504, a.raw.slice(0, 300));
+  assert.match(a.body, /deadline passed while the request was being received/);
+});
+
+test('the deadline comes from timeout (µs), deadline_ms or the Rtinfer-Deadline-Ms header', async () => {
+  for (const r of [await send({ timeout: 10 }), await send({ deadline_ms: 0.01 }), await send({}, { 'rtinfer-deadline-ms': '0.01' })]) {
+    assert.ok(r.status === 503 || r.status === 504, String(r.status));
+    if (r.status === 503) assert.equal(r.headers.get('retry-after'), '1');
+  }
+  for (const r of [await send({ timeout: 5_000_000 }), await send({}, { 'rtinfer-deadline-ms': '5000' })]) assert.equal(r.status, 200);
+  const bad = await send({}, { 'rtinfer-deadline-ms': 'soon' });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { error: string }).error, /rtinfer-deadline-ms header must be a positive number/);
+});
+
+test('under load with tight deadlines every 200 left the server within its deadline', async () => {
+  // The bare round trip first, to set deadlines around it.
+  const t0 = performance.now();
+  for (let i = 0; i < 10; i++) await (await send()).arrayBuffer();
+  const rtt = (performance.now() - t0) / 10;
+  const statuses: Record<number, number> = {};
+  await Promise.all(
+    Array.from({ length: 120 }, async (_, i) => {
+      const deadlineMs = rtt * (0.5 + (i % 6) * 0.5);
+      const r = await send({ deadline_ms: deadlineMs });
+      statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+      if (r.status === 200) {
+        const total = parseServerTiming(r.headers.get('server-timing') ?? '').find(([n]) => n === 'total')?.[1];
+        assert.ok(total !== undefined && total <= deadlineMs, `a 200 after ${total} ms with a ${deadlineMs.toFixed(2)} ms deadline`);
+      } else assert.ok([503, 504].includes(r.status), `status ${r.status}`);
+      await r.arrayBuffer();
+    }),
+  );
+  assert.ok((statuses[200] ?? 0) > 0, JSON.stringify(statuses));
+  assert.ok((statuses[503] ?? 0) + (statuses[504] ?? 0) > 0, JSON.stringify(statuses));
+});
