@@ -1,4 +1,5 @@
 /** `rtinfer bench`: thin over runBench. */
+import { PERFORMANCE_HINTS } from '../engine/engine.js';
 import { RtinferError } from '../errors.js';
 import { runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
 import { parseModelUrl } from '../loadgen/http-target.js';
@@ -32,6 +33,7 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples issued together per query (default 8)' },
     { name: 'concurrency', type: 'string', value: 'N', description: 'concurrency: queries kept outstanding (default 4)' },
     { name: 'instances', type: 'string', value: 'N', description: 'engine instances (worker threads, one session each; default 1)' },
+    { name: 'hint', type: 'string', value: 'HINT', description: 'engine layout when --instances/--threads are not given: latency, throughput or auto (measured at start)' },
     { name: 'batch', type: 'string', value: 'N', description: 'engine: max batch size for dynamic batching (default 8; 1 = off)' },
     { name: 'batch-delay', type: 'string', value: 'TIME', description: 'engine: how long a batch may wait to fill, e.g. 2ms (default 0, adaptive)' },
     { name: 'batching', type: 'string', value: 'MODE', description: 'engine: adaptive | static | off (default adaptive)' },
@@ -141,6 +143,8 @@ function scenarioOptionsFrom(text: (name: string) => string | undefined, findPea
   const engine: EngineSettings = {};
   const instances = text('instances');
   if (instances !== undefined) engine.instances = parseIntOption('instances', instances, 1, 256);
+  const hint = text('hint');
+  if (hint !== undefined) engine.hint = parseChoice('hint', hint, PERFORMANCE_HINTS);
   const mode = text('batching');
   const batch = text('batch');
   const delay = text('batch-delay');

@@ -30,6 +30,7 @@ export const TUNE_COMMAND: CommandSpec = {
     { name: 'ep', type: 'string', value: 'LIST', description: 'execution providers in priority order (default cpu)' },
     { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples per query (default 8)' },
     { name: 'oversubscribe', type: 'boolean', description: 'also try instances × threads above the core count' },
+    { name: 'hint', type: 'string', value: 'HINT', description: 'the layout the search starts from: latency (1 instance, every core; default) or throughput (one 1-thread instance per core)' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.tune/1 JSON report' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the report' },
   ],
@@ -85,6 +86,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
       ...(ep !== undefined ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } } : {}),
       ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
       oversubscribe: values['oversubscribe'] === true,
+      ...(typeof values['hint'] === 'string' ? { hint: parseChoice('hint', values['hint'], ['latency', 'throughput'] as const) } : {}),
       onPhase: (p) => progress(`tune: ${p}`),
       onTrial: (t) => {
         const m = judged(t);

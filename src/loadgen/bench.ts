@@ -20,6 +20,7 @@ import { buildReport, type BenchReport, type RunData } from './bench-report.js';
 import { runImagesPipeline } from './images-bench.js';
 import { captureEnvironment, type Environment } from './environment.js';
 import type { ServerTimingRecorder } from './server-timing.js';
+import type { PerformanceHint } from '../engine/engine.js';
 import { createHttpTarget } from './http-target.js';
 import { QueryLog } from './query-log.js';
 import { runConcurrency, runMultiStream, runOffline, runServer, type ScenarioRun } from './scenarios.js';
@@ -33,6 +34,8 @@ export type Scenario = (typeof SCENARIOS)[number];
 
 export interface EngineSettings {
   instances?: number;
+  /** Layout when neither instances nor threads are given (see EngineOptions.hint). */
+  hint?: PerformanceHint;
   /** false: one request per inference. Default: adaptive batching (maxBatchSize 8) when the model can batch. */
   batching?: false | BatchingOptions;
   maxQueueSize?: number;
@@ -287,6 +290,7 @@ async function startEngine(model: LoadedModel, settings: SessionSettings, shapes
   return createEngine({
     model: model.path ?? model.bytes,
     ...(o.engine?.instances !== undefined ? { instances: o.engine.instances } : {}),
+    ...(o.engine?.hint !== undefined && o.engine.instances === undefined && !(intraOpThreads !== undefined && intraOpThreads > 0) ? { hint: o.engine.hint } : {}),
     ...(intraOpThreads !== undefined && intraOpThreads > 0 ? { threads: intraOpThreads } : {}),
     session,
     batching,

@@ -61,6 +61,8 @@ export interface SearchSpace {
   cores: number;
   /** Include configurations with instances × threads > cores. */
   oversubscribe: boolean;
+  /** Where the search starts: the engine's layout for this hint (default latency: 1 instance, every core). */
+  hint?: 'latency' | 'throughput';
 }
 
 /** 1, 2, 4, ... up to n, and n itself. */
@@ -137,12 +139,18 @@ export function gridSize(space: SearchSpace): number {
   return n;
 }
 
-/** Where the search starts: what `createEngine` does by default (one instance, every core, no batching). */
+/**
+ * Where the search starts: what `createEngine` does by default (one instance, every core, no
+ * batching), or with `space.hint` 'throughput' one single-threaded instance per core (as many as
+ * the instance axis allows; single-stream always starts from one instance).
+ */
 export function baseline(space: SearchSpace, variant: string): Candidate {
-  const threads = [...space.axes.threads].filter((t) => t <= space.cores).pop() ?? 1;
+  const throughput = space.hint === 'throughput' && space.scenario !== 'single-stream';
+  const threads = throughput ? 1 : ([...space.axes.threads].filter((t) => t <= space.cores).pop() ?? 1);
+  const instances = throughput ? ([...space.axes.instances].filter((n) => n <= space.cores).pop() ?? 1) : 1;
   return {
     variant,
-    instances: 1,
+    instances,
     threads,
     interOpThreads: 0,
     executionMode: 'sequential',

@@ -40,6 +40,8 @@ export interface TuneOptions {
   /** For models with dynamic height and width. */
   resolutions?: Array<[number, number]> | 'auto';
   oversubscribe?: boolean;
+  /** The layout the search starts from (see baseline in space.ts). */
+  hint?: 'latency' | 'throughput';
   /** Narrow (or widen) the runtime axes. */
   axes?: Partial<SpaceAxes>;
   session?: MeasureSettings['session'];
@@ -178,7 +180,7 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
   const described = await describeModels([...new Set(o.models)]);
   const variants = buildVariants(described, { ...(o.resolutions !== undefined ? { resolutions: o.resolutions } : {}), ...(o.shapes ? { shapes: o.shapes } : {}) });
   const cores = os.availableParallelism();
-  const space: SearchSpace = { scenario, variants, axes: { ...defaultAxes(cores, scenario), ...o.axes }, cores, oversubscribe: o.oversubscribe === true };
+  const space: SearchSpace = { scenario, variants, axes: { ...defaultAxes(cores, scenario), ...o.axes }, cores, oversubscribe: o.oversubscribe === true, ...(o.hint ? { hint: o.hint } : {}) };
   const grid = gridSize(space);
 
   // Accuracy: once per variant, only when there is something to compare.

@@ -195,4 +195,9 @@ test('sweep --json and --html write the grid; bench --scenario concurrency repor
   assert.equal(jb.scenario, 'concurrency');
   assert.equal(jb.engine.batching.maxBatchSize, 4);
   assert.deepEqual(jb.settings.scenario, { concurrency: 3, engine: { batching: { maxBatchSize: 4 } } });
+  // A performance hint lays the engine out when --instances and --threads are not given.
+  const h = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--scenario', 'concurrency', '--hint', 'throughput', '--duration', '0.3s', '--min-queries', '20', '--warmup', '3', '--json');
+  assert.equal(h.code, 0, h.stderr);
+  const jh = JSON.parse(h.stdout);
+  assert.deepEqual([jh.engine.instances, jh.engine.threadsPerInstance], [os.availableParallelism(), 1]);
 });

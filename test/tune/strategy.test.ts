@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { candidateKey, defaultAxes, enumerate, gridSize, type Candidate, type SearchSpace, type Variant } from '../../src/tune/space.js';
+import { baseline, candidateKey, defaultAxes, enumerate, gridSize, type Candidate, type SearchSpace, type Variant } from '../../src/tune/space.js';
 import { runStrategy, type Evaluate, type Measurement } from '../../src/tune/strategy.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
@@ -185,5 +185,16 @@ describe('tune strategy on a synthetic cost model', () => {
     const r = await runStrategy({ space: s, evaluate: model(clock, base, 1), clock, budgetMs: 3_600_000, boundMs: 1, objective: 'throughput' });
     assert.equal(r.best, null);
     assert.ok(r.closest.length >= 1);
+  });
+});
+
+describe('baseline', () => {
+  it('starts from one instance with every core, or with the throughput hint one 1-thread instance per core', () => {
+    const s = space([variant('a')]);
+    assert.deepEqual([baseline(s, 'a').instances, baseline(s, 'a').threads], [1, CORES]);
+    const t = baseline({ ...s, hint: 'throughput' }, 'a');
+    assert.deepEqual([t.instances, t.threads], [CORES, 1]);
+    const single = baseline({ ...s, hint: 'throughput', scenario: 'single-stream' }, 'a');
+    assert.equal(single.instances, 1, 'single-stream runs one request at a time');
   });
 });
