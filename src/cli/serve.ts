@@ -3,6 +3,7 @@
  * within the drain bound. A second signal exits at once.
  */
 import { RtinferError } from '../errors.js';
+import { parseShapeArg } from '../runtime/shapes.js';
 import { defaultModel } from '../runtime/default-model.js';
 import { loadConfigFile, validateConfig, validateOrigins, type ServerConfig } from '../server/config.js';
 import { createRtinferServer } from '../server/server.js';
@@ -21,6 +22,7 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: 'token', type: 'string', value: 'T', description: 'require Authorization: Bearer T on all but the health checks (or RTINFER_TOKEN)' },
     { name: 'instances', type: 'string', value: 'N', description: 'engine instances per model given on the command line' },
     { name: 'threads', type: 'string', value: 'N', description: 'intra-op threads per instance' },
+    { name: 'shape', type: 'string', multiple: true, value: 'NAME=DIMS', description: 'the input shape traffic will use (x=1x3x48x192), for warm-up and the auto hint\'s measurement of dynamic models' },
     { name: 'hint', type: 'string', value: 'HINT', description: 'layout when --instances/--threads are not given: latency, throughput or auto (default: both measured at start-up)' },
     { name: 'batch', type: 'string', value: 'N', description: 'max batch size for dynamic batching (1 = off; default off)' },
     { name: 'batch-delay', type: 'string', value: 'TIME', description: 'how long a batch may wait to fill (default 0)' },
@@ -55,9 +57,16 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
     const batch = text('batch') === undefined ? undefined : parseIntOption('batch', text('batch') ?? '', 1, 4096);
     const delay = text('batch-delay');
     const deadline = text('deadline');
+    const shapes: Record<string, number[]> = {};
+    for (const text of (values['shape'] as string[] | undefined) ?? []) {
+      const o = parseShapeArg(text);
+      if (o.name === undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --shape '${text}' for serve: name the input (x=1x3x48x192)`);
+      shapes[o.name] = o.dims;
+    }
     const model = (p: string): Record<string, unknown> => ({
       path: p,
       ...(fallback ? { name: 'default', warmupShapes: { x: [1, 3, 640, 640] } } : {}),
+      ...(Object.keys(shapes).length > 0 ? { warmupShapes: shapes } : {}),
       ...(text('instances') !== undefined ? { instances: parseIntOption('instances', text('instances') ?? '', 1, 256) } : {}),
       ...(text('threads') !== undefined ? { threads: parseIntOption('threads', text('threads') ?? '', 1, 1024) } : {}),
       ...(text('hint') !== undefined ? { hint: parseChoice('hint', text('hint') ?? '', PERFORMANCE_HINTS) } : {}),

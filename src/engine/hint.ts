@@ -58,6 +58,7 @@ export async function chooseLayout(
   const candidates = [latency, hintLayout('throughput', cores)];
   const measured: Calibration['measured'] = [];
   let best: { started: StartedPool; m: LoopMeasurement } | undefined;
+  let shape = '';
   for (const layout of candidates) {
     const started = await start(layout);
     let m: LoopMeasurement;
@@ -65,6 +66,8 @@ export async function chooseLayout(
       const inputs = await warmupInputs(started.io.inputs, warmupShapes, false);
       if (!inputs) throw new Error('the model has no inputs');
       m = await measureLoaded(started.pool, layout.instances, inputs.feeds, MEASURE_MS, clock);
+      // Dynamic models run at the warm-up shapes: say which, since another size may choose otherwise.
+      shape = Object.entries(inputs.feeds).map(([name, t]) => `${name}=${t.dims.join('x')}`).join(' ');
     } catch (error) {
       // A model that cannot run zeros (it needs real inputs) is not measured: keep what was.
       const why = firstLine(error);
@@ -85,7 +88,7 @@ export async function chooseLayout(
   const kind = chosen.started.layout.instances === latency.instances && chosen.started.layout.threads === latency.threads ? 'latency' : 'throughput';
   const reason =
     a && b
-      ? `auto: ${label(b)} serve ${b.qps.toFixed(0)}/s loaded, against ${a.qps.toFixed(0)}/s for ${label(a)} (p50 ${b.p50Ms.toFixed(2)} and ${a.p50Ms.toFixed(2)} ms): the ${kind} layout`
+      ? `auto: ${label(b)} serve ${b.qps.toFixed(0)}/s loaded, against ${a.qps.toFixed(0)}/s for ${label(a)} (p50 ${b.p50Ms.toFixed(2)} and ${a.p50Ms.toFixed(2)} ms at ${shape}): the ${kind} layout`
       : `auto: ${label(chosen.started.layout)}`;
   return { started: chosen.started, calibration: { measured, chosen: chosen.started.layout, reason, ms: clock.now() - t0 } };
 }

@@ -69,7 +69,7 @@ export interface ReceivedBody {
   hold(n: number): void;
 }
 
-// A refused upload is not read further: the answer closes the connection.
+// A body over the size limit is not read further: the answer closes the connection.
 const CLOSE = { connection: 'close' };
 
 /**
@@ -87,8 +87,9 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     return Promise.reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`, CLOSE));
   }
   let reserved = 0;
-  const overBudget = (): HttpError =>
-    new HttpError(503, `the server holds too many request bytes (${budget.held} of ${budget.limit}): retry later`, { ...CLOSE, 'retry-after': '1' });
+  // The rest of a refused body is read and dropped (Node does it for an answered request on a
+  // kept-alive connection), so the client gets to read its 503 instead of a reset mid-upload.
+  const overBudget = (): HttpError => new HttpError(503, `the server holds too many request bytes (${budget.held} of ${budget.limit}): retry later`, { 'retry-after': '1' });
   res.once('close', () => budget.release(reserved));
   if (declared !== undefined) {
     if (!budget.tryReserve(declared)) return Promise.reject(overBudget());
