@@ -22,6 +22,7 @@ export class ServerMetrics implements ServerInstruments {
   readonly inflight: Gauge<'model'>;
   readonly droppedFrames: Counter<'model'>;
   readonly refusedConnections: Counter<'reason'>;
+  readonly codecOffloaded: Counter<'op'>;
   readonly #lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
 
   constructor(models: () => ReadonlyMap<string, LoadedModelEntry>, bodyBytes: () => number = () => 0) {
@@ -51,6 +52,7 @@ export class ServerMetrics implements ServerInstruments {
         this.set(bodyBytes());
       },
     });
+    this.codecOffloaded = new Counter({ name: 'rtinfer_codec_offloaded_total', help: 'Large v2 JSON messages decoded or encoded in the codec worker, off the serving thread', labelNames: ['op'], registers: [r] });
     this.refusedConnections = new Counter({ name: 'rtinfer_refused_connections_total', help: 'Connections and streams refused at their cap', labelNames: ['reason'], registers: [r] });
     new Gauge({
       name: 'rtinfer_model_ready',

@@ -91,6 +91,7 @@ export interface ServerInstruments {
   readonly inflight: Gauge<'model'>;
   readonly droppedFrames: Counter<'model'>;
   readonly refusedConnections: Counter<'reason'>;
+  readonly codecOffloaded: Counter<'op'>;
 }
 
 export const LIVE_SCHEMA = 'rtinfer.live/1' as const;

@@ -9,9 +9,10 @@
 import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
 import { PRIORITY_RANGE } from '../engine/engine.js';
-import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH, modelMetadata, type V2ModelMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
+import { HEADER_LENGTH, modelMetadata, type V2ModelMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
 import type { NumericArray, TensorDType } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
+import { CodecPool } from './codec-pool.js';
 import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
 import { deploymentOf, modelReadiness, type Deployment } from './model-health.js';
 import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
@@ -73,26 +74,39 @@ function headerLength(value: string | string[] | undefined, contentLength: strin
 /**
  * Binary tensors are views on the request body. When the body is mostly something else (a large
  * JSON header), copy them out so the body can go: the request then holds only its tensors while it
- * waits in the queue, and the engine's buffer pool never keeps a body-sized buffer.
+ * waits in the queue, and the engine's buffer pool never keeps a body-sized buffer. Returns the
+ * bytes the request still holds.
  */
-function ownTensors(inputs: V2Tensor[], body: Buffer): number {
-  let viewBytes = 0;
-  for (const t of inputs) if (!Array.isArray(t.data) && (t.data as NumericArray).buffer === body.buffer) viewBytes += (t.data as NumericArray).byteLength;
-  if (body.buffer.byteLength - viewBytes <= Math.max(COPY_OUT_SLACK_BYTES, viewBytes)) return body.byteLength;
+function ownTensors(inputs: V2Tensor[]): number {
+  const used = new Map<ArrayBufferLike, number>();
   for (const t of inputs) {
-    const data = t.data as NumericArray;
-    if (!Array.isArray(t.data) && data.buffer === body.buffer) t.data = data.slice() as V2Tensor['data'];
+    if (Array.isArray(t.data)) continue;
+    const d = t.data as NumericArray;
+    used.set(d.buffer, (used.get(d.buffer) ?? 0) + d.byteLength);
   }
-  return viewBytes;
+  let held = 0;
+  for (const [buffer, bytes] of used) {
+    if (buffer.byteLength - bytes <= Math.max(COPY_OUT_SLACK_BYTES, bytes)) {
+      held += buffer.byteLength;
+      continue;
+    }
+    for (const t of inputs) if (!Array.isArray(t.data) && (t.data as NumericArray).buffer === buffer) t.data = (t.data as NumericArray).slice() as V2Tensor['data'];
+    held += bytes;
+  }
+  return held;
 }
 
-async function infer(host: ServerHost, ctx: RouteContext): Promise<void> {
+async function infer(host: ServerHost, codec: CodecPool, ctx: RouteContext): Promise<void> {
   const { engine, config } = ctx.model;
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
   const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, alignAt: len ?? 0 });
   const received = performance.now();
-  const request = decodeInferRequest(body.bytes, len === undefined ? undefined : String(len));
-  body.hold(ownTensors(request.inputs, body.bytes));
+  // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.
+  if (ctx.signal.aborted) throw ctx.signal.reason;
+  const early = deadlineOf({}, ctx.req.headers[DEADLINE_HEADER], config.defaultDeadlineMs);
+  if (early !== undefined && received - ctx.receivedAt >= early) throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', 'the deadline passed while the request was being received');
+  const request = await codec.decode(body.bytes, len);
+  body.hold(ownTensors(request.inputs));
   const inputs: Record<string, { type: TensorDType; dims: number[]; data: unknown }> = {};
   for (const t of request.inputs) {
     if (inputs[t.name]) throw bad(`input '${quote(t.name)}' is given twice`);
@@ -130,7 +144,7 @@ async function infer(host: ServerHost, ctx: RouteContext): Promise<void> {
       return t ? [{ name: n, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }] : [];
     });
     const binary = (n: string): boolean => request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
-    const msg = encodeInferResponse(config.name, config.version, tensors, binary, request.id);
+    const msg = await codec.encode(config.name, config.version, tensors, binary, request.id);
     const sent = performance.now();
     // A result past its deadline is of no use to the client: say so instead of sending it late.
     if (deadlineMs !== undefined && sent - ctx.receivedAt > deadlineMs) {
@@ -201,7 +215,9 @@ export function addV2Routes(host: ServerHost): void {
       sendJson(res, ready ? 200 : 503, { name: m.config.name, ready });
     },
   });
-  host.route({ method: 'POST', path: `${MODEL}/infer`, endpoint: 'infer', auth: 'token', model: 'ready', handler: (ctx) => infer(host, ctx) });
+  const codec = new CodecPool((op) => host.metrics.codecOffloaded.inc({ op }));
+  host.onClose(() => codec.close());
+  host.route({ method: 'POST', path: `${MODEL}/infer`, endpoint: 'infer', auth: 'token', model: 'ready', handler: (ctx) => infer(host, codec, ctx) });
   host.route({
     method: 'POST',
     path: '/v2/repository/index',

@@ -82,3 +82,28 @@ test('under load with tight deadlines every 200 left the server within its deadl
   assert.ok((statuses[200] ?? 0) > 0, JSON.stringify(statuses));
   assert.ok((statuses[503] ?? 0) + (statuses[504] ?? 0) > 0, JSON.stringify(statuses));
 });
+
+test('large JSON requests are decoded and answered off the serving thread, with the same results', async () => {
+  const wide = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 960], data: Float32Array.from({ length: 3 * 48 * 960 }, (_, i) => (i % 97) / 97) };
+  const json = encodeInferRequest([wide], { binaryInputs: false, binaryOutputs: false });
+  const bin = encodeInferRequest([wide], { binaryInputs: true, binaryOutputs: false });
+  assert.ok(json.body.length > 1_000_000, `${json.body.length} bytes of JSON`);
+  const offloaded = async (): Promise<number> => Number(/^rtinfer_codec_offloaded_total\{op="decode"\} (\d+)/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+  const before = await offloaded();
+  const answers = await Promise.all(
+    [json, json, json, bin].map(async (m) => {
+      const r = await fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: m.body, headers: m.headers });
+      return { status: r.status, json: (await r.json()) as { outputs: Array<{ shape: number[]; data: number[] }> } };
+    }),
+  );
+  assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200]);
+  // The binary request (a tiny JSON header) was decoded in place; the three JSON ones in the worker.
+  assert.equal((await offloaded()) - before, 3);
+  const scores = answers.map((a) => a.json.outputs[0]?.data ?? []);
+  for (const s of scores.slice(1)) s.forEach((v, i) => assert.ok(Math.abs(v - (scores[0]?.[i] ?? NaN)) < 1e-6));
+  // A bad large JSON body is refused from the worker as it would be in place.
+  const broken = Buffer.concat([json.body.subarray(0, json.body.length - 10), Buffer.from('oops')]);
+  const bad = await fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: broken, headers: { 'content-type': 'application/json' } });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { error: string }).error, /not valid JSON/);
+});

@@ -1,0 +1,92 @@
+/**
+ * Large v2 JSON bodies are decoded, and large JSON answers encoded, in a worker thread (one per
+ * server, started on first use): the serving thread must keep answering everything else. Small
+ * messages (binary requests, whose JSON header is tiny) stay on the serving thread, where the
+ * hand-off would cost more than the work.
+ */
+import type { Worker } from 'node:worker_threads';
+import { RtinferError, type ErrorCode } from '../errors.js';
+import { spawnWorker } from '../engine/spawn-worker.js';
+import { decodeInferRequest, encodeInferResponse, type DecodedInferRequest, type EncodedMessage, type V2Tensor } from '../protocol/kserve-v2.js';
+import type { CodecRequest } from './codec-worker.js';
+
+/** JSON text above this many bytes is parsed or written in the worker (about 1–2 ms of work here). */
+export const OFFLOAD_JSON_BYTES = 64 * 1024;
+
+type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; code?: ErrorCode; message: string };
+
+export class CodecPool {
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+  #id = 1;
+  #closed = false;
+  readonly #onOffload: ((op: 'decode' | 'encode') => void) | undefined;
+
+  /** `onOffload` counts the messages handed to the worker (a metric). */
+  constructor(onOffload?: (op: 'decode' | 'encode') => void) {
+    this.#onOffload = onOffload;
+  }
+
+  /** Decodes a v2 request; in the worker when its JSON part is large. The body's buffer is moved there. */
+  async decode(body: Buffer, headerLength: number | undefined): Promise<DecodedInferRequest> {
+    const jsonBytes = headerLength ?? body.length;
+    const len = headerLength === undefined ? undefined : String(headerLength);
+    if (jsonBytes < OFFLOAD_JSON_BYTES) return decodeInferRequest(body, len);
+    this.#onOffload?.('decode');
+    const r = (await this.#call({ id: 0, op: 'decode', body, headerLength: len }, [body.buffer as ArrayBuffer])) as DecodedInferRequest;
+    return r;
+  }
+
+  /** Encodes a v2 response; in the worker when its JSON tensors are large (about 12 bytes a value). */
+  async encode(model: string, version: string | undefined, outputs: V2Tensor[], binary: (name: string) => boolean, requestId: string | undefined): Promise<EncodedMessage> {
+    const jsonValues = outputs.reduce((n, t) => n + (binary(t.name) ? 0 : t.data.length), 0);
+    if (jsonValues * 12 < OFFLOAD_JSON_BYTES) return encodeInferResponse(model, version, outputs, binary, requestId);
+    this.#onOffload?.('encode');
+    const names = outputs.filter((t) => binary(t.name)).map((t) => t.name);
+    const r = (await this.#call({ id: 0, op: 'encode', model, version, outputs, binary: names, requestId })) as { body: Uint8Array; headers: Record<string, string> };
+    return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), headers: r.headers };
+  }
+
+  #call(request: CodecRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the server is shutting down'));
+    const worker = this.#start();
+    const id = this.#id++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.ref();
+      worker.postMessage({ ...request, id }, transfer);
+    });
+  }
+
+  #start(): Worker {
+    if (this.#worker) return this.#worker;
+    const worker = spawnWorker(import.meta.url, 'codec-worker', null);
+    worker.on('message', (m: Reply) => {
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      if (this.#pending.size === 0) worker.unref();
+      if (m.ok) p.resolve(m.result);
+      else p.reject(m.code ? new RtinferError(m.code, m.message) : new Error(m.message));
+    });
+    const fail = (why: string): void => {
+      for (const p of this.#pending.values()) p.reject(new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `the codec worker died (${why})`));
+      this.#pending.clear();
+      // The next call starts a new one.
+      if (this.#worker === worker) this.#worker = undefined;
+    };
+    worker.on('error', (e) => fail(e.message));
+    worker.on('exit', (code) => {
+      if (!this.#closed) fail(`exit code ${code}`);
+    });
+    worker.unref();
+    this.#worker = worker;
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#worker?.terminate();
+    this.#worker = undefined;
+  }
+}
