@@ -357,7 +357,7 @@ export class InferenceEngine implements Engine {
       // The model learns what the scheduler lives with: copy, hand-off, inference and the way back,
       // not the worker's inference time alone (with that, admitted requests often finished late).
       const now = clock.now();
-      this.#latency.for(shapeKey).observe(totalRows, now - started, now);
+      this.#latency.for(shapeKey).observe(totalRows, now - started, now, batch.some((r) => r.trial === true));
       this.#metrics.batch(batch.length, totalRows);
       const parts = this.#batchable ? splitOutputs(result.outputs, rows) : [result.outputs];
       const done = clock.now();

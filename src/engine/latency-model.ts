@@ -15,6 +15,8 @@ import { quantileSorted, sortSamples } from '../stats/sorted.js';
 const WINDOW = 32;
 const QUANTILE = 0.75;
 const MIN_FOR_QUANTILE = 8;
+/** A trial this much faster than the estimate marks the learned windows stale. */
+const STALE_RATIO = 0.7;
 
 export interface LatencyPoint {
   batchSize: number;
@@ -31,9 +33,20 @@ export class LatencyModel {
   /** When the last observation came (on the caller's clock); -Infinity if never told. */
   lastObservedAt = Number.NEGATIVE_INFINITY;
 
-  observe(batchSize: number, ms: number, at?: number): void {
+  /**
+   * `trial`: the run of a request admitted although predicted late (the scheduler's trial). If it
+   * ran well under the estimate, the windows are stale (learned during an overload, say) and start
+   * over from it: otherwise a p75 over 32 slow runs would need some 24 fast ones, at one trial a
+   * second, before admitting again (seen in the soak: 20 s of refusals at an idle engine).
+   */
+  observe(batchSize: number, ms: number, at?: number, trial = false): void {
     if (!(ms >= 0) || batchSize < 1) return;
     if (at !== undefined) this.lastObservedAt = at;
+    const estimate = trial ? this.estimate(batchSize) : undefined;
+    if (estimate !== undefined && ms < STALE_RATIO * estimate) {
+      this.#windows.clear();
+      this.#rawCache.clear();
+    }
     let w = this.#windows.get(batchSize);
     if (!w) {
       w = [];

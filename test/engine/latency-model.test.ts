@@ -141,3 +141,17 @@ describe('LatencyModels', () => {
     assert.equal(models.for('hot').estimate(1), 5);
   });
 });
+
+it('a trial run well under the estimate starts the windows over; a slow one or a normal run does not', () => {
+  const m = new LatencyModel();
+  for (let i = 0; i < 32; i++) m.observe(1, 160, i);
+  m.observe(2, 300, 33);
+  assert.equal(m.estimate(1), 160);
+  m.observe(1, 150, 34, true);
+  assert.equal(m.estimate(1), 160, 'a trial close to the estimate only adds a sample');
+  m.observe(1, 40, 35);
+  assert.equal(m.estimate(1), 160, 'one fast ordinary run only adds a sample');
+  m.observe(1, 43, 36, true);
+  assert.equal(m.estimate(1), 43, 'a fast trial replaces the stale windows');
+  assert.equal(m.points().length, 1);
+});
