@@ -69,8 +69,19 @@ export interface ReceivedBody {
   hold(n: number): void;
 }
 
-// A body over the size limit is not read further: the answer closes the connection.
-const CLOSE = { connection: 'close' };
+/**
+ * The rest of a body too large to keep is read and dropped, up to `limit` more bytes, so that a
+ * client still sending can finish and read its 413 (closing at once made it see EPIPE instead);
+ * beyond that, or at the request timeout, the connection is cut.
+ */
+function discardRest(req: IncomingMessage, limit: number): void {
+  let dropped = 0;
+  req.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > limit) req.socket.destroy();
+  });
+  req.resume();
+}
 
 /**
  * Reads the whole body, refusing (413) beyond `limit` bytes or (503) beyond the server's body
@@ -84,7 +95,8 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
   const header = req.headers['content-length'];
   const declared = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
   if (declared !== undefined && declared > limit) {
-    return Promise.reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`, CLOSE));
+    discardRest(req, limit);
+    return Promise.reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`));
   }
   let reserved = 0;
   // The rest of a refused body is read and dropped (Node does it for an answered request on a
@@ -107,7 +119,10 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     req.on('data', (c: Buffer) => {
       if (done) return;
       size += c.length;
-      if (size > limit) return fail(new HttpError(413, `request body is over the limit of ${limit} bytes`, CLOSE));
+      if (size > limit) {
+        discardRest(req, limit);
+        return fail(new HttpError(413, `request body is over the limit of ${limit} bytes`));
+      }
       if (size > reserved) {
         // Chunked bodies (no Content-Length) reserve as they come.
         if (!budget.tryReserve(size - reserved)) return fail(overBudget());

@@ -73,7 +73,9 @@ export function rawExchange(port: number, bytes: Buffer | string, timeoutMs = 50
 /** A request as text: method, target, headers (Host defaults to 127.0.0.1), body. */
 export function httpText(method: string, target: string, headers: Record<string, string> = {}, body: Buffer | string = ''): Buffer {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1');
-  const all: Record<string, string> = { host: '127.0.0.1', connection: 'close', ...(b.length > 0 || method === 'POST' ? { 'content-length': String(b.length) } : {}), ...headers };
+  const chunked = Object.keys(headers).some((k) => k.toLowerCase() === 'transfer-encoding');
+  const length = !chunked && (b.length > 0 || method === 'POST') ? { 'content-length': String(b.length) } : {};
+  const all: Record<string, string> = { host: '127.0.0.1', connection: 'close', ...length, ...headers };
   const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(all)
     .map(([k, v]) => `${k}: ${v}`)
     .join('\r\n')}\r\n\r\n`;

@@ -167,6 +167,25 @@ test('request bytes beyond the server-wide budget get 503 with Retry-After, and 
   }
 });
 
+test('a client that sends all of a too-large body before reading still gets to read its 413', async () => {
+  const s = createRtinferServer(validateConfig({ port: 0, maxBodyBytes: 3_000_000, models: [MODEL] }), { log: () => undefined });
+  const url = await s.listen();
+  await s.ready();
+  const p = Number(new URL(url).port);
+  try {
+    // Larger than loopback's socket buffers: a server that closed at once made the client see EPIPE.
+    const big = Buffer.alloc(5_900_000, 0x20);
+    for (const headers of [{ 'content-length': String(big.length) }, { 'transfer-encoding': 'chunked' }]) {
+      const body = headers['transfer-encoding'] ? Buffer.concat([Buffer.from(`${big.length.toString(16)}\r\n`), big, Buffer.from('\r\n0\r\n\r\n')]) : big;
+      const a = await rawExchange(p, Buffer.concat([httpText('POST', `/v2/models/${CLS}/infer`, { 'content-type': 'application/json', ...headers }), body]), 10_000);
+      assertCleanError(a, 413, /over the limit of 3000000 bytes/);
+    }
+    await stillServes(url);
+  } finally {
+    await s.close();
+  }
+});
+
 test('a request whose JSON header dwarfs its tensors is answered the same (its tensors are copied out)', async () => {
   const plain = encodeInferRequest([x()]);
   const padded = encodeInferRequest([x()], { parameters: { junk: 'j'.repeat(3_000_000) } });
