@@ -12,6 +12,11 @@ import type { CodecRequest } from './codec-worker.js';
 
 /** JSON text above this many bytes is parsed or written in the worker (about 1–2 ms of work here). */
 export const OFFLOAD_JSON_BYTES = 64 * 1024;
+/**
+ * An idle worker is stopped after this long: parsing large JSON grows its heap, which V8 keeps,
+ * and a server should come back to its resting memory after a burst.
+ */
+const IDLE_STOP_MS = 10_000;
 
 type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; code?: ErrorCode; message: string };
 
@@ -20,6 +25,7 @@ export class CodecPool {
   readonly #pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
   #id = 1;
   #closed = false;
+  #idleTimer: NodeJS.Timeout | undefined;
   readonly #onOffload: ((op: 'decode' | 'encode') => void) | undefined;
 
   /** `onOffload` counts the messages handed to the worker (a metric). */
@@ -50,6 +56,7 @@ export class CodecPool {
   #call(request: CodecRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the server is shutting down'));
     const worker = this.#start();
+    clearTimeout(this.#idleTimer);
     const id = this.#id++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -65,7 +72,10 @@ export class CodecPool {
       const p = this.#pending.get(m.id);
       if (!p) return;
       this.#pending.delete(m.id);
-      if (this.#pending.size === 0) worker.unref();
+      if (this.#pending.size === 0) {
+        worker.unref();
+        this.#idleTimer = setTimeout(() => this.#stopIdle(worker), IDLE_STOP_MS).unref();
+      }
       if (m.ok) p.resolve(m.result);
       else p.reject(m.code ? new RtinferError(m.code, m.message) : new Error(m.message));
     });
@@ -77,15 +87,23 @@ export class CodecPool {
     };
     worker.on('error', (e) => fail(e.message));
     worker.on('exit', (code) => {
-      if (!this.#closed) fail(`exit code ${code}`);
+      // Stopped when idle (it is no longer this.#worker): nothing was pending.
+      if (!this.#closed && this.#worker === worker) fail(`exit code ${code}`);
     });
     worker.unref();
     this.#worker = worker;
     return worker;
   }
 
+  #stopIdle(worker: Worker): void {
+    if (this.#worker !== worker || this.#pending.size > 0) return;
+    this.#worker = undefined;
+    void worker.terminate();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#idleTimer);
     await this.#worker?.terminate();
     this.#worker = undefined;
   }

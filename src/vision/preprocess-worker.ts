@@ -3,11 +3,16 @@
  * requests (libvips decodes in its own pool, but the pack loop into the tensor is JavaScript).
  */
 import { parentPort } from 'node:worker_threads';
+import sharp from 'sharp';
 import { firstLine, isRtinferError } from '../errors.js';
 import type { PreprocessConfig } from './config.js';
 import { preprocess } from './preprocess.js';
 
 export type PreprocessRequest = { id: number; image: Uint8Array | string; config: PreprocessConfig };
+
+// A server's images are all different (camera frames, uploads): libvips' operation cache (50 MB
+// and 100 operations by default) would only keep memory after a burst, never hit.
+sharp.cache(false);
 
 const port = parentPort;
 if (!port) throw new Error('vision/preprocess-worker must run in a worker thread');

@@ -74,7 +74,7 @@ export function rawExchange(port: number, bytes: Buffer | string, timeoutMs = 50
 export function httpText(method: string, target: string, headers: Record<string, string> = {}, body: Buffer | string = ''): Buffer {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1');
   const chunked = Object.keys(headers).some((k) => k.toLowerCase() === 'transfer-encoding');
-  const length = !chunked && (b.length > 0 || method === 'POST') ? { 'content-length': String(b.length) } : {};
+  const length: Record<string, string> = !chunked && (b.length > 0 || method === 'POST') ? { 'content-length': String(b.length) } : {};
   const all: Record<string, string> = { host: '127.0.0.1', connection: 'close', ...length, ...headers };
   const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(all)
     .map(([k, v]) => `${k}: ${v}`)

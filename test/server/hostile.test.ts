@@ -175,7 +175,8 @@ test('a client that sends all of a too-large body before reading still gets to r
   try {
     // Larger than loopback's socket buffers: a server that closed at once made the client see EPIPE.
     const big = Buffer.alloc(5_900_000, 0x20);
-    for (const headers of [{ 'content-length': String(big.length) }, { 'transfer-encoding': 'chunked' }]) {
+    const framings: Array<Record<string, string>> = [{ 'content-length': String(big.length) }, { 'transfer-encoding': 'chunked' }];
+    for (const headers of framings) {
       const body = headers['transfer-encoding'] ? Buffer.concat([Buffer.from(`${big.length.toString(16)}\r\n`), big, Buffer.from('\r\n0\r\n\r\n')]) : big;
       const a = await rawExchange(p, Buffer.concat([httpText('POST', `/v2/models/${CLS}/infer`, { 'content-type': 'application/json', ...headers }), body]), 10_000);
       assertCleanError(a, 413, /over the limit of 3000000 bytes/);
