@@ -2,17 +2,38 @@
 import type { ErrorCode } from '../errors.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import type { TensorSpec } from '../runtime/session.js';
+import type { ChannelBuffers, SharedTuning } from './shared-channel.js';
 import type { WireFeeds } from './tensors.js';
+
+/**
+ * How requests reach a worker and come back: 'message', two postMessage calls with the buffers
+ * transferred; 'shared', a SharedArrayBuffer per worker and Atomics (see shared-channel.ts). The
+ * default is WorkerPool.DEFAULT_TRANSPORT, chosen by bench/engine-hop.ts.
+ */
+export type Transport = 'message' | 'shared';
 
 export interface WorkerInit {
   modelBytes: Uint8Array;
   label: string;
   settings: SessionSettings;
+  /** Default: WorkerPool.DEFAULT_TRANSPORT. */
+  transport?: Transport;
+  /** Sizes and spin of the 'shared' transport (benches and tests; the defaults are measured). */
+  sharedTuning?: SharedTuning;
   /** Test hook (WorkerPool.failStartsForTesting): die before loading the model. */
   failStartForTesting?: boolean;
 }
 
-export type ToWorker = { type: 'run'; id: number; feeds: WireFeeds } | { type: 'crash' };
+/** What a worker receives as workerData: the pool's init, plus its end of a shared channel. */
+export interface WorkerData extends WorkerInit {
+  channel?: ChannelBuffers;
+}
+
+export type ToWorker =
+  | { type: 'run'; id: number; feeds: WireFeeds }
+  | { type: 'crash' }
+  /** The shared channel's data region grew: requests from generation `gen` on are written to `data`. */
+  | { type: 'region'; data: SharedArrayBuffer; gen: number };
 
 export type FromWorker =
   | { type: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[]; createMs: number }

@@ -5,7 +5,8 @@
 import type { Worker } from 'node:worker_threads';
 import { RtinferError, firstLine } from '../errors.js';
 import type { TensorSpec } from '../runtime/session.js';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, ToWorker, Transport, WorkerData, WorkerInit } from './protocol.js';
+import { SharedChannel } from './shared-channel.js';
 import { spawnWorker } from './spawn-worker.js';
 import { transferList, type WireFeeds } from './tensors.js';
 
@@ -18,6 +19,8 @@ interface Pending {
   id: number;
   resolve: (r: RunResult) => void;
   reject: (e: Error) => void;
+  /** Sent through the shared channel: the input buffers never left, they go to onBuffers at the end. */
+  inputs?: ArrayBuffer[];
 }
 
 interface Slot {
@@ -25,6 +28,11 @@ interface Slot {
   pending: Pending | undefined;
   /** Set once terminate() was called on purpose, so its exit is not a crash. */
   retiring: boolean;
+  /** The 'shared' transport's channel to this worker. */
+  channel: SharedChannel | undefined;
+  /** The model's input and output names (header indices on the shared channel). */
+  inputNames: string[];
+  outputNames: string[];
 }
 
 export interface ModelIo {
@@ -33,7 +41,26 @@ export interface ModelIo {
 }
 
 export class WorkerPool {
+  /**
+   * The transport when WorkerInit.transport is not given: 'shared' (shared-channel.ts) for small
+   * tensors, with every larger one taking the message path anyway. bench/engine-hop.ts (7 runs) and a per-request message/shared alternation
+   * (5 runs), this 2-core machine with other processes keeping 0.01-1.2 cores busy, shared vs
+   * message on small tensors:
+   *   p50: null model 0.83-0.90x (7-14 µs saved of 52-99), silero_vad 0.77-1.08x, median 0.92x
+   *        (mostly 13-28 µs saved of 208-359);
+   *   p99: null model 0.77-1.61x (median 0.99x), silero_vad 0.96-1.47x (median 1.02x): no saving
+   *        beyond the noise (two sides on the very same path differed by up to 1.7x at p99);
+   *   main-thread CPU per request: null 4-20 % lower, silero 23 % lower to 1 % higher.
+   * It pays at p50 and in main-thread CPU and costs nothing measurable at p99, and it is what
+   * brings silero_vad's engine overhead under 100 µs (bench/engine-overhead: 77-100 µs in 3 of 4
+   * runs, against 115-160 µs with messages), so it is the default. Larger tensors gain nothing: above SHARED_DEFAULTS' limits they take the
+   * message path on either transport (PP-OCR cls 110 KB in, yolox_nano 2 MB in), and forced
+   * through the channel they lose (yolox_nano: main-thread CPU 3.4-5.6 ms per request against
+   * 0.45-0.9 ms).
+   */
+  static readonly DEFAULT_TRANSPORT: Transport = 'shared';
   readonly #init: WorkerInit;
+  readonly #transport: Transport;
   readonly #slots: Array<Slot | undefined>;
   readonly #onCrash: (instance: number, error: Error) => void;
   /** Workers loading their session: not in #slots yet, but close() must stop them too. */
@@ -44,11 +71,17 @@ export class WorkerPool {
   #closed = false;
   /** Replacement workers that started (failed attempts are not counted). */
   restarts = 0;
+  /**
+   * Requests sent by postMessage and through the shared channel; of the latter, those answered by
+   * message (an inference error, outputs too big for the channel).
+   */
+  readonly hops = { message: 0, shared: 0, sharedAnsweredByMessage: 0 };
   /** Receives input buffers the workers hand back. */
   onBuffers: ((buffers: ArrayBuffer[]) => void) | undefined;
 
   constructor(count: number, init: WorkerInit, onCrash: (instance: number, error: Error) => void) {
     this.#init = init;
+    this.#transport = init.transport ?? WorkerPool.DEFAULT_TRANSPORT;
     this.#slots = new Array<Slot | undefined>(count).fill(undefined);
     this.#onCrash = onCrash;
   }
@@ -76,12 +109,20 @@ export class WorkerPool {
     this.#failStarts.set(instance, count);
   }
 
+  /** The transport this pool uses. */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
   #startSlot(instance: number): Promise<ModelIo> {
     const failing = this.#failStarts.get(instance) ?? 0;
     if (failing > 0) this.#failStarts.set(instance, failing - 1);
     const started = new Promise<ModelIo>((resolve, reject) => {
-      const worker = spawnWorker(import.meta.url, 'worker', { ...this.#init, ...(failing > 0 ? { failStartForTesting: true } : {}) } satisfies WorkerInit);
-      const slot: Slot = { worker, pending: undefined, retiring: false };
+      // A fresh channel per worker: a replacement never sees its predecessor's state.
+      const channel = this.#transport === 'shared' ? new SharedChannel(this.#init.sharedTuning) : undefined;
+      const data: WorkerData = { ...this.#init, ...(failing > 0 ? { failStartForTesting: true } : {}), ...(channel ? { channel: channel.buffers } : {}) };
+      const worker = spawnWorker(import.meta.url, 'worker', data);
+      const slot: Slot = { worker, pending: undefined, retiring: false, channel, inputNames: [], outputNames: [] };
       let ready = false;
       worker.on('message', (m: FromWorker) => {
         switch (m.type) {
@@ -95,6 +136,8 @@ export class WorkerPool {
               void worker.terminate().finally(() => reject(error));
               break;
             }
+            slot.inputNames = m.inputs.map((i) => i.name);
+            slot.outputNames = m.outputs.map((o) => o.name);
             this.#slots[instance] = slot;
             resolve({ inputs: m.inputs, outputs: m.outputs });
             break;
@@ -109,7 +152,10 @@ export class WorkerPool {
             const p = slot.pending;
             if (!p || p.id !== m.id) return;
             slot.pending = undefined;
-            this.onBuffers?.(m.inputs);
+            if (p.inputs) this.hops.sharedAnsweredByMessage++;
+            this.onBuffers?.(p.inputs ? [...m.inputs, ...p.inputs] : m.inputs);
+            // Outputs too big for the shared region: it grows to them for the next request.
+            if (m.type === 'result' && p.inputs) slot.channel?.noteReplyBytes(m.outputs);
             if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs });
             // onnxruntime's text names internal graph nodes: the message keeps its first line, the
             // cause all of it, and a server can choose to show neither.
@@ -121,6 +167,7 @@ export class WorkerPool {
       const died = (why: string): void => {
         if (slot.retiring) return;
         slot.retiring = true;
+        slot.channel?.release();
         const error = new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `worker ${instance} died (${why}); its batch failed and the worker is being replaced`);
         if (!ready) {
           reject(new RtinferError('RTI_ERR_SESSION_CREATE', `worker ${instance} died while loading the model (${why})`));
@@ -146,11 +193,40 @@ export class WorkerPool {
     const slot = this.#slots[instance];
     if (!slot || slot.retiring) return Promise.reject(new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `worker ${instance} is not running`));
     if (slot.pending) return Promise.reject(new Error(`worker ${instance} is busy: the scheduler must not overlap batches`));
+    const bytes = slot.channel ? slot.channel.accepts(feeds, slot.inputNames) : -1;
     return new Promise<RunResult>((resolve, reject) => {
       const id = this.#nextId++;
+      if (slot.channel && bytes >= 0) {
+        this.#runShared(slot, slot.channel, id, feeds, bytes, resolve, reject);
+        return;
+      }
+      this.hops.message++;
       slot.pending = { id, resolve, reject };
       const message: ToWorker = { type: 'run', id, feeds };
       slot.worker.postMessage(message, transferList(feeds));
+    });
+  }
+
+  #runShared(slot: Slot, channel: SharedChannel, id: number, feeds: WireFeeds, bytes: number, resolve: (r: RunResult) => void, reject: (e: Error) => void): void {
+    this.hops.shared++;
+    const pending: Pending = { id, resolve, reject, inputs: transferList(feeds) };
+    slot.pending = pending;
+    const { seq, grown } = channel.send(id, feeds, slot.inputNames, bytes);
+    if (grown) slot.worker.postMessage({ type: 'region', ...grown } satisfies ToWorker);
+    channel.whenReplied(seq, () => {
+      // Gone meanwhile (the worker died, the pool closed): it was answered there.
+      if (slot.pending !== pending) return;
+      let reply: ReturnType<SharedChannel['reply']> | Error;
+      try {
+        reply = channel.reply(slot.outputNames);
+      } catch (error) {
+        reply = error instanceof Error ? error : new Error(String(error));
+      }
+      if (reply === 'message') return; // the 'result' or 'error' message answers it
+      slot.pending = undefined;
+      this.onBuffers?.(pending.inputs ?? []);
+      if (reply instanceof Error) pending.reject(reply);
+      else pending.resolve(reply);
     });
   }
 
@@ -160,7 +236,10 @@ export class WorkerPool {
    * is inside a run aborts the whole process, so nothing here ever does that.)
    */
   crash(instance: number): void {
-    this.#slots[instance]?.worker.postMessage({ type: 'crash' } satisfies ToWorker);
+    const slot = this.#slots[instance];
+    // Both ways: a worker idle on the shared channel wakes to it at once; one inside a run hears the message.
+    slot?.channel?.crash();
+    slot?.worker.postMessage({ type: 'crash' } satisfies ToWorker);
   }
 
   /**
@@ -176,6 +255,7 @@ export class WorkerPool {
       this.#slots.map(async (slot) => {
         if (!slot) return;
         slot.retiring = true;
+        slot.channel?.release();
         slot.pending?.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine closed while this request was running'));
         slot.pending = undefined;
         await slot.worker.terminate();
