@@ -130,8 +130,11 @@ export class HttpSender {
         },
         Math.max(0, scheduledAt + timeoutMs - performance.now()),
       );
-      req.on('socket', () => {
+      req.on('socket', (socket) => {
         if (stage === 'queued') stage = 'sending';
+        // A server that answers early (413) and cuts the upload can fail a write after Node's
+        // client has stopped listening on the socket: that must not take the bench down.
+        socket.on('error', () => undefined);
       });
       req.on('finish', () => {
         stage = 'sent';

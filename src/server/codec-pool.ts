@@ -17,6 +17,12 @@ export const OFFLOAD_JSON_BYTES = 64 * 1024;
  * and a server should come back to its resting memory after a burst.
  */
 const IDLE_STOP_MS = 10_000;
+/**
+ * Messages waiting for or in the worker at most; beyond, 429. One worker parses a 2 MB body in
+ * 140–250 ms, so a longer line only makes every request in it late (the soak queued thousands,
+ * gigabytes of bodies, before this bound).
+ */
+export const MAX_PENDING = 8;
 
 type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; code?: ErrorCode; message: string };
 
@@ -55,6 +61,9 @@ export class CodecPool {
 
   #call(request: CodecRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the server is shutting down'));
+    if (this.#pending.size >= MAX_PENDING) {
+      return Promise.reject(new RtinferError('RTI_ERR_ENGINE_QUEUE_FULL', `the JSON codec is busy (${MAX_PENDING} large JSON messages in hand): retry later, or send binary tensors`));
+    }
     const worker = this.#start();
     clearTimeout(this.#idleTimer);
     const id = this.#id++;

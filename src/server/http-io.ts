@@ -61,6 +61,11 @@ export interface ReadBodyOptions {
   budget: BodyBudget;
   /** Byte index that should land on an 8-byte boundary (the first binary tensor of a v2 request). */
   alignAt?: number;
+  /**
+   * The handler's end: the reservation lasts until both it and the answer are done. A client that
+   * leaves does not free bytes that a decoder or a queue still holds.
+   */
+  until?: Promise<unknown>;
 }
 
 export interface ReceivedBody {
@@ -70,15 +75,17 @@ export interface ReceivedBody {
 }
 
 /**
- * The rest of a body too large to keep is read and dropped, up to `limit` more bytes, so that a
+ * The rest of a body too large to keep is read and dropped, up to twice the limit (16 MiB at least), so that a
  * client still sending can finish and read its 413 (closing at once made it see EPIPE instead);
  * beyond that, or at the request timeout, the connection is cut.
  */
+const DISCARD_MIN_BYTES = 16 * 1024 * 1024;
+
 function discardRest(req: IncomingMessage, limit: number): void {
   let dropped = 0;
   req.on('data', (c: Buffer) => {
     dropped += c.length;
-    if (dropped > limit) req.socket.destroy();
+    if (dropped > Math.max(2 * limit, DISCARD_MIN_BYTES)) req.socket.destroy();
   });
   req.resume();
 }
@@ -102,7 +109,11 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
   // The rest of a refused body is read and dropped (Node does it for an answered request on a
   // kept-alive connection), so the client gets to read its 503 instead of a reset mid-upload.
   const overBudget = (): HttpError => new HttpError(503, `the server holds too many request bytes (${budget.held} of ${budget.limit}): retry later`, { 'retry-after': '1' });
-  res.once('close', () => budget.release(reserved));
+  const closed = new Promise<void>((resolve) => res.once('close', () => resolve()));
+  void Promise.all([closed, options.until]).then(() => {
+    budget.release(reserved);
+    reserved = 0;
+  });
   if (declared !== undefined) {
     if (!budget.tryReserve(declared)) return Promise.reject(overBudget());
     reserved = declared;

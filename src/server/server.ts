@@ -175,6 +175,8 @@ class HttpServer implements RtinferServer, ServerHost {
     }
     const receivedAt = performance.now();
     const controller = new AbortController();
+    let markFinished = (): void => undefined;
+    const finished = new Promise<void>((resolve) => (markFinished = resolve));
     this.#inflight.add(res);
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client closed the connection'));
@@ -210,7 +212,7 @@ class HttpServer implements RtinferServer, ServerHost {
       if (spec.auth !== 'public' && !byQuery && !authorized(req, this.config.token)) throw unauthorized();
       const name = match.params['name'];
       labels = { endpoint: spec.endpoint, ...(name !== undefined && this.models.has(name) ? { model: name } : {}) };
-      const ctx: RouteContext = { req, res, url, params: match.params, model: NO_MODEL, receivedAt, signal: controller.signal };
+      const ctx: RouteContext = { req, res, url, params: match.params, model: NO_MODEL, receivedAt, signal: controller.signal, finished };
       if (spec.model === 'ready') ctx.model = this.readyModel(name ?? '', match.params['version']);
       else Object.defineProperty(ctx, 'model', { get: noModel });
       await spec.handler(ctx);
@@ -218,6 +220,7 @@ class HttpServer implements RtinferServer, ServerHost {
     } catch (error) {
       status = sendError(res, error, this.#log);
     } finally {
+      markFinished();
       const model = labels.model ?? '';
       const ms = performance.now() - receivedAt;
       this.metrics.requests.inc({ model, endpoint: labels.endpoint, outcome: String(status) });

@@ -175,6 +175,8 @@ export interface RouteContext {
   receivedAt: number;
   /** Aborted when the client goes away before the answer. */
   signal: AbortSignal;
+  /** Settles when the handler is done (whatever it still held, it holds no more). */
+  finished: Promise<void>;
 }
 
 export interface RouteSpec {

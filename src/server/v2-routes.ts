@@ -99,7 +99,7 @@ function ownTensors(inputs: V2Tensor[]): number {
 async function infer(host: ServerHost, codec: CodecPool, ctx: RouteContext): Promise<void> {
   const { engine, config } = ctx.model;
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
-  const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, alignAt: len ?? 0 });
+  const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, alignAt: len ?? 0, until: ctx.finished });
   const received = performance.now();
   // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.
   if (ctx.signal.aborted) throw ctx.signal.reason;

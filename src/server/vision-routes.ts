@@ -124,7 +124,7 @@ export function addVisionRoutes(host: ServerHost, vision: VisionService): void {
 
 async function predict(host: ServerHost, vision: VisionService, ctx: RouteContext): Promise<void> {
   const entry = ctx.model;
-  const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget });
+  const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, until: ctx.finished });
   const image = await imageFrom(ctx.req, body.bytes);
   const pipeline = await vision.pipeline(entry);
   host.metrics.inflight.inc({ model: entry.config.name });

@@ -107,3 +107,45 @@ test('large JSON requests are decoded and answered off the serving thread, with 
   assert.equal(bad.status, 400);
   assert.match(((await bad.json()) as { error: string }).error, /not valid JSON/);
 });
+
+test('large JSON requests beyond what the codec holds get 429; bytes stay reserved until their handler is done', async () => {
+  const s = createRtinferServer(validateConfig({ port: 0, maxInflightBytes: 40_000_000, models: [{ path: OCR_CLS, instances: 1, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  const url = await s.listen();
+  await s.ready();
+  try {
+    const wide = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 1920], data: Float32Array.from({ length: 3 * 48 * 1920 }, (_, i) => (i % 97) / 97) };
+    const m = encodeInferRequest([wide], { binaryInputs: false, binaryOutputs: false });
+    const held = async (): Promise<number> => Number(/^rtinfer_inflight_body_bytes (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
+    // Clients that leave at once: their bodies are still parsed or queued, and still count.
+    const leaving = Array.from({ length: 12 }, () => {
+      const abort = new AbortController();
+      setTimeout(() => abort.abort(), 40);
+      return fetch(`${url}/v2/models/${CLS}/infer`, { method: 'POST', body: m.body, headers: m.headers, signal: abort.signal }).then(
+        (r) => r.status,
+        () => 0,
+      );
+    });
+    const peak: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      peak.push(await held());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await Promise.all(leaving);
+    assert.ok(Math.max(...peak) <= 40_000_000, `held up to ${Math.max(...peak)} bytes`);
+    const staying = await Promise.all(
+      Array.from({ length: 14 }, async () => {
+        const r = await fetch(`${url}/v2/models/${CLS}/infer`, { method: 'POST', body: m.body, headers: m.headers });
+        return { status: r.status, error: ((await r.json()) as { error?: string }).error };
+      }),
+    );
+    for (const a of staying) {
+      assert.ok([200, 429, 503].includes(a.status), JSON.stringify(a));
+      if (a.status === 429) assert.match(a.error ?? '', /JSON codec is busy/);
+      if (a.status === 503) assert.match(a.error ?? '', /too many request bytes/);
+    }
+    for (let i = 0; i < 200 && (await held()) > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(await held(), 0, 'every byte comes back once the handlers are done');
+  } finally {
+    await s.close();
+  }
+});
