@@ -10,6 +10,9 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
+
+/** Sockets that already have the bench's error guard (keep-alive sockets carry many requests). */
+const guarded = new WeakSet<object>();
 import type { Rng } from '../../src/runtime/synthetic.js';
 
 export type Kind = 'binary' | 'json' | 'malformed' | 'oversized';
@@ -134,7 +137,10 @@ export class HttpSender {
         if (stage === 'queued') stage = 'sending';
         // A server that answers early (413) and cuts the upload can fail a write after Node's
         // client has stopped listening on the socket: that must not take the bench down.
-        socket.on('error', () => undefined);
+        if (!guarded.has(socket)) {
+          guarded.add(socket);
+          socket.on('error', () => undefined);
+        }
       });
       req.on('finish', () => {
         stage = 'sent';

@@ -16,7 +16,7 @@ export const OFFLOAD_JSON_BYTES = 64 * 1024;
  * An idle worker is stopped after this long: parsing large JSON grows its heap, which V8 keeps,
  * and a server should come back to its resting memory after a burst.
  */
-const IDLE_STOP_MS = 10_000;
+const IDLE_STOP_MS = 2_000;
 /**
  * Messages waiting for or in the worker at most; beyond, 429. One worker parses a 2 MB body in
  * 140–250 ms, so a longer line only makes every request in it late (the soak queued thousands,
