@@ -4,7 +4,7 @@
  * (bench/support/null-v2-server.ts, forked: it reports its port over IPC).
  *
  * A server is started by reading its stdout: "listening on URL", "model NAME vV: PATH → MODEL_URL",
- * then ": ready"; for rtinfer also the layout line that follows ("  model NAME: 2 × 1 thread (...)").
+ * then ": ready"; for rtinfer also the layout line that follows ("  model NAME: 2 instances × 1 thread (...)").
  * Everything is bounded; every child started here is killed when this process exits, however it
  * exits, and stopAll() stops them with SIGTERM, then SIGKILL after a grace.
  */
@@ -23,7 +23,7 @@ export interface ServerProc {
   pid: number;
   /** The model's v2 URL: POST `${modelUrl}/infer`. */
   modelUrl: string;
-  /** rtinfer's layout line after ready, e.g. "1 × 2 threads (auto: ...)". */
+  /** rtinfer's layout line after ready, e.g. "1 instance × 2 threads (auto: ...)". */
   layout?: string;
   stdoutTail: string[];
   stderrTail: string[];
@@ -106,7 +106,7 @@ export function startAnnounced(label: string, args: readonly string[], opts: { l
       push(s.stdoutTail, l);
       const model = /^\s*model \S+ v\S+: .* → (http:\/\/\S+)/.exec(l);
       if (model && !s.modelUrl) s.modelUrl = model[1]!;
-      const layout = /^\s*model \S+: (\d+ × \d+ threads?.*)$/.exec(l);
+      const layout = /^\s*model \S+: (\d+ (?:instances? )?× \d+ threads?.*)$/.exec(l);
       if (layout && ready && s.layout === undefined) {
         s.layout = layout[1]!;
         done();

@@ -126,7 +126,7 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
       io.stdout.write(`rtinfer serve: ready (${config.models.length} model${config.models.length > 1 ? 's' : ''} loaded and warmed up)\n`);
       for (const m of server.models.values()) {
         const c = m.engine?.config;
-        if (c) io.stdout.write(`  model ${m.config.name}: ${c.instances} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${c.calibration ? ` (${c.calibration.reason})` : c.hint ? ` (hint ${c.hint})` : ''}\n`);
+        if (c) io.stdout.write(`  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${c.calibration ? ` (${c.calibration.reason})` : c.hint ? ` (hint ${c.hint})` : ''}\n`);
       }
       await stop;
     }

@@ -27,7 +27,7 @@ const STALLED = `POST /v2/models/ch_ppocr_mobile_v2.0_cls_infer/infer HTTP/1.1\r
 test('SIGTERM with a stalled upload: the upload gets a 503 and the process exits within --drain-timeout', async () => {
   const s = await startServe('--drain-timeout', '1s');
   // With no layout given, serve measured one at the shape it was told traffic has.
-  assert.match(s.output(), /model ch_ppocr_mobile_v2\.0_cls_infer: \d+ × \d+ threads? \(auto: .* at x=1x3x48x192\): the (latency|throughput) layout\)/);
+  assert.match(s.output(), /model ch_ppocr_mobile_v2\.0_cls_infer: \d+ instances? × \d+ threads? \(auto: .* at x=1x3x48x192\): the (latency|throughput) layout\)/);
   const stalled = rawExchange(s.port, STALLED, 15_000);
   await new Promise((r) => setTimeout(r, 200));
   const t0 = Date.now();
