@@ -371,7 +371,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     );
   };
   verdicts('rt');
-  const layout = /^(\d+) × (\d+) thread/.exec(servers.rt.layout ?? '');
+  const layout = /^(\d+) (?:instances? )?× (\d+) thread/.exec(servers.rt.layout ?? '');
   const threads = layout ? Number(layout[2]) : CORES;
   const bareName = threads === 1 ? B1 : BN;
   const rtP50 = rttP50.get(LABEL.rt) ?? NaN;
