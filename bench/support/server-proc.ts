@@ -37,6 +37,19 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
+/** SIGTERM, then SIGKILL after `graceMs`; true when the child left in time. */
+export async function stopChild(proc: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<boolean> {
+  proc.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
+  clearTimeout(timer);
+  if (!inTime) {
+    proc.kill('SIGKILL');
+    await Promise.race([exited, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
+  }
+  return inTime;
+}
+
 function push(list: string[], line: string): void {
   list.push(line);
   if (list.length > TAIL) list.shift();
@@ -63,14 +76,7 @@ function wrap(label: string, proc: ChildProcess): { s: ServerProc; exited: Promi
     exited: () => exit,
     stop: async (graceMs = 5000) => {
       if (exit) return;
-      proc.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const inTime = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
-      clearTimeout(timer);
-      if (!inTime) {
-        proc.kill('SIGKILL');
-        await Promise.race([exited, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
-      }
+      await stopChild(proc, exited, graceMs);
     },
   };
   if (proc.stderr) {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { stopChild } from './server-proc.js';
 
 const TAIL_LINES = 40;
 
@@ -62,14 +63,7 @@ export function startServe(cli: string, args: readonly string[], timeoutMs = 60_
   const stop = async (graceMs = 10_000): Promise<{ exit: ServeExit | undefined; killed: boolean; ms: number }> => {
     const t0 = performance.now();
     if (exit) return { exit, killed: false, ms: 0 };
-    proc.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const inTime = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
-    clearTimeout(timer);
-    if (!inTime) {
-      proc.kill('SIGKILL');
-      await Promise.race([exited, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
-    }
+    const inTime = await stopChild(proc, exited, graceMs);
     return { exit, killed: !inTime, ms: performance.now() - t0 };
   };
 

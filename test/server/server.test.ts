@@ -197,6 +197,9 @@ test('BAD CALL - configuration errors name the field', () => {
     [{ models: ['a.onnx'], port: 70000 }, /config port: expected an integer from 0 to 65535/],
     [{ models: [{ path: 'a.onnx', name: 'a/b' }] }, /may hold only letters/],
     [{ models: [{ path: 'a.onnx', colour: 'red' }] }, /models\[0\]\.colour: unknown field/],
+    [{ models: [{ path: 'a.onnx', hint: 'fast' }] }, /models\[0\]\.hint: expected one of latency, throughput, auto/],
+    [{ models: ['a.onnx'], allowedHosts: [''] }, /config allowedHosts: expected a list of non-empty strings/],
+    [{ models: ['a.onnx'], maxStreams: -1 }, /config maxStreams: expected an integer from 0/],
   ];
   for (const [raw, pattern] of cases) assert.throws(() => validateConfig(raw), (e: unknown) => e instanceof RtinferError && pattern.test(e.message));
 });
