@@ -35,6 +35,7 @@ export interface ModelListing {
 async function listing(vision: VisionService, m: LoadedModelEntry): Promise<ModelListing> {
   const { task, head } = m.state === 'READY' && m.engine ? await vision.head(m as ReadyModel) : { task: null, head: null };
   const r = modelReadiness(m);
+  const deployment = deploymentOf(m);
   return {
     name: m.config.name,
     version: m.config.version,
@@ -43,7 +44,7 @@ async function listing(vision: VisionService, m: LoadedModelEntry): Promise<Mode
     task,
     head,
     inputs: (m.engine?.inputs ?? []).map((i) => ({ name: i.name, dtype: i.dtype, shape: [...i.shape] })),
-    ...(deploymentOf(m) ? { deployment: deploymentOf(m) } : {}),
+    ...(deployment ? { deployment } : {}),
   };
 }
 

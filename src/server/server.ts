@@ -212,9 +212,20 @@ class HttpServer implements RtinferServer, ServerHost {
       if (spec.auth !== 'public' && !byQuery && !authorized(req, this.config.token)) throw unauthorized();
       const name = match.params['name'];
       labels = { endpoint: spec.endpoint, ...(name !== undefined && this.models.has(name) ? { model: name } : {}) };
-      const ctx: RouteContext = { req, res, url, params: match.params, model: NO_MODEL, receivedAt, signal: controller.signal, finished };
-      if (spec.model === 'ready') ctx.model = this.readyModel(name ?? '', match.params['version']);
-      else Object.defineProperty(ctx, 'model', { get: noModel });
+      const model = spec.model === 'ready' ? this.readyModel(name ?? '', match.params['version']) : undefined;
+      const ctx: RouteContext = {
+        req,
+        res,
+        url,
+        params: match.params,
+        get model(): ReadyModel {
+          if (!model) throw new Error('this route declares no model (RouteSpec.model)');
+          return model;
+        },
+        receivedAt,
+        signal: controller.signal,
+        finished,
+      };
       await spec.handler(ctx);
       status = res.statusCode;
     } catch (error) {
@@ -305,10 +316,6 @@ class HttpServer implements RtinferServer, ServerHost {
   }
 }
 
-const NO_MODEL = undefined as unknown as ReadyModel;
-function noModel(): never {
-  throw new Error('this route declares no model (RouteSpec.model)');
-}
 
 function unauthorized(): HttpError {
   return new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' });
