@@ -108,7 +108,8 @@ test('bodies over the limit answer 413; overload answers 429 with Retry-After or
   } finally {
     await small.close();
   }
-  const busy = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, maxQueueSize: 2, warmupShapes: { x: [1, 3, 320, 320] } }] }));
+  // One instance, as the queue-full check assumes: the auto hint may start two and absorb the burst.
+  const busy = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, instances: 1, maxQueueSize: 2, warmupShapes: { x: [1, 3, 320, 320] } }] }));
   const u = await busy.listen();
   await busy.ready();
   try {
