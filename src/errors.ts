@@ -44,6 +44,7 @@ export const ERROR_CATALOGUE = {
   RTI_ERR_ACCURACY_LABELS: { kind: 'usage', status: 400, description: 'an accuracy labels file that cannot be read or is malformed (the message names the field)' },
   RTI_ERR_ACCURACY_MISMATCH: { kind: 'usage', status: 400, description: 'a candidate model whose output cannot be compared with the reference model\'s (another task, other output names or shapes)' },
   RTI_ERR_ACCURACY_NO_IMAGES: { kind: 'usage', status: 400, description: 'no image for the accuracy check: none given, an empty folder, or every image failed to decode' },
+  RTI_ERR_OPTIMIZE_NOTHING: { kind: 'usage', status: 400, description: 'rtinfer optimize was asked to quantize a model with no quantizable Conv, Gemm or MatMul node' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
