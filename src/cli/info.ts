@@ -12,6 +12,7 @@ import { isTensorDType } from '../runtime/dtypes.js';
 import { formatBytes, formatCount, formatShape, formatTable } from '../report/format.js';
 import { parseCommand, type CommandSpec } from './args.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
+import { planVision } from '../vision/plan.js';
 
 export const INFO_SCHEMA = 'rtinfer.info/1';
 
@@ -36,6 +37,17 @@ export interface InfoReport extends ModelInfo {
   shapes: Record<string, number[]>;
   defaultedShapes: string[];
   flops: (FlopsEstimate & { error?: undefined }) | { error: string } | null;
+  /** What `predict` would do with it: head and preprocessing with the reasons, or why it cannot. */
+  vision: { head: string; task: string; plan: string[] } | { error: string };
+}
+
+function visionOf(info: ModelInfo): InfoReport['vision'] {
+  try {
+    const plan = planVision({ inputs: info.inputs, outputs: info.outputs, metadata: info.metadata });
+    return { head: plan.choice.head.name, task: plan.choice.head.task, plan: plan.explanation };
+  } catch (error) {
+    return { error: error instanceof RtinferError ? error.message : firstLine(error) };
+  }
 }
 
 export async function infoCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
@@ -71,6 +83,7 @@ export async function infoCommand(argv: readonly string[], io: { stdout: NodeJS.
     shapes,
     defaultedShapes: describeDefaults(defaulted),
     flops,
+    vision: visionOf(info),
   };
   io.stdout.write(values['json'] === true ? JSON.stringify(report, null, 2) + '\n' : renderInfo(report) + '\n');
   return 0;
@@ -99,6 +112,11 @@ function renderInfo(r: InfoReport): string {
     out.push(`FLOPs       ${formatCount(r.flops.total)} per inference at ${Object.entries(r.shapes).map(([n, d]) => `${n}=${d.join('x')}`).join(' ')} (${by || 'no Conv/MatMul/Gemm'}; 2 per multiply-add)`);
   }
   out.push(`operators   ${r.nodeCount} nodes: ${r.operators.map((o) => `${o.opType} ${o.count}`).join(', ')}`);
+  if ('error' in r.vision) out.push(`vision      no head: ${r.vision.error}`);
+  else {
+    out.push(`vision      predict would use the ${r.vision.head} head (${r.vision.task}), and why:`);
+    for (const line of r.vision.plan) out.push(`  ${line}`);
+  }
   for (const line of r.defaultedShapes) out.push(`note        default shape: ${line}`);
   return out.join('\n');
 }

@@ -111,6 +111,8 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     },
     ...(labels ? { labels } : {}),
   });
+  // What was decided and why, before anything runs (issue #14).
+  if (!json) io.stdout.write([`rtinfer predict · ${modelPath} · head ${model.head.name}`, ...model.explanation.map((l) => `  ${l}`)].join('\n') + '\n');
   const items: ItemReport[] = [];
   const stage = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<StageName, LatencyRecorder>;
   let worst = 0;
@@ -140,15 +142,15 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     STAGE_NAMES.map((s) => [s, stage[s].count ? { p50: r3(stage[s].valueAtQuantileUs(0.5) / 1000), p90: r3(stage[s].valueAtQuantileUs(0.9) / 1000), p99: r3(stage[s].valueAtQuantileUs(0.99) / 1000) } : null]),
   );
   if (json) {
-    io.stdout.write(JSON.stringify({ schema: PREDICT_SCHEMA, model: modelPath, head: model.head.name, headReason: model.headReason, task: model.head.task, results: items, speedMs: summary }, null, 2) + '\n');
+    io.stdout.write(JSON.stringify({ schema: PREDICT_SCHEMA, model: modelPath, head: model.head.name, headReason: model.headReason, task: model.head.task, plan: model.explanation, results: items, speedMs: summary }, null, 2) + '\n');
   } else {
-    io.stdout.write(renderPredict(modelPath, model.head.name, items, summary) + '\n');
+    io.stdout.write(renderPredict(items, summary) + '\n');
   }
   return worst;
 }
 
-function renderPredict(model: string, head: string, items: ItemReport[], summary: Record<string, { p50: number; p90: number; p99: number } | null>): string {
-  const out: string[] = [`rtinfer predict · ${model} · head ${head}`];
+function renderPredict(items: ItemReport[], summary: Record<string, { p50: number; p90: number; p99: number } | null>): string {
+  const out: string[] = [];
   for (const it of items) {
     if (it.error) {
       out.push('', `${it.image}: ERROR ${it.error.message}`);

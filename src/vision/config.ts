@@ -35,8 +35,13 @@ export interface PreprocessConfig {
   multipleOf: number;
   /** Dynamic sizes: the longest side is limited to this (PP-OCR limit_side_len 960); null: no limit. */
   maxSide: number | null;
-  /** Channel order of the tensor. */
+  /** Channel order of the tensor (for 3 and 4 channels; grey ignores it). */
   channelOrder: 'rgb' | 'bgr';
+  /**
+   * Channels of the tensor: 3 (colour), 1 (grey: ITU-R BT.601 luma of the RGB pixels, as
+   * OpenCV's and PIL's grey conversions compute it) or 4 (colour then an opaque alpha of 255).
+   */
+  channels: 1 | 3 | 4;
   /** value = (pixel · rescale − mean[c]) / std[c], with pixel in 0..255 and c in tensor channel order. */
   rescale: number;
   mean: Rgb;
@@ -82,6 +87,7 @@ export const DEFAULT_PREPROCESS: Readonly<PreprocessConfig> = {
   multipleOf: 32,
   maxSide: null,
   channelOrder: 'rgb',
+  channels: 3,
   ...SCALING.unit,
   layout: 'nchw',
   dtype: 'float32',
@@ -145,6 +151,30 @@ export function mergeLayers(kind: string, known: object, base: object, layers: R
   return merged;
 }
 
+/** The index of the last layer that sets any of `keys`, or -1. */
+function lastLayerSetting(layers: ReadonlyArray<object | undefined>, keys: readonly string[]): number {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const l = layers[i] as Record<string, unknown> | undefined;
+    if (l !== undefined && keys.some((k) => l[k] !== undefined)) return i;
+  }
+  return -1;
+}
+
+/**
+ * A crop's `shortestEdge` that came with one size (a head's 256 for 224, torchvision's crop_pct
+ * 0.875) and was then overridden by another size from a later layer (the model's input shape,
+ * --imgsz): it keeps its ratio to the size it was given with, so a classifier at 320 reads shorter
+ * side 366 instead of refusing (issue #14), one at 28 reads 32. undefined when the shortestEdge
+ * was set at or after the size: it is the caller's, and checked as given.
+ */
+function rescaledShortestEdge(layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>, edge: number, side: number): number | undefined {
+  const at = lastLayerSetting(layers, ['shortestEdge']);
+  if (at < 0 || at >= lastLayerSetting(layers, ['width', 'height'])) return undefined;
+  const from = layers[at]!;
+  const refSide = typeof from.width === 'number' && typeof from.height === 'number' ? Math.min(from.width, from.height) : undefined;
+  return refSide === undefined || refSide <= 0 ? side : Math.max(side, Math.round((edge * side) / refSide));
+}
+
 /** Merges config layers, later ones winning field by field (undefined fields are ignored), and validates. */
 export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>): PreprocessConfig {
   const m = mergeLayers('preprocess', DEFAULT_PREPROCESS, DEFAULT_PREPROCESS, layers) as unknown as PreprocessConfig;
@@ -164,6 +194,7 @@ export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<Preproc
     multipleOf: positiveInt('multipleOf', m.multipleOf, false) as number,
     maxSide: positiveInt('maxSide', m.maxSide, true),
     channelOrder: oneOf('channelOrder', m.channelOrder, ['rgb', 'bgr'] as const),
+    channels: m.channels === 1 || m.channels === 3 || m.channels === 4 ? m.channels : invalid('channels', m.channels, '1, 3 or 4'),
     rescale: typeof m.rescale === 'number' && Number.isFinite(m.rescale) && m.rescale > 0 ? m.rescale : invalid('rescale', m.rescale, 'a positive number'),
     mean: rgb('mean', m.mean, Number.isFinite, 'three finite numbers'),
     std,
@@ -179,8 +210,10 @@ export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<Preproc
   if (config.dtype === 'uint8' && !isIdentityScaling(config)) {
     throw new RtinferError('RTI_ERR_ARG_INVALID', 'invalid preprocess.dtype uint8 with rescale/mean/std that change the values (a uint8 tensor holds raw 0..255 pixels: use rescale 1, mean 0, std 1)');
   }
-  if (config.resize === 'crop' && config.shortestEdge !== null && width !== null && height !== null && config.shortestEdge < Math.min(width, height)) {
-    invalid('shortestEdge', config.shortestEdge, `at least the crop's shorter side ${Math.min(width, height)}`);
+  if (config.resize === 'crop' && config.shortestEdge !== null && width !== null && height !== null) {
+    const fitted = rescaledShortestEdge(layers, config.shortestEdge, Math.min(width, height));
+    if (fitted !== undefined) config.shortestEdge = fitted;
+    else if (config.shortestEdge < Math.min(width, height)) invalid('shortestEdge', config.shortestEdge, `at least the crop's shorter side ${Math.min(width, height)}`);
   }
   return config;
 }

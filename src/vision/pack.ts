@@ -21,18 +21,19 @@ type Values = Float32Array | Uint16Array | Uint8Array;
 const SOURCE_CHANNEL = { rgb: [0, 1, 2], bgr: [2, 1, 0] } as const;
 
 /** Elements in one image of the tensor. */
-export function itemLength(width: number, height: number): number {
-  return 3 * width * height;
+export function itemLength(width: number, height: number, channels = 3): number {
+  return channels * width * height;
 }
 
-/** dims of a batch: [n, 3, h, w] (nchw) or [n, h, w, 3] (nhwc). */
-export function tensorDims(config: Pick<PreprocessConfig, 'layout'>, batch: number, width: number, height: number): number[] {
-  return config.layout === 'nchw' ? [batch, 3, height, width] : [batch, height, width, 3];
+/** dims of a batch: [n, c, h, w] (nchw) or [n, h, w, c] (nhwc), c = config.channels (default 3). */
+export function tensorDims(config: Pick<PreprocessConfig, 'layout'> & { channels?: number }, batch: number, width: number, height: number): number[] {
+  const c = config.channels ?? 3;
+  return config.layout === 'nchw' ? [batch, c, height, width] : [batch, height, width, c];
 }
 
 /** A zeroed tensor for `batch` images of width × height. */
-export function allocateTensor(config: Pick<PreprocessConfig, 'layout' | 'dtype'>, batch: number, width: number, height: number): VisionTensor {
-  const n = batch * itemLength(width, height);
+export function allocateTensor(config: Pick<PreprocessConfig, 'layout' | 'dtype'> & { channels?: number }, batch: number, width: number, height: number): VisionTensor {
+  const n = batch * itemLength(width, height, config.channels ?? 3);
   const data = config.dtype === 'float32' ? new Float32Array(n) : config.dtype === 'float16' ? new Uint16Array(n) : new Uint8Array(n);
   return { type: config.dtype, dims: tensorDims(config, batch, width, height), data };
 }
@@ -66,15 +67,19 @@ export function packPixels(out: Values, offset: number, pixels: DecodedPixels, t
   packContent(out, offset, pixels, transform, config, table);
 }
 
-function checkRoom(out: Values, offset: number, transform: ImageTransform): void {
-  if (out.length < offset + itemLength(transform.input.width, transform.input.height)) {
+function checkRoom(out: Values, offset: number, transform: ImageTransform, channels = 3): void {
+  if (out.length < offset + itemLength(transform.input.width, transform.input.height, channels)) {
     throw new RangeError(`tensor of ${out.length} values has no room for an item at offset ${offset}`);
   }
 }
 
 /** Writes the padding of the item at `offset` (the part of the tensor outside `transform.content`). */
 export function fillPadding(out: Values, offset: number, transform: ImageTransform, config: PreprocessConfig, table: Values = valueTable(config)): void {
-  checkRoom(out, offset, transform);
+  checkRoom(out, offset, transform, config.channels);
+  if (config.channels !== 3) {
+    fillPadOther(out, offset, transform, config, table);
+    return;
+  }
   const pads = padValues(config, table);
   const { width: W, height: H } = transform.input;
   if (config.layout === 'nchw') fillPadNchw(out, offset, W, H, transform, pads);
@@ -83,7 +88,14 @@ export function fillPadding(out: Values, offset: number, transform: ImageTransfo
 
 /** Writes the image pixels of the item at `offset` into `transform.content`. */
 export function packContent(out: Values, offset: number, pixels: DecodedPixels, transform: ImageTransform, config: PreprocessConfig, table: Values = valueTable(config)): void {
-  checkRoom(out, offset, transform);
+  checkRoom(out, offset, transform, config.channels);
+  if (config.channels !== 3) {
+    if (pixels.width !== transform.content.width || pixels.height !== transform.content.height) {
+      throw new RangeError(`pixels are ${pixels.width}x${pixels.height}, the transform places ${transform.content.width}x${transform.content.height}`);
+    }
+    packOther(out, offset, pixels, transform, config, table);
+    return;
+  }
   const W = transform.input.width;
   const H = transform.input.height;
   const { x: cx, y: cy, width: cw, height: ch } = transform.content;
@@ -266,6 +278,60 @@ function packNhwcTable(
       out[o] = table[data[p + s0]!]!;
       out[o + 1] = table[256 + data[p + s1]!]!;
       out[o + 2] = table[512 + data[p + s2]!]!;
+    }
+  }
+}
+
+/**
+ * Grey (1 channel) and RGBA-style (4 channels) tensors: rarer, so one plain loop through the value
+ * table for every dtype. Grey is the BT.601 luma of RGB pixels (0.299 R + 0.587 G + 0.114 B,
+ * rounded: cv2.COLOR_RGB2GRAY and PIL's convert('L') use these weights), scaled as channel 0; the
+ * fourth channel is an opaque alpha (255), scaled as channel 0 too.
+ */
+function packOther(out: Values, base: number, pixels: DecodedPixels, t: ImageTransform, config: PreprocessConfig, table: Values): void {
+  const W = t.input.width;
+  const plane = W * t.input.height;
+  const C = config.channels;
+  const { x: cx, y: cy, width: cw, height: ch } = t.content;
+  const src = SOURCE_CHANNEL[config.channelOrder];
+  const step = pixels.channels;
+  const data = pixels.data;
+  const alpha = table[255]!;
+  const nchw = config.layout === 'nchw';
+  for (let y = 0; y < ch; y++) {
+    for (let x = 0; x < cw; x++) {
+      const p = (y * cw + x) * step;
+      const pos = (cy + y) * W + cx + x;
+      if (C === 1) {
+        const v = step === 1 ? data[p]! : Math.round(0.299 * data[p]! + 0.587 * data[p + 1]! + 0.114 * data[p + 2]!);
+        out[base + pos] = table[v]!;
+        continue;
+      }
+      for (let c = 0; c < 3; c++) {
+        const v = table[c * 256 + data[step === 1 ? p : p + src[c]!]!]!;
+        out[nchw ? base + c * plane + pos : base + pos * 4 + c] = v;
+      }
+      out[nchw ? base + 3 * plane + pos : base + pos * 4 + 3] = alpha;
+    }
+  }
+}
+
+function fillPadOther(out: Values, base: number, t: ImageTransform, config: PreprocessConfig, table: Values): void {
+  const { x, y, width, height } = t.content;
+  const W = t.input.width;
+  const H = t.input.height;
+  if (x === 0 && y === 0 && width === W && height === H) return;
+  const C = config.channels;
+  const pad = typeof config.padValue === 'number' ? [config.padValue, config.padValue, config.padValue] : config.padValue;
+  const src = SOURCE_CHANNEL[config.channelOrder];
+  const grey = Math.round(0.299 * pad[0]! + 0.587 * pad[1]! + 0.114 * pad[2]!);
+  const values = C === 1 ? [table[grey]!] : [table[pad[src[0]]!]!, table[256 + pad[src[1]]!]!, table[512 + pad[src[2]]!]!, table[255]!];
+  const plane = W * H;
+  for (let r = 0; r < H; r++) {
+    for (let col = 0; col < W; col++) {
+      if (r >= y && r < y + height && col >= x && col < x + width) continue;
+      const pos = r * W + col;
+      for (let c = 0; c < C; c++) out[config.layout === 'nchw' ? base + c * plane + pos : base + pos * C + c] = values[c]!;
     }
   }
 }

@@ -8,12 +8,12 @@
 import { performance } from 'node:perf_hooks';
 import { Tensor } from 'onnxruntime-node';
 import { RtinferError, firstLine, isRtinferError } from '../errors.js';
-import { resolvePreprocessConfig, type PreprocessConfig } from './config.js';
+import type { PreprocessConfig } from './config.js';
 import { decodeDefaultsFor, resolveDecodeOptions, type DecodeOptions } from './decode-options.js';
 import type { ImageTransform } from './geometry.js';
-import { chooseHead } from './heads/registry.js';
-import { describeShape, type HeadName, type ModelMetadata, type VisionHead } from './heads/head.js';
-import { modelBinding, type InferenceTarget, type ModelBinding } from './model-binding.js';
+import type { HeadName, ModelMetadata, VisionHead } from './heads/head.js';
+import { planVision } from './plan.js';
+import { modelBinding, type InferenceTarget } from './model-binding.js';
 import { preprocess, preprocessBatch, type Preprocessed } from './preprocess.js';
 import { allocateTensor } from './pack.js';
 import { imageLabel } from './decode.js';
@@ -57,6 +57,8 @@ export interface VisionPipeline {
   readonly head: VisionHead;
   /** Why this head was chosen. */
   readonly headReason: string;
+  /** What was decided before running (head, layout, size, colour, values) and why, one line each. */
+  readonly explanation: readonly string[];
   readonly config: PreprocessConfig;
   readonly decodeOptions: DecodeOptions;
   readonly inputName: string;
@@ -65,46 +67,13 @@ export interface VisionPipeline {
   predictBatch(images: readonly ImageSource[], options?: Partial<DecodeOptions> & { maxBatch?: number }): Promise<BatchResult[]>;
 }
 
-const TASKS: readonly string[] = ['detect', 'classify', 'text'];
-
-/** The model input's fixed size, layout and dtype, as config fields. */
-function inputConfig(input: TensorMeta, head: string): Partial<PreprocessConfig> {
-  const s = input.shape;
-  const spatial = s.length === 4 ? s.slice(1) : s.length === 3 ? s : undefined;
-  if (spatial === undefined) throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `head '${head}' needs an image input, but input '${input.name}' is ${describeShape(s)}`);
-  const nchw = spatial[0] === 3 || (spatial[2] !== 3 && typeof spatial[0] !== 'number');
-  const [h, w] = nchw ? [spatial[1], spatial[2]] : [spatial[0], spatial[1]];
-  const out: Partial<PreprocessConfig> = { layout: nchw ? 'nchw' : 'nhwc' };
-  if (typeof h === 'number' && h > 0 && typeof w === 'number' && w > 0) {
-    out.height = h;
-    out.width = w;
-  }
-  if (input.dtype === 'float16' || input.dtype === 'float32') out.dtype = input.dtype;
-  else if (input.dtype === 'uint8') Object.assign(out, { dtype: 'uint8', rescale: 1, mean: [0, 0, 0], std: [1, 1, 1] });
-  else if (input.dtype !== undefined) throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `input '${input.name}' is ${input.dtype}: images go to float32, float16 or uint8 inputs`);
-  return out;
-}
-
-function resolveTask(task: VisionPipelineOptions['task'], binding: ModelBinding, metadata: ModelMetadata) {
-  const wanted = typeof task === 'string' && TASKS.includes(task) ? task : undefined;
-  const choice = chooseHead(wanted === undefined ? (task as HeadName | VisionHead | undefined) : undefined, binding.outputs, metadata, binding.inputs);
-  if (wanted !== undefined && choice.head.task !== wanted) {
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `task '${wanted}' asked for, but the model's outputs fit the '${choice.head.name}' head (${choice.head.task})`);
-  }
-  return choice;
-}
-
 export function createVisionPipeline(options: VisionPipelineOptions): VisionPipeline {
   const binding = modelBinding(options);
   const metadata = options.metadata ?? {};
-  const choice = resolveTask(options.task, binding, metadata);
+  const plan = planVision({ inputs: binding.inputs, outputs: binding.outputs, metadata, ...(options.task !== undefined ? { task: options.task } : {}), ...(options.preprocess !== undefined ? { preprocess: options.preprocess } : {}) });
+  const { choice, config } = plan;
   const { head } = choice;
   const input = binding.inputs[0]!;
-  const fromInput = inputConfig(input, head.name);
-  const config = resolvePreprocessConfig(head.defaults, choice.preprocess, fromInput, options.preprocess);
-  if (fromInput.width !== undefined && (config.width !== fromInput.width || config.height !== fromInput.height)) {
-    throw new RtinferError('RTI_ERR_SHAPE_MISMATCH', `preprocess size ${config.width}x${config.height} does not fit input '${input.name}' ${describeShape(input.shape)}`);
-  }
   const decodeOptions = resolveDecodeOptions(decodeDefaultsFor(head), { labels: options.labels ?? choice.labels }, options.decode);
   const batchDim = input.shape.length === 4 ? input.shape[0] : undefined;
   const fixedBatch = typeof batchDim === 'number' && batchDim > 0 ? batchDim : undefined;
@@ -166,6 +135,7 @@ export function createVisionPipeline(options: VisionPipelineOptions): VisionPipe
   return {
     head,
     headReason: choice.reason,
+    explanation: plan.explanation,
     config,
     decodeOptions,
     inputName: input.name,

@@ -74,7 +74,7 @@ export async function preprocess(source: ImageSource, config: PreprocessConfig, 
   } else {
     tensor = allocateTensor(config, 1, transform.input.width, transform.input.height);
   }
-  const offset = item * itemLength(transform.input.width, transform.input.height);
+  const offset = item * itemLength(transform.input.width, transform.input.height, config.channels);
   const table = tableFor(config);
   fillPadding(tensor.data, offset, transform, config, table);
   const padMs = performance.now() - t0;
@@ -123,7 +123,7 @@ export async function preprocessBatch(sources: readonly ImageSource[], config: P
   );
   const good = decoded.filter((d) => d.ok).length;
   const rows = Math.max(good, options.padTo ?? 0);
-  const len = itemLength(W, H);
+  const len = itemLength(W, H, config.channels);
   let tensor: VisionTensor;
   const reuse = options.reuse;
   if (reuse !== undefined && reuse.type === config.dtype && reuse.data.length >= rows * len && reuse.data.buffer.byteLength > 0) {

@@ -47,6 +47,8 @@ export interface HeadChoice {
   reason: string;
   /** What the metadata says about preprocessing (imgsz; Ultralytics classify's own recipe). */
   preprocess: Partial<PreprocessConfig>;
+  /** Where `preprocess` came from, for explanations (default 'metadata'). */
+  preprocessSource?: string;
   /** Labels from `names` metadata, when present. */
   labels?: string[];
 }
