@@ -59,7 +59,7 @@ interface ItemReport {
   image: string;
   width?: number;
   height?: number;
-  detections?: Array<{ label: string; classId: number; score: number; box: number[] }>;
+  detections?: Array<{ label: string; classId: number; score: number; box: number[]; keypoints?: Array<{ x: number; y: number; score?: number }> }>;
   classes?: Array<{ index: number; label: string; score: number }>;
   texts?: Array<{ score: number; box: number[] }>;
   speedMs?: SpeedMs;
@@ -72,7 +72,16 @@ const r1 = (x: number): number => Math.round(x * 10) / 10;
 function itemOf(image: string, r: VisionResult): ItemReport {
   const base: ItemReport = { image, width: r.transform.original.width, height: r.transform.original.height };
   const speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
-  if (r.task === 'detect') return { ...base, detections: r.detections.map((d) => ({ label: d.label, classId: d.classId, score: r3(d.score), box: d.box.map(r1) })), speedMs };
+  if (r.task === 'detect') {
+    const detections = r.detections.map((d) => ({
+      label: d.label,
+      classId: d.classId,
+      score: r3(d.score),
+      box: d.box.map(r1),
+      ...(d.keypoints ? { keypoints: d.keypoints.map((k) => (k.score === undefined ? { x: r1(k.x), y: r1(k.y) } : { x: r1(k.x), y: r1(k.y), score: r3(k.score) })) } : {}),
+    }));
+    return { ...base, detections, speedMs };
+  }
   if (r.task === 'classify') return { ...base, classes: r.classes.map((c) => ({ index: c.index, label: c.label, score: r3(c.score) })), speedMs };
   return { ...base, texts: r.texts.map((t) => ({ score: r3(t.score), box: t.box.map(r1) })), speedMs };
 }
@@ -157,7 +166,7 @@ function renderPredict(items: ItemReport[], summary: Record<string, { p50: numbe
       continue;
     }
     const rows: string[][] = [];
-    if (it.detections) for (const d of it.detections) rows.push([d.label, d.score.toFixed(3), `[${d.box.join(', ')}]`]);
+    if (it.detections) for (const d of it.detections) rows.push([d.label, d.score.toFixed(3), `[${d.box.join(', ')}]`, d.keypoints ? `${d.keypoints.length} keypoints` : '']);
     if (it.classes) for (const c of it.classes) rows.push([c.label, c.score.toFixed(3), `#${c.index}`]);
     if (it.texts) for (const t of it.texts) rows.push(['text', t.score.toFixed(3), `[${t.box.join(', ')}]`]);
     const what = it.detections ? `${it.detections.length} detections` : it.classes ? 'top classes' : `${it.texts?.length ?? 0} text boxes`;

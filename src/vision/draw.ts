@@ -43,6 +43,14 @@ export function overlaySvg(width: number, height: number, items: ReadonlyArray<D
     } else {
       parts.push(`<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}" fill="none" stroke="${color}" stroke-width="${lw}"/>`);
     }
+    if (isDetection(item) && item.keypoints !== undefined) {
+      // Keypoints the model marks as not visible (score < 0.5, Ultralytics' plotting cut) are not drawn.
+      const r = Math.max(2, lw * 1.5);
+      item.keypoints.forEach((k, i) => {
+        if (k.score !== undefined && k.score < 0.5) return;
+        parts.push(`<circle cx="${k.x.toFixed(1)}" cy="${k.y.toFixed(1)}" r="${r}" fill="${PALETTE[(i * 3 + 5) % PALETTE.length]!}" stroke="#FFFFFF" stroke-width="1"/>`);
+      });
+    }
     if (options.labels === false) continue;
     const text = isDetection(item) ? `${item.label} ${item.score.toFixed(2)}` : item.score.toFixed(2);
     const tw = Math.ceil(text.length * fs * 0.6) + 4;

@@ -6,12 +6,22 @@
 /** An axis-aligned box [x1, y1, x2, y2] in pixels, x to the right and y down. */
 export type Box = [x1: number, y1: number, x2: number, y2: number];
 
+/** A landmark or body keypoint, in ORIGINAL image pixels (not clipped). */
+export interface Keypoint {
+  x: number;
+  y: number;
+  /** Visibility or confidence 0..1, when the model gives one (Ultralytics pose); absent otherwise. */
+  score?: number;
+}
+
 /** One detected object, in ORIGINAL image pixels (after EXIF orientation), clipped to the image. */
 export interface Detection {
   label: string;
   classId: number;
   score: number;
   box: Box;
+  /** Pose and face-landmark heads: the object's keypoints, in the model's order. */
+  keypoints?: Keypoint[];
 }
 
 export interface ClassScore {

@@ -3,21 +3,35 @@
  * tensor pixels) and the last step from candidates to `Detection`s: NMS, the way back to
  * original-image pixels, clipping and labels. Objects are created only for the kept few.
  */
-import { toOriginal, type ImageTransform } from '../geometry.js';
+import { toOriginal, toOriginalPoint, type ImageTransform } from '../geometry.js';
 import { labelOf } from '../labels.js';
 import { nms, sortByScore } from '../nms.js';
-import type { Detection } from '../types.js';
+import type { Detection, Keypoint } from '../types.js';
 import type { DecodeOptions } from './head.js';
 
 export class Candidates {
   boxes = new Float32Array(4 * 256);
   scores = new Float32Array(256);
   classes = new Int32Array(256);
+  /** Keypoints per candidate, `keypoints` × (x, y, score) in tensor pixels; score NaN when the model has none. */
+  kpts = new Float32Array(0);
+  keypoints = 0;
   count = 0;
 
-  reset(): this {
+  /** Empties the buffer; `keypoints` per candidate from now on (0: none). */
+  reset(keypoints = 0): this {
     this.count = 0;
+    this.keypoints = keypoints;
+    if (this.kpts.length < this.scores.length * keypoints * 3) this.kpts = new Float32Array(this.scores.length * keypoints * 3);
     return this;
+  }
+
+  /** Sets keypoint `k` of the candidate pushed last. */
+  setKeypoint(k: number, x: number, y: number, score: number): void {
+    const o = ((this.count - 1) * this.keypoints + k) * 3;
+    this.kpts[o] = x;
+    this.kpts[o + 1] = y;
+    this.kpts[o + 2] = score;
   }
 
   #grow(): void {
@@ -28,6 +42,11 @@ export class Candidates {
     scores.set(this.scores);
     const classes = new Int32Array(cap);
     classes.set(this.classes);
+    if (this.keypoints > 0) {
+      const kpts = new Float32Array(cap * this.keypoints * 3);
+      kpts.set(this.kpts.subarray(0, this.scores.length * this.keypoints * 3));
+      this.kpts = kpts;
+    }
     this.boxes = boxes;
     this.scores = scores;
     this.classes = classes;
@@ -92,7 +111,20 @@ export function finishDetections(
     const box = toOriginal(transform, [c.boxes[b]!, c.boxes[b + 1]!, c.boxes[b + 2]!, c.boxes[b + 3]!]);
     if (box[2] <= box[0] || box[3] <= box[1]) continue;
     const classId = c.classes[i]!;
-    out.push({ label: labelOf(labels, classId), classId, score: c.scores[i]!, box });
+    const det: Detection = { label: labelOf(labels, classId), classId, score: c.scores[i]!, box };
+    if (c.keypoints > 0) det.keypoints = keypointsOf(c, i, transform);
+    out.push(det);
+  }
+  return out;
+}
+
+function keypointsOf(c: Candidates, i: number, transform: ImageTransform): Keypoint[] {
+  const out: Keypoint[] = [];
+  for (let k = 0; k < c.keypoints; k++) {
+    const o = (i * c.keypoints + k) * 3;
+    const [x, y] = toOriginalPoint(transform, c.kpts[o]!, c.kpts[o + 1]!);
+    const s = c.kpts[o + 2]!;
+    out.push(Number.isNaN(s) ? { x, y } : { x, y, score: s });
   }
   return out;
 }

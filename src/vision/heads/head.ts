@@ -8,7 +8,9 @@ import type { PreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import type { HeadResult, ModelOutputs, OutputTensor, TensorMeta, VisionTask } from '../types.js';
 
-export type HeadName = 'yolo' | 'yolov5' | 'yolox' | 'end2end' | 'ssd' | 'blazeface' | 'classify' | 'text';
+export type BuiltinHeadName = 'yolo' | 'yolov5' | 'yolox' | 'end2end' | 'ssd' | 'blazeface' | 'classify' | 'text' | 'pose' | 'yolov8-raw' | 'yunet' | 'scrfd' | 'nanodet' | 'fastestv2';
+/** A built-in head's name, or one given to registerHead(). */
+export type HeadName = BuiltinHeadName | (string & {});
 
 /** metadata_props of the model (Ultralytics: task, names, imgsz, stride, ...). */
 export type ModelMetadata = Readonly<Record<string, string>>;
@@ -69,6 +71,11 @@ export interface VisionHead {
   readonly decodeDefaults: Partial<DecodeOptions>;
   /** Whether the model's declared outputs (and inputs, when given) have the shape this head reads. */
   matches(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs?: readonly TensorMeta[]): boolean;
+  /**
+   * The head specialised to a model's metadata_props (class and keypoint counts from `names` and
+   * `kpt_shape`, a sidecar head spec), when the outputs alone do not say everything.
+   */
+  withMetadata?(metadata: ModelMetadata): VisionHead;
   /** One image's result from the outputs of a run; boxes in original-image pixels. */
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult;
 }

@@ -11,34 +11,49 @@ import type { TensorMeta } from '../types.js';
 import { blazefaceHead } from './blazeface.js';
 import { classifyHead } from './classify.js';
 import { end2endHead } from './end2end.js';
-import { describeTensors, type HeadName, type ModelMetadata, type VisionHead } from './head.js';
+import { describeTensors, type BuiltinHeadName, type HeadName, type ModelMetadata, type VisionHead } from './head.js';
+import { poseHead } from './pose.js';
 import { ssdHead } from './ssd.js';
 import { textHead } from './text.js';
 import { yoloHead } from './yolo.js';
 import { yolov5Head } from './yolov5.js';
 import { yoloxHead } from './yolox.js';
+import { yolov8RawHead } from './yolov8-raw.js';
 
-export const HEADS: Readonly<Record<HeadName, VisionHead>> = {
-  yolo: yoloHead,
-  yolov5: yolov5Head,
-  yolox: yoloxHead,
-  end2end: end2endHead,
-  ssd: ssdHead,
-  blazeface: blazefaceHead,
-  classify: classifyHead,
-  text: textHead,
-};
+const BUILTIN: readonly VisionHead[] = [yoloHead, yolov5Head, yoloxHead, end2endHead, ssdHead, blazefaceHead, classifyHead, textHead, poseHead, yolov8RawHead];
 
-export const HEAD_NAMES = Object.keys(HEADS) as HeadName[];
+/** Heads by name: the built-in ones, then those given to registerHead(). */
+export const HEADS = Object.fromEntries(BUILTIN.map((h) => [h.name, h])) as Record<BuiltinHeadName, VisionHead>;
+const byName = HEADS as Record<string, VisionHead>;
+
+/** Heads added by registerHead(), tried before the built-in ones when a model is matched by shape. */
+const registered: VisionHead[] = [];
+
+export const HEAD_NAMES: HeadName[] = Object.keys(HEADS);
 
 export function isHeadName(name: string): name is HeadName {
   return Object.hasOwn(HEADS, name);
 }
 
+/**
+ * Adds a head for a new family (one object meeting VisionHead): `--task NAME` and the `task`
+ * option find it by name, and detection tries its `matches` before the built-in heads' (a head
+ * registered for a model knows it better). A name already taken is RTI_ERR_ARG_INVALID.
+ */
+export function registerHead(head: VisionHead): void {
+  if (typeof head?.name !== 'string' || head.name === '' || typeof head.matches !== 'function' || typeof head.decode !== 'function') {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', 'invalid head: registerHead needs { name, task, expects, defaults, decodeDefaults, matches(), decode() }');
+  }
+  if (isHeadName(head.name)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid head name '${head.name}': already registered`);
+  byName[head.name] = head;
+  HEAD_NAMES.push(head.name);
+  registered.push(head);
+}
+
 /** The head called `name`; an unknown name is RTI_ERR_ARG_INVALID listing the known ones. */
 export function getHead(name: string): VisionHead {
   if (!isHeadName(name)) throw new RtinferError('RTI_ERR_ARG_INVALID', `unknown head '${name}' (known: ${HEAD_NAMES.join(', ')})`);
-  return HEADS[name];
+  return byName[name]!;
 }
 
 export interface HeadChoice {
@@ -71,19 +86,22 @@ function metadataHints(metadata: ModelMetadata): Pick<HeadChoice, 'preprocess' |
 
 function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: readonly TensorMeta[] | undefined): { head: VisionHead; reason: string } | undefined {
   const fits = (h: VisionHead): boolean => h.matches(outputs, metadata, inputs);
+  for (const head of registered) if (fits(head)) return { head, reason: `registered head '${head.name}' fits the outputs` };
   const task = metadata['task'];
   if (task !== undefined && metadata['names'] !== undefined) {
     const reason = `metadata task=${task}`;
     if (task === 'classify') return fits(classifyHead) ? { head: classifyHead, reason } : undefined;
+    if (task === 'pose' && fits(poseHead)) return { head: poseHead, reason: `${reason}, kpt_shape ${metadata['kpt_shape'] ?? ''}`.trim() };
     if (task === 'detect' || task === 'segment' || task === 'pose') {
       if (fits(end2endHead)) return { head: end2endHead, reason };
       if (fits(yoloHead)) return { head: yoloHead, reason };
+      if (fits(yolov8RawHead)) return { head: yolov8RawHead, reason: `${reason}, one raw output per stride (DFL outside the graph)` };
       return undefined;
     }
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `no head for Ultralytics task '${task}' (supported: detect, segment and pose boxes, classify)`);
+    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `no head for Ultralytics task '${task}' (supported: detect, segment and pose boxes, pose keypoints, classify)`);
   }
   const reason = 'output shapes';
-  for (const head of [ssdHead, blazefaceHead, textHead, end2endHead, yoloHead]) if (fits(head)) return { head, reason };
+  for (const head of SHAPE_ORDER) if (fits(head)) return { head, reason: SHAPE_REASONS[head.name] ?? reason };
   const yolox = fits(yoloxHead);
   const yolov5 = fits(yolov5Head);
   // Both fit only when the input size is unknown; YOLOv5's exporter writes stride and names.
@@ -95,6 +113,21 @@ function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: r
   if (yolov5) return { head: yolov5Head, reason };
   if (fits(classifyHead)) return { head: classifyHead, reason };
   return undefined;
+}
+
+/** Heads recognised by output shapes (and names) alone, most specific first. */
+const SHAPE_ORDER: readonly VisionHead[] = [ssdHead, blazefaceHead, yolov8RawHead, textHead, end2endHead, yoloHead];
+const SHAPE_REASONS: Record<string, string> = {
+  ssd: 'output shapes: scores [B,N,C] and boxes [B,N,4] over one set of priors',
+  blazeface: 'output shapes: regressors [B,896,16] and scores [B,896,1] over BlazeFace anchors',
+  'yolov8-raw': 'output shapes: one [B,64+C,H,W] per stride with halving grids (YOLOv8 DFL outside the graph)',
+  text: 'output shapes: one [B,1,H,W] probability map',
+  end2end: 'output shapes: one [B,K,6] of boxes, score and class (NMS in the graph)',
+  yolo: 'output shapes: one [B,4+C,N] (Ultralytics YOLOv8/YOLO11)',
+};
+
+function specialise(head: VisionHead, metadata: ModelMetadata): VisionHead {
+  return head.withMetadata === undefined ? head : head.withMetadata(metadata);
 }
 
 /**
@@ -109,7 +142,7 @@ export function detectHead(outputs: readonly TensorMeta[], metadata: ModelMetada
       `no head fits the model outputs ${describeTensors(outputs)}${metadata['task'] !== undefined ? ` (metadata task=${metadata['task']})` : ''}: name one of ${HEAD_NAMES.join(', ')}`,
     );
   }
-  return { ...found, ...metadataHints(metadata) };
+  return { ...found, head: specialise(found.head, metadata), ...metadataHints(metadata) };
 }
 
 /** The named head (checked against the outputs), or the detected one when `name` is undefined. */
@@ -119,5 +152,5 @@ export function chooseHead(name: string | VisionHead | undefined, outputs: reado
   if (!head.matches(outputs, metadata, inputs)) {
     throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `head '${head.name}' does not fit the model outputs ${describeTensors(outputs)}: it expects ${head.expects}`);
   }
-  return { head, reason: 'named', ...metadataHints(metadata) };
+  return { head: specialise(head, metadata), reason: 'named', ...metadataHints(metadata) };
 }
