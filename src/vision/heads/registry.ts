@@ -12,7 +12,11 @@ import { blazefaceHead } from './blazeface.js';
 import { classifyHead } from './classify.js';
 import { end2endHead } from './end2end.js';
 import { describeTensors, type BuiltinHeadName, type HeadName, type ModelMetadata, type VisionHead } from './head.js';
+import { fastestv2Head } from './fastestv2.js';
+import { nanodetHead } from './nanodet.js';
 import { poseHead } from './pose.js';
+import { scrfdHead } from './scrfd.js';
+import { yunetHead } from './yunet.js';
 import { ssdHead } from './ssd.js';
 import { textHead } from './text.js';
 import { yoloHead } from './yolo.js';
@@ -20,7 +24,7 @@ import { yolov5Head } from './yolov5.js';
 import { yoloxHead } from './yolox.js';
 import { yolov8RawHead } from './yolov8-raw.js';
 
-const BUILTIN: readonly VisionHead[] = [yoloHead, yolov5Head, yoloxHead, end2endHead, ssdHead, blazefaceHead, classifyHead, textHead, poseHead, yolov8RawHead];
+const BUILTIN: readonly VisionHead[] = [yoloHead, yolov5Head, yoloxHead, end2endHead, ssdHead, blazefaceHead, classifyHead, textHead, poseHead, yolov8RawHead, yunetHead, scrfdHead, nanodetHead, fastestv2Head];
 
 /** Heads by name: the built-in ones, then those given to registerHead(). */
 export const HEADS = Object.fromEntries(BUILTIN.map((h) => [h.name, h])) as Record<BuiltinHeadName, VisionHead>;
@@ -116,8 +120,12 @@ function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: r
 }
 
 /** Heads recognised by output shapes (and names) alone, most specific first. */
-const SHAPE_ORDER: readonly VisionHead[] = [ssdHead, blazefaceHead, yolov8RawHead, textHead, end2endHead, yoloHead];
+const SHAPE_ORDER: readonly VisionHead[] = [yunetHead, scrfdHead, ssdHead, blazefaceHead, yolov8RawHead, fastestv2Head, nanodetHead, textHead, end2endHead, yoloHead];
 const SHAPE_REASONS: Record<string, string> = {
+  yunet: 'output names: cls_S, obj_S, bbox_S, kps_S per stride (YuNet)',
+  scrfd: 'output shapes: scores [N,1], boxes [N,4] (and landmarks [N,10]) for 3 strides, counts 4:1 apart (SCRFD)',
+  fastestv2: 'output shapes: [B,H,W,15+C] per stride with halving grids (YOLO-FastestV2, 3 anchors per cell)',
+  nanodet: 'output shapes: one [B,N,C+32], N the cells of strides 8/16/32/64 at the input size (NanoDet-Plus)',
   ssd: 'output shapes: scores [B,N,C] and boxes [B,N,4] over one set of priors',
   blazeface: 'output shapes: regressors [B,896,16] and scores [B,896,1] over BlazeFace anchors',
   'yolov8-raw': 'output shapes: one [B,64+C,H,W] per stride with halving grids (YOLOv8 DFL outside the graph)',
