@@ -28,9 +28,11 @@
  *    to end; a request still unanswered then counts as "no answer". The next block starts once
  *    /v2/health/live answers again (at most RECOVER_MS later), so that a backlog does not spill
  *    into it; /v2/health/live is also probed once a second during the blocks.
- * 3. After the load: /v2/health/live answering again (at most RECOVER_MS), 5 s idle, then RSS
- *    "end", /v2/health/live, the server's /metrics (in-flight bytes and requests should be back to
- *    0) and its main thread's V8 heap, and a SIGTERM shutdown (SIGKILL after 10 s).
+ * 3. After the load: /v2/health/live answering again (at most RECOVER_MS), 15 s idle (V8 collects the
+ *    load's garbage ArrayBuffers only some 8 s after it ends), then RSS "end" and where it sits
+ *    (/proc/<pid>/smaps by mapping kind), /v2/health/live, the server's /metrics (in-flight bytes
+ *    and requests should be back to 0) and its main thread's V8 heap, and a SIGTERM shutdown
+ *    (SIGKILL after 10 s).
  *
  * Latency of valid requests runs from the scheduled send time (no coordinated omission) into an
  * HDR histogram per phase; only 200s count for p50/p99. Goodput: 200s within the deadline per
@@ -52,7 +54,7 @@ import { poissonArrivals } from '../src/loadgen/arrivals.js';
 import { createRng } from '../src/runtime/synthetic.js';
 import { SERVER_DEFAULTS } from '../src/server/config.js';
 import { LatencyRecorder } from '../src/stats/latency-recorder.js';
-import { getText, Prober, RssSampler, startServe, waitResponsive, type ServeChild } from './support/soak-server.js';
+import { formatMemoryMap, getText, memoryMap, Prober, RssSampler, startServe, waitResponsive, type ServeChild } from './support/soak-server.js';
 import { HttpSender, prepareBodies, REFUSALS, STREAM_MODES, StreamChurn, type Kind, type Outcome, type Prepared } from './support/soak-traffic.js';
 
 const MODEL = fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url));
@@ -70,7 +72,8 @@ const DEADLINE_X = 4;
 const CLIENT_TIMEOUT_MS = 10_000;
 const MAX_SOCKETS = 64;
 const PROBE_MS = 3000;
-const IDLE_END_MS = 5000;
+/** V8's memory reducer collects the load's garbage some 8 s after it ends: "end" is read after this. */
+const IDLE_END_MS = 15_000;
 const MB = 1e6;
 /** After each block, and after the load, the server gets this long to answer /v2/health/live again. */
 const RECOVER_MS = 20_000;
@@ -221,6 +224,7 @@ try {
   // ---- 2. soak ----
   await new Promise((r) => setTimeout(r, 2000));
   const rssStart = rss.recent(1000);
+  const mapStart = memoryMap(srv.pid);
   const memStart = await serverMemory(srv.url);
   const liveUrl = `${srv.url}/v2/health/live`;
   const prober = new Prober(liveUrl, 1000, 2000);
@@ -318,6 +322,7 @@ try {
   const recoveredEnd = await waitResponsive(liveUrl, RECOVER_MS);
   await new Promise((r) => setTimeout(r, IDLE_END_MS));
   const rssEnd = rss.recent(1000);
+  const mapEnd = memoryMap(srv.pid);
   const alive = srv.exit() === undefined;
   const live = alive ? await getText(`${srv.url}/v2/health/live`, 3000) : undefined;
   const ready = alive ? await getText(`${srv.url}/v2/health/ready`, 3000) : undefined;
@@ -404,6 +409,8 @@ try {
     `RSS: ready ${mb(rssReady)} MB, start (after the capacity probe, idle) ${mb(rssStart)} MB, peak ${mb(rssPeak?.bytes ?? NaN)} MB (in ${rssPeak?.tag ?? '?'}; A peak ${mb(rss.peak('A')?.bytes ?? NaN)}, B peak ${mb(rss.peak('B')?.bytes ?? NaN)}), end (${IDLE_END_MS / 1000} s idle after the load) ${mb(rssEnd)} MB; ${rss.samples.length} samples over ${f0(soakS)} s of soak`,
   );
   console.log(`server main thread, MB: at start ${memStart}; at the end ${memEnd}`);
+  console.log(`where the RSS sits, MB (/proc/<pid>/smaps): at start ${formatMemoryMap(mapStart)}`);
+  console.log(`  at the end ${formatMemoryMap(mapEnd)}`);
   console.log('');
 
   const noAnswer = Object.values(phases).reduce((a, p) => a + [...p.kinds.values()].reduce((b, k) => b + [...k.noAnswer.values()].reduce((c, n) => c + n, 0), 0), 0);

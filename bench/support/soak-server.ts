@@ -203,3 +203,55 @@ export async function waitResponsive(url: string, maxMs: number, timeoutMs = 100
   }
   return undefined;
 }
+
+export interface MemoryMap {
+  /** Rss in bytes by kind: the main arena ([heap]), anonymous mappings, files (by name), stacks. */
+  kinds: Map<string, number>;
+  /** The largest anonymous mappings by Rss: [size of the mapping, its Rss]. */
+  topAnon: Array<[number, number]>;
+  threads: number;
+}
+
+/**
+ * Where a process's resident memory sits (Linux /proc/<pid>/smaps): which part of a retained RSS
+ * is malloc's main arena, anonymous mappings (V8's heap pages, thread arenas of 64 MB, large
+ * ArrayBuffers), or shared libraries. Undefined when it cannot be read.
+ */
+export function memoryMap(pid: number): MemoryMap | undefined {
+  let text: string;
+  let threads = NaN;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    threads = Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+  const kinds = new Map<string, number>();
+  const anon: Array<[number, number]> = [];
+  let kind = '';
+  let size = 0;
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      size = parseInt(head[2]!, 16) - parseInt(head[1]!, 16);
+      const name = head[3]!.trim();
+      kind = name === '' ? 'anonymous' : name.startsWith('[') ? name.replace(/:.*\]/, ']') : (name.split('/').pop() ?? name).replace(/\.so[.\d]*$/, '.so');
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (!rss) continue;
+    const bytes = Number(rss[1]) * 1024;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + bytes);
+    if (kind === 'anonymous' && bytes > 0) anon.push([size, bytes]);
+  }
+  anon.sort((a, b) => b[1] - a[1]);
+  return { kinds, topAnon: anon.slice(0, 8), threads };
+}
+
+/** One line: the kinds holding more than 1 MB, largest first, and the largest anonymous mappings. */
+export function formatMemoryMap(m: MemoryMap | undefined): string {
+  if (!m) return 'n/a';
+  const mb = (b: number): string => (b / 1e6).toFixed(0);
+  const kinds = [...m.kinds].filter(([, b]) => b > 1e6).sort((a, b) => b[1] - a[1]);
+  return `${kinds.map(([k, b]) => `${k} ${mb(b)}`).join(', ')}; largest anonymous mappings (size/rss MB): ${m.topAnon.map(([s, r]) => `${mb(s)}/${mb(r)}`).join(' ')}; ${m.threads} threads`;
+}
