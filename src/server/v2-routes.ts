@@ -7,13 +7,12 @@
  * convention everywhere). Per-stage timing goes back in a Server-Timing header.
  */
 import { performance } from 'node:perf_hooks';
-import { RtinferError } from '../errors.js';
-import { PRIORITY_RANGE } from '../engine/engine.js';
 import { HEADER_LENGTH, modelMetadata, type V2ModelMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
-import type { NumericArray, TensorDType } from '../runtime/dtypes.js';
+import type { NumericArray } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
 import { CodecPool } from './codec-pool.js';
 import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
+import { badInput, deadlineExpired, refuseIfLate, runInference, timingStages } from './inference.js';
 import { deploymentOf, modelReadiness, type Deployment } from './model-health.js';
 import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
 
@@ -32,31 +31,14 @@ export function modelMetadataBody(m: LoadedModelEntry): V2ModelMetadata & { stat
   return r.ready && !r.reason ? meta : { ...meta, state: r.ready ? 'DEGRADED' : 'UNAVAILABLE', ...(r.reason ? { reason: r.reason } : {}) };
 }
 
-function bad(message: string): RtinferError {
-  return new RtinferError('RTI_ERR_INPUT_DATA', message);
-}
-
 /** A header for clients that cannot set v2 parameters (ms, from the request's arrival). */
 export const DEADLINE_HEADER = 'rtinfer-deadline-ms';
 
-/** The request's deadline (ms after its arrival): parameters.timeout (µs, as Triton), deadline_ms, the header, or the model's default. */
-function deadlineOf(params: Record<string, unknown>, header: string | string[] | undefined, fallback: number | undefined): number | undefined {
-  const timeout = params['timeout'];
-  if (timeout !== undefined) {
-    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) throw bad('parameters.timeout must be a positive number of microseconds');
-    return timeout / 1000;
-  }
-  const ms = params['deadline_ms'];
-  if (ms !== undefined) {
-    if (typeof ms !== 'number' || !(ms > 0) || !Number.isFinite(ms)) throw bad('parameters.deadline_ms must be a positive number');
-    return ms;
-  }
-  if (header !== undefined) {
-    const v = Number(Array.isArray(header) ? header[0] : header);
-    if (!(v > 0) || !Number.isFinite(v)) throw bad(`the ${DEADLINE_HEADER} header must be a positive number of milliseconds`);
-    return v;
-  }
-  return fallback;
+function headerDeadline(header: string | string[] | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const v = Number(Array.isArray(header) ? header[0] : header);
+  if (!(v > 0) || !Number.isFinite(v)) throw badInput(`the ${DEADLINE_HEADER} header must be a positive number of milliseconds`);
+  return v;
 }
 
 /** The JSON header's length: a non-negative integer no larger than the body it splits. */
@@ -64,9 +46,9 @@ function headerLength(value: string | string[] | undefined, contentLength: strin
   if (value === undefined) return undefined;
   const v = Array.isArray(value) ? value[0] : value;
   const n = v !== undefined && /^\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : NaN;
-  if (!Number.isSafeInteger(n)) throw bad(`Inference-Header-Content-Length '${quote(String(v))}' is not a non-negative integer`);
+  if (!Number.isSafeInteger(n)) throw badInput(`Inference-Header-Content-Length '${quote(String(v))}' is not a non-negative integer`);
   if (contentLength !== undefined && /^\d+$/.test(contentLength) && n > Number(contentLength)) {
-    throw bad(`Inference-Header-Content-Length ${n} is larger than the body (${contentLength} bytes)`);
+    throw badInput(`Inference-Header-Content-Length ${n} is larger than the body (${contentLength} bytes)`);
   }
   return n;
 }
@@ -97,76 +79,36 @@ function ownTensors(inputs: V2Tensor[]): number {
 }
 
 async function infer(host: ServerHost, codec: CodecPool, ctx: RouteContext): Promise<void> {
-  const { engine, config } = ctx.model;
+  const { config } = ctx.model;
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
   const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, alignAt: len ?? 0, until: ctx.finished });
-  const received = performance.now();
+  const bodyAt = performance.now();
   // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.
   if (ctx.signal.aborted) throw ctx.signal.reason;
-  const early = deadlineOf({}, ctx.req.headers[DEADLINE_HEADER], config.defaultDeadlineMs);
-  if (early !== undefined && received - ctx.receivedAt >= early) throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', 'the deadline passed while the request was being received');
+  const transportDeadlineMs = headerDeadline(ctx.req.headers[DEADLINE_HEADER]);
+  const early = transportDeadlineMs ?? config.defaultDeadlineMs;
+  if (early !== undefined && bodyAt - ctx.receivedAt >= early) throw deadlineExpired('the deadline passed while the request was being received');
   const request = await codec.decode(body.bytes, len);
   body.hold(ownTensors(request.inputs));
-  const inputs: Record<string, { type: TensorDType; dims: number[]; data: unknown }> = {};
-  for (const t of request.inputs) {
-    if (inputs[t.name]) throw bad(`input '${quote(t.name)}' is given twice`);
-    inputs[t.name] = { type: t.type, dims: t.dims, data: t.data };
-  }
-  const outputNames = engine.outputs.map((o) => o.name);
-  for (const [i, o] of request.outputs.entries()) {
-    if (!outputNames.includes(o.name)) throw bad(`outputs[${i}].name '${quote(o.name)}' is not an output of model '${config.name}' (outputs: ${outputNames.join(', ')})`);
-  }
-  const priority = request.parameters['priority'];
-  if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < PRIORITY_RANGE.min || priority > PRIORITY_RANGE.max)) {
-    throw bad(`parameters.priority must be an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
-  }
-  const deadlineMs = deadlineOf(request.parameters, ctx.req.headers[DEADLINE_HEADER], config.defaultDeadlineMs);
-  // The client's deadline runs from the request's arrival, not from when its body was parsed.
-  const decoded = performance.now();
-  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (decoded - ctx.receivedAt);
-  if (remainingMs !== undefined && remainingMs <= 0) throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', 'the deadline passed while the request was being received');
-  host.metrics.inflight.inc({ model: config.name });
-  try {
-    const { outputs, timing } = await engine.inferWithTiming(inputs, {
-      ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
-      ...(typeof priority === 'number' ? { priority } : {}),
-      signal: ctx.signal,
-      // The decoded tensors live in this request's own buffers: the engine may move them to the worker.
-      transferInputs: true,
-    });
-    const ran = performance.now();
-    host.metrics.queue.observe({ model: config.name }, timing.queueMs / 1000);
-    host.metrics.inference.observe({ model: config.name }, timing.inferenceMs / 1000);
-    host.metrics.batch.observe({ model: config.name }, timing.batchSize);
-    const wanted = request.outputs.length > 0 ? request.outputs.map((o) => o.name) : outputNames;
-    const tensors: V2Tensor[] = wanted.flatMap((n) => {
-      const t = outputs[n];
-      return t ? [{ name: n, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }] : [];
-    });
-    const binary = (n: string): boolean => request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
-    const msg = await codec.encode(config.name, config.version, tensors, binary, request.id);
-    const sent = performance.now();
-    // A result past its deadline is of no use to the client: say so instead of sending it late.
-    if (deadlineMs !== undefined && sent - ctx.receivedAt > deadlineMs) {
-      throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', `the deadline passed while the request ran (${(sent - ctx.receivedAt).toFixed(1)} ms of ${deadlineMs} ms)`);
-    }
-    sendBody(ctx.res, 200, msg.body, {
-      ...msg.headers,
-      'server-timing': serverTiming([
-        ['receive', received - ctx.receivedAt],
-        ['decode', decoded - received],
-        ['queue', timing.queueMs],
-        ['inference', timing.inferenceMs],
-        // The engine's hand-off: copies and the trips to and from the worker thread.
-        ['hop', Math.max(0, ran - decoded - timing.queueMs - timing.inferenceMs)],
-        ['encode', sent - ran],
-        ['total', sent - ctx.receivedAt],
-      ]),
-      'x-rtinfer-batch-size': String(timing.batchSize),
-    });
-  } finally {
-    host.metrics.inflight.dec({ model: config.name });
-  }
+  const outcome = await runInference(host, {
+    model: ctx.model,
+    inputs: request.inputs,
+    outputs: request.outputs.map((o) => o.name),
+    parameters: request.parameters,
+    ...(transportDeadlineMs !== undefined ? { transportDeadlineMs } : {}),
+    receivedAt: ctx.receivedAt,
+    bodyAt,
+    signal: ctx.signal,
+  });
+  const binary = (n: string): boolean => request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
+  const msg = await codec.encode(config.name, config.version, outcome.tensors, binary, request.id);
+  const sentAt = performance.now();
+  refuseIfLate(outcome, ctx.receivedAt, sentAt);
+  sendBody(ctx.res, 200, msg.body, {
+    ...msg.headers,
+    'server-timing': serverTiming(timingStages(outcome, ctx.receivedAt, bodyAt, sentAt)),
+    'x-rtinfer-batch-size': String(outcome.timing.batchSize),
+  });
 }
 
 function serverTiming(stages: Array<[string, number]>): string {

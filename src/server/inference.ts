@@ -1,0 +1,133 @@
+/**
+ * One inference request, whatever it came over (REST JSON or binary, gRPC): the checks the Open
+ * Inference Protocol leaves to the server (inputs named once, outputs that exist, `priority` in
+ * range, the deadline), the engine call, and what it records (Prometheus, per-model statistics).
+ * The transports decode before and encode after; the rules live here once.
+ *
+ * Deadlines count from the request's arrival (`receivedAt`), not from when its body was decoded:
+ * `parameters.timeout` in microseconds (as Triton), `parameters.deadline_ms`, then the transport's
+ * own (the Rtinfer-Deadline-Ms header, a gRPC deadline), then the model's default.
+ */
+import { performance } from 'node:perf_hooks';
+import { RtinferError } from '../errors.js';
+import { PRIORITY_RANGE } from '../engine/engine.js';
+import type { RequestTiming } from '../engine/engine-metrics.js';
+import type { V2Tensor } from '../protocol/kserve-v2.js';
+import type { TensorDType } from '../runtime/dtypes.js';
+import { quote } from './http-io.js';
+import type { ReadyModel, ServerHost } from './types.js';
+
+export function badInput(message: string): RtinferError {
+  return new RtinferError('RTI_ERR_INPUT_DATA', message);
+}
+
+export function deadlineExpired(message: string): RtinferError {
+  return new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', message);
+}
+
+/** The request's deadline in ms after its arrival, or undefined for none. */
+export function deadlineOf(params: Readonly<Record<string, unknown>>, transportMs: number | undefined, fallback: number | undefined): number | undefined {
+  const timeout = params['timeout'];
+  if (timeout !== undefined) {
+    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) throw badInput('parameters.timeout must be a positive number of microseconds');
+    return timeout / 1000;
+  }
+  const ms = params['deadline_ms'];
+  if (ms !== undefined) {
+    if (typeof ms !== 'number' || !(ms > 0) || !Number.isFinite(ms)) throw badInput('parameters.deadline_ms must be a positive number');
+    return ms;
+  }
+  return transportMs ?? fallback;
+}
+
+export interface InferCall {
+  model: ReadyModel;
+  inputs: readonly V2Tensor[];
+  /** Outputs asked for by name; none asked means all of them. */
+  outputs: readonly string[];
+  parameters: Readonly<Record<string, unknown>>;
+  /** A deadline the transport carries (ms after arrival), used when the parameters give none. */
+  transportDeadlineMs?: number;
+  /** performance.now() at the request's arrival. */
+  receivedAt: number;
+  /** performance.now() when its body had been received (before decoding). */
+  bodyAt: number;
+  signal: AbortSignal;
+}
+
+export interface InferOutcome {
+  tensors: V2Tensor[];
+  timing: RequestTiming;
+  /** The deadline that applied (ms after arrival), if any. */
+  deadlineMs: number | undefined;
+  /** performance.now() after decoding, checks included (the engine call began). */
+  decodedAt: number;
+  /** performance.now() when the engine answered. */
+  ranAt: number;
+}
+
+/** Runs a decoded request on its model's engine; throws RtinferError/HttpError-style refusals. */
+export async function runInference(host: ServerHost, call: InferCall): Promise<InferOutcome> {
+  const { engine, config } = call.model;
+  const inputs: Record<string, { type: TensorDType; dims: number[]; data: unknown }> = {};
+  for (const t of call.inputs) {
+    if (inputs[t.name]) throw badInput(`input '${quote(t.name)}' is given twice`);
+    inputs[t.name] = { type: t.type, dims: t.dims, data: t.data };
+  }
+  const outputNames = engine.outputs.map((o) => o.name);
+  for (const [i, name] of call.outputs.entries()) {
+    if (!outputNames.includes(name)) throw badInput(`outputs[${i}].name '${quote(name)}' is not an output of model '${config.name}' (outputs: ${outputNames.join(', ')})`);
+  }
+  const priority = call.parameters['priority'];
+  if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < PRIORITY_RANGE.min || priority > PRIORITY_RANGE.max)) {
+    throw badInput(`parameters.priority must be an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
+  }
+  const deadlineMs = deadlineOf(call.parameters, call.transportDeadlineMs, config.defaultDeadlineMs);
+  const decodedAt = performance.now();
+  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (decodedAt - call.receivedAt);
+  if (remainingMs !== undefined && remainingMs <= 0) throw deadlineExpired('the deadline passed while the request was being received');
+  host.metrics.inflight.inc({ model: config.name });
+  try {
+    const { outputs, timing } = await engine.inferWithTiming(inputs, {
+      ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
+      ...(typeof priority === 'number' ? { priority } : {}),
+      signal: call.signal,
+      // The decoded tensors live in this request's own buffers: the engine may move them to the worker.
+      transferInputs: true,
+    });
+    const ranAt = performance.now();
+    host.metrics.queue.observe({ model: config.name }, timing.queueMs / 1000);
+    host.metrics.inference.observe({ model: config.name }, timing.inferenceMs / 1000);
+    host.metrics.batch.observe({ model: config.name }, timing.batchSize);
+    const wanted = call.outputs.length > 0 ? call.outputs : outputNames;
+    const tensors: V2Tensor[] = wanted.flatMap((n) => {
+      const t = outputs[n];
+      return t ? [{ name: n, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }] : [];
+    });
+    return { tensors, timing, deadlineMs, decodedAt, ranAt };
+  } finally {
+    host.metrics.inflight.dec({ model: config.name });
+  }
+}
+
+/** A result past its deadline is of no use to the client: the transport says so instead of sending it late. */
+export function refuseIfLate(outcome: InferOutcome, receivedAt: number, now: number): void {
+  const { deadlineMs } = outcome;
+  if (deadlineMs !== undefined && now - receivedAt > deadlineMs) {
+    throw deadlineExpired(`the deadline passed while the request ran (${(now - receivedAt).toFixed(1)} ms of ${deadlineMs} ms)`);
+  }
+}
+
+/** The server's split of one request, as Server-Timing stages (ms). */
+export function timingStages(o: InferOutcome, receivedAt: number, bodyAt: number, sentAt: number): Array<[string, number]> {
+  return [
+    ['receive', bodyAt - receivedAt],
+    ['decode', o.decodedAt - bodyAt],
+    ['queue', o.timing.queueMs],
+    ['inference', o.timing.inferenceMs],
+    // The engine's hand-off: copies and the trips to and from the worker thread.
+    ['hop', Math.max(0, o.ranAt - o.decodedAt - o.timing.queueMs - o.timing.inferenceMs)],
+    ['encode', sentAt - o.ranAt],
+    ['total', sentAt - receivedAt],
+  ];
+}
