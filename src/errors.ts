@@ -45,6 +45,10 @@ export const ERROR_CATALOGUE = {
   RTI_ERR_ACCURACY_MISMATCH: { kind: 'usage', status: 400, description: 'a candidate model whose output cannot be compared with the reference model\'s (another task, other output names or shapes)' },
   RTI_ERR_ACCURACY_NO_IMAGES: { kind: 'usage', status: 400, description: 'no image for the accuracy check: none given, an empty folder, or every image failed to decode' },
   RTI_ERR_OPTIMIZE_NOTHING: { kind: 'usage', status: 400, description: 'rtinfer optimize was asked to quantize a model with no quantizable Conv, Gemm or MatMul node' },
+  RTI_ERR_STORE_CORRUPT: { kind: 'runtime', status: 500, description: 'the run store is not an SQLite database or is damaged (it is left as it is)' },
+  RTI_ERR_STORE_VERSION: { kind: 'runtime', status: 500, description: 'the run store was written by a newer rtinfer (a newer schema version); it is left as it is' },
+  RTI_ERR_STORE_UNWRITABLE: { kind: 'runtime', status: 500, description: 'the run store, or the folder it goes in, cannot be created or written' },
+  RTI_ERR_RUN_NOT_FOUND: { kind: 'usage', status: 404, description: 'no stored run matches the reference (an id, last, label:NAME) or the report file cannot be read' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
