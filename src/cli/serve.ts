@@ -19,6 +19,7 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: 'config', type: 'string', value: 'FILE', description: 'JSON or YAML server configuration (models with their engine settings)' },
     { name: 'host', type: 'string', value: 'HOST', description: 'address to bind (default 127.0.0.1: loopback only)' },
     { name: 'port', type: 'string', value: 'N', description: 'port (default 8000; 0 picks a free one)' },
+    { name: 'grpc-port', type: 'string', value: 'N', description: 'also serve the Open Inference Protocol over gRPC on this port (default: off; 0 picks a free one)' },
     { name: 'token', type: 'string', value: 'T', description: 'require Authorization: Bearer T on all but the health checks (or RTINFER_TOKEN)' },
     { name: 'instances', type: 'string', value: 'N', description: 'engine instances per model given on the command line' },
     { name: 'threads', type: 'string', value: 'N', description: 'intra-op threads per instance' },
@@ -78,6 +79,7 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
   }
   if (text('host') !== undefined) config.host = text('host') ?? config.host;
   if (text('port') !== undefined) config.port = parseIntOption('port', text('port') ?? '', 0, 65535);
+  if (text('grpc-port') !== undefined) config.grpcPort = parseIntOption('grpc-port', text('grpc-port') ?? '', 0, 65535);
   if (text('max-body') !== undefined) config.maxBodyBytes = parseIntOption('max-body', text('max-body') ?? '', 1024);
   if (text('max-inflight-bytes') !== undefined) config.maxInflightBytes = parseIntOption('max-inflight-bytes', text('max-inflight-bytes') ?? '', 1024);
   if (text('max-connections') !== undefined) config.maxConnections = parseIntOption('max-connections', text('max-connections') ?? '', 1);
@@ -97,6 +99,7 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   const server = createRtinferServer(config);
   const url = await server.listen();
   io.stdout.write(`rtinfer serve: listening on ${url} (${config.token ? 'bearer token required' : 'no token'})\n`);
+  if (server.grpcPort !== undefined) io.stdout.write(`  grpc ${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.grpcPort} (inference.GRPCInferenceService)\n`);
   for (const m of config.models) io.stdout.write(`  model ${m.name} v${m.version}: ${m.path} → ${url}/v2/models/${m.name}\n`);
   // The token itself is not printed: stdout often ends up in logs.
   io.stdout.write(`  dashboard ${url}/${config.token ? '?token=<your token>' : ''} (live charts, try it with an image)\n`);

@@ -62,7 +62,7 @@ function bad(message: string): RtinferError {
 
 // ---- tensor <-> bytes ----
 
-function tensorToBytes(t: Pick<V2Tensor, 'type' | 'data'>): Buffer {
+export function tensorToBytes(t: Pick<V2Tensor, 'type' | 'data'>): Buffer {
   if (t.type === 'string') {
     const parts: Buffer[] = [];
     for (const s of t.data as string[]) {
@@ -77,7 +77,7 @@ function tensorToBytes(t: Pick<V2Tensor, 'type' | 'data'>): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function bytesToTensorData(type: TensorDType, dims: readonly number[], bytes: Uint8Array, what: string): TensorData {
+export function bytesToTensorData(type: TensorDType, dims: readonly number[], bytes: Uint8Array, what: string): TensorData {
   const n = elementCount(dims);
   if (type === 'string') {
     const out: string[] = [];

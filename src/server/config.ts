@@ -185,6 +185,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
   only('', raw, [
     'host',
     'port',
+    'grpcPort',
     'token',
     'maxBodyBytes',
     'maxInflightBytes',
@@ -217,6 +218,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
   };
   const token = str('token', raw['token']);
   if (token !== undefined) config.token = token;
+  const grpcPort = int('grpcPort', raw['grpcPort'], 0, 65535);
+  if (grpcPort !== undefined) config.grpcPort = grpcPort;
   const seen = new Set<string>();
   for (const [i, m] of config.models.entries()) {
     if (seen.has(m.name)) fail(`models[${i}].name`, `'${m.name}' is used twice; give one of them another name`);

@@ -131,3 +131,17 @@ export function timingStages(o: InferOutcome, receivedAt: number, bodyAt: number
     ['total', sentAt - receivedAt],
   ];
 }
+
+/** Records an answered request in the model's statistics (Triton's stages, see model-stats.ts). */
+export function recordSuccess(host: ServerHost, model: ReadyModel, o: InferOutcome, receivedAt: number, bodyAt: number, sentAt: number): void {
+  const { queueMs, inferenceMs, batchSize, batchRequests } = o.timing;
+  host.stats.success(model.config.name, model.config.version, {
+    totalMs: sentAt - receivedAt,
+    queueMs,
+    inputMs: o.decodedAt - bodyAt,
+    inferMs: inferenceMs,
+    outputMs: Math.max(0, sentAt - o.decodedAt - queueMs - inferenceMs),
+    batchSize,
+    batchRequests,
+  });
+}

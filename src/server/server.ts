@@ -21,6 +21,8 @@ import { addLiveRoutes } from './live-routes.js';
 import { LiveStats } from './live-stats.js';
 import { ServerMetrics } from './metrics.js';
 import { modelReadiness } from './model-health.js';
+import { ModelStatistics } from './model-stats.js';
+import { GrpcEndpoint } from './grpc-service.js';
 import { Router } from './router.js';
 import { attachStreams } from './streams.js';
 import type { CloseHook, LoadedModelEntry, ModelState, ReadyModel, RouteContext, ServerConfig, ServerHost } from './types.js';
@@ -36,8 +38,10 @@ export interface RtinferServer {
   readonly metrics: ServerMetrics;
   /** Per-second live statistics for the dashboard (GET /api/live). */
   readonly live: LiveStats;
-  /** Resolves with the base URL once listening (models may still be loading). */
+  /** Resolves with the base URL once listening (models may still be loading); the gRPC endpoint too when configured. */
   listen(): Promise<string>;
+  /** The gRPC endpoint's port once listening; undefined when there is none. */
+  readonly grpcPort: number | undefined;
   /** Resolves when every model is READY; rejects if one cannot load. */
   ready(): Promise<void>;
   /** Bounded by config.drainTimeoutMs (plus a short grace for the workers to stop). */
@@ -63,7 +67,9 @@ class HttpServer implements RtinferServer, ServerHost {
   readonly live: LiveStats;
   readonly guard: WebGuard;
   readonly bodyBudget: ByteBudget;
+  readonly stats = new ModelStatistics();
   readonly #router = new Router();
+  readonly #grpc: GrpcEndpoint | undefined;
   readonly #http: http.Server;
   readonly #log: InternalErrorLog;
   readonly #preClose: CloseHook[] = [];
@@ -92,7 +98,7 @@ class HttpServer implements RtinferServer, ServerHost {
     );
     this.#http.on('connection', (socket: Socket) => this.#onConnection(socket));
     this.#http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(error, socket));
-    addV2Routes(this);
+    addV2Routes(this, this.stats);
     this.route({
       method: 'GET',
       path: '/metrics',
@@ -108,6 +114,11 @@ class HttpServer implements RtinferServer, ServerHost {
     addVisionRoutes(this, vision);
     addLiveRoutes(this, vision);
     attachStreams(this.#http, this, vision);
+    if (config.grpcPort !== undefined) this.#grpc = new GrpcEndpoint(this, { log: this.#log });
+  }
+
+  get grpcPort(): number | undefined {
+    return this.#grpc?.port;
   }
 
   get closing(): boolean {
@@ -240,7 +251,20 @@ class HttpServer implements RtinferServer, ServerHost {
     }
   }
 
-  listen(): Promise<string> {
+  async listen(): Promise<string> {
+    const url = await this.#listenHttp();
+    if (this.#grpc && this.config.grpcPort !== undefined) {
+      try {
+        await this.#grpc.listen(this.config.host, this.config.grpcPort);
+      } catch (error) {
+        await this.close();
+        throw error;
+      }
+    }
+    return url;
+  }
+
+  #listenHttp(): Promise<string> {
     return new Promise((resolve, reject) => {
       this.#http.once('error', (e) => reject(new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen on ${this.config.host}:${this.config.port}: ${e.message}`)));
       this.#http.listen(this.config.port, this.config.host, () => {
@@ -300,6 +324,8 @@ class HttpServer implements RtinferServer, ServerHost {
     // Ends every live (SSE) stream: an open one would hold its connection to the end.
     this.live.close();
     const engines = Promise.all([...this.models.values()].map((m) => m.engine?.close({ drain: true, timeoutMs: Math.max(0, left()) })));
+    // gRPC calls in flight are answered like REST ones; new ones are refused (UNAVAILABLE) meanwhile.
+    const grpcClosed = this.#grpc?.close(deadline) ?? Promise.resolve();
     if (this.#inflight.size > 0) await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), delay(left())]);
     // Past the bound: what is still unanswered (a stalled upload, a batch still running) gets a 503.
     for (const res of this.#inflight) {
@@ -309,6 +335,7 @@ class HttpServer implements RtinferServer, ServerHost {
     this.#http.closeIdleConnections();
     await Promise.race([stopped, delay(200)]);
     this.#http.closeAllConnections();
+    await grpcClosed;
     // A batch cannot be interrupted (onnxruntime); the CLI exits the process if one outlasts this.
     await Promise.race([engines, delay(Math.max(0, left()) + CLOSE_GRACE_MS)]);
     await runHooks(this.#onClose, this.#log);

@@ -35,6 +35,8 @@ export interface ModelConfig {
 export interface ServerConfig {
   host: string;
   port: number;
+  /** Port of the gRPC endpoint (the Open Inference Protocol's GRPCInferenceService); none when absent, 0 picks a free one. */
+  grpcPort?: number;
   token?: string;
   /** Largest request body accepted (413 beyond). */
   maxBodyBytes: number;
@@ -160,6 +162,24 @@ export interface LiveFeed {
   onClose(listener: () => void): () => void;
 }
 
+/** One answered inference request's split (ms), for the per-model statistics. */
+export interface SuccessSample {
+  totalMs: number;
+  queueMs: number;
+  inputMs: number;
+  inferMs: number;
+  outputMs: number;
+  /** Rows in the batch it ran in, and requests in it (to count executions once per batch). */
+  batchSize: number;
+  batchRequests: number;
+}
+
+/** Where transports record inference outcomes (Triton's statistics extension). */
+export interface StatsSink {
+  success(name: string, version: string, sample: SuccessSample): void;
+  fail(name: string, version: string, totalMs: number): void;
+}
+
 /** Who may call a route: with the bearer token, anyone, or also with `?token=` (EventSource). */
 export type RouteAuth = 'token' | 'public' | 'token-or-query';
 
@@ -217,6 +237,8 @@ export interface ServerHost {
   preClose(hook: CloseHook): void;
   /** The server-wide budget for request-body bytes (maxInflightBytes). */
   readonly bodyBudget: BodyBudget;
+  /** Per-model inference statistics. */
+  readonly stats: StatsSink;
 }
 
 export interface RequestGuard {

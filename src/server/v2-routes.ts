@@ -12,8 +12,9 @@ import type { NumericArray } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
 import { CodecPool } from './codec-pool.js';
 import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
-import { badInput, deadlineExpired, refuseIfLate, runInference, timingStages } from './inference.js';
+import { badInput, deadlineExpired, recordSuccess, refuseIfLate, runInference, timingStages } from './inference.js';
 import { deploymentOf, modelReadiness, type Deployment } from './model-health.js';
+import type { ModelStatistics } from './model-stats.js';
 import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
 
 const MODEL = '/v2/models/{name}[/versions/{version}]';
@@ -30,6 +31,9 @@ export function modelMetadataBody(m: LoadedModelEntry): V2ModelMetadata & { stat
   const r = modelReadiness(m);
   return r.ready && !r.reason ? meta : { ...meta, state: r.ready ? 'DEGRADED' : 'UNAVAILABLE', ...(r.reason ? { reason: r.reason } : {}) };
 }
+
+/** What GET /v2 (and gRPC ServerMetadata) says the server supports. */
+export const SERVER_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'];
 
 /** A header for clients that cannot set v2 parameters (ms, from the request's arrival). */
 export const DEADLINE_HEADER = 'rtinfer-deadline-ms';
@@ -80,6 +84,16 @@ function ownTensors(inputs: V2Tensor[]): number {
 
 async function infer(host: ServerHost, codec: CodecPool, ctx: RouteContext): Promise<void> {
   const { config } = ctx.model;
+  try {
+    await inferOnce(host, codec, ctx);
+  } catch (error) {
+    host.stats.fail(config.name, config.version, performance.now() - ctx.receivedAt);
+    throw error;
+  }
+}
+
+async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext): Promise<void> {
+  const { config } = ctx.model;
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
   const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, alignAt: len ?? 0, until: ctx.finished });
   const bodyAt = performance.now();
@@ -104,6 +118,7 @@ async function infer(host: ServerHost, codec: CodecPool, ctx: RouteContext): Pro
   const msg = await codec.encode(config.name, config.version, outcome.tensors, binary, request.id);
   const sentAt = performance.now();
   refuseIfLate(outcome, ctx.receivedAt, sentAt);
+  recordSuccess(host, ctx.model, outcome, ctx.receivedAt, bodyAt, sentAt);
   sendBody(ctx.res, 200, msg.body, {
     ...msg.headers,
     'server-timing': serverTiming(timingStages(outcome, ctx.receivedAt, bodyAt, sentAt)),
@@ -115,7 +130,25 @@ function serverTiming(stages: Array<[string, number]>): string {
   return stages.map(([name, ms]) => `${name};dur=${ms.toFixed(3)}`).join(', ');
 }
 
-export function addV2Routes(host: ServerHost): void {
+export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
+  // Before the model routes: `/v2/models/stats` is the statistics of every model, not a model named "stats".
+  host.route({
+    method: 'GET',
+    path: '/v2/models/stats',
+    endpoint: 'stats',
+    auth: 'token',
+    handler: async ({ res }) => sendJson(res, 200, { model_stats: stats.snapshot([...host.models.values()].map((m) => m.config)) }),
+  });
+  host.route({
+    method: 'GET',
+    path: `${MODEL}/stats`,
+    endpoint: 'stats',
+    auth: 'token',
+    handler: async ({ res, params }) => {
+      const m = host.findModel(params['name'] ?? '', params['version']);
+      sendJson(res, 200, { model_stats: stats.snapshot([m.config]) });
+    },
+  });
   host.route({ method: 'GET', path: '/v2/health/live', endpoint: 'health', auth: 'public', handler: async ({ res }) => sendJson(res, 200, { live: true }) });
   host.route({
     method: 'GET',
@@ -132,7 +165,7 @@ export function addV2Routes(host: ServerHost): void {
     path: '/v2',
     endpoint: 'metadata',
     auth: 'token',
-    handler: async ({ res }) => sendJson(res, 200, { name: 'rtinfer', version: RTINFER_VERSION, extensions: ['binary_tensor_data', 'model_repository'] }),
+    handler: async ({ res }) => sendJson(res, 200, { name: 'rtinfer', version: RTINFER_VERSION, extensions: SERVER_EXTENSIONS }),
   });
   host.route({
     method: 'GET',

@@ -1,0 +1,196 @@
+/**
+ * The Open Inference Protocol over gRPC: the service as @grpc/proto-loader makes it from the
+ * generated descriptor of KServe's grpc_predict_v2.proto (grpc-predict-v2.ts), and the conversions
+ * between its messages and rtinfer's tensors. Shared by the server and the load generator's gRPC
+ * target, as kserve-v2.ts is for REST.
+ *
+ * Tensors travel either typed (`contents`, one repeated field per datatype family; FP16 has none)
+ * or raw (`raw_input_contents` / `raw_output_contents`: the same little-endian bytes as REST's
+ * binary extension, one entry per tensor, in order).
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { RtinferError } from '../errors.js';
+import { DTYPES, elementCount, type NumericArray, type TensorData, type TensorDType } from '../runtime/dtypes.js';
+import { GRPC_PREDICT_V2 } from './grpc-predict-v2.js';
+import { bytesToTensorData, fromV2Datatype, tensorToBytes, toV2Datatype, type V2Tensor } from './kserve-v2.js';
+
+/** Field names as in the proto (keepCase); int64 as JS numbers; defaults filled in. */
+const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
+
+export const GRPC_SERVICE = 'inference.GRPCInferenceService';
+
+let definition: protoLoader.PackageDefinition | undefined;
+
+/** The service definition (loaded once). */
+export function grpcServiceDefinition(): grpc.ServiceDefinition {
+  definition ??= protoLoader.fromJSON(GRPC_PREDICT_V2 as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
+  return definition[GRPC_SERVICE] as grpc.ServiceDefinition;
+}
+
+/** A client constructor for the service. */
+export function grpcClientConstructor(): grpc.ServiceClientConstructor {
+  return grpc.makeGenericClientConstructor(grpcServiceDefinition(), 'GRPCInferenceService');
+}
+
+// ---- messages as proto-loader gives and takes them ----
+
+export interface InferParameter {
+  bool_param?: boolean;
+  int64_param?: number;
+  string_param?: string;
+  parameter_choice?: 'bool_param' | 'int64_param' | 'string_param';
+}
+
+export interface TensorContents {
+  bool_contents?: boolean[];
+  int_contents?: number[];
+  int64_contents?: number[];
+  uint_contents?: number[];
+  uint64_contents?: number[];
+  fp32_contents?: number[];
+  fp64_contents?: number[];
+  bytes_contents?: Uint8Array[];
+}
+
+export interface GrpcTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  parameters?: Record<string, InferParameter>;
+  contents?: TensorContents | null;
+}
+
+export interface GrpcInferRequest {
+  model_name: string;
+  model_version: string;
+  id: string;
+  parameters: Record<string, InferParameter>;
+  inputs: GrpcTensor[];
+  outputs: Array<{ name: string; parameters?: Record<string, InferParameter> }>;
+  raw_input_contents: Uint8Array[];
+}
+
+export interface GrpcInferResponse {
+  model_name: string;
+  model_version: string;
+  id: string;
+  parameters?: Record<string, InferParameter>;
+  outputs: GrpcTensor[];
+  raw_output_contents: Uint8Array[];
+}
+
+function bad(message: string): RtinferError {
+  return new RtinferError('RTI_ERR_INPUT_DATA', message);
+}
+
+/** Plain values from a parameter map (the oneof's chosen field). */
+export function fromGrpcParameters(params: Readonly<Record<string, InferParameter>> | undefined): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, p] of Object.entries(params ?? {})) {
+    const choice = p.parameter_choice;
+    if (choice === 'bool_param') out[k] = p.bool_param ?? false;
+    else if (choice === 'int64_param') out[k] = Number(p.int64_param ?? 0);
+    else if (choice === 'string_param') out[k] = p.string_param ?? '';
+  }
+  return out;
+}
+
+export function toGrpcParameters(params: Readonly<Record<string, string | number | boolean | undefined>>): Record<string, InferParameter> {
+  const out: Record<string, InferParameter> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (typeof v === 'boolean') out[k] = { bool_param: v };
+    else if (typeof v === 'number') out[k] = { int64_param: Math.trunc(v) };
+    else if (typeof v === 'string') out[k] = { string_param: v };
+  }
+  return out;
+}
+
+/** The typed-contents field a datatype travels in (FP16 has none: raw only). */
+function contentsField(type: TensorDType): keyof TensorContents | undefined {
+  switch (type) {
+    case 'bool':
+      return 'bool_contents';
+    case 'int8':
+    case 'int16':
+    case 'int32':
+      return 'int_contents';
+    case 'int64':
+      return 'int64_contents';
+    case 'uint8':
+    case 'uint16':
+    case 'uint32':
+      return 'uint_contents';
+    case 'uint64':
+      return 'uint64_contents';
+    case 'float32':
+      return 'fp32_contents';
+    case 'float64':
+      return 'fp64_contents';
+    case 'string':
+      return 'bytes_contents';
+    default:
+      return undefined;
+  }
+}
+
+function checkedDims(shape: readonly unknown[], what: string): number[] {
+  const dims = shape.map(Number);
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${what}: shape [${shape.join(',')}] must be non-negative integers`);
+  return dims;
+}
+
+/**
+ * A request's or response's tensors: from `raw` when it has entries (then every tensor must have
+ * one, as the protocol says), else from each tensor's typed `contents`.
+ */
+export function fromGrpcTensors(tensors: readonly GrpcTensor[], raw: readonly Uint8Array[], field: 'inputs' | 'outputs'): V2Tensor[] {
+  if (raw.length > 0 && raw.length !== tensors.length) throw bad(`raw_${field === 'inputs' ? 'input' : 'output'}_contents has ${raw.length} entries for ${tensors.length} ${field}: with raw contents every tensor needs one`);
+  return tensors.map((t, i) => {
+    const what = `${field}[${i}] '${t.name}'`;
+    const type = fromV2Datatype(t.datatype);
+    if (!type) throw bad(`${what}: unknown datatype '${t.datatype}'`);
+    const dims = checkedDims(t.shape, what);
+    const bytes = raw[i];
+    if (bytes) return { name: t.name, type, dims, data: bytesToTensorData(type, dims, bytes, what) };
+    return { name: t.name, type, dims, data: fromContents(type, dims, t.contents ?? {}, what) };
+  });
+}
+
+function fromContents(type: TensorDType, dims: readonly number[], contents: TensorContents, what: string): TensorData {
+  const key = contentsField(type);
+  if (!key) throw bad(`${what}: ${toV2Datatype(type)} has no typed contents in the protocol: send it in raw_input_contents`);
+  const values = (contents[key] ?? []) as unknown[];
+  const n = elementCount(dims);
+  if (values.length !== n) throw bad(`${what}: ${values.length} values in contents.${key}, shape [${dims.join(',')}] needs ${n}`);
+  if (type === 'string') return (values as Uint8Array[]).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'));
+  const out = DTYPES[type].create(n) as NumericArray;
+  if (type === 'int64' || type === 'uint64') {
+    const big = out as BigInt64Array;
+    for (let j = 0; j < n; j++) big[j] = BigInt(Math.trunc(Number(values[j])));
+  } else if (type === 'bool') {
+    for (let j = 0; j < n; j++) (out as Uint8Array)[j] = values[j] ? 1 : 0;
+  } else {
+    (out as Float32Array).set(values as number[]);
+  }
+  return out;
+}
+
+function toContents(t: V2Tensor): TensorContents {
+  const key = contentsField(t.type);
+  if (!key) throw bad(`${t.name}: ${toV2Datatype(t.type)} has no typed contents in the protocol`);
+  if (t.type === 'string') return { bytes_contents: (t.data as string[]).map((s) => Buffer.from(s, 'utf8')) };
+  const a = t.data as NumericArray;
+  if (t.type === 'int64' || t.type === 'uint64') return { [key]: Array.from(a as BigInt64Array, Number) };
+  if (t.type === 'bool') return { bool_contents: Array.from(a as Uint8Array, (v) => v !== 0) };
+  return { [key]: Array.from(a as Float32Array) };
+}
+
+/** Tensors as the protocol carries them: raw bytes (one entry each) or typed contents (FP16 always raw). */
+export function toGrpcTensors(tensors: readonly V2Tensor[], raw: boolean): { tensors: GrpcTensor[]; raw: Uint8Array[] } {
+  const useRaw = raw || tensors.some((t) => contentsField(t.type) === undefined);
+  return {
+    tensors: tensors.map((t) => ({ name: t.name, datatype: toV2Datatype(t.type), shape: t.dims, ...(useRaw ? {} : { contents: toContents(t) }) })),
+    raw: useRaw ? tensors.map((t) => tensorToBytes(t)) : [],
+  };
+}

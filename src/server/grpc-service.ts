@@ -1,0 +1,225 @@
+/**
+ * The Open Inference Protocol over gRPC (KServe's GRPCInferenceService) beside REST, on its own
+ * port: the same models, engine, deadlines, priorities, token and body budget as the REST routes,
+ * through the same inference path (inference.ts).
+ *
+ * Mapping: the token travels as `authorization: Bearer <token>` metadata; a gRPC deadline becomes
+ * the request's deadline (counted from when the message arrived, as REST counts from the first
+ * byte; `parameters.timeout` still wins); REST's statuses map to gRPC codes (400 INVALID_ARGUMENT,
+ * 401 UNAUTHENTICATED, 404 NOT_FOUND, 413/429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE, 504
+ * DEADLINE_EXCEEDED, else INTERNAL). A request with raw_input_contents is answered with
+ * raw_output_contents, a typed one with typed contents (FP16 always raw).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { timingSafeEqual } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { RtinferError } from '../errors.js';
+import { fromGrpcParameters, fromGrpcTensors, grpcServiceDefinition, toGrpcTensors, type GrpcInferRequest, type GrpcInferResponse } from '../protocol/grpc-v2.js';
+import { RTINFER_VERSION } from '../version.js';
+import { errorAnswer, HttpError, type InternalErrorLog } from './http-io.js';
+import { recordSuccess, refuseIfLate, runInference } from './inference.js';
+import { modelReadiness } from './model-health.js';
+import type { ServerHost } from './types.js';
+import { modelMetadataBody, SERVER_EXTENSIONS } from './v2-routes.js';
+
+const STATUS_TO_CODE: ReadonlyArray<[number, grpc.status]> = [
+  [400, grpc.status.INVALID_ARGUMENT],
+  [401, grpc.status.UNAUTHENTICATED],
+  [403, grpc.status.PERMISSION_DENIED],
+  [404, grpc.status.NOT_FOUND],
+  [408, grpc.status.DEADLINE_EXCEEDED],
+  [413, grpc.status.RESOURCE_EXHAUSTED],
+  [429, grpc.status.RESOURCE_EXHAUSTED],
+  [503, grpc.status.UNAVAILABLE],
+  [504, grpc.status.DEADLINE_EXCEEDED],
+];
+
+export function grpcCodeFor(httpStatus: number): grpc.status {
+  const exact = STATUS_TO_CODE.find(([s]) => s === httpStatus);
+  if (exact) return exact[1];
+  return httpStatus >= 400 && httpStatus < 500 ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
+}
+
+/** The HTTP status a gRPC code stands for in metrics and the live view (they count HTTP statuses). */
+function statusFor(code: grpc.status): number {
+  return STATUS_TO_CODE.find(([, c]) => c === code)?.[0] ?? 500;
+}
+
+type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+
+export interface GrpcEndpointOptions {
+  log: InternalErrorLog;
+}
+
+/** The gRPC endpoint of an rtinfer server: listen on a port, close within a bound. */
+export class GrpcEndpoint {
+  readonly #host: ServerHost;
+  readonly #server: grpc.Server;
+  readonly #log: InternalErrorLog;
+  #port: number | undefined;
+
+  constructor(host: ServerHost, options: GrpcEndpointOptions) {
+    this.#host = host;
+    this.#log = options.log;
+    const limit = host.config.maxBodyBytes;
+    this.#server = new grpc.Server({
+      // The REST body limit applies to gRPC messages too (RESOURCE_EXHAUSTED beyond).
+      'grpc.max_receive_message_length': limit,
+      'grpc.max_send_message_length': -1,
+      'grpc.max_concurrent_streams': host.config.maxStreams > 0 ? Math.max(64, host.config.maxStreams) : 64,
+      // A client that holds a connection without calls is pinged, and dropped if it does not answer.
+      'grpc.keepalive_time_ms': Math.max(10_000, host.config.wsPingIntervalMs),
+      'grpc.keepalive_timeout_ms': 10_000,
+    });
+    this.#server.addService(grpcServiceDefinition(), {
+      ServerLive: this.#unary('ServerLive', false, async () => ({ live: true })),
+      ServerReady: this.#unary('ServerReady', false, async () => ({ ready: !host.closing && [...host.models.values()].every((m) => modelReadiness(m).ready) })),
+      ModelReady: this.#unary('ModelReady', true, async (req: { name: string; version: string }) => {
+        const m = host.findModel(req.name, req.version || undefined);
+        return { ready: !host.closing && modelReadiness(m).ready };
+      }),
+      ServerMetadata: this.#unary('ServerMetadata', true, async () => ({ name: 'rtinfer', version: RTINFER_VERSION, extensions: SERVER_EXTENSIONS })),
+      ModelMetadata: this.#unary('ModelMetadata', true, async (req: { name: string; version: string }) => {
+        const m = host.findModel(req.name, req.version || undefined);
+        if (!m.engine) throw new HttpError(503, `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`);
+        const meta = modelMetadataBody(m);
+        return { name: meta.name, versions: meta.versions, platform: meta.platform, inputs: meta.inputs, outputs: meta.outputs };
+      }),
+      ModelInfer: ((call, callback) => void this.#infer(call, callback)) as Unary<GrpcInferRequest, GrpcInferResponse>,
+    });
+  }
+
+  /** The bound port once listening. */
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+        if (error) return reject(new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen for gRPC on ${address}: ${error.message}`));
+        this.#port = bound;
+        resolve(bound);
+      });
+    });
+  }
+
+  /** Stops taking calls, waits for those in flight until `deadlineMs` (a performance.now() time), then cuts the rest. */
+  async close(deadlineMs: number): Promise<void> {
+    if (this.#port === undefined) {
+      this.#server.forceShutdown();
+      return;
+    }
+    const graceful = new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
+    const bound = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), Math.max(0, deadlineMs - performance.now())).unref());
+    if ((await Promise.race([graceful, bound])) === 'late') this.#server.forceShutdown();
+  }
+
+  #authorized(metadata: grpc.Metadata): boolean {
+    const token = this.#host.config.token;
+    if (token === undefined) return true;
+    const given = metadata.get('authorization')[0];
+    return typeof given === 'string' && sameBearer(given, token);
+  }
+
+  #fail(callback: grpc.sendUnaryData<never>, error: unknown): grpc.status {
+    const { status, message } = errorAnswer(error, this.#log);
+    const code = grpcCodeFor(status);
+    const metadata = new grpc.Metadata();
+    if (status === 429 || status === 503) metadata.set('retry-after', '1');
+    callback({ code, details: message, metadata });
+    return code;
+  }
+
+  #unary<Req, Res>(endpoint: string, needsToken: boolean, run: (req: Req) => Promise<Res>): Unary<Req, Res> {
+    return (call, callback) => {
+      void (async () => {
+        let code: grpc.status = grpc.status.OK;
+        try {
+          if (needsToken && !this.#authorized(call.metadata)) throw unauthenticated();
+          callback(null, await run(call.request));
+        } catch (error) {
+          code = this.#fail(callback, error);
+        } finally {
+          this.#host.metrics.requests.inc({ model: '', endpoint: `grpc_${endpoint}`, outcome: String(code === grpc.status.OK ? 200 : statusFor(code)) });
+        }
+      })();
+    };
+  }
+
+  async #infer(call: grpc.ServerUnaryCall<GrpcInferRequest, GrpcInferResponse>, callback: grpc.sendUnaryData<GrpcInferResponse>): Promise<void> {
+    const host = this.#host;
+    const receivedAt = performance.now();
+    const controller = new AbortController();
+    call.once('cancelled', () => controller.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call')));
+    let model: ReturnType<ServerHost['readyModel']> | undefined;
+    let reserved = 0;
+    let status = 200;
+    try {
+      if (host.closing) throw new HttpError(503, 'the server is shutting down');
+      if (!this.#authorized(call.metadata)) throw unauthenticated();
+      const req = call.request;
+      model = host.readyModel(req.model_name, req.model_version || undefined);
+      reserved = messageBytes(req);
+      if (!host.bodyBudget.tryReserve(reserved)) {
+        reserved = 0;
+        throw new HttpError(503, `the server holds too many request bytes (${host.bodyBudget.held} of ${host.bodyBudget.limit}): retry later`);
+      }
+      const inputs = fromGrpcTensors(req.inputs, req.raw_input_contents, 'inputs');
+      const deadline = call.getDeadline();
+      const deadlineAt = deadline instanceof Date ? deadline.getTime() : deadline;
+      // The gRPC deadline, as ms after this call's arrival (the request's own timeout still wins).
+      const transportDeadlineMs = Number.isFinite(deadlineAt) ? deadlineAt - Date.now() + (performance.now() - receivedAt) : undefined;
+      const outcome = await runInference(host, {
+        model,
+        inputs,
+        outputs: req.outputs.map((o) => o.name),
+        parameters: fromGrpcParameters(req.parameters),
+        ...(transportDeadlineMs !== undefined ? { transportDeadlineMs } : {}),
+        receivedAt,
+        bodyAt: receivedAt,
+        signal: controller.signal,
+      });
+      const out = toGrpcTensors(outcome.tensors, req.raw_input_contents.length > 0 || req.inputs.length === 0);
+      const sentAt = performance.now();
+      refuseIfLate(outcome, receivedAt, sentAt);
+      recordSuccess(host, model, outcome, receivedAt, receivedAt, sentAt);
+      callback(null, { model_name: model.config.name, model_version: model.config.version, id: req.id, outputs: out.tensors, raw_output_contents: out.raw });
+    } catch (error) {
+      if (model) host.stats.fail(model.config.name, model.config.version, performance.now() - receivedAt);
+      status = statusFor(this.#fail(callback, error));
+    } finally {
+      host.bodyBudget.release(reserved);
+      const name = model?.config.name;
+      const ms = performance.now() - receivedAt;
+      host.metrics.requests.inc({ model: name ?? '', endpoint: 'grpc_infer', outcome: String(status) });
+      if (name !== undefined) host.metrics.e2e.observe({ model: name, endpoint: 'grpc_infer' }, ms / 1000);
+      host.live.record(name, 'grpc_infer', status, ms);
+    }
+  }
+}
+
+function unauthenticated(): HttpError {
+  return new HttpError(401, 'missing or wrong bearer token (metadata authorization: Bearer <token>)');
+}
+
+function sameBearer(header: string, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header);
+  if (!m) return false;
+  const a = Buffer.from(m[1] ?? '');
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The bytes a decoded request holds (its raw contents, or its typed values at 8 bytes each). */
+function messageBytes(req: GrpcInferRequest): number {
+  let n = 0;
+  for (const r of req.raw_input_contents) n += r.byteLength;
+  for (const t of req.inputs) {
+    const c = t.contents;
+    if (!c) continue;
+    for (const v of Object.values(c)) if (Array.isArray(v)) n += v.length * 8;
+  }
+  return n;
+}

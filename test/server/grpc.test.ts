@@ -1,0 +1,192 @@
+/**
+ * rtinfer serve's gRPC endpoint over real HTTP/2 on 127.0.0.1, driven by a client built only from
+ * KServe's official grpc_predict_v2.proto (../shared/kserve/; the generated descriptor when the
+ * workplace's folder is absent): every RPC, raw and typed tensors giving REST's answers, the error
+ * codes, the token, deadlines, the message limit, and a port that survives garbage.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { GRPC_PREDICT_V2 } from '../../src/protocol/grpc-predict-v2.js';
+import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
+import { validateConfig } from '../../src/server/config.js';
+import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
+import { OCR_CLS } from '../helpers/models.js';
+
+const PROTO = fileURLToPath(new URL('../../../shared/kserve/grpc_predict_v2.proto', import.meta.url));
+const CLS = 'ch_ppocr_mobile_v2.0_cls_infer';
+const TOKEN = 's3cret';
+const OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
+
+// Messages as the generic client gives them: tests read the fields they assert on.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Msg = any;
+type Call = (req: Msg, meta?: grpc.Metadata, options?: grpc.CallOptions) => Promise<Msg>;
+
+let server: RtinferServer;
+let tokenServer: RtinferServer;
+let base: string;
+let client: grpc.Client & Record<string, unknown>;
+let tokenClient: grpc.Client & Record<string, unknown>;
+
+function makeClient(port: number): grpc.Client & Record<string, unknown> {
+  const definition = existsSync(PROTO) ? protoLoader.loadSync(PROTO, OPTIONS) : protoLoader.fromJSON(GRPC_PREDICT_V2 as Parameters<typeof protoLoader.fromJSON>[0], OPTIONS);
+  const pkg = grpc.loadPackageDefinition(definition) as Msg;
+  return new pkg.inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
+}
+
+function rpc(c: grpc.Client & Record<string, unknown>, method: string): Call {
+  return (req, meta = new grpc.Metadata(), options = {}) =>
+    new Promise((resolve, reject) => {
+      (c[method] as (r: Msg, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: Msg) => void) => void).call(c, req, meta, options, (e, res) => (e ? reject(e) : resolve(res)));
+    });
+}
+
+async function code(p: Promise<unknown>): Promise<{ code: grpc.status; details: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as grpc.ServiceError;
+    return { code: err.code, details: err.details };
+  }
+  assert.fail('the call succeeded');
+}
+
+const pixels = (): Float32Array => Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => (i % 255) / 255);
+
+before(async () => {
+  if (!existsSync(PROTO)) console.log(`# ${PROTO} is missing (the workplace's shared folder): the client is built from the generated descriptor instead`);
+  server = createRtinferServer(validateConfig({ port: 0, grpcPort: 0, maxBodyBytes: 200_000, models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] }, instances: 1, threads: 1 }] }));
+  base = await server.listen();
+  tokenServer = createRtinferServer(validateConfig({ port: 0, grpcPort: 0, token: TOKEN, models: [{ path: OCR_CLS, instances: 1, threads: 1 }] }));
+  await tokenServer.listen();
+  await Promise.all([server.ready(), tokenServer.ready()]);
+  client = makeClient(server.grpcPort!);
+  tokenClient = makeClient(tokenServer.grpcPort!);
+});
+
+after(async () => {
+  client?.close();
+  tokenClient?.close();
+  await Promise.all([server?.close(), tokenServer?.close()]);
+});
+
+test('health and metadata RPCs answer as the protocol says', async () => {
+  assert.deepEqual(await rpc(client, 'ServerLive')({}), { live: true });
+  assert.deepEqual(await rpc(client, 'ServerReady')({}), { ready: true });
+  assert.deepEqual(await rpc(client, 'ModelReady')({ name: CLS, version: '' }), { ready: true });
+  const meta = await rpc(client, 'ServerMetadata')({});
+  assert.equal(meta.name, 'rtinfer');
+  assert.ok(meta.extensions.includes('statistics'));
+  const m = await rpc(client, 'ModelMetadata')({ name: CLS });
+  assert.equal(m.platform, 'onnxruntime_onnx');
+  assert.deepEqual(m.versions, ['1']);
+  assert.deepEqual(
+    m.inputs.map((t: Msg) => [t.name, t.datatype, t.shape]),
+    [['x', 'FP32', [-1, 3, -1, -1]]],
+  );
+  assert.equal((await code(rpc(client, 'ModelMetadata')({ name: 'nope' }))).code, grpc.status.NOT_FOUND);
+  assert.equal((await code(rpc(client, 'ModelReady')({ name: CLS, version: '9' }))).code, grpc.status.NOT_FOUND);
+});
+
+test('ModelInfer with raw and with typed contents gives the scores REST gives', async () => {
+  const data = pixels();
+  const bin = encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data }], { binaryInputs: true, binaryOutputs: true });
+  const r = await fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: bin.body, headers: bin.headers });
+  const rest = decodeInferResponse(Buffer.from(await r.arrayBuffer()), r.headers.get(HEADER_LENGTH) ?? undefined)[0]!.data as Float32Array;
+
+  const raw = await rpc(client, 'ModelInfer')({ model_name: CLS, id: 'r1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }], raw_input_contents: [Buffer.from(data.buffer)] });
+  assert.equal(raw.id, 'r1');
+  assert.equal(raw.model_name, CLS);
+  assert.deepEqual(raw.outputs[0].shape, [1, 2]);
+  assert.equal(raw.outputs[0].datatype, 'FP32');
+  const rawOut = raw.raw_output_contents[0] as Buffer;
+  const fromRaw = new Float32Array(rawOut.buffer.slice(rawOut.byteOffset, rawOut.byteOffset + rawOut.byteLength));
+  assert.deepEqual(Array.from(fromRaw), Array.from(rest));
+
+  const typed = await rpc(client, 'ModelInfer')({ model_name: CLS, model_version: '1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], contents: { fp32_contents: Array.from(data) } }] });
+  assert.equal(typed.raw_output_contents.length, 0, 'a typed request is answered typed');
+  const fromTyped: number[] = typed.outputs[0].contents.fp32_contents;
+  fromTyped.forEach((v, i) => assert.ok(Math.abs(v - rest[i]!) < 1e-6));
+});
+
+test('BAD CALL - gRPC errors carry the codes the protocol expects, and the server keeps serving', async () => {
+  const infer = rpc(client, 'ModelInfer');
+  const x = (shape: number[], n = 3 * 48 * 192): Msg => ({ model_name: CLS, inputs: [{ name: 'x', datatype: 'FP32', shape }], raw_input_contents: [Buffer.alloc(n * 4)] });
+  const cases: Array<[Msg, grpc.status, RegExp]> = [
+    [{ ...x([1, 3, 48, 192]), model_name: 'nope' }, grpc.status.NOT_FOUND, /unknown model/],
+    [x([1, 3, 48, 190]), grpc.status.INVALID_ARGUMENT, /bytes/],
+    [{ ...x([1, 3, 48, 192]), raw_input_contents: [] , inputs: [{ name: 'x', datatype: 'FP16', shape: [1] }] }, grpc.status.INVALID_ARGUMENT, /raw_input_contents/],
+    [{ ...x([1, 3, 48, 192]), inputs: [{ name: 'x', datatype: 'FP33', shape: [1, 3, 48, 192] }] }, grpc.status.INVALID_ARGUMENT, /unknown datatype/],
+    [{ ...x([1, 3, 48, 192]), parameters: { priority: { int64_param: 99 } } }, grpc.status.INVALID_ARGUMENT, /priority/],
+    [{ ...x([1, 3, 48, 192]), outputs: [{ name: 'nope' }] }, grpc.status.INVALID_ARGUMENT, /not an output/],
+    [{ ...x([1, 3, 48, 192]), raw_input_contents: [Buffer.alloc(4), Buffer.alloc(4)] }, grpc.status.INVALID_ARGUMENT, /every tensor needs one/],
+  ];
+  for (const [req, want, text] of cases) {
+    const e = await code(infer(req));
+    assert.equal(e.code, want, `${e.details}`);
+    assert.match(e.details, text);
+    assert.doesNotMatch(e.details, /at \w+ \(|onnxruntime/i, 'no stack, no runtime internals');
+  }
+  // Over the message limit (maxBodyBytes 200 kB here): RESOURCE_EXHAUSTED from the transport.
+  const big = await code(infer(x([1, 3, 480, 192], 3 * 480 * 192)));
+  assert.equal(big.code, grpc.status.RESOURCE_EXHAUSTED);
+  // A deadline no inference can meet.
+  const late = await code(infer(x([1, 3, 48, 192]), new grpc.Metadata(), { deadline: Date.now() + 0.01 }));
+  assert.equal(late.code, grpc.status.DEADLINE_EXCEEDED);
+  const timeout = await code(infer({ ...x([1, 3, 48, 192]), parameters: { timeout: { int64_param: 1 } } }));
+  assert.equal(timeout.code, grpc.status.DEADLINE_EXCEEDED, timeout.details);
+  const ok = await infer(x([1, 3, 48, 192]));
+  assert.deepEqual(ok.outputs[0].shape, [1, 2]);
+});
+
+test('BAD CALL - the token travels as authorization metadata; without it UNAUTHENTICATED, health stays public', async () => {
+  const req = { model_name: CLS, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }], raw_input_contents: [Buffer.from(pixels().buffer)] };
+  assert.equal((await code(rpc(tokenClient, 'ModelInfer')(req))).code, grpc.status.UNAUTHENTICATED);
+  const wrong = new grpc.Metadata();
+  wrong.set('authorization', 'Bearer nope');
+  assert.equal((await code(rpc(tokenClient, 'ModelMetadata')({ name: CLS }, wrong))).code, grpc.status.UNAUTHENTICATED);
+  assert.deepEqual(await rpc(tokenClient, 'ServerLive')({}), { live: true });
+  const right = new grpc.Metadata();
+  right.set('authorization', `Bearer ${TOKEN}`);
+  const out = await rpc(tokenClient, 'ModelInfer')(req, right);
+  assert.deepEqual(out.outputs[0].shape, [1, 2]);
+});
+
+test('BAD CALL - garbage on the gRPC port does not take the server down', async () => {
+  for (const bytes of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\xff\xff\xff\xff'), Buffer.alloc(4096, 0xfe)]) {
+    await new Promise<void>((resolve) => {
+      const s = net.connect(server.grpcPort!, '127.0.0.1', () => s.end(bytes));
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+      s.resume();
+      setTimeout(() => {
+        s.destroy();
+        resolve();
+      }, 1000).unref();
+    });
+  }
+  assert.deepEqual(await rpc(client, 'ServerLive')({}), { live: true });
+});
+
+test('statistics (Triton shape) count gRPC and REST requests alike', async () => {
+  const r = await fetch(`${base}/v2/models/${CLS}/stats`);
+  assert.equal(r.status, 200);
+  const body = (await r.json()) as Msg;
+  const s = body.model_stats[0];
+  assert.equal(s.name, CLS);
+  assert.equal(s.version, '1');
+  assert.ok(s.inference_count >= 3, `inference_count ${s.inference_count}`);
+  assert.ok(s.inference_stats.success.count >= 3);
+  assert.ok(s.inference_stats.success.ns > 0);
+  assert.ok(s.inference_stats.fail.count >= 1, 'the refused calls count as failures');
+  assert.ok(s.inference_stats.compute_infer.ns > 0);
+  assert.equal(s.batch_stats[0].batch_size, 1);
+  const all = (await (await fetch(`${base}/v2/models/stats`)).json()) as Msg;
+  assert.equal(all.model_stats.length, 1);
+  assert.equal((await fetch(`${base}/v2/models/nope/stats`)).status, 404);
+});
