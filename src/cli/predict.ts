@@ -5,7 +5,8 @@ import { RtinferError, firstLine, isRtinferError } from '../errors.js';
 import { STAGE_NAMES, type StageName } from '../loadgen/images-bench.js';
 import { formatMs, formatTable } from '../report/format.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
-import { drawDetections } from '../vision/draw.js';
+import { renderResult } from '../vision/render.js';
+import { resultJson, type MaskFormat } from '../vision/result-json.js';
 import { isHeadName, HEAD_NAMES } from '../vision/heads/registry.js';
 import { loadLabels } from '../vision/labels.js';
 import { openVisionModel } from '../vision/open-model.js';
@@ -30,7 +31,8 @@ export const PREDICT_COMMAND: CommandSpec = {
     { name: 'max-pixels', type: 'string', value: 'N', description: 'refuse images with more pixels than N (default 40000000)' },
     { name: 'labels', type: 'string', value: 'FILE', description: 'class names, one per line (overrides the model metadata)' },
     { name: 'top-k', type: 'string', value: 'N', description: 'classifiers: classes to report (default 5)' },
-    { name: 'save', type: 'string', value: 'DIR', description: 'write annotated images to DIR' },
+    { name: 'save', type: 'string', value: 'DIR', description: 'write annotated images (boxes, keypoints, masks) or output images (image-to-image models) to DIR' },
+    { name: 'masks', type: 'string', value: 'rle|polygon', description: 'segmentation masks in --json as COCO RLE (default) or polygons' },
     { name: 'warmup', type: 'string', value: 'N', description: 'unreported runs on the first image before timing (default 3; 0 shows the cold start)' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.predict/1 JSON' },
     ...SESSION_OPTIONS,
@@ -59,31 +61,24 @@ interface ItemReport {
   image: string;
   width?: number;
   height?: number;
-  detections?: Array<{ label: string; classId: number; score: number; box: number[]; keypoints?: Array<{ x: number; y: number; score?: number }> }>;
+  detections?: Array<{ label: string; classId: number; score: number; box: number[]; keypoints?: unknown[]; mask?: unknown; polygon?: unknown }>;
   classes?: Array<{ index: number; label: string; score: number }>;
   texts?: Array<{ score: number; box: number[] }>;
+  segments?: Array<{ classId: number; label: string; pixels: number }>;
+  output?: { width: number; height: number; channels: number; range: string; luminance: boolean; scale: number };
   speedMs?: SpeedMs;
   error?: { code: string; message: string };
 }
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-const r1 = (x: number): number => Math.round(x * 10) / 10;
 
-function itemOf(image: string, r: VisionResult): ItemReport {
-  const base: ItemReport = { image, width: r.transform.original.width, height: r.transform.original.height };
+function itemOf(image: string, r: VisionResult, masks: MaskFormat): ItemReport {
+  const { width, height } = r.transform.original;
   const speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
-  if (r.task === 'detect') {
-    const detections = r.detections.map((d) => ({
-      label: d.label,
-      classId: d.classId,
-      score: r3(d.score),
-      box: d.box.map(r1),
-      ...(d.keypoints ? { keypoints: d.keypoints.map((k) => (k.score === undefined ? { x: r1(k.x), y: r1(k.y) } : { x: r1(k.x), y: r1(k.y), score: r3(k.score) })) } : {}),
-    }));
-    return { ...base, detections, speedMs };
-  }
-  if (r.task === 'classify') return { ...base, classes: r.classes.map((c) => ({ index: c.index, label: c.label, score: r3(c.score) })), speedMs };
-  return { ...base, texts: r.texts.map((t) => ({ score: r3(t.score), box: t.box.map(r1) })), speedMs };
+  const body = resultJson(r, width, height, masks);
+  // The image-to-image description is `output` here: `image` names the input file.
+  const { image: output, ...rest } = body as { image?: ItemReport['output'] };
+  return { image, width, height, ...rest, ...(output ? { output } : {}), speedMs } as ItemReport;
 }
 
 export async function predictCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
@@ -92,7 +87,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
   if (modelPath === undefined || images.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer predict needs a model and at least one image (usage: ${PREDICT_COMMAND.usage})`);
   const text = (n: string): string | undefined => stringValue(values, n);
   const task = text('task');
-  if (task !== undefined && !isHeadName(task) && !['detect', 'classify', 'text'].includes(task)) {
+  if (task !== undefined && !isHeadName(task) && !['detect', 'classify', 'text', 'semantic', 'image'].includes(task)) {
     throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --task '${task}' (expected one of ${HEAD_NAMES.join(', ')})`);
   }
   const size = imageSize(text('imgsz'));
@@ -105,6 +100,9 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
   const labels = labelsFile === undefined ? undefined : await loadLabels(labelsFile);
   const save = text('save');
   const json = values['json'] === true;
+  const masksText = text('masks') ?? 'rle';
+  if (masksText !== 'rle' && masksText !== 'polygon') throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --masks '${masksText}' (expected rle or polygon)`);
+  const masks: MaskFormat = masksText;
   const warmup = text('warmup') === undefined ? 3 : parseIntOption('warmup', text('warmup') ?? '', 0, 1000);
 
   const model = await openVisionModel(modelPath, {
@@ -132,12 +130,10 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     for (const image of images) {
       try {
         const r = await model.predict(image);
-        items.push(itemOf(image, r));
+        items.push(itemOf(image, r, masks));
         for (const s of STAGE_NAMES) stage[s].record(r.speedMs[s] * 1000);
-        if (save !== undefined && r.task !== 'classify') {
-          const out = path.join(save, `${path.parse(image).name}.png`);
-          await writeFile(out, await drawDetections(image, r.task === 'detect' ? r.detections : r.texts));
-        }
+        const picture = save !== undefined ? await renderResult(image, r, { format: 'png' }) : undefined;
+        if (save !== undefined && picture !== undefined) await writeFile(path.join(save, `${path.parse(image).name}.png`), picture);
       } catch (error) {
         // One bad image fails its own line, not the run.
         items.push({ image, error: { code: isRtinferError(error) ? error.code : 'error', message: isRtinferError(error) ? error.message : firstLine(error) } });
@@ -166,10 +162,20 @@ function renderPredict(items: ItemReport[], summary: Record<string, { p50: numbe
       continue;
     }
     const rows: string[][] = [];
-    if (it.detections) for (const d of it.detections) rows.push([d.label, d.score.toFixed(3), `[${d.box.join(', ')}]`, d.keypoints ? `${d.keypoints.length} keypoints` : '']);
+    if (it.detections) for (const d of it.detections) rows.push([d.label, d.score.toFixed(3), `[${d.box.join(', ')}]`, [d.keypoints ? `${d.keypoints.length} keypoints` : '', d.mask ? 'mask' : '', d.polygon ? 'rotated' : ''].filter(Boolean).join(', ')]);
     if (it.classes) for (const c of it.classes) rows.push([c.label, c.score.toFixed(3), `#${c.index}`]);
     if (it.texts) for (const t of it.texts) rows.push(['text', t.score.toFixed(3), `[${t.box.join(', ')}]`]);
-    const what = it.detections ? `${it.detections.length} detections` : it.classes ? 'top classes' : `${it.texts?.length ?? 0} text boxes`;
+    if (it.segments) for (const g of it.segments) rows.push([g.label, `${g.pixels} px`, `${((100 * g.pixels) / ((it.width ?? 1) * (it.height ?? 1))).toFixed(1)} %`]);
+    const o = it.output;
+    const what = it.detections
+      ? `${it.detections.length} detections`
+      : it.classes
+        ? 'top classes'
+        : it.segments
+          ? `${it.segments.length} classes present`
+          : o
+            ? `an image ${o.width}x${o.height}x${o.channels} (×${o.scale}, values ${o.range}${o.luminance ? ', luminance: combined with the input\'s chroma by --save' : ''})`
+            : `${it.texts?.length ?? 0} text boxes`;
     out.push('', `${it.image} (${it.width}x${it.height}): ${what}`);
     if (rows.length) out.push(formatTable(rows, '  '));
     const s = it.speedMs;

@@ -10,7 +10,8 @@ import type { IncomingMessage } from 'node:http';
 import { RtinferError } from '../errors.js';
 import { inspectModel } from '../runtime/model-info.js';
 import { readModel } from '../runtime/session.js';
-import { drawDetections } from '../vision/draw.js';
+import { renderResult } from '../vision/render.js';
+import { resultJson, type MaskFormat } from '../vision/result-json.js';
 import type { PreprocessConfig } from '../vision/config.js';
 import { createVisionPipeline, type VisionPipeline, type VisionResult } from '../vision/pipeline.js';
 import { PreprocessPool } from '../vision/preprocess-pool.js';
@@ -89,16 +90,12 @@ export class VisionService {
   }
 }
 
-export function resultBody(model: string, pipeline: VisionPipeline, r: VisionResult): Record<string, unknown> {
+export function resultBody(model: string, pipeline: VisionPipeline, r: VisionResult, masks: MaskFormat = 'rle'): Record<string, unknown> {
   const round = (x: number): number => Math.round(x * 1000) / 1000;
-  const base = { width: r.transform.original.width, height: r.transform.original.height, speedMs: Object.fromEntries(Object.entries(r.speedMs).map(([k, v]) => [k, round(v)])) };
-  const result =
-    r.task === 'detect'
-      ? { ...base, detections: r.detections.map((d) => ({ ...d, score: round(d.score), box: d.box.map((v) => Math.round(v * 10) / 10) })) }
-      : r.task === 'classify'
-        ? { ...base, classes: r.classes.map((c) => ({ ...c, score: round(c.score) })) }
-        : { ...base, texts: r.texts.map((t) => ({ score: round(t.score), box: t.box.map((v) => Math.round(v * 10) / 10) })) };
-  return { schema: PREDICT_SCHEMA, model, head: pipeline.head.name, task: pipeline.head.task, results: [result] };
+  const { width, height } = r.transform.original;
+  const base = { width, height, speedMs: Object.fromEntries(Object.entries(r.speedMs).map(([k, v]) => [k, round(v)])) };
+  // Keypoints, masks (RLE unless ?masks=polygon), rotated boxes, segments and image outputs as predict --json writes them.
+  return { schema: PREDICT_SCHEMA, model, head: pipeline.head.name, task: pipeline.head.task, results: [{ ...base, ...resultJson(r, width, height, masks) }] };
 }
 
 /** The image in a request body: raw bytes, or the first file of a multipart form. */
@@ -118,6 +115,13 @@ async function imageFrom(req: IncomingMessage, body: Buffer): Promise<Buffer> {
   return Buffer.from(await file.arrayBuffer());
 }
 
+function masksOf(url: URL): MaskFormat {
+  const m = url.searchParams.get('masks');
+  if (m === null || m === 'rle') return 'rle';
+  if (m === 'polygon') return 'polygon';
+  throw new HttpError(400, `invalid masks '${m}' (expected rle or polygon)`);
+}
+
 export function addVisionRoutes(host: ServerHost, vision: VisionService): void {
   host.route({ method: 'POST', path: '/api/models/{name}/predict', endpoint: 'predict', auth: 'token', model: 'ready', handler: (ctx) => predict(host, vision, ctx) });
 }
@@ -132,10 +136,10 @@ async function predict(host: ServerHost, vision: VisionService, ctx: RouteContex
     const r = await pipeline.predict(image);
     const timing = `decode;dur=${r.speedMs.decode.toFixed(3)}, preprocess;dur=${r.speedMs.preprocess.toFixed(3)}, inference;dur=${r.speedMs.inference.toFixed(3)}, postprocess;dur=${r.speedMs.postprocess.toFixed(3)}`;
     if (ctx.url.searchParams.get('annotate') === '1') {
-      if (r.task === 'classify') throw new HttpError(400, `annotate=1 draws boxes; model '${entry.config.name}' is a classifier`);
-      const png = await drawDetections(image, r.task === 'detect' ? r.detections : r.texts);
+      const png = await renderResult(image, r, { format: 'png' });
+      if (png === undefined) throw new HttpError(400, `annotate=1 draws boxes; model '${entry.config.name}' is a classifier`);
       if ((ctx.req.headers.accept ?? '').includes('application/json')) {
-        const result = resultBody(entry.config.name, pipeline, r);
+        const result = resultBody(entry.config.name, pipeline, r, masksOf(ctx.url));
         const [first] = result['results'] as Array<Record<string, unknown>>;
         if (first) first['annotated'] = `data:image/png;base64,${png.toString('base64')}`;
         sendJson(ctx.res, 200, result, { 'server-timing': timing });
@@ -143,7 +147,7 @@ async function predict(host: ServerHost, vision: VisionService, ctx: RouteContex
         sendBody(ctx.res, 200, png, { 'content-type': 'image/png', 'server-timing': timing });
       }
     } else {
-      sendJson(ctx.res, 200, resultBody(entry.config.name, pipeline, r), { 'server-timing': timing });
+      sendJson(ctx.res, 200, resultBody(entry.config.name, pipeline, r, masksOf(ctx.url)), { 'server-timing': timing });
     }
   } finally {
     host.metrics.inflight.dec({ model: entry.config.name });

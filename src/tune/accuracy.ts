@@ -11,6 +11,9 @@
  * - otherwise (no images, or not a vision model): seeded synthetic inputs, outputs compared
  *   element by element (`tensor-error`, see TensorErrorStats.score).
  *
+ * - pose / segmentation / image-to-image models (agreement only): OKS of the keypoints, IoU of the
+ *   instance masks, mean IoU of the semantic maps, pixel agreement of output images
+ *   (`oks-agreement`, `mask-iou-agreement`, `miou-agreement`, `image-agreement`; vision-agreement.ts).
  * For the agreement metrics `drop` is 1 − score. Scores are in [0, 1], higher better.
  */
 import { stat } from 'node:fs/promises';
@@ -21,8 +24,9 @@ import { inspectModel } from '../runtime/model-info.js';
 import { createSession, readModel, type RuntimeSession } from '../runtime/session.js';
 import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
 import { createVisionPipeline, type VisionPipeline } from '../vision/pipeline.js';
-import type { HeadResult, VisionTask } from '../vision/types.js';
+import type { Detection, HeadResult, VisionTask } from '../vision/types.js';
 import { top1Agreement } from './agreement.js';
+import { classMapIou, imageAgreement, maskIou, matchedAgreement, oks } from './vision-agreement.js';
 import { listImages } from './image-list.js';
 import { TEXT_LABEL, loadLabelledSet, type LabelledSet } from './labels.js';
 import { meanAveragePrecision, type PredictedBox, type TruthBox } from './map.js';
@@ -51,7 +55,7 @@ export interface AccuracyOptions {
   cache?: ReferenceCache;
 }
 
-export type AccuracyMetric = 'map50-agreement' | 'top1-agreement' | 'tensor-error' | 'map50' | 'top1';
+export type AccuracyMetric = 'map50-agreement' | 'top1-agreement' | 'tensor-error' | 'map50' | 'top1' | 'oks-agreement' | 'mask-iou-agreement' | 'miou-agreement' | 'image-agreement';
 
 export interface AccuracyReport {
   metric: AccuracyMetric;
@@ -347,6 +351,8 @@ async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonl
     const score = top1Agreement(c.map((x) => topClass(x).index), r.map((x) => topClass(x).index));
     return withNote({ metric: 'top1-agreement', score, drop: 1 - score, images: n }, note);
   }
+  const beyond = beyondBoxes(c, r, ref.scoreThreshold);
+  if (beyond !== undefined) return withNote({ ...beyond, images: n }, join(note, beyond.note));
   const truth: TruthBox[][] = r.map((x) => boxesOf(x, false));
   let predictions = c.map((x) => boxesOf(x, false));
   let extra: string | undefined;
@@ -359,6 +365,36 @@ async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonl
   }
   const score = meanAveragePrecision(predictions, truth, { iou: IOU }).map;
   return withNote({ metric: 'map50-agreement', score, drop: 1 - score, images: n }, join(note, extra));
+}
+
+/**
+ * Agreement for results boxes do not capture (issue #14): keypoints by OKS, instance masks by mask
+ * IoU (each against the overlapping detection of the same class, the candidate held to the
+ * reference's threshold), semantic maps by mean IoU over classes, output images by pixel error.
+ * Box agreement (mAP@0.5) for keypoint and mask models is in the note. undefined: plain boxes.
+ */
+function beyondBoxes(c: HeadResult[], r: HeadResult[], threshold: number): (Omit<AccuracyReport, 'images'> & { note?: string }) | undefined {
+  const mean = (xs: number[]): number => (xs.length === 0 ? 1 : xs.reduce((a, b) => a + b, 0) / xs.length);
+  if (r.every((x) => x.task === 'semantic') && c.every((x) => x.task === 'semantic')) {
+    const score = mean(r.map((x, i) => classMapIou((c[i] as Extract<HeadResult, { task: 'semantic' }>).map, (x as Extract<HeadResult, { task: 'semantic' }>).map)));
+    return { metric: 'miou-agreement', score, drop: 1 - score };
+  }
+  if (r.every((x) => x.task === 'image') && c.every((x) => x.task === 'image')) {
+    const score = mean(r.map((x, i) => imageAgreement((c[i] as Extract<HeadResult, { task: 'image' }>).image, (x as Extract<HeadResult, { task: 'image' }>).image)));
+    return { metric: 'image-agreement', score, drop: 1 - score };
+  }
+  const dets = (x: HeadResult): Detection[] => (x.task === 'detect' ? x.detections : []);
+  const refDets = r.map(dets);
+  const hasKeypoints = refDets.some((d) => d.some((x) => x.keypoints !== undefined));
+  const hasMasks = refDets.some((d) => d.some((x) => x.mask !== undefined));
+  if (!hasKeypoints && !hasMasks) return undefined;
+  const candDets = c.map((x) => dets(x).filter((d) => d.score >= threshold));
+  const boxes = meanAveragePrecision(c.map((x) => boxesOf(x, false)), r.map((x) => boxesOf(x, false)), { iou: IOU }).map;
+  const similarity = hasKeypoints
+    ? (a: Detection, b: Detection): number => oks(a.keypoints ?? [], b.keypoints ?? [], (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]))
+    : (a: Detection, b: Detection): number => (a.mask !== undefined && b.mask !== undefined ? maskIou(a.mask, b.mask) : 0);
+  const score = mean(refDets.map((ref, i) => matchedAgreement(candDets[i]!, ref, similarity)));
+  return { metric: hasKeypoints ? 'oks-agreement' : 'mask-iou-agreement', score, drop: 1 - score, note: `boxes: mAP@0.5 agreement ${boxes.toFixed(3)}` };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import sharp from 'sharp';
 import { decodeError, imageLabel, isRawImage, readImageFile } from './decode.js';
-import type { Detection, ImageSource, TextBox } from './types.js';
+import type { Detection, ImageSource, Mask, TextBox } from './types.js';
 
 export interface DrawOptions {
   format?: 'jpeg' | 'png' | 'webp';
@@ -37,7 +37,7 @@ export function overlaySvg(width: number, height: number, items: ReadonlyArray<D
   for (const item of items) {
     const color = isDetection(item) ? PALETTE[item.classId % PALETTE.length]! : '#00C2FF';
     const [x1, y1, x2, y2] = item.box.map((v) => Math.round(v * 10) / 10) as [number, number, number, number];
-    if (!isDetection(item) && item.polygon !== undefined) {
+    if (item.polygon !== undefined) {
       const pts = item.polygon.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ');
       parts.push(`<polygon points="${pts}" fill="none" stroke="${color}" stroke-width="${lw}"/>`);
     } else {
@@ -63,6 +63,30 @@ export function overlaySvg(width: number, height: number, items: ReadonlyArray<D
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
 
+function rgbOf(hex: string): [number, number, number] {
+  const v = Number.parseInt(hex.slice(1), 16);
+  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+}
+
+/** Tints the mask's pixels of an interleaved 8-bit image half-way towards `color` (Ultralytics draws masks at alpha 0.5). */
+export function blendMask(data: Uint8Array, width: number, height: number, channels: number, mask: Mask, color: string): void {
+  const rgb = rgbOf(color);
+  const grey = channels < 3;
+  for (let y = 0; y < mask.height; y++) {
+    const iy = mask.top + y;
+    if (iy < 0 || iy >= height) continue;
+    for (let x = 0; x < mask.width; x++) {
+      const ix = mask.left + x;
+      if (ix < 0 || ix >= width || mask.data[y * mask.width + x] !== 1) continue;
+      const p = (iy * width + ix) * channels;
+      if (grey) data[p] = (data[p]! + (rgb[0] * 0.299 + rgb[1] * 0.587 + rgb[2] * 0.114)) >> 1;
+      else for (let c = 0; c < 3; c++) data[p + c] = (data[p + c]! + rgb[c]!) >> 1;
+    }
+  }
+}
+
+export { PALETTE };
+
 /** The image with `items` drawn on it, encoded. */
 export async function drawDetections(image: ImageSource, items: ReadonlyArray<Detection | TextBox>, options: DrawOptions = {}): Promise<Buffer> {
   const label = imageLabel(image);
@@ -79,6 +103,7 @@ export async function drawDetections(image: ImageSource, items: ReadonlyArray<De
     }
     // Orientation first, so the overlay's coordinates are the oriented image's.
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    for (const item of items) if (isDetection(item) && item.mask !== undefined) blendMask(data, info.width, info.height, info.channels, item.mask, PALETTE[item.classId % PALETTE.length]!);
     const svg = overlaySvg(info.width, info.height, items, options);
     let out = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).composite([{ input: Buffer.from(svg), top: 0, left: 0 }]);
     if (info.channels === 3) out = out.removeAlpha();

@@ -22,6 +22,44 @@ export interface Detection {
   box: Box;
   /** Pose and face-landmark heads: the object's keypoints, in the model's order. */
   keypoints?: Keypoint[];
+  /** Instance segmentation: the object's pixels (within `box`). */
+  mask?: Mask;
+  /** Oriented boxes: the rotated rectangle's corners (then `box` is their bounds) and its angle in radians. */
+  polygon?: Array<[number, number]>;
+  angle?: number;
+}
+
+/**
+ * A binary mask over a region of the ORIGINAL image (the object's box, in whole pixels): pixel
+ * (x, y) is inside when data[(y − top) · width + (x − left)] is 1.
+ */
+export interface Mask {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** A class id per pixel of the ORIGINAL image (semantic segmentation), row-major. */
+export interface ClassMap {
+  width: number;
+  height: number;
+  data: Uint8Array | Uint16Array;
+}
+
+/** An image a model produced (super-resolution, enhancement, matting), 8-bit, HWC interleaved. */
+export interface ImageOutput {
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  data: Uint8Array;
+  /** The value range found in the output and mapped to 0..255. */
+  range: '0..1' | '-1..1' | '0..255';
+  /** A one-channel model fed the luma of a colour image (YCbCr super-resolution): combine with the input's chroma to view it. */
+  luminance: boolean;
+  /** Output pixels per input pixel (2 for a ×2 super-resolution model). */
+  scale: number;
 }
 
 export interface ClassScore {
@@ -81,7 +119,9 @@ export type ModelOutputs = Readonly<Record<string, OutputTensor>>;
 export type HeadResult =
   | { task: 'detect'; detections: Detection[] }
   | { task: 'classify'; classes: ClassScore[] }
-  | { task: 'text'; texts: TextBox[] };
+  | { task: 'text'; texts: TextBox[] }
+  | { task: 'semantic'; map: ClassMap; segments: Array<{ classId: number; label: string; pixels: number }> }
+  | { task: 'image'; image: ImageOutput };
 
 export type VisionTask = HeadResult['task'];
 

@@ -22,14 +22,16 @@ test('an Ultralytics export needs no flags: task, names and imgsz pick the head,
   assert.equal(c.reason, 'metadata task=detect');
   assert.deepEqual(c.labels, ['person', 'bicycle', "o'clock"]);
   assert.deepEqual(c.preprocess, { height: 480, width: 640 });
-  // Segment: extra mask-coefficient rows after the classes still read as boxes.
-  assert.equal(detectHead([out('output0', 1, 39, 8400), out('output1', 1, 32, 160, 160)], { ...ULTRALYTICS, task: 'segment' }).head.name, 'yolo');
+  // Segment: boxes, mask coefficients and prototypes.
+  assert.equal(detectHead([out('output0', 1, 39, 8400), out('output1', 1, 32, 160, 160)], { ...ULTRALYTICS, task: 'segment' }).head.name, 'segment');
   // YOLOv10 / nms=True exports: [1, 300, 6].
   assert.equal(detectHead([out('output0', 1, 300, 6)], ULTRALYTICS).head.name, 'end2end');
   const cls = detectHead([out('output0', 1, 3)], { ...ULTRALYTICS, task: 'classify', imgsz: '[224, 224]' });
   assert.equal(cls.head.name, 'classify');
   assert.deepEqual(cls.preprocess, { height: 224, width: 224, resize: 'crop', rescale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], shortestEdge: 224 });
-  throwsWith(() => detectHead([out('output0', 1, 20, 8400)], { ...ULTRALYTICS, task: 'obb' }), 'RTI_ERR_HEAD_MISMATCH', /task 'obb'/);
+  assert.equal(detectHead([out('output0', 1, 8, 8400)], { ...ULTRALYTICS, task: 'obb' }).head.name, 'obb');
+  throwsWith(() => detectHead([out('output0', 1, 20, 8400)], { ...ULTRALYTICS, task: 'obb' }), 'RTI_ERR_HEAD_MISMATCH', /no head fits .*task=obb/);
+  throwsWith(() => detectHead([out('output0', 1, 20, 8400)], { ...ULTRALYTICS, task: 'track' }), 'RTI_ERR_HEAD_MISMATCH', /task 'track'/);
 });
 
 test('without metadata the output shapes decide, and the input size tells YOLOX from YOLOv5', () => {

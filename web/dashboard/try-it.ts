@@ -99,8 +99,19 @@ function findings(answer: PredictAnswer): { title: string; count: number; table:
   const r = answer.results[0]!;
   const box = (b: readonly number[]): string => `[${b.map((v) => Math.round(v)).join(', ')}]`;
   if (r.detections) {
-    const rows = r.detections.slice(0, MAX_ROWS).map((d) => [d.label, d.score.toFixed(3), box(d.box)]);
-    return { title: `${r.detections.length} detection${r.detections.length === 1 ? '' : 's'}`, count: r.detections.length, table: dataTable(['label', 'score', 'box'], rows, undefined, { id: 'tryit-detections' }) };
+    // Keypoints, masks and rotated boxes are drawn on the server's annotated image; the table says which.
+    const extra = (d: (typeof r.detections)[number]): string => [d.keypoints ? `${d.keypoints.length} keypoints` : '', d.mask ? 'mask' : '', d.polygon ? 'rotated' : ''].filter(Boolean).join(', ');
+    const rows = r.detections.slice(0, MAX_ROWS).map((d) => [d.label, d.score.toFixed(3), box(d.box), extra(d)]);
+    return { title: `${r.detections.length} detection${r.detections.length === 1 ? '' : 's'}`, count: r.detections.length, table: dataTable(['label', 'score', 'box', 'also'], rows, undefined, { id: 'tryit-detections' }) };
+  }
+  if (r.segments) {
+    const rows = r.segments.slice(0, MAX_ROWS).map((g) => [g.label, String(g.pixels), `${((100 * g.pixels) / (r.width * r.height)).toFixed(1)} %`]);
+    return { title: `${r.segments.length} class${r.segments.length === 1 ? '' : 'es'} present`, count: r.segments.length, table: dataTable(['class', 'pixels', 'share'], rows, undefined, { id: 'tryit-detections' }) };
+  }
+  if (r.image) {
+    const o = r.image;
+    const rows = [['size', `${o.width}x${o.height}`], ['scale', `×${o.scale}`], ['values', o.range], ['channels', o.luminance ? '1 (luminance, shown with the input\'s colour)' : String(o.channels)]];
+    return { title: 'output image', count: 1, table: dataTable(['', ''], rows, undefined, { id: 'tryit-detections' }) };
   }
   if (r.texts) {
     const rows = r.texts.slice(0, MAX_ROWS).map((t, i) => [`text ${i + 1}`, t.score.toFixed(3), box(t.box)]);

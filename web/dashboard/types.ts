@@ -55,12 +55,14 @@ export interface PredictAnswer {
   schema: 'rtinfer.predict/1';
   model: string;
   head: string;
-  task: 'detect' | 'classify' | 'text';
+  task: 'detect' | 'classify' | 'text' | 'semantic' | 'image';
   results: Array<{
     width: number;
     height: number;
     speedMs: Record<string, number>;
-    detections?: Array<{ label: string; score: number; box: number[] }>;
+    detections?: Array<{ label: string; score: number; box: number[]; keypoints?: Array<{ x: number; y: number; score?: number }>; mask?: unknown; polygon?: number[][] }>;
+    segments?: Array<{ classId: number; label: string; pixels: number }>;
+    image?: { width: number; height: number; channels: number; range: string; luminance: boolean; scale: number };
     classes?: Array<{ label: string; score: number }>;
     texts?: Array<{ score: number; box: number[] }>;
     annotated?: string;

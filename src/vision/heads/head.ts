@@ -8,7 +8,7 @@ import type { PreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import type { HeadResult, ModelOutputs, OutputTensor, TensorMeta, VisionTask } from '../types.js';
 
-export type BuiltinHeadName = 'yolo' | 'yolov5' | 'yolox' | 'end2end' | 'ssd' | 'blazeface' | 'classify' | 'text' | 'pose' | 'yolov8-raw' | 'yunet' | 'scrfd' | 'nanodet' | 'fastestv2';
+export type BuiltinHeadName = 'yolo' | 'yolov5' | 'yolox' | 'end2end' | 'ssd' | 'blazeface' | 'classify' | 'text' | 'pose' | 'yolov8-raw' | 'yunet' | 'scrfd' | 'nanodet' | 'fastestv2' | 'segment' | 'semantic' | 'obb' | 'image';
 /** A built-in head's name, or one given to registerHead(). */
 export type HeadName = BuiltinHeadName | (string & {});
 

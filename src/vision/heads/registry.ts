@@ -14,7 +14,11 @@ import { end2endHead } from './end2end.js';
 import { describeTensors, type BuiltinHeadName, type HeadName, type ModelMetadata, type VisionHead } from './head.js';
 import { fastestv2Head } from './fastestv2.js';
 import { nanodetHead } from './nanodet.js';
+import { imageHead } from './image.js';
+import { obbHead } from './obb.js';
 import { poseHead } from './pose.js';
+import { segmentHead } from './segment.js';
+import { semanticHead } from './semantic.js';
 import { scrfdHead } from './scrfd.js';
 import { yunetHead } from './yunet.js';
 import { ssdHead } from './ssd.js';
@@ -24,7 +28,7 @@ import { yolov5Head } from './yolov5.js';
 import { yoloxHead } from './yolox.js';
 import { yolov8RawHead } from './yolov8-raw.js';
 
-const BUILTIN: readonly VisionHead[] = [yoloHead, yolov5Head, yoloxHead, end2endHead, ssdHead, blazefaceHead, classifyHead, textHead, poseHead, yolov8RawHead, yunetHead, scrfdHead, nanodetHead, fastestv2Head];
+const BUILTIN: readonly VisionHead[] = [yoloHead, yolov5Head, yoloxHead, end2endHead, ssdHead, blazefaceHead, classifyHead, textHead, poseHead, yolov8RawHead, yunetHead, scrfdHead, nanodetHead, fastestv2Head, segmentHead, semanticHead, obbHead, imageHead];
 
 /** Heads by name: the built-in ones, then those given to registerHead(). */
 export const HEADS = Object.fromEntries(BUILTIN.map((h) => [h.name, h])) as Record<BuiltinHeadName, VisionHead>;
@@ -95,6 +99,8 @@ function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: r
   if (task !== undefined && metadata['names'] !== undefined) {
     const reason = `metadata task=${task}`;
     if (task === 'classify') return fits(classifyHead) ? { head: classifyHead, reason } : undefined;
+    if (task === 'segment' && fits(segmentHead)) return { head: segmentHead, reason: `${reason}, boxes with mask coefficients and prototypes` };
+    if (task === 'obb') return fits(obbHead) ? { head: obbHead, reason: `${reason}, rotated boxes` } : undefined;
     if (task === 'pose' && fits(poseHead)) return { head: poseHead, reason: `${reason}, kpt_shape ${metadata['kpt_shape'] ?? ''}`.trim() };
     if (task === 'detect' || task === 'segment' || task === 'pose') {
       if (fits(end2endHead)) return { head: end2endHead, reason };
@@ -102,7 +108,7 @@ function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: r
       if (fits(yolov8RawHead)) return { head: yolov8RawHead, reason: `${reason}, one raw output per stride (DFL outside the graph)` };
       return undefined;
     }
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `no head for Ultralytics task '${task}' (supported: detect, segment and pose boxes, pose keypoints, classify)`);
+    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `no head for Ultralytics task '${task}' (supported: detect, segment, pose, obb, classify)`);
   }
   const reason = 'output shapes';
   for (const head of SHAPE_ORDER) if (fits(head)) return { head, reason: SHAPE_REASONS[head.name] ?? reason };
@@ -120,7 +126,7 @@ function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: r
 }
 
 /** Heads recognised by output shapes (and names) alone, most specific first. */
-const SHAPE_ORDER: readonly VisionHead[] = [yunetHead, scrfdHead, ssdHead, blazefaceHead, yolov8RawHead, fastestv2Head, nanodetHead, textHead, end2endHead, yoloHead];
+const SHAPE_ORDER: readonly VisionHead[] = [yunetHead, scrfdHead, ssdHead, blazefaceHead, yolov8RawHead, fastestv2Head, nanodetHead, segmentHead, imageHead, textHead, semanticHead, end2endHead, yoloHead];
 const SHAPE_REASONS: Record<string, string> = {
   yunet: 'output names: cls_S, obj_S, bbox_S, kps_S per stride (YuNet)',
   scrfd: 'output shapes: scores [N,1], boxes [N,4] (and landmarks [N,10]) for 3 strides, counts 4:1 apart (SCRFD)',
@@ -130,6 +136,9 @@ const SHAPE_REASONS: Record<string, string> = {
   blazeface: 'output shapes: regressors [B,896,16] and scores [B,896,1] over BlazeFace anchors',
   'yolov8-raw': 'output shapes: one [B,64+C,H,W] per stride with halving grids (YOLOv8 DFL outside the graph)',
   text: 'output shapes: one [B,1,H,W] probability map',
+  segment: 'output shapes: [B,4+C+M,N] with prototypes [B,M,Hp,Wp] (Ultralytics segment)',
+  image: 'output shapes: one [B,C,H·s,W·s] with the input\'s channels, an image (image-to-image)',
+  semantic: 'output shapes: one [B,K,H,W] class-score map (semantic segmentation)',
   end2end: 'output shapes: one [B,K,6] of boxes, score and class (NMS in the graph)',
   yolo: 'output shapes: one [B,4+C,N] (Ultralytics YOLOv8/YOLO11)',
 };

@@ -1,0 +1,160 @@
+/**
+ * Ultralytics instance segmentation (`task = segment`): output0 [B, 4 + C + M, N] (boxes as the
+ * detect head's, C class scores, M = 32 mask coefficients) and output1 [B, M, Hp, Wp] prototypes
+ * at 1/4 of the input (160×160 at 640). For each kept box, as Ultralytics' process_mask does:
+ * mask logits = coefficients · prototypes, upsampled to the input, cropped to the box, and
+ * thresholded at sigmoid 0.5 (logit 0). Here the three steps are one pass over the box's pixels
+ * in the ORIGINAL image: each pixel centre is mapped to prototype coordinates and the logits are
+ * interpolated bilinearly there (the logits, not the sigmoids: the same 0.5 boundary to within
+ * interpolation), so the cost is the box's area, not the input's.
+ */
+import type { ImageTransform } from '../geometry.js';
+import { detectorLabels, parseNames } from '../labels.js';
+import { nms } from '../nms.js';
+import type { Detection, HeadResult, Mask, ModelOutputs, TensorMeta } from '../types.js';
+import { labelOf } from '../labels.js';
+import { toOriginal } from '../geometry.js';
+import { Candidates, classFilter } from './candidates.js';
+import { batchOffset, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import { ULTRALYTICS_PREPROCESS } from './yolo.js';
+
+const candidates = new Candidates();
+let column = new Int32Array(256);
+
+/** Which output is which: the [B, 4+C+M, N] one and the [B, M, Hp, Wp] prototypes. */
+function roles(shapes: ReadonlyArray<ReadonlyArray<number | string>>): { det: number; proto: number; m: number } | undefined {
+  if (shapes.length !== 2) return undefined;
+  const det = shapes.findIndex((s) => s.length === 3);
+  const proto = shapes.findIndex((s) => s.length === 4);
+  if (det < 0 || proto < 0) return undefined;
+  const m = fixedDim(shapes[proto]!, 1);
+  const rows = fixedDim(shapes[det]!, 1);
+  if (m === undefined || rows === undefined || rows <= 4 + m) return undefined;
+  const n = fixedDim(shapes[det]!, 2);
+  if (n !== undefined && n <= rows) return undefined;
+  return { det, proto, m };
+}
+
+/** Mask logits for one detection, bilinear over the prototypes, thresholded at 0, over the box in original pixels. */
+export function instanceMask(protos: Float32Array, pBase: number, m: number, ph: number, pw: number, coeffs: Float32Array, box: readonly number[], t: ImageTransform): Mask {
+  const left = Math.max(0, Math.floor(box[0]!));
+  const top = Math.max(0, Math.floor(box[1]!));
+  const right = Math.min(t.original.width, Math.ceil(box[2]!));
+  const bottom = Math.min(t.original.height, Math.ceil(box[3]!));
+  const width = Math.max(0, right - left);
+  const height = Math.max(0, bottom - top);
+  const data = new Uint8Array(width * height);
+  if (width === 0 || height === 0) return { left, top, width, height, data };
+  // Original pixel centre → tensor → prototype coordinates (cell centres at +0.5, as align_corners=False).
+  const fx = (t.scaleX * pw) / t.input.width;
+  const fy = (t.scaleY * ph) / t.input.height;
+  const ox = ((t.padX - t.cropX) * pw) / t.input.width - 0.5;
+  const oy = ((t.padY - t.cropY) * ph) / t.input.height - 0.5;
+  // The prototype cells the box touches, with a one-cell margin for interpolation.
+  const u0 = Math.max(0, Math.floor((left + 0.5) * fx + ox));
+  const u1 = Math.min(pw - 1, Math.ceil((right - 0.5) * fx + ox) + 1);
+  const v0 = Math.max(0, Math.floor((top + 0.5) * fy + oy));
+  const v1 = Math.min(ph - 1, Math.ceil((bottom - 0.5) * fy + oy) + 1);
+  const cw = u1 - u0 + 1;
+  const ch = v1 - v0 + 1;
+  const logits = new Float32Array(cw * ch);
+  const plane = ph * pw;
+  for (let k = 0; k < m; k++) {
+    const c = coeffs[k]!;
+    if (c === 0) continue;
+    const p = pBase + k * plane;
+    for (let v = 0; v < ch; v++) {
+      const row = p + (v0 + v) * pw + u0;
+      const o = v * cw;
+      for (let u = 0; u < cw; u++) logits[o + u] = logits[o + u]! + c * protos[row + u]!;
+    }
+  }
+  for (let y = 0; y < height; y++) {
+    const vy = Math.min(Math.max((top + y + 0.5) * fy + oy, v0), v1) - v0;
+    const ya = Math.min(Math.floor(vy), ch - 1);
+    const yb = Math.min(ya + 1, ch - 1);
+    const wy = vy - ya;
+    for (let x = 0; x < width; x++) {
+      const ux = Math.min(Math.max((left + x + 0.5) * fx + ox, u0), u1) - u0;
+      const xa = Math.min(Math.floor(ux), cw - 1);
+      const xb = Math.min(xa + 1, cw - 1);
+      const wx = ux - xa;
+      const top2 = logits[ya * cw + xa]! * (1 - wx) + logits[ya * cw + xb]! * wx;
+      const bot2 = logits[yb * cw + xa]! * (1 - wx) + logits[yb * cw + xb]! * wx;
+      if (top2 * (1 - wy) + bot2 * wy > 0) data[y * width + x] = 1;
+    }
+  }
+  return { left, top, width, height, data };
+}
+
+function headFor(metadata: ModelMetadata): VisionHead {
+  return {
+    name: 'segment',
+    task: 'detect',
+    expects: 'two outputs: [B, 4+C+M, N] (boxes, classes, mask coefficients) and prototypes [B, M, Hp, Wp] (Ultralytics segment)',
+    defaults: ULTRALYTICS_PREPROCESS,
+    decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.7, maxDetections: 300 },
+    matches(outputs: readonly TensorMeta[], meta: ModelMetadata): boolean {
+      const task = meta['task'];
+      if (task !== undefined && task !== 'segment') return false;
+      const r = roles(outputs.map((o) => o.shape));
+      if (r === undefined) return false;
+      const names = parseNames(meta['names']);
+      return names === undefined || names.length === fixedDim(outputs[r.det]!.shape, 1)! - 4 - r.m;
+    },
+    withMetadata: headFor,
+    decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
+      const entries = outputEntries(outputs);
+      const r = roles(entries.map(([, t]) => t.dims)) ?? headMismatch('segment', `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not [B,4+C+M,N] and [B,M,Hp,Wp]`);
+      const [dName, dT] = entries[r.det]!;
+      const [pName, pT] = entries[r.proto]!;
+      const rows = dT.dims[1]!;
+      const n = dT.dims[2]!;
+      const named = options.labels?.length ?? parseNames(metadata['names'])?.length;
+      const classes = named !== undefined && named === rows - 4 - r.m ? named : rows - 4 - r.m;
+      const data = floatData('segment', dName, dT);
+      const base = batchOffset('segment', dName, dT.dims, options.batchIndex);
+      const protos = floatData('segment', pName, pT);
+      const pBase = batchOffset('segment', pName, pT.dims, options.batchIndex);
+      const keep = classFilter(options.classes);
+      candidates.reset();
+      for (let i = 0; i < n; i++) {
+        let s = -1;
+        let cls = 0;
+        for (let c = 0; c < classes; c++) {
+          if (keep !== undefined && keep[c] !== 1) continue;
+          const v = data[base + (4 + c) * n + i]!;
+          if (v > s) {
+            s = v;
+            cls = c;
+          }
+        }
+        if (s < options.scoreThreshold) continue;
+        if (column.length <= candidates.count) {
+          const grown = new Int32Array(column.length * 2);
+          grown.set(column);
+          column = grown;
+        }
+        column[candidates.count] = i;
+        candidates.pushCenter(data[base + i]!, data[base + n + i]!, data[base + 2 * n + i]!, data[base + 3 * n + i]!, s, cls);
+      }
+      const kept = nms(candidates, { iouThreshold: options.iouThreshold, scoreThreshold: options.scoreThreshold, maxDetections: options.maxDetections, topK: options.topK, agnostic: options.agnostic });
+      const labels = detectorLabels(options.labels, classes);
+      const coeffs = new Float32Array(r.m);
+      const detections: Detection[] = [];
+      for (const k of kept) {
+        const b = k * 4;
+        const box = toOriginal(transform, [candidates.boxes[b]!, candidates.boxes[b + 1]!, candidates.boxes[b + 2]!, candidates.boxes[b + 3]!]);
+        if (box[2] <= box[0] || box[3] <= box[1]) continue;
+        const col = column[k]!;
+        for (let j = 0; j < r.m; j++) coeffs[j] = data[base + (4 + classes + j) * n + col]!;
+        const classId = candidates.classes[k]!;
+        const mask = instanceMask(protos, pBase, r.m, pT.dims[2]!, pT.dims[3]!, coeffs, box, transform);
+        detections.push({ label: labelOf(labels, classId), classId, score: candidates.scores[k]!, box, mask });
+      }
+      return { task: 'detect', detections };
+    },
+  };
+}
+
+export const segmentHead: VisionHead = headFor({});
