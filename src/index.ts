@@ -57,6 +57,8 @@ export { paretoFrontier } from './loadgen/pareto.js';
 export { runSweep, SWEEP_SCHEMA } from './loadgen/sweep.js';
 export type { SweepOptions, SweepPoint, SweepReport } from './loadgen/sweep.js';
 export { createHttpTarget, parseModelUrl } from './loadgen/http-target.js';
+export { createGrpcTarget, parseGrpcUrl } from './loadgen/grpc-target.js';
+export { createRemoteTarget, parseTargetUrl } from './loadgen/remote-target.js';
 export type { HttpTarget, HttpTargetOptions } from './loadgen/http-target.js';
 
 // KServe v2 / Open Inference Protocol

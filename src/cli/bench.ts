@@ -2,12 +2,16 @@
 import { PERFORMANCE_HINTS } from '../engine/engine.js';
 import { RtinferError } from '../errors.js';
 import { runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
-import { parseModelUrl } from '../loadgen/http-target.js';
+import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { renderBenchText } from '../report/bench-text.js';
 import { renderBenchHtml } from '../report/html-report.js';
 import { perQueryCsv } from '../report/csv.js';
 import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parseWarmup, stringValue, type CommandSpec } from './args.js';
+import { inputFromReport } from '../compare/sources.js';
+import { sortSamples } from '../stats/sorted.js';
+import { exitCodeOf } from './exit-codes.js';
 import { writeOutput } from './output.js';
+import { comparisonText, GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
 import { createProgressBar } from './progress.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
@@ -23,7 +27,7 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'scenario', type: 'string', value: 'NAME', description: `${SCENARIOS.join(' | ')} (default single-stream)` },
     { name: 'images', type: 'string', value: 'DIR', description: 'run the whole vision pipeline (decode → postprocess) over the images in DIR, per-stage times' },
     { name: 'task', type: 'string', value: 'T', description: 'with --images: the vision head (default: detected)' },
-    { name: 'target', type: 'string', value: 'URL', description: 'benchmark a KServe v2 model over HTTP instead, e.g. http://127.0.0.1:8000/v2/models/NAME' },
+    { name: 'target', type: 'string', value: 'URL', description: 'benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) or grpc://HOST:PORT/NAME (its gRPC)' },
     { name: 'target-json', type: 'boolean', description: 'with --target: JSON tensors instead of the binary extension' },
     { name: 'qps', type: 'string', value: 'N', description: 'server: Poisson arrival rate, queries per second' },
     { name: 'latency-bound', type: 'string', value: 'MS', description: 'server: pass/fail bound for p99 (early stopping at 99% confidence)' },
@@ -45,6 +49,8 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'json', type: 'boolean', description: 'print the rtinfer.bench/1 JSON report instead of the table' },
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per measured query (query, start_ms, latency_us)' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML report: histogram, CDF, per-stage split, verdict, settings' },
+    ...STORE_OPTIONS,
+    ...GATE_OPTIONS,
   ],
   examples: [
     'rtinfer bench                                    # the bundled PP-OCRv4 detector at 1x3x640x640',
@@ -53,6 +59,7 @@ export const BENCH_COMMAND: CommandSpec = {
     'rtinfer bench yolox_nano.onnx --scenario server --qps 50 --latency-bound 100',
     'rtinfer bench yolox_nano.onnx --scenario server --find-peak --p99 50',
     'rtinfer bench --target http://127.0.0.1:8000/v2/models/yolox_nano --scenario concurrency --concurrency 8',
+    'rtinfer bench model.onnx --label release-1.2 --tag branch=main --baseline last --threshold 5%   # exit 5 on a regression',
   ],
 };
 
@@ -77,14 +84,24 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const target = text('target');
   if (target !== undefined) {
     if (positionals[0] !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either a model file or --target, not both ('${positionals[0]}' and ${target})`);
-    scenarioOptions.target = parseModelUrl(target).href;
+    scenarioOptions.target = parseTargetUrl(target);
     if (values['target-json'] === true) scenarioOptions.targetJson = true;
   }
 
   // Fail on an unwritable --csv or --html path now, not after a long run.
   if (csv !== undefined) await writeOutput('csv', csv, '');
   if (html !== undefined) await writeOutput('html', html, '');
+  // The store and the baseline are checked before the run too: a store that cannot be used fails now.
+  const storeSettings = storeSettingsFrom(values);
+  const store = openStoreFor(storeSettings);
 
+  let gate;
+  try {
+    gate = await gateFrom(values, store);
+  } catch (error) {
+    await store?.close();
+    throw error;
+  }
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.once('SIGINT', onSignal);
@@ -110,11 +127,21 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     if (csv !== undefined) await writeOutput('csv', csv, perQueryCsv(outcome.latenciesUs, outcome.startsMs));
     if (html !== undefined) await writeOutput('html', html, renderBenchHtml(outcome.report));
     io.stdout.write(json ? JSON.stringify(outcome.report, null, 2) + '\n' : renderBenchText(outcome.report) + '\n');
+    const current = inputFromReport(outcome.report, 'this run');
+    current.latenciesUs = sortSamples(outcome.latenciesUs);
+    const recorded = await recordAndGate(store, storeSettings, { kind: 'bench', report: outcome.report }, gate, current, (line) => process.stderr.write(`rtinfer bench: ${line}\n`));
+    if (recorded.comparison) (json ? process.stderr : io.stdout).write(comparisonText(recorded.comparison) + '\n');
     // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).
-    return controller.signal.aborted ? 130 : 0;
+    return exitCodeOf({
+      interrupted: controller.signal.aborted,
+      invalid: !outcome.report.validity.valid,
+      boundFailed: outcome.report.server?.pass === false,
+      regression: recorded.comparison?.regression === true,
+    });
   } finally {
     bar.done();
     process.removeListener('SIGINT', onSignal);
+    await store?.close();
   }
 }
 

@@ -21,7 +21,7 @@ import { runImagesPipeline } from './images-bench.js';
 import { captureEnvironment, type Environment } from './environment.js';
 import type { ServerTimingRecorder } from './server-timing.js';
 import type { PerformanceHint } from '../engine/engine.js';
-import { createHttpTarget } from './http-target.js';
+import { createRemoteTarget } from './remote-target.js';
 import { QueryLog } from './query-log.js';
 import { runConcurrency, runMultiStream, runOffline, runServer, type ScenarioRun } from './scenarios.js';
 import { runSingleStream, type Phase, type Progress, type SingleStreamRun } from './single-stream.js';
@@ -212,7 +212,7 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
   const concurrency = scenario === 'concurrency' ? options.concurrency ?? 4 : scenario === 'multi-stream' ? options.samplesPerQuery ?? 8 : 256;
   // Measured traffic only needs each answer's status, so it skips decoding the outputs; the first
   // inference below still decodes them, as a check.
-  const target = await createHttpTarget(options.target ?? '', { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency), decode: false });
+  const target = await createRemoteTarget(options.target ?? '', { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency), decode: false });
   try {
     const { shapes, defaulted } = resolveShapes(target.inputs, options.shapes ?? []);
     const set = await buildSamples(target.inputs, shapes, plan);

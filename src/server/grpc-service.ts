@@ -17,7 +17,7 @@ import { RtinferError } from '../errors.js';
 import { fromGrpcParameters, fromGrpcTensors, grpcServiceDefinition, toGrpcTensors, type GrpcInferRequest, type GrpcInferResponse } from '../protocol/grpc-v2.js';
 import { RTINFER_VERSION } from '../version.js';
 import { errorAnswer, HttpError, type InternalErrorLog } from './http-io.js';
-import { recordSuccess, refuseIfLate, runInference } from './inference.js';
+import { recordSuccess, refuseIfLate, runInference, serverTimingHeader, timingStages } from './inference.js';
 import { modelReadiness } from './model-health.js';
 import type { ServerHost } from './types.js';
 import { modelMetadataBody, SERVER_EXTENSIONS } from './v2-routes.js';
@@ -185,7 +185,9 @@ export class GrpcEndpoint {
       const sentAt = performance.now();
       refuseIfLate(outcome, receivedAt, sentAt);
       recordSuccess(host, model, outcome, receivedAt, receivedAt, sentAt);
-      callback(null, { model_name: model.config.name, model_version: model.config.version, id: req.id, outputs: out.tensors, raw_output_contents: out.raw });
+      const trailer = new grpc.Metadata();
+      trailer.set('server-timing', serverTimingHeader(timingStages(outcome, receivedAt, receivedAt, sentAt)));
+      callback(null, { model_name: model.config.name, model_version: model.config.version, id: req.id, outputs: out.tensors, raw_output_contents: out.raw }, trailer);
     } catch (error) {
       if (model) host.stats.fail(model.config.name, model.config.version, performance.now() - receivedAt);
       status = statusFor(this.#fail(callback, error));

@@ -132,6 +132,11 @@ export function timingStages(o: InferOutcome, receivedAt: number, bodyAt: number
   ];
 }
 
+/** A Server-Timing value (`receive;dur=0.123, ...`): REST sends it as a header, gRPC as trailing metadata. */
+export function serverTimingHeader(stages: Array<[string, number]>): string {
+  return stages.map(([name, ms]) => `${name};dur=${ms.toFixed(3)}`).join(', ');
+}
+
 /** Records an answered request in the model's statistics (Triton's stages, see model-stats.ts). */
 export function recordSuccess(host: ServerHost, model: ReadyModel, o: InferOutcome, receivedAt: number, bodyAt: number, sentAt: number): void {
   const { queueMs, inferenceMs, batchSize, batchRequests } = o.timing;

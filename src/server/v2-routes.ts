@@ -12,7 +12,7 @@ import type { NumericArray } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
 import { CodecPool } from './codec-pool.js';
 import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
-import { badInput, deadlineExpired, recordSuccess, refuseIfLate, runInference, timingStages } from './inference.js';
+import { badInput, deadlineExpired, recordSuccess, refuseIfLate, runInference, serverTimingHeader, timingStages } from './inference.js';
 import { deploymentOf, modelReadiness, type Deployment } from './model-health.js';
 import type { ModelStatistics } from './model-stats.js';
 import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
@@ -121,13 +121,9 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   recordSuccess(host, ctx.model, outcome, ctx.receivedAt, bodyAt, sentAt);
   sendBody(ctx.res, 200, msg.body, {
     ...msg.headers,
-    'server-timing': serverTiming(timingStages(outcome, ctx.receivedAt, bodyAt, sentAt)),
+    'server-timing': serverTimingHeader(timingStages(outcome, ctx.receivedAt, bodyAt, sentAt)),
     'x-rtinfer-batch-size': String(outcome.timing.batchSize),
   });
-}
-
-function serverTiming(stages: Array<[string, number]>): string {
-  return stages.map(([name, ms]) => `${name};dur=${ms.toFixed(3)}`).join(', ');
 }
 
 export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {

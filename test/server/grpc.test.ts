@@ -11,6 +11,8 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runBench } from '../../src/loadgen/bench.js';
+import { parseTargetUrl } from '../../src/loadgen/remote-target.js';
 import { GRPC_PREDICT_V2 } from '../../src/protocol/grpc-predict-v2.js';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
 import { validateConfig } from '../../src/server/config.js';
@@ -189,4 +191,17 @@ test('statistics (Triton shape) count gRPC and REST requests alike', async () =>
   const all = (await (await fetch(`${base}/v2/models/stats`)).json()) as Msg;
   assert.equal(all.model_stats.length, 1);
   assert.equal((await fetch(`${base}/v2/models/nope/stats`)).status, 404);
+});
+
+test('rtinfer bench --target grpc://: every answer counted, the server split from trailing metadata, refusals as refusals', async () => {
+  const target = `grpc://127.0.0.1:${server.grpcPort}/${CLS}`;
+  const { report } = await runBench({ target, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], scenario: 'concurrency', concurrency: 2, durationMs: 400, minQueries: 30, warmup: { minQueries: 2, minDurationMs: 0 } });
+  assert.ok(report.throughput.queries >= 30);
+  assert.deepEqual(report.refused, {});
+  const st = report.serverTiming?.stagesMs;
+  assert.ok(st && st['inference'] && st['total'], JSON.stringify(report.serverTiming));
+  assert.ok(st['total'].p50 >= st['inference'].p50);
+  await assert.rejects(runBench({ target: `grpc://127.0.0.1:${server.grpcPort}/nope`, durationMs: 100 }), /NOT_FOUND.*unknown model/);
+  assert.throws(() => parseTargetUrl('grpc://127.0.0.1/x'), /give the port/);
+  assert.throws(() => parseTargetUrl('ftp://127.0.0.1:1/x'), /expected http/);
 });
