@@ -13,6 +13,7 @@ import { formatBytes, formatCount, formatShape, formatTable } from '../report/fo
 import { parseCommand, type CommandSpec } from './args.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { planVision } from '../vision/plan.js';
+import { readSidecar } from '../vision/sidecar.js';
 
 export const INFO_SCHEMA = 'rtinfer.info/1';
 
@@ -41,10 +42,12 @@ export interface InfoReport extends ModelInfo {
   vision: { head: string; task: string; plan: string[] } | { error: string };
 }
 
-function visionOf(info: ModelInfo): InfoReport['vision'] {
+async function visionOf(info: ModelInfo, modelPath: string | undefined): Promise<InfoReport['vision']> {
   try {
-    const plan = planVision({ inputs: info.inputs, outputs: info.outputs, metadata: info.metadata });
-    return { head: plan.choice.head.name, task: plan.choice.head.task, plan: plan.explanation };
+    const side = modelPath === undefined ? undefined : await readSidecar(modelPath);
+    const plan = planVision({ inputs: info.inputs, outputs: info.outputs, metadata: info.metadata, ...(side?.head !== undefined ? { task: side.head } : {}), ...(side?.preprocess !== undefined ? { preprocess: side.preprocess } : {}) });
+    const explanation = side === undefined ? plan.explanation : [...plan.explanation, `sidecar ${side.file} applied`];
+    return { head: plan.choice.head.name, task: plan.choice.head.task, plan: explanation };
   } catch (error) {
     return { error: error instanceof RtinferError ? error.message : firstLine(error) };
   }
@@ -83,7 +86,7 @@ export async function infoCommand(argv: readonly string[], io: { stdout: NodeJS.
     shapes,
     defaultedShapes: describeDefaults(defaulted),
     flops,
-    vision: visionOf(info),
+    vision: await visionOf(info, model.path),
   };
   io.stdout.write(values['json'] === true ? JSON.stringify(report, null, 2) + '\n' : renderInfo(report) + '\n');
   return 0;

@@ -10,7 +10,9 @@ import type { IncomingMessage } from 'node:http';
 import { RtinferError } from '../errors.js';
 import { inspectModel } from '../runtime/model-info.js';
 import { readModel } from '../runtime/session.js';
+import { withSidecar } from '../vision/open-model.js';
 import { renderResult } from '../vision/render.js';
+import { readSidecar } from '../vision/sidecar.js';
 import { resultJson, type MaskFormat } from '../vision/result-json.js';
 import type { PreprocessConfig } from '../vision/config.js';
 import { createVisionPipeline, type VisionPipeline, type VisionResult } from '../vision/pipeline.js';
@@ -47,11 +49,12 @@ export class VisionService {
       p = (async () => {
         const loaded = await readModel(entry.config.path);
         const metadata = inspectModel(loaded.bytes, loaded.label).metadata;
+        // The model's sidecar (model.rtinfer.json) wires heads and preprocessing as for predict.
+        const side = await readSidecar(entry.config.path);
         return createVisionPipeline({
+          ...withSidecar({ preprocess: { maxPixels: this.#host.config.maxImagePixels }, ...(entry.config.task ? { task: entry.config.task as never } : {}) }, side),
           session: entry.engine,
           metadata,
-          preprocess: { maxPixels: this.#host.config.maxImagePixels },
-          ...(entry.config.task ? { task: entry.config.task as never } : {}),
           // Decode and pack in a worker: the pack loop would otherwise run on the HTTP thread.
           preprocessor: (image: Uint8Array | string, config: PreprocessConfig) => this.#pool().run(image, config),
         });

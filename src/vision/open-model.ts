@@ -6,6 +6,7 @@ import { inspectModel } from '../runtime/model-info.js';
 import { createSession, readModel, type ModelSource } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import { createVisionPipeline, type VisionPipeline, type VisionPipelineOptions } from './pipeline.js';
+import { readSidecar, type Sidecar } from './sidecar.js';
 
 export type OpenVisionOptions = Omit<VisionPipelineOptions, 'run' | 'session' | 'inputs' | 'outputs' | 'metadata'> & {
   session?: SessionSettings;
@@ -14,17 +15,38 @@ export type OpenVisionOptions = Omit<VisionPipelineOptions, 'run' | 'session' | 
 export interface OpenedVisionModel extends VisionPipeline {
   /** metadata_props of the model file. */
   readonly metadata: Readonly<Record<string, string>>;
+  /** The sidecar config applied (model.rtinfer.json / .yaml next to the model), if any. */
+  readonly sidecar: string | undefined;
   close(): Promise<void>;
+}
+
+/** The caller's options over the sidecar's: a named task, preprocess fields, decode fields and labels win. */
+export function withSidecar<T extends Omit<VisionPipelineOptions, 'run' | 'session' | 'inputs' | 'outputs' | 'metadata'>>(options: T, side: Sidecar | undefined): T {
+  if (side === undefined) return options;
+  return {
+    ...options,
+    ...(options.task === undefined && side.head !== undefined ? { task: side.head } : {}),
+    ...(side.preprocess !== undefined ? { preprocess: { ...side.preprocess, ...options.preprocess } } : {}),
+    ...(side.decode !== undefined ? { decode: { ...side.decode, ...options.decode } } : {}),
+    ...(options.labels === undefined && side.labels !== undefined ? { labels: side.labels } : {}),
+  };
+}
+
+function sidecarFields(side: Sidecar): string {
+  const head = side.head === undefined ? undefined : typeof side.head === 'string' ? `head '${side.head}'` : `head spec '${side.head.name}'`;
+  return [head, side.preprocess && 'preprocess', side.decode && 'decode', side.labels && `${side.labels.length} labels`].filter(Boolean).join(', ') || 'empty';
 }
 
 export async function openVisionModel(model: ModelSource, options: OpenVisionOptions = {}): Promise<OpenedVisionModel> {
   const loaded = await readModel(model);
+  const side = await readSidecar(model);
   const { session: settings, ...rest } = options;
   const runtime = await createSession(loaded, settings);
   try {
     const metadata = inspectModel(loaded.bytes, loaded.label).metadata;
-    const pipeline = createVisionPipeline({ ...rest, session: runtime, metadata });
-    return { ...pipeline, metadata, close: () => runtime.release() };
+    const pipeline = createVisionPipeline({ ...withSidecar(rest, side), session: runtime, metadata });
+    const explanation = side === undefined ? pipeline.explanation : [...pipeline.explanation, `sidecar ${side.file}: ${sidecarFields(side)}`];
+    return { ...pipeline, explanation, metadata, sidecar: side?.file, close: () => runtime.release() };
   } catch (error) {
     await runtime.release();
     throw error;

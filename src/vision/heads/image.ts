@@ -28,8 +28,9 @@ export function imageShape(outputs: readonly TensorMeta[], inputs: readonly Tens
   const c = fixedDim(s, 1);
   if (c !== 1 && c !== 3) return undefined;
   const inC = inputChannels(inputs);
-  // One channel from a colour input is a probability map (text, matting): the text head's, unless named.
-  if (inC !== undefined && c !== inC) return undefined;
+  // One channel from a colour input (or an input of unknown channels) is a probability map (text,
+  // matting): the text head's, unless named.
+  if (inC === undefined ? c === 1 : c !== inC) return undefined;
   const inH = inputs?.[0]?.shape.length === 4 ? fixedDim(inputs[0]!.shape, inC === inputs[0]!.shape[1] ? 2 : 1) : undefined;
   const h = fixedDim(s, 2);
   if (inH === undefined || h === undefined) return { channels: c, scale: undefined };
