@@ -127,6 +127,24 @@ export type { ServerConfig, ModelConfig } from './server/config.js';
 export { LiveStats, LIVE_SCHEMA, LIVE_BUCKET_EDGES_MS } from './server/live-stats.js';
 export type { LivePoint, LiveSnapshot, LiveTick, LiveDistribution, LiveSource, LiveStatsOptions } from './server/live-stats.js';
 
+// run store and comparison: record runs, read them back, compare two with significance
+export { SqliteRunStore } from './store/sqlite-store.js';
+export { RUN_KINDS } from './store/run-store.js';
+export type { RunStore, NewRun, StoredRun, RunSummary, RunFilter, RunKind } from './store/run-store.js';
+export { openRunStore, recordRun, resolveRun, runFromReport, storePath, gitCommit, sha256File, DEFAULT_STORE } from './store/record.js';
+export type { Recordable, RecordMeta, OptimizeRecord } from './store/record.js';
+export { MIGRATIONS, SCHEMA_VERSION } from './store/migrations.js';
+export { compareRuns, quantileRatioCi, COMPARE_SCHEMA, COMPARE_METRICS } from './compare/compare.js';
+export type { CompareInput, CompareOptions, CompareReport, CompareMetric, MetricVerdict, CompareSide, BlockFigures } from './compare/compare.js';
+export { inputFromReport, inputFromStoredRun, resolveSide, histogramSamples } from './compare/sources.js';
+export { runInterleaved, blockOrder } from './compare/interleaved.js';
+export type { InterleavedOptions } from './compare/interleaved.js';
+export { renderCompareText } from './compare/compare-text.js';
+export { renderCompareHtml, renderHistoryHtml } from './report/runs-html.js';
+export { mannWhitneyU } from './stats/mann-whitney.js';
+export type { UTest } from './stats/mann-whitney.js';
+export { EXIT, exitCodeOf } from './cli/exit-codes.js';
+
 // reports
 export { renderBenchText } from './report/bench-text.js';
 export { perQueryCsv } from './report/csv.js';

@@ -129,7 +129,10 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     io.stdout.write(json ? JSON.stringify(outcome.report, null, 2) + '\n' : renderBenchText(outcome.report) + '\n');
     const current = inputFromReport(outcome.report, 'this run');
     current.latenciesUs = sortSamples(outcome.latenciesUs);
-    const recorded = await recordAndGate(store, storeSettings, { kind: 'bench', report: outcome.report }, gate, current, (line) => process.stderr.write(`rtinfer bench: ${line}\n`));
+    const recorded = await recordAndGate(store, storeSettings, { kind: 'bench', report: outcome.report }, gate, current, (line) => {
+      // --json keeps stderr for problems only.
+      if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer bench: ${line}\n`);
+    });
     if (recorded.comparison) (json ? process.stderr : io.stdout).write(comparisonText(recorded.comparison) + '\n');
     // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).
     return exitCodeOf({

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /**
  * The `rtinfer` command: dispatch to one file per command, and the one place that turns errors
- * into a one-line message and an exit code (2 usage, 1 runtime).
+ * into a one-line message and an exit code (2 usage, 1 runtime; the gates' 3, 4, 5 are in exit-codes.ts).
  */
 import { isRtinferError, firstLine } from '../errors.js';
 import { RTINFER_VERSION } from '../version.js';
 import { helpText, type CommandSpec } from './args.js';
 import { BENCH_COMMAND, benchCommand } from './bench.js';
+import { COMPARE_COMMAND, compareCommand } from './compare.js';
 import { INFO_COMMAND, infoCommand } from './info.js';
 import { PREDICT_COMMAND, predictCommand } from './predict.js';
+import { RUNS_COMMAND, runsCommand } from './runs.js';
 import { SERVE_COMMAND, serveCommand } from './serve.js';
 import { SWEEP_COMMAND, sweepCommand } from './sweep.js';
 import { TUNE_COMMAND, tuneCommand } from './tune.js';
@@ -22,6 +24,8 @@ const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Handler }> = [
   { spec: SWEEP_COMMAND, run: sweepCommand },
   { spec: TUNE_COMMAND, run: tuneCommand },
   { spec: SERVE_COMMAND, run: serveCommand },
+  { spec: RUNS_COMMAND, run: runsCommand },
+  { spec: COMPARE_COMMAND, run: compareCommand },
 ];
 
 function usage(): string {

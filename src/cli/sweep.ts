@@ -5,6 +5,7 @@ import { renderSweepHtml } from '../report/html-report.js';
 import { renderSweepCsv, renderSweepText } from '../report/sweep-report.js';
 import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
 import { writeOutput } from './output.js';
+import { openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const SWEEP_COMMAND: CommandSpec = {
@@ -26,6 +27,7 @@ export const SWEEP_COMMAND: CommandSpec = {
     { name: 'json', type: 'boolean', description: 'print the rtinfer.sweep/1 JSON report' },
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per point' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML report: latency–throughput curve with the Pareto frontier, percentiles, queue/inference split, settings' },
+    ...STORE_OPTIONS,
   ],
   examples: ['rtinfer sweep cls.onnx --shape x=1x3x48x192 --batch 1,8 --concurrency 1,4,16 --html sweep.html'],
 };
@@ -50,6 +52,15 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   // Fail on unwritable outputs before a long run.
   for (const [opt, file] of [['csv', csv], ['html', html]] as const) if (file !== undefined) await writeOutput(opt, file, '');
   const json = values['json'] === true;
+  const storeSettings = storeSettingsFrom(values);
+  const store = openStoreFor(storeSettings);
+  try {
+    return await measureAndReport();
+  } finally {
+    await store?.close();
+  }
+
+  async function measureAndReport(): Promise<number> {
   const duration = text('duration');
   const minQ = text('min-queries');
   const report = await runSweep({
@@ -71,5 +82,9 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));
   if (html !== undefined) await writeOutput('html', html, renderSweepHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderSweepText(report) + '\n');
+  await recordAndGate(store, storeSettings, { kind: 'sweep', report }, null, null, (line) => {
+    if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer sweep: ${line}\n`);
+  });
   return 0;
+  }
 }

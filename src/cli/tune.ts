@@ -7,7 +7,9 @@ import { OBJECTIVES, judged, type Objective } from '../tune/strategy.js';
 import { renderTuneHtml, renderTuneText } from '../tune/tune-text.js';
 import { runTune } from '../tune/tune.js';
 import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { EXIT } from './exit-codes.js';
 import { checkWritable, writeOutput } from './output.js';
+import { openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const TUNE_COMMAND: CommandSpec = {
@@ -33,6 +35,7 @@ export const TUNE_COMMAND: CommandSpec = {
     { name: 'hint', type: 'string', value: 'HINT', description: 'the layout the search starts from: latency (1 instance, every core; default) or throughput (one 1-thread instance per core)' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.tune/1 JSON report' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the report' },
+    ...STORE_OPTIONS,
   ],
   examples: [
     'rtinfer tune yolox_nano.onnx --slo "p99<=50ms" --budget 5m --out serve.yaml',
@@ -61,6 +64,8 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   // Fail on unwritable outputs before a long run.
   for (const [opt, file] of [['out', out], ['html', html]] as const) if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
+  const storeSettings = storeSettingsFrom(values);
+  const store = openStoreFor(storeSettings);
   const progress = (line: string): void => {
     if (!json) process.stderr.write(line + '\n');
   };
@@ -93,6 +98,9 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
         if (m) progress(`  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`);
       },
     });
+  } catch (error) {
+    await store?.close();
+    throw error;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
@@ -107,6 +115,8 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   }
   if (html !== undefined) await writeOutput('html', html, renderTuneHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
-  // Like a failed check: a tune that finds nothing within the SLO exits 1, with its report.
-  return controller.signal.aborted ? 130 : report.verdict.met ? 0 : 1;
+  await recordAndGate(store, storeSettings, { kind: 'tune', report }, null, null, progress);
+  await store?.close();
+  // Like a failed check: a tune that finds nothing within the SLO exits 4 (the SLO is not met), with its report.
+  return controller.signal.aborted ? EXIT.interrupted : report.verdict.met ? EXIT.ok : EXIT.boundFailed;
 }

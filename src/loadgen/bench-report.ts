@@ -70,6 +70,8 @@ export interface BenchReport {
   latencyMs: Percentiles;
   /** The whole distribution, compactly, for histograms and CDFs (added within rtinfer.bench/1). */
   latencyDistribution: LatencyDistribution;
+  /** The measured latencies as an HDR histogram, compressed base64 (LatencyRecorder.decode), for exact comparisons later (added within rtinfer.bench/1). */
+  latencyHistogram?: string;
   confidence: { level: number; p50: QuantileCi | null; p90: QuantileCi | null; p99: QuantileCi | null };
   earlyStopping: { p90: EarlyStoppingVerdict; p99: EarlyStoppingVerdict };
   throughput: { qps: number; samplesPerSecond: number; queries: number; issued: number; durationMs: number };
@@ -249,6 +251,7 @@ export function buildReport(x: ReportInput): BenchReport {
       max: round(summary.maxMs, 4),
     },
     latencyDistribution: latencyDistribution(data.recorder, data.latenciesUs),
+    latencyHistogram: data.recorder.encode(),
     confidence: { level: 0.95, ...summary.ci },
     earlyStopping: summary.earlyStopping,
     throughput: { qps: round(n / wallS, 2), samplesPerSecond, queries: n, issued: data.issued, durationMs: round(data.wallMs) },

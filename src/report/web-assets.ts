@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { RtinferError } from '../errors.js';
 
 /** One per web/<entry>/main.ts page. */
-export type WebEntry = 'report' | 'dashboard' | 'tune';
+export type WebEntry = 'report' | 'dashboard' | 'tune' | 'runs';
 
 // From dist/report/web-assets.js the assets are at dist/web; from src/report/web-assets.ts (tests
 // under tsx) at ../../dist/web (src/web does not exist). The first directory holding the file wins.

@@ -1,0 +1,234 @@
+/**
+ * Two latency measurements side by side, per metric: the ratio B/A, a confidence interval for it
+ * and whether the difference is significant, then whether it is a regression beyond a threshold.
+ *
+ * - p50: significance from the Mann–Whitney U test (as Google Benchmark's compare.py), over the
+ *   blocks' medians when the runs were interleaved in blocks (compare --run; like compare.py's
+ *   repetitions, so drift within a run cannot fake significance) or over the queries otherwise.
+ * - p90 and p99: significant when the ratio's interval excludes 1 (over blocks' values, as p50,
+ *   when there are blocks). The interval is distribution-free: each side's quantile interval from
+ *   order statistics (stats/quantile-ci) at 97.5 %, so both hold together with >= 95 % (Bonferroni),
+ *   and the ratio's bounds are B's lower over A's upper and B's upper over A's lower.
+ * - throughput: the interval from the relative standard error of the mean latency (delta method,
+ *   se(log m) ≈ cv/√n per side), significant when it excludes 1; over blocks, the U test on the
+ *   blocks' throughput.
+ * - cold start: one observation per run, so a ratio only; it never gates.
+ *
+ * A regression is significant, in the worse direction and beyond the threshold (latency ratio
+ * above 1 + t, throughput ratio below 1 − t).
+ */
+import { mannWhitneyU } from '../stats/mann-whitney.js';
+import { quantileCiRanks } from '../stats/quantile-ci.js';
+import { meanOf, quantileSorted, stddevOf, type SortedSamples } from '../stats/sorted.js';
+
+export const COMPARE_SCHEMA = 'rtinfer.compare/1';
+
+export const COMPARE_METRICS = ['p50', 'p90', 'p99', 'throughput', 'coldStart'] as const;
+export type CompareMetric = (typeof COMPARE_METRICS)[number];
+
+/** One block of an interleaved run: its own percentiles and throughput. */
+export interface BlockFigures {
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  qps: number;
+}
+
+/** What a comparison needs from one side, whatever it came from (stored run, report file, live run). */
+export interface CompareInput {
+  /** How the side was named: a run id, 'last', 'label:NAME', a file or a model path. */
+  ref: string;
+  runId?: number;
+  model: string;
+  scenario: string;
+  /** The run's validity verdict (null when unknown). */
+  valid: boolean | null;
+  /** Per-query latencies in µs, ascending. */
+  latenciesUs: SortedSamples;
+  throughputQps: number;
+  coldStartMs: number | null;
+  /** True when the latencies were rebuilt from a quantile table (a report without its histogram). */
+  approximate: boolean;
+  blocks?: BlockFigures[];
+}
+
+export interface CompareOptions {
+  /** Regression threshold as a fraction (0.05 = 5 %); default 0.05. */
+  threshold?: number;
+  /** Significance level; default 0.05. */
+  alpha?: number;
+}
+
+export interface MetricVerdict {
+  metric: CompareMetric;
+  unit: 'ms' | 'q/s';
+  a: number | null;
+  b: number | null;
+  /** b / a. */
+  ratio: number | null;
+  /** 95 % interval of the ratio; null when it cannot be had (too few queries, one observation). */
+  ci: [number, number] | null;
+  pValue: number | null;
+  test: 'mann-whitney' | 'mann-whitney-blocks' | 'order-statistics' | 'order-statistics+blocks' | 'delta-method' | 'none';
+  /** null: not testable (cold start: one observation per side). */
+  significant: boolean | null;
+  change: 'worse' | 'better' | 'same';
+  beyondThreshold: boolean;
+  regression: boolean;
+}
+
+export interface CompareSide {
+  ref: string;
+  runId: number | null;
+  model: string;
+  scenario: string;
+  valid: boolean | null;
+  queries: number;
+  approximate: boolean;
+  blocks: number;
+}
+
+export interface CompareReport {
+  schema: typeof COMPARE_SCHEMA;
+  a: CompareSide;
+  b: CompareSide;
+  threshold: number;
+  alpha: number;
+  metrics: MetricVerdict[];
+  regression: boolean;
+  /** One line: what changed, significantly, and whether it is a regression beyond the threshold. */
+  verdict: string;
+  warnings: string[];
+  /** compare --run: how the measurement was interleaved. */
+  interleaved?: { blocks: number; blockDurationMs: number; order: string };
+}
+
+const QUANTILES: ReadonlyArray<readonly [CompareMetric, number, keyof BlockFigures]> = [
+  ['p50', 0.5, 'p50Ms'],
+  ['p90', 0.9, 'p90Ms'],
+  ['p99', 0.99, 'p99Ms'],
+];
+
+/** Ratio interval from both sides' order-statistic intervals at `sideConfidence` each. */
+export function quantileRatioCi(a: SortedSamples, b: SortedSamples, q: number, sideConfidence = 0.975): [number, number] | null {
+  const ra = quantileCiRanks(a.length, q, sideConfidence);
+  const rb = quantileCiRanks(b.length, q, sideConfidence);
+  if (ra === null || rb === null) return null;
+  const aLo = a[ra.lower - 1] as number;
+  const aHi = a[ra.upper - 1] as number;
+  const bLo = b[rb.lower - 1] as number;
+  const bHi = b[rb.upper - 1] as number;
+  if (!(aLo > 0 && aHi > 0)) return null;
+  return [bLo / aHi, bHi / aLo];
+}
+
+function changeOf(ratio: number | null, significant: boolean | null, higherIsWorse: boolean): MetricVerdict['change'] {
+  if (ratio === null || significant !== true || ratio === 1) return 'same';
+  return ratio > 1 === higherIsWorse ? 'worse' : 'better';
+}
+
+function blockValues(blocks: BlockFigures[] | undefined, key: keyof BlockFigures): number[] | null {
+  return blocks !== undefined && blocks.length >= 3 ? blocks.map((x) => x[key]) : null;
+}
+
+export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOptions = {}): CompareReport {
+  const threshold = options.threshold ?? 0.05;
+  const alpha = options.alpha ?? 0.05;
+  if (!(threshold >= 0 && threshold < 10)) throw new RangeError(`compareRuns: threshold must be a fraction in [0, 10), got ${threshold}`);
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`compareRuns: alpha must be in (0, 1), got ${alpha}`);
+  const warnings: string[] = [];
+  const metrics: MetricVerdict[] = [];
+  const A = a.latenciesUs;
+  const B = b.latenciesUs;
+  const enough = A.length >= 2 && B.length >= 2;
+  if (!enough) warnings.push(`too few queries to compare latency (${A.length} and ${B.length})`);
+
+  for (const [metric, q, key] of QUANTILES) {
+    const av = A.length ? quantileSorted(A, q) / 1000 : null;
+    const bv = B.length ? quantileSorted(B, q) / 1000 : null;
+    const ratio = av !== null && bv !== null && av > 0 ? bv / av : null;
+    const ci = enough ? quantileRatioCi(A, B, q) : null;
+    const ba = blockValues(a.blocks, key);
+    const bb = blockValues(b.blocks, key);
+    let pValue: number | null = null;
+    let significant: boolean | null = null;
+    let test: MetricVerdict['test'] = 'none';
+    if (ba && bb) {
+      pValue = mannWhitneyU(bb, ba).pValue;
+      significant = pValue < alpha;
+      test = metric === 'p50' ? 'mann-whitney-blocks' : 'order-statistics+blocks';
+      // Over blocks, the tail quantiles also need the pooled interval to exclude 1: a block's p99 rests on few queries.
+      if (metric !== 'p50') significant = significant && ci !== null && (ci[0] > 1 || ci[1] < 1);
+    } else if (metric === 'p50' && enough) {
+      pValue = mannWhitneyU(B, A).pValue;
+      significant = pValue < alpha;
+      test = 'mann-whitney';
+    } else if (ci !== null) {
+      significant = ci[0] > 1 || ci[1] < 1;
+      test = 'order-statistics';
+    } else if (enough) {
+      significant = false;
+      warnings.push(`${metric}: too few queries for its interval (${A.length} and ${B.length}); not tested`);
+    }
+    const change = changeOf(ratio, significant, true);
+    const beyondThreshold = ratio !== null && ratio > 1 + threshold;
+    metrics.push({ metric, unit: 'ms', a: av, b: bv, ratio, ci, pValue, test, significant, change, beyondThreshold, regression: change === 'worse' && beyondThreshold });
+  }
+
+  {
+    const ratio = a.throughputQps > 0 ? b.throughputQps / a.throughputQps : null;
+    let ci: [number, number] | null = null;
+    let pValue: number | null = null;
+    let significant: boolean | null = null;
+    let test: MetricVerdict['test'] = 'none';
+    const ba = blockValues(a.blocks, 'qps');
+    const bb = blockValues(b.blocks, 'qps');
+    if (ratio !== null && enough) {
+      const cv2 = (s: SortedSamples): number => (stddevOf(s) / meanOf(s)) ** 2 / s.length;
+      const se = Math.sqrt(cv2(A) + cv2(B));
+      ci = [ratio * Math.exp(-1.96 * se), ratio * Math.exp(1.96 * se)];
+    }
+    if (ba && bb) {
+      pValue = mannWhitneyU(bb, ba).pValue;
+      significant = pValue < alpha;
+      test = 'mann-whitney-blocks';
+    } else if (ci !== null) {
+      significant = ci[0] > 1 || ci[1] < 1;
+      test = 'delta-method';
+    }
+    const change = changeOf(ratio, significant, false);
+    const beyondThreshold = ratio !== null && ratio < 1 - threshold;
+    metrics.push({ metric: 'throughput', unit: 'q/s', a: a.throughputQps, b: b.throughputQps, ratio, ci, pValue, test, significant, change, beyondThreshold, regression: change === 'worse' && beyondThreshold });
+  }
+
+  {
+    const ratio = a.coldStartMs !== null && b.coldStartMs !== null && a.coldStartMs > 0 ? b.coldStartMs / a.coldStartMs : null;
+    metrics.push({ metric: 'coldStart', unit: 'ms', a: a.coldStartMs, b: b.coldStartMs, ratio, ci: null, pValue: null, test: 'none', significant: null, change: 'same', beyondThreshold: ratio !== null && ratio > 1 + threshold, regression: false });
+  }
+
+  if (a.valid === false) warnings.push(`A (${a.ref}) is an INVALID run: its figures may not be claimable`);
+  if (b.valid === false) warnings.push(`B (${b.ref}) is an INVALID run: its figures may not be claimable`);
+  if (a.scenario !== b.scenario) warnings.push(`different scenarios: ${a.scenario} and ${b.scenario}`);
+  if (a.approximate || b.approximate) warnings.push('a report without its histogram: latencies rebuilt from its quantile table (1 % steps), tests approximate');
+
+  const regressions = metrics.filter((m) => m.regression);
+  const changed = metrics.filter((m) => m.change !== 'same' && m.ratio !== null);
+  const pct = (r: number): string => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixed(1)}%`;
+  const verdict =
+    regressions.length > 0
+      ? `REGRESSION beyond ${(threshold * 100).toFixed(1)}%: ${regressions.map((m) => `${m.metric} ${pct(m.ratio as number)}`).join(', ')}`
+      : changed.length > 0
+        ? `no regression beyond ${(threshold * 100).toFixed(1)}%; significant: ${changed.map((m) => `${m.metric} ${pct(m.ratio as number)} (${m.change})`).join(', ')}`
+        : 'no significant difference';
+  const side = (x: CompareInput): CompareSide => ({
+    ref: x.ref,
+    runId: x.runId ?? null,
+    model: x.model,
+    scenario: x.scenario,
+    valid: x.valid,
+    queries: x.latenciesUs.length,
+    approximate: x.approximate,
+    blocks: x.blocks?.length ?? 0,
+  });
+  return { schema: COMPARE_SCHEMA, a: side(a), b: side(b), threshold, alpha, metrics, regression: regressions.length > 0, verdict, warnings };
+}
