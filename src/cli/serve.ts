@@ -7,6 +7,7 @@ import { parseShapeArg } from '../runtime/shapes.js';
 import { defaultModel } from '../runtime/default-model.js';
 import { loadConfigFile, validateConfig, validateOrigins, type ServerConfig } from '../server/config.js';
 import { createRtinferServer } from '../server/server.js';
+import { createServerLog, LOG_FORMATS } from '../server/server-log.js';
 import { PERFORMANCE_HINTS } from '../engine/engine.js';
 import { parseChoice, parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec, type ParsedValues } from './args.js';
 
@@ -19,6 +20,8 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: 'config', type: 'string', value: 'FILE', description: 'JSON or YAML server configuration (models with their engine settings)' },
     { name: 'host', type: 'string', value: 'HOST', description: 'address to bind (default 127.0.0.1: loopback only)' },
     { name: 'port', type: 'string', value: 'N', description: 'port (default 8000; 0 picks a free one)' },
+    { name: 'log-format', type: 'string', value: 'text|json', description: 'the log (start-up, errors, access lines) as text (default) or JSON lines' },
+    { name: 'access-log', type: 'boolean', description: 'one log line per request: method, path, model, status, bytes, the server\'s latency split' },
     { name: 'grpc-port', type: 'string', value: 'N', description: 'also serve the Open Inference Protocol over gRPC on this port (default: off; 0 picks a free one)' },
     { name: 'token', type: 'string', value: 'T', description: 'require Authorization: Bearer T on all but the health checks (or RTINFER_TOKEN)' },
     { name: 'instances', type: 'string', value: 'N', description: 'engine instances per model given on the command line' },
@@ -79,6 +82,8 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
   }
   if (text('host') !== undefined) config.host = text('host') ?? config.host;
   if (text('port') !== undefined) config.port = parseIntOption('port', text('port') ?? '', 0, 65535);
+  if (text('log-format') !== undefined) config.logFormat = parseChoice('log-format', text('log-format') ?? '', LOG_FORMATS);
+  if (values['access-log'] === true) config.accessLog = true;
   if (text('grpc-port') !== undefined) config.grpcPort = parseIntOption('grpc-port', text('grpc-port') ?? '', 0, 65535);
   if (text('max-body') !== undefined) config.maxBodyBytes = parseIntOption('max-body', text('max-body') ?? '', 1024);
   if (text('max-inflight-bytes') !== undefined) config.maxInflightBytes = parseIntOption('max-inflight-bytes', text('max-inflight-bytes') ?? '', 1024);
@@ -96,26 +101,35 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
 
 export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const config = await buildServeConfig(argv);
-  const server = createRtinferServer(config);
+  const log = createServerLog({ format: config.logFormat ?? 'text', access: config.accessLog === true });
+  // Start-up lines: as they are for people, as JSON lines (with their fields) for a log pipeline.
+  const say = (line: string, msg: string, fields: Record<string, unknown> = {}): void => {
+    if (log.format === 'json') log.info(msg, fields);
+    else io.stdout.write(`${line}\n`);
+  };
+  const server = createRtinferServer(config, { logger: log });
   const url = await server.listen();
-  io.stdout.write(`rtinfer serve: listening on ${url} (${config.token ? 'bearer token required' : 'no token'})\n`);
-  if (server.grpcPort !== undefined) io.stdout.write(`  grpc ${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.grpcPort} (inference.GRPCInferenceService)\n`);
-  for (const m of config.models) io.stdout.write(`  model ${m.name} v${m.version}: ${m.path} → ${url}/v2/models/${m.name}\n`);
+  say(`rtinfer serve: listening on ${url} (${config.token ? 'bearer token required' : 'no token'})`, 'listening', { url, token: config.token !== undefined });
+  if (server.grpcPort !== undefined) {
+    const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.grpcPort}`;
+    say(`  grpc ${address} (inference.GRPCInferenceService)`, 'grpc listening', { address });
+  }
+  for (const m of config.models) say(`  model ${m.name} v${m.version}: ${m.path} → ${url}/v2/models/${m.name}`, 'model', { model: m.name, version: m.version, path: m.path, url: `${url}/v2/models/${m.name}` });
   // The token itself is not printed: stdout often ends up in logs.
-  io.stdout.write(`  dashboard ${url}/${config.token ? '?token=<your token>' : ''} (live charts, try it with an image)\n`);
+  say(`  dashboard ${url}/${config.token ? '?token=<your token>' : ''} (live charts, try it with an image)`, 'dashboard', { url: `${url}/` });
   const stop = new Promise<void>((resolve) => {
     let signalled = false;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (signalled) {
-        io.stdout.write(`rtinfer serve: ${signal} again: exiting now\n`);
+        say(`rtinfer serve: ${signal} again: exiting now`, 'exiting now', { signal });
         process.exit(signal === 'SIGINT' ? 130 : 143);
       }
       signalled = true;
-      io.stdout.write(`rtinfer serve: ${signal}: shutting down within ${config.drainTimeoutMs} ms (not ready; answering what is in flight)\n`);
+      say(`rtinfer serve: ${signal}: shutting down within ${config.drainTimeoutMs} ms (not ready; answering what is in flight)`, 'shutting down', { signal, drainTimeoutMs: config.drainTimeoutMs });
       // The server's close is bounded, but a batch inside onnxruntime cannot be interrupted: the
       // process goes at the bound (plus a grace for the last answers to flush) whatever is running.
       setTimeout(() => {
-        io.stdout.write('rtinfer serve: drain bound passed with work still running: exiting\n');
+        say('rtinfer serve: drain bound passed with work still running: exiting', 'drain bound passed: exiting');
         process.exit(1);
       }, config.drainTimeoutMs + 5000).unref();
       resolve();
@@ -126,18 +140,21 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   const readyOrStop = Promise.race([server.ready().then(() => 'ready' as const), stop.then(() => 'stop' as const)]);
   try {
     if ((await readyOrStop) === 'ready') {
-      io.stdout.write(`rtinfer serve: ready (${config.models.length} model${config.models.length > 1 ? 's' : ''} loaded and warmed up)\n`);
+      say(`rtinfer serve: ready (${config.models.length} model${config.models.length > 1 ? 's' : ''} loaded and warmed up)`, 'ready', { models: config.models.length });
       for (const m of server.models.values()) {
         const c = m.engine?.config;
-        if (c) io.stdout.write(`  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${c.calibration ? ` (${c.calibration.reason})` : c.hint ? ` (hint ${c.hint})` : ''}\n`);
+        const why = c?.calibration ? c.calibration.reason : c?.hint ? `hint ${c.hint}` : undefined;
+        if (c) say(`  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${why ? ` (${why})` : ''}`, 'layout', { model: m.config.name, instances: c.instances, threads: c.threadsPerInstance, ...(why ? { why } : {}) });
       }
       await stop;
     }
   } catch (error) {
     await server.close();
+    await log.flush();
     throw error;
   }
   await server.close();
-  io.stdout.write('rtinfer serve: stopped\n');
+  say('rtinfer serve: stopped', 'stopped', log.dropped > 0 ? { droppedLogLines: log.dropped } : {});
+  await log.flush();
   return 0;
 }

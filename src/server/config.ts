@@ -197,6 +197,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     'wsPingIntervalMs',
     'allowedHosts',
     'cors',
+    'logFormat',
+    'accessLog',
     'models',
   ]);
   const models = raw['models'];
@@ -218,6 +220,16 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
   };
   const token = str('token', raw['token']);
   if (token !== undefined) config.token = token;
+  const logFormat = raw['logFormat'];
+  if (logFormat !== undefined) {
+    if (logFormat !== 'text' && logFormat !== 'json') fail('logFormat', `expected "text" or "json", got ${JSON.stringify(logFormat)}`);
+    config.logFormat = logFormat;
+  }
+  const accessLog = raw['accessLog'];
+  if (accessLog !== undefined) {
+    if (typeof accessLog !== 'boolean') fail('accessLog', `expected true or false, got ${JSON.stringify(accessLog)}`);
+    config.accessLog = accessLog;
+  }
   const grpcPort = int('grpcPort', raw['grpcPort'], 0, 65535);
   if (grpcPort !== undefined) config.grpcPort = grpcPort;
   const seen = new Set<string>();

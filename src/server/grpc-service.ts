@@ -19,6 +19,7 @@ import { RTINFER_VERSION } from '../version.js';
 import { errorAnswer, HttpError, type InternalErrorLog } from './http-io.js';
 import { recordSuccess, refuseIfLate, runInference, serverTimingHeader, timingStages } from './inference.js';
 import { modelReadiness } from './model-health.js';
+import type { ServerLog } from './server-log.js';
 import type { ServerHost } from './types.js';
 import { modelMetadataBody, SERVER_EXTENSIONS } from './v2-routes.js';
 
@@ -49,6 +50,7 @@ type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sen
 
 export interface GrpcEndpointOptions {
   log: InternalErrorLog;
+  logger?: ServerLog;
 }
 
 /** The gRPC endpoint of an rtinfer server: listen on a port, close within a bound. */
@@ -56,11 +58,13 @@ export class GrpcEndpoint {
   readonly #host: ServerHost;
   readonly #server: grpc.Server;
   readonly #log: InternalErrorLog;
+  readonly #logger: ServerLog | undefined;
   #port: number | undefined;
 
   constructor(host: ServerHost, options: GrpcEndpointOptions) {
     this.#host = host;
     this.#log = options.log;
+    this.#logger = options.logger;
     const limit = host.config.maxBodyBytes;
     this.#server = new grpc.Server({
       // The REST body limit applies to gRPC messages too (RESOURCE_EXHAUSTED beyond).
@@ -134,6 +138,7 @@ export class GrpcEndpoint {
 
   #unary<Req, Res>(endpoint: string, needsToken: boolean, run: (req: Req) => Promise<Res>): Unary<Req, Res> {
     return (call, callback) => {
+      const t0 = performance.now();
       void (async () => {
         let code: grpc.status = grpc.status.OK;
         try {
@@ -142,7 +147,9 @@ export class GrpcEndpoint {
         } catch (error) {
           code = this.#fail(callback, error);
         } finally {
-          this.#host.metrics.requests.inc({ model: '', endpoint: `grpc_${endpoint}`, outcome: String(code === grpc.status.OK ? 200 : statusFor(code)) });
+          const status = code === grpc.status.OK ? 200 : statusFor(code);
+          this.#host.metrics.requests.inc({ model: '', endpoint: `grpc_${endpoint}`, outcome: String(status) });
+          if (this.#logger?.accessEnabled) this.#logger.access({ protocol: 'grpc', method: 'POST', path: endpoint, endpoint: `grpc_${endpoint}`, status, ms: performance.now() - t0 });
         }
       })();
     };
@@ -156,6 +163,7 @@ export class GrpcEndpoint {
     let model: ReturnType<ServerHost['readyModel']> | undefined;
     let reserved = 0;
     let status = 200;
+    let timing: Array<[string, number]> | undefined;
     try {
       if (host.closing) throw new HttpError(503, 'the server is shutting down');
       if (!this.#authorized(call.metadata)) throw unauthenticated();
@@ -186,7 +194,8 @@ export class GrpcEndpoint {
       refuseIfLate(outcome, receivedAt, sentAt);
       recordSuccess(host, model, outcome, receivedAt, receivedAt, sentAt);
       const trailer = new grpc.Metadata();
-      trailer.set('server-timing', serverTimingHeader(timingStages(outcome, receivedAt, receivedAt, sentAt)));
+      timing = timingStages(outcome, receivedAt, receivedAt, sentAt);
+      trailer.set('server-timing', serverTimingHeader(timing));
       callback(null, { model_name: model.config.name, model_version: model.config.version, id: req.id, outputs: out.tensors, raw_output_contents: out.raw }, trailer);
     } catch (error) {
       if (model) host.stats.fail(model.config.name, model.config.version, performance.now() - receivedAt);
@@ -198,6 +207,9 @@ export class GrpcEndpoint {
       host.metrics.requests.inc({ model: name ?? '', endpoint: 'grpc_infer', outcome: String(status) });
       if (name !== undefined) host.metrics.e2e.observe({ model: name, endpoint: 'grpc_infer' }, ms / 1000);
       host.live.record(name, 'grpc_infer', status, ms);
+      if (this.#logger?.accessEnabled) {
+        this.#logger.access({ protocol: 'grpc', method: 'POST', path: 'ModelInfer', endpoint: 'grpc_infer', ...(name !== undefined ? { model: name } : {}), status, ms, ...(timing ? { timing: Object.fromEntries(timing.map(([k, v]) => [k, Number(v.toFixed(3))])) } : {}) });
+      }
     }
   }
 }

@@ -24,8 +24,9 @@ import { modelReadiness } from './model-health.js';
 import { ModelStatistics } from './model-stats.js';
 import { GrpcEndpoint } from './grpc-service.js';
 import { Router } from './router.js';
+import type { AccessEntry, ServerLog } from './server-log.js';
 import { attachStreams } from './streams.js';
-import type { CloseHook, LoadedModelEntry, ModelState, ReadyModel, RouteContext, ServerConfig, ServerHost } from './types.js';
+import type { CloseHook, LoadedModelEntry, ModelState, ReadyModel, RequestNotes, RouteContext, ServerConfig, ServerHost } from './types.js';
 import { addV2Routes } from './v2-routes.js';
 import { VisionService, addVisionRoutes } from './vision-routes.js';
 import { answerPreflight, setCorsHeaders, WebGuard } from './web-guard.js';
@@ -49,8 +50,10 @@ export interface RtinferServer {
 }
 
 export interface ServerOptions {
-  /** Where unexpected errors go (default: one line on stderr); clients only learn that one happened. */
+  /** Where unexpected errors go (default: the logger's, else one line on stderr); clients only learn that one happened. */
   log?: InternalErrorLog;
+  /** Start-up, errors and the access log (server-log.ts); none by default. */
+  logger?: ServerLog;
 }
 
 /** After the drain bound, how long close() still waits for workers to stop before returning. */
@@ -72,6 +75,7 @@ class HttpServer implements RtinferServer, ServerHost {
   readonly #grpc: GrpcEndpoint | undefined;
   readonly #http: http.Server;
   readonly #log: InternalErrorLog;
+  readonly #logger: ServerLog | undefined;
   readonly #preClose: CloseHook[] = [];
   readonly #onClose: CloseHook[] = [];
   /** Requests received and not yet answered (shutdown answers what is left with a 503). */
@@ -85,7 +89,8 @@ class HttpServer implements RtinferServer, ServerHost {
 
   constructor(config: ServerConfig, options: ServerOptions = {}) {
     this.config = config;
-    this.#log = options.log ?? logToStderr;
+    this.#log = options.log ?? options.logger?.error ?? logToStderr;
+    this.#logger = options.logger;
     this.models = new Map(config.models.map((m) => [m.name, { config: m, state: 'LOADING' as ModelState }]));
     this.bodyBudget = new ByteBudget(config.maxInflightBytes);
     this.metrics = new ServerMetrics(() => this.models, () => this.bodyBudget.held);
@@ -114,7 +119,7 @@ class HttpServer implements RtinferServer, ServerHost {
     addVisionRoutes(this, vision);
     addLiveRoutes(this, vision);
     attachStreams(this.#http, this, vision);
-    if (config.grpcPort !== undefined) this.#grpc = new GrpcEndpoint(this, { log: this.#log });
+    if (config.grpcPort !== undefined) this.#grpc = new GrpcEndpoint(this, { log: this.#log, ...(options.logger ? { logger: options.logger } : {}) });
   }
 
   get grpcPort(): number | undefined {
@@ -185,6 +190,7 @@ class HttpServer implements RtinferServer, ServerHost {
       return;
     }
     const receivedAt = performance.now();
+    const bytesBefore = req.socket.bytesWritten;
     const controller = new AbortController();
     let markFinished = (): void => undefined;
     const finished = new Promise<void>((resolve) => (markFinished = resolve));
@@ -195,6 +201,7 @@ class HttpServer implements RtinferServer, ServerHost {
       if (this.#inflight.size === 0) this.#idle?.();
     });
     let labels: { model?: string; endpoint: string } = { endpoint: 'unknown' };
+    const notes: RequestNotes = {};
     let status = 200;
     try {
       if (this.#closing) throw new HttpError(503, 'the server is shutting down', { connection: 'close', 'retry-after': '1' });
@@ -236,6 +243,7 @@ class HttpServer implements RtinferServer, ServerHost {
         receivedAt,
         signal: controller.signal,
         finished,
+        notes,
       };
       await spec.handler(ctx);
       status = res.statusCode;
@@ -248,6 +256,7 @@ class HttpServer implements RtinferServer, ServerHost {
       this.metrics.requests.inc({ model, endpoint: labels.endpoint, outcome: String(status) });
       if (labels.model !== undefined) this.metrics.e2e.observe({ model, endpoint: labels.endpoint }, ms / 1000);
       this.live.record(labels.model, labels.endpoint, status, ms);
+      if (this.#logger?.accessEnabled) this.#logger.access(accessEntry(req, labels, status, ms, notes, req.socket.bytesWritten - bytesBefore));
     }
   }
 
@@ -343,6 +352,22 @@ class HttpServer implements RtinferServer, ServerHost {
   }
 }
 
+
+/** The access log's line for an HTTP request (built only when the access log is on). */
+function accessEntry(req: IncomingMessage, labels: { model?: string; endpoint: string }, status: number, ms: number, notes: RequestNotes, bytes: number): AccessEntry {
+  return {
+    protocol: 'http',
+    method: req.method ?? '',
+    // The query is left out: it may carry a token (?token= on the live routes).
+    path: (req.url ?? '').split('?')[0] ?? '',
+    endpoint: labels.endpoint,
+    ...(labels.model !== undefined ? { model: labels.model } : {}),
+    status,
+    bytes,
+    ms,
+    ...(notes.timing ? { timing: Object.fromEntries(notes.timing.map(([k, v]) => [k, Number(v.toFixed(3))])) } : {}),
+  };
+}
 
 function unauthorized(): HttpError {
   return new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' });

@@ -64,6 +64,10 @@ export interface ServerConfig {
   allowedHosts: string[];
   /** Origins (scheme://host[:port]) other pages may call from, with CORS; '*' for any. */
   cors: string[];
+  /** The log's format: text for people (default), JSON lines for a log pipeline. */
+  logFormat?: 'text' | 'json';
+  /** One access-log line per request (default false). */
+  accessLog?: boolean;
   models: ModelConfig[];
 }
 
@@ -197,6 +201,13 @@ export interface RouteContext {
   signal: AbortSignal;
   /** Settles when the handler is done (whatever it still held, it holds no more). */
   finished: Promise<void>;
+  /** What the handler tells the access log about the request. */
+  notes: RequestNotes;
+}
+
+export interface RequestNotes {
+  /** The server's split of an inference request (Server-Timing stages, ms). */
+  timing?: Array<[string, number]>;
 }
 
 export interface RouteSpec {

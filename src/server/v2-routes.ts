@@ -119,9 +119,10 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   const sentAt = performance.now();
   refuseIfLate(outcome, ctx.receivedAt, sentAt);
   recordSuccess(host, ctx.model, outcome, ctx.receivedAt, bodyAt, sentAt);
+  ctx.notes.timing = timingStages(outcome, ctx.receivedAt, bodyAt, sentAt);
   sendBody(ctx.res, 200, msg.body, {
     ...msg.headers,
-    'server-timing': serverTimingHeader(timingStages(outcome, ctx.receivedAt, bodyAt, sentAt)),
+    'server-timing': serverTimingHeader(ctx.notes.timing),
     'x-rtinfer-batch-size': String(outcome.timing.batchSize),
   });
 }

@@ -83,3 +83,35 @@ test('SIGTERM with requests in flight loses none, ends open dashboard streams, t
   assert.match(out, /SIGTERM: shutting down within 30000 ms/);
   assert.match(out, /stopped/);
 });
+
+test('--log-format json --access-log --grpc-port 0: start-up, access and shutdown as JSON lines on stdout', async () => {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, '--port', '0', '--grpc-port', '0', '--shape', 'x=1x3x48x192', '--instances', '1', '--threads', '1', '--log-format', 'json', '--access-log'], { cwd: ROOT });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const lines = (): Array<Record<string, unknown>> => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (let i = 0; i < 600 && !lines().some((l) => l['msg'] === 'ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  const url = lines().find((l) => l['msg'] === 'listening')?.['url'] as string;
+  assert.ok(url, out);
+  assert.ok(lines().some((l) => l['msg'] === 'grpc listening' && /^127\.0\.0\.1:\d+$/.test(String(l['address']))), out);
+  assert.equal((await fetch(`${url}/v2/health/live`)).status, 200);
+  for (let i = 0; i < 40 && !out.includes('/v2/health/live'); i++) await new Promise((r) => setTimeout(r, 50));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const all = lines();
+  assert.ok(all.some((l) => l['msg'] === 'request' && l['path'] === '/v2/health/live' && l['status'] === 200), out);
+  assert.ok(all.some((l) => l['msg'] === 'layout' && l['instances'] === 1), out);
+  assert.equal(all.at(-1)?.['msg'], 'stopped');
+});
+
+test('BAD CALL - serve --log-format xml and --grpc-port 70000 are usage errors', async () => {
+  for (const args of [['--log-format', 'xml'], ['--grpc-port', '70000']]) {
+    const r = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, ...args], { cwd: ROOT });
+    let err = '';
+    r.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => r.on('exit', resolve));
+    assert.equal(code, 2, err);
+    assert.match(err, args[0] === '--log-format' ? /log-format.*text.*json/ : /grpc-port/);
+    assert.equal(err.trim().split('\n').length, 1, err);
+  }
+});
