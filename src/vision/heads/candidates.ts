@@ -128,3 +128,48 @@ function keypointsOf(c: Candidates, i: number, transform: ImageTransform): Keypo
   }
   return out;
 }
+
+let scanBest = new Float32Array(0);
+let scanClass = new Int32Array(0);
+
+/**
+ * The best class and its score at each of `n` columns of a channel-major block of `classes` rows
+ * starting at `rowStart` (row c at rowStart + c · n), counting only scores >= thr (others stay
+ * -Infinity). Class-major, eight columns at a time against the threshold, as yolo.ts scans: the
+ * rows are read once, in order (a column-at-a-time argmax strides through memory and is several
+ * times slower on [1, 116, 8400]). The arrays are reused: read them before the next call.
+ */
+export function scanClasses(data: Float32Array, rowStart: number, n: number, classes: number, thr: number, keep: Uint8Array | undefined): { best: Float32Array; cls: Int32Array } {
+  if (scanBest.length < n) {
+    scanBest = new Float32Array(n);
+    scanClass = new Int32Array(n);
+  }
+  const best = scanBest;
+  const cls = scanClass;
+  best.fill(-Infinity, 0, n);
+  const blocked = n - (n % 8);
+  for (let c = 0; c < classes; c++) {
+    if (keep !== undefined && keep[c] !== 1) continue;
+    const row = rowStart + c * n;
+    let i = 0;
+    for (; i < blocked; i += 8) {
+      const q = row + i;
+      if (data[q]! < thr && data[q + 1]! < thr && data[q + 2]! < thr && data[q + 3]! < thr && data[q + 4]! < thr && data[q + 5]! < thr && data[q + 6]! < thr && data[q + 7]! < thr) continue;
+      for (let k = i; k < i + 8; k++) {
+        const v = data[row + k]!;
+        if (v >= thr && v > best[k]!) {
+          best[k] = v;
+          cls[k] = c;
+        }
+      }
+    }
+    for (; i < n; i++) {
+      const v = data[row + i]!;
+      if (v >= thr && v > best[i]!) {
+        best[i] = v;
+        cls[i] = c;
+      }
+    }
+  }
+  return { best, cls };
+}

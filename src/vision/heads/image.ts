@@ -78,13 +78,13 @@ export const imageHead: VisionHead = {
     const w = Math.max(1, Math.min(ow - x0, Math.round(transform.content.width * scale)));
     const h = Math.max(1, Math.min(oh - y0, Math.round(transform.content.height * scale)));
     const out = new Uint8Array(w * h * c);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const src = base + (y0 + y) * ow + x0 + x;
-        for (let k = 0; k < c; k++) {
-          const v = data[src + k * plane]! * mul + add;
-          out[(y * w + x) * c + k] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
-        }
+    // One plane at a time: contiguous reads; Uint8ClampedArray rounds (half to even) and clips.
+    const clamped = new Uint8ClampedArray(out.buffer);
+    for (let k = 0; k < c; k++) {
+      for (let y = 0; y < h; y++) {
+        const src = base + k * plane + (y0 + y) * ow + x0;
+        let o = y * w * c + k;
+        for (let x = 0; x < w; x++, o += c) clamped[o] = data[src + x]! * mul + add;
       }
     }
     return { task: 'image', image: { width: w, height: h, channels: c, data: out, range, luminance: c === 1, scale } };

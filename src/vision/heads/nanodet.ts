@@ -12,7 +12,7 @@ import { resolvePreprocessConfig } from '../config.js';
 import { detectorLabels } from '../labels.js';
 import type { TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections } from './candidates.js';
-import { at, flatView, gridsFor, integral } from './grid.js';
+import { flatView, gridsFor, integral } from './grid.js';
 import { expectRank, fixedDim, headMismatch, inputSize, outputEntries, type ModelMetadata, type VisionHead } from './head.js';
 
 const STRIDES = [8, 16, 32, 64];
@@ -50,18 +50,20 @@ export const nanodetHead: VisionHead = {
       // The level is rows offset..offset+count of the one output: a view with its base moved.
       const whole = flatView('nanodet', name, t, options.batchIndex, { rows: n, cols: 1, anchors: 1, stride: g.stride });
       const v = { ...whole, base: whole.base + offset * whole.posStep, rows: g.rows, cols: g.cols };
+      const thr = options.scoreThreshold;
+      const d = v.data;
       for (let p = 0; p < count; p++) {
+        // Position-major rows of C scores: only a score over the threshold starts the argmax.
+        const o = v.base + p * v.posStep;
         let best = -1;
         let cls = 0;
         for (let c = 0; c < classes; c++) {
-          if (keep !== undefined && keep[c] !== 1) continue;
-          const s = at(v, p, c);
-          if (s > best) {
-            best = s;
-            cls = c;
-          }
+          const s = d[o + c]!;
+          if (s < thr || s <= best || (keep !== undefined && keep[c] !== 1)) continue;
+          best = s;
+          cls = c;
         }
-        if (best < options.scoreThreshold) continue;
+        if (best < thr) continue;
         const cx = (p % g.cols) * g.stride;
         const cy = Math.floor(p / g.cols) * g.stride;
         const l = integral(v, p, classes, BINS) * g.stride;

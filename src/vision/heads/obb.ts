@@ -8,7 +8,7 @@ import { toOriginalPoint, type ImageTransform } from '../geometry.js';
 import { detectorLabels, labelOf, parseNames } from '../labels.js';
 import { rotatedCorners, rotatedNms } from '../rotated.js';
 import type { Detection, HeadResult, ModelOutputs, TensorMeta } from '../types.js';
-import { classFilter } from './candidates.js';
+import { classFilter, scanClasses } from './candidates.js';
 import { batchOffset, expectRank, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
 import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 
@@ -43,18 +43,11 @@ function headFor(metadata: ModelMetadata): VisionHead {
       const base = batchOffset('obb', name, dims, options.batchIndex);
       const keep = classFilter(options.classes);
       let count = 0;
+      const { best, cls: bestClass } = scanClasses(data, base + 4 * n, n, nc, options.scoreThreshold, keep);
       for (let i = 0; i < n; i++) {
-        let s = -1;
-        let cls = 0;
-        for (let c = 0; c < nc; c++) {
-          if (keep !== undefined && keep[c] !== 1) continue;
-          const v = data[base + (4 + c) * n + i]!;
-          if (v > s) {
-            s = v;
-            cls = c;
-          }
-        }
-        if (s < options.scoreThreshold) continue;
+        const s = best[i]!;
+        if (s === -Infinity) continue;
+        const cls = bestClass[i]!;
         if (count === scores.length) {
           const r2 = new Float32Array(rects.length * 2);
           r2.set(rects);

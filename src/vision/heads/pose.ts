@@ -9,7 +9,7 @@
 import type { ImageTransform } from '../geometry.js';
 import { detectorLabels, parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
-import { Candidates, classFilter, finishDetections } from './candidates.js';
+import { Candidates, classFilter, finishDetections, scanClasses } from './candidates.js';
 import { batchOffset, expectRank, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
 import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 import { decodeRaw, keypointShape, layoutFor, rawLayout, rawLevels } from './yolov8-raw.js';
@@ -38,19 +38,11 @@ function decodeDecoded(outputs: ModelOutputs, transform: ImageTransform, options
   const thr = options.scoreThreshold;
   const k0 = 4 + layout.classes;
   candidates.reset(layout.keypoints);
+  const { best, cls } = scanClasses(data, base + 4 * n, n, layout.classes, thr, keep);
   for (let i = 0; i < n; i++) {
-    let s = -1;
-    let cls = 0;
-    for (let c = 0; c < layout.classes; c++) {
-      if (keep !== undefined && keep[c] !== 1) continue;
-      const v = data[base + (4 + c) * n + i]!;
-      if (v > s) {
-        s = v;
-        cls = c;
-      }
-    }
-    if (s < thr) continue;
-    candidates.pushCenter(data[base + i]!, data[base + n + i]!, data[base + 2 * n + i]!, data[base + 3 * n + i]!, s, cls);
+    const s = best[i]!;
+    if (s === -Infinity) continue;
+    candidates.pushCenter(data[base + i]!, data[base + n + i]!, data[base + 2 * n + i]!, data[base + 3 * n + i]!, s, cls[i]!);
     for (let k = 0; k < layout.keypoints; k++) {
       const r = base + (k0 + k * layout.kdim) * n + i;
       candidates.setKeypoint(k, data[r]!, data[r + n]!, layout.kdim === 3 ? data[r + 2 * n]! : NaN);
