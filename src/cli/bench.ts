@@ -130,8 +130,9 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     const current = inputFromReport(outcome.report, 'this run');
     current.latenciesUs = sortSamples(outcome.latenciesUs);
     const recorded = await recordAndGate(store, storeSettings, { kind: 'bench', report: outcome.report }, gate, current, (line) => {
-      // --json keeps stderr for problems only.
-      if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer bench: ${line}\n`);
+      // Problems go to stderr; where the run went is part of the text report (--json prints the report alone).
+      if (line.startsWith('warning')) process.stderr.write(`rtinfer bench: ${line}\n`);
+      else if (!json) io.stdout.write(`${line}\n`);
     });
     if (recorded.comparison) (json ? process.stderr : io.stdout).write(comparisonText(recorded.comparison) + '\n');
     // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).

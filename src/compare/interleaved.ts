@@ -32,6 +32,11 @@ export interface InterleavedOptions extends CompareOptions {
   beforeBlock?: (side: Side, index: number) => void | Promise<void>;
   afterBlock?: (side: Side, index: number) => void | Promise<void>;
   onBlock?: (side: Side, index: number, figures: BlockFigures) => void;
+  /**
+   * A known slowdown for calibration (bench/compare): busy-wait this many µs after each of a side's
+   * inferences, inside its measured latency.
+   */
+  extraUs?: Partial<Record<Side, number>>;
   signal?: AbortSignal;
 }
 
@@ -84,7 +89,20 @@ export async function runInterleaved(o: InterleavedOptions): Promise<CompareRepo
     throw error;
   }
   const sides: Record<Side, Prepared> = { A: a, B: b };
-  const run = (p: Prepared, phase: Phase) => runSingleStream((f) => p.rt.session.run(f as never), p.samples, { phase, ...(o.signal ? { signal: o.signal } : {}) });
+  const spinFor = (us: number): void => {
+    const end = performance.now() + us / 1000;
+    while (performance.now() < end);
+  };
+  const inferOf = (p: Prepared, side: Side | null) => {
+    const extra = side === null ? 0 : (o.extraUs?.[side] ?? 0);
+    if (extra <= 0) return (f: Record<string, unknown>) => p.rt.session.run(f as never);
+    return async (f: Record<string, unknown>) => {
+      const out = await p.rt.session.run(f as never);
+      spinFor(extra);
+      return out;
+    };
+  };
+  const run = (p: Prepared, phase: Phase, side: Side | null = null) => runSingleStream(inferOf(p, side), p.samples, { phase, ...(o.signal ? { signal: o.signal } : {}) });
   try {
     for (const p of [a, b]) {
       const w = await run(p, { minQueries: 1, minDurationMs: o.warmupMs ?? 1000 });
@@ -99,7 +117,7 @@ export async function runInterleaved(o: InterleavedOptions): Promise<CompareRepo
       await o.beforeBlock?.(side, i);
       let r;
       try {
-        r = await run(p, { minQueries: 3, minDurationMs: blockMs });
+        r = await run(p, { minQueries: 3, minDurationMs: blockMs }, side);
       } finally {
         await o.afterBlock?.(side, i);
       }

@@ -30,11 +30,16 @@ function storeError(file: string, error: unknown): RtinferError {
   return new RtinferError('RTI_ERR_STORE_CORRUPT', `run store ${file}: ${message}`, { cause: error });
 }
 
+function checkVersion(db: Db, file: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new RtinferError('RTI_ERR_STORE_VERSION', `run store ${file} has schema version ${version}, newer than this rtinfer ${RTINFER_VERSION} knows (${SCHEMA_VERSION}); it was left as it is: upgrade rtinfer or use another --store`);
+  }
+}
+
 function migrate(db: Db, file: string): void {
   const version = (): number => db.pragma('user_version', { simple: true }) as number;
-  if (version() > SCHEMA_VERSION) {
-    throw new RtinferError('RTI_ERR_STORE_VERSION', `run store ${file} has schema version ${version()}, newer than this rtinfer ${RTINFER_VERSION} knows (${SCHEMA_VERSION}); it was left as it is: upgrade rtinfer or use another --store`);
-  }
+  checkVersion(db, file);
   if (version() === SCHEMA_VERSION) return;
   // IMMEDIATE takes the write lock first, so two processes opening an old store migrate it once.
   db.transaction(() => {
@@ -85,9 +90,18 @@ export class SqliteRunStore implements RunStore {
     }
     let db: Db | undefined;
     try {
-      if (create) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      if (create) {
+        try {
+          mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+        } catch (error) {
+          const e = error as NodeJS.ErrnoException;
+          throw new RtinferError('RTI_ERR_STORE_UNWRITABLE', `cannot create the folder of the run store ${file} (${e.code ?? e.message}): use --store PATH somewhere writable, or --no-store`, { cause: error });
+        }
+      }
       db = new Database(file, { timeout: BUSY_TIMEOUT_MS, fileMustExist: !create });
-      // The first statement reads the header: a file that is not a database fails here, unwritten.
+      // The first statement reads the header: a file that is not a database fails here, unwritten;
+      // a newer schema is refused before WAL mode rewrites the header.
+      checkVersion(db, file);
       db.pragma('journal_mode = WAL');
       db.pragma('foreign_keys = ON');
       migrate(db, file);

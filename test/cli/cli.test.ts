@@ -21,8 +21,8 @@ before(() => {
 
 test('bench with no model measures the bundled PP-OCRv4 detector and prints the rtinfer.bench/1 JSON', async () => {
   const r = await rtinfer('bench', '--json', '--duration', '0.5s', '--min-queries', '5', '--warmup', '1');
-  assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
+  assert.equal(r.code, j.validity.valid ? 0 : 3, `exit 3 for an INVALID run: ${r.stderr}`);
   assert.equal(j.schema, 'rtinfer.bench/1');
   assert.equal(j.model.default, true);
   assert.match(j.model.label, /PP-OCRv4/);
@@ -64,7 +64,7 @@ test('bench on a sub-millisecond model: enough queries make p90 and p99 claimabl
 
 test('a too-short run is reported, marked invalid with its reason, not dropped', async () => {
   const r = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--duration', '5s', '--min-queries', '10', '--max-queries', '10', '--warmup', '1', '--json');
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 3, `printed, with exit 3 (INVALID): ${r.stderr}`);
   const j = JSON.parse(r.stdout);
   assert.equal(j.validity.valid, false);
   assert.match(j.validity.reasons.join(' '), /p90 .* need at least 44, ran 10/);
@@ -74,7 +74,7 @@ test('a too-short run is reported, marked invalid with its reason, not dropped',
 
 test('the text report shows the table, the verdict and printed default shapes', async () => {
   const r = await rtinfer('bench', OCR_CLS, ...FAST);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, /validity\s+VALID/.test(r.stdout) ? 0 : 3, r.stderr);
   assert.match(r.stdout, /latency ms\s+mean\s+stddev\s+min\s+p50\s+p90\s+p95\s+p99\s+p99\.9\s+max/);
   assert.match(r.stdout, /cold start\s+read .* session .* first inference/);
   assert.match(r.stdout, /validity\s+(VALID|INVALID)/);
@@ -100,7 +100,7 @@ test('old exports that list weights as inputs keep the console clean', async (t)
   const rfb = sharedModel(t, 'version-RFB-320.onnx');
   if (!rfb) return;
   const r = await rtinfer('bench', rfb, ...FAST);
-  assert.equal(r.code, 0);
+  assert.equal(r.code, /validity\s+VALID/.test(r.stdout) ? 0 : 3);
   assert.equal(r.stderr, '', 'no onnxruntime warnings about initializers');
   const info = await rtinfer('info', rfb);
   assert.match(info.stdout, /244 weights listed as graph inputs/);
@@ -195,14 +195,14 @@ test('sweep --json and --html write the grid; bench --scenario concurrency repor
   const page = readFileSync(html, 'utf8');
   assert.equal(JSON.parse(/<script type="application\/json" id="rtinfer-data">(.*?)<\/script>/s.exec(page)![1]!).report.points.length, 2, 'the page embeds the report');
   const b = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--scenario', 'concurrency', '--concurrency', '3', '--batch', '4', '--duration', '0.3s', '--min-queries', '20', '--warmup', '3', '--json');
-  assert.equal(b.code, 0, b.stderr);
   const jb = JSON.parse(b.stdout);
+  assert.equal(b.code, jb.validity.valid ? 0 : 3, b.stderr);
   assert.equal(jb.scenario, 'concurrency');
   assert.equal(jb.engine.batching.maxBatchSize, 4);
   assert.deepEqual(jb.settings.scenario, { concurrency: 3, engine: { batching: { maxBatchSize: 4 } } });
   // A performance hint lays the engine out when --instances and --threads are not given.
   const h = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--scenario', 'concurrency', '--hint', 'throughput', '--duration', '0.3s', '--min-queries', '20', '--warmup', '3', '--json');
-  assert.equal(h.code, 0, h.stderr);
   const jh = JSON.parse(h.stdout);
+  assert.equal(h.code, jh.validity.valid ? 0 : 3, h.stderr);
   assert.deepEqual([jh.engine.instances, jh.engine.threadsPerInstance], [os.availableParallelism(), 1]);
 });

@@ -80,8 +80,8 @@ test('bench --images runs the whole pipeline over real images and reports each s
   }
   writeFileSync(path.join(imgs, 'notes.txt'), 'not an image');
   const r = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', '0.5s', '--min-queries', '10', '--warmup', '2', '--json');
-  assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
+  assert.equal(r.code, j.validity.valid ? 0 : 3, `exit 3 for an INVALID (short) run: ${r.stderr}`);
   assert.equal(j.pipeline.head, 'text');
   assert.equal(j.pipeline.images, 2, 'only image files are used');
   for (const s of ['decode', 'preprocess', 'inference', 'postprocess']) assert.ok(j.pipeline.stagesMs[s].p50 > 0 && j.pipeline.stagesMs[s].p99 >= j.pipeline.stagesMs[s].p50, s);

@@ -92,9 +92,9 @@ test('bench --images --html: histogram, CDF, the four-stage split, verdict and s
   }
   const file = path.join(dir, 'bench-images.html');
   const r = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', DOCS ? '6s' : '0.5s', '--min-queries', DOCS ? '100' : '20', '--warmup', '2', '--html', file);
-  assert.equal(r.code, 0, r.stderr);
   const html = readFileSync(file, 'utf8');
   const report = embedded<BenchReport>(html);
+  assert.equal(r.code, report.validity.valid ? 0 : 3, `exit 3 for an INVALID (short) run: ${r.stderr}`);
   assert.ok(report.pipeline && report.latencyDistribution.histogram.counts.length > 0);
   await withPage(t, async (s) => {
     const states = await openReport(s, file, 2);
