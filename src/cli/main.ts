@@ -9,6 +9,7 @@ import { helpText, type CommandSpec } from './args.js';
 import { BENCH_COMMAND, benchCommand } from './bench.js';
 import { COMPARE_COMMAND, compareCommand } from './compare.js';
 import { INFO_COMMAND, infoCommand } from './info.js';
+import { OPTIMIZE_COMMAND, optimizeCommand } from './optimize.js';
 import { PREDICT_COMMAND, predictCommand } from './predict.js';
 import { RUNS_COMMAND, runsCommand } from './runs.js';
 import { SERVE_COMMAND, serveCommand } from './serve.js';
@@ -23,6 +24,7 @@ const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Handler }> = [
   { spec: BENCH_COMMAND, run: benchCommand },
   { spec: SWEEP_COMMAND, run: sweepCommand },
   { spec: TUNE_COMMAND, run: tuneCommand },
+  { spec: OPTIMIZE_COMMAND, run: optimizeCommand },
   { spec: SERVE_COMMAND, run: serveCommand },
   { spec: RUNS_COMMAND, run: runsCommand },
   { spec: COMPARE_COMMAND, run: compareCommand },

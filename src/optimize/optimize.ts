@@ -1,0 +1,264 @@
+/**
+ * `rtinfer optimize` as a library call: read a float model, apply the transforms asked for (fixed
+ * shapes, static int8 or fp16, onnxruntime's offline graph optimization), write the result
+ * atomically, and report what it cost and gained against the original (size, op counts, A/B
+ * latency, accuracy on held-out images, cold start).
+ */
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { InferenceSession } from 'onnxruntime-node';
+import { RtinferError, firstLine } from '../errors.js';
+import { buildSamples } from '../runtime/inputs.js';
+import { imageSizeFromMetadata } from '../runtime/metadata.js';
+import { inspectModel, parseOnnxModel } from '../runtime/model-info.js';
+import { encodeModel, type OnnxGraph, type OnnxModel } from '../runtime/onnx-schema.js';
+import { createSession, readModel, type LoadedModel } from '../runtime/session.js';
+import type { SessionSettings } from '../runtime/session-options.js';
+import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
+import { measureAccuracy, type AccuracyReport } from '../tune/accuracy.js';
+import { measureAb, measureColdStart, type AbLatency, type ColdStart } from './ab-latency.js';
+import { listCalibrationFiles, loadCalibrationFeeds, splitCalibration } from './calibrate.js';
+import { convertToFloat16 } from './fp16.js';
+import { fixShapes } from './fixed-shapes.js';
+import { quantizeStatic } from './quantize.js';
+import type { ActivationType } from './qdq-rewrite.js';
+import type { CalibrationMethod } from './ranges.js';
+
+type Model = OnnxModel & { graph: OnnxGraph };
+
+export interface Int8Options {
+  /** Calibration data: folders, globs or files (images or .npy). */
+  calibrate: string[];
+  method?: CalibrationMethod;
+  percentile?: number;
+  /** Node names and op types kept in float. */
+  exclude?: string[];
+  /** Quantize the detection head's decode too. */
+  quantizeHead?: boolean;
+  activationType?: ActivationType;
+  perChannel?: boolean;
+  /** Hold every third calibration file out for the accuracy check (default true). */
+  holdOut?: boolean;
+}
+
+export interface OptimizeOptions {
+  model: string;
+  out: string;
+  int8?: Int8Options;
+  fp16?: boolean;
+  /** Bind symbolic input dimensions. */
+  shapes?: ShapeOverride[];
+  /** Save onnxruntime's offline-optimized graph. */
+  graphOpt?: boolean;
+  /** Measure latency and accuracy against the original (default true). */
+  measure?: boolean;
+  /** Images for the accuracy check; default: the held-out calibration images. */
+  images?: string[];
+  /** Session settings for calibration and measurement (threads). */
+  session?: SessionSettings;
+  /** A/B blocks (default 10) of runsPerBlock runs (default 10). */
+  blocks?: number;
+  runsPerBlock?: number;
+  onPhase?: (text: string) => void;
+}
+
+export interface OpCount {
+  opType: string;
+  before: number;
+  after: number;
+}
+
+export interface OptimizeReport {
+  schema: 'rtinfer.optimize/1';
+  model: string;
+  out: string;
+  transforms: string[];
+  size: { before: number; after: number };
+  ops: OpCount[];
+  nodes: { before: number; after: number };
+  quantization?: {
+    method: CalibrationMethod;
+    activationType: ActivationType;
+    perChannel: boolean;
+    calibrationFiles: number;
+    evaluationFiles: number;
+    quantizedNodes: Record<string, number>;
+    keptFloat: Array<{ node: string; why: string }>;
+    qdqDomain: string;
+  };
+  fixedShapes?: Record<string, number>;
+  latency?: AbLatency | { error: string };
+  accuracy?: AccuracyReport | { error: string };
+  coldStart?: ColdStart | { error: string };
+  notes: string[];
+}
+
+function sameFile(a: string, b: string): boolean {
+  return path.resolve(a) === path.resolve(b);
+}
+
+/** Writes `bytes` to `file` through a temporary file in the same folder, so a failure never leaves half a model. */
+export async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --out ${file}: ${(error as NodeJS.ErrnoException).code ?? firstLine(error)}`, { cause: error });
+  }
+}
+
+/** onnxruntime's offline optimization of `bytes`, as the bytes it saves. */
+export async function ortOptimized(bytes: Uint8Array, session: SessionSettings = {}): Promise<Uint8Array> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rtinfer-graph-opt-'));
+  try {
+    const file = path.join(dir, 'optimized.onnx');
+    const s = await InferenceSession.create(bytes, { graphOptimizationLevel: 'all', optimizedModelFilePath: file, logSeverityLevel: 4, ...(session.intraOpThreads !== undefined ? { intraOpNumThreads: session.intraOpThreads } : {}) });
+    await s.release();
+    return new Uint8Array(await readFile(file));
+  } catch (error) {
+    throw new RtinferError('RTI_ERR_SESSION_CREATE', `onnxruntime could not optimize the graph: ${firstLine(error)}`, { cause: error });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function opCounts(before: Uint8Array, after: Uint8Array, label: string): { ops: OpCount[]; nodes: { before: number; after: number } } {
+  const a = inspectModel(before, label);
+  const b = inspectModel(after, 'optimized');
+  const names = new Set([...a.operators.map((o) => o.opType), ...b.operators.map((o) => o.opType)]);
+  const get = (list: typeof a.operators, op: string): number => list.find((o) => o.opType === op)?.count ?? 0;
+  const ops = [...names].map((opType) => ({ opType, before: get(a.operators, opType), after: get(b.operators, opType) })).sort((x, y) => y.after + y.before - (x.after + x.before) || x.opType.localeCompare(y.opType));
+  return { ops, nodes: { before: a.nodeCount, after: b.nodeCount } };
+}
+
+async function tryPart<T>(what: string, notes: string[], f: () => Promise<T>): Promise<T | { error: string }> {
+  try {
+    return await f();
+  } catch (error) {
+    notes.push(`${what} failed: ${firstLine(error)}`);
+    return { error: firstLine(error) };
+  }
+}
+
+export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport> {
+  const phase = o.onPhase ?? (() => {});
+  if (sameFile(o.model, o.out)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --out '${o.out}': it is the input model; write the optimized model to another file`);
+  if (o.int8 !== undefined && o.fp16) throw new RtinferError('RTI_ERR_ARG_INVALID', '--int8 and --fp16 cannot be combined: choose one precision');
+  if (o.int8 === undefined && !o.fp16 && (o.shapes ?? []).length === 0 && !o.graphOpt) {
+    throw new RtinferError('RTI_ERR_ARG_MISSING', 'nothing to do: give --int8, --fp16, --shape or --graph-opt');
+  }
+  const loaded = await readModel(o.model);
+  let model: Model = parseOnnxModel(loaded.bytes, loaded.label);
+  const transforms: string[] = [];
+  const notes: string[] = [];
+  const report: Partial<OptimizeReport> = {};
+  let evaluation: string[] = o.images ?? [];
+
+  if ((o.shapes ?? []).length > 0) {
+    const fixed = fixShapes(model, o.shapes!);
+    model = fixed.model;
+    report.fixedShapes = fixed.bound;
+    transforms.push('fixed-shapes');
+  }
+  if (o.int8 !== undefined) {
+    const q = o.int8;
+    const files = await listCalibrationFiles(q.calibrate);
+    const split = splitCalibration(files, q.holdOut ?? true);
+    if (o.images === undefined) evaluation = split.evaluation.filter((f) => !f.toLowerCase().endsWith('.npy'));
+    phase(`calibrating on ${split.calibration.length} file(s)${split.evaluation.length > 0 ? `, ${split.evaluation.length} held out for the accuracy check` : ''} (${q.method ?? 'minmax'})`);
+    const floatBytes = encodeModel(model);
+    const runtime = await createSession({ label: loaded.label, bytes: floatBytes, readMs: 0 }, o.session ?? {});
+    let feeds;
+    try {
+      feeds = await loadCalibrationFeeds(split.calibration, runtime, inspectModel(loaded.bytes, loaded.label).metadata, loaded.label);
+    } finally {
+      await runtime.release();
+    }
+    const result = await quantizeStatic(model, feeds, {
+      method: q.method ?? 'minmax',
+      ...(q.percentile !== undefined ? { percentile: q.percentile } : {}),
+      names: q.exclude ?? [],
+      quantizeHead: q.quantizeHead ?? false,
+      activationType: q.activationType ?? 'uint8',
+      perChannel: q.perChannel ?? true,
+      ...(o.session ? { session: o.session } : {}),
+    });
+    model = result.model;
+    transforms.push(`int8-${q.method ?? 'minmax'}`);
+    report.quantization = {
+      method: q.method ?? 'minmax',
+      activationType: q.activationType ?? 'uint8',
+      perChannel: q.perChannel ?? true,
+      calibrationFiles: split.calibration.length,
+      evaluationFiles: split.evaluation.length,
+      quantizedNodes: result.quantizedOps,
+      keptFloat: [...result.plan.keptFloat].map(([node, why]) => ({ node, why })),
+      qdqDomain: model.opset_import.some((x) => x.domain === 'com.microsoft') ? 'com.microsoft' : 'ai.onnx',
+    };
+    if (report.quantization.qdqDomain === 'com.microsoft') notes.push('the model imports opset < 13, so per-channel QuantizeLinear/DequantizeLinear are onnxruntime\'s com.microsoft ones: the file runs on onnxruntime');
+  }
+  if (o.fp16) {
+    phase('converting to float16');
+    const converted = await convertToFloat16(model);
+    model = converted.model;
+    transforms.push('fp16');
+    if (converted.keptFloat.length > 0) notes.push(`kept in float32 (no float16 kernel in onnxruntime's CPU provider): ${converted.keptFloat.join(', ')}`);
+  }
+  let bytes = encodeModel(model);
+  if (o.graphOpt) {
+    phase('saving onnxruntime\'s optimized graph');
+    bytes = await ortOptimized(bytes, o.session ?? {});
+    transforms.push('graph-opt');
+    notes.push('the pre-optimized graph was saved at level all: it may hold layouts specific to this CPU, so use it on the machine type it was made on');
+  }
+  // A last check before writing: the result must load.
+  try {
+    const check = await createSession({ label: o.out, bytes, readMs: 0 }, o.session ?? {});
+    await check.release();
+  } catch (error) {
+    throw new RtinferError('RTI_ERR_SESSION_CREATE', `the optimized model does not load in onnxruntime, so ${o.out} was not written: ${firstLine(error)}`, { cause: error });
+  }
+  await writeAtomic(o.out, bytes);
+  phase(`wrote ${o.out}`);
+
+  const counts = opCounts(loaded.bytes, bytes, loaded.label);
+  const out: OptimizeReport = {
+    schema: 'rtinfer.optimize/1',
+    model: o.model,
+    out: o.out,
+    transforms,
+    size: { before: loaded.bytes.length, after: bytes.length },
+    ops: counts.ops,
+    nodes: counts.nodes,
+    ...report,
+    notes,
+  };
+  if (o.measure === false) return out;
+
+  const optimized: LoadedModel = { label: o.out, path: path.resolve(o.out), bytes, readMs: 0 };
+  phase('measuring latency (original and optimized in alternating blocks)');
+  out.latency = await tryPart('latency', notes, async () => {
+    const rt = await createSession(loaded, {});
+    let feeds;
+    try {
+      const size = imageSizeFromMetadata(inspectModel(loaded.bytes, loaded.label).metadata);
+      const shapes = resolveShapes(rt.inputs, o.shapes ?? [], size ? { imageSize: size } : {}).shapes;
+      feeds = (await buildSamples(rt.inputs, shapes, { fill: 'random', files: [], samples: 1, seed: 1 })).samples[0]!;
+    } finally {
+      await rt.release();
+    }
+    return measureAb(loaded, optimized, { original: feeds, optimized: feeds }, { ...(o.session ? { session: o.session } : {}), ...(o.blocks ? { blocks: o.blocks } : {}), ...(o.runsPerBlock ? { runsPerBlock: o.runsPerBlock } : {}) });
+  });
+  phase(evaluation.length > 0 ? `accuracy against the original on ${evaluation.length} image(s) not used for calibration` : 'accuracy against the original (outputs on synthetic inputs)');
+  out.accuracy = await tryPart('accuracy', notes, () =>
+    measureAccuracy({ model: o.out, reference: o.model, ...(evaluation.length > 0 ? { images: evaluation } : {}), ...(o.shapes && o.shapes.length > 0 ? { shapes: o.shapes } : {}) }),
+  );
+  if (o.graphOpt || (o.shapes ?? []).length > 0) {
+    phase('measuring cold start');
+    out.coldStart = await tryPart('cold start', notes, () => measureColdStart({ model: loaded, ...(o.session ? { session: o.session } : {}) }, { model: optimized, ...(o.session ? { session: o.session } : {}) }));
+  }
+  return out;
+}

@@ -1,0 +1,188 @@
+/**
+ * Writes a QDQ model from a plan and calibrated ranges: activations get QuantizeLinear →
+ * DequantizeLinear (8-bit, asymmetric uint8 by default), weights are stored as int8, symmetric,
+ * one scale per output channel, behind a DequantizeLinear, and biases as int32 at the scale
+ * input_scale × weight_scale that onnxruntime's integer kernels expect.
+ *
+ * Per-channel DequantizeLinear needs the `axis` attribute, which the default domain has from opset
+ * 13. Older models (yolox_nano is opset 11, RFB-320 and PP-OCR opset 9) get onnxruntime's
+ * com.microsoft QuantizeLinear/DequantizeLinear instead, which have `axis` at every opset and which
+ * onnxruntime's QDQ fusion matches like the standard ones; such a model then needs onnxruntime,
+ * which is what rtinfer runs. Upgrading the whole graph's opset would instead mean rewriting every
+ * op whose signature changed (Slice, Unsqueeze, Softmax, ...), for no speed gained.
+ */
+import type { OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from '../runtime/onnx-schema.js';
+import { TensorDataType } from '../runtime/onnx-schema.js';
+import { attrInt, defaultOpset, floatValues, intAttr, makeNode, makeTensor, NameSource, topologicalOrder } from './graph.js';
+import { COMPUTE_OPS, activationInputs, type QdqPlan } from './qdq-plan.js';
+import type { Range } from './ranges.js';
+
+export const ACTIVATION_TYPES = ['uint8', 'int8'] as const;
+export type ActivationType = (typeof ACTIVATION_TYPES)[number];
+
+export interface QdqOptions {
+  /** uint8 asymmetric (default) or int8 symmetric activations. */
+  activationType?: ActivationType;
+  /** One weight scale per output channel (default true); false: one per tensor. */
+  perChannel?: boolean;
+}
+
+interface QuantParams {
+  scale: number;
+  zeroPoint: number;
+}
+
+/** Scale and zero point for a range; the range is widened to include 0, so 0 is exact. */
+export function activationParams(range: Range, type: ActivationType): QuantParams {
+  const lo = Math.min(range[0], 0);
+  const hi = Math.max(range[1], 0);
+  if (type === 'int8') {
+    const m = Math.max(-lo, hi);
+    return { scale: m > 0 ? m / 127 : 1, zeroPoint: 0 };
+  }
+  if (hi === lo) return { scale: 1, zeroPoint: 0 };
+  const scale = (hi - lo) / 255;
+  const zeroPoint = Math.min(255, Math.max(0, Math.round(-lo / scale)));
+  return { scale, zeroPoint };
+}
+
+/** Symmetric int8 weights: q = round(w / scale) in [-127, 127], per channel along `axis` (or one scale). */
+export function quantizeWeights(values: Float32Array, dims: readonly number[], axis: number | undefined): { q: Int8Array; scales: Float32Array } {
+  const channels = axis === undefined ? 1 : dims[axis]!;
+  const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((p, d) => p * d, 1);
+  const scales = new Float32Array(channels);
+  const channelOf = (i: number): number => (axis === undefined ? 0 : Math.floor(i / inner) % channels);
+  for (let i = 0; i < values.length; i++) {
+    const c = channelOf(i);
+    const a = Math.abs(values[i]!);
+    if (a > scales[c]!) scales[c] = a;
+  }
+  for (let c = 0; c < channels; c++) scales[c] = scales[c]! > 0 ? scales[c]! / 127 : 1;
+  const q = new Int8Array(values.length);
+  for (let i = 0; i < values.length; i++) q[i] = Math.max(-127, Math.min(127, Math.round(values[i]! / scales[channelOf(i)]!)));
+  return { q, scales };
+}
+
+type Model = OnnxModel & { graph: OnnxGraph };
+
+export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<string, Range>, options: QdqOptions = {}): Model {
+  const graph = model.graph;
+  const actType = options.activationType ?? 'uint8';
+  const perChannel = options.perChannel ?? true;
+  const domain = defaultOpset(model) >= 13 ? '' : 'com.microsoft';
+  const names = new NameSource(graph);
+  const { index } = plan;
+  const newInits: OnnxTensor[] = [];
+  const newNodes: OnnxNode[] = [];
+  const qElem = actType === 'uint8' ? TensorDataType.UINT8 : TensorDataType.INT8;
+
+  const scalar = (stem: string, type: number, value: number): string => {
+    const name = names.fresh(stem);
+    const data = type === TensorDataType.FLOAT ? Float32Array.of(value) : type === TensorDataType.UINT8 ? Uint8Array.of(value) : Int8Array.of(value);
+    newInits.push(makeTensor(name, type, [], data));
+    return name;
+  };
+
+  // Activation parameters, shared along pass-through chains.
+  const params = new Map<string, QuantParams>();
+  for (const t of plan.activations) {
+    const source = plan.sharesScaleWith.get(t);
+    const shared = source === undefined ? undefined : params.get(source);
+    const range = ranges.get(t);
+    if (shared !== undefined) params.set(t, shared);
+    else if (range !== undefined) params.set(t, activationParams(range, actType));
+  }
+
+  // Each activation: its producer now writes `<t>_fq`, and Q → DQ turns that back into `t`, so
+  // every reader (and a graph output of that name) sees the dequantized value without rewiring.
+  // Graph inputs have no producer: their readers are rewired to `<t>_dq` instead.
+  const renamedOutputs = new Map<string, string>();
+  const rewiredInputs = new Map<string, string>();
+  for (const t of plan.activations) {
+    const p = params.get(t);
+    if (p === undefined) continue;
+    const s = scalar(`${t}_scale`, TensorDataType.FLOAT, p.scale);
+    const z = scalar(`${t}_zero_point`, qElem, p.zeroPoint);
+    const quantized = names.fresh(`${t}_q`);
+    let source = t;
+    let target = t;
+    if (index.producer.has(t)) {
+      source = names.fresh(`${t}_fq`);
+      renamedOutputs.set(t, source);
+    } else {
+      target = names.fresh(`${t}_dq`);
+      rewiredInputs.set(t, target);
+    }
+    newNodes.push(makeNode('QuantizeLinear', [source, s, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], domain));
+    newNodes.push(makeNode('DequantizeLinear', [quantized, s, z], [target], names.fresh(`${t}_DequantizeLinear`), [], domain));
+  }
+
+  const weightInputs = new Map<OnnxNode, string[]>();
+  for (const n of plan.nodes) {
+    const op = n.op_type ?? '';
+    const inputs = [...n.input];
+    if (COMPUTE_OPS.has(op) && index.initializers.has(n.input[1] ?? '')) {
+      const w = index.initializers.get(n.input[1]!)!;
+      const axis = !perChannel || op === 'MatMul' ? undefined : op === 'Gemm' && attrInt(n, 'transB', 0) === 0 ? 1 : 0;
+      const { q, scales } = quantizeWeights(floatValues(w)!, w.dims, axis);
+      const wq = names.fresh(`${w.name ?? 'W'}_quantized`);
+      const ws = names.fresh(`${w.name ?? 'W'}_scale`);
+      const wz = names.fresh(`${w.name ?? 'W'}_zero_point`);
+      const wd = names.fresh(`${w.name ?? 'W'}_DequantizeLinear_Output`);
+      const shape = axis === undefined ? [] : [scales.length];
+      newInits.push(makeTensor(wq, TensorDataType.INT8, w.dims, q), makeTensor(ws, TensorDataType.FLOAT, shape, scales), makeTensor(wz, TensorDataType.INT8, shape, new Int8Array(scales.length)));
+      newNodes.push(makeNode('DequantizeLinear', [wq, ws, wz], [wd], names.fresh(`${w.name ?? 'W'}_DequantizeLinear`), axis === undefined ? [] : [intAttr('axis', axis)], domain));
+      inputs[1] = wd;
+      const b = n.input[2];
+      const xParams = params.get(n.input[0] ?? '');
+      if (b !== undefined && b !== '' && xParams !== undefined) {
+        const bias = floatValues(index.initializers.get(b)!)!;
+        const bScales = Float32Array.from({ length: bias.length }, (_, c) => xParams.scale * scales[axis === undefined ? 0 : c]!);
+        const bq = Int32Array.from(bias, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / bScales[c]!))));
+        const bqName = names.fresh(`${b}_quantized`);
+        const bsName = names.fresh(`${b}_scale`);
+        const bzName = names.fresh(`${b}_zero_point`);
+        const bdName = names.fresh(`${b}_DequantizeLinear_Output`);
+        newInits.push(makeTensor(bqName, TensorDataType.INT32, [bias.length], bq), makeTensor(bsName, TensorDataType.FLOAT, [bias.length], bScales), makeTensor(bzName, TensorDataType.INT32, [bias.length], new Int32Array(bias.length)));
+        newNodes.push(makeNode('DequantizeLinear', [bqName, bsName, bzName], [bdName], names.fresh(`${b}_DequantizeLinear`), [intAttr('axis', 0)], domain));
+        inputs[2] = bdName;
+      }
+    }
+    if (op === 'Add' || op === 'Mul') {
+      // Constant operands (a scale, an offset) are quantized with their own range.
+      for (let k = 0; k < 2; k++) {
+        const c = index.initializers.get(n.input[k] ?? '');
+        if (c === undefined || activationInputs(n, index).includes(k)) continue;
+        const v = floatValues(c)!;
+        const p = activationParams([Math.min(...v), Math.max(...v)], actType);
+        const q = actType === 'uint8' ? Uint8Array.from(v, (x) => clamp(Math.round(x / p.scale) + p.zeroPoint, 0, 255)) : Int8Array.from(v, (x) => clamp(Math.round(x / p.scale), -127, 127));
+        const qName = names.fresh(`${c.name ?? 'C'}_quantized`);
+        newInits.push(makeTensor(qName, qElem, c.dims, q));
+        const s = scalar(`${c.name ?? 'C'}_scale`, TensorDataType.FLOAT, p.scale);
+        const z = scalar(`${c.name ?? 'C'}_zero_point`, qElem, p.zeroPoint);
+        const d = names.fresh(`${c.name ?? 'C'}_DequantizeLinear_Output`);
+        newNodes.push(makeNode('DequantizeLinear', [qName, s, z], [d], names.fresh(`${c.name ?? 'C'}_DequantizeLinear`), [], domain));
+        inputs[k] = d;
+      }
+    }
+    weightInputs.set(n, inputs);
+  }
+
+  const node: OnnxNode[] = [];
+  for (const n of graph.node) {
+    const input = (weightInputs.get(n) ?? n.input).map((i) => rewiredInputs.get(i) ?? i);
+    const output = n.output.map((o) => renamedOutputs.get(o) ?? o);
+    node.push({ ...n, input, output });
+  }
+  node.push(...newNodes);
+  const opsetImport = domain === '' || model.opset_import.some((o) => o.domain === 'com.microsoft') ? model.opset_import : [...model.opset_import, { domain: 'com.microsoft', version: 1 }];
+  // Declared types of renamed values stay with the name readers see; the _fq values are undeclared.
+  const used = new Set(node.flatMap((n) => n.input));
+  const initializer = [...graph.initializer.filter((t) => used.has(t.name ?? '') || !index.initializers.has(t.name ?? '')), ...newInits];
+  const input = graph.input.filter((v) => !index.initializers.has(v.name ?? '') || used.has(v.name ?? ''));
+  return { ...model, opset_import: opsetImport, graph: { ...graph, node: topologicalOrder({ ...graph, node }), initializer, input } };
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}
