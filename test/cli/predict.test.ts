@@ -59,8 +59,9 @@ test('BAD CALL - predict without images, with a bad threshold or task is a usage
   const cases: Array<[string[], RegExp]> = [
     [['predict', OCR_DET], /needs a model and at least one image/],
     [['predict', OCR_DET, 'a.jpg', '--conf', '2'], /invalid --conf '2'/],
-    [['predict', OCR_DET, 'a.jpg', '--task', 'segment'], /invalid --task 'segment'/],
+    [['predict', OCR_DET, 'a.jpg', '--task', 'depth'], /invalid --task 'depth'/],
     [['predict', OCR_DET, 'a.jpg', '--imgsz', 'big'], /invalid --imgsz 'big'/],
+    [['predict', OCR_DET, 'a.jpg', '--masks', 'bitmap'], /invalid --masks 'bitmap' \(expected rle or polygon\)/],
   ];
   for (const [args, pattern] of cases) {
     const r = await rtinfer(...args);
@@ -90,4 +91,27 @@ test('bench --images runs the whole pipeline over real images and reports each s
   const bad = await rtinfer('bench', OCR_DET, '--images', path.join(dir, 'nowhere'));
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--images .*nowhere: no such file or directory/);
+});
+
+test('the face pose model with no flags: info and predict say which head and preprocessing, and why; --json has the keypoints; --save draws them', async (t) => {
+  const model = sharedModel(t, 'yolov8-lite-t.onnx');
+  if (!model) return;
+  const info = await rtinfer('info', model, '--skip-flops');
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /vision {6}predict would use the pose head \(detect\), and why:\n {2}head pose \(detect\): metadata task=pose, kpt_shape \[5, 3\]/);
+  assert.match(info.stdout, /layout NCHW, 3 channels: input 'images' \[1,3,640,640\]/);
+  const text = await rtinfer('predict', model, `${SHARED_MODELS}faces-lm2.jpg`, '--warmup', '0');
+  assert.equal(text.code, 0, text.stderr);
+  // The plan comes first, before the results.
+  assert.ok(text.stdout.indexOf('resize 640x640, letterbox centred, pad 114') < text.stdout.indexOf('faces-lm2.jpg ('), text.stdout);
+  const out = path.join(dir, 'pose');
+  const r = await rtinfer('predict', model, `${SHARED_MODELS}faces-lm2.jpg`, '--json', '--save', out, '--warmup', '0');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.head, 'pose');
+  assert.ok(Array.isArray(j.plan) && j.plan.length >= 5);
+  const face = j.results[0].detections[0];
+  assert.equal(face.keypoints.length, 5);
+  assert.ok(face.keypoints.every((k: { score: number }) => k.score > 0.5));
+  assert.deepEqual(readdirSync(out), ['faces-lm2.png']);
 });
