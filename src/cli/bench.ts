@@ -11,7 +11,7 @@ import { inputFromReport } from '../compare/sources.js';
 import { sortSamples } from '../stats/sorted.js';
 import { exitCodeOf } from './exit-codes.js';
 import { writeOutput } from './output.js';
-import { comparisonText, GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
+import { benchJudge, GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
 import { createProgressBar } from './progress.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
@@ -97,7 +97,7 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
 
   let gate;
   try {
-    gate = await gateFrom(values, store);
+    gate = await gateFrom(values, store, 'bench');
   } catch (error) {
     await store?.close();
     throw error;
@@ -129,18 +129,19 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     io.stdout.write(json ? JSON.stringify(outcome.report, null, 2) + '\n' : renderBenchText(outcome.report) + '\n');
     const current = inputFromReport(outcome.report, 'this run');
     current.latenciesUs = sortSamples(outcome.latenciesUs);
-    const recorded = await recordAndGate(store, storeSettings, { kind: 'bench', report: outcome.report }, gate, current, (line) => {
+    const judge = gate ? benchJudge(current, gate.threshold, gate.ref) : null;
+    const recorded = await recordAndGate(store, storeSettings, { kind: 'bench', report: outcome.report }, gate, judge, (line) => {
       // Problems go to stderr; where the run went is part of the text report (--json prints the report alone).
       if (line.startsWith('warning')) process.stderr.write(`rtinfer bench: ${line}\n`);
       else if (!json) io.stdout.write(`${line}\n`);
     });
-    if (recorded.comparison) (json ? process.stderr : io.stdout).write(comparisonText(recorded.comparison) + '\n');
+    if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
     // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).
     return exitCodeOf({
       interrupted: controller.signal.aborted,
       invalid: !outcome.report.validity.valid,
       boundFailed: outcome.report.server?.pass === false,
-      regression: recorded.comparison?.regression === true,
+      regression: recorded.verdict?.regression === true,
     });
   } finally {
     bar.done();

@@ -54,7 +54,7 @@ export interface Gate {
   run: StoredRun | null;
 }
 
-export async function gateFrom(values: ParsedValues, store: RunStore | null): Promise<Gate | null> {
+export async function gateFrom(values: ParsedValues, store: RunStore | null, kind: RunKind): Promise<Gate | null> {
   const ref = stringValue(values, 'baseline');
   const threshold = stringValue(values, 'threshold');
   if (ref === undefined) {
@@ -62,7 +62,9 @@ export async function gateFrom(values: ParsedValues, store: RunStore | null): Pr
     return null;
   }
   if (store === null) throw new RtinferError('RTI_ERR_ARG_INVALID', '--baseline reads the run store, which --no-store turns off');
-  return { ref, threshold: threshold === undefined ? 0.05 : parseThreshold(threshold), run: ref === 'last' ? null : await resolveRun(store, ref) };
+  const run = ref === 'last' ? null : await resolveRun(store, ref);
+  if (run !== null && run.kind !== kind) throw new RtinferError('RTI_ERR_ARG_INVALID', `--baseline ${ref} is a ${run.kind} run, not a ${kind} run`);
+  return { ref, threshold: threshold === undefined ? 0.05 : parseThreshold(threshold), run };
 }
 
 /** Opens the store before the run; null with --no-store. */
@@ -72,16 +74,28 @@ export function openStoreFor(s: StoreSettings): RunStore | null {
 
 export interface Recorded {
   id: number | null;
-  comparison: CompareReport | null;
+  /** The judge's verdict against the baseline, when there was one. */
+  verdict: { regression: boolean; text: string } | null;
+}
+
+/** Compares this run with the baseline run; its text is printed as it is. */
+export type Judge = (baseline: StoredRun) => { regression: boolean; text: string };
+
+/** The bench judge: compareRuns over the baseline's histogram and this run's latencies. */
+export function benchJudge(current: CompareInput, threshold: number, ref: string): Judge {
+  return (baseline) => {
+    const c = compareRuns(inputFromStoredRun(baseline, ref), current, { threshold });
+    return { regression: c.regression, text: comparisonText(c) };
+  };
 }
 
 /**
  * After a run: compares with the baseline (before adding, so 'last' is the previous run) and
  * records. A store that fails now only warns: the report is printed whatever happens to the store.
  */
-export async function recordAndGate(store: RunStore | null, s: StoreSettings, r: Recordable, gate: Gate | null, current: CompareInput | null, log: (line: string) => void): Promise<Recorded> {
-  let comparison: CompareReport | null = null;
-  if (gate !== null && store !== null && current !== null) {
+export async function recordAndGate(store: RunStore | null, s: StoreSettings, r: Recordable, gate: Gate | null, judge: Judge | null, log: (line: string) => void): Promise<Recorded> {
+  let verdict: Recorded['verdict'] = null;
+  if (gate !== null && store !== null && judge !== null) {
     let baseline = gate.run;
     if (baseline === null) {
       const run = runFromReport(r);
@@ -93,7 +107,10 @@ export async function recordAndGate(store: RunStore | null, s: StoreSettings, r:
         log('no baseline yet: no stored run of this model and setting; this run becomes the next baseline');
       }
     }
-    if (baseline !== null) comparison = compareRuns(inputFromStoredRun(baseline, gate.ref), current, { threshold: gate.threshold });
+    if (baseline !== null) {
+      if (baseline.kind !== r.kind) throw new RtinferError('RTI_ERR_ARG_INVALID', `--baseline ${gate.ref} is a ${baseline.kind} run; this is a ${r.kind} run`);
+      verdict = judge(baseline);
+    }
   }
   let id: number | null = null;
   if (store !== null) {
@@ -104,7 +121,7 @@ export async function recordAndGate(store: RunStore | null, s: StoreSettings, r:
       log(`warning: the run was not stored: ${firstLine(error)}`);
     }
   }
-  return { id, comparison };
+  return { id, verdict };
 }
 
 export function comparisonText(c: CompareReport): string {

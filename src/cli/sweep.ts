@@ -5,7 +5,10 @@ import { renderSweepHtml } from '../report/html-report.js';
 import { renderSweepCsv, renderSweepText } from '../report/sweep-report.js';
 import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
 import { writeOutput } from './output.js';
-import { openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
+import { compareSweeps } from '../compare/report-gates.js';
+import type { SweepReport } from '../loadgen/sweep.js';
+import { exitCodeOf } from './exit-codes.js';
+import { GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const SWEEP_COMMAND: CommandSpec = {
@@ -28,6 +31,7 @@ export const SWEEP_COMMAND: CommandSpec = {
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per point' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML report: latency–throughput curve with the Pareto frontier, percentiles, queue/inference split, settings' },
     ...STORE_OPTIONS,
+    ...GATE_OPTIONS,
   ],
   examples: ['rtinfer sweep cls.onnx --shape x=1x3x48x192 --batch 1,8 --concurrency 1,4,16 --html sweep.html'],
 };
@@ -55,12 +59,13 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   const storeSettings = storeSettingsFrom(values);
   const store = openStoreFor(storeSettings);
   try {
-    return await measureAndReport();
+    const gate = await gateFrom(values, store, 'sweep');
+    return await measureAndReport(gate);
   } finally {
     await store?.close();
   }
 
-  async function measureAndReport(): Promise<number> {
+  async function measureAndReport(gate: Awaited<ReturnType<typeof gateFrom>>): Promise<number> {
   const duration = text('duration');
   const minQ = text('min-queries');
   const report = await runSweep({
@@ -82,9 +87,14 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));
   if (html !== undefined) await writeOutput('html', html, renderSweepHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderSweepText(report) + '\n');
-  await recordAndGate(store, storeSettings, { kind: 'sweep', report }, null, null, (line) => {
+  const judge = gate ? (base: { id: number; report: unknown }) => {
+    const v = compareSweeps(base.report as SweepReport, report, gate.threshold);
+    return { regression: v.regression, text: [`\ncompared with baseline ${base.id}:`, ...v.lines].join('\n') };
+  } : null;
+  const recorded = await recordAndGate(store, storeSettings, { kind: 'sweep', report }, gate, judge, (line) => {
     if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer sweep: ${line}\n`);
   });
-  return 0;
+  if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
+  return exitCodeOf({ regression: recorded.verdict?.regression === true });
   }
 }

@@ -7,9 +7,11 @@ import { OBJECTIVES, judged, type Objective } from '../tune/strategy.js';
 import { renderTuneHtml, renderTuneText } from '../tune/tune-text.js';
 import { runTune } from '../tune/tune.js';
 import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
-import { EXIT } from './exit-codes.js';
 import { checkWritable, writeOutput } from './output.js';
-import { openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
+import { compareTunes } from '../compare/report-gates.js';
+import type { TuneReport } from '../tune/tune.js';
+import { exitCodeOf } from './exit-codes.js';
+import { GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const TUNE_COMMAND: CommandSpec = {
@@ -36,6 +38,7 @@ export const TUNE_COMMAND: CommandSpec = {
     { name: 'json', type: 'boolean', description: 'print the rtinfer.tune/1 JSON report' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the report' },
     ...STORE_OPTIONS,
+    ...GATE_OPTIONS,
   ],
   examples: [
     'rtinfer tune yolox_nano.onnx --slo "p99<=50ms" --budget 5m --out serve.yaml',
@@ -66,6 +69,13 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   const json = values['json'] === true;
   const storeSettings = storeSettingsFrom(values);
   const store = openStoreFor(storeSettings);
+  let gate;
+  try {
+    gate = await gateFrom(values, store, 'tune');
+  } catch (error) {
+    await store?.close();
+    throw error;
+  }
   const progress = (line: string): void => {
     if (!json) process.stderr.write(line + '\n');
   };
@@ -115,8 +125,14 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   }
   if (html !== undefined) await writeOutput('html', html, renderTuneHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
-  await recordAndGate(store, storeSettings, { kind: 'tune', report }, null, null, progress);
+  const tuned = report;
+  const judge = gate ? (base: { id: number; report: unknown }) => {
+    const v = compareTunes(base.report as TuneReport, tuned, gate.threshold);
+    return { regression: v.regression, text: [`\ncompared with baseline ${base.id}:`, ...v.lines].join('\n') };
+  } : null;
+  const recorded = await recordAndGate(store, storeSettings, { kind: 'tune', report }, gate, judge, progress);
   await store?.close();
+  if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
   // Like a failed check: a tune that finds nothing within the SLO exits 4 (the SLO is not met), with its report.
-  return controller.signal.aborted ? EXIT.interrupted : report.verdict.met ? EXIT.ok : EXIT.boundFailed;
+  return exitCodeOf({ interrupted: controller.signal.aborted, boundFailed: !report.verdict.met, regression: recorded.verdict?.regression === true });
 }
