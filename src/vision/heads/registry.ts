@@ -119,9 +119,9 @@ function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: r
     const v5 = metadata['stride'] !== undefined || metadata['names'] !== undefined;
     return { head: v5 ? yolov5Head : yoloxHead, reason: v5 ? 'output shapes and stride/names metadata' : reason };
   }
-  if (yolox) return { head: yoloxHead, reason };
-  if (yolov5) return { head: yolov5Head, reason };
-  if (fits(classifyHead)) return { head: classifyHead, reason };
+  if (yolox) return { head: yoloxHead, reason: `${reason}: one [B,N,5+C]${inputs === undefined ? '' : ', N the cells of strides 8/16/32 at the input size'} (YOLOX)` };
+  if (yolov5) return { head: yolov5Head, reason: `${reason}: one [B,N,5+C]${inputs === undefined ? '' : ', N three anchors per cell of strides 8/16/32'} (YOLOv5)` };
+  if (fits(classifyHead)) return { head: classifyHead, reason: `${reason}: one [B,C] of class scores` };
   return undefined;
 }
 
