@@ -34,10 +34,13 @@ export function isSemanticShape(outputs: readonly TensorMeta[], inputs: readonly
   if (outputs.length !== 1 || s === undefined || s.length !== 4) return false;
   const k = fixedDim(s, 1);
   const h = fixedDim(s, 2);
-  if (k === undefined || k < 2 || k > 65535 || h === 1) return false;
+  // Class maps have tens to hundreds of classes (VOC 21, Cityscapes 19, ADE20K 150); a backbone's
+  // feature map ([1, 2048, 7, 7]) has thousands of channels at 1/32 of the input: not a map.
+  if (k === undefined || k < 2 || k > 1024 || h === 1) return false;
   const size = inputSize(inputs);
-  // A map at the input's resolution down to 1/32 of it, not a feature vector.
-  return size === undefined || h === undefined || (h >= size.height / 32 && h <= size.height);
+  // Segmentation heads answer at the input's resolution down to 1/16 of it (DeepLab 1/8 or 1/4
+  // before their own upsampling, SegFormer 1/4).
+  return size === undefined || h === undefined || (h >= size.height / 16 && h <= size.height);
 }
 
 export const semanticHead: VisionHead = {
