@@ -109,6 +109,24 @@ test('nanodet: NanoDet-Plus [1, N, C+32] over strides 8/16/32/64 with integral b
   assertBoxClose(dets[0]!.box, [16, 16, 64, 48], 1e-3);
 });
 
+test('nanodet: the original per-stride cls_pred_stride_S / dis_pred_stride_S pairs, priors at cell centres', async () => {
+  const outputs: ConstantOutput[] = [];
+  for (const [stride, n] of [[8, 64], [16, 16], [32, 4]] as const) {
+    const cls = levelValues(2, n, 0.01, 'nc');
+    const dis = levelValues(32, n, 0, 'nc');
+    if (stride === 16) {
+      const p = 1 * 4 + 2; // row 1, col 2: centre (40, 24)
+      cls.set(0, p, 0.6);
+      for (let side = 0; side < 4; side++) dis.set(side * 8 + 1, p, 20);
+    }
+    outputs.push({ name: `cls_pred_stride_${stride}`, dims: [1, n, 2], values: cls.values }, { name: `dis_pred_stride_${stride}`, dims: [1, n, 32], values: dis.values });
+  }
+  const dets = await detect(outputs, 64, {}, 'nanodet');
+  assert.equal(dets.length, 1, JSON.stringify(dets));
+  assert.equal(dets[0]!.classId, 0);
+  assertBoxClose(dets[0]!.box, [24, 8, 56, 40], 1e-3);
+});
+
 test('fastestv2: channel-last grids at strides 16/32, 3 anchors per cell from metadata, score obj^0.6 · cls^0.4', async () => {
   const C = 15 + 2;
   const l0 = levelValues(C, 16, 0, 'nc');
