@@ -6,6 +6,7 @@ import { RtinferError } from '../errors.js';
 import { parseShapeArg } from '../runtime/shapes.js';
 import { defaultModel } from '../runtime/default-model.js';
 import { loadConfigFile, validateConfig, validateOrigins, type ServerConfig } from '../server/config.js';
+import { MODEL_CONTROL_MODES } from '../server/types.js';
 import { createRtinferServer } from '../server/server.js';
 import { createServerLog, LOG_FORMATS } from '../server/server-log.js';
 import { PERFORMANCE_HINTS } from '../engine/engine.js';
@@ -20,6 +21,10 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: 'config', type: 'string', value: 'FILE', description: 'JSON or YAML server configuration (models with their engine settings)' },
     { name: 'host', type: 'string', value: 'HOST', description: 'address to bind (default 127.0.0.1: loopback only)' },
     { name: 'port', type: 'string', value: 'N', description: 'port (default 8000; 0 picks a free one)' },
+    { name: 'model-dir', type: 'string', value: 'DIR', description: "a model repository: DIR/NAME/VERSION/model.onnx (Triton's layout; DIR/NAME/config.yaml for settings) or DIR/NAME.onnx" },
+    { name: 'model-control', type: 'string', value: 'MODE', description: 'with --model-dir: none (load all at start, default), poll (and reload on changes), explicit (POST /v2/repository/models/NAME/load|unload)' },
+    { name: 'load-model', type: 'string', multiple: true, value: 'NAME', description: 'with --model-control explicit: a repository model to load at start-up' },
+    { name: 'repository-poll', type: 'string', value: 'TIME', description: 'with --model-control poll: how often the repository is read (default 15s)' },
     { name: 'log-format', type: 'string', value: 'text|json', description: 'the log (start-up, errors, access lines) as text (default) or JSON lines' },
     { name: 'access-log', type: 'boolean', description: 'one log line per request: method, path, model, status, bytes, the server\'s latency split' },
     { name: 'grpc-port', type: 'string', value: 'N', description: 'also serve the Open Inference Protocol over gRPC on this port (default: off; 0 picks a free one)' },
@@ -41,7 +46,7 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: 'allowed-host', type: 'string', multiple: true, value: 'NAME', description: "a Host name to answer besides loopback and the bound address ('*' for any)" },
     { name: 'cors', type: 'string', multiple: true, value: 'ORIGIN', description: "an origin (https://app.example.com) whose pages may call the server ('*' for any)" },
   ],
-  examples: ['rtinfer serve yolox_nano.onnx --batch 4 --deadline 100', 'rtinfer serve --config serve.yaml', 'curl http://127.0.0.1:8000/v2/health/ready'],
+  examples: ['rtinfer serve yolox_nano.onnx --batch 4 --deadline 100', 'rtinfer serve --config serve.yaml', 'rtinfer serve --model-dir models/ --model-control explicit --load-model yolox --grpc-port 8001', 'curl http://127.0.0.1:8000/v2/health/ready'],
 };
 
 async function buildServeConfig(argv: readonly string[]): Promise<ServerConfig> {
@@ -57,7 +62,7 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
     if (positionals.length > 0) throw new RtinferError('RTI_ERR_ARG_INVALID', 'give models either in --config or on the command line, not both');
     config = await loadConfigFile(file);
   } else {
-    const fallback = positionals.length === 0 ? defaultModel() : undefined;
+    const fallback = positionals.length === 0 && text('model-dir') === undefined ? defaultModel() : undefined;
     const batch = text('batch') === undefined ? undefined : parseIntOption('batch', text('batch') ?? '', 1, 4096);
     const delay = text('batch-delay');
     const deadline = text('deadline');
@@ -78,7 +83,13 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
       ...(text('max-queue') !== undefined ? { maxQueueSize: parseIntOption('max-queue', text('max-queue') ?? '', 1) } : {}),
       ...(deadline !== undefined ? { defaultDeadlineMs: parseDurationMs('deadline', /\d$/.test(deadline) ? `${deadline}ms` : deadline) } : {}),
     });
-    config = validateConfig({ models: (fallback ? [fallback.path] : positionals).map(model) });
+    const dir = text('model-dir');
+    const control = text('model-control');
+    const poll = text('repository-poll');
+    const load = (values['load-model'] as string[] | undefined) ?? [];
+    const repository = dir === undefined ? undefined : { dir, ...(control !== undefined ? { control: parseChoice('model-control', control, MODEL_CONTROL_MODES) } : {}), ...(poll !== undefined ? { pollSeconds: parseDurationMs('repository-poll', poll) / 1000 } : {}), ...(load.length > 0 ? { load } : {}) };
+    if (dir === undefined && (control !== undefined || poll !== undefined || load.length > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', '--model-control, --load-model and --repository-poll need --model-dir');
+    config = validateConfig({ models: (fallback ? [fallback.path] : positionals).map(model), ...(repository ? { modelRepository: repository } : {}) });
   }
   if (text('host') !== undefined) config.host = text('host') ?? config.host;
   if (text('port') !== undefined) config.port = parseIntOption('port', text('port') ?? '', 0, 65535);
@@ -115,6 +126,8 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
     say(`  grpc ${address} (inference.GRPCInferenceService)`, 'grpc listening', { address });
   }
   for (const m of config.models) say(`  model ${m.name} v${m.version}: ${m.path} → ${url}/v2/models/${m.name}`, 'model', { model: m.name, version: m.version, path: m.path, url: `${url}/v2/models/${m.name}` });
+  const repo = config.modelRepository;
+  if (repo) say(`  repository ${repo.dir} (model control ${repo.control}${repo.control === 'poll' ? `, every ${repo.pollSeconds} s` : ''}) → ${url}/v2/repository/index`, 'repository', { dir: repo.dir, control: repo.control });
   // The token itself is not printed: stdout often ends up in logs.
   say(`  dashboard ${url}/${config.token ? '?token=<your token>' : ''} (live charts, try it with an image)`, 'dashboard', { url: `${url}/` });
   const stop = new Promise<void>((resolve) => {
@@ -140,8 +153,9 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   const readyOrStop = Promise.race([server.ready().then(() => 'ready' as const), stop.then(() => 'stop' as const)]);
   try {
     if ((await readyOrStop) === 'ready') {
-      say(`rtinfer serve: ready (${config.models.length} model${config.models.length > 1 ? 's' : ''} loaded and warmed up)`, 'ready', { models: config.models.length });
-      for (const m of server.models.values()) {
+      const loaded = [...server.models.values()];
+      say(`rtinfer serve: ready (${loaded.length} model${loaded.length === 1 ? '' : 's'} loaded and warmed up)`, 'ready', { models: loaded.length });
+      for (const m of loaded) {
         const c = m.engine?.config;
         const why = c?.calibration ? c.calibration.reason : c?.hint ? `hint ${c.hint}` : undefined;
         if (c) say(`  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${why ? ` (${why})` : ''}`, 'layout', { model: m.config.name, instances: c.instances, threads: c.threadsPerInstance, ...(why ? { why } : {}) });

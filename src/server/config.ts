@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { RtinferError } from '../errors.js';
 import { PERFORMANCE_HINTS, type BatchingOptions, type PerformanceHint } from '../engine/engine.js';
-import type { ModelConfig, ServerConfig } from './types.js';
+import { MODEL_CONTROL_MODES, type ModelConfig, type ModelControl, type ServerConfig } from './types.js';
 import { EXECUTION_MODES, GRAPH_OPT_LEVELS } from '../runtime/session-options.js';
 
 export type { ModelConfig, ServerConfig } from './types.js';
@@ -87,6 +87,11 @@ export function modelNameFromPath(file: string): string {
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 const MODEL_KEYS = ['name', 'path', 'version', 'instances', 'threads', 'batching', 'maxQueueSize', 'defaultDeadlineMs', 'session', 'warmupShapes', 'task', 'hint'] as const;
+
+/** A model's serving config from a plain object (the repository builds these from its layout). */
+export function modelConfigFrom(where: string, raw: Record<string, unknown>): ModelConfig {
+  return modelConfig(where, raw, '/');
+}
 
 function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig {
   if (typeof raw === 'string') raw = { path: raw };
@@ -199,10 +204,12 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     'cors',
     'logFormat',
     'accessLog',
+    'modelRepository',
     'models',
   ]);
-  const models = raw['models'];
-  if (!Array.isArray(models) || models.length === 0) fail('models', 'expected a non-empty list of models');
+  const repository = raw['modelRepository'] === undefined ? undefined : repositoryConfig(raw['modelRepository'], baseDir);
+  const models = raw['models'] ?? (repository ? [] : undefined);
+  if (!Array.isArray(models) || (models.length === 0 && !repository)) fail('models', 'expected a non-empty list of models (or a modelRepository)');
   const config: ServerConfig = {
     host: str('host', raw['host']) ?? SERVER_DEFAULTS.host,
     port: int('port', raw['port'], 0, 65535) ?? SERVER_DEFAULTS.port,
@@ -220,6 +227,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
   };
   const token = str('token', raw['token']);
   if (token !== undefined) config.token = token;
+  if (repository) config.modelRepository = repository;
   const logFormat = raw['logFormat'];
   if (logFormat !== undefined) {
     if (logFormat !== 'text' && logFormat !== 'json') fail('logFormat', `expected "text" or "json", got ${JSON.stringify(logFormat)}`);
@@ -238,6 +246,18 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     seen.add(m.name);
   }
   return config;
+}
+
+function repositoryConfig(raw: unknown, baseDir: string): NonNullable<ServerConfig['modelRepository']> {
+  if (typeof raw === 'string') raw = { dir: raw };
+  if (!isObj(raw)) fail('modelRepository', 'expected an object with at least a dir');
+  only('modelRepository', raw, ['dir', 'control', 'pollSeconds', 'load']);
+  const dir = str('modelRepository.dir', raw['dir']) ?? fail('modelRepository.dir', 'missing');
+  const control = raw['control'] ?? 'none';
+  if (!(MODEL_CONTROL_MODES as readonly unknown[]).includes(control)) fail('modelRepository.control', `expected one of ${MODEL_CONTROL_MODES.join(', ')}, got ${JSON.stringify(control)}`);
+  const load = strings('modelRepository.load', raw['load']);
+  if (load.length > 0 && control !== 'explicit') fail('modelRepository.load', 'names models to load at start-up with control "explicit" only (the other modes load every model)');
+  return { dir: path.resolve(baseDir, dir), control: control as ModelControl, pollSeconds: num('modelRepository.pollSeconds', raw['pollSeconds']) ?? 15, load };
 }
 
 export async function loadConfigFile(file: string): Promise<ServerConfig> {

@@ -77,7 +77,7 @@ export class GrpcEndpoint {
     });
     this.#server.addService(grpcServiceDefinition(), {
       ServerLive: this.#unary('ServerLive', false, async () => ({ live: true })),
-      ServerReady: this.#unary('ServerReady', false, async () => ({ ready: !host.closing && [...host.models.values()].every((m) => modelReadiness(m).ready) })),
+      ServerReady: this.#unary('ServerReady', false, async () => ({ ready: !host.closing && [...host.table.entries()].every((m) => modelReadiness(m).ready) })),
       ModelReady: this.#unary('ModelReady', true, async (req: { name: string; version: string }) => {
         const m = host.findModel(req.name, req.version || undefined);
         return { ready: !host.closing && modelReadiness(m).ready };
@@ -86,7 +86,7 @@ export class GrpcEndpoint {
       ModelMetadata: this.#unary('ModelMetadata', true, async (req: { name: string; version: string }) => {
         const m = host.findModel(req.name, req.version || undefined);
         if (!m.engine) throw new HttpError(503, `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`);
-        const meta = modelMetadataBody(m);
+        const meta = modelMetadataBody(m, host.table.versionsOf(m.config.name));
         return { name: meta.name, versions: meta.versions, platform: meta.platform, inputs: meta.inputs, outputs: meta.outputs };
       }),
       ModelInfer: ((call, callback) => void this.#infer(call, callback)) as Unary<GrpcInferRequest, GrpcInferResponse>,

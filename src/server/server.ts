@@ -23,10 +23,11 @@ import { ServerMetrics } from './metrics.js';
 import { modelReadiness } from './model-health.js';
 import { ModelStatistics } from './model-stats.js';
 import { GrpcEndpoint } from './grpc-service.js';
+import { ModelTable } from './model-table.js';
 import { Router } from './router.js';
 import type { AccessEntry, ServerLog } from './server-log.js';
 import { attachStreams } from './streams.js';
-import type { CloseHook, LoadedModelEntry, ModelState, ReadyModel, RequestNotes, RouteContext, ServerConfig, ServerHost } from './types.js';
+import type { CloseHook, LoadedModelEntry, ReadyModel, RequestNotes, RouteContext, ServerConfig, ServerHost } from './types.js';
 import { addV2Routes } from './v2-routes.js';
 import { VisionService, addVisionRoutes } from './vision-routes.js';
 import { answerPreflight, setCorsHeaders, WebGuard } from './web-guard.js';
@@ -65,7 +66,7 @@ function delay(ms: number): Promise<void> {
 
 class HttpServer implements RtinferServer, ServerHost {
   readonly config: ServerConfig;
-  readonly models: Map<string, LoadedModelEntry>;
+  readonly table: ModelTable;
   readonly metrics: ServerMetrics;
   readonly live: LiveStats;
   readonly guard: WebGuard;
@@ -91,7 +92,13 @@ class HttpServer implements RtinferServer, ServerHost {
     this.config = config;
     this.#log = options.log ?? options.logger?.error ?? logToStderr;
     this.#logger = options.logger;
-    this.models = new Map(config.models.map((m) => [m.name, { config: m, state: 'LOADING' as ModelState }]));
+    this.table = new ModelTable({
+      config,
+      load: (m) => this.#load(m),
+      closing: () => this.#closing,
+      log: (e) => this.#log(e),
+      forget: (name, version) => this.stats.forget(name, version),
+    });
     this.bodyBudget = new ByteBudget(config.maxInflightBytes);
     this.metrics = new ServerMetrics(() => this.models, () => this.bodyBudget.held);
     this.live = new LiveStats({ sources: () => [...this.models.values()].map((m) => ({ name: m.config.name, engine: m.engine })) });
@@ -130,6 +137,11 @@ class HttpServer implements RtinferServer, ServerHost {
     return this.#closing;
   }
 
+  /** The default version of each model (what unversioned requests and the dashboard get). */
+  get models(): Map<string, LoadedModelEntry> {
+    return this.table.models;
+  }
+
   route(spec: Parameters<ServerHost['route']>[0]): void {
     this.#router.add(spec);
   }
@@ -143,11 +155,14 @@ class HttpServer implements RtinferServer, ServerHost {
   }
 
   findModel(name: string, version?: string): LoadedModelEntry {
-    const m = this.models.get(name);
+    const m = this.table.find(name, version);
+    if (m) return m;
     // The list of models is not in the answer: a client that guesses names learns nothing more.
-    if (!m) throw new HttpError(404, `unknown model '${quote(name)}'`);
-    if (version !== undefined && version !== m.config.version) throw new HttpError(404, `model '${m.config.name}' has no version '${quote(version)}'`);
-    return m;
+    if (!this.models.has(name)) {
+      if (this.table.knownInRepository(name)) throw new HttpError(404, `model '${quote(name)}' is not loaded (POST /v2/repository/models/${encodeURIComponent(name)}/load)`);
+      throw new HttpError(404, `unknown model '${quote(name)}'`);
+    }
+    throw new HttpError(404, `model '${quote(name)}' has no version '${quote(version ?? '')}'`);
   }
 
   readyModel(name: string, version?: string): ReadyModel {
@@ -288,7 +303,7 @@ class HttpServer implements RtinferServer, ServerHost {
   }
 
   ready(): Promise<void> {
-    this.#loading ??= Promise.all([...this.models.values()].map((m) => this.#load(m))).then(() => undefined);
+    this.#loading ??= this.table.start();
     return this.#loading;
   }
 
@@ -332,7 +347,7 @@ class HttpServer implements RtinferServer, ServerHost {
     await runHooks(this.#preClose, this.#log);
     // Ends every live (SSE) stream: an open one would hold its connection to the end.
     this.live.close();
-    const engines = Promise.all([...this.models.values()].map((m) => m.engine?.close({ drain: true, timeoutMs: Math.max(0, left()) })));
+    const engines = this.table.close(Math.max(0, left()));
     // gRPC calls in flight are answered like REST ones; new ones are refused (UNAVAILABLE) meanwhile.
     const grpcClosed = this.#grpc?.close(deadline) ?? Promise.resolve();
     if (this.#inflight.size > 0) await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), delay(left())]);

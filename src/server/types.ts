@@ -10,6 +10,10 @@ import type { SessionSettings } from '../runtime/session-options.js';
 
 // ---- configuration ----
 
+/** How models in a repository are loaded (ServerConfig.modelRepository.control). */
+export const MODEL_CONTROL_MODES = ['none', 'poll', 'explicit'] as const;
+export type ModelControl = (typeof MODEL_CONTROL_MODES)[number];
+
 export interface ModelConfig {
   /** URL name; default: the file name without its extension. */
   name: string;
@@ -68,6 +72,12 @@ export interface ServerConfig {
   logFormat?: 'text' | 'json';
   /** One access-log line per request (default false). */
   accessLog?: boolean;
+  /**
+   * A model repository (repository.ts): its folder, how models in it are loaded (none: all at
+   * start-up; poll: all, and again when the folder changes, every pollSeconds; explicit: only
+   * those in `load` at start-up, then by POST /v2/repository/models/{name}/load and /unload).
+   */
+  modelRepository?: { dir: string; control: ModelControl; pollSeconds: number; load: string[] };
   models: ModelConfig[];
 }
 
@@ -80,6 +90,26 @@ export interface LoadedModelEntry {
   state: ModelState;
   reason?: string;
   engine?: Engine;
+  /** What a repository version was loaded from (its settings and file times): unchanged means no reload. */
+  stamp?: string;
+}
+
+/** One line of POST /v2/repository/index. */
+export interface IndexEntry {
+  name: string;
+  version?: string;
+  state: ModelState;
+  reason?: string;
+}
+
+/** The server's models by name and version, and the repository operations (model-table.ts). */
+export interface ModelTableView {
+  /** Every loaded version of every model. */
+  entries(): Iterable<LoadedModelEntry>;
+  versionsOf(name: string): string[];
+  load(name: string): Promise<void>;
+  unload(name: string): Promise<void>;
+  index(readyOnly: boolean): Promise<IndexEntry[]>;
 }
 
 /** A model that is READY: its engine is there. */
@@ -250,6 +280,8 @@ export interface ServerHost {
   readonly bodyBudget: BodyBudget;
   /** Per-model inference statistics. */
   readonly stats: StatsSink;
+  /** Every version, and loading and unloading from the model repository. */
+  readonly table: ModelTableView;
 }
 
 export interface RequestGuard {

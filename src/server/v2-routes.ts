@@ -19,15 +19,18 @@ import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
 
 const MODEL = '/v2/models/{name}[/versions/{version}]';
 
+/** Repository requests carry at most a small JSON object. */
+const REPOSITORY_BODY_LIMIT = 64 * 1024;
+
 /**
  * Below this, a body's JSON header is not worth copying the tensors out for; above it (and above
  * the tensors' own size) the tensors are copied so that a queued request holds only them.
  */
 const COPY_OUT_SLACK_BYTES = 1 << 20;
 
-export function modelMetadataBody(m: LoadedModelEntry): V2ModelMetadata & { state?: string; reason?: string; deployment?: Deployment } {
+export function modelMetadataBody(m: LoadedModelEntry, versions: string[] = [m.config.version]): V2ModelMetadata & { state?: string; reason?: string; deployment?: Deployment } {
   const deployment = deploymentOf(m);
-  const meta = { ...modelMetadata(m.config.name, [m.config.version], m.engine?.inputs ?? [], m.engine?.outputs ?? []), ...(deployment ? { deployment } : {}) };
+  const meta = { ...modelMetadata(m.config.name, versions, m.engine?.inputs ?? [], m.engine?.outputs ?? []), ...(deployment ? { deployment } : {}) };
   const r = modelReadiness(m);
   return r.ready && !r.reason ? meta : { ...meta, state: r.ready ? 'DEGRADED' : 'UNAVAILABLE', ...(r.reason ? { reason: r.reason } : {}) };
 }
@@ -134,7 +137,7 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
     path: '/v2/models/stats',
     endpoint: 'stats',
     auth: 'token',
-    handler: async ({ res }) => sendJson(res, 200, { model_stats: stats.snapshot([...host.models.values()].map((m) => m.config)) }),
+    handler: async ({ res }) => sendJson(res, 200, { model_stats: stats.snapshot([...host.table.entries()].map((m) => m.config)) }),
   });
   host.route({
     method: 'GET',
@@ -142,8 +145,11 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
     endpoint: 'stats',
     auth: 'token',
     handler: async ({ res, params }) => {
-      const m = host.findModel(params['name'] ?? '', params['version']);
-      sendJson(res, 200, { model_stats: stats.snapshot([m.config]) });
+      const name = params['name'] ?? '';
+      const version = params['version'];
+      host.findModel(name, version);
+      const versions = version !== undefined ? [version] : host.table.versionsOf(name);
+      sendJson(res, 200, { model_stats: stats.snapshot(versions.map((v) => ({ name, version: v }))) });
     },
   });
   host.route({ method: 'GET', path: '/v2/health/live', endpoint: 'health', auth: 'public', handler: async ({ res }) => sendJson(res, 200, { live: true }) });
@@ -153,7 +159,7 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
     endpoint: 'health',
     auth: 'public',
     handler: async ({ res }) => {
-      const ready = !host.closing && [...host.models.values()].every((m) => modelReadiness(m).ready);
+      const ready = !host.closing && [...host.table.entries()].every((m) => modelReadiness(m).ready);
       sendJson(res, ready ? 200 : 503, { ready });
     },
   });
@@ -173,7 +179,7 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
     handler: async ({ res, params }) => {
       const m = host.findModel(params['name'] ?? '', params['version']);
       if (!m.engine) throw new HttpError(503, `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`, { 'retry-after': '1' });
-      sendJson(res, 200, modelMetadataBody(m));
+      sendJson(res, 200, modelMetadataBody(m, host.table.versionsOf(m.config.name)));
     },
   });
   host.route({
@@ -190,18 +196,44 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
   const codec = new CodecPool((op) => host.metrics.codecOffloaded.inc({ op }));
   host.onClose(() => codec.close());
   host.route({ method: 'POST', path: `${MODEL}/infer`, endpoint: 'infer', auth: 'token', model: 'ready', handler: (ctx) => infer(host, codec, ctx) });
+  // Triton's repository extension: the index (optionally only ready models), load and unload by name.
+  const smallBody = async (ctx: RouteContext): Promise<Record<string, unknown>> => {
+    const body = await readBody(ctx.req, ctx.res, { limit: REPOSITORY_BODY_LIMIT, budget: host.bodyBudget, until: ctx.finished });
+    if (body.bytes.length === 0) return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.bytes.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'the request body is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'the request body must be a JSON object');
+    return parsed as Record<string, unknown>;
+  };
   host.route({
     method: 'POST',
     path: '/v2/repository/index',
     endpoint: 'repository',
     auth: 'token',
-    handler: async ({ res }) => {
-      const index = [...host.models.values()].map((m) => {
-        const r = modelReadiness(m);
-        const state = m.state === 'READY' && !r.ready ? 'UNAVAILABLE' : m.state;
-        return { name: m.config.name, version: m.config.version, state, ...(r.reason ? { reason: r.reason } : {}) };
-      });
-      sendJson(res, 200, index);
+    handler: async (ctx) => {
+      const ready = (await smallBody(ctx))['ready'];
+      if (ready !== undefined && typeof ready !== 'boolean') throw new HttpError(400, '"ready" must be true or false');
+      sendJson(ctx.res, 200, await host.table.index(ready === true));
     },
   });
+  for (const op of ['load', 'unload'] as const) {
+    host.route({
+      method: 'POST',
+      path: `/v2/repository/models/{name}/${op}`,
+      endpoint: 'repository',
+      auth: 'token',
+      handler: async (ctx) => {
+        const control = host.config.modelRepository?.control;
+        if (control !== 'explicit') throw new HttpError(400, `models are ${op}ed only with --model-control explicit (this server's is ${control ?? 'none: it has no model repository'})`);
+        await smallBody(ctx);
+        const name = ctx.params['name'] ?? '';
+        await (op === 'load' ? host.table.load(name) : host.table.unload(name));
+        sendJson(ctx.res, 200, {});
+      },
+    });
+  }
 }

@@ -341,7 +341,7 @@ test('a model whose worker restarts keep failing is not ready, and says why in i
     assert.equal(ready, 503);
     // Down for good only after the back-off (0.2 + 1 + 3 s).
     let reason = '';
-    for (let i = 0; i < 150 && !/failed 4 times/.test(reason); i++) {
+    for (let i = 0; i < 400 && !/failed 4 times/.test(reason); i++) {
       await new Promise((r) => setTimeout(r, 50));
       reason = ((await (await fetch(`${url}/v2/models/${CLS}`)).json()) as { reason?: string }).reason ?? '';
     }
