@@ -3,6 +3,7 @@ import { RtinferError } from '../errors.js';
 import { runSweep } from '../loadgen/sweep.js';
 import { renderSweepHtml } from '../report/html-report.js';
 import { renderSweepCsv, renderSweepText } from '../report/sweep-report.js';
+import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
 import { writeOutput } from './output.js';
 import { compareSweeps } from '../compare/report-gates.js';
@@ -23,6 +24,8 @@ export const SWEEP_COMMAND: CommandSpec = {
     { name: 'batch', type: 'string', value: 'LIST', description: 'engine max batch sizes, e.g. 1,4,8 (1 = no batching; default 1)' },
     { name: 'concurrency', type: 'string', value: 'LIST', description: 'closed-loop load points (default 1,2,4)' },
     { name: 'qps', type: 'string', value: 'LIST', description: 'open-loop Poisson rates instead of concurrency' },
+    { name: 'target', type: 'string', value: 'URL', description: 'sweep a served model instead (load axis only): http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME' },
+    { name: 'target-json', type: 'boolean', description: 'with an http --target: JSON tensors instead of the binary extension' },
     { name: 'instances', type: 'string', value: 'LIST', description: 'engine instances (default 1)' },
     { name: 'threads', type: 'string', value: 'LIST', description: 'intra-op threads per instance (default 1)' },
     { name: 'duration', type: 'string', value: 'TIME', description: 'per point (default 3s)' },
@@ -70,6 +73,8 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   const minQ = text('min-queries');
   const report = await runSweep({
     ...(positionals[0] !== undefined ? { model: positionals[0] } : {}),
+    ...(text('target') !== undefined ? { target: parseTargetUrl(text('target') ?? '') } : {}),
+    ...(values['target-json'] === true ? { targetJson: true } : {}),
     shapes: shapesFrom(values),
     input: inputPlanFrom(values),
     session,
@@ -81,7 +86,7 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
     ...(duration !== undefined ? { durationMs: parseDurationMs('duration', duration) } : {}),
     ...(minQ !== undefined ? { minQueries: parseIntOption('min-queries', minQ, 1) } : {}),
     onPoint: (p, i, total) => {
-      if (!json) process.stderr.write(`point ${i}/${total}: ${p.instances}×${p.threads} batch ${p.batch} ${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p99 ${p.latencyMs.p99} ms\n`);
+      if (!json) process.stderr.write(`point ${i}/${total}: ${p.instances ? `${p.instances}×${p.threads} batch ${p.batch} ` : ''}${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p99 ${p.latencyMs.p99} ms\n`);
     },
   });
   if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));

@@ -16,6 +16,7 @@ import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { poissonArrivals } from './arrivals.js';
 import { captureEnvironment, type Environment } from './environment.js';
 import { paretoFrontier } from './pareto.js';
+import { createRemoteTarget } from './remote-target.js';
 import { runConcurrency, runServer, type ScenarioRun } from './scenarios.js';
 import type { Phase } from './single-stream.js';
 
@@ -23,6 +24,14 @@ export const SWEEP_SCHEMA = 'rtinfer.sweep/1';
 
 export interface SweepOptions {
   model?: ModelSource;
+  /**
+   * A served model instead (http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME): only the
+   * load axis is swept (the server's layout is its own); queue and inference times come from its
+   * Server-Timing split.
+   */
+  target?: string;
+  /** With `target` over HTTP: JSON tensors instead of the binary extension. */
+  targetJson?: boolean;
   shapes?: ShapeOverride[];
   input?: Partial<InputPlan>;
   session?: Omit<SessionSettings, 'intraOpThreads'>;
@@ -81,6 +90,11 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
   const loads = kind === 'qps' ? list('qps', o.qps, [], 0.001) : list('concurrency', o.concurrency, [1, 2, 4]);
   const phase: Phase = { minQueries: o.minQueries ?? 50, minDurationMs: o.durationMs ?? 3000 };
   const env = captureEnvironment();
+  if (o.target !== undefined) {
+    if (o.model !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', 'give either a model file or --target, not both');
+    if (o.batch || o.instances || o.threads) throw new RtinferError('RTI_ERR_ARG_INVALID', '--batch, --instances and --threads set up a local engine: with --target the server has its own layout (sweep --concurrency or --qps)');
+    return sweepTarget(o.target, o, kind, loads, phase, env);
+  }
   const fallback = o.model === undefined ? defaultModel() : undefined;
   const model = await readModel(o.model ?? fallback?.path ?? '');
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...o.input };
@@ -126,24 +140,12 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
               kind === 'concurrency'
                 ? await runConcurrency(infer, set.samples, load, phase, control)
                 : await runServer(infer, set.samples, poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries), control);
-            const rec = run.log.recorder;
             const ms = (us: number): number => Math.round(us) / 1000;
-            const point: SweepPoint = {
-              instances,
-              threads,
-              batch,
-              load: { kind, value: load },
-              queries: run.log.count,
-              throughput: Math.round((run.log.count / (run.wallMs / 1000)) * 100) / 100,
-              latencyMs: rec.count
-                ? { p50: ms(rec.valueAtQuantileUs(0.5)), p90: ms(rec.valueAtQuantileUs(0.9)), p99: ms(rec.valueAtQuantileUs(0.99)), max: ms(rec.maxUs) }
-                : { p50: 0, p90: 0, p99: 0, max: 0 },
+            const point = pointOf(run, { instances, threads, batch }, { kind, value: load }, {
               queueMs: queue.count ? ms(queue.valueAtQuantileUs(0.5)) : 0,
               inferenceMs: inference.count ? ms(inference.valueAtQuantileUs(0.5)) : 0,
               meanBatchRequests: answered ? Math.round((batched / answered) * 100) / 100 : 0,
-              refused: run.log.refusedCount,
-              pareto: false,
-            };
+            });
             points.push(point);
             o.onPoint?.(point, points.length, total);
           }
@@ -153,10 +155,7 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
       }
     }
   }
-  for (const i of paretoFrontier(points.map((p) => ({ throughput: p.throughput, latencyMs: p.queries > 0 ? p.latencyMs.p99 : Infinity })))) {
-    const p = points[i];
-    if (p) p.pareto = true;
-  }
+  markPareto(points);
   return {
     schema: SWEEP_SCHEMA,
     model: { label: fallback ? fallback.description : model.label, path: model.path ?? null, shapes: set.shapes },
@@ -165,4 +164,62 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
     points,
     env,
   };
+}
+
+function markPareto(points: SweepPoint[]): void {
+  for (const i of paretoFrontier(points.map((p) => ({ throughput: p.throughput, latencyMs: p.queries > 0 ? p.latencyMs.p99 : Infinity })))) {
+    const p = points[i];
+    if (p) p.pareto = true;
+  }
+}
+
+function pointOf(run: ScenarioRun, layout: { instances: number; threads: number; batch: number }, load: SweepPoint['load'], split: Pick<SweepPoint, 'queueMs' | 'inferenceMs' | 'meanBatchRequests'>): SweepPoint {
+  const rec = run.log.recorder;
+  const ms = (us: number): number => Math.round(us) / 1000;
+  return {
+    ...layout,
+    load,
+    queries: run.log.count,
+    throughput: Math.round((run.log.count / (run.wallMs / 1000)) * 100) / 100,
+    latencyMs: rec.count ? { p50: ms(rec.valueAtQuantileUs(0.5)), p90: ms(rec.valueAtQuantileUs(0.9)), p99: ms(rec.valueAtQuantileUs(0.99)), max: ms(rec.maxUs) } : { p50: 0, p90: 0, p99: 0, max: 0 },
+    ...split,
+    refused: run.log.refusedCount,
+    pareto: false,
+  };
+}
+
+/** The load axis against a served model; instances, threads and batch are 0 in its points ("the server's"). */
+async function sweepTarget(url: string, o: SweepOptions, kind: 'concurrency' | 'qps', loads: number[], phase: Phase, env: Environment): Promise<SweepReport> {
+  const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...o.input };
+  const most = kind === 'concurrency' ? Math.max(...loads) : 256;
+  const target = await createRemoteTarget(url, { binary: o.targetJson !== true, maxSockets: Math.max(8, most), decode: false });
+  const t0 = performance.now();
+  const points: SweepPoint[] = [];
+  try {
+    const { shapes } = resolveShapes(target.inputs, o.shapes ?? []);
+    const set = await buildSamples(target.inputs, shapes, plan);
+    await target.infer(set.samples[0]!, true);
+    for (const load of loads) {
+      if (o.signal?.aborted) break;
+      target.serverTiming.reset();
+      const infer = (feeds: Feeds): Promise<unknown> => target.infer(feeds);
+      const control = o.signal ? { signal: o.signal } : {};
+      const run = kind === 'concurrency' ? await runConcurrency(infer, set.samples, load, phase, control) : await runServer(infer, set.samples, poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries), control);
+      const stages = target.serverTiming.summary();
+      const point = pointOf(run, { instances: 0, threads: 0, batch: 0 }, { kind, value: load }, { queueMs: stages?.['queue']?.p50 ?? 0, inferenceMs: stages?.['inference']?.p50 ?? 0, meanBatchRequests: 0 });
+      points.push(point);
+      o.onPoint?.(point, points.length, loads.length);
+    }
+    markPareto(points);
+    return {
+      schema: SWEEP_SCHEMA,
+      model: { label: target.url, path: null, shapes: set.shapes },
+      settings: { batch: [], instances: [], threads: [], load: { kind, values: loads }, durationMs: phase.minDurationMs, minQueries: phase.minQueries, seed: plan.seed, session: {} },
+      grid: { points: loads.length, measured: points.length, ms: Math.round(performance.now() - t0) },
+      points,
+      env,
+    };
+  } finally {
+    target.close();
+  }
 }

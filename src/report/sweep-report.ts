@@ -6,9 +6,10 @@ const HEADER = ['inst', 'thr', 'batch', 'load', 'queries', 'q/s', 'p50 ms', 'p90
 
 function row(p: SweepPoint): string[] {
   return [
-    String(p.instances),
-    String(p.threads),
-    String(p.batch),
+    // 0: a served model's own layout (sweep --target).
+    p.instances ? String(p.instances) : '-',
+    p.threads ? String(p.threads) : '-',
+    p.batch ? String(p.batch) : '-',
     `${p.load.kind === 'qps' ? 'rate ' : 'conc '}${p.load.value}`,
     String(p.queries),
     p.throughput.toFixed(1),
@@ -17,7 +18,7 @@ function row(p: SweepPoint): string[] {
     formatMs(p.latencyMs.p99),
     formatMs(p.queueMs),
     formatMs(p.inferenceMs),
-    p.meanBatchRequests.toFixed(2),
+    p.meanBatchRequests ? p.meanBatchRequests.toFixed(2) : '-',
     String(p.refused),
     p.pareto ? '*' : '',
   ];

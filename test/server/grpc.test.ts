@@ -12,6 +12,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runBench } from '../../src/loadgen/bench.js';
+import { runSweep } from '../../src/loadgen/sweep.js';
 import { parseTargetUrl } from '../../src/loadgen/remote-target.js';
 import { GRPC_PREDICT_V2 } from '../../src/protocol/grpc-predict-v2.js';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
@@ -204,4 +205,19 @@ test('rtinfer bench --target grpc://: every answer counted, the server split fro
   await assert.rejects(runBench({ target: `grpc://127.0.0.1:${server.grpcPort}/nope`, durationMs: 100 }), /NOT_FOUND.*unknown model/);
   assert.throws(() => parseTargetUrl('grpc://127.0.0.1/x'), /give the port/);
   assert.throws(() => parseTargetUrl('ftp://127.0.0.1:1/x'), /expected http/);
+});
+
+test('sweep --target over gRPC and REST: the load axis only, queue and inference from the server\'s split', async () => {
+  for (const target of [`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, `${base}/v2/models/${CLS}`]) {
+    const report = await runSweep({ target, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], concurrency: [1, 2], durationMs: 250, minQueries: 10 });
+    assert.equal(report.points.length, 2);
+    assert.equal(report.model.label, target);
+    for (const p of report.points) {
+      assert.equal(p.instances, 0);
+      assert.ok(p.queries >= 10 && p.throughput > 0);
+      assert.ok(p.inferenceMs > 0, `${target}: inference from Server-Timing`);
+      assert.ok(p.latencyMs.p50 >= p.inferenceMs);
+    }
+  }
+  await assert.rejects(runSweep({ target: `${base}/v2/models/${CLS}`, threads: [1, 2] }), /the server has its own layout/);
 });
