@@ -103,7 +103,7 @@ test('with blocks the test runs over the blocks: drift inside a run does not mak
   const r = compareRuns(side('A', latencies(1, 2000, 2000), { blocks: blocks(1) }), side('B', latencies(2, 2000, 2000), { blocks: blocks(2) }));
   assert.equal(metric(r, 'p50').test, 'mann-whitney-blocks');
   assert.equal(r.regression, false);
-  const slow = compareRuns(side('A', latencies(1, 2000, 2000), { blocks: blocks(1) }), side('B', latencies(2, 2000, 2600), { blocks: blocks(2).map((x) => ({ ...x, p50Ms: x.p50Ms * 1.3, p90Ms: x.p90Ms * 1.3, p99Ms: x.p99Ms * 1.3, qps: x.qps / 1.3 })) }));
+  const slow = compareRuns(side('A', latencies(1, 2000, 2000), { blocks: blocks(1) }), side('B', latencies(2, 2000, 2600), { blocks: blocks(2)!.map((x) => ({ ...x, p50Ms: x.p50Ms * 1.3, p90Ms: x.p90Ms * 1.3, p99Ms: x.p99Ms * 1.3, qps: x.qps / 1.3 })) }));
   assert.equal(slow.regression, true);
   assert.equal(metric(slow, 'throughput').test, 'mann-whitney-blocks');
 });
