@@ -1,17 +1,30 @@
 /**
  * Graph clean-ups run before quantization, so that quantize/dequantize pairs land where
- * onnxruntime fuses them: Constant weights become initializers, and BatchNormalization after a
+ * onnxruntime fuses them: Constant weights become initializers, models below opset 11 are raised
+ * to it (opset.ts), and BatchNormalization after a
  * Conv is folded into the Conv's weights (onnxruntime folds it too, but only on a float graph: a
  * QDQ pair between the two would leave BatchNormalization running in float on its own).
  */
 import type { OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from '../runtime/onnx-schema.js';
 import { TensorDataType } from '../runtime/onnx-schema.js';
 import { attr, constantsToInitializers, floatValues, indexGraph, makeTensor, NameSource } from './graph.js';
+import { upgradeOpset } from './opset.js';
 
 type Model = OnnxModel & { graph: OnnxGraph };
 
 export function prepareForQuantization(model: Model): Model {
-  return foldBatchNorm(constantsToInitializers(model));
+  return upgradeOpset(foldBatchNorm(weightsOutOfInputs(constantsToInitializers(model))));
+}
+
+/**
+ * Initializers also listed as graph inputs (the IR < 4 convention, e.g. version-RFB-320) are
+ * taken out of the inputs: onnxruntime treats such weights as overridable, so it neither folds
+ * them nor fuses what reads them.
+ */
+export function weightsOutOfInputs(model: Model): Model {
+  const inits = new Set(model.graph.initializer.map((t) => t.name ?? ''));
+  const input = model.graph.input.filter((v) => !inits.has(v.name ?? ''));
+  return input.length === model.graph.input.length ? model : { ...model, graph: { ...model.graph, input } };
 }
 
 /** Conv → BatchNormalization (the Conv's only consumer, inference form) folded into one Conv. */

@@ -83,13 +83,13 @@ export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
   for (const n of order) {
     const op = n.op_type ?? '';
     const name = n.name ?? '';
+    if (head.has(n)) {
+      keptFloat.set(name, 'detection head decode');
+      continue;
+    }
     if ((n.domain ?? '') !== '' || !QUANTIZABLE_OPS.has(op)) continue;
     if (excluded.has(name) || excluded.has(op)) {
       keptFloat.set(name, 'excluded');
-      continue;
-    }
-    if (head.has(n)) {
-      keptFloat.set(name, 'detection head decode');
       continue;
     }
     if (!isFloat(n.input[0] ?? '') && !(op === 'Add' || op === 'Mul' || op === 'Concat')) continue;

@@ -15,6 +15,9 @@ import type { CalibrationMethod, Range } from './ranges.js';
 
 type Model = OnnxModel & { graph: OnnxGraph };
 
+/** Ops whose outputs are bounded by construction: their observed range needs no clipping. */
+const BOUNDED_OPS: ReadonlySet<string> = new Set(['Sigmoid', 'HardSigmoid', 'Softmax', 'Tanh', 'Clip']);
+
 export interface QuantizeOptions extends QdqOptions, ExcludeSpec {
   method?: CalibrationMethod;
   percentile?: number;
@@ -64,7 +67,8 @@ export function finalRanges(plan: QdqPlan, collected: CollectedRanges): Map<stri
   for (const [t, range] of collected.ranges) {
     const readers = plan.index.consumers.get(t) ?? [];
     const toFloatOnly = readers.length > 0 && readers.every((r) => !quantized.has(r));
-    let [lo, hi] = toFloatOnly || plan.index.graphOutputs.has(t) ? (collected.observed.get(t) ?? range) : range;
+    const bounded = BOUNDED_OPS.has(plan.index.producer.get(t)?.op_type ?? '');
+    let [lo, hi] = toFloatOnly || bounded || plan.index.graphOutputs.has(t) ? (collected.observed.get(t) ?? range) : range;
     const floor = saturatedLowerBound(t, plan.index);
     if (floor !== undefined && lo < floor) lo = floor;
     if (hi < lo) hi = lo;

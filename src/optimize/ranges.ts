@@ -65,7 +65,13 @@ export class Histogram {
     for (let i = 0; i < values.length; i++) {
       let v = values[i]!;
       if (Number.isNaN(v)) continue;
-      if (this.absolute && v < 0) v = -v;
+      if (this.absolute) {
+        // Exact zeros (half of a ReLU's output) are skipped: 0 is always exact, the zero point
+        // holds it, so they say nothing about where to clip; left in, their spike in bin 0 makes
+        // the KL search spread it over a merged group and pick thresholds near the mean.
+        if (v === 0) continue;
+        if (v < 0) v = -v;
+      }
       let b = Math.floor((v - lo) * scale);
       if (b < 0) b = 0;
       else if (b >= bins) b = bins - 1;

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InferenceSession } from 'onnxruntime-node';
+import { inspectModel, parseOnnxModel } from '../../src/runtime/model-info.js';
+import { encodeModel } from '../../src/runtime/onnx-schema.js';
+import { planQdq } from '../../src/optimize/qdq-plan.js';
+import { quantizeStatic } from '../../src/optimize/quantize.js';
+import { ortOptimized } from '../../src/optimize/optimize.js';
+import { identityModel } from '../fixtures/onnx-builder.js';
+import { randomFeeds, smallCnn } from './fixtures.js';
+
+async function outputsOf(bytes: Uint8Array, feeds: ReturnType<typeof randomFeeds>): Promise<Float32Array[]> {
+  const s = await InferenceSession.create(bytes);
+  try {
+    const out: Float32Array[] = [];
+    for (const f of feeds) out.push((await s.run(f))['y']!.data as Float32Array);
+    return out;
+  } finally {
+    await s.release();
+  }
+}
+
+function ops(bytes: Uint8Array): Record<string, number> {
+  return Object.fromEntries(inspectModel(bytes, 'm').operators.map((o) => [o.opType, o.count]));
+}
+
+test('the QDQ plan folds Relu into the Conv before it, shares MaxPool/Flatten scales and keeps the head decode in float', () => {
+  const plan = planQdq(parseOnnxModel(smallCnn(), 'cnn').graph);
+  assert.deepEqual(plan.nodes.map((n) => n.op_type), ['Conv', 'Relu', 'Conv', 'Sigmoid', 'Mul', 'MaxPool', 'Flatten', 'Gemm']);
+  // c1 (Conv → Relu only) gets no pair: the pair sits on the Relu output r1.
+  assert.deepEqual(plan.activations, ['x', 'r1', 'c2', 's2', 'm2', 'p2', 'f', 'logits']);
+  assert.equal(plan.sharesScaleWith.get('p2'), 'm2');
+  assert.equal(plan.sharesScaleWith.get('f'), 'm2');
+  assert.deepEqual([...plan.keptFloat], [['Softmax_y', 'detection head decode']]);
+  assert.ok(planQdq(parseOnnxModel(smallCnn(), 'cnn').graph, { quantizeHead: true }).keptFloat.size === 0);
+});
+
+test('static int8 of a small CNN: onnxruntime fuses it into integer kernels and its outputs stay close to float', async () => {
+  const float = smallCnn();
+  const calib = randomFeeds(16);
+  const r = await quantizeStatic(parseOnnxModel(float, 'cnn'), calib, { method: 'minmax' });
+  const bytes = encodeModel(r.model);
+  // Opset 13: standard-domain Q/DQ; per-channel weights carry axis 0.
+  const counts = ops(bytes);
+  assert.ok(counts['QuantizeLinear']! >= 7 && counts['DequantizeLinear']! >= 10, JSON.stringify(counts));
+  assert.equal(counts['com.microsoft.QuantizeLinear'], undefined);
+  const w1 = r.model.graph.initializer.find((t) => t.name === 'W1_quantized');
+  assert.equal(w1?.data_type, 3, 'W1 stored as int8');
+  assert.deepEqual(r.model.graph.initializer.find((t) => t.name === 'W1_scale')?.dims, [4], 'one scale per output channel');
+  const fused = ops(await ortOptimized(bytes));
+  assert.equal(fused['com.microsoft.QLinearConv'], 2, JSON.stringify(fused));
+  assert.ok((fused['com.microsoft.QGemm'] ?? 0) + (fused['com.microsoft.QLinearMatMul'] ?? 0) >= 1, JSON.stringify(fused));
+  assert.equal(fused['Relu'], undefined, 'Relu folded away by the Q after it');
+  assert.equal(fused['Conv'], undefined);
+
+  const test = randomFeeds(8, [1, 3, 8, 8], 99);
+  const [a, b] = [await outputsOf(float, test), await outputsOf(bytes, test)];
+  let err = 0;
+  let ref = 0;
+  a.forEach((x, i) => x.forEach((v, k) => ((err += Math.abs(v - b[i]![k]!)), (ref += Math.abs(v)))));
+  assert.ok(err / ref < 0.05, `relative error ${err / ref}`);
+  const top = (v: Float32Array): number => v.indexOf(Math.max(...v));
+  assert.ok(a.filter((x, i) => top(x) === top(b[i]!)).length >= 7, 'top-1 agrees on at least 7 of 8');
+});
+
+test('opset 11 models get com.microsoft Q/DQ (per-channel axis needs opset 13 in the default domain) and still fuse', async () => {
+  const r = await quantizeStatic(parseOnnxModel(smallCnn(11), 'cnn11'), randomFeeds(8), { method: 'entropy' });
+  const bytes = encodeModel(r.model);
+  assert.ok(r.model.opset_import.some((o) => o.domain === 'com.microsoft' && o.version === 1));
+  assert.ok(ops(bytes)['com.microsoft.DequantizeLinear']! > 0);
+  assert.equal(ops(await ortOptimized(bytes))['com.microsoft.QLinearConv'], 2);
+});
+
+test('--exclude keeps named nodes and op types in float; an unknown name is a one-line error', async () => {
+  const model = parseOnnxModel(smallCnn(), 'cnn');
+  const r = await quantizeStatic(model, randomFeeds(4), { names: ['Gemm', 'Conv_c2'] });
+  assert.deepEqual(Object.keys(r.quantizedOps).sort(), ['Conv', 'Flatten', 'MaxPool', 'Mul', 'Relu', 'Sigmoid']);
+  assert.equal(r.quantizedOps['Conv'], 1);
+  assert.equal(r.plan.keptFloat.get('Gemm_logits'), 'excluded');
+  await assert.rejects(quantizeStatic(model, randomFeeds(1), { names: ['Foo'] }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'RTI_ERR_ARG_INVALID');
+    assert.match(e.message, /^invalid --exclude 'Foo': no node or op type of that name in the model \(its op types: Conv, Flatten, Gemm, MaxPool, Mul, Relu, Sigmoid, Softmax\)$/);
+    return true;
+  });
+});
+
+test('EXPECTED FAILURE - a model with no Conv, Gemm or MatMul has nothing to quantize', async () => {
+  const m = parseOnnxModel(identityModel([{ name: 'x', dtype: 'float32', shape: [1, 4] }]), 'id');
+  await assert.rejects(quantizeStatic(m, [], {}), { code: 'RTI_ERR_OPTIMIZE_NOTHING' });
+  // Excluding every Conv of the CNN leaves nothing worth quantizing either.
+  await assert.rejects(quantizeStatic(parseOnnxModel(smallCnn(), 'cnn'), randomFeeds(1), { names: ['Conv', 'Gemm'] }), { code: 'RTI_ERR_OPTIMIZE_NOTHING' });
+});
