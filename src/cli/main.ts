@@ -8,6 +8,7 @@ import { RTINFER_VERSION } from '../version.js';
 import { helpText, type CommandSpec } from './args.js';
 import { BENCH_COMMAND, benchCommand } from './bench.js';
 import { COMPARE_COMMAND, compareCommand } from './compare.js';
+import { DEPLOY_COMMAND, deployCommand } from './deploy.js';
 import { INFO_COMMAND, infoCommand } from './info.js';
 import { OPTIMIZE_COMMAND, optimizeCommand } from './optimize.js';
 import { PREDICT_COMMAND, predictCommand } from './predict.js';
@@ -28,6 +29,7 @@ const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Handler }> = [
   { spec: SERVE_COMMAND, run: serveCommand },
   { spec: RUNS_COMMAND, run: runsCommand },
   { spec: COMPARE_COMMAND, run: compareCommand },
+  { spec: DEPLOY_COMMAND, run: deployCommand },
 ];
 
 function usage(): string {
