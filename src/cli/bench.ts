@@ -93,18 +93,19 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   if (html !== undefined) await writeOutput('html', html, '');
   // The store and the baseline are checked before the run too: a store that cannot be used fails now.
   const storeSettings = storeSettingsFrom(values);
-  const store = openStoreFor(storeSettings);
-
-  let gate;
-  try {
-    gate = await gateFrom(values, store, 'bench');
-  } catch (error) {
-    await store?.close();
-    throw error;
-  }
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.once('SIGINT', onSignal);
+  let store;
+  let gate;
+  try {
+    store = openStoreFor(storeSettings);
+    gate = await gateFrom(values, store, 'bench');
+  } catch (error) {
+    await store?.close();
+    process.removeListener('SIGINT', onSignal);
+    throw error;
+  }
   const bar = createProgressBar('measuring', !json && process.stdout.isTTY === true);
   try {
     const outcome = await runBench({

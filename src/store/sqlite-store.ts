@@ -6,13 +6,21 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
 import { RtinferError } from '../errors.js';
 import { RTINFER_VERSION } from '../version.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import type { NewRun, RunFilter, RunKind, RunStore, RunSummary, StoredRun } from './run-store.js';
 
 const BUSY_TIMEOUT_MS = 10_000;
+
+// Loaded on first use: commands that never open a store (info, predict, serve) do not load the native module.
+let DatabaseClass: typeof Database | undefined;
+function openDatabase(file: string, options: Database.Options): Database.Database {
+  DatabaseClass ??= createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+  return new DatabaseClass(file, options);
+}
 
 type Db = Database.Database;
 
@@ -98,7 +106,7 @@ export class SqliteRunStore implements RunStore {
           throw new RtinferError('RTI_ERR_STORE_UNWRITABLE', `cannot create the folder of the run store ${file} (${e.code ?? e.message}): use --store PATH somewhere writable, or --no-store`, { cause: error });
         }
       }
-      db = new Database(file, { timeout: BUSY_TIMEOUT_MS, fileMustExist: !create });
+      db = openDatabase(file, { timeout: BUSY_TIMEOUT_MS, fileMustExist: !create });
       // The first statement reads the header: a file that is not a database fails here, unwritten;
       // a newer schema is refused before WAL mode rewrites the header.
       checkVersion(db, file);
