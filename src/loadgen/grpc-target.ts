@@ -3,18 +3,19 @@
  * rtinfer serve --grpc-port): `grpc://host:port/MODEL` (or `grpc://host:port/v2/models/MODEL`,
  * `[/versions/V]`). Inputs come from ModelMetadata; ModelInfer carries raw_input_contents.
  *
- * Lean on the hot path as the HTTP client is: each sample is serialized once and sent again as
- * bytes (the call's serializer is the identity), and measured traffic does not parse answers
- * (status only) unless asked. The server's Server-Timing split comes back as trailing metadata.
+ * Lean on the hot path as the HTTP client is: calls go through grpc-client.ts (HTTP/2 streams,
+ * no grpc-js client machinery), each sample is serialized once with the proto's own serializer
+ * and sent again as bytes, and measured traffic does not parse answers (status only) unless asked. The server's Server-Timing split comes back as trailing metadata.
  * gRPC codes map to the engine's refusal codes (RESOURCE_EXHAUSTED → queue full, UNAVAILABLE →
  * deadline unmeetable/unavailable, DEADLINE_EXCEEDED → deadline expired).
  */
 import * as grpc from '@grpc/grpc-js';
 import { RtinferError, type ErrorCode } from '../errors.js';
 import type { TensorDType } from '../runtime/dtypes.js';
-import { fromGrpcTensors, grpcClientConstructor, grpcServiceDefinition, toGrpcParameters, toGrpcTensors, type GrpcInferResponse } from '../protocol/grpc-v2.js';
+import { fromGrpcTensors, grpcServiceDefinition, toGrpcParameters, toGrpcTensors, type GrpcInferResponse } from '../protocol/grpc-v2.js';
 import { specsFromMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
 import type { HttpTarget, HttpTargetOptions } from './http-target.js';
+import { GrpcH2Client, type GrpcReply } from './grpc-client.js';
 import { ServerTimingRecorder } from './server-timing.js';
 
 export interface GrpcModelAddress {
@@ -53,9 +54,9 @@ export function parseGrpcUrl(text: string): GrpcModelAddress {
   return { address: `${url.hostname}:${url.port}`, model, version, href: `grpc://${url.host}/${m[1]}${m[2] ? `/versions/${m[2]}` : ''}` };
 }
 
-function errorFor(where: string, e: grpc.ServiceError): RtinferError {
-  const code = CODES[e.code] ?? 'RTI_ERR_TARGET_UNREACHABLE';
-  return new RtinferError(code, `${where}: gRPC ${grpc.status[e.code] ?? e.code}: ${(e.details || e.message).split('\n')[0]}`);
+function errorFor(where: string, status: number, details: string): RtinferError {
+  const code = CODES[status as grpc.status] ?? 'RTI_ERR_TARGET_UNREACHABLE';
+  return new RtinferError(code, `${where}: gRPC ${grpc.status[status] ?? status}: ${details.split('\n')[0]}`);
 }
 
 type Method = { path: string; requestSerialize: (v: unknown) => Buffer; responseDeserialize: (b: Buffer) => unknown };
@@ -64,19 +65,23 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
   const at = parseGrpcUrl(text);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const decode = options.decode ?? true;
-  const Client = grpcClientConstructor();
-  const client = new Client(at.address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+  const client = new GrpcH2Client(at.address);
   const service = grpcServiceDefinition() as unknown as Record<string, Method>;
   const infer = service['ModelInfer']!;
   const metadataMethod = service['ModelMetadata']!;
-  const call = <T>(method: Method, argument: unknown, serialize: (v: unknown) => Buffer, deserialize: (b: Buffer) => T, onStatus?: (s: grpc.StatusObject) => void): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const c = client.makeUnaryRequest(method.path, serialize, deserialize, argument, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (e, value) => (e ? reject(errorFor(at.href, e)) : resolve(value as T)));
-      if (onStatus) c.on('status', onStatus);
-    });
+  const call = async (method: Method, wire: Buffer): Promise<GrpcReply> => {
+    let reply: GrpcReply;
+    try {
+      reply = await client.call(method.path, wire, timeoutMs);
+    } catch (error) {
+      throw new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${at.href}: ${(error as Error).message}`);
+    }
+    if (reply.status !== grpc.status.OK) throw errorFor(at.href, reply.status, reply.details);
+    return reply;
+  };
   let meta: unknown;
   try {
-    meta = await call(metadataMethod, { name: at.model, version: at.version }, metadataMethod.requestSerialize, metadataMethod.responseDeserialize);
+    meta = metadataMethod.responseDeserialize((await call(metadataMethod, metadataMethod.requestSerialize({ name: at.model, version: at.version }))).message);
   } catch (error) {
     client.close();
     throw error;
@@ -85,11 +90,6 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
   const parameters = options.parameters ? toGrpcParameters(options.parameters) : {};
   const serialized = new WeakMap<object, Buffer>();
   const serverTiming = new ServerTimingRecorder();
-  const identity = (b: unknown): Buffer => b as Buffer;
-  const recordTiming = (s: grpc.StatusObject): void => {
-    const v = s.metadata.get('server-timing')[0];
-    if (typeof v === 'string') serverTiming.record(v);
-  };
   return {
     url: at.href,
     inputs,
@@ -103,11 +103,10 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
         wire = infer.requestSerialize({ model_name: at.model, model_version: at.version, id: '', parameters, inputs: g.tensors, outputs: [], raw_input_contents: g.raw });
         serialized.set(feeds, wire);
       }
-      if (!decodeThis) {
-        await call(infer, wire, identity, identity, recordTiming);
-        return [];
-      }
-      const res = (await call(infer, wire, identity, infer.responseDeserialize, recordTiming)) as GrpcInferResponse;
+      const reply = await call(infer, wire);
+      serverTiming.record(reply.metadata['server-timing']);
+      if (!decodeThis) return [];
+      const res = infer.responseDeserialize(reply.message) as GrpcInferResponse;
       return fromGrpcTensors(res.outputs, res.raw_output_contents, 'outputs');
     },
     close: () => client.close(),

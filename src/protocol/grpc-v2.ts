@@ -28,11 +28,6 @@ export function grpcServiceDefinition(): grpc.ServiceDefinition {
   return definition[GRPC_SERVICE] as grpc.ServiceDefinition;
 }
 
-/** A client constructor for the service. */
-export function grpcClientConstructor(): grpc.ServiceClientConstructor {
-  return grpc.makeGenericClientConstructor(grpcServiceDefinition(), 'GRPCInferenceService');
-}
-
 // ---- messages as proto-loader gives and takes them ----
 
 export interface InferParameter {
