@@ -81,7 +81,15 @@ function shapesText(shapes: Record<string, number[]>): string {
 /** What `recordRun` takes: one report of a known kind. */
 export type Recordable = { kind: 'bench'; report: BenchReport; histogram?: string | null } | { kind: 'sweep'; report: SweepReport } | { kind: 'tune'; report: TuneReport } | { kind: 'optimize'; report: OptimizeRecord };
 
-/** The minimum an optimize report gives the store (src/optimize builds it). */
+/**
+ * The minimum an optimize report gives the store (src/optimize builds it). The optimize command
+ * records its run as bench does, with the shared flags of src/cli/store-flags.ts:
+ *
+ *   const store = openStoreFor(storeSettingsFrom(values));            // before the work
+ *   await recordAndGate(store, settings, { kind: 'optimize', report: { model: { label, path: out },
+ *     settings: { method: 'int8', calibration: 'minmax' }, startedAt, valid: accuracyOk,
+ *     figures: { p50Ms, p99Ms }, env, histogram: recorder.encode(), ...report } }, null, null, log);
+ */
 export interface OptimizeRecord {
   model: { label: string; path: string | null };
   /** The setting that distinguishes this optimisation (method, calibration, ...). */
