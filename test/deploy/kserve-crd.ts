@@ -1,7 +1,7 @@
 /** Validators for KServe objects from the CRDs in ../shared/kserve (their openAPIV3Schema), or null when the folder is absent. */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import Ajv, { type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import { parse } from 'yaml';
 
 export const KSERVE_DIR = fileURLToPath(new URL('../../../shared/kserve/', import.meta.url));
