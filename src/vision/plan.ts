@@ -6,7 +6,7 @@
  */
 import { RtinferError } from '../errors.js';
 import { resolvePreprocessConfig, type PreprocessConfig } from './config.js';
-import { chooseHead, type HeadChoice } from './heads/registry.js';
+import { chooseHead, getHead, isHeadName, type HeadChoice } from './heads/registry.js';
 import { describeShape, type HeadName, type ModelMetadata, type VisionHead } from './heads/head.js';
 import { inferInputLayout } from './input-layout.js';
 import type { TensorMeta, VisionTask } from './types.js';
@@ -26,15 +26,28 @@ export interface PlanOptions {
   preprocess?: Partial<PreprocessConfig>;
 }
 
-const TASKS: readonly string[] = ['detect', 'classify', 'text', 'pose'];
+const TASKS: readonly string[] = ['detect', 'classify', 'text', 'semantic', 'image'];
 
+/**
+ * A task name ('detect', 'classify', ...): the detected head, which must have that task; when it
+ * does not, the head of that name if there is one and it fits (`--task semantic` for a map with 3
+ * classes that reads as an image). Else a head by name or object.
+ */
 function resolveTask(task: PlanOptions['task'], inputs: readonly TensorMeta[], outputs: readonly TensorMeta[], metadata: ModelMetadata): HeadChoice {
-  const wanted = typeof task === 'string' && TASKS.includes(task) ? task : undefined;
-  const choice = chooseHead(wanted === undefined ? (task as string | VisionHead | undefined) : wanted === 'pose' ? 'pose' : undefined, outputs, metadata, inputs);
-  if (wanted !== undefined && wanted !== 'pose' && choice.head.task !== wanted) {
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `task '${wanted}' asked for, but the model's outputs fit the '${choice.head.name}' head (${choice.head.task})`);
+  if (typeof task === 'string' && TASKS.includes(task)) {
+    const detected = (() => {
+      try {
+        return chooseHead(undefined, outputs, metadata, inputs);
+      } catch {
+        return undefined;
+      }
+    })();
+    if (detected?.head.task === task) return detected;
+    if (isHeadName(task) && getHead(task).matches(outputs, metadata, inputs)) return chooseHead(task, outputs, metadata, inputs);
+    if (detected === undefined) return chooseHead(undefined, outputs, metadata, inputs);
+    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `task '${task}' asked for, but the model's outputs fit the '${detected.head.name}' head (${detected.head.task})`);
   }
-  return choice;
+  return chooseHead(task as string | VisionHead | undefined, outputs, metadata, inputs);
 }
 
 function describeValues(c: Pick<PreprocessConfig, 'rescale' | 'mean' | 'std' | 'dtype'>): string {

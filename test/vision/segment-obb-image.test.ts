@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { classMapIou, imageAgreement, maskIou, matchedAgreement, oks } from '../../src/tune/vision-agreement.js';
 import { detectHead } from '../../src/vision/heads/registry.js';
 import { maskToPolygons, maskToRle } from '../../src/vision/masks.js';
+import { planVision } from '../../src/vision/plan.js';
 import { composeImage, renderResult } from '../../src/vision/render.js';
 import { resultJson } from '../../src/vision/result-json.js';
 import { rotatedCorners, rotatedIou } from '../../src/vision/rotated.js';
@@ -100,6 +101,9 @@ test('image: a ×2 output is an image (range and scale detected); a grey super-r
   const image = (c: number, s: number): TensorMeta[] => [{ name: 'input', shape: [1, c, s, s], dtype: 'float32' }];
   assert.equal(detectHead([out('output', 1, 1, 672, 672)], {}, image(1, 224)).head.name, 'image');
   assert.equal(detectHead([out('output', 1, 3, 512, 512)], {}, image(3, 128)).head.name, 'image');
+  // A 3-class map at the input's size reads as an image; asking for the task 'semantic' takes the semantic head.
+  assert.equal(planVision({ inputs: image(3, 64), outputs: [out('logits', 1, 3, 64, 64)] }).choice.head.name, 'image');
+  assert.equal(planVision({ inputs: image(3, 64), outputs: [out('logits', 1, 3, 64, 64)], task: 'semantic' }).choice.head.name, 'semantic');
   // A one-channel map from a colour input stays the text head's (PP-OCR det).
   assert.equal(detectHead([out('sigmoid', 1, 1, 640, 640)], {}, image(3, 640)).head.name, 'text');
   const values = new Float32Array(3 * 128 * 128).fill(0.5);
