@@ -1,0 +1,54 @@
+# rtinfer serve as a container image: CPU onnxruntime, production dependencies only, non-root.
+#
+#   docker build -t rtinfer:0.1.0 .
+#   docker run --init -p 8080:8080 -v "$PWD/models:/models:ro" rtinfer:0.1.0
+#
+# Needs the node:20 base images and the npm registry at build time (README "Scaling out": this
+# repository's CI machine reaches neither a container registry nor a Docker daemon, so the image is
+# not built in CI; test/deploy/dockerfile.test.ts checks what the file claims instead).
+
+ARG NODE_VERSION=20
+
+# ---- build: dev dependencies, TypeScript and the web pages into dist/ ----
+FROM node:${NODE_VERSION}-bookworm AS build
+WORKDIR /app
+# .npmrc first: onnxruntime-node-install=skip, or its install script downloads CUDA libraries.
+COPY package.json package-lock.json .npmrc ./
+# Scripts off for the install (prepare would build before the sources are here), then only the
+# native modules that need theirs (package.json allowScripts: esbuild, better-sqlite3).
+RUN npm ci --ignore-scripts && npm rebuild esbuild better-sqlite3
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+COPY web ./web
+RUN npm run build
+
+# ---- prod-deps: production dependencies only, native modules built here (the full image has a compiler) ----
+FROM node:${NODE_VERSION}-bookworm AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --omit=dev --ignore-scripts && npm rebuild better-sqlite3 && npm cache clean --force
+
+# ---- runtime ----
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# A fixed numeric user (10001): Kubernetes' runAsNonRoot can check it without reading /etc/passwd,
+# and rtinfer deploy's securityContext runs as the same id.
+RUN groupadd --system --gid 10001 rtinfer \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin rtinfer
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+USER 10001:10001
+# REST (Open Inference Protocol v2, /metrics, the dashboard) and gRPC.
+EXPOSE 8080 8081
+# Ready: models loaded and warmed up, a live worker each, not draining. Node 20's fetch, no curl in the slim image.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/v2/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# Exec form: node is PID 1 and gets SIGTERM itself (no shell in between). rtinfer serve installs its
+# own SIGTERM handler (drain, then exit), which PID 1 needs: the kernel does not apply default
+# signal actions to PID 1. Engine workers are threads, not processes, so there is nothing to reap;
+# docker run --init (tini) is still advisable for anything a model's custom op might spawn.
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080", "--grpc-port", "8081", "--model-dir", "/models"]
