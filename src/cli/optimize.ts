@@ -4,6 +4,7 @@ import { optimizeModel } from '../optimize/optimize.js';
 import { renderOptimizeHtml, renderOptimizeText } from '../optimize/optimize-text.js';
 import { ACTIVATION_TYPES, type ActivationType } from '../optimize/qdq-rewrite.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../optimize/ranges.js';
+import { parseAccuracyDrop } from '../tune/slo.js';
 import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
 import { checkWritable, writeOutput } from './output.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
@@ -23,6 +24,9 @@ export const OPTIMIZE_COMMAND: CommandSpec = {
     { name: 'quantize-head', type: 'boolean', description: 'quantize the detection head\'s final decode too (kept in float by default)' },
     { name: 'activations', type: 'string', value: 'TYPE', description: `${ACTIVATION_TYPES.join(' | ')} (default uint8, asymmetric)` },
     { name: 'per-tensor', type: 'boolean', description: 'one weight scale per tensor instead of per output channel' },
+    { name: 'sensitivity', type: 'boolean', description: 'rank the quantized Conv/Gemm/MatMul nodes by the output error they add (each kept in float in turn)' },
+    { name: 'auto-exclude', type: 'boolean', description: 'keep the costliest nodes in float until --max-accuracy-drop holds on the calibration images' },
+    { name: 'max-accuracy-drop', type: 'string', value: 'PCT', description: 'the bound for --auto-exclude, e.g. 5% (default 10%)' },
     { name: 'no-hold-out', type: 'boolean', description: 'calibrate on every file (the accuracy check then needs --images)' },
     { name: 'fp16', type: 'boolean', description: 'float16 weights and compute, float32 inputs and outputs kept' },
     SHAPE_OPTION,
@@ -54,6 +58,7 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
   const int8 = values['int8'] === true;
   if (int8 && calibrate.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', '--int8 needs --calibrate DIR|GLOB (images or .npy files from your own data)');
   if (!int8 && calibrate.length > 0) throw new RtinferError('RTI_ERR_ARG_INVALID', '--calibrate is only used with --int8');
+  if (text('max-accuracy-drop') !== undefined && values['auto-exclude'] !== true) throw new RtinferError('RTI_ERR_ARG_INVALID', '--max-accuracy-drop is the bound for --auto-exclude: give both');
   const percentile = text('percentile');
   const p = percentile === undefined ? undefined : Number(percentile);
   if (p !== undefined && !(p > 50 && p <= 100)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --percentile '${percentile}' (expected a number in (50, 100])`);
@@ -76,6 +81,8 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
             activationType: parseChoice('activations', text('activations') ?? 'uint8', ACTIVATION_TYPES) as ActivationType,
             perChannel: values['per-tensor'] !== true,
             holdOut: values['no-hold-out'] !== true,
+            sensitivity: values['sensitivity'] === true,
+            ...(values['auto-exclude'] === true ? { maxAccuracyDrop: parseAccuracyDrop(text('max-accuracy-drop') ?? '10%') } : {}),
           },
         }
       : {}),

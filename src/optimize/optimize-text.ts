@@ -22,6 +22,15 @@ export function renderOptimizeText(r: OptimizeReport): string {
     lines.push(`  quantized: ${ops}`);
     if (q.keptFloat.length > 0) lines.push(`  kept in float: ${q.keptFloat.length} node(s) (${summarizeKept(q.keptFloat)})`);
   }
+  if (r.sensitivity !== undefined) {
+    const top = r.sensitivity.nodes.slice(0, 10);
+    lines.push(`sensitivity (output error of the int8 model ${pct(r.sensitivity.baseline)} on ${r.sensitivity.samples} calibration sample(s)); costliest nodes:`);
+    lines.push(formatTable([['node', 'op', 'error if float', 'cost'], ...top.map((n) => [n.node, n.opType, pct(n.errorWithout), pct(n.cost)])], '  '));
+  }
+  if (r.autoExclude !== undefined) {
+    const a = r.autoExclude;
+    lines.push(`auto-exclude (bound ${pct(a.maxAccuracyDrop)} on ${a.checkedOn}): ${a.steps.map((s) => `${s.excluded} block(s) float → drop ${pct(s.drop)}`).join(', ')}; ${a.met ? 'met' : 'NOT met'} with ${a.excluded.length} node(s) in float${a.excluded.length > 0 ? ` (${a.excluded.slice(0, 8).join(', ')}${a.excluded.length > 8 ? ', ...' : ''})` : ''}`);
+  }
   if (r.fixedShapes !== undefined && Object.keys(r.fixedShapes).length > 0) lines.push(`fixed shapes: ${Object.entries(r.fixedShapes).map(([k, v]) => `${k}=${v}`).join(', ')}`);
   if (r.latency !== undefined) {
     if (failed(r.latency)) lines.push(`latency: not measured (${r.latency.error})`);

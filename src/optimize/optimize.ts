@@ -7,7 +7,7 @@
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { InferenceSession } from 'onnxruntime-node';
+import { InferenceSession, type Tensor } from 'onnxruntime-node';
 import { RtinferError, firstLine } from '../errors.js';
 import { buildSamples } from '../runtime/inputs.js';
 import { imageSizeFromMetadata } from '../runtime/metadata.js';
@@ -16,12 +16,13 @@ import { encodeModel, type OnnxGraph, type OnnxModel } from '../runtime/onnx-sch
 import { createSession, readModel, type LoadedModel } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
-import { measureAccuracy, type AccuracyReport } from '../tune/accuracy.js';
+import { createReferenceCache, measureAccuracy, type AccuracyReport } from '../tune/accuracy.js';
 import { measureAb, measureColdStart, type AbLatency, type ColdStart } from './ab-latency.js';
-import { listCalibrationFiles, loadCalibrationFeeds, splitCalibration } from './calibrate.js';
+import { listCalibrationFiles, loadCalibrationFeeds, splitCalibration, type CollectedRanges } from './calibrate.js';
 import { convertToFloat16 } from './fp16.js';
 import { fixShapes } from './fixed-shapes.js';
-import { quantizeStatic } from './quantize.js';
+import { quantizeStatic, type QuantizeOptions, type QuantizeResult } from './quantize.js';
+import { nodeSensitivity, type NodeSensitivity } from './sensitivity.js';
 import type { ActivationType } from './qdq-rewrite.js';
 import type { CalibrationMethod } from './ranges.js';
 
@@ -40,6 +41,13 @@ export interface Int8Options {
   perChannel?: boolean;
   /** Hold every third calibration file out for the accuracy check (default true). */
   holdOut?: boolean;
+  /** Rank the quantized Conv/Gemm/MatMul nodes by the accuracy they cost (sensitivity.ts). */
+  sensitivity?: boolean;
+  /**
+   * Keep the costliest nodes in float, 1, 2, 4, ... of them, until the accuracy drop against the
+   * original, checked on the calibration images (never the held-out ones), is at most this.
+   */
+  maxAccuracyDrop?: number;
 }
 
 export interface OptimizeOptions {
@@ -87,11 +95,58 @@ export interface OptimizeReport {
     keptFloat: Array<{ node: string; why: string }>;
     qdqDomain: string;
   };
+  sensitivity?: { baseline: number; samples: number; nodes: NodeSensitivity[] };
+  autoExclude?: { maxAccuracyDrop: number; checkedOn: string; steps: Array<{ excluded: number; metric: string; drop: number }>; excluded: string[]; met: boolean };
   fixedShapes?: Record<string, number>;
   latency?: AbLatency | { error: string };
   accuracy?: AccuracyReport | { error: string };
   coldStart?: ColdStart | { error: string };
   notes: string[];
+}
+
+/** Calibration samples the sensitivity analysis runs each variant on. */
+const SENSITIVITY_SAMPLES = 4;
+
+/**
+ * Keeps the `k` costliest nodes in float for k = 0, 1, 2, 4, ... until the accuracy drop on the
+ * calibration images is within `maxDrop`; each variant is written to a temporary file for the
+ * accuracy check. The held-out images are never used here, so the final report stays honest.
+ */
+async function autoExclude(
+  model: Model,
+  feeds: ReadonlyArray<Record<string, Tensor>>,
+  ranges: CollectedRanges,
+  qOptions: QuantizeOptions,
+  ranked: readonly NodeSensitivity[],
+  maxDrop: number,
+  ctx: { reference: string; images: string[]; phase: (line: string) => void },
+): Promise<{ result?: QuantizeResult; report: NonNullable<OptimizeReport['autoExclude']> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rtinfer-auto-exclude-'));
+  const cache = createReferenceCache();
+  const steps: Array<{ excluded: number; metric: string; drop: number }> = [];
+  const costly = ranked.filter((n) => n.cost > 0).map((n) => n.block);
+  let last: { result: QuantizeResult; excluded: string[] } | undefined;
+  try {
+    for (let k = 0; ; k = k === 0 ? 1 : k * 2) {
+      const excluded = costly.slice(0, k).flat();
+      const result = await quantizeStatic(model, feeds, { ...qOptions, ranges, names: [...(qOptions.names ?? []), ...excluded] });
+      const file = path.join(dir, `k${k}.onnx`);
+      await writeFile(file, encodeModel(result.model));
+      const a = await measureAccuracy({ model: file, reference: ctx.reference, ...(ctx.images.length > 0 ? { images: ctx.images } : {}), cache });
+      steps.push({ excluded: k, metric: a.metric, drop: a.drop });
+      ctx.phase(`auto-exclude: ${k} block(s) in float: ${a.metric} drop ${(a.drop * 100).toFixed(1)}% on the calibration images`);
+      last = { result, excluded };
+      if (a.drop <= maxDrop) return { result, report: { maxAccuracyDrop: maxDrop, checkedOn: checkedOn(ctx.images), steps, excluded, met: true } };
+      if (k >= costly.length) break;
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { ...(last ? { result: last.result } : {}), report: { maxAccuracyDrop: maxDrop, checkedOn: checkedOn(ctx.images), steps, excluded: last?.excluded ?? [], met: false } };
+}
+
+function checkedOn(images: readonly string[]): string {
+  return images.length > 0 ? `${images.length} calibration image(s)` : 'synthetic inputs (tensor error)';
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -177,7 +232,7 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     } finally {
       await runtime.release();
     }
-    const result = await quantizeStatic(model, feeds, {
+    const qOptions: QuantizeOptions = {
       method: q.method ?? 'minmax',
       ...(q.percentile !== undefined ? { percentile: q.percentile } : {}),
       names: q.exclude ?? [],
@@ -185,7 +240,20 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
       activationType: q.activationType ?? 'uint8',
       perChannel: q.perChannel ?? true,
       ...(o.session ? { session: o.session } : {}),
-    });
+    };
+    let result = await quantizeStatic(model, feeds, qOptions);
+    if (q.sensitivity || q.maxAccuracyDrop !== undefined) {
+      const sample = feeds.slice(0, SENSITIVITY_SAMPLES);
+      const s = await nodeSensitivity(model, sample, result.ranges, qOptions, (done, total) => {
+        if (done === total || done % 20 === 0) phase(`sensitivity: ${done}/${total} nodes`);
+      });
+      report.sensitivity = { baseline: s.baseline, samples: sample.length, nodes: s.nodes };
+      if (q.maxAccuracyDrop !== undefined) {
+        const auto = await autoExclude(model, feeds, result.ranges, qOptions, s.nodes, q.maxAccuracyDrop, { reference: o.model, images: split.calibration.filter((f) => !f.toLowerCase().endsWith('.npy')), phase });
+        report.autoExclude = auto.report;
+        if (auto.result !== undefined) result = auto.result;
+      }
+    }
     model = result.model;
     transforms.push(`int8-${q.method ?? 'minmax'}`);
     report.quantization = {

@@ -43,6 +43,16 @@ test('int8 from .npy calibration writes the model and reports size, op counts, A
   assert.deepEqual(leftovers(dir), []);
 });
 
+test('auto-exclude reports the sensitivity ranking and stops at the first step within the bound', async () => {
+  const out = path.join(dir, 'cnn.auto.onnx');
+  const r = await optimizeModel({ model, out, int8: { calibrate: [calib], maxAccuracyDrop: 0.5 }, measure: false });
+  assert.equal(r.sensitivity?.nodes.length, 3);
+  assert.equal(r.autoExclude?.met, true);
+  assert.deepEqual(r.autoExclude?.steps.map((s) => s.excluded), [0], 'the fully quantized model already meets a 50 % bound');
+  assert.equal(r.autoExclude?.checkedOn, 'synthetic inputs (tensor error)');
+  assert.match(renderOptimizeText(r), /auto-exclude \(bound 50\.0% on synthetic inputs \(tensor error\)\): 0 block\(s\) float → drop \d+\.\d% ; met|auto-exclude \(bound 50\.0% on synthetic inputs \(tensor error\)\): 0 block\(s\) float → drop \d+\.\d%; met with 0 node\(s\) in float/);
+});
+
 test('fp16 keeps the float32 interface, keeps ops without a CPU float16 kernel in float32, and stays close', async () => {
   const out = path.join(dir, 'cnn.fp16.onnx');
   const r = await optimizeModel({ model, out, fp16: true, measure: false });

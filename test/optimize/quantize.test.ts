@@ -6,6 +6,7 @@ import { encodeModel } from '../../src/runtime/onnx-schema.js';
 import { planQdq } from '../../src/optimize/qdq-plan.js';
 import { quantizeStatic } from '../../src/optimize/quantize.js';
 import { ortOptimized } from '../../src/optimize/optimize.js';
+import { nodeSensitivity } from '../../src/optimize/sensitivity.js';
 import { identityModel } from '../fixtures/onnx-builder.js';
 import { randomFeeds, smallCnn } from './fixtures.js';
 
@@ -89,4 +90,20 @@ test('EXPECTED FAILURE - a model with no Conv, Gemm or MatMul has nothing to qua
   await assert.rejects(quantizeStatic(m, [], {}), { code: 'RTI_ERR_OPTIMIZE_NOTHING' });
   // Excluding every Conv of the CNN leaves nothing worth quantizing either.
   await assert.rejects(quantizeStatic(parseOnnxModel(smallCnn(), 'cnn'), randomFeeds(1), { names: ['Conv', 'Gemm'] }), { code: 'RTI_ERR_OPTIMIZE_NOTHING' });
+});
+
+test('sensitivity ranks every quantized Conv/Gemm with the activation kept in float along with it', async () => {
+  const model = parseOnnxModel(smallCnn(), 'cnn');
+  const feeds = randomFeeds(3);
+  const full = await quantizeStatic(model, feeds, {});
+  const s = await nodeSensitivity(model, feeds, full.ranges, {});
+  assert.ok(s.baseline > 0 && s.baseline < 0.1, `baseline ${s.baseline}`);
+  assert.deepEqual(s.nodes.map((n) => n.node).sort(), ['Conv_c1', 'Conv_c2', 'Gemm_logits']);
+  const byName = Object.fromEntries(s.nodes.map((n) => [n.node, n]));
+  assert.deepEqual(byName['Conv_c1']!.block, ['Conv_c1', 'Relu_r1']);
+  assert.deepEqual(byName['Conv_c2']!.block, ['Conv_c2', 'Sigmoid_s2', 'Mul_m2']);
+  for (const n of s.nodes) assert.ok(Math.abs(s.baseline - n.errorWithout - n.cost) < 1e-12);
+  // Sorted by cost, and keeping a node in float cannot make the outputs much worse.
+  for (let i = 1; i < s.nodes.length; i++) assert.ok(s.nodes[i - 1]!.cost >= s.nodes[i]!.cost);
+  assert.ok(s.nodes.every((n) => n.errorWithout <= s.baseline * 1.5));
 });
