@@ -326,7 +326,11 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
   );
   if (o.graphOpt || (o.shapes ?? []).length > 0) {
     phase('measuring cold start');
-    out.coldStart = await tryPart('cold start', notes, () => measureColdStart({ model: loaded, ...(o.session ? { session: o.session } : {}) }, { model: optimized, ...(o.session ? { session: o.session } : {}) }));
+    // A pre-optimized graph is loaded with optimization off: that is what it is for (onnxruntime's
+    // advice for offline-optimized models), and rtinfer's --graph-opt disabled session flag does it.
+    const optimizedSession: SessionSettings = { ...o.session, ...(o.graphOpt ? { graphOptimizationLevel: 'disabled' as const } : {}) };
+    out.coldStart = await tryPart('cold start', notes, () => measureColdStart({ model: loaded, ...(o.session ? { session: o.session } : {}) }, { model: optimized, session: optimizedSession }));
+    if (o.graphOpt) notes.push('cold start of the optimized file measured with graph optimization disabled (session flag --graph-opt disabled), the original at the default (all)');
   }
   return out;
 }
