@@ -145,6 +145,20 @@ export { mannWhitneyU } from './stats/mann-whitney.js';
 export type { UTest } from './stats/mann-whitney.js';
 export { EXIT, exitCodeOf } from './cli/exit-codes.js';
 
+// optimize (#15): int8 QDQ, fp16, fixed shapes, pre-optimized graph
+export { optimizeModel, writeAtomic, ortOptimized } from './optimize/optimize.js';
+export type { OptimizeOptions, OptimizeReport, Int8Options, OpCount } from './optimize/optimize.js';
+export { quantizeStatic } from './optimize/quantize.js';
+export type { QuantizeOptions, QuantizeResult } from './optimize/quantize.js';
+export { collectRanges, listCalibrationFiles, loadCalibrationFeeds, splitCalibration } from './optimize/calibrate.js';
+export { CALIBRATION_METHODS } from './optimize/ranges.js';
+export type { CalibrationMethod } from './optimize/ranges.js';
+export { convertToFloat16 } from './optimize/fp16.js';
+export { fixShapes } from './optimize/fixed-shapes.js';
+export { nodeSensitivity } from './optimize/sensitivity.js';
+export type { NodeSensitivity, SensitivityResult } from './optimize/sensitivity.js';
+export { renderOptimizeText, renderOptimizeHtml } from './optimize/optimize-text.js';
+
 // reports
 export { renderBenchText } from './report/bench-text.js';
 export { perQueryCsv } from './report/csv.js';
