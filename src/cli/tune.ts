@@ -13,6 +13,8 @@ import type { TuneReport } from '../tune/tune.js';
 import { exitCodeOf } from './exit-codes.js';
 import { GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
+import { parseTargetUrl } from '../loadgen/remote-target.js';
+import { targetExitCode, tuneTarget } from './tune-target.js';
 
 export const TUNE_COMMAND: CommandSpec = {
   name: 'tune',
@@ -21,6 +23,7 @@ export const TUNE_COMMAND: CommandSpec = {
   maxPositionals: 64,
   options: [
     { name: 'slo', type: 'string', value: 'SLO', description: 'latency objective, e.g. "p99<=50ms" (required)' },
+    { name: 'target', type: 'string', value: 'URL', description: 'a served model instead (http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME): its layout is the server\'s, so tune finds its highest rate within a p99 SLO' },
     { name: 'scenario', type: 'string', value: 'NAME', description: `${TUNE_SCENARIOS.join(' | ')} (default server: highest Poisson rate within the SLO)` },
     { name: 'objective', type: 'string', value: 'NAME', description: `${OBJECTIVES.join(' | ')} (default throughput)` },
     { name: 'max-accuracy-drop', type: 'string', value: 'PCT', description: 'exclude variants that lose more than this against the reference, e.g. 1%' },
@@ -44,12 +47,25 @@ export const TUNE_COMMAND: CommandSpec = {
     'rtinfer tune yolox_nano.onnx --slo "p99<=50ms" --budget 5m --out serve.yaml',
     'rtinfer tune det.onnx --resolutions 640,480,320 --images photos/ --max-accuracy-drop 2% --slo "p99<=80ms"',
     'rtinfer tune model-fp32.onnx model-int8.onnx --objective accuracy --slo "p90<=20ms" --scenario single-stream',
+    'rtinfer tune --target grpc://127.0.0.1:8001/yolox_nano --slo "p99<=100ms"',
   ],
 };
 
 export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(TUNE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
+  const target = text('target');
+  if (target !== undefined) {
+    if (positionals.length > 0) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either model files or --target, not both ('${positionals[0]}' and ${target})`);
+    const sloText = text('slo');
+    if (sloText === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
+    const json = values['json'] === true;
+    const r = await tuneTarget(parseTargetUrl(target), parseSlo(sloText), shapesFrom(values), (line) => {
+      if (!json) process.stderr.write(line + '\n');
+    });
+    io.stdout.write(json ? JSON.stringify(r.report, null, 2) + '\n' : r.text + '\n');
+    return targetExitCode(r);
+  }
   if (positionals.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer tune needs at least one model file (usage: ${TUNE_COMMAND.usage})`);
   const sloText = text('slo');
   if (sloText === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');

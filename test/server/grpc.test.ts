@@ -13,6 +13,8 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runBench } from '../../src/loadgen/bench.js';
 import { runSweep } from '../../src/loadgen/sweep.js';
+import { targetExitCode, tuneTarget } from '../../src/cli/tune-target.js';
+import { parseSlo } from '../../src/tune/slo.js';
 import { parseTargetUrl } from '../../src/loadgen/remote-target.js';
 import { GRPC_PREDICT_V2 } from '../../src/protocol/grpc-predict-v2.js';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
@@ -220,4 +222,15 @@ test('sweep --target over gRPC and REST: the load axis only, queue and inference
     }
   }
   await assert.rejects(runSweep({ target: `${base}/v2/models/${CLS}`, threads: [1, 2] }), /the server has its own layout/);
+});
+
+test('tune --target: the highest rate within a p99 SLO of a served model, over gRPC', async () => {
+  const lines: string[] = [];
+  const r = await tuneTarget(`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, parseSlo('p99<=200ms'), [{ name: 'x', dims: [1, 3, 48, 192] }], (l) => lines.push(l), { probeDurationMs: 300, durationMs: 600, minQueries: 60 });
+  assert.ok(r.report.peak && r.report.peak.probes.length >= 1, JSON.stringify(r.report.peak));
+  assert.ok(r.qps > 0, r.text);
+  assert.match(r.text, /verdict: (met|NOT met)/);
+  assert.equal(targetExitCode(r), r.met ? 0 : 4);
+  assert.ok(lines.some((l) => l.includes('its own layout')));
+  await assert.rejects(tuneTarget(`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, parseSlo('p90<=20ms'), [], () => undefined), /the SLO bounds p99/);
 });
