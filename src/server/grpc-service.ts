@@ -159,7 +159,12 @@ export class GrpcEndpoint {
     const host = this.#host;
     const receivedAt = performance.now();
     const controller = new AbortController();
-    call.once('cancelled', () => controller.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call')));
+    // grpc-js reports 'cancelled' for calls already answered too: only a call still running is aborted
+    // (an error object per call costs its stack trace).
+    let answered = false;
+    call.once('cancelled', () => {
+      if (!answered) controller.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call'));
+    });
     let model: ReturnType<ServerHost['readyModel']> | undefined;
     let reserved = 0;
     let status = 200;
@@ -196,8 +201,10 @@ export class GrpcEndpoint {
       const trailer = new grpc.Metadata();
       timing = timingStages(outcome, receivedAt, receivedAt, sentAt);
       trailer.set('server-timing', serverTimingHeader(timing));
+      answered = true;
       callback(null, { model_name: model.config.name, model_version: model.config.version, id: req.id, outputs: out.tensors, raw_output_contents: out.raw }, trailer);
     } catch (error) {
+      answered = true;
       if (model) host.stats.fail(model.config.name, model.config.version, performance.now() - receivedAt);
       status = statusFor(this.#fail(callback, error));
     } finally {
