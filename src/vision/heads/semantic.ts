@@ -12,17 +12,25 @@ import { labelOf } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { batchOffset, fixedDim, floatData, headMismatch, inputSize, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
 
-/** Argmax over K planes of [K, H, W] at each cell. */
+/**
+ * Argmax over K planes of [K, H, W] at each cell, a tile of cells at a time so that the running
+ * best stays in cache while the K planes stream through (one pass over every plane per tile).
+ */
 export function argmaxPlanes(data: Float32Array, base: number, k: number, cells: number): Uint16Array {
-  const best = new Float32Array(cells).fill(-Infinity);
+  const TILE = 2048;
+  const best = new Float32Array(TILE);
   const out = new Uint16Array(cells);
-  for (let c = 0; c < k; c++) {
-    const p = base + c * cells;
-    for (let i = 0; i < cells; i++) {
-      const v = data[p + i]!;
-      if (v > best[i]!) {
-        best[i] = v;
-        out[i] = c;
+  for (let t0 = 0; t0 < cells; t0 += TILE) {
+    const n = Math.min(TILE, cells - t0);
+    best.set(data.subarray(base + t0, base + t0 + n));
+    for (let c = 1; c < k; c++) {
+      const p = base + c * cells + t0;
+      for (let i = 0; i < n; i++) {
+        const v = data[p + i]!;
+        if (v > best[i]!) {
+          best[i] = v;
+          out[t0 + i] = c;
+        }
       }
     }
   }
@@ -77,8 +85,14 @@ export const semanticHead: VisionHead = {
       cy[y] = Math.min(mh - 1, Math.floor(ty * sy));
     }
     for (let y = 0; y < H; y++) {
-      const row = cy[y]! * mw;
       const o = y * W;
+      if (y > 0 && cy[y] === cy[y - 1]) {
+        // The same map row as the line above (the map is coarser than the image): copy it.
+        map.copyWithin(o, o - W, o);
+        for (let x = 0; x < W; x++) counts[map[o + x]!]!++;
+        continue;
+      }
+      const row = cy[y]! * mw;
       for (let x = 0; x < W; x++) {
         const c = cells[row + cx[x]!]!;
         map[o + x] = c;
