@@ -15,15 +15,16 @@ export interface Slo {
   boundMs: number;
 }
 
-const SLO = /^p(\d{1,2}(?:\.\d+)?)\s*<=?\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s)?$/i;
+const SLO = /^p(\d{1,2}(?:\.\d+)?)\s*<=\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s)?$/i;
 const UNIT: Readonly<Record<string, number>> = { us: 0.001, µs: 0.001, ms: 1, s: 1000 };
 
 function invalid(option: string, text: string, expected: string): never {
   throw new RtinferError('RTI_ERR_ARG_INVALID', `${option}: expected ${expected}, got '${text}'`);
 }
 
-/** `p99<=50ms`, `p90<=0.1s`, `p99.9<=200ms`; `<` is read as `<=` (latencies are measured in µs). */
+/** `p99<=50ms`, `p90<=0.1s`, `p99.9<=200ms`. A bound includes its value: `<` alone is refused, not read as `<=` behind the user's back. */
 export function parseSlo(text: string): Slo {
+  if (/^p[\d.]+\s*<\s*[\d.]/i.test(text.trim())) invalid('--slo', text, 'a bound written with <= (the bound includes its value), like "p99<=50ms"');
   const m = SLO.exec(text.trim());
   if (!m) invalid('--slo', text, 'like "p99<=50ms"');
   const pct = Number(m[1]);

@@ -26,7 +26,9 @@ function usageError(fn: () => unknown, message: RegExp): void {
 describe('tune arguments', () => {
   it('parses SLOs and refuses malformed ones in one line', () => {
     assert.deepEqual(parseSlo('p99<=50ms'), { text: 'p99<=50ms', quantile: 0.99, label: 'p99', boundMs: 50 });
-    assert.equal(parseSlo('p90 < 0.1s').boundMs, 100);
+    assert.equal(parseSlo('p90 <= 0.1s').boundMs, 100);
+    // `<` is not read as `<=` behind the user's back.
+    usageError(() => parseSlo('p99<50'), /written with <=/);
     assert.equal(parseSlo('p99.9<=200ms').quantile, 0.999);
     assert.equal(parseSlo('p95<=500us').boundMs, 0.5);
     for (const bad of ['p99', '50ms', 'p99>=50ms', 'p99<=', 'p100<=5ms', 'p99<=0ms', 'latency<=5ms']) usageError(() => parseSlo(bad), /^--slo: expected like "p99<=50ms"|^--slo: expected a/);
