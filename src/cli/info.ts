@@ -20,7 +20,7 @@ export const INFO_SCHEMA = 'rtinfer.info/1';
 export const INFO_COMMAND: CommandSpec = {
   name: 'info',
   summary: 'inputs, outputs, opsets, metadata, operators, parameters and FLOPs of an ONNX model',
-  usage: 'rtinfer info [model.onnx] [--shape NAME=DIMS] [--json]',
+  usage: 'rtinfer info [model.onnx] [--shape NAME=DIMS] [--skip-flops] [--json]',
   maxPositionals: 1,
   options: [
     SHAPE_OPTION,
