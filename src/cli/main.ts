@@ -11,6 +11,7 @@ import { COMPARE_COMMAND, compareCommand } from './compare.js';
 import { DEPLOY_COMMAND, deployCommand } from './deploy.js';
 import { INFO_COMMAND, infoCommand } from './info.js';
 import { OPTIMIZE_COMMAND, optimizeCommand } from './optimize.js';
+import { PLAN_COMMAND, planCommand } from './plan.js';
 import { PREDICT_COMMAND, predictCommand } from './predict.js';
 import { RUNS_COMMAND, runsCommand } from './runs.js';
 import { SERVE_COMMAND, serveCommand } from './serve.js';
@@ -30,6 +31,7 @@ const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Handler }> = [
   { spec: RUNS_COMMAND, run: runsCommand },
   { spec: COMPARE_COMMAND, run: compareCommand },
   { spec: DEPLOY_COMMAND, run: deployCommand },
+  { spec: PLAN_COMMAND, run: planCommand },
 ];
 
 function usage(): string {
