@@ -15,7 +15,7 @@ import { createSession, readModel, type LoadedModel, type ModelSource, type Tens
 import type { SessionSettings } from '../runtime/session-options.js';
 import { parseShapeArg, resolveShapes, type DefaultedDim, type ShapeOverride } from '../runtime/shapes.js';
 import { poissonArrivals } from './arrivals.js';
-import { searchPeak, type ProbeResult } from './peak.js';
+import { probeAtRate, searchPeak, type ProbeResult } from './peak.js';
 import { buildReport, type BenchReport, type RunData } from './bench-report.js';
 import { runImagesPipeline } from './images-bench.js';
 import { captureEnvironment, type Environment } from './environment.js';
@@ -384,15 +384,8 @@ async function findPeak(infer: (feeds: Feeds) => Promise<unknown>, samples: Feed
   const probeMs = o.probeDurationMs ?? 3000;
   let seed = b.arrivalSeed ?? b.input?.seed ?? DEFAULT_INPUT_PLAN.seed;
   const probe = async (qps: number): Promise<ProbeResult> => {
-    const arrivals = poissonArrivals(qps, probeMs, seed++, 50);
-    const run = await runServer(infer, samples, arrivals, b.signal ? { signal: b.signal } : {});
-    const lat = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((x, y) => x - y);
-    const refused = run.log.refusedCount;
-    const total = lat.length + refused;
-    const rank = Math.ceil(0.99 * total);
-    const p99Ms = rank > lat.length ? Number.POSITIVE_INFINITY : lat[rank - 1] ?? Number.POSITIVE_INFINITY;
-    const overBound = refused + lat.filter((l) => l > o.p99Ms).length;
-    return { qps: Math.round(qps * 100) / 100, pass: p99Ms <= o.p99Ms, p99Ms: Number.isFinite(p99Ms) ? Math.round(p99Ms * 1000) / 1000 : -1, overBound, queries: total };
+    const r = await probeAtRate(infer, samples, qps, { durationMs: probeMs, seed: seed++, minArrivals: 50, quantile: 0.99, boundMs: o.p99Ms, control: b.signal ? { signal: b.signal } : {} });
+    return { ...r, qps: Math.round(qps * 100) / 100, p99Ms: r.p99Ms < 0 ? -1 : Math.round(r.p99Ms * 1000) / 1000 };
   };
   const result = await searchPeak(probe, { startQps: Math.max(1, singleStreamQps) });
   return { p99BoundMs: o.p99Ms, qps: Math.round(result.qps * 100) / 100, probes: result.probes };

@@ -5,6 +5,9 @@
  * `tolerance` of each other. Probes are short server runs; the caller confirms the result with a
  * full-length run.
  */
+import { nearestRank } from '../stats/sorted.js';
+import { poissonArrivals } from './arrivals.js';
+import { runServer, type RunControl } from './scenarios.js';
 
 export interface ProbeResult {
   qps: number;
@@ -74,4 +77,37 @@ export async function searchPeak(probe: (qps: number) => Promise<ProbeResult>, o
     else fail = mid;
   }
   return { qps: pass, probes };
+}
+
+export interface ProbeSettings {
+  durationMs: number;
+  /** Arrival schedule seed (callers advance it from probe to probe). */
+  seed: number;
+  /** At least this many arrivals, however low the rate. */
+  minArrivals: number;
+  /** The percentile judged (0.99 for a p99 bound) and its bound, ms. */
+  quantile: number;
+  boundMs: number;
+  control?: RunControl;
+}
+
+/**
+ * One probe of the peak search: a short server-scenario run at `qps`, judged on the observed
+ * `quantile` with refusals counted as over the bound (nearest rank, as every percentile here).
+ * `p99Ms` is that percentile (-1 when refusals reach it); a run cut by the signal never passes.
+ */
+export async function probeAtRate<F>(infer: (feeds: F) => Promise<unknown>, samples: readonly F[], qps: number, s: ProbeSettings): Promise<ProbeResult> {
+  const run = await runServer(infer, samples, poissonArrivals(qps, s.durationMs, s.seed, s.minArrivals), s.control ?? {});
+  const ms = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((a, b) => a - b);
+  const refused = run.log.refusedCount;
+  const total = ms.length + refused;
+  const rank = total > 0 ? nearestRank(total, s.quantile) : 1;
+  const value = rank > ms.length ? Number.POSITIVE_INFINITY : (ms[rank - 1] ?? Number.POSITIVE_INFINITY);
+  return {
+    qps,
+    pass: value <= s.boundMs && !run.aborted,
+    p99Ms: Number.isFinite(value) ? value : -1,
+    overBound: refused + ms.filter((x) => x > s.boundMs).length,
+    queries: total,
+  };
 }

@@ -9,9 +9,8 @@
  * Quick and full differ only in length.
  */
 import { createEngine, type Engine } from '../engine/engine.js';
-import { poissonArrivals } from '../loadgen/arrivals.js';
-import { searchPeak, type ProbeResult } from '../loadgen/peak.js';
-import { runMultiStream, runServer } from '../loadgen/scenarios.js';
+import { probeAtRate, searchPeak, type ProbeResult } from '../loadgen/peak.js';
+import { runMultiStream } from '../loadgen/scenarios.js';
 import { runSingleStream } from '../loadgen/single-stream.js';
 import { buildSamples, DEFAULT_INPUT_PLAN, type Feeds, type InputPlan } from '../runtime/inputs.js';
 import type { SessionSettings } from '../runtime/session-options.js';
@@ -141,14 +140,10 @@ export async function measureCandidate(c: Candidate, variant: Variant, level: Le
     let queries = lat.length;
     const probe = async (qps: number): Promise<ProbeResult> => {
       // At least 30 arrivals for a percentile, but a probe at a low rate must not run for minutes.
-      const minCount = Math.min(30, Math.ceil((qps * 3 * lv.probeMs) / 1000));
-      const run = await runServer(infer, samples, poissonArrivals(qps, lv.probeMs, seed++, minCount), { ...control, spinMs: 0 });
-      const ms = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((a, b) => a - b);
-      const total = ms.length + run.log.refusedCount;
-      queries += total;
-      const r = Math.ceil(q * total);
-      const pq = r > ms.length ? Infinity : (ms[r - 1] ?? Infinity);
-      return { qps, pass: pq <= m.slo.boundMs && !run.aborted, p99Ms: Number.isFinite(pq) ? pq : -1, overBound: run.log.refusedCount + ms.filter((x) => x > m.slo.boundMs).length, queries: total };
+      const minArrivals = Math.min(30, Math.ceil((qps * 3 * lv.probeMs) / 1000));
+      const r = await probeAtRate(infer, samples, qps, { durationMs: lv.probeMs, seed: seed++, minArrivals, quantile: q, boundMs: m.slo.boundMs, control: { ...control, spinMs: 0 } });
+      queries += r.queries;
+      return r;
     };
     // Start a little under the capacity the unloaded rate suggests, so the first probe usually passes.
     const start = Math.max(1, 0.8 * singleQps * c.instances * (c.maxBatchSize > 1 ? 1.5 : 1));

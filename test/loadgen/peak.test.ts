@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { searchPeak, type ProbeResult } from '../../src/loadgen/peak.js';
+import { probeAtRate, searchPeak, type ProbeResult } from '../../src/loadgen/peak.js';
 
 /** A synthetic system whose p99 grows sharply near its capacity (an M/M/1-like curve). */
 function system(capacity: number, boundMs: number) {
@@ -38,4 +38,23 @@ test('gives up with 0 below minQps instead of probing ever lower rates', async (
   // Without it the default floor is startQps / 64.
   const d = await searchPeak(fail, { startQps: 800 });
   assert.equal(Math.min(...d.probes.map((p) => p.qps)), 12.5);
+});
+
+test('probeAtRate judges the nearest-rank percentile with refusals over the bound', async () => {
+  // 100 arrivals: 97 fast, then 3 refused; p99 (rank 99) falls on a refusal, p95 on a fast one.
+  let i = 0;
+  const infer = async (): Promise<unknown> => {
+    i++;
+    if (i > 97) throw Object.assign(new Error('queue full'), { code: 'RTI_ERR_ENGINE_QUEUE_FULL', kind: 'refused' });
+    return undefined;
+  };
+  const p99 = await probeAtRate(infer, [0], 2000, { durationMs: 10, seed: 1, minArrivals: 100, quantile: 0.99, boundMs: 50 });
+  assert.equal(p99.queries, 100);
+  assert.equal(p99.pass, false);
+  assert.equal(p99.p99Ms, -1);
+  assert.equal(p99.overBound, 3);
+  i = 0;
+  const p95 = await probeAtRate(infer, [0], 2000, { durationMs: 10, seed: 1, minArrivals: 100, quantile: 0.95, boundMs: 50 });
+  assert.equal(p95.pass, true);
+  assert.ok(p95.p99Ms >= 0 && p95.p99Ms < 50);
 });
