@@ -6,6 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
@@ -13,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runBench } from '../../src/loadgen/bench.js';
 import { runSweep } from '../../src/loadgen/sweep.js';
+import { GrpcH2Client } from '../../src/loadgen/grpc-client.js';
 import { targetExitCode, tuneTarget } from '../../src/cli/tune-target.js';
 import { parseSlo } from '../../src/tune/slo.js';
 import { parseTargetUrl } from '../../src/loadgen/remote-target.js';
@@ -233,4 +235,52 @@ test('tune --target: the highest rate within a p99 SLO of a served model, over g
   assert.equal(targetExitCode(r), r.met ? 0 : 4);
   assert.ok(lines.some((l) => l.includes('its own layout')));
   await assert.rejects(tuneTarget(`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, parseSlo('p90<=20ms'), [], () => undefined), /the SLO bounds p99/);
+});
+
+test('BAD CALL - property: arbitrary ModelInfer requests and raw gRPC bytes get a status, never a crash or internals', async () => {
+  const TYPES = ['BOOL', 'UINT8', 'INT8', 'INT32', 'INT64', 'UINT64', 'FP16', 'FP32', 'FP64', 'BYTES', 'XX'];
+  const param = fc.oneof(fc.record({ bool_param: fc.boolean() }), fc.record({ int64_param: fc.integer({ min: -1e9, max: 1e9 }) }), fc.record({ string_param: fc.string({ maxLength: 8 }) }));
+  const tensor = fc.record({
+    name: fc.oneof(fc.constant('x'), fc.string({ maxLength: 6 })),
+    datatype: fc.constantFrom(...TYPES),
+    shape: fc.oneof(fc.constant([1, 3, 48, 192]), fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 4 })),
+    contents: fc.option(fc.record({ fp32_contents: fc.array(fc.float({ noNaN: true }), { maxLength: 20 }), int64_contents: fc.array(fc.integer(), { maxLength: 5 }) }, { requiredKeys: [] }), { nil: undefined }),
+  });
+  const request = fc.record({
+    model_name: fc.oneof(fc.constant(CLS), fc.string({ maxLength: 10 })),
+    model_version: fc.constantFrom('', '1', '2', 'x'),
+    parameters: fc.dictionary(fc.constantFrom('priority', 'timeout', 'deadline_ms', 'other'), param, { maxKeys: 3 }),
+    inputs: fc.array(tensor, { maxLength: 3 }),
+    outputs: fc.array(fc.record({ name: fc.oneof(fc.constant('softmax_0.tmp_0'), fc.string({ maxLength: 5 })) }), { maxLength: 2 }),
+    raw_input_contents: fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 3 }),
+  });
+  const infer = rpc(client, 'ModelInfer');
+  await fc.assert(
+    fc.asyncProperty(request, async (req) => {
+      try {
+        await infer(req, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+      } catch (e) {
+        const err = e as grpc.ServiceError;
+        assert.notEqual(err.code, grpc.status.INTERNAL, err.details);
+        assert.notEqual(err.code, grpc.status.UNKNOWN, err.details);
+        assert.doesNotMatch(err.details ?? '', /\n|at \w+ \(|onnxruntime/i);
+      }
+    }),
+    { numRuns: 150, seed: 17 },
+  );
+  // Raw bytes as a ModelInfer message: undecodable ones are the transport's INTERNAL, the server stays up.
+  const raw = new GrpcH2Client(`127.0.0.1:${server.grpcPort}`);
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), async (bytes) => {
+        const r = await raw.call('/inference.GRPCInferenceService/ModelInfer', Buffer.from(bytes), 10_000);
+        assert.ok(Number.isInteger(r.status));
+        assert.doesNotMatch(r.details, /at \w+ \(/);
+      }),
+      { numRuns: 150, seed: 18 },
+    );
+  } finally {
+    raw.close();
+  }
+  assert.deepEqual(await rpc(client, 'ServerLive')({}), { live: true });
 });
