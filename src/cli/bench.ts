@@ -3,10 +3,11 @@ import { PERFORMANCE_HINTS } from '../engine/engine.js';
 import { RtinferError } from '../errors.js';
 import { runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
+import { joinTargets, TARGET_BALANCERS } from '../loadgen/multi-target.js';
 import { renderBenchText } from '../report/bench-text.js';
 import { renderBenchHtml } from '../report/html-report.js';
 import { perQueryCsv } from '../report/csv.js';
-import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parseWarmup, stringValue, type CommandSpec } from './args.js';
+import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parseWarmup, listValue, stringValue, type CommandSpec } from './args.js';
 import { inputFromReport } from '../compare/sources.js';
 import { sortSamples } from '../stats/sorted.js';
 import { exitCodeOf } from './exit-codes.js';
@@ -27,7 +28,8 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'scenario', type: 'string', value: 'NAME', description: `${SCENARIOS.join(' | ')} (default single-stream)` },
     { name: 'images', type: 'string', value: 'DIR', description: 'run the whole vision pipeline (decode → postprocess) over the images in DIR, per-stage times' },
     { name: 'task', type: 'string', value: 'T', description: 'with --images: the vision head (default: detected)' },
-    { name: 'target', type: 'string', value: 'URL', description: 'benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) or grpc://HOST:PORT/NAME (its gRPC)' },
+    { name: 'target', type: 'string', multiple: true, value: 'URL', description: 'benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) or grpc://HOST:PORT/NAME (its gRPC); repeat it for replicas of one model behind the load generator\'s balancer' },
+    { name: 'balance', type: 'string', value: 'NAME', description: `with several --target: ${TARGET_BALANCERS.join(' | ')} (default least-outstanding: the replica with the fewest requests in flight from this client)` },
     { name: 'target-json', type: 'boolean', description: 'with --target: JSON tensors instead of the binary extension' },
     { name: 'qps', type: 'string', value: 'N', description: 'server: Poisson arrival rate, queries per second' },
     { name: 'latency-bound', type: 'string', value: 'MS', description: 'server: pass/fail bound for p99 (early stopping at 99% confidence)' },
@@ -81,12 +83,14 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   if (images !== undefined) scenarioOptions.images = images;
   const task = text('task');
   if (task !== undefined) scenarioOptions.task = task;
-  const target = text('target');
-  if (target !== undefined) {
+  const targets = listValue(values, 'target');
+  const target = targets.join(' ');
+  if (targets.length > 0) {
     if (positionals[0] !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either a model file or --target, not both ('${positionals[0]}' and ${target})`);
-    scenarioOptions.target = parseTargetUrl(target);
+    const balance = text('balance') === undefined ? undefined : parseChoice('balance', text('balance') ?? '', TARGET_BALANCERS);
+    scenarioOptions.target = joinTargets(targets.map(parseTargetUrl), balance);
     if (values['target-json'] === true) scenarioOptions.targetJson = true;
-  }
+  } else if (text('balance') !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', '--balance needs --target (twice or more)');
 
   // Fail on an unwritable --csv or --html path now, not after a long run.
   if (csv !== undefined) await writeOutput('csv', csv, '');

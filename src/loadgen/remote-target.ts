@@ -6,6 +6,7 @@
 import { RtinferError } from '../errors.js';
 import { createGrpcTarget, parseGrpcUrl } from './grpc-target.js';
 import { createHttpTarget, parseModelUrl, type HttpTarget, type HttpTargetOptions } from './http-target.js';
+import { createMultiTarget, splitTargets } from './multi-target.js';
 
 /** The target's URL, checked and normalised; a one-line error for anything else. */
 export function parseTargetUrl(text: string): string {
@@ -14,6 +15,12 @@ export function parseTargetUrl(text: string): string {
   throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': expected http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME`);
 }
 
-export function createRemoteTarget(text: string, options: HttpTargetOptions = {}): Promise<HttpTarget> {
+function createOne(text: string, options: HttpTargetOptions): Promise<HttpTarget> {
   return /^grpc:/i.test(text) ? createGrpcTarget(text, options) : createHttpTarget(text, options);
+}
+
+/** One URL, or several separated by spaces (replicas behind the load generator's balancer: multi-target.ts). */
+export function createRemoteTarget(text: string, options: HttpTargetOptions = {}): Promise<HttpTarget> {
+  const { urls, balancer } = splitTargets(text);
+  return urls.length > 1 ? createMultiTarget(urls, balancer, options, createOne) : createOne(urls[0] ?? text, options);
 }
