@@ -5,7 +5,7 @@
  * protocol's error object for refusals it does not list). Skipped, with the reason, when the
  * workplace's folder is absent.
  */
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
