@@ -159,6 +159,19 @@ export { nodeSensitivity } from './optimize/sensitivity.js';
 export type { NodeSensitivity, SensitivityResult } from './optimize/sensitivity.js';
 export { renderOptimizeText, renderOptimizeHtml } from './optimize/optimize-text.js';
 
+// scaling out (#18): deployment manifests, capacity planning, several targets
+export { buildDeployment, deployFiles, renderYaml, DEPLOY_SCHEMA } from './deploy/deploy.js';
+export type { DeployOptions, DeployResult } from './deploy/deploy.js';
+export type { DeploySpec, DeployModel, DeployKind, ScaleMetric } from './deploy/deploy-spec.js';
+export { runPlan, PLAN_SCHEMA } from './plan/plan.js';
+export type { PlanOptions, PlanReport, PlanPoint } from './plan/plan.js';
+export { simulate, BALANCERS } from './plan/simulate.js';
+export type { SimOptions, SimResult, Balancer } from './plan/simulate.js';
+export { empiricalServiceTime, quantileServiceTime, constantServiceTime, exponentialServiceTime } from './plan/service-time.js';
+export type { ServiceTime } from './plan/service-time.js';
+export { renderPlanText, renderPlanHtml } from './plan/plan-text.js';
+export { createMultiTarget, joinTargets, TARGET_BALANCERS } from './loadgen/multi-target.js';
+
 // reports
 export { renderBenchText } from './report/bench-text.js';
 export { perQueryCsv } from './report/csv.js';
