@@ -49,6 +49,11 @@ export const ERROR_CATALOGUE = {
   RTI_ERR_STORE_VERSION: { kind: 'runtime', status: 500, description: 'the run store was written by a newer rtinfer (a newer schema version); it is left as it is' },
   RTI_ERR_STORE_UNWRITABLE: { kind: 'runtime', status: 500, description: 'the run store, or the folder it goes in, cannot be created or written' },
   RTI_ERR_RUN_NOT_FOUND: { kind: 'usage', status: 404, description: 'no stored run matches the reference (an id, last, label:NAME) or the report file cannot be read' },
+  RTI_ERR_VIDEO_FFMPEG_MISSING: { kind: 'runtime', status: 500, description: 'ffmpeg (or ffprobe) is not installed or not on PATH: apt-get install ffmpeg, or set RTINFER_FFMPEG / RTINFER_FFPROBE' },
+  RTI_ERR_VIDEO_NOT_FOUND: { kind: 'usage', status: 404, description: 'the video file, folder or camera device does not exist or cannot be read' },
+  RTI_ERR_VIDEO_UNSUPPORTED: { kind: 'usage', status: 415, description: 'not a video ffmpeg can decode, no video stream in it, or a raw frame format that is not accepted' },
+  RTI_ERR_VIDEO_OPEN: { kind: 'runtime', status: 502, description: 'a stream or camera could not be opened, or did not answer within the open timeout' },
+  RTI_ERR_VIDEO_DECODE: { kind: 'runtime', status: 500, description: 'decoding stopped in the middle of a video or stream (corrupt or truncated data, a stalled stream)' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

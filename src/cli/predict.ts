@@ -12,6 +12,8 @@ import { loadLabels } from '../vision/labels.js';
 import { openVisionModel } from '../vision/open-model.js';
 import type { SpeedMs, VisionResult } from '../vision/pipeline.js';
 import { parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { classifySource, expandImageArgs } from '../video/source.js';
+import { predictVideo, VIDEO_OPTIONS } from './predict-video.js';
 import { SESSION_OPTIONS, sessionSettingsFrom } from './session-flags.js';
 
 export const PREDICT_SCHEMA = 'rtinfer.predict/1';
@@ -19,7 +21,7 @@ export const PREDICT_SCHEMA = 'rtinfer.predict/1';
 export const PREDICT_COMMAND: CommandSpec = {
   name: 'predict',
   summary: 'detections, classes or text boxes for images, with decode/preprocess/inference/postprocess times',
-  usage: 'rtinfer predict <model.onnx> <image...> [--task T] [--conf 0.25] [--iou 0.45] [--imgsz N] [--save DIR] [--json]',
+  usage: 'rtinfer predict <model.onnx> <image|folder|glob|list.txt...|video|URL|/dev/videoN|-> [--task T] [--conf 0.25] [--iou 0.45] [--imgsz N] [--save DIR|out.mp4] [--json]',
   maxPositionals: 10_000,
   options: [
     { name: 'task', type: 'string', value: 'T', description: `${HEAD_NAMES.join(' | ')} (default: detected from outputs and metadata)` },
@@ -34,10 +36,11 @@ export const PREDICT_COMMAND: CommandSpec = {
     { name: 'save', type: 'string', value: 'DIR', description: 'write annotated images (boxes, keypoints, masks) or output images (image-to-image models) to DIR' },
     { name: 'masks', type: 'string', value: 'rle|polygon', description: 'segmentation masks in --json as COCO RLE (default) or polygons' },
     { name: 'warmup', type: 'string', value: 'N', description: 'unreported runs on the first image before timing (default 3; 0 shows the cold start)' },
-    { name: 'json', type: 'boolean', description: 'print the rtinfer.predict/1 JSON' },
+    { name: 'json', type: 'boolean', description: 'print the rtinfer.predict/1 JSON (video: one JSON line per frame, then the summary)' },
+    ...VIDEO_OPTIONS,
     ...SESSION_OPTIONS,
   ],
-  examples: ['rtinfer predict yolox_nano.onnx coco139.jpg --save out/', 'rtinfer predict version-RFB-320.onnx faces1.jpg --conf 0.9 --json'],
+  examples: ['rtinfer predict yolox_nano.onnx coco139.jpg --save out/', 'rtinfer predict yolox_nano.onnx clip.mp4 --save annotated.mp4', 'rtinfer predict yolox_nano.onnx /dev/video0 --json   # realtime: newest frame wins', 'rtinfer predict version-RFB-320.onnx faces1.jpg --conf 0.9 --json'],
 };
 
 function fraction(option: string, text: string | undefined): number | undefined {
@@ -83,7 +86,9 @@ function itemOf(image: string, r: VisionResult, masks: MaskFormat): ItemReport {
 
 export async function predictCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(PREDICT_COMMAND, argv);
-  const [modelPath, ...images] = positionals;
+  const [modelPath, ...args] = positionals;
+  const video = args.length === 1 ? classifySource(args[0] as string) : undefined;
+  const images = video === undefined || video.kind === 'images' ? await expandImageArgs(args) : args;
   if (modelPath === undefined || images.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer predict needs a model and at least one image (usage: ${PREDICT_COMMAND.usage})`);
   const text = (n: string): string | undefined => stringValue(values, n);
   const task = text('task');
@@ -118,6 +123,13 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     },
     ...(labels ? { labels } : {}),
   });
+  if (video !== undefined && video.kind !== 'images') {
+    try {
+      return await predictVideo(video, model, values, { modelPath, masks, json, stdout: io.stdout });
+    } finally {
+      await model.close();
+    }
+  }
   // What was decided and why, before anything runs (issue #14).
   if (!json) io.stdout.write([`rtinfer predict · ${modelPath} · head ${model.head.name}`, ...model.explanation.map((l) => `  ${l}`)].join('\n') + '\n');
   const items: ItemReport[] = [];

@@ -130,6 +130,18 @@ async function readHeader(bytes: Uint8Array, config: PreprocessConfig): Promise<
   };
 }
 
+/** A frame resized and cropped upstream (ffmpeg): planned from its original size, used as it is. */
+function prescaled(frame: RawImage, label: string, config: PreprocessConfig, t1: number): PendingDecode {
+  const original = frame.original!;
+  const transform = planTransform(original.width, original.height, config);
+  const { content } = transform;
+  if (frame.channels !== 3 || frame.width !== content.width || frame.height !== content.height || frame.data.length !== content.width * content.height * 3) {
+    fail('RTI_ERR_IMAGE_DECODE', label, `a prescaled frame of ${original.width}x${original.height} must be RGB ${content.width}x${content.height}, got ${frame.width}x${frame.height}x${frame.channels} (${frame.data.length} bytes)`);
+  }
+  const data = new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length);
+  return { transform, format: 'raw', readMs: 0, pixels: Promise.resolve({ pixels: { data, width: content.width, height: content.height, channels: 3 }, decodeMs: performance.now() - t1 }) };
+}
+
 /**
  * Decodes `source` into RGB (or grey) pixels resized as `config` and the image's size say, with the
  * transform that maps tensor coordinates back to it.
@@ -153,6 +165,7 @@ export async function beginDecode(source: ImageSource, config: PreprocessConfig)
   let readMs = 0;
   let t1: number;
   try {
+    if (isRawImage(source) && source.original !== undefined) return prescaled(source, label, config, performance.now());
     if (isRawImage(source)) {
       checkRaw(source, label, config);
       t1 = performance.now();

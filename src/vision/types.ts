@@ -90,6 +90,13 @@ export interface RawImage {
   width: number;
   height: number;
   channels: 1 | 2 | 3 | 4;
+  /**
+   * Set when the frame was already resized (and cropped) for the model by someone else, as ffmpeg
+   * does for video: the size of the picture it came from. The frame must then be 3-channel and
+   * exactly the content region that planTransform(original, config) asks for; results are reported
+   * in the original picture's pixels.
+   */
+  original?: { width: number; height: number };
 }
 
 /** An encoded image (JPEG, PNG, WebP, ...) as bytes or a file path, or a raw frame. */
