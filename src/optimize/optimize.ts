@@ -21,7 +21,7 @@ import { measureAb, measureColdStart, type AbLatency, type ColdStart } from './a
 import { listCalibrationFiles, loadCalibrationFeeds, splitCalibration, type CollectedRanges } from './calibrate.js';
 import { convertToFloat16 } from './fp16.js';
 import { fixShapes } from './fixed-shapes.js';
-import { quantizeStatic, type QuantizeOptions, type QuantizeResult } from './quantize.js';
+import { checkQuantizable, quantizeStatic, type QuantizeOptions, type QuantizeResult } from './quantize.js';
 import { nodeSensitivity, type NodeSensitivity } from './sensitivity.js';
 import type { ActivationType } from './qdq-rewrite.js';
 import type { CalibrationMethod } from './ranges.js';
@@ -236,6 +236,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
   }
   if (o.int8 !== undefined) {
     const q = o.int8;
+    // Checked before any calibration work: --exclude names, and that something is left to quantize.
+    checkQuantizable(model, q.exclude ?? [], q.quantizeHead ?? false);
     const files = await listCalibrationFiles(q.calibrate);
     const split = splitCalibration(files, q.holdOut ?? true);
     if (o.images === undefined) evaluation = split.evaluation.filter((f) => !f.toLowerCase().endsWith('.npy'));

@@ -154,7 +154,13 @@ export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<stri
         const c = index.initializers.get(n.input[k] ?? '');
         if (c === undefined || activationInputs(n, index).includes(k)) continue;
         const v = floatValues(c)!;
-        const p = activationParams([Math.min(...v), Math.max(...v)], actType);
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (const x of v) {
+          if (x < lo) lo = x;
+          if (x > hi) hi = x;
+        }
+        const p = activationParams([lo, hi], actType);
         const q = actType === 'uint8' ? Uint8Array.from(v, (x) => clamp(Math.round(x / p.scale) + p.zeroPoint, 0, 255)) : Int8Array.from(v, (x) => clamp(Math.round(x / p.scale), -127, 127));
         const qName = names.fresh(`${c.name ?? 'C'}_quantized`);
         newInits.push(makeTensor(qName, qElem, c.dims, q));
@@ -180,6 +186,7 @@ export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<stri
   const used = new Set(node.flatMap((n) => n.input));
   const initializer = [...graph.initializer.filter((t) => used.has(t.name ?? '') || !index.initializers.has(t.name ?? '')), ...newInits];
   const input = graph.input.filter((v) => !index.initializers.has(v.name ?? '') || used.has(v.name ?? ''));
+  // ONNX wants nodes in topological order, and the Q/DQ nodes were appended at the end.
   return { ...model, opset_import: opsetImport, graph: { ...graph, node: topologicalOrder({ ...graph, node }), initializer, input } };
 }
 

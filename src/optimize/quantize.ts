@@ -36,13 +36,22 @@ export interface QuantizeResult {
   quantizedOps: Record<string, number>;
 }
 
-export async function quantizeStatic(model: Model, feeds: ReadonlyArray<Record<string, Tensor>>, o: QuantizeOptions = {}): Promise<QuantizeResult> {
-  const prepared = prepareForQuantization(model);
-  const plan = planQdq(prepared.graph, o);
+function assertSomethingToQuantize(plan: QdqPlan): void {
   if (!plan.nodes.some((n) => COMPUTE_OPS.has(n.op_type ?? ''))) {
     const excluded = plan.keptFloat.size > 0 ? ` (${plan.keptFloat.size} kept in float by --exclude or as the head's decode)` : '';
     throw new RtinferError('RTI_ERR_OPTIMIZE_NOTHING', `the model has no quantizable Conv, Gemm or MatMul node with float weights${excluded}: nothing to quantize`);
   }
+}
+
+/** The checks quantizeStatic makes before calibrating (exclude names, something left to quantize), alone. */
+export function checkQuantizable(model: Model, names: readonly string[], quantizeHead: boolean): void {
+  assertSomethingToQuantize(planQdq(prepareForQuantization(model).graph, { names, quantizeHead }));
+}
+
+export async function quantizeStatic(model: Model, feeds: ReadonlyArray<Record<string, Tensor>>, o: QuantizeOptions = {}): Promise<QuantizeResult> {
+  const prepared = prepareForQuantization(model);
+  const plan = planQdq(prepared.graph, o);
+  assertSomethingToQuantize(plan);
   let collected = o.ranges;
   if (collected === undefined) {
     if (feeds.length === 0) throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', 'static quantization needs calibration data (--calibrate)');
