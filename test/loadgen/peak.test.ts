@@ -48,13 +48,15 @@ test('probeAtRate judges the nearest-rank percentile with refusals over the boun
     if (i > 97) throw Object.assign(new Error('queue full'), { code: 'RTI_ERR_ENGINE_QUEUE_FULL', kind: 'refused' });
     return undefined;
   };
-  const p99 = await probeAtRate(infer, [0], 2000, { durationMs: 10, seed: 1, minArrivals: 100, quantile: 0.99, boundMs: 50 });
+  // The bound is far above any latency here (a loaded machine delays the schedule): only refusals are over it.
+  const p99 = await probeAtRate(infer, [0], 2000, { durationMs: 10, seed: 1, minArrivals: 100, quantile: 0.99, boundMs: 60_000 });
   assert.equal(p99.queries, 100);
   assert.equal(p99.pass, false);
   assert.equal(p99.p99Ms, -1);
   assert.equal(p99.overBound, 3);
   i = 0;
-  const p95 = await probeAtRate(infer, [0], 2000, { durationMs: 10, seed: 1, minArrivals: 100, quantile: 0.95, boundMs: 50 });
+  const p95 = await probeAtRate(infer, [0], 2000, { durationMs: 10, seed: 1, minArrivals: 100, quantile: 0.95, boundMs: 60_000 });
   assert.equal(p95.pass, true);
-  assert.ok(p95.p99Ms >= 0 && p95.p99Ms < 50);
+  assert.ok(p95.p99Ms >= 0 && p95.p99Ms < 60_000);
+  assert.equal(p95.overBound, 3);
 });
