@@ -14,6 +14,8 @@ import { exitCodeOf } from './exit-codes.js';
 import { writeOutput } from './output.js';
 import { benchJudge, GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
 import { createProgressBar } from './progress.js';
+import { renderVideoBench } from '../video/video-bench.js';
+import { videoOptionsFrom } from './predict-video.js';
 import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const BENCH_COMMAND: CommandSpec = {
@@ -28,6 +30,9 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'scenario', type: 'string', value: 'NAME', description: `${SCENARIOS.join(' | ')} (default single-stream)` },
     { name: 'images', type: 'string', value: 'DIR', description: 'run the whole vision pipeline (decode → postprocess) over the images in DIR, per-stage times' },
     { name: 'task', type: 'string', value: 'T', description: 'with --images: the vision head (default: detected)' },
+    { name: 'video', type: 'string', value: 'FILE', description: 'camera-rate scenario: single-stream over the clip\'s first frames, then the clip replayed at --fps (latest frame wins): dropped and late frames, capture-to-result, a verdict' },
+    { name: 'fps', type: 'string', value: 'F', description: 'with --video: the rate frames arrive at (default: the clip\'s)' },
+    { name: 'deadline', type: 'string', value: 'MS', description: 'with --video: a frame is late after this (default: the next frame\'s arrival, 1000/fps)' },
     { name: 'target', type: 'string', multiple: true, value: 'URL', description: 'benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) or grpc://HOST:PORT/NAME (its gRPC); repeat it for replicas of one model behind the load generator\'s balancer' },
     { name: 'balance', type: 'string', value: 'NAME', description: `with several --target: ${TARGET_BALANCERS.join(' | ')} (default least-outstanding: the replica with the fewest requests in flight from this client)` },
     { name: 'target-json', type: 'boolean', description: 'with --target: JSON tensors instead of the binary extension' },
@@ -60,6 +65,7 @@ export const BENCH_COMMAND: CommandSpec = {
     'rtinfer bench model.onnx --shape images=1x3x640x640 --warmup 50 --json > result.json',
     'rtinfer bench yolox_nano.onnx --scenario server --qps 50 --latency-bound 100',
     'rtinfer bench yolox_nano.onnx --scenario server --find-peak --p99 50',
+    'rtinfer bench yolox_nano.onnx --video clip.mp4 --fps 30   # does it keep up with a 30 fps camera?',
     'rtinfer bench --target http://127.0.0.1:8000/v2/models/yolox_nano --scenario concurrency --concurrency 8',
     'rtinfer bench model.onnx --label release-1.2 --tag branch=main --baseline last --threshold 5%   # exit 5 on a regression',
   ],
@@ -83,6 +89,9 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   if (images !== undefined) scenarioOptions.images = images;
   const task = text('task');
   if (task !== undefined) scenarioOptions.task = task;
+  const video = text('video');
+  if (video !== undefined) scenarioOptions.video = videoOptionsFrom(video, text('fps'), text('deadline'));
+  else if (text('fps') !== undefined || text('deadline') !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', '--fps and --deadline go with --video');
   const targets = listValue(values, 'target');
   const target = targets.join(' ');
   if (targets.length > 0) {
@@ -131,7 +140,7 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     bar.done();
     if (csv !== undefined) await writeOutput('csv', csv, perQueryCsv(outcome.latenciesUs, outcome.startsMs));
     if (html !== undefined) await writeOutput('html', html, renderBenchHtml(outcome.report));
-    io.stdout.write(json ? JSON.stringify(outcome.report, null, 2) + '\n' : renderBenchText(outcome.report) + '\n');
+    io.stdout.write(json ? JSON.stringify(outcome.report, null, 2) + '\n' : renderBenchText(outcome.report) + (outcome.report.video ? renderVideoBench(outcome.report.video) : '') + '\n');
     const current = inputFromReport(outcome.report, 'this run');
     current.latenciesUs = sortSamples(outcome.latenciesUs);
     const judge = gate ? benchJudge(current, gate.threshold, gate.ref) : null;

@@ -38,6 +38,13 @@ function positive(option: string, text: string | undefined): number | undefined 
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
+/** bench --video's options from the command line. */
+export function videoOptionsFrom(file: string, fps: string | undefined, deadline: string | undefined): { file: string; fps?: number; deadlineMs?: number } {
+  const f = positive('fps', fps);
+  const d = positive('deadline', deadline);
+  return { file, ...(f !== undefined ? { fps: f } : {}), ...(d !== undefined ? { deadlineMs: d } : {}) };
+}
+
 export async function predictVideo(input: VideoInput, model: OpenedVisionModel, values: ParsedValues, ctx: { modelPath: string; masks: MaskFormat; json: boolean; stdout: NodeJS.WritableStream }): Promise<number> {
   const text = (n: string): string | undefined => stringValue(values, n);
   const live = isLive(input);

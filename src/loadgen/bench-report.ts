@@ -94,6 +94,8 @@ export interface BenchReport {
   stability: Stability;
   /** --images: the vision pipeline's head and per-stage latency; latencyMs is then end to end. */
   pipeline?: { head: string; images: number; stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }> };
+  /** --video: the clip replayed at a camera rate (latest frame wins): drops, lateness, capture-to-result, verdict. */
+  video?: import('../video/video-bench.js').VideoBenchResult;
   /**
    * --target: the server's own split of the measured answers, from their Server-Timing headers
    * (rtinfer serve: receive, decode, queue, inference, hop, encode, total), in ms; absent when the

@@ -6,6 +6,7 @@
  * bench/overhead); every other scenario drives the worker-thread engine, which is what keeps many
  * requests in flight without blocking the generator.
  */
+import { rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { RtinferError, firstLine } from '../errors.js';
 import { createEngine, type BatchingOptions, type Engine } from '../engine/engine.js';
@@ -18,6 +19,7 @@ import { poissonArrivals } from './arrivals.js';
 import { probeAtRate, searchPeak, type ProbeResult } from './peak.js';
 import { buildReport, type BenchReport, type RunData } from './bench-report.js';
 import { runImagesPipeline } from './images-bench.js';
+import { extractFrames, runVideoBench } from '../video/video-bench.js';
 import { captureEnvironment, type Environment } from './environment.js';
 import type { ServerTimingRecorder } from './server-timing.js';
 import type { PerformanceHint } from '../engine/engine.js';
@@ -52,6 +54,8 @@ export interface BenchOptions {
   images?: string | readonly string[];
   /** Vision head for --images (default: detected). */
   task?: string;
+  /** A camera-rate run over a video file after a single-stream run over its first frames (src/video/video-bench.ts). */
+  video?: { file: string; fps?: number; deadlineMs?: number };
   session?: SessionSettings;
   shapes?: ShapeOverride[];
   input?: Partial<InputPlan>;
@@ -159,6 +163,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
   validateScenario(options, scenario);
   const env = captureEnvironment();
   if (options.target !== undefined) return runBenchHttp(options, scenario, env);
+  if (options.video !== undefined) {
+    if (scenario !== 'single-stream') throw new RtinferError('RTI_ERR_ARG_INVALID', `--video runs its own camera-rate scenario (got --scenario ${scenario})`);
+    return runVideoBenchReport({ ...options, video: options.video }, env);
+  }
   if (options.images !== undefined) {
     if (scenario !== 'single-stream') throw new RtinferError('RTI_ERR_ARG_INVALID', `--images runs the single-stream scenario (got --scenario ${scenario})`);
     return runImagesBench({ ...options, images: options.images }, env);
@@ -389,6 +397,21 @@ async function findPeak(infer: (feeds: Feeds) => Promise<unknown>, samples: Feed
   };
   const result = await searchPeak(probe, { startQps: Math.max(1, singleStreamQps) });
   return { p99BoundMs: o.p99Ms, qps: Math.round(result.qps * 100) / 100, probes: result.probes };
+}
+
+async function runVideoBenchReport(options: BenchOptions & { video: NonNullable<BenchOptions['video']> }, env: Environment): Promise<BenchOutcome> {
+  if (options.model === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--video needs a model');
+  const model = options.model;
+  if (typeof model !== 'string') throw new RtinferError('RTI_ERR_ARG_INVALID', '--video needs a model file');
+  const v = options.video;
+  const frames = await extractFrames(v.file, 60);
+  try {
+    const outcome = await runImagesBench({ ...options, images: frames }, env);
+    outcome.report.video = await runVideoBench(model, { ...v, ...(options.session ? { session: options.session } : {}), ...(options.task ? { task: options.task } : {}), ...(options.signal ? { signal: options.signal } : {}) }, outcome.report.latencyMs.p99);
+    return outcome;
+  } finally {
+    await rm(frames, { recursive: true, force: true });
+  }
 }
 
 async function runImagesBench(options: BenchOptions & { images: string | readonly string[] }, env: Environment): Promise<BenchOutcome> {

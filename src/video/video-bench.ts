@@ -1,0 +1,116 @@
+/**
+ * `rtinfer bench MODEL --video FILE --fps 30`: a camera-rate scenario. Two measurements:
+ *
+ * 1. single-stream over the clip's first frames (extracted by ffmpeg to JPEG, so the whole
+ *    pipeline with its decode runs per frame): the usual rtinfer.bench/1 report, the model's
+ *    single-stream latency on this footage;
+ * 2. the clip paced at --fps (open loop: frame i is captured at t0 + i / fps whether or not frame
+ *    i − 1 is done, as a camera delivers, MLPerf MultiStream's point), latest-frame-wins: frames
+ *    processed, dropped, late (a frame's deadline is the next frame's arrival unless --deadline),
+ *    capture-to-result percentiles, and a verdict on whether the model keeps up.
+ *
+ * (2) goes in the report as `video`, an addition: rtinfer.bench/1 keys are unchanged.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { RtinferError } from '../errors.js';
+import { formatMs } from '../report/format.js';
+import { openVisionModel } from '../vision/open-model.js';
+import type { SessionSettings } from '../runtime/session-options.js';
+import { errorFromStderr, ffmpegMissing, ffmpegPath } from './ffmpeg.js';
+import { openVideo } from './open-source.js';
+import { runVideo, type VideoSummary } from './run-video.js';
+import type { VideoInput } from './source.js';
+
+export interface VideoBenchOptions {
+  file: string;
+  /** The camera rate frames arrive at (default: the file's own rate). */
+  fps?: number;
+  deadlineMs?: number;
+  /** Length of the paced run (default: the whole clip, at most 60 s). */
+  durationMs?: number;
+  session?: SessionSettings;
+  task?: string;
+  signal?: AbortSignal;
+}
+
+export interface VideoBenchResult {
+  file: string;
+  width: number;
+  height: number;
+  sourceFps: number | null;
+  fps: number;
+  path: string;
+  summary: VideoSummary;
+  /** The model's single-stream p99 (ms) on this clip's frames, from the same report. */
+  singleStreamP99Ms: number;
+  verdict: { keepsUp: boolean; text: string; p99WithinTwiceSingleStream: boolean };
+}
+
+/** The clip's first `count` frames as JPEG files in a temporary folder (the caller removes it). */
+export async function extractFrames(file: string, count: number): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rtinfer-frames-'));
+  try {
+    await promisify(execFile)(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-nostdin', '-i', file, '-frames:v', String(count), '-q:v', '2', path.join(dir, 'f%05d.jpg')]);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    const e = error as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw ffmpegMissing(ffmpegPath());
+    throw errorFromStderr({ kind: 'file', location: file }, e.stderr ?? e.message, true);
+  }
+  return dir;
+}
+
+/** Keeps up: nothing dropped and at most 1 % of frames late. */
+export function videoVerdict(s: VideoSummary, fps: number, singleStreamP99Ms: number): VideoBenchResult['verdict'] {
+  const lateShare = s.processed ? s.late / s.processed : 1;
+  const keepsUp = s.processed > 0 && s.dropped === 0 && lateShare <= 0.01;
+  const p99WithinTwiceSingleStream = s.captureToResultMs.p99 <= 2 * singleStreamP99Ms;
+  const text = keepsUp
+    ? `keeps up with ${fps} fps: no frame dropped, ${s.late} of ${s.processed} late`
+    : `does not keep up with ${fps} fps: ${s.dropped} of ${s.framesIn} frames dropped, ${s.late} of ${s.processed} late; it processed ${s.achievedFps.toFixed(1)} fps`;
+  return { keepsUp, text, p99WithinTwiceSingleStream };
+}
+
+export async function runVideoBench(model: string, o: VideoBenchOptions, singleStreamP99Ms: number): Promise<VideoBenchResult> {
+  const input: VideoInput = { kind: 'file', location: o.file };
+  const opened = await openVisionModel(model, { ...(o.session ? { session: o.session } : {}), ...(o.task ? { task: o.task as never } : {}) });
+  try {
+    const probe = await openVideo(input, opened.config, { maxFrames: 1 });
+    for await (const f of probe.frames) void f;
+    const info = probe.info!;
+    const fps = o.fps ?? info.fps ?? 30;
+    if (!(fps > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --fps ${fps}`);
+    const maxFrames = Math.max(1, Math.round(((o.durationMs ?? 60_000) / 1000) * fps));
+    const video = await openVideo(input, opened.config, { maxFrames });
+    // Warm the session on one frame first: the paced run measures the steady state.
+    await opened.predict({ data: new Uint8Array(info.width * info.height * 3), width: info.width, height: info.height, channels: 3 }).catch(() => undefined);
+    const summary = await runVideo(video.frames, (image) => opened.predict(image), {
+      realtime: true,
+      paceFps: fps,
+      sourceFps: info.fps,
+      maxFrames,
+      ...(o.deadlineMs !== undefined ? { deadlineMs: o.deadlineMs } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    if (summary.error) throw new RtinferError(summary.error.code as never, summary.error.message);
+    return { file: o.file, width: info.width, height: info.height, sourceFps: info.fps, fps, path: video.path, summary, singleStreamP99Ms, verdict: videoVerdict(summary, fps, singleStreamP99Ms) };
+  } finally {
+    await opened.close();
+  }
+}
+
+export function renderVideoBench(v: VideoBenchResult): string {
+  const s = v.summary;
+  const c = s.captureToResultMs;
+  return [
+    '',
+    `video ${v.file} (${v.width}x${v.height}${v.sourceFps ? ` @ ${v.sourceFps} fps` : ''}) replayed at ${v.fps} fps, latest frame wins, ${v.path}`,
+    `  frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.late} late (deadline ${formatMs(s.deadlineMs ?? NaN)} ms) · ${s.achievedFps.toFixed(1)} fps processed`,
+    `  capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · p99 ${formatMs(c.p99)} ms (single-stream p99 ${formatMs(v.singleStreamP99Ms)} ms; goal ≤ 2× : ${v.verdict.p99WithinTwiceSingleStream ? 'met' : 'missed'})`,
+    `  verdict: ${v.verdict.text}`,
+  ].join('\n');
+}
