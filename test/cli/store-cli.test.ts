@@ -8,6 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { Writable } from 'node:stream';
+import { runsCommand } from '../../src/cli/runs.js';
 import { SqliteRunStore } from '../../src/store/sqlite-store.js';
 import { LatencyRecorder } from '../../src/stats/latency-recorder.js';
 import { identityModel } from '../fixtures/onnx-builder.js';
@@ -22,14 +24,26 @@ const VALID = ['--duration', '0.25s', '--min-queries', '100', '--warmup', '20', 
 let n = 0;
 const storeFile = (): string => path.join(dir, `store${++n}`, 'runs.db');
 const cli = (store: string, ...args: string[]) => rtinferWith({ env: { RTINFER_STORE: store } }, ...args);
+/** `rtinfer runs` in this process (the store's own commands start no onnxruntime: no need for a child). */
+async function runs(store: string, ...args: string[]): Promise<{ code: number; stdout: string }> {
+  let stdout = '';
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      stdout += String(chunk);
+      done();
+    },
+  });
+  const code = await runsCommand([...args, '--store', store], { stdout: sink });
+  return { code, stdout };
+}
 
 test('bench records the run: report, histogram, model sha256, label, tags and git commit; runs lists, shows, exports and removes it', async () => {
   const store = storeFile();
   const r = await cli(store, 'bench', MODEL, ...VALID, '--label', 'first', '--tag', 'branch=main', '--tag', 'ci=1');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /\nstored as run 1 in /);
-  const list = await cli(store, 'runs', '--json');
-  assert.equal(list.code, 0, list.stderr);
+  const list = await runs(store, '--json');
+  assert.equal(list.code, 0);
   const rows = JSON.parse(list.stdout);
   assert.equal(rows.length, 1);
   assert.equal(rows[0].label, 'first');
@@ -37,25 +51,25 @@ test('bench records the run: report, histogram, model sha256, label, tags and gi
   assert.equal(rows[0].model.sha256, createHash('sha256').update(readFileSync(MODEL)).digest('hex'));
   assert.match(rows[0].gitCommit, /^[0-9a-f]{40}$/, 'the tests run in the repository: HEAD is recorded');
   assert.equal(rows[0].valid, true);
-  const show = await cli(store, 'runs', 'show', '1', '--json');
+  const show = await runs(store, 'show', '1', '--json');
   const run = JSON.parse(show.stdout);
   assert.equal(run.report.schema, 'rtinfer.bench/1');
   assert.equal(LatencyRecorder.decode(run.histogram).count, run.report.throughput.queries);
-  const text = await cli(store, 'runs', '--tag', 'branch=main', '--model', 'tiny');
-  assert.equal(JSON.parse((await cli(store, 'runs', '--tag', 'branch=dev', '--json')).stdout).length, 0);
+  const text = await runs(store, '--tag', 'branch=main', '--model', 'tiny');
+  assert.equal(JSON.parse((await runs(store, '--tag', 'branch=dev', '--json')).stdout).length, 0);
   assert.match(text.stdout, /tiny\.onnx.*valid\s+first\s+branch=main ci=1/);
-  const csv = await cli(store, 'runs', 'export', '--format', 'csv');
+  const csv = await runs(store, 'export', '--format', 'csv');
   assert.equal(csv.stdout.split('\n')[0], 'id,started_at,kind,scenario,model,model_path,model_sha256,setting,label,tags,git_commit,valid,p50_ms,p90_ms,p99_ms,qps,cold_start_ms');
   assert.equal(csv.stdout.trim().split('\n').length, 2);
   const html = path.join(dir, 'history.html');
-  const h = await cli(store, 'runs', '--html', html);
-  assert.equal(h.code, 0, h.stderr);
+  const h = await runs(store, '--html', html);
+  assert.equal(h.code, 0);
   const page = readFileSync(html, 'utf8');
   assert.match(page, /<script type="application\/json" id="rtinfer-data">\{"kind":"history"/);
   assert.ok(!/https?:\/\/(?!www\.w3\.org)/.test(page.replace(/uPlot|github\.com\/leeoniya/g, '')), 'self-contained');
-  const rm = await cli(store, 'runs', 'rm', '1');
+  const rm = await runs(store, 'rm', '1');
   assert.equal(rm.code, 0);
-  assert.equal((await cli(store, 'runs', 'rm', '1')).code, 1, 'removing a run that is not there fails');
+  assert.equal((await runs(store, 'rm', '1')).code, 1, 'removing a run that is not there fails');
 });
 
 test('--no-store creates no store; --store PATH wins over RTINFER_STORE', async () => {
