@@ -173,6 +173,8 @@ export function renderVideoSummary(s: VideoSummary, saved?: string): string {
     '',
     `frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.skipped} skipped${s.failed ? `, ${s.failed} failed` : ''} · ${s.achievedFps.toFixed(1)} fps achieved over ${(s.wallMs / 1000).toFixed(1)} s`,
     `capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · p99 ${formatMs(c.p99)} · max ${formatMs(c.max)} ms${s.deadlineMs !== null ? ` · ${s.late} over the ${formatMs(s.deadlineMs)} ms deadline` : ''}`,
+    ...(s.sourceBehind && s.sourceBehind.frames > 0 ? [`the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms)`] : []),
+    ...(s.decoderCpuMs ? [`ffmpeg decode and resize: ${formatMs(s.decoderCpuMs.perFrame)} ms CPU per frame read (its start-up included), ${formatMs(s.decoderCpuMs.total)} ms in all`] : []),
     '',
     formatTable([['stage (ms)', 'p50', 'p90', 'p99', 'mean'], ...STAGE_NAMES.map((st) => [st, ...(['p50', 'p90', 'p99', 'mean'] as const).map((k) => formatMs(s.stagesMs[st][k]))])], '  '),
   ];

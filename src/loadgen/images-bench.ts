@@ -12,6 +12,7 @@ import { inspectModel } from '../runtime/model-info.js';
 import { createSession, readModel } from '../runtime/session.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { createVisionPipeline, type VisionPipelineOptions } from '../vision/pipeline.js';
+import { expandImages } from '../video/source.js';
 import type { BenchOptions } from './bench.js';
 import { runSingleStream, type Phase, type SingleStreamRun } from './single-stream.js';
 
@@ -29,6 +30,8 @@ export interface StageSummary {
 /** Image files of a directory (sorted), or the given files. */
 export async function listImages(source: string | readonly string[]): Promise<string[]> {
   if (typeof source !== 'string') return [...source];
+  // A glob (dir/*.jpg) or a list file (.txt): expanded as rtinfer predict does.
+  if (/[*?]/.test(source) || /\.(txt|list)$/i.test(source)) return expandImages(source);
   let info;
   try {
     info = await stat(source);

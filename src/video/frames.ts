@@ -7,6 +7,7 @@
  * open or stall timeout is killed and reported, never waited on forever.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { RtinferError } from '../errors.js';
@@ -21,6 +22,24 @@ export interface Frame {
   /** performance.now() when the frame's last byte arrived. */
   arrivedMs: number;
   image: ImageSource;
+  /** CPU time (user + system, ms) the decoding ffmpeg has used so far; Linux only (/proc). */
+  decoderCpuMs?: number;
+}
+
+// USER_HZ is 100 on every Linux architecture Node runs on (sysconf(_SC_CLK_TCK)).
+const CLOCK_TICK_MS = 10;
+
+/** utime + stime of a process from /proc/PID/stat, in ms; undefined where there is no /proc. */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the 14th field, stime the 15th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * CLOCK_TICK_MS;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface FfmpegFrameOptions {
@@ -102,7 +121,8 @@ export async function* ffmpegFrames(o: FfmpegFrameOptions): AsyncGenerator<Frame
         const arrivedMs = performance.now();
         dog.disarm();
         const image = o.prescale !== undefined ? { data, width: size.width, height: size.height, channels: 3 as const, original: o.original } : { data, width: size.width, height: size.height, channels: 3 as const };
-        yield { index: index++, arrivedMs, image };
+        const decoderCpuMs = processCpuMs(child.pid);
+        yield { index: index++, arrivedMs, image, ...(decoderCpuMs !== undefined ? { decoderCpuMs } : {}) };
         dog.arm(o.stallTimeoutMs, 'stall');
       }
     }

@@ -75,6 +75,17 @@ export interface VideoSummary {
   inOrder: boolean;
   captureToResultMs: StageSummary & { max: number };
   stagesMs: Record<StageName, StageSummary>;
+  /**
+   * Paced runs: frames the source itself delivered more than one frame interval after their due
+   * time (ffmpeg decoding slower than the pace); their capture time is their arrival, so this lag
+   * is not in capture-to-result. maxLagMs is the worst such lateness.
+   */
+  sourceBehind?: { frames: number; maxLagMs: number };
+  /**
+   * ffmpeg's own CPU time (decode, and resize on the prescaled path) up to the last frame read,
+   * total and per frame read: the stage the per-frame split does not see. Linux only.
+   */
+  decoderCpuMs?: { total: number; perFrame: number };
   /** The source's failure, if it stopped early (the frames before it are counted above). */
   error?: { code: string; message: string };
 }
@@ -102,6 +113,8 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
   let lastDone = -1;
   let inOrder = true;
   let failure: RtinferError | Error | undefined;
+  let decoderCpu: number | undefined;
+  const behind = { frames: 0, maxLagMs: 0 };
   const at = (ms: number): number => r3(ms - t0);
   const mediaTime = (i: number): number | null => (o.sourceFps ? r3(i / o.sourceFps) : null);
   type Captured = Frame & { captureMs: number };
@@ -148,12 +161,16 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
     for await (const f of frames) {
       if (aborted() || counts.framesIn >= limit) return;
       counts.framesIn++;
+      if (f.decoderCpuMs !== undefined) decoderCpu = f.decoderCpuMs;
       let captureMs = f.arrivedMs;
       if (o.paceFps) {
         const due = t0 + (f.index * 1000) / o.paceFps;
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait, undefined, o.signal ? { signal: o.signal } : {}).catch(() => undefined);
         captureMs = Math.max(due, f.arrivedMs);
+        const lag = f.arrivedMs - due;
+        if (lag > 1000 / o.paceFps) behind.frames++;
+        behind.maxLagMs = Math.max(behind.maxLagMs, lag);
       }
       yield { ...f, captureMs };
     }
@@ -216,6 +233,8 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
     inOrder,
     captureToResultMs: { ...cap, max: r3(latency.count ? latency.maxUs / 1000 : 0) },
     stagesMs: Object.fromEntries(STAGE_NAMES.map((s) => [s, summarize(stages[s])])) as Record<StageName, StageSummary>,
+    ...(o.paceFps ? { sourceBehind: { frames: behind.frames, maxLagMs: r3(behind.maxLagMs) } } : {}),
+    ...(decoderCpu !== undefined && counts.framesIn > 0 ? { decoderCpuMs: { total: decoderCpu, perFrame: r3(decoderCpu / counts.framesIn) } } : {}),
     ...(failure ? { error: { code: isRtinferError(failure) ? failure.code : 'error', message: firstLine(failure) } } : {}),
   };
 }

@@ -67,7 +67,7 @@ export async function extractFrames(file: string, count: number): Promise<string
 /** Keeps up: nothing dropped and at most 1 % of frames late. */
 export function videoVerdict(s: VideoSummary, fps: number, singleStreamP99Ms: number): VideoBenchResult['verdict'] {
   const lateShare = s.processed ? s.late / s.processed : 1;
-  const keepsUp = s.processed > 0 && s.dropped === 0 && lateShare <= 0.01;
+  const keepsUp = s.processed > 0 && s.dropped === 0 && lateShare <= 0.01 && (s.sourceBehind?.frames ?? 0) === 0;
   const p99WithinTwiceSingleStream = s.captureToResultMs.p99 <= 2 * singleStreamP99Ms;
   const text = keepsUp
     ? `keeps up with ${fps} fps: no frame dropped, ${s.late} of ${s.processed} late`
@@ -111,6 +111,8 @@ export function renderVideoBench(v: VideoBenchResult): string {
     `video ${v.file} (${v.width}x${v.height}${v.sourceFps ? ` @ ${v.sourceFps} fps` : ''}) replayed at ${v.fps} fps, latest frame wins, ${v.path}`,
     `  frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.late} late (deadline ${formatMs(s.deadlineMs ?? NaN)} ms) · ${s.achievedFps.toFixed(1)} fps processed`,
     `  capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · p99 ${formatMs(c.p99)} ms (single-stream p99 ${formatMs(v.singleStreamP99Ms)} ms; goal ≤ 2× : ${v.verdict.p99WithinTwiceSingleStream ? 'met' : 'missed'})`,
+    ...(s.sourceBehind && s.sourceBehind.frames > 0 ? [`  the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms): ffmpeg cannot decode ${v.fps} fps here`] : []),
+    ...(s.decoderCpuMs ? [`  ffmpeg decode and resize: ${formatMs(s.decoderCpuMs.perFrame)} ms CPU per frame (start-up included)`] : []),
     `  verdict: ${v.verdict.text}`,
   ].join('\n');
 }
