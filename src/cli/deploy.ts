@@ -1,10 +1,7 @@
 /** `rtinfer deploy`: thin over buildDeployment; YAML on stdout, one file per object with --out, or JSON. */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DEPLOY_KINDS, SCALE_METRICS } from '../deploy/deploy-spec.js';
-import { buildDeployment, deployFiles, renderYaml } from '../deploy/deploy.js';
-import { AUTOSCALERS } from '../deploy/k8s.js';
-import { KSERVE_PROTOCOLS } from '../deploy/kserve.js';
+import { AUTOSCALERS, DEPLOY_KINDS, KSERVE_PROTOCOLS, SCALE_METRICS } from '../deploy/deploy-spec.js';
 import { RtinferError } from '../errors.js';
 import { parseChoice, parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
 import { writeOutput } from './output.js';
@@ -62,6 +59,8 @@ export async function deployCommand(argv: readonly string[], io: { stdout: NodeJ
   const metric = text('metric');
   const protocol = text('protocol');
   const drain = text('drain-timeout');
+  // Loaded here, not at start-up: every rtinfer command imports this file for its option table.
+  const { buildDeployment, deployFiles, renderYaml } = await import('../deploy/deploy.js');
   const result = await buildDeployment({
     kind,
     ...(positionals.length > 0 ? { models: positionals } : {}),

@@ -1,7 +1,6 @@
 /** `rtinfer plan`: thin over replicaFrom (measure or read one replica) and runPlan (simulate N replicas). */
 import { RtinferError } from '../errors.js';
 import { runPlan } from '../plan/plan.js';
-import { replicaFrom } from '../plan/plan-input.js';
 import { renderPlanHtml, renderPlanText } from '../plan/plan-text.js';
 import { BALANCERS } from '../plan/simulate.js';
 import { parseSlo } from '../tune/slo.js';
@@ -70,6 +69,8 @@ export async function planCommand(argv: readonly string[], io: { stdout: NodeJS.
   const requests = int('requests', 1000, 10_000_000);
   const seed = int('seed', 0, 2 ** 32 - 1);
   const measure = text('measure');
+  // plan-input loads the bench and the run store: only when plan runs.
+  const { replicaFrom } = await import('../plan/plan-input.js');
   const replica = await replicaFrom({
     ...(positionals[0] !== undefined ? { model: positionals[0] } : {}),
     ...(text('config') !== undefined ? { config: text('config') as string } : {}),

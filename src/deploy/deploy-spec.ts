@@ -11,6 +11,13 @@ import type { ModelConfig, ServerConfig } from '../server/types.js';
 import { SERVER_DEFAULTS } from '../server/config.js';
 
 export const DEPLOY_KINDS = ['kserve', 'k8s'] as const;
+
+// The option values of k8s.ts and kserve.ts, here so that the CLI's option table does not load
+// kubernetes-models (about 1.7 s of imports on this machine) for every rtinfer command.
+export const AUTOSCALERS = ['hpa', 'keda'] as const;
+export type Autoscaler = (typeof AUTOSCALERS)[number];
+export const KSERVE_PROTOCOLS = ['v2', 'grpc-v2'] as const;
+export type KServeProtocol = (typeof KSERVE_PROTOCOLS)[number];
 export type DeployKind = (typeof DEPLOY_KINDS)[number];
 
 /** The per-replica gauge the autoscaler targets (both exported by rtinfer serve's /metrics). */

@@ -7,9 +7,7 @@ import { stringify } from 'yaml';
 import { RtinferError } from '../errors.js';
 import { loadConfigFile, modelConfigFrom, validateConfig } from '../server/config.js';
 import type { ServerConfig } from '../server/types.js';
-import { appName, checkName, coresOf, DEPLOY_DEFAULTS, memoryFor, modelsFromConfig, type DeployKind, type DeployModel, type DeploySpec, type ScaleMetric } from './deploy-spec.js';
-import { k8sManifests, type Autoscaler } from './k8s.js';
-import { kserveManifests, type KServeProtocol } from './kserve.js';
+import { appName, checkName, coresOf, DEPLOY_DEFAULTS, memoryFor, modelsFromConfig, type Autoscaler, type DeployKind, type DeployModel, type DeploySpec, type KServeProtocol, type ScaleMetric } from './deploy-spec.js';
 import { loadRunSource, type RunSource } from './run-source.js';
 
 export const DEPLOY_SCHEMA = 'rtinfer.deploy/1';
@@ -123,12 +121,15 @@ export async function buildDeployment(o: DeployOptions): Promise<DeployResult> {
   if (!/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/.test(spec.memory)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --memory '${spec.memory}' (expected a Kubernetes quantity such as 512Mi or 2Gi)`);
   let objects: Array<Record<string, unknown>>;
   let repositoryFiles: Record<string, string> = {};
+  // The builders load kubernetes-models (~1.7 s of imports here): only when asked for manifests.
   if (o.kind === 'k8s') {
+    const { k8sManifests } = await import('./k8s.js');
     const manifests = k8sManifests(spec, { autoscaler: o.autoscaler ?? 'hpa', modelsClaim: o.modelsClaim ?? `${spec.name}-models`, prometheusUrl: o.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090' });
     // Kubernetes' own schemas, before anything is printed: a manifest that would not apply is a bug here.
     for (const m of manifests) m.validate();
     objects = manifests.map((m) => JSON.parse(JSON.stringify(m.toJSON())) as Record<string, unknown>);
   } else {
+    const { kserveManifests } = await import('./kserve.js');
     const out = kserveManifests(spec, { cluster: o.clusterRuntime === true, storageUri: o.storageUri ?? `pvc://${spec.name}-models/repository`, protocol: o.protocol ?? 'v2' });
     objects = out.objects as unknown as Array<Record<string, unknown>>;
     repositoryFiles = out.repositoryFiles;

@@ -12,11 +12,10 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
-import { containerServeConfig, gracePeriodSeconds, PROMETHEUS_METRIC, type DeploySpec } from './deploy-spec.js';
+import { containerServeConfig, gracePeriodSeconds, PROMETHEUS_METRIC, type Autoscaler, type DeploySpec } from './deploy-spec.js';
 import { labels, lifecycle, livenessProbe, readinessProbe, resources, securityContext, startupProbe } from './pod.js';
 
-export const AUTOSCALERS = ['hpa', 'keda'] as const;
-export type Autoscaler = (typeof AUTOSCALERS)[number];
+export { AUTOSCALERS, type Autoscaler } from './deploy-spec.js';
 
 export interface K8sOptions {
   autoscaler: Autoscaler;

@@ -11,11 +11,10 @@
 import { stringify } from 'yaml';
 import { Container } from 'kubernetes-models/v1/Container';
 import type { IIoK8sApiCoreV1Container as IContainer } from 'kubernetes-models/v1/Container';
-import { gracePeriodSeconds, repositorySettings, type DeploySpec } from './deploy-spec.js';
+import { gracePeriodSeconds, KSERVE_PROTOCOLS, repositorySettings, type DeploySpec, type KServeProtocol } from './deploy-spec.js';
 import { lifecycle, livenessProbe, readinessProbe, resources, securityContext, startupProbe } from './pod.js';
 
-export const KSERVE_PROTOCOLS = ['v2', 'grpc-v2'] as const;
-export type KServeProtocol = (typeof KSERVE_PROTOCOLS)[number];
+export { KSERVE_PROTOCOLS, type KServeProtocol } from './deploy-spec.js';
 
 export interface KServeOptions {
   /** ClusterServingRuntime (every namespace) instead of a namespaced ServingRuntime. */
