@@ -111,12 +111,10 @@ export interface Engine {
   health(): EngineHealth;
   /** Stops taking requests, finishes (drain, default) or refuses queued ones, stops the workers. */
   close(options?: { drain?: boolean; timeoutMs?: number }): Promise<void>;
-  /**
-   * Test hook: crash one worker as a native fault would; the next `failRestarts` workers started
-   * to replace it die while loading the model.
-   */
-  crashWorkerForTesting(instance: number, options?: { failRestarts?: number }): void;
 }
+
+/** The engine's test hook, kept off the Engine interface (see crashWorkerForTesting). */
+const CRASH_WORKER = Symbol('crashWorker');
 
 interface Job {
   feeds: WireFeeds;
@@ -273,7 +271,7 @@ export class InferenceEngine implements Engine {
     return this.#closing;
   }
 
-  crashWorkerForTesting(instance: number, options: { failRestarts?: number } = {}): void {
+  [CRASH_WORKER](instance: number, options: { failRestarts?: number } = {}): void {
     if (options.failRestarts !== undefined) this.#pool.failStartsForTesting(instance, options.failRestarts);
     this.#pool.crash(instance);
   }
@@ -381,4 +379,13 @@ export class InferenceEngine implements Engine {
 
 export function createEngine(options: EngineOptions): Promise<Engine> {
   return InferenceEngine.create(options);
+}
+
+/**
+ * Test hook, not part of the library's API: crash one worker of an engine as a native fault would;
+ * the next `failRestarts` workers started to replace it die while loading the model.
+ */
+export function crashWorkerForTesting(engine: Engine, instance: number, options: { failRestarts?: number } = {}): void {
+  if (!(engine instanceof InferenceEngine)) throw new TypeError('crashWorkerForTesting: not an engine made by createEngine');
+  engine[CRASH_WORKER](instance, options);
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../../src/errors.js';
-import { PRIORITY_RANGE, RESTART_RETRY_DELAYS_MS, createEngine, type EngineHealth } from '../../src/engine/engine.js';
+import { PRIORITY_RANGE, RESTART_RETRY_DELAYS_MS, crashWorkerForTesting, createEngine, type EngineHealth } from '../../src/engine/engine.js';
 import { createRng } from '../../src/runtime/synthetic.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { OCR_CLS, OCR_DET, SILERO } from '../helpers/models.js';
@@ -152,7 +152,7 @@ test('higher priority requests overtake queued lower ones; an aborted queued req
 test('a worker that dies fails only its in-flight request, and is replaced', async () => {
   const engine = await createEngine({ model: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } });
   try {
-    engine.crashWorkerForTesting(0);
+    crashWorkerForTesting(engine, 0);
     const inflight = engine.infer({ x: detInput() });
     const queued = engine.infer({ x: detInput() });
     await assert.rejects(inflight, (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && /worker 0 died/.test((e as Error).message));
@@ -303,7 +303,7 @@ test('health follows a crash: restarting, then live again after a failed replace
   try {
     assert.deepEqual(engine.health(), { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 0 });
     assert.deepEqual(changes, [], 'no change yet');
-    engine.crashWorkerForTesting(0, { failRestarts: 1 });
+    crashWorkerForTesting(engine, 0, { failRestarts: 1 });
     await until('the crash', () => changes.length > 0);
     const restarting = { ready: false, instances: 1, live: 0, restarting: 1, down: 0, restarts: 0, reason: 'worker 0 crashed and is being replaced' };
     assert.deepEqual(engine.health(), restarting);
@@ -330,7 +330,7 @@ test('an instance whose replacement keeps failing is down after the retries; the
   const clock = new FakeClock();
   const engine = await createEngine({ model: OCR_CLS, instances: 2, threads: 1, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
   try {
-    engine.crashWorkerForTesting(0, { failRestarts: attempts });
+    crashWorkerForTesting(engine, 0, { failRestarts: attempts });
     for (const ms of RESTART_RETRY_DELAYS_MS) await passBackoff(clock, ms);
     await until('instance 0 down', () => engine.health().down === 1);
     assert.equal(clock.pendingTimers, 0, 'no further attempt is planned');
@@ -348,7 +348,7 @@ test('an instance whose replacement keeps failing is down after the retries; the
     assert.ok(outs.every((o) => o[CLS_OUT]));
 
     // The last one goes too: what was queued is answered, and new requests are refused, as retry-later.
-    engine.crashWorkerForTesting(1, { failRestarts: attempts });
+    crashWorkerForTesting(engine, 1, { failRestarts: attempts });
     await until('the crash', () => engine.health().restarting === 1);
     const queued = engine.infer({ x: clsInput() });
     for (const ms of RESTART_RETRY_DELAYS_MS) await passBackoff(clock, ms);
@@ -380,7 +380,7 @@ test('close() while a worker is being replaced stops the retries, answers what w
     const changes: EngineHealth[] = [];
     const clock = new FakeClock();
     const engine = await createEngine({ model: OCR_CLS, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
-    engine.crashWorkerForTesting(0, { failRestarts });
+    crashWorkerForTesting(engine, 0, { failRestarts });
     await until('the crash', () => engine.health().restarting === 1);
     const queued = queue ? engine.infer({ x: clsInput() }) : undefined;
     if (when === 'waiting') await until('the wait before a retry', () => clock.pendingTimers === 1);
@@ -412,7 +412,7 @@ test('onHealthChange that throws does not stop crash recovery (on the real clock
     },
   });
   try {
-    engine.crashWorkerForTesting(0, { failRestarts: 1 });
+    crashWorkerForTesting(engine, 0, { failRestarts: 1 });
     await until('the crash', () => engine.health().live === 0);
     await until('the replacement', () => engine.health().live === 1);
     assert.ok((await engine.infer({ x: clsInput() }))[CLS_OUT]);

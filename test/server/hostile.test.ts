@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
+import { crashWorkerForTesting } from '../../src/engine/engine.js';
 import { encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
 import { validateConfig } from '../../src/server/config.js';
 import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
@@ -306,7 +307,7 @@ test('health tells the truth: a worker crash answers 503 with Retry-After, and r
   const url = await s.listen();
   await s.ready();
   try {
-    s.models.get(CLS)?.engine?.crashWorkerForTesting(0);
+    crashWorkerForTesting(s.models.get(CLS)!.engine!, 0);
     const lost = await infer(url);
     assert.equal(lost.status, 503, await lost.clone().text());
     assert.equal(lost.headers.get('retry-after'), '1');
@@ -331,7 +332,7 @@ test('a model whose worker restarts keep failing is not ready, and says why in i
   const url = await s.listen();
   await s.ready();
   try {
-    s.models.get(CLS)?.engine?.crashWorkerForTesting(0, { failRestarts: 100 });
+    crashWorkerForTesting(s.models.get(CLS)!.engine!, 0, { failRestarts: 100 });
     assert.equal((await infer(url)).status, 503);
     let ready = 200;
     for (let i = 0; i < 200 && ready === 200; i++) {
