@@ -388,15 +388,15 @@ export interface PeakReport {
  * Probes are short server runs judged on the observed p99 (refusals count as over the bound); the
  * full-length confirmation run that follows is judged with early stopping.
  */
-async function findPeak(infer: (feeds: Feeds) => Promise<unknown>, samples: Feeds[], o: NonNullable<BenchOptions['findPeak']>, singleStreamQps: number, b: BenchOptions): Promise<PeakReport> {
-  const probeMs = o.probeDurationMs ?? 3000;
-  let seed = b.arrivalSeed ?? b.input?.seed ?? DEFAULT_INPUT_PLAN.seed;
+async function findPeak(infer: (feeds: Feeds) => Promise<unknown>, samples: Feeds[], peak: NonNullable<BenchOptions['findPeak']>, singleStreamQps: number, bench: BenchOptions): Promise<PeakReport> {
+  const probeMs = peak.probeDurationMs ?? 3000;
+  let seed = bench.arrivalSeed ?? bench.input?.seed ?? DEFAULT_INPUT_PLAN.seed;
   const probe = async (qps: number): Promise<ProbeResult> => {
-    const r = await probeAtRate(infer, samples, qps, { durationMs: probeMs, seed: seed++, minArrivals: 50, quantile: 0.99, boundMs: o.p99Ms, control: b.signal ? { signal: b.signal } : {} });
+    const r = await probeAtRate(infer, samples, qps, { durationMs: probeMs, seed: seed++, minArrivals: 50, quantile: 0.99, boundMs: peak.p99Ms, control: bench.signal ? { signal: bench.signal } : {} });
     return { ...r, qps: Math.round(qps * 100) / 100, p99Ms: r.p99Ms < 0 ? -1 : Math.round(r.p99Ms * 1000) / 1000 };
   };
   const result = await searchPeak(probe, { startQps: Math.max(1, singleStreamQps) });
-  return { p99BoundMs: o.p99Ms, qps: Math.round(result.qps * 100) / 100, probes: result.probes };
+  return { p99BoundMs: peak.p99Ms, qps: Math.round(result.qps * 100) / 100, probes: result.probes };
 }
 
 async function runVideoBenchReport(options: BenchOptions & { video: NonNullable<BenchOptions['video']> }, env: Environment): Promise<BenchOutcome> {
