@@ -41,7 +41,7 @@ function usage(): string {
     'usage: rtinfer <command> [options]      rtinfer <command> --help',
     '',
     'commands:',
-    ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(8)}${c.spec.summary}`),
+    ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(9)}${c.spec.summary}`),
     '',
     'With no model, info, bench and serve use the bundled PP-OCRv4 text detector.',
   ];
