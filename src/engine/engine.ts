@@ -28,7 +28,7 @@ import { LatencyModels } from './latency-model.js';
 import { Scheduler, type BatchPolicy, type QueuedRequest } from './scheduler.js';
 import type { Supervisor, EngineHealth } from './supervisor.js';
 import { BufferPool, copyFeeds, splitOutputs, stackFeeds, toOrtFeeds, validateInputs, type TensorLike, type WireFeeds } from './tensors.js';
-import { profile, warmupInputs } from './warmup.js';
+import { seedLatencyModel, warmupInputs } from './warmup.js';
 import { startPool, type StartedPool } from './start-pool.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -233,7 +233,7 @@ export class InferenceEngine implements Engine {
 
   async #warmup(shapes: Record<string, number[]> | undefined): Promise<void> {
     const inputs = await warmupInputs(this.inputs, shapes, this.#batchable);
-    if (inputs) await profile(this.#pool, this.config.instances, inputs, this.config.batching, this.#padTo, this.#latency, this.#clock);
+    if (inputs) await seedLatencyModel(this.#pool, this.config.instances, inputs, this.config.batching, this.#padTo, this.#latency, this.#clock);
   }
 
   async infer(inputs: Inputs, options?: InferOptions): Promise<Outputs> {

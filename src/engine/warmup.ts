@@ -33,7 +33,7 @@ export async function warmupInputs(specs: readonly TensorSpec[], warmupShapes: R
  * Seeds the latency model (and warms every session): each batch size worth knowing, a few runs
  * each, on every instance.
  */
-export async function profile(pool: WorkerPool, instances: number, inputs: WarmupInputs, policy: BatchPolicy, padTo: number | undefined, latency: LatencyModels, clock: Clock): Promise<void> {
+export async function seedLatencyModel(pool: WorkerPool, instances: number, inputs: WarmupInputs, policy: BatchPolicy, padTo: number | undefined, latency: LatencyModels, clock: Clock): Promise<void> {
   const sizes = new Set<number>([padTo ?? 1]);
   if (policy.mode !== 'none' && padTo === undefined) {
     for (let b = 2; b < policy.maxBatchSize; b *= 2) sizes.add(b);

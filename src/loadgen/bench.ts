@@ -114,7 +114,7 @@ function validateScenario(o: BenchOptions, scenario: Scenario): void {
 }
 
 /** What a run needs from its target, local or remote. */
-interface Driver {
+interface RunTarget {
   infer: (feeds: Feeds) => Promise<unknown>;
   model: LoadedModel;
   target: string | null;
@@ -185,7 +185,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
     const { shapes, defaulted } = resolveShapes(rt.inputs, shapeOverrides);
     const set = await buildSamples(rt.inputs, shapes, plan);
     const firstInferenceMs = await timedFirstInference((f) => rt.session.run(f), set);
-    const driver: Driver = {
+    const driver: RunTarget = {
       infer: (feeds) => rt.session.run(feeds),
       model,
       target: null,
@@ -225,7 +225,7 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
     const { shapes, defaulted } = resolveShapes(target.inputs, options.shapes ?? []);
     const set = await buildSamples(target.inputs, shapes, plan);
     const firstInferenceMs = await timedFirstInference((feeds) => target.infer(feeds, true), set);
-    const driver: Driver = {
+    const driver: RunTarget = {
       infer: (feeds) => target.infer(feeds),
       model: { label: target.url, bytes: new Uint8Array(0), readMs: 0 },
       target: target.url,
@@ -246,7 +246,7 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
 }
 
 /** Warm-up, the optional peak search, the measured phase and the report: the same for every target. */
-async function drive(d: Driver, scenario: Scenario, options: BenchOptions, plan: InputPlan, env: Environment): Promise<BenchOutcome> {
+async function drive(d: RunTarget, scenario: Scenario, options: BenchOptions, plan: InputPlan, env: Environment): Promise<BenchOutcome> {
   const { warmup, phase } = phases(options, scenario);
   const control = { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   options.onPhase?.('warmup');
