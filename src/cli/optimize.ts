@@ -1,6 +1,7 @@
 /** `rtinfer optimize`: thin over optimizeModel; prints the rtinfer.optimize/1 report. */
+import path from 'node:path';
 import { RtinferError } from '../errors.js';
-import { optimizeModel } from '../optimize/optimize.js';
+import { optimizeModel, type OptimizeReport } from '../optimize/optimize.js';
 import { renderOptimizeHtml, renderOptimizeText } from '../optimize/optimize-text.js';
 import { ACTIVATION_TYPES, type ActivationType } from '../optimize/qdq-rewrite.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../optimize/ranges.js';
@@ -8,6 +9,9 @@ import { parseAccuracyDrop } from '../tune/slo.js';
 import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
 import { checkWritable, writeOutput } from './output.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
+import { openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
+import { captureEnvironment } from '../loadgen/environment.js';
+import type { OptimizeRecord } from '../store/record.js';
 
 export const OPTIMIZE_COMMAND: CommandSpec = {
   name: 'optimize',
@@ -36,6 +40,7 @@ export const OPTIMIZE_COMMAND: CommandSpec = {
     { name: 'blocks', type: 'string', value: 'N', description: 'alternating A/B blocks for the latency comparison (default 10, 10 runs each)' },
     { name: 'no-measure', type: 'boolean', description: 'write the model without measuring latency and accuracy' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.optimize/1 JSON report' },
+    ...STORE_OPTIONS,
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the report' },
   ],
   examples: [
@@ -67,37 +72,71 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
   const json = values['json'] === true;
   const exclude = listValue(values, 'exclude').flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
   const images = listValue(values, 'images');
-  const report = await optimizeModel({
-    model,
-    out,
-    ...(int8
-      ? {
-          int8: {
-            calibrate,
-            method: parseChoice('method', text('method') ?? 'minmax', CALIBRATION_METHODS) as CalibrationMethod,
-            ...(p !== undefined ? { percentile: p } : {}),
-            exclude,
-            quantizeHead: values['quantize-head'] === true,
-            activationType: parseChoice('activations', text('activations') ?? 'uint8', ACTIVATION_TYPES) as ActivationType,
-            perChannel: values['per-tensor'] !== true,
-            holdOut: values['no-hold-out'] !== true,
-            sensitivity: values['sensitivity'] === true,
-            ...(values['auto-exclude'] === true ? { maxAccuracyDrop: parseAccuracyDrop(text('max-accuracy-drop') ?? '10%') } : {}),
-          },
-        }
-      : {}),
-    fp16: values['fp16'] === true,
-    shapes: shapesFrom(values),
-    graphOpt: values['graph-opt'] === true,
-    measure: values['no-measure'] !== true,
-    ...(images.length > 0 ? { images } : {}),
-    ...(threads !== undefined ? { session: { intraOpThreads: parseIntOption('threads', threads, 0, 1024) } } : {}),
-    ...(blocks !== undefined ? { blocks: parseIntOption('blocks', blocks, 1, 1000) } : {}),
-    onPhase: (line) => {
-      if (!json) process.stderr.write(`optimize: ${line}\n`);
-    },
-  });
+  const storeSettings = storeSettingsFrom(values);
+  // Opened before the work: a store that cannot be used fails now, not after the calibration.
+  const store = openStoreFor(storeSettings);
+  const startedAt = new Date().toISOString();
+  let report: OptimizeReport;
+  try {
+    report = await optimizeModel({
+      model,
+      out,
+      ...(int8
+        ? {
+            int8: {
+              calibrate,
+              method: parseChoice('method', text('method') ?? 'minmax', CALIBRATION_METHODS) as CalibrationMethod,
+              ...(p !== undefined ? { percentile: p } : {}),
+              exclude,
+              quantizeHead: values['quantize-head'] === true,
+              activationType: parseChoice('activations', text('activations') ?? 'uint8', ACTIVATION_TYPES) as ActivationType,
+              perChannel: values['per-tensor'] !== true,
+              holdOut: values['no-hold-out'] !== true,
+              sensitivity: values['sensitivity'] === true,
+              ...(values['auto-exclude'] === true ? { maxAccuracyDrop: parseAccuracyDrop(text('max-accuracy-drop') ?? '10%') } : {}),
+            },
+          }
+        : {}),
+      fp16: values['fp16'] === true,
+      shapes: shapesFrom(values),
+      graphOpt: values['graph-opt'] === true,
+      measure: values['no-measure'] !== true,
+      ...(images.length > 0 ? { images } : {}),
+      ...(threads !== undefined ? { session: { intraOpThreads: parseIntOption('threads', threads, 0, 1024) } } : {}),
+      ...(blocks !== undefined ? { blocks: parseIntOption('blocks', blocks, 1, 1000) } : {}),
+      onPhase: (line) => {
+        if (!json) process.stderr.write(`optimize: ${line}\n`);
+      },
+    });
+  } catch (error) {
+    await store?.close();
+    throw error;
+  }
   if (html !== undefined) await writeOutput('html', html, renderOptimizeHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderOptimizeText(report) + '\n');
+  try {
+    await recordAndGate(store, storeSettings, { kind: 'optimize', report: optimizeRecord(report, startedAt) }, null, null, (line) => {
+      if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer optimize: ${line}\n`);
+    });
+  } finally {
+    await store?.close();
+  }
   return 0;
+}
+
+/** What the run store keeps of an optimize run: the written model, its transforms, its figures. */
+function optimizeRecord(report: OptimizeReport, startedAt: string): OptimizeRecord {
+  const latency = report.latency && !('error' in report.latency) ? report.latency : undefined;
+  const cold = report.coldStart && !('error' in report.coldStart) ? report.coldStart : undefined;
+  const q = report.quantization;
+  return {
+    ...report,
+    model: { label: path.basename(report.out), path: report.out },
+    settings: { source: path.basename(report.model), transforms: report.transforms, ...(q ? { method: q.method, activations: q.activationType, perChannel: q.perChannel } : {}) },
+    startedAt,
+    valid: null,
+    figures: { p50Ms: latency?.optimized.p50 ?? null, p99Ms: latency?.optimized.p99 ?? null, coldStartMs: cold?.optimizedMs ?? null },
+    env: captureEnvironment(),
+    histogram: null,
+  };
 }

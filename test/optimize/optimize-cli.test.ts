@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { encodeNpy } from '../../src/runtime/npy.js';
-import { CLI, rtinfer } from '../helpers/cli.js';
+import { CLI, rtinfer, rtinferWith } from '../helpers/cli.js';
 import { randomFeeds, smallCnn } from './fixtures.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-optimize-cli-'));
@@ -53,4 +53,19 @@ test('optimize --int8 --json prints the rtinfer.optimize/1 report and writes the
   assert.deepEqual(j.transforms, ['int8-entropy']);
   assert.equal(j.quantization.calibrationFiles, 4);
   assert.ok(existsSync(file));
+});
+
+test('optimize runs are recorded in the run store, with the written model and its transforms', async () => {
+  const store = path.join(dir, 'runs.db');
+  const file = path.join(dir, 'fp16.onnx');
+  const r = await rtinferWith({ env: { RTINFER_STORE: store } }, 'optimize', model, '--fp16', '--out', file, '--json', '--blocks', '1', '--label', 'half');
+  assert.equal(r.code, 0, r.stderr);
+  const runs = await rtinferWith({ env: { RTINFER_STORE: store } }, 'runs', '--json');
+  assert.equal(runs.code, 0, runs.stderr);
+  const list = JSON.parse(runs.stdout) as Array<{ kind: string; label: string | null; model: { path: string | null }; setting: { text: string } }>;
+  assert.equal(list.length, 1);
+  assert.equal(list[0]!.kind, 'optimize');
+  assert.equal(list[0]!.label, 'half');
+  assert.equal(list[0]!.model.path, file);
+  assert.match(list[0]!.setting.text, /fp16/);
 });
