@@ -123,7 +123,7 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
     if (o.onFrame) await o.onFrame(rec, r, image);
   };
 
-  async function process(f: Captured): Promise<void> {
+  async function handle(f: Captured): Promise<void> {
     const start = performance.now();
     const rec: FrameRecord = { frame: f.index, t: mediaTime(f.index), captureMs: at(f.captureMs), status: 'done', startMs: at(start) };
     if (f.index < lastDone) inOrder = false;
@@ -184,7 +184,7 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
           await emit({ frame: f.index, t: mediaTime(f.index), captureMs: at(f.captureMs), status: 'skipped' });
           continue;
         }
-        await process(f);
+        await handle(f);
         if (aborted()) break;
       }
     } else {
@@ -209,7 +209,7 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
           const f = await slot.take();
           for (const d of drops.splice(0)) await emit(d);
           if (f === undefined || aborted()) break;
-          await process(f);
+          await handle(f);
         }
       } finally {
         slot.close();
