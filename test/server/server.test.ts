@@ -180,10 +180,11 @@ test('close() with requests in flight answers all of them, then refuses new conn
   const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
   const m = encodeInferRequest([t]);
   const inflight = Array.from({ length: 4 }, () => fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then((r) => r.status));
-  // Close once all four are inside the server (a request still in the client is not in flight).
+  // Close once requests are inside the server (a request still in the client is not in flight). On a
+  // loaded machine the first may finish before the last arrives: one or more in flight is the case.
   const inside = async (): Promise<number> => (await s.metrics.inflight.get()).values.reduce((sum, v) => sum + v.value, 0);
-  for (let i = 0; i < 500 && (await inside()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(await inside(), 4);
+  for (let i = 0; i < 1000 && (await inside()) < 1; i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok((await inside()) >= 1, 'a request in flight when close() begins');
   await s.close();
   assert.deepEqual(await Promise.all(inflight), [200, 200, 200, 200]);
   await assert.rejects(fetch(`${u}/v2/health/live`));
