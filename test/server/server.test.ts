@@ -174,17 +174,18 @@ test("rtinfer's own load generator drives the server over loopback; the engine b
 });
 
 test('close() with requests in flight answers all of them, then refuses new connections', async () => {
-  const s = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } }] }));
+  // One instance: the four queue behind one another, so all are inside before the first is answered
+  // (with the auto hint's two instances, a loaded machine answered the first before the last arrived).
+  const s = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 320, 320] } }] }));
   const u = await s.listen();
   await s.ready();
   const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
   const m = encodeInferRequest([t]);
   const inflight = Array.from({ length: 4 }, () => fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then((r) => r.status));
-  // Close once requests are inside the server (a request still in the client is not in flight). On a
-  // loaded machine the first may finish before the last arrives: one or more in flight is the case.
+  // Close once all four are inside the server (a request still in the client is not in flight).
   const inside = async (): Promise<number> => (await s.metrics.inflight.get()).values.reduce((sum, v) => sum + v.value, 0);
-  for (let i = 0; i < 1000 && (await inside()) < 1; i++) await new Promise((r) => setTimeout(r, 2));
-  assert.ok((await inside()) >= 1, 'a request in flight when close() begins');
+  for (let i = 0; i < 500 && (await inside()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(await inside(), 4);
   await s.close();
   assert.deepEqual(await Promise.all(inflight), [200, 200, 200, 200]);
   await assert.rejects(fetch(`${u}/v2/health/live`));
