@@ -11,10 +11,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { RtinferError, type ErrorCode } from '../errors.js';
-import type { TensorDType } from '../runtime/dtypes.js';
 import { fromGrpcTensors, grpcServiceDefinition, toGrpcParameters, toGrpcTensors, type GrpcInferResponse } from '../protocol/grpc-v2.js';
-import { specsFromMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
-import type { HttpTarget, HttpTargetOptions } from './http-target.js';
+import { specsFromMetadata } from '../protocol/kserve-v2.js';
+import { feedsAsTensors, type HttpTarget, type HttpTargetOptions } from './http-target.js';
 import { GrpcH2Client, type GrpcReply } from './grpc-client.js';
 import { ServerTimingRecorder } from './server-timing.js';
 
@@ -98,8 +97,7 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
     async infer(feeds, decodeThis = decode) {
       let wire = serialized.get(feeds);
       if (!wire) {
-        const tensors: V2Tensor[] = Object.entries(feeds).map(([name, t]) => ({ name, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }));
-        const g = toGrpcTensors(tensors, true);
+        const g = toGrpcTensors(feedsAsTensors(feeds), true);
         wire = infer.requestSerialize({ model_name: at.model, model_version: at.version, id: '', parameters, inputs: g.tensors, outputs: [], raw_input_contents: g.raw });
         serialized.set(feeds, wire);
       }

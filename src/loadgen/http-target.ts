@@ -82,6 +82,11 @@ function errorFor(url: URL, reply: Reply): RtinferError {
   return new RtinferError(STATUS_CODES[reply.status] ?? 'RTI_ERR_TARGET_HTTP', `${url.pathname}: HTTP ${reply.status}: ${message.split('\n')[0]}`);
 }
 
+/** A load generator's feeds as v2 tensors (the same arrays, named). */
+export function feedsAsTensors(feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>): V2Tensor[] {
+  return Object.entries(feeds).map(([name, t]) => ({ name, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }));
+}
+
 export function parseModelUrl(text: string): URL {
   let url: URL;
   try {
@@ -122,8 +127,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
   const serialized = new WeakMap<object, Buffer>();
   const serverTiming = new ServerTimingRecorder();
   const serialize = (feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>): Buffer => {
-    const tensors: V2Tensor[] = Object.entries(feeds).map(([name, t]) => ({ name, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }));
-    const msg = encodeInferRequest(tensors, { binaryInputs: binary, binaryOutputs: binary, ...(options.parameters ? { parameters: options.parameters } : {}) });
+    const msg = encodeInferRequest(feedsAsTensors(feeds), { binaryInputs: binary, binaryOutputs: binary, ...(options.parameters ? { parameters: options.parameters } : {}) });
     return serializeRequest('POST', base.host, inferUrl.pathname, msg.headers, msg.body);
   };
   return {
