@@ -178,17 +178,22 @@ test('close() with requests in flight answers all of them, then refuses new conn
   // (with the auto hint's two instances, a loaded machine answered the first before the last arrived).
   const s = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 320, 320] } }] }));
   const u = await s.listen();
-  await s.ready();
-  const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
-  const m = encodeInferRequest([t]);
-  const inflight = Array.from({ length: 4 }, () => fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then((r) => r.status));
-  // Close once all four are inside the server (a request still in the client is not in flight).
-  const inside = async (): Promise<number> => (await s.metrics.inflight.get()).values.reduce((sum, v) => sum + v.value, 0);
-  for (let i = 0; i < 500 && (await inside()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(await inside(), 4);
-  await s.close();
-  assert.deepEqual(await Promise.all(inflight), [200, 200, 200, 200]);
-  await assert.rejects(fetch(`${u}/v2/health/live`));
+  try {
+    await s.ready();
+    const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
+    const m = encodeInferRequest([t]);
+    const inflight = Array.from({ length: 4 }, () => fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then((r) => r.status));
+    // Close once all four are inside the server (a request still in the client is not in flight).
+    const inside = async (): Promise<number> => (await s.metrics.inflight.get()).values.reduce((sum, v) => sum + v.value, 0);
+    for (let i = 0; i < 500 && (await inside()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await inside(), 4);
+    await s.close();
+    assert.deepEqual(await Promise.all(inflight), [200, 200, 200, 200]);
+    await assert.rejects(fetch(`${u}/v2/health/live`));
+  } finally {
+    // A failed assertion must not leave the server (and this test file) running.
+    await s.close();
+  }
 });
 
 test('BAD CALL - configuration errors name the field', () => {
