@@ -1,11 +1,10 @@
 /** The sides of a comparison: a stored run, a rtinfer.bench/1 report file, or a run just measured. */
-import { readFile } from 'node:fs/promises';
 import { RtinferError } from '../errors.js';
 import type { BenchReport } from '../loadgen/bench-report.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { sortSamples, type SortedSamples } from '../stats/sorted.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
-import { resolveRun } from '../store/record.js';
+import { readReportFile, resolveRun } from '../store/record.js';
 import type { CompareInput } from './compare.js';
 
 function coldStartOf(r: BenchReport): number | null {
@@ -60,21 +59,7 @@ export function inputFromStoredRun(run: StoredRun, ref: string): CompareInput {
 
 /** A report file's path (.json), a run id, 'last' (the newest run) or 'label:NAME' (the newest with that label). */
 export async function resolveSide(ref: string, store: RunStore | null): Promise<CompareInput> {
-  if (/\.json$/i.test(ref)) {
-    let text: string;
-    try {
-      text = await readFile(ref, 'utf8');
-    } catch (error) {
-      throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `cannot read report ${ref}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-    let report: BenchReport;
-    try {
-      report = JSON.parse(text) as BenchReport;
-    } catch {
-      throw new RtinferError('RTI_ERR_ARG_INVALID', `${ref} is not JSON: expected a rtinfer.bench/1 report (rtinfer bench --json)`);
-    }
-    return inputFromReport(report, ref);
-  }
+  if (/\.json$/i.test(ref)) return inputFromReport((await readReportFile(ref, 'a rtinfer.bench/1 report (rtinfer bench --json)')) as BenchReport, ref);
   if (store === null) throw new RtinferError('RTI_ERR_ARG_INVALID', `'${ref}' names a stored run, but the store is off (--no-store)`);
   return inputFromStoredRun(await resolveRun(store, ref), ref);
 }

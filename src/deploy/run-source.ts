@@ -2,11 +2,10 @@
  * A measured run that deploy and plan start from: a stored run (an id, last, label:NAME; through the
  * run store's interface) or a saved JSON report (rtinfer tune|sweep|bench --json > file.json).
  */
-import { readFile } from 'node:fs/promises';
 import { RtinferError } from '../errors.js';
 import type { BenchReport } from '../loadgen/bench-report.js';
 import type { SweepReport } from '../loadgen/sweep.js';
-import { openRunStore, resolveRun, storePath } from '../store/record.js';
+import { openRunStore, readReportFile, resolveRun, storePath } from '../store/record.js';
 import type { TuneReport } from '../tune/tune.js';
 
 export type RunSource =
@@ -26,21 +25,7 @@ function fromReport(report: unknown, ref: string, histogram: string | null): Run
 
 /** `ref` ending in .json is a report file; anything else a stored run in --store (default $RTINFER_STORE or .rtinfer/runs.db). */
 export async function loadRunSource(ref: string, store?: string): Promise<RunSource> {
-  if (/\.json$/i.test(ref)) {
-    let text: string;
-    try {
-      text = await readFile(ref, 'utf8');
-    } catch (error) {
-      throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `cannot read report ${ref}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-    let report: unknown;
-    try {
-      report = JSON.parse(text);
-    } catch {
-      throw new RtinferError('RTI_ERR_ARG_INVALID', `${ref} is not JSON: expected a rtinfer tune, sweep or bench report (--json)`);
-    }
-    return fromReport(report, ref, null);
-  }
+  if (/\.json$/i.test(ref)) return fromReport(await readReportFile(ref, 'a rtinfer tune, sweep or bench report (--json)'), ref, null);
   const file = storePath({ store });
   if (file === null) throw new RtinferError('RTI_ERR_ARG_INVALID', `--from-run '${ref}' names a stored run, but the store is off`);
   const runs = openRunStore(file, { create: false });

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RtinferError } from '../errors.js';
 import type { BenchReport } from '../loadgen/bench-report.js';
@@ -13,6 +14,21 @@ import type { SweepReport } from '../loadgen/sweep.js';
 import type { TuneReport } from '../tune/tune.js';
 import type { NewRun, RunKind, RunStore, StoredRun } from './run-store.js';
 import { SqliteRunStore } from './sqlite-store.js';
+
+/** A saved report (`--json` output) as parsed JSON; `expected` names what it should be, for the error. */
+export async function readReportFile(ref: string, expected: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(ref, 'utf8');
+  } catch (error) {
+    throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `cannot read report ${ref}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `${ref} is not JSON: expected ${expected}`);
+  }
+}
 
 export const DEFAULT_STORE = path.join('.rtinfer', 'runs.db');
 
