@@ -70,7 +70,7 @@ export class GrpcEndpoint {
       // The REST body limit applies to gRPC messages too (RESOURCE_EXHAUSTED beyond).
       'grpc.max_receive_message_length': limit,
       'grpc.max_send_message_length': -1,
-      'grpc.max_concurrent_streams': host.config.maxStreams > 0 ? Math.max(64, host.config.maxStreams) : 64,
+      'grpc.max_concurrent_streams': Math.max(64, host.config.maxStreams),
       // A client that holds a connection without calls is pinged, and dropped if it does not answer.
       'grpc.keepalive_time_ms': Math.max(10_000, host.config.wsPingIntervalMs),
       'grpc.keepalive_timeout_ms': 10_000,
