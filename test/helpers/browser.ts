@@ -27,12 +27,13 @@ export function haveChromium(t: TestContext): boolean {
   return reason === undefined;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** `extraArgs`: more Chromium flags, e.g. the fake camera's `--use-fake-device-for-media-stream`. */
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
     // --no-sandbox: CI runs as root in a container, where Chromium's sandbox cannot start.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage', ...extraArgs],
   });
 }
 
@@ -50,6 +51,8 @@ export interface PageOptions {
   /** Origins the page may reach, e.g. 'http://127.0.0.1:8123' for the test's own server. */
   allowOrigins?: string[];
   viewport?: { width: number; height: number };
+  /** More Chromium flags for this page's browser. */
+  launchArgs?: string[];
 }
 
 /**
@@ -62,7 +65,7 @@ export async function withPage<T>(t: TestContext, fn: (s: PageSession) => Promis
     t.skip(reason);
     return undefined;
   }
-  const browser = await launchBrowser();
+  const browser = await launchBrowser(o.launchArgs);
   try {
     const context = await browser.newContext({ viewport: o.viewport ?? { width: 1280, height: 900 } });
     const allowed = new Set(o.allowOrigins ?? []);

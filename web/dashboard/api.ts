@@ -1,13 +1,21 @@
 /**
  * Talking to the server the page came from. The token, when the server wants one, comes from the
  * page's own URL (`/?token=...`): fetches send it as `Authorization: Bearer`, and the event stream,
- * which cannot send headers, as `?token=` (the server accepts that on `/` and `/api/live` only).
+ * which cannot send headers, as `?token=` (the server accepts that on `/`, `/api/live` and the WebSocket streams only).
  */
 
 const token = new URLSearchParams(location.search).get('token');
 
 export function liveUrl(): string {
   return token === null ? 'api/live' : `api/live?token=${encodeURIComponent(token)}`;
+}
+
+/** The WebSocket URL of a model's frame stream, beside the page (browsers cannot set headers on a WebSocket: the token goes as `?token=`). */
+export function streamUrl(model: string): string {
+  const url = new URL(`api/models/${encodeURIComponent(model)}/stream`, location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.search = token === null ? '' : `?token=${encodeURIComponent(token)}`;
+  return url.href;
 }
 
 /** fetch against the server, with the token; a non-2xx answer throws with the server's one-line error. */

@@ -9,6 +9,7 @@ import { COLORS } from '../shared/charts.js';
 import { dataTable, h } from '../shared/dom.js';
 import { formatMs } from '../shared/format.js';
 import { api } from './api.js';
+import { cameraControls } from './camera.js';
 import type { ModelListing, PredictAnswer } from './types.js';
 
 const STAGES = ['decode', 'preprocess', 'inference', 'postprocess'] as const;
@@ -28,6 +29,7 @@ export function tryItPanel(parent: HTMLElement, models: readonly ModelListing[])
   const status = h('p', { class: 'meta', id: 'tryit-status' }, 'Pick a model and an image.');
   const result = h('div', { class: 'tryit-result', id: 'tryit-result', 'data-state': 'idle' });
   card.append(h('div', { class: 'tryit-controls' }, h('label', {}, 'model ', select), drop), status, result);
+  cameraControls(card, () => vision.find((m) => m.name === select.value) ?? vision[0]!);
 
   // A file dropped beside the zone must not navigate the page away from the dashboard.
   for (const type of ['dragover', 'drop'] as const) window.addEventListener(type, (e) => e.preventDefault());
