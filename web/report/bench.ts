@@ -2,7 +2,7 @@
 import { cdfChart, histogramChart } from '../shared/charts.js';
 import { chartSection, dataTable, h, keyValueTable } from '../shared/dom.js';
 import { formatBytes, formatMs, formatRate, formatShapes } from '../shared/format.js';
-import type { BenchReport } from '../shared/report-types.js';
+import type { BenchReport, VideoBench } from '../shared/report-types.js';
 import { describeSettings, envTable, splitBar, splitLegend, stat, verdictCard, type SplitPart } from './common.js';
 
 export function renderBench(app: HTMLElement, r: BenchReport): void {
@@ -46,6 +46,7 @@ export function renderBench(app: HTMLElement, r: BenchReport): void {
     cdf.append(h('p', { class: 'meta' }, note));
   }
 
+  if (r.video) app.append(videoCard(r.video));
   app.append(stagesCard(r));
   app.append(h('section', { class: 'card' }, h('h2', {}, 'Settings'), settingsTable(r)));
   app.append(h('section', { class: 'card' }, h('h2', {}, 'Environment'), envTable(r.env)));
@@ -124,4 +125,45 @@ function settingsTable(r: BenchReport): HTMLTableElement {
     ],
     { id: 'settings' },
   );
+}
+
+/** bench --video: the clip replayed at a camera's rate (latest frame wins), and the largest fps with no drop. */
+function videoCard(v: VideoBench): HTMLElement {
+  const s = v.summary;
+  const c = s.captureToResultMs;
+  const card = h('section', { class: 'card', id: 'video' }, h('h2', {}, 'Video: camera-rate replay'));
+  card.append(
+    h('p', { class: 'meta' }, `${v.file} (${v.width}x${v.height}${v.sourceFps ? ` @ ${v.sourceFps} fps` : ''}) replayed at ${v.fps} fps, latest frame wins, ${v.path}`),
+    h(
+      'div',
+      { class: 'stats' },
+      stat('fps processed', s.achievedFps.toFixed(1)),
+      stat('dropped', `${s.dropped} of ${s.framesIn}`),
+      stat('late', `${s.late} of ${s.processed}`),
+      stat('capture-to-result p99 ms', formatMs(c.p99)),
+      stat('single-stream p99 ms', formatMs(v.singleStreamP99Ms)),
+      ...(v.maxFps ? [stat('max fps with no drop', v.maxFps.bound === 'below-min' ? `< ${v.maxFps.probes.reduce((m, p) => Math.min(m, p.fps), Infinity)}` : `${v.maxFps.fps}${v.maxFps.bound === 'at-cap' ? '+' : ''}`)] : []),
+    ),
+    h('p', { class: v.verdict.keepsUp ? 'ok' : 'bad', id: 'video-verdict' }, `${v.verdict.text} · capture-to-result p99 ${v.verdict.p99WithinTwiceSingleStream ? 'within' : 'over'} 2× the single-stream p99`),
+    dataTable(['capture-to-result ms', 'p50', 'p90', 'p99', 'max'], [['', formatMs(c.p50), formatMs(c.p90), formatMs(c.p99), formatMs(c.max)]]),
+  );
+  const m = v.maxFps;
+  if (m) {
+    const what = m.bound === 'below-min' ? 'frames drop at every rate tried' : m.bound === 'at-cap' ? `no drop up to ${m.fps} fps, where the search stops` : `${m.fps} fps sustained with no drop; ${m.failedFps ?? ''} fps drops frames`;
+    card.append(
+      h('h2', { class: 'sub' }, 'Largest fps with no drop'),
+      h('p', { class: 'meta', id: 'video-max-fps' }, `${what} (${m.probes.length} paced runs of about ${m.probeMs / 1000} s, doubling or halving from ${v.fps} fps then bisecting; a rate is sustained when no frame is dropped and ffmpeg delivers every frame on time)`),
+      h(
+        'div',
+        { class: 'scroll' },
+        dataTable(
+          ['fps', 'frames in', 'processed', 'dropped', 'late', 'source behind', 'capture-to-result p99 ms', ''],
+          m.probes.map((p) => [String(p.fps), String(p.framesIn), String(p.processed), String(p.dropped), String(p.late), String(p.sourceBehind), formatMs(p.captureToResultP99Ms), p.sustained ? 'sustained' : 'drops']),
+          (i) => (m.probes[i]?.sustained ? undefined : 'bad'),
+          { id: 'video-probes' },
+        ),
+      ),
+    );
+  }
+  return card;
 }

@@ -85,11 +85,44 @@ export interface BenchReport {
   };
   stability: { windows: Array<{ qps: number; meanMs: number }>; percentage: number; qpsSpreadPct: number; latencySpreadPct: number; stable: boolean };
   pipeline?: { head: string; images: number; stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }> };
+  /** bench --video (src/video/video-bench.ts): the paced replay and the max-fps search. */
+  video?: VideoBench;
   cpu: { msPerQuery: number; utilization: number };
   eventLoopLagMs: { mean: number; p99: number; max: number };
   memory: { peakRssMB: number };
   validity: { valid: boolean; reasons: string[]; warnings: string[] };
   env: Env;
+}
+
+export interface VideoBench {
+  file: string;
+  width: number;
+  height: number;
+  sourceFps: number | null;
+  fps: number;
+  path: string;
+  summary: {
+    framesIn: number;
+    processed: number;
+    dropped: number;
+    late: number;
+    deadlineMs: number | null;
+    achievedFps: number;
+    inOrder: boolean;
+    captureToResultMs: { p50: number; p90: number; p99: number; mean: number; max: number };
+    stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }>;
+    sourceBehind?: { frames: number; maxLagMs: number };
+    decoderCpuMs?: { total: number; perFrame: number };
+  };
+  singleStreamP99Ms: number;
+  verdict: { keepsUp: boolean; text: string; p99WithinTwiceSingleStream: boolean };
+  maxFps?: {
+    fps: number;
+    bound: 'found' | 'at-cap' | 'below-min';
+    failedFps: number | null;
+    probeMs: number;
+    probes: Array<{ fps: number; framesIn: number; processed: number; dropped: number; late: number; sourceBehind: number; captureToResultP99Ms: number; sustained: boolean }>;
+  };
 }
 
 export interface SweepPoint {
