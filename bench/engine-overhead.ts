@@ -9,9 +9,11 @@
  *      defaults (no batching, no deadline; spinning off): validation, the scheduler, a copy, a
  *      transfer to the worker, session.run there, the transfer back, the conversion to Tensors;
  *   C: as B, but with session { allowSpinning: true }, the setting A runs with, so that B − C is
- *      the cost of the engine's spinning default and C − A the cost of the engine's own path.
+ *      the cost of the engine's spinning default and C − A the cost of the engine's own path;
+ *   D: as C, with placement 'main': the session on the calling thread, the scheduler and checks
+ *      without the hop, so that C − D is what the worker thread costs.
  * One request at a time, the same 8 rotating seeded-random samples on every side, rounds
- * interleaved in ABC/CBA order (ABBA for three, to cancel drift on a shared machine). Latency is
+ * interleaved in ABCD/DCBA order (ABBA generalised, to cancel drift on a shared machine). Latency is
  * measured on the caller's side: performance.now() around the await. It prints p50 and p99 of each
  * side, ratios to A, the time added at p50, for reference each engine's in-worker session.run
  * time, and how many cores other processes kept busy meanwhile (above 0.1: not a clean run).
@@ -64,10 +66,12 @@ for (const c of cases) {
   // The engine turns onnxruntime's thread spinning off by default; the bare session keeps
   // onnxruntime's default (on). C isolates the engine's own path from that setting.
   const spinning: Engine = await createEngine({ ...common, session: { allowSpinning: true } });
+  const onMain: Engine = await createEngine({ ...common, placement: 'main', session: { allowSpinning: true } });
   const sides: Array<{ key: string; label: string; call: (f: Feeds) => Promise<unknown>; engine?: Engine; out: number[] }> = [
     { key: 'A', label: `A bare session.run (${THREADS} threads, main thread)`, call: (f): Promise<InferenceSession.OnnxValueMapType> => rt.session.run(f), out: [] },
     { key: 'B', label: `B engine.infer (1 instance × ${THREADS} threads, defaults)`, call: (f) => engine.infer(f), engine, out: [] },
     { key: 'C', label: 'C engine.infer, session allowSpinning: true as A', call: (f) => spinning.infer(f), engine: spinning, out: [] },
+    { key: 'D', label: "D as C, placement 'main' (no worker thread)", call: (f) => onMain.infer(f), out: [] },
   ];
 
   // Warm-up, every side, not measured.
@@ -83,6 +87,7 @@ for (const c of cases) {
   const inWorker = new Map(sides.map((side) => [side.key, side.engine?.stats().latency.inference]));
   await engine.close();
   await spinning.close();
+  await onMain.close();
   await rt.release();
 
   const a = sort(sides[0]!.out);
@@ -100,10 +105,10 @@ for (const c of cases) {
   }
   const goalText = c.goal.kind === 'ratio' ? `p50 ratio <= ${c.goal.max}` : `added p50 <= ${c.goal.max} µs`;
   const short = rounds < ROUNDS ? ` (only ${rounds} of ${ROUNDS} rounds within the time budget)` : '';
-  for (const key of ['B', 'C']) {
+  for (const key of ['B', 'C', 'D']) {
     const r = ratios.get(key)!;
     const pass = c.goal.kind === 'ratio' ? r.r50 <= c.goal.max : r.added <= c.goal.max;
-    const what = key === 'B' ? 'engine (defaults)' : 'engine (spinning as bare)';
+    const what = key === 'B' ? 'engine (defaults)' : key === 'C' ? 'engine (spinning as bare)' : "engine (placement 'main')";
     verdicts.push(
       `${c.name}: ${what}/bare p50 ${r.r50.toFixed(4)}, p99 ${r.r99.toFixed(4)}, added at p50 ${r.added.toFixed(1)} µs; goal ${goalText}: ${pass ? 'met' : 'NOT met'}${short}`,
     );
@@ -111,7 +116,7 @@ for (const c of cases) {
   verdicts.push(`  (other processes kept ${Number.isFinite(foreign) ? foreign.toFixed(2) : 'n/a'} of ${os.cpus().length} cores busy during these rounds${foreign > 0.1 ? ': not a clean run' : ''})`);
 }
 
-console.log(`engine overhead · ${THREADS} threads each side · ${ROUNDS} rounds in ABC/CBA order · latency on the caller's side`);
+console.log(`engine overhead · ${THREADS} threads each side · ${ROUNDS} rounds in ABCD/DCBA order · latency on the caller's side`);
 console.log('');
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const r of rows) console.log(r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());

@@ -46,6 +46,7 @@
  *
  *   npm run build && npm run bench:serve                   # about 3 min per model
  *   npm run bench:serve -- --seconds 1 --model cls         # smoke run
+ *   npm run bench:serve -- --second="--placement main --threads 1"   # another layout as the second rtinfer
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -84,10 +85,12 @@ const START_TIMEOUT_MS = 180_000;
 const SETTLE_BOUND_MS = 60_000;
 const SLACK_MS = 2;
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, model: { type: 'string', default: 'both' } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, model: { type: 'string', default: 'both' }, second: { type: 'string', default: '--hint throughput' } } });
+/** The flags of the second rtinfer server (rt-tp): --hint throughput unless --second says otherwise. */
+const SECOND_FLAGS = (args.second ?? '').split(/\s+/).filter(Boolean);
 const D = Number(args.seconds);
 if (!(D >= 0.5 && D <= 600) || !['cls', 'yolox', 'both'].includes(args.model ?? '')) {
-  console.error('bench/serve: --seconds D (each block, 0.5-600, default 4) --model cls|yolox|both (default both)');
+  console.error('bench/serve: --seconds D (each block, 0.5-600, default 4) --model cls|yolox|both (default both) --second="FLAGS" (the second rtinfer server\'s flags, default --hint throughput)');
   process.exit(2);
 }
 if (!existsSync(CLI)) {
@@ -102,7 +105,7 @@ const CORES = os.availableParallelism();
 
 type Key = 'naive' | 'rt' | 'rtTp';
 const KEYS: Key[] = ['naive', 'rt', 'rtTp'];
-const LABEL: Record<Key, string> = { naive: 'naive server', rt: 'rtinfer serve', rtTp: 'rtinfer serve --hint throughput' };
+const LABEL: Record<Key, string> = { naive: 'naive server', rt: 'rtinfer serve', rtTp: `rtinfer serve ${SECOND_FLAGS.join(' ')}` };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sorted = (xs: ArrayLike<number>): Float64Array => Float64Array.from(xs).sort();
@@ -233,7 +236,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   console.log(`  naive peak (closed loop, ${f(PEAK_MS / 1000, 1)} s each): ${peaks.map((p) => `${p.n} outstanding ${f(p.rate, 1)}/s (p50 ${f(p.p50)} ms)`).join(', ')} → peak ${f(peak, 1)}/s`);
   for (const [k, flags] of [
     ['rt', []],
-    ['rtTp', ['--hint', 'throughput']],
+    ['rtTp', SECOND_FLAGS],
   ] as Array<[Key, string[]]>) {
     servers[k] = await startAnnounced(LABEL[k], [CLI, 'serve', c.path, '--port', '0', ...flags], { layout: true, timeoutMs: START_TIMEOUT_MS });
     clients[k] = new V2Client(`${servers[k].modelUrl}/infer`, MAX_SOCKETS);

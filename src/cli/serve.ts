@@ -32,6 +32,7 @@ export const SERVE_COMMAND: CommandSpec = {
     { name: 'instances', type: 'string', value: 'N', description: 'engine instances per model given on the command line' },
     { name: 'threads', type: 'string', value: 'N', description: 'intra-op threads per instance' },
     { name: 'shape', type: 'string', multiple: true, value: 'NAME=DIMS', description: 'the input shape traffic will use (x=1x3x48x192), for warm-up and the auto hint\'s measurement of dynamic models' },
+    { name: 'placement', type: 'string', value: 'WHERE', description: "where sessions run: worker (threads, default) or main (the HTTP thread, one instance: no hop, for models of about a millisecond)" },
     { name: 'hint', type: 'string', value: 'HINT', description: 'layout when --instances/--threads are not given: latency, throughput or auto (default: both measured at start-up)' },
     { name: 'batch', type: 'string', value: 'N', description: 'max batch size for dynamic batching (1 = off; default off)' },
     { name: 'batch-delay', type: 'string', value: 'TIME', description: 'how long a batch may wait to fill (default 0)' },
@@ -78,6 +79,7 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
       ...(Object.keys(shapes).length > 0 ? { warmupShapes: shapes } : {}),
       ...(text('instances') !== undefined ? { instances: parseIntOption('instances', text('instances') ?? '', 1, 256) } : {}),
       ...(text('threads') !== undefined ? { threads: parseIntOption('threads', text('threads') ?? '', 1, 1024) } : {}),
+      ...(text('placement') !== undefined ? { placement: parseChoice('placement', text('placement') ?? '', ['worker', 'main'] as const) } : {}),
       ...(text('hint') !== undefined ? { hint: parseChoice('hint', text('hint') ?? '', PERFORMANCE_HINTS) } : {}),
       ...(batch !== undefined && batch > 1 ? { batching: { maxBatchSize: batch, ...(delay !== undefined ? { maxQueueDelayUs: parseDurationMs('batch-delay', delay) * 1000 } : {}) } } : {}),
       ...(text('max-queue') !== undefined ? { maxQueueSize: parseIntOption('max-queue', text('max-queue') ?? '', 1) } : {}),
@@ -158,7 +160,7 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
       for (const m of loaded) {
         const c = m.engine?.config;
         const why = c?.calibration ? c.calibration.reason : c?.hint ? `hint ${c.hint}` : undefined;
-        if (c) say(`  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${why ? ` (${why})` : ''}`, 'layout', { model: m.config.name, instances: c.instances, threads: c.threadsPerInstance, ...(why ? { why } : {}) });
+        if (c) say(`  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${c.placement === 'main' ? ' on the HTTP thread' : ''}${why ? ` (${why})` : ''}`, 'layout', { model: m.config.name, instances: c.instances, threads: c.threadsPerInstance, ...(why ? { why } : {}) });
       }
       await stop;
     }

@@ -30,7 +30,7 @@ import type { Supervisor, EngineHealth } from './supervisor.js';
 import { BufferPool, copyFeeds, splitOutputs, stackFeeds, toOrtFeeds, validateInputs, type TensorLike, type WireFeeds } from './tensors.js';
 import { seedLatencyModel, warmupInputs } from './warmup.js';
 import { startPool, type StartedPool } from './start-pool.js';
-import type { WorkerPool } from './worker-pool.js';
+import type { InstancePool, Placement } from './worker-pool.js';
 
 export type { BatchingOptions } from './batch-policy.js';
 export type { Calibration, Layout, PerformanceHint } from './hint.js';
@@ -48,6 +48,12 @@ export interface EngineOptions {
   hint?: PerformanceHint;
   /** Sessions, one per worker thread; default 1. */
   instances?: number;
+  /**
+   * Where the sessions run: 'worker' threads (default), or 'main', one session on the calling
+   * thread: no hop, but each inference blocks the caller's event loop (for models of a millisecond
+   * or so, where the hop costs as much as the inference). One instance only.
+   */
+  placement?: Placement;
   /** Intra-op threads per instance; default: the cores divided among the instances. */
   threads?: number;
   /** Other session settings (execution providers, optimization level, ...). */
@@ -87,6 +93,8 @@ export type Outputs = Record<string, Tensor>;
 
 export interface EngineConfig {
   instances: number;
+  /** Where the sessions run (worker threads unless 'main' was asked for or chosen). */
+  placement: Placement;
   threadsPerInstance: number;
   cores: number;
   /** The hint the layout came from, if any (given instances or threads override it). */
@@ -135,7 +143,7 @@ export class InferenceEngine implements Engine {
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
   readonly config: EngineConfig;
-  readonly #pool: WorkerPool;
+  readonly #pool: InstancePool;
   readonly #supervisor: Supervisor;
   readonly #scheduler: Scheduler<Job>;
   readonly #latency = new LatencyModels();
@@ -154,7 +162,13 @@ export class InferenceEngine implements Engine {
     const clock = options.clock ?? realClock;
     const maxQueueSize = positiveInt('maxQueueSize', options.maxQueueSize, 256);
     const model = await readModel(options.model);
-    const given = options.instances !== undefined || options.threads !== undefined;
+    const given = options.instances !== undefined || options.threads !== undefined || options.placement !== undefined;
+    if (options.placement !== undefined && options.placement !== 'worker' && options.placement !== 'main') {
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid placement '${String(options.placement)}' (expected worker or main)`);
+    }
+    if (options.placement === 'main' && options.instances !== undefined && options.instances !== 1) {
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `placement 'main' runs one session on the calling thread: instances must be 1, not ${options.instances}`);
+    }
     let started: StartedPool;
     let calibration: Calibration | undefined;
     if (options.hint !== undefined && !given) {
@@ -162,7 +176,7 @@ export class InferenceEngine implements Engine {
     } else {
       const instances = positiveInt('instances', options.instances, 1);
       const threads = positiveInt('threads', options.threads, Math.max(1, Math.floor(cores / instances)));
-      started = await startPool({ instances, threads }, model, options.session, clock);
+      started = await startPool({ instances, threads, ...(options.placement === 'main' ? { placement: 'main' as const } : {}) }, model, options.session, clock);
     }
     const { pool } = started;
     const { layout } = started;
@@ -179,6 +193,7 @@ export class InferenceEngine implements Engine {
     if (oversubscribed) warnings.push(`thread budget oversubscribed: ${layout.instances} instances × ${layout.threads} threads on ${cores} cores; expect latency jitter`);
     const config: EngineConfig = {
       instances: layout.instances,
+      placement: started.pool.placement,
       threadsPerInstance: layout.threads,
       cores,
       ...(options.hint !== undefined && !given ? { hint: options.hint } : {}),
@@ -348,7 +363,9 @@ export class InferenceEngine implements Engine {
     const rows = batch.map((r) => r.rows);
     const totalRows = Math.max(this.#padTo ?? 0, rows.reduce((s, r) => s + r, 0));
     const single = batch.length === 1 && this.#padTo === undefined ? batch[0]?.item : undefined;
-    const feeds = single ? (single.owned ? single.feeds : copyFeeds(single.feeds, this.#buffers)) : stackFeeds(batch.map((r) => r.item.feeds), this.#padTo);
+    // On the calling thread nothing is transferred, so the caller's buffers can be used as they are.
+    const keep = single !== undefined && (single.owned || this.#pool.placement === 'main');
+    const feeds = single ? (keep ? single.feeds : copyFeeds(single.feeds, this.#buffers)) : stackFeeds(batch.map((r) => r.item.feeds), this.#padTo);
     const shapeKey = batch[0]?.shapeKey ?? '';
     try {
       const result = await this.#pool.run(instance, feeds);

@@ -13,6 +13,7 @@
 import type { Clock } from './clock.js';
 import { measureLoaded, warmupInputs, type LoopMeasurement } from './warmup.js';
 import type { StartedPool } from './start-pool.js';
+import type { Placement } from './worker-pool.js';
 import { firstLine } from '../errors.js';
 
 export const PERFORMANCE_HINTS = ['latency', 'throughput', 'auto'] as const;
@@ -21,6 +22,8 @@ export type PerformanceHint = (typeof PERFORMANCE_HINTS)[number];
 export interface Layout {
   instances: number;
   threads: number;
+  /** Where the sessions run: worker threads (default) or, one instance only, the calling thread. */
+  placement?: Placement;
 }
 
 export interface Calibration {

@@ -3,11 +3,12 @@ import type { SessionSettings } from '../runtime/session-options.js';
 import type { Clock } from './clock.js';
 import type { Layout } from './hint.js';
 import { Supervisor } from './supervisor.js';
-import { WorkerPool, type ModelIo } from './worker-pool.js';
+import { MainThreadPool } from './main-thread-pool.js';
+import { WorkerPool, type InstancePool, type ModelIo } from './worker-pool.js';
 
 export interface StartedPool {
   layout: Layout;
-  pool: WorkerPool;
+  pool: InstancePool;
   supervisor: Supervisor;
   io: ModelIo;
 }
@@ -15,7 +16,9 @@ export interface StartedPool {
 export async function startPool(layout: Layout, model: { bytes: Uint8Array; label: string }, session: Omit<SessionSettings, 'intraOpThreads'> | undefined, clock: Clock): Promise<StartedPool> {
   const supervisor = new Supervisor(layout.instances, clock);
   const settings: SessionSettings = { ...session, intraOpThreads: layout.threads };
-  const pool = new WorkerPool(layout.instances, { modelBytes: model.bytes, label: model.label, settings }, (instance) => supervisor.crashed(instance));
+  const init = { modelBytes: model.bytes, label: model.label, settings };
+  const onCrash = (instance: number): void => supervisor.crashed(instance);
+  const pool = layout.placement === 'main' ? new MainThreadPool(init, onCrash) : new WorkerPool(layout.instances, init, onCrash);
   supervisor.watch(pool);
   const io = await pool.start();
   return { layout, pool, supervisor, io };

@@ -5,7 +5,7 @@
  */
 import { firstLine } from '../errors.js';
 import type { Clock } from './clock.js';
-import type { WorkerPool } from './worker-pool.js';
+import type { InstancePool } from './worker-pool.js';
 
 /** Whether the engine can serve, by its workers. */
 export interface EngineHealth {
@@ -54,7 +54,7 @@ export class Supervisor {
   readonly #states: InstanceHealth[];
   /** Back-off waits in progress; stop() ends them early (resolving false) so no timer outlives it. */
   readonly #waits = new Map<unknown, (completed: boolean) => void>();
-  #pool: WorkerPool | undefined;
+  #pool: InstancePool | undefined;
   #hooks: SupervisorHooks | undefined;
   #phase: 'open' | 'closing' | 'closed' = 'open';
   #lastHealth = '';
@@ -65,7 +65,7 @@ export class Supervisor {
   }
 
   /** The pool whose workers this supervisor replaces (its crash callback calls `crashed`). */
-  watch(pool: WorkerPool): void {
+  watch(pool: InstancePool): void {
     this.#pool = pool;
   }
 

@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
 import type { LatencyModels } from './latency-model.js';
 import type { BatchPolicy } from './scheduler.js';
 import { copyFeeds, fromOrtOutputs, stackFeeds, validateInputs, type WireFeeds } from './tensors.js';
-import type { WorkerPool } from './worker-pool.js';
+import type { InstancePool } from './worker-pool.js';
 
 export interface WarmupInputs {
   feeds: WireFeeds;
@@ -33,7 +33,7 @@ export async function warmupInputs(specs: readonly TensorSpec[], warmupShapes: R
  * Seeds the latency model (and warms every session): each batch size worth knowing, a few runs
  * each, on every instance.
  */
-export async function seedLatencyModel(pool: WorkerPool, instances: number, inputs: WarmupInputs, policy: BatchPolicy, padTo: number | undefined, latency: LatencyModels, clock: Clock): Promise<void> {
+export async function seedLatencyModel(pool: InstancePool, instances: number, inputs: WarmupInputs, policy: BatchPolicy, padTo: number | undefined, latency: LatencyModels, clock: Clock): Promise<void> {
   const sizes = new Set<number>([padTo ?? 1]);
   if (policy.mode !== 'none' && padTo === undefined) {
     for (let b = 2; b < policy.maxBatchSize; b *= 2) sizes.add(b);
@@ -73,7 +73,7 @@ export interface LoopMeasurement {
  * Every instance busy, one request after another, for `durationMs` (after two unmeasured runs
  * each): what the layout serves when loaded, the figure the `auto` hint compares.
  */
-export async function measureLoaded(pool: WorkerPool, instances: number, feeds: WireFeeds, durationMs: number, clock: Clock): Promise<LoopMeasurement> {
+export async function measureLoaded(pool: InstancePool, instances: number, feeds: WireFeeds, durationMs: number, clock: Clock): Promise<LoopMeasurement> {
   const times: number[] = [];
   await Promise.all(Array.from({ length: instances }, async (_, i) => {
     for (let k = 0; k < 2; k++) await pool.run(i, copyFeeds(feeds));

@@ -40,7 +40,25 @@ export interface ModelIo {
   outputs: TensorSpec[];
 }
 
-export class WorkerPool {
+/** Where a layout's sessions run: worker threads (WorkerPool) or the calling thread (MainThreadPool). */
+export type Placement = 'worker' | 'main';
+
+/** What the engine, its supervisor and the warm-up need of the sessions, wherever they run. */
+export interface InstancePool {
+  readonly placement: Placement;
+  /** Replacements that started. */
+  readonly restarts: number;
+  readonly hops: { message: number; shared: number; sharedAnsweredByMessage: number };
+  onBuffers: ((buffers: ArrayBuffer[]) => void) | undefined;
+  start(): Promise<ModelIo>;
+  replace(instance: number): Promise<void>;
+  run(instance: number, feeds: WireFeeds): Promise<RunResult>;
+  failStartsForTesting(instance: number, count: number): void;
+  crash(instance: number): void;
+  close(): Promise<void>;
+}
+
+export class WorkerPool implements InstancePool {
   /**
    * The transport when WorkerInit.transport is not given: 'shared' (shared-channel.ts) for small
    * tensors, with every larger one taking the message path anyway. bench/engine-hop.ts (7 runs) and a per-request message/shared alternation
@@ -107,6 +125,10 @@ export class WorkerPool {
   /** Test hook: the next `count` workers started for `instance` die while loading the model. */
   failStartsForTesting(instance: number, count: number): void {
     this.#failStarts.set(instance, count);
+  }
+
+  get placement(): 'worker' {
+    return 'worker';
   }
 
   /** The transport this pool uses. */

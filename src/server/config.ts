@@ -86,7 +86,7 @@ export function modelNameFromPath(file: string): string {
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
-const MODEL_KEYS = ['name', 'path', 'version', 'instances', 'threads', 'batching', 'maxQueueSize', 'defaultDeadlineMs', 'session', 'warmupShapes', 'task', 'hint'] as const;
+const MODEL_KEYS = ['name', 'path', 'version', 'instances', 'threads', 'batching', 'maxQueueSize', 'defaultDeadlineMs', 'session', 'warmupShapes', 'task', 'hint', 'placement'] as const;
 
 /** A model's serving config from a plain object (the repository builds these from its layout). */
 export function modelConfigFrom(where: string, raw: Record<string, unknown>): ModelConfig {
@@ -110,6 +110,12 @@ function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig 
   if (queue !== undefined) m.maxQueueSize = queue;
   const deadline = num(`${where}.defaultDeadlineMs`, raw['defaultDeadlineMs']);
   if (deadline !== undefined) m.defaultDeadlineMs = deadline;
+  const placement = raw['placement'];
+  if (placement !== undefined) {
+    if (placement !== 'worker' && placement !== 'main') fail(`${where}.placement`, `expected worker or main, got ${JSON.stringify(placement)}`);
+    if (placement === 'main' && instances !== undefined && instances !== 1) fail(`${where}.placement`, `'main' runs one session on the HTTP thread: instances must be 1, not ${instances}`);
+    m.placement = placement;
+  }
   const hint = raw['hint'];
   if (hint !== undefined) {
     if (!(PERFORMANCE_HINTS as readonly unknown[]).includes(hint)) fail(`${where}.hint`, `expected one of ${PERFORMANCE_HINTS.join(', ')}, got ${JSON.stringify(hint)}`);

@@ -75,6 +75,7 @@ export class GrpcEndpoint {
       'grpc.keepalive_time_ms': Math.max(10_000, host.config.wsPingIntervalMs),
       'grpc.keepalive_timeout_ms': 10_000,
     });
+    widenFlowControl(this.#server);
     this.#server.addService(grpcServiceDefinition(), {
       ServerLive: this.#unary('ServerLive', false, async () => ({ live: true })),
       ServerReady: this.#unary('ServerReady', false, async () => ({ ready: !host.closing && [...host.table.entries()].every((m) => modelReadiness(m).ready) })),
@@ -104,6 +105,7 @@ export class GrpcEndpoint {
       this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => {
         if (error) return reject(new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen for gRPC on ${address}: ${error.message}`));
         this.#port = bound;
+        openConnectionWindows(this.#server);
         resolve(bound);
       });
     });
@@ -218,6 +220,41 @@ export class GrpcEndpoint {
         this.#logger.access({ protocol: 'grpc', method: 'POST', path: 'ModelInfer', endpoint: 'grpc_infer', ...(name !== undefined ? { model: name } : {}), status, ms, ...(timing ? { timing: Object.fromEntries(timing.map(([k, v]) => [k, Number(v.toFixed(3))])) } : {}) });
       }
     }
+  }
+}
+
+/**
+ * HTTP/2's default flow-control windows (64 KiB per stream and per connection) make the client of
+ * a large message wait for WINDOW_UPDATE round trips: a 2 MB unary call took 10.7 ms at p50 on
+ * loopback with them and 2.5 ms with these (.scratch measurement, grpc-js 1.14 server, node:http2
+ * client). grpc-js has no option for the server's windows, so its two internals are reached here
+ * and left alone if they are not there (the windows then stay at HTTP/2's defaults).
+ */
+const STREAM_WINDOW = 4 * 1024 * 1024;
+const CONNECTION_WINDOW = 16 * 1024 * 1024;
+
+interface GrpcServerInternals {
+  commonServerOptions?: { settings?: Record<string, unknown> };
+  http2Servers?: Map<{ on(event: 'session', listener: (session: { setLocalWindowSize?(n: number): void }) => void): void }, unknown>;
+}
+
+function widenFlowControl(server: grpc.Server): void {
+  const internals = server as unknown as GrpcServerInternals;
+  const common = internals.commonServerOptions;
+  if (common) common.settings = { ...common.settings, initialWindowSize: STREAM_WINDOW };
+}
+
+function openConnectionWindows(server: grpc.Server): void {
+  const servers = (server as unknown as GrpcServerInternals).http2Servers;
+  if (!(servers instanceof Map)) return;
+  for (const h2 of servers.keys()) {
+    h2.on('session', (session) => {
+      try {
+        session.setLocalWindowSize?.(CONNECTION_WINDOW);
+      } catch {
+        // A session already closing: nothing to widen.
+      }
+    });
   }
 }
 

@@ -24,6 +24,8 @@ export function modelReadiness(m: LoadedModelEntry): ModelReadiness {
 export interface Deployment {
   instances: number;
   threads: number;
+  /** Where the sessions run: worker threads or the HTTP thread. */
+  placement: 'worker' | 'main';
   hint?: string;
   /** The auto hint's measurement, one line. */
   reason?: string;
@@ -33,5 +35,5 @@ export function deploymentOf(m: LoadedModelEntry): Deployment | undefined {
   const c = m.engine?.config;
   if (!c) return undefined;
   const reason = c.calibration?.reason;
-  return { instances: c.instances, threads: c.threadsPerInstance, ...(c.hint ? { hint: c.hint } : {}), ...(reason ? { reason } : {}) };
+  return { instances: c.instances, threads: c.threadsPerInstance, placement: c.placement, ...(c.hint ? { hint: c.hint } : {}), ...(reason ? { reason } : {}) };
 }

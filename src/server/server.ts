@@ -310,13 +310,14 @@ class HttpServer implements RtinferServer, ServerHost {
   async #load(m: LoadedModelEntry): Promise<void> {
     const c = m.config;
     try {
-      const given = c.instances !== undefined || c.threads !== undefined;
+      const given = c.instances !== undefined || c.threads !== undefined || c.placement !== undefined;
       m.engine = await createEngine({
         model: c.path,
         // With no layout given, measure one: the server's default is the auto hint.
         ...(given ? {} : { hint: c.hint ?? 'auto' }),
         ...(c.instances !== undefined ? { instances: c.instances } : {}),
         ...(c.threads !== undefined ? { threads: c.threads } : {}),
+        ...(c.placement !== undefined ? { placement: c.placement } : {}),
         // The HTTP thread must keep answering while models run: idle onnxruntime threads do not
         // spin (measured at 400 q/s on 2 cores: p50 5.8 → 2.6 ms, CPU 1.8 → 1.1 cores).
         session: { allowSpinning: false, ...c.session },

@@ -34,6 +34,8 @@ export interface ModelConfig {
    * server's default: both measured at start-up, the one that serves more kept).
    */
   hint?: PerformanceHint;
+  /** Where the model's sessions run: worker threads (default) or the HTTP thread ('main', one instance). */
+  placement?: 'worker' | 'main';
 }
 
 export interface ServerConfig {

@@ -137,6 +137,7 @@ test('BAD CALL - each bad input gets one line, exit 2 for usage and 1 for runtim
     [['sweep', OCR_CLS, '--concurrency', '1', '--qps', '5'], 2, /not both/],
     [['serve', OCR_CLS, '--shape', '1x3x48x192'], 2, /invalid --shape '1x3x48x192' for serve: name the input/],
     [['serve', OCR_CLS, '--hint', 'fast'], 2, /invalid --hint 'fast' \(expected one of latency, throughput, auto\)/],
+    [['serve', OCR_CLS, '--placement', 'gpu'], 2, /invalid --placement 'gpu' \(expected one of worker, main\)/],
     [['serve', OCR_CLS, '--cors', 'app.example'], 2, /config cors: 'app\.example' is not an origin/],
     [['bench', OCR_CLS, '--hint', 'fast'], 2, /invalid --hint 'fast'/],
     [['tune', OCR_CLS, '--slo', 'p99<=50ms', '--hint', 'auto'], 2, /invalid --hint 'auto' \(expected one of latency, throughput\)/],

@@ -9,6 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +120,22 @@ test('ModelInfer with raw and with typed contents gives the scores REST gives', 
   assert.equal(typed.raw_output_contents.length, 0, 'a typed request is answered typed');
   const fromTyped: number[] = typed.outputs[0].contents.fp32_contents;
   fromTyped.forEach((v, i) => assert.ok(Math.abs(v - rest[i]!) < 1e-6));
+});
+
+test('the gRPC port opens wide HTTP/2 flow-control windows, so a large message is not held up by WINDOW_UPDATE round trips', async () => {
+  const h2 = http2.connect(`http://127.0.0.1:${server.grpcPort!}`);
+  try {
+    const settings = await new Promise<http2.Settings>((resolve, reject) => {
+      h2.once('remoteSettings', resolve);
+      h2.once('error', reject);
+    });
+    assert.ok((settings.initialWindowSize ?? 0) >= 1 << 20, `stream window ${settings.initialWindowSize}`);
+    // The connection window arrives as a WINDOW_UPDATE right after the settings.
+    for (let i = 0; i < 50 && h2.state.remoteWindowSize! < 1 << 20; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(h2.state.remoteWindowSize! >= 1 << 20, `connection window ${h2.state.remoteWindowSize}`);
+  } finally {
+    h2.close();
+  }
 });
 
 test('BAD CALL - gRPC errors carry the codes the protocol expects, and the server keeps serving', async () => {

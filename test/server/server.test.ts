@@ -74,6 +74,27 @@ test('infer with binary tensors both ways, and with JSON, gives the same scores'
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-6));
 });
 
+test('placement main: a model served on the HTTP thread answers as in workers, says where it runs, and shuts down cleanly', async () => {
+  const main = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, name: 'cls_main', placement: 'main', threads: 1, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  try {
+    const url = await main.listen();
+    await main.ready();
+    const meta = (await (await fetch(`${url}/v2/models/cls_main`)).json()) as Json;
+    assert.deepEqual([meta.deployment.placement, meta.deployment.instances, meta.deployment.threads], ['main', 1, 1]);
+    const bin = encodeInferRequest([x()], { binaryInputs: true, binaryOutputs: true });
+    const [onMain, onWorker] = await Promise.all([
+      fetch(`${url}/v2/models/cls_main/infer`, { method: 'POST', body: bin.body, headers: bin.headers }),
+      fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: bin.body, headers: bin.headers }),
+    ]);
+    assert.equal(onMain.status, 200);
+    const a = decodeInferResponse(Buffer.from(await onMain.arrayBuffer()), onMain.headers.get(HEADER_LENGTH) ?? undefined);
+    const b = decodeInferResponse(Buffer.from(await onWorker.arrayBuffer()), onWorker.headers.get(HEADER_LENGTH) ?? undefined);
+    Array.from(a[0]!.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - (b[0]!.data as Float32Array)[i]!) < 1e-6));
+  } finally {
+    await main.close();
+  }
+});
+
 test('BAD CALL - malformed requests get 400 naming the field; unknown paths 404; wrong methods 405', async () => {
   const post = (body: string, headers: Record<string, string> = {}) => req(`/v2/models/${CLS}/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
   const cases: Array<[Promise<{ status: number; json: Json }>, number, RegExp]> = [
@@ -206,6 +227,8 @@ test('BAD CALL - configuration errors name the field', () => {
     [{ models: [{ path: 'a.onnx', name: 'a/b' }] }, /may hold only letters/],
     [{ models: [{ path: 'a.onnx', colour: 'red' }] }, /models\[0\]\.colour: unknown field/],
     [{ models: [{ path: 'a.onnx', hint: 'fast' }] }, /models\[0\]\.hint: expected one of latency, throughput, auto/],
+    [{ models: [{ path: 'a.onnx', placement: 'gpu' }] }, /models\[0\]\.placement: expected worker or main/],
+    [{ models: [{ path: 'a.onnx', placement: 'main', instances: 2 }] }, /models\[0\]\.placement: 'main' runs one session on the HTTP thread: instances must be 1/],
     [{ models: ['a.onnx'], allowedHosts: [''] }, /config allowedHosts: expected a list of non-empty strings/],
     [{ models: ['a.onnx'], maxStreams: -1 }, /config maxStreams: expected an integer from 0/],
   ];
