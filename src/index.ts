@@ -116,6 +116,8 @@ export { measureCandidate, levelsForBudget } from './tune/measure.js';
 export { parseSlo, parseBudgetMs, parseAccuracyDrop, parseResolutions } from './tune/slo.js';
 export type { Slo } from './tune/slo.js';
 export { tunedConfig, renderConfigFile } from './tune/config-out.js';
+export { makeAutoVariants, parseVariantsOption, checkCalibrationFits, AUTO_VARIANT_KINDS } from './tune/auto-variants.js';
+export type { AutoVariantKind, AutoVariantsOptions, AutoVariantsReport, AutoVariantMade } from './tune/auto-variants.js';
 export type { TunedConfig } from './tune/config-out.js';
 export { renderTuneText, renderTuneHtml } from './tune/tune-text.js';
 

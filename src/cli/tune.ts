@@ -15,6 +15,9 @@ import { GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, sto
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { targetExitCode, tuneTarget } from './tune-target.js';
+import { AUTO_VARIANT_KINDS, DEFAULT_AUTO_METHOD, parseVariantsOption } from '../tune/auto-variants.js';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../optimize/ranges.js';
+import path from 'node:path';
 
 export const TUNE_COMMAND: CommandSpec = {
   name: 'tune',
@@ -34,6 +37,10 @@ export const TUNE_COMMAND: CommandSpec = {
     { name: 'labels', type: 'string', value: 'FILE', description: 'labelled set for real mAP / top-1 instead of agreement' },
     { name: 'resolutions', type: 'string', value: 'LIST', description: 'for models with dynamic height and width: sizes to try, e.g. 640,480,320 or 640x480, or "auto" (the base size, 3/4 and 1/2 of it, multiples of 32)' },
     SHAPE_OPTION,
+    { name: 'variants', type: 'string', value: 'auto|LIST', description: `make the model variants and search them with the first model: auto = ${AUTO_VARIANT_KINDS.join(', ')} (int8 only with --calibrate), or a list of them` },
+    { name: 'calibrate', type: 'string', multiple: true, value: 'DIR|GLOB', description: 'with --variants: calibration data for the int8 variant (images or .npy); every third file is held out for its accuracy check' },
+    { name: 'calibration-method', type: 'string', value: 'NAME', description: `with --variants: ${CALIBRATION_METHODS.join(' | ')} (default ${DEFAULT_AUTO_METHOD})` },
+    { name: 'variants-dir', type: 'string', value: 'DIR', description: 'with --variants: where the variants are written (default <out>.variants/ next to --out, else a new folder in the temp dir)' },
     { name: 'ep', type: 'string', value: 'LIST', description: 'execution providers in priority order (default cpu)' },
     { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples per query (default 8)' },
     { name: 'oversubscribe', type: 'boolean', description: 'also try instances × threads above the core count' },
@@ -48,6 +55,7 @@ export const TUNE_COMMAND: CommandSpec = {
     'rtinfer tune det.onnx --resolutions 640,480,320 --images photos/ --max-accuracy-drop 2% --slo "p99<=80ms"',
     'rtinfer tune model-fp32.onnx model-int8.onnx --objective accuracy --slo "p90<=20ms" --scenario single-stream',
     'rtinfer tune --target grpc://127.0.0.1:8001/yolox_nano --slo "p99<=100ms"',
+    'rtinfer tune yolox_nano.onnx --variants auto --calibrate calib/ --max-accuracy-drop 5% --slo "p99<=50ms" --out serve.yaml',
   ],
 };
 
@@ -55,7 +63,17 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   const { values, positionals } = parseCommand(TUNE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
   const target = text('target');
+  const variantsText = text('variants');
+  const calibrate = listValue(values, 'calibrate');
+  const method = text('calibration-method');
+  const variantsDir = text('variants-dir');
+  if (variantsText === undefined) {
+    const stray = calibrate.length > 0 ? 'calibrate' : method !== undefined ? 'calibration-method' : variantsDir !== undefined ? 'variants-dir' : undefined;
+    if (stray !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `--${stray} only applies with --variants auto (tune makes the variants from it)`);
+  }
+  const kinds = variantsText !== undefined ? parseVariantsOption(variantsText) : undefined;
   if (target !== undefined) {
+    if (kinds !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', '--variants cannot be used with --target: a served model\'s file is the server\'s');
     if (positionals.length > 0) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either model files or --target, not both ('${positionals[0]}' and ${target})`);
     const sloText = text('slo');
     if (sloText === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
@@ -83,6 +101,15 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   // Fail on unwritable outputs before a long run.
   for (const [opt, file] of [['out', out], ['html', html]] as const) if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
+  const autoVariants = kinds !== undefined
+    ? {
+        kinds,
+        ...(calibrate.length > 0 ? { calibrate } : {}),
+        ...(method !== undefined ? { method: parseChoice('calibration-method', method, CALIBRATION_METHODS) as CalibrationMethod } : {}),
+        // Kept next to the serve config that points at one of them.
+        ...(variantsDir !== undefined ? { dir: variantsDir } : out !== undefined ? { dir: out.replace(/\.(ya?ml|json)$/i, '') + '.variants' } : {}),
+      }
+    : undefined;
   const storeSettings = storeSettingsFrom(values);
   const store = openStoreFor(storeSettings);
   let gate;
@@ -117,6 +144,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
       ...(ep !== undefined ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } } : {}),
       ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
       oversubscribe: values['oversubscribe'] === true,
+      ...(autoVariants ? { autoVariants } : {}),
       ...(typeof values['hint'] === 'string' ? { hint: parseChoice('hint', values['hint'], ['latency', 'throughput'] as const) } : {}),
       onPhase: (p) => progress(`tune: ${p}`),
       onTrial: (t) => {
@@ -132,7 +160,13 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   }
   if (out !== undefined) {
     if (report.chosen && !controller.signal.aborted) {
-      const header = [`rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`, `chosen ${report.chosen.key}`, `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`];
+      const made = report.autoVariants?.made.find((m) => m.status?.chosen);
+      const header = [
+        `rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`,
+        `chosen ${report.chosen.key}`,
+        ...(report.autoVariants ? [`model ${path.resolve(report.chosen.variant.model)}${made ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})` : ' (as given)'}`] : []),
+        `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`,
+      ];
       await writeOutput('out', out, renderConfigFile(report.chosen.config, out, header));
       progress(`tune: wrote ${out} (rtinfer serve --config ${out})`);
     } else {

@@ -44,6 +44,25 @@ function figures(r: TuneReport, m: MeasurementReport): string {
     : `${r.slo.label} ${ms(m.latencyMs)} ms at ${m.throughput} q/s`;
 }
 
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(2)} MB`;
+}
+
+/** `--variants auto`: each variant made, its file, accuracy and fate in the search; the skipped ones with why. */
+function autoVariantLines(r: TuneReport): string[] {
+  const a = r.autoVariants;
+  if (!a) return [];
+  const out = [`  variants  made from ${a.source} into ${a.dir} in ${(a.elapsedMs / 1000).toFixed(1)} s (${a.budget})${a.method ? `, int8 by ${a.method} calibration on ${a.calibration?.files ?? 0} file(s)` : ''}; accuracy on ${a.accuracyOn}`];
+  for (const m of a.made) {
+    const acc = (m.accuracy ?? []).map((x) => (x.score === null ? `accuracy n/a${x.note ? ` (${x.note})` : ''}` : `${x.metric ?? ''} ${pct(x.score)}, drop ${pct(x.drop)}`)).join('; ') || 'accuracy not checked';
+    const fate = !m.status ? '' : m.status.chosen ? 'CHOSEN' : m.status.dropped.length > 0 ? `DROPPED: ${m.status.dropped.join('; ')}` : m.status.measured > 0 ? `searched (${m.status.measured} measured)` : 'not measured (budget)';
+    out.push(`            ${m.kind.padEnd(5)} ${mb(m.bytes)} in ${(m.elapsedMs / 1000).toFixed(1)} s · ${acc} · ${fate} · ${m.model}`);
+  }
+  for (const s of a.skipped) out.push(`            ${s.kind.padEnd(5)} skipped: ${s.reason}`);
+  for (const n of a.notes) out.push(`  note      ${n}`);
+  return out;
+}
+
 export function renderTuneText(r: TuneReport): string {
   const s = r.search;
   const lines = [
@@ -56,11 +75,16 @@ export function renderTuneText(r: TuneReport): string {
     lines.push(`  accuracy  reference ${r.accuracy.reference}`);
     for (const a of r.accuracy.variants) lines.push(`            ${a.variant}: ${a.reference ? 'reference' : `${a.metric ?? 'n/a'} ${pct(a.score)}, drop ${pct(a.drop)}${a.images ? ` over ${a.images} image(s)` : ''}`}${a.note && !a.reference ? ` (${a.note})` : ''}`);
   }
+  if (r.autoVariants) lines.push(...autoVariantLines(r));
   lines.push('', formatTable(rows(r), '  '));
   if (r.candidates.length > MAX_ROWS) lines.push(`  ... ${r.candidates.length - MAX_ROWS} more in --json`);
   lines.push('  > chosen   * Pareto set (latency, throughput, accuracy)', '');
   if (r.chosen) {
     lines.push(`chosen      ${r.chosen.key}`);
+    if (r.autoVariants) {
+      const made = r.autoVariants.made.find((m) => m.status?.chosen);
+      lines.push(`  model     ${r.chosen.variant.model}${made ? ` (the ${made.kind} variant made by --variants auto)` : ' (as given)'}`);
+    }
     lines.push(`  search    ${figures(r, r.chosen.search)}`);
     lines.push(`  verified  ${r.chosen.verification ? figures(r, r.chosen.verification) : 'not run'} (fresh engine, full length)`);
   }

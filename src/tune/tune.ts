@@ -5,6 +5,7 @@
  * `rtinfer.tune/1` report.
  */
 import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { realClock } from '../engine/clock.js';
 import { RtinferError, firstLine } from '../errors.js';
@@ -18,6 +19,7 @@ import { parseSlo, type Slo } from './slo.js';
 import { buildVariants, defaultAxes, defaultReference, gridSize, TUNE_SCENARIOS, type Candidate, type ModelDescription, type SearchSpace, type SpaceAxes, type TuneScenario, type Variant } from './space.js';
 import { judged, OBJECTIVES, runStrategy, type Level, type Measurement, type Objective, type Phase, type Trial, type VariantAccuracy } from './strategy.js';
 import { tunedConfig, type TunedConfig } from './config-out.js';
+import { AUTO_VARIANT_BUDGET_SHARE, listAutoCalibration, makeAutoVariants, type AutoVariantsOptions, type AutoVariantsReport } from './auto-variants.js';
 
 export const TUNE_SCHEMA = 'rtinfer.tune/1';
 
@@ -42,6 +44,11 @@ export interface TuneOptions {
   oversubscribe?: boolean;
   /** The layout the search starts from (see baseline in space.ts). */
   hint?: 'latency' | 'throughput';
+  /**
+   * Make variants of the first model (int8 with `calibrate`, fp16, fixed shapes) and search them
+   * with it (`--variants auto`); the first model is then the accuracy reference unless `reference`.
+   */
+  autoVariants?: AutoVariantsOptions;
   /** Narrow (or widen) the runtime axes. */
   axes?: Partial<SpaceAxes>;
   session?: MeasureSettings['session'];
@@ -108,6 +115,8 @@ export interface TuneReport {
     levels: Record<Level, LevelSettings>;
   };
   accuracy: { reference: string; variants: VariantAccuracyReport[] } | null;
+  /** `--variants auto`: the variants made, where, in how long, and what became of each; null otherwise. */
+  autoVariants: AutoVariantsReport | null;
   candidates: CandidateReport[];
   /** Keys of the candidates no other beats on latency, throughput and accuracy together. */
   pareto: string[];
@@ -176,8 +185,36 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
   if (!(budgetMs >= 1000)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --budget ${budgetMs} ms (expected at least 1s)`);
   const levels = o.levels ?? levelsForBudget(budgetMs);
 
+  // --calibrate is checked (listed, split) before any time is spent.
+  if (o.autoVariants?.calibrate !== undefined && o.autoVariants.kinds && !o.autoVariants.kinds.includes('int8')) throw new RtinferError('RTI_ERR_ARG_INVALID', '--calibrate is only used for the int8 variant: add int8 to --variants (or give --variants auto)');
+  const calibration = o.autoVariants?.calibrate !== undefined ? await listAutoCalibration(o.autoVariants.calibrate) : undefined;
+
   o.onPhase?.('reading the models');
-  const described = await describeModels([...new Set(o.models)]);
+  let described = await describeModels([...new Set(o.models)]);
+  let auto: AutoVariantsReport | null = null;
+  let images = o.images;
+  if (o.autoVariants) {
+    const source = described[0] as ModelDescription;
+    auto = await makeAutoVariants(o.autoVariants, {
+      source,
+      shapes: o.shapes ?? [],
+      ...(calibration ? { calibration } : {}),
+      deadline: started + budgetMs * AUTO_VARIANT_BUDGET_SHARE,
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onPhase ? { onPhase: o.onPhase } : {}),
+    });
+    described = [...described, ...(await describeModels(auto.made.map((m) => m.model)))];
+    // Accuracy of int8 on the held-out calibration images, never on the ones it was calibrated on.
+    const held = calibration?.evaluation ?? [];
+    if (images === undefined && held.length > 0) images = held;
+    auto.accuracyOn = o.labels !== undefined ? `the labelled set ${o.labels}` : o.images !== undefined ? 'the --images given' : images !== undefined ? `the ${held.length} held-out calibration image(s) (every third file; not used to calibrate)` : 'seeded synthetic inputs (tensor error)';
+    if (o.images !== undefined && calibration) {
+      const used = new Set(calibration.calibration.map((f) => path.resolve(f)));
+      if (o.images.some((f) => used.has(path.resolve(f)))) auto.notes.push('some --images were also used to calibrate int8: its accuracy on them is optimistic');
+    }
+    if (calibration && calibration.evaluation.length === 0 && o.images === undefined && o.labels === undefined) auto.notes.push('fewer than 3 image files in --calibrate: none held out, so accuracy is checked on synthetic inputs (tensor error); give --images for an image check');
+    if (o.maxAccuracyDrop === undefined) auto.notes.push('no --max-accuracy-drop: every variant is searched whatever its accuracy loss');
+  }
   const variants = buildVariants(described, { ...(o.resolutions !== undefined ? { resolutions: o.resolutions } : {}), ...(o.shapes ? { shapes: o.shapes } : {}) });
   const cores = os.availableParallelism();
   const space: SearchSpace = { scenario, variants, axes: { ...defaultAxes(cores, scenario), ...o.axes }, cores, oversubscribe: o.oversubscribe === true, ...(o.hint ? { hint: o.hint } : {}) };
@@ -188,7 +225,8 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
   let accuracy: TuneReport['accuracy'] = null;
   const accuracyMap = new Map<string, VariantAccuracy>();
   if (wantAccuracy) {
-    const refVariant = o.reference === undefined ? defaultReference(variants) : undefined;
+    // With --variants auto the reference is the model the variants were made from (its own resolutions aside).
+    const refVariant = o.reference === undefined ? defaultReference(auto ? variants.filter((v) => v.model === described[0]?.path) : variants) : undefined;
     const reference = o.reference ?? (refVariant as Variant).model;
     const rows: VariantAccuracyReport[] = [];
     const check = o.measureAccuracy ?? (await defaultMeasureAccuracy());
@@ -204,7 +242,7 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
         const r = await check({
           model: v.model,
           reference,
-          ...(o.images ? { images: o.images } : {}),
+          ...(images ? { images } : {}),
           ...(o.labels ? { labels: o.labels } : {}),
           ...(v.shapes.length ? { shapes: v.shapes } : {}),
           ...(refVariant?.shapes.length ? { referenceShapes: refVariant.shapes } : {}),
@@ -321,12 +359,31 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
     space: { variants: variants.map((v) => ({ id: v.id, model: v.model, bytes: v.bytes, resolution: v.resolution, batchable: v.batchable })), axes: space.axes, cores, oversubscribe: space.oversubscribe, gridSize: grid },
     search: { measured: distinct, evaluations: result.evaluations, gridSize: grid, fractionOfGrid: Math.round((distinct / Math.max(1, grid)) * 10000) / 10000, elapsedMs: Math.round(result.elapsedMs), stoppedBy: result.stoppedBy, pruned: result.pruned, levels },
     accuracy,
+    autoVariants: auto ? withStatus(auto, variants, { pruned: result.pruned.variants, trials: result.trials, accuracy: accuracy?.variants ?? [], chosen: chosen?.variant.id ?? null }) : null,
     candidates,
     pareto: [...paretoSet],
     chosen,
     verdict,
     elapsedMs: Math.round(performance.now() - started),
     env,
+  };
+}
+
+/** The made variants with their ids, accuracy and what the search did with them (dropped, and why). */
+function withStatus(
+  auto: AutoVariantsReport,
+  variants: readonly Variant[],
+  r: { pruned: ReadonlyArray<{ variant: string; reason: string }>; trials: readonly Trial[]; accuracy: readonly VariantAccuracyReport[]; chosen: string | null },
+): AutoVariantsReport {
+  return {
+    ...auto,
+    made: auto.made.map((m) => {
+      const ids = variants.filter((v) => v.model === m.model).map((v) => v.id);
+      const dropped = r.pruned.filter((p) => ids.includes(p.variant)).map((p) => (ids.length > 1 ? `${p.variant}: ${p.reason}` : p.reason));
+      const measured = r.trials.filter((t) => ids.includes(t.candidate.variant) && judged(t) !== undefined).length;
+      const accuracy = r.accuracy.filter((a) => ids.includes(a.variant)).map((a) => ({ variant: a.variant, metric: a.metric, score: a.score, drop: a.drop, images: a.images, ...(a.note ? { note: a.note } : {}) }));
+      return { ...m, variants: ids, accuracy, status: { measured, chosen: r.chosen !== null && ids.includes(r.chosen), dropped } };
+    }),
   };
 }
 
