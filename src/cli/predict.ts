@@ -12,7 +12,7 @@ import { loadLabels } from '../vision/labels.js';
 import { openVisionModel } from '../vision/open-model.js';
 import type { SpeedMs, VisionResult } from '../vision/pipeline.js';
 import { parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
-import { classifySource, expandImageArgs } from '../video/source.js';
+import { classifySource, scanImageArgs, skippedNote } from '../video/source.js';
 import { predictVideo, VIDEO_OPTIONS } from './predict-video.js';
 import { SESSION_OPTIONS, sessionSettingsFrom } from './session-flags.js';
 
@@ -88,7 +88,9 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
   const { values, positionals } = parseCommand(PREDICT_COMMAND, argv);
   const [modelPath, ...args] = positionals;
   const video = args.length === 1 ? classifySource(args[0] as string) : undefined;
-  const images = video === undefined || video.kind === 'images' ? await expandImageArgs(args) : args;
+  // Folders and globs: their non-images are listed, skipped and counted, not run.
+  const scan = video === undefined || video.kind === 'images' ? await scanImageArgs(args) : { images: args, skipped: [] };
+  const images = scan.images;
   if (modelPath === undefined || images.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer predict needs a model and at least one image (usage: ${PREDICT_COMMAND.usage})`);
   const text = (n: string): string | undefined => stringValue(values, n);
   const task = text('task');
@@ -131,10 +133,11 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     }
   }
   // What was decided and why, before anything runs (issue #14).
-  if (!json) io.stdout.write([`rtinfer predict · ${modelPath} · head ${model.head.name}`, ...model.explanation.map((l) => `  ${l}`)].join('\n') + '\n');
+  if (!json) io.stdout.write([`rtinfer predict · ${modelPath} · head ${model.head.name}`, ...model.explanation.map((l) => `  ${l}`), ...(scan.skipped.length ? [skippedNote(scan.skipped, 50)] : [])].join('\n') + '\n');
   const items: ItemReport[] = [];
   const stage = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<StageName, LatencyRecorder>;
   let worst = 0;
+  let saved = 0;
   try {
     if (save !== undefined) await mkdir(save, { recursive: true });
     // As `yolo predict` does: the first runs pay one-off allocation and JIT costs.
@@ -145,7 +148,10 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
         items.push(itemOf(image, r, masks));
         for (const s of STAGE_NAMES) stage[s].record(r.speedMs[s] * 1000);
         const picture = save !== undefined ? await renderResult(image, r, { format: 'png' }) : undefined;
-        if (save !== undefined && picture !== undefined) await writeFile(path.join(save, `${path.parse(image).name}.png`), picture);
+        if (save !== undefined && picture !== undefined) {
+          await writeFile(path.join(save, `${path.parse(image).name}.png`), picture);
+          saved++;
+        }
       } catch (error) {
         // One bad image fails its own line, not the run.
         items.push({ image, error: { code: isRtinferError(error) ? error.code : 'error', message: isRtinferError(error) ? error.message : firstLine(error) } });
@@ -159,14 +165,18 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     STAGE_NAMES.map((s) => [s, stage[s].count ? { p50: r3(stage[s].valueAtQuantileUs(0.5) / 1000), p90: r3(stage[s].valueAtQuantileUs(0.9) / 1000), p99: r3(stage[s].valueAtQuantileUs(0.99) / 1000) } : null]),
   );
   if (json) {
-    io.stdout.write(JSON.stringify({ schema: PREDICT_SCHEMA, model: modelPath, head: model.head.name, headReason: model.headReason, task: model.head.task, plan: model.explanation, results: items, speedMs: summary }, null, 2) + '\n');
+    const failed = items.filter((i) => i.error).length;
+    const counts = { images: items.length, done: items.length - failed, failed, skipped: scan.skipped.length };
+    io.stdout.write(JSON.stringify({ schema: PREDICT_SCHEMA, model: modelPath, head: model.head.name, headReason: model.headReason, task: model.head.task, plan: model.explanation, results: items, speedMs: summary, counts, skipped: scan.skipped }, null, 2) + '\n');
   } else {
-    io.stdout.write(renderPredict(items, summary) + '\n');
+    io.stdout.write(renderPredict(items, summary, scan.skipped.length) + '\n');
+    // Where the pictures went: a relative --save is relative to the working directory, not the images.
+    if (save !== undefined) io.stdout.write(`\n${saved} annotated image${saved === 1 ? '' : 's'} saved to ${path.resolve(save)}\n`);
   }
   return worst;
 }
 
-function renderPredict(items: ItemReport[], summary: Record<string, { p50: number; p90: number; p99: number } | null>): string {
+function renderPredict(items: ItemReport[], summary: Record<string, { p50: number; p90: number; p99: number } | null>, skipped: number): string {
   const out: string[] = [];
   for (const it of items) {
     if (it.error) {
@@ -180,7 +190,7 @@ function renderPredict(items: ItemReport[], summary: Record<string, { p50: numbe
     if (it.segments) for (const g of it.segments) rows.push([g.label, `${g.pixels} px`, `${((100 * g.pixels) / ((it.width ?? 1) * (it.height ?? 1))).toFixed(1)} %`]);
     const o = it.output;
     const what = it.detections
-      ? `${it.detections.length} detections`
+      ? `${it.detections.length} detection${it.detections.length === 1 ? '' : 's'}`
       : it.classes
         ? 'top classes'
         : it.segments
@@ -198,5 +208,7 @@ function renderPredict(items: ItemReport[], summary: Record<string, { p50: numbe
     out.push('', `over ${ok} images (ms)`);
     out.push(formatTable([['stage', 'p50', 'p90', 'p99'], ...STAGE_NAMES.map((s) => [s, ...['p50', 'p90', 'p99'].map((k) => formatMs((summary[s] as Record<string, number> | null)?.[k] ?? NaN))])], '  '));
   }
+  const failed = items.length - ok;
+  if (items.length > 1 || failed > 0 || skipped > 0) out.push('', `${items.length} image${items.length === 1 ? '' : 's'}: ${ok} done, ${failed} failed, ${skipped} non-image ${skipped === 1 ? 'entry' : 'entries'} skipped`);
   return out.join('\n');
 }

@@ -93,7 +93,13 @@ export interface BenchReport {
   };
   stability: Stability;
   /** --images: the vision pipeline's head and per-stage latency; latencyMs is then end to end. */
-  pipeline?: { head: string; images: number; stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }> };
+  pipeline?: {
+    head: string;
+    images: number;
+    stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }>;
+    /** Entries of the --images folder (or glob) that are not images: listed, skipped, not run. Absent when none. */
+    skipped?: string[];
+  };
   /** --video: the clip replayed at a camera rate (latest frame wins): drops, lateness, capture-to-result, verdict. */
   video?: import('../video/video-bench.js').VideoBenchResult;
   /**

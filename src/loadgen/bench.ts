@@ -443,6 +443,6 @@ async function runImagesBench(options: BenchOptions & { images: string | readonl
     engine: undefined,
     peak: undefined,
   });
-  report.pipeline = { head: r.head, images: r.images.length, stagesMs: r.stages };
+  report.pipeline = { head: r.head, images: r.images.length, stagesMs: r.stages, ...(r.skipped.length ? { skipped: r.skipped } : {}) };
   return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
 }

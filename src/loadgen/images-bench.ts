@@ -4,15 +4,14 @@
  * the usual rtinfer.bench/1 latency, plus p50/p90/p99 per stage: in practice decode, resize and
  * NMS often cost as much as the model.
  */
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { RtinferError, firstLine } from '../errors.js';
 import { inspectModel } from '../runtime/model-info.js';
 import { createSession, readModel } from '../runtime/session.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { createVisionPipeline, type VisionPipelineOptions } from '../vision/pipeline.js';
-import { expandImages } from '../video/source.js';
+import { scanImages, type ImageScan } from '../video/source.js';
 import type { BenchOptions } from './bench.js';
 import { runSingleStream, type Phase, type SingleStreamRun } from './single-stream.js';
 
@@ -29,19 +28,24 @@ export interface StageSummary {
 
 /** Image files of a directory (sorted), or the given files. */
 export async function listImages(source: string | readonly string[]): Promise<string[]> {
-  if (typeof source !== 'string') return [...source];
+  return (await scanImageSource(source)).images;
+}
+
+/** As listImages, with a folder's (or glob's) non-image entries in `skipped`: listed and counted, not run. */
+export async function scanImageSource(source: string | readonly string[]): Promise<ImageScan> {
+  if (typeof source !== 'string') return { images: [...source], skipped: [] };
   // A glob (dir/*.jpg) or a list file (.txt): expanded as rtinfer predict does.
-  if (/[*?]/.test(source) || /\.(txt|list)$/i.test(source)) return expandImages(source);
+  if (/[*?]/.test(source) || /\.(txt|list)$/i.test(source)) return scanImages(source);
   let info;
   try {
     info = await stat(source);
   } catch {
     throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `--images ${source}: no such file or directory`);
   }
-  if (!info.isDirectory()) return [source];
-  const files = (await readdir(source)).filter((f) => IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
-  if (files.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `--images ${source}: no .jpg, .png or .webp files in it`);
-  return files.map((f) => path.join(source, f));
+  if (!info.isDirectory()) return { images: [source], skipped: [] };
+  return scanImages(source).catch((error: unknown) => {
+    throw error instanceof RtinferError ? new RtinferError(error.code, `--images ${error.message}`) : error;
+  });
 }
 
 export interface ImagesRun {
@@ -50,6 +54,8 @@ export interface ImagesRun {
   bytes: number;
   head: string;
   images: string[];
+  /** Folder entries that are not images: skipped, not run. */
+  skipped: string[];
   coldStart: { readMs: number; sessionCreateMs: number; firstInferenceMs: number };
   warm: { queries: number; ms: number };
   run: SingleStreamRun;
@@ -64,7 +70,7 @@ export function summarize(r: LatencyRecorder): StageSummary {
 }
 
 export async function runImagesPipeline(o: BenchOptions & { images: string | readonly string[]; task?: VisionPipelineOptions['task'] }, warmup: Phase, phase: Phase): Promise<ImagesRun> {
-  const images = await listImages(o.images);
+  const { images, skipped } = await scanImageSource(o.images);
   if (o.model === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--images needs a model');
   const model = await readModel(o.model);
   const rt = await createSession(model, o.session ?? {});
@@ -98,6 +104,7 @@ export async function runImagesPipeline(o: BenchOptions & { images: string | rea
       bytes: model.bytes.length,
       head: pipeline.head.name,
       images,
+      skipped,
       coldStart: { readMs: model.readMs, sessionCreateMs: rt.createMs, firstInferenceMs },
       warm: { queries: warm.queries, ms: warm.wallMs },
       run,

@@ -1,6 +1,7 @@
 /** The terminal rendering of a `rtinfer.bench/1` report. */
 import type { BenchReport } from '../loadgen/bench.js';
 import type { QuantileCi } from '../stats/summary.js';
+import { skippedNote } from '../video/source.js';
 import { formatBytes, formatMs, formatTable } from './format.js';
 
 function ci(name: string, c: QuantileCi | null): string {
@@ -52,6 +53,7 @@ export function renderBenchText(r: BenchReport): string {
   if (r.pipeline) {
     const st = r.pipeline.stagesMs;
     out.push(`pipeline    ${r.pipeline.head} head over ${r.pipeline.images} image(s); per stage (ms):`);
+    if (r.pipeline.skipped?.length) out.push(`skipped     ${skippedNote(r.pipeline.skipped, 20)}`);
     out.push(formatTable([['  stage', 'p50', 'p90', 'p99', 'mean'], ...Object.entries(st).map(([k, v]) => [`  ${k}`, formatMs(v.p50), formatMs(v.p90), formatMs(v.p99), formatMs(v.mean)]), ['  end to end', formatMs(r.latencyMs.p50), formatMs(r.latencyMs.p90), formatMs(r.latencyMs.p99), formatMs(r.latencyMs.mean)]]));
   }
   if (r.serverTiming) {

@@ -38,12 +38,22 @@ function globRegExp(glob: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
+/** What an image argument holds: the images to run, and the entries that are not images (skipped). */
+export interface ImageScan {
+  images: string[];
+  /** Folder entries (or glob matches) without an image extension: listed and counted, not run. */
+  skipped: string[];
+}
+
+const isImageName = (n: string): boolean => IMAGE_EXTENSIONS.includes(path.extname(n).toLowerCase());
+
 /**
  * The image files a pattern names, sorted: a file, a folder's images, a glob in the file name
  * (`dir/*.jpg`; the shell expands unquoted ones), or a list file (.txt, one path a line, relative
- * to the list's folder).
+ * to the list's folder). A folder's other entries, and glob matches that are not images, are
+ * returned as `skipped` (a list file's lines are taken as given: a bad one fails its own result).
  */
-export async function expandImages(pattern: string): Promise<string[]> {
+export async function scanImages(pattern: string): Promise<ImageScan> {
   if (/[*?]/.test(pattern)) {
     const dir = path.dirname(pattern);
     if (/[*?]/.test(dir)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid image glob '${pattern}' (only the file name may hold * or ?)`);
@@ -54,9 +64,11 @@ export async function expandImages(pattern: string): Promise<string[]> {
     } catch {
       throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: no such folder ${dir}`);
     }
-    const hits = names.filter((n) => re.test(n) && IMAGE_EXTENSIONS.includes(path.extname(n).toLowerCase())).sort();
-    if (hits.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: no image matches`);
-    return hits.map((n) => path.join(dir, n));
+    const matches = names.filter((n) => re.test(n)).sort();
+    const hits = matches.filter(isImageName);
+    const skipped = matches.filter((n) => !isImageName(n)).map((n) => path.join(dir, n));
+    if (hits.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: no image matches${skipped.length ? ` (${skippedNote(skipped)})` : ''}`);
+    return { images: hits.map((n) => path.join(dir, n)), skipped };
   }
   let info;
   try {
@@ -65,29 +77,52 @@ export async function expandImages(pattern: string): Promise<string[]> {
     throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: no such file or directory`);
   }
   if (info.isDirectory()) {
-    const files = (await readdir(pattern)).filter((f) => IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
-    if (files.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: no .jpg, .png or .webp files in it`);
-    return files.map((f) => path.join(pattern, f));
+    const names = (await readdir(pattern)).sort();
+    const files = names.filter(isImageName);
+    const skipped = names.filter((n) => !isImageName(n)).map((n) => path.join(pattern, n));
+    if (files.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: no .jpg, .png or .webp files in it${skipped.length ? ` (${skippedNote(skipped)})` : ''}`);
+    return { images: files.map((f) => path.join(pattern, f)), skipped };
   }
   if (LIST_EXTENSIONS.includes(path.extname(pattern).toLowerCase())) {
     const lines = (await readFile(pattern, 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     if (lines.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: the list names no image`);
-    return lines.map((l) => (path.isAbsolute(l) ? l : path.join(path.dirname(pattern), l)));
+    return { images: lines.map((l) => (path.isAbsolute(l) ? l : path.join(path.dirname(pattern), l))), skipped: [] };
   }
-  return [pattern];
+  return { images: [pattern], skipped: [] };
+}
+
+/** The image files a pattern names (see scanImages; the skipped entries are dropped). */
+export async function expandImages(pattern: string): Promise<string[]> {
+  return (await scanImages(pattern)).images;
+}
+
+/** "3 non-image entries skipped: a.txt, b.csv, sub" (the first `max` named). */
+export function skippedNote(skipped: readonly string[], max = 10): string {
+  const names = skipped.slice(0, max).map((p) => path.basename(p));
+  const more = skipped.length > max ? `, and ${skipped.length - max} more` : '';
+  return `${skipped.length} non-image ${skipped.length === 1 ? 'entry' : 'entries'} skipped: ${names.join(', ')}${more}`;
 }
 
 /**
  * Image arguments with folders, globs and list files expanded (in order); plain paths stay as they
- * are, so a missing one still fails its own result line rather than the whole run.
+ * are, so a missing one still fails its own result line rather than the whole run. Non-images in
+ * folders and globs are collected in `skipped`.
  */
-export async function expandImageArgs(args: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
+export async function scanImageArgs(args: readonly string[]): Promise<ImageScan> {
+  const out: ImageScan = { images: [], skipped: [] };
   for (const a of args) {
     let expand = /[*?]/.test(a) || LIST_EXTENSIONS.includes(path.extname(a).toLowerCase());
     if (!expand) expand = await stat(a).then((s) => s.isDirectory(), () => false);
-    if (expand) out.push(...(await expandImages(a)));
-    else out.push(a);
+    if (expand) {
+      const scan = await scanImages(a);
+      out.images.push(...scan.images);
+      out.skipped.push(...scan.skipped);
+    } else out.images.push(a);
   }
   return out;
+}
+
+/** Image arguments expanded (see scanImageArgs; the skipped entries are dropped). */
+export async function expandImageArgs(args: readonly string[]): Promise<string[]> {
+  return (await scanImageArgs(args)).images;
 }

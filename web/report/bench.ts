@@ -74,7 +74,7 @@ function stagesCard(r: BenchReport): HTMLElement {
   const card = h('section', { class: 'card', id: 'stages' }, h('h2', {}, 'Per-stage split'));
   if (r.pipeline) {
     const st = Object.entries(r.pipeline.stagesMs);
-    card.append(h('p', { class: 'meta' }, `${r.pipeline.head} head over ${r.pipeline.images} image(s); mean time per stage:`));
+    card.append(h('p', { class: 'meta' }, `${r.pipeline.head} head over ${r.pipeline.images} image(s)${r.pipeline.skipped?.length ? ` (${r.pipeline.skipped.length} non-image entries skipped)` : ''}; mean time per stage:`));
     card.append(splitBar(st.map(([k, v]) => ({ label: k, ms: v.mean }))), splitLegend(st.map(([k, v]) => `${k} ${formatMs(v.mean)} ms`)));
     card.append(
       h('div', { class: 'scroll' }, dataTable(['stage', 'p50', 'p90', 'p99', 'mean'], [...st.map(([k, v]) => [k, formatMs(v.p50), formatMs(v.p90), formatMs(v.p99), formatMs(v.mean)]), ['end to end', formatMs(r.latencyMs.p50), formatMs(r.latencyMs.p90), formatMs(r.latencyMs.p99), formatMs(r.latencyMs.mean)]])),

@@ -84,7 +84,7 @@ export interface BenchReport {
     batchSizes: Record<number, number>;
   };
   stability: { windows: Array<{ qps: number; meanMs: number }>; percentage: number; qpsSpreadPct: number; latencySpreadPct: number; stable: boolean };
-  pipeline?: { head: string; images: number; stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }> };
+  pipeline?: { head: string; images: number; stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }>; skipped?: string[] };
   /** bench --video (src/video/video-bench.ts): the paced replay and the max-fps search. */
   video?: VideoBench;
   cpu: { msPerQuery: number; utilization: number };
