@@ -12,8 +12,10 @@ ARG NODE_VERSION=20
 # ---- build: dev dependencies, TypeScript and the web pages into dist/ ----
 FROM node:${NODE_VERSION}-bookworm AS build
 WORKDIR /app
-# .npmrc first: onnxruntime-node-install=skip, or its install script downloads CUDA libraries.
-COPY package.json package-lock.json .npmrc ./
+# onnxruntime-node's install script would download CUDA libraries: it never runs (--ignore-scripts,
+# and the variable it reads says skip); the CPU runtime ships inside the package.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json ./
 # Scripts off for the install (prepare would build before the sources are here), then only the
 # native modules that need theirs (package.json allowScripts: esbuild, better-sqlite3).
 RUN npm ci --ignore-scripts && npm rebuild esbuild better-sqlite3
@@ -26,7 +28,8 @@ RUN npm run build
 # ---- prod-deps: production dependencies only, native modules built here (the full image has a compiler) ----
 FROM node:${NODE_VERSION}-bookworm AS prod-deps
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm rebuild better-sqlite3 && npm cache clean --force
 
 # ---- runtime ----
