@@ -115,3 +115,14 @@ test('the face pose model with no flags: info and predict say which head and pre
   assert.ok(face.keypoints.every((k: { score: number }) => k.score > 0.5));
   assert.deepEqual(readdirSync(out), ['faces-lm2.png']);
 });
+
+test('text output counts in the singular for one detection and says where --save wrote the pictures', async (t) => {
+  const model = sharedModel(t, 'version-RFB-320.onnx');
+  if (!model) return;
+  const out = path.join(dir, 'one-face');
+  const r = await rtinfer('predict', model, `${SHARED_MODELS}1face.png`, '--warmup', '0', '--save', out);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /1face\.png \(\d+x\d+\): 1 detection\n/);
+  assert.ok(r.stdout.trimEnd().endsWith(`1 annotated image saved to ${path.resolve(out)}`), r.stdout);
+  assert.deepEqual(readdirSync(out), ['1face.png']);
+});
