@@ -17,7 +17,8 @@ export function renderBenchText(r: BenchReport): string {
   const out: string[] = [];
   out.push(`rtinfer bench · ${r.scenario} · ${r.model.label}${r.model.default ? ' (bundled default)' : ''}`);
   out.push(r.model.target ? `  target    ${r.model.target} (KServe v2 over HTTP)` : `  model     ${r.model.path ?? '<bytes>'} (${formatBytes(r.model.bytes)})`);
-  out.push(`  inputs    ${shapes} · ${r.settings.input.description}`);
+  // An image run has no synthetic shapes: the description alone, not an empty field before it.
+  out.push(`  inputs    ${[shapes, r.settings.input.description].filter(Boolean).join(' · ')}`);
   out.push(
     `  settings  ep ${(s.executionProviders ?? ['cpu']).join(',')} · threads ${s.intraOpThreads ?? 'auto'} · graph-opt ${s.graphOptimizationLevel ?? 'all'} · mode ${s.executionMode ?? 'sequential'}`,
   );

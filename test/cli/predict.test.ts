@@ -88,6 +88,9 @@ test('bench --images runs the whole pipeline over real images and reports each s
   for (const s of ['decode', 'preprocess', 'inference', 'postprocess']) assert.ok(j.pipeline.stagesMs[s].p50 > 0 && j.pipeline.stagesMs[s].p99 >= j.pipeline.stagesMs[s].p50, s);
   const sum = ['decode', 'preprocess', 'inference', 'postprocess'].reduce((a, s) => a + j.pipeline.stagesMs[s].mean, 0);
   assert.ok(j.latencyMs.mean >= sum * 0.9, `end to end (${j.latencyMs.mean}) covers the stages (${sum})`);
+  // The text report names the images without an empty shapes field before them.
+  const text = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', '0.3s', '--min-queries', '5', '--warmup', '1', '--no-store');
+  assert.match(text.stdout, /\n {2}inputs {4}2 image\(s\), whole pipeline with the text head\n/, text.stdout);
   const bad = await rtinfer('bench', OCR_DET, '--images', path.join(dir, 'nowhere'));
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--images .*nowhere: no such file or directory/);
