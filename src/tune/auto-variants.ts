@@ -14,7 +14,7 @@
  * Their creation counts in tune's --budget; a variant is not started once half the budget is spent
  * (one int8 calibration may run past it: it cannot be cut short).
  */
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -141,16 +141,27 @@ export interface MakeAutoVariantsContext {
  */
 export async function makeAutoVariants(o: AutoVariantsOptions, ctx: MakeAutoVariantsContext): Promise<AutoVariantsReport> {
   const t0 = performance.now();
-  const phase = ctx.onPhase ?? (() => {});
-  const kinds = o.kinds ?? [...AUTO_VARIANT_KINDS];
-  const method = o.method ?? DEFAULT_AUTO_METHOD;
+  // Before anything is created: a failed check leaves no folder behind.
+  if (ctx.calibration) await checkCalibrationFits(ctx.source.path, ctx.calibration.calibration);
   const dir = o.dir !== undefined ? path.resolve(o.dir) : await mkdtemp(path.join(os.tmpdir(), 'rtinfer-tune-variants-'));
   try {
     await mkdir(dir, { recursive: true });
   } catch (error) {
     throw new RtinferError('RTI_ERR_IO_WRITE', `cannot create the variants folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? firstLine(error)}`, { cause: error });
   }
-  if (ctx.calibration) await checkCalibrationFits(ctx.source.path, ctx.calibration.calibration);
+  try {
+    return await makeInto(dir, o, ctx, t0);
+  } catch (error) {
+    // A temporary folder of ours goes with the run that failed; a folder the user named stays.
+    if (o.dir === undefined) await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function makeInto(dir: string, o: AutoVariantsOptions, ctx: MakeAutoVariantsContext, t0: number): Promise<AutoVariantsReport> {
+  const phase = ctx.onPhase ?? (() => {});
+  const kinds = o.kinds ?? [...AUTO_VARIANT_KINDS];
+  const method = o.method ?? DEFAULT_AUTO_METHOD;
   const { optimizeModel } = await import('../optimize/optimize.js');
   const base = path.basename(ctx.source.path).replace(/\.onnx$/i, '');
   const made: AutoVariantMade[] = [];

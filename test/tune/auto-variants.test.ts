@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import sharp from 'sharp';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it, type TestContext } from 'node:test';
 import { tuneCommand } from '../../src/cli/tune.js';
@@ -108,6 +109,8 @@ describe('tune --variants: arguments', () => {
 
   it('BAD CALL - calibration data that does not fit: an undecodable image, tensors of another shape, images for a model that is not a vision model', async (t) => {
     const base = ['--slo', 'p99<=50ms', '--budget', '10s', '--variants', 'auto'];
+    const temps = (): number => readdirSync(os.tmpdir()).filter((f) => f.startsWith('rtinfer-tune-variants-')).length;
+    const before = temps();
     const bad = path.join(dir, 'bad');
     mkdirSync(bad, { recursive: true });
     writeFileSync(path.join(bad, 'a.jpg'), 'not an image');
@@ -115,10 +118,16 @@ describe('tune --variants: arguments', () => {
     const npy = path.join(dir, 'wrong.npy');
     writeFileSync(npy, encodeNpy('float32', [1, 1, 48, 192], new Float32Array(48 * 192)));
     await refused([OCR_CLS, ...base, '--calibrate', npy], 'RTI_ERR_INPUT_DATA', /^calibration data wrong\.npy is float32 \[1,1,48,192\] but input 'x' of .*ch_ppocr_mobile_v2\.0_cls_infer\.onnx is float32/);
+    // A second image that does not decode fails the int8 calibration itself: its temporary folder goes too.
+    const late = path.join(dir, 'late');
+    mkdirSync(late, { recursive: true });
+    writeFileSync(path.join(late, 'a.png'), await sharp({ create: { width: 192, height: 48, channels: 3, background: '#808080' } }).png().toBuffer());
+    writeFileSync(path.join(late, 'b.png'), 'not an image either');
+    await refused([OCR_CLS, ...base, '--calibrate', late, '--shape', CLS_SHAPE], 'RTI_ERR_IMAGE_UNSUPPORTED', /b\.png: not an image/);
+    assert.equal(temps(), before, 'a failed run leaves no variants folder behind');
     const image = sharedModel(t, 'coco139.jpg');
     if (!image) return;
     await refused([SILERO, ...base, '--calibrate', image], 'RTI_ERR_INPUT_DATA', /^calibration images do not fit .*silero_vad\.onnx: it is not a vision model/);
-    assert.ok(!existsSync(path.join(dir, 'serve.variants')), 'nothing made before the error');
   });
 });
 
