@@ -30,7 +30,7 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'scenario', type: 'string', value: 'NAME', description: `${SCENARIOS.join(' | ')} (default single-stream)` },
     { name: 'images', type: 'string', value: 'DIR', description: 'run the whole vision pipeline (decode → postprocess) over the images in DIR, per-stage times' },
     { name: 'task', type: 'string', value: 'T', description: 'with --images: the vision head (default: detected)' },
-    { name: 'video', type: 'string', value: 'FILE', description: 'camera-rate scenario: single-stream over the clip\'s first frames, then the clip replayed at --fps (latest frame wins): dropped and late frames, capture-to-result, a verdict' },
+    { name: 'video', type: 'string', value: 'FILE', description: 'camera-rate scenario: single-stream over the clip\'s first frames, then the clip replayed at --fps (latest frame wins): dropped and late frames, capture-to-result, a verdict, and the largest fps with no drop (a search of short paced runs)' },
     { name: 'fps', type: 'string', value: 'F', description: 'with --video: the rate frames arrive at (default: the clip\'s)' },
     { name: 'deadline', type: 'string', value: 'MS', description: 'with --video: a frame is late after this (default: the next frame\'s arrival, 1000/fps)' },
     { name: 'target', type: 'string', multiple: true, value: 'URL', description: 'benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) or grpc://HOST:PORT/NAME (its gRPC); repeat it for replicas of one model behind the load generator\'s balancer' },
