@@ -3,7 +3,7 @@
  * (node:util parseArgs, strict) and the help text come from that table.
  */
 import { parseArgs } from 'node:util';
-import { RtinferError } from '../errors.js';
+import { RtinferError, firstLine } from '../errors.js';
 
 export interface OptionSpec {
   name: string;
@@ -64,7 +64,7 @@ function translateParseError(spec: CommandSpec, error: unknown): RtinferError {
       }
       return new RtinferError('RTI_ERR_ARG_INVALID', `option ${option} takes no value`);
     default:
-      return new RtinferError('RTI_ERR_ARG_INVALID', (e.message ?? String(error)).split('\n')[0] ?? 'invalid arguments');
+      return new RtinferError('RTI_ERR_ARG_INVALID', firstLine(e.message ?? String(error)) || 'invalid arguments');
   }
 }
 

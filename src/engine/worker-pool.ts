@@ -202,7 +202,7 @@ export class WorkerPool implements InstancePool {
         if (!this.#closed) this.#onCrash(instance, error);
         p?.reject(error);
       };
-      worker.on('error', (e) => died(e.message.split('\n')[0] ?? 'error'));
+      worker.on('error', (e) => died(firstLine(e) || 'error'));
       worker.on('exit', (code) => died(`exit code ${code}`));
     });
     const tracked = started.catch(() => undefined);

@@ -10,7 +10,7 @@
  * deadline unmeetable/unavailable, DEADLINE_EXCEEDED → deadline expired).
  */
 import * as grpc from '@grpc/grpc-js';
-import { RtinferError, type ErrorCode } from '../errors.js';
+import { RtinferError, firstLine, type ErrorCode } from '../errors.js';
 import { fromGrpcTensors, grpcServiceDefinition, toGrpcParameters, toGrpcTensors, type GrpcInferResponse } from '../protocol/grpc-v2.js';
 import { specsFromMetadata } from '../protocol/kserve-v2.js';
 import { feedsAsTensors, type HttpTarget, type HttpTargetOptions } from './http-target.js';
@@ -55,7 +55,7 @@ export function parseGrpcUrl(text: string): GrpcModelAddress {
 
 function errorFor(where: string, status: number, details: string): RtinferError {
   const code = CODES[status as grpc.status] ?? 'RTI_ERR_TARGET_UNREACHABLE';
-  return new RtinferError(code, `${where}: gRPC ${grpc.status[status] ?? status}: ${details.split('\n')[0]}`);
+  return new RtinferError(code, `${where}: gRPC ${grpc.status[status] ?? status}: ${firstLine(details)}`);
 }
 
 type Method = { path: string; requestSerialize: (v: unknown) => Buffer; responseDeserialize: (b: Buffer) => unknown };

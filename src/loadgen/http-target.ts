@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import { ServerTimingRecorder } from './server-timing.js';
-import { RtinferError, type ErrorCode } from '../errors.js';
+import { RtinferError, firstLine, type ErrorCode } from '../errors.js';
 import type { TensorDType } from '../runtime/dtypes.js';
 import type { TensorSpec } from '../runtime/session.js';
 import { HttpPool, serializeRequest, type RawResponse } from './http-client.js';
@@ -79,7 +79,7 @@ function errorFor(url: URL, reply: Reply): RtinferError {
   } catch {
     // not JSON: keep the text
   }
-  return new RtinferError(STATUS_CODES[reply.status] ?? 'RTI_ERR_TARGET_HTTP', `${url.pathname}: HTTP ${reply.status}: ${message.split('\n')[0]}`);
+  return new RtinferError(STATUS_CODES[reply.status] ?? 'RTI_ERR_TARGET_HTTP', `${url.pathname}: HTTP ${reply.status}: ${firstLine(message)}`);
 }
 
 /** A load generator's feeds as v2 tensors (the same arrays, named). */

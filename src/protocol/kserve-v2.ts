@@ -8,7 +8,7 @@
  * header; each binary tensor follows in order, little-endian, row-major, sized by its
  * `binary_data_size` parameter. BOOL is one byte per element, BYTES a 4-byte length then the bytes.
  */
-import { RtinferError } from '../errors.js';
+import { RtinferError, firstLine } from '../errors.js';
 import { DTYPES, elementCount, type NumericArray, type TensorData, type TensorDType } from '../runtime/dtypes.js';
 import { fromFloat16Bits, toFloat16Bits } from '../runtime/float16.js';
 import type { Dim, TensorSpec } from '../runtime/session.js';
@@ -200,7 +200,7 @@ function splitBody(body: Buffer, headerLength: string | undefined): { json: Reco
   try {
     json = JSON.parse(body.toString('utf8', 0, jsonLen));
   } catch (error) {
-    throw bad(`the JSON header is not valid JSON (${(error as Error).message.split('\n')[0]})`);
+    throw bad(`the JSON header is not valid JSON (${firstLine(error)})`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw bad('the JSON header must be an object');
   return { json: json as Record<string, unknown>, binary: body.subarray(jsonLen) };

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { RtinferError } from '../errors.js';
+import { RtinferError, firstLine } from '../errors.js';
 import { PERFORMANCE_HINTS, type BatchingOptions, type PerformanceHint } from '../engine/engine.js';
 import { MODEL_CONTROL_MODES, type ModelConfig, type ModelControl, type ServerConfig } from './types.js';
 import { EXECUTION_MODES, GRAPH_OPT_LEVELS } from '../runtime/session-options.js';
@@ -277,7 +277,7 @@ export async function loadConfigFile(file: string): Promise<ServerConfig> {
   try {
     raw = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `config ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(error as Error).message.split('\n')[0]}`);
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `config ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${firstLine(error)}`);
   }
   return validateConfig(raw, path.dirname(path.resolve(file)));
 }

@@ -12,7 +12,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { RtinferError } from '../errors.js';
+import { RtinferError, firstLine } from '../errors.js';
 import { modelConfigFrom } from './config.js';
 import type { ModelConfig } from './types.js';
 
@@ -70,7 +70,7 @@ async function readSettings(dir: string): Promise<{ settings: Record<string, unk
       for (const k of ['path', 'name', 'version']) if (k in settings) throw new RtinferError('RTI_ERR_ARG_INVALID', `${file}: '${k}' comes from the repository's layout, not the config file`);
       return { settings, policy: parsePolicy(versionPolicy, file), mtimeMs };
     } catch (error) {
-      return { settings: {}, policy: { latest: 1 }, mtimeMs, problem: (error as Error).message.split('\n')[0] ?? 'unreadable config' };
+      return { settings: {}, policy: { latest: 1 }, mtimeMs, problem: firstLine(error) || 'unreadable config' };
     }
   }
   return { settings: {}, policy: { latest: 1 }, mtimeMs: 0 };
