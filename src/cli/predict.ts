@@ -114,7 +114,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
 
   const model = await openVisionModel(modelPath, {
     session: sessionSettingsFrom(values),
-    ...(task !== undefined ? { task: task as never } : {}),
+    ...(task !== undefined ? { task } : {}),
     ...(size || maxPixels !== undefined ? { preprocess: { ...(size ? { width: size.width, height: size.height } : {}), ...(maxPixels !== undefined ? { maxPixels } : {}) } } : {}),
     decode: {
       ...(conf !== undefined ? { scoreThreshold: conf } : {}),

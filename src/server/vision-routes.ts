@@ -52,7 +52,7 @@ export class VisionService {
         // The model's sidecar (model.rtinfer.json) wires heads and preprocessing as for predict.
         const side = await readSidecar(entry.config.path);
         return createVisionPipeline({
-          ...withSidecar({ preprocess: { maxPixels: this.#host.config.maxImagePixels }, ...(entry.config.task ? { task: entry.config.task as never } : {}) }, side),
+          ...withSidecar({ preprocess: { maxPixels: this.#host.config.maxImagePixels }, ...(entry.config.task ? { task: entry.config.task } : {}) }, side),
           session: entry.engine,
           metadata,
           // Decode and pack in a worker: the pack loop would otherwise run on the HTTP thread.

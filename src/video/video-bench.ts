@@ -180,7 +180,7 @@ export function videoVerdict(s: VideoSummary, fps: number, singleStreamP99Ms: nu
 
 export async function runVideoBench(model: string, o: VideoBenchOptions, singleStreamP99Ms: number): Promise<VideoBenchResult> {
   const input: VideoInput = { kind: 'file', location: o.file };
-  const opened = await openVisionModel(model, { ...(o.session ? { session: o.session } : {}), ...(o.task ? { task: o.task as never } : {}) });
+  const opened = await openVisionModel(model, { ...(o.session ? { session: o.session } : {}), ...(o.task ? { task: o.task } : {}) });
   try {
     const probe = await openVideo(input, opened.config, { maxFrames: 1 });
     for await (const f of probe.frames) void f;
