@@ -16,7 +16,17 @@ export default tseslint.config(
   {
     // Browser pages (bundled by scripts/build-web.mjs).
     files: ['web/**/*.ts'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', HTMLElement: 'readonly', ResizeObserver: 'readonly', EventSource: 'readonly', WebSocket: 'readonly', fetch: 'readonly' } },
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        HTMLElement: 'readonly',
+        ResizeObserver: 'readonly',
+        EventSource: 'readonly',
+        WebSocket: 'readonly',
+        fetch: 'readonly',
+      },
+    },
   },
   {
     // Build and maintenance scripts run by Node directly.

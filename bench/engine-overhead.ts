@@ -34,7 +34,6 @@ import { createSession, readModel } from '../src/runtime/session.js';
 import { parseShapeArg, resolveShapes } from '../src/runtime/shapes.js';
 import { quantile } from './support/quantile.js';
 
-
 const THREADS = os.availableParallelism();
 const ROUNDS = 10;
 /** A stop for a slow or busy machine: no case measures for longer than this. */
@@ -42,9 +41,13 @@ const CASE_BUDGET_MS = 25_000;
 
 const cases = overheadCases({ ratio: 1.03, addedUs: 100, slowPerRound: 50, fastPerRound: 1000 });
 
-
 /** Caller-side latency (µs) of n requests, one at a time, rotating through the samples. */
-async function timeLoop(call: (feeds: Feeds) => Promise<unknown>, samples: Feeds[], n: number, out: number[]): Promise<void> {
+async function timeLoop(
+  call: (feeds: Feeds) => Promise<unknown>,
+  samples: Feeds[],
+  n: number,
+  out: number[],
+): Promise<void> {
   const k = samples.length;
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -60,17 +63,46 @@ for (const c of cases) {
   const model = await readModel(c.path);
   const rt = await createSession(model, { intraOpThreads: THREADS });
   const { shapes } = resolveShapes(rt.inputs, c.shapes.map(parseShapeArg));
-  const { samples } = await buildSamples(rt.inputs, shapes, { fill: 'random', files: [], constants: c.constants, samples: 8, seed: 1 });
+  const { samples } = await buildSamples(rt.inputs, shapes, {
+    fill: 'random',
+    files: [],
+    constants: c.constants,
+    samples: 8,
+    seed: 1,
+  });
   const common = { model: model.bytes, instances: 1, threads: THREADS, warmupShapes: shapes };
   const engine: Engine = await createEngine(common);
   // The engine turns onnxruntime's thread spinning off by default; the bare session keeps
   // onnxruntime's default (on). C isolates the engine's own path from that setting.
   const spinning: Engine = await createEngine({ ...common, session: { allowSpinning: true } });
   const onMain: Engine = await createEngine({ ...common, placement: 'main', session: { allowSpinning: true } });
-  const sides: Array<{ key: string; label: string; call: (f: Feeds) => Promise<unknown>; engine?: Engine; out: number[] }> = [
-    { key: 'A', label: `A bare session.run (${THREADS} threads, main thread)`, call: (f): Promise<InferenceSession.OnnxValueMapType> => rt.session.run(f), out: [] },
-    { key: 'B', label: `B engine.infer (1 instance × ${THREADS} threads, defaults)`, call: (f) => engine.infer(f), engine, out: [] },
-    { key: 'C', label: 'C engine.infer, session allowSpinning: true as A', call: (f) => spinning.infer(f), engine: spinning, out: [] },
+  const sides: Array<{
+    key: string;
+    label: string;
+    call: (f: Feeds) => Promise<unknown>;
+    engine?: Engine;
+    out: number[];
+  }> = [
+    {
+      key: 'A',
+      label: `A bare session.run (${THREADS} threads, main thread)`,
+      call: (f): Promise<InferenceSession.OnnxValueMapType> => rt.session.run(f),
+      out: [],
+    },
+    {
+      key: 'B',
+      label: `B engine.infer (1 instance × ${THREADS} threads, defaults)`,
+      call: (f) => engine.infer(f),
+      engine,
+      out: [],
+    },
+    {
+      key: 'C',
+      label: 'C engine.infer, session allowSpinning: true as A',
+      call: (f) => spinning.infer(f),
+      engine: spinning,
+      out: [],
+    },
     { key: 'D', label: "D as C, placement 'main' (no worker thread)", call: (f) => onMain.infer(f), out: [] },
   ];
 
@@ -80,7 +112,8 @@ for (const c of cases) {
   const cpu0 = cpuNow();
   let rounds = 0;
   for (; rounds < ROUNDS && performance.now() - started < CASE_BUDGET_MS; rounds++) {
-    for (const side of rounds % 2 === 0 ? sides : [...sides].reverse()) await timeLoop(side.call, samples, c.perRound, side.out);
+    for (const side of rounds % 2 === 0 ? sides : [...sides].reverse())
+      await timeLoop(side.call, samples, c.perRound, side.out);
   }
   const cpu1 = cpuNow();
   const foreign = foreignCores(cpu0, cpu1);
@@ -101,24 +134,44 @@ for (const c of cases) {
     const vsA = side.key === 'A' ? ['', ''] : [r.r50.toFixed(4), r.added.toFixed(1)];
     rows.push([c.name, side.label, String(x.length), p50.toFixed(1), p99.toFixed(1), ...vsA]);
     const w = inWorker.get(side.key);
-    if (w) rows.push([c.name, `  ${side.key}: session.run inside the worker`, String(w.count), (w.p50Ms * 1000).toFixed(1), (w.p99Ms * 1000).toFixed(1), '', '']);
+    if (w)
+      rows.push([
+        c.name,
+        `  ${side.key}: session.run inside the worker`,
+        String(w.count),
+        (w.p50Ms * 1000).toFixed(1),
+        (w.p99Ms * 1000).toFixed(1),
+        '',
+        '',
+      ]);
   }
   const goalText = c.goal.kind === 'ratio' ? `p50 ratio <= ${c.goal.max}` : `added p50 <= ${c.goal.max} µs`;
   const short = rounds < ROUNDS ? ` (only ${rounds} of ${ROUNDS} rounds within the time budget)` : '';
   for (const key of ['B', 'C', 'D']) {
     const r = ratios.get(key)!;
     const pass = c.goal.kind === 'ratio' ? r.r50 <= c.goal.max : r.added <= c.goal.max;
-    const what = key === 'B' ? 'engine (defaults)' : key === 'C' ? 'engine (spinning as bare)' : "engine (placement 'main')";
+    const what =
+      key === 'B' ? 'engine (defaults)' : key === 'C' ? 'engine (spinning as bare)' : "engine (placement 'main')";
     verdicts.push(
       `${c.name}: ${what}/bare p50 ${r.r50.toFixed(4)}, p99 ${r.r99.toFixed(4)}, added at p50 ${r.added.toFixed(1)} µs; goal ${goalText}: ${pass ? 'met' : 'NOT met'}${short}`,
     );
   }
-  verdicts.push(`  (other processes kept ${Number.isFinite(foreign) ? foreign.toFixed(2) : 'n/a'} of ${os.cpus().length} cores busy during these rounds${foreign > 0.1 ? ': not a clean run' : ''})`);
+  verdicts.push(
+    `  (other processes kept ${Number.isFinite(foreign) ? foreign.toFixed(2) : 'n/a'} of ${os.cpus().length} cores busy during these rounds${foreign > 0.1 ? ': not a clean run' : ''})`,
+  );
 }
 
-console.log(`engine overhead · ${THREADS} threads each side · ${ROUNDS} rounds in ABCD/DCBA order · latency on the caller's side`);
+console.log(
+  `engine overhead · ${THREADS} threads each side · ${ROUNDS} rounds in ABCD/DCBA order · latency on the caller's side`,
+);
 console.log('');
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-for (const r of rows) console.log(r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());
+for (const r of rows)
+  console.log(
+    r
+      .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 console.log('');
 for (const v of verdicts) console.log(v);

@@ -98,7 +98,8 @@ const ms = (us: number): string => (us / 1000).toFixed(3);
 
 function table(rows: string[][], leftCols = 1): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  for (const r of rows) console.log(r.map((cell, i) => (i < leftCols ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+  for (const r of rows)
+    console.log(r.map((cell, i) => (i < leftCols ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
 }
 
 /** CPU seconds: the whole machine (/proc/stat, idle and iowait excluded), this process, the child. */
@@ -134,11 +135,20 @@ function cpuMark(childPid?: number): CpuMark {
 }
 
 /** Cores busy between two marks: this process, the child, and everything else on the machine. */
-function coresBetween(a: CpuMark, b: CpuMark): { own: number; child: number; others: number; ownS: number; childS: number } {
+function coresBetween(
+  a: CpuMark,
+  b: CpuMark,
+): { own: number; child: number; others: number; ownS: number; childS: number } {
   const s = (b.at - a.at) / 1000;
   const ownS = b.own - a.own;
   const childS = b.child - a.child;
-  return { own: ownS / s, child: childS / s, others: Math.max(0, (b.machine - a.machine - ownS - childS) / s), ownS, childS };
+  return {
+    own: ownS / s,
+    child: childS / s,
+    others: Math.max(0, (b.machine - a.machine - ownS - childS) / s),
+    ownS,
+    childS,
+  };
 }
 
 function achievedRate(run: ScenarioRun): number {
@@ -176,14 +186,20 @@ const verdicts: string[] = [];
 const benchT0 = performance.now();
 
 const load = os.loadavg()[0] ?? NaN;
-console.log(`rtinfer loadgen capacity · Node ${process.version} · ${process.platform}/${process.arch} · ${os.availableParallelism()} cores · load ${fmt(load, 2)} before the run`);
+console.log(
+  `rtinfer loadgen capacity · Node ${process.version} · ${process.platform}/${process.arch} · ${os.availableParallelism()} cores · load ${fmt(load, 2)} before the run`,
+);
 console.log('');
 
 // 1. null in-process target
-console.log(`1. null in-process target (reply on the next setImmediate) · runServer, Poisson, ${STEP_MS / 1000} s per step`);
+console.log(
+  `1. null in-process target (reply on the next setImmediate) · runServer, Poisson, ${STEP_MS / 1000} s per step`,
+);
 const nullInfer = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 await runServer(nullInfer, samples, poissonArrivals(10_000, 500, 99), { signal: AbortSignal.timeout(5000) }); // warm-up (JIT)
-const stepRows: string[][] = [['target/s', 'offered/s', 'achieved/s', 'ach/off', 'slip p50 ms', 'p99 ms', 'max ms', 'others', 'kept']];
+const stepRows: string[][] = [
+  ['target/s', 'offered/s', 'achieved/s', 'ach/off', 'slip p50 ms', 'p99 ms', 'max ms', 'others', 'kept'],
+];
 let capacity = 0;
 let contiguous = true;
 const missed: number[] = [];
@@ -234,9 +250,14 @@ const killChild = (): void => {
 process.on('exit', killChild);
 const targets: HttpTarget[] = [];
 try {
-  const msg = encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 4], data: x }], { binaryInputs: true, binaryOutputs: true });
+  const msg = encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 4], data: x }], {
+    binaryInputs: true,
+    binaryOutputs: true,
+  });
   console.log(`2. null KServe v2 endpoint in a child process (pid ${child.pid}): ${url}`);
-  console.log(`   request: ${msg.body.length} B (JSON header ${msg.headers['inference-header-content-length']} B + 16 B of FP32 [1,4]), binary output`);
+  console.log(
+    `   request: ${msg.body.length} B (JSON header ${msg.headers['inference-header-content-length']} B + 16 B of FP32 [1,4]), binary output`,
+  );
   console.log('');
 
   // (a) closed loop, ABAB
@@ -252,7 +273,11 @@ try {
   targets.push(closed);
   const rtinfer = async (durationMs: number): Promise<Closed> => {
     const c0 = cpuMark(child.pid);
-    const run = await runConcurrency((f: Feeds) => closed.infer(f), samples, CONNECTIONS, { minQueries: 0, minDurationMs: durationMs, maxDurationMs: durationMs * 3 });
+    const run = await runConcurrency((f: Feeds) => closed.infer(f), samples, CONNECTIONS, {
+      minQueries: 0,
+      minDurationMs: durationMs,
+      maxDurationMs: durationMs * 3,
+    });
     return {
       rate: achievedRate(run),
       answered: run.log.count,
@@ -264,7 +289,15 @@ try {
   };
   const cannon = async (durationMs: number): Promise<Closed> => {
     const c0 = cpuMark(child.pid);
-    const r = await autocannon({ url: `${url}/infer`, connections: CONNECTIONS, duration: durationMs / 1000, method: 'POST', headers: msg.headers, body: msg.body, timeout: 10 });
+    const r = await autocannon({
+      url: `${url}/infer`,
+      connections: CONNECTIONS,
+      duration: durationMs / 1000,
+      method: 'POST',
+      headers: msg.headers,
+      body: msg.body,
+      timeout: 10,
+    });
     return {
       rate: r.requests.total / r.duration,
       answered: r.requests.total,
@@ -274,10 +307,26 @@ try {
       cpu: coresBetween(c0, cpuMark(child.pid)),
     };
   };
-  console.log(`2a. closed loop, ${CONNECTIONS} connections, ${CLOSED_MS / 1000} s per run, ABAB (after ${WARMUP_MS / 1000} s warm-up of each)`);
+  console.log(
+    `2a. closed loop, ${CONNECTIONS} connections, ${CLOSED_MS / 1000} s per run, ABAB (after ${WARMUP_MS / 1000} s warm-up of each)`,
+  );
   await rtinfer(WARMUP_MS);
   await cannon(WARMUP_MS);
-  const closedRows: string[][] = [['run', 'side', 'req/s', 'lat p50 ms', 'p99 ms', 'failed', 'client cores', 'µs/req', 'server cores', 'µs/req', 'others']];
+  const closedRows: string[][] = [
+    [
+      'run',
+      'side',
+      'req/s',
+      'lat p50 ms',
+      'p99 ms',
+      'failed',
+      'client cores',
+      'µs/req',
+      'server cores',
+      'µs/req',
+      'others',
+    ],
+  ];
   const runs: Record<'A' | 'B', Closed[]> = { A: [], B: [] };
   for (let round = 0; round < 2; round++) {
     for (const side of ['A', 'B'] as const) {
@@ -302,8 +351,11 @@ try {
   console.log('   (autocannon records latency in whole ms; µs/req is CPU time per answered request)');
   const mean = (xs: readonly Closed[]): number => xs.reduce((s, v) => s + v.rate, 0) / xs.length;
   const ratio = mean(runs.A) / mean(runs.B);
-  console.log(`   rtinfer ${fmt(mean(runs.A))} req/s · autocannon ${fmt(mean(runs.B))} req/s · ratio rtinfer/autocannon ${fmt(ratio, 3)} (per round: ${runs.A.map((a, i) => fmt(a.rate / runs.B[i]!.rate, 3)).join(', ')})`);
-  const perReq = (xs: readonly Closed[]): number => (xs.reduce((s, v) => s + v.cpu.ownS, 0) * 1e6) / xs.reduce((s, v) => s + v.answered, 0);
+  console.log(
+    `   rtinfer ${fmt(mean(runs.A))} req/s · autocannon ${fmt(mean(runs.B))} req/s · ratio rtinfer/autocannon ${fmt(ratio, 3)} (per round: ${runs.A.map((a, i) => fmt(a.rate / runs.B[i]!.rate, 3)).join(', ')})`,
+  );
+  const perReq = (xs: readonly Closed[]): number =>
+    (xs.reduce((s, v) => s + v.cpu.ownS, 0) * 1e6) / xs.reduce((s, v) => s + v.answered, 0);
   console.log(
     `   client CPU per request: rtinfer ${fmt(perReq(runs.A), 1)} µs · autocannon ${fmt(perReq(runs.B), 1)} µs · ratio ${fmt(perReq(runs.A) / perReq(runs.B), 2)} ` +
       '(less sensitive to other load than req/s; 1e6 / µs is the rate one saturated client core can drive)',
@@ -321,7 +373,9 @@ try {
   await runServer((f: Feeds) => open.infer(f), samples, poissonArrivals(OPEN_RATE, 500, 98)); // warm-up, opens the sockets
   const arrivals = poissonArrivals(OPEN_RATE, OPEN_MS, 7);
   const c0 = cpuMark(child.pid);
-  const run = await runServer((f: Feeds) => open.infer(f), samples, arrivals, { signal: AbortSignal.timeout(OPEN_MS * 3) });
+  const run = await runServer((f: Feeds) => open.infer(f), samples, arrivals, {
+    signal: AbortSignal.timeout(OPEN_MS * 3),
+  });
   const c = coresBetween(c0, cpuMark(child.pid));
   const slip = run.slip!;
   const lat = run.log.recorder;
@@ -329,7 +383,18 @@ try {
   console.log(`2b. open loop, runServer over createHttpTarget, Poisson ${OPEN_RATE} req/s for ${OPEN_MS / 1000} s`);
   table(
     [
-      ['offered/s', 'achieved/s', 'answered', 'failed', 'slip p50 ms', 'p99 ms', 'max ms', 'lat p50 ms', 'p99 ms', 'others'],
+      [
+        'offered/s',
+        'achieved/s',
+        'answered',
+        'failed',
+        'slip p50 ms',
+        'p99 ms',
+        'max ms',
+        'lat p50 ms',
+        'p99 ms',
+        'others',
+      ],
       [
         fmt(offeredRate(arrivals)),
         fmt(achievedRate(run)),

@@ -68,7 +68,9 @@ function summary(name: string, samples: number[]): { p50: number; p99: number } 
   const s = Float64Array.from(samples).sort();
   const p50 = quantile(s, 0.5);
   const p99 = quantile(s, 0.99);
-  console.log(`  ${name.padEnd(34)} p50 ${(p50 * 1000).toFixed(1).padStart(7)} µs   p99 ${(p99 * 1000).toFixed(1).padStart(7)} µs   (${samples.length} runs)`);
+  console.log(
+    `  ${name.padEnd(34)} p50 ${(p50 * 1000).toFixed(1).padStart(7)} µs   p99 ${(p99 * 1000).toFixed(1).padStart(7)} µs   (${samples.length} runs)`,
+  );
   return { p50, p99 };
 }
 
@@ -86,13 +88,16 @@ for (let i = 0; i < N; i++) {
     const v = data[(4 + c) * N + i]!;
     if (v > best) [best, cls] = [v, c];
   }
-  if (best >= options.scoreThreshold) cands.pushCenter(data[i]!, data[N + i]!, data[2 * N + i]!, data[3 * N + i]!, best, cls);
+  if (best >= options.scoreThreshold)
+    cands.pushCenter(data[i]!, data[N + i]!, data[2 * N + i]!, data[3 * N + i]!, best, cls);
 }
 
 const first = yoloHead.decode(outputs, transform, options);
 const kept = first.task === 'detect' ? first.detections.length : 0;
 console.log('rtinfer bench:nms · YOLOv8-style output [1,84,8400], 80 classes, 640x640 letterbox of 1920x1080');
-console.log(`  ${OBJECTS} objects, ${cands.count} candidates above conf ${options.scoreThreshold}, ${kept} detections after class-aware NMS (iou ${options.iouThreshold})`);
+console.log(
+  `  ${OBJECTS} objects, ${cands.count} candidates above conf ${options.scoreThreshold}, ${kept} detections after class-aware NMS (iou ${options.iouThreshold})`,
+);
 console.log(`  node ${process.version} · ${WARMUP} warm-up runs, then ${ITERATIONS} timed, interleaved`);
 
 for (let i = 0; i < WARMUP; i++) {
@@ -106,7 +111,12 @@ for (let i = 0; i < ITERATIONS; i++) {
   yoloHead.decode(outputs, transform, options);
   full.push(performance.now() - t0);
   t0 = performance.now();
-  nms(cands, { iouThreshold: options.iouThreshold, scoreThreshold: options.scoreThreshold, maxDetections: options.maxDetections, topK: options.topK });
+  nms(cands, {
+    iouThreshold: options.iouThreshold,
+    scoreThreshold: options.scoreThreshold,
+    maxDetections: options.maxDetections,
+    topK: options.topK,
+  });
   alone.push(performance.now() - t0);
 }
 console.log('');
@@ -114,4 +124,6 @@ const total = summary('decode + NMS (yoloHead.decode)', full);
 summary('NMS alone (same candidates)', alone);
 console.log('');
 const ok = total.p50 <= GOAL_P50_MS;
-console.log(`verdict: decode + NMS p50 ${total.p50.toFixed(3)} ms ${ok ? '<=' : '>'} ${GOAL_P50_MS} ms goal: ${ok ? 'MET' : 'NOT MET'}`);
+console.log(
+  `verdict: decode + NMS p50 ${total.p50.toFixed(3)} ms ${ok ? '<=' : '>'} ${GOAL_P50_MS} ms goal: ${ok ? 'MET' : 'NOT MET'}`,
+);

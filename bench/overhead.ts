@@ -23,14 +23,14 @@ import { parseShapeArg, resolveShapes } from '../src/runtime/shapes.js';
 import { runSingleStream } from '../src/loadgen/single-stream.js';
 import { quantile } from './support/quantile.js';
 
-
 const ROUNDS = 10;
 
 const cases = overheadCases({ ratio: 1.02, addedUs: 20, slowPerRound: 60, fastPerRound: 2000 });
 
 function cycles(startsMs: ArrayLike<number>, endMs: number): number[] {
   const out: number[] = [];
-  for (let i = 0; i < startsMs.length; i++) out.push(((i + 1 < startsMs.length ? startsMs[i + 1]! : endMs) - startsMs[i]!) * 1000);
+  for (let i = 0; i < startsMs.length; i++)
+    out.push(((i + 1 < startsMs.length ? startsMs[i + 1]! : endMs) - startsMs[i]!) * 1000);
   return out;
 }
 
@@ -44,8 +44,14 @@ async function bareLoop(session: InferenceSession, samples: Feeds[], n: number):
   return cycles(starts, performance.now());
 }
 
-async function rtinferLoop(session: InferenceSession, samples: Feeds[], n: number): Promise<{ cycles: number[]; latencies: number[] }> {
-  const r = await runSingleStream((f: Feeds) => session.run(f), samples, { phase: { minQueries: n, minDurationMs: 0, maxQueries: n } });
+async function rtinferLoop(
+  session: InferenceSession,
+  samples: Feeds[],
+  n: number,
+): Promise<{ cycles: number[]; latencies: number[] }> {
+  const r = await runSingleStream((f: Feeds) => session.run(f), samples, {
+    phase: { minQueries: n, minDurationMs: 0, maxQueries: n },
+  });
   return { cycles: cycles(r.startsMs, r.wallMs), latencies: Array.from(r.latenciesUs) };
 }
 
@@ -54,7 +60,13 @@ const verdicts: string[] = [];
 for (const c of cases) {
   const rt = await createSession(await readModel(c.path));
   const { shapes } = resolveShapes(rt.inputs, c.shapes.map(parseShapeArg));
-  const { samples } = await buildSamples(rt.inputs, shapes, { fill: 'random', files: [], constants: c.constants, samples: 8, seed: 1 });
+  const { samples } = await buildSamples(rt.inputs, shapes, {
+    fill: 'random',
+    files: [],
+    constants: c.constants,
+    samples: 8,
+    seed: 1,
+  });
   await bareLoop(rt.session, samples, Math.ceil(c.perRound / 2)); // warm-up
   const bare: number[] = [];
   const ours: number[] = [];
@@ -79,16 +91,25 @@ for (const c of cases) {
   const p99b = quantile(b, 0.99);
   rows.push([c.name, 'bare session.run loop (cycle)', String(a.length), p50a.toFixed(1), p99a.toFixed(1)]);
   rows.push([c.name, 'rtinfer measurement path (cycle)', String(b.length), p50b.toFixed(1), p99b.toFixed(1)]);
-  rows.push([c.name, 'rtinfer reported latency', String(rep.length), quantile(rep, 0.5).toFixed(1), quantile(rep, 0.99).toFixed(1)]);
+  rows.push([
+    c.name,
+    'rtinfer reported latency',
+    String(rep.length),
+    quantile(rep, 0.5).toFixed(1),
+    quantile(rep, 0.99).toFixed(1),
+  ]);
   const r50 = p50b / p50a;
   const r99 = p99b / p99a;
   const added = p50b - p50a;
   const pass = c.goal.kind === 'ratio' ? r50 <= c.goal.max : added <= c.goal.max;
   const goalText = c.goal.kind === 'ratio' ? `p50 ratio <= ${c.goal.max}` : `added p50 <= ${c.goal.max} µs`;
-  verdicts.push(`${c.name}: rtinfer/bare p50 ${r50.toFixed(4)}, p99 ${r99.toFixed(4)}, added at p50 ${added.toFixed(1)} µs; goal ${goalText}: ${pass ? 'met' : 'NOT met'}`);
+  verdicts.push(
+    `${c.name}: rtinfer/bare p50 ${r50.toFixed(4)}, p99 ${r99.toFixed(4)}, added at p50 ${added.toFixed(1)} µs; goal ${goalText}: ${pass ? 'met' : 'NOT met'}`,
+  );
 }
 
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-for (const r of rows) console.log(r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+for (const r of rows)
+  console.log(r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
 console.log('');
 for (const v of verdicts) console.log(v);

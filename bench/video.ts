@@ -57,7 +57,27 @@ async function makeClip(): Promise<string> {
   const clip = path.join(dir, `coco139-1080p${FPS}-${SECONDS}s.mp4`);
   if (!existsSync(clip)) {
     // 1920x1278 scaled picture, a 1080-high window sliding down 40 px/s and back: every frame differs.
-    await run(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-y', '-loop', '1', '-i', IMAGE, '-vf', "scale=1920:1278,crop=1920:1080:0:'mod(t*40\\,198)',format=yuv420p", '-t', String(SECONDS), '-r', String(FPS), '-c:v', 'libx264', '-preset', 'veryfast', clip + '.part.mp4']);
+    await run(ffmpegPath(), [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-loop',
+      '1',
+      '-i',
+      IMAGE,
+      '-vf',
+      "scale=1920:1278,crop=1920:1080:0:'mod(t*40\\,198)',format=yuv420p",
+      '-t',
+      String(SECONDS),
+      '-r',
+      String(FPS),
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      clip + '.part.mp4',
+    ]);
     rmSync(clip, { force: true });
     await run('mv', [clip + '.part.mp4', clip]);
   }
@@ -88,17 +108,26 @@ try {
 const clip = await makeClip();
 const input: VideoInput = { kind: 'file', location: clip };
 const model = await openVisionModel(MODEL);
-const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = os
+  .loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ');
 console.log(`rtinfer bench:video · yolox_nano (${model.head.name} head) on ${clip}`);
-console.log(`  clip 1920x1080 @ ${FPS} fps, ${SECONDS} s, H.264 (coco139.jpg panned) · ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? 'cpu'}) · load average ${load}`);
-console.log(`  node ${process.version} · onnxruntime defaults (intra-op threads: one per core) · A/B: ${BLOCKS} pairs of ${BLOCK_FRAMES}-frame blocks, A B alternating`);
+console.log(
+  `  clip 1920x1080 @ ${FPS} fps, ${SECONDS} s, H.264 (coco139.jpg panned) · ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? 'cpu'}) · load average ${load}`,
+);
+console.log(
+  `  node ${process.version} · onnxruntime defaults (intra-op threads: one per core) · A/B: ${BLOCKS} pairs of ${BLOCK_FRAMES}-frame blocks, A B alternating`,
+);
 
 // 1. Single-stream p99 over the clip's first 60 frames as JPEGs (the whole pipeline per frame).
 const jpegDir = await extractFrames(clip, 60);
 let singleP50 = 0;
 let singleP99 = 0;
 try {
-  const files = readdirSync(jpegDir).sort().map((f) => path.join(jpegDir, f));
+  const files = readdirSync(jpegDir)
+    .sort()
+    .map((f) => path.join(jpegDir, f));
   for (let i = 0; i < 5; i++) await model.predict(files[i % files.length]!);
   const ms: number[] = [];
   for (let i = 0; i < SINGLE_STREAM_QUERIES; i++) {
@@ -112,17 +141,25 @@ try {
   rmSync(jpegDir, { recursive: true, force: true });
 }
 console.log('');
-console.log(`single-stream (${SINGLE_STREAM_QUERIES} frames one at a time, JPEG decode included): p50 ${formatMs(singleP50)} ms · p99 ${formatMs(singleP99)} ms`);
+console.log(
+  `single-stream (${SINGLE_STREAM_QUERIES} frames one at a time, JPEG decode included): p50 ${formatMs(singleP50)} ms · p99 ${formatMs(singleP99)} ms`,
+);
 
 // 2. Realtime at the clip's 30 fps, prescaled in ffmpeg.
 const records: FrameRecord[] = [];
 const video = await openVideo(input, model.config);
 const cpu0 = cpuMs();
-const rt = await runVideo(video.frames, (image) => model.predict(image), { realtime: true, paceFps: FPS, sourceFps: video.info?.fps ?? FPS, onFrame: (r) => void records.push(r) });
+const rt = await runVideo(video.frames, (image) => model.predict(image), {
+  realtime: true,
+  paceFps: FPS,
+  sourceFps: video.info?.fps ?? FPS,
+  onFrame: (r) => void records.push(r),
+});
 const nodeCpu = cpuMs() - cpu0;
 const done = records.filter((r) => r.status === 'done');
 let outOfOrder = 0;
-for (let i = 1; i < done.length; i++) if (done[i]!.frame <= done[i - 1]!.frame || (done[i]!.endMs ?? 0) < (done[i - 1]!.endMs ?? 0)) outOfOrder++;
+for (let i = 1; i < done.length; i++)
+  if (done[i]!.frame <= done[i - 1]!.frame || (done[i]!.endMs ?? 0) < (done[i - 1]!.endMs ?? 0)) outOfOrder++;
 const ffmpegCpu = rt.decoderCpuMs?.total ?? NaN;
 const ffShare = ffmpegCpu / (ffmpegCpu + nodeCpu);
 const c = rt.captureToResultMs;
@@ -131,14 +168,38 @@ console.log(`realtime (paced at ${FPS} fps, latest frame wins, ${video.path}):`)
 console.log(
   formatTable(
     [
-      ['frames in', 'processed', 'dropped', 'late', 'fps achieved', 'c2r p50 ms', 'c2r p99 ms', 'c2r max ms', 'out of order', 'source behind'],
-      [String(rt.framesIn), String(rt.processed), String(rt.dropped), String(rt.late), rt.achievedFps.toFixed(1), formatMs(c.p50), formatMs(c.p99), formatMs(c.max), String(outOfOrder), String(rt.sourceBehind?.frames ?? 0)],
+      [
+        'frames in',
+        'processed',
+        'dropped',
+        'late',
+        'fps achieved',
+        'c2r p50 ms',
+        'c2r p99 ms',
+        'c2r max ms',
+        'out of order',
+        'source behind',
+      ],
+      [
+        String(rt.framesIn),
+        String(rt.processed),
+        String(rt.dropped),
+        String(rt.late),
+        rt.achievedFps.toFixed(1),
+        formatMs(c.p50),
+        formatMs(c.p99),
+        formatMs(c.max),
+        String(outOfOrder),
+        String(rt.sourceBehind?.frames ?? 0),
+      ],
     ],
     '  ',
   ),
 );
 const st = rt.stagesMs;
-console.log(`  per processed frame (mean ms): decode ${formatMs(st.decode.mean)} · preprocess ${formatMs(st.preprocess.mean)} · inference ${formatMs(st.inference.mean)} · postprocess ${formatMs(st.postprocess.mean)}`);
+console.log(
+  `  per processed frame (mean ms): decode ${formatMs(st.decode.mean)} · preprocess ${formatMs(st.preprocess.mean)} · inference ${formatMs(st.inference.mean)} · postprocess ${formatMs(st.postprocess.mean)}`,
+);
 console.log(
   `  CPU: ffmpeg (decode + scale) ${formatMs(ffmpegCpu)} ms = ${formatMs(rt.decoderCpuMs?.perFrame ?? NaN)} ms per frame read · this process (pipeline, onnxruntime) ${formatMs(nodeCpu)} ms · ffmpeg's share ${(100 * ffShare).toFixed(1)} %, the rest ${(100 * (1 - ffShare)).toFixed(1)} %`,
 );
@@ -153,11 +214,25 @@ interface Block {
   pixelCost: number;
 }
 async function block(which: 'A' | 'B'): Promise<Block> {
-  const v = await openVideo(input, model.config, { resize: which === 'A' ? 'ffmpeg' : 'sharp', maxFrames: BLOCK_FRAMES });
-  const s: VideoSummary = await runVideo(v.frames, (image) => model.predict(image), { realtime: false, sourceFps: v.info?.fps ?? FPS, maxFrames: BLOCK_FRAMES });
+  const v = await openVideo(input, model.config, {
+    resize: which === 'A' ? 'ffmpeg' : 'sharp',
+    maxFrames: BLOCK_FRAMES,
+  });
+  const s: VideoSummary = await runVideo(v.frames, (image) => model.predict(image), {
+    realtime: false,
+    sourceFps: v.info?.fps ?? FPS,
+    maxFrames: BLOCK_FRAMES,
+  });
   if (s.error) throw new Error(`${which}: ${s.error.message}`);
   const ffmpegPerFrame = s.decoderCpuMs?.perFrame ?? NaN;
-  return { which, fps: s.achievedFps, ffmpegPerFrame, decodeStage: s.stagesMs.decode.mean, inference: s.stagesMs.inference.mean, pixelCost: ffmpegPerFrame + s.stagesMs.decode.mean };
+  return {
+    which,
+    fps: s.achievedFps,
+    ffmpegPerFrame,
+    decodeStage: s.stagesMs.decode.mean,
+    inference: s.stagesMs.inference.mean,
+    pixelCost: ffmpegPerFrame + s.stagesMs.decode.mean,
+  };
 }
 await block('A'); // warm both paths once, unmeasured
 await block('B');
@@ -167,12 +242,22 @@ for (let i = 0; i < BLOCKS; i++) {
   blocks.push(await block('B'));
 }
 console.log('');
-console.log(`A/B (all ${BLOCK_FRAMES} frames of each block, none dropped): A = ffmpeg scales in the decoder, B = full 1080p frames resized by sharp`);
+console.log(
+  `A/B (all ${BLOCK_FRAMES} frames of each block, none dropped): A = ffmpeg scales in the decoder, B = full 1080p frames resized by sharp`,
+);
 console.log(
   formatTable(
     [
       ['block', 'path', 'fps', 'ffmpeg CPU ms/frame', 'decode stage ms', 'pixels to model ms/frame', 'inference ms'],
-      ...blocks.map((b, i) => [String(Math.floor(i / 2) + 1), b.which, b.fps.toFixed(1), formatMs(b.ffmpegPerFrame), formatMs(b.decodeStage), formatMs(b.pixelCost), formatMs(b.inference)]),
+      ...blocks.map((b, i) => [
+        String(Math.floor(i / 2) + 1),
+        b.which,
+        b.fps.toFixed(1),
+        formatMs(b.ffmpegPerFrame),
+        formatMs(b.decodeStage),
+        formatMs(b.pixelCost),
+        formatMs(b.inference),
+      ]),
     ],
     '  ',
   ),
@@ -181,13 +266,21 @@ const pairs = Array.from({ length: BLOCKS }, (_, i) => ({ a: blocks[2 * i]!, b: 
 const costRatios = pairs.map((p) => p.b.pixelCost / p.a.pixelCost).sort((x, y) => x - y);
 const fpsRatios = pairs.map((p) => p.a.fps / p.b.fps).sort((x, y) => x - y);
 const med = (xs: number[]): number => xs[Math.floor(xs.length / 2)]!;
-console.log(`  pixels-to-model cost B / A: median ${med(costRatios).toFixed(2)}× (pairs ${costRatios.map((r) => r.toFixed(2)).join(', ')}) · frames per second A / B: median ${med(fpsRatios).toFixed(2)}× (pairs ${fpsRatios.map((r) => r.toFixed(2)).join(', ')})`);
+console.log(
+  `  pixels-to-model cost B / A: median ${med(costRatios).toFixed(2)}× (pairs ${costRatios.map((r) => r.toFixed(2)).join(', ')}) · frames per second A / B: median ${med(fpsRatios).toFixed(2)}× (pairs ${fpsRatios.map((r) => r.toFixed(2)).join(', ')})`,
+);
 
 await model.close();
 
 const p99Ok = c.p99 <= GOAL_RATIO * singleP99;
 const orderOk = outOfOrder === 0 && rt.inOrder;
 console.log('');
-console.log(`verdict: capture-to-result p99 ${formatMs(c.p99)} ms ${p99Ok ? '<=' : '>'} ${GOAL_RATIO} × single-stream p99 ${formatMs(singleP99)} ms = ${formatMs(GOAL_RATIO * singleP99)} ms: ${p99Ok ? 'MET' : 'NOT MET'}`);
-console.log(`verdict: no frame out of order (${done.length} processed): ${orderOk ? 'MET' : `NOT MET (${outOfOrder})`}`);
-console.log(`verdict: ${rt.dropped === 0 ? 'keeps up with' : 'does not keep up with'} ${FPS} fps here (${rt.achievedFps.toFixed(1)} fps processed, ${rt.dropped} of ${rt.framesIn} dropped); the scale-in-decoder path costs ${(1 / med(costRatios)).toFixed(2)} of the sharp path's pixel cost`);
+console.log(
+  `verdict: capture-to-result p99 ${formatMs(c.p99)} ms ${p99Ok ? '<=' : '>'} ${GOAL_RATIO} × single-stream p99 ${formatMs(singleP99)} ms = ${formatMs(GOAL_RATIO * singleP99)} ms: ${p99Ok ? 'MET' : 'NOT MET'}`,
+);
+console.log(
+  `verdict: no frame out of order (${done.length} processed): ${orderOk ? 'MET' : `NOT MET (${outOfOrder})`}`,
+);
+console.log(
+  `verdict: ${rt.dropped === 0 ? 'keeps up with' : 'does not keep up with'} ${FPS} fps here (${rt.achievedFps.toFixed(1)} fps processed, ${rt.dropped} of ${rt.framesIn} dropped); the scale-in-decoder path costs ${(1 / med(costRatios)).toFixed(2)} of the sharp path's pixel cost`,
+);

@@ -32,22 +32,51 @@ function webEntries() {
 const FORBIDDEN = [/<\/script/i, /<!--/, /<\/style/i];
 
 function checkInlinable(name, text) {
-  for (const re of FORBIDDEN) if (re.test(text)) throw new Error(`build-web: ${name} contains ${re} and cannot be inlined into HTML`);
+  for (const re of FORBIDDEN)
+    if (re.test(text)) throw new Error(`build-web: ${name} contains ${re} and cannot be inlined into HTML`);
 }
 
 // uPlot's MIT licence asks for its notice in copies; minifying drops its header comment, so a
 // one-line banner keeps it (without a URL: the pages are checked to contain none).
 const uplotVersion = JSON.parse(readFileSync(path.join(root, 'node_modules', 'uplot', 'package.json'), 'utf8')).version;
 const notice = `/*! rtinfer page. Includes uPlot ${uplotVersion}, Copyright (c) Leon Sorokin, MIT License. */`;
-const common = { bundle: true, minify: true, target: 'es2020', logLevel: 'warning', write: false, legalComments: 'none', absWorkingDir: root, banner: { js: notice, css: notice } };
+const common = {
+  bundle: true,
+  minify: true,
+  target: 'es2020',
+  logLevel: 'warning',
+  write: false,
+  legalComments: 'none',
+  absWorkingDir: root,
+  banner: { js: notice, css: notice },
+};
 
 async function buildEntry(entry) {
-  const js = await esbuild.build({ ...common, entryPoints: [path.join(webDir, entry, 'main.ts')], format: 'iife', outfile: path.join(outDir, `${entry}.js`) });
-  const cssImports = [path.join(root, 'node_modules', 'uplot', 'dist', 'uPlot.min.css'), path.join(webDir, 'base.css'), path.join(webDir, `${entry}.css`), path.join(webDir, entry, 'main.css')]
+  const js = await esbuild.build({
+    ...common,
+    entryPoints: [path.join(webDir, entry, 'main.ts')],
+    format: 'iife',
+    outfile: path.join(outDir, `${entry}.js`),
+  });
+  const cssImports = [
+    path.join(root, 'node_modules', 'uplot', 'dist', 'uPlot.min.css'),
+    path.join(webDir, 'base.css'),
+    path.join(webDir, `${entry}.css`),
+    path.join(webDir, entry, 'main.css'),
+  ]
     .filter((f) => existsSync(f))
     .map((f) => `@import ${JSON.stringify(f)};`)
     .join('\n');
-  const css = await esbuild.build({ ...common, stdin: { contents: cssImports, loader: 'css', resolveDir: webDir, sourcefile: `${entry}.bundle.css` /* not web/<entry>.css, which esbuild would take for a self-import */ }, outfile: path.join(outDir, `${entry}.css`) });
+  const css = await esbuild.build({
+    ...common,
+    stdin: {
+      contents: cssImports,
+      loader: 'css',
+      resolveDir: webDir,
+      sourcefile: `${entry}.bundle.css` /* not web/<entry>.css, which esbuild would take for a self-import */,
+    },
+    outfile: path.join(outDir, `${entry}.css`),
+  });
   const out = [...js.outputFiles, ...css.outputFiles];
   for (const f of out) checkInlinable(path.relative(root, f.path), f.text);
   if (!check) {

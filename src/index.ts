@@ -9,7 +9,13 @@ export type { ErrorCode, ErrorKind } from './errors.js';
 // runtime: models, sessions, shapes, input data
 export { readModel, createSession } from './runtime/session.js';
 export type { Dim, LoadedModel, ModelSource, RuntimeSession, TensorSpec } from './runtime/session.js';
-export { validateSessionSettings, toOrtOptions, GRAPH_OPT_LEVELS, EXECUTION_MODES, LOG_LEVELS } from './runtime/session-options.js';
+export {
+  validateSessionSettings,
+  toOrtOptions,
+  GRAPH_OPT_LEVELS,
+  EXECUTION_MODES,
+  LOG_LEVELS,
+} from './runtime/session-options.js';
 export type { SessionSettings, GraphOptLevel, ExecutionMode, LogLevel } from './runtime/session-options.js';
 export { listExecutionProviders, assertProvidersAvailable } from './runtime/providers.js';
 export type { ProviderStatus } from './runtime/providers.js';
@@ -34,7 +40,16 @@ export type { DefaultModel } from './runtime/default-model.js';
 
 // engine: worker-thread inference under the deadline-aware scheduler
 export { createEngine, PRIORITY_RANGE } from './engine/engine.js';
-export type { Engine, EngineOptions, EngineConfig, EngineHealth, BatchingOptions, InferOptions, Inputs, Outputs } from './engine/engine.js';
+export type {
+  Engine,
+  EngineOptions,
+  EngineConfig,
+  EngineHealth,
+  BatchingOptions,
+  InferOptions,
+  Inputs,
+  Outputs,
+} from './engine/engine.js';
 export type { EngineStats, RequestTiming, OutcomeCounts, HistogramSummary } from './engine/engine-metrics.js';
 export { Scheduler } from './engine/scheduler.js';
 export type { BatchPolicy, BatchMode, QueuedRequest, SchedulerHooks, SchedulerOptions } from './engine/scheduler.js';
@@ -94,7 +109,13 @@ export type { LatencySummary, QuantileCi, EarlyStoppingVerdict, SortedSamples } 
 export * from './vision/index.js';
 
 // tune: accuracy of model variants against a reference
-export { measureAccuracy, pickReference, createReferenceCache, DEFAULT_ACCURACY_SAMPLES, EVAL_SCORE_THRESHOLD } from './tune/accuracy.js';
+export {
+  measureAccuracy,
+  pickReference,
+  createReferenceCache,
+  DEFAULT_ACCURACY_SAMPLES,
+  EVAL_SCORE_THRESHOLD,
+} from './tune/accuracy.js';
 export type { AccuracyOptions, AccuracyReport, AccuracyMetric, ReferenceCache } from './tune/accuracy.js';
 export { tensorError } from './tune/tensor-error.js';
 export type { ComparedModel, TensorErrorOptions } from './tune/tensor-error.js';
@@ -107,17 +128,41 @@ export type { LabelledSet } from './tune/labels.js';
 export { listImages } from './tune/image-list.js';
 // tune: the search for the configuration that meets a latency SLO
 export { runTune, TUNE_SCHEMA, paretoIndices } from './tune/tune.js';
-export type { TuneOptions, TuneReport, CandidateReport, MeasurementReport, VariantAccuracyReport } from './tune/tune.js';
+export type {
+  TuneOptions,
+  TuneReport,
+  CandidateReport,
+  MeasurementReport,
+  VariantAccuracyReport,
+} from './tune/tune.js';
 export { runStrategy, OBJECTIVES } from './tune/strategy.js';
-export type { Evaluate, EvaluateOptions, Measurement, Objective, StrategyOptions, StrategyResult, Trial } from './tune/strategy.js';
+export type {
+  Evaluate,
+  EvaluateOptions,
+  Measurement,
+  Objective,
+  StrategyOptions,
+  StrategyResult,
+  Trial,
+} from './tune/strategy.js';
 export { buildVariants, defaultAxes, enumerate as enumerateSpace, gridSize, TUNE_SCENARIOS } from './tune/space.js';
 export type { Candidate as TuneCandidate, SearchSpace, SpaceAxes, Variant, TuneScenario } from './tune/space.js';
 export { measureCandidate, levelsForBudget } from './tune/measure.js';
 export { parseSlo, parseBudgetMs, parseAccuracyDrop, parseResolutions } from './tune/slo.js';
 export type { Slo } from './tune/slo.js';
 export { tunedConfig, renderConfigFile } from './tune/config-out.js';
-export { makeAutoVariants, parseVariantsOption, checkCalibrationFits, AUTO_VARIANT_KINDS } from './tune/auto-variants.js';
-export type { AutoVariantKind, AutoVariantsOptions, AutoVariantsReport, AutoVariantMade } from './tune/auto-variants.js';
+export {
+  makeAutoVariants,
+  parseVariantsOption,
+  checkCalibrationFits,
+  AUTO_VARIANT_KINDS,
+} from './tune/auto-variants.js';
+export type {
+  AutoVariantKind,
+  AutoVariantsOptions,
+  AutoVariantsReport,
+  AutoVariantMade,
+} from './tune/auto-variants.js';
 export type { TunedConfig } from './tune/config-out.js';
 export { renderTuneText, renderTuneHtml } from './tune/tune-text.js';
 
@@ -127,17 +172,41 @@ export type { RtinferServer, ServerOptions, LoadedModelEntry, ModelState } from 
 export { validateConfig, loadConfigFile, SERVER_DEFAULTS } from './server/config.js';
 export type { ServerConfig, ModelConfig } from './server/config.js';
 export { LiveStats, LIVE_SCHEMA, LIVE_BUCKET_EDGES_MS } from './server/live-stats.js';
-export type { LivePoint, LiveSnapshot, LiveTick, LiveDistribution, LiveSource, LiveStatsOptions } from './server/live-stats.js';
+export type {
+  LivePoint,
+  LiveSnapshot,
+  LiveTick,
+  LiveDistribution,
+  LiveSource,
+  LiveStatsOptions,
+} from './server/live-stats.js';
 
 // run store and comparison: record runs, read them back, compare two with significance
 export { SqliteRunStore } from './store/sqlite-store.js';
 export { RUN_KINDS } from './store/run-store.js';
 export type { RunStore, NewRun, StoredRun, RunSummary, RunFilter, RunKind } from './store/run-store.js';
-export { openRunStore, recordRun, resolveRun, runFromReport, storePath, gitCommit, sha256File, DEFAULT_STORE } from './store/record.js';
+export {
+  openRunStore,
+  recordRun,
+  resolveRun,
+  runFromReport,
+  storePath,
+  gitCommit,
+  sha256File,
+  DEFAULT_STORE,
+} from './store/record.js';
 export type { Recordable, RecordMeta, OptimizeRecord } from './store/record.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './store/migrations.js';
 export { compareRuns, quantileRatioCi, COMPARE_SCHEMA, COMPARE_METRICS } from './compare/compare.js';
-export type { CompareInput, CompareOptions, CompareReport, CompareMetric, MetricVerdict, CompareSide, BlockFigures } from './compare/compare.js';
+export type {
+  CompareInput,
+  CompareOptions,
+  CompareReport,
+  CompareMetric,
+  MetricVerdict,
+  CompareSide,
+  BlockFigures,
+} from './compare/compare.js';
 export { inputFromReport, inputFromStoredRun, resolveSide, histogramSamples } from './compare/sources.js';
 export { runInterleaved, blockOrder } from './compare/interleaved.js';
 export type { InterleavedOptions } from './compare/interleaved.js';
@@ -169,7 +238,12 @@ export { runPlan, PLAN_SCHEMA } from './plan/plan.js';
 export type { PlanOptions, PlanReport, PlanPoint } from './plan/plan.js';
 export { simulate, BALANCERS } from './plan/simulate.js';
 export type { SimOptions, SimResult, Balancer } from './plan/simulate.js';
-export { empiricalServiceTime, quantileServiceTime, constantServiceTime, exponentialServiceTime } from './plan/service-time.js';
+export {
+  empiricalServiceTime,
+  quantileServiceTime,
+  constantServiceTime,
+  exponentialServiceTime,
+} from './plan/service-time.js';
 export type { ServiceTime } from './plan/service-time.js';
 export { renderPlanText, renderPlanHtml } from './plan/plan-text.js';
 export { createMultiTarget, joinTargets, TARGET_BALANCERS } from './loadgen/multi-target.js';

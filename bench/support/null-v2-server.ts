@@ -16,10 +16,22 @@ const MAX_LIFE_MS = 180_000;
 const NAME = 'null';
 
 const metadata = Buffer.from(
-  JSON.stringify(modelMetadata(NAME, ['1'], [{ name: 'x', dtype: 'float32', shape: [1, 4] }], [{ name: 'y', dtype: 'float32', shape: [1, 4] }])),
+  JSON.stringify(
+    modelMetadata(
+      NAME,
+      ['1'],
+      [{ name: 'x', dtype: 'float32', shape: [1, 4] }],
+      [{ name: 'y', dtype: 'float32', shape: [1, 4] }],
+    ),
+  ),
   'utf8',
 );
-const response = encodeInferResponse(NAME, '1', [{ name: 'y', type: 'float32', dims: [1, 4], data: new Float32Array(4) }], () => true);
+const response = encodeInferResponse(
+  NAME,
+  '1',
+  [{ name: 'y', type: 'float32', dims: [1, 4], data: new Float32Array(4) }],
+  () => true,
+);
 const inferHeaders = { ...response.headers, 'content-length': String(response.body.length) };
 const metaHeaders = { 'content-type': 'application/json', 'content-length': String(metadata.length) };
 const notFound = Buffer.from('{"error":"not found"}');

@@ -55,7 +55,12 @@ export interface V2Body {
 }
 
 /** A KServe v2 request with one FP32 input as binary data, asking for binary outputs. */
-export function v2Body(input: string, dims: readonly number[], data: Float32Array, timeoutUs: number | undefined): V2Body {
+export function v2Body(
+  input: string,
+  dims: readonly number[],
+  data: Float32Array,
+  timeoutUs: number | undefined,
+): V2Body {
   const head = Buffer.from(
     JSON.stringify({
       parameters: { binary_data_output: true, ...(timeoutUs !== undefined ? { timeout: Math.round(timeoutUs) } : {}) },
@@ -104,7 +109,14 @@ export class V2Client {
       };
       const failed = (e: NodeJS.ErrnoException): void => finish(CONN_ERROR, undefined, e.code ?? e.message);
       const req = http.request(
-        { agent: this.#agent, hostname: this.#url.hostname, port: this.#url.port, path: this.#url.pathname, method: 'POST', headers: body.headers },
+        {
+          agent: this.#agent,
+          hostname: this.#url.hostname,
+          port: this.#url.port,
+          path: this.#url.pathname,
+          method: 'POST',
+          headers: body.headers,
+        },
         (res) => {
           const st = res.headers['server-timing'];
           res.on('error', failed);
@@ -141,7 +153,12 @@ export interface OpenRun {
  * Open loop: sends bodies[i % n] at start + schedule[i] whatever the earlier requests are doing;
  * resolves when every request has settled (each within its timeout).
  */
-export async function runOpen(client: V2Client, bodies: readonly V2Body[], schedule: Float64Array, timeoutMs: number): Promise<OpenRun> {
+export async function runOpen(
+  client: V2Client,
+  bodies: readonly V2Body[],
+  schedule: Float64Array,
+  timeoutMs: number,
+): Promise<OpenRun> {
   const n = schedule.length;
   const pending: Array<Promise<Outcome>> = [];
   const slips = new Float64Array(n);
@@ -166,13 +183,20 @@ export async function runOpen(client: V2Client, bodies: readonly V2Body[], sched
 }
 
 /** Closed loop: `concurrency` requests outstanding for `durationMs`; latency from each send. */
-export async function runClosed(client: V2Client, bodies: readonly V2Body[], concurrency: number, durationMs: number, timeoutMs: number): Promise<{ outcomes: Outcome[]; wallMs: number }> {
+export async function runClosed(
+  client: V2Client,
+  bodies: readonly V2Body[],
+  concurrency: number,
+  durationMs: number,
+  timeoutMs: number,
+): Promise<{ outcomes: Outcome[]; wallMs: number }> {
   const outcomes: Outcome[] = [];
   const t0 = performance.now();
   const end = t0 + durationMs;
   let k = 0;
   const worker = async (): Promise<void> => {
-    while (performance.now() < end) outcomes.push(await client.send(bodies[k++ % bodies.length]!, performance.now(), timeoutMs));
+    while (performance.now() < end)
+      outcomes.push(await client.send(bodies[k++ % bodies.length]!, performance.now(), timeoutMs));
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return { outcomes, wallMs: performance.now() - t0 };

@@ -41,7 +41,10 @@ process.once('exit', () => {
 export async function stopChild(proc: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<boolean> {
   proc.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
-  const inTime = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
+  const inTime = await Promise.race([
+    exited.then(() => true),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
+  ]);
   clearTimeout(timer);
   if (!inTime) {
     proc.kill('SIGKILL');
@@ -89,14 +92,20 @@ function wrap(label: string, proc: ChildProcess): { s: ServerProc; exited: Promi
 }
 
 /** Spawns a server that announces itself on stdout; resolves once ready (and, with `layout`, after its layout line). */
-export function startAnnounced(label: string, args: readonly string[], opts: { layout: boolean; timeoutMs: number }): Promise<ServerProc> {
+export function startAnnounced(
+  label: string,
+  args: readonly string[],
+  opts: { layout: boolean; timeoutMs: number },
+): Promise<ServerProc> {
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const { s, exited } = wrap(label, proc);
   return new Promise((resolve, reject) => {
     let ready = false;
     const timer = setTimeout(() => {
       void s.stop(1000);
-      reject(new Error(`${label}: not ready within ${opts.timeoutMs} ms; stderr: ${s.stderrTail.slice(-5).join(' | ')}`));
+      reject(
+        new Error(`${label}: not ready within ${opts.timeoutMs} ms; stderr: ${s.stderrTail.slice(-5).join(' | ')}`),
+      );
     }, opts.timeoutMs);
     let layoutTimer: NodeJS.Timeout | undefined;
     const done = (): void => {
@@ -106,7 +115,11 @@ export function startAnnounced(label: string, args: readonly string[], opts: { l
     };
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${label}: exited (${JSON.stringify(s.exited())}) before it was ready; stderr: ${s.stderrTail.slice(-5).join(' | ')}`));
+      reject(
+        new Error(
+          `${label}: exited (${JSON.stringify(s.exited())}) before it was ready; stderr: ${s.stderrTail.slice(-5).join(' | ')}`,
+        ),
+      );
     });
     createInterface({ input: proc.stdout! }).on('line', (l) => {
       push(s.stdoutTail, l);
@@ -159,7 +172,10 @@ export async function stopAll(): Promise<void> {
     [...live].map(async (p) => {
       if (p.exitCode !== null || p.signalCode !== null) return;
       p.kill('SIGTERM');
-      const gone = await Promise.race([new Promise<boolean>((r) => p.once('exit', () => r(true))), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+      const gone = await Promise.race([
+        new Promise<boolean>((r) => p.once('exit', () => r(true))),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref()),
+      ]);
       if (!gone) p.kill('SIGKILL');
     }),
   );

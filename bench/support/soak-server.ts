@@ -71,18 +71,35 @@ export function startServe(cli: string, args: readonly string[], timeoutMs = 60_
     let url: string | undefined;
     const timer = setTimeout(() => {
       void stop(2000);
-      reject(new Error(`rtinfer serve did not say ready within ${timeoutMs} ms; stderr: ${stderr.tail.slice(-5).join(' | ')}`));
+      reject(
+        new Error(
+          `rtinfer serve did not say ready within ${timeoutMs} ms; stderr: ${stderr.tail.slice(-5).join(' | ')}`,
+        ),
+      );
     }, timeoutMs);
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`rtinfer serve exited (code ${exit?.code}, signal ${exit?.signal}) before it was ready; stderr: ${stderr.tail.slice(-5).join(' | ')}`));
+      reject(
+        new Error(
+          `rtinfer serve exited (code ${exit?.code}, signal ${exit?.signal}) before it was ready; stderr: ${stderr.tail.slice(-5).join(' | ')}`,
+        ),
+      );
     });
     out.on('line', (l) => {
       const m = /listening on (http:\/\/\S+)/.exec(l);
       if (m) url = m[1];
       if (/^rtinfer serve: ready/.test(l) && url) {
         clearTimeout(timer);
-        resolve({ proc, pid: proc.pid ?? -1, url, port: Number(new URL(url).port), exit: () => exit, stderr, stdoutTail, stop });
+        resolve({
+          proc,
+          pid: proc.pid ?? -1,
+          url,
+          port: Number(new URL(url).port),
+          exit: () => exit,
+          stderr,
+          stdoutTail,
+          stop,
+        });
       }
     });
   });
@@ -235,7 +252,12 @@ export function memoryMap(pid: number): MemoryMap | undefined {
     if (head) {
       size = parseInt(head[2]!, 16) - parseInt(head[1]!, 16);
       const name = head[3]!.trim();
-      kind = name === '' ? 'anonymous' : name.startsWith('[') ? name.replace(/:.*\]/, ']') : (name.split('/').pop() ?? name).replace(/\.so[.\d]*$/, '.so');
+      kind =
+        name === ''
+          ? 'anonymous'
+          : name.startsWith('[')
+            ? name.replace(/:.*\]/, ']')
+            : (name.split('/').pop() ?? name).replace(/\.so[.\d]*$/, '.so');
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);

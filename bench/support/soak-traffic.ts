@@ -55,7 +55,14 @@ export interface Bodies {
 }
 
 /** The request mix's bodies for `model` with input `input` ([1,3,416,416] float32 here). */
-export function prepareBodies(model: string, input: string, dims: number[], data: Float32Array, timeoutUs: number, maxBody: number): Bodies {
+export function prepareBodies(
+  model: string,
+  input: string,
+  dims: number[],
+  data: Float32Array,
+  timeoutUs: number,
+  maxBody: number,
+): Bodies {
   const infer = `/v2/models/${model}/infer`;
   const params = { parameters: { timeout: timeoutUs } };
   const tensor = { name: input, type: 'float32' as const, dims, data };
@@ -63,26 +70,106 @@ export function prepareBodies(model: string, input: string, dims: number[], data
   const json = encodeInferRequest([tensor], { ...params, binaryInputs: false, binaryOutputs: true });
   const valid = [200, ...REFUSALS];
   const bad = [400, ...REFUSALS];
-  const small = encodeInferRequest([{ name: input, type: 'float32', dims: [1], data: new Float32Array(1) }], { binaryInputs: false });
-  const wrongType = encodeInferRequest([{ name: input, type: 'float64', dims: [dims[0]!, dims[1]!, dims[2]!, dims[3]! / 2], data: new Float64Array(data.length / 2) }], params);
-  const wrongShape = encodeInferRequest([{ name: input, type: 'float32', dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) }], params);
+  const small = encodeInferRequest([{ name: input, type: 'float32', dims: [1], data: new Float32Array(1) }], {
+    binaryInputs: false,
+  });
+  const wrongType = encodeInferRequest(
+    [
+      {
+        name: input,
+        type: 'float64',
+        dims: [dims[0]!, dims[1]!, dims[2]!, dims[3]! / 2],
+        data: new Float64Array(data.length / 2),
+      },
+    ],
+    params,
+  );
+  const wrongShape = encodeInferRequest(
+    [{ name: input, type: 'float32', dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) }],
+    params,
+  );
   const depth = 100_000;
-  const deep = Buffer.from(`{"inputs":[{"name":"${input}","datatype":"FP32","shape":[1],"data":${'['.repeat(depth)}${']'.repeat(depth)}}]}`);
+  const deep = Buffer.from(
+    `{"inputs":[{"name":"${input}","datatype":"FP32","shape":[1],"data":${'['.repeat(depth)}${']'.repeat(depth)}}]}`,
+  );
   const malformed: Prepared[] = [
-    { variant: 'bad JSON', path: infer, headers: { 'content-type': 'application/json' }, body: Buffer.from(`{"inputs":[{"name":"${input}","datatype":"FP32",`), expect: bad },
+    {
+      variant: 'bad JSON',
+      path: infer,
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(`{"inputs":[{"name":"${input}","datatype":"FP32",`),
+      expect: bad,
+    },
     { variant: 'wrong datatype (FP64)', path: infer, headers: wrongType.headers, body: wrongType.body, expect: bad },
-    { variant: 'wrong shape (1x3x320x320)', path: infer, headers: wrongShape.headers, body: wrongShape.body, expect: bad },
-    { variant: 'trailing bytes', path: infer, headers: bin.headers, body: Buffer.concat([bin.body, Buffer.from('TRAILING')]), expect: bad },
-    { variant: 'header length 1.5', path: infer, headers: { ...bin.headers, [HEADER_LENGTH]: '1.5' }, body: bin.body, expect: bad },
-    { variant: 'binary cut short', path: infer, headers: bin.headers, body: bin.body.subarray(0, bin.body.length - 1000), expect: bad },
-    { variant: 'bad %-escape in path', path: '/v2/models/%E0%A4%A/infer', headers: small.headers, body: small.body, expect: bad },
-    { variant: 'unknown model', path: '/v2/models/no_such_model/infer', headers: small.headers, body: small.body, expect: [404, ...REFUSALS] },
-    { variant: 'deep nesting (100k)', path: infer, headers: { 'content-type': 'application/json' }, body: deep, expect: bad },
+    {
+      variant: 'wrong shape (1x3x320x320)',
+      path: infer,
+      headers: wrongShape.headers,
+      body: wrongShape.body,
+      expect: bad,
+    },
+    {
+      variant: 'trailing bytes',
+      path: infer,
+      headers: bin.headers,
+      body: Buffer.concat([bin.body, Buffer.from('TRAILING')]),
+      expect: bad,
+    },
+    {
+      variant: 'header length 1.5',
+      path: infer,
+      headers: { ...bin.headers, [HEADER_LENGTH]: '1.5' },
+      body: bin.body,
+      expect: bad,
+    },
+    {
+      variant: 'binary cut short',
+      path: infer,
+      headers: bin.headers,
+      body: bin.body.subarray(0, bin.body.length - 1000),
+      expect: bad,
+    },
+    {
+      variant: 'bad %-escape in path',
+      path: '/v2/models/%E0%A4%A/infer',
+      headers: small.headers,
+      body: small.body,
+      expect: bad,
+    },
+    {
+      variant: 'unknown model',
+      path: '/v2/models/no_such_model/infer',
+      headers: small.headers,
+      body: small.body,
+      expect: [404, ...REFUSALS],
+    },
+    {
+      variant: 'deep nesting (100k)',
+      path: infer,
+      headers: { 'content-type': 'application/json' },
+      body: deep,
+      expect: bad,
+    },
   ].map((p) => ({ ...p, kind: 'malformed' as const }));
   const big = Buffer.alloc(maxBody + 1_000_000, 7);
   const oversized: Prepared[] = [
-    { kind: 'oversized', variant: `declared ${big.length} B`, path: infer, headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '64' }, body: big, expect: [413, 503] },
-    { kind: 'oversized', variant: `chunked ${big.length} B`, path: infer, headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '64' }, body: big, expect: [413, 503], chunked: 1 << 20 },
+    {
+      kind: 'oversized',
+      variant: `declared ${big.length} B`,
+      path: infer,
+      headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '64' },
+      body: big,
+      expect: [413, 503],
+    },
+    {
+      kind: 'oversized',
+      variant: `chunked ${big.length} B`,
+      path: infer,
+      headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '64' },
+      body: big,
+      expect: [413, 503],
+      chunked: 1 << 20,
+    },
   ];
   return {
     binary: { kind: 'binary', variant: 'binary', path: infer, headers: bin.headers, body: bin.body, expect: valid },
@@ -120,12 +207,20 @@ export class HttpSender {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        const sample = o.status !== 200 && head.length > 0 ? Buffer.concat(head).toString('utf8').slice(0, SAMPLE_BYTES) : undefined;
+        const sample =
+          o.status !== 200 && head.length > 0 ? Buffer.concat(head).toString('utf8').slice(0, SAMPLE_BYTES) : undefined;
         resolve({ ...o, latencyMs: performance.now() - scheduledAt, bytes, ...(sample ? { sample } : {}) });
       };
       const headers: Record<string, string> = { ...p.headers };
       if (!p.chunked) headers['content-length'] = String(p.body.length);
-      const req = http.request({ host: this.host, port: this.port, method: 'POST', path: p.path, headers, agent: p.kind === 'oversized' ? this.#bigAgent : this.#agent });
+      const req = http.request({
+        host: this.host,
+        port: this.port,
+        method: 'POST',
+        path: p.path,
+        headers,
+        agent: p.kind === 'oversized' ? this.#bigAgent : this.#agent,
+      });
       const timer = setTimeout(
         () => {
           finish({ status: 0, failure: 'no-answer', stage });
@@ -194,7 +289,13 @@ export class HttpSender {
 
 // ---- stream churn ----
 
-export const STREAM_MODES = ['reset before handshake', 'terminate while connecting', 'frame, then reset', 'garbage, then reset', 'frame, wait for result'] as const;
+export const STREAM_MODES = [
+  'reset before handshake',
+  'terminate while connecting',
+  'frame, then reset',
+  'garbage, then reset',
+  'frame, wait for result',
+] as const;
 export type StreamMode = (typeof STREAM_MODES)[number];
 
 export interface StreamStats {
@@ -222,7 +323,21 @@ const RESULT_WAIT_MS = 5000;
  * in turn. Each stream lives at most STREAM_LIFE_MS. stop() waits for the open ones to end.
  */
 export class StreamChurn {
-  readonly stats = new Map<StreamMode, StreamStats>(STREAM_MODES.map((m) => [m, { started: 0, opened: 0, refused: new Map(), results: 0, errors: 0, noResult: 0, noHandshake: new Map(), errorSamples: new Set() }]));
+  readonly stats = new Map<StreamMode, StreamStats>(
+    STREAM_MODES.map((m) => [
+      m,
+      {
+        started: 0,
+        opened: 0,
+        refused: new Map(),
+        results: 0,
+        errors: 0,
+        noResult: 0,
+        noHandshake: new Map(),
+        errorSamples: new Set(),
+      },
+    ]),
+  );
   #timer: NodeJS.Timeout | undefined;
   #open = new Set<Promise<void>>();
   #n = 0;
@@ -273,11 +388,15 @@ export class StreamChurn {
       });
     }
     return new Promise((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${this.port}${this.path}`, { handshakeTimeout: 3000, perMessageDeflate: false });
+      const ws = new WebSocket(`ws://127.0.0.1:${this.port}${this.path}`, {
+        handshakeTimeout: 3000,
+        perMessageDeflate: false,
+      });
       const life = setTimeout(() => ws.terminate(), STREAM_LIFE_MS);
       let answered = false;
       ws.on('error', (e) => {
-        if (!answered && mode !== 'terminate while connecting') s.noHandshake.set(e.message, (s.noHandshake.get(e.message) ?? 0) + 1);
+        if (!answered && mode !== 'terminate while connecting')
+          s.noHandshake.set(e.message, (s.noHandshake.get(e.message) ?? 0) + 1);
       });
       ws.on('close', () => {
         clearTimeout(life);

@@ -37,7 +37,8 @@ export interface Parsed {
 
 export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
-  for (const o of [...spec.options, ...COMMON_OPTIONS]) options[o.name] = o.multiple ? { type: o.type, multiple: true } : { type: o.type };
+  for (const o of [...spec.options, ...COMMON_OPTIONS])
+    options[o.name] = o.multiple ? { type: o.type, multiple: true } : { type: o.type };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
@@ -46,7 +47,10 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
   }
   if (parsed.positionals.length > spec.maxPositionals) {
     const extra = parsed.positionals[spec.maxPositionals];
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `unexpected argument '${extra}' for 'rtinfer ${spec.name}' (usage: ${spec.usage})`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `unexpected argument '${extra}' for 'rtinfer ${spec.name}' (usage: ${spec.usage})`,
+    );
   }
   return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
 }
@@ -56,11 +60,18 @@ function translateParseError(spec: CommandSpec, error: unknown): RtinferError {
   const option = /'(-{1,2}[^' ]+)/.exec(e.message ?? '')?.[1] ?? '';
   switch (e.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return new RtinferError('RTI_ERR_ARG_UNKNOWN', `unknown option ${option} for 'rtinfer ${spec.name}' (see rtinfer ${spec.name} --help)`);
+      return new RtinferError(
+        'RTI_ERR_ARG_UNKNOWN',
+        `unknown option ${option} for 'rtinfer ${spec.name}' (see rtinfer ${spec.name} --help)`,
+      );
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      if (/argument missing/.test(e.message ?? '')) return new RtinferError('RTI_ERR_ARG_MISSING', `option ${option} needs a value`);
+      if (/argument missing/.test(e.message ?? ''))
+        return new RtinferError('RTI_ERR_ARG_MISSING', `option ${option} needs a value`);
       if (/ambiguous/.test(e.message ?? '')) {
-        return new RtinferError('RTI_ERR_ARG_MISSING', `option ${option} needs a value (write ${option}=VALUE for a value that starts with '-')`);
+        return new RtinferError(
+          'RTI_ERR_ARG_MISSING',
+          `option ${option} needs a value (write ${option}=VALUE for a value that starts with '-')`,
+        );
       }
       return new RtinferError('RTI_ERR_ARG_INVALID', `option ${option} takes no value`);
     default:
@@ -106,8 +117,19 @@ export function parseWarmup(text: string): { minQueries: number; minDurationMs: 
 export function parseIntOption(option: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!/^\s*-?\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
-    invalid(option, text, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
+    invalid(
+      option,
+      text,
+      max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+    );
   }
+  return n;
+}
+
+/** A latency percentile in (0, 100): '95', '99', '99.9'. */
+export function parsePercentile(option: string, text: string): number {
+  const n = Number(text);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(text) || !(n > 0 && n < 100)) invalid(option, text, 'a percentile between 0 and 100, exclusive, such as 95, 99 or 99.9');
   return n;
 }
 

@@ -19,7 +19,12 @@ export const EXIT = {
 } as const;
 
 /** The code for a set of outcomes: interrupted first, then the lowest non-zero. */
-export function exitCodeOf(o: { interrupted?: boolean; invalid?: boolean; boundFailed?: boolean; regression?: boolean }): number {
+export function exitCodeOf(o: {
+  interrupted?: boolean;
+  invalid?: boolean;
+  boundFailed?: boolean;
+  regression?: boolean;
+}): number {
   if (o.interrupted) return EXIT.interrupted;
   if (o.invalid) return EXIT.invalid;
   if (o.boundFailed) return EXIT.boundFailed;

@@ -45,7 +45,13 @@ export interface InfoReport extends ModelInfo {
 async function visionOf(info: ModelInfo, modelPath: string | undefined): Promise<InfoReport['vision']> {
   try {
     const side = modelPath === undefined ? undefined : await readSidecar(modelPath);
-    const plan = planVision({ inputs: info.inputs, outputs: info.outputs, metadata: info.metadata, ...(side?.head !== undefined ? { task: side.head } : {}), ...(side?.preprocess !== undefined ? { preprocess: side.preprocess } : {}) });
+    const plan = planVision({
+      inputs: info.inputs,
+      outputs: info.outputs,
+      metadata: info.metadata,
+      ...(side?.head !== undefined ? { task: side.head } : {}),
+      ...(side?.preprocess !== undefined ? { preprocess: side.preprocess } : {}),
+    });
     const explanation = side === undefined ? plan.explanation : [...plan.explanation, `sidecar ${side.file} applied`];
     return { head: plan.choice.head.name, task: plan.choice.head.task, plan: explanation };
   } catch (error) {
@@ -59,9 +65,17 @@ export async function infoCommand(argv: readonly string[], io: { stdout: NodeJS.
   const fallback = positionals[0] === undefined ? defaultModel() : undefined;
   const model = await readModel(positionals[0] ?? fallback?.path ?? '');
   const info = inspectModel(model.bytes, model.label);
-  const specs: TensorSpec[] = info.inputs.map((i) => ({ name: i.name, dtype: (isTensorDType(i.dtype) ? i.dtype : 'float32') as TensorDType, shape: i.shape }));
+  const specs: TensorSpec[] = info.inputs.map((i) => ({
+    name: i.name,
+    dtype: (isTensorDType(i.dtype) ? i.dtype : 'float32') as TensorDType,
+    shape: i.shape,
+  }));
   const imageSize = imageSizeFromMetadata(info.metadata);
-  const { shapes, defaulted } = resolveShapes(specs, overrides.length > 0 || !fallback ? overrides : [parseShapeArg(fallback.shape)], imageSize ? { imageSize } : {});
+  const { shapes, defaulted } = resolveShapes(
+    specs,
+    overrides.length > 0 || !fallback ? overrides : [parseShapeArg(fallback.shape)],
+    imageSize ? { imageSize } : {},
+  );
 
   let flops: InfoReport['flops'] = null;
   if (values['skip-flops'] !== true) {
@@ -95,24 +109,49 @@ export async function infoCommand(argv: readonly string[], io: { stdout: NodeJS.
 function renderInfo(r: InfoReport): string {
   const out: string[] = [];
   out.push(`model       ${r.path ?? '<bytes>'} (${formatBytes(r.fileBytes)})`);
-  out.push(`producer    ${r.producerName || '?'} ${r.producerVersion} · IR ${r.irVersion} · opsets ${r.opsetImports.map((o) => `${o.domain} ${o.version}`).join(', ')}`);
+  out.push(
+    `producer    ${r.producerName || '?'} ${r.producerVersion} · IR ${r.irVersion} · opsets ${r.opsetImports.map((o) => `${o.domain} ${o.version}`).join(', ')}`,
+  );
   if (r.graphName) out.push(`graph       ${r.graphName}${r.externalData ? ' (weights in external data)' : ''}`);
   out.push('inputs');
-  out.push(formatTable(r.inputs.map((i) => [i.name, i.dtype, formatShape(i.shape), `run at ${(r.shapes[i.name] ?? []).join('x') || 'scalar'}`]), '  '));
+  out.push(
+    formatTable(
+      r.inputs.map((i) => [
+        i.name,
+        i.dtype,
+        formatShape(i.shape),
+        `run at ${(r.shapes[i.name] ?? []).join('x') || 'scalar'}`,
+      ]),
+      '  ',
+    ),
+  );
   if (r.weightInputs > 0) out.push(`  (+ ${r.weightInputs} weights listed as graph inputs, an old-exporter habit)`);
   out.push('outputs');
-  out.push(formatTable(r.outputs.map((o) => [o.name, o.dtype, formatShape(o.shape)]), '  '));
+  out.push(
+    formatTable(
+      r.outputs.map((o) => [o.name, o.dtype, formatShape(o.shape)]),
+      '  ',
+    ),
+  );
   const meta = Object.entries(r.metadata);
   if (meta.length > 0) {
     out.push('metadata');
     for (const [k, v] of meta) out.push(`  ${k} = ${v.length > 120 ? v.slice(0, 117) + '...' : v}`);
   }
-  out.push(`parameters  ${formatCount(r.parameters.count)} in ${r.parameters.tensors} tensors (${formatBytes(r.parameters.bytes)})`);
+  out.push(
+    `parameters  ${formatCount(r.parameters.count)} in ${r.parameters.tensors} tensors (${formatBytes(r.parameters.bytes)})`,
+  );
   if (r.flops === null) out.push('FLOPs       skipped');
   else if (r.flops.error !== undefined) out.push(`FLOPs       not estimated: ${r.flops.error}`);
   else {
-    const by = Object.entries(r.flops.byOp).map(([op, f]) => `${op} ${formatCount(f)}`).join(', ');
-    out.push(`FLOPs       ${formatCount(r.flops.total)} per inference at ${Object.entries(r.shapes).map(([n, d]) => `${n}=${d.join('x')}`).join(' ')} (${by || 'no Conv/MatMul/Gemm'}; 2 per multiply-add)`);
+    const by = Object.entries(r.flops.byOp)
+      .map(([op, f]) => `${op} ${formatCount(f)}`)
+      .join(', ');
+    out.push(
+      `FLOPs       ${formatCount(r.flops.total)} per inference at ${Object.entries(r.shapes)
+        .map(([n, d]) => `${n}=${d.join('x')}`)
+        .join(' ')} (${by || 'no Conv/MatMul/Gemm'}; 2 per multiply-add)`,
+    );
   }
   out.push(`operators   ${r.nodeCount} nodes: ${r.operators.map((o) => `${o.opType} ${o.count}`).join(', ')}`);
   if ('error' in r.vision) out.push(`vision      no head: ${r.vision.error}`);

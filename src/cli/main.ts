@@ -60,7 +60,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.spec.name === name);
   if (command === undefined) {
-    process.stderr.write(`rtinfer: unknown command '${name}' (commands: ${COMMANDS.map((c) => c.spec.name).join(', ')})\n`);
+    process.stderr.write(
+      `rtinfer: unknown command '${name}' (commands: ${COMMANDS.map((c) => c.spec.name).join(', ')})\n`,
+    );
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

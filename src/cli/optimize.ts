@@ -15,29 +15,106 @@ import type { OptimizeRecord } from '../store/record.js';
 
 export const OPTIMIZE_COMMAND: CommandSpec = {
   name: 'optimize',
-  summary: 'make a faster variant of a model (static int8, fp16, fixed shapes, pre-optimized graph) and report its speed and accuracy cost',
-  usage: 'rtinfer optimize <model.onnx> [--int8 --calibrate DIR|GLOB] [--fp16] [--shape NAME=DIMS] [--graph-opt] --out FILE [options]',
+  summary:
+    'make a faster variant of a model (static int8, fp16, fixed shapes, pre-optimized graph) and report its speed and accuracy cost',
+  usage:
+    'rtinfer optimize <model.onnx> [--int8 --calibrate DIR|GLOB] [--fp16] [--shape NAME=DIMS] [--graph-opt] --out FILE [options]',
   maxPositionals: 1,
   options: [
-    { name: 'out', type: 'string', value: 'FILE', description: 'the optimized model to write (required; never the input)' },
+    {
+      name: 'out',
+      type: 'string',
+      value: 'FILE',
+      description: 'the optimized model to write (required; never the input)',
+    },
     { name: 'int8', type: 'boolean', description: 'static int8 quantization (QDQ), calibrated on --calibrate' },
-    { name: 'calibrate', type: 'string', multiple: true, value: 'DIR|GLOB', description: 'calibration data: images (through the model\'s own preprocessing) or .npy tensors; every third file is held out for the accuracy check' },
-    { name: 'method', type: 'string', value: 'NAME', description: `calibration method: ${CALIBRATION_METHODS.join(' | ')} (default minmax)` },
-    { name: 'percentile', type: 'string', value: 'P', description: 'for --method percentile: the share of values kept, e.g. 99.99 (default 99.999)' },
-    { name: 'exclude', type: 'string', multiple: true, value: 'LIST', description: 'node names or op types to keep in float, comma-separated' },
-    { name: 'quantize-head', type: 'boolean', description: 'quantize the detection head\'s final decode too (kept in float by default)' },
-    { name: 'activations', type: 'string', value: 'TYPE', description: `${ACTIVATION_TYPES.join(' | ')} (default uint8, asymmetric)` },
+    {
+      name: 'calibrate',
+      type: 'string',
+      multiple: true,
+      value: 'DIR|GLOB',
+      description:
+        "calibration data: images (through the model's own preprocessing) or .npy tensors; every third file is held out for the accuracy check",
+    },
+    {
+      name: 'method',
+      type: 'string',
+      value: 'NAME',
+      description: `calibration method: ${CALIBRATION_METHODS.join(' | ')} (default minmax)`,
+    },
+    {
+      name: 'percentile',
+      type: 'string',
+      value: 'P',
+      description: 'for --method percentile: the share of values kept, e.g. 99.99 (default 99.999)',
+    },
+    {
+      name: 'exclude',
+      type: 'string',
+      multiple: true,
+      value: 'LIST',
+      description: 'node names or op types to keep in float, comma-separated',
+    },
+    {
+      name: 'quantize-head',
+      type: 'boolean',
+      description: "quantize the detection head's final decode too (kept in float by default)",
+    },
+    {
+      name: 'activations',
+      type: 'string',
+      value: 'TYPE',
+      description: `${ACTIVATION_TYPES.join(' | ')} (default uint8, asymmetric)`,
+    },
     { name: 'per-tensor', type: 'boolean', description: 'one weight scale per tensor instead of per output channel' },
-    { name: 'sensitivity', type: 'boolean', description: 'rank the quantized Conv/Gemm/MatMul nodes by the output error they add (each kept in float in turn)' },
-    { name: 'auto-exclude', type: 'boolean', description: 'keep the costliest nodes in float until --max-accuracy-drop holds on the calibration images' },
-    { name: 'max-accuracy-drop', type: 'string', value: 'PCT', description: 'the bound for --auto-exclude, e.g. 5% (default 10%)' },
-    { name: 'no-hold-out', type: 'boolean', description: 'calibrate on every file (the accuracy check then needs --images)' },
+    {
+      name: 'sensitivity',
+      type: 'boolean',
+      description:
+        'rank the quantized Conv/Gemm/MatMul nodes by the output error they add (each kept in float in turn)',
+    },
+    {
+      name: 'auto-exclude',
+      type: 'boolean',
+      description: 'keep the costliest nodes in float until --max-accuracy-drop holds on the calibration images',
+    },
+    {
+      name: 'max-accuracy-drop',
+      type: 'string',
+      value: 'PCT',
+      description: 'the bound for --auto-exclude, e.g. 5% (default 10%)',
+    },
+    {
+      name: 'no-hold-out',
+      type: 'boolean',
+      description: 'calibrate on every file (the accuracy check then needs --images)',
+    },
     { name: 'fp16', type: 'boolean', description: 'float16 weights and compute, float32 inputs and outputs kept' },
     SHAPE_OPTION,
-    { name: 'graph-opt', type: 'boolean', description: 'save onnxruntime\'s optimized graph, so a cold start skips the optimization' },
-    { name: 'images', type: 'string', multiple: true, value: 'DIR', description: 'images for the accuracy check (default: the held-out calibration images)' },
-    { name: 'threads', type: 'string', value: 'N', description: 'intra-op threads for calibration and the latency comparison (default: onnxruntime\'s)' },
-    { name: 'blocks', type: 'string', value: 'N', description: 'alternating A/B blocks for the latency comparison (default 10, 10 runs each)' },
+    {
+      name: 'graph-opt',
+      type: 'boolean',
+      description: "save onnxruntime's optimized graph, so a cold start skips the optimization",
+    },
+    {
+      name: 'images',
+      type: 'string',
+      multiple: true,
+      value: 'DIR',
+      description: 'images for the accuracy check (default: the held-out calibration images)',
+    },
+    {
+      name: 'threads',
+      type: 'string',
+      value: 'N',
+      description: "intra-op threads for calibration and the latency comparison (default: onnxruntime's)",
+    },
+    {
+      name: 'blocks',
+      type: 'string',
+      value: 'N',
+      description: 'alternating A/B blocks for the latency comparison (default 10, 10 runs each)',
+    },
     { name: 'no-measure', type: 'boolean', description: 'write the model without measuring latency and accuracy' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.optimize/1 JSON report' },
     ...STORE_OPTIONS,
@@ -54,23 +131,45 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
   const { values, positionals } = parseCommand(OPTIMIZE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
   const model = positionals[0];
-  if (model === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer optimize needs a model file (usage: ${OPTIMIZE_COMMAND.usage})`);
+  if (model === undefined)
+    throw new RtinferError(
+      'RTI_ERR_ARG_MISSING',
+      `rtinfer optimize needs a model file (usage: ${OPTIMIZE_COMMAND.usage})`,
+    );
   const out = text('out');
-  if (out === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--out is required: the file to write the optimized model to');
+  if (out === undefined)
+    throw new RtinferError('RTI_ERR_ARG_MISSING', '--out is required: the file to write the optimized model to');
   const html = text('html');
-  for (const [opt, file] of [['out', out], ['html', html]] as const) if (file !== undefined) await checkWritable(opt, file);
+  for (const [opt, file] of [
+    ['out', out],
+    ['html', html],
+  ] as const)
+    if (file !== undefined) await checkWritable(opt, file);
   const calibrate = listValue(values, 'calibrate');
   const int8 = values['int8'] === true;
-  if (int8 && calibrate.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', '--int8 needs --calibrate DIR|GLOB (images or .npy files from your own data)');
-  if (!int8 && calibrate.length > 0) throw new RtinferError('RTI_ERR_ARG_INVALID', '--calibrate is only used with --int8');
-  if (text('max-accuracy-drop') !== undefined && values['auto-exclude'] !== true) throw new RtinferError('RTI_ERR_ARG_INVALID', '--max-accuracy-drop is the bound for --auto-exclude: give both');
+  if (int8 && calibrate.length === 0)
+    throw new RtinferError(
+      'RTI_ERR_ARG_MISSING',
+      '--int8 needs --calibrate DIR|GLOB (images or .npy files from your own data)',
+    );
+  if (!int8 && calibrate.length > 0)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--calibrate is only used with --int8');
+  if (text('max-accuracy-drop') !== undefined && values['auto-exclude'] !== true)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--max-accuracy-drop is the bound for --auto-exclude: give both');
   const percentile = text('percentile');
   const p = percentile === undefined ? undefined : Number(percentile);
-  if (p !== undefined && !(p > 50 && p <= 100)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --percentile '${percentile}' (expected a number in (50, 100])`);
+  if (p !== undefined && !(p > 50 && p <= 100))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --percentile '${percentile}' (expected a number in (50, 100])`,
+    );
   const threads = text('threads');
   const blocks = text('blocks');
   const json = values['json'] === true;
-  const exclude = listValue(values, 'exclude').flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+  const exclude = listValue(values, 'exclude')
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   const images = listValue(values, 'images');
   const storeSettings = storeSettingsFrom(values);
   // Opened before the work: a store that cannot be used fails now, not after the calibration.
@@ -89,11 +188,17 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
               ...(p !== undefined ? { percentile: p } : {}),
               exclude,
               quantizeHead: values['quantize-head'] === true,
-              activationType: parseChoice('activations', text('activations') ?? 'uint8', ACTIVATION_TYPES) as ActivationType,
+              activationType: parseChoice(
+                'activations',
+                text('activations') ?? 'uint8',
+                ACTIVATION_TYPES,
+              ) as ActivationType,
               perChannel: values['per-tensor'] !== true,
               holdOut: values['no-hold-out'] !== true,
               sensitivity: values['sensitivity'] === true,
-              ...(values['auto-exclude'] === true ? { maxAccuracyDrop: parseAccuracyDrop(text('max-accuracy-drop') ?? '10%') } : {}),
+              ...(values['auto-exclude'] === true
+                ? { maxAccuracyDrop: parseAccuracyDrop(text('max-accuracy-drop') ?? '10%') }
+                : {}),
             },
           }
         : {}),
@@ -115,9 +220,16 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
   if (html !== undefined) await writeOutput('html', html, renderOptimizeHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderOptimizeText(report) + '\n');
   try {
-    await recordAndGate(store, storeSettings, { kind: 'optimize', report: optimizeRecord(report, startedAt) }, null, null, (line) => {
-      if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer optimize: ${line}\n`);
-    });
+    await recordAndGate(
+      store,
+      storeSettings,
+      { kind: 'optimize', report: optimizeRecord(report, startedAt) },
+      null,
+      null,
+      (line) => {
+        if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer optimize: ${line}\n`);
+      },
+    );
   } finally {
     await store?.close();
   }
@@ -132,10 +244,18 @@ function optimizeRecord(report: OptimizeReport, startedAt: string): OptimizeReco
   return {
     ...report,
     model: { label: path.basename(report.out), path: report.out },
-    settings: { source: path.basename(report.model), transforms: report.transforms, ...(q ? { method: q.method, activations: q.activationType, perChannel: q.perChannel } : {}) },
+    settings: {
+      source: path.basename(report.model),
+      transforms: report.transforms,
+      ...(q ? { method: q.method, activations: q.activationType, perChannel: q.perChannel } : {}),
+    },
     startedAt,
     valid: null,
-    figures: { p50Ms: latency?.optimized.p50 ?? null, p99Ms: latency?.optimized.p99 ?? null, coldStartMs: cold?.optimizedMs ?? null },
+    figures: {
+      p50Ms: latency?.optimized.p50 ?? null,
+      p99Ms: latency?.optimized.p99 ?? null,
+      coldStartMs: cold?.optimizedMs ?? null,
+    },
     env: captureEnvironment(),
     histogram: null,
   };

@@ -4,7 +4,10 @@ import path from 'node:path';
 import { RtinferError } from '../errors.js';
 
 function cannotWrite(option: string, file: string, error: unknown): RtinferError {
-  return new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  return new RtinferError(
+    'RTI_ERR_IO_WRITE',
+    `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+  );
 }
 
 /** Writes `content` to the file given as --`option`; '' checks early that the path is writable. */

@@ -10,24 +10,82 @@ import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 
 export const PLAN_COMMAND: CommandSpec = {
   name: 'plan',
-  summary: 'how many replicas for this rate at this latency SLO: a simulation of N replicas from one replica\'s measured service time',
-  usage: 'rtinfer plan [model.onnx | --config FILE | --from-run ID|report.json] --rate R --slo "p99<=X" [--headroom 20%] [--json] [--html FILE]',
+  summary:
+    "how many replicas for this rate at this latency SLO: a simulation of N replicas from one replica's measured service time",
+  usage:
+    'rtinfer plan [model.onnx | --config FILE | --from-run ID|report.json] --rate R --slo "p99<=X" [--headroom 20%] [--json] [--html FILE]',
   maxPositionals: 1,
   options: [
     { name: 'rate', type: 'string', value: 'QPS', description: 'expected arrival rate, queries per second (required)' },
-    { name: 'slo', type: 'string', value: 'SLO', description: 'latency objective, e.g. "p99<=50ms" (required); refused requests count as late' },
-    { name: 'headroom', type: 'string', value: 'PCT', description: 'extra load the answer must absorb (default 20%: checked at 1.2 x rate)' },
-    { name: 'config', type: 'string', value: 'FILE', description: 'a serve config: its first model\'s layout, queue limit and deadline (measured briefly)' },
-    { name: 'from-run', type: 'string', value: 'ID|FILE', description: 'a bench (single-stream: its histogram), sweep or tune result: a stored run (id, last, label:NAME) or a saved --json report' },
-    { name: 'store', type: 'string', value: 'PATH', description: 'run store for --from-run (default $RTINFER_STORE or .rtinfer/runs.db)' },
-    { name: 'instances', type: 'string', value: 'N', description: 'engine instances per replica (default: the source\'s, else 1)' },
-    { name: 'threads', type: 'string', value: 'N', description: 'intra-op threads per instance (default: the source\'s, else 1)' },
-    { name: 'max-queue', type: 'string', value: 'N', description: 'the engine\'s queue limit per replica (default 256)' },
-    { name: 'deadline', type: 'string', value: 'MS', description: 'the engine\'s default deadline (default none)' },
-    { name: 'balancer', type: 'string', value: 'NAME', description: `${BALANCERS.join(' | ')} (default least-outstanding)` },
-    { name: 'measure', type: 'string', value: 'TIME', description: 'how long to measure one replica when given a model or config (default 3s)' },
+    {
+      name: 'slo',
+      type: 'string',
+      value: 'SLO',
+      description: 'latency objective, e.g. "p99<=50ms" (required); refused requests count as late',
+    },
+    {
+      name: 'headroom',
+      type: 'string',
+      value: 'PCT',
+      description: 'extra load the answer must absorb (default 20%: checked at 1.2 x rate)',
+    },
+    {
+      name: 'config',
+      type: 'string',
+      value: 'FILE',
+      description: "a serve config: its first model's layout, queue limit and deadline (measured briefly)",
+    },
+    {
+      name: 'from-run',
+      type: 'string',
+      value: 'ID|FILE',
+      description:
+        'a bench (single-stream: its histogram), sweep or tune result: a stored run (id, last, label:NAME) or a saved --json report',
+    },
+    {
+      name: 'store',
+      type: 'string',
+      value: 'PATH',
+      description: 'run store for --from-run (default $RTINFER_STORE or .rtinfer/runs.db)',
+    },
+    {
+      name: 'instances',
+      type: 'string',
+      value: 'N',
+      description: "engine instances per replica (default: the source's, else 1)",
+    },
+    {
+      name: 'threads',
+      type: 'string',
+      value: 'N',
+      description: "intra-op threads per instance (default: the source's, else 1)",
+    },
+    {
+      name: 'max-queue',
+      type: 'string',
+      value: 'N',
+      description: "the engine's queue limit per replica (default 256)",
+    },
+    { name: 'deadline', type: 'string', value: 'MS', description: "the engine's default deadline (default none)" },
+    {
+      name: 'balancer',
+      type: 'string',
+      value: 'NAME',
+      description: `${BALANCERS.join(' | ')} (default least-outstanding)`,
+    },
+    {
+      name: 'measure',
+      type: 'string',
+      value: 'TIME',
+      description: 'how long to measure one replica when given a model or config (default 3s)',
+    },
     { name: 'requests', type: 'string', value: 'N', description: 'simulated requests per point (default 200000)' },
-    { name: 'seed', type: 'string', value: 'N', description: 'the simulation\'s seed (default 1): same seed, same answer' },
+    {
+      name: 'seed',
+      type: 'string',
+      value: 'N',
+      description: "the simulation's seed (default 1): same seed, same answer",
+    },
     SHAPE_OPTION,
     { name: 'json', type: 'boolean', description: 'print the rtinfer.plan/1 JSON report' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the curve' },
@@ -42,7 +100,8 @@ export const PLAN_COMMAND: CommandSpec = {
 function parseFraction(option: string, text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
   const v = m ? Number(m[1]) / 100 : NaN;
-  if (!(v >= 0 && v <= 10)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a percentage such as 20%)`);
+  if (!(v >= 0 && v <= 10))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a percentage such as 20%)`);
   return v;
 }
 
@@ -51,14 +110,19 @@ export async function planCommand(argv: readonly string[], io: { stdout: NodeJS.
   const text = (name: string): string | undefined => stringValue(values, name);
   const rateText = text('rate');
   const sloText = text('slo');
-  if (rateText === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--rate is required: queries per second, e.g. --rate 100');
-  if (sloText === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
+  if (rateText === undefined)
+    throw new RtinferError('RTI_ERR_ARG_MISSING', '--rate is required: queries per second, e.g. --rate 100');
+  if (sloText === undefined)
+    throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
   const rate = Number(rateText);
-  if (!/^\s*\d+(\.\d+)?\s*$/.test(rateText) || !(rate > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --rate '${rateText}' (expected queries per second > 0)`);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(rateText) || !(rate > 0))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --rate '${rateText}' (expected queries per second > 0)`);
   const slo = parseSlo(sloText);
-  const int = (name: string, min: number, max?: number): number | undefined => (text(name) === undefined ? undefined : parseIntOption(name, text(name) ?? '', min, max));
+  const int = (name: string, min: number, max?: number): number | undefined =>
+    text(name) === undefined ? undefined : parseIntOption(name, text(name) ?? '', min, max);
   const headroom = text('headroom') === undefined ? undefined : parseFraction('headroom', text('headroom') ?? '');
-  const balancer = text('balancer') === undefined ? undefined : parseChoice('balancer', text('balancer') ?? '', BALANCERS);
+  const balancer =
+    text('balancer') === undefined ? undefined : parseChoice('balancer', text('balancer') ?? '', BALANCERS);
   const deadline = text('deadline');
   const html = text('html');
   if (html !== undefined) await checkWritable('html', html);
@@ -92,8 +156,14 @@ export async function planCommand(argv: readonly string[], io: { stdout: NodeJS.
     threads: replica.threads,
     ...(headroom !== undefined ? { headroom } : {}),
     ...(balancer !== undefined ? { balancer } : {}),
-    ...((maxQueue ?? replica.maxQueueSize) !== undefined ? { maxQueueSize: (maxQueue ?? replica.maxQueueSize) as number } : {}),
-    ...(deadline !== undefined ? { deadlineMs: parseDurationMs('deadline', /\d$/.test(deadline) ? `${deadline}ms` : deadline) } : replica.deadlineMs !== undefined ? { deadlineMs: replica.deadlineMs } : {}),
+    ...((maxQueue ?? replica.maxQueueSize) !== undefined
+      ? { maxQueueSize: (maxQueue ?? replica.maxQueueSize) as number }
+      : {}),
+    ...(deadline !== undefined
+      ? { deadlineMs: parseDurationMs('deadline', /\d$/.test(deadline) ? `${deadline}ms` : deadline) }
+      : replica.deadlineMs !== undefined
+        ? { deadlineMs: replica.deadlineMs }
+        : {}),
     ...(requests !== undefined ? { requests } : {}),
     ...(seed !== undefined ? { seed } : {}),
   });

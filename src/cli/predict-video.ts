@@ -17,57 +17,105 @@ import { parseIntOption, stringValue, type OptionSpec, type ParsedValues } from 
 import { checkWritable } from './output.js';
 
 export const VIDEO_OPTIONS: readonly OptionSpec[] = [
-  { name: 'realtime', type: 'boolean', description: 'video: keep only the newest frame when inference falls behind (default for cameras, streams and stdin); a file is paced at its frame rate' },
+  {
+    name: 'realtime',
+    type: 'boolean',
+    description:
+      'video: keep only the newest frame when inference falls behind (default for cameras, streams and stdin); a file is paced at its frame rate',
+  },
   { name: 'all-frames', type: 'boolean', description: 'video: process every frame, never drop (default for files)' },
   { name: 'every', type: 'string', value: 'N', description: 'video file: process every Nth frame' },
   { name: 'fps', type: 'string', value: 'F', description: 'video file: process about F frames per second of video' },
   { name: 'max-frames', type: 'string', value: 'N', description: 'video: stop after N frames read' },
-  { name: 'deadline', type: 'string', value: 'MS', description: 'video: a frame is late when its result takes longer than this after capture (default: the frame interval)' },
-  { name: 'open-timeout', type: 'string', value: 'S', description: 'video: seconds to wait for a source to open or for the next frame (default 10)' },
-  { name: 'frame-size', type: 'string', value: 'WxH', description: 'stdin (-): raw frames of this size instead of MJPEG' },
+  {
+    name: 'deadline',
+    type: 'string',
+    value: 'MS',
+    description:
+      'video: a frame is late when its result takes longer than this after capture (default: the frame interval)',
+  },
+  {
+    name: 'open-timeout',
+    type: 'string',
+    value: 'S',
+    description: 'video: seconds to wait for a source to open or for the next frame (default 10)',
+  },
+  {
+    name: 'frame-size',
+    type: 'string',
+    value: 'WxH',
+    description: 'stdin (-): raw frames of this size instead of MJPEG',
+  },
   { name: 'pix-fmt', type: 'string', value: 'F', description: 'stdin raw frames: rgb24 (default), rgba or gray' },
-  { name: 'resize', type: 'string', value: 'ffmpeg|sharp', description: 'video: resize frames in ffmpeg (default) or decode full frames and resize with sharp' },
+  {
+    name: 'resize',
+    type: 'string',
+    value: 'ffmpeg|sharp',
+    description: 'video: resize frames in ffmpeg (default) or decode full frames and resize with sharp',
+  },
 ];
 
 function positive(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!(n > 0 && Number.isFinite(n))) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a positive number)`);
+  if (!(n > 0 && Number.isFinite(n)))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a positive number)`);
   return n;
 }
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** bench --video's options from the command line. */
-export function videoOptionsFrom(file: string, fps: string | undefined, deadline: string | undefined): { file: string; fps?: number; deadlineMs?: number } {
+export function videoOptionsFrom(
+  file: string,
+  fps: string | undefined,
+  deadline: string | undefined,
+): { file: string; fps?: number; deadlineMs?: number } {
   const f = positive('fps', fps);
   const d = positive('deadline', deadline);
   return { file, ...(f !== undefined ? { fps: f } : {}), ...(d !== undefined ? { deadlineMs: d } : {}) };
 }
 
-export async function predictVideo(input: VideoInput, model: OpenedVisionModel, values: ParsedValues, ctx: { modelPath: string; masks: MaskFormat; json: boolean; stdout: NodeJS.WritableStream }): Promise<number> {
+export async function predictVideo(
+  input: VideoInput,
+  model: OpenedVisionModel,
+  values: ParsedValues,
+  ctx: { modelPath: string; masks: MaskFormat; json: boolean; stdout: NodeJS.WritableStream },
+): Promise<number> {
   const text = (n: string): string | undefined => stringValue(values, n);
   const live = isLive(input);
-  if (values['realtime'] === true && values['all-frames'] === true) throw new RtinferError('RTI_ERR_ARG_INVALID', '--realtime and --all-frames exclude each other');
+  if (values['realtime'] === true && values['all-frames'] === true)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--realtime and --all-frames exclude each other');
   const realtime = values['realtime'] === true || (live && values['all-frames'] !== true);
   const every = text('every') === undefined ? undefined : parseIntOption('every', text('every') ?? '', 1);
   const fps = positive('fps', text('fps'));
-  if (realtime && (every !== undefined || fps !== undefined)) throw new RtinferError('RTI_ERR_ARG_INVALID', '--every and --fps choose frames of a file processed in full; with --realtime the model\'s speed decides (use --all-frames)');
-  const maxFrames = text('max-frames') === undefined ? undefined : parseIntOption('max-frames', text('max-frames') ?? '', 1);
+  if (realtime && (every !== undefined || fps !== undefined))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      "--every and --fps choose frames of a file processed in full; with --realtime the model's speed decides (use --all-frames)",
+    );
+  const maxFrames =
+    text('max-frames') === undefined ? undefined : parseIntOption('max-frames', text('max-frames') ?? '', 1);
   const deadlineMs = positive('deadline', text('deadline'));
   const openTimeoutMs = (positive('open-timeout', text('open-timeout')) ?? 10) * 1000;
   const resize = text('resize') ?? 'ffmpeg';
-  if (resize !== 'ffmpeg' && resize !== 'sharp') throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --resize '${resize}' (expected ffmpeg or sharp)`);
+  if (resize !== 'ffmpeg' && resize !== 'sharp')
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --resize '${resize}' (expected ffmpeg or sharp)`);
   const frameSize = text('frame-size');
   let rawFrame: { width: number; height: number; pixelFormat: string } | undefined;
   if (frameSize !== undefined) {
     const m = /^(\d+)x(\d+)$/.exec(frameSize);
-    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --frame-size '${frameSize}' (expected WxH, e.g. 640x480)`);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --frame-size '${frameSize}' (expected WxH, e.g. 640x480)`);
     rawFrame = { width: Number(m[1]), height: Number(m[2]), pixelFormat: text('pix-fmt') ?? 'rgb24' };
   }
   const save = text('save');
   if (save !== undefined) {
-    if (!VIDEO_EXTENSIONS.includes(save.slice(save.lastIndexOf('.')).toLowerCase())) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --save '${save}' for a video source (expected a video file name: out.mp4, .mkv, .webm, .avi)`);
+    if (!VIDEO_EXTENSIONS.includes(save.slice(save.lastIndexOf('.')).toLowerCase()))
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `invalid --save '${save}' for a video source (expected a video file name: out.mp4, .mkv, .webm, .avi)`,
+      );
     await checkWritable('save', save);
   }
 
@@ -93,14 +141,21 @@ export async function predictVideo(input: VideoInput, model: OpenedVisionModel, 
   const seen = { in: 0, done: 0, dropped: 0, lat: 0 };
   const started = Date.now();
   if (!ctx.json) {
-    const what = info ? `${info.width}x${info.height}${info.fps ? ` @ ${r3(info.fps)} fps` : ''} ${info.codec}` : 'MJPEG';
-    out.write(`${input.location}: ${input.kind} ${what} · ${realtime ? `realtime (latest frame wins${paceFps ? `, paced at ${r3(paceFps)} fps` : ''})` : 'all frames'} · ${video.path}\n`);
+    const what = info
+      ? `${info.width}x${info.height}${info.fps ? ` @ ${r3(info.fps)} fps` : ''} ${info.codec}`
+      : 'MJPEG';
+    out.write(
+      `${input.location}: ${input.kind} ${what} · ${realtime ? `realtime (latest frame wins${paceFps ? `, paced at ${r3(paceFps)} fps` : ''})` : 'all frames'} · ${video.path}\n`,
+    );
   }
   // Unreported runs before the first frame, as for images: the first runs pay allocation and JIT.
   const warmup = text('warmup') === undefined ? 3 : parseIntOption('warmup', text('warmup') ?? '', 0, 1000);
   const W = model.config.width ?? 640;
   const H = model.config.height ?? 480;
-  for (let i = 0; i < warmup; i++) await model.predict({ data: new Uint8Array(W * H * 3).fill(114), width: W, height: H, channels: 3 }).catch(() => undefined);
+  for (let i = 0; i < warmup; i++)
+    await model
+      .predict({ data: new Uint8Array(W * H * 3).fill(114), width: W, height: H, channels: 3 })
+      .catch(() => undefined);
   let summary: VideoSummary;
   try {
     summary = await runVideo(video.frames, (image) => model.predict(image), {
@@ -120,14 +175,16 @@ export async function predictVideo(input: VideoInput, model: OpenedVisionModel, 
           seen.lat = rec.latencyMs ?? 0;
         }
         if (ctx.json) {
-          const body = r !== undefined ? resultJson(r, r.transform.original.width, r.transform.original.height, ctx.masks) : {};
+          const body =
+            r !== undefined ? resultJson(r, r.transform.original.width, r.transform.original.height, ctx.masks) : {};
           out.write(JSON.stringify({ ...rec, ...body }) + '\n');
         }
         if (writer !== undefined && r !== undefined && image !== undefined) {
           const picture = await renderResult(image, r, { format: 'png' });
           if (picture !== undefined) {
             // Frames dropped before this one show the last result, so the video keeps its timing.
-            if (lastPicture !== undefined) for (let k = written + 1; k < rec.frame; k++) await writer.write(lastPicture);
+            if (lastPicture !== undefined)
+              for (let k = written + 1; k < rec.frame; k++) await writer.write(lastPicture);
             await writer.write(picture);
             lastPicture = picture;
             written = rec.frame;
@@ -137,7 +194,9 @@ export async function predictVideo(input: VideoInput, model: OpenedVisionModel, 
         if (progressOn && now - lastDraw > 200) {
           lastDraw = now;
           const secs = (now - started) / 1000;
-          process.stderr.write(`\r\x1b[2K${seen.in} frames · ${seen.done} processed · ${seen.dropped} dropped · ${(seen.done / secs).toFixed(1)} fps · last ${formatMs(seen.lat)} ms capture-to-result`);
+          process.stderr.write(
+            `\r\x1b[2K${seen.in} frames · ${seen.done} processed · ${seen.dropped} dropped · ${(seen.done / secs).toFixed(1)} fps · last ${formatMs(seen.lat)} ms capture-to-result`,
+          );
         }
       },
     });
@@ -154,7 +213,14 @@ export async function predictVideo(input: VideoInput, model: OpenedVisionModel, 
     model: ctx.modelPath,
     head: model.head.name,
     task: model.head.task,
-    source: { location: input.location, kind: input.kind, path: video.path, ...(info ? { width: info.width, height: info.height, fps: info.fps, codec: info.codec, pixelFormat: info.pixelFormat } : {}) },
+    source: {
+      location: input.location,
+      kind: input.kind,
+      path: video.path,
+      ...(info
+        ? { width: info.width, height: info.height, fps: info.fps, codec: info.codec, pixelFormat: info.pixelFormat }
+        : {}),
+    },
     video: summary,
     ...(writer ? { saved: { file: writer.file, frames: writer.frames } } : {}),
   };
@@ -173,10 +239,27 @@ export function renderVideoSummary(s: VideoSummary, saved?: string): string {
     '',
     `frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.skipped} skipped${s.failed ? `, ${s.failed} failed` : ''} · ${s.achievedFps.toFixed(1)} fps achieved over ${(s.wallMs / 1000).toFixed(1)} s`,
     `capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · p99 ${formatMs(c.p99)} · max ${formatMs(c.max)} ms${s.deadlineMs !== null ? ` · ${s.late} over the ${formatMs(s.deadlineMs)} ms deadline` : ''}`,
-    ...(s.sourceBehind && s.sourceBehind.frames > 0 ? [`the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms)`] : []),
-    ...(s.decoderCpuMs ? [`ffmpeg decode and resize: ${formatMs(s.decoderCpuMs.perFrame)} ms CPU per frame read (its start-up included), ${formatMs(s.decoderCpuMs.total)} ms in all`] : []),
+    ...(s.sourceBehind && s.sourceBehind.frames > 0
+      ? [
+          `the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms)`,
+        ]
+      : []),
+    ...(s.decoderCpuMs
+      ? [
+          `ffmpeg decode and resize: ${formatMs(s.decoderCpuMs.perFrame)} ms CPU per frame read (its start-up included), ${formatMs(s.decoderCpuMs.total)} ms in all`,
+        ]
+      : []),
     '',
-    formatTable([['stage (ms)', 'p50', 'p90', 'p99', 'mean'], ...STAGE_NAMES.map((st) => [st, ...(['p50', 'p90', 'p99', 'mean'] as const).map((k) => formatMs(s.stagesMs[st][k]))])], '  '),
+    formatTable(
+      [
+        ['stage (ms)', 'p50', 'p90', 'p99', 'mean'],
+        ...STAGE_NAMES.map((st) => [
+          st,
+          ...(['p50', 'p90', 'p99', 'mean'] as const).map((k) => formatMs(s.stagesMs[st][k])),
+        ]),
+      ],
+      '  ',
+    ),
   ];
   if (saved) lines.push('', `saved ${saved}`);
   return lines.join('\n');

@@ -18,7 +18,9 @@ export function createProgressBar(label: string, enabled: boolean): ProgressBar 
     update(p) {
       const filled = Math.round(p.fraction * WIDTH);
       const bar = '#'.repeat(filled) + '-'.repeat(WIDTH - filled);
-      process.stderr.write(`\r${label} [${bar}] ${Math.round(p.fraction * 100)}% · ${p.queries} queries · ${(p.elapsedMs / 1000).toFixed(1)} s`);
+      process.stderr.write(
+        `\r${label} [${bar}] ${Math.round(p.fraction * 100)}% · ${p.queries} queries · ${(p.elapsedMs / 1000).toFixed(1)} s`,
+      );
       drawn = true;
     },
     done() {

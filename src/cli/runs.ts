@@ -5,7 +5,15 @@ import { formatMs, formatTable } from '../report/format.js';
 import { renderHistoryHtml } from '../report/runs-html.js';
 import { RUN_KINDS, type RunFilter, type RunStore, type RunSummary } from '../store/run-store.js';
 import { openRunStore, parseTag, storePath } from '../store/record.js';
-import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec, type ParsedValues } from './args.js';
+import {
+  listValue,
+  parseChoice,
+  parseCommand,
+  parseIntOption,
+  stringValue,
+  type CommandSpec,
+  type ParsedValues,
+} from './args.js';
 import { writeOutput } from './output.js';
 
 const ACTIONS = ['list', 'show', 'export', 'rm'] as const;
@@ -13,36 +21,84 @@ const ACTIONS = ['list', 'show', 'export', 'rm'] as const;
 export const RUNS_COMMAND: CommandSpec = {
   name: 'runs',
   summary: 'stored runs: list (filtered), show ID, export as JSON or CSV, rm ID..., --html history page',
-  usage: 'rtinfer runs [list|show ID|export|rm ID...] [--model M] [--label L] [--tag K=V] [--scenario S] [--since DATE] [options]',
+  usage:
+    'rtinfer runs [list|show ID|export|rm ID...] [--model M] [--label L] [--tag K=V] [--scenario S] [--since DATE] [options]',
   maxPositionals: 256,
   options: [
-    { name: 'store', type: 'string', value: 'PATH', description: 'run store (default $RTINFER_STORE or .rtinfer/runs.db)' },
-    { name: 'model', type: 'string', value: 'M', description: 'runs whose model label or path contains M, or whose sha256 starts with M' },
+    {
+      name: 'store',
+      type: 'string',
+      value: 'PATH',
+      description: 'run store (default $RTINFER_STORE or .rtinfer/runs.db)',
+    },
+    {
+      name: 'model',
+      type: 'string',
+      value: 'M',
+      description: 'runs whose model label or path contains M, or whose sha256 starts with M',
+    },
     { name: 'label', type: 'string', value: 'NAME', description: 'runs with this label' },
     { name: 'tag', type: 'string', multiple: true, value: 'K=V', description: 'runs with this tag' },
-    { name: 'scenario', type: 'string', value: 'NAME', description: 'runs of this scenario (single-stream, server, ..., sweep-concurrency, tune-server)' },
+    {
+      name: 'scenario',
+      type: 'string',
+      value: 'NAME',
+      description: 'runs of this scenario (single-stream, server, ..., sweep-concurrency, tune-server)',
+    },
     { name: 'kind', type: 'string', value: 'KIND', description: `${RUN_KINDS.join(' | ')}` },
-    { name: 'since', type: 'string', value: 'DATE', description: 'runs started at or after DATE (2026-11-30 or an ISO time)' },
+    {
+      name: 'since',
+      type: 'string',
+      value: 'DATE',
+      description: 'runs started at or after DATE (2026-11-30 or an ISO time)',
+    },
     { name: 'until', type: 'string', value: 'DATE', description: 'runs started before the end of DATE' },
-    { name: 'limit', type: 'string', value: 'N', description: 'at most N runs, newest first (default 50; export 10000)' },
-    { name: 'format', type: 'string', value: 'json|csv', description: 'export: the format (default json: the stored runs with their reports)' },
+    {
+      name: 'limit',
+      type: 'string',
+      value: 'N',
+      description: 'at most N runs, newest first (default 50; export 10000)',
+    },
+    {
+      name: 'format',
+      type: 'string',
+      value: 'json|csv',
+      description: 'export: the format (default json: the stored runs with their reports)',
+    },
     { name: 'out', type: 'string', value: 'FILE', description: 'export: write to FILE instead of stdout' },
     { name: 'json', type: 'boolean', description: 'list and show: print JSON' },
-    { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained history page: p50 and p99 over time per model and setting, validity marked' },
+    {
+      name: 'html',
+      type: 'string',
+      value: 'FILE',
+      description: 'write a self-contained history page: p50 and p99 over time per model and setting, validity marked',
+    },
   ],
-  examples: ['rtinfer runs --model yolox --since 2026-11-01', 'rtinfer runs show 12', 'rtinfer runs export --format csv --out runs.csv', 'rtinfer runs --html history.html', 'rtinfer runs rm 3 4'],
+  examples: [
+    'rtinfer runs --model yolox --since 2026-11-01',
+    'rtinfer runs show 12',
+    'rtinfer runs export --format csv --out runs.csv',
+    'rtinfer runs --html history.html',
+    'rtinfer runs rm 3 4',
+  ],
 };
 
 function dateBound(option: string, text: string, end: boolean): string {
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) return end ? `${text}T23:59:59.999Z` : `${text}T00:00:00.000Z`;
   const t = Date.parse(text);
-  if (!Number.isFinite(t)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a date such as 2026-11-30 or an ISO time)`);
+  if (!Number.isFinite(t))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --${option} '${text}' (expected a date such as 2026-11-30 or an ISO time)`,
+    );
   return new Date(t).toISOString();
 }
 
 function filterFrom(values: ParsedValues, defaultLimit: number): RunFilter {
   const text = (n: string): string | undefined => stringValue(values, n);
-  const f: RunFilter = { limit: text('limit') === undefined ? defaultLimit : parseIntOption('limit', text('limit') as string, 1, 1_000_000) };
+  const f: RunFilter = {
+    limit: text('limit') === undefined ? defaultLimit : parseIntOption('limit', text('limit') as string, 1, 1_000_000),
+  };
   if (text('model') !== undefined) f.model = text('model') as string;
   if (text('label') !== undefined) f.label = text('label') as string;
   if (text('scenario') !== undefined) f.scenario = text('scenario') as string;
@@ -55,9 +111,11 @@ function filterFrom(values: ParsedValues, defaultLimit: number): RunFilter {
 }
 
 function ids(args: readonly string[], action: string): number[] {
-  if (args.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer runs ${action} needs a run id (see rtinfer runs)`);
+  if (args.length === 0)
+    throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer runs ${action} needs a run id (see rtinfer runs)`);
   return args.map((a) => {
-    if (!/^\d+$/.test(a)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid run id '${a}' (expected a number, see rtinfer runs)`);
+    if (!/^\d+$/.test(a))
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid run id '${a}' (expected a number, see rtinfer runs)`);
     return Number(a);
   });
 }
@@ -67,14 +125,48 @@ const validity = (v: boolean | null): string => (v === null ? '-' : v ? 'valid' 
 
 function listText(rows: readonly RunSummary[], location: string): string {
   if (rows.length === 0) return `no stored runs match in ${location}`;
-  const table = [['id', 'started', 'kind', 'scenario', 'model', 'p50 ms', 'p99 ms', 'q/s', 'validity', 'label', 'tags']];
+  const table = [
+    ['id', 'started', 'kind', 'scenario', 'model', 'p50 ms', 'p99 ms', 'q/s', 'validity', 'label', 'tags'],
+  ];
   for (const r of rows) {
-    table.push([String(r.id), r.startedAt.replace('T', ' ').slice(0, 19), r.kind, r.scenario, path.basename(r.model.label), ms(r.figures.p50Ms), ms(r.figures.p99Ms), r.figures.qps === null ? '-' : r.figures.qps.toFixed(1), validity(r.valid), r.label ?? '', Object.entries(r.tags).map(([k, v]) => `${k}=${v}`).join(' ')]);
+    table.push([
+      String(r.id),
+      r.startedAt.replace('T', ' ').slice(0, 19),
+      r.kind,
+      r.scenario,
+      path.basename(r.model.label),
+      ms(r.figures.p50Ms),
+      ms(r.figures.p99Ms),
+      r.figures.qps === null ? '-' : r.figures.qps.toFixed(1),
+      validity(r.valid),
+      r.label ?? '',
+      Object.entries(r.tags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    ]);
   }
   return formatTable(table);
 }
 
-const CSV_COLUMNS = ['id', 'started_at', 'kind', 'scenario', 'model', 'model_path', 'model_sha256', 'setting', 'label', 'tags', 'git_commit', 'valid', 'p50_ms', 'p90_ms', 'p99_ms', 'qps', 'cold_start_ms'];
+const CSV_COLUMNS = [
+  'id',
+  'started_at',
+  'kind',
+  'scenario',
+  'model',
+  'model_path',
+  'model_sha256',
+  'setting',
+  'label',
+  'tags',
+  'git_commit',
+  'valid',
+  'p50_ms',
+  'p90_ms',
+  'p99_ms',
+  'qps',
+  'cold_start_ms',
+];
 
 function csvCell(v: unknown): string {
   const s = v === null || v === undefined ? '' : String(v);
@@ -85,7 +177,27 @@ function csv(rows: readonly RunSummary[]): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const r of rows) {
     lines.push(
-      [r.id, r.startedAt, r.kind, r.scenario, r.model.label, r.model.path, r.model.sha256, r.setting.text, r.label, Object.entries(r.tags).map(([k, v]) => `${k}=${v}`).join(' '), r.gitCommit, r.valid === null ? '' : r.valid, r.figures.p50Ms, r.figures.p90Ms, r.figures.p99Ms, r.figures.qps, r.figures.coldStartMs]
+      [
+        r.id,
+        r.startedAt,
+        r.kind,
+        r.scenario,
+        r.model.label,
+        r.model.path,
+        r.model.sha256,
+        r.setting.text,
+        r.label,
+        Object.entries(r.tags)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' '),
+        r.gitCommit,
+        r.valid === null ? '' : r.valid,
+        r.figures.p50Ms,
+        r.figures.p90Ms,
+        r.figures.p99Ms,
+        r.figures.qps,
+        r.figures.coldStartMs,
+      ]
         .map(csvCell)
         .join(','),
     );
@@ -97,7 +209,8 @@ export async function runsCommand(argv: readonly string[], io: { stdout: NodeJS.
   const { values, positionals } = parseCommand(RUNS_COMMAND, argv);
   const [first, ...rest] = positionals;
   const action = first === undefined ? 'list' : parseChoice('action', first, ACTIONS);
-  if (action === 'list' && rest.length > 0) throw new RtinferError('RTI_ERR_ARG_INVALID', `unexpected argument '${rest[0]}' for 'rtinfer runs list'`);
+  if (action === 'list' && rest.length > 0)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `unexpected argument '${rest[0]}' for 'rtinfer runs list'`);
   const location = storePath({ store: stringValue(values, 'store') }) as string;
   const json = values['json'] === true;
   const html = stringValue(values, 'html');
@@ -118,7 +231,8 @@ export async function runsCommand(argv: readonly string[], io: { stdout: NodeJS.
       case 'show': {
         const [id] = ids(rest, 'show');
         const run = await store.get(id as number);
-        if (run === undefined) throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `no stored run ${id} in ${location} (see rtinfer runs)`);
+        if (run === undefined)
+          throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `no stored run ${id} in ${location} (see rtinfer runs)`);
         if (json) {
           io.stdout.write(JSON.stringify(run, null, 2) + '\n');
         } else {
@@ -130,10 +244,18 @@ export async function runsCommand(argv: readonly string[], io: { stdout: NodeJS.
             ['sha256', run.model.sha256 ?? '-'],
             ['setting', `${run.setting.text} [${run.setting.key}]`],
             ['label', run.label ?? '-'],
-            ['tags', Object.entries(run.tags).map(([k, v]) => `${k}=${v}`).join(' ') || '-'],
+            [
+              'tags',
+              Object.entries(run.tags)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(' ') || '-',
+            ],
             ['git commit', run.gitCommit ?? '-'],
             ['validity', validity(run.valid)],
-            ['p50 / p90 / p99', `${ms(summary.figures.p50Ms)} / ${ms(summary.figures.p90Ms)} / ${ms(summary.figures.p99Ms)} ms`],
+            [
+              'p50 / p90 / p99',
+              `${ms(summary.figures.p50Ms)} / ${ms(summary.figures.p90Ms)} / ${ms(summary.figures.p99Ms)} ms`,
+            ],
             ['throughput', summary.figures.qps === null ? '-' : `${summary.figures.qps} q/s`],
             ['cold start', `${ms(summary.figures.coldStartMs)} ms`],
             ['histogram', histogram ? `HDR, ${histogram.length} base64 characters` : '-'],

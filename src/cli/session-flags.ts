@@ -3,11 +3,25 @@
  * SessionSettings, shapes and input plans.
  */
 import { RtinferError } from '../errors.js';
-import { DEFAULT_INPUT_PLAN, parseInputArg, type InputConstant, type InputFile, type InputPlan } from '../runtime/inputs.js';
+import {
+  DEFAULT_INPUT_PLAN,
+  parseInputArg,
+  type InputConstant,
+  type InputFile,
+  type InputPlan,
+} from '../runtime/inputs.js';
 import { EXECUTION_MODES, GRAPH_OPT_LEVELS, LOG_LEVELS, type SessionSettings } from '../runtime/session-options.js';
 import { parseShapeArg, type ShapeOverride } from '../runtime/shapes.js';
 import type { SyntheticFill } from '../runtime/synthetic.js';
-import { listValue, parseChoice, parseIntOption, parseOnOff, stringValue, type OptionSpec, type ParsedValues } from './args.js';
+import {
+  listValue,
+  parseChoice,
+  parseIntOption,
+  parseOnOff,
+  stringValue,
+  type OptionSpec,
+  type ParsedValues,
+} from './args.js';
 
 export const SHAPE_OPTION: OptionSpec = {
   name: 'shape',
@@ -18,21 +32,65 @@ export const SHAPE_OPTION: OptionSpec = {
 };
 
 export const SESSION_OPTIONS: readonly OptionSpec[] = [
-  { name: 'threads', type: 'string', value: 'N', description: 'intra-op threads (0 = onnxruntime default, one per core)' },
-  { name: 'inter-threads', type: 'string', value: 'N', description: 'inter-op threads, used with --execution-mode parallel' },
-  { name: 'execution-mode', type: 'string', value: 'MODE', description: `${EXECUTION_MODES.join(' | ')} (default sequential)` },
+  {
+    name: 'threads',
+    type: 'string',
+    value: 'N',
+    description: 'intra-op threads (0 = onnxruntime default, one per core)',
+  },
+  {
+    name: 'inter-threads',
+    type: 'string',
+    value: 'N',
+    description: 'inter-op threads, used with --execution-mode parallel',
+  },
+  {
+    name: 'execution-mode',
+    type: 'string',
+    value: 'MODE',
+    description: `${EXECUTION_MODES.join(' | ')} (default sequential)`,
+  },
   { name: 'graph-opt', type: 'string', value: 'LEVEL', description: `${GRAPH_OPT_LEVELS.join(' | ')} (default all)` },
-  { name: 'ep', type: 'string', value: 'LIST', description: 'execution providers in priority order, e.g. cuda,cpu (default cpu)' },
-  { name: 'free-dim', type: 'string', multiple: true, value: 'NAME=N', description: 'fix a symbolic dimension at session creation' },
+  {
+    name: 'ep',
+    type: 'string',
+    value: 'LIST',
+    description: 'execution providers in priority order, e.g. cuda,cpu (default cpu)',
+  },
+  {
+    name: 'free-dim',
+    type: 'string',
+    multiple: true,
+    value: 'NAME=N',
+    description: 'fix a symbolic dimension at session creation',
+  },
   { name: 'mem-arena', type: 'string', value: 'on|off', description: 'CPU memory arena (default on)' },
   { name: 'mem-pattern', type: 'string', value: 'on|off', description: 'memory pattern optimisation (default on)' },
-  { name: 'spinning', type: 'string', value: 'on|off', description: 'idle onnxruntime threads busy-wait (default on; off for load scenarios and serve, which keep other threads busy)' },
+  {
+    name: 'spinning',
+    type: 'string',
+    value: 'on|off',
+    description:
+      'idle onnxruntime threads busy-wait (default on; off for load scenarios and serve, which keep other threads busy)',
+  },
   { name: 'optimized-model', type: 'string', value: 'FILE', description: 'write the graph-optimised model to FILE' },
-  { name: 'log-level', type: 'string', value: 'LEVEL', description: `onnxruntime log level: ${LOG_LEVELS.join(' | ')} (default fatal: errors are reported by rtinfer itself)` },
+  {
+    name: 'log-level',
+    type: 'string',
+    value: 'LEVEL',
+    description: `onnxruntime log level: ${LOG_LEVELS.join(' | ')} (default fatal: errors are reported by rtinfer itself)`,
+  },
 ];
 
 export const INPUT_OPTIONS: readonly OptionSpec[] = [
-  { name: 'input', type: 'string', multiple: true, value: 'SRC', description: 'random (default) | zeros | FILE | NAME=FILE (.npy or raw little-endian .bin) | NAME=NUMBER (constant)' },
+  {
+    name: 'input',
+    type: 'string',
+    multiple: true,
+    value: 'SRC',
+    description:
+      'random (default) | zeros | FILE | NAME=FILE (.npy or raw little-endian .bin) | NAME=NUMBER (constant)',
+  },
   { name: 'samples', type: 'string', value: 'N', description: 'distinct random samples to rotate through (default 8)' },
   { name: 'seed', type: 'string', value: 'N', description: 'seed for random inputs (default 1)' },
 ];
@@ -51,7 +109,8 @@ export function sessionSettingsFrom(values: ParsedValues): SessionSettings {
   const ep = text('ep');
   if (ep !== undefined) {
     const names = ep.split(',').map((x) => x.trim().toLowerCase());
-    if (names.some((n) => !/^[a-z0-9_-]+$/.test(n))) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --ep '${ep}' (expected names such as cpu or cuda,cpu)`);
+    if (names.some((n) => !/^[a-z0-9_-]+$/.test(n)))
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --ep '${ep}' (expected names such as cpu or cuda,cpu)`);
     s.executionProviders = names;
   }
   const dims = listValue(values, 'free-dim');

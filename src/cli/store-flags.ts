@@ -8,19 +8,55 @@ import { renderCompareText } from '../compare/compare-text.js';
 import { inputFromStoredRun } from '../compare/sources.js';
 import { firstLine, RtinferError } from '../errors.js';
 import type { RunKind, RunStore, StoredRun } from '../store/run-store.js';
-import { openRunStore, parseTag, recordRun, resolveRun, runFromReport, sha256File, storePath, type Recordable } from '../store/record.js';
+import {
+  openRunStore,
+  parseTag,
+  recordRun,
+  resolveRun,
+  runFromReport,
+  sha256File,
+  storePath,
+  type Recordable,
+} from '../store/record.js';
 import { listValue, stringValue, type OptionSpec, type ParsedValues } from './args.js';
 
 export const STORE_OPTIONS: readonly OptionSpec[] = [
-  { name: 'store', type: 'string', value: 'PATH', description: 'run store (SQLite) to record this run in (default $RTINFER_STORE or .rtinfer/runs.db)' },
+  {
+    name: 'store',
+    type: 'string',
+    value: 'PATH',
+    description: 'run store (SQLite) to record this run in (default $RTINFER_STORE or .rtinfer/runs.db)',
+  },
   { name: 'no-store', type: 'boolean', description: 'do not record this run' },
-  { name: 'label', type: 'string', value: 'NAME', description: 'label the stored run (rtinfer compare label:NAME ...)' },
-  { name: 'tag', type: 'string', multiple: true, value: 'K=V', description: 'tag the stored run, e.g. --tag branch=main' },
+  {
+    name: 'label',
+    type: 'string',
+    value: 'NAME',
+    description: 'label the stored run (rtinfer compare label:NAME ...)',
+  },
+  {
+    name: 'tag',
+    type: 'string',
+    multiple: true,
+    value: 'K=V',
+    description: 'tag the stored run, e.g. --tag branch=main',
+  },
 ];
 
 export const GATE_OPTIONS: readonly OptionSpec[] = [
-  { name: 'baseline', type: 'string', value: 'ID|last|label:NAME', description: 'compare with this stored run (last: the newest of the same model and setting); exit 5 on a regression' },
-  { name: 'threshold', type: 'string', value: 'PCT', description: 'with --baseline: a significant change worse than this is a regression (default 5%)' },
+  {
+    name: 'baseline',
+    type: 'string',
+    value: 'ID|last|label:NAME',
+    description:
+      'compare with this stored run (last: the newest of the same model and setting); exit 5 on a regression',
+  },
+  {
+    name: 'threshold',
+    type: 'string',
+    value: 'PCT',
+    description: 'with --baseline: a significant change worse than this is a regression (default 5%)',
+  },
 ];
 
 export interface StoreSettings {
@@ -32,10 +68,15 @@ export interface StoreSettings {
 export function storeSettingsFrom(values: ParsedValues): StoreSettings {
   const noStore = values['no-store'] === true;
   const store = stringValue(values, 'store');
-  if (noStore && store !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', 'give --store PATH or --no-store, not both');
+  if (noStore && store !== undefined)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', 'give --store PATH or --no-store, not both');
   const tags = Object.fromEntries(listValue(values, 'tag').map(parseTag));
   const label = stringValue(values, 'label') ?? null;
-  if (label !== null && !/^[^\s]{1,100}$/.test(label)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --label '${label}' (expected up to 100 characters without spaces)`);
+  if (label !== null && !/^[^\s]{1,100}$/.test(label))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --label '${label}' (expected up to 100 characters without spaces)`,
+    );
   return { path: storePath({ store, noStore }), label, tags };
 }
 
@@ -43,7 +84,8 @@ export function storeSettingsFrom(values: ParsedValues): StoreSettings {
 export function parseThreshold(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
   const pct = m ? Number(m[1]) : NaN;
-  if (!(pct >= 0 && pct < 1000)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --threshold '${text}' (expected a percentage such as 5%)`);
+  if (!(pct >= 0 && pct < 1000))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --threshold '${text}' (expected a percentage such as 5%)`);
   return pct / 100;
 }
 
@@ -58,12 +100,15 @@ export async function gateFrom(values: ParsedValues, store: RunStore | null, kin
   const ref = stringValue(values, 'baseline');
   const threshold = stringValue(values, 'threshold');
   if (ref === undefined) {
-    if (threshold !== undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--threshold needs --baseline ID|last|label:NAME to compare with');
+    if (threshold !== undefined)
+      throw new RtinferError('RTI_ERR_ARG_MISSING', '--threshold needs --baseline ID|last|label:NAME to compare with');
     return null;
   }
-  if (store === null) throw new RtinferError('RTI_ERR_ARG_INVALID', '--baseline reads the run store, which --no-store turns off');
+  if (store === null)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--baseline reads the run store, which --no-store turns off');
   const run = ref === 'last' ? null : await resolveRun(store, ref);
-  if (run !== null && run.kind !== kind) throw new RtinferError('RTI_ERR_ARG_INVALID', `--baseline ${ref} is a ${run.kind} run, not a ${kind} run`);
+  if (run !== null && run.kind !== kind)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `--baseline ${ref} is a ${run.kind} run, not a ${kind} run`);
   return { ref, threshold: threshold === undefined ? 0.05 : parseThreshold(threshold), run };
 }
 
@@ -93,7 +138,14 @@ export function benchJudge(current: CompareInput, threshold: number, ref: string
  * After a run: compares with the baseline (before adding, so 'last' is the previous run) and
  * records. A store that fails now only warns: the report is printed whatever happens to the store.
  */
-export async function recordAndGate(store: RunStore | null, s: StoreSettings, r: Recordable, gate: Gate | null, judge: Judge | null, log: (line: string) => void): Promise<Recorded> {
+export async function recordAndGate(
+  store: RunStore | null,
+  s: StoreSettings,
+  r: Recordable,
+  gate: Gate | null,
+  judge: Judge | null,
+  log: (line: string) => void,
+): Promise<Recorded> {
   let verdict: Recorded['verdict'] = null;
   if (gate !== null && store !== null && judge !== null) {
     let baseline = gate.run;
@@ -101,14 +153,22 @@ export async function recordAndGate(store: RunStore | null, s: StoreSettings, r:
       const run = runFromReport(r);
       const sha = run.model.path !== null && !/^https?:/.test(run.model.path) ? await sha256File(run.model.path) : null;
       try {
-        baseline = await resolveRun(store, 'last', { kind: r.kind as RunKind, settingKey: run.setting.key, sha256: sha });
+        baseline = await resolveRun(store, 'last', {
+          kind: r.kind as RunKind,
+          settingKey: run.setting.key,
+          sha256: sha,
+        });
       } catch (error) {
         if (!(error instanceof RtinferError && error.code === 'RTI_ERR_RUN_NOT_FOUND')) throw error;
         log('no baseline yet: no stored run of this model and setting; this run becomes the next baseline');
       }
     }
     if (baseline !== null) {
-      if (baseline.kind !== r.kind) throw new RtinferError('RTI_ERR_ARG_INVALID', `--baseline ${gate.ref} is a ${baseline.kind} run; this is a ${r.kind} run`);
+      if (baseline.kind !== r.kind)
+        throw new RtinferError(
+          'RTI_ERR_ARG_INVALID',
+          `--baseline ${gate.ref} is a ${baseline.kind} run; this is a ${r.kind} run`,
+        );
       verdict = judge(baseline);
     }
   }

@@ -25,21 +25,37 @@ export interface TargetTuneLengths {
   minQueries?: number;
 }
 
-export async function tuneTarget(target: string, slo: Slo, shapes: ShapeOverride[], onPhase: (line: string) => void, lengths: TargetTuneLengths = {}): Promise<TargetTuneResult> {
-  if (Math.abs(slo.quantile - 0.99) > 1e-9) throw new RtinferError('RTI_ERR_ARG_INVALID', `with --target the SLO bounds p99 (the peak search's bound): got ${slo.text}`);
+export async function tuneTarget(
+  target: string,
+  slo: Slo,
+  shapes: ShapeOverride[],
+  onPhase: (line: string) => void,
+  lengths: TargetTuneLengths = {},
+): Promise<TargetTuneResult> {
+  if (Math.abs(slo.quantile - 0.99) > 1e-9)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `with --target the SLO bounds p99 (the peak search's bound): got ${slo.text}`,
+    );
   onPhase(`tune: ${target} serves with its own layout: searching the highest Poisson rate within ${slo.text}`);
   const { report } = await runBench({
     target,
     scenario: 'server',
-    findPeak: { p99Ms: slo.boundMs, ...(lengths.probeDurationMs !== undefined ? { probeDurationMs: lengths.probeDurationMs } : {}) },
+    findPeak: {
+      p99Ms: slo.boundMs,
+      ...(lengths.probeDurationMs !== undefined ? { probeDurationMs: lengths.probeDurationMs } : {}),
+    },
     ...(lengths.durationMs !== undefined ? { durationMs: lengths.durationMs } : {}),
     ...(lengths.minQueries !== undefined ? { minQueries: lengths.minQueries } : {}),
     shapes,
-    onPhase: (phase, detail) => onPhase(`tune: ${phase}${detail ? ` (${detail})` : ''}`) });
+    onPhase: (phase, detail) => onPhase(`tune: ${phase}${detail ? ` (${detail})` : ''}`),
+  });
   const peak = report.peak;
   const qps = peak?.qps ?? 0;
   const met = qps > 0 && report.server?.pass === true;
-  const probes = (peak?.probes ?? []).map((p) => `${p.qps} q/s ${p.pass ? 'held' : 'missed'} (p99 ${p.p99Ms} ms)`).join(', ');
+  const probes = (peak?.probes ?? [])
+    .map((p) => `${p.qps} q/s ${p.pass ? 'held' : 'missed'} (p99 ${p.p99Ms} ms)`)
+    .join(', ');
   const text = [
     `rtinfer tune --target ${target} · SLO ${slo.text}`,
     `probes: ${probes || 'none'}`,

@@ -2,7 +2,13 @@
 import { formatMs, formatTable } from '../report/format.js';
 import type { CompareReport, MetricVerdict } from './compare.js';
 
-const NAMES: Readonly<Record<MetricVerdict['metric'], string>> = { p50: 'p50', p90: 'p90', p99: 'p99', throughput: 'throughput', coldStart: 'cold start' };
+const NAMES: Readonly<Record<MetricVerdict['metric'], string>> = {
+  p50: 'p50',
+  p90: 'p90',
+  p99: 'p99',
+  throughput: 'throughput',
+  coldStart: 'cold start',
+};
 
 function value(m: MetricVerdict, v: number | null): string {
   if (v === null) return '-';
@@ -23,12 +29,25 @@ export function renderCompareText(r: CompareReport): string {
     `${x.runId !== null ? `run ${x.runId}` : x.ref} · ${x.model} · ${x.scenario} · ${x.queries} queries${x.blocks ? ` in ${x.blocks} blocks` : ''}${x.valid === false ? ' · INVALID' : ''}`;
   const rows = [['metric', 'A', 'B', 'B/A', '95% interval', 'p', 'test', 'verdict']];
   for (const m of r.metrics) {
-    rows.push([NAMES[m.metric], value(m, m.a), value(m, m.b), ratio(m.ratio), m.ci ? `${m.ci[0].toFixed(3)}-${m.ci[1].toFixed(3)}` : '-', m.pValue === null ? '-' : m.pValue < 0.001 ? '<0.001' : m.pValue.toFixed(3), m.test, verdictOf(m)]);
+    rows.push([
+      NAMES[m.metric],
+      value(m, m.a),
+      value(m, m.b),
+      ratio(m.ratio),
+      m.ci ? `${m.ci[0].toFixed(3)}-${m.ci[1].toFixed(3)}` : '-',
+      m.pValue === null ? '-' : m.pValue < 0.001 ? '<0.001' : m.pValue.toFixed(3),
+      m.test,
+      verdictOf(m),
+    ]);
   }
   const lines = [
     `A: ${side(r.a)}`,
     `B: ${side(r.b)}`,
-    ...(r.interleaved ? [`interleaved: ${r.interleaved.blocks} blocks each of ${(r.interleaved.blockDurationMs / 1000).toFixed(1)} s, order ${r.interleaved.order}`] : []),
+    ...(r.interleaved
+      ? [
+          `interleaved: ${r.interleaved.blocks} blocks each of ${(r.interleaved.blockDurationMs / 1000).toFixed(1)} s, order ${r.interleaved.order}`,
+        ]
+      : []),
     '',
     formatTable(rows),
     '',

@@ -69,7 +69,8 @@ export interface MetricVerdict {
   /** 95 % interval of the ratio; null when it cannot be had (too few queries, one observation). */
   ci: [number, number] | null;
   pValue: number | null;
-  test: 'mann-whitney' | 'mann-whitney-blocks' | 'order-statistics' | 'order-statistics+blocks' | 'delta-method' | 'none';
+  test:
+    'mann-whitney' | 'mann-whitney-blocks' | 'order-statistics' | 'order-statistics+blocks' | 'delta-method' | 'none';
   /** null: not testable (cold start: one observation per side). */
   significant: boolean | null;
   change: 'worse' | 'better' | 'same';
@@ -110,7 +111,12 @@ const QUANTILES: ReadonlyArray<readonly [CompareMetric, number, keyof BlockFigur
 ];
 
 /** Ratio interval from both sides' order-statistic intervals at `sideConfidence` each. */
-export function quantileRatioCi(a: SortedSamples, b: SortedSamples, q: number, sideConfidence = 0.975): [number, number] | null {
+export function quantileRatioCi(
+  a: SortedSamples,
+  b: SortedSamples,
+  q: number,
+  sideConfidence = 0.975,
+): [number, number] | null {
   const ra = quantileCiRanks(a.length, q, sideConfidence);
   const rb = quantileCiRanks(b.length, q, sideConfidence);
   if (ra === null || rb === null) return null;
@@ -134,7 +140,8 @@ function blockValues(blocks: BlockFigures[] | undefined, key: keyof BlockFigures
 export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOptions = {}): CompareReport {
   const threshold = options.threshold ?? 0.05;
   const alpha = options.alpha ?? 0.05;
-  if (!(threshold >= 0 && threshold < 10)) throw new RangeError(`compareRuns: threshold must be a fraction in [0, 10), got ${threshold}`);
+  if (!(threshold >= 0 && threshold < 10))
+    throw new RangeError(`compareRuns: threshold must be a fraction in [0, 10), got ${threshold}`);
   if (!(alpha > 0 && alpha < 1)) throw new RangeError(`compareRuns: alpha must be in (0, 1), got ${alpha}`);
   const warnings: string[] = [];
   const metrics: MetricVerdict[] = [];
@@ -172,7 +179,20 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
     }
     const change = changeOf(ratio, significant, true);
     const beyondThreshold = ratio !== null && ratio > 1 + threshold;
-    metrics.push({ metric, unit: 'ms', a: av, b: bv, ratio, ci, pValue, test, significant, change, beyondThreshold, regression: change === 'worse' && beyondThreshold });
+    metrics.push({
+      metric,
+      unit: 'ms',
+      a: av,
+      b: bv,
+      ratio,
+      ci,
+      pValue,
+      test,
+      significant,
+      change,
+      beyondThreshold,
+      regression: change === 'worse' && beyondThreshold,
+    });
   }
 
   {
@@ -198,18 +218,48 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
     }
     const change = changeOf(ratio, significant, false);
     const beyondThreshold = ratio !== null && ratio < 1 - threshold;
-    metrics.push({ metric: 'throughput', unit: 'q/s', a: a.throughputQps, b: b.throughputQps, ratio, ci, pValue, test, significant, change, beyondThreshold, regression: change === 'worse' && beyondThreshold });
+    metrics.push({
+      metric: 'throughput',
+      unit: 'q/s',
+      a: a.throughputQps,
+      b: b.throughputQps,
+      ratio,
+      ci,
+      pValue,
+      test,
+      significant,
+      change,
+      beyondThreshold,
+      regression: change === 'worse' && beyondThreshold,
+    });
   }
 
   {
-    const ratio = a.coldStartMs !== null && b.coldStartMs !== null && a.coldStartMs > 0 ? b.coldStartMs / a.coldStartMs : null;
-    metrics.push({ metric: 'coldStart', unit: 'ms', a: a.coldStartMs, b: b.coldStartMs, ratio, ci: null, pValue: null, test: 'none', significant: null, change: 'same', beyondThreshold: ratio !== null && ratio > 1 + threshold, regression: false });
+    const ratio =
+      a.coldStartMs !== null && b.coldStartMs !== null && a.coldStartMs > 0 ? b.coldStartMs / a.coldStartMs : null;
+    metrics.push({
+      metric: 'coldStart',
+      unit: 'ms',
+      a: a.coldStartMs,
+      b: b.coldStartMs,
+      ratio,
+      ci: null,
+      pValue: null,
+      test: 'none',
+      significant: null,
+      change: 'same',
+      beyondThreshold: ratio !== null && ratio > 1 + threshold,
+      regression: false,
+    });
   }
 
   if (a.valid === false) warnings.push(`A (${a.ref}) is an INVALID run: its figures may not be claimable`);
   if (b.valid === false) warnings.push(`B (${b.ref}) is an INVALID run: its figures may not be claimable`);
   if (a.scenario !== b.scenario) warnings.push(`different scenarios: ${a.scenario} and ${b.scenario}`);
-  if (a.approximate || b.approximate) warnings.push('a report without its histogram: latencies rebuilt from its quantile table (1 % steps), tests approximate');
+  if (a.approximate || b.approximate)
+    warnings.push(
+      'a report without its histogram: latencies rebuilt from its quantile table (1 % steps), tests approximate',
+    );
 
   const regressions = metrics.filter((m) => m.regression);
   const changed = metrics.filter((m) => m.change !== 'same' && m.ratio !== null);
@@ -230,5 +280,15 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
     approximate: x.approximate,
     blocks: x.blocks?.length ?? 0,
   });
-  return { schema: COMPARE_SCHEMA, a: side(a), b: side(b), threshold, alpha, metrics, regression: regressions.length > 0, verdict, warnings };
+  return {
+    schema: COMPARE_SCHEMA,
+    a: side(a),
+    b: side(b),
+    threshold,
+    alpha,
+    metrics,
+    regression: regressions.length > 0,
+    verdict,
+    warnings,
+  };
 }

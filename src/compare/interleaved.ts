@@ -13,7 +13,13 @@ import type { SessionSettings } from '../runtime/session-options.js';
 import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
 import { runSingleStream, type Phase } from '../loadgen/single-stream.js';
 import { quantileSorted, sortSamples } from '../stats/sorted.js';
-import { compareRuns, type BlockFigures, type CompareInput, type CompareOptions, type CompareReport } from './compare.js';
+import {
+  compareRuns,
+  type BlockFigures,
+  type CompareInput,
+  type CompareOptions,
+  type CompareReport,
+} from './compare.js';
 
 export type Side = 'A' | 'B';
 
@@ -66,9 +72,18 @@ async function prepare(path: string, o: InterleavedOptions): Promise<Prepared> {
     try {
       await rt.session.run(set.samples[0] as never);
     } catch (error) {
-      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `${path}: first inference failed: ${firstLine(error)}`, { cause: error });
+      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `${path}: first inference failed: ${firstLine(error)}`, {
+        cause: error,
+      });
     }
-    return { path, rt, samples: set.samples as Array<Record<string, unknown>>, coldStartMs: performance.now() - t0, latencies: [], blocks: [] };
+    return {
+      path,
+      rt,
+      samples: set.samples as Array<Record<string, unknown>>,
+      coldStartMs: performance.now() - t0,
+      latencies: [],
+      blocks: [],
+    };
   } catch (error) {
     await rt.release();
     throw error;
@@ -78,7 +93,11 @@ async function prepare(path: string, o: InterleavedOptions): Promise<Prepared> {
 export async function runInterleaved(o: InterleavedOptions): Promise<CompareReport> {
   const blocks = o.blocks ?? 10;
   const durationMs = o.durationMs ?? 10_000;
-  if (!Number.isInteger(blocks) || blocks < 3) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --blocks ${blocks} (expected an integer >= 3: the significance test needs repetitions)`);
+  if (!Number.isInteger(blocks) || blocks < 3)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --blocks ${blocks} (expected an integer >= 3: the significance test needs repetitions)`,
+    );
   const blockMs = durationMs / blocks;
   const a = await prepare(o.models[0], o);
   let b: Prepared;
@@ -102,11 +121,16 @@ export async function runInterleaved(o: InterleavedOptions): Promise<CompareRepo
       return out;
     };
   };
-  const run = (p: Prepared, phase: Phase, side: Side | null = null) => runSingleStream(inferOf(p, side), p.samples, { phase, ...(o.signal ? { signal: o.signal } : {}) });
+  const run = (p: Prepared, phase: Phase, side: Side | null = null) =>
+    runSingleStream(inferOf(p, side), p.samples, { phase, ...(o.signal ? { signal: o.signal } : {}) });
   try {
     for (const p of [a, b]) {
       const w = await run(p, { minQueries: 1, minDurationMs: o.warmupMs ?? 1000 });
-      if (w.error !== undefined) throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `${p.path}: inference failed during warm-up: ${firstLine(w.error)}`);
+      if (w.error !== undefined)
+        throw new RtinferError(
+          'RTI_ERR_INFERENCE_FAILED',
+          `${p.path}: inference failed during warm-up: ${firstLine(w.error)}`,
+        );
     }
     const order = blockOrder(blocks);
     const index: Record<Side, number> = { A: 0, B: 0 };
@@ -121,10 +145,19 @@ export async function runInterleaved(o: InterleavedOptions): Promise<CompareRepo
       } finally {
         await o.afterBlock?.(side, i);
       }
-      if (r.error !== undefined) throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `${p.path}: inference failed in block ${i + 1}: ${firstLine(r.error)}`);
+      if (r.error !== undefined)
+        throw new RtinferError(
+          'RTI_ERR_INFERENCE_FAILED',
+          `${p.path}: inference failed in block ${i + 1}: ${firstLine(r.error)}`,
+        );
       const lat = sortSamples(r.latenciesUs);
       if (lat.length === 0) continue;
-      const fig: BlockFigures = { p50Ms: quantileSorted(lat, 0.5) / 1000, p90Ms: quantileSorted(lat, 0.9) / 1000, p99Ms: quantileSorted(lat, 0.99) / 1000, qps: (r.queries / r.wallMs) * 1000 };
+      const fig: BlockFigures = {
+        p50Ms: quantileSorted(lat, 0.5) / 1000,
+        p90Ms: quantileSorted(lat, 0.9) / 1000,
+        p99Ms: quantileSorted(lat, 0.99) / 1000,
+        qps: (r.queries / r.wallMs) * 1000,
+      };
       p.blocks.push(fig);
       for (const v of lat) p.latencies.push(v);
       o.onBlock?.(side, i, fig);
@@ -135,10 +168,24 @@ export async function runInterleaved(o: InterleavedOptions): Promise<CompareRepo
   }
   const input = (p: Prepared): CompareInput => {
     const wall = p.blocks.reduce((s, x) => s + x.qps, 0) / Math.max(1, p.blocks.length);
-    return { ref: p.path, model: p.path.split('/').pop() ?? p.path, scenario: 'single-stream', valid: null, latenciesUs: sortSamples(p.latencies), throughputQps: wall, coldStartMs: p.coldStartMs, approximate: false, blocks: p.blocks };
+    return {
+      ref: p.path,
+      model: p.path.split('/').pop() ?? p.path,
+      scenario: 'single-stream',
+      valid: null,
+      latenciesUs: sortSamples(p.latencies),
+      throughputQps: wall,
+      coldStartMs: p.coldStartMs,
+      approximate: false,
+      blocks: p.blocks,
+    };
   };
   const report = compareRuns(input(a), input(b), o);
-  report.interleaved = { blocks, blockDurationMs: blockMs, order: blockOrder(Math.min(blocks, 3)).join('') + (blocks > 3 ? '...' : '') };
+  report.interleaved = {
+    blocks,
+    blockDurationMs: blockMs,
+    order: blockOrder(Math.min(blocks, 3)).join('') + (blocks > 3 ? '...' : ''),
+  };
   if (o.signal?.aborted) report.warnings.push('interrupted: the comparison uses the blocks measured so far');
   return report;
 }

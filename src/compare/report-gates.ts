@@ -17,7 +17,8 @@ const pct = (r: number): string => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixe
 
 /** Points are matched on instances, threads, batch and load; a point regresses when its throughput falls or its p99 rises beyond the threshold. */
 export function compareSweeps(a: SweepReport, b: SweepReport, threshold: number): GateVerdict {
-  const key = (p: SweepReport['points'][number]): string => `${p.instances}x${p.threads} batch ${p.batch} ${p.load.kind} ${p.load.value}`;
+  const key = (p: SweepReport['points'][number]): string =>
+    `${p.instances}x${p.threads} batch ${p.batch} ${p.load.kind} ${p.load.value}`;
   const base = new Map(a.points.map((p) => [key(p), p]));
   const lines: string[] = [];
   let regression = false;
@@ -32,7 +33,11 @@ export function compareSweeps(a: SweepReport, b: SweepReport, threshold: number)
     if (bad) regression = true;
     lines.push(`  ${key(p)}: throughput ${pct(qps)}, p99 ${pct(p99)}${bad ? '  REGRESSION' : ''}`);
   }
-  lines.push(matched === 0 ? 'no point of the baseline matches this grid: nothing compared' : `${regression ? 'REGRESSION' : 'no regression'} beyond ${(threshold * 100).toFixed(1)}% over ${matched} matching points (ratios only: a sweep keeps no distributions to test)`);
+  lines.push(
+    matched === 0
+      ? 'no point of the baseline matches this grid: nothing compared'
+      : `${regression ? 'REGRESSION' : 'no regression'} beyond ${(threshold * 100).toFixed(1)}% over ${matched} matching points (ratios only: a sweep keeps no distributions to test)`,
+  );
   return { regression, lines };
 }
 
@@ -45,8 +50,20 @@ export function compareTunes(a: TuneReport, b: TuneReport, threshold: number): G
   const ma = figure(a);
   const mb = figure(b);
   if (ma === null) return { regression: false, lines: ['the baseline chose nothing: nothing compared'] };
-  if (mb === null || !b.verdict.met) return { regression: a.verdict.met, lines: [`baseline chose ${a.chosen?.key ?? '-'} (${ma.throughput} q/s); this run chose nothing that meets the SLO${a.verdict.met ? ': REGRESSION' : ''}`] };
+  if (mb === null || !b.verdict.met)
+    return {
+      regression: a.verdict.met,
+      lines: [
+        `baseline chose ${a.chosen?.key ?? '-'} (${ma.throughput} q/s); this run chose nothing that meets the SLO${a.verdict.met ? ': REGRESSION' : ''}`,
+      ],
+    };
   const ratio = ma.throughput > 0 ? mb.throughput / ma.throughput : 1;
   const regression = ratio < 1 - threshold;
-  return { regression, lines: [`  chosen: baseline ${a.chosen?.key} ${ma.throughput} q/s, this run ${b.chosen?.key} ${mb.throughput} q/s (${pct(ratio)})`, `${regression ? 'REGRESSION' : 'no regression'} beyond ${(threshold * 100).toFixed(1)}% (ratio only)`] };
+  return {
+    regression,
+    lines: [
+      `  chosen: baseline ${a.chosen?.key} ${ma.throughput} q/s, this run ${b.chosen?.key} ${mb.throughput} q/s (${pct(ratio)})`,
+      `${regression ? 'REGRESSION' : 'no regression'} beyond ${(threshold * 100).toFixed(1)}% (ratio only)`,
+    ],
+  };
 }

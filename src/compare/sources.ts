@@ -37,7 +37,11 @@ export function histogramSamples(encoded: string): SortedSamples {
 }
 
 export function inputFromReport(r: BenchReport, ref: string, runId?: number, histogram?: string | null): CompareInput {
-  if (r.schema !== 'rtinfer.bench/1') throw new RtinferError('RTI_ERR_ARG_INVALID', `${ref} is not a rtinfer.bench/1 report (schema ${JSON.stringify((r as { schema?: unknown }).schema)}): compare takes bench runs`);
+  if (r.schema !== 'rtinfer.bench/1')
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `${ref} is not a rtinfer.bench/1 report (schema ${JSON.stringify((r as { schema?: unknown }).schema)}): compare takes bench runs`,
+    );
   const encoded = histogram ?? r.latencyHistogram ?? null;
   return {
     ref,
@@ -53,13 +57,22 @@ export function inputFromReport(r: BenchReport, ref: string, runId?: number, his
 }
 
 export function inputFromStoredRun(run: StoredRun, ref: string): CompareInput {
-  if (run.kind !== 'bench') throw new RtinferError('RTI_ERR_ARG_INVALID', `run ${run.id} (${ref}) is a ${run.kind} run: compare takes bench runs`);
+  if (run.kind !== 'bench')
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `run ${run.id} (${ref}) is a ${run.kind} run: compare takes bench runs`,
+    );
   return inputFromReport(run.report as BenchReport, ref, run.id, run.histogram);
 }
 
 /** A report file's path (.json), a run id, 'last' (the newest run) or 'label:NAME' (the newest with that label). */
 export async function resolveSide(ref: string, store: RunStore | null): Promise<CompareInput> {
-  if (/\.json$/i.test(ref)) return inputFromReport((await readReportFile(ref, 'a rtinfer.bench/1 report (rtinfer bench --json)')) as BenchReport, ref);
-  if (store === null) throw new RtinferError('RTI_ERR_ARG_INVALID', `'${ref}' names a stored run, but the store is off (--no-store)`);
+  if (/\.json$/i.test(ref))
+    return inputFromReport(
+      (await readReportFile(ref, 'a rtinfer.bench/1 report (rtinfer bench --json)')) as BenchReport,
+      ref,
+    );
+  if (store === null)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `'${ref}' names a stored run, but the store is off (--no-store)`);
   return inputFromStoredRun(await resolveRun(store, ref), ref);
 }

@@ -23,7 +23,10 @@ export type DeployKind = (typeof DEPLOY_KINDS)[number];
 /** The per-replica gauge the autoscaler targets (both exported by rtinfer serve's /metrics). */
 export const SCALE_METRICS = ['queue-depth', 'inflight'] as const;
 export type ScaleMetric = (typeof SCALE_METRICS)[number];
-export const PROMETHEUS_METRIC: Readonly<Record<ScaleMetric, string>> = { 'queue-depth': 'rtinfer_queue_depth', inflight: 'rtinfer_inflight_requests' };
+export const PROMETHEUS_METRIC: Readonly<Record<ScaleMetric, string>> = {
+  'queue-depth': 'rtinfer_queue_depth',
+  inflight: 'rtinfer_inflight_requests',
+};
 
 /** One model as the pod serves it: where the container finds it and its engine layout. */
 export interface DeployModel {
@@ -66,12 +69,22 @@ export interface DeploySpec {
 const DNS_1035 = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function appName(text: string): string {
-  const n = text.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '').replace(/-+$/, '').slice(0, 50).replace(/-+$/, '');
+  const n = text
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^[^a-z]+/, '')
+    .replace(/-+$/, '')
+    .slice(0, 50)
+    .replace(/-+$/, '');
   return n === '' ? 'rtinfer' : n;
 }
 
 export function checkName(text: string): string {
-  if (!DNS_1035.test(text) || text.length > 50) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --name '${text}' (expected a DNS-1035 label: lower-case letters, digits and '-', starting with a letter, up to 50 characters)`);
+  if (!DNS_1035.test(text) || text.length > 50)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --name '${text}' (expected a DNS-1035 label: lower-case letters, digits and '-', starting with a letter, up to 50 characters)`,
+    );
   return text;
 }
 
@@ -136,7 +149,13 @@ export function containerServeConfig(spec: DeploySpec, modelDir: string): Record
     grpcPort: spec.grpcPort,
     drainTimeoutMs: spec.drainTimeoutMs,
     logFormat: 'json',
-    models: spec.models.map((m) => ({ name: m.name, path: `${modelDir}/${m.file}`, instances: m.instances, threads: m.threads, ...m.settings })),
+    models: spec.models.map((m) => ({
+      name: m.name,
+      path: `${modelDir}/${m.file}`,
+      instances: m.instances,
+      threads: m.threads,
+      ...m.settings,
+    })),
   };
 }
 

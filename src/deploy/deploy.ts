@@ -7,7 +7,20 @@ import { stringify } from 'yaml';
 import { RtinferError } from '../errors.js';
 import { loadConfigFile, modelConfigFrom, validateConfig } from '../server/config.js';
 import type { ServerConfig } from '../server/types.js';
-import { appName, checkName, coresOf, DEPLOY_DEFAULTS, memoryFor, modelsFromConfig, type Autoscaler, type DeployKind, type DeployModel, type DeploySpec, type KServeProtocol, type ScaleMetric } from './deploy-spec.js';
+import {
+  appName,
+  checkName,
+  coresOf,
+  DEPLOY_DEFAULTS,
+  memoryFor,
+  modelsFromConfig,
+  type Autoscaler,
+  type DeployKind,
+  type DeployModel,
+  type DeploySpec,
+  type KServeProtocol,
+  type ScaleMetric,
+} from './deploy-spec.js';
 import { loadRunSource, type RunSource } from './run-source.js';
 
 export const DEPLOY_SCHEMA = 'rtinfer.deploy/1';
@@ -57,34 +70,72 @@ interface Layout {
 function layoutFromRun(src: RunSource): Layout {
   if (src.kind === 'tune') {
     const chosen = src.report.chosen;
-    if (chosen === null) throw new RtinferError('RTI_ERR_ARG_INVALID', `${src.ref} is a tune that found no configuration within its SLO: nothing to deploy`);
+    if (chosen === null)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `${src.ref} is a tune that found no configuration within its SLO: nothing to deploy`,
+      );
     const m = modelConfigFrom('chosen', { ...chosen.config });
-    return { models: modelsFromConfig({ models: [m] }), drainTimeoutMs: DEPLOY_DEFAULTS.drainTimeoutMs, origin: `tune ${src.ref}: ${chosen.key}` };
+    return {
+      models: modelsFromConfig({ models: [m] }),
+      drainTimeoutMs: DEPLOY_DEFAULTS.drainTimeoutMs,
+      origin: `tune ${src.ref}: ${chosen.key}`,
+    };
   }
   if (src.kind === 'sweep') {
     // The point with the most throughput that refused nothing (the sweep's best layout under load).
     const ok = src.report.points.filter((p) => p.refused === 0 && p.queries > 0);
-    const best = ok.reduce<(typeof ok)[number] | undefined>((b, p) => (b === undefined || p.throughput > b.throughput ? p : b), undefined);
-    if (best === undefined || src.report.model.path === null) throw new RtinferError('RTI_ERR_ARG_INVALID', `${src.ref} is a sweep with no usable point${src.report.model.path === null ? ' (it measured a served model)' : ''}: nothing to deploy`);
-    const m = modelConfigFrom('sweep', { path: src.report.model.path, instances: best.instances, threads: best.threads, ...(best.batch > 1 ? { batching: { maxBatchSize: best.batch } } : {}) });
-    return { models: modelsFromConfig({ models: [m] }), drainTimeoutMs: DEPLOY_DEFAULTS.drainTimeoutMs, origin: `sweep ${src.ref}: ${best.instances}x${best.threads}, batch ${best.batch}, ${best.throughput} q/s` };
+    const best = ok.reduce<(typeof ok)[number] | undefined>(
+      (b, p) => (b === undefined || p.throughput > b.throughput ? p : b),
+      undefined,
+    );
+    if (best === undefined || src.report.model.path === null)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `${src.ref} is a sweep with no usable point${src.report.model.path === null ? ' (it measured a served model)' : ''}: nothing to deploy`,
+      );
+    const m = modelConfigFrom('sweep', {
+      path: src.report.model.path,
+      instances: best.instances,
+      threads: best.threads,
+      ...(best.batch > 1 ? { batching: { maxBatchSize: best.batch } } : {}),
+    });
+    return {
+      models: modelsFromConfig({ models: [m] }),
+      drainTimeoutMs: DEPLOY_DEFAULTS.drainTimeoutMs,
+      origin: `sweep ${src.ref}: ${best.instances}x${best.threads}, batch ${best.batch}, ${best.throughput} q/s`,
+    };
   }
-  throw new RtinferError('RTI_ERR_ARG_INVALID', `${src.ref} is a bench run: deploy takes a tune or sweep result (its instances and threads), a --config or models`);
+  throw new RtinferError(
+    'RTI_ERR_ARG_INVALID',
+    `${src.ref} is a bench run: deploy takes a tune or sweep result (its instances and threads), a --config or models`,
+  );
 }
 
 async function layoutOf(o: DeployOptions): Promise<Layout> {
-  const given = [o.models !== undefined && o.models.length > 0, o.config !== undefined, o.fromRun !== undefined].filter(Boolean).length;
-  if (given === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', 'rtinfer deploy needs models, --config FILE or --from-run ID|report.json');
+  const given = [o.models !== undefined && o.models.length > 0, o.config !== undefined, o.fromRun !== undefined].filter(
+    Boolean,
+  ).length;
+  if (given === 0)
+    throw new RtinferError(
+      'RTI_ERR_ARG_MISSING',
+      'rtinfer deploy needs models, --config FILE or --from-run ID|report.json',
+    );
   if (given > 1) throw new RtinferError('RTI_ERR_ARG_INVALID', 'give models, --config or --from-run: one of them');
   if (o.fromRun !== undefined) return layoutFromRun(await loadRunSource(o.fromRun, o.store));
   let config: ServerConfig;
   let origin: string;
   if (o.config !== undefined) {
     config = await loadConfigFile(o.config);
-    if (config.modelRepository) throw new RtinferError('RTI_ERR_ARG_INVALID', `config ${o.config}: deploy takes the models listed under models, not a modelRepository`);
+    if (config.modelRepository)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `config ${o.config}: deploy takes the models listed under models, not a modelRepository`,
+      );
     origin = o.config;
   } else {
-    for (const f of o.models ?? []) if (!existsSync(f)) throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `model file not found: ${f}`);
+    for (const f of o.models ?? [])
+      if (!existsSync(f)) throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `model file not found: ${f}`);
     config = validateConfig({ models: (o.models ?? []).map((p) => ({ path: p })) });
     origin = 'flags';
   }
@@ -100,7 +151,11 @@ export async function buildDeployment(o: DeployOptions): Promise<DeployResult> {
   const first = layout.models[0];
   const minReplicas = o.minReplicas ?? DEPLOY_DEFAULTS.minReplicas;
   const maxReplicas = o.maxReplicas ?? Math.max(minReplicas, DEPLOY_DEFAULTS.maxReplicas);
-  if (maxReplicas < minReplicas) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --max-replicas ${maxReplicas} (below --min-replicas ${minReplicas})`);
+  if (maxReplicas < minReplicas)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --max-replicas ${maxReplicas} (below --min-replicas ${minReplicas})`,
+    );
   const spec: DeploySpec = {
     name: o.name !== undefined ? checkName(o.name) : appName(first?.name ?? 'rtinfer'),
     namespace: o.namespace ?? null,
@@ -117,20 +172,33 @@ export async function buildDeployment(o: DeployOptions): Promise<DeployResult> {
     memory: o.memory ?? memoryFor(layout.models),
     origin: layout.origin,
   };
-  if (o.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(o.namespace)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --namespace '${o.namespace}' (expected a DNS-1123 label)`);
-  if (!/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/.test(spec.memory)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --memory '${spec.memory}' (expected a Kubernetes quantity such as 512Mi or 2Gi)`);
+  if (o.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(o.namespace))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --namespace '${o.namespace}' (expected a DNS-1123 label)`);
+  if (!/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/.test(spec.memory))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --memory '${spec.memory}' (expected a Kubernetes quantity such as 512Mi or 2Gi)`,
+    );
   let objects: Array<Record<string, unknown>>;
   let repositoryFiles: Record<string, string> = {};
   // The builders load kubernetes-models (~1.7 s of imports here): only when asked for manifests.
   if (o.kind === 'k8s') {
     const { k8sManifests } = await import('./k8s.js');
-    const manifests = k8sManifests(spec, { autoscaler: o.autoscaler ?? 'hpa', modelsClaim: o.modelsClaim ?? `${spec.name}-models`, prometheusUrl: o.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090' });
+    const manifests = k8sManifests(spec, {
+      autoscaler: o.autoscaler ?? 'hpa',
+      modelsClaim: o.modelsClaim ?? `${spec.name}-models`,
+      prometheusUrl: o.prometheusUrl ?? 'http://prometheus-operated.monitoring.svc:9090',
+    });
     // Kubernetes' own schemas, before anything is printed: a manifest that would not apply is a bug here.
     for (const m of manifests) m.validate();
     objects = manifests.map((m) => JSON.parse(JSON.stringify(m.toJSON())) as Record<string, unknown>);
   } else {
     const { kserveManifests } = await import('./kserve.js');
-    const out = kserveManifests(spec, { cluster: o.clusterRuntime === true, storageUri: o.storageUri ?? `pvc://${spec.name}-models/repository`, protocol: o.protocol ?? 'v2' });
+    const out = kserveManifests(spec, {
+      cluster: o.clusterRuntime === true,
+      storageUri: o.storageUri ?? `pvc://${spec.name}-models/repository`,
+      protocol: o.protocol ?? 'v2',
+    });
     objects = out.objects as unknown as Array<Record<string, unknown>>;
     repositoryFiles = out.repositoryFiles;
   }
@@ -147,14 +215,18 @@ export function deployHeader(r: DeployResult): string[] {
 
 /** All objects as one multi-document YAML stream, with the header as comments. */
 export function renderYaml(r: DeployResult): string {
-  const head = deployHeader(r).map((l) => `# ${l}\n`).join('');
+  const head = deployHeader(r)
+    .map((l) => `# ${l}\n`)
+    .join('');
   return head + r.objects.map((o) => stringify(o)).join('---\n');
 }
 
 /** Files for --out DIR: one per object (NN-kind-name.yaml, in apply order) and the KServe repository's settings. */
 export function deployFiles(r: DeployResult): Record<string, string> {
   const files: Record<string, string> = {};
-  const head = deployHeader(r).map((l) => `# ${l}\n`).join('');
+  const head = deployHeader(r)
+    .map((l) => `# ${l}\n`)
+    .join('');
   r.objects.forEach((o, i) => {
     const kind = String(o['kind']).toLowerCase();
     files[`${String(i + 1).padStart(2, '0')}-${kind}.yaml`] = head + stringify(o);

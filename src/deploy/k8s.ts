@@ -12,7 +12,13 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
-import { containerServeConfig, gracePeriodSeconds, PROMETHEUS_METRIC, type Autoscaler, type DeploySpec } from './deploy-spec.js';
+import {
+  containerServeConfig,
+  gracePeriodSeconds,
+  PROMETHEUS_METRIC,
+  type Autoscaler,
+  type DeploySpec,
+} from './deploy-spec.js';
 import { labels, lifecycle, livenessProbe, readinessProbe, resources, securityContext, startupProbe } from './pod.js';
 
 export { AUTOSCALERS, type Autoscaler } from './deploy-spec.js';
@@ -36,12 +42,19 @@ export interface Manifest {
 }
 
 function meta(spec: DeploySpec, suffix = ''): { name: string; labels: Record<string, string>; namespace?: string } {
-  return { name: spec.name + suffix, labels: labels(spec), ...(spec.namespace !== null ? { namespace: spec.namespace } : {}) };
+  return {
+    name: spec.name + suffix,
+    labels: labels(spec),
+    ...(spec.namespace !== null ? { namespace: spec.namespace } : {}),
+  };
 }
 
 export function k8sManifests(spec: DeploySpec, o: K8sOptions): Manifest[] {
   const selector = { 'app.kubernetes.io/name': spec.name };
-  const config = new ConfigMap({ metadata: meta(spec, '-config'), data: { 'serve.yaml': stringify(containerServeConfig(spec, MODEL_DIR)) } });
+  const config = new ConfigMap({
+    metadata: meta(spec, '-config'),
+    data: { 'serve.yaml': stringify(containerServeConfig(spec, MODEL_DIR)) },
+  });
   const deployment = new Deployment({
     metadata: meta(spec),
     spec: {
@@ -53,7 +66,11 @@ export function k8sManifests(spec: DeploySpec, o: K8sOptions): Manifest[] {
       template: {
         metadata: {
           labels: labels(spec),
-          annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(spec.httpPort), 'prometheus.io/path': '/metrics' },
+          annotations: {
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(spec.httpPort),
+            'prometheus.io/path': '/metrics',
+          },
         },
         spec: {
           terminationGracePeriodSeconds: gracePeriodSeconds(spec),
@@ -116,7 +133,15 @@ function hpa(spec: DeploySpec): HorizontalPodAutoscaler {
       maxReplicas: spec.maxReplicas,
       // A Pods metric served by the Prometheus adapter (README "Scaling out" has its rule): the
       // average over the replicas of each pod's gauge, summed over its models.
-      metrics: [{ type: 'Pods', pods: { metric: { name: PROMETHEUS_METRIC[spec.metric] }, target: { type: 'AverageValue', averageValue: String(spec.target) } } }],
+      metrics: [
+        {
+          type: 'Pods',
+          pods: {
+            metric: { name: PROMETHEUS_METRIC[spec.metric] },
+            target: { type: 'AverageValue', averageValue: String(spec.target) },
+          },
+        },
+      ],
       behavior: {
         // Up at once (a queue only grows while under capacity), down slowly (a new replica costs a warm-up).
         scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },

@@ -11,7 +11,13 @@
 import { stringify } from 'yaml';
 import { Container } from 'kubernetes-models/v1/Container';
 import type { IIoK8sApiCoreV1Container as IContainer } from 'kubernetes-models/v1/Container';
-import { gracePeriodSeconds, KSERVE_PROTOCOLS, repositorySettings, type DeploySpec, type KServeProtocol } from './deploy-spec.js';
+import {
+  gracePeriodSeconds,
+  KSERVE_PROTOCOLS,
+  repositorySettings,
+  type DeploySpec,
+  type KServeProtocol,
+} from './deploy-spec.js';
 import { lifecycle, livenessProbe, readinessProbe, resources, securityContext, startupProbe } from './pod.js';
 
 export { KSERVE_PROTOCOLS, type KServeProtocol } from './deploy-spec.js';
@@ -49,9 +55,26 @@ function container(spec: DeploySpec, o: KServeOptions): IContainer {
     // KServe finds the model server by this name.
     name: 'kserve-container',
     image: spec.image,
-    args: ['serve', '--model-dir', KSERVE_MODEL_DIR, '--host', '0.0.0.0', '--port', String(spec.httpPort), '--grpc-port', String(spec.grpcPort), '--drain-timeout', `${spec.drainTimeoutMs}ms`, '--log-format', 'json'],
+    args: [
+      'serve',
+      '--model-dir',
+      KSERVE_MODEL_DIR,
+      '--host',
+      '0.0.0.0',
+      '--port',
+      String(spec.httpPort),
+      '--grpc-port',
+      String(spec.grpcPort),
+      '--drain-timeout',
+      `${spec.drainTimeoutMs}ms`,
+      '--log-format',
+      'json',
+    ],
     // Knative admits one port per container: the one the protocol is routed to (http1 or h2c).
-    ports: o.protocol === 'v2' ? [{ name: 'http1', containerPort: spec.httpPort, protocol: 'TCP' }] : [{ name: 'h2c', containerPort: spec.grpcPort, protocol: 'TCP' }],
+    ports:
+      o.protocol === 'v2'
+        ? [{ name: 'http1', containerPort: spec.httpPort, protocol: 'TCP' }]
+        : [{ name: 'h2c', containerPort: spec.grpcPort, protocol: 'TCP' }],
     readinessProbe: readinessProbe(spec.httpPort),
     livenessProbe: livenessProbe(spec.httpPort),
     startupProbe: startupProbe(spec.httpPort),
@@ -69,7 +92,11 @@ export function kserveManifests(spec: DeploySpec, o: KServeOptions): KServeOutpu
   const runtime: KServeObject = {
     apiVersion: 'serving.kserve.io/v1alpha1',
     kind: o.cluster ? 'ClusterServingRuntime' : 'ServingRuntime',
-    metadata: { name: runtimeName(spec), ...ns, labels: { 'app.kubernetes.io/name': spec.name, 'app.kubernetes.io/managed-by': 'rtinfer' } },
+    metadata: {
+      name: runtimeName(spec),
+      ...ns,
+      labels: { 'app.kubernetes.io/name': spec.name, 'app.kubernetes.io/managed-by': 'rtinfer' },
+    },
     spec: {
       annotations: { 'prometheus.kserve.io/port': String(spec.httpPort), 'prometheus.kserve.io/path': '/metrics' },
       supportedModelFormats: [{ name: 'onnx', version: '1', autoSelect: true, priority: 1 }],
@@ -82,7 +109,11 @@ export function kserveManifests(spec: DeploySpec, o: KServeOptions): KServeOutpu
   const isvc: KServeObject = {
     apiVersion: 'serving.kserve.io/v1beta1',
     kind: 'InferenceService',
-    metadata: { name: spec.name, ...(spec.namespace !== null ? { namespace: spec.namespace } : {}), annotations: { 'serving.kserve.io/enable-prometheus-scraping': 'true' } },
+    metadata: {
+      name: spec.name,
+      ...(spec.namespace !== null ? { namespace: spec.namespace } : {}),
+      annotations: { 'serving.kserve.io/enable-prometheus-scraping': 'true' },
+    },
     spec: {
       predictor: {
         minReplicas: spec.minReplicas,
@@ -103,6 +134,8 @@ export function kserveManifests(spec: DeploySpec, o: KServeOptions): KServeOutpu
     },
   };
   const repositoryFiles: Record<string, string> = {};
-  for (const m of spec.models) repositoryFiles[`${m.name}/config.yaml`] = `# rtinfer deploy: ${m.instances} instance(s) x ${m.threads} thread(s) (${spec.origin}); the model goes in ${m.name}/1/model.onnx\n${stringify(repositorySettings(m))}`;
+  for (const m of spec.models)
+    repositoryFiles[`${m.name}/config.yaml`] =
+      `# rtinfer deploy: ${m.instances} instance(s) x ${m.threads} thread(s) (${spec.origin}); the model goes in ${m.name}/1/model.onnx\n${stringify(repositorySettings(m))}`;
   return { objects: [runtime, isvc], repositoryFiles };
 }

@@ -17,7 +17,13 @@ export const READY_PATH = '/v2/health/ready';
 
 export function readinessProbe(port: number | string): Probe {
   // Out of the Service within ~2 × 2 s of a worker loss or the drain's start.
-  return { httpGet: { path: READY_PATH, port }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1 };
+  return {
+    httpGet: { path: READY_PATH, port },
+    periodSeconds: 2,
+    timeoutSeconds: 1,
+    failureThreshold: 2,
+    successThreshold: 1,
+  };
 }
 
 export function livenessProbe(port: number | string): Probe {
@@ -56,5 +62,9 @@ export function securityContext(): NonNullable<Container['securityContext']> {
 }
 
 export function labels(spec: DeploySpec): Record<string, string> {
-  return { 'app.kubernetes.io/name': spec.name, 'app.kubernetes.io/component': 'inference', 'app.kubernetes.io/managed-by': 'rtinfer' };
+  return {
+    'app.kubernetes.io/name': spec.name,
+    'app.kubernetes.io/component': 'inference',
+    'app.kubernetes.io/managed-by': 'rtinfer',
+  };
 }

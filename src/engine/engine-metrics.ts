@@ -51,7 +51,13 @@ export interface EngineStats {
   instances: number;
   threadsPerInstance: number;
   oversubscribed: boolean;
-  batching: { mode: string; maxBatchSize: number; maxQueueDelayUs: number; preferredBatchSizes: readonly number[]; batchable: boolean };
+  batching: {
+    mode: string;
+    maxBatchSize: number;
+    maxQueueDelayUs: number;
+    preferredBatchSizes: readonly number[];
+    batchable: boolean;
+  };
   queueDepth: number;
   busyInstances: number;
   counts: OutcomeCounts;
@@ -69,7 +75,13 @@ interface ConfigView {
   instances: number;
   threadsPerInstance: number;
   oversubscribed: boolean;
-  batching: { mode: string; maxBatchSize: number; maxQueueDelayMs: number; preferredBatchSizes: readonly number[]; batchable: boolean };
+  batching: {
+    mode: string;
+    maxBatchSize: number;
+    maxQueueDelayMs: number;
+    preferredBatchSizes: readonly number[];
+    batchable: boolean;
+  };
   warnings: string[];
 }
 
@@ -95,7 +107,19 @@ const OUTCOME_BY_CODE: Readonly<Record<string, keyof OutcomeCounts>> = {
 };
 
 export class EngineMetrics {
-  readonly counts: OutcomeCounts = { submitted: 0, ok: 0, late: 0, invalid: 0, queueFull: 0, unmeetable: 0, expired: 0, closed: 0, aborted: 0, failed: 0, crashed: 0 };
+  readonly counts: OutcomeCounts = {
+    submitted: 0,
+    ok: 0,
+    late: 0,
+    invalid: 0,
+    queueFull: 0,
+    unmeetable: 0,
+    expired: 0,
+    closed: 0,
+    aborted: 0,
+    failed: 0,
+    crashed: 0,
+  };
   readonly #queue = new LatencyRecorder();
   readonly #inference = new LatencyRecorder();
   readonly #total = new LatencyRecorder();
@@ -128,7 +152,13 @@ export class EngineMetrics {
     else this.counts.failed++;
   }
 
-  snapshot(config: ConfigView, queueDepth: number, busyInstances: number, latencyModel: EngineStats['latencyModel'], workerRestarts: number): EngineStats {
+  snapshot(
+    config: ConfigView,
+    queueDepth: number,
+    busyInstances: number,
+    latencyModel: EngineStats['latencyModel'],
+    workerRestarts: number,
+  ): EngineStats {
     return {
       instances: config.instances,
       threadsPerInstance: config.threadsPerInstance,

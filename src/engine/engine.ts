@@ -27,7 +27,16 @@ import { chooseLayout, type Calibration, type PerformanceHint } from './hint.js'
 import { LatencyModels } from './latency-model.js';
 import { Scheduler, type BatchPolicy, type QueuedRequest } from './scheduler.js';
 import type { Supervisor, EngineHealth } from './supervisor.js';
-import { BufferPool, copyFeeds, splitOutputs, stackFeeds, toOrtFeeds, validateInputs, type TensorLike, type WireFeeds } from './tensors.js';
+import {
+  BufferPool,
+  copyFeeds,
+  splitOutputs,
+  stackFeeds,
+  toOrtFeeds,
+  validateInputs,
+  type TensorLike,
+  type WireFeeds,
+} from './tensors.js';
 import { seedLatencyModel, warmupInputs } from './warmup.js';
 import { startPool, type StartedPool } from './start-pool.js';
 import type { InstancePool, Placement } from './worker-pool.js';
@@ -133,7 +142,8 @@ interface Job {
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid ${name} ${String(value)} (expected a positive integer)`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid ${name} ${String(value)} (expected a positive integer)`);
   return v;
 }
 
@@ -164,19 +174,36 @@ export class InferenceEngine implements Engine {
     const model = await readModel(options.model);
     const given = options.instances !== undefined || options.threads !== undefined || options.placement !== undefined;
     if (options.placement !== undefined && options.placement !== 'worker' && options.placement !== 'main') {
-      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid placement '${String(options.placement)}' (expected worker or main)`);
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `invalid placement '${String(options.placement)}' (expected worker or main)`,
+      );
     }
     if (options.placement === 'main' && options.instances !== undefined && options.instances !== 1) {
-      throw new RtinferError('RTI_ERR_ARG_INVALID', `placement 'main' runs one session on the calling thread: instances must be 1, not ${options.instances}`);
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `placement 'main' runs one session on the calling thread: instances must be 1, not ${options.instances}`,
+      );
     }
     let started: StartedPool;
     let calibration: Calibration | undefined;
     if (options.hint !== undefined && !given) {
-      ({ started, calibration } = await chooseLayout(options.hint, cores, (layout) => startPool(layout, model, options.session, clock), options.warmupShapes, clock));
+      ({ started, calibration } = await chooseLayout(
+        options.hint,
+        cores,
+        (layout) => startPool(layout, model, options.session, clock),
+        options.warmupShapes,
+        clock,
+      ));
     } else {
       const instances = positiveInt('instances', options.instances, 1);
       const threads = positiveInt('threads', options.threads, Math.max(1, Math.floor(cores / instances)));
-      started = await startPool({ instances, threads, ...(options.placement === 'main' ? { placement: 'main' as const } : {}) }, model, options.session, clock);
+      started = await startPool(
+        { instances, threads, ...(options.placement === 'main' ? { placement: 'main' as const } : {}) },
+        model,
+        options.session,
+        clock,
+      );
     }
     const { pool } = started;
     const { layout } = started;
@@ -190,7 +217,10 @@ export class InferenceEngine implements Engine {
       throw error;
     }
     const oversubscribed = layout.instances * layout.threads > cores;
-    if (oversubscribed) warnings.push(`thread budget oversubscribed: ${layout.instances} instances × ${layout.threads} threads on ${cores} cores; expect latency jitter`);
+    if (oversubscribed)
+      warnings.push(
+        `thread budget oversubscribed: ${layout.instances} instances × ${layout.threads} threads on ${cores} cores; expect latency jitter`,
+      );
     const config: EngineConfig = {
       instances: layout.instances,
       placement: started.pool.placement,
@@ -215,7 +245,13 @@ export class InferenceEngine implements Engine {
     return engine;
   }
 
-  private constructor(started: StartedPool, config: EngineConfig, policy: BatchPolicy, clock: Clock, onHealthChange: EngineOptions['onHealthChange']) {
+  private constructor(
+    started: StartedPool,
+    config: EngineConfig,
+    policy: BatchPolicy,
+    clock: Clock,
+    onHealthChange: EngineOptions['onHealthChange'],
+  ) {
     this.inputs = started.io.inputs;
     this.outputs = started.io.outputs;
     this.config = config;
@@ -240,7 +276,9 @@ export class InferenceEngine implements Engine {
       available: (instance, available) => this.#scheduler.setAvailable(instance, available),
       noWorkerLeft: (closing) =>
         closing
-          ? this.#scheduler.rejectQueued('the engine closed while its workers were being replaced; this request did not run')
+          ? this.#scheduler.rejectQueued(
+              'the engine closed while its workers were being replaced; this request did not run',
+            )
           : this.#scheduler.rejectQueued(NO_WORKER_LEFT, 'RTI_ERR_ENGINE_WORKER_CRASHED'),
       ...(onHealthChange ? { healthChanged: onHealthChange } : {}),
     });
@@ -248,7 +286,16 @@ export class InferenceEngine implements Engine {
 
   async #warmup(shapes: Record<string, number[]> | undefined): Promise<void> {
     const inputs = await warmupInputs(this.inputs, shapes, this.#batchable);
-    if (inputs) await seedLatencyModel(this.#pool, this.config.instances, inputs, this.config.batching, this.#padTo, this.#latency, this.#clock);
+    if (inputs)
+      await seedLatencyModel(
+        this.#pool,
+        this.config.instances,
+        inputs,
+        this.config.batching,
+        this.#padTo,
+        this.#latency,
+        this.#clock,
+      );
   }
 
   async infer(inputs: Inputs, options?: InferOptions): Promise<Outputs> {
@@ -262,7 +309,13 @@ export class InferenceEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return this.#metrics.snapshot(this.config, this.#scheduler.queueDepth, this.#scheduler.busyInstances, this.#latency.points(), this.#pool.restarts);
+    return this.#metrics.snapshot(
+      this.config,
+      this.#scheduler.queueDepth,
+      this.#scheduler.busyInstances,
+      this.#latency.points(),
+      this.#pool.restarts,
+    );
   }
 
   health(): EngineHealth {
@@ -277,7 +330,12 @@ export class InferenceEngine implements Engine {
       // because onnxruntime cannot interrupt a run (and terminating a worker inside one aborts
       // the process).
       const timer =
-        options.timeoutMs === undefined ? undefined : setTimeout(() => this.#scheduler.rejectQueued('the engine closed (drain timeout) before this request ran'), options.timeoutMs);
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () => this.#scheduler.rejectQueued('the engine closed (drain timeout) before this request ran'),
+              options.timeoutMs,
+            );
       await this.#scheduler.whenIdle();
       clearTimeout(timer);
       await this.#pool.close();
@@ -293,11 +351,19 @@ export class InferenceEngine implements Engine {
 
   #validate(inputs: Inputs, opts: InferOptions): ReturnType<typeof validateInputs> {
     const valid = validateInputs(this.inputs, inputs as Record<string, TensorLike>, this.#batchable);
-    if (this.#padTo !== undefined && valid.rows > this.#padTo) throw new RtinferError('RTI_ERR_SHAPE_MISMATCH', `batch of ${valid.rows} rows exceeds the model's fixed batch size ${this.#padTo}`);
-    if (opts.deadlineMs !== undefined && !(opts.deadlineMs > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid deadlineMs ${opts.deadlineMs} (expected > 0)`);
+    if (this.#padTo !== undefined && valid.rows > this.#padTo)
+      throw new RtinferError(
+        'RTI_ERR_SHAPE_MISMATCH',
+        `batch of ${valid.rows} rows exceeds the model's fixed batch size ${this.#padTo}`,
+      );
+    if (opts.deadlineMs !== undefined && !(opts.deadlineMs > 0))
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid deadlineMs ${opts.deadlineMs} (expected > 0)`);
     const p = opts.priority;
     if (p !== undefined && !(Number.isInteger(p) && p >= PRIORITY_RANGE.min && p <= PRIORITY_RANGE.max)) {
-      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid priority ${p} (expected an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max})`);
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `invalid priority ${p} (expected an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max})`,
+      );
     }
     if (this.#supervisor.allDown) throw new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', NO_WORKER_LEFT);
     return valid;
@@ -361,18 +427,33 @@ export class InferenceEngine implements Engine {
     const clock = this.#clock;
     const started = clock.now();
     const rows = batch.map((r) => r.rows);
-    const totalRows = Math.max(this.#padTo ?? 0, rows.reduce((s, r) => s + r, 0));
+    const totalRows = Math.max(
+      this.#padTo ?? 0,
+      rows.reduce((s, r) => s + r, 0),
+    );
     const single = batch.length === 1 && this.#padTo === undefined ? batch[0]?.item : undefined;
     // On the calling thread nothing is transferred, so the caller's buffers can be used as they are.
     const keep = single !== undefined && (single.owned || this.#pool.placement === 'main');
-    const feeds = single ? (keep ? single.feeds : copyFeeds(single.feeds, this.#buffers)) : stackFeeds(batch.map((r) => r.item.feeds), this.#padTo);
+    const feeds = single
+      ? keep
+        ? single.feeds
+        : copyFeeds(single.feeds, this.#buffers)
+      : stackFeeds(
+          batch.map((r) => r.item.feeds),
+          this.#padTo,
+        );
     const shapeKey = batch[0]?.shapeKey ?? '';
     try {
       const result = await this.#pool.run(instance, feeds);
       // The model learns what the scheduler lives with: copy, hand-off, inference and the way back,
       // not the worker's inference time alone (with that, admitted requests often finished late).
       const now = clock.now();
-      this.#latency.for(shapeKey).observe(totalRows, now - started, now, batch.some((r) => r.trial === true));
+      this.#latency.for(shapeKey).observe(
+        totalRows,
+        now - started,
+        now,
+        batch.some((r) => r.trial === true),
+      );
       this.#metrics.batch(batch.length, totalRows);
       const parts = this.#batchable ? splitOutputs(result.outputs, rows) : [result.outputs];
       const done = clock.now();
@@ -403,6 +484,7 @@ export function createEngine(options: EngineOptions): Promise<Engine> {
  * the next `failRestarts` workers started to replace it die while loading the model.
  */
 export function crashWorkerForTesting(engine: Engine, instance: number, options: { failRestarts?: number } = {}): void {
-  if (!(engine instanceof InferenceEngine)) throw new TypeError('crashWorkerForTesting: not an engine made by createEngine');
+  if (!(engine instanceof InferenceEngine))
+    throw new TypeError('crashWorkerForTesting: not an engine made by createEngine');
   engine[CRASH_WORKER](instance, options);
 }

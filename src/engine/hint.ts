@@ -44,7 +44,8 @@ export function hintLayout(hint: Exclude<PerformanceHint, 'auto'>, cores: number
   return hint === 'latency' ? { instances: 1, threads: cores } : { instances: cores, threads: 1 };
 }
 
-const label = (l: Layout): string => `${l.instances} instance${l.instances === 1 ? '' : 's'} × ${l.threads} thread${l.threads === 1 ? '' : 's'}`;
+const label = (l: Layout): string =>
+  `${l.instances} instance${l.instances === 1 ? '' : 's'} × ${l.threads} thread${l.threads === 1 ? '' : 's'}`;
 
 /** Starts the workers for a hint: for 'auto', both candidates, measured, the loser closed. */
 export async function chooseLayout(
@@ -57,7 +58,11 @@ export async function chooseLayout(
   if (hint !== 'auto') return { started: await start(hintLayout(hint, cores)) };
   const t0 = clock.now();
   const latency = hintLayout('latency', cores);
-  if (cores < 2) return { started: await start(latency), calibration: { measured: [], chosen: latency, reason: 'one core: one layout', ms: 0 } };
+  if (cores < 2)
+    return {
+      started: await start(latency),
+      calibration: { measured: [], chosen: latency, reason: 'one core: one layout', ms: 0 },
+    };
   const candidates = [latency, hintLayout('throughput', cores)];
   const measured: Calibration['measured'] = [];
   let best: { started: StartedPool; m: LoopMeasurement } | undefined;
@@ -70,14 +75,28 @@ export async function chooseLayout(
       if (!inputs) throw new Error('the model has no inputs');
       m = await measureLoaded(started.pool, layout.instances, inputs.feeds, MEASURE_MS, clock);
       // Dynamic models run at the warm-up shapes: say which, since another size may choose otherwise.
-      shape = Object.entries(inputs.feeds).map(([name, t]) => `${name}=${t.dims.join('x')}`).join(' ');
+      shape = Object.entries(inputs.feeds)
+        .map(([name, t]) => `${name}=${t.dims.join('x')}`)
+        .join(' ');
     } catch (error) {
       // A model that cannot run zeros (it needs real inputs) is not measured: keep what was.
       const why = firstLine(error);
       const ms = clock.now() - t0;
-      if (!best) return { started, calibration: { measured, chosen: layout, reason: `auto: not measured (${why}): ${label(layout)}`, ms } };
+      if (!best)
+        return {
+          started,
+          calibration: { measured, chosen: layout, reason: `auto: not measured (${why}): ${label(layout)}`, ms },
+        };
       await started.pool.close();
-      return { started: best.started, calibration: { measured, chosen: best.started.layout, reason: `auto: ${label(layout)} not measured (${why}): ${label(best.started.layout)}`, ms } };
+      return {
+        started: best.started,
+        calibration: {
+          measured,
+          chosen: best.started.layout,
+          reason: `auto: ${label(layout)} not measured (${why}): ${label(best.started.layout)}`,
+          ms,
+        },
+      };
     }
     measured.push({ ...layout, ...m });
     const wins = !best || m.qps >= best.m.qps * AUTO_MARGIN;
@@ -88,10 +107,16 @@ export async function chooseLayout(
   }
   const chosen = best as { started: StartedPool; m: LoopMeasurement };
   const [a, b] = measured;
-  const kind = chosen.started.layout.instances === latency.instances && chosen.started.layout.threads === latency.threads ? 'latency' : 'throughput';
+  const kind =
+    chosen.started.layout.instances === latency.instances && chosen.started.layout.threads === latency.threads
+      ? 'latency'
+      : 'throughput';
   const reason =
     a && b
       ? `auto: ${label(b)} serve ${b.qps.toFixed(0)}/s loaded, against ${a.qps.toFixed(0)}/s for ${label(a)} (p50 ${b.p50Ms.toFixed(2)} and ${a.p50Ms.toFixed(2)} ms at ${shape}): the ${kind} layout`
       : `auto: ${label(chosen.started.layout)}`;
-  return { started: chosen.started, calibration: { measured, chosen: chosen.started.layout, reason, ms: clock.now() - t0 } };
+  return {
+    started: chosen.started,
+    calibration: { measured, chosen: chosen.started.layout, reason, ms: clock.now() - t0 },
+  };
 }

@@ -47,7 +47,10 @@ export class MainThreadPool implements InstancePool {
       this.#failStarts--;
       throw new RtinferError('RTI_ERR_SESSION_CREATE', 'the session died while loading the model (test hook)');
     }
-    const rt = await createSession({ label: this.#init.label, bytes: this.#init.modelBytes, readMs: 0 }, this.#init.settings);
+    const rt = await createSession(
+      { label: this.#init.label, bytes: this.#init.modelBytes, readMs: 0 },
+      this.#init.settings,
+    );
     if (this.#closed) {
       await rt.release();
       throw new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine closed while the model was loading');
@@ -68,18 +71,22 @@ export class MainThreadPool implements InstancePool {
 
   async run(instance: number, feeds: WireFeeds): Promise<RunResult> {
     const rt = this.#rt;
-    if (!rt || instance !== 0) throw new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `instance ${instance} is not running`);
+    if (!rt || instance !== 0)
+      throw new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `instance ${instance} is not running`);
     if (this.#running) throw new Error('the session is busy: the scheduler must not overlap batches');
     this.#running = true;
     const t0 = performance.now();
     try {
       const outputs = fromOrtOutputs(await rt.session.run(toOrtFeeds(feeds)));
-      if (this.#rt !== rt) throw new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', 'the session was dropped while this batch ran');
+      if (this.#rt !== rt)
+        throw new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', 'the session was dropped while this batch ran');
       return { outputs, inferenceMs: performance.now() - t0 };
     } catch (error) {
       if (error instanceof RtinferError) throw error;
       // As from a worker: onnxruntime's first line, all of it as the cause.
-      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed in onnxruntime: ${firstLine(error)}`, { cause: error });
+      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed in onnxruntime: ${firstLine(error)}`, {
+        cause: error,
+      });
     } finally {
       this.#running = false;
     }
@@ -88,7 +95,10 @@ export class MainThreadPool implements InstancePool {
   crash(instance: number): void {
     if (instance !== 0 || !this.#rt) return;
     this.#rt = undefined;
-    this.#onCrash(0, new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', 'the session died (test hook); it is being replaced'));
+    this.#onCrash(
+      0,
+      new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', 'the session died (test hook); it is being replaced'),
+    );
   }
 
   async close(): Promise<void> {

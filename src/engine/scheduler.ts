@@ -82,7 +82,8 @@ interface Instance {
 /** At most one trial run per second of a request predicted too slow (see #trialDue). */
 export const TRIAL_INTERVAL_MS = 1000;
 
-type Decision<T> = { kind: 'empty' } | { kind: 'wait'; until: number } | { kind: 'run'; batch: Array<QueuedRequest<T>> };
+type Decision<T> =
+  { kind: 'empty' } | { kind: 'wait'; until: number } | { kind: 'run'; batch: Array<QueuedRequest<T>> };
 
 export class Scheduler<T> {
   readonly #o: SchedulerOptions<T>;
@@ -128,12 +129,16 @@ export class Scheduler<T> {
     const now = this.#o.clock.now();
     if (this.#closed) throw new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine is closed and takes no new requests');
     if (this.#size >= this.#o.maxQueueSize) {
-      throw new RtinferError('RTI_ERR_ENGINE_QUEUE_FULL', `queue full (${this.#size} of maxQueueSize ${this.#o.maxQueueSize} waiting): retry later`);
+      throw new RtinferError(
+        'RTI_ERR_ENGINE_QUEUE_FULL',
+        `queue full (${this.#size} of maxQueueSize ${this.#o.maxQueueSize} waiting): retry later`,
+      );
     }
     const priority = options.priority ?? 0;
     let trial = false;
     if (options.deadline !== undefined) {
-      if (options.deadline <= now) throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'the deadline has already passed');
+      if (options.deadline <= now)
+        throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'the deadline has already passed');
       const predicted = this.#predictCompletion(now, priority, options.rows, options.shapeKey);
       trial = predicted !== undefined && predicted > options.deadline && this.#trialDue(now, options.shapeKey);
       if (trial) this.#lastTrial = now;
@@ -195,7 +200,10 @@ export class Scheduler<T> {
   }
 
   /** Refuses everything still queued (closing, or no instance left to run it). */
-  rejectQueued(message: string, code: 'RTI_ERR_ENGINE_CLOSED' | 'RTI_ERR_ENGINE_WORKER_CRASHED' = 'RTI_ERR_ENGINE_CLOSED'): void {
+  rejectQueued(
+    message: string,
+    code: 'RTI_ERR_ENGINE_CLOSED' | 'RTI_ERR_ENGINE_WORKER_CRASHED' = 'RTI_ERR_ENGINE_CLOSED',
+  ): void {
     for (const r of this.#drainAll()) this.#o.hooks.refuse(r, new RtinferError(code, message));
     this.#notifyIdle();
   }
@@ -324,7 +332,10 @@ export class Scheduler<T> {
       if (best === 0 && head.trial !== true) {
         // Even alone the head would finish late: answer now rather than run it for nothing.
         this.#remove([head]);
-        this.#o.hooks.refuse(head, new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'can no longer finish before its deadline'));
+        this.#o.hooks.refuse(
+          head,
+          new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'can no longer finish before its deadline'),
+        );
         continue;
       }
       if (best === 0) return { kind: 'run', batch: [head] };
@@ -334,7 +345,8 @@ export class Scheduler<T> {
         // (minDeadline is the batch's earliest deadline: the loop above took every candidate).
         const bigger = latency.estimate(bestRows + 1);
         // No estimate yet: with a deadline, the only start known to be early enough is now.
-        const latestStart = bigger !== undefined ? minDeadline - bigger : minDeadline === Number.POSITIVE_INFINITY ? minDeadline : now;
+        const latestStart =
+          bigger !== undefined ? minDeadline - bigger : minDeadline === Number.POSITIVE_INFINITY ? minDeadline : now;
         const until = Math.min(head.enqueuedAt + policy.maxQueueDelayMs, latestStart);
         if (until > now) return { kind: 'wait', until };
       }
@@ -352,7 +364,13 @@ export class Scheduler<T> {
    */
   #trialDue(now: number, shapeKey: string): boolean {
     const stale = now - this.#o.latency.for(shapeKey).lastObservedAt >= TRIAL_INTERVAL_MS;
-    return stale && this.#size === 0 && this.#instances.every((i) => !i.busy) && this.#instances.some((i) => i.available) && now - this.#lastTrial >= TRIAL_INTERVAL_MS;
+    return (
+      stale &&
+      this.#size === 0 &&
+      this.#instances.every((i) => !i.busy) &&
+      this.#instances.some((i) => i.available) &&
+      now - this.#lastTrial >= TRIAL_INTERVAL_MS
+    );
   }
 
   #predictCompletion(now: number, priority: number, rows: number, shapeKey: string): number | undefined {
@@ -381,7 +399,13 @@ export class Scheduler<T> {
     if (expired.length === 0) return;
     this.#remove(expired);
     for (const r of expired) {
-      this.#o.hooks.refuse(r, new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', `deadline passed after ${(now - r.enqueuedAt).toFixed(1)} ms in the queue`));
+      this.#o.hooks.refuse(
+        r,
+        new RtinferError(
+          'RTI_ERR_ENGINE_DEADLINE_EXPIRED',
+          `deadline passed after ${(now - r.enqueuedAt).toFixed(1)} ms in the queue`,
+        ),
+      );
     }
   }
 

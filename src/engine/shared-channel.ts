@@ -55,14 +55,30 @@ const HEADER_WORDS = 1024;
 const ALIGN = 64;
 
 /** dtype ↔ code in the header (strings never take this path). */
-const CODES: readonly TensorDType[] = ['float32', 'float16', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool'];
+const CODES: readonly TensorDType[] = [
+  'float32',
+  'float16',
+  'float64',
+  'int8',
+  'int16',
+  'int32',
+  'int64',
+  'uint8',
+  'uint16',
+  'uint32',
+  'uint64',
+  'bool',
+];
 const CODE_OF = new Map<string, number>(CODES.map((d, i) => [d, i]));
 
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 /** Atomics.waitAsync (ES2024; the project's lib is ES2023). Present in Node >= 16. */
-type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
-const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, index: number, value: number) => WaitAsyncResult }).waitAsync;
+type WaitAsyncResult =
+  { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (
+  Atomics as unknown as { waitAsync: (a: Int32Array, index: number, value: number) => WaitAsyncResult }
+).waitAsync;
 
 /** Calls `then` once `words[index]` is no longer `value` (or on a notify without a change: callers re-check). */
 function whenChanged(words: Int32Array, index: number, value: number, then: () => void): void {
@@ -89,7 +105,12 @@ export interface SharedTuning {
   spinUs?: number;
 }
 
-export const SHARED_DEFAULTS: Required<SharedTuning> = { initialBytes: 4 * 1024, maxInputBytes: 32 * 1024, maxOutputBytes: 8 * 1024, spinUs: 0 };
+export const SHARED_DEFAULTS: Required<SharedTuning> = {
+  initialBytes: 4 * 1024,
+  maxInputBytes: 32 * 1024,
+  maxOutputBytes: 8 * 1024,
+  spinUs: 0,
+};
 
 /** What the worker needs to open its end (sent in workerData; SharedArrayBuffers are shared, not copied). */
 export interface ChannelBuffers {
@@ -104,7 +125,10 @@ interface Layout {
 }
 
 function layout(control: SharedArrayBuffer): Layout {
-  return { words: new Int32Array(control, 0, HEADER_AT / 4), header: new Float64Array(control, HEADER_AT, HEADER_WORDS) };
+  return {
+    words: new Int32Array(control, 0, HEADER_AT / 4),
+    header: new Float64Array(control, HEADER_AT, HEADER_WORDS),
+  };
 }
 
 /** Header words one tensor takes. */
@@ -114,7 +138,13 @@ const wordsFor = (rank: number): number => 5 + rank;
  * Writes `feeds` (already checked by measure()) into the region from byte 0 and describes them in
  * the header from word `at`, names as indices into `names`.
  */
-function writeTensors(header: Float64Array, at: number, region: Uint8Array, feeds: WireFeeds, names: readonly string[]): void {
+function writeTensors(
+  header: Float64Array,
+  at: number,
+  region: Uint8Array,
+  feeds: WireFeeds,
+  names: readonly string[],
+): void {
   let w = at;
   let offset = 0;
   const entries = Object.entries(feeds);
@@ -136,7 +166,13 @@ function writeTensors(header: Float64Array, at: number, region: Uint8Array, feed
  * Reads the tensors described from word `at` out of the region into ArrayBuffers: fresh ones, or
  * ones `reuse` hands out by name and size (the worker's, for onnxruntime to read).
  */
-function readTensors(header: Float64Array, at: number, region: SharedArrayBuffer, names: readonly string[], reuse?: (name: string, bytes: number) => ArrayBuffer): WireFeeds {
+function readTensors(
+  header: Float64Array,
+  at: number,
+  region: SharedArrayBuffer,
+  names: readonly string[],
+  reuse?: (name: string, bytes: number) => ArrayBuffer,
+): WireFeeds {
   const out: WireFeeds = {};
   let w = at;
   const count = header[w++] as number;
@@ -194,7 +230,9 @@ export class SharedChannel {
     this.#maxInput = t.maxInputBytes;
     this.#maxOutput = t.maxOutputBytes;
     this.#spinUs = t.spinUs;
-    this.#data = new SharedArrayBuffer(Math.max(ALIGN, Math.min(t.initialBytes, Math.max(t.maxInputBytes, t.maxOutputBytes))));
+    this.#data = new SharedArrayBuffer(
+      Math.max(ALIGN, Math.min(t.initialBytes, Math.max(t.maxInputBytes, t.maxOutputBytes))),
+    );
     this.#region = new Uint8Array(this.#data);
   }
 
@@ -212,7 +250,12 @@ export class SharedChannel {
    * when it had to grow: the caller posts it to the worker ('region' message) — before or after
    * the notify does not matter, the worker waits for the generation the request names.
    */
-  send(id: number, feeds: WireFeeds, inputNames: readonly string[], bytes: number): { seq: number; grown?: { data: SharedArrayBuffer; gen: number } } {
+  send(
+    id: number,
+    feeds: WireFeeds,
+    inputNames: readonly string[],
+    bytes: number,
+  ): { seq: number; grown?: { data: SharedArrayBuffer; gen: number } } {
     let grown: { data: SharedArrayBuffer; gen: number } | undefined;
     const need = Math.max(bytes, this.#replyBytes <= this.#maxOutput ? this.#replyBytes : 0);
     if (need > this.#data.byteLength) {
@@ -268,7 +311,8 @@ export class SharedChannel {
   /** Bytes the outputs of a reply by message would have needed here: the next request grows the region to them. */
   noteReplyBytes(outputs: WireFeeds): void {
     let bytes = 0;
-    for (const t of Object.values(outputs)) if (!Array.isArray(t.data)) bytes = align(bytes + (t.data as NumericArray).byteLength);
+    for (const t of Object.values(outputs))
+      if (!Array.isArray(t.data)) bytes = align(bytes + (t.data as NumericArray).byteLength);
     this.#replyBytes = bytes;
   }
 
@@ -301,7 +345,11 @@ export class SharedEndpoint {
   readonly #maxOutput: number;
 
   /** `onRequest` gets the pool's request id and the inputs; it must answer (reply or replyByMessage) and never reject. */
-  constructor(buffers: ChannelBuffers, inputNames: readonly string[], onRequest: (id: number, feeds: WireFeeds) => Promise<void>) {
+  constructor(
+    buffers: ChannelBuffers,
+    inputNames: readonly string[],
+    onRequest: (id: number, feeds: WireFeeds) => Promise<void>,
+  ) {
     ({ words: this.#words, header: this.#header } = layout(buffers.control));
     this.#data = buffers.data;
     this.#inputNames = inputNames;

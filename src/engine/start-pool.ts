@@ -13,12 +13,18 @@ export interface StartedPool {
   io: ModelIo;
 }
 
-export async function startPool(layout: Layout, model: { bytes: Uint8Array; label: string }, session: Omit<SessionSettings, 'intraOpThreads'> | undefined, clock: Clock): Promise<StartedPool> {
+export async function startPool(
+  layout: Layout,
+  model: { bytes: Uint8Array; label: string },
+  session: Omit<SessionSettings, 'intraOpThreads'> | undefined,
+  clock: Clock,
+): Promise<StartedPool> {
   const supervisor = new Supervisor(layout.instances, clock);
   const settings: SessionSettings = { ...session, intraOpThreads: layout.threads };
   const init = { modelBytes: model.bytes, label: model.label, settings };
   const onCrash = (instance: number): void => supervisor.crashed(instance);
-  const pool = layout.placement === 'main' ? new MainThreadPool(init, onCrash) : new WorkerPool(layout.instances, init, onCrash);
+  const pool =
+    layout.placement === 'main' ? new MainThreadPool(init, onCrash) : new WorkerPool(layout.instances, init, onCrash);
   supervisor.watch(pool);
   const io = await pool.start();
   return { layout, pool, supervisor, io };

@@ -86,13 +86,21 @@ export class Supervisor {
     const count = (state: InstanceHealth['state']): number => this.#states.filter((s) => s.state === state).length;
     const live = count('live');
     const down = count('down');
-    const h: EngineHealth = { ready: this.#phase === 'open' && live > 0, instances: this.#states.length, live, restarting: count('restarting'), down, restarts: this.#pool?.restarts ?? 0 };
+    const h: EngineHealth = {
+      ready: this.#phase === 'open' && live > 0,
+      instances: this.#states.length,
+      live,
+      restarting: count('restarting'),
+      down,
+      restarts: this.#pool?.restarts ?? 0,
+    };
     if (this.#phase !== 'open') h.reason = `the engine is ${this.#phase}`;
     else if (!h.ready || down > 0) {
       h.reason = this.#states
         .map((s, i) => {
           if (s.state === 'restarting') return `worker ${i} crashed and is being replaced`;
-          if (s.state === 'down') return `worker ${i} crashed and its replacement failed ${s.failures} time${s.failures === 1 ? '' : 's'}: ${s.lastError}`;
+          if (s.state === 'down')
+            return `worker ${i} crashed and its replacement failed ${s.failures} time${s.failures === 1 ? '' : 's'}: ${s.lastError}`;
           return '';
         })
         .filter((t) => t !== '')
@@ -150,7 +158,8 @@ export class Supervisor {
       }
       // Closing: no more attempts (the one made at the crash may still drain the queue).
       const delay = RESTART_RETRY_DELAYS_MS[attempt];
-      if (delay === undefined || this.#phase !== 'open' || !(await this.#backoff(delay)) || this.#phase !== 'open') break;
+      if (delay === undefined || this.#phase !== 'open' || !(await this.#backoff(delay)) || this.#phase !== 'open')
+        break;
     }
     s.state = this.#phase === 'open' ? 'down' : 'stopped';
     this.#changed();

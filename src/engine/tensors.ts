@@ -5,7 +5,14 @@
  */
 import { Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../errors.js';
-import { DTYPES, elementCount, isTensorDType, type NumericArray, type TensorData, type TensorDType } from '../runtime/dtypes.js';
+import {
+  DTYPES,
+  elementCount,
+  isTensorDType,
+  type NumericArray,
+  type TensorData,
+  type TensorDType,
+} from '../runtime/dtypes.js';
 import type { TensorSpec } from '../runtime/session.js';
 
 export interface WireTensor {
@@ -31,7 +38,10 @@ export interface ValidatedRequest {
   shapeKey: string;
 }
 
-function fail(code: 'RTI_ERR_INPUT_DATA' | 'RTI_ERR_SHAPE_MISMATCH' | 'RTI_ERR_MODEL_INPUT_UNKNOWN', message: string): never {
+function fail(
+  code: 'RTI_ERR_INPUT_DATA' | 'RTI_ERR_SHAPE_MISMATCH' | 'RTI_ERR_MODEL_INPUT_UNKNOWN',
+  message: string,
+): never {
   throw new RtinferError(code, message);
 }
 
@@ -40,27 +50,42 @@ function describe(shape: ReadonlyArray<number | string>): string {
 }
 
 /** Checks names, dtypes, ranks, fixed dimensions and data length; copies nothing. */
-export function validateInputs(specs: readonly TensorSpec[], inputs: Readonly<Record<string, TensorLike>>, batchable: boolean): ValidatedRequest {
-  if (inputs === null || typeof inputs !== 'object') fail('RTI_ERR_INPUT_DATA', 'inputs must be an object mapping input names to tensors');
+export function validateInputs(
+  specs: readonly TensorSpec[],
+  inputs: Readonly<Record<string, TensorLike>>,
+  batchable: boolean,
+): ValidatedRequest {
+  if (inputs === null || typeof inputs !== 'object')
+    fail('RTI_ERR_INPUT_DATA', 'inputs must be an object mapping input names to tensors');
   const names = specs.map((s) => s.name);
   for (const name of Object.keys(inputs)) {
-    if (!names.includes(name)) fail('RTI_ERR_MODEL_INPUT_UNKNOWN', `unknown input '${name}' (the model's inputs are: ${names.join(', ')})`);
+    if (!names.includes(name))
+      fail('RTI_ERR_MODEL_INPUT_UNKNOWN', `unknown input '${name}' (the model's inputs are: ${names.join(', ')})`);
   }
   const feeds: WireFeeds = {};
   const keyParts: string[] = [];
   let rows = 1;
   for (const spec of specs) {
     const t = inputs[spec.name];
-    if (t === undefined || t === null) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' is missing (expected ${spec.dtype} ${describe(spec.shape)})`);
-    if (t.type !== spec.dtype || !isTensorDType(t.type)) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' is ${String(t.type)}, but the model takes ${spec.dtype}`);
+    if (t === undefined || t === null)
+      fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' is missing (expected ${spec.dtype} ${describe(spec.shape)})`);
+    if (t.type !== spec.dtype || !isTensorDType(t.type))
+      fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' is ${String(t.type)}, but the model takes ${spec.dtype}`);
     const dims = Array.isArray(t.dims) ? t.dims.map(Number) : [];
-    if (!Array.isArray(t.dims) || dims.some((d) => !Number.isInteger(d) || d < 0)) fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has invalid dims`);
+    if (!Array.isArray(t.dims) || dims.some((d) => !Number.isInteger(d) || d < 0))
+      fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has invalid dims`);
     if (dims.length !== spec.shape.length) {
-      fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has ${dims.length} dimensions [${dims.join(',')}], the model expects ${describe(spec.shape)}`);
+      fail(
+        'RTI_ERR_SHAPE_MISMATCH',
+        `input '${spec.name}' has ${dims.length} dimensions [${dims.join(',')}], the model expects ${describe(spec.shape)}`,
+      );
     }
     spec.shape.forEach((d, i) => {
       if (typeof d === 'number' && d > 0 && dims[i] !== d && !(batchable && i === 0)) {
-        fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' dimension ${i} is ${dims[i]}, the model expects ${d}: ${describe(spec.shape)}`);
+        fail(
+          'RTI_ERR_SHAPE_MISMATCH',
+          `input '${spec.name}' dimension ${i} is ${dims[i]}, the model expects ${d}: ${describe(spec.shape)}`,
+        );
       }
     });
     // onnxruntime accepts an empty tensor and then fails deep inside the graph, with a message
@@ -72,11 +97,16 @@ export function validateInputs(specs: readonly TensorSpec[], inputs: Readonly<Re
     const data = t.data as TensorData;
     const n = elementCount(dims);
     if (!DTYPES[t.type].accepts(data)) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' data is not a ${t.type} array`);
-    if (data.length !== n) fail('RTI_ERR_INPUT_DATA', `input '${spec.name}' holds ${data.length} values, dims [${dims.join(',')}] need ${n}`);
+    if (data.length !== n)
+      fail(
+        'RTI_ERR_INPUT_DATA',
+        `input '${spec.name}' holds ${data.length} values, dims [${dims.join(',')}] need ${n}`,
+      );
     if (batchable) {
       const r = dims[0] ?? 1;
       if (spec === specs[0]) rows = r;
-      else if (r !== rows) fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has batch size ${r}, but '${specs[0]?.name}' has ${rows}`);
+      else if (r !== rows)
+        fail('RTI_ERR_SHAPE_MISMATCH', `input '${spec.name}' has batch size ${r}, but '${specs[0]?.name}' has ${rows}`);
     }
     keyParts.push((batchable ? dims.slice(1) : dims).join('x'));
     feeds[spec.name] = { type: t.type, dims, data };
@@ -126,7 +156,8 @@ export class BufferPool {
 
   give(buffers: readonly ArrayBuffer[]): void {
     for (const b of buffers) {
-      if (b.byteLength === 0 || !this.#wanted.has(b.byteLength) || this.#bytes + b.byteLength > this.#maxBytes) continue;
+      if (b.byteLength === 0 || !this.#wanted.has(b.byteLength) || this.#bytes + b.byteLength > this.#maxBytes)
+        continue;
       const list = this.#free.get(b.byteLength) ?? [];
       if (list.length >= BufferPool.PER_SIZE) continue;
       list.push(b);
@@ -205,7 +236,10 @@ export function splitOutputs(outputs: WireFeeds, rows: readonly number[]): WireF
   const result: WireFeeds[] = rows.map(() => ({}));
   for (const [name, t] of Object.entries(outputs)) {
     if ((t.dims[0] ?? -1) < total) {
-      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `output '${name}' has dims [${t.dims.join(',')}], not the batch of ${total} first: run this model without batching`);
+      throw new RtinferError(
+        'RTI_ERR_INFERENCE_FAILED',
+        `output '${name}' has dims [${t.dims.join(',')}], not the batch of ${total} first: run this model without batching`,
+      );
     }
     const rowSize = elementCount(t.dims.slice(1));
     let offset = 0;
@@ -239,6 +273,7 @@ export function toOrtFeeds(feeds: WireFeeds): Record<string, Tensor> {
 
 export function fromOrtOutputs(outputs: Record<string, Tensor>): WireFeeds {
   const out: WireFeeds = {};
-  for (const [name, t] of Object.entries(outputs)) out[name] = { type: t.type as TensorDType, dims: [...t.dims], data: t.data as TensorData };
+  for (const [name, t] of Object.entries(outputs))
+    out[name] = { type: t.type as TensorDType, dims: [...t.dims], data: t.data as TensorData };
   return out;
 }

@@ -19,7 +19,11 @@ export interface WarmupInputs {
 }
 
 /** One request of zeros at the warm-up shapes, or undefined for a model with no inputs. */
-export async function warmupInputs(specs: readonly TensorSpec[], warmupShapes: Record<string, number[]> | undefined, batchable: boolean): Promise<WarmupInputs | undefined> {
+export async function warmupInputs(
+  specs: readonly TensorSpec[],
+  warmupShapes: Record<string, number[]> | undefined,
+  batchable: boolean,
+): Promise<WarmupInputs | undefined> {
   const overrides = Object.entries(warmupShapes ?? {}).map(([name, dims]) => ({ name, dims }));
   const { shapes } = resolveShapes(specs, overrides);
   const { samples } = await buildSamples(specs, shapes, { fill: 'zeros', files: [], samples: 1, seed: 1 });
@@ -33,7 +37,15 @@ export async function warmupInputs(specs: readonly TensorSpec[], warmupShapes: R
  * Seeds the latency model (and warms every session): each batch size worth knowing, a few runs
  * each, on every instance.
  */
-export async function seedLatencyModel(pool: InstancePool, instances: number, inputs: WarmupInputs, policy: BatchPolicy, padTo: number | undefined, latency: LatencyModels, clock: Clock): Promise<void> {
+export async function seedLatencyModel(
+  pool: InstancePool,
+  instances: number,
+  inputs: WarmupInputs,
+  policy: BatchPolicy,
+  padTo: number | undefined,
+  latency: LatencyModels,
+  clock: Clock,
+): Promise<void> {
   const sizes = new Set<number>([padTo ?? 1]);
   if (policy.mode !== 'none' && padTo === undefined) {
     for (let b = 2; b < policy.maxBatchSize; b *= 2) sizes.add(b);
@@ -43,7 +55,8 @@ export async function seedLatencyModel(pool: InstancePool, instances: number, in
   await Promise.all(
     Array.from({ length: instances }, async (_, instance) => {
       for (const b of sizes) {
-        const feeds = b === 1 || padTo !== undefined ? inputs.feeds : stackFeeds(Array.from({ length: b }, () => inputs.feeds));
+        const feeds =
+          b === 1 || padTo !== undefined ? inputs.feeds : stackFeeds(Array.from({ length: b }, () => inputs.feeds));
         for (let i = 0; i < RUNS; i++) {
           try {
             const t0 = clock.now();
@@ -73,11 +86,19 @@ export interface LoopMeasurement {
  * Every instance busy, one request after another, for `durationMs` (after two unmeasured runs
  * each): what the layout serves when loaded, the figure the `auto` hint compares.
  */
-export async function measureLoaded(pool: InstancePool, instances: number, feeds: WireFeeds, durationMs: number, clock: Clock): Promise<LoopMeasurement> {
+export async function measureLoaded(
+  pool: InstancePool,
+  instances: number,
+  feeds: WireFeeds,
+  durationMs: number,
+  clock: Clock,
+): Promise<LoopMeasurement> {
   const times: number[] = [];
-  await Promise.all(Array.from({ length: instances }, async (_, i) => {
-    for (let k = 0; k < 2; k++) await pool.run(i, copyFeeds(feeds));
-  }));
+  await Promise.all(
+    Array.from({ length: instances }, async (_, i) => {
+      for (let k = 0; k < 2; k++) await pool.run(i, copyFeeds(feeds));
+    }),
+  );
   const start = clock.now();
   await Promise.all(
     Array.from({ length: instances }, async (_, i) => {
@@ -90,5 +111,9 @@ export async function measureLoaded(pool: InstancePool, instances: number, feeds
   );
   const elapsed = clock.now() - start;
   times.sort((a, b) => a - b);
-  return { qps: (times.length / elapsed) * 1000, p50Ms: times[Math.floor((times.length - 1) / 2)] ?? NaN, runs: times.length };
+  return {
+    qps: (times.length / elapsed) * 1000,
+    p50Ms: times[Math.floor((times.length - 1) / 2)] ?? NaN,
+    runs: times.length,
+  };
 }

@@ -142,7 +142,11 @@ export class WorkerPool implements InstancePool {
     const started = new Promise<ModelIo>((resolve, reject) => {
       // A fresh channel per worker: a replacement never sees its predecessor's state.
       const channel = this.#transport === 'shared' ? new SharedChannel(this.#init.sharedTuning) : undefined;
-      const data: WorkerData = { ...this.#init, ...(failing > 0 ? { failStartForTesting: true } : {}), ...(channel ? { channel: channel.buffers } : {}) };
+      const data: WorkerData = {
+        ...this.#init,
+        ...(failing > 0 ? { failStartForTesting: true } : {}),
+        ...(channel ? { channel: channel.buffers } : {}),
+      };
       const worker = spawnWorker(import.meta.url, 'worker', data);
       const slot: Slot = { worker, pending: undefined, retiring: false, channel, inputNames: [], outputNames: [] };
       let ready = false;
@@ -154,7 +158,10 @@ export class WorkerPool implements InstancePool {
               // close() came while the model loaded: this worker must not outlive the pool, and
               // close() (waiting on this start) returns only once it is gone.
               slot.retiring = true;
-              const error = new RtinferError('RTI_ERR_ENGINE_CLOSED', `the engine closed while worker ${instance} was starting`);
+              const error = new RtinferError(
+                'RTI_ERR_ENGINE_CLOSED',
+                `the engine closed while worker ${instance} was starting`,
+              );
               void worker.terminate().finally(() => reject(error));
               break;
             }
@@ -181,7 +188,14 @@ export class WorkerPool implements InstancePool {
             if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs });
             // onnxruntime's text names internal graph nodes: the message keeps its first line, the
             // cause all of it, and a server can choose to show neither.
-            else p.reject(new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed in onnxruntime: ${firstLine(m.message)}`, { cause: new Error(m.message) }));
+            else
+              p.reject(
+                new RtinferError(
+                  'RTI_ERR_INFERENCE_FAILED',
+                  `inference failed in onnxruntime: ${firstLine(m.message)}`,
+                  { cause: new Error(m.message) },
+                ),
+              );
             break;
           }
         }
@@ -190,9 +204,14 @@ export class WorkerPool implements InstancePool {
         if (slot.retiring) return;
         slot.retiring = true;
         slot.channel?.release();
-        const error = new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `worker ${instance} died (${why}); its batch failed and the worker is being replaced`);
+        const error = new RtinferError(
+          'RTI_ERR_ENGINE_WORKER_CRASHED',
+          `worker ${instance} died (${why}); its batch failed and the worker is being replaced`,
+        );
         if (!ready) {
-          reject(new RtinferError('RTI_ERR_SESSION_CREATE', `worker ${instance} died while loading the model (${why})`));
+          reject(
+            new RtinferError('RTI_ERR_SESSION_CREATE', `worker ${instance} died while loading the model (${why})`),
+          );
           return;
         }
         const p = slot.pending;
@@ -213,8 +232,10 @@ export class WorkerPool implements InstancePool {
 
   run(instance: number, feeds: WireFeeds): Promise<RunResult> {
     const slot = this.#slots[instance];
-    if (!slot || slot.retiring) return Promise.reject(new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `worker ${instance} is not running`));
-    if (slot.pending) return Promise.reject(new Error(`worker ${instance} is busy: the scheduler must not overlap batches`));
+    if (!slot || slot.retiring)
+      return Promise.reject(new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `worker ${instance} is not running`));
+    if (slot.pending)
+      return Promise.reject(new Error(`worker ${instance} is busy: the scheduler must not overlap batches`));
     const bytes = slot.channel ? slot.channel.accepts(feeds, slot.inputNames) : -1;
     return new Promise<RunResult>((resolve, reject) => {
       const id = this.#nextId++;
@@ -229,7 +250,15 @@ export class WorkerPool implements InstancePool {
     });
   }
 
-  #runShared(slot: Slot, channel: SharedChannel, id: number, feeds: WireFeeds, bytes: number, resolve: (r: RunResult) => void, reject: (e: Error) => void): void {
+  #runShared(
+    slot: Slot,
+    channel: SharedChannel,
+    id: number,
+    feeds: WireFeeds,
+    bytes: number,
+    resolve: (r: RunResult) => void,
+    reject: (e: Error) => void,
+  ): void {
     this.hops.shared++;
     const pending: Pending = { id, resolve, reject, inputs: transferList(feeds) };
     slot.pending = pending;
@@ -278,7 +307,9 @@ export class WorkerPool implements InstancePool {
         if (!slot) return;
         slot.retiring = true;
         slot.channel?.release();
-        slot.pending?.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine closed while this request was running'));
+        slot.pending?.reject(
+          new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine closed while this request was running'),
+        );
         slot.pending = undefined;
         await slot.worker.terminate();
       }),

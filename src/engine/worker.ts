@@ -38,12 +38,20 @@ try {
   rt = await createSession({ label: init.label, bytes: init.modelBytes, readMs: 0 }, init.settings);
   if (init.channel) {
     const outputNames = rt.outputs.map((o) => o.name);
-    channel = new SharedEndpoint(init.channel, rt.inputs.map((i) => i.name), (id, feeds) => runShared(id, feeds, outputNames));
+    channel = new SharedEndpoint(
+      init.channel,
+      rt.inputs.map((i) => i.name),
+      (id, feeds) => runShared(id, feeds, outputNames),
+    );
   }
   channel?.start();
   post({ type: 'ready', inputs: rt.inputs, outputs: rt.outputs, createMs: rt.createMs });
 } catch (error) {
-  post({ type: 'init-error', code: isRtinferError(error) ? error.code : 'RTI_ERR_SESSION_CREATE', message: firstLine(error) });
+  post({
+    type: 'init-error',
+    code: isRtinferError(error) ? error.code : 'RTI_ERR_SESSION_CREATE',
+    message: firstLine(error),
+  });
   port.close();
 }
 
@@ -61,10 +69,22 @@ async function run(id: number, feeds: WireFeeds): Promise<void> {
   try {
     const outputs = fromOrtOutputs(await rt.session.run(toOrtFeeds(feeds)));
     const out = transferList(outputs);
-    post({ type: 'result', id, outputs, inferenceMs: performance.now() - t0, inputs }, [...out, ...inputs.filter((b) => !out.includes(b))]);
+    post({ type: 'result', id, outputs, inferenceMs: performance.now() - t0, inputs }, [
+      ...out,
+      ...inputs.filter((b) => !out.includes(b)),
+    ]);
   } catch (error) {
     // All of onnxruntime's text (not the stack): the pool keeps its first line in the message, all of it as the cause.
-    post({ type: 'error', id, message: error instanceof Error ? error.message : String(error), inferenceMs: performance.now() - t0, inputs }, inputs);
+    post(
+      {
+        type: 'error',
+        id,
+        message: error instanceof Error ? error.message : String(error),
+        inferenceMs: performance.now() - t0,
+        inputs,
+      },
+      inputs,
+    );
   }
 }
 
@@ -83,7 +103,13 @@ async function runShared(id: number, feeds: WireFeeds, outputNames: readonly str
       ch.replyByMessage();
     }
   } catch (error) {
-    post({ type: 'error', id, message: error instanceof Error ? error.message : String(error), inferenceMs: performance.now() - t0, inputs: [] });
+    post({
+      type: 'error',
+      id,
+      message: error instanceof Error ? error.message : String(error),
+      inferenceMs: performance.now() - t0,
+      inputs: [],
+    });
     ch.replyByMessage();
   }
 }

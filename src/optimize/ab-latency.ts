@@ -42,10 +42,20 @@ function quantile(sorted: readonly number[], q: number): number {
 
 export function summarize(samples: readonly number[]): LatencySummary {
   const s = [...samples].sort((a, b) => a - b);
-  return { p50: quantile(s, 0.5), p99: quantile(s, 0.99), mean: s.reduce((a, b) => a + b, 0) / (s.length || 1), runs: s.length };
+  return {
+    p50: quantile(s, 0.5),
+    p99: quantile(s, 0.99),
+    mean: s.reduce((a, b) => a + b, 0) / (s.length || 1),
+    runs: s.length,
+  };
 }
 
-async function timeRuns(session: InferenceSession, feeds: Record<string, Tensor>, n: number, into: number[]): Promise<void> {
+async function timeRuns(
+  session: InferenceSession,
+  feeds: Record<string, Tensor>,
+  n: number,
+  into: number[],
+): Promise<void> {
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     await session.run(feeds);
@@ -54,7 +64,12 @@ async function timeRuns(session: InferenceSession, feeds: Record<string, Tensor>
 }
 
 /** p50/p99 of both models on the same feeds (each model's own feeds when their inputs differ in dtype). */
-export async function measureAb(original: LoadedModel, optimized: LoadedModel, feeds: { original: Record<string, Tensor>; optimized: Record<string, Tensor> }, o: AbOptions = {}): Promise<AbLatency> {
+export async function measureAb(
+  original: LoadedModel,
+  optimized: LoadedModel,
+  feeds: { original: Record<string, Tensor>; optimized: Record<string, Tensor> },
+  o: AbOptions = {},
+): Promise<AbLatency> {
   const settings: SessionSettings = { ...o.session };
   const a = await createSession(original, settings);
   try {
@@ -79,7 +94,14 @@ export async function measureAb(original: LoadedModel, optimized: LoadedModel, f
       }
       const sa = summarize(ta);
       const sb = summarize(tb);
-      return { original: sa, optimized: sb, speedup: sa.p50 / sb.p50, blocks, runsPerBlock, threads: settings.intraOpThreads ?? 'default' };
+      return {
+        original: sa,
+        optimized: sb,
+        speedup: sa.p50 / sb.p50,
+        blocks,
+        runsPerBlock,
+        threads: settings.intraOpThreads ?? 'default',
+      };
     } finally {
       await b.release();
     }
@@ -97,11 +119,23 @@ export interface ColdStart {
   rounds: number;
 }
 
-export async function measureColdStart(original: { model: LoadedModel; session?: SessionSettings }, optimized: { model: LoadedModel; session?: SessionSettings }, rounds = 5): Promise<ColdStart> {
+export async function measureColdStart(
+  original: { model: LoadedModel; session?: SessionSettings },
+  optimized: { model: LoadedModel; session?: SessionSettings },
+  rounds = 5,
+): Promise<ColdStart> {
   const ta: number[] = [];
   const tb: number[] = [];
   for (let k = 0; k < rounds; k++) {
-    for (const [m, into] of k % 2 === 0 ? ([[original, ta], [optimized, tb]] as const) : ([[optimized, tb], [original, ta]] as const)) {
+    for (const [m, into] of k % 2 === 0
+      ? ([
+          [original, ta],
+          [optimized, tb],
+        ] as const)
+      : ([
+          [optimized, tb],
+          [original, ta],
+        ] as const)) {
       const s = await createSession(m.model, m.session ?? {});
       into.push(s.createMs);
       await s.release();

@@ -18,7 +18,16 @@ import type { SessionSettings } from '../runtime/session-options.js';
 import { IMAGE_EXTENSIONS } from '../tune/image-list.js';
 import { createVisionPipeline } from '../vision/pipeline.js';
 import { preprocess } from '../vision/preprocess.js';
-import { Histogram, MinMax, clipToThreshold, entropyThreshold, percentileRange, DEFAULT_PERCENTILE, type CalibrationMethod, type Range } from './ranges.js';
+import {
+  Histogram,
+  MinMax,
+  clipToThreshold,
+  entropyThreshold,
+  percentileRange,
+  DEFAULT_PERCENTILE,
+  type CalibrationMethod,
+  type Range,
+} from './ranges.js';
 
 type Feeds = Record<string, Tensor>;
 type Model = OnnxModel & { graph: OnnxGraph };
@@ -33,12 +42,18 @@ export async function listCalibrationFiles(specs: readonly string[]): Promise<st
     const base = path.basename(spec);
     if (/[*?]/.test(base)) {
       const dir = path.dirname(spec);
-      const pattern = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+      const pattern = new RegExp(
+        `^${base
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      );
       const names = await readdir(dir).catch((error: unknown) => {
         throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `calibration folder not found: ${dir}`, { cause: error });
       });
       const matched = names.filter((n) => pattern.test(n)).sort();
-      if (matched.length === 0) throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', `no calibration file matches ${spec}`);
+      if (matched.length === 0)
+        throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', `no calibration file matches ${spec}`);
       out.push(...matched.map((n) => path.join(dir, n)));
       continue;
     }
@@ -53,7 +68,8 @@ export async function listCalibrationFiles(specs: readonly string[]): Promise<st
       .filter((e) => e.isFile() && [...IMAGE_EXTENSIONS, '.npy'].includes(path.extname(e.name).toLowerCase()))
       .map((e) => e.name)
       .sort();
-    if (names.length === 0) throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', `no calibration files (images or .npy) in folder ${spec}`);
+    if (names.length === 0)
+      throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', `no calibration files (images or .npy) in folder ${spec}`);
     out.push(...names.map((n) => path.join(spec, n)));
   }
   if (out.length === 0) throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', 'no calibration data given');
@@ -61,24 +77,43 @@ export async function listCalibrationFiles(specs: readonly string[]): Promise<st
 }
 
 /** Splits files into calibration and held-out evaluation sets: every third file is held out. */
-export function splitCalibration(files: readonly string[], holdOut = true): { calibration: string[]; evaluation: string[] } {
+export function splitCalibration(
+  files: readonly string[],
+  holdOut = true,
+): { calibration: string[]; evaluation: string[] } {
   if (!holdOut || files.length < 3) return { calibration: [...files], evaluation: [] };
   return { calibration: files.filter((_, i) => i % 3 !== 2), evaluation: files.filter((_, i) => i % 3 === 2) };
 }
 
 /** Model feeds for each file: images through the model's preprocessing, .npy files as the input tensor. */
-export async function loadCalibrationFeeds(files: readonly string[], runtime: RuntimeSession, metadata: Record<string, string>, label: string): Promise<Feeds[]> {
+export async function loadCalibrationFeeds(
+  files: readonly string[],
+  runtime: RuntimeSession,
+  metadata: Record<string, string>,
+  label: string,
+): Promise<Feeds[]> {
   const npy = files.filter((f) => f.toLowerCase().endsWith('.npy'));
-  if (npy.length > 0 && npy.length < files.length) throw new RtinferError('RTI_ERR_INPUT_DATA', 'calibration data mixes .npy files and images: give one kind');
+  if (npy.length > 0 && npy.length < files.length)
+    throw new RtinferError('RTI_ERR_INPUT_DATA', 'calibration data mixes .npy files and images: give one kind');
   const input = runtime.inputs[0]!;
   if (npy.length > 0) {
-    if (runtime.inputs.length !== 1) throw new RtinferError('RTI_ERR_INPUT_DATA', `${label} has ${runtime.inputs.length} inputs; calibration from .npy files supports single-input models`);
+    if (runtime.inputs.length !== 1)
+      throw new RtinferError(
+        'RTI_ERR_INPUT_DATA',
+        `${label} has ${runtime.inputs.length} inputs; calibration from .npy files supports single-input models`,
+      );
     const feeds: Feeds[] = [];
     for (const f of npy) {
       const a = parseNpy(await readFile(f), f);
-      const fits = a.dtype === input.dtype && a.dims.length === input.shape.length && input.shape.every((d, i) => typeof d !== 'number' || d <= 0 || d === a.dims[i]);
+      const fits =
+        a.dtype === input.dtype &&
+        a.dims.length === input.shape.length &&
+        input.shape.every((d, i) => typeof d !== 'number' || d <= 0 || d === a.dims[i]);
       if (!fits) {
-        throw new RtinferError('RTI_ERR_INPUT_DATA', `calibration data ${path.basename(f)} is ${a.dtype} [${a.dims.join(',')}] but input '${input.name}' of ${label} is ${input.dtype} [${input.shape.join(',')}]`);
+        throw new RtinferError(
+          'RTI_ERR_INPUT_DATA',
+          `calibration data ${path.basename(f)} is ${a.dtype} [${a.dims.join(',')}] but input '${input.name}' of ${label} is ${input.dtype} [${input.shape.join(',')}]`,
+        );
       }
       feeds.push({ [input.name]: new Tensor(a.dtype as 'float32', a.data as Float32Array, a.dims) });
     }
@@ -89,7 +124,11 @@ export async function loadCalibrationFeeds(files: readonly string[], runtime: Ru
     pipeline = createVisionPipeline({ session: runtime, metadata });
   } catch (error) {
     if (isRtinferError(error) && error.code === 'RTI_ERR_HEAD_MISMATCH') {
-      throw new RtinferError('RTI_ERR_INPUT_DATA', `calibration images do not fit ${label}: it is not a vision model rtinfer can preprocess for (${error.message}); give .npy tensors instead`, { cause: error });
+      throw new RtinferError(
+        'RTI_ERR_INPUT_DATA',
+        `calibration images do not fit ${label}: it is not a vision model rtinfer can preprocess for (${error.message}); give .npy tensors instead`,
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -122,19 +161,35 @@ export interface CollectedRanges {
   observed: Map<string, Range>;
 }
 
-export async function collectRanges(model: Model, tensors: readonly string[], feeds: readonly Feeds[], o: RangeOptions): Promise<CollectedRanges> {
+export async function collectRanges(
+  model: Model,
+  tensors: readonly string[],
+  feeds: readonly Feeds[],
+  o: RangeOptions,
+): Promise<CollectedRanges> {
   const inputs = new Set(model.graph.input.map((v) => v.name ?? ''));
   const existing = new Set(model.graph.output.map((v) => v.name ?? ''));
   const extra = tensors.filter((t) => !inputs.has(t) && !existing.has(t));
   const augmented: Model = {
     ...model,
-    graph: { ...model.graph, output: [...model.graph.output, ...extra.map((name) => ({ name, type: { tensor_type: { elem_type: TensorDataType.FLOAT } } }))] },
+    graph: {
+      ...model.graph,
+      output: [
+        ...model.graph.output,
+        ...extra.map((name) => ({ name, type: { tensor_type: { elem_type: TensorDataType.FLOAT } } })),
+      ],
+    },
   };
   let runtime: RuntimeSession;
   try {
-    runtime = await createSession({ label: 'calibration model', bytes: encodeModel(augmented), readMs: 0 }, o.session ?? {});
+    runtime = await createSession(
+      { label: 'calibration model', bytes: encodeModel(augmented), readMs: 0 },
+      o.session ?? {},
+    );
   } catch (error) {
-    throw new RtinferError('RTI_ERR_SESSION_CREATE', `cannot run the model for calibration: ${firstLine(error)}`, { cause: error });
+    throw new RtinferError('RTI_ERR_SESSION_CREATE', `cannot run the model for calibration: ${firstLine(error)}`, {
+      cause: error,
+    });
   }
   const wanted = new Set(tensors);
   const run = async (visit: (name: string, data: Float32Array) => void): Promise<void> => {
@@ -143,10 +198,14 @@ export async function collectRanges(model: Model, tensors: readonly string[], fe
       try {
         out = await runtime.session.run(f);
       } catch (error) {
-        throw new RtinferError('RTI_ERR_INPUT_DATA', `calibration data does not fit the model: ${firstLine(error)}`, { cause: error });
+        throw new RtinferError('RTI_ERR_INPUT_DATA', `calibration data does not fit the model: ${firstLine(error)}`, {
+          cause: error,
+        });
       }
-      for (const [name, t] of Object.entries(f)) if (wanted.has(name) && t.type === 'float32') visit(name, t.data as Float32Array);
-      for (const [name, t] of Object.entries(out)) if (wanted.has(name) && t.type === 'float32') visit(name, t.data as Float32Array);
+      for (const [name, t] of Object.entries(f))
+        if (wanted.has(name) && t.type === 'float32') visit(name, t.data as Float32Array);
+      for (const [name, t] of Object.entries(out))
+        if (wanted.has(name) && t.type === 'float32') visit(name, t.data as Float32Array);
     }
   };
   try {
@@ -162,12 +221,20 @@ export async function collectRanges(model: Model, tensors: readonly string[], fe
     const histograms = new Map<string, Histogram>();
     for (const [name, m] of minmax) {
       const [lo, hi] = m.range();
-      histograms.set(name, o.method === 'entropy' ? new Histogram(0, Math.max(-lo, hi), true) : new Histogram(lo, hi, false));
+      histograms.set(
+        name,
+        o.method === 'entropy' ? new Histogram(0, Math.max(-lo, hi), true) : new Histogram(lo, hi, false),
+      );
     }
     await run((name, data) => histograms.get(name)?.add(data));
     for (const [name, h] of histograms) {
       const seen = observed.get(name)!;
-      ranges.set(name, o.method === 'entropy' ? clipToThreshold(seen, entropyThreshold(h)) : percentileRange(h, o.percentile ?? DEFAULT_PERCENTILE));
+      ranges.set(
+        name,
+        o.method === 'entropy'
+          ? clipToThreshold(seen, entropyThreshold(h))
+          : percentileRange(h, o.percentile ?? DEFAULT_PERCENTILE),
+      );
     }
     return { ranges, observed };
   } finally {

@@ -10,13 +10,41 @@
 import { InferenceSession } from 'onnxruntime-node';
 import { RtinferError, firstLine } from '../errors.js';
 import { toFloat16Bits } from '../runtime/float16.js';
-import { TensorDataType, encodeModel, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from '../runtime/onnx-schema.js';
-import { constantsToInitializers, elementTypes, floatValues, indexGraph, intAttr, makeNode, makeTensor, NameSource, topologicalOrder } from './graph.js';
+import {
+  TensorDataType,
+  encodeModel,
+  type OnnxGraph,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+} from '../runtime/onnx-schema.js';
+import {
+  constantsToInitializers,
+  elementTypes,
+  floatValues,
+  indexGraph,
+  intAttr,
+  makeNode,
+  makeTensor,
+  NameSource,
+  topologicalOrder,
+} from './graph.js';
 
 type Model = OnnxModel & { graph: OnnxGraph };
 
 /** Ops whose output type comes from an attribute, or that only read shapes: never converted. */
-const NEVER_CONVERTED = new Set(['Cast', 'Constant', 'ConstantOfShape', 'RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'EyeLike', 'Shape', 'Size']);
+const NEVER_CONVERTED = new Set([
+  'Cast',
+  'Constant',
+  'ConstantOfShape',
+  'RandomNormal',
+  'RandomUniform',
+  'RandomNormalLike',
+  'RandomUniformLike',
+  'EyeLike',
+  'Shape',
+  'Size',
+]);
 /** Inputs that the ONNX spec types as float32 whatever the data's type: Resize's roi and scales, Upsample's scales. */
 const FLOAT32_INPUTS: Readonly<Record<string, readonly number[]>> = { Resize: [1, 2], Upsample: [1] };
 const MAX_PROBES = 24;
@@ -34,17 +62,28 @@ export async function convertToFloat16(model: Model, keep: readonly string[] = [
     const converted = toFloat16(base, kept);
     let session: InferenceSession | undefined;
     try {
-      session = await InferenceSession.create(encodeModel(converted), { logSeverityLevel: 4, graphOptimizationLevel: 'disabled' });
+      session = await InferenceSession.create(encodeModel(converted), {
+        logSeverityLevel: 4,
+        graphOptimizationLevel: 'disabled',
+      });
       return { model: converted, keptFloat: [...kept].sort() };
     } catch (error) {
       const op = /Could not find an implementation for (\w+)\(\d+\)/.exec(firstLine(error))?.[1];
-      if (op === undefined || kept.has(op)) throw new RtinferError('RTI_ERR_SESSION_CREATE', `the float16 model does not load in onnxruntime: ${firstLine(error)}`, { cause: error });
+      if (op === undefined || kept.has(op))
+        throw new RtinferError(
+          'RTI_ERR_SESSION_CREATE',
+          `the float16 model does not load in onnxruntime: ${firstLine(error)}`,
+          { cause: error },
+        );
       kept.add(op);
     } finally {
       await session?.release();
     }
   }
-  throw new RtinferError('RTI_ERR_SESSION_CREATE', `the float16 model still does not load after keeping ${MAX_PROBES} op types in float32`);
+  throw new RtinferError(
+    'RTI_ERR_SESSION_CREATE',
+    `the float16 model still does not load after keeping ${MAX_PROBES} op types in float32`,
+  );
 }
 
 /** The conversion itself, keeping the ops in `keep` (and NEVER_CONVERTED) in float32. */
@@ -54,24 +93,32 @@ export function toFloat16(model: Model, keep: ReadonlySet<string>): Model {
   const index = indexGraph(graph);
   const names = new NameSource(graph);
   const isFloat = (t: string): boolean => t !== '' && types.get(t) === TensorDataType.FLOAT;
-  const half = (n: OnnxNode): boolean => (n.domain ?? '') === '' && !keep.has(n.op_type ?? '') && !NEVER_CONVERTED.has(n.op_type ?? '');
+  const half = (n: OnnxNode): boolean =>
+    (n.domain ?? '') === '' && !keep.has(n.op_type ?? '') && !NEVER_CONVERTED.has(n.op_type ?? '');
 
   // Precision of every float value: graph inputs float32, node outputs that of their node.
   const isHalf = new Map<string, boolean>();
   for (const n of graph.node) for (const o of n.output) if (isFloat(o)) isHalf.set(o, half(n));
 
   // Initializers: converted when every reader wants float16, else a float16 copy for those that do.
-  const wantsHalf = (n: OnnxNode, k: number): boolean => half(n) && !(FLOAT32_INPUTS[n.op_type ?? ''] ?? []).includes(k);
+  const wantsHalf = (n: OnnxNode, k: number): boolean =>
+    half(n) && !(FLOAT32_INPUTS[n.op_type ?? ''] ?? []).includes(k);
   const initReaders = new Map<string, boolean[]>();
-  for (const n of graph.node) n.input.forEach((i, k) => {
-    if (index.initializers.has(i) && isFloat(i)) initReaders.set(i, [...(initReaders.get(i) ?? []), wantsHalf(n, k)]);
-  });
+  for (const n of graph.node)
+    n.input.forEach((i, k) => {
+      if (index.initializers.has(i) && isFloat(i)) initReaders.set(i, [...(initReaders.get(i) ?? []), wantsHalf(n, k)]);
+    });
   const newInits: OnnxTensor[] = [];
   const halfInit = new Map<string, string>();
   const initializer = graph.initializer.map((t) => {
     const readers = initReaders.get(t.name ?? '');
     if (readers === undefined || !readers.some(Boolean)) return t;
-    const converted = makeTensor(t.name ?? '', TensorDataType.FLOAT16, t.dims, Uint16Array.from(floatValues(t)!, toFloat16Bits));
+    const converted = makeTensor(
+      t.name ?? '',
+      TensorDataType.FLOAT16,
+      t.dims,
+      Uint16Array.from(floatValues(t)!, toFloat16Bits),
+    );
     if (readers.every(Boolean)) {
       halfInit.set(t.name ?? '', t.name ?? '');
       return converted;
@@ -89,7 +136,11 @@ export function toFloat16(model: Model, keep: ReadonlySet<string>): Model {
     const cached = castCache.get(key);
     if (cached !== undefined) return cached;
     const out = names.fresh(`${t}_${toHalf ? 'fp16' : 'fp32'}`);
-    casts.push(makeNode('Cast', [t], [out], names.fresh(`${t}_Cast_${toHalf ? 'fp16' : 'fp32'}`), [intAttr('to', toHalf ? TensorDataType.FLOAT16 : TensorDataType.FLOAT)]));
+    casts.push(
+      makeNode('Cast', [t], [out], names.fresh(`${t}_Cast_${toHalf ? 'fp16' : 'fp32'}`), [
+        intAttr('to', toHalf ? TensorDataType.FLOAT16 : TensorDataType.FLOAT),
+      ]),
+    );
     castCache.set(key, out);
     return out;
   };
@@ -98,7 +149,8 @@ export function toFloat16(model: Model, keep: ReadonlySet<string>): Model {
   const outputs = new Set(graph.output.map((v) => v.name ?? ''));
   const renamed = new Map<string, string>();
   for (const o of outputs) if (isHalf.get(o) === true) renamed.set(o, names.fresh(`${o}_fp16`));
-  for (const [o, r] of renamed) casts.push(makeNode('Cast', [r], [o], names.fresh(`${o}_Cast_fp32`), [intAttr('to', TensorDataType.FLOAT)]));
+  for (const [o, r] of renamed)
+    casts.push(makeNode('Cast', [r], [o], names.fresh(`${o}_Cast_fp32`), [intAttr('to', TensorDataType.FLOAT)]));
 
   const node = graph.node.map((n) => {
     const input = n.input.map((i, k) => {
@@ -114,5 +166,13 @@ export function toFloat16(model: Model, keep: ReadonlySet<string>): Model {
   });
   // Declared shapes stay useful, declared float types do not: float values lose their declarations.
   const valueInfo = graph.value_info.filter((v) => !isFloat(v.name ?? ''));
-  return { ...model, graph: { ...graph, node: topologicalOrder({ ...graph, node: [...node, ...casts] }), initializer: [...initializer, ...newInits], value_info: valueInfo } };
+  return {
+    ...model,
+    graph: {
+      ...graph,
+      node: topologicalOrder({ ...graph, node: [...node, ...casts] }),
+      initializer: [...initializer, ...newInits],
+      value_info: valueInfo,
+    },
+  };
 }

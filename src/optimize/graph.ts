@@ -8,7 +8,15 @@
  */
 import { RtinferError } from '../errors.js';
 import { fromFloat16Bits } from '../runtime/float16.js';
-import { AttributeType, TensorDataType, type OnnxAttribute, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from '../runtime/onnx-schema.js';
+import {
+  AttributeType,
+  TensorDataType,
+  type OnnxAttribute,
+  type OnnxGraph,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+} from '../runtime/onnx-schema.js';
 
 /** The fields a new tensor needs; the rest of OnnxTensor's repeated fields are filled empty. */
 export function makeTensor(name: string, dataType: number, dims: readonly number[], raw: ArrayBufferView): OnnxTensor {
@@ -27,12 +35,36 @@ export function makeTensor(name: string, dataType: number, dims: readonly number
   };
 }
 
-export function makeNode(opType: string, input: string[], output: string[], name: string, attribute: OnnxAttribute[] = [], domain?: string): OnnxNode {
-  return { op_type: opType, input, output, name, attribute, ...(domain !== undefined && domain !== '' ? { domain } : {}) };
+export function makeNode(
+  opType: string,
+  input: string[],
+  output: string[],
+  name: string,
+  attribute: OnnxAttribute[] = [],
+  domain?: string,
+): OnnxNode {
+  return {
+    op_type: opType,
+    input,
+    output,
+    name,
+    attribute,
+    ...(domain !== undefined && domain !== '' ? { domain } : {}),
+  };
 }
 
 export function intAttr(name: string, i: number): OnnxAttribute {
-  return { name, i, type: AttributeType.INT, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [] };
+  return {
+    name,
+    i,
+    type: AttributeType.INT,
+    floats: [],
+    ints: [],
+    strings: [],
+    tensors: [],
+    graphs: [],
+    sparse_tensors: [],
+  };
 }
 
 export function intsAttr(name: string, ints: number[]): OnnxAttribute {
@@ -62,7 +94,10 @@ function elementCount(dims: readonly number[]): number {
 }
 
 function externalError(tensor: OnnxTensor): RtinferError {
-  return new RtinferError('RTI_ERR_ARG_INVALID', `tensor '${tensor.name ?? ''}' keeps its data in an external file, which rtinfer optimize does not read`);
+  return new RtinferError(
+    'RTI_ERR_ARG_INVALID',
+    `tensor '${tensor.name ?? ''}' keeps its data in an external file, which rtinfer optimize does not read`,
+  );
 }
 
 /** A float32 / float16 / float64 tensor's values as float32 (a copy); undefined for other types. */
@@ -76,7 +111,10 @@ export function floatValues(tensor: OnnxTensor): Float32Array | undefined {
       return Float32Array.from(tensor.float_data);
     }
     case TensorDataType.FLOAT16: {
-      const bits = raw !== undefined && raw.length > 0 ? new Uint16Array(ownBuffer(raw, n * 2)) : Uint16Array.from(tensor.int32_data);
+      const bits =
+        raw !== undefined && raw.length > 0
+          ? new Uint16Array(ownBuffer(raw, n * 2))
+          : Uint16Array.from(tensor.int32_data);
       return Float32Array.from(bits, fromFloat16Bits);
     }
     case TensorDataType.DOUBLE: {
@@ -92,11 +130,13 @@ export function floatValues(tensor: OnnxTensor): Float32Array | undefined {
 export function intValues(tensor: OnnxTensor): number[] | undefined {
   const raw = tensor.raw_data;
   if (tensor.data_type === TensorDataType.INT64) {
-    if (raw !== undefined && raw.length > 0) return Array.from(new BigInt64Array(ownBuffer(raw, raw.length - (raw.length % 8))), Number);
+    if (raw !== undefined && raw.length > 0)
+      return Array.from(new BigInt64Array(ownBuffer(raw, raw.length - (raw.length % 8))), Number);
     return [...tensor.int64_data];
   }
   if (tensor.data_type === TensorDataType.INT32) {
-    if (raw !== undefined && raw.length > 0) return Array.from(new Int32Array(ownBuffer(raw, raw.length - (raw.length % 4))));
+    if (raw !== undefined && raw.length > 0)
+      return Array.from(new Int32Array(ownBuffer(raw, raw.length - (raw.length % 4))));
     return [...tensor.int32_data];
   }
   return undefined;
@@ -125,7 +165,13 @@ export function indexGraph(graph: OnnxGraph): GraphIndex {
   }
   const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
   const graphInputs = new Set(graph.input.map((v) => v.name ?? '').filter((n) => !initializers.has(n)));
-  return { producer, consumers, initializers, graphOutputs: new Set(graph.output.map((v) => v.name ?? '')), graphInputs };
+  return {
+    producer,
+    consumers,
+    initializers,
+    graphOutputs: new Set(graph.output.map((v) => v.name ?? '')),
+    graphInputs,
+  };
 }
 
 /** Names not yet used in the graph, with a readable stem. */
@@ -159,7 +205,8 @@ export function constantsToInitializers(model: OnnxModel & { graph: OnnxGraph })
   const initializer = [...graph.initializer];
   const node: OnnxNode[] = [];
   for (const n of graph.node) {
-    const value = n.op_type === 'Constant' && (n.domain ?? '') === '' && n.attribute.length === 1 ? attr(n, 'value')?.t : undefined;
+    const value =
+      n.op_type === 'Constant' && (n.domain ?? '') === '' && n.attribute.length === 1 ? attr(n, 'value')?.t : undefined;
     const out = n.output[0];
     if (value !== undefined && out !== undefined && value.data_location !== 1) {
       initializer.push({ ...value, name: out });
@@ -178,12 +225,61 @@ export function defaultOpset(model: OnnxModel): number {
 
 // Ops whose output takes input 0's element type (pass-through and elementwise arithmetic).
 const SAME_TYPE_OPS = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Min', 'Max', 'Neg', 'Abs', 'Identity', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose',
-  'Concat', 'Slice', 'Gather', 'GatherElements', 'Split', 'Tile', 'Expand', 'Pad', 'Resize', 'Upsample', 'MaxPool', 'Relu', 'Clip',
-  'Where', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'ReduceMean', 'ReduceProd', 'Range', 'Mod', 'Floor', 'Ceil', 'Round', 'Sign',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Pow',
+  'Min',
+  'Max',
+  'Neg',
+  'Abs',
+  'Identity',
+  'Reshape',
+  'Flatten',
+  'Squeeze',
+  'Unsqueeze',
+  'Transpose',
+  'Concat',
+  'Slice',
+  'Gather',
+  'GatherElements',
+  'Split',
+  'Tile',
+  'Expand',
+  'Pad',
+  'Resize',
+  'Upsample',
+  'MaxPool',
+  'Relu',
+  'Clip',
+  'Where',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceSum',
+  'ReduceMean',
+  'ReduceProd',
+  'Range',
+  'Mod',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
 ]);
 const INT64_OPS = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
-const BOOL_OPS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
+const BOOL_OPS = new Set([
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'Not',
+  'And',
+  'Or',
+  'Xor',
+  'IsNaN',
+  'IsInf',
+]);
 
 /**
  * Element type of every value in the main graph, from declarations where the file has them and
@@ -204,7 +300,10 @@ export function elementTypes(graph: OnnxGraph): Map<string, number> {
     else if (INT64_OPS.has(op)) t = TensorDataType.INT64;
     else if (BOOL_OPS.has(op)) t = TensorDataType.BOOL;
     else if (op === 'Cast') t = attrInt(n, 'to', TensorDataType.FLOAT);
-    else if (op === 'Constant') t = attr(n, 'value')?.t?.data_type ?? (attr(n, 'value_int') || attr(n, 'value_ints') ? TensorDataType.INT64 : TensorDataType.FLOAT);
+    else if (op === 'Constant')
+      t =
+        attr(n, 'value')?.t?.data_type ??
+        (attr(n, 'value_int') || attr(n, 'value_ints') ? TensorDataType.INT64 : TensorDataType.FLOAT);
     else if (op === 'ConstantOfShape') t = attr(n, 'value')?.t?.data_type ?? TensorDataType.FLOAT;
     else if (op === 'Where') t = types.get(n.input[1] ?? '') ?? TensorDataType.FLOAT;
     else if (SAME_TYPE_OPS.has(op)) t = types.get(n.input[0] ?? '') ?? TensorDataType.FLOAT;

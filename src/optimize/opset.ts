@@ -6,7 +6,13 @@
  * other op known to have changed, and not rewritten here, is refused with a message naming it.
  */
 import { RtinferError } from '../errors.js';
-import { TensorDataType, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from '../runtime/onnx-schema.js';
+import {
+  TensorDataType,
+  type OnnxGraph,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+} from '../runtime/onnx-schema.js';
 import { attr, defaultOpset, makeTensor, NameSource } from './graph.js';
 
 type Model = OnnxModel & { graph: OnnxGraph };
@@ -25,7 +31,14 @@ export function upgradeOpset(model: Model, target = QDQ_MIN_OPSET): Model {
   const int64s = (stem: string, values: number[]): string => {
     const name = names.fresh(stem);
     // Exporters write INT64_MAX for "to the end", which decodes to 2^63 as a double: clamp, or it wraps negative.
-    inits.push(makeTensor(name, TensorDataType.INT64, [values.length], BigInt64Array.from(values, (v) => BigInt(Math.max(-(2 ** 62), Math.min(2 ** 62, v))))));
+    inits.push(
+      makeTensor(
+        name,
+        TensorDataType.INT64,
+        [values.length],
+        BigInt64Array.from(values, (v) => BigInt(Math.max(-(2 ** 62), Math.min(2 ** 62, v)))),
+      ),
+    );
     return name;
   };
   const float = (stem: string, value: number): string => {
@@ -37,7 +50,10 @@ export function upgradeOpset(model: Model, target = QDQ_MIN_OPSET): Model {
     if ((n.domain ?? '') !== '') return n;
     const op = n.op_type ?? '';
     if (UNSUPPORTED.has(op)) {
-      throw new RtinferError('RTI_ERR_ARG_INVALID', `the model imports opset ${from}, and int8 needs opset ${target}: its ${op} node '${n.name ?? ''}' would have to be rewritten for that, which rtinfer does not do yet (re-export the model at opset ${target} or later)`);
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `the model imports opset ${from}, and int8 needs opset ${target}: its ${op} node '${n.name ?? ''}' would have to be rewritten for that, which rtinfer does not do yet (re-export the model at opset ${target} or later)`,
+      );
     }
     const stem = n.name || op;
     if (op === 'Slice' && from < 10) {
@@ -51,7 +67,11 @@ export function upgradeOpset(model: Model, target = QDQ_MIN_OPSET): Model {
     if (op === 'Clip' && from < 11) {
       const min = attr(n, 'min')?.f;
       const max = attr(n, 'max')?.f;
-      const input = [n.input[0] ?? '', min === undefined ? '' : float(`${stem}_min`, min), max === undefined ? '' : float(`${stem}_max`, max)];
+      const input = [
+        n.input[0] ?? '',
+        min === undefined ? '' : float(`${stem}_min`, min),
+        max === undefined ? '' : float(`${stem}_max`, max),
+      ];
       while (input.length > 1 && input[input.length - 1] === '') input.pop();
       return { ...n, input, attribute: [] };
     }
@@ -60,7 +80,14 @@ export function upgradeOpset(model: Model, target = QDQ_MIN_OPSET): Model {
     }
     return n;
   });
-  const opsetImport = model.opset_import.map((o) => (o.domain === undefined || o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version: target } : o));
+  const opsetImport = model.opset_import.map((o) =>
+    o.domain === undefined || o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version: target } : o,
+  );
   // IR 6 is the first IR version whose opsets reach 11.
-  return { ...model, ir_version: Math.max(model.ir_version ?? 0, 6), opset_import: opsetImport, graph: { ...graph, node, initializer: [...graph.initializer, ...inits] } };
+  return {
+    ...model,
+    ir_version: Math.max(model.ir_version ?? 0, 6),
+    opset_import: opsetImport,
+    graph: { ...graph, node, initializer: [...graph.initializer, ...inits] },
+  };
 }

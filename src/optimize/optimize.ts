@@ -96,7 +96,13 @@ export interface OptimizeReport {
     qdqDomain: string;
   };
   sensitivity?: { baseline: number; samples: number; nodes: NodeSensitivity[] };
-  autoExclude?: { maxAccuracyDrop: number; checkedOn: string; steps: Array<{ excluded: number; metric: string; drop: number }>; excluded: string[]; met: boolean };
+  autoExclude?: {
+    maxAccuracyDrop: number;
+    checkedOn: string;
+    steps: Array<{ excluded: number; metric: string; drop: number }>;
+    excluded: string[];
+    met: boolean;
+  };
   fixedShapes?: Record<string, number>;
   latency?: AbLatency | { error: string };
   accuracy?: AccuracyReport | { error: string };
@@ -129,20 +135,44 @@ async function autoExclude(
   try {
     for (let k = 0; ; k = k === 0 ? 1 : k * 2) {
       const excluded = costly.slice(0, k).flat();
-      const result = await quantizeStatic(model, feeds, { ...qOptions, ranges, names: [...(qOptions.names ?? []), ...excluded] });
+      const result = await quantizeStatic(model, feeds, {
+        ...qOptions,
+        ranges,
+        names: [...(qOptions.names ?? []), ...excluded],
+      });
       const file = path.join(dir, `k${k}.onnx`);
       await writeFile(file, encodeModel(result.model));
-      const a = await measureAccuracy({ model: file, reference: ctx.reference, ...(ctx.images.length > 0 ? { images: ctx.images } : {}), cache });
+      const a = await measureAccuracy({
+        model: file,
+        reference: ctx.reference,
+        ...(ctx.images.length > 0 ? { images: ctx.images } : {}),
+        cache,
+      });
       steps.push({ excluded: k, metric: a.metric, drop: a.drop });
-      ctx.phase(`auto-exclude: ${k} block(s) in float: ${a.metric} drop ${(a.drop * 100).toFixed(1)}% on the calibration images`);
+      ctx.phase(
+        `auto-exclude: ${k} block(s) in float: ${a.metric} drop ${(a.drop * 100).toFixed(1)}% on the calibration images`,
+      );
       last = { result, excluded };
-      if (a.drop <= maxDrop) return { result, report: { maxAccuracyDrop: maxDrop, checkedOn: checkedOn(ctx.images), steps, excluded, met: true } };
+      if (a.drop <= maxDrop)
+        return {
+          result,
+          report: { maxAccuracyDrop: maxDrop, checkedOn: checkedOn(ctx.images), steps, excluded, met: true },
+        };
       if (k >= costly.length) break;
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  return { ...(last ? { result: last.result } : {}), report: { maxAccuracyDrop: maxDrop, checkedOn: checkedOn(ctx.images), steps, excluded: last?.excluded ?? [], met: false } };
+  return {
+    ...(last ? { result: last.result } : {}),
+    report: {
+      maxAccuracyDrop: maxDrop,
+      checkedOn: checkedOn(ctx.images),
+      steps,
+      excluded: last?.excluded ?? [],
+      met: false,
+    },
+  };
 }
 
 function checkedOn(images: readonly string[]): string {
@@ -161,7 +191,11 @@ export async function writeAtomic(file: string, bytes: Uint8Array): Promise<void
     await rename(tmp, file);
   } catch (error) {
     await rm(tmp, { force: true });
-    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --out ${file}: ${(error as NodeJS.ErrnoException).code ?? firstLine(error)}`, { cause: error });
+    throw new RtinferError(
+      'RTI_ERR_IO_WRITE',
+      `cannot write --out ${file}: ${(error as NodeJS.ErrnoException).code ?? firstLine(error)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -170,22 +204,35 @@ export async function ortOptimized(bytes: Uint8Array, session: SessionSettings =
   const dir = await mkdtemp(path.join(tmpdir(), 'rtinfer-graph-opt-'));
   try {
     const file = path.join(dir, 'optimized.onnx');
-    const s = await InferenceSession.create(bytes, { graphOptimizationLevel: 'all', optimizedModelFilePath: file, logSeverityLevel: 4, ...(session.intraOpThreads !== undefined ? { intraOpNumThreads: session.intraOpThreads } : {}) });
+    const s = await InferenceSession.create(bytes, {
+      graphOptimizationLevel: 'all',
+      optimizedModelFilePath: file,
+      logSeverityLevel: 4,
+      ...(session.intraOpThreads !== undefined ? { intraOpNumThreads: session.intraOpThreads } : {}),
+    });
     await s.release();
     return new Uint8Array(await readFile(file));
   } catch (error) {
-    throw new RtinferError('RTI_ERR_SESSION_CREATE', `onnxruntime could not optimize the graph: ${firstLine(error)}`, { cause: error });
+    throw new RtinferError('RTI_ERR_SESSION_CREATE', `onnxruntime could not optimize the graph: ${firstLine(error)}`, {
+      cause: error,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function opCounts(before: Uint8Array, after: Uint8Array, label: string): { ops: OpCount[]; nodes: { before: number; after: number } } {
+function opCounts(
+  before: Uint8Array,
+  after: Uint8Array,
+  label: string,
+): { ops: OpCount[]; nodes: { before: number; after: number } } {
   const a = inspectModel(before, label);
   const b = inspectModel(after, 'optimized');
   const names = new Set([...a.operators.map((o) => o.opType), ...b.operators.map((o) => o.opType)]);
   const get = (list: typeof a.operators, op: string): number => list.find((o) => o.opType === op)?.count ?? 0;
-  const ops = [...names].map((opType) => ({ opType, before: get(a.operators, opType), after: get(b.operators, opType) })).sort((x, y) => y.after + y.before - (x.after + x.before) || x.opType.localeCompare(y.opType));
+  const ops = [...names]
+    .map((opType) => ({ opType, before: get(a.operators, opType), after: get(b.operators, opType) }))
+    .sort((x, y) => y.after + y.before - (x.after + x.before) || x.opType.localeCompare(y.opType));
   return { ops, nodes: { before: a.nodeCount, after: b.nodeCount } };
 }
 
@@ -212,8 +259,13 @@ async function tryPart<T>(what: string, notes: string[], f: () => Promise<T>): P
 
 export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport> {
   const phase = o.onPhase ?? (() => {});
-  if (sameFile(o.model, o.out)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --out '${o.out}': it is the input model; write the optimized model to another file`);
-  if (o.int8 !== undefined && o.fp16) throw new RtinferError('RTI_ERR_ARG_INVALID', '--int8 and --fp16 cannot be combined: choose one precision');
+  if (sameFile(o.model, o.out))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --out '${o.out}': it is the input model; write the optimized model to another file`,
+    );
+  if (o.int8 !== undefined && o.fp16)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--int8 and --fp16 cannot be combined: choose one precision');
   if (o.int8 === undefined && !o.fp16 && (o.shapes ?? []).length === 0 && !o.graphOpt) {
     throw new RtinferError('RTI_ERR_ARG_MISSING', 'nothing to do: give --int8, --fp16, --shape or --graph-opt');
   }
@@ -241,12 +293,19 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     const files = await listCalibrationFiles(q.calibrate);
     const split = splitCalibration(files, q.holdOut ?? true);
     if (o.images === undefined) evaluation = split.evaluation.filter((f) => !f.toLowerCase().endsWith('.npy'));
-    phase(`calibrating on ${split.calibration.length} file(s)${split.evaluation.length > 0 ? `, ${split.evaluation.length} held out for the accuracy check` : ''} (${q.method ?? 'minmax'})`);
+    phase(
+      `calibrating on ${split.calibration.length} file(s)${split.evaluation.length > 0 ? `, ${split.evaluation.length} held out for the accuracy check` : ''} (${q.method ?? 'minmax'})`,
+    );
     const floatBytes = encodeModel(model);
     const runtime = await createSession({ label: loaded.label, bytes: floatBytes, readMs: 0 }, o.session ?? {});
     let feeds;
     try {
-      feeds = await loadCalibrationFeeds(split.calibration, runtime, inspectModel(loaded.bytes, loaded.label).metadata, loaded.label);
+      feeds = await loadCalibrationFeeds(
+        split.calibration,
+        runtime,
+        inspectModel(loaded.bytes, loaded.label).metadata,
+        loaded.label,
+      );
     } finally {
       await runtime.release();
     }
@@ -267,7 +326,11 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
       });
       report.sensitivity = { baseline: s.baseline, samples: sample.length, nodes: s.nodes };
       if (q.maxAccuracyDrop !== undefined) {
-        const auto = await autoExclude(model, feeds, result.ranges, qOptions, s.nodes, q.maxAccuracyDrop, { reference: o.model, images: split.calibration.filter((f) => !f.toLowerCase().endsWith('.npy')), phase });
+        const auto = await autoExclude(model, feeds, result.ranges, qOptions, s.nodes, q.maxAccuracyDrop, {
+          reference: o.model,
+          images: split.calibration.filter((f) => !f.toLowerCase().endsWith('.npy')),
+          phase,
+        });
         report.autoExclude = auto.report;
         if (auto.result !== undefined) result = auto.result;
       }
@@ -285,28 +348,40 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
       keptFloat: [...result.plan.keptFloat].map(([node, why]) => ({ node, why })),
       qdqDomain: model.opset_import.some((x) => x.domain === 'com.microsoft') ? 'com.microsoft' : 'ai.onnx',
     };
-    if (report.quantization.qdqDomain === 'com.microsoft') notes.push('the model imports opset < 13, so per-channel QuantizeLinear/DequantizeLinear are onnxruntime\'s com.microsoft ones: the file runs on onnxruntime');
+    if (report.quantization.qdqDomain === 'com.microsoft')
+      notes.push(
+        "the model imports opset < 13, so per-channel QuantizeLinear/DequantizeLinear are onnxruntime's com.microsoft ones: the file runs on onnxruntime",
+      );
   }
   if (o.fp16) {
     phase('converting to float16');
     const converted = await convertToFloat16(model);
     model = converted.model;
     transforms.push('fp16');
-    if (converted.keptFloat.length > 0) notes.push(`kept in float32 (no float16 kernel in onnxruntime's CPU provider): ${converted.keptFloat.join(', ')}`);
+    if (converted.keptFloat.length > 0)
+      notes.push(
+        `kept in float32 (no float16 kernel in onnxruntime's CPU provider): ${converted.keptFloat.join(', ')}`,
+      );
   }
   let bytes = encodeModel(model);
   if (o.graphOpt) {
-    phase('saving onnxruntime\'s optimized graph');
+    phase("saving onnxruntime's optimized graph");
     bytes = await ortOptimized(bytes, o.session ?? {});
     transforms.push('graph-opt');
-    notes.push('the pre-optimized graph was saved at level all: it may hold layouts specific to this CPU, so use it on the machine type it was made on');
+    notes.push(
+      'the pre-optimized graph was saved at level all: it may hold layouts specific to this CPU, so use it on the machine type it was made on',
+    );
   }
   // A last check before writing: the result must load.
   try {
     const check = await createSession({ label: o.out, bytes, readMs: 0 }, o.session ?? {});
     await check.release();
   } catch (error) {
-    throw new RtinferError('RTI_ERR_SESSION_CREATE', `the optimized model does not load in onnxruntime, so ${o.out} was not written: ${firstLine(error)}`, { cause: error });
+    throw new RtinferError(
+      'RTI_ERR_SESSION_CREATE',
+      `the optimized model does not load in onnxruntime, so ${o.out} was not written: ${firstLine(error)}`,
+      { cause: error },
+    );
   }
   await writeAtomic(o.out, bytes);
   phase(`wrote ${o.out}`);
@@ -327,22 +402,46 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
 
   const optimized: LoadedModel = { label: o.out, path: path.resolve(o.out), bytes, readMs: 0 };
   phase('measuring latency (original and optimized in alternating blocks)');
-  const abOptions = { ...(o.session ? { session: o.session } : {}), ...(o.blocks ? { blocks: o.blocks } : {}), ...(o.runsPerBlock ? { runsPerBlock: o.runsPerBlock } : {}) };
+  const abOptions = {
+    ...(o.session ? { session: o.session } : {}),
+    ...(o.blocks ? { blocks: o.blocks } : {}),
+    ...(o.runsPerBlock ? { runsPerBlock: o.runsPerBlock } : {}),
+  };
   out.latency = await tryPart('latency', notes, async () => {
     const feeds = latencyFeeds ?? (await syntheticFeeds(loaded, o.shapes ?? []));
     return measureAb(loaded, optimized, { original: feeds, optimized: feeds }, abOptions);
   });
-  phase(evaluation.length > 0 ? `accuracy against the original on ${evaluation.length} image(s) not used for calibration` : 'accuracy against the original (outputs on synthetic inputs)');
+  phase(
+    evaluation.length > 0
+      ? `accuracy against the original on ${evaluation.length} image(s) not used for calibration`
+      : 'accuracy against the original (outputs on synthetic inputs)',
+  );
   out.accuracy = await tryPart('accuracy', notes, () =>
-    measureAccuracy({ model: o.out, reference: o.model, ...(evaluation.length > 0 ? { images: evaluation } : {}), ...(o.shapes && o.shapes.length > 0 ? { shapes: o.shapes } : {}) }),
+    measureAccuracy({
+      model: o.out,
+      reference: o.model,
+      ...(evaluation.length > 0 ? { images: evaluation } : {}),
+      ...(o.shapes && o.shapes.length > 0 ? { shapes: o.shapes } : {}),
+    }),
   );
   if (o.graphOpt || (o.shapes ?? []).length > 0) {
     phase('measuring cold start');
     // A pre-optimized graph is loaded with optimization off: that is what it is for (onnxruntime's
     // advice for offline-optimized models), and rtinfer's --graph-opt disabled session flag does it.
-    const optimizedSession: SessionSettings = { ...o.session, ...(o.graphOpt ? { graphOptimizationLevel: 'disabled' as const } : {}) };
-    out.coldStart = await tryPart('cold start', notes, () => measureColdStart({ model: loaded, ...(o.session ? { session: o.session } : {}) }, { model: optimized, session: optimizedSession }));
-    if (o.graphOpt) notes.push('cold start of the optimized file measured with graph optimization disabled (session flag --graph-opt disabled), the original at the default (all)');
+    const optimizedSession: SessionSettings = {
+      ...o.session,
+      ...(o.graphOpt ? { graphOptimizationLevel: 'disabled' as const } : {}),
+    };
+    out.coldStart = await tryPart('cold start', notes, () =>
+      measureColdStart(
+        { model: loaded, ...(o.session ? { session: o.session } : {}) },
+        { model: optimized, session: optimizedSession },
+      ),
+    );
+    if (o.graphOpt)
+      notes.push(
+        'cold start of the optimized file measured with graph optimization disabled (session flag --graph-opt disabled), the original at the default (all)',
+      );
   }
   return out;
 }

@@ -39,14 +39,22 @@ export function foldBatchNorm(model: Model): Model {
     if (bn.op_type !== 'BatchNormalization' || bn.output.length !== 1 || (bn.domain ?? '') !== '') continue;
     const convOut = bn.input[0] ?? '';
     const conv = index.producer.get(convOut);
-    if (conv === undefined || conv.op_type !== 'Conv' || replaced.has(conv) || index.graphOutputs.has(convOut)) continue;
+    if (conv === undefined || conv.op_type !== 'Conv' || replaced.has(conv) || index.graphOutputs.has(convOut))
+      continue;
     if ((index.consumers.get(convOut) ?? []).length !== 1) continue;
     const w = index.initializers.get(conv.input[1] ?? '');
     const values = bn.input.slice(1, 5).map((n) => index.initializers.get(n));
     if (w === undefined || values.some((v) => v === undefined)) continue;
     const [gamma, beta, mean, variance] = values.map((v) => floatValues(v!));
     const weights = floatValues(w);
-    if (weights === undefined || gamma === undefined || beta === undefined || mean === undefined || variance === undefined) continue;
+    if (
+      weights === undefined ||
+      gamma === undefined ||
+      beta === undefined ||
+      mean === undefined ||
+      variance === undefined
+    )
+      continue;
     const m = w.dims[0] ?? 0;
     if (gamma.length !== m || beta.length !== m || mean.length !== m || variance.length !== m) continue;
     const biasInit = conv.input[2] ? index.initializers.get(conv.input[2]) : undefined;
@@ -64,7 +72,10 @@ export function foldBatchNorm(model: Model): Model {
     }
     const wName = names.fresh(`${w.name ?? 'W'}_bnfold`);
     const bName = names.fresh(`${conv.name || 'conv'}_bias_bnfold`);
-    added.push(makeTensor(wName, TensorDataType.FLOAT, w.dims, newW), makeTensor(bName, TensorDataType.FLOAT, [m], newB));
+    added.push(
+      makeTensor(wName, TensorDataType.FLOAT, w.dims, newW),
+      makeTensor(bName, TensorDataType.FLOAT, [m], newB),
+    );
     replaced.set(conv, { ...conv, input: [conv.input[0] ?? '', wName, bName], output: [bn.output[0] ?? ''] });
     removed.add(bn);
   }
@@ -72,7 +83,9 @@ export function foldBatchNorm(model: Model): Model {
   const node = graph.node.filter((n) => !removed.has(n)).map((n) => replaced.get(n) ?? n);
   // Weights that no node reads any more are dropped, so the file does not keep both versions.
   const read = new Set(node.flatMap((n) => n.input));
-  const initializer = [...graph.initializer, ...added].filter((t) => read.has(t.name ?? '') || graph.output.some((o) => o.name === t.name));
+  const initializer = [...graph.initializer, ...added].filter(
+    (t) => read.has(t.name ?? '') || graph.output.some((o) => o.name === t.name),
+  );
   const input = graph.input.filter((v) => !index.initializers.has(v.name ?? '') || read.has(v.name ?? ''));
   return { ...model, graph: { ...graph, node, initializer, input } };
 }

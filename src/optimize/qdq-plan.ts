@@ -21,13 +21,35 @@ import { attrInt, elementTypes, indexGraph, topologicalOrder, type GraphIndex } 
 /** Ops with weights: input 1 quantized per output channel, input 2 (bias) to int32. */
 export const COMPUTE_OPS: ReadonlySet<string> = new Set(['Conv', 'Gemm', 'MatMul']);
 /** Ops onnxruntime has integer kernels for, which take their inputs' and output's own scales. */
-export const ARITHMETIC_OPS: ReadonlySet<string> = new Set(['Add', 'Mul', 'Sigmoid', 'GlobalAveragePool', 'AveragePool', 'LeakyRelu', 'Concat']);
+export const ARITHMETIC_OPS: ReadonlySet<string> = new Set([
+  'Add',
+  'Mul',
+  'Sigmoid',
+  'GlobalAveragePool',
+  'AveragePool',
+  'LeakyRelu',
+  'Concat',
+]);
 /** Data movement: the output keeps the input's scale and zero point. */
-export const PASS_THROUGH_OPS: ReadonlySet<string> = new Set(['MaxPool', 'Resize', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'Slice']);
+export const PASS_THROUGH_OPS: ReadonlySet<string> = new Set([
+  'MaxPool',
+  'Resize',
+  'Reshape',
+  'Transpose',
+  'Flatten',
+  'Squeeze',
+  'Unsqueeze',
+  'Slice',
+]);
 /** Folded into the preceding quantized node. */
 export const FOLDED_OPS: ReadonlySet<string> = new Set(['Relu', 'Clip']);
 
-export const QUANTIZABLE_OPS: ReadonlySet<string> = new Set([...COMPUTE_OPS, ...ARITHMETIC_OPS, ...PASS_THROUGH_OPS, ...FOLDED_OPS]);
+export const QUANTIZABLE_OPS: ReadonlySet<string> = new Set([
+  ...COMPUTE_OPS,
+  ...ARITHMETIC_OPS,
+  ...PASS_THROUGH_OPS,
+  ...FOLDED_OPS,
+]);
 
 export interface ExcludeSpec {
   /** Node names and op types to keep in float; checked against the model (unknown ones are an error). */
@@ -73,7 +95,8 @@ export function headDecodeNodes(graph: OnnxGraph, index: GraphIndex): Set<OnnxNo
 export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
   const index = indexGraph(graph);
   const types = elementTypes(graph);
-  const isFloat = (name: string): boolean => name !== '' && types.get(name) === TensorDataType.FLOAT && !index.initializers.has(name);
+  const isFloat = (name: string): boolean =>
+    name !== '' && types.get(name) === TensorDataType.FLOAT && !index.initializers.has(name);
   const excluded = checkExclude(graph, exclude.names ?? []);
   const head = exclude.quantizeHead ? new Set<OnnxNode>() : headDecodeNodes(graph, index);
   const keptFloat = new Map<string, string>();
@@ -100,7 +123,11 @@ export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
       keptFloat.set(name, 'weights are not a float initializer');
       continue;
     }
-    if ((op === 'Add' || op === 'Mul') && n.input.some((i) => index.initializers.has(i) && types.get(i) !== TensorDataType.FLOAT)) continue;
+    if (
+      (op === 'Add' || op === 'Mul') &&
+      n.input.some((i) => index.initializers.has(i) && types.get(i) !== TensorDataType.FLOAT)
+    )
+      continue;
     chosen.add(n);
   }
   // Pass-through and folded ops are only worth quantizing next to quantized work: alone they
@@ -117,7 +144,15 @@ export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
     // t is produced by a quantized node and read only by one quantized Relu/Clip: no pair on t.
     const producer = index.producer.get(t);
     const readers = index.consumers.get(t) ?? [];
-    return producer !== undefined && chosen.has(producer) && !FOLDED_OPS.has(producer.op_type ?? '') && readers.length === 1 && FOLDED_OPS.has(readers[0]!.op_type ?? '') && chosen.has(readers[0]!) && !index.graphOutputs.has(t);
+    return (
+      producer !== undefined &&
+      chosen.has(producer) &&
+      !FOLDED_OPS.has(producer.op_type ?? '') &&
+      readers.length === 1 &&
+      FOLDED_OPS.has(readers[0]!.op_type ?? '') &&
+      chosen.has(readers[0]!) &&
+      !index.graphOutputs.has(t)
+    );
   };
   const activations: string[] = [];
   const seen = new Set<string>();
@@ -158,7 +193,10 @@ export function saturatedLowerBound(t: string, index: GraphIndex): number | unde
   if (readers.length === 0 || index.graphOutputs.has(t)) return undefined;
   const sigmoids = new Set(readers.filter((r) => r.op_type === 'Sigmoid').flatMap((r) => r.output));
   if (sigmoids.size === 0) return undefined;
-  const ok = readers.every((r) => r.op_type === 'Sigmoid' || (r.op_type === 'Mul' && r.input.includes(t) && r.input.some((i) => sigmoids.has(i))));
+  const ok = readers.every(
+    (r) =>
+      r.op_type === 'Sigmoid' || (r.op_type === 'Mul' && r.input.includes(t) && r.input.some((i) => sigmoids.has(i))),
+  );
   return ok ? -SATURATION : undefined;
 }
 
@@ -187,7 +225,9 @@ function checkExclude(graph: OnnxGraph, names: readonly string[]): Set<string> {
       const list = [...ops].sort().join(', ');
       throw new RtinferError(
         'RTI_ERR_ARG_INVALID',
-        looksLikeOp ? `invalid --exclude '${name}': no node or op type of that name in the model (its op types: ${list})` : `invalid --exclude '${name}': no node of that name in the model`,
+        looksLikeOp
+          ? `invalid --exclude '${name}': no node or op type of that name in the model (its op types: ${list})`
+          : `invalid --exclude '${name}': no node of that name in the model`,
       );
     }
   }

@@ -13,7 +13,16 @@
  */
 import type { OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from '../runtime/onnx-schema.js';
 import { TensorDataType } from '../runtime/onnx-schema.js';
-import { attrInt, defaultOpset, floatValues, intAttr, makeNode, makeTensor, NameSource, topologicalOrder } from './graph.js';
+import {
+  attrInt,
+  defaultOpset,
+  floatValues,
+  intAttr,
+  makeNode,
+  makeTensor,
+  NameSource,
+  topologicalOrder,
+} from './graph.js';
 import { COMPUTE_OPS, activationInputs, type QdqPlan } from './qdq-plan.js';
 import type { Range } from './ranges.js';
 
@@ -47,7 +56,11 @@ export function activationParams(range: Range, type: ActivationType): QuantParam
 }
 
 /** Symmetric int8 weights: q = round(w / scale) in [-127, 127], per channel along `axis` (or one scale). */
-export function quantizeWeights(values: Float32Array, dims: readonly number[], axis: number | undefined): { q: Int8Array; scales: Float32Array } {
+export function quantizeWeights(
+  values: Float32Array,
+  dims: readonly number[],
+  axis: number | undefined,
+): { q: Int8Array; scales: Float32Array } {
   const channels = axis === undefined ? 1 : dims[axis]!;
   const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((p, d) => p * d, 1);
   const scales = new Float32Array(channels);
@@ -59,13 +72,19 @@ export function quantizeWeights(values: Float32Array, dims: readonly number[], a
   }
   for (let c = 0; c < channels; c++) scales[c] = scales[c]! > 0 ? scales[c]! / 127 : 1;
   const q = new Int8Array(values.length);
-  for (let i = 0; i < values.length; i++) q[i] = Math.max(-127, Math.min(127, Math.round(values[i]! / scales[channelOf(i)]!)));
+  for (let i = 0; i < values.length; i++)
+    q[i] = Math.max(-127, Math.min(127, Math.round(values[i]! / scales[channelOf(i)]!)));
   return { q, scales };
 }
 
 type Model = OnnxModel & { graph: OnnxGraph };
 
-export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<string, Range>, options: QdqOptions = {}): Model {
+export function rewriteQdq(
+  model: Model,
+  plan: QdqPlan,
+  ranges: ReadonlyMap<string, Range>,
+  options: QdqOptions = {},
+): Model {
   const graph = model.graph;
   const actType = options.activationType ?? 'uint8';
   const perChannel = options.perChannel ?? true;
@@ -78,7 +97,12 @@ export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<stri
 
   const scalar = (stem: string, type: number, value: number): string => {
     const name = names.fresh(stem);
-    const data = type === TensorDataType.FLOAT ? Float32Array.of(value) : type === TensorDataType.UINT8 ? Uint8Array.of(value) : Int8Array.of(value);
+    const data =
+      type === TensorDataType.FLOAT
+        ? Float32Array.of(value)
+        : type === TensorDataType.UINT8
+          ? Uint8Array.of(value)
+          : Int8Array.of(value);
     newInits.push(makeTensor(name, type, [], data));
     return name;
   };
@@ -113,8 +137,12 @@ export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<stri
       target = names.fresh(`${t}_dq`);
       rewiredInputs.set(t, target);
     }
-    newNodes.push(makeNode('QuantizeLinear', [source, s, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], domain));
-    newNodes.push(makeNode('DequantizeLinear', [quantized, s, z], [target], names.fresh(`${t}_DequantizeLinear`), [], domain));
+    newNodes.push(
+      makeNode('QuantizeLinear', [source, s, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], domain),
+    );
+    newNodes.push(
+      makeNode('DequantizeLinear', [quantized, s, z], [target], names.fresh(`${t}_DequantizeLinear`), [], domain),
+    );
   }
 
   const weightInputs = new Map<OnnxNode, string[]>();
@@ -130,21 +158,52 @@ export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<stri
       const wz = names.fresh(`${w.name ?? 'W'}_zero_point`);
       const wd = names.fresh(`${w.name ?? 'W'}_DequantizeLinear_Output`);
       const shape = axis === undefined ? [] : [scales.length];
-      newInits.push(makeTensor(wq, TensorDataType.INT8, w.dims, q), makeTensor(ws, TensorDataType.FLOAT, shape, scales), makeTensor(wz, TensorDataType.INT8, shape, new Int8Array(scales.length)));
-      newNodes.push(makeNode('DequantizeLinear', [wq, ws, wz], [wd], names.fresh(`${w.name ?? 'W'}_DequantizeLinear`), axis === undefined ? [] : [intAttr('axis', axis)], domain));
+      newInits.push(
+        makeTensor(wq, TensorDataType.INT8, w.dims, q),
+        makeTensor(ws, TensorDataType.FLOAT, shape, scales),
+        makeTensor(wz, TensorDataType.INT8, shape, new Int8Array(scales.length)),
+      );
+      newNodes.push(
+        makeNode(
+          'DequantizeLinear',
+          [wq, ws, wz],
+          [wd],
+          names.fresh(`${w.name ?? 'W'}_DequantizeLinear`),
+          axis === undefined ? [] : [intAttr('axis', axis)],
+          domain,
+        ),
+      );
       inputs[1] = wd;
       const b = n.input[2];
       const xParams = params.get(n.input[0] ?? '');
       if (b !== undefined && b !== '' && xParams !== undefined) {
         const bias = floatValues(index.initializers.get(b)!)!;
-        const bScales = Float32Array.from({ length: bias.length }, (_, c) => xParams.scale * scales[axis === undefined ? 0 : c]!);
-        const bq = Int32Array.from(bias, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / bScales[c]!))));
+        const bScales = Float32Array.from(
+          { length: bias.length },
+          (_, c) => xParams.scale * scales[axis === undefined ? 0 : c]!,
+        );
+        const bq = Int32Array.from(bias, (v, c) =>
+          Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / bScales[c]!))),
+        );
         const bqName = names.fresh(`${b}_quantized`);
         const bsName = names.fresh(`${b}_scale`);
         const bzName = names.fresh(`${b}_zero_point`);
         const bdName = names.fresh(`${b}_DequantizeLinear_Output`);
-        newInits.push(makeTensor(bqName, TensorDataType.INT32, [bias.length], bq), makeTensor(bsName, TensorDataType.FLOAT, [bias.length], bScales), makeTensor(bzName, TensorDataType.INT32, [bias.length], new Int32Array(bias.length)));
-        newNodes.push(makeNode('DequantizeLinear', [bqName, bsName, bzName], [bdName], names.fresh(`${b}_DequantizeLinear`), [intAttr('axis', 0)], domain));
+        newInits.push(
+          makeTensor(bqName, TensorDataType.INT32, [bias.length], bq),
+          makeTensor(bsName, TensorDataType.FLOAT, [bias.length], bScales),
+          makeTensor(bzName, TensorDataType.INT32, [bias.length], new Int32Array(bias.length)),
+        );
+        newNodes.push(
+          makeNode(
+            'DequantizeLinear',
+            [bqName, bsName, bzName],
+            [bdName],
+            names.fresh(`${b}_DequantizeLinear`),
+            [intAttr('axis', 0)],
+            domain,
+          ),
+        );
         inputs[2] = bdName;
       }
     }
@@ -161,13 +220,25 @@ export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<stri
           if (x > hi) hi = x;
         }
         const p = activationParams([lo, hi], actType);
-        const q = actType === 'uint8' ? Uint8Array.from(v, (x) => clamp(Math.round(x / p.scale) + p.zeroPoint, 0, 255)) : Int8Array.from(v, (x) => clamp(Math.round(x / p.scale), -127, 127));
+        const q =
+          actType === 'uint8'
+            ? Uint8Array.from(v, (x) => clamp(Math.round(x / p.scale) + p.zeroPoint, 0, 255))
+            : Int8Array.from(v, (x) => clamp(Math.round(x / p.scale), -127, 127));
         const qName = names.fresh(`${c.name ?? 'C'}_quantized`);
         newInits.push(makeTensor(qName, qElem, c.dims, q));
         const s = scalar(`${c.name ?? 'C'}_scale`, TensorDataType.FLOAT, p.scale);
         const z = scalar(`${c.name ?? 'C'}_zero_point`, qElem, p.zeroPoint);
         const d = names.fresh(`${c.name ?? 'C'}_DequantizeLinear_Output`);
-        newNodes.push(makeNode('DequantizeLinear', [qName, s, z], [d], names.fresh(`${c.name ?? 'C'}_DequantizeLinear`), [], domain));
+        newNodes.push(
+          makeNode(
+            'DequantizeLinear',
+            [qName, s, z],
+            [d],
+            names.fresh(`${c.name ?? 'C'}_DequantizeLinear`),
+            [],
+            domain,
+          ),
+        );
         inputs[k] = d;
       }
     }
@@ -181,13 +252,23 @@ export function rewriteQdq(model: Model, plan: QdqPlan, ranges: ReadonlyMap<stri
     node.push({ ...n, input, output });
   }
   node.push(...newNodes);
-  const opsetImport = domain === '' || model.opset_import.some((o) => o.domain === 'com.microsoft') ? model.opset_import : [...model.opset_import, { domain: 'com.microsoft', version: 1 }];
+  const opsetImport =
+    domain === '' || model.opset_import.some((o) => o.domain === 'com.microsoft')
+      ? model.opset_import
+      : [...model.opset_import, { domain: 'com.microsoft', version: 1 }];
   // Declared types of renamed values stay with the name readers see; the _fq values are undeclared.
   const used = new Set(node.flatMap((n) => n.input));
-  const initializer = [...graph.initializer.filter((t) => used.has(t.name ?? '') || !index.initializers.has(t.name ?? '')), ...newInits];
+  const initializer = [
+    ...graph.initializer.filter((t) => used.has(t.name ?? '') || !index.initializers.has(t.name ?? '')),
+    ...newInits,
+  ];
   const input = graph.input.filter((v) => !index.initializers.has(v.name ?? '') || used.has(v.name ?? ''));
   // ONNX wants nodes in topological order, and the Q/DQ nodes were appended at the end.
-  return { ...model, opset_import: opsetImport, graph: { ...graph, node: topologicalOrder({ ...graph, node }), initializer, input } };
+  return {
+    ...model,
+    opset_import: opsetImport,
+    graph: { ...graph, node: topologicalOrder({ ...graph, node }), initializer, input },
+  };
 }
 
 function clamp(x: number, lo: number, hi: number): number {

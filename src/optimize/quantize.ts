@@ -38,8 +38,12 @@ export interface QuantizeResult {
 
 function assertSomethingToQuantize(plan: QdqPlan): void {
   if (!plan.nodes.some((n) => COMPUTE_OPS.has(n.op_type ?? ''))) {
-    const excluded = plan.keptFloat.size > 0 ? ` (${plan.keptFloat.size} kept in float by --exclude or as the head's decode)` : '';
-    throw new RtinferError('RTI_ERR_OPTIMIZE_NOTHING', `the model has no quantizable Conv, Gemm or MatMul node with float weights${excluded}: nothing to quantize`);
+    const excluded =
+      plan.keptFloat.size > 0 ? ` (${plan.keptFloat.size} kept in float by --exclude or as the head's decode)` : '';
+    throw new RtinferError(
+      'RTI_ERR_OPTIMIZE_NOTHING',
+      `the model has no quantizable Conv, Gemm or MatMul node with float weights${excluded}: nothing to quantize`,
+    );
   }
 }
 
@@ -48,14 +52,23 @@ export function checkQuantizable(model: Model, names: readonly string[], quantiz
   assertSomethingToQuantize(planQdq(prepareForQuantization(model).graph, { names, quantizeHead }));
 }
 
-export async function quantizeStatic(model: Model, feeds: ReadonlyArray<Record<string, Tensor>>, o: QuantizeOptions = {}): Promise<QuantizeResult> {
+export async function quantizeStatic(
+  model: Model,
+  feeds: ReadonlyArray<Record<string, Tensor>>,
+  o: QuantizeOptions = {},
+): Promise<QuantizeResult> {
   const prepared = prepareForQuantization(model);
   const plan = planQdq(prepared.graph, o);
   assertSomethingToQuantize(plan);
   let collected = o.ranges;
   if (collected === undefined) {
-    if (feeds.length === 0) throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', 'static quantization needs calibration data (--calibrate)');
-    collected = await collectRanges(prepared, plan.activations, feeds, { method: o.method ?? 'minmax', ...(o.percentile !== undefined ? { percentile: o.percentile } : {}), ...(o.session ? { session: o.session } : {}) });
+    if (feeds.length === 0)
+      throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', 'static quantization needs calibration data (--calibrate)');
+    collected = await collectRanges(prepared, plan.activations, feeds, {
+      method: o.method ?? 'minmax',
+      ...(o.percentile !== undefined ? { percentile: o.percentile } : {}),
+      ...(o.session ? { session: o.session } : {}),
+    });
   }
   const ranges = finalRanges(plan, collected);
   const quantized = rewriteQdq(prepared, plan, ranges, o);
@@ -77,7 +90,8 @@ export function finalRanges(plan: QdqPlan, collected: CollectedRanges): Map<stri
     const readers = plan.index.consumers.get(t) ?? [];
     const toFloatOnly = readers.length > 0 && readers.every((r) => !quantized.has(r));
     const bounded = BOUNDED_OPS.has(plan.index.producer.get(t)?.op_type ?? '');
-    let [lo, hi] = toFloatOnly || bounded || plan.index.graphOutputs.has(t) ? (collected.observed.get(t) ?? range) : range;
+    let [lo, hi] =
+      toFloatOnly || bounded || plan.index.graphOutputs.has(t) ? (collected.observed.get(t) ?? range) : range;
     const floor = saturatedLowerBound(t, plan.index);
     if (floor !== undefined && lo < floor) lo = floor;
     if (hi < lo) hi = lo;

@@ -29,7 +29,8 @@ export function blockOf(plan: QdqPlan, node: OnnxNode): string[] {
   const sigmoids = readers.filter((r) => r.op_type === 'Sigmoid');
   for (const r of readers) {
     const op = r.op_type ?? '';
-    const silu = op === 'Mul' && r.input.includes(out) && r.input.some((i) => sigmoids.some((sg) => sg.output.includes(i)));
+    const silu =
+      op === 'Mul' && r.input.includes(out) && r.input.some((i) => sigmoids.some((sg) => sg.output.includes(i)));
     if (op === 'Relu' || op === 'Clip' || op === 'Sigmoid' || silu) names.push(r.name ?? '');
   }
   return names;
@@ -58,7 +59,11 @@ async function outputsOf(bytes: Uint8Array, feeds: readonly Feeds[]): Promise<Fl
     const out: Float32Array[][] = [];
     for (const f of feeds) {
       const r = await s.run(f);
-      out.push(Object.keys(r).sort().map((k) => r[k]!.data as Float32Array));
+      out.push(
+        Object.keys(r)
+          .sort()
+          .map((k) => r[k]!.data as Float32Array),
+      );
     }
     return out;
   } finally {
@@ -81,16 +86,32 @@ function relativeError(reference: Float32Array[][], candidate: Float32Array[][])
   return s > 0 ? e / s : 0;
 }
 
-export async function nodeSensitivity(model: Model, feeds: readonly Feeds[], ranges: CollectedRanges, o: QuantizeOptions, onProgress?: (done: number, total: number) => void): Promise<SensitivityResult> {
+export async function nodeSensitivity(
+  model: Model,
+  feeds: readonly Feeds[],
+  ranges: CollectedRanges,
+  o: QuantizeOptions,
+  onProgress?: (done: number, total: number) => void,
+): Promise<SensitivityResult> {
   const full = await quantizeStatic(model, feeds, { ...o, ranges });
   const reference = await outputsOf(encodeModel(full.prepared), feeds);
   const baseline = relativeError(reference, await outputsOf(encodeModel(full.model), feeds));
   const candidates = full.plan.nodes.filter((n) => COMPUTE_OPS.has(n.op_type ?? ''));
   const nodes: NodeSensitivity[] = [];
   for (const [k, n] of candidates.entries()) {
-    const without = await quantizeStatic(model, feeds, { ...o, ranges, names: [...(o.names ?? []), ...blockOf(full.plan, n)] });
+    const without = await quantizeStatic(model, feeds, {
+      ...o,
+      ranges,
+      names: [...(o.names ?? []), ...blockOf(full.plan, n)],
+    });
     const errorWithout = relativeError(reference, await outputsOf(encodeModel(without.model), feeds));
-    nodes.push({ node: n.name ?? '', block: blockOf(full.plan, n), opType: n.op_type ?? '', errorWithout, cost: baseline - errorWithout });
+    nodes.push({
+      node: n.name ?? '',
+      block: blockOf(full.plan, n),
+      opType: n.op_type ?? '',
+      errorWithout,
+      cost: baseline - errorWithout,
+    });
     onProgress?.(k + 1, candidates.length);
   }
   return { baseline, nodes: nodes.sort((a, b) => b.cost - a.cost) };

@@ -7,13 +7,26 @@ const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 1
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
 export function planHeadline(r: PlanReport): string {
-  if (r.chosen === null) return `no replica count meets ${r.slo.text} at ${r.rateQps} q/s with ${pct(r.headroom)} headroom`;
+  if (r.chosen === null)
+    return `no replica count meets ${r.slo.text} at ${r.rateQps} q/s with ${pct(r.headroom)} headroom`;
   const c = r.chosen;
   return `${c.replicas} replica${c.replicas === 1 ? '' : 's'} (${c.cores} core${c.cores === 1 ? '' : 's'}) meet ${r.slo.text} at ${r.rateQps} q/s with ${pct(r.headroom)} headroom: at ${c.checkedAtQps.toFixed(1)} q/s the simulated ${r.slo.label} is ${ms(c.sloMs)} ms, utilization ${pct(c.utilization)}`;
 }
 
 function row(p: PlanPoint, chosen: number | null): string[] {
-  return [p.replicas === chosen ? '>' : '', String(p.replicas), String(p.cores), pct(p.utilization), ms(p.p50Ms), ms(p.p99Ms), ms(p.sloMs), pct(p.withinBound), p.goodputQps.toFixed(1), String(p.refused + p.expired), p.meetsSlo ? 'yes' : 'no'];
+  return [
+    p.replicas === chosen ? '>' : '',
+    String(p.replicas),
+    String(p.cores),
+    pct(p.utilization),
+    ms(p.p50Ms),
+    ms(p.p99Ms),
+    ms(p.sloMs),
+    pct(p.withinBound),
+    p.goodputQps.toFixed(1),
+    String(p.refused + p.expired),
+    p.meetsSlo ? 'yes' : 'no',
+  ];
 }
 
 export function renderPlanText(r: PlanReport): string {
@@ -26,7 +39,25 @@ export function renderPlanText(r: PlanReport): string {
     `simulation: Poisson arrivals, ${r.balancer} balancer, queue limit ${r.replica.maxQueueSize} per replica${r.replica.deadlineMs !== null ? `, deadline ${r.replica.deadlineMs} ms` : ''}, ${r.requestsPerPoint} requests per point, seed ${r.seed}`,
     '',
     `at ${r.rateQps} q/s (${r.slo.label} counts refused requests as late; goodput = answered within ${r.slo.boundMs} ms per second):`,
-    formatTable([['', 'N', 'cores', 'util', 'p50 ms', 'p99 ms', `SLO ${r.slo.label}`, 'within', 'goodput q/s', 'refused', 'meets'], ...r.curve.map((p) => row(p, r.chosen?.replicas ?? null))], '  '),
+    formatTable(
+      [
+        [
+          '',
+          'N',
+          'cores',
+          'util',
+          'p50 ms',
+          'p99 ms',
+          `SLO ${r.slo.label}`,
+          'within',
+          'goodput q/s',
+          'refused',
+          'meets',
+        ],
+        ...r.curve.map((p) => row(p, r.chosen?.replicas ?? null)),
+      ],
+      '  ',
+    ),
   ];
   if (r.notes.length > 0) lines.push('', ...r.notes.map((n) => `note: ${n}`));
   return lines.join('\n');
@@ -47,15 +78,27 @@ function chart(r: PlanReport): string {
   const gMax = Math.max(...pts.map((p) => p.goodputQps), r.rateQps) || 1;
   const X = (n: number): number => pad + ((n - x0) / Math.max(1, x1 - x0)) * (W - 2 * pad);
   const Y = (v: number, max: number): number => H - pad + 0 - (Math.min(v, max) / max) * (H - 2 * pad);
-  const line = (vals: number[], max: number): string => pts.map((p, i) => `${i === 0 ? 'M' : 'L'}${X(p.replicas).toFixed(1)},${Y(Number.isFinite(vals[i] as number) ? (vals[i] as number) : max, max).toFixed(1)}`).join(' ');
+  const line = (vals: number[], max: number): string =>
+    pts
+      .map(
+        (p, i) =>
+          `${i === 0 ? 'M' : 'L'}${X(p.replicas).toFixed(1)},${Y(Number.isFinite(vals[i] as number) ? (vals[i] as number) : max, max).toFixed(1)}`,
+      )
+      .join(' ');
   const ticks = xs.map((n) => `<text x="${X(n)}" y="${H - pad + 16}" text-anchor="middle">${n}</text>`).join('');
   return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-size="11" role="img" aria-label="${escapeHtml(r.slo.label)} and goodput over replicas">
 <line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#888"/>${ticks}
 <text x="${W / 2}" y="${H - 8}" text-anchor="middle">replicas</text>
 <line x1="${pad}" y1="${Y(r.slo.boundMs, yMax)}" x2="${W - pad}" y2="${Y(r.slo.boundMs, yMax)}" stroke="#a00" stroke-dasharray="4 3"/>
 <text x="${pad + 2}" y="${Y(r.slo.boundMs, yMax) - 4}" fill="#a00">SLO ${escapeHtml(r.slo.text)}</text>
-<path d="${line(pts.map((p) => p.sloMs), yMax)}" fill="none" stroke="#1f6feb" stroke-width="2"/>
-<path d="${line(pts.map((p) => p.goodputQps), gMax)}" fill="none" stroke="#2da44e" stroke-width="2"/>
+<path d="${line(
+    pts.map((p) => p.sloMs),
+    yMax,
+  )}" fill="none" stroke="#1f6feb" stroke-width="2"/>
+<path d="${line(
+    pts.map((p) => p.goodputQps),
+    gMax,
+  )}" fill="none" stroke="#2da44e" stroke-width="2"/>
 <text x="${pad}" y="14" fill="#1f6feb">${escapeHtml(r.slo.label)} ms (0..${yMax.toFixed(0)})</text>
 <text x="${W - pad}" y="14" fill="#2da44e" text-anchor="end">goodput q/s (0..${gMax.toFixed(0)})</text>
 </svg>`;

@@ -44,7 +44,14 @@ export interface PlanReport {
   seed: number;
   requestsPerPoint: number;
   service: { source: string; approximate: boolean; meanMs: number; p50Ms: number; p99Ms: number };
-  replica: { instances: number; threads: number; cores: number; maxQueueSize: number; deadlineMs: number | null; capacityQps: number };
+  replica: {
+    instances: number;
+    threads: number;
+    cores: number;
+    maxQueueSize: number;
+    deadlineMs: number | null;
+    capacityQps: number;
+  };
   /** At the nominal rate, N from just below the stable minimum to two above the choice. */
   curve: PlanPoint[];
   /** The choice, simulated at rate × (1 + headroom); null when no N up to maxReplicas meets the SLO. */
@@ -61,16 +68,34 @@ export function runPlan(o: PlanOptions): PlanReport {
   const maxQueueSize = o.maxQueueSize ?? 256;
   const balancer = o.balancer ?? 'least-outstanding';
   const maxReplicas = o.maxReplicas ?? 1000;
-  if (!(o.rateQps > 0) || !Number.isFinite(o.rateQps)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --rate ${o.rateQps} (expected queries per second > 0)`);
-  if (!(headroom >= 0 && headroom <= 10)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --headroom ${headroom * 100}% (expected 0% to 1000%)`);
+  if (!(o.rateQps > 0) || !Number.isFinite(o.rateQps))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --rate ${o.rateQps} (expected queries per second > 0)`);
+  if (!(headroom >= 0 && headroom <= 10))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --headroom ${headroom * 100}% (expected 0% to 1000%)`);
   const capacityQps = (instances * 1000) / o.service.meanMs;
   const cores = instances * threads;
   const notes: string[] = [];
-  if (o.service.approximate) notes.push(`service times rebuilt from a few quantiles of ${o.service.source}: the tail is approximate`);
-  if (instances > 1) notes.push(`${instances} instances per replica are simulated as independent servers with the measured service time: contention between them for cores is not modelled`);
+  if (o.service.approximate)
+    notes.push(`service times rebuilt from a few quantiles of ${o.service.source}: the tail is approximate`);
+  if (instances > 1)
+    notes.push(
+      `${instances} instances per replica are simulated as independent servers with the measured service time: contention between them for cores is not modelled`,
+    );
 
   const point = (n: number, rate: number): PlanPoint => {
-    const r = simulate({ replicas: n, instances, service: o.service, rateQps: rate, balancer, maxQueueSize, ...(o.deadlineMs !== undefined ? { deadlineMs: o.deadlineMs } : {}), requests, seed, boundMs: o.slo.boundMs, sloQuantile: o.slo.quantile });
+    const r = simulate({
+      replicas: n,
+      instances,
+      service: o.service,
+      rateQps: rate,
+      balancer,
+      maxQueueSize,
+      ...(o.deadlineMs !== undefined ? { deadlineMs: o.deadlineMs } : {}),
+      requests,
+      seed,
+      boundMs: o.slo.boundMs,
+      sloQuantile: o.slo.quantile,
+    });
     return { ...r, meetsSlo: r.sloMs <= o.slo.boundMs, cores: n * cores };
   };
 
@@ -78,7 +103,9 @@ export function runPlan(o: PlanOptions): PlanReport {
   const stable = Math.max(1, Math.floor((o.rateQps * (1 + headroom)) / capacityQps) + 1);
   let chosen: PlanReport['chosen'] = null;
   if (o.service.p50Ms > o.slo.boundMs) {
-    notes.push(`one request alone takes ${o.service.p50Ms.toFixed(2)} ms at the median, above the SLO's ${o.slo.boundMs} ms: no number of replicas meets it (a faster model, more threads per instance, or a larger bound)`);
+    notes.push(
+      `one request alone takes ${o.service.p50Ms.toFixed(2)} ms at the median, above the SLO's ${o.slo.boundMs} ms: no number of replicas meets it (a faster model, more threads per instance, or a larger bound)`,
+    );
   } else {
     for (let n = stable; n <= maxReplicas; n++) {
       const p = point(n, o.rateQps * (1 + headroom));
@@ -89,7 +116,10 @@ export function runPlan(o: PlanOptions): PlanReport {
       // Past this the service time alone misses the SLO: more replicas cannot help.
       if (p.utilization < 0.05) break;
     }
-    if (chosen === null) notes.push(`no N up to ${maxReplicas} replicas meets ${o.slo.text} at ${(o.rateQps * (1 + headroom)).toFixed(1)} q/s: the service time's own ${o.slo.label} is too close to the bound`);
+    if (chosen === null)
+      notes.push(
+        `no N up to ${maxReplicas} replicas meets ${o.slo.text} at ${(o.rateQps * (1 + headroom)).toFixed(1)} q/s: the service time's own ${o.slo.label} is too close to the bound`,
+      );
   }
   const lo = Math.max(1, Math.floor(o.rateQps / capacityQps));
   const hi = Math.min(maxReplicas, Math.max(lo + 3, (chosen?.replicas ?? lo) + 2));
@@ -103,7 +133,13 @@ export function runPlan(o: PlanOptions): PlanReport {
     balancer,
     seed,
     requestsPerPoint: requests,
-    service: { source: o.service.source, approximate: o.service.approximate, meanMs: o.service.meanMs, p50Ms: o.service.p50Ms, p99Ms: o.service.p99Ms },
+    service: {
+      source: o.service.source,
+      approximate: o.service.approximate,
+      meanMs: o.service.meanMs,
+      p50Ms: o.service.p50Ms,
+      p99Ms: o.service.p99Ms,
+    },
     replica: { instances, threads, cores, maxQueueSize, deadlineMs: o.deadlineMs ?? null, capacityQps },
     curve,
     chosen,

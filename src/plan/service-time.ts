@@ -27,7 +27,8 @@ function quantileOf(sorted: Float64Array, q: number): number {
 /** The empirical distribution of measured service times (ms, any order). */
 export function empiricalServiceTime(samplesMs: ArrayLike<number>, source: string): ServiceTime {
   const sorted = Float64Array.from(samplesMs).sort();
-  if (sorted.length === 0 || !((sorted[0] as number) > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `${source}: no positive service times to plan from`);
+  if (sorted.length === 0 || !((sorted[0] as number) > 0))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `${source}: no positive service times to plan from`);
   let sum = 0;
   for (const x of sorted) sum += x;
   return {
@@ -57,7 +58,14 @@ export function quantileServiceTime(points: ReadonlyArray<readonly [number, numb
   let mean = 0;
   const steps = 10_000;
   for (let i = 0; i < steps; i++) mean += at((i + 0.5) / steps);
-  return { source, approximate: true, meanMs: mean / steps, p50Ms: at(0.5), p99Ms: at(0.99), draw: (rng) => at(rng.next()) };
+  return {
+    source,
+    approximate: true,
+    meanMs: mean / steps,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    draw: (rng) => at(rng.next()),
+  };
 }
 
 /** Fixed (M/D/c) and exponential (M/M/c) service: for tests against queueing theory. */
@@ -66,5 +74,12 @@ export function constantServiceTime(ms: number): ServiceTime {
 }
 
 export function exponentialServiceTime(meanMs: number): ServiceTime {
-  return { source: `exponential, mean ${meanMs} ms`, approximate: false, meanMs, p50Ms: meanMs * Math.LN2, p99Ms: meanMs * Math.log(100), draw: (rng) => rng.exponential(meanMs) };
+  return {
+    source: `exponential, mean ${meanMs} ms`,
+    approximate: false,
+    meanMs,
+    p50Ms: meanMs * Math.LN2,
+    p99Ms: meanMs * Math.log(100),
+    draw: (rng) => rng.exponential(meanMs),
+  };
 }

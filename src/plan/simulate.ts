@@ -226,7 +226,8 @@ export function simulate(o: SimOptions): SimResult {
 
   const counted = total - warm;
   const lat = latencies.subarray(0, answered).sort();
-  const q = (p: number): number => (answered === 0 ? NaN : (lat[Math.min(answered - 1, Math.max(0, Math.ceil(p * answered) - 1))] as number));
+  const q = (p: number): number =>
+    answered === 0 ? NaN : (lat[Math.min(answered - 1, Math.max(0, Math.ceil(p * answered) - 1))] as number);
   let sum = 0;
   for (const x of lat) sum += x;
   const seconds = (t - startT) / 1000;

@@ -16,7 +16,13 @@ import { GRPC_PREDICT_V2 } from './grpc-predict-v2.js';
 import { bytesToTensorData, fromV2Datatype, tensorToBytes, toV2Datatype, type V2Tensor } from './kserve-v2.js';
 
 /** Field names as in the proto (keepCase); int64 as JS numbers; defaults filled in. */
-const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
 
 export const GRPC_SERVICE = 'inference.GRPCInferenceService';
 
@@ -80,7 +86,9 @@ function bad(message: string): RtinferError {
 }
 
 /** Plain values from a parameter map (the oneof's chosen field). */
-export function fromGrpcParameters(params: Readonly<Record<string, InferParameter>> | undefined): Record<string, string | number | boolean> {
+export function fromGrpcParameters(
+  params: Readonly<Record<string, InferParameter>> | undefined,
+): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const [k, p] of Object.entries(params ?? {})) {
     const choice = p.parameter_choice;
@@ -91,7 +99,9 @@ export function fromGrpcParameters(params: Readonly<Record<string, InferParamete
   return out;
 }
 
-export function toGrpcParameters(params: Readonly<Record<string, string | number | boolean | undefined>>): Record<string, InferParameter> {
+export function toGrpcParameters(
+  params: Readonly<Record<string, string | number | boolean | undefined>>,
+): Record<string, InferParameter> {
   const out: Record<string, InferParameter> = {};
   for (const [k, v] of Object.entries(params)) {
     if (typeof v === 'boolean') out[k] = { bool_param: v };
@@ -131,7 +141,8 @@ function contentsField(type: TensorDType): keyof TensorContents | undefined {
 
 function checkedDims(shape: readonly unknown[], what: string): number[] {
   const dims = shape.map(Number);
-  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${what}: shape [${shape.join(',')}] must be non-negative integers`);
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw bad(`${what}: shape [${shape.join(',')}] must be non-negative integers`);
   return dims;
 }
 
@@ -139,8 +150,15 @@ function checkedDims(shape: readonly unknown[], what: string): number[] {
  * A request's or response's tensors: from `raw` when it has entries (then every tensor must have
  * one, as the protocol says), else from each tensor's typed `contents`.
  */
-export function fromGrpcTensors(tensors: readonly GrpcTensor[], raw: readonly Uint8Array[], field: 'inputs' | 'outputs'): V2Tensor[] {
-  if (raw.length > 0 && raw.length !== tensors.length) throw bad(`raw_${field === 'inputs' ? 'input' : 'output'}_contents has ${raw.length} entries for ${tensors.length} ${field}: with raw contents every tensor needs one`);
+export function fromGrpcTensors(
+  tensors: readonly GrpcTensor[],
+  raw: readonly Uint8Array[],
+  field: 'inputs' | 'outputs',
+): V2Tensor[] {
+  if (raw.length > 0 && raw.length !== tensors.length)
+    throw bad(
+      `raw_${field === 'inputs' ? 'input' : 'output'}_contents has ${raw.length} entries for ${tensors.length} ${field}: with raw contents every tensor needs one`,
+    );
   return tensors.map((t, i) => {
     const what = `${field}[${i}] '${t.name}'`;
     const type = fromV2Datatype(t.datatype);
@@ -154,11 +172,14 @@ export function fromGrpcTensors(tensors: readonly GrpcTensor[], raw: readonly Ui
 
 function fromContents(type: TensorDType, dims: readonly number[], contents: TensorContents, what: string): TensorData {
   const key = contentsField(type);
-  if (!key) throw bad(`${what}: ${toV2Datatype(type)} has no typed contents in the protocol: send it in raw_input_contents`);
+  if (!key)
+    throw bad(`${what}: ${toV2Datatype(type)} has no typed contents in the protocol: send it in raw_input_contents`);
   const values = (contents[key] ?? []) as unknown[];
   const n = elementCount(dims);
-  if (values.length !== n) throw bad(`${what}: ${values.length} values in contents.${key}, shape [${dims.join(',')}] needs ${n}`);
-  if (type === 'string') return (values as Uint8Array[]).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'));
+  if (values.length !== n)
+    throw bad(`${what}: ${values.length} values in contents.${key}, shape [${dims.join(',')}] needs ${n}`);
+  if (type === 'string')
+    return (values as Uint8Array[]).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'));
   const out = DTYPES[type].create(n) as NumericArray;
   if (type === 'int64' || type === 'uint64') {
     const big = out as BigInt64Array;
@@ -182,10 +203,18 @@ function toContents(t: V2Tensor): TensorContents {
 }
 
 /** Tensors as the protocol carries them: raw bytes (one entry each) or typed contents (FP16 always raw). */
-export function toGrpcTensors(tensors: readonly V2Tensor[], raw: boolean): { tensors: GrpcTensor[]; raw: Uint8Array[] } {
+export function toGrpcTensors(
+  tensors: readonly V2Tensor[],
+  raw: boolean,
+): { tensors: GrpcTensor[]; raw: Uint8Array[] } {
   const useRaw = raw || tensors.some((t) => contentsField(t.type) === undefined);
   return {
-    tensors: tensors.map((t) => ({ name: t.name, datatype: toV2Datatype(t.type), shape: t.dims, ...(useRaw ? {} : { contents: toContents(t) }) })),
+    tensors: tensors.map((t) => ({
+      name: t.name,
+      datatype: toV2Datatype(t.type),
+      shape: t.dims,
+      ...(useRaw ? {} : { contents: toContents(t) }),
+    })),
     raw: useRaw ? tensors.map((t) => tensorToBytes(t)) : [],
   };
 }

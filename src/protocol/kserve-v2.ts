@@ -30,7 +30,9 @@ const TO_V2: Readonly<Record<TensorDType, string>> = {
   float64: 'FP64',
   string: 'BYTES',
 };
-const FROM_V2: Readonly<Record<string, TensorDType>> = Object.fromEntries(Object.entries(TO_V2).map(([k, v]) => [v, k as TensorDType]));
+const FROM_V2: Readonly<Record<string, TensorDType>> = Object.fromEntries(
+  Object.entries(TO_V2).map(([k, v]) => [v, k as TensorDType]),
+);
 
 export function toV2Datatype(dtype: TensorDType): string {
   return TO_V2[dtype];
@@ -77,7 +79,12 @@ export function tensorToBytes(t: Pick<V2Tensor, 'type' | 'data'>): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-export function bytesToTensorData(type: TensorDType, dims: readonly number[], bytes: Uint8Array, what: string): TensorData {
+export function bytesToTensorData(
+  type: TensorDType,
+  dims: readonly number[],
+  bytes: Uint8Array,
+  what: string,
+): TensorData {
   const n = elementCount(dims);
   if (type === 'string') {
     const out: string[] = [];
@@ -95,7 +102,8 @@ export function bytesToTensorData(type: TensorDType, dims: readonly number[], by
     return out;
   }
   const spec = DTYPES[type];
-  if (bytes.length !== n * spec.bytes) throw bad(`${what}: ${bytes.length} bytes, ${toV2Datatype(type)} [${dims.join(',')}] needs ${n * spec.bytes}`);
+  if (bytes.length !== n * spec.bytes)
+    throw bad(`${what}: ${bytes.length} bytes, ${toV2Datatype(type)} [${dims.join(',')}] needs ${n * spec.bytes}`);
   // A typed array needs its element alignment: view the body in place when it allows (the server
   // lays bodies out so that it usually does), copy otherwise.
   if (bytes.byteOffset % spec.bytes === 0) return spec.fromBytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
@@ -216,13 +224,16 @@ function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs')
     if (t === null || typeof t !== 'object') throw bad(`${where} must be an object`);
     if (typeof t.name !== 'string' || t.name === '') throw bad(`${where}.name must be a non-empty string`);
     const type = typeof t.datatype === 'string' ? fromV2Datatype(t.datatype) : undefined;
-    if (type === undefined) throw bad(`${where}.datatype '${String(t.datatype)}' is not a v2 datatype (${Object.values(TO_V2).join(', ')})`);
-    if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isInteger(d) || d < 0)) throw bad(`${where}.shape must be an array of non-negative integers`);
+    if (type === undefined)
+      throw bad(`${where}.datatype '${String(t.datatype)}' is not a v2 datatype (${Object.values(TO_V2).join(', ')})`);
+    if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isInteger(d) || d < 0))
+      throw bad(`${where}.shape must be an array of non-negative integers`);
     const dims = t.shape;
     const size = t.parameters?.['binary_data_size'];
     let data: TensorData;
     if (size !== undefined) {
-      if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw bad(`${where}.parameters.binary_data_size must be a non-negative integer`);
+      if (typeof size !== 'number' || !Number.isInteger(size) || size < 0)
+        throw bad(`${where}.parameters.binary_data_size must be a non-negative integer`);
       if (offset + size > binary.length) throw bad(`${where}: binary_data_size ${size} runs past the end of the body`);
       data = bytesToTensorData(type, dims, binary.subarray(offset, offset + size), `${where} '${t.name}'`);
       offset += size;
@@ -232,7 +243,8 @@ function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs')
     }
     return { name: t.name, type, dims, data };
   });
-  if (offset !== binary.length) throw bad(`${binary.length - offset} bytes after the declared binary tensors (binary_data_size covers ${offset})`);
+  if (offset !== binary.length)
+    throw bad(`${binary.length - offset} bytes after the declared binary tensors (binary_data_size covers ${offset})`);
   return tensors;
 }
 
@@ -257,7 +269,14 @@ export function encodeInferRequest(inputs: readonly V2Tensor[], options: InferRe
   });
   const parameters: V2Parameters = { ...options.parameters };
   if (options.binaryOutputs ?? true) parameters['binary_data_output'] = true;
-  return encodeMessage({ ...(options.id ? { id: options.id } : {}), ...(Object.keys(parameters).length ? { parameters } : {}), inputs: jsonInputs }, binaries);
+  return encodeMessage(
+    {
+      ...(options.id ? { id: options.id } : {}),
+      ...(Object.keys(parameters).length ? { parameters } : {}),
+      inputs: jsonInputs,
+    },
+    binaries,
+  );
 }
 
 export interface DecodedInferRequest {
@@ -273,7 +292,8 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
   const { json, binary } = splitBody(body, headerLength);
   if (json['id'] !== undefined && typeof json['id'] !== 'string') throw bad("'id' must be a string");
   const parameters = (json['parameters'] ?? {}) as V2Parameters;
-  if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) throw bad("'parameters' must be an object");
+  if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters))
+    throw bad("'parameters' must be an object");
   const binaryDefault = parameters['binary_data_output'] === true;
   const outputsRaw = json['outputs'] ?? [];
   if (!Array.isArray(outputsRaw)) throw bad("'outputs' must be an array");
@@ -283,10 +303,22 @@ export function decodeInferRequest(body: Buffer, headerLength: string | undefine
     const b = out.parameters?.['binary_data'];
     return { name: out.name, binary: b === undefined ? binaryDefault : b === true };
   });
-  return { id: json['id'] as string | undefined, inputs: readTensors(json['inputs'], binary, 'inputs'), outputs, binaryOutputByDefault: binaryDefault, parameters };
+  return {
+    id: json['id'] as string | undefined,
+    inputs: readTensors(json['inputs'], binary, 'inputs'),
+    outputs,
+    binaryOutputByDefault: binaryDefault,
+    parameters,
+  };
 }
 
-export function encodeInferResponse(modelName: string, modelVersion: string | undefined, outputs: readonly V2Tensor[], binary: (name: string) => boolean, id?: string): EncodedMessage {
+export function encodeInferResponse(
+  modelName: string,
+  modelVersion: string | undefined,
+  outputs: readonly V2Tensor[],
+  binary: (name: string) => boolean,
+  id?: string,
+): EncodedMessage {
   const binaries: Buffer[] = [];
   const jsonOutputs: JsonTensor[] = outputs.map((t) => {
     const base = { name: t.name, datatype: toV2Datatype(t.type), shape: [...t.dims] };
@@ -295,7 +327,15 @@ export function encodeInferResponse(modelName: string, modelVersion: string | un
     binaries.push(bytes);
     return { ...base, parameters: { binary_data_size: bytes.length } };
   });
-  return encodeMessage({ model_name: modelName, ...(modelVersion ? { model_version: modelVersion } : {}), ...(id ? { id } : {}), outputs: jsonOutputs }, binaries);
+  return encodeMessage(
+    {
+      model_name: modelName,
+      ...(modelVersion ? { model_version: modelVersion } : {}),
+      ...(id ? { id } : {}),
+      outputs: jsonOutputs,
+    },
+    binaries,
+  );
 }
 
 export function decodeInferResponse(body: Buffer, headerLength: string | undefined): V2Tensor[] {
@@ -314,7 +354,12 @@ export interface V2ModelMetadata {
 }
 
 /** Model metadata for a spec list; dynamic dimensions are -1, as the protocol has it. */
-export function modelMetadata(name: string, versions: string[], inputs: readonly TensorSpec[], outputs: readonly TensorSpec[]): V2ModelMetadata {
+export function modelMetadata(
+  name: string,
+  versions: string[],
+  inputs: readonly TensorSpec[],
+  outputs: readonly TensorSpec[],
+): V2ModelMetadata {
   const conv = (s: TensorSpec): { name: string; datatype: string; shape: number[] } => ({
     name: s.name,
     datatype: toV2Datatype(s.dtype),
@@ -327,11 +372,15 @@ export function modelMetadata(name: string, versions: string[], inputs: readonly
 export function specsFromMetadata(meta: unknown, what: string): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
   const m = meta as Partial<V2ModelMetadata> | null;
   const conv = (list: unknown, field: string): TensorSpec[] => {
-    if (!Array.isArray(list)) throw new RtinferError('RTI_ERR_INPUT_DATA', `${what}: model metadata has no '${field}' array`);
+    if (!Array.isArray(list))
+      throw new RtinferError('RTI_ERR_INPUT_DATA', `${what}: model metadata has no '${field}' array`);
     return list.map((t: { name?: unknown; datatype?: unknown; shape?: unknown }) => {
       const dtype = typeof t.datatype === 'string' ? fromV2Datatype(t.datatype) : undefined;
       if (typeof t.name !== 'string' || dtype === undefined || !Array.isArray(t.shape)) {
-        throw new RtinferError('RTI_ERR_INPUT_DATA', `${what}: model metadata ${field} entry ${JSON.stringify(t)} is not a v2 tensor description`);
+        throw new RtinferError(
+          'RTI_ERR_INPUT_DATA',
+          `${what}: model metadata ${field} entry ${JSON.stringify(t)} is not a v2 tensor description`,
+        );
       }
       return { name: t.name, dtype, shape: (t.shape as number[]).map((d): Dim => (d >= 0 ? d : '')) };
     });

@@ -41,9 +41,11 @@ interface DTypeSpec {
   readonly accepts: (data: unknown) => boolean;
 }
 
-function spec<T extends NumericArray>(
-  ctor: { new (n: number): T; new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number },
-): DTypeSpec {
+function spec<T extends NumericArray>(ctor: {
+  new (n: number): T;
+  new (b: ArrayBuffer, o: number, n: number): T;
+  BYTES_PER_ELEMENT: number;
+}): DTypeSpec {
   return {
     bytes: ctor.BYTES_PER_ELEMENT,
     create: (n) => new ctor(n),

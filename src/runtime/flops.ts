@@ -58,10 +58,7 @@ function neededTensors(node: OnnxNode): string[] {
  * file (no counted ops, or ops on inputs and weights only) the model is not run at all.
  * Nodes inside If/Loop/Scan bodies are not counted: their tensors cannot be graph outputs.
  */
-export async function estimateFlops(
-  modelBytes: Uint8Array,
-  feeds: Record<string, Tensor>,
-): Promise<FlopsEstimate> {
+export async function estimateFlops(modelBytes: Uint8Array, feeds: Record<string, Tensor>): Promise<FlopsEstimate> {
   const model = parseOnnxModel(modelBytes, 'model');
   const graph = model.graph;
 

@@ -46,7 +46,9 @@ export interface SampleSet {
 }
 
 /** `zeros`, `random`, `name=NUMBER`, `name=FILE` or `FILE` (for a model with one input). */
-export function parseInputArg(text: string): { fill: SyntheticFill } | { file: InputFile } | { constant: InputConstant } {
+export function parseInputArg(
+  text: string,
+): { fill: SyntheticFill } | { file: InputFile } | { constant: InputConstant } {
   if (text === 'zeros' || text === 'random') return { fill: text };
   const eq = text.indexOf('=');
   if (eq > 0 && !text.slice(0, eq).includes('/')) {
@@ -68,7 +70,11 @@ function constantData(dtype: TensorDType, dims: readonly number[], value: number
   return data;
 }
 
-async function loadFile(spec: TensorSpec, shape: number[], file: InputFile): Promise<{ dims: number[]; data: TensorData }> {
+async function loadFile(
+  spec: TensorSpec,
+  shape: number[],
+  file: InputFile,
+): Promise<{ dims: number[]; data: TensorData }> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file.path);
@@ -78,7 +84,10 @@ async function loadFile(spec: TensorSpec, shape: number[], file: InputFile): Pro
   if (file.path.toLowerCase().endsWith('.npy')) {
     const arr = parseNpy(bytes, file.path);
     if (arr.dtype !== spec.dtype) {
-      throw new RtinferError('RTI_ERR_INPUT_DATA', `${file.path} holds ${arr.dtype}, but input '${spec.name}' takes ${spec.dtype}`);
+      throw new RtinferError(
+        'RTI_ERR_INPUT_DATA',
+        `${file.path} holds ${arr.dtype}, but input '${spec.name}' takes ${spec.dtype}`,
+      );
     }
     checkFits(spec, arr.dims, file.path);
     return { dims: arr.dims, data: arr.data };
@@ -97,12 +106,18 @@ export async function buildSamples(
   const inputName = (name: string | undefined, what: string): string => {
     if (name === undefined) {
       if (specs.length !== 1) {
-        throw new RtinferError('RTI_ERR_ARG_INVALID', `--input ${what} needs an input name (NAME=${what}): the model has ${specs.length} inputs`);
+        throw new RtinferError(
+          'RTI_ERR_ARG_INVALID',
+          `--input ${what} needs an input name (NAME=${what}): the model has ${specs.length} inputs`,
+        );
       }
       return specs[0]?.name ?? '';
     }
     if (!specs.some((s) => s.name === name)) {
-      throw new RtinferError('RTI_ERR_MODEL_INPUT_UNKNOWN', `--input names input '${name}', but the model's inputs are: ${specs.map((s) => s.name).join(', ')}`);
+      throw new RtinferError(
+        'RTI_ERR_MODEL_INPUT_UNKNOWN',
+        `--input names input '${name}', but the model's inputs are: ${specs.map((s) => s.name).join(', ')}`,
+      );
     }
     return name;
   };
@@ -128,7 +143,8 @@ export async function buildSamples(
   const synthetic = specs.filter((s) => !loaded.has(s.name) && !constants.has(s.name));
   const fileCount = Math.max(0, ...[...loaded.values()].map((a) => a.length));
   // Zeros are all alike: one sample is as good as eight.
-  const count = synthetic.length > 0 && plan.fill === 'random' ? Math.max(plan.samples, fileCount) : Math.max(1, fileCount);
+  const count =
+    synthetic.length > 0 && plan.fill === 'random' ? Math.max(plan.samples, fileCount) : Math.max(1, fileCount);
   const rng = createRng(plan.seed);
   const samples: Feeds[] = [];
   for (let i = 0; i < count; i++) {
@@ -149,6 +165,9 @@ export async function buildSamples(
   }
   const parts = [...loaded.entries()].map(([n, a]) => `${n} from ${a.length} file(s)`);
   for (const [n, v] of constants) parts.push(`${n} = ${v}`);
-  if (synthetic.length > 0) parts.push(`${synthetic.map((s) => s.name).join(', ')} ${plan.fill}${plan.fill === 'random' ? ` (seed ${plan.seed})` : ''}`);
+  if (synthetic.length > 0)
+    parts.push(
+      `${synthetic.map((s) => s.name).join(', ')} ${plan.fill}${plan.fill === 'random' ? ` (seed ${plan.seed})` : ''}`,
+    );
   return { samples, shapes: finalShapes, description: `${count} sample(s): ${parts.join('; ')}` };
 }

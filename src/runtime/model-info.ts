@@ -100,9 +100,7 @@ const ORT_TYPE_NAMES: ReadonlyMap<number, string> = new Map([
   [TensorDataType.FLOAT8E8M0, 'float8e8m0'],
 ]);
 
-const ONNX_TYPE_CODES: ReadonlyMap<string, number> = new Map(
-  [...ORT_TYPE_NAMES].map(([code, name]) => [name, code]),
-);
+const ONNX_TYPE_CODES: ReadonlyMap<string, number> = new Map([...ORT_TYPE_NAMES].map(([code, name]) => [name, code]));
 
 // Bits per element, so the packed 4-bit types come out right; STRING has no fixed size.
 const BITS_PER_ELEMENT: ReadonlyMap<number, number> = new Map([
@@ -325,7 +323,10 @@ function addConstant(
         add(1, attribute.s?.length ?? 0);
         break;
       case 'value_strings':
-        add(attribute.strings.length, attribute.strings.reduce((sum, s) => sum + s.length, 0));
+        add(
+          attribute.strings.length,
+          attribute.strings.reduce((sum, s) => sum + s.length, 0),
+        );
         break;
       default:
         break;

@@ -102,8 +102,14 @@ export function encodeNpy(dtype: TensorDType, dims: readonly number[], data: Num
 }
 
 /** A raw little-endian file: its size must be exactly the tensor's byte size. */
-export function parseRawBin(bytes: Uint8Array, dtype: TensorDType, dims: readonly number[], label: string): NumericArray {
-  if (dtype === 'string') throw new RtinferError('RTI_ERR_INPUT_DATA', `${label}: string inputs cannot be read from a raw .bin file`);
+export function parseRawBin(
+  bytes: Uint8Array,
+  dtype: TensorDType,
+  dims: readonly number[],
+  label: string,
+): NumericArray {
+  if (dtype === 'string')
+    throw new RtinferError('RTI_ERR_INPUT_DATA', `${label}: string inputs cannot be read from a raw .bin file`);
   const count = elementCount(dims);
   const need = count * DTYPES[dtype].bytes;
   if (bytes.length !== need) {

@@ -60,7 +60,10 @@ export function assertProvidersAvailable(names: readonly string[]): void {
       );
     }
     if (!status.available) {
-      throw new RtinferError('RTI_ERR_EP_UNAVAILABLE', `execution provider '${name}' is not available: ${status.reason}`);
+      throw new RtinferError(
+        'RTI_ERR_EP_UNAVAILABLE',
+        `execution provider '${name}' is not available: ${status.reason}`,
+      );
     }
   }
 }

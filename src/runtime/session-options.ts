@@ -65,9 +65,11 @@ export function validateSessionSettings(s: SessionSettings): void {
   checkOneOf('executionMode', s.executionMode, EXECUTION_MODES);
   checkOneOf('graphOptimizationLevel', s.graphOptimizationLevel, GRAPH_OPT_LEVELS);
   checkOneOf('logLevel', s.logLevel, LOG_LEVELS);
-  if (s.executionProviders !== undefined && s.executionProviders.length === 0) fail('invalid executionProviders: empty list');
+  if (s.executionProviders !== undefined && s.executionProviders.length === 0)
+    fail('invalid executionProviders: empty list');
   for (const [name, value] of Object.entries(s.freeDimensionOverrides ?? {})) {
-    if (!Number.isInteger(value) || value < 1) fail(`invalid freeDimensionOverrides.${name}: ${value} (expected a positive integer)`);
+    if (!Number.isInteger(value) || value < 1)
+      fail(`invalid freeDimensionOverrides.${name}: ${value} (expected a positive integer)`);
   }
 }
 

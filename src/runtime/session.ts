@@ -37,12 +37,18 @@ export async function readModel(source: ModelSource): Promise<LoadedModel> {
   let bytes: Uint8Array;
   try {
     const info = await stat(source);
-    if (info.isDirectory()) throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `${source} is a directory, not a model file`);
+    if (info.isDirectory())
+      throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `${source} is a directory, not a model file`);
     bytes = await readFile(source);
   } catch (error) {
     if (error instanceof RtinferError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'model file not found' : code === 'EACCES' ? 'model file not readable' : 'cannot read model file';
+    const why =
+      code === 'ENOENT'
+        ? 'model file not found'
+        : code === 'EACCES'
+          ? 'model file not readable'
+          : 'cannot read model file';
     throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `${why}: ${source}`, { cause: error });
   }
   return { label: source, path: path.resolve(source), bytes, readMs: performance.now() - t0 };
@@ -56,14 +62,24 @@ export interface RuntimeSession {
   release(): Promise<void>;
 }
 
-function specsOf(label: string, kind: 'input' | 'output', meta: readonly InferenceSession.ValueMetadata[]): TensorSpec[] {
+function specsOf(
+  label: string,
+  kind: 'input' | 'output',
+  meta: readonly InferenceSession.ValueMetadata[],
+): TensorSpec[] {
   return meta.map((m) => {
     if (!m.isTensor) {
-      throw new RtinferError('RTI_ERR_SESSION_CREATE', `${label}: ${kind} '${m.name}' is not a tensor (sequence and map values are not supported)`);
+      throw new RtinferError(
+        'RTI_ERR_SESSION_CREATE',
+        `${label}: ${kind} '${m.name}' is not a tensor (sequence and map values are not supported)`,
+      );
     }
     const dtype = String(m.type);
     if (!isTensorDType(dtype)) {
-      throw new RtinferError('RTI_ERR_SESSION_CREATE', `${label}: ${kind} '${m.name}' has element type ${dtype}, which onnxruntime-node cannot feed`);
+      throw new RtinferError(
+        'RTI_ERR_SESSION_CREATE',
+        `${label}: ${kind} '${m.name}' has element type ${dtype}, which onnxruntime-node cannot feed`,
+      );
     }
     return { name: m.name, dtype, shape: [...m.shape] };
   });
@@ -72,13 +88,19 @@ function specsOf(label: string, kind: 'input' | 'output', meta: readonly Inferen
 function sessionError(model: LoadedModel, error: unknown, settings: SessionSettings): RtinferError {
   const msg = firstLine(error);
   if (/protobuf parsing failed|Model data pointer is null|ModelProto does not have a graph/i.test(msg)) {
-    return new RtinferError('RTI_ERR_MODEL_NOT_ONNX', `${model.label} is not an ONNX model (onnxruntime: ${msg})`, { cause: error });
+    return new RtinferError('RTI_ERR_MODEL_NOT_ONNX', `${model.label} is not an ONNX model (onnxruntime: ${msg})`, {
+      cause: error,
+    });
   }
   const eps = settings.executionProviders ?? ['cpu'];
   if (eps.some((ep) => ep !== 'cpu') && /backend|provider|adapter|shared library/i.test(msg)) {
-    return new RtinferError('RTI_ERR_EP_UNAVAILABLE', `execution provider ${eps.join(',')} failed to start: ${msg}`, { cause: error });
+    return new RtinferError('RTI_ERR_EP_UNAVAILABLE', `execution provider ${eps.join(',')} failed to start: ${msg}`, {
+      cause: error,
+    });
   }
-  return new RtinferError('RTI_ERR_SESSION_CREATE', `cannot create a session for ${model.label}: ${msg}`, { cause: error });
+  return new RtinferError('RTI_ERR_SESSION_CREATE', `cannot create a session for ${model.label}: ${msg}`, {
+    cause: error,
+  });
 }
 
 export async function createSession(model: LoadedModel, settings: SessionSettings = {}): Promise<RuntimeSession> {

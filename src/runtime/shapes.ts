@@ -33,7 +33,10 @@ export function parseShapeArg(text: string): ShapeOverride {
   const parts = dimsText.split(/[x,]/);
   const dims = parts.map((p) => Number(p.trim()));
   if (dimsText.trim() === '' || dims.some((d) => !Number.isInteger(d) || d < 1) || name === '') {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --shape '${text}' (expected name=1x3x640x640 with positive integers)`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --shape '${text}' (expected name=1x3x640x640 with positive integers)`,
+    );
   }
   return name === undefined ? { dims } : { name, dims };
 }
@@ -53,11 +56,17 @@ function isImageLayout(shape: readonly Dim[]): 'nchw' | 'nhwc' | null {
 const SEQUENCE_NAME = /seq|len|token|time|frame/i;
 
 /** The default for one dynamic dimension, with the reason that gets printed. */
-function defaultDim(spec: TensorSpec, index: number, imageSize: readonly [number, number]): { value: number; why: string } {
+function defaultDim(
+  spec: TensorSpec,
+  index: number,
+  imageSize: readonly [number, number],
+): { value: number; why: string } {
   const layout = isImageLayout(spec.shape);
   if (index === 0) return { value: 1, why: 'batch' };
-  if (layout === 'nchw' && (index === 2 || index === 3)) return { value: imageSize[index - 2] ?? 640, why: 'image size' };
-  if (layout === 'nhwc' && (index === 1 || index === 2)) return { value: imageSize[index - 1] ?? 640, why: 'image size' };
+  if (layout === 'nchw' && (index === 2 || index === 3))
+    return { value: imageSize[index - 2] ?? 640, why: 'image size' };
+  if (layout === 'nhwc' && (index === 1 || index === 2))
+    return { value: imageSize[index - 1] ?? 640, why: 'image size' };
   const symbol = spec.shape[index];
   if (typeof symbol === 'string' && SEQUENCE_NAME.test(symbol)) return { value: 128, why: 'sequence length' };
   return { value: 1, why: 'unknown dimension' };
@@ -149,6 +158,7 @@ export function checkFits(spec: TensorSpec, dims: readonly number[], origin: str
 
 export function describeDefaults(defaulted: readonly DefaultedDim[]): string[] {
   return defaulted.map(
-    (d) => `input '${d.input}' dim ${d.index}${d.symbol ? ` (${d.symbol})` : ''} = ${d.value} (${d.why}; set with --shape)`,
+    (d) =>
+      `input '${d.input}' dim ${d.index}${d.symbol ? ` (${d.symbol})` : ''} = ${d.value} (${d.why}; set with --shape)`,
   );
 }

@@ -7,7 +7,13 @@
 import type { Worker } from 'node:worker_threads';
 import { RtinferError, type ErrorCode } from '../errors.js';
 import { spawnWorker } from '../engine/spawn-worker.js';
-import { decodeInferRequest, encodeInferResponse, type DecodedInferRequest, type EncodedMessage, type V2Tensor } from '../protocol/kserve-v2.js';
+import {
+  decodeInferRequest,
+  encodeInferResponse,
+  type DecodedInferRequest,
+  type EncodedMessage,
+  type V2Tensor,
+} from '../protocol/kserve-v2.js';
 import type { CodecRequest } from './codec-worker.js';
 
 /** JSON text above this many bytes is parsed or written in the worker (about 1–2 ms of work here). */
@@ -45,24 +51,40 @@ export class CodecPool {
     const len = headerLength === undefined ? undefined : String(headerLength);
     if (jsonBytes < OFFLOAD_JSON_BYTES) return decodeInferRequest(body, len);
     this.#onOffload?.('decode');
-    const r = (await this.#call({ id: 0, op: 'decode', body, headerLength: len }, [body.buffer as ArrayBuffer])) as DecodedInferRequest;
+    const r = (await this.#call({ id: 0, op: 'decode', body, headerLength: len }, [
+      body.buffer as ArrayBuffer,
+    ])) as DecodedInferRequest;
     return r;
   }
 
   /** Encodes a v2 response; in the worker when its JSON tensors are large (about 12 bytes a value). */
-  async encode(model: string, version: string | undefined, outputs: V2Tensor[], binary: (name: string) => boolean, requestId: string | undefined): Promise<EncodedMessage> {
+  async encode(
+    model: string,
+    version: string | undefined,
+    outputs: V2Tensor[],
+    binary: (name: string) => boolean,
+    requestId: string | undefined,
+  ): Promise<EncodedMessage> {
     const jsonValues = outputs.reduce((n, t) => n + (binary(t.name) ? 0 : t.data.length), 0);
     if (jsonValues * 12 < OFFLOAD_JSON_BYTES) return encodeInferResponse(model, version, outputs, binary, requestId);
     this.#onOffload?.('encode');
     const names = outputs.filter((t) => binary(t.name)).map((t) => t.name);
-    const r = (await this.#call({ id: 0, op: 'encode', model, version, outputs, binary: names, requestId })) as { body: Uint8Array; headers: Record<string, string> };
+    const r = (await this.#call({ id: 0, op: 'encode', model, version, outputs, binary: names, requestId })) as {
+      body: Uint8Array;
+      headers: Record<string, string>;
+    };
     return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), headers: r.headers };
   }
 
   #call(request: CodecRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the server is shutting down'));
     if (this.#pending.size >= MAX_PENDING) {
-      return Promise.reject(new RtinferError('RTI_ERR_ENGINE_QUEUE_FULL', `the JSON codec is busy (${MAX_PENDING} large JSON messages in hand): retry later, or send binary tensors`));
+      return Promise.reject(
+        new RtinferError(
+          'RTI_ERR_ENGINE_QUEUE_FULL',
+          `the JSON codec is busy (${MAX_PENDING} large JSON messages in hand): retry later, or send binary tensors`,
+        ),
+      );
     }
     const worker = this.#start();
     clearTimeout(this.#idleTimer);
@@ -89,7 +111,8 @@ export class CodecPool {
       else p.reject(m.code ? new RtinferError(m.code, m.message) : new Error(m.message));
     });
     const fail = (why: string): void => {
-      for (const p of this.#pending.values()) p.reject(new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `the codec worker died (${why})`));
+      for (const p of this.#pending.values())
+        p.reject(new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `the codec worker died (${why})`));
       this.#pending.clear();
       // The next call starts a new one.
       if (this.#worker === worker) this.#worker = undefined;

@@ -10,7 +10,15 @@ import type { NumericArray } from '../runtime/dtypes.js';
 
 export type CodecRequest =
   | { id: number; op: 'decode'; body: Uint8Array; headerLength: string | undefined }
-  | { id: number; op: 'encode'; model: string; version: string | undefined; outputs: V2Tensor[]; binary: string[]; requestId: string | undefined };
+  | {
+      id: number;
+      op: 'encode';
+      model: string;
+      version: string | undefined;
+      outputs: V2Tensor[];
+      binary: string[];
+      requestId: string | undefined;
+    };
 
 const port = parentPort;
 if (!port) throw new Error('server/codec-worker must run in a worker thread');
@@ -33,6 +41,11 @@ port.on('message', (m: CodecRequest) => {
       port.postMessage({ id: m.id, ok: true, result: { body: msg.body, headers: msg.headers } });
     }
   } catch (error) {
-    port.postMessage({ id: m.id, ok: false, code: isRtinferError(error) ? error.code : undefined, message: isRtinferError(error) ? error.message : firstLine(error) });
+    port.postMessage({
+      id: m.id,
+      ok: false,
+      code: isRtinferError(error) ? error.code : undefined,
+      message: isRtinferError(error) ? error.message : firstLine(error),
+    });
   }
 });

@@ -40,13 +40,18 @@ function isObj(v: unknown): v is Obj {
 
 function int(where: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(where, `expected an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    fail(
+      where,
+      `expected an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, got ${JSON.stringify(v)}`,
+    );
   return v;
 }
 
 function num(where: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) fail(where, `expected a positive number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))
+    fail(where, `expected a positive number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -58,7 +63,8 @@ function str(where: string, v: unknown): string | undefined {
 
 function strings(where: string, v: unknown): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) fail(where, 'expected a list of non-empty strings');
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))
+    fail(where, 'expected a list of non-empty strings');
   return v as string[];
 }
 
@@ -72,13 +78,15 @@ export function validateOrigins(list: string[]): string[] {
     } catch {
       u = undefined;
     }
-    if (!u || u.origin !== o.replace(/\/+$/, '')) fail('cors', `'${o}' is not an origin (scheme://host[:port], or '*')`);
+    if (!u || u.origin !== o.replace(/\/+$/, ''))
+      fail('cors', `'${o}' is not an origin (scheme://host[:port], or '*')`);
   }
   return list;
 }
 
 function only(where: string, o: Obj, keys: readonly string[]): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${where}.${k}`, `unknown field (expected one of ${keys.join(', ')})`);
+  for (const k of Object.keys(o))
+    if (!keys.includes(k)) fail(`${where}.${k}`, `unknown field (expected one of ${keys.join(', ')})`);
 }
 
 export function modelNameFromPath(file: string): string {
@@ -86,7 +94,21 @@ export function modelNameFromPath(file: string): string {
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
-const MODEL_KEYS = ['name', 'path', 'version', 'instances', 'threads', 'batching', 'maxQueueSize', 'defaultDeadlineMs', 'session', 'warmupShapes', 'task', 'hint', 'placement'] as const;
+const MODEL_KEYS = [
+  'name',
+  'path',
+  'version',
+  'instances',
+  'threads',
+  'batching',
+  'maxQueueSize',
+  'defaultDeadlineMs',
+  'session',
+  'warmupShapes',
+  'task',
+  'hint',
+  'placement',
+] as const;
 
 /** A model's serving config from a plain object (the repository builds these from its layout). */
 export function modelConfigFrom(where: string, raw: Record<string, unknown>): ModelConfig {
@@ -112,13 +134,16 @@ function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig 
   if (deadline !== undefined) m.defaultDeadlineMs = deadline;
   const placement = raw['placement'];
   if (placement !== undefined) {
-    if (placement !== 'worker' && placement !== 'main') fail(`${where}.placement`, `expected worker or main, got ${JSON.stringify(placement)}`);
-    if (placement === 'main' && instances !== undefined && instances !== 1) fail(`${where}.placement`, `'main' runs one session on the HTTP thread: instances must be 1, not ${instances}`);
+    if (placement !== 'worker' && placement !== 'main')
+      fail(`${where}.placement`, `expected worker or main, got ${JSON.stringify(placement)}`);
+    if (placement === 'main' && instances !== undefined && instances !== 1)
+      fail(`${where}.placement`, `'main' runs one session on the HTTP thread: instances must be 1, not ${instances}`);
     m.placement = placement;
   }
   const hint = raw['hint'];
   if (hint !== undefined) {
-    if (!(PERFORMANCE_HINTS as readonly unknown[]).includes(hint)) fail(`${where}.hint`, `expected one of ${PERFORMANCE_HINTS.join(', ')}, got ${JSON.stringify(hint)}`);
+    if (!(PERFORMANCE_HINTS as readonly unknown[]).includes(hint))
+      fail(`${where}.hint`, `expected one of ${PERFORMANCE_HINTS.join(', ')}, got ${JSON.stringify(hint)}`);
     m.hint = hint as PerformanceHint;
   }
   const task = str(`${where}.task`, raw['task']);
@@ -131,41 +156,56 @@ function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig 
     only(`${where}.batching`, b, ['mode', 'maxBatchSize', 'maxQueueDelayUs', 'preferredBatchSizes']);
     const batching: BatchingOptions = {};
     if (b['mode'] !== undefined) {
-      if (b['mode'] !== 'adaptive' && b['mode'] !== 'static') fail(`${where}.batching.mode`, `expected adaptive or static, got ${JSON.stringify(b['mode'])}`);
+      if (b['mode'] !== 'adaptive' && b['mode'] !== 'static')
+        fail(`${where}.batching.mode`, `expected adaptive or static, got ${JSON.stringify(b['mode'])}`);
       batching.mode = b['mode'];
     }
     const max = int(`${where}.batching.maxBatchSize`, b['maxBatchSize'], 1, 4096);
     if (max !== undefined) batching.maxBatchSize = max;
     const delay = b['maxQueueDelayUs'];
     if (delay !== undefined) {
-      if (typeof delay !== 'number' || !(delay >= 0)) fail(`${where}.batching.maxQueueDelayUs`, `expected a number >= 0, got ${JSON.stringify(delay)}`);
+      if (typeof delay !== 'number' || !(delay >= 0))
+        fail(`${where}.batching.maxQueueDelayUs`, `expected a number >= 0, got ${JSON.stringify(delay)}`);
       batching.maxQueueDelayUs = delay;
     }
     const pref = b['preferredBatchSizes'];
     if (pref !== undefined) {
       if (!Array.isArray(pref)) fail(`${where}.batching.preferredBatchSizes`, 'expected an array of integers');
-      batching.preferredBatchSizes = pref.map((p, i) => int(`${where}.batching.preferredBatchSizes[${i}]`, p, 1) as number);
+      batching.preferredBatchSizes = pref.map(
+        (p, i) => int(`${where}.batching.preferredBatchSizes[${i}]`, p, 1) as number,
+      );
     }
     m.batching = batching;
   }
   const s = raw['session'];
   if (s !== undefined) {
     if (!isObj(s)) fail(`${where}.session`, 'expected an object');
-    only(`${where}.session`, s, ['executionProviders', 'graphOptimizationLevel', 'executionMode', 'interOpThreads', 'allowSpinning', 'enableCpuMemArena', 'enableMemPattern']);
+    only(`${where}.session`, s, [
+      'executionProviders',
+      'graphOptimizationLevel',
+      'executionMode',
+      'interOpThreads',
+      'allowSpinning',
+      'enableCpuMemArena',
+      'enableMemPattern',
+    ]);
     const session: NonNullable<ModelConfig['session']> = {};
     if (s['executionProviders'] !== undefined) {
       const eps = s['executionProviders'];
-      if (!Array.isArray(eps) || eps.some((e) => typeof e !== 'string')) fail(`${where}.session.executionProviders`, 'expected an array of names');
+      if (!Array.isArray(eps) || eps.some((e) => typeof e !== 'string'))
+        fail(`${where}.session.executionProviders`, 'expected an array of names');
       session.executionProviders = eps as string[];
     }
     if (s['graphOptimizationLevel'] !== undefined) {
       const g = s['graphOptimizationLevel'];
-      if (!(GRAPH_OPT_LEVELS as readonly unknown[]).includes(g)) fail(`${where}.session.graphOptimizationLevel`, `expected one of ${GRAPH_OPT_LEVELS.join(', ')}`);
+      if (!(GRAPH_OPT_LEVELS as readonly unknown[]).includes(g))
+        fail(`${where}.session.graphOptimizationLevel`, `expected one of ${GRAPH_OPT_LEVELS.join(', ')}`);
       session.graphOptimizationLevel = g as (typeof GRAPH_OPT_LEVELS)[number];
     }
     if (s['executionMode'] !== undefined) {
       const e = s['executionMode'];
-      if (!(EXECUTION_MODES as readonly unknown[]).includes(e)) fail(`${where}.session.executionMode`, `expected one of ${EXECUTION_MODES.join(', ')}`);
+      if (!(EXECUTION_MODES as readonly unknown[]).includes(e))
+        fail(`${where}.session.executionMode`, `expected one of ${EXECUTION_MODES.join(', ')}`);
       session.executionMode = e as (typeof EXECUTION_MODES)[number];
     }
     const inter = int(`${where}.session.interOpThreads`, s['interOpThreads'], 0, 1024);
@@ -183,7 +223,8 @@ function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig 
     if (!isObj(w)) fail(`${where}.warmupShapes`, 'expected an object mapping input names to dims');
     m.warmupShapes = {};
     for (const [k, dims] of Object.entries(w)) {
-      if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 1)) fail(`${where}.warmupShapes.${k}`, 'expected an array of positive integers');
+      if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 1))
+        fail(`${where}.warmupShapes.${k}`, 'expected an array of positive integers');
       m.warmupShapes[k] = dims as number[];
     }
   }
@@ -213,9 +254,11 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     'modelRepository',
     'models',
   ]);
-  const repository = raw['modelRepository'] === undefined ? undefined : repositoryConfig(raw['modelRepository'], baseDir);
+  const repository =
+    raw['modelRepository'] === undefined ? undefined : repositoryConfig(raw['modelRepository'], baseDir);
   const models = raw['models'] ?? (repository ? [] : undefined);
-  if (!Array.isArray(models) || (models.length === 0 && !repository)) fail('models', 'expected a non-empty list of models (or a modelRepository)');
+  if (!Array.isArray(models) || (models.length === 0 && !repository))
+    fail('models', 'expected a non-empty list of models (or a modelRepository)');
   const config: ServerConfig = {
     host: str('host', raw['host']) ?? SERVER_DEFAULTS.host,
     port: int('port', raw['port'], 0, 65535) ?? SERVER_DEFAULTS.port,
@@ -236,7 +279,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
   if (repository) config.modelRepository = repository;
   const logFormat = raw['logFormat'];
   if (logFormat !== undefined) {
-    if (logFormat !== 'text' && logFormat !== 'json') fail('logFormat', `expected "text" or "json", got ${JSON.stringify(logFormat)}`);
+    if (logFormat !== 'text' && logFormat !== 'json')
+      fail('logFormat', `expected "text" or "json", got ${JSON.stringify(logFormat)}`);
     config.logFormat = logFormat;
   }
   const accessLog = raw['accessLog'];
@@ -260,10 +304,23 @@ function repositoryConfig(raw: unknown, baseDir: string): NonNullable<ServerConf
   only('modelRepository', raw, ['dir', 'control', 'pollSeconds', 'load']);
   const dir = str('modelRepository.dir', raw['dir']) ?? fail('modelRepository.dir', 'missing');
   const control = raw['control'] ?? 'none';
-  if (!(MODEL_CONTROL_MODES as readonly unknown[]).includes(control)) fail('modelRepository.control', `expected one of ${MODEL_CONTROL_MODES.join(', ')}, got ${JSON.stringify(control)}`);
+  if (!(MODEL_CONTROL_MODES as readonly unknown[]).includes(control))
+    fail(
+      'modelRepository.control',
+      `expected one of ${MODEL_CONTROL_MODES.join(', ')}, got ${JSON.stringify(control)}`,
+    );
   const load = strings('modelRepository.load', raw['load']);
-  if (load.length > 0 && control !== 'explicit') fail('modelRepository.load', 'names models to load at start-up with control "explicit" only (the other modes load every model)');
-  return { dir: path.resolve(baseDir, dir), control: control as ModelControl, pollSeconds: num('modelRepository.pollSeconds', raw['pollSeconds']) ?? 15, load };
+  if (load.length > 0 && control !== 'explicit')
+    fail(
+      'modelRepository.load',
+      'names models to load at start-up with control "explicit" only (the other modes load every model)',
+    );
+  return {
+    dir: path.resolve(baseDir, dir),
+    control: control as ModelControl,
+    pollSeconds: num('modelRepository.pollSeconds', raw['pollSeconds']) ?? 15,
+    load,
+  };
 }
 
 export async function loadConfigFile(file: string): Promise<ServerConfig> {
@@ -277,7 +334,10 @@ export async function loadConfigFile(file: string): Promise<ServerConfig> {
   try {
     raw = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `config ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${firstLine(error)}`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `config ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${firstLine(error)}`,
+    );
   }
   return validateConfig(raw, path.dirname(path.resolve(file)));
 }

@@ -14,7 +14,14 @@ import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
-import { fromGrpcParameters, fromGrpcTensors, grpcServiceDefinition, toGrpcTensors, type GrpcInferRequest, type GrpcInferResponse } from '../protocol/grpc-v2.js';
+import {
+  fromGrpcParameters,
+  fromGrpcTensors,
+  grpcServiceDefinition,
+  toGrpcTensors,
+  type GrpcInferRequest,
+  type GrpcInferResponse,
+} from '../protocol/grpc-v2.js';
 import { RTINFER_VERSION } from '../version.js';
 import { errorAnswer, HttpError, type InternalErrorLog } from './http-io.js';
 import { recordSuccess, refuseIfLate, runInference, serverTimingHeader, timingStages } from './inference.js';
@@ -78,17 +85,33 @@ export class GrpcEndpoint {
     widenFlowControl(this.#server);
     this.#server.addService(grpcServiceDefinition(), {
       ServerLive: this.#unary('ServerLive', false, async () => ({ live: true })),
-      ServerReady: this.#unary('ServerReady', false, async () => ({ ready: !host.closing && [...host.table.entries()].every((m) => modelReadiness(m).ready) })),
+      ServerReady: this.#unary('ServerReady', false, async () => ({
+        ready: !host.closing && [...host.table.entries()].every((m) => modelReadiness(m).ready),
+      })),
       ModelReady: this.#unary('ModelReady', true, async (req: { name: string; version: string }) => {
         const m = host.findModel(req.name, req.version || undefined);
         return { ready: !host.closing && modelReadiness(m).ready };
       }),
-      ServerMetadata: this.#unary('ServerMetadata', true, async () => ({ name: 'rtinfer', version: RTINFER_VERSION, extensions: SERVER_EXTENSIONS })),
+      ServerMetadata: this.#unary('ServerMetadata', true, async () => ({
+        name: 'rtinfer',
+        version: RTINFER_VERSION,
+        extensions: SERVER_EXTENSIONS,
+      })),
       ModelMetadata: this.#unary('ModelMetadata', true, async (req: { name: string; version: string }) => {
         const m = host.findModel(req.name, req.version || undefined);
-        if (!m.engine) throw new HttpError(503, `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`);
+        if (!m.engine)
+          throw new HttpError(
+            503,
+            `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`,
+          );
         const meta = modelMetadataBody(m, host.table.versionsOf(m.config.name));
-        return { name: meta.name, versions: meta.versions, platform: meta.platform, inputs: meta.inputs, outputs: meta.outputs };
+        return {
+          name: meta.name,
+          versions: meta.versions,
+          platform: meta.platform,
+          inputs: meta.inputs,
+          outputs: meta.outputs,
+        };
       }),
       ModelInfer: ((call, callback) => void this.#infer(call, callback)) as Unary<GrpcInferRequest, GrpcInferResponse>,
     });
@@ -103,7 +126,10 @@ export class GrpcEndpoint {
     return new Promise((resolve, reject) => {
       const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
       this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => {
-        if (error) return reject(new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen for gRPC on ${address}: ${error.message}`));
+        if (error)
+          return reject(
+            new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen for gRPC on ${address}: ${error.message}`),
+          );
         this.#port = bound;
         openConnectionWindows(this.#server);
         resolve(bound);
@@ -118,7 +144,9 @@ export class GrpcEndpoint {
       return;
     }
     const graceful = new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
-    const bound = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), Math.max(0, deadlineMs - performance.now())).unref());
+    const bound = new Promise<'late'>((resolve) =>
+      setTimeout(() => resolve('late'), Math.max(0, deadlineMs - performance.now())).unref(),
+    );
     if ((await Promise.race([graceful, bound])) === 'late') this.#server.forceShutdown();
   }
 
@@ -151,13 +179,24 @@ export class GrpcEndpoint {
         } finally {
           const status = code === grpc.status.OK ? 200 : statusFor(code);
           this.#host.metrics.requests.inc({ model: '', endpoint: `grpc_${endpoint}`, outcome: String(status) });
-          if (this.#logger?.accessEnabled) this.#logger.access({ protocol: 'grpc', method: 'POST', path: endpoint, endpoint: `grpc_${endpoint}`, status, ms: performance.now() - t0 });
+          if (this.#logger?.accessEnabled)
+            this.#logger.access({
+              protocol: 'grpc',
+              method: 'POST',
+              path: endpoint,
+              endpoint: `grpc_${endpoint}`,
+              status,
+              ms: performance.now() - t0,
+            });
         }
       })();
     };
   }
 
-  async #infer(call: grpc.ServerUnaryCall<GrpcInferRequest, GrpcInferResponse>, callback: grpc.sendUnaryData<GrpcInferResponse>): Promise<void> {
+  async #infer(
+    call: grpc.ServerUnaryCall<GrpcInferRequest, GrpcInferResponse>,
+    callback: grpc.sendUnaryData<GrpcInferResponse>,
+  ): Promise<void> {
     const host = this.#host;
     const receivedAt = performance.now();
     const controller = new AbortController();
@@ -179,13 +218,18 @@ export class GrpcEndpoint {
       reserved = messageBytes(req);
       if (!host.bodyBudget.tryReserve(reserved)) {
         reserved = 0;
-        throw new HttpError(503, `the server holds too many request bytes (${host.bodyBudget.held} of ${host.bodyBudget.limit}): retry later`);
+        throw new HttpError(
+          503,
+          `the server holds too many request bytes (${host.bodyBudget.held} of ${host.bodyBudget.limit}): retry later`,
+        );
       }
       const inputs = fromGrpcTensors(req.inputs, req.raw_input_contents, 'inputs');
       const deadline = call.getDeadline();
       const deadlineAt = deadline instanceof Date ? deadline.getTime() : deadline;
       // The gRPC deadline, as ms after this call's arrival (the request's own timeout still wins).
-      const transportDeadlineMs = Number.isFinite(deadlineAt) ? deadlineAt - Date.now() + (performance.now() - receivedAt) : undefined;
+      const transportDeadlineMs = Number.isFinite(deadlineAt)
+        ? deadlineAt - Date.now() + (performance.now() - receivedAt)
+        : undefined;
       const outcome = await runInference(host, {
         model,
         inputs,
@@ -204,7 +248,17 @@ export class GrpcEndpoint {
       timing = timingStages(outcome, receivedAt, receivedAt, sentAt);
       trailer.set('server-timing', serverTimingHeader(timing));
       answered = true;
-      callback(null, { model_name: model.config.name, model_version: model.config.version, id: req.id, outputs: out.tensors, raw_output_contents: out.raw }, trailer);
+      callback(
+        null,
+        {
+          model_name: model.config.name,
+          model_version: model.config.version,
+          id: req.id,
+          outputs: out.tensors,
+          raw_output_contents: out.raw,
+        },
+        trailer,
+      );
     } catch (error) {
       answered = true;
       if (model) host.stats.fail(model.config.name, model.config.version, performance.now() - receivedAt);
@@ -217,7 +271,16 @@ export class GrpcEndpoint {
       if (name !== undefined) host.metrics.e2e.observe({ model: name, endpoint: 'grpc_infer' }, ms / 1000);
       host.live.record(name, 'grpc_infer', status, ms);
       if (this.#logger?.accessEnabled) {
-        this.#logger.access({ protocol: 'grpc', method: 'POST', path: 'ModelInfer', endpoint: 'grpc_infer', ...(name !== undefined ? { model: name } : {}), status, ms, ...(timing ? { timing: Object.fromEntries(timing.map(([k, v]) => [k, Number(v.toFixed(3))])) } : {}) });
+        this.#logger.access({
+          protocol: 'grpc',
+          method: 'POST',
+          path: 'ModelInfer',
+          endpoint: 'grpc_infer',
+          ...(name !== undefined ? { model: name } : {}),
+          status,
+          ms,
+          ...(timing ? { timing: Object.fromEntries(timing.map(([k, v]) => [k, Number(v.toFixed(3))])) } : {}),
+        });
       }
     }
   }
@@ -235,7 +298,10 @@ const CONNECTION_WINDOW = 16 * 1024 * 1024;
 
 interface GrpcServerInternals {
   commonServerOptions?: { settings?: Record<string, unknown> };
-  http2Servers?: Map<{ on(event: 'session', listener: (session: { setLocalWindowSize?(n: number): void }) => void): void }, unknown>;
+  http2Servers?: Map<
+    { on(event: 'session', listener: (session: { setLocalWindowSize?(n: number): void }) => void): void },
+    unknown
+  >;
 }
 
 function widenFlowControl(server: grpc.Server): void {

@@ -108,7 +108,10 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
   let reserved = 0;
   // The rest of a refused body is read and dropped (Node does it for an answered request on a
   // kept-alive connection), so the client gets to read its 503 instead of a reset mid-upload.
-  const overBudget = (): HttpError => new HttpError(503, `the server holds too many request bytes (${budget.held} of ${budget.limit}): retry later`, { 'retry-after': '1' });
+  const overBudget = (): HttpError =>
+    new HttpError(503, `the server holds too many request bytes (${budget.held} of ${budget.limit}): retry later`, {
+      'retry-after': '1',
+    });
   const closed = new Promise<void>((resolve) => res.once('close', () => resolve()));
   void Promise.all([closed, options.until]).then(() => {
     budget.release(reserved);
@@ -167,9 +170,18 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
   });
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -181,7 +193,12 @@ export function sendBody(res: ServerResponse, status: number, body: Buffer, head
 /** A raw HTTP answer on a socket the HTTP layer does not own (upgrades, refused connections, parse errors). */
 export function rawAnswer(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ error: message });
-  const all = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...headers };
+  const all = {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+    ...headers,
+  };
   const lines = Object.entries(all).map(([k, v]) => `${k}: ${v}`);
   // The status text is the standard one: nothing a client sent goes into the status line or headers.
   if (!socket.writable) return void socket.destroy();
@@ -202,13 +219,20 @@ export const logToStderr: InternalErrorLog = (error) => {
  * failure text names internal graph nodes and other internals are not the client's business: those
  * answers say what happened and the details go to `log`.
  */
-export function errorAnswer(error: unknown, log: InternalErrorLog = logToStderr): { status: number; message: string; headers: Record<string, string> } {
+export function errorAnswer(
+  error: unknown,
+  log: InternalErrorLog = logToStderr,
+): { status: number; message: string; headers: Record<string, string> } {
   if (error instanceof HttpError) return { status: error.status, message: error.message, headers: error.headers };
   if (isRtinferError(error)) {
     const headers: Record<string, string> = error.status === 429 || error.status === 503 ? { 'retry-after': '1' } : {};
     if (error.code === 'RTI_ERR_INFERENCE_FAILED') {
       log(error);
-      return { status: error.status, message: 'inference failed in onnxruntime for this input (the server log has the details)', headers };
+      return {
+        status: error.status,
+        message: 'inference failed in onnxruntime for this input (the server log has the details)',
+        headers,
+      };
     }
     return { status: error.status, message: firstLine(error), headers };
   }

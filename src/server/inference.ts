@@ -26,15 +26,21 @@ export function deadlineExpired(message: string): RtinferError {
 }
 
 /** The request's deadline in ms after its arrival, or undefined for none. */
-export function deadlineOf(params: Readonly<Record<string, unknown>>, transportMs: number | undefined, fallback: number | undefined): number | undefined {
+export function deadlineOf(
+  params: Readonly<Record<string, unknown>>,
+  transportMs: number | undefined,
+  fallback: number | undefined,
+): number | undefined {
   const timeout = params['timeout'];
   if (timeout !== undefined) {
-    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) throw badInput('parameters.timeout must be a positive number of microseconds');
+    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout))
+      throw badInput('parameters.timeout must be a positive number of microseconds');
     return timeout / 1000;
   }
   const ms = params['deadline_ms'];
   if (ms !== undefined) {
-    if (typeof ms !== 'number' || !(ms > 0) || !Number.isFinite(ms)) throw badInput('parameters.deadline_ms must be a positive number');
+    if (typeof ms !== 'number' || !(ms > 0) || !Number.isFinite(ms))
+      throw badInput('parameters.deadline_ms must be a positive number');
     return ms;
   }
   return transportMs ?? fallback;
@@ -76,16 +82,26 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
   }
   const outputNames = engine.outputs.map((o) => o.name);
   for (const [i, name] of call.outputs.entries()) {
-    if (!outputNames.includes(name)) throw badInput(`outputs[${i}].name '${quote(name)}' is not an output of model '${config.name}' (outputs: ${outputNames.join(', ')})`);
+    if (!outputNames.includes(name))
+      throw badInput(
+        `outputs[${i}].name '${quote(name)}' is not an output of model '${config.name}' (outputs: ${outputNames.join(', ')})`,
+      );
   }
   const priority = call.parameters['priority'];
-  if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < PRIORITY_RANGE.min || priority > PRIORITY_RANGE.max)) {
+  if (
+    priority !== undefined &&
+    (typeof priority !== 'number' ||
+      !Number.isInteger(priority) ||
+      priority < PRIORITY_RANGE.min ||
+      priority > PRIORITY_RANGE.max)
+  ) {
     throw badInput(`parameters.priority must be an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
   }
   const deadlineMs = deadlineOf(call.parameters, call.transportDeadlineMs, config.defaultDeadlineMs);
   const decodedAt = performance.now();
   const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (decodedAt - call.receivedAt);
-  if (remainingMs !== undefined && remainingMs <= 0) throw deadlineExpired('the deadline passed while the request was being received');
+  if (remainingMs !== undefined && remainingMs <= 0)
+    throw deadlineExpired('the deadline passed while the request was being received');
   host.metrics.inflight.inc({ model: config.name });
   try {
     const { outputs, timing } = await engine.inferWithTiming(inputs, {
@@ -114,12 +130,19 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
 export function refuseIfLate(outcome: InferOutcome, receivedAt: number, now: number): void {
   const { deadlineMs } = outcome;
   if (deadlineMs !== undefined && now - receivedAt > deadlineMs) {
-    throw deadlineExpired(`the deadline passed while the request ran (${(now - receivedAt).toFixed(1)} ms of ${deadlineMs} ms)`);
+    throw deadlineExpired(
+      `the deadline passed while the request ran (${(now - receivedAt).toFixed(1)} ms of ${deadlineMs} ms)`,
+    );
   }
 }
 
 /** The server's split of one request, as Server-Timing stages (ms). */
-export function timingStages(o: InferOutcome, receivedAt: number, bodyAt: number, sentAt: number): Array<[string, number]> {
+export function timingStages(
+  o: InferOutcome,
+  receivedAt: number,
+  bodyAt: number,
+  sentAt: number,
+): Array<[string, number]> {
   return [
     ['receive', bodyAt - receivedAt],
     ['decode', o.decodedAt - bodyAt],
@@ -138,7 +161,14 @@ export function serverTimingHeader(stages: Array<[string, number]>): string {
 }
 
 /** Records an answered request in the model's statistics (Triton's stages, see model-stats.ts). */
-export function recordSuccess(host: ServerHost, model: ReadyModel, o: InferOutcome, receivedAt: number, bodyAt: number, sentAt: number): void {
+export function recordSuccess(
+  host: ServerHost,
+  model: ReadyModel,
+  o: InferOutcome,
+  receivedAt: number,
+  bodyAt: number,
+  sentAt: number,
+): void {
   const { queueMs, inferenceMs, batchSize, batchRequests } = o.timing;
   host.stats.success(model.config.name, model.config.version, {
     totalMs: sentAt - receivedAt,

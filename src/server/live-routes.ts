@@ -33,7 +33,8 @@ export interface ModelListing {
 }
 
 async function listing(vision: VisionService, m: LoadedModelEntry): Promise<ModelListing> {
-  const { task, head } = m.state === 'READY' && m.engine ? await vision.head(m as ReadyModel) : { task: null, head: null };
+  const { task, head } =
+    m.state === 'READY' && m.engine ? await vision.head(m as ReadyModel) : { task: null, head: null };
   const r = modelReadiness(m);
   const deployment = deploymentOf(m);
   return {
@@ -81,14 +82,27 @@ function serveEvents(res: ServerResponse, live: LiveFeed): void {
 
 export function addLiveRoutes(host: ServerHost, vision: VisionService): void {
   // EventSource cannot send headers: the page and its event stream also take ?token=.
-  host.route({ method: 'GET', path: '/api/live', endpoint: 'live', auth: 'token-or-query', handler: async ({ res }) => serveEvents(res, host.live) });
-  host.route({ method: 'GET', path: '/api/live/snapshot', endpoint: 'live', auth: 'token', handler: async ({ res }) => sendJson(res, 200, host.live.snapshot()) });
+  host.route({
+    method: 'GET',
+    path: '/api/live',
+    endpoint: 'live',
+    auth: 'token-or-query',
+    handler: async ({ res }) => serveEvents(res, host.live),
+  });
+  host.route({
+    method: 'GET',
+    path: '/api/live/snapshot',
+    endpoint: 'live',
+    auth: 'token',
+    handler: async ({ res }) => sendJson(res, 200, host.live.snapshot()),
+  });
   host.route({
     method: 'GET',
     path: '/api/models',
     endpoint: 'metadata',
     auth: 'token',
-    handler: async ({ res }) => sendJson(res, 200, { models: await Promise.all([...host.models.values()].map((m) => listing(vision, m))) }),
+    handler: async ({ res }) =>
+      sendJson(res, 200, { models: await Promise.all([...host.models.values()].map((m) => listing(vision, m))) }),
   });
   // Browsers ask for a favicon on their own, without credentials.
   host.route({
@@ -108,8 +122,16 @@ export function addLiveRoutes(host: ServerHost, vision: VisionService): void {
     auth: 'token-or-query',
     handler: async ({ res }) => {
       // Built once per request from cached assets; a missing build answers RTI_ERR_WEB_ASSETS_MISSING (500).
-      const html = renderPage({ title: 'rtinfer serve · live', entry: 'dashboard', data: { version: RTINFER_VERSION, models: [...host.models.keys()] } });
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(html)), 'cache-control': 'no-store' });
+      const html = renderPage({
+        title: 'rtinfer serve · live',
+        entry: 'dashboard',
+        data: { version: RTINFER_VERSION, models: [...host.models.keys()] },
+      });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-length': String(Buffer.byteLength(html)),
+        'cache-control': 'no-store',
+      });
       res.end(html);
     },
   });

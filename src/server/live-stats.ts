@@ -13,11 +13,18 @@ import type { Clock } from '../engine/clock.js';
 import { realClock } from '../engine/clock.js';
 import type { EngineStats } from '../engine/engine-metrics.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
-import { LIVE_SCHEMA, type LiveDistribution, type LiveFeed, type LiveModelView, type LivePoint, type LiveSnapshot, type LiveTick } from './types.js';
+import {
+  LIVE_SCHEMA,
+  type LiveDistribution,
+  type LiveFeed,
+  type LiveModelView,
+  type LivePoint,
+  type LiveSnapshot,
+  type LiveTick,
+} from './types.js';
 
 export { LIVE_SCHEMA };
 export type { LiveDistribution, LiveModelView, LivePoint, LiveSnapshot, LiveTick } from './types.js';
-
 
 /** Endpoints whose requests run a model and so count as traffic (not metadata, health, ...). */
 const TRAFFIC_ENDPOINTS: ReadonlySet<string> = new Set(['infer', 'predict', 'stream']);
@@ -28,7 +35,9 @@ const TRAFFIC_ENDPOINTS: ReadonlySet<string> = new Set(['infer', 'predict', 'str
  * per-second bucket arrays sums in O(60 × 51)). Bucket i holds values in (edge[i-1], edge[i]];
  * the first also holds everything below 0.1 ms, a last extra one everything above 10 s.
  */
-export const LIVE_BUCKET_EDGES_MS: readonly number[] = Array.from({ length: 51 }, (_, i) => Number((0.1 * 10 ** (i / 10)).toPrecision(3)));
+export const LIVE_BUCKET_EDGES_MS: readonly number[] = Array.from({ length: 51 }, (_, i) =>
+  Number((0.1 * 10 ** (i / 10)).toPrecision(3)),
+);
 
 /** What the collector reads from a model: its name and, once loaded, its engine's stats. */
 export interface LiveSource {
@@ -220,7 +229,13 @@ export class LiveStats implements LiveFeed {
       const s = this.#of(source.name);
       models.push({ name: source.name, points: [...s.points], lastMinute: this.#distribution(s) });
     }
-    return { schema: LIVE_SCHEMA, intervalMs: this.intervalMs, windowPoints: this.windowPoints, bucketEdgesMs: LIVE_BUCKET_EDGES_MS, models };
+    return {
+      schema: LIVE_SCHEMA,
+      intervalMs: this.intervalMs,
+      windowPoints: this.windowPoints,
+      bucketEdgesMs: LIVE_BUCKET_EDGES_MS,
+      models,
+    };
   }
 
   /** Calls `listener` after every tick; returns the unsubscribe function. */

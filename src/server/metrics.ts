@@ -28,13 +28,52 @@ export class ServerMetrics implements ServerInstruments {
   constructor(models: () => ReadonlyMap<string, LoadedModelEntry>, bodyBytes: () => number = () => 0) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'rtinfer_process_' });
-    this.requests = new Counter({ name: 'rtinfer_requests_total', help: 'Requests by model, endpoint and outcome (ok, late, 4xx and 5xx codes)', labelNames: ['model', 'endpoint', 'outcome'], registers: [r] });
-    this.e2e = new Histogram({ name: 'rtinfer_request_duration_seconds', help: 'End-to-end request time in the server, body read to response', labelNames: ['model', 'endpoint'], buckets: LATENCY_BUCKETS, registers: [r] });
-    this.queue = new Histogram({ name: 'rtinfer_queue_duration_seconds', help: 'Time a request waited in the engine queue', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [r] });
-    this.inference = new Histogram({ name: 'rtinfer_inference_duration_seconds', help: 'Inference time of the batch a request ran in', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [r] });
-    this.batch = new Histogram({ name: 'rtinfer_batch_size', help: 'Rows in the batch a request ran in', labelNames: ['model'], buckets: BATCH_BUCKETS, registers: [r] });
-    this.inflight = new Gauge({ name: 'rtinfer_inflight_requests', help: 'Requests received and not yet answered', labelNames: ['model'], registers: [r] });
-    this.droppedFrames = new Counter({ name: 'rtinfer_stream_frames_dropped_total', help: 'Stream frames replaced by a newer one before they ran', labelNames: ['model'], registers: [r] });
+    this.requests = new Counter({
+      name: 'rtinfer_requests_total',
+      help: 'Requests by model, endpoint and outcome (ok, late, 4xx and 5xx codes)',
+      labelNames: ['model', 'endpoint', 'outcome'],
+      registers: [r],
+    });
+    this.e2e = new Histogram({
+      name: 'rtinfer_request_duration_seconds',
+      help: 'End-to-end request time in the server, body read to response',
+      labelNames: ['model', 'endpoint'],
+      buckets: LATENCY_BUCKETS,
+      registers: [r],
+    });
+    this.queue = new Histogram({
+      name: 'rtinfer_queue_duration_seconds',
+      help: 'Time a request waited in the engine queue',
+      labelNames: ['model'],
+      buckets: LATENCY_BUCKETS,
+      registers: [r],
+    });
+    this.inference = new Histogram({
+      name: 'rtinfer_inference_duration_seconds',
+      help: 'Inference time of the batch a request ran in',
+      labelNames: ['model'],
+      buckets: LATENCY_BUCKETS,
+      registers: [r],
+    });
+    this.batch = new Histogram({
+      name: 'rtinfer_batch_size',
+      help: 'Rows in the batch a request ran in',
+      labelNames: ['model'],
+      buckets: BATCH_BUCKETS,
+      registers: [r],
+    });
+    this.inflight = new Gauge({
+      name: 'rtinfer_inflight_requests',
+      help: 'Requests received and not yet answered',
+      labelNames: ['model'],
+      registers: [r],
+    });
+    this.droppedFrames = new Counter({
+      name: 'rtinfer_stream_frames_dropped_total',
+      help: 'Stream frames replaced by a newer one before they ran',
+      labelNames: ['model'],
+      registers: [r],
+    });
     new Gauge({
       name: 'rtinfer_queue_depth',
       help: 'Requests waiting in the engine queue',
@@ -52,8 +91,18 @@ export class ServerMetrics implements ServerInstruments {
         this.set(bodyBytes());
       },
     });
-    this.codecOffloaded = new Counter({ name: 'rtinfer_codec_offloaded_total', help: 'Large v2 JSON messages decoded or encoded in the codec worker, off the serving thread', labelNames: ['op'], registers: [r] });
-    this.refusedConnections = new Counter({ name: 'rtinfer_refused_connections_total', help: 'Connections and streams refused at their cap', labelNames: ['reason'], registers: [r] });
+    this.codecOffloaded = new Counter({
+      name: 'rtinfer_codec_offloaded_total',
+      help: 'Large v2 JSON messages decoded or encoded in the codec worker, off the serving thread',
+      labelNames: ['op'],
+      registers: [r],
+    });
+    this.refusedConnections = new Counter({
+      name: 'rtinfer_refused_connections_total',
+      help: 'Connections and streams refused at their cap',
+      labelNames: ['reason'],
+      registers: [r],
+    });
     new Gauge({
       name: 'rtinfer_model_ready',
       help: '1 when the model is loaded and has a live worker; the reason is in /v2/repository/index',

@@ -13,7 +13,8 @@ export interface ModelReadiness {
 }
 
 export function modelReadiness(m: LoadedModelEntry): ModelReadiness {
-  if (m.state !== 'READY' || !m.engine) return { ready: false, reason: m.reason ?? `model is ${m.state.toLowerCase()}` };
+  if (m.state !== 'READY' || !m.engine)
+    return { ready: false, reason: m.reason ?? `model is ${m.state.toLowerCase()}` };
   const health = m.engine.health();
   if (health.ready) return { ready: true, ...(health.reason ? { reason: health.reason } : {}), health };
   const restarting = health.restarting > 0 ? `${health.restarting} restarting` : '';
@@ -35,5 +36,11 @@ export function deploymentOf(m: LoadedModelEntry): Deployment | undefined {
   const c = m.engine?.config;
   if (!c) return undefined;
   const reason = c.calibration?.reason;
-  return { instances: c.instances, threads: c.threadsPerInstance, placement: c.placement, ...(c.hint ? { hint: c.hint } : {}), ...(reason ? { reason } : {}) };
+  return {
+    instances: c.instances,
+    threads: c.threadsPerInstance,
+    placement: c.placement,
+    ...(c.hint ? { hint: c.hint } : {}),
+    ...(reason ? { reason } : {}),
+  };
 }

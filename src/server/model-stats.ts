@@ -69,7 +69,14 @@ export class ModelStatistics implements StatsSink {
         last_inference: 0,
         inference_count: 0,
         execution_count: 0,
-        inference_stats: { success: zero(), fail: zero(), queue: zero(), compute_input: zero(), compute_infer: zero(), compute_output: zero() },
+        inference_stats: {
+          success: zero(),
+          fail: zero(),
+          queue: zero(),
+          compute_input: zero(),
+          compute_infer: zero(),
+          compute_output: zero(),
+        },
         batch_stats: [],
       };
       this.#byModel.set(key, s);

@@ -71,7 +71,9 @@ export class ModelTable implements ModelTableView {
     const scan = await scanRepository(repo.dir);
     for (const name of scan.keys()) if (!this.#repo.has(name)) this.#repo.set(name, { reason: 'not loaded' });
     if (repo.control === 'explicit') {
-      for (const name of repo.load) if (!scan.has(name)) throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `--load-model ${name}: no model '${name}' in ${repo.dir}`);
+      for (const name of repo.load)
+        if (!scan.has(name))
+          throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `--load-model ${name}: no model '${name}' in ${repo.dir}`);
     }
     const names = repo.control === 'explicit' ? repo.load : [...scan.keys()];
     await Promise.all(names.map((n) => this.load(n, scan)));
@@ -142,7 +144,11 @@ export class ModelTable implements ModelTableView {
     const m = scan.get(name);
     if (!m) throw new HttpError(404, `no model '${quote(name)}' in the repository`);
     const wanted = servedVersions(m);
-    if (wanted.length === 0) throw this.#failed(name, `the version policy of '${name}' selects none of its versions (${[...m.versions.keys()].join(', ')})`);
+    if (wanted.length === 0)
+      throw this.#failed(
+        name,
+        `the version policy of '${name}' selects none of its versions (${[...m.versions.keys()].join(', ')})`,
+      );
     const current = this.#versions.get(name) ?? new Map<string, LoadedModelEntry>();
     const stamp = (c: ModelConfig): string => JSON.stringify([c, m.versions.get(c.version)?.mtimeMs, m.configMtimeMs]);
     const next = new Map<string, LoadedModelEntry>();
@@ -176,7 +182,8 @@ export class ModelTable implements ModelTableView {
     if (!repo) throw new HttpError(400, 'this server has no model repository (serve --model-dir DIR)');
     const versions = this.#versions.get(name);
     if (!this.#repo.has(name)) {
-      if (versions) throw new HttpError(400, `model '${name}' is not from the repository: it is served for the server's lifetime`);
+      if (versions)
+        throw new HttpError(400, `model '${name}' is not from the repository: it is served for the server's lifetime`);
       throw new HttpError(404, `no model '${quote(name)}' in the repository`);
     }
     this.#put(name, new Map());
@@ -187,7 +194,11 @@ export class ModelTable implements ModelTableView {
   /** Remembers why a load failed (and what it tried, so polling does not retry an unchanged model). */
   #failed(name: string, reason: string, tried?: string): HttpError {
     const had = this.#repo.get(name);
-    this.#repo.set(name, { ...(had?.fingerprint ? { fingerprint: had.fingerprint } : {}), reason, ...(tried ? { tried } : {}) });
+    this.#repo.set(name, {
+      ...(had?.fingerprint ? { fingerprint: had.fingerprint } : {}),
+      reason,
+      ...(tried ? { tried } : {}),
+    });
     return new HttpError(400, reason);
   }
 
@@ -231,7 +242,8 @@ export class ModelTable implements ModelTableView {
       for (const [name, m] of scan) {
         const known = this.#repo.get(name);
         const now = fingerprint(m);
-        if (known?.fingerprint !== now && known?.tried !== now) work.push(this.load(name, scan).catch((e) => this.#o.log(e)));
+        if (known?.fingerprint !== now && known?.tried !== now)
+          work.push(this.load(name, scan).catch((e) => this.#o.log(e)));
       }
       for (const name of this.#repo.keys()) {
         if (!scan.has(name) && this.#versions.has(name)) work.push(this.unload(name).catch((e) => this.#o.log(e)));

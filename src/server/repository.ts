@@ -50,13 +50,20 @@ function parsePolicy(raw: unknown, where: string): VersionPolicy {
   if (raw === 'all') return { all: true };
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
     const o = raw as Record<string, unknown>;
-    if (typeof o['latest'] === 'number' && Number.isInteger(o['latest']) && o['latest'] >= 1) return { latest: o['latest'] };
-    if (Array.isArray(o['specific']) && o['specific'].length > 0 && o['specific'].every((v) => VERSION.test(String(v)))) return { specific: o['specific'].map(String) };
+    if (typeof o['latest'] === 'number' && Number.isInteger(o['latest']) && o['latest'] >= 1)
+      return { latest: o['latest'] };
+    if (Array.isArray(o['specific']) && o['specific'].length > 0 && o['specific'].every((v) => VERSION.test(String(v))))
+      return { specific: o['specific'].map(String) };
   }
-  throw new RtinferError('RTI_ERR_ARG_INVALID', `${where}: versionPolicy must be "all", { latest: N } or { specific: [versions] }`);
+  throw new RtinferError(
+    'RTI_ERR_ARG_INVALID',
+    `${where}: versionPolicy must be "all", { latest: N } or { specific: [versions] }`,
+  );
 }
 
-async function readSettings(dir: string): Promise<{ settings: Record<string, unknown>; policy: VersionPolicy; mtimeMs: number; problem?: string }> {
+async function readSettings(
+  dir: string,
+): Promise<{ settings: Record<string, unknown>; policy: VersionPolicy; mtimeMs: number; problem?: string }> {
   for (const name of CONFIG_FILES) {
     const file = path.join(dir, name);
     const mtimeMs = await mtime(file);
@@ -65,9 +72,15 @@ async function readSettings(dir: string): Promise<{ settings: Record<string, unk
       const text = await readFile(file, 'utf8');
       const raw = (name.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as unknown;
       if (raw === null || raw === undefined) return { settings: {}, policy: { latest: 1 }, mtimeMs };
-      if (typeof raw !== 'object' || Array.isArray(raw)) throw new RtinferError('RTI_ERR_ARG_INVALID', `${file}: expected an object of model settings`);
+      if (typeof raw !== 'object' || Array.isArray(raw))
+        throw new RtinferError('RTI_ERR_ARG_INVALID', `${file}: expected an object of model settings`);
       const { versionPolicy, ...settings } = raw as Record<string, unknown>;
-      for (const k of ['path', 'name', 'version']) if (k in settings) throw new RtinferError('RTI_ERR_ARG_INVALID', `${file}: '${k}' comes from the repository's layout, not the config file`);
+      for (const k of ['path', 'name', 'version'])
+        if (k in settings)
+          throw new RtinferError(
+            'RTI_ERR_ARG_INVALID',
+            `${file}: '${k}' comes from the repository's layout, not the config file`,
+          );
       return { settings, policy: parsePolicy(versionPolicy, file), mtimeMs };
     } catch (error) {
       return { settings: {}, policy: { latest: 1 }, mtimeMs, problem: firstLine(error) || 'unreadable config' };
@@ -91,7 +104,13 @@ export async function scanRepository(dir: string): Promise<Map<string, Repositor
       const file = path.join(dir, e.name);
       const m = await mtime(file);
       if (!NAME.test(name) || m === undefined || models.has(name)) continue;
-      models.set(name, { name, versions: new Map([['1', { path: file, mtimeMs: m }]]), policy: { latest: 1 }, settings: {}, configMtimeMs: 0 });
+      models.set(name, {
+        name,
+        versions: new Map([['1', { path: file, mtimeMs: m }]]),
+        policy: { latest: 1 },
+        settings: {},
+        configMtimeMs: 0,
+      });
       continue;
     }
     if (!e.isDirectory() || !NAME.test(e.name)) continue;
@@ -111,7 +130,14 @@ export async function scanRepository(dir: string): Promise<Map<string, Repositor
     }
     if (versions.size === 0) continue;
     const { settings, policy, mtimeMs, problem } = await readSettings(modelDir);
-    models.set(e.name, { name: e.name, versions, policy, settings, configMtimeMs: mtimeMs, ...(problem ? { problem } : {}) });
+    models.set(e.name, {
+      name: e.name,
+      versions,
+      policy,
+      settings,
+      configMtimeMs: mtimeMs,
+      ...(problem ? { problem } : {}),
+    });
   }
   return models;
 }
@@ -128,12 +154,17 @@ export function servedVersions(m: RepositoryModel): string[] {
 /** The serving config of one version: the model's settings with the repository's name, version and file. */
 export function versionConfig(m: RepositoryModel, version: string): ModelConfig {
   const file = m.versions.get(version);
-  if (!file) throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `model '${m.name}' has no version ${version} in the repository`);
+  if (!file)
+    throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `model '${m.name}' has no version ${version} in the repository`);
   if (m.problem) throw new RtinferError('RTI_ERR_ARG_INVALID', m.problem);
   return modelConfigFrom(`repository ${m.name}/${version}`, { ...m.settings, name: m.name, version, path: file.path });
 }
 
 /** A fingerprint of what a model is on disk: a different one means a reload. */
 export function fingerprint(m: RepositoryModel): string {
-  return JSON.stringify([m.configMtimeMs, m.problem ?? '', servedVersions(m).map((v) => [v, m.versions.get(v)?.mtimeMs])]);
+  return JSON.stringify([
+    m.configMtimeMs,
+    m.problem ?? '',
+    servedVersions(m).map((v) => [v, m.versions.get(v)?.mtimeMs]),
+  ]);
 }

@@ -70,12 +70,27 @@ export function createServerLog(options: ServerLogOptions = {}): ServerLog {
       stream.on('drop', () => dropped++);
       // A closed or broken stdout (a pipe whose reader went) must not take the server down.
       stream.on('error', () => undefined);
-      const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, stream);
+      const logger = pino(
+        {
+          base: undefined,
+          timestamp: pino.stdTimeFunctions.isoTime,
+          formatters: { level: (label) => ({ level: label }) },
+        },
+        stream,
+      );
       made = { logger, flush: () => new Promise((resolve) => stream.flush(() => resolve())) };
     } else {
       const transport = pino.transport({
         target: 'pino-pretty',
-        options: { destination: dest, colorize: false, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,protocol,method,path,status,model,ms,endpoint', messageFormat: TEXT_FORMAT, sync: false },
+        options: {
+          destination: dest,
+          colorize: false,
+          singleLine: true,
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'pid,hostname,protocol,method,path,status,model,ms,endpoint',
+          messageFormat: TEXT_FORMAT,
+          sync: false,
+        },
       });
       transport.on('error', () => undefined);
       const logger = pino({ base: undefined }, transport);
@@ -88,7 +103,8 @@ export function createServerLog(options: ServerLogOptions = {}): ServerLog {
     format,
     accessEnabled: access,
     info: (msg, fields) => make().logger.info(fields ?? {}, msg),
-    error: (error) => make().logger.error({ err: { type: (error as Error)?.name, message: firstLine(error) } }, 'internal error'),
+    error: (error) =>
+      make().logger.error({ err: { type: (error as Error)?.name, message: firstLine(error) } }, 'internal error'),
     access: (entry) => {
       if (access) make().logger.info({ ...entry, ms: Number(entry.ms.toFixed(3)) }, 'request');
     },

@@ -16,7 +16,17 @@ import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { RtinferError, firstLine } from '../errors.js';
 import { createEngine } from '../engine/engine.js';
-import { authorized, ByteBudget, HttpError, logToStderr, queryTokenAllowed, quote, rawAnswer, sendError, type InternalErrorLog } from './http-io.js';
+import {
+  authorized,
+  ByteBudget,
+  HttpError,
+  logToStderr,
+  queryTokenAllowed,
+  quote,
+  rawAnswer,
+  sendError,
+  type InternalErrorLog,
+} from './http-io.js';
 import { addLiveRoutes } from './live-routes.js';
 import { LiveStats } from './live-stats.js';
 import { ServerMetrics } from './metrics.js';
@@ -27,7 +37,15 @@ import { ModelTable } from './model-table.js';
 import { Router } from './router.js';
 import type { AccessEntry, ServerLog } from './server-log.js';
 import { attachStreams } from './streams.js';
-import type { CloseHook, LoadedModelEntry, ReadyModel, RequestNotes, RouteContext, ServerConfig, ServerHost } from './types.js';
+import type {
+  CloseHook,
+  LoadedModelEntry,
+  ReadyModel,
+  RequestNotes,
+  RouteContext,
+  ServerConfig,
+  ServerHost,
+} from './types.js';
 import { addV2Routes } from './v2-routes.js';
 import { VisionService, addVisionRoutes } from './vision-routes.js';
 import { answerPreflight, setCorsHeaders, WebGuard } from './web-guard.js';
@@ -100,12 +118,21 @@ class HttpServer implements RtinferServer, ServerHost {
       forget: (name, version) => this.stats.forget(name, version),
     });
     this.bodyBudget = new ByteBudget(config.maxInflightBytes);
-    this.metrics = new ServerMetrics(() => this.models, () => this.bodyBudget.held);
-    this.live = new LiveStats({ sources: () => [...this.models.values()].map((m) => ({ name: m.config.name, engine: m.engine })) });
+    this.metrics = new ServerMetrics(
+      () => this.models,
+      () => this.bodyBudget.held,
+    );
+    this.live = new LiveStats({
+      sources: () => [...this.models.values()].map((m) => ({ name: m.config.name, engine: m.engine })),
+    });
     this.guard = new WebGuard(config);
     this.#http = http.createServer(
       // A slow or stalled upload cannot hold a connection (and its bytes) longer than this.
-      { requestTimeout: config.requestTimeoutMs, headersTimeout: Math.min(60_000, config.requestTimeoutMs), keepAliveTimeout: 5000 },
+      {
+        requestTimeout: config.requestTimeoutMs,
+        headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+        keepAliveTimeout: 5000,
+      },
       (req, res) => void this.#dispatch(req, res),
     );
     this.#http.on('connection', (socket: Socket) => this.#onConnection(socket));
@@ -126,7 +153,8 @@ class HttpServer implements RtinferServer, ServerHost {
     addVisionRoutes(this, vision);
     addLiveRoutes(this, vision);
     attachStreams(this.#http, this, vision);
-    if (config.grpcPort !== undefined) this.#grpc = new GrpcEndpoint(this, { log: this.#log, ...(options.logger ? { logger: options.logger } : {}) });
+    if (config.grpcPort !== undefined)
+      this.#grpc = new GrpcEndpoint(this, { log: this.#log, ...(options.logger ? { logger: options.logger } : {}) });
   }
 
   get grpcPort(): number | undefined {
@@ -159,7 +187,11 @@ class HttpServer implements RtinferServer, ServerHost {
     if (m) return m;
     // The list of models is not in the answer: a client that guesses names learns nothing more.
     if (!this.models.has(name)) {
-      if (this.table.knownInRepository(name)) throw new HttpError(404, `model '${quote(name)}' is not loaded (POST /v2/repository/models/${encodeURIComponent(name)}/load)`);
+      if (this.table.knownInRepository(name))
+        throw new HttpError(
+          404,
+          `model '${quote(name)}' is not loaded (POST /v2/repository/models/${encodeURIComponent(name)}/load)`,
+        );
       throw new HttpError(404, `unknown model '${quote(name)}'`);
     }
     throw new HttpError(404, `model '${quote(name)}' has no version '${quote(version ?? '')}'`);
@@ -168,7 +200,10 @@ class HttpServer implements RtinferServer, ServerHost {
   readyModel(name: string, version?: string): ReadyModel {
     const m = this.findModel(name, version);
     const r = modelReadiness(m);
-    if (!r.ready) throw new HttpError(503, `model '${m.config.name}' is not ready: ${r.reason ?? 'unavailable'}`, { 'retry-after': '1' });
+    if (!r.ready)
+      throw new HttpError(503, `model '${m.config.name}' is not ready: ${r.reason ?? 'unavailable'}`, {
+        'retry-after': '1',
+      });
     return m as ReadyModel;
   }
 
@@ -178,7 +213,9 @@ class HttpServer implements RtinferServer, ServerHost {
     if (this.#sockets.size >= this.config.maxConnections) {
       this.#refusedSockets.add(socket);
       this.metrics.refusedConnections.inc({ reason: 'connections' });
-      rawAnswer(socket, 503, `too many open connections (maxConnections ${this.config.maxConnections}): retry later`, { 'retry-after': '1' });
+      rawAnswer(socket, 503, `too many open connections (maxConnections ${this.config.maxConnections}): retry later`, {
+        'retry-after': '1',
+      });
       return;
     }
     this.#sockets.add(socket);
@@ -211,7 +248,8 @@ class HttpServer implements RtinferServer, ServerHost {
     const finished = new Promise<void>((resolve) => (markFinished = resolve));
     this.#inflight.add(res);
     res.once('close', () => {
-      if (!res.writableFinished) controller.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client closed the connection'));
+      if (!res.writableFinished)
+        controller.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client closed the connection'));
       this.#inflight.delete(res);
       if (this.#inflight.size === 0) this.#idle?.();
     });
@@ -219,7 +257,8 @@ class HttpServer implements RtinferServer, ServerHost {
     const notes: RequestNotes = {};
     let status = 200;
     try {
-      if (this.#closing) throw new HttpError(503, 'the server is shutting down', { connection: 'close', 'retry-after': '1' });
+      if (this.#closing)
+        throw new HttpError(503, 'the server is shutting down', { connection: 'close', 'retry-after': '1' });
       let url: URL;
       try {
         url = new URL(req.url ?? '/', 'http://localhost');
@@ -241,7 +280,8 @@ class HttpServer implements RtinferServer, ServerHost {
         throw error;
       }
       const { spec } = match.route;
-      const byQuery = spec.auth === 'token-or-query' && req.method === 'GET' && queryTokenAllowed(url, this.config.token);
+      const byQuery =
+        spec.auth === 'token-or-query' && req.method === 'GET' && queryTokenAllowed(url, this.config.token);
       if (spec.auth !== 'public' && !byQuery && !authorized(req, this.config.token)) throw unauthorized();
       const name = match.params['name'];
       labels = { endpoint: spec.endpoint, ...(name !== undefined && this.models.has(name) ? { model: name } : {}) };
@@ -271,7 +311,8 @@ class HttpServer implements RtinferServer, ServerHost {
       this.metrics.requests.inc({ model, endpoint: labels.endpoint, outcome: String(status) });
       if (labels.model !== undefined) this.metrics.e2e.observe({ model, endpoint: labels.endpoint }, ms / 1000);
       this.live.record(labels.model, labels.endpoint, status, ms);
-      if (this.#logger?.accessEnabled) this.#logger.access(accessEntry(req, labels, status, ms, notes, req.socket.bytesWritten - bytesBefore));
+      if (this.#logger?.accessEnabled)
+        this.#logger.access(accessEntry(req, labels, status, ms, notes, req.socket.bytesWritten - bytesBefore));
     }
   }
 
@@ -290,7 +331,14 @@ class HttpServer implements RtinferServer, ServerHost {
 
   #listenHttp(): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.#http.once('error', (e) => reject(new RtinferError('RTI_ERR_ARG_INVALID', `cannot listen on ${this.config.host}:${this.config.port}: ${e.message}`)));
+      this.#http.once('error', (e) =>
+        reject(
+          new RtinferError(
+            'RTI_ERR_ARG_INVALID',
+            `cannot listen on ${this.config.host}:${this.config.port}: ${e.message}`,
+          ),
+        ),
+      );
       this.#http.listen(this.config.port, this.config.host, () => {
         const a = this.#http.address() as AddressInfo;
         this.guard.allowBoundAddress(a.address);
@@ -351,11 +399,19 @@ class HttpServer implements RtinferServer, ServerHost {
     const engines = this.table.close(Math.max(0, left()));
     // gRPC calls in flight are answered like REST ones; new ones are refused (UNAVAILABLE) meanwhile.
     const grpcClosed = this.#grpc?.close(deadline) ?? Promise.resolve();
-    if (this.#inflight.size > 0) await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), delay(left())]);
+    if (this.#inflight.size > 0)
+      await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), delay(left())]);
     // Past the bound: what is still unanswered (a stalled upload, a batch still running) gets a 503.
     for (const res of this.#inflight) {
       if (res.headersSent) res.destroy();
-      else sendError(res, new HttpError(503, 'the server shut down before this request was answered', { connection: 'close', 'retry-after': '1' }));
+      else
+        sendError(
+          res,
+          new HttpError(503, 'the server shut down before this request was answered', {
+            connection: 'close',
+            'retry-after': '1',
+          }),
+        );
     }
     this.#http.closeIdleConnections();
     await Promise.race([stopped, delay(200)]);
@@ -368,9 +424,15 @@ class HttpServer implements RtinferServer, ServerHost {
   }
 }
 
-
 /** The access log's line for an HTTP request (built only when the access log is on). */
-function accessEntry(req: IncomingMessage, labels: { model?: string; endpoint: string }, status: number, ms: number, notes: RequestNotes, bytes: number): AccessEntry {
+function accessEntry(
+  req: IncomingMessage,
+  labels: { model?: string; endpoint: string },
+  status: number,
+  ms: number,
+  notes: RequestNotes,
+  bytes: number,
+): AccessEntry {
   return {
     protocol: 'http',
     method: req.method ?? '',
@@ -386,7 +448,9 @@ function accessEntry(req: IncomingMessage, labels: { model?: string; endpoint: s
 }
 
 function unauthorized(): HttpError {
-  return new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer' });
+  return new HttpError(401, 'missing or wrong bearer token (Authorization: Bearer <token>)', {
+    'www-authenticate': 'Bearer',
+  });
 }
 
 async function runHooks(hooks: readonly CloseHook[], log: InternalErrorLog): Promise<void> {

@@ -48,7 +48,8 @@ export function attachStreams(http: Server, host: ServerHost, vision: VisionServ
         serveStream(client, ws.entry, host, vision);
       });
     } catch (error) {
-      if (error instanceof HttpError && error.status === 503 && /streams/.test(error.message)) host.metrics.refusedConnections.inc({ reason: 'streams' });
+      if (error instanceof HttpError && error.status === 503 && /streams/.test(error.message))
+        host.metrics.refusedConnections.inc({ reason: 'streams' });
       const { status, message, headers } = errorAnswer(error);
       rawAnswer(socket, status, message, headers);
     }
@@ -88,11 +89,15 @@ function admit(req: IncomingMessage, host: ServerHost, openStreams: number): { e
   }
   host.guard.check(req);
   const token = host.config.token;
-  if (!authorized(req, token) && !queryTokenAllowed(url, token)) throw new HttpError(401, 'missing or wrong bearer token');
+  if (!authorized(req, token) && !queryTokenAllowed(url, token))
+    throw new HttpError(401, 'missing or wrong bearer token');
   const m = STREAM_PATH.exec(url.pathname);
   if (!m) throw new HttpError(404, 'no such stream endpoint');
   const entry = host.readyModel(decodePathPart(m.groups?.['name'] ?? ''));
-  if (openStreams >= host.config.maxStreams) throw new HttpError(503, `too many open streams (maxStreams ${host.config.maxStreams}): retry later`, { 'retry-after': '1' });
+  if (openStreams >= host.config.maxStreams)
+    throw new HttpError(503, `too many open streams (maxStreams ${host.config.maxStreams}): retry later`, {
+      'retry-after': '1',
+    });
   return { entry };
 }
 
@@ -129,7 +134,11 @@ function serveStream(ws: WebSocket, entry: ReadyModel, host: ServerHost, vision:
     } catch (error) {
       const { status, message } = errorAnswer(error);
       host.live.record(model, 'stream', status, performance.now() - job.at);
-      send({ frame: job.seq, error: message || firstLine(error), ...(isRtinferError(error) ? { code: error.code } : {}) });
+      send({
+        frame: job.seq,
+        error: message || firstLine(error),
+        ...(isRtinferError(error) ? { code: error.code } : {}),
+      });
     } finally {
       release(job);
       running = false;
@@ -159,7 +168,11 @@ function serveStream(ws: WebSocket, entry: ReadyModel, host: ServerHost, vision:
     }
     if (!host.bodyBudget.tryReserve(bytes.length)) {
       dropped++;
-      send({ frame: seq, error: 'the server holds too many request bytes: frame dropped, retry later', code: 'RTI_ERR_ENGINE_QUEUE_FULL' });
+      send({
+        frame: seq,
+        error: 'the server holds too many request bytes: frame dropped, retry later',
+        code: 'RTI_ERR_ENGINE_QUEUE_FULL',
+      });
       return;
     }
     pending = { bytes, at: performance.now(), seq };

@@ -12,7 +12,15 @@ import type { NumericArray } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
 import { CodecPool } from './codec-pool.js';
 import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
-import { badInput, deadlineExpired, recordSuccess, refuseIfLate, runInference, serverTimingHeader, timingStages } from './inference.js';
+import {
+  badInput,
+  deadlineExpired,
+  recordSuccess,
+  refuseIfLate,
+  runInference,
+  serverTimingHeader,
+  timingStages,
+} from './inference.js';
 import { deploymentOf, modelReadiness, type Deployment } from './model-health.js';
 import type { ModelStatistics } from './model-stats.js';
 import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
@@ -28,11 +36,19 @@ const REPOSITORY_BODY_LIMIT = 64 * 1024;
  */
 const COPY_OUT_SLACK_BYTES = 1 << 20;
 
-export function modelMetadataBody(m: LoadedModelEntry, versions: string[] = [m.config.version]): V2ModelMetadata & { state?: string; reason?: string; deployment?: Deployment } {
+export function modelMetadataBody(
+  m: LoadedModelEntry,
+  versions: string[] = [m.config.version],
+): V2ModelMetadata & { state?: string; reason?: string; deployment?: Deployment } {
   const deployment = deploymentOf(m);
-  const meta = { ...modelMetadata(m.config.name, versions, m.engine?.inputs ?? [], m.engine?.outputs ?? []), ...(deployment ? { deployment } : {}) };
+  const meta = {
+    ...modelMetadata(m.config.name, versions, m.engine?.inputs ?? [], m.engine?.outputs ?? []),
+    ...(deployment ? { deployment } : {}),
+  };
   const r = modelReadiness(m);
-  return r.ready && !r.reason ? meta : { ...meta, state: r.ready ? 'DEGRADED' : 'UNAVAILABLE', ...(r.reason ? { reason: r.reason } : {}) };
+  return r.ready && !r.reason
+    ? meta
+    : { ...meta, state: r.ready ? 'DEGRADED' : 'UNAVAILABLE', ...(r.reason ? { reason: r.reason } : {}) };
 }
 
 /** What GET /v2 (and gRPC ServerMetadata) says the server supports. */
@@ -44,7 +60,8 @@ export const DEADLINE_HEADER = 'rtinfer-deadline-ms';
 function headerDeadline(header: string | string[] | undefined): number | undefined {
   if (header === undefined) return undefined;
   const v = Number(Array.isArray(header) ? header[0] : header);
-  if (!(v > 0) || !Number.isFinite(v)) throw badInput(`the ${DEADLINE_HEADER} header must be a positive number of milliseconds`);
+  if (!(v > 0) || !Number.isFinite(v))
+    throw badInput(`the ${DEADLINE_HEADER} header must be a positive number of milliseconds`);
   return v;
 }
 
@@ -53,7 +70,8 @@ function headerLength(value: string | string[] | undefined, contentLength: strin
   if (value === undefined) return undefined;
   const v = Array.isArray(value) ? value[0] : value;
   const n = v !== undefined && /^\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : NaN;
-  if (!Number.isSafeInteger(n)) throw badInput(`Inference-Header-Content-Length '${quote(String(v))}' is not a non-negative integer`);
+  if (!Number.isSafeInteger(n))
+    throw badInput(`Inference-Header-Content-Length '${quote(String(v))}' is not a non-negative integer`);
   if (contentLength !== undefined && /^\d+$/.test(contentLength) && n > Number(contentLength)) {
     throw badInput(`Inference-Header-Content-Length ${n} is larger than the body (${contentLength} bytes)`);
   }
@@ -79,7 +97,9 @@ function ownTensors(inputs: V2Tensor[]): number {
       held += buffer.byteLength;
       continue;
     }
-    for (const t of inputs) if (!Array.isArray(t.data) && (t.data as NumericArray).buffer === buffer) t.data = (t.data as NumericArray).slice() as V2Tensor['data'];
+    for (const t of inputs)
+      if (!Array.isArray(t.data) && (t.data as NumericArray).buffer === buffer)
+        t.data = (t.data as NumericArray).slice() as V2Tensor['data'];
     held += bytes;
   }
   return held;
@@ -98,13 +118,19 @@ async function infer(host: ServerHost, codec: CodecPool, ctx: RouteContext): Pro
 async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext): Promise<void> {
   const { config } = ctx.model;
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
-  const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, alignAt: len ?? 0, until: ctx.finished });
+  const body = await readBody(ctx.req, ctx.res, {
+    limit: host.config.maxBodyBytes,
+    budget: host.bodyBudget,
+    alignAt: len ?? 0,
+    until: ctx.finished,
+  });
   const bodyAt = performance.now();
   // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.
   if (ctx.signal.aborted) throw ctx.signal.reason;
   const transportDeadlineMs = headerDeadline(ctx.req.headers[DEADLINE_HEADER]);
   const early = transportDeadlineMs ?? config.defaultDeadlineMs;
-  if (early !== undefined && bodyAt - ctx.receivedAt >= early) throw deadlineExpired('the deadline passed while the request was being received');
+  if (early !== undefined && bodyAt - ctx.receivedAt >= early)
+    throw deadlineExpired('the deadline passed while the request was being received');
   const request = await codec.decode(body.bytes, len);
   body.hold(ownTensors(request.inputs));
   const outcome = await runInference(host, {
@@ -117,7 +143,8 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     bodyAt,
     signal: ctx.signal,
   });
-  const binary = (n: string): boolean => request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
+  const binary = (n: string): boolean =>
+    request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
   const msg = await codec.encode(config.name, config.version, outcome.tensors, binary, request.id);
   const sentAt = performance.now();
   refuseIfLate(outcome, ctx.receivedAt, sentAt);
@@ -137,7 +164,8 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
     path: '/v2/models/stats',
     endpoint: 'stats',
     auth: 'token',
-    handler: async ({ res }) => sendJson(res, 200, { model_stats: stats.snapshot([...host.table.entries()].map((m) => m.config)) }),
+    handler: async ({ res }) =>
+      sendJson(res, 200, { model_stats: stats.snapshot([...host.table.entries()].map((m) => m.config)) }),
   });
   host.route({
     method: 'GET',
@@ -152,7 +180,13 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
       sendJson(res, 200, { model_stats: stats.snapshot(versions.map((v) => ({ name, version: v }))) });
     },
   });
-  host.route({ method: 'GET', path: '/v2/health/live', endpoint: 'health', auth: 'public', handler: async ({ res }) => sendJson(res, 200, { live: true }) });
+  host.route({
+    method: 'GET',
+    path: '/v2/health/live',
+    endpoint: 'health',
+    auth: 'public',
+    handler: async ({ res }) => sendJson(res, 200, { live: true }),
+  });
   host.route({
     method: 'GET',
     path: '/v2/health/ready',
@@ -168,7 +202,8 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
     path: '/v2',
     endpoint: 'metadata',
     auth: 'token',
-    handler: async ({ res }) => sendJson(res, 200, { name: 'rtinfer', version: RTINFER_VERSION, extensions: SERVER_EXTENSIONS }),
+    handler: async ({ res }) =>
+      sendJson(res, 200, { name: 'rtinfer', version: RTINFER_VERSION, extensions: SERVER_EXTENSIONS }),
   });
   host.route({
     method: 'GET',
@@ -178,7 +213,12 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
     // Answered for a loaded model whatever its health: a model whose workers are down says why here.
     handler: async ({ res, params }) => {
       const m = host.findModel(params['name'] ?? '', params['version']);
-      if (!m.engine) throw new HttpError(503, `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`, { 'retry-after': '1' });
+      if (!m.engine)
+        throw new HttpError(
+          503,
+          `model '${m.config.name}' is ${m.state.toLowerCase()}${m.reason ? `: ${m.reason}` : ''}`,
+          { 'retry-after': '1' },
+        );
       sendJson(res, 200, modelMetadataBody(m, host.table.versionsOf(m.config.name)));
     },
   });
@@ -195,10 +235,21 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
   });
   const codec = new CodecPool((op) => host.metrics.codecOffloaded.inc({ op }));
   host.onClose(() => codec.close());
-  host.route({ method: 'POST', path: `${MODEL}/infer`, endpoint: 'infer', auth: 'token', model: 'ready', handler: (ctx) => infer(host, codec, ctx) });
+  host.route({
+    method: 'POST',
+    path: `${MODEL}/infer`,
+    endpoint: 'infer',
+    auth: 'token',
+    model: 'ready',
+    handler: (ctx) => infer(host, codec, ctx),
+  });
   // Triton's repository extension: the index (optionally only ready models), load and unload by name.
   const smallBody = async (ctx: RouteContext): Promise<Record<string, unknown>> => {
-    const body = await readBody(ctx.req, ctx.res, { limit: REPOSITORY_BODY_LIMIT, budget: host.bodyBudget, until: ctx.finished });
+    const body = await readBody(ctx.req, ctx.res, {
+      limit: REPOSITORY_BODY_LIMIT,
+      budget: host.bodyBudget,
+      until: ctx.finished,
+    });
     if (body.bytes.length === 0) return {};
     let parsed: unknown;
     try {
@@ -206,7 +257,8 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
     } catch {
       throw new HttpError(400, 'the request body is not valid JSON');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'the request body must be a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new HttpError(400, 'the request body must be a JSON object');
     return parsed as Record<string, unknown>;
   };
   host.route({
@@ -228,7 +280,11 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
       auth: 'token',
       handler: async (ctx) => {
         const control = host.config.modelRepository?.control;
-        if (control !== 'explicit') throw new HttpError(400, `models are ${op}ed only with --model-control explicit (this server's is ${control ?? 'none: it has no model repository'})`);
+        if (control !== 'explicit')
+          throw new HttpError(
+            400,
+            `models are ${op}ed only with --model-control explicit (this server's is ${control ?? 'none: it has no model repository'})`,
+          );
         await smallBody(ctx);
         const name = ctx.params['name'] ?? '';
         await (op === 'load' ? host.table.load(name) : host.table.unload(name));

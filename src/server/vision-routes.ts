@@ -52,7 +52,13 @@ export class VisionService {
         // The model's sidecar (model.rtinfer.json) wires heads and preprocessing as for predict.
         const side = await readSidecar(entry.config.path);
         return createVisionPipeline({
-          ...withSidecar({ preprocess: { maxPixels: this.#host.config.maxImagePixels }, ...(entry.config.task ? { task: entry.config.task } : {}) }, side),
+          ...withSidecar(
+            {
+              preprocess: { maxPixels: this.#host.config.maxImagePixels },
+              ...(entry.config.task ? { task: entry.config.task } : {}),
+            },
+            side,
+          ),
           session: entry.engine,
           metadata,
           // Decode and pack in a worker: the pack loop would otherwise run on the HTTP thread.
@@ -93,18 +99,33 @@ export class VisionService {
   }
 }
 
-export function resultBody(model: string, pipeline: VisionPipeline, r: VisionResult, masks: MaskFormat = 'rle'): Record<string, unknown> {
+export function resultBody(
+  model: string,
+  pipeline: VisionPipeline,
+  r: VisionResult,
+  masks: MaskFormat = 'rle',
+): Record<string, unknown> {
   const round = (x: number): number => Math.round(x * 1000) / 1000;
   const { width, height } = r.transform.original;
   const base = { width, height, speedMs: Object.fromEntries(Object.entries(r.speedMs).map(([k, v]) => [k, round(v)])) };
   // Keypoints, masks (RLE unless ?masks=polygon), rotated boxes, segments and image outputs as predict --json writes them.
-  return { schema: PREDICT_SCHEMA, model, head: pipeline.head.name, task: pipeline.head.task, results: [{ ...base, ...resultJson(r, width, height, masks) }] };
+  return {
+    schema: PREDICT_SCHEMA,
+    model,
+    head: pipeline.head.name,
+    task: pipeline.head.task,
+    results: [{ ...base, ...resultJson(r, width, height, masks) }],
+  };
 }
 
 /** The image in a request body: raw bytes, or the first file of a multipart form. */
 async function imageFrom(req: IncomingMessage, body: Buffer): Promise<Buffer> {
   const type = req.headers['content-type'] ?? '';
-  if (body.length === 0) throw new RtinferError('RTI_ERR_IMAGE_DECODE', 'the request has no image: send the image bytes as the body, or a multipart form with a file');
+  if (body.length === 0)
+    throw new RtinferError(
+      'RTI_ERR_IMAGE_DECODE',
+      'the request has no image: send the image bytes as the body, or a multipart form with a file',
+    );
   if (!type.startsWith('multipart/form-data')) return body;
   let form: FormData;
   try {
@@ -113,8 +134,10 @@ async function imageFrom(req: IncomingMessage, body: Buffer): Promise<Buffer> {
     throw new RtinferError('RTI_ERR_INPUT_DATA', 'the multipart/form-data body cannot be parsed');
   }
   const named = form.get('image');
-  const file = typeof named === 'object' && named !== null ? named : [...form.values()].find((v) => typeof v === 'object');
-  if (file === undefined || typeof file === 'string') throw new RtinferError('RTI_ERR_INPUT_DATA', "the form has no file field (send the image as field 'image')");
+  const file =
+    typeof named === 'object' && named !== null ? named : [...form.values()].find((v) => typeof v === 'object');
+  if (file === undefined || typeof file === 'string')
+    throw new RtinferError('RTI_ERR_INPUT_DATA', "the form has no file field (send the image as field 'image')");
   return Buffer.from(await file.arrayBuffer());
 }
 
@@ -126,12 +149,23 @@ function masksOf(url: URL): MaskFormat {
 }
 
 export function addVisionRoutes(host: ServerHost, vision: VisionService): void {
-  host.route({ method: 'POST', path: '/api/models/{name}/predict', endpoint: 'predict', auth: 'token', model: 'ready', handler: (ctx) => predict(host, vision, ctx) });
+  host.route({
+    method: 'POST',
+    path: '/api/models/{name}/predict',
+    endpoint: 'predict',
+    auth: 'token',
+    model: 'ready',
+    handler: (ctx) => predict(host, vision, ctx),
+  });
 }
 
 async function predict(host: ServerHost, vision: VisionService, ctx: RouteContext): Promise<void> {
   const entry = ctx.model;
-  const body = await readBody(ctx.req, ctx.res, { limit: host.config.maxBodyBytes, budget: host.bodyBudget, until: ctx.finished });
+  const body = await readBody(ctx.req, ctx.res, {
+    limit: host.config.maxBodyBytes,
+    budget: host.bodyBudget,
+    until: ctx.finished,
+  });
   const image = await imageFrom(ctx.req, body.bytes);
   const pipeline = await vision.pipeline(entry);
   host.metrics.inflight.inc({ model: entry.config.name });
@@ -140,7 +174,8 @@ async function predict(host: ServerHost, vision: VisionService, ctx: RouteContex
     const timing = `decode;dur=${r.speedMs.decode.toFixed(3)}, preprocess;dur=${r.speedMs.preprocess.toFixed(3)}, inference;dur=${r.speedMs.inference.toFixed(3)}, postprocess;dur=${r.speedMs.postprocess.toFixed(3)}`;
     if (ctx.url.searchParams.get('annotate') === '1') {
       const png = await renderResult(image, r, { format: 'png' });
-      if (png === undefined) throw new HttpError(400, `annotate=1 draws boxes; model '${entry.config.name}' is a classifier`);
+      if (png === undefined)
+        throw new HttpError(400, `annotate=1 draws boxes; model '${entry.config.name}' is a classifier`);
       if ((ctx.req.headers.accept ?? '').includes('application/json')) {
         const result = resultBody(entry.config.name, pipeline, r, masksOf(ctx.url));
         const [first] = result['results'] as Array<Record<string, unknown>>;

@@ -61,8 +61,7 @@ function logPmfPQ(k: number, n: number, p: number, q: number): number {
     return p < 0.1 ? -deviance(n, n * q) - n * p : n * Math.log(q);
   }
   if (k === n) return q < 0.1 ? -deviance(n, n * p) - n * q : n * Math.log(p);
-  const lc =
-    stirlingError(n) - stirlingError(k) - stirlingError(n - k) - deviance(k, n * p) - deviance(n - k, n * q);
+  const lc = stirlingError(n) - stirlingError(k) - stirlingError(n - k) - deviance(k, n * p) - deviance(n - k, n * q);
   const lf = LN_2PI + Math.log(k) + Math.log1p(-k / n);
   return lc - 0.5 * lf;
 }

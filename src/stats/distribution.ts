@@ -7,7 +7,14 @@
 import type { LatencyRecorder } from './latency-recorder.js';
 
 /** 0, 0.01, ..., 0.99, then the tail: 0.995, 0.999, 0.9995, 0.9999, 1. */
-export const DISTRIBUTION_QUANTILES: readonly number[] = [...Array.from({ length: 100 }, (_v, i) => i / 100), 0.995, 0.999, 0.9995, 0.9999, 1];
+export const DISTRIBUTION_QUANTILES: readonly number[] = [
+  ...Array.from({ length: 100 }, (_v, i) => i / 100),
+  0.995,
+  0.999,
+  0.9995,
+  0.9999,
+  1,
+];
 
 /** Eight bins per doubling: each bin spans 2^(1/8) ≈ 9 % of its lower edge. */
 export const BINS_PER_OCTAVE = 8;
@@ -23,11 +30,17 @@ const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
 export function quantileTable(recorder: LatencyRecorder): LatencyDistribution['quantiles'] {
   if (recorder.count === 0) return { q: [], ms: [] };
-  return { q: [...DISTRIBUTION_QUANTILES], ms: DISTRIBUTION_QUANTILES.map((q) => round4(recorder.valueAtQuantileUs(q) / 1000)) };
+  return {
+    q: [...DISTRIBUTION_QUANTILES],
+    ms: DISTRIBUTION_QUANTILES.map((q) => round4(recorder.valueAtQuantileUs(q) / 1000)),
+  };
 }
 
 /** Histogram of latencies (µs; values below 1 µs count in the 1 µs bin) over log-spaced bins. */
-export function logHistogram(latenciesUs: ArrayLike<number>, binsPerOctave = BINS_PER_OCTAVE): LatencyDistribution['histogram'] {
+export function logHistogram(
+  latenciesUs: ArrayLike<number>,
+  binsPerOctave = BINS_PER_OCTAVE,
+): LatencyDistribution['histogram'] {
   const n = latenciesUs.length;
   if (n === 0) return { edgesMs: [], counts: [] };
   const bin = (us: number): number => Math.floor(Math.log2(Math.max(1, us)) * binsPerOctave);

@@ -9,4 +9,10 @@ export { LatencyRecorder, MAX_TRACKABLE_US, MIN_TRACKABLE_US } from './latency-r
 export type { EarlyStoppingVerdict, LatencySummary, QuantileCi, SummarizeOptions } from './summary.js';
 export { summarizeLatency } from './summary.js';
 export type { LatencyDistribution } from './distribution.js';
-export { BINS_PER_OCTAVE, DISTRIBUTION_QUANTILES, latencyDistribution, logHistogram, quantileTable } from './distribution.js';
+export {
+  BINS_PER_OCTAVE,
+  DISTRIBUTION_QUANTILES,
+  latencyDistribution,
+  logHistogram,
+  quantileTable,
+} from './distribution.js';

@@ -35,7 +35,7 @@ export function mannWhitneyU(a: ArrayLike<number>, b: ArrayLike<number>): UTest 
   // Mid-ranks over ties; tieTerm accumulates Σ(t³ − t) for the variance correction.
   let rankSumA = 0;
   let tieTerm = 0;
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     let j = i;
     while (j + 1 < order.length && all[order[j + 1] as number] === all[order[i] as number]) j++;
     const t = j - i + 1;
@@ -46,7 +46,8 @@ export function mannWhitneyU(a: ArrayLike<number>, b: ArrayLike<number>): UTest 
   }
   const u = rankSumA - (n1 * (n1 + 1)) / 2;
   const effect = u / (n1 * n2);
-  if (tieTerm === 0 && n1 * n2 <= EXACT_MAX_PAIRS) return { u, pValue: exactPValue(u, n1, n2), method: 'exact', effect };
+  if (tieTerm === 0 && n1 * n2 <= EXACT_MAX_PAIRS)
+    return { u, pValue: exactPValue(u, n1, n2), method: 'exact', effect };
   const n = n1 + n2;
   const mean = (n1 * n2) / 2;
   const variance = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)));
@@ -95,7 +96,16 @@ export function normalSf(z: number): number {
     Math.exp(
       -x * x -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   const erfc = x >= 0 ? y : 2 - y;
   return erfc / 2;

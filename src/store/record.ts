@@ -21,7 +21,10 @@ export async function readReportFile(ref: string, expected: string): Promise<unk
   try {
     text = await readFile(ref, 'utf8');
   } catch (error) {
-    throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `cannot read report ${ref}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new RtinferError(
+      'RTI_ERR_RUN_NOT_FOUND',
+      `cannot read report ${ref}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   try {
     return JSON.parse(text) as unknown;
@@ -33,10 +36,17 @@ export async function readReportFile(ref: string, expected: string): Promise<unk
 export const DEFAULT_STORE = path.join('.rtinfer', 'runs.db');
 
 /** Where runs go: `--store PATH`, else RTINFER_STORE, else .rtinfer/runs.db in the working directory; null with --no-store. */
-export function storePath(o: { store?: string | undefined; noStore?: boolean; env?: NodeJS.ProcessEnv; cwd?: string }): string | null {
+export function storePath(o: {
+  store?: string | undefined;
+  noStore?: boolean;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}): string | null {
   if (o.noStore) return null;
   const env = o.env ?? process.env;
-  const p = o.store ?? (env['RTINFER_STORE'] !== undefined && env['RTINFER_STORE'] !== '' ? env['RTINFER_STORE'] : DEFAULT_STORE);
+  const p =
+    o.store ??
+    (env['RTINFER_STORE'] !== undefined && env['RTINFER_STORE'] !== '' ? env['RTINFER_STORE'] : DEFAULT_STORE);
   return path.resolve(o.cwd ?? process.cwd(), p);
 }
 
@@ -59,7 +69,12 @@ export async function sha256File(file: string): Promise<string | null> {
 /** HEAD of the git repository holding `cwd`, or null (no git, not a repository, or git too slow). */
 export function gitCommit(cwd = process.cwd()): string | null {
   try {
-    const out = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' });
+    const out = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd,
+      timeout: 2000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      encoding: 'utf8',
+    });
     const sha = out.trim();
     return /^[0-9a-f]{40,64}$/.test(sha) ? sha : null;
   } catch {
@@ -71,7 +86,11 @@ export function gitCommit(cwd = process.cwd()): string | null {
 export function parseTag(text: string): [string, string] {
   const eq = text.indexOf('=');
   const key = eq > 0 ? text.slice(0, eq).trim() : '';
-  if (!/^[A-Za-z0-9_.:/-]+$/.test(key)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --tag '${text}' (expected KEY=VALUE, a key of letters, digits and _.:/-)`);
+  if (!/^[A-Za-z0-9_.:/-]+$/.test(key))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --tag '${text}' (expected KEY=VALUE, a key of letters, digits and _.:/-)`,
+    );
   return [key, text.slice(eq + 1)];
 }
 
@@ -91,11 +110,17 @@ export function settingKey(parts: unknown): string {
 }
 
 function shapesText(shapes: Record<string, number[]>): string {
-  return Object.entries(shapes).map(([n, d]) => `${n}=${d.join('x')}`).join(' ');
+  return Object.entries(shapes)
+    .map(([n, d]) => `${n}=${d.join('x')}`)
+    .join(' ');
 }
 
 /** What `recordRun` takes: one report of a known kind. */
-export type Recordable = { kind: 'bench'; report: BenchReport; histogram?: string | null } | { kind: 'sweep'; report: SweepReport } | { kind: 'tune'; report: TuneReport } | { kind: 'optimize'; report: OptimizeRecord };
+export type Recordable =
+  | { kind: 'bench'; report: BenchReport; histogram?: string | null }
+  | { kind: 'sweep'; report: SweepReport }
+  | { kind: 'tune'; report: TuneReport }
+  | { kind: 'optimize'; report: OptimizeRecord };
 
 /**
  * The minimum an optimize report gives the store (src/optimize builds it). The optimize command
@@ -126,20 +151,38 @@ export interface RecordMeta {
 }
 
 /** A stored run's fields from a report, without the model hash and git commit. */
-export function runFromReport(r: Recordable, meta: RecordMeta = {}): Omit<NewRun, 'gitCommit' | 'model'> & { model: { label: string; path: string | null } } {
+export function runFromReport(
+  r: Recordable,
+  meta: RecordMeta = {},
+): Omit<NewRun, 'gitCommit' | 'model'> & { model: { label: string; path: string | null } } {
   const base = { label: meta.label ?? null, tags: meta.tags ?? {} };
   switch (r.kind) {
     case 'bench': {
       const b = r.report;
-      const parts = { scenario: b.scenario, target: b.model.target, session: b.settings.session, shapes: b.settings.shapes, input: b.settings.input.fill, scenarioSettings: b.settings.scenario, pipeline: b.pipeline?.head ?? null };
-      const sc = Object.entries(b.settings.scenario).filter(([k, v]) => k !== 'engine' && v !== null && v !== undefined).map(([k, v]) => `${k} ${String(v)}`);
-      const session = Object.entries(b.settings.session).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+      const parts = {
+        scenario: b.scenario,
+        target: b.model.target,
+        session: b.settings.session,
+        shapes: b.settings.shapes,
+        input: b.settings.input.fill,
+        scenarioSettings: b.settings.scenario,
+        pipeline: b.pipeline?.head ?? null,
+      };
+      const sc = Object.entries(b.settings.scenario)
+        .filter(([k, v]) => k !== 'engine' && v !== null && v !== undefined)
+        .map(([k, v]) => `${k} ${String(v)}`);
+      const session = Object.entries(b.settings.session).map(
+        ([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`,
+      );
       return {
         ...base,
         kind: 'bench',
         scenario: b.scenario,
         model: { label: b.model.label, path: b.model.target ?? b.model.path },
-        setting: { key: settingKey(parts), text: [b.scenario, shapesText(b.settings.shapes), ...sc, ...session].filter((s) => s !== '').join(' · ') },
+        setting: {
+          key: settingKey(parts),
+          text: [b.scenario, shapesText(b.settings.shapes), ...sc, ...session].filter((s) => s !== '').join(' · '),
+        },
         startedAt: b.env.startedAt,
         valid: b.validity.valid,
         figures: {
@@ -147,7 +190,10 @@ export function runFromReport(r: Recordable, meta: RecordMeta = {}): Omit<NewRun
           p90Ms: b.latencyMs.p90,
           p99Ms: b.latencyMs.p99,
           qps: b.throughput.qps,
-          coldStartMs: b.coldStart.sessionCreateMs === null ? b.coldStart.firstInferenceMs : (b.coldStart.readMs ?? 0) + b.coldStart.sessionCreateMs + b.coldStart.firstInferenceMs,
+          coldStartMs:
+            b.coldStart.sessionCreateMs === null
+              ? b.coldStart.firstInferenceMs
+              : (b.coldStart.readMs ?? 0) + b.coldStart.sessionCreateMs + b.coldStart.firstInferenceMs,
         },
         report: b,
         settings: b.settings,
@@ -165,7 +211,10 @@ export function runFromReport(r: Recordable, meta: RecordMeta = {}): Omit<NewRun
         kind: 'sweep',
         scenario: `sweep-${s.settings.load.kind}`,
         model: { label: s.model.label, path: s.model.path },
-        setting: { key: settingKey({ sweep: s.settings, shapes: s.model.shapes }), text: `sweep batch ${s.settings.batch.join(',')} · ${s.settings.load.kind} ${s.settings.load.values.join(',')} · instances ${s.settings.instances.join(',')} · threads ${s.settings.threads.join(',')}` },
+        setting: {
+          key: settingKey({ sweep: s.settings, shapes: s.model.shapes }),
+          text: `sweep batch ${s.settings.batch.join(',')} · ${s.settings.load.kind} ${s.settings.load.values.join(',')} · instances ${s.settings.instances.join(',')} · threads ${s.settings.threads.join(',')}`,
+        },
         startedAt: s.env.startedAt,
         valid: null,
         figures: { p50Ms: minP50, p90Ms: null, p99Ms: minP99, qps: best?.throughput ?? null, coldStartMs: null },
@@ -183,13 +232,36 @@ export function runFromReport(r: Recordable, meta: RecordMeta = {}): Omit<NewRun
         ...base,
         kind: 'tune',
         scenario: `tune-${t.scenario}`,
-        model: { label: t.space.variants.map((v) => path.basename(v.model)).join(' '), path: t.space.variants[0]?.model ?? null },
-        setting: { key: settingKey({ slo: t.slo.text, scenario: t.scenario, objective: t.objective, variants: t.space.variants.map((v) => v.id) }), text: `tune ${t.slo.text} · ${t.scenario} · ${t.objective}` },
+        model: {
+          label: t.space.variants.map((v) => path.basename(v.model)).join(' '),
+          path: t.space.variants[0]?.model ?? null,
+        },
+        setting: {
+          key: settingKey({
+            slo: t.slo.text,
+            scenario: t.scenario,
+            objective: t.objective,
+            variants: t.space.variants.map((v) => v.id),
+          }),
+          text: `tune ${t.slo.text} · ${t.scenario} · ${t.objective}`,
+        },
         startedAt: t.env.startedAt,
         valid: t.verdict.met,
-        figures: { p50Ms: null, p90Ms: null, p99Ms: ok && Number.isFinite(m.latencyMs) ? m.latencyMs : null, qps: ok ? m.throughput : null, coldStartMs: null },
+        figures: {
+          p50Ms: null,
+          p90Ms: null,
+          p99Ms: ok && Number.isFinite(m.latencyMs) ? m.latencyMs : null,
+          qps: ok ? m.throughput : null,
+          coldStartMs: null,
+        },
         report: t,
-        settings: { slo: t.slo, scenario: t.scenario, objective: t.objective, budgetMs: t.budgetMs, axes: t.space.axes },
+        settings: {
+          slo: t.slo,
+          scenario: t.scenario,
+          objective: t.objective,
+          budgetMs: t.budgetMs,
+          axes: t.space.axes,
+        },
         env: t.env,
         histogram: null,
       };
@@ -201,7 +273,12 @@ export function runFromReport(r: Recordable, meta: RecordMeta = {}): Omit<NewRun
         kind: 'optimize',
         scenario: 'optimize',
         model: o.model,
-        setting: { key: settingKey(o.settings), text: `optimize ${Object.entries(o.settings).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' · ')}` },
+        setting: {
+          key: settingKey(o.settings),
+          text: `optimize ${Object.entries(o.settings)
+            .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+            .join(' · ')}`,
+        },
         startedAt: o.startedAt,
         valid: o.valid,
         figures: { p50Ms: null, p90Ms: null, p99Ms: null, qps: null, coldStartMs: null, ...o.figures },
@@ -218,25 +295,43 @@ export function runFromReport(r: Recordable, meta: RecordMeta = {}): Omit<NewRun
 export async function recordRun(store: RunStore, r: Recordable, meta: RecordMeta = {}): Promise<number> {
   const run = runFromReport(r, meta);
   const sha = run.model.path !== null && !/^https?:/.test(run.model.path) ? await sha256File(run.model.path) : null;
-  return store.add({ ...run, model: { ...run.model, sha256: sha }, gitCommit: meta.gitCommit !== undefined ? meta.gitCommit : gitCommit() });
+  return store.add({
+    ...run,
+    model: { ...run.model, sha256: sha },
+    gitCommit: meta.gitCommit !== undefined ? meta.gitCommit : gitCommit(),
+  });
 }
 
 /**
  * A stored run by reference: an id, 'last' (the newest; with `like`, the newest of the same kind,
  * model and setting), or 'label:NAME' (the newest with that label).
  */
-export async function resolveRun(store: RunStore, ref: string, like?: { kind: RunKind; settingKey: string; sha256: string | null }): Promise<StoredRun> {
+export async function resolveRun(
+  store: RunStore,
+  ref: string,
+  like?: { kind: RunKind; settingKey: string; sha256: string | null },
+): Promise<StoredRun> {
   let id: number | undefined;
   if (/^\d+$/.test(ref)) id = Number(ref);
   else if (ref === 'last') {
-    const rows = await store.list({ limit: 1, ...(like ? { kind: like.kind, settingKey: like.settingKey, ...(like.sha256 ? { model: like.sha256 } : {}) } : {}) });
+    const rows = await store.list({
+      limit: 1,
+      ...(like ? { kind: like.kind, settingKey: like.settingKey, ...(like.sha256 ? { model: like.sha256 } : {}) } : {}),
+    });
     id = rows[0]?.id;
   } else if (ref.startsWith('label:') && ref.length > 6) {
     id = (await store.list({ label: ref.slice(6), limit: 1 }))[0]?.id;
   } else {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid run reference '${ref}' (expected a run id, last or label:NAME)`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid run reference '${ref}' (expected a run id, last or label:NAME)`,
+    );
   }
   const run = id === undefined ? undefined : await store.get(id);
-  if (run === undefined) throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `no stored run '${ref}' in ${store.location}${like ? ` for this model and setting` : ''} (see rtinfer runs)`);
+  if (run === undefined)
+    throw new RtinferError(
+      'RTI_ERR_RUN_NOT_FOUND',
+      `no stored run '${ref}' in ${store.location}${like ? ` for this model and setting` : ''} (see rtinfer runs)`,
+    );
   return run;
 }

@@ -24,7 +24,13 @@ export interface NewRun {
   /** The run's validity verdict (bench), whether its SLO was met (tune); null when it has none. */
   valid: boolean | null;
   /** Headline figures, for listing and the history page without parsing reports. */
-  figures: { p50Ms: number | null; p90Ms: number | null; p99Ms: number | null; qps: number | null; coldStartMs: number | null };
+  figures: {
+    p50Ms: number | null;
+    p90Ms: number | null;
+    p99Ms: number | null;
+    qps: number | null;
+    coldStartMs: number | null;
+  };
   /** The full JSON report (rtinfer.bench/1, rtinfer.sweep/1, rtinfer.tune/1, ...). */
   report: unknown;
   settings: unknown;

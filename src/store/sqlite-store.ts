@@ -30,10 +30,27 @@ function storeError(file: string, error: unknown): RtinferError {
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error).message ?? String(error);
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-    return new RtinferError('RTI_ERR_STORE_CORRUPT', `run store ${file} is not a valid rtinfer database (${message}); it was left as it is: move it away, or use --store PATH or --no-store`, { cause: error });
+    return new RtinferError(
+      'RTI_ERR_STORE_CORRUPT',
+      `run store ${file} is not a valid rtinfer database (${message}); it was left as it is: move it away, or use --store PATH or --no-store`,
+      { cause: error },
+    );
   }
-  if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_PERM' || code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
-    return new RtinferError('RTI_ERR_STORE_UNWRITABLE', `cannot write the run store ${file} (${code}: ${message}): use --store PATH somewhere writable, or --no-store`, { cause: error });
+  if (
+    code.startsWith('SQLITE_READONLY') ||
+    code.startsWith('SQLITE_CANTOPEN') ||
+    code === 'SQLITE_PERM' ||
+    code === 'SQLITE_FULL' ||
+    code.startsWith('SQLITE_IOERR') ||
+    code === 'EACCES' ||
+    code === 'EROFS' ||
+    code === 'EPERM'
+  ) {
+    return new RtinferError(
+      'RTI_ERR_STORE_UNWRITABLE',
+      `cannot write the run store ${file} (${code}: ${message}): use --store PATH somewhere writable, or --no-store`,
+      { cause: error },
+    );
   }
   return new RtinferError('RTI_ERR_STORE_CORRUPT', `run store ${file}: ${message}`, { cause: error });
 }
@@ -41,7 +58,10 @@ function storeError(file: string, error: unknown): RtinferError {
 function checkVersion(db: Db, file: string): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
-    throw new RtinferError('RTI_ERR_STORE_VERSION', `run store ${file} has schema version ${version}, newer than this rtinfer ${RTINFER_VERSION} knows (${SCHEMA_VERSION}); it was left as it is: upgrade rtinfer or use another --store`);
+    throw new RtinferError(
+      'RTI_ERR_STORE_VERSION',
+      `run store ${file} has schema version ${version}, newer than this rtinfer ${RTINFER_VERSION} knows (${SCHEMA_VERSION}); it was left as it is: upgrade rtinfer or use another --store`,
+    );
   }
 }
 
@@ -82,7 +102,8 @@ interface Row {
   histogram?: string | null;
 }
 
-const SUMMARY_COLUMNS = 'id, created_at, rtinfer, kind, scenario, model_label, model_path, model_sha256, setting_key, setting_text, label, started_at, valid, p50_ms, p90_ms, p99_ms, qps, cold_start_ms, git_commit';
+const SUMMARY_COLUMNS =
+  'id, created_at, rtinfer, kind, scenario, model_label, model_path, model_sha256, setting_key, setting_text, label, started_at, valid, p50_ms, p90_ms, p99_ms, qps, cold_start_ms, git_commit';
 
 export class SqliteRunStore implements RunStore {
   readonly location: string;
@@ -103,7 +124,11 @@ export class SqliteRunStore implements RunStore {
           mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
         } catch (error) {
           const e = error as NodeJS.ErrnoException;
-          throw new RtinferError('RTI_ERR_STORE_UNWRITABLE', `cannot create the folder of the run store ${file} (${e.code ?? e.message}): use --store PATH somewhere writable, or --no-store`, { cause: error });
+          throw new RtinferError(
+            'RTI_ERR_STORE_UNWRITABLE',
+            `cannot create the folder of the run store ${file} (${e.code ?? e.message}): use --store PATH somewhere writable, or --no-store`,
+            { cause: error },
+          );
         }
       }
       db = openDatabase(file, { timeout: BUSY_TIMEOUT_MS, fileMustExist: !create });
@@ -130,7 +155,8 @@ export class SqliteRunStore implements RunStore {
   }
 
   async add(run: NewRun): Promise<number> {
-    if (this.#db === null) throw new RtinferError('RTI_ERR_STORE_UNWRITABLE', `run store ${this.location} was opened for reading only`);
+    if (this.#db === null)
+      throw new RtinferError('RTI_ERR_STORE_UNWRITABLE', `run store ${this.location} was opened for reading only`);
     return this.#run((db) => {
       const insert = db.prepare(
         `INSERT INTO runs (created_at, rtinfer, kind, scenario, model_label, model_path, model_sha256, setting_key, setting_text, label, started_at, valid,
@@ -178,7 +204,13 @@ export class SqliteRunStore implements RunStore {
       const row = db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
       if (row === undefined) return undefined;
       const summary = this.#summary(db, row);
-      return { ...summary, report: JSON.parse(row.report ?? 'null'), settings: JSON.parse(row.settings ?? 'null'), env: JSON.parse(row.env ?? 'null'), histogram: row.histogram ?? null };
+      return {
+        ...summary,
+        report: JSON.parse(row.report ?? 'null'),
+        settings: JSON.parse(row.settings ?? 'null'),
+        env: JSON.parse(row.env ?? 'null'),
+        histogram: row.histogram ?? null,
+      };
     }, undefined);
   }
 
@@ -238,7 +270,14 @@ export class SqliteRunStore implements RunStore {
   }
 
   #summary(db: Db, r: Row): RunSummary {
-    const tags = Object.fromEntries((db.prepare('SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key').all(r.id) as Array<{ key: string; value: string }>).map((t) => [t.key, t.value]));
+    const tags = Object.fromEntries(
+      (
+        db.prepare('SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key').all(r.id) as Array<{
+          key: string;
+          value: string;
+        }>
+      ).map((t) => [t.key, t.value]),
+    );
     return {
       id: r.id,
       createdAt: r.created_at,

@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { RtinferError } from '../errors.js';
 import type { VideoInput } from './source.js';
 
-export const FFMPEG_HINT = 'apt-get install ffmpeg (Debian/Ubuntu), brew install ffmpeg (macOS), or set RTINFER_FFMPEG and RTINFER_FFPROBE to the binaries';
+export const FFMPEG_HINT =
+  'apt-get install ffmpeg (Debian/Ubuntu), brew install ffmpeg (macOS), or set RTINFER_FFMPEG and RTINFER_FFPROBE to the binaries';
 
 export function ffmpegPath(): string {
   return process.env['RTINFER_FFMPEG'] ?? 'ffmpeg';
@@ -18,7 +19,10 @@ export function ffprobePath(): string {
 }
 
 export function ffmpegMissing(binary: string): RtinferError {
-  return new RtinferError('RTI_ERR_VIDEO_FFMPEG_MISSING', `${binary} not found: video, camera and stream sources need it (${FFMPEG_HINT})`);
+  return new RtinferError(
+    'RTI_ERR_VIDEO_FFMPEG_MISSING',
+    `${binary} not found: video, camera and stream sources need it (${FFMPEG_HINT})`,
+  );
 }
 
 /** ffmpeg options that go before `-i` for this input: the demuxer of a camera, timeouts of a stream. */
@@ -47,15 +51,30 @@ export interface VideoInfo {
 
 /** A one-line error for what ffmpeg or ffprobe printed when it could not open or decode `input`. */
 export function errorFromStderr(input: VideoInput, stderr: string, opening: boolean): RtinferError {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const last = lines.at(-1) ?? 'no message';
   const where = input.location;
-  if (/No such file or directory/i.test(stderr)) return new RtinferError('RTI_ERR_VIDEO_NOT_FOUND', `${where}: no such file or device`);
-  if (/Permission denied/i.test(stderr)) return new RtinferError('RTI_ERR_VIDEO_NOT_FOUND', `${where}: permission denied`);
-  if (opening && input.kind === 'file' && /Invalid data found|could not find codec|moov atom not found|does not contain any stream|Unknown input format/i.test(stderr)) {
+  if (/No such file or directory/i.test(stderr))
+    return new RtinferError('RTI_ERR_VIDEO_NOT_FOUND', `${where}: no such file or device`);
+  if (/Permission denied/i.test(stderr))
+    return new RtinferError('RTI_ERR_VIDEO_NOT_FOUND', `${where}: permission denied`);
+  if (
+    opening &&
+    input.kind === 'file' &&
+    /Invalid data found|could not find codec|moov atom not found|does not contain any stream|Unknown input format/i.test(
+      stderr,
+    )
+  ) {
     return new RtinferError('RTI_ERR_VIDEO_UNSUPPORTED', `${where}: not a video ffmpeg can decode (${last})`);
   }
-  if (opening) return new RtinferError(input.kind === 'file' ? 'RTI_ERR_VIDEO_UNSUPPORTED' : 'RTI_ERR_VIDEO_OPEN', `${where}: cannot open ${input.kind} (${last})`);
+  if (opening)
+    return new RtinferError(
+      input.kind === 'file' ? 'RTI_ERR_VIDEO_UNSUPPORTED' : 'RTI_ERR_VIDEO_OPEN',
+      `${where}: cannot open ${input.kind} (${last})`,
+    );
   return new RtinferError('RTI_ERR_VIDEO_DECODE', `${where}: decoding stopped (${last})`);
 }
 
@@ -80,7 +99,17 @@ function rate(text: unknown): number | null {
 
 /** Width, height and rate of the first video stream, or a one-line error; never waits more than `timeoutMs`. */
 export async function probeVideo(input: VideoInput, timeoutMs: number): Promise<VideoInfo> {
-  const args = ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,r_frame_rate,avg_frame_rate,pix_fmt,codec_name,nb_frames', '-of', 'json', ...inputArgs(input, timeoutMs)];
+  const args = [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'stream=width,height,r_frame_rate,avg_frame_rate,pix_fmt,codec_name,nb_frames',
+    '-of',
+    'json',
+    ...inputArgs(input, timeoutMs),
+  ];
   const child = spawn(ffprobePath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr = stderrTail(child);
   let stdout = '';
@@ -92,10 +121,16 @@ export async function probeVideo(input: VideoInput, timeoutMs: number): Promise<
     child.kill('SIGKILL');
   }, timeoutMs);
   const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT' ? ffmpegMissing(ffprobePath()) : error));
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'ENOENT' ? ffmpegMissing(ffprobePath()) : error),
+    );
     child.on('close', (c) => resolve(c));
   }).finally(() => clearTimeout(timer));
-  if (timedOut) throw new RtinferError('RTI_ERR_VIDEO_OPEN', `${input.location}: no answer within ${Math.round(timeoutMs / 1000)} s while opening (--open-timeout)`);
+  if (timedOut)
+    throw new RtinferError(
+      'RTI_ERR_VIDEO_OPEN',
+      `${input.location}: no answer within ${Math.round(timeoutMs / 1000)} s while opening (--open-timeout)`,
+    );
   if (code !== 0) throw errorFromStderr(input, stderr(), true);
   let parsed: { streams?: Array<Record<string, unknown>> };
   try {
@@ -106,7 +141,8 @@ export async function probeVideo(input: VideoInput, timeoutMs: number): Promise<
   const s = parsed.streams?.[0];
   const width = Number(s?.['width']);
   const height = Number(s?.['height']);
-  if (s === undefined || !(width > 0 && height > 0)) throw new RtinferError('RTI_ERR_VIDEO_UNSUPPORTED', `${input.location}: no video stream in it`);
+  if (s === undefined || !(width > 0 && height > 0))
+    throw new RtinferError('RTI_ERR_VIDEO_UNSUPPORTED', `${input.location}: no video stream in it`);
   const frames = Number(s['nb_frames']);
   return {
     width,

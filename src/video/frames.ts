@@ -50,7 +50,10 @@ export interface FfmpegFrameOptions {
    * Prescaled: ffmpeg resizes to `resized` and crops `crop` out of it (the model's content region,
    * planTransform's), so only model-size pixels cross the pipe. Absent: full frames (for drawing).
    */
-  prescale?: { resized: { width: number; height: number }; crop: { x: number; y: number; width: number; height: number } };
+  prescale?: {
+    resized: { width: number; height: number };
+    crop: { x: number; y: number; width: number; height: number };
+  };
   /** Extra ffmpeg options after the input (e.g. `-frames:v N`). */
   extra?: string[];
   openTimeoutMs: number;
@@ -64,22 +67,39 @@ export function ffmpegArgs(o: FfmpegFrameOptions): string[] {
     const { resized, crop } = o.prescale;
     // bilinear: what cv2.INTER_LINEAR (YOLO, PP-OCR) and the sharp path's 'linear' kernel do.
     filters.push(`scale=${resized.width}:${resized.height}:flags=bilinear`);
-    if (crop.x !== 0 || crop.y !== 0 || crop.width !== resized.width || crop.height !== resized.height) filters.push(`crop=${crop.width}:${crop.height}:${crop.x}:${crop.y}`);
+    if (crop.x !== 0 || crop.y !== 0 || crop.width !== resized.width || crop.height !== resized.height)
+      filters.push(`crop=${crop.width}:${crop.height}:${crop.x}:${crop.y}`);
   }
   return [
-    '-hide_banner', '-loglevel', 'error', '-nostdin',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-nostdin',
     ...inputArgs(o.input, o.openTimeoutMs),
-    '-map', '0:v:0', '-an', '-sn', '-dn',
+    '-map',
+    '0:v:0',
+    '-an',
+    '-sn',
+    '-dn',
     // Every decoded frame once, no duplication to a constant rate.
-    '-fps_mode', 'passthrough',
+    '-fps_mode',
+    'passthrough',
     ...(filters.length ? ['-vf', filters.join(',')] : []),
     ...(o.extra ?? []),
-    '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1',
+    '-pix_fmt',
+    'rgb24',
+    '-f',
+    'rawvideo',
+    'pipe:1',
   ];
 }
 
 /** A timer that kills on expiry and says why; disarmed while the consumer holds a frame. */
-function watchdog(kill: () => void): { arm(ms: number, why: 'open' | 'stall'): void; disarm(): void; readonly fired: 'open' | 'stall' | undefined } {
+function watchdog(kill: () => void): {
+  arm(ms: number, why: 'open' | 'stall'): void;
+  disarm(): void;
+  readonly fired: 'open' | 'stall' | undefined;
+} {
   let timer: NodeJS.Timeout | undefined;
   let fired: 'open' | 'stall' | undefined;
   return {
@@ -120,22 +140,44 @@ export async function* ffmpegFrames(o: FfmpegFrameOptions): AsyncGenerator<Frame
       for (const data of splitter.push(chunk)) {
         const arrivedMs = performance.now();
         dog.disarm();
-        const image = o.prescale !== undefined ? { data, width: size.width, height: size.height, channels: 3 as const, original: o.original } : { data, width: size.width, height: size.height, channels: 3 as const };
+        const image =
+          o.prescale !== undefined
+            ? { data, width: size.width, height: size.height, channels: 3 as const, original: o.original }
+            : { data, width: size.width, height: size.height, channels: 3 as const };
         const decoderCpuMs = processCpuMs(child.pid);
         yield { index: index++, arrivedMs, image, ...(decoderCpuMs !== undefined ? { decoderCpuMs } : {}) };
         dog.arm(o.stallTimeoutMs, 'stall');
       }
     }
     const code = await closed;
-    if (spawnError !== undefined) throw spawnError.code === 'ENOENT' ? ffmpegMissing(ffmpegPath()) : new RtinferError('RTI_ERR_VIDEO_OPEN', `${o.input.location}: cannot start ffmpeg (${spawnError.message})`);
-    if (dog.fired === 'open') throw new RtinferError('RTI_ERR_VIDEO_OPEN', `${o.input.location}: no frame within ${(o.openTimeoutMs / 1000).toFixed(0)} s of opening (--open-timeout)`);
-    if (dog.fired === 'stall') throw new RtinferError('RTI_ERR_VIDEO_DECODE', `${o.input.location}: stalled, no frame for ${(o.stallTimeoutMs / 1000).toFixed(0)} s after frame ${index} (--open-timeout)`);
+    if (spawnError !== undefined)
+      throw spawnError.code === 'ENOENT'
+        ? ffmpegMissing(ffmpegPath())
+        : new RtinferError('RTI_ERR_VIDEO_OPEN', `${o.input.location}: cannot start ffmpeg (${spawnError.message})`);
+    if (dog.fired === 'open')
+      throw new RtinferError(
+        'RTI_ERR_VIDEO_OPEN',
+        `${o.input.location}: no frame within ${(o.openTimeoutMs / 1000).toFixed(0)} s of opening (--open-timeout)`,
+      );
+    if (dog.fired === 'stall')
+      throw new RtinferError(
+        'RTI_ERR_VIDEO_DECODE',
+        `${o.input.location}: stalled, no frame for ${(o.stallTimeoutMs / 1000).toFixed(0)} s after frame ${index} (--open-timeout)`,
+      );
     if (code !== 0) throw errorFromStderr(o.input, stderr(), index === 0);
     // A damaged file decodes to its end with ffmpeg exiting 0 and errors logged (concealed frames):
     // for a file that is corrupt data, said after its frames. A live stream's glitches are not fatal.
-    const logged = stderr().split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '').trim()).filter(Boolean);
-    if (o.input.kind === 'file' && logged.length > 0) throw new RtinferError('RTI_ERR_VIDEO_DECODE', `${o.input.location}: corrupt or truncated video (${logged[0]}); ${index} frames decoded`);
-    if (splitter.rest() > 0) throw new RtinferError('RTI_ERR_VIDEO_DECODE', `${o.input.location}: truncated frame after frame ${index}`);
+    const logged = stderr()
+      .split('\n')
+      .map((l) => l.replace(/^\[[^\]]*\]\s*/, '').trim())
+      .filter(Boolean);
+    if (o.input.kind === 'file' && logged.length > 0)
+      throw new RtinferError(
+        'RTI_ERR_VIDEO_DECODE',
+        `${o.input.location}: corrupt or truncated video (${logged[0]}); ${index} frames decoded`,
+      );
+    if (splitter.rest() > 0)
+      throw new RtinferError('RTI_ERR_VIDEO_DECODE', `${o.input.location}: truncated frame after frame ${index}`);
   } finally {
     dog.disarm();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -155,9 +197,14 @@ export async function* stdinFrames(o: StdinFrameOptions): AsyncGenerator<Frame> 
     const { width, height, channels } = o.raw;
     const splitter = new RawFrameSplitter(width * height * channels);
     for await (const chunk of o.stream as AsyncIterable<Buffer>) {
-      for (const data of splitter.push(chunk)) yield { index: index++, arrivedMs: performance.now(), image: { data, width, height, channels } };
+      for (const data of splitter.push(chunk))
+        yield { index: index++, arrivedMs: performance.now(), image: { data, width, height, channels } };
     }
-    if (splitter.rest() > 0) throw new RtinferError('RTI_ERR_VIDEO_DECODE', `stdin: truncated raw frame after frame ${index} (${splitter.rest()} of ${splitter.frameBytes} bytes)`);
+    if (splitter.rest() > 0)
+      throw new RtinferError(
+        'RTI_ERR_VIDEO_DECODE',
+        `stdin: truncated raw frame after frame ${index} (${splitter.rest()} of ${splitter.frameBytes} bytes)`,
+      );
     return;
   }
   const splitter = new MjpegSplitter();
@@ -172,6 +219,10 @@ export async function* stdinFrames(o: StdinFrameOptions): AsyncGenerator<Frame> 
     }
     for (const data of frames) yield { index: index++, arrivedMs: performance.now(), image: data };
   }
-  if (index === 0 && bytes > 0) throw new RtinferError('RTI_ERR_VIDEO_UNSUPPORTED', 'stdin: no JPEG in it (expected MJPEG, or raw frames with --frame-size WxH)');
+  if (index === 0 && bytes > 0)
+    throw new RtinferError(
+      'RTI_ERR_VIDEO_UNSUPPORTED',
+      'stdin: no JPEG in it (expected MJPEG, or raw frames with --frame-size WxH)',
+    );
   if (splitter.pending()) throw new RtinferError('RTI_ERR_VIDEO_DECODE', `stdin: truncated JPEG after frame ${index}`);
 }

@@ -36,15 +36,28 @@ export interface OpenedVideo {
 
 const RAW_FORMATS: Record<string, 1 | 3 | 4> = { rgb24: 3, rgba: 4, gray: 1 };
 
-export async function openVideo(input: VideoInput, config: PreprocessConfig, o: OpenVideoOptions = {}): Promise<OpenedVideo> {
+export async function openVideo(
+  input: VideoInput,
+  config: PreprocessConfig,
+  o: OpenVideoOptions = {},
+): Promise<OpenedVideo> {
   const openTimeoutMs = o.openTimeoutMs ?? 10_000;
   const stallTimeoutMs = o.stallTimeoutMs ?? openTimeoutMs;
   if (input.kind === 'stdin') {
     if (o.rawFrame !== undefined) {
       const channels = RAW_FORMATS[o.rawFrame.pixelFormat];
-      if (channels === undefined) throw new RtinferError('RTI_ERR_VIDEO_UNSUPPORTED', `stdin: unsupported pixel format '${o.rawFrame.pixelFormat}' for raw frames (expected ${Object.keys(RAW_FORMATS).join(', ')}; or send MJPEG)`);
+      if (channels === undefined)
+        throw new RtinferError(
+          'RTI_ERR_VIDEO_UNSUPPORTED',
+          `stdin: unsupported pixel format '${o.rawFrame.pixelFormat}' for raw frames (expected ${Object.keys(RAW_FORMATS).join(', ')}; or send MJPEG)`,
+        );
       const { width, height } = o.rawFrame;
-      return { input, info: { width, height, fps: null, codec: 'rawvideo', pixelFormat: o.rawFrame.pixelFormat, frames: null }, path: 'stdin-raw', frames: stdinFrames({ stream: o.stdin ?? process.stdin, raw: { width, height, channels } }) };
+      return {
+        input,
+        info: { width, height, fps: null, codec: 'rawvideo', pixelFormat: o.rawFrame.pixelFormat, frames: null },
+        path: 'stdin-raw',
+        frames: stdinFrames({ stream: o.stdin ?? process.stdin, raw: { width, height, channels } }),
+      };
     }
     return { input, info: null, path: 'stdin-mjpeg', frames: stdinFrames({ stream: o.stdin ?? process.stdin }) };
   }
@@ -53,16 +66,32 @@ export async function openVideo(input: VideoInput, config: PreprocessConfig, o: 
       await access(input.location, constants.R_OK);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new RtinferError('RTI_ERR_VIDEO_NOT_FOUND', `${input.location}: ${code === 'ENOENT' ? `no such ${input.kind === 'camera' ? 'camera device' : 'file'}` : `cannot read it (${code ?? 'error'})`}`);
+      throw new RtinferError(
+        'RTI_ERR_VIDEO_NOT_FOUND',
+        `${input.location}: ${code === 'ENOENT' ? `no such ${input.kind === 'camera' ? 'camera device' : 'file'}` : `cannot read it (${code ?? 'error'})`}`,
+      );
     }
   }
   const info = await probeVideo(input, openTimeoutMs);
   const original = { width: info.width, height: info.height };
   const extra = o.maxFrames !== undefined ? ['-frames:v', String(o.maxFrames)] : [];
   if ((o.resize ?? 'ffmpeg') === 'sharp') {
-    return { input, info, path: 'ffmpeg-full', frames: ffmpegFrames({ input, original, extra, openTimeoutMs, stallTimeoutMs }) };
+    return {
+      input,
+      info,
+      path: 'ffmpeg-full',
+      frames: ffmpegFrames({ input, original, extra, openTimeoutMs, stallTimeoutMs }),
+    };
   }
   const t = planTransform(info.width, info.height, config);
-  const prescale = { resized: t.resized, crop: { x: t.cropX, y: t.cropY, width: t.content.width, height: t.content.height } };
-  return { input, info, path: 'ffmpeg-prescaled', frames: ffmpegFrames({ input, original, prescale, extra, openTimeoutMs, stallTimeoutMs }) };
+  const prescale = {
+    resized: t.resized,
+    crop: { x: t.cropX, y: t.cropY, width: t.content.width, height: t.content.height },
+  };
+  return {
+    input,
+    info,
+    path: 'ffmpeg-prescaled',
+    frames: ffmpegFrames({ input, original, prescale, extra, openTimeoutMs, stallTimeoutMs }),
+  };
 }

@@ -38,7 +38,11 @@ export interface VideoRunOptions {
   /** A frame's deadline after its capture (default: the frame interval, when a rate is known). */
   deadlineMs?: number;
   signal?: AbortSignal;
-  onFrame?: (record: FrameRecord, result: VisionResult | undefined, image: ImageSource | undefined) => void | Promise<void>;
+  onFrame?: (
+    record: FrameRecord,
+    result: VisionResult | undefined,
+    image: ImageSource | undefined,
+  ) => void | Promise<void>;
 }
 
 export interface FrameRecord {
@@ -104,11 +108,19 @@ export function keepFrame(i: number, o: Pick<VideoRunOptions, 'every' | 'fps' | 
   return true;
 }
 
-export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: ImageSource) => Promise<VisionResult>, o: VideoRunOptions): Promise<VideoSummary> {
+export async function runVideo(
+  frames: AsyncIterable<Frame>,
+  predict: (image: ImageSource) => Promise<VisionResult>,
+  o: VideoRunOptions,
+): Promise<VideoSummary> {
   const t0 = performance.now();
   const latency = new LatencyRecorder();
-  const stages = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<StageName, LatencyRecorder>;
-  const deadlineMs = o.deadlineMs ?? (o.paceFps ? 1000 / o.paceFps : o.sourceFps && o.realtime ? 1000 / o.sourceFps : undefined);
+  const stages = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<
+    StageName,
+    LatencyRecorder
+  >;
+  const deadlineMs =
+    o.deadlineMs ?? (o.paceFps ? 1000 / o.paceFps : o.sourceFps && o.realtime ? 1000 / o.sourceFps : undefined);
   const counts = { framesIn: 0, processed: 0, dropped: 0, skipped: 0, failed: 0, late: 0 };
   let lastDone = -1;
   let inOrder = true;
@@ -125,7 +137,13 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
 
   async function handle(f: Captured): Promise<void> {
     const start = performance.now();
-    const rec: FrameRecord = { frame: f.index, t: mediaTime(f.index), captureMs: at(f.captureMs), status: 'done', startMs: at(start) };
+    const rec: FrameRecord = {
+      frame: f.index,
+      t: mediaTime(f.index),
+      captureMs: at(f.captureMs),
+      status: 'done',
+      startMs: at(start),
+    };
     if (f.index < lastDone) inOrder = false;
     lastDone = f.index;
     try {
@@ -196,7 +214,12 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
             const old = slot.put(f);
             if (old !== undefined) {
               counts.dropped++;
-              drops.push({ frame: old.index, t: mediaTime(old.index), captureMs: at(old.captureMs), status: 'dropped' });
+              drops.push({
+                frame: old.index,
+                t: mediaTime(old.index),
+                captureMs: at(old.captureMs),
+                status: 'dropped',
+              });
             }
           }
           slot.close();
@@ -234,7 +257,11 @@ export async function runVideo(frames: AsyncIterable<Frame>, predict: (image: Im
     captureToResultMs: { ...cap, max: r3(latency.count ? latency.maxUs / 1000 : 0) },
     stagesMs: Object.fromEntries(STAGE_NAMES.map((s) => [s, summarize(stages[s])])) as Record<StageName, StageSummary>,
     ...(o.paceFps ? { sourceBehind: { frames: behind.frames, maxLagMs: r3(behind.maxLagMs) } } : {}),
-    ...(decoderCpu !== undefined && counts.framesIn > 0 ? { decoderCpuMs: { total: decoderCpu, perFrame: r3(decoderCpu / counts.framesIn) } } : {}),
-    ...(failure ? { error: { code: isRtinferError(failure) ? failure.code : 'error', message: firstLine(failure) } } : {}),
+    ...(decoderCpu !== undefined && counts.framesIn > 0
+      ? { decoderCpuMs: { total: decoderCpu, perFrame: r3(decoderCpu / counts.framesIn) } }
+      : {}),
+    ...(failure
+      ? { error: { code: isRtinferError(failure) ? failure.code : 'error', message: firstLine(failure) } }
+      : {}),
   };
 }

@@ -34,7 +34,10 @@ export function classifySource(text: string): Source {
 }
 
 function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
   return new RegExp(`^${body}$`);
 }
 
@@ -56,7 +59,11 @@ const isImageName = (n: string): boolean => IMAGE_EXTENSIONS.includes(path.extna
 export async function scanImages(pattern: string): Promise<ImageScan> {
   if (/[*?]/.test(pattern)) {
     const dir = path.dirname(pattern);
-    if (/[*?]/.test(dir)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid image glob '${pattern}' (only the file name may hold * or ?)`);
+    if (/[*?]/.test(dir))
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `invalid image glob '${pattern}' (only the file name may hold * or ?)`,
+      );
     const re = globRegExp(path.basename(pattern));
     let names: string[];
     try {
@@ -67,7 +74,11 @@ export async function scanImages(pattern: string): Promise<ImageScan> {
     const matches = names.filter((n) => re.test(n)).sort();
     const hits = matches.filter(isImageName);
     const skipped = matches.filter((n) => !isImageName(n)).map((n) => path.join(dir, n));
-    if (hits.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: no image matches${skipped.length ? ` (${skippedNote(skipped)})` : ''}`);
+    if (hits.length === 0)
+      throw new RtinferError(
+        'RTI_ERR_IMAGE_NOT_FOUND',
+        `${pattern}: no image matches${skipped.length ? ` (${skippedNote(skipped)})` : ''}`,
+      );
     return { images: hits.map((n) => path.join(dir, n)), skipped };
   }
   let info;
@@ -80,11 +91,18 @@ export async function scanImages(pattern: string): Promise<ImageScan> {
     const names = (await readdir(pattern)).sort();
     const files = names.filter(isImageName);
     const skipped = names.filter((n) => !isImageName(n)).map((n) => path.join(pattern, n));
-    if (files.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: no .jpg, .png or .webp files in it${skipped.length ? ` (${skippedNote(skipped)})` : ''}`);
+    if (files.length === 0)
+      throw new RtinferError(
+        'RTI_ERR_IMAGE_NOT_FOUND',
+        `${pattern}: no .jpg, .png or .webp files in it${skipped.length ? ` (${skippedNote(skipped)})` : ''}`,
+      );
     return { images: files.map((f) => path.join(pattern, f)), skipped };
   }
   if (LIST_EXTENSIONS.includes(path.extname(pattern).toLowerCase())) {
-    const lines = (await readFile(pattern, 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const lines = (await readFile(pattern, 'utf8'))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
     if (lines.length === 0) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${pattern}: the list names no image`);
     return { images: lines.map((l) => (path.isAbsolute(l) ? l : path.join(path.dirname(pattern), l))), skipped: [] };
   }
@@ -112,7 +130,11 @@ export async function scanImageArgs(args: readonly string[]): Promise<ImageScan>
   const out: ImageScan = { images: [], skipped: [] };
   for (const a of args) {
     let expand = /[*?]/.test(a) || LIST_EXTENSIONS.includes(path.extname(a).toLowerCase());
-    if (!expand) expand = await stat(a).then((s) => s.isDirectory(), () => false);
+    if (!expand)
+      expand = await stat(a).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
     if (expand) {
       const scan = await scanImages(a);
       out.images.push(...scan.images);

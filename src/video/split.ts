@@ -87,7 +87,10 @@ export class MjpegSplitter {
     if (this.#depth > 0 && start >= 0) {
       this.#parts.push(Buffer.from(chunk.subarray(start)));
       this.#size += chunk.length - start;
-      if (this.#size > this.maxFrameBytes) throw new RangeError(`a JPEG frame longer than ${this.maxFrameBytes} bytes (no end marker): not an MJPEG stream`);
+      if (this.#size > this.maxFrameBytes)
+        throw new RangeError(
+          `a JPEG frame longer than ${this.maxFrameBytes} bytes (no end marker): not an MJPEG stream`,
+        );
     }
     return out;
   }

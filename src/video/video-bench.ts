@@ -110,7 +110,11 @@ const roundFps = (f: number): number => (f >= 10 ? Math.round(f) : Math.round(f 
  * rate to start at), doubling while sustained and halving while not until the two bracket the
  * answer, then bisecting until the bracket is within 10 % or MAX_PROBES runs are spent.
  */
-export async function searchMaxFps(probe: (fps: number) => Promise<FpsProbe>, first: FpsProbe | number, probeMs: number): Promise<MaxFpsResult> {
+export async function searchMaxFps(
+  probe: (fps: number) => Promise<FpsProbe>,
+  first: FpsProbe | number,
+  probeMs: number,
+): Promise<MaxFpsResult> {
   const probes: FpsProbe[] = [];
   let lo: number | undefined;
   let hi: number | undefined;
@@ -157,7 +161,19 @@ export async function searchMaxFps(probe: (fps: number) => Promise<FpsProbe>, fi
 export async function extractFrames(file: string, count: number): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rtinfer-frames-'));
   try {
-    await promisify(execFile)(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-nostdin', '-i', file, '-frames:v', String(count), '-q:v', '2', path.join(dir, 'f%05d.jpg')]);
+    await promisify(execFile)(ffmpegPath(), [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-nostdin',
+      '-i',
+      file,
+      '-frames:v',
+      String(count),
+      '-q:v',
+      '2',
+      path.join(dir, 'f%05d.jpg'),
+    ]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     const e = error as NodeJS.ErrnoException & { stderr?: string };
@@ -178,9 +194,16 @@ export function videoVerdict(s: VideoSummary, fps: number, singleStreamP99Ms: nu
   return { keepsUp, text, p99WithinTwiceSingleStream };
 }
 
-export async function runVideoBench(model: string, o: VideoBenchOptions, singleStreamP99Ms: number): Promise<VideoBenchResult> {
+export async function runVideoBench(
+  model: string,
+  o: VideoBenchOptions,
+  singleStreamP99Ms: number,
+): Promise<VideoBenchResult> {
   const input: VideoInput = { kind: 'file', location: o.file };
-  const opened = await openVisionModel(model, { ...(o.session ? { session: o.session } : {}), ...(o.task ? { task: o.task } : {}) });
+  const opened = await openVisionModel(model, {
+    ...(o.session ? { session: o.session } : {}),
+    ...(o.task ? { task: o.task } : {}),
+  });
   try {
     const probe = await openVideo(input, opened.config, { maxFrames: 1 });
     for await (const f of probe.frames) void f;
@@ -190,7 +213,14 @@ export async function runVideoBench(model: string, o: VideoBenchOptions, singleS
     const maxFrames = Math.max(1, Math.round(((o.durationMs ?? 60_000) / 1000) * fps));
     const video = await openVideo(input, opened.config, { maxFrames });
     // Warm the session on one frame first: the paced run measures the steady state.
-    await opened.predict({ data: new Uint8Array(info.width * info.height * 3), width: info.width, height: info.height, channels: 3 }).catch(() => undefined);
+    await opened
+      .predict({
+        data: new Uint8Array(info.width * info.height * 3),
+        width: info.width,
+        height: info.height,
+        channels: 3,
+      })
+      .catch(() => undefined);
     const summary = await runVideo(video.frames, (image) => opened.predict(image), {
       realtime: true,
       paceFps: fps,
@@ -200,14 +230,30 @@ export async function runVideoBench(model: string, o: VideoBenchOptions, singleS
       ...(o.signal ? { signal: o.signal } : {}),
     });
     if (summary.error) throw new RtinferError(summary.error.code as never, summary.error.message);
-    const result: VideoBenchResult = { file: o.file, width: info.width, height: info.height, sourceFps: info.fps, fps, path: video.path, summary, singleStreamP99Ms, verdict: videoVerdict(summary, fps, singleStreamP99Ms) };
+    const result: VideoBenchResult = {
+      file: o.file,
+      width: info.width,
+      height: info.height,
+      sourceFps: info.fps,
+      fps,
+      path: video.path,
+      summary,
+      singleStreamP99Ms,
+      verdict: videoVerdict(summary, fps, singleStreamP99Ms),
+    };
     if (o.maxFpsSearch !== false) {
       const probeMs = o.maxFpsSearch?.probeMs ?? 2000;
       const probe = async (rate: number): Promise<FpsProbe> => {
         o.signal?.throwIfAborted();
         const frames = Math.max(4, Math.round((probeMs / 1000) * rate));
         const run = await openVideo(input, opened.config, { maxFrames: frames });
-        const s = await runVideo(run.frames, (image) => opened.predict(image), { realtime: true, paceFps: rate, sourceFps: info.fps, maxFrames: frames, ...(o.signal ? { signal: o.signal } : {}) });
+        const s = await runVideo(run.frames, (image) => opened.predict(image), {
+          realtime: true,
+          paceFps: rate,
+          sourceFps: info.fps,
+          maxFrames: frames,
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
         if (s.error) throw new RtinferError(s.error.code as never, s.error.message);
         return probeOf(rate, s);
       };
@@ -227,8 +273,14 @@ export function renderVideoBench(v: VideoBenchResult): string {
     `video ${v.file} (${v.width}x${v.height}${v.sourceFps ? ` @ ${v.sourceFps} fps` : ''}) replayed at ${v.fps} fps, latest frame wins, ${v.path}`,
     `  frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.late} late (deadline ${formatMs(s.deadlineMs ?? NaN)} ms) · ${s.achievedFps.toFixed(1)} fps processed`,
     `  capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · p99 ${formatMs(c.p99)} ms (single-stream p99 ${formatMs(v.singleStreamP99Ms)} ms; goal ≤ 2× : ${v.verdict.p99WithinTwiceSingleStream ? 'met' : 'missed'})`,
-    ...(s.sourceBehind && s.sourceBehind.frames > 0 ? [`  the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms): ffmpeg cannot decode ${v.fps} fps here`] : []),
-    ...(s.decoderCpuMs ? [`  ffmpeg decode and resize: ${formatMs(s.decoderCpuMs.perFrame)} ms CPU per frame (start-up included)`] : []),
+    ...(s.sourceBehind && s.sourceBehind.frames > 0
+      ? [
+          `  the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms): ffmpeg cannot decode ${v.fps} fps here`,
+        ]
+      : []),
+    ...(s.decoderCpuMs
+      ? [`  ffmpeg decode and resize: ${formatMs(s.decoderCpuMs.perFrame)} ms CPU per frame (start-up included)`]
+      : []),
     `  verdict: ${v.verdict.text}`,
     ...(v.maxFps ? [maxFpsLine(v.maxFps)] : []),
   ].join('\n');
@@ -241,6 +293,11 @@ export function maxFpsLine(m: MaxFpsResult): string {
       : m.bound === 'at-cap'
         ? `${m.fps} fps or more (the search stops at ${MAX_FPS})`
         : `${m.fps} fps (${m.failedFps} fps drops frames)`;
-  const probes = m.probes.map((p) => `${p.fps}${p.sustained ? '✓' : `✗${p.dropped ? ` ${p.dropped} dropped` : ''}${p.sourceBehind ? ` ${p.sourceBehind} behind` : ''}`}`).join(' · ');
+  const probes = m.probes
+    .map(
+      (p) =>
+        `${p.fps}${p.sustained ? '✓' : `✗${p.dropped ? ` ${p.dropped} dropped` : ''}${p.sourceBehind ? ` ${p.sourceBehind} behind` : ''}`}`,
+    )
+    .join(' · ');
   return `  max fps with no drop: ${what} · ${m.probes.length} runs (${m.probeMs / 1000} s probes): ${probes}`;
 }

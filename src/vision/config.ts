@@ -105,23 +105,30 @@ const KERNELS: readonly ResizeKernel[] = ['nearest', 'linear', 'cubic', 'mitchel
 const FAIL_ON = ['none', 'truncated', 'error', 'warning'] as const;
 
 function invalid(field: string, value: unknown, expected: string): never {
-  const shown = Array.isArray(value) ? `[${value.join(', ')}]` : typeof value === 'string' ? `'${value}'` : String(value);
+  const shown = Array.isArray(value)
+    ? `[${value.join(', ')}]`
+    : typeof value === 'string'
+      ? `'${value}'`
+      : String(value);
   throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid preprocess.${field} ${shown} (expected ${expected})`);
 }
 
 function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) invalid(field, value, allowed.join(' | '));
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value))
+    invalid(field, value, allowed.join(' | '));
   return value as T;
 }
 
 function positiveInt(field: string, value: unknown, nullable: boolean): number | null {
   if (value === null && nullable) return null;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(field, value, nullable ? 'a positive integer or null' : 'a positive integer');
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    invalid(field, value, nullable ? 'a positive integer or null' : 'a positive integer');
   return value;
 }
 
 function rgb(field: string, value: unknown, check: (v: number) => boolean, expected: string): Rgb {
-  if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && check(v))) invalid(field, value, expected);
+  if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && check(v)))
+    invalid(field, value, expected);
   return [value[0], value[1], value[2]] as const;
 }
 
@@ -137,13 +144,21 @@ export function isIdentityScaling(c: Pick<PreprocessConfig, 'rescale' | 'mean' |
  * a field that `known` lacks is refused as an unknown `kind` option. Shared by the preprocess config
  * and the decode options.
  */
-export function mergeLayers(kind: string, known: object, base: object, layers: ReadonlyArray<object | undefined>): Record<string, unknown> {
+export function mergeLayers(
+  kind: string,
+  known: object,
+  base: object,
+  layers: ReadonlyArray<object | undefined>,
+): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...base };
   for (const layer of layers) {
     if (layer === undefined) continue;
     for (const [key, value] of Object.entries(layer)) {
       if (!Object.hasOwn(known, key)) {
-        throw new RtinferError('RTI_ERR_ARG_UNKNOWN', `unknown ${kind} option '${key}' (known: ${Object.keys(known).join(', ')})`);
+        throw new RtinferError(
+          'RTI_ERR_ARG_UNKNOWN',
+          `unknown ${kind} option '${key}' (known: ${Object.keys(known).join(', ')})`,
+        );
       }
       if (value !== undefined) merged[key] = value;
     }
@@ -167,21 +182,33 @@ function lastLayerSetting(layers: ReadonlyArray<object | undefined>, keys: reado
  * side 366 instead of refusing (issue #14), one at 28 reads 32. undefined when the shortestEdge
  * was set at or after the size: it is the caller's, and checked as given.
  */
-function rescaledShortestEdge(layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>, edge: number, side: number): number | undefined {
+function rescaledShortestEdge(
+  layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>,
+  edge: number,
+  side: number,
+): number | undefined {
   const at = lastLayerSetting(layers, ['shortestEdge']);
   if (at < 0 || at >= lastLayerSetting(layers, ['width', 'height'])) return undefined;
   const from = layers[at]!;
-  const refSide = typeof from.width === 'number' && typeof from.height === 'number' ? Math.min(from.width, from.height) : undefined;
+  const refSide =
+    typeof from.width === 'number' && typeof from.height === 'number' ? Math.min(from.width, from.height) : undefined;
   return refSide === undefined || refSide <= 0 ? side : Math.max(side, Math.round((edge * side) / refSide));
 }
 
 /** Merges config layers, later ones winning field by field (undefined fields are ignored), and validates. */
-export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>): PreprocessConfig {
+export function resolvePreprocessConfig(
+  ...layers: ReadonlyArray<Partial<PreprocessConfig> | undefined>
+): PreprocessConfig {
   const m = mergeLayers('preprocess', DEFAULT_PREPROCESS, DEFAULT_PREPROCESS, layers) as unknown as PreprocessConfig;
   const width = positiveInt('width', m.width, true);
   const height = positiveInt('height', m.height, true);
   if ((width === null) !== (height === null)) invalid('width', m.width, 'width and height both fixed or both null');
-  const padValue = typeof m.padValue === 'number' ? (isByte(m.padValue) ? m.padValue : invalid('padValue', m.padValue, 'an integer 0..255 or [r, g, b]')) : rgb('padValue', m.padValue, isByte, 'an integer 0..255 or [r, g, b]');
+  const padValue =
+    typeof m.padValue === 'number'
+      ? isByte(m.padValue)
+        ? m.padValue
+        : invalid('padValue', m.padValue, 'an integer 0..255 or [r, g, b]')
+      : rgb('padValue', m.padValue, isByte, 'an integer 0..255 or [r, g, b]');
   const std = rgb('std', m.std, (v) => Number.isFinite(v) && v !== 0, 'three finite non-zero numbers');
   const config: PreprocessConfig = {
     width,
@@ -194,8 +221,14 @@ export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<Preproc
     multipleOf: positiveInt('multipleOf', m.multipleOf, false) as number,
     maxSide: positiveInt('maxSide', m.maxSide, true),
     channelOrder: oneOf('channelOrder', m.channelOrder, ['rgb', 'bgr'] as const),
-    channels: m.channels === 1 || m.channels === 3 || m.channels === 4 ? m.channels : invalid('channels', m.channels, '1, 3 or 4'),
-    rescale: typeof m.rescale === 'number' && Number.isFinite(m.rescale) && m.rescale > 0 ? m.rescale : invalid('rescale', m.rescale, 'a positive number'),
+    channels:
+      m.channels === 1 || m.channels === 3 || m.channels === 4
+        ? m.channels
+        : invalid('channels', m.channels, '1, 3 or 4'),
+    rescale:
+      typeof m.rescale === 'number' && Number.isFinite(m.rescale) && m.rescale > 0
+        ? m.rescale
+        : invalid('rescale', m.rescale, 'a positive number'),
     mean: rgb('mean', m.mean, Number.isFinite, 'three finite numbers'),
     std,
     layout: oneOf('layout', m.layout, ['nchw', 'nhwc'] as const),
@@ -203,23 +236,36 @@ export function resolvePreprocessConfig(...layers: ReadonlyArray<Partial<Preproc
     kernel: oneOf('kernel', m.kernel, KERNELS),
     autoOrient: typeof m.autoOrient === 'boolean' ? m.autoOrient : invalid('autoOrient', m.autoOrient, 'true or false'),
     background: rgb('background', m.background, isByte, '[r, g, b] with integers 0..255'),
-    maxPixels: typeof m.maxPixels === 'number' && Number.isInteger(m.maxPixels) && m.maxPixels > 0 ? m.maxPixels : invalid('maxPixels', m.maxPixels, 'a positive integer'),
-    formats: Array.isArray(m.formats) && m.formats.every((f) => typeof f === 'string') ? [...m.formats] : invalid('formats', m.formats, 'a list of format names'),
+    maxPixels:
+      typeof m.maxPixels === 'number' && Number.isInteger(m.maxPixels) && m.maxPixels > 0
+        ? m.maxPixels
+        : invalid('maxPixels', m.maxPixels, 'a positive integer'),
+    formats:
+      Array.isArray(m.formats) && m.formats.every((f) => typeof f === 'string')
+        ? [...m.formats]
+        : invalid('formats', m.formats, 'a list of format names'),
     failOn: oneOf('failOn', m.failOn, FAIL_ON),
   };
   if (config.dtype === 'uint8' && !isIdentityScaling(config)) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', 'invalid preprocess.dtype uint8 with rescale/mean/std that change the values (a uint8 tensor holds raw 0..255 pixels: use rescale 1, mean 0, std 1)');
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      'invalid preprocess.dtype uint8 with rescale/mean/std that change the values (a uint8 tensor holds raw 0..255 pixels: use rescale 1, mean 0, std 1)',
+    );
   }
   if (config.resize === 'crop' && config.shortestEdge !== null && width !== null && height !== null) {
     const fitted = rescaledShortestEdge(layers, config.shortestEdge, Math.min(width, height));
     if (fitted !== undefined) config.shortestEdge = fitted;
-    else if (config.shortestEdge < Math.min(width, height)) invalid('shortestEdge', config.shortestEdge, `at least the crop's shorter side ${Math.min(width, height)}`);
+    else if (config.shortestEdge < Math.min(width, height))
+      invalid('shortestEdge', config.shortestEdge, `at least the crop's shorter side ${Math.min(width, height)}`);
   }
   return config;
 }
 
 /** Per tensor-channel affine map value = pixel · scale[c] + offset[c], from rescale, mean and std. */
-export function channelAffine(c: Pick<PreprocessConfig, 'rescale' | 'mean' | 'std'>): { scale: [number, number, number]; offset: [number, number, number] } {
+export function channelAffine(c: Pick<PreprocessConfig, 'rescale' | 'mean' | 'std'>): {
+  scale: [number, number, number];
+  offset: [number, number, number];
+} {
   const scale: [number, number, number] = [0, 0, 0];
   const offset: [number, number, number] = [0, 0, 0];
   for (let i = 0; i < 3; i++) {

@@ -53,7 +53,13 @@ export interface DecodedImage {
 }
 
 export function isRawImage(source: unknown): source is RawImage {
-  return typeof source === 'object' && source !== null && !(source instanceof Uint8Array) && 'width' in source && 'data' in source;
+  return (
+    typeof source === 'object' &&
+    source !== null &&
+    !(source instanceof Uint8Array) &&
+    'width' in source &&
+    'data' in source
+  );
 }
 
 /** How messages name an image. */
@@ -70,8 +76,14 @@ function fail(code: ErrorCode, label: string, problem: string, cause?: unknown):
 export function decodeError(label: string, error: unknown): RtinferError {
   if (error instanceof RtinferError) return error;
   const msg = firstLine(error);
-  if (/unsupported image format/i.test(msg)) return new RtinferError('RTI_ERR_IMAGE_UNSUPPORTED', `${label}: not an image in a supported format (${msg})`, { cause: error });
-  if (/pixel limit/i.test(msg)) return new RtinferError('RTI_ERR_IMAGE_TOO_LARGE', `${label}: image exceeds the pixel limit (${msg})`, { cause: error });
+  if (/unsupported image format/i.test(msg))
+    return new RtinferError('RTI_ERR_IMAGE_UNSUPPORTED', `${label}: not an image in a supported format (${msg})`, {
+      cause: error,
+    });
+  if (/pixel limit/i.test(msg))
+    return new RtinferError('RTI_ERR_IMAGE_TOO_LARGE', `${label}: image exceeds the pixel limit (${msg})`, {
+      cause: error,
+    });
   return new RtinferError('RTI_ERR_IMAGE_DECODE', `${label}: cannot decode image (${msg})`, { cause: error });
 }
 
@@ -80,18 +92,38 @@ export async function readImageFile(path: string): Promise<Uint8Array> {
     return await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'image file not found' : code === 'EISDIR' ? 'is a directory, not an image file' : code === 'EACCES' ? 'image file not readable' : `cannot read image file (${firstLine(error)})`;
+    const why =
+      code === 'ENOENT'
+        ? 'image file not found'
+        : code === 'EISDIR'
+          ? 'is a directory, not an image file'
+          : code === 'EACCES'
+            ? 'image file not readable'
+            : `cannot read image file (${firstLine(error)})`;
     fail('RTI_ERR_IMAGE_NOT_FOUND', path, why, error);
   }
 }
 
 function checkRaw(frame: RawImage, label: string, config: PreprocessConfig): void {
   const { width, height, channels, data } = frame;
-  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) fail('RTI_ERR_IMAGE_DECODE', label, 'frame data must be a Uint8Array or Uint8ClampedArray');
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) fail('RTI_ERR_IMAGE_DECODE', label, `zero-sized or invalid frame size ${String(width)}x${String(height)}`);
-  if (![1, 2, 3, 4].includes(channels)) fail('RTI_ERR_IMAGE_DECODE', label, `frame has ${String(channels)} channels (expected 1, 2, 3 or 4)`);
-  if (data.length !== width * height * channels) fail('RTI_ERR_IMAGE_DECODE', label, `frame data holds ${data.length} bytes, ${width}x${height}x${channels} needs ${width * height * channels}`);
-  if (width * height > config.maxPixels) fail('RTI_ERR_IMAGE_TOO_LARGE', label, `frame is ${width}x${height} = ${width * height} pixels, over the limit of ${config.maxPixels}`);
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray))
+    fail('RTI_ERR_IMAGE_DECODE', label, 'frame data must be a Uint8Array or Uint8ClampedArray');
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
+    fail('RTI_ERR_IMAGE_DECODE', label, `zero-sized or invalid frame size ${String(width)}x${String(height)}`);
+  if (![1, 2, 3, 4].includes(channels))
+    fail('RTI_ERR_IMAGE_DECODE', label, `frame has ${String(channels)} channels (expected 1, 2, 3 or 4)`);
+  if (data.length !== width * height * channels)
+    fail(
+      'RTI_ERR_IMAGE_DECODE',
+      label,
+      `frame data holds ${data.length} bytes, ${width}x${height}x${channels} needs ${width * height * channels}`,
+    );
+  if (width * height > config.maxPixels)
+    fail(
+      'RTI_ERR_IMAGE_TOO_LARGE',
+      label,
+      `frame is ${width}x${height} = ${width * height} pixels, over the limit of ${config.maxPixels}`,
+    );
 }
 
 /** What the resize plan and the pipeline need to know before decoding. */
@@ -107,7 +139,12 @@ interface Header {
   convert: boolean;
 }
 
-function oriented(width: number, height: number, orientation: number, autoOrient: boolean): { width: number; height: number } {
+function oriented(
+  width: number,
+  height: number,
+  orientation: number,
+  autoOrient: boolean,
+): { width: number; height: number } {
   // Orientations 5..8 turn the image by 90 degrees, swapping its axes.
   return autoOrient && orientation >= 5 ? { width: height, height: width } : { width, height };
 }
@@ -115,7 +152,13 @@ function oriented(width: number, height: number, orientation: number, autoOrient
 async function readHeader(bytes: Uint8Array, config: PreprocessConfig): Promise<Header> {
   const jpeg = readJpegHeader(bytes);
   if (jpeg !== undefined) {
-    return { format: 'jpeg', ...oriented(jpeg.width, jpeg.height, jpeg.orientation, config.autoOrient), orientation: jpeg.orientation, hasAlpha: false, convert: false };
+    return {
+      format: 'jpeg',
+      ...oriented(jpeg.width, jpeg.height, jpeg.orientation, config.autoOrient),
+      orientation: jpeg.orientation,
+      hasAlpha: false,
+      convert: false,
+    };
   }
   // Read without sharp's pixel limit so that an oversized image gets a message with its size.
   const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -135,11 +178,28 @@ function prescaled(frame: RawImage, label: string, config: PreprocessConfig, t1:
   const original = frame.original!;
   const transform = planTransform(original.width, original.height, config);
   const { content } = transform;
-  if (frame.channels !== 3 || frame.width !== content.width || frame.height !== content.height || frame.data.length !== content.width * content.height * 3) {
-    fail('RTI_ERR_IMAGE_DECODE', label, `a prescaled frame of ${original.width}x${original.height} must be RGB ${content.width}x${content.height}, got ${frame.width}x${frame.height}x${frame.channels} (${frame.data.length} bytes)`);
+  if (
+    frame.channels !== 3 ||
+    frame.width !== content.width ||
+    frame.height !== content.height ||
+    frame.data.length !== content.width * content.height * 3
+  ) {
+    fail(
+      'RTI_ERR_IMAGE_DECODE',
+      label,
+      `a prescaled frame of ${original.width}x${original.height} must be RGB ${content.width}x${content.height}, got ${frame.width}x${frame.height}x${frame.channels} (${frame.data.length} bytes)`,
+    );
   }
   const data = new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length);
-  return { transform, format: 'raw', readMs: 0, pixels: Promise.resolve({ pixels: { data, width: content.width, height: content.height, channels: 3 }, decodeMs: performance.now() - t1 }) };
+  return {
+    transform,
+    format: 'raw',
+    readMs: 0,
+    pixels: Promise.resolve({
+      pixels: { data, width: content.width, height: content.height, channels: 3 },
+      decodeMs: performance.now() - t1,
+    }),
+  };
 }
 
 /**
@@ -169,35 +229,64 @@ export async function beginDecode(source: ImageSource, config: PreprocessConfig)
     if (isRawImage(source)) {
       checkRaw(source, label, config);
       t1 = performance.now();
-      image = sharp(source.data, { raw: { width: source.width, height: source.height, channels: source.channels }, limitInputPixels: config.maxPixels });
-      header = { format: 'raw', width: source.width, height: source.height, orientation: 1, hasAlpha: source.channels % 2 === 0, convert: false };
+      image = sharp(source.data, {
+        raw: { width: source.width, height: source.height, channels: source.channels },
+        limitInputPixels: config.maxPixels,
+      });
+      header = {
+        format: 'raw',
+        width: source.width,
+        height: source.height,
+        orientation: 1,
+        hasAlpha: source.channels % 2 === 0,
+        convert: false,
+      };
     } else {
       let bytes: Uint8Array;
       if (typeof source === 'string') bytes = await readImageFile(source);
       else if (source instanceof Uint8Array) bytes = source;
-      else fail('RTI_ERR_IMAGE_DECODE', label, 'an image must be a file path, a Buffer/Uint8Array or a raw frame { data, width, height, channels }');
+      else
+        fail(
+          'RTI_ERR_IMAGE_DECODE',
+          label,
+          'an image must be a file path, a Buffer/Uint8Array or a raw frame { data, width, height, channels }',
+        );
       t1 = performance.now();
       readMs = t1 - t0;
       if (bytes.length === 0) fail('RTI_ERR_IMAGE_DECODE', label, 'empty image (0 bytes)');
       image = sharp(bytes, { limitInputPixels: config.maxPixels, failOn: config.failOn });
       header = await readHeader(bytes, config);
       if (!config.formats.includes(header.format)) {
-        fail('RTI_ERR_IMAGE_UNSUPPORTED', label, `${header.format} images are not accepted (accepted: ${config.formats.join(', ')})`);
+        fail(
+          'RTI_ERR_IMAGE_UNSUPPORTED',
+          label,
+          `${header.format} images are not accepted (accepted: ${config.formats.join(', ')})`,
+        );
       }
       const { width, height } = header;
       if (width < 1 || height < 1) fail('RTI_ERR_IMAGE_DECODE', label, `zero-sized image ${width}x${height}`);
       if (width * height > config.maxPixels) {
-        fail('RTI_ERR_IMAGE_TOO_LARGE', label, `image is ${width}x${height} = ${width * height} pixels, over the limit of ${config.maxPixels}`);
+        fail(
+          'RTI_ERR_IMAGE_TOO_LARGE',
+          label,
+          `image is ${width}x${height} = ${width * height} pixels, over the limit of ${config.maxPixels}`,
+        );
       }
     }
     const { width, height, format } = header;
     const transform = planTransform(width, height, config);
     const { resized, content, cropX, cropY } = transform;
-    const untouched = resized.width === width && resized.height === height && content.width === width && content.height === height;
+    const untouched =
+      resized.width === width && resized.height === height && content.width === width && content.height === height;
     if (isRawImage(source) && source.channels === 3 && untouched) {
       // An RGB frame already at the input size needs no libvips round trip.
       const data = new Uint8Array(source.data.buffer, source.data.byteOffset, source.data.length);
-      return { transform, format, readMs, pixels: Promise.resolve({ pixels: { data, width, height, channels: 3 }, decodeMs: performance.now() - t1 }) };
+      return {
+        transform,
+        format,
+        readMs,
+        pixels: Promise.resolve({ pixels: { data, width, height, channels: 3 }, decodeMs: performance.now() - t1 }),
+      };
     }
     // Only the operations this image needs: each costs a pass in libvips even when it changes
     // nothing (rotate, flatten and colourspace on a plain JPEG cost 0.4 ms of a 7 ms decode).
@@ -219,10 +308,22 @@ export async function beginDecode(source: ImageSource, config: PreprocessConfig)
       .raw()
       .toBuffer({ resolveWithObject: true })
       .then(({ data, info }) => {
-        if (info.width !== content.width || info.height !== content.height || (info.channels !== 1 && info.channels !== 3) || data.length !== info.width * info.height * info.channels) {
-          fail('RTI_ERR_IMAGE_DECODE', label, `decoder returned ${info.width}x${info.height}x${info.channels} (${data.length} bytes), expected ${content.width}x${content.height} RGB or grey`);
+        if (
+          info.width !== content.width ||
+          info.height !== content.height ||
+          (info.channels !== 1 && info.channels !== 3) ||
+          data.length !== info.width * info.height * info.channels
+        ) {
+          fail(
+            'RTI_ERR_IMAGE_DECODE',
+            label,
+            `decoder returned ${info.width}x${info.height}x${info.channels} (${data.length} bytes), expected ${content.width}x${content.height} RGB or grey`,
+          );
         }
-        return { pixels: { data, width: info.width, height: info.height, channels: info.channels }, decodeMs: performance.now() - started };
+        return {
+          pixels: { data, width: info.width, height: info.height, channels: info.channels },
+          decodeMs: performance.now() - started,
+        };
       })
       .catch((error: unknown) => {
         throw decodeError(label, error);

@@ -19,10 +19,34 @@ export interface DrawOptions {
 }
 
 // Ultralytics' palette, by class id.
-const PALETTE = ['#FF3838', '#FF9D97', '#FF701F', '#FFB21D', '#CFD231', '#48F90A', '#92CC17', '#3DDB86', '#1A9334', '#00D4BB', '#2C99A8', '#00C2FF', '#344593', '#6473FF', '#0018EC', '#8438FF', '#520085', '#CB38FF', '#FF95C8', '#FF37C7'];
+const PALETTE = [
+  '#FF3838',
+  '#FF9D97',
+  '#FF701F',
+  '#FFB21D',
+  '#CFD231',
+  '#48F90A',
+  '#92CC17',
+  '#3DDB86',
+  '#1A9334',
+  '#00D4BB',
+  '#2C99A8',
+  '#00C2FF',
+  '#344593',
+  '#6473FF',
+  '#0018EC',
+  '#8438FF',
+  '#520085',
+  '#CB38FF',
+  '#FF95C8',
+  '#FF37C7',
+];
 
 function escapeXml(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
+  return text.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c,
+  );
 }
 
 function isDetection(item: Detection | TextBox): item is Detection {
@@ -30,7 +54,12 @@ function isDetection(item: Detection | TextBox): item is Detection {
 }
 
 /** The SVG overlay for an image of width × height. */
-export function overlaySvg(width: number, height: number, items: ReadonlyArray<Detection | TextBox>, options: DrawOptions = {}): string {
+export function overlaySvg(
+  width: number,
+  height: number,
+  items: ReadonlyArray<Detection | TextBox>,
+  options: DrawOptions = {},
+): string {
   const lw = options.lineWidth ?? Math.max(2, Math.round((2 * Math.min(width, height)) / 640));
   const fs = options.fontSize ?? Math.max(12, lw * 6);
   const parts: string[] = [];
@@ -41,14 +70,18 @@ export function overlaySvg(width: number, height: number, items: ReadonlyArray<D
       const pts = item.polygon.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ');
       parts.push(`<polygon points="${pts}" fill="none" stroke="${color}" stroke-width="${lw}"/>`);
     } else {
-      parts.push(`<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}" fill="none" stroke="${color}" stroke-width="${lw}"/>`);
+      parts.push(
+        `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}" fill="none" stroke="${color}" stroke-width="${lw}"/>`,
+      );
     }
     if (isDetection(item) && item.keypoints !== undefined) {
       // Keypoints the model marks as not visible (score < 0.5, Ultralytics' plotting cut) are not drawn.
       const r = Math.max(2, lw * 1.5);
       item.keypoints.forEach((k, i) => {
         if (k.score !== undefined && k.score < 0.5) return;
-        parts.push(`<circle cx="${k.x.toFixed(1)}" cy="${k.y.toFixed(1)}" r="${r}" fill="${PALETTE[(i * 3 + 5) % PALETTE.length]!}" stroke="#FFFFFF" stroke-width="1"/>`);
+        parts.push(
+          `<circle cx="${k.x.toFixed(1)}" cy="${k.y.toFixed(1)}" r="${r}" fill="${PALETTE[(i * 3 + 5) % PALETTE.length]!}" stroke="#FFFFFF" stroke-width="1"/>`,
+        );
       });
     }
     if (options.labels === false) continue;
@@ -58,7 +91,9 @@ export function overlaySvg(width: number, height: number, items: ReadonlyArray<D
     // Tag above the box, or inside its top when there is no room above.
     const ty = y1 - th >= 0 ? y1 - th : y1;
     parts.push(`<rect x="${x1}" y="${ty}" width="${tw}" height="${th}" fill="${color}"/>`);
-    parts.push(`<text x="${x1 + 2}" y="${ty + fs}" font-family="DejaVu Sans, Arial, sans-serif" font-size="${fs}" fill="#FFFFFF">${escapeXml(text)}</text>`);
+    parts.push(
+      `<text x="${x1 + 2}" y="${ty + fs}" font-family="DejaVu Sans, Arial, sans-serif" font-size="${fs}" fill="#FFFFFF">${escapeXml(text)}</text>`,
+    );
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
@@ -69,7 +104,14 @@ function rgbOf(hex: string): [number, number, number] {
 }
 
 /** Tints the mask's pixels of an interleaved 8-bit image half-way towards `color` (Ultralytics draws masks at alpha 0.5). */
-export function blendMask(data: Uint8Array, width: number, height: number, channels: number, mask: Mask, color: string): void {
+export function blendMask(
+  data: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  mask: Mask,
+  color: string,
+): void {
   const rgb = rgbOf(color);
   const grey = channels < 3;
   for (let y = 0; y < mask.height; y++) {
@@ -88,7 +130,11 @@ export function blendMask(data: Uint8Array, width: number, height: number, chann
 export { PALETTE };
 
 /** The image with `items` drawn on it, encoded. */
-export async function drawDetections(image: ImageSource, items: ReadonlyArray<Detection | TextBox>, options: DrawOptions = {}): Promise<Buffer> {
+export async function drawDetections(
+  image: ImageSource,
+  items: ReadonlyArray<Detection | TextBox>,
+  options: DrawOptions = {},
+): Promise<Buffer> {
   const label = imageLabel(image);
   try {
     let pipeline: sharp.Sharp;
@@ -103,11 +149,17 @@ export async function drawDetections(image: ImageSource, items: ReadonlyArray<De
     }
     // Orientation first, so the overlay's coordinates are the oriented image's.
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
-    for (const item of items) if (isDetection(item) && item.mask !== undefined) blendMask(data, info.width, info.height, info.channels, item.mask, PALETTE[item.classId % PALETTE.length]!);
+    for (const item of items)
+      if (isDetection(item) && item.mask !== undefined)
+        blendMask(data, info.width, info.height, info.channels, item.mask, PALETTE[item.classId % PALETTE.length]!);
     const svg = overlaySvg(info.width, info.height, items, options);
-    let out = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).composite([{ input: Buffer.from(svg), top: 0, left: 0 }]);
+    let out = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).composite([
+      { input: Buffer.from(svg), top: 0, left: 0 },
+    ]);
     if (info.channels === 3) out = out.removeAlpha();
-    return await (format === 'jpeg' ? out.jpeg({ quality: 90 }) : format === 'webp' ? out.webp({ quality: 90 }) : out.png()).toBuffer();
+    return await (
+      format === 'jpeg' ? out.jpeg({ quality: 90 }) : format === 'webp' ? out.webp({ quality: 90 }) : out.png()
+    ).toBuffer();
   } catch (error) {
     throw decodeError(label, error);
   }

@@ -128,7 +128,12 @@ export function planTransform(width: number, height: number, config: PreprocessC
     padY,
     cropX,
     cropY,
-    content: { x: padX, y: padY, width: Math.min(resizedW - cropX, inputW), height: Math.min(resizedH - cropY, inputH) },
+    content: {
+      x: padX,
+      y: padY,
+      width: Math.min(resizedW - cropX, inputW),
+      height: Math.min(resizedH - cropY, inputH),
+    },
   };
 }
 

@@ -2,7 +2,14 @@
  * rtinfer's vision layer: decode and preprocess, task heads, NMS, drawing, and the pipeline that
  * ties them together for one model. Named exports only, types apart.
  */
-export { DEFAULT_PREPROCESS, DEFAULT_FORMATS, SCALING, resolvePreprocessConfig, channelAffine, isIdentityScaling } from './config.js';
+export {
+  DEFAULT_PREPROCESS,
+  DEFAULT_FORMATS,
+  SCALING,
+  resolvePreprocessConfig,
+  channelAffine,
+  isIdentityScaling,
+} from './config.js';
 export type { PreprocessConfig, ResizeMode, ResizeKernel, Rgb } from './config.js';
 export { planTransform, toOriginal, toOriginalPoint, toTensor, roundHalfEven } from './geometry.js';
 export type { ImageTransform, Size } from './geometry.js';
@@ -10,7 +17,14 @@ export { decodeImage, imageLabel, isRawImage } from './decode.js';
 export type { DecodedImage, DecodedPixels } from './decode.js';
 export { allocateTensor, packPixels, tensorDims, itemLength, valueTable } from './pack.js';
 export { preprocess, preprocessBatch } from './preprocess.js';
-export type { Preprocessed, PreprocessOptions, PreprocessedBatch, BatchItem, BatchOptions, StageTimes } from './preprocess.js';
+export type {
+  Preprocessed,
+  PreprocessOptions,
+  PreprocessedBatch,
+  BatchItem,
+  BatchOptions,
+  StageTimes,
+} from './preprocess.js';
 export { nms, sortByScore, iouAt } from './nms.js';
 export type { NmsOptions, NmsCandidates } from './nms.js';
 export { COCO80, parseNames, loadLabels, labelOf } from './labels.js';
@@ -41,4 +55,21 @@ export type { VisionPipeline, VisionPipelineOptions, VisionResult, BatchResult, 
 export type { InferenceTarget, RunFunction, SessionLike, RuntimeSessionLike, EngineLike } from './model-binding.js';
 export { openVisionModel, withSidecar } from './open-model.js';
 export type { OpenVisionOptions, OpenedVisionModel } from './open-model.js';
-export type { Box, Detection, Keypoint, Mask, ClassMap, ImageOutput, ClassScore, TextBox, RawImage, ImageSource, TensorMeta, OutputTensor, ModelOutputs, HeadResult, VisionTask, VisionTensor } from './types.js';
+export type {
+  Box,
+  Detection,
+  Keypoint,
+  Mask,
+  ClassMap,
+  ImageOutput,
+  ClassScore,
+  TextBox,
+  RawImage,
+  ImageSource,
+  TensorMeta,
+  OutputTensor,
+  ModelOutputs,
+  HeadResult,
+  VisionTask,
+  VisionTensor,
+} from './types.js';

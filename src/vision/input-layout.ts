@@ -27,21 +27,40 @@ function channelDim(d: number | string | undefined): boolean {
 }
 
 /** The layout of a rank-4 (or rank-3, batchless) image input, and the reason. */
-function layoutOf(input: TensorMeta): { layout: 'nchw' | 'nhwc'; channels: 1 | 3 | 4; h: number | string | undefined; w: number | string | undefined; why: string } {
+function layoutOf(input: TensorMeta): {
+  layout: 'nchw' | 'nhwc';
+  channels: 1 | 3 | 4;
+  h: number | string | undefined;
+  w: number | string | undefined;
+  why: string;
+} {
   const s = input.shape;
   const spatial = s.length === 4 ? s.slice(1) : s;
   const [a, b, c] = spatial;
   const name = input.name.toLowerCase();
-  const nchw = (ch: number | string | undefined, why: string) => ({ layout: 'nchw' as const, channels: (channelDim(ch) ? ch : 3) as 1 | 3 | 4, h: b, w: c, why });
-  const nhwc = (ch: number | string | undefined, why: string) => ({ layout: 'nhwc' as const, channels: (channelDim(ch) ? ch : 3) as 1 | 3 | 4, h: a, w: b, why });
+  const nchw = (ch: number | string | undefined, why: string) => ({
+    layout: 'nchw' as const,
+    channels: (channelDim(ch) ? ch : 3) as 1 | 3 | 4,
+    h: b,
+    w: c,
+    why,
+  });
+  const nhwc = (ch: number | string | undefined, why: string) => ({
+    layout: 'nhwc' as const,
+    channels: (channelDim(ch) ? ch : 3) as 1 | 3 | 4,
+    h: a,
+    w: b,
+    why,
+  });
   if (/nhwc/.test(name)) return nhwc(c, `the input name '${input.name}' says NHWC`);
   if (/nchw/.test(name)) return nchw(a, `the input name '${input.name}' says NCHW`);
   const aIs = channelDim(a);
   const cIs = channelDim(c);
   if (aIs && !cIs) return nchw(a, `dim ${s.length - 3} is ${String(a)}, a channel count, and the last is a width`);
   if (cIs && !aIs) return nhwc(c, `the last dim is ${String(c)}, a channel count, and dim ${s.length - 3} is a height`);
-  if (aIs && cIs) return nchw(a, `dims ${s.length - 3} and ${s.length - 1} could both be channels; NCHW (PyTorch's layout) assumed`);
-  return nchw(3, 'no dim is fixed to 1, 3 or 4: NCHW with 3 channels assumed (PyTorch\'s layout)');
+  if (aIs && cIs)
+    return nchw(a, `dims ${s.length - 3} and ${s.length - 1} could both be channels; NCHW (PyTorch's layout) assumed`);
+  return nchw(3, "no dim is fixed to 1, 3 or 4: NCHW with 3 channels assumed (PyTorch's layout)");
 }
 
 function parseTriple(text: string | undefined): Rgb | undefined {
@@ -55,7 +74,8 @@ function parseTriple(text: string | undefined): Rgb | undefined {
 /** Preprocessing hints in metadata_props that some exporters write (mean/std, channel order). */
 function metadataHints(metadata: ModelMetadata, notes: string[]): Partial<PreprocessConfig> {
   const out: Partial<PreprocessConfig> = {};
-  const order = metadata['channel_order'] ?? metadata['color_order'] ?? metadata['colour_order'] ?? metadata['color_format'];
+  const order =
+    metadata['channel_order'] ?? metadata['color_order'] ?? metadata['colour_order'] ?? metadata['color_format'];
   if (order !== undefined && /^(rgb|bgr)$/i.test(order.trim())) {
     out.channelOrder = order.trim().toLowerCase() as 'rgb' | 'bgr';
     notes.push(`colour order ${out.channelOrder.toUpperCase()}: metadata says ${order.trim()}`);
@@ -68,7 +88,9 @@ function metadataHints(metadata: ModelMetadata, notes: string[]): Partial<Prepro
     out.rescale = pixelUnits ? 1 : 1 / 255;
     out.mean = mean ?? [0, 0, 0];
     out.std = std ?? [1, 1, 1];
-    notes.push(`values (x${pixelUnits ? '' : ' / 255'} − mean) / std with mean [${out.mean.join(', ')}], std [${out.std.join(', ')}]: from metadata`);
+    notes.push(
+      `values (x${pixelUnits ? '' : ' / 255'} − mean) / std with mean [${out.mean.join(', ')}], std [${out.std.join(', ')}]: from metadata`,
+    );
   }
   return out;
 }
@@ -77,12 +99,17 @@ function metadataHints(metadata: ModelMetadata, notes: string[]): Partial<Prepro
 export function inferInputLayout(input: TensorMeta, metadata: ModelMetadata = {}): InputLayout {
   const s = input.shape;
   if (s.length !== 4 && s.length !== 3) {
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `a vision model needs an image input [N,C,H,W] or [N,H,W,C], but input '${input.name}' is ${describeShape(s)}`);
+    throw new RtinferError(
+      'RTI_ERR_HEAD_MISMATCH',
+      `a vision model needs an image input [N,C,H,W] or [N,H,W,C], but input '${input.name}' is ${describeShape(s)}`,
+    );
   }
   const notes: string[] = [];
   const l = layoutOf(input);
   const fields: Partial<PreprocessConfig> = { layout: l.layout, channels: l.channels };
-  notes.push(`layout ${l.layout.toUpperCase()}, ${l.channels} channel${l.channels === 1 ? ' (grey)' : l.channels === 4 ? 's (colour + opaque alpha)' : 's'}: input '${input.name}' ${describeShape(s)}, ${l.why}`);
+  notes.push(
+    `layout ${l.layout.toUpperCase()}, ${l.channels} channel${l.channels === 1 ? ' (grey)' : l.channels === 4 ? 's (colour + opaque alpha)' : 's'}: input '${input.name}' ${describeShape(s)}, ${l.why}`,
+  );
   if (typeof l.h === 'number' && l.h > 0 && typeof l.w === 'number' && l.w > 0) {
     fields.height = l.h;
     fields.width = l.w;
@@ -93,7 +120,10 @@ export function inferInputLayout(input: TensorMeta, metadata: ModelMetadata = {}
     Object.assign(fields, { dtype: 'uint8', rescale: 1, mean: [0, 0, 0], std: [1, 1, 1] });
     notes.push('values raw 0..255: the input is uint8');
   } else if (input.dtype !== undefined) {
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `input '${input.name}' is ${input.dtype}: images go to float32, float16 or uint8 inputs`);
+    throw new RtinferError(
+      'RTI_ERR_HEAD_MISMATCH',
+      `input '${input.name}' is ${input.dtype}: images go to float32, float16 or uint8 inputs`,
+    );
   }
   const name = input.name.toLowerCase();
   if (/bgr/.test(name)) {

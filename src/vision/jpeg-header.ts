@@ -15,9 +15,12 @@ export interface JpegHeader {
   orientation: number;
 }
 
-const u16 = (b: Uint8Array, p: number, le = false): number => (le ? b[p]! | (b[p + 1]! << 8) : (b[p]! << 8) | b[p + 1]!);
+const u16 = (b: Uint8Array, p: number, le = false): number =>
+  le ? b[p]! | (b[p + 1]! << 8) : (b[p]! << 8) | b[p + 1]!;
 const u32 = (b: Uint8Array, p: number, le: boolean): number =>
-  le ? (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0 : ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+  le
+    ? (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
+    : ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 
 /** The orientation tag (0x0112) of IFD0 in an APP1 Exif segment [start, end); undefined when malformed. */
 function exifOrientation(b: Uint8Array, start: number, end: number): number | undefined {
@@ -43,7 +46,9 @@ function exifOrientation(b: Uint8Array, start: number, end: number): number | un
 }
 
 function isExif(b: Uint8Array, p: number): boolean {
-  return b[p] === 0x45 && b[p + 1] === 0x78 && b[p + 2] === 0x69 && b[p + 3] === 0x66 && b[p + 4] === 0 && b[p + 5] === 0;
+  return (
+    b[p] === 0x45 && b[p + 1] === 0x78 && b[p + 2] === 0x69 && b[p + 3] === 0x66 && b[p + 4] === 0 && b[p + 5] === 0
+  );
 }
 
 export function readJpegHeader(b: Uint8Array): JpegHeader | undefined {

@@ -116,8 +116,10 @@ function simplify(pts: number[]): number[] {
   for (let i = 0; i < n; i++) {
     const a = (i + n - 1) % n;
     const b = (i + 1) % n;
-    const ax = pts[2 * a]! - pts[2 * i]!, ay = pts[2 * a + 1]! - pts[2 * i + 1]!;
-    const bx = pts[2 * b]! - pts[2 * i]!, by = pts[2 * b + 1]! - pts[2 * i + 1]!;
+    const ax = pts[2 * a]! - pts[2 * i]!,
+      ay = pts[2 * a + 1]! - pts[2 * i + 1]!;
+    const bx = pts[2 * b]! - pts[2 * i]!,
+      by = pts[2 * b + 1]! - pts[2 * i + 1]!;
     // Dropped only when between its neighbours on one line (a spur's tip turns back: kept).
     if (ax * by - ay * bx !== 0 || ax * bx + ay * by >= 0) out.push(pts[2 * i]!, pts[2 * i + 1]!);
   }

@@ -55,7 +55,12 @@ function fromMetadata(list: readonly ValueMetadataLike[] | undefined, names: rea
   });
 }
 
-export function modelBinding(options: { run?: RunFunction; session?: InferenceTarget; inputs?: readonly TensorMeta[]; outputs?: readonly TensorMeta[] }): ModelBinding {
+export function modelBinding(options: {
+  run?: RunFunction;
+  session?: InferenceTarget;
+  inputs?: readonly TensorMeta[];
+  outputs?: readonly TensorMeta[];
+}): ModelBinding {
   let run = options.run;
   let inputs = options.inputs;
   let outputs = options.outputs;
@@ -76,8 +81,20 @@ export function modelBinding(options: { run?: RunFunction; session?: InferenceTa
       outputs ??= fromMetadata(s.outputMetadata, s.outputNames);
     }
   }
-  if (run === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', 'a vision pipeline needs `run` or `session` (a session, RuntimeSession or engine)');
-  if (inputs === undefined || inputs.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', 'a vision pipeline needs the model inputs (`inputs`, or a session that has them)');
-  if (outputs === undefined || outputs.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', 'a vision pipeline needs the model outputs (`outputs`, or a session that has them)');
+  if (run === undefined)
+    throw new RtinferError(
+      'RTI_ERR_ARG_MISSING',
+      'a vision pipeline needs `run` or `session` (a session, RuntimeSession or engine)',
+    );
+  if (inputs === undefined || inputs.length === 0)
+    throw new RtinferError(
+      'RTI_ERR_ARG_MISSING',
+      'a vision pipeline needs the model inputs (`inputs`, or a session that has them)',
+    );
+  if (outputs === undefined || outputs.length === 0)
+    throw new RtinferError(
+      'RTI_ERR_ARG_MISSING',
+      'a vision pipeline needs the model outputs (`outputs`, or a session that has them)',
+    );
   return { run, inputs, outputs };
 }

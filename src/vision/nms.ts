@@ -113,7 +113,10 @@ export function nms(c: NmsCandidates, options: NmsOptions): Uint32Array {
     const i = order[k]!;
     kept[nKept++] = i;
     const bi = i * 4;
-    const x1 = boxes[bi]!, y1 = boxes[bi + 1]!, x2 = boxes[bi + 2]!, y2 = boxes[bi + 3]!;
+    const x1 = boxes[bi]!,
+      y1 = boxes[bi + 1]!,
+      x2 = boxes[bi + 2]!,
+      y2 = boxes[bi + 3]!;
     const ai = area[k]!;
     const cls = agnostic ? 0 : classes[i]!;
     for (let m = k + 1; m < n; m++) {

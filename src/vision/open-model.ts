@@ -21,7 +21,9 @@ export interface OpenedVisionModel extends VisionPipeline {
 }
 
 /** The caller's options over the sidecar's: a named task, preprocess fields, decode fields and labels win. */
-export function withSidecar<T extends Omit<VisionPipelineOptions, 'run' | 'session' | 'inputs' | 'outputs' | 'metadata'>>(options: T, side: Sidecar | undefined): T {
+export function withSidecar<
+  T extends Omit<VisionPipelineOptions, 'run' | 'session' | 'inputs' | 'outputs' | 'metadata'>,
+>(options: T, side: Sidecar | undefined): T {
   if (side === undefined) return options;
   return {
     ...options,
@@ -33,8 +35,17 @@ export function withSidecar<T extends Omit<VisionPipelineOptions, 'run' | 'sessi
 }
 
 function sidecarFields(side: Sidecar): string {
-  const head = side.head === undefined ? undefined : typeof side.head === 'string' ? `head '${side.head}'` : `head spec '${side.head.name}'`;
-  return [head, side.preprocess && 'preprocess', side.decode && 'decode', side.labels && `${side.labels.length} labels`].filter(Boolean).join(', ') || 'empty';
+  const head =
+    side.head === undefined
+      ? undefined
+      : typeof side.head === 'string'
+        ? `head '${side.head}'`
+        : `head spec '${side.head.name}'`;
+  return (
+    [head, side.preprocess && 'preprocess', side.decode && 'decode', side.labels && `${side.labels.length} labels`]
+      .filter(Boolean)
+      .join(', ') || 'empty'
+  );
 }
 
 export async function openVisionModel(model: ModelSource, options: OpenVisionOptions = {}): Promise<OpenedVisionModel> {
@@ -45,7 +56,10 @@ export async function openVisionModel(model: ModelSource, options: OpenVisionOpt
   try {
     const metadata = inspectModel(loaded.bytes, loaded.label).metadata;
     const pipeline = createVisionPipeline({ ...withSidecar(rest, side), session: runtime, metadata });
-    const explanation = side === undefined ? pipeline.explanation : [...pipeline.explanation, `sidecar ${side.file}: ${sidecarFields(side)}`];
+    const explanation =
+      side === undefined
+        ? pipeline.explanation
+        : [...pipeline.explanation, `sidecar ${side.file}: ${sidecarFields(side)}`];
     return { ...pipeline, explanation, metadata, sidecar: side?.file, close: () => runtime.release() };
   } catch (error) {
     await runtime.release();

@@ -26,22 +26,42 @@ export function itemLength(width: number, height: number, channels = 3): number 
 }
 
 /** dims of a batch: [n, c, h, w] (nchw) or [n, h, w, c] (nhwc), c = config.channels (default 3). */
-export function tensorDims(config: Pick<PreprocessConfig, 'layout'> & { channels?: number }, batch: number, width: number, height: number): number[] {
+export function tensorDims(
+  config: Pick<PreprocessConfig, 'layout'> & { channels?: number },
+  batch: number,
+  width: number,
+  height: number,
+): number[] {
   const c = config.channels ?? 3;
   return config.layout === 'nchw' ? [batch, c, height, width] : [batch, height, width, c];
 }
 
 /** A zeroed tensor for `batch` images of width × height. */
-export function allocateTensor(config: Pick<PreprocessConfig, 'layout' | 'dtype'> & { channels?: number }, batch: number, width: number, height: number): VisionTensor {
+export function allocateTensor(
+  config: Pick<PreprocessConfig, 'layout' | 'dtype'> & { channels?: number },
+  batch: number,
+  width: number,
+  height: number,
+): VisionTensor {
   const n = batch * itemLength(width, height, config.channels ?? 3);
-  const data = config.dtype === 'float32' ? new Float32Array(n) : config.dtype === 'float16' ? new Uint16Array(n) : new Uint8Array(n);
+  const data =
+    config.dtype === 'float32'
+      ? new Float32Array(n)
+      : config.dtype === 'float16'
+        ? new Uint16Array(n)
+        : new Uint8Array(n);
   return { type: config.dtype, dims: tensorDims(config, batch, width, height), data };
 }
 
 /** The tensor value of each channel for pixel value v: a 3 × 256 table, in the tensor's dtype. */
 export function valueTable(config: PreprocessConfig): Values {
   const { scale, offset } = channelAffine(config);
-  const table = config.dtype === 'float32' ? new Float32Array(768) : config.dtype === 'float16' ? new Uint16Array(768) : new Uint8Array(768);
+  const table =
+    config.dtype === 'float32'
+      ? new Float32Array(768)
+      : config.dtype === 'float16'
+        ? new Uint16Array(768)
+        : new Uint8Array(768);
   for (let c = 0; c < 3; c++) {
     for (let v = 0; v < 256; v++) {
       const x = v * scale[c]! + offset[c]!;
@@ -52,7 +72,8 @@ export function valueTable(config: PreprocessConfig): Values {
 }
 
 function padValues(config: PreprocessConfig, table: Values): [number, number, number] {
-  const pad = typeof config.padValue === 'number' ? [config.padValue, config.padValue, config.padValue] : config.padValue;
+  const pad =
+    typeof config.padValue === 'number' ? [config.padValue, config.padValue, config.padValue] : config.padValue;
   // Pad colours are given in RGB; the tensor's channel c holds source channel SOURCE_CHANNEL[c].
   const src = SOURCE_CHANNEL[config.channelOrder];
   return [table[pad[src[0]]!]!, table[256 + pad[src[1]]!]!, table[512 + pad[src[2]]!]!];
@@ -62,7 +83,14 @@ function padValues(config: PreprocessConfig, table: Values): [number, number, nu
  * Writes one image into `out` at element `offset`: padding first (only the pad region), then the
  * pixels at `transform.content`. `table` is `valueTable(config)` (pass it to avoid rebuilding it).
  */
-export function packPixels(out: Values, offset: number, pixels: DecodedPixels, transform: ImageTransform, config: PreprocessConfig, table: Values = valueTable(config)): void {
+export function packPixels(
+  out: Values,
+  offset: number,
+  pixels: DecodedPixels,
+  transform: ImageTransform,
+  config: PreprocessConfig,
+  table: Values = valueTable(config),
+): void {
   fillPadding(out, offset, transform, config, table);
   packContent(out, offset, pixels, transform, config, table);
 }
@@ -74,7 +102,13 @@ function checkRoom(out: Values, offset: number, transform: ImageTransform, chann
 }
 
 /** Writes the padding of the item at `offset` (the part of the tensor outside `transform.content`). */
-export function fillPadding(out: Values, offset: number, transform: ImageTransform, config: PreprocessConfig, table: Values = valueTable(config)): void {
+export function fillPadding(
+  out: Values,
+  offset: number,
+  transform: ImageTransform,
+  config: PreprocessConfig,
+  table: Values = valueTable(config),
+): void {
   checkRoom(out, offset, transform, config.channels);
   if (config.channels !== 3) {
     fillPadOther(out, offset, transform, config, table);
@@ -87,11 +121,20 @@ export function fillPadding(out: Values, offset: number, transform: ImageTransfo
 }
 
 /** Writes the image pixels of the item at `offset` into `transform.content`. */
-export function packContent(out: Values, offset: number, pixels: DecodedPixels, transform: ImageTransform, config: PreprocessConfig, table: Values = valueTable(config)): void {
+export function packContent(
+  out: Values,
+  offset: number,
+  pixels: DecodedPixels,
+  transform: ImageTransform,
+  config: PreprocessConfig,
+  table: Values = valueTable(config),
+): void {
   checkRoom(out, offset, transform, config.channels);
   if (config.channels !== 3) {
     if (pixels.width !== transform.content.width || pixels.height !== transform.content.height) {
-      throw new RangeError(`pixels are ${pixels.width}x${pixels.height}, the transform places ${transform.content.width}x${transform.content.height}`);
+      throw new RangeError(
+        `pixels are ${pixels.width}x${pixels.height}, the transform places ${transform.content.width}x${transform.content.height}`,
+      );
     }
     packOther(out, offset, pixels, transform, config, table);
     return;
@@ -99,7 +142,8 @@ export function packContent(out: Values, offset: number, pixels: DecodedPixels, 
   const W = transform.input.width;
   const H = transform.input.height;
   const { x: cx, y: cy, width: cw, height: ch } = transform.content;
-  if (pixels.width !== cw || pixels.height !== ch) throw new RangeError(`pixels are ${pixels.width}x${pixels.height}, the transform places ${cw}x${ch}`);
+  if (pixels.width !== cw || pixels.height !== ch)
+    throw new RangeError(`pixels are ${pixels.width}x${pixels.height}, the transform places ${cw}x${ch}`);
   const src = SOURCE_CHANNEL[config.channelOrder];
   const step = pixels.channels;
   // Grey pixels (one channel) are read three times; sharp gives RGB for colour images.
@@ -110,7 +154,20 @@ export function packContent(out: Values, offset: number, pixels: DecodedPixels, 
   if (config.dtype === 'float32') {
     const { scale, offset: shift } = channelAffine(config);
     if (config.layout === 'nchw' && step === 3 && LITTLE_ENDIAN && data.byteOffset % 4 === 0 && cw % 4 === 0) {
-      packNchwWords(out as Float32Array, offset, W, H, cx, cy, cw, ch, data, config.channelOrder === 'rgb', scale, shift);
+      packNchwWords(
+        out as Float32Array,
+        offset,
+        W,
+        H,
+        cx,
+        cy,
+        cw,
+        ch,
+        data,
+        config.channelOrder === 'rgb',
+        scale,
+        shift,
+      );
     } else if (config.layout === 'nchw') {
       packNchwAffine(out as Float32Array, offset, W, H, cx, cy, cw, ch, data, step, s0, s1, s2, scale, shift);
     } else {
@@ -123,7 +180,14 @@ export function packContent(out: Values, offset: number, pixels: DecodedPixels, 
   }
 }
 
-function fillPadNchw(out: Values, base: number, W: number, H: number, t: ImageTransform, pads: readonly number[]): void {
+function fillPadNchw(
+  out: Values,
+  base: number,
+  W: number,
+  H: number,
+  t: ImageTransform,
+  pads: readonly number[],
+): void {
   const { x, y, width, height } = t.content;
   if (x === 0 && y === 0 && width === W && height === H) return;
   const plane = W * H;
@@ -141,7 +205,14 @@ function fillPadNchw(out: Values, base: number, W: number, H: number, t: ImageTr
   }
 }
 
-function fillPadNhwc(out: Values, base: number, W: number, H: number, t: ImageTransform, pads: readonly number[]): void {
+function fillPadNhwc(
+  out: Values,
+  base: number,
+  W: number,
+  H: number,
+  t: ImageTransform,
+  pads: readonly number[],
+): void {
   const { x, y, width, height } = t.content;
   if (x === 0 && y === 0 && width === W && height === H) return;
   const p0 = pads[0]!;
@@ -165,13 +236,30 @@ function fillPadNhwc(out: Values, base: number, W: number, H: number, t: ImageTr
 }
 
 function packNchwAffine(
-  out: Float32Array, base: number, W: number, H: number, cx: number, cy: number, cw: number, ch: number,
-  data: Uint8Array, step: number, s0: number, s1: number, s2: number, scale: readonly number[], shift: readonly number[],
+  out: Float32Array,
+  base: number,
+  W: number,
+  H: number,
+  cx: number,
+  cy: number,
+  cw: number,
+  ch: number,
+  data: Uint8Array,
+  step: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  scale: readonly number[],
+  shift: readonly number[],
 ): void {
   const plane = W * H;
   const plane2 = 2 * plane;
-  const a0 = scale[0]!, a1 = scale[1]!, a2 = scale[2]!;
-  const b0 = shift[0]!, b1 = shift[1]!, b2 = shift[2]!;
+  const a0 = scale[0]!,
+    a1 = scale[1]!,
+    a2 = scale[2]!;
+  const b0 = shift[0]!,
+    b1 = shift[1]!,
+    b2 = shift[2]!;
   for (let y = 0; y < ch; y++) {
     let p = y * cw * step;
     const o0 = base + (cy + y) * W + cx;
@@ -193,8 +281,18 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * plane 2 for BGR) with that tensor channel's scale and offset.
  */
 function packNchwWords(
-  out: Float32Array, base: number, W: number, H: number, cx: number, cy: number, cw: number, ch: number,
-  data: Uint8Array, rgb: boolean, scale: readonly number[], shift: readonly number[],
+  out: Float32Array,
+  base: number,
+  W: number,
+  H: number,
+  cx: number,
+  cy: number,
+  cw: number,
+  ch: number,
+  data: Uint8Array,
+  rgb: boolean,
+  scale: readonly number[],
+  shift: readonly number[],
 ): void {
   const plane = W * H;
   const words = new Uint32Array(data.buffer, data.byteOffset, (cw * ch * 3) >>> 2);
@@ -202,9 +300,12 @@ function packNchwWords(
   const qr = tr * plane;
   const qg = plane;
   const qb = tb * plane;
-  const ar = scale[tr]!, br = shift[tr]!;
-  const ag = scale[1]!, bg = shift[1]!;
-  const ab = scale[tb]!, bb = shift[tb]!;
+  const ar = scale[tr]!,
+    br = shift[tr]!;
+  const ag = scale[1]!,
+    bg = shift[1]!;
+  const ab = scale[tb]!,
+    bb = shift[tb]!;
   const rowWords = (cw * 3) >>> 2;
   for (let y = 0; y < ch; y++) {
     let w = y * rowWords;
@@ -231,11 +332,27 @@ function packNchwWords(
 }
 
 function packNhwcAffine(
-  out: Float32Array, base: number, W: number, cx: number, cy: number, cw: number, ch: number,
-  data: Uint8Array, step: number, s0: number, s1: number, s2: number, scale: readonly number[], shift: readonly number[],
+  out: Float32Array,
+  base: number,
+  W: number,
+  cx: number,
+  cy: number,
+  cw: number,
+  ch: number,
+  data: Uint8Array,
+  step: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  scale: readonly number[],
+  shift: readonly number[],
 ): void {
-  const a0 = scale[0]!, a1 = scale[1]!, a2 = scale[2]!;
-  const b0 = shift[0]!, b1 = shift[1]!, b2 = shift[2]!;
+  const a0 = scale[0]!,
+    a1 = scale[1]!,
+    a2 = scale[2]!;
+  const b0 = shift[0]!,
+    b1 = shift[1]!,
+    b2 = shift[2]!;
   for (let y = 0; y < ch; y++) {
     let p = y * cw * step;
     const o0 = base + ((cy + y) * W + cx) * 3;
@@ -249,8 +366,20 @@ function packNhwcAffine(
 }
 
 function packNchwTable(
-  out: Values, base: number, W: number, H: number, cx: number, cy: number, cw: number, ch: number,
-  data: Uint8Array, step: number, s0: number, s1: number, s2: number, table: Values,
+  out: Values,
+  base: number,
+  W: number,
+  H: number,
+  cx: number,
+  cy: number,
+  cw: number,
+  ch: number,
+  data: Uint8Array,
+  step: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  table: Values,
 ): void {
   const plane = W * H;
   const plane2 = 2 * plane;
@@ -267,8 +396,19 @@ function packNchwTable(
 }
 
 function packNhwcTable(
-  out: Values, base: number, W: number, cx: number, cy: number, cw: number, ch: number,
-  data: Uint8Array, step: number, s0: number, s1: number, s2: number, table: Values,
+  out: Values,
+  base: number,
+  W: number,
+  cx: number,
+  cy: number,
+  cw: number,
+  ch: number,
+  data: Uint8Array,
+  step: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  table: Values,
 ): void {
   for (let y = 0; y < ch; y++) {
     let p = y * cw * step;
@@ -288,7 +428,14 @@ function packNhwcTable(
  * rounded: cv2.COLOR_RGB2GRAY and PIL's convert('L') use these weights), scaled as channel 0; the
  * fourth channel is an opaque alpha (255), scaled as channel 0 too.
  */
-function packOther(out: Values, base: number, pixels: DecodedPixels, t: ImageTransform, config: PreprocessConfig, table: Values): void {
+function packOther(
+  out: Values,
+  base: number,
+  pixels: DecodedPixels,
+  t: ImageTransform,
+  config: PreprocessConfig,
+  table: Values,
+): void {
   const W = t.input.width;
   const plane = W * t.input.height;
   const C = config.channels;
@@ -322,16 +469,21 @@ function fillPadOther(out: Values, base: number, t: ImageTransform, config: Prep
   const H = t.input.height;
   if (x === 0 && y === 0 && width === W && height === H) return;
   const C = config.channels;
-  const pad = typeof config.padValue === 'number' ? [config.padValue, config.padValue, config.padValue] : config.padValue;
+  const pad =
+    typeof config.padValue === 'number' ? [config.padValue, config.padValue, config.padValue] : config.padValue;
   const src = SOURCE_CHANNEL[config.channelOrder];
   const grey = Math.round(0.299 * pad[0]! + 0.587 * pad[1]! + 0.114 * pad[2]!);
-  const values = C === 1 ? [table[grey]!] : [table[pad[src[0]]!]!, table[256 + pad[src[1]]!]!, table[512 + pad[src[2]]!]!, table[255]!];
+  const values =
+    C === 1
+      ? [table[grey]!]
+      : [table[pad[src[0]]!]!, table[256 + pad[src[1]]!]!, table[512 + pad[src[2]]!]!, table[255]!];
   const plane = W * H;
   for (let r = 0; r < H; r++) {
     for (let col = 0; col < W; col++) {
       if (r >= y && r < y + height && col >= x && col < x + width) continue;
       const pos = r * W + col;
-      for (let c = 0; c < C; c++) out[config.layout === 'nchw' ? base + c * plane + pos : base + pos * C + c] = values[c]!;
+      for (let c = 0; c < C; c++)
+        out[config.layout === 'nchw' ? base + c * plane + pos : base + pos * C + c] = values[c]!;
     }
   }
 }

@@ -29,7 +29,8 @@ export interface SpeedMs {
 
 export type VisionResult = HeadResult & { transform: ImageTransform; speedMs: SpeedMs };
 
-export type BatchResult = ({ ok: true; source: string; batchSize: number } & VisionResult) | { ok: false; source: string; error: RtinferError };
+export type BatchResult =
+  ({ ok: true; source: string; batchSize: number } & VisionResult) | { ok: false; source: string; error: RtinferError };
 
 export interface VisionPipelineOptions {
   /** How inference runs: a function, or a session / RuntimeSession / engine to take it (and the model's inputs and outputs) from. */
@@ -64,17 +65,30 @@ export interface VisionPipeline {
   readonly inputName: string;
   predict(image: ImageSource, options?: Partial<DecodeOptions>): Promise<VisionResult>;
   /** One result per image, in order; an image that fails gets `{ ok: false, error }` and the others go on. */
-  predictBatch(images: readonly ImageSource[], options?: Partial<DecodeOptions> & { maxBatch?: number }): Promise<BatchResult[]>;
+  predictBatch(
+    images: readonly ImageSource[],
+    options?: Partial<DecodeOptions> & { maxBatch?: number },
+  ): Promise<BatchResult[]>;
 }
 
 export function createVisionPipeline(options: VisionPipelineOptions): VisionPipeline {
   const binding = modelBinding(options);
   const metadata = options.metadata ?? {};
-  const plan = planVision({ inputs: binding.inputs, outputs: binding.outputs, metadata, ...(options.task !== undefined ? { task: options.task } : {}), ...(options.preprocess !== undefined ? { preprocess: options.preprocess } : {}) });
+  const plan = planVision({
+    inputs: binding.inputs,
+    outputs: binding.outputs,
+    metadata,
+    ...(options.task !== undefined ? { task: options.task } : {}),
+    ...(options.preprocess !== undefined ? { preprocess: options.preprocess } : {}),
+  });
   const { choice, config } = plan;
   const { head } = choice;
   const input = binding.inputs[0]!;
-  const decodeOptions = resolveDecodeOptions(decodeDefaultsFor(head), { labels: options.labels ?? choice.labels }, options.decode);
+  const decodeOptions = resolveDecodeOptions(
+    decodeDefaultsFor(head),
+    { labels: options.labels ?? choice.labels },
+    options.decode,
+  );
   const batchDim = input.shape.length === 4 ? input.shape[0] : undefined;
   const fixedBatch = typeof batchDim === 'number' && batchDim > 0 ? batchDim : undefined;
   const hasBatchDim = input.shape.length === 4;
@@ -94,11 +108,19 @@ export function createVisionPipeline(options: VisionPipelineOptions): VisionPipe
       return { outputs, ms: performance.now() - t0 };
     } catch (error) {
       if (isRtinferError(error)) throw error;
-      throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed on input '${input.name}' [${t.dims.join(',')}]: ${firstLine(error)}`, { cause: error });
+      throw new RtinferError(
+        'RTI_ERR_INFERENCE_FAILED',
+        `inference failed on input '${input.name}' [${t.dims.join(',')}]: ${firstLine(error)}`,
+        { cause: error },
+      );
     }
   }
 
-  function decodeWith(outputs: ModelOutputs, transform: ImageTransform, opts: DecodeOptions): { result: HeadResult; ms: number } {
+  function decodeWith(
+    outputs: ModelOutputs,
+    transform: ImageTransform,
+    opts: DecodeOptions,
+  ): { result: HeadResult; ms: number } {
     const t0 = performance.now();
     const result = head.decode(outputs, transform, opts);
     return { result, ms: performance.now() - t0 };
@@ -107,9 +129,10 @@ export function createVisionPipeline(options: VisionPipelineOptions): VisionPipe
   async function predictOne(image: ImageSource, opts: DecodeOptions): Promise<VisionResult> {
     const padded = fixedBatch !== undefined && fixedBatch > 1;
     const reusable = fixedSize && !padded;
-    const target = reusable ? pool.pop() ?? allocateTensor(config, 1, config.width!, config.height!) : undefined;
+    const target = reusable ? (pool.pop() ?? allocateTensor(config, 1, config.width!, config.height!)) : undefined;
     try {
-      const offThread = options.preprocessor !== undefined && (typeof image === 'string' || image instanceof Uint8Array);
+      const offThread =
+        options.preprocessor !== undefined && (typeof image === 'string' || image instanceof Uint8Array);
       const pre = offThread
         ? await options.preprocessor!(image as Uint8Array | string, config)
         : await preprocess(image, config, target === undefined ? {} : { into: { tensor: target, item: 0 } });
@@ -125,7 +148,12 @@ export function createVisionPipeline(options: VisionPipelineOptions): VisionPipe
       return {
         ...post.result,
         transform: pre.transform,
-        speedMs: { decode: pre.timing.decodeMs, preprocess: pre.timing.preprocessMs, inference: ran.ms, postprocess: post.ms },
+        speedMs: {
+          decode: pre.timing.decodeMs,
+          preprocess: pre.timing.preprocessMs,
+          inference: ran.ms,
+          postprocess: post.ms,
+        },
       };
     } finally {
       if (target !== undefined && target.data.buffer.byteLength > 0 && pool.length < 4) pool.push(target);
@@ -140,7 +168,10 @@ export function createVisionPipeline(options: VisionPipelineOptions): VisionPipe
     decodeOptions,
     inputName: input.name,
     predict(image, overrides) {
-      return predictOne(image, overrides === undefined ? decodeOptions : resolveDecodeOptions(decodeOptions, overrides));
+      return predictOne(
+        image,
+        overrides === undefined ? decodeOptions : resolveDecodeOptions(decodeOptions, overrides),
+      );
     },
     async predictBatch(images, overrides = {}) {
       const { maxBatch, ...rest } = overrides;
@@ -182,7 +213,12 @@ export function createVisionPipeline(options: VisionPipelineOptions): VisionPipe
             batchSize: size,
             ...post.result,
             transform: item.transform,
-            speedMs: { decode: item.timing.decodeMs, preprocess: item.timing.preprocessMs, inference: ran.ms, postprocess: post.ms },
+            speedMs: {
+              decode: item.timing.decodeMs,
+              preprocess: item.timing.preprocessMs,
+              inference: ran.ms,
+              postprocess: post.ms,
+            },
           });
         }
       }

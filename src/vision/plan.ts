@@ -33,7 +33,12 @@ const TASKS: readonly string[] = ['detect', 'classify', 'text', 'semantic', 'ima
  * does not, the head of that name if there is one and it fits (`--task semantic` for a map with 3
  * classes that reads as an image). Else a head by name or object.
  */
-function resolveTask(task: PlanOptions['task'], inputs: readonly TensorMeta[], outputs: readonly TensorMeta[], metadata: ModelMetadata): HeadChoice {
+function resolveTask(
+  task: PlanOptions['task'],
+  inputs: readonly TensorMeta[],
+  outputs: readonly TensorMeta[],
+  metadata: ModelMetadata,
+): HeadChoice {
   if (typeof task === 'string' && TASKS.includes(task)) {
     const detected = (() => {
       try {
@@ -43,9 +48,13 @@ function resolveTask(task: PlanOptions['task'], inputs: readonly TensorMeta[], o
       }
     })();
     if (detected?.head.task === task) return detected;
-    if (isHeadName(task) && getHead(task).matches(outputs, metadata, inputs)) return chooseHead(task, outputs, metadata, inputs);
+    if (isHeadName(task) && getHead(task).matches(outputs, metadata, inputs))
+      return chooseHead(task, outputs, metadata, inputs);
     if (detected === undefined) return chooseHead(undefined, outputs, metadata, inputs);
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `task '${task}' asked for, but the model's outputs fit the '${detected.head.name}' head (${detected.head.task})`);
+    throw new RtinferError(
+      'RTI_ERR_HEAD_MISMATCH',
+      `task '${task}' asked for, but the model's outputs fit the '${detected.head.name}' head (${detected.head.task})`,
+    );
   }
   return chooseHead(task as string | VisionHead | undefined, outputs, metadata, inputs);
 }
@@ -55,16 +64,27 @@ function describeValues(c: Pick<PreprocessConfig, 'rescale' | 'mean' | 'std' | '
   if (c.dtype === 'uint8') return 'raw 0..255 (uint8)';
   const zero = same(c.mean, [0, 0, 0]);
   const one = same(c.std, [1, 1, 1]);
-  if (zero && one) return c.rescale === 1 ? 'raw 0..255' : Math.abs(c.rescale - 1 / 255) < 1e-9 ? 'x / 255 (0..1)' : `x · ${c.rescale}`;
+  if (zero && one)
+    return c.rescale === 1
+      ? 'raw 0..255'
+      : Math.abs(c.rescale - 1 / 255) < 1e-9
+        ? 'x / 255 (0..1)'
+        : `x · ${c.rescale}`;
   if (Math.abs(c.rescale - 1 / 127.5) < 1e-9 && same(c.mean, [1, 1, 1]) && one) return 'x / 127.5 − 1 (−1..1)';
-  if (Math.abs(c.rescale - 1 / 255) < 1e-9 && same(c.mean, [0.485, 0.456, 0.406]) && same(c.std, [0.229, 0.224, 0.225])) return '(x / 255 − ImageNet mean) / ImageNet std';
+  if (Math.abs(c.rescale - 1 / 255) < 1e-9 && same(c.mean, [0.485, 0.456, 0.406]) && same(c.std, [0.229, 0.224, 0.225]))
+    return '(x / 255 − ImageNet mean) / ImageNet std';
   return `(x · ${+c.rescale.toPrecision(6)} − [${c.mean.map((v) => +v.toPrecision(6)).join(', ')}]) / [${c.std.map((v) => +v.toPrecision(6)).join(', ')}]`;
 }
 
 function describeResize(c: PreprocessConfig): string {
-  const size = c.width === null ? `dynamic (longest side ${c.maxSide ?? 'as is'}, multiple of ${c.multipleOf})` : `${c.width}x${c.height}`;
-  if (c.resize === 'letterbox') return `${size}, letterbox ${c.anchor === 'center' ? 'centred' : 'top-left'}, pad ${typeof c.padValue === 'number' ? c.padValue : `[${c.padValue.join(',')}]`}`;
-  if (c.resize === 'crop') return `${size}, ${c.shortestEdge === null ? 'cover' : `shorter side ${c.shortestEdge}`} then centre crop`;
+  const size =
+    c.width === null
+      ? `dynamic (longest side ${c.maxSide ?? 'as is'}, multiple of ${c.multipleOf})`
+      : `${c.width}x${c.height}`;
+  if (c.resize === 'letterbox')
+    return `${size}, letterbox ${c.anchor === 'center' ? 'centred' : 'top-left'}, pad ${typeof c.padValue === 'number' ? c.padValue : `[${c.padValue.join(',')}]`}`;
+  if (c.resize === 'crop')
+    return `${size}, ${c.shortestEdge === null ? 'cover' : `shorter side ${c.shortestEdge}`} then centre crop`;
   return `${size}, stretched (aspect ratio not kept)`;
 }
 
@@ -83,8 +103,14 @@ export function planVision(options: PlanOptions): VisionPlan {
     ['your options', options.preprocess],
   ];
   const config = resolvePreprocessConfig(...layers.map(([, l]) => l));
-  if (fromInput.fields.width !== undefined && (config.width !== fromInput.fields.width || config.height !== fromInput.fields.height)) {
-    throw new RtinferError('RTI_ERR_SHAPE_MISMATCH', `preprocess size ${config.width}x${config.height} does not fit input '${input.name}' ${describeShape(input.shape)}`);
+  if (
+    fromInput.fields.width !== undefined &&
+    (config.width !== fromInput.fields.width || config.height !== fromInput.fields.height)
+  ) {
+    throw new RtinferError(
+      'RTI_ERR_SHAPE_MISMATCH',
+      `preprocess size ${config.width}x${config.height} does not fit input '${input.name}' ${describeShape(input.shape)}`,
+    );
   }
   const source = (...keys: Array<keyof PreprocessConfig>): string => {
     for (let i = layers.length - 1; i >= 0; i--) {

@@ -10,7 +10,8 @@ import { spawnWorker } from '../engine/spawn-worker.js';
 import type { PreprocessConfig } from './config.js';
 import type { Preprocessed } from './preprocess.js';
 
-type Reply = { id: number; ok: true; result: Preprocessed } | { id: number; ok: false; code?: ErrorCode; message: string };
+type Reply =
+  { id: number; ok: true; result: Preprocessed } | { id: number; ok: false; code?: ErrorCode; message: string };
 
 interface Slot {
   worker: Worker;
@@ -38,7 +39,8 @@ export class PreprocessPool {
       else p.reject(m.code ? new RtinferError(m.code, m.message) : new Error(m.message));
     });
     const fail = (why: string): void => {
-      for (const p of slot.pending.values()) p.reject(new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `preprocessing worker died (${why})`));
+      for (const p of slot.pending.values())
+        p.reject(new RtinferError('RTI_ERR_ENGINE_WORKER_CRASHED', `preprocessing worker died (${why})`));
       slot.pending.clear();
       const i = this.#slots.indexOf(slot);
       if (i >= 0 && !this.#closed) this.#slots[i] = this.#start();
@@ -54,7 +56,8 @@ export class PreprocessPool {
 
   /** Decodes and packs one image in a worker. */
   run(image: Uint8Array | string, config: PreprocessConfig): Promise<Preprocessed> {
-    if (this.#closed) return Promise.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the preprocessing pool is closed'));
+    if (this.#closed)
+      return Promise.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the preprocessing pool is closed'));
     const slot = this.#slots[this.#next++ % this.#slots.length] as Slot;
     const id = this.#id++;
     return new Promise((resolve, reject) => {

@@ -24,7 +24,12 @@ port.on('message', (m: PreprocessRequest) => {
       const buffer = r.tensor.data.buffer as ArrayBuffer;
       port.postMessage({ id: m.id, ok: true, result: r }, [buffer]);
     } catch (error) {
-      port.postMessage({ id: m.id, ok: false, code: isRtinferError(error) ? error.code : undefined, message: isRtinferError(error) ? error.message : firstLine(error) });
+      port.postMessage({
+        id: m.id,
+        ok: false,
+        code: isRtinferError(error) ? error.code : undefined,
+        message: isRtinferError(error) ? error.message : firstLine(error),
+      });
     }
   })();
 });

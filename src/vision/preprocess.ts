@@ -51,9 +51,13 @@ function tableFor(config: PreprocessConfig): ReturnType<typeof valueTable> {
 function checkInto(tensor: VisionTensor, item: number, transform: ImageTransform, config: PreprocessConfig): void {
   const { width, height } = transform.input;
   const want = tensorDims(config, tensor.dims[0] ?? 1, width, height);
-  const ok = tensor.type === config.dtype && tensor.dims.length === 4 && want.every((d, i) => i === 0 || tensor.dims[i] === d);
+  const ok =
+    tensor.type === config.dtype && tensor.dims.length === 4 && want.every((d, i) => i === 0 || tensor.dims[i] === d);
   if (!ok || !Number.isInteger(item) || item < 0 || item >= (tensor.dims[0] ?? 0)) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid preprocess target: item ${item} of a ${tensor.type} [${tensor.dims.join(',')}] tensor cannot hold a ${config.dtype} ${config.layout} ${width}x${height} image`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid preprocess target: item ${item} of a ${tensor.type} [${tensor.dims.join(',')}] tensor cannot hold a ${config.dtype} ${config.layout} ${width}x${height} image`,
+    );
   }
 }
 
@@ -62,7 +66,11 @@ function checkInto(tensor: VisionTensor, item: number, transform: ImageTransform
  * allocated and its padding written while libvips decodes (the plan is known from the header), so
  * that work costs no latency; `preprocessMs` counts it all the same.
  */
-export async function preprocess(source: ImageSource, config: PreprocessConfig, options: PreprocessOptions = {}): Promise<Preprocessed> {
+export async function preprocess(
+  source: ImageSource,
+  config: PreprocessConfig,
+  options: PreprocessOptions = {},
+): Promise<Preprocessed> {
   const pending = await beginDecode(source, config);
   const t0 = performance.now();
   const { transform } = pending;
@@ -90,7 +98,14 @@ export async function preprocess(source: ImageSource, config: PreprocessConfig, 
 }
 
 export type BatchItem =
-  | { ok: true; source: string; transform: ImageTransform; format: string; timing: StageTimes; /** Row in the batch tensor. */ row: number }
+  | {
+      ok: true;
+      source: string;
+      transform: ImageTransform;
+      format: string;
+      timing: StageTimes;
+      /** Row in the batch tensor. */ row: number;
+    }
   | { ok: false; source: string; error: RtinferError };
 
 export interface PreprocessedBatch {
@@ -112,22 +127,43 @@ export interface BatchOptions {
  * decode concurrently (libvips runs on libuv's thread pool); packing is sequential. Failed images
  * get `{ ok: false, error }` and take no row.
  */
-export async function preprocessBatch(sources: readonly ImageSource[], config: PreprocessConfig, options: BatchOptions = {}): Promise<PreprocessedBatch> {
+export async function preprocessBatch(
+  sources: readonly ImageSource[],
+  config: PreprocessConfig,
+  options: BatchOptions = {},
+): Promise<PreprocessedBatch> {
   if (config.width === null || config.height === null) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', 'invalid preprocess config for a batch: width and height must be fixed (dynamic sizes differ per image)');
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      'invalid preprocess config for a batch: width and height must be fixed (dynamic sizes differ per image)',
+    );
   }
   const W = config.width;
   const H = config.height;
   const decoded = await Promise.all(
-    sources.map((s) => decodeImage(s, config).then((d) => ({ ok: true as const, d }), (error: unknown) => ({ ok: false as const, error: decodeError(imageLabel(s), error) }))),
+    sources.map((s) =>
+      decodeImage(s, config).then(
+        (d) => ({ ok: true as const, d }),
+        (error: unknown) => ({ ok: false as const, error: decodeError(imageLabel(s), error) }),
+      ),
+    ),
   );
   const good = decoded.filter((d) => d.ok).length;
   const rows = Math.max(good, options.padTo ?? 0);
   const len = itemLength(W, H, config.channels);
   let tensor: VisionTensor;
   const reuse = options.reuse;
-  if (reuse !== undefined && reuse.type === config.dtype && reuse.data.length >= rows * len && reuse.data.buffer.byteLength > 0) {
-    tensor = { type: reuse.type, dims: tensorDims(config, rows, W, H), data: reuse.data.subarray(0, rows * len) } as VisionTensor;
+  if (
+    reuse !== undefined &&
+    reuse.type === config.dtype &&
+    reuse.data.length >= rows * len &&
+    reuse.data.buffer.byteLength > 0
+  ) {
+    tensor = {
+      type: reuse.type,
+      dims: tensorDims(config, rows, W, H),
+      data: reuse.data.subarray(0, rows * len),
+    } as VisionTensor;
     tensor.data.fill(0, good * len);
   } else {
     tensor = allocateTensor(config, rows, W, H);

@@ -13,7 +13,12 @@ const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** The JSON form of one result on an image of width × height (the original, oriented). */
-export function resultJson(r: HeadResult, width: number, height: number, masks: MaskFormat = 'rle'): Record<string, unknown> {
+export function resultJson(
+  r: HeadResult,
+  width: number,
+  height: number,
+  masks: MaskFormat = 'rle',
+): Record<string, unknown> {
   if (r.task === 'detect') {
     return {
       detections: r.detections.map((d) => ({
@@ -21,19 +26,44 @@ export function resultJson(r: HeadResult, width: number, height: number, masks: 
         classId: d.classId,
         score: r3(d.score),
         box: d.box.map(r1),
-        ...(d.keypoints ? { keypoints: d.keypoints.map((k) => (k.score === undefined ? { x: r1(k.x), y: r1(k.y) } : { x: r1(k.x), y: r1(k.y), score: r3(k.score) })) } : {}),
+        ...(d.keypoints
+          ? {
+              keypoints: d.keypoints.map((k) =>
+                k.score === undefined ? { x: r1(k.x), y: r1(k.y) } : { x: r1(k.x), y: r1(k.y), score: r3(k.score) },
+              ),
+            }
+          : {}),
         ...(d.polygon ? { polygon: d.polygon.map(([x, y]) => [r1(x), r1(y)]), angle: r3(d.angle ?? 0) } : {}),
-        ...(d.mask ? (masks === 'rle' ? { mask: { rle: maskToRle(d.mask, width, height) } } : { mask: { polygons: maskToPolygons(d.mask).map((p) => p.map(r1)) } }) : {}),
+        ...(d.mask
+          ? masks === 'rle'
+            ? { mask: { rle: maskToRle(d.mask, width, height) } }
+            : { mask: { polygons: maskToPolygons(d.mask).map((p) => p.map(r1)) } }
+          : {}),
       })),
     };
   }
-  if (r.task === 'classify') return { classes: r.classes.map((c) => ({ index: c.index, label: c.label, score: r3(c.score) })) };
-  if (r.task === 'text') return { texts: r.texts.map((t) => ({ score: r3(t.score), box: t.box.map(r1), ...(t.polygon ? { polygon: t.polygon.map(([x, y]) => [r1(x), r1(y)]) } : {}) })) };
+  if (r.task === 'classify')
+    return { classes: r.classes.map((c) => ({ index: c.index, label: c.label, score: r3(c.score) })) };
+  if (r.task === 'text')
+    return {
+      texts: r.texts.map((t) => ({
+        score: r3(t.score),
+        box: t.box.map(r1),
+        ...(t.polygon ? { polygon: t.polygon.map(([x, y]) => [r1(x), r1(y)]) } : {}),
+      })),
+    };
   if (r.task === 'semantic') {
     return {
       segments: r.segments.map((s) => {
         const m = classMask(r.map, s.classId);
-        return { classId: s.classId, label: s.label, pixels: s.pixels, ...(masks === 'rle' ? { rle: maskToRle(m, width, height) } : { polygons: maskToPolygons(m).map((p) => p.map(r1)) }) };
+        return {
+          classId: s.classId,
+          label: s.label,
+          pixels: s.pixels,
+          ...(masks === 'rle'
+            ? { rle: maskToRle(m, width, height) }
+            : { polygons: maskToPolygons(m).map((p) => p.map(r1)) }),
+        };
       }),
     };
   }

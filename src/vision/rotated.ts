@@ -12,9 +12,20 @@ export type Corners = [number, number, number, number, number, number, number, n
 export function rotatedCorners(cx: number, cy: number, w: number, h: number, angle: number): Corners {
   const c = Math.cos(angle);
   const s = Math.sin(angle);
-  const ax = (w / 2) * c, ay = (w / 2) * s;
-  const bx = (-h / 2) * s, by = (h / 2) * c;
-  return [cx + ax + bx, cy + ay + by, cx + ax - bx, cy + ay - by, cx - ax - bx, cy - ay - by, cx - ax + bx, cy - ay + by];
+  const ax = (w / 2) * c,
+    ay = (w / 2) * s;
+  const bx = (-h / 2) * s,
+    by = (h / 2) * c;
+  return [
+    cx + ax + bx,
+    cy + ay + by,
+    cx + ax - bx,
+    cy + ay - by,
+    cx - ax - bx,
+    cy - ay - by,
+    cx - ax + bx,
+    cy - ay + by,
+  ];
 }
 
 function area(poly: readonly number[]): number {
@@ -39,19 +50,23 @@ function clipConvex(subject: number[], clip: readonly number[]): number[] {
   }
   const dir = signed >= 0 ? 1 : -1;
   for (let i = 0; i < n && out.length > 0; i++) {
-    const ax = clip[2 * i]!, ay = clip[2 * i + 1]!;
-    const bx = clip[(2 * i + 2) % (2 * n)]!, by = clip[(2 * i + 3) % (2 * n)]!;
+    const ax = clip[2 * i]!,
+      ay = clip[2 * i + 1]!;
+    const bx = clip[(2 * i + 2) % (2 * n)]!,
+      by = clip[(2 * i + 3) % (2 * n)]!;
     const side = (x: number, y: number): number => dir * ((bx - ax) * (y - ay) - (by - ay) * (x - ax));
     const input = out;
     out = [];
     const m = input.length / 2;
     for (let k = 0; k < m; k++) {
-      const px = input[2 * k]!, py = input[2 * k + 1]!;
-      const qx = input[(2 * k + 2) % (2 * m)]!, qy = input[(2 * k + 3) % (2 * m)]!;
+      const px = input[2 * k]!,
+        py = input[2 * k + 1]!;
+      const qx = input[(2 * k + 2) % (2 * m)]!,
+        qy = input[(2 * k + 3) % (2 * m)]!;
       const sp = side(px, py);
       const sq = side(qx, qy);
       if (sp >= 0) out.push(px, py);
-      if ((sp >= 0) !== (sq >= 0)) {
+      if (sp >= 0 !== sq >= 0) {
         const t = sp / (sp - sq);
         out.push(px + t * (qx - px), py + t * (qy - py));
       }
@@ -80,7 +95,9 @@ export interface RotatedCandidates {
 export function rotatedNms(c: RotatedCandidates, options: NmsOptions): number[] {
   let order = sortByScore(c.scores, c.count, options.scoreThreshold);
   if (options.topK !== undefined && order.length > options.topK) order = order.subarray(0, options.topK);
-  const corners = Array.from(order, (i) => rotatedCorners(c.rects[5 * i]!, c.rects[5 * i + 1]!, c.rects[5 * i + 2]!, c.rects[5 * i + 3]!, c.rects[5 * i + 4]!));
+  const corners = Array.from(order, (i) =>
+    rotatedCorners(c.rects[5 * i]!, c.rects[5 * i + 1]!, c.rects[5 * i + 2]!, c.rects[5 * i + 3]!, c.rects[5 * i + 4]!),
+  );
   // Bounding radius per candidate: a cheap reject before clipping polygons.
   const radius = Array.from(order, (i) => Math.hypot(c.rects[5 * i + 2]!, c.rects[5 * i + 3]!) / 2);
   const suppressed = new Uint8Array(order.length);

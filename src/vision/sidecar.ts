@@ -69,7 +69,8 @@ export function parseSidecar(file: string, text: string): Sidecar {
     out[k] = v as never;
   }
   if (o['labels'] !== undefined) {
-    if (!Array.isArray(o['labels']) || !o['labels'].every((l) => typeof l === 'string')) invalid(file, 'labels must be a list of strings');
+    if (!Array.isArray(o['labels']) || !o['labels'].every((l) => typeof l === 'string'))
+      invalid(file, 'labels must be a list of strings');
     out.labels = o['labels'] as string[];
   }
   return out;

@@ -16,7 +16,17 @@ function latencies(seed: number, n: number, medianUs: number): number[] {
 function side(ref: string, us: number[], extra: Partial<CompareInput> = {}): CompareInput {
   const sorted = sortSamples(us);
   const mean = us.reduce((s, v) => s + v, 0) / us.length;
-  return { ref, model: 'm.onnx', scenario: 'single-stream', valid: true, latenciesUs: sorted, throughputQps: 1e6 / mean, coldStartMs: 100, approximate: false, ...extra };
+  return {
+    ref,
+    model: 'm.onnx',
+    scenario: 'single-stream',
+    valid: true,
+    latenciesUs: sorted,
+    throughputQps: 1e6 / mean,
+    coldStartMs: 100,
+    approximate: false,
+    ...extra,
+  };
 }
 
 const metric = (r: ReturnType<typeof compareRuns>, m: string) => r.metrics.find((x) => x.metric === m)!;
@@ -43,7 +53,9 @@ test('identical distributions are not significantly different and never a regres
 test('a 10 % shift of p50 with 300 samples per side is significant and a regression beyond 5 %', () => {
   let detected = 0;
   for (let seed = 1; seed <= 20; seed++) {
-    const r = compareRuns(side('A', latencies(seed, 300, 2000)), side('B', latencies(seed + 500, 300, 2200)), { threshold: 0.05 });
+    const r = compareRuns(side('A', latencies(seed, 300, 2000)), side('B', latencies(seed + 500, 300, 2200)), {
+      threshold: 0.05,
+    });
     const p50 = metric(r, 'p50');
     if (p50.significant && p50.change === 'worse') detected++;
     if (p50.regression) assert.ok(p50.ratio! > 1.05);
@@ -100,10 +112,24 @@ test('with blocks the test runs over the blocks: drift inside a run does not mak
       const lat = sortSamples(latencies(seed * 100 + i, 200, 2000 * (1 + 0.03 * i)));
       return { p50Ms: lat[100]! / 1000, p90Ms: lat[180]! / 1000, p99Ms: lat[198]! / 1000, qps: 500 / (1 + 0.03 * i) };
     });
-  const r = compareRuns(side('A', latencies(1, 2000, 2000), { blocks: blocks(1) }), side('B', latencies(2, 2000, 2000), { blocks: blocks(2) }));
+  const r = compareRuns(
+    side('A', latencies(1, 2000, 2000), { blocks: blocks(1) }),
+    side('B', latencies(2, 2000, 2000), { blocks: blocks(2) }),
+  );
   assert.equal(metric(r, 'p50').test, 'mann-whitney-blocks');
   assert.equal(r.regression, false);
-  const slow = compareRuns(side('A', latencies(1, 2000, 2000), { blocks: blocks(1) }), side('B', latencies(2, 2000, 2600), { blocks: blocks(2)!.map((x) => ({ ...x, p50Ms: x.p50Ms * 1.3, p90Ms: x.p90Ms * 1.3, p99Ms: x.p99Ms * 1.3, qps: x.qps / 1.3 })) }));
+  const slow = compareRuns(
+    side('A', latencies(1, 2000, 2000), { blocks: blocks(1) }),
+    side('B', latencies(2, 2000, 2600), {
+      blocks: blocks(2)!.map((x) => ({
+        ...x,
+        p50Ms: x.p50Ms * 1.3,
+        p90Ms: x.p90Ms * 1.3,
+        p99Ms: x.p99Ms * 1.3,
+        qps: x.qps / 1.3,
+      })),
+    }),
+  );
   assert.equal(slow.regression, true);
   assert.equal(metric(slow, 'throughput').test, 'mann-whitney-blocks');
 });
@@ -120,7 +146,10 @@ test('a stored HDR histogram gives back the samples (exact below 2 ms)', () => {
   const rec = new LatencyRecorder();
   const us = latencies(5, 500, 800).map(Math.round);
   for (const v of us) rec.record(v);
-  assert.deepEqual(Array.from(histogramSamples(rec.encode())), [...us].sort((x, y) => x - y));
+  assert.deepEqual(
+    Array.from(histogramSamples(rec.encode())),
+    [...us].sort((x, y) => x - y),
+  );
 });
 
 test('quantileRatioCi needs enough queries; the ABBA order alternates pairs', () => {

@@ -6,14 +6,47 @@ import type { TuneReport } from '../../src/tune/tune.js';
 
 function sweep(points: Array<[batch: number, conc: number, qps: number, p99: number]>): SweepReport {
   return {
-    points: points.map(([batch, value, throughput, p99]) => ({ instances: 1, threads: 1, batch, load: { kind: 'concurrency', value }, queries: 100, throughput, latencyMs: { p50: p99 / 2, p90: p99, p99, max: p99 }, queueMs: 0, inferenceMs: 1, meanBatchRequests: 1, refused: 0, pareto: false })),
+    points: points.map(([batch, value, throughput, p99]) => ({
+      instances: 1,
+      threads: 1,
+      batch,
+      load: { kind: 'concurrency', value },
+      queries: 100,
+      throughput,
+      latencyMs: { p50: p99 / 2, p90: p99, p99, max: p99 },
+      queueMs: 0,
+      inferenceMs: 1,
+      meanBatchRequests: 1,
+      refused: 0,
+      pareto: false,
+    })),
   } as unknown as SweepReport;
 }
 
 test('sweep gate: a matching point that loses throughput or p99 beyond the threshold is a regression', () => {
-  const base = sweep([[1, 1, 1000, 2], [1, 4, 2000, 5]]);
-  assert.equal(compareSweeps(base, sweep([[1, 1, 990, 2.05], [1, 4, 1980, 5.1]]), 0.05).regression, false);
-  const slower = compareSweeps(base, sweep([[1, 1, 1000, 2], [1, 4, 1800, 5]]), 0.05);
+  const base = sweep([
+    [1, 1, 1000, 2],
+    [1, 4, 2000, 5],
+  ]);
+  assert.equal(
+    compareSweeps(
+      base,
+      sweep([
+        [1, 1, 990, 2.05],
+        [1, 4, 1980, 5.1],
+      ]),
+      0.05,
+    ).regression,
+    false,
+  );
+  const slower = compareSweeps(
+    base,
+    sweep([
+      [1, 1, 1000, 2],
+      [1, 4, 1800, 5],
+    ]),
+    0.05,
+  );
   assert.equal(slower.regression, true);
   assert.match(slower.lines.join('\n'), /concurrency 4: throughput -10\.0%, p99 \+0\.0% {2}REGRESSION/);
   assert.equal(compareSweeps(base, sweep([[1, 1, 1000, 2.5]]), 0.05).regression, true, 'p99 +25 %');

@@ -22,7 +22,14 @@ import { validateConfig } from '../../src/server/config.js';
 import { OCR_CLS } from '../helpers/models.js';
 import { kserveValidators, KSERVE_DIR } from './kserve-crd.js';
 
-const K8S_KINDS: Record<string, new (data: never) => { validate(): void }> = { Deployment, HorizontalPodAutoscaler, PodDisruptionBudget, ConfigMap, Service, ScaledObject } as never;
+const K8S_KINDS: Record<string, new (data: never) => { validate(): void }> = {
+  Deployment,
+  HorizontalPodAutoscaler,
+  PodDisruptionBudget,
+  ConfigMap,
+  Service,
+  ScaledObject,
+} as never;
 
 /** Rebuilds each object from its JSON (as kubectl would read the YAML) and validates it with kubernetes-models. */
 function validateK8s(objects: ReadonlyArray<Record<string, unknown>>): void {
@@ -49,10 +56,13 @@ async function run(...argv: string[]): Promise<{ code: number; out: string }> {
   return { code: await deployCommand(argv, { stdout }), out };
 }
 
-test('k8s manifests pass Kubernetes\' schemas, with the layout as CPU and probes on the v2 health routes', async () => {
+test("k8s manifests pass Kubernetes' schemas, with the layout as CPU and probes on the v2 health routes", async () => {
   const r = await buildDeployment({ kind: 'k8s', models: [OCR_CLS], instances: 2, threads: 3, drainTimeoutMs: 20_000 });
   validateK8s(r.objects);
-  assert.deepEqual(r.objects.map((o) => o['kind']), ['ConfigMap', 'Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget']);
+  assert.deepEqual(
+    r.objects.map((o) => o['kind']),
+    ['ConfigMap', 'Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'],
+  );
   const pod = byKind(r, 'Deployment')['spec']['template']['spec'];
   const c = pod.containers[0];
   assert.deepEqual(c.resources.requests, { cpu: '6', memory: r.spec.memory });
@@ -75,17 +85,38 @@ test('k8s manifests pass Kubernetes\' schemas, with the layout as CPU and probes
 });
 
 test('the KEDA variant replaces the HPA with a ScaledObject on the in-flight gauge, and validates', async () => {
-  const r = await buildDeployment({ kind: 'k8s', models: [OCR_CLS], autoscaler: 'keda', metric: 'inflight', target: 4, namespace: 'ml' });
+  const r = await buildDeployment({
+    kind: 'k8s',
+    models: [OCR_CLS],
+    autoscaler: 'keda',
+    metric: 'inflight',
+    target: 4,
+    namespace: 'ml',
+  });
   validateK8s(r.objects);
-  assert.equal(r.objects.some((o) => o['kind'] === 'HorizontalPodAutoscaler'), false);
+  assert.equal(
+    r.objects.some((o) => o['kind'] === 'HorizontalPodAutoscaler'),
+    false,
+  );
   const trigger = byKind(r, 'ScaledObject')['spec']['triggers'][0];
   assert.equal(trigger.type, 'prometheus');
-  assert.match(trigger.metadata.query, /^sum\(rtinfer_inflight_requests\{namespace="ml",pod=~"ch-ppocr-mobile-v2-0-cls-infer-\.\*"\}\)$/);
+  assert.match(
+    trigger.metadata.query,
+    /^sum\(rtinfer_inflight_requests\{namespace="ml",pod=~"ch-ppocr-mobile-v2-0-cls-infer-\.\*"\}\)$/,
+  );
   assert.equal(trigger.metadata.threshold, '4');
 });
 
 test('a broken object fails kubernetes-models validation (the check can fail)', () => {
-  assert.throws(() => new Deployment({ metadata: { name: 'x' }, spec: { selector: { matchLabels: {} }, template: { spec: { containers: [{ name: 'c', ports: [{ containerPort: 'http' as never }] }] } } } }).validate());
+  assert.throws(() =>
+    new Deployment({
+      metadata: { name: 'x' },
+      spec: {
+        selector: { matchLabels: {} },
+        template: { spec: { containers: [{ name: 'c', ports: [{ containerPort: 'http' as never }] }] } },
+      },
+    }).validate(),
+  );
 });
 
 test('KServe ServingRuntime, ClusterServingRuntime and InferenceService pass the CRD schemas', async (t) => {
@@ -94,8 +125,18 @@ test('KServe ServingRuntime, ClusterServingRuntime and InferenceService pass the
     t.skip(`${KSERVE_DIR} not found: KServe CRD validation skipped`);
     return;
   }
-  for (const [cluster, protocol] of [[false, 'v2'], [true, 'grpc-v2']] as const) {
-    const r = await buildDeployment({ kind: 'kserve', models: [OCR_CLS], threads: 2, clusterRuntime: cluster, protocol, namespace: 'ml' });
+  for (const [cluster, protocol] of [
+    [false, 'v2'],
+    [true, 'grpc-v2'],
+  ] as const) {
+    const r = await buildDeployment({
+      kind: 'kserve',
+      models: [OCR_CLS],
+      threads: 2,
+      clusterRuntime: cluster,
+      protocol,
+      namespace: 'ml',
+    });
     for (const o of r.objects) {
       const v = validators.get(String(o['kind']))?.get(String(o['apiVersion']));
       assert.ok(v, `no CRD for ${String(o['kind'])} ${String(o['apiVersion'])}`);
@@ -126,20 +167,59 @@ test('the CRD validation can fail: an unknown field and a wrong type are refused
   }
   const v = validators.get('InferenceService')?.get('serving.kserve.io/v1beta1');
   assert.ok(v);
-  assert.equal(v({ apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', metadata: { name: 'x' }, spec: { predictor: { minReplicas: 'one' } } }).valid, false);
-  assert.equal(v({ apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', metadata: { name: 'x' }, spec: { predictor: { modle: {} } } }).valid, false);
+  assert.equal(
+    v({
+      apiVersion: 'serving.kserve.io/v1beta1',
+      kind: 'InferenceService',
+      metadata: { name: 'x' },
+      spec: { predictor: { minReplicas: 'one' } },
+    }).valid,
+    false,
+  );
+  assert.equal(
+    v({
+      apiVersion: 'serving.kserve.io/v1beta1',
+      kind: 'InferenceService',
+      metadata: { name: 'x' },
+      spec: { predictor: { modle: {} } },
+    }).valid,
+    false,
+  );
   // A container without its required name, deep inside the runtime.
   const rt = validators.get('ServingRuntime')?.get('serving.kserve.io/v1alpha1');
   assert.ok(rt);
-  assert.equal(rt({ apiVersion: 'serving.kserve.io/v1alpha1', kind: 'ServingRuntime', metadata: { name: 'x' }, spec: { containers: [{ image: 'i' }], supportedModelFormats: [{ name: 'onnx' }] } }).valid, false);
-  assert.equal(rt({ apiVersion: 'serving.kserve.io/v1alpha1', kind: 'ServingRuntime', metadata: { name: 'x' }, spec: { containers: [{ name: 'c', image: 'i' }], supportedModelFormats: [{ name: 'onnx' }] } }).valid, true);
+  assert.equal(
+    rt({
+      apiVersion: 'serving.kserve.io/v1alpha1',
+      kind: 'ServingRuntime',
+      metadata: { name: 'x' },
+      spec: { containers: [{ image: 'i' }], supportedModelFormats: [{ name: 'onnx' }] },
+    }).valid,
+    false,
+  );
+  assert.equal(
+    rt({
+      apiVersion: 'serving.kserve.io/v1alpha1',
+      kind: 'ServingRuntime',
+      metadata: { name: 'x' },
+      spec: { containers: [{ name: 'c', image: 'i' }], supportedModelFormats: [{ name: 'onnx' }] },
+    }).valid,
+    true,
+  );
 });
 
-test('a tune report\'s chosen layout becomes the pod\'s CPU (--from-run report.json)', async (t) => {
+test("a tune report's chosen layout becomes the pod's CPU (--from-run report.json)", async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-deploy-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const report = path.join(dir, 'tune.json');
-  const config = { name: 'cls', path: OCR_CLS, instances: 2, threads: 1, batching: { maxBatchSize: 4, maxQueueDelayUs: 500 }, session: { graphOptimizationLevel: 'all', executionMode: 'sequential', allowSpinning: false } };
+  const config = {
+    name: 'cls',
+    path: OCR_CLS,
+    instances: 2,
+    threads: 1,
+    batching: { maxBatchSize: 4, maxQueueDelayUs: 500 },
+    session: { graphOptimizationLevel: 'all', executionMode: 'sequential', allowSpinning: false },
+  };
   writeFileSync(report, JSON.stringify({ schema: 'rtinfer.tune/1', chosen: { key: 'cls i2 t1 b4', config } }));
   const r = await buildDeployment({ kind: 'k8s', fromRun: report });
   validateK8s(r.objects);
@@ -156,14 +236,20 @@ test('the CLI prints a YAML stream that parses back to the same objects, and --o
   const { code, out } = await run(OCR_CLS, '--kind', 'k8s', '--name', 'cls');
   assert.equal(code, 0);
   const docs = parseAllDocuments(out).map((d) => d.toJSON() as Record<string, unknown>);
-  assert.deepEqual(docs.map((d) => d['kind']), ['ConfigMap', 'Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget']);
+  assert.deepEqual(
+    docs.map((d) => d['kind']),
+    ['ConfigMap', 'Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'],
+  );
   validateK8s(docs);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-deploy-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const written = await run(OCR_CLS, '--kind', 'kserve', '--out', dir);
   assert.equal(written.code, 0);
   assert.deepEqual(readdirSync(dir).sort(), ['01-servingruntime.yaml', '02-inferenceservice.yaml', 'model-repository']);
-  assert.match(readFileSync(path.join(dir, 'model-repository/ch_ppocr_mobile_v2.0_cls_infer/config.yaml'), 'utf8'), /threads: 1/);
+  assert.match(
+    readFileSync(path.join(dir, 'model-repository/ch_ppocr_mobile_v2.0_cls_infer/config.yaml'), 'utf8'),
+    /threads: 1/,
+  );
   const json = JSON.parse((await run(OCR_CLS, '--kind', 'kserve', '--json')).out) as DeployResult;
   assert.equal(json.schema, 'rtinfer.deploy/1');
   assert.equal(renderYaml(json).split('---').length, 2);
@@ -179,7 +265,11 @@ test('BAD CALL - deploy refuses bad input in one line with a stable code', async
     [[OCR_CLS, '--kind', 'k8s', '--threads', '0'], 'RTI_ERR_ARG_INVALID', /invalid --threads/],
     [[OCR_CLS, '--kind', 'k8s', '--memory', 'lots'], 'RTI_ERR_ARG_INVALID', /invalid --memory/],
     [[OCR_CLS, '--kind', 'kserve', '--autoscaler', 'keda'], 'RTI_ERR_ARG_INVALID', /is for --kind k8s/],
-    [[OCR_CLS, '--kind', 'k8s', '--min-replicas', '5', '--max-replicas', '2'], 'RTI_ERR_ARG_INVALID', /below --min-replicas/],
+    [
+      [OCR_CLS, '--kind', 'k8s', '--min-replicas', '5', '--max-replicas', '2'],
+      'RTI_ERR_ARG_INVALID',
+      /below --min-replicas/,
+    ],
     [[OCR_CLS, '--kind', 'k8s', '--from-run', 'nothing.json'], 'RTI_ERR_ARG_INVALID', /one of them/],
     [['--kind', 'k8s', '--from-run', '/nonexistent/x.json'], 'RTI_ERR_RUN_NOT_FOUND', /cannot read report/],
   ];

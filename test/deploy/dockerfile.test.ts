@@ -27,7 +27,11 @@ interface Stage {
 
 /** Instructions (continuations joined, comments dropped) grouped by stage. */
 function parseDockerfile(text: string): { args: Instruction[]; stages: Stage[] } {
-  const joined = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const joined = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const out: { args: Instruction[]; stages: Stage[] } = { args: [], stages: [] };
   for (const line of joined) {
     const m = /^(\w+)\s+(.*)$/.exec(line);
@@ -54,15 +58,27 @@ const one = (s: Stage, op: string): Instruction => {
 };
 
 test('multi-stage: a build stage, a production-dependencies stage and a slim runtime', () => {
-  assert.deepEqual(df.stages.map((s) => s.name), ['build', 'prod-deps', 'runtime']);
+  assert.deepEqual(
+    df.stages.map((s) => s.name),
+    ['build', 'prod-deps', 'runtime'],
+  );
   assert.match(final.from, /bookworm-slim$/);
   // The runtime's node_modules come from the stage that installed production dependencies only.
   const copies = all(final, 'COPY').map((c) => c.args);
   assert.ok(copies.includes('--from=prod-deps /app/node_modules ./node_modules'), copies.join('; '));
   assert.ok(copies.includes('--from=build /app/dist ./dist'));
   const prod = df.stages.find((s) => s.name === 'prod-deps') as Stage;
-  assert.match(all(prod, 'RUN').map((r) => r.args).join(' '), /npm ci --omit=dev/);
-  assert.equal(all(final, 'RUN').some((r) => /npm (ci|install)/.test(r.args)), false, 'nothing installed in the runtime stage');
+  assert.match(
+    all(prod, 'RUN')
+      .map((r) => r.args)
+      .join(' '),
+    /npm ci --omit=dev/,
+  );
+  assert.equal(
+    all(final, 'RUN').some((r) => /npm (ci|install)/.test(r.args)),
+    false,
+    'nothing installed in the runtime stage',
+  );
 });
 
 test("onnxruntime-node's install script (a CUDA download) cannot run in any stage: every npm ci ignores scripts, with ONNXRUNTIME_NODE_INSTALL=skip set before it", () => {
@@ -71,20 +87,29 @@ test("onnxruntime-node's install script (a CUDA download) cannot run in any stag
     const firstCi = s.body.findIndex((i) => i.op === 'RUN' && /npm ci/.test(i.args));
     if (firstCi < 0) continue;
     installs++;
-    for (const i of s.body) if (i.op === 'RUN' && /npm (ci|install)/.test(i.args)) assert.match(i.args, /npm (ci|install)[^&]*--ignore-scripts/, `stage ${s.name}: ${i.args}`);
+    for (const i of s.body)
+      if (i.op === 'RUN' && /npm (ci|install)/.test(i.args))
+        assert.match(i.args, /npm (ci|install)[^&]*--ignore-scripts/, `stage ${s.name}: ${i.args}`);
     const env = s.body.findIndex((i) => i.op === 'ENV' && /(^|\s)ONNXRUNTIME_NODE_INSTALL=skip(\s|$)/.test(i.args));
     assert.ok(env >= 0 && env < firstCi, `stage ${s.name}: ONNXRUNTIME_NODE_INSTALL=skip after npm ci`);
     // npm rebuild runs install scripts: only the packages that need theirs.
-    for (const i of s.body) if (i.op === 'RUN' && /npm rebuild/.test(i.args)) assert.doesNotMatch(i.args, /onnxruntime/, `stage ${s.name}: ${i.args}`);
+    for (const i of s.body)
+      if (i.op === 'RUN' && /npm rebuild/.test(i.args))
+        assert.doesNotMatch(i.args, /onnxruntime/, `stage ${s.name}: ${i.args}`);
   }
   assert.ok(installs >= 2, 'the build and prod-deps stages install');
   // Outside Docker, npm 11.16+ reads the same decision from package.json.
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    allowScripts?: Record<string, boolean>;
+  };
   assert.equal(pkg.allowScripts?.['onnxruntime-node'], false);
 });
 
 test('the sources the build stage copies exist and are not excluded by .dockerignore', () => {
-  const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   for (const s of df.stages) {
     for (const c of all(s, 'COPY')) {
       if (c.args.startsWith('--from=')) continue;
@@ -97,15 +122,21 @@ test('the sources the build stage copies exist and are not excluded by .dockerig
   }
 });
 
-test('a non-root numeric user, the one deploy\'s securityContext runs as', () => {
+test("a non-root numeric user, the one deploy's securityContext runs as", () => {
   assert.equal(one(final, 'USER').args, `${CONTAINER_UID}:${CONTAINER_UID}`);
-  assert.match(all(final, 'RUN').map((r) => r.args).join(' '), new RegExp(`useradd .*--uid ${CONTAINER_UID}`));
+  assert.match(
+    all(final, 'RUN')
+      .map((r) => r.args)
+      .join(' '),
+    new RegExp(`useradd .*--uid ${CONTAINER_UID}`),
+  );
 });
 
 test('exec-form entrypoint runs the built CLI, and the default command is a serve that rtinfer accepts', () => {
   const entry = JSON.parse(one(final, 'ENTRYPOINT').args) as string[];
   assert.deepEqual(entry, ['node', '/app/dist/cli/main.js']);
-  const bin = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['rtinfer'];
+  const bin = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> })
+    .bin['rtinfer'];
   assert.equal(`/app/${bin}`, entry[1]);
   const cmd = JSON.parse(one(final, 'CMD').args) as string[];
   assert.equal(cmd[0], 'serve');
@@ -113,7 +144,10 @@ test('exec-form entrypoint runs the built CLI, and the default command is a serv
   assert.equal(values['port'], String(DEPLOY_DEFAULTS.httpPort));
   assert.equal(values['grpc-port'], String(DEPLOY_DEFAULTS.grpcPort));
   assert.equal(values['host'], '0.0.0.0');
-  assert.deepEqual(one(final, 'EXPOSE').args.split(/\s+/), [String(DEPLOY_DEFAULTS.httpPort), String(DEPLOY_DEFAULTS.grpcPort)]);
+  assert.deepEqual(one(final, 'EXPOSE').args.split(/\s+/), [
+    String(DEPLOY_DEFAULTS.httpPort),
+    String(DEPLOY_DEFAULTS.grpcPort),
+  ]);
 });
 
 test('HEALTHCHECK asks the v2 ready route on the served port, in exec form', () => {
@@ -128,21 +162,29 @@ test('HEALTHCHECK asks the v2 ready route on the served port, in exec form', () 
 
 test('the image builds (needs a Docker daemon and the node base images)', (t) => {
   if (!existsSync('/var/run/docker.sock')) {
-    t.skip('no Docker daemon here (and no registry to pull node:20-bookworm from): image build not tested, see README "Scaling out"');
+    t.skip(
+      'no Docker daemon here (and no registry to pull node:20-bookworm from): image build not tested, see README "Scaling out"',
+    );
     return;
   }
-  t.skip('a Docker daemon is present, but building pulls base images from a registry: run `docker build -t rtinfer:0.1.0 .` by hand');
+  t.skip(
+    'a Docker daemon is present, but building pulls base images from a registry: run `docker build -t rtinfer:0.1.0 .` by hand',
+  );
 });
 
 test('everything src/ imports is a production dependency (the runtime image has no others)', async () => {
   const { readdirSync } = await import('node:fs');
   const { builtinModules } = await import('node:module');
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
   const files = (readdirSync(path.join(ROOT, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
   const missing = new Set<string>();
   for (const f of files) {
     const text = readFileSync(path.join(ROOT, 'src', f), 'utf8');
-    for (const m of text.matchAll(/^\s*(?:import|export)\s(?!type\s)[^'"]*?from\s+'([^'.][^']*)'|import\(\s*'([^'.][^']*)'\s*\)/gm)) {
+    for (const m of text.matchAll(
+      /^\s*(?:import|export)\s(?!type\s)[^'"]*?from\s+'([^'.][^']*)'|import\(\s*'([^'.][^']*)'\s*\)/gm,
+    )) {
       const spec = (m[1] ?? m[2]) as string;
       if (spec.startsWith('node:') || builtinModules.includes(spec)) continue;
       const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] as string);

@@ -38,14 +38,23 @@ function cut(schema: unknown, values: readonly unknown[]): unknown {
       if (vs.length > 0) kept[k] = cut(sub, vs);
     }
     s['properties'] = kept;
-    if (s['additionalProperties'] === undefined && s['x-kubernetes-preserve-unknown-fields'] !== true) s['additionalProperties'] = false;
+    if (s['additionalProperties'] === undefined && s['x-kubernetes-preserve-unknown-fields'] !== true)
+      s['additionalProperties'] = false;
   }
   if (isObj(schema['additionalProperties'])) {
     const known = isObj(props) ? Object.keys(props) : [];
-    s['additionalProperties'] = cut(schema['additionalProperties'], objects.flatMap((o) => Object.entries(o).filter(([k]) => !known.includes(k)).map(([, v]) => v)));
+    s['additionalProperties'] = cut(
+      schema['additionalProperties'],
+      objects.flatMap((o) =>
+        Object.entries(o)
+          .filter(([k]) => !known.includes(k))
+          .map(([, v]) => v),
+      ),
+    );
   }
   if (isObj(schema['items'])) s['items'] = cut(schema['items'], values.filter(Array.isArray).flat());
-  for (const k of ['allOf', 'anyOf', 'oneOf'] as const) if (Array.isArray(schema[k])) s[k] = (schema[k] as unknown[]).map((x) => cut(x, values));
+  for (const k of ['allOf', 'anyOf', 'oneOf'] as const)
+    if (Array.isArray(schema[k])) s[k] = (schema[k] as unknown[]).map((x) => cut(x, values));
   return s;
 }
 

@@ -7,14 +7,22 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../../src/errors.js';
-import { PRIORITY_RANGE, RESTART_RETRY_DELAYS_MS, crashWorkerForTesting, createEngine, type EngineHealth } from '../../src/engine/engine.js';
+import {
+  PRIORITY_RANGE,
+  RESTART_RETRY_DELAYS_MS,
+  crashWorkerForTesting,
+  createEngine,
+  type EngineHealth,
+} from '../../src/engine/engine.js';
 import { createRng } from '../../src/runtime/synthetic.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { OCR_CLS, OCR_DET, SILERO } from '../helpers/models.js';
 
 const rng = createRng(42);
-const clsInput = (rows = 1): Tensor => new Tensor('float32', Float32Array.from({ length: rows * 3 * 48 * 192 }, rng), [rows, 3, 48, 192]);
-const detInput = (): Tensor => new Tensor('float32', Float32Array.from({ length: 3 * 320 * 320 }, rng), [1, 3, 320, 320]);
+const clsInput = (rows = 1): Tensor =>
+  new Tensor('float32', Float32Array.from({ length: rows * 3 * 48 * 192 }, rng), [rows, 3, 48, 192]);
+const detInput = (): Tensor =>
+  new Tensor('float32', Float32Array.from({ length: 3 * 320 * 320 }, rng), [1, 3, 320, 320]);
 const CLS_OUT = 'softmax_0.tmp_0';
 
 function hasCode(code: string) {
@@ -33,12 +41,19 @@ async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Pro
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('concurrent requests are batched along the symbolic batch dimension, and each gets its own rows back', async () => {
-  const engine = await createEngine({ model: OCR_CLS, batching: { maxBatchSize: 8 }, warmupShapes: { x: [1, 3, 48, 192] } });
+  const engine = await createEngine({
+    model: OCR_CLS,
+    batching: { maxBatchSize: 8 },
+    warmupShapes: { x: [1, 3, 48, 192] },
+  });
   try {
     assert.equal(engine.config.batching.mode, 'adaptive');
     const inputs = Array.from({ length: 24 }, () => clsInput());
     const results = await Promise.all(inputs.map((x) => engine.inferWithTiming({ x })));
-    assert.ok(results.some((r) => r.timing.batchRequests > 1), 'some requests shared a batch');
+    assert.ok(
+      results.some((r) => r.timing.batchRequests > 1),
+      'some requests shared a batch',
+    );
     assert.ok(results.every((r) => r.timing.batchSize <= 8));
     // Reference: the same inputs through a plain session, one at a time.
     const ref = await InferenceSession.create(OCR_CLS);
@@ -48,7 +63,8 @@ test('concurrent requests are batched along the symbolic batch dimension, and ea
       assert.deepEqual(got.dims, [1, 2]);
       const w = want.data as Float32Array;
       const g = got.data as Float32Array;
-      for (let k = 0; k < w.length; k++) assert.ok(Math.abs(w[k]! - g[k]!) < 1e-4, `request ${i} output ${k}: ${g[k]} vs ${w[k]}`);
+      for (let k = 0; k < w.length; k++)
+        assert.ok(Math.abs(w[k]! - g[k]!) < 1e-4, `request ${i} output ${k}: ${g[k]} vs ${w[k]}`);
     }
     await ref.release();
     // A request may carry several rows of its own.
@@ -57,7 +73,10 @@ test('concurrent requests are batched along the symbolic batch dimension, and ea
     const s = engine.stats();
     assert.equal(s.counts.ok, 25);
     assert.ok(s.meanBatchRequests > 1);
-    assert.ok(s.latencyModel.some((p) => p.batchSize === 8 && p.estimateMs > 0), 'latency model learned batch 8');
+    assert.ok(
+      s.latencyModel.some((p) => p.batchSize === 8 && p.estimateMs > 0),
+      'latency model learned batch 8',
+    );
     assert.equal(s.latency.total.count, 25);
     assert.ok(s.latency.total.p99Ms >= s.latency.total.p50Ms && s.latency.inference.p50Ms > 0);
   } finally {
@@ -88,13 +107,39 @@ test('BAD CALL - inputs with a wrong name, dtype, shape or size are rejected bef
   const engine = await createEngine({ model: OCR_CLS, batching: true, warmup: false });
   try {
     const data = new Float32Array(3 * 48 * 192);
-    await assert.rejects(engine.infer({ y: clsInput() }), (e: unknown) => hasCode('RTI_ERR_MODEL_INPUT_UNKNOWN')(e) && /unknown input 'y' \(the model's inputs are: x\)/.test((e as Error).message));
-    await assert.rejects(engine.infer({}), (e: unknown) => hasCode('RTI_ERR_INPUT_DATA')(e) && /input 'x' is missing \(expected float32/.test((e as Error).message));
-    await assert.rejects(engine.infer({ x: new Tensor('int32', new Int32Array(3 * 48 * 192), [1, 3, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_INPUT_DATA')(e) && /is int32, but the model takes float32/.test((e as Error).message));
-    await assert.rejects(engine.infer({ x: new Tensor('float32', data, [3, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /3 dimensions/.test((e as Error).message));
-    await assert.rejects(engine.infer({ x: new Tensor('float32', new Float32Array(4 * 48 * 192), [1, 4, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /dimension 1 is 4, the model expects 3/.test((e as Error).message));
-    await assert.rejects(engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(10) } }), (e: unknown) => hasCode('RTI_ERR_INPUT_DATA')(e) && /holds 10 values/.test((e as Error).message));
-    await assert.rejects(engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data: [1, 2, 3] } }), hasCode('RTI_ERR_INPUT_DATA'));
+    await assert.rejects(
+      engine.infer({ y: clsInput() }),
+      (e: unknown) =>
+        hasCode('RTI_ERR_MODEL_INPUT_UNKNOWN')(e) &&
+        /unknown input 'y' \(the model's inputs are: x\)/.test((e as Error).message),
+    );
+    await assert.rejects(
+      engine.infer({}),
+      (e: unknown) =>
+        hasCode('RTI_ERR_INPUT_DATA')(e) && /input 'x' is missing \(expected float32/.test((e as Error).message),
+    );
+    await assert.rejects(
+      engine.infer({ x: new Tensor('int32', new Int32Array(3 * 48 * 192), [1, 3, 48, 192]) }),
+      (e: unknown) =>
+        hasCode('RTI_ERR_INPUT_DATA')(e) && /is int32, but the model takes float32/.test((e as Error).message),
+    );
+    await assert.rejects(
+      engine.infer({ x: new Tensor('float32', data, [3, 48, 192]) }),
+      (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /3 dimensions/.test((e as Error).message),
+    );
+    await assert.rejects(
+      engine.infer({ x: new Tensor('float32', new Float32Array(4 * 48 * 192), [1, 4, 48, 192]) }),
+      (e: unknown) =>
+        hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /dimension 1 is 4, the model expects 3/.test((e as Error).message),
+    );
+    await assert.rejects(
+      engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(10) } }),
+      (e: unknown) => hasCode('RTI_ERR_INPUT_DATA')(e) && /holds 10 values/.test((e as Error).message),
+    );
+    await assert.rejects(
+      engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data: [1, 2, 3] } }),
+      hasCode('RTI_ERR_INPUT_DATA'),
+    );
     await assert.rejects(engine.infer({ x: clsInput() }, { deadlineMs: -5 }), hasCode('RTI_ERR_ARG_INVALID'));
     // Plain objects work as well as Tensors.
     const ok = await engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data } });
@@ -115,13 +160,19 @@ test('a deadline the engine cannot meet is refused at once; queued requests past
     assert.ok(p50 > 2, `the latency model knows batch 1 (${p50} ms)`);
     const input = detInput();
     const t0 = performance.now();
-    await assert.rejects(engine.infer({ x: input }, { deadlineMs: p50 / 4 }), hasCode('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE'));
+    await assert.rejects(
+      engine.infer({ x: input }, { deadlineMs: p50 / 4 }),
+      hasCode('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE'),
+    );
     assert.ok(performance.now() - t0 < p50, 'refused without running');
     // Fill the queue: the bound answers at once with QUEUE_FULL, nothing waits forever.
     const settled = await Promise.allSettled(Array.from({ length: 8 }, () => engine.infer({ x: detInput() })));
     const reasons = settled.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as RtinferError).code));
     assert.ok(reasons.includes('RTI_ERR_ENGINE_QUEUE_FULL'), reasons.join());
-    assert.equal(reasons.filter((r) => r === 'ok').length + reasons.filter((r) => r === 'RTI_ERR_ENGINE_QUEUE_FULL').length, 8);
+    assert.equal(
+      reasons.filter((r) => r === 'ok').length + reasons.filter((r) => r === 'RTI_ERR_ENGINE_QUEUE_FULL').length,
+      8,
+    );
     const s = engine.stats();
     assert.equal(s.counts.queueFull, reasons.filter((r) => r === 'RTI_ERR_ENGINE_QUEUE_FULL').length);
     assert.equal(s.counts.unmeetable, 1);
@@ -155,7 +206,10 @@ test('a worker that dies fails only its in-flight request, and is replaced', asy
     crashWorkerForTesting(engine, 0);
     const inflight = engine.infer({ x: detInput() });
     const queued = engine.infer({ x: detInput() });
-    await assert.rejects(inflight, (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && /worker 0 died/.test((e as Error).message));
+    await assert.rejects(
+      inflight,
+      (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && /worker 0 died/.test((e as Error).message),
+    );
     // A crash is the server's trouble, not the request's: retry later.
     await inflight.catch((e: RtinferError) => assert.deepEqual([e.kind, e.status], ['refused', 503]));
     const out = await queued;
@@ -194,18 +248,36 @@ test('close() answers every request: drain finishes queued work, no-drain refuse
   const pending = Promise.allSettled(Array.from({ length: 6 }, () => timed.infer({ x: detInput() })));
   await timed.close({ timeoutMs: 1 });
   const r3 = await pending;
-  assert.ok(r3.some((r) => r.status === 'fulfilled'), 'the running batch finished');
-  assert.ok(r3.some((r) => r.status === 'rejected' && hasCode('RTI_ERR_ENGINE_CLOSED')(r.reason)), 'queued ones were refused');
+  assert.ok(
+    r3.some((r) => r.status === 'fulfilled'),
+    'the running batch finished',
+  );
+  assert.ok(
+    r3.some((r) => r.status === 'rejected' && hasCode('RTI_ERR_ENGINE_CLOSED')(r.reason)),
+    'queued ones were refused',
+  );
 });
 
 test('BAD CALL - engine options are validated and a missing model is a clear error', async () => {
   await assert.rejects(createEngine({ model: '/no/such.onnx' }), hasCode('RTI_ERR_MODEL_NOT_FOUND'));
   await assert.rejects(createEngine({ model: OCR_CLS, instances: 0 }), hasCode('RTI_ERR_ARG_INVALID'));
-  await assert.rejects(createEngine({ model: OCR_CLS, batching: { maxBatchSize: 0 }, warmup: false }), hasCode('RTI_ERR_ARG_INVALID'));
-  await assert.rejects(createEngine({ model: OCR_CLS, session: { executionProviders: ['nosuch'] } }), hasCode('RTI_ERR_EP_UNAVAILABLE'));
+  await assert.rejects(
+    createEngine({ model: OCR_CLS, batching: { maxBatchSize: 0 }, warmup: false }),
+    hasCode('RTI_ERR_ARG_INVALID'),
+  );
+  await assert.rejects(
+    createEngine({ model: OCR_CLS, session: { executionProviders: ['nosuch'] } }),
+    hasCode('RTI_ERR_EP_UNAVAILABLE'),
+  );
   // Failures after the workers started must stop them (or this test file would never exit).
-  await assert.rejects(createEngine({ model: OCR_CLS, warmupShapes: { x: [1, 4, 48, 192] } }), hasCode('RTI_ERR_SHAPE_MISMATCH'));
-  await assert.rejects(createEngine({ model: OCR_CLS, batching: { mode: 'fastest' as never } }), hasCode('RTI_ERR_ARG_INVALID'));
+  await assert.rejects(
+    createEngine({ model: OCR_CLS, warmupShapes: { x: [1, 4, 48, 192] } }),
+    hasCode('RTI_ERR_SHAPE_MISMATCH'),
+  );
+  await assert.rejects(
+    createEngine({ model: OCR_CLS, batching: { mode: 'fastest' as never } }),
+    hasCode('RTI_ERR_ARG_INVALID'),
+  );
   const over = await createEngine({ model: OCR_CLS, instances: 2, threads: 4, warmup: false });
   assert.equal(over.config.oversubscribed, true);
   assert.match(over.config.warnings.join(), /oversubscribed: 2 instances × 4 threads/);
@@ -213,12 +285,24 @@ test('BAD CALL - engine options are validated and a missing model is a clear err
 });
 
 test('BAD CALL - a fractional priority, an empty batch and out-of-range batching options are refused', async () => {
-  await assert.rejects(createEngine({ model: OCR_CLS, batching: { maxBatchSize: 4, preferredBatchSizes: [8] }, warmup: false }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /preferredBatchSizes \[8\]/.test((e as Error).message));
-  await assert.rejects(createEngine({ model: OCR_CLS, batching: { maxQueueDelayUs: -1 }, warmup: false }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /maxQueueDelayUs -1/.test((e as Error).message));
+  await assert.rejects(
+    createEngine({ model: OCR_CLS, batching: { maxBatchSize: 4, preferredBatchSizes: [8] }, warmup: false }),
+    (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /preferredBatchSizes \[8\]/.test((e as Error).message),
+  );
+  await assert.rejects(
+    createEngine({ model: OCR_CLS, batching: { maxQueueDelayUs: -1 }, warmup: false }),
+    (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /maxQueueDelayUs -1/.test((e as Error).message),
+  );
   const engine = await createEngine({ model: OCR_CLS, batching: true, warmup: false });
   try {
-    await assert.rejects(engine.infer({ x: clsInput() }, { priority: 1.5 }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /invalid priority 1.5/.test((e as Error).message));
-    await assert.rejects(engine.infer({ x: new Tensor('float32', new Float32Array(0), [0, 3, 48, 192]) }), (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /batch size 0/.test((e as Error).message));
+    await assert.rejects(
+      engine.infer({ x: clsInput() }, { priority: 1.5 }),
+      (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /invalid priority 1.5/.test((e as Error).message),
+    );
+    await assert.rejects(
+      engine.infer({ x: new Tensor('float32', new Float32Array(0), [0, 3, 48, 192]) }),
+      (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && /batch size 0/.test((e as Error).message),
+    );
     assert.equal(engine.stats().counts.invalid, 2);
     assert.deepEqual(engine.stats().batchSizes, {}, 'nothing reached a worker');
   } finally {
@@ -231,9 +315,17 @@ test('BAD CALL - a priority outside -10..10 is refused: each priority level is a
   const engine = await createEngine({ model: OCR_CLS, warmup: false });
   try {
     for (const priority of [11, -11, 1e9, Number.NaN]) {
-      await assert.rejects(engine.infer({ x: clsInput() }, { priority }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && (e as Error).message === `invalid priority ${priority} (expected an integer from -10 to 10)`);
+      await assert.rejects(
+        engine.infer({ x: clsInput() }, { priority }),
+        (e: unknown) =>
+          hasCode('RTI_ERR_ARG_INVALID')(e) &&
+          (e as Error).message === `invalid priority ${priority} (expected an integer from -10 to 10)`,
+      );
     }
-    const ends = await Promise.all([engine.infer({ x: clsInput() }, { priority: -10 }), engine.infer({ x: clsInput() }, { priority: 10 })]);
+    const ends = await Promise.all([
+      engine.infer({ x: clsInput() }, { priority: -10 }),
+      engine.infer({ x: clsInput() }, { priority: 10 }),
+    ]);
     assert.ok(ends.every((o) => o[CLS_OUT]));
     assert.equal(engine.stats().counts.invalid, 4);
   } finally {
@@ -246,12 +338,17 @@ test('BAD CALL - a zero-size dimension is refused before onnxruntime, which woul
   try {
     await assert.rejects(
       engine.infer({ x: new Tensor('float32', new Float32Array(0), [1, 3, 0, 320]) }),
-      (e: unknown) => hasCode('RTI_ERR_SHAPE_MISMATCH')(e) && (e as Error).message === "input 'x' has a zero-size dimension [1,3,0,320]",
+      (e: unknown) =>
+        hasCode('RTI_ERR_SHAPE_MISMATCH')(e) &&
+        (e as Error).message === "input 'x' has a zero-size dimension [1,3,0,320]",
     );
     assert.deepEqual(engine.stats().batchSizes, {}, 'nothing reached a worker');
     // What it prevents: onnxruntime itself runs the empty tensor into a Conv node.
     const session = await InferenceSession.create(OCR_DET);
-    await assert.rejects(session.run({ x: new Tensor('float32', new Float32Array(0), [1, 3, 0, 320]) }), /node\. Name:'/);
+    await assert.rejects(
+      session.run({ x: new Tensor('float32', new Float32Array(0), [1, 3, 0, 320]) }),
+      /node\. Name:'/,
+    );
     await session.release();
   } finally {
     await engine.close();
@@ -296,129 +393,196 @@ async function passBackoff(clock: FakeClock, ms: number): Promise<void> {
   clock.advance(ms);
 }
 
-test('health follows a crash: restarting, then live again after a failed replacement is retried; onHealthChange sees each change', { timeout: 60_000 }, async () => {
-  const changes: EngineHealth[] = [];
-  const clock = new FakeClock();
-  const engine = await createEngine({ model: OCR_CLS, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
-  try {
-    assert.deepEqual(engine.health(), { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 0 });
-    assert.deepEqual(changes, [], 'no change yet');
-    crashWorkerForTesting(engine, 0, { failRestarts: 1 });
-    await until('the crash', () => changes.length > 0);
-    const restarting = { ready: false, instances: 1, live: 0, restarting: 1, down: 0, restarts: 0, reason: 'worker 0 crashed and is being replaced' };
-    assert.deepEqual(engine.health(), restarting);
-    // Queued meanwhile, it runs on the replacement.
-    const queued = engine.infer({ x: clsInput() });
-    // The first replacement fails; the second comes after the first wait.
-    await passBackoff(clock, RESTART_RETRY_DELAYS_MS[0]!);
-    await until('the replacement', () => engine.health().live === 1);
-    assert.ok((await queued)[CLS_OUT]);
-    assert.deepEqual(changes, [restarting, { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1 }]);
-    assert.equal(engine.stats().workerRestarts, 1, 'the failed attempt is not a restart');
-  } finally {
-    await engine.close();
-  }
-  assert.deepEqual(changes.slice(2), [
-    { ready: false, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1, reason: 'the engine is closing' },
-    { ready: false, instances: 1, live: 0, restarting: 0, down: 0, restarts: 1, reason: 'the engine is closed' },
-  ]);
-});
-
-test('an instance whose replacement keeps failing is down after the retries; the others serve, and with none left requests are refused with 503', { timeout: 60_000 }, async () => {
-  const attempts = RESTART_RETRY_DELAYS_MS.length + 1;
-  const changes: EngineHealth[] = [];
-  const clock = new FakeClock();
-  const engine = await createEngine({ model: OCR_CLS, instances: 2, threads: 1, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
-  try {
-    crashWorkerForTesting(engine, 0, { failRestarts: attempts });
-    for (const ms of RESTART_RETRY_DELAYS_MS) await passBackoff(clock, ms);
-    await until('instance 0 down', () => engine.health().down === 1);
-    assert.equal(clock.pendingTimers, 0, 'no further attempt is planned');
-    const reason0 = `worker 0 crashed and its replacement failed ${attempts} times: worker 0 died while loading the model (exit code 71)`;
-    assert.deepEqual(engine.health(), { ready: true, instances: 2, live: 1, restarting: 0, down: 1, restarts: 0, reason: reason0 });
-    assert.deepEqual(
-      changes.map((c) => [c.ready, c.live, c.restarting, c.down]),
-      [
-        [true, 1, 1, 0],
-        [true, 1, 0, 1],
-      ],
-    );
-    // The live instance takes all the work.
-    const outs = await Promise.all(Array.from({ length: 6 }, () => engine.infer({ x: clsInput() })));
-    assert.ok(outs.every((o) => o[CLS_OUT]));
-
-    // The last one goes too: what was queued is answered, and new requests are refused, as retry-later.
-    crashWorkerForTesting(engine, 1, { failRestarts: attempts });
-    await until('the crash', () => engine.health().restarting === 1);
-    const queued = engine.infer({ x: clsInput() });
-    for (const ms of RESTART_RETRY_DELAYS_MS) await passBackoff(clock, ms);
-    await assert.rejects(queued, (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && (e as RtinferError).status === 503 && /no worker left/.test((e as Error).message));
-    const h = engine.health();
-    assert.deepEqual({ ...h, reason: undefined }, { ready: false, instances: 2, live: 0, restarting: 0, down: 2, restarts: 0, reason: undefined });
-    assert.equal(h.reason, `${reason0}; ${reason0.replaceAll('worker 0', 'worker 1')}`);
-    assert.ok(!h.reason?.includes('\n'), 'one line');
-    await assert.rejects(engine.infer({ x: clsInput() }), (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && (e as RtinferError).kind === 'refused');
-  } finally {
-    await engine.close();
-  }
-});
-
-test('close() while a worker is being replaced stops the retries, answers what was queued, and leaves no worker or timer behind', { timeout: 60_000 }, async () => {
-  // Each worker holds a MessagePort open until it is gone.
-  const ports = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
-  const before = ports();
-  // Closing while a failing replacement loads; while waiting to retry; and while a replacement that
-  // will succeed loads with nothing queued: close() reaches the pool before that worker is ready,
-  // and the worker must not outlive it.
-  const cases = [
-    { when: 'loading', failRestarts: 10, queue: true },
-    { when: 'waiting', failRestarts: 10, queue: true },
-    { when: 'loading', failRestarts: 0, queue: false },
-  ];
-  for (const { when, failRestarts, queue } of cases) {
-    const label = `closing while ${when}, ${failRestarts} failing starts`;
+test(
+  'health follows a crash: restarting, then live again after a failed replacement is retried; onHealthChange sees each change',
+  { timeout: 60_000 },
+  async () => {
     const changes: EngineHealth[] = [];
     const clock = new FakeClock();
     const engine = await createEngine({ model: OCR_CLS, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
-    crashWorkerForTesting(engine, 0, { failRestarts });
-    await until('the crash', () => engine.health().restarting === 1);
-    const queued = queue ? engine.infer({ x: clsInput() }) : undefined;
-    if (when === 'waiting') await until('the wait before a retry', () => clock.pendingTimers === 1);
-    await engine.close();
-    assert.equal(clock.pendingTimers, 0, `${label}: the wait was cancelled`);
-    assert.equal(ports(), before, `${label}: no worker left running`);
-    if (queued) await assert.rejects(queued, hasCode('RTI_ERR_ENGINE_CLOSED'));
-    assert.deepEqual(engine.health(), { ready: false, instances: 1, live: 0, restarting: 0, down: 0, restarts: 0, reason: 'the engine is closed' });
-    const seen = changes.length;
-    // Time passing after close() starts nothing.
-    clock.advance(60_000);
-    await sleep(300);
-    assert.equal(changes.length, seen, `${label}: no change after close`);
-    assert.equal(engine.stats().workerRestarts, 0);
-    assert.equal(ports(), before, `${label}: no worker started after close`);
-  }
-});
+    try {
+      assert.deepEqual(engine.health(), { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 0 });
+      assert.deepEqual(changes, [], 'no change yet');
+      crashWorkerForTesting(engine, 0, { failRestarts: 1 });
+      await until('the crash', () => changes.length > 0);
+      const restarting = {
+        ready: false,
+        instances: 1,
+        live: 0,
+        restarting: 1,
+        down: 0,
+        restarts: 0,
+        reason: 'worker 0 crashed and is being replaced',
+      };
+      assert.deepEqual(engine.health(), restarting);
+      // Queued meanwhile, it runs on the replacement.
+      const queued = engine.infer({ x: clsInput() });
+      // The first replacement fails; the second comes after the first wait.
+      await passBackoff(clock, RESTART_RETRY_DELAYS_MS[0]!);
+      await until('the replacement', () => engine.health().live === 1);
+      assert.ok((await queued)[CLS_OUT]);
+      assert.deepEqual(changes, [
+        restarting,
+        { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1 },
+      ]);
+      assert.equal(engine.stats().workerRestarts, 1, 'the failed attempt is not a restart');
+    } finally {
+      await engine.close();
+    }
+    assert.deepEqual(changes.slice(2), [
+      { ready: false, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1, reason: 'the engine is closing' },
+      { ready: false, instances: 1, live: 0, restarting: 0, down: 0, restarts: 1, reason: 'the engine is closed' },
+    ]);
+  },
+);
 
-test('onHealthChange that throws does not stop crash recovery (on the real clock, with a failed attempt)', { timeout: 60_000 }, async (t) => {
-  const warnings: string[] = [];
-  const onWarning = (w: Error): void => void warnings.push(w.message);
-  process.on('warning', onWarning);
-  t.after(() => process.off('warning', onWarning));
-  const engine = await createEngine({
-    model: OCR_CLS,
-    warmup: false,
-    onHealthChange: () => {
-      throw new Error('observer bug');
-    },
-  });
-  try {
-    crashWorkerForTesting(engine, 0, { failRestarts: 1 });
-    await until('the crash', () => engine.health().live === 0);
-    await until('the replacement', () => engine.health().live === 1);
-    assert.ok((await engine.infer({ x: clsInput() }))[CLS_OUT]);
-    await until('the warning', () => warnings.length > 0);
-    assert.match(warnings[0]!, /onHealthChange threw: observer bug/);
-  } finally {
-    await engine.close();
-  }
-});
+test(
+  'an instance whose replacement keeps failing is down after the retries; the others serve, and with none left requests are refused with 503',
+  { timeout: 60_000 },
+  async () => {
+    const attempts = RESTART_RETRY_DELAYS_MS.length + 1;
+    const changes: EngineHealth[] = [];
+    const clock = new FakeClock();
+    const engine = await createEngine({
+      model: OCR_CLS,
+      instances: 2,
+      threads: 1,
+      warmup: false,
+      clock,
+      onHealthChange: (h) => changes.push(h),
+    });
+    try {
+      crashWorkerForTesting(engine, 0, { failRestarts: attempts });
+      for (const ms of RESTART_RETRY_DELAYS_MS) await passBackoff(clock, ms);
+      await until('instance 0 down', () => engine.health().down === 1);
+      assert.equal(clock.pendingTimers, 0, 'no further attempt is planned');
+      const reason0 = `worker 0 crashed and its replacement failed ${attempts} times: worker 0 died while loading the model (exit code 71)`;
+      assert.deepEqual(engine.health(), {
+        ready: true,
+        instances: 2,
+        live: 1,
+        restarting: 0,
+        down: 1,
+        restarts: 0,
+        reason: reason0,
+      });
+      assert.deepEqual(
+        changes.map((c) => [c.ready, c.live, c.restarting, c.down]),
+        [
+          [true, 1, 1, 0],
+          [true, 1, 0, 1],
+        ],
+      );
+      // The live instance takes all the work.
+      const outs = await Promise.all(Array.from({ length: 6 }, () => engine.infer({ x: clsInput() })));
+      assert.ok(outs.every((o) => o[CLS_OUT]));
+
+      // The last one goes too: what was queued is answered, and new requests are refused, as retry-later.
+      crashWorkerForTesting(engine, 1, { failRestarts: attempts });
+      await until('the crash', () => engine.health().restarting === 1);
+      const queued = engine.infer({ x: clsInput() });
+      for (const ms of RESTART_RETRY_DELAYS_MS) await passBackoff(clock, ms);
+      await assert.rejects(
+        queued,
+        (e: unknown) =>
+          hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) &&
+          (e as RtinferError).status === 503 &&
+          /no worker left/.test((e as Error).message),
+      );
+      const h = engine.health();
+      assert.deepEqual(
+        { ...h, reason: undefined },
+        { ready: false, instances: 2, live: 0, restarting: 0, down: 2, restarts: 0, reason: undefined },
+      );
+      assert.equal(h.reason, `${reason0}; ${reason0.replaceAll('worker 0', 'worker 1')}`);
+      assert.ok(!h.reason?.includes('\n'), 'one line');
+      await assert.rejects(
+        engine.infer({ x: clsInput() }),
+        (e: unknown) => hasCode('RTI_ERR_ENGINE_WORKER_CRASHED')(e) && (e as RtinferError).kind === 'refused',
+      );
+    } finally {
+      await engine.close();
+    }
+  },
+);
+
+test(
+  'close() while a worker is being replaced stops the retries, answers what was queued, and leaves no worker or timer behind',
+  { timeout: 60_000 },
+  async () => {
+    // Each worker holds a MessagePort open until it is gone.
+    const ports = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    const before = ports();
+    // Closing while a failing replacement loads; while waiting to retry; and while a replacement that
+    // will succeed loads with nothing queued: close() reaches the pool before that worker is ready,
+    // and the worker must not outlive it.
+    const cases = [
+      { when: 'loading', failRestarts: 10, queue: true },
+      { when: 'waiting', failRestarts: 10, queue: true },
+      { when: 'loading', failRestarts: 0, queue: false },
+    ];
+    for (const { when, failRestarts, queue } of cases) {
+      const label = `closing while ${when}, ${failRestarts} failing starts`;
+      const changes: EngineHealth[] = [];
+      const clock = new FakeClock();
+      const engine = await createEngine({
+        model: OCR_CLS,
+        warmup: false,
+        clock,
+        onHealthChange: (h) => changes.push(h),
+      });
+      crashWorkerForTesting(engine, 0, { failRestarts });
+      await until('the crash', () => engine.health().restarting === 1);
+      const queued = queue ? engine.infer({ x: clsInput() }) : undefined;
+      if (when === 'waiting') await until('the wait before a retry', () => clock.pendingTimers === 1);
+      await engine.close();
+      assert.equal(clock.pendingTimers, 0, `${label}: the wait was cancelled`);
+      assert.equal(ports(), before, `${label}: no worker left running`);
+      if (queued) await assert.rejects(queued, hasCode('RTI_ERR_ENGINE_CLOSED'));
+      assert.deepEqual(engine.health(), {
+        ready: false,
+        instances: 1,
+        live: 0,
+        restarting: 0,
+        down: 0,
+        restarts: 0,
+        reason: 'the engine is closed',
+      });
+      const seen = changes.length;
+      // Time passing after close() starts nothing.
+      clock.advance(60_000);
+      await sleep(300);
+      assert.equal(changes.length, seen, `${label}: no change after close`);
+      assert.equal(engine.stats().workerRestarts, 0);
+      assert.equal(ports(), before, `${label}: no worker started after close`);
+    }
+  },
+);
+
+test(
+  'onHealthChange that throws does not stop crash recovery (on the real clock, with a failed attempt)',
+  { timeout: 60_000 },
+  async (t) => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const engine = await createEngine({
+      model: OCR_CLS,
+      warmup: false,
+      onHealthChange: () => {
+        throw new Error('observer bug');
+      },
+    });
+    try {
+      crashWorkerForTesting(engine, 0, { failRestarts: 1 });
+      await until('the crash', () => engine.health().live === 0);
+      await until('the replacement', () => engine.health().live === 1);
+      assert.ok((await engine.infer({ x: clsInput() }))[CLS_OUT]);
+      await until('the warning', () => warnings.length > 0);
+      assert.match(warnings[0]!, /onHealthChange threw: observer bug/);
+    } finally {
+      await engine.close();
+    }
+  },
+);

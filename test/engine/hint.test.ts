@@ -45,7 +45,9 @@ test('the auto hint measures both layouts loaded, keeps the one it names, and cl
     const wantThroughput = (throughput?.qps ?? 0) >= (latency?.qps ?? 0) * 1.15;
     assert.equal(engine.config.instances, wantThroughput ? cores : 1);
     assert.ok(c.ms < 15_000, `calibration took ${c.ms} ms`);
-    const out = await engine.infer({ x: { type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192) } });
+    const out = await engine.infer({
+      x: { type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192) },
+    });
     assert.deepEqual(out['softmax_0.tmp_0']?.dims ?? Object.values(out)[0]?.dims, [1, 2]);
   } finally {
     await engine.close();

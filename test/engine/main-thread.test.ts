@@ -11,12 +11,18 @@ import { createRng } from '../../src/runtime/synthetic.js';
 import { OCR_CLS, SILERO } from '../helpers/models.js';
 
 const rng = createRng(7);
-const clsInput = (rows = 1): Tensor => new Tensor('float32', Float32Array.from({ length: rows * 3 * 48 * 192 }, rng), [rows, 3, 48, 192]);
+const clsInput = (rows = 1): Tensor =>
+  new Tensor('float32', Float32Array.from({ length: rows * 3 * 48 * 192 }, rng), [rows, 3, 48, 192]);
 const CLS_OUT = 'softmax_0.tmp_0';
 const hasCode = (code: string) => (e: unknown) => e instanceof RtinferError && e.code === code;
 
-test('placement main answers as worker threads do, without moving or changing the caller\'s buffers', async () => {
-  const main = await createEngine({ model: OCR_CLS, placement: 'main', threads: 1, warmupShapes: { x: [1, 3, 48, 192] } });
+test("placement main answers as worker threads do, without moving or changing the caller's buffers", async () => {
+  const main = await createEngine({
+    model: OCR_CLS,
+    placement: 'main',
+    threads: 1,
+    warmupShapes: { x: [1, 3, 48, 192] },
+  });
   const worker = await createEngine({ model: OCR_CLS, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 48, 192] } });
   try {
     assert.equal(main.config.placement, 'main');
@@ -35,16 +41,27 @@ test('placement main answers as worker threads do, without moving or changing th
 });
 
 test('placement main batches concurrent requests and gives each its own rows', async () => {
-  const engine = await createEngine({ model: OCR_CLS, placement: 'main', threads: 1, batching: { maxBatchSize: 4, maxQueueDelayUs: 5000 }, warmupShapes: { x: [1, 3, 48, 192] } });
+  const engine = await createEngine({
+    model: OCR_CLS,
+    placement: 'main',
+    threads: 1,
+    batching: { maxBatchSize: 4, maxQueueDelayUs: 5000 },
+    warmupShapes: { x: [1, 3, 48, 192] },
+  });
   try {
     const inputs = Array.from({ length: 4 }, () => clsInput());
-    const alone = await Promise.all(inputs.map(async (x) => [...((await engine.infer({ x }))[CLS_OUT]?.data as Float32Array)]));
+    const alone = await Promise.all(
+      inputs.map(async (x) => [...((await engine.infer({ x }))[CLS_OUT]?.data as Float32Array)]),
+    );
     const together = await Promise.all(inputs.map((x) => engine.inferWithTiming({ x })));
     together.forEach((r, i) => {
       const got = [...(r.outputs[CLS_OUT]?.data as Float32Array)];
       got.forEach((v, j) => assert.ok(Math.abs(v - alone[i]![j]!) < 1e-5, `request ${i} value ${j}`));
     });
-    assert.ok(together.some((r) => r.timing.batchRequests > 1), 'at least one batch held several requests');
+    assert.ok(
+      together.some((r) => r.timing.batchRequests > 1),
+      'at least one batch held several requests',
+    );
   } finally {
     await engine.close();
   }
@@ -58,7 +75,10 @@ test('placement main: an onnxruntime failure is one line and the next request ru
       state: new Tensor('float32', new Float32Array(256), [2, 1, 128]),
       sr: new Tensor('int64', BigInt64Array.of(16000n), []),
     });
-    const error = await engine.infer(feeds(1)).then(() => assert.fail('expected the inference to fail'), (e: unknown) => e);
+    const error = await engine.infer(feeds(1)).then(
+      () => assert.fail('expected the inference to fail'),
+      (e: unknown) => e,
+    );
     assert.ok(hasCode('RTI_ERR_INFERENCE_FAILED')(error), String(error));
     assert.ok(!(error as Error).message.includes('\n'));
     assert.deepEqual((await engine.infer(feeds(512)))['output']?.dims, [1, 1]);
@@ -77,6 +97,12 @@ test('placement main: an onnxruntime failure is one line and the next request ru
 });
 
 test('BAD CALL - placement main takes one instance, and an unknown placement is refused', async () => {
-  await assert.rejects(createEngine({ model: OCR_CLS, placement: 'main', instances: 2 }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /instances must be 1/.test((e as Error).message));
-  await assert.rejects(createEngine({ model: OCR_CLS, placement: 'gpu' as never }), (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /invalid placement 'gpu'/.test((e as Error).message));
+  await assert.rejects(
+    createEngine({ model: OCR_CLS, placement: 'main', instances: 2 }),
+    (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /instances must be 1/.test((e as Error).message),
+  );
+  await assert.rejects(
+    createEngine({ model: OCR_CLS, placement: 'gpu' as never }),
+    (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /invalid placement 'gpu'/.test((e as Error).message),
+  );
 });

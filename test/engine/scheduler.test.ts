@@ -86,7 +86,10 @@ describe('FakeClock', () => {
     clock.setTimer(() => fired.push(['c', clock.now()]), 30);
     assert.equal(clock.pendingTimers, 3);
     clock.advance(25);
-    assert.deepEqual(fired, [['a', 10], ['b', 20]]);
+    assert.deepEqual(fired, [
+      ['a', 10],
+      ['b', 20],
+    ]);
     assert.equal(clock.now(), 25);
     assert.equal(clock.pendingTimers, 1);
   });
@@ -184,7 +187,10 @@ describe('Scheduler static batching', () => {
     h.scheduler.setAvailable(0, true);
     assert.deepEqual(h.batches(), [['a', 'b', 'c']]);
     h.scheduler.complete(0);
-    assert.deepEqual(h.batches(), [['a', 'b', 'c'], ['d', 'e']]);
+    assert.deepEqual(h.batches(), [
+      ['a', 'b', 'c'],
+      ['d', 'e'],
+    ]);
     assert.ok(h.dispatches.every((d) => d.at === 0));
 
     const g = harness({ mode: 'static', maxBatchSize: 8, maxQueueDelayMs: 100, preferredBatchSizes: [2] });
@@ -265,7 +271,10 @@ describe('Scheduler adaptive batching', () => {
     // 4 rows are predicted at 25 ms (meets 27), 5 rows at 30 ms (misses it).
     assert.deepEqual(h.batches(), [['a', 'b', 'c', 'd']]);
     h.scheduler.complete(0);
-    assert.deepEqual(h.batches(), [['a', 'b', 'c', 'd'], ['e', 'f']]);
+    assert.deepEqual(h.batches(), [
+      ['a', 'b', 'c', 'd'],
+      ['e', 'f'],
+    ]);
     assert.equal(h.refusals.length, 0);
   });
 
@@ -354,7 +363,11 @@ describe('Scheduler admission', () => {
     h.submit('c', { deadline: 30 }); // predicted to end exactly at 30
     // A higher priority goes ahead of b and c, so only a is in its way.
     h.submit('h', { deadline: 20, priority: 1 });
-    assertThrowsRti(() => h.submit('i', { deadline: 29, priority: 1 }), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'refused');
+    assertThrowsRti(
+      () => h.submit('i', { deadline: 29, priority: 1 }),
+      'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
+      'refused',
+    );
     assert.equal(h.scheduler.queueDepth, 3);
     h.scheduler.complete(0);
     assert.deepEqual(h.batches(), [['a'], ['h']]);
@@ -568,7 +581,10 @@ describe('trial runs', () => {
       maxQueueSize: 16,
       clock,
       latency,
-      hooks: { dispatch: (_i, batch) => dispatched.push(...batch.map((r) => r.item)), refuse: (_r, e) => refused.push(e.code) },
+      hooks: {
+        dispatch: (_i, batch) => dispatched.push(...batch.map((r) => r.item)),
+        refuse: (_r, e) => refused.push(e.code),
+      },
     });
     const submit = (item: number): string => {
       try {
@@ -606,9 +622,11 @@ describe('Scheduler priority levels', () => {
       const way = i % 4;
       const r = h.submit(`r${i}`, { priority: i - 2500, ...(way === 2 ? { deadline: h.clock.now() + 1 } : {}) });
       maxLevels = Math.max(maxLevels, h.scheduler.priorityLevels);
-      if (way === 0) h.scheduler.complete(0); // dispatched: r now holds the instance
+      if (way === 0)
+        h.scheduler.complete(0); // dispatched: r now holds the instance
       else if (way === 1) assert.equal(h.scheduler.cancel(r), true);
-      else if (way === 2) h.clock.advance(1); // expired
+      else if (way === 2)
+        h.clock.advance(1); // expired
       else h.scheduler.rejectQueued('no worker left to run the request', 'RTI_ERR_ENGINE_WORKER_CRASHED');
       assert.equal(h.scheduler.priorityLevels, 0, `request ${i} (way ${way}) left its level behind`);
     }
@@ -616,10 +634,10 @@ describe('Scheduler priority levels', () => {
     assert.equal(maxLevels, 1);
     assert.equal(h.scheduler.queueDepth, 0);
     assert.equal(h.dispatches.length, 1 + 1250);
-    assert.deepEqual(
-      [...new Set(h.refusals.map((r) => r.error.code))].sort(),
-      ['RTI_ERR_ENGINE_DEADLINE_EXPIRED', 'RTI_ERR_ENGINE_WORKER_CRASHED'],
-    );
+    assert.deepEqual([...new Set(h.refusals.map((r) => r.error.code))].sort(), [
+      'RTI_ERR_ENGINE_DEADLINE_EXPIRED',
+      'RTI_ERR_ENGINE_WORKER_CRASHED',
+    ]);
   });
 
   it('keeps serving the highest priority first while levels come and go', () => {
@@ -635,9 +653,15 @@ describe('Scheduler priority levels', () => {
     assert.equal(h.scheduler.priorityLevels, 2500);
     for (let i = 0; i < 2500; i++) h.scheduler.complete(0);
     assert.equal(h.scheduler.priorityLevels, 0);
-    const served = h.batches().slice(1).map((b) => Number(b[0]));
+    const served = h
+      .batches()
+      .slice(1)
+      .map((b) => Number(b[0]));
     const kept = priorities.filter((_, i) => i % 2 === 0);
-    assert.deepEqual(served, [...kept].sort((a, b) => b - a));
+    assert.deepEqual(
+      served,
+      [...kept].sort((a, b) => b - a),
+    );
     // A level used before and emptied works again like a new one.
     h.submit('again', { priority: 7 });
     assert.equal(h.scheduler.priorityLevels, 1);

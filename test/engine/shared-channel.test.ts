@@ -25,22 +25,38 @@ const ROOMY: SharedTuning = { maxInputBytes: 1 << 20, maxOutputBytes: 1 << 20 };
 const pools: WorkerPool[] = [];
 after(() => Promise.all(pools.map((p) => p.close())));
 
-async function open(modelBytes: Uint8Array, transport: Transport, sharedTuning?: SharedTuning, onCrash: (i: number, e: Error) => void = () => {}): Promise<WorkerPool> {
-  const init: WorkerInit = { modelBytes, label: 'test', settings: { intraOpThreads: 1 }, transport, ...(sharedTuning ? { sharedTuning } : {}) };
+async function open(
+  modelBytes: Uint8Array,
+  transport: Transport,
+  sharedTuning?: SharedTuning,
+  onCrash: (i: number, e: Error) => void = () => {},
+): Promise<WorkerPool> {
+  const init: WorkerInit = {
+    modelBytes,
+    label: 'test',
+    settings: { intraOpThreads: 1 },
+    transport,
+    ...(sharedTuning ? { sharedTuning } : {}),
+  };
   const pool = new WorkerPool(1, init, onCrash);
   pools.push(pool);
   await pool.start();
   return pool;
 }
 
-const clsFeeds = (): WireFeeds => ({ x: { type: 'float32', dims: [1, 3, 48, 192], data: Float32Array.from({ length: 3 * 48 * 192 }, rng) } });
+const clsFeeds = (): WireFeeds => ({
+  x: { type: 'float32', dims: [1, 3, 48, 192], data: Float32Array.from({ length: 3 * 48 * 192 }, rng) },
+});
 const vadFeeds = (): WireFeeds => ({
   input: { type: 'float32', dims: [1, 512], data: Float32Array.from({ length: 512 }, () => rng() * 2 - 1) },
   state: { type: 'float32', dims: [2, 1, 128], data: Float32Array.from({ length: 256 }, () => rng() * 0.1) },
   sr: { type: 'int64', dims: [], data: BigInt64Array.of(16000n) },
 });
 /** A copy, since the message transport detaches what it sends. */
-const copy = (f: WireFeeds): WireFeeds => Object.fromEntries(Object.entries(f).map(([k, t]) => [k, { ...t, dims: [...t.dims], data: t.data.slice() as typeof t.data }]));
+const copy = (f: WireFeeds): WireFeeds =>
+  Object.fromEntries(
+    Object.entries(f).map(([k, t]) => [k, { ...t, dims: [...t.dims], data: t.data.slice() as typeof t.data }]),
+  );
 
 function assertSameOutputs(got: WireFeeds, want: WireFeeds): void {
   assert.deepEqual(Object.keys(got), Object.keys(want));
@@ -50,11 +66,17 @@ function assertSameOutputs(got: WireFeeds, want: WireFeeds): void {
     assert.deepEqual(g.dims, w.dims);
     // One intra-op thread each side: onnxruntime gives the same bits.
     assert.deepEqual(Array.from(g.data as Float32Array), Array.from(w.data as Float32Array), `output ${name}`);
-    assert.ok(!(g.data as Float32Array).buffer.constructor.name.includes('Shared'), 'outputs are not views on shared memory');
+    assert.ok(
+      !(g.data as Float32Array).buffer.constructor.name.includes('Shared'),
+      'outputs are not views on shared memory',
+    );
   }
 }
 
-const crashed = (e: unknown): boolean => e instanceof RtinferError && e.code === 'RTI_ERR_ENGINE_WORKER_CRASHED' && /worker 0 died \(exit code 70\)/.test(e.message);
+const crashed = (e: unknown): boolean =>
+  e instanceof RtinferError &&
+  e.code === 'RTI_ERR_ENGINE_WORKER_CRASHED' &&
+  /worker 0 died \(exit code 70\)/.test(e.message);
 
 test('shared and message transports answer the same on the PP-OCR classifier and Silero VAD', async () => {
   for (const [model, feeds, tuning] of [
@@ -107,7 +129,9 @@ test('inputs larger than the data region make it grow, and each size still answe
   const pool = await open(CLS, 'shared', { ...ROOMY, initialBytes: 1024 });
   // Growing from 1 KiB, then another shape, then back: every request on the shared path.
   for (const width of [192, 320, 96, 192]) {
-    const f: WireFeeds = { x: { type: 'float32', dims: [1, 3, 48, width], data: Float32Array.from({ length: 3 * 48 * width }, rng) } };
+    const f: WireFeeds = {
+      x: { type: 'float32', dims: [1, 3, 48, width], data: Float32Array.from({ length: 3 * 48 * width }, rng) },
+    };
     assertSameOutputs((await pool.run(0, f)).outputs, (await reference.run(0, copy(f))).outputs);
   }
   assert.equal(pool.hops.shared, 4);
@@ -138,7 +162,14 @@ test('outputs that do not fit come back by message, and the region grows for the
   assert.deepEqual(pool.hops, { message: 0, shared: 3, sharedAnsweredByMessage: 1 });
   // Beyond maxOutputBytes replies always travel by message.
   const capped = await open(model, 'shared', { maxOutputBytes: 4096 });
-  for (let i = 0; i < 2; i++) assert.deepEqual(Array.from((await capped.run(0, { x: { type: 'float32', dims: [1, 1024], data: x.slice() } })).outputs['y']!.data as Float32Array), expect);
+  for (let i = 0; i < 2; i++)
+    assert.deepEqual(
+      Array.from(
+        (await capped.run(0, { x: { type: 'float32', dims: [1, 1024], data: x.slice() } })).outputs['y']!
+          .data as Float32Array,
+      ),
+      expect,
+    );
   assert.deepEqual(capped.hops, { message: 0, shared: 2, sharedAnsweredByMessage: 2 });
 });
 
@@ -154,7 +185,9 @@ test('every numeric dtype crosses the shared channel intact; strings take the me
   ] as const;
   const model = identityModel(numeric.map((t) => ({ name: t.name, dtype: t.dtype, shape: [3] })));
   const pool = await open(model, 'shared');
-  const feeds: WireFeeds = Object.fromEntries(numeric.map((t) => [t.name, { type: t.dtype, dims: [3], data: t.data.slice() }]));
+  const feeds: WireFeeds = Object.fromEntries(
+    numeric.map((t) => [t.name, { type: t.dtype, dims: [3], data: t.data.slice() }]),
+  );
   const { outputs } = await pool.run(0, feeds);
   for (const t of numeric) {
     const o = outputs[`${t.name}_out`]!;
@@ -200,7 +233,9 @@ test('a worker that crashes fails its request with WORKER_CRASHED, and a replace
 });
 
 test('an inference error keeps its onnxruntime text as the cause, as on the message transport, and the worker goes on', async () => {
-  const bad = (): WireFeeds => ({ x: { type: 'float32', dims: [1, 2, 48, 192], data: new Float32Array(2 * 48 * 192) } });
+  const bad = (): WireFeeds => ({
+    x: { type: 'float32', dims: [1, 2, 48, 192], data: new Float32Array(2 * 48 * 192) },
+  });
   const errors: RtinferError[] = [];
   for (const transport of ['message', 'shared'] as const) {
     const pool = await open(CLS, transport, ROOMY);
@@ -211,7 +246,10 @@ test('an inference error keeps its onnxruntime text as the cause, as on the mess
     assert.ok(error instanceof RtinferError);
     assert.equal(error.code, 'RTI_ERR_INFERENCE_FAILED');
     assert.match(error.message, /^inference failed in onnxruntime: /);
-    assert.ok(error.cause instanceof Error && error.cause.message.length >= error.message.length - 'inference failed in onnxruntime: '.length);
+    assert.ok(
+      error.cause instanceof Error &&
+        error.cause.message.length >= error.message.length - 'inference failed in onnxruntime: '.length,
+    );
     errors.push(error);
     assert.deepEqual((await pool.run(0, clsFeeds())).outputs[CLS_OUT]?.dims, [1, 2]);
     if (transport === 'shared') assert.deepEqual(pool.hops, { message: 0, shared: 2, sharedAnsweredByMessage: 1 });
@@ -239,7 +277,11 @@ test('pools side by side do not see each other', async () => {
 });
 
 test('a closed shared pool refuses requests', async () => {
-  const pool = new WorkerPool(1, { modelBytes: CLS, label: 'test', settings: { intraOpThreads: 1 }, transport: 'shared', sharedTuning: ROOMY }, () => {});
+  const pool = new WorkerPool(
+    1,
+    { modelBytes: CLS, label: 'test', settings: { intraOpThreads: 1 }, transport: 'shared', sharedTuning: ROOMY },
+    () => {},
+  );
   await pool.start();
   // (Not while a run is in flight: terminating a worker inside onnxruntime aborts the process.)
   await pool.run(0, clsFeeds());

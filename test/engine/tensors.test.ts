@@ -12,13 +12,25 @@ const MiB = 1024 * 1024;
 
 describe('validateInputs', () => {
   const specs: TensorSpec[] = [{ name: 'x', dtype: 'float32', shape: ['batch', 3, 'h', 'w'] }];
-  const input = (dims: number[]) => ({ x: { type: 'float32', dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) } });
-  const refusal = (pattern: RegExp) => (e: unknown) => e instanceof RtinferError && e.code === 'RTI_ERR_SHAPE_MISMATCH' && pattern.test(e.message);
+  const input = (dims: number[]) => ({
+    x: { type: 'float32', dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) },
+  });
+  const refusal = (pattern: RegExp) => (e: unknown) =>
+    e instanceof RtinferError && e.code === 'RTI_ERR_SHAPE_MISMATCH' && pattern.test(e.message);
 
   it('refuses a zero-size dimension, which onnxruntime would only fail on inside the graph', () => {
-    assert.throws(() => validateInputs(specs, input([1, 3, 0, 320]), true), refusal(/^input 'x' has a zero-size dimension \[1,3,0,320\]$/));
-    assert.throws(() => validateInputs(specs, input([1, 3, 32, 0]), false), refusal(/^input 'x' has a zero-size dimension \[1,3,32,0\]$/));
-    assert.throws(() => validateInputs(specs, input([0, 3, 32, 32]), true), refusal(/^input 'x' has a zero-size dimension \[0,3,32,32\] \(batch size 0\)$/));
+    assert.throws(
+      () => validateInputs(specs, input([1, 3, 0, 320]), true),
+      refusal(/^input 'x' has a zero-size dimension \[1,3,0,320\]$/),
+    );
+    assert.throws(
+      () => validateInputs(specs, input([1, 3, 32, 0]), false),
+      refusal(/^input 'x' has a zero-size dimension \[1,3,32,0\]$/),
+    );
+    assert.throws(
+      () => validateInputs(specs, input([0, 3, 32, 32]), true),
+      refusal(/^input 'x' has a zero-size dimension \[0,3,32,32\] \(batch size 0\)$/),
+    );
     assert.equal(validateInputs(specs, input([2, 3, 32, 32]), true).rows, 2);
   });
 });

@@ -6,7 +6,11 @@ import { ROOT } from '../helpers/models.js';
 
 test('every catalogued error code is documented in docs/errors.md with its kind, and nothing else is', () => {
   const doc = readFileSync(`${ROOT}docs/errors.md`, 'utf8');
-  const rows = [...doc.matchAll(/^\| `(RTI_ERR_[A-Z_]+)` \| (usage|runtime|refused) \| (\d{3}) \|/gm)].map((m) => [m[1], m[2], Number(m[3])]);
+  const rows = [...doc.matchAll(/^\| `(RTI_ERR_[A-Z_]+)` \| (usage|runtime|refused) \| (\d{3}) \|/gm)].map((m) => [
+    m[1],
+    m[2],
+    Number(m[3]),
+  ]);
   assert.deepEqual(
     rows,
     Object.entries(ERROR_CATALOGUE).map(([code, e]) => [code, e.kind, e.status]),

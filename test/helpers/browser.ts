@@ -17,7 +17,9 @@ export const ARTIFACTS_DIR = `${ROOT}test-artifacts/`;
 
 /** Why browser tests cannot run here, or undefined when they can. */
 export function chromiumSkipReason(): string | undefined {
-  return existsSync(CHROMIUM_PATH) ? undefined : `Chromium not found at ${CHROMIUM_PATH} (apt-get install chromium, or set RTINFER_CHROMIUM): browser test skipped`;
+  return existsSync(CHROMIUM_PATH)
+    ? undefined
+    : `Chromium not found at ${CHROMIUM_PATH} (apt-get install chromium, or set RTINFER_CHROMIUM): browser test skipped`;
 }
 
 /** True when Chromium is there; otherwise marks the test skipped (call first, before costly setup). */
@@ -59,7 +61,11 @@ export interface PageOptions {
  * Runs `fn` with a fresh page in a fresh browser, closed afterwards whatever happens. Returns
  * undefined (the test marked skipped) when Chromium is missing.
  */
-export async function withPage<T>(t: TestContext, fn: (s: PageSession) => Promise<T>, o: PageOptions = {}): Promise<T | undefined> {
+export async function withPage<T>(
+  t: TestContext,
+  fn: (s: PageSession) => Promise<T>,
+  o: PageOptions = {},
+): Promise<T | undefined> {
   const reason = chromiumSkipReason();
   if (reason !== undefined) {
     t.skip(reason);
@@ -72,7 +78,8 @@ export async function withPage<T>(t: TestContext, fn: (s: PageSession) => Promis
     const blocked: string[] = [];
     await context.route('**/*', (route) => {
       const url = new URL(route.request().url());
-      if (url.protocol === 'file:' || url.protocol === 'data:' || url.protocol === 'blob:' || allowed.has(url.origin)) return route.continue();
+      if (url.protocol === 'file:' || url.protocol === 'data:' || url.protocol === 'blob:' || allowed.has(url.origin))
+        return route.continue();
       blocked.push(url.href);
       return route.abort('blockedbyclient');
     });
@@ -115,7 +122,14 @@ export async function chartStates(page: Page): Promise<ChartState[]> {
         const px = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data;
         if (px) for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) painted++;
       }
-      return { id: el.id, kind: el.getAttribute('data-chart') ?? '', points: Number(el.getAttribute('data-points') ?? 0), canvasWidth: canvas?.width ?? 0, canvasHeight: canvas?.height ?? 0, paintedPixels: painted };
+      return {
+        id: el.id,
+        kind: el.getAttribute('data-chart') ?? '',
+        points: Number(el.getAttribute('data-points') ?? 0),
+        canvasWidth: canvas?.width ?? 0,
+        canvasHeight: canvas?.height ?? 0,
+        paintedPixels: painted,
+      };
     }),
   );
 }
@@ -123,5 +137,9 @@ export async function chartStates(page: Page): Promise<ChartState[]> {
 /** Waits until at least `count` charts have drawn data points (or the timeout passes). */
 export async function waitForCharts(page: Page, count: number, timeoutMs = 10_000): Promise<void> {
   // A string: this file compiles without the DOM library.
-  await page.waitForFunction(`[...document.querySelectorAll('[data-chart]')].filter((el) => Number(el.dataset.points || 0) > 0).length >= ${Number(count)}`, undefined, { timeout: timeoutMs });
+  await page.waitForFunction(
+    `[...document.querySelectorAll('[data-chart]')].filter((el) => Number(el.dataset.points || 0) > 0).length >= ${Number(count)}`,
+    undefined,
+    { timeout: timeoutMs },
+  );
 }

@@ -37,10 +37,19 @@ export async function rtinfer(...args: string[]): Promise<CliResult> {
 }
 
 export async function rtinferWith(o: CliOptions, ...args: string[]): Promise<CliResult> {
-  const env: Record<string, string | undefined> = { ...process.env, RTINFER_STORE: process.env['RTINFER_STORE'] ?? testStore(), ...o.env };
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    RTINFER_STORE: process.env['RTINFER_STORE'] ?? testStore(),
+    ...o.env,
+  };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: o.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, timeout: 120_000, maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
+      cwd: o.cwd ?? ROOT,
+      env: env as NodeJS.ProcessEnv,
+      timeout: 120_000,
+      maxBuffer: 64 << 20,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };

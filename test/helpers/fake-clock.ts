@@ -56,7 +56,10 @@ export class FakeClock implements Clock {
       const next = this.#earliest();
       if (next === undefined || next.at > target) break;
       // A callback that keeps re-arming a timer due now would otherwise hang the test run.
-      if (fired >= MAX_FIRINGS_PER_ADVANCE) throw new Error(`FakeClock.advance: over ${MAX_FIRINGS_PER_ADVANCE} timers fired; a timer keeps re-arming itself`);
+      if (fired >= MAX_FIRINGS_PER_ADVANCE)
+        throw new Error(
+          `FakeClock.advance: over ${MAX_FIRINGS_PER_ADVANCE} timers fired; a timer keeps re-arming itself`,
+        );
       this.#timers.delete(next.id);
       this.#now = Math.max(this.#now, next.at);
       next.fn();
@@ -71,7 +74,8 @@ export class FakeClock implements Clock {
 
   #earliest(): FakeTimer | undefined {
     let best: FakeTimer | undefined;
-    for (const t of this.#timers.values()) if (best === undefined || t.at < best.at || (t.at === best.at && t.id < best.id)) best = t;
+    for (const t of this.#timers.values())
+      if (best === undefined || t.at < best.at || (t.at === best.at && t.id < best.id)) best = t;
     return best;
   }
 }

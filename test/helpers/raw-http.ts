@@ -64,17 +64,29 @@ export function rawExchange(port: number, bytes: Buffer | string, timeoutMs = 50
       chunks.push(c);
       const a = parseAnswer(Buffer.concat(chunks).toString('latin1'));
       const len = Number(a.headers['content-length']);
-      if (a.status > 0 && a.raw.includes('\r\n\r\n') && Number.isFinite(len) && Buffer.byteLength(a.body, 'latin1') >= len) finish();
+      if (
+        a.status > 0 &&
+        a.raw.includes('\r\n\r\n') &&
+        Number.isFinite(len) &&
+        Buffer.byteLength(a.body, 'latin1') >= len
+      )
+        finish();
     });
     socket.write(bytes);
   });
 }
 
 /** A request as text: method, target, headers (Host defaults to 127.0.0.1), body. */
-export function httpText(method: string, target: string, headers: Record<string, string> = {}, body: Buffer | string = ''): Buffer {
+export function httpText(
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+  body: Buffer | string = '',
+): Buffer {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1');
   const chunked = Object.keys(headers).some((k) => k.toLowerCase() === 'transfer-encoding');
-  const length: Record<string, string> = !chunked && (b.length > 0 || method === 'POST') ? { 'content-length': String(b.length) } : {};
+  const length: Record<string, string> =
+    !chunked && (b.length > 0 || method === 'POST') ? { 'content-length': String(b.length) } : {};
   const all: Record<string, string> = { host: '127.0.0.1', connection: 'close', ...length, ...headers };
   const head = `${method} ${target} HTTP/1.1\r\n${Object.entries(all)
     .map(([k, v]) => `${k}: ${v}`)
@@ -83,7 +95,12 @@ export function httpText(method: string, target: string, headers: Record<string,
 }
 
 /** Opens a WebSocket by hand; resolves with the socket after the 101, or with the refusal. */
-export function wsHandshake(port: number, target: string, headers: Record<string, string> = {}, timeoutMs = 3000): Promise<{ socket: net.Socket; answer: RawAnswer }> {
+export function wsHandshake(
+  port: number,
+  target: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 3000,
+): Promise<{ socket: net.Socket; answer: RawAnswer }> {
   return new Promise((resolve, reject) => {
     const key = randomBytes(16).toString('base64');
     const socket = net.connect(port, '127.0.0.1');
@@ -98,7 +115,11 @@ export function wsHandshake(port: number, target: string, headers: Record<string
       const end = buf.indexOf('\r\n\r\n');
       if (end < 0) return;
       const answer = parseAnswer(buf.toString('latin1'));
-      if (answer.status !== 101 && Number(answer.headers['content-length'] ?? 0) > Buffer.byteLength(answer.body, 'latin1')) return;
+      if (
+        answer.status !== 101 &&
+        Number(answer.headers['content-length'] ?? 0) > Buffer.byteLength(answer.body, 'latin1')
+      )
+        return;
       clearTimeout(timer);
       socket.off('data', onData);
       if (answer.status === 101) {
@@ -111,15 +132,28 @@ export function wsHandshake(port: number, target: string, headers: Record<string
       resolve({ socket, answer });
     };
     socket.on('data', onData);
-    const all = { host: '127.0.0.1', upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': key, 'sec-websocket-version': '13', ...headers };
-    socket.write(`GET ${target} HTTP/1.1\r\n${Object.entries(all)
-      .map(([k, v]) => `${k}: ${v}`)
-      .join('\r\n')}\r\n\r\n`);
+    const all = {
+      host: '127.0.0.1',
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-key': key,
+      'sec-websocket-version': '13',
+      ...headers,
+    };
+    socket.write(
+      `GET ${target} HTTP/1.1\r\n${Object.entries(all)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\r\n')}\r\n\r\n`,
+    );
   });
 }
 
 /** A client→server WebSocket frame; `masked` false makes it a protocol error. */
-export function wsFrame(opcode: number, payload: Buffer, options: { masked?: boolean; fin?: boolean; announcedLength?: number } = {}): Buffer {
+export function wsFrame(
+  opcode: number,
+  payload: Buffer,
+  options: { masked?: boolean; fin?: boolean; announcedLength?: number } = {},
+): Buffer {
   const masked = options.masked ?? true;
   const len = options.announcedLength ?? payload.length;
   const parts: Buffer[] = [];

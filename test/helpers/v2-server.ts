@@ -26,23 +26,41 @@ export async function startV2Server(modelPath: string, name = 'model'): Promise<
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       void (async () => {
-        const reply = (status: number, body: Buffer | string, headers: Record<string, string> = { 'content-type': 'application/json' }): void => {
+        const reply = (
+          status: number,
+          body: Buffer | string,
+          headers: Record<string, string> = { 'content-type': 'application/json' },
+        ): void => {
           res.writeHead(status, headers);
           res.end(body);
         };
-        if (req.method === 'GET' && req.url === `/v2/models/${name}`) return reply(200, JSON.stringify(modelMetadata(name, ['1'], rt.inputs, rt.outputs)));
-        if (req.method !== 'POST' || req.url !== `/v2/models/${name}/infer`) return reply(404, JSON.stringify({ error: 'not found' }));
+        if (req.method === 'GET' && req.url === `/v2/models/${name}`)
+          return reply(200, JSON.stringify(modelMetadata(name, ['1'], rt.inputs, rt.outputs)));
+        if (req.method !== 'POST' || req.url !== `/v2/models/${name}/infer`)
+          return reply(404, JSON.stringify({ error: 'not found' }));
         state.requests++;
         state.sinceRefusing++;
-        if (state.refuseEvery > 0 && state.sinceRefusing % state.refuseEvery === 0) return reply(429, JSON.stringify({ error: 'queue full' }));
+        if (state.refuseEvery > 0 && state.sinceRefusing % state.refuseEvery === 0)
+          return reply(429, JSON.stringify({ error: 'queue full' }));
         try {
           const len = req.headers[HEADER_LENGTH];
           const request = decodeInferRequest(Buffer.concat(chunks), typeof len === 'string' ? len : undefined);
           const feeds: Record<string, Tensor> = {};
           for (const t of request.inputs) feeds[t.name] = new Tensor(t.type, t.data as never, t.dims);
           const out = await session.run(feeds);
-          const outputs = Object.entries(out).map(([n, t]) => ({ name: n, type: t.type as TensorDType, dims: [...t.dims], data: t.data as never }));
-          const msg = encodeInferResponse(name, '1', outputs, (n) => request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault, request.id);
+          const outputs = Object.entries(out).map(([n, t]) => ({
+            name: n,
+            type: t.type as TensorDType,
+            dims: [...t.dims],
+            data: t.data as never,
+          }));
+          const msg = encodeInferResponse(
+            name,
+            '1',
+            outputs,
+            (n) => request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault,
+            request.id,
+          );
           reply(200, msg.body, msg.headers);
         } catch (error) {
           reply(400, JSON.stringify({ error: (error as Error).message }));

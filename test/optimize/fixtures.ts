@@ -10,7 +10,12 @@ export function smallCnn(opset = 13): Uint8Array {
   return buildModel({
     opset,
     nodes: [
-      node('Conv', ['x', 'W1', 'B1'], ['c1'], [intsAttribute('kernel_shape', [3, 3]), intsAttribute('pads', [1, 1, 1, 1])]),
+      node(
+        'Conv',
+        ['x', 'W1', 'B1'],
+        ['c1'],
+        [intsAttribute('kernel_shape', [3, 3]), intsAttribute('pads', [1, 1, 1, 1])],
+      ),
       node('Relu', ['c1'], ['r1']),
       node('Conv', ['r1', 'W2', 'B2'], ['c2'], [intsAttribute('kernel_shape', [1, 1])]),
       node('Sigmoid', ['c2'], ['s2']),
@@ -22,7 +27,14 @@ export function smallCnn(opset = 13): Uint8Array {
     ],
     inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 3, 8, 8] }],
     outputs: [{ name: 'y', dtype: 'float32', shape: ['N', 10] }],
-    initializers: [scaled(floatTensor('W1', [4, 3, 3, 3]), 3), floatTensor('B1', [4]), scaled(floatTensor('W2', [8, 4, 1, 1]), 5), floatTensor('B2', [8]), scaled(floatTensor('G', [10, 128]), 2), floatTensor('C', [10])],
+    initializers: [
+      scaled(floatTensor('W1', [4, 3, 3, 3]), 3),
+      floatTensor('B1', [4]),
+      scaled(floatTensor('W2', [8, 4, 1, 1]), 5),
+      floatTensor('B2', [8]),
+      scaled(floatTensor('G', [10, 128]), 2),
+      floatTensor('C', [10]),
+    ],
   });
 }
 

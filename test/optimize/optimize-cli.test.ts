@@ -21,7 +21,9 @@ before(() => {
   assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build first`);
   writeFileSync(model, smallCnn());
   mkdirSync(calib);
-  randomFeeds(6).forEach((f, i) => writeFileSync(path.join(calib, `s${i}.npy`), encodeNpy('float32', [1, 3, 8, 8], f['x']!.data as Float32Array)));
+  randomFeeds(6).forEach((f, i) =>
+    writeFileSync(path.join(calib, `s${i}.npy`), encodeNpy('float32', [1, 3, 8, 8], f['x']!.data as Float32Array)),
+  );
 });
 
 async function oneLine(args: string[], pattern: RegExp): Promise<void> {
@@ -33,19 +35,47 @@ async function oneLine(args: string[], pattern: RegExp): Promise<void> {
 }
 
 test('BAD CALL - optimize: unknown op type in --exclude, --out equal to the input, --int8 without --calibrate, an empty folder', async () => {
-  await oneLine([model, '--int8', '--calibrate', calib, '--exclude', 'Convv', '--out', out, '--no-measure'], /^rtinfer optimize: invalid --exclude 'Convv': no node or op type of that name in the model \(its op types: Conv, Flatten, Gemm, MaxPool, Mul, Relu, Sigmoid, Softmax\)$/);
-  await oneLine([model, '--graph-opt', '--out', model], /^rtinfer optimize: invalid --out '.*cnn\.onnx': it is the input model/);
+  await oneLine(
+    [model, '--int8', '--calibrate', calib, '--exclude', 'Convv', '--out', out, '--no-measure'],
+    /^rtinfer optimize: invalid --exclude 'Convv': no node or op type of that name in the model \(its op types: Conv, Flatten, Gemm, MaxPool, Mul, Relu, Sigmoid, Softmax\)$/,
+  );
+  await oneLine(
+    [model, '--graph-opt', '--out', model],
+    /^rtinfer optimize: invalid --out '.*cnn\.onnx': it is the input model/,
+  );
   await oneLine([model, '--int8', '--out', out], /^rtinfer optimize: --int8 needs --calibrate/);
   const empty = path.join(dir, 'empty');
   mkdirSync(empty);
-  await oneLine([model, '--int8', '--calibrate', empty, '--out', out], /^rtinfer optimize: no calibration files \(images or \.npy\) in folder /);
-  await oneLine([model, '--out', out], /^rtinfer optimize: nothing to do: give --int8, --fp16, --shape or --graph-opt$/);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+  await oneLine(
+    [model, '--int8', '--calibrate', empty, '--out', out],
+    /^rtinfer optimize: no calibration files \(images or \.npy\) in folder /,
+  );
+  await oneLine(
+    [model, '--out', out],
+    /^rtinfer optimize: nothing to do: give --int8, --fp16, --shape or --graph-opt$/,
+  );
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('optimize --int8 --json prints the rtinfer.optimize/1 report and writes the model', async () => {
   const file = path.join(dir, 'ok.onnx');
-  const r = await rtinfer('optimize', model, '--int8', '--calibrate', path.join(calib, '*.npy'), '--method', 'entropy', '--out', file, '--json', '--blocks', '1');
+  const r = await rtinfer(
+    'optimize',
+    model,
+    '--int8',
+    '--calibrate',
+    path.join(calib, '*.npy'),
+    '--method',
+    'entropy',
+    '--out',
+    file,
+    '--json',
+    '--blocks',
+    '1',
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '', '--json keeps stderr clean');
   const j = JSON.parse(r.stdout);
@@ -58,11 +88,28 @@ test('optimize --int8 --json prints the rtinfer.optimize/1 report and writes the
 test('optimize runs are recorded in the run store, with the written model and its transforms', async () => {
   const store = path.join(dir, 'runs.db');
   const file = path.join(dir, 'fp16.onnx');
-  const r = await rtinferWith({ env: { RTINFER_STORE: store } }, 'optimize', model, '--fp16', '--out', file, '--json', '--blocks', '1', '--label', 'half');
+  const r = await rtinferWith(
+    { env: { RTINFER_STORE: store } },
+    'optimize',
+    model,
+    '--fp16',
+    '--out',
+    file,
+    '--json',
+    '--blocks',
+    '1',
+    '--label',
+    'half',
+  );
   assert.equal(r.code, 0, r.stderr);
   const runs = await rtinferWith({ env: { RTINFER_STORE: store } }, 'runs', '--json');
   assert.equal(runs.code, 0, runs.stderr);
-  const list = JSON.parse(runs.stdout) as Array<{ kind: string; label: string | null; model: { path: string | null }; setting: { text: string } }>;
+  const list = JSON.parse(runs.stdout) as Array<{
+    kind: string;
+    label: string | null;
+    model: { path: string | null };
+    setting: { text: string };
+  }>;
   assert.equal(list.length, 1);
   assert.equal(list[0]!.kind, 'optimize');
   assert.equal(list[0]!.label, 'half');

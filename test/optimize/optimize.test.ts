@@ -16,7 +16,9 @@ const model = path.join(dir, 'cnn.onnx');
 writeFileSync(model, smallCnn());
 const calib = path.join(dir, 'calib');
 mkdirSync(calib);
-randomFeeds(9).forEach((f, i) => writeFileSync(path.join(calib, `s${i}.npy`), encodeNpy('float32', [1, 3, 8, 8], f['x']!.data as Float32Array)));
+randomFeeds(9).forEach((f, i) =>
+  writeFileSync(path.join(calib, `s${i}.npy`), encodeNpy('float32', [1, 3, 8, 8], f['x']!.data as Float32Array)),
+);
 const FAST = { blocks: 2, runsPerBlock: 3 };
 
 function leftovers(folder: string): string[] {
@@ -35,11 +37,17 @@ test('int8 from .npy calibration writes the model and reports size, op counts, A
   assert.ok(r.ops.find((o) => o.opType === 'QuantizeLinear')!.after > 0);
   assert.ok(r.latency && 'speedup' in r.latency && r.latency.original.runs === 6 && r.latency.optimized.runs === 6);
   // .npy data: the accuracy check compares raw outputs.
-  assert.ok(r.accuracy && 'metric' in r.accuracy && r.accuracy.metric === 'tensor-error' && r.accuracy.score > 0.8, JSON.stringify(r.accuracy));
+  assert.ok(
+    r.accuracy && 'metric' in r.accuracy && r.accuracy.metric === 'tensor-error' && r.accuracy.score > 0.8,
+    JSON.stringify(r.accuracy),
+  );
   const text = renderOptimizeText(r);
   assert.match(text, /int8: percentile calibration on 6 file\(s\), 3 held out/);
   assert.match(text, /speedup \(p50\): \d+\.\d\d×/);
-  assert.match(renderOptimizeHtml(r), /<script type="application\/json" id="rtinfer-data">\{"schema":"rtinfer.optimize\/1"/);
+  assert.match(
+    renderOptimizeHtml(r),
+    /<script type="application\/json" id="rtinfer-data">\{"schema":"rtinfer.optimize\/1"/,
+  );
   assert.deepEqual(leftovers(dir), []);
 });
 
@@ -48,9 +56,16 @@ test('auto-exclude reports the sensitivity ranking and stops at the first step w
   const r = await optimizeModel({ model, out, int8: { calibrate: [calib], maxAccuracyDrop: 0.5 }, measure: false });
   assert.equal(r.sensitivity?.nodes.length, 3);
   assert.equal(r.autoExclude?.met, true);
-  assert.deepEqual(r.autoExclude?.steps.map((s) => s.excluded), [0], 'the fully quantized model already meets a 50 % bound');
+  assert.deepEqual(
+    r.autoExclude?.steps.map((s) => s.excluded),
+    [0],
+    'the fully quantized model already meets a 50 % bound',
+  );
   assert.equal(r.autoExclude?.checkedOn, 'synthetic inputs (tensor error)');
-  assert.match(renderOptimizeText(r), /auto-exclude \(bound 50\.0% on synthetic inputs \(tensor error\)\): 0 block\(s\) float → drop \d+\.\d% ; met|auto-exclude \(bound 50\.0% on synthetic inputs \(tensor error\)\): 0 block\(s\) float → drop \d+\.\d%; met with 0 node\(s\) in float/);
+  assert.match(
+    renderOptimizeText(r),
+    /auto-exclude \(bound 50\.0% on synthetic inputs \(tensor error\)\): 0 block\(s\) float → drop \d+\.\d% ; met|auto-exclude \(bound 50\.0% on synthetic inputs \(tensor error\)\): 0 block\(s\) float → drop \d+\.\d%; met with 0 node\(s\) in float/,
+  );
 });
 
 test('fp16 keeps the float32 interface, keeps ops without a CPU float16 kernel in float32, and stays close', async () => {
@@ -59,8 +74,14 @@ test('fp16 keeps the float32 interface, keeps ops without a CPU float16 kernel i
   assert.deepEqual(r.transforms, ['fp16']);
   const s = await InferenceSession.create(out);
   try {
-    assert.deepEqual(s.inputMetadata.map((m) => m.isTensor && m.type), ['float32']);
-    assert.deepEqual(s.outputMetadata.map((m) => m.isTensor && m.type), ['float32']);
+    assert.deepEqual(
+      s.inputMetadata.map((m) => m.isTensor && m.type),
+      ['float32'],
+    );
+    assert.deepEqual(
+      s.outputMetadata.map((m) => m.isTensor && m.type),
+      ['float32'],
+    );
   } finally {
     await s.release();
   }
@@ -69,27 +90,43 @@ test('fp16 keeps the float32 interface, keeps ops without a CPU float16 kernel i
   assert.ok(info.parameters.bytes < inspectModel(smallCnn(), 'cnn').parameters.bytes, 'some weights stored as float16');
 });
 
-test('fixed shapes bind the symbolic batch dimension; graph-opt saves onnxruntime\'s graph and reports the cold start', async () => {
+test("fixed shapes bind the symbolic batch dimension; graph-opt saves onnxruntime's graph and reports the cold start", async () => {
   const out = path.join(dir, 'cnn.fixed.onnx');
   const r = await optimizeModel({ model, out, shapes: [{ name: 'x', dims: [2, 3, 8, 8] }], graphOpt: true, ...FAST });
   assert.deepEqual(r.fixedShapes, { N: 2 });
   assert.deepEqual(r.transforms, ['fixed-shapes', 'graph-opt']);
   assert.deepEqual(inspectModel(readFileSync(out), out).inputs[0]!.shape, [2, 3, 8, 8]);
-  assert.ok(r.coldStart && 'saving' in r.coldStart && r.coldStart.originalMs > 0 && r.coldStart.optimizedMs > 0, JSON.stringify(r.coldStart));
+  assert.ok(
+    r.coldStart && 'saving' in r.coldStart && r.coldStart.originalMs > 0 && r.coldStart.optimizedMs > 0,
+    JSON.stringify(r.coldStart),
+  );
 });
 
 test('BAD CALL - --out equal to the input, an empty calibration folder, data that does not fit: one line, nothing written', async () => {
-  await assert.rejects(optimizeModel({ model, out: model, graphOpt: true }), { code: 'RTI_ERR_ARG_INVALID', message: /^invalid --out '.*cnn\.onnx': it is the input model/ });
+  await assert.rejects(optimizeModel({ model, out: model, graphOpt: true }), {
+    code: 'RTI_ERR_ARG_INVALID',
+    message: /^invalid --out '.*cnn\.onnx': it is the input model/,
+  });
   const empty = path.join(dir, 'empty');
   mkdirSync(empty);
   const out = path.join(dir, 'never.onnx');
-  await assert.rejects(optimizeModel({ model, out, int8: { calibrate: [empty] } }), { code: 'RTI_ERR_ACCURACY_NO_IMAGES', message: /no calibration files \(images or \.npy\) in folder .*empty$/ });
+  await assert.rejects(optimizeModel({ model, out, int8: { calibrate: [empty] } }), {
+    code: 'RTI_ERR_ACCURACY_NO_IMAGES',
+    message: /no calibration files \(images or \.npy\) in folder .*empty$/,
+  });
   const wrong = path.join(dir, 'wrong');
   mkdirSync(wrong);
   writeFileSync(path.join(wrong, 'a.npy'), encodeNpy('float32', [1, 3, 4, 4], new Float32Array(48)));
-  await assert.rejects(optimizeModel({ model, out, int8: { calibrate: [wrong] } }), { code: 'RTI_ERR_INPUT_DATA', message: /^calibration data a\.npy is float32 \[1,3,4,4\] but input 'x' of .* is float32 \[N,3,8,8\]$/ });
-  await assert.rejects(optimizeModel({ model, out, int8: { calibrate: [path.join(dir, 'nope', '*.npy')] } }), { code: 'RTI_ERR_IMAGE_NOT_FOUND' });
-  await assert.rejects(optimizeModel({ model, out, int8: { calibrate: [calib] }, fp16: true }), { code: 'RTI_ERR_ARG_INVALID' });
+  await assert.rejects(optimizeModel({ model, out, int8: { calibrate: [wrong] } }), {
+    code: 'RTI_ERR_INPUT_DATA',
+    message: /^calibration data a\.npy is float32 \[1,3,4,4\] but input 'x' of .* is float32 \[N,3,8,8\]$/,
+  });
+  await assert.rejects(optimizeModel({ model, out, int8: { calibrate: [path.join(dir, 'nope', '*.npy')] } }), {
+    code: 'RTI_ERR_IMAGE_NOT_FOUND',
+  });
+  await assert.rejects(optimizeModel({ model, out, int8: { calibrate: [calib] }, fp16: true }), {
+    code: 'RTI_ERR_ARG_INVALID',
+  });
   assert.equal(existsSync(out), false);
   assert.deepEqual(leftovers(dir), []);
 });

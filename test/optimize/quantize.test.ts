@@ -27,7 +27,10 @@ function ops(bytes: Uint8Array): Record<string, number> {
 
 test('the QDQ plan folds Relu into the Conv before it, shares MaxPool/Flatten scales and keeps the head decode in float', () => {
   const plan = planQdq(parseOnnxModel(smallCnn(), 'cnn').graph);
-  assert.deepEqual(plan.nodes.map((n) => n.op_type), ['Conv', 'Relu', 'Conv', 'Sigmoid', 'Mul', 'MaxPool', 'Flatten', 'Gemm']);
+  assert.deepEqual(
+    plan.nodes.map((n) => n.op_type),
+    ['Conv', 'Relu', 'Conv', 'Sigmoid', 'Mul', 'MaxPool', 'Flatten', 'Gemm'],
+  );
   // c1 (Conv → Relu only) gets no pair: the pair sits on the Relu output r1.
   assert.deepEqual(plan.activations, ['x', 'r1', 'c2', 's2', 'm2', 'p2', 'f', 'logits']);
   assert.equal(plan.sharesScaleWith.get('p2'), 'm2');
@@ -47,10 +50,17 @@ test('static int8 of a small CNN: onnxruntime fuses it into integer kernels and 
   assert.equal(counts['com.microsoft.QuantizeLinear'], undefined);
   const w1 = r.model.graph.initializer.find((t) => t.name === 'W1_quantized');
   assert.equal(w1?.data_type, 3, 'W1 stored as int8');
-  assert.deepEqual(r.model.graph.initializer.find((t) => t.name === 'W1_scale')?.dims, [4], 'one scale per output channel');
+  assert.deepEqual(
+    r.model.graph.initializer.find((t) => t.name === 'W1_scale')?.dims,
+    [4],
+    'one scale per output channel',
+  );
   const fused = ops(await ortOptimized(bytes));
   assert.equal(fused['com.microsoft.QLinearConv'], 2, JSON.stringify(fused));
-  assert.ok((fused['com.microsoft.QGemm'] ?? 0) + (fused['com.microsoft.QLinearMatMul'] ?? 0) >= 1, JSON.stringify(fused));
+  assert.ok(
+    (fused['com.microsoft.QGemm'] ?? 0) + (fused['com.microsoft.QLinearMatMul'] ?? 0) >= 1,
+    JSON.stringify(fused),
+  );
   assert.equal(fused['Relu'], undefined, 'Relu folded away by the Q after it');
   assert.equal(fused['Conv'], undefined);
 
@@ -80,7 +90,10 @@ test('--exclude keeps named nodes and op types in float; an unknown name is a on
   assert.equal(r.plan.keptFloat.get('Gemm_logits'), 'excluded');
   await assert.rejects(quantizeStatic(model, randomFeeds(1), { names: ['Foo'] }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'RTI_ERR_ARG_INVALID');
-    assert.match(e.message, /^invalid --exclude 'Foo': no node or op type of that name in the model \(its op types: Conv, Flatten, Gemm, MaxPool, Mul, Relu, Sigmoid, Softmax\)$/);
+    assert.match(
+      e.message,
+      /^invalid --exclude 'Foo': no node or op type of that name in the model \(its op types: Conv, Flatten, Gemm, MaxPool, Mul, Relu, Sigmoid, Softmax\)$/,
+    );
     return true;
   });
 });
@@ -89,7 +102,9 @@ test('EXPECTED FAILURE - a model with no Conv, Gemm or MatMul has nothing to qua
   const m = parseOnnxModel(identityModel([{ name: 'x', dtype: 'float32', shape: [1, 4] }]), 'id');
   await assert.rejects(quantizeStatic(m, [], {}), { code: 'RTI_ERR_OPTIMIZE_NOTHING' });
   // Excluding every Conv of the CNN leaves nothing worth quantizing either.
-  await assert.rejects(quantizeStatic(parseOnnxModel(smallCnn(), 'cnn'), randomFeeds(1), { names: ['Conv', 'Gemm'] }), { code: 'RTI_ERR_OPTIMIZE_NOTHING' });
+  await assert.rejects(quantizeStatic(parseOnnxModel(smallCnn(), 'cnn'), randomFeeds(1), { names: ['Conv', 'Gemm'] }), {
+    code: 'RTI_ERR_OPTIMIZE_NOTHING',
+  });
 });
 
 test('sensitivity ranks every quantized Conv/Gemm with the activation kept in float along with it', async () => {

@@ -61,7 +61,10 @@ test('activation parameters keep 0 exact and cover the range; weights are symmet
   assert.deepEqual(activationParams([2, 4], 'uint8'), { scale: 4 / 255, zeroPoint: 0 });
   assert.deepEqual(activationParams([-2, 1], 'int8'), { scale: 2 / 127, zeroPoint: 0 });
   const { q, scales } = quantizeWeights(Float32Array.of(1, -0.5, 0.25, 0, 0.03, -0.04), [2, 3], 0);
-  assert.deepEqual([...scales].map((s) => +s.toFixed(6)), [+(1 / 127).toFixed(6), +(0.04 / 127).toFixed(6)]);
+  assert.deepEqual(
+    [...scales].map((s) => +s.toFixed(6)),
+    [+(1 / 127).toFixed(6), +(0.04 / 127).toFixed(6)],
+  );
   assert.deepEqual([...q], [127, -64, 32, 0, 95, -127]);
   // An all-zero channel gets scale 1, not 0 (a zero scale would divide by zero in onnxruntime).
   assert.deepEqual([...quantizeWeights(new Float32Array(4), [2, 2], 0).scales], [1, 1]);

@@ -17,7 +17,11 @@ function images(t: { skip(why: string): void }, n: number): string[] | undefined
     t.skip('../shared/images/calib not found: test skipped');
     return undefined;
   }
-  return readdirSync(CALIB).filter((f) => f.endsWith('.jpg')).sort().slice(0, n).map((f) => path.join(CALIB, f));
+  return readdirSync(CALIB)
+    .filter((f) => f.endsWith('.jpg'))
+    .sort()
+    .slice(0, n)
+    .map((f) => path.join(CALIB, f));
 }
 
 async function quantizeFile(file: string, calib: string[], method: 'minmax' | 'entropy') {
@@ -40,9 +44,14 @@ test('yolox_nano (opset 11) calibrated on images: every Conv fuses to QLinearCon
   assert.equal(r.quantizedOps['Conv'], 113);
   assert.ok([...r.plan.keptFloat.values()].every((why) => why === 'detection head decode'));
   assert.ok(r.plan.keptFloat.size >= 10, `head decode nodes: ${r.plan.keptFloat.size}`);
-  const fused = Object.fromEntries(inspectModel(await ortOptimized(encodeModel(r.model)), 'opt').operators.map((o) => [o.opType, o.count]));
+  const fused = Object.fromEntries(
+    inspectModel(await ortOptimized(encodeModel(r.model)), 'opt').operators.map((o) => [o.opType, o.count]),
+  );
   assert.equal(fused['com.microsoft.QLinearConv'], 113, JSON.stringify(fused));
-  assert.ok(fused['com.microsoft.QLinearSigmoid']! >= 100 && fused['com.microsoft.QLinearMul']! >= 100, JSON.stringify(fused));
+  assert.ok(
+    fused['com.microsoft.QLinearSigmoid']! >= 100 && fused['com.microsoft.QLinearMul']! >= 100,
+    JSON.stringify(fused),
+  );
   assert.equal(fused['Conv'], undefined);
 });
 
@@ -50,8 +59,14 @@ test('the PP-OCR classifier (opset 9, weights in Constant nodes, BatchNormalizat
   const calib = images(t, 2);
   if (calib === undefined) return;
   const r = await quantizeFile(OCR_CLS, calib, 'minmax');
-  assert.equal(r.prepared.graph.node.filter((n) => n.op_type === 'BatchNormalization').length, 0, 'every BatchNormalization after a Conv folded');
+  assert.equal(
+    r.prepared.graph.node.filter((n) => n.op_type === 'BatchNormalization').length,
+    0,
+    'every BatchNormalization after a Conv folded',
+  );
   assert.ok(r.quantizedOps['Conv']! >= 50, JSON.stringify(r.quantizedOps));
-  const fused = Object.fromEntries(inspectModel(await ortOptimized(encodeModel(r.model)), 'opt').operators.map((o) => [o.opType, o.count]));
+  const fused = Object.fromEntries(
+    inspectModel(await ortOptimized(encodeModel(r.model)), 'opt').operators.map((o) => [o.opType, o.count]),
+  );
   assert.ok(fused['com.microsoft.QLinearConv']! >= 50, JSON.stringify(fused));
 });

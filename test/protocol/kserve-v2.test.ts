@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RtinferError } from '../../src/errors.js';
-import { decodeInferRequest, decodeInferResponse, encodeInferRequest, encodeInferResponse, HEADER_LENGTH, modelMetadata, specsFromMetadata, type V2Tensor } from '../../src/protocol/kserve-v2.js';
+import {
+  decodeInferRequest,
+  decodeInferResponse,
+  encodeInferRequest,
+  encodeInferResponse,
+  HEADER_LENGTH,
+  modelMetadata,
+  specsFromMetadata,
+  type V2Tensor,
+} from '../../src/protocol/kserve-v2.js';
 
 const tensors: V2Tensor[] = [
   { name: 'f32', type: 'float32', dims: [2, 2], data: Float32Array.of(1.5, -2, 3.25, 0) },
@@ -19,7 +28,12 @@ function plain(t: V2Tensor): unknown {
 
 test('requests round-trip through binary and JSON encodings for every datatype', () => {
   for (const binaryInputs of [true, false]) {
-    const msg = encodeInferRequest(tensors, { binaryInputs, binaryOutputs: true, id: 'r1', parameters: { timeout: 5000 } });
+    const msg = encodeInferRequest(tensors, {
+      binaryInputs,
+      binaryOutputs: true,
+      id: 'r1',
+      parameters: { timeout: 5000 },
+    });
     assert.equal(msg.headers[HEADER_LENGTH] !== undefined, binaryInputs);
     const back = decodeInferRequest(msg.body, msg.headers[HEADER_LENGTH]);
     assert.equal(back.id, 'r1');
@@ -55,23 +69,55 @@ test('aligned binary tensors are used in place; misaligned ones are copied', () 
 
 test('BAD CALL - malformed messages are refused naming the field', () => {
   const cases: Array<[string, string | undefined, RegExp]> = [
-    ['{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}', undefined, /binary_data_size 8 runs past the end/],
-    ['{"inputs":[{"name":"x","datatype":"FP32","shape":[-1],"data":[1]}]}', undefined, /inputs\[0\]\.shape must be an array of non-negative integers/],
-    ['{"inputs":[{"name":"","datatype":"FP32","shape":[1],"data":[1]}]}', undefined, /inputs\[0\]\.name must be a non-empty string/],
+    [
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}',
+      undefined,
+      /binary_data_size 8 runs past the end/,
+    ],
+    [
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[-1],"data":[1]}]}',
+      undefined,
+      /inputs\[0\]\.shape must be an array of non-negative integers/,
+    ],
+    [
+      '{"inputs":[{"name":"","datatype":"FP32","shape":[1],"data":[1]}]}',
+      undefined,
+      /inputs\[0\]\.name must be a non-empty string/,
+    ],
     ['{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[1,"a"]}]}', undefined, /element 1 is not a number/],
-    ['{"inputs":[{"name":"x","datatype":"BOOL","shape":[1],"data":["yes"]}]}', undefined, /BOOL data must be true\/false/],
+    [
+      '{"inputs":[{"name":"x","datatype":"BOOL","shape":[1],"data":["yes"]}]}',
+      undefined,
+      /BOOL data must be true\/false/,
+    ],
     ['{"inputs":[]}', '999', /invalid Inference-Header-Content-Length 999/],
     ['[1,2]', undefined, /JSON header must be an object/],
-    ['{"inputs":[{"name":"x","datatype":"FP32","shape":[1]}]}', undefined, /neither data nor parameters\.binary_data_size/],
+    [
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[1]}]}',
+      undefined,
+      /neither data nor parameters\.binary_data_size/,
+    ],
   ];
   for (const [body, header, pattern] of cases) {
-    assert.throws(() => decodeInferRequest(Buffer.from(body), header), (e: unknown) => e instanceof RtinferError && e.code === 'RTI_ERR_INPUT_DATA' && pattern.test(e.message), body);
+    assert.throws(
+      () => decodeInferRequest(Buffer.from(body), header),
+      (e: unknown) => e instanceof RtinferError && e.code === 'RTI_ERR_INPUT_DATA' && pattern.test(e.message),
+      body,
+    );
   }
 });
 
 test('metadata uses -1 for dynamic dimensions and reads back as unnamed symbols', () => {
-  const meta = modelMetadata('m', ['1'], [{ name: 'x', dtype: 'float32', shape: ['batch', 3, 224, ''] }], [{ name: 'y', dtype: 'int64', shape: [1] }]);
+  const meta = modelMetadata(
+    'm',
+    ['1'],
+    [{ name: 'x', dtype: 'float32', shape: ['batch', 3, 224, ''] }],
+    [{ name: 'y', dtype: 'int64', shape: [1] }],
+  );
   assert.deepEqual(meta.inputs[0], { name: 'x', datatype: 'FP32', shape: [-1, 3, 224, -1] });
   assert.deepEqual(specsFromMetadata(meta, 'm').inputs[0], { name: 'x', dtype: 'float32', shape: ['', 3, 224, ''] });
-  assert.throws(() => specsFromMetadata({ inputs: [{ name: 'x', datatype: 'FP8', shape: [1] }], outputs: [] }, 'm'), /not a v2 tensor description/);
+  assert.throws(
+    () => specsFromMetadata({ inputs: [{ name: 'x', datatype: 'FP8', shape: [1] }], outputs: [] }, 'm'),
+    /not a v2 tensor description/,
+  );
 });

@@ -53,11 +53,12 @@ test('grouped, strided, 1-D and transposed convolutions use their real output si
   const bytes = buildModel({
     nodes: [
       // Depthwise 3x3, stride 2, pad 1: [1,8,10,10] -> [1,8,5,5]; 2·8·5·5·(8/8)·3·3 = 3600.
-      node('Conv', ['x', 'dw'], ['d'], [
-        intAttribute('group', 8),
-        intsAttribute('strides', [2, 2]),
-        intsAttribute('pads', [1, 1, 1, 1]),
-      ]),
+      node(
+        'Conv',
+        ['x', 'dw'],
+        ['d'],
+        [intAttribute('group', 8), intsAttribute('strides', [2, 2]), intsAttribute('pads', [1, 1, 1, 1])],
+      ),
       // ConvTranspose 2x2 stride 2: [1,8,5,5] -> [1,2,10,10]; each of the 200 input elements
       // feeds a 2·2·2 patch: 2·200·8 = 3200.
       node('ConvTranspose', ['d', 'up'], ['u'], [intsAttribute('strides', [2, 2])]),

@@ -22,7 +22,6 @@ import { OCR_DET as PPOCR_DET, ROOT, SHARED_MODELS as SHARED, SILERO } from '../
 const HAS_SHARED = existsSync(SHARED);
 const SKIP_SHARED = '../shared/models not found';
 
-
 function operatorCount(info: ModelInfo, opType: string): number {
   return info.operators.find((o) => o.opType === opType)?.count ?? 0;
 }
@@ -284,8 +283,18 @@ test('custom-domain operators are prefixed with their domain and subgraph weight
   const bytes = buildModel({
     nodes: [
       node('FusedConv', ['x'], ['f'], [], 'com.microsoft'),
-      node('Constant', [], ['cond'], [tensorAttribute('value', { name: 'c', dims: [], data_type: TensorDataType.BOOL, int32_data: [1] })]),
-      node('If', ['cond'], ['y'], [graphAttribute('then_branch', branch('Add', 'a')), graphAttribute('else_branch', branch('Mul', 'm'))]),
+      node(
+        'Constant',
+        [],
+        ['cond'],
+        [tensorAttribute('value', { name: 'c', dims: [], data_type: TensorDataType.BOOL, int32_data: [1] })],
+      ),
+      node(
+        'If',
+        ['cond'],
+        ['y'],
+        [graphAttribute('then_branch', branch('Add', 'a')), graphAttribute('else_branch', branch('Mul', 'm'))],
+      ),
     ],
     inputs: [{ name: 'x', dtype: 'float32', shape: [3] }],
     outputs: [{ name: 'y', dtype: 'float32', shape: [3] }],
@@ -322,7 +331,8 @@ test('a JPEG image is not an ONNX model', (t) => {
 });
 
 test('random bytes are not an ONNX model, whatever the seed', () => {
-  for (let seed = 1; seed <= 200; seed++) assertNotOnnx(randomBytes(1 + ((seed * 97) % 4096), seed), `random-${seed}.bin`);
+  for (let seed = 1; seed <= 200; seed++)
+    assertNotOnnx(randomBytes(1 + ((seed * 97) % 4096), seed), `random-${seed}.bin`);
 });
 
 test('an empty file is not an ONNX model', () => {

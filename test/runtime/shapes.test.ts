@@ -4,7 +4,13 @@ import { RtinferError } from '../../src/errors.js';
 import type { TensorSpec } from '../../src/runtime/session.js';
 import { parseShapeArg, resolveShapes } from '../../src/runtime/shapes.js';
 
-const OCR: TensorSpec[] = [{ name: 'x', dtype: 'float32', shape: ['p2o.DynamicDimension.0', 3, 'p2o.DynamicDimension.1', 'p2o.DynamicDimension.2'] }];
+const OCR: TensorSpec[] = [
+  {
+    name: 'x',
+    dtype: 'float32',
+    shape: ['p2o.DynamicDimension.0', 3, 'p2o.DynamicDimension.1', 'p2o.DynamicDimension.2'],
+  },
+];
 const SILERO: TensorSpec[] = [
   { name: 'input', dtype: 'float32', shape: ['', ''] },
   { name: 'state', dtype: 'float32', shape: [2, '', 128] },
@@ -31,11 +37,14 @@ test('BAD CALL - malformed --shape values are refused', () => {
 test('dynamic dimensions default to batch 1 and 640x640 images, and are reported', () => {
   const { shapes, defaulted } = resolveShapes(OCR, []);
   assert.deepEqual(shapes, { x: [1, 3, 640, 640] });
-  assert.deepEqual(defaulted.map((d) => [d.index, d.symbol, d.value, d.why]), [
-    [0, 'p2o.DynamicDimension.0', 1, 'batch'],
-    [2, 'p2o.DynamicDimension.1', 640, 'image size'],
-    [3, 'p2o.DynamicDimension.2', 640, 'image size'],
-  ]);
+  assert.deepEqual(
+    defaulted.map((d) => [d.index, d.symbol, d.value, d.why]),
+    [
+      [0, 'p2o.DynamicDimension.0', 1, 'batch'],
+      [2, 'p2o.DynamicDimension.1', 640, 'image size'],
+      [3, 'p2o.DynamicDimension.2', 640, 'image size'],
+    ],
+  );
   const custom = resolveShapes(OCR, [], { imageSize: [320, 480] });
   assert.deepEqual(custom.shapes['x'], [1, 3, 320, 480]);
 });
@@ -55,9 +64,25 @@ test('unnamed dimensions and scalars resolve; fixed dimensions are kept', () => 
 });
 
 test('BAD CALL - shapes that do not fit the model name the input and the dimension', () => {
-  throwsCode(() => resolveShapes(OCR, [{ name: 'x', dims: [1, 3, 640] }]), 'RTI_ERR_SHAPE_MISMATCH', /input 'x' 3 dimensions .* declares 4/);
-  throwsCode(() => resolveShapes(OCR, [{ name: 'x', dims: [1, 4, 640, 640] }]), 'RTI_ERR_SHAPE_MISMATCH', /dimension 1 = 4, but the model fixes it at 3/);
-  throwsCode(() => resolveShapes(OCR, [{ name: 'y', dims: [1, 3, 64, 64] }]), 'RTI_ERR_MODEL_INPUT_UNKNOWN', /'y', but the model's inputs are: x/);
-  throwsCode(() => resolveShapes(SILERO, [{ dims: [1, 512] }]), 'RTI_ERR_ARG_INVALID', /needs an input name: the model has 3 inputs/);
+  throwsCode(
+    () => resolveShapes(OCR, [{ name: 'x', dims: [1, 3, 640] }]),
+    'RTI_ERR_SHAPE_MISMATCH',
+    /input 'x' 3 dimensions .* declares 4/,
+  );
+  throwsCode(
+    () => resolveShapes(OCR, [{ name: 'x', dims: [1, 4, 640, 640] }]),
+    'RTI_ERR_SHAPE_MISMATCH',
+    /dimension 1 = 4, but the model fixes it at 3/,
+  );
+  throwsCode(
+    () => resolveShapes(OCR, [{ name: 'y', dims: [1, 3, 64, 64] }]),
+    'RTI_ERR_MODEL_INPUT_UNKNOWN',
+    /'y', but the model's inputs are: x/,
+  );
+  throwsCode(
+    () => resolveShapes(SILERO, [{ dims: [1, 512] }]),
+    'RTI_ERR_ARG_INVALID',
+    /needs an input name: the model has 3 inputs/,
+  );
   assert.deepEqual(resolveShapes(OCR, [{ dims: [2, 3, 64, 96] }]).shapes, { x: [2, 3, 64, 96] });
 });

@@ -19,17 +19,28 @@ let server: RtinferServer;
 let base: string;
 
 before(async () => {
-  server = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  server = createRtinferServer(
+    validateConfig({ port: 0, models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } }] }),
+  );
   base = await server.listen();
   await server.ready();
 });
 after(async () => server.close());
 
-const x = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.25) };
+const x = {
+  name: 'x',
+  type: 'float32' as const,
+  dims: [1, 3, 48, 192],
+  data: new Float32Array(3 * 48 * 192).fill(0.25),
+};
 
 function send(parameters: Record<string, number> = {}, headers: Record<string, string> = {}): Promise<Response> {
   const m = encodeInferRequest([x], { parameters });
-  return fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: m.body, headers: { ...m.headers, ...headers } });
+  return fetch(`${base}/v2/models/${CLS}/infer`, {
+    method: 'POST',
+    body: m.body,
+    headers: { ...m.headers, ...headers },
+  });
 }
 
 test('a deadline counts from the request arrival: a slow upload uses it up and gets a 504, not a late 200', async () => {
@@ -51,11 +62,16 @@ test('a deadline counts from the request arrival: a slow upload uses it up and g
 });
 
 test('the deadline comes from timeout (µs), deadline_ms or the Rtinfer-Deadline-Ms header', async () => {
-  for (const r of [await send({ timeout: 10 }), await send({ deadline_ms: 0.01 }), await send({}, { 'rtinfer-deadline-ms': '0.01' })]) {
+  for (const r of [
+    await send({ timeout: 10 }),
+    await send({ deadline_ms: 0.01 }),
+    await send({}, { 'rtinfer-deadline-ms': '0.01' }),
+  ]) {
     assert.ok(r.status === 503 || r.status === 504, String(r.status));
     if (r.status === 503) assert.equal(r.headers.get('retry-after'), '1');
   }
-  for (const r of [await send({ timeout: 5_000_000 }), await send({}, { 'rtinfer-deadline-ms': '5000' })]) assert.equal(r.status, 200);
+  for (const r of [await send({ timeout: 5_000_000 }), await send({}, { 'rtinfer-deadline-ms': '5000' })])
+    assert.equal(r.status, 200);
   const bad = await send({}, { 'rtinfer-deadline-ms': 'soon' });
   assert.equal(bad.status, 400);
   assert.match(((await bad.json()) as { error: string }).error, /rtinfer-deadline-ms header must be a positive number/);
@@ -74,7 +90,10 @@ test('under load with tight deadlines every 200 left the server within its deadl
       statuses[r.status] = (statuses[r.status] ?? 0) + 1;
       if (r.status === 200) {
         const total = parseServerTiming(r.headers.get('server-timing') ?? '').find(([n]) => n === 'total')?.[1];
-        assert.ok(total !== undefined && total <= deadlineMs, `a 200 after ${total} ms with a ${deadlineMs.toFixed(2)} ms deadline`);
+        assert.ok(
+          total !== undefined && total <= deadlineMs,
+          `a 200 after ${total} ms with a ${deadlineMs.toFixed(2)} ms deadline`,
+        );
       } else assert.ok([503, 504].includes(r.status), `status ${r.status}`);
       await r.arrayBuffer();
     }),
@@ -84,11 +103,20 @@ test('under load with tight deadlines every 200 left the server within its deadl
 });
 
 test('large JSON requests are decoded and answered off the serving thread, with the same results', async () => {
-  const wide = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 960], data: Float32Array.from({ length: 3 * 48 * 960 }, (_, i) => (i % 97) / 97) };
+  const wide = {
+    name: 'x',
+    type: 'float32' as const,
+    dims: [1, 3, 48, 960],
+    data: Float32Array.from({ length: 3 * 48 * 960 }, (_, i) => (i % 97) / 97),
+  };
   const json = encodeInferRequest([wide], { binaryInputs: false, binaryOutputs: false });
   const bin = encodeInferRequest([wide], { binaryInputs: true, binaryOutputs: false });
   assert.ok(json.body.length > 1_000_000, `${json.body.length} bytes of JSON`);
-  const offloaded = async (): Promise<number> => Number(/^rtinfer_codec_offloaded_total\{op="decode"\} (\d+)/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+  const offloaded = async (): Promise<number> =>
+    Number(
+      /^rtinfer_codec_offloaded_total\{op="decode"\} (\d+)/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ??
+        0,
+    );
   const before = await offloaded();
   const answers = await Promise.all(
     [json, json, json, bin].map(async (m) => {
@@ -96,31 +124,55 @@ test('large JSON requests are decoded and answered off the serving thread, with 
       return { status: r.status, json: (await r.json()) as { outputs: Array<{ shape: number[]; data: number[] }> } };
     }),
   );
-  assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200]);
+  assert.deepEqual(
+    answers.map((a) => a.status),
+    [200, 200, 200, 200],
+  );
   // The binary request (a tiny JSON header) was decoded in place; the three JSON ones in the worker.
   assert.equal((await offloaded()) - before, 3);
   const scores = answers.map((a) => a.json.outputs[0]?.data ?? []);
   for (const s of scores.slice(1)) s.forEach((v, i) => assert.ok(Math.abs(v - (scores[0]?.[i] ?? NaN)) < 1e-6));
   // A bad large JSON body is refused from the worker as it would be in place.
   const broken = Buffer.concat([json.body.subarray(0, json.body.length - 10), Buffer.from('oops')]);
-  const bad = await fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: broken, headers: { 'content-type': 'application/json' } });
+  const bad = await fetch(`${base}/v2/models/${CLS}/infer`, {
+    method: 'POST',
+    body: broken,
+    headers: { 'content-type': 'application/json' },
+  });
   assert.equal(bad.status, 400);
   assert.match(((await bad.json()) as { error: string }).error, /not valid JSON/);
 });
 
 test('large JSON requests beyond what the codec holds get 429; bytes stay reserved until their handler is done', async () => {
-  const s = createRtinferServer(validateConfig({ port: 0, maxInflightBytes: 40_000_000, models: [{ path: OCR_CLS, instances: 1, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  const s = createRtinferServer(
+    validateConfig({
+      port: 0,
+      maxInflightBytes: 40_000_000,
+      models: [{ path: OCR_CLS, instances: 1, warmupShapes: { x: [1, 3, 48, 192] } }],
+    }),
+  );
   const url = await s.listen();
   await s.ready();
   try {
-    const wide = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 1920], data: Float32Array.from({ length: 3 * 48 * 1920 }, (_, i) => (i % 97) / 97) };
+    const wide = {
+      name: 'x',
+      type: 'float32' as const,
+      dims: [1, 3, 48, 1920],
+      data: Float32Array.from({ length: 3 * 48 * 1920 }, (_, i) => (i % 97) / 97),
+    };
     const m = encodeInferRequest([wide], { binaryInputs: false, binaryOutputs: false });
-    const held = async (): Promise<number> => Number(/^rtinfer_inflight_body_bytes (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
+    const held = async (): Promise<number> =>
+      Number(/^rtinfer_inflight_body_bytes (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
     // Clients that leave at once: their bodies are still parsed or queued, and still count.
     const leaving = Array.from({ length: 12 }, () => {
       const abort = new AbortController();
       setTimeout(() => abort.abort(), 40);
-      return fetch(`${url}/v2/models/${CLS}/infer`, { method: 'POST', body: m.body, headers: m.headers, signal: abort.signal }).then(
+      return fetch(`${url}/v2/models/${CLS}/infer`, {
+        method: 'POST',
+        body: m.body,
+        headers: m.headers,
+        signal: abort.signal,
+      }).then(
         (r) => r.status,
         () => 0,
       );

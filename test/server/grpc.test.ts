@@ -42,15 +42,26 @@ let client: grpc.Client & Record<string, unknown>;
 let tokenClient: grpc.Client & Record<string, unknown>;
 
 function makeClient(port: number): grpc.Client & Record<string, unknown> {
-  const definition = existsSync(PROTO) ? protoLoader.loadSync(PROTO, OPTIONS) : protoLoader.fromJSON(GRPC_PREDICT_V2 as Parameters<typeof protoLoader.fromJSON>[0], OPTIONS);
+  const definition = existsSync(PROTO)
+    ? protoLoader.loadSync(PROTO, OPTIONS)
+    : protoLoader.fromJSON(GRPC_PREDICT_V2 as Parameters<typeof protoLoader.fromJSON>[0], OPTIONS);
   const pkg = grpc.loadPackageDefinition(definition) as Msg;
-  return new pkg.inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
+  return new pkg.inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_send_message_length': -1,
+  });
 }
 
 function rpc(c: grpc.Client & Record<string, unknown>, method: string): Call {
   return (req, meta = new grpc.Metadata(), options = {}) =>
     new Promise((resolve, reject) => {
-      (c[method] as (r: Msg, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: Msg) => void) => void).call(c, req, meta, options, (e, res) => (e ? reject(e) : resolve(res)));
+      (
+        c[method] as (
+          r: Msg,
+          m: grpc.Metadata,
+          o: grpc.CallOptions,
+          cb: (e: grpc.ServiceError | null, res: Msg) => void,
+        ) => void
+      ).call(c, req, meta, options, (e, res) => (e ? reject(e) : resolve(res)));
     });
 }
 
@@ -67,10 +78,22 @@ async function code(p: Promise<unknown>): Promise<{ code: grpc.status; details: 
 const pixels = (): Float32Array => Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => (i % 255) / 255);
 
 before(async () => {
-  if (!existsSync(PROTO)) console.log(`# ${PROTO} is missing (the workplace's shared folder): the client is built from the generated descriptor instead`);
-  server = createRtinferServer(validateConfig({ port: 0, grpcPort: 0, maxBodyBytes: 200_000, models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] }, instances: 1, threads: 1 }] }));
+  if (!existsSync(PROTO))
+    console.log(
+      `# ${PROTO} is missing (the workplace's shared folder): the client is built from the generated descriptor instead`,
+    );
+  server = createRtinferServer(
+    validateConfig({
+      port: 0,
+      grpcPort: 0,
+      maxBodyBytes: 200_000,
+      models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] }, instances: 1, threads: 1 }],
+    }),
+  );
   base = await server.listen();
-  tokenServer = createRtinferServer(validateConfig({ port: 0, grpcPort: 0, token: TOKEN, models: [{ path: OCR_CLS, instances: 1, threads: 1 }] }));
+  tokenServer = createRtinferServer(
+    validateConfig({ port: 0, grpcPort: 0, token: TOKEN, models: [{ path: OCR_CLS, instances: 1, threads: 1 }] }),
+  );
   await tokenServer.listen();
   await Promise.all([server.ready(), tokenServer.ready()]);
   client = makeClient(server.grpcPort!);
@@ -103,11 +126,23 @@ test('health and metadata RPCs answer as the protocol says', async () => {
 
 test('ModelInfer with raw and with typed contents gives the scores REST gives', async () => {
   const data = pixels();
-  const bin = encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data }], { binaryInputs: true, binaryOutputs: true });
+  const bin = encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data }], {
+    binaryInputs: true,
+    binaryOutputs: true,
+  });
   const r = await fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: bin.body, headers: bin.headers });
-  const rest = decodeInferResponse(Buffer.from(await r.arrayBuffer()), r.headers.get(HEADER_LENGTH) ?? undefined)[0]!.data as Float32Array;
+  const rest = decodeInferResponse(Buffer.from(await r.arrayBuffer()), r.headers.get(HEADER_LENGTH) ?? undefined)[0]!
+    .data as Float32Array;
 
-  const raw = await rpc(client, 'ModelInfer')({ model_name: CLS, id: 'r1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }], raw_input_contents: [Buffer.from(data.buffer)] });
+  const raw = await rpc(
+    client,
+    'ModelInfer',
+  )({
+    model_name: CLS,
+    id: 'r1',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }],
+    raw_input_contents: [Buffer.from(data.buffer)],
+  });
   assert.equal(raw.id, 'r1');
   assert.equal(raw.model_name, CLS);
   assert.deepEqual(raw.outputs[0].shape, [1, 2]);
@@ -116,7 +151,14 @@ test('ModelInfer with raw and with typed contents gives the scores REST gives', 
   const fromRaw = new Float32Array(rawOut.buffer.slice(rawOut.byteOffset, rawOut.byteOffset + rawOut.byteLength));
   assert.deepEqual(Array.from(fromRaw), Array.from(rest));
 
-  const typed = await rpc(client, 'ModelInfer')({ model_name: CLS, model_version: '1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], contents: { fp32_contents: Array.from(data) } }] });
+  const typed = await rpc(
+    client,
+    'ModelInfer',
+  )({
+    model_name: CLS,
+    model_version: '1',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], contents: { fp32_contents: Array.from(data) } }],
+  });
   assert.equal(typed.raw_output_contents.length, 0, 'a typed request is answered typed');
   const fromTyped: number[] = typed.outputs[0].contents.fp32_contents;
   fromTyped.forEach((v, i) => assert.ok(Math.abs(v - rest[i]!) < 1e-6));
@@ -140,15 +182,35 @@ test('the gRPC port opens wide HTTP/2 flow-control windows, so a large message i
 
 test('BAD CALL - gRPC errors carry the codes the protocol expects, and the server keeps serving', async () => {
   const infer = rpc(client, 'ModelInfer');
-  const x = (shape: number[], n = 3 * 48 * 192): Msg => ({ model_name: CLS, inputs: [{ name: 'x', datatype: 'FP32', shape }], raw_input_contents: [Buffer.alloc(n * 4)] });
+  const x = (shape: number[], n = 3 * 48 * 192): Msg => ({
+    model_name: CLS,
+    inputs: [{ name: 'x', datatype: 'FP32', shape }],
+    raw_input_contents: [Buffer.alloc(n * 4)],
+  });
   const cases: Array<[Msg, grpc.status, RegExp]> = [
     [{ ...x([1, 3, 48, 192]), model_name: 'nope' }, grpc.status.NOT_FOUND, /unknown model/],
     [x([1, 3, 48, 190]), grpc.status.INVALID_ARGUMENT, /bytes/],
-    [{ ...x([1, 3, 48, 192]), raw_input_contents: [] , inputs: [{ name: 'x', datatype: 'FP16', shape: [1] }] }, grpc.status.INVALID_ARGUMENT, /raw_input_contents/],
-    [{ ...x([1, 3, 48, 192]), inputs: [{ name: 'x', datatype: 'FP33', shape: [1, 3, 48, 192] }] }, grpc.status.INVALID_ARGUMENT, /unknown datatype/],
-    [{ ...x([1, 3, 48, 192]), parameters: { priority: { int64_param: 99 } } }, grpc.status.INVALID_ARGUMENT, /priority/],
+    [
+      { ...x([1, 3, 48, 192]), raw_input_contents: [], inputs: [{ name: 'x', datatype: 'FP16', shape: [1] }] },
+      grpc.status.INVALID_ARGUMENT,
+      /raw_input_contents/,
+    ],
+    [
+      { ...x([1, 3, 48, 192]), inputs: [{ name: 'x', datatype: 'FP33', shape: [1, 3, 48, 192] }] },
+      grpc.status.INVALID_ARGUMENT,
+      /unknown datatype/,
+    ],
+    [
+      { ...x([1, 3, 48, 192]), parameters: { priority: { int64_param: 99 } } },
+      grpc.status.INVALID_ARGUMENT,
+      /priority/,
+    ],
     [{ ...x([1, 3, 48, 192]), outputs: [{ name: 'nope' }] }, grpc.status.INVALID_ARGUMENT, /not an output/],
-    [{ ...x([1, 3, 48, 192]), raw_input_contents: [Buffer.alloc(4), Buffer.alloc(4)] }, grpc.status.INVALID_ARGUMENT, /every tensor needs one/],
+    [
+      { ...x([1, 3, 48, 192]), raw_input_contents: [Buffer.alloc(4), Buffer.alloc(4)] },
+      grpc.status.INVALID_ARGUMENT,
+      /every tensor needs one/,
+    ],
   ];
   for (const [req, want, text] of cases) {
     const e = await code(infer(req));
@@ -169,7 +231,11 @@ test('BAD CALL - gRPC errors carry the codes the protocol expects, and the serve
 });
 
 test('BAD CALL - the token travels as authorization metadata; without it UNAUTHENTICATED, health stays public', async () => {
-  const req = { model_name: CLS, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }], raw_input_contents: [Buffer.from(pixels().buffer)] };
+  const req = {
+    model_name: CLS,
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }],
+    raw_input_contents: [Buffer.from(pixels().buffer)],
+  };
   assert.equal((await code(rpc(tokenClient, 'ModelInfer')(req))).code, grpc.status.UNAUTHENTICATED);
   const wrong = new grpc.Metadata();
   wrong.set('authorization', 'Bearer nope');
@@ -182,7 +248,11 @@ test('BAD CALL - the token travels as authorization metadata; without it UNAUTHE
 });
 
 test('BAD CALL - garbage on the gRPC port does not take the server down', async () => {
-  for (const bytes of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\xff\xff\xff\xff'), Buffer.alloc(4096, 0xfe)]) {
+  for (const bytes of [
+    Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+    Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\xff\xff\xff\xff'),
+    Buffer.alloc(4096, 0xfe),
+  ]) {
     await new Promise<void>((resolve) => {
       const s = net.connect(server.grpcPort!, '127.0.0.1', () => s.end(bytes));
       s.on('error', () => resolve());
@@ -217,20 +287,37 @@ test('statistics (Triton shape) count gRPC and REST requests alike', async () =>
 
 test('rtinfer bench --target grpc://: every answer counted, the server split from trailing metadata, refusals as refusals', async () => {
   const target = `grpc://127.0.0.1:${server.grpcPort}/${CLS}`;
-  const { report } = await runBench({ target, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], scenario: 'concurrency', concurrency: 2, durationMs: 400, minQueries: 30, warmup: { minQueries: 2, minDurationMs: 0 } });
+  const { report } = await runBench({
+    target,
+    shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+    scenario: 'concurrency',
+    concurrency: 2,
+    durationMs: 400,
+    minQueries: 30,
+    warmup: { minQueries: 2, minDurationMs: 0 },
+  });
   assert.ok(report.throughput.queries >= 30);
   assert.deepEqual(report.refused, {});
   const st = report.serverTiming?.stagesMs;
   assert.ok(st && st['inference'] && st['total'], JSON.stringify(report.serverTiming));
   assert.ok(st['total'].p50 >= st['inference'].p50);
-  await assert.rejects(runBench({ target: `grpc://127.0.0.1:${server.grpcPort}/nope`, durationMs: 100 }), /NOT_FOUND.*unknown model/);
+  await assert.rejects(
+    runBench({ target: `grpc://127.0.0.1:${server.grpcPort}/nope`, durationMs: 100 }),
+    /NOT_FOUND.*unknown model/,
+  );
   assert.throws(() => parseTargetUrl('grpc://127.0.0.1/x'), /give the port/);
   assert.throws(() => parseTargetUrl('ftp://127.0.0.1:1/x'), /expected http/);
 });
 
-test('sweep --target over gRPC and REST: the load axis only, queue and inference from the server\'s split', async () => {
+test("sweep --target over gRPC and REST: the load axis only, queue and inference from the server's split", async () => {
   for (const target of [`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, `${base}/v2/models/${CLS}`]) {
-    const report = await runSweep({ target, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], concurrency: [1, 2], durationMs: 250, minQueries: 10 });
+    const report = await runSweep({
+      target,
+      shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+      concurrency: [1, 2],
+      durationMs: 250,
+      minQueries: 10,
+    });
     assert.equal(report.points.length, 2);
     assert.equal(report.model.label, target);
     for (const p of report.points) {
@@ -240,35 +327,62 @@ test('sweep --target over gRPC and REST: the load axis only, queue and inference
       assert.ok(p.latencyMs.p50 >= p.inferenceMs);
     }
   }
-  await assert.rejects(runSweep({ target: `${base}/v2/models/${CLS}`, threads: [1, 2] }), /the server has its own layout/);
+  await assert.rejects(
+    runSweep({ target: `${base}/v2/models/${CLS}`, threads: [1, 2] }),
+    /the server has its own layout/,
+  );
 });
 
 test('tune --target: the highest rate within a p99 SLO of a served model, over gRPC', async () => {
   const lines: string[] = [];
-  const r = await tuneTarget(`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, parseSlo('p99<=200ms'), [{ name: 'x', dims: [1, 3, 48, 192] }], (l) => lines.push(l), { probeDurationMs: 300, durationMs: 600, minQueries: 60 });
+  const r = await tuneTarget(
+    `grpc://127.0.0.1:${server.grpcPort}/${CLS}`,
+    parseSlo('p99<=200ms'),
+    [{ name: 'x', dims: [1, 3, 48, 192] }],
+    (l) => lines.push(l),
+    { probeDurationMs: 300, durationMs: 600, minQueries: 60 },
+  );
   assert.ok(r.report.peak && r.report.peak.probes.length >= 1, JSON.stringify(r.report.peak));
   assert.ok(r.qps > 0, r.text);
   assert.match(r.text, /verdict: (met|NOT met)/);
   assert.equal(targetExitCode(r), r.met ? 0 : 4);
   assert.ok(lines.some((l) => l.includes('its own layout')));
-  await assert.rejects(tuneTarget(`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, parseSlo('p90<=20ms'), [], () => undefined), /the SLO bounds p99/);
+  await assert.rejects(
+    tuneTarget(`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, parseSlo('p90<=20ms'), [], () => undefined),
+    /the SLO bounds p99/,
+  );
 });
 
 test('BAD CALL - property: arbitrary ModelInfer requests and raw gRPC bytes get a status, never a crash or internals', async () => {
   const TYPES = ['BOOL', 'UINT8', 'INT8', 'INT32', 'INT64', 'UINT64', 'FP16', 'FP32', 'FP64', 'BYTES', 'XX'];
-  const param = fc.oneof(fc.record({ bool_param: fc.boolean() }), fc.record({ int64_param: fc.integer({ min: -1e9, max: 1e9 }) }), fc.record({ string_param: fc.string({ maxLength: 8 }) }));
+  const param = fc.oneof(
+    fc.record({ bool_param: fc.boolean() }),
+    fc.record({ int64_param: fc.integer({ min: -1e9, max: 1e9 }) }),
+    fc.record({ string_param: fc.string({ maxLength: 8 }) }),
+  );
   const tensor = fc.record({
     name: fc.oneof(fc.constant('x'), fc.string({ maxLength: 6 })),
     datatype: fc.constantFrom(...TYPES),
     shape: fc.oneof(fc.constant([1, 3, 48, 192]), fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 4 })),
-    contents: fc.option(fc.record({ fp32_contents: fc.array(fc.float({ noNaN: true }), { maxLength: 20 }), int64_contents: fc.array(fc.integer(), { maxLength: 5 }) }, { requiredKeys: [] }), { nil: undefined }),
+    contents: fc.option(
+      fc.record(
+        {
+          fp32_contents: fc.array(fc.float({ noNaN: true }), { maxLength: 20 }),
+          int64_contents: fc.array(fc.integer(), { maxLength: 5 }),
+        },
+        { requiredKeys: [] },
+      ),
+      { nil: undefined },
+    ),
   });
   const request = fc.record({
     model_name: fc.oneof(fc.constant(CLS), fc.string({ maxLength: 10 })),
     model_version: fc.constantFrom('', '1', '2', 'x'),
     parameters: fc.dictionary(fc.constantFrom('priority', 'timeout', 'deadline_ms', 'other'), param, { maxKeys: 3 }),
     inputs: fc.array(tensor, { maxLength: 3 }),
-    outputs: fc.array(fc.record({ name: fc.oneof(fc.constant('softmax_0.tmp_0'), fc.string({ maxLength: 5 })) }), { maxLength: 2 }),
+    outputs: fc.array(fc.record({ name: fc.oneof(fc.constant('softmax_0.tmp_0'), fc.string({ maxLength: 5 })) }), {
+      maxLength: 2,
+    }),
     raw_input_contents: fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 3 }),
   });
   const infer = rpc(client, 'ModelInfer');

@@ -66,7 +66,9 @@ test('BAD CALL - a refused WebSocket upgrade that the client resets does not tak
       const socket = net.connect(port, '127.0.0.1');
       socket.on('error', () => undefined);
       await new Promise((r) => socket.once('connect', r));
-      socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n\r\n`);
+      socket.write(
+        `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n\r\n`,
+      );
       if (when === 'after the answer') await new Promise((r) => socket.once('data', r));
       socket.resetAndDestroy();
     }
@@ -79,7 +81,10 @@ test('BAD CALL - WebSocket protocol errors on an open stream close that stream, 
   const frames = [
     ['an unmasked frame', wsFrame(0x2, Buffer.from('abc'), { masked: false })],
     ['a reserved opcode', wsFrame(0x3, Buffer.from('abc'))],
-    ['a frame header announcing more than the payload limit', wsFrame(0x2, Buffer.alloc(0), { announcedLength: 2 ** 40 })],
+    [
+      'a frame header announcing more than the payload limit',
+      wsFrame(0x2, Buffer.alloc(0), { announcedLength: 2 ** 40 }),
+    ],
     ['a fragmented control frame', wsFrame(0x9, Buffer.from('p'), { fin: false })],
   ] as const;
   for (const [what, frame] of frames) {
@@ -111,7 +116,10 @@ test('BAD CALL - an Inference-Header-Content-Length that is not a non-negative i
     const a = await postRaw(m.body, { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: value });
     assertCleanError(a, 400, /Inference-Header-Content-Length/);
   }
-  const over = await postRaw(m.body, { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(m.body.length + 1) });
+  const over = await postRaw(m.body, {
+    'content-type': 'application/octet-stream',
+    [HEADER_LENGTH]: String(m.body.length + 1),
+  });
   assertCleanError(over, 400, /larger than the body/);
   await stillServes();
 });
@@ -125,10 +133,21 @@ test('BAD CALL - client errors are 4xx naming the problem, never a 500 or onnxru
   assertCleanError(unknown, 404, /unknown model 'nope'/);
   assert.doesNotMatch(unknown.body, new RegExp(CLS), 'an unknown name does not list the models');
   assertCleanError(await rawExchange(port, httpText('GET', 'http://[')), 400, /invalid request target|malformed/);
-  assertCleanError(await rawExchange(port, Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n')), 400, /malformed HTTP request/);
+  assertCleanError(
+    await rawExchange(port, Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n')),
+    400,
+    /malformed HTTP request/,
+  );
   const m = encodeInferRequest([x()]);
   const trailing = Buffer.concat([m.body, Buffer.alloc(1000)]);
-  assertCleanError(await postRaw(trailing, { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: m.headers[HEADER_LENGTH] ?? '' }), 400, /1000 bytes after the declared binary tensors/);
+  assertCleanError(
+    await postRaw(trailing, {
+      'content-type': 'application/octet-stream',
+      [HEADER_LENGTH]: m.headers[HEADER_LENGTH] ?? '',
+    }),
+    400,
+    /1000 bytes after the declared binary tensors/,
+  );
   for (const priority of [11, -11, 1.5]) {
     const r = await infer(base, { priority });
     assert.equal(r.status, 400);
@@ -142,7 +161,10 @@ test('BAD CALL - client errors are 4xx naming the problem, never a 500 or onnxru
 });
 
 test('request bytes beyond the server-wide budget get 503 with Retry-After, and come back once answered', async () => {
-  const s = createRtinferServer(validateConfig({ port: 0, maxInflightBytes: 300_000, maxBodyBytes: 250_000, models: [MODEL] }), { log: () => undefined });
+  const s = createRtinferServer(
+    validateConfig({ port: 0, maxInflightBytes: 300_000, maxBodyBytes: 250_000, models: [MODEL] }),
+    { log: () => undefined },
+  );
   const url = await s.listen();
   await s.ready();
   const p = Number(new URL(url).port);
@@ -150,8 +172,11 @@ test('request bytes beyond the server-wide budget get 503 with Retry-After, and 
     // A stalled upload holds its declared 200 kB.
     const stalled = net.connect(p, '127.0.0.1');
     stalled.on('error', () => undefined);
-    stalled.write(`POST /v2/models/${CLS}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n{"inputs":`);
-    const held = async (): Promise<number> => Number(/^rtinfer_inflight_body_bytes (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
+    stalled.write(
+      `POST /v2/models/${CLS}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n{"inputs":`,
+    );
+    const held = async (): Promise<number> =>
+      Number(/^rtinfer_inflight_body_bytes (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
     for (let i = 0; i < 100 && (await held()) < 200_000; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(await held(), 200_000);
     const refused = await infer(url);
@@ -169,17 +194,31 @@ test('request bytes beyond the server-wide budget get 503 with Retry-After, and 
 });
 
 test('a client that sends all of a too-large body before reading still gets to read its 413', async () => {
-  const s = createRtinferServer(validateConfig({ port: 0, maxBodyBytes: 3_000_000, models: [MODEL] }), { log: () => undefined });
+  const s = createRtinferServer(validateConfig({ port: 0, maxBodyBytes: 3_000_000, models: [MODEL] }), {
+    log: () => undefined,
+  });
   const url = await s.listen();
   await s.ready();
   const p = Number(new URL(url).port);
   try {
     // Larger than loopback's socket buffers: a server that closed at once made the client see EPIPE.
     const big = Buffer.alloc(5_900_000, 0x20);
-    const framings: Array<Record<string, string>> = [{ 'content-length': String(big.length) }, { 'transfer-encoding': 'chunked' }];
+    const framings: Array<Record<string, string>> = [
+      { 'content-length': String(big.length) },
+      { 'transfer-encoding': 'chunked' },
+    ];
     for (const headers of framings) {
-      const body = headers['transfer-encoding'] ? Buffer.concat([Buffer.from(`${big.length.toString(16)}\r\n`), big, Buffer.from('\r\n0\r\n\r\n')]) : big;
-      const a = await rawExchange(p, Buffer.concat([httpText('POST', `/v2/models/${CLS}/infer`, { 'content-type': 'application/json', ...headers }), body]), 10_000);
+      const body = headers['transfer-encoding']
+        ? Buffer.concat([Buffer.from(`${big.length.toString(16)}\r\n`), big, Buffer.from('\r\n0\r\n\r\n')])
+        : big;
+      const a = await rawExchange(
+        p,
+        Buffer.concat([
+          httpText('POST', `/v2/models/${CLS}/infer`, { 'content-type': 'application/json', ...headers }),
+          body,
+        ]),
+        10_000,
+      );
       assertCleanError(a, 413, /over the limit of 3000000 bytes/);
     }
     await stillServes(url);
@@ -191,35 +230,70 @@ test('a client that sends all of a too-large body before reading still gets to r
 test('a request whose JSON header dwarfs its tensors is answered the same (its tensors are copied out)', async () => {
   const plain = encodeInferRequest([x()]);
   const padded = encodeInferRequest([x()], { parameters: { junk: 'j'.repeat(3_000_000) } });
-  const answers = await Promise.all([plain, padded].map((m) => fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: m.body, headers: m.headers })));
-  assert.deepEqual(answers.map((a) => a.status), [200, 200]);
+  const answers = await Promise.all(
+    [plain, padded].map((m) =>
+      fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: m.body, headers: m.headers }),
+    ),
+  );
+  assert.deepEqual(
+    answers.map((a) => a.status),
+    [200, 200],
+  );
   const [a, b] = await Promise.all(answers.map(async (r) => Buffer.from(await r.arrayBuffer())));
   assert.ok(a && b && a.equals(b));
 });
 
 test('Host and Origin: DNS rebinding and cross-site pages are refused; --cors origins get CORS headers', async () => {
-  assertCleanError(await rawExchange(port, httpText('GET', '/v2', { host: 'evil.example' })), 403, /Host 'evil\.example' is not a name of this server/);
+  assertCleanError(
+    await rawExchange(port, httpText('GET', '/v2', { host: 'evil.example' })),
+    403,
+    /Host 'evil\.example' is not a name of this server/,
+  );
   assert.equal((await rawExchange(port, httpText('GET', '/v2', { host: `localhost:${port}` }))).status, 200);
-  assert.equal((await rawExchange(port, httpText('GET', '/v2/health/live', { host: 'evil.example' }))).status, 200, 'probes reach health by any name');
+  assert.equal(
+    (await rawExchange(port, httpText('GET', '/v2/health/live', { host: 'evil.example' }))).status,
+    200,
+    'probes reach health by any name',
+  );
   const m = encodeInferRequest([x()]);
-  const cross = await postRaw(m.body, { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: m.headers[HEADER_LENGTH] ?? '', origin: 'http://evil.example' });
+  const cross = await postRaw(m.body, {
+    'content-type': 'application/octet-stream',
+    [HEADER_LENGTH]: m.headers[HEADER_LENGTH] ?? '',
+    origin: 'http://evil.example',
+  });
   assertCleanError(cross, 403, /cross-origin request from 'http:\/\/evil\.example' refused/);
-  const same = await postRaw(m.body, { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: m.headers[HEADER_LENGTH] ?? '', origin: `http://127.0.0.1:${port}`, host: `127.0.0.1:${port}` });
+  const same = await postRaw(m.body, {
+    'content-type': 'application/octet-stream',
+    [HEADER_LENGTH]: m.headers[HEADER_LENGTH] ?? '',
+    origin: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+  });
   assert.equal(same.status, 200);
   const ws = await wsHandshake(port, `/api/models/${CLS}/stream`, { origin: 'http://evil.example' });
   assertCleanError(ws.answer, 403, /cross-origin/);
   ws.socket.destroy();
 
-  const s = createRtinferServer(validateConfig({ port: 0, cors: ['http://app.example'], allowedHosts: ['rtinfer.internal'], models: [MODEL] }));
+  const s = createRtinferServer(
+    validateConfig({ port: 0, cors: ['http://app.example'], allowedHosts: ['rtinfer.internal'], models: [MODEL] }),
+  );
   const url = await s.listen();
   const p = Number(new URL(url).port);
   try {
-    const pre = await rawExchange(p, httpText('OPTIONS', `/v2/models/${CLS}/infer`, { origin: 'http://app.example', 'access-control-request-method': 'POST' }));
+    const pre = await rawExchange(
+      p,
+      httpText('OPTIONS', `/v2/models/${CLS}/infer`, {
+        origin: 'http://app.example',
+        'access-control-request-method': 'POST',
+      }),
+    );
     assert.equal(pre.status, 204);
     assert.equal(pre.headers['access-control-allow-origin'], 'http://app.example');
     assert.match(pre.headers['access-control-allow-methods'] ?? '', /POST/);
     assert.match(pre.headers['access-control-allow-headers'] ?? '', /inference-header-content-length/);
-    const get = await rawExchange(p, httpText('GET', '/v2', { origin: 'http://app.example', host: 'rtinfer.internal:80' }));
+    const get = await rawExchange(
+      p,
+      httpText('GET', '/v2', { origin: 'http://app.example', host: 'rtinfer.internal:80' }),
+    );
     assert.equal(get.status, 200);
     assert.equal(get.headers['access-control-allow-origin'], 'http://app.example');
     assert.match(get.headers['access-control-expose-headers'] ?? '', /server-timing/);
@@ -231,11 +305,16 @@ test('Host and Origin: DNS rebinding and cross-site pages are refused; --cors or
   assert.ok(new WebGuard({ host: '0.0.0.0', allowedHosts: [], cors: [] }).hostAllowed('rtinfer.default.svc:8000'));
   assert.ok(!new WebGuard({ host: '0.0.0.0', allowedHosts: ['a.example'], cors: [] }).hostAllowed('b.example'));
   assert.ok(new WebGuard({ host: '127.0.0.1', allowedHosts: [], cors: [] }).hostAllowed('[::1]:8000'));
-  assert.throws(() => validateConfig({ cors: ['app.example'], models: ['a.onnx'] }), /config cors: 'app\.example' is not an origin/);
+  assert.throws(
+    () => validateConfig({ cors: ['app.example'], models: ['a.onnx'] }),
+    /config cors: 'app\.example' is not an origin/,
+  );
 });
 
 test('connection and stream caps answer 503 with Retry-After; a stream that misses its pongs is closed', async () => {
-  const s = createRtinferServer(validateConfig({ port: 0, maxConnections: 3, maxStreams: 1, wsPingIntervalMs: 200, models: [MODEL] }));
+  const s = createRtinferServer(
+    validateConfig({ port: 0, maxConnections: 3, maxStreams: 1, wsPingIntervalMs: 200, models: [MODEL] }),
+  );
   const url = await s.listen();
   await s.ready();
   const p = Number(new URL(url).port);
@@ -285,7 +364,11 @@ test('shutdown: readiness goes at once, streams get a close frame, a stalled upl
   const stream = new WebSocket(`ws://127.0.0.1:${p}/api/models/${CLS}/stream`);
   await new Promise((r, j) => stream.once('open', r).once('error', j));
   const closeCode = new Promise<number>((r) => stream.once('close', (code) => r(code)));
-  const stalled = rawExchange(p, Buffer.from(`POST /v2/models/${CLS}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 110000\r\n\r\n{"inp`), 10_000);
+  const stalled = rawExchange(
+    p,
+    Buffer.from(`POST /v2/models/${CLS}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 110000\r\n\r\n{"inp`),
+    10_000,
+  );
   await new Promise((r) => setTimeout(r, 100));
   const t0 = Date.now();
   const closing = s.close();
@@ -351,7 +434,10 @@ test('a model whose worker restarts keep failing is not ready, and says why in i
     assert.equal(meta.state, 'UNAVAILABLE');
     assert.equal(meta.inputs.length, 1);
     assert.equal((await fetch(`${url}/v2/models/${CLS}/ready`)).status, 503);
-    const index = (await (await fetch(`${url}/v2/repository/index`, { method: 'POST' })).json()) as Array<{ state: string; reason?: string }>;
+    const index = (await (await fetch(`${url}/v2/repository/index`, { method: 'POST' })).json()) as Array<{
+      state: string;
+      reason?: string;
+    }>;
     assert.equal(index[0]?.state, 'UNAVAILABLE');
     assert.match(index[0]?.reason ?? '', /replacement failed/);
     const refused = await infer(url);

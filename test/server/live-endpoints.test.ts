@@ -12,7 +12,11 @@ import { encodeInferRequest } from '../../src/protocol/kserve-v2.js';
 import { validateConfig } from '../../src/server/config.js';
 import type { LiveSnapshot, LiveTick } from '../../src/server/live-stats.js';
 import type { ModelListing } from '../../src/server/live-routes.js';
-import type { LiveSnapshot as PageLiveSnapshot, LiveTick as PageLiveTick, ModelListing as PageModelListing } from '../../web/dashboard/types.js';
+import type {
+  LiveSnapshot as PageLiveSnapshot,
+  LiveTick as PageLiveTick,
+  ModelListing as PageModelListing,
+} from '../../web/dashboard/types.js';
 import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
 import { OCR_CLS, OCR_DET, SILERO } from '../helpers/models.js';
 
@@ -47,7 +51,11 @@ interface SseEvent {
 }
 
 /** Reads server-sent events from a fetch response until `until` says stop or `timeoutMs` passes. */
-async function readEvents(res: Response, until: (events: SseEvent[]) => boolean, timeoutMs = 8000): Promise<SseEvent[]> {
+async function readEvents(
+  res: Response,
+  until: (events: SseEvent[]) => boolean,
+  timeoutMs = 8000,
+): Promise<SseEvent[]> {
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   const events: SseEvent[] = [];
   let buffer = '';
@@ -56,7 +64,10 @@ async function readEvents(res: Response, until: (events: SseEvent[]) => boolean,
     while (!until(events)) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`SSE: gave up after ${timeoutMs} ms with ${events.length} events`);
-      const chunk = await Promise.race([reader.read(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('SSE read timed out')), left).unref())]);
+      const chunk = await Promise.race([
+        reader.read(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('SSE read timed out')), left).unref()),
+      ]);
       if (chunk.done) break;
       buffer += chunk.value;
       let end: number;
@@ -74,12 +85,19 @@ async function readEvents(res: Response, until: (events: SseEvent[]) => boolean,
   return events;
 }
 
-const cls = () => encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) }], {});
-
+const cls = () =>
+  encodeInferRequest(
+    [{ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) }],
+    {},
+  );
 
 // The dashboard page declares the shapes it reads (it compiles against the DOM, not Node's types):
 // a server-side change that the page would misread fails the typecheck here.
-export const pageReadsServerShapes = (s: LiveSnapshot, t: LiveTick, m: ModelListing): [PageLiveSnapshot, PageLiveTick, PageModelListing] => [s, t, m];
+export const pageReadsServerShapes = (
+  s: LiveSnapshot,
+  t: LiveTick,
+  m: ModelListing,
+): [PageLiveSnapshot, PageLiveTick, PageModelListing] => [s, t, m];
 
 test('GET /api/live streams a snapshot, then a tick a second whose points count the real requests answered', async () => {
   const res = await fetch(`${base}/api/live?token=${TOKEN}`);
@@ -89,15 +107,37 @@ test('GET /api/live streams a snapshot, then a tick a second whose points count 
     const answers = [];
     for (let i = 0; i < 12; i++) {
       const m = cls();
-      answers.push((await fetch(`${base}/v2/models/cls/infer`, { method: 'POST', body: m.body, headers: { ...m.headers, ...auth } })).status);
+      answers.push(
+        (
+          await fetch(`${base}/v2/models/cls/infer`, {
+            method: 'POST',
+            body: m.body,
+            headers: { ...m.headers, ...auth },
+          })
+        ).status,
+      );
     }
-    answers.push((await fetch(`${base}/api/models/det/predict`, { method: 'POST', body: textPng, headers: auth })).status);
+    answers.push(
+      (await fetch(`${base}/api/models/det/predict`, { method: 'POST', body: textPng, headers: auth })).status,
+    );
     return answers;
   })();
   let counted = 0;
   const events = await readEvents(res, (evs) => {
-    counted = evs.filter((e) => e.event === 'tick').reduce((sum, e) => sum + ((JSON.parse(e.data) as LiveTick).models.find((m) => m.name === 'cls')?.point.answered ?? 0), 0);
-    return counted >= 12 && evs.some((e) => e.event === 'tick' && (JSON.parse(e.data) as LiveTick).models.find((m) => m.name === 'det')!.point.answered > 0);
+    counted = evs
+      .filter((e) => e.event === 'tick')
+      .reduce(
+        (sum, e) => sum + ((JSON.parse(e.data) as LiveTick).models.find((m) => m.name === 'cls')?.point.answered ?? 0),
+        0,
+      );
+    return (
+      counted >= 12 &&
+      evs.some(
+        (e) =>
+          e.event === 'tick' &&
+          (JSON.parse(e.data) as LiveTick).models.find((m) => m.name === 'det')!.point.answered > 0,
+      )
+    );
   });
   assert.deepEqual(await sent, [...Array<number>(12).fill(200), 200]);
   assert.equal(events[0]!.event, 'snapshot');
@@ -111,7 +151,10 @@ test('GET /api/live streams a snapshot, then a tick a second whose points count 
   const ticks = events.filter((e) => e.event === 'tick').map((e) => JSON.parse(e.data) as LiveTick);
   const busy = ticks.flatMap((t) => t.models.filter((m) => m.name === 'cls' && m.point.answered > 0));
   for (const m of busy) {
-    assert.ok(m.point.p50Ms! > 0 && m.point.p50Ms! <= m.point.p90Ms! && m.point.p90Ms! <= m.point.p99Ms!, JSON.stringify(m.point));
+    assert.ok(
+      m.point.p50Ms! > 0 && m.point.p50Ms! <= m.point.p90Ms! && m.point.p90Ms! <= m.point.p99Ms!,
+      JSON.stringify(m.point),
+    );
     assert.ok(Object.keys(m.point.batches).length > 0, 'the engine ran batches in a second with answers');
   }
   assert.equal(busy.at(-1)!.lastMinute.count, 12, 'the last minute holds every answered request');
@@ -137,7 +180,9 @@ test('frames answered on a WebSocket stream count as the model’s traffic, with
   const before = await answeredSoFar();
   const ws = new WebSocket(`${base.replace('http', 'ws')}/api/models/det/stream`, { headers: auth });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  const result = new Promise<{ ageMs: number }>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)) as { ageMs: number })));
+  const result = new Promise<{ ageMs: number }>((resolve) =>
+    ws.once('message', (d) => resolve(JSON.parse(String(d)) as { ageMs: number })),
+  );
   ws.send(textPng);
   const { ageMs } = await result;
   ws.close();
@@ -154,7 +199,15 @@ test('frames answered on a WebSocket stream count as the model’s traffic, with
 test('GET /api/models lists each model with its vision task (null for a model no head fits)', async () => {
   const r = await fetch(`${base}/api/models`, { headers: auth });
   assert.equal(r.status, 200);
-  const { models } = (await r.json()) as { models: Array<{ name: string; state: string; task: string | null; head: string | null; inputs: Array<{ name: string }> }> };
+  const { models } = (await r.json()) as {
+    models: Array<{
+      name: string;
+      state: string;
+      task: string | null;
+      head: string | null;
+      inputs: Array<{ name: string }>;
+    }>;
+  };
   assert.deepEqual(
     models.map((m) => [m.name, m.state, m.task, m.head, m.inputs[0]!.name]),
     [
@@ -186,9 +239,17 @@ test('the token guards every dashboard endpoint; ?token= is taken only where Eve
 });
 
 test('predict with ?annotate=1 and Accept: application/json answers the result and the annotated PNG in one inference', async () => {
-  const r = await fetch(`${base}/api/models/det/predict?annotate=1`, { method: 'POST', body: textPng, headers: { ...auth, accept: 'application/json' } });
+  const r = await fetch(`${base}/api/models/det/predict?annotate=1`, {
+    method: 'POST',
+    body: textPng,
+    headers: { ...auth, accept: 'application/json' },
+  });
   assert.equal(r.status, 200);
-  const j = (await r.json()) as { schema: string; task: string; results: Array<{ texts: unknown[]; speedMs: Record<string, number>; annotated: string }> };
+  const j = (await r.json()) as {
+    schema: string;
+    task: string;
+    results: Array<{ texts: unknown[]; speedMs: Record<string, number>; annotated: string }>;
+  };
   assert.equal(j.schema, 'rtinfer.predict/1');
   assert.equal(j.task, 'text');
   const result = j.results[0]!;
@@ -198,13 +259,19 @@ test('predict with ?annotate=1 and Accept: application/json answers the result a
   const meta = await sharp(Buffer.from(result.annotated.split(',')[1]!, 'base64')).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height], ['png', 480, 160]);
   // Without the Accept header the answer is still the PNG itself.
-  const png = await fetch(`${base}/api/models/det/predict?annotate=1`, { method: 'POST', body: textPng, headers: auth });
+  const png = await fetch(`${base}/api/models/det/predict?annotate=1`, {
+    method: 'POST',
+    body: textPng,
+    headers: auth,
+  });
   assert.equal(png.headers.get('content-type'), 'image/png');
   await png.body?.cancel();
 });
 
 test('closing the server ends open SSE streams instead of waiting on them, and answers in-flight requests', async () => {
-  const s = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, name: 'cls', warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  const s = createRtinferServer(
+    validateConfig({ port: 0, models: [{ path: OCR_CLS, name: 'cls', warmupShapes: { x: [1, 3, 48, 192] } }] }),
+  );
   const url = await s.listen();
   await s.ready();
   const streams = await Promise.all([fetch(`${url}/api/live`), fetch(`${url}/api/live`)]);
@@ -213,9 +280,13 @@ test('closing the server ends open SSE streams instead of waiting on them, and a
   const inflight = fetch(`${url}/v2/models/cls/infer`, { method: 'POST', body: m.body, headers: m.headers });
   await new Promise((resolve) => setTimeout(resolve, 50));
   const t0 = Date.now();
-  await Promise.race([s.close(), new Promise((_, reject) => setTimeout(() => reject(new Error('close() hung on SSE streams')), 5000).unref())]);
+  await Promise.race([
+    s.close(),
+    new Promise((_, reject) => setTimeout(() => reject(new Error('close() hung on SSE streams')), 5000).unref()),
+  ]);
   assert.ok(Date.now() - t0 < 5000);
   assert.equal((await inflight).status, 200);
-  for (const events of await Promise.all(ended)) assert.equal(events[0], 'snapshot', 'each stream got its snapshot, then ended');
+  for (const events of await Promise.all(ended))
+    assert.equal(events[0], 'snapshot', 'each stream got its snapshot, then ended');
   assert.equal(s.live.closed, true);
 });

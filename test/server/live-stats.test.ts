@@ -2,19 +2,36 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createEngine } from '../../src/engine/engine.js';
-import { bucketOf, LIVE_BUCKET_EDGES_MS, LiveStats, type LiveSource, type LiveTick } from '../../src/server/live-stats.js';
+import {
+  bucketOf,
+  LIVE_BUCKET_EDGES_MS,
+  LiveStats,
+  type LiveSource,
+  type LiveTick,
+} from '../../src/server/live-stats.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { OCR_CLS } from '../helpers/models.js';
 
-function collector(sources: LiveSource[], options: { windowPoints?: number; distributionPoints?: number } = {}): { live: LiveStats; clock: FakeClock } {
+function collector(
+  sources: LiveSource[],
+  options: { windowPoints?: number; distributionPoints?: number } = {},
+): { live: LiveStats; clock: FakeClock } {
   const clock = new FakeClock(10_000);
-  const live = new LiveStats({ sources: () => sources, clock, epochNow: () => 1_700_000_000_000 + clock.now(), ...options });
+  const live = new LiveStats({
+    sources: () => sources,
+    clock,
+    epochNow: () => 1_700_000_000_000 + clock.now(),
+    ...options,
+  });
   return { live, clock };
 }
 
 /** Within HDR's 3 significant digits (reported values are bucket tops, at or above the true one). */
 function near(actual: number | null, expected: number): void {
-  assert.ok(actual !== null && actual >= expected && actual <= expected * 1.001 + 0.001, `${actual} is not ~${expected}`);
+  assert.ok(
+    actual !== null && actual >= expected && actual <= expected * 1.001 + 0.001,
+    `${actual} is not ~${expected}`,
+  );
 }
 
 test('each second becomes one point with that second’s percentiles and throughput, then starts afresh', () => {
@@ -135,7 +152,13 @@ test('close ends ticking and tells close listeners once; a listener added after 
 });
 
 test('batch sizes, queue depth and late answers come from a real engine, per interval, not counting its warm-up', async (t) => {
-  const engine = await createEngine({ model: OCR_CLS, instances: 1, threads: 1, batching: { maxBatchSize: 4, mode: 'static', maxQueueDelayUs: 20_000 }, warmupShapes: { x: [1, 3, 48, 192] } });
+  const engine = await createEngine({
+    model: OCR_CLS,
+    instances: 1,
+    threads: 1,
+    batching: { maxBatchSize: 4, mode: 'static', maxQueueDelayUs: 20_000 },
+    warmupShapes: { x: [1, 3, 48, 192] },
+  });
   t.after(() => engine.close());
   const { live } = collector([{ name: 'cls', engine }]);
   const first = live.tick().models[0]!.point;
@@ -145,7 +168,15 @@ test('batch sizes, queue depth and late answers come from a real engine, per int
   const p = live.tick().models[0]!.point;
   const rows = Object.entries(p.batches).reduce((sum, [size, n]) => sum + Number(size) * n, 0);
   assert.equal(rows, 8, JSON.stringify(p.batches));
-  assert.deepEqual(p.batches, Object.fromEntries([...new Set(timings.map((tm) => tm.batchSize))].map((s) => [String(s), timings.filter((tm) => tm.batchSize === s).length / s])));
+  assert.deepEqual(
+    p.batches,
+    Object.fromEntries(
+      [...new Set(timings.map((tm) => tm.batchSize))].map((s) => [
+        String(s),
+        timings.filter((tm) => tm.batchSize === s).length / s,
+      ]),
+    ),
+  );
   assert.ok(p.meanBatch > 1, `static batching of 8 concurrent requests ran batches of ${p.meanBatch} rows on average`);
   assert.equal(p.queueDepth, 0);
   assert.equal(p.late, 0);

@@ -46,12 +46,26 @@ function repo(name: string): string {
   return dir;
 }
 
-async function infer(base: string, model: string, version?: string): Promise<{ status: number; y?: number; error?: string }> {
-  const msg = encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 4], data: new Float32Array(4) }], { binaryInputs: true, binaryOutputs: true });
-  const r = await fetch(`${base}/v2/models/${model}${version ? `/versions/${version}` : ''}/infer`, { method: 'POST', body: msg.body, headers: msg.headers });
+async function infer(
+  base: string,
+  model: string,
+  version?: string,
+): Promise<{ status: number; y?: number; error?: string }> {
+  const msg = encodeInferRequest([{ name: 'x', type: 'float32', dims: [1, 4], data: new Float32Array(4) }], {
+    binaryInputs: true,
+    binaryOutputs: true,
+  });
+  const r = await fetch(`${base}/v2/models/${model}${version ? `/versions/${version}` : ''}/infer`, {
+    method: 'POST',
+    body: msg.body,
+    headers: msg.headers,
+  });
   const body = Buffer.from(await r.arrayBuffer());
   if (r.status !== 200) return { status: r.status, error: (JSON.parse(body.toString()) as { error: string }).error };
-  return { status: 200, y: (decodeInferResponse(body, r.headers.get(HEADER_LENGTH) ?? undefined)[0]!.data as Float32Array)[0]! };
+  return {
+    status: 200,
+    y: (decodeInferResponse(body, r.headers.get(HEADER_LENGTH) ?? undefined)[0]!.data as Float32Array)[0]!,
+  };
 }
 
 const post = async (base: string, p: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
@@ -80,7 +94,9 @@ test('scanning: Triton layout, flat files, config files and version policies', a
 test('explicit control: load, versions side by side, a failed load keeps the old version, unload drains, index tells it all', async () => {
   const dir = repo('explicit');
   put(dir, 'add/config.yaml', 'instances: 1\nthreads: 1\nversionPolicy: all\n');
-  const server: RtinferServer = createRtinferServer(validateConfig({ port: 0, modelRepository: { dir, control: 'explicit', load: ['flat'] } }));
+  const server: RtinferServer = createRtinferServer(
+    validateConfig({ port: 0, modelRepository: { dir, control: 'explicit', load: ['flat'] } }),
+  );
   try {
     const base = await server.listen();
     await server.ready();
@@ -110,7 +126,10 @@ test('explicit control: load, versions side by side, a failed load keeps the old
     assert.equal((await infer(base, 'add')).y, 2);
     assert.equal((await infer(base, 'add', '1')).y, 1);
     index = (await post(base, '/v2/repository/index', { ready: true })).json;
-    assert.deepEqual((index as Array<{ name: string; version: string }>).map((e) => `${e.name}/${e.version}`), ['add/2', 'add/1', 'flat/1']);
+    assert.deepEqual(
+      (index as Array<{ name: string; version: string }>).map((e) => `${e.name}/${e.version}`),
+      ['add/2', 'add/1', 'flat/1'],
+    );
 
     // Unload while requests come in: each is answered (a result, or 404 once the model is gone;
     // 503 if it reached a draining engine), none is lost.
@@ -118,7 +137,12 @@ test('explicit control: load, versions side by side, a failed load keeps the old
     const unloaded = post(base, '/v2/repository/models/add/unload');
     const answers = await Promise.all(inflight);
     assert.deepEqual(await unloaded, { status: 200, json: {} });
-    assert.ok(answers.every((a) => a.status === 200 || a.status === 503 || (a.status === 404 && /not loaded/.test(a.error ?? ''))), JSON.stringify(answers));
+    assert.ok(
+      answers.every(
+        (a) => a.status === 200 || a.status === 503 || (a.status === 404 && /not loaded/.test(a.error ?? '')),
+      ),
+      JSON.stringify(answers),
+    );
     assert.equal((await infer(base, 'add')).status, 404);
     index = (await post(base, '/v2/repository/index')).json;
     assert.deepEqual((index as Array<{ name: string }>)[0], { name: 'add', state: 'UNAVAILABLE', reason: 'unloaded' });
@@ -163,7 +187,9 @@ test('BAD CALL - repository requests: unknown names, paths, bad bodies, and load
 
 test('poll control: a new version on disk is served at the next pass; a removed model is unloaded', async () => {
   const dir = repo('poll');
-  const server = createRtinferServer(validateConfig({ port: 0, modelRepository: { dir, control: 'poll', pollSeconds: 0.2 } }));
+  const server = createRtinferServer(
+    validateConfig({ port: 0, modelRepository: { dir, control: 'poll', pollSeconds: 0.2 } }),
+  );
   try {
     const base = await server.listen();
     await server.ready();

@@ -29,13 +29,18 @@ let base = '';
 
 before(async () => {
   if (!existsSync(SPEC)) return;
-  server = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  server = createRtinferServer(
+    validateConfig({
+      port: 0,
+      models: [{ path: OCR_CLS, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 48, 192] } }],
+    }),
+  );
   base = await server.listen();
   await server.ready();
 });
 after(async () => server?.close());
 
-test('every REST answer validates against the protocol\'s OpenAPI schemas', async (t) => {
+test("every REST answer validates against the protocol's OpenAPI schemas", async (t) => {
   if (!existsSync(SPEC)) {
     t.skip(`${SPEC} is missing (the workplace's shared folder)`);
     return;
@@ -48,11 +53,25 @@ test('every REST answer validates against the protocol\'s OpenAPI schemas', asyn
     assert.ok(validate, `no schema ${ref}`);
     assert.ok(validate(body), `${what}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(body).slice(0, 300)}`);
   };
-  const x = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 192], data: Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => (i % 7) / 7) };
+  const x = {
+    name: 'x',
+    type: 'float32' as const,
+    dims: [1, 3, 48, 192],
+    data: Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => (i % 7) / 7),
+  };
   const validJson = encodeInferRequest([x], { binaryInputs: false, binaryOutputs: false, id: 'c1' });
   // Requests per operation: a good one, and bad ones the server must refuse with the protocol's error object.
-  const bodies: Record<string, Array<{ body?: Buffer | string; headers?: Record<string, string>; model?: string; version?: string }>> = {
-    post: [{ body: validJson.body, headers: validJson.headers }, { body: '{"inputs": "no"}' }, { body: '{not json' }, { body: validJson.body, model: 'nope' }, { body: validJson.body, version: '9' }],
+  const bodies: Record<
+    string,
+    Array<{ body?: Buffer | string; headers?: Record<string, string>; model?: string; version?: string }>
+  > = {
+    post: [
+      { body: validJson.body, headers: validJson.headers },
+      { body: '{"inputs": "no"}' },
+      { body: '{not json' },
+      { body: validJson.body, model: 'nope' },
+      { body: validJson.body, version: '9' },
+    ],
     get: [{}, { model: 'nope' }, { version: '9' }],
   };
   let answers = 0;
@@ -66,7 +85,11 @@ test('every REST answer validates against the protocol\'s OpenAPI schemas', asyn
           let p = template.replace('${MODEL_NAME}', encodeURIComponent(r.model ?? CLS));
           p = versioned ? p.replace('${MODEL_VERSION}', r.version ?? '1') : p.replace('/versions/${MODEL_VERSION}', '');
           if (!versioned && !template.includes('${MODEL_VERSION}')) continue;
-          const res = await fetch(base + p.replace(/\/$/, '/'), { method: method.toUpperCase(), ...(r.body !== undefined ? { body: r.body } : {}), headers: { 'content-type': 'application/json', ...r.headers } });
+          const res = await fetch(base + p.replace(/\/$/, '/'), {
+            method: method.toUpperCase(),
+            ...(r.body !== undefined ? { body: r.body } : {}),
+            headers: { 'content-type': 'application/json', ...r.headers },
+          });
           const text = await res.text();
           const what = `${method.toUpperCase()} ${p} → ${res.status}`;
           assert.match(res.headers.get('content-type') ?? '', /application\/json/, what);
@@ -75,7 +98,14 @@ test('every REST answer validates against the protocol\'s OpenAPI schemas', asyn
           seen.add(res.status);
           const declared = op.responses[String(res.status)]?.content?.['application/json']?.schema?.$ref;
           if (declared) check(declared, body, what);
-          else if (res.status >= 400) check(method === 'post' ? '#/components/schemas/inference_error_response' : '#/components/schemas/metadata_model_error_response', body, what);
+          else if (res.status >= 400)
+            check(
+              method === 'post'
+                ? '#/components/schemas/inference_error_response'
+                : '#/components/schemas/metadata_model_error_response',
+              body,
+              what,
+            );
           else assert.ok(op.responses[String(res.status)], `${what}: a status the document does not list`);
         }
       }

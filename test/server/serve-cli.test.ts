@@ -12,10 +12,16 @@ import { OCR_CLS, OCR_DET, ROOT } from '../helpers/models.js';
 import { rawExchange } from '../helpers/raw-http.js';
 
 async function startServe(...args: string[]) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, '--port', '0', '--shape', 'x=1x3x48x192', ...args], { cwd: ROOT });
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, '--port', '0', '--shape', 'x=1x3x48x192', ...args],
+    { cwd: ROOT },
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: Date.now() })));
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, at: Date.now() })),
+  );
   for (let i = 0; i < 600 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
   const url = /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1];
   assert.ok(url && out.includes('ready'), out);
@@ -27,7 +33,10 @@ const STALLED = `POST /v2/models/ch_ppocr_mobile_v2.0_cls_infer/infer HTTP/1.1\r
 test('SIGTERM with a stalled upload: the upload gets a 503 and the process exits within --drain-timeout', async () => {
   const s = await startServe('--drain-timeout', '1s');
   // With no layout given, serve measured one at the shape it was told traffic has.
-  assert.match(s.output(), /model ch_ppocr_mobile_v2\.0_cls_infer: \d+ instances? × \d+ threads? \(auto: .* at x=1x3x48x192\): the (latency|throughput) layout\)/);
+  assert.match(
+    s.output(),
+    /model ch_ppocr_mobile_v2\.0_cls_infer: \d+ instances? × \d+ threads? \(auto: .* at x=1x3x48x192\): the (latency|throughput) layout\)/,
+  );
   const stalled = rawExchange(s.port, STALLED, 15_000);
   await new Promise((r) => setTimeout(r, 200));
   const t0 = Date.now();
@@ -55,7 +64,9 @@ test('a second SIGTERM exits at once, whatever the drain bound', async () => {
 });
 
 test('SIGTERM with requests in flight loses none, ends open dashboard streams, then the process exits 0', async () => {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_DET, '--port', '0'], { cwd: ROOT });
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_DET, '--port', '0'], {
+    cwd: ROOT,
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -69,7 +80,9 @@ test('SIGTERM with requests in flight loses none, ends open dashboard streams, t
   const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
   const m = encodeInferRequest([t]);
   const name = 'ch_PP-OCRv4_det_infer';
-  const requests = Array.from({ length: 5 }, () => fetch(`${url}/v2/models/${name}/infer`, { method: 'POST', body: m.body, headers: m.headers }).then((r) => r.status));
+  const requests = Array.from({ length: 5 }, () =>
+    fetch(`${url}/v2/models/${name}/infer`, { method: 'POST', body: m.body, headers: m.headers }).then((r) => r.status),
+  );
   // Signal once all five are inside the server (a request still in the client is not in flight).
   const inside = async (): Promise<number> => {
     const text = await (await fetch(`${url}/metrics`)).text();
@@ -85,27 +98,65 @@ test('SIGTERM with requests in flight loses none, ends open dashboard streams, t
 });
 
 test('--log-format json --access-log --grpc-port 0: start-up, access and shutdown as JSON lines on stdout', async () => {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, '--port', '0', '--grpc-port', '0', '--shape', 'x=1x3x48x192', '--instances', '1', '--threads', '1', '--log-format', 'json', '--access-log'], { cwd: ROOT });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'dist/cli/main.js'),
+      'serve',
+      OCR_CLS,
+      '--port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--shape',
+      'x=1x3x48x192',
+      '--instances',
+      '1',
+      '--threads',
+      '1',
+      '--log-format',
+      'json',
+      '--access-log',
+    ],
+    { cwd: ROOT },
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const lines = (): Array<Record<string, unknown>> => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-  for (let i = 0; i < 600 && !lines().some((l) => l['msg'] === 'ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  const lines = (): Array<Record<string, unknown>> =>
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (let i = 0; i < 600 && !lines().some((l) => l['msg'] === 'ready'); i++)
+    await new Promise((r) => setTimeout(r, 50));
   const url = lines().find((l) => l['msg'] === 'listening')?.['url'] as string;
   assert.ok(url, out);
-  assert.ok(lines().some((l) => l['msg'] === 'grpc listening' && /^127\.0\.0\.1:\d+$/.test(String(l['address']))), out);
+  assert.ok(
+    lines().some((l) => l['msg'] === 'grpc listening' && /^127\.0\.0\.1:\d+$/.test(String(l['address']))),
+    out,
+  );
   assert.equal((await fetch(`${url}/v2/health/live`)).status, 200);
   for (let i = 0; i < 40 && !out.includes('/v2/health/live'); i++) await new Promise((r) => setTimeout(r, 50));
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
   const all = lines();
-  assert.ok(all.some((l) => l['msg'] === 'request' && l['path'] === '/v2/health/live' && l['status'] === 200), out);
-  assert.ok(all.some((l) => l['msg'] === 'layout' && l['instances'] === 1), out);
+  assert.ok(
+    all.some((l) => l['msg'] === 'request' && l['path'] === '/v2/health/live' && l['status'] === 200),
+    out,
+  );
+  assert.ok(
+    all.some((l) => l['msg'] === 'layout' && l['instances'] === 1),
+    out,
+  );
   assert.equal(all.at(-1)?.['msg'], 'stopped');
 });
 
 test('BAD CALL - serve --log-format xml and --grpc-port 70000 are usage errors', async () => {
-  for (const args of [['--log-format', 'xml'], ['--grpc-port', '70000']]) {
+  for (const args of [
+    ['--log-format', 'xml'],
+    ['--grpc-port', '70000'],
+  ]) {
     const r = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, ...args], { cwd: ROOT });
     let err = '';
     r.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -40,13 +40,29 @@ async function waitForLines(file: string, atLeast: number): Promise<string[]> {
 test('JSON access lines for REST and gRPC, errors in the same stream, the query never logged', async () => {
   const file = path.join(dir, 'json.log');
   const log = createServerLog({ format: 'json', access: true, destination: file });
-  const server = createRtinferServer(validateConfig({ port: 0, grpcPort: 0, models: [{ path: OCR_CLS, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 48, 192] } }] }), { logger: log });
+  const server = createRtinferServer(
+    validateConfig({
+      port: 0,
+      grpcPort: 0,
+      models: [{ path: OCR_CLS, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 48, 192] } }],
+    }),
+    { logger: log },
+  );
   try {
     const base = await server.listen();
     await server.ready();
     const x = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192) };
     const msg = encodeInferRequest([x], { binaryInputs: true, binaryOutputs: true });
-    assert.equal((await fetch(`${base}/v2/models/${CLS}/infer?token=hidden`, { method: 'POST', body: msg.body, headers: msg.headers })).status, 200);
+    assert.equal(
+      (
+        await fetch(`${base}/v2/models/${CLS}/infer?token=hidden`, {
+          method: 'POST',
+          body: msg.body,
+          headers: msg.headers,
+        })
+      ).status,
+      200,
+    );
     assert.equal((await fetch(`${base}/v2/models/nope`)).status, 404);
     const target = await createGrpcTarget(`grpc://127.0.0.1:${server.grpcPort}/${CLS}`);
     await target.infer({ x }, true);
@@ -87,7 +103,15 @@ test('no access lines when the access log is off; text lines are one per request
 
   const textFile = path.join(dir, 'text.log');
   const text = createServerLog({ format: 'text', access: true, destination: textFile });
-  text.access({ protocol: 'http', method: 'POST', path: '/v2/models/m/infer', endpoint: 'infer', model: 'm', status: 503, ms: 1.23456 });
+  text.access({
+    protocol: 'http',
+    method: 'POST',
+    path: '/v2/models/m/infer',
+    endpoint: 'infer',
+    model: 'm',
+    status: 503,
+    ms: 1.23456,
+  });
   await text.flush();
   const [line] = await waitForLines(textFile, 1);
   assert.match(line!, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: request POST \/v2\/models\/m\/infer 503 model=m 1\.235ms$/);

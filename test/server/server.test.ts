@@ -21,13 +21,21 @@ const CLS = 'ch_ppocr_mobile_v2.0_cls_infer';
 type Json = any;
 
 before(async () => {
-  server = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, batching: { maxBatchSize: 4 }, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  server = createRtinferServer(
+    validateConfig({
+      port: 0,
+      models: [{ path: OCR_CLS, batching: { maxBatchSize: 4 }, warmupShapes: { x: [1, 3, 48, 192] } }],
+    }),
+  );
   base = await server.listen();
   await server.ready();
 });
 after(async () => server.close());
 
-async function req(path: string, init: RequestInit = {}): Promise<{ status: number; json: Json; headers: Headers; body: Buffer }> {
+async function req(
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; json: Json; headers: Headers; body: Buffer }> {
   const r = await fetch(base + path, init);
   const body = Buffer.from(await r.arrayBuffer());
   let json: unknown;
@@ -39,7 +47,12 @@ async function req(path: string, init: RequestInit = {}): Promise<{ status: numb
   return { status: r.status, json, headers: r.headers, body };
 }
 
-const x = (): { name: string; type: 'float32'; dims: number[]; data: Float32Array } => ({ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data: Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => (i % 255) / 255) });
+const x = (): { name: string; type: 'float32'; dims: number[]; data: Float32Array } => ({
+  name: 'x',
+  type: 'float32',
+  dims: [1, 3, 48, 192],
+  data: Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => (i % 255) / 255),
+});
 
 test('health, server metadata, model metadata and readiness answer as the v2 protocol says', async () => {
   assert.deepEqual((await req('/v2/health/live')).json, { live: true });
@@ -62,7 +75,10 @@ test('infer with binary tensors both ways, and with JSON, gives the same scores'
   const r1 = await req(`/v2/models/${CLS}/infer`, { method: 'POST', body: bin.body, headers: bin.headers });
   assert.equal(r1.status, 200, r1.body.toString());
   assert.ok(r1.headers.get(HEADER_LENGTH), 'binary response');
-  assert.match(r1.headers.get('server-timing') ?? '', /^receive;dur=[\d.]+, decode;dur=[\d.]+, queue;dur=[\d.]+, inference;dur=[\d.]+, hop;dur=[\d.]+, encode;dur=[\d.]+, total;dur=[\d.]+$/);
+  assert.match(
+    r1.headers.get('server-timing') ?? '',
+    /^receive;dur=[\d.]+, decode;dur=[\d.]+, queue;dur=[\d.]+, inference;dur=[\d.]+, hop;dur=[\d.]+, encode;dur=[\d.]+, total;dur=[\d.]+$/,
+  );
   const out1 = decodeInferResponse(r1.body, r1.headers.get(HEADER_LENGTH) ?? undefined);
   const json = encodeInferRequest([x()], { binaryInputs: false, binaryOutputs: false, id: 'req-7' });
   const r2 = await req(`/v2/models/${CLS}/infer`, { method: 'POST', body: json.body, headers: json.headers });
@@ -75,7 +91,14 @@ test('infer with binary tensors both ways, and with JSON, gives the same scores'
 });
 
 test('placement main: a model served on the HTTP thread answers as in workers, says where it runs, and shuts down cleanly', async () => {
-  const main = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, name: 'cls_main', placement: 'main', threads: 1, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  const main = createRtinferServer(
+    validateConfig({
+      port: 0,
+      models: [
+        { path: OCR_CLS, name: 'cls_main', placement: 'main', threads: 1, warmupShapes: { x: [1, 3, 48, 192] } },
+      ],
+    }),
+  );
   try {
     const url = await main.listen();
     await main.ready();
@@ -87,26 +110,65 @@ test('placement main: a model served on the HTTP thread answers as in workers, s
       fetch(`${base}/v2/models/${CLS}/infer`, { method: 'POST', body: bin.body, headers: bin.headers }),
     ]);
     assert.equal(onMain.status, 200);
-    const a = decodeInferResponse(Buffer.from(await onMain.arrayBuffer()), onMain.headers.get(HEADER_LENGTH) ?? undefined);
-    const b = decodeInferResponse(Buffer.from(await onWorker.arrayBuffer()), onWorker.headers.get(HEADER_LENGTH) ?? undefined);
-    Array.from(a[0]!.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - (b[0]!.data as Float32Array)[i]!) < 1e-6));
+    const a = decodeInferResponse(
+      Buffer.from(await onMain.arrayBuffer()),
+      onMain.headers.get(HEADER_LENGTH) ?? undefined,
+    );
+    const b = decodeInferResponse(
+      Buffer.from(await onWorker.arrayBuffer()),
+      onWorker.headers.get(HEADER_LENGTH) ?? undefined,
+    );
+    Array.from(a[0]!.data as Float32Array).forEach((v, i) =>
+      assert.ok(Math.abs(v - (b[0]!.data as Float32Array)[i]!) < 1e-6),
+    );
   } finally {
     await main.close();
   }
 });
 
 test('BAD CALL - malformed requests get 400 naming the field; unknown paths 404; wrong methods 405', async () => {
-  const post = (body: string, headers: Record<string, string> = {}) => req(`/v2/models/${CLS}/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    req(`/v2/models/${CLS}/infer`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
   const cases: Array<[Promise<{ status: number; json: Json }>, number, RegExp]> = [
     [post('{not json'), 400, /not valid JSON/],
     [post('{"inputs": 3}'), 400, /'inputs' must be an array/],
     [post('{"inputs":[{"name":"x","datatype":"FP99","shape":[1],"data":[1]}]}'), 400, /inputs\[0\]\.datatype 'FP99'/],
-    [post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2]}]}'), 400, /inputs\[0\] 'x': 2 values, shape \[1,3,2,2\] needs 12/],
+    [
+      post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2]}]}'),
+      400,
+      /inputs\[0\] 'x': 2 values, shape \[1,3,2,2\] needs 12/,
+    ],
     [post('{"inputs":[{"name":"y","datatype":"FP32","shape":[1],"data":[1]}]}'), 400, /unknown input 'y'/],
-    [post('{"inputs":[{"name":"x","datatype":"INT32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}]}'), 400, /is int32, but the model takes float32/],
-    [post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"parameters":{"binary_data_size":48}}]}', { [HEADER_LENGTH]: '5' }), 400, /not valid JSON|binary_data_size/],
-    [post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}],"outputs":[{"name":"nope"}]}'), 400, /outputs\[0\]\.name 'nope' is not an output/],
-    [post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}],"parameters":{"timeout":-1}}'), 400, /parameters\.timeout/],
+    [
+      post('{"inputs":[{"name":"x","datatype":"INT32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}]}'),
+      400,
+      /is int32, but the model takes float32/,
+    ],
+    [
+      post('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"parameters":{"binary_data_size":48}}]}', {
+        [HEADER_LENGTH]: '5',
+      }),
+      400,
+      /not valid JSON|binary_data_size/,
+    ],
+    [
+      post(
+        '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}],"outputs":[{"name":"nope"}]}',
+      ),
+      400,
+      /outputs\[0\]\.name 'nope' is not an output/,
+    ],
+    [
+      post(
+        '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,2,2],"data":[1,2,3,4,5,6,7,8,9,10,11,12]}],"parameters":{"timeout":-1}}',
+      ),
+      400,
+      /parameters\.timeout/,
+    ],
     [req('/v2/models/nope/infer', { method: 'POST', body: '{}' }), 404, /unknown model 'nope'/],
     [req('/v2/nothing'), 404, /no endpoint GET \/v2\/nothing/],
     [req(`/v2/models/${CLS}/infer`), 405, /GET is not allowed/],
@@ -119,18 +181,32 @@ test('BAD CALL - malformed requests get 400 naming the field; unknown paths 404;
 });
 
 test('bodies over the limit answer 413; overload answers 429 with Retry-After or 504, never hangs', async () => {
-  const small = createRtinferServer(validateConfig({ port: 0, maxBodyBytes: 2048, models: [{ path: OCR_DET, maxQueueSize: 2, warmupShapes: { x: [1, 3, 320, 320] } }] }));
+  const small = createRtinferServer(
+    validateConfig({
+      port: 0,
+      maxBodyBytes: 2048,
+      models: [{ path: OCR_DET, maxQueueSize: 2, warmupShapes: { x: [1, 3, 320, 320] } }],
+    }),
+  );
   const url = await small.listen();
   await small.ready();
   try {
-    const big = await fetch(`${url}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: Buffer.alloc(10_000) });
+    const big = await fetch(`${url}/v2/models/ch_PP-OCRv4_det_infer/infer`, {
+      method: 'POST',
+      body: Buffer.alloc(10_000),
+    });
     assert.equal(big.status, 413);
     assert.match(((await big.json()) as { error: string }).error, /over the limit of 2048 bytes/);
   } finally {
     await small.close();
   }
   // One instance, as the queue-full check assumes: the auto hint may start two and absorb the burst.
-  const busy = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, instances: 1, maxQueueSize: 2, warmupShapes: { x: [1, 3, 320, 320] } }] }));
+  const busy = createRtinferServer(
+    validateConfig({
+      port: 0,
+      models: [{ path: OCR_DET, instances: 1, maxQueueSize: 2, warmupShapes: { x: [1, 3, 320, 320] } }],
+    }),
+  );
   const u = await busy.listen();
   await busy.ready();
   try {
@@ -155,7 +231,9 @@ test('bodies over the limit answer 413; overload answers 429 with Retry-After or
 });
 
 test('with a token every endpoint but the health checks needs Authorization: Bearer', async () => {
-  const guarded = createRtinferServer(validateConfig({ port: 0, token: 's3cret', models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  const guarded = createRtinferServer(
+    validateConfig({ port: 0, token: 's3cret', models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } }] }),
+  );
   const u = await guarded.listen();
   await guarded.ready();
   try {
@@ -171,9 +249,19 @@ test('with a token every endpoint but the health checks needs Authorization: Bea
   }
 });
 
-test("metrics expose requests by outcome, latency histograms, batch sizes, queue depth and event-loop lag", async () => {
+test('metrics expose requests by outcome, latency histograms, batch sizes, queue depth and event-loop lag', async () => {
   const text = await (await fetch(`${base}/metrics`)).text();
-  for (const name of ['rtinfer_requests_total', 'rtinfer_request_duration_seconds_bucket', 'rtinfer_queue_duration_seconds_bucket', 'rtinfer_inference_duration_seconds_bucket', 'rtinfer_batch_size_bucket', 'rtinfer_queue_depth', 'rtinfer_inflight_requests', 'rtinfer_event_loop_lag_seconds', 'rtinfer_stream_frames_dropped_total']) {
+  for (const name of [
+    'rtinfer_requests_total',
+    'rtinfer_request_duration_seconds_bucket',
+    'rtinfer_queue_duration_seconds_bucket',
+    'rtinfer_inference_duration_seconds_bucket',
+    'rtinfer_batch_size_bucket',
+    'rtinfer_queue_depth',
+    'rtinfer_inflight_requests',
+    'rtinfer_event_loop_lag_seconds',
+    'rtinfer_stream_frames_dropped_total',
+  ]) {
     assert.match(text, new RegExp(`^(# TYPE )?${name}`, 'm'), name);
   }
   assert.match(text, new RegExp(`rtinfer_requests_total\\{model="${CLS}",endpoint="infer",outcome="400"\\} \\d+`));
@@ -182,7 +270,15 @@ test("metrics expose requests by outcome, latency histograms, batch sizes, queue
 test("rtinfer's own load generator drives the server over loopback; the engine batches concurrent requests", async () => {
   const target = await createHttpTarget(`${base}/v2/models/${CLS}`);
   target.close();
-  const { report } = await runBench({ target: `${base}/v2/models/${CLS}`, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], scenario: 'concurrency', concurrency: 4, durationMs: 500, minQueries: 40, warmup: { minQueries: 2, minDurationMs: 0 } });
+  const { report } = await runBench({
+    target: `${base}/v2/models/${CLS}`,
+    shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+    scenario: 'concurrency',
+    concurrency: 4,
+    durationMs: 500,
+    minQueries: 40,
+    warmup: { minQueries: 2, minDurationMs: 0 },
+  });
   assert.ok(report.throughput.queries >= 40);
   assert.deepEqual(report.refused, {});
   // The server's own split comes back in Server-Timing and lands in the report.
@@ -197,15 +293,25 @@ test("rtinfer's own load generator drives the server over loopback; the engine b
 test('close() with requests in flight answers all of them, then refuses new connections', async () => {
   // One instance: the four queue behind one another, so all are inside before the first is answered
   // (with the auto hint's two instances, a loaded machine answered the first before the last arrived).
-  const s = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_DET, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 320, 320] } }] }));
+  const s = createRtinferServer(
+    validateConfig({
+      port: 0,
+      models: [{ path: OCR_DET, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 320, 320] } }],
+    }),
+  );
   const u = await s.listen();
   try {
     await s.ready();
     const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
     const m = encodeInferRequest([t]);
-    const inflight = Array.from({ length: 4 }, () => fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then((r) => r.status));
+    const inflight = Array.from({ length: 4 }, () =>
+      fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then(
+        (r) => r.status,
+      ),
+    );
     // Close once all four are inside the server (a request still in the client is not in flight).
-    const inside = async (): Promise<number> => (await s.metrics.inflight.get()).values.reduce((sum, v) => sum + v.value, 0);
+    const inside = async (): Promise<number> =>
+      (await s.metrics.inflight.get()).values.reduce((sum, v) => sum + v.value, 0);
     for (let i = 0; i < 500 && (await inside()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
     assert.equal(await inside(), 4);
     await s.close();
@@ -221,16 +327,26 @@ test('BAD CALL - configuration errors name the field', () => {
   const cases: Array<[unknown, RegExp]> = [
     [{}, /config models: expected a non-empty list/],
     [{ models: [{ path: 'a.onnx', instances: 0 }] }, /config models\[0\]\.instances: expected an integer from 1/],
-    [{ models: [{ path: 'a.onnx', batching: { mode: 'fast' } }] }, /models\[0\]\.batching\.mode: expected adaptive or static/],
+    [
+      { models: [{ path: 'a.onnx', batching: { mode: 'fast' } }] },
+      /models\[0\]\.batching\.mode: expected adaptive or static/,
+    ],
     [{ models: [{ path: 'a.onnx' }, { path: 'b/a.onnx' }] }, /'a' is used twice/],
     [{ models: ['a.onnx'], port: 70000 }, /config port: expected an integer from 0 to 65535/],
     [{ models: [{ path: 'a.onnx', name: 'a/b' }] }, /may hold only letters/],
     [{ models: [{ path: 'a.onnx', colour: 'red' }] }, /models\[0\]\.colour: unknown field/],
     [{ models: [{ path: 'a.onnx', hint: 'fast' }] }, /models\[0\]\.hint: expected one of latency, throughput, auto/],
     [{ models: [{ path: 'a.onnx', placement: 'gpu' }] }, /models\[0\]\.placement: expected worker or main/],
-    [{ models: [{ path: 'a.onnx', placement: 'main', instances: 2 }] }, /models\[0\]\.placement: 'main' runs one session on the HTTP thread: instances must be 1/],
+    [
+      { models: [{ path: 'a.onnx', placement: 'main', instances: 2 }] },
+      /models\[0\]\.placement: 'main' runs one session on the HTTP thread: instances must be 1/,
+    ],
     [{ models: ['a.onnx'], allowedHosts: [''] }, /config allowedHosts: expected a list of non-empty strings/],
     [{ models: ['a.onnx'], maxStreams: -1 }, /config maxStreams: expected an integer from 0/],
   ];
-  for (const [raw, pattern] of cases) assert.throws(() => validateConfig(raw), (e: unknown) => e instanceof RtinferError && pattern.test(e.message));
+  for (const [raw, pattern] of cases)
+    assert.throws(
+      () => validateConfig(raw),
+      (e: unknown) => e instanceof RtinferError && pattern.test(e.message),
+    );
 });

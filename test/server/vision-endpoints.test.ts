@@ -31,9 +31,17 @@ before(async () => {
 after(async () => server.close());
 
 test('POST /api/models/{name}/predict answers rtinfer.predict/1 with per-stage timing; annotate=1 answers a PNG', async () => {
-  const r = await fetch(`${base}/api/models/det/predict`, { method: 'POST', body: textPng, headers: { 'content-type': 'image/png' } });
+  const r = await fetch(`${base}/api/models/det/predict`, {
+    method: 'POST',
+    body: textPng,
+    headers: { 'content-type': 'image/png' },
+  });
   assert.equal(r.status, 200);
-  const j = (await r.json()) as { schema: string; head: string; results: Array<{ width: number; texts: Array<{ box: number[] }>; speedMs: Record<string, number> }> };
+  const j = (await r.json()) as {
+    schema: string;
+    head: string;
+    results: Array<{ width: number; texts: Array<{ box: number[] }>; speedMs: Record<string, number> }>;
+  };
   assert.equal(j.schema, 'rtinfer.predict/1');
   assert.equal(j.head, 'text');
   assert.equal(j.results[0]!.width, 480);
@@ -50,25 +58,38 @@ test('POST /api/models/{name}/predict answers rtinfer.predict/1 with per-stage t
 });
 
 test('BAD CALL - corrupt, empty and oversized images, a model whose outputs fit no head, forms without an image and annotate=1 on a classifier get clear 4xx answers', async () => {
-  const post = (body: Buffer | string, model = 'det') => fetch(`${base}/api/models/${model}/predict`, { method: 'POST', body });
+  const post = (body: Buffer | string, model = 'det') =>
+    fetch(`${base}/api/models/${model}/predict`, { method: 'POST', body });
   const corrupt = await post(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4]));
   assert.equal(corrupt.status, 400);
   assert.match(((await corrupt.json()) as { error: string }).error, /<buffer>/);
   assert.equal((await post('')).status, 400);
-  const huge = await sharp({ create: { width: 2100, height: 2000, channels: 3, background: '#fff' } }).png().toBuffer();
+  const huge = await sharp({ create: { width: 2100, height: 2000, channels: 3, background: '#fff' } })
+    .png()
+    .toBuffer();
   const tooBig = await post(huge);
   assert.equal(tooBig.status, 413);
   assert.match(((await tooBig.json()) as { error: string }).error, /4200000|4000000|pixel/);
   const unknown = await post(textPng, 'nope');
   assert.equal(unknown.status, 404);
-  const error = async (r: Response): Promise<[number, string]> => [r.status, ((await r.json()) as { error: string }).error];
+  const error = async (r: Response): Promise<[number, string]> => [
+    r.status,
+    ((await r.json()) as { error: string }).error,
+  ];
   const [noHead, noHeadError] = await error(await post(textPng, 'vad'));
   assert.equal(noHead, 400);
   assert.match(noHeadError, /no head fits the model outputs/);
   const noFile = new FormData();
   noFile.append('note', 'no image here');
-  assert.deepEqual(await error(await fetch(`${base}/api/models/det/predict`, { method: 'POST', body: noFile })), [400, "the form has no file field (send the image as field 'image')"]);
-  const brokenForm = await fetch(`${base}/api/models/det/predict`, { method: 'POST', body: 'not a form', headers: { 'content-type': 'multipart/form-data; boundary=x' } });
+  assert.deepEqual(await error(await fetch(`${base}/api/models/det/predict`, { method: 'POST', body: noFile })), [
+    400,
+    "the form has no file field (send the image as field 'image')",
+  ]);
+  const brokenForm = await fetch(`${base}/api/models/det/predict`, {
+    method: 'POST',
+    body: 'not a form',
+    headers: { 'content-type': 'multipart/form-data; boundary=x' },
+  });
   assert.deepEqual(await error(brokenForm), [400, 'the multipart/form-data body cannot be parsed']);
   const annotated = await fetch(`${base}/api/models/cls/predict?annotate=1`, { method: 'POST', body: textPng });
   assert.deepEqual(await error(annotated), [400, "annotate=1 draws boxes; model 'cls' is a classifier"]);
@@ -102,7 +123,9 @@ test('a WebSocket stream keeps only the newest pending frame under a fast sender
 
 test('BAD CALL - streams refuse unknown models and text frames', async () => {
   const bad = new WebSocket(`${base.replace('http', 'ws')}/api/models/nope/stream`);
-  const status = await new Promise<number>((resolve) => bad.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+  const status = await new Promise<number>((resolve) =>
+    bad.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
+  );
   assert.equal(status, 404);
   const ws = new WebSocket(`${base.replace('http', 'ws')}/api/models/det/stream`);
   await new Promise((resolve) => ws.once('open', resolve));

@@ -31,8 +31,20 @@ before(async () => {
   const protos = new Float32Array(2 * 16 * 16).fill(-1);
   for (let v = 4; v <= 7; v++) for (let u = 4; u <= 9; u++) protos[v * 16 + u] = 1;
   const meta = { task: 'segment', names: "{0: 'thing'}" };
-  await writeFile(path.join(dir, 'seg.onnx'), constantModel({ name: 'images', shape: [1, 3, 64, 64] }, [{ name: 'output0', dims: [1, 7, 10], values: det.values }, { name: 'output1', dims: [1, 2, 16, 16], values: protos }], meta));
-  grey = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toBuffer();
+  await writeFile(
+    path.join(dir, 'seg.onnx'),
+    constantModel(
+      { name: 'images', shape: [1, 3, 64, 64] },
+      [
+        { name: 'output0', dims: [1, 7, 10], values: det.values },
+        { name: 'output1', dims: [1, 2, 16, 16], values: protos },
+      ],
+      meta,
+    ),
+  );
+  grey = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+    .png()
+    .toBuffer();
   server = createRtinferServer(
     validateConfig({
       port: 0,
@@ -50,7 +62,10 @@ after(async () => {
 test('predict answers masks as RLE by default and as polygons with ?masks=polygon; annotate=1 draws them', async () => {
   const r = await fetch(`${base}/api/models/seg/predict`, { method: 'POST', body: grey });
   assert.equal(r.status, 200);
-  const j = (await r.json()) as { head: string; results: Array<{ detections: Array<{ mask: { rle?: { size: number[]; counts: number[] } } }> }> };
+  const j = (await r.json()) as {
+    head: string;
+    results: Array<{ detections: Array<{ mask: { rle?: { size: number[]; counts: number[] } } }> }>;
+  };
   assert.equal(j.head, 'segment');
   assert.deepEqual(j.results[0]!.detections[0]!.mask.rle!.size, [64, 64]);
   const p = await fetch(`${base}/api/models/seg/predict?masks=polygon`, { method: 'POST', body: grey });
@@ -61,8 +76,14 @@ test('predict answers masks as RLE by default and as polygons with ?masks=polygo
   assert.match(((await bad.json()) as { error: string }).error, /invalid masks 'bitmap' \(expected rle or polygon\)/);
   const a = await fetch(`${base}/api/models/seg/predict?annotate=1`, { method: 'POST', body: grey });
   assert.equal(a.headers.get('content-type'), 'image/png');
-  const { data } = await sharp(Buffer.from(await a.arrayBuffer())).raw().toBuffer({ resolveWithObject: true });
-  assert.notDeepEqual([...data.subarray((24 * 64 + 28) * 3, (24 * 64 + 28) * 3 + 3)], [128, 128, 128], 'the mask is tinted');
+  const { data } = await sharp(Buffer.from(await a.arrayBuffer()))
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  assert.notDeepEqual(
+    [...data.subarray((24 * 64 + 28) * 3, (24 * 64 + 28) * 3 + 3)],
+    [128, 128, 128],
+    'the mask is tinted',
+  );
 });
 
 test('the real face pose model over HTTP and a stream: five landmarks per face, with visibility', async (t) => {
@@ -73,7 +94,10 @@ test('the real face pose model over HTTP and a stream: five landmarks per face, 
   const jpeg = await readFile(FACES);
   const r = await fetch(`${base}/api/models/pose/predict`, { method: 'POST', body: jpeg });
   assert.equal(r.status, 200);
-  const j = (await r.json()) as { head: string; results: Array<{ detections: Array<{ label: string; keypoints: Array<{ x: number; y: number; score: number }> }> }> };
+  const j = (await r.json()) as {
+    head: string;
+    results: Array<{ detections: Array<{ label: string; keypoints: Array<{ x: number; y: number; score: number }> }> }>;
+  };
   assert.equal(j.head, 'pose');
   const face = j.results[0]!.detections[0]!;
   assert.equal(face.label, 'face');

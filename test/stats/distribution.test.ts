@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DISTRIBUTION_QUANTILES, latencyDistribution, logHistogram, quantileTable } from '../../src/stats/distribution.js';
+import {
+  DISTRIBUTION_QUANTILES,
+  latencyDistribution,
+  logHistogram,
+  quantileTable,
+} from '../../src/stats/distribution.js';
 import { LatencyRecorder } from '../../src/stats/latency-recorder.js';
 
 test('the log histogram puts each latency in its 2^(1/8) bin and covers min to max without gaps', () => {
@@ -11,8 +16,12 @@ test('the log histogram puts each latency in its 2^(1/8) bin and covers min to m
   assert.deepEqual(h.counts, [1, 2, 0, 0, 0, 0, 0, 0, 1]);
   assert.equal(h.edgesMs[1], 1.024);
   assert.ok(h.edgesMs[0]! <= 1 && h.edgesMs.at(-1)! > 2, 'edges enclose the values');
-  for (let i = 1; i < h.edgesMs.length; i++) assert.ok(Math.abs(h.edgesMs[i]! / h.edgesMs[i - 1]! - 2 ** (1 / 8)) < 1e-3);
-  assert.equal(h.counts.reduce((a, b) => a + b, 0), 4);
+  for (let i = 1; i < h.edgesMs.length; i++)
+    assert.ok(Math.abs(h.edgesMs[i]! / h.edgesMs[i - 1]! - 2 ** (1 / 8)) < 1e-3);
+  assert.equal(
+    h.counts.reduce((a, b) => a + b, 0),
+    4,
+  );
 });
 
 test('an empty run has an empty distribution; sub-microsecond values count in the 1 µs bin', () => {
@@ -32,5 +41,8 @@ test('the quantile table agrees with the recorder (nearest rank) from the minimu
   assert.equal(d.quantiles.ms[d.quantiles.q.indexOf(0.99)], 1.489); // rank 990
   assert.equal(d.quantiles.ms.at(-1), 1.499);
   for (let i = 1; i < d.quantiles.ms.length; i++) assert.ok(d.quantiles.ms[i]! >= d.quantiles.ms[i - 1]!, 'monotone');
-  assert.equal(d.histogram.counts.reduce((a, b) => a + b, 0), 1000);
+  assert.equal(
+    d.histogram.counts.reduce((a, b) => a + b, 0),
+    1000,
+  );
 });

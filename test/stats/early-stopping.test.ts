@@ -67,7 +67,12 @@ describe('earlyStoppingRank', () => {
   });
 
   it('is unsatisfied with no queries and rejects invalid arguments', () => {
-    assert.deepEqual(earlyStoppingRank(0, 0.9), { satisfied: false, overLatencyAllowed: 0, rank: null, minQueries: 44 });
+    assert.deepEqual(earlyStoppingRank(0, 0.9), {
+      satisfied: false,
+      overLatencyAllowed: 0,
+      rank: null,
+      minQueries: 44,
+    });
     assert.throws(() => earlyStoppingRank(-1, 0.9), RangeError);
     assert.throws(() => earlyStoppingRank(100, 1), RangeError);
     assert.throws(() => earlyStoppingRank(100, 0.9, 0), RangeError);

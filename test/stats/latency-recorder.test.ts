@@ -52,7 +52,10 @@ describe('LatencyRecorder', () => {
 
   it('reads order statistics by 1-indexed rank', () => {
     const rec = recorderOf([30, 10, 20, 40]);
-    assert.deepEqual([1, 2, 3, 4].map((r) => rec.valueAtRankUs(r)), [10, 20, 30, 40]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((r) => rec.valueAtRankUs(r)),
+      [10, 20, 30, 40],
+    );
     assert.throws(() => rec.valueAtRankUs(0), RangeError);
     assert.throws(() => rec.valueAtRankUs(5), RangeError);
     assert.throws(() => rec.valueAtRankUs(1.5), RangeError);
@@ -60,7 +63,10 @@ describe('LatencyRecorder', () => {
 
   it('rounds to whole microseconds', () => {
     const rec = recorderOf([1.4, 1.6, 2.5]);
-    assert.deepEqual([1, 2, 3].map((r) => rec.valueAtRankUs(r)), [1, 2, 3]);
+    assert.deepEqual(
+      [1, 2, 3].map((r) => rec.valueAtRankUs(r)),
+      [1, 2, 3],
+    );
     assert.equal(rec.clampedCount, 0);
   });
 

@@ -7,7 +7,8 @@ import { mulberry32, normalFrom } from './prng.js';
 function bruteForceP(a: number[], b: number[]): number {
   const all = [...a, ...b];
   const n1 = a.length;
-  const uOf = (x: number[], y: number[]): number => x.reduce((s, v) => s + y.reduce((t, w) => t + (v > w ? 1 : v === w ? 0.5 : 0), 0), 0);
+  const uOf = (x: number[], y: number[]): number =>
+    x.reduce((s, v) => s + y.reduce((t, w) => t + (v > w ? 1 : v === w ? 0.5 : 0), 0), 0);
   const observed = uOf(a, b);
   const mean = (a.length * b.length) / 2;
   let extreme = 0;

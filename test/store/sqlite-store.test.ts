@@ -43,21 +43,54 @@ const code = (e: unknown): string => (e instanceof RtinferError ? e.code : Strin
 test('runs go in and come back with their report, tags and label; filters and rm work', async () => {
   const s = new SqliteRunStore(fresh());
   const a = await s.add(run({ label: 'base', tags: { branch: 'main', ci: '1' } }));
-  const b = await s.add(run({ model: { label: 'other.onnx', path: '/m/other.onnx', sha256: null }, startedAt: '2026-12-01T10:00:00.000Z', valid: false, scenario: 'server' }));
+  const b = await s.add(
+    run({
+      model: { label: 'other.onnx', path: '/m/other.onnx', sha256: null },
+      startedAt: '2026-12-01T10:00:00.000Z',
+      valid: false,
+      scenario: 'server',
+    }),
+  );
   assert.deepEqual([a, b], [1, 2]);
   const got = await s.get(a);
   assert.deepEqual(got?.report, { schema: 'rtinfer.bench/1', note: 'x' });
   assert.deepEqual(got?.tags, { branch: 'main', ci: '1' });
   assert.equal(got?.label, 'base');
   assert.equal(got?.valid, true);
-  assert.deepEqual((await s.list()).map((r) => r.id), [2, 1], 'newest first');
-  assert.deepEqual((await s.list({ model: 'other' })).map((r) => r.id), [2]);
-  assert.deepEqual((await s.list({ model: 'abab' })).map((r) => r.id), [1], 'sha256 prefix');
-  assert.deepEqual((await s.list({ tags: { branch: 'main' } })).map((r) => r.id), [1]);
-  assert.deepEqual((await s.list({ tags: { branch: 'dev' } })).map((r) => r.id), []);
-  assert.deepEqual((await s.list({ scenario: 'server' })).map((r) => r.id), [2]);
-  assert.deepEqual((await s.list({ since: '2026-12-01T00:00:00.000Z' })).map((r) => r.id), [2]);
-  assert.deepEqual((await s.list({ until: '2026-11-30T23:59:59.999Z' })).map((r) => r.id), [1]);
+  assert.deepEqual(
+    (await s.list()).map((r) => r.id),
+    [2, 1],
+    'newest first',
+  );
+  assert.deepEqual(
+    (await s.list({ model: 'other' })).map((r) => r.id),
+    [2],
+  );
+  assert.deepEqual(
+    (await s.list({ model: 'abab' })).map((r) => r.id),
+    [1],
+    'sha256 prefix',
+  );
+  assert.deepEqual(
+    (await s.list({ tags: { branch: 'main' } })).map((r) => r.id),
+    [1],
+  );
+  assert.deepEqual(
+    (await s.list({ tags: { branch: 'dev' } })).map((r) => r.id),
+    [],
+  );
+  assert.deepEqual(
+    (await s.list({ scenario: 'server' })).map((r) => r.id),
+    [2],
+  );
+  assert.deepEqual(
+    (await s.list({ since: '2026-12-01T00:00:00.000Z' })).map((r) => r.id),
+    [2],
+  );
+  assert.deepEqual(
+    (await s.list({ until: '2026-11-30T23:59:59.999Z' })).map((r) => r.id),
+    [1],
+  );
   assert.equal((await resolveRun(s, 'label:base')).id, 1);
   assert.equal((await resolveRun(s, 'last')).id, 2);
   assert.equal((await resolveRun(s, 'last', { kind: 'bench', settingKey: 'k1', sha256: 'ab'.repeat(32) })).id, 1);
@@ -110,16 +143,26 @@ test('EXPECTED FAILURE - a store from a newer rtinfer is refused in one line and
   db.pragma(`user_version = ${SCHEMA_VERSION + 5}`);
   db.close();
   const before = readFileSync(file);
-  assert.throws(() => new SqliteRunStore(file), (e: unknown) => code(e) === 'RTI_ERR_STORE_VERSION' && !(e as Error).message.includes('\n') && /newer/.test((e as Error).message));
+  assert.throws(
+    () => new SqliteRunStore(file),
+    (e: unknown) =>
+      code(e) === 'RTI_ERR_STORE_VERSION' && !(e as Error).message.includes('\n') && /newer/.test((e as Error).message),
+  );
   assert.deepEqual(readFileSync(file), before);
 });
 
 test('EXPECTED FAILURE - a file that is not a database is refused in one line and never overwritten', () => {
-  for (const content of [Buffer.from('this is not sqlite, just a text file that happens to be named runs.db\n'.repeat(100)), Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4080, 0xab)])]) {
+  for (const content of [
+    Buffer.from('this is not sqlite, just a text file that happens to be named runs.db\n'.repeat(100)),
+    Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4080, 0xab)]),
+  ]) {
     const file = fresh();
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, content);
-    assert.throws(() => new SqliteRunStore(file), (e: unknown) => code(e) === 'RTI_ERR_STORE_CORRUPT' && !(e as Error).message.includes('\n'));
+    assert.throws(
+      () => new SqliteRunStore(file),
+      (e: unknown) => code(e) === 'RTI_ERR_STORE_CORRUPT' && !(e as Error).message.includes('\n'),
+    );
     assert.deepEqual(readFileSync(file), content);
     assert.equal(existsSync(`${file}-wal`), false);
   }
@@ -128,7 +171,10 @@ test('EXPECTED FAILURE - a file that is not a database is refused in one line an
 test('EXPECTED FAILURE - a store that cannot be created says so (read-only folder, a file in the way)', async (t) => {
   const blocker = path.join(dir, 'a-file');
   writeFileSync(blocker, 'x');
-  assert.throws(() => new SqliteRunStore(path.join(blocker, 'runs.db')), (e: unknown) => code(e) === 'RTI_ERR_STORE_UNWRITABLE');
+  assert.throws(
+    () => new SqliteRunStore(path.join(blocker, 'runs.db')),
+    (e: unknown) => code(e) === 'RTI_ERR_STORE_UNWRITABLE',
+  );
   if (process.getuid?.() === 0) {
     t.diagnostic('running as root: folder permissions do not apply, the read-only folder case is not tested');
     return;
@@ -137,7 +183,10 @@ test('EXPECTED FAILURE - a store that cannot be created says so (read-only folde
   mkdirSync(ro);
   chmodSync(ro, 0o555);
   try {
-    assert.throws(() => new SqliteRunStore(path.join(ro, '.rtinfer', 'runs.db')), (e: unknown) => code(e) === 'RTI_ERR_STORE_UNWRITABLE');
+    assert.throws(
+      () => new SqliteRunStore(path.join(ro, '.rtinfer', 'runs.db')),
+      (e: unknown) => code(e) === 'RTI_ERR_STORE_UNWRITABLE',
+    );
   } finally {
     chmodSync(ro, 0o755);
   }
@@ -153,7 +202,11 @@ test('two processes writing at once both land, every run', async () => {
     await s.close();
   `;
   const exec = promisify(execFile);
-  const spawnWriter = (w: string) => exec(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file, w], { cwd: ROOT, timeout: 60_000 });
+  const spawnWriter = (w: string) =>
+    exec(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file, w], {
+      cwd: ROOT,
+      timeout: 60_000,
+    });
   await Promise.all([spawnWriter('1'), spawnWriter('2')]);
   const s = new SqliteRunStore(file);
   const rows = await s.list({ limit: 1000 });
@@ -169,7 +222,10 @@ test('the store path: --store, then RTINFER_STORE, then .rtinfer/runs.db; --no-s
   assert.equal(storePath({ cwd: '/w', env: { RTINFER_STORE: 'x.db' }, store: '/y.db' }), '/y.db');
   assert.equal(storePath({ noStore: true }), null);
   assert.deepEqual(parseTag('branch=feature/x=1'), ['branch', 'feature/x=1']);
-  assert.throws(() => parseTag('=v'), (e: unknown) => code(e) === 'RTI_ERR_ARG_INVALID');
+  assert.throws(
+    () => parseTag('=v'),
+    (e: unknown) => code(e) === 'RTI_ERR_ARG_INVALID',
+  );
   assert.match(gitCommit(ROOT) ?? '', /^[0-9a-f]{40}$/);
   assert.equal(gitCommit(os.tmpdir()), null);
 });

@@ -27,7 +27,22 @@ before(async () => {
   await ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=30', '-frames:v', '30', '-pix_fmt', 'yuv420p', clip);
   // Lossless (FFV1, RGB) so the frames are the JPEG's decoded pixels. Only with the workplace's shared
   // images: the tests that use this clip skip (and say so) without them.
-  if (existsSync(`${SHARED_MODELS}coco139.jpg`)) await ffmpeg('-loop', '1', '-i', `${SHARED_MODELS}coco139.jpg`, '-frames:v', '5', '-r', '30', '-c:v', 'ffv1', '-pix_fmt', 'bgr0', coco);
+  if (existsSync(`${SHARED_MODELS}coco139.jpg`))
+    await ffmpeg(
+      '-loop',
+      '1',
+      '-i',
+      `${SHARED_MODELS}coco139.jpg`,
+      '-frames:v',
+      '5',
+      '-r',
+      '30',
+      '-c:v',
+      'ffv1',
+      '-pix_fmt',
+      'bgr0',
+      coco,
+    );
 });
 
 const file = (location: string): VideoInput => ({ kind: 'file', location });
@@ -36,16 +51,33 @@ async function collect(frames: AsyncIterable<Frame>): Promise<Frame[]> {
   for await (const f of frames) out.push(f);
   return out;
 }
-const codeOf = (code: string) => (e: unknown): boolean => isRtinferError(e) && e.code === code;
+const codeOf =
+  (code: string) =>
+  (e: unknown): boolean =>
+    isRtinferError(e) && e.code === code;
 
 test('sources are told apart from their text: video files, streams, cameras, stdin, and image folders, globs and lists', async () => {
-  assert.deepEqual(['a.mp4', 'b.MKV', 'rtsp://h/s', 'http://h/x.mjpg', '/dev/video0', '-', 'img.jpg', 'dir', 'x/*.jpg'].map((s) => classifySource(s).kind), ['file', 'file', 'stream', 'stream', 'camera', 'stdin', 'images', 'images', 'images']);
+  assert.deepEqual(
+    ['a.mp4', 'b.MKV', 'rtsp://h/s', 'http://h/x.mjpg', '/dev/video0', '-', 'img.jpg', 'dir', 'x/*.jpg'].map(
+      (s) => classifySource(s).kind,
+    ),
+    ['file', 'file', 'stream', 'stream', 'camera', 'stdin', 'images', 'images', 'images'],
+  );
   const d = mkdtempSync(path.join(dir, 'imgs-'));
   for (const n of ['b.jpg', 'a.jpg', 'c.png', 'notes.md']) writeFileSync(path.join(d, n), '');
-  assert.deepEqual((await expandImages(`${d}/*.jpg`)).map((p) => path.basename(p)), ['a.jpg', 'b.jpg']);
-  assert.deepEqual((await expandImages(d)).map((p) => path.basename(p)), ['a.jpg', 'b.jpg', 'c.png']);
+  assert.deepEqual(
+    (await expandImages(`${d}/*.jpg`)).map((p) => path.basename(p)),
+    ['a.jpg', 'b.jpg'],
+  );
+  assert.deepEqual(
+    (await expandImages(d)).map((p) => path.basename(p)),
+    ['a.jpg', 'b.jpg', 'c.png'],
+  );
   writeFileSync(path.join(d, 'list.txt'), 'c.png\n# comment\n\na.jpg\n');
-  assert.deepEqual((await expandImages(path.join(d, 'list.txt'))).map((p) => path.basename(p)), ['c.png', 'a.jpg']);
+  assert.deepEqual(
+    (await expandImages(path.join(d, 'list.txt'))).map((p) => path.basename(p)),
+    ['c.png', 'a.jpg'],
+  );
 });
 
 test('a 30-frame clip: 30 frames in order, prescaled by ffmpeg to the letterbox content (640x480 of 320x240), or whole for sharp', async (t) => {
@@ -54,15 +86,26 @@ test('a 30-frame clip: 30 frames in order, prescaled by ffmpeg to the letterbox 
   assert.equal(v.path, 'ffmpeg-prescaled');
   assert.deepEqual([v.info?.width, v.info?.height, v.info?.fps], [320, 240, 30]);
   const frames = await collect(v.frames);
-  assert.deepEqual(frames.map((f) => f.index), [...Array(30).keys()]);
+  assert.deepEqual(
+    frames.map((f) => f.index),
+    [...Array(30).keys()],
+  );
   const img = frames[0]!.image as RawImage;
-  assert.deepEqual([img.width, img.height, img.channels, img.data.length, img.original], [640, 480, 3, 640 * 480 * 3, { width: 320, height: 240 }]);
-  const whole = await collect((await openVideo(file(clip), DEFAULT_PREPROCESS, { resize: 'sharp', maxFrames: 5 })).frames);
+  assert.deepEqual(
+    [img.width, img.height, img.channels, img.data.length, img.original],
+    [640, 480, 3, 640 * 480 * 3, { width: 320, height: 240 }],
+  );
+  const whole = await collect(
+    (await openVideo(file(clip), DEFAULT_PREPROCESS, { resize: 'sharp', maxFrames: 5 })).frames,
+  );
   assert.equal(whole.length, 5);
-  assert.deepEqual([(whole[0]!.image as RawImage).width, (whole[0]!.image as RawImage).height, (whole[0]!.image as RawImage).original], [320, 240, undefined]);
+  assert.deepEqual(
+    [(whole[0]!.image as RawImage).width, (whole[0]!.image as RawImage).height, (whole[0]!.image as RawImage).original],
+    [320, 240, undefined],
+  );
 });
 
-test('yolox_nano: the prescaled frames give the still image\'s detections, boxes in the original frame\'s pixels', async (t) => {
+test("yolox_nano: the prescaled frames give the still image's detections, boxes in the original frame's pixels", async (t) => {
   if (skipWithoutFfmpeg(t)) return;
   const modelPath = sharedModel(t, 'yolox_nano.onnx');
   if (!modelPath) return;
@@ -79,7 +122,10 @@ test('yolox_nano: the prescaled frames give the still image\'s detections, boxes
     assert.ok(strong.length >= 2);
     for (const d of strong) {
       const m = r.detections.find((x) => x.label === d.label && x.box.every((v, i) => Math.abs(v - d.box[i]!) < 4));
-      assert.ok(m, `${d.label} [${d.box.map(Math.round).join(',')}] found in the frame: ${JSON.stringify(r.detections.slice(0, 4).map((x) => [x.label, x.box.map(Math.round)]))}`);
+      assert.ok(
+        m,
+        `${d.label} [${d.box.map(Math.round).join(',')}] found in the frame: ${JSON.stringify(r.detections.slice(0, 4).map((x) => [x.label, x.box.map(Math.round)]))}`,
+      );
       assert.ok(Math.abs(m.score - d.score) < 0.05);
     }
   } finally {
@@ -96,11 +142,20 @@ test('rtinfer predict on a clip: --json gives one line per frame then the rtinfe
   const stdout = { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream;
   const code = await predictCommand([modelPath, coco, '--json', '--save', saved, '--warmup', '1'], { stdout });
   assert.equal(code, 0);
-  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const summary = lines.at(-1);
   assert.equal(summary.schema, 'rtinfer.predict/1');
-  assert.deepEqual([summary.video.framesIn, summary.video.processed, summary.video.dropped, summary.video.mode], [5, 5, 0, 'all-frames']);
-  assert.deepEqual(lines.slice(0, -1).map((l) => l.frame), [...Array(5).keys()]);
+  assert.deepEqual(
+    [summary.video.framesIn, summary.video.processed, summary.video.dropped, summary.video.mode],
+    [5, 5, 0, 'all-frames'],
+  );
+  assert.deepEqual(
+    lines.slice(0, -1).map((l) => l.frame),
+    [...Array(5).keys()],
+  );
   const first = lines[0];
   assert.ok(first.detections.some((d: { label: string }) => d.label === 'tv'));
   assert.ok(first.latencyMs >= first.speedMs.inference && first.endMs >= first.startMs);
@@ -116,7 +171,10 @@ test('realtime from a file (paced at its 30 fps) with a model slower than 33 ms:
   // The PP-OCR detector on 640x480 frames takes well over 33 ms on CPU.
   const code = await predictCommand([OCR_DET, clip, '--realtime', '--json', '--warmup', '1'], { stdout });
   assert.equal(code, 0);
-  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const v = lines.at(-1).video;
   assert.equal(v.mode, 'realtime');
   assert.equal(v.paceFps, 30);
@@ -124,40 +182,77 @@ test('realtime from a file (paced at its 30 fps) with a model slower than 33 ms:
   assert.equal(v.processed + v.dropped, 30);
   assert.ok(v.dropped > 0, `dropped ${v.dropped}`);
   const done = lines.filter((l) => l.status === 'done').map((l) => l.frame);
-  assert.deepEqual([...done].sort((a, b) => a - b), done);
+  assert.deepEqual(
+    [...done].sort((a, b) => a - b),
+    done,
+  );
   assert.equal(v.inOrder, true);
 });
 
 test('MJPEG and raw frames on stdin; an unsupported raw pixel format is refused', async () => {
-  const jpeg = (v: number): Promise<Buffer> => sharp({ create: { width: 32, height: 16, channels: 3, background: { r: v, g: v, b: v } } }).jpeg().toBuffer();
+  const jpeg = (v: number): Promise<Buffer> =>
+    sharp({ create: { width: 32, height: 16, channels: 3, background: { r: v, g: v, b: v } } })
+      .jpeg()
+      .toBuffer();
   const stream = Readable.from([Buffer.concat(await Promise.all([jpeg(0), jpeg(100), jpeg(200)]))]);
   const mj = await openVideo({ kind: 'stdin', location: '-' }, DEFAULT_PREPROCESS, { stdin: stream });
   assert.equal((await collect(mj.frames)).length, 3);
-  const raw = await openVideo({ kind: 'stdin', location: '-' }, DEFAULT_PREPROCESS, { stdin: Readable.from([Buffer.alloc(4 * 2 * 3 * 2 + 1)]), rawFrame: { width: 4, height: 2, pixelFormat: 'rgb24' } });
-  await assert.rejects(collect(raw.frames), (e) => codeOf('RTI_ERR_VIDEO_DECODE')(e) && /truncated raw frame after frame 2/.test((e as Error).message));
-  await assert.rejects(openVideo({ kind: 'stdin', location: '-' }, DEFAULT_PREPROCESS, { rawFrame: { width: 4, height: 2, pixelFormat: 'yuv420p' } }), codeOf('RTI_ERR_VIDEO_UNSUPPORTED'));
+  const raw = await openVideo({ kind: 'stdin', location: '-' }, DEFAULT_PREPROCESS, {
+    stdin: Readable.from([Buffer.alloc(4 * 2 * 3 * 2 + 1)]),
+    rawFrame: { width: 4, height: 2, pixelFormat: 'rgb24' },
+  });
+  await assert.rejects(
+    collect(raw.frames),
+    (e) => codeOf('RTI_ERR_VIDEO_DECODE')(e) && /truncated raw frame after frame 2/.test((e as Error).message),
+  );
+  await assert.rejects(
+    openVideo({ kind: 'stdin', location: '-' }, DEFAULT_PREPROCESS, {
+      rawFrame: { width: 4, height: 2, pixelFormat: 'yuv420p' },
+    }),
+    codeOf('RTI_ERR_VIDEO_UNSUPPORTED'),
+  );
 });
 
 test('BAD CALL - missing file, not a video, refused stream, silent stream, ffmpeg missing: one-line errors with stable codes, bounded waits', async (t) => {
   if (skipWithoutFfmpeg(t)) return;
-  await assert.rejects(openVideo(file(path.join(dir, 'nope.mp4')), DEFAULT_PREPROCESS), (e) => codeOf('RTI_ERR_VIDEO_NOT_FOUND')(e) && /nope\.mp4: no such file/.test((e as Error).message));
-  await assert.rejects(openVideo({ kind: 'camera', location: '/dev/video99' }, DEFAULT_PREPROCESS), codeOf('RTI_ERR_VIDEO_NOT_FOUND'));
+  await assert.rejects(
+    openVideo(file(path.join(dir, 'nope.mp4')), DEFAULT_PREPROCESS),
+    (e) => codeOf('RTI_ERR_VIDEO_NOT_FOUND')(e) && /nope\.mp4: no such file/.test((e as Error).message),
+  );
+  await assert.rejects(
+    openVideo({ kind: 'camera', location: '/dev/video99' }, DEFAULT_PREPROCESS),
+    codeOf('RTI_ERR_VIDEO_NOT_FOUND'),
+  );
   const junk = path.join(dir, 'junk.mp4');
   writeFileSync(junk, 'this is not a video');
-  await assert.rejects(openVideo(file(junk), DEFAULT_PREPROCESS), (e) => codeOf('RTI_ERR_VIDEO_UNSUPPORTED')(e) && !(e as Error).message.includes('\n'));
-  await assert.rejects(openVideo({ kind: 'stream', location: 'http://127.0.0.1:9/x.mp4' }, DEFAULT_PREPROCESS), codeOf('RTI_ERR_VIDEO_OPEN'));
+  await assert.rejects(
+    openVideo(file(junk), DEFAULT_PREPROCESS),
+    (e) => codeOf('RTI_ERR_VIDEO_UNSUPPORTED')(e) && !(e as Error).message.includes('\n'),
+  );
+  await assert.rejects(
+    openVideo({ kind: 'stream', location: 'http://127.0.0.1:9/x.mp4' }, DEFAULT_PREPROCESS),
+    codeOf('RTI_ERR_VIDEO_OPEN'),
+  );
   // A server that accepts and never answers: the open timeout ends it.
   const silent = net.createServer(() => undefined);
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   t.after(() => silent.close());
   const port = (silent.address() as net.AddressInfo).port;
   const t0 = Date.now();
-  await assert.rejects(openVideo({ kind: 'stream', location: `http://127.0.0.1:${port}/live` }, DEFAULT_PREPROCESS, { openTimeoutMs: 800 }), codeOf('RTI_ERR_VIDEO_OPEN'));
+  await assert.rejects(
+    openVideo({ kind: 'stream', location: `http://127.0.0.1:${port}/live` }, DEFAULT_PREPROCESS, {
+      openTimeoutMs: 800,
+    }),
+    codeOf('RTI_ERR_VIDEO_OPEN'),
+  );
   assert.ok(Date.now() - t0 < 5000, `gave up in ${Date.now() - t0} ms`);
   const saved = process.env['RTINFER_FFPROBE'];
   process.env['RTINFER_FFPROBE'] = path.join(dir, 'no-ffprobe');
   try {
-    await assert.rejects(openVideo(file(clip), DEFAULT_PREPROCESS), (e) => codeOf('RTI_ERR_VIDEO_FFMPEG_MISSING')(e) && /apt-get install ffmpeg/.test((e as Error).message));
+    await assert.rejects(
+      openVideo(file(clip), DEFAULT_PREPROCESS),
+      (e) => codeOf('RTI_ERR_VIDEO_FFMPEG_MISSING')(e) && /apt-get install ffmpeg/.test((e as Error).message),
+    );
   } finally {
     if (saved === undefined) delete process.env['RTINFER_FFPROBE'];
     else process.env['RTINFER_FFPROBE'] = saved;
@@ -167,7 +262,19 @@ test('BAD CALL - missing file, not a video, refused stream, silent stream, ffmpe
 test('a video with a corrupt tail: its frames first, then RTI_ERR_VIDEO_DECODE with the summary still printed and exit 1', async (t) => {
   if (skipWithoutFfmpeg(t)) return;
   const ts = path.join(dir, 'cut.ts');
-  await ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=30', '-frames:v', '60', '-c:v', 'mpeg2video', '-f', 'mpegts', path.join(dir, 'full.ts'));
+  await ffmpeg(
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=320x240:rate=30',
+    '-frames:v',
+    '60',
+    '-c:v',
+    'mpeg2video',
+    '-f',
+    'mpegts',
+    path.join(dir, 'full.ts'),
+  );
   const { readFileSync } = await import('node:fs');
   const full = readFileSync(path.join(dir, 'full.ts'));
   writeFileSync(ts, full.subarray(0, Math.floor(full.length / 2)));

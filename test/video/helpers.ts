@@ -23,7 +23,9 @@ export function hasFfmpeg(): boolean {
 /** True after marking the test skipped (with how to get ffmpeg) when it is not installed. */
 export function skipWithoutFfmpeg(t: TestContext): boolean {
   if (hasFfmpeg()) return false;
-  t.skip('ffmpeg/ffprobe not found (apt-get install ffmpeg, or set RTINFER_FFMPEG / RTINFER_FFPROBE): video test skipped');
+  t.skip(
+    'ffmpeg/ffprobe not found (apt-get install ffmpeg, or set RTINFER_FFMPEG / RTINFER_FFPROBE): video test skipped',
+  );
   return true;
 }
 
@@ -34,7 +36,19 @@ export async function ffmpeg(...args: string[]): Promise<void> {
 
 /** Frame count, size and rate of a video, counted by decoding it. */
 export async function probeFrames(file: string): Promise<{ frames: number; width: number; height: number }> {
-  const { stdout } = await run(ffprobePath(), ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames,width,height', '-of', 'json', file]);
-  const s = (JSON.parse(stdout) as { streams: Array<{ nb_read_frames: string; width: number; height: number }> }).streams[0]!;
+  const { stdout } = await run(ffprobePath(), [
+    '-v',
+    'error',
+    '-count_frames',
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'stream=nb_read_frames,width,height',
+    '-of',
+    'json',
+    file,
+  ]);
+  const s = (JSON.parse(stdout) as { streams: Array<{ nb_read_frames: string; width: number; height: number }> })
+    .streams[0]!;
   return { frames: Number(s.nb_read_frames), width: s.width, height: s.height };
 }

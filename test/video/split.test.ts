@@ -21,11 +21,18 @@ test('raw frames come out whole and in order whatever the chunk boundaries, a sh
 });
 
 test('MJPEG: concatenated JPEGs split exactly, across any chunking, with an EXIF-like nested JPEG kept inside its frame', async () => {
-  const jpeg = (v: number): Promise<Buffer> => sharp({ create: { width: 16, height: 8, channels: 3, background: { r: v, g: 0, b: 0 } } }).jpeg().toBuffer();
+  const jpeg = (v: number): Promise<Buffer> =>
+    sharp({ create: { width: 16, height: 8, channels: 3, background: { r: v, g: 0, b: 0 } } })
+      .jpeg()
+      .toBuffer();
   const [a, b] = await Promise.all([jpeg(10), jpeg(200)]);
   // A frame whose APP segment holds a whole small JPEG (as an EXIF thumbnail does).
   const thumb = await jpeg(50);
-  const app1 = Buffer.concat([Buffer.from([0xff, 0xe1]), Buffer.from([(thumb.length + 2) >> 8, (thumb.length + 2) & 0xff]), thumb]);
+  const app1 = Buffer.concat([
+    Buffer.from([0xff, 0xe1]),
+    Buffer.from([(thumb.length + 2) >> 8, (thumb.length + 2) & 0xff]),
+    thumb,
+  ]);
   const c = Buffer.concat([b!.subarray(0, 2), app1, b!.subarray(2)]);
   const stream = Buffer.concat([Buffer.from('junk'), a!, c, a!]);
   for (const size of [1, 2, 3, 7, 64, 100_000]) {
@@ -38,5 +45,8 @@ test('MJPEG: concatenated JPEGs split exactly, across any chunking, with an EXIF
   const s = new MjpegSplitter();
   s.push(a!.subarray(0, 50));
   assert.equal(s.pending(), true, 'a truncated JPEG is pending at the end');
-  assert.throws(() => new MjpegSplitter(100).push(Buffer.concat([Buffer.from([0xff, 0xd8]), Buffer.alloc(200)])), /no end marker/);
+  assert.throws(
+    () => new MjpegSplitter(100).push(Buffer.concat([Buffer.from([0xff, 0xd8]), Buffer.alloc(200)])),
+    /no end marker/,
+  );
 });

@@ -11,7 +11,14 @@ import { after, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { runBench } from '../../src/loadgen/bench.js';
 import { renderBenchHtml } from '../../src/report/html-report.js';
-import { MAX_FPS, MAX_PROBES, MIN_FPS, renderVideoBench, searchMaxFps, type FpsProbe } from '../../src/video/video-bench.js';
+import {
+  MAX_FPS,
+  MAX_PROBES,
+  MIN_FPS,
+  renderVideoBench,
+  searchMaxFps,
+  type FpsProbe,
+} from '../../src/video/video-bench.js';
 import { withPage } from '../helpers/browser.js';
 import { SHARED_MODELS, sharedModel } from '../helpers/models.js';
 import { ffmpeg, skipWithoutFfmpeg } from './helpers.js';
@@ -20,15 +27,40 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-max-fps-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A machine that sustains up to `capacity` fps: drops above it. */
-const machine = (capacity: number, asked: number[]) => async (fps: number): Promise<FpsProbe> => {
-  asked.push(fps);
-  const dropped = fps > capacity ? Math.ceil(fps - capacity) : 0;
-  return { fps, framesIn: 10, processed: 10 - Math.min(9, dropped), dropped, late: 0, sourceBehind: 0, captureToResultP99Ms: 10, sustained: dropped === 0 };
-};
-const first = (fps: number, capacity: number): FpsProbe => ({ fps, framesIn: 10, processed: 10, dropped: fps > capacity ? 1 : 0, late: 0, sourceBehind: 0, captureToResultP99Ms: 10, sustained: fps <= capacity });
+const machine =
+  (capacity: number, asked: number[]) =>
+  async (fps: number): Promise<FpsProbe> => {
+    asked.push(fps);
+    const dropped = fps > capacity ? Math.ceil(fps - capacity) : 0;
+    return {
+      fps,
+      framesIn: 10,
+      processed: 10 - Math.min(9, dropped),
+      dropped,
+      late: 0,
+      sourceBehind: 0,
+      captureToResultP99Ms: 10,
+      sustained: dropped === 0,
+    };
+  };
+const first = (fps: number, capacity: number): FpsProbe => ({
+  fps,
+  framesIn: 10,
+  processed: 10,
+  dropped: fps > capacity ? 1 : 0,
+  late: 0,
+  sourceBehind: 0,
+  captureToResultP99Ms: 10,
+  sustained: fps <= capacity,
+});
 
 test('the max-fps search brackets the capacity by doubling or halving from the first run, then bisects to within 10 %, in at most MAX_PROBES runs', async () => {
-  for (const [start, capacity] of [[30, 12.5], [30, 95], [5, 47], [60, 1.3]] as const) {
+  for (const [start, capacity] of [
+    [30, 12.5],
+    [30, 95],
+    [5, 47],
+    [60, 1.3],
+  ] as const) {
     const asked: number[] = [];
     const r = await searchMaxFps(machine(capacity, asked), first(start, capacity), 1000);
     assert.equal(r.bound, 'found', `${start} → ${capacity}: ${JSON.stringify(r)}`);
@@ -54,8 +86,23 @@ test('the max-fps search brackets the capacity by doubling or halving from the f
 
 test('a sustained run above a failed rate (luck on a noisy machine) does not raise the answer', async () => {
   // 30 drops, 15 holds, 21 holds by luck but 18 drops: the answer stays below the smallest failure.
-  const outcomes = new Map([[15, true], [21, true], [18, false], [17, false], [16, true]]);
-  const probe = async (fps: number): Promise<FpsProbe> => ({ fps, framesIn: 10, processed: 10, dropped: outcomes.get(fps) ? 0 : 1, late: 0, sourceBehind: 0, captureToResultP99Ms: 1, sustained: outcomes.get(fps) ?? false });
+  const outcomes = new Map([
+    [15, true],
+    [21, true],
+    [18, false],
+    [17, false],
+    [16, true],
+  ]);
+  const probe = async (fps: number): Promise<FpsProbe> => ({
+    fps,
+    framesIn: 10,
+    processed: 10,
+    dropped: outcomes.get(fps) ? 0 : 1,
+    late: 0,
+    sourceBehind: 0,
+    captureToResultP99Ms: 1,
+    sustained: outcomes.get(fps) ?? false,
+  });
   const r = await searchMaxFps(probe, first(30, 0), 1000);
   assert.ok(r.failedFps !== null && r.fps < r.failedFps, JSON.stringify(r));
 });
@@ -71,8 +118,29 @@ test('bench --video on a clip of coco139.jpg with yolox_nano: video.maxFps is th
   }
   // 2 s at 30 fps, 640x360, the picture panned so frames differ.
   const clip = path.join(dir, 'coco.mp4');
-  await ffmpeg('-loop', '1', '-i', image, '-vf', "scale=640:426,crop=640:360:0:'mod(t*30\\,66)',format=yuv420p", '-t', '2', '-r', '30', '-c:v', 'libx264', clip);
-  const { report } = await runBench({ model, video: { file: clip, fps: 30 }, warmup: { minQueries: 1, minDurationMs: 0 }, durationMs: 0, minQueries: 10, maxQueries: 10 });
+  await ffmpeg(
+    '-loop',
+    '1',
+    '-i',
+    image,
+    '-vf',
+    "scale=640:426,crop=640:360:0:'mod(t*30\\,66)',format=yuv420p",
+    '-t',
+    '2',
+    '-r',
+    '30',
+    '-c:v',
+    'libx264',
+    clip,
+  );
+  const { report } = await runBench({
+    model,
+    video: { file: clip, fps: 30 },
+    warmup: { minQueries: 1, minDurationMs: 0 },
+    durationMs: 0,
+    minQueries: 10,
+    maxQueries: 10,
+  });
   const v = report.video!;
   const m = v.maxFps!;
   assert.ok(m, 'the search ran');
@@ -84,7 +152,10 @@ test('bench --video on a clip of coco139.jpg with yolox_nano: video.maxFps is th
     assert.ok(p.framesIn >= 4 && p.processed + p.dropped === p.framesIn, JSON.stringify(p));
   }
   if (m.bound === 'found') {
-    assert.ok(m.probes.some((p) => p.fps === m.fps && p.sustained), 'the answer was measured with no drop');
+    assert.ok(
+      m.probes.some((p) => p.fps === m.fps && p.sustained),
+      'the answer was measured with no drop',
+    );
     assert.ok(m.failedFps! > m.fps);
     assert.ok(m.probes.some((p) => p.fps === m.failedFps && !p.sustained));
   }
@@ -97,7 +168,13 @@ test('bench --video on a clip of coco139.jpg with yolox_nano: video.maxFps is th
     await page.goto(pathToFileURL(file).href);
     await page.waitForSelector('#video-max-fps');
     const line = (await page.textContent('#video-max-fps')) ?? '';
-    if (m.bound === 'found') assert.match(line, new RegExp(`^${m.fps} fps sustained with no drop; ${m.failedFps} fps drops frames \\(${m.probes.length} paced runs`));
+    if (m.bound === 'found')
+      assert.match(
+        line,
+        new RegExp(
+          `^${m.fps} fps sustained with no drop; ${m.failedFps} fps drops frames \\(${m.probes.length} paced runs`,
+        ),
+      );
     assert.equal(await page.$$eval('#video-probes tbody tr', (rows) => rows.length), m.probes.length);
     assert.match((await page.textContent('#video-verdict')) ?? '', /keep up with 30 fps/);
     await screenshot('bench-video');

@@ -15,10 +15,28 @@ export interface ConstantOutput {
   values: Float32Array;
 }
 
-export function constantModel(input: { name: string; shape: number[] }, outputs: ConstantOutput[], metadata: Record<string, string> = {}): Uint8Array {
+export function constantModel(
+  input: { name: string; shape: number[] },
+  outputs: ConstantOutput[],
+  metadata: Record<string, string> = {},
+): Uint8Array {
   // onnxruntime accepts a graph input that no node reads.
   return buildModel({
-    nodes: outputs.map((o) => node('Constant', [], [o.name], [tensorAttribute('value', { name: `${o.name}_value`, dims: o.dims, data_type: 1, raw_data: new Uint8Array(o.values.buffer, o.values.byteOffset, o.values.byteLength) })])),
+    nodes: outputs.map((o) =>
+      node(
+        'Constant',
+        [],
+        [o.name],
+        [
+          tensorAttribute('value', {
+            name: `${o.name}_value`,
+            dims: o.dims,
+            data_type: 1,
+            raw_data: new Uint8Array(o.values.buffer, o.values.byteOffset, o.values.byteLength),
+          }),
+        ],
+      ),
+    ),
     inputs: [{ name: input.name, dtype: 'float32', shape: input.shape }],
     outputs: outputs.map((o) => ({ name: o.name, dtype: 'float32', shape: o.dims })),
     metadata,
@@ -26,7 +44,11 @@ export function constantModel(input: { name: string; shape: number[] }, outputs:
 }
 
 /** A session on the model and a pipeline over it (detected head unless options say otherwise). */
-export async function openConstant(bytes: Uint8Array, metadata: Record<string, string> = {}, options: Omit<VisionPipelineOptions, 'session' | 'metadata'> = {}): Promise<{ pipeline: VisionPipeline; close: () => Promise<void> }> {
+export async function openConstant(
+  bytes: Uint8Array,
+  metadata: Record<string, string> = {},
+  options: Omit<VisionPipelineOptions, 'session' | 'metadata'> = {},
+): Promise<{ pipeline: VisionPipeline; close: () => Promise<void> }> {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
   try {
     const pipeline = createVisionPipeline({ ...options, session, metadata });

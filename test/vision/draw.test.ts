@@ -5,7 +5,10 @@ import { drawDetections, overlaySvg } from '../../src/vision/draw.js';
 import type { Detection } from '../../src/vision/types.js';
 import { noiseJpeg } from './helpers.js';
 
-const white = async (width: number, height: number): Promise<Buffer> => sharp({ create: { width, height, channels: 3, background: '#ffffff' } }).png().toBuffer();
+const white = async (width: number, height: number): Promise<Buffer> =>
+  sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
+    .png()
+    .toBuffer();
 
 async function pixel(image: Buffer, x: number, y: number): Promise<number[]> {
   const { data, info } = await sharp(image).raw().toBuffer({ resolveWithObject: true });
@@ -30,7 +33,19 @@ test('drawDetections draws each box in its class colour on the image, keeping th
 });
 
 test('text boxes with polygons are drawn as polygons; raw frames come back as PNG; labels escape XML', async () => {
-  const svg = overlaySvg(100, 50, [{ label: '<a & "b">', classId: 3, score: 0.5, box: [0, 0, 10, 10] }, { score: 0.9, box: [5, 5, 40, 20], polygon: [[5, 5], [40, 5], [40, 20], [5, 20]] }]);
+  const svg = overlaySvg(100, 50, [
+    { label: '<a & "b">', classId: 3, score: 0.5, box: [0, 0, 10, 10] },
+    {
+      score: 0.9,
+      box: [5, 5, 40, 20],
+      polygon: [
+        [5, 5],
+        [40, 5],
+        [40, 20],
+        [5, 20],
+      ],
+    },
+  ]);
   assert.match(svg, /&lt;a &amp; &quot;b&quot;&gt; 0\.50/);
   assert.match(svg, /<polygon points="5\.0,5\.0 40\.0,5\.0 40\.0,20\.0 5\.0,20\.0"/);
   const frame = { data: new Uint8Array(40 * 30 * 3).fill(255), width: 40, height: 30, channels: 3 as const };

@@ -22,11 +22,18 @@ test('letterbox plans: centred pads split the remainder with the extra pixel rig
 });
 
 test('crop plans follow torchvision: shorter side to shortestEdge (longer truncated), centre crop rounded half to even', () => {
-  const t = planTransform(500, 375, resolvePreprocessConfig({ width: 224, height: 224, resize: 'crop', shortestEdge: 256 }));
+  const t = planTransform(
+    500,
+    375,
+    resolvePreprocessConfig({ width: 224, height: 224, resize: 'crop', shortestEdge: 256 }),
+  );
   // 375 → 256, 500 → floor(256 · 500 / 375) = 341; crop at (round(58.5) = 58, 16).
   assert.deepEqual([t.resized.width, t.resized.height, t.cropX, t.cropY], [341, 256, 58, 16]);
   assert.deepEqual(t.content, { x: 0, y: 0, width: 224, height: 224 });
-  assert.deepEqual([roundHalfEven(0.5), roundHalfEven(1.5), roundHalfEven(2.5), roundHalfEven(-0.5), roundHalfEven(2.4)], [0, 2, 2, -0, 2]);
+  assert.deepEqual(
+    [roundHalfEven(0.5), roundHalfEven(1.5), roundHalfEven(2.5), roundHalfEven(-0.5), roundHalfEven(2.4)],
+    [0, 2, 2, -0, 2],
+  );
 });
 
 test('toOriginal inverts toTensor in every mode, and clips to the image unless told not to', () => {
@@ -58,5 +65,9 @@ test('labels load from a text file (one per line), a JSON list or a JSON object;
   assert.deepEqual(await loadLabels(path.join(dir, 'a.txt')), ['tench', 'goldfish', 'great white shark']);
   assert.deepEqual(await loadLabels(path.join(dir, 'b.json')), ['cat', 'dog']);
   assert.deepEqual(await loadLabels(path.join(dir, 'c.json')), ['cat', 'class 1', 'bird']);
-  await rejectsWith(() => loadLabels(path.join(dir, 'none.txt')), 'RTI_ERR_INPUT_DATA', /cannot read labels file .*none\.txt/);
+  await rejectsWith(
+    () => loadLabels(path.join(dir, 'none.txt')),
+    'RTI_ERR_INPUT_DATA',
+    /cannot read labels file .*none\.txt/,
+  );
 });

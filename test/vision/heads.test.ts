@@ -47,7 +47,12 @@ function withDuplicates(t: ImageTransform): Array<{ box: Box; cls: number; score
   return out;
 }
 
-function checkDetections(result: HeadResult, labels: readonly string[] | undefined, scoreOf: (t: Truth) => number = (t) => t.score, tolerance = 0.05): Detection[] {
+function checkDetections(
+  result: HeadResult,
+  labels: readonly string[] | undefined,
+  scoreOf: (t: Truth) => number = (t) => t.score,
+  tolerance = 0.05,
+): Detection[] {
   assert.equal(result.task, 'detect');
   if (result.task !== 'detect') return [];
   const dets = result.detections;
@@ -55,7 +60,12 @@ function checkDetections(result: HeadResult, labels: readonly string[] | undefin
   const sorted = [...TRUTH].sort((a, b) => scoreOf(b) - scoreOf(a));
   sorted.forEach((truth, i) => {
     const d = dets[i]!;
-    const clipped: Box = [truth.box[0], truth.box[1], Math.min(truth.box[2], ORIGINAL.width), Math.min(truth.box[3], ORIGINAL.height)];
+    const clipped: Box = [
+      truth.box[0],
+      truth.box[1],
+      Math.min(truth.box[2], ORIGINAL.width),
+      Math.min(truth.box[3], ORIGINAL.height),
+    ];
     assertBoxClose(d.box, clipped, tolerance, `detection ${i}`);
     assert.equal(d.classId, truth.cls);
     assert.ok(Math.abs(d.score - scoreOf(truth)) < 1e-4, `score ${d.score} vs ${scoreOf(truth)}`);
@@ -106,7 +116,11 @@ test('yolov5: row-major [B,N,5+C] with objectness: score = obj · cls', () => {
     data.set([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, 0.95], r);
     for (let cls = 0; cls < nc; cls++) data[r + 5 + cls] = cls === c.cls ? c.score : 0.02;
   });
-  checkDetections(head.decode({ output0: { dims: [1, n, w], data } }, t, options(head)), undefined, (x) => 0.95 * x.score);
+  checkDetections(
+    head.decode({ output0: { dims: [1, n, w], data } }, t, options(head)),
+    undefined,
+    (x) => 0.95 * x.score,
+  );
 });
 
 test('yolox: grid-relative offsets and log sizes over strides 8/16/32 decode to the original boxes, with COCO labels', () => {
@@ -130,11 +144,17 @@ test('yolox: grid-relative offsets and log sizes over strides 8/16/32 decode to 
     const row = starts[stride] + gy * g + gx;
     assert.ok(!used.has(row), 'test boxes land in distinct cells');
     used.add(row);
-    data.set([cx / stride - gx, cy / stride - gy, Math.log((x2 - x1) / stride), Math.log((y2 - y1) / stride), 1], row * w);
+    data.set(
+      [cx / stride - gx, cy / stride - gy, Math.log((x2 - x1) / stride), Math.log((y2 - y1) / stride), 1],
+      row * w,
+    );
     data[row * w + 5 + c.cls] = c.score;
   });
   checkDetections(head.decode({ output: { dims: [1, n, w], data } }, t, options(head)), COCO80);
-  assert.throws(() => head.decode({ output: { dims: [1, 3000, w], data: data.subarray(0, 3000 * w) } }, t, options(head)), /RTI_ERR|grid cells/);
+  assert.throws(
+    () => head.decode({ output: { dims: [1, 3000, w], data: data.subarray(0, 3000 * w) } }, t, options(head)),
+    /RTI_ERR|grid cells/,
+  );
 });
 
 test('end2end: [B,K,6] rows are taken as they are (no NMS), zero padding rows dropped', () => {
@@ -148,7 +168,10 @@ test('end2end: [B,K,6] rows are taken as they are (no NMS), zero padding rows dr
   const half = Uint16Array.from(data, (v) => toFloat16Bits(v));
   const r = head.decode({ output0: { dims: [1, 300, 6], data: half, type: 'float16' } }, t, options(head, { labels }));
   assert.equal(r.task === 'detect' && r.detections.length, TRUTH.length);
-  if (r.task === 'detect') r.detections.forEach((d, i) => assert.ok(Math.abs(d.box[0] - TRUTH[i]!.box[0]) < 2 && d.label === labels[TRUTH[i]!.cls]));
+  if (r.task === 'detect')
+    r.detections.forEach((d, i) =>
+      assert.ok(Math.abs(d.box[0] - TRUTH[i]!.box[0]) < 2 && d.label === labels[TRUTH[i]!.cls]),
+    );
 });
 
 test('ssd: softmaxed scores with background and normalised corner boxes (UltraFace layout)', () => {
@@ -176,7 +199,10 @@ test('ssd: softmaxed scores with background and normalised corner boxes (UltraFa
   // Classes come back 1-based (0 is background): compare against the truth shifted by one.
   assert.equal(dets.task, 'detect');
   if (dets.task !== 'detect') return;
-  checkDetections({ task: 'detect', detections: dets.detections.map((d) => ({ ...d, classId: d.classId - 1 })) }, undefined);
+  checkDetections(
+    { task: 'detect', detections: dets.detections.map((d) => ({ ...d, classId: d.classId - 1 })) },
+    undefined,
+  );
 });
 
 test('blazeface: anchor-relative regressors and logits decode to the boxes', () => {
@@ -190,17 +216,33 @@ test('blazeface: anchor-relative regressors and logits decode to the boxes', () 
   withDuplicates(t).forEach((c, k) => {
     const i = 3 + k * 70;
     const [x1, y1, x2, y2] = c.box;
-    reg.set([((x1 + x2) / 2 / 128 - anchors[2 * i]!) * 128, ((y1 + y2) / 2 / 128 - anchors[2 * i + 1]!) * 128, x2 - x1, y2 - y1], i * 16);
+    reg.set(
+      [
+        ((x1 + x2) / 2 / 128 - anchors[2 * i]!) * 128,
+        ((y1 + y2) / 2 / 128 - anchors[2 * i + 1]!) * 128,
+        x2 - x1,
+        y2 - y1,
+      ],
+      i * 16,
+    );
     logits[i] = Math.log(c.score / (1 - c.score));
   });
-  const res = head.decode({ output: { dims: [1, 896, 16], data: reg }, '519': { dims: [1, 896, 1], data: logits } }, t, options(head, { scoreThreshold: 0.5, agnostic: false }));
+  const res = head.decode(
+    { output: { dims: [1, 896, 16], data: reg }, '519': { dims: [1, 896, 1], data: logits } },
+    t,
+    options(head, { scoreThreshold: 0.5, agnostic: false }),
+  );
   assert.equal(res.task, 'detect');
   if (res.task !== 'detect') return;
   // One class only: all boxes are 'face' with class 0, so compare geometry and scores.
   assert.equal(res.detections.length, TRUTH.length);
   const sorted = [...TRUTH].sort((a, b) => b.score - a.score);
   res.detections.forEach((d, i) => {
-    assertBoxClose(d.box, [sorted[i]!.box[0], sorted[i]!.box[1], Math.min(sorted[i]!.box[2], 1280), Math.min(sorted[i]!.box[3], 720)], 0.05);
+    assertBoxClose(
+      d.box,
+      [sorted[i]!.box[0], sorted[i]!.box[1], Math.min(sorted[i]!.box[2], 1280), Math.min(sorted[i]!.box[3], 720)],
+      0.05,
+    );
     assert.ok(Math.abs(d.score - sorted[i]!.score) < 1e-5);
     assert.equal(d.label, 'face');
   });
@@ -210,15 +252,30 @@ test('classify: logits get a softmax, distributions are kept, top-k is ordered w
   const head = HEADS.classify;
   const t = transformFor(head);
   const logits = new Float32Array([1, 3, 0.5, 2, -1]);
-  const r = head.decode({ logits: { dims: [1, 5], data: logits } }, t, options(head, { k: 3, labels: ['a', 'b', 'c', 'd', 'e'] }));
+  const r = head.decode(
+    { logits: { dims: [1, 5], data: logits } },
+    t,
+    options(head, { k: 3, labels: ['a', 'b', 'c', 'd', 'e'] }),
+  );
   assert.equal(r.task, 'classify');
   if (r.task !== 'classify') return;
   const z = [...logits].reduce((s, v) => s + Math.exp(v), 0);
-  assert.deepEqual(r.classes.map((c) => [c.index, c.label]), [[1, 'b'], [3, 'd'], [0, 'a']]);
+  assert.deepEqual(
+    r.classes.map((c) => [c.index, c.label]),
+    [
+      [1, 'b'],
+      [3, 'd'],
+      [0, 'a'],
+    ],
+  );
   assert.ok(Math.abs(r.classes[0]!.score - Math.exp(3) / z) < 1e-6);
   const probs = new Float32Array([0.1, 0.6, 0.3]);
   const p = head.decode({ probs: { dims: [1, 3, 1, 1], data: probs } }, t, options(head, { k: 5 }));
-  assert.deepEqual(p.task === 'classify' && p.classes.map((c) => [c.index, c.label, Math.round(c.score * 10)]), [[1, 'class 1', 6], [2, 'class 2', 3], [0, 'class 0', 1]]);
+  assert.deepEqual(p.task === 'classify' && p.classes.map((c) => [c.index, c.label, Math.round(c.score * 10)]), [
+    [1, 'class 1', 6],
+    [2, 'class 2', 3],
+    [0, 'class 0', 1],
+  ]);
 });
 
 function textMap(w: number, h: number, paint: (x: number, y: number) => number): Float32Array {
@@ -264,7 +321,11 @@ test('text with rotated: true gives the minimum-area rectangle and its angle', (
     const v = -(x - cx) * Math.sin(angle) + (y - cy) * Math.cos(angle);
     return Math.abs(u) <= hw && Math.abs(v) <= hh ? 0.95 : 0;
   });
-  const r = head.decode({ out: { dims: [1, 1, 320, 640], data: map } }, t, options(head, { rotated: true, unclipRatio: 0 }));
+  const r = head.decode(
+    { out: { dims: [1, 1, 320, 640], data: map } },
+    t,
+    options(head, { rotated: true, unclipRatio: 0 }),
+  );
   assert.equal(r.task, 'text');
   if (r.task !== 'text') return;
   assert.equal(r.texts.length, 1);
@@ -272,7 +333,10 @@ test('text with rotated: true gives the minimum-area rectangle and its angle', (
   assert.ok(Math.abs(box.angle! - 20) < 1.5, `angle ${box.angle}`);
   const poly = box.polygon!;
   const side = (a: number, b: number): number => Math.hypot(poly[a]![0] - poly[b]![0], poly[a]![1] - poly[b]![1]);
-  assert.ok(Math.abs(side(0, 1) - 2 * hw) < 3 && Math.abs(side(1, 2) - 2 * hh) < 3, `sides ${side(0, 1)} x ${side(1, 2)}`);
+  assert.ok(
+    Math.abs(side(0, 1) - 2 * hw) < 3 && Math.abs(side(1, 2) - 2 * hh) < 3,
+    `sides ${side(0, 1)} x ${side(1, 2)}`,
+  );
   // Clockwise from the top-left: the first corner is the upper-left one.
   assert.ok(poly[0]![0] < poly[1]![0] && poly[0]![1] < poly[3]![1]);
 });

@@ -23,7 +23,9 @@ export function noiseRgb(width: number, height: number, seed = 1, channels = 3):
 }
 
 export async function noisePng(width: number, height: number, seed = 1): Promise<Buffer> {
-  return sharp(noiseRgb(width, height, seed), { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+  return sharp(noiseRgb(width, height, seed), { raw: { width, height, channels: 3 } })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
 }
 
 export async function noiseJpeg(width: number, height: number, seed = 1, orientation?: number): Promise<Buffer> {
@@ -54,7 +56,10 @@ export function throwsWith(fn: () => unknown, code: string, pattern: RegExp): vo
 
 export function assertBoxClose(actual: Readonly<Box>, expected: Readonly<Box>, tolerance: number, what = 'box'): void {
   const diff = Math.max(...actual.map((v, i) => Math.abs(v - expected[i]!)));
-  assert.ok(diff <= tolerance, `${what}: [${actual.map((v) => v.toFixed(2))}] vs expected [${expected.map((v) => v.toFixed(2))}] (max diff ${diff.toFixed(3)} > ${tolerance})`);
+  assert.ok(
+    diff <= tolerance,
+    `${what}: [${actual.map((v) => v.toFixed(2))}] vs expected [${expected.map((v) => v.toFixed(2))}] (max diff ${diff.toFixed(3)} > ${tolerance})`,
+  );
 }
 
 export function iou(a: Readonly<Box>, b: Readonly<Box>): number {

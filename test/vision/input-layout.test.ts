@@ -14,21 +14,40 @@ const input = (shape: Array<number | string>, name = 'x', dtype = 'float32') => 
 
 test('layout and channels come from the input shape, with the reason', () => {
   const grey = inferInputLayout(input([1, 1, 28, 28]));
-  assert.deepEqual([grey.fields.layout, grey.fields.channels, grey.fields.width, grey.fields.height], ['nchw', 1, 28, 28]);
+  assert.deepEqual(
+    [grey.fields.layout, grey.fields.channels, grey.fields.width, grey.fields.height],
+    ['nchw', 1, 28, 28],
+  );
   assert.match(grey.notes[0]!, /layout NCHW, 1 channel \(grey\): input 'x' \[1,1,28,28\], dim 1 is 1/);
   const tf = inferInputLayout(input([1, 224, 224, 3]));
   assert.deepEqual([tf.fields.layout, tf.fields.channels, tf.fields.width], ['nhwc', 3, 224]);
-  assert.deepEqual([inferInputLayout(input(['N', 3, 'H', 'W'])).fields.layout, inferInputLayout(input(['N', 3, 'H', 'W'])).fields.width], ['nchw', undefined]);
+  assert.deepEqual(
+    [
+      inferInputLayout(input(['N', 3, 'H', 'W'])).fields.layout,
+      inferInputLayout(input(['N', 3, 'H', 'W'])).fields.width,
+    ],
+    ['nchw', undefined],
+  );
   assert.equal(inferInputLayout(input(['N', 'H', 'W', 1])).fields.layout, 'nhwc');
   assert.equal(inferInputLayout(input(['N', 'H', 'W', 1])).fields.channels, 1);
   assert.equal(inferInputLayout(input([1, 4, 64, 64])).fields.channels, 4);
   assert.equal(inferInputLayout(input([1, 3, 4, 4])).fields.layout, 'nchw');
   assert.equal(inferInputLayout(input([1, 64, 64, 3], 'input_bgr')).fields.channelOrder, 'bgr');
   assert.equal(inferInputLayout(input([1, 64, 64, 3], 'x'), { channel_order: 'BGR' }).fields.channelOrder, 'bgr');
-  const meta = inferInputLayout(input([1, 3, 64, 64]), { mean: '[123.675, 116.28, 103.53]', std: '[58.395, 57.12, 57.375]' });
-  assert.deepEqual([meta.fields.rescale, meta.fields.mean, meta.fields.std], [1, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]]);
+  const meta = inferInputLayout(input([1, 3, 64, 64]), {
+    mean: '[123.675, 116.28, 103.53]',
+    std: '[58.395, 57.12, 57.375]',
+  });
+  assert.deepEqual(
+    [meta.fields.rescale, meta.fields.mean, meta.fields.std],
+    [1, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]],
+  );
   assert.equal(inferInputLayout(input([1, 3, 64, 64], 'x', 'uint8')).fields.dtype, 'uint8');
-  throwsWith(() => inferInputLayout(input([1, 784])), 'RTI_ERR_HEAD_MISMATCH', /needs an image input .* input 'x' is \[1,784\]/);
+  throwsWith(
+    () => inferInputLayout(input([1, 784])),
+    'RTI_ERR_HEAD_MISMATCH',
+    /needs an image input .* input 'x' is \[1,784\]/,
+  );
   throwsWith(() => inferInputLayout(input([1, 3, 8, 8], 'x', 'int64')), 'RTI_ERR_HEAD_MISMATCH', /input 'x' is int64/);
 });
 
@@ -38,12 +57,22 @@ test('a crop default given with 224 keeps its ratio at the model size: 320 reads
   assert.equal(resolvePreprocessConfig(classify.defaults, { width: 352, height: 352 }).shortestEdge, 402);
   assert.equal(resolvePreprocessConfig(classify.defaults, { width: 28, height: 28 }).shortestEdge, 32);
   // An explicit value that is too small is still the caller's mistake.
-  throwsWith(() => resolvePreprocessConfig(classify.defaults, { width: 320, height: 320, shortestEdge: 256 }), 'RTI_ERR_ARG_INVALID', /invalid preprocess.shortestEdge 256 \(expected at least the crop's shorter side 320\)/);
+  throwsWith(
+    () => resolvePreprocessConfig(classify.defaults, { width: 320, height: 320, shortestEdge: 256 }),
+    'RTI_ERR_ARG_INVALID',
+    /invalid preprocess.shortestEdge 256 \(expected at least the crop's shorter side 320\)/,
+  );
   const plan = planVision({ inputs: [input([1, 3, 320, 320])], outputs: [{ name: 'logits', shape: [1, 1000] }] });
   assert.equal(plan.config.shortestEdge, 366);
   assert.match(plan.explanation.join('\n'), /head classify \(classify\): output shapes/);
-  assert.match(plan.explanation.join('\n'), /resize 320x320, shorter side 366 then centre crop: the classify head's default; size from the input/);
-  assert.match(plan.explanation.join('\n'), /values \(x \/ 255 − ImageNet mean\) \/ ImageNet std: the classify head's default/);
+  assert.match(
+    plan.explanation.join('\n'),
+    /resize 320x320, shorter side 366 then centre crop: the classify head's default; size from the input/,
+  );
+  assert.match(
+    plan.explanation.join('\n'),
+    /values \(x \/ 255 − ImageNet mean\) \/ ImageNet std: the classify head's default/,
+  );
 });
 
 /** x → Flatten → [1, C·H·W]: a "classifier" whose top class is the index of the largest input value. */
@@ -95,7 +124,10 @@ test('a grey [1,1,28,28] model is fed one channel; NHWC and grey NHWC put each p
   // NHWC colour, blue pixel: channel 2 in RGB order, channel 0 in BGR.
   const rgb = await topIndex([1, 8, 8, 3], frame(8, 8, 3, [2, 5], [0, 0, 250]));
   assert.equal(rgb.index, (5 * 8 + 2) * 3 + 2);
-  assert.equal((await topIndex([1, 8, 8, 3], frame(8, 8, 3, [2, 5], [0, 0, 250]), { channelOrder: 'bgr' })).index, (5 * 8 + 2) * 3);
+  assert.equal(
+    (await topIndex([1, 8, 8, 3], frame(8, 8, 3, [2, 5], [0, 0, 250]), { channelOrder: 'bgr' })).index,
+    (5 * 8 + 2) * 3,
+  );
   // Four channels: the alpha plane is 255 everywhere, so it wins over a dim pixel; NCHW plane 3.
   const rgba = await topIndex([1, 4, 8, 8], frame(8, 8, 3, [2, 5], [0, 0, 20]), { rescale: 1 / 255 });
   assert.deepEqual(rgba.dims, [1, 4, 8, 8]);

@@ -26,7 +26,10 @@ test('yolox_nano on coco139.jpg finds the tv (about 0.90) and a person, with no 
   const p = await openVisionModel(model, { session: SETTINGS });
   t.after(() => p.close());
   assert.equal(p.head.name, 'yolox');
-  assert.deepEqual([p.config.channelOrder, p.config.rescale, p.config.anchor, p.config.padValue, p.config.width], ['bgr', 1, 'top-left', 114, 416]);
+  assert.deepEqual(
+    [p.config.channelOrder, p.config.rescale, p.config.anchor, p.config.padValue, p.config.width],
+    ['bgr', 1, 'top-left', 114, 416],
+  );
   const r = await p.predict(`${SHARED_MODELS}coco139.jpg`);
   const dets = detections(r);
   const tv = dets.find((d) => d.label === 'tv');
@@ -50,7 +53,10 @@ test('version-RFB-320 on faces1.jpg finds faces with scores above 0.9', async (t
   const p = await openVisionModel(model, { session: SETTINGS });
   t.after(() => p.close());
   assert.equal(p.head.name, 'ssd');
-  assert.deepEqual([p.config.width, p.config.height, p.config.resize, p.config.mean[0], p.config.std[0]], [320, 240, 'stretch', 127, 128]);
+  assert.deepEqual(
+    [p.config.width, p.config.height, p.config.resize, p.config.mean[0], p.config.std[0]],
+    [320, 240, 'stretch', 127, 128],
+  );
   const dets = detections(await p.predict(`${SHARED_MODELS}faces1.jpg`));
   const sure = dets.filter((d) => d.score > 0.9);
   assert.ok(sure.length >= 10, `${sure.length} faces above 0.9`);
@@ -76,11 +82,15 @@ async function renderedText(): Promise<{ png: Buffer; lines: Box[] }> {
   const png = await sharp(Buffer.from(svg)).png().toBuffer();
   const { data, info } = await sharp(png).greyscale().raw().toBuffer({ resolveWithObject: true });
   const lines: Box[] = [];
-  for (const [y0, y1] of [[0, 110], [110, 220]] as const) {
+  for (const [y0, y1] of [
+    [0, 110],
+    [110, 220],
+  ] as const) {
     let box: Box = [Infinity, Infinity, -Infinity, -Infinity];
     for (let y = y0; y < y1; y++) {
       for (let x = 0; x < info.width; x++) {
-        if (data[y * info.width + x]! < 128) box = [Math.min(box[0], x), Math.min(box[1], y), Math.max(box[2], x + 1), Math.max(box[3], y + 1)];
+        if (data[y * info.width + x]! < 128)
+          box = [Math.min(box[0], x), Math.min(box[1], y), Math.max(box[2], x + 1), Math.max(box[3], y + 1)];
       }
     }
     lines.push(box);
@@ -89,7 +99,12 @@ async function renderedText(): Promise<{ png: Buffer; lines: Box[] }> {
 }
 
 function covers(outer: Readonly<Box>, inner: Readonly<Box>, slack: number): boolean {
-  return outer[0] <= inner[0] + slack && outer[1] <= inner[1] + slack && outer[2] >= inner[2] - slack && outer[3] >= inner[3] - slack;
+  return (
+    outer[0] <= inner[0] + slack &&
+    outer[1] <= inner[1] + slack &&
+    outer[2] >= inner[2] - slack &&
+    outer[3] >= inner[3] - slack
+  );
 }
 
 test('the PP-OCR detector finds a box around each line of text rendered with sharp', async (t) => {
@@ -110,7 +125,11 @@ test('the PP-OCR detector finds a box around each line of text rendered with sha
     assert.ok(iou(tb.box, ink) > 0.5, `line ${i}: box ${tb.box.map(Math.round)} is far larger than the ink ${ink}`);
   });
   const rotated = await p.predict(png, { rotated: true });
-  assert.ok(rotated.task === 'text' && rotated.texts.length === 2 && rotated.texts.every((x) => x.polygon?.length === 4 && Math.abs(x.angle!) < 3));
+  assert.ok(
+    rotated.task === 'text' &&
+      rotated.texts.length === 2 &&
+      rotated.texts.every((x) => x.polygon?.length === 4 && Math.abs(x.angle!) < 3),
+  );
 });
 
 test('a fixed size makes the PP-OCR detector batch: one run, the same boxes as one image at a time', async (t) => {
@@ -119,7 +138,10 @@ test('a fixed size makes the PP-OCR detector batch: one run, the same boxes as o
   t.after(() => p.close());
   const single = await p.predict(png);
   const batch = await p.predictBatch([png, Buffer.from('broken'), png]);
-  assert.deepEqual(batch.map((b) => b.ok), [true, false, true]);
+  assert.deepEqual(
+    batch.map((b) => b.ok),
+    [true, false, true],
+  );
   for (const b of [batch[0]!, batch[2]!]) {
     assert.ok(b.ok && b.task === 'text' && single.task === 'text');
     assert.equal(b.batchSize, 2);

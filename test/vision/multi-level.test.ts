@@ -6,7 +6,12 @@ import type { Detection, TensorMeta } from '../../src/vision/types.js';
 import { assertBoxClose } from './helpers.js';
 import { blankFrame, constantModel, levelValues, openConstant, type ConstantOutput } from './constant-model.js';
 
-async function detect(outputs: ConstantOutput[], size: number, metadata: Record<string, string> = {}, expectHead?: string): Promise<Detection[]> {
+async function detect(
+  outputs: ConstantOutput[],
+  size: number,
+  metadata: Record<string, string> = {},
+  expectHead?: string,
+): Promise<Detection[]> {
   const bytes = constantModel({ name: 'input', shape: [1, 3, size, size] }, outputs, metadata);
   const { pipeline, close } = await openConstant(bytes, metadata);
   try {
@@ -23,7 +28,11 @@ const close6 = (a: number, b: number): boolean => Math.abs(a - b) < 1e-4;
 
 test('yunet: cls/obj/bbox/kps per stride decode as OpenCV FaceDetectorYN does, five landmarks', async () => {
   const outputs: ConstantOutput[] = [];
-  for (const [stride, n] of [[8, 64], [16, 16], [32, 4]] as const) {
+  for (const [stride, n] of [
+    [8, 64],
+    [16, 16],
+    [32, 4],
+  ] as const) {
     const cls = levelValues(1, n, 0.01, 'nc');
     const obj = levelValues(1, n, 0.01, 'nc');
     const box = levelValues(4, n, 0, 'nc');
@@ -38,15 +47,26 @@ test('yunet: cls/obj/bbox/kps per stride decode as OpenCV FaceDetectorYN does, f
         kps.set(2 * k + 1, p, 0.2);
       }
     }
-    outputs.push({ name: `cls_${stride}`, dims: [1, n, 1], values: cls.values }, { name: `obj_${stride}`, dims: [1, n, 1], values: obj.values });
-    outputs.push({ name: `bbox_${stride}`, dims: [1, n, 4], values: box.values }, { name: `kps_${stride}`, dims: [1, n, 10], values: kps.values });
+    outputs.push(
+      { name: `cls_${stride}`, dims: [1, n, 1], values: cls.values },
+      { name: `obj_${stride}`, dims: [1, n, 1], values: obj.values },
+    );
+    outputs.push(
+      { name: `bbox_${stride}`, dims: [1, n, 4], values: box.values },
+      { name: `kps_${stride}`, dims: [1, n, 10], values: kps.values },
+    );
   }
   const dets = await detect(outputs, 64, {}, 'yunet');
   assert.equal(dets.length, 1, JSON.stringify(dets));
   assert.ok(close6(dets[0]!.score, 0.9801), String(dets[0]!.score));
   assertBoxClose(dets[0]!.box, [12, 22, 28, 30], 1e-3);
   assert.equal(dets[0]!.label, 'face');
-  dets[0]!.keypoints!.forEach((k, i) => assert.ok(close6(k.x, (2 + 0.1 * i) * 8) && close6(k.y, 3.2 * 8) && k.score === undefined, `${i}: ${JSON.stringify(k)}`));
+  dets[0]!.keypoints!.forEach((k, i) =>
+    assert.ok(
+      close6(k.x, (2 + 0.1 * i) * 8) && close6(k.y, 3.2 * 8) && k.score === undefined,
+      `${i}: ${JSON.stringify(k)}`,
+    ),
+  );
 });
 
 test('scrfd: 9 batchless outputs (scores, boxes, landmarks × strides 8/16/32, 2 anchors per point) decode as scrfd.py does', async () => {
@@ -62,7 +82,11 @@ test('scrfd: 9 batchless outputs (scores, boxes, landmarks × strides 8/16/32, 2
     kps[1]!.set(2 * k + 1, p, -0.1);
   }
   const names = ['448', '471', '494', '451', '474', '497', '454', '477', '500'];
-  const outputs: ConstantOutput[] = [...scores, ...boxes, ...kps].map((l, i) => ({ name: names[i]!, dims: [counts[i % 3]!, [1, 4, 10][Math.floor(i / 3)]!], values: l.values }));
+  const outputs: ConstantOutput[] = [...scores, ...boxes, ...kps].map((l, i) => ({
+    name: names[i]!,
+    dims: [counts[i % 3]!, [1, 4, 10][Math.floor(i / 3)]!],
+    values: l.values,
+  }));
   const dets = await detect(outputs, 32, {}, 'scrfd');
   assert.equal(dets.length, 1, JSON.stringify(dets));
   assert.ok(close6(dets[0]!.score, 0.8));
@@ -76,14 +100,25 @@ test('blazeface: anchors generated from the strides; the 256 back model and the 
   assert.equal(anchorsFor(256, 900), undefined);
   const out = (name: string, ...shape: number[]): TensorMeta => ({ name, shape });
   const image = (s: number): TensorMeta[] => [{ name: 'input', shape: [1, 3, s, s], dtype: 'float32' }];
-  assert.equal(detectHead([out('regressors', 1, 896, 16), out('classificators', 1, 896, 1)], {}, image(256)).head.name, 'blazeface');
+  assert.equal(
+    detectHead([out('regressors', 1, 896, 16), out('classificators', 1, 896, 1)], {}, image(256)).head.name,
+    'blazeface',
+  );
   assert.equal(detectHead([out('reg', 1, 2304, 16), out('cls', 1, 2304, 1)], {}, image(192)).head.name, 'blazeface');
   const reg = levelValues(16, 896, 0, 'nc');
   const logits = levelValues(1, 896, -10, 'nc');
   const i = 600; // 8×8 grid, cell 14 = (x 6, y 1): centre (6.5/8, 1.5/8) · 256 = (208, 48)
   [4, -2, 40, 30, 1, 2].forEach((v, c) => reg.set(c, i, v));
   logits.set(0, i, 3);
-  const dets = await detect([{ name: 'regressors', dims: [1, 896, 16], values: reg.values }, { name: 'classificators', dims: [1, 896, 1], values: logits.values }], 256, {}, 'blazeface');
+  const dets = await detect(
+    [
+      { name: 'regressors', dims: [1, 896, 16], values: reg.values },
+      { name: 'classificators', dims: [1, 896, 1], values: logits.values },
+    ],
+    256,
+    {},
+    'blazeface',
+  );
   assert.equal(dets.length, 1);
   assertBoxClose(dets[0]!.box, [192, 31, 232, 61], 1e-3);
   assert.ok(close6(dets[0]!.score, 1 / (1 + Math.exp(-3))));
@@ -141,7 +176,11 @@ test('nanodet: NanoDet-Plus [1, N, C+32] over strides 8/16/32/64 with integral b
 
 test('nanodet: the original per-stride cls_pred_stride_S / dis_pred_stride_S pairs, priors at cell centres', async () => {
   const outputs: ConstantOutput[] = [];
-  for (const [stride, n] of [[8, 64], [16, 16], [32, 4]] as const) {
+  for (const [stride, n] of [
+    [8, 64],
+    [16, 16],
+    [32, 4],
+  ] as const) {
     const cls = levelValues(2, n, 0.01, 'nc');
     const dis = levelValues(32, n, 0, 'nc');
     if (stride === 16) {
@@ -149,7 +188,10 @@ test('nanodet: the original per-stride cls_pred_stride_S / dis_pred_stride_S pai
       cls.set(0, p, 0.6);
       for (let side = 0; side < 4; side++) dis.set(side * 8 + 1, p, 20);
     }
-    outputs.push({ name: `cls_pred_stride_${stride}`, dims: [1, n, 2], values: cls.values }, { name: `dis_pred_stride_${stride}`, dims: [1, n, 32], values: dis.values });
+    outputs.push(
+      { name: `cls_pred_stride_${stride}`, dims: [1, n, 2], values: cls.values },
+      { name: `dis_pred_stride_${stride}`, dims: [1, n, 32], values: dis.values },
+    );
   }
   const dets = await detect(outputs, 64, {}, 'nanodet');
   assert.equal(dets.length, 1, JSON.stringify(dets));
@@ -167,7 +209,15 @@ test('fastestv2: channel-last grids at strides 16/32, 3 anchors per cell from me
   l0.set(13, p, 0.9); // anchor 1's objectness
   l0.set(15, p, 0.8);
   const meta = { anchors: '10,20, 20,10, 8,8, 30,30, 40,40, 50,50' };
-  const dets = await detect([{ name: '794', dims: [1, 4, 4, C], values: l0.values }, { name: '796', dims: [1, 2, 2, C], values: l1.values }], 64, meta, 'fastestv2');
+  const dets = await detect(
+    [
+      { name: '794', dims: [1, 4, 4, C], values: l0.values },
+      { name: '796', dims: [1, 2, 2, C], values: l1.values },
+    ],
+    64,
+    meta,
+    'fastestv2',
+  );
   assert.equal(dets.length, 1, JSON.stringify(dets));
   assertBoxClose(dets[0]!.box, [30, 12, 50, 52], 1e-3);
   assert.ok(close6(dets[0]!.score, 0.9 ** 0.6 * 0.8 ** 0.4));
@@ -178,8 +228,29 @@ test('shape detection tells the families apart and keeps the old ones', () => {
   const image = (s: number): TensorMeta[] => [{ name: 'input', shape: [1, 3, s, s], dtype: 'float32' }];
   assert.equal(detectHead([out('output', 1, 2125, 112)], {}, image(320)).head.name, 'nanodet');
   assert.equal(detectHead([out('output', 1, 3549, 85)], {}, image(416)).head.name, 'yolox');
-  assert.equal(detectHead([out('794', 1, 22, 22, 95), out('796', 1, 11, 11, 95)], {}, image(352)).head.name, 'fastestv2');
-  assert.equal(detectHead([out('a', 1, 144, 80, 80), out('b', 1, 144, 40, 40), out('c', 1, 144, 20, 20)], {}, image(640)).head.name, 'yolov8-raw');
+  assert.equal(
+    detectHead([out('794', 1, 22, 22, 95), out('796', 1, 11, 11, 95)], {}, image(352)).head.name,
+    'fastestv2',
+  );
+  assert.equal(
+    detectHead([out('a', 1, 144, 80, 80), out('b', 1, 144, 40, 40), out('c', 1, 144, 20, 20)], {}, image(640)).head
+      .name,
+    'yolov8-raw',
+  );
   assert.equal(detectHead([out('output', 1, 896, 16), out('519', 1, 896, 1)], {}, image(128)).head.name, 'blazeface');
-  assert.match(detectHead([out('a', 12800, 1), out('b', 3200, 1), out('c', 800, 1), out('d', 12800, 4), out('e', 3200, 4), out('f', 800, 4)], {}, image(640)).reason, /SCRFD/);
+  assert.match(
+    detectHead(
+      [
+        out('a', 12800, 1),
+        out('b', 3200, 1),
+        out('c', 800, 1),
+        out('d', 12800, 4),
+        out('e', 3200, 4),
+        out('f', 800, 4),
+      ],
+      {},
+      image(640),
+    ).reason,
+    /SCRFD/,
+  );
 });

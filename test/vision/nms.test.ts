@@ -19,7 +19,9 @@ function naiveNms(cands: Cand[], o: NmsOptions): number[] {
     const area = (c: Cand): number => (c.box[2] - c.box[0]) * (c.box[3] - c.box[1]);
     return (w * h) / (area(a) + area(b) - w * h);
   };
-  let sorted = cands.filter((c) => c.score >= (o.scoreThreshold ?? -Infinity)).sort((a, b) => b.score - a.score || a.index - b.index);
+  let sorted = cands
+    .filter((c) => c.score >= (o.scoreThreshold ?? -Infinity))
+    .sort((a, b) => b.score - a.score || a.index - b.index);
   if (o.topK !== undefined) sorted = sorted.slice(0, o.topK);
   const kept: Cand[] = [];
   for (const c of sorted) {
@@ -35,7 +37,10 @@ function randomCandidates(rng: Rng, n: number, classes: number): Cand[] {
   const out: Cand[] = [];
   const centres = Array.from({ length: 12 }, () => [rng() * 600, rng() * 600, 20 + rng() * 150, 20 + rng() * 150]);
   for (let i = 0; i < n; i++) {
-    const [cx, cy, w, h] = rng() < 0.8 ? centres[Math.floor(rng() * centres.length)]! : [rng() * 600, rng() * 600, 10 + rng() * 100, 10 + rng() * 100];
+    const [cx, cy, w, h] =
+      rng() < 0.8
+        ? centres[Math.floor(rng() * centres.length)]!
+        : [rng() * 600, rng() * 600, 10 + rng() * 100, 10 + rng() * 100];
     const j = (): number => (rng() - 0.5) * 0.3;
     const x1 = Math.fround(cx! - (w! / 2) * (1 + j()));
     const y1 = Math.fround(cy! - (h! / 2) * (1 + j()));
@@ -48,7 +53,12 @@ function randomCandidates(rng: Rng, n: number, classes: number): Cand[] {
 function arrays(cands: Cand[]): { boxes: Float32Array; scores: Float32Array; classes: Int32Array; count: number } {
   const boxes = new Float32Array(cands.length * 4);
   cands.forEach((c, i) => boxes.set(c.box, i * 4));
-  return { boxes, scores: Float32Array.from(cands.map((c) => c.score)), classes: Int32Array.from(cands.map((c) => c.cls)), count: cands.length };
+  return {
+    boxes,
+    scores: Float32Array.from(cands.map((c) => c.score)),
+    classes: Int32Array.from(cands.map((c) => c.cls)),
+    count: cands.length,
+  };
 }
 
 test('NMS keeps exactly what a naive reference keeps on random clustered boxes (class-aware and agnostic)', () => {
@@ -72,7 +82,12 @@ test('NMS keeps exactly what a naive reference keeps on random clustered boxes (
 });
 
 test('boxes of different classes do not suppress each other unless agnostic', () => {
-  const c = { boxes: new Float32Array([0, 0, 10, 10, 0, 0, 10, 10, 1, 1, 11, 11]), scores: new Float32Array([0.9, 0.8, 0.7]), classes: new Int32Array([0, 1, 0]), count: 3 };
+  const c = {
+    boxes: new Float32Array([0, 0, 10, 10, 0, 0, 10, 10, 1, 1, 11, 11]),
+    scores: new Float32Array([0.9, 0.8, 0.7]),
+    classes: new Int32Array([0, 1, 0]),
+    count: 3,
+  };
   assert.deepEqual([...nms(c, { iouThreshold: 0.5 })], [0, 1]);
   assert.deepEqual([...nms(c, { iouThreshold: 0.5, agnostic: true })], [0]);
   assert.deepEqual([...nms({ ...c, classes: null }, { iouThreshold: 0.5 })], [0]);

@@ -42,17 +42,31 @@ function fakeModel(sizes: Array<[number, number]>, delayMs: number) {
 }
 
 // The geometry the fake uses to place its boxes: the pipeline's (asserted equal below).
-const pipelineConfigForFake = createVisionPipeline({ run: async () => ({}), inputs: INPUTS, outputs: OUTPUTS, metadata: METADATA }).config;
+const pipelineConfigForFake = createVisionPipeline({
+  run: async () => ({}),
+  inputs: INPUTS,
+  outputs: OUTPUTS,
+  metadata: METADATA,
+}).config;
 
 const middle = (w: number, h: number): Box => [w / 4, h / 4, (3 * w) / 4, (3 * h) / 4];
 
 test('a pipeline over a plain run function: head from metadata, boxes in original pixels, stage times', async () => {
-  const fake = fakeModel([[300, 200], [300, 200]], 15);
+  const fake = fakeModel(
+    [
+      [300, 200],
+      [300, 200],
+    ],
+    15,
+  );
   const p = createVisionPipeline({ run: fake.run, inputs: INPUTS, outputs: OUTPUTS, metadata: METADATA });
   assert.deepEqual(p.config, pipelineConfigForFake);
   assert.equal(p.head.name, 'yolo');
   assert.equal(p.inputName, 'images');
-  assert.deepEqual([p.config.width, p.config.height, p.config.resize, p.config.anchor], [320, 320, 'letterbox', 'center']);
+  assert.deepEqual(
+    [p.config.width, p.config.height, p.config.resize, p.config.anchor],
+    [320, 320, 'letterbox', 'center'],
+  );
   const png = await noisePng(300, 200);
   const r = await p.predict(png);
   assert.equal(r.task, 'detect');
@@ -70,12 +84,25 @@ test('a pipeline over a plain run function: head from metadata, boxes in origina
 });
 
 test('predictBatch runs the good images as one batch and reports the bad one as an error item', async () => {
-  const fake = fakeModel([[300, 200], [150, 220]], 1);
+  const fake = fakeModel(
+    [
+      [300, 200],
+      [150, 220],
+    ],
+    1,
+  );
   const p = createVisionPipeline({ run: fake.run, inputs: INPUTS, outputs: OUTPUTS, metadata: METADATA });
-  const results = await p.predictBatch([await noisePng(300, 200), Buffer.from([0xff, 0xd8, 0xff, 0x00]), await noiseJpeg(150, 220)]);
+  const results = await p.predictBatch([
+    await noisePng(300, 200),
+    Buffer.from([0xff, 0xd8, 0xff, 0x00]),
+    await noiseJpeg(150, 220),
+  ]);
   assert.equal(fake.calls.length, 1);
   assert.deepEqual(fake.calls[0]!.dims, [2, 3, 320, 320]);
-  assert.deepEqual(results.map((r) => r.ok), [true, false, true]);
+  assert.deepEqual(
+    results.map((r) => r.ok),
+    [true, false, true],
+  );
   const [a, bad, b] = results;
   assert.ok(a?.ok && a.task === 'detect' && b?.ok && b.task === 'detect' && bad !== undefined && !bad.ok);
   assertBoxClose(a.detections[0]!.box, middle(300, 200), 0.01);
@@ -86,23 +113,76 @@ test('predictBatch runs the good images as one batch and reports the bad one as 
 });
 
 test('an engine-like object works as the inference target; a model with batch 1 runs a batch image by image', async () => {
-  const fake = fakeModel([[300, 200], [300, 200]], 1);
+  const fake = fakeModel(
+    [
+      [300, 200],
+      [300, 200],
+    ],
+    1,
+  );
   const inputs: TensorMeta[] = [{ name: 'images', shape: [1, 3, 320, 320], dtype: 'float32' }];
   const engine = { infer: fake.run, inputs, outputs: OUTPUTS };
   const p = createVisionPipeline({ session: engine, metadata: METADATA });
   const png = await noisePng(300, 200);
   const results = await p.predictBatch([png, png]);
-  assert.deepEqual(fake.calls.map((c) => c.dims[0]), [1, 1]);
+  assert.deepEqual(
+    fake.calls.map((c) => c.dims[0]),
+    [1, 1],
+  );
   assert.ok(results.every((r) => r.ok && r.batchSize === 1));
 });
 
 test('a task or head that does not fit, and a size that does not fit the input, are refused at creation', () => {
-  throwsWith(() => createVisionPipeline({ run: async () => ({}), inputs: INPUTS, outputs: OUTPUTS, metadata: METADATA, task: 'classify' }), 'RTI_ERR_HEAD_MISMATCH', /task 'classify' asked for, but the model's outputs fit the 'yolo' head/);
-  throwsWith(() => createVisionPipeline({ run: async () => ({}), inputs: INPUTS, outputs: OUTPUTS, task: 'ssd' }), 'RTI_ERR_HEAD_MISMATCH', /head 'ssd' does not fit/);
-  throwsWith(() => createVisionPipeline({ run: async () => ({}), inputs: INPUTS, outputs: OUTPUTS, preprocess: { width: 640, height: 640 } }), 'RTI_ERR_SHAPE_MISMATCH', /640x640 does not fit input 'images'/);
-  throwsWith(() => createVisionPipeline({ run: async () => ({}), inputs: INPUTS, outputs: OUTPUTS, preprocess: { kernel: 'bogus' as never } }), 'RTI_ERR_ARG_INVALID', /preprocess.kernel 'bogus'/);
-  throwsWith(() => createVisionPipeline({ run: async () => ({}), inputs: INPUTS, outputs: OUTPUTS, decode: { iouThreshold: 2 } }), 'RTI_ERR_ARG_INVALID', /decode.iouThreshold 2/);
-  throwsWith(() => createVisionPipeline({ inputs: INPUTS, outputs: OUTPUTS }), 'RTI_ERR_ARG_MISSING', /needs `run` or `session`/);
+  throwsWith(
+    () =>
+      createVisionPipeline({
+        run: async () => ({}),
+        inputs: INPUTS,
+        outputs: OUTPUTS,
+        metadata: METADATA,
+        task: 'classify',
+      }),
+    'RTI_ERR_HEAD_MISMATCH',
+    /task 'classify' asked for, but the model's outputs fit the 'yolo' head/,
+  );
+  throwsWith(
+    () => createVisionPipeline({ run: async () => ({}), inputs: INPUTS, outputs: OUTPUTS, task: 'ssd' }),
+    'RTI_ERR_HEAD_MISMATCH',
+    /head 'ssd' does not fit/,
+  );
+  throwsWith(
+    () =>
+      createVisionPipeline({
+        run: async () => ({}),
+        inputs: INPUTS,
+        outputs: OUTPUTS,
+        preprocess: { width: 640, height: 640 },
+      }),
+    'RTI_ERR_SHAPE_MISMATCH',
+    /640x640 does not fit input 'images'/,
+  );
+  throwsWith(
+    () =>
+      createVisionPipeline({
+        run: async () => ({}),
+        inputs: INPUTS,
+        outputs: OUTPUTS,
+        preprocess: { kernel: 'bogus' as never },
+      }),
+    'RTI_ERR_ARG_INVALID',
+    /preprocess.kernel 'bogus'/,
+  );
+  throwsWith(
+    () =>
+      createVisionPipeline({ run: async () => ({}), inputs: INPUTS, outputs: OUTPUTS, decode: { iouThreshold: 2 } }),
+    'RTI_ERR_ARG_INVALID',
+    /decode.iouThreshold 2/,
+  );
+  throwsWith(
+    () => createVisionPipeline({ inputs: INPUTS, outputs: OUTPUTS }),
+    'RTI_ERR_ARG_MISSING',
+    /needs `run` or `session`/,
+  );
 });
 
 test('a float16 model input gets a float16 tensor, a run failure is an inference error', async () => {
@@ -118,6 +198,9 @@ test('a float16 model input gets a float16 tensor, a run failure is an inference
     metadata: METADATA,
   });
   assert.equal(p.config.dtype, 'float16');
-  await assert.rejects(p.predict(await noisePng(64, 64)), (e: Error & { code?: string }) => e.code === 'RTI_ERR_INFERENCE_FAILED' && !e.message.includes('\n'));
+  await assert.rejects(
+    p.predict(await noisePng(64, 64)),
+    (e: Error & { code?: string }) => e.code === 'RTI_ERR_INFERENCE_FAILED' && !e.message.includes('\n'),
+  );
   assert.deepEqual(seen, ['float16']);
 });

@@ -30,10 +30,14 @@ function rawPoseModel(meta: Record<string, string>): Uint8Array {
   const p1 = 1 * 4 + 1;
   l1.set(64, p1, 1);
   [2, 2, 2, 2].forEach((d, side) => setSide(l1.set, side, p1, d));
-  return constantModel({ name: 'images', shape: [1, 3, 64, 64] }, [
-    { name: 'output0', dims: [1, C, 8, 8], values: l0.values },
-    { name: '884', dims: [1, C, 4, 4], values: l1.values },
-  ], meta);
+  return constantModel(
+    { name: 'images', shape: [1, 3, 64, 64] },
+    [
+      { name: 'output0', dims: [1, C, 8, 8], values: l0.values },
+      { name: '884', dims: [1, C, 4, 4], values: l1.values },
+    ],
+    meta,
+  );
 }
 
 test('pose, raw per-stride outputs with the DFL outside the graph: boxes and keypoints decode exactly, no flags', async () => {
@@ -50,7 +54,10 @@ test('pose, raw per-stride outputs with the DFL outside the graph: boxes and key
     assert.ok(Math.abs(a!.score - 1 / (1 + Math.exp(-2))) < 1e-6);
     assertBoxClose(a!.box, [20, 4, 52, 28], 1e-3);
     assert.equal(a!.keypoints?.length, 2);
-    assert.ok(Math.abs(a!.keypoints![0]!.x - 28) < 1e-4 && Math.abs(a!.keypoints![0]!.y - 8) < 1e-4, JSON.stringify(a!.keypoints));
+    assert.ok(
+      Math.abs(a!.keypoints![0]!.x - 28) < 1e-4 && Math.abs(a!.keypoints![0]!.y - 8) < 1e-4,
+      JSON.stringify(a!.keypoints),
+    );
     assert.ok(Math.abs(a!.keypoints![0]!.score! - 1 / (1 + Math.exp(-3))) < 1e-6);
     assert.ok(Math.abs(a!.keypoints![1]!.x - 24) < 1e-4 && Math.abs(a!.keypoints![1]!.y - 16) < 1e-4);
     assert.ok(a!.keypoints![1]!.score! < 0.1);
@@ -88,7 +95,11 @@ test('pose, decoded export [B, 4+C+K·3, N]: keypoints in input pixels, visibili
   [32, 16, 20, 10, 0.9, 30, 14, 0.95, 34, 18, 0.2].forEach((x, r) => v.set(r, 7, x));
   // A near duplicate NMS removes.
   [33, 16, 20, 10, 0.6, 0, 0, 0, 0, 0, 0].forEach((x, r) => v.set(r, 8, x));
-  const bytes = constantModel({ name: 'images', shape: [1, 3, 64, 64] }, [{ name: 'output0', dims: [1, rows, n], values: v.values }], POSE_META);
+  const bytes = constantModel(
+    { name: 'images', shape: [1, 3, 64, 64] },
+    [{ name: 'output0', dims: [1, rows, n], values: v.values }],
+    POSE_META,
+  );
   const { pipeline, close } = await openConstant(bytes, POSE_META);
   try {
     assert.equal(pipeline.head.name, 'pose');
@@ -99,7 +110,13 @@ test('pose, decoded export [B, 4+C+K·3, N]: keypoints in input pixels, visibili
     assert.equal(r.detections.length, 1);
     const d = r.detections[0]!;
     assertBoxClose(d.box, [44, 0, 84, 10], 1e-3);
-    assert.deepEqual(d.keypoints?.map((k) => [k.x, k.y, Math.round(k.score! * 100) / 100]), [[60, -4, 0.95], [68, 4, 0.2]]);
+    assert.deepEqual(
+      d.keypoints?.map((k) => [k.x, k.y, Math.round(k.score! * 100) / 100]),
+      [
+        [60, -4, 0.95],
+        [68, 4, 0.2],
+      ],
+    );
     // Drawn: the visible keypoint only.
     const svg = overlaySvg(128, 64, r.detections);
     assert.equal(svg.match(/<circle/g)?.length, 1);
@@ -124,9 +141,16 @@ test('the real yolov8-lite-t face pose model finds faces with five landmarks in 
       assert.equal(face.keypoints?.length, 5);
       const [eyeA, eyeB, nose, mouthA, mouthB] = face.keypoints!;
       const [x1, y1, x2, y2] = face.box;
-      for (const k of face.keypoints!) assert.ok(k.x > x1 && k.x < x2 && k.y > y1 && k.y < y2 && k.score! > 0.5, `${image}: keypoint ${JSON.stringify(k)} outside ${face.box}`);
+      for (const k of face.keypoints!)
+        assert.ok(
+          k.x > x1 && k.x < x2 && k.y > y1 && k.y < y2 && k.score! > 0.5,
+          `${image}: keypoint ${JSON.stringify(k)} outside ${face.box}`,
+        );
       // Eyes above the nose above the mouth; left-right order kept.
-      assert.ok(Math.max(eyeA!.y, eyeB!.y) < nose!.y && nose!.y < Math.min(mouthA!.y, mouthB!.y), `${image}: ${JSON.stringify(face.keypoints)}`);
+      assert.ok(
+        Math.max(eyeA!.y, eyeB!.y) < nose!.y && nose!.y < Math.min(mouthA!.y, mouthB!.y),
+        `${image}: ${JSON.stringify(face.keypoints)}`,
+      );
       assert.ok(eyeA!.x < eyeB!.x && mouthA!.x < mouthB!.x);
       const png = await drawDetections(path.replace('yolov8-lite-t.onnx', image), r.detections, { format: 'png' });
       assert.ok(png.length > 1000);

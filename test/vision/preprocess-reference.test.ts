@@ -12,7 +12,10 @@ import { noiseJpeg, noisePng, noiseRgb } from './helpers.js';
  * resize that raw buffer with sharp (no shrink-on-load is possible from raw), then place every
  * value with a naive per-pixel loop.
  */
-async function reference(input: Buffer, c: PreprocessConfig): Promise<{ values: number[]; dims: number[]; origW: number; origH: number }> {
+async function reference(
+  input: Buffer,
+  c: PreprocessConfig,
+): Promise<{ values: number[]; dims: number[]; origW: number; origH: number }> {
   const [br, bg, bb] = c.background;
   const full = await (c.autoOrient ? sharp(input).rotate() : sharp(input))
     .flatten({ background: { r: br, g: bg, b: bb } })
@@ -24,7 +27,12 @@ async function reference(input: Buffer, c: PreprocessConfig): Promise<{ values: 
   const h = full.info.height;
   const W = c.width!;
   const H = c.height!;
-  let rw = W, rh = H, padX = 0, padY = 0, cropX = 0, cropY = 0;
+  let rw = W,
+    rh = H,
+    padX = 0,
+    padY = 0,
+    cropX = 0,
+    cropY = 0;
   if (c.resize === 'letterbox') {
     let r = Math.min(W / w, H / h);
     if (!c.scaleUp) r = Math.min(r, 1);
@@ -46,7 +54,10 @@ async function reference(input: Buffer, c: PreprocessConfig): Promise<{ values: 
     cropX = Math.round((rw - W) / 2);
     cropY = Math.round((rh - H) / 2);
   }
-  const resized = await sharp(full.data, { raw: { width: w, height: h, channels: 3 } }).resize(rw, rh, { fit: 'fill', kernel: c.kernel }).raw().toBuffer();
+  const resized = await sharp(full.data, { raw: { width: w, height: h, channels: 3 } })
+    .resize(rw, rh, { fit: 'fill', kernel: c.kernel })
+    .raw()
+    .toBuffer();
   const pad = typeof c.padValue === 'number' ? [c.padValue, c.padValue, c.padValue] : [...c.padValue];
   const order = c.channelOrder === 'rgb' ? [0, 1, 2] : [2, 1, 0];
   const values: number[] = new Array<number>(3 * W * H);
@@ -56,11 +67,13 @@ async function reference(input: Buffer, c: PreprocessConfig): Promise<{ values: 
         const src = order[ch]!;
         const sx = x - padX + cropX;
         const sy = y - padY + cropY;
-        const inside = sx >= 0 && sy >= 0 && sx < rw && sy < rh && x >= padX && x < padX + rw && y >= padY && y < padY + rh;
+        const inside =
+          sx >= 0 && sy >= 0 && sx < rw && sy < rh && x >= padX && x < padX + rw && y >= padY && y < padY + rh;
         const pixel = inside ? resized[(sy * rw + sx) * 3 + src]! : pad[src]!;
         const v = (pixel * c.rescale - c.mean[ch]!) / c.std[ch]!;
         const at = c.layout === 'nchw' ? ch * H * W + y * W + x : (y * W + x) * 3 + ch;
-        values[at] = c.dtype === 'float16' ? fromFloat16Bits(toFloat16Bits(v)) : c.dtype === 'float32' ? Math.fround(v) : v;
+        values[at] =
+          c.dtype === 'float16' ? fromFloat16Bits(toFloat16Bits(v)) : c.dtype === 'float32' ? Math.fround(v) : v;
       }
     }
   }
@@ -90,22 +103,46 @@ async function compare(input: Buffer, overrides: Partial<PreprocessConfig>, tole
       at = i;
     }
   }
-  assert.ok(worst <= tolerance, `${JSON.stringify(overrides)}: element ${at} is ${values[at]}, reference ${ref.values[at]} (relative diff ${worst})`);
+  assert.ok(
+    worst <= tolerance,
+    `${JSON.stringify(overrides)}: element ${at} is ${values[at]}, reference ${ref.values[at]} (relative diff ${worst})`,
+  );
 }
 
 test('letterbox (centred and top-left, with pad values) matches the straightforward reference element by element', async () => {
   const png = await noisePng(300, 200);
   await compare(png, { width: 128, height: 128, resize: 'letterbox', anchor: 'center', padValue: 114 });
-  await compare(png, { width: 128, height: 96, resize: 'letterbox', anchor: 'top-left', padValue: [10, 20, 30], channelOrder: 'bgr', rescale: 1 });
+  await compare(png, {
+    width: 128,
+    height: 96,
+    resize: 'letterbox',
+    anchor: 'top-left',
+    padValue: [10, 20, 30],
+    channelOrder: 'bgr',
+    rescale: 1,
+  });
   // A tall image in a wide tensor pads left and right; an odd remainder puts the extra column right.
   await compare(await noisePng(100, 160, 2), { width: 160, height: 120, resize: 'letterbox', anchor: 'center' });
   // scaleUp false keeps a small image at its size.
-  await compare(await noisePng(60, 40, 3), { width: 128, height: 128, resize: 'letterbox', scaleUp: false, layout: 'nhwc' });
+  await compare(await noisePng(60, 40, 3), {
+    width: 128,
+    height: 128,
+    resize: 'letterbox',
+    scaleUp: false,
+    layout: 'nhwc',
+  });
 });
 
 test('stretch and resize-then-centre-crop match the reference', async () => {
   const png = await noisePng(300, 200);
-  await compare(png, { width: 160, height: 120, resize: 'stretch', rescale: 1, mean: [127, 127, 127], std: [128, 128, 128] });
+  await compare(png, {
+    width: 160,
+    height: 120,
+    resize: 'stretch',
+    rescale: 1,
+    mean: [127, 127, 127],
+    std: [128, 128, 128],
+  });
   await compare(png, { width: 112, height: 112, resize: 'crop', shortestEdge: 128, ...SCALING.imagenet });
   await compare(png, { width: 100, height: 120, resize: 'crop', channelOrder: 'bgr', layout: 'nhwc' });
 });
@@ -116,7 +153,11 @@ test('every scaling, channel order, layout and dtype matches the reference (floa
     for (const layout of ['nchw', 'nhwc'] as const) {
       for (const channelOrder of ['rgb', 'bgr'] as const) {
         for (const scaling of [SCALING.unit, SCALING.raw, SCALING.imagenet, SCALING.symmetric]) {
-          await compare(png, { width: 96, height: 64, resize: 'letterbox', dtype, layout, channelOrder, ...scaling }, dtype === 'float16' ? 1e-3 : 1e-5);
+          await compare(
+            png,
+            { width: 96, height: 64, resize: 'letterbox', dtype, layout, channelOrder, ...scaling },
+            dtype === 'float16' ? 1e-3 : 1e-5,
+          );
         }
       }
     }
@@ -149,7 +190,10 @@ test('a JPEG much larger than the target shrinks on load: close to a full decode
     if (d > 0) differing++;
   }
   // DCT-domain downscaling changes pixels slightly; a full decode then the same resize would be exact.
-  assert.ok(differing > got.length / 100, `only ${differing} of ${got.length} values differ: shrink-on-load did not happen`);
+  assert.ok(
+    differing > got.length / 100,
+    `only ${differing} of ${got.length} values differ: shrink-on-load did not happen`,
+  );
   assert.ok(sum / got.length < 3, `mean difference ${sum / got.length} levels is too large for the same image`);
   // The same image as PNG (no shrink-on-load for PNG) matches exactly.
   const png = await sharp(big).png({ compressionLevel: 1 }).toBuffer();
@@ -158,8 +202,16 @@ test('a JPEG much larger than the target shrinks on load: close to a full decode
 
 test('transparent pixels are flattened onto the background colour', async () => {
   const rgba = noiseRgb(64, 32, 8, 4);
-  const png = await sharp(rgba, { raw: { width: 64, height: 32, channels: 4 } }).png().toBuffer();
-  const c = resolvePreprocessConfig({ width: 64, height: 32, resize: 'stretch', background: [255, 0, 0], ...SCALING.raw });
+  const png = await sharp(rgba, { raw: { width: 64, height: 32, channels: 4 } })
+    .png()
+    .toBuffer();
+  const c = resolvePreprocessConfig({
+    width: 64,
+    height: 32,
+    resize: 'stretch',
+    background: [255, 0, 0],
+    ...SCALING.raw,
+  });
   await compare(png, { width: 64, height: 32, resize: 'stretch', background: [255, 0, 0], ...SCALING.raw }, 0);
   const t = (await preprocess(png, c)).tensor.data;
   // Column 0 is fully transparent: red in the R plane, zero in G and B.
@@ -171,12 +223,23 @@ test('transparent pixels are flattened onto the background colour', async () => 
 
 test('raw RGB and grey frames are accepted; an RGB frame at the input size is copied without resampling', async () => {
   const rgb = noiseRgb(48, 32, 9);
-  const c = resolvePreprocessConfig({ width: 48, height: 32, resize: 'stretch', ...SCALING.raw, layout: 'nhwc', dtype: 'uint8' });
+  const c = resolvePreprocessConfig({
+    width: 48,
+    height: 32,
+    resize: 'stretch',
+    ...SCALING.raw,
+    layout: 'nhwc',
+    dtype: 'uint8',
+  });
   const same = await preprocess({ data: rgb, width: 48, height: 32, channels: 3 }, c);
   assert.deepEqual(Buffer.from(same.tensor.data), rgb);
   const grey = new Uint8Array(48 * 32).map((_, i) => i % 256);
   const g = await preprocess({ data: grey, width: 48, height: 32, channels: 1 }, c);
-  for (let i = 0; i < grey.length; i++) assert.deepEqual([g.tensor.data[3 * i], g.tensor.data[3 * i + 1], g.tensor.data[3 * i + 2]], [grey[i], grey[i], grey[i]]);
+  for (let i = 0; i < grey.length; i++)
+    assert.deepEqual(
+      [g.tensor.data[3 * i], g.tensor.data[3 * i + 1], g.tensor.data[3 * i + 2]],
+      [grey[i], grey[i], grey[i]],
+    );
 });
 
 test('a batch is one tensor with each image at its offset; a bad image fails only its own item', async () => {
@@ -187,7 +250,10 @@ test('a batch is one tensor with each image at its offset; a bad image fails onl
   const batch = await preprocessBatch(sources, c);
   assert.equal(batch.rows, 2);
   assert.deepEqual(batch.tensor.dims, [2, 3, 96, 96]);
-  assert.deepEqual(batch.items.map((i) => i.ok), [true, false, true]);
+  assert.deepEqual(
+    batch.items.map((i) => i.ok),
+    [true, false, true],
+  );
   const item = batch.items[1]!;
   assert.ok(!item.ok && item.error.code === 'RTI_ERR_IMAGE_UNSUPPORTED' && item.source === '<buffer>');
   const len = 3 * 96 * 96;
@@ -206,7 +272,14 @@ test('a batch is one tensor with each image at its offset; a bad image fails onl
 
 test('dynamic sizes follow PP-OCR: longest side limited, each side rounded to a multiple of 32', async () => {
   const png = await noisePng(1000, 300, 12);
-  const c = resolvePreprocessConfig({ width: null, height: null, resize: 'stretch', maxSide: 960, multipleOf: 32, scaleUp: false });
+  const c = resolvePreprocessConfig({
+    width: null,
+    height: null,
+    resize: 'stretch',
+    maxSide: 960,
+    multipleOf: 32,
+    scaleUp: false,
+  });
   const got = await preprocess(png, c);
   // 1000x300 scaled by 0.96 = 960x288: both already multiples of 32.
   assert.deepEqual(got.tensor.dims, [1, 3, 288, 960]);
@@ -225,7 +298,8 @@ test('grey, 16-bit and CMYK images decode to the same sRGB values as the referen
   const cmyk = await base.clone().toColourspace('cmyk').jpeg({ quality: 95 }).toBuffer();
   assert.deepEqual((await sharp(deep).metadata()).depth, 'ushort');
   assert.deepEqual((await sharp(cmyk).metadata()).space, 'cmyk');
-  for (const image of [grey, greyJpeg, cmyk]) await compare(image, { width: 64, height: 64, resize: 'letterbox', ...SCALING.raw }, 0);
+  for (const image of [grey, greyJpeg, cmyk])
+    await compare(image, { width: 64, height: 64, resize: 'letterbox', ...SCALING.raw }, 0);
   // 16-bit: libvips resamples at 16 bits and then converts, the reference the other way round.
   await compare(deep, { width: 64, height: 64, resize: 'letterbox' }, 1.01 / 255);
 });
@@ -235,12 +309,20 @@ test('the JavaScript JPEG header reader agrees with sharp on size and every EXIF
   for (let orientation = 1; orientation <= 8; orientation++) {
     const jpeg = await noiseJpeg(48, 40, orientation, orientation);
     const meta = await sharp(jpeg).metadata();
-    assert.deepEqual(readJpegHeader(jpeg), { width: meta.width, height: meta.height, components: 3, orientation: meta.orientation ?? 1 });
+    assert.deepEqual(readJpegHeader(jpeg), {
+      width: meta.width,
+      height: meta.height,
+      components: 3,
+      orientation: meta.orientation ?? 1,
+    });
     // And the decoded image is oriented as the reference orients it (libvips resamples before it
     // turns the image, so values may differ by one level).
     await compare(jpeg, { width: 32, height: 32, resize: 'stretch' }, 1.01 / 255);
   }
-  const cmyk = await sharp(noiseRgb(16, 16), { raw: { width: 16, height: 16, channels: 3 } }).toColourspace('cmyk').jpeg().toBuffer();
+  const cmyk = await sharp(noiseRgb(16, 16), { raw: { width: 16, height: 16, channels: 3 } })
+    .toColourspace('cmyk')
+    .jpeg()
+    .toBuffer();
   assert.equal(readJpegHeader(cmyk), undefined, 'CMYK goes to sharp');
   assert.equal(readJpegHeader(await noisePng(8, 8)), undefined);
   assert.equal(readJpegHeader(Buffer.from([0xff, 0xd8, 0xff])), undefined);

@@ -24,7 +24,15 @@ interface Reference {
   logit: Float64Array;
 }
 
-function reference(protos: Float32Array, m: number, ph: number, pw: number, coeffs: Float32Array, box: readonly number[], t: ImageTransform): Reference {
+function reference(
+  protos: Float32Array,
+  m: number,
+  ph: number,
+  pw: number,
+  coeffs: Float32Array,
+  box: readonly number[],
+  t: ImageTransform,
+): Reference {
   const left = Math.max(0, Math.floor(box[0]!));
   const top = Math.max(0, Math.floor(box[1]!));
   const width = Math.max(0, Math.min(t.original.width, Math.ceil(box[2]!)) - left);
@@ -39,11 +47,15 @@ function reference(protos: Float32Array, m: number, ph: number, pw: number, coef
     // Original pixel centre → resized → tensor → prototype cell coordinates.
     const ty = (top + y + 0.5) * t.scaleY + t.padY - t.cropY;
     const py = Math.min(Math.max((ty * ph) / t.input.height - 0.5, 0), ph - 1);
-    const j0 = Math.floor(py), j1 = Math.min(j0 + 1, ph - 1), wy = py - j0;
+    const j0 = Math.floor(py),
+      j1 = Math.min(j0 + 1, ph - 1),
+      wy = py - j0;
     for (let x = 0; x < width; x++) {
       const tx = (left + x + 0.5) * t.scaleX + t.padX - t.cropX;
       const px = Math.min(Math.max((tx * pw) / t.input.width - 0.5, 0), pw - 1);
-      const i0 = Math.floor(px), i1 = Math.min(i0 + 1, pw - 1), wx = px - i0;
+      const i0 = Math.floor(px),
+        i1 = Math.min(i0 + 1, pw - 1),
+        wx = px - i0;
       const a = cell(i0, j0) * (1 - wx) + cell(i1, j0) * wx;
       const b = cell(i0, j1) * (1 - wx) + cell(i1, j1) * wx;
       logit[y * width + x] = a * (1 - wy) + b * wy;
@@ -56,32 +68,69 @@ function reference(protos: Float32Array, m: number, ph: number, pw: number, coef
 function prototypes(rng: () => number, m: number, ph: number, pw: number, smooth: boolean): Float32Array {
   const d = new Float32Array(m * ph * pw);
   for (let k = 0; k < m; k++) {
-    const fx = 0.02 + rng() * 0.15, fy = 0.02 + rng() * 0.15, ax = rng() * 6, ay = rng() * 6;
-    for (let y = 0; y < ph; y++) for (let x = 0; x < pw; x++) d[k * ph * pw + y * pw + x] = smooth ? Math.sin(x * fx + ax) * Math.cos(y * fy + ay) : rng() * 2 - 1;
+    const fx = 0.02 + rng() * 0.15,
+      fy = 0.02 + rng() * 0.15,
+      ax = rng() * 6,
+      ay = rng() * 6;
+    for (let y = 0; y < ph; y++)
+      for (let x = 0; x < pw; x++)
+        d[k * ph * pw + y * pw + x] = smooth ? Math.sin(x * fx + ax) * Math.cos(y * fy + ay) : rng() * 2 - 1;
   }
   return d;
 }
 
 function randomBox(rng: () => number, t: ImageTransform): number[] {
-  const W = t.original.width, H = t.original.height;
+  const W = t.original.width,
+    H = t.original.height;
   const kind = rng();
   // Mostly inside; some past the image's edges; some a pixel or two wide.
   const w = kind < 0.15 ? 0.2 + rng() * 2 : 4 + rng() * W * 0.6;
   const h = kind < 0.15 ? 0.2 + rng() * 2 : 4 + rng() * H * 0.6;
-  const x = -0.1 * W + rng() * W * 1.1, y = -0.1 * H + rng() * H * 1.1;
+  const x = -0.1 * W + rng() * W * 1.1,
+    y = -0.1 * H + rng() * H * 1.1;
   return [x, y, Math.min(x + w, W + 5), Math.min(y + h, H + 5)];
 }
 
 const cases: Array<{ name: string; t: ImageTransform; ph: number; pw: number }> = [
-  { name: '1280×720 letterboxed to 640, 160² prototypes', t: planTransform(1280, 720, resolvePreprocessConfig(ULTRALYTICS_PREPROCESS, { width: 640, height: 640 })), ph: 160, pw: 160 },
-  { name: '200×150 letterboxed up to 640 (a prototype cell under a pixel)', t: planTransform(200, 150, resolvePreprocessConfig(ULTRALYTICS_PREPROCESS, { width: 640, height: 640 })), ph: 160, pw: 160 },
-  { name: '333×517 stretched to 320×256, 80×64 prototypes', t: planTransform(333, 517, resolvePreprocessConfig(ULTRALYTICS_PREPROCESS, { width: 320, height: 256, resize: 'stretch' })), ph: 64, pw: 80 },
-  { name: '900×500 centre-cropped to 256², 64² prototypes', t: planTransform(900, 500, resolvePreprocessConfig(ULTRALYTICS_PREPROCESS, { width: 256, height: 256, resize: 'crop' })), ph: 64, pw: 64 },
+  {
+    name: '1280×720 letterboxed to 640, 160² prototypes',
+    t: planTransform(1280, 720, resolvePreprocessConfig(ULTRALYTICS_PREPROCESS, { width: 640, height: 640 })),
+    ph: 160,
+    pw: 160,
+  },
+  {
+    name: '200×150 letterboxed up to 640 (a prototype cell under a pixel)',
+    t: planTransform(200, 150, resolvePreprocessConfig(ULTRALYTICS_PREPROCESS, { width: 640, height: 640 })),
+    ph: 160,
+    pw: 160,
+  },
+  {
+    name: '333×517 stretched to 320×256, 80×64 prototypes',
+    t: planTransform(
+      333,
+      517,
+      resolvePreprocessConfig(ULTRALYTICS_PREPROCESS, { width: 320, height: 256, resize: 'stretch' }),
+    ),
+    ph: 64,
+    pw: 80,
+  },
+  {
+    name: '900×500 centre-cropped to 256², 64² prototypes',
+    t: planTransform(
+      900,
+      500,
+      resolvePreprocessConfig(ULTRALYTICS_PREPROCESS, { width: 256, height: 256, resize: 'crop' }),
+    ),
+    ph: 64,
+    pw: 64,
+  },
 ];
 
 test('segment masks: every pixel as the per-pixel bilinear reference, except within rounding of logit 0', () => {
   const rng = createRng(1414);
-  let pixels = 0, inside = 0, near = 0;
+  let pixels = 0,
+    inside = 0,
+    near = 0;
   for (const c of cases) {
     for (const m of [32, 12, 3]) {
       for (const smooth of [true, false]) {
@@ -93,7 +142,11 @@ test('segment masks: every pixel as the per-pixel bilinear reference, except wit
           const got = instanceMask(protos, 0, m, c.ph, c.pw, coeffs, box, c.t);
           const ref = reference(protos, m, c.ph, c.pw, coeffs, box, c.t);
           const where = `${c.name}, m=${m}, ${smooth ? 'smooth' : 'noise'}, box ${box.map((v) => v.toFixed(2)).join(',')}`;
-          assert.deepEqual([got.left, got.top, got.width, got.height], [ref.left, ref.top, ref.width, ref.height], where);
+          assert.deepEqual(
+            [got.left, got.top, got.width, got.height],
+            [ref.left, ref.top, ref.width, ref.height],
+            where,
+          );
           assert.equal(got.data.length, ref.width * ref.height, where);
           for (let i = 0; i < got.data.length; i++) {
             const l = ref.logit[i]!;
@@ -102,7 +155,10 @@ test('segment masks: every pixel as the per-pixel bilinear reference, except wit
             inside += want;
             if (got.data[i] !== want) {
               near++;
-              assert.ok(Math.abs(l) < EPS, `${where}: pixel ${i % ref.width},${Math.floor(i / ref.width)} is ${got.data[i]}, reference logit ${l}`);
+              assert.ok(
+                Math.abs(l) < EPS,
+                `${where}: pixel ${i % ref.width},${Math.floor(i / ref.width)} is ${got.data[i]}, reference logit ${l}`,
+              );
             }
           }
           earlier.push({ data: got.data, copy: got.data.slice() });
@@ -121,7 +177,11 @@ test('segment masks: a box outside the image, or of zero area, is an empty mask'
   const t = cases[0]!.t;
   const protos = new Float32Array(32 * 160 * 160).fill(1);
   const coeffs = new Float32Array(32).fill(1);
-  for (const box of [[1300, 10, 1400, 50], [10, 730, 50, 800], [100, 100, 100, 140]]) {
+  for (const box of [
+    [1300, 10, 1400, 50],
+    [10, 730, 50, 800],
+    [100, 100, 100, 140],
+  ]) {
     const mk = instanceMask(protos, 0, 32, 160, 160, coeffs, box, t);
     assert.equal(mk.width * mk.height, 0, String(box));
     assert.equal(mk.data.length, 0);

@@ -19,7 +19,13 @@ let server: RtinferServer;
 let base: string;
 
 before(async () => {
-  server = createRtinferServer(validateConfig({ port: 0, token: TOKEN, models: [{ path: OCR_DET, name: 'ocr-det', warmupShapes: { x: [1, 3, 480, 640] } }] }));
+  server = createRtinferServer(
+    validateConfig({
+      port: 0,
+      token: TOKEN,
+      models: [{ path: OCR_DET, name: 'ocr-det', warmupShapes: { x: [1, 3, 480, 640] } }],
+    }),
+  );
   base = await server.listen();
   await server.ready();
 });
@@ -36,19 +42,44 @@ test('the camera panel streams the fake camera to the model: results arrive with
       await page.waitForSelector('#tryit-camera[data-state="on"]', { timeout: 15_000 });
       assert.match((await page.textContent('#tryit-camera-message')) ?? '', /Camera on: \d+x\d+ frames to ocr-det/);
       // A few answered frames: the stream runs, frame after frame.
-      await page.waitForFunction(`Number(document.getElementById('tryit-camera-stats').dataset.frames) >= 5`, undefined, { timeout: 60_000 });
-      const stats: Record<string, string> = await page.$eval('#tryit-camera-stats', (el) => ({ ...(el as unknown as { dataset: Record<string, string> }).dataset, text: el.textContent ?? '' }));
+      await page.waitForFunction(
+        `Number(document.getElementById('tryit-camera-stats').dataset.frames) >= 5`,
+        undefined,
+        { timeout: 60_000 },
+      );
+      const stats: Record<string, string> = await page.$eval('#tryit-camera-stats', (el) => ({
+        ...(el as unknown as { dataset: Record<string, string> }).dataset,
+        text: el.textContent ?? '',
+      }));
       assert.ok(Number(stats['frames']) >= 5, JSON.stringify(stats));
       assert.ok(Number(stats['sent']) >= Number(stats['frames']), 'no more answers than frames sent');
       assert.ok(Number(stats['rttMs']) > 0, `a round trip was measured: ${JSON.stringify(stats)}`);
-      assert.match(stats['text'] ?? '', /\d+ frames answered of \d+ sent · round trip [\d.]+ ms \(server [\d.]+ ms\) · \d+ dropped by the server/);
+      assert.match(
+        stats['text'] ?? '',
+        /\d+ frames answered of \d+ sent · round trip [\d.]+ ms \(server [\d.]+ ms\) · \d+ dropped by the server/,
+      );
       // The answered frame is drawn: the canvas is shown, at the camera's size, with pixels on it.
       const drawn = await page.$eval('#tryit-camera-canvas', (c) => {
-        const canvas = c as unknown as { hidden: boolean; width: number; height: number; dataset: Record<string, string>; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
+        const canvas = c as unknown as {
+          hidden: boolean;
+          width: number;
+          height: number;
+          dataset: Record<string, string>;
+          getContext(
+            k: '2d',
+          ): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+        };
         const px = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data;
         let painted = 0;
         if (px) for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) painted++;
-        return { hidden: canvas.hidden, width: canvas.width, height: canvas.height, painted, frame: Number(canvas.dataset['frame']), detections: Number(canvas.dataset['detections']) };
+        return {
+          hidden: canvas.hidden,
+          width: canvas.width,
+          height: canvas.height,
+          painted,
+          frame: Number(canvas.dataset['frame']),
+          detections: Number(canvas.dataset['detections']),
+        };
       });
       assert.equal(drawn.hidden, false);
       assert.ok(drawn.width >= 320 && drawn.height >= 240, JSON.stringify(drawn));
@@ -62,10 +93,17 @@ test('the camera panel streams the fake camera to the model: results arrive with
       await page.click('#tryit-camera');
       await page.waitForSelector('#tryit-camera[data-state="off"]', { timeout: 5000 });
       assert.match((await page.textContent('#tryit-camera-message')) ?? '', /^Stopped: \d+ frames answered\./);
-      assert.equal(await page.$eval('#tryit-camera-video', (v) => (v as unknown as { srcObject: unknown }).srcObject === null), true);
+      assert.equal(
+        await page.$eval('#tryit-camera-video', (v) => (v as unknown as { srcObject: unknown }).srcObject === null),
+        true,
+      );
       const sentAtStop = Number(await page.getAttribute('#tryit-camera-stats', 'data-sent'));
       await page.waitForTimeout(700);
-      assert.equal(Number(await page.getAttribute('#tryit-camera-stats', 'data-sent')), sentAtStop, 'no frame sent after Stop');
+      assert.equal(
+        Number(await page.getAttribute('#tryit-camera-stats', 'data-sent')),
+        sentAtStop,
+        'no frame sent after Stop',
+      );
       assert.equal(await page.textContent('#tryit-camera'), 'Start camera');
       assert.deepEqual(errors, []);
       assert.deepEqual(blocked, []);

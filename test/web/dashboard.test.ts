@@ -21,7 +21,15 @@ let base: string;
 let textPng: Buffer;
 
 before(async () => {
-  server = createRtinferServer(validateConfig({ port: 0, token: TOKEN, models: [{ path: OCR_DET, name: 'ocr-det', batching: { maxBatchSize: 2 }, warmupShapes: { x: [1, 3, 160, 480] } }] }));
+  server = createRtinferServer(
+    validateConfig({
+      port: 0,
+      token: TOKEN,
+      models: [
+        { path: OCR_DET, name: 'ocr-det', batching: { maxBatchSize: 2 }, warmupShapes: { x: [1, 3, 160, 480] } },
+      ],
+    }),
+  );
   base = await server.listen();
   await server.ready();
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="480" height="200"><rect width="100%" height="100%" fill="white"/><text x="24" y="90" font-size="56" font-family="sans-serif">rtinfer</text><text x="24" y="160" font-size="40" font-family="sans-serif">live dashboard</text></svg>`;
@@ -33,15 +41,28 @@ after(async () => server.close());
 function startLoad(): { stop(): Promise<number> } {
   let running = true;
   let answered = 0;
-  const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 160, 480], data: new Float32Array(3 * 160 * 480).fill(0.5) };
+  const t = {
+    name: 'x',
+    type: 'float32' as const,
+    dims: [1, 3, 160, 480],
+    data: new Float32Array(3 * 160 * 480).fill(0.5),
+  };
   const loop = async (i: number): Promise<void> => {
     for (let n = 0; running; n++) {
       const r =
         i === 0 && n % 5 === 4
-          ? await fetch(`${base}/api/models/ocr-det/predict`, { method: 'POST', body: textPng, headers: { authorization: `Bearer ${TOKEN}` } })
+          ? await fetch(`${base}/api/models/ocr-det/predict`, {
+              method: 'POST',
+              body: textPng,
+              headers: { authorization: `Bearer ${TOKEN}` },
+            })
           : await (() => {
               const m = encodeInferRequest([t]);
-              return fetch(`${base}/v2/models/ocr-det/infer`, { method: 'POST', body: m.body, headers: { ...m.headers, authorization: `Bearer ${TOKEN}` } });
+              return fetch(`${base}/v2/models/ocr-det/infer`, {
+                method: 'POST',
+                body: m.body,
+                headers: { ...m.headers, authorization: `Bearer ${TOKEN}` },
+              });
             })();
       await r.arrayBuffer();
       if (r.status === 200) answered++;
@@ -75,15 +96,24 @@ test('the dashboard shows live charts that update under load, and the try-it pan
           first.map((c) => c.kind),
           ['timeseries', 'timeseries', 'timeseries', 'histogram'],
         );
-        for (const c of first) assert.ok(c.points > 0 && c.paintedPixels > 0, `${c.id} drew nothing: ${JSON.stringify(c)}`);
+        for (const c of first)
+          assert.ok(c.points > 0 && c.paintedPixels > 0, `${c.id} drew nothing: ${JSON.stringify(c)}`);
         const ticks0 = Number(await page.getAttribute('body', 'data-ticks'));
-        await page.waitForFunction(`Number(document.body.dataset.ticks) >= ${ticks0 + 2}`, undefined, { timeout: 8000 });
+        await page.waitForFunction(`Number(document.body.dataset.ticks) >= ${ticks0 + 2}`, undefined, {
+          timeout: 8000,
+        });
         const later = await chartStates(page);
         const latency = (states: typeof first): number => states.find((c) => c.id === 'model-0-latency')?.points ?? 0;
         const rate = (states: typeof first): number => states.find((c) => c.id === 'model-0-rate')?.points ?? 0;
         assert.ok(latency(later) > latency(first), `latency points grew: ${latency(first)} → ${latency(later)}`);
-        assert.ok(rate(later) >= rate(first) + 2 * 3, `throughput points grew by 2 ticks × 3 series: ${rate(first)} → ${rate(later)}`);
-        assert.match((await page.textContent('#model-0-batches')) ?? '', /batches in the last minute, by size: \d+ × \d/);
+        assert.ok(
+          rate(later) >= rate(first) + 2 * 3,
+          `throughput points grew by 2 ticks × 3 series: ${rate(first)} → ${rate(later)}`,
+        );
+        assert.match(
+          (await page.textContent('#model-0-batches')) ?? '',
+          /batches in the last minute, by size: \d+ × \d/,
+        );
         // How the server laid the model out, and why.
         assert.match((await page.textContent('#model-0-deployment')) ?? '', /\d+ instances? × \d+ threads?/);
 
@@ -92,10 +122,14 @@ test('the dashboard shows live charts that update under load, and the try-it pan
         await page.waitForSelector('#tryit-result[data-state="done"]', { timeout: 15_000 });
         assert.ok(Number(await page.getAttribute('#tryit-result', 'data-detections')) >= 1, 'text regions found');
         assert.match((await page.getAttribute('#tryit-image', 'src')) ?? '', /^data:image\/png;base64,/);
-        assert.equal(await page.$eval('#tryit-image', (img) => (img as unknown as { naturalWidth: number }).naturalWidth), 480);
+        assert.equal(
+          await page.$eval('#tryit-image', (img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+          480,
+        );
         assert.equal(await page.$$eval('#tryit-split > span', (s) => s.length), 5);
         const legend = (await page.textContent('#tryit .legend')) ?? '';
-        for (const stage of ['decode', 'preprocess', 'inference', 'postprocess']) assert.match(legend, new RegExp(`${stage} [\\d.]+ ms`));
+        for (const stage of ['decode', 'preprocess', 'inference', 'postprocess'])
+          assert.match(legend, new RegExp(`${stage} [\\d.]+ ms`));
         // ...and drop one.
         await page.evaluate(`document.getElementById('tryit-result').dataset.state = 'idle'`);
         const dropped = await page.evaluateHandle(
@@ -107,7 +141,10 @@ test('the dashboard shows live charts that update under load, and the try-it pan
 
         const docs = process.env['RTINFER_DOCS_SCREENSHOTS'] === '1';
         // The README's picture shows a longer window than the test needs.
-        if (docs) await page.waitForFunction(`Number(document.body.dataset.ticks) >= ${ticks0 + 20}`, undefined, { timeout: 40_000 });
+        if (docs)
+          await page.waitForFunction(`Number(document.body.dataset.ticks) >= ${ticks0 + 20}`, undefined, {
+            timeout: 40_000,
+          });
         const file = await screenshot('dashboard');
         if (docs) {
           mkdirSync(`${ROOT}docs/img`, { recursive: true });
@@ -140,7 +177,12 @@ test('BAD CALL - the dashboard without the token, or with a wrong one in its URL
 });
 
 test('the try-it panel runs a classifier too: no annotation to ask for, the picked image and its classes are shown', async (t) => {
-  const cls = createRtinferServer(validateConfig({ port: 0, models: [{ path: OCR_CLS, name: 'textline-orientation', warmupShapes: { x: [1, 3, 48, 192] } }] }));
+  const cls = createRtinferServer(
+    validateConfig({
+      port: 0,
+      models: [{ path: OCR_CLS, name: 'textline-orientation', warmupShapes: { x: [1, 3, 48, 192] } }],
+    }),
+  );
   const url = await cls.listen();
   t.after(() => cls.close());
   await cls.ready();
@@ -153,7 +195,11 @@ test('the try-it panel runs a classifier too: no annotation to ask for, the pick
       await page.setInputFiles('#tryit-file', { name: 'line.png', mimeType: 'image/png', buffer: textPng });
       await page.waitForSelector('#tryit-result[data-state="done"]', { timeout: 15_000 });
       assert.match((await page.getAttribute('#tryit-image', 'src')) ?? '', /^blob:/);
-      assert.equal(Number(await page.getAttribute('#tryit-result', 'data-detections')), 2, 'both orientation classes, 0 and 180');
+      assert.equal(
+        Number(await page.getAttribute('#tryit-result', 'data-detections')),
+        2,
+        'both orientation classes, 0 and 180',
+      );
       assert.match((await page.textContent('#tryit-detections')) ?? '', /class.*score.*(0|180)/s);
       assert.deepEqual(errors, []);
     },

@@ -33,13 +33,21 @@ test('renderPage inlines the built script and styles and embeds the data so noth
 test('BAD CALL - a missing build is a one-line RtinferError that says to build', () => {
   assert.throws(
     () => readWebAsset([dir, path.join(dir, 'nowhere')], 'report.js'),
-    (e: unknown) => e instanceof RtinferError && e.code === 'RTI_ERR_WEB_ASSETS_MISSING' && /report\.js is not built .*: run npm run build$/.test(e.message) && !e.message.includes('\n'),
+    (e: unknown) =>
+      e instanceof RtinferError &&
+      e.code === 'RTI_ERR_WEB_ASSETS_MISSING' &&
+      /report\.js is not built .*: run npm run build$/.test(e.message) &&
+      !e.message.includes('\n'),
   );
 });
 
 test('BAD CALL - bench --html to an unwritable path fails before the run, in one line', async () => {
   const file = path.join(dir, 'no-such-dir', 'r.html');
-  const r = await promisify(execFile)(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'bench', OCR_CLS, '--html', file], { cwd: ROOT }).then(
+  const r = await promisify(execFile)(
+    process.execPath,
+    [path.join(ROOT, 'dist/cli/main.js'), 'bench', OCR_CLS, '--html', file],
+    { cwd: ROOT },
+  ).then(
     () => ({ code: 0, stderr: '' }),
     (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
   );
@@ -54,5 +62,17 @@ test('chart number formatting: null and non-finite give an empty label (log axes
   assert.equal(formatNumber(0), '0');
   assert.equal(formatNumber(1.5), '1.500');
   assert.equal(formatNumber(0.000123), '0.000123');
-  assert.deepEqual([null, 0, 1, 2.5, 10, 12.5, 100, 500, 1500, 0.1, 0.25].map(formatTick), ['', '0', '1', '2.5', '10', '12.5', '100', '500', '1500', '0.1', '0.25']);
+  assert.deepEqual([null, 0, 1, 2.5, 10, 12.5, 100, 500, 1500, 0.1, 0.25].map(formatTick), [
+    '',
+    '0',
+    '1',
+    '2.5',
+    '10',
+    '12.5',
+    '100',
+    '500',
+    '1500',
+    '0.1',
+    '0.25',
+  ]);
 });

@@ -33,11 +33,26 @@ function row(id: number, model: string, key: string, day: number, p50: number, v
 }
 
 test('the history page draws p50 and p99 over time per model and setting, INVALID runs marked; the compare page its verdict and ratios', async (t) => {
-  const rows = [row(1, 'a.onnx', 'k1', 1, 1.0, true), row(2, 'a.onnx', 'k1', 2, 1.1, false), row(3, 'a.onnx', 'k1', 3, 0.9, true), row(4, 'b.onnx', 'k2', 2, 5, true)];
+  const rows = [
+    row(1, 'a.onnx', 'k1', 1, 1.0, true),
+    row(2, 'a.onnx', 'k1', 2, 1.1, false),
+    row(3, 'a.onnx', 'k1', 3, 0.9, true),
+    row(4, 'b.onnx', 'k2', 2, 5, true),
+  ];
   const history = path.join(dir, 'history.html');
   writeFileSync(history, renderHistoryHtml(rows, '/x/runs.db'));
-  const draw = (scale: number) => sortSamples(Array.from({ length: 400 }, (_v, i) => scale * (1000 + ((i * 7919) % 400))));
-  const side = (ref: string, scale: number) => ({ ref, model: 'm.onnx', scenario: 'single-stream', valid: true, latenciesUs: draw(scale), throughputQps: 900 / scale, coldStartMs: 50, approximate: false });
+  const draw = (scale: number) =>
+    sortSamples(Array.from({ length: 400 }, (_v, i) => scale * (1000 + ((i * 7919) % 400))));
+  const side = (ref: string, scale: number) => ({
+    ref,
+    model: 'm.onnx',
+    scenario: 'single-stream',
+    valid: true,
+    latenciesUs: draw(scale),
+    throughputQps: 900 / scale,
+    coldStartMs: 50,
+    approximate: false,
+  });
   const report = compareRuns(side('A', 1), side('B', 1.3));
   assert.equal(report.regression, true);
   const compare = path.join(dir, 'compare.html');
@@ -47,10 +62,13 @@ test('the history page draws p50 and p99 over time per model and setting, INVALI
     await s.page.goto(pathToFileURL(history).href);
     await waitForCharts(s.page, 2);
     const charts = await chartStates(s.page);
-    assert.deepEqual(charts.map((c) => [c.id, c.kind, c.points]), [
-      ['group-0', 'timeseries', 3 + 3 + 1],
-      ['group-1', 'timeseries', 1 + 1],
-    ]);
+    assert.deepEqual(
+      charts.map((c) => [c.id, c.kind, c.points]),
+      [
+        ['group-0', 'timeseries', 3 + 3 + 1],
+        ['group-1', 'timeseries', 1 + 1],
+      ],
+    );
     assert.ok(charts.every((c) => c.paintedPixels > 0));
     assert.equal(await s.page.locator('tr.invalid').count(), 1);
 

@@ -35,9 +35,12 @@ interface Sent {
 /** Why the camera cannot be used, in words a user can act on. */
 export function cameraErrorMessage(error: unknown): string {
   const name = error instanceof DOMException || error instanceof Error ? error.name : '';
-  if (name === 'NotAllowedError' || name === 'SecurityError') return 'Camera permission was refused: allow the camera for this page (the icon in the address bar) and press Start camera again.';
-  if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'No camera was found: connect one, or use an image above.';
-  if (name === 'NotReadableError' || name === 'AbortError') return 'The camera is in use by another program or cannot be read: close that program and try again.';
+  if (name === 'NotAllowedError' || name === 'SecurityError')
+    return 'Camera permission was refused: allow the camera for this page (the icon in the address bar) and press Start camera again.';
+  if (name === 'NotFoundError' || name === 'OverconstrainedError')
+    return 'No camera was found: connect one, or use an image above.';
+  if (name === 'NotReadableError' || name === 'AbortError')
+    return 'The camera is in use by another program or cannot be read: close that program and try again.';
   return `The camera cannot be started: ${error instanceof Error ? error.message : String(error)}`;
 }
 
@@ -47,13 +50,25 @@ export function cameraErrorMessage(error: unknown): string {
  */
 export function cameraControls(card: HTMLElement, model: () => ModelListing): void {
   const button = h('button', { type: 'button', id: 'tryit-camera', 'data-state': 'off' }, 'Start camera');
-  const message = h('p', { class: 'meta', id: 'tryit-camera-message' }, 'Or run the model live on this browser\'s camera.');
-  const stats = h('p', { class: 'camera-stats', id: 'tryit-camera-stats', 'data-frames': '0', 'data-sent': '0', 'data-dropped': '0' });
+  const message = h(
+    'p',
+    { class: 'meta', id: 'tryit-camera-message' },
+    "Or run the model live on this browser's camera.",
+  );
+  const stats = h('p', {
+    class: 'camera-stats',
+    id: 'tryit-camera-stats',
+    'data-frames': '0',
+    'data-sent': '0',
+    'data-dropped': '0',
+  });
   const canvas = h('canvas', { id: 'tryit-camera-canvas', width: '640', height: '480', hidden: '' });
   const video = h('video', { id: 'tryit-camera-video', muted: '', playsinline: '' });
   video.muted = true;
   video.hidden = true;
-  card.append(h('div', { class: 'camera' }, h('div', { class: 'tryit-controls' }, button, message), stats, canvas, video));
+  card.append(
+    h('div', { class: 'camera' }, h('div', { class: 'tryit-controls' }, button, message), stats, canvas, video),
+  );
 
   let session: { stop(reason?: string): void } | undefined;
   button.addEventListener('click', () => {
@@ -80,7 +95,10 @@ export function cameraControls(card: HTMLElement, model: () => ModelListing): vo
     const m = model();
     message.className = 'meta';
     message.textContent = 'Asking for the camera…';
-    const media = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    const media = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 } },
+      audio: false,
+    });
     video.srcObject = media;
     await video.play();
     const ws = new WebSocket(streamUrl(m.name));
@@ -168,7 +186,11 @@ export function cameraControls(card: HTMLElement, model: () => ModelListing): vo
       const res = r.results?.[0];
       const boxes: Array<{ box: number[]; label: string; polygon?: number[][] }> = [
         ...(res?.detections ?? []).map((d) => ({ box: d.box, label: `${d.label} ${d.score.toFixed(2)}` })),
-        ...((res?.texts ?? []) as Array<{ score: number; box: number[]; polygon?: number[][] }>).map((t) => ({ box: t.box, label: t.score.toFixed(2), ...(t.polygon ? { polygon: t.polygon } : {}) })),
+        ...((res?.texts ?? []) as Array<{ score: number; box: number[]; polygon?: number[][] }>).map((t) => ({
+          box: t.box,
+          label: t.score.toFixed(2),
+          ...(t.polygon ? { polygon: t.polygon } : {}),
+        })),
       ];
       ctx.lineWidth = Math.max(2, canvas.width / 320);
       ctx.strokeStyle = BOX_COLOR;
@@ -224,11 +246,20 @@ export function cameraControls(card: HTMLElement, model: () => ModelListing): vo
       button.dataset['state'] = 'on';
       message.textContent = `Camera on: ${video.videoWidth}x${video.videoHeight} frames to ${m.name}, up to ${SEND_FPS} a second.`;
       showStats();
-      timer = window.setInterval(() => void sendFrame().catch((error: unknown) => stop(`cannot send a frame: ${error instanceof Error ? error.message : String(error)}`)), 1000 / SEND_FPS);
+      timer = window.setInterval(
+        () =>
+          void sendFrame().catch((error: unknown) =>
+            stop(`cannot send a frame: ${error instanceof Error ? error.message : String(error)}`),
+          ),
+        1000 / SEND_FPS,
+      );
     });
     ws.addEventListener('close', (e: CloseEvent) => {
       // A stream the server refused or closed (the upgrade's status is not visible to a page).
-      if (!stopped) stop(`The stream closed (code ${e.code}${e.reason ? `: ${e.reason}` : ''}): the model may be unloaded, the server at its stream limit, or the token wrong.`);
+      if (!stopped)
+        stop(
+          `The stream closed (code ${e.code}${e.reason ? `: ${e.reason}` : ''}): the model may be unloaded, the server at its stream limit, or the token wrong.`,
+        );
     });
   }
 }

@@ -14,7 +14,11 @@ const root = document.getElementById('app') ?? document.body;
 const status = h('span', { class: 'live-status', id: 'live-status', 'data-state': 'connecting' }, 'connecting…');
 root.append(
   h('header', { class: 'dash-head' }, h('h1', {}, 'rtinfer serve'), status),
-  h('p', { class: 'meta' }, `rtinfer ${data.version} · ${data.models.length} model${data.models.length === 1 ? '' : 's'}: ${data.models.join(', ')} · updates once a second`),
+  h(
+    'p',
+    { class: 'meta' },
+    `rtinfer ${data.version} · ${data.models.length} model${data.models.length === 1 ? '' : 's'}: ${data.models.join(', ')} · updates once a second`,
+  ),
 );
 const tryIt = h('div', { id: 'tryit-slot' });
 const cards = h('div', { id: 'models' });
@@ -34,7 +38,11 @@ function onSnapshot(s: LiveSnapshot): void {
   s.models.forEach((m, i) => {
     let panel = panels.get(m.name);
     if (!panel) {
-      panel = new ModelPanel(cards, m.name, `model-${i}`, { bucketEdgesMs: s.bucketEdgesMs, windowPoints: s.windowPoints, intervalMs: s.intervalMs });
+      panel = new ModelPanel(cards, m.name, `model-${i}`, {
+        bucketEdgesMs: s.bucketEdgesMs,
+        windowPoints: s.windowPoints,
+        intervalMs: s.intervalMs,
+      });
       panels.set(m.name, panel);
       const d = deployments.get(m.name);
       if (d) panel.setDeployment(d);
@@ -70,6 +78,13 @@ void (async () => {
     }
     tryItPanel(tryIt, models);
   } catch (error) {
-    tryIt.append(h('section', { class: 'card', id: 'tryit' }, h('h2', {}, 'Try it'), h('p', { class: 'error' }, `cannot list the models: ${error instanceof Error ? error.message : String(error)}`)));
+    tryIt.append(
+      h(
+        'section',
+        { class: 'card', id: 'tryit' },
+        h('h2', {}, 'Try it'),
+        h('p', { class: 'error' }, `cannot list the models: ${error instanceof Error ? error.message : String(error)}`),
+      ),
+    );
   }
 })();

@@ -3,7 +3,14 @@
  * depth with the mean batch size, the latency distribution of the last minute, and the batch sizes
  * the engine ran in it. Fed a point a second by the SSE stream; keeps the server's window.
  */
-import { COLORS, fmtMs, histogramChart, timeSeriesChart, type ChartHandle, type HistogramHandle } from '../shared/charts.js';
+import {
+  COLORS,
+  fmtMs,
+  histogramChart,
+  timeSeriesChart,
+  type ChartHandle,
+  type HistogramHandle,
+} from '../shared/charts.js';
 import { h } from '../shared/dom.js';
 import { formatMs, formatRate } from '../shared/format.js';
 import type { LiveDistribution, LivePoint } from './types.js';
@@ -15,7 +22,10 @@ const MINUTE = 60;
 
 function stat(label: string): { el: HTMLElement; set(v: string): void } {
   const v = h('div', { class: 'v' }, '–');
-  return { el: h('div', { class: 'stat' }, v, h('div', { class: 'k' }, label)), set: (text) => void (v.textContent = text) };
+  return {
+    el: h('div', { class: 'stat' }, v, h('div', { class: 'k' }, label)),
+    set: (text) => void (v.textContent = text),
+  };
 }
 
 export class ModelPanel {
@@ -34,7 +44,12 @@ export class ModelPanel {
   readonly #deployment: HTMLElement;
   readonly #stats: Record<'p50' | 'p90' | 'p99' | 'rps' | 'queue' | 'refused' | 'missed', ReturnType<typeof stat>>;
 
-  constructor(parent: HTMLElement, name: string, id: string, o: { bucketEdgesMs: readonly number[]; windowPoints: number; intervalMs: number }) {
+  constructor(
+    parent: HTMLElement,
+    name: string,
+    id: string,
+    o: { bucketEdgesMs: readonly number[]; windowPoints: number; intervalMs: number },
+  ) {
     this.name = name;
     this.#edges = o.bucketEdgesMs;
     this.#window = o.windowPoints;
@@ -72,7 +87,15 @@ export class ModelPanel {
     );
     parent.append(card);
     const height = 200;
-    this.#latency = timeSeriesChart(lat, [{ label: 'p50', color: COLORS[0] }, { label: 'p90', color: COLORS[4] }, { label: 'p99', color: RED }], { height, y: { label: 'ms' }, format: fmtMs });
+    this.#latency = timeSeriesChart(
+      lat,
+      [
+        { label: 'p50', color: COLORS[0] },
+        { label: 'p90', color: COLORS[4] },
+        { label: 'p99', color: RED },
+      ],
+      { height, y: { label: 'ms' }, format: fmtMs },
+    );
     this.#rate = timeSeriesChart(
       rate,
       [
@@ -117,7 +140,12 @@ export class ModelPanel {
     const xs = p.map((q) => q.t / 1000);
     this.#latency.setData([xs, p.map((q) => q.p50Ms), p.map((q) => q.p90Ms), p.map((q) => q.p99Ms)]);
     const perSecond = (n: number): number => (n * 1000) / this.#intervalMs;
-    this.#rate.setData([xs, p.map((q) => q.rps), p.map((q) => perSecond(q.refused)), p.map((q) => perSecond(q.missed))]);
+    this.#rate.setData([
+      xs,
+      p.map((q) => q.rps),
+      p.map((q) => perSecond(q.refused)),
+      p.map((q) => perSecond(q.missed)),
+    ]);
     this.#queue.setData([xs, p.map((q) => q.queueDepth), p.map((q) => (q.meanBatch > 0 ? q.meanBatch : null))]);
     this.#drawDistribution();
     this.#drawStats();
@@ -134,7 +162,10 @@ export class ModelPanel {
     const step = 10 ** 0.1;
     const lo = Math.max(0, first - 1);
     const hi = Math.min(counts.length - 1, last + 1);
-    const edge = (i: number): number => (i < 0 ? (this.#edges[0] ?? 0.1) / step : (this.#edges[i] ?? (this.#edges[this.#edges.length - 1] ?? 10_000) * step));
+    const edge = (i: number): number =>
+      i < 0
+        ? (this.#edges[0] ?? 0.1) / step
+        : (this.#edges[i] ?? (this.#edges[this.#edges.length - 1] ?? 10_000) * step);
     const edgesMs: number[] = [];
     for (let i = lo - 1; i <= hi; i++) edgesMs.push(edge(i));
     const bins = { edgesMs, counts: counts.slice(lo, hi + 1) };
@@ -156,7 +187,9 @@ export class ModelPanel {
     s.refused.set(String(minute.reduce((n, q) => n + q.refused, 0)));
     s.missed.set(String(minute.reduce((n, q) => n + q.missed, 0)));
     const batches = new Map<number, number>();
-    for (const q of minute) for (const [size, n] of Object.entries(q.batches)) batches.set(Number(size), (batches.get(Number(size)) ?? 0) + n);
+    for (const q of minute)
+      for (const [size, n] of Object.entries(q.batches))
+        batches.set(Number(size), (batches.get(Number(size)) ?? 0) + n);
     const sizes = [...batches.entries()].sort((a, b) => a[0] - b[0]);
     this.#batchLine.textContent = sizes.length
       ? `batches in the last minute, by size: ${sizes.map(([size, n]) => `${n} × ${size}`).join(' · ')} · ${this.#distribution.count} answered`

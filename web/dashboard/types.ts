@@ -60,7 +60,14 @@ export interface PredictAnswer {
     width: number;
     height: number;
     speedMs: Record<string, number>;
-    detections?: Array<{ label: string; score: number; box: number[]; keypoints?: Array<{ x: number; y: number; score?: number }>; mask?: unknown; polygon?: number[][] }>;
+    detections?: Array<{
+      label: string;
+      score: number;
+      box: number[];
+      keypoints?: Array<{ x: number; y: number; score?: number }>;
+      mask?: unknown;
+      polygon?: number[][];
+    }>;
     segments?: Array<{ classId: number; label: string; pixels: number }>;
     image?: { width: number; height: number; channels: number; range: string; luminance: boolean; scale: number };
     classes?: Array<{ label: string; score: number }>;

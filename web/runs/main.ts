@@ -55,7 +55,9 @@ interface CompareReport {
   verdict: string;
   warnings: string[];
 }
-type PageData = { kind: 'history'; store: string; groups: HistoryGroup[]; generatedAt: string } | { kind: 'compare'; report: CompareReport };
+type PageData =
+  | { kind: 'history'; store: string; groups: HistoryGroup[]; generatedAt: string }
+  | { kind: 'compare'; report: CompareReport };
 
 const app = document.getElementById('app') ?? document.body;
 const data = embeddedData<PageData>();
@@ -63,10 +65,22 @@ const fmt = (v: number | null): string => (v === null ? '–' : formatMs(v));
 
 if (data.kind === 'history') {
   const total = data.groups.reduce((s, g) => s + g.runs.length, 0);
-  app.append(h('h1', {}, 'rtinfer runs'), h('p', { class: 'meta' }, `${total} runs in ${data.groups.length} model and setting groups · ${data.store} · ${data.generatedAt}`));
+  app.append(
+    h('h1', {}, 'rtinfer runs'),
+    h(
+      'p',
+      { class: 'meta' },
+      `${total} runs in ${data.groups.length} model and setting groups · ${data.store} · ${data.generatedAt}`,
+    ),
+  );
   data.groups.forEach((g, i) => {
     const invalid = g.runs.filter((r) => r.valid === false).length;
-    const box = chartSection(app, `group-${i}`, `${g.model}`, `${g.setting} · ${g.runs.length} runs${invalid ? ` · ${invalid} INVALID (marked with a cross)` : ''}`);
+    const box = chartSection(
+      app,
+      `group-${i}`,
+      `${g.model}`,
+      `${g.setting} · ${g.runs.length} runs${invalid ? ` · ${invalid} INVALID (marked with a cross)` : ''}`,
+    );
     box.dataset['runs'] = String(g.runs.length);
     const chart = timeSeriesChart(
       box,
@@ -77,11 +91,24 @@ if (data.kind === 'history') {
       ],
       { y: { label: 'latency (ms)' }, format: fmt },
     );
-    chart.setData([g.runs.map((r) => r.t), g.runs.map((r) => r.p50Ms), g.runs.map((r) => r.p99Ms), g.runs.map((r) => (r.valid === false ? r.p99Ms : null))]);
+    chart.setData([
+      g.runs.map((r) => r.t),
+      g.runs.map((r) => r.p50Ms),
+      g.runs.map((r) => r.p99Ms),
+      g.runs.map((r) => (r.valid === false ? r.p99Ms : null)),
+    ]);
     box.parentElement?.append(
       dataTable(
         ['run', 'started', 'p50 ms', 'p99 ms', 'q/s', 'validity', 'label'],
-        g.runs.map((r) => [String(r.id), r.startedAt.replace('T', ' ').slice(0, 19), fmt(r.p50Ms), fmt(r.p99Ms), r.qps === null ? '–' : r.qps.toFixed(1), r.valid === null ? '–' : r.valid ? 'valid' : 'INVALID', r.label ?? '']),
+        g.runs.map((r) => [
+          String(r.id),
+          r.startedAt.replace('T', ' ').slice(0, 19),
+          fmt(r.p50Ms),
+          fmt(r.p99Ms),
+          r.qps === null ? '–' : r.qps.toFixed(1),
+          r.valid === null ? '–' : r.valid ? 'valid' : 'INVALID',
+          r.label ?? '',
+        ]),
         (k) => (g.runs[k]?.valid === false ? 'invalid' : undefined),
       ),
     );
@@ -90,11 +117,30 @@ if (data.kind === 'history') {
   app.append(h('footer', {}, 'rtinfer runs · self-contained: charts by uPlot, nothing loaded from the network'));
 } else {
   const r = data.report;
-  const side = (s: Side): string => `${s.runId !== null ? `run ${s.runId}` : s.ref} · ${s.model} · ${s.scenario} · ${s.queries} queries${s.blocks ? ` in ${s.blocks} blocks` : ''}${s.valid === false ? ' · INVALID' : ''}`;
-  app.append(h('h1', {}, 'rtinfer compare'), h('p', { class: 'meta' }, `A: ${side(r.a)}`), h('p', { class: 'meta' }, `B: ${side(r.b)}`));
-  app.append(verdictCard(!r.regression, 'NO REGRESSION', 'REGRESSION', `${r.verdict} (threshold ${(r.threshold * 100).toFixed(1)} %, significance ${r.alpha})`, [], r.warnings));
+  const side = (s: Side): string =>
+    `${s.runId !== null ? `run ${s.runId}` : s.ref} · ${s.model} · ${s.scenario} · ${s.queries} queries${s.blocks ? ` in ${s.blocks} blocks` : ''}${s.valid === false ? ' · INVALID' : ''}`;
+  app.append(
+    h('h1', {}, 'rtinfer compare'),
+    h('p', { class: 'meta' }, `A: ${side(r.a)}`),
+    h('p', { class: 'meta' }, `B: ${side(r.b)}`),
+  );
+  app.append(
+    verdictCard(
+      !r.regression,
+      'NO REGRESSION',
+      'REGRESSION',
+      `${r.verdict} (threshold ${(r.threshold * 100).toFixed(1)} %, significance ${r.alpha})`,
+      [],
+      r.warnings,
+    ),
+  );
   const tested = r.metrics.filter((m) => m.ratio !== null);
-  const box = chartSection(app, 'ratios', 'B / A per metric', 'The ratio and its 95 % interval; 1 is no change. For throughput above 1 is better, for latency below 1.');
+  const box = chartSection(
+    app,
+    'ratios',
+    'B / A per metric',
+    'The ratio and its 95 % interval; 1 is no change. For throughput above 1 is better, for latency below 1.',
+  );
   categoryChart(
     box,
     tested.map((m) => m.metric),
@@ -112,7 +158,16 @@ if (data.kind === 'history') {
       h('h2', {}, 'Metrics'),
       dataTable(
         ['metric', 'A', 'B', 'B/A', '95 % interval', 'p', 'test', 'verdict'],
-        r.metrics.map((m) => [m.metric, m.a === null ? '–' : `${m.unit === 'ms' ? formatMs(m.a) : m.a.toFixed(1)} ${m.unit}`, m.b === null ? '–' : `${m.unit === 'ms' ? formatMs(m.b) : m.b.toFixed(1)} ${m.unit}`, m.ratio === null ? '–' : m.ratio.toFixed(3), m.ci ? `${m.ci[0].toFixed(3)}–${m.ci[1].toFixed(3)}` : '–', m.pValue === null ? '–' : m.pValue.toFixed(4), m.test, m.regression ? 'REGRESSION' : m.significant === null ? 'not tested' : m.change]),
+        r.metrics.map((m) => [
+          m.metric,
+          m.a === null ? '–' : `${m.unit === 'ms' ? formatMs(m.a) : m.a.toFixed(1)} ${m.unit}`,
+          m.b === null ? '–' : `${m.unit === 'ms' ? formatMs(m.b) : m.b.toFixed(1)} ${m.unit}`,
+          m.ratio === null ? '–' : m.ratio.toFixed(3),
+          m.ci ? `${m.ci[0].toFixed(3)}–${m.ci[1].toFixed(3)}` : '–',
+          m.pValue === null ? '–' : m.pValue.toFixed(4),
+          m.test,
+          m.regression ? 'REGRESSION' : m.significant === null ? 'not tested' : m.change,
+        ]),
         (k) => (r.metrics[k]?.regression ? 'invalid' : undefined),
         { id: 'metrics' },
       ),

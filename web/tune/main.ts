@@ -9,26 +9,43 @@ import { formatMs, formatRate } from '../shared/format.js';
 import { envTable, verdictCard } from '../report/common.js';
 import type { CandidateRow, Measurement, TunePageReport } from './tune-types.js';
 
-
 const r = embeddedData<TunePageReport>();
 const app = document.getElementById('app') ?? document.body;
 const judged = (c: CandidateRow): Measurement | null => c.full ?? c.quick;
 // The latency the search ranks: in the server scenario the loaded figure sits at the bound by construction.
 const latencyOf = (m: Measurement): number | null => (r.scenario === 'server' ? m.unloadedMs : m.latencyMs);
 const latencyLabel = `${r.scenario === 'server' ? 'unloaded ' : ''}${r.slo.label} (ms)`;
-const pct = (x: number | null | undefined): string => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(1)} %`);
+const pct = (x: number | null | undefined): string =>
+  x === null || x === undefined ? '–' : `${(x * 100).toFixed(1)} %`;
 const figures = (m: Measurement | null): string =>
-  m === null ? 'not run' : m.status !== 'ok' ? `${m.status}${m.note ? ` (${m.note})` : ''}` : `${formatRate(m.throughput)} q/s · ${r.slo.label} ${formatMs(m.latencyMs)} ms · unloaded ${formatMs(m.unloadedMs)} ms · ${m.meetsSlo ? 'meets' : 'misses'} the SLO`;
+  m === null
+    ? 'not run'
+    : m.status !== 'ok'
+      ? `${m.status}${m.note ? ` (${m.note})` : ''}`
+      : `${formatRate(m.throughput)} q/s · ${r.slo.label} ${formatMs(m.latencyMs)} ms · unloaded ${formatMs(m.unloadedMs)} ms · ${m.meetsSlo ? 'meets' : 'misses'} the SLO`;
 
 app.append(
   h('h1', {}, `rtinfer tune · ${r.slo.text}`),
-  h('p', { class: 'meta' }, `${r.scenario} · objective ${r.objective} · ${r.space.variants.length} variant(s) · ${r.search.measured} of ${r.search.gridSize} configurations measured (${pct(r.search.fractionOfGrid)}) in ${(r.search.elapsedMs / 1000).toFixed(1)} s · ${r.env.startedAt}`),
+  h(
+    'p',
+    { class: 'meta' },
+    `${r.scenario} · objective ${r.objective} · ${r.space.variants.length} variant(s) · ${r.search.measured} of ${r.search.gridSize} configurations measured (${pct(r.search.fractionOfGrid)}) in ${(r.search.elapsedMs / 1000).toFixed(1)} s · ${r.env.startedAt}`,
+  ),
 );
 const warnings = [
   ...r.search.pruned.variants.map((p) => `${p.variant}: ${p.reason}`),
   ...(r.search.stoppedBy === 'budget' ? ['the search stopped at the budget'] : []),
 ];
-app.append(verdictCard(r.verdict.met, 'MET', 'NOT MET', r.verdict.text, r.verdict.closest.map((c) => `closest: ${c.key}: ${figures(c.measurement)}`), warnings));
+app.append(
+  verdictCard(
+    r.verdict.met,
+    'MET',
+    'NOT MET',
+    r.verdict.text,
+    r.verdict.closest.map((c) => `closest: ${c.key}: ${figures(c.measurement)}`),
+    warnings,
+  ),
+);
 
 if (r.chosen) {
   app.append(
@@ -47,26 +64,65 @@ if (r.chosen) {
 }
 
 const measured = r.candidates.filter((c) => judged(c)?.status === 'ok');
-const plane = chartSection(app, 'tradeoff', 'Candidates', `Every candidate measured, at its ${r.scenario === 'server' ? 'peak Poisson rate within the SLO' : 'measured rate'}. Orange: the Pareto set over latency, throughput and accuracy. Hover a point for its configuration.`);
+const plane = chartSection(
+  app,
+  'tradeoff',
+  'Candidates',
+  `Every candidate measured, at its ${r.scenario === 'server' ? 'peak Poisson rate within the SLO' : 'measured rate'}. Orange: the Pareto set over latency, throughput and accuracy. Hover a point for its configuration.`,
+);
 tradeoffChart(
   plane,
   measured.map((c) => {
     const m = judged(c) as Measurement;
-    return { throughput: m.throughput, latencyMs: latencyOf(m) ?? Number.NaN, pareto: c.pareto, label: `${c.key}: ${formatRate(m.throughput)} q/s` };
+    return {
+      throughput: m.throughput,
+      latencyMs: latencyOf(m) ?? Number.NaN,
+      pareto: c.pareto,
+      label: `${c.key}: ${formatRate(m.throughput)} q/s`,
+    };
   }),
   { latencyLabel },
 );
 
 const rows = r.candidates.map((c) => {
   const m = judged(c);
-  return [c.key === r.chosen?.key ? 'chosen' : c.pareto ? 'Pareto' : '', c.key, c.phase, c.full ? 'full' : 'quick', m?.status === 'ok' ? (c.feasible ? 'meets' : 'misses') : (m?.status ?? '–'), m ? formatRate(m.throughput) : '–', formatMs(m?.latencyMs), formatMs(m?.unloadedMs), c.accuracy ? pct(c.accuracy.score) : '–'];
+  return [
+    c.key === r.chosen?.key ? 'chosen' : c.pareto ? 'Pareto' : '',
+    c.key,
+    c.phase,
+    c.full ? 'full' : 'quick',
+    m?.status === 'ok' ? (c.feasible ? 'meets' : 'misses') : (m?.status ?? '–'),
+    m ? formatRate(m.throughput) : '–',
+    formatMs(m?.latencyMs),
+    formatMs(m?.unloadedMs),
+    c.accuracy ? pct(c.accuracy.score) : '–',
+  ];
 });
 app.append(
   h(
     'section',
     { class: 'card' },
     h('h2', {}, 'Measured candidates'),
-    h('div', { class: 'scroll' }, dataTable(['', 'candidate', 'phase', 'length', 'SLO', 'q/s', `${r.slo.label} ms`, `unloaded ${r.slo.label} ms`, 'accuracy'], rows, (i) => (r.candidates[i]?.pareto ? 'pareto' : undefined), { id: 'candidates' })),
+    h(
+      'div',
+      { class: 'scroll' },
+      dataTable(
+        [
+          '',
+          'candidate',
+          'phase',
+          'length',
+          'SLO',
+          'q/s',
+          `${r.slo.label} ms`,
+          `unloaded ${r.slo.label} ms`,
+          'accuracy',
+        ],
+        rows,
+        (i) => (r.candidates[i]?.pareto ? 'pareto' : undefined),
+        { id: 'candidates' },
+      ),
+    ),
   ),
 );
 
@@ -76,9 +132,24 @@ if (r.accuracy) {
       'section',
       { class: 'card', id: 'accuracy' },
       h('h2', {}, `Accuracy against ${r.accuracy.reference}`),
-      dataTable(['variant', 'metric', 'score', 'drop', 'note'], r.accuracy.variants.map((a) => [a.variant, a.reference ? 'reference' : (a.metric ?? '–'), pct(a.score), pct(a.drop), a.note ?? ''])),
+      dataTable(
+        ['variant', 'metric', 'score', 'drop', 'note'],
+        r.accuracy.variants.map((a) => [
+          a.variant,
+          a.reference ? 'reference' : (a.metric ?? '–'),
+          pct(a.score),
+          pct(a.drop),
+          a.note ?? '',
+        ]),
+      ),
     ),
   );
 }
 app.append(h('section', { class: 'card' }, h('h2', {}, 'Environment'), envTable(r.env)));
-app.append(h('footer', {}, `${r.schema} · written by rtinfer ${r.env.rtinfer} · self-contained: charts by uPlot, nothing loaded from the network`));
+app.append(
+  h(
+    'footer',
+    {},
+    `${r.schema} · written by rtinfer ${r.env.rtinfer} · self-contained: charts by uPlot, nothing loaded from the network`,
+  ),
+);

@@ -30,8 +30,26 @@ export interface TunePageReport {
   objective: string;
   maxAccuracyDrop: number | null;
   space: { variants: Array<{ id: string }>; cores: number; gridSize: number };
-  search: { measured: number; evaluations: { quick: number; full: number; abandoned: number }; gridSize: number; fractionOfGrid: number; elapsedMs: number; stoppedBy: string; pruned: { variants: Array<{ variant: string; reason: string }> } };
-  accuracy: { reference: string; variants: Array<{ variant: string; reference: boolean; metric: string | null; score: number | null; drop: number | null; note?: string }> } | null;
+  search: {
+    measured: number;
+    evaluations: { quick: number; full: number; abandoned: number };
+    gridSize: number;
+    fractionOfGrid: number;
+    elapsedMs: number;
+    stoppedBy: string;
+    pruned: { variants: Array<{ variant: string; reason: string }> };
+  };
+  accuracy: {
+    reference: string;
+    variants: Array<{
+      variant: string;
+      reference: boolean;
+      metric: string | null;
+      score: number | null;
+      drop: number | null;
+      note?: string;
+    }>;
+  } | null;
   candidates: CandidateRow[];
   chosen: { key: string; config: unknown; search: Measurement; verification: Measurement | null } | null;
   verdict: { met: boolean; text: string; closest: Array<{ key: string; measurement: Measurement }> };

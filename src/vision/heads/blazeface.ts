@@ -15,7 +15,17 @@ import { SCALING, resolvePreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, finishDetections } from './candidates.js';
-import { batchOffset, fixedDim, floatData, headMismatch, inputSize, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  fixedDim,
+  floatData,
+  headMismatch,
+  inputSize,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 
 const candidates = new Candidates();
 
@@ -31,12 +41,13 @@ const LAYOUTS: ReadonlyArray<{ name: string; strides: (size: number) => number[]
  */
 export function ssdAnchorCentres(size: number, strides: readonly number[], perLayer: number): Float32Array {
   const out: number[] = [];
-  for (let l = 0; l < strides.length; ) {
+  for (let l = 0; l < strides.length;) {
     let last = l;
     while (last < strides.length && strides[last] === strides[l]) last++;
     const grid = Math.ceil(size / strides[l]!);
     const perCell = (last - l) * perLayer;
-    for (let y = 0; y < grid; y++) for (let x = 0; x < grid; x++) for (let a = 0; a < perCell; a++) out.push((x + 0.5) / grid, (y + 0.5) / grid);
+    for (let y = 0; y < grid; y++)
+      for (let x = 0; x < grid; x++) for (let a = 0; a < perCell; a++) out.push((x + 0.5) / grid, (y + 0.5) / grid);
     l = last;
   }
   return Float32Array.from(out);
@@ -53,7 +64,9 @@ const anchorCache = new Map<string, Float32Array | null>();
 export function anchorsFor(size: number, count: number): Float32Array | undefined {
   const key = `${size}:${count}`;
   if (!anchorCache.has(key)) {
-    const hit = LAYOUTS.map((l) => ssdAnchorCentres(size, l.strides(size), l.perLayer)).find((a) => a.length === 2 * count);
+    const hit = LAYOUTS.map((l) => ssdAnchorCentres(size, l.strides(size), l.perLayer)).find(
+      (a) => a.length === 2 * count,
+    );
     anchorCache.set(key, hit ?? null);
   }
   return anchorCache.get(key) ?? undefined;
@@ -88,14 +101,27 @@ function roles(shapes: ReadonlyArray<ReadonlyArray<number | string>>): Roles | u
   scores.sort((a, b) => b.n - a.n);
   boxes.sort((a, b) => b.n - a.n);
   if (!scores.every((sc, k) => sc.n === boxes[k]!.n)) return undefined;
-  return { parts: scores.map((sc, k) => ({ boxes: boxes[k]!.i, scores: sc.i, n: sc.n })), n: scores.reduce((a, sc) => a + sc.n, 0), width: boxes[0]!.w };
+  return {
+    parts: scores.map((sc, k) => ({ boxes: boxes[k]!.i, scores: sc.i, n: sc.n })),
+    n: scores.reduce((a, sc) => a + sc.n, 0),
+    width: boxes[0]!.w,
+  };
 }
 
 export const blazefaceHead: VisionHead = {
   name: 'blazeface',
   task: 'detect',
-  expects: 'outputs over BlazeFace anchors: regressors [B, N, 4+2K] and score logits [B, N, 1], or one such pair per anchor grid (N = 896 at 128 or 256, 2304 full-range at 192)',
-  defaults: resolvePreprocessConfig({ width: 128, height: 128, resize: 'letterbox', anchor: 'center', padValue: 0, channelOrder: 'rgb', ...SCALING.symmetric }),
+  expects:
+    'outputs over BlazeFace anchors: regressors [B, N, 4+2K] and score logits [B, N, 1], or one such pair per anchor grid (N = 896 at 128 or 256, 2304 full-range at 192)',
+  defaults: resolvePreprocessConfig({
+    width: 128,
+    height: 128,
+    resize: 'letterbox',
+    anchor: 'center',
+    padValue: 0,
+    channelOrder: 'rgb',
+    ...SCALING.symmetric,
+  }),
   // MediaPipe face_detection_front: min_score_thresh 0.75, min_suppression_threshold 0.3.
   decodeDefaults: { scoreThreshold: 0.75, iouThreshold: 0.3, maxDetections: 100 },
   matches(outputs: readonly TensorMeta[], _metadata: ModelMetadata, inputs?: readonly TensorMeta[]): boolean {
@@ -108,10 +134,15 @@ export const blazefaceHead: VisionHead = {
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
     const entries = outputEntries(outputs);
     const r = roles(entries.map(([, t]) => t.dims));
-    if (r === undefined) headMismatch('blazeface', `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not regressors [B,N,4+2K] and scores [B,N,1]`);
+    if (r === undefined)
+      headMismatch(
+        'blazeface',
+        `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not regressors [B,N,4+2K] and scores [B,N,1]`,
+      );
     const sx = transform.input.width;
     const sy = transform.input.height;
-    const anchors = anchorsFor(sx, r.n) ?? headMismatch('blazeface', `no BlazeFace anchor layout has ${r.n} anchors at ${sx}x${sy}`);
+    const anchors =
+      anchorsFor(sx, r.n) ?? headMismatch('blazeface', `no BlazeFace anchor layout has ${r.n} anchors at ${sx}x${sy}`);
     const keypoints = (r.width - 4) / 2;
     // sigmoid(x) >= t  ⇔  x >= logit(t): compare logits, compute the sigmoid for the few that pass.
     const t = Math.min(Math.max(options.scoreThreshold, 1e-7), 1 - 1e-7);
@@ -134,7 +165,8 @@ export const blazefaceHead: VisionHead = {
         const ax = anchors[2 * i]! * sx;
         const ay = anchors[2 * i + 1]! * sy;
         candidates.pushCenter(reg[b]! + ax, reg[b + 1]! + ay, reg[b + 2]!, reg[b + 3]!, score, 0);
-        for (let k = 0; k < keypoints; k++) candidates.setKeypoint(k, reg[b + 4 + 2 * k]! + ax, reg[b + 5 + 2 * k]! + ay, NaN);
+        for (let k = 0; k < keypoints; k++)
+          candidates.setKeypoint(k, reg[b + 4 + 2 * k]! + ax, reg[b + 5 + 2 * k]! + ay, NaN);
       }
       first += part.n;
     }

@@ -22,7 +22,8 @@ export class Candidates {
   reset(keypoints = 0): this {
     this.count = 0;
     this.keypoints = keypoints;
-    if (this.kpts.length < this.scores.length * keypoints * 3) this.kpts = new Float32Array(this.scores.length * keypoints * 3);
+    if (this.kpts.length < this.scores.length * keypoints * 3)
+      this.kpts = new Float32Array(this.scores.length * keypoints * 3);
     return this;
   }
 
@@ -139,7 +140,14 @@ let scanClass = new Int32Array(0);
  * rows are read once, in order (a column-at-a-time argmax strides through memory and is several
  * times slower on [1, 116, 8400]). The arrays are reused: read them before the next call.
  */
-export function scanClasses(data: Float32Array, rowStart: number, n: number, classes: number, thr: number, keep: Uint8Array | undefined): { best: Float32Array; cls: Int32Array } {
+export function scanClasses(
+  data: Float32Array,
+  rowStart: number,
+  n: number,
+  classes: number,
+  thr: number,
+  keep: Uint8Array | undefined,
+): { best: Float32Array; cls: Int32Array } {
   if (scanBest.length < n) {
     scanBest = new Float32Array(n);
     scanClass = new Int32Array(n);
@@ -154,7 +162,17 @@ export function scanClasses(data: Float32Array, rowStart: number, n: number, cla
     let i = 0;
     for (; i < blocked; i += 8) {
       const q = row + i;
-      if (data[q]! < thr && data[q + 1]! < thr && data[q + 2]! < thr && data[q + 3]! < thr && data[q + 4]! < thr && data[q + 5]! < thr && data[q + 6]! < thr && data[q + 7]! < thr) continue;
+      if (
+        data[q]! < thr &&
+        data[q + 1]! < thr &&
+        data[q + 2]! < thr &&
+        data[q + 3]! < thr &&
+        data[q + 4]! < thr &&
+        data[q + 5]! < thr &&
+        data[q + 6]! < thr &&
+        data[q + 7]! < thr
+      )
+        continue;
       for (let k = i; k < i + 8; k++) {
         const v = data[row + k]!;
         if (v >= thr && v > best[k]!) {

@@ -9,7 +9,16 @@ import { SCALING, resolvePreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import { labelOf } from '../labels.js';
 import type { ClassScore, HeadResult, ModelOutputs, TensorMeta } from '../types.js';
-import { batchOffset, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 
 /** Probabilities for one row: the values themselves when they already form a distribution. */
 export function toProbabilities(row: Float32Array): Float32Array {
@@ -58,7 +67,14 @@ export const classifyHead: VisionHead = {
   name: 'classify',
   task: 'classify',
   expects: 'one output [B, C] or [B, C, 1, 1] of class scores or logits',
-  defaults: resolvePreprocessConfig({ width: 224, height: 224, resize: 'crop', shortestEdge: 256, channelOrder: 'rgb', ...SCALING.imagenet }),
+  defaults: resolvePreprocessConfig({
+    width: 224,
+    height: 224,
+    resize: 'crop',
+    shortestEdge: 256,
+    channelOrder: 'rgb',
+    ...SCALING.imagenet,
+  }),
   decodeDefaults: { k: 5, scoreThreshold: 0 },
   matches(outputs: readonly TensorMeta[], metadata: ModelMetadata): boolean {
     const s = outputs[0]?.shape;
@@ -75,7 +91,9 @@ export const classifyHead: VisionHead = {
     const data = floatData('classify', name, t);
     const base = batchOffset('classify', name, dims, options.batchIndex);
     const probs = toProbabilities(data.subarray(base, base + c));
-    const classes = topK(probs, Math.max(1, options.k), options.labels).filter((x) => x.score >= options.scoreThreshold);
+    const classes = topK(probs, Math.max(1, options.k), options.labels).filter(
+      (x) => x.score >= options.scoreThreshold,
+    );
     return { task: 'classify', classes };
   },
 };

@@ -9,7 +9,17 @@ import type { ImageTransform } from '../geometry.js';
 import { parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections } from './candidates.js';
-import { batchOffset, expectRank, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  expectRank,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 
 const candidates = new Candidates();
 
@@ -31,7 +41,8 @@ export const end2endHead: VisionHead = {
     const k = fixedDim(s, 1);
     if (metadata['end2end'] === 'True' || metadata['nms'] === 'True') return true;
     // Ultralytics detect exports without end2end metadata are [1, 4+C, N]; [1, K, 6] with names is end-to-end.
-    if (metadata['task'] === 'detect' && parseNames(metadata['names']) !== undefined) return k === undefined || k <= END2END_MAX_ROWS;
+    if (metadata['task'] === 'detect' && parseNames(metadata['names']) !== undefined)
+      return k === undefined || k <= END2END_MAX_ROWS;
     return k !== undefined && k <= END2END_MAX_ROWS;
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {

@@ -20,7 +20,9 @@ import { fixedDim, headMismatch, outputEntries, type ModelMetadata, type VisionH
 
 const ANCHORS_PER_CELL = 3;
 /** Yolo-FastestV2's data/coco.data anchors (w, h in input pixels), stride 16 then stride 32. */
-export const FASTESTV2_COCO_ANCHORS: readonly number[] = [12.64, 19.39, 37.88, 51.48, 55.71, 138.31, 126.91, 78.23, 131.57, 214.55, 279.92, 258.87];
+export const FASTESTV2_COCO_ANCHORS: readonly number[] = [
+  12.64, 19.39, 37.88, 51.48, 55.71, 138.31, 126.91, 78.23, 131.57, 214.55, 279.92, 258.87,
+];
 const candidates = new Candidates();
 
 /** Levels [B, H, W, 15 + C] with one C and halving H, or undefined. */
@@ -48,8 +50,15 @@ function headFor(metadata: ModelMetadata): VisionHead {
   return {
     name: 'fastestv2',
     task: 'detect',
-    expects: '2 or 3 outputs [B, H, W, 12+3+C] with halving grids (YOLO-FastestV2: 3 anchors per cell, boxes, objectness, classes)',
-    defaults: resolvePreprocessConfig({ width: 352, height: 352, resize: 'stretch', channelOrder: 'bgr', ...SCALING.unit }),
+    expects:
+      '2 or 3 outputs [B, H, W, 12+3+C] with halving grids (YOLO-FastestV2: 3 anchors per cell, boxes, objectness, classes)',
+    defaults: resolvePreprocessConfig({
+      width: 352,
+      height: 352,
+      resize: 'stretch',
+      channelOrder: 'bgr',
+      ...SCALING.unit,
+    }),
     decodeDefaults: { scoreThreshold: 0.3, iouThreshold: 0.4, maxDetections: 100 },
     matches(outputs: readonly TensorMeta[], _metadata: ModelMetadata): boolean {
       return fastestLevels(outputs.map((o) => o.shape)) !== undefined;
@@ -57,11 +66,19 @@ function headFor(metadata: ModelMetadata): VisionHead {
     withMetadata: headFor,
     decode(outputs, transform, options) {
       const entries = outputEntries(outputs);
-      const levels = fastestLevels(entries.map(([, t]) => t.dims)) ?? headMismatch('fastestv2', `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not [B, H, W, 15+C] levels`);
+      const levels =
+        fastestLevels(entries.map(([, t]) => t.dims)) ??
+        headMismatch(
+          'fastestv2',
+          `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not [B, H, W, 15+C] levels`,
+        );
       const classes = levels.channels - 5 * ANCHORS_PER_CELL;
       const keep = classFilter(options.classes);
-      const views = entries.map(([n, t]) => hwcView('fastestv2', n, t, options.batchIndex, transform.input)).sort((a, b) => b.rows - a.rows);
-      if (anchors.length < 2 * ANCHORS_PER_CELL * views.length) headMismatch('fastestv2', `${anchors.length / 2} anchors for ${views.length} levels of ${ANCHORS_PER_CELL}`);
+      const views = entries
+        .map(([n, t]) => hwcView('fastestv2', n, t, options.batchIndex, transform.input))
+        .sort((a, b) => b.rows - a.rows);
+      if (anchors.length < 2 * ANCHORS_PER_CELL * views.length)
+        headMismatch('fastestv2', `${anchors.length / 2} anchors for ${views.length} levels of ${ANCHORS_PER_CELL}`);
       candidates.reset();
       views.forEach((v, level) => {
         for (let p = 0; p < v.rows * v.cols; p++) {
@@ -91,7 +108,10 @@ function headFor(metadata: ModelMetadata): VisionHead {
           }
         }
       });
-      return { task: 'detect', detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, classes)) };
+      return {
+        task: 'detect',
+        detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, classes)),
+      };
     },
   };
 }

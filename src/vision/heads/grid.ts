@@ -28,28 +28,84 @@ export interface LevelView {
 }
 
 /** [B, C, H, W] → a channel-major view. */
-export function chwView(head: string, name: string, t: OutputTensor, batch: number, input: { width: number; height: number }): LevelView {
+export function chwView(
+  head: string,
+  name: string,
+  t: OutputTensor,
+  batch: number,
+  input: { width: number; height: number },
+): LevelView {
   if (t.dims.length !== 4) headMismatch(head, `output '${name}' has dims [${t.dims.join(',')}], expected [B, C, H, W]`);
   const [, c, rows, cols] = t.dims as [number, number, number, number];
-  return { data: floatData(head, name, t), base: batchOffset(head, name, t.dims, batch), chStep: rows * cols, posStep: 1, channels: c, rows, cols, anchors: 1, strideX: input.width / cols, strideY: input.height / rows };
+  return {
+    data: floatData(head, name, t),
+    base: batchOffset(head, name, t.dims, batch),
+    chStep: rows * cols,
+    posStep: 1,
+    channels: c,
+    rows,
+    cols,
+    anchors: 1,
+    strideX: input.width / cols,
+    strideY: input.height / rows,
+  };
 }
 
 /** [B, H, W, C] → a position-major view. */
-export function hwcView(head: string, name: string, t: OutputTensor, batch: number, input: { width: number; height: number }): LevelView {
+export function hwcView(
+  head: string,
+  name: string,
+  t: OutputTensor,
+  batch: number,
+  input: { width: number; height: number },
+): LevelView {
   if (t.dims.length !== 4) headMismatch(head, `output '${name}' has dims [${t.dims.join(',')}], expected [B, H, W, C]`);
   const [, rows, cols, c] = t.dims as [number, number, number, number];
-  return { data: floatData(head, name, t), base: batchOffset(head, name, t.dims, batch), chStep: 1, posStep: c, channels: c, rows, cols, anchors: 1, strideX: input.width / cols, strideY: input.height / rows };
+  return {
+    data: floatData(head, name, t),
+    base: batchOffset(head, name, t.dims, batch),
+    chStep: 1,
+    posStep: c,
+    channels: c,
+    rows,
+    cols,
+    anchors: 1,
+    strideX: input.width / cols,
+    strideY: input.height / rows,
+  };
 }
 
 /** [B, N, C] or [N, C] with N = rows·cols·anchors → a position-major view of one level. */
-export function flatView(head: string, name: string, t: OutputTensor, batch: number, level: { rows: number; cols: number; anchors: number; stride: number }): LevelView {
+export function flatView(
+  head: string,
+  name: string,
+  t: OutputTensor,
+  batch: number,
+  level: { rows: number; cols: number; anchors: number; stride: number },
+): LevelView {
   const d = t.dims;
-  if (d.length !== 2 && d.length !== 3) headMismatch(head, `output '${name}' has dims [${d.join(',')}], expected [B, N, C] or [N, C]`);
+  if (d.length !== 2 && d.length !== 3)
+    headMismatch(head, `output '${name}' has dims [${d.join(',')}], expected [B, N, C] or [N, C]`);
   const n = d[d.length - 2]!;
   const c = d[d.length - 1]!;
-  if (n !== level.rows * level.cols * level.anchors) headMismatch(head, `output '${name}' has ${n} rows, the ${level.cols}x${level.rows} grid at stride ${level.stride} with ${level.anchors} per cell needs ${level.rows * level.cols * level.anchors}`);
+  if (n !== level.rows * level.cols * level.anchors)
+    headMismatch(
+      head,
+      `output '${name}' has ${n} rows, the ${level.cols}x${level.rows} grid at stride ${level.stride} with ${level.anchors} per cell needs ${level.rows * level.cols * level.anchors}`,
+    );
   const base = d.length === 3 ? batchOffset(head, name, d, batch) : 0;
-  return { data: floatData(head, name, t), base, chStep: 1, posStep: c, channels: c, rows: level.rows, cols: level.cols, anchors: level.anchors, strideX: level.stride, strideY: level.stride };
+  return {
+    data: floatData(head, name, t),
+    base,
+    chStep: 1,
+    posStep: c,
+    channels: c,
+    rows: level.rows,
+    cols: level.cols,
+    anchors: level.anchors,
+    strideX: level.stride,
+    strideY: level.stride,
+  };
 }
 
 /** Value of channel `ch` at position `pos` (pos = (row · cols + col) · anchors + a). */
@@ -87,7 +143,11 @@ export function integral(v: LevelView, pos: number, ch0: number, bins: number): 
 }
 
 /** Grid sizes of each stride for an input: ceil (NanoDet: padded feature maps) or floor. */
-export function gridsFor(input: { width: number; height: number }, strides: readonly number[], round: (x: number) => number = Math.ceil): Array<{ stride: number; rows: number; cols: number }> {
+export function gridsFor(
+  input: { width: number; height: number },
+  strides: readonly number[],
+  round: (x: number) => number = Math.ceil,
+): Array<{ stride: number; rows: number; cols: number }> {
   return strides.map((stride) => ({ stride, rows: round(input.height / stride), cols: round(input.width / stride) }));
 }
 

@@ -8,7 +8,25 @@ import type { PreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import type { HeadResult, ModelOutputs, OutputTensor, TensorMeta, VisionTask } from '../types.js';
 
-export type BuiltinHeadName = 'yolo' | 'yolov5' | 'yolox' | 'end2end' | 'ssd' | 'blazeface' | 'classify' | 'text' | 'pose' | 'yolov8-raw' | 'yunet' | 'scrfd' | 'nanodet' | 'fastestv2' | 'segment' | 'semantic' | 'obb' | 'image';
+export type BuiltinHeadName =
+  | 'yolo'
+  | 'yolov5'
+  | 'yolox'
+  | 'end2end'
+  | 'ssd'
+  | 'blazeface'
+  | 'classify'
+  | 'text'
+  | 'pose'
+  | 'yolov8-raw'
+  | 'yunet'
+  | 'scrfd'
+  | 'nanodet'
+  | 'fastestv2'
+  | 'segment'
+  | 'semantic'
+  | 'obb'
+  | 'image';
 /** A built-in head's name, or one given to registerHead(). */
 export type HeadName = BuiltinHeadName | (string & {});
 
@@ -143,7 +161,8 @@ export function outputEntries(outputs: ModelOutputs): Array<[string, OutputTenso
 
 /** Checks the actual dims of an output at decode time (declared shapes may be symbolic). */
 export function expectRank(head: string, name: string, t: OutputTensor, rank: number): readonly number[] {
-  if (t.dims.length !== rank) headMismatch(head, `output '${name}' has dims [${t.dims.join(',')}], expected rank ${rank}`);
+  if (t.dims.length !== rank)
+    headMismatch(head, `output '${name}' has dims [${t.dims.join(',')}], expected rank ${rank}`);
   return t.dims;
 }
 

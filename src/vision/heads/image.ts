@@ -11,7 +11,16 @@
 import { SCALING, resolvePreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import type { HeadResult, ImageOutput, ModelOutputs, TensorMeta } from '../types.js';
-import { batchOffset, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 
 function inputChannels(inputs: readonly TensorMeta[] | undefined): number | undefined {
   const s = inputs?.[0]?.shape;
@@ -22,7 +31,10 @@ function inputChannels(inputs: readonly TensorMeta[] | undefined): number | unde
 }
 
 /** Output channels and scale when the outputs look like an image of the input, else undefined. */
-export function imageShape(outputs: readonly TensorMeta[], inputs: readonly TensorMeta[] | undefined): { channels: number; scale: number | undefined } | undefined {
+export function imageShape(
+  outputs: readonly TensorMeta[],
+  inputs: readonly TensorMeta[] | undefined,
+): { channels: number; scale: number | undefined } | undefined {
   const s = outputs[0]?.shape;
   if (outputs.length !== 1 || s === undefined || s.length !== 4) return undefined;
   const c = fixedDim(s, 1);
@@ -31,7 +43,8 @@ export function imageShape(outputs: readonly TensorMeta[], inputs: readonly Tens
   // One channel from a colour input (or an input of unknown channels) is a probability map (text,
   // matting): the text head's, unless named.
   if (inC === undefined ? c === 1 : c !== inC) return undefined;
-  const inH = inputs?.[0]?.shape.length === 4 ? fixedDim(inputs[0]!.shape, inC === inputs[0]!.shape[1] ? 2 : 1) : undefined;
+  const inH =
+    inputs?.[0]?.shape.length === 4 ? fixedDim(inputs[0]!.shape, inC === inputs[0]!.shape[1] ? 2 : 1) : undefined;
   const h = fixedDim(s, 2);
   if (inH === undefined || h === undefined) return { channels: c, scale: undefined };
   const scale = h / inH;
@@ -56,7 +69,13 @@ export const imageHead: VisionHead = {
   name: 'image',
   task: 'image',
   expects: 'one output [B, C, H·s, W·s] with C = 1 or 3 as the input (an image: super-resolution, enhancement)',
-  defaults: resolvePreprocessConfig({ width: 224, height: 224, resize: 'stretch', channelOrder: 'rgb', ...SCALING.unit }),
+  defaults: resolvePreprocessConfig({
+    width: 224,
+    height: 224,
+    resize: 'stretch',
+    channelOrder: 'rgb',
+    ...SCALING.unit,
+  }),
   decodeDefaults: {},
   matches(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs?: readonly TensorMeta[]): boolean {
     if (metadata['task'] !== undefined && metadata['task'] !== 'image') return false;
@@ -64,7 +83,8 @@ export const imageHead: VisionHead = {
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
     const [name, t] = outputEntries(outputs)[0] ?? headMismatch('image', 'the model returned no outputs');
-    if (t.dims.length !== 4 || (t.dims[1] !== 1 && t.dims[1] !== 3)) headMismatch('image', `output '${name}' is [${t.dims.join(',')}], expected [B, 1 or 3, H, W]`);
+    if (t.dims.length !== 4 || (t.dims[1] !== 1 && t.dims[1] !== 3))
+      headMismatch('image', `output '${name}' is [${t.dims.join(',')}], expected [B, 1 or 3, H, W]`);
     const [, c, oh, ow] = t.dims as [number, 1 | 3, number, number];
     const data = floatData('image', name, t);
     const base = batchOffset('image', name, t.dims, options.batchIndex);

@@ -16,7 +16,15 @@ import { detectorLabels } from '../labels.js';
 import type { TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections } from './candidates.js';
 import { flatView, gridsFor, integral, type LevelView } from './grid.js';
-import { expectRank, fixedDim, headMismatch, inputSize, outputEntries, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  expectRank,
+  fixedDim,
+  headMismatch,
+  inputSize,
+  outputEntries,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 
 const STRIDES = [8, 16, 32, 64];
 const BINS = 8; // reg_max 7 + 1
@@ -46,7 +54,17 @@ export function perStrideOutputs(names: readonly string[]): number[] | undefined
  * One level: scores in `cls` (C per cell, position-major, sigmoided) and 4 × 8 bins in `dis`;
  * priors at (cell + offset) · stride (NanoDet-Plus 0, the original NanoDet 0.5, as their demos).
  */
-function decodeLevel(cls: LevelView, clsStart: number, classes: number, dis: LevelView, disStart: number, stride: number, offset: number, keep: Uint8Array | undefined, thr: number): void {
+function decodeLevel(
+  cls: LevelView,
+  clsStart: number,
+  classes: number,
+  dis: LevelView,
+  disStart: number,
+  stride: number,
+  offset: number,
+  keep: Uint8Array | undefined,
+  thr: number,
+): void {
   const count = cls.rows * cls.cols;
   const d = cls.data;
   for (let p = 0; p < count; p++) {
@@ -74,8 +92,17 @@ function decodeLevel(cls: LevelView, clsStart: number, classes: number, dis: Lev
 export const nanodetHead: VisionHead = {
   name: 'nanodet',
   task: 'detect',
-  expects: 'NanoDet-Plus: one output [B, N, C+32] over the cells of strides 8/16/32/64; or NanoDet: cls_pred_stride_S [B,N,C] and dis_pred_stride_S [B,N,32] per stride',
-  defaults: resolvePreprocessConfig({ width: 320, height: 320, resize: 'stretch', channelOrder: 'bgr', rescale: 1, mean: [103.53, 116.28, 123.675], std: [57.375, 57.12, 58.395] }),
+  expects:
+    'NanoDet-Plus: one output [B, N, C+32] over the cells of strides 8/16/32/64; or NanoDet: cls_pred_stride_S [B,N,C] and dis_pred_stride_S [B,N,32] per stride',
+  defaults: resolvePreprocessConfig({
+    width: 320,
+    height: 320,
+    resize: 'stretch',
+    channelOrder: 'bgr',
+    rescale: 1,
+    mean: [103.53, 116.28, 123.675],
+    std: [57.375, 57.12, 58.395],
+  }),
   decodeDefaults: { scoreThreshold: 0.35, iouThreshold: 0.6, maxDetections: 100 },
   matches(outputs: readonly TensorMeta[], _metadata: ModelMetadata, inputs?: readonly TensorMeta[]): boolean {
     if (perStrideOutputs(outputs.map((o) => o.name)) !== undefined) return true;
@@ -96,10 +123,31 @@ export const nanodetHead: VisionHead = {
       const map = new Map(entries);
       classes = 0;
       for (const stride of strides) {
-        const level = { rows: Math.ceil(transform.input.height / stride), cols: Math.ceil(transform.input.width / stride), anchors: 1, stride };
-        const cls = flatView('nanodet', `cls_pred_stride_${stride}`, map.get(`cls_pred_stride_${stride}`)!, options.batchIndex, level);
-        const dis = flatView('nanodet', `dis_pred_stride_${stride}`, map.get(`dis_pred_stride_${stride}`)!, options.batchIndex, level);
-        if (dis.channels !== 4 * BINS) headMismatch('nanodet', `output 'dis_pred_stride_${stride}' has ${dis.channels} values per cell, expected ${4 * BINS}`);
+        const level = {
+          rows: Math.ceil(transform.input.height / stride),
+          cols: Math.ceil(transform.input.width / stride),
+          anchors: 1,
+          stride,
+        };
+        const cls = flatView(
+          'nanodet',
+          `cls_pred_stride_${stride}`,
+          map.get(`cls_pred_stride_${stride}`)!,
+          options.batchIndex,
+          level,
+        );
+        const dis = flatView(
+          'nanodet',
+          `dis_pred_stride_${stride}`,
+          map.get(`dis_pred_stride_${stride}`)!,
+          options.batchIndex,
+          level,
+        );
+        if (dis.channels !== 4 * BINS)
+          headMismatch(
+            'nanodet',
+            `output 'dis_pred_stride_${stride}' has ${dis.channels} values per cell, expected ${4 * BINS}`,
+          );
         classes = cls.channels;
         decodeLevel(cls, 0, classes, dis, 0, stride, 0.5, keep, thr);
       }
@@ -107,17 +155,29 @@ export const nanodetHead: VisionHead = {
       const [name, t] = entries[0] ?? headMismatch('nanodet', 'the model returned no outputs');
       const dims = expectRank('nanodet', name, t, 3);
       const n = cells(transform.input);
-      if (dims[1] !== n) headMismatch('nanodet', `output '${name}' has ${dims[1]} rows, strides 8/16/32/64 at ${transform.input.width}x${transform.input.height} give ${n}`);
+      if (dims[1] !== n)
+        headMismatch(
+          'nanodet',
+          `output '${name}' has ${dims[1]} rows, strides 8/16/32/64 at ${transform.input.width}x${transform.input.height} give ${n}`,
+        );
       classes = dims[2]! - 4 * BINS;
       let offset = 0;
       for (const g of gridsFor(transform.input, STRIDES)) {
         // The level is rows offset..offset+count of the one output: a view with its base moved.
-        const whole = flatView('nanodet', name, t, options.batchIndex, { rows: n, cols: 1, anchors: 1, stride: g.stride });
+        const whole = flatView('nanodet', name, t, options.batchIndex, {
+          rows: n,
+          cols: 1,
+          anchors: 1,
+          stride: g.stride,
+        });
         const v = { ...whole, base: whole.base + offset * whole.posStep, rows: g.rows, cols: g.cols };
         decodeLevel(v, 0, classes, v, classes, g.stride, 0, keep, thr);
         offset += g.rows * g.cols;
       }
     }
-    return { task: 'detect', detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, classes)) };
+    return {
+      task: 'detect',
+      detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, classes)),
+    };
   },
 };

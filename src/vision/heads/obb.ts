@@ -9,7 +9,17 @@ import { detectorLabels, labelOf, parseNames } from '../labels.js';
 import { rotatedCorners, rotatedNms } from '../rotated.js';
 import type { Detection, HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { classFilter, scanClasses } from './candidates.js';
-import { batchOffset, expectRank, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  expectRank,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 
 let rects = new Float32Array(5 * 256);
@@ -20,7 +30,7 @@ function headFor(metadata: ModelMetadata): VisionHead {
   return {
     name: 'obb',
     task: 'detect',
-    expects: "one output [B, 4+C+1, N] (Ultralytics obb: cx, cy, w, h, C class scores, angle) with metadata task=obb",
+    expects: 'one output [B, 4+C+1, N] (Ultralytics obb: cx, cy, w, h, C class scores, angle) with metadata task=obb',
     defaults: ULTRALYTICS_PREPROCESS,
     decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.7, maxDetections: 300 },
     matches(outputs: readonly TensorMeta[], meta: ModelMetadata): boolean {
@@ -65,20 +75,47 @@ function headFor(metadata: ModelMetadata): VisionHead {
         classes[count] = cls;
         count++;
       }
-      const kept = rotatedNms({ rects, scores, classes, count }, { iouThreshold: options.iouThreshold, scoreThreshold: options.scoreThreshold, maxDetections: options.maxDetections, topK: options.topK, agnostic: options.agnostic });
-      const labels = detectorLabels(options.labels ?? (parseNames(metadata['names'])), nc);
+      const kept = rotatedNms(
+        { rects, scores, classes, count },
+        {
+          iouThreshold: options.iouThreshold,
+          scoreThreshold: options.scoreThreshold,
+          maxDetections: options.maxDetections,
+          topK: options.topK,
+          agnostic: options.agnostic,
+        },
+      );
+      const labels = detectorLabels(options.labels ?? parseNames(metadata['names']), nc);
       const { width: W, height: H } = transform.original;
       const detections: Detection[] = [];
       for (const i of kept) {
-        const c = rotatedCorners(rects[5 * i]!, rects[5 * i + 1]!, rects[5 * i + 2]!, rects[5 * i + 3]!, rects[5 * i + 4]!);
+        const c = rotatedCorners(
+          rects[5 * i]!,
+          rects[5 * i + 1]!,
+          rects[5 * i + 2]!,
+          rects[5 * i + 3]!,
+          rects[5 * i + 4]!,
+        );
         const polygon: Array<[number, number]> = [];
         for (let k = 0; k < 4; k++) polygon.push(toOriginalPoint(transform, c[2 * k]!, c[2 * k + 1]!));
         const xs = polygon.map((p) => p[0]);
         const ys = polygon.map((p) => p[1]);
-        const box: Detection['box'] = [Math.max(0, Math.min(...xs)), Math.max(0, Math.min(...ys)), Math.min(W, Math.max(...xs)), Math.min(H, Math.max(...ys))];
+        const box: Detection['box'] = [
+          Math.max(0, Math.min(...xs)),
+          Math.max(0, Math.min(...ys)),
+          Math.min(W, Math.max(...xs)),
+          Math.min(H, Math.max(...ys)),
+        ];
         if (box[2] <= box[0] || box[3] <= box[1]) continue;
         const classId = classes[i]!;
-        detections.push({ label: labelOf(labels, classId), classId, score: scores[i]!, box, polygon, angle: rects[5 * i + 4]! });
+        detections.push({
+          label: labelOf(labels, classId),
+          classId,
+          score: scores[i]!,
+          box,
+          polygon,
+          angle: rects[5 * i + 4]!,
+        });
       }
       return { task: 'detect', detections };
     },

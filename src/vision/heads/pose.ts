@@ -10,13 +10,27 @@ import type { ImageTransform } from '../geometry.js';
 import { detectorLabels, parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections, scanClasses } from './candidates.js';
-import { batchOffset, expectRank, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  expectRank,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 import { decodeRaw, keypointShape, layoutFor, rawLayout, rawLevels } from './yolov8-raw.js';
 
 const candidates = new Candidates();
 
-function decodedClasses(rows: number, metadata: ModelMetadata, labels: readonly string[] | undefined): { classes: number; keypoints: number; kdim: number } | undefined {
+function decodedClasses(
+  rows: number,
+  metadata: ModelMetadata,
+  labels: readonly string[] | undefined,
+): { classes: number; keypoints: number; kdim: number } | undefined {
   const { keypoints, kdim } = keypointShape(metadata);
   if (keypoints === 0) return undefined;
   const classes = rows - 4 - keypoints * kdim;
@@ -25,13 +39,22 @@ function decodedClasses(rows: number, metadata: ModelMetadata, labels: readonly 
   return named === undefined || named === classes ? { classes, keypoints, kdim } : undefined;
 }
 
-function decodeDecoded(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions, metadata: ModelMetadata): HeadResult {
+function decodeDecoded(
+  outputs: ModelOutputs,
+  transform: ImageTransform,
+  options: DecodeOptions,
+  metadata: ModelMetadata,
+): HeadResult {
   const [name, t] = outputEntries(outputs)[0] ?? headMismatch('pose', 'the model returned no outputs');
   const dims = expectRank('pose', name, t, 3);
   const rows = dims[1]!;
   const n = dims[2]!;
   const layout = decodedClasses(rows, metadata, options.labels) ?? decodedClasses(rows, metadata, undefined);
-  if (layout === undefined) headMismatch('pose', `output '${name}' has ${rows} rows, which do not split into 4 box rows, the classes and kpt_shape ${metadata['kpt_shape'] ?? '(missing)'}`);
+  if (layout === undefined)
+    headMismatch(
+      'pose',
+      `output '${name}' has ${rows} rows, which do not split into 4 box rows, the classes and kpt_shape ${metadata['kpt_shape'] ?? '(missing)'}`,
+    );
   const data = floatData('pose', name, t);
   const base = batchOffset('pose', name, dims, options.batchIndex);
   const keep = classFilter(options.classes);
@@ -42,13 +65,23 @@ function decodeDecoded(outputs: ModelOutputs, transform: ImageTransform, options
   for (let i = 0; i < n; i++) {
     const s = best[i]!;
     if (s === -Infinity) continue;
-    candidates.pushCenter(data[base + i]!, data[base + n + i]!, data[base + 2 * n + i]!, data[base + 3 * n + i]!, s, cls[i]!);
+    candidates.pushCenter(
+      data[base + i]!,
+      data[base + n + i]!,
+      data[base + 2 * n + i]!,
+      data[base + 3 * n + i]!,
+      s,
+      cls[i]!,
+    );
     for (let k = 0; k < layout.keypoints; k++) {
       const r = base + (k0 + k * layout.kdim) * n + i;
       candidates.setKeypoint(k, data[r]!, data[r + n]!, layout.kdim === 3 ? data[r + 2 * n]! : NaN);
     }
   }
-  return { task: 'detect', detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, layout.classes)) };
+  return {
+    task: 'detect',
+    detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, layout.classes)),
+  };
 }
 
 function isDecoded(outputs: readonly TensorMeta[], metadata: ModelMetadata): boolean {
@@ -63,7 +96,8 @@ function poseHeadFor(metadata: ModelMetadata): VisionHead {
   return {
     name: 'pose',
     task: 'detect',
-    expects: 'Ultralytics pose: one output [B, 4+C+K·D, N] or raw per-stride outputs [B, 64+C+K·D, H, W], with kpt_shape [K, D] in metadata',
+    expects:
+      'Ultralytics pose: one output [B, 4+C+K·D, N] or raw per-stride outputs [B, 64+C+K·D, H, W], with kpt_shape [K, D] in metadata',
     defaults: ULTRALYTICS_PREPROCESS,
     decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.7, maxDetections: 300 },
     matches(outputs: readonly TensorMeta[], meta: ModelMetadata): boolean {

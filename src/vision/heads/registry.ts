@@ -28,7 +28,26 @@ import { yolov5Head } from './yolov5.js';
 import { yoloxHead } from './yolox.js';
 import { yolov8RawHead } from './yolov8-raw.js';
 
-const BUILTIN: readonly VisionHead[] = [yoloHead, yolov5Head, yoloxHead, end2endHead, ssdHead, blazefaceHead, classifyHead, textHead, poseHead, yolov8RawHead, yunetHead, scrfdHead, nanodetHead, fastestv2Head, segmentHead, semanticHead, obbHead, imageHead];
+const BUILTIN: readonly VisionHead[] = [
+  yoloHead,
+  yolov5Head,
+  yoloxHead,
+  end2endHead,
+  ssdHead,
+  blazefaceHead,
+  classifyHead,
+  textHead,
+  poseHead,
+  yolov8RawHead,
+  yunetHead,
+  scrfdHead,
+  nanodetHead,
+  fastestv2Head,
+  segmentHead,
+  semanticHead,
+  obbHead,
+  imageHead,
+];
 
 /** Heads by name: the built-in ones, then those given to registerHead(). */
 export const HEADS = Object.fromEntries(BUILTIN.map((h) => [h.name, h])) as Record<BuiltinHeadName, VisionHead>;
@@ -49,10 +68,19 @@ export function isHeadName(name: string): name is HeadName {
  * registered for a model knows it better). A name already taken is RTI_ERR_ARG_INVALID.
  */
 export function registerHead(head: VisionHead): void {
-  if (typeof head?.name !== 'string' || head.name === '' || typeof head.matches !== 'function' || typeof head.decode !== 'function') {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', 'invalid head: registerHead needs { name, task, expects, defaults, decodeDefaults, matches(), decode() }');
+  if (
+    typeof head?.name !== 'string' ||
+    head.name === '' ||
+    typeof head.matches !== 'function' ||
+    typeof head.decode !== 'function'
+  ) {
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      'invalid head: registerHead needs { name, task, expects, defaults, decodeDefaults, matches(), decode() }',
+    );
   }
-  if (isHeadName(head.name)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid head name '${head.name}': already registered`);
+  if (isHeadName(head.name))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid head name '${head.name}': already registered`);
   byName[head.name] = head;
   HEAD_NAMES.push(head.name);
   registered.push(head);
@@ -60,7 +88,8 @@ export function registerHead(head: VisionHead): void {
 
 /** The head called `name`; an unknown name is RTI_ERR_ARG_INVALID listing the known ones. */
 export function getHead(name: string): VisionHead {
-  if (!isHeadName(name)) throw new RtinferError('RTI_ERR_ARG_INVALID', `unknown head '${name}' (known: ${HEAD_NAMES.join(', ')})`);
+  if (!isHeadName(name))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `unknown head '${name}' (known: ${HEAD_NAMES.join(', ')})`);
   return byName[name]!;
 }
 
@@ -92,23 +121,34 @@ function metadataHints(metadata: ModelMetadata): Pick<HeadChoice, 'preprocess' |
   return labels === undefined ? { preprocess } : { preprocess, labels };
 }
 
-function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: readonly TensorMeta[] | undefined): { head: VisionHead; reason: string } | undefined {
+function pick(
+  outputs: readonly TensorMeta[],
+  metadata: ModelMetadata,
+  inputs: readonly TensorMeta[] | undefined,
+): { head: VisionHead; reason: string } | undefined {
   const fits = (h: VisionHead): boolean => h.matches(outputs, metadata, inputs);
-  for (const head of registered) if (fits(head)) return { head, reason: `registered head '${head.name}' fits the outputs` };
+  for (const head of registered)
+    if (fits(head)) return { head, reason: `registered head '${head.name}' fits the outputs` };
   const task = metadata['task'];
   if (task !== undefined && metadata['names'] !== undefined) {
     const reason = `metadata task=${task}`;
     if (task === 'classify') return fits(classifyHead) ? { head: classifyHead, reason } : undefined;
-    if (task === 'segment' && fits(segmentHead)) return { head: segmentHead, reason: `${reason}, boxes with mask coefficients and prototypes` };
+    if (task === 'segment' && fits(segmentHead))
+      return { head: segmentHead, reason: `${reason}, boxes with mask coefficients and prototypes` };
     if (task === 'obb') return fits(obbHead) ? { head: obbHead, reason: `${reason}, rotated boxes` } : undefined;
-    if (task === 'pose' && fits(poseHead)) return { head: poseHead, reason: `${reason}, kpt_shape ${metadata['kpt_shape'] ?? ''}`.trim() };
+    if (task === 'pose' && fits(poseHead))
+      return { head: poseHead, reason: `${reason}, kpt_shape ${metadata['kpt_shape'] ?? ''}`.trim() };
     if (task === 'detect' || task === 'segment' || task === 'pose') {
       if (fits(end2endHead)) return { head: end2endHead, reason };
       if (fits(yoloHead)) return { head: yoloHead, reason };
-      if (fits(yolov8RawHead)) return { head: yolov8RawHead, reason: `${reason}, one raw output per stride (DFL outside the graph)` };
+      if (fits(yolov8RawHead))
+        return { head: yolov8RawHead, reason: `${reason}, one raw output per stride (DFL outside the graph)` };
       return undefined;
     }
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `no head for Ultralytics task '${task}' (supported: detect, segment, pose, obb, classify)`);
+    throw new RtinferError(
+      'RTI_ERR_HEAD_MISMATCH',
+      `no head for Ultralytics task '${task}' (supported: detect, segment, pose, obb, classify)`,
+    );
   }
   const reason = 'output shapes';
   for (const head of SHAPE_ORDER) if (fits(head)) return { head, reason: SHAPE_REASONS[head.name] ?? reason };
@@ -119,14 +159,36 @@ function pick(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs: r
     const v5 = metadata['stride'] !== undefined || metadata['names'] !== undefined;
     return { head: v5 ? yolov5Head : yoloxHead, reason: v5 ? 'output shapes and stride/names metadata' : reason };
   }
-  if (yolox) return { head: yoloxHead, reason: `${reason}: one [B,N,5+C]${inputs === undefined ? '' : ', N the cells of strides 8/16/32 at the input size'} (YOLOX)` };
-  if (yolov5) return { head: yolov5Head, reason: `${reason}: one [B,N,5+C]${inputs === undefined ? '' : ', N three anchors per cell of strides 8/16/32'} (YOLOv5)` };
+  if (yolox)
+    return {
+      head: yoloxHead,
+      reason: `${reason}: one [B,N,5+C]${inputs === undefined ? '' : ', N the cells of strides 8/16/32 at the input size'} (YOLOX)`,
+    };
+  if (yolov5)
+    return {
+      head: yolov5Head,
+      reason: `${reason}: one [B,N,5+C]${inputs === undefined ? '' : ', N three anchors per cell of strides 8/16/32'} (YOLOv5)`,
+    };
   if (fits(classifyHead)) return { head: classifyHead, reason: `${reason}: one [B,C] of class scores` };
   return undefined;
 }
 
 /** Heads recognised by output shapes (and names) alone, most specific first. */
-const SHAPE_ORDER: readonly VisionHead[] = [yunetHead, scrfdHead, ssdHead, blazefaceHead, yolov8RawHead, fastestv2Head, nanodetHead, segmentHead, imageHead, textHead, semanticHead, end2endHead, yoloHead];
+const SHAPE_ORDER: readonly VisionHead[] = [
+  yunetHead,
+  scrfdHead,
+  ssdHead,
+  blazefaceHead,
+  yolov8RawHead,
+  fastestv2Head,
+  nanodetHead,
+  segmentHead,
+  imageHead,
+  textHead,
+  semanticHead,
+  end2endHead,
+  yoloHead,
+];
 const SHAPE_REASONS: Record<string, string> = {
   yunet: 'output names: cls_S, obj_S, bbox_S, kps_S per stride (YuNet)',
   scrfd: 'output shapes: scores [N,1], boxes [N,4] (and landmarks [N,10]) for 3 strides, counts 4:1 apart (SCRFD)',
@@ -137,7 +199,7 @@ const SHAPE_REASONS: Record<string, string> = {
   'yolov8-raw': 'output shapes: one [B,64+C,H,W] per stride with halving grids (YOLOv8 DFL outside the graph)',
   text: 'output shapes: one [B,1,H,W] probability map',
   segment: 'output shapes: [B,4+C+M,N] with prototypes [B,M,Hp,Wp] (Ultralytics segment)',
-  image: 'output shapes: one [B,C,H·s,W·s] with the input\'s channels, an image (image-to-image)',
+  image: "output shapes: one [B,C,H·s,W·s] with the input's channels, an image (image-to-image)",
   semantic: 'output shapes: one [B,K,H,W] class-score map (semantic segmentation)',
   end2end: 'output shapes: one [B,K,6] of boxes, score and class (NMS in the graph)',
   yolo: 'output shapes: one [B,4+C,N] (Ultralytics YOLOv8/YOLO11)',
@@ -151,7 +213,11 @@ function specialise(head: VisionHead, metadata: ModelMetadata): VisionHead {
  * Picks the head for a model from its outputs, metadata_props and (to tell YOLOX from YOLOv5 by
  * the grid size) its inputs. No head fitting is RTI_ERR_HEAD_MISMATCH.
  */
-export function detectHead(outputs: readonly TensorMeta[], metadata: ModelMetadata = {}, inputs?: readonly TensorMeta[]): HeadChoice {
+export function detectHead(
+  outputs: readonly TensorMeta[],
+  metadata: ModelMetadata = {},
+  inputs?: readonly TensorMeta[],
+): HeadChoice {
   const found = pick(outputs, metadata, inputs);
   if (found === undefined) {
     throw new RtinferError(
@@ -163,11 +229,19 @@ export function detectHead(outputs: readonly TensorMeta[], metadata: ModelMetada
 }
 
 /** The named head (checked against the outputs), or the detected one when `name` is undefined. */
-export function chooseHead(name: string | VisionHead | undefined, outputs: readonly TensorMeta[], metadata: ModelMetadata = {}, inputs?: readonly TensorMeta[]): HeadChoice {
+export function chooseHead(
+  name: string | VisionHead | undefined,
+  outputs: readonly TensorMeta[],
+  metadata: ModelMetadata = {},
+  inputs?: readonly TensorMeta[],
+): HeadChoice {
   if (name === undefined) return detectHead(outputs, metadata, inputs);
   const head = typeof name === 'string' ? getHead(name) : name;
   if (!head.matches(outputs, metadata, inputs)) {
-    throw new RtinferError('RTI_ERR_HEAD_MISMATCH', `head '${head.name}' does not fit the model outputs ${describeTensors(outputs)}: it expects ${head.expects}`);
+    throw new RtinferError(
+      'RTI_ERR_HEAD_MISMATCH',
+      `head '${head.name}' does not fit the model outputs ${describeTensors(outputs)}: it expects ${head.expects}`,
+    );
   }
   return { head: specialise(head, metadata), reason: 'named', ...metadataHints(metadata) };
 }

@@ -52,21 +52,38 @@ export function scrfdLevels(shapes: ReadonlyArray<ReadonlyArray<number | string>
   const n = scores.map((x) => x.n);
   if (!(n[0] === 4 * n[1]! && n[1] === 4 * n[2]!)) return undefined;
   if (![boxes, kps].every((list) => list === undefined || list.every((x, i) => x.n === n[i]))) return undefined;
-  return { levels: scores.map((x, i) => ({ score: x.index, box: boxes[i]!.index, kps: kps?.[i]?.index ?? -1, n: x.n })) };
+  return {
+    levels: scores.map((x, i) => ({ score: x.index, box: boxes[i]!.index, kps: kps?.[i]?.index ?? -1, n: x.n })),
+  };
 }
 
 export const scrfdHead: VisionHead = {
   name: 'scrfd',
   task: 'detect',
   expects: 'SCRFD outputs: scores [N,1] ×3, boxes [N,4] ×3 and optionally landmarks [N,10] ×3 for strides 8, 16, 32',
-  defaults: resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'top-left', padValue: 0, channelOrder: 'rgb', rescale: 1 / 128, mean: [127.5 / 128, 127.5 / 128, 127.5 / 128], std: [1, 1, 1] }),
+  defaults: resolvePreprocessConfig({
+    width: 640,
+    height: 640,
+    resize: 'letterbox',
+    anchor: 'top-left',
+    padValue: 0,
+    channelOrder: 'rgb',
+    rescale: 1 / 128,
+    mean: [127.5 / 128, 127.5 / 128, 127.5 / 128],
+    std: [1, 1, 1],
+  }),
   decodeDefaults: { scoreThreshold: 0.5, iouThreshold: 0.4 },
   matches(outputs: readonly TensorMeta[], _metadata: ModelMetadata): boolean {
     return scrfdLevels(outputs.map((o) => o.shape)) !== undefined;
   },
   decode(outputs, transform, options) {
     const entries = outputEntries(outputs);
-    const found = scrfdLevels(entries.map(([, t]) => t.dims)) ?? headMismatch('scrfd', `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not SCRFD's scores/boxes/landmarks per stride`);
+    const found =
+      scrfdLevels(entries.map(([, t]) => t.dims)) ??
+      headMismatch(
+        'scrfd',
+        `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not SCRFD's scores/boxes/landmarks per stride`,
+      );
     const hasKps = found.levels[0]!.kps >= 0;
     candidates.reset(hasKps ? 5 : 0);
     found.levels.forEach((l, i) => {
@@ -79,7 +96,9 @@ export const scrfdHead: VisionHead = {
       const [bn, bt] = entries[l.box]!;
       const scores = flatView('scrfd', sn, st, options.batchIndex, level);
       const boxes = flatView('scrfd', bn, bt, options.batchIndex, level);
-      const kps = hasKps ? flatView('scrfd', entries[l.kps]![0], entries[l.kps]![1], options.batchIndex, level) : undefined;
+      const kps = hasKps
+        ? flatView('scrfd', entries[l.kps]![0], entries[l.kps]![1], options.batchIndex, level)
+        : undefined;
       const n = rows * cols * anchors;
       for (let p = 0; p < n; p++) {
         const score = at(scores, p, 0);
@@ -87,8 +106,17 @@ export const scrfdHead: VisionHead = {
         const cell = Math.floor(p / anchors);
         const cx = (cell % cols) * stride;
         const cy = Math.floor(cell / cols) * stride;
-        candidates.push(cx - at(boxes, p, 0) * stride, cy - at(boxes, p, 1) * stride, cx + at(boxes, p, 2) * stride, cy + at(boxes, p, 3) * stride, score, 0);
-        if (kps !== undefined) for (let k = 0; k < 5; k++) candidates.setKeypoint(k, cx + at(kps, p, 2 * k) * stride, cy + at(kps, p, 2 * k + 1) * stride, NaN);
+        candidates.push(
+          cx - at(boxes, p, 0) * stride,
+          cy - at(boxes, p, 1) * stride,
+          cx + at(boxes, p, 2) * stride,
+          cy + at(boxes, p, 3) * stride,
+          score,
+          0,
+        );
+        if (kps !== undefined)
+          for (let k = 0; k < 5; k++)
+            candidates.setKeypoint(k, cx + at(kps, p, 2 * k) * stride, cy + at(kps, p, 2 * k + 1) * stride, NaN);
       }
     });
     return { task: 'detect', detections: finishDetections(candidates, transform, options, options.labels ?? ['face']) };

@@ -26,14 +26,25 @@ import type { Detection, HeadResult, Mask, ModelOutputs, TensorMeta } from '../t
 import { labelOf } from '../labels.js';
 import { toOriginal } from '../geometry.js';
 import { Candidates, classFilter, scanClasses } from './candidates.js';
-import { batchOffset, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 
 const candidates = new Candidates();
 let column = new Int32Array(256);
 
 /** Which output is which: the [B, 4+C+M, N] one and the [B, M, Hp, Wp] prototypes. */
-function roles(shapes: ReadonlyArray<ReadonlyArray<number | string>>): { det: number; proto: number; m: number } | undefined {
+function roles(
+  shapes: ReadonlyArray<ReadonlyArray<number | string>>,
+): { det: number; proto: number; m: number } | undefined {
   if (shapes.length !== 2) return undefined;
   const det = shapes.findIndex((s) => s.length === 3);
   const proto = shapes.findIndex((s) => s.length === 4);
@@ -56,7 +67,16 @@ let runCell = new Int32Array(256);
 let mixed = new Int32Array(256);
 
 /** Mask logits for one detection, bilinear over the prototypes, thresholded at 0, over the box in original pixels. */
-export function instanceMask(protos: Float32Array, pBase: number, m: number, ph: number, pw: number, coeffs: Float32Array, box: readonly number[], t: ImageTransform): Mask {
+export function instanceMask(
+  protos: Float32Array,
+  pBase: number,
+  m: number,
+  ph: number,
+  pw: number,
+  coeffs: Float32Array,
+  box: readonly number[],
+  t: ImageTransform,
+): Mask {
   const left = Math.max(0, Math.floor(box[0]!));
   const top = Math.max(0, Math.floor(box[1]!));
   const right = Math.min(t.original.width, Math.ceil(box[2]!));
@@ -90,14 +110,31 @@ export function instanceMask(protos: Float32Array, pBase: number, m: number, ph:
   if (m < 8) lg.fill(0, 0, cells);
   let k = 0;
   for (; k + 8 <= m; k += 8) {
-    const c0 = coeffs[k]!, c1 = coeffs[k + 1]!, c2 = coeffs[k + 2]!, c3 = coeffs[k + 3]!, c4 = coeffs[k + 4]!, c5 = coeffs[k + 5]!, c6 = coeffs[k + 6]!, c7 = coeffs[k + 7]!;
-    const p0 = pBase + k * plane, p1 = p0 + plane, p2 = p1 + plane, p3 = p2 + plane, p4 = p3 + plane, p5 = p4 + plane, p6 = p5 + plane, p7 = p6 + plane;
+    const c0 = coeffs[k]!,
+      c1 = coeffs[k + 1]!,
+      c2 = coeffs[k + 2]!,
+      c3 = coeffs[k + 3]!,
+      c4 = coeffs[k + 4]!,
+      c5 = coeffs[k + 5]!,
+      c6 = coeffs[k + 6]!,
+      c7 = coeffs[k + 7]!;
+    const p0 = pBase + k * plane,
+      p1 = p0 + plane,
+      p2 = p1 + plane,
+      p3 = p2 + plane,
+      p4 = p3 + plane,
+      p5 = p4 + plane,
+      p6 = p5 + plane,
+      p7 = p6 + plane;
     for (let v = 0; v < ch; v++) {
       const row = (v0 + v) * pw + u0;
       const o = v * cw;
       for (let u = 0; u < cw; u++) {
         const i = row + u;
-        lg[o + u] = (k === 0 ? 0 : lg[o + u]!) + (c0 * protos[p0 + i]! + c1 * protos[p1 + i]! + c2 * protos[p2 + i]! + c3 * protos[p3 + i]!) + (c4 * protos[p4 + i]! + c5 * protos[p5 + i]! + c6 * protos[p6 + i]! + c7 * protos[p7 + i]!);
+        lg[o + u] =
+          (k === 0 ? 0 : lg[o + u]!) +
+          (c0 * protos[p0 + i]! + c1 * protos[p1 + i]! + c2 * protos[p2 + i]! + c3 * protos[p3 + i]!) +
+          (c4 * protos[p4 + i]! + c5 * protos[p5 + i]! + c6 * protos[p6 + i]! + c7 * protos[p7 + i]!);
       }
     }
   }
@@ -120,7 +157,8 @@ export function instanceMask(protos: Float32Array, pBase: number, m: number, ph:
     const o2 = Math.min(v + 1, ch - 1) * cw;
     for (let u = 0; u < cw; u++) {
       const u2 = Math.min(u + 1, cw - 1);
-      const n = (lg[o + u]! > 0 ? 1 : 0) + (lg[o + u2]! > 0 ? 1 : 0) + (lg[o2 + u]! > 0 ? 1 : 0) + (lg[o2 + u2]! > 0 ? 1 : 0);
+      const n =
+        (lg[o + u]! > 0 ? 1 : 0) + (lg[o + u2]! > 0 ? 1 : 0) + (lg[o2 + u]! > 0 ? 1 : 0) + (lg[o2 + u2]! > 0 ? 1 : 0);
       q[o + u] = n === 4 ? 1 : n === 0 ? 0 : 2;
     }
   }
@@ -135,7 +173,8 @@ export function instanceMask(protos: Float32Array, pBase: number, m: number, ph:
     runCell = new Int32Array(cw * 2 + 2);
     mixed = new Int32Array(cw * 2 + 2);
   }
-  const xa = colCell, wxs = colWeight;
+  const xa = colCell,
+    wxs = colWeight;
   let runs = 0;
   for (let x = 0; x < width; x++) {
     const ux = Math.min(Math.max((left + x + 0.5) * fx + ox, u0), u1) - u0;
@@ -159,7 +198,11 @@ export function instanceMask(protos: Float32Array, pBase: number, m: number, ph:
     const y0 = y;
     const ya = Math.min(Math.floor(Math.min(Math.max((top + y0 + 0.5) * fy + oy, v0), v1) - v0), ch - 1);
     let y1 = y0 + 1;
-    while (y1 < height && Math.min(Math.floor(Math.min(Math.max((top + y1 + 0.5) * fy + oy, v0), v1) - v0), ch - 1) === ya) y1++;
+    while (
+      y1 < height &&
+      Math.min(Math.floor(Math.min(Math.max((top + y1 + 0.5) * fy + oy, v0), v1) - v0), ch - 1) === ya
+    )
+      y1++;
     const qRow = ya * cw;
     const first = y0 * width;
     let nMixed = 0;
@@ -178,7 +221,7 @@ export function instanceMask(protos: Float32Array, pBase: number, m: number, ph:
     }
     if (on >= 0) fillOnes(data, first + on, first + width);
     const rowsInGroup = y1 - y0;
-    for (let done = 1; done < rowsInGroup; ) {
+    for (let done = 1; done < rowsInGroup;) {
       const c = Math.min(done, rowsInGroup - done);
       data.copyWithin(first + done * width, first, first + c * width);
       done += c;
@@ -219,7 +262,8 @@ function headFor(metadata: ModelMetadata): VisionHead {
   return {
     name: 'segment',
     task: 'detect',
-    expects: 'two outputs: [B, 4+C+M, N] (boxes, classes, mask coefficients) and prototypes [B, M, Hp, Wp] (Ultralytics segment)',
+    expects:
+      'two outputs: [B, 4+C+M, N] (boxes, classes, mask coefficients) and prototypes [B, M, Hp, Wp] (Ultralytics segment)',
     defaults: ULTRALYTICS_PREPROCESS,
     decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.7, maxDetections: 300 },
     matches(outputs: readonly TensorMeta[], meta: ModelMetadata): boolean {
@@ -233,7 +277,12 @@ function headFor(metadata: ModelMetadata): VisionHead {
     withMetadata: headFor,
     decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
       const entries = outputEntries(outputs);
-      const r = roles(entries.map(([, t]) => t.dims)) ?? headMismatch('segment', `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not [B,4+C+M,N] and [B,M,Hp,Wp]`);
+      const r =
+        roles(entries.map(([, t]) => t.dims)) ??
+        headMismatch(
+          'segment',
+          `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not [B,4+C+M,N] and [B,M,Hp,Wp]`,
+        );
       const [dName, dT] = entries[r.det]!;
       const [pName, pT] = entries[r.proto]!;
       const rows = dT.dims[1]!;
@@ -256,15 +305,33 @@ function headFor(metadata: ModelMetadata): VisionHead {
           column = grown;
         }
         column[candidates.count] = i;
-        candidates.pushCenter(data[base + i]!, data[base + n + i]!, data[base + 2 * n + i]!, data[base + 3 * n + i]!, s, cls[i]!);
+        candidates.pushCenter(
+          data[base + i]!,
+          data[base + n + i]!,
+          data[base + 2 * n + i]!,
+          data[base + 3 * n + i]!,
+          s,
+          cls[i]!,
+        );
       }
-      const kept = nms(candidates, { iouThreshold: options.iouThreshold, scoreThreshold: options.scoreThreshold, maxDetections: options.maxDetections, topK: options.topK, agnostic: options.agnostic });
+      const kept = nms(candidates, {
+        iouThreshold: options.iouThreshold,
+        scoreThreshold: options.scoreThreshold,
+        maxDetections: options.maxDetections,
+        topK: options.topK,
+        agnostic: options.agnostic,
+      });
       const labels = detectorLabels(options.labels, classes);
       const coeffs = new Float32Array(r.m);
       const detections: Detection[] = [];
       for (const k of kept) {
         const b = k * 4;
-        const box = toOriginal(transform, [candidates.boxes[b]!, candidates.boxes[b + 1]!, candidates.boxes[b + 2]!, candidates.boxes[b + 3]!]);
+        const box = toOriginal(transform, [
+          candidates.boxes[b]!,
+          candidates.boxes[b + 1]!,
+          candidates.boxes[b + 2]!,
+          candidates.boxes[b + 3]!,
+        ]);
         if (box[2] <= box[0] || box[3] <= box[1]) continue;
         const col = column[k]!;
         for (let j = 0; j < r.m; j++) coeffs[j] = data[base + (4 + classes + j) * n + col]!;

@@ -10,7 +10,17 @@ import { SCALING, resolvePreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import { labelOf } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
-import { batchOffset, fixedDim, floatData, headMismatch, inputSize, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  fixedDim,
+  floatData,
+  headMismatch,
+  inputSize,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 
 /**
  * Argmax over K planes of [K, H, W] at each cell, a tile of cells at a time so that the running
@@ -55,15 +65,23 @@ export const semanticHead: VisionHead = {
   name: 'semantic',
   task: 'semantic',
   expects: 'one output [B, K, H, W] of K ≥ 2 class scores per pixel (semantic segmentation)',
-  defaults: resolvePreprocessConfig({ width: 512, height: 512, resize: 'stretch', channelOrder: 'rgb', ...SCALING.imagenet }),
+  defaults: resolvePreprocessConfig({
+    width: 512,
+    height: 512,
+    resize: 'stretch',
+    channelOrder: 'rgb',
+    ...SCALING.imagenet,
+  }),
   decodeDefaults: {},
   matches(outputs: readonly TensorMeta[], metadata: ModelMetadata, inputs?: readonly TensorMeta[]): boolean {
-    if (metadata['task'] !== undefined && metadata['task'] !== 'segment' && metadata['task'] !== 'semantic') return false;
+    if (metadata['task'] !== undefined && metadata['task'] !== 'segment' && metadata['task'] !== 'semantic')
+      return false;
     return isSemanticShape(outputs, inputs);
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
     const [name, t] = outputEntries(outputs)[0] ?? headMismatch('semantic', 'the model returned no outputs');
-    if (t.dims.length !== 4) headMismatch('semantic', `output '${name}' is [${t.dims.join(',')}], expected [B, K, H, W]`);
+    if (t.dims.length !== 4)
+      headMismatch('semantic', `output '${name}' is [${t.dims.join(',')}], expected [B, K, H, W]`);
     const [, k, mh, mw] = t.dims as [number, number, number, number];
     const data = floatData('semantic', name, t);
     const cells = argmaxPlanes(data, batchOffset('semantic', name, t.dims, options.batchIndex), k, mh * mw);
@@ -77,11 +95,17 @@ export const semanticHead: VisionHead = {
     const sy = mh / transform.input.height;
     const { content } = transform;
     for (let x = 0; x < W; x++) {
-      const tx = Math.min(Math.max((x + 0.5) * transform.scaleX - transform.cropX + transform.padX, content.x), content.x + content.width - 1e-3);
+      const tx = Math.min(
+        Math.max((x + 0.5) * transform.scaleX - transform.cropX + transform.padX, content.x),
+        content.x + content.width - 1e-3,
+      );
       cx[x] = Math.min(mw - 1, Math.floor(tx * sx));
     }
     for (let y = 0; y < H; y++) {
-      const ty = Math.min(Math.max((y + 0.5) * transform.scaleY - transform.cropY + transform.padY, content.y), content.y + content.height - 1e-3);
+      const ty = Math.min(
+        Math.max((y + 0.5) * transform.scaleY - transform.cropY + transform.padY, content.y),
+        content.y + content.height - 1e-3,
+      );
       cy[y] = Math.min(mh - 1, Math.floor(ty * sy));
     }
     for (let y = 0; y < H; y++) {
@@ -100,7 +124,8 @@ export const semanticHead: VisionHead = {
       }
     }
     const segments: Array<{ classId: number; label: string; pixels: number }> = [];
-    for (let c = 0; c < k; c++) if (counts[c]! > 0) segments.push({ classId: c, label: labelOf(options.labels, c), pixels: counts[c]! });
+    for (let c = 0; c < k; c++)
+      if (counts[c]! > 0) segments.push({ classId: c, label: labelOf(options.labels, c), pixels: counts[c]! });
     segments.sort((a, b) => b.pixels - a.pixels);
     return { task: 'semantic', map: { width: W, height: H, data: map }, segments };
   },

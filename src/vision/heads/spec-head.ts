@@ -42,7 +42,12 @@ export interface RoleRef {
 export interface HeadSpec {
   name?: string;
   strides: number[];
-  levels: Array<{ box: string | RoleRef; score: string | RoleRef; objectness?: string | RoleRef; keypoints?: string | RoleRef }>;
+  levels: Array<{
+    box: string | RoleRef;
+    score: string | RoleRef;
+    objectness?: string | RoleRef;
+    keypoints?: string | RoleRef;
+  }>;
   anchors?: 'free' | number[][][];
   priorsPerCell?: number;
   centerOffset?: number;
@@ -78,10 +83,21 @@ function parseRef(field: string, ref: unknown): RoleRef {
     if (end <= start) bad(field, 'a channel range with end > start', ref);
     return { output: m[1]!, channels: [start, end - start] };
   }
-  if (typeof ref !== 'object' || ref === null || typeof (ref as RoleRef).output !== 'string') bad(field, '"name", "name[start:end]" or { output, channels, anchorStep }', ref);
+  if (typeof ref !== 'object' || ref === null || typeof (ref as RoleRef).output !== 'string')
+    bad(field, '"name", "name[start:end]" or { output, channels, anchorStep }', ref);
   const r = ref as RoleRef;
-  if (r.channels !== undefined && !(Array.isArray(r.channels) && r.channels.length === 2 && r.channels.every((n) => Number.isInteger(n) && n >= 0) && r.channels[1] > 0)) bad(`${field}.channels`, '[start, count]', r.channels);
-  if (r.anchorStep !== undefined && !(Number.isInteger(r.anchorStep) && r.anchorStep >= 0)) bad(`${field}.anchorStep`, 'an integer >= 0', r.anchorStep);
+  if (
+    r.channels !== undefined &&
+    !(
+      Array.isArray(r.channels) &&
+      r.channels.length === 2 &&
+      r.channels.every((n) => Number.isInteger(n) && n >= 0) &&
+      r.channels[1] > 0
+    )
+  )
+    bad(`${field}.channels`, '[start, count]', r.channels);
+  if (r.anchorStep !== undefined && !(Number.isInteger(r.anchorStep) && r.anchorStep >= 0))
+    bad(`${field}.anchorStep`, 'an integer >= 0', r.anchorStep);
   return r;
 }
 
@@ -90,9 +106,11 @@ export function validateHeadSpec(raw: unknown): HeadSpec {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('', 'an object');
   const s = raw as Record<string, unknown>;
   const strides = s['strides'];
-  if (!Array.isArray(strides) || strides.length === 0 || !strides.every((x) => typeof x === 'number' && x > 0)) bad('strides', 'a list of positive numbers', strides);
+  if (!Array.isArray(strides) || strides.length === 0 || !strides.every((x) => typeof x === 'number' && x > 0))
+    bad('strides', 'a list of positive numbers', strides);
   const levels = s['levels'];
-  if (!Array.isArray(levels) || levels.length !== strides.length) bad('levels', `one entry per stride (${strides.length})`, undefined);
+  if (!Array.isArray(levels) || levels.length !== strides.length)
+    bad('levels', `one entry per stride (${strides.length})`, undefined);
   const parsed = levels.map((l: unknown, i: number) => {
     if (typeof l !== 'object' || l === null) bad(`levels[${i}]`, 'an object with box and score');
     const o = l as Record<string, unknown>;
@@ -106,7 +124,19 @@ export function validateHeadSpec(raw: unknown): HeadSpec {
   });
   if (!BOXES.includes(s['box'] as never)) bad('box', BOXES.join(' | '), s['box']);
   const anchors = s['anchors'] ?? 'free';
-  if (anchors !== 'free' && !(Array.isArray(anchors) && anchors.length === strides.length && anchors.every((l) => Array.isArray(l) && l.length > 0 && l.every((a) => Array.isArray(a) && a.length === 2 && a.every((v) => typeof v === 'number' && v > 0))))) {
+  if (
+    anchors !== 'free' &&
+    !(
+      Array.isArray(anchors) &&
+      anchors.length === strides.length &&
+      anchors.every(
+        (l) =>
+          Array.isArray(l) &&
+          l.length > 0 &&
+          l.every((a) => Array.isArray(a) && a.length === 2 && a.every((v) => typeof v === 'number' && v > 0)),
+      )
+    )
+  ) {
     bad('anchors', `"free" or per stride a list of [w, h] (${strides.length} lists)`, anchors);
   }
   if (s['box'] === 'yolo' && anchors === 'free') bad('anchors', 'anchors for box "yolo" (its sizes scale anchors)');
@@ -122,8 +152,10 @@ export function validateHeadSpec(raw: unknown): HeadSpec {
   };
   const centerOffset = s['centerOffset'] ?? 0.5;
   if (typeof centerOffset !== 'number') bad('centerOffset', 'a number', centerOffset);
-  if (s['labels'] !== undefined && !(Array.isArray(s['labels']) && s['labels'].every((x) => typeof x === 'string'))) bad('labels', 'a list of strings', s['labels']);
-  if (s['name'] !== undefined && (typeof s['name'] !== 'string' || s['name'] === '')) bad('name', 'a non-empty string', s['name']);
+  if (s['labels'] !== undefined && !(Array.isArray(s['labels']) && s['labels'].every((x) => typeof x === 'string')))
+    bad('labels', 'a list of strings', s['labels']);
+  if (s['name'] !== undefined && (typeof s['name'] !== 'string' || s['name'] === ''))
+    bad('name', 'a non-empty string', s['name']);
   return {
     ...(typeof s['name'] === 'string' ? { name: s['name'] } : {}),
     strides: strides as number[],
@@ -154,25 +186,78 @@ interface RoleView {
   flat: boolean;
 }
 
-function roleView(head: string, ref: RoleRef, outputs: ReadonlyMap<string, OutputTensor>, batch: number, rows: number, cols: number, priors: number): RoleView {
-  const t = outputs.get(ref.output) ?? headMismatch(head, `the spec names output '${ref.output}', which the model does not return (it returns ${[...outputs.keys()].join(', ')})`);
+function roleView(
+  head: string,
+  ref: RoleRef,
+  outputs: ReadonlyMap<string, OutputTensor>,
+  batch: number,
+  rows: number,
+  cols: number,
+  priors: number,
+): RoleView {
+  const t =
+    outputs.get(ref.output) ??
+    headMismatch(
+      head,
+      `the spec names output '${ref.output}', which the model does not return (it returns ${[...outputs.keys()].join(', ')})`,
+    );
   const d = t.dims;
   const data = floatData(head, ref.output, t);
   let view: LevelView;
   let flat = false;
   if (d.length === 4 && d[2] === rows && d[3] === cols) {
-    view = { data, base: batchOffset(head, ref.output, d, batch), chStep: rows * cols, posStep: 1, channels: d[1]!, rows, cols, anchors: priors, strideX: 0, strideY: 0 };
+    view = {
+      data,
+      base: batchOffset(head, ref.output, d, batch),
+      chStep: rows * cols,
+      posStep: 1,
+      channels: d[1]!,
+      rows,
+      cols,
+      anchors: priors,
+      strideX: 0,
+      strideY: 0,
+    };
   } else if (d.length === 4 && d[1] === rows && d[2] === cols) {
-    view = { data, base: batchOffset(head, ref.output, d, batch), chStep: 1, posStep: d[3]!, channels: d[3]!, rows, cols, anchors: priors, strideX: 0, strideY: 0 };
+    view = {
+      data,
+      base: batchOffset(head, ref.output, d, batch),
+      chStep: 1,
+      posStep: d[3]!,
+      channels: d[3]!,
+      rows,
+      cols,
+      anchors: priors,
+      strideX: 0,
+      strideY: 0,
+    };
   } else if ((d.length === 2 || d.length === 3) && d[d.length - 2] === rows * cols * priors) {
     flat = true;
-    view = { data, base: d.length === 3 ? batchOffset(head, ref.output, d, batch) : 0, chStep: 1, posStep: d[d.length - 1]!, channels: d[d.length - 1]!, rows, cols, anchors: priors, strideX: 0, strideY: 0 };
+    view = {
+      data,
+      base: d.length === 3 ? batchOffset(head, ref.output, d, batch) : 0,
+      chStep: 1,
+      posStep: d[d.length - 1]!,
+      channels: d[d.length - 1]!,
+      rows,
+      cols,
+      anchors: priors,
+      strideX: 0,
+      strideY: 0,
+    };
   } else {
-    return headMismatch(head, `output '${ref.output}' [${d.join(',')}] is not a ${cols}x${rows} grid${priors > 1 ? ` with ${priors} priors per cell` : ''} ([B,C,H,W], [B,H,W,C] or [B,N,C])`);
+    return headMismatch(
+      head,
+      `output '${ref.output}' [${d.join(',')}] is not a ${cols}x${rows} grid${priors > 1 ? ` with ${priors} priors per cell` : ''} ([B,C,H,W], [B,H,W,C] or [B,N,C])`,
+    );
   }
   const [start, count] = ref.channels ?? [0, view.channels];
-  if (start + count > view.channels) headMismatch(head, `output '${ref.output}' has ${view.channels} channels, the spec reads ${start}..${start + count - 1}`);
-  return { view, start, count, anchorStep: flat ? 0 : ref.anchorStep ?? (priors > 1 ? count : 0), flat };
+  if (start + count > view.channels)
+    headMismatch(
+      head,
+      `output '${ref.output}' has ${view.channels} channels, the spec reads ${start}..${start + count - 1}`,
+    );
+  return { view, start, count, anchorStep: flat ? 0 : (ref.anchorStep ?? (priors > 1 ? count : 0)), flat };
 }
 
 /** Element offset of role channel k at cell p, prior a. */
@@ -187,7 +272,13 @@ export function headFromSpec(input: HeadSpec | unknown): VisionHead {
   const spec = validateHeadSpec(input);
   const name = spec.name ?? 'spec';
   const candidates = new Candidates();
-  const names = new Set(spec.levels.flatMap((l) => [l.box, l.score, l.objectness, l.keypoints].filter((r): r is RoleRef => r !== undefined).map((r) => (r as RoleRef).output)));
+  const names = new Set(
+    spec.levels.flatMap((l) =>
+      [l.box, l.score, l.objectness, l.keypoints]
+        .filter((r): r is RoleRef => r !== undefined)
+        .map((r) => (r as RoleRef).output),
+    ),
+  );
   const kv = spec.keypointValues ?? 2;
   const offsetC = spec.centerOffset ?? 0.5;
   const act = (x: number): number => (spec.boxActivation === 'sigmoid' ? sigmoid(x) : x);
@@ -195,7 +286,18 @@ export function headFromSpec(input: HeadSpec | unknown): VisionHead {
     name,
     task: 'detect',
     expects: `the outputs its spec names (${[...names].join(', ')})`,
-    defaults: resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'center', padValue: 114, channelOrder: 'rgb', ...SCALING.unit }, spec.preprocess),
+    defaults: resolvePreprocessConfig(
+      {
+        width: 640,
+        height: 640,
+        resize: 'letterbox',
+        anchor: 'center',
+        padValue: 114,
+        channelOrder: 'rgb',
+        ...SCALING.unit,
+      },
+      spec.preprocess,
+    ),
     decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.45, ...(spec.decode ?? {}) },
     matches(outputs: readonly TensorMeta[]): boolean {
       const have = new Set(outputs.map((o) => o.name));
@@ -213,7 +315,8 @@ export function headFromSpec(input: HeadSpec | unknown): VisionHead {
         const cols = Math.ceil(transform.input.width / stride);
         const anchors = spec.anchors === 'free' || spec.anchors === undefined ? undefined : spec.anchors[li]!;
         const priors = anchors?.length ?? spec.priorsPerCell ?? 1;
-        const role = (r: string | RoleRef): RoleView => roleView(name, r as RoleRef, map, options.batchIndex, rows, cols, priors);
+        const role = (r: string | RoleRef): RoleView =>
+          roleView(name, r as RoleRef, map, options.batchIndex, rows, cols, priors);
         const box = role(level.box);
         const score = role(level.score);
         const obj = level.objectness === undefined ? undefined : role(level.objectness);
@@ -256,8 +359,21 @@ export function headFromSpec(input: HeadSpec | unknown): VisionHead {
             switch (spec.box) {
               case 'ltrb':
               case 'dfl': {
-                const side = (k: number): number => (spec.box === 'dfl' ? integral(box.view, box.flat ? p * priors + a : p, box.start + a * box.anchorStep + k * spec.regMax!, spec.regMax!) : b(k));
-                [x1, y1, x2, y2] = [px - side(0) * stride, py - side(1) * stride, px + side(2) * stride, py + side(3) * stride];
+                const side = (k: number): number =>
+                  spec.box === 'dfl'
+                    ? integral(
+                        box.view,
+                        box.flat ? p * priors + a : p,
+                        box.start + a * box.anchorStep + k * spec.regMax!,
+                        spec.regMax!,
+                      )
+                    : b(k);
+                [x1, y1, x2, y2] = [
+                  px - side(0) * stride,
+                  py - side(1) * stride,
+                  px + side(2) * stride,
+                  py + side(3) * stride,
+                ];
                 break;
               }
               case 'xywh-exp': {
@@ -296,7 +412,15 @@ export function headFromSpec(input: HeadSpec | unknown): VisionHead {
           }
         }
       });
-      return { task: 'detect', detections: finishDetections(candidates, transform, options, options.labels ?? spec.labels ?? detectorLabels(undefined, classes)) };
+      return {
+        task: 'detect',
+        detections: finishDetections(
+          candidates,
+          transform,
+          options,
+          options.labels ?? spec.labels ?? detectorLabels(undefined, classes),
+        ),
+      };
     },
   };
 }

@@ -9,7 +9,17 @@ import { resolvePreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import type { HeadResult, ModelOutputs, OutputTensor, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections } from './candidates.js';
-import { batchOffset, fixedDim, floatData, headMismatch, outputEntries, sameDim, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  sameDim,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 
 const candidates = new Candidates();
 
@@ -35,7 +45,10 @@ function actualRoles(outputs: ModelOutputs): { boxes: [string, OutputTensor]; sc
   const entries = outputEntries(outputs);
   const r = roles(entries.map(([name, t]) => ({ name, shape: t.dims })));
   if (r === undefined) {
-    headMismatch('ssd', `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not scores [B,N,C] and boxes [B,N,4]`);
+    headMismatch(
+      'ssd',
+      `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not scores [B,N,C] and boxes [B,N,4]`,
+    );
   }
   return { boxes: entries[r.boxes]!, scores: entries[r.scores]! };
 }
@@ -43,15 +56,27 @@ function actualRoles(outputs: ModelOutputs): { boxes: [string, OutputTensor]; sc
 export const ssdHead: VisionHead = {
   name: 'ssd',
   task: 'detect',
-  expects: 'two outputs over the same N priors: scores [B, N, C] (softmaxed, class 0 background) and boxes [B, N, 4] (x1,y1,x2,y2 normalised to 0..1)',
-  defaults: resolvePreprocessConfig({ width: 320, height: 240, resize: 'stretch', channelOrder: 'rgb', rescale: 1, mean: [127, 127, 127], std: [128, 128, 128] }),
+  expects:
+    'two outputs over the same N priors: scores [B, N, C] (softmaxed, class 0 background) and boxes [B, N, 4] (x1,y1,x2,y2 normalised to 0..1)',
+  defaults: resolvePreprocessConfig({
+    width: 320,
+    height: 240,
+    resize: 'stretch',
+    channelOrder: 'rgb',
+    rescale: 1,
+    mean: [127, 127, 127],
+    std: [128, 128, 128],
+  }),
   // UltraFace's detect_imgs.py: threshold 0.7, iou 0.3.
   decodeDefaults: { scoreThreshold: 0.7, iouThreshold: 0.3, maxDetections: 200 },
   matches(outputs: readonly TensorMeta[], _metadata: ModelMetadata): boolean {
     return roles(outputs) !== undefined;
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const { boxes: [bName, bT], scores: [sName, sT] } = actualRoles(outputs);
+    const {
+      boxes: [bName, bT],
+      scores: [sName, sT],
+    } = actualRoles(outputs);
     const n = bT.dims[1]!;
     const nc = sT.dims[2]!;
     const boxes = floatData('ssd', bName, bT);
@@ -76,7 +101,14 @@ export const ssdHead: VisionHead = {
       }
       if (bestC < 0) continue;
       const b = bBase + i * 4;
-      candidates.push(clip01(boxes[b]!) * W, clip01(boxes[b + 1]!) * H, clip01(boxes[b + 2]!) * W, clip01(boxes[b + 3]!) * H, bestS, bestC);
+      candidates.push(
+        clip01(boxes[b]!) * W,
+        clip01(boxes[b + 1]!) * H,
+        clip01(boxes[b + 2]!) * W,
+        clip01(boxes[b + 3]!) * H,
+        bestS,
+        bestC,
+      );
     }
     const labels = options.labels ?? (nc === 2 ? ['background', 'face'] : undefined);
     return { task: 'detect', detections: finishDetections(candidates, transform, options, labels) };

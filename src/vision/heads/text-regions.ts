@@ -25,7 +25,14 @@ export interface LabelledMap {
 }
 
 /** 8-connected components of map[base ..] > threshold, at most maxRegions (the largest ones win). */
-export function findRegions(map: Float32Array, base: number, width: number, height: number, threshold: number, maxRegions: number): LabelledMap {
+export function findRegions(
+  map: Float32Array,
+  base: number,
+  width: number,
+  height: number,
+  threshold: number,
+  maxRegions: number,
+): LabelledMap {
   const n = width * height;
   const labels = new Int32Array(n);
   const stack = new Int32Array(n);
@@ -37,7 +44,12 @@ export function findRegions(map: Float32Array, base: number, width: number, heig
     let top = 0;
     stack[top++] = start;
     labels[start] = id;
-    let minX = width, minY = height, maxX = -1, maxY = -1, count = 0, sum = 0;
+    let minX = width,
+      minY = height,
+      maxX = -1,
+      maxY = -1,
+      count = 0,
+      sum = 0;
     while (top > 0) {
       const p = stack[--top]!;
       const y = (p / width) | 0;
@@ -139,7 +151,10 @@ export function minAreaRect(hull: readonly Point[]): RotatedRect {
     if (len === 0) continue;
     const ux = (b[0] - a[0]) / len;
     const uy = (b[1] - a[1]) / len;
-    let minU = Infinity, maxU = -Infinity, minV = Infinity, maxV = -Infinity;
+    let minU = Infinity,
+      maxU = -Infinity,
+      minV = Infinity,
+      maxV = -Infinity;
     for (const p of hull) {
       const u = p[0] * ux + p[1] * uy;
       const v = -p[0] * uy + p[1] * ux;
@@ -153,7 +168,13 @@ export function minAreaRect(hull: readonly Point[]): RotatedRect {
       bestArea = area;
       const cu = (minU + maxU) / 2;
       const cv = (minV + maxV) / 2;
-      best = { cx: cu * ux - cv * uy, cy: cu * uy + cv * ux, width: maxU - minU, height: maxV - minV, angle: Math.atan2(uy, ux) };
+      best = {
+        cx: cu * ux - cv * uy,
+        cy: cu * uy + cv * ux,
+        width: maxU - minU,
+        height: maxV - minV,
+        angle: Math.atan2(uy, ux),
+      };
     }
   }
   return best ?? { cx: hull[0]![0], cy: hull[0]![1], width: 0, height: 0, angle: 0 };

@@ -11,8 +11,26 @@
 import { SCALING, resolvePreprocessConfig } from '../config.js';
 import { toOriginalPoint, type ImageTransform } from '../geometry.js';
 import type { HeadResult, ModelOutputs, TensorMeta, TextBox } from '../types.js';
-import { batchOffset, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
-import { convexHull, findRegions, minAreaRect, normaliseRect, rectCorners, regionOutline, unclipDistance, type Point } from './text-regions.js';
+import {
+  batchOffset,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
+import {
+  convexHull,
+  findRegions,
+  minAreaRect,
+  normaliseRect,
+  rectCorners,
+  regionOutline,
+  unclipDistance,
+  type Point,
+} from './text-regions.js';
 
 /** At most this many regions are considered (PaddleOCR max_candidates). */
 const MAX_CANDIDATES = 1000;
@@ -43,9 +61,24 @@ export const textHead: VisionHead = {
   name: 'text',
   task: 'text',
   expects: 'one output [B, 1, H, W]: a text probability map at the input resolution (DB / PP-OCR det)',
-  defaults: resolvePreprocessConfig({ width: null, height: null, resize: 'stretch', multipleOf: 32, maxSide: 960, scaleUp: false, channelOrder: 'rgb', ...SCALING.imagenet }),
+  defaults: resolvePreprocessConfig({
+    width: null,
+    height: null,
+    resize: 'stretch',
+    multipleOf: 32,
+    maxSide: 960,
+    scaleUp: false,
+    channelOrder: 'rgb',
+    ...SCALING.imagenet,
+  }),
   // PaddleOCR det defaults: det_db_box_thresh 0.6 (the box score threshold), at most 1000 boxes.
-  decodeDefaults: { scoreThreshold: 0.6, maxDetections: MAX_CANDIDATES, binaryThreshold: 0.3, unclipRatio: 1.5, minSize: 3 },
+  decodeDefaults: {
+    scoreThreshold: 0.6,
+    maxDetections: MAX_CANDIDATES,
+    binaryThreshold: 0.3,
+    unclipRatio: 1.5,
+    minSize: 3,
+  },
   matches(outputs: readonly TensorMeta[], metadata: ModelMetadata): boolean {
     if (metadata['task'] !== undefined) return false;
     const s = outputs[0]?.shape;
@@ -54,7 +87,8 @@ export const textHead: VisionHead = {
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
     const [name, t] = outputEntries(outputs)[0] ?? headMismatch('text', 'the model returned no outputs');
     const dims = t.dims;
-    if (dims.length !== 4 || dims[1] !== 1) headMismatch('text', `output '${name}' is [${dims.join(',')}], expected [B, 1, H, W]`);
+    if (dims.length !== 4 || dims[1] !== 1)
+      headMismatch('text', `output '${name}' is [${dims.join(',')}], expected [B, 1, H, W]`);
     const mh = dims[2]!;
     const mw = dims[3]!;
     const map = floatData('text', name, t);
@@ -63,7 +97,14 @@ export const textHead: VisionHead = {
     const sx = transform.input.width / mw;
     const sy = transform.input.height / mh;
     const { width: ow, height: oh } = transform.original;
-    const labelled = findRegions(map, base, mw, mh, options.binaryThreshold, Math.min(MAX_CANDIDATES, options.maxDetections));
+    const labelled = findRegions(
+      map,
+      base,
+      mw,
+      mh,
+      options.binaryThreshold,
+      Math.min(MAX_CANDIDATES, options.maxDetections),
+    );
     const texts: TextBox[] = [];
     for (const r of labelled.regions) {
       if (r.score < options.scoreThreshold) continue;

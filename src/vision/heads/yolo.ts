@@ -13,7 +13,17 @@ import type { ImageTransform } from '../geometry.js';
 import { detectorLabels, parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections } from './candidates.js';
-import { batchOffset, expectRank, fixedDim, floatData, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  expectRank,
+  fixedDim,
+  floatData,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 
 const candidates = new Candidates();
 let best = new Float32Array(0);
@@ -32,7 +42,16 @@ function scanRow(data: Float32Array, row: number, n: number, thr: number, c: num
   const end = row + n;
   let p = row;
   for (; p < blocked; p += 8) {
-    if (data[p]! >= thr || data[p + 1]! >= thr || data[p + 2]! >= thr || data[p + 3]! >= thr || data[p + 4]! >= thr || data[p + 5]! >= thr || data[p + 6]! >= thr || data[p + 7]! >= thr) {
+    if (
+      data[p]! >= thr ||
+      data[p + 1]! >= thr ||
+      data[p + 2]! >= thr ||
+      data[p + 3]! >= thr ||
+      data[p + 4]! >= thr ||
+      data[p + 5]! >= thr ||
+      data[p + 6]! >= thr ||
+      data[p + 7]! >= thr
+    ) {
       for (let q = p; q < p + 8; q++) take(data[q]!, q - row, thr, c);
     }
   }
@@ -53,7 +72,15 @@ function classCount(rows: number, labels: readonly string[] | undefined): number
 }
 
 /** Ultralytics' preprocessing (also YOLOv5's and most end-to-end exports'): RGB, /255, centred letterbox, pad 114. */
-export const ULTRALYTICS_PREPROCESS = resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'center', padValue: 114, channelOrder: 'rgb', rescale: 1 / 255 });
+export const ULTRALYTICS_PREPROCESS = resolvePreprocessConfig({
+  width: 640,
+  height: 640,
+  resize: 'letterbox',
+  anchor: 'center',
+  padValue: 114,
+  channelOrder: 'rgb',
+  rescale: 1 / 255,
+});
 
 export const yoloHead: VisionHead = {
   name: 'yolo',
@@ -79,7 +106,8 @@ export const yoloHead: VisionHead = {
     const dims = expectRank('yolo', name, t, 3);
     const rows = dims[1]!;
     const n = dims[2]!;
-    if (rows < 5 || n <= rows) headMismatch('yolo', `output '${name}' is [${dims.join(',')}], expected [B, 4+C, N] with N > 4+C`);
+    if (rows < 5 || n <= rows)
+      headMismatch('yolo', `output '${name}' is [${dims.join(',')}], expected [B, 4+C, N] with N > 4+C`);
     const data = floatData('yolo', name, t);
     const base = batchOffset('yolo', name, dims, options.batchIndex);
     const nc = classCount(rows, options.labels);
@@ -98,8 +126,18 @@ export const yoloHead: VisionHead = {
     for (let i = 0; i < n; i++) {
       const s = best[i]!;
       if (s < thr || s === 0) continue;
-      candidates.pushCenter(data[base + i]!, data[base + n + i]!, data[base + 2 * n + i]!, data[base + 3 * n + i]!, s, bestClass[i]!);
+      candidates.pushCenter(
+        data[base + i]!,
+        data[base + n + i]!,
+        data[base + 2 * n + i]!,
+        data[base + 3 * n + i]!,
+        s,
+        bestClass[i]!,
+      );
     }
-    return { task: 'detect', detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, nc)) };
+    return {
+      task: 'detect',
+      detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, nc)),
+    };
   },
 };

@@ -9,7 +9,17 @@ import type { ImageTransform } from '../geometry.js';
 import { detectorLabels } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, finishDetections } from './candidates.js';
-import { batchOffset, expectRank, floatData, headMismatch, inputSize, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  expectRank,
+  floatData,
+  headMismatch,
+  inputSize,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 import { gridCells, rowMajorShape, scanRows } from './row-major.js';
 
 const candidates = new Candidates();
@@ -43,6 +53,9 @@ export const yolov5Head: VisionHead = {
       const r = base + i * width;
       candidates.pushCenter(data[r]!, data[r + 1]!, data[r + 2]!, data[r + 3]!, score, cls);
     });
-    return { task: 'detect', detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, width - 5)) };
+    return {
+      task: 'detect',
+      detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, width - 5)),
+    };
   },
 };

@@ -14,7 +14,14 @@ import { detectorLabels, parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections } from './candidates.js';
 import { chwView, integral, logit, parseInts, sigmoid, type LevelView } from './grid.js';
-import { fixedDim, headMismatch, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  fixedDim,
+  headMismatch,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 
 const REG_MAX = 16;
@@ -33,11 +40,17 @@ export interface RawLayout {
 /** K and D from `kpt_shape` metadata ("[17, 3]"), or none. */
 export function keypointShape(metadata: ModelMetadata): { keypoints: number; kdim: number } {
   const k = parseInts(metadata['kpt_shape']);
-  return k !== undefined && k.length === 2 && (k[1] === 2 || k[1] === 3) ? { keypoints: k[0]!, kdim: k[1]! } : { keypoints: 0, kdim: 3 };
+  return k !== undefined && k.length === 2 && (k[1] === 2 || k[1] === 3)
+    ? { keypoints: k[0]!, kdim: k[1]! }
+    : { keypoints: 0, kdim: 3 };
 }
 
 /** The split of C channels into box bins, classes and keypoints, or undefined when it does not add up. */
-export function rawLayout(channels: number, metadata: ModelMetadata, labels?: readonly string[]): RawLayout | undefined {
+export function rawLayout(
+  channels: number,
+  metadata: ModelMetadata,
+  labels?: readonly string[],
+): RawLayout | undefined {
   const { keypoints, kdim } = keypointShape(metadata);
   const rest = channels - BOX - keypoints * kdim;
   if (rest < 1) return undefined;
@@ -47,13 +60,18 @@ export function rawLayout(channels: number, metadata: ModelMetadata, labels?: re
 }
 
 /** Whether the outputs are 2..5 rank-4 levels with one channel count and halving grids. */
-export function rawLevels(outputs: ReadonlyArray<{ shape: ReadonlyArray<number | string> }>): { channels: number } | undefined {
+export function rawLevels(
+  outputs: ReadonlyArray<{ shape: ReadonlyArray<number | string> }>,
+): { channels: number } | undefined {
   if (outputs.length < 2 || outputs.length > 5) return undefined;
   if (!outputs.every((o) => o.shape.length === 4)) return undefined;
   const channels = fixedDim(outputs[0]!.shape, 1);
   if (channels === undefined || channels <= BOX) return undefined;
   if (!outputs.every((o) => fixedDim(o.shape, 1) === channels)) return undefined;
-  const heights = outputs.map((o) => fixedDim(o.shape, 2)).filter((h): h is number => h !== undefined).sort((a, b) => b - a);
+  const heights = outputs
+    .map((o) => fixedDim(o.shape, 2))
+    .filter((h): h is number => h !== undefined)
+    .sort((a, b) => b - a);
   for (let i = 1; i < heights.length; i++) if (Math.abs(heights[i - 1]! / heights[i]! - 2) > 0.2) return undefined;
   return { channels };
 }
@@ -82,7 +100,17 @@ function decodeLevel(v: LevelView, layout: RawLayout, thr: number, keep: Uint8Ar
     let p = 0;
     for (; p < blocked; p += 8) {
       const q = row + p;
-      if (d[q]! < thr && d[q + 1]! < thr && d[q + 2]! < thr && d[q + 3]! < thr && d[q + 4]! < thr && d[q + 5]! < thr && d[q + 6]! < thr && d[q + 7]! < thr) continue;
+      if (
+        d[q]! < thr &&
+        d[q + 1]! < thr &&
+        d[q + 2]! < thr &&
+        d[q + 3]! < thr &&
+        d[q + 4]! < thr &&
+        d[q + 5]! < thr &&
+        d[q + 6]! < thr &&
+        d[q + 7]! < thr
+      )
+        continue;
       for (let k = p; k < p + 8; k++) take(d[row + k]!, k, thr, c);
     }
     for (; p < cells; p++) take(d[row + p]!, p, thr, c);
@@ -98,7 +126,14 @@ function decodeLevel(v: LevelView, layout: RawLayout, thr: number, keep: Uint8Ar
     const b = integral(v, p, 3 * REG_MAX, REG_MAX);
     const cx = col + 0.5;
     const cy = row + 0.5;
-    candidates.push((cx - l) * v.strideX, (cy - t) * v.strideY, (cx + r) * v.strideX, (cy + b) * v.strideY, sigmoid(best[p]!), bestClass[p]!);
+    candidates.push(
+      (cx - l) * v.strideX,
+      (cy - t) * v.strideY,
+      (cx + r) * v.strideX,
+      (cy + b) * v.strideY,
+      sigmoid(best[p]!),
+      bestClass[p]!,
+    );
     for (let k = 0; k < layout.keypoints; k++) {
       const o = v.base + p + (k0 + k * layout.kdim) * v.chStep;
       const x = (v.data[o]! * 2 + col) * v.strideX;
@@ -109,30 +144,55 @@ function decodeLevel(v: LevelView, layout: RawLayout, thr: number, keep: Uint8Ar
 }
 
 /** Decodes raw per-stride outputs; shared by the yolov8-raw and pose heads. */
-export function decodeRaw(head: string, outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions, metadataLayout: (channels: number, labels: readonly string[] | undefined) => RawLayout | undefined): HeadResult {
+export function decodeRaw(
+  head: string,
+  outputs: ModelOutputs,
+  transform: ImageTransform,
+  options: DecodeOptions,
+  metadataLayout: (channels: number, labels: readonly string[] | undefined) => RawLayout | undefined,
+): HeadResult {
   const entries = outputEntries(outputs);
   const levels = rawLevels(entries.map(([, t]) => ({ shape: t.dims })));
-  if (levels === undefined) headMismatch(head, `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not 2 to 5 levels [B, C, H, W] with one C and halving grids`);
+  if (levels === undefined)
+    headMismatch(
+      head,
+      `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not 2 to 5 levels [B, C, H, W] with one C and halving grids`,
+    );
   const layout = metadataLayout(levels.channels, options.labels);
-  if (layout === undefined) headMismatch(head, `${levels.channels} channels do not split into 64 box bins, the classes and the keypoints`);
-  const views = entries.map(([n, t]) => chwView(head, n, t, options.batchIndex, transform.input)).sort((a, b) => b.rows - a.rows);
+  if (layout === undefined)
+    headMismatch(head, `${levels.channels} channels do not split into 64 box bins, the classes and the keypoints`);
+  const views = entries
+    .map(([n, t]) => chwView(head, n, t, options.batchIndex, transform.input))
+    .sort((a, b) => b.rows - a.rows);
   candidates.reset(layout.keypoints);
   const thr = logit(options.scoreThreshold);
   const keep = classFilter(options.classes);
   for (const v of views) decodeLevel(v, layout, thr, keep);
-  return { task: 'detect', detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, layout.classes)) };
+  return {
+    task: 'detect',
+    detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, layout.classes)),
+  };
 }
 
 /** The layout for these labels, else for the metadata's names, else every channel after box and keypoints a class. */
-export function layoutFor(channels: number, metadata: ModelMetadata, labels: readonly string[] | undefined): RawLayout | undefined {
-  return rawLayout(channels, metadata, labels) ?? rawLayout(channels, metadata) ?? rawLayout(channels, { ...(metadata['kpt_shape'] !== undefined ? { kpt_shape: metadata['kpt_shape'] } : {}) });
+export function layoutFor(
+  channels: number,
+  metadata: ModelMetadata,
+  labels: readonly string[] | undefined,
+): RawLayout | undefined {
+  return (
+    rawLayout(channels, metadata, labels) ??
+    rawLayout(channels, metadata) ??
+    rawLayout(channels, { ...(metadata['kpt_shape'] !== undefined ? { kpt_shape: metadata['kpt_shape'] } : {}) })
+  );
 }
 
 function rawHead(metadata: ModelMetadata): VisionHead {
   return {
     name: 'yolov8-raw',
     task: 'detect',
-    expects: '2 to 5 outputs [B, 64+C(+K·3), H, W], one per stride (Ultralytics YOLOv8/YOLO11 with DFL outside the graph)',
+    expects:
+      '2 to 5 outputs [B, 64+C(+K·3), H, W], one per stride (Ultralytics YOLOv8/YOLO11 with DFL outside the graph)',
     defaults: ULTRALYTICS_PREPROCESS,
     // Ultralytics predict defaults: conf 0.25, iou 0.7, max_det 300.
     decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.7, maxDetections: 300 },

@@ -11,7 +11,17 @@ import type { ImageTransform } from '../geometry.js';
 import { detectorLabels } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, finishDetections } from './candidates.js';
-import { batchOffset, expectRank, floatData, headMismatch, inputSize, outputEntries, type DecodeOptions, type ModelMetadata, type VisionHead } from './head.js';
+import {
+  batchOffset,
+  expectRank,
+  floatData,
+  headMismatch,
+  inputSize,
+  outputEntries,
+  type DecodeOptions,
+  type ModelMetadata,
+  type VisionHead,
+} from './head.js';
 import { gridCells, rowMajorShape, scanRows } from './row-major.js';
 import { YOLO_STRIDES } from './yolov5.js';
 
@@ -27,8 +37,17 @@ function squareGrid(n: number): boolean {
 export const yoloxHead: VisionHead = {
   name: 'yolox',
   task: 'detect',
-  expects: 'one output [B, N, 5+C] with N the grid cells over strides 8/16/32 (YOLOX: grid offsets, log sizes, objectness, C class scores per row)',
-  defaults: resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'top-left', padValue: 114, channelOrder: 'bgr', rescale: 1 }),
+  expects:
+    'one output [B, N, 5+C] with N the grid cells over strides 8/16/32 (YOLOX: grid offsets, log sizes, objectness, C class scores per row)',
+  defaults: resolvePreprocessConfig({
+    width: 640,
+    height: 640,
+    resize: 'letterbox',
+    anchor: 'top-left',
+    padValue: 114,
+    channelOrder: 'bgr',
+    rescale: 1,
+  }),
   // YOLOX demo (tools/demo.py): conf 0.3 there, 0.25 here like the other detectors; nms 0.45.
   decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.45, maxDetections: 300 },
   matches(outputs: readonly TensorMeta[], _metadata: ModelMetadata, inputs?: readonly TensorMeta[]): boolean {
@@ -46,7 +65,10 @@ export const yoloxHead: VisionHead = {
     const { width: W, height: H } = transform.input;
     const cells = gridCells(W, H, YOLO_STRIDES);
     if (width < 6 || n !== cells) {
-      headMismatch('yolox', `output '${name}' is [${dims.join(',')}], but a ${W}x${H} input has ${cells} grid cells over strides ${YOLO_STRIDES.join('/')}`);
+      headMismatch(
+        'yolox',
+        `output '${name}' is [${dims.join(',')}], but a ${W}x${H} input has ${cells} grid cells over strides ${YOLO_STRIDES.join('/')}`,
+      );
     }
     const data = floatData('yolox', name, t);
     const base = batchOffset('yolox', name, dims, options.batchIndex);
@@ -71,6 +93,9 @@ export const yoloxHead: VisionHead = {
       const h = Math.exp(data[r + 3]!) * l.s;
       candidates.pushCenter(cx, cy, w, h, score, cls);
     });
-    return { task: 'detect', detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, width - 5)) };
+    return {
+      task: 'detect',
+      detections: finishDetections(candidates, transform, options, detectorLabels(options.labels, width - 5)),
+    };
   },
 };

@@ -37,20 +37,36 @@ export const yunetHead: VisionHead = {
   name: 'yunet',
   task: 'detect',
   expects: 'YuNet outputs cls_S, obj_S [B,N,1], bbox_S [B,N,4], kps_S [B,N,10] for each stride S',
-  defaults: resolvePreprocessConfig({ width: 640, height: 640, resize: 'letterbox', anchor: 'top-left', padValue: 0, channelOrder: 'bgr', ...SCALING.raw }),
+  defaults: resolvePreprocessConfig({
+    width: 640,
+    height: 640,
+    resize: 'letterbox',
+    anchor: 'top-left',
+    padValue: 0,
+    channelOrder: 'bgr',
+    ...SCALING.raw,
+  }),
   decodeDefaults: { scoreThreshold: 0.9, iouThreshold: 0.3, topK: 5000, maxDetections: 750 },
   matches(outputs: readonly TensorMeta[], _metadata: ModelMetadata): boolean {
     return yunetStrides(outputs.map((o) => o.name)) !== undefined;
   },
   decode(outputs, transform, options) {
     const entries = new Map(outputEntries(outputs));
-    const strides = yunetStrides([...entries.keys()]) ?? headMismatch('yunet', `outputs ${[...entries.keys()].join(', ')} are not cls_S/obj_S/bbox_S/kps_S`);
+    const strides =
+      yunetStrides([...entries.keys()]) ??
+      headMismatch('yunet', `outputs ${[...entries.keys()].join(', ')} are not cls_S/obj_S/bbox_S/kps_S`);
     const minScore = options.scoreThreshold;
     candidates.reset(5);
     for (const stride of strides) {
       const rows = Math.ceil(transform.input.height / stride);
       const cols = Math.ceil(transform.input.width / stride);
-      const view = (role: string): LevelView => flatView('yunet', `${role}_${stride}`, entries.get(`${role}_${stride}`)!, options.batchIndex, { rows, cols, anchors: 1, stride });
+      const view = (role: string): LevelView =>
+        flatView('yunet', `${role}_${stride}`, entries.get(`${role}_${stride}`)!, options.batchIndex, {
+          rows,
+          cols,
+          anchors: 1,
+          stride,
+        });
       const cls = view('cls');
       const obj = view('obj');
       const box = view('bbox');
@@ -65,7 +81,8 @@ export const yunetHead: VisionHead = {
         const w = Math.exp(at(box, p, 2)) * stride;
         const h = Math.exp(at(box, p, 3)) * stride;
         candidates.pushCenter((col + at(box, p, 0)) * stride, (row + at(box, p, 1)) * stride, w, h, score, 0);
-        for (let k = 0; k < 5; k++) candidates.setKeypoint(k, (col + at(kps, p, 2 * k)) * stride, (row + at(kps, p, 2 * k + 1)) * stride, NaN);
+        for (let k = 0; k < 5; k++)
+          candidates.setKeypoint(k, (col + at(kps, p, 2 * k)) * stride, (row + at(kps, p, 2 * k + 1)) * stride, NaN);
       }
     }
     return { task: 'detect', detections: finishDetections(candidates, transform, options, options.labels ?? ['face']) };
