@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { optimizeModel, type OptimizeReport } from '../src/optimize/optimize.js';
 import type { CalibrationMethod } from '../src/optimize/ranges.js';
-import { formatTable } from '../src/report/format.js';
+import { formatTable } from '../src/util/format.js';
 
 const smoke = process.argv.includes('--smoke');
 const root = fileURLToPath(new URL('../', import.meta.url));

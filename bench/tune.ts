@@ -24,9 +24,9 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { realClock } from '../src/engine/clock.js';
+import { realClock } from '../src/util/clock.js';
 import { createSession, readModel } from '../src/runtime/session.js';
-import { formatTable } from '../src/report/format.js';
+import { formatTable } from '../src/util/format.js';
 import { measureCandidate, type LevelSettings, type MeasureSettings } from '../src/tune/measure.js';
 import { parseSlo } from '../src/tune/slo.js';
 import {

@@ -30,7 +30,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { formatMs, formatTable } from '../src/report/format.js';
+import { formatMs, formatTable } from '../src/util/format.js';
 import { ffmpegPath } from '../src/video/ffmpeg.js';
 import { openVideo } from '../src/video/open-source.js';
 import { runVideo, type FrameRecord, type VideoSummary } from '../src/video/run-video.js';

@@ -55,8 +55,8 @@ export { Scheduler } from './engine/scheduler.js';
 export type { BatchPolicy, BatchMode, QueuedRequest, SchedulerHooks, SchedulerOptions } from './engine/scheduler.js';
 export { LatencyModel, LatencyModels } from './engine/latency-model.js';
 export type { LatencyPoint } from './engine/latency-model.js';
-export { realClock } from './engine/clock.js';
-export type { Clock } from './engine/clock.js';
+export { realClock } from './util/clock.js';
+export type { Clock } from './util/clock.js';
 
 // measurement: scenarios, targets, sweeps
 export { runBench, BENCH_SCHEMA, SCENARIOS } from './loadgen/bench.js';

@@ -9,7 +9,7 @@ import { inspectModel, type ModelInfo } from '../runtime/model-info.js';
 import { readModel, type TensorSpec } from '../runtime/session.js';
 import { describeDefaults, parseShapeArg, resolveShapes } from '../runtime/shapes.js';
 import { isTensorDType } from '../runtime/dtypes.js';
-import { formatBytes, formatCount, formatShape, formatTable } from '../report/format.js';
+import { formatBytes, formatCount, formatShape, formatTable } from '../util/format.js';
 import { parseCommand, type CommandSpec } from './args.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { planVision } from '../vision/plan.js';

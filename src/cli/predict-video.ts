@@ -5,7 +5,7 @@
  */
 import { RtinferError, isRtinferError } from '../errors.js';
 import { STAGE_NAMES } from '../loadgen/images-bench.js';
-import { formatMs, formatTable } from '../report/format.js';
+import { formatMs, formatTable } from '../util/format.js';
 import type { OpenedVisionModel } from '../vision/open-model.js';
 import { renderResult } from '../vision/render.js';
 import { resultJson, type MaskFormat } from '../vision/result-json.js';

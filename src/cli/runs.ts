@@ -1,7 +1,7 @@
 /** `rtinfer runs`: list, show, export and remove stored runs; --html draws their history. */
 import path from 'node:path';
 import { RtinferError } from '../errors.js';
-import { formatMs, formatTable } from '../report/format.js';
+import { formatMs, formatTable } from '../util/format.js';
 import { renderHistoryHtml } from '../report/runs-html.js';
 import { RUN_KINDS, type RunFilter, type RunStore, type RunSummary } from '../store/run-store.js';
 import { openRunStore, parseTag, storePath } from '../store/record.js';

@@ -1,5 +1,5 @@
 /** The rtinfer.compare/1 report as a table: one row per metric, A, B, the ratio, its interval, p, the verdict. */
-import { formatMs, formatTable } from '../report/format.js';
+import { formatMs, formatTable } from '../util/format.js';
 import type { CompareReport, MetricVerdict } from './compare.js';
 
 const NAMES: Readonly<Record<MetricVerdict['metric'], string>> = {

@@ -21,7 +21,7 @@ import { RtinferError } from '../errors.js';
 import { readModel, type ModelSource, type TensorSpec } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import { batchDimension, resolvePolicy, type BatchingOptions } from './batch-policy.js';
-import { realClock, type Clock } from './clock.js';
+import { realClock, type Clock } from '../util/clock.js';
 import { EngineMetrics, type EngineStats, type RequestTiming } from './engine-metrics.js';
 import { chooseLayout, type Calibration, type PerformanceHint } from './hint.js';
 import { LatencyModels } from './latency-model.js';

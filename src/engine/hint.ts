@@ -10,7 +10,7 @@
  *   the sessions load); the throughput layout wins only when it serves clearly more (≥ 1.15×),
  *   since the latency layout answers each request sooner.
  */
-import type { Clock } from './clock.js';
+import type { Clock } from '../util/clock.js';
 import { measureLoaded, warmupInputs, type LoopMeasurement } from './warmup.js';
 import type { StartedPool } from './start-pool.js';
 import type { Placement } from './worker-pool.js';

@@ -17,7 +17,7 @@
  *   passes are expired. Every refusal goes through `refuse` with a typed error: nothing is dropped.
  */
 import { RtinferError } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../util/clock.js';
 import type { LatencyModels } from './latency-model.js';
 
 export type BatchMode = 'none' | 'static' | 'adaptive';

@@ -1,6 +1,6 @@
 /** Workers for a layout, started, with the supervisor that replaces them when they crash. */
 import type { SessionSettings } from '../runtime/session-options.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../util/clock.js';
 import type { Layout } from './hint.js';
 import { Supervisor } from './supervisor.js';
 import { MainThreadPool } from './main-thread-pool.js';

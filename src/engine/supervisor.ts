@@ -4,7 +4,7 @@
  * server's readiness, /metrics and the model listing read (EngineHealth).
  */
 import { firstLine } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../util/clock.js';
 import type { InstancePool } from './worker-pool.js';
 
 /** Whether the engine can serve, by its workers. */

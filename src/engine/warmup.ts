@@ -6,7 +6,7 @@
 import { buildSamples } from '../runtime/inputs.js';
 import type { TensorSpec } from '../runtime/session.js';
 import { resolveShapes } from '../runtime/shapes.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../util/clock.js';
 import type { LatencyModels } from './latency-model.js';
 import type { BatchPolicy } from './scheduler.js';
 import { copyFeeds, fromOrtOutputs, stackFeeds, validateInputs, type WireFeeds } from './tensors.js';

@@ -7,7 +7,7 @@ import { RtinferError, firstLine } from '../errors.js';
 import type { TensorSpec } from '../runtime/session.js';
 import type { FromWorker, ToWorker, Transport, WorkerData, WorkerInit } from './protocol.js';
 import { SharedChannel } from './shared-channel.js';
-import { spawnWorker } from './spawn-worker.js';
+import { spawnWorker } from '../util/spawn-worker.js';
 import { transferList, type WireFeeds } from './tensors.js';
 
 export interface RunResult {

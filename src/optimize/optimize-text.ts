@@ -1,6 +1,6 @@
 /** The `rtinfer.optimize/1` report as text (the CLI's default output) and as a self-contained HTML page. */
-import { formatBytes, formatMs, formatTable } from '../report/format.js';
-import { escapeHtml } from '../report/web-assets.js';
+import { formatBytes, formatMs, formatTable } from '../util/format.js';
+import { escapeHtml } from '../util/html.js';
 import type { OptimizeReport } from './optimize.js';
 
 function failed(x: object | undefined): x is { error: string } {

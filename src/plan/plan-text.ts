@@ -1,6 +1,6 @@
 /** The plan as text (the answer first, then the curve) and as a self-contained HTML page (inline SVG, no script). */
-import { formatTable } from '../report/format.js';
-import { escapeHtml, jsonForScript } from '../report/web-assets.js';
+import { formatTable } from '../util/format.js';
+import { escapeHtml, jsonForScript } from '../util/html.js';
 import type { PlanPoint, PlanReport } from './plan.js';
 
 const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 1) : x === Infinity ? 'inf' : '-');

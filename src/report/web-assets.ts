@@ -7,6 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RtinferError } from '../errors.js';
+import { escapeHtml, jsonForScript } from '../util/html.js';
+
+// Kept for the pages that import them from here; they live in util/html.ts.
+export { escapeHtml, jsonForScript } from '../util/html.js';
 
 /** One per web/<entry>/main.ts page. */
 export type WebEntry = 'report' | 'dashboard' | 'tune' | 'runs';
@@ -19,7 +23,11 @@ const cache = new Map<string, string>();
 /** Reads `name` from the first of `dirs` that has it; exported for tests. */
 export function readWebAsset(dirs: readonly string[], name: string): string {
   const dir = dirs.find((d) => existsSync(path.join(d, name)));
-  if (dir === undefined) throw new RtinferError('RTI_ERR_WEB_ASSETS_MISSING', `web asset ${name} is not built (looked in ${dirs.join(' and ')}): run npm run build`);
+  if (dir === undefined)
+    throw new RtinferError(
+      'RTI_ERR_WEB_ASSETS_MISSING',
+      `web asset ${name} is not built (looked in ${dirs.join(' and ')}): run npm run build`,
+    );
   return readFileSync(path.join(dir, name), 'utf8');
 }
 
@@ -27,23 +35,13 @@ export function readWebAsset(dirs: readonly string[], name: string): string {
 export function webAsset(name: `${WebEntry}.${'js' | 'css'}`): string {
   let text = cache.get(name);
   if (text === undefined) {
-    text = readWebAsset(CANDIDATES.map((u) => fileURLToPath(u)), name);
+    text = readWebAsset(
+      CANDIDATES.map((u) => fileURLToPath(u)),
+      name,
+    );
     cache.set(name, text);
   }
   return text;
-}
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
-}
-
-/**
- * JSON safe inside <script type="application/json">: every '<' becomes \u003c, which rules out
- * '</script' and '<!--' (the two sequences that end or derail a script element); U+2028/2029 are
- * escaped too so the text is also valid JavaScript.
- */
-export function jsonForScript(data: unknown): string {
-  return JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
 // scripts/build-web.mjs refuses bundles holding these; this guards against an older build.

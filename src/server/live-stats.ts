@@ -9,8 +9,8 @@
  * happens in one tick a second, which took 0.5–2 ms per model here (mostly `engine.stats()`, whose
  * three histogram encodings measured 0.2–0.8 ms together, and three percentile scans).
  */
-import type { Clock } from '../engine/clock.js';
-import { realClock } from '../engine/clock.js';
+import type { Clock } from '../util/clock.js';
+import { realClock } from '../util/clock.js';
 import type { EngineStats } from '../engine/engine-metrics.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import {

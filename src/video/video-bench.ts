@@ -22,7 +22,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RtinferError } from '../errors.js';
-import { formatMs } from '../report/format.js';
+import { formatMs } from '../util/format.js';
 import { openVisionModel } from '../vision/open-model.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import { errorFromStderr, ffmpegMissing, ffmpegPath } from './ffmpeg.js';

@@ -6,7 +6,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { RtinferError, type ErrorCode } from '../errors.js';
-import { spawnWorker } from '../engine/spawn-worker.js';
+import { spawnWorker } from '../util/spawn-worker.js';
 import type { PreprocessConfig } from './config.js';
 import type { Preprocessed } from './preprocess.js';
 

@@ -3,7 +3,7 @@
  * fires the timers that fall due in time order (ties in the order they were set), each with `now()`
  * equal to its due time. Timers set by a callback that fall due within the same advance fire too.
  */
-import type { Clock } from '../../src/engine/clock.js';
+import type { Clock } from '../../src/util/clock.js';
 
 const MAX_FIRINGS_PER_ADVANCE = 10_000;
 

@@ -1,6 +1,6 @@
 /** Number formatting for the pages; the same rules as src/report/format.ts uses for the terminal. */
 
-export { formatBytes } from '../../src/report/format.js';
+export { formatBytes } from '../../src/util/format.js';
 
 export function formatMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
