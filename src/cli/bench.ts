@@ -1,13 +1,13 @@
 /** `rtinfer bench`: thin over runBench. */
 import { PERFORMANCE_HINTS } from '../engine/engine.js';
 import { RtinferError } from '../errors.js';
-import { runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
+import { DEFAULT_MAX_WINDOWS, runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { joinTargets, TARGET_BALANCERS } from '../loadgen/multi-target.js';
 import { renderBenchText } from '../report/bench-text.js';
 import { renderBenchHtml } from '../report/html-report.js';
 import { perQueryCsv } from '../report/csv.js';
-import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parseWarmup, listValue, stringValue, type CommandSpec } from './args.js';
+import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parsePercentile, parseWarmup, listValue, stringValue, type CommandSpec } from './args.js';
 import { inputFromReport } from '../compare/sources.js';
 import { sortSamples } from '../stats/sorted.js';
 import { exitCodeOf } from './exit-codes.js';
@@ -48,7 +48,14 @@ export const BENCH_COMMAND: CommandSpec = {
     { name: 'batch', type: 'string', value: 'N', description: 'engine: max batch size for dynamic batching (default 8; 1 = off)' },
     { name: 'batch-delay', type: 'string', value: 'TIME', description: 'engine: how long a batch may wait to fill, e.g. 2ms (default 0, adaptive)' },
     { name: 'batching', type: 'string', value: 'MODE', description: 'engine: adaptive | static | off (default adaptive)' },
-    { name: 'stability-percentage', type: 'string', value: 'PCT', description: 'max spread of throughput and mean latency over 3 windows (default 10)' },
+    { name: 'stability-percentage', type: 'string', value: 'PCT', description: 'max spread of throughput and mean latency over 3 windows (default 10); with --until-stable, the bound its windows must agree within' },
+    { name: 'percentile', type: 'string', value: 'P', description: 'the headline latency percentile, e.g. 95, 99 or 99.9 (default: the scenario\'s, p90 single-stream, p99 others); the run is INVALID when too short to claim it at 99% confidence' },
+    {
+      name: 'until-stable',
+      type: 'boolean',
+      description: `repeat measurement windows (each one --duration and --min-queries) until the last three agree within --stability-percentage in throughput and headline latency; the report is those three. Worst case: --max-windows windows after the warm-up (${DEFAULT_MAX_WINDOWS} × 10 s by default), longer only where --min-queries outlasts --duration`,
+    },
+    { name: 'max-windows', type: 'string', value: 'N', description: `with --until-stable: at most N windows (default ${DEFAULT_MAX_WINDOWS}, at least 3); reaching it without agreement makes the run NOT STABLE (INVALID)` },
     { name: 'warmup', type: 'string', value: 'N|TIME', description: 'warm-up: a query count (20) or a time (2s); default 1s' },
     { name: 'duration', type: 'string', value: 'TIME', description: 'measure at least this long (default 10s)' },
     { name: 'min-queries', type: 'string', value: 'N', description: 'measure at least this many queries (default 100; 500 for the p99 scenarios)' },
@@ -65,6 +72,7 @@ export const BENCH_COMMAND: CommandSpec = {
     'rtinfer bench model.onnx --shape images=1x3x640x640 --warmup 50 --json > result.json',
     'rtinfer bench yolox_nano.onnx --scenario server --qps 50 --latency-bound 100',
     'rtinfer bench yolox_nano.onnx --scenario server --find-peak --p99 50',
+    'rtinfer bench yolox_nano.onnx --scenario concurrency --percentile 99.9 --until-stable --duration 5s   # p99.9 headline, windows until stable',
     'rtinfer bench yolox_nano.onnx --video clip.mp4 --fps 30   # does it keep up with a 30 fps camera?',
     'rtinfer bench --target http://127.0.0.1:8000/v2/models/yolox_nano --scenario concurrency --concurrency 8',
     'rtinfer bench model.onnx --label release-1.2 --tag branch=main --baseline last --threshold 5%   # exit 5 on a regression',
@@ -85,6 +93,11 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const csv = text('csv');
   const html = text('html');
   const scenarioOptions = scenarioOptionsFrom(text, values['find-peak'] === true);
+  const percentile = text('percentile');
+  if (percentile !== undefined) scenarioOptions.percentile = parsePercentile('percentile', percentile);
+  const maxWindows = text('max-windows');
+  if (values['until-stable'] === true) scenarioOptions.untilStable = maxWindows === undefined ? {} : { maxWindows: parseIntOption('max-windows', maxWindows, 3, 1000) };
+  else if (maxWindows !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', '--max-windows goes with --until-stable');
   const images = text('images');
   if (images !== undefined) scenarioOptions.images = images;
   const task = text('task');

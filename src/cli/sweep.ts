@@ -4,7 +4,7 @@ import { runSweep } from '../loadgen/sweep.js';
 import { renderSweepHtml } from '../report/html-report.js';
 import { renderSweepCsv, renderSweepText } from '../report/sweep-report.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
-import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { parseCommand, parseDurationMs, parseIntOption, parsePercentile, stringValue, type CommandSpec } from './args.js';
 import { writeOutput } from './output.js';
 import { compareSweeps } from '../compare/report-gates.js';
 import type { SweepReport } from '../loadgen/sweep.js';
@@ -30,6 +30,7 @@ export const SWEEP_COMMAND: CommandSpec = {
     { name: 'threads', type: 'string', value: 'LIST', description: 'intra-op threads per instance (default 1)' },
     { name: 'duration', type: 'string', value: 'TIME', description: 'per point (default 3s)' },
     { name: 'min-queries', type: 'string', value: 'N', description: 'per point (default 50)' },
+    { name: 'percentile', type: 'string', value: 'P', description: 'the latency percentile of the headline column, the Pareto frontier and the HTML curve, e.g. 95 or 99.9 (default 99)' },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.sweep/1 JSON report' },
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per point' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML report: latency–throughput curve with the Pareto frontier, percentiles, queue/inference split, settings' },
@@ -71,6 +72,7 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   async function measureAndReport(gate: Awaited<ReturnType<typeof gateFrom>>): Promise<number> {
   const duration = text('duration');
   const minQ = text('min-queries');
+  const percentile = text('percentile');
   const report = await runSweep({
     ...(positionals[0] !== undefined ? { model: positionals[0] } : {}),
     ...(text('target') !== undefined ? { target: parseTargetUrl(text('target') ?? '') } : {}),
@@ -85,8 +87,9 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
     ...(text('threads') !== undefined ? { threads: numbers('threads', text('threads')) as number[] } : {}),
     ...(duration !== undefined ? { durationMs: parseDurationMs('duration', duration) } : {}),
     ...(minQ !== undefined ? { minQueries: parseIntOption('min-queries', minQ, 1) } : {}),
+    ...(percentile !== undefined ? { percentile: parsePercentile('percentile', percentile) } : {}),
     onPoint: (p, i, total) => {
-      if (!json) process.stderr.write(`point ${i}/${total}: ${p.instances ? `${p.instances}×${p.threads} batch ${p.batch} ` : ''}${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p99 ${p.latencyMs.p99} ms\n`);
+      if (!json) process.stderr.write(`point ${i}/${total}: ${p.instances ? `${p.instances}×${p.threads} batch ${p.batch} ` : ''}${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p${percentile === undefined ? 99 : Number(percentile)} ${p.headlineMs} ms\n`);
     },
   });
   if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));

@@ -15,7 +15,7 @@ import { summarizeLatency, type EarlyStoppingVerdict, type QuantileCi } from '..
 import { latencyDistribution, type LatencyDistribution } from '../stats/distribution.js';
 import type { Environment } from './environment.js';
 import type { Phase } from './single-stream.js';
-import { stabilityOf, type Stability } from './stability.js';
+import { judgeWindows, stabilityOf, type Stability, type StabilityWindow } from './stability.js';
 
 export const BENCH_SCHEMA = 'rtinfer.bench/1';
 
@@ -61,12 +61,31 @@ export interface BenchReport {
     durationMs: number;
     minQueries: number;
     scenario: Record<string, unknown>;
+    /** --percentile, when given (added within rtinfer.bench/1). */
+    percentile?: number;
+    /** --until-stable, when given (added within rtinfer.bench/1): the window cap and the bound, ± %. */
+    untilStable?: { maxWindows: number; percentage: number };
   };
   /** readMs and sessionCreateMs are null against an HTTP target (the server loaded the model). */
   coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
   warmup: { queries: number; ms: number };
-  /** The scenario's headline: p90 (single-stream), p99 (multi-stream, server, concurrency) or throughput (offline). */
-  headline: { metric: 'p90' | 'p99' | 'throughput'; valueMs: number | null; samplesPerSecond: number; claimable: boolean };
+  /**
+   * The headline: the scenario's (p90 for single-stream, p99 for multi-stream, server and
+   * concurrency, throughput for offline) or the latency percentile given with --percentile (any
+   * scenario). `percentile`, `chosenBy` and `earlyStopping` were added within rtinfer.bench/1.
+   */
+  headline: {
+    metric: HeadlineMetric;
+    valueMs: number | null;
+    samplesPerSecond: number;
+    claimable: boolean;
+    /** The headline percentile, e.g. 99.9; null when the headline is throughput. */
+    percentile?: number | null;
+    /** 'scenario': the scenario's default; 'option': --percentile. */
+    chosenBy?: 'scenario' | 'option';
+    /** Early stopping at 99% confidence for the headline percentile (null for throughput). */
+    earlyStopping?: EarlyStoppingVerdict | null;
+  };
   latencyMs: Percentiles;
   /** The whole distribution, compactly, for histograms and CDFs (added within rtinfer.bench/1). */
   latencyDistribution: LatencyDistribution;
@@ -92,6 +111,22 @@ export interface BenchReport {
     counts: EngineStats['counts'];
   };
   stability: Stability;
+  /**
+   * bench --until-stable (added within rtinfer.bench/1): measurement windows repeated until the last
+   * three agree. The rest of the report is those three windows together; `stability` judges them.
+   */
+  untilStable?: {
+    /** Windows measured, at most maxWindows. */
+    windows: number;
+    maxWindows: number;
+    /** The bound, ± % (--stability-percentage). */
+    percentage: number;
+    /** What the windows' latency is judged on: the headline percentile, or the mean for a throughput headline. */
+    latency: string;
+    stable: boolean;
+    /** Every window in order: its start (ms from the first window's), queries, q/s, mean and headline latency. */
+    figures: StabilityWindow[];
+  };
   /** --images: the vision pipeline's head and per-stage latency; latencyMs is then end to end. */
   pipeline?: {
     head: string;
@@ -124,7 +159,7 @@ export interface ReportInput {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   settings: SessionSettings;
-  options: { qps?: number; latencyBoundMs?: number; samplesPerQuery?: number; concurrency?: number; offlineWave?: number; arrivalSeed?: number; stabilityPct?: number; engine?: unknown };
+  options: { qps?: number; latencyBoundMs?: number; samplesPerQuery?: number; concurrency?: number; offlineWave?: number; arrivalSeed?: number; stabilityPct?: number; percentile?: number; engine?: unknown };
   plan: InputPlan;
   set: SampleSet;
   defaulted: DefaultedDim[];
@@ -137,10 +172,15 @@ export interface ReportInput {
   engine: { stats: EngineStats; startMs: number } | undefined;
   peak: BenchReport['peak'];
   serverTiming?: Record<string, { p50: number; p90: number; p99: number; mean: number }> | undefined;
+  /** --until-stable: every measured window; `data` is then the last three together. */
+  windows?: { figures: StabilityWindow[]; maxWindows: number };
 }
 
+/** 'p90', 'p99', 'p99.9', ... or 'throughput'. */
+export type HeadlineMetric = 'throughput' | `p${string}`;
+
 const round = (x: number, digits = 3): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : 0);
-const HEADLINE: Readonly<Record<string, 'p90' | 'p99' | 'throughput'>> = {
+const HEADLINE: Readonly<Record<string, HeadlineMetric>> = {
   'single-stream': 'p90',
   'multi-stream': 'p99',
   server: 'p99',
@@ -164,14 +204,24 @@ export function buildReport(x: ReportInput): BenchReport {
   if (data.issued < phase.minQueries && !capped) reasons.push(`ran ${data.issued} queries, fewer than the minimum ${phase.minQueries}`);
   else if (data.wallMs < phase.minDurationMs * 0.99 && !capped) reasons.push(`ran ${round(wallS, 2)} s, shorter than the minimum ${phase.minDurationMs / 1000} s`);
 
-  const metric = HEADLINE[x.scenario] ?? 'p90';
+  const chosen = x.options.percentile;
+  const percentile = headlinePercentile(x.scenario, chosen);
+  const metric: HeadlineMetric = percentile === null ? 'throughput' : percentileName(percentile);
   const es = summary.earlyStopping;
-  if (metric === 'p90' && !es.p90.satisfied) reasons.push(`too few queries to claim p90 at ${es.p90.confidence * 100}% confidence: need at least ${es.p90.minQueries}, ran ${n}`);
-  if (metric === 'p99' && !es.p99.satisfied) reasons.push(`too few queries to claim p99 at ${es.p99.confidence * 100}% confidence: need at least ${es.p99.minQueries}, ran ${n}`);
+  const headlineEs = percentile === null ? null : percentile === 90 ? es.p90 : percentile === 99 ? es.p99 : earlyStoppingAt(data.recorder, percentile);
+  if (headlineEs && !headlineEs.satisfied) reasons.push(`too few queries to claim ${metric} at ${headlineEs.confidence * 100}% confidence: need at least ${headlineEs.minQueries}, ran ${n}`);
   if (metric === 'p90' && !es.p99.satisfied) warnings.push(`p99 is indicative only: claiming it at ${es.p99.confidence * 100}% confidence needs at least ${es.p99.minQueries} queries, ran ${n}`);
 
-  const stability = stabilityOf(data.latenciesUs, data.startsMs, data.wallMs, x.options.stabilityPct ?? 10);
-  if (x.scenario !== 'offline' && !stability.stable) {
+  const pct = x.options.stabilityPct ?? 10;
+  const stability = x.windows ? judgeWindows(x.windows.figures.slice(-3), pct) : stabilityOf(data.latenciesUs, data.startsMs, data.wallMs, pct);
+  // An interrupted or failed --until-stable run can end before its third window: not stable then.
+  if (x.windows && x.windows.figures.length < 3) stability.stable = false;
+  const judgedOn = percentile === null ? 'mean latency' : `${metric} latency`;
+  if (x.windows && !stability.stable) {
+    reasons.push(
+      `not stable after ${x.windows.figures.length} windows (--max-windows ${x.windows.maxWindows}): the last three vary ±${round(stability.qpsSpreadPct, 1)}% in throughput, ±${round(stability.latencySpreadPct, 1)}% in ${judgedOn} (limit ±${pct}%)`,
+    );
+  } else if (!x.windows && x.scenario !== 'offline' && !stability.stable) {
     reasons.push(
       `unstable over ${stability.windows.length} windows: throughput varies ±${round(stability.qpsSpreadPct, 1)}%, mean latency ±${round(stability.latencySpreadPct, 1)}% (limit ±${stability.percentage}%)`,
     );
@@ -214,8 +264,8 @@ export function buildReport(x: ReportInput): BenchReport {
   for (const line of describeDefaults(x.defaulted)) warnings.push(`default shape: ${line}`);
 
   const samplesPerSecond = round((n * data.samplesPerQuery) / wallS, 2);
-  const headlineValue = metric === 'p90' ? summary.p90Ms : metric === 'p99' ? summary.p99Ms : null;
-  const claimable = metric === 'throughput' ? n > 0 : metric === 'p90' ? es.p90.satisfied : es.p99.satisfied;
+  const headlineValue = percentile === null ? null : data.recorder.valueAtQuantileUs(percentileQuantile(percentile)) / 1000;
+  const claimable = headlineEs === null ? n > 0 : headlineEs.satisfied;
   const stats = x.engine?.stats;
 
   return {
@@ -239,6 +289,8 @@ export function buildReport(x: ReportInput): BenchReport {
       durationMs: phase.minDurationMs,
       minQueries: phase.minQueries,
       scenario: scenarioSettings(x),
+      ...(chosen !== undefined ? { percentile: chosen } : {}),
+      ...(x.windows ? { untilStable: { maxWindows: x.windows.maxWindows, percentage: pct } } : {}),
     },
     coldStart: {
       readMs: x.coldStart.readMs === null ? null : round(x.coldStart.readMs),
@@ -246,7 +298,15 @@ export function buildReport(x: ReportInput): BenchReport {
       firstInferenceMs: round(x.coldStart.firstInferenceMs),
     },
     warmup: { queries: x.warm.queries, ms: round(x.warm.ms) },
-    headline: { metric, valueMs: headlineValue === null ? null : round(headlineValue, 4), samplesPerSecond, claimable },
+    headline: {
+      metric,
+      valueMs: headlineValue === null ? null : round(headlineValue, 4),
+      samplesPerSecond,
+      claimable,
+      percentile,
+      chosenBy: chosen !== undefined ? 'option' : 'scenario',
+      earlyStopping: headlineEs,
+    },
     latencyMs: {
       mean: round(summary.meanMs, 4),
       stddev: round(summary.stddevMs, 4),
@@ -284,6 +344,18 @@ export function buildReport(x: ReportInput): BenchReport {
         }
       : {}),
     stability: { ...stability, qpsSpreadPct: round(stability.qpsSpreadPct, 2), latencySpreadPct: round(stability.latencySpreadPct, 2) },
+    ...(x.windows
+      ? {
+          untilStable: {
+            windows: x.windows.figures.length,
+            maxWindows: x.windows.maxWindows,
+            percentage: pct,
+            latency: percentile === null ? 'mean' : metric,
+            stable: stability.stable,
+            figures: x.windows.figures,
+          },
+        }
+      : {}),
     cpu: {
       msPerQuery: round(n ? cpuMs / n : 0, 4),
       userMsPerQuery: round(n ? data.cpu.userMs / n : 0, 4),
@@ -311,4 +383,36 @@ function scenarioSettings(x: ReportInput): Record<string, unknown> {
     default:
       return {};
   }
+}
+
+/** The headline latency percentile: --percentile's, else the scenario's (null: throughput, offline's). */
+export function headlinePercentile(scenario: string, chosen: number | undefined): number | null {
+  if (chosen !== undefined) return chosen;
+  const metric = HEADLINE[scenario] ?? 'p90';
+  return metric === 'throughput' ? null : Number(metric.slice(1));
+}
+
+/** 'p95', 'p99.9': the name of a latency percentile given in (0, 100). */
+export function percentileName(p: number): HeadlineMetric {
+  return `p${Number(p.toPrecision(12))}`;
+}
+
+/** The quantile of a percentile, without 99.9 / 100 = 0.9990000000000001. */
+export function percentileQuantile(p: number): number {
+  return Number((p / 100).toPrecision(12));
+}
+
+/** Early stopping at 99% confidence (MLPerf's) for any percentile, as summarizeLatency does for p90 and p99. */
+function earlyStoppingAt(rec: LatencyRecorder, percentile: number): EarlyStoppingVerdict {
+  const confidence = 0.99;
+  const r = earlyStoppingRank(rec.count, percentileQuantile(percentile), confidence);
+  return {
+    percentile,
+    confidence,
+    queries: rec.count,
+    satisfied: r.satisfied,
+    overLatencyAllowed: r.overLatencyAllowed,
+    estimateMs: r.rank === null ? null : rec.valueAtRankUs(r.rank) / 1000,
+    minQueries: r.minQueries,
+  };
 }

@@ -17,7 +17,9 @@ import type { SessionSettings } from '../runtime/session-options.js';
 import { parseShapeArg, resolveShapes, type DefaultedDim, type ShapeOverride } from '../runtime/shapes.js';
 import { poissonArrivals } from './arrivals.js';
 import { probeAtRate, searchPeak, type ProbeResult } from './peak.js';
-import { buildReport, type BenchReport, type RunData } from './bench-report.js';
+import { buildReport, headlinePercentile, percentileQuantile, type BenchReport, type RunData } from './bench-report.js';
+import { judgeWindows, type StabilityWindow } from './stability.js';
+import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { runImagesPipeline } from './images-bench.js';
 import { extractFrames, runVideoBench } from '../video/video-bench.js';
 import { captureEnvironment, type Environment } from './environment.js';
@@ -76,8 +78,16 @@ export interface BenchOptions {
   offlineWave?: number;
   /** Engine settings for every scenario but single-stream. */
   engine?: EngineSettings;
-  /** Stability check tolerance, % (default 10). */
+  /** Stability check tolerance, % (default 10); with untilStable, the bound the last three windows must agree within. */
   stabilityPct?: number;
+  /** The headline latency percentile in (0, 100), e.g. 99.9, instead of the scenario's (p90 single-stream, p99 others, throughput offline). */
+  percentile?: number;
+  /**
+   * perf_analyzer's stability mode: measurement windows (each one the measured phase: durationMs
+   * and minQueries) repeated until the last three agree within ±stabilityPct % in throughput and
+   * headline latency, at most maxWindows (default 10) of them. The report is the last three windows.
+   */
+  untilStable?: { maxWindows?: number };
   /** Warm-up phase; default 1 s (at least one query). */
   warmup?: Partial<Phase>;
   /** Measure until both are met; defaults 10 s and 100 queries. */
@@ -111,7 +121,16 @@ function validateScenario(o: BenchOptions, scenario: Scenario): void {
   if (o.samplesPerQuery !== undefined) check(Number.isInteger(o.samplesPerQuery) && o.samplesPerQuery >= 1, `invalid samplesPerQuery ${o.samplesPerQuery}`);
   if (o.concurrency !== undefined) check(Number.isInteger(o.concurrency) && o.concurrency >= 1 && o.concurrency <= 4096, `invalid concurrency ${o.concurrency}`);
   if (o.latencyBoundMs !== undefined) check(o.latencyBoundMs > 0, `invalid latencyBoundMs ${o.latencyBoundMs}`);
+  if (o.percentile !== undefined) check(Number.isFinite(o.percentile) && o.percentile > 0 && o.percentile < 100, `invalid percentile ${o.percentile} (expected a number in (0, 100))`);
+  if (o.untilStable !== undefined) {
+    const max = o.untilStable.maxWindows ?? DEFAULT_MAX_WINDOWS;
+    check(Number.isInteger(max) && max >= 3, `invalid maxWindows ${max} (expected an integer >= 3: stability needs three windows)`);
+    check(o.findPeak === undefined && o.images === undefined && o.video === undefined, '--until-stable repeats a tensor scenario\'s measurement: not with --find-peak, --images or --video');
+  }
 }
+
+/** bench --until-stable: windows at most, unless given. */
+export const DEFAULT_MAX_WINDOWS = 10;
 
 /** What a run needs from its target, local or remote. */
 interface RunTarget {
@@ -263,8 +282,10 @@ async function drive(d: RunTarget, scenario: Scenario, options: BenchOptions, pl
   }
   options.onPhase?.('measure');
   d.serverTiming?.reset();
-  const data = await measure(scenario, d.infer, d.set.samples, phase, measureOptions, control);
+  const windowed = options.untilStable ? await measureUntilStable(scenario, d.infer, d.set.samples, phase, measureOptions, control) : undefined;
+  const data = windowed ? windowed.data : await measure(scenario, d.infer, d.set.samples, phase, measureOptions, control);
   const report = buildReport({
+    ...(windowed ? { windows: { figures: windowed.figures, maxWindows: windowed.maxWindows } } : {}),
     peak,
     scenario,
     env,
@@ -374,6 +395,87 @@ async function measure(
     aborted: run.aborted,
     samplesPerQuery: run.samplesPerQuery,
     ...(run.slip ? { slip: run.slip } : {}),
+  };
+}
+
+/**
+ * --until-stable: whole measured phases, one after another, until the last three agree within
+ * ±stabilityPct % (judgeWindows, the judgement of every run's stability check) or maxWindows ran;
+ * an interrupted or failed window ends it too. The server scenario's arrivals take the next seed in
+ * each window, so windows are not replays of one schedule. Returns the last three windows as one run.
+ */
+async function measureUntilStable(
+  scenario: Scenario,
+  infer: (feeds: Feeds) => Promise<unknown>,
+  samples: Feeds[],
+  phase: Phase,
+  o: BenchOptions,
+  control: { onProgress?: (p: Progress) => void; signal?: AbortSignal },
+): Promise<{ data: RunData; figures: StabilityWindow[]; maxWindows: number }> {
+  const maxWindows = o.untilStable?.maxWindows ?? DEFAULT_MAX_WINDOWS;
+  const percentile = headlinePercentile(scenario, o.percentile);
+  const seed = o.arrivalSeed ?? o.input?.seed ?? DEFAULT_INPUT_PLAN.seed;
+  const runs: RunData[] = [];
+  const figures: StabilityWindow[] = [];
+  let startMs = 0;
+  while (runs.length < maxWindows) {
+    const run = await measure(scenario, infer, samples, phase, { ...o, arrivalSeed: seed + runs.length }, control);
+    runs.push(run);
+    const wallS = run.wallMs / 1000;
+    const round = (x: number): number => Math.round(x * 1e4) / 1e4;
+    figures.push({
+      startMs: round(startMs),
+      queries: run.answered,
+      qps: round(wallS > 0 ? run.answered / wallS : 0),
+      meanMs: round(run.recorder.count ? run.recorder.meanUs / 1000 : 0),
+      ...(percentile !== null ? { headlineMs: round(run.recorder.count ? run.recorder.valueAtQuantileUs(percentileQuantile(percentile)) / 1000 : 0) } : {}),
+    });
+    startMs += run.wallMs;
+    if (run.aborted || run.firstError !== undefined || control.signal?.aborted) break;
+    if (figures.length >= 3 && judgeWindows(figures.slice(-3), o.stabilityPct ?? 10).stable) break;
+  }
+  return { data: mergeRuns(runs.slice(-3)), figures, maxWindows };
+}
+
+/** Consecutive runs as one: latencies and counts together, start times on one clock. */
+function mergeRuns(runs: RunData[]): RunData {
+  const recorder = new LatencyRecorder();
+  let slip: LatencyRecorder | undefined;
+  const n = runs.reduce((s, r) => s + r.latenciesUs.length, 0);
+  const latenciesUs = new Float64Array(n);
+  const startsMs = new Float64Array(n);
+  const refused: Record<string, number> = {};
+  let at = 0;
+  let offsetMs = 0;
+  for (const r of runs) {
+    recorder.merge(r.recorder);
+    if (r.slip) (slip ??= new LatencyRecorder()).merge(r.slip);
+    latenciesUs.set(r.latenciesUs, at);
+    for (let i = 0; i < r.startsMs.length; i++) startsMs[at + i] = (r.startsMs[i] ?? 0) + offsetMs;
+    at += r.latenciesUs.length;
+    offsetMs += r.wallMs;
+    for (const [code, k] of Object.entries(r.refused)) refused[code] = (refused[code] ?? 0) + k;
+  }
+  const sum = (f: (r: RunData) => number): number => runs.reduce((s, r) => s + f(r), 0);
+  const wallMs = sum((r) => r.wallMs);
+  return {
+    recorder,
+    latenciesUs,
+    startsMs,
+    answered: sum((r) => r.answered),
+    issued: sum((r) => r.issued),
+    refused,
+    firstError: runs.find((r) => r.firstError !== undefined)?.firstError,
+    wallMs,
+    cpu: { userMs: sum((r) => r.cpu.userMs), systemMs: sum((r) => r.cpu.systemMs) },
+    eventLoopLagMs: {
+      mean: wallMs > 0 ? sum((r) => r.eventLoopLagMs.mean * r.wallMs) / wallMs : 0,
+      p99: Math.max(...runs.map((r) => r.eventLoopLagMs.p99)),
+      max: Math.max(...runs.map((r) => r.eventLoopLagMs.max)),
+    },
+    aborted: runs.some((r) => r.aborted),
+    samplesPerQuery: runs[0]?.samplesPerQuery ?? 1,
+    ...(slip ? { slip } : {}),
   };
 }
 

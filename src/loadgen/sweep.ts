@@ -16,6 +16,7 @@ import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { poissonArrivals } from './arrivals.js';
 import { captureEnvironment, type Environment } from './environment.js';
 import { paretoFrontier } from './pareto.js';
+import { percentileQuantile } from './bench-report.js';
 import { createRemoteTarget } from './remote-target.js';
 import { runConcurrency, runServer, type ScenarioRun } from './scenarios.js';
 import type { Phase } from './single-stream.js';
@@ -46,6 +47,8 @@ export interface SweepOptions {
   /** Per point; default 3 s and 50 queries. */
   durationMs?: number;
   minQueries?: number;
+  /** The latency percentile in (0, 100) of each point's headline and of the Pareto frontier (default 99). */
+  percentile?: number;
   onPoint?: (point: SweepPoint, index: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -58,6 +61,8 @@ export interface SweepPoint {
   queries: number;
   throughput: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
+  /** The latency at settings.percentile (absent: 99), what the frontier is drawn on (added within rtinfer.sweep/1). */
+  headlineMs: number;
   /** The queue-vs-compute split: median time waiting in the engine queue and in inference. */
   queueMs: number;
   inferenceMs: number;
@@ -69,7 +74,7 @@ export interface SweepPoint {
 export interface SweepReport {
   schema: typeof SWEEP_SCHEMA;
   model: { label: string; path: string | null; shapes: Record<string, number[]> };
-  settings: { batch: number[]; instances: number[]; threads: number[]; load: { kind: 'concurrency' | 'qps'; values: number[] }; durationMs: number; minQueries: number; seed: number; session: SessionSettings };
+  settings: { batch: number[]; instances: number[]; threads: number[]; load: { kind: 'concurrency' | 'qps'; values: number[] }; durationMs: number; minQueries: number; seed: number; session: SessionSettings; percentile?: number };
   grid: { points: number; measured: number; ms: number };
   points: SweepPoint[];
   env: Environment;
@@ -89,11 +94,15 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
   const kind: 'concurrency' | 'qps' = o.qps ? 'qps' : 'concurrency';
   const loads = kind === 'qps' ? list('qps', o.qps, [], 0.001) : list('concurrency', o.concurrency, [1, 2, 4]);
   const phase: Phase = { minQueries: o.minQueries ?? 50, minDurationMs: o.durationMs ?? 3000 };
+  const percentile = o.percentile ?? 99;
+  // Recorded only when given: settings are the run store's grouping key, and sweeps without it keep theirs.
+  const given = o.percentile !== undefined ? { percentile } : {};
+  if (!(Number.isFinite(percentile) && percentile > 0 && percentile < 100)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --percentile ${percentile} (expected a number in (0, 100))`);
   const env = captureEnvironment();
   if (o.target !== undefined) {
     if (o.model !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', 'give either a model file or --target, not both');
     if (o.batch || o.instances || o.threads) throw new RtinferError('RTI_ERR_ARG_INVALID', '--batch, --instances and --threads set up a local engine: with --target the server has its own layout (sweep --concurrency or --qps)');
-    return sweepTarget(o.target, o, kind, loads, phase, env);
+    return sweepTarget(o.target, o, kind, loads, phase, env, percentile, given);
   }
   const fallback = o.model === undefined ? defaultModel() : undefined;
   const model = await readModel(o.model ?? fallback?.path ?? '');
@@ -141,7 +150,7 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
                 ? await runConcurrency(infer, set.samples, load, phase, control)
                 : await runServer(infer, set.samples, poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries), control);
             const ms = (us: number): number => Math.round(us) / 1000;
-            const point = pointOf(run, { instances, threads, batch }, { kind, value: load }, {
+            const point = pointOf(run, percentile, { instances, threads, batch }, { kind, value: load }, {
               queueMs: queue.count ? ms(queue.valueAtQuantileUs(0.5)) : 0,
               inferenceMs: inference.count ? ms(inference.valueAtQuantileUs(0.5)) : 0,
               meanBatchRequests: answered ? Math.round((batched / answered) * 100) / 100 : 0,
@@ -159,7 +168,7 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
   return {
     schema: SWEEP_SCHEMA,
     model: { label: fallback ? fallback.description : model.label, path: model.path ?? null, shapes: set.shapes },
-    settings: { batch: batches, instances: instancesList, threads: threadsList, load: { kind, values: loads }, durationMs: phase.minDurationMs, minQueries: phase.minQueries, seed: plan.seed, session: o.session ?? {} },
+    settings: { batch: batches, instances: instancesList, threads: threadsList, load: { kind, values: loads }, durationMs: phase.minDurationMs, minQueries: phase.minQueries, seed: plan.seed, session: o.session ?? {}, ...given },
     grid: { points: total, measured: points.length, ms: Math.round(performance.now() - t0) },
     points,
     env,
@@ -167,13 +176,13 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
 }
 
 function markPareto(points: SweepPoint[]): void {
-  for (const i of paretoFrontier(points.map((p) => ({ throughput: p.throughput, latencyMs: p.queries > 0 ? p.latencyMs.p99 : Infinity })))) {
+  for (const i of paretoFrontier(points.map((p) => ({ throughput: p.throughput, latencyMs: p.queries > 0 ? p.headlineMs : Infinity })))) {
     const p = points[i];
     if (p) p.pareto = true;
   }
 }
 
-function pointOf(run: ScenarioRun, layout: { instances: number; threads: number; batch: number }, load: SweepPoint['load'], split: Pick<SweepPoint, 'queueMs' | 'inferenceMs' | 'meanBatchRequests'>): SweepPoint {
+function pointOf(run: ScenarioRun, percentile: number, layout: { instances: number; threads: number; batch: number }, load: SweepPoint['load'], split: Pick<SweepPoint, 'queueMs' | 'inferenceMs' | 'meanBatchRequests'>): SweepPoint {
   const rec = run.log.recorder;
   const ms = (us: number): number => Math.round(us) / 1000;
   return {
@@ -182,6 +191,7 @@ function pointOf(run: ScenarioRun, layout: { instances: number; threads: number;
     queries: run.log.count,
     throughput: Math.round((run.log.count / (run.wallMs / 1000)) * 100) / 100,
     latencyMs: rec.count ? { p50: ms(rec.valueAtQuantileUs(0.5)), p90: ms(rec.valueAtQuantileUs(0.9)), p99: ms(rec.valueAtQuantileUs(0.99)), max: ms(rec.maxUs) } : { p50: 0, p90: 0, p99: 0, max: 0 },
+    headlineMs: rec.count ? ms(rec.valueAtQuantileUs(percentileQuantile(percentile))) : 0,
     ...split,
     refused: run.log.refusedCount,
     pareto: false,
@@ -189,7 +199,7 @@ function pointOf(run: ScenarioRun, layout: { instances: number; threads: number;
 }
 
 /** The load axis against a served model; instances, threads and batch are 0 in its points ("the server's"). */
-async function sweepTarget(url: string, o: SweepOptions, kind: 'concurrency' | 'qps', loads: number[], phase: Phase, env: Environment): Promise<SweepReport> {
+async function sweepTarget(url: string, o: SweepOptions, kind: 'concurrency' | 'qps', loads: number[], phase: Phase, env: Environment, percentile: number, given: { percentile?: number }): Promise<SweepReport> {
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...o.input };
   const most = kind === 'concurrency' ? Math.max(...loads) : 256;
   const target = await createRemoteTarget(url, { binary: o.targetJson !== true, maxSockets: Math.max(8, most), decode: false });
@@ -206,7 +216,7 @@ async function sweepTarget(url: string, o: SweepOptions, kind: 'concurrency' | '
       const control = o.signal ? { signal: o.signal } : {};
       const run = kind === 'concurrency' ? await runConcurrency(infer, set.samples, load, phase, control) : await runServer(infer, set.samples, poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries), control);
       const stages = target.serverTiming.summary();
-      const point = pointOf(run, { instances: 0, threads: 0, batch: 0 }, { kind, value: load }, { queueMs: stages?.['queue']?.p50 ?? 0, inferenceMs: stages?.['inference']?.p50 ?? 0, meanBatchRequests: 0 });
+      const point = pointOf(run, percentile, { instances: 0, threads: 0, batch: 0 }, { kind, value: load }, { queueMs: stages?.['queue']?.p50 ?? 0, inferenceMs: stages?.['inference']?.p50 ?? 0, meanBatchRequests: 0 });
       points.push(point);
       o.onPoint?.(point, points.length, loads.length);
     }
@@ -214,7 +224,7 @@ async function sweepTarget(url: string, o: SweepOptions, kind: 'concurrency' | '
     return {
       schema: SWEEP_SCHEMA,
       model: { label: target.url, path: null, shapes: set.shapes },
-      settings: { batch: [], instances: [], threads: [], load: { kind, values: loads }, durationMs: phase.minDurationMs, minQueries: phase.minQueries, seed: plan.seed, session: {} },
+      settings: { batch: [], instances: [], threads: [], load: { kind, values: loads }, durationMs: phase.minDurationMs, minQueries: phase.minQueries, seed: plan.seed, session: {}, ...given },
       grid: { points: loads.length, measured: points.length, ms: Math.round(performance.now() - t0) },
       points,
       env,

@@ -34,7 +34,7 @@ export function renderBenchText(r: BenchReport): string {
   out.push(
     h.metric === 'throughput'
       ? `headline    ${h.samplesPerSecond} samples/s (offline)`
-      : `headline    ${h.metric} ${h.valueMs === null ? '-' : formatMs(h.valueMs)} ms${h.claimable ? '' : ' (not claimable: too few queries)'}`,
+      : `headline    ${h.metric} ${h.valueMs === null ? '-' : formatMs(h.valueMs)} ms${h.chosenBy === 'option' ? ` (--percentile ${h.percentile})` : ''}${h.claimable ? '' : ' (not claimable: too few queries)'}`,
   );
   if (r.peak) {
     const pk = r.peak;
@@ -71,7 +71,9 @@ export function renderBenchText(r: BenchReport): string {
     ]),
   );
   out.push(`${r.confidence.level * 100}% CI      ${ci('p50', r.confidence.p50)} · ${ci('p90', r.confidence.p90)} · ${ci('p99', r.confidence.p99)}`);
-  for (const v of [r.earlyStopping.p90, r.earlyStopping.p99]) {
+  // A --percentile other than 90 or 99 gets its own early-stopping line, first.
+  const own = h.earlyStopping && h.percentile !== 90 && h.percentile !== 99 ? [h.earlyStopping] : [];
+  for (const v of [...own, r.earlyStopping.p90, r.earlyStopping.p99]) {
     out.push(
       v.satisfied && v.estimateMs !== null
         ? `early stop  p${v.percentile} <= ${formatMs(v.estimateMs)} ms with ${v.confidence * 100}% confidence (${v.overLatencyAllowed} of ${v.queries} queries may exceed it)`
@@ -79,7 +81,8 @@ export function renderBenchText(r: BenchReport): string {
     );
   }
   const st = r.stability;
-  out.push(`stability   ${st.windows.map((w) => `${w.qps.toFixed(1)} q/s @ ${formatMs(w.meanMs)} ms`).join(' | ')} · spread ±${st.qpsSpreadPct}% / ±${st.latencySpreadPct}%`);
+  if (r.untilStable) out.push(...untilStableLines(r.untilStable, st));
+  else out.push(`stability   ${st.windows.map((w) => `${w.qps.toFixed(1)} q/s @ ${formatMs(w.meanMs)} ms`).join(' | ')} · spread ±${st.qpsSpreadPct}% / ±${st.latencySpreadPct}%`);
   out.push('');
   out.push(
     `cpu         ${formatMs(r.cpu.msPerQuery)} ms per query (${r.cpu.utilization.toFixed(2)} cores busy) · event-loop lag p99 ${formatMs(r.eventLoopLagMs.p99)} ms · peak RSS ${r.memory.peakRssMB} MB`,
@@ -89,4 +92,17 @@ export function renderBenchText(r: BenchReport): string {
   out.push(`validity    ${r.validity.valid ? 'VALID' : 'INVALID'}${r.validity.reasons.map((x) => `\n  - ${x}`).join('')}`);
   if (r.validity.warnings.length) out.push(`notes${r.validity.warnings.map((x) => `\n  - ${x}`).join('')}`);
   return out.join('\n');
+}
+
+/** --until-stable: the verdict, then every window; the report's other figures are the last three together. */
+function untilStableLines(u: NonNullable<BenchReport['untilStable']>, st: BenchReport['stability']): string[] {
+  const verdict = u.stable ? `STABLE after ${u.windows} windows` : `NOT STABLE after ${u.windows} windows${u.windows >= u.maxWindows ? ' (the cap)' : ''}`;
+  const lines = [
+    `stability   ${verdict} of at most ${u.maxWindows} · last three: throughput ±${st.qpsSpreadPct}%, ${u.latency} latency ±${st.latencySpreadPct}% (limit ±${u.percentage}%) · the report's figures are the three marked *`,
+  ];
+  u.figures.forEach((w, i) => {
+    const latency = w.headlineMs !== undefined ? ` · ${u.latency} ${formatMs(w.headlineMs)} ms` : '';
+    lines.push(`  window ${String(i + 1).padStart(2)}  ${w.queries} queries · ${w.qps.toFixed(1)} q/s · mean ${formatMs(w.meanMs)} ms${latency}${i >= u.figures.length - 3 ? ' *' : ''}`);
+  });
+  return lines;
 }

@@ -2,10 +2,16 @@
 import type { SweepPoint, SweepReport } from '../loadgen/sweep.js';
 import { formatMs, formatTable } from './format.js';
 
+import { percentileName } from '../loadgen/bench-report.js';
+
 const HEADER = ['inst', 'thr', 'batch', 'load', 'queries', 'q/s', 'p50 ms', 'p90 ms', 'p99 ms', 'queue ms', 'infer ms', 'mean batch', 'refused', 'pareto'];
 
-function row(p: SweepPoint): string[] {
-  return [
+/** A --percentile other than the table's own p50, p90 and p99 gets a column after p99. Reports older than it: 99. */
+const percentileOf = (r: SweepReport): number => r.settings.percentile ?? 99;
+const extraColumn = (r: SweepReport): boolean => ![50, 90, 99].includes(percentileOf(r));
+
+function row(p: SweepPoint, extra: boolean): string[] {
+  const cells = [
     // 0: a served model's own layout (sweep --target).
     p.instances ? String(p.instances) : '-',
     p.threads ? String(p.threads) : '-',
@@ -16,25 +22,31 @@ function row(p: SweepPoint): string[] {
     formatMs(p.latencyMs.p50),
     formatMs(p.latencyMs.p90),
     formatMs(p.latencyMs.p99),
+    ...(extra ? [formatMs(p.headlineMs)] : []),
     formatMs(p.queueMs),
     formatMs(p.inferenceMs),
     p.meanBatchRequests ? p.meanBatchRequests.toFixed(2) : '-',
     String(p.refused),
     p.pareto ? '*' : '',
   ];
+  return cells;
 }
 
 export function renderSweepText(r: SweepReport): string {
   const head = `rtinfer sweep · ${r.model.label} · ${Object.entries(r.model.shapes).map(([n, d]) => `${n}=${d.join('x')}`).join(' ')}`;
-  const foot = `${r.grid.measured} of ${r.grid.points} points in ${(r.grid.ms / 1000).toFixed(1)} s · * = Pareto frontier (throughput vs p99) · ${r.env.cpuModel}, ${r.env.cores} cores`;
-  return [head, '', formatTable([HEADER, ...r.points.map(row)]), '', foot].join('\n');
+  const name = percentileName(percentileOf(r));
+  const extra = extraColumn(r);
+  const header = extra ? [...HEADER.slice(0, 9), `${name} ms`, ...HEADER.slice(9)] : HEADER;
+  const foot = `${r.grid.measured} of ${r.grid.points} points in ${(r.grid.ms / 1000).toFixed(1)} s · headline ${name} · * = Pareto frontier (throughput vs ${name}) · ${r.env.cpuModel}, ${r.env.cores} cores`;
+  return [head, '', formatTable([header, ...r.points.map((p) => row(p, extra))]), '', foot].join('\n');
 }
 
 export function renderSweepCsv(r: SweepReport): string {
-  const lines = ['instances,threads,batch,load_kind,load,queries,throughput_qps,p50_ms,p90_ms,p99_ms,max_ms,queue_ms,inference_ms,mean_batch_requests,refused,pareto'];
+  // headline_percentile and headline_ms were added last, so positional readers keep working.
+  const lines = ['instances,threads,batch,load_kind,load,queries,throughput_qps,p50_ms,p90_ms,p99_ms,max_ms,queue_ms,inference_ms,mean_batch_requests,refused,pareto,headline_percentile,headline_ms'];
   for (const p of r.points) {
     lines.push(
-      [p.instances, p.threads, p.batch, p.load.kind, p.load.value, p.queries, p.throughput, p.latencyMs.p50, p.latencyMs.p90, p.latencyMs.p99, p.latencyMs.max, p.queueMs, p.inferenceMs, p.meanBatchRequests, p.refused, p.pareto ? 1 : 0].join(','),
+      [p.instances, p.threads, p.batch, p.load.kind, p.load.value, p.queries, p.throughput, p.latencyMs.p50, p.latencyMs.p90, p.latencyMs.p99, p.latencyMs.max, p.queueMs, p.inferenceMs, p.meanBatchRequests, p.refused, p.pareto ? 1 : 0, percentileOf(r), p.headlineMs ?? p.latencyMs.p99].join(','),
     );
   }
   return lines.join('\n') + '\n';

@@ -11,6 +11,10 @@ const engineKey = (p: SweepPoint): string => `${p.instances}×${p.threads} b${p.
 /** The load, compact: "c4" (concurrency 4) or "@50/s" (Poisson rate). */
 const loadKey = (p: SweepPoint): string => (p.load.kind === 'qps' ? `@${p.load.value}/s` : `c${p.load.value}`);
 
+/** The headline percentile (--percentile; p99 in reports written before it) and each point's latency at it. */
+const headlineName = (r: SweepReport): string => `p${r.settings.percentile ?? 99}`;
+const headlineOf = (p: SweepPoint): number => p.headlineMs ?? p.latencyMs.p99;
+
 /** One curve per engine configuration, its points in load order (the order the sweep ran them). */
 function curves(r: SweepReport): Curve[] {
   const byKey = new Map<string, { label: string; points: Array<Curve['points'][number]> }>();
@@ -19,7 +23,7 @@ function curves(r: SweepReport): Curve[] {
     const key = engineKey(p);
     let c = byKey.get(key);
     if (!c) byKey.set(key, (c = { label: key, points: [] }));
-    c.points.push({ throughput: p.throughput, latencyMs: p.latencyMs.p99, pareto: p.pareto, label: `#${i + 1} ${key} ${loadKey(p)}: ${formatRate(p.throughput)} q/s, p99 ${formatMs(p.latencyMs.p99)} ms${p.pareto ? ' · Pareto' : ''}` });
+    c.points.push({ throughput: p.throughput, latencyMs: headlineOf(p), pareto: p.pareto, label: `#${i + 1} ${key} ${loadKey(p)}: ${formatRate(p.throughput)} q/s, ${headlineName(r)} ${formatMs(headlineOf(p))} ms${p.pareto ? ' · Pareto' : ''}` });
   }
   // Legend in grid order (instances, then threads, then batch), as the sweep ran them.
   return [...byKey.values()];
@@ -36,7 +40,7 @@ export function renderSweep(app: HTMLElement, r: SweepReport): void {
     app,
     'tradeoff',
     'Latency–throughput',
-    'p99 against throughput: one line per engine configuration (instances × threads, max batch "b"), through its loads in increasing order; the thick orange line with rings is the Pareto frontier (no other point has more throughput at a lower p99). Hover a point for its configuration and load; click a legend entry to hide a line.',
+    `${headlineName(r)} against throughput: one line per engine configuration (instances × threads, max batch "b"), through its loads in increasing order; the thick orange line with rings is the Pareto frontier (no other point has more throughput at a lower ${headlineName(r)}). Hover a point for its configuration and load; click a legend entry to hide a line.`,
   );
   curveChart(curve, curves(r));
 
@@ -48,6 +52,7 @@ export function renderSweep(app: HTMLElement, r: SweepReport): void {
       { label: 'p50', values: r.points.map((p) => (p.queries > 0 ? p.latencyMs.p50 : null)) },
       { label: 'p90', values: r.points.map((p) => (p.queries > 0 ? p.latencyMs.p90 : null)) },
       { label: 'p99', values: r.points.map((p) => (p.queries > 0 ? p.latencyMs.p99 : null)) },
+      ...(['p50', 'p90', 'p99'].includes(headlineName(r)) ? [] : [{ label: headlineName(r), values: r.points.map((p) => (p.queries > 0 ? headlineOf(p) : null)) }]),
       { label: 'max', values: r.points.map((p) => (p.queries > 0 ? p.latencyMs.max : null)), dash: [4, 4], width: 1 },
     ],
     { yLabel: 'latency (ms)' },

@@ -63,7 +63,8 @@ export interface BenchReport {
   };
   coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
   warmup: { queries: number; ms: number };
-  headline: { metric: 'p90' | 'p99' | 'throughput'; valueMs: number | null; samplesPerSecond: number; claimable: boolean };
+  /** metric: 'p90', 'p99', 'p99.9', ... (--percentile) or 'throughput'. */
+  headline: { metric: 'throughput' | `p${string}`; valueMs: number | null; samplesPerSecond: number; claimable: boolean; percentile?: number | null };
   latencyMs: Percentiles;
   /** Absent in reports written before it was added. */
   latencyDistribution?: { quantiles: { q: number[]; ms: number[] }; histogram: { edgesMs: number[]; counts: number[] } };
@@ -133,6 +134,8 @@ export interface SweepPoint {
   queries: number;
   throughput: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
+  /** The latency at settings.percentile; absent in reports written before --percentile. */
+  headlineMs?: number;
   queueMs: number;
   inferenceMs: number;
   meanBatchRequests: number;
@@ -143,7 +146,7 @@ export interface SweepPoint {
 export interface SweepReport {
   schema: string;
   model: { label: string; path: string | null; shapes: Record<string, number[]> };
-  settings: { batch: number[]; instances: number[]; threads: number[]; load: { kind: 'concurrency' | 'qps'; values: number[] }; durationMs: number; minQueries: number; seed: number; session: object };
+  settings: { batch: number[]; instances: number[]; threads: number[]; load: { kind: 'concurrency' | 'qps'; values: number[] }; durationMs: number; minQueries: number; seed: number; session: object; percentile?: number };
   grid: { points: number; measured: number; ms: number };
   points: SweepPoint[];
   env: Env;
