@@ -4,7 +4,7 @@
  * on a terminal), an annotated video (--save FILE). Ctrl-C stops the loop; the summary is printed.
  */
 import { RtinferError, isRtinferError } from '../errors.js';
-import { STAGE_NAMES } from '../loadgen/images-bench.js';
+import { STAGE_NAMES } from '../vision/stages.js';
 import { formatMs, formatTable } from '../util/format.js';
 import type { OpenedVisionModel } from '../vision/open-model.js';
 import { renderResult } from '../vision/render.js';

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RtinferError, firstLine, isRtinferError } from '../errors.js';
-import { STAGE_NAMES, type StageName } from '../loadgen/images-bench.js';
+import { STAGE_NAMES, type StageName } from '../vision/stages.js';
 import { formatMs, formatTable } from '../util/format.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { renderResult } from '../vision/render.js';

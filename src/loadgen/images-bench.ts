@@ -14,18 +14,12 @@ import { createVisionPipeline, type VisionPipelineOptions } from '../vision/pipe
 import { scanImages, type ImageScan } from '../video/source.js';
 import type { BenchOptions } from './bench.js';
 import { runSingleStream, type Phase, type SingleStreamRun } from './single-stream.js';
+import { STAGE_NAMES, summarize, type StageName, type StageSummary } from '../vision/stages.js';
+
+// The pipeline's stages and their summary live in vision/stages.ts (video/ uses them too).
+export { STAGE_NAMES, summarize, type StageName, type StageSummary };
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
-export const STAGE_NAMES = ['decode', 'preprocess', 'inference', 'postprocess'] as const;
-export type StageName = (typeof STAGE_NAMES)[number];
-
-export interface StageSummary {
-  p50: number;
-  p90: number;
-  p99: number;
-  mean: number;
-}
-
 /** Image files of a directory (sorted), or the given files. */
 export async function listImages(source: string | readonly string[]): Promise<string[]> {
   return (await scanImageSource(source)).images;
@@ -62,11 +56,6 @@ export interface ImagesRun {
   stages: Record<StageName, StageSummary>;
   inputs: Awaited<ReturnType<typeof createSession>>['inputs'];
   outputs: Awaited<ReturnType<typeof createSession>>['outputs'];
-}
-
-export function summarize(r: LatencyRecorder): StageSummary {
-  const ms = (us: number): number => Math.round(us) / 1000;
-  return r.count ? { p50: ms(r.valueAtQuantileUs(0.5)), p90: ms(r.valueAtQuantileUs(0.9)), p99: ms(r.valueAtQuantileUs(0.99)), mean: ms(r.meanUs) } : { p50: 0, p90: 0, p99: 0, mean: 0 };
 }
 
 export async function runImagesPipeline(o: BenchOptions & { images: string | readonly string[]; task?: VisionPipelineOptions['task'] }, warmup: Phase, phase: Phase): Promise<ImagesRun> {

@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRtinferError, firstLine, type RtinferError } from '../errors.js';
-import { STAGE_NAMES, summarize, type StageName, type StageSummary } from '../loadgen/images-bench.js';
+import { STAGE_NAMES, summarize, type StageName, type StageSummary } from '../vision/stages.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import type { SpeedMs, VisionResult } from '../vision/pipeline.js';
 import type { ImageSource } from '../vision/types.js';
