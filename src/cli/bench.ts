@@ -7,16 +7,41 @@ import { joinTargets, TARGET_BALANCERS } from '../loadgen/multi-target.js';
 import { renderBenchText } from '../report/bench-text.js';
 import { renderBenchHtml } from '../report/html-report.js';
 import { perQueryCsv } from '../report/csv.js';
-import { parseChoice, parseCommand, parseDurationMs, parseIntOption, parsePercentile, parseWarmup, listValue, stringValue, type CommandSpec } from './args.js';
+import {
+  parseChoice,
+  parseCommand,
+  parseDurationMs,
+  parseIntOption,
+  parsePercentile,
+  parseWarmup,
+  listValue,
+  stringValue,
+  type CommandSpec,
+} from './args.js';
 import { inputFromReport } from '../compare/sources.js';
 import { sortSamples } from '../stats/sorted.js';
 import { exitCodeOf } from './exit-codes.js';
 import { writeOutput } from './output.js';
-import { benchJudge, GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
+import {
+  benchJudge,
+  GATE_OPTIONS,
+  gateFrom,
+  openStoreFor,
+  recordAndGate,
+  STORE_OPTIONS,
+  storeSettingsFrom,
+} from './store-flags.js';
 import { createProgressBar } from './progress.js';
 import { renderVideoBench } from '../video/video-bench.js';
 import { videoOptionsFrom } from './predict-video.js';
-import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
+import {
+  INPUT_OPTIONS,
+  inputPlanFrom,
+  SESSION_OPTIONS,
+  sessionSettingsFrom,
+  SHAPE_OPTION,
+  shapesFrom,
+} from './session-flags.js';
 
 export const BENCH_COMMAND: CommandSpec = {
   name: 'bench',
@@ -27,42 +52,176 @@ export const BENCH_COMMAND: CommandSpec = {
     SHAPE_OPTION,
     ...SESSION_OPTIONS,
     ...INPUT_OPTIONS,
-    { name: 'scenario', type: 'string', value: 'NAME', description: `${SCENARIOS.join(' | ')} (default single-stream)` },
-    { name: 'images', type: 'string', value: 'DIR', description: 'run the whole vision pipeline (decode → postprocess) over the images in DIR, per-stage times' },
+    {
+      name: 'scenario',
+      type: 'string',
+      value: 'NAME',
+      description: `${SCENARIOS.join(' | ')} (default single-stream)`,
+    },
+    {
+      name: 'images',
+      type: 'string',
+      value: 'DIR',
+      description: 'run the whole vision pipeline (decode → postprocess) over the images in DIR, per-stage times',
+    },
     { name: 'task', type: 'string', value: 'T', description: 'with --images: the vision head (default: detected)' },
-    { name: 'video', type: 'string', value: 'FILE', description: 'camera-rate scenario: single-stream over the clip\'s first frames, then the clip replayed at --fps (latest frame wins): dropped and late frames, capture-to-result, a verdict, and the largest fps with no drop (a search of short paced runs)' },
-    { name: 'fps', type: 'string', value: 'F', description: 'with --video: the rate frames arrive at (default: the clip\'s)' },
-    { name: 'deadline', type: 'string', value: 'MS', description: 'with --video: a frame is late after this (default: the next frame\'s arrival, 1000/fps)' },
-    { name: 'target', type: 'string', multiple: true, value: 'URL', description: 'benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) or grpc://HOST:PORT/NAME (its gRPC); repeat it for replicas of one model behind the load generator\'s balancer' },
-    { name: 'balance', type: 'string', value: 'NAME', description: `with several --target: ${TARGET_BALANCERS.join(' | ')} (default least-outstanding: the replica with the fewest requests in flight from this client)` },
-    { name: 'target-json', type: 'boolean', description: 'with --target: JSON tensors instead of the binary extension' },
+    {
+      name: 'video',
+      type: 'string',
+      value: 'FILE',
+      description:
+        "camera-rate scenario: single-stream over the clip's first frames, then the clip replayed at --fps (latest frame wins): dropped and late frames, capture-to-result, a verdict, and the largest fps with no drop (a search of short paced runs)",
+    },
+    {
+      name: 'fps',
+      type: 'string',
+      value: 'F',
+      description: "with --video: the rate frames arrive at (default: the clip's)",
+    },
+    {
+      name: 'deadline',
+      type: 'string',
+      value: 'MS',
+      description: "with --video: a frame is late after this (default: the next frame's arrival, 1000/fps)",
+    },
+    {
+      name: 'target',
+      type: 'string',
+      multiple: true,
+      value: 'URL',
+      description:
+        "benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) or grpc://HOST:PORT/NAME (its gRPC); repeat it for replicas of one model behind the load generator's balancer",
+    },
+    {
+      name: 'balance',
+      type: 'string',
+      value: 'NAME',
+      description: `with several --target: ${TARGET_BALANCERS.join(' | ')} (default least-outstanding: the replica with the fewest requests in flight from this client)`,
+    },
+    {
+      name: 'target-json',
+      type: 'boolean',
+      description: 'with --target: JSON tensors instead of the binary extension',
+    },
     { name: 'qps', type: 'string', value: 'N', description: 'server: Poisson arrival rate, queries per second' },
-    { name: 'latency-bound', type: 'string', value: 'MS', description: 'server: pass/fail bound for p99 (early stopping at 99% confidence)' },
-    { name: 'find-peak', type: 'boolean', description: 'server: search the highest rate whose p99 stays within --p99, then confirm it' },
+    {
+      name: 'latency-bound',
+      type: 'string',
+      value: 'MS',
+      description: 'server: pass/fail bound for p99 (early stopping at 99% confidence)',
+    },
+    {
+      name: 'find-peak',
+      type: 'boolean',
+      description: 'server: search the highest rate whose p99 stays within --p99, then confirm it',
+    },
     { name: 'p99', type: 'string', value: 'MS', description: 'server --find-peak: the p99 bound' },
-    { name: 'probe-duration', type: 'string', value: 'TIME', description: 'server --find-peak: length of each probe (default 3s)' },
-    { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples issued together per query (default 8)' },
-    { name: 'concurrency', type: 'string', value: 'N', description: 'concurrency: queries kept outstanding (default 4)' },
-    { name: 'instances', type: 'string', value: 'N', description: 'engine instances (worker threads, one session each; default 1)' },
-    { name: 'hint', type: 'string', value: 'HINT', description: 'engine layout when --instances/--threads are not given: latency, throughput or auto (measured at start)' },
-    { name: 'batch', type: 'string', value: 'N', description: 'engine: max batch size for dynamic batching (default 8; 1 = off)' },
-    { name: 'batch-delay', type: 'string', value: 'TIME', description: 'engine: how long a batch may wait to fill, e.g. 2ms (default 0, adaptive)' },
-    { name: 'batching', type: 'string', value: 'MODE', description: 'engine: adaptive | static | off (default adaptive)' },
-    { name: 'stability-percentage', type: 'string', value: 'PCT', description: 'max spread of throughput and mean latency over 3 windows (default 10); with --until-stable, the bound its windows must agree within' },
-    { name: 'percentile', type: 'string', value: 'P', description: 'the headline latency percentile, e.g. 95, 99 or 99.9 (default: the scenario\'s, p90 single-stream, p99 others); the run is INVALID when too short to claim it at 99% confidence' },
+    {
+      name: 'probe-duration',
+      type: 'string',
+      value: 'TIME',
+      description: 'server --find-peak: length of each probe (default 3s)',
+    },
+    {
+      name: 'samples-per-query',
+      type: 'string',
+      value: 'N',
+      description: 'multi-stream: samples issued together per query (default 8)',
+    },
+    {
+      name: 'concurrency',
+      type: 'string',
+      value: 'N',
+      description: 'concurrency: queries kept outstanding (default 4)',
+    },
+    {
+      name: 'instances',
+      type: 'string',
+      value: 'N',
+      description: 'engine instances (worker threads, one session each; default 1)',
+    },
+    {
+      name: 'hint',
+      type: 'string',
+      value: 'HINT',
+      description:
+        'engine layout when --instances/--threads are not given: latency, throughput or auto (measured at start)',
+    },
+    {
+      name: 'batch',
+      type: 'string',
+      value: 'N',
+      description: 'engine: max batch size for dynamic batching (default 8; 1 = off)',
+    },
+    {
+      name: 'batch-delay',
+      type: 'string',
+      value: 'TIME',
+      description: 'engine: how long a batch may wait to fill, e.g. 2ms (default 0, adaptive)',
+    },
+    {
+      name: 'batching',
+      type: 'string',
+      value: 'MODE',
+      description: 'engine: adaptive | static | off (default adaptive)',
+    },
+    {
+      name: 'stability-percentage',
+      type: 'string',
+      value: 'PCT',
+      description:
+        'max spread of throughput and mean latency over 3 windows (default 10); with --until-stable, the bound its windows must agree within',
+    },
+    {
+      name: 'percentile',
+      type: 'string',
+      value: 'P',
+      description:
+        "the headline latency percentile, e.g. 95, 99 or 99.9 (default: the scenario's, p90 single-stream, p99 others); the run is INVALID when too short to claim it at 99% confidence",
+    },
     {
       name: 'until-stable',
       type: 'boolean',
       description: `repeat measurement windows (each one --duration and --min-queries) until the last three agree within --stability-percentage in throughput and headline latency; the report is those three. Worst case: --max-windows windows after the warm-up (${DEFAULT_MAX_WINDOWS} × 10 s by default), longer only where --min-queries outlasts --duration`,
     },
-    { name: 'max-windows', type: 'string', value: 'N', description: `with --until-stable: at most N windows (default ${DEFAULT_MAX_WINDOWS}, at least 3); reaching it without agreement makes the run NOT STABLE (INVALID)` },
-    { name: 'warmup', type: 'string', value: 'N|TIME', description: 'warm-up: a query count (20) or a time (2s); default 1s' },
+    {
+      name: 'max-windows',
+      type: 'string',
+      value: 'N',
+      description: `with --until-stable: at most N windows (default ${DEFAULT_MAX_WINDOWS}, at least 3); reaching it without agreement makes the run NOT STABLE (INVALID)`,
+    },
+    {
+      name: 'warmup',
+      type: 'string',
+      value: 'N|TIME',
+      description: 'warm-up: a query count (20) or a time (2s); default 1s',
+    },
     { name: 'duration', type: 'string', value: 'TIME', description: 'measure at least this long (default 10s)' },
-    { name: 'min-queries', type: 'string', value: 'N', description: 'measure at least this many queries (default 100; 500 for the p99 scenarios)' },
-    { name: 'max-queries', type: 'string', value: 'N', description: 'stop after this many queries even if --duration is not reached' },
+    {
+      name: 'min-queries',
+      type: 'string',
+      value: 'N',
+      description: 'measure at least this many queries (default 100; 500 for the p99 scenarios)',
+    },
+    {
+      name: 'max-queries',
+      type: 'string',
+      value: 'N',
+      description: 'stop after this many queries even if --duration is not reached',
+    },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.bench/1 JSON report instead of the table' },
-    { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per measured query (query, start_ms, latency_us)' },
-    { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML report: histogram, CDF, per-stage split, verdict, settings' },
+    {
+      name: 'csv',
+      type: 'string',
+      value: 'FILE',
+      description: 'write one row per measured query (query, start_ms, latency_us)',
+    },
+    {
+      name: 'html',
+      type: 'string',
+      value: 'FILE',
+      description: 'write a self-contained HTML report: histogram, CDF, per-stage split, verdict, settings',
+    },
     ...STORE_OPTIONS,
     ...GATE_OPTIONS,
   ],
@@ -96,23 +255,33 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const percentile = text('percentile');
   if (percentile !== undefined) scenarioOptions.percentile = parsePercentile('percentile', percentile);
   const maxWindows = text('max-windows');
-  if (values['until-stable'] === true) scenarioOptions.untilStable = maxWindows === undefined ? {} : { maxWindows: parseIntOption('max-windows', maxWindows, 3, 1000) };
-  else if (maxWindows !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', '--max-windows goes with --until-stable');
+  if (values['until-stable'] === true)
+    scenarioOptions.untilStable =
+      maxWindows === undefined ? {} : { maxWindows: parseIntOption('max-windows', maxWindows, 3, 1000) };
+  else if (maxWindows !== undefined)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--max-windows goes with --until-stable');
   const images = text('images');
   if (images !== undefined) scenarioOptions.images = images;
   const task = text('task');
   if (task !== undefined) scenarioOptions.task = task;
   const video = text('video');
   if (video !== undefined) scenarioOptions.video = videoOptionsFrom(video, text('fps'), text('deadline'));
-  else if (text('fps') !== undefined || text('deadline') !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', '--fps and --deadline go with --video');
+  else if (text('fps') !== undefined || text('deadline') !== undefined)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--fps and --deadline go with --video');
   const targets = listValue(values, 'target');
   const target = targets.join(' ');
   if (targets.length > 0) {
-    if (positionals[0] !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either a model file or --target, not both ('${positionals[0]}' and ${target})`);
-    const balance = text('balance') === undefined ? undefined : parseChoice('balance', text('balance') ?? '', TARGET_BALANCERS);
+    if (positionals[0] !== undefined)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `give either a model file or --target, not both ('${positionals[0]}' and ${target})`,
+      );
+    const balance =
+      text('balance') === undefined ? undefined : parseChoice('balance', text('balance') ?? '', TARGET_BALANCERS);
     scenarioOptions.target = joinTargets(targets.map(parseTargetUrl), balance);
     if (values['target-json'] === true) scenarioOptions.targetJson = true;
-  } else if (text('balance') !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', '--balance needs --target (twice or more)');
+  } else if (text('balance') !== undefined)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--balance needs --target (twice or more)');
 
   // Fail on an unwritable --csv or --html path now, not after a long run.
   if (csv !== undefined) await writeOutput('csv', csv, '');
@@ -145,7 +314,8 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
       ...(maxText !== undefined ? { maxQueries: parseIntOption('max-queries', maxText, 1) } : {}),
       ...scenarioOptions,
       onPhase: (phase, detail) => {
-        if (!json && phase === 'load' && detail !== undefined) process.stderr.write(`no model given: using the bundled ${detail}\n`);
+        if (!json && phase === 'load' && detail !== undefined)
+          process.stderr.write(`no model given: using the bundled ${detail}\n`);
       },
       onProgress: (p) => bar.update(p),
       signal: controller.signal,
@@ -153,15 +323,26 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     bar.done();
     if (csv !== undefined) await writeOutput('csv', csv, perQueryCsv(outcome.latenciesUs, outcome.startsMs));
     if (html !== undefined) await writeOutput('html', html, renderBenchHtml(outcome.report));
-    io.stdout.write(json ? JSON.stringify(outcome.report, null, 2) + '\n' : renderBenchText(outcome.report) + (outcome.report.video ? renderVideoBench(outcome.report.video) : '') + '\n');
+    io.stdout.write(
+      json
+        ? JSON.stringify(outcome.report, null, 2) + '\n'
+        : renderBenchText(outcome.report) + (outcome.report.video ? renderVideoBench(outcome.report.video) : '') + '\n',
+    );
     const current = inputFromReport(outcome.report, 'this run');
     current.latenciesUs = sortSamples(outcome.latenciesUs);
     const judge = gate ? benchJudge(current, gate.threshold, gate.ref) : null;
-    const recorded = await recordAndGate(store, storeSettings, { kind: 'bench', report: outcome.report }, gate, judge, (line) => {
-      // Problems go to stderr; where the run went is part of the text report (--json prints the report alone).
-      if (line.startsWith('warning')) process.stderr.write(`rtinfer bench: ${line}\n`);
-      else if (!json) io.stdout.write(`${line}\n`);
-    });
+    const recorded = await recordAndGate(
+      store,
+      storeSettings,
+      { kind: 'bench', report: outcome.report },
+      gate,
+      judge,
+      (line) => {
+        // Problems go to stderr; where the run went is part of the text report (--json prints the report alone).
+        if (line.startsWith('warning')) process.stderr.write(`rtinfer bench: ${line}\n`);
+        else if (!json) io.stdout.write(`${line}\n`);
+      },
+    );
     if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
     // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).
     return exitCodeOf({
@@ -181,18 +362,26 @@ function scenarioOptionsFrom(text: (name: string) => string | undefined, findPea
   const o: Partial<BenchOptions> = {};
   const p99 = text('p99');
   if (findPeak) {
-    if (p99 === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--find-peak needs --p99 MS, the bound to search under');
+    if (p99 === undefined)
+      throw new RtinferError('RTI_ERR_ARG_MISSING', '--find-peak needs --p99 MS, the bound to search under');
     const probe = text('probe-duration');
-    o.findPeak = { p99Ms: parseDurationMs('p99', /\d$/.test(p99) ? `${p99}ms` : p99), ...(probe !== undefined ? { probeDurationMs: parseDurationMs('probe-duration', probe) } : {}) };
+    o.findPeak = {
+      p99Ms: parseDurationMs('p99', /\d$/.test(p99) ? `${p99}ms` : p99),
+      ...(probe !== undefined ? { probeDurationMs: parseDurationMs('probe-duration', probe) } : {}),
+    };
   } else if (p99 !== undefined) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', '--p99 is the bound of --find-peak; for a fixed rate use --latency-bound');
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      '--p99 is the bound of --find-peak; for a fixed rate use --latency-bound',
+    );
   }
   const scenario = text('scenario');
   if (scenario !== undefined) o.scenario = parseChoice('scenario', scenario, SCENARIOS);
   const qps = text('qps');
   if (qps !== undefined) o.qps = parsePositive('qps', qps);
   const bound = text('latency-bound');
-  if (bound !== undefined) o.latencyBoundMs = parseDurationMs('latency-bound', /\d$/.test(bound) ? `${bound}ms` : bound);
+  if (bound !== undefined)
+    o.latencyBoundMs = parseDurationMs('latency-bound', /\d$/.test(bound) ? `${bound}ms` : bound);
   const spq = text('samples-per-query');
   if (spq !== undefined) o.samplesPerQuery = parseIntOption('samples-per-query', spq, 1, 4096);
   const conc = text('concurrency');
@@ -208,7 +397,10 @@ function scenarioOptionsFrom(text: (name: string) => string | undefined, findPea
   const batch = text('batch');
   const delay = text('batch-delay');
   const maxBatch = batch === undefined ? undefined : parseIntOption('batch', batch, 1, 4096);
-  if ((mode !== undefined && parseChoice('batching', mode, ['adaptive', 'static', 'off'] as const) === 'off') || maxBatch === 1) {
+  if (
+    (mode !== undefined && parseChoice('batching', mode, ['adaptive', 'static', 'off'] as const) === 'off') ||
+    maxBatch === 1
+  ) {
     engine.batching = false;
   } else if (mode !== undefined || maxBatch !== undefined || delay !== undefined) {
     engine.batching = {
@@ -223,6 +415,7 @@ function scenarioOptionsFrom(text: (name: string) => string | undefined, findPea
 
 function parsePositive(option: string, text: string): number {
   const n = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(n > 0)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a positive number)`);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(n > 0))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a positive number)`);
   return n;
 }

@@ -4,36 +4,85 @@ import { runSweep } from '../loadgen/sweep.js';
 import { renderSweepHtml } from '../report/html-report.js';
 import { renderSweepCsv, renderSweepText } from '../report/sweep-report.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
-import { parseCommand, parseDurationMs, parseIntOption, parsePercentile, stringValue, type CommandSpec } from './args.js';
+import {
+  parseCommand,
+  parseDurationMs,
+  parseIntOption,
+  parsePercentile,
+  stringValue,
+  type CommandSpec,
+} from './args.js';
 import { writeOutput } from './output.js';
 import { compareSweeps } from '../compare/report-gates.js';
 import type { SweepReport } from '../loadgen/sweep.js';
 import { exitCodeOf } from './exit-codes.js';
-import { GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
-import { INPUT_OPTIONS, inputPlanFrom, SESSION_OPTIONS, sessionSettingsFrom, SHAPE_OPTION, shapesFrom } from './session-flags.js';
+import {
+  GATE_OPTIONS,
+  gateFrom,
+  openStoreFor,
+  recordAndGate,
+  STORE_OPTIONS,
+  storeSettingsFrom,
+} from './store-flags.js';
+import {
+  INPUT_OPTIONS,
+  inputPlanFrom,
+  SESSION_OPTIONS,
+  sessionSettingsFrom,
+  SHAPE_OPTION,
+  shapesFrom,
+} from './session-flags.js';
 
 export const SWEEP_COMMAND: CommandSpec = {
   name: 'sweep',
   summary: 'latency–throughput grid: batch × concurrency (or rate) × instances × threads, Pareto frontier',
-  usage: 'rtinfer sweep [model.onnx] [--batch 1,4,8] [--concurrency 1,2,4 | --qps 10,50] [--instances 1,2] [--threads 1,2] [options]',
+  usage:
+    'rtinfer sweep [model.onnx] [--batch 1,4,8] [--concurrency 1,2,4 | --qps 10,50] [--instances 1,2] [--threads 1,2] [options]',
   maxPositionals: 1,
   options: [
     SHAPE_OPTION,
     ...SESSION_OPTIONS.filter((o) => o.name !== 'threads'),
     ...INPUT_OPTIONS,
-    { name: 'batch', type: 'string', value: 'LIST', description: 'engine max batch sizes, e.g. 1,4,8 (1 = no batching; default 1)' },
+    {
+      name: 'batch',
+      type: 'string',
+      value: 'LIST',
+      description: 'engine max batch sizes, e.g. 1,4,8 (1 = no batching; default 1)',
+    },
     { name: 'concurrency', type: 'string', value: 'LIST', description: 'closed-loop load points (default 1,2,4)' },
     { name: 'qps', type: 'string', value: 'LIST', description: 'open-loop Poisson rates instead of concurrency' },
-    { name: 'target', type: 'string', value: 'URL', description: 'sweep a served model instead (load axis only): http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME' },
-    { name: 'target-json', type: 'boolean', description: 'with an http --target: JSON tensors instead of the binary extension' },
+    {
+      name: 'target',
+      type: 'string',
+      value: 'URL',
+      description:
+        'sweep a served model instead (load axis only): http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME',
+    },
+    {
+      name: 'target-json',
+      type: 'boolean',
+      description: 'with an http --target: JSON tensors instead of the binary extension',
+    },
     { name: 'instances', type: 'string', value: 'LIST', description: 'engine instances (default 1)' },
     { name: 'threads', type: 'string', value: 'LIST', description: 'intra-op threads per instance (default 1)' },
     { name: 'duration', type: 'string', value: 'TIME', description: 'per point (default 3s)' },
     { name: 'min-queries', type: 'string', value: 'N', description: 'per point (default 50)' },
-    { name: 'percentile', type: 'string', value: 'P', description: 'the latency percentile of the headline column, the Pareto frontier and the HTML curve, e.g. 95 or 99.9 (default 99)' },
+    {
+      name: 'percentile',
+      type: 'string',
+      value: 'P',
+      description:
+        'the latency percentile of the headline column, the Pareto frontier and the HTML curve, e.g. 95 or 99.9 (default 99)',
+    },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.sweep/1 JSON report' },
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per point' },
-    { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML report: latency–throughput curve with the Pareto frontier, percentiles, queue/inference split, settings' },
+    {
+      name: 'html',
+      type: 'string',
+      value: 'FILE',
+      description:
+        'write a self-contained HTML report: latency–throughput curve with the Pareto frontier, percentiles, queue/inference split, settings',
+    },
     ...STORE_OPTIONS,
     ...GATE_OPTIONS,
   ],
@@ -47,7 +96,8 @@ function numbers(option: string, text: string | undefined, integer = true): numb
 
 function positive(option: string, text: string): number {
   const n = Number(text);
-  if (!(n > 0) || !Number.isFinite(n)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected positive numbers)`);
+  if (!(n > 0) || !Number.isFinite(n))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected positive numbers)`);
   return n;
 }
 
@@ -58,7 +108,11 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   const csv = text('csv');
   const html = text('html');
   // Fail on unwritable outputs before a long run.
-  for (const [opt, file] of [['csv', csv], ['html', html]] as const) if (file !== undefined) await writeOutput(opt, file, '');
+  for (const [opt, file] of [
+    ['csv', csv],
+    ['html', html],
+  ] as const)
+    if (file !== undefined) await writeOutput(opt, file, '');
   const json = values['json'] === true;
   const storeSettings = storeSettingsFrom(values);
   const store = openStoreFor(storeSettings);
@@ -70,39 +124,46 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   }
 
   async function measureAndReport(gate: Awaited<ReturnType<typeof gateFrom>>): Promise<number> {
-  const duration = text('duration');
-  const minQ = text('min-queries');
-  const percentile = text('percentile');
-  const report = await runSweep({
-    ...(positionals[0] !== undefined ? { model: positionals[0] } : {}),
-    ...(text('target') !== undefined ? { target: parseTargetUrl(text('target') ?? '') } : {}),
-    ...(values['target-json'] === true ? { targetJson: true } : {}),
-    shapes: shapesFrom(values),
-    input: inputPlanFrom(values),
-    session,
-    ...(text('batch') !== undefined ? { batch: numbers('batch', text('batch')) as number[] } : {}),
-    ...(text('concurrency') !== undefined ? { concurrency: numbers('concurrency', text('concurrency')) as number[] } : {}),
-    ...(text('qps') !== undefined ? { qps: numbers('qps', text('qps'), false) as number[] } : {}),
-    ...(text('instances') !== undefined ? { instances: numbers('instances', text('instances')) as number[] } : {}),
-    ...(text('threads') !== undefined ? { threads: numbers('threads', text('threads')) as number[] } : {}),
-    ...(duration !== undefined ? { durationMs: parseDurationMs('duration', duration) } : {}),
-    ...(minQ !== undefined ? { minQueries: parseIntOption('min-queries', minQ, 1) } : {}),
-    ...(percentile !== undefined ? { percentile: parsePercentile('percentile', percentile) } : {}),
-    onPoint: (p, i, total) => {
-      if (!json) process.stderr.write(`point ${i}/${total}: ${p.instances ? `${p.instances}×${p.threads} batch ${p.batch} ` : ''}${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p${percentile === undefined ? 99 : Number(percentile)} ${p.headlineMs} ms\n`);
-    },
-  });
-  if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));
-  if (html !== undefined) await writeOutput('html', html, renderSweepHtml(report));
-  io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderSweepText(report) + '\n');
-  const judge = gate ? (base: { id: number; report: unknown }) => {
-    const v = compareSweeps(base.report as SweepReport, report, gate.threshold);
-    return { regression: v.regression, text: [`\ncompared with baseline ${base.id}:`, ...v.lines].join('\n') };
-  } : null;
-  const recorded = await recordAndGate(store, storeSettings, { kind: 'sweep', report }, gate, judge, (line) => {
-    if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer sweep: ${line}\n`);
-  });
-  if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
-  return exitCodeOf({ regression: recorded.verdict?.regression === true });
+    const duration = text('duration');
+    const minQ = text('min-queries');
+    const percentile = text('percentile');
+    const report = await runSweep({
+      ...(positionals[0] !== undefined ? { model: positionals[0] } : {}),
+      ...(text('target') !== undefined ? { target: parseTargetUrl(text('target') ?? '') } : {}),
+      ...(values['target-json'] === true ? { targetJson: true } : {}),
+      shapes: shapesFrom(values),
+      input: inputPlanFrom(values),
+      session,
+      ...(text('batch') !== undefined ? { batch: numbers('batch', text('batch')) as number[] } : {}),
+      ...(text('concurrency') !== undefined
+        ? { concurrency: numbers('concurrency', text('concurrency')) as number[] }
+        : {}),
+      ...(text('qps') !== undefined ? { qps: numbers('qps', text('qps'), false) as number[] } : {}),
+      ...(text('instances') !== undefined ? { instances: numbers('instances', text('instances')) as number[] } : {}),
+      ...(text('threads') !== undefined ? { threads: numbers('threads', text('threads')) as number[] } : {}),
+      ...(duration !== undefined ? { durationMs: parseDurationMs('duration', duration) } : {}),
+      ...(minQ !== undefined ? { minQueries: parseIntOption('min-queries', minQ, 1) } : {}),
+      ...(percentile !== undefined ? { percentile: parsePercentile('percentile', percentile) } : {}),
+      onPoint: (p, i, total) => {
+        if (!json)
+          process.stderr.write(
+            `point ${i}/${total}: ${p.instances ? `${p.instances}×${p.threads} batch ${p.batch} ` : ''}${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p${percentile === undefined ? 99 : Number(percentile)} ${p.headlineMs} ms\n`,
+          );
+      },
+    });
+    if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));
+    if (html !== undefined) await writeOutput('html', html, renderSweepHtml(report));
+    io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderSweepText(report) + '\n');
+    const judge = gate
+      ? (base: { id: number; report: unknown }) => {
+          const v = compareSweeps(base.report as SweepReport, report, gate.threshold);
+          return { regression: v.regression, text: [`\ncompared with baseline ${base.id}:`, ...v.lines].join('\n') };
+        }
+      : null;
+    const recorded = await recordAndGate(store, storeSettings, { kind: 'sweep', report }, gate, judge, (line) => {
+      if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer sweep: ${line}\n`);
+    });
+    if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
+    return exitCodeOf({ regression: recorded.verdict?.regression === true });
   }
 }

@@ -8,7 +8,13 @@ import { createRng } from '../runtime/synthetic.js';
  * Arrival times in ms from the start, for `rate` queries per second, until both `durationMs` and
  * `minCount` arrivals are reached (capped at `maxCount`).
  */
-export function poissonArrivals(rate: number, durationMs: number, seed: number, minCount = 0, maxCount = 10_000_000): Float64Array {
+export function poissonArrivals(
+  rate: number,
+  durationMs: number,
+  seed: number,
+  minCount = 0,
+  maxCount = 10_000_000,
+): Float64Array {
   if (!(rate > 0)) throw new RangeError(`rate must be > 0, got ${rate}`);
   const rng = createRng(seed);
   const meanGapMs = 1000 / rate;

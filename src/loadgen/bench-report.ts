@@ -51,7 +51,15 @@ interface Percentiles {
 export interface BenchReport {
   schema: typeof BENCH_SCHEMA;
   scenario: string;
-  model: { label: string; path: string | null; bytes: number; default: boolean; target: string | null; inputs: Array<TensorSpec & { runShape: number[] }>; outputs: TensorSpec[] };
+  model: {
+    label: string;
+    path: string | null;
+    bytes: number;
+    default: boolean;
+    target: string | null;
+    inputs: Array<TensorSpec & { runShape: number[] }>;
+    outputs: TensorSpec[];
+  };
   settings: {
     session: SessionSettings;
     shapes: Record<string, number[]>;
@@ -96,8 +104,18 @@ export interface BenchReport {
   throughput: { qps: number; samplesPerSecond: number; queries: number; issued: number; durationMs: number };
   refused: Record<string, number>;
   /** server --find-peak: the search; the rest of the report is the confirmation run at `peak.qps`. */
-  peak?: { p99BoundMs: number; qps: number; probes: Array<{ qps: number; pass: boolean; p99Ms: number; overBound: number; queries: number }> };
-  server?: { targetQps: number; achievedQps: number; latencyBoundMs: number | null; overBound: number; pass: boolean | null };
+  peak?: {
+    p99BoundMs: number;
+    qps: number;
+    probes: Array<{ qps: number; pass: boolean; p99Ms: number; overBound: number; queries: number }>;
+  };
+  server?: {
+    targetQps: number;
+    achievedQps: number;
+    latencyBoundMs: number | null;
+    overBound: number;
+    pass: boolean | null;
+  };
   generator?: { slipMs: { p50: number; p99: number; max: number }; lagging: boolean };
   engine?: {
     startMs: number;
@@ -159,7 +177,17 @@ export interface ReportInput {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   settings: SessionSettings;
-  options: { qps?: number; latencyBoundMs?: number; samplesPerQuery?: number; concurrency?: number; offlineWave?: number; arrivalSeed?: number; stabilityPct?: number; percentile?: number; engine?: unknown };
+  options: {
+    qps?: number;
+    latencyBoundMs?: number;
+    samplesPerQuery?: number;
+    concurrency?: number;
+    offlineWave?: number;
+    arrivalSeed?: number;
+    stabilityPct?: number;
+    percentile?: number;
+    engine?: unknown;
+  };
   plan: InputPlan;
   set: SampleSet;
   defaulted: DefaultedDim[];
@@ -200,20 +228,39 @@ export function buildReport(x: ReportInput): BenchReport {
 
   if (data.firstError !== undefined) reasons.push(`a query failed: ${firstLine(data.firstError)}`);
   if (data.aborted) reasons.push(`interrupted after ${data.issued} queries`);
-  const capped = (phase.maxQueries !== undefined && data.issued >= phase.maxQueries) || (phase.maxDurationMs !== undefined && data.wallMs >= phase.maxDurationMs);
-  if (data.issued < phase.minQueries && !capped) reasons.push(`ran ${data.issued} queries, fewer than the minimum ${phase.minQueries}`);
-  else if (data.wallMs < phase.minDurationMs * 0.99 && !capped) reasons.push(`ran ${round(wallS, 2)} s, shorter than the minimum ${phase.minDurationMs / 1000} s`);
+  const capped =
+    (phase.maxQueries !== undefined && data.issued >= phase.maxQueries) ||
+    (phase.maxDurationMs !== undefined && data.wallMs >= phase.maxDurationMs);
+  if (data.issued < phase.minQueries && !capped)
+    reasons.push(`ran ${data.issued} queries, fewer than the minimum ${phase.minQueries}`);
+  else if (data.wallMs < phase.minDurationMs * 0.99 && !capped)
+    reasons.push(`ran ${round(wallS, 2)} s, shorter than the minimum ${phase.minDurationMs / 1000} s`);
 
   const chosen = x.options.percentile;
   const percentile = headlinePercentile(x.scenario, chosen);
   const metric: HeadlineMetric = percentile === null ? 'throughput' : percentileName(percentile);
   const es = summary.earlyStopping;
-  const headlineEs = percentile === null ? null : percentile === 90 ? es.p90 : percentile === 99 ? es.p99 : earlyStoppingAt(data.recorder, percentile);
-  if (headlineEs && !headlineEs.satisfied) reasons.push(`too few queries to claim ${metric} at ${headlineEs.confidence * 100}% confidence: need at least ${headlineEs.minQueries}, ran ${n}`);
-  if (metric === 'p90' && !es.p99.satisfied) warnings.push(`p99 is indicative only: claiming it at ${es.p99.confidence * 100}% confidence needs at least ${es.p99.minQueries} queries, ran ${n}`);
+  const headlineEs =
+    percentile === null
+      ? null
+      : percentile === 90
+        ? es.p90
+        : percentile === 99
+          ? es.p99
+          : earlyStoppingAt(data.recorder, percentile);
+  if (headlineEs && !headlineEs.satisfied)
+    reasons.push(
+      `too few queries to claim ${metric} at ${headlineEs.confidence * 100}% confidence: need at least ${headlineEs.minQueries}, ran ${n}`,
+    );
+  if (metric === 'p90' && !es.p99.satisfied)
+    warnings.push(
+      `p99 is indicative only: claiming it at ${es.p99.confidence * 100}% confidence needs at least ${es.p99.minQueries} queries, ran ${n}`,
+    );
 
   const pct = x.options.stabilityPct ?? 10;
-  const stability = x.windows ? judgeWindows(x.windows.figures.slice(-3), pct) : stabilityOf(data.latenciesUs, data.startsMs, data.wallMs, pct);
+  const stability = x.windows
+    ? judgeWindows(x.windows.figures.slice(-3), pct)
+    : stabilityOf(data.latenciesUs, data.startsMs, data.wallMs, pct);
   // An interrupted or failed --until-stable run can end before its third window: not stable then.
   if (x.windows && x.windows.figures.length < 3) stability.stable = false;
   const judgedOn = percentile === null ? 'mean latency' : `${metric} latency`;
@@ -226,7 +273,12 @@ export function buildReport(x: ReportInput): BenchReport {
       `unstable over ${stability.windows.length} windows: throughput varies ±${round(stability.qpsSpreadPct, 1)}%, mean latency ±${round(stability.latencySpreadPct, 1)}% (limit ±${stability.percentage}%)`,
     );
   }
-  if (refusedTotal > 0) warnings.push(`${refusedTotal} queries refused or failed: ${Object.entries(data.refused).map(([c, k]) => `${c} ${k}`).join(', ')}`);
+  if (refusedTotal > 0)
+    warnings.push(
+      `${refusedTotal} queries refused or failed: ${Object.entries(data.refused)
+        .map(([c, k]) => `${c} ${k}`)
+        .join(', ')}`,
+    );
 
   let server: BenchReport['server'];
   let generator: BenchReport['generator'];
@@ -239,32 +291,61 @@ export function buildReport(x: ReportInput): BenchReport {
     const total = n + refusedTotal;
     const rank = earlyStoppingRank(total, 0.99, 0.99);
     const pass = bound === null ? null : rank.satisfied && overBound <= rank.overLatencyAllowed;
-    if (bound !== null && !pass) warnings.push(`latency bound not met: ${overBound} of ${total} queries over ${bound} ms`);
-    server = { targetQps: x.options.qps ?? 0, achievedQps: round(data.issued / wallS, 2), latencyBoundMs: bound, overBound, pass };
+    if (bound !== null && !pass)
+      warnings.push(`latency bound not met: ${overBound} of ${total} queries over ${bound} ms`);
+    server = {
+      targetQps: x.options.qps ?? 0,
+      achievedQps: round(data.issued / wallS, 2),
+      latencyBoundMs: bound,
+      overBound,
+      pass,
+    };
     if (data.slip) {
-      const slipMs = { p50: round(data.slip.valueAtQuantileUs(0.5) / 1000), p99: round(data.slip.valueAtQuantileUs(0.99) / 1000), max: round(data.slip.maxUs / 1000) };
+      const slipMs = {
+        p50: round(data.slip.valueAtQuantileUs(0.5) / 1000),
+        p99: round(data.slip.valueAtQuantileUs(0.99) / 1000),
+        max: round(data.slip.maxUs / 1000),
+      };
       // Sub-millisecond slip keeps the schedule honest at 1,000 req/s; above that the generator is part of what is measured.
       const lagging = slipMs.p99 > 1;
-      if (lagging) warnings.push(`the load generator lagged its schedule: slip p99 ${slipMs.p99} ms, max ${slipMs.max} ms (latencies still count from the schedule)`);
+      if (lagging)
+        warnings.push(
+          `the load generator lagged its schedule: slip p99 ${slipMs.p99} ms, max ${slipMs.max} ms (latencies still count from the schedule)`,
+        );
       generator = { slipMs, lagging };
     }
   }
 
-  if (x.peak && x.peak.qps === 0) reasons.push(`no probed rate kept p99 within ${x.peak.p99BoundMs} ms (lowest tried ${Math.min(...x.peak.probes.map((p) => p.qps))} q/s)`);
-  if (x.peak && server && server.pass === false) reasons.push(`the confirmation run at ${server.targetQps} q/s did not hold p99 <= ${x.peak.p99BoundMs} ms at 99% confidence`);
+  if (x.peak && x.peak.qps === 0)
+    reasons.push(
+      `no probed rate kept p99 within ${x.peak.p99BoundMs} ms (lowest tried ${Math.min(...x.peak.probes.map((p) => p.qps))} q/s)`,
+    );
+  if (x.peak && server && server.pass === false)
+    reasons.push(
+      `the confirmation run at ${server.targetQps} q/s did not hold p99 <= ${x.peak.p99BoundMs} ms at 99% confidence`,
+    );
   const loadAvgDuring = os.loadavg()[0] ?? 0;
   const ours = data.wallMs > 0 ? cpuMs / data.wallMs : 0;
-  if (env.loadAvgBefore > env.cores * 0.5) warnings.push(`machine was busy before the run: load average ${round(env.loadAvgBefore, 2)} on ${env.cores} cores`);
-  else if (loadAvgDuring - ours > env.cores * 0.5) warnings.push(`machine was busy during the run: load average ${round(loadAvgDuring, 2)}, of which this process ${round(ours, 2)}, on ${env.cores} cores`);
+  if (env.loadAvgBefore > env.cores * 0.5)
+    warnings.push(`machine was busy before the run: load average ${round(env.loadAvgBefore, 2)} on ${env.cores} cores`);
+  else if (loadAvgDuring - ours > env.cores * 0.5)
+    warnings.push(
+      `machine was busy during the run: load average ${round(loadAvgDuring, 2)}, of which this process ${round(ours, 2)}, on ${env.cores} cores`,
+    );
   const instances = x.engine?.stats.instances ?? 1;
   const perInstance = x.engine?.stats.threadsPerInstance ?? x.settings.intraOpThreads ?? 0;
-  const threads = instances * perInstance + (x.settings.executionMode === 'parallel' ? instances * (x.settings.interOpThreads ?? 0) : 0);
-  if (threads > env.cores) warnings.push(`thread budget oversubscribed: ${threads} onnxruntime threads on ${env.cores} cores`);
-  if (n > 0 && summary.minMs < 0.005) warnings.push('queries faster than 5 µs: the clock and loop overhead dominate what is measured');
+  const threads =
+    instances * perInstance +
+    (x.settings.executionMode === 'parallel' ? instances * (x.settings.interOpThreads ?? 0) : 0);
+  if (threads > env.cores)
+    warnings.push(`thread budget oversubscribed: ${threads} onnxruntime threads on ${env.cores} cores`);
+  if (n > 0 && summary.minMs < 0.005)
+    warnings.push('queries faster than 5 µs: the clock and loop overhead dominate what is measured');
   for (const line of describeDefaults(x.defaulted)) warnings.push(`default shape: ${line}`);
 
   const samplesPerSecond = round((n * data.samplesPerQuery) / wallS, 2);
-  const headlineValue = percentile === null ? null : data.recorder.valueAtQuantileUs(percentileQuantile(percentile)) / 1000;
+  const headlineValue =
+    percentile === null ? null : data.recorder.valueAtQuantileUs(percentileQuantile(percentile)) / 1000;
   const claimable = headlineEs === null ? n > 0 : headlineEs.satisfied;
   const stats = x.engine?.stats;
 
@@ -284,7 +365,13 @@ export function buildReport(x: ReportInput): BenchReport {
       session: x.settings,
       shapes: x.set.shapes,
       defaultedShapes: describeDefaults(x.defaulted),
-      input: { fill: x.plan.fill, files: x.plan.files.map((f) => (f.name ? `${f.name}=${f.path}` : f.path)), samples: x.set.samples.length, seed: x.plan.seed, description: x.set.description },
+      input: {
+        fill: x.plan.fill,
+        files: x.plan.files.map((f) => (f.name ? `${f.name}=${f.path}` : f.path)),
+        samples: x.set.samples.length,
+        seed: x.plan.seed,
+        description: x.set.description,
+      },
       warmup: x.warmup,
       durationMs: phase.minDurationMs,
       minQueries: phase.minQueries,
@@ -322,7 +409,13 @@ export function buildReport(x: ReportInput): BenchReport {
     latencyHistogram: data.recorder.encode(),
     confidence: { level: 0.95, ...summary.ci },
     earlyStopping: summary.earlyStopping,
-    throughput: { qps: round(n / wallS, 2), samplesPerSecond, queries: n, issued: data.issued, durationMs: round(data.wallMs) },
+    throughput: {
+      qps: round(n / wallS, 2),
+      samplesPerSecond,
+      queries: n,
+      issued: data.issued,
+      durationMs: round(data.wallMs),
+    },
     refused: data.refused,
     ...(x.peak ? { peak: x.peak } : {}),
     ...(server ? { server } : {}),
@@ -343,7 +436,11 @@ export function buildReport(x: ReportInput): BenchReport {
           },
         }
       : {}),
-    stability: { ...stability, qpsSpreadPct: round(stability.qpsSpreadPct, 2), latencySpreadPct: round(stability.latencySpreadPct, 2) },
+    stability: {
+      ...stability,
+      qpsSpreadPct: round(stability.qpsSpreadPct, 2),
+      latencySpreadPct: round(stability.latencySpreadPct, 2),
+    },
     ...(x.windows
       ? {
           untilStable: {
@@ -362,7 +459,11 @@ export function buildReport(x: ReportInput): BenchReport {
       systemMsPerQuery: round(n ? data.cpu.systemMs / n : 0, 4),
       utilization: round(ours, 3),
     },
-    eventLoopLagMs: { mean: round(data.eventLoopLagMs.mean), p99: round(data.eventLoopLagMs.p99), max: round(data.eventLoopLagMs.max) },
+    eventLoopLagMs: {
+      mean: round(data.eventLoopLagMs.mean),
+      p99: round(data.eventLoopLagMs.p99),
+      max: round(data.eventLoopLagMs.max),
+    },
     memory: { peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1) },
     validity: { valid: reasons.length === 0, reasons, warnings },
     env: { ...env, loadAvgDuring: round(loadAvgDuring, 2) },
@@ -375,7 +476,12 @@ function scenarioSettings(x: ReportInput): Record<string, unknown> {
     case 'multi-stream':
       return { samplesPerQuery: o.samplesPerQuery ?? 8, engine: o.engine ?? {} };
     case 'server':
-      return { qps: o.qps, arrivalSeed: o.arrivalSeed ?? x.plan.seed, latencyBoundMs: o.latencyBoundMs ?? null, engine: o.engine ?? {} };
+      return {
+        qps: o.qps,
+        arrivalSeed: o.arrivalSeed ?? x.plan.seed,
+        latencyBoundMs: o.latencyBoundMs ?? null,
+        engine: o.engine ?? {},
+      };
     case 'concurrency':
       return { concurrency: o.concurrency ?? 4, engine: o.engine ?? {} };
     case 'offline':

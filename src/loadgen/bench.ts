@@ -112,20 +112,45 @@ function check(ok: boolean, message: string): void {
 }
 
 function validateScenario(o: BenchOptions, scenario: Scenario): void {
-  check((SCENARIOS as readonly string[]).includes(scenario), `invalid scenario '${scenario}' (expected one of ${SCENARIOS.join(', ')})`);
+  check(
+    (SCENARIOS as readonly string[]).includes(scenario),
+    `invalid scenario '${scenario}' (expected one of ${SCENARIOS.join(', ')})`,
+  );
   if (o.findPeak !== undefined) {
     check(scenario === 'server', '--find-peak needs --scenario server');
     check(o.findPeak.p99Ms > 0, 'the peak search needs --p99 MS (> 0)');
   }
-  if (scenario === 'server' && o.findPeak === undefined) check(o.qps !== undefined && o.qps > 0 && Number.isFinite(o.qps), 'the server scenario needs --qps N (queries per second, > 0)');
-  if (o.samplesPerQuery !== undefined) check(Number.isInteger(o.samplesPerQuery) && o.samplesPerQuery >= 1, `invalid samplesPerQuery ${o.samplesPerQuery}`);
-  if (o.concurrency !== undefined) check(Number.isInteger(o.concurrency) && o.concurrency >= 1 && o.concurrency <= 4096, `invalid concurrency ${o.concurrency}`);
+  if (scenario === 'server' && o.findPeak === undefined)
+    check(
+      o.qps !== undefined && o.qps > 0 && Number.isFinite(o.qps),
+      'the server scenario needs --qps N (queries per second, > 0)',
+    );
+  if (o.samplesPerQuery !== undefined)
+    check(
+      Number.isInteger(o.samplesPerQuery) && o.samplesPerQuery >= 1,
+      `invalid samplesPerQuery ${o.samplesPerQuery}`,
+    );
+  if (o.concurrency !== undefined)
+    check(
+      Number.isInteger(o.concurrency) && o.concurrency >= 1 && o.concurrency <= 4096,
+      `invalid concurrency ${o.concurrency}`,
+    );
   if (o.latencyBoundMs !== undefined) check(o.latencyBoundMs > 0, `invalid latencyBoundMs ${o.latencyBoundMs}`);
-  if (o.percentile !== undefined) check(Number.isFinite(o.percentile) && o.percentile > 0 && o.percentile < 100, `invalid percentile ${o.percentile} (expected a number in (0, 100))`);
+  if (o.percentile !== undefined)
+    check(
+      Number.isFinite(o.percentile) && o.percentile > 0 && o.percentile < 100,
+      `invalid percentile ${o.percentile} (expected a number in (0, 100))`,
+    );
   if (o.untilStable !== undefined) {
     const max = o.untilStable.maxWindows ?? DEFAULT_MAX_WINDOWS;
-    check(Number.isInteger(max) && max >= 3, `invalid maxWindows ${max} (expected an integer >= 3: stability needs three windows)`);
-    check(o.findPeak === undefined && o.images === undefined && o.video === undefined, '--until-stable repeats a tensor scenario\'s measurement: not with --find-peak, --images or --video');
+    check(
+      Number.isInteger(max) && max >= 3,
+      `invalid maxWindows ${max} (expected an integer >= 3: stability needs three windows)`,
+    );
+    check(
+      o.findPeak === undefined && o.images === undefined && o.video === undefined,
+      "--until-stable repeats a tensor scenario's measurement: not with --find-peak, --images or --video",
+    );
   }
 }
 
@@ -160,7 +185,10 @@ function defaultMinQueries(scenario: Scenario): number {
 
 function phases(options: BenchOptions, scenario: Scenario): { warmup: Phase; phase: Phase } {
   const warmup: Phase = { minQueries: 1, minDurationMs: 1000, ...options.warmup };
-  const phase: Phase = { minQueries: options.minQueries ?? defaultMinQueries(scenario), minDurationMs: options.durationMs ?? 10_000 };
+  const phase: Phase = {
+    minQueries: options.minQueries ?? defaultMinQueries(scenario),
+    minDurationMs: options.durationMs ?? 10_000,
+  };
   if (options.maxQueries !== undefined) phase.maxQueries = options.maxQueries;
   if (options.maxDurationMs !== undefined) phase.maxDurationMs = options.maxDurationMs;
   return { warmup, phase };
@@ -171,8 +199,12 @@ async function timedFirstInference(infer: (feeds: Feeds) => Promise<unknown>, se
   try {
     await infer(set.samples[0] as Feeds);
   } catch (error) {
-    const shapesText = Object.entries(set.shapes).map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`).join(' ');
-    throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `first inference failed at ${shapesText}: ${firstLine(error)}`, { cause: error });
+    const shapesText = Object.entries(set.shapes)
+      .map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`)
+      .join(' ');
+    throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `first inference failed at ${shapesText}: ${firstLine(error)}`, {
+      cause: error,
+    });
   }
   return performance.now() - t0;
 }
@@ -183,11 +215,19 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
   const env = captureEnvironment();
   if (options.target !== undefined) return runBenchHttp(options, scenario, env);
   if (options.video !== undefined) {
-    if (scenario !== 'single-stream') throw new RtinferError('RTI_ERR_ARG_INVALID', `--video runs its own camera-rate scenario (got --scenario ${scenario})`);
+    if (scenario !== 'single-stream')
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `--video runs its own camera-rate scenario (got --scenario ${scenario})`,
+      );
     return runVideoBenchReport({ ...options, video: options.video }, env);
   }
   if (options.images !== undefined) {
-    if (scenario !== 'single-stream') throw new RtinferError('RTI_ERR_ARG_INVALID', `--images runs the single-stream scenario (got --scenario ${scenario})`);
+    if (scenario !== 'single-stream')
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `--images runs the single-stream scenario (got --scenario ${scenario})`,
+      );
     return runImagesBench({ ...options, images: options.images }, env);
   }
   const fallback = options.model === undefined ? defaultModel() : undefined;
@@ -236,10 +276,19 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchOutcome
 async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Environment): Promise<BenchOutcome> {
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...options.input };
   options.onPhase?.('load', undefined);
-  const concurrency = scenario === 'concurrency' ? options.concurrency ?? 4 : scenario === 'multi-stream' ? options.samplesPerQuery ?? 8 : 256;
+  const concurrency =
+    scenario === 'concurrency'
+      ? (options.concurrency ?? 4)
+      : scenario === 'multi-stream'
+        ? (options.samplesPerQuery ?? 8)
+        : 256;
   // Measured traffic only needs each answer's status, so it skips decoding the outputs; the first
   // inference below still decodes them, as a check.
-  const target = await createRemoteTarget(options.target ?? '', { binary: options.targetJson !== true, maxSockets: Math.max(8, concurrency), decode: false });
+  const target = await createRemoteTarget(options.target ?? '', {
+    binary: options.targetJson !== true,
+    maxSockets: Math.max(8, concurrency),
+    decode: false,
+  });
   try {
     const { shapes, defaulted } = resolveShapes(target.inputs, options.shapes ?? []);
     const set = await buildSamples(target.inputs, shapes, plan);
@@ -265,25 +314,50 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
 }
 
 /** Warm-up, the optional peak search, the measured phase and the report: the same for every target. */
-async function drive(d: RunTarget, scenario: Scenario, options: BenchOptions, plan: InputPlan, env: Environment): Promise<BenchOutcome> {
+async function drive(
+  d: RunTarget,
+  scenario: Scenario,
+  options: BenchOptions,
+  plan: InputPlan,
+  env: Environment,
+): Promise<BenchOutcome> {
   const { warmup, phase } = phases(options, scenario);
-  const control = { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const control = {
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
   options.onPhase?.('warmup');
-  const warm = await runSingleStream(d.infer, d.set.samples, { phase: warmup, ...(options.signal ? { signal: options.signal } : {}) });
-  if (warm.error !== undefined) throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed during warm-up: ${firstLine(warm.error)}`, { cause: warm.error });
+  const warm = await runSingleStream(d.infer, d.set.samples, {
+    phase: warmup,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (warm.error !== undefined)
+    throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed during warm-up: ${firstLine(warm.error)}`, {
+      cause: warm.error,
+    });
 
   let peak: PeakReport | undefined;
   let measureOptions = options;
   if (options.findPeak) {
     options.onPhase?.('measure', 'peak search');
-    peak = await findPeak(d.infer, d.set.samples, options.findPeak, warm.queries / Math.max(1e-3, warm.wallMs / 1000), options);
+    peak = await findPeak(
+      d.infer,
+      d.set.samples,
+      options.findPeak,
+      warm.queries / Math.max(1e-3, warm.wallMs / 1000),
+      options,
+    );
     const qps = peak.qps > 0 ? peak.qps : Math.min(...peak.probes.map((p) => p.qps));
     measureOptions = { ...options, qps, latencyBoundMs: options.findPeak.p99Ms };
   }
   options.onPhase?.('measure');
   d.serverTiming?.reset();
-  const windowed = options.untilStable ? await measureUntilStable(scenario, d.infer, d.set.samples, phase, measureOptions, control) : undefined;
-  const data = windowed ? windowed.data : await measure(scenario, d.infer, d.set.samples, phase, measureOptions, control);
+  const windowed = options.untilStable
+    ? await measureUntilStable(scenario, d.infer, d.set.samples, phase, measureOptions, control)
+    : undefined;
+  const data = windowed
+    ? windowed.data
+    : await measure(scenario, d.infer, d.set.samples, phase, measureOptions, control);
   const report = buildReport({
     ...(windowed ? { windows: { figures: windowed.figures, maxWindows: windowed.maxWindows } } : {}),
     peak,
@@ -311,7 +385,13 @@ async function drive(d: RunTarget, scenario: Scenario, options: BenchOptions, pl
   return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
 }
 
-async function startEngine(model: LoadedModel, settings: SessionSettings, shapes: Record<string, number[]>, o: BenchOptions, scenario: Scenario): Promise<Engine> {
+async function startEngine(
+  model: LoadedModel,
+  settings: SessionSettings,
+  shapes: Record<string, number[]>,
+  o: BenchOptions,
+  scenario: Scenario,
+): Promise<Engine> {
   // The generator shares the cores with the engine: idle onnxruntime threads do not spin unless asked.
   const { intraOpThreads, ...session } = { allowSpinning: false, ...settings };
   const batching = o.engine?.batching === false ? false : { maxBatchSize: 8, ...o.engine?.batching };
@@ -319,7 +399,11 @@ async function startEngine(model: LoadedModel, settings: SessionSettings, shapes
   return createEngine({
     model: model.path ?? model.bytes,
     ...(o.engine?.instances !== undefined ? { instances: o.engine.instances } : {}),
-    ...(o.engine?.hint !== undefined && o.engine.instances === undefined && !(intraOpThreads !== undefined && intraOpThreads > 0) ? { hint: o.engine.hint } : {}),
+    ...(o.engine?.hint !== undefined &&
+    o.engine.instances === undefined &&
+    !(intraOpThreads !== undefined && intraOpThreads > 0)
+      ? { hint: o.engine.hint }
+      : {}),
     ...(intraOpThreads !== undefined && intraOpThreads > 0 ? { threads: intraOpThreads } : {}),
     session,
     batching,
@@ -329,7 +413,7 @@ async function startEngine(model: LoadedModel, settings: SessionSettings, shapes
 }
 
 function offlineWave(o: BenchOptions): number {
-  const maxBatch = o.engine?.batching === false ? 1 : o.engine?.batching?.maxBatchSize ?? 8;
+  const maxBatch = o.engine?.batching === false ? 1 : (o.engine?.batching?.maxBatchSize ?? 8);
   return o.offlineWave ?? Math.max(64, 8 * maxBatch);
 }
 
@@ -376,7 +460,13 @@ async function measure(
       run = await runOffline(infer, samples, offlineWave(o), phase, control);
       break;
     case 'server': {
-      const arrivals = poissonArrivals(o.qps ?? 1, phase.minDurationMs, o.arrivalSeed ?? o.input?.seed ?? DEFAULT_INPUT_PLAN.seed, phase.minQueries, phase.maxQueries);
+      const arrivals = poissonArrivals(
+        o.qps ?? 1,
+        phase.minDurationMs,
+        o.arrivalSeed ?? o.input?.seed ?? DEFAULT_INPUT_PLAN.seed,
+        phase.minQueries,
+        phase.maxQueries,
+      );
       run = await runServer(infer, samples, arrivals, control);
       break;
     }
@@ -428,7 +518,13 @@ async function measureUntilStable(
       queries: run.answered,
       qps: round(wallS > 0 ? run.answered / wallS : 0),
       meanMs: round(run.recorder.count ? run.recorder.meanUs / 1000 : 0),
-      ...(percentile !== null ? { headlineMs: round(run.recorder.count ? run.recorder.valueAtQuantileUs(percentileQuantile(percentile)) / 1000 : 0) } : {}),
+      ...(percentile !== null
+        ? {
+            headlineMs: round(
+              run.recorder.count ? run.recorder.valueAtQuantileUs(percentileQuantile(percentile)) / 1000 : 0,
+            ),
+          }
+        : {}),
     });
     startMs += run.wallMs;
     if (run.aborted || run.firstError !== undefined || control.signal?.aborted) break;
@@ -490,18 +586,34 @@ export interface PeakReport {
  * Probes are short server runs judged on the observed p99 (refusals count as over the bound); the
  * full-length confirmation run that follows is judged with early stopping.
  */
-async function findPeak(infer: (feeds: Feeds) => Promise<unknown>, samples: Feeds[], peak: NonNullable<BenchOptions['findPeak']>, singleStreamQps: number, bench: BenchOptions): Promise<PeakReport> {
+async function findPeak(
+  infer: (feeds: Feeds) => Promise<unknown>,
+  samples: Feeds[],
+  peak: NonNullable<BenchOptions['findPeak']>,
+  singleStreamQps: number,
+  bench: BenchOptions,
+): Promise<PeakReport> {
   const probeMs = peak.probeDurationMs ?? 3000;
   let seed = bench.arrivalSeed ?? bench.input?.seed ?? DEFAULT_INPUT_PLAN.seed;
   const probe = async (qps: number): Promise<ProbeResult> => {
-    const r = await probeAtRate(infer, samples, qps, { durationMs: probeMs, seed: seed++, minArrivals: 50, quantile: 0.99, boundMs: peak.p99Ms, control: bench.signal ? { signal: bench.signal } : {} });
+    const r = await probeAtRate(infer, samples, qps, {
+      durationMs: probeMs,
+      seed: seed++,
+      minArrivals: 50,
+      quantile: 0.99,
+      boundMs: peak.p99Ms,
+      control: bench.signal ? { signal: bench.signal } : {},
+    });
     return { ...r, qps: Math.round(qps * 100) / 100, p99Ms: r.p99Ms < 0 ? -1 : Math.round(r.p99Ms * 1000) / 1000 };
   };
   const result = await searchPeak(probe, { startQps: Math.max(1, singleStreamQps) });
   return { p99BoundMs: peak.p99Ms, qps: Math.round(result.qps * 100) / 100, probes: result.probes };
 }
 
-async function runVideoBenchReport(options: BenchOptions & { video: NonNullable<BenchOptions['video']> }, env: Environment): Promise<BenchOutcome> {
+async function runVideoBenchReport(
+  options: BenchOptions & { video: NonNullable<BenchOptions['video']> },
+  env: Environment,
+): Promise<BenchOutcome> {
   if (options.model === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--video needs a model');
   const model = options.model;
   if (typeof model !== 'string') throw new RtinferError('RTI_ERR_ARG_INVALID', '--video needs a model file');
@@ -509,14 +621,26 @@ async function runVideoBenchReport(options: BenchOptions & { video: NonNullable<
   const frames = await extractFrames(v.file, 60);
   try {
     const outcome = await runImagesBench({ ...options, images: frames }, env);
-    outcome.report.video = await runVideoBench(model, { ...v, ...(options.session ? { session: options.session } : {}), ...(options.task ? { task: options.task } : {}), ...(options.signal ? { signal: options.signal } : {}) }, outcome.report.latencyMs.p99);
+    outcome.report.video = await runVideoBench(
+      model,
+      {
+        ...v,
+        ...(options.session ? { session: options.session } : {}),
+        ...(options.task ? { task: options.task } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+      outcome.report.latencyMs.p99,
+    );
     return outcome;
   } finally {
     await rm(frames, { recursive: true, force: true });
   }
 }
 
-async function runImagesBench(options: BenchOptions & { images: string | readonly string[] }, env: Environment): Promise<BenchOutcome> {
+async function runImagesBench(
+  options: BenchOptions & { images: string | readonly string[] },
+  env: Environment,
+): Promise<BenchOutcome> {
   const { warmup, phase } = phases(options, 'single-stream');
   options.onPhase?.('load', undefined);
   const { task, ...rest } = options;
@@ -526,7 +650,12 @@ async function runImagesBench(options: BenchOptions & { images: string | readonl
   const report = buildReport({
     scenario: 'single-stream',
     env,
-    model: { label: r.label, ...(r.path ? { path: r.path } : {}), bytes: new Uint8Array(r.bytes), readMs: r.coldStart.readMs },
+    model: {
+      label: r.label,
+      ...(r.path ? { path: r.path } : {}),
+      bytes: new Uint8Array(r.bytes),
+      readMs: r.coldStart.readMs,
+    },
     isDefault: false,
     defaultLabel: undefined,
     inputs: r.inputs,
@@ -534,7 +663,11 @@ async function runImagesBench(options: BenchOptions & { images: string | readonl
     settings: options.session ?? {},
     options,
     plan,
-    set: { samples: [], shapes: {}, description: `${r.images.length} image(s), whole pipeline with the ${r.head} head` },
+    set: {
+      samples: [],
+      shapes: {},
+      description: `${r.images.length} image(s), whole pipeline with the ${r.head} head`,
+    },
     defaulted: [],
     warmup,
     phase,
@@ -545,6 +678,11 @@ async function runImagesBench(options: BenchOptions & { images: string | readonl
     engine: undefined,
     peak: undefined,
   });
-  report.pipeline = { head: r.head, images: r.images.length, stagesMs: r.stages, ...(r.skipped.length ? { skipped: r.skipped } : {}) };
+  report.pipeline = {
+    head: r.head,
+    images: r.images.length,
+    stagesMs: r.stages,
+    ...(r.skipped.length ? { skipped: r.skipped } : {}),
+  };
   return { report, latenciesUs: data.latenciesUs, startsMs: data.startsMs };
 }

@@ -63,7 +63,8 @@ export class GrpcH2Client {
 
   #session(): Session {
     let best: Session | undefined;
-    for (const s of this.#sessions) if (!s.dead && s.active < STREAMS_PER_SESSION && (!best || s.active < best.active)) best = s;
+    for (const s of this.#sessions)
+      if (!s.dead && s.active < STREAMS_PER_SESSION && (!best || s.active < best.active)) best = s;
     if (best) return best;
     const h2 = http2.connect(this.#authority);
     const s: Session = { h2, active: 0, dead: false };
@@ -110,7 +111,12 @@ export class GrpcH2Client {
         const length = body.length >= 5 ? body.readUInt32BE(1) : 0;
         const meta: Record<string, string> = {};
         for (const [k, v] of Object.entries(all)) if (!k.startsWith(':') && typeof v === 'string') meta[k] = v;
-        resolve({ message: body.subarray(5, 5 + length), status, details: decodeDetails(all['grpc-message'] as string | undefined), metadata: meta });
+        resolve({
+          message: body.subarray(5, 5 + length),
+          status,
+          details: decodeDetails(all['grpc-message'] as string | undefined),
+          metadata: meta,
+        });
       };
       const fail = (e: Error): void => {
         if (settled) return;

@@ -11,7 +11,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { RtinferError, firstLine, type ErrorCode } from '../errors.js';
-import { fromGrpcTensors, grpcServiceDefinition, toGrpcParameters, toGrpcTensors, type GrpcInferResponse } from '../protocol/grpc-v2.js';
+import {
+  fromGrpcTensors,
+  grpcServiceDefinition,
+  toGrpcParameters,
+  toGrpcTensors,
+  type GrpcInferResponse,
+} from '../protocol/grpc-v2.js';
 import { specsFromMetadata } from '../protocol/kserve-v2.js';
 import { feedsAsTensors, type HttpTarget, type HttpTargetOptions } from './http-target.js';
 import { GrpcH2Client, type GrpcReply } from './grpc-client.js';
@@ -38,10 +44,13 @@ export function parseGrpcUrl(text: string): GrpcModelAddress {
   } catch {
     throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}' (expected grpc://HOST:PORT/MODEL)`);
   }
-  if (url.protocol !== 'grpc:') throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': expected grpc://HOST:PORT/MODEL`);
-  if (!url.port) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': give the port (grpc://HOST:PORT/MODEL)`);
+  if (url.protocol !== 'grpc:')
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': expected grpc://HOST:PORT/MODEL`);
+  if (!url.port)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': give the port (grpc://HOST:PORT/MODEL)`);
   const m = /^\/(?:v2\/models\/)?([^/]+)(?:\/versions\/([^/]+))?\/?$/.exec(url.pathname);
-  if (!m) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': the path must be /MODEL[/versions/V]`);
+  if (!m)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': the path must be /MODEL[/versions/V]`);
   let model: string;
   let version: string;
   try {
@@ -50,7 +59,12 @@ export function parseGrpcUrl(text: string): GrpcModelAddress {
   } catch {
     throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': bad %-escape in the model name`);
   }
-  return { address: `${url.hostname}:${url.port}`, model, version, href: `grpc://${url.host}/${m[1]}${m[2] ? `/versions/${m[2]}` : ''}` };
+  return {
+    address: `${url.hostname}:${url.port}`,
+    model,
+    version,
+    href: `grpc://${url.host}/${m[1]}${m[2] ? `/versions/${m[2]}` : ''}`,
+  };
 }
 
 function errorFor(where: string, status: number, details: string): RtinferError {
@@ -80,7 +94,9 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
   };
   let meta: unknown;
   try {
-    meta = metadataMethod.responseDeserialize((await call(metadataMethod, metadataMethod.requestSerialize({ name: at.model, version: at.version }))).message);
+    meta = metadataMethod.responseDeserialize(
+      (await call(metadataMethod, metadataMethod.requestSerialize({ name: at.model, version: at.version }))).message,
+    );
   } catch (error) {
     client.close();
     throw error;
@@ -98,7 +114,15 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
       let wire = serialized.get(feeds);
       if (!wire) {
         const g = toGrpcTensors(feedsAsTensors(feeds), true);
-        wire = infer.requestSerialize({ model_name: at.model, model_version: at.version, id: '', parameters, inputs: g.tensors, outputs: [], raw_input_contents: g.raw });
+        wire = infer.requestSerialize({
+          model_name: at.model,
+          model_version: at.version,
+          id: '',
+          parameters,
+          inputs: g.tensors,
+          outputs: [],
+          raw_input_contents: g.raw,
+        });
         serialized.set(feeds, wire);
       }
       const reply = await call(infer, wire);

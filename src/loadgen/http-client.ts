@@ -29,7 +29,13 @@ interface Job {
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 /** Serializes a request once, so a load generator can send it many times. */
-export function serializeRequest(method: string, host: string, path: string, headers: Record<string, string>, body: Buffer): Buffer {
+export function serializeRequest(
+  method: string,
+  host: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Buffer {
   let head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\ncontent-length: ${body.length}\r\n`;
   for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== 'content-length') head += `${k}: ${v}\r\n`;
   return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), body]);
@@ -168,17 +174,21 @@ export class HttpPool {
     this.#port = port;
     this.#max = maxSockets;
     this.#timeoutMs = timeoutMs;
-    this.#sweep = setInterval(() => {
-      const now = Date.now();
-      for (const c of this.#busy) if (c.job && c.job.deadline <= now) c.fail(new Error(`no answer within ${this.#timeoutMs} ms`));
-      for (let i = this.#queue.length - 1; i >= 0; i--) {
-        const j = this.#queue[i] as Job;
-        if (j.deadline <= now) {
-          this.#queue.splice(i, 1);
-          j.reject(new Error(`no free connection within ${this.#timeoutMs} ms`));
+    this.#sweep = setInterval(
+      () => {
+        const now = Date.now();
+        for (const c of this.#busy)
+          if (c.job && c.job.deadline <= now) c.fail(new Error(`no answer within ${this.#timeoutMs} ms`));
+        for (let i = this.#queue.length - 1; i >= 0; i--) {
+          const j = this.#queue[i] as Job;
+          if (j.deadline <= now) {
+            this.#queue.splice(i, 1);
+            j.reject(new Error(`no free connection within ${this.#timeoutMs} ms`));
+          }
         }
-      }
-    }, Math.max(10, Math.min(1000, timeoutMs / 4)));
+      },
+      Math.max(10, Math.min(1000, timeoutMs / 4)),
+    );
     this.#sweep.unref();
   }
 

@@ -13,7 +13,14 @@ import { RtinferError, firstLine, type ErrorCode } from '../errors.js';
 import type { TensorDType } from '../runtime/dtypes.js';
 import type { TensorSpec } from '../runtime/session.js';
 import { HttpPool, serializeRequest, type RawResponse } from './http-client.js';
-import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH, specsFromMetadata, type V2Parameters, type V2Tensor } from '../protocol/kserve-v2.js';
+import {
+  decodeInferResponse,
+  encodeInferRequest,
+  HEADER_LENGTH,
+  specsFromMetadata,
+  type V2Parameters,
+  type V2Tensor,
+} from '../protocol/kserve-v2.js';
 
 export interface HttpTargetOptions {
   /** Send inputs and ask for outputs as binary tensors (default true); false sends JSON. */
@@ -36,7 +43,10 @@ export interface HttpTarget {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   /** The output tensors, or [] when not decoding (the target's `decode` option, or `decode` here). */
-  infer(feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>, decode?: boolean): Promise<V2Tensor[]>;
+  infer(
+    feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>,
+    decode?: boolean,
+  ): Promise<V2Tensor[]>;
   /** The server's Server-Timing split of the 200 answers so far (rtinfer serve sends one). */
   readonly serverTiming: ServerTimingRecorder;
   close(): void;
@@ -53,11 +63,23 @@ interface Reply {
   body: Buffer;
 }
 
-function request(agent: http.Agent, url: URL, method: string, body: Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<Reply> {
+function request(
+  agent: http.Agent,
+  url: URL,
+  method: string,
+  body: Buffer | undefined,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method, agent, headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) }, timeout: timeoutMs },
+      {
+        method,
+        agent,
+        headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+        timeout: timeoutMs,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -79,12 +101,22 @@ function errorFor(url: URL, reply: Reply): RtinferError {
   } catch {
     // not JSON: keep the text
   }
-  return new RtinferError(STATUS_CODES[reply.status] ?? 'RTI_ERR_TARGET_HTTP', `${url.pathname}: HTTP ${reply.status}: ${firstLine(message)}`);
+  return new RtinferError(
+    STATUS_CODES[reply.status] ?? 'RTI_ERR_TARGET_HTTP',
+    `${url.pathname}: HTTP ${reply.status}: ${firstLine(message)}`,
+  );
 }
 
 /** A load generator's feeds as v2 tensors (the same arrays, named). */
-export function feedsAsTensors(feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>): V2Tensor[] {
-  return Object.entries(feeds).map(([name, t]) => ({ name, type: t.type as TensorDType, dims: [...t.dims], data: t.data as V2Tensor['data'] }));
+export function feedsAsTensors(
+  feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>,
+): V2Tensor[] {
+  return Object.entries(feeds).map(([name, t]) => ({
+    name,
+    type: t.type as TensorDType,
+    dims: [...t.dims],
+    data: t.data as V2Tensor['data'],
+  }));
 }
 
 export function parseModelUrl(text: string): URL {
@@ -92,11 +124,18 @@ export function parseModelUrl(text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}' (expected a URL such as http://127.0.0.1:8000/v2/models/NAME)`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --target '${text}' (expected a URL such as http://127.0.0.1:8000/v2/models/NAME)`,
+    );
   }
-  if (url.protocol !== 'http:') throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': only http:// is supported`);
+  if (url.protocol !== 'http:')
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': only http:// is supported`);
   if (!/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/?$/.test(url.pathname)) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': the path must be /v2/models/NAME[/versions/V]`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --target '${text}': the path must be /v2/models/NAME[/versions/V]`,
+    );
   }
   url.pathname = url.pathname.replace(/\/$/, '');
   return url;
@@ -127,7 +166,11 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
   const serialized = new WeakMap<object, Buffer>();
   const serverTiming = new ServerTimingRecorder();
   const serialize = (feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>): Buffer => {
-    const msg = encodeInferRequest(feedsAsTensors(feeds), { binaryInputs: binary, binaryOutputs: binary, ...(options.parameters ? { parameters: options.parameters } : {}) });
+    const msg = encodeInferRequest(feedsAsTensors(feeds), {
+      binaryInputs: binary,
+      binaryOutputs: binary,
+      ...(options.parameters ? { parameters: options.parameters } : {}),
+    });
     return serializeRequest('POST', base.host, inferUrl.pathname, msg.headers, msg.body);
   };
   return {

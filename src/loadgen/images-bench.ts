@@ -58,7 +58,11 @@ export interface ImagesRun {
   outputs: Awaited<ReturnType<typeof createSession>>['outputs'];
 }
 
-export async function runImagesPipeline(o: BenchOptions & { images: string | readonly string[]; task?: VisionPipelineOptions['task'] }, warmup: Phase, phase: Phase): Promise<ImagesRun> {
+export async function runImagesPipeline(
+  o: BenchOptions & { images: string | readonly string[]; task?: VisionPipelineOptions['task'] },
+  warmup: Phase,
+  phase: Phase,
+): Promise<ImagesRun> {
   const { images, skipped } = await scanImageSource(o.images);
   if (o.model === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--images needs a model');
   const model = await readModel(o.model);
@@ -66,7 +70,10 @@ export async function runImagesPipeline(o: BenchOptions & { images: string | rea
   try {
     const metadata = inspectModel(model.bytes, model.label).metadata;
     const pipeline = createVisionPipeline({ session: rt, metadata, ...(o.task ? { task: o.task } : {}) });
-    const stages = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<StageName, LatencyRecorder>;
+    const stages = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<
+      StageName,
+      LatencyRecorder
+    >;
     let record = false;
     const predict = async (image: string): Promise<unknown> => {
       const r = await pipeline.predict(image);

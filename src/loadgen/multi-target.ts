@@ -24,7 +24,11 @@ export function splitTargets(text: string): { urls: string[]; balancer: TargetBa
   const first = parts[0] ?? '';
   if (first.startsWith('balance=')) {
     const b = first.slice('balance='.length);
-    if (!(TARGET_BALANCERS as readonly string[]).includes(b)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid balance '${b}' (expected one of ${TARGET_BALANCERS.join(', ')})`);
+    if (!(TARGET_BALANCERS as readonly string[]).includes(b))
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `invalid balance '${b}' (expected one of ${TARGET_BALANCERS.join(', ')})`,
+      );
     balancer = b as TargetBalancer;
     parts.shift();
   }
@@ -58,7 +62,12 @@ export function pickTarget(outstanding: ArrayLike<number>, next: number, balance
   return best;
 }
 
-export async function createMultiTarget(urls: readonly string[], balancer: TargetBalancer, options: HttpTargetOptions, create: (url: string, o: HttpTargetOptions) => Promise<HttpTarget>): Promise<HttpTarget> {
+export async function createMultiTarget(
+  urls: readonly string[],
+  balancer: TargetBalancer,
+  options: HttpTargetOptions,
+  create: (url: string, o: HttpTargetOptions) => Promise<HttpTarget>,
+): Promise<HttpTarget> {
   const targets: HttpTarget[] = [];
   try {
     for (const u of urls) targets.push(await create(u, options));
@@ -71,7 +80,10 @@ export async function createMultiTarget(urls: readonly string[], balancer: Targe
   const other = targets.find((t) => sig(t) !== sig(first));
   if (other !== undefined) {
     for (const t of targets) t.close();
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `--target ${other.url} serves other inputs than ${first.url}: the targets must be replicas of one model`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `--target ${other.url} serves other inputs than ${first.url}: the targets must be replicas of one model`,
+    );
   }
   const outstanding = new Int32Array(targets.length);
   let next = 0;

@@ -12,7 +12,13 @@ export interface TradeoffPoint {
 export function paretoFrontier(points: readonly TradeoffPoint[]): number[] {
   const frontier: number[] = [];
   points.forEach((p, i) => {
-    const dominated = points.some((q, j) => j !== i && q.throughput >= p.throughput && q.latencyMs <= p.latencyMs && (q.throughput > p.throughput || q.latencyMs < p.latencyMs));
+    const dominated = points.some(
+      (q, j) =>
+        j !== i &&
+        q.throughput >= p.throughput &&
+        q.latencyMs <= p.latencyMs &&
+        (q.throughput > p.throughput || q.latencyMs < p.latencyMs),
+    );
     if (!dominated && Number.isFinite(p.latencyMs)) frontier.push(i);
   });
   return frontier.sort((a, b) => (points[a]?.throughput ?? 0) - (points[b]?.throughput ?? 0));

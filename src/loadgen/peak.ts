@@ -38,7 +38,10 @@ export interface PeakSearchResult {
   probes: ProbeResult[];
 }
 
-export async function searchPeak(probe: (qps: number) => Promise<ProbeResult>, options: PeakSearchOptions): Promise<PeakSearchResult> {
+export async function searchPeak(
+  probe: (qps: number) => Promise<ProbeResult>,
+  options: PeakSearchOptions,
+): Promise<PeakSearchResult> {
   const tolerance = options.tolerance ?? 0.05;
   const maxProbes = options.maxProbes ?? 16;
   const probes: ProbeResult[] = [];
@@ -96,8 +99,18 @@ export interface ProbeSettings {
  * `quantile` with refusals counted as over the bound (nearest rank, as every percentile here).
  * `p99Ms` is that percentile (-1 when refusals reach it); a run cut by the signal never passes.
  */
-export async function probeAtRate<F>(infer: (feeds: F) => Promise<unknown>, samples: readonly F[], qps: number, s: ProbeSettings): Promise<ProbeResult> {
-  const run = await runServer(infer, samples, poissonArrivals(qps, s.durationMs, s.seed, s.minArrivals), s.control ?? {});
+export async function probeAtRate<F>(
+  infer: (feeds: F) => Promise<unknown>,
+  samples: readonly F[],
+  qps: number,
+  s: ProbeSettings,
+): Promise<ProbeResult> {
+  const run = await runServer(
+    infer,
+    samples,
+    poissonArrivals(qps, s.durationMs, s.seed, s.minArrivals),
+    s.control ?? {},
+  );
   const ms = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((a, b) => a - b);
   const refused = run.log.refusedCount;
   const total = ms.length + refused;

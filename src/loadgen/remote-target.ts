@@ -12,7 +12,10 @@ import { createMultiTarget, splitTargets } from './multi-target.js';
 export function parseTargetUrl(text: string): string {
   if (/^grpc:/i.test(text)) return parseGrpcUrl(text).href;
   if (/^https?:/i.test(text) || !/^[a-z][a-z0-9+.-]*:/i.test(text)) return parseModelUrl(text).href;
-  throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --target '${text}': expected http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME`);
+  throw new RtinferError(
+    'RTI_ERR_ARG_INVALID',
+    `invalid --target '${text}': expected http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME`,
+  );
 }
 
 function createOne(text: string, options: HttpTargetOptions): Promise<HttpTarget> {

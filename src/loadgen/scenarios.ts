@@ -42,7 +42,12 @@ export interface RunControl {
 }
 
 /** Wraps a scenario body with the CPU, wall-clock and event-loop measurements every run reports. */
-async function measured(body: (t0: number, log: QueryLog) => Promise<{ issued: number; aborted: boolean; samplesPerQuery?: number; slip?: LatencyRecorder }>): Promise<ScenarioRun> {
+async function measured(
+  body: (
+    t0: number,
+    log: QueryLog,
+  ) => Promise<{ issued: number; aborted: boolean; samplesPerQuery?: number; slip?: LatencyRecorder }>,
+): Promise<ScenarioRun> {
   const log = new QueryLog();
   const cpu0 = process.cpuUsage();
   const lag = startLagMonitor();
@@ -77,10 +82,20 @@ function progressReporter(control: RunControl, phase: Phase): (done: number, ela
 }
 
 function finished(phase: Phase, done: number, elapsed: number): boolean {
-  return (done >= phase.minQueries && elapsed >= phase.minDurationMs) || done >= (phase.maxQueries ?? Infinity) || elapsed >= (phase.maxDurationMs ?? Infinity);
+  return (
+    (done >= phase.minQueries && elapsed >= phase.minDurationMs) ||
+    done >= (phase.maxQueries ?? Infinity) ||
+    elapsed >= (phase.maxDurationMs ?? Infinity)
+  );
 }
 
-export function runMultiStream<F>(infer: Infer<F>, samples: readonly F[], perQuery: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
+export function runMultiStream<F>(
+  infer: Infer<F>,
+  samples: readonly F[],
+  perQuery: number,
+  phase: Phase,
+  control: RunControl = {},
+): Promise<ScenarioRun> {
   return measured(async (t0, log) => {
     const progress = progressReporter(control, phase);
     let issued = 0;
@@ -101,7 +116,13 @@ export function runMultiStream<F>(infer: Infer<F>, samples: readonly F[], perQue
   });
 }
 
-export function runConcurrency<F>(infer: Infer<F>, samples: readonly F[], concurrency: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
+export function runConcurrency<F>(
+  infer: Infer<F>,
+  samples: readonly F[],
+  concurrency: number,
+  phase: Phase,
+  control: RunControl = {},
+): Promise<ScenarioRun> {
   return measured(async (t0, log) => {
     const progress = progressReporter(control, phase);
     let issued = 0;
@@ -132,7 +153,13 @@ export function runConcurrency<F>(infer: Infer<F>, samples: readonly F[], concur
   });
 }
 
-export function runOffline<F>(infer: Infer<F>, samples: readonly F[], waveSize: number, phase: Phase, control: RunControl = {}): Promise<ScenarioRun> {
+export function runOffline<F>(
+  infer: Infer<F>,
+  samples: readonly F[],
+  waveSize: number,
+  phase: Phase,
+  control: RunControl = {},
+): Promise<ScenarioRun> {
   return measured(async (t0, log) => {
     const progress = progressReporter(control, phase);
     let issued = 0;
@@ -159,7 +186,12 @@ export function runOffline<F>(infer: Infer<F>, samples: readonly F[], waveSize: 
  * when late) and records its slip; latency runs from the scheduled time. Near a due time it spins
  * on setImmediate instead of sleeping, since timers only have millisecond resolution.
  */
-export function runServer<F>(infer: Infer<F>, samples: readonly F[], arrivalsMs: Float64Array, control: RunControl = {}): Promise<ScenarioRun> {
+export function runServer<F>(
+  infer: Infer<F>,
+  samples: readonly F[],
+  arrivalsMs: Float64Array,
+  control: RunControl = {},
+): Promise<ScenarioRun> {
   return measured(
     (t0, log) =>
       new Promise((resolve) => {

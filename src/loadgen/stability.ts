@@ -37,10 +37,22 @@ export function judgeWindows(windows: StabilityWindow[], percentage = 10): Stabi
   const qpsSpreadPct = spread(windows.map((w) => w.qps));
   const latencySpreadPct = spread(windows.map((w) => w.headlineMs ?? w.meanMs));
   const enough = windows.length > 0 && windows.every((w) => w.queries >= MIN_WINDOW_QUERIES);
-  return { windows, percentage, qpsSpreadPct, latencySpreadPct, stable: enough && qpsSpreadPct <= percentage && latencySpreadPct <= percentage };
+  return {
+    windows,
+    percentage,
+    qpsSpreadPct,
+    latencySpreadPct,
+    stable: enough && qpsSpreadPct <= percentage && latencySpreadPct <= percentage,
+  };
 }
 
-export function stabilityOf(latenciesUs: ArrayLike<number>, startsMs: ArrayLike<number>, wallMs: number, percentage = 10, count = 3): Stability {
+export function stabilityOf(
+  latenciesUs: ArrayLike<number>,
+  startsMs: ArrayLike<number>,
+  wallMs: number,
+  percentage = 10,
+  count = 3,
+): Stability {
   const width = wallMs / count;
   const sums = new Array<number>(count).fill(0);
   const ns = new Array<number>(count).fill(0);
@@ -49,6 +61,11 @@ export function stabilityOf(latenciesUs: ArrayLike<number>, startsMs: ArrayLike<
     sums[w] = (sums[w] ?? 0) + (latenciesUs[i] ?? 0) / 1000;
     ns[w] = (ns[w] ?? 0) + 1;
   }
-  const windows = ns.map((n, i) => ({ startMs: i * width, queries: n, qps: width > 0 ? n / (width / 1000) : 0, meanMs: n > 0 ? (sums[i] ?? 0) / n : 0 }));
+  const windows = ns.map((n, i) => ({
+    startMs: i * width,
+    queries: n,
+    qps: width > 0 ? n / (width / 1000) : 0,
+    meanMs: n > 0 ? (sums[i] ?? 0) / n : 0,
+  }));
   return judgeWindows(windows, percentage);
 }

@@ -74,7 +74,17 @@ export interface SweepPoint {
 export interface SweepReport {
   schema: typeof SWEEP_SCHEMA;
   model: { label: string; path: string | null; shapes: Record<string, number[]> };
-  settings: { batch: number[]; instances: number[]; threads: number[]; load: { kind: 'concurrency' | 'qps'; values: number[] }; durationMs: number; minQueries: number; seed: number; session: SessionSettings; percentile?: number };
+  settings: {
+    batch: number[];
+    instances: number[];
+    threads: number[];
+    load: { kind: 'concurrency' | 'qps'; values: number[] };
+    durationMs: number;
+    minQueries: number;
+    seed: number;
+    session: SessionSettings;
+    percentile?: number;
+  };
   grid: { points: number; measured: number; ms: number };
   points: SweepPoint[];
   env: Environment;
@@ -82,12 +92,14 @@ export interface SweepReport {
 
 function list(name: string, values: number[] | undefined, fallback: number[], min = 1): number[] {
   const v = values ?? fallback;
-  if (v.length === 0 || v.some((x) => !(x >= min) || !Number.isFinite(x))) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${name} ${v.join(',')} (expected numbers >= ${min})`);
+  if (v.length === 0 || v.some((x) => !(x >= min) || !Number.isFinite(x)))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${name} ${v.join(',')} (expected numbers >= ${min})`);
   return [...new Set(v)].sort((a, b) => a - b);
 }
 
 export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
-  if (o.concurrency && o.qps) throw new RtinferError('RTI_ERR_ARG_INVALID', 'give --concurrency or --qps as the load axis, not both');
+  if (o.concurrency && o.qps)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', 'give --concurrency or --qps as the load axis, not both');
   const batches = list('batch', o.batch, [1]);
   const instancesList = list('instances', o.instances, [1]);
   const threadsList = list('threads', o.threads, [1]);
@@ -97,11 +109,17 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
   const percentile = o.percentile ?? 99;
   // Recorded only when given: settings are the run store's grouping key, and sweeps without it keep theirs.
   const given = o.percentile !== undefined ? { percentile } : {};
-  if (!(Number.isFinite(percentile) && percentile > 0 && percentile < 100)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --percentile ${percentile} (expected a number in (0, 100))`);
+  if (!(Number.isFinite(percentile) && percentile > 0 && percentile < 100))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --percentile ${percentile} (expected a number in (0, 100))`);
   const env = captureEnvironment();
   if (o.target !== undefined) {
-    if (o.model !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', 'give either a model file or --target, not both');
-    if (o.batch || o.instances || o.threads) throw new RtinferError('RTI_ERR_ARG_INVALID', '--batch, --instances and --threads set up a local engine: with --target the server has its own layout (sweep --concurrency or --qps)');
+    if (o.model !== undefined)
+      throw new RtinferError('RTI_ERR_ARG_INVALID', 'give either a model file or --target, not both');
+    if (o.batch || o.instances || o.threads)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        '--batch, --instances and --threads set up a local engine: with --target the server has its own layout (sweep --concurrency or --qps)',
+      );
     return sweepTarget(o.target, o, kind, loads, phase, env, percentile, given);
   }
   const fallback = o.model === undefined ? defaultModel() : undefined;
@@ -148,13 +166,24 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
             const run: ScenarioRun =
               kind === 'concurrency'
                 ? await runConcurrency(infer, set.samples, load, phase, control)
-                : await runServer(infer, set.samples, poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries), control);
+                : await runServer(
+                    infer,
+                    set.samples,
+                    poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries),
+                    control,
+                  );
             const ms = (us: number): number => Math.round(us) / 1000;
-            const point = pointOf(run, percentile, { instances, threads, batch }, { kind, value: load }, {
-              queueMs: queue.count ? ms(queue.valueAtQuantileUs(0.5)) : 0,
-              inferenceMs: inference.count ? ms(inference.valueAtQuantileUs(0.5)) : 0,
-              meanBatchRequests: answered ? Math.round((batched / answered) * 100) / 100 : 0,
-            });
+            const point = pointOf(
+              run,
+              percentile,
+              { instances, threads, batch },
+              { kind, value: load },
+              {
+                queueMs: queue.count ? ms(queue.valueAtQuantileUs(0.5)) : 0,
+                inferenceMs: inference.count ? ms(inference.valueAtQuantileUs(0.5)) : 0,
+                meanBatchRequests: answered ? Math.round((batched / answered) * 100) / 100 : 0,
+              },
+            );
             points.push(point);
             o.onPoint?.(point, points.length, total);
           }
@@ -168,7 +197,17 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
   return {
     schema: SWEEP_SCHEMA,
     model: { label: fallback ? fallback.description : model.label, path: model.path ?? null, shapes: set.shapes },
-    settings: { batch: batches, instances: instancesList, threads: threadsList, load: { kind, values: loads }, durationMs: phase.minDurationMs, minQueries: phase.minQueries, seed: plan.seed, session: o.session ?? {}, ...given },
+    settings: {
+      batch: batches,
+      instances: instancesList,
+      threads: threadsList,
+      load: { kind, values: loads },
+      durationMs: phase.minDurationMs,
+      minQueries: phase.minQueries,
+      seed: plan.seed,
+      session: o.session ?? {},
+      ...given,
+    },
     grid: { points: total, measured: points.length, ms: Math.round(performance.now() - t0) },
     points,
     env,
@@ -176,13 +215,21 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
 }
 
 function markPareto(points: SweepPoint[]): void {
-  for (const i of paretoFrontier(points.map((p) => ({ throughput: p.throughput, latencyMs: p.queries > 0 ? p.headlineMs : Infinity })))) {
+  for (const i of paretoFrontier(
+    points.map((p) => ({ throughput: p.throughput, latencyMs: p.queries > 0 ? p.headlineMs : Infinity })),
+  )) {
     const p = points[i];
     if (p) p.pareto = true;
   }
 }
 
-function pointOf(run: ScenarioRun, percentile: number, layout: { instances: number; threads: number; batch: number }, load: SweepPoint['load'], split: Pick<SweepPoint, 'queueMs' | 'inferenceMs' | 'meanBatchRequests'>): SweepPoint {
+function pointOf(
+  run: ScenarioRun,
+  percentile: number,
+  layout: { instances: number; threads: number; batch: number },
+  load: SweepPoint['load'],
+  split: Pick<SweepPoint, 'queueMs' | 'inferenceMs' | 'meanBatchRequests'>,
+): SweepPoint {
   const rec = run.log.recorder;
   const ms = (us: number): number => Math.round(us) / 1000;
   return {
@@ -190,7 +237,14 @@ function pointOf(run: ScenarioRun, percentile: number, layout: { instances: numb
     load,
     queries: run.log.count,
     throughput: Math.round((run.log.count / (run.wallMs / 1000)) * 100) / 100,
-    latencyMs: rec.count ? { p50: ms(rec.valueAtQuantileUs(0.5)), p90: ms(rec.valueAtQuantileUs(0.9)), p99: ms(rec.valueAtQuantileUs(0.99)), max: ms(rec.maxUs) } : { p50: 0, p90: 0, p99: 0, max: 0 },
+    latencyMs: rec.count
+      ? {
+          p50: ms(rec.valueAtQuantileUs(0.5)),
+          p90: ms(rec.valueAtQuantileUs(0.9)),
+          p99: ms(rec.valueAtQuantileUs(0.99)),
+          max: ms(rec.maxUs),
+        }
+      : { p50: 0, p90: 0, p99: 0, max: 0 },
     headlineMs: rec.count ? ms(rec.valueAtQuantileUs(percentileQuantile(percentile))) : 0,
     ...split,
     refused: run.log.refusedCount,
@@ -199,10 +253,23 @@ function pointOf(run: ScenarioRun, percentile: number, layout: { instances: numb
 }
 
 /** The load axis against a served model; instances, threads and batch are 0 in its points ("the server's"). */
-async function sweepTarget(url: string, o: SweepOptions, kind: 'concurrency' | 'qps', loads: number[], phase: Phase, env: Environment, percentile: number, given: { percentile?: number }): Promise<SweepReport> {
+async function sweepTarget(
+  url: string,
+  o: SweepOptions,
+  kind: 'concurrency' | 'qps',
+  loads: number[],
+  phase: Phase,
+  env: Environment,
+  percentile: number,
+  given: { percentile?: number },
+): Promise<SweepReport> {
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...o.input };
   const most = kind === 'concurrency' ? Math.max(...loads) : 256;
-  const target = await createRemoteTarget(url, { binary: o.targetJson !== true, maxSockets: Math.max(8, most), decode: false });
+  const target = await createRemoteTarget(url, {
+    binary: o.targetJson !== true,
+    maxSockets: Math.max(8, most),
+    decode: false,
+  });
   const t0 = performance.now();
   const points: SweepPoint[] = [];
   try {
@@ -214,9 +281,23 @@ async function sweepTarget(url: string, o: SweepOptions, kind: 'concurrency' | '
       target.serverTiming.reset();
       const infer = (feeds: Feeds): Promise<unknown> => target.infer(feeds);
       const control = o.signal ? { signal: o.signal } : {};
-      const run = kind === 'concurrency' ? await runConcurrency(infer, set.samples, load, phase, control) : await runServer(infer, set.samples, poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries), control);
+      const run =
+        kind === 'concurrency'
+          ? await runConcurrency(infer, set.samples, load, phase, control)
+          : await runServer(
+              infer,
+              set.samples,
+              poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries),
+              control,
+            );
       const stages = target.serverTiming.summary();
-      const point = pointOf(run, percentile, { instances: 0, threads: 0, batch: 0 }, { kind, value: load }, { queueMs: stages?.['queue']?.p50 ?? 0, inferenceMs: stages?.['inference']?.p50 ?? 0, meanBatchRequests: 0 });
+      const point = pointOf(
+        run,
+        percentile,
+        { instances: 0, threads: 0, batch: 0 },
+        { kind, value: load },
+        { queueMs: stages?.['queue']?.p50 ?? 0, inferenceMs: stages?.['inference']?.p50 ?? 0, meanBatchRequests: 0 },
+      );
       points.push(point);
       o.onPoint?.(point, points.length, loads.length);
     }
@@ -224,7 +305,17 @@ async function sweepTarget(url: string, o: SweepOptions, kind: 'concurrency' | '
     return {
       schema: SWEEP_SCHEMA,
       model: { label: target.url, path: null, shapes: set.shapes },
-      settings: { batch: [], instances: [], threads: [], load: { kind, values: loads }, durationMs: phase.minDurationMs, minQueries: phase.minQueries, seed: plan.seed, session: {}, ...given },
+      settings: {
+        batch: [],
+        instances: [],
+        threads: [],
+        load: { kind, values: loads },
+        durationMs: phase.minDurationMs,
+        minQueries: phase.minQueries,
+        seed: plan.seed,
+        session: {},
+        ...given,
+      },
       grid: { points: loads.length, measured: points.length, ms: Math.round(performance.now() - t0) },
       points,
       env,

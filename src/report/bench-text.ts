@@ -16,7 +16,11 @@ export function renderBenchText(r: BenchReport): string {
     .join(' ');
   const out: string[] = [];
   out.push(`rtinfer bench · ${r.scenario} · ${r.model.label}${r.model.default ? ' (bundled default)' : ''}`);
-  out.push(r.model.target ? `  target    ${r.model.target} (KServe v2 over HTTP)` : `  model     ${r.model.path ?? '<bytes>'} (${formatBytes(r.model.bytes)})`);
+  out.push(
+    r.model.target
+      ? `  target    ${r.model.target} (KServe v2 over HTTP)`
+      : `  model     ${r.model.path ?? '<bytes>'} (${formatBytes(r.model.bytes)})`,
+  );
   // An image run has no synthetic shapes: the description alone, not an empty field before it.
   out.push(`  inputs    ${[shapes, r.settings.input.description].filter(Boolean).join(' · ')}`);
   out.push(
@@ -29,7 +33,9 @@ export function renderBenchText(r: BenchReport): string {
       : `cold start  read ${formatMs(r.coldStart.readMs)} ms · session ${formatMs(r.coldStart.sessionCreateMs)} ms · first inference ${formatMs(r.coldStart.firstInferenceMs)} ms`,
   );
   out.push(`warm-up     ${r.warmup.queries} queries in ${(r.warmup.ms / 1000).toFixed(2)} s`);
-  out.push(`measured    ${r.throughput.queries} queries in ${(r.throughput.durationMs / 1000).toFixed(2)} s · ${r.throughput.qps} queries/s${r.throughput.samplesPerSecond !== r.throughput.qps ? ` · ${r.throughput.samplesPerSecond} samples/s` : ''}`);
+  out.push(
+    `measured    ${r.throughput.queries} queries in ${(r.throughput.durationMs / 1000).toFixed(2)} s · ${r.throughput.qps} queries/s${r.throughput.samplesPerSecond !== r.throughput.qps ? ` · ${r.throughput.samplesPerSecond} samples/s` : ''}`,
+  );
   const h = r.headline;
   out.push(
     h.metric === 'throughput'
@@ -38,13 +44,20 @@ export function renderBenchText(r: BenchReport): string {
   );
   if (r.peak) {
     const pk = r.peak;
-    out.push(`peak        ${pk.qps > 0 ? `${pk.qps} q/s` : 'none'} keeps p99 <= ${pk.p99BoundMs} ms · probes ${pk.probes.map((p) => `${p.qps}${p.pass ? '✓' : '✗'}`).join(' ')}`);
+    out.push(
+      `peak        ${pk.qps > 0 ? `${pk.qps} q/s` : 'none'} keeps p99 <= ${pk.p99BoundMs} ms · probes ${pk.probes.map((p) => `${p.qps}${p.pass ? '✓' : '✗'}`).join(' ')}`,
+    );
   }
   if (r.server) {
     const sv = r.server;
-    out.push(`server      target ${sv.targetQps} q/s, achieved ${sv.achievedQps} q/s${sv.latencyBoundMs !== null ? ` · bound ${sv.latencyBoundMs} ms: ${sv.pass ? 'PASS' : 'FAIL'} (${sv.overBound} over)` : ''}`);
+    out.push(
+      `server      target ${sv.targetQps} q/s, achieved ${sv.achievedQps} q/s${sv.latencyBoundMs !== null ? ` · bound ${sv.latencyBoundMs} ms: ${sv.pass ? 'PASS' : 'FAIL'} (${sv.overBound} over)` : ''}`,
+    );
   }
-  if (r.generator) out.push(`generator   schedule slip p50 ${formatMs(r.generator.slipMs.p50)} ms · p99 ${formatMs(r.generator.slipMs.p99)} ms · max ${formatMs(r.generator.slipMs.max)} ms${r.generator.lagging ? ' (LAGGING)' : ''}`);
+  if (r.generator)
+    out.push(
+      `generator   schedule slip p50 ${formatMs(r.generator.slipMs.p50)} ms · p99 ${formatMs(r.generator.slipMs.p99)} ms · max ${formatMs(r.generator.slipMs.max)} ms${r.generator.lagging ? ' (LAGGING)' : ''}`,
+    );
   if (r.engine) {
     const e = r.engine;
     out.push(
@@ -55,11 +68,33 @@ export function renderBenchText(r: BenchReport): string {
     const st = r.pipeline.stagesMs;
     out.push(`pipeline    ${r.pipeline.head} head over ${r.pipeline.images} image(s); per stage (ms):`);
     if (r.pipeline.skipped?.length) out.push(`skipped     ${skippedNote(r.pipeline.skipped, 20)}`);
-    out.push(formatTable([['  stage', 'p50', 'p90', 'p99', 'mean'], ...Object.entries(st).map(([k, v]) => [`  ${k}`, formatMs(v.p50), formatMs(v.p90), formatMs(v.p99), formatMs(v.mean)]), ['  end to end', formatMs(r.latencyMs.p50), formatMs(r.latencyMs.p90), formatMs(r.latencyMs.p99), formatMs(r.latencyMs.mean)]]));
+    out.push(
+      formatTable([
+        ['  stage', 'p50', 'p90', 'p99', 'mean'],
+        ...Object.entries(st).map(([k, v]) => [
+          `  ${k}`,
+          formatMs(v.p50),
+          formatMs(v.p90),
+          formatMs(v.p99),
+          formatMs(v.mean),
+        ]),
+        [
+          '  end to end',
+          formatMs(r.latencyMs.p50),
+          formatMs(r.latencyMs.p90),
+          formatMs(r.latencyMs.p99),
+          formatMs(r.latencyMs.mean),
+        ],
+      ]),
+    );
   }
   if (r.serverTiming) {
     const st = r.serverTiming.stagesMs;
-    out.push(`server      its own split (Server-Timing), p50 ms: ${Object.entries(st).map(([k, v]) => `${k} ${formatMs(v.p50)}`).join(' · ')}`);
+    out.push(
+      `server      its own split (Server-Timing), p50 ms: ${Object.entries(st)
+        .map(([k, v]) => `${k} ${formatMs(v.p50)}`)
+        .join(' · ')}`,
+    );
   }
   const refused = Object.entries(r.refused);
   if (refused.length) out.push(`refused     ${refused.map(([c, n]) => `${c} ${n}`).join(' · ')}`);
@@ -70,7 +105,9 @@ export function renderBenchText(r: BenchReport): string {
       ['', ...[l.mean, l.stddev, l.min, l.p50, l.p90, l.p95, l.p99, l.p999, l.max].map(formatMs)],
     ]),
   );
-  out.push(`${r.confidence.level * 100}% CI      ${ci('p50', r.confidence.p50)} · ${ci('p90', r.confidence.p90)} · ${ci('p99', r.confidence.p99)}`);
+  out.push(
+    `${r.confidence.level * 100}% CI      ${ci('p50', r.confidence.p50)} · ${ci('p90', r.confidence.p90)} · ${ci('p99', r.confidence.p99)}`,
+  );
   // A --percentile other than 90 or 99 gets its own early-stopping line, first.
   const own = h.earlyStopping && h.percentile !== 90 && h.percentile !== 99 ? [h.earlyStopping] : [];
   for (const v of [...own, r.earlyStopping.p90, r.earlyStopping.p99]) {
@@ -82,27 +119,38 @@ export function renderBenchText(r: BenchReport): string {
   }
   const st = r.stability;
   if (r.untilStable) out.push(...untilStableLines(r.untilStable, st));
-  else out.push(`stability   ${st.windows.map((w) => `${w.qps.toFixed(1)} q/s @ ${formatMs(w.meanMs)} ms`).join(' | ')} · spread ±${st.qpsSpreadPct}% / ±${st.latencySpreadPct}%`);
+  else
+    out.push(
+      `stability   ${st.windows.map((w) => `${w.qps.toFixed(1)} q/s @ ${formatMs(w.meanMs)} ms`).join(' | ')} · spread ±${st.qpsSpreadPct}% / ±${st.latencySpreadPct}%`,
+    );
   out.push('');
   out.push(
     `cpu         ${formatMs(r.cpu.msPerQuery)} ms per query (${r.cpu.utilization.toFixed(2)} cores busy) · event-loop lag p99 ${formatMs(r.eventLoopLagMs.p99)} ms · peak RSS ${r.memory.peakRssMB} MB`,
   );
   const e = r.env;
-  out.push(`env         ${e.cpuModel} · ${e.cores} cores · ${e.platform}/${e.arch} · Node ${e.node} · onnxruntime ${e.onnxruntime} · rtinfer ${e.rtinfer} · load ${e.loadAvgBefore.toFixed(2)}`);
-  out.push(`validity    ${r.validity.valid ? 'VALID' : 'INVALID'}${r.validity.reasons.map((x) => `\n  - ${x}`).join('')}`);
+  out.push(
+    `env         ${e.cpuModel} · ${e.cores} cores · ${e.platform}/${e.arch} · Node ${e.node} · onnxruntime ${e.onnxruntime} · rtinfer ${e.rtinfer} · load ${e.loadAvgBefore.toFixed(2)}`,
+  );
+  out.push(
+    `validity    ${r.validity.valid ? 'VALID' : 'INVALID'}${r.validity.reasons.map((x) => `\n  - ${x}`).join('')}`,
+  );
   if (r.validity.warnings.length) out.push(`notes${r.validity.warnings.map((x) => `\n  - ${x}`).join('')}`);
   return out.join('\n');
 }
 
 /** --until-stable: the verdict, then every window; the report's other figures are the last three together. */
 function untilStableLines(u: NonNullable<BenchReport['untilStable']>, st: BenchReport['stability']): string[] {
-  const verdict = u.stable ? `STABLE after ${u.windows} windows` : `NOT STABLE after ${u.windows} windows${u.windows >= u.maxWindows ? ' (the cap)' : ''}`;
+  const verdict = u.stable
+    ? `STABLE after ${u.windows} windows`
+    : `NOT STABLE after ${u.windows} windows${u.windows >= u.maxWindows ? ' (the cap)' : ''}`;
   const lines = [
     `stability   ${verdict} of at most ${u.maxWindows} · last three: throughput ±${st.qpsSpreadPct}%, ${u.latency} latency ±${st.latencySpreadPct}% (limit ±${u.percentage}%) · the report's figures are the three marked *`,
   ];
   u.figures.forEach((w, i) => {
     const latency = w.headlineMs !== undefined ? ` · ${u.latency} ${formatMs(w.headlineMs)} ms` : '';
-    lines.push(`  window ${String(i + 1).padStart(2)}  ${w.queries} queries · ${w.qps.toFixed(1)} q/s · mean ${formatMs(w.meanMs)} ms${latency}${i >= u.figures.length - 3 ? ' *' : ''}`);
+    lines.push(
+      `  window ${String(i + 1).padStart(2)}  ${w.queries} queries · ${w.qps.toFixed(1)} q/s · mean ${formatMs(w.meanMs)} ms${latency}${i >= u.figures.length - 3 ? ' *' : ''}`,
+    );
   });
   return lines;
 }

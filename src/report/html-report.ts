@@ -12,9 +12,19 @@ const body = (what: string): string =>
   `<main id="app"><noscript><p>This ${escapeHtml(what)} draws its charts with JavaScript. The full report is embedded as JSON in the element #rtinfer-data of this file.</p></noscript></main>`;
 
 export function renderBenchHtml(r: BenchReport): string {
-  return renderPage({ title: `rtinfer bench · ${r.scenario} · ${r.model.label}`, entry: 'report', data: { kind: 'bench', report: r }, bodyHtml: body('bench report') });
+  return renderPage({
+    title: `rtinfer bench · ${r.scenario} · ${r.model.label}`,
+    entry: 'report',
+    data: { kind: 'bench', report: r },
+    bodyHtml: body('bench report'),
+  });
 }
 
 export function renderSweepHtml(r: SweepReport): string {
-  return renderPage({ title: `rtinfer sweep · ${r.model.label}`, entry: 'report', data: { kind: 'sweep', report: r }, bodyHtml: body('sweep report') });
+  return renderPage({
+    title: `rtinfer sweep · ${r.model.label}`,
+    entry: 'report',
+    data: { kind: 'sweep', report: r },
+    bodyHtml: body('sweep report'),
+  });
 }

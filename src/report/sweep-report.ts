@@ -4,7 +4,22 @@ import { formatMs, formatTable } from './format.js';
 
 import { percentileName } from '../loadgen/bench-report.js';
 
-const HEADER = ['inst', 'thr', 'batch', 'load', 'queries', 'q/s', 'p50 ms', 'p90 ms', 'p99 ms', 'queue ms', 'infer ms', 'mean batch', 'refused', 'pareto'];
+const HEADER = [
+  'inst',
+  'thr',
+  'batch',
+  'load',
+  'queries',
+  'q/s',
+  'p50 ms',
+  'p90 ms',
+  'p99 ms',
+  'queue ms',
+  'infer ms',
+  'mean batch',
+  'refused',
+  'pareto',
+];
 
 /** A --percentile other than the table's own p50, p90 and p99 gets a column after p99. Reports older than it: 99. */
 const percentileOf = (r: SweepReport): number => r.settings.percentile ?? 99;
@@ -33,7 +48,9 @@ function row(p: SweepPoint, extra: boolean): string[] {
 }
 
 export function renderSweepText(r: SweepReport): string {
-  const head = `rtinfer sweep · ${r.model.label} · ${Object.entries(r.model.shapes).map(([n, d]) => `${n}=${d.join('x')}`).join(' ')}`;
+  const head = `rtinfer sweep · ${r.model.label} · ${Object.entries(r.model.shapes)
+    .map(([n, d]) => `${n}=${d.join('x')}`)
+    .join(' ')}`;
   const name = percentileName(percentileOf(r));
   const extra = extraColumn(r);
   const header = extra ? [...HEADER.slice(0, 9), `${name} ms`, ...HEADER.slice(9)] : HEADER;
@@ -43,10 +60,31 @@ export function renderSweepText(r: SweepReport): string {
 
 export function renderSweepCsv(r: SweepReport): string {
   // headline_percentile and headline_ms were added last, so positional readers keep working.
-  const lines = ['instances,threads,batch,load_kind,load,queries,throughput_qps,p50_ms,p90_ms,p99_ms,max_ms,queue_ms,inference_ms,mean_batch_requests,refused,pareto,headline_percentile,headline_ms'];
+  const lines = [
+    'instances,threads,batch,load_kind,load,queries,throughput_qps,p50_ms,p90_ms,p99_ms,max_ms,queue_ms,inference_ms,mean_batch_requests,refused,pareto,headline_percentile,headline_ms',
+  ];
   for (const p of r.points) {
     lines.push(
-      [p.instances, p.threads, p.batch, p.load.kind, p.load.value, p.queries, p.throughput, p.latencyMs.p50, p.latencyMs.p90, p.latencyMs.p99, p.latencyMs.max, p.queueMs, p.inferenceMs, p.meanBatchRequests, p.refused, p.pareto ? 1 : 0, percentileOf(r), p.headlineMs ?? p.latencyMs.p99].join(','),
+      [
+        p.instances,
+        p.threads,
+        p.batch,
+        p.load.kind,
+        p.load.value,
+        p.queries,
+        p.throughput,
+        p.latencyMs.p50,
+        p.latencyMs.p90,
+        p.latencyMs.p99,
+        p.latencyMs.max,
+        p.queueMs,
+        p.inferenceMs,
+        p.meanBatchRequests,
+        p.refused,
+        p.pareto ? 1 : 0,
+        percentileOf(r),
+        p.headlineMs ?? p.latencyMs.p99,
+      ].join(','),
     );
   }
   return lines.join('\n') + '\n';

@@ -41,7 +41,25 @@ test('bench with no model measures the bundled PP-OCRv4 detector and prints the 
 
 test('bench on a sub-millisecond model: enough queries make p90 and p99 claimable, CSV has one row per query', async () => {
   const csv = path.join(dir, 'q.csv');
-  const r = await rtinfer('bench', SILERO, '--shape', 'input=1x512', '--input', 'sr=16000', '--duration', '1s', '--min-queries', '600', '--warmup', '20', '--json', '--csv', csv, '--stability-percentage', '100');
+  const r = await rtinfer(
+    'bench',
+    SILERO,
+    '--shape',
+    'input=1x512',
+    '--input',
+    'sr=16000',
+    '--duration',
+    '1s',
+    '--min-queries',
+    '600',
+    '--warmup',
+    '20',
+    '--json',
+    '--csv',
+    csv,
+    '--stability-percentage',
+    '100',
+  );
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.ok(j.throughput.queries >= 600);
@@ -63,7 +81,21 @@ test('bench on a sub-millisecond model: enough queries make p90 and p99 claimabl
 });
 
 test('a too-short run is reported, marked invalid with its reason, not dropped', async () => {
-  const r = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--duration', '5s', '--min-queries', '10', '--max-queries', '10', '--warmup', '1', '--json');
+  const r = await rtinfer(
+    'bench',
+    OCR_CLS,
+    '--shape',
+    'x=1x3x48x192',
+    '--duration',
+    '5s',
+    '--min-queries',
+    '10',
+    '--max-queries',
+    '10',
+    '--warmup',
+    '1',
+    '--json',
+  );
   assert.equal(r.code, 3, `printed, with exit 3 (INVALID): ${r.stderr}`);
   const j = JSON.parse(r.stdout);
   assert.equal(j.validity.valid, false);
@@ -86,7 +118,12 @@ test('info --json reports IO, opsets, parameters, operators and FLOPs at the cho
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.schema, 'rtinfer.info/1');
-  assert.deepEqual(j.inputs[0].shape, ['p2o.DynamicDimension.0', 3, 'p2o.DynamicDimension.1', 'p2o.DynamicDimension.2']);
+  assert.deepEqual(j.inputs[0].shape, [
+    'p2o.DynamicDimension.0',
+    3,
+    'p2o.DynamicDimension.1',
+    'p2o.DynamicDimension.2',
+  ]);
   assert.deepEqual(j.shapes, { x: [1, 3, 640, 640] });
   assert.ok(j.parameters.count > 1e6 && j.parameters.bytes > 4e6);
   assert.ok(j.operators.some((o: { opType: string; count: number }) => o.opType === 'Conv' && o.count > 10));
@@ -118,7 +155,11 @@ test('BAD CALL - each bad input gets one line, exit 2 for usage and 1 for runtim
     [['bench', '--shape', 'y=1x3x64x64'], 2, /input 'y', but the model's inputs are: x/],
     [['bench', '--shape', 'x=1x4x64x64'], 2, /fixes it at 3/],
     [['bench', '--bogus'], 2, /unknown option --bogus/],
-    [['bench', '--graph-opt', 'max'], 2, /invalid --graph-opt 'max' \(expected one of disabled, basic, extended, all\)/],
+    [
+      ['bench', '--graph-opt', 'max'],
+      2,
+      /invalid --graph-opt 'max' \(expected one of disabled, basic, extended, all\)/,
+    ],
     [['bench', '--duration', 'soon'], 2, /invalid --duration 'soon'/],
     [['bench', '--threads=-2'], 2, /invalid --threads '-2'/],
     [['bench', '--threads', '-2'], 2, /option --threads needs a value/],
@@ -127,7 +168,11 @@ test('BAD CALL - each bad input gets one line, exit 2 for usage and 1 for runtim
     [['bench', '--ep', 'nosuch'], 2, /execution provider 'nosuch' is not in this onnxruntime-node build/],
     [['bench', 'a.onnx', 'b.onnx'], 2, /unexpected argument 'b\.onnx'/],
     [['frobnicate'], 2, /unknown command 'frobnicate'/],
-    [['bench', '--scenario', 'bursty'], 2, /invalid --scenario 'bursty' \(expected one of single-stream, multi-stream, server, offline, concurrency\)/],
+    [
+      ['bench', '--scenario', 'bursty'],
+      2,
+      /invalid --scenario 'bursty' \(expected one of single-stream, multi-stream, server, offline, concurrency\)/,
+    ],
     [['bench', OCR_CLS, '--scenario', 'server'], 2, /the server scenario needs --qps N/],
     [['bench', OCR_CLS, '--scenario', 'server', '--find-peak'], 2, /--find-peak needs --p99 MS/],
     [['bench', OCR_CLS, '--find-peak', '--p99', '20'], 2, /--find-peak needs --scenario server/],
@@ -140,11 +185,19 @@ test('BAD CALL - each bad input gets one line, exit 2 for usage and 1 for runtim
     [['serve', OCR_CLS, '--placement', 'gpu'], 2, /invalid --placement 'gpu' \(expected one of worker, main\)/],
     [['serve', OCR_CLS, '--cors', 'app.example'], 2, /config cors: 'app\.example' is not an origin/],
     [['bench', OCR_CLS, '--hint', 'fast'], 2, /invalid --hint 'fast'/],
-    [['tune', OCR_CLS, '--slo', 'p99<=50ms', '--hint', 'auto'], 2, /invalid --hint 'auto' \(expected one of latency, throughput\)/],
+    [
+      ['tune', OCR_CLS, '--slo', 'p99<=50ms', '--hint', 'auto'],
+      2,
+      /invalid --hint 'auto' \(expected one of latency, throughput\)/,
+    ],
     [['sweep', OCR_CLS, '--batch', '0'], 2, /invalid --batch '0'/],
     [['bench', OCR_CLS, '--csv', '/no/such/dir/out.csv'], 1, /cannot write --csv \/no\/such\/dir\/out\.csv/],
     [['sweep', OCR_CLS, '--html', '/no/such/dir/sweep.html'], 1, /cannot write --html \/no\/such\/dir\/sweep\.html/],
-    [['bench', SILERO, '--shape', 'input=1x1', ...FAST], 1, /first inference failed at input=1x1 state=2x1x128 sr=scalar/],
+    [
+      ['bench', SILERO, '--shape', 'input=1x1', ...FAST],
+      1,
+      /first inference failed at input=1x1 state=2x1x128 sr=scalar/,
+    ],
   ];
   for (const [args, code, pattern] of cases) {
     const r = await rtinfer(...args);
@@ -164,7 +217,20 @@ test('--verbose adds the error code and stack; --help and --version answer', asy
   assert.match(r.stderr, /\n\s+at /);
   const help = await rtinfer('bench', '--help');
   assert.equal(help.code, 0);
-  for (const opt of ['--shape', '--threads', '--inter-threads', '--ep', '--graph-opt', '--warmup', '--duration', '--min-queries', '--seed', '--input', '--json', '--csv']) {
+  for (const opt of [
+    '--shape',
+    '--threads',
+    '--inter-threads',
+    '--ep',
+    '--graph-opt',
+    '--warmup',
+    '--duration',
+    '--min-queries',
+    '--seed',
+    '--input',
+    '--json',
+    '--csv',
+  ]) {
     assert.ok(help.stdout.includes(opt), `help lists ${opt}`);
   }
   const version = await rtinfer('--version');
@@ -173,7 +239,9 @@ test('--verbose adds the error code and stack; --help and --version answer', asy
 
 test('Ctrl-C during a run still prints the partial report, marked invalid, and exits 130', async () => {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [CLI, 'bench', OCR_CLS, '--duration', '60s', '--warmup', '1', '--json'], { cwd: ROOT });
+  const child = spawn(process.execPath, [CLI, 'bench', OCR_CLS, '--duration', '60s', '--warmup', '1', '--json'], {
+    cwd: ROOT,
+  });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   await new Promise((r) => setTimeout(r, 2500));
@@ -188,21 +256,76 @@ test('Ctrl-C during a run still prints the partial report, marked invalid, and e
 
 test('sweep --json and --html write the grid; bench --scenario concurrency reports the engine split', async () => {
   const html = path.join(dir, 'sweep.html');
-  const r = await rtinfer('sweep', OCR_CLS, '--shape', 'x=1x3x48x192', '--batch', '1,4', '--concurrency', '2', '--duration', '0.2s', '--min-queries', '10', '--json', '--html', html);
+  const r = await rtinfer(
+    'sweep',
+    OCR_CLS,
+    '--shape',
+    'x=1x3x48x192',
+    '--batch',
+    '1,4',
+    '--concurrency',
+    '2',
+    '--duration',
+    '0.2s',
+    '--min-queries',
+    '10',
+    '--json',
+    '--html',
+    html,
+  );
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.schema, 'rtinfer.sweep/1');
   assert.equal(j.points.length, 2);
   const page = readFileSync(html, 'utf8');
-  assert.equal(JSON.parse(/<script type="application\/json" id="rtinfer-data">(.*?)<\/script>/s.exec(page)![1]!).report.points.length, 2, 'the page embeds the report');
-  const b = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--scenario', 'concurrency', '--concurrency', '3', '--batch', '4', '--duration', '0.3s', '--min-queries', '20', '--warmup', '3', '--json');
+  assert.equal(
+    JSON.parse(/<script type="application\/json" id="rtinfer-data">(.*?)<\/script>/s.exec(page)![1]!).report.points
+      .length,
+    2,
+    'the page embeds the report',
+  );
+  const b = await rtinfer(
+    'bench',
+    OCR_CLS,
+    '--shape',
+    'x=1x3x48x192',
+    '--scenario',
+    'concurrency',
+    '--concurrency',
+    '3',
+    '--batch',
+    '4',
+    '--duration',
+    '0.3s',
+    '--min-queries',
+    '20',
+    '--warmup',
+    '3',
+    '--json',
+  );
   const jb = JSON.parse(b.stdout);
   assert.equal(b.code, jb.validity.valid ? 0 : 3, b.stderr);
   assert.equal(jb.scenario, 'concurrency');
   assert.equal(jb.engine.batching.maxBatchSize, 4);
   assert.deepEqual(jb.settings.scenario, { concurrency: 3, engine: { batching: { maxBatchSize: 4 } } });
   // A performance hint lays the engine out when --instances and --threads are not given.
-  const h = await rtinfer('bench', OCR_CLS, '--shape', 'x=1x3x48x192', '--scenario', 'concurrency', '--hint', 'throughput', '--duration', '0.3s', '--min-queries', '20', '--warmup', '3', '--json');
+  const h = await rtinfer(
+    'bench',
+    OCR_CLS,
+    '--shape',
+    'x=1x3x48x192',
+    '--scenario',
+    'concurrency',
+    '--hint',
+    'throughput',
+    '--duration',
+    '0.3s',
+    '--min-queries',
+    '20',
+    '--warmup',
+    '3',
+    '--json',
+  );
   const jh = JSON.parse(h.stdout);
   assert.equal(h.code, jh.validity.valid ? 0 : 3, h.stderr);
   assert.deepEqual([jh.engine.instances, jh.engine.threadsPerInstance], [os.availableParallelism(), 1]);

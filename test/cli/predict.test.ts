@@ -77,19 +77,46 @@ test('bench --images runs the whole pipeline over real images and reports each s
   mkdirSync(imgs, { recursive: true });
   for (const [i, word] of ['LATENCY', 'BUDGET'].entries()) {
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="320" height="160"><rect width="100%" height="100%" fill="white"/><text x="20" y="90" font-size="48" font-family="sans-serif">${word}</text></svg>`;
-    await sharp(Buffer.from(svg)).jpeg().toFile(path.join(imgs, `t${i}.jpg`));
+    await sharp(Buffer.from(svg))
+      .jpeg()
+      .toFile(path.join(imgs, `t${i}.jpg`));
   }
   writeFileSync(path.join(imgs, 'notes.txt'), 'not an image');
-  const r = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', '0.5s', '--min-queries', '10', '--warmup', '2', '--json');
+  const r = await rtinfer(
+    'bench',
+    OCR_DET,
+    '--images',
+    imgs,
+    '--duration',
+    '0.5s',
+    '--min-queries',
+    '10',
+    '--warmup',
+    '2',
+    '--json',
+  );
   const j = JSON.parse(r.stdout);
   assert.equal(r.code, j.validity.valid ? 0 : 3, `exit 3 for an INVALID (short) run: ${r.stderr}`);
   assert.equal(j.pipeline.head, 'text');
   assert.equal(j.pipeline.images, 2, 'only image files are used');
-  for (const s of ['decode', 'preprocess', 'inference', 'postprocess']) assert.ok(j.pipeline.stagesMs[s].p50 > 0 && j.pipeline.stagesMs[s].p99 >= j.pipeline.stagesMs[s].p50, s);
+  for (const s of ['decode', 'preprocess', 'inference', 'postprocess'])
+    assert.ok(j.pipeline.stagesMs[s].p50 > 0 && j.pipeline.stagesMs[s].p99 >= j.pipeline.stagesMs[s].p50, s);
   const sum = ['decode', 'preprocess', 'inference', 'postprocess'].reduce((a, s) => a + j.pipeline.stagesMs[s].mean, 0);
   assert.ok(j.latencyMs.mean >= sum * 0.9, `end to end (${j.latencyMs.mean}) covers the stages (${sum})`);
   // The text report names the images without an empty shapes field before them.
-  const text = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', '0.3s', '--min-queries', '5', '--warmup', '1', '--no-store');
+  const text = await rtinfer(
+    'bench',
+    OCR_DET,
+    '--images',
+    imgs,
+    '--duration',
+    '0.3s',
+    '--min-queries',
+    '5',
+    '--warmup',
+    '1',
+    '--no-store',
+  );
   assert.match(text.stdout, /\n {2}inputs {4}2 image\(s\), whole pipeline with the text head\n/, text.stdout);
   const bad = await rtinfer('bench', OCR_DET, '--images', path.join(dir, 'nowhere'));
   assert.equal(bad.code, 2);
@@ -101,12 +128,18 @@ test('the face pose model with no flags: info and predict say which head and pre
   if (!model) return;
   const info = await rtinfer('info', model, '--skip-flops');
   assert.equal(info.code, 0, info.stderr);
-  assert.match(info.stdout, /vision {6}predict would use the pose head \(detect\), and why:\n {2}head pose \(detect\): metadata task=pose, kpt_shape \[5, 3\]/);
+  assert.match(
+    info.stdout,
+    /vision {6}predict would use the pose head \(detect\), and why:\n {2}head pose \(detect\): metadata task=pose, kpt_shape \[5, 3\]/,
+  );
   assert.match(info.stdout, /layout NCHW, 3 channels: input 'images' \[1,3,640,640\]/);
   const text = await rtinfer('predict', model, `${SHARED_MODELS}faces-lm2.jpg`, '--warmup', '0');
   assert.equal(text.code, 0, text.stderr);
   // The plan comes first, before the results.
-  assert.ok(text.stdout.indexOf('resize 640x640, letterbox centred, pad 114') < text.stdout.indexOf('faces-lm2.jpg ('), text.stdout);
+  assert.ok(
+    text.stdout.indexOf('resize 640x640, letterbox centred, pad 114') < text.stdout.indexOf('faces-lm2.jpg ('),
+    text.stdout,
+  );
   const out = path.join(dir, 'pose');
   const r = await rtinfer('predict', model, `${SHARED_MODELS}faces-lm2.jpg`, '--json', '--save', out, '--warmup', '0');
   assert.equal(r.code, 0, r.stderr);

@@ -59,7 +59,10 @@ test('bench records the run: report, histogram, model sha256, label, tags and gi
   assert.equal(JSON.parse((await runs(store, '--tag', 'branch=dev', '--json')).stdout).length, 0);
   assert.match(text.stdout, /tiny\.onnx.*valid\s+first\s+branch=main ci=1/);
   const csv = await runs(store, 'export', '--format', 'csv');
-  assert.equal(csv.stdout.split('\n')[0], 'id,started_at,kind,scenario,model,model_path,model_sha256,setting,label,tags,git_commit,valid,p50_ms,p90_ms,p99_ms,qps,cold_start_ms');
+  assert.equal(
+    csv.stdout.split('\n')[0],
+    'id,started_at,kind,scenario,model,model_path,model_sha256,setting,label,tags,git_commit,valid,p50_ms,p90_ms,p99_ms,qps,cold_start_ms',
+  );
   assert.equal(csv.stdout.trim().split('\n').length, 2);
   const html = path.join(dir, 'history.html');
   const h = await runs(store, '--html', html);
@@ -74,12 +77,37 @@ test('bench records the run: report, histogram, model sha256, label, tags and gi
 
 test('--no-store creates no store; --store PATH wins over RTINFER_STORE', async () => {
   const store = storeFile();
-  const r = await cli(store, 'bench', MODEL, '--duration', '0.1s', '--min-queries', '5', '--warmup', '1', '--no-store', '--json');
+  const r = await cli(
+    store,
+    'bench',
+    MODEL,
+    '--duration',
+    '0.1s',
+    '--min-queries',
+    '5',
+    '--warmup',
+    '1',
+    '--no-store',
+    '--json',
+  );
   assert.ok(r.code === 0 || r.code === 3, r.stderr);
   assert.equal(existsSync(store), false);
   assert.equal(existsSync(path.dirname(store)), false);
   const other = path.join(dir, 'explicit.db');
-  const s = await cli(store, 'bench', MODEL, '--duration', '0.1s', '--min-queries', '5', '--warmup', '1', '--store', other, '--json');
+  const s = await cli(
+    store,
+    'bench',
+    MODEL,
+    '--duration',
+    '0.1s',
+    '--min-queries',
+    '5',
+    '--warmup',
+    '1',
+    '--store',
+    other,
+    '--json',
+  );
   assert.ok(s.code === 0 || s.code === 3, s.stderr);
   assert.equal(s.stderr, '', '--json keeps stderr clean');
   assert.ok(existsSync(other));
@@ -108,11 +136,41 @@ test('EXPECTED FAILURE - a corrupt store fails in one line before measuring and 
 test('exit codes: 3 for an INVALID run, 4 for a latency bound not met, 5 for a regression against --baseline', async () => {
   const store = storeFile();
   // 10 queries cannot claim p90 (44 are needed): INVALID.
-  const invalid = await cli(store, 'bench', MODEL, '--min-queries', '10', '--max-queries', '10', '--warmup', '1', '--json');
+  const invalid = await cli(
+    store,
+    'bench',
+    MODEL,
+    '--min-queries',
+    '10',
+    '--max-queries',
+    '10',
+    '--warmup',
+    '1',
+    '--json',
+  );
   assert.equal(invalid.code, 3, invalid.stderr);
   assert.equal(JSON.parse(invalid.stdout).validity.valid, false);
   // Every answer takes more than 1 µs: the bound fails on a valid run.
-  const bound = await cli(store, 'bench', MODEL, '--scenario', 'server', '--qps', '1000', '--latency-bound', '0.001', '--duration', '0.6s', '--min-queries', '500', '--warmup', '20', '--stability-percentage', '1000', '--json');
+  const bound = await cli(
+    store,
+    'bench',
+    MODEL,
+    '--scenario',
+    'server',
+    '--qps',
+    '1000',
+    '--latency-bound',
+    '0.001',
+    '--duration',
+    '0.6s',
+    '--min-queries',
+    '500',
+    '--warmup',
+    '20',
+    '--stability-percentage',
+    '1000',
+    '--json',
+  );
   const report = JSON.parse(bound.stdout);
   assert.equal(report.server.pass, false);
   assert.equal(bound.code, report.validity.valid ? 4 : 3, bound.stderr);
@@ -122,7 +180,22 @@ test('exit codes: 3 for an INVALID run, 4 for a latency bound not met, 5 for a r
   for (let i = 0; i < 2000; i++) fast.record(1);
   const base = JSON.parse(invalid.stdout);
   base.throughput.qps = 1e6;
-  const id = await s.add({ kind: 'bench', scenario: 'single-stream', model: { label: 'tiny.onnx', path: MODEL, sha256: null }, setting: { key: 'x', text: 'x' }, label: 'fast', tags: {}, gitCommit: null, startedAt: new Date().toISOString(), valid: true, figures: { p50Ms: 0.001, p90Ms: 0.001, p99Ms: 0.001, qps: 1e6, coldStartMs: 1 }, report: base, settings: {}, env: {}, histogram: fast.encode() });
+  const id = await s.add({
+    kind: 'bench',
+    scenario: 'single-stream',
+    model: { label: 'tiny.onnx', path: MODEL, sha256: null },
+    setting: { key: 'x', text: 'x' },
+    label: 'fast',
+    tags: {},
+    gitCommit: null,
+    startedAt: new Date().toISOString(),
+    valid: true,
+    figures: { p50Ms: 0.001, p90Ms: 0.001, p99Ms: 0.001, qps: 1e6, coldStartMs: 1 },
+    report: base,
+    settings: {},
+    env: {},
+    histogram: fast.encode(),
+  });
   await s.close();
   const reg = await cli(store, 'bench', MODEL, ...VALID, '--baseline', String(id), '--threshold', '5%');
   assert.equal(reg.code, 5, reg.stderr + reg.stdout.slice(-2000));
@@ -157,7 +230,10 @@ test('compare: two stored runs, two report files (exit 5 on a regression, rtinfe
   assert.equal(c.code, 5, c.stderr);
   const j = JSON.parse(c.stdout);
   assert.equal(j.schema, 'rtinfer.compare/1');
-  assert.deepEqual(j.metrics.map((m: { metric: string }) => m.metric), ['p50', 'p90', 'p99', 'throughput', 'coldStart']);
+  assert.deepEqual(
+    j.metrics.map((m: { metric: string }) => m.metric),
+    ['p50', 'p90', 'p99', 'throughput', 'coldStart'],
+  );
   assert.equal(j.regression, true);
   assert.ok(j.metrics[0].ratio > 1.4 && j.metrics[0].significant === true);
   assert.match(readFileSync(html, 'utf8'), /"kind":"compare"/);
@@ -171,11 +247,30 @@ test('compare: two stored runs, two report files (exit 5 on a regression, rtinfe
   const missingFile = await cli(store, 'compare', fileA, path.join(dir, 'missing.json'));
   assert.equal(missingFile.code, 2);
   assert.match(missingFile.stderr, /cannot read report .*missing\.json: ENOENT/);
-  const run = await cli(store, 'compare', '--run', MODEL, MODEL, '--duration', '0.6s', '--blocks', '4', '--warmup', '0.1s', '--threshold', '500%', '--json');
+  const run = await cli(
+    store,
+    'compare',
+    '--run',
+    MODEL,
+    MODEL,
+    '--duration',
+    '0.6s',
+    '--blocks',
+    '4',
+    '--warmup',
+    '0.1s',
+    '--threshold',
+    '500%',
+    '--json',
+  );
   assert.equal(run.code, 0, run.stderr);
   const rj = JSON.parse(run.stdout);
   assert.equal(rj.interleaved.blocks, 4);
   assert.equal(rj.a.blocks, 4);
   assert.equal(rj.metrics[0].test, 'mann-whitney-blocks');
-  assert.equal((await cli(store, 'compare', '--run', MODEL, MODEL, '--blocks', '2')).code, 2, 'the test needs >= 3 blocks');
+  assert.equal(
+    (await cli(store, 'compare', '--run', MODEL, MODEL, '--blocks', '2')).code,
+    2,
+    'the test needs >= 3 blocks',
+  );
 });

@@ -39,7 +39,8 @@ before(async () => {
 });
 after(() => server.close());
 
-const wire = (path: string): Buffer => serializeRequest('POST', `127.0.0.1:${port}`, path, { 'content-type': 'text/plain' }, Buffer.from('ping'));
+const wire = (path: string): Buffer =>
+  serializeRequest('POST', `127.0.0.1:${port}`, path, { 'content-type': 'text/plain' }, Buffer.from('ping'));
 
 test('Content-Length and chunked bodies are reassembled across packets, over one kept-alive connection', async () => {
   const pool = new HttpPool('127.0.0.1', port, 1, 5000);
@@ -52,7 +53,11 @@ test('Content-Length and chunked bodies are reassembled across packets, over one
     const b = await pool.request(wire('/chunked'));
     assert.equal(b.body.toString(), 'abcdefg');
     const [c, d] = await Promise.all([pool.request(wire('/length')), pool.request(wire('/chunked'))]);
-    assert.deepEqual([c.body.toString(), d.body.toString()], ['hello', 'abcdefg'], 'the second waits for the one socket');
+    assert.deepEqual(
+      [c.body.toString(), d.body.toString()],
+      ['hello', 'abcdefg'],
+      'the second waits for the one socket',
+    );
     assert.equal(connections - before, 1, 'the connection is reused');
   } finally {
     pool.close();

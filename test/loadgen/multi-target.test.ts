@@ -12,7 +12,10 @@ test('least-outstanding picks the replica with fewest in flight, ties in turn; r
   assert.equal(pickTarget([0, 0, 0], 2, 'least-outstanding'), 2);
   assert.equal(pickTarget([1, 0, 0], 0, 'least-outstanding'), 1);
   assert.equal(pickTarget([5, 0, 0], 0, 'round-robin'), 0);
-  assert.deepEqual(splitTargets(joinTargets(['http://a/v2/models/m', 'http://b/v2/models/m'], 'round-robin')), { urls: ['http://a/v2/models/m', 'http://b/v2/models/m'], balancer: 'round-robin' });
+  assert.deepEqual(splitTargets(joinTargets(['http://a/v2/models/m', 'http://b/v2/models/m'], 'round-robin')), {
+    urls: ['http://a/v2/models/m', 'http://b/v2/models/m'],
+    balancer: 'round-robin',
+  });
   assert.equal(splitTargets(joinTargets(['http://a/v2/models/m'])).balancer, 'least-outstanding');
   assert.throws(() => splitTargets('balance=random http://a/v2/models/m'), /invalid balance 'random'/);
 });

@@ -59,7 +59,10 @@ test('multi-stream: a query takes as long as its slowest sample', async () => {
   assert.equal(run.samplesPerQuery, 4);
   const lat = Array.from(run.log.latenciesUs, (us) => us / 1000);
   assert.equal(lat.length, 5);
-  assert.ok(lat.every((l) => l >= 29 && l < 80), lat.join());
+  assert.ok(
+    lat.every((l) => l >= 29 && l < 80),
+    lat.join(),
+  );
 });
 
 test('concurrency keeps N requests outstanding; offline issues waves; refusals are counted, not dropped', async () => {
@@ -88,10 +91,17 @@ test('concurrency keeps N requests outstanding; offline issues waves; refusals a
 
 test('progress comes at most every 100 ms, not per query, and only grows', async () => {
   const seen: Progress[] = [];
-  const run = await runConcurrency(() => new Promise((r) => setImmediate(r)), [0], 4, { minQueries: 1, minDurationMs: 350 }, { onProgress: (p) => seen.push(p) });
+  const run = await runConcurrency(
+    () => new Promise((r) => setImmediate(r)),
+    [0],
+    4,
+    { minQueries: 1, minDurationMs: 350 },
+    { onProgress: (p) => seen.push(p) },
+  );
   assert.ok(run.log.count > 100, `${run.log.count} queries`);
   assert.ok(seen.length >= 2 && seen.length <= 4, `${seen.length} progress calls`);
-  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.elapsedMs - seen[i - 1]!.elapsedMs >= 100 && seen[i]!.fraction >= seen[i - 1]!.fraction);
+  for (let i = 1; i < seen.length; i++)
+    assert.ok(seen[i]!.elapsedMs - seen[i - 1]!.elapsedMs >= 100 && seen[i]!.fraction >= seen[i - 1]!.fraction);
 });
 
 test('stability: steady windows pass, a drifting run fails with its spread', () => {
@@ -106,5 +116,9 @@ test('stability: steady windows pass, a drifting run fails with its spread', () 
   const d = stabilityOf(drifting, starts, n * 10, 10);
   assert.equal(d.stable, false);
   assert.ok(d.latencySpreadPct > 10);
-  assert.equal(stabilityOf(steady.subarray(0, 4), starts.subarray(0, 4), 40).stable, false, 'too few queries per window is not stable');
+  assert.equal(
+    stabilityOf(steady.subarray(0, 4), starts.subarray(0, 4), 40).stable,
+    false,
+    'too few queries per window is not stable',
+  );
 });

@@ -20,19 +20,36 @@ test('the Pareto frontier keeps exactly the points no other beats on both throug
   assert.deepEqual(paretoFrontier([]), []);
 });
 
-
 test('a sweep measures every grid point on the real engine, marks the frontier, and renders table, CSV and HTML', async () => {
-  const r = await runSweep({ model: OCR_CLS, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], batch: [1, 4], concurrency: [1, 3], durationMs: 250, minQueries: 20 });
+  const r = await runSweep({
+    model: OCR_CLS,
+    shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+    batch: [1, 4],
+    concurrency: [1, 3],
+    durationMs: 250,
+    minQueries: 20,
+  });
   assert.equal(r.schema, 'rtinfer.sweep/1');
   assert.equal(r.grid.points, 4);
   assert.equal(r.points.length, 4);
-  assert.deepEqual(r.points.map((p) => [p.batch, p.load.value]), [[1, 1], [1, 3], [4, 1], [4, 3]]);
+  assert.deepEqual(
+    r.points.map((p) => [p.batch, p.load.value]),
+    [
+      [1, 1],
+      [1, 3],
+      [4, 1],
+      [4, 3],
+    ],
+  );
   for (const p of r.points) {
     assert.ok(p.queries >= 20 && p.throughput > 0, JSON.stringify(p));
     assert.ok(p.latencyMs.p50 <= p.latencyMs.p90 && p.latencyMs.p90 <= p.latencyMs.p99);
     assert.ok(p.inferenceMs > 0);
   }
-  assert.ok(r.points.filter((p) => p.batch === 1).every((p) => p.meanBatchRequests === 1), 'batch 1 never batches');
+  assert.ok(
+    r.points.filter((p) => p.batch === 1).every((p) => p.meanBatchRequests === 1),
+    'batch 1 never batches',
+  );
   assert.ok(r.points.some((p) => p.pareto));
   const text = renderSweepText(r);
   assert.match(text, /4 of 4 points/);
@@ -47,6 +64,12 @@ test('a sweep measures every grid point on the real engine, marks the frontier, 
 });
 
 test('BAD CALL - a sweep with two load axes or bad values is refused', async () => {
-  await assert.rejects(runSweep({ model: OCR_CLS, concurrency: [1], qps: [10] }), (e: unknown) => e instanceof RtinferError && /not both/.test(e.message));
-  await assert.rejects(runSweep({ model: OCR_CLS, batch: [0] }), (e: unknown) => e instanceof RtinferError && /invalid --batch 0/.test(e.message));
+  await assert.rejects(
+    runSweep({ model: OCR_CLS, concurrency: [1], qps: [10] }),
+    (e: unknown) => e instanceof RtinferError && /not both/.test(e.message),
+  );
+  await assert.rejects(
+    runSweep({ model: OCR_CLS, batch: [0] }),
+    (e: unknown) => e instanceof RtinferError && /invalid --batch 0/.test(e.message),
+  );
 });

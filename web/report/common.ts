@@ -4,8 +4,20 @@ import { h, keyValueTable } from '../shared/dom.js';
 import { formatMs } from '../shared/format.js';
 import type { Env } from '../shared/report-types.js';
 
-export function verdictCard(ok: boolean, okText: string, badText: string, summary: string, reasons: readonly string[], warnings: readonly string[]): HTMLElement {
-  const list = h('ul', { class: 'reasons' }, ...reasons.map((r) => h('li', { class: 'reason' }, r)), ...warnings.map((w) => h('li', { class: 'warning' }, w)));
+export function verdictCard(
+  ok: boolean,
+  okText: string,
+  badText: string,
+  summary: string,
+  reasons: readonly string[],
+  warnings: readonly string[],
+): HTMLElement {
+  const list = h(
+    'ul',
+    { class: 'reasons' },
+    ...reasons.map((r) => h('li', { class: 'reason' }, r)),
+    ...warnings.map((w) => h('li', { class: 'warning' }, w)),
+  );
   return h(
     'section',
     { class: 'card', id: 'verdict', 'data-valid': String(ok) },
@@ -23,7 +35,11 @@ export interface SplitPart {
 /** One horizontal bar cut into parts proportional to their time; each part's title gives its value. */
 export function splitBar(parts: readonly SplitPart[]): HTMLElement {
   const total = parts.reduce((s, p) => s + Math.max(0, p.ms), 0);
-  const bar = h('div', { class: 'split', role: 'img', 'aria-label': parts.map((p) => `${p.label} ${formatMs(p.ms)} ms`).join(', ') });
+  const bar = h('div', {
+    class: 'split',
+    role: 'img',
+    'aria-label': parts.map((p) => `${p.label} ${formatMs(p.ms)} ms`).join(', '),
+  });
   parts.forEach((p, i) => {
     const pct = total > 0 ? (Math.max(0, p.ms) / total) * 100 : 0;
     const seg = h('span', { title: `${p.label}: ${formatMs(p.ms)} ms (${pct.toFixed(1)} %)` });
@@ -53,7 +69,10 @@ export function envTable(e: Env): HTMLTableElement {
       ['OS', `${e.platform}/${e.arch} ${e.osRelease}`],
       ['versions', `Node ${e.node} · onnxruntime ${e.onnxruntime} · rtinfer ${e.rtinfer}`],
       ['execution providers', e.executionProviders.join(', ')],
-      ['load average', `${e.loadAvgBefore} before${e.loadAvgDuring !== undefined ? ` · ${e.loadAvgDuring} at the end` : ''}`],
+      [
+        'load average',
+        `${e.loadAvgBefore} before${e.loadAvgDuring !== undefined ? ` · ${e.loadAvgDuring} at the end` : ''}`,
+      ],
       ['started', e.startedAt],
     ],
     { id: 'env' },
@@ -67,5 +86,7 @@ export function stat(label: string, value: string): HTMLElement {
 /** Session settings as "key value" pairs; options left at their default are absent from the object. */
 export function describeSettings(o: object): string {
   const entries = Object.entries(o as Record<string, unknown>).filter(([, v]) => v !== undefined);
-  return entries.length === 0 ? 'defaults' : entries.map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' · ');
+  return entries.length === 0
+    ? 'defaults'
+    : entries.map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' · ');
 }

@@ -9,4 +9,10 @@ const data = embeddedData<ReportPageData>();
 if (data.kind === 'bench') renderBench(app, data.report);
 else if (data.kind === 'sweep') renderSweep(app, data.report);
 else app.append(h('p', {}, `rtinfer: unknown report kind ${JSON.stringify((data as { kind: unknown }).kind)}`));
-app.append(h('footer', {}, `${data.report.schema} · written by rtinfer ${data.report.env.rtinfer} · self-contained: charts by uPlot, nothing loaded from the network`));
+app.append(
+  h(
+    'footer',
+    {},
+    `${data.report.schema} · written by rtinfer ${data.report.env.rtinfer} · self-contained: charts by uPlot, nothing loaded from the network`,
+  ),
+);

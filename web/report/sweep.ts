@@ -5,7 +5,8 @@ import { formatMs, formatRate, formatShapes } from '../shared/format.js';
 import type { SweepPoint, SweepReport } from '../shared/report-types.js';
 import { describeSettings, envTable, splitBar, splitLegend, verdictCard } from './common.js';
 
-const config = (p: SweepPoint): string => `${p.instances} inst × ${p.threads} thr, batch ${p.batch}, ${p.load.kind === 'qps' ? 'rate' : 'conc'} ${p.load.value}`;
+const config = (p: SweepPoint): string =>
+  `${p.instances} inst × ${p.threads} thr, batch ${p.batch}, ${p.load.kind === 'qps' ? 'rate' : 'conc'} ${p.load.value}`;
 /** The engine configuration without the load, compact: "1×2 b8" (instances × threads, max batch). */
 const engineKey = (p: SweepPoint): string => `${p.instances}×${p.threads} b${p.batch}`;
 /** The load, compact: "c4" (concurrency 4) or "@50/s" (Poisson rate). */
@@ -23,7 +24,12 @@ function curves(r: SweepReport): Curve[] {
     const key = engineKey(p);
     let c = byKey.get(key);
     if (!c) byKey.set(key, (c = { label: key, points: [] }));
-    c.points.push({ throughput: p.throughput, latencyMs: headlineOf(p), pareto: p.pareto, label: `#${i + 1} ${key} ${loadKey(p)}: ${formatRate(p.throughput)} q/s, ${headlineName(r)} ${formatMs(headlineOf(p))} ms${p.pareto ? ' · Pareto' : ''}` });
+    c.points.push({
+      throughput: p.throughput,
+      latencyMs: headlineOf(p),
+      pareto: p.pareto,
+      label: `#${i + 1} ${key} ${loadKey(p)}: ${formatRate(p.throughput)} q/s, ${headlineName(r)} ${formatMs(headlineOf(p))} ms${p.pareto ? ' · Pareto' : ''}`,
+    });
   }
   // Legend in grid order (instances, then threads, then batch), as the sweep ran them.
   return [...byKey.values()];
@@ -32,7 +38,11 @@ function curves(r: SweepReport): Curve[] {
 export function renderSweep(app: HTMLElement, r: SweepReport): void {
   app.append(
     h('h1', {}, `rtinfer sweep · ${r.model.label}`),
-    h('p', { class: 'meta' }, `${formatShapes(r.model.shapes)} · ${r.grid.measured} of ${r.grid.points} points, ${(r.settings.durationMs / 1000).toFixed(1)} s each, ${(r.grid.ms / 1000).toFixed(1)} s in all · ${r.env.startedAt}`),
+    h(
+      'p',
+      { class: 'meta' },
+      `${formatShapes(r.model.shapes)} · ${r.grid.measured} of ${r.grid.points} points, ${(r.settings.durationMs / 1000).toFixed(1)} s each, ${(r.grid.ms / 1000).toFixed(1)} s in all · ${r.env.startedAt}`,
+    ),
   );
   app.append(checksCard(r));
 
@@ -44,7 +54,12 @@ export function renderSweep(app: HTMLElement, r: SweepReport): void {
   );
   curveChart(curve, curves(r));
 
-  const pct = chartSection(app, 'percentiles', 'Percentiles per point', 'p50, p90, p99 and max of each point, numbered as in the table.');
+  const pct = chartSection(
+    app,
+    'percentiles',
+    'Percentiles per point',
+    'p50, p90, p99 and max of each point, numbered as in the table.',
+  );
   categoryChart(
     pct,
     r.points.map(config),
@@ -52,7 +67,9 @@ export function renderSweep(app: HTMLElement, r: SweepReport): void {
       { label: 'p50', values: r.points.map((p) => (p.queries > 0 ? p.latencyMs.p50 : null)) },
       { label: 'p90', values: r.points.map((p) => (p.queries > 0 ? p.latencyMs.p90 : null)) },
       { label: 'p99', values: r.points.map((p) => (p.queries > 0 ? p.latencyMs.p99 : null)) },
-      ...(['p50', 'p90', 'p99'].includes(headlineName(r)) ? [] : [{ label: headlineName(r), values: r.points.map((p) => (p.queries > 0 ? headlineOf(p) : null)) }]),
+      ...(['p50', 'p90', 'p99'].includes(headlineName(r))
+        ? []
+        : [{ label: headlineName(r), values: r.points.map((p) => (p.queries > 0 ? headlineOf(p) : null)) }]),
       { label: 'max', values: r.points.map((p) => (p.queries > 0 ? p.latencyMs.max : null)), dash: [4, 4], width: 1 },
     ],
     { yLabel: 'latency (ms)' },
@@ -88,18 +105,34 @@ export function renderSweep(app: HTMLElement, r: SweepReport): void {
 function checksCard(r: SweepReport): HTMLElement {
   const reasons: string[] = [];
   const warnings: string[] = [];
-  if (r.grid.measured < r.grid.points) reasons.push(`only ${r.grid.measured} of ${r.grid.points} points were measured (interrupted)`);
+  if (r.grid.measured < r.grid.points)
+    reasons.push(`only ${r.grid.measured} of ${r.grid.points} points were measured (interrupted)`);
   const empty = r.points.filter((p) => p.queries === 0);
   if (empty.length) reasons.push(`${empty.length} point(s) answered no query: ${empty.map(config).join('; ')}`);
   const short = r.points.filter((p) => p.queries > 0 && p.queries < r.settings.minQueries);
-  if (short.length) warnings.push(`${short.length} point(s) ran fewer than ${r.settings.minQueries} queries: ${short.map(config).join('; ')}`);
+  if (short.length)
+    warnings.push(
+      `${short.length} point(s) ran fewer than ${r.settings.minQueries} queries: ${short.map(config).join('; ')}`,
+    );
   const refused = r.points.filter((p) => p.refused > 0);
-  if (refused.length) warnings.push(`${refused.length} point(s) had refusals (counted out of the latencies): ${refused.map((p) => `${config(p)} ${p.refused}`).join('; ')}`);
+  if (refused.length)
+    warnings.push(
+      `${refused.length} point(s) had refusals (counted out of the latencies): ${refused.map((p) => `${config(p)} ${p.refused}`).join('; ')}`,
+    );
   const thin = r.points.filter((p) => p.queries > 0 && p.queries < 100);
-  if (thin.length) warnings.push(`${thin.length} point(s) ran fewer than 100 queries, so their p99 is their maximum or next to it`);
-  if (r.env.loadAvgBefore > r.env.cores * 0.5) warnings.push(`machine was busy before the run: load average ${r.env.loadAvgBefore} on ${r.env.cores} cores`);
+  if (thin.length)
+    warnings.push(`${thin.length} point(s) ran fewer than 100 queries, so their p99 is their maximum or next to it`);
+  if (r.env.loadAvgBefore > r.env.cores * 0.5)
+    warnings.push(`machine was busy before the run: load average ${r.env.loadAvgBefore} on ${r.env.cores} cores`);
   const frontier = r.points.filter((p) => p.pareto).length;
-  return verdictCard(reasons.length === 0, 'COMPLETE', 'INCOMPLETE', `${r.grid.measured} of ${r.grid.points} points measured · ${frontier} on the Pareto frontier`, reasons, warnings);
+  return verdictCard(
+    reasons.length === 0,
+    'COMPLETE',
+    'INCOMPLETE',
+    `${r.grid.measured} of ${r.grid.points} points measured · ${frontier} on the Pareto frontier`,
+    reasons,
+    warnings,
+  );
 }
 
 function splitCard(r: SweepReport): HTMLElement {
@@ -111,7 +144,14 @@ function splitCard(r: SweepReport): HTMLElement {
       { label: labels[1] ?? '', ms: p.inferenceMs },
       { label: labels[2] ?? '', ms: Math.max(0, p.latencyMs.p50 - p.queueMs - p.inferenceMs) },
     ];
-    card.append(h('div', { class: 'split-row' }, h('span', { class: 'meta', title: `point ${i + 1}: ${config(p)}` }, `#${i + 1} ${engineKey(p)} ${loadKey(p)}`), splitBar(parts)));
+    card.append(
+      h(
+        'div',
+        { class: 'split-row' },
+        h('span', { class: 'meta', title: `point ${i + 1}: ${config(p)}` }, `#${i + 1} ${engineKey(p)} ${loadKey(p)}`),
+        splitBar(parts),
+      ),
+    );
   });
   card.append(splitLegend(labels));
   return card;
@@ -119,7 +159,24 @@ function splitCard(r: SweepReport): HTMLElement {
 
 function pointsTable(r: SweepReport): HTMLTableElement {
   return dataTable(
-    ['#', 'inst', 'thr', 'batch', 'load', 'queries', 'q/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'queue ms', 'infer ms', 'mean batch', 'refused', 'pareto'],
+    [
+      '#',
+      'inst',
+      'thr',
+      'batch',
+      'load',
+      'queries',
+      'q/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'max ms',
+      'queue ms',
+      'infer ms',
+      'mean batch',
+      'refused',
+      'pareto',
+    ],
     r.points.map((p, i) => [
       String(i + 1),
       String(p.instances),

@@ -71,17 +71,34 @@ function widthOf(el: HTMLElement): number {
 }
 
 /** Creates the plot and keeps it as wide as its container. */
-function mount(el: HTMLElement, kind: string, opts: Omit<uPlot.Options, 'width' | 'height'> & { height?: number }, data: uPlot.AlignedData): ChartHandle {
+function mount(
+  el: HTMLElement,
+  kind: string,
+  opts: Omit<uPlot.Options, 'width' | 'height'> & { height?: number },
+  data: uPlot.AlignedData,
+): ChartHandle {
   const height = opts.height ?? DEFAULT_HEIGHT;
-  const plot = new uPlot({ ...opts, width: widthOf(el), height, hooks: { ...opts.hooks, draw: [...(opts.hooks?.draw ?? []), ...(mark(el, kind) ?? [])] } }, data, el);
+  const plot = new uPlot(
+    {
+      ...opts,
+      width: widthOf(el),
+      height,
+      hooks: { ...opts.hooks, draw: [...(opts.hooks?.draw ?? []), ...(mark(el, kind) ?? [])] },
+    },
+    data,
+    el,
+  );
   let last = widthOf(el);
-  const ro = typeof ResizeObserver === 'undefined' ? undefined : new ResizeObserver(() => {
-    const w = widthOf(el);
-    if (w !== last) {
-      last = w;
-      plot.setSize({ width: w, height });
-    }
-  });
+  const ro =
+    typeof ResizeObserver === 'undefined'
+      ? undefined
+      : new ResizeObserver(() => {
+          const w = widthOf(el);
+          if (w !== last) {
+            last = w;
+            plot.setSize({ width: w, height });
+          }
+        });
   ro?.observe(el);
   return {
     plot,
@@ -102,7 +119,11 @@ function seriesOf(specs: readonly SeriesSpec[], fmt: (v: number | null) => strin
       width: s.pointsOnly ? 0 : (s.width ?? 2),
       ...(s.scale ? { scale: s.scale } : {}),
       ...(s.dash ? { dash: s.dash } : {}),
-      ...(s.pointsOnly ? { paths: () => null, points: { show: true, size: s.pointSize ?? 8, fill: color, stroke: color } } : s.pointSize ? { points: { show: true, size: s.pointSize, fill: color, stroke: color } } : {}),
+      ...(s.pointsOnly
+        ? { paths: () => null, points: { show: true, size: s.pointSize ?? 8, fill: color, stroke: color } }
+        : s.pointSize
+          ? { points: { show: true, size: s.pointSize, fill: color, stroke: color } }
+          : {}),
       spanGaps: true,
       value: (_u: uPlot, v: number | null) => fmt(v),
     };
@@ -115,7 +136,9 @@ export const fmtMs = (v: number | null): string => (v === null || !Number.isFini
 export const tickValues = (_u: uPlot, vals: ReadonlyArray<number | null>): string[] => vals.map(formatTick);
 
 /** Tick steps for whole counts (queries, requests, queue depth): never 0.5 or 2.5. */
-export const INTEGER_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
+export const INTEGER_INCRS = [
+  1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8,
+];
 
 /** A 0-based range with headroom; an all-zero series gets 0..floor rather than 0..1e-9. */
 function zeroBased(floor: number, headroom = 1.1): uPlot.Range.Function {
@@ -138,7 +161,11 @@ export interface HistogramHandle extends ChartHandle {
  * Latency histogram. Bars sit on the bin index, so rtinfer's log-spaced bins come out equally wide
  * (a log latency axis) while the labels show the bins' edges in ms. `setBins` swaps the bins.
  */
-export function histogramChart(el: HTMLElement, bins: HistogramBins, o: { title?: string; height?: number } = {}): HistogramHandle {
+export function histogramChart(
+  el: HTMLElement,
+  bins: HistogramBins,
+  o: { title?: string; height?: number } = {},
+): HistogramHandle {
   let cur = bins;
   const n = (): number => cur.counts.length;
   const edge = (i: number): number => cur.edgesMs[i] ?? NaN;
@@ -155,13 +182,27 @@ export function histogramChart(el: HTMLElement, bins: HistogramBins, o: { title?
       scales: { x: { time: false, range: () => xRange() }, y: { range: zeroBased(1, 1.05) } },
       axes: [
         // Ticks at bin boundaries (x = i - 0.5 is the lower edge of bin i), labelled with the edge in ms.
-        { label: 'latency (ms, log scale)', splits: () => Array.from({ length: Math.floor(n() / every()) + 1 }, (_v, k) => k * every() - 0.5), values: (_u, vals) => vals.map((v) => formatTick(edge(Math.round(v + 0.5)))) },
+        {
+          label: 'latency (ms, log scale)',
+          splits: () => Array.from({ length: Math.floor(n() / every()) + 1 }, (_v, k) => k * every() - 0.5),
+          values: (_u, vals) => vals.map((v) => formatTick(edge(Math.round(v + 0.5)))),
+        },
         // Whole queries only: no 2.5 ticks.
         { label: 'queries', incrs: INTEGER_INCRS, values: tickValues },
       ],
       series: [
-        { label: 'bin', value: (_u, v) => (v === null ? '–' : `${formatNumber(edge(v))}–${formatNumber(edge(v + 1))} ms`) },
-        { label: 'queries', stroke: COLORS[0], fill: 'rgba(28,126,214,0.35)', width: 1, ...(bars ? { paths: bars } : {}), points: { show: false } },
+        {
+          label: 'bin',
+          value: (_u, v) => (v === null ? '–' : `${formatNumber(edge(v))}–${formatNumber(edge(v + 1))} ms`),
+        },
+        {
+          label: 'queries',
+          stroke: COLORS[0],
+          fill: 'rgba(28,126,214,0.35)',
+          width: 1,
+          ...(bars ? { paths: bars } : {}),
+          points: { show: false },
+        },
       ],
     },
     table(cur),
@@ -208,7 +249,11 @@ function ninesLabel(x: number): string {
  * 99 %, 99.9 % ... are equally spaced and the tail gets as much room as the body. y is latency in ms.
  * The maximum (q = 1, x infinite) is clamped as CdfSeries.count says and its tick is labelled "max".
  */
-export function cdfChart(el: HTMLElement, series: readonly CdfSeries[], o: { title?: string; height?: number } = {}): ChartHandle {
+export function cdfChart(
+  el: HTMLElement,
+  series: readonly CdfSeries[],
+  o: { title?: string; height?: number } = {},
+): ChartHandle {
   let maxX = 0;
   const tables = series.map((s) => {
     const pts = s.points.filter((p) => Number.isFinite(p[0]) && p[1] >= 0 && p[1] <= 1);
@@ -281,7 +326,11 @@ export function timeSeriesChart(
   const right = series.some((s) => s.scale === 'right');
   const empty: uPlot.AlignedData = [[], ...series.map(() => [])];
   const range = (a: ValueAxis | undefined): uPlot.Range.Function => zeroBased(a?.floor ?? (a?.integer ? 4 : 1));
-  const axis = (a: ValueAxis | undefined): uPlot.Axis => ({ label: a?.label ?? '', values: tickValues, ...(a?.integer ? { incrs: INTEGER_INCRS } : {}) });
+  const axis = (a: ValueAxis | undefined): uPlot.Axis => ({
+    label: a?.label ?? '',
+    values: tickValues,
+    ...(a?.integer ? { incrs: INTEGER_INCRS } : {}),
+  });
   return mount(
     el,
     'timeseries',
@@ -289,7 +338,11 @@ export function timeSeriesChart(
       ...(o.title ? { title: o.title } : {}),
       ...(o.height ? { height: o.height } : {}),
       scales: { x: { time: true }, y: { range: range(o.y) }, ...(right ? { right: { range: range(o.right) } } : {}) },
-      axes: [{}, axis(o.y), ...(right ? [{ ...axis(o.right), side: 1 as const, scale: 'right', grid: { show: false } }] : [])],
+      axes: [
+        {},
+        axis(o.y),
+        ...(right ? [{ ...axis(o.right), side: 1 as const, scale: 'right', grid: { show: false } }] : []),
+      ],
       series: [{}, ...seriesOf(series, fmt)],
     },
     empty,
@@ -307,12 +360,19 @@ export interface TradeoffPoint {
  * Latency–throughput: every configuration as a point, the Pareto frontier (no other point has
  * more throughput at a lower latency) as a line through its points.
  */
-export function tradeoffChart(el: HTMLElement, points: readonly TradeoffPoint[], o: { title?: string; height?: number; latencyLabel?: string } = {}): ChartHandle {
-  const sorted = points.filter((p) => Number.isFinite(p.throughput) && Number.isFinite(p.latencyMs)).sort((a, b) => a.throughput - b.throughput || a.latencyMs - b.latencyMs);
+export function tradeoffChart(
+  el: HTMLElement,
+  points: readonly TradeoffPoint[],
+  o: { title?: string; height?: number; latencyLabel?: string } = {},
+): ChartHandle {
+  const sorted = points
+    .filter((p) => Number.isFinite(p.throughput) && Number.isFinite(p.latencyMs))
+    .sort((a, b) => a.throughput - b.throughput || a.latencyMs - b.latencyMs);
   const xs = sorted.map((p) => p.throughput);
   const all = sorted.map((p) => (p.pareto ? null : p.latencyMs));
   const front = sorted.map((p) => (p.pareto ? p.latencyMs : null));
-  const labelAt = (i: number | null | undefined): string => (i === null || i === undefined ? '' : (sorted[i]?.label ?? ''));
+  const labelAt = (i: number | null | undefined): string =>
+    i === null || i === undefined ? '' : (sorted[i]?.label ?? '');
   return mount(
     el,
     'tradeoff',
@@ -320,7 +380,10 @@ export function tradeoffChart(el: HTMLElement, points: readonly TradeoffPoint[],
       ...(o.title ? { title: o.title } : {}),
       height: o.height ?? 340,
       scales: { x: { time: false, range: zeroBased(1, 1.08) }, y: { range: zeroBased(1e-3) } },
-      axes: [{ label: 'throughput (queries/s)', values: tickValues }, { label: o.latencyLabel ?? 'p99 latency (ms)', values: tickValues }],
+      axes: [
+        { label: 'throughput (queries/s)', values: tickValues },
+        { label: o.latencyLabel ?? 'p99 latency (ms)', values: tickValues },
+      ],
       cursor: { points: { size: 10 } },
       series: [
         { label: 'configuration', value: (u, _v) => labelAt(u.cursor.idx) },
@@ -338,7 +401,18 @@ export function tradeoffChart(el: HTMLElement, points: readonly TradeoffPoint[],
 }
 
 /** Colours for many series; the frontier's orange (FRONTIER_COLOR) is not among the first ten. */
-const CURVE_COLORS = ['#1c7ed6', '#2b8a3e', '#7048e8', '#0c8599', '#c2255c', '#495057', '#74b816', '#1864ab', '#862e9c', '#5c940d'];
+const CURVE_COLORS = [
+  '#1c7ed6',
+  '#2b8a3e',
+  '#7048e8',
+  '#0c8599',
+  '#c2255c',
+  '#495057',
+  '#74b816',
+  '#1864ab',
+  '#862e9c',
+  '#5c940d',
+];
 export const FRONTIER_COLOR = '#e8590c';
 
 function curveColor(i: number): string {
@@ -370,9 +444,15 @@ export interface Curve {
  * curve's column and, when it is on the frontier, in the frontier's; so `data-points` is the number
  * of points plus the number of frontier points, and `data-series-points` gives each series' count.
  */
-export function curveChart(el: HTMLElement, curves: readonly Curve[], o: { title?: string; height?: number; latencyLabel?: string } = {}): ChartHandle {
+export function curveChart(
+  el: HTMLElement,
+  curves: readonly Curve[],
+  o: { title?: string; height?: number; latencyLabel?: string } = {},
+): ChartHandle {
   const ok = (p: CurvePoint): boolean => Number.isFinite(p.throughput) && Number.isFinite(p.latencyMs);
-  const rows = curves.flatMap((c, ci) => c.points.filter(ok).map((p, k) => ({ p, ci, k }))).sort((a, b) => a.p.throughput - b.p.throughput || a.p.latencyMs - b.p.latencyMs);
+  const rows = curves
+    .flatMap((c, ci) => c.points.filter(ok).map((p, k) => ({ p, ci, k })))
+    .sort((a, b) => a.p.throughput - b.p.throughput || a.p.latencyMs - b.p.latencyMs);
   const xs = rows.map((r) => r.p.throughput);
   const columns = curves.map((_c, ci) => rows.map((r) => (r.ci === ci ? r.p.latencyMs : null)));
   const frontier = rows.map((r) => (r.p.pareto ? r.p.latencyMs : null));
@@ -397,7 +477,8 @@ export function curveChart(el: HTMLElement, curves: readonly Curve[], o: { title
       });
       return { stroke: path, fill: null, clip: null, flags: 0 };
     };
-  const labelAt = (i: number | null | undefined): string => (i === null || i === undefined ? '' : (rows[i]?.p.label ?? ''));
+  const labelAt = (i: number | null | undefined): string =>
+    i === null || i === undefined ? '' : (rows[i]?.p.label ?? '');
   // From 0 unless the points sit far from it (then 0 would squeeze them into a corner; the axis says where it starts).
   const throughputRange: uPlot.Range.Function = (_u, min, max) => {
     if (!Number.isFinite(min) || !Number.isFinite(max) || max <= 0) return [0, 1];
@@ -421,10 +502,25 @@ export function curveChart(el: HTMLElement, curves: readonly Curve[], o: { title
         { label: 'point', value: (u, _v) => labelAt(u.cursor.idx) },
         ...curves.map((c, ci): uPlot.Series => {
           const color = curveColor(ci);
-          return { label: c.label, stroke: color, width: 1.5, paths: inLoadOrder(ci), points: { show: true, size: 7, fill: color, stroke: color }, spanGaps: true, value: (_u, v) => fmtMs(v) };
+          return {
+            label: c.label,
+            stroke: color,
+            width: 1.5,
+            paths: inLoadOrder(ci),
+            points: { show: true, size: 7, fill: color, stroke: color },
+            spanGaps: true,
+            value: (_u, v) => fmtMs(v),
+          };
         }),
         // Drawn last, so on top: a line through the frontier points, each ringed.
-        { label: 'Pareto frontier', stroke: FRONTIER_COLOR, width: 3, points: { show: true, size: 15, width: 2.5, fill: 'rgba(255,255,255,0)', stroke: FRONTIER_COLOR }, spanGaps: true, value: (_u, v) => fmtMs(v) },
+        {
+          label: 'Pareto frontier',
+          stroke: FRONTIER_COLOR,
+          width: 3,
+          points: { show: true, size: 15, width: 2.5, fill: 'rgba(255,255,255,0)', stroke: FRONTIER_COLOR },
+          spanGaps: true,
+          value: (_u, v) => fmtMs(v),
+        },
       ],
     },
     [xs, ...columns, frontier] as uPlot.AlignedData,
@@ -432,7 +528,12 @@ export function curveChart(el: HTMLElement, curves: readonly Curve[], o: { title
 }
 
 /** Lines over a categorical x axis (1..n), labelled by `labels`: e.g. percentiles per sweep point. */
-export function categoryChart(el: HTMLElement, labels: readonly string[], series: readonly (SeriesSpec & { values: readonly (number | null)[] })[], o: { title?: string; height?: number; yLabel?: string } = {}): ChartHandle {
+export function categoryChart(
+  el: HTMLElement,
+  labels: readonly string[],
+  series: readonly (SeriesSpec & { values: readonly (number | null)[] })[],
+  o: { title?: string; height?: number; yLabel?: string } = {},
+): ChartHandle {
   const xs = labels.map((_l, i) => i + 1);
   return mount(
     el,
@@ -442,10 +543,20 @@ export function categoryChart(el: HTMLElement, labels: readonly string[], series
       ...(o.height ? { height: o.height } : {}),
       scales: { x: { time: false, range: [0.5, labels.length + 0.5] }, y: { range: zeroBased(1e-3) } },
       axes: [
-        { label: 'point', splits: () => xs, values: (_u, vals) => vals.map((v) => (Number.isInteger(v) ? String(v) : '')) },
+        {
+          label: 'point',
+          splits: () => xs,
+          values: (_u, vals) => vals.map((v) => (Number.isInteger(v) ? String(v) : '')),
+        },
         { label: o.yLabel ?? '', values: tickValues },
       ],
-      series: [{ label: 'point', value: (_u, v) => (v === null ? '' : `${v}: ${labels[v - 1] ?? ''}`) }, ...seriesOf(series.map((s) => ({ pointSize: 7, ...s })), fmtMs)],
+      series: [
+        { label: 'point', value: (_u, v) => (v === null ? '' : `${v}: ${labels[v - 1] ?? ''}`) },
+        ...seriesOf(
+          series.map((s) => ({ pointSize: 7, ...s })),
+          fmtMs,
+        ),
+      ],
     },
     [xs, ...series.map((s) => [...s.values])] as uPlot.AlignedData,
   );

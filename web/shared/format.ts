@@ -15,7 +15,9 @@ export function formatRate(qps: number): string {
 }
 
 export function formatShapes(shapes: Record<string, readonly number[]>): string {
-  return Object.entries(shapes).map(([n, d]) => `${n}=${d.join('x')}`).join(' ');
+  return Object.entries(shapes)
+    .map(([n, d]) => `${n}=${d.join('x')}`)
+    .join(' ');
 }
 
 /**

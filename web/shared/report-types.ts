@@ -51,7 +51,14 @@ export interface Env {
 export interface BenchReport {
   schema: string;
   scenario: string;
-  model: { label: string; path: string | null; bytes: number; default: boolean; target: string | null; inputs: Array<{ name: string; dtype: string; runShape: number[] }> };
+  model: {
+    label: string;
+    path: string | null;
+    bytes: number;
+    default: boolean;
+    target: string | null;
+    inputs: Array<{ name: string; dtype: string; runShape: number[] }>;
+  };
   settings: {
     session: object;
     shapes: Record<string, number[]>;
@@ -64,16 +71,31 @@ export interface BenchReport {
   coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
   warmup: { queries: number; ms: number };
   /** metric: 'p90', 'p99', 'p99.9', ... (--percentile) or 'throughput'. */
-  headline: { metric: 'throughput' | `p${string}`; valueMs: number | null; samplesPerSecond: number; claimable: boolean; percentile?: number | null };
+  headline: {
+    metric: 'throughput' | `p${string}`;
+    valueMs: number | null;
+    samplesPerSecond: number;
+    claimable: boolean;
+    percentile?: number | null;
+  };
   latencyMs: Percentiles;
   /** Absent in reports written before it was added. */
-  latencyDistribution?: { quantiles: { q: number[]; ms: number[] }; histogram: { edgesMs: number[]; counts: number[] } };
+  latencyDistribution?: {
+    quantiles: { q: number[]; ms: number[] };
+    histogram: { edgesMs: number[]; counts: number[] };
+  };
   confidence: { level: number; p50: Ci | null; p90: Ci | null; p99: Ci | null };
   earlyStopping: { p90: EarlyStop; p99: EarlyStop };
   throughput: { qps: number; samplesPerSecond: number; queries: number; issued: number; durationMs: number };
   refused: Record<string, number>;
   peak?: { p99BoundMs: number; qps: number; probes: Array<{ qps: number; pass: boolean; p99Ms: number }> };
-  server?: { targetQps: number; achievedQps: number; latencyBoundMs: number | null; overBound: number; pass: boolean | null };
+  server?: {
+    targetQps: number;
+    achievedQps: number;
+    latencyBoundMs: number | null;
+    overBound: number;
+    pass: boolean | null;
+  };
   generator?: { slipMs: { p50: number; p99: number; max: number }; lagging: boolean };
   engine?: {
     instances: number;
@@ -84,8 +106,19 @@ export interface BenchReport {
     meanBatchRequests: number;
     batchSizes: Record<number, number>;
   };
-  stability: { windows: Array<{ qps: number; meanMs: number }>; percentage: number; qpsSpreadPct: number; latencySpreadPct: number; stable: boolean };
-  pipeline?: { head: string; images: number; stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }>; skipped?: string[] };
+  stability: {
+    windows: Array<{ qps: number; meanMs: number }>;
+    percentage: number;
+    qpsSpreadPct: number;
+    latencySpreadPct: number;
+    stable: boolean;
+  };
+  pipeline?: {
+    head: string;
+    images: number;
+    stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }>;
+    skipped?: string[];
+  };
   /** bench --video (src/video/video-bench.ts): the paced replay and the max-fps search. */
   video?: VideoBench;
   cpu: { msPerQuery: number; utilization: number };
@@ -122,7 +155,16 @@ export interface VideoBench {
     bound: 'found' | 'at-cap' | 'below-min';
     failedFps: number | null;
     probeMs: number;
-    probes: Array<{ fps: number; framesIn: number; processed: number; dropped: number; late: number; sourceBehind: number; captureToResultP99Ms: number; sustained: boolean }>;
+    probes: Array<{
+      fps: number;
+      framesIn: number;
+      processed: number;
+      dropped: number;
+      late: number;
+      sourceBehind: number;
+      captureToResultP99Ms: number;
+      sustained: boolean;
+    }>;
   };
 }
 
@@ -146,7 +188,17 @@ export interface SweepPoint {
 export interface SweepReport {
   schema: string;
   model: { label: string; path: string | null; shapes: Record<string, number[]> };
-  settings: { batch: number[]; instances: number[]; threads: number[]; load: { kind: 'concurrency' | 'qps'; values: number[] }; durationMs: number; minQueries: number; seed: number; session: object; percentile?: number };
+  settings: {
+    batch: number[];
+    instances: number[];
+    threads: number[];
+    load: { kind: 'concurrency' | 'qps'; values: number[] };
+    durationMs: number;
+    minQueries: number;
+    seed: number;
+    session: object;
+    percentile?: number;
+  };
   grid: { points: number; measured: number; ms: number };
   points: SweepPoint[];
   env: Env;
