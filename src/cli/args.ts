@@ -129,7 +129,8 @@ export function parseIntOption(option: string, text: string, min: number, max = 
 /** A latency percentile in (0, 100): '95', '99', '99.9'. */
 export function parsePercentile(option: string, text: string): number {
   const n = Number(text);
-  if (!/^\s*\d+(\.\d+)?\s*$/.test(text) || !(n > 0 && n < 100)) invalid(option, text, 'a percentile between 0 and 100, exclusive, such as 95, 99 or 99.9');
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(text) || !(n > 0 && n < 100))
+    invalid(option, text, 'a percentile between 0 and 100, exclusive, such as 95, 99 or 99.9');
   return n;
 }
 
