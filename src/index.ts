@@ -164,7 +164,8 @@ export type {
   AutoVariantMade,
 } from './tune/auto-variants.js';
 export type { TunedConfig } from './tune/config-out.js';
-export { renderTuneText, renderTuneHtml } from './tune/tune-text.js';
+export { renderTuneText } from './tune/tune-text.js';
+export { renderTuneHtml } from './report/tune-html.js';
 
 // server
 export { createRtinferServer } from './server/server.js';

@@ -1,7 +1,5 @@
-/** The `rtinfer.tune/1` report as text (the CLI's default output) and as a self-contained HTML page. */
-import { isRtinferError } from '../errors.js';
-import { formatTable } from '../report/format.js';
-import { escapeHtml, jsonForScript, renderPage } from '../report/web-assets.js';
+/** The `rtinfer.tune/1` report as text (the CLI's default output); the HTML page is report/tune-html.ts. */
+import { formatTable } from '../util/format.js';
 import type { CandidateReport, MeasurementReport, TuneReport } from './tune.js';
 
 const MAX_ROWS = 25;
@@ -15,7 +13,7 @@ function pct(x: number | null | undefined): string {
 }
 
 /** Chosen first, then feasible by throughput, then the rest by latency. */
-function ordered(r: TuneReport): CandidateReport[] {
+export function orderedCandidates(r: TuneReport): CandidateReport[] {
   const m = (c: CandidateReport): MeasurementReport | null => c.full ?? c.quick;
   return [...r.candidates].sort((a, b) => {
     if (a.key === r.chosen?.key) return -1;
@@ -25,14 +23,22 @@ function ordered(r: TuneReport): CandidateReport[] {
   });
 }
 
-function rows(r: TuneReport): string[][] {
+/** A candidate's figures as table cells: q/s, the SLO percentile, the unloaded one, accuracy. */
+export function candidateFigureCells(c: CandidateReport): string[] {
+  const m = c.full ?? c.quick;
+  return [String(m?.throughput ?? '-'), ms(m?.latencyMs), ms(m?.unloadedMs), c.accuracy ? pct(c.accuracy.score) : '-'];
+}
+
+/** The text output's candidate table: a head row, then the first MAX_ROWS candidates in order. */
+export function candidateTable(r: TuneReport): string[][] {
   const label = r.slo.label;
   const head = ['', 'candidate', 'phase', 'len', 'status', 'q/s', `${label} ms`, `unloaded ${label}`, 'accuracy'];
   const out = [head];
-  for (const c of ordered(r).slice(0, MAX_ROWS)) {
+  for (const c of orderedCandidates(r).slice(0, MAX_ROWS)) {
     const m = c.full ?? c.quick;
     const mark = (c.key === r.chosen?.key ? '>' : ' ') + (c.pareto ? '*' : ' ');
-    out.push([mark, c.key, c.phase, c.full ? 'full' : 'quick', m?.status === 'ok' ? (c.feasible ? 'meets' : 'misses') : (m?.status ?? '-'), String(m?.throughput ?? '-'), ms(m?.latencyMs), ms(m?.unloadedMs), c.accuracy ? pct(c.accuracy.score) : '-']);
+    const status = m?.status === 'ok' ? (c.feasible ? 'meets' : 'misses') : (m?.status ?? '-');
+    out.push([mark, c.key, c.phase, c.full ? 'full' : 'quick', status, ...candidateFigureCells(c)]);
   }
   return out;
 }
@@ -76,7 +82,7 @@ export function renderTuneText(r: TuneReport): string {
     for (const a of r.accuracy.variants) lines.push(`            ${a.variant}: ${a.reference ? 'reference' : `${a.metric ?? 'n/a'} ${pct(a.score)}, drop ${pct(a.drop)}${a.images ? ` over ${a.images} image(s)` : ''}`}${a.note && !a.reference ? ` (${a.note})` : ''}`);
   }
   if (r.autoVariants) lines.push(...autoVariantLines(r));
-  lines.push('', formatTable(rows(r), '  '));
+  lines.push('', formatTable(candidateTable(r), '  '));
   if (r.candidates.length > MAX_ROWS) lines.push(`  ... ${r.candidates.length - MAX_ROWS} more in --json`);
   lines.push('  > chosen   * Pareto set (latency, throughput, accuracy)', '');
   if (r.chosen) {
@@ -92,42 +98,4 @@ export function renderTuneText(r: TuneReport): string {
   for (const c of r.verdict.closest) lines.push(`  closest   ${c.key}: ${figures(r, c.measurement)}`);
   lines.push(`elapsed     ${(r.elapsedMs / 1000).toFixed(1)} s in all`);
   return lines.join('\n');
-}
-
-/**
- * The report page: web/tune/main.ts (uPlot) with the report inlined, built by scripts/build-web.mjs
- * like the other pages. Without a web build (running from source before `npm run build`), the
- * plain table page instead, which says so.
- */
-export function renderTuneHtml(r: TuneReport): string {
-  try {
-    return renderPage({ entry: 'tune', title: `rtinfer tune · ${r.slo.text}`, data: r });
-  } catch (error) {
-    if (isRtinferError(error) && error.code === 'RTI_ERR_WEB_ASSETS_MISSING') return renderTunePlainHtml(r, 'charts left out: the web pages are not built (npm run build)');
-    throw error;
-  }
-}
-
-/** A plain self-contained page: the summary, the verdict and the candidate table, no script. */
-export function renderTunePlainHtml(r: TuneReport, note = ''): string {
-  const text = renderTuneText(r).split('\n\n')[0] ?? '';
-  const table = rows(r);
-  const [head, ...body] = table;
-  const cells = (row: readonly string[], tag: string): string => `<tr>${row.map((c) => `<${tag}>${escapeHtml(c)}</${tag}>`).join('')}</tr>`;
-  const all = [...ordered(r)].map((c) => {
-    const m = c.full ?? c.quick;
-    return [c.key === r.chosen?.key ? '>' : '', c.pareto ? '*' : '', c.key, c.phase, c.full ? 'full' : 'quick', m?.status ?? '-', String(m?.throughput ?? '-'), ms(m?.latencyMs), ms(m?.unloadedMs), c.accuracy ? pct(c.accuracy.score) : '-'];
-  });
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>rtinfer tune · ${escapeHtml(r.slo.text)}</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}pre{background:#f6f6f6;padding:1em}table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}td:nth-child(3),th:nth-child(3){text-align:left}.met{color:#070}.not{color:#a00}</style></head>
-<body><h1>rtinfer tune</h1>
-<pre>${escapeHtml(text)}</pre>
-<p class="${r.verdict.met ? 'met' : 'not'}"><b>${r.verdict.met ? 'MET' : 'NOT MET'}</b>: ${escapeHtml(r.verdict.text)}</p>
-<table><thead><tr><th>chosen</th><th>Pareto</th>${(head ?? []).slice(1).map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>
-<tbody>${all.map((row) => cells(row, 'td')).join('\n')}</tbody></table>
-<p>${body.length} of ${r.candidates.length} candidates measured shown in the text output; all are listed here.${note ? ` ${escapeHtml(note)}.` : ''}</p>
-<script type="application/json" id="rtinfer-tune">${jsonForScript(r)}</script>
-</body></html>
-`;
 }

@@ -1,7 +1,7 @@
 /** The tune report's plain HTML page: the fallback when the web pages are not built. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { renderTunePlainHtml } from '../../src/tune/tune-text.js';
+import { renderTunePlainHtml } from '../../src/report/tune-html.js';
 import type { TuneReport } from '../../src/tune/tune.js';
 
 const evil = '</script><b id="x">&';
