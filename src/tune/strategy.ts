@@ -156,9 +156,8 @@ function settingsKey(c: Candidate): string {
   return candidateKey({ ...c, maxBatchSize: 1, maxQueueDelayUs: 0 });
 }
 
-/** An evaluator that threw: recorded as a failed measurement (data, not a crash). */
-function failedMeasurement(error: unknown, elapsedMs: number): Measurement {
-  const note = error instanceof Error ? error.message.split('\n')[0] : String(error);
+/** A measurement that threw: recorded as failed, with why (data, not a crash). */
+export function failedMeasurement(note: string | undefined, elapsedMs: number): Measurement {
   return { status: 'failed', meetsSlo: false, throughput: 0, latencyMs: Infinity, unloadedMs: Infinity, queries: 0, elapsedMs, note };
 }
 
@@ -310,7 +309,7 @@ class Search {
       m = await this.#o.evaluate(c, { level, abandonAboveMs: boundMs, signal });
     } catch (error) {
       if (signal.aborted) throw new BudgetSpent();
-      m = failedMeasurement(error, clock.now() - start);
+      m = failedMeasurement(error instanceof Error ? error.message.split('\n')[0] : String(error), clock.now() - start);
     }
     // A measurement cut short by the deadline is not a measurement.
     if (signal.aborted) throw new BudgetSpent();

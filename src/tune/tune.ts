@@ -17,7 +17,7 @@ import type { AccuracyOptions, AccuracyReport } from './accuracy.js';
 import { levelsForBudget, measureCandidate, type LevelSettings, type MeasureSettings } from './measure.js';
 import { parseSlo, type Slo } from './slo.js';
 import { buildVariants, defaultAxes, defaultReference, gridSize, TUNE_SCENARIOS, type Candidate, type ModelDescription, type SearchSpace, type SpaceAxes, type TuneScenario, type Variant } from './space.js';
-import { judged, OBJECTIVES, runStrategy, type Level, type Measurement, type Objective, type Phase, type StrategyResult, type Trial, type VariantAccuracy } from './strategy.js';
+import { failedMeasurement, judged, OBJECTIVES, runStrategy, type Level, type Measurement, type Objective, type Phase, type StrategyResult, type Trial, type VariantAccuracy } from './strategy.js';
 import { tunedConfig, type TunedConfig } from './config-out.js';
 import { AUTO_VARIANT_BUDGET_SHARE, listAutoCalibration, makeAutoVariants, type AutoVariantsOptions, type AutoVariantsReport } from './auto-variants.js';
 
@@ -370,7 +370,7 @@ async function verify(run: TuneRun, best: Trial | null, measure: MeasureSettings
   try {
     return await measureCandidate(best.candidate, byId.get(best.candidate.variant) as Variant, 'full', measure);
   } catch (error) {
-    return { status: 'failed', meetsSlo: false, throughput: 0, latencyMs: Infinity, unloadedMs: Infinity, queries: 0, elapsedMs: 0, note: firstLine(error) };
+    return failedMeasurement(firstLine(error), 0);
   }
 }
 
