@@ -12,7 +12,14 @@ import { checkWritable, writeOutput } from './output.js';
 import { compareTunes } from '../compare/report-gates.js';
 import type { TuneReport } from '../tune/tune.js';
 import { exitCodeOf } from './exit-codes.js';
-import { GATE_OPTIONS, gateFrom, openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
+import {
+  GATE_OPTIONS,
+  gateFrom,
+  openStoreFor,
+  recordAndGate,
+  STORE_OPTIONS,
+  storeSettingsFrom,
+} from './store-flags.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { targetExitCode, tuneTarget } from './tune-target.js';
@@ -22,30 +29,114 @@ import path from 'node:path';
 
 export const TUNE_COMMAND: CommandSpec = {
   name: 'tune',
-  summary: 'find the configuration (and model variant) that meets a latency SLO with the most throughput, least latency or best accuracy',
-  usage: 'rtinfer tune <model.onnx...> --slo "p99<=50ms" [--scenario server|single-stream|multi-stream] [--objective throughput|latency|accuracy] [--budget 10m] [--out FILE] [options]',
+  summary:
+    'find the configuration (and model variant) that meets a latency SLO with the most throughput, least latency or best accuracy',
+  usage:
+    'rtinfer tune <model.onnx...> --slo "p99<=50ms" [--scenario server|single-stream|multi-stream] [--objective throughput|latency|accuracy] [--budget 10m] [--out FILE] [options]',
   maxPositionals: 64,
   options: [
     { name: 'slo', type: 'string', value: 'SLO', description: 'latency objective, e.g. "p99<=50ms" (required)' },
-    { name: 'target', type: 'string', value: 'URL', description: 'a served model instead (http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME): its layout is the server\'s, so tune finds its highest rate within a p99 SLO' },
-    { name: 'scenario', type: 'string', value: 'NAME', description: `${TUNE_SCENARIOS.join(' | ')} (default server: highest Poisson rate within the SLO)` },
+    {
+      name: 'target',
+      type: 'string',
+      value: 'URL',
+      description:
+        "a served model instead (http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME): its layout is the server's, so tune finds its highest rate within a p99 SLO",
+    },
+    {
+      name: 'scenario',
+      type: 'string',
+      value: 'NAME',
+      description: `${TUNE_SCENARIOS.join(' | ')} (default server: highest Poisson rate within the SLO)`,
+    },
     { name: 'objective', type: 'string', value: 'NAME', description: `${OBJECTIVES.join(' | ')} (default throughput)` },
-    { name: 'max-accuracy-drop', type: 'string', value: 'PCT', description: 'exclude variants that lose more than this against the reference, e.g. 1%' },
-    { name: 'budget', type: 'string', value: 'TIME', description: 'time for the whole run, verification included (default 10m)' },
-    { name: 'out', type: 'string', value: 'FILE', description: 'write the chosen configuration for rtinfer serve --config (.yaml, .yml or .json)' },
-    { name: 'reference', type: 'string', value: 'MODEL', description: 'accuracy reference (default: the highest-resolution, then largest, variant)' },
-    { name: 'images', type: 'string', multiple: true, value: 'DIR', description: 'images for the accuracy check (a folder or files)' },
-    { name: 'labels', type: 'string', value: 'FILE', description: 'labelled set for real mAP / top-1 instead of agreement' },
-    { name: 'resolutions', type: 'string', value: 'LIST', description: 'for models with dynamic height and width: sizes to try, e.g. 640,480,320 or 640x480, or "auto" (the base size, 3/4 and 1/2 of it, multiples of 32)' },
+    {
+      name: 'max-accuracy-drop',
+      type: 'string',
+      value: 'PCT',
+      description: 'exclude variants that lose more than this against the reference, e.g. 1%',
+    },
+    {
+      name: 'budget',
+      type: 'string',
+      value: 'TIME',
+      description: 'time for the whole run, verification included (default 10m)',
+    },
+    {
+      name: 'out',
+      type: 'string',
+      value: 'FILE',
+      description: 'write the chosen configuration for rtinfer serve --config (.yaml, .yml or .json)',
+    },
+    {
+      name: 'reference',
+      type: 'string',
+      value: 'MODEL',
+      description: 'accuracy reference (default: the highest-resolution, then largest, variant)',
+    },
+    {
+      name: 'images',
+      type: 'string',
+      multiple: true,
+      value: 'DIR',
+      description: 'images for the accuracy check (a folder or files)',
+    },
+    {
+      name: 'labels',
+      type: 'string',
+      value: 'FILE',
+      description: 'labelled set for real mAP / top-1 instead of agreement',
+    },
+    {
+      name: 'resolutions',
+      type: 'string',
+      value: 'LIST',
+      description:
+        'for models with dynamic height and width: sizes to try, e.g. 640,480,320 or 640x480, or "auto" (the base size, 3/4 and 1/2 of it, multiples of 32)',
+    },
     SHAPE_OPTION,
-    { name: 'variants', type: 'string', value: 'auto|LIST', description: `make the model variants and search them with the first model: auto = ${AUTO_VARIANT_KINDS.join(', ')} (int8 only with --calibrate), or a list of them` },
-    { name: 'calibrate', type: 'string', multiple: true, value: 'DIR|GLOB', description: 'with --variants: calibration data for the int8 variant (images or .npy); every third file is held out for its accuracy check' },
-    { name: 'calibration-method', type: 'string', value: 'NAME', description: `with --variants: ${CALIBRATION_METHODS.join(' | ')} (default ${DEFAULT_AUTO_METHOD})` },
-    { name: 'variants-dir', type: 'string', value: 'DIR', description: 'with --variants: where the variants are written (default <out>.variants/ next to --out, else a new folder in the temp dir)' },
+    {
+      name: 'variants',
+      type: 'string',
+      value: 'auto|LIST',
+      description: `make the model variants and search them with the first model: auto = ${AUTO_VARIANT_KINDS.join(', ')} (int8 only with --calibrate), or a list of them`,
+    },
+    {
+      name: 'calibrate',
+      type: 'string',
+      multiple: true,
+      value: 'DIR|GLOB',
+      description:
+        'with --variants: calibration data for the int8 variant (images or .npy); every third file is held out for its accuracy check',
+    },
+    {
+      name: 'calibration-method',
+      type: 'string',
+      value: 'NAME',
+      description: `with --variants: ${CALIBRATION_METHODS.join(' | ')} (default ${DEFAULT_AUTO_METHOD})`,
+    },
+    {
+      name: 'variants-dir',
+      type: 'string',
+      value: 'DIR',
+      description:
+        'with --variants: where the variants are written (default <out>.variants/ next to --out, else a new folder in the temp dir)',
+    },
     { name: 'ep', type: 'string', value: 'LIST', description: 'execution providers in priority order (default cpu)' },
-    { name: 'samples-per-query', type: 'string', value: 'N', description: 'multi-stream: samples per query (default 8)' },
+    {
+      name: 'samples-per-query',
+      type: 'string',
+      value: 'N',
+      description: 'multi-stream: samples per query (default 8)',
+    },
     { name: 'oversubscribe', type: 'boolean', description: 'also try instances × threads above the core count' },
-    { name: 'hint', type: 'string', value: 'HINT', description: 'the layout the search starts from: latency (1 instance, every core; default) or throughput (one 1-thread instance per core)' },
+    {
+      name: 'hint',
+      type: 'string',
+      value: 'HINT',
+      description:
+        'the layout the search starts from: latency (1 instance, every core; default) or throughput (one 1-thread instance per core)',
+    },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.tune/1 JSON report' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the report' },
     ...STORE_OPTIONS,
@@ -69,15 +160,35 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   const method = text('calibration-method');
   const variantsDir = text('variants-dir');
   if (variantsText === undefined) {
-    const stray = calibrate.length > 0 ? 'calibrate' : method !== undefined ? 'calibration-method' : variantsDir !== undefined ? 'variants-dir' : undefined;
-    if (stray !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', `--${stray} only applies with --variants auto (tune makes the variants from it)`);
+    const stray =
+      calibrate.length > 0
+        ? 'calibrate'
+        : method !== undefined
+          ? 'calibration-method'
+          : variantsDir !== undefined
+            ? 'variants-dir'
+            : undefined;
+    if (stray !== undefined)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `--${stray} only applies with --variants auto (tune makes the variants from it)`,
+      );
   }
   const kinds = variantsText !== undefined ? parseVariantsOption(variantsText) : undefined;
   if (target !== undefined) {
-    if (kinds !== undefined) throw new RtinferError('RTI_ERR_ARG_INVALID', '--variants cannot be used with --target: a served model\'s file is the server\'s');
-    if (positionals.length > 0) throw new RtinferError('RTI_ERR_ARG_INVALID', `give either model files or --target, not both ('${positionals[0]}' and ${target})`);
+    if (kinds !== undefined)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        "--variants cannot be used with --target: a served model's file is the server's",
+      );
+    if (positionals.length > 0)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `give either model files or --target, not both ('${positionals[0]}' and ${target})`,
+      );
     const sloText = text('slo');
-    if (sloText === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
+    if (sloText === undefined)
+      throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
     const json = values['json'] === true;
     const r = await tuneTarget(parseTargetUrl(target), parseSlo(sloText), shapesFrom(values), (line) => {
       if (!json) process.stderr.write(line + '\n');
@@ -85,9 +196,14 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
     io.stdout.write(json ? JSON.stringify(r.report, null, 2) + '\n' : r.text + '\n');
     return targetExitCode(r);
   }
-  if (positionals.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', `rtinfer tune needs at least one model file (usage: ${TUNE_COMMAND.usage})`);
+  if (positionals.length === 0)
+    throw new RtinferError(
+      'RTI_ERR_ARG_MISSING',
+      `rtinfer tune needs at least one model file (usage: ${TUNE_COMMAND.usage})`,
+    );
   const sloText = text('slo');
-  if (sloText === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
+  if (sloText === undefined)
+    throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
   const slo = parseSlo(sloText);
   const scenario = parseChoice('scenario', text('scenario') ?? 'server', TUNE_SCENARIOS) as TuneScenario;
   const objective = parseChoice('objective', text('objective') ?? 'throughput', OBJECTIVES) as Objective;
@@ -98,19 +214,31 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   const ep = text('ep');
   const out = text('out');
   const html = text('html');
-  if (out !== undefined && !/\.(ya?ml|json)$/i.test(out)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --out '${out}' (expected a .yaml, .yml or .json file)`);
+  if (out !== undefined && !/\.(ya?ml|json)$/i.test(out))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --out '${out}' (expected a .yaml, .yml or .json file)`);
   // Fail on unwritable outputs before a long run.
-  for (const [opt, file] of [['out', out], ['html', html]] as const) if (file !== undefined) await checkWritable(opt, file);
+  for (const [opt, file] of [
+    ['out', out],
+    ['html', html],
+  ] as const)
+    if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
-  const autoVariants = kinds !== undefined
-    ? {
-        kinds,
-        ...(calibrate.length > 0 ? { calibrate } : {}),
-        ...(method !== undefined ? { method: parseChoice('calibration-method', method, CALIBRATION_METHODS) as CalibrationMethod } : {}),
-        // Kept next to the serve config that points at one of them.
-        ...(variantsDir !== undefined ? { dir: variantsDir } : out !== undefined ? { dir: out.replace(/\.(ya?ml|json)$/i, '') + '.variants' } : {}),
-      }
-    : undefined;
+  const autoVariants =
+    kinds !== undefined
+      ? {
+          kinds,
+          ...(calibrate.length > 0 ? { calibrate } : {}),
+          ...(method !== undefined
+            ? { method: parseChoice('calibration-method', method, CALIBRATION_METHODS) as CalibrationMethod }
+            : {}),
+          // Kept next to the serve config that points at one of them.
+          ...(variantsDir !== undefined
+            ? { dir: variantsDir }
+            : out !== undefined
+              ? { dir: out.replace(/\.(ya?ml|json)$/i, '') + '.variants' }
+              : {}),
+        }
+      : undefined;
   const storeSettings = storeSettingsFrom(values);
   const store = openStoreFor(storeSettings);
   let gate;
@@ -142,15 +270,22 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
       ...(text('labels') !== undefined ? { labels: text('labels') as string } : {}),
       ...(res !== undefined ? { resolutions: res.trim() === 'auto' ? ('auto' as const) : parseResolutions(res) } : {}),
       shapes: shapesFrom(values),
-      ...(ep !== undefined ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } } : {}),
+      ...(ep !== undefined
+        ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } }
+        : {}),
       ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
       oversubscribe: values['oversubscribe'] === true,
       ...(autoVariants ? { autoVariants } : {}),
-      ...(typeof values['hint'] === 'string' ? { hint: parseChoice('hint', values['hint'], ['latency', 'throughput'] as const) } : {}),
+      ...(typeof values['hint'] === 'string'
+        ? { hint: parseChoice('hint', values['hint'], ['latency', 'throughput'] as const) }
+        : {}),
       onPhase: (p) => progress(`tune: ${p}`),
       onTrial: (t) => {
         const m = judged(t);
-        if (m) progress(`  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`);
+        if (m)
+          progress(
+            `  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`,
+          );
       },
     });
   } catch (error) {
@@ -165,7 +300,11 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
       const header = [
         `rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`,
         `chosen ${report.chosen.key}`,
-        ...(report.autoVariants ? [`model ${path.resolve(report.chosen.variant.model)}${made ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})` : ' (as given)'}`] : []),
+        ...(report.autoVariants
+          ? [
+              `model ${path.resolve(report.chosen.variant.model)}${made ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})` : ' (as given)'}`,
+            ]
+          : []),
         `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`,
       ];
       await writeOutput('out', out, renderConfigFile(report.chosen.config, out, header));
@@ -177,13 +316,19 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   if (html !== undefined) await writeOutput('html', html, renderTuneHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
   const tuned = report;
-  const judge = gate ? (base: { id: number; report: unknown }) => {
-    const v = compareTunes(base.report as TuneReport, tuned, gate.threshold);
-    return { regression: v.regression, text: [`\ncompared with baseline ${base.id}:`, ...v.lines].join('\n') };
-  } : null;
+  const judge = gate
+    ? (base: { id: number; report: unknown }) => {
+        const v = compareTunes(base.report as TuneReport, tuned, gate.threshold);
+        return { regression: v.regression, text: [`\ncompared with baseline ${base.id}:`, ...v.lines].join('\n') };
+      }
+    : null;
   const recorded = await recordAndGate(store, storeSettings, { kind: 'tune', report }, gate, judge, progress);
   await store?.close();
   if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
   // Like a failed check: a tune that finds nothing within the SLO exits 4 (the SLO is not met), with its report.
-  return exitCodeOf({ interrupted: controller.signal.aborted, boundFailed: !report.verdict.met, regression: recorded.verdict?.regression === true });
+  return exitCodeOf({
+    interrupted: controller.signal.aborted,
+    boundFailed: !report.verdict.met,
+    regression: recorded.verdict?.regression === true,
+  });
 }

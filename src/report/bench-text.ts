@@ -2,7 +2,7 @@
 import type { BenchReport } from '../loadgen/bench.js';
 import type { QuantileCi } from '../stats/summary.js';
 import { skippedNote } from '../video/source.js';
-import { formatBytes, formatMs, formatTable } from './format.js';
+import { formatBytes, formatMs, formatTable } from '../util/format.js';
 
 function ci(name: string, c: QuantileCi | null): string {
   return c ? `${name} [${formatMs(c.lowerMs)}, ${formatMs(c.upperMs)}]` : `${name} n/a (too few queries)`;

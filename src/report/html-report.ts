@@ -6,7 +6,8 @@
  */
 import type { BenchReport } from '../loadgen/bench-report.js';
 import type { SweepReport } from '../loadgen/sweep.js';
-import { escapeHtml, renderPage } from './web-assets.js';
+import { escapeHtml } from '../util/html.js';
+import { renderPage } from './web-assets.js';
 
 const body = (what: string): string =>
   `<main id="app"><noscript><p>This ${escapeHtml(what)} draws its charts with JavaScript. The full report is embedded as JSON in the element #rtinfer-data of this file.</p></noscript></main>`;

@@ -1,6 +1,6 @@
 /** Renderings of a `rtinfer.sweep/1` report: terminal table and CSV (the HTML page is in html-report.ts). */
 import type { SweepPoint, SweepReport } from '../loadgen/sweep.js';
-import { formatMs, formatTable } from './format.js';
+import { formatMs, formatTable } from '../util/format.js';
 
 import { percentileName } from '../loadgen/bench-report.js';
 

@@ -2,7 +2,8 @@
 import { isRtinferError } from '../errors.js';
 import { candidateFigureCells, candidateTable, orderedCandidates, renderTuneText } from '../tune/tune-text.js';
 import type { TuneReport } from '../tune/tune.js';
-import { escapeHtml, jsonForScript, renderPage } from './web-assets.js';
+import { escapeHtml, jsonForScript } from '../util/html.js';
+import { renderPage } from './web-assets.js';
 
 /**
  * The report page: web/tune/main.ts (uPlot) with the report inlined, built by scripts/build-web.mjs

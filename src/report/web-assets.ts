@@ -9,9 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { RtinferError } from '../errors.js';
 import { escapeHtml, jsonForScript } from '../util/html.js';
 
-// Kept for the pages that import them from here; they live in util/html.ts.
-export { escapeHtml, jsonForScript } from '../util/html.js';
-
 /** One per web/<entry>/main.ts page. */
 export type WebEntry = 'report' | 'dashboard' | 'tune' | 'runs';
 

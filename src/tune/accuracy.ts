@@ -55,7 +55,16 @@ export interface AccuracyOptions {
   cache?: ReferenceCache;
 }
 
-export type AccuracyMetric = 'map50-agreement' | 'top1-agreement' | 'tensor-error' | 'map50' | 'top1' | 'oks-agreement' | 'mask-iou-agreement' | 'miou-agreement' | 'image-agreement';
+export type AccuracyMetric =
+  | 'map50-agreement'
+  | 'top1-agreement'
+  | 'tensor-error'
+  | 'map50'
+  | 'top1'
+  | 'oks-agreement'
+  | 'mask-iou-agreement'
+  | 'miou-agreement'
+  | 'image-agreement';
 
 export interface AccuracyReport {
   metric: AccuracyMetric;
@@ -78,7 +87,12 @@ export const DEFAULT_ACCURACY_SAMPLES = 16;
 export const EVAL_SCORE_THRESHOLD = 0.001;
 const IOU = 0.5;
 // Errors that belong to one image (bad file or format), which the check skips instead of failing.
-const IMAGE_ERRORS: readonly string[] = ['RTI_ERR_IMAGE_NOT_FOUND', 'RTI_ERR_IMAGE_DECODE', 'RTI_ERR_IMAGE_UNSUPPORTED', 'RTI_ERR_IMAGE_TOO_LARGE'];
+const IMAGE_ERRORS: readonly string[] = [
+  'RTI_ERR_IMAGE_NOT_FOUND',
+  'RTI_ERR_IMAGE_DECODE',
+  'RTI_ERR_IMAGE_UNSUPPORTED',
+  'RTI_ERR_IMAGE_TOO_LARGE',
+];
 
 /**
  * The default reference among model variants: the largest file. Variants of one network differ
@@ -132,7 +146,10 @@ async function open(model: string, shapes: readonly ShapeOverride[] | undefined)
 }
 
 /** The preprocess size a shape override asks of a vision pipeline's input (dims [N,C,H,W] or [N,H,W,C]). */
-function imageSizeOf(pipeline: VisionPipeline, shapes: readonly ShapeOverride[]): { width: number; height: number } | undefined {
+function imageSizeOf(
+  pipeline: VisionPipeline,
+  shapes: readonly ShapeOverride[],
+): { width: number; height: number } | undefined {
   const o = shapes.find((s) => s.name === undefined || s.name === pipeline.inputName);
   if (o === undefined || o.dims.length !== 4) return undefined;
   const [h, w] = pipeline.config.layout === 'nchw' ? [o.dims[2]!, o.dims[3]!] : [o.dims[1]!, o.dims[2]!];
@@ -149,26 +166,42 @@ function mismatch(message: string): RtinferError {
 
 export async function measureAccuracy(o: AccuracyOptions): Promise<AccuracyReport> {
   const samples = o.samples ?? DEFAULT_ACCURACY_SAMPLES;
-  if (!Number.isInteger(samples) || samples < 1) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid samples ${samples} (expected a positive integer)`);
+  if (!Number.isInteger(samples) || samples < 1)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid samples ${samples} (expected a positive integer)`);
   o.signal?.throwIfAborted();
   const labelled = o.labels === undefined ? undefined : await loadLabelledSet(o.labels);
   const given = o.images !== undefined && o.images.length > 0 ? await listImages(o.images) : [];
   const images = labelled === undefined ? given : await labelledFiles(labelled, given);
-  const tensorOptions = { model: o.model, reference: o.reference, samples, ...pick(o, 'shapes', 'referenceShapes', 'signal') };
+  const tensorOptions = {
+    model: o.model,
+    reference: o.reference,
+    samples,
+    ...pick(o, 'shapes', 'referenceShapes', 'signal'),
+  };
 
   const candidate = await open(o.model, o.shapes);
   let reference: Opened | undefined;
   try {
-    const key = images.length > 0 && o.cache !== undefined ? await referenceKey(o, images, labelled !== undefined) : undefined;
+    const key =
+      images.length > 0 && o.cache !== undefined ? await referenceKey(o, images, labelled !== undefined) : undefined;
     let run = key === undefined ? undefined : o.cache!.get(key);
     if (run === undefined) {
       reference = await open(o.reference, o.referenceShapes);
       if (images.length === 0) return await tensorError(candidate, reference, tensorOptions);
       const ref = reference.vision;
       if (!isVision(ref)) {
-        if (labelled !== undefined) throw mismatch(`a labelled set needs a vision model, but the reference ${o.reference} is not one: ${ref.error.message}`);
+        if (labelled !== undefined)
+          throw mismatch(
+            `a labelled set needs a vision model, but the reference ${o.reference} is not one: ${ref.error.message}`,
+          );
         const report = await tensorError(candidate, reference, tensorOptions);
-        return { ...report, note: join(`${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs instead of images`, report.note) };
+        return {
+          ...report,
+          note: join(
+            `${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs instead of images`,
+            report.note,
+          ),
+        };
       }
       checkKinds(candidate.vision, ref.head, o);
       run = await runReference(ref, images, labelled !== undefined, o.signal);
@@ -190,9 +223,14 @@ function pick<T extends object, K extends keyof T>(o: T, ...keys: K[]): Partial<
 }
 
 function checkKinds(candidate: Opened['vision'], head: HeadSummary, o: AccuracyOptions): VisionPipeline {
-  if (!isVision(candidate)) throw mismatch(`the reference ${o.reference} is a ${head.task} model ('${head.name}' head), but ${o.model} is not a vision model: ${candidate.error.message}`);
+  if (!isVision(candidate))
+    throw mismatch(
+      `the reference ${o.reference} is a ${head.task} model ('${head.name}' head), but ${o.model} is not a vision model: ${candidate.error.message}`,
+    );
   if (candidate.head.task !== head.task) {
-    throw mismatch(`${o.model} is a ${candidate.head.task} model ('${candidate.head.name}' head) but the reference ${o.reference} is a ${head.task} model ('${head.name}' head): their outputs cannot be compared`);
+    throw mismatch(
+      `${o.model} is a ${candidate.head.task} model ('${candidate.head.name}' head) but the reference ${o.reference} is a ${head.task} model ('${head.name}' head): their outputs cannot be compared`,
+    );
   }
   return candidate;
 }
@@ -202,8 +240,12 @@ async function labelledFiles(set: LabelledSet, given: readonly string[]): Promis
   const byName = new Map(given.map((g) => [path.basename(g), g]));
   const out: string[] = [];
   for (const entry of set.images) {
-    const found = await stat(entry.file).then(() => entry.file, () => byName.get(path.basename(entry.file)));
-    if (found === undefined) throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `image in the labels file not found: ${entry.file}`);
+    const found = await stat(entry.file).then(
+      () => entry.file,
+      () => byName.get(path.basename(entry.file)),
+    );
+    if (found === undefined)
+      throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `image in the labels file not found: ${entry.file}`);
     out.push(found);
   }
   return out;
@@ -216,14 +258,16 @@ async function predict(pipeline: VisionPipeline, image: string, threshold: numbe
     const result = await pipeline.predict(image, threshold === undefined ? undefined : { scoreThreshold: threshold });
     return { ok: true, result };
   } catch (error) {
-    if (isRtinferError(error) && IMAGE_ERRORS.includes(error.code)) return { ok: false, why: `${path.basename(image)}: ${error.message}` };
+    if (isRtinferError(error) && IMAGE_ERRORS.includes(error.code))
+      return { ok: false, why: `${path.basename(image)}: ${error.message}` };
     throw error;
   }
 }
 
 function boxesOf(r: HeadResult, byLabel: boolean): PredictedBox[] {
   if (r.task === 'text') return r.texts.map((t) => ({ box: t.box, score: t.score, label: TEXT_LABEL }));
-  if (r.task === 'detect') return r.detections.map((d) => ({ box: d.box, score: d.score, label: byLabel ? d.label : `#${d.classId}` }));
+  if (r.task === 'detect')
+    return r.detections.map((d) => ({ box: d.box, score: d.score, label: byLabel ? d.label : `#${d.classId}` }));
   return [];
 }
 
@@ -280,10 +324,17 @@ export function createReferenceCache(limit = 4): ReferenceCache {
 }
 
 async function identity(file: string): Promise<string | undefined> {
-  return stat(file).then((s) => `${path.resolve(file)}:${s.size}:${s.mtimeMs}`, () => undefined);
+  return stat(file).then(
+    (s) => `${path.resolve(file)}:${s.size}:${s.mtimeMs}`,
+    () => undefined,
+  );
 }
 
-async function referenceKey(o: AccuracyOptions, images: readonly string[], labelled: boolean): Promise<string | undefined> {
+async function referenceKey(
+  o: AccuracyOptions,
+  images: readonly string[],
+  labelled: boolean,
+): Promise<string | undefined> {
   const files = await Promise.all([o.reference, ...images].map(identity));
   // A file that cannot be read is the checks' to report, uncached.
   if (files.some((f) => f === undefined)) return undefined;
@@ -294,20 +345,38 @@ async function referenceKey(o: AccuracyOptions, images: readonly string[], label
  * The reference on every image. Agreement: its detections at its default threshold are the truth.
  * On a labelled set it is scored like the candidate, so ranked down to EVAL_SCORE_THRESHOLD.
  */
-async function runReference(ref: VisionPipeline, images: readonly string[], labelled: boolean, signal: AbortSignal | undefined): Promise<ReferenceRun> {
+async function runReference(
+  ref: VisionPipeline,
+  images: readonly string[],
+  labelled: boolean,
+  signal: AbortSignal | undefined,
+): Promise<ReferenceRun> {
   const threshold = labelled && ref.head.task !== 'classify' ? EVAL_SCORE_THRESHOLD : undefined;
   const outcomes: Outcome[] = [];
   for (const image of images) {
     signal?.throwIfAborted();
     outcomes.push(await predict(ref, image, threshold));
   }
-  return { head: { name: ref.head.name, task: ref.head.task }, scoreThreshold: ref.decodeOptions.scoreThreshold, outcomes };
+  return {
+    head: { name: ref.head.name, task: ref.head.task },
+    scoreThreshold: ref.decodeOptions.scoreThreshold,
+    outcomes,
+  };
 }
 
-async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonly string[], labelled: LabelledSet | undefined, signal: AbortSignal | undefined): Promise<AccuracyReport> {
+async function onImages(
+  cand: VisionPipeline,
+  ref: ReferenceRun,
+  images: readonly string[],
+  labelled: LabelledSet | undefined,
+  signal: AbortSignal | undefined,
+): Promise<AccuracyReport> {
   const task = ref.head.task;
   if (labelled !== undefined && (labelled.kind === 'classify') !== (task === 'classify')) {
-    throw new RtinferError('RTI_ERR_ACCURACY_LABELS', `the labels file holds ${labelled.kind === 'detect' ? 'boxes' : 'class labels'}, but the models are ${task} models (${ref.head.name} head)`);
+    throw new RtinferError(
+      'RTI_ERR_ACCURACY_LABELS',
+      `the labels file holds ${labelled.kind === 'detect' ? 'boxes' : 'class labels'}, but the models are ${task} models (${ref.head.name} head)`,
+    );
   }
   const skipped: string[] = [];
   const used: number[] = [];
@@ -327,9 +396,15 @@ async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonl
     c.push(b.result);
   }
   if (used.length === 0) {
-    throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', `none of the ${images.length} image(s) could be used: ${skipped[0] ?? ''}`);
+    throw new RtinferError(
+      'RTI_ERR_ACCURACY_NO_IMAGES',
+      `none of the ${images.length} image(s) could be used: ${skipped[0] ?? ''}`,
+    );
   }
-  const note = skipped.length === 0 ? undefined : `${skipped.length} of ${images.length} image(s) skipped (${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`;
+  const note =
+    skipped.length === 0
+      ? undefined
+      : `${skipped.length} of ${images.length} image(s) skipped (${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`;
   const n = used.length;
 
   if (labelled?.kind === 'classify') {
@@ -337,18 +412,49 @@ async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonl
     const acc = (res: HeadResult[]): number => res.filter((x, k) => topClass(x).label === truth[k]).length / n;
     const score = acc(c);
     const referenceScore = acc(r);
-    const known = [...(cand.decodeOptions.labels ?? []), ...[...c, ...r].flatMap((x) => (x.task === 'classify' ? x.classes.map((k) => k.label) : []))];
-    return withNote({ metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n }, join(note, unknownLabels(truth, known)));
+    const known = [
+      ...(cand.decodeOptions.labels ?? []),
+      ...[...c, ...r].flatMap((x) => (x.task === 'classify' ? x.classes.map((k) => k.label) : [])),
+    ];
+    return withNote(
+      { metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n },
+      join(note, unknownLabels(truth, known)),
+    );
   }
   if (labelled?.kind === 'detect') {
-    const truth: TruthBox[][] = used.map((i) => labelled.images[i]!.boxes.map((b) => (task === 'text' ? { ...b, label: TEXT_LABEL } : b)));
-    const score = meanAveragePrecision(c.map((x) => boxesOf(x, true)), truth, { iou: IOU }).map;
-    const referenceScore = meanAveragePrecision(r.map((x) => boxesOf(x, true)), truth, { iou: IOU }).map;
-    const known = [...(cand.decodeOptions.labels ?? []), ...[...c, ...r].flatMap((x) => boxesOf(x, true).map((b) => b.label))];
-    return withNote({ metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: n }, join(note, unknownLabels(truth.flat().map((b) => b.label), known)));
+    const truth: TruthBox[][] = used.map((i) =>
+      labelled.images[i]!.boxes.map((b) => (task === 'text' ? { ...b, label: TEXT_LABEL } : b)),
+    );
+    const score = meanAveragePrecision(
+      c.map((x) => boxesOf(x, true)),
+      truth,
+      { iou: IOU },
+    ).map;
+    const referenceScore = meanAveragePrecision(
+      r.map((x) => boxesOf(x, true)),
+      truth,
+      { iou: IOU },
+    ).map;
+    const known = [
+      ...(cand.decodeOptions.labels ?? []),
+      ...[...c, ...r].flatMap((x) => boxesOf(x, true).map((b) => b.label)),
+    ];
+    return withNote(
+      { metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: n },
+      join(
+        note,
+        unknownLabels(
+          truth.flat().map((b) => b.label),
+          known,
+        ),
+      ),
+    );
   }
   if (task === 'classify') {
-    const score = top1Agreement(c.map((x) => topClass(x).index), r.map((x) => topClass(x).index));
+    const score = top1Agreement(
+      c.map((x) => topClass(x).index),
+      r.map((x) => topClass(x).index),
+    );
     return withNote({ metric: 'top1-agreement', score, drop: 1 - score, images: n }, note);
   }
   const beyond = beyondBoxes(c, r, ref.scoreThreshold);
@@ -373,14 +479,32 @@ async function onImages(cand: VisionPipeline, ref: ReferenceRun, images: readonl
  * reference's threshold), semantic maps by mean IoU over classes, output images by pixel error.
  * Box agreement (mAP@0.5) for keypoint and mask models is in the note. undefined: plain boxes.
  */
-function beyondBoxes(c: HeadResult[], r: HeadResult[], threshold: number): (Omit<AccuracyReport, 'images'> & { note?: string }) | undefined {
+function beyondBoxes(
+  c: HeadResult[],
+  r: HeadResult[],
+  threshold: number,
+): (Omit<AccuracyReport, 'images'> & { note?: string }) | undefined {
   const mean = (xs: number[]): number => (xs.length === 0 ? 1 : xs.reduce((a, b) => a + b, 0) / xs.length);
   if (r.every((x) => x.task === 'semantic') && c.every((x) => x.task === 'semantic')) {
-    const score = mean(r.map((x, i) => classMapIou((c[i] as Extract<HeadResult, { task: 'semantic' }>).map, (x as Extract<HeadResult, { task: 'semantic' }>).map)));
+    const score = mean(
+      r.map((x, i) =>
+        classMapIou(
+          (c[i] as Extract<HeadResult, { task: 'semantic' }>).map,
+          (x as Extract<HeadResult, { task: 'semantic' }>).map,
+        ),
+      ),
+    );
     return { metric: 'miou-agreement', score, drop: 1 - score };
   }
   if (r.every((x) => x.task === 'image') && c.every((x) => x.task === 'image')) {
-    const score = mean(r.map((x, i) => imageAgreement((c[i] as Extract<HeadResult, { task: 'image' }>).image, (x as Extract<HeadResult, { task: 'image' }>).image)));
+    const score = mean(
+      r.map((x, i) =>
+        imageAgreement(
+          (c[i] as Extract<HeadResult, { task: 'image' }>).image,
+          (x as Extract<HeadResult, { task: 'image' }>).image,
+        ),
+      ),
+    );
     return { metric: 'image-agreement', score, drop: 1 - score };
   }
   const dets = (x: HeadResult): Detection[] => (x.task === 'detect' ? x.detections : []);
@@ -389,12 +513,23 @@ function beyondBoxes(c: HeadResult[], r: HeadResult[], threshold: number): (Omit
   const hasMasks = refDets.some((d) => d.some((x) => x.mask !== undefined));
   if (!hasKeypoints && !hasMasks) return undefined;
   const candDets = c.map((x) => dets(x).filter((d) => d.score >= threshold));
-  const boxes = meanAveragePrecision(c.map((x) => boxesOf(x, false)), r.map((x) => boxesOf(x, false)), { iou: IOU }).map;
+  const boxes = meanAveragePrecision(
+    c.map((x) => boxesOf(x, false)),
+    r.map((x) => boxesOf(x, false)),
+    { iou: IOU },
+  ).map;
   const similarity = hasKeypoints
-    ? (a: Detection, b: Detection): number => oks(a.keypoints ?? [], b.keypoints ?? [], (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]))
-    : (a: Detection, b: Detection): number => (a.mask !== undefined && b.mask !== undefined ? maskIou(a.mask, b.mask) : 0);
+    ? (a: Detection, b: Detection): number =>
+        oks(a.keypoints ?? [], b.keypoints ?? [], (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]))
+    : (a: Detection, b: Detection): number =>
+        a.mask !== undefined && b.mask !== undefined ? maskIou(a.mask, b.mask) : 0;
   const score = mean(refDets.map((ref, i) => matchedAgreement(candDets[i]!, ref, similarity)));
-  return { metric: hasKeypoints ? 'oks-agreement' : 'mask-iou-agreement', score, drop: 1 - score, note: `boxes: mAP@0.5 agreement ${boxes.toFixed(3)}` };
+  return {
+    metric: hasKeypoints ? 'oks-agreement' : 'mask-iou-agreement',
+    score,
+    drop: 1 - score,
+    note: `boxes: mAP@0.5 agreement ${boxes.toFixed(3)}`,
+  };
 }
 
 /**
@@ -405,7 +540,10 @@ function unknownLabels(truth: readonly string[], known: readonly string[]): stri
   const seen = new Set(known);
   const missing = [...new Set(truth)].filter((l) => !seen.has(l));
   if (missing.length === 0) return undefined;
-  return `label(s) neither model gives: ${missing.slice(0, 5).map((l) => `'${l}'`).join(', ')}${missing.length > 5 ? ', ...' : ''} (do they match the model's class names?)`;
+  return `label(s) neither model gives: ${missing
+    .slice(0, 5)
+    .map((l) => `'${l}'`)
+    .join(', ')}${missing.length > 5 ? ', ...' : ''} (do they match the model's class names?)`;
 }
 
 function clampUnit(x: number): number {

@@ -7,7 +7,10 @@ import type { OutputTensor } from '../vision/types.js';
 
 /** Fraction of items whose top class is the same; an empty set agrees (1). */
 export function top1Agreement(candidate: readonly number[], reference: readonly number[]): number {
-  if (candidate.length !== reference.length) throw new RangeError(`top1Agreement: ${candidate.length} candidate classes for ${reference.length} reference classes`);
+  if (candidate.length !== reference.length)
+    throw new RangeError(
+      `top1Agreement: ${candidate.length} candidate classes for ${reference.length} reference classes`,
+    );
   if (reference.length === 0) return 1;
   let same = 0;
   for (let i = 0; i < reference.length; i++) if (candidate[i] === reference[i]) same++;
@@ -40,7 +43,10 @@ export class TensorErrorAccumulator {
   #n = 0;
 
   add(reference: ArrayLike<number>, candidate: ArrayLike<number>): void {
-    if (reference.length !== candidate.length) throw new RangeError(`TensorErrorAccumulator: ${candidate.length} candidate values for ${reference.length} reference values`);
+    if (reference.length !== candidate.length)
+      throw new RangeError(
+        `TensorErrorAccumulator: ${candidate.length} candidate values for ${reference.length} reference values`,
+      );
     for (let i = 0; i < reference.length; i++) {
       const r = reference[i]!;
       const c = candidate[i]!;
@@ -57,7 +63,13 @@ export class TensorErrorAccumulator {
     const n = this.#n;
     const meanAbsError = n === 0 ? 0 : this.#sumAbs / n;
     const meanAbsReference = n === 0 ? 0 : this.#sumRef / n;
-    return { maxAbsError: this.#max, meanAbsError, meanAbsReference, elements: n, score: tensorErrorScore(meanAbsError, meanAbsReference) };
+    return {
+      maxAbsError: this.#max,
+      meanAbsError,
+      meanAbsReference,
+      elements: n,
+      score: tensorErrorScore(meanAbsError, meanAbsReference),
+    };
   }
 }
 

@@ -36,7 +36,10 @@ export function parseVariantsOption(text: string): AutoVariantKind[] {
   if (t === 'auto') return [...AUTO_VARIANT_KINDS];
   const parts = t.split(',').map((x) => x.trim());
   if (t === '' || parts.some((p) => !(AUTO_VARIANT_KINDS as readonly string[]).includes(p))) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --variants '${text}' (expected auto, or a list of ${AUTO_VARIANT_KINDS.join(', ')})`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --variants '${text}' (expected auto, or a list of ${AUTO_VARIANT_KINDS.join(', ')})`,
+    );
   }
   return [...new Set(parts as AutoVariantKind[])];
 }
@@ -66,7 +69,14 @@ export interface AutoVariantMade {
   shapes?: ShapeOverride[];
   notes: string[];
   /** Against the reference (the model the variants were made from), per variant id. */
-  accuracy?: Array<{ variant: string; metric: string | null; score: number | null; drop: number | null; images: number; note?: string }>;
+  accuracy?: Array<{
+    variant: string;
+    metric: string | null;
+    score: number | null;
+    drop: number | null;
+    images: number;
+    note?: string;
+  }>;
   /** After the search: candidates measured, whether it holds the chosen one, and why it was dropped (accuracy bound, SLO, screening). */
   status?: { measured: number; chosen: boolean; dropped: string[] };
 }
@@ -88,11 +98,16 @@ export interface AutoVariantsReport {
 }
 
 /** The calibration files named by --calibrate, split into calibration and held-out sets (checked before any work). */
-export async function listAutoCalibration(calibrate: readonly string[]): Promise<{ calibration: string[]; evaluation: string[] }> {
+export async function listAutoCalibration(
+  calibrate: readonly string[],
+): Promise<{ calibration: string[]; evaluation: string[] }> {
   const { listCalibrationFiles, splitCalibration } = await import('../optimize/calibrate.js');
   const files = await listCalibrationFiles(calibrate);
   const split = splitCalibration(files, true);
-  return { calibration: split.calibration, evaluation: split.evaluation.filter((f) => !f.toLowerCase().endsWith('.npy')) };
+  return {
+    calibration: split.calibration,
+    evaluation: split.evaluation.filter((f) => !f.toLowerCase().endsWith('.npy')),
+  };
 }
 
 function symbolic(spec: TensorSpec): boolean {
@@ -107,15 +122,28 @@ function symbolic(spec: TensorSpec): boolean {
 export async function checkCalibrationFits(model: string, files: readonly string[]): Promise<void> {
   const first = files[0];
   if (first === undefined) return;
-  const [{ loadCalibrationFeeds }, { createSession, readModel }, { inspectModel }] = await Promise.all([import('../optimize/calibrate.js'), import('../runtime/session.js'), import('../runtime/model-info.js')]);
+  const [{ loadCalibrationFeeds }, { createSession, readModel }, { inspectModel }] = await Promise.all([
+    import('../optimize/calibrate.js'),
+    import('../runtime/session.js'),
+    import('../runtime/model-info.js'),
+  ]);
   const loaded = await readModel(model);
   const rt = await createSession(loaded, {});
   try {
-    const [feeds] = await loadCalibrationFeeds([first], rt, inspectModel(loaded.bytes, loaded.label).metadata, loaded.label);
+    const [feeds] = await loadCalibrationFeeds(
+      [first],
+      rt,
+      inspectModel(loaded.bytes, loaded.label).metadata,
+      loaded.label,
+    );
     try {
       await rt.session.run(feeds as NonNullable<typeof feeds>);
     } catch (error) {
-      throw new RtinferError('RTI_ERR_INPUT_DATA', `calibration data does not fit ${loaded.label}: ${path.basename(first)}: ${firstLine(error)}`, { cause: error });
+      throw new RtinferError(
+        'RTI_ERR_INPUT_DATA',
+        `calibration data does not fit ${loaded.label}: ${path.basename(first)}: ${firstLine(error)}`,
+        { cause: error },
+      );
     }
   } finally {
     await rt.release();
@@ -139,15 +167,23 @@ export interface MakeAutoVariantsContext {
  * that does not apply (nothing to quantize, no symbolic dimension) or fails inside onnxruntime is
  * skipped with its reason; bad calibration data is a one-line error.
  */
-export async function makeAutoVariants(o: AutoVariantsOptions, ctx: MakeAutoVariantsContext): Promise<AutoVariantsReport> {
+export async function makeAutoVariants(
+  o: AutoVariantsOptions,
+  ctx: MakeAutoVariantsContext,
+): Promise<AutoVariantsReport> {
   const t0 = performance.now();
   // Before anything is created: a failed check leaves no folder behind.
   if (ctx.calibration) await checkCalibrationFits(ctx.source.path, ctx.calibration.calibration);
-  const dir = o.dir !== undefined ? path.resolve(o.dir) : await mkdtemp(path.join(os.tmpdir(), 'rtinfer-tune-variants-'));
+  const dir =
+    o.dir !== undefined ? path.resolve(o.dir) : await mkdtemp(path.join(os.tmpdir(), 'rtinfer-tune-variants-'));
   try {
     await mkdir(dir, { recursive: true });
   } catch (error) {
-    throw new RtinferError('RTI_ERR_IO_WRITE', `cannot create the variants folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? firstLine(error)}`, { cause: error });
+    throw new RtinferError(
+      'RTI_ERR_IO_WRITE',
+      `cannot create the variants folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? firstLine(error)}`,
+      { cause: error },
+    );
   }
   try {
     return await makeInto(dir, o, ctx, t0);
@@ -158,7 +194,12 @@ export async function makeAutoVariants(o: AutoVariantsOptions, ctx: MakeAutoVari
   }
 }
 
-async function makeInto(dir: string, o: AutoVariantsOptions, ctx: MakeAutoVariantsContext, t0: number): Promise<AutoVariantsReport> {
+async function makeInto(
+  dir: string,
+  o: AutoVariantsOptions,
+  ctx: MakeAutoVariantsContext,
+  t0: number,
+): Promise<AutoVariantsReport> {
   const phase = ctx.onPhase ?? (() => {});
   const kinds = o.kinds ?? [...AUTO_VARIANT_KINDS];
   const method = o.method ?? DEFAULT_AUTO_METHOD;
@@ -174,7 +215,10 @@ async function makeInto(dir: string, o: AutoVariantsOptions, ctx: MakeAutoVarian
       continue;
     }
     if (made.length + skipped.length > 0 && performance.now() > ctx.deadline) {
-      skipped.push({ kind, reason: `not started: the variants' share of --budget (${AUTO_VARIANT_BUDGET_SHARE * 100}%) was spent after ${((performance.now() - t0) / 1000).toFixed(1)} s` });
+      skipped.push({
+        kind,
+        reason: `not started: the variants' share of --budget (${AUTO_VARIANT_BUDGET_SHARE * 100}%) was spent after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      });
       continue;
     }
     const out = path.join(dir, `${base}.${kind}.onnx`);
@@ -183,18 +227,32 @@ async function makeInto(dir: string, o: AutoVariantsOptions, ctx: MakeAutoVarian
     let request: Parameters<typeof optimizeModel>[0];
     if (kind === 'int8') {
       if (!ctx.calibration) {
-        skipped.push({ kind, reason: 'no calibration data: static int8 needs the ranges of real inputs; give --calibrate DIR|GLOB (images or .npy tensors)' });
+        skipped.push({
+          kind,
+          reason:
+            'no calibration data: static int8 needs the ranges of real inputs; give --calibrate DIR|GLOB (images or .npy tensors)',
+        });
         continue;
       }
-      phase(`variants: int8 (${method} calibration on ${ctx.calibration.calibration.length} file(s), ${ctx.calibration.evaluation.length} held out for the accuracy check)`);
-      request = { model: ctx.source.path, out, measure: false, int8: { calibrate: ctx.calibration.calibration, method, holdOut: false } };
+      phase(
+        `variants: int8 (${method} calibration on ${ctx.calibration.calibration.length} file(s), ${ctx.calibration.evaluation.length} held out for the accuracy check)`,
+      );
+      request = {
+        model: ctx.source.path,
+        out,
+        measure: false,
+        int8: { calibrate: ctx.calibration.calibration, method, holdOut: false },
+      };
     } else if (kind === 'fp16') {
       phase('variants: fp16');
       request = { model: ctx.source.path, out, measure: false, fp16: true };
     } else {
       const open = ctx.source.inputs.filter(symbolic);
       if (open.length === 0) {
-        skipped.push({ kind, reason: 'the model\'s inputs have no symbolic dimension: a fixed-shape variant would be the same model' });
+        skipped.push({
+          kind,
+          reason: "the model's inputs have no symbolic dimension: a fixed-shape variant would be the same model",
+        });
         continue;
       }
       const traffic = resolveShapes(ctx.source.inputs, ctx.shapes).shapes;
@@ -204,12 +262,27 @@ async function makeInto(dir: string, o: AutoVariantsOptions, ctx: MakeAutoVarian
     }
     try {
       const r = await optimizeModel(request);
-      made.push({ kind, model: out, variants: [], bytes: r.size.after, transforms: r.transforms, elapsedMs: Math.round(performance.now() - started), ...(shapes ? { shapes } : {}), notes: r.notes });
+      made.push({
+        kind,
+        model: out,
+        variants: [],
+        bytes: r.size.after,
+        transforms: r.transforms,
+        elapsedMs: Math.round(performance.now() - started),
+        ...(shapes ? { shapes } : {}),
+        notes: r.notes,
+      });
       phase(`variants: wrote ${out} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     } catch (error) {
       // The user's data does not fit (empty folder, undecodable image, not a vision model): their error, one line.
       if (isRtinferError(error) && error.kind === 'usage' && error.code !== 'RTI_ERR_OPTIMIZE_NOTHING') throw error;
-      skipped.push({ kind, reason: isRtinferError(error) && error.code === 'RTI_ERR_OPTIMIZE_NOTHING' ? error.message : `failed: ${firstLine(error)}` });
+      skipped.push({
+        kind,
+        reason:
+          isRtinferError(error) && error.code === 'RTI_ERR_OPTIMIZE_NOTHING'
+            ? error.message
+            : `failed: ${firstLine(error)}`,
+      });
       phase(`variants: ${kind} skipped: ${firstLine(error)}`);
     }
   }
@@ -219,7 +292,9 @@ async function makeInto(dir: string, o: AutoVariantsOptions, ctx: MakeAutoVarian
     dir,
     kinds,
     method: made.some((m) => m.kind === 'int8') ? method : null,
-    calibration: ctx.calibration ? { files: ctx.calibration.calibration.length, heldOut: ctx.calibration.evaluation.length } : null,
+    calibration: ctx.calibration
+      ? { files: ctx.calibration.calibration.length, heldOut: ctx.calibration.evaluation.length }
+      : null,
     accuracyOn: '',
     made,
     skipped,

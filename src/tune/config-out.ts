@@ -9,7 +9,16 @@ import type { BatchingOptions } from '../engine/engine.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import type { Candidate, TuneScenario, Variant } from './space.js';
 
-type ConfigSession = Pick<SessionSettings, 'executionProviders' | 'graphOptimizationLevel' | 'executionMode' | 'interOpThreads' | 'allowSpinning' | 'enableCpuMemArena' | 'enableMemPattern'>;
+type ConfigSession = Pick<
+  SessionSettings,
+  | 'executionProviders'
+  | 'graphOptimizationLevel'
+  | 'executionMode'
+  | 'interOpThreads'
+  | 'allowSpinning'
+  | 'enableCpuMemArena'
+  | 'enableMemPattern'
+>;
 
 /** One `models[]` entry of a serve config, with the model path as measured (absolute). */
 export interface TunedConfig {
@@ -22,7 +31,12 @@ export interface TunedConfig {
   warmupShapes?: Record<string, number[]>;
 }
 
-export function tunedConfig(c: Candidate, v: Variant, scenario: TuneScenario, base: Partial<SessionSettings> = {}): TunedConfig {
+export function tunedConfig(
+  c: Candidate,
+  v: Variant,
+  scenario: TuneScenario,
+  base: Partial<SessionSettings> = {},
+): TunedConfig {
   const session: ConfigSession = {
     ...(base.executionProviders ? { executionProviders: base.executionProviders } : {}),
     ...(base.enableCpuMemArena !== undefined ? { enableCpuMemArena: base.enableCpuMemArena } : {}),

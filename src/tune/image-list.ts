@@ -8,7 +8,18 @@ import path from 'node:path';
 import { RtinferError } from '../errors.js';
 
 /** Extensions taken from a folder: what sharp decodes by default (DEFAULT_FORMATS). */
-export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif'];
+export const IMAGE_EXTENSIONS: readonly string[] = [
+  '.jpg',
+  '.jpeg',
+  '.png',
+  '.webp',
+  '.gif',
+  '.tif',
+  '.tiff',
+  '.avif',
+  '.heic',
+  '.heif',
+];
 
 export async function listImages(paths: readonly string[]): Promise<string[]> {
   const out: string[] = [];
@@ -18,7 +29,11 @@ export async function listImages(paths: readonly string[]): Promise<string[]> {
       info = await stat(p);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new RtinferError('RTI_ERR_IMAGE_NOT_FOUND', `${code === 'ENOENT' ? 'image or folder not found' : 'cannot read image or folder'}: ${p}`, { cause: error });
+      throw new RtinferError(
+        'RTI_ERR_IMAGE_NOT_FOUND',
+        `${code === 'ENOENT' ? 'image or folder not found' : 'cannot read image or folder'}: ${p}`,
+        { cause: error },
+      );
     }
     if (!info.isDirectory()) {
       out.push(p);
@@ -29,7 +44,10 @@ export async function listImages(paths: readonly string[]): Promise<string[]> {
       .map((e) => e.name)
       .sort();
     if (names.length === 0) {
-      throw new RtinferError('RTI_ERR_ACCURACY_NO_IMAGES', `no image files (${IMAGE_EXTENSIONS.join(' ')}) in folder ${p}`);
+      throw new RtinferError(
+        'RTI_ERR_ACCURACY_NO_IMAGES',
+        `no image files (${IMAGE_EXTENSIONS.join(' ')}) in folder ${p}`,
+      );
     }
     for (const n of names) out.push(path.join(p, n));
   }

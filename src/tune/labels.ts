@@ -60,9 +60,15 @@ export function parseLabelledSet(value: unknown, file: string): LabelledSet {
     const resolved = path.isAbsolute(f) ? f : path.join(dir, f);
     const hasBoxes = entry['boxes'] !== undefined;
     const hasLabel = entry['label'] !== undefined;
-    if (hasBoxes === hasLabel) bad(file, at, 'must have either "boxes" (detection) or "label" (classification), not both or neither');
+    if (hasBoxes === hasLabel)
+      bad(file, at, 'must have either "boxes" (detection) or "label" (classification), not both or neither');
     const entryKind = hasBoxes ? 'detect' : 'classify';
-    if (kind !== undefined && entryKind !== kind) bad(file, at, `has ${hasBoxes ? '"boxes"' : '"label"'}, but images[0] has ${hasBoxes ? '"label"' : '"boxes"'}: one file is either detection or classification`);
+    if (kind !== undefined && entryKind !== kind)
+      bad(
+        file,
+        at,
+        `has ${hasBoxes ? '"boxes"' : '"label"'}, but images[0] has ${hasBoxes ? '"label"' : '"boxes"'}: one file is either detection or classification`,
+      );
     kind = entryKind;
     if (hasLabel) {
       const label = entry['label'];
@@ -94,13 +100,19 @@ export async function loadLabelledSet(file: string): Promise<LabelledSet> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new RtinferError('RTI_ERR_ACCURACY_LABELS', `labels file ${code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a folder' : 'not readable'}: ${file}`, { cause: error });
+    throw new RtinferError(
+      'RTI_ERR_ACCURACY_LABELS',
+      `labels file ${code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a folder' : 'not readable'}: ${file}`,
+      { cause: error },
+    );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new RtinferError('RTI_ERR_ACCURACY_LABELS', `labels file ${file} is not valid JSON: ${firstLine(error)}`, { cause: error });
+    throw new RtinferError('RTI_ERR_ACCURACY_LABELS', `labels file ${file} is not valid JSON: ${firstLine(error)}`, {
+      cause: error,
+    });
   }
   return parseLabelledSet(value, file);
 }

@@ -99,9 +99,13 @@ export function meanAveragePrecision(
   options: MapOptions,
 ): MapResult {
   if (predictions.length !== groundTruth.length) {
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `meanAveragePrecision needs one prediction list per image: ${predictions.length} prediction lists for ${groundTruth.length} images`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `meanAveragePrecision needs one prediction list per image: ${predictions.length} prediction lists for ${groundTruth.length} images`,
+    );
   }
-  if (!(options.iou > 0 && options.iou <= 1)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid iou ${options.iou} (expected a number in (0, 1])`);
+  if (!(options.iou > 0 && options.iou <= 1))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid iou ${options.iou} (expected a number in (0, 1])`);
 
   const labels = new Set<string>();
   for (const image of groundTruth) for (const t of image) labels.add(t.label);
@@ -138,7 +142,13 @@ export function meanAveragePrecision(
       hits.push(best >= 0);
     }
     const truths = truthsByImage.reduce((n, t) => n + t.length, 0);
-    classes.push({ label, ap: averagePrecision(hits, truths), truths, predictions: ranked.length, truePositives: hits.filter(Boolean).length });
+    classes.push({
+      label,
+      ap: averagePrecision(hits, truths),
+      truths,
+      predictions: ranked.length,
+      truePositives: hits.filter(Boolean).length,
+    });
   }
   return { map: classes.reduce((s, c) => s + c.ap, 0) / classes.length, classes };
 }

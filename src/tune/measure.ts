@@ -71,7 +71,14 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted.length === 0 ? Infinity : (sorted[nearestRank(sorted.length, q) - 1] as number);
 }
 
-export function engineSettingsOf(c: Candidate, scenario: TuneScenario, base: MeasureSettings['session'] = {}): { session: Omit<SessionSettings, 'intraOpThreads'>; batching: false | { maxBatchSize: number; maxQueueDelayUs: number } } {
+export function engineSettingsOf(
+  c: Candidate,
+  scenario: TuneScenario,
+  base: MeasureSettings['session'] = {},
+): {
+  session: Omit<SessionSettings, 'intraOpThreads'>;
+  batching: false | { maxBatchSize: number; maxQueueDelayUs: number };
+} {
   return {
     session: {
       ...base,
@@ -87,7 +94,11 @@ export function engineSettingsOf(c: Candidate, scenario: TuneScenario, base: Mea
 
 const samplesCache = new WeakMap<Variant, Promise<{ samples: Feeds[]; shapes: Record<string, number[]> }>>();
 
-async function samplesFor(variant: Variant, engine: Engine, plan: InputPlan): Promise<{ samples: Feeds[]; shapes: Record<string, number[]> }> {
+async function samplesFor(
+  variant: Variant,
+  engine: Engine,
+  plan: InputPlan,
+): Promise<{ samples: Feeds[]; shapes: Record<string, number[]> }> {
   let p = samplesCache.get(variant);
   if (!p) {
     const { shapes } = resolveShapes(engine.inputs, variant.shapes);
@@ -97,13 +108,29 @@ async function samplesFor(variant: Variant, engine: Engine, plan: InputPlan): Pr
   return p;
 }
 
-export async function measureCandidate(c: Candidate, variant: Variant, level: Level, m: MeasureSettings, o: { abandonAboveMs?: number; signal?: AbortSignal } = {}): Promise<Measurement> {
+export async function measureCandidate(
+  c: Candidate,
+  variant: Variant,
+  level: Level,
+  m: MeasureSettings,
+  o: { abandonAboveMs?: number; signal?: AbortSignal } = {},
+): Promise<Measurement> {
   const t0 = performance.now();
   const lv = m.levels[level];
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...m.input };
   const { session, batching } = engineSettingsOf(c, m.scenario, m.session);
-  const shapes = Object.fromEntries(variant.shapes.filter((s) => s.name !== undefined).map((s) => [s.name as string, s.dims]));
-  const engine = await createEngine({ model: variant.model, instances: c.instances, threads: c.threads, session, batching, maxQueueSize: 1024, warmupShapes: shapes });
+  const shapes = Object.fromEntries(
+    variant.shapes.filter((s) => s.name !== undefined).map((s) => [s.name as string, s.dims]),
+  );
+  const engine = await createEngine({
+    model: variant.model,
+    instances: c.instances,
+    threads: c.threads,
+    session,
+    batching,
+    maxQueueSize: 1024,
+    warmupShapes: shapes,
+  });
   try {
     const { samples } = await samplesFor(variant, engine, plan);
     const infer = (feeds: Feeds): Promise<unknown> => engine.infer(feeds);
@@ -111,7 +138,10 @@ export async function measureCandidate(c: Candidate, variant: Variant, level: Le
     const q = m.slo.quantile;
 
     // 1. one at a time
-    const unloaded = await runSingleStream(infer, samples, { phase: { minQueries: lv.unloadedQueries, minDurationMs: lv.unloadedMs, maxDurationMs: lv.unloadedMs * 4 }, ...control });
+    const unloaded = await runSingleStream(infer, samples, {
+      phase: { minQueries: lv.unloadedQueries, minDurationMs: lv.unloadedMs, maxDurationMs: lv.unloadedMs * 4 },
+      ...control,
+    });
     if (unloaded.error !== undefined) throw unloaded.error;
     const lat = Array.from(unloaded.latenciesUs, (us) => us / 1000).sort((a, b) => a - b);
     const unloadedMs = quantile(lat, q);
@@ -119,12 +149,34 @@ export async function measureCandidate(c: Candidate, variant: Variant, level: Le
     const unloadedLowerMs = rank === null ? undefined : lat[rank - 1];
     const singleQps = unloaded.queries / Math.max(1e-3, unloaded.wallMs / 1000);
     const base = { unloadedMs, ...(unloadedLowerMs !== undefined ? { unloadedLowerMs } : {}) };
-    if (level === 'quick' && unloadedLowerMs !== undefined && o.abandonAboveMs !== undefined && unloadedLowerMs > o.abandonAboveMs) {
-      return { status: 'abandoned', meetsSlo: false, throughput: 0, latencyMs: unloadedMs, ...base, queries: lat.length, elapsedMs: performance.now() - t0, note: `unloaded ${m.slo.label} >= ${unloadedLowerMs.toFixed(2)} ms (95 % lower bound)` };
+    if (
+      level === 'quick' &&
+      unloadedLowerMs !== undefined &&
+      o.abandonAboveMs !== undefined &&
+      unloadedLowerMs > o.abandonAboveMs
+    ) {
+      return {
+        status: 'abandoned',
+        meetsSlo: false,
+        throughput: 0,
+        latencyMs: unloadedMs,
+        ...base,
+        queries: lat.length,
+        elapsedMs: performance.now() - t0,
+        note: `unloaded ${m.slo.label} >= ${unloadedLowerMs.toFixed(2)} ms (95 % lower bound)`,
+      };
     }
 
     if (m.scenario === 'single-stream') {
-      return { status: 'ok', meetsSlo: unloadedMs <= m.slo.boundMs, throughput: round(singleQps), latencyMs: unloadedMs, ...base, queries: lat.length, elapsedMs: performance.now() - t0 };
+      return {
+        status: 'ok',
+        meetsSlo: unloadedMs <= m.slo.boundMs,
+        throughput: round(singleQps),
+        latencyMs: unloadedMs,
+        ...base,
+        queries: lat.length,
+        elapsedMs: performance.now() - t0,
+      };
     }
 
     if (m.scenario === 'multi-stream') {
@@ -132,7 +184,15 @@ export async function measureCandidate(c: Candidate, variant: Variant, level: Le
       const run = await runMultiStream(infer, samples, per, { minQueries: 20, minDurationMs: lv.probeMs }, control);
       const ql = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((a, b) => a - b);
       const latencyMs = run.log.refusedCount > 0 ? Infinity : quantile(ql, q);
-      return { status: 'ok', meetsSlo: latencyMs <= m.slo.boundMs, throughput: round((run.log.count * per) / (run.wallMs / 1000)), latencyMs, ...base, queries: run.log.count, elapsedMs: performance.now() - t0 };
+      return {
+        status: 'ok',
+        meetsSlo: latencyMs <= m.slo.boundMs,
+        throughput: round((run.log.count * per) / (run.wallMs / 1000)),
+        latencyMs,
+        ...base,
+        queries: run.log.count,
+        elapsedMs: performance.now() - t0,
+      };
     }
 
     // server: the peak search, judged on the SLO percentile (refusals count as over the bound).
@@ -141,14 +201,26 @@ export async function measureCandidate(c: Candidate, variant: Variant, level: Le
     const probe = async (qps: number): Promise<ProbeResult> => {
       // At least 30 arrivals for a percentile, but a probe at a low rate must not run for minutes.
       const minArrivals = Math.min(30, Math.ceil((qps * 3 * lv.probeMs) / 1000));
-      const r = await probeAtRate(infer, samples, qps, { durationMs: lv.probeMs, seed: seed++, minArrivals, quantile: q, boundMs: m.slo.boundMs, control: { ...control, spinMs: 0 } });
+      const r = await probeAtRate(infer, samples, qps, {
+        durationMs: lv.probeMs,
+        seed: seed++,
+        minArrivals,
+        quantile: q,
+        boundMs: m.slo.boundMs,
+        control: { ...control, spinMs: 0 },
+      });
       queries += r.queries;
       return r;
     };
     // Start a little under the capacity the unloaded rate suggests, so the first probe usually passes.
     const start = Math.max(1, 0.8 * singleQps * c.instances * (c.maxBatchSize > 1 ? 1.5 : 1));
     // A bound missed at an eighth of that rate is missed one request at a time: the SLO is out of reach.
-    const peak = await searchPeak(probe, { startQps: start, minQps: start / 8, tolerance: lv.tolerance, maxProbes: lv.maxProbes });
+    const peak = await searchPeak(probe, {
+      startQps: start,
+      minQps: start / 8,
+      tolerance: lv.tolerance,
+      maxProbes: lv.maxProbes,
+    });
     const at = peak.probes.filter((p) => p.pass && p.qps === peak.qps).pop();
     return {
       status: 'ok',

@@ -24,7 +24,8 @@ function invalid(option: string, text: string, expected: string): never {
 
 /** `p99<=50ms`, `p90<=0.1s`, `p99.9<=200ms`. A bound includes its value: `<` alone is refused, not read as `<=` behind the user's back. */
 export function parseSlo(text: string): Slo {
-  if (/^p[\d.]+\s*<\s*[\d.]/i.test(text.trim())) invalid('--slo', text, 'a bound written with <= (the bound includes its value), like "p99<=50ms"');
+  if (/^p[\d.]+\s*<\s*[\d.]/i.test(text.trim()))
+    invalid('--slo', text, 'a bound written with <= (the bound includes its value), like "p99<=50ms"');
   const m = SLO.exec(text.trim());
   if (!m) invalid('--slo', text, 'like "p99<=50ms"');
   const pct = Number(m[1]);
@@ -63,7 +64,8 @@ export function parseResolutions(text: string): Array<[number, number]> {
     const m = /^(\d+)(?:x(\d+))?$/.exec(part.trim());
     const h = Number(m?.[1]);
     const w = Number(m?.[2] ?? m?.[1]);
-    if (!m || !(h >= 8 && h <= 8192 && w >= 8 && w <= 8192)) invalid('--resolutions', text, 'sizes like "640,480,320" or "640x480" from 8 to 8192');
+    if (!m || !(h >= 8 && h <= 8192 && w >= 8 && w <= 8192))
+      invalid('--resolutions', text, 'sizes like "640,480,320" or "640x480" from 8 to 8192');
     out.push([h, w]);
   }
   return out;

@@ -101,12 +101,14 @@ export function threadsUsed(c: Candidate): number {
 export function invalidReason(space: SearchSpace, c: Candidate): string | null {
   const v = space.variants.find((x) => x.id === c.variant);
   if (!v) return `unknown variant ${c.variant}`;
-  if (!space.oversubscribe && threadsUsed(c) > space.cores) return `thread budget: ${threadsUsed(c)} threads on ${space.cores} cores`;
+  if (!space.oversubscribe && threadsUsed(c) > space.cores)
+    return `thread budget: ${threadsUsed(c)} threads on ${space.cores} cores`;
   if (c.executionMode === 'sequential' && c.interOpThreads !== 0) return 'inter-op threads only apply in parallel mode';
   if (c.executionMode === 'parallel' && c.interOpThreads === 0) return 'parallel mode needs inter-op threads';
   if (c.maxBatchSize > 1 && !v.batchable) return `${v.id} cannot batch`;
   if (c.maxBatchSize === 1 && c.maxQueueDelayUs !== 0) return 'queue delay only applies with batching';
-  if (space.scenario === 'single-stream' && (c.instances > 1 || c.maxBatchSize > 1)) return 'single-stream runs one request at a time';
+  if (space.scenario === 'single-stream' && (c.instances > 1 || c.maxBatchSize > 1))
+    return 'single-stream runs one request at a time';
   return null;
 }
 
@@ -127,7 +129,16 @@ export function* enumerate(space: SearchSpace): Generator<Candidate> {
             for (const graphOptimizationLevel of a.graphOptimizationLevel)
               for (const maxBatchSize of v.batchable ? a.maxBatchSize : [1])
                 for (const maxQueueDelayUs of maxBatchSize > 1 ? a.maxQueueDelayUs : [0]) {
-                  const c: Candidate = { variant: v.id, instances, threads, interOpThreads, executionMode, graphOptimizationLevel, maxBatchSize, maxQueueDelayUs };
+                  const c: Candidate = {
+                    variant: v.id,
+                    instances,
+                    threads,
+                    interOpThreads,
+                    executionMode,
+                    graphOptimizationLevel,
+                    maxBatchSize,
+                    maxQueueDelayUs,
+                  };
                   if (invalidReason(space, c) === null) yield c;
                 }
   }
@@ -154,7 +165,9 @@ export function baseline(space: SearchSpace, variant: string): Candidate {
     threads,
     interOpThreads: 0,
     executionMode: 'sequential',
-    graphOptimizationLevel: space.axes.graphOptimizationLevel.includes('all') ? 'all' : (space.axes.graphOptimizationLevel[0] ?? 'all'),
+    graphOptimizationLevel: space.axes.graphOptimizationLevel.includes('all')
+      ? 'all'
+      : (space.axes.graphOptimizationLevel[0] ?? 'all'),
     maxBatchSize: 1,
     maxQueueDelayUs: 0,
   };
@@ -213,7 +226,8 @@ export function buildVariants(models: readonly ModelDescription[], o: VariantOpt
     const seen = names.get(base) ?? 0;
     names.set(base, seen + 1);
     if (seen > 0) base = `${base}#${seen + 1}`;
-    const batchable = m.inputs.length > 0 && m.inputs.every((s) => s.shape.length > 0 && typeof s.shape[0] === 'string');
+    const batchable =
+      m.inputs.length > 0 && m.inputs.every((s) => s.shape.length > 0 && typeof s.shape[0] === 'string');
     const image = dynamicImageInput(m.inputs);
     const shapes = o.shapes ?? [];
     if (!image || o.resolutions === undefined) {
@@ -225,9 +239,18 @@ export function buildVariants(models: readonly ModelDescription[], o: VariantOpt
     const baseHw: [number, number] = given ? [given.dims[hIndex] ?? 640, given.dims[hIndex + 1] ?? 640] : [640, 640];
     const list = o.resolutions === 'auto' ? autoResolutions(baseHw) : o.resolutions;
     for (const [h, w] of list) {
-      const dims = image.spec.shape.map((d, i) => (i === hIndex ? h : i === hIndex + 1 ? w : typeof d === 'number' && d > 0 ? d : (given?.dims[i] ?? 1)));
+      const dims = image.spec.shape.map((d, i) =>
+        i === hIndex ? h : i === hIndex + 1 ? w : typeof d === 'number' && d > 0 ? d : (given?.dims[i] ?? 1),
+      );
       const others = shapes.filter((s) => s !== given);
-      variants.push({ id: `${base}@${h}x${w}`, model: m.path, bytes: m.bytes, shapes: [...others, { name: image.spec.name, dims }], resolution: [h, w], batchable });
+      variants.push({
+        id: `${base}@${h}x${w}`,
+        model: m.path,
+        bytes: m.bytes,
+        shapes: [...others, { name: image.spec.name, dims }],
+        resolution: [h, w],
+        batchable,
+      });
     }
   }
   if (variants.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', 'rtinfer tune needs at least one model');

@@ -22,7 +22,7 @@
  * length, and an evaluation still running at the deadline is aborted through its signal: the search
  * stops cleanly with the best result so far.
  */
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from '../util/clock.js';
 import { baseline, candidateKey, invalidReason, threadsUsed, type Candidate, type SearchSpace } from './space.js';
 
 export type Objective = 'throughput' | 'latency' | 'accuracy';
@@ -121,20 +121,38 @@ type Axis = { name: string; values: (c: Candidate) => Candidate[] };
 /** The axes coordinate descent walks, in order; each lists the candidates along it from a point. */
 function searchAxes(space: SearchSpace): Axis[] {
   const along =
-    <K extends keyof Candidate>(key: K, values: ReadonlyArray<Candidate[K]>, extra: (c: Candidate, v: Candidate[K]) => Partial<Candidate> = () => ({})): Axis['values'] =>
+    <K extends keyof Candidate>(
+      key: K,
+      values: ReadonlyArray<Candidate[K]>,
+      extra: (c: Candidate, v: Candidate[K]) => Partial<Candidate> = () => ({}),
+    ): Axis['values'] =>
     (c) =>
       values.map((v) => ({ ...c, [key]: v, ...extra(c, v) }) as Candidate);
   const execValues: Array<Pick<Candidate, 'executionMode' | 'interOpThreads'>> = [
-    ...(space.axes.executionMode.includes('sequential') ? [{ executionMode: 'sequential' as const, interOpThreads: 0 }] : []),
-    ...(space.axes.executionMode.includes('parallel') ? space.axes.interOpThreads.filter((x) => x > 0).map((i) => ({ executionMode: 'parallel' as const, interOpThreads: i })) : []),
+    ...(space.axes.executionMode.includes('sequential')
+      ? [{ executionMode: 'sequential' as const, interOpThreads: 0 }]
+      : []),
+    ...(space.axes.executionMode.includes('parallel')
+      ? space.axes.interOpThreads
+          .filter((x) => x > 0)
+          .map((i) => ({ executionMode: 'parallel' as const, interOpThreads: i }))
+      : []),
   ];
   return [
     { name: 'threads', values: along('threads', space.axes.threads) },
     { name: 'instances', values: along('instances', space.axes.instances) },
     { name: 'execution', values: (c) => execValues.map((e) => ({ ...c, ...e })) },
     { name: 'graph', values: along('graphOptimizationLevel', space.axes.graphOptimizationLevel) },
-    { name: 'batch', values: along('maxBatchSize', space.axes.maxBatchSize, (c, b) => ({ maxQueueDelayUs: b > 1 ? c.maxQueueDelayUs : 0 })) },
-    { name: 'delay', values: (c) => (c.maxBatchSize > 1 ? along('maxQueueDelayUs', space.axes.maxQueueDelayUs)(c) : []) },
+    {
+      name: 'batch',
+      values: along('maxBatchSize', space.axes.maxBatchSize, (c, b) => ({
+        maxQueueDelayUs: b > 1 ? c.maxQueueDelayUs : 0,
+      })),
+    },
+    {
+      name: 'delay',
+      values: (c) => (c.maxBatchSize > 1 ? along('maxQueueDelayUs', space.axes.maxQueueDelayUs)(c) : []),
+    },
   ];
 }
 
@@ -144,7 +162,11 @@ function repair(space: SearchSpace, c: Candidate): Candidate | null {
   if (!space.oversubscribe && threadsUsed(c) > space.cores) {
     const fit = space.axes.threads.filter((t) => c.instances * t <= space.cores).pop();
     if (fit !== undefined) {
-      const fixed = { ...c, threads: fit, interOpThreads: c.executionMode === 'parallel' ? Math.min(c.interOpThreads, fit) : 0 };
+      const fixed = {
+        ...c,
+        threads: fit,
+        interOpThreads: c.executionMode === 'parallel' ? Math.min(c.interOpThreads, fit) : 0,
+      };
       if (invalidReason(space, fixed) === null) return fixed;
     }
   }
@@ -158,7 +180,16 @@ function settingsKey(c: Candidate): string {
 
 /** A measurement that threw: recorded as failed, with why (data, not a crash). */
 export function failedMeasurement(note: string | undefined, elapsedMs: number): Measurement {
-  return { status: 'failed', meetsSlo: false, throughput: 0, latencyMs: Infinity, unloadedMs: Infinity, queries: 0, elapsedMs, note };
+  return {
+    status: 'failed',
+    meetsSlo: false,
+    throughput: 0,
+    latencyMs: Infinity,
+    unloadedMs: Infinity,
+    queries: 0,
+    elapsedMs,
+    note,
+  };
 }
 
 /** One search: its budget, the trials measured so far and what was pruned, and a method per phase. */
@@ -220,7 +251,8 @@ class Search {
     this.#t0 = clock.now();
     this.#deadline = this.#t0 + budgetMs;
     // An unbounded search (a replay, a test) sets no timer: timers cannot hold Infinity.
-    if (Number.isFinite(budgetMs)) this.#timer = clock.setTimer(() => this.#controller.abort(new BudgetSpent('budget spent')), budgetMs);
+    if (Number.isFinite(budgetMs))
+      this.#timer = clock.setTimer(() => this.#controller.abort(new BudgetSpent('budget spent')), budgetMs);
     if (signal?.aborted) this.#onAbort();
     signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -288,7 +320,10 @@ class Search {
   }
 
   #isPruned(c: Candidate): boolean {
-    return c.maxBatchSize > (this.#batchCeiling.get(settingsKey(c)) ?? Infinity) || this.#prunedVariants.some((p) => p.variant === c.variant);
+    return (
+      c.maxBatchSize > (this.#batchCeiling.get(settingsKey(c)) ?? Infinity) ||
+      this.#prunedVariants.some((p) => p.variant === c.variant)
+    );
   }
 
   // --- measuring
@@ -313,7 +348,8 @@ class Search {
     }
     // A measurement cut short by the deadline is not a measurement.
     if (signal.aborted) throw new BudgetSpent();
-    if (m.status === 'ok' && m.unloadedLowerMs !== undefined && m.unloadedLowerMs > boundMs) m = { ...m, status: 'abandoned', meetsSlo: false };
+    if (m.status === 'ok' && m.unloadedLowerMs !== undefined && m.unloadedLowerMs > boundMs)
+      m = { ...m, status: 'abandoned', meetsSlo: false };
     this.#costs[level].push(clock.now() - start);
     this.#evaluations[level]++;
     if (m.status === 'abandoned') this.#evaluations.abandoned++;
@@ -329,9 +365,16 @@ class Search {
   /** One request alone clearly breaks the SLO: a larger batch of the same settings cannot do better. */
   #pruneLargerBatches(c: Candidate, m: Measurement): void {
     const settings = settingsKey(c);
-    if (m.status === 'failed' || !this.#clearlyOver(m) || c.maxBatchSize >= (this.#batchCeiling.get(settings) ?? Infinity)) return;
+    if (
+      m.status === 'failed' ||
+      !this.#clearlyOver(m) ||
+      c.maxBatchSize >= (this.#batchCeiling.get(settings) ?? Infinity)
+    )
+      return;
     this.#batchCeiling.set(settings, c.maxBatchSize);
-    this.#rules.push(`${settings}: one request takes ${(m.unloadedLowerMs ?? m.unloadedMs).toFixed(2)} ms or more > ${this.#o.boundMs} ms, no batch above ${c.maxBatchSize}`);
+    this.#rules.push(
+      `${settings}: one request takes ${(m.unloadedLowerMs ?? m.unloadedMs).toFixed(2)} ms or more > ${this.#o.boundMs} ms, no batch above ${c.maxBatchSize}`,
+    );
   }
 
   // --- 1. screen
@@ -341,7 +384,10 @@ class Search {
     const o = this.#o;
     const variants = this.#space.variants.filter((v) => {
       if (this.#accuracyOk(v.id)) return true;
-      this.#prunedVariants.push({ variant: v.id, reason: `accuracy drop ${(this.#accuracyOf(v.id).drop * 100).toFixed(2)} % > ${((o.maxAccuracyDrop ?? 0) * 100).toFixed(2)} %` });
+      this.#prunedVariants.push({
+        variant: v.id,
+        reason: `accuracy drop ${(this.#accuracyOf(v.id).drop * 100).toFixed(2)} % > ${((o.maxAccuracyDrop ?? 0) * 100).toFixed(2)} %`,
+      });
       return false;
     });
     const screened: Trial[] = [];
@@ -358,7 +404,11 @@ class Search {
     }
     this.#ranked(screened);
     const kept = screened.slice(0, Math.max(1, Math.ceil(screened.length / 2)));
-    for (const t of screened.slice(kept.length)) this.#prunedVariants.push({ variant: t.candidate.variant, reason: 'screened out: in the worse half of the variants at the baseline' });
+    for (const t of screened.slice(kept.length))
+      this.#prunedVariants.push({
+        variant: t.candidate.variant,
+        reason: 'screened out: in the worse half of the variants at the baseline',
+      });
     return kept;
   }
 
@@ -371,7 +421,11 @@ class Search {
       let from = start;
       if (overall !== null) {
         const batchable = this.#space.variants.find((v) => v.id === start.candidate.variant)?.batchable;
-        const moved = repair(this.#space, { ...overall.candidate, variant: start.candidate.variant, ...(batchable ? {} : { maxBatchSize: 1, maxQueueDelayUs: 0 }) });
+        const moved = repair(this.#space, {
+          ...overall.candidate,
+          variant: start.candidate.variant,
+          ...(batchable ? {} : { maxBatchSize: 1, maxQueueDelayUs: 0 }),
+        });
         const t = moved && !this.#isPruned(moved) ? await this.#measure(moved, 'quick', 'descent') : null;
         if (t && this.#better(t, from)) from = t;
       }
@@ -427,18 +481,29 @@ class Search {
 
   /** The finalists (feasible on their quick measurement, best first) at full length. */
   async #refine(): Promise<void> {
-    const ranked = this.#ranked([...this.#trials.values()].filter((t) => t.quick?.status === 'ok' && this.#feasible(t)));
+    const ranked = this.#ranked(
+      [...this.#trials.values()].filter((t) => t.quick?.status === 'ok' && this.#feasible(t)),
+    );
     for (const t of ranked.slice(0, this.#o.finalists ?? 3)) await this.#measure(t.candidate, 'full', 'refine');
   }
 
   #result(stoppedBy: StrategyResult['stoppedBy']): StrategyResult {
     const all = [...this.#trials.values()];
     // Finalists are judged by their full measurement; a quick-only trial competes only when no full one is feasible.
-    const pick = (list: Trial[]): Trial | null => list.reduce<Trial | null>((b, t) => (b === null || this.#better(t, b, 0) ? t : b), null);
+    const pick = (list: Trial[]): Trial | null =>
+      list.reduce<Trial | null>((b, t) => (b === null || this.#better(t, b, 0) ? t : b), null);
     const feasibleAll = all.filter((t) => this.#feasible(t));
     const best = pick(feasibleAll.filter((t) => t.full)) ?? pick(feasibleAll);
     const closest = best ? [] : this.#ranked(all.filter((t) => judged(t)?.status !== 'failed')).slice(0, 3);
     const pruned = { variants: this.#prunedVariants, rules: this.#rules };
-    return { trials: all, best, closest, evaluations: this.#evaluations, pruned, elapsedMs: this.#clock.now() - this.#t0, stoppedBy };
+    return {
+      trials: all,
+      best,
+      closest,
+      evaluations: this.#evaluations,
+      pruned,
+      elapsedMs: this.#clock.now() - this.#t0,
+      stoppedBy,
+    };
   }
 }

@@ -35,9 +35,13 @@ function mismatch(message: string): RtinferError {
 /** A feed converted to the candidate's input dtype where only float precision differs (an fp16 variant of an fp32 model). */
 function convertFeed(t: Tensor, dtype: string, name: string, model: string): Tensor {
   if (t.type === dtype) return t;
-  if (t.type === 'float32' && dtype === 'float16') return new Tensor('float16', Uint16Array.from(t.data as Float32Array, toFloat16Bits), t.dims);
-  if (t.type === 'float16' && dtype === 'float32') return new Tensor('float32', Float32Array.from(t.data as Uint16Array, fromFloat16Bits), t.dims);
-  throw mismatch(`input '${name}' is ${dtype} in ${model} but ${t.type} in the reference: the same inputs cannot be fed to both`);
+  if (t.type === 'float32' && dtype === 'float16')
+    return new Tensor('float16', Uint16Array.from(t.data as Float32Array, toFloat16Bits), t.dims);
+  if (t.type === 'float16' && dtype === 'float32')
+    return new Tensor('float32', Float32Array.from(t.data as Uint16Array, fromFloat16Bits), t.dims);
+  throw mismatch(
+    `input '${name}' is ${dtype} in ${model} but ${t.type} in the reference: the same inputs cannot be fed to both`,
+  );
 }
 
 /**
@@ -45,17 +49,35 @@ function convertFeed(t: Tensor, dtype: string, name: string, model: string): Ten
  * element compared. The candidate runs at `shapes`, the reference at `referenceShapes`, each
  * defaulting to the other; they must come to the same input shapes.
  */
-export async function tensorError(cand: ComparedModel, ref: ComparedModel, o: TensorErrorOptions): Promise<AccuracyReport> {
+export async function tensorError(
+  cand: ComparedModel,
+  ref: ComparedModel,
+  o: TensorErrorOptions,
+): Promise<AccuracyReport> {
   const samples = o.samples;
   const imageSize = imageSizeFromMetadata(ref.metadata);
-  const refShapes = resolveShapes(ref.runtime.inputs, o.referenceShapes ?? o.shapes ?? [], imageSize ? { imageSize } : {}).shapes;
-  const candShapes = resolveShapes(cand.runtime.inputs, o.shapes ?? o.referenceShapes ?? [], imageSize ? { imageSize } : {}).shapes;
+  const refShapes = resolveShapes(
+    ref.runtime.inputs,
+    o.referenceShapes ?? o.shapes ?? [],
+    imageSize ? { imageSize } : {},
+  ).shapes;
+  const candShapes = resolveShapes(
+    cand.runtime.inputs,
+    o.shapes ?? o.referenceShapes ?? [],
+    imageSize ? { imageSize } : {},
+  ).shapes;
   for (const spec of ref.runtime.inputs) {
     const mine = cand.runtime.inputs.find((s) => s.name === spec.name);
-    if (mine === undefined) throw mismatch(`${o.model} has no input '${spec.name}' (its inputs: ${cand.runtime.inputs.map((s) => s.name).join(', ')}): raw outputs need the same inputs as the reference`);
+    if (mine === undefined)
+      throw mismatch(
+        `${o.model} has no input '${spec.name}' (its inputs: ${cand.runtime.inputs.map((s) => s.name).join(', ')}): raw outputs need the same inputs as the reference`,
+      );
     const a = refShapes[spec.name]!.join('x');
     const b = candShapes[mine.name]!.join('x');
-    if (a !== b) throw mismatch(`input '${spec.name}' is ${b} for ${o.model} but ${a} for the reference: raw outputs can only be compared at the same input shape (give images to compare resolutions)`);
+    if (a !== b)
+      throw mismatch(
+        `input '${spec.name}' is ${b} for ${o.model} but ${a} for the reference: raw outputs can only be compared at the same input shape (give images to compare resolutions)`,
+      );
   }
   const set = await buildSamples(ref.runtime.inputs, refShapes, { fill: 'random', files: [], samples, seed: 1 });
   const acc = new TensorErrorAccumulator();
@@ -71,7 +93,10 @@ export async function tensorError(cand: ComparedModel, ref: ComparedModel, o: Te
     const [a, b] = [await ref.runtime.session.run(feeds), await cand.runtime.session.run(candFeeds)];
     const pairs = pairOutputs(a, b, o.model);
     for (const [name, x, y] of pairs) {
-      if (x.dims.join('x') !== y.dims.join('x')) throw mismatch(`output '${name}' is [${y.dims.join(',')}] from ${o.model} but [${x.dims.join(',')}] from the reference`);
+      if (x.dims.join('x') !== y.dims.join('x'))
+        throw mismatch(
+          `output '${name}' is [${y.dims.join(',')}] from ${o.model} but [${x.dims.join(',')}] from the reference`,
+        );
       const xv = numericValues(x);
       const yv = numericValues(y);
       if (xv === undefined || yv === undefined) {
@@ -83,12 +108,25 @@ export async function tensorError(cand: ComparedModel, ref: ComparedModel, o: Te
   }
   const stats = acc.result();
   if (stats.elements === 0) throw mismatch(`no numeric output to compare between ${o.model} and the reference`);
-  const report: AccuracyReport = { metric: 'tensor-error', score: stats.score, drop: 1 - stats.score, images: set.samples.length, maxAbsError: stats.maxAbsError, meanAbsError: stats.meanAbsError };
-  return skippedOutputs.size === 0 ? report : { ...report, note: `non-numeric output(s) not compared: ${[...skippedOutputs].join(', ')}` };
+  const report: AccuracyReport = {
+    metric: 'tensor-error',
+    score: stats.score,
+    drop: 1 - stats.score,
+    images: set.samples.length,
+    maxAbsError: stats.maxAbsError,
+    meanAbsError: stats.meanAbsError,
+  };
+  return skippedOutputs.size === 0
+    ? report
+    : { ...report, note: `non-numeric output(s) not compared: ${[...skippedOutputs].join(', ')}` };
 }
 
 /** Outputs paired by name; when no name is shared but the counts agree, by position (a re-export may rename them). */
-function pairOutputs(ref: Readonly<Record<string, OutputTensor>>, cand: Readonly<Record<string, OutputTensor>>, model: string): Array<[string, OutputTensor, OutputTensor]> {
+function pairOutputs(
+  ref: Readonly<Record<string, OutputTensor>>,
+  cand: Readonly<Record<string, OutputTensor>>,
+  model: string,
+): Array<[string, OutputTensor, OutputTensor]> {
   const refNames = Object.keys(ref);
   const candNames = Object.keys(cand);
   if (refNames.every((n) => n in cand)) return refNames.map((n) => [n, ref[n]!, cand[n]!]);

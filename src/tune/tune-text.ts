@@ -19,7 +19,9 @@ export function orderedCandidates(r: TuneReport): CandidateReport[] {
     if (a.key === r.chosen?.key) return -1;
     if (b.key === r.chosen?.key) return 1;
     if (a.feasible !== b.feasible) return a.feasible ? -1 : 1;
-    return (m(b)?.throughput ?? 0) - (m(a)?.throughput ?? 0) || (m(a)?.latencyMs ?? Infinity) - (m(b)?.latencyMs ?? Infinity);
+    return (
+      (m(b)?.throughput ?? 0) - (m(a)?.throughput ?? 0) || (m(a)?.latencyMs ?? Infinity) - (m(b)?.latencyMs ?? Infinity)
+    );
   });
 }
 
@@ -58,11 +60,30 @@ function mb(bytes: number): string {
 function autoVariantLines(r: TuneReport): string[] {
   const a = r.autoVariants;
   if (!a) return [];
-  const out = [`  variants  made from ${a.source} into ${a.dir} in ${(a.elapsedMs / 1000).toFixed(1)} s (${a.budget})${a.method ? `, int8 by ${a.method} calibration on ${a.calibration?.files ?? 0} file(s)` : ''}; accuracy on ${a.accuracyOn}`];
+  const out = [
+    `  variants  made from ${a.source} into ${a.dir} in ${(a.elapsedMs / 1000).toFixed(1)} s (${a.budget})${a.method ? `, int8 by ${a.method} calibration on ${a.calibration?.files ?? 0} file(s)` : ''}; accuracy on ${a.accuracyOn}`,
+  ];
   for (const m of a.made) {
-    const acc = (m.accuracy ?? []).map((x) => (x.score === null ? `accuracy n/a${x.note ? ` (${x.note})` : ''}` : `${x.metric ?? ''} ${pct(x.score)}, drop ${pct(x.drop)}`)).join('; ') || 'accuracy not checked';
-    const fate = !m.status ? '' : m.status.chosen ? 'CHOSEN' : m.status.dropped.length > 0 ? `DROPPED: ${m.status.dropped.join('; ')}` : m.status.measured > 0 ? `searched (${m.status.measured} measured)` : 'not measured (budget)';
-    out.push(`            ${m.kind.padEnd(5)} ${mb(m.bytes)} in ${(m.elapsedMs / 1000).toFixed(1)} s · ${acc} · ${fate} · ${m.model}`);
+    const acc =
+      (m.accuracy ?? [])
+        .map((x) =>
+          x.score === null
+            ? `accuracy n/a${x.note ? ` (${x.note})` : ''}`
+            : `${x.metric ?? ''} ${pct(x.score)}, drop ${pct(x.drop)}`,
+        )
+        .join('; ') || 'accuracy not checked';
+    const fate = !m.status
+      ? ''
+      : m.status.chosen
+        ? 'CHOSEN'
+        : m.status.dropped.length > 0
+          ? `DROPPED: ${m.status.dropped.join('; ')}`
+          : m.status.measured > 0
+            ? `searched (${m.status.measured} measured)`
+            : 'not measured (budget)';
+    out.push(
+      `            ${m.kind.padEnd(5)} ${mb(m.bytes)} in ${(m.elapsedMs / 1000).toFixed(1)} s · ${acc} · ${fate} · ${m.model}`,
+    );
   }
   for (const s of a.skipped) out.push(`            ${s.kind.padEnd(5)} skipped: ${s.reason}`);
   for (const n of a.notes) out.push(`  note      ${n}`);
@@ -79,7 +100,10 @@ export function renderTuneText(r: TuneReport): string {
   for (const p of s.pruned.variants) lines.push(`  pruned    ${p.variant}: ${p.reason}`);
   if (r.accuracy) {
     lines.push(`  accuracy  reference ${r.accuracy.reference}`);
-    for (const a of r.accuracy.variants) lines.push(`            ${a.variant}: ${a.reference ? 'reference' : `${a.metric ?? 'n/a'} ${pct(a.score)}, drop ${pct(a.drop)}${a.images ? ` over ${a.images} image(s)` : ''}`}${a.note && !a.reference ? ` (${a.note})` : ''}`);
+    for (const a of r.accuracy.variants)
+      lines.push(
+        `            ${a.variant}: ${a.reference ? 'reference' : `${a.metric ?? 'n/a'} ${pct(a.score)}, drop ${pct(a.drop)}${a.images ? ` over ${a.images} image(s)` : ''}`}${a.note && !a.reference ? ` (${a.note})` : ''}`,
+      );
   }
   if (r.autoVariants) lines.push(...autoVariantLines(r));
   lines.push('', formatTable(candidateTable(r), '  '));
@@ -89,10 +113,14 @@ export function renderTuneText(r: TuneReport): string {
     lines.push(`chosen      ${r.chosen.key}`);
     if (r.autoVariants) {
       const made = r.autoVariants.made.find((m) => m.status?.chosen);
-      lines.push(`  model     ${r.chosen.variant.model}${made ? ` (the ${made.kind} variant made by --variants auto)` : ' (as given)'}`);
+      lines.push(
+        `  model     ${r.chosen.variant.model}${made ? ` (the ${made.kind} variant made by --variants auto)` : ' (as given)'}`,
+      );
     }
     lines.push(`  search    ${figures(r, r.chosen.search)}`);
-    lines.push(`  verified  ${r.chosen.verification ? figures(r, r.chosen.verification) : 'not run'} (fresh engine, full length)`);
+    lines.push(
+      `  verified  ${r.chosen.verification ? figures(r, r.chosen.verification) : 'not run'} (fresh engine, full length)`,
+    );
   }
   lines.push(`verdict     ${r.verdict.met ? 'MET' : 'NOT MET'}: ${r.verdict.text}`);
   for (const c of r.verdict.closest) lines.push(`  closest   ${c.key}: ${figures(r, c.measurement)}`);

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { realClock } from '../engine/clock.js';
+import { realClock } from '../util/clock.js';
 import { RtinferError, firstLine } from '../errors.js';
 import { captureEnvironment, type Environment } from '../loadgen/environment.js';
 import type { InputPlan } from '../runtime/inputs.js';
@@ -16,10 +16,40 @@ import type { ShapeOverride } from '../runtime/shapes.js';
 import type { AccuracyOptions, AccuracyReport } from './accuracy.js';
 import { levelsForBudget, measureCandidate, type LevelSettings, type MeasureSettings } from './measure.js';
 import { parseSlo, type Slo } from './slo.js';
-import { buildVariants, defaultAxes, defaultReference, gridSize, TUNE_SCENARIOS, type Candidate, type ModelDescription, type SearchSpace, type SpaceAxes, type TuneScenario, type Variant } from './space.js';
-import { failedMeasurement, judged, OBJECTIVES, runStrategy, type Level, type Measurement, type Objective, type Phase, type StrategyResult, type Trial, type VariantAccuracy } from './strategy.js';
+import {
+  buildVariants,
+  defaultAxes,
+  defaultReference,
+  gridSize,
+  TUNE_SCENARIOS,
+  type Candidate,
+  type ModelDescription,
+  type SearchSpace,
+  type SpaceAxes,
+  type TuneScenario,
+  type Variant,
+} from './space.js';
+import {
+  failedMeasurement,
+  judged,
+  OBJECTIVES,
+  runStrategy,
+  type Level,
+  type Measurement,
+  type Objective,
+  type Phase,
+  type StrategyResult,
+  type Trial,
+  type VariantAccuracy,
+} from './strategy.js';
 import { tunedConfig, type TunedConfig } from './config-out.js';
-import { AUTO_VARIANT_BUDGET_SHARE, listAutoCalibration, makeAutoVariants, type AutoVariantsOptions, type AutoVariantsReport } from './auto-variants.js';
+import {
+  AUTO_VARIANT_BUDGET_SHARE,
+  listAutoCalibration,
+  makeAutoVariants,
+  type AutoVariantsOptions,
+  type AutoVariantsReport,
+} from './auto-variants.js';
 
 export const TUNE_SCHEMA = 'rtinfer.tune/1';
 
@@ -75,7 +105,11 @@ export interface VariantAccuracyReport {
 }
 
 /** A measurement with non-finite figures as null, as JSON carries them. */
-export type MeasurementReport = Omit<Measurement, 'latencyMs' | 'unloadedMs' | 'unloadedLowerMs'> & { latencyMs: number | null; unloadedMs: number | null; unloadedLowerMs?: number | null };
+export type MeasurementReport = Omit<Measurement, 'latencyMs' | 'unloadedMs' | 'unloadedLowerMs'> & {
+  latencyMs: number | null;
+  unloadedMs: number | null;
+  unloadedLowerMs?: number | null;
+};
 
 export interface CandidateReport {
   key: string;
@@ -140,14 +174,22 @@ function finite(x: number | undefined): number | null {
 }
 
 export function measurementReport(m: Measurement): MeasurementReport {
-  return { ...m, latencyMs: finite(m.latencyMs), unloadedMs: finite(m.unloadedMs), ...(m.unloadedLowerMs !== undefined ? { unloadedLowerMs: finite(m.unloadedLowerMs) } : {}), elapsedMs: Math.round(m.elapsedMs) };
+  return {
+    ...m,
+    latencyMs: finite(m.latencyMs),
+    unloadedMs: finite(m.unloadedMs),
+    ...(m.unloadedLowerMs !== undefined ? { unloadedLowerMs: finite(m.unloadedLowerMs) } : {}),
+    elapsedMs: Math.round(m.elapsedMs),
+  };
 }
 
 /** Indices of points that no other point beats on every axis (all to maximise) and strictly on one. */
 export function paretoIndices(points: ReadonlyArray<readonly number[]>): number[] {
   const out: number[] = [];
   points.forEach((p, i) => {
-    const dominated = points.some((q, j) => j !== i && q.every((v, k) => v >= (p[k] as number)) && q.some((v, k) => v > (p[k] as number)));
+    const dominated = points.some(
+      (q, j) => j !== i && q.every((v, k) => v >= (p[k] as number)) && q.some((v, k) => v > (p[k] as number)),
+    );
     if (!dominated) out.push(i);
   });
   return out;
@@ -189,18 +231,34 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
   const run = settingsOf(o, started);
   const { scenario, objective, budgetMs } = run;
   // --calibrate is checked (listed, split) before any time is spent.
-  if (o.autoVariants?.calibrate !== undefined && o.autoVariants.kinds && !o.autoVariants.kinds.includes('int8')) throw new RtinferError('RTI_ERR_ARG_INVALID', '--calibrate is only used for the int8 variant: add int8 to --variants (or give --variants auto)');
-  const calibration = o.autoVariants?.calibrate !== undefined ? await listAutoCalibration(o.autoVariants.calibrate) : undefined;
+  if (o.autoVariants?.calibrate !== undefined && o.autoVariants.kinds && !o.autoVariants.kinds.includes('int8'))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      '--calibrate is only used for the int8 variant: add int8 to --variants (or give --variants auto)',
+    );
+  const calibration =
+    o.autoVariants?.calibrate !== undefined ? await listAutoCalibration(o.autoVariants.calibrate) : undefined;
 
   o.onPhase?.('reading the models');
   const { described, auto, images } = await modelsOf(run, calibration);
-  const variants = buildVariants(described, { ...(o.resolutions !== undefined ? { resolutions: o.resolutions } : {}), ...(o.shapes ? { shapes: o.shapes } : {}) });
+  const variants = buildVariants(described, {
+    ...(o.resolutions !== undefined ? { resolutions: o.resolutions } : {}),
+    ...(o.shapes ? { shapes: o.shapes } : {}),
+  });
   const cores = os.availableParallelism();
-  const space: SearchSpace = { scenario, variants, axes: { ...defaultAxes(cores, scenario), ...o.axes }, cores, oversubscribe: o.oversubscribe === true, ...(o.hint ? { hint: o.hint } : {}) };
+  const space: SearchSpace = {
+    scenario,
+    variants,
+    axes: { ...defaultAxes(cores, scenario), ...o.axes },
+    cores,
+    oversubscribe: o.oversubscribe === true,
+    ...(o.hint ? { hint: o.hint } : {}),
+  };
   const grid = gridSize(space);
 
   // Accuracy: once per variant, only when there is something to compare.
-  const wantAccuracy = variants.length > 1 || o.reference !== undefined || objective === 'accuracy' || o.maxAccuracyDrop !== undefined;
+  const wantAccuracy =
+    variants.length > 1 || o.reference !== undefined || objective === 'accuracy' || o.maxAccuracyDrop !== undefined;
   // With --variants auto the reference is the model the variants were made from (its own resolutions aside).
   const referenceAmong = auto ? variants.filter((v) => v.model === described[0]?.path) : variants;
   const checked = wantAccuracy ? await accuracyOf(run, referenceAmong, variants, images) : null;
@@ -230,10 +288,38 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
     objective,
     maxAccuracyDrop: o.maxAccuracyDrop ?? null,
     budgetMs,
-    space: { variants: variants.map((v) => ({ id: v.id, model: v.model, bytes: v.bytes, resolution: v.resolution, batchable: v.batchable })), axes: space.axes, cores, oversubscribe: space.oversubscribe, gridSize: grid },
-    search: { measured: distinct, evaluations: result.evaluations, gridSize: grid, fractionOfGrid: Math.round((distinct / Math.max(1, grid)) * 10000) / 10000, elapsedMs: Math.round(result.elapsedMs), stoppedBy: result.stoppedBy, pruned: result.pruned, levels: run.levels },
+    space: {
+      variants: variants.map((v) => ({
+        id: v.id,
+        model: v.model,
+        bytes: v.bytes,
+        resolution: v.resolution,
+        batchable: v.batchable,
+      })),
+      axes: space.axes,
+      cores,
+      oversubscribe: space.oversubscribe,
+      gridSize: grid,
+    },
+    search: {
+      measured: distinct,
+      evaluations: result.evaluations,
+      gridSize: grid,
+      fractionOfGrid: Math.round((distinct / Math.max(1, grid)) * 10000) / 10000,
+      elapsedMs: Math.round(result.elapsedMs),
+      stoppedBy: result.stoppedBy,
+      pruned: result.pruned,
+      levels: run.levels,
+    },
     accuracy,
-    autoVariants: auto ? withStatus(auto, variants, { pruned: result.pruned.variants, trials: result.trials, accuracy: accuracy?.variants ?? [], chosen: chosen?.variant.id ?? null }) : null,
+    autoVariants: auto
+      ? withStatus(auto, variants, {
+          pruned: result.pruned.variants,
+          trials: result.trials,
+          accuracy: accuracy?.variants ?? [],
+          chosen: chosen?.variant.id ?? null,
+        })
+      : null,
     candidates,
     pareto,
     chosen,
@@ -249,10 +335,20 @@ function settingsOf(o: TuneOptions, started: number): TuneRun {
   const scenario = o.scenario ?? 'server';
   const objective = o.objective ?? 'throughput';
   const budgetMs = o.budgetMs ?? 600_000;
-  if (!TUNE_SCENARIOS.includes(scenario)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --scenario '${scenario}' (expected one of ${TUNE_SCENARIOS.join(', ')})`);
-  if (!OBJECTIVES.includes(objective)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --objective '${objective}' (expected one of ${OBJECTIVES.join(', ')})`);
-  if (o.models.length === 0) throw new RtinferError('RTI_ERR_ARG_MISSING', 'rtinfer tune needs at least one model file');
-  if (!(budgetMs >= 1000)) throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --budget ${budgetMs} ms (expected at least 1s)`);
+  if (!TUNE_SCENARIOS.includes(scenario))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --scenario '${scenario}' (expected one of ${TUNE_SCENARIOS.join(', ')})`,
+    );
+  if (!OBJECTIVES.includes(objective))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --objective '${objective}' (expected one of ${OBJECTIVES.join(', ')})`,
+    );
+  if (o.models.length === 0)
+    throw new RtinferError('RTI_ERR_ARG_MISSING', 'rtinfer tune needs at least one model file');
+  if (!(budgetMs >= 1000))
+    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --budget ${budgetMs} ms (expected at least 1s)`);
   return { o, started, slo, scenario, objective, budgetMs, levels: o.levels ?? levelsForBudget(budgetMs) };
 }
 
@@ -283,13 +379,25 @@ async function modelsOf(run: TuneRun, calibration: Calibration | undefined): Pro
   // Accuracy of int8 on the held-out calibration images, never on the ones it was calibrated on.
   const held = calibration?.evaluation ?? [];
   const images = o.images === undefined && held.length > 0 ? held : o.images;
-  auto.accuracyOn = o.labels !== undefined ? `the labelled set ${o.labels}` : o.images !== undefined ? 'the --images given' : images !== undefined ? `the ${held.length} held-out calibration image(s) (every third file; not used to calibrate)` : 'seeded synthetic inputs (tensor error)';
+  auto.accuracyOn =
+    o.labels !== undefined
+      ? `the labelled set ${o.labels}`
+      : o.images !== undefined
+        ? 'the --images given'
+        : images !== undefined
+          ? `the ${held.length} held-out calibration image(s) (every third file; not used to calibrate)`
+          : 'seeded synthetic inputs (tensor error)';
   if (o.images !== undefined && calibration) {
     const used = new Set(calibration.calibration.map((f) => path.resolve(f)));
-    if (o.images.some((f) => used.has(path.resolve(f)))) auto.notes.push('some --images were also used to calibrate int8: its accuracy on them is optimistic');
+    if (o.images.some((f) => used.has(path.resolve(f))))
+      auto.notes.push('some --images were also used to calibrate int8: its accuracy on them is optimistic');
   }
-  if (calibration && calibration.evaluation.length === 0 && o.images === undefined && o.labels === undefined) auto.notes.push('fewer than 3 image files in --calibrate: none held out, so accuracy is checked on synthetic inputs (tensor error); give --images for an image check');
-  if (o.maxAccuracyDrop === undefined) auto.notes.push('no --max-accuracy-drop: every variant is searched whatever its accuracy loss');
+  if (calibration && calibration.evaluation.length === 0 && o.images === undefined && o.labels === undefined)
+    auto.notes.push(
+      'fewer than 3 image files in --calibrate: none held out, so accuracy is checked on synthetic inputs (tensor error); give --images for an image check',
+    );
+  if (o.maxAccuracyDrop === undefined)
+    auto.notes.push('no --max-accuracy-drop: every variant is searched whatever its accuracy loss');
   return { described, auto, images };
 }
 
@@ -324,11 +432,27 @@ async function accuracyOf(
         ...(refVariant?.shapes.length ? { referenceShapes: refVariant.shapes } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
       });
-      rows.push({ variant: v.id, reference: false, metric: r.metric, score: r.score, drop: r.drop, images: r.images, ...(r.note ? { note: r.note } : {}) });
+      rows.push({
+        variant: v.id,
+        reference: false,
+        metric: r.metric,
+        score: r.score,
+        drop: r.drop,
+        images: r.images,
+        ...(r.note ? { note: r.note } : {}),
+      });
       map.set(v.id, { score: r.score, drop: r.drop });
     } catch (error) {
       // A failed check is data: the variant stays in the search, unrated (excluded when a drop limit is set).
-      rows.push({ variant: v.id, reference: false, metric: null, score: null, drop: null, images: 0, note: `accuracy check failed: ${firstLine(error)}` });
+      rows.push({
+        variant: v.id,
+        reference: false,
+        metric: null,
+        score: null,
+        drop: null,
+        images: 0,
+        note: `accuracy check failed: ${firstLine(error)}`,
+      });
       if (o.maxAccuracyDrop !== undefined) map.set(v.id, { score: 0, drop: 1 });
     }
   }
@@ -357,14 +481,23 @@ async function search(
     objective: run.objective,
     accuracy,
     ...(o.maxAccuracyDrop !== undefined ? { maxAccuracyDrop: o.maxAccuracyDrop } : {}),
-    evaluate: (c, e) => measureCandidate(c, byId.get(c.variant) as Variant, e.level, measure, { abandonAboveMs: e.abandonAboveMs, signal: e.signal }),
+    evaluate: (c, e) =>
+      measureCandidate(c, byId.get(c.variant) as Variant, e.level, measure, {
+        abandonAboveMs: e.abandonAboveMs,
+        signal: e.signal,
+      }),
     ...(o.onTrial ? { onTrial: o.onTrial } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   });
 }
 
 /** The chosen configuration at full length on a fresh engine; null when nothing was chosen or the run was interrupted. */
-async function verify(run: TuneRun, best: Trial | null, measure: MeasureSettings, byId: ReadonlyMap<string, Variant>): Promise<Measurement | null> {
+async function verify(
+  run: TuneRun,
+  best: Trial | null,
+  measure: MeasureSettings,
+  byId: ReadonlyMap<string, Variant>,
+): Promise<Measurement | null> {
   if (!best || run.o.signal?.aborted) return null;
   run.o.onPhase?.(`verifying ${best.key} on a fresh engine`);
   try {
@@ -385,10 +518,12 @@ function candidateReports(
   const measured = trials.filter((t) => judged(t)?.status === 'ok');
   const lat = (m: Measurement): number => (run.scenario === 'server' ? m.unloadedMs : m.latencyMs);
   const paretoSet = new Set(
-    paretoIndices(measured.map((t) => {
-      const m = judged(t) as Measurement;
-      return [-lat(m), m.throughput, accuracy.get(t.candidate.variant)?.score ?? 1];
-    })).map((i) => (measured[i] as Trial).key),
+    paretoIndices(
+      measured.map((t) => {
+        const m = judged(t) as Measurement;
+        return [-lat(m), m.throughput, accuracy.get(t.candidate.variant)?.score ?? 1];
+      }),
+    ).map((i) => (measured[i] as Trial).key),
   );
   const feasibleKey = (t: Trial): boolean => {
     const m = judged(t);
@@ -438,13 +573,15 @@ function outcome(
     verification: verification ? measurementReport(verification) : null,
   };
   const fig = (m: Measurement): string =>
-    scenario === 'server' ? `${m.throughput} q/s at ${slo.label} ${fmt(m.latencyMs)} ms` : `${slo.label} ${fmt(m.latencyMs)} ms, ${m.throughput} q/s`;
+    scenario === 'server'
+      ? `${m.throughput} q/s at ${slo.label} ${fmt(m.latencyMs)} ms`
+      : `${slo.label} ${fmt(m.latencyMs)} ms, ${m.throughput} q/s`;
   const verified = verification?.status === 'ok' && verification.meetsSlo;
   const text = o.signal?.aborted
     ? `interrupted: ${best.key} was the best so far (${fig(searchM)}), not verified`
     : verified
-    ? `SLO ${slo.text} met by ${best.key}: ${fig(searchM)} in the search, ${fig(verification as Measurement)} verified on a fresh engine`
-    : `SLO ${slo.text} met by ${best.key} in the search (${fig(searchM)}) but not on the fresh verification run${verification ? ` (${verification.status === 'ok' ? fig(verification) : verification.note ?? verification.status})` : ''}`;
+      ? `SLO ${slo.text} met by ${best.key}: ${fig(searchM)} in the search, ${fig(verification as Measurement)} verified on a fresh engine`
+      : `SLO ${slo.text} met by ${best.key} in the search (${fig(searchM)}) but not on the fresh verification run${verification ? ` (${verification.status === 'ok' ? fig(verification) : (verification.note ?? verification.status)})` : ''}`;
   return { chosen, verdict: { met: verified, text, closest: [] } };
 }
 
@@ -452,16 +589,37 @@ function outcome(
 function withStatus(
   auto: AutoVariantsReport,
   variants: readonly Variant[],
-  r: { pruned: ReadonlyArray<{ variant: string; reason: string }>; trials: readonly Trial[]; accuracy: readonly VariantAccuracyReport[]; chosen: string | null },
+  r: {
+    pruned: ReadonlyArray<{ variant: string; reason: string }>;
+    trials: readonly Trial[];
+    accuracy: readonly VariantAccuracyReport[];
+    chosen: string | null;
+  },
 ): AutoVariantsReport {
   return {
     ...auto,
     made: auto.made.map((m) => {
       const ids = variants.filter((v) => v.model === m.model).map((v) => v.id);
-      const dropped = r.pruned.filter((p) => ids.includes(p.variant)).map((p) => (ids.length > 1 ? `${p.variant}: ${p.reason}` : p.reason));
+      const dropped = r.pruned
+        .filter((p) => ids.includes(p.variant))
+        .map((p) => (ids.length > 1 ? `${p.variant}: ${p.reason}` : p.reason));
       const measured = r.trials.filter((t) => ids.includes(t.candidate.variant) && judged(t) !== undefined).length;
-      const accuracy = r.accuracy.filter((a) => ids.includes(a.variant)).map((a) => ({ variant: a.variant, metric: a.metric, score: a.score, drop: a.drop, images: a.images, ...(a.note ? { note: a.note } : {}) }));
-      return { ...m, variants: ids, accuracy, status: { measured, chosen: r.chosen !== null && ids.includes(r.chosen), dropped } };
+      const accuracy = r.accuracy
+        .filter((a) => ids.includes(a.variant))
+        .map((a) => ({
+          variant: a.variant,
+          metric: a.metric,
+          score: a.score,
+          drop: a.drop,
+          images: a.images,
+          ...(a.note ? { note: a.note } : {}),
+        }));
+      return {
+        ...m,
+        variants: ids,
+        accuracy,
+        status: { measured, chosen: r.chosen !== null && ids.includes(r.chosen), dropped },
+      };
     }),
   };
 }

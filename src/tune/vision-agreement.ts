@@ -6,7 +6,9 @@
 import type { ClassMap, Detection, ImageOutput, Keypoint, Mask } from '../vision/types.js';
 
 /** COCO's per-keypoint sigmas for the 17 person keypoints (cocoeval.py); other sets use their mean. */
-export const COCO_SIGMAS: readonly number[] = [0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089];
+export const COCO_SIGMAS: readonly number[] = [
+  0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+];
 const MEAN_SIGMA = COCO_SIGMAS.reduce((a, b) => a + b, 0) / COCO_SIGMAS.length;
 
 /**
@@ -40,7 +42,8 @@ export function maskIou(a: Mask, b: Mask): number {
   const y1 = Math.min(a.top + a.height, b.top + b.height);
   let inter = 0;
   for (let y = y0; y < y1; y++) {
-    for (let x = x0; x < x1; x++) inter += a.data[(y - a.top) * a.width + (x - a.left)]! & b.data[(y - b.top) * b.width + (x - b.left)]!;
+    for (let x = x0; x < x1; x++)
+      inter += a.data[(y - a.top) * a.width + (x - a.left)]! & b.data[(y - b.top) * b.width + (x - b.left)]!;
   }
   const union = areaOf(a) + areaOf(b) - inter;
   return union === 0 ? 1 : inter / union;
@@ -60,7 +63,11 @@ function boxIou(a: Detection['box'], b: Detection['box']): number {
  * first); an unmatched reference detection counts 0. No reference detections: 1 when the
  * candidate has none either, else 0.
  */
-export function matchedAgreement(candidate: readonly Detection[], reference: readonly Detection[], similarity: (c: Detection, r: Detection) => number): number {
+export function matchedAgreement(
+  candidate: readonly Detection[],
+  reference: readonly Detection[],
+  similarity: (c: Detection, r: Detection) => number,
+): number {
   if (reference.length === 0) return candidate.length === 0 ? 1 : 0;
   const used = new Uint8Array(candidate.length);
   let sum = 0;
@@ -105,7 +112,12 @@ export function classMapIou(candidate: ClassMap, reference: ClassMap): number {
 
 /** 1 − mean absolute pixel difference / 255 of two output images (0 when their sizes differ). */
 export function imageAgreement(candidate: ImageOutput, reference: ImageOutput): number {
-  if (candidate.width !== reference.width || candidate.height !== reference.height || candidate.channels !== reference.channels) return 0;
+  if (
+    candidate.width !== reference.width ||
+    candidate.height !== reference.height ||
+    candidate.channels !== reference.channels
+  )
+    return 0;
   let sum = 0;
   for (let i = 0; i < reference.data.length; i++) sum += Math.abs(candidate.data[i]! - reference.data[i]!);
   return 1 - sum / (255 * Math.max(1, reference.data.length));

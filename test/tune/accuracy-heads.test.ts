@@ -7,7 +7,11 @@ import { sharedModel, SHARED_MODELS } from '../helpers/models.js';
 test('a pose model against itself agrees by OKS (1), with the box agreement in the note', async (t) => {
   const model = sharedModel(t, 'yolov8-lite-t.onnx');
   if (model === undefined) return;
-  const r = await measureAccuracy({ model, reference: model, images: [`${SHARED_MODELS}faces-lm1.jpg`, `${SHARED_MODELS}faces-lm2.jpg`] });
+  const r = await measureAccuracy({
+    model,
+    reference: model,
+    images: [`${SHARED_MODELS}faces-lm1.jpg`, `${SHARED_MODELS}faces-lm2.jpg`],
+  });
   assert.equal(r.metric, 'oks-agreement');
   assert.equal(r.images, 2);
   assert.ok(Math.abs(r.score - 1) < 1e-9, `score ${r.score}`);

@@ -14,9 +14,16 @@ const dir = mkdtempSync(path.join(tmpdir(), 'rtinfer-accuracy-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** y = x · k for x float [1, n]; fp16 models take and give float16. */
-function scaleModel(file: string, k: number, o: { dtype?: 'float32' | 'float16'; n?: number; output?: string } = {}): string {
+function scaleModel(
+  file: string,
+  k: number,
+  o: { dtype?: 'float32' | 'float16'; n?: number; output?: string } = {},
+): string {
   const dtype = o.dtype ?? 'float32';
-  const raw = dtype === 'float16' ? new Uint8Array(Uint16Array.of(toFloat16Bits(k)).buffer) : new Uint8Array(Float32Array.of(k).buffer);
+  const raw =
+    dtype === 'float16'
+      ? new Uint8Array(Uint16Array.of(toFloat16Bits(k)).buffer)
+      : new Uint8Array(Float32Array.of(k).buffer);
   const shape = [1, o.n ?? 64];
   const bytes = buildModel({
     nodes: [node('Mul', ['x', 'k'], [o.output ?? 'y'])],
@@ -62,7 +69,12 @@ test('tensor error: NaN against NaN agrees, NaN against a number costs everythin
 });
 
 test('numericValues decodes float16 bits and int64, and gives up on strings', () => {
-  assert.deepEqual(Array.from(numericValues({ dims: [2], type: 'float16', data: Uint16Array.of(toFloat16Bits(1.5), toFloat16Bits(-2)) })!), [1.5, -2]);
+  assert.deepEqual(
+    Array.from(
+      numericValues({ dims: [2], type: 'float16', data: Uint16Array.of(toFloat16Bits(1.5), toFloat16Bits(-2)) })!,
+    ),
+    [1.5, -2],
+  );
   assert.deepEqual(Array.from(numericValues({ dims: [2], type: 'int64', data: BigInt64Array.of(3n, -4n) })!), [3, -4]);
   assert.equal(numericValues({ dims: [1], type: 'string', data: ['a'] }), undefined);
 });
@@ -96,7 +108,11 @@ test('raw tensors: renamed outputs are paired by position; other shapes are a mi
   const renamed = scaleModel('renamed.onnx', 2, { output: 'out' });
   assert.equal((await measureAccuracy({ model: renamed, reference: ref, samples: 1 })).score, 1);
   const wider = scaleModel('wider.onnx', 2, { n: 32 });
-  await rejectsWith(() => measureAccuracy({ model: wider, reference: ref }), 'RTI_ERR_ACCURACY_MISMATCH', /input 'x' is 1x32 for .* but 1x64 for the reference/);
+  await rejectsWith(
+    () => measureAccuracy({ model: wider, reference: ref }),
+    'RTI_ERR_ACCURACY_MISMATCH',
+    /input 'x' is 1x32 for .* but 1x64 for the reference/,
+  );
 });
 
 test('pickReference names the largest file, the first of equals', () => {

@@ -4,7 +4,16 @@
  * searches them with it. Real models, real onnxruntime.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -34,7 +43,11 @@ function calibFolder(t: TestContext, name: string, n: number): string | undefine
   }
   const out = path.join(dir, name);
   mkdirSync(out, { recursive: true });
-  for (const f of readdirSync(CALIB).filter((x) => x.endsWith('.jpg')).sort().slice(0, n)) copyFileSync(path.join(CALIB, f), path.join(out, f));
+  for (const f of readdirSync(CALIB)
+    .filter((x) => x.endsWith('.jpg'))
+    .sort()
+    .slice(0, n))
+    copyFileSync(path.join(CALIB, f), path.join(out, f));
   return out;
 }
 
@@ -72,16 +85,22 @@ function checkConsistent(r: TuneReport, bound: number | null): void {
     for (const a of m.accuracy ?? []) {
       assert.ok(a.score !== null && a.drop !== null, `${a.variant}: ${a.note ?? ''}`);
       if (bound !== null && a.drop > bound + 1e-12) {
-        assert.ok(m.status?.dropped.some((d) => /accuracy drop .* > /.test(d)), `${a.variant} (drop ${a.drop}) dropped with the reason`);
+        assert.ok(
+          m.status?.dropped.some((d) => /accuracy drop .* > /.test(d)),
+          `${a.variant} (drop ${a.drop}) dropped with the reason`,
+        );
         assert.ok(r.search.pruned.variants.some((p) => p.variant === a.variant && /^accuracy drop/.test(p.reason)));
         assert.notEqual(r.chosen?.variant.id, a.variant);
       }
     }
   }
   assert.ok(r.chosen, r.verdict.text);
-  assert.ok(r.candidates.some((c) => c.key === r.chosen?.key), 'the chosen configuration is one of the candidates');
+  assert.ok(
+    r.candidates.some((c) => c.key === r.chosen?.key),
+    'the chosen configuration is one of the candidates',
+  );
   assert.ok(r.space.variants.some((v) => v.id === r.chosen?.variant.id && v.model === r.chosen.variant.model));
-  assert.equal(r.chosen.config.path, r.chosen.variant.model, 'the config points at the chosen variant\'s file');
+  assert.equal(r.chosen.config.path, r.chosen.variant.model, "the config points at the chosen variant's file");
 }
 
 describe('tune --variants: arguments', () => {
@@ -94,17 +113,53 @@ describe('tune --variants: arguments', () => {
     const base = [OCR_CLS, '--slo', 'p99<=50ms', '--budget', '10s'];
     const empty = path.join(dir, 'empty');
     mkdirSync(empty, { recursive: true });
-    await refused([...base, '--variants', 'fast'], 'RTI_ERR_ARG_INVALID', /^invalid --variants 'fast' \(expected auto, or a list of int8, fp16, fixed\)$/);
+    await refused(
+      [...base, '--variants', 'fast'],
+      'RTI_ERR_ARG_INVALID',
+      /^invalid --variants 'fast' \(expected auto, or a list of int8, fp16, fixed\)$/,
+    );
     await refused([...base, '--variants', 'int8,int4'], 'RTI_ERR_ARG_INVALID', /^invalid --variants 'int8,int4'/);
     await refused([...base, '--variants', ''], 'RTI_ERR_ARG_INVALID', /^invalid --variants ''/);
-    await refused([...base, '--calibrate', empty], 'RTI_ERR_ARG_INVALID', /^--calibrate only applies with --variants auto/);
-    await refused([...base, '--variants-dir', empty], 'RTI_ERR_ARG_INVALID', /^--variants-dir only applies with --variants auto/);
-    await refused([...base, '--variants', 'auto', '--calibration-method', 'best'], 'RTI_ERR_ARG_INVALID', /^invalid --calibration-method 'best' \(expected one of minmax, percentile, entropy\)$/);
-    await refused(['--target', 'http://127.0.0.1:9/v2/models/m', '--slo', 'p99<=50ms', '--variants', 'auto'], 'RTI_ERR_ARG_INVALID', /^--variants cannot be used with --target/);
-    await refused([...base, '--variants', 'fp16', '--calibrate', empty], 'RTI_ERR_ARG_INVALID', /^--calibrate is only used for the int8 variant/);
-    await refused([...base, '--variants', 'auto', '--calibrate', empty], 'RTI_ERR_ACCURACY_NO_IMAGES', /^no calibration files \(images or \.npy\) in folder .*empty$/);
-    await refused([...base, '--variants', 'auto', '--calibrate', path.join(empty, '*.jpg')], 'RTI_ERR_ACCURACY_NO_IMAGES', /^no calibration file matches .*\*\.jpg$/);
-    await refused([...base, '--variants', 'auto', '--calibrate', path.join(dir, 'nowhere')], 'RTI_ERR_IMAGE_NOT_FOUND', /^calibration data not found: .*nowhere$/);
+    await refused(
+      [...base, '--calibrate', empty],
+      'RTI_ERR_ARG_INVALID',
+      /^--calibrate only applies with --variants auto/,
+    );
+    await refused(
+      [...base, '--variants-dir', empty],
+      'RTI_ERR_ARG_INVALID',
+      /^--variants-dir only applies with --variants auto/,
+    );
+    await refused(
+      [...base, '--variants', 'auto', '--calibration-method', 'best'],
+      'RTI_ERR_ARG_INVALID',
+      /^invalid --calibration-method 'best' \(expected one of minmax, percentile, entropy\)$/,
+    );
+    await refused(
+      ['--target', 'http://127.0.0.1:9/v2/models/m', '--slo', 'p99<=50ms', '--variants', 'auto'],
+      'RTI_ERR_ARG_INVALID',
+      /^--variants cannot be used with --target/,
+    );
+    await refused(
+      [...base, '--variants', 'fp16', '--calibrate', empty],
+      'RTI_ERR_ARG_INVALID',
+      /^--calibrate is only used for the int8 variant/,
+    );
+    await refused(
+      [...base, '--variants', 'auto', '--calibrate', empty],
+      'RTI_ERR_ACCURACY_NO_IMAGES',
+      /^no calibration files \(images or \.npy\) in folder .*empty$/,
+    );
+    await refused(
+      [...base, '--variants', 'auto', '--calibrate', path.join(empty, '*.jpg')],
+      'RTI_ERR_ACCURACY_NO_IMAGES',
+      /^no calibration file matches .*\*\.jpg$/,
+    );
+    await refused(
+      [...base, '--variants', 'auto', '--calibrate', path.join(dir, 'nowhere')],
+      'RTI_ERR_IMAGE_NOT_FOUND',
+      /^calibration data not found: .*nowhere$/,
+    );
   });
 
   it('BAD CALL - calibration data that does not fit: an undecodable image, tensors of another shape, images for a model that is not a vision model', async (t) => {
@@ -117,17 +172,34 @@ describe('tune --variants: arguments', () => {
     await refused([OCR_CLS, ...base, '--calibrate', bad], 'RTI_ERR_IMAGE_UNSUPPORTED', /a\.jpg: not an image/);
     const npy = path.join(dir, 'wrong.npy');
     writeFileSync(npy, encodeNpy('float32', [1, 1, 48, 192], new Float32Array(48 * 192)));
-    await refused([OCR_CLS, ...base, '--calibrate', npy], 'RTI_ERR_INPUT_DATA', /^calibration data wrong\.npy is float32 \[1,1,48,192\] but input 'x' of .*ch_ppocr_mobile_v2\.0_cls_infer\.onnx is float32/);
+    await refused(
+      [OCR_CLS, ...base, '--calibrate', npy],
+      'RTI_ERR_INPUT_DATA',
+      /^calibration data wrong\.npy is float32 \[1,1,48,192\] but input 'x' of .*ch_ppocr_mobile_v2\.0_cls_infer\.onnx is float32/,
+    );
     // A second image that does not decode fails the int8 calibration itself: its temporary folder goes too.
     const late = path.join(dir, 'late');
     mkdirSync(late, { recursive: true });
-    writeFileSync(path.join(late, 'a.png'), await sharp({ create: { width: 192, height: 48, channels: 3, background: '#808080' } }).png().toBuffer());
+    writeFileSync(
+      path.join(late, 'a.png'),
+      await sharp({ create: { width: 192, height: 48, channels: 3, background: '#808080' } })
+        .png()
+        .toBuffer(),
+    );
     writeFileSync(path.join(late, 'b.png'), 'not an image either');
-    await refused([OCR_CLS, ...base, '--calibrate', late, '--shape', CLS_SHAPE], 'RTI_ERR_IMAGE_UNSUPPORTED', /b\.png: not an image/);
+    await refused(
+      [OCR_CLS, ...base, '--calibrate', late, '--shape', CLS_SHAPE],
+      'RTI_ERR_IMAGE_UNSUPPORTED',
+      /b\.png: not an image/,
+    );
     assert.equal(temps(), before, 'a failed run leaves no variants folder behind');
     const image = sharedModel(t, 'coco139.jpg');
     if (!image) return;
-    await refused([SILERO, ...base, '--calibrate', image], 'RTI_ERR_INPUT_DATA', /^calibration images do not fit .*silero_vad\.onnx: it is not a vision model/);
+    await refused(
+      [SILERO, ...base, '--calibrate', image],
+      'RTI_ERR_INPUT_DATA',
+      /^calibration images do not fit .*silero_vad\.onnx: it is not a vision model/,
+    );
   });
 });
 
@@ -151,13 +223,29 @@ describe('tune --variants auto on the PP-OCR classifier', () => {
     assert.equal(auto.dir, variantsDir);
     assert.equal(auto.budget, 'counted in --budget');
     assert.ok(auto.elapsedMs > 0 && auto.elapsedMs <= r.elapsedMs);
-    assert.deepEqual(auto.made.map((m) => m.kind), ['fp16', 'fixed']);
-    assert.deepEqual(auto.skipped.map((s) => s.kind), ['int8']);
+    assert.deepEqual(
+      auto.made.map((m) => m.kind),
+      ['fp16', 'fixed'],
+    );
+    assert.deepEqual(
+      auto.skipped.map((s) => s.kind),
+      ['int8'],
+    );
     assert.match(auto.skipped[0]?.reason ?? '', /^no calibration data: .*--calibrate/);
-    assert.ok(phases.some((p) => /int8 skipped: no calibration data/.test(p)), 'the skip is said as it happens');
+    assert.ok(
+      phases.some((p) => /int8 skipped: no calibration data/.test(p)),
+      'the skip is said as it happens',
+    );
     assert.match(auto.accuracyOn, /synthetic inputs \(tensor error\)/);
-    assert.deepEqual(auto.made.find((m) => m.kind === 'fixed')?.shapes, [{ name: 'x', dims: [1, 3, 48, 192] }], 'fixed at the traffic shape');
-    assert.deepEqual(r.space.variants.map((v) => v.id), ['ch_ppocr_mobile_v2.0_cls_infer', 'ch_ppocr_mobile_v2.0_cls_infer.fp16', 'ch_ppocr_mobile_v2.0_cls_infer.fixed']);
+    assert.deepEqual(
+      auto.made.find((m) => m.kind === 'fixed')?.shapes,
+      [{ name: 'x', dims: [1, 3, 48, 192] }],
+      'fixed at the traffic shape',
+    );
+    assert.deepEqual(
+      r.space.variants.map((v) => v.id),
+      ['ch_ppocr_mobile_v2.0_cls_infer', 'ch_ppocr_mobile_v2.0_cls_infer.fp16', 'ch_ppocr_mobile_v2.0_cls_infer.fixed'],
+    );
     // The original is the reference, whatever the file sizes.
     assert.equal(r.accuracy?.reference, OCR_CLS);
     const fp16 = auto.made.find((m) => m.kind === 'fp16');
@@ -177,7 +265,28 @@ describe('tune --variants auto on the PP-OCR classifier', () => {
     const calib = calibFolder(t, 'calib-cls', 6);
     if (!calib) return;
     const out = path.join(dir, 'cls-serve.yaml');
-    const { code, stdout } = await tune(OCR_CLS, '--variants', 'auto', '--calibrate', calib, '--calibration-method', 'minmax', '--shape', CLS_SHAPE, '--scenario', 'single-stream', '--slo', 'p99<=200ms', '--max-accuracy-drop', '50%', '--budget', '25s', '--json', '--out', out);
+    const { code, stdout } = await tune(
+      OCR_CLS,
+      '--variants',
+      'auto',
+      '--calibrate',
+      calib,
+      '--calibration-method',
+      'minmax',
+      '--shape',
+      CLS_SHAPE,
+      '--scenario',
+      'single-stream',
+      '--slo',
+      'p99<=200ms',
+      '--max-accuracy-drop',
+      '50%',
+      '--budget',
+      '25s',
+      '--json',
+      '--out',
+      out,
+    );
     const r = JSON.parse(stdout) as TuneReport;
     assert.equal(code, r.verdict.met ? 0 : 4);
     const auto = r.autoVariants;
@@ -197,7 +306,10 @@ describe('tune --variants auto on the PP-OCR classifier', () => {
     const config = await loadConfigFile(out);
     assert.equal(config.models[0]?.path, r.chosen.variant.model);
     const header = readFileSync(out, 'utf8');
-    assert.match(header, new RegExp(`^# model ${r.chosen.variant.model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(`, 'm'));
+    assert.match(
+      header,
+      new RegExp(`^# model ${r.chosen.variant.model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(`, 'm'),
+    );
   });
 });
 

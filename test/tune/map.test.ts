@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { averagePrecision, boxIou, meanAveragePrecision, type PredictedBox, type TruthBox } from '../../src/tune/map.js';
+import {
+  averagePrecision,
+  boxIou,
+  meanAveragePrecision,
+  type PredictedBox,
+  type TruthBox,
+} from '../../src/tune/map.js';
 import type { Box } from '../../src/vision/types.js';
 
 const IOU = { iou: 0.5 };
@@ -12,7 +18,13 @@ test('a perfect match scores 1', () => {
   const p = [[pred('tv', 0.9, 0, 0, 10, 10), pred('person', 0.8, 20, 20, 40, 60)], [pred('tv', 0.7, 5, 5, 15, 15)]];
   const r = meanAveragePrecision(p, gt, IOU);
   assert.equal(r.map, 1);
-  assert.deepEqual(r.classes.map((c) => [c.label, c.ap, c.truths, c.truePositives]), [['person', 1, 1, 1], ['tv', 1, 2, 2]]);
+  assert.deepEqual(
+    r.classes.map((c) => [c.label, c.ap, c.truths, c.truePositives]),
+    [
+      ['person', 1, 1, 1],
+      ['tv', 1, 2, 2],
+    ],
+  );
 });
 
 test('a missed box caps recall at 1/2: precision 1 on recall points 0..0.50 only, AP = 51/101', () => {
@@ -41,7 +53,10 @@ test('a duplicate of a matched box is a false positive (two truths, dup ranked s
 test('the wrong class is a miss for the true class; the predicted class has no ground truth and is skipped', () => {
   const r = meanAveragePrecision([[pred('cat', 0.9, 0, 0, 10, 10)]], [[truth('dog', 0, 0, 10, 10)]], IOU);
   assert.equal(r.map, 0);
-  assert.deepEqual(r.classes.map((c) => c.label), ['dog']);
+  assert.deepEqual(
+    r.classes.map((c) => c.label),
+    ['dog'],
+  );
 });
 
 test('IoU exactly at the threshold matches (COCO: iou >= t), just below does not', () => {
@@ -85,6 +100,9 @@ test('averagePrecision samples the precision envelope at 101 recall points', () 
 });
 
 test('BAD CALL - lists of different lengths or an IoU outside (0, 1] are one-line errors', () => {
-  assert.throws(() => meanAveragePrecision([[]], [], IOU), /one prediction list per image: 1 prediction lists for 0 images/);
+  assert.throws(
+    () => meanAveragePrecision([[]], [], IOU),
+    /one prediction list per image: 1 prediction lists for 0 images/,
+  );
   assert.throws(() => meanAveragePrecision([], [], { iou: 0 }), /invalid iou 0/);
 });

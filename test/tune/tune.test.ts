@@ -12,7 +12,16 @@ import { createRtinferServer } from '../../src/server/server.js';
 import { renderConfigFile, tunedConfig } from '../../src/tune/config-out.js';
 import { lowerBoundRank } from '../../src/tune/measure.js';
 import { parseAccuracyDrop, parseBudgetMs, parseResolutions, parseSlo } from '../../src/tune/slo.js';
-import { autoResolutions, buildVariants, defaultAxes, defaultReference, enumerate, gridSize, type Candidate, type SearchSpace } from '../../src/tune/space.js';
+import {
+  autoResolutions,
+  buildVariants,
+  defaultAxes,
+  defaultReference,
+  enumerate,
+  gridSize,
+  type Candidate,
+  type SearchSpace,
+} from '../../src/tune/space.js';
 import { runTune, TUNE_SCHEMA } from '../../src/tune/tune.js';
 import { OCR_CLS, OCR_DET } from '../helpers/models.js';
 
@@ -20,7 +29,11 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-tune-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function usageError(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => isRtinferError(e) && e.code === 'RTI_ERR_ARG_INVALID' && message.test(e.message) && !e.message.includes('\n'));
+  assert.throws(
+    fn,
+    (e: unknown) =>
+      isRtinferError(e) && e.code === 'RTI_ERR_ARG_INVALID' && message.test(e.message) && !e.message.includes('\n'),
+  );
 }
 
 describe('tune arguments', () => {
@@ -31,7 +44,8 @@ describe('tune arguments', () => {
     usageError(() => parseSlo('p99<50'), /written with <=/);
     assert.equal(parseSlo('p99.9<=200ms').quantile, 0.999);
     assert.equal(parseSlo('p95<=500us').boundMs, 0.5);
-    for (const bad of ['p99', '50ms', 'p99>=50ms', 'p99<=', 'p100<=5ms', 'p99<=0ms', 'latency<=5ms']) usageError(() => parseSlo(bad), /^--slo: expected like "p99<=50ms"|^--slo: expected a/);
+    for (const bad of ['p99', '50ms', 'p99>=50ms', 'p99<=', 'p100<=5ms', 'p99<=0ms', 'latency<=5ms'])
+      usageError(() => parseSlo(bad), /^--slo: expected like "p99<=50ms"|^--slo: expected a/);
   });
 
   it('parses budgets, accuracy drops and resolutions', () => {
@@ -43,7 +57,10 @@ describe('tune arguments', () => {
     assert.equal(parseAccuracyDrop('1%'), 0.01);
     assert.equal(parseAccuracyDrop('0.02'), 0.02);
     usageError(() => parseAccuracyDrop('150%'), /^--max-accuracy-drop/);
-    assert.deepEqual(parseResolutions('640,480x320'), [[640, 640], [480, 320]]);
+    assert.deepEqual(parseResolutions('640,480x320'), [
+      [640, 640],
+      [480, 320],
+    ]);
     usageError(() => parseResolutions('640,abc'), /^--resolutions/);
   });
 
@@ -58,7 +75,13 @@ describe('tune arguments', () => {
 describe('tune search space', () => {
   it('respects the thread budget unless oversubscription is allowed, and counts the grid', () => {
     const variants = [{ id: 'm', model: 'm.onnx', bytes: 1, shapes: [], resolution: null, batchable: true }];
-    const space: SearchSpace = { scenario: 'server', variants, axes: defaultAxes(4, 'server'), cores: 4, oversubscribe: false };
+    const space: SearchSpace = {
+      scenario: 'server',
+      variants,
+      axes: defaultAxes(4, 'server'),
+      cores: 4,
+      oversubscribe: false,
+    };
     const all = [...enumerate(space)];
     assert.equal(all.length, gridSize(space));
     assert.ok(all.every((c: Candidate) => c.instances * Math.max(c.threads, c.interOpThreads) <= 4));
@@ -70,26 +93,71 @@ describe('tune search space', () => {
   });
 
   it('makes resolution variants for a model with dynamic height and width, in multiples of 32', async () => {
-    assert.deepEqual(autoResolutions([640, 640]), [[640, 640], [480, 480], [320, 320]]);
-    assert.deepEqual(autoResolutions([500, 300]), [[512, 288], [384, 224], [256, 160]]);
+    assert.deepEqual(autoResolutions([640, 640]), [
+      [640, 640],
+      [480, 480],
+      [320, 320],
+    ]);
+    assert.deepEqual(autoResolutions([500, 300]), [
+      [512, 288],
+      [384, 224],
+      [256, 160],
+    ]);
     const rt = await createSession(await readModel(OCR_DET));
     const cls = await createSession(await readModel(OCR_CLS));
-    const desc = [{ path: OCR_DET, bytes: 4_700_000, inputs: rt.inputs }, { path: OCR_CLS, bytes: 500_000, inputs: cls.inputs }];
+    const desc = [
+      { path: OCR_DET, bytes: 4_700_000, inputs: rt.inputs },
+      { path: OCR_CLS, bytes: 500_000, inputs: cls.inputs },
+    ];
     await rt.release();
     await cls.release();
-    const v = buildVariants(desc, { resolutions: [[320, 320], [256, 256]], shapes: [{ name: 'x', dims: [1, 3, 48, 192] }] });
-    assert.deepEqual(v.map((x) => x.id), ['ch_PP-OCRv4_det_infer@320x320', 'ch_PP-OCRv4_det_infer@256x256', 'ch_ppocr_mobile_v2.0_cls_infer@320x320', 'ch_ppocr_mobile_v2.0_cls_infer@256x256']);
+    const v = buildVariants(desc, {
+      resolutions: [
+        [320, 320],
+        [256, 256],
+      ],
+      shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+    });
+    assert.deepEqual(
+      v.map((x) => x.id),
+      [
+        'ch_PP-OCRv4_det_infer@320x320',
+        'ch_PP-OCRv4_det_infer@256x256',
+        'ch_ppocr_mobile_v2.0_cls_infer@320x320',
+        'ch_ppocr_mobile_v2.0_cls_infer@256x256',
+      ],
+    );
     assert.deepEqual(v[0]?.shapes, [{ name: 'x', dims: [1, 3, 320, 320] }]);
     const plain = buildVariants(desc.slice(1), { shapes: [{ name: 'x', dims: [1, 3, 48, 192] }] });
-    assert.deepEqual(plain.map((x) => [x.id, x.resolution, x.batchable]), [['ch_ppocr_mobile_v2.0_cls_infer', null, true]], 'no --resolutions: one variant at the given shape');
+    assert.deepEqual(
+      plain.map((x) => [x.id, x.resolution, x.batchable]),
+      [['ch_ppocr_mobile_v2.0_cls_infer', null, true]],
+      'no --resolutions: one variant at the given shape',
+    );
     // Same resolution: the larger file is the reference.
     assert.equal(defaultReference(v).id, 'ch_PP-OCRv4_det_infer@320x320');
   });
 });
 
 describe('tune output config', () => {
-  const c: Candidate = { variant: 'cls', instances: 2, threads: 1, interOpThreads: 1, executionMode: 'parallel', graphOptimizationLevel: 'extended', maxBatchSize: 4, maxQueueDelayUs: 500 };
-  const v = { id: 'cls', model: OCR_CLS, bytes: 1, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }], resolution: null, batchable: true };
+  const c: Candidate = {
+    variant: 'cls',
+    instances: 2,
+    threads: 1,
+    interOpThreads: 1,
+    executionMode: 'parallel',
+    graphOptimizationLevel: 'extended',
+    maxBatchSize: 4,
+    maxQueueDelayUs: 500,
+  };
+  const v = {
+    id: 'cls',
+    model: OCR_CLS,
+    bytes: 1,
+    shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+    resolution: null,
+    batchable: true,
+  };
 
   for (const ext of ['yaml', 'json']) {
     it(`round-trips through loadConfigFile as ${ext}, and an engine starts from it`, async () => {
@@ -102,8 +170,20 @@ describe('tune output config', () => {
       assert.equal(m.instances, 2);
       assert.equal(m.threads, 1);
       assert.deepEqual(m.batching, { maxBatchSize: 4, maxQueueDelayUs: 500 });
-      assert.deepEqual(m.session, { executionMode: 'parallel', graphOptimizationLevel: 'extended', interOpThreads: 1, allowSpinning: false });
-      const engine = await createEngine({ model: m.path, instances: m.instances ?? 1, threads: m.threads ?? 1, session: m.session ?? {}, batching: m.batching ?? false, warmupShapes: m.warmupShapes ?? {} });
+      assert.deepEqual(m.session, {
+        executionMode: 'parallel',
+        graphOptimizationLevel: 'extended',
+        interOpThreads: 1,
+        allowSpinning: false,
+      });
+      const engine = await createEngine({
+        model: m.path,
+        instances: m.instances ?? 1,
+        threads: m.threads ?? 1,
+        session: m.session ?? {},
+        batching: m.batching ?? false,
+        warmupShapes: m.warmupShapes ?? {},
+      });
       try {
         assert.equal(engine.config.instances, 2);
         assert.equal(engine.config.batching.maxBatchSize, 4);
@@ -120,7 +200,12 @@ describe('runTune on a real model', () => {
   it('tunes the PP-OCR classifier within a short budget, verifies the choice, and the config serves', async () => {
     const budgetMs = 12_000;
     const t0 = performance.now();
-    const r = await runTune({ models: [OCR_CLS], slo: 'p99<=100ms', budgetMs, shapes: [{ name: 'x', dims: [1, 3, 48, 192] }] });
+    const r = await runTune({
+      models: [OCR_CLS],
+      slo: 'p99<=100ms',
+      budgetMs,
+      shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+    });
     const took = performance.now() - t0;
     assert.equal(r.schema, TUNE_SCHEMA);
     // The verification's full-length peak search may run past its reserve on a busy machine; not far.

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { RtinferError } from '../../src/errors.js';
-import { jsonForScript, readWebAsset, renderPage, webAsset } from '../../src/report/web-assets.js';
+import { readWebAsset, renderPage, webAsset } from '../../src/report/web-assets.js';
+import { jsonForScript } from '../../src/util/html.js';
 import { formatNumber, formatTick } from '../../web/shared/format.js';
 import { OCR_CLS, ROOT } from '../helpers/models.js';
 

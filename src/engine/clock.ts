@@ -1,2 +1,0 @@
-/** Moved to util/clock.ts; kept while tune/ moves over. */
-export * from '../util/clock.js';
