@@ -115,17 +115,17 @@ export {
   createReferenceCache,
   DEFAULT_ACCURACY_SAMPLES,
   EVAL_SCORE_THRESHOLD,
-} from './tune/accuracy.js';
-export type { AccuracyOptions, AccuracyReport, AccuracyMetric, ReferenceCache } from './tune/accuracy.js';
-export { tensorError } from './tune/tensor-error.js';
-export type { ComparedModel, TensorErrorOptions } from './tune/tensor-error.js';
-export { meanAveragePrecision, averagePrecision, boxIou } from './tune/map.js';
-export type { TruthBox, PredictedBox, MapResult, MapOptions, ClassAp } from './tune/map.js';
-export { top1Agreement, tensorErrorScore, TensorErrorAccumulator } from './tune/agreement.js';
-export type { TensorErrorStats } from './tune/agreement.js';
-export { loadLabelledSet, parseLabelledSet } from './tune/labels.js';
-export type { LabelledSet } from './tune/labels.js';
-export { listImages } from './tune/image-list.js';
+} from './accuracy/accuracy.js';
+export type { AccuracyOptions, AccuracyReport, AccuracyMetric, ReferenceCache } from './accuracy/accuracy.js';
+export { tensorError } from './accuracy/tensor-error.js';
+export type { ComparedModel, TensorErrorOptions } from './accuracy/tensor-error.js';
+export { meanAveragePrecision, averagePrecision, boxIou } from './accuracy/map.js';
+export type { TruthBox, PredictedBox, MapResult, MapOptions, ClassAp } from './accuracy/map.js';
+export { top1Agreement, tensorErrorScore, TensorErrorAccumulator } from './accuracy/agreement.js';
+export type { TensorErrorStats } from './accuracy/agreement.js';
+export { loadLabelledSet, parseLabelledSet } from './accuracy/labels.js';
+export type { LabelledSet } from './accuracy/labels.js';
+export { listImages } from './accuracy/image-list.js';
 // tune: the search for the configuration that meets a latency SLO
 export { runTune, TUNE_SCHEMA, paretoIndices } from './tune/tune.js';
 export type {

@@ -15,7 +15,7 @@ import { parseNpy } from '../runtime/npy.js';
 import { TensorDataType, encodeModel, type OnnxGraph, type OnnxModel } from '../runtime/onnx-schema.js';
 import { createSession, type RuntimeSession } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
-import { IMAGE_EXTENSIONS } from '../tune/image-list.js';
+import { IMAGE_EXTENSIONS } from '../accuracy/image-list.js';
 import { createVisionPipeline } from '../vision/pipeline.js';
 import { preprocess } from '../vision/preprocess.js';
 import {

@@ -16,7 +16,7 @@ import { encodeModel, type OnnxGraph, type OnnxModel } from '../runtime/onnx-sch
 import { createSession, readModel, type LoadedModel } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
-import { createReferenceCache, measureAccuracy, type AccuracyReport } from '../tune/accuracy.js';
+import { createReferenceCache, measureAccuracy, type AccuracyReport } from '../accuracy/accuracy.js';
 import { measureAb, measureColdStart, type AbLatency, type ColdStart } from './ab-latency.js';
 import { listCalibrationFiles, loadCalibrationFeeds, splitCalibration, type CollectedRanges } from './calibrate.js';
 import { convertToFloat16 } from './fp16.js';

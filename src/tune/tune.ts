@@ -13,7 +13,7 @@ import { captureEnvironment, type Environment } from '../loadgen/environment.js'
 import type { InputPlan } from '../runtime/inputs.js';
 import { createSession, readModel } from '../runtime/session.js';
 import type { ShapeOverride } from '../runtime/shapes.js';
-import type { AccuracyOptions, AccuracyReport } from './accuracy.js';
+import type { AccuracyOptions, AccuracyReport } from '../accuracy/accuracy.js';
 import { levelsForBudget, measureCandidate, type LevelSettings, type MeasureSettings } from './measure.js';
 import { parseSlo, type Slo } from './slo.js';
 import {
@@ -208,7 +208,7 @@ async function describeModels(files: readonly string[]): Promise<ModelDescriptio
 
 /** The accuracy check, loaded on demand: it pulls in the vision pipeline, which a single-model tune never needs. */
 async function defaultMeasureAccuracy(): Promise<(o: AccuracyOptions) => Promise<AccuracyReport>> {
-  const { measureAccuracy, createReferenceCache } = await import('./accuracy.js');
+  const { measureAccuracy, createReferenceCache } = await import('../accuracy/accuracy.js');
   // One cache for all variants: the reference runs once per image set.
   const cache = createReferenceCache();
   return (o) => measureAccuracy({ ...o, cache });

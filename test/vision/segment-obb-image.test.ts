@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { classMapIou, imageAgreement, maskIou, matchedAgreement, oks } from '../../src/tune/vision-agreement.js';
+import { classMapIou, imageAgreement, maskIou, matchedAgreement, oks } from '../../src/accuracy/vision-agreement.js';
 import { detectHead } from '../../src/vision/heads/registry.js';
 import { maskToPolygons, maskToRle } from '../../src/vision/masks.js';
 import { planVision } from '../../src/vision/plan.js';

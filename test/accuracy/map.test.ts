@@ -6,7 +6,7 @@ import {
   meanAveragePrecision,
   type PredictedBox,
   type TruthBox,
-} from '../../src/tune/map.js';
+} from '../../src/accuracy/map.js';
 import type { Box } from '../../src/vision/types.js';
 
 const IOU = { iou: 0.5 };

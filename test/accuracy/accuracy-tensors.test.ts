@@ -3,8 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { measureAccuracy, pickReference } from '../../src/tune/accuracy.js';
-import { TensorErrorAccumulator, numericValues, tensorErrorScore, top1Agreement } from '../../src/tune/agreement.js';
+import { measureAccuracy, pickReference } from '../../src/accuracy/accuracy.js';
+import {
+  TensorErrorAccumulator,
+  numericValues,
+  tensorErrorScore,
+  top1Agreement,
+} from '../../src/accuracy/agreement.js';
 import { toFloat16Bits } from '../../src/runtime/float16.js';
 import { dtypeCode } from '../../src/runtime/model-info.js';
 import { buildModel, node } from '../fixtures/onnx-builder.js';

@@ -1,7 +1,7 @@
 /** Accuracy agreement for the heads of issue #14: OKS for keypoints on the real face pose model. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { measureAccuracy } from '../../src/tune/accuracy.js';
+import { measureAccuracy } from '../../src/accuracy/accuracy.js';
 import { sharedModel, SHARED_MODELS } from '../helpers/models.js';
 
 test('a pose model against itself agrees by OKS (1), with the box agreement in the note', async (t) => {
