@@ -2,7 +2,7 @@
  * bench/loadgen-capacity: how fast can rtinfer's load generator drive a target, and does it keep
  * its schedule?
  *
- * One process, one run, three parts:
+ * One process, one run, three parts (the third in two halves, 2 and 3):
  *   1. Null in-process target (`infer` resolves on the next setImmediate, i.e. in a later turn of
  *      the event loop, as a reply from I/O would): runServer (Poisson open loop, seeded) at stepped
  *      rates STEP_RATES, STEP_MS each. Per step: the rate the seeded schedule offers, the achieved
@@ -24,9 +24,17 @@
  *          createHttpTarget: achieved rate, slip p50/p99/max, latency p50/p99 (from the scheduled
  *          time, so slip shows up in it).
  *
+ *   3. A null Open Inference Protocol gRPC endpoint (bench/support/null-grpc-server.ts, grpc-js, in a
+ *      child process): closed loop, N in flight, ABAB: A = runConcurrency over the `grpc://` target
+ *      (rtinfer's lean HTTP/2 client, decode off), B = runConcurrency over grpc-js's own client with
+ *      the same message serialized once and the answer undecoded. Client CPU per request of each,
+ *      next to the HTTP client's from 2a.
+ *
  * Goals (verdict lines at the end):
  *   - rtinfer's closed-loop rate >= autocannon's on the same endpoint (ratio >= 1.0);
- *   - schedule slip p99 < 1 ms at 1,000 req/s against the HTTP endpoint.
+ *   - schedule slip p99 < 1 ms at 1,000 req/s against the HTTP endpoint;
+ *   - the gRPC client's CPU per request <= grpc-js's client's (the gRPC side of the HTTP client's
+ *     standard: no heavier than the tool a user would otherwise reach for).
  * The in-process capacity (part 1) is reported, not judged.
  *
  * Note the machine: with 2 cores the server child and this process each get about one core, so
@@ -50,6 +58,9 @@ import { poissonArrivals } from '../src/loadgen/arrivals.js';
 import { createHttpTarget, type HttpTarget } from '../src/loadgen/http-target.js';
 import { runConcurrency, runServer, type ScenarioRun } from '../src/loadgen/scenarios.js';
 import { encodeInferRequest } from '../src/protocol/kserve-v2.js';
+import * as grpc from '@grpc/grpc-js';
+import { createRemoteTarget } from '../src/loadgen/remote-target.js';
+import { grpcServiceDefinition, toGrpcTensors } from '../src/protocol/grpc-v2.js';
 
 // ---- settings ----
 
@@ -66,6 +77,7 @@ const WATCHDOG_MS = 150_000;
 /** Cores kept busy by other processes above which a verdict is marked as disturbed. */
 const BUSY_CORES = 0.25;
 const SERVER = fileURLToPath(new URL('./support/null-v2-server.ts', import.meta.url));
+const GRPC_SERVER = fileURLToPath(new URL('./support/null-grpc-server.ts', import.meta.url));
 
 // ---- autocannon (CommonJS, untyped): the part of its API used here ----
 
@@ -160,15 +172,15 @@ function offeredRate(arrivals: Float64Array): number {
   return arrivals.length / ((arrivals[arrivals.length - 1] ?? 1) / 1000);
 }
 
-function startServer(): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(SERVER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startServer(script = SERVER): Promise<{ child: ChildProcess; port: number; url: string }> {
+  const child = fork(script, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the null v2 server did not start within 20 s')), 20_000);
-    child.once('message', (m: { port?: number }) => {
+    const timer = setTimeout(() => reject(new Error('the null server did not start within 20 s')), 20_000);
+    child.once('message', (m: { port: number }) => {
       clearTimeout(timer);
-      resolve({ child, url: `http://127.0.0.1:${m.port}/v2/models/null` });
+      resolve({ child, port: m.port, url: `http://127.0.0.1:${m.port}/v2/models/null` });
     });
-    child.once('exit', (code) => reject(new Error(`the null v2 server exited early (code ${code})`)));
+    child.once('exit', (code) => reject(new Error(`the null server exited early (code ${code})`)));
   });
 }
 
@@ -243,6 +255,8 @@ verdicts.push(
 console.log('');
 
 // 2. null KServe v2 endpoint in a child process
+/** Client CPU per request of rtinfer's HTTP client in 2a, the standard part 3 compares with. */
+let httpClientUs = NaN;
 const { child, url } = await startServer();
 const killChild = (): void => {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -360,6 +374,7 @@ try {
     `   client CPU per request: rtinfer ${fmt(perReq(runs.A), 1)} µs · autocannon ${fmt(perReq(runs.B), 1)} µs · ratio ${fmt(perReq(runs.A) / perReq(runs.B), 2)} ` +
       '(less sensitive to other load than req/s; 1e6 / µs is the rate one saturated client core can drive)',
   );
+  httpClientUs = perReq(runs.A);
   const othersClosed = Math.max(...runs.A.map((r) => r.cpu.others), ...runs.B.map((r) => r.cpu.others));
   verdicts.push(
     `closed loop vs autocannon (${CONNECTIONS} connections): ratio ${fmt(ratio, 3)}; goal >= 1.0: ${ratio >= 1 ? 'met' : 'NOT met'}` +
@@ -419,6 +434,109 @@ try {
 } finally {
   for (const t of targets) t.close();
   killChild();
+}
+
+// 3. null gRPC endpoint in a child process: rtinfer's gRPC client against grpc-js's own
+await runGrpcPart();
+
+async function runGrpcPart(): Promise<void> {
+  const g = await startServer(GRPC_SERVER);
+  const stop = (): void => {
+    if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill('SIGTERM');
+  };
+  process.on('exit', stop);
+  const address = `127.0.0.1:${g.port}`;
+  // rtinfer's: the lean HTTP/2 client of `bench --target grpc://` (decode off, as in 2a).
+  const ours = await createRemoteTarget(`grpc://${address}/null`, { decode: false, timeoutMs: 10_000 });
+  // grpc-js's own client with the same message serialized once and the answer left undecoded, so
+  // that both sides pay only for the transport and the call.
+  const method = grpcServiceDefinition()['ModelInfer'] as grpc.MethodDefinition<unknown, unknown>;
+  const t = toGrpcTensors([{ name: 'x', type: 'float32', dims: [1, 4], data: x }], true);
+  const wire = method.requestSerialize({
+    model_name: 'null',
+    model_version: '',
+    id: '',
+    parameters: {},
+    inputs: t.tensors,
+    outputs: [],
+    raw_input_contents: t.raw,
+  });
+  const identity = (b: Buffer): Buffer => b;
+  const Client = grpc.makeGenericClientConstructor(
+    { ModelInfer: { ...method, requestSerialize: identity, responseDeserialize: identity } },
+    'NullInference',
+  );
+  const theirs = new Client(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    ModelInfer(req: Buffer, cb: (e: grpc.ServiceError | null, r?: Buffer) => void): void;
+  };
+  const grpcJs = (): Promise<unknown> =>
+    new Promise((resolve, reject) => theirs.ModelInfer(wire, (e, r) => (e ? reject(e) : resolve(r))));
+  try {
+    interface Closed {
+      rate: number;
+      answered: number;
+      failed: number;
+      cpu: ReturnType<typeof coresBetween>;
+    }
+    const loop = async (call: (f: Feeds) => Promise<unknown>, durationMs: number): Promise<Closed> => {
+      const c0 = cpuMark(g.child.pid);
+      const run = await runConcurrency(call, samples, CONNECTIONS, {
+        minQueries: 0,
+        minDurationMs: durationMs,
+        maxDurationMs: durationMs * 3,
+      });
+      return {
+        rate: achievedRate(run),
+        answered: run.log.count,
+        failed: run.log.refusedCount,
+        cpu: coresBetween(c0, cpuMark(g.child.pid)),
+      };
+    };
+    const sides = { A: (f: Feeds) => ours.infer(f), B: () => grpcJs() } as const;
+    console.log(
+      `3. null gRPC endpoint (grpc-js, KServe's service) in a child process (pid ${g.child.pid}): closed loop, ${CONNECTIONS} in flight, ${CLOSED_MS / 1000} s per run, ABAB`,
+    );
+    await loop(sides.A, WARMUP_MS);
+    await loop(sides.B, WARMUP_MS);
+    const rows: string[][] = [
+      ['run', 'side', 'req/s', 'failed', 'client cores', 'µs/req', 'server cores', 'µs/req', 'others'],
+    ];
+    const runs: Record<'A' | 'B', Closed[]> = { A: [], B: [] };
+    for (let round = 0; round < 2; round++) {
+      for (const side of ['A', 'B'] as const) {
+        const r = await loop(sides[side], CLOSED_MS);
+        runs[side].push(r);
+        rows.push([
+          `${round + 1}${side}`,
+          side === 'A' ? 'rtinfer runConcurrency + grpc:// target' : 'runConcurrency + grpc-js client',
+          fmt(r.rate),
+          String(r.failed),
+          fmt(r.cpu.own, 2),
+          fmt((r.cpu.ownS * 1e6) / r.answered, 1),
+          fmt(r.cpu.child, 2),
+          fmt((r.cpu.childS * 1e6) / r.answered, 1),
+          fmt(r.cpu.others, 2),
+        ]);
+      }
+    }
+    table(rows, 2);
+    const perReq = (xs: readonly Closed[]): number =>
+      (xs.reduce((s, v) => s + v.cpu.ownS, 0) * 1e6) / xs.reduce((s, v) => s + v.answered, 0);
+    const [a, b] = [perReq(runs.A), perReq(runs.B)];
+    console.log(
+      `   client CPU per request: rtinfer gRPC ${fmt(a, 1)} µs · grpc-js ${fmt(b, 1)} µs (ratio ${fmt(a / b, 2)}) · rtinfer HTTP (2a) ${fmt(httpClientUs, 1)} µs (gRPC/HTTP ${fmt(a / httpClientUs, 2)})`,
+    );
+    const others = Math.max(...runs.A.map((r) => r.cpu.others), ...runs.B.map((r) => r.cpu.others));
+    verdicts.push(
+      `gRPC client CPU per request ${fmt(a, 1)} µs against grpc-js's client ${fmt(b, 1)} µs (${fmt(a / b, 2)}×) and the HTTP client's ${fmt(httpClientUs, 1)} µs (${fmt(a / httpClientUs, 2)}×); goal <= grpc-js's: ${a <= b ? 'met' : 'NOT met'}` +
+        (others > BUSY_CORES ? `; NOTE other processes kept up to ${fmt(others, 2)} cores busy` : ''),
+    );
+    console.log('');
+  } finally {
+    ours.close();
+    theirs.close();
+    stop();
+  }
 }
 
 for (const v of verdicts) console.log(v);
