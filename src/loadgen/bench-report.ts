@@ -11,7 +11,7 @@ import { describeDefaults, type DefaultedDim } from '../runtime/shapes.js';
 import { firstLine } from '../errors.js';
 import { earlyStoppingRank } from '../stats/early-stopping.js';
 import type { LatencyRecorder } from '../stats/latency-recorder.js';
-import { summarizeLatency, type EarlyStoppingVerdict, type QuantileCi } from '../stats/summary.js';
+import { summarizeLatency, type EarlyStoppingVerdict, type LatencySummary, type QuantileCi } from '../stats/summary.js';
 import { latencyDistribution, type LatencyDistribution } from '../stats/distribution.js';
 import type { Environment } from './environment.js';
 import type { Phase } from './single-stream.js';
@@ -216,121 +216,202 @@ const HEADLINE: Readonly<Record<string, HeadlineMetric>> = {
   offline: 'throughput',
 };
 
-export function buildReport(x: ReportInput): BenchReport {
-  const { data, env, phase } = x;
-  const summary = summarizeLatency(data.recorder);
-  const n = data.answered;
-  const wallS = data.wallMs / 1000;
-  const cpuMs = data.cpu.userMs + data.cpu.systemMs;
-  const reasons: string[] = [];
-  const warnings: string[] = [];
-  const refusedTotal = Object.values(data.refused).reduce((s, v) => s + v, 0);
+/** The headline chosen for a run: --percentile's or the scenario's, and its early-stopping verdict. */
+interface Headline {
+  /** --percentile, when given. */
+  chosen: number | undefined;
+  /** null: throughput (offline's headline). */
+  percentile: number | null;
+  metric: HeadlineMetric;
+  earlyStopping: EarlyStoppingVerdict | null;
+}
 
-  if (data.firstError !== undefined) reasons.push(`a query failed: ${firstLine(data.firstError)}`);
-  if (data.aborted) reasons.push(`interrupted after ${data.issued} queries`);
+/** Why a run is invalid (`reasons`) or to be read with care (`warnings`), in the order found. */
+interface Verdicts {
+  reasons: string[];
+  warnings: string[];
+}
+
+/**
+ * The report's sections, each built by its own function below; the verdicts are collected first, in
+ * the order of the checks, so `validity` lists them as the run found them.
+ */
+export function buildReport(x: ReportInput): BenchReport {
+  const { data, env } = x;
+  const summary = summarizeLatency(data.recorder);
+  const v: Verdicts = { reasons: [], warnings: [] };
+  const refusedTotal = Object.values(data.refused).reduce((s, k) => s + k, 0);
+
+  checkRunLength(x, v);
+  const headline = chooseHeadline(x, summary, v);
+  const stability = judgeStability(x, headline, v);
+  if (refusedTotal > 0)
+    v.warnings.push(
+      `${refusedTotal} queries refused or failed: ${Object.entries(data.refused)
+        .map(([c, k]) => `${c} ${k}`)
+        .join(', ')}`,
+    );
+  const { server, generator } = serverSection(x, refusedTotal, v);
+  checkPeak(x, server, v);
+  const loadAvgDuring = os.loadavg()[0] ?? 0;
+  const utilization = data.wallMs > 0 ? (data.cpu.userMs + data.cpu.systemMs) / data.wallMs : 0;
+  checkMachine(x, summary, loadAvgDuring, utilization, v);
+
+  const samplesPerSecond = round((data.answered * data.samplesPerQuery) / (data.wallMs / 1000), 2);
+  return {
+    schema: BENCH_SCHEMA,
+    scenario: x.scenario,
+    model: modelSection(x),
+    settings: settingsSection(x, headline),
+    coldStart: roundColdStart(x.coldStart),
+    warmup: { queries: x.warm.queries, ms: round(x.warm.ms) },
+    headline: headlineSection(x, headline, samplesPerSecond),
+    ...latencySections(data, summary),
+    throughput: throughputSection(data, samplesPerSecond),
+    refused: data.refused,
+    ...(x.peak ? { peak: x.peak } : {}),
+    ...(server ? { server } : {}),
+    ...(generator ? { generator } : {}),
+    ...(x.serverTiming ? { serverTiming: { stagesMs: x.serverTiming } } : {}),
+    ...(x.engine ? { engine: engineSection(x.engine) } : {}),
+    ...stabilitySections(x, headline, stability),
+    ...resourceSections(data, utilization),
+    validity: { valid: v.reasons.length === 0, reasons: v.reasons, warnings: v.warnings },
+    env: { ...env, loadAvgDuring: round(loadAvgDuring, 2) },
+  };
+}
+
+/** A failed query, an interruption, or a run shorter than its phase asked (unless a cap ended it). */
+function checkRunLength(x: ReportInput, v: Verdicts): void {
+  const { data, phase } = x;
+  if (data.firstError !== undefined) v.reasons.push(`a query failed: ${firstLine(data.firstError)}`);
+  if (data.aborted) v.reasons.push(`interrupted after ${data.issued} queries`);
   const capped =
     (phase.maxQueries !== undefined && data.issued >= phase.maxQueries) ||
     (phase.maxDurationMs !== undefined && data.wallMs >= phase.maxDurationMs);
   if (data.issued < phase.minQueries && !capped)
-    reasons.push(`ran ${data.issued} queries, fewer than the minimum ${phase.minQueries}`);
+    v.reasons.push(`ran ${data.issued} queries, fewer than the minimum ${phase.minQueries}`);
   else if (data.wallMs < phase.minDurationMs * 0.99 && !capped)
-    reasons.push(`ran ${round(wallS, 2)} s, shorter than the minimum ${phase.minDurationMs / 1000} s`);
+    v.reasons.push(`ran ${round(data.wallMs / 1000, 2)} s, shorter than the minimum ${phase.minDurationMs / 1000} s`);
+}
 
+/** The headline percentile and whether enough queries ran to claim it (and p99 beside a p90 headline). */
+function chooseHeadline(x: ReportInput, summary: LatencySummary, v: Verdicts): Headline {
+  const n = x.data.answered;
   const chosen = x.options.percentile;
   const percentile = headlinePercentile(x.scenario, chosen);
   const metric: HeadlineMetric = percentile === null ? 'throughput' : percentileName(percentile);
   const es = summary.earlyStopping;
-  const headlineEs =
+  const earlyStopping =
     percentile === null
       ? null
       : percentile === 90
         ? es.p90
         : percentile === 99
           ? es.p99
-          : earlyStoppingAt(data.recorder, percentile);
-  if (headlineEs && !headlineEs.satisfied)
-    reasons.push(
-      `too few queries to claim ${metric} at ${headlineEs.confidence * 100}% confidence: need at least ${headlineEs.minQueries}, ran ${n}`,
+          : earlyStoppingAt(x.data.recorder, percentile);
+  if (earlyStopping && !earlyStopping.satisfied)
+    v.reasons.push(
+      `too few queries to claim ${metric} at ${earlyStopping.confidence * 100}% confidence: need at least ${earlyStopping.minQueries}, ran ${n}`,
     );
   if (metric === 'p90' && !es.p99.satisfied)
-    warnings.push(
+    v.warnings.push(
       `p99 is indicative only: claiming it at ${es.p99.confidence * 100}% confidence needs at least ${es.p99.minQueries} queries, ran ${n}`,
     );
+  return { chosen, percentile, metric, earlyStopping };
+}
 
+/** Stability over the run's time windows, or over the --until-stable windows' last three. */
+function judgeStability(x: ReportInput, headline: Headline, v: Verdicts): Stability {
+  const { data } = x;
   const pct = x.options.stabilityPct ?? 10;
   const stability = x.windows
     ? judgeWindows(x.windows.figures.slice(-3), pct)
     : stabilityOf(data.latenciesUs, data.startsMs, data.wallMs, pct);
   // An interrupted or failed --until-stable run can end before its third window: not stable then.
   if (x.windows && x.windows.figures.length < 3) stability.stable = false;
-  const judgedOn = percentile === null ? 'mean latency' : `${metric} latency`;
+  const judgedOn = headline.percentile === null ? 'mean latency' : `${headline.metric} latency`;
   if (x.windows && !stability.stable) {
-    reasons.push(
+    v.reasons.push(
       `not stable after ${x.windows.figures.length} windows (--max-windows ${x.windows.maxWindows}): the last three vary ±${round(stability.qpsSpreadPct, 1)}% in throughput, ±${round(stability.latencySpreadPct, 1)}% in ${judgedOn} (limit ±${pct}%)`,
     );
   } else if (!x.windows && x.scenario !== 'offline' && !stability.stable) {
-    reasons.push(
+    v.reasons.push(
       `unstable over ${stability.windows.length} windows: throughput varies ±${round(stability.qpsSpreadPct, 1)}%, mean latency ±${round(stability.latencySpreadPct, 1)}% (limit ±${stability.percentage}%)`,
     );
   }
-  if (refusedTotal > 0)
-    warnings.push(
-      `${refusedTotal} queries refused or failed: ${Object.entries(data.refused)
-        .map(([c, k]) => `${c} ${k}`)
-        .join(', ')}`,
+  return stability;
+}
+
+/** The server scenario's bound verdict and the generator's schedule slip; both absent for other scenarios. */
+function serverSection(
+  x: ReportInput,
+  refusedTotal: number,
+  v: Verdicts,
+): { server?: BenchReport['server']; generator?: BenchReport['generator'] } {
+  if (x.scenario !== 'server') return {};
+  const { data } = x;
+  const bound = x.options.latencyBoundMs ?? null;
+  let overBound = refusedTotal;
+  if (bound !== null) for (const us of data.latenciesUs) if (us / 1000 > bound) overBound++;
+  // Pass as MLPerf's server early stopping: with this many queries over the bound (refusals
+  // count as over), is p99 <= bound at 99% confidence?
+  const total = data.answered + refusedTotal;
+  const rank = earlyStoppingRank(total, 0.99, 0.99);
+  const pass = bound === null ? null : rank.satisfied && overBound <= rank.overLatencyAllowed;
+  if (bound !== null && !pass)
+    v.warnings.push(`latency bound not met: ${overBound} of ${total} queries over ${bound} ms`);
+  const server = {
+    targetQps: x.options.qps ?? 0,
+    achievedQps: round(data.issued / (data.wallMs / 1000), 2),
+    latencyBoundMs: bound,
+    overBound,
+    pass,
+  };
+  if (!data.slip) return { server };
+  const slipMs = {
+    p50: round(data.slip.valueAtQuantileUs(0.5) / 1000),
+    p99: round(data.slip.valueAtQuantileUs(0.99) / 1000),
+    max: round(data.slip.maxUs / 1000),
+  };
+  // Sub-millisecond slip keeps the schedule honest at 1,000 req/s; above that the generator is part of what is measured.
+  const lagging = slipMs.p99 > 1;
+  if (lagging)
+    v.warnings.push(
+      `the load generator lagged its schedule: slip p99 ${slipMs.p99} ms, max ${slipMs.max} ms (latencies still count from the schedule)`,
     );
+  return { server, generator: { slipMs, lagging } };
+}
 
-  let server: BenchReport['server'];
-  let generator: BenchReport['generator'];
-  if (x.scenario === 'server') {
-    const bound = x.options.latencyBoundMs ?? null;
-    let overBound = refusedTotal;
-    if (bound !== null) for (const us of data.latenciesUs) if (us / 1000 > bound) overBound++;
-    // Pass as MLPerf's server early stopping: with this many queries over the bound (refusals
-    // count as over), is p99 <= bound at 99% confidence?
-    const total = n + refusedTotal;
-    const rank = earlyStoppingRank(total, 0.99, 0.99);
-    const pass = bound === null ? null : rank.satisfied && overBound <= rank.overLatencyAllowed;
-    if (bound !== null && !pass)
-      warnings.push(`latency bound not met: ${overBound} of ${total} queries over ${bound} ms`);
-    server = {
-      targetQps: x.options.qps ?? 0,
-      achievedQps: round(data.issued / wallS, 2),
-      latencyBoundMs: bound,
-      overBound,
-      pass,
-    };
-    if (data.slip) {
-      const slipMs = {
-        p50: round(data.slip.valueAtQuantileUs(0.5) / 1000),
-        p99: round(data.slip.valueAtQuantileUs(0.99) / 1000),
-        max: round(data.slip.maxUs / 1000),
-      };
-      // Sub-millisecond slip keeps the schedule honest at 1,000 req/s; above that the generator is part of what is measured.
-      const lagging = slipMs.p99 > 1;
-      if (lagging)
-        warnings.push(
-          `the load generator lagged its schedule: slip p99 ${slipMs.p99} ms, max ${slipMs.max} ms (latencies still count from the schedule)`,
-        );
-      generator = { slipMs, lagging };
-    }
-  }
-
-  if (x.peak && x.peak.qps === 0)
-    reasons.push(
+/** server --find-peak: no rate found, or the confirmation run at the peak failed its bound. */
+function checkPeak(x: ReportInput, server: BenchReport['server'], v: Verdicts): void {
+  if (!x.peak) return;
+  if (x.peak.qps === 0)
+    v.reasons.push(
       `no probed rate kept p99 within ${x.peak.p99BoundMs} ms (lowest tried ${Math.min(...x.peak.probes.map((p) => p.qps))} q/s)`,
     );
-  if (x.peak && server && server.pass === false)
-    reasons.push(
+  if (server && server.pass === false)
+    v.reasons.push(
       `the confirmation run at ${server.targetQps} q/s did not hold p99 <= ${x.peak.p99BoundMs} ms at 99% confidence`,
     );
-  const loadAvgDuring = os.loadavg()[0] ?? 0;
-  const ours = data.wallMs > 0 ? cpuMs / data.wallMs : 0;
+}
+
+/** A busy or oversubscribed machine, a clock too coarse for the queries, shapes taken by default. */
+function checkMachine(
+  x: ReportInput,
+  summary: LatencySummary,
+  loadAvgDuring: number,
+  utilization: number,
+  v: Verdicts,
+): void {
+  const { env } = x;
   if (env.loadAvgBefore > env.cores * 0.5)
-    warnings.push(`machine was busy before the run: load average ${round(env.loadAvgBefore, 2)} on ${env.cores} cores`);
-  else if (loadAvgDuring - ours > env.cores * 0.5)
-    warnings.push(
-      `machine was busy during the run: load average ${round(loadAvgDuring, 2)}, of which this process ${round(ours, 2)}, on ${env.cores} cores`,
+    v.warnings.push(
+      `machine was busy before the run: load average ${round(env.loadAvgBefore, 2)} on ${env.cores} cores`,
+    );
+  else if (loadAvgDuring - utilization > env.cores * 0.5)
+    v.warnings.push(
+      `machine was busy during the run: load average ${round(loadAvgDuring, 2)}, of which this process ${round(utilization, 2)}, on ${env.cores} cores`,
     );
   const instances = x.engine?.stats.instances ?? 1;
   const perInstance = x.engine?.stats.threadsPerInstance ?? x.settings.intraOpThreads ?? 0;
@@ -338,62 +419,76 @@ export function buildReport(x: ReportInput): BenchReport {
     instances * perInstance +
     (x.settings.executionMode === 'parallel' ? instances * (x.settings.interOpThreads ?? 0) : 0);
   if (threads > env.cores)
-    warnings.push(`thread budget oversubscribed: ${threads} onnxruntime threads on ${env.cores} cores`);
-  if (n > 0 && summary.minMs < 0.005)
-    warnings.push('queries faster than 5 µs: the clock and loop overhead dominate what is measured');
-  for (const line of describeDefaults(x.defaulted)) warnings.push(`default shape: ${line}`);
+    v.warnings.push(`thread budget oversubscribed: ${threads} onnxruntime threads on ${env.cores} cores`);
+  if (x.data.answered > 0 && summary.minMs < 0.005)
+    v.warnings.push('queries faster than 5 µs: the clock and loop overhead dominate what is measured');
+  for (const line of describeDefaults(x.defaulted)) v.warnings.push(`default shape: ${line}`);
+}
 
-  const samplesPerSecond = round((n * data.samplesPerQuery) / wallS, 2);
-  const headlineValue =
-    percentile === null ? null : data.recorder.valueAtQuantileUs(percentileQuantile(percentile)) / 1000;
-  const claimable = headlineEs === null ? n > 0 : headlineEs.satisfied;
-  const stats = x.engine?.stats;
-
+function modelSection(x: ReportInput): BenchReport['model'] {
   return {
-    schema: BENCH_SCHEMA,
-    scenario: x.scenario,
-    model: {
-      label: x.isDefault && x.defaultLabel ? x.defaultLabel : x.model.label,
-      path: x.model.path ?? null,
-      bytes: x.model.bytes.length,
-      default: x.isDefault,
-      target: x.target,
-      inputs: x.inputs.map((s) => ({ ...s, runShape: x.set.shapes[s.name] ?? [] })),
-      outputs: x.outputs,
+    label: x.isDefault && x.defaultLabel ? x.defaultLabel : x.model.label,
+    path: x.model.path ?? null,
+    bytes: x.model.bytes.length,
+    default: x.isDefault,
+    target: x.target,
+    inputs: x.inputs.map((s) => ({ ...s, runShape: x.set.shapes[s.name] ?? [] })),
+    outputs: x.outputs,
+  };
+}
+
+function settingsSection(x: ReportInput, headline: Headline): BenchReport['settings'] {
+  const { chosen } = headline;
+  return {
+    session: x.settings,
+    shapes: x.set.shapes,
+    defaultedShapes: describeDefaults(x.defaulted),
+    input: {
+      fill: x.plan.fill,
+      files: x.plan.files.map((f) => (f.name ? `${f.name}=${f.path}` : f.path)),
+      samples: x.set.samples.length,
+      seed: x.plan.seed,
+      description: x.set.description,
     },
-    settings: {
-      session: x.settings,
-      shapes: x.set.shapes,
-      defaultedShapes: describeDefaults(x.defaulted),
-      input: {
-        fill: x.plan.fill,
-        files: x.plan.files.map((f) => (f.name ? `${f.name}=${f.path}` : f.path)),
-        samples: x.set.samples.length,
-        seed: x.plan.seed,
-        description: x.set.description,
-      },
-      warmup: x.warmup,
-      durationMs: phase.minDurationMs,
-      minQueries: phase.minQueries,
-      scenario: scenarioSettings(x),
-      ...(chosen !== undefined ? { percentile: chosen } : {}),
-      ...(x.windows ? { untilStable: { maxWindows: x.windows.maxWindows, percentage: pct } } : {}),
-    },
-    coldStart: {
-      readMs: x.coldStart.readMs === null ? null : round(x.coldStart.readMs),
-      sessionCreateMs: x.coldStart.sessionCreateMs === null ? null : round(x.coldStart.sessionCreateMs),
-      firstInferenceMs: round(x.coldStart.firstInferenceMs),
-    },
-    warmup: { queries: x.warm.queries, ms: round(x.warm.ms) },
-    headline: {
-      metric,
-      valueMs: headlineValue === null ? null : round(headlineValue, 4),
-      samplesPerSecond,
-      claimable,
-      percentile,
-      chosenBy: chosen !== undefined ? 'option' : 'scenario',
-      earlyStopping: headlineEs,
-    },
+    warmup: x.warmup,
+    durationMs: x.phase.minDurationMs,
+    minQueries: x.phase.minQueries,
+    scenario: scenarioSettings(x),
+    ...(chosen !== undefined ? { percentile: chosen } : {}),
+    ...(x.windows
+      ? { untilStable: { maxWindows: x.windows.maxWindows, percentage: x.options.stabilityPct ?? 10 } }
+      : {}),
+  };
+}
+
+function roundColdStart(c: ReportInput['coldStart']): BenchReport['coldStart'] {
+  return {
+    readMs: c.readMs === null ? null : round(c.readMs),
+    sessionCreateMs: c.sessionCreateMs === null ? null : round(c.sessionCreateMs),
+    firstInferenceMs: round(c.firstInferenceMs),
+  };
+}
+
+function headlineSection(x: ReportInput, h: Headline, samplesPerSecond: number): BenchReport['headline'] {
+  const value =
+    h.percentile === null ? null : x.data.recorder.valueAtQuantileUs(percentileQuantile(h.percentile)) / 1000;
+  return {
+    metric: h.metric,
+    valueMs: value === null ? null : round(value, 4),
+    samplesPerSecond,
+    claimable: h.earlyStopping === null ? x.data.answered > 0 : h.earlyStopping.satisfied,
+    percentile: h.percentile,
+    chosenBy: h.chosen !== undefined ? 'option' : 'scenario',
+    earlyStopping: h.earlyStopping,
+  };
+}
+
+/** latencyMs, latencyDistribution, latencyHistogram, confidence and earlyStopping, in the report's order. */
+function latencySections(
+  data: RunData,
+  summary: LatencySummary,
+): Pick<BenchReport, 'latencyMs' | 'latencyDistribution' | 'latencyHistogram' | 'confidence' | 'earlyStopping'> {
+  return {
     latencyMs: {
       mean: round(summary.meanMs, 4),
       stddev: round(summary.stddevMs, 4),
@@ -409,33 +504,41 @@ export function buildReport(x: ReportInput): BenchReport {
     latencyHistogram: data.recorder.encode(),
     confidence: { level: 0.95, ...summary.ci },
     earlyStopping: summary.earlyStopping,
-    throughput: {
-      qps: round(n / wallS, 2),
-      samplesPerSecond,
-      queries: n,
-      issued: data.issued,
-      durationMs: round(data.wallMs),
-    },
-    refused: data.refused,
-    ...(x.peak ? { peak: x.peak } : {}),
-    ...(server ? { server } : {}),
-    ...(generator ? { generator } : {}),
-    ...(x.serverTiming ? { serverTiming: { stagesMs: x.serverTiming } } : {}),
-    ...(stats && x.engine
-      ? {
-          engine: {
-            startMs: round(x.engine.startMs),
-            instances: stats.instances,
-            threadsPerInstance: stats.threadsPerInstance,
-            batching: stats.batching,
-            queueMs: { p50: stats.latency.queue.p50Ms, p99: stats.latency.queue.p99Ms },
-            inferenceMs: { p50: stats.latency.inference.p50Ms, p99: stats.latency.inference.p99Ms },
-            meanBatchRequests: round(stats.meanBatchRequests, 2),
-            batchSizes: stats.batchSizes,
-            counts: stats.counts,
-          },
-        }
-      : {}),
+  };
+}
+
+function throughputSection(data: RunData, samplesPerSecond: number): BenchReport['throughput'] {
+  return {
+    qps: round(data.answered / (data.wallMs / 1000), 2),
+    samplesPerSecond,
+    queries: data.answered,
+    issued: data.issued,
+    durationMs: round(data.wallMs),
+  };
+}
+
+function engineSection(engine: NonNullable<ReportInput['engine']>): NonNullable<BenchReport['engine']> {
+  const { stats } = engine;
+  return {
+    startMs: round(engine.startMs),
+    instances: stats.instances,
+    threadsPerInstance: stats.threadsPerInstance,
+    batching: stats.batching,
+    queueMs: { p50: stats.latency.queue.p50Ms, p99: stats.latency.queue.p99Ms },
+    inferenceMs: { p50: stats.latency.inference.p50Ms, p99: stats.latency.inference.p99Ms },
+    meanBatchRequests: round(stats.meanBatchRequests, 2),
+    batchSizes: stats.batchSizes,
+    counts: stats.counts,
+  };
+}
+
+/** stability, and untilStable with every window when the run repeated them (--until-stable). */
+function stabilitySections(
+  x: ReportInput,
+  h: Headline,
+  stability: Stability,
+): Pick<BenchReport, 'stability' | 'untilStable'> {
+  return {
     stability: {
       ...stability,
       qpsSpreadPct: round(stability.qpsSpreadPct, 2),
@@ -446,18 +549,25 @@ export function buildReport(x: ReportInput): BenchReport {
           untilStable: {
             windows: x.windows.figures.length,
             maxWindows: x.windows.maxWindows,
-            percentage: pct,
-            latency: percentile === null ? 'mean' : metric,
+            percentage: x.options.stabilityPct ?? 10,
+            latency: h.percentile === null ? 'mean' : h.metric,
             stable: stability.stable,
             figures: x.windows.figures,
           },
         }
       : {}),
+  };
+}
+
+/** cpu, eventLoopLagMs and memory: what the run cost this process. */
+function resourceSections(data: RunData, utilization: number): Pick<BenchReport, 'cpu' | 'eventLoopLagMs' | 'memory'> {
+  const n = data.answered;
+  return {
     cpu: {
-      msPerQuery: round(n ? cpuMs / n : 0, 4),
+      msPerQuery: round(n ? (data.cpu.userMs + data.cpu.systemMs) / n : 0, 4),
       userMsPerQuery: round(n ? data.cpu.userMs / n : 0, 4),
       systemMsPerQuery: round(n ? data.cpu.systemMs / n : 0, 4),
-      utilization: round(ours, 3),
+      utilization: round(utilization, 3),
     },
     eventLoopLagMs: {
       mean: round(data.eventLoopLagMs.mean),
@@ -465,8 +575,6 @@ export function buildReport(x: ReportInput): BenchReport {
       max: round(data.eventLoopLagMs.max),
     },
     memory: { peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1) },
-    validity: { valid: reasons.length === 0, reasons, warnings },
-    env: { ...env, loadAvgDuring: round(loadAvgDuring, 2) },
   };
 }
 
