@@ -204,3 +204,32 @@ test('a float16 model input gets a float16 tensor, a run failure is an inference
   );
   assert.deepEqual(seen, ['float16']);
 });
+
+test('a pipeline spread into a larger object, or its predict taken unbound, still predicts (as openVisionModel does)', async () => {
+  const fake = fakeModel(
+    [
+      [300, 200],
+      [300, 200],
+    ],
+    1,
+  );
+  const p = createVisionPipeline({ run: fake.run, inputs: INPUTS, outputs: OUTPUTS, metadata: METADATA });
+  const wrapped = { ...p, close: async () => {} };
+  assert.deepEqual(Object.keys(wrapped), [
+    'head',
+    'headReason',
+    'explanation',
+    'config',
+    'decodeOptions',
+    'inputName',
+    'predict',
+    'predictBatch',
+    'close',
+  ]);
+  const png = await noisePng(300, 200);
+  const [one] = await wrapped.predictBatch([png]);
+  assert.ok(one?.ok && one.task === 'detect');
+  const { predict } = p;
+  const r = await predict(png);
+  assert.ok(r.task === 'detect' && r.detections.length === 1);
+});
