@@ -9,6 +9,7 @@ import type { LoadedModel, TensorSpec } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import { describeDefaults, type DefaultedDim } from '../runtime/shapes.js';
 import { firstLine } from '../errors.js';
+import type { LagSummary } from '../stats/event-loop.js';
 import { earlyStoppingRank } from '../stats/early-stopping.js';
 import type { LatencyRecorder } from '../stats/latency-recorder.js';
 import { summarizeLatency, type EarlyStoppingVerdict, type LatencySummary, type QuantileCi } from '../stats/summary.js';
@@ -18,6 +19,17 @@ import type { Phase } from './single-stream.js';
 import { judgeWindows, stabilityOf, type Stability, type StabilityWindow } from './stability.js';
 
 export const BENCH_SCHEMA = 'rtinfer.bench/1';
+
+/**
+ * Cold start, ms: reading the model, creating its session, its first inference. readMs and
+ * sessionCreateMs are null against an HTTP target (the server loaded the model); a local run's
+ * `ColdStart<number>` has all three.
+ */
+export interface ColdStart<LocalMs extends number | null = number | null> {
+  readMs: LocalMs;
+  sessionCreateMs: LocalMs;
+  firstInferenceMs: number;
+}
 
 /** What a measured phase produced, whatever the scenario. */
 export interface RunData {
@@ -30,7 +42,7 @@ export interface RunData {
   firstError: unknown;
   wallMs: number;
   cpu: { userMs: number; systemMs: number };
-  eventLoopLagMs: { mean: number; p99: number; max: number };
+  eventLoopLagMs: LagSummary;
   slip?: LatencyRecorder;
   aborted: boolean;
   samplesPerQuery: number;
@@ -74,8 +86,7 @@ export interface BenchReport {
     /** --until-stable, when given (added within rtinfer.bench/1): the window cap and the bound, ± %. */
     untilStable?: { maxWindows: number; percentage: number };
   };
-  /** readMs and sessionCreateMs are null against an HTTP target (the server loaded the model). */
-  coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
+  coldStart: ColdStart;
   warmup: { queries: number; ms: number };
   /**
    * The headline: the scenario's (p90 for single-stream, p99 for multi-stream, server and
@@ -162,7 +173,7 @@ export interface BenchReport {
    */
   serverTiming?: { stagesMs: Record<string, { p50: number; p90: number; p99: number; mean: number }> };
   cpu: { msPerQuery: number; userMsPerQuery: number; systemMsPerQuery: number; utilization: number };
-  eventLoopLagMs: { mean: number; p99: number; max: number };
+  eventLoopLagMs: LagSummary;
   memory: { peakRssMB: number };
   validity: { valid: boolean; reasons: string[]; warnings: string[] };
   env: Environment & { loadAvgDuring: number };
@@ -193,7 +204,7 @@ export interface ReportInput {
   defaulted: DefaultedDim[];
   warmup: Phase;
   phase: Phase;
-  coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
+  coldStart: ColdStart;
   target: string | null;
   warm: { queries: number; ms: number };
   data: RunData;
@@ -461,7 +472,7 @@ function settingsSection(x: ReportInput, headline: Headline): BenchReport['setti
   };
 }
 
-function roundColdStart(c: ReportInput['coldStart']): BenchReport['coldStart'] {
+function roundColdStart(c: ColdStart): ColdStart {
   return {
     readMs: c.readMs === null ? null : round(c.readMs),
     sessionCreateMs: c.sessionCreateMs === null ? null : round(c.sessionCreateMs),

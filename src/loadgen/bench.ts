@@ -17,7 +17,14 @@ import type { SessionSettings } from '../runtime/session-options.js';
 import { parseShapeArg, resolveShapes, type DefaultedDim, type ShapeOverride } from '../runtime/shapes.js';
 import { poissonArrivals } from './arrivals.js';
 import { probeAtRate, searchPeak, type ProbeResult } from './peak.js';
-import { buildReport, headlinePercentile, percentileQuantile, type BenchReport, type RunData } from './bench-report.js';
+import {
+  buildReport,
+  headlinePercentile,
+  percentileQuantile,
+  type BenchReport,
+  type ColdStart,
+  type RunData,
+} from './bench-report.js';
 import { judgeWindows, type StabilityWindow } from './stability.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { runImagesPipeline } from './images-bench.js';
@@ -169,7 +176,7 @@ interface RunTarget {
   settings: SessionSettings;
   set: SampleSet;
   defaulted: DefaultedDim[];
-  coldStart: { readMs: number | null; sessionCreateMs: number | null; firstInferenceMs: number };
+  coldStart: ColdStart;
   engine?: { engine: Engine; startMs: number };
   /** HTTP targets: the server's Server-Timing split, reset after the warm-up. */
   serverTiming?: ServerTimingRecorder;

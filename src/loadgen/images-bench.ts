@@ -13,6 +13,7 @@ import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { createVisionPipeline, type VisionPipelineOptions } from '../vision/pipeline.js';
 import { scanImages, type ImageScan } from '../video/source.js';
 import type { BenchOptions } from './bench.js';
+import type { ColdStart } from './bench-report.js';
 import { runSingleStream, type Phase, type SingleStreamRun } from './single-stream.js';
 import { STAGE_NAMES, summarize, type StageName, type StageSummary } from '../vision/stages.js';
 
@@ -50,7 +51,7 @@ export interface ImagesRun {
   images: string[];
   /** Folder entries that are not images: skipped, not run. */
   skipped: string[];
-  coldStart: { readMs: number; sessionCreateMs: number; firstInferenceMs: number };
+  coldStart: ColdStart<number>;
   warm: { queries: number; ms: number };
   run: SingleStreamRun;
   stages: Record<StageName, StageSummary>;

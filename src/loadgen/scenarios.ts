@@ -8,7 +8,7 @@
  * Each returns a ScenarioRun; refusals are counted, not dropped.
  */
 import { performance } from 'node:perf_hooks';
-import { startLagMonitor } from '../stats/event-loop.js';
+import { startLagMonitor, type LagSummary } from '../stats/event-loop.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { QueryLog } from './query-log.js';
 import { phaseFraction, PROGRESS_EVERY_MS, type Phase, type Progress } from './single-stream.js';
@@ -23,7 +23,7 @@ export interface ScenarioRun {
   samplesPerQuery: number;
   wallMs: number;
   cpu: { userMs: number; systemMs: number };
-  eventLoopLagMs: { mean: number; p99: number; max: number };
+  eventLoopLagMs: LagSummary;
   /** Server scenario: how late queries were issued against their schedule (µs). */
   slip?: LatencyRecorder;
   aborted: boolean;

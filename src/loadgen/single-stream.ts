@@ -5,7 +5,7 @@
  * twice, record. Everything else (progress, summaries) happens off the per-query path.
  */
 import { performance } from 'node:perf_hooks';
-import { startLagMonitor } from '../stats/event-loop.js';
+import { startLagMonitor, type LagSummary } from '../stats/event-loop.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 
 export type RunQuery<F> = (feeds: F) => Promise<unknown>;
@@ -43,7 +43,7 @@ export interface SingleStreamRun {
   queries: number;
   wallMs: number;
   cpu: { userMs: number; systemMs: number };
-  eventLoopLagMs: { mean: number; p99: number; max: number };
+  eventLoopLagMs: LagSummary;
   /** Set when a query failed: the run stops at the first failure and keeps what it measured. */
   error?: unknown;
   aborted: boolean;
