@@ -15,7 +15,7 @@ import type { LatencyRecorder } from '../stats/latency-recorder.js';
 import { summarizeLatency, type EarlyStoppingVerdict, type LatencySummary, type QuantileCi } from '../stats/summary.js';
 import { latencyDistribution, type LatencyDistribution } from '../stats/distribution.js';
 import type { Environment } from './environment.js';
-import type { Phase } from './single-stream.js';
+import type { Phase, RunCosts, RunLatencies } from './single-stream.js';
 import { judgeWindows, stabilityOf, type Stability, type StabilityWindow } from './stability.js';
 
 export const BENCH_SCHEMA = 'rtinfer.bench/1';
@@ -32,19 +32,12 @@ export interface ColdStart<LocalMs extends number | null = number | null> {
 }
 
 /** What a measured phase produced, whatever the scenario. */
-export interface RunData {
-  recorder: LatencyRecorder;
-  latenciesUs: Float64Array;
-  startsMs: Float64Array;
+export interface RunData extends RunLatencies, RunCosts {
   answered: number;
   issued: number;
   refused: Record<string, number>;
   firstError: unknown;
-  wallMs: number;
-  cpu: { userMs: number; systemMs: number };
-  eventLoopLagMs: LagSummary;
   slip?: LatencyRecorder;
-  aborted: boolean;
   samplesPerQuery: number;
 }
 

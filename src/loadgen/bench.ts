@@ -35,7 +35,14 @@ import type { PerformanceHint } from '../engine/engine.js';
 import { createRemoteTarget } from './remote-target.js';
 import { QueryLog } from './query-log.js';
 import { runConcurrency, runMultiStream, runOffline, runServer, type ScenarioRun } from './scenarios.js';
-import { runSingleStream, type Phase, type Progress, type SingleStreamRun } from './single-stream.js';
+import {
+  runCosts,
+  runLatencies,
+  runSingleStream,
+  type Phase,
+  type Progress,
+  type SingleStreamRun,
+} from './single-stream.js';
 
 export { BENCH_SCHEMA } from './bench-report.js';
 export type { BenchReport } from './bench-report.js';
@@ -429,17 +436,12 @@ function singleStreamData(r: SingleStreamRun): RunData {
   const log = new QueryLog();
   if (r.error !== undefined) log.fail(r.error);
   return {
-    recorder: r.recorder,
-    latenciesUs: r.latenciesUs,
-    startsMs: r.startsMs,
+    ...runLatencies(r),
+    ...runCosts(r),
     answered: r.queries,
     issued: r.queries + (r.error !== undefined ? 1 : 0),
     refused: log.refused,
     firstError: r.error,
-    wallMs: r.wallMs,
-    cpu: r.cpu,
-    eventLoopLagMs: r.eventLoopLagMs,
-    aborted: r.aborted,
     samplesPerQuery: 1,
   };
 }
@@ -479,17 +481,12 @@ async function measure(
     }
   }
   return {
-    recorder: run.log.recorder,
-    latenciesUs: run.log.latenciesUs,
-    startsMs: run.log.startsMs,
+    ...runLatencies(run.log),
+    ...runCosts(run),
     answered: run.log.count,
     issued: run.issued,
     refused: run.log.refused,
     firstError: run.log.firstError,
-    wallMs: run.wallMs,
-    cpu: run.cpu,
-    eventLoopLagMs: run.eventLoopLagMs,
-    aborted: run.aborted,
     samplesPerQuery: run.samplesPerQuery,
     ...(run.slip ? { slip: run.slip } : {}),
   };

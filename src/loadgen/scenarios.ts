@@ -8,25 +8,21 @@
  * Each returns a ScenarioRun; refusals are counted, not dropped.
  */
 import { performance } from 'node:perf_hooks';
-import { startLagMonitor, type LagSummary } from '../stats/event-loop.js';
+import { startLagMonitor } from '../stats/event-loop.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { QueryLog } from './query-log.js';
-import { phaseFraction, PROGRESS_EVERY_MS, type Phase, type Progress } from './single-stream.js';
+import { phaseFraction, PROGRESS_EVERY_MS, type Phase, type Progress, type RunCosts } from './single-stream.js';
 
 export type Infer<F> = (feeds: F) => Promise<unknown>;
 
-export interface ScenarioRun {
+export interface ScenarioRun extends RunCosts {
   log: QueryLog;
   /** Queries issued (answered + refused + failed). */
   issued: number;
   /** Samples per query (multi-stream), else 1. */
   samplesPerQuery: number;
-  wallMs: number;
-  cpu: { userMs: number; systemMs: number };
-  eventLoopLagMs: LagSummary;
   /** Server scenario: how late queries were issued against their schedule (µs). */
   slip?: LatencyRecorder;
-  aborted: boolean;
 }
 
 export interface RunControl {

@@ -34,19 +34,37 @@ export interface SingleStreamOptions {
   signal?: AbortSignal;
 }
 
-export interface SingleStreamRun {
+/** The answered queries' latencies, as every run records them (a QueryLog has the same three). */
+export interface RunLatencies {
   recorder: LatencyRecorder;
   /** Per-query latency in µs, in issue order. */
   latenciesUs: Float64Array;
   /** Per-query start, ms from the start of the phase. */
   startsMs: Float64Array;
-  queries: number;
+}
+
+/** What every run measures beside its queries, whatever the scenario. */
+export interface RunCosts {
   wallMs: number;
   cpu: { userMs: number; systemMs: number };
   eventLoopLagMs: LagSummary;
+  aborted: boolean;
+}
+
+/** A run's latencies alone, to carry them into another run shape (RunData). */
+export function runLatencies(r: RunLatencies): RunLatencies {
+  return { recorder: r.recorder, latenciesUs: r.latenciesUs, startsMs: r.startsMs };
+}
+
+/** A run's costs alone, to carry them into another run shape (RunData). */
+export function runCosts(r: RunCosts): RunCosts {
+  return { wallMs: r.wallMs, cpu: r.cpu, eventLoopLagMs: r.eventLoopLagMs, aborted: r.aborted };
+}
+
+export interface SingleStreamRun extends RunLatencies, RunCosts {
+  queries: number;
   /** Set when a query failed: the run stops at the first failure and keeps what it measured. */
   error?: unknown;
-  aborted: boolean;
 }
 
 /** How often runs report progress. */
