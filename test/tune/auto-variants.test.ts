@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import sharp from 'sharp';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, describe, it, type TestContext } from 'node:test';
 import { tuneCommand } from '../../src/cli/tune.js';
 import { isRtinferError } from '../../src/errors.js';
@@ -27,6 +27,7 @@ import { loadConfigFile } from '../../src/server/config.js';
 import { AUTO_VARIANT_KINDS, parseVariantsOption } from '../../src/tune/auto-variants.js';
 import { renderTuneText } from '../../src/tune/tune-text.js';
 import { runTune, type TuneReport } from '../../src/tune/tune.js';
+import { withPage } from '../helpers/browser.js';
 import { OCR_CLS, SILERO, sharedModel } from '../helpers/models.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-tune-auto-'));
@@ -265,6 +266,7 @@ describe('tune --variants auto on the PP-OCR classifier', () => {
     const calib = calibFolder(t, 'calib-cls', 6);
     if (!calib) return;
     const out = path.join(dir, 'cls-serve.yaml');
+    const html = path.join(dir, 'cls-tune.html');
     const { code, stdout } = await tune(
       OCR_CLS,
       '--variants',
@@ -286,6 +288,8 @@ describe('tune --variants auto on the PP-OCR classifier', () => {
       '--json',
       '--out',
       out,
+      '--html',
+      html,
     );
     const r = JSON.parse(stdout) as TuneReport;
     assert.equal(code, r.verdict.met ? 0 : 4);
@@ -310,6 +314,23 @@ describe('tune --variants auto on the PP-OCR classifier', () => {
       header,
       new RegExp(`^# model ${r.chosen.variant.model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(`, 'm'),
     );
+    // The page lists every variant made, with its accuracy and what became of it.
+    await withPage(t, async (s) => {
+      await s.page.goto(pathToFileURL(html).href);
+      const rows = s.page.locator('#variants tbody tr');
+      assert.equal(await rows.count(), auto.made.length + auto.skipped.length);
+      for (const [i, m] of auto.made.entries()) {
+        const row = (await rows.nth(i).textContent()) ?? '';
+        assert.ok(row.includes(m.model), `${m.kind}: ${m.model}`);
+        assert.match(row, /top1-agreement/);
+        // Its fate as the report says: chosen, dropped with the reason, or searched.
+        assert.match(
+          row,
+          m.status?.chosen ? /chosen/ : m.status?.dropped.length ? /dropped: / : /searched \(\d+ measured\)/,
+        );
+      }
+      assert.deepEqual(s.errors, []);
+    });
   });
 });
 

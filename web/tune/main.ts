@@ -1,7 +1,8 @@
 /**
  * Tune page: draws the rtinfer.tune/1 report that src/tune/tune-text.ts embedded in the page: the
  * verdict, the chosen configuration with its search and verification measurements, every measured
- * candidate on the latency–throughput plane with the Pareto set marked, and the candidate table.
+ * candidate on the latency–throughput plane with the Pareto set marked, the candidate table, and the
+ * variants `--variants auto` made.
  */
 import { tradeoffChart } from '../shared/charts.js';
 import { chartSection, dataTable, embeddedData, h, keyValueTable } from '../shared/dom.js';
@@ -141,6 +142,44 @@ if (r.accuracy) {
           pct(a.drop),
           a.note ?? '',
         ]),
+      ),
+    ),
+  );
+}
+const auto = r.autoVariants;
+if (auto) {
+  const fate = (m: NonNullable<typeof auto>['made'][number]): string =>
+    m.status?.chosen
+      ? 'chosen'
+      : m.status?.dropped.length
+        ? `dropped: ${m.status.dropped.join('; ')}`
+        : `searched (${m.status?.measured ?? 0} measured)`;
+  app.append(
+    h(
+      'section',
+      { class: 'card', id: 'variants' },
+      h('h2', {}, 'Variants made by tune'),
+      h(
+        'p',
+        { class: 'caption' },
+        `made in ${(auto.elapsedMs / 1000).toFixed(1)} s (counted in --budget) into ${auto.dir}; accuracy on ${auto.accuracyOn}`,
+      ),
+      dataTable(
+        ['variant', 'file', 'size', 'made in', 'accuracy', 'fate'],
+        [
+          ...auto.made.map((m) => {
+            const a = m.accuracy?.[0];
+            return [
+              m.kind,
+              m.model,
+              `${(m.bytes / 1e6).toFixed(2)} MB`,
+              `${(m.elapsedMs / 1000).toFixed(1)} s`,
+              a ? `${a.metric ?? '–'} ${pct(a.score)} (drop ${pct(a.drop)})` : '–',
+              fate(m),
+            ];
+          }),
+          ...auto.skipped.map((k) => [k.kind, '–', '–', '–', '–', `skipped: ${k.reason}`]),
+        ],
       ),
     ),
   );

@@ -53,6 +53,21 @@ export interface TunePageReport {
   candidates: CandidateRow[];
   chosen: { key: string; config: unknown; search: Measurement; verification: Measurement | null } | null;
   verdict: { met: boolean; text: string; closest: Array<{ key: string; measurement: Measurement }> };
+  /** `--variants auto` only (added within rtinfer.tune/1; null otherwise, absent from older reports). */
+  autoVariants?: {
+    dir: string;
+    accuracyOn: string;
+    elapsedMs: number;
+    made: Array<{
+      kind: string;
+      model: string;
+      bytes: number;
+      elapsedMs: number;
+      accuracy?: Array<{ variant: string; metric: string | null; score: number | null; drop: number | null }>;
+      status?: { measured: number; chosen: boolean; dropped: string[] };
+    }>;
+    skipped: Array<{ kind: string; reason: string }>;
+  } | null;
   elapsedMs: number;
   env: Env & { rtinfer: string };
 }
