@@ -27,7 +27,6 @@ export class MainThreadPool implements InstancePool {
   restarts = 0;
   /** Never called: inputs are never moved, so there are none to hand back (the engine does not copy them for this pool). */
   onBuffers: ((buffers: ArrayBuffer[]) => void) | undefined;
-  readonly hops = { message: 0, shared: 0, sharedAnsweredByMessage: 0 };
 
   constructor(init: WorkerInit, onCrash: (instance: number, error: Error) => void) {
     this.#init = init;

@@ -48,7 +48,6 @@ export interface InstancePool {
   readonly placement: Placement;
   /** Replacements that started. */
   readonly restarts: number;
-  readonly hops: { message: number; shared: number; sharedAnsweredByMessage: number };
   onBuffers: ((buffers: ArrayBuffer[]) => void) | undefined;
   start(): Promise<ModelIo>;
   replace(instance: number): Promise<void>;

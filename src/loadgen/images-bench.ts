@@ -17,10 +17,6 @@ import type { ColdStart } from './bench-report.js';
 import { runSingleStream, type Phase, type SingleStreamRun } from './single-stream.js';
 import { STAGE_NAMES, summarize, type StageName, type StageSummary } from '../vision/stages.js';
 
-// The pipeline's stages and their summary live in vision/stages.ts (video/ uses them too).
-export { STAGE_NAMES, summarize, type StageName, type StageSummary };
-
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 /** Image files of a directory (sorted), or the given files. */
 export async function listImages(source: string | readonly string[]): Promise<string[]> {
   return (await scanImageSource(source)).images;

@@ -4,7 +4,7 @@
  * where the round trip went: in the server's stages, or in the network and the client.
  */
 import { LatencyRecorder } from '../stats/latency-recorder.js';
-import { summarize, type StageSummary } from './images-bench.js';
+import { summarize, type StageSummary } from '../vision/stages.js';
 
 /** Stage names are kept from the first answers only, so a server cannot grow the map without bound. */
 const MAX_STAGES = 16;
