@@ -9,8 +9,7 @@
  * happens in one tick a second, which took 0.5–2 ms per model here (mostly `engine.stats()`, whose
  * three histogram encodings measured 0.2–0.8 ms together, and three percentile scans).
  */
-import type { Clock } from '../util/clock.js';
-import { realClock } from '../util/clock.js';
+import { backgroundClock, type Clock } from '../util/clock.js';
 import type { EngineStats } from '../engine/engine-metrics.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import {
@@ -47,7 +46,7 @@ export interface LiveSource {
 
 export interface LiveStatsOptions {
   sources: () => Iterable<LiveSource>;
-  /** Default: the real clock, whose timers are unref'd (a live view never keeps a process alive). */
+  /** Default: backgroundClock, whose timers are unref'd (a live view never keeps a process alive). */
   clock?: Clock;
   /** Epoch ms for point timestamps (default Date.now; tests pass their own). */
   epochNow?: () => number;
@@ -100,7 +99,7 @@ export class LiveStats implements LiveFeed {
 
   constructor(options: LiveStatsOptions) {
     this.#sources = options.sources;
-    this.#clock = options.clock ?? realClock;
+    this.#clock = options.clock ?? backgroundClock;
     this.#epochNow = options.epochNow ?? Date.now;
     this.intervalMs = options.intervalMs ?? 1000;
     this.windowPoints = options.windowPoints ?? 300;

@@ -10,13 +10,20 @@ export interface Clock {
   clearTimer(handle: unknown): void;
 }
 
+/**
+ * The real clock. Its timers keep the process alive: the scheduler arms one only while a request
+ * is queued, and that request's caller is waiting for it (with placement 'main' there is no worker
+ * thread to keep the event loop running, so an unref'd batching timer let the process exit with
+ * the request unanswered).
+ */
 export const realClock: Clock = {
   now: () => performance.now(),
-  setTimer: (fn, delayMs) => {
-    const t = setTimeout(fn, Math.max(0, delayMs));
-    // A pending deadline timer must not keep a finished process alive.
-    t.unref();
-    return t;
-  },
+  setTimer: (fn, delayMs) => setTimeout(fn, Math.max(0, delayMs)),
   clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** The real clock for background views (live statistics): its timers never keep a process alive. */
+export const backgroundClock: Clock = {
+  ...realClock,
+  setTimer: (fn, delayMs) => setTimeout(fn, Math.max(0, delayMs)).unref(),
 };

@@ -3,12 +3,15 @@
  * (batching, deadlines, crash recovery, close) as worker threads, on real models.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../../src/errors.js';
 import { crashWorkerForTesting, createEngine } from '../../src/engine/engine.js';
 import { createRng } from '../../src/runtime/synthetic.js';
-import { OCR_CLS, SILERO } from '../helpers/models.js';
+import { OCR_CLS, ROOT, SILERO } from '../helpers/models.js';
 
 const rng = createRng(7);
 const clsInput = (rows = 1): Tensor =>
@@ -105,4 +108,24 @@ test('BAD CALL - placement main takes one instance, and an unknown placement is 
     createEngine({ model: OCR_CLS, placement: 'gpu' as never }),
     (e: unknown) => hasCode('RTI_ERR_ARG_INVALID')(e) && /invalid placement 'gpu'/.test((e as Error).message),
   );
+});
+
+test('placement main: a request waiting for its batch keeps the process alive until it is answered', async () => {
+  // No worker thread holds the event loop open here: only the scheduler's batching timer does.
+  // A lone request waits the whole 300 ms delay for company, then runs; the script never closes
+  // the engine, so it must also exit by itself once answered.
+  const script = `
+    import { createEngine } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};
+    const { Tensor } = await import('onnxruntime-node');
+    const engine = await createEngine({ model: ${JSON.stringify(OCR_CLS)}, placement: 'main', threads: 1,
+      batching: { maxBatchSize: 8, maxQueueDelayUs: 300000 }, warmup: false });
+    const x = new Tensor('float32', new Float32Array(3 * 48 * 192), [1, 3, 48, 192]);
+    const out = await engine.infer({ x });
+    console.log('answered', out[${JSON.stringify(CLS_OUT)}].dims.join('x'));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: ROOT,
+    timeout: 60_000,
+  });
+  assert.equal(stdout.trim(), 'answered 1x2');
 });
