@@ -26,6 +26,7 @@ export const SERVER_DEFAULTS = {
   maxConnections: 1024,
   maxStreams: 64,
   wsPingIntervalMs: 30_000,
+  memoryTrimIntervalMs: 5000,
 } as const;
 
 function fail(where: string, message: string): never {
@@ -247,6 +248,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     'maxConnections',
     'maxStreams',
     'wsPingIntervalMs',
+    'memoryTrimIntervalMs',
     'allowedHosts',
     'cors',
     'logFormat',
@@ -270,6 +272,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     maxConnections: int('maxConnections', raw['maxConnections'], 1) ?? SERVER_DEFAULTS.maxConnections,
     maxStreams: int('maxStreams', raw['maxStreams'], 0) ?? SERVER_DEFAULTS.maxStreams,
     wsPingIntervalMs: int('wsPingIntervalMs', raw['wsPingIntervalMs'], 100) ?? SERVER_DEFAULTS.wsPingIntervalMs,
+    memoryTrimIntervalMs:
+      int('memoryTrimIntervalMs', raw['memoryTrimIntervalMs'], 0) ?? SERVER_DEFAULTS.memoryTrimIntervalMs,
     allowedHosts: strings('allowedHosts', raw['allowedHosts']),
     cors: validateOrigins(strings('cors', raw['cors'])),
     models: models.map((m, i) => modelConfig(`models[${i}]`, m, baseDir)),

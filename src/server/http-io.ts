@@ -38,15 +38,21 @@ export function decodePathPart(part: string): string {
 export class ByteBudget implements BodyBudget {
   readonly limit: number;
   #held = 0;
+  #total = 0;
   constructor(limit: number) {
     this.limit = limit;
   }
   get held(): number {
     return this.#held;
   }
+  /** Bytes ever reserved: grows with traffic, all protocols. */
+  get total(): number {
+    return this.#total;
+  }
   tryReserve(bytes: number): boolean {
     if (this.#held + bytes > this.limit) return false;
     this.#held += bytes;
+    this.#total += bytes;
     return true;
   }
   release(bytes: number): void {

@@ -23,6 +23,7 @@ export class ServerMetrics implements ServerInstruments {
   readonly droppedFrames: Counter<'model'>;
   readonly refusedConnections: Counter<'reason'>;
   readonly codecOffloaded: Counter<'op'>;
+  readonly memoryTrims: Counter;
   readonly #lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
 
   constructor(models: () => ReadonlyMap<string, LoadedModelEntry>, bodyBytes: () => number = () => 0) {
@@ -95,6 +96,11 @@ export class ServerMetrics implements ServerInstruments {
       name: 'rtinfer_codec_offloaded_total',
       help: 'Large v2 JSON messages decoded or encoded in the codec worker, off the serving thread',
       labelNames: ['op'],
+      registers: [r],
+    });
+    this.memoryTrims = new Counter({
+      name: 'rtinfer_memory_trims_total',
+      help: 'Times free memory was returned to the OS after traffic went quiet (memoryTrimIntervalMs)',
       registers: [r],
     });
     this.refusedConnections = new Counter({

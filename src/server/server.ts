@@ -15,6 +15,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { RtinferError, firstLine } from '../errors.js';
+import { backgroundClock } from '../util/clock.js';
+import { mallocTrim } from '../util/malloc-trim.js';
 import { createEngine } from '../engine/engine.js';
 import {
   authorized,
@@ -29,6 +31,7 @@ import {
 } from './http-io.js';
 import { addLiveRoutes } from './live-routes.js';
 import { LiveStats } from './live-stats.js';
+import { MemoryTrimmer } from './memory-trim.js';
 import { ServerMetrics } from './metrics.js';
 import { modelReadiness } from './model-health.js';
 import { ModelStatistics } from './model-stats.js';
@@ -100,6 +103,7 @@ class HttpServer implements RtinferServer, ServerHost {
   /** Requests received and not yet answered (shutdown answers what is left with a 503). */
   readonly #inflight = new Set<ServerResponse>();
   readonly #sockets = new Set<Socket>();
+  readonly #trimmer: MemoryTrimmer | undefined;
   readonly #refusedSockets = new WeakSet<Socket>();
   #idle: (() => void) | undefined;
   #closing = false;
@@ -126,6 +130,19 @@ class HttpServer implements RtinferServer, ServerHost {
       sources: () => [...this.models.values()].map((m) => ({ name: m.config.name, engine: m.engine })),
     });
     this.guard = new WebGuard(config);
+    const trim = config.memoryTrimIntervalMs > 0 ? mallocTrim() : undefined;
+    if (trim)
+      this.#trimmer = new MemoryTrimmer({
+        intervalMs: config.memoryTrimIntervalMs,
+        bytesSeen: () => this.bodyBudget.total,
+        idle: () => this.#inflight.size === 0 && this.bodyBudget.held === 0,
+        trim: async () => {
+          const released = await trim();
+          this.metrics.memoryTrims.inc();
+          return released;
+        },
+        clock: backgroundClock,
+      });
     this.#http = http.createServer(
       // A slow or stalled upload cannot hold a connection (and its bytes) longer than this.
       {
@@ -345,6 +362,7 @@ class HttpServer implements RtinferServer, ServerHost {
         // A failed load is visible in /v2/repository/index and readiness; ready() reports it.
         this.ready().catch(() => undefined);
         this.live.start();
+        this.#trimmer?.start();
         resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
       });
     });
@@ -389,6 +407,7 @@ class HttpServer implements RtinferServer, ServerHost {
 
   async #shutdown(): Promise<void> {
     this.#closing = true;
+    this.#trimmer?.stop();
     const deadline = performance.now() + this.config.drainTimeoutMs;
     const left = (): number => deadline - performance.now();
     const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));

@@ -64,6 +64,11 @@ export interface ServerConfig {
   /** WebSocket ping interval; a stream that misses a pong by the next ping is closed. */
   wsPingIntervalMs: number;
   /**
+   * After this long with no request bytes (and for a minute after traffic stops), free memory is
+   * returned to the OS (glibc's malloc_trim; nothing happens without glibc). 0 turns it off.
+   */
+  memoryTrimIntervalMs: number;
+  /**
    * Host header values accepted (besides loopback names and the bound address), '*' for any.
    * Default empty; a wildcard bind (0.0.0.0, ::) accepts any Host unless this is set.
    */

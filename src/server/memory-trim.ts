@@ -1,0 +1,74 @@
+/**
+ * Returns the memory a burst of traffic left behind to the OS once the server goes quiet.
+ *
+ * A request body is allocated by malloc (outside V8's heap), and glibc keeps what is freed for
+ * reuse instead of returning it, so without this RSS stays at the burst's peak. The trimmer looks
+ * every `intervalMs`: if no request byte arrived since the last look and nothing is in flight, it
+ * trims; it keeps doing so for `windowMs` after the last traffic, because V8 frees a burst's
+ * buffers only at its next garbage collections (some seconds later). A server that stays busy, or
+ * has been quiet for longer than the window, is never trimmed: the memory will be reused, or was
+ * already returned.
+ */
+import type { Clock } from '../util/clock.js';
+import type { MallocTrim } from '../util/malloc-trim.js';
+
+export interface MemoryTrimOptions {
+  intervalMs: number;
+  /** How long after the last traffic quiet ticks still trim (default 60 s). */
+  windowMs?: number;
+  /** A count that grows with traffic (request bytes received, all protocols). */
+  bytesSeen: () => number;
+  /** True when no request is in flight. */
+  idle: () => boolean;
+  trim: MallocTrim;
+  clock: Clock;
+}
+
+export class MemoryTrimmer {
+  readonly #o: MemoryTrimOptions & { windowMs: number };
+  #lastBytes: number;
+  #lastTrafficAt = Number.NEGATIVE_INFINITY;
+  #timer: unknown;
+  #trimming = false;
+  trims = 0;
+
+  constructor(options: MemoryTrimOptions) {
+    this.#o = { windowMs: 60_000, ...options };
+    this.#lastBytes = options.bytesSeen();
+  }
+
+  start(): void {
+    const next = (): void => {
+      this.#timer = this.#o.clock.setTimer(() => {
+        void this.tick().finally(() => {
+          if (this.#timer !== undefined) next();
+        });
+      }, this.#o.intervalMs);
+    };
+    next();
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) this.#o.clock.clearTimer(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One look (the timer's; tests call it directly). Resolves once any trim it started is done. */
+  async tick(): Promise<void> {
+    const now = this.#o.clock.now();
+    const bytes = this.#o.bytesSeen();
+    if (bytes !== this.#lastBytes) {
+      this.#lastBytes = bytes;
+      this.#lastTrafficAt = now;
+      return;
+    }
+    if (this.#trimming || now - this.#lastTrafficAt > this.#o.windowMs || !this.#o.idle()) return;
+    this.#trimming = true;
+    try {
+      await this.#o.trim();
+      this.trims++;
+    } finally {
+      this.#trimming = false;
+    }
+  }
+}
