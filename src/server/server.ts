@@ -303,21 +303,9 @@ class HttpServer implements RtinferServer, ServerHost {
       const name = match.params['name'];
       labels = { endpoint: spec.endpoint, ...(name !== undefined && this.models.has(name) ? { model: name } : {}) };
       const model = spec.model === 'ready' ? this.readyModel(name ?? '', match.params['version']) : undefined;
-      const ctx: RouteContext = {
-        req,
-        res,
-        url,
-        params: match.params,
-        get model(): ReadyModel {
-          if (!model) throw new Error('this route declares no model (RouteSpec.model)');
-          return model;
-        },
-        receivedAt,
-        signal: controller.signal,
-        finished,
-        notes,
-      };
-      await spec.handler(ctx);
+      await spec.handler(
+        new RequestContext(req, res, url, match.params, model, receivedAt, controller.signal, finished, notes),
+      );
       status = res.statusCode;
     } catch (error) {
       status = sendError(res, error, this.#log);
@@ -440,6 +428,31 @@ class HttpServer implements RtinferServer, ServerHost {
     await Promise.race([engines, delay(Math.max(0, left()) + CLOSE_GRACE_MS)]);
     await runHooks(this.#onClose, this.#log);
     this.metrics.close();
+  }
+}
+
+/**
+ * What a route handler gets. A class, not an object literal with a `get model()`: V8 builds such
+ * a literal in its old generation, and the request, response and body it pointed to then outlived
+ * every young-generation collection; their buffers were freed only by full collections, which ran
+ * every ~90 ms under load (13 % of the serving thread on the PP-OCR classifier).
+ */
+class RequestContext implements RouteContext {
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly url: URL,
+    readonly params: Readonly<Record<string, string>>,
+    readonly resolved: ReadyModel | undefined,
+    readonly receivedAt: number,
+    readonly signal: AbortSignal,
+    readonly finished: Promise<void>,
+    readonly notes: RequestNotes,
+  ) {}
+
+  get model(): ReadyModel {
+    if (!this.resolved) throw new Error('this route declares no model (RouteSpec.model)');
+    return this.resolved;
   }
 }
 
