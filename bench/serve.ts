@@ -47,6 +47,7 @@
  *   npm run build && npm run bench:serve                   # about 3 min per model
  *   npm run bench:serve -- --seconds 1 --model cls         # smoke run
  *   npm run bench:serve -- --second="--placement main --threads 1"   # another layout as the second rtinfer
+ *   npm run bench:serve -- --second="" --second-cli=/tmp/old/dist/cli/main.js   # another build (A/B of a change)
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -114,15 +115,22 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '4' },
     model: { type: 'string', default: 'both' },
     second: { type: 'string', default: '--hint throughput' },
+    'second-cli': { type: 'string' },
   },
 });
 /** The flags of the second rtinfer server (rt-tp): --hint throughput unless --second says otherwise. */
 const SECOND_FLAGS = (args.second ?? '').split(/\s+/).filter(Boolean);
+/** The second rtinfer server's CLI: another build of rtinfer (a worktree's dist) to compare a change side by side. */
+const SECOND_CLI = args['second-cli'];
 const D = Number(args.seconds);
 if (!(D >= 0.5 && D <= 600) || !['cls', 'yolox', 'both'].includes(args.model ?? '')) {
   console.error(
-    'bench/serve: --seconds D (each block, 0.5-600, default 4) --model cls|yolox|both (default both) --second="FLAGS" (the second rtinfer server\'s flags, default --hint throughput)',
+    'bench/serve: --seconds D (each block, 0.5-600, default 4) --model cls|yolox|both (default both) --second="FLAGS" (the second rtinfer server\'s flags, default --hint throughput) --second-cli=PATH (its dist/cli/main.js, default this build\'s)',
   );
+  process.exit(2);
+}
+if (SECOND_CLI !== undefined && !existsSync(SECOND_CLI)) {
+  console.error(`bench/serve: --second-cli ${SECOND_CLI} does not exist`);
   process.exit(2);
 }
 if (!existsSync(CLI)) {
@@ -140,7 +148,10 @@ const KEYS: Key[] = ['naive', 'rt', 'rtTp'];
 const LABEL: Record<Key, string> = {
   naive: 'naive server',
   rt: 'rtinfer serve',
-  rtTp: `rtinfer serve ${SECOND_FLAGS.join(' ')}`,
+  rtTp: `rtinfer serve ${SECOND_FLAGS.join(' ')}${SECOND_CLI !== undefined ? ` (${SECOND_CLI})` : ''}`.replace(
+    '  ',
+    ' ',
+  ),
 };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -312,7 +323,8 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     ['rt', []],
     ['rtTp', SECOND_FLAGS],
   ] as Array<[Key, string[]]>) {
-    servers[k] = await startAnnounced(LABEL[k], [CLI, 'serve', c.path, '--port', '0', ...flags], {
+    const cli = k === 'rtTp' && SECOND_CLI !== undefined ? SECOND_CLI : CLI;
+    servers[k] = await startAnnounced(LABEL[k], [cli, 'serve', c.path, '--port', '0', ...flags], {
       layout: true,
       timeoutMs: START_TIMEOUT_MS,
     });
