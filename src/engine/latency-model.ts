@@ -4,12 +4,7 @@
  * to refuse requests it cannot serve in time.
  *
  * Estimates are the 75th percentile of the most recent runs at that size (the median until 8 runs
- * are in), made non-decreasing in the batch size: what the scheduler plans batches and busy
- * instances with. Admission asks for the `typical` run instead (the median): a request is refused
- * only when a typical run cannot meet its deadline. With the p75, on a VM whose runs vary 2-4x
- * between a busy and a just-woken core, a deadline near the usual latency refused nearly every
- * request at 10 % load (PP-OCR classifier, 2.9 ms deadline: 19 of 369 answered in time at 100/s,
- * 32 with the median). Why not a higher percentile: on a shared
+ * are in), made non-decreasing in the batch size. Why not a higher percentile: on a shared
  * 2-core machine a p90 over a small window is the one slowest run, and one 16 ms outlier at batch
  * 4 made the engine refuse most requests at half its capacity and stop batching (measured on the
  * PP-OCR classifier at 300 q/s with a 6.8 ms deadline).
@@ -23,9 +18,6 @@ const MIN_FOR_QUANTILE = 8;
 /** A trial this much faster than the estimate marks the learned windows stale. */
 const STALE_RATIO = 0.7;
 
-/** 'conservative': the p75 of recent runs; 'typical': their median. */
-export type Estimate = 'conservative' | 'typical';
-
 export interface LatencyPoint {
   batchSize: number;
   /** Conservative estimate (p75 of recent runs, non-decreasing in the batch size). */
@@ -36,8 +28,8 @@ export interface LatencyPoint {
 export class LatencyModel {
   readonly #windows = new Map<number, number[]>();
   readonly #counts = new Map<number, number>();
-  /** Each size's window quantiles, computed on first use after the window last changed. */
-  readonly #rawCache = new Map<number, Record<Estimate, number>>();
+  /** Each size's window quantile, computed on first use after the window last changed. */
+  readonly #rawCache = new Map<number, number>();
   /** When the last observation came (on the caller's clock); -Infinity if never told. */
   lastObservedAt = Number.NEGATIVE_INFINITY;
 
@@ -70,27 +62,22 @@ export class LatencyModel {
     return this.#windows.size === 0;
   }
 
-  #raw(b: number, kind: Estimate): number | undefined {
-    let cached = this.#rawCache.get(b);
-    if (cached === undefined) {
-      const w = this.#windows.get(b);
-      if (!w || w.length === 0) return undefined;
-      const sorted = sortSamples(w);
-      cached = {
-        conservative: quantileSorted(sorted, w.length >= MIN_FOR_QUANTILE ? QUANTILE : 0.5),
-        typical: quantileSorted(sorted, 0.5),
-      };
-      this.#rawCache.set(b, cached);
-    }
-    return cached[kind];
+  #raw(b: number): number | undefined {
+    const cached = this.#rawCache.get(b);
+    if (cached !== undefined) return cached;
+    const w = this.#windows.get(b);
+    if (!w || w.length === 0) return undefined;
+    const v = quantileSorted(sortSamples(w), w.length >= MIN_FOR_QUANTILE ? QUANTILE : 0.5);
+    this.#rawCache.set(b, v);
+    return v;
   }
 
   /** The size's own estimate, raised to the largest of the smaller sizes: more rows never run faster. */
-  #measured(b: number, kind: Estimate): number | undefined {
-    const own = this.#raw(b, kind);
+  #measured(b: number): number | undefined {
+    const own = this.#raw(b);
     if (own === undefined) return undefined;
     let m = own;
-    for (const s of this.#windows.keys()) if (s < b) m = Math.max(m, this.#raw(s, kind) ?? 0);
+    for (const s of this.#windows.keys()) if (s < b) m = Math.max(m, this.#raw(s) ?? 0);
     return m;
   }
 
@@ -98,10 +85,9 @@ export class LatencyModel {
    * Estimated ms for a batch of b rows; undefined before any observation. Unmeasured sizes are
    * interpolated between measured neighbours, or extrapolated linearly from the two largest
    * (proportionally from a single point, which over-estimates: batching is sub-linear).
-   * `kind`: the conservative p75 (default) or the typical run (the median).
    */
-  estimate(b: number, kind: Estimate = 'conservative'): number | undefined {
-    const exact = this.#measured(b, kind);
+  estimate(b: number): number | undefined {
+    const exact = this.#measured(b);
     if (exact !== undefined) return exact;
     const sizes = [...this.#windows.keys()].sort((x, y) => x - y);
     if (sizes.length === 0) return undefined;
@@ -110,27 +96,23 @@ export class LatencyModel {
     const lo = below[below.length - 1];
     const hi = above[0];
     if (lo !== undefined && hi !== undefined) {
-      const a = this.#measured(lo, kind) ?? 0;
-      const c = this.#measured(hi, kind) ?? 0;
+      const a = this.#measured(lo) ?? 0;
+      const c = this.#measured(hi) ?? 0;
       return a + ((c - a) * (b - lo)) / (hi - lo);
     }
-    if (hi !== undefined) return this.#measured(hi, kind);
+    if (hi !== undefined) return this.#measured(hi);
     const top = sizes[sizes.length - 1] as number;
-    const topMs = this.#measured(top, kind) ?? 0;
+    const topMs = this.#measured(top) ?? 0;
     const prev = sizes[sizes.length - 2];
     if (prev === undefined) return (topMs * b) / top;
-    const slope = Math.max(0, (topMs - (this.#measured(prev, kind) ?? 0)) / (top - prev));
+    const slope = Math.max(0, (topMs - (this.#measured(prev) ?? 0)) / (top - prev));
     return topMs + slope * (b - top);
   }
 
   points(): LatencyPoint[] {
     return [...this.#windows.keys()]
       .sort((x, y) => x - y)
-      .map((b) => ({
-        batchSize: b,
-        estimateMs: this.#measured(b, 'conservative') ?? 0,
-        samples: this.#counts.get(b) ?? 0,
-      }));
+      .map((b) => ({ batchSize: b, estimateMs: this.#measured(b) ?? 0, samples: this.#counts.get(b) ?? 0 }));
   }
 }
 

@@ -387,8 +387,7 @@ export class Scheduler<T> {
       const take = Math.min(perBatch, ahead);
       ahead -= take;
       free.sort((a, b) => a - b);
-      // The work ahead at its conservative estimate, the request's own batch at a typical run.
-      finish = (free[0] as number) + (latency.estimate(take, ahead > 0 ? 'conservative' : 'typical') ?? 0);
+      finish = (free[0] as number) + (latency.estimate(take) ?? 0);
       free[0] = finish;
     }
     return finish;

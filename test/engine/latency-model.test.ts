@@ -25,16 +25,6 @@ describe('LatencyModel', () => {
     assert.equal(n.estimate(2), 9);
   });
 
-  it('gives the typical run (the median) for admission, non-decreasing in the batch size too', () => {
-    const m = new LatencyModel();
-    for (const ms of [7, 3, 10, 1, 9, 2, 8, 4, 6, 5]) m.observe(1, ms);
-    assert.equal(m.estimate(1, 'typical'), 5);
-    assert.equal(m.estimate(1), 8);
-    for (const ms of [1, 1, 1]) m.observe(2, ms);
-    assert.equal(m.estimate(2, 'typical'), 5, 'two rows are never typically faster than one');
-    assert.equal(m.estimate(3, 'typical'), 5);
-  });
-
   it('never predicts a bigger batch faster than a smaller one', () => {
     const m = new LatencyModel();
     m.observe(1, 5);

@@ -373,23 +373,6 @@ describe('Scheduler admission', () => {
     assert.deepEqual(h.batches(), [['a'], ['h']]);
   });
 
-  it('admits when its own typical run meets the deadline; the work ahead counts conservatively', () => {
-    const h = harness({ mode: 'none' });
-    // Runs that vary as on a VM: the median is 4 ms, the p75 that batching plans with 12 ms.
-    for (let i = 0; i < 32; i++) h.latency.for('x').observe(1, i % 4 >= 2 ? 12 : 4);
-    assert.equal(h.latency.for('x').estimate(1), 12);
-    assert.equal(h.latency.for('x').estimate(1, 'typical'), 4);
-    h.submit('a', { deadline: 6 }); // alone: a typical run ends at 4
-    // Behind a, whose run is planned at its conservative 12 ms: typically done at 16.
-    assertThrowsRti(() => h.submit('b', { deadline: 15 }), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'refused');
-    h.submit('b', { deadline: 16 });
-    // Behind a and b: the queued work ahead counts conservatively too (12 + 12 + 4).
-    assertThrowsRti(() => h.submit('c', { deadline: 27 }), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'refused');
-    h.submit('c', { deadline: 28 });
-    assert.equal(h.scheduler.queueDepth, 2);
-    assert.deepEqual(h.batches(), [['a']]);
-  });
-
   it('admits any future deadline while the latency model is empty', () => {
     const h = harness({ mode: 'none' });
     h.submit('a');
