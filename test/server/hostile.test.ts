@@ -126,7 +126,14 @@ test('BAD CALL - an Inference-Header-Content-Length that is not a non-negative i
 
 test('BAD CALL - client errors are 4xx naming the problem, never a 500 or onnxruntime internals', async () => {
   const nested = `{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":${'['.repeat(100_000)}1${']'.repeat(100_000)}}]}`;
-  assertCleanError(await postRaw(nested), 400, /nested more than 32 levels/);
+  // Refused before JSON.parse (which spends ~140 ms on 100,000 levels), then within what parses.
+  const t0 = performance.now();
+  assertCleanError(await postRaw(nested), 400, /the JSON header nests deeper than 40 levels/);
+  assert.ok(performance.now() - t0 < 1000);
+  const deep = `{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":${'['.repeat(34)}1${']'.repeat(34)}}]}`;
+  assertCleanError(await postRaw(deep), 400, /nested more than 32 levels/);
+  const inString = `{"inputs":[{"name":"${'['.repeat(100)}","datatype":"FP32","shape":[1],"data":[1]}]}`;
+  assertCleanError(await postRaw(inString), 400, /unknown input '\[{100}'/);
   const zero = '{"inputs":[{"name":"x","datatype":"FP32","shape":[0,3,48,192],"data":[]}]}';
   assertCleanError(await postRaw(zero), 400, /zero-size dimension/);
   const unknown = await postRaw('{}', {}, '/v2/models/nope/infer');
