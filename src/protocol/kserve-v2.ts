@@ -210,7 +210,8 @@ function nestsDeeperThan(body: Uint8Array, end: number, limit: number): boolean 
   for (let i = 0; i < end; i++) {
     const c = body[i]!;
     if (inString) {
-      if (c === 0x5c) i++; // a backslash: the next byte is escaped
+      if (c === 0x5c)
+        i++; // a backslash: the next byte is escaped
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {

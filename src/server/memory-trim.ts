@@ -4,8 +4,9 @@
  * A request body is allocated by malloc (outside V8's heap), and glibc keeps what is freed for
  * reuse instead of returning it, so without this RSS stays at the burst's peak. The trimmer looks
  * every `intervalMs`: if no request byte arrived since the last look and nothing is in flight, it
- * trims; it keeps doing so for `windowMs` after the last traffic, because V8 frees a burst's
- * buffers only at its next garbage collections (some seconds later). A server that stays busy, or
+ * collects garbage once (the burst's dead request bodies still hold their buffers) and trims; it
+ * keeps trimming for `windowMs` after the last traffic, as buffers that other threads or V8's own
+ * later collections free come back too. A server that stays busy, or
  * has been quiet for longer than the window, is never trimmed: the memory will be reused, or was
  * already returned.
  */
@@ -21,6 +22,8 @@ export interface MemoryTrimOptions {
   /** True when no request is in flight. */
   idle: () => boolean;
   trim: MallocTrim;
+  /** A full garbage collection, run before the first trim after traffic (its garbage holds memory). */
+  collect?: () => void;
   clock: Clock;
 }
 
@@ -30,6 +33,8 @@ export class MemoryTrimmer {
   #lastTrafficAt = Number.NEGATIVE_INFINITY;
   #timer: unknown;
   #trimming = false;
+  /** Whether the quiet spell since the last traffic has had its collection. */
+  #collected = true;
   trims = 0;
 
   constructor(options: MemoryTrimOptions) {
@@ -60,11 +65,16 @@ export class MemoryTrimmer {
     if (bytes !== this.#lastBytes) {
       this.#lastBytes = bytes;
       this.#lastTrafficAt = now;
+      this.#collected = false;
       return;
     }
     if (this.#trimming || now - this.#lastTrafficAt > this.#o.windowMs || !this.#o.idle()) return;
     this.#trimming = true;
     try {
+      if (!this.#collected) {
+        this.#collected = true;
+        this.#o.collect?.();
+      }
       await this.#o.trim();
       this.trims++;
     } finally {

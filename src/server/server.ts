@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { RtinferError, firstLine } from '../errors.js';
 import { backgroundClock } from '../util/clock.js';
-import { mallocTrim } from '../util/malloc-trim.js';
+import { collectGarbage, mallocTrim } from '../util/malloc-trim.js';
 import { createEngine } from '../engine/engine.js';
 import {
   authorized,
@@ -141,6 +141,7 @@ class HttpServer implements RtinferServer, ServerHost {
           this.metrics.memoryTrims.inc();
           return released;
         },
+        collect: () => void collectGarbage(),
         clock: backgroundClock,
       });
     this.#http = http.createServer(
