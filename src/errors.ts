@@ -180,6 +180,22 @@ export const ERROR_CATALOGUE = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
+/** Error.stackTraceLimit while a refusal is constructed without a stack (see withoutStack). */
+let savedStackLimit: number | undefined;
+
+/**
+ * A refusal (queue full, deadline unmeetable, ...) is control flow that a server under overload
+ * raises thousands of times a second, and its stack says nothing to anyone: capturing one cost
+ * ~9 µs against ~1 µs here. Called in super()'s arguments, so the limit is 0 while Error captures.
+ */
+function withoutStack(kind: ErrorKind, message: string): string {
+  if (kind === 'refused') {
+    savedStackLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+  }
+  return message;
+}
+
 export class RtinferError extends Error {
   readonly code: ErrorCode;
   readonly kind: ErrorKind;
@@ -187,7 +203,11 @@ export class RtinferError extends Error {
   readonly status: number;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(withoutStack(ERROR_CATALOGUE[code].kind, message), options);
+    if (savedStackLimit !== undefined) {
+      Error.stackTraceLimit = savedStackLimit;
+      savedStackLimit = undefined;
+    }
     this.name = 'RtinferError';
     this.code = code;
     this.kind = ERROR_CATALOGUE[code].kind;

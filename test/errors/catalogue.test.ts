@@ -29,3 +29,15 @@ test('codes follow RTI_ERR_<AREA>_<PROBLEM> and errors carry code and kind', () 
   }
   assert.equal(firstLine(new Error('\n  first\nsecond')), 'first');
 });
+
+test('a refusal carries no stack (it is control flow under overload); other errors keep theirs', () => {
+  const limit = Error.stackTraceLimit;
+  const refused = new RtinferError('RTI_ERR_ENGINE_QUEUE_FULL', 'queue full', { cause: new Error('c') });
+  assert.equal(refused.stack, 'RtinferError: queue full');
+  assert.equal(refused.kind, 'refused');
+  assert.ok(refused.cause instanceof Error);
+  const usage = new RtinferError('RTI_ERR_ARG_INVALID', 'bad flag');
+  assert.match(usage.stack ?? '', /\n\s+at /);
+  assert.equal(Error.stackTraceLimit, limit, 'the limit is restored');
+  assert.match(new Error('plain').stack ?? '', /\n\s+at /);
+});
