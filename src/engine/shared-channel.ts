@@ -415,6 +415,9 @@ export class SharedEndpoint {
    * (strings, too big): the caller posts them and calls replyByMessage().
    */
   reply(outputs: WireFeeds, outputNames: readonly string[], inferenceMs: number): boolean {
+    // Test hook: a crash requested while this request ran loses it (the wake-up check alone raced
+    // with a run shorter than the time the main thread took to ask).
+    if (Atomics.load(this.#words, CRASH) !== 0) process.exit(70);
     if (measure(outputs, outputNames, Math.min(this.#maxOutput, this.#data.byteLength)) < 0) return false;
     this.#header[1] = inferenceMs;
     writeTensors(this.#header, 2, new Uint8Array(this.#data), outputs, outputNames);

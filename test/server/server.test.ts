@@ -210,7 +210,8 @@ test('bodies over the limit answer 413; overload answers 429 with Retry-After or
   const u = await busy.listen();
   await busy.ready();
   try {
-    const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
+    // 960×960 runs for ~10× the warm-up's 320×320, so the first is still running when the last arrives.
+    const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 960, 960], data: new Float32Array(3 * 960 * 960) };
     const send = (params: Record<string, number> = {}) => {
       const m = encodeInferRequest([t], { parameters: params });
       return fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers });
