@@ -6,9 +6,9 @@
  * every `intervalMs`: if no request byte arrived since the last look and nothing is in flight, it
  * collects garbage once (the burst's dead request bodies still hold their buffers) and trims; it
  * keeps trimming for `windowMs` after the last traffic, as buffers that other threads or V8's own
- * later collections free come back too. A server that stays busy, or
- * has been quiet for longer than the window, is never trimmed: the memory will be reused, or was
- * already returned.
+ * later collections free come back too. A server that stays busy, or has been quiet for longer
+ * than the window, is never trimmed: the memory will be reused, or was already returned. Looks
+ * never overlap: the next is armed only once a trim has finished.
  */
 import type { Clock } from '../util/clock.js';
 import type { MallocTrim } from '../util/malloc-trim.js';
@@ -32,10 +32,8 @@ export class MemoryTrimmer {
   #lastBytes: number;
   #lastTrafficAt = Number.NEGATIVE_INFINITY;
   #timer: unknown;
-  #trimming = false;
   /** Whether the quiet spell since the last traffic has had its collection. */
   #collected = true;
-  trims = 0;
 
   constructor(options: MemoryTrimOptions) {
     this.#o = { windowMs: 60_000, ...options };
@@ -68,17 +66,11 @@ export class MemoryTrimmer {
       this.#collected = false;
       return;
     }
-    if (this.#trimming || now - this.#lastTrafficAt > this.#o.windowMs || !this.#o.idle()) return;
-    this.#trimming = true;
-    try {
-      if (!this.#collected) {
-        this.#collected = true;
-        this.#o.collect?.();
-      }
-      await this.#o.trim();
-      this.trims++;
-    } finally {
-      this.#trimming = false;
+    if (now - this.#lastTrafficAt > this.#o.windowMs || !this.#o.idle()) return;
+    if (!this.#collected) {
+      this.#collected = true;
+      this.#o.collect?.();
     }
+    await this.#o.trim();
   }
 }
