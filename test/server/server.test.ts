@@ -303,19 +303,23 @@ test('close() with requests in flight answers all of them, then refuses new conn
   const u = await s.listen();
   try {
     await s.ready();
-    const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
+    // 960×960 runs ~10× the warm-up's 320×320 (hundreds of ms on one thread), so the four overlap.
+    const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 960, 960], data: new Float32Array(3 * 960 * 960) };
     const m = encodeInferRequest([t]);
     const inflight = Array.from({ length: 4 }, () =>
       fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then(
         (r) => r.status,
       ),
     );
-    // Close once all four are inside the server (a request still in the client is not in flight).
-    const inside = async (): Promise<number> =>
-      (await s.metrics.inflight.get()).values.reduce((sum, v) => sum + v.value, 0);
-    // JSON bodies decode in the codec worker first: on a loaded CI runner that took over 2.5 s once.
-    for (let i = 0; i < 2000 && (await inside()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(await inside(), 4);
+    // Close once all four have reached the server (in flight or already answered: on a loaded runner
+    // the client may still be sending the last while the first is answered) and some are still in flight.
+    const sum = async (metric: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> =>
+      (await metric.get()).values.reduce((total, v) => total + v.value, 0);
+    const inside = (): Promise<number> => sum(s.metrics.inflight);
+    const arrived = async (): Promise<number> => (await inside()) + (await sum(s.metrics.requests));
+    for (let i = 0; i < 2000 && (await arrived()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await arrived(), 4);
+    assert.ok((await inside()) >= 1, 'at least one request is still in flight when close() starts');
     await s.close();
     assert.deepEqual(await Promise.all(inflight), [200, 200, 200, 200]);
     await assert.rejects(fetch(`${u}/v2/health/live`));
