@@ -61,7 +61,8 @@ export function resolvePolicy(
     );
   if (dim.fixed !== null && b.maxBatchSize !== undefined && b.maxBatchSize !== dim.fixed) {
     warnings.push(
-      `the model fixes its batch at ${dim.fixed}: maxBatchSize ${b.maxBatchSize} ignored, batches are padded to ${dim.fixed}`,
+      `the model fixes its batch at ${dim.fixed}: maxBatchSize ${b.maxBatchSize} ignored, ` +
+        `batches are padded to ${dim.fixed}`,
     );
   }
   const delayUs = b.maxQueueDelayUs ?? (mode === 'static' ? 1000 : 0);
@@ -70,7 +71,8 @@ export function resolvePolicy(
   if (preferred.some((p) => !Number.isInteger(p) || p < 1 || p > maxBatchSize)) {
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
-      `invalid batching.preferredBatchSizes [${preferred.join(', ')}] (integers from 1 to maxBatchSize ${maxBatchSize})`,
+      `invalid batching.preferredBatchSizes [${preferred.join(', ')}] ` +
+        `(integers from 1 to maxBatchSize ${maxBatchSize})`,
     );
   }
   return { mode, maxBatchSize, maxQueueDelayMs: delayUs / 1000, preferredBatchSizes: preferred };

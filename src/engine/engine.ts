@@ -219,7 +219,8 @@ export class InferenceEngine implements Engine {
     const oversubscribed = layout.instances * layout.threads > cores;
     if (oversubscribed)
       warnings.push(
-        `thread budget oversubscribed: ${layout.instances} instances × ${layout.threads} threads on ${cores} cores; expect latency jitter`,
+        `thread budget oversubscribed: ${layout.instances} instances × ${layout.threads} threads ` +
+          `on ${cores} cores; expect latency jitter`,
       );
     const config: EngineConfig = {
       instances: layout.instances,

@@ -113,7 +113,8 @@ export async function chooseLayout(
       : 'throughput';
   const reason =
     a && b
-      ? `auto: ${label(b)} serve ${b.qps.toFixed(0)}/s loaded, against ${a.qps.toFixed(0)}/s for ${label(a)} (p50 ${b.p50Ms.toFixed(2)} and ${a.p50Ms.toFixed(2)} ms at ${shape}): the ${kind} layout`
+      ? `auto: ${label(b)} serve ${b.qps.toFixed(0)}/s loaded, against ${a.qps.toFixed(0)}/s for ${label(a)} ` +
+        `(p50 ${b.p50Ms.toFixed(2)} and ${a.p50Ms.toFixed(2)} ms at ${shape}): the ${kind} layout`
       : `auto: ${label(chosen.started.layout)}`;
   return {
     started: chosen.started,

@@ -25,7 +25,10 @@ export class MainThreadPool implements InstancePool {
   #closed = false;
   #failStarts = 0;
   restarts = 0;
-  /** Never called: inputs are never moved, so there are none to hand back (the engine does not copy them for this pool). */
+  /**
+   * Never called: inputs are never moved, so there are none to hand back (the engine does not copy
+   * them for this pool).
+   */
   onBuffers: ((buffers: ArrayBuffer[]) => void) | undefined;
 
   constructor(init: WorkerInit, onCrash: (instance: number, error: Error) => void) {

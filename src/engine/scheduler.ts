@@ -145,7 +145,8 @@ export class Scheduler<T> {
       else if (predicted !== undefined && predicted > options.deadline) {
         throw new RtinferError(
           'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
-          `cannot finish in time: predicted ${(predicted - now).toFixed(1)} ms, deadline in ${(options.deadline - now).toFixed(1)} ms`,
+          `cannot finish in time: predicted ${(predicted - now).toFixed(1)} ms, ` +
+            `deadline in ${(options.deadline - now).toFixed(1)} ms`,
         );
       }
     }

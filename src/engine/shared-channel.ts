@@ -344,7 +344,10 @@ export class SharedEndpoint {
   readonly #inputNames: readonly string[];
   readonly #maxOutput: number;
 
-  /** `onRequest` gets the pool's request id and the inputs; it must answer (reply or replyByMessage) and never reject. */
+  /**
+   * `onRequest` gets the pool's request id and the inputs; it must answer (reply or replyByMessage)
+   * and never reject.
+   */
   constructor(
     buffers: ChannelBuffers,
     inputNames: readonly string[],

@@ -100,7 +100,10 @@ export class Supervisor {
         .map((s, i) => {
           if (s.state === 'restarting') return `worker ${i} crashed and is being replaced`;
           if (s.state === 'down')
-            return `worker ${i} crashed and its replacement failed ${s.failures} time${s.failures === 1 ? '' : 's'}: ${s.lastError}`;
+            return (
+              `worker ${i} crashed and its replacement failed ` +
+              `${s.failures} time${s.failures === 1 ? '' : 's'}: ${s.lastError}`
+            );
           return '';
         })
         .filter((t) => t !== '')

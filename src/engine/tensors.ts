@@ -77,7 +77,8 @@ export function validateInputs(
     if (dims.length !== spec.shape.length) {
       fail(
         'RTI_ERR_SHAPE_MISMATCH',
-        `input '${spec.name}' has ${dims.length} dimensions [${dims.join(',')}], the model expects ${describe(spec.shape)}`,
+        `input '${spec.name}' has ${dims.length} dimensions [${dims.join(',')}], ` +
+          `the model expects ${describe(spec.shape)}`,
       );
     }
     spec.shape.forEach((d, i) => {
@@ -238,7 +239,8 @@ export function splitOutputs(outputs: WireFeeds, rows: readonly number[]): WireF
     if ((t.dims[0] ?? -1) < total) {
       throw new RtinferError(
         'RTI_ERR_INFERENCE_FAILED',
-        `output '${name}' has dims [${t.dims.join(',')}], not the batch of ${total} first: run this model without batching`,
+        `output '${name}' has dims [${t.dims.join(',')}], not the batch of ${total} first: ` +
+          'run this model without batching',
       );
     }
     const rowSize = elementCount(t.dims.slice(1));

@@ -60,9 +60,9 @@ export interface InstancePool {
 export class WorkerPool implements InstancePool {
   /**
    * The transport when WorkerInit.transport is not given: 'shared' (shared-channel.ts) for small
-   * tensors, with every larger one taking the message path anyway. bench/engine-hop.ts (7 runs) and a per-request message/shared alternation
-   * (5 runs), this 2-core machine with other processes keeping 0.01-1.2 cores busy, shared vs
-   * message on small tensors:
+   * tensors, with every larger one taking the message path anyway. bench/engine-hop.ts (7 runs) and
+   * a per-request message/shared alternation (5 runs), this 2-core machine with other processes
+   * keeping 0.01-1.2 cores busy, shared vs message on small tensors:
    *   p50: null model 0.83-0.90x (7-14 µs saved of 52-99), silero_vad 0.77-1.08x, median 0.92x
    *        (mostly 13-28 µs saved of 208-359);
    *   p99: null model 0.77-1.61x (median 0.99x), silero_vad 0.96-1.47x (median 1.02x): no saving
@@ -70,10 +70,10 @@ export class WorkerPool implements InstancePool {
    *   main-thread CPU per request: null 4-20 % lower, silero 23 % lower to 1 % higher.
    * It pays at p50 and in main-thread CPU and costs nothing measurable at p99, and it is what
    * brings silero_vad's engine overhead under 100 µs (bench/engine-overhead: 77-100 µs in 3 of 4
-   * runs, against 115-160 µs with messages), so it is the default. Larger tensors gain nothing: above SHARED_DEFAULTS' limits they take the
-   * message path on either transport (PP-OCR cls 110 KB in, yolox_nano 2 MB in), and forced
-   * through the channel they lose (yolox_nano: main-thread CPU 3.4-5.6 ms per request against
-   * 0.45-0.9 ms).
+   * runs, against 115-160 µs with messages), so it is the default. Larger tensors gain nothing:
+   * above SHARED_DEFAULTS' limits they take the message path on either transport (PP-OCR cls 110 KB
+   * in, yolox_nano 2 MB in), and forced through the channel they lose (yolox_nano: main-thread CPU
+   * 3.4-5.6 ms per request against 0.45-0.9 ms).
    */
   static readonly DEFAULT_TRANSPORT: Transport = 'shared';
   readonly #init: WorkerInit;
@@ -176,27 +176,9 @@ export class WorkerPool implements InstancePool {
             break;
           }
           case 'result':
-          case 'error': {
-            const p = slot.pending;
-            if (!p || p.id !== m.id) return;
-            slot.pending = undefined;
-            if (p.inputs) this.hops.sharedAnsweredByMessage++;
-            this.onBuffers?.(p.inputs ? [...m.inputs, ...p.inputs] : m.inputs);
-            // Outputs too big for the shared region: it grows to them for the next request.
-            if (m.type === 'result' && p.inputs) slot.channel?.noteReplyBytes(m.outputs);
-            if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs });
-            // onnxruntime's text names internal graph nodes: the message keeps its first line, the
-            // cause all of it, and a server can choose to show neither.
-            else
-              p.reject(
-                new RtinferError(
-                  'RTI_ERR_INFERENCE_FAILED',
-                  `inference failed in onnxruntime: ${firstLine(m.message)}`,
-                  { cause: new Error(m.message) },
-                ),
-              );
+          case 'error':
+            this.#answer(slot, m);
             break;
-          }
         }
       });
       const died = (why: string): void => {
@@ -227,6 +209,26 @@ export class WorkerPool implements InstancePool {
     this.#starting.add(tracked);
     void tracked.then(() => this.#starting.delete(tracked));
     return started;
+  }
+
+  /** A worker's answer by message: the pending run settles, its buffers go back to the owner. */
+  #answer(slot: Slot, m: Extract<FromWorker, { type: 'result' | 'error' }>): void {
+    const p = slot.pending;
+    if (!p || p.id !== m.id) return;
+    slot.pending = undefined;
+    if (p.inputs) this.hops.sharedAnsweredByMessage++;
+    this.onBuffers?.(p.inputs ? [...m.inputs, ...p.inputs] : m.inputs);
+    // Outputs too big for the shared region: it grows to them for the next request.
+    if (m.type === 'result' && p.inputs) slot.channel?.noteReplyBytes(m.outputs);
+    if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs });
+    // onnxruntime's text names internal graph nodes: the message keeps its first line, the cause
+    // all of it, and a server can choose to show neither.
+    else
+      p.reject(
+        new RtinferError('RTI_ERR_INFERENCE_FAILED', `inference failed in onnxruntime: ${firstLine(m.message)}`, {
+          cause: new Error(m.message),
+        }),
+      );
   }
 
   run(instance: number, feeds: WireFeeds): Promise<RunResult> {

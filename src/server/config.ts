@@ -149,87 +149,93 @@ function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig 
   }
   const task = str(`${where}.task`, raw['task']);
   if (task !== undefined) m.task = task;
-  const b = raw['batching'];
-  if (b === false) m.batching = false;
-  else if (b === true) m.batching = {};
-  else if (b !== undefined) {
-    if (!isObj(b)) fail(`${where}.batching`, 'expected true, false or an object');
-    only(`${where}.batching`, b, ['mode', 'maxBatchSize', 'maxQueueDelayUs', 'preferredBatchSizes']);
-    const batching: BatchingOptions = {};
-    if (b['mode'] !== undefined) {
-      if (b['mode'] !== 'adaptive' && b['mode'] !== 'static')
-        fail(`${where}.batching.mode`, `expected adaptive or static, got ${JSON.stringify(b['mode'])}`);
-      batching.mode = b['mode'];
-    }
-    const max = int(`${where}.batching.maxBatchSize`, b['maxBatchSize'], 1, 4096);
-    if (max !== undefined) batching.maxBatchSize = max;
-    const delay = b['maxQueueDelayUs'];
-    if (delay !== undefined) {
-      if (typeof delay !== 'number' || !(delay >= 0))
-        fail(`${where}.batching.maxQueueDelayUs`, `expected a number >= 0, got ${JSON.stringify(delay)}`);
-      batching.maxQueueDelayUs = delay;
-    }
-    const pref = b['preferredBatchSizes'];
-    if (pref !== undefined) {
-      if (!Array.isArray(pref)) fail(`${where}.batching.preferredBatchSizes`, 'expected an array of integers');
-      batching.preferredBatchSizes = pref.map(
-        (p, i) => int(`${where}.batching.preferredBatchSizes[${i}]`, p, 1) as number,
-      );
-    }
-    m.batching = batching;
-  }
-  const s = raw['session'];
-  if (s !== undefined) {
-    if (!isObj(s)) fail(`${where}.session`, 'expected an object');
-    only(`${where}.session`, s, [
-      'executionProviders',
-      'graphOptimizationLevel',
-      'executionMode',
-      'interOpThreads',
-      'allowSpinning',
-      'enableCpuMemArena',
-      'enableMemPattern',
-    ]);
-    const session: NonNullable<ModelConfig['session']> = {};
-    if (s['executionProviders'] !== undefined) {
-      const eps = s['executionProviders'];
-      if (!Array.isArray(eps) || eps.some((e) => typeof e !== 'string'))
-        fail(`${where}.session.executionProviders`, 'expected an array of names');
-      session.executionProviders = eps as string[];
-    }
-    if (s['graphOptimizationLevel'] !== undefined) {
-      const g = s['graphOptimizationLevel'];
-      if (!(GRAPH_OPT_LEVELS as readonly unknown[]).includes(g))
-        fail(`${where}.session.graphOptimizationLevel`, `expected one of ${GRAPH_OPT_LEVELS.join(', ')}`);
-      session.graphOptimizationLevel = g as (typeof GRAPH_OPT_LEVELS)[number];
-    }
-    if (s['executionMode'] !== undefined) {
-      const e = s['executionMode'];
-      if (!(EXECUTION_MODES as readonly unknown[]).includes(e))
-        fail(`${where}.session.executionMode`, `expected one of ${EXECUTION_MODES.join(', ')}`);
-      session.executionMode = e as (typeof EXECUTION_MODES)[number];
-    }
-    const inter = int(`${where}.session.interOpThreads`, s['interOpThreads'], 0, 1024);
-    if (inter !== undefined) session.interOpThreads = inter;
-    for (const k of ['allowSpinning', 'enableCpuMemArena', 'enableMemPattern'] as const) {
-      if (s[k] !== undefined) {
-        if (typeof s[k] !== 'boolean') fail(`${where}.session.${k}`, 'expected true or false');
-        session[k] = s[k];
-      }
-    }
-    m.session = session;
-  }
-  const w = raw['warmupShapes'];
-  if (w !== undefined) {
-    if (!isObj(w)) fail(`${where}.warmupShapes`, 'expected an object mapping input names to dims');
-    m.warmupShapes = {};
-    for (const [k, dims] of Object.entries(w)) {
-      if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 1))
-        fail(`${where}.warmupShapes.${k}`, 'expected an array of positive integers');
-      m.warmupShapes[k] = dims as number[];
-    }
-  }
+  const batching = batchingConfig(where, raw['batching']);
+  if (batching !== undefined) m.batching = batching;
+  if (raw['session'] !== undefined) m.session = sessionConfig(`${where}.session`, raw['session']);
+  if (raw['warmupShapes'] !== undefined)
+    m.warmupShapes = warmupShapesConfig(`${where}.warmupShapes`, raw['warmupShapes']);
   return m;
+}
+
+function batchingConfig(where: string, b: unknown): ModelConfig['batching'] {
+  if (b === undefined || b === false) return b;
+  if (b === true) return {};
+  if (!isObj(b)) fail(`${where}.batching`, 'expected true, false or an object');
+  only(`${where}.batching`, b, ['mode', 'maxBatchSize', 'maxQueueDelayUs', 'preferredBatchSizes']);
+  const batching: BatchingOptions = {};
+  if (b['mode'] !== undefined) {
+    if (b['mode'] !== 'adaptive' && b['mode'] !== 'static')
+      fail(`${where}.batching.mode`, `expected adaptive or static, got ${JSON.stringify(b['mode'])}`);
+    batching.mode = b['mode'];
+  }
+  const max = int(`${where}.batching.maxBatchSize`, b['maxBatchSize'], 1, 4096);
+  if (max !== undefined) batching.maxBatchSize = max;
+  const delay = b['maxQueueDelayUs'];
+  if (delay !== undefined) {
+    if (typeof delay !== 'number' || !(delay >= 0))
+      fail(`${where}.batching.maxQueueDelayUs`, `expected a number >= 0, got ${JSON.stringify(delay)}`);
+    batching.maxQueueDelayUs = delay;
+  }
+  const pref = b['preferredBatchSizes'];
+  if (pref !== undefined) {
+    if (!Array.isArray(pref)) fail(`${where}.batching.preferredBatchSizes`, 'expected an array of integers');
+    batching.preferredBatchSizes = pref.map(
+      (p, i) => int(`${where}.batching.preferredBatchSizes[${i}]`, p, 1) as number,
+    );
+  }
+  return batching;
+}
+
+function sessionConfig(where: string, s: unknown): NonNullable<ModelConfig['session']> {
+  if (!isObj(s)) fail(where, 'expected an object');
+  only(where, s, [
+    'executionProviders',
+    'graphOptimizationLevel',
+    'executionMode',
+    'interOpThreads',
+    'allowSpinning',
+    'enableCpuMemArena',
+    'enableMemPattern',
+  ]);
+  const session: NonNullable<ModelConfig['session']> = {};
+  if (s['executionProviders'] !== undefined) {
+    const eps = s['executionProviders'];
+    if (!Array.isArray(eps) || eps.some((e) => typeof e !== 'string'))
+      fail(`${where}.executionProviders`, 'expected an array of names');
+    session.executionProviders = eps as string[];
+  }
+  if (s['graphOptimizationLevel'] !== undefined) {
+    const g = s['graphOptimizationLevel'];
+    if (!(GRAPH_OPT_LEVELS as readonly unknown[]).includes(g))
+      fail(`${where}.graphOptimizationLevel`, `expected one of ${GRAPH_OPT_LEVELS.join(', ')}`);
+    session.graphOptimizationLevel = g as (typeof GRAPH_OPT_LEVELS)[number];
+  }
+  if (s['executionMode'] !== undefined) {
+    const e = s['executionMode'];
+    if (!(EXECUTION_MODES as readonly unknown[]).includes(e))
+      fail(`${where}.executionMode`, `expected one of ${EXECUTION_MODES.join(', ')}`);
+    session.executionMode = e as (typeof EXECUTION_MODES)[number];
+  }
+  const inter = int(`${where}.interOpThreads`, s['interOpThreads'], 0, 1024);
+  if (inter !== undefined) session.interOpThreads = inter;
+  for (const k of ['allowSpinning', 'enableCpuMemArena', 'enableMemPattern'] as const) {
+    if (s[k] !== undefined) {
+      if (typeof s[k] !== 'boolean') fail(`${where}.${k}`, 'expected true or false');
+      session[k] = s[k];
+    }
+  }
+  return session;
+}
+
+function warmupShapesConfig(where: string, w: unknown): Record<string, number[]> {
+  if (!isObj(w)) fail(where, 'expected an object mapping input names to dims');
+  const shapes: Record<string, number[]> = {};
+  for (const [k, dims] of Object.entries(w)) {
+    if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 1))
+      fail(`${where}.${k}`, 'expected an array of positive integers');
+    shapes[k] = dims as number[];
+  }
+  return shapes;
 }
 
 /** Validates a parsed config object (from a file, or built from flags). */

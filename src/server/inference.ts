@@ -84,7 +84,8 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
   for (const [i, name] of call.outputs.entries()) {
     if (!outputNames.includes(name))
       throw badInput(
-        `outputs[${i}].name '${quote(name)}' is not an output of model '${config.name}' (outputs: ${outputNames.join(', ')})`,
+        `outputs[${i}].name '${quote(name)}' is not an output of model '${config.name}' ` +
+          `(outputs: ${outputNames.join(', ')})`,
       );
   }
   const priority = call.parameters['priority'];

@@ -72,7 +72,10 @@ export interface RtinferServer {
 }
 
 export interface ServerOptions {
-  /** Where unexpected errors go (default: the logger's, else one line on stderr); clients only learn that one happened. */
+  /**
+   * Where unexpected errors go (default: the logger's, else one line on stderr); clients only learn
+   * that one happened.
+   */
   log?: InternalErrorLog;
   /** Start-up, errors and the access log (server-log.ts); none by default. */
   logger?: ServerLog;

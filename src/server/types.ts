@@ -41,7 +41,10 @@ export interface ModelConfig {
 export interface ServerConfig {
   host: string;
   port: number;
-  /** Port of the gRPC endpoint (the Open Inference Protocol's GRPCInferenceService); none when absent, 0 picks a free one. */
+  /**
+   * Port of the gRPC endpoint (the Open Inference Protocol's GRPCInferenceService); none when
+   * absent, 0 picks a free one.
+   */
   grpcPort?: number;
   token?: string;
   /** Largest request body accepted (413 beyond). */

@@ -157,8 +157,25 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   });
 }
 
+/** The Open Inference Protocol's REST routes, with Triton's statistics and repository extensions. */
 export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
   // Before the model routes: `/v2/models/stats` is the statistics of every model, not a model named "stats".
+  addStatsRoutes(host, stats);
+  addHealthAndMetadataRoutes(host);
+  const codec = new CodecPool((op) => host.metrics.codecOffloaded.inc({ op }));
+  host.onClose(() => codec.close());
+  host.route({
+    method: 'POST',
+    path: `${MODEL}/infer`,
+    endpoint: 'infer',
+    auth: 'token',
+    model: 'ready',
+    handler: (ctx) => infer(host, codec, ctx),
+  });
+  addRepositoryRoutes(host);
+}
+
+function addStatsRoutes(host: ServerHost, stats: ModelStatistics): void {
   host.route({
     method: 'GET',
     path: '/v2/models/stats',
@@ -180,6 +197,9 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
       sendJson(res, 200, { model_stats: stats.snapshot(versions.map((v) => ({ name, version: v }))) });
     },
   });
+}
+
+function addHealthAndMetadataRoutes(host: ServerHost): void {
   host.route({
     method: 'GET',
     path: '/v2/health/live',
@@ -233,17 +253,10 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
       sendJson(res, ready ? 200 : 503, { name: m.config.name, ready });
     },
   });
-  const codec = new CodecPool((op) => host.metrics.codecOffloaded.inc({ op }));
-  host.onClose(() => codec.close());
-  host.route({
-    method: 'POST',
-    path: `${MODEL}/infer`,
-    endpoint: 'infer',
-    auth: 'token',
-    model: 'ready',
-    handler: (ctx) => infer(host, codec, ctx),
-  });
-  // Triton's repository extension: the index (optionally only ready models), load and unload by name.
+}
+
+/** Triton's repository extension: the index (optionally only ready models), load and unload by name. */
+function addRepositoryRoutes(host: ServerHost): void {
   const smallBody = async (ctx: RouteContext): Promise<Record<string, unknown>> => {
     const body = await readBody(ctx.req, ctx.res, {
       limit: REPOSITORY_BODY_LIMIT,
@@ -283,7 +296,8 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
         if (control !== 'explicit')
           throw new HttpError(
             400,
-            `models are ${op}ed only with --model-control explicit (this server's is ${control ?? 'none: it has no model repository'})`,
+            `models are ${op}ed only with --model-control explicit ` +
+              `(this server's is ${control ?? 'none: it has no model repository'})`,
           );
         await smallBody(ctx);
         const name = ctx.params['name'] ?? '';

@@ -108,7 +108,8 @@ export function resultBody(
   const round = (x: number): number => Math.round(x * 1000) / 1000;
   const { width, height } = r.transform.original;
   const base = { width, height, speedMs: Object.fromEntries(Object.entries(r.speedMs).map(([k, v]) => [k, round(v)])) };
-  // Keypoints, masks (RLE unless ?masks=polygon), rotated boxes, segments and image outputs as predict --json writes them.
+  // Keypoints, masks (RLE unless ?masks=polygon), rotated boxes, segments and image outputs as
+  // predict --json writes them.
   return {
     schema: PREDICT_SCHEMA,
     model,
@@ -171,7 +172,9 @@ async function predict(host: ServerHost, vision: VisionService, ctx: RouteContex
   host.metrics.inflight.inc({ model: entry.config.name });
   try {
     const r = await pipeline.predict(image);
-    const timing = `decode;dur=${r.speedMs.decode.toFixed(3)}, preprocess;dur=${r.speedMs.preprocess.toFixed(3)}, inference;dur=${r.speedMs.inference.toFixed(3)}, postprocess;dur=${r.speedMs.postprocess.toFixed(3)}`;
+    const timing = (['decode', 'preprocess', 'inference', 'postprocess'] as const)
+      .map((stage) => `${stage};dur=${r.speedMs[stage].toFixed(3)}`)
+      .join(', ');
     if (ctx.url.searchParams.get('annotate') === '1') {
       const png = await renderResult(image, r, { format: 'png' });
       if (png === undefined)
