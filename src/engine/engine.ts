@@ -75,6 +75,12 @@ export interface EngineOptions {
   warmup?: boolean;
   /** Shapes for the warm-up inputs of dynamic models (as `--shape`), default the printed defaults. */
   warmupShapes?: Record<string, number[]>;
+  /**
+   * Where input copies come from and the buffers workers hand back go. A caller that fills owned
+   * inputs (transferInputs) from the same pool gets its buffers back for reuse: the server reads
+   * request bodies into them. Default: a pool of the engine's own.
+   */
+  bufferPool?: BufferPool;
   /** For tests: the engine's clock (scheduler deadlines and timing, waits between worker restarts). */
   clock?: Clock;
   /** Called whenever `health()` changes: a worker crashed, came back, was given up on; close(). */
@@ -147,6 +153,14 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   return v;
 }
 
+/** The distinct buffers under a request's numeric tensors. */
+function buffersOf(feeds: WireFeeds): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const t of Object.values(feeds))
+    if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer) out.add(t.data.buffer);
+  return [...out];
+}
+
 const NO_WORKER_LEFT = 'no worker left to run the request';
 
 export class InferenceEngine implements Engine {
@@ -158,7 +172,7 @@ export class InferenceEngine implements Engine {
   readonly #scheduler: Scheduler<Job>;
   readonly #latency = new LatencyModels();
   readonly #metrics = new EngineMetrics();
-  readonly #buffers = new BufferPool();
+  readonly #buffers: BufferPool;
   readonly #clock: Clock;
   /** Batches are split per request (batching on, or a fixed batch size the requests share). */
   readonly #batchable: boolean;
@@ -234,7 +248,7 @@ export class InferenceEngine implements Engine {
       maxQueueSize,
       warnings,
     };
-    const engine = new InferenceEngine(started, config, policy, clock, options.onHealthChange);
+    const engine = new InferenceEngine(started, config, policy, clock, options);
     if (options.warmup !== false) {
       try {
         await engine.#warmup(options.warmupShapes);
@@ -251,7 +265,7 @@ export class InferenceEngine implements Engine {
     config: EngineConfig,
     policy: BatchPolicy,
     clock: Clock,
-    onHealthChange: EngineOptions['onHealthChange'],
+    options: Pick<EngineOptions, 'onHealthChange' | 'bufferPool'>,
   ) {
     this.inputs = started.io.inputs;
     this.outputs = started.io.outputs;
@@ -261,6 +275,7 @@ export class InferenceEngine implements Engine {
     this.#clock = clock;
     this.#batchable = policy.mode !== 'none' || config.batching.fixedBatch !== null;
     this.#padTo = config.batching.fixedBatch ?? undefined;
+    this.#buffers = options.bufferPool ?? new BufferPool();
     this.#pool.onBuffers = (b) => this.#buffers.give(b);
     this.#scheduler = new Scheduler<Job>({
       instances: config.instances,
@@ -281,7 +296,7 @@ export class InferenceEngine implements Engine {
               'the engine closed while its workers were being replaced; this request did not run',
             )
           : this.#scheduler.rejectQueued(NO_WORKER_LEFT, 'RTI_ERR_ENGINE_WORKER_CRASHED'),
-      ...(onHealthChange ? { healthChanged: onHealthChange } : {}),
+      ...(options.onHealthChange ? { healthChanged: options.onHealthChange } : {}),
     });
   }
 
@@ -446,6 +461,9 @@ export class InferenceEngine implements Engine {
     const shapeKey = batch[0]?.shapeKey ?? '';
     try {
       const result = await this.#pool.run(instance, feeds);
+      // On the calling thread an owned request's buffers were used in place and are free now (a
+      // worker hands transferred ones back through onBuffers instead).
+      if (keep && single.owned && this.#pool.placement === 'main') this.#buffers.give(buffersOf(feeds));
       // The model learns what the scheduler lives with: copy, hand-off, inference and the way back,
       // not the worker's inference time alone (with that, admitted requests often finished late).
       const now = clock.now();

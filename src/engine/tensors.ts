@@ -159,12 +159,21 @@ export class BufferPool {
     for (const b of buffers) {
       if (b.byteLength === 0 || !this.#wanted.has(b.byteLength) || this.#bytes + b.byteLength > this.#maxBytes)
         continue;
+      // A slab of Node's Buffer pool (small Buffers, such as a small gRPC message's tensor views)
+      // is shared with unrelated live Buffers: never hand one out as if it were free.
+      if (b.byteLength === Buffer.poolSize) continue;
       const list = this.#free.get(b.byteLength) ?? [];
       if (list.length >= BufferPool.PER_SIZE) continue;
       list.push(b);
       this.#free.set(b.byteLength, list);
       this.#bytes += b.byteLength;
     }
+  }
+
+  /** Lets every pooled buffer go (a server gone quiet returns the memory). */
+  clear(): void {
+    this.#free.clear();
+    this.#bytes = 0;
   }
 
   #want(byteLength: number): void {

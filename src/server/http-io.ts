@@ -7,6 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { firstLine, isRtinferError } from '../errors.js';
+import type { BufferPool } from '../engine/tensors.js';
 import type { BodyBudget } from './types.js';
 
 export class HttpError extends Error {
@@ -72,6 +73,12 @@ export interface ReadBodyOptions {
    * leaves does not free bytes that a decoder or a queue still holds.
    */
   until?: Promise<unknown>;
+  /**
+   * Where the body's buffer comes from: the engines' pool, which gets it back once a worker is done
+   * with it. A fresh 2 MB buffer costs its page faults and, under load, the garbage collections its
+   * external memory triggers.
+   */
+  pool?: BufferPool;
 }
 
 export interface ReceivedBody {
@@ -154,7 +161,8 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       if (done) return;
       done = true;
       const pad = (8 - (alignAt % 8)) % 8;
-      const out = Buffer.from(new ArrayBuffer(size + pad), pad, size);
+      const buffer = options.pool ? options.pool.take(size + pad) : new ArrayBuffer(size + pad);
+      const out = Buffer.from(buffer, pad, size);
       let at = 0;
       for (const c of chunks) {
         out.set(c, at);

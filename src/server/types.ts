@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { BatchingOptions, Engine, PerformanceHint } from '../engine/engine.js';
+import type { BufferPool } from '../engine/tensors.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 
 // ---- configuration ----
@@ -288,6 +289,8 @@ export interface ServerHost {
   preClose(hook: CloseHook): void;
   /** The server-wide budget for request-body bytes (maxInflightBytes). */
   readonly bodyBudget: BodyBudget;
+  /** Buffers for binary request bodies, shared with every engine, which hands them back after a run. */
+  readonly buffers: BufferPool;
   /** Per-model inference statistics. */
   readonly stats: StatsSink;
   /** Every version, and loading and unloading from the model repository. */

@@ -123,6 +123,8 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     budget: host.bodyBudget,
     alignAt: len ?? 0,
     until: ctx.finished,
+    // A binary body holds its tensors in place and goes to the engine whole: a pooled buffer.
+    ...(len !== undefined ? { pool: host.buffers } : {}),
   });
   const bodyAt = performance.now();
   // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.

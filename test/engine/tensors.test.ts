@@ -76,4 +76,18 @@ describe('BufferPool', () => {
     pool.give([new ArrayBuffer(2)]);
     assert.equal(pool.pooledBytes, 1, 'a forgotten size is not kept');
   });
+
+  it("never keeps a slab of Node's Buffer pool, and clear() lets every buffer go", () => {
+    const pool = new BufferPool();
+    pool.take(Buffer.poolSize);
+    const small = Buffer.from('a small Buffer lives on a shared slab');
+    assert.equal(small.buffer.byteLength, Buffer.poolSize);
+    pool.give([small.buffer as ArrayBuffer]);
+    assert.equal(pool.pooledBytes, 0, 'a slab other live Buffers use is not free memory');
+    pool.give([pool.take(1000), pool.take(2000)]);
+    assert.equal(pool.pooledBytes, 3000);
+    pool.clear();
+    assert.equal(pool.pooledBytes, 0);
+    assert.notEqual(pool.take(1000).byteLength, 0);
+  });
 });

@@ -126,6 +126,50 @@ test('placement main: a model served on the HTTP thread answers as in workers, s
   }
 });
 
+test('binary bodies are read into pooled buffers the engine hands back; reuse never mixes two requests', async () => {
+  const inputA = x();
+  const inputB = { ...x(), data: Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => ((i * 7919) % 1000) / 1000) };
+  // JSON requests never use the pool: they give the reference answers.
+  const reference = async (url: string, model: string, t: ReturnType<typeof x>): Promise<number[]> => {
+    const m = encodeInferRequest([t], { binaryInputs: false, binaryOutputs: false });
+    const r = await fetch(`${url}/v2/models/${model}/infer`, { method: 'POST', body: m.body, headers: m.headers });
+    return ((await r.json()) as Json).outputs[0].data as number[];
+  };
+  const main = createRtinferServer(
+    validateConfig({
+      port: 0,
+      models: [
+        { path: OCR_CLS, name: 'cls_main', placement: 'main', threads: 1, warmupShapes: { x: [1, 3, 48, 192] } },
+      ],
+    }),
+  );
+  try {
+    const mainUrl = await main.listen();
+    await main.ready();
+    for (const [s, url, model] of [
+      [server, base, CLS],
+      [main, mainUrl, 'cls_main'],
+    ] as const) {
+      const refA = await reference(url, model, inputA);
+      const refB = await reference(url, model, inputB);
+      assert.ok(Math.abs(refA[0]! - refB[0]!) > 1e-3, 'the two inputs must answer differently to catch a mix-up');
+      for (let i = 0; i < 8; i++) {
+        const [t, ref] = i % 2 === 0 ? [inputA, refA] : [inputB, refB];
+        const m = encodeInferRequest([t], { binaryInputs: true, binaryOutputs: true });
+        const r = await fetch(`${url}/v2/models/${model}/infer`, { method: 'POST', body: m.body, headers: m.headers });
+        assert.equal(r.status, 200);
+        const out = decodeInferResponse(Buffer.from(await r.arrayBuffer()), r.headers.get(HEADER_LENGTH) ?? undefined);
+        Array.from(out[0]!.data as Float32Array).forEach((v, k) =>
+          assert.ok(Math.abs(v - ref[k]!) < 1e-6, `${model} #${i}`),
+        );
+      }
+      assert.ok(s.buffers.pooledBytes > 0, `${model}: the body buffers came back to the pool`);
+    }
+  } finally {
+    await main.close();
+  }
+});
+
 test('BAD CALL - malformed requests get 400 naming the field; unknown paths 404; wrong methods 405', async () => {
   const post = (body: string, headers: Record<string, string> = {}) =>
     req(`/v2/models/${CLS}/infer`, {
