@@ -7,9 +7,10 @@
  * loaded, and an op onnxruntime has no float16 kernel for ("Could not find an implementation for
  * Conv(11) node ...") is kept in float32, with Casts around it, until the model loads.
  */
-import { InferenceSession } from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { RtinferError, firstLine } from '../errors.js';
 import { toFloat16Bits } from '../runtime/float16.js';
+import { openSession } from '../runtime/session.js';
 import {
   TensorDataType,
   encodeModel,
@@ -62,10 +63,7 @@ export async function convertToFloat16(model: Model, keep: readonly string[] = [
     const converted = toFloat16(base, kept);
     let session: InferenceSession | undefined;
     try {
-      session = await InferenceSession.create(encodeModel(converted), {
-        logSeverityLevel: 4,
-        graphOptimizationLevel: 'disabled',
-      });
+      session = await openSession(encodeModel(converted), { logLevel: 'fatal', graphOptimizationLevel: 'disabled' });
       return { model: converted, keptFloat: [...kept].sort() };
     } catch (error) {
       const op = /Could not find an implementation for (\w+)\(\d+\)/.exec(firstLine(error))?.[1];

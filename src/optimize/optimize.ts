@@ -7,13 +7,13 @@
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { InferenceSession, type Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import { RtinferError, firstLine } from '../errors.js';
 import { buildSamples } from '../runtime/inputs.js';
 import { imageSizeFromMetadata } from '../runtime/metadata.js';
 import { inspectModel, parseOnnxModel } from '../runtime/model-info.js';
 import { encodeModel, type OnnxGraph, type OnnxModel } from '../runtime/onnx-schema.js';
-import { createSession, readModel, type LoadedModel } from '../runtime/session.js';
+import { createSession, openSession, readModel, type LoadedModel } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
 import { createReferenceCache, measureAccuracy, type AccuracyReport } from '../accuracy/accuracy.js';
@@ -204,11 +204,11 @@ export async function ortOptimized(bytes: Uint8Array, session: SessionSettings =
   const dir = await mkdtemp(path.join(tmpdir(), 'rtinfer-graph-opt-'));
   try {
     const file = path.join(dir, 'optimized.onnx');
-    const s = await InferenceSession.create(bytes, {
+    const s = await openSession(bytes, {
       graphOptimizationLevel: 'all',
-      optimizedModelFilePath: file,
-      logSeverityLevel: 4,
-      ...(session.intraOpThreads !== undefined ? { intraOpNumThreads: session.intraOpThreads } : {}),
+      optimizedModelPath: file,
+      logLevel: 'fatal',
+      intraOpThreads: session.intraOpThreads,
     });
     await s.release();
     return new Uint8Array(await readFile(file));
