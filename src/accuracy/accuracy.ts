@@ -83,7 +83,11 @@ export interface AccuracyReport {
 }
 
 export const DEFAULT_ACCURACY_SAMPLES = 16;
-/** Score threshold for the candidate's (and, on a labelled set, both models') detections: COCO evaluation and Ultralytics val rank everything down to 0.001, so AP sees the whole precision–recall curve. */
+/**
+ * Score threshold for the candidate's (and, on a labelled set, both models') detections: COCO
+ * evaluation and Ultralytics val rank everything down to 0.001, so AP sees the whole precision–recall
+ * curve.
+ */
 export const EVAL_SCORE_THRESHOLD = 0.001;
 const IOU = 0.5;
 // Errors that belong to one image (bad file or format), which the check skips instead of failing.
@@ -198,7 +202,8 @@ export async function measureAccuracy(o: AccuracyOptions): Promise<AccuracyRepor
         return {
           ...report,
           note: join(
-            `${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs instead of images`,
+            `${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs ` +
+              `instead of images`,
             report.note,
           ),
         };
@@ -225,11 +230,13 @@ function pick<T extends object, K extends keyof T>(o: T, ...keys: K[]): Partial<
 function checkKinds(candidate: Opened['vision'], head: HeadSummary, o: AccuracyOptions): VisionPipeline {
   if (!isVision(candidate))
     throw mismatch(
-      `the reference ${o.reference} is a ${head.task} model ('${head.name}' head), but ${o.model} is not a vision model: ${candidate.error.message}`,
+      `the reference ${o.reference} is a ${head.task} model ('${head.name}' head), but ${o.model} is not a ` +
+        `vision model: ${candidate.error.message}`,
     );
   if (candidate.head.task !== head.task) {
     throw mismatch(
-      `${o.model} is a ${candidate.head.task} model ('${candidate.head.name}' head) but the reference ${o.reference} is a ${head.task} model ('${head.name}' head): their outputs cannot be compared`,
+      `${o.model} is a ${candidate.head.task} model ('${candidate.head.name}' head) but the ` +
+        `reference ${o.reference} is a ${head.task} model ('${head.name}' head): their outputs cannot be compared`,
     );
   }
   return candidate;
@@ -290,7 +297,10 @@ interface ReferenceRun {
   outcomes: Outcome[];
 }
 
-/** Reference results kept between measureAccuracy calls; keyed by the files' identities, so an edited model or image misses. */
+/**
+ * Reference results kept between measureAccuracy calls; keyed by the files' identities, so an edited
+ * model or image misses.
+ */
 export interface ReferenceCache {
   /** Calls served from the cache so far. */
   readonly hits: number;
@@ -375,7 +385,8 @@ async function onImages(
   if (labelled !== undefined && (labelled.kind === 'classify') !== (task === 'classify')) {
     throw new RtinferError(
       'RTI_ERR_ACCURACY_LABELS',
-      `the labels file holds ${labelled.kind === 'detect' ? 'boxes' : 'class labels'}, but the models are ${task} models (${ref.head.name} head)`,
+      `the labels file holds ${labelled.kind === 'detect' ? 'boxes' : 'class labels'}, but the models ` +
+        `are ${task} models (${ref.head.name} head)`,
     );
   }
   const skipped: string[] = [];
@@ -404,7 +415,8 @@ async function onImages(
   const note =
     skipped.length === 0
       ? undefined
-      : `${skipped.length} of ${images.length} image(s) skipped (${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`;
+      : `${skipped.length} of ${images.length} image(s) skipped ` +
+        `(${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`;
   const n = used.length;
 
   if (labelled?.kind === 'classify') {
@@ -467,7 +479,9 @@ async function onImages(
     // the reference was held to, not at the evaluation one (where some noise always passes).
     const threshold = ref.scoreThreshold;
     predictions = predictions.map((p) => p.filter((b) => b.score >= threshold));
-    extra = `the reference detects nothing in any image: the score is 1 only if the candidate detects nothing above ${threshold} either`;
+    extra =
+      `the reference detects nothing in any image: the score is 1 only if the candidate detects nothing ` +
+      `above ${threshold} either`;
   }
   const score = meanAveragePrecision(predictions, truth, { iou: IOU }).map;
   return withNote({ metric: 'map50-agreement', score, drop: 1 - score, images: n }, join(note, extra));

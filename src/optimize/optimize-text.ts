@@ -15,7 +15,8 @@ export function renderOptimizeText(r: OptimizeReport): string {
   const lines: string[] = [];
   lines.push(`rtinfer optimize: ${r.model} → ${r.out} (${r.transforms.join(', ')})`);
   lines.push(
-    `size: ${formatBytes(r.size.before)} → ${formatBytes(r.size.after)} (${pct(r.size.after / r.size.before)} of the original); nodes ${r.nodes.before} → ${r.nodes.after}`,
+    `size: ${formatBytes(r.size.before)} → ${formatBytes(r.size.after)} (${pct(r.size.after / r.size.before)} ` +
+      `of the original); nodes ${r.nodes.before} → ${r.nodes.after}`,
   );
   const q = r.quantization;
   if (q !== undefined) {
@@ -23,7 +24,9 @@ export function renderOptimizeText(r: OptimizeReport): string {
       .map(([op, n]) => `${op} ${n}`)
       .join(', ');
     lines.push(
-      `int8: ${q.method} calibration on ${q.calibrationFiles} file(s), ${q.evaluationFiles} held out; activations ${q.activationType}, weights int8 ${q.perChannel ? 'per channel' : 'per tensor'} (Q/DQ domain ${q.qdqDomain})`,
+      `int8: ${q.method} calibration on ${q.calibrationFiles} file(s), ${q.evaluationFiles} held out; ` +
+        `activations ${q.activationType}, weights int8 ${q.perChannel ? 'per channel' : 'per tensor'} (Q/DQ ` +
+        `domain ${q.qdqDomain})`,
     );
     lines.push(`  quantized: ${ops}`);
     if (q.keptFloat.length > 0)
@@ -32,7 +35,8 @@ export function renderOptimizeText(r: OptimizeReport): string {
   if (r.sensitivity !== undefined) {
     const top = r.sensitivity.nodes.slice(0, 10);
     lines.push(
-      `sensitivity (output error of the int8 model ${pct(r.sensitivity.baseline)} on ${r.sensitivity.samples} calibration sample(s)); costliest nodes:`,
+      `sensitivity (output error of the int8 model ${pct(r.sensitivity.baseline)} on ${r.sensitivity.samples} ` +
+        `calibration sample(s)); costliest nodes:`,
     );
     lines.push(
       formatTable(
@@ -46,8 +50,11 @@ export function renderOptimizeText(r: OptimizeReport): string {
   }
   if (r.autoExclude !== undefined) {
     const a = r.autoExclude;
+    const steps = a.steps.map((s) => `${s.excluded} block(s) float → drop ${pct(s.drop)}`).join(', ');
+    const shown = `${a.excluded.slice(0, 8).join(', ')}${a.excluded.length > 8 ? ', ...' : ''}`;
     lines.push(
-      `auto-exclude (bound ${pct(a.maxAccuracyDrop)} on ${a.checkedOn}): ${a.steps.map((s) => `${s.excluded} block(s) float → drop ${pct(s.drop)}`).join(', ')}; ${a.met ? 'met' : 'NOT met'} with ${a.excluded.length} node(s) in float${a.excluded.length > 0 ? ` (${a.excluded.slice(0, 8).join(', ')}${a.excluded.length > 8 ? ', ...' : ''})` : ''}`,
+      `auto-exclude (bound ${pct(a.maxAccuracyDrop)} on ${a.checkedOn}): ${steps}; ${a.met ? 'met' : 'NOT met'} ` +
+        `with ${a.excluded.length} node(s) in float${a.excluded.length > 0 ? ` (${shown})` : ''}`,
     );
   }
   if (r.fixedShapes !== undefined && Object.keys(r.fixedShapes).length > 0)
@@ -98,7 +105,9 @@ export function renderOptimizeText(r: OptimizeReport): string {
           ? `, mean |error| ${a.meanAbsError?.toPrecision(3)}, max ${a.maxAbsError?.toPrecision(3)}`
           : '';
       lines.push(
-        `accuracy against the original: ${a.metric} ${a.score.toFixed(3)} on ${a.images} ${a.metric === 'tensor-error' ? 'synthetic sample(s)' : 'image(s)'} (drop ${pct(a.drop)})${extra}${a.note ? `; ${a.note}` : ''}`,
+        `accuracy against the original: ${a.metric} ${a.score.toFixed(3)} ` +
+          `on ${a.images} ${a.metric === 'tensor-error' ? 'synthetic sample(s)' : 'image(s)'} ` +
+          `(drop ${pct(a.drop)})${extra}${a.note ? `; ${a.note}` : ''}`,
       );
     }
   }
@@ -106,7 +115,8 @@ export function renderOptimizeText(r: OptimizeReport): string {
     if (failed(r.coldStart)) lines.push(`cold start: not measured (${r.coldStart.error})`);
     else
       lines.push(
-        `cold start (session creation, median of ${r.coldStart.rounds}): ${formatMs(r.coldStart.originalMs)} ms → ${formatMs(r.coldStart.optimizedMs)} ms (saving ${pct(r.coldStart.saving)})`,
+        `cold start (session creation, median of ${r.coldStart.rounds}): ${formatMs(r.coldStart.originalMs)} ` +
+          `ms → ${formatMs(r.coldStart.optimizedMs)} ms (saving ${pct(r.coldStart.saving)})`,
       );
   }
   const changed = r.ops.filter((o) => o.before !== o.after);
@@ -129,6 +139,13 @@ function summarizeKept(kept: ReadonlyArray<{ node: string; why: string }>): stri
   return [...byWhy].map(([why, n]) => `${n} ${why}`).join(', ');
 }
 
+const PAGE_STYLE =
+  'body{font:14px system-ui,sans-serif;margin:2em;color:#222}' +
+  'pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}' +
+  'table{border-collapse:collapse}' +
+  'td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}' +
+  'td:first-child,th:first-child{text-align:left}';
+
 /** A plain page: the text report and the op table, the full JSON embedded; no script needed. */
 export function renderOptimizeHtml(r: OptimizeReport): string {
   const rows = r.ops
@@ -137,7 +154,7 @@ export function renderOptimizeHtml(r: OptimizeReport): string {
   const json = JSON.stringify(r).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rtinfer optimize · ${escapeHtml(r.model)}</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}</style></head>
+<style>${PAGE_STYLE}</style></head>
 <body><h1>rtinfer optimize</h1>
 <pre>${escapeHtml(renderOptimizeText(r))}</pre>
 <h2>Op counts</h2>

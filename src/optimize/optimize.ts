@@ -150,7 +150,8 @@ async function autoExclude(
       });
       steps.push({ excluded: k, metric: a.metric, drop: a.drop });
       ctx.phase(
-        `auto-exclude: ${k} block(s) in float: ${a.metric} drop ${(a.drop * 100).toFixed(1)}% on the calibration images`,
+        `auto-exclude: ${k} block(s) in float: ${a.metric} drop ${(a.drop * 100).toFixed(1)}% ` +
+          `on the calibration images`,
       );
       last = { result, excluded };
       if (a.drop <= maxDrop)
@@ -294,7 +295,9 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     const split = splitCalibration(files, q.holdOut ?? true);
     if (o.images === undefined) evaluation = split.evaluation.filter((f) => !f.toLowerCase().endsWith('.npy'));
     phase(
-      `calibrating on ${split.calibration.length} file(s)${split.evaluation.length > 0 ? `, ${split.evaluation.length} held out for the accuracy check` : ''} (${q.method ?? 'minmax'})`,
+      `calibrating on ${split.calibration.length} file(s)` +
+        (split.evaluation.length > 0 ? `, ${split.evaluation.length} held out for the accuracy check` : '') +
+        ` (${q.method ?? 'minmax'})`,
     );
     const floatBytes = encodeModel(model);
     const runtime = await createSession({ label: loaded.label, bytes: floatBytes, readMs: 0 }, o.session ?? {});
@@ -350,7 +353,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     };
     if (report.quantization.qdqDomain === 'com.microsoft')
       notes.push(
-        "the model imports opset < 13, so per-channel QuantizeLinear/DequantizeLinear are onnxruntime's com.microsoft ones: the file runs on onnxruntime",
+        "the model imports opset < 13, so per-channel QuantizeLinear/DequantizeLinear are onnxruntime's " +
+          'com.microsoft ones: the file runs on onnxruntime',
       );
   }
   if (o.fp16) {
@@ -369,7 +373,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     bytes = await ortOptimized(bytes, o.session ?? {});
     transforms.push('graph-opt');
     notes.push(
-      'the pre-optimized graph was saved at level all: it may hold layouts specific to this CPU, so use it on the machine type it was made on',
+      'the pre-optimized graph was saved at level all: it may hold layouts specific to this CPU, so use it on ' +
+        'the machine type it was made on',
     );
   }
   // A last check before writing: the result must load.
@@ -440,7 +445,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     );
     if (o.graphOpt)
       notes.push(
-        'cold start of the optimized file measured with graph optimization disabled (session flag --graph-opt disabled), the original at the default (all)',
+        'cold start of the optimized file measured with graph optimization disabled (session flag --graph-opt ' +
+          'disabled), the original at the default (all)',
       );
   }
   return out;

@@ -187,7 +187,8 @@ function prescaled(frame: RawImage, label: string, config: PreprocessConfig, t1:
     fail(
       'RTI_ERR_IMAGE_DECODE',
       label,
-      `a prescaled frame of ${original.width}x${original.height} must be RGB ${content.width}x${content.height}, got ${frame.width}x${frame.height}x${frame.channels} (${frame.data.length} bytes)`,
+      `a prescaled frame of ${original.width}x${original.height} must be RGB ${content.width}x${content.height}, ` +
+        `got ${frame.width}x${frame.height}x${frame.channels} (${frame.data.length} bytes)`,
     );
   }
   const data = new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length);
@@ -317,7 +318,8 @@ export async function beginDecode(source: ImageSource, config: PreprocessConfig)
           fail(
             'RTI_ERR_IMAGE_DECODE',
             label,
-            `decoder returned ${info.width}x${info.height}x${info.channels} (${data.length} bytes), expected ${content.width}x${content.height} RGB or grey`,
+            `decoder returned ${info.width}x${info.height}x${info.channels} (${data.length} bytes), ` +
+              `expected ${content.width}x${content.height} RGB or grey`,
           );
         }
         return {

@@ -199,7 +199,8 @@ function roleView(
     outputs.get(ref.output) ??
     headMismatch(
       head,
-      `the spec names output '${ref.output}', which the model does not return (it returns ${[...outputs.keys()].join(', ')})`,
+      `the spec names output '${ref.output}', which the model does not return (it ` +
+        `returns ${[...outputs.keys()].join(', ')})`,
     );
   const d = t.dims;
   const data = floatData(head, ref.output, t);
@@ -248,7 +249,8 @@ function roleView(
   } else {
     return headMismatch(
       head,
-      `output '${ref.output}' [${d.join(',')}] is not a ${cols}x${rows} grid${priors > 1 ? ` with ${priors} priors per cell` : ''} ([B,C,H,W], [B,H,W,C] or [B,N,C])`,
+      `output '${ref.output}' [${d.join(',')}] is not a ${cols}x${rows} ` +
+        `grid${priors > 1 ? ` with ${priors} priors per cell` : ''} ([B,C,H,W], [B,H,W,C] or [B,N,C])`,
     );
   }
   const [start, count] = ref.channels ?? [0, view.channels];
