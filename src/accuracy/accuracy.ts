@@ -389,6 +389,31 @@ async function onImages(
         `are ${task} models (${ref.head.name} head)`,
     );
   }
+  const paired = await pairResults(cand, ref, images, signal);
+  if (labelled?.kind === 'classify') return labelledTop1(paired, labelled, cand);
+  if (labelled?.kind === 'detect') return labelledMap50(paired, labelled, cand, task);
+  return agreement(paired, ref);
+}
+
+/** The two models' results on the images both could run. */
+interface Paired {
+  /** Indices (into the image list) of the images used. */
+  used: number[];
+  /** The candidate's results on them. */
+  c: HeadResult[];
+  /** The reference's results on them. */
+  r: HeadResult[];
+  /** Which images were skipped and why; undefined when none were. */
+  note: string | undefined;
+}
+
+async function pairResults(
+  cand: VisionPipeline,
+  ref: ReferenceRun,
+  images: readonly string[],
+  signal: AbortSignal | undefined,
+): Promise<Paired> {
+  const task = ref.head.task;
   const skipped: string[] = [];
   const used: number[] = [];
   const c: HeadResult[] = [];
@@ -417,52 +442,70 @@ async function onImages(
       ? undefined
       : `${skipped.length} of ${images.length} image(s) skipped ` +
         `(${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`;
-  const n = used.length;
+  return { used, c, r, note };
+}
 
-  if (labelled?.kind === 'classify') {
-    const truth = used.map((i) => labelled.images[i]!.label);
-    const acc = (res: HeadResult[]): number => res.filter((x, k) => topClass(x).label === truth[k]).length / n;
-    const score = acc(c);
-    const referenceScore = acc(r);
-    const known = [
-      ...(cand.decodeOptions.labels ?? []),
-      ...[...c, ...r].flatMap((x) => (x.task === 'classify' ? x.classes.map((k) => k.label) : [])),
-    ];
-    return withNote(
-      { metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n },
-      join(note, unknownLabels(truth, known)),
-    );
-  }
-  if (labelled?.kind === 'detect') {
-    const truth: TruthBox[][] = used.map((i) =>
-      labelled.images[i]!.boxes.map((b) => (task === 'text' ? { ...b, label: TEXT_LABEL } : b)),
-    );
-    const score = meanAveragePrecision(
-      c.map((x) => boxesOf(x, true)),
-      truth,
-      { iou: IOU },
-    ).map;
-    const referenceScore = meanAveragePrecision(
-      r.map((x) => boxesOf(x, true)),
-      truth,
-      { iou: IOU },
-    ).map;
-    const known = [
-      ...(cand.decodeOptions.labels ?? []),
-      ...[...c, ...r].flatMap((x) => boxesOf(x, true).map((b) => b.label)),
-    ];
-    return withNote(
-      { metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: n },
-      join(
-        note,
-        unknownLabels(
-          truth.flat().map((b) => b.label),
-          known,
-        ),
+/** Top-1 accuracy of each model against the labels. */
+function labelledTop1(
+  { used, c, r, note }: Paired,
+  labelled: LabelledSet & { kind: 'classify' },
+  cand: VisionPipeline,
+): AccuracyReport {
+  const n = used.length;
+  const truth = used.map((i) => labelled.images[i]!.label);
+  const acc = (res: HeadResult[]): number => res.filter((x, k) => topClass(x).label === truth[k]).length / n;
+  const score = acc(c);
+  const referenceScore = acc(r);
+  const known = [
+    ...(cand.decodeOptions.labels ?? []),
+    ...[...c, ...r].flatMap((x) => (x.task === 'classify' ? x.classes.map((k) => k.label) : [])),
+  ];
+  return withNote(
+    { metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n },
+    join(note, unknownLabels(truth, known)),
+  );
+}
+
+/** mAP@0.5 of each model against the labelled boxes. */
+function labelledMap50(
+  { used, c, r, note }: Paired,
+  labelled: LabelledSet & { kind: 'detect' },
+  cand: VisionPipeline,
+  task: VisionTask,
+): AccuracyReport {
+  const truth: TruthBox[][] = used.map((i) =>
+    labelled.images[i]!.boxes.map((b) => (task === 'text' ? { ...b, label: TEXT_LABEL } : b)),
+  );
+  const score = meanAveragePrecision(
+    c.map((x) => boxesOf(x, true)),
+    truth,
+    { iou: IOU },
+  ).map;
+  const referenceScore = meanAveragePrecision(
+    r.map((x) => boxesOf(x, true)),
+    truth,
+    { iou: IOU },
+  ).map;
+  const known = [
+    ...(cand.decodeOptions.labels ?? []),
+    ...[...c, ...r].flatMap((x) => boxesOf(x, true).map((b) => b.label)),
+  ];
+  return withNote(
+    { metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: used.length },
+    join(
+      note,
+      unknownLabels(
+        truth.flat().map((b) => b.label),
+        known,
       ),
-    );
-  }
-  if (task === 'classify') {
+    ),
+  );
+}
+
+/** No labels: the candidate scored against the reference's results as the truth. */
+function agreement({ used, c, r, note }: Paired, ref: ReferenceRun): AccuracyReport {
+  const n = used.length;
+  if (ref.head.task === 'classify') {
     const score = top1Agreement(
       c.map((x) => topClass(x).index),
       r.map((x) => topClass(x).index),
