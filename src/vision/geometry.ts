@@ -90,19 +90,22 @@ function isFixed(config: PreprocessConfig): boolean {
   return config.width !== null && config.height !== null;
 }
 
-function stretchPlan(width: number, height: number, config: PreprocessConfig): Plan {
+/** The tensor size: the config's, or each side of the scaled image rounded to the multiple (at least one). */
+function inputSize(
+  width: number,
+  height: number,
+  config: PreprocessConfig,
+  round: (x: number) => number,
+): [number, number] {
+  if (isFixed(config)) return [config.width as number, config.height as number];
   const m = config.multipleOf;
-  let inputW: number;
-  let inputH: number;
-  if (isFixed(config)) {
-    inputW = config.width as number;
-    inputH = config.height as number;
-  } else {
-    // PaddleOCR DetResizeForTest: each side scaled, then rounded to the multiple (at least one).
-    const r = dynamicScale(width, height, config);
-    inputW = Math.max(roundHalfEven((width * r) / m) * m, m);
-    inputH = Math.max(roundHalfEven((height * r) / m) * m, m);
-  }
+  const r = dynamicScale(width, height, config);
+  return [Math.max(round((width * r) / m) * m, m), Math.max(round((height * r) / m) * m, m)];
+}
+
+function stretchPlan(width: number, height: number, config: PreprocessConfig): Plan {
+  // PaddleOCR DetResizeForTest: each side scaled, then rounded half-even to the multiple.
+  const [inputW, inputH] = inputSize(width, height, config, roundHalfEven);
   return { inputW, inputH, resizedW: inputW, resizedH: inputH, padX: 0, padY: 0, cropX: 0, cropY: 0 };
 }
 
@@ -133,17 +136,7 @@ function letterboxPlan(width: number, height: number, config: PreprocessConfig):
 
 /** Resize to cover the input (or the shortest edge to a size), then a centre crop. */
 function cropPlan(width: number, height: number, config: PreprocessConfig): Plan {
-  const m = config.multipleOf;
-  let inputW: number;
-  let inputH: number;
-  if (isFixed(config)) {
-    inputW = config.width as number;
-    inputH = config.height as number;
-  } else {
-    const r = dynamicScale(width, height, config);
-    inputW = Math.max(Math.floor((width * r) / m) * m, m);
-    inputH = Math.max(Math.floor((height * r) / m) * m, m);
-  }
+  const [inputW, inputH] = inputSize(width, height, config, Math.floor);
   let resizedW: number;
   let resizedH: number;
   if (config.shortestEdge !== null) {
