@@ -83,7 +83,11 @@ export interface AccuracyReport {
 }
 
 export const DEFAULT_ACCURACY_SAMPLES = 16;
-/** Score threshold for the candidate's (and, on a labelled set, both models') detections: COCO evaluation and Ultralytics val rank everything down to 0.001, so AP sees the whole precision–recall curve. */
+/**
+ * Score threshold for the candidate's (and, on a labelled set, both models') detections: COCO
+ * evaluation and Ultralytics val rank everything down to 0.001, so AP sees the whole precision–recall
+ * curve.
+ */
 export const EVAL_SCORE_THRESHOLD = 0.001;
 const IOU = 0.5;
 // Errors that belong to one image (bad file or format), which the check skips instead of failing.
@@ -198,7 +202,8 @@ export async function measureAccuracy(o: AccuracyOptions): Promise<AccuracyRepor
         return {
           ...report,
           note: join(
-            `${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs instead of images`,
+            `${o.reference} is not a vision model, so its raw outputs were compared on synthetic inputs ` +
+              `instead of images`,
             report.note,
           ),
         };
@@ -225,11 +230,13 @@ function pick<T extends object, K extends keyof T>(o: T, ...keys: K[]): Partial<
 function checkKinds(candidate: Opened['vision'], head: HeadSummary, o: AccuracyOptions): VisionPipeline {
   if (!isVision(candidate))
     throw mismatch(
-      `the reference ${o.reference} is a ${head.task} model ('${head.name}' head), but ${o.model} is not a vision model: ${candidate.error.message}`,
+      `the reference ${o.reference} is a ${head.task} model ('${head.name}' head), but ${o.model} is not a ` +
+        `vision model: ${candidate.error.message}`,
     );
   if (candidate.head.task !== head.task) {
     throw mismatch(
-      `${o.model} is a ${candidate.head.task} model ('${candidate.head.name}' head) but the reference ${o.reference} is a ${head.task} model ('${head.name}' head): their outputs cannot be compared`,
+      `${o.model} is a ${candidate.head.task} model ('${candidate.head.name}' head) but the ` +
+        `reference ${o.reference} is a ${head.task} model ('${head.name}' head): their outputs cannot be compared`,
     );
   }
   return candidate;
@@ -290,7 +297,10 @@ interface ReferenceRun {
   outcomes: Outcome[];
 }
 
-/** Reference results kept between measureAccuracy calls; keyed by the files' identities, so an edited model or image misses. */
+/**
+ * Reference results kept between measureAccuracy calls; keyed by the files' identities, so an edited
+ * model or image misses.
+ */
 export interface ReferenceCache {
   /** Calls served from the cache so far. */
   readonly hits: number;
@@ -375,9 +385,35 @@ async function onImages(
   if (labelled !== undefined && (labelled.kind === 'classify') !== (task === 'classify')) {
     throw new RtinferError(
       'RTI_ERR_ACCURACY_LABELS',
-      `the labels file holds ${labelled.kind === 'detect' ? 'boxes' : 'class labels'}, but the models are ${task} models (${ref.head.name} head)`,
+      `the labels file holds ${labelled.kind === 'detect' ? 'boxes' : 'class labels'}, but the models ` +
+        `are ${task} models (${ref.head.name} head)`,
     );
   }
+  const paired = await pairResults(cand, ref, images, signal);
+  if (labelled?.kind === 'classify') return labelledTop1(paired, labelled, cand);
+  if (labelled?.kind === 'detect') return labelledMap50(paired, labelled, cand, task);
+  return agreement(paired, ref);
+}
+
+/** The two models' results on the images both could run. */
+interface Paired {
+  /** Indices (into the image list) of the images used. */
+  used: number[];
+  /** The candidate's results on them. */
+  c: HeadResult[];
+  /** The reference's results on them. */
+  r: HeadResult[];
+  /** Which images were skipped and why; undefined when none were. */
+  note: string | undefined;
+}
+
+async function pairResults(
+  cand: VisionPipeline,
+  ref: ReferenceRun,
+  images: readonly string[],
+  signal: AbortSignal | undefined,
+): Promise<Paired> {
+  const task = ref.head.task;
   const skipped: string[] = [];
   const used: number[] = [];
   const c: HeadResult[] = [];
@@ -404,53 +440,72 @@ async function onImages(
   const note =
     skipped.length === 0
       ? undefined
-      : `${skipped.length} of ${images.length} image(s) skipped (${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`;
-  const n = used.length;
+      : `${skipped.length} of ${images.length} image(s) skipped ` +
+        `(${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''})`;
+  return { used, c, r, note };
+}
 
-  if (labelled?.kind === 'classify') {
-    const truth = used.map((i) => labelled.images[i]!.label);
-    const acc = (res: HeadResult[]): number => res.filter((x, k) => topClass(x).label === truth[k]).length / n;
-    const score = acc(c);
-    const referenceScore = acc(r);
-    const known = [
-      ...(cand.decodeOptions.labels ?? []),
-      ...[...c, ...r].flatMap((x) => (x.task === 'classify' ? x.classes.map((k) => k.label) : [])),
-    ];
-    return withNote(
-      { metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n },
-      join(note, unknownLabels(truth, known)),
-    );
-  }
-  if (labelled?.kind === 'detect') {
-    const truth: TruthBox[][] = used.map((i) =>
-      labelled.images[i]!.boxes.map((b) => (task === 'text' ? { ...b, label: TEXT_LABEL } : b)),
-    );
-    const score = meanAveragePrecision(
-      c.map((x) => boxesOf(x, true)),
-      truth,
-      { iou: IOU },
-    ).map;
-    const referenceScore = meanAveragePrecision(
-      r.map((x) => boxesOf(x, true)),
-      truth,
-      { iou: IOU },
-    ).map;
-    const known = [
-      ...(cand.decodeOptions.labels ?? []),
-      ...[...c, ...r].flatMap((x) => boxesOf(x, true).map((b) => b.label)),
-    ];
-    return withNote(
-      { metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: n },
-      join(
-        note,
-        unknownLabels(
-          truth.flat().map((b) => b.label),
-          known,
-        ),
+/** Top-1 accuracy of each model against the labels. */
+function labelledTop1(
+  { used, c, r, note }: Paired,
+  labelled: LabelledSet & { kind: 'classify' },
+  cand: VisionPipeline,
+): AccuracyReport {
+  const n = used.length;
+  const truth = used.map((i) => labelled.images[i]!.label);
+  const acc = (res: HeadResult[]): number => res.filter((x, k) => topClass(x).label === truth[k]).length / n;
+  const score = acc(c);
+  const referenceScore = acc(r);
+  const known = [
+    ...(cand.decodeOptions.labels ?? []),
+    ...[...c, ...r].flatMap((x) => (x.task === 'classify' ? x.classes.map((k) => k.label) : [])),
+  ];
+  return withNote(
+    { metric: 'top1', score, referenceScore, drop: clampUnit(referenceScore - score), images: n },
+    join(note, unknownLabels(truth, known)),
+  );
+}
+
+/** mAP@0.5 of each model against the labelled boxes. */
+function labelledMap50(
+  { used, c, r, note }: Paired,
+  labelled: LabelledSet & { kind: 'detect' },
+  cand: VisionPipeline,
+  task: VisionTask,
+): AccuracyReport {
+  const truth: TruthBox[][] = used.map((i) =>
+    labelled.images[i]!.boxes.map((b) => (task === 'text' ? { ...b, label: TEXT_LABEL } : b)),
+  );
+  const score = meanAveragePrecision(
+    c.map((x) => boxesOf(x, true)),
+    truth,
+    { iou: IOU },
+  ).map;
+  const referenceScore = meanAveragePrecision(
+    r.map((x) => boxesOf(x, true)),
+    truth,
+    { iou: IOU },
+  ).map;
+  const known = [
+    ...(cand.decodeOptions.labels ?? []),
+    ...[...c, ...r].flatMap((x) => boxesOf(x, true).map((b) => b.label)),
+  ];
+  return withNote(
+    { metric: 'map50', score, referenceScore, drop: clampUnit(referenceScore - score), images: used.length },
+    join(
+      note,
+      unknownLabels(
+        truth.flat().map((b) => b.label),
+        known,
       ),
-    );
-  }
-  if (task === 'classify') {
+    ),
+  );
+}
+
+/** No labels: the candidate scored against the reference's results as the truth. */
+function agreement({ used, c, r, note }: Paired, ref: ReferenceRun): AccuracyReport {
+  const n = used.length;
+  if (ref.head.task === 'classify') {
     const score = top1Agreement(
       c.map((x) => topClass(x).index),
       r.map((x) => topClass(x).index),
@@ -467,7 +522,9 @@ async function onImages(
     // the reference was held to, not at the evaluation one (where some noise always passes).
     const threshold = ref.scoreThreshold;
     predictions = predictions.map((p) => p.filter((b) => b.score >= threshold));
-    extra = `the reference detects nothing in any image: the score is 1 only if the candidate detects nothing above ${threshold} either`;
+    extra =
+      `the reference detects nothing in any image: the score is 1 only if the candidate detects nothing ` +
+      `above ${threshold} either`;
   }
   const score = meanAveragePrecision(predictions, truth, { iou: IOU }).map;
   return withNote({ metric: 'map50-agreement', score, drop: 1 - score, images: n }, join(note, extra));

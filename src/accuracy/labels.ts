@@ -67,7 +67,8 @@ export function parseLabelledSet(value: unknown, file: string): LabelledSet {
       bad(
         file,
         at,
-        `has ${hasBoxes ? '"boxes"' : '"label"'}, but images[0] has ${hasBoxes ? '"label"' : '"boxes"'}: one file is either detection or classification`,
+        `has ${hasBoxes ? '"boxes"' : '"label"'}, but images[0] has ${hasBoxes ? '"label"' : '"boxes"'}: one ` +
+          `file is either detection or classification`,
       );
     kind = entryKind;
     if (hasLabel) {

@@ -101,7 +101,8 @@ export function meanAveragePrecision(
   if (predictions.length !== groundTruth.length) {
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
-      `meanAveragePrecision needs one prediction list per image: ${predictions.length} prediction lists for ${groundTruth.length} images`,
+      `meanAveragePrecision needs one prediction list per image: ${predictions.length} prediction lists ` +
+        `for ${groundTruth.length} images`,
     );
   }
   if (!(options.iou > 0 && options.iou <= 1))

@@ -32,7 +32,10 @@ function mismatch(message: string): RtinferError {
   return new RtinferError('RTI_ERR_ACCURACY_MISMATCH', message);
 }
 
-/** A feed converted to the candidate's input dtype where only float precision differs (an fp16 variant of an fp32 model). */
+/**
+ * A feed converted to the candidate's input dtype where only float precision differs (an fp16 variant
+ * of an fp32 model).
+ */
 function convertFeed(t: Tensor, dtype: string, name: string, model: string): Tensor {
   if (t.type === dtype) return t;
   if (t.type === 'float32' && dtype === 'float16')
@@ -70,13 +73,15 @@ export async function tensorError(
     const mine = cand.runtime.inputs.find((s) => s.name === spec.name);
     if (mine === undefined)
       throw mismatch(
-        `${o.model} has no input '${spec.name}' (its inputs: ${cand.runtime.inputs.map((s) => s.name).join(', ')}): raw outputs need the same inputs as the reference`,
+        `${o.model} has no input '${spec.name}' (its inputs: ${cand.runtime.inputs.map((s) => s.name).join(', ')}): ` +
+          `raw outputs need the same inputs as the reference`,
       );
     const a = refShapes[spec.name]!.join('x');
     const b = candShapes[mine.name]!.join('x');
     if (a !== b)
       throw mismatch(
-        `input '${spec.name}' is ${b} for ${o.model} but ${a} for the reference: raw outputs can only be compared at the same input shape (give images to compare resolutions)`,
+        `input '${spec.name}' is ${b} for ${o.model} but ${a} for the reference: raw outputs can only be ` +
+          `compared at the same input shape (give images to compare resolutions)`,
       );
   }
   const set = await buildSamples(ref.runtime.inputs, refShapes, { fill: 'random', files: [], samples, seed: 1 });

@@ -112,7 +112,8 @@ export async function loadCalibrationFeeds(
       if (!fits) {
         throw new RtinferError(
           'RTI_ERR_INPUT_DATA',
-          `calibration data ${path.basename(f)} is ${a.dtype} [${a.dims.join(',')}] but input '${input.name}' of ${label} is ${input.dtype} [${input.shape.join(',')}]`,
+          `calibration data ${path.basename(f)} is ${a.dtype} [${a.dims.join(',')}] but input '${input.name}' ` +
+            `of ${label} is ${input.dtype} [${input.shape.join(',')}]`,
         );
       }
       feeds.push({ [input.name]: new Tensor(a.dtype as 'float32', a.data as Float32Array, a.dims) });
@@ -126,7 +127,8 @@ export async function loadCalibrationFeeds(
     if (isRtinferError(error) && error.code === 'RTI_ERR_HEAD_MISMATCH') {
       throw new RtinferError(
         'RTI_ERR_INPUT_DATA',
-        `calibration images do not fit ${label}: it is not a vision model rtinfer can preprocess for (${error.message}); give .npy tensors instead`,
+        `calibration images do not fit ${label}: it is not a vision model rtinfer can preprocess for ` +
+          `(${error.message}); give .npy tensors instead`,
         { cause: error },
       );
     }

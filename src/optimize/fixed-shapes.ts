@@ -32,7 +32,8 @@ export function fixShapes(model: Model, overrides: readonly ShapeOverride[]): Fi
       if (open.length > 0)
         throw new RtinferError(
           'RTI_ERR_SHAPE_MISMATCH',
-          `input '${v.name ?? ''}' has dynamic dimensions [${dims.map((d) => d.dim_value ?? d.dim_param ?? '?').join(',')}]: give --shape ${v.name ?? ''}=...`,
+          `input '${v.name ?? ''}' has dynamic dimensions ` +
+            `[${dims.map((d) => d.dim_value ?? d.dim_param ?? '?').join(',')}]: give --shape ${v.name ?? ''}=...`,
         );
       return v;
     }
@@ -46,7 +47,8 @@ export function fixShapes(model: Model, overrides: readonly ShapeOverride[]): Fi
       if (d.dim_value !== undefined && d.dim_value > 0 && d.dim_value !== want) {
         throw new RtinferError(
           'RTI_ERR_SHAPE_MISMATCH',
-          `--shape ${o.dims.join('x')} does not fit input '${v.name ?? ''}' [${dims.map((x) => x.dim_value ?? x.dim_param ?? '?').join(',')}] at dim ${i}`,
+          `--shape ${o.dims.join('x')} does not fit input '${v.name ?? ''}' ` +
+            `[${dims.map((x) => x.dim_value ?? x.dim_param ?? '?').join(',')}] at dim ${i}`,
         );
       }
       if (d.dim_param !== undefined && d.dim_param !== '') bound[d.dim_param] = want;

@@ -7,9 +7,10 @@
  * loaded, and an op onnxruntime has no float16 kernel for ("Could not find an implementation for
  * Conv(11) node ...") is kept in float32, with Casts around it, until the model loads.
  */
-import { InferenceSession } from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { RtinferError, firstLine } from '../errors.js';
 import { toFloat16Bits } from '../runtime/float16.js';
+import { openSession } from '../runtime/session.js';
 import {
   TensorDataType,
   encodeModel,
@@ -23,6 +24,7 @@ import {
   elementTypes,
   floatValues,
   indexGraph,
+  type GraphIndex,
   intAttr,
   makeNode,
   makeTensor,
@@ -62,10 +64,7 @@ export async function convertToFloat16(model: Model, keep: readonly string[] = [
     const converted = toFloat16(base, kept);
     let session: InferenceSession | undefined;
     try {
-      session = await InferenceSession.create(encodeModel(converted), {
-        logSeverityLevel: 4,
-        graphOptimizationLevel: 'disabled',
-      });
+      session = await openSession(encodeModel(converted), { logLevel: 'fatal', graphOptimizationLevel: 'disabled' });
       return { model: converted, keptFloat: [...kept].sort() };
     } catch (error) {
       const op = /Could not find an implementation for (\w+)\(\d+\)/.exec(firstLine(error))?.[1];
@@ -89,20 +88,79 @@ export async function convertToFloat16(model: Model, keep: readonly string[] = [
 /** The conversion itself, keeping the ops in `keep` (and NEVER_CONVERTED) in float32. */
 export function toFloat16(model: Model, keep: ReadonlySet<string>): Model {
   const graph = model.graph;
-  const types = elementTypes(graph);
   const index = indexGraph(graph);
   const names = new NameSource(graph);
-  const isFloat = (t: string): boolean => t !== '' && types.get(t) === TensorDataType.FLOAT;
-  const half = (n: OnnxNode): boolean =>
-    (n.domain ?? '') === '' && !keep.has(n.op_type ?? '') && !NEVER_CONVERTED.has(n.op_type ?? '');
+  const rules = precisionRules(graph, keep);
+  const { isFloat, half, wantsHalf } = rules;
 
   // Precision of every float value: graph inputs float32, node outputs that of their node.
   const isHalf = new Map<string, boolean>();
   for (const n of graph.node) for (const o of n.output) if (isFloat(o)) isHalf.set(o, half(n));
 
-  // Initializers: converted when every reader wants float16, else a float16 copy for those that do.
+  const { initializer, newInits, halfInit } = convertInitializers(graph, index, names, rules);
+  const casts = new Casts(names);
+
+  // Graph outputs computed in float16 are renamed, and a Cast writes the float32 value under the
+  // output's name.
+  const outputs = new Set(graph.output.map((v) => v.name ?? ''));
+  const renamed = new Map<string, string>();
+  for (const o of outputs) if (isHalf.get(o) === true) renamed.set(o, names.fresh(`${o}_fp16`));
+  for (const [o, r] of renamed) casts.castOutput(r, o);
+
+  const node = graph.node.map((n) => {
+    const input = n.input.map((i, k) => {
+      if (!isFloat(i)) return i;
+      const want = wantsHalf(n, k);
+      if (index.initializers.has(i)) return want ? (halfInit.get(i) ?? i) : i;
+      const name = renamed.get(i) ?? i;
+      const have = isHalf.get(i) ?? false;
+      return have === want ? name : casts.cast(name, want);
+    });
+    const output = n.output.map((o) => renamed.get(o) ?? o);
+    return { ...n, input, output };
+  });
+  // Declared shapes stay useful, declared float types do not: float values lose their declarations.
+  const valueInfo = graph.value_info.filter((v) => !isFloat(v.name ?? ''));
+  return {
+    ...model,
+    graph: {
+      ...graph,
+      node: topologicalOrder({ ...graph, node: [...node, ...casts.nodes] }),
+      initializer: [...initializer, ...newInits],
+      value_info: valueInfo,
+    },
+  };
+}
+
+interface PrecisionRules {
+  /** A float32 value (input, output or initializer). */
+  isFloat: (t: string) => boolean;
+  /** Whether node `n` runs in float16. */
+  half: (n: OnnxNode) => boolean;
+  /** Whether node `n` reads its input `k` in float16 (some inputs stay float32 even then). */
+  wantsHalf: (n: OnnxNode, k: number) => boolean;
+}
+
+function precisionRules(graph: OnnxGraph, keep: ReadonlySet<string>): PrecisionRules {
+  const types = elementTypes(graph);
+  const isFloat = (t: string): boolean => t !== '' && types.get(t) === TensorDataType.FLOAT;
+  const half = (n: OnnxNode): boolean =>
+    (n.domain ?? '') === '' && !keep.has(n.op_type ?? '') && !NEVER_CONVERTED.has(n.op_type ?? '');
   const wantsHalf = (n: OnnxNode, k: number): boolean =>
     half(n) && !(FLOAT32_INPUTS[n.op_type ?? ''] ?? []).includes(k);
+  return { isFloat, half, wantsHalf };
+}
+
+/**
+ * Initializers: converted when every reader wants float16, else a float16 copy for those that do.
+ * `halfInit` maps each converted initializer to the name its float16 readers read.
+ */
+function convertInitializers(
+  graph: OnnxGraph,
+  index: GraphIndex,
+  names: NameSource,
+  { isFloat, wantsHalf }: PrecisionRules,
+): { initializer: OnnxTensor[]; newInits: OnnxTensor[]; halfInit: Map<string, string> } {
   const initReaders = new Map<string, boolean[]>();
   for (const n of graph.node)
     n.input.forEach((i, k) => {
@@ -128,51 +186,36 @@ export function toFloat16(model: Model, keep: ReadonlySet<string>): Model {
     halfInit.set(t.name ?? '', copy);
     return t;
   });
+  return { initializer, newInits, halfInit };
+}
 
-  const casts: OnnxNode[] = [];
-  const castCache = new Map<string, string>();
-  const cast = (t: string, toHalf: boolean): string => {
+/** The Cast nodes the conversion adds, one per value and direction. */
+class Casts {
+  readonly nodes: OnnxNode[] = [];
+  readonly #cache = new Map<string, string>();
+
+  readonly #names: NameSource;
+
+  constructor(names: NameSource) {
+    this.#names = names;
+  }
+
+  /** `t` in the other precision, through a Cast made on first use. */
+  cast(t: string, toHalf: boolean): string {
     const key = `${t}|${toHalf}`;
-    const cached = castCache.get(key);
+    const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const out = names.fresh(`${t}_${toHalf ? 'fp16' : 'fp32'}`);
-    casts.push(
-      makeNode('Cast', [t], [out], names.fresh(`${t}_Cast_${toHalf ? 'fp16' : 'fp32'}`), [
-        intAttr('to', toHalf ? TensorDataType.FLOAT16 : TensorDataType.FLOAT),
-      ]),
-    );
-    castCache.set(key, out);
+    const suffix = toHalf ? 'fp16' : 'fp32';
+    const out = this.#names.fresh(`${t}_${suffix}`);
+    const to = toHalf ? TensorDataType.FLOAT16 : TensorDataType.FLOAT;
+    this.nodes.push(makeNode('Cast', [t], [out], this.#names.fresh(`${t}_Cast_${suffix}`), [intAttr('to', to)]));
+    this.#cache.set(key, out);
     return out;
-  };
+  }
 
-  // Graph outputs computed in float16 are renamed, and a Cast writes the float32 value under the output's name.
-  const outputs = new Set(graph.output.map((v) => v.name ?? ''));
-  const renamed = new Map<string, string>();
-  for (const o of outputs) if (isHalf.get(o) === true) renamed.set(o, names.fresh(`${o}_fp16`));
-  for (const [o, r] of renamed)
-    casts.push(makeNode('Cast', [r], [o], names.fresh(`${o}_Cast_fp32`), [intAttr('to', TensorDataType.FLOAT)]));
-
-  const node = graph.node.map((n) => {
-    const input = n.input.map((i, k) => {
-      if (!isFloat(i)) return i;
-      const want = wantsHalf(n, k);
-      if (index.initializers.has(i)) return want ? (halfInit.get(i) ?? i) : i;
-      const name = renamed.get(i) ?? i;
-      const have = isHalf.get(i) ?? false;
-      return have === want ? name : cast(name, want);
-    });
-    const output = n.output.map((o) => renamed.get(o) ?? o);
-    return { ...n, input, output };
-  });
-  // Declared shapes stay useful, declared float types do not: float values lose their declarations.
-  const valueInfo = graph.value_info.filter((v) => !isFloat(v.name ?? ''));
-  return {
-    ...model,
-    graph: {
-      ...graph,
-      node: topologicalOrder({ ...graph, node: [...node, ...casts] }),
-      initializer: [...initializer, ...newInits],
-      value_info: valueInfo,
-    },
-  };
+  /** Writes the float16 value `from` as float32 under the graph output's name `output`. */
+  castOutput(from: string, output: string): void {
+    const name = this.#names.fresh(`${output}_Cast_fp32`);
+    this.nodes.push(makeNode('Cast', [from], [output], name, [intAttr('to', TensorDataType.FLOAT)]));
+  }
 }

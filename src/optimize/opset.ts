@@ -52,7 +52,9 @@ export function upgradeOpset(model: Model, target = QDQ_MIN_OPSET): Model {
     if (UNSUPPORTED.has(op)) {
       throw new RtinferError(
         'RTI_ERR_ARG_INVALID',
-        `the model imports opset ${from}, and int8 needs opset ${target}: its ${op} node '${n.name ?? ''}' would have to be rewritten for that, which rtinfer does not do yet (re-export the model at opset ${target} or later)`,
+        `the model imports opset ${from}, and int8 needs opset ${target}: its ${op} node '${n.name ?? ''}' ` +
+          `would have to be rewritten for that, which rtinfer does not do yet (re-export the model at ` +
+          `opset ${target} or later)`,
       );
     }
     const stem = n.name || op;

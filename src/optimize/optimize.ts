@@ -7,13 +7,13 @@
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { InferenceSession, type Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import { RtinferError, firstLine } from '../errors.js';
 import { buildSamples } from '../runtime/inputs.js';
 import { imageSizeFromMetadata } from '../runtime/metadata.js';
 import { inspectModel, parseOnnxModel } from '../runtime/model-info.js';
 import { encodeModel, type OnnxGraph, type OnnxModel } from '../runtime/onnx-schema.js';
-import { createSession, readModel, type LoadedModel } from '../runtime/session.js';
+import { createSession, openSession, readModel, type LoadedModel } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
 import { createReferenceCache, measureAccuracy, type AccuracyReport } from '../accuracy/accuracy.js';
@@ -150,7 +150,8 @@ async function autoExclude(
       });
       steps.push({ excluded: k, metric: a.metric, drop: a.drop });
       ctx.phase(
-        `auto-exclude: ${k} block(s) in float: ${a.metric} drop ${(a.drop * 100).toFixed(1)}% on the calibration images`,
+        `auto-exclude: ${k} block(s) in float: ${a.metric} drop ${(a.drop * 100).toFixed(1)}% ` +
+          `on the calibration images`,
       );
       last = { result, excluded };
       if (a.drop <= maxDrop)
@@ -204,11 +205,11 @@ export async function ortOptimized(bytes: Uint8Array, session: SessionSettings =
   const dir = await mkdtemp(path.join(tmpdir(), 'rtinfer-graph-opt-'));
   try {
     const file = path.join(dir, 'optimized.onnx');
-    const s = await InferenceSession.create(bytes, {
+    const s = await openSession(bytes, {
       graphOptimizationLevel: 'all',
-      optimizedModelFilePath: file,
-      logSeverityLevel: 4,
-      ...(session.intraOpThreads !== undefined ? { intraOpNumThreads: session.intraOpThreads } : {}),
+      optimizedModelPath: file,
+      logLevel: 'fatal',
+      intraOpThreads: session.intraOpThreads,
     });
     await s.release();
     return new Uint8Array(await readFile(file));
@@ -259,16 +260,7 @@ async function tryPart<T>(what: string, notes: string[], f: () => Promise<T>): P
 
 export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport> {
   const phase = o.onPhase ?? (() => {});
-  if (sameFile(o.model, o.out))
-    throw new RtinferError(
-      'RTI_ERR_ARG_INVALID',
-      `invalid --out '${o.out}': it is the input model; write the optimized model to another file`,
-    );
-  if (o.int8 !== undefined && o.fp16)
-    throw new RtinferError('RTI_ERR_ARG_INVALID', '--int8 and --fp16 cannot be combined: choose one precision');
-  if (o.int8 === undefined && !o.fp16 && (o.shapes ?? []).length === 0 && !o.graphOpt) {
-    throw new RtinferError('RTI_ERR_ARG_MISSING', 'nothing to do: give --int8, --fp16, --shape or --graph-opt');
-  }
+  checkOptions(o);
   const loaded = await readModel(o.model);
   let model: Model = parseOnnxModel(loaded.bytes, loaded.label);
   const transforms: string[] = [];
@@ -287,70 +279,16 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     transforms.push('fixed-shapes');
   }
   if (o.int8 !== undefined) {
-    const q = o.int8;
-    // Checked before any calibration work: --exclude names, and that something is left to quantize.
-    checkQuantizable(model, q.exclude ?? [], q.quantizeHead ?? false);
-    const files = await listCalibrationFiles(q.calibrate);
-    const split = splitCalibration(files, q.holdOut ?? true);
-    if (o.images === undefined) evaluation = split.evaluation.filter((f) => !f.toLowerCase().endsWith('.npy'));
-    phase(
-      `calibrating on ${split.calibration.length} file(s)${split.evaluation.length > 0 ? `, ${split.evaluation.length} held out for the accuracy check` : ''} (${q.method ?? 'minmax'})`,
-    );
-    const floatBytes = encodeModel(model);
-    const runtime = await createSession({ label: loaded.label, bytes: floatBytes, readMs: 0 }, o.session ?? {});
-    let feeds;
-    try {
-      feeds = await loadCalibrationFeeds(
-        split.calibration,
-        runtime,
-        inspectModel(loaded.bytes, loaded.label).metadata,
-        loaded.label,
-      );
-    } finally {
-      await runtime.release();
-    }
-    const qOptions: QuantizeOptions = {
-      method: q.method ?? 'minmax',
-      ...(q.percentile !== undefined ? { percentile: q.percentile } : {}),
-      names: q.exclude ?? [],
-      quantizeHead: q.quantizeHead ?? false,
-      activationType: q.activationType ?? 'uint8',
-      perChannel: q.perChannel ?? true,
-      ...(o.session ? { session: o.session } : {}),
-    };
-    let result = await quantizeStatic(model, feeds, qOptions);
-    if (q.sensitivity || q.maxAccuracyDrop !== undefined) {
-      const sample = feeds.slice(0, SENSITIVITY_SAMPLES);
-      const s = await nodeSensitivity(model, sample, result.ranges, qOptions, (done, total) => {
-        if (done === total || done % 20 === 0) phase(`sensitivity: ${done}/${total} nodes`);
-      });
-      report.sensitivity = { baseline: s.baseline, samples: sample.length, nodes: s.nodes };
-      if (q.maxAccuracyDrop !== undefined) {
-        const auto = await autoExclude(model, feeds, result.ranges, qOptions, s.nodes, q.maxAccuracyDrop, {
-          reference: o.model,
-          images: split.calibration.filter((f) => !f.toLowerCase().endsWith('.npy')),
-          phase,
-        });
-        report.autoExclude = auto.report;
-        if (auto.result !== undefined) result = auto.result;
-      }
-    }
-    model = result.model;
-    latencyFeeds = feeds[0];
-    transforms.push(`int8-${q.method ?? 'minmax'}`);
-    report.quantization = {
-      method: q.method ?? 'minmax',
-      activationType: q.activationType ?? 'uint8',
-      perChannel: q.perChannel ?? true,
-      calibrationFiles: split.calibration.length,
-      evaluationFiles: split.evaluation.length,
-      quantizedNodes: result.quantizedOps,
-      keptFloat: [...result.plan.keptFloat].map(([node, why]) => ({ node, why })),
-      qdqDomain: model.opset_import.some((x) => x.domain === 'com.microsoft') ? 'com.microsoft' : 'ai.onnx',
-    };
-    if (report.quantization.qdqDomain === 'com.microsoft')
+    const int8 = await quantizeInt8(model, loaded, o, o.int8, phase);
+    if (o.images === undefined) evaluation = int8.heldOutImages;
+    Object.assign(report, int8.report);
+    model = int8.model;
+    latencyFeeds = int8.latencyFeeds;
+    transforms.push(`int8-${o.int8.method ?? 'minmax'}`);
+    if (int8.report.quantization.qdqDomain === 'com.microsoft')
       notes.push(
-        "the model imports opset < 13, so per-channel QuantizeLinear/DequantizeLinear are onnxruntime's com.microsoft ones: the file runs on onnxruntime",
+        "the model imports opset < 13, so per-channel QuantizeLinear/DequantizeLinear are onnxruntime's " +
+          'com.microsoft ones: the file runs on onnxruntime',
       );
   }
   if (o.fp16) {
@@ -369,20 +307,11 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     bytes = await ortOptimized(bytes, o.session ?? {});
     transforms.push('graph-opt');
     notes.push(
-      'the pre-optimized graph was saved at level all: it may hold layouts specific to this CPU, so use it on the machine type it was made on',
+      'the pre-optimized graph was saved at level all: it may hold layouts specific to this CPU, so use it on ' +
+        'the machine type it was made on',
     );
   }
-  // A last check before writing: the result must load.
-  try {
-    const check = await createSession({ label: o.out, bytes, readMs: 0 }, o.session ?? {});
-    await check.release();
-  } catch (error) {
-    throw new RtinferError(
-      'RTI_ERR_SESSION_CREATE',
-      `the optimized model does not load in onnxruntime, so ${o.out} was not written: ${firstLine(error)}`,
-      { cause: error },
-    );
-  }
+  await checkLoads(bytes, o);
   await writeAtomic(o.out, bytes);
   phase(`wrote ${o.out}`);
 
@@ -399,8 +328,144 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     notes,
   };
   if (o.measure === false) return out;
-
   const optimized: LoadedModel = { label: o.out, path: path.resolve(o.out), bytes, readMs: 0 };
+  await measureAgainstOriginal(out, o, { loaded, optimized, latencyFeeds, evaluation, phase });
+  return out;
+}
+
+function checkOptions(o: OptimizeOptions): void {
+  if (sameFile(o.model, o.out))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid --out '${o.out}': it is the input model; write the optimized model to another file`,
+    );
+  if (o.int8 !== undefined && o.fp16)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', '--int8 and --fp16 cannot be combined: choose one precision');
+  if (o.int8 === undefined && !o.fp16 && (o.shapes ?? []).length === 0 && !o.graphOpt) {
+    throw new RtinferError('RTI_ERR_ARG_MISSING', 'nothing to do: give --int8, --fp16, --shape or --graph-opt');
+  }
+}
+
+interface Int8Step {
+  model: Model;
+  /** The first calibration sample, to time the latency comparison on. */
+  latencyFeeds: Record<string, Tensor> | undefined;
+  /** The held-out calibration images (not .npy tensors), for the accuracy check. */
+  heldOutImages: string[];
+  report: Pick<OptimizeReport, 'sensitivity' | 'autoExclude'> & {
+    quantization: NonNullable<OptimizeReport['quantization']>;
+  };
+}
+
+/** Calibrates on the non-held-out files and quantizes, with the sensitivity and auto-exclude parts. */
+async function quantizeInt8(
+  model: Model,
+  loaded: LoadedModel,
+  o: OptimizeOptions,
+  q: Int8Options,
+  phase: (text: string) => void,
+): Promise<Int8Step> {
+  // Checked before any calibration work: --exclude names, and that something is left to quantize.
+  checkQuantizable(model, q.exclude ?? [], q.quantizeHead ?? false);
+  const files = await listCalibrationFiles(q.calibrate);
+  const split = splitCalibration(files, q.holdOut ?? true);
+  phase(
+    `calibrating on ${split.calibration.length} file(s)` +
+      (split.evaluation.length > 0 ? `, ${split.evaluation.length} held out for the accuracy check` : '') +
+      ` (${q.method ?? 'minmax'})`,
+  );
+  const floatBytes = encodeModel(model);
+  const runtime = await createSession({ label: loaded.label, bytes: floatBytes, readMs: 0 }, o.session ?? {});
+  let feeds;
+  try {
+    feeds = await loadCalibrationFeeds(
+      split.calibration,
+      runtime,
+      inspectModel(loaded.bytes, loaded.label).metadata,
+      loaded.label,
+    );
+  } finally {
+    await runtime.release();
+  }
+  const qOptions: QuantizeOptions = {
+    method: q.method ?? 'minmax',
+    ...(q.percentile !== undefined ? { percentile: q.percentile } : {}),
+    names: q.exclude ?? [],
+    quantizeHead: q.quantizeHead ?? false,
+    activationType: q.activationType ?? 'uint8',
+    perChannel: q.perChannel ?? true,
+    ...(o.session ? { session: o.session } : {}),
+  };
+  let result = await quantizeStatic(model, feeds, qOptions);
+  const report: Pick<OptimizeReport, 'sensitivity' | 'autoExclude'> = {};
+  if (q.sensitivity || q.maxAccuracyDrop !== undefined) {
+    const sample = feeds.slice(0, SENSITIVITY_SAMPLES);
+    const s = await nodeSensitivity(model, sample, result.ranges, qOptions, (done, total) => {
+      if (done === total || done % 20 === 0) phase(`sensitivity: ${done}/${total} nodes`);
+    });
+    report.sensitivity = { baseline: s.baseline, samples: sample.length, nodes: s.nodes };
+    if (q.maxAccuracyDrop !== undefined) {
+      const auto = await autoExclude(model, feeds, result.ranges, qOptions, s.nodes, q.maxAccuracyDrop, {
+        reference: o.model,
+        images: split.calibration.filter((f) => !f.toLowerCase().endsWith('.npy')),
+        phase,
+      });
+      report.autoExclude = auto.report;
+      if (auto.result !== undefined) result = auto.result;
+    }
+  }
+  const quantized = result.model;
+  return {
+    model: quantized,
+    latencyFeeds: feeds[0],
+    heldOutImages: split.evaluation.filter((f) => !f.toLowerCase().endsWith('.npy')),
+    report: {
+      ...report,
+      quantization: {
+        method: q.method ?? 'minmax',
+        activationType: q.activationType ?? 'uint8',
+        perChannel: q.perChannel ?? true,
+        calibrationFiles: split.calibration.length,
+        evaluationFiles: split.evaluation.length,
+        quantizedNodes: result.quantizedOps,
+        keptFloat: [...result.plan.keptFloat].map(([node, why]) => ({ node, why })),
+        qdqDomain: quantized.opset_import.some((x) => x.domain === 'com.microsoft') ? 'com.microsoft' : 'ai.onnx',
+      },
+    },
+  };
+}
+
+/** A last check before writing: the result must load. */
+async function checkLoads(bytes: Uint8Array, o: OptimizeOptions): Promise<void> {
+  try {
+    const check = await createSession({ label: o.out, bytes, readMs: 0 }, o.session ?? {});
+    await check.release();
+  } catch (error) {
+    throw new RtinferError(
+      'RTI_ERR_SESSION_CREATE',
+      `the optimized model does not load in onnxruntime, so ${o.out} was not written: ${firstLine(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Latency (A/B), accuracy and, where the graph or shapes changed, cold start of the written model
+ * against the original, into `out`; a part that fails is recorded as { error } with a note.
+ */
+async function measureAgainstOriginal(
+  out: OptimizeReport,
+  o: OptimizeOptions,
+  ctx: {
+    loaded: LoadedModel;
+    optimized: LoadedModel;
+    latencyFeeds: Record<string, Tensor> | undefined;
+    evaluation: string[];
+    phase: (text: string) => void;
+  },
+): Promise<void> {
+  const { loaded, optimized, latencyFeeds, evaluation, phase } = ctx;
+  const notes = out.notes;
   phase('measuring latency (original and optimized in alternating blocks)');
   const abOptions = {
     ...(o.session ? { session: o.session } : {}),
@@ -440,8 +505,8 @@ export async function optimizeModel(o: OptimizeOptions): Promise<OptimizeReport>
     );
     if (o.graphOpt)
       notes.push(
-        'cold start of the optimized file measured with graph optimization disabled (session flag --graph-opt disabled), the original at the default (all)',
+        'cold start of the optimized file measured with graph optimization disabled (session flag --graph-opt ' +
+          'disabled), the original at the default (all)',
       );
   }
-  return out;
 }

@@ -97,11 +97,31 @@ export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
   const types = elementTypes(graph);
   const isFloat = (name: string): boolean =>
     name !== '' && types.get(name) === TensorDataType.FLOAT && !index.initializers.has(name);
+  const order = topologicalOrder(graph);
+  const { chosen, keptFloat } = chooseNodes(graph, exclude, { index, types, order, isFloat });
+  dropLonePassThrough(order, index, chosen);
+  const nodes = order.filter((n) => chosen.has(n));
+  const activations = activationsOf(nodes, index, chosen, isFloat);
+  return { nodes, activations, sharesScaleWith: sharedScales(nodes, new Set(activations)), keptFloat, index };
+}
+
+interface GraphFacts {
+  index: GraphIndex;
+  types: ReadonlyMap<string, number>;
+  order: readonly OnnxNode[];
+  /** A float tensor computed at run time (not an initializer). */
+  isFloat: (name: string) => boolean;
+}
+
+/** The nodes that can be quantized, and why notable others stay float (keyed by node name). */
+function chooseNodes(
+  graph: OnnxGraph,
+  exclude: ExcludeSpec,
+  { index, types, order, isFloat }: GraphFacts,
+): { chosen: Set<OnnxNode>; keptFloat: Map<string, string> } {
   const excluded = checkExclude(graph, exclude.names ?? []);
   const head = exclude.quantizeHead ? new Set<OnnxNode>() : headDecodeNodes(graph, index);
   const keptFloat = new Map<string, string>();
-  const order = topologicalOrder(graph);
-
   const chosen = new Set<OnnxNode>();
   for (const n of order) {
     const op = n.op_type ?? '';
@@ -130,8 +150,14 @@ export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
       continue;
     chosen.add(n);
   }
-  // Pass-through and folded ops are only worth quantizing next to quantized work: alone they
-  // would add a Q/DQ round trip and gain nothing.
+  return { chosen, keptFloat };
+}
+
+/**
+ * Pass-through and folded ops are only worth quantizing next to quantized work: alone they would
+ * add a Q/DQ round trip and gain nothing.
+ */
+function dropLonePassThrough(order: readonly OnnxNode[], index: GraphIndex, chosen: Set<OnnxNode>): void {
   for (const n of order) {
     const op = n.op_type ?? '';
     if (!chosen.has(n) || !(PASS_THROUGH_OPS.has(op) || FOLDED_OPS.has(op))) continue;
@@ -139,7 +165,15 @@ export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
     const readers = n.output.flatMap((o) => index.consumers.get(o) ?? []);
     if ((producer === undefined || !chosen.has(producer)) && !readers.some((r) => chosen.has(r))) chosen.delete(n);
   }
+}
 
+/** The tensors that get a Q/DQ pair, in node order: the chosen nodes' activation inputs and outputs. */
+function activationsOf(
+  nodes: readonly OnnxNode[],
+  index: GraphIndex,
+  chosen: ReadonlySet<OnnxNode>,
+  isFloat: (name: string) => boolean,
+): string[] {
   const folded = (t: string): boolean => {
     // t is produced by a quantized node and read only by one quantized Relu/Clip: no pair on t.
     const producer = index.producer.get(t);
@@ -161,19 +195,22 @@ export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
     seen.add(t);
     activations.push(t);
   };
-  const nodes = order.filter((n) => chosen.has(n));
   for (const n of nodes) {
     for (const k of activationInputs(n, index)) add(n.input[k] ?? '');
     add(n.output[0] ?? '');
   }
+  return activations;
+}
+
+/** Pass-through outputs share the scale of their input's chain (the chain's first tensor). */
+function sharedScales(nodes: readonly OnnxNode[], activations: ReadonlySet<string>): Map<string, string> {
   const sharesScaleWith = new Map<string, string>();
   for (const n of nodes) {
-    if (PASS_THROUGH_OPS.has(n.op_type ?? '') && seen.has(n.input[0] ?? '') && seen.has(n.output[0] ?? '')) {
-      const source = n.input[0]!;
-      sharesScaleWith.set(n.output[0]!, sharesScaleWith.get(source) ?? source);
-    }
+    const [source, target] = [n.input[0] ?? '', n.output[0] ?? ''];
+    if (PASS_THROUGH_OPS.has(n.op_type ?? '') && activations.has(source) && activations.has(target))
+      sharesScaleWith.set(target, sharesScaleWith.get(source) ?? source);
   }
-  return { nodes, activations, sharesScaleWith, keptFloat, index };
+  return sharesScaleWith;
 }
 
 /**

@@ -85,29 +85,61 @@ export function rewriteQdq(
   ranges: ReadonlyMap<string, Range>,
   options: QdqOptions = {},
 ): Model {
-  const graph = model.graph;
   const actType = options.activationType ?? 'uint8';
   const perChannel = options.perChannel ?? true;
   const domain = defaultOpset(model) >= 13 ? '' : 'com.microsoft';
-  const names = new NameSource(graph);
-  const { index } = plan;
-  const newInits: OnnxTensor[] = [];
-  const newNodes: OnnxNode[] = [];
-  const qElem = actType === 'uint8' ? TensorDataType.UINT8 : TensorDataType.INT8;
+  const out = new QdqWriter(new NameSource(model.graph), domain, actType);
+  const params = activationParamsOf(plan, ranges, actType);
+  const wiring = quantizeActivations(out, plan, params);
+  const nodeInputs = new Map<OnnxNode, string[]>();
+  for (const n of plan.nodes) nodeInputs.set(n, quantizedInputs(out, n, plan, params, perChannel));
+  return assemble(model, plan, out, nodeInputs, wiring);
+}
 
-  const scalar = (stem: string, type: number, value: number): string => {
-    const name = names.fresh(stem);
+/**
+ * What the rewrite adds to the graph, in the order it adds it: fresh names, new initializers and
+ * the Q/DQ nodes (appended, then sorted into topological order by `assemble`).
+ */
+class QdqWriter {
+  readonly inits: OnnxTensor[] = [];
+  readonly nodes: OnnxNode[] = [];
+  /** Element type of quantized activations and constants. */
+  readonly qElem: number;
+
+  constructor(
+    readonly names: NameSource,
+    readonly domain: string,
+    readonly actType: ActivationType,
+  ) {
+    this.qElem = actType === 'uint8' ? TensorDataType.UINT8 : TensorDataType.INT8;
+  }
+
+  scalar(stem: string, type: number, value: number): string {
+    const name = this.names.fresh(stem);
     const data =
       type === TensorDataType.FLOAT
         ? Float32Array.of(value)
         : type === TensorDataType.UINT8
           ? Uint8Array.of(value)
           : Int8Array.of(value);
-    newInits.push(makeTensor(name, type, [], data));
+    this.inits.push(makeTensor(name, type, [], data));
     return name;
-  };
+  }
 
-  // Activation parameters, shared along pass-through chains.
+  /** A DequantizeLinear named after `stem` reading [q, scale, zero point] into `output`. */
+  dequantize(stem: string, inputs: string[], output: string, axis?: number): void {
+    const attributes = axis === undefined ? [] : [intAttr('axis', axis)];
+    const name = this.names.fresh(`${stem}_DequantizeLinear`);
+    this.nodes.push(makeNode('DequantizeLinear', inputs, [output], name, attributes, this.domain));
+  }
+}
+
+/** Activation parameters, shared along pass-through chains. */
+function activationParamsOf(
+  plan: QdqPlan,
+  ranges: ReadonlyMap<string, Range>,
+  actType: ActivationType,
+): Map<string, QuantParams> {
   const params = new Map<string, QuantParams>();
   for (const t of plan.activations) {
     const source = plan.sharesScaleWith.get(t);
@@ -116,151 +148,179 @@ export function rewriteQdq(
     if (shared !== undefined) params.set(t, shared);
     else if (range !== undefined) params.set(t, activationParams(range, actType));
   }
+  return params;
+}
 
-  // Each activation: its producer now writes `<t>_fq`, and Q → DQ turns that back into `t`, so
-  // every reader (and a graph output of that name) sees the dequantized value without rewiring.
-  // Graph inputs have no producer: their readers are rewired to `<t>_dq` instead.
-  const renamedOutputs = new Map<string, string>();
-  const rewiredInputs = new Map<string, string>();
+/** How the activations' Q → DQ pairs are wired in: producers renamed, graph-input readers rewired. */
+interface Wiring {
+  renamedOutputs: Map<string, string>;
+  rewiredInputs: Map<string, string>;
+}
+
+/**
+ * Each activation: its producer now writes `<t>_fq`, and Q → DQ turns that back into `t`, so
+ * every reader (and a graph output of that name) sees the dequantized value without rewiring.
+ * Graph inputs have no producer: their readers are rewired to `<t>_dq` instead.
+ */
+function quantizeActivations(out: QdqWriter, plan: QdqPlan, params: ReadonlyMap<string, QuantParams>): Wiring {
+  const { names } = out;
+  const wiring: Wiring = { renamedOutputs: new Map(), rewiredInputs: new Map() };
   for (const t of plan.activations) {
     const p = params.get(t);
     if (p === undefined) continue;
-    const s = scalar(`${t}_scale`, TensorDataType.FLOAT, p.scale);
-    const z = scalar(`${t}_zero_point`, qElem, p.zeroPoint);
+    const s = out.scalar(`${t}_scale`, TensorDataType.FLOAT, p.scale);
+    const z = out.scalar(`${t}_zero_point`, out.qElem, p.zeroPoint);
     const quantized = names.fresh(`${t}_q`);
     let source = t;
     let target = t;
-    if (index.producer.has(t)) {
+    if (plan.index.producer.has(t)) {
       source = names.fresh(`${t}_fq`);
-      renamedOutputs.set(t, source);
+      wiring.renamedOutputs.set(t, source);
     } else {
       target = names.fresh(`${t}_dq`);
-      rewiredInputs.set(t, target);
+      wiring.rewiredInputs.set(t, target);
     }
-    newNodes.push(
-      makeNode('QuantizeLinear', [source, s, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], domain),
+    out.nodes.push(
+      makeNode('QuantizeLinear', [source, s, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], out.domain),
     );
-    newNodes.push(
-      makeNode('DequantizeLinear', [quantized, s, z], [target], names.fresh(`${t}_DequantizeLinear`), [], domain),
-    );
+    out.dequantize(t, [quantized, s, z], target);
   }
+  return wiring;
+}
 
-  const weightInputs = new Map<OnnxNode, string[]>();
-  for (const n of plan.nodes) {
-    const op = n.op_type ?? '';
-    const inputs = [...n.input];
-    if (COMPUTE_OPS.has(op) && index.initializers.has(n.input[1] ?? '')) {
-      const w = index.initializers.get(n.input[1]!)!;
-      const axis = !perChannel || op === 'MatMul' ? undefined : op === 'Gemm' && attrInt(n, 'transB', 0) === 0 ? 1 : 0;
-      const { q, scales } = quantizeWeights(floatValues(w)!, w.dims, axis);
-      const wq = names.fresh(`${w.name ?? 'W'}_quantized`);
-      const ws = names.fresh(`${w.name ?? 'W'}_scale`);
-      const wz = names.fresh(`${w.name ?? 'W'}_zero_point`);
-      const wd = names.fresh(`${w.name ?? 'W'}_DequantizeLinear_Output`);
-      const shape = axis === undefined ? [] : [scales.length];
-      newInits.push(
-        makeTensor(wq, TensorDataType.INT8, w.dims, q),
-        makeTensor(ws, TensorDataType.FLOAT, shape, scales),
-        makeTensor(wz, TensorDataType.INT8, shape, new Int8Array(scales.length)),
-      );
-      newNodes.push(
-        makeNode(
-          'DequantizeLinear',
-          [wq, ws, wz],
-          [wd],
-          names.fresh(`${w.name ?? 'W'}_DequantizeLinear`),
-          axis === undefined ? [] : [intAttr('axis', axis)],
-          domain,
-        ),
-      );
-      inputs[1] = wd;
-      const b = n.input[2];
-      const xParams = params.get(n.input[0] ?? '');
-      if (b !== undefined && b !== '' && xParams !== undefined) {
-        const bias = floatValues(index.initializers.get(b)!)!;
-        const bScales = Float32Array.from(
-          { length: bias.length },
-          (_, c) => xParams.scale * scales[axis === undefined ? 0 : c]!,
-        );
-        const bq = Int32Array.from(bias, (v, c) =>
-          Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / bScales[c]!))),
-        );
-        const bqName = names.fresh(`${b}_quantized`);
-        const bsName = names.fresh(`${b}_scale`);
-        const bzName = names.fresh(`${b}_zero_point`);
-        const bdName = names.fresh(`${b}_DequantizeLinear_Output`);
-        newInits.push(
-          makeTensor(bqName, TensorDataType.INT32, [bias.length], bq),
-          makeTensor(bsName, TensorDataType.FLOAT, [bias.length], bScales),
-          makeTensor(bzName, TensorDataType.INT32, [bias.length], new Int32Array(bias.length)),
-        );
-        newNodes.push(
-          makeNode(
-            'DequantizeLinear',
-            [bqName, bsName, bzName],
-            [bdName],
-            names.fresh(`${b}_DequantizeLinear`),
-            [intAttr('axis', 0)],
-            domain,
-          ),
-        );
-        inputs[2] = bdName;
-      }
+/** The inputs node `n` reads once its weight, bias and constant operands are stored quantized. */
+function quantizedInputs(
+  out: QdqWriter,
+  n: OnnxNode,
+  plan: QdqPlan,
+  params: ReadonlyMap<string, QuantParams>,
+  perChannel: boolean,
+): string[] {
+  const { index } = plan;
+  const op = n.op_type ?? '';
+  const inputs = [...n.input];
+  const weight = index.initializers.get(n.input[1] ?? '');
+  if (COMPUTE_OPS.has(op) && weight !== undefined) {
+    const axis = !perChannel || op === 'MatMul' ? undefined : op === 'Gemm' && attrInt(n, 'transB', 0) === 0 ? 1 : 0;
+    const { name, scales } = dequantizedWeight(out, weight, axis);
+    inputs[1] = name;
+    const b = n.input[2];
+    const xParams = params.get(n.input[0] ?? '');
+    if (b !== undefined && b !== '' && xParams !== undefined) {
+      const bias = floatValues(index.initializers.get(b)!)!;
+      inputs[2] = dequantizedBias(out, b, bias, xParams.scale, scales, axis);
     }
-    if (op === 'Add' || op === 'Mul') {
-      // Constant operands (a scale, an offset) are quantized with their own range.
-      for (let k = 0; k < 2; k++) {
-        const c = index.initializers.get(n.input[k] ?? '');
-        if (c === undefined || activationInputs(n, index).includes(k)) continue;
-        const v = floatValues(c)!;
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (const x of v) {
-          if (x < lo) lo = x;
-          if (x > hi) hi = x;
-        }
-        const p = activationParams([lo, hi], actType);
-        const q =
-          actType === 'uint8'
-            ? Uint8Array.from(v, (x) => clamp(Math.round(x / p.scale) + p.zeroPoint, 0, 255))
-            : Int8Array.from(v, (x) => clamp(Math.round(x / p.scale), -127, 127));
-        const qName = names.fresh(`${c.name ?? 'C'}_quantized`);
-        newInits.push(makeTensor(qName, qElem, c.dims, q));
-        const s = scalar(`${c.name ?? 'C'}_scale`, TensorDataType.FLOAT, p.scale);
-        const z = scalar(`${c.name ?? 'C'}_zero_point`, qElem, p.zeroPoint);
-        const d = names.fresh(`${c.name ?? 'C'}_DequantizeLinear_Output`);
-        newNodes.push(
-          makeNode(
-            'DequantizeLinear',
-            [qName, s, z],
-            [d],
-            names.fresh(`${c.name ?? 'C'}_DequantizeLinear`),
-            [],
-            domain,
-          ),
-        );
-        inputs[k] = d;
-      }
-    }
-    weightInputs.set(n, inputs);
   }
+  if (op === 'Add' || op === 'Mul') {
+    // Constant operands (a scale, an offset) are quantized with their own range.
+    for (let k = 0; k < 2; k++) {
+      const c = index.initializers.get(n.input[k] ?? '');
+      if (c === undefined || activationInputs(n, index).includes(k)) continue;
+      inputs[k] = dequantizedConstant(out, c);
+    }
+  }
+  return inputs;
+}
 
+/** The weight as int8 (per channel along `axis`, or one scale) behind a DequantizeLinear. */
+function dequantizedWeight(
+  out: QdqWriter,
+  w: OnnxTensor,
+  axis: number | undefined,
+): { name: string; scales: Float32Array } {
+  const { names } = out;
+  const { q, scales } = quantizeWeights(floatValues(w)!, w.dims, axis);
+  const wq = names.fresh(`${w.name ?? 'W'}_quantized`);
+  const ws = names.fresh(`${w.name ?? 'W'}_scale`);
+  const wz = names.fresh(`${w.name ?? 'W'}_zero_point`);
+  const wd = names.fresh(`${w.name ?? 'W'}_DequantizeLinear_Output`);
+  const shape = axis === undefined ? [] : [scales.length];
+  out.inits.push(
+    makeTensor(wq, TensorDataType.INT8, w.dims, q),
+    makeTensor(ws, TensorDataType.FLOAT, shape, scales),
+    makeTensor(wz, TensorDataType.INT8, shape, new Int8Array(scales.length)),
+  );
+  out.dequantize(w.name ?? 'W', [wq, ws, wz], wd, axis);
+  return { name: wd, scales };
+}
+
+/** The bias as int32 at the scale input_scale × weight_scale onnxruntime's integer kernels expect. */
+function dequantizedBias(
+  out: QdqWriter,
+  b: string,
+  bias: Float32Array,
+  inputScale: number,
+  weightScales: Float32Array,
+  axis: number | undefined,
+): string {
+  const { names } = out;
+  const bScales = Float32Array.from(
+    { length: bias.length },
+    (_, c) => inputScale * weightScales[axis === undefined ? 0 : c]!,
+  );
+  const bq = Int32Array.from(bias, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / bScales[c]!))));
+  const bqName = names.fresh(`${b}_quantized`);
+  const bsName = names.fresh(`${b}_scale`);
+  const bzName = names.fresh(`${b}_zero_point`);
+  const bdName = names.fresh(`${b}_DequantizeLinear_Output`);
+  out.inits.push(
+    makeTensor(bqName, TensorDataType.INT32, [bias.length], bq),
+    makeTensor(bsName, TensorDataType.FLOAT, [bias.length], bScales),
+    makeTensor(bzName, TensorDataType.INT32, [bias.length], new Int32Array(bias.length)),
+  );
+  out.dequantize(b, [bqName, bsName, bzName], bdName, 0);
+  return bdName;
+}
+
+/** A constant operand quantized like an activation, over its own min/max. */
+function dequantizedConstant(out: QdqWriter, c: OnnxTensor): string {
+  const v = floatValues(c)!;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of v) {
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  const p = activationParams([lo, hi], out.actType);
+  const q =
+    out.actType === 'uint8'
+      ? Uint8Array.from(v, (x) => clamp(Math.round(x / p.scale) + p.zeroPoint, 0, 255))
+      : Int8Array.from(v, (x) => clamp(Math.round(x / p.scale), -127, 127));
+  const qName = out.names.fresh(`${c.name ?? 'C'}_quantized`);
+  out.inits.push(makeTensor(qName, out.qElem, c.dims, q));
+  const s = out.scalar(`${c.name ?? 'C'}_scale`, TensorDataType.FLOAT, p.scale);
+  const z = out.scalar(`${c.name ?? 'C'}_zero_point`, out.qElem, p.zeroPoint);
+  const d = out.names.fresh(`${c.name ?? 'C'}_DequantizeLinear_Output`);
+  out.dequantize(c.name ?? 'C', [qName, s, z], d);
+  return d;
+}
+
+/** The rewritten model: nodes rewired, Q/DQ nodes and initializers added, unused float weights dropped. */
+function assemble(
+  model: Model,
+  plan: QdqPlan,
+  out: QdqWriter,
+  nodeInputs: ReadonlyMap<OnnxNode, string[]>,
+  { renamedOutputs, rewiredInputs }: Wiring,
+): Model {
+  const { graph } = model;
+  const { index } = plan;
   const node: OnnxNode[] = [];
   for (const n of graph.node) {
-    const input = (weightInputs.get(n) ?? n.input).map((i) => rewiredInputs.get(i) ?? i);
+    const input = (nodeInputs.get(n) ?? n.input).map((i) => rewiredInputs.get(i) ?? i);
     const output = n.output.map((o) => renamedOutputs.get(o) ?? o);
     node.push({ ...n, input, output });
   }
-  node.push(...newNodes);
+  node.push(...out.nodes);
   const opsetImport =
-    domain === '' || model.opset_import.some((o) => o.domain === 'com.microsoft')
+    out.domain === '' || model.opset_import.some((o) => o.domain === 'com.microsoft')
       ? model.opset_import
       : [...model.opset_import, { domain: 'com.microsoft', version: 1 }];
   // Declared types of renamed values stay with the name readers see; the _fq values are undeclared.
   const used = new Set(node.flatMap((n) => n.input));
   const initializer = [
     ...graph.initializer.filter((t) => used.has(t.name ?? '') || !index.initializers.has(t.name ?? '')),
-    ...newInits,
+    ...out.inits,
   ];
   const input = graph.input.filter((v) => !index.initializers.has(v.name ?? '') || used.has(v.name ?? ''));
   // ONNX wants nodes in topological order, and the Q/DQ nodes were appended at the end.

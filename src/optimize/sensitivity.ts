@@ -8,8 +8,9 @@
  * before SiLU (saturatedLowerBound) shows up as large error at the Conv output that no reader
  * can see. Model outputs are what the user sees.
  */
-import { InferenceSession, type Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import { encodeModel, type OnnxGraph, type OnnxModel, type OnnxNode } from '../runtime/onnx-schema.js';
+import { openSession } from '../runtime/session.js';
 import type { CollectedRanges } from './calibrate.js';
 import { COMPUTE_OPS, type QdqPlan } from './qdq-plan.js';
 import { quantizeStatic, type QuantizeOptions } from './quantize.js';
@@ -54,7 +55,7 @@ export interface SensitivityResult {
 }
 
 async function outputsOf(bytes: Uint8Array, feeds: readonly Feeds[]): Promise<Float32Array[][]> {
-  const s = await InferenceSession.create(bytes, { logSeverityLevel: 4 });
+  const s = await openSession(bytes, { logLevel: 'fatal' });
   try {
     const out: Float32Array[][] = [];
     for (const f of feeds) {

@@ -11,10 +11,11 @@
  * Convention: 1 multiply-accumulate = 2 FLOPs. Bias additions (Conv B, Gemm C) are ignored: they
  * are one add per output element, negligible next to the products.
  */
-import { InferenceSession, type Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RtinferError, firstLine } from '../errors.js';
 import { encodeModel, type OnnxNode } from './onnx-schema.js';
 import { parseOnnxModel } from './model-info.js';
+import { openSession } from './session.js';
 
 export interface FlopsEstimate {
   /** Sum of byOp, in FLOPs (2 per multiply-accumulate). */
@@ -124,9 +125,9 @@ async function runForDims(
 ): Promise<Map<string, Dims>> {
   let session: InferenceSession | undefined;
   try {
-    // Level 3 (error) silences the per-weight warnings old exports cause; 'disabled' keeps every
-    // node, and its tensor names, as they are in the file.
-    session = await InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled', logSeverityLevel: 3 });
+    // 'error' silences the per-weight warnings old exports cause; 'disabled' keeps every node, and
+    // its tensor names, as they are in the file.
+    session = await openSession(bytes, { graphOptimizationLevel: 'disabled', logLevel: 'error' });
     // Feed only the inputs the session has: extra feeds are an error in ORT and cost nothing here.
     const sessionFeeds: Record<string, Tensor> = {};
     for (const name of session.inputNames) {

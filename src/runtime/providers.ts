@@ -41,7 +41,9 @@ export function listExecutionProviders(): ProviderStatus[] {
     return {
       name,
       available: false,
-      reason: `its library (${libs[0] ?? name}) is not installed; reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12`,
+      reason:
+        `its library (${libs[0] ?? name}) is not installed; reinstall onnxruntime-node with ` +
+        `ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12`,
     };
   });
   return cached;
@@ -56,7 +58,8 @@ export function assertProvidersAvailable(names: readonly string[]): void {
       const have = all.map((p) => p.name + (p.available ? '' : ' (not installed)')).join(', ');
       throw new RtinferError(
         'RTI_ERR_EP_UNAVAILABLE',
-        `execution provider '${name}' is not in this onnxruntime-node build for ${process.platform}/${process.arch} (it has: ${have})`,
+        `execution provider '${name}' is not in this onnxruntime-node build ` +
+          `for ${process.platform}/${process.arch} (it has: ${have})`,
       );
     }
     if (!status.available) {

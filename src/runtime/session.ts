@@ -103,18 +103,44 @@ function sessionError(model: LoadedModel, error: unknown, settings: SessionSetti
   });
 }
 
-export async function createSession(model: LoadedModel, settings: SessionSettings = {}): Promise<RuntimeSession> {
+/** rtinfer's settings as onnxruntime options, refusing bad values and missing providers first. */
+function ortOptions(settings: SessionSettings): InferenceSession.SessionOptions {
   const options = toOrtOptions(settings);
   assertProvidersAvailable(settings.executionProviders ?? ['cpu']);
+  return options;
+}
+
+/**
+ * The one call to InferenceSession.create, from bytes or a path (as onnxruntime-node's backend has
+ * one place that makes session handles), so every session rtinfer makes gets its options the same way.
+ */
+function create(source: Uint8Array | string, options: InferenceSession.SessionOptions): Promise<InferenceSession> {
+  return typeof source === 'string'
+    ? InferenceSession.create(source, options)
+    : InferenceSession.create(source, options);
+}
+
+/**
+ * A bare onnxruntime session for rtinfer's own passes (FLOPs shapes, float16 probes, offline graph
+ * optimization), with onnxruntime's error as it is: each caller words it for what it was doing.
+ * Settings not given keep toOrtOptions' defaults (cpu, sequential, 'all', log level 'fatal').
+ */
+export function openSession(source: Uint8Array | string, settings: SessionSettings = {}): Promise<InferenceSession> {
+  return create(source, ortOptions(settings));
+}
+
+export async function createSession(model: LoadedModel, settings: SessionSettings = {}): Promise<RuntimeSession> {
+  // Bad settings are refused as they are, before the clock starts, not as a session failure.
+  const options = ortOptions(settings);
   const t0 = performance.now();
   let session: InferenceSession;
   try {
-    session = await InferenceSession.create(model.bytes, options);
+    session = await create(model.bytes, options);
   } catch (error) {
     // Weights stored as external data resolve relative to the model file, which bytes do not carry.
     if (model.path !== undefined && /external/i.test(firstLine(error))) {
       try {
-        session = await InferenceSession.create(model.path, options);
+        session = await create(model.path, options);
       } catch (again) {
         throw sessionError(model, again, settings);
       }

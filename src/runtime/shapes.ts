@@ -89,7 +89,8 @@ export function resolveShapes(
       if (specs.length !== 1) {
         throw new RtinferError(
           'RTI_ERR_ARG_INVALID',
-          `--shape ${o.dims.join('x')} needs an input name: the model has ${specs.length} inputs (${specs.map((s) => s.name).join(', ')})`,
+          `--shape ${o.dims.join('x')} needs an input name: the model has ${specs.length} inputs ` +
+            `(${specs.map((s) => s.name).join(', ')})`,
         );
       }
       name = specs[0]?.name ?? '';
@@ -143,14 +144,16 @@ export function checkFits(spec: TensorSpec, dims: readonly number[], origin: str
   if (dims.length !== spec.shape.length) {
     throw new RtinferError(
       'RTI_ERR_SHAPE_MISMATCH',
-      `${origin} gives input '${spec.name}' ${dims.length} dimensions [${dims.join(',')}], but the model declares ${spec.shape.length}: ${formatShape(spec.shape)}`,
+      `${origin} gives input '${spec.name}' ${dims.length} dimensions [${dims.join(',')}], but the model ` +
+        `declares ${spec.shape.length}: ${formatShape(spec.shape)}`,
     );
   }
   spec.shape.forEach((d, i) => {
     if (typeof d === 'number' && d > 0 && dims[i] !== d) {
       throw new RtinferError(
         'RTI_ERR_SHAPE_MISMATCH',
-        `${origin} gives input '${spec.name}' dimension ${i} = ${dims[i]}, but the model fixes it at ${d}: ${formatShape(spec.shape)}`,
+        `${origin} gives input '${spec.name}' dimension ${i} = ${dims[i]}, but the model fixes it ` +
+          `at ${d}: ${formatShape(spec.shape)}`,
       );
     }
   });

@@ -8,7 +8,14 @@ import { RtinferError } from '../errors.js';
 import type { VideoInput } from './source.js';
 
 export const FFMPEG_HINT =
-  'apt-get install ffmpeg (Debian/Ubuntu), brew install ffmpeg (macOS), or set RTINFER_FFMPEG and RTINFER_FFPROBE to the binaries';
+  'apt-get install ffmpeg (Debian/Ubuntu), brew install ffmpeg (macOS), or set RTINFER_FFMPEG and ' +
+  'RTINFER_FFPROBE to the binaries';
+
+/** ffmpeg's ways of saying a file is not a video it can decode. */
+const NOT_DECODABLE = new RegExp(
+  'Invalid data found|could not find codec|moov atom not found|does not contain any stream|Unknown input format',
+  'i',
+);
 
 export function ffmpegPath(): string {
   return process.env['RTINFER_FFMPEG'] ?? 'ffmpeg';
@@ -61,13 +68,7 @@ export function errorFromStderr(input: VideoInput, stderr: string, opening: bool
     return new RtinferError('RTI_ERR_VIDEO_NOT_FOUND', `${where}: no such file or device`);
   if (/Permission denied/i.test(stderr))
     return new RtinferError('RTI_ERR_VIDEO_NOT_FOUND', `${where}: permission denied`);
-  if (
-    opening &&
-    input.kind === 'file' &&
-    /Invalid data found|could not find codec|moov atom not found|does not contain any stream|Unknown input format/i.test(
-      stderr,
-    )
-  ) {
+  if (opening && input.kind === 'file' && NOT_DECODABLE.test(stderr)) {
     return new RtinferError('RTI_ERR_VIDEO_UNSUPPORTED', `${where}: not a video ffmpeg can decode (${last})`);
   }
   if (opening)

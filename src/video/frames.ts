@@ -34,7 +34,8 @@ export function processCpuMs(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the 14th field, stime the 15th.
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the 14th
+    // field, stime the 15th.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) * CLOCK_TICK_MS;
   } catch {
@@ -162,7 +163,8 @@ export async function* ffmpegFrames(o: FfmpegFrameOptions): AsyncGenerator<Frame
     if (dog.fired === 'stall')
       throw new RtinferError(
         'RTI_ERR_VIDEO_DECODE',
-        `${o.input.location}: stalled, no frame for ${(o.stallTimeoutMs / 1000).toFixed(0)} s after frame ${index} (--open-timeout)`,
+        `${o.input.location}: stalled, no frame for ${(o.stallTimeoutMs / 1000).toFixed(0)} s after ` +
+          `frame ${index} (--open-timeout)`,
       );
     if (code !== 0) throw errorFromStderr(o.input, stderr(), index === 0);
     // A damaged file decodes to its end with ffmpeg exiting 0 and errors logged (concealed frames):

@@ -14,7 +14,10 @@ import { ffmpegFrames, stdinFrames, type Frame } from './frames.js';
 import type { VideoInput } from './source.js';
 
 export interface OpenVideoOptions {
-  /** Where frames are resized: 'ffmpeg' (default, the prescaled path) or 'sharp' (full frames, resized by the pipeline). */
+  /**
+   * Where frames are resized: 'ffmpeg' (default, the prescaled path) or 'sharp' (full frames, resized
+   * by the pipeline).
+   */
   resize?: 'ffmpeg' | 'sharp';
   openTimeoutMs?: number;
   stallTimeoutMs?: number;
@@ -49,7 +52,8 @@ export async function openVideo(
       if (channels === undefined)
         throw new RtinferError(
           'RTI_ERR_VIDEO_UNSUPPORTED',
-          `stdin: unsupported pixel format '${o.rawFrame.pixelFormat}' for raw frames (expected ${Object.keys(RAW_FORMATS).join(', ')}; or send MJPEG)`,
+          `stdin: unsupported pixel format '${o.rawFrame.pixelFormat}' for raw frames ` +
+            `(expected ${Object.keys(RAW_FORMATS).join(', ')}; or send MJPEG)`,
         );
       const { width, height } = o.rawFrame;
       return {
@@ -68,7 +72,9 @@ export async function openVideo(
       const code = (error as NodeJS.ErrnoException).code;
       throw new RtinferError(
         'RTI_ERR_VIDEO_NOT_FOUND',
-        `${input.location}: ${code === 'ENOENT' ? `no such ${input.kind === 'camera' ? 'camera device' : 'file'}` : `cannot read it (${code ?? 'error'})`}`,
+        code === 'ENOENT'
+          ? `${input.location}: no such ${input.kind === 'camera' ? 'camera device' : 'file'}`
+          : `${input.location}: cannot read it (${code ?? 'error'})`,
       );
     }
   }

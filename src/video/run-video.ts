@@ -113,155 +113,199 @@ export async function runVideo(
   predict: (image: ImageSource) => Promise<VisionResult>,
   o: VideoRunOptions,
 ): Promise<VideoSummary> {
-  const t0 = performance.now();
-  const latency = new LatencyRecorder();
-  const stages = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<
+  const run = new VideoRun(predict, o);
+  let failure: RtinferError | Error | undefined;
+  try {
+    if (o.realtime) await latestFrameWins(run, frames);
+    else await allFrames(run, frames);
+  } catch (error) {
+    if (isRtinferError(error) && error.kind !== 'refused' && /VIDEO/.test(error.code)) failure = error;
+    else throw error;
+  }
+  return run.summary(failure);
+}
+
+type Captured = Frame & { captureMs: number };
+
+/** One run's clock, counts and recorders, and what it does with each frame. */
+class VideoRun {
+  readonly t0 = performance.now();
+  readonly counts = { framesIn: 0, processed: 0, dropped: 0, skipped: 0, failed: 0, late: 0 };
+  readonly #latency = new LatencyRecorder();
+  readonly #stages = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<
     StageName,
     LatencyRecorder
   >;
-  const deadlineMs =
-    o.deadlineMs ?? (o.paceFps ? 1000 / o.paceFps : o.sourceFps && o.realtime ? 1000 / o.sourceFps : undefined);
-  const counts = { framesIn: 0, processed: 0, dropped: 0, skipped: 0, failed: 0, late: 0 };
-  let lastDone = -1;
-  let inOrder = true;
-  let failure: RtinferError | Error | undefined;
-  let decoderCpu: number | undefined;
-  const behind = { frames: 0, maxLagMs: 0 };
-  const at = (ms: number): number => r3(ms - t0);
-  const mediaTime = (i: number): number | null => (o.sourceFps ? r3(i / o.sourceFps) : null);
-  type Captured = Frame & { captureMs: number };
+  readonly #deadlineMs: number | undefined;
+  readonly #behind = { frames: 0, maxLagMs: 0 };
+  readonly #limit: number;
+  #lastDone = -1;
+  #inOrder = true;
+  #decoderCpu: number | undefined;
 
-  const emit = async (rec: FrameRecord, r?: VisionResult, image?: ImageSource): Promise<void> => {
-    if (o.onFrame) await o.onFrame(rec, r, image);
-  };
+  constructor(
+    readonly predict: (image: ImageSource) => Promise<VisionResult>,
+    readonly o: VideoRunOptions,
+  ) {
+    this.#deadlineMs =
+      o.deadlineMs ?? (o.paceFps ? 1000 / o.paceFps : o.sourceFps && o.realtime ? 1000 / o.sourceFps : undefined);
+    this.#limit = o.maxFrames ?? Infinity;
+  }
 
-  async function handle(f: Captured): Promise<void> {
+  /** ms from the run's start, rounded. */
+  at(ms: number): number {
+    return r3(ms - this.t0);
+  }
+
+  mediaTime(i: number): number | null {
+    return this.o.sourceFps ? r3(i / this.o.sourceFps) : null;
+  }
+
+  aborted(): boolean {
+    return this.o.signal?.aborted === true;
+  }
+
+  async emit(rec: FrameRecord, r?: VisionResult, image?: ImageSource): Promise<void> {
+    if (this.o.onFrame) await this.o.onFrame(rec, r, image);
+  }
+
+  /** A frame's record with no result: skipped or dropped. */
+  passed(f: Captured, status: 'skipped' | 'dropped'): FrameRecord {
+    return { frame: f.index, t: this.mediaTime(f.index), captureMs: this.at(f.captureMs), status };
+  }
+
+  async handle(f: Captured): Promise<void> {
     const start = performance.now();
     const rec: FrameRecord = {
       frame: f.index,
-      t: mediaTime(f.index),
-      captureMs: at(f.captureMs),
+      t: this.mediaTime(f.index),
+      captureMs: this.at(f.captureMs),
       status: 'done',
-      startMs: at(start),
+      startMs: this.at(start),
     };
-    if (f.index < lastDone) inOrder = false;
-    lastDone = f.index;
+    if (f.index < this.#lastDone) this.#inOrder = false;
+    this.#lastDone = f.index;
     try {
-      const r = await predict(f.image);
+      const r = await this.predict(f.image);
       const end = performance.now();
-      counts.processed++;
-      rec.endMs = at(end);
+      this.counts.processed++;
+      rec.endMs = this.at(end);
       rec.latencyMs = r3(end - f.captureMs);
-      latency.record((end - f.captureMs) * 1000);
-      for (const s of STAGE_NAMES) stages[s].record(r.speedMs[s] * 1000);
+      this.#latency.record((end - f.captureMs) * 1000);
+      for (const s of STAGE_NAMES) this.#stages[s].record(r.speedMs[s] * 1000);
       rec.speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
-      if (deadlineMs !== undefined) {
-        rec.late = end - f.captureMs > deadlineMs;
-        if (rec.late) counts.late++;
+      if (this.#deadlineMs !== undefined) {
+        rec.late = end - f.captureMs > this.#deadlineMs;
+        if (rec.late) this.counts.late++;
       }
-      await emit(rec, r, f.image);
+      await this.emit(rec, r, f.image);
     } catch (error) {
       // One frame that fails (a corrupt JPEG on stdin) fails its own record, not the run.
       if (!isRtinferError(error) || error.kind !== 'usage') throw error;
-      counts.failed++;
+      this.counts.failed++;
       rec.status = 'failed';
-      rec.endMs = at(performance.now());
+      rec.endMs = this.at(performance.now());
       rec.error = { code: error.code, message: error.message };
-      await emit(rec);
+      await this.emit(rec);
     }
   }
 
-  const aborted = (): boolean => o.signal?.aborted === true;
-  const limit = o.maxFrames ?? Infinity;
-
   /** Frames with their capture time: arrival, or the pace's schedule (waiting for it). */
-  async function* captured(): AsyncGenerator<Captured> {
+  async *captured(frames: AsyncIterable<Frame>): AsyncGenerator<Captured> {
+    const o = this.o;
     for await (const f of frames) {
-      if (aborted() || counts.framesIn >= limit) return;
-      counts.framesIn++;
-      if (f.decoderCpuMs !== undefined) decoderCpu = f.decoderCpuMs;
+      if (this.aborted() || this.counts.framesIn >= this.#limit) return;
+      this.counts.framesIn++;
+      if (f.decoderCpuMs !== undefined) this.#decoderCpu = f.decoderCpuMs;
       let captureMs = f.arrivedMs;
       if (o.paceFps) {
-        const due = t0 + (f.index * 1000) / o.paceFps;
+        const due = this.t0 + (f.index * 1000) / o.paceFps;
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait, undefined, o.signal ? { signal: o.signal } : {}).catch(() => undefined);
         captureMs = Math.max(due, f.arrivedMs);
         const lag = f.arrivedMs - due;
-        if (lag > 1000 / o.paceFps) behind.frames++;
-        behind.maxLagMs = Math.max(behind.maxLagMs, lag);
+        if (lag > 1000 / o.paceFps) this.#behind.frames++;
+        this.#behind.maxLagMs = Math.max(this.#behind.maxLagMs, lag);
       }
       yield { ...f, captureMs };
     }
   }
 
-  try {
-    if (!o.realtime) {
-      for await (const f of captured()) {
-        if (!keepFrame(f.index, o)) {
-          counts.skipped++;
-          await emit({ frame: f.index, t: mediaTime(f.index), captureMs: at(f.captureMs), status: 'skipped' });
-          continue;
-        }
-        await handle(f);
-        if (aborted()) break;
-      }
-    } else {
-      const slot = new LatestSlot<Captured>();
-      const drops: FrameRecord[] = [];
-      const reader = (async () => {
-        try {
-          for await (const f of captured()) {
-            const old = slot.put(f);
-            if (old !== undefined) {
-              counts.dropped++;
-              drops.push({
-                frame: old.index,
-                t: mediaTime(old.index),
-                captureMs: at(old.captureMs),
-                status: 'dropped',
-              });
-            }
-          }
-          slot.close();
-        } catch (error) {
-          slot.close(error);
-        }
-      })();
-      try {
-        for (;;) {
-          const f = await slot.take();
-          for (const d of drops.splice(0)) await emit(d);
-          if (f === undefined || aborted()) break;
-          await handle(f);
-        }
-      } finally {
-        slot.close();
-        await reader;
-        for (const d of drops.splice(0)) await emit(d);
-      }
-    }
-  } catch (error) {
-    if (isRtinferError(error) && error.kind !== 'refused' && /VIDEO/.test(error.code)) failure = error;
-    else throw error;
+  summary(failure: RtinferError | Error | undefined): VideoSummary {
+    const o = this.o;
+    const counts = this.counts;
+    const wallMs = performance.now() - this.t0;
+    const cap = summarize(this.#latency);
+    const decoderCpu = this.#decoderCpu;
+    return {
+      mode: o.realtime ? 'realtime' : 'all-frames',
+      paceFps: o.paceFps ?? null,
+      deadlineMs: this.#deadlineMs === undefined ? null : r3(this.#deadlineMs),
+      ...counts,
+      wallMs: r3(wallMs),
+      achievedFps: r3(counts.processed / (wallMs / 1000)),
+      inOrder: this.#inOrder,
+      captureToResultMs: { ...cap, max: r3(this.#latency.count ? this.#latency.maxUs / 1000 : 0) },
+      stagesMs: Object.fromEntries(STAGE_NAMES.map((s) => [s, summarize(this.#stages[s])])) as Record<
+        StageName,
+        StageSummary
+      >,
+      ...(o.paceFps ? { sourceBehind: { frames: this.#behind.frames, maxLagMs: r3(this.#behind.maxLagMs) } } : {}),
+      ...(decoderCpu !== undefined && counts.framesIn > 0
+        ? { decoderCpuMs: { total: decoderCpu, perFrame: r3(decoderCpu / counts.framesIn) } }
+        : {}),
+      ...(failure
+        ? { error: { code: isRtinferError(failure) ? failure.code : 'error', message: firstLine(failure) } }
+        : {}),
+    };
   }
-  const wallMs = performance.now() - t0;
-  const cap = summarize(latency);
-  return {
-    mode: o.realtime ? 'realtime' : 'all-frames',
-    paceFps: o.paceFps ?? null,
-    deadlineMs: deadlineMs === undefined ? null : r3(deadlineMs),
-    ...counts,
-    wallMs: r3(wallMs),
-    achievedFps: r3(counts.processed / (wallMs / 1000)),
-    inOrder,
-    captureToResultMs: { ...cap, max: r3(latency.count ? latency.maxUs / 1000 : 0) },
-    stagesMs: Object.fromEntries(STAGE_NAMES.map((s) => [s, summarize(stages[s])])) as Record<StageName, StageSummary>,
-    ...(o.paceFps ? { sourceBehind: { frames: behind.frames, maxLagMs: r3(behind.maxLagMs) } } : {}),
-    ...(decoderCpu !== undefined && counts.framesIn > 0
-      ? { decoderCpuMs: { total: decoderCpu, perFrame: r3(decoderCpu / counts.framesIn) } }
-      : {}),
-    ...(failure
-      ? { error: { code: isRtinferError(failure) ? failure.code : 'error', message: firstLine(failure) } }
-      : {}),
-  };
+}
+
+/** All frames: the next frame is pulled only when the model is free; `every` / `fps` skip some. */
+async function allFrames(run: VideoRun, frames: AsyncIterable<Frame>): Promise<void> {
+  for await (const f of run.captured(frames)) {
+    if (!keepFrame(f.index, run.o)) {
+      run.counts.skipped++;
+      await run.emit(run.passed(f, 'skipped'));
+      continue;
+    }
+    await run.handle(f);
+    if (run.aborted()) break;
+  }
+}
+
+/**
+ * Latest frame wins: a reader keeps only the newest frame in a one-frame slot while the model
+ * works; a frame replaced before the model took it is dropped, and its record is emitted before
+ * the next frame is handled.
+ */
+async function latestFrameWins(run: VideoRun, frames: AsyncIterable<Frame>): Promise<void> {
+  const slot = new LatestSlot<Captured>();
+  const drops: FrameRecord[] = [];
+  const reader = (async () => {
+    try {
+      for await (const f of run.captured(frames)) {
+        const old = slot.put(f);
+        if (old !== undefined) {
+          run.counts.dropped++;
+          drops.push(run.passed(old, 'dropped'));
+        }
+      }
+      slot.close();
+    } catch (error) {
+      slot.close(error);
+    }
+  })();
+  try {
+    for (;;) {
+      const f = await slot.take();
+      for (const d of drops.splice(0)) await run.emit(d);
+      if (f === undefined || run.aborted()) break;
+      await run.handle(f);
+    }
+  } finally {
+    slot.close();
+    await reader;
+    for (const d of drops.splice(0)) await run.emit(d);
+  }
 }

@@ -118,7 +118,8 @@ export async function expandImages(pattern: string): Promise<string[]> {
 export function skippedNote(skipped: readonly string[], max = 10): string {
   const names = skipped.slice(0, max).map((p) => path.basename(p));
   const more = skipped.length > max ? `, and ${skipped.length - max} more` : '';
-  return `${skipped.length} non-image ${skipped.length === 1 ? 'entry' : 'entries'} skipped: ${names.join(', ')}${more}`;
+  const entries = skipped.length === 1 ? 'entry' : 'entries';
+  return `${skipped.length} non-image ${entries} skipped: ${names.join(', ')}${more}`;
 }
 
 /**

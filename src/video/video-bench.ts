@@ -190,7 +190,8 @@ export function videoVerdict(s: VideoSummary, fps: number, singleStreamP99Ms: nu
   const p99WithinTwiceSingleStream = s.captureToResultMs.p99 <= 2 * singleStreamP99Ms;
   const text = keepsUp
     ? `keeps up with ${fps} fps: no frame dropped, ${s.late} of ${s.processed} late`
-    : `does not keep up with ${fps} fps: ${s.dropped} of ${s.framesIn} frames dropped, ${s.late} of ${s.processed} late; it processed ${s.achievedFps.toFixed(1)} fps`;
+    : `does not keep up with ${fps} fps: ${s.dropped} of ${s.framesIn} frames dropped, ${s.late} ` +
+      `of ${s.processed} late; it processed ${s.achievedFps.toFixed(1)} fps`;
   return { keepsUp, text, p99WithinTwiceSingleStream };
 }
 
@@ -270,12 +271,17 @@ export function renderVideoBench(v: VideoBenchResult): string {
   const c = s.captureToResultMs;
   return [
     '',
-    `video ${v.file} (${v.width}x${v.height}${v.sourceFps ? ` @ ${v.sourceFps} fps` : ''}) replayed at ${v.fps} fps, latest frame wins, ${v.path}`,
-    `  frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.late} late (deadline ${formatMs(s.deadlineMs ?? NaN)} ms) · ${s.achievedFps.toFixed(1)} fps processed`,
-    `  capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · p99 ${formatMs(c.p99)} ms (single-stream p99 ${formatMs(v.singleStreamP99Ms)} ms; goal ≤ 2× : ${v.verdict.p99WithinTwiceSingleStream ? 'met' : 'missed'})`,
+    `video ${v.file} (${v.width}x${v.height}${v.sourceFps ? ` @ ${v.sourceFps} fps` : ''}) replayed ` +
+      `at ${v.fps} fps, latest frame wins, ${v.path}`,
+    `  frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.late} late ` +
+      `(deadline ${formatMs(s.deadlineMs ?? NaN)} ms) · ${s.achievedFps.toFixed(1)} fps processed`,
+    `  capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · ` +
+      `p99 ${formatMs(c.p99)} ms (single-stream p99 ${formatMs(v.singleStreamP99Ms)} ms; goal ≤ 2× ` +
+      `: ${v.verdict.p99WithinTwiceSingleStream ? 'met' : 'missed'})`,
     ...(s.sourceBehind && s.sourceBehind.frames > 0
       ? [
-          `  the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms): ffmpeg cannot decode ${v.fps} fps here`,
+          `  the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval ` +
+            `late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms): ffmpeg cannot decode ${v.fps} fps here`,
         ]
       : []),
     ...(s.decoderCpuMs
@@ -294,9 +300,10 @@ export function maxFpsLine(m: MaxFpsResult): string {
         ? `${m.fps} fps or more (the search stops at ${MAX_FPS})`
         : `${m.fps} fps (${m.failedFps} fps drops frames)`;
   const probes = m.probes
-    .map(
-      (p) =>
-        `${p.fps}${p.sustained ? '✓' : `✗${p.dropped ? ` ${p.dropped} dropped` : ''}${p.sourceBehind ? ` ${p.sourceBehind} behind` : ''}`}`,
+    .map((p) =>
+      p.sustained
+        ? `${p.fps}✓`
+        : `${p.fps}✗${p.dropped ? ` ${p.dropped} dropped` : ''}${p.sourceBehind ? ` ${p.sourceBehind} behind` : ''}`,
     )
     .join(' · ');
   return `  max fps with no drop: ${what} · ${m.probes.length} runs (${m.probeMs / 1000} s probes): ${probes}`;

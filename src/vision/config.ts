@@ -249,7 +249,8 @@ export function resolvePreprocessConfig(
   if (config.dtype === 'uint8' && !isIdentityScaling(config)) {
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
-      'invalid preprocess.dtype uint8 with rescale/mean/std that change the values (a uint8 tensor holds raw 0..255 pixels: use rescale 1, mean 0, std 1)',
+      'invalid preprocess.dtype uint8 with rescale/mean/std that change the values (a uint8 tensor holds raw ' +
+        '0..255 pixels: use rescale 1, mean 0, std 1)',
     );
   }
   if (config.resize === 'crop' && config.shortestEdge !== null && width !== null && height !== null) {

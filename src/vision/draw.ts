@@ -71,7 +71,8 @@ export function overlaySvg(
       parts.push(`<polygon points="${pts}" fill="none" stroke="${color}" stroke-width="${lw}"/>`);
     } else {
       parts.push(
-        `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}" fill="none" stroke="${color}" stroke-width="${lw}"/>`,
+        `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}" ` +
+          `fill="none" stroke="${color}" stroke-width="${lw}"/>`,
       );
     }
     if (isDetection(item) && item.keypoints !== undefined) {
@@ -80,7 +81,8 @@ export function overlaySvg(
       item.keypoints.forEach((k, i) => {
         if (k.score !== undefined && k.score < 0.5) return;
         parts.push(
-          `<circle cx="${k.x.toFixed(1)}" cy="${k.y.toFixed(1)}" r="${r}" fill="${PALETTE[(i * 3 + 5) % PALETTE.length]!}" stroke="#FFFFFF" stroke-width="1"/>`,
+          `<circle cx="${k.x.toFixed(1)}" cy="${k.y.toFixed(1)}" r="${r}" ` +
+            `fill="${PALETTE[(i * 3 + 5) % PALETTE.length]!}" stroke="#FFFFFF" stroke-width="1"/>`,
         );
       });
     }
@@ -92,7 +94,8 @@ export function overlaySvg(
     const ty = y1 - th >= 0 ? y1 - th : y1;
     parts.push(`<rect x="${x1}" y="${ty}" width="${tw}" height="${th}" fill="${color}"/>`);
     parts.push(
-      `<text x="${x1 + 2}" y="${ty + fs}" font-family="DejaVu Sans, Arial, sans-serif" font-size="${fs}" fill="#FFFFFF">${escapeXml(text)}</text>`,
+      `<text x="${x1 + 2}" y="${ty + fs}" font-family="DejaVu Sans, Arial, sans-serif" font-size="${fs}" ` +
+        `fill="#FFFFFF">${escapeXml(text)}</text>`,
     );
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
@@ -103,7 +106,10 @@ function rgbOf(hex: string): [number, number, number] {
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
 
-/** Tints the mask's pixels of an interleaved 8-bit image half-way towards `color` (Ultralytics draws masks at alpha 0.5). */
+/**
+ * Tints the mask's pixels of an interleaved 8-bit image half-way towards `color` (Ultralytics draws
+ * masks at alpha 0.5).
+ */
 export function blendMask(
   data: Uint8Array,
   width: number,

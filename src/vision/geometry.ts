@@ -48,76 +48,13 @@ function dynamicScale(width: number, height: number, config: PreprocessConfig): 
 
 /** Plans the resize/crop/pad for an image of width × height (after orientation). */
 export function planTransform(width: number, height: number, config: PreprocessConfig): ImageTransform {
-  const m = config.multipleOf;
-  let inputW: number;
-  let inputH: number;
-  let resizedW: number;
-  let resizedH: number;
-  let padX = 0;
-  let padY = 0;
-  let cropX = 0;
-  let cropY = 0;
-  const fixed = config.width !== null && config.height !== null;
-  if (config.resize === 'stretch') {
-    if (fixed) {
-      inputW = config.width as number;
-      inputH = config.height as number;
-    } else {
-      // PaddleOCR DetResizeForTest: each side scaled, then rounded to the multiple (at least one).
-      const r = dynamicScale(width, height, config);
-      inputW = Math.max(roundHalfEven((width * r) / m) * m, m);
-      inputH = Math.max(roundHalfEven((height * r) / m) * m, m);
-    }
-    resizedW = inputW;
-    resizedH = inputH;
-  } else if (config.resize === 'letterbox') {
-    let r: number;
-    if (fixed) {
-      r = Math.min((config.width as number) / width, (config.height as number) / height);
-      if (!config.scaleUp) r = Math.min(r, 1);
-    } else {
-      r = dynamicScale(width, height, config);
-    }
-    resizedW = Math.max(1, Math.round(width * r));
-    resizedH = Math.max(1, Math.round(height * r));
-    // Dynamic letterbox: the smallest multiple that holds the image (Ultralytics' "auto" rectangle).
-    inputW = fixed ? (config.width as number) : Math.ceil(resizedW / m) * m;
-    inputH = fixed ? (config.height as number) : Math.ceil(resizedH / m) * m;
-    if (config.anchor === 'center') {
-      // Ultralytics: left = round(dw − 0.1) with dw = (W − w) / 2, which is floor(dw) for halves.
-      padX = Math.floor((inputW - resizedW) / 2);
-      padY = Math.floor((inputH - resizedH) / 2);
-    }
-  } else {
-    if (fixed) {
-      inputW = config.width as number;
-      inputH = config.height as number;
-    } else {
-      const r = dynamicScale(width, height, config);
-      inputW = Math.max(Math.floor((width * r) / m) * m, m);
-      inputH = Math.max(Math.floor((height * r) / m) * m, m);
-    }
-    if (config.shortestEdge !== null) {
-      // torchvision Resize(int): the shorter side becomes the size, the longer one is truncated.
-      const s = config.shortestEdge;
-      if (width <= height) {
-        resizedW = s;
-        resizedH = Math.floor((s * height) / width);
-      } else {
-        resizedH = s;
-        resizedW = Math.floor((s * width) / height);
-      }
-    } else {
-      const r = Math.max(inputW / width, inputH / height);
-      resizedW = Math.round(width * r);
-      resizedH = Math.round(height * r);
-    }
-    resizedW = Math.max(resizedW, inputW);
-    resizedH = Math.max(resizedH, inputH);
-    // torchvision CenterCrop: top = int(round((h − th) / 2)).
-    cropX = roundHalfEven((resizedW - inputW) / 2);
-    cropY = roundHalfEven((resizedH - inputH) / 2);
-  }
+  const plan =
+    config.resize === 'stretch'
+      ? stretchPlan(width, height, config)
+      : config.resize === 'letterbox'
+        ? letterboxPlan(width, height, config)
+        : cropPlan(width, height, config);
+  const { inputW, inputH, resizedW, resizedH, padX, padY, cropX, cropY } = plan;
   return {
     original: { width, height },
     input: { width: inputW, height: inputH },
@@ -135,6 +72,94 @@ export function planTransform(width: number, height: number, config: PreprocessC
       height: Math.min(resizedH - cropY, inputH),
     },
   };
+}
+
+/** One resize mode's sizes: the tensor's, the resized image's, and the padding or crop offsets. */
+interface Plan {
+  inputW: number;
+  inputH: number;
+  resizedW: number;
+  resizedH: number;
+  padX: number;
+  padY: number;
+  cropX: number;
+  cropY: number;
+}
+
+function isFixed(config: PreprocessConfig): boolean {
+  return config.width !== null && config.height !== null;
+}
+
+/** The tensor size: the config's, or each side of the scaled image rounded to the multiple (at least one). */
+function inputSize(
+  width: number,
+  height: number,
+  config: PreprocessConfig,
+  round: (x: number) => number,
+): [number, number] {
+  if (isFixed(config)) return [config.width as number, config.height as number];
+  const m = config.multipleOf;
+  const r = dynamicScale(width, height, config);
+  return [Math.max(round((width * r) / m) * m, m), Math.max(round((height * r) / m) * m, m)];
+}
+
+function stretchPlan(width: number, height: number, config: PreprocessConfig): Plan {
+  // PaddleOCR DetResizeForTest: each side scaled, then rounded half-even to the multiple.
+  const [inputW, inputH] = inputSize(width, height, config, roundHalfEven);
+  return { inputW, inputH, resizedW: inputW, resizedH: inputH, padX: 0, padY: 0, cropX: 0, cropY: 0 };
+}
+
+function letterboxPlan(width: number, height: number, config: PreprocessConfig): Plan {
+  const m = config.multipleOf;
+  const fixed = isFixed(config);
+  let r: number;
+  if (fixed) {
+    r = Math.min((config.width as number) / width, (config.height as number) / height);
+    if (!config.scaleUp) r = Math.min(r, 1);
+  } else {
+    r = dynamicScale(width, height, config);
+  }
+  const resizedW = Math.max(1, Math.round(width * r));
+  const resizedH = Math.max(1, Math.round(height * r));
+  // Dynamic letterbox: the smallest multiple that holds the image (Ultralytics' "auto" rectangle).
+  const inputW = fixed ? (config.width as number) : Math.ceil(resizedW / m) * m;
+  const inputH = fixed ? (config.height as number) : Math.ceil(resizedH / m) * m;
+  let padX = 0;
+  let padY = 0;
+  if (config.anchor === 'center') {
+    // Ultralytics: left = round(dw − 0.1) with dw = (W − w) / 2, which is floor(dw) for halves.
+    padX = Math.floor((inputW - resizedW) / 2);
+    padY = Math.floor((inputH - resizedH) / 2);
+  }
+  return { inputW, inputH, resizedW, resizedH, padX, padY, cropX: 0, cropY: 0 };
+}
+
+/** Resize to cover the input (or the shortest edge to a size), then a centre crop. */
+function cropPlan(width: number, height: number, config: PreprocessConfig): Plan {
+  const [inputW, inputH] = inputSize(width, height, config, Math.floor);
+  let resizedW: number;
+  let resizedH: number;
+  if (config.shortestEdge !== null) {
+    // torchvision Resize(int): the shorter side becomes the size, the longer one is truncated.
+    const s = config.shortestEdge;
+    if (width <= height) {
+      resizedW = s;
+      resizedH = Math.floor((s * height) / width);
+    } else {
+      resizedH = s;
+      resizedW = Math.floor((s * width) / height);
+    }
+  } else {
+    const r = Math.max(inputW / width, inputH / height);
+    resizedW = Math.round(width * r);
+    resizedH = Math.round(height * r);
+  }
+  resizedW = Math.max(resizedW, inputW);
+  resizedH = Math.max(resizedH, inputH);
+  // torchvision CenterCrop: top = int(round((h − th) / 2)).
+  const cropX = roundHalfEven((resizedW - inputW) / 2);
+  const cropY = roundHalfEven((resizedH - inputH) / 2);
+  return { inputW, inputH, resizedW, resizedH, padX: 0, padY: 0, cropX, cropY };
 }
 
 /** A point in tensor coordinates → original-image pixels (not clipped). */

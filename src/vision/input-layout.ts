@@ -89,7 +89,8 @@ function metadataHints(metadata: ModelMetadata, notes: string[]): Partial<Prepro
     out.mean = mean ?? [0, 0, 0];
     out.std = std ?? [1, 1, 1];
     notes.push(
-      `values (x${pixelUnits ? '' : ' / 255'} − mean) / std with mean [${out.mean.join(', ')}], std [${out.std.join(', ')}]: from metadata`,
+      `values (x${pixelUnits ? '' : ' / 255'} − mean) / std with mean [${out.mean.join(', ')}], std ` +
+        `[${out.std.join(', ')}]: from metadata`,
     );
   }
   return out;
@@ -108,7 +109,9 @@ export function inferInputLayout(input: TensorMeta, metadata: ModelMetadata = {}
   const l = layoutOf(input);
   const fields: Partial<PreprocessConfig> = { layout: l.layout, channels: l.channels };
   notes.push(
-    `layout ${l.layout.toUpperCase()}, ${l.channels} channel${l.channels === 1 ? ' (grey)' : l.channels === 4 ? 's (colour + opaque alpha)' : 's'}: input '${input.name}' ${describeShape(s)}, ${l.why}`,
+    `layout ${l.layout.toUpperCase()}, ${l.channels} ` +
+      `channel${l.channels === 1 ? ' (grey)' : l.channels === 4 ? 's (colour + opaque alpha)' : 's'}: input ` +
+      `'${input.name}' ${describeShape(s)}, ${l.why}`,
   );
   if (typeof l.h === 'number' && l.h > 0 && typeof l.w === 'number' && l.w > 0) {
     fields.height = l.h;

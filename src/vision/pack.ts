@@ -133,7 +133,8 @@ export function packContent(
   if (config.channels !== 3) {
     if (pixels.width !== transform.content.width || pixels.height !== transform.content.height) {
       throw new RangeError(
-        `pixels are ${pixels.width}x${pixels.height}, the transform places ${transform.content.width}x${transform.content.height}`,
+        `pixels are ${pixels.width}x${pixels.height}, the transform ` +
+          `places ${transform.content.width}x${transform.content.height}`,
       );
     }
     packOther(out, offset, pixels, transform, config, table);

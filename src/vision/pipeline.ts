@@ -33,7 +33,10 @@ export type BatchResult =
   ({ ok: true; source: string; batchSize: number } & VisionResult) | { ok: false; source: string; error: RtinferError };
 
 export interface VisionPipelineOptions {
-  /** How inference runs: a function, or a session / RuntimeSession / engine to take it (and the model's inputs and outputs) from. */
+  /**
+   * How inference runs: a function, or a session / RuntimeSession / engine to take it (and the model's
+   * inputs and outputs) from.
+   */
   run?: (feeds: Record<string, Tensor>) => Promise<ModelOutputs>;
   session?: InferenceTarget;
   /** Declared inputs and outputs; needed with `run`, read from `session` otherwise. */

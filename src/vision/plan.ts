@@ -73,7 +73,10 @@ function describeValues(c: Pick<PreprocessConfig, 'rescale' | 'mean' | 'std' | '
   if (Math.abs(c.rescale - 1 / 127.5) < 1e-9 && same(c.mean, [1, 1, 1]) && one) return 'x / 127.5 − 1 (−1..1)';
   if (Math.abs(c.rescale - 1 / 255) < 1e-9 && same(c.mean, [0.485, 0.456, 0.406]) && same(c.std, [0.229, 0.224, 0.225]))
     return '(x / 255 − ImageNet mean) / ImageNet std';
-  return `(x · ${+c.rescale.toPrecision(6)} − [${c.mean.map((v) => +v.toPrecision(6)).join(', ')}]) / [${c.std.map((v) => +v.toPrecision(6)).join(', ')}]`;
+  return (
+    `(x · ${+c.rescale.toPrecision(6)} − [${c.mean.map((v) => +v.toPrecision(6)).join(', ')}]) / ` +
+    `[${c.std.map((v) => +v.toPrecision(6)).join(', ')}]`
+  );
 }
 
 function describeResize(c: PreprocessConfig): string {
@@ -82,7 +85,10 @@ function describeResize(c: PreprocessConfig): string {
       ? `dynamic (longest side ${c.maxSide ?? 'as is'}, multiple of ${c.multipleOf})`
       : `${c.width}x${c.height}`;
   if (c.resize === 'letterbox')
-    return `${size}, letterbox ${c.anchor === 'center' ? 'centred' : 'top-left'}, pad ${typeof c.padValue === 'number' ? c.padValue : `[${c.padValue.join(',')}]`}`;
+    return (
+      `${size}, letterbox ${c.anchor === 'center' ? 'centred' : 'top-left'}, ` +
+      `pad ${typeof c.padValue === 'number' ? c.padValue : `[${c.padValue.join(',')}]`}`
+    );
   if (c.resize === 'crop')
     return `${size}, ${c.shortestEdge === null ? 'cover' : `shorter side ${c.shortestEdge}`} then centre crop`;
   return `${size}, stretched (aspect ratio not kept)`;
@@ -109,7 +115,8 @@ export function planVision(options: PlanOptions): VisionPlan {
   ) {
     throw new RtinferError(
       'RTI_ERR_SHAPE_MISMATCH',
-      `preprocess size ${config.width}x${config.height} does not fit input '${input.name}' ${describeShape(input.shape)}`,
+      `preprocess size ${config.width}x${config.height} does not fit input ` +
+        `'${input.name}' ${describeShape(input.shape)}`,
     );
   }
   const source = (...keys: Array<keyof PreprocessConfig>): string => {
@@ -122,8 +129,11 @@ export function planVision(options: PlanOptions): VisionPlan {
   const explanation = [
     `head ${head.name} (${head.task}): ${choice.reason}`,
     ...fromInput.notes,
-    `resize ${describeResize(config)}: ${source('resize', 'anchor', 'padValue', 'shortestEdge')}${config.width !== null ? `; size from ${source('width', 'height')}` : ''}`,
-    `colour ${config.channels === 1 ? 'grey (luma)' : config.channelOrder.toUpperCase()}: ${config.channels === 1 ? 'one channel' : source('channelOrder')}`,
+    `resize ${describeResize(config)}: ${source('resize', 'anchor', 'padValue', 'shortestEdge')}` +
+      (config.width !== null ? `; size from ${source('width', 'height')}` : ''),
+    config.channels === 1
+      ? 'colour grey (luma): one channel'
+      : `colour ${config.channelOrder.toUpperCase()}: ${source('channelOrder')}`,
     `values ${describeValues(config)}: ${source('rescale', 'mean', 'std')}`,
   ];
   return { choice, config, explanation };

@@ -56,7 +56,8 @@ function checkInto(tensor: VisionTensor, item: number, transform: ImageTransform
   if (!ok || !Number.isInteger(item) || item < 0 || item >= (tensor.dims[0] ?? 0)) {
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
-      `invalid preprocess target: item ${item} of a ${tensor.type} [${tensor.dims.join(',')}] tensor cannot hold a ${config.dtype} ${config.layout} ${width}x${height} image`,
+      `invalid preprocess target: item ${item} of a ${tensor.type} [${tensor.dims.join(',')}] tensor cannot ` +
+        `hold a ${config.dtype} ${config.layout} ${width}x${height} image`,
     );
   }
 }

@@ -56,7 +56,10 @@ export interface ImageOutput {
   data: Uint8Array;
   /** The value range found in the output and mapped to 0..255. */
   range: '0..1' | '-1..1' | '0..255';
-  /** A one-channel model fed the luma of a colour image (YCbCr super-resolution): combine with the input's chroma to view it. */
+  /**
+   * A one-channel model fed the luma of a colour image (YCbCr super-resolution): combine with the
+   * input's chroma to view it.
+   */
   luminance: boolean;
   /** Output pixels per input pixel (2 for a ×2 super-resolution model). */
   scale: number;

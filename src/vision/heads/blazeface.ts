@@ -112,7 +112,8 @@ export const blazefaceHead: VisionHead = {
   name: 'blazeface',
   task: 'detect',
   expects:
-    'outputs over BlazeFace anchors: regressors [B, N, 4+2K] and score logits [B, N, 1], or one such pair per anchor grid (N = 896 at 128 or 256, 2304 full-range at 192)',
+    'outputs over BlazeFace anchors: regressors [B, N, 4+2K] and score logits [B, N, 1], or one such pair per ' +
+    'anchor grid (N = 896 at 128 or 256, 2304 full-range at 192)',
   defaults: resolvePreprocessConfig({
     width: 128,
     height: 128,
@@ -137,7 +138,8 @@ export const blazefaceHead: VisionHead = {
     if (r === undefined)
       headMismatch(
         'blazeface',
-        `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not regressors [B,N,4+2K] and scores [B,N,1]`,
+        `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not regressors ` +
+          `[B,N,4+2K] and scores [B,N,1]`,
       );
     const sx = transform.input.width;
     const sy = transform.input.height;

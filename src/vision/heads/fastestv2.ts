@@ -51,7 +51,8 @@ function headFor(metadata: ModelMetadata): VisionHead {
     name: 'fastestv2',
     task: 'detect',
     expects:
-      '2 or 3 outputs [B, H, W, 12+3+C] with halving grids (YOLO-FastestV2: 3 anchors per cell, boxes, objectness, classes)',
+      '2 or 3 outputs [B, H, W, 12+3+C] with halving grids (YOLO-FastestV2: 3 anchors per cell, boxes, ' +
+      'objectness, classes)',
     defaults: resolvePreprocessConfig({
       width: 352,
       height: 352,

@@ -91,7 +91,8 @@ export function flatView(
   if (n !== level.rows * level.cols * level.anchors)
     headMismatch(
       head,
-      `output '${name}' has ${n} rows, the ${level.cols}x${level.rows} grid at stride ${level.stride} with ${level.anchors} per cell needs ${level.rows * level.cols * level.anchors}`,
+      `output '${name}' has ${n} rows, the ${level.cols}x${level.rows} grid at stride ${level.stride} ` +
+        `with ${level.anchors} per cell needs ${level.rows * level.cols * level.anchors}`,
     );
   const base = d.length === 3 ? batchOffset(head, name, d, batch) : 0;
   return {

@@ -36,7 +36,10 @@ function cells(size: { width: number; height: number }): number {
 
 const PER_STRIDE = /^(cls|dis)_pred_stride_(\d+)$/;
 
-/** The original NanoDet's per-stride outputs (cls_pred_stride_S [B,N,C], dis_pred_stride_S [B,N,32]), strides ascending; undefined otherwise. */
+/**
+ * The original NanoDet's per-stride outputs (cls_pred_stride_S [B,N,C], dis_pred_stride_S [B,N,32]),
+ * strides ascending; undefined otherwise.
+ */
 export function perStrideOutputs(names: readonly string[]): number[] | undefined {
   const roles = new Map<number, Set<string>>();
   for (const n of names) {
@@ -93,7 +96,8 @@ export const nanodetHead: VisionHead = {
   name: 'nanodet',
   task: 'detect',
   expects:
-    'NanoDet-Plus: one output [B, N, C+32] over the cells of strides 8/16/32/64; or NanoDet: cls_pred_stride_S [B,N,C] and dis_pred_stride_S [B,N,32] per stride',
+    'NanoDet-Plus: one output [B, N, C+32] over the cells of strides 8/16/32/64; or NanoDet: ' +
+    'cls_pred_stride_S [B,N,C] and dis_pred_stride_S [B,N,32] per stride',
   defaults: resolvePreprocessConfig({
     width: 320,
     height: 320,
@@ -158,7 +162,8 @@ export const nanodetHead: VisionHead = {
       if (dims[1] !== n)
         headMismatch(
           'nanodet',
-          `output '${name}' has ${dims[1]} rows, strides 8/16/32/64 at ${transform.input.width}x${transform.input.height} give ${n}`,
+          `output '${name}' has ${dims[1]} rows, strides 8/16/32/64 ` +
+            `at ${transform.input.width}x${transform.input.height} give ${n}`,
         );
       classes = dims[2]! - 4 * BINS;
       let offset = 0;

@@ -53,7 +53,8 @@ function decodeDecoded(
   if (layout === undefined)
     headMismatch(
       'pose',
-      `output '${name}' has ${rows} rows, which do not split into 4 box rows, the classes and kpt_shape ${metadata['kpt_shape'] ?? '(missing)'}`,
+      `output '${name}' has ${rows} rows, which do not split into 4 box rows, the classes and ` +
+        `kpt_shape ${metadata['kpt_shape'] ?? '(missing)'}`,
     );
   const data = floatData('pose', name, t);
   const base = batchOffset('pose', name, dims, options.batchIndex);
@@ -97,7 +98,8 @@ function poseHeadFor(metadata: ModelMetadata): VisionHead {
     name: 'pose',
     task: 'detect',
     expects:
-      'Ultralytics pose: one output [B, 4+C+K·D, N] or raw per-stride outputs [B, 64+C+K·D, H, W], with kpt_shape [K, D] in metadata',
+      'Ultralytics pose: one output [B, 4+C+K·D, N] or raw per-stride outputs [B, 64+C+K·D, H, W], with ' +
+      'kpt_shape [K, D] in metadata',
     defaults: ULTRALYTICS_PREPROCESS,
     decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.7, maxDetections: 300 },
     matches(outputs: readonly TensorMeta[], meta: ModelMetadata): boolean {

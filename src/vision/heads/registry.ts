@@ -162,12 +162,18 @@ function pick(
   if (yolox)
     return {
       head: yoloxHead,
-      reason: `${reason}: one [B,N,5+C]${inputs === undefined ? '' : ', N the cells of strides 8/16/32 at the input size'} (YOLOX)`,
+      reason:
+        `${reason}: one [B,N,5+C]` +
+        (inputs === undefined ? '' : ', N the cells of strides 8/16/32 at the input size') +
+        ' (YOLOX)',
     };
   if (yolov5)
     return {
       head: yolov5Head,
-      reason: `${reason}: one [B,N,5+C]${inputs === undefined ? '' : ', N three anchors per cell of strides 8/16/32'} (YOLOv5)`,
+      reason:
+        `${reason}: one [B,N,5+C]` +
+        (inputs === undefined ? '' : ', N three anchors per cell of strides 8/16/32') +
+        ' (YOLOv5)',
     };
   if (fits(classifyHead)) return { head: classifyHead, reason: `${reason}: one [B,C] of class scores` };
   return undefined;
@@ -222,7 +228,9 @@ export function detectHead(
   if (found === undefined) {
     throw new RtinferError(
       'RTI_ERR_HEAD_MISMATCH',
-      `no head fits the model outputs ${describeTensors(outputs)}${metadata['task'] !== undefined ? ` (metadata task=${metadata['task']})` : ''}: name one of ${HEAD_NAMES.join(', ')}`,
+      `no head fits the model outputs ${describeTensors(outputs)}` +
+        (metadata['task'] !== undefined ? ` (metadata task=${metadata['task']})` : '') +
+        `: name one of ${HEAD_NAMES.join(', ')}`,
     );
   }
   return { ...found, head: specialise(found.head, metadata), ...metadataHints(metadata) };

@@ -82,7 +82,8 @@ export const scrfdHead: VisionHead = {
       scrfdLevels(entries.map(([, t]) => t.dims)) ??
       headMismatch(
         'scrfd',
-        `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not SCRFD's scores/boxes/landmarks per stride`,
+        `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not SCRFD's ` +
+          `scores/boxes/landmarks per stride`,
       );
     const hasKps = found.levels[0]!.kps >= 0;
     candidates.reset(hasKps ? 5 : 0);

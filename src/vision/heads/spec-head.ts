@@ -28,7 +28,8 @@
 import { RtinferError } from '../../errors.js';
 import { SCALING, resolvePreprocessConfig, type PreprocessConfig } from '../config.js';
 import { detectorLabels } from '../labels.js';
-import type { OutputTensor, TensorMeta } from '../types.js';
+import type { ImageTransform } from '../geometry.js';
+import type { HeadResult, ModelOutputs, OutputTensor, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections } from './candidates.js';
 import { batchOffset, floatData, headMismatch, type DecodeOptions, type VisionHead } from './head.js';
 import { integral, sigmoid, type LevelView } from './grid.js';
@@ -199,7 +200,8 @@ function roleView(
     outputs.get(ref.output) ??
     headMismatch(
       head,
-      `the spec names output '${ref.output}', which the model does not return (it returns ${[...outputs.keys()].join(', ')})`,
+      `the spec names output '${ref.output}', which the model does not return (it ` +
+        `returns ${[...outputs.keys()].join(', ')})`,
     );
   const d = t.dims;
   const data = floatData(head, ref.output, t);
@@ -248,7 +250,8 @@ function roleView(
   } else {
     return headMismatch(
       head,
-      `output '${ref.output}' [${d.join(',')}] is not a ${cols}x${rows} grid${priors > 1 ? ` with ${priors} priors per cell` : ''} ([B,C,H,W], [B,H,W,C] or [B,N,C])`,
+      `output '${ref.output}' [${d.join(',')}] is not a ${cols}x${rows} ` +
+        `grid${priors > 1 ? ` with ${priors} priors per cell` : ''} ([B,C,H,W], [B,H,W,C] or [B,N,C])`,
     );
   }
   const [start, count] = ref.channels ?? [0, view.channels];
@@ -271,7 +274,6 @@ function offset(r: RoleView, p: number, a: number, k: number): number {
 export function headFromSpec(input: HeadSpec | unknown): VisionHead {
   const spec = validateHeadSpec(input);
   const name = spec.name ?? 'spec';
-  const candidates = new Candidates();
   const names = new Set(
     spec.levels.flatMap((l) =>
       [l.box, l.score, l.objectness, l.keypoints]
@@ -279,9 +281,7 @@ export function headFromSpec(input: HeadSpec | unknown): VisionHead {
         .map((r) => (r as RoleRef).output),
     ),
   );
-  const kv = spec.keypointValues ?? 2;
-  const offsetC = spec.centerOffset ?? 0.5;
-  const act = (x: number): number => (spec.boxActivation === 'sigmoid' ? sigmoid(x) : x);
+  const decoder = new SpecDecoder(spec, name);
   return {
     name,
     task: 'detect',
@@ -303,124 +303,206 @@ export function headFromSpec(input: HeadSpec | unknown): VisionHead {
       const have = new Set(outputs.map((o) => o.name));
       return [...names].every((n) => have.has(n));
     },
-    decode(outputs, transform, options) {
-      const map = new Map(Object.entries(outputs));
-      const keep = classFilter(options.classes);
-      const scoreBuf: number[] = [];
-      let classes = 0;
-      candidates.reset(spec.keypoints ?? 0);
-      spec.levels.forEach((level, li) => {
-        const stride = spec.strides[li]!;
-        const rows = Math.ceil(transform.input.height / stride);
-        const cols = Math.ceil(transform.input.width / stride);
-        const anchors = spec.anchors === 'free' || spec.anchors === undefined ? undefined : spec.anchors[li]!;
-        const priors = anchors?.length ?? spec.priorsPerCell ?? 1;
-        const role = (r: string | RoleRef): RoleView =>
-          roleView(name, r as RoleRef, map, options.batchIndex, rows, cols, priors);
-        const box = role(level.box);
-        const score = role(level.score);
-        const obj = level.objectness === undefined ? undefined : role(level.objectness);
-        const kps = level.keypoints === undefined ? undefined : role(level.keypoints);
-        classes = score.count;
-        const data = box.view.data;
-        for (let p = 0; p < rows * cols; p++) {
-          const col = p % cols;
-          const row = (p - col) / cols;
-          const px = (col + offsetC) * stride;
-          const py = (row + offsetC) * stride;
-          for (let a = 0; a < priors; a++) {
-            // Class scores, activated; the best one that the filter keeps.
-            let best = -Infinity;
-            let cls = 0;
-            scoreBuf.length = 0;
-            for (let k = 0; k < score.count; k++) scoreBuf.push(score.view.data[offset(score, p, a, k)]!);
-            if (spec.activation === 'softmax') {
-              const m = Math.max(...scoreBuf);
-              let sum = 0;
-              for (let k = 0; k < scoreBuf.length; k++) sum += scoreBuf[k] = Math.exp(scoreBuf[k]! - m);
-              for (let k = 0; k < scoreBuf.length; k++) scoreBuf[k] = scoreBuf[k]! / sum;
-            }
-            for (let k = 0; k < scoreBuf.length; k++) {
-              if (keep !== undefined && keep[k] !== 1) continue;
-              const v = spec.activation === 'sigmoid' ? sigmoid(scoreBuf[k]!) : scoreBuf[k]!;
-              if (v > best) {
-                best = v;
-                cls = k;
-              }
-            }
-            if (obj !== undefined) {
-              const o = obj.view.data[offset(obj, p, a, 0)]!;
-              const ov = spec.activation === 'sigmoid' ? sigmoid(o) : o;
-              best = spec.objectness === 'sqrt' ? Math.sqrt(Math.max(0, best) * Math.max(0, ov)) : best * ov;
-            }
-            if (!(best >= options.scoreThreshold)) continue;
-            const b = (k: number): number => act(data[offset(box, p, a, k)]!);
-            let x1: number, y1: number, x2: number, y2: number;
-            switch (spec.box) {
-              case 'ltrb':
-              case 'dfl': {
-                const side = (k: number): number =>
-                  spec.box === 'dfl'
-                    ? integral(
-                        box.view,
-                        box.flat ? p * priors + a : p,
-                        box.start + a * box.anchorStep + k * spec.regMax!,
-                        spec.regMax!,
-                      )
-                    : b(k);
-                [x1, y1, x2, y2] = [
-                  px - side(0) * stride,
-                  py - side(1) * stride,
-                  px + side(2) * stride,
-                  py + side(3) * stride,
-                ];
-                break;
-              }
-              case 'xywh-exp': {
-                const cx = px + b(0) * stride;
-                const cy = py + b(1) * stride;
-                const w = Math.exp(b(2)) * stride;
-                const h = Math.exp(b(3)) * stride;
-                [x1, y1, x2, y2] = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
-                break;
-              }
-              case 'yolo': {
-                const an = anchors![a]!;
-                const cx = px + (b(0) * 2 - 0.5) * stride;
-                const cy = py + (b(1) * 2 - 0.5) * stride;
-                const w = (b(2) * 2) ** 2 * an[0]!;
-                const h = (b(3) * 2) ** 2 * an[1]!;
-                [x1, y1, x2, y2] = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
-                break;
-              }
-              case 'cxcywh':
-                [x1, y1, x2, y2] = [b(0) - b(2) / 2, b(1) - b(3) / 2, b(0) + b(2) / 2, b(1) + b(3) / 2];
-                break;
-              default:
-                [x1, y1, x2, y2] = [b(0), b(1), b(2), b(3)];
-            }
-            candidates.push(x1, y1, x2, y2, best, cls);
-            if (kps !== undefined) {
-              // yolov8: (2v + col) · stride from the cell's corner; offset: the prior + v · stride.
-              const v8 = spec.keypointEncoding === 'yolov8';
-              const [kx, ky, ks] = v8 ? [col * stride, row * stride, 2 * stride] : [px, py, stride];
-              for (let k = 0; k < (spec.keypoints ?? 0); k++) {
-                const at = (j: number): number => kps.view.data[offset(kps, p, a, k * kv + j)]!;
-                candidates.setKeypoint(k, kx + at(0) * ks, ky + at(1) * ks, kv === 3 ? sigmoid(at(2)) : NaN);
-              }
-            }
-          }
-        }
-      });
-      return {
-        task: 'detect',
-        detections: finishDetections(
-          candidates,
-          transform,
-          options,
-          options.labels ?? spec.labels ?? detectorLabels(undefined, classes),
-        ),
-      };
-    },
+    decode: (outputs, transform, options) => decoder.decode(outputs, transform, options),
   };
+}
+
+/** One grid level as decode walks it. */
+interface Level {
+  stride: number;
+  cols: number;
+  /** The level's anchors (w, h) per prior, for the 'yolo' box. */
+  anchors: number[][] | undefined;
+  priors: number;
+}
+
+/**
+ * Decodes a spec's outputs: every level, cell and prior scored, and the ones over the threshold
+ * boxed (with keypoints) into the candidates. One per head, reusing its buffers across images.
+ */
+class SpecDecoder {
+  readonly #spec: HeadSpec;
+  readonly #name: string;
+  readonly #candidates = new Candidates();
+  readonly #scoreBuf: number[] = [];
+  /** The box #box decoded last, x1 y1 x2 y2. */
+  readonly #xyxy = [0, 0, 0, 0];
+  /** The class #score picked last. */
+  #cls = 0;
+
+  constructor(spec: HeadSpec, name: string) {
+    this.#spec = spec;
+    this.#name = name;
+  }
+
+  decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
+    const spec = this.#spec;
+    const map = new Map(Object.entries(outputs));
+    const keep = classFilter(options.classes);
+    let classes = 0;
+    this.#candidates.reset(spec.keypoints ?? 0);
+    spec.levels.forEach((level, li) => {
+      classes = this.#level(level, li, map, transform, options, keep);
+    });
+    return {
+      task: 'detect',
+      detections: finishDetections(
+        this.#candidates,
+        transform,
+        options,
+        options.labels ?? spec.labels ?? detectorLabels(undefined, classes),
+      ),
+    };
+  }
+
+  /** One level's candidates; returns its class count. */
+  #level(
+    roles: HeadSpec['levels'][number],
+    li: number,
+    outputs: ReadonlyMap<string, OutputTensor>,
+    transform: ImageTransform,
+    options: DecodeOptions,
+    keep: ReturnType<typeof classFilter>,
+  ): number {
+    const spec = this.#spec;
+    const stride = spec.strides[li]!;
+    const rows = Math.ceil(transform.input.height / stride);
+    const cols = Math.ceil(transform.input.width / stride);
+    const anchors = spec.anchors === 'free' || spec.anchors === undefined ? undefined : spec.anchors[li]!;
+    const priors = anchors?.length ?? spec.priorsPerCell ?? 1;
+    const level: Level = { stride, cols, anchors, priors };
+    const role = (r: string | RoleRef): RoleView =>
+      roleView(this.#name, r as RoleRef, outputs, options.batchIndex, rows, cols, priors);
+    const box = role(roles.box);
+    const score = role(roles.score);
+    const obj = roles.objectness === undefined ? undefined : role(roles.objectness);
+    const kps = roles.keypoints === undefined ? undefined : role(roles.keypoints);
+    const offsetC = spec.centerOffset ?? 0.5;
+    for (let p = 0; p < rows * cols; p++) {
+      const col = p % cols;
+      const row = (p - col) / cols;
+      const px = (col + offsetC) * stride;
+      const py = (row + offsetC) * stride;
+      for (let a = 0; a < priors; a++) {
+        const best = this.#score(score, obj, p, a, keep);
+        if (!(best >= options.scoreThreshold)) continue;
+        this.#box(box, level, p, a, px, py);
+        const [x1, y1, x2, y2] = this.#xyxy;
+        this.#candidates.push(x1!, y1!, x2!, y2!, best, this.#cls);
+        if (kps !== undefined) this.#keypoints(kps, level, p, a, px, py);
+      }
+    }
+    return score.count;
+  }
+
+  /** The best kept class score at (p, a), times the objectness if any; the class goes to #cls. */
+  #score(
+    score: RoleView,
+    obj: RoleView | undefined,
+    p: number,
+    a: number,
+    keep: ReturnType<typeof classFilter>,
+  ): number {
+    const spec = this.#spec;
+    const scoreBuf = this.#scoreBuf;
+    // Class scores, activated; the best one that the filter keeps.
+    let best = -Infinity;
+    let cls = 0;
+    scoreBuf.length = 0;
+    for (let k = 0; k < score.count; k++) scoreBuf.push(score.view.data[offset(score, p, a, k)]!);
+    if (spec.activation === 'softmax') {
+      const m = Math.max(...scoreBuf);
+      let sum = 0;
+      for (let k = 0; k < scoreBuf.length; k++) sum += scoreBuf[k] = Math.exp(scoreBuf[k]! - m);
+      for (let k = 0; k < scoreBuf.length; k++) scoreBuf[k] = scoreBuf[k]! / sum;
+    }
+    for (let k = 0; k < scoreBuf.length; k++) {
+      if (keep !== undefined && keep[k] !== 1) continue;
+      const v = spec.activation === 'sigmoid' ? sigmoid(scoreBuf[k]!) : scoreBuf[k]!;
+      if (v > best) {
+        best = v;
+        cls = k;
+      }
+    }
+    if (obj !== undefined) {
+      const o = obj.view.data[offset(obj, p, a, 0)]!;
+      const ov = spec.activation === 'sigmoid' ? sigmoid(o) : o;
+      best = spec.objectness === 'sqrt' ? Math.sqrt(Math.max(0, best) * Math.max(0, ov)) : best * ov;
+    }
+    this.#cls = cls;
+    return best;
+  }
+
+  /** The box at (p, a) in input pixels, into #xyxy; (px, py) is the cell's centre. */
+  #box(box: RoleView, level: Level, p: number, a: number, px: number, py: number): void {
+    const spec = this.#spec;
+    const { stride, anchors, priors } = level;
+    const data = box.view.data;
+    const b = (k: number): number => {
+      const x = data[offset(box, p, a, k)]!;
+      return spec.boxActivation === 'sigmoid' ? sigmoid(x) : x;
+    };
+    const out = this.#xyxy;
+    switch (spec.box) {
+      case 'ltrb':
+      case 'dfl': {
+        const side = (k: number): number =>
+          spec.box === 'dfl'
+            ? integral(
+                box.view,
+                box.flat ? p * priors + a : p,
+                box.start + a * box.anchorStep + k * spec.regMax!,
+                spec.regMax!,
+              )
+            : b(k);
+        setBox(out, px - side(0) * stride, py - side(1) * stride, px + side(2) * stride, py + side(3) * stride);
+        break;
+      }
+      case 'xywh-exp': {
+        const cx = px + b(0) * stride;
+        const cy = py + b(1) * stride;
+        const w = Math.exp(b(2)) * stride;
+        const h = Math.exp(b(3)) * stride;
+        setBox(out, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2);
+        break;
+      }
+      case 'yolo': {
+        const an = anchors![a]!;
+        const cx = px + (b(0) * 2 - 0.5) * stride;
+        const cy = py + (b(1) * 2 - 0.5) * stride;
+        const w = (b(2) * 2) ** 2 * an[0]!;
+        const h = (b(3) * 2) ** 2 * an[1]!;
+        setBox(out, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2);
+        break;
+      }
+      case 'cxcywh':
+        setBox(out, b(0) - b(2) / 2, b(1) - b(3) / 2, b(0) + b(2) / 2, b(1) + b(3) / 2);
+        break;
+      default:
+        setBox(out, b(0), b(1), b(2), b(3));
+    }
+  }
+
+  /** The keypoints at (p, a) onto the candidate just pushed. */
+  #keypoints(kps: RoleView, level: Level, p: number, a: number, px: number, py: number): void {
+    const spec = this.#spec;
+    const kv = spec.keypointValues ?? 2;
+    const { stride, cols } = level;
+    const col = p % cols;
+    const row = (p - col) / cols;
+    // yolov8: (2v + col) · stride from the cell's corner; offset: the prior + v · stride.
+    const v8 = spec.keypointEncoding === 'yolov8';
+    const [kx, ky, ks] = v8 ? [col * stride, row * stride, 2 * stride] : [px, py, stride];
+    for (let k = 0; k < (spec.keypoints ?? 0); k++) {
+      const at = (j: number): number => kps.view.data[offset(kps, p, a, k * kv + j)]!;
+      this.#candidates.setKeypoint(k, kx + at(0) * ks, ky + at(1) * ks, kv === 3 ? sigmoid(at(2)) : NaN);
+    }
+  }
+}
+
+function setBox(out: number[], x1: number, y1: number, x2: number, y2: number): void {
+  out[0] = x1;
+  out[1] = y1;
+  out[2] = x2;
+  out[3] = y2;
 }

@@ -47,7 +47,8 @@ function actualRoles(outputs: ModelOutputs): { boxes: [string, OutputTensor]; sc
   if (r === undefined) {
     headMismatch(
       'ssd',
-      `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not scores [B,N,C] and boxes [B,N,4]`,
+      `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not scores [B,N,C] and ` +
+        `boxes [B,N,4]`,
     );
   }
   return { boxes: entries[r.boxes]!, scores: entries[r.scores]! };
@@ -57,7 +58,8 @@ export const ssdHead: VisionHead = {
   name: 'ssd',
   task: 'detect',
   expects:
-    'two outputs over the same N priors: scores [B, N, C] (softmaxed, class 0 background) and boxes [B, N, 4] (x1,y1,x2,y2 normalised to 0..1)',
+    'two outputs over the same N priors: scores [B, N, C] (softmaxed, class 0 background) and boxes [B, N, 4] ' +
+    '(x1,y1,x2,y2 normalised to 0..1)',
   defaults: resolvePreprocessConfig({
     width: 320,
     height: 240,

@@ -39,7 +39,10 @@ function clip(v: number, max: number): number {
   return v < 0 ? 0 : v > max ? max : v;
 }
 
-/** PaddleOCR sorted_boxes: by top edge then left edge, then boxes within 10 px of height swapped into left-to-right order. */
+/**
+ * PaddleOCR sorted_boxes: by top edge then left edge, then boxes within 10 px of height swapped into
+ * left-to-right order.
+ */
 export function readingOrder(texts: TextBox[]): TextBox[] {
   texts.sort((a, b) => a.box[1] - b.box[1] || a.box[0] - b.box[0]);
   for (let i = 0; i < texts.length - 1; i++) {

@@ -156,7 +156,8 @@ export function decodeRaw(
   if (levels === undefined)
     headMismatch(
       head,
-      `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not 2 to 5 levels [B, C, H, W] with one C and halving grids`,
+      `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not ` +
+        `2 to 5 levels [B, C, H, W] with one C and halving grids`,
     );
   const layout = metadataLayout(levels.channels, options.labels);
   if (layout === undefined)

@@ -38,7 +38,8 @@ export const yoloxHead: VisionHead = {
   name: 'yolox',
   task: 'detect',
   expects:
-    'one output [B, N, 5+C] with N the grid cells over strides 8/16/32 (YOLOX: grid offsets, log sizes, objectness, C class scores per row)',
+    'one output [B, N, 5+C] with N the grid cells over strides 8/16/32 (YOLOX: grid offsets, log sizes, ' +
+    'objectness, C class scores per row)',
   defaults: resolvePreprocessConfig({
     width: 640,
     height: 640,
@@ -67,7 +68,8 @@ export const yoloxHead: VisionHead = {
     if (width < 6 || n !== cells) {
       headMismatch(
         'yolox',
-        `output '${name}' is [${dims.join(',')}], but a ${W}x${H} input has ${cells} grid cells over strides ${YOLO_STRIDES.join('/')}`,
+        `output '${name}' is [${dims.join(',')}], but a ${W}x${H} input has ${cells} grid cells over ` +
+          `strides ${YOLO_STRIDES.join('/')}`,
       );
     }
     const data = floatData('yolox', name, t);
