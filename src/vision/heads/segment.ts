@@ -20,10 +20,11 @@
  *
  * bench:heads, 10 masks at 640 mapped to 1280×720: p50 2.35 ms before the quad/run scheme,
  * 1.04–1.12 ms after it. Then, A/B in one run against a copy of the previous decode (alternating
- * blocks, outputs identical): the class scan on the scores' int32 bits (scan-bits.ts, 0.9×
- * the float scan) and the logits' first pass split from the others (0.8× the logits), about 0.95×
- * the whole decode; the scan (0.3 ms) and the logits (0.15 ms warm, twice that with cold caches
- * between heads) are most of what is left.
+ * blocks, outputs identical): the class scan on the scores' int32 bits (scan-bits.ts, 0.9× the
+ * float scan), the logits' first pass split from the others (0.8× the logits) and masks built
+ * on unzeroed memory: 0.92–0.94× the decode alone, 0.97× with other work between decodes, and
+ * 0.96–1.01× inside bench:heads, where every stage runs about twice as slow as alone (at 0.8 ms
+ * alone: the scan 35 %, the logits 28 %, the mask rows 15 %).
  */
 import type { ImageTransform } from '../geometry.js';
 import { detectorLabels, parseNames } from '../labels.js';
