@@ -148,6 +148,14 @@ test('segment masks: every pixel as the per-pixel bilinear reference, except wit
             where,
           );
           assert.equal(got.data.length, ref.width * ref.height, where);
+          // The mask is built on unzeroed memory: every byte must have been written (0 or 1), and the
+          // array is a plain Uint8Array owning exactly its bytes.
+          assert.ok(
+            got.data.every((v) => v <= 1),
+            where,
+          );
+          assert.equal(Object.getPrototypeOf(got.data), Uint8Array.prototype, where);
+          assert.equal(got.data.buffer.byteLength, got.data.length, where);
           for (let i = 0; i < got.data.length; i++) {
             const l = ref.logit[i]!;
             const want = l > 0 ? 1 : 0;

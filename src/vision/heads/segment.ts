@@ -15,9 +15,16 @@
  * is filled without it); the rows that fall in one prototype row are copies of the first (at
  * 1280×720 from 640: 8 rows a cell). Scratch buffers are reused across calls; the result is the
  * per-pixel bilinear threshold except where the logit is within rounding of 0
- * (test/vision/segment-mask.test.ts checks this against a plain per-pixel reference). bench:heads,
- * 10 masks at 640 mapped to 1280×720: p50 2.35 ms before this, 1.04–1.10 ms now (the ≤ 1 ms goal
- * not met), of which the class scan (as the yolo head's) is about 0.5 ms and the logits about 0.3.
+ * (test/vision/segment-mask.test.ts checks this against a plain per-pixel reference). Masks are
+ * made only for the boxes NMS keeps.
+ *
+ * bench:heads, 10 masks at 640 mapped to 1280×720: p50 2.35 ms before the quad/run scheme,
+ * 1.04–1.12 ms after it. Then, A/B in one run against a copy of the previous decode (alternating
+ * blocks, outputs identical): the class scan on the scores' int32 bits (scan-bits.ts, 0.9× the
+ * float scan), the logits' first pass split from the others (0.8× the logits) and masks built
+ * on unzeroed memory: 0.92–0.94× the decode alone, 0.97× with other work between decodes, and
+ * 0.96–1.01× inside bench:heads, where every stage runs about twice as slow as alone (at 0.8 ms
+ * alone: the scan 35 %, the logits 28 %, the mask rows 15 %).
  */
 import type { ImageTransform } from '../geometry.js';
 import { detectorLabels, parseNames } from '../labels.js';
@@ -25,7 +32,8 @@ import { nms } from '../nms.js';
 import type { Detection, HeadResult, Mask, ModelOutputs, TensorMeta } from '../types.js';
 import { labelOf } from '../labels.js';
 import { toOriginal } from '../geometry.js';
-import { Candidates, classFilter, scanClasses } from './candidates.js';
+import { Candidates, classFilter } from './candidates.js';
+import { scanClassesBits } from './scan-bits.js';
 import {
   batchOffset,
   fixedDim,
@@ -66,6 +74,24 @@ let runStart = new Int32Array(256);
 let runCell = new Int32Array(256);
 let mixed = new Int32Array(256);
 
+/**
+ * Where a mask's box falls on the prototypes: original pixel (x, y) maps to prototype coordinates
+ * (x + 0.5) · fx + ox and (y + 0.5) · fy + oy; cells u0..u1 × v0..v1 (cw × ch) are those the box
+ * touches, with a one-cell margin for interpolation.
+ */
+interface ProtoWindow {
+  fx: number;
+  fy: number;
+  ox: number;
+  oy: number;
+  u0: number;
+  u1: number;
+  v0: number;
+  v1: number;
+  cw: number;
+  ch: number;
+}
+
 /** Mask logits for one detection, bilinear over the prototypes, thresholded at 0, over the box in original pixels. */
 export function instanceMask(
   protos: Float32Array,
@@ -83,31 +109,62 @@ export function instanceMask(
   const bottom = Math.min(t.original.height, Math.ceil(box[3]!));
   const width = Math.max(0, right - left);
   const height = Math.max(0, bottom - top);
-  const data = new Uint8Array(width * height);
-  if (width === 0 || height === 0) return { left, top, width, height, data };
+  if (width === 0 || height === 0) return { left, top, width, height, data: new Uint8Array(0) };
+  // Not zeroed: fillRows writes every byte (zeroing first, as new Uint8Array does, was 8 % of the decode).
+  const raw = Buffer.allocUnsafeSlow(width * height); // its own ArrayBuffer of exactly these bytes, never pooled
+  const data = new Uint8Array(raw.buffer, raw.byteOffset, raw.length);
+  const w = protoWindow(t, ph, pw, left, top, right, bottom);
+  if (logits.length < w.cw * w.ch) {
+    logits = new Float64Array(w.cw * w.ch * 2);
+    quad = new Uint8Array(w.cw * w.ch * 2);
+  }
+  cellLogits(protos, pBase, m, ph * pw, pw, coeffs, w);
+  quadCorners(w.cw, w.ch);
+  const runs = columnRuns(w, left, width);
+  fillRows(data, w, top, width, height, runs);
+  return { left, top, width, height, data };
+}
+
+function protoWindow(
+  t: ImageTransform,
+  ph: number,
+  pw: number,
+  left: number,
+  top: number,
+  right: number,
+  bottom: number,
+): ProtoWindow {
   // Original pixel centre → tensor → prototype coordinates (cell centres at +0.5, as align_corners=False).
   const fx = (t.scaleX * pw) / t.input.width;
   const fy = (t.scaleY * ph) / t.input.height;
   const ox = ((t.padX - t.cropX) * pw) / t.input.width - 0.5;
   const oy = ((t.padY - t.cropY) * ph) / t.input.height - 0.5;
-  // The prototype cells the box touches, with a one-cell margin for interpolation.
   // (Pixels past the prototypes' edge, as a crop can leave, take the edge cells' values.)
   const u0 = Math.min(pw - 1, Math.max(0, Math.floor((left + 0.5) * fx + ox)));
   const u1 = Math.max(u0, Math.min(pw - 1, Math.floor((right - 0.5) * fx + ox) + 1));
   const v0 = Math.min(ph - 1, Math.max(0, Math.floor((top + 0.5) * fy + oy)));
   const v1 = Math.max(v0, Math.min(ph - 1, Math.floor((bottom - 0.5) * fy + oy) + 1));
-  const cw = u1 - u0 + 1;
-  const ch = v1 - v0 + 1;
-  const cells = cw * ch;
-  if (logits.length < cells) {
-    logits = new Float64Array(cells * 2);
-    quad = new Uint8Array(cells * 2);
-  }
+  return { fx, fy, ox, oy, u0, u1, v0, v1, cw: u1 - u0 + 1, ch: v1 - v0 + 1 };
+}
+
+/**
+ * coefficients · prototypes at each cell of the window, into `logits` (float64). Eight prototypes a
+ * pass: an eighth of the loads and stores of the logits; the first pass writes them, the others
+ * add (two loops, not a test per cell: 0.85× the time of one loop with `k === 0 ? 0 : lg`).
+ */
+function cellLogits(
+  protos: Float32Array,
+  pBase: number,
+  m: number,
+  plane: number,
+  pw: number,
+  coeffs: Float32Array,
+  w: ProtoWindow,
+): void {
+  const { u0, v0, cw, ch } = w;
   const lg = logits;
-  const plane = ph * pw;
-  // Eight prototypes a pass: an eighth of the loads and stores of the logits (the first pass
-  // writes them, the others add).
-  if (m < 8) lg.fill(0, 0, cells);
+  const P = plane;
+  if (m < 8) lg.fill(0, 0, cw * ch);
   let k = 0;
   for (; k + 8 <= m; k += 8) {
     const c0 = coeffs[k]!,
@@ -118,52 +175,61 @@ export function instanceMask(
       c5 = coeffs[k + 5]!,
       c6 = coeffs[k + 6]!,
       c7 = coeffs[k + 7]!;
-    const p0 = pBase + k * plane,
-      p1 = p0 + plane,
-      p2 = p1 + plane,
-      p3 = p2 + plane,
-      p4 = p3 + plane,
-      p5 = p4 + plane,
-      p6 = p5 + plane,
-      p7 = p6 + plane;
     for (let v = 0; v < ch; v++) {
-      const row = (v0 + v) * pw + u0;
-      const o = v * cw;
-      for (let u = 0; u < cw; u++) {
-        const i = row + u;
-        lg[o + u] =
-          (k === 0 ? 0 : lg[o + u]!) +
-          (c0 * protos[p0 + i]! + c1 * protos[p1 + i]! + c2 * protos[p2 + i]! + c3 * protos[p3 + i]!) +
-          (c4 * protos[p4 + i]! + c5 * protos[p5 + i]! + c6 * protos[p6 + i]! + c7 * protos[p7 + i]!);
-      }
+      const row = pBase + k * P + (v0 + v) * pw + u0;
+      const end = row + cw;
+      const o = v * cw - row; // logits index = o + prototype index
+      if (k === 0)
+        for (let i = row; i < end; i++)
+          lg[o + i] =
+            0 +
+            (c0 * protos[i]! + c1 * protos[i + P]! + c2 * protos[i + 2 * P]! + c3 * protos[i + 3 * P]!) +
+            (c4 * protos[i + 4 * P]! + c5 * protos[i + 5 * P]! + c6 * protos[i + 6 * P]! + c7 * protos[i + 7 * P]!);
+      else
+        for (let i = row; i < end; i++)
+          lg[o + i] =
+            lg[o + i]! +
+            (c0 * protos[i]! + c1 * protos[i + P]! + c2 * protos[i + 2 * P]! + c3 * protos[i + 3 * P]!) +
+            (c4 * protos[i + 4 * P]! + c5 * protos[i + 5 * P]! + c6 * protos[i + 6 * P]! + c7 * protos[i + 7 * P]!);
     }
   }
   for (; k < m; k++) {
     const c = coeffs[k]!;
     if (c === 0) continue;
-    const p = pBase + k * plane;
+    const p = pBase + k * P;
     for (let v = 0; v < ch; v++) {
       const row = p + (v0 + v) * pw + u0;
       const o = v * cw;
       for (let u = 0; u < cw; u++) lg[o + u] = lg[o + u]! + c * protos[row + u]!;
     }
   }
-  // Where bilinear interpolation keeps a sign: a quad of four cells of one sign gives that sign
-  // everywhere between them, so only quads that straddle 0 need per-pixel work. 1: all > 0,
-  // 0: all <= 0, 2: mixed.
+}
+
+/**
+ * Where bilinear interpolation keeps a sign: a quad of four cells of one sign gives that sign
+ * everywhere between them, so only quads that straddle 0 need per-pixel work. `quad` holds how
+ * many of the quad's four corners are > 0 (4: inside everywhere, 0: outside, else mixed).
+ */
+function quadCorners(cw: number, ch: number): void {
+  const lg = logits;
   const q = quad;
   for (let v = 0; v < ch; v++) {
     const o = v * cw;
     const o2 = Math.min(v + 1, ch - 1) * cw;
     for (let u = 0; u < cw; u++) {
       const u2 = Math.min(u + 1, cw - 1);
-      const n =
+      q[o + u] =
         (lg[o + u]! > 0 ? 1 : 0) + (lg[o + u2]! > 0 ? 1 : 0) + (lg[o2 + u]! > 0 ? 1 : 0) + (lg[o2 + u2]! > 0 ? 1 : 0);
-      q[o + u] = n === 4 ? 1 : n === 0 ? 0 : 2;
     }
   }
-  // Per column: its quad column and weight; the runs of columns that share a quad column (the same
-  // for every row, so found once).
+}
+
+/**
+ * Per column of the box: its quad column and weight; and the runs of columns that share a quad
+ * column (the same for every row, so found once). Returns how many runs; runStart[runs] = width.
+ */
+function columnRuns(w: ProtoWindow, left: number, width: number): number {
+  const { fx, ox, u0, u1, cw } = w;
   if (colCell.length < width) {
     colCell = new Int32Array(width * 2);
     colWeight = new Float64Array(width * 2);
@@ -173,29 +239,34 @@ export function instanceMask(
     runCell = new Int32Array(cw * 2 + 2);
     mixed = new Int32Array(cw * 2 + 2);
   }
-  const xa = colCell,
-    wxs = colWeight;
+  const xa = colCell;
   let runs = 0;
   for (let x = 0; x < width; x++) {
     const ux = Math.min(Math.max((left + x + 0.5) * fx + ox, u0), u1) - u0;
     const a = Math.min(Math.floor(ux), cw - 1);
     xa[x] = a;
-    wxs[x] = ux - a;
+    colWeight[x] = ux - a;
     if (x === 0 || a !== xa[x - 1]) {
       runStart[runs] = x;
       runCell[runs++] = a;
     }
   }
   runStart[runs] = width;
-  // Rows map to prototype rows in order, so the rows that share one (8 at 2× the input here) share
-  // every quad state: the first row of such a group gets the runs of quads all > 0, the group's
-  // other rows are copies of it (doubling: 3 copies for 8 rows), and only the quads that straddle 0
-  // are then evaluated per row. Along a row, inside one quad, the bilinear logit is linear in x
-  // (f0 at the quad's left cell, f1 at its right), so a run whose two ends agree is filled or left
-  // without evaluating its pixels.
+  return runs;
+}
+
+/**
+ * The mask's rows. Rows map to prototype rows in order, so the rows that share one (8 at 2× the
+ * input here) share every quad state: the first row of such a group gets the runs of quads all > 0,
+ * the group's other rows are copies of it (doubling: 3 copies for 8 rows), and only the quads that
+ * straddle 0 are then evaluated per row (`mixedRows`).
+ */
+function fillRows(data: Uint8Array, w: ProtoWindow, top: number, width: number, height: number, runs: number): void {
+  const { fy, oy, v0, v1, cw, ch } = w;
   let y = 0;
   while (y < height) {
     const y0 = y;
+    // The prototype row of y0, and the rows after it in the same one (inline: a closure per mask cost 1.1×).
     const ya = Math.min(Math.floor(Math.min(Math.max((top + y0 + 0.5) * fy + oy, v0), v1) - v0), ch - 1);
     let y1 = y0 + 1;
     while (
@@ -206,56 +277,75 @@ export function instanceMask(
     const qRow = ya * cw;
     const first = y0 * width;
     let nMixed = 0;
-    let on = -1; // start of the pending span of runs inside the mask
+    // The first row, as spans of runs: 1 where all four corners are > 0, else 0 (mixed runs are
+    // set per pixel below, over these zeros).
+    let spanStart = 0;
+    let spanValue = -1;
     for (let r = 0; r < runs; r++) {
-      const state = q[qRow + runCell[r]!]!;
-      if (state === 1) {
-        if (on < 0) on = runStart[r]!;
-        continue;
+      const corners = quad[qRow + runCell[r]!]!;
+      const value = corners === 4 ? 1 : 0;
+      if (value !== spanValue) {
+        if (spanValue >= 0) fillSpan(data, first + spanStart, first + runStart[r]!, spanValue);
+        spanStart = runStart[r]!;
+        spanValue = value;
       }
-      if (on >= 0) {
-        fillOnes(data, first + on, first + runStart[r]!);
-        on = -1;
-      }
-      if (state === 2) mixed[nMixed++] = r;
+      if (corners !== 0 && corners !== 4) mixed[nMixed++] = r;
     }
-    if (on >= 0) fillOnes(data, first + on, first + width);
+    fillSpan(data, first + spanStart, first + width, spanValue);
     const rowsInGroup = y1 - y0;
     for (let done = 1; done < rowsInGroup;) {
       const c = Math.min(done, rowsInGroup - done);
       data.copyWithin(first + done * width, first, first + c * width);
       done += c;
     }
-    if (nMixed > 0) {
-      const yb = Math.min(ya + 1, ch - 1) * cw;
-      for (let yy = y0; yy < y1; yy++) {
-        const wy = Math.min(Math.max((top + yy + 0.5) * fy + oy, v0), v1) - v0 - ya;
-        const rowOut = yy * width;
-        for (let i = 0; i < nMixed; i++) {
-          const r = mixed[i]!;
-          const qa = runCell[r]!;
-          const qb = Math.min(qa + 1, cw - 1);
-          const f0 = lg[qRow + qa]! * (1 - wy) + lg[yb + qa]! * wy;
-          const f1 = lg[qRow + qb]! * (1 - wy) + lg[yb + qb]! * wy;
-          const x0 = runStart[r]!;
-          const end = runStart[r + 1]!;
-          if (f0 > 0 && f1 > 0) for (let x = x0; x < end; x++) data[rowOut + x] = 1;
-          else if (f0 > 0 || f1 > 0) {
-            const d = f1 - f0;
-            for (let x = x0; x < end; x++) if (f0 + d * wxs[x]! > 0) data[rowOut + x] = 1;
-          }
-        }
-      }
-    }
+    if (nMixed > 0) mixedRows(data, w, top, width, y0, y1, ya, nMixed);
     y = y1;
   }
-  return { left, top, width, height, data };
 }
 
-/** Ones over [from, to): a plain loop for the short spans, where fill()'s call costs more than the stores. */
-function fillOnes(data: Uint8Array, from: number, to: number): void {
-  if (to - from >= 32) data.fill(1, from, to);
-  else for (let k = from; k < to; k++) data[k] = 1;
+/**
+ * Rows y0..y1 (one prototype row, `ya`) over the runs listed in `mixed`. Along a row, inside one
+ * quad, the bilinear logit is linear in x (f0 at the quad's left cell, f1 at its right), so a run
+ * whose two ends agree is filled or left without evaluating its pixels.
+ */
+function mixedRows(
+  data: Uint8Array,
+  w: ProtoWindow,
+  top: number,
+  width: number,
+  y0: number,
+  y1: number,
+  ya: number,
+  nMixed: number,
+): void {
+  const { fy, oy, v0, v1, cw, ch } = w;
+  const lg = logits;
+  const qRow = ya * cw;
+  const yb = Math.min(ya + 1, ch - 1) * cw;
+  for (let yy = y0; yy < y1; yy++) {
+    const wy = Math.min(Math.max((top + yy + 0.5) * fy + oy, v0), v1) - v0 - ya;
+    const rowOut = yy * width;
+    for (let i = 0; i < nMixed; i++) {
+      const r = mixed[i]!;
+      const qa = runCell[r]!;
+      const qb = Math.min(qa + 1, cw - 1);
+      const f0 = lg[qRow + qa]! * (1 - wy) + lg[yb + qa]! * wy;
+      const f1 = lg[qRow + qb]! * (1 - wy) + lg[yb + qb]! * wy;
+      const x0 = runStart[r]!;
+      const end = runStart[r + 1]!;
+      if (f0 > 0 && f1 > 0) for (let x = x0; x < end; x++) data[rowOut + x] = 1;
+      else if (f0 > 0 || f1 > 0) {
+        const d = f1 - f0;
+        for (let x = x0; x < end; x++) if (f0 + d * colWeight[x]! > 0) data[rowOut + x] = 1;
+      }
+    }
+  }
+}
+
+/** `value` over [from, to): a plain loop for the short spans, where fill()'s call costs more than the stores. */
+function fillSpan(data: Uint8Array, from: number, to: number, value: number): void {
+  if (to - from >= 32) data.fill(value, from, to);
+  else for (let k = from; k < to; k++) data[k] = value;
 }
 
 function headFor(metadata: ModelMetadata): VisionHead {
@@ -263,7 +353,8 @@ function headFor(metadata: ModelMetadata): VisionHead {
     name: 'segment',
     task: 'detect',
     expects:
-      'two outputs: [B, 4+C+M, N] (boxes, classes, mask coefficients) and prototypes [B, M, Hp, Wp] (Ultralytics segment)',
+      'two outputs: [B, 4+C+M, N] (boxes, classes, mask coefficients) and prototypes [B, M, Hp, Wp] ' +
+      '(Ultralytics segment)',
     defaults: ULTRALYTICS_PREPROCESS,
     decodeDefaults: { scoreThreshold: 0.25, iouThreshold: 0.7, maxDetections: 300 },
     matches(outputs: readonly TensorMeta[], meta: ModelMetadata): boolean {
@@ -275,73 +366,105 @@ function headFor(metadata: ModelMetadata): VisionHead {
       return names === undefined || names.length === fixedDim(outputs[r.det]!.shape, 1)! - 4 - r.m;
     },
     withMetadata: headFor,
-    decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-      const entries = outputEntries(outputs);
-      const r =
-        roles(entries.map(([, t]) => t.dims)) ??
-        headMismatch(
-          'segment',
-          `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not [B,4+C+M,N] and [B,M,Hp,Wp]`,
-        );
-      const [dName, dT] = entries[r.det]!;
-      const [pName, pT] = entries[r.proto]!;
-      const rows = dT.dims[1]!;
-      const n = dT.dims[2]!;
-      const named = options.labels?.length ?? parseNames(metadata['names'])?.length;
-      const classes = named !== undefined && named === rows - 4 - r.m ? named : rows - 4 - r.m;
-      const data = floatData('segment', dName, dT);
-      const base = batchOffset('segment', dName, dT.dims, options.batchIndex);
-      const protos = floatData('segment', pName, pT);
-      const pBase = batchOffset('segment', pName, pT.dims, options.batchIndex);
-      const keep = classFilter(options.classes);
-      candidates.reset();
-      const { best, cls } = scanClasses(data, base + 4 * n, n, classes, options.scoreThreshold, keep);
-      for (let i = 0; i < n; i++) {
-        const s = best[i]!;
-        if (s === -Infinity) continue;
-        if (column.length <= candidates.count) {
-          const grown = new Int32Array(column.length * 2);
-          grown.set(column);
-          column = grown;
-        }
-        column[candidates.count] = i;
-        candidates.pushCenter(
-          data[base + i]!,
-          data[base + n + i]!,
-          data[base + 2 * n + i]!,
-          data[base + 3 * n + i]!,
-          s,
-          cls[i]!,
-        );
-      }
-      const kept = nms(candidates, {
-        iouThreshold: options.iouThreshold,
-        scoreThreshold: options.scoreThreshold,
-        maxDetections: options.maxDetections,
-        topK: options.topK,
-        agnostic: options.agnostic,
-      });
-      const labels = detectorLabels(options.labels, classes);
-      const coeffs = new Float32Array(r.m);
-      const detections: Detection[] = [];
-      for (const k of kept) {
-        const b = k * 4;
-        const box = toOriginal(transform, [
-          candidates.boxes[b]!,
-          candidates.boxes[b + 1]!,
-          candidates.boxes[b + 2]!,
-          candidates.boxes[b + 3]!,
-        ]);
-        if (box[2] <= box[0] || box[3] <= box[1]) continue;
-        const col = column[k]!;
-        for (let j = 0; j < r.m; j++) coeffs[j] = data[base + (4 + classes + j) * n + col]!;
-        const classId = candidates.classes[k]!;
-        const mask = instanceMask(protos, pBase, r.m, pT.dims[2]!, pT.dims[3]!, coeffs, box, transform);
-        detections.push({ label: labelOf(labels, classId), classId, score: candidates.scores[k]!, box, mask });
-      }
-      return { task: 'detect', detections };
-    },
+    decode: (outputs, transform, options) => decodeSegment(metadata, outputs, transform, options),
   };
+}
+
+/** The [B, 4+C+M, N] and [B, M, Hp, Wp] outputs of one image: data, offsets and sizes. */
+interface SegmentOutputs {
+  data: Float32Array;
+  base: number;
+  n: number;
+  classes: number;
+  m: number;
+  protos: Float32Array;
+  pBase: number;
+  ph: number;
+  pw: number;
+}
+
+function segmentOutputs(metadata: ModelMetadata, outputs: ModelOutputs, options: DecodeOptions): SegmentOutputs {
+  const entries = outputEntries(outputs);
+  const r =
+    roles(entries.map(([, t]) => t.dims)) ??
+    headMismatch(
+      'segment',
+      `outputs ${entries.map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(', ')} are not [B,4+C+M,N] and [B,M,Hp,Wp]`,
+    );
+  const [dName, dT] = entries[r.det]!;
+  const [pName, pT] = entries[r.proto]!;
+  const rows = dT.dims[1]!;
+  const named = options.labels?.length ?? parseNames(metadata['names'])?.length;
+  return {
+    data: floatData('segment', dName, dT),
+    base: batchOffset('segment', dName, dT.dims, options.batchIndex),
+    n: dT.dims[2]!,
+    classes: named !== undefined && named === rows - 4 - r.m ? named : rows - 4 - r.m,
+    m: r.m,
+    protos: floatData('segment', pName, pT),
+    pBase: batchOffset('segment', pName, pT.dims, options.batchIndex),
+    ph: pT.dims[2]!,
+    pw: pT.dims[3]!,
+  };
+}
+
+function decodeSegment(
+  metadata: ModelMetadata,
+  outputs: ModelOutputs,
+  transform: ImageTransform,
+  options: DecodeOptions,
+): HeadResult {
+  const o = segmentOutputs(metadata, outputs, options);
+  collectCandidates(o, options);
+  const kept = nms(candidates, {
+    iouThreshold: options.iouThreshold,
+    scoreThreshold: options.scoreThreshold,
+    maxDetections: options.maxDetections,
+    topK: options.topK,
+    agnostic: options.agnostic,
+  });
+  // Masks only for the boxes NMS keeps.
+  const labels = detectorLabels(options.labels, o.classes);
+  const coeffs = new Float32Array(o.m);
+  const detections: Detection[] = [];
+  for (const k of kept) {
+    const b = k * 4;
+    const c = candidates.boxes;
+    const box = toOriginal(transform, [c[b]!, c[b + 1]!, c[b + 2]!, c[b + 3]!]);
+    if (box[2] <= box[0] || box[3] <= box[1]) continue;
+    const col = column[k]!;
+    for (let j = 0; j < o.m; j++) coeffs[j] = o.data[o.base + (4 + o.classes + j) * o.n + col]!;
+    const classId = candidates.classes[k]!;
+    const mask = instanceMask(o.protos, o.pBase, o.m, o.ph, o.pw, coeffs, box, transform);
+    detections.push({ label: labelOf(labels, classId), classId, score: candidates.scores[k]!, box, mask });
+  }
+  return { task: 'detect', detections };
+}
+
+/** Every column with a class score >= the threshold into `candidates`, its column into `column`. */
+function collectCandidates(o: SegmentOutputs, options: DecodeOptions): void {
+  const { data, base, n } = o;
+  candidates.reset();
+  const keep = classFilter(options.classes);
+  const { best, cls } = scanClassesBits(data, base + 4 * n, n, o.classes, options.scoreThreshold, keep);
+  for (let i = 0; i < n; i++) {
+    const s = best[i]!;
+    if (s === -Infinity) continue;
+    if (column.length <= candidates.count) {
+      const grown = new Int32Array(column.length * 2);
+      grown.set(column);
+      column = grown;
+    }
+    column[candidates.count] = i;
+    candidates.pushCenter(
+      data[base + i]!,
+      data[base + n + i]!,
+      data[base + 2 * n + i]!,
+      data[base + 3 * n + i]!,
+      s,
+      cls[i]!,
+    );
+  }
 }
 
 export const segmentHead: VisionHead = headFor({});
