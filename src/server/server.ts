@@ -62,7 +62,12 @@ export interface RtinferServer {
   readonly metrics: ServerMetrics;
   /** Per-second live statistics for the dashboard (GET /api/live). */
   readonly live: LiveStats;
-  /** Resolves with the base URL once listening (models may still be loading); the gRPC endpoint too when configured. */
+  /** Buffers of binary request bodies that engines handed back, kept for the next bodies. */
+  readonly buffers: BufferPool;
+  /**
+   * Resolves with the base URL once listening (models may still be loading); the gRPC endpoint too
+   * when configured.
+   */
   listen(): Promise<string>;
   /** The gRPC endpoint's port once listening; undefined when there is none. */
   readonly grpcPort: number | undefined;
