@@ -68,6 +68,8 @@ export interface EngineStats {
   meanBatchRequests: number;
   latencyModel: Array<LatencyPoint & { shape: string }>;
   workerRestarts: number;
+  /** Requests run on the calling thread (EngineOptions.inlineBelowMs). */
+  inlineRuns: number;
   warnings: string[];
 }
 
@@ -158,6 +160,7 @@ export class EngineMetrics {
     busyInstances: number,
     latencyModel: EngineStats['latencyModel'],
     workerRestarts: number,
+    inlineRuns: number,
   ): EngineStats {
     return {
       instances: config.instances,
@@ -178,6 +181,7 @@ export class EngineMetrics {
       meanBatchRequests: this.#batches ? this.#batchRequests / this.#batches : 0,
       latencyModel,
       workerRestarts,
+      inlineRuns,
       warnings: [...config.warnings],
     };
   }

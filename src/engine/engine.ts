@@ -24,6 +24,7 @@ import { batchDimension, resolvePolicy, type BatchingOptions } from './batch-pol
 import { realClock, type Clock } from '../util/clock.js';
 import { EngineMetrics, type EngineStats, type RequestTiming } from './engine-metrics.js';
 import { chooseLayout, type Calibration, type PerformanceHint } from './hint.js';
+import { InlineRunner } from './inline.js';
 import { LatencyModels } from './latency-model.js';
 import { Scheduler, type BatchPolicy, type QueuedRequest } from './scheduler.js';
 import type { Supervisor, EngineHealth } from './supervisor.js';
@@ -76,6 +77,13 @@ export interface EngineOptions {
   /** Shapes for the warm-up inputs of dynamic models (as `--shape`), default the printed defaults. */
   warmupShapes?: Record<string, number[]>;
   /**
+   * Worker layouts only: a request whose shape is known to run in at most this many ms, arriving
+   * while nothing is queued, runs on the calling thread in a single-threaded session of its own
+   * instead of hopping to a worker (inline.ts says when and why). Default 0: off; the server turns
+   * it on. Not with batching.
+   */
+  inlineBelowMs?: number;
+  /**
    * Where input copies come from and the buffers workers hand back go. A caller that fills owned
    * inputs (transferInputs) from the same pool gets its buffers back for reuse: the server reads
    * request bodies into them. Default: a pool of the engine's own.
@@ -120,6 +128,8 @@ export interface EngineConfig {
   oversubscribed: boolean;
   batching: BatchPolicy & { batchable: boolean; fixedBatch: number | null };
   maxQueueSize: number;
+  /** Short requests run on the calling thread up to this estimate (ms); 0: never. */
+  inlineBelowMs: number;
   warnings: string[];
 }
 
@@ -179,6 +189,7 @@ export class InferenceEngine implements Engine {
   /** The model's fixed batch size that every batch is padded to, if it has one. */
   readonly #padTo: number | undefined;
   #closing: Promise<void> | undefined;
+  readonly #inline: InlineRunner | undefined;
 
   /** Reads the model, lays it out, starts and warms the workers. */
   static async create(options: EngineOptions): Promise<InferenceEngine> {
@@ -246,8 +257,15 @@ export class InferenceEngine implements Engine {
       oversubscribed,
       batching: { ...policy, batchable: dim.batchable, fixedBatch: dim.fixed },
       maxQueueSize,
+      inlineBelowMs: 0,
       warnings,
     };
+    const inlineMs = options.inlineBelowMs ?? 0;
+    if (!(inlineMs >= 0) || !Number.isFinite(inlineMs))
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid inlineBelowMs ${inlineMs} (expected ms >= 0)`);
+    // Inline runs skip the scheduler, so they cannot join a batch: worker layouts without batching only.
+    const batches = policy.mode !== 'none' || dim.fixed !== null;
+    if (inlineMs > 0 && started.pool.placement === 'worker' && !batches) config.inlineBelowMs = inlineMs;
     const engine = new InferenceEngine(started, config, policy, clock, options);
     if (options.warmup !== false) {
       try {
@@ -277,6 +295,7 @@ export class InferenceEngine implements Engine {
     this.#padTo = config.batching.fixedBatch ?? undefined;
     this.#buffers = options.bufferPool ?? new BufferPool();
     this.#pool.onBuffers = (b) => this.#buffers.give(b);
+    if (config.inlineBelowMs > 0) this.#inline = new InlineRunner(started.init, config.inlineBelowMs);
     this.#scheduler = new Scheduler<Job>({
       instances: config.instances,
       policy,
@@ -331,6 +350,7 @@ export class InferenceEngine implements Engine {
       this.#scheduler.busyInstances,
       this.#latency.points(),
       this.#pool.restarts,
+      this.#inline?.runs ?? 0,
     );
   }
 
@@ -354,6 +374,7 @@ export class InferenceEngine implements Engine {
             );
       await this.#scheduler.whenIdle();
       clearTimeout(timer);
+      await this.#inline?.close();
       await this.#pool.close();
       this.#supervisor.stopped();
     })();
@@ -423,6 +444,7 @@ export class InferenceEngine implements Engine {
           resolve(result);
         },
       };
+      if (this.#runInline(job, valid, start, opts.deadlineMs)) return;
       try {
         request = this.#scheduler.submit({
           item: job,
@@ -437,6 +459,32 @@ export class InferenceEngine implements Engine {
         reject(error);
       }
     });
+  }
+
+  /** Runs the request on the calling thread when InlineRunner wants it; false leaves it to the workers. */
+  #runInline(job: Job, valid: ReturnType<typeof validateInputs>, start: number, deadlineMs?: number): boolean {
+    const inline = this.#inline;
+    if (!inline || this.#closing || this.#scheduler.queueDepth > 0) return false;
+    const workerMs = this.#latency.for(valid.shapeKey).estimate(valid.rows);
+    if (!inline.wants(valid.shapeKey, workerMs, valid.feeds, deadlineMs)) return false;
+    inline.run(valid.shapeKey, valid.feeds).then(
+      (result) => {
+        // Used in place and free now, as on the 'main' placement.
+        if (job.owned) this.#buffers.give(buffersOf(valid.feeds));
+        this.#metrics.batch(1, valid.rows);
+        const totalMs = this.#clock.now() - start;
+        const timing = {
+          queueMs: 0,
+          batchSize: valid.rows,
+          batchRequests: 1,
+          inferenceMs: result.inferenceMs,
+          totalMs,
+        };
+        job.settle({ outputs: result.outputs, timing });
+      },
+      (error: unknown) => job.settle(error instanceof Error ? error : new Error(String(error))),
+    );
+    return true;
   }
 
   async #run(instance: number, batch: Array<QueuedRequest<Job>>): Promise<void> {

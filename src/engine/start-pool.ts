@@ -4,6 +4,7 @@ import type { Clock } from '../util/clock.js';
 import type { Layout } from './hint.js';
 import { Supervisor } from './supervisor.js';
 import { MainThreadPool } from './main-thread-pool.js';
+import type { WorkerInit } from './protocol.js';
 import { WorkerPool, type InstancePool, type ModelIo } from './worker-pool.js';
 
 export interface StartedPool {
@@ -11,6 +12,8 @@ export interface StartedPool {
   pool: InstancePool;
   supervisor: Supervisor;
   io: ModelIo;
+  /** What the sessions were made from (the engine's inline session is made from it too). */
+  init: WorkerInit;
 }
 
 export async function startPool(
@@ -21,11 +24,11 @@ export async function startPool(
 ): Promise<StartedPool> {
   const supervisor = new Supervisor(layout.instances, clock);
   const settings: SessionSettings = { ...session, intraOpThreads: layout.threads };
-  const init = { modelBytes: model.bytes, label: model.label, settings };
+  const init: WorkerInit = { modelBytes: model.bytes, label: model.label, settings };
   const onCrash = (instance: number): void => supervisor.crashed(instance);
   const pool =
     layout.placement === 'main' ? new MainThreadPool(init, onCrash) : new WorkerPool(layout.instances, init, onCrash);
   supervisor.watch(pool);
   const io = await pool.start();
-  return { layout, pool, supervisor, io };
+  return { layout, pool, supervisor, io, init };
 }

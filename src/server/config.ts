@@ -14,6 +14,13 @@ import { EXECUTION_MODES, GRAPH_OPT_LEVELS } from '../runtime/session-options.js
 export type { ModelConfig, ServerConfig } from './types.js';
 
 /** Defaults; README "Security and limits" lists them with what a client gets beyond each. */
+/**
+ * Requests whose shape runs within this (ms) may run on the HTTP thread (ModelConfig.inlineBelowMs):
+ * the longest the HTTP thread is blocked for a run. The PP-OCR classifier at 48x192 (0.7 ms bare,
+ * ~1.9 ms through a worker at idle here) qualifies; yolox_nano (10+ ms) does not.
+ */
+export const INLINE_BELOW_MS = 3;
+
 export const SERVER_DEFAULTS = {
   host: '127.0.0.1',
   port: 8000,
@@ -109,6 +116,7 @@ const MODEL_KEYS = [
   'task',
   'hint',
   'placement',
+  'inlineBelowMs',
 ] as const;
 
 /** A model's serving config from a plain object (the repository builds these from its layout). */
@@ -133,6 +141,12 @@ function modelConfig(where: string, raw: unknown, baseDir: string): ModelConfig 
   if (queue !== undefined) m.maxQueueSize = queue;
   const deadline = num(`${where}.defaultDeadlineMs`, raw['defaultDeadlineMs']);
   if (deadline !== undefined) m.defaultDeadlineMs = deadline;
+  const inline = raw['inlineBelowMs'];
+  if (inline !== undefined) {
+    if (typeof inline !== 'number' || !(inline >= 0) || !Number.isFinite(inline))
+      fail(`${where}.inlineBelowMs`, `expected a number of ms >= 0, got ${JSON.stringify(inline)}`);
+    m.inlineBelowMs = inline;
+  }
   const placement = raw['placement'];
   if (placement !== undefined) {
     if (placement !== 'worker' && placement !== 'main')

@@ -30,6 +30,8 @@ export interface Deployment {
   hint?: string;
   /** The auto hint's measurement, one line. */
   reason?: string;
+  /** Requests of shapes that run within this many ms may run on the HTTP thread instead (absent: never). */
+  inlineBelowMs?: number;
 }
 
 export function deploymentOf(m: LoadedModelEntry): Deployment | undefined {
@@ -42,5 +44,6 @@ export function deploymentOf(m: LoadedModelEntry): Deployment | undefined {
     placement: c.placement,
     ...(c.hint ? { hint: c.hint } : {}),
     ...(reason ? { reason } : {}),
+    ...(c.inlineBelowMs > 0 ? { inlineBelowMs: c.inlineBelowMs } : {}),
   };
 }

@@ -32,6 +32,7 @@ import {
 } from './http-io.js';
 import { addLiveRoutes } from './live-routes.js';
 import { LiveStats } from './live-stats.js';
+import { INLINE_BELOW_MS } from './config.js';
 import { MemoryTrimmer } from './memory-trim.js';
 import { ServerMetrics } from './metrics.js';
 import { modelReadiness } from './model-health.js';
@@ -392,6 +393,7 @@ class HttpServer implements RtinferServer, ServerHost {
         // spin (measured at 400 q/s on 2 cores: p50 5.8 → 2.6 ms, CPU 1.8 → 1.1 cores).
         session: { allowSpinning: false, ...c.session },
         bufferPool: this.buffers,
+        inlineBelowMs: c.inlineBelowMs ?? INLINE_BELOW_MS,
         ...(c.batching !== undefined ? { batching: c.batching } : {}),
         ...(c.maxQueueSize !== undefined ? { maxQueueSize: c.maxQueueSize } : {}),
         ...(c.warmupShapes ? { warmupShapes: c.warmupShapes } : {}),

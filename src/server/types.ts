@@ -37,6 +37,11 @@ export interface ModelConfig {
   hint?: PerformanceHint;
   /** Where the model's sessions run: worker threads (default) or the HTTP thread ('main', one instance). */
   placement?: 'worker' | 'main';
+  /**
+   * With workers: requests of a shape known to run within this many ms, arriving while nothing is
+   * queued, run on the HTTP thread instead (no hop); 0 turns it off. Default INLINE_BELOW_MS.
+   */
+  inlineBelowMs?: number;
 }
 
 export interface ServerConfig {

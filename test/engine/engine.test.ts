@@ -586,3 +586,48 @@ test(
     }
   },
 );
+
+test('inlineBelowMs: a short shape runs on the calling thread once known and warmed; long shapes, queued work and batching stay with the workers', async () => {
+  const engine = await createEngine({
+    model: OCR_CLS,
+    instances: 1,
+    threads: 1,
+    inlineBelowMs: 50,
+    warmupShapes: { x: [1, 3, 48, 192] },
+  });
+  try {
+    assert.equal(engine.config.inlineBelowMs, 50);
+    const x = clsInput();
+    const session = await InferenceSession.create(OCR_CLS);
+    const expected = (await session.run({ x }))[CLS_OUT]!.data as Float32Array;
+    await session.release();
+    // The warm-up taught the workers' estimate; the first inline-eligible request starts the session
+    // here, so the workers answer until it is warm.
+    for (let i = 0; i < 200 && engine.stats().inlineRuns === 0; i++) {
+      await engine.infer({ x });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const before = engine.stats().inlineRuns;
+    const out = await engine.infer({ x });
+    assert.equal(engine.stats().inlineRuns, before + 1, 'an idle engine runs a known short shape inline');
+    Array.from(out[CLS_OUT]!.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-5));
+    // Concurrent requests: the first runs here, the rest find it busy and go to the worker.
+    const runs = engine.stats().inlineRuns;
+    await Promise.all(Array.from({ length: 4 }, () => engine.infer({ x })));
+    assert.equal(engine.stats().inlineRuns, runs + 1);
+    // A shape whose estimate is above the bound (~140 ms on one thread) never runs here.
+    const big = new Tensor('float32', new Float32Array(3 * 1280 * 1280), [1, 3, 1280, 1280]);
+    await engine.infer({ x: big });
+    const afterBig = engine.stats().inlineRuns;
+    for (let i = 0; i < 2; i++) await engine.infer({ x: big });
+    assert.equal(engine.stats().inlineRuns, afterBig);
+  } finally {
+    await engine.close();
+  }
+  const batched = await createEngine({ model: OCR_CLS, instances: 1, threads: 1, inlineBelowMs: 50, batching: true });
+  try {
+    assert.equal(batched.config.inlineBelowMs, 0, 'inline runs cannot join a batch');
+  } finally {
+    await batched.close();
+  }
+});

@@ -1,0 +1,102 @@
+/**
+ * Short runs on the calling thread, beside the workers: the engine's `inlineBelowMs`.
+ *
+ * A worker costs a hop each way (~0.3-0.8 ms on 2 cores, with its colder caches), which is as much
+ * as a small model's whole inference (the PP-OCR classifier at 48x192: 0.7 ms bare). The 'main'
+ * placement avoids the hop but then runs everything on the caller's thread, and a layout chosen at
+ * start-up cannot know the shapes traffic will bring (a dynamic model calibrates at its default
+ * size). So a worker layout keeps a second, single-threaded session on the calling thread and sends
+ * it a request when
+ *   - the request's shape is known to be short: its estimate here, or before any run here the
+ *     workers' (hop included, so it errs towards the workers), is at most `maxMs`;
+ *   - nothing is queued for the workers (a queue means load: the calling thread has I/O to do) and
+ *     the session here is not already running.
+ * Everything else goes to the workers as before. Blocking the calling thread for up to `maxMs` is
+ * the price, as with the naive server that calls session.run on its HTTP thread.
+ *
+ * The session is made the first time a shape qualifies, and warmed with that request's inputs
+ * before it takes any (a cold first run would otherwise teach the estimate it is slow).
+ */
+import { performance } from 'node:perf_hooks';
+import { LatencyModels } from './latency-model.js';
+import { MainThreadPool } from './main-thread-pool.js';
+import type { WorkerInit } from './protocol.js';
+import { copyFeeds, type WireFeeds } from './tensors.js';
+import type { RunResult } from './worker-pool.js';
+
+const WARMUP_RUNS = 3;
+
+export class InlineRunner {
+  readonly #init: WorkerInit;
+  readonly #maxMs: number;
+  readonly #latency = new LatencyModels();
+  #pool: MainThreadPool | undefined;
+  #starting = false;
+  #ready = false;
+  #busy = false;
+  #closed = false;
+  #running: Promise<unknown> = Promise.resolve();
+  /** Requests answered here. */
+  runs = 0;
+
+  constructor(init: WorkerInit, maxMs: number) {
+    this.#init = { ...init, settings: { ...init.settings, intraOpThreads: 1 } };
+    this.#maxMs = maxMs;
+  }
+
+  /** Whether a request of this shape should run here now (see the file's comment). */
+  wants(shapeKey: string, workerEstimateMs: number | undefined, feeds: WireFeeds, deadlineMs?: number): boolean {
+    if (this.#busy || this.#closed) return false;
+    const estimate = this.#latency.for(shapeKey).estimate(1) ?? workerEstimateMs;
+    if (estimate === undefined || estimate > this.#maxMs) return false;
+    // One that would finish late goes to the scheduler, which refuses it at once.
+    if (deadlineMs !== undefined && estimate > deadlineMs) return false;
+    if (!this.#ready) {
+      this.#start(feeds);
+      return false;
+    }
+    return true;
+  }
+
+  async run(shapeKey: string, feeds: WireFeeds): Promise<RunResult> {
+    const pool = this.#pool as MainThreadPool;
+    this.#busy = true;
+    const t0 = performance.now();
+    const run = pool.run(0, feeds);
+    this.#running = run.catch(() => undefined);
+    try {
+      const result = await run;
+      this.#latency.for(shapeKey).observe(1, performance.now() - t0, performance.now());
+      this.runs++;
+      return result;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #start(feeds: WireFeeds): void {
+    if (this.#starting) return;
+    this.#starting = true;
+    // The request's own buffers may move to a worker meanwhile: warm with a copy.
+    const warm = copyFeeds(feeds);
+    const pool = new MainThreadPool(this.#init, () => undefined);
+    this.#pool = pool;
+    this.#running = (async () => {
+      try {
+        await pool.start();
+        for (let i = 0; i < WARMUP_RUNS && !this.#closed; i++) await pool.run(0, warm);
+        if (!this.#closed) this.#ready = true;
+      } catch {
+        // A session that cannot load or run here leaves everything to the workers.
+        this.#closed = true;
+      }
+    })();
+  }
+
+  /** Waits for a run in progress, then lets the session go. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#running;
+    await this.#pool?.close();
+  }
+}
