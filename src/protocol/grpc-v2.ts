@@ -122,6 +122,7 @@ const RAW_ALIGN = 8;
  * cannot be, it stays as it is (and is copied out later, as before).
  */
 export function alignRawInPlace(message: Uint8Array, raw: Uint8Array[], pinned: readonly Uint8Array[]): void {
+  if (!raw.some((v) => v.byteOffset % RAW_ALIGN !== 0)) return;
   const start = message.byteOffset;
   const end = start + message.byteLength;
   const inside = (v: Uint8Array): boolean =>
