@@ -7,8 +7,9 @@
  * and bare inference measured in this process with the same one thread.
  *   1. Idle round trip: one request at a time, blocks of BLOCK requests per protocol, the order
  *      rotating (A B C, C B A, ...) so drift hits all alike; client-measured round trip p50/p99 and
- *      its overhead over bare inference (round trip p50 − bare p50). Answers are decoded, as a
- *      client would.
+ *      its overhead over bare inference (round trip p50 − bare p50), and the load generator's own
+ *      CPU per round trip (gRPC's client is node:http2, REST's a raw socket: on a shared machine a
+ *      client's CPU is part of its round trip). Answers are decoded, as a client would.
  *   2. Goodput within a deadline: a closed loop of CONCURRENCY clients per protocol, blocks of
  *      LOAD_MS rotating the same way, deadline 4 × bare p50 sent as the v2 `timeout`: answers 200
  *      within the deadline per second.
@@ -145,14 +146,20 @@ async function main(): Promise<void> {
       for (const t of Object.values(targets)) for (let i = 0; i < 5; i++) await t.infer(feeds, true);
 
       const rtt: Record<Proto, number[]> = { 'grpc raw': [], 'REST binary': [], 'REST JSON': [] };
+      // The load generator's own CPU per round trip (this process, all threads): it is part of each
+      // round trip on a shared machine, and differs by client (node:http2 for gRPC, a raw socket for REST).
+      const clientCpuMs: Record<Proto, number> = { 'grpc raw': 0, 'REST binary': 0, 'REST JSON': 0 };
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of order(r)) {
+          const cpu = process.cpuUsage();
           // JSON round trips of a large output take seconds on this machine: fewer of them.
           for (let i = 0; i < (p === 'REST JSON' ? Math.max(5, BLOCK / 4) : BLOCK); i++) {
             const t = performance.now();
             await targets[p].infer(feeds, true);
             rtt[p].push(performance.now() - t);
           }
+          const used = process.cpuUsage(cpu);
+          clientCpuMs[p] += (used.user + used.system) / 1000;
         }
       }
       const good: Record<Proto, { ok: number; late: number; refused: number; ms: number }> = {
@@ -182,7 +189,7 @@ async function main(): Promise<void> {
         }
       }
       for (const t of [...Object.values(targets), ...Object.values(timed)]) t.close();
-      console.log('protocol       rtt p50 ms  rtt p99 ms  overhead p50 ms  goodput/s  late  refused');
+      console.log('protocol       rtt p50 ms  rtt p99 ms  overhead p50 ms  goodput/s  late  refused  client cpu ms');
       const overhead: Record<string, number> = {};
       for (const p of PROTOS) {
         const s = rtt[p].sort((a, b) => a - b);
@@ -190,7 +197,9 @@ async function main(): Promise<void> {
         overhead[p] = p50 - bare;
         const g = good[p];
         console.log(
-          `${p.padEnd(13)}  ${f2(p50).padStart(10)}  ${f2(quantile(s, 0.99)).padStart(10)}  ${f2(p50 - bare).padStart(15)}  ${(g.ok / (g.ms / 1000)).toFixed(1).padStart(9)}  ${String(g.late).padStart(4)}  ${String(g.refused).padStart(7)}`,
+          `${p.padEnd(13)}  ${f2(p50).padStart(10)}  ${f2(quantile(s, 0.99)).padStart(10)}  ${f2(p50 - bare).padStart(15)}` +
+            `  ${(g.ok / (g.ms / 1000)).toFixed(1).padStart(9)}  ${String(g.late).padStart(4)}` +
+            `  ${String(g.refused).padStart(7)}  ${f2(clientCpuMs[p] / s.length).padStart(13)}`,
         );
       }
       const ratio = overhead['grpc raw']! / overhead['REST binary']!;

@@ -26,12 +26,131 @@ const LOADER_OPTIONS: protoLoader.Options = {
 
 export const GRPC_SERVICE = 'inference.GRPCInferenceService';
 
-let definition: protoLoader.PackageDefinition | undefined;
+let service: grpc.ServiceDefinition | undefined;
 
-/** The service definition (loaded once). */
+/**
+ * The service definition (loaded once). ModelInfer's decoders leave raw contents aligned for typed
+ * arrays (alignRawInPlace), so that neither end copies a tensor out of the message it came in.
+ */
 export function grpcServiceDefinition(): grpc.ServiceDefinition {
-  definition ??= protoLoader.fromJSON(GRPC_PREDICT_V2 as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
-  return definition[GRPC_SERVICE] as grpc.ServiceDefinition;
+  if (service) return service;
+  const loaded = protoLoader.fromJSON(GRPC_PREDICT_V2 as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
+  const base = loaded[GRPC_SERVICE] as grpc.ServiceDefinition;
+  const infer = base['ModelInfer'] as grpc.MethodDefinition<GrpcInferRequest, GrpcInferResponse>;
+  service = {
+    ...base,
+    ModelInfer: {
+      ...infer,
+      requestDeserialize: (message: Buffer) => {
+        const req = infer.requestDeserialize(message);
+        alignRawInPlace(message, req.raw_input_contents, bytesContents(req.inputs));
+        return req;
+      },
+      responseDeserialize: (message: Buffer) => {
+        const res = infer.responseDeserialize(message);
+        alignRawInPlace(message, res.raw_output_contents, bytesContents(res.outputs));
+        return res;
+      },
+    },
+  };
+  return service;
+}
+
+/** Responses up to this size are written into the serializer's kept buffer; larger ones get their own. */
+const REUSE_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * A ModelInfer response serializer for the server: the message is written into a buffer it keeps
+ * and reuses, not a fresh one per answer (protobufjs's writer allocates the whole message, raw
+ * outputs included, and grpc-js copies it into a frame of its own at once anyway: a second
+ * tensor-sized allocation per answer, 1.2 MB on yolox_nano's). The fields but the raw outputs are
+ * encoded by the proto's own serializer; the raw outputs, the message's last field, follow with
+ * their number from the descriptor, as protobufjs would write them. A result is valid until the
+ * next call (grpc-js's serializeMessage copies it before anything else runs).
+ */
+export function reusingResponseSerializer(): (res: GrpcInferResponse) => Buffer {
+  const infer = grpcServiceDefinition()['ModelInfer'] as grpc.MethodDefinition<GrpcInferRequest, GrpcInferResponse>;
+  const descriptor = GRPC_PREDICT_V2.nested.inference.nested.ModelInferResponse.fields.raw_output_contents;
+  const tag = (descriptor.id << 3) | 2; // wire type 2: length-delimited
+  let kept = Buffer.alloc(0);
+  return (res) => {
+    const head = infer.responseSerialize({ ...res, raw_output_contents: [] });
+    let size = head.length;
+    for (const r of res.raw_output_contents) size += varintLength(tag) + varintLength(r.byteLength) + r.byteLength;
+    if (size <= REUSE_LIMIT && kept.length < size)
+      kept = Buffer.allocUnsafeSlow(Math.min(REUSE_LIMIT, Math.max(size, 2 * kept.length)));
+    const out = size <= REUSE_LIMIT ? kept : Buffer.allocUnsafe(size);
+    let pos = head.copy(out, 0);
+    for (const r of res.raw_output_contents) {
+      pos = writeVarint(out, pos, tag);
+      pos = writeVarint(out, pos, r.byteLength);
+      out.set(r, pos);
+      pos += r.byteLength;
+    }
+    return out.subarray(0, size);
+  };
+}
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(out: Buffer, pos: number, n: number): number {
+  while (n >= 0x80) {
+    out[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+/** Raw contents are moved to offsets that are a multiple of this (every fixed-width datatype's size divides it). */
+const RAW_ALIGN = 8;
+
+/**
+ * Raw contents sit wherever the protobuf layout puts them, rarely at a multiple of their element
+ * size, and a typed array needs one: copying each out took a fresh tensor-sized buffer per message
+ * (on yolox_nano's 2 MB input, an allocation and the garbage collections that external memory
+ * brings). A decoded message's bytes are the decoder's (grpc-js and the lean client drop them once
+ * decoded) and all but the views the decoded message keeps are dead, so each raw entry is moved
+ * down to an aligned offset within the message, in place, never over another live view; where it
+ * cannot be, it stays as it is (and is copied out later, as before).
+ */
+export function alignRawInPlace(message: Uint8Array, raw: Uint8Array[], pinned: readonly Uint8Array[]): void {
+  if (!raw.some((v) => v.byteOffset % RAW_ALIGN !== 0)) return;
+  const start = message.byteOffset;
+  const end = start + message.byteLength;
+  const inside = (v: Uint8Array): boolean =>
+    v.byteLength > 0 && v.buffer === message.buffer && v.byteOffset >= start && v.byteOffset + v.byteLength <= end;
+  const held = pinned.filter(inside);
+  const order = raw.flatMap((v, i) => (inside(v) ? [i] : [])).sort((a, b) => raw[a]!.byteOffset - raw[b]!.byteOffset);
+  let whole: Uint8Array | undefined;
+  // Below `floor` lie the entries already placed: a move never goes there.
+  let floor = start;
+  for (const i of order) {
+    const v = raw[i]!;
+    const from = v.byteOffset;
+    const to = from - (from % RAW_ALIGN);
+    const free = to >= floor && !held.some((p) => p.byteOffset < from && p.byteOffset + p.byteLength > to);
+    if (to === from || !free) {
+      floor = Math.max(floor, from + v.byteLength);
+      continue;
+    }
+    whole ??= new Uint8Array(message.buffer, start, message.byteLength);
+    whole.copyWithin(to - start, from - start, from - start + v.byteLength);
+    raw[i] = whole.subarray(to - start, to - start + v.byteLength);
+    floor = to + v.byteLength;
+  }
+}
+
+/** The typed BYTES contents of decoded tensors: views on the message too. */
+function bytesContents(tensors: readonly GrpcTensor[]): Uint8Array[] {
+  return tensors.flatMap((t) => t.contents?.bytes_contents ?? []);
 }
 
 // ---- messages as proto-loader gives and takes them ----
@@ -157,7 +276,8 @@ export function fromGrpcTensors(
 ): V2Tensor[] {
   if (raw.length > 0 && raw.length !== tensors.length)
     throw bad(
-      `raw_${field === 'inputs' ? 'input' : 'output'}_contents has ${raw.length} entries for ${tensors.length} ${field}: with raw contents every tensor needs one`,
+      `raw_${field === 'inputs' ? 'input' : 'output'}_contents has ${raw.length} entries for ${tensors.length} ` +
+        `${field}: with raw contents every tensor needs one`,
     );
   return tensors.map((t, i) => {
     const what = `${field}[${i}] '${t.name}'`;

@@ -18,6 +18,7 @@ import {
   fromGrpcParameters,
   fromGrpcTensors,
   grpcServiceDefinition,
+  reusingResponseSerializer,
   toGrpcTensors,
   type GrpcInferRequest,
   type GrpcInferResponse,
@@ -83,7 +84,10 @@ export class GrpcEndpoint {
       'grpc.keepalive_timeout_ms': 10_000,
     });
     widenFlowControl(this.#server);
-    this.#server.addService(grpcServiceDefinition(), {
+    const definition = grpcServiceDefinition();
+    const infer = definition['ModelInfer']!;
+    const service = { ...definition, ModelInfer: { ...infer, responseSerialize: reusingResponseSerializer() } };
+    this.#server.addService(service, {
       ServerLive: this.#unary('ServerLive', false, async () => ({ live: true })),
       ServerReady: this.#unary('ServerReady', false, async () => ({
         ready: !host.closing && [...host.table.entries()].every((m) => modelReadiness(m).ready),
@@ -137,7 +141,10 @@ export class GrpcEndpoint {
     });
   }
 
-  /** Stops taking calls, waits for those in flight until `deadlineMs` (a performance.now() time), then cuts the rest. */
+  /**
+   * Stops taking calls, waits for those in flight until `deadlineMs` (a performance.now() time), then
+   * cuts the rest.
+   */
   async close(deadlineMs: number): Promise<void> {
     if (this.#port === undefined) {
       this.#server.forceShutdown();
@@ -224,12 +231,7 @@ export class GrpcEndpoint {
         );
       }
       const inputs = fromGrpcTensors(req.inputs, req.raw_input_contents, 'inputs');
-      const deadline = call.getDeadline();
-      const deadlineAt = deadline instanceof Date ? deadline.getTime() : deadline;
-      // The gRPC deadline, as ms after this call's arrival (the request's own timeout still wins).
-      const transportDeadlineMs = Number.isFinite(deadlineAt)
-        ? deadlineAt - Date.now() + (performance.now() - receivedAt)
-        : undefined;
+      const transportDeadlineMs = transportDeadline(call, receivedAt);
       const outcome = await runInference(host, {
         model,
         inputs,
@@ -265,24 +267,32 @@ export class GrpcEndpoint {
       status = statusFor(this.#fail(callback, error));
     } finally {
       host.bodyBudget.release(reserved);
-      const name = model?.config.name;
-      const ms = performance.now() - receivedAt;
-      host.metrics.requests.inc({ model: name ?? '', endpoint: 'grpc_infer', outcome: String(status) });
-      if (name !== undefined) host.metrics.e2e.observe({ model: name, endpoint: 'grpc_infer' }, ms / 1000);
-      host.live.record(name, 'grpc_infer', status, ms);
-      if (this.#logger?.accessEnabled) {
-        this.#logger.access({
-          protocol: 'grpc',
-          method: 'POST',
-          path: 'ModelInfer',
-          endpoint: 'grpc_infer',
-          ...(name !== undefined ? { model: name } : {}),
-          status,
-          ms,
-          ...(timing ? { timing: Object.fromEntries(timing.map(([k, v]) => [k, Number(v.toFixed(3))])) } : {}),
-        });
-      }
+      this.#recordInfer(model?.config.name, status, performance.now() - receivedAt, timing);
     }
+  }
+
+  /** An answered or refused ModelInfer in the metrics, the live view and the access log. */
+  #recordInfer(
+    name: string | undefined,
+    status: number,
+    ms: number,
+    timing: Array<[string, number]> | undefined,
+  ): void {
+    const host = this.#host;
+    host.metrics.requests.inc({ model: name ?? '', endpoint: 'grpc_infer', outcome: String(status) });
+    if (name !== undefined) host.metrics.e2e.observe({ model: name, endpoint: 'grpc_infer' }, ms / 1000);
+    host.live.record(name, 'grpc_infer', status, ms);
+    if (!this.#logger?.accessEnabled) return;
+    this.#logger.access({
+      protocol: 'grpc',
+      method: 'POST',
+      path: 'ModelInfer',
+      endpoint: 'grpc_infer',
+      ...(name !== undefined ? { model: name } : {}),
+      status,
+      ms,
+      ...(timing ? { timing: Object.fromEntries(timing.map(([k, v]) => [k, Number(v.toFixed(3))])) } : {}),
+    });
   }
 }
 
@@ -324,6 +334,13 @@ export function openConnectionWindows(server: grpc.Server): void {
       }
     });
   }
+}
+
+/** The call's gRPC deadline as ms after its arrival, or undefined for none (the request's own timeout still wins). */
+function transportDeadline(call: grpc.ServerUnaryCall<unknown, unknown>, receivedAt: number): number | undefined {
+  const deadline = call.getDeadline();
+  const deadlineAt = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(deadlineAt) ? deadlineAt - Date.now() + (performance.now() - receivedAt) : undefined;
 }
 
 function unauthenticated(): HttpError {
