@@ -12,6 +12,7 @@
  * this is the better-balanced bound of that policy.
  */
 import { RtinferError } from '../errors.js';
+import { nearestRank } from '../stats/sorted.js';
 import { Rng } from './rng.js';
 import type { ServiceTime } from './service-time.js';
 
@@ -226,15 +227,14 @@ export function simulate(o: SimOptions): SimResult {
 
   const counted = total - warm;
   const lat = latencies.subarray(0, answered).sort();
-  const q = (p: number): number =>
-    answered === 0 ? NaN : (lat[Math.min(answered - 1, Math.max(0, Math.ceil(p * answered) - 1))] as number);
+  const q = (p: number): number => (answered === 0 ? NaN : (lat[nearestRank(answered, p) - 1] as number));
   let sum = 0;
   for (const x of lat) sum += x;
   const seconds = (t - startT) / 1000;
   let sloMs = NaN;
   if (o.sloQuantile !== undefined && counted > 0) {
     // The answered are the fastest `answered` of all counted requests; the rest are late.
-    const rank = Math.max(1, Math.ceil(o.sloQuantile * counted));
+    const rank = nearestRank(counted, o.sloQuantile);
     sloMs = rank > answered ? Infinity : (lat[rank - 1] as number);
   }
   return {
