@@ -22,7 +22,8 @@ export const PREDICT_COMMAND: CommandSpec = {
   name: 'predict',
   summary: 'detections, classes or text boxes for images, with decode/preprocess/inference/postprocess times',
   usage:
-    'rtinfer predict <model.onnx> <image|folder|glob|list.txt...|video|URL|/dev/videoN|-> [--task T] [--conf 0.25] [--iou 0.45] [--imgsz N] [--save DIR|out.mp4] [--json]',
+    'rtinfer predict <model.onnx> <image|folder|glob|list.txt...|video|URL|/dev/videoN|-> ' +
+    '[--task T] [--conf 0.25] [--iou 0.45] [--imgsz N] [--save DIR|out.mp4] [--json]',
   maxPositionals: 10_000,
   options: [
     {
@@ -335,14 +336,16 @@ function renderPredict(
         : it.segments
           ? `${it.segments.length} classes present`
           : o
-            ? `an image ${o.width}x${o.height}x${o.channels} (×${o.scale}, values ${o.range}${o.luminance ? ", luminance: combined with the input's chroma by --save" : ''})`
+            ? `an image ${o.width}x${o.height}x${o.channels} (×${o.scale}, ` +
+              `values ${o.range}${o.luminance ? ", luminance: combined with the input's chroma by --save" : ''})`
             : `${it.texts?.length ?? 0} text boxes`;
     out.push('', `${it.image} (${it.width}x${it.height}): ${what}`);
     if (rows.length) out.push(formatTable(rows, '  '));
     const s = it.speedMs;
     if (s)
       out.push(
-        `  Speed: ${formatMs(s.decode)}ms decode, ${formatMs(s.preprocess)}ms preprocess, ${formatMs(s.inference)}ms inference, ${formatMs(s.postprocess)}ms postprocess`,
+        `  Speed: ${formatMs(s.decode)}ms decode, ${formatMs(s.preprocess)}ms ` +
+          `preprocess, ${formatMs(s.inference)}ms inference, ${formatMs(s.postprocess)}ms postprocess`,
       );
   }
   const ok = items.filter((i) => !i.error).length;
@@ -365,7 +368,8 @@ function renderPredict(
   if (items.length > 1 || failed > 0 || skipped > 0)
     out.push(
       '',
-      `${items.length} image${items.length === 1 ? '' : 's'}: ${ok} done, ${failed} failed, ${skipped} non-image ${skipped === 1 ? 'entry' : 'entries'} skipped`,
+      `${items.length} image${items.length === 1 ? '' : 's'}: ${ok} done, ${failed} ` +
+        `failed, ${skipped} non-image ${skipped === 1 ? 'entry' : 'entries'} skipped`,
     );
   return out.join('\n');
 }

@@ -22,7 +22,8 @@ export const RUNS_COMMAND: CommandSpec = {
   name: 'runs',
   summary: 'stored runs: list (filtered), show ID, export as JSON or CSV, rm ID..., --html history page',
   usage:
-    'rtinfer runs [list|show ID|export|rm ID...] [--model M] [--label L] [--tag K=V] [--scenario S] [--since DATE] [options]',
+    'rtinfer runs [list|show ID|export|rm ID...] [--model M] [--label L] [--tag K=V] [--scenario S] ' +
+    '[--since DATE] [options]',
   maxPositionals: 256,
   options: [
     {

@@ -39,14 +39,16 @@ export const SERVE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'DIR',
       description:
-        "a model repository: DIR/NAME/VERSION/model.onnx (Triton's layout; DIR/NAME/config.yaml for settings) or DIR/NAME.onnx",
+        "a model repository: DIR/NAME/VERSION/model.onnx (Triton's layout; " +
+        'DIR/NAME/config.yaml for settings) or DIR/NAME.onnx',
     },
     {
       name: 'model-control',
       type: 'string',
       value: 'MODE',
       description:
-        'with --model-dir: none (load all at start, default), poll (and reload on changes), explicit (POST /v2/repository/models/NAME/load|unload)',
+        'with --model-dir: none (load all at start, default), poll (and reload on changes), ' +
+        'explicit (POST /v2/repository/models/NAME/load|unload)',
     },
     {
       name: 'load-model',
@@ -97,21 +99,24 @@ export const SERVE_COMMAND: CommandSpec = {
       multiple: true,
       value: 'NAME=DIMS',
       description:
-        "the input shape traffic will use (x=1x3x48x192), for warm-up and the auto hint's measurement of dynamic models",
+        'the input shape traffic will use (x=1x3x48x192), ' +
+        "for warm-up and the auto hint's measurement of dynamic models",
     },
     {
       name: 'placement',
       type: 'string',
       value: 'WHERE',
       description:
-        'where sessions run: worker (threads, default) or main (the HTTP thread, one instance: no hop, for models of about a millisecond)',
+        'where sessions run: worker (threads, default) or main (the HTTP thread, one instance: no hop, ' +
+        'for models of about a millisecond)',
     },
     {
       name: 'hint',
       type: 'string',
       value: 'HINT',
       description:
-        'layout when --instances/--threads are not given: latency, throughput or auto (default: both measured at start-up)',
+        'layout when --instances/--threads are not given: latency, throughput or auto ' +
+        '(default: both measured at start-up)',
     },
     {
       name: 'batch',
@@ -322,7 +327,9 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   const repo = config.modelRepository;
   if (repo)
     say(
-      `  repository ${repo.dir} (model control ${repo.control}${repo.control === 'poll' ? `, every ${repo.pollSeconds} s` : ''}) → ${url}/v2/repository/index`,
+      `  repository ${repo.dir} (model ` +
+        `control ${repo.control}${repo.control === 'poll' ? `, every ${repo.pollSeconds} s` : ''}) ` +
+        `→ ${url}/v2/repository/index`,
       'repository',
       { dir: repo.dir, control: repo.control },
     );
@@ -341,7 +348,8 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
       }
       signalled = true;
       say(
-        `rtinfer serve: ${signal}: shutting down within ${config.drainTimeoutMs} ms (not ready; answering what is in flight)`,
+        `rtinfer serve: ${signal}: shutting down within ${config.drainTimeoutMs} ms (not ready; ` +
+          `answering what is in flight)`,
         'shutting down',
         { signal, drainTimeoutMs: config.drainTimeoutMs },
       );
@@ -370,7 +378,9 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
         const why = c?.calibration ? c.calibration.reason : c?.hint ? `hint ${c.hint}` : undefined;
         if (c)
           say(
-            `  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${c.placement === 'main' ? ' on the HTTP thread' : ''}${why ? ` (${why})` : ''}`,
+            `  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} ` +
+              `× ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}` +
+              `${c.placement === 'main' ? ' on the HTTP thread' : ''}${why ? ` (${why})` : ''}`,
             'layout',
             { model: m.config.name, instances: c.instances, threads: c.threadsPerInstance, ...(why ? { why } : {}) },
           );

@@ -30,9 +30,11 @@ import path from 'node:path';
 export const TUNE_COMMAND: CommandSpec = {
   name: 'tune',
   summary:
-    'find the configuration (and model variant) that meets a latency SLO with the most throughput, least latency or best accuracy',
+    'find the configuration (and model variant) that meets a latency SLO with the most throughput, ' +
+    'least latency or best accuracy',
   usage:
-    'rtinfer tune <model.onnx...> --slo "p99<=50ms" [--scenario server|single-stream|multi-stream] [--objective throughput|latency|accuracy] [--budget 10m] [--out FILE] [options]',
+    'rtinfer tune <model.onnx...> --slo "p99<=50ms" [--scenario server|single-stream|multi-stream] ' +
+    '[--objective throughput|latency|accuracy] [--budget 10m] [--out FILE] [options]',
   maxPositionals: 64,
   options: [
     { name: 'slo', type: 'string', value: 'SLO', description: 'latency objective, e.g. "p99<=50ms" (required)' },
@@ -41,7 +43,8 @@ export const TUNE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'URL',
       description:
-        "a served model instead (http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME): its layout is the server's, so tune finds its highest rate within a p99 SLO",
+        'a served model instead (http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME): ' +
+        "its layout is the server's, so tune finds its highest rate within a p99 SLO",
     },
     {
       name: 'scenario',
@@ -92,14 +95,17 @@ export const TUNE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'LIST',
       description:
-        'for models with dynamic height and width: sizes to try, e.g. 640,480,320 or 640x480, or "auto" (the base size, 3/4 and 1/2 of it, multiples of 32)',
+        'for models with dynamic height and width: sizes to try, e.g. 640,480,320 or 640x480, ' +
+        'or "auto" (the base size, 3/4 and 1/2 of it, multiples of 32)',
     },
     SHAPE_OPTION,
     {
       name: 'variants',
       type: 'string',
       value: 'auto|LIST',
-      description: `make the model variants and search them with the first model: auto = ${AUTO_VARIANT_KINDS.join(', ')} (int8 only with --calibrate), or a list of them`,
+      description:
+        `make the model variants and search them with the first model: ` +
+        `auto = ${AUTO_VARIANT_KINDS.join(', ')} (int8 only with --calibrate), or a list of them`,
     },
     {
       name: 'calibrate',
@@ -107,7 +113,8 @@ export const TUNE_COMMAND: CommandSpec = {
       multiple: true,
       value: 'DIR|GLOB',
       description:
-        'with --variants: calibration data for the int8 variant (images or .npy); every third file is held out for its accuracy check',
+        'with --variants: calibration data for the int8 variant (images or .npy); ' +
+        'every third file is held out for its accuracy check',
     },
     {
       name: 'calibration-method',
@@ -120,7 +127,8 @@ export const TUNE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'DIR',
       description:
-        'with --variants: where the variants are written (default <out>.variants/ next to --out, else a new folder in the temp dir)',
+        'with --variants: where the variants are written (default <out>.variants/ next to --out, ' +
+        'else a new folder in the temp dir)',
     },
     { name: 'ep', type: 'string', value: 'LIST', description: 'execution providers in priority order (default cpu)' },
     {
@@ -135,7 +143,8 @@ export const TUNE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'HINT',
       description:
-        'the layout the search starts from: latency (1 instance, every core; default) or throughput (one 1-thread instance per core)',
+        'the layout the search starts from: latency (1 instance, every core; default) ' +
+        'or throughput (one 1-thread instance per core)',
     },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.tune/1 JSON report' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the report' },
@@ -147,7 +156,8 @@ export const TUNE_COMMAND: CommandSpec = {
     'rtinfer tune det.onnx --resolutions 640,480,320 --images photos/ --max-accuracy-drop 2% --slo "p99<=80ms"',
     'rtinfer tune model-fp32.onnx model-int8.onnx --objective accuracy --slo "p90<=20ms" --scenario single-stream',
     'rtinfer tune --target grpc://127.0.0.1:8001/yolox_nano --slo "p99<=100ms"',
-    'rtinfer tune yolox_nano.onnx --variants auto --calibrate calib/ --max-accuracy-drop 5% --slo "p99<=50ms" --out serve.yaml',
+    'rtinfer tune yolox_nano.onnx --variants auto --calibrate calib/ --max-accuracy-drop 5% ' +
+      '--slo "p99<=50ms" --out serve.yaml',
   ],
 };
 
@@ -282,10 +292,13 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
       onPhase: (p) => progress(`tune: ${p}`),
       onTrial: (t) => {
         const m = judged(t);
-        if (m)
-          progress(
-            `  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`,
-          );
+        if (!m) return;
+        const latency = Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-';
+        const figures =
+          m.status === 'ok'
+            ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${latency} ms`
+            : m.status;
+        progress(`  ${t.key} [${t.full ? 'full' : 'quick'}] ${figures}`);
       },
     });
   } catch (error) {
@@ -302,7 +315,10 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
         `chosen ${report.chosen.key}`,
         ...(report.autoVariants
           ? [
-              `model ${path.resolve(report.chosen.variant.model)}${made ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})` : ' (as given)'}`,
+              `model ${path.resolve(report.chosen.variant.model)}` +
+                (made
+                  ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})`
+                  : ' (as given)'),
             ]
           : []),
         `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`,

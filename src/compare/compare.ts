@@ -266,9 +266,11 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
   const pct = (r: number): string => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixed(1)}%`;
   const verdict =
     regressions.length > 0
-      ? `REGRESSION beyond ${(threshold * 100).toFixed(1)}%: ${regressions.map((m) => `${m.metric} ${pct(m.ratio as number)}`).join(', ')}`
+      ? `REGRESSION beyond ${(threshold * 100).toFixed(1)}%: ` +
+        regressions.map((m) => `${m.metric} ${pct(m.ratio as number)}`).join(', ')
       : changed.length > 0
-        ? `no regression beyond ${(threshold * 100).toFixed(1)}%; significant: ${changed.map((m) => `${m.metric} ${pct(m.ratio as number)} (${m.change})`).join(', ')}`
+        ? `no regression beyond ${(threshold * 100).toFixed(1)}%; ` +
+          `significant: ${changed.map((m) => `${m.metric} ${pct(m.ratio as number)} (${m.change})`).join(', ')}`
         : 'no significant difference';
   const side = (x: CompareInput): CompareSide => ({
     ref: x.ref,

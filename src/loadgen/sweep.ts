@@ -118,7 +118,8 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
     if (o.batch || o.instances || o.threads)
       throw new RtinferError(
         'RTI_ERR_ARG_INVALID',
-        '--batch, --instances and --threads set up a local engine: with --target the server has its own layout (sweep --concurrency or --qps)',
+        '--batch, --instances and --threads set up a local engine: ' +
+          'with --target the server has its own layout (sweep --concurrency or --qps)',
       );
     return sweepTarget(o.target, o, kind, loads, phase, env, percentile, given);
   }

@@ -79,7 +79,8 @@ export function runPlan(o: PlanOptions): PlanReport {
     notes.push(`service times rebuilt from a few quantiles of ${o.service.source}: the tail is approximate`);
   if (instances > 1)
     notes.push(
-      `${instances} instances per replica are simulated as independent servers with the measured service time: contention between them for cores is not modelled`,
+      `${instances} instances per replica are simulated as independent servers with the measured ` +
+        `service time: contention between them for cores is not modelled`,
     );
 
   const point = (n: number, rate: number): PlanPoint => {
@@ -104,7 +105,9 @@ export function runPlan(o: PlanOptions): PlanReport {
   let chosen: PlanReport['chosen'] = null;
   if (o.service.p50Ms > o.slo.boundMs) {
     notes.push(
-      `one request alone takes ${o.service.p50Ms.toFixed(2)} ms at the median, above the SLO's ${o.slo.boundMs} ms: no number of replicas meets it (a faster model, more threads per instance, or a larger bound)`,
+      `one request alone takes ${o.service.p50Ms.toFixed(2)} ms at the median, ` +
+        `above the SLO's ${o.slo.boundMs} ms: no number of replicas meets it (a faster model, ` +
+        `more threads per instance, or a larger bound)`,
     );
   } else {
     for (let n = stable; n <= maxReplicas; n++) {
@@ -118,7 +121,9 @@ export function runPlan(o: PlanOptions): PlanReport {
     }
     if (chosen === null)
       notes.push(
-        `no N up to ${maxReplicas} replicas meets ${o.slo.text} at ${(o.rateQps * (1 + headroom)).toFixed(1)} q/s: the service time's own ${o.slo.label} is too close to the bound`,
+        `no N up to ${maxReplicas} replicas meets ${o.slo.text} ` +
+          `at ${(o.rateQps * (1 + headroom)).toFixed(1)} q/s: ` +
+          `the service time's own ${o.slo.label} is too close to the bound`,
       );
   }
   const lo = Math.max(1, Math.floor(o.rateQps / capacityQps));

@@ -36,7 +36,9 @@ export interface SimOptions {
   seed?: number;
   /** For goodput: requests answered within this many ms count (default: all answered). */
   boundMs?: number;
-  /** Also report this quantile over every counted request, refused and expired ones as infinitely late (the SLO's view). */
+  /**
+   * Also report this quantile over every counted request, refused and expired ones as infinitely late (the SLO's view).
+   */
   sloQuantile?: number;
 }
 
@@ -58,7 +60,9 @@ export interface SimResult {
   goodputQps: number;
   /** Of the counted requests, the fraction answered within boundMs (refused and expired ones are not). */
   withinBound: number;
-  /** The sloQuantile over every counted request (Infinity when refusals alone exceed 1 − q); NaN without sloQuantile. */
+  /**
+   * The sloQuantile over every counted request (Infinity when refusals alone exceed 1 − q); NaN without sloQuantile.
+   */
   sloMs: number;
   /** Offered load over capacity: rate × mean service / (replicas × instances). */
   utilization: number;

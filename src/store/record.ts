@@ -35,7 +35,10 @@ export async function readReportFile(ref: string, expected: string): Promise<unk
 
 export const DEFAULT_STORE = path.join('.rtinfer', 'runs.db');
 
-/** Where runs go: `--store PATH`, else RTINFER_STORE, else .rtinfer/runs.db in the working directory; null with --no-store. */
+/**
+ * Where runs go: `--store PATH`, else RTINFER_STORE, else .rtinfer/runs.db in the working directory; null with
+ * --no-store.
+ */
 export function storePath(o: {
   store?: string | undefined;
   noStore?: boolean;
@@ -213,7 +216,10 @@ export function runFromReport(
         model: { label: s.model.label, path: s.model.path },
         setting: {
           key: settingKey({ sweep: s.settings, shapes: s.model.shapes }),
-          text: `sweep batch ${s.settings.batch.join(',')} · ${s.settings.load.kind} ${s.settings.load.values.join(',')} · instances ${s.settings.instances.join(',')} · threads ${s.settings.threads.join(',')}`,
+          text:
+            `sweep batch ${s.settings.batch.join(',')} ` +
+            `· ${s.settings.load.kind} ${s.settings.load.values.join(',')} · ` +
+            `instances ${s.settings.instances.join(',')} · threads ${s.settings.threads.join(',')}`,
         },
         startedAt: s.env.startedAt,
         valid: null,

@@ -77,7 +77,10 @@ export interface AutoVariantMade {
     images: number;
     note?: string;
   }>;
-  /** After the search: candidates measured, whether it holds the chosen one, and why it was dropped (accuracy bound, SLO, screening). */
+  /**
+   * After the search: candidates measured, whether it holds the chosen one, and why it was dropped (accuracy bound,
+   * SLO, screening).
+   */
   status?: { measured: number; chosen: boolean; dropped: string[] };
 }
 
@@ -217,7 +220,9 @@ async function makeInto(
     if (made.length + skipped.length > 0 && performance.now() > ctx.deadline) {
       skipped.push({
         kind,
-        reason: `not started: the variants' share of --budget (${AUTO_VARIANT_BUDGET_SHARE * 100}%) was spent after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+        reason:
+          `not started: the variants' share of --budget (${AUTO_VARIANT_BUDGET_SHARE * 100}%) ` +
+          `was spent after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       });
       continue;
     }
@@ -230,12 +235,14 @@ async function makeInto(
         skipped.push({
           kind,
           reason:
-            'no calibration data: static int8 needs the ranges of real inputs; give --calibrate DIR|GLOB (images or .npy tensors)',
+            'no calibration data: static int8 needs the ranges of real inputs; ' +
+            'give --calibrate DIR|GLOB (images or .npy tensors)',
         });
         continue;
       }
       phase(
-        `variants: int8 (${method} calibration on ${ctx.calibration.calibration.length} file(s), ${ctx.calibration.evaluation.length} held out for the accuracy check)`,
+        `variants: int8 (${method} calibration on ${ctx.calibration.calibration.length} ` +
+          `file(s), ${ctx.calibration.evaluation.length} held out for the accuracy check)`,
       );
       request = {
         model: ctx.source.path,
