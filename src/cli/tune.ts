@@ -6,8 +6,16 @@ import { TUNE_SCENARIOS, type TuneScenario } from '../tune/space.js';
 import { OBJECTIVES, judged, type Objective } from '../tune/strategy.js';
 import { renderTuneHtml } from '../report/tune-html.js';
 import { renderTuneText } from '../tune/tune-text.js';
-import { runTune } from '../tune/tune.js';
-import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { runTune, type TuneOptions } from '../tune/tune.js';
+import {
+  listValue,
+  parseChoice,
+  parseCommand,
+  parseIntOption,
+  stringValue,
+  type CommandSpec,
+  type ParsedValues,
+} from './args.js';
 import { checkWritable, writeOutput } from './output.js';
 import { compareTunes } from '../compare/report-gates.js';
 import type { TuneReport } from '../tune/tune.js';
@@ -23,7 +31,12 @@ import {
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { targetExitCode, tuneTarget } from './tune-target.js';
-import { AUTO_VARIANT_KINDS, DEFAULT_AUTO_METHOD, parseVariantsOption } from '../tune/auto-variants.js';
+import {
+  AUTO_VARIANT_KINDS,
+  DEFAULT_AUTO_METHOD,
+  parseVariantsOption,
+  type AutoVariantKind,
+} from '../tune/auto-variants.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../optimize/ranges.js';
 import path from 'node:path';
 
@@ -164,64 +177,19 @@ export const TUNE_COMMAND: CommandSpec = {
 export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(TUNE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
-  const target = text('target');
   const variantsText = text('variants');
-  const calibrate = listValue(values, 'calibrate');
-  const method = text('calibration-method');
-  const variantsDir = text('variants-dir');
-  if (variantsText === undefined) {
-    const stray =
-      calibrate.length > 0
-        ? 'calibrate'
-        : method !== undefined
-          ? 'calibration-method'
-          : variantsDir !== undefined
-            ? 'variants-dir'
-            : undefined;
-    if (stray !== undefined)
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        `--${stray} only applies with --variants auto (tune makes the variants from it)`,
-      );
-  }
+  checkVariantFlags(values, variantsText !== undefined);
   const kinds = variantsText !== undefined ? parseVariantsOption(variantsText) : undefined;
-  if (target !== undefined) {
-    if (kinds !== undefined)
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        "--variants cannot be used with --target: a served model's file is the server's",
-      );
-    if (positionals.length > 0)
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        `give either model files or --target, not both ('${positionals[0]}' and ${target})`,
-      );
-    const sloText = text('slo');
-    if (sloText === undefined)
-      throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
-    const json = values['json'] === true;
-    const r = await tuneTarget(parseTargetUrl(target), parseSlo(sloText), shapesFrom(values), (line) => {
-      if (!json) process.stderr.write(line + '\n');
-    });
-    io.stdout.write(json ? JSON.stringify(r.report, null, 2) + '\n' : r.text + '\n');
-    return targetExitCode(r);
-  }
+  const target = text('target');
+  if (target !== undefined) return tuneTargetCommand(values, positionals, target, kinds !== undefined, io);
   if (positionals.length === 0)
     throw new RtinferError(
       'RTI_ERR_ARG_MISSING',
       `rtinfer tune needs at least one model file (usage: ${TUNE_COMMAND.usage})`,
     );
-  const sloText = text('slo');
-  if (sloText === undefined)
-    throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
-  const slo = parseSlo(sloText);
+  const slo = parseSlo(requiredSlo(values));
   const scenario = parseChoice('scenario', text('scenario') ?? 'server', TUNE_SCENARIOS) as TuneScenario;
   const objective = parseChoice('objective', text('objective') ?? 'throughput', OBJECTIVES) as Objective;
-  const budget = text('budget');
-  const drop = text('max-accuracy-drop');
-  const res = text('resolutions');
-  const spq = text('samples-per-query');
-  const ep = text('ep');
   const out = text('out');
   const html = text('html');
   if (out !== undefined && !/\.(ya?ml|json)$/i.test(out))
@@ -233,22 +201,6 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   ] as const)
     if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
-  const autoVariants =
-    kinds !== undefined
-      ? {
-          kinds,
-          ...(calibrate.length > 0 ? { calibrate } : {}),
-          ...(method !== undefined
-            ? { method: parseChoice('calibration-method', method, CALIBRATION_METHODS) as CalibrationMethod }
-            : {}),
-          // Kept next to the serve config that points at one of them.
-          ...(variantsDir !== undefined
-            ? { dir: variantsDir }
-            : out !== undefined
-              ? { dir: out.replace(/\.(ya?ml|json)$/i, '') + '.variants' }
-              : {}),
-        }
-      : undefined;
   const storeSettings = storeSettingsFrom(values);
   const store = openStoreFor(storeSettings);
   let gate;
@@ -268,27 +220,11 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   let report;
   try {
     report = await runTune({
+      ...tuneOptionsFrom(values, positionals, kinds, out),
       signal: controller.signal,
-      models: positionals,
       slo,
       scenario,
       objective,
-      ...(budget !== undefined ? { budgetMs: parseBudgetMs(budget) } : {}),
-      ...(drop !== undefined ? { maxAccuracyDrop: parseAccuracyDrop(drop) } : {}),
-      ...(text('reference') !== undefined ? { reference: text('reference') as string } : {}),
-      ...(listValue(values, 'images').length ? { images: listValue(values, 'images') } : {}),
-      ...(text('labels') !== undefined ? { labels: text('labels') as string } : {}),
-      ...(res !== undefined ? { resolutions: res.trim() === 'auto' ? ('auto' as const) : parseResolutions(res) } : {}),
-      shapes: shapesFrom(values),
-      ...(ep !== undefined
-        ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } }
-        : {}),
-      ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
-      oversubscribe: values['oversubscribe'] === true,
-      ...(autoVariants ? { autoVariants } : {}),
-      ...(typeof values['hint'] === 'string'
-        ? { hint: parseChoice('hint', values['hint'], ['latency', 'throughput'] as const) }
-        : {}),
       onPhase: (p) => progress(`tune: ${p}`),
       onTrial: (t) => {
         const m = judged(t);
@@ -309,21 +245,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   }
   if (out !== undefined) {
     if (report.chosen && !controller.signal.aborted) {
-      const made = report.autoVariants?.made.find((m) => m.status?.chosen);
-      const header = [
-        `rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`,
-        `chosen ${report.chosen.key}`,
-        ...(report.autoVariants
-          ? [
-              `model ${path.resolve(report.chosen.variant.model)}` +
-                (made
-                  ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})`
-                  : ' (as given)'),
-            ]
-          : []),
-        `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`,
-      ];
-      await writeOutput('out', out, renderConfigFile(report.chosen.config, out, header));
+      await writeOutput('out', out, renderConfigFile(report.chosen.config, out, configHeader(report, report.chosen)));
       progress(`tune: wrote ${out} (rtinfer serve --config ${out})`);
     } else {
       progress(`tune: ${controller.signal.aborted ? 'interrupted' : 'nothing met the SLO'}: ${out} not written`);
@@ -347,4 +269,132 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
     boundFailed: !report.verdict.met,
     regression: recorded.verdict?.regression === true,
   });
+}
+
+function requiredSlo(values: ParsedValues): string {
+  const sloText = stringValue(values, 'slo');
+  if (sloText === undefined)
+    throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
+  return sloText;
+}
+
+/** --calibrate, --calibration-method and --variants-dir describe the variants: without --variants, a mistake. */
+function checkVariantFlags(values: ParsedValues, withVariants: boolean): void {
+  if (withVariants) return;
+  const stray =
+    listValue(values, 'calibrate').length > 0
+      ? 'calibrate'
+      : stringValue(values, 'calibration-method') !== undefined
+        ? 'calibration-method'
+        : stringValue(values, 'variants-dir') !== undefined
+          ? 'variants-dir'
+          : undefined;
+  if (stray !== undefined)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `--${stray} only applies with --variants auto (tune makes the variants from it)`,
+    );
+}
+
+/** tune --target: the highest rate a served model holds within the SLO (its layout is the server's). */
+async function tuneTargetCommand(
+  values: ParsedValues,
+  positionals: readonly string[],
+  target: string,
+  withVariants: boolean,
+  io: { stdout: NodeJS.WritableStream },
+): Promise<number> {
+  if (withVariants)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      "--variants cannot be used with --target: a served model's file is the server's",
+    );
+  if (positionals.length > 0)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `give either model files or --target, not both ('${positionals[0]}' and ${target})`,
+    );
+  const slo = parseSlo(requiredSlo(values));
+  const json = values['json'] === true;
+  const r = await tuneTarget(parseTargetUrl(target), slo, shapesFrom(values), (line) => {
+    if (!json) process.stderr.write(line + '\n');
+  });
+  io.stdout.write(json ? JSON.stringify(r.report, null, 2) + '\n' : r.text + '\n');
+  return targetExitCode(r);
+}
+
+/** The search's options from the flags, less the SLO, scenario, objective and callbacks the command adds. */
+function tuneOptionsFrom(
+  values: ParsedValues,
+  models: string[],
+  kinds: AutoVariantKind[] | undefined,
+  out: string | undefined,
+): Omit<TuneOptions, 'slo' | 'scenario' | 'objective'> {
+  const text = (name: string): string | undefined => stringValue(values, name);
+  const budget = text('budget');
+  const drop = text('max-accuracy-drop');
+  const res = text('resolutions');
+  const spq = text('samples-per-query');
+  const ep = text('ep');
+  const images = listValue(values, 'images');
+  const autoVariants = kinds !== undefined ? autoVariantsFrom(values, kinds, out) : undefined;
+  return {
+    models,
+    ...(budget !== undefined ? { budgetMs: parseBudgetMs(budget) } : {}),
+    ...(drop !== undefined ? { maxAccuracyDrop: parseAccuracyDrop(drop) } : {}),
+    ...(text('reference') !== undefined ? { reference: text('reference') as string } : {}),
+    ...(images.length ? { images } : {}),
+    ...(text('labels') !== undefined ? { labels: text('labels') as string } : {}),
+    ...(res !== undefined ? { resolutions: res.trim() === 'auto' ? ('auto' as const) : parseResolutions(res) } : {}),
+    shapes: shapesFrom(values),
+    ...(ep !== undefined ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } } : {}),
+    ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
+    oversubscribe: values['oversubscribe'] === true,
+    ...(autoVariants ? { autoVariants } : {}),
+    ...(typeof values['hint'] === 'string'
+      ? { hint: parseChoice('hint', values['hint'], ['latency', 'throughput'] as const) }
+      : {}),
+  };
+}
+
+function autoVariantsFrom(
+  values: ParsedValues,
+  kinds: AutoVariantKind[],
+  out: string | undefined,
+): NonNullable<TuneOptions['autoVariants']> {
+  const calibrate = listValue(values, 'calibrate');
+  const method = stringValue(values, 'calibration-method');
+  const variantsDir = stringValue(values, 'variants-dir');
+  return {
+    kinds,
+    ...(calibrate.length > 0 ? { calibrate } : {}),
+    ...(method !== undefined
+      ? { method: parseChoice('calibration-method', method, CALIBRATION_METHODS) as CalibrationMethod }
+      : {}),
+    // Kept next to the serve config that points at one of them.
+    ...(variantsDir !== undefined
+      ? { dir: variantsDir }
+      : out !== undefined
+        ? { dir: out.replace(/\.(ya?ml|json)$/i, '') + '.variants' }
+        : {}),
+  };
+}
+
+/** The comment lines at the head of the serve config tune writes: when, what was asked, what was chosen. */
+function configHeader(report: TuneReport, chosen: NonNullable<TuneReport['chosen']>): string[] {
+  const made = report.autoVariants?.made.find((m) => m.status?.chosen);
+  return [
+    `rtinfer tune ${new Date().toISOString()}: ` +
+      `SLO ${report.slo.text}, ${report.scenario}, objective ${report.objective}`,
+    `chosen ${chosen.key}`,
+    ...(report.autoVariants
+      ? [
+          `model ${path.resolve(chosen.variant.model)}` +
+            (made
+              ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})`
+              : ' (as given)'),
+        ]
+      : []),
+    `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`,
+  ];
 }
