@@ -254,6 +254,11 @@ export const BENCH_COMMAND: CommandSpec = {
   ],
 };
 
+/**
+ * `rtinfer bench`: flags to scenario options, outputs and the store checked before the run, the run, then its
+ * outputs, record and baseline gate. One function because it is one flag-to-options-to-run sequence read top to
+ * bottom; the option groups (session, shapes, inputs, scenario, video) are parsed by their own functions.
+ */
 export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(BENCH_COMMAND, argv);
   const session = sessionSettingsFrom(values);

@@ -131,6 +131,10 @@ export const OPTIMIZE_COMMAND: CommandSpec = {
   ],
 };
 
+/**
+ * `rtinfer optimize`: flags checked (every output writable, int8 with its calibration) before the work, the
+ * optimisation, then its outputs and record. One flag-to-options-to-run sequence, best read top to bottom.
+ */
 export async function optimizeCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(OPTIMIZE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);

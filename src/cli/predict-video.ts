@@ -77,6 +77,11 @@ export function videoOptionsFrom(
   return { file, ...(f !== undefined ? { fps: f } : {}), ...(d !== undefined ? { deadlineMs: d } : {}) };
 }
 
+/**
+ * `rtinfer predict` on a video: flags checked, the source opened, every frame through the model, the summary.
+ * One function read top to bottom, as the other commands: the per-frame callback shares the --save writer,
+ * the progress line and the counters with the set-up above it and the summary below it.
+ */
 export async function predictVideo(
   input: VideoInput,
   model: OpenedVisionModel,

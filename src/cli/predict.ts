@@ -145,6 +145,11 @@ function itemOf(image: string, r: VisionResult, masks: MaskFormat): ItemReport {
   return { image, width, height, ...rest, ...(output ? { output } : {}), speedMs } as ItemReport;
 }
 
+/**
+ * `rtinfer predict`: the flags parsed and checked in order, the model opened (a video goes to predictVideo),
+ * what was decided printed, then each image run and reported. It stays one function because it is that one
+ * sequence, flag to option to run, best read top to bottom; the rendering and the per-image report are apart.
+ */
 export async function predictCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(PREDICT_COMMAND, argv);
   const [modelPath, ...args] = positionals;

@@ -174,6 +174,11 @@ export const TUNE_COMMAND: CommandSpec = {
   ],
 };
 
+/**
+ * `rtinfer tune`: flags checked and outputs made sure of before a long search, the search (Ctrl-C keeps the best
+ * so far), then the serve config, the report, the record and the baseline gate. The option groups are their own
+ * functions; what is left is the one flag-to-options-to-run sequence, best read top to bottom.
+ */
 export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(TUNE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);

@@ -225,6 +225,12 @@ interface TuneRun {
   levels: Record<Level, LevelSettings>;
 }
 
+/**
+ * The tune pipeline in its order: models and variants, the search space, accuracy once per variant, the search,
+ * the verification, then the report. Each step is its own function (modelsOf, accuracyOf, search, verify,
+ * candidateReports, outcome); this one only threads their results into the next and into the report, so it
+ * reads best as the one list of steps it is.
+ */
 export async function runTune(o: TuneOptions): Promise<TuneReport> {
   const started = performance.now();
   const env = captureEnvironment();
