@@ -218,23 +218,18 @@ function quantileVerdict(c: Comparison, metric: CompareMetric, q: number, key: k
     significant = false;
     c.warnings.push(`${metric}: too few queries for its interval (${A.length} and ${B.length}); not tested`);
   }
-  const change = changeOf(ratio, significant, true);
-  const beyondThreshold = ratio !== null && ratio > 1 + c.threshold;
-  const regression = change === 'worse' && beyondThreshold;
-  return {
-    metric,
-    unit: 'ms',
-    a: av,
-    b: bv,
-    ratio,
-    ci,
-    pValue,
-    test,
-    significant,
-    change,
-    beyondThreshold,
-    regression,
-  };
+  const tested = { metric, unit: 'ms', a: av, b: bv, ratio, ci, pValue, test, significant } as const;
+  return judgedMetric(tested, true, ratio !== null && ratio > 1 + c.threshold);
+}
+
+/** A tested metric's change (by its direction), and a regression when it is worse beyond the threshold. */
+function judgedMetric(
+  tested: Omit<MetricVerdict, 'change' | 'beyondThreshold' | 'regression'>,
+  higherIsWorse: boolean,
+  beyondThreshold: boolean,
+): MetricVerdict {
+  const change = changeOf(tested.ratio, tested.significant, higherIsWorse);
+  return { ...tested, change, beyondThreshold, regression: change === 'worse' && beyondThreshold };
 }
 
 /** Throughput: Mann-Whitney over blocks, else a delta-method interval from the latencies' spread. */
@@ -260,22 +255,12 @@ function throughputVerdict(c: Comparison): MetricVerdict {
     significant = ci[0] > 1 || ci[1] < 1;
     test = 'delta-method';
   }
-  const change = changeOf(ratio, significant, false);
-  const beyondThreshold = ratio !== null && ratio < 1 - c.threshold;
-  return {
-    metric: 'throughput',
-    unit: 'q/s',
-    a: a.throughputQps,
-    b: b.throughputQps,
-    ratio,
-    ci,
-    pValue,
-    test,
-    significant,
-    change,
-    beyondThreshold,
-    regression: change === 'worse' && beyondThreshold,
-  };
+  const tested = { metric: 'throughput', unit: 'q/s', a: a.throughputQps, b: b.throughputQps } as const;
+  return judgedMetric(
+    { ...tested, ratio, ci, pValue, test, significant },
+    false,
+    ratio !== null && ratio < 1 - c.threshold,
+  );
 }
 
 /** Cold start is one sample a side: shown with its ratio, never tested, never a regression. */
