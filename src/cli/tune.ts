@@ -206,6 +206,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   ] as const)
     if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
+  const autoVariants = kinds !== undefined ? autoVariantsFrom(values, kinds, out) : undefined;
   const storeSettings = storeSettingsFrom(values);
   const store = openStoreFor(storeSettings);
   let gate;
@@ -225,7 +226,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   let report;
   try {
     report = await runTune({
-      ...tuneOptionsFrom(values, positionals, kinds, out),
+      ...tuneOptionsFrom(values, positionals, autoVariants),
       signal: controller.signal,
       slo,
       scenario,
@@ -319,9 +320,9 @@ async function tuneTargetCommand(
       'RTI_ERR_ARG_INVALID',
       `give either model files or --target, not both ('${positionals[0]}' and ${target})`,
     );
-  const slo = parseSlo(requiredSlo(values));
+  const sloText = requiredSlo(values);
   const json = values['json'] === true;
-  const r = await tuneTarget(parseTargetUrl(target), slo, shapesFrom(values), (line) => {
+  const r = await tuneTarget(parseTargetUrl(target), parseSlo(sloText), shapesFrom(values), (line) => {
     if (!json) process.stderr.write(line + '\n');
   });
   io.stdout.write(json ? JSON.stringify(r.report, null, 2) + '\n' : r.text + '\n');
@@ -332,8 +333,7 @@ async function tuneTargetCommand(
 function tuneOptionsFrom(
   values: ParsedValues,
   models: string[],
-  kinds: AutoVariantKind[] | undefined,
-  out: string | undefined,
+  autoVariants: TuneOptions['autoVariants'],
 ): Omit<TuneOptions, 'slo' | 'scenario' | 'objective'> {
   const text = (name: string): string | undefined => stringValue(values, name);
   const budget = text('budget');
@@ -342,7 +342,6 @@ function tuneOptionsFrom(
   const spq = text('samples-per-query');
   const ep = text('ep');
   const images = listValue(values, 'images');
-  const autoVariants = kinds !== undefined ? autoVariantsFrom(values, kinds, out) : undefined;
   return {
     models,
     ...(budget !== undefined ? { budgetMs: parseBudgetMs(budget) } : {}),
