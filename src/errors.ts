@@ -118,7 +118,8 @@ export const ERROR_CATALOGUE = {
     kind: 'usage',
     status: 400,
     description:
-      "a candidate model whose output cannot be compared with the reference model's (another task, other output names or shapes)",
+      "a candidate model whose output cannot be compared with the reference model's (another task, " +
+      'other output names or shapes)',
   },
   RTI_ERR_ACCURACY_NO_IMAGES: {
     kind: 'usage',
@@ -154,7 +155,8 @@ export const ERROR_CATALOGUE = {
     kind: 'runtime',
     status: 500,
     description:
-      'ffmpeg (or ffprobe) is not installed or not on PATH: apt-get install ffmpeg, or set RTINFER_FFMPEG / RTINFER_FFPROBE',
+      'ffmpeg (or ffprobe) is not installed or not on PATH: apt-get install ffmpeg, ' +
+      'or set RTINFER_FFMPEG / RTINFER_FFPROBE',
   },
   RTI_ERR_VIDEO_NOT_FOUND: {
     kind: 'usage',

@@ -70,7 +70,9 @@ export const BENCH_COMMAND: CommandSpec = {
       type: 'string',
       value: 'FILE',
       description:
-        "camera-rate scenario: single-stream over the clip's first frames, then the clip replayed at --fps (latest frame wins): dropped and late frames, capture-to-result, a verdict, and the largest fps with no drop (a search of short paced runs)",
+        "camera-rate scenario: single-stream over the clip's first frames, " +
+        'then the clip replayed at --fps (latest frame wins): dropped and late frames, ' +
+        'capture-to-result, a verdict, and the largest fps with no drop (a search of short paced runs)',
     },
     {
       name: 'fps',
@@ -90,13 +92,17 @@ export const BENCH_COMMAND: CommandSpec = {
       multiple: true,
       value: 'URL',
       description:
-        "benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) or grpc://HOST:PORT/NAME (its gRPC); repeat it for replicas of one model behind the load generator's balancer",
+        'benchmark a served model instead: http://HOST:PORT/v2/models/NAME (KServe v2 REST) ' +
+        'or grpc://HOST:PORT/NAME (its gRPC); repeat it for replicas of one model behind the load ' +
+        "generator's balancer",
     },
     {
       name: 'balance',
       type: 'string',
       value: 'NAME',
-      description: `with several --target: ${TARGET_BALANCERS.join(' | ')} (default least-outstanding: the replica with the fewest requests in flight from this client)`,
+      description:
+        `with several --target: ${TARGET_BALANCERS.join(' | ')} (default ` +
+        `least-outstanding: the replica with the fewest requests in flight from this client)`,
     },
     {
       name: 'target-json',
@@ -170,25 +176,33 @@ export const BENCH_COMMAND: CommandSpec = {
       type: 'string',
       value: 'PCT',
       description:
-        'max spread of throughput and mean latency over 3 windows (default 10); with --until-stable, the bound its windows must agree within',
+        'max spread of throughput and mean latency over 3 windows (default 10); with --until-stable, ' +
+        'the bound its windows must agree within',
     },
     {
       name: 'percentile',
       type: 'string',
       value: 'P',
       description:
-        "the headline latency percentile, e.g. 95, 99 or 99.9 (default: the scenario's, p90 single-stream, p99 others); the run is INVALID when too short to claim it at 99% confidence",
+        "the headline latency percentile, e.g. 95, 99 or 99.9 (default: the scenario's, " +
+        'p90 single-stream, p99 others); the run is INVALID when too short to claim it at 99% confidence',
     },
     {
       name: 'until-stable',
       type: 'boolean',
-      description: `repeat measurement windows (each one --duration and --min-queries) until the last three agree within --stability-percentage in throughput and headline latency; the report is those three. Worst case: --max-windows windows after the warm-up (${DEFAULT_MAX_WINDOWS} × 10 s by default), longer only where --min-queries outlasts --duration`,
+      description:
+        `repeat measurement windows (each one --duration and --min-queries) ` +
+        `until the last three agree within --stability-percentage in throughput and headline latency; ` +
+        `the report is those three. Worst case: --max-windows windows after the warm-up ` +
+        `(${DEFAULT_MAX_WINDOWS} × 10 s by default), longer only where --min-queries outlasts --duration`,
     },
     {
       name: 'max-windows',
       type: 'string',
       value: 'N',
-      description: `with --until-stable: at most N windows (default ${DEFAULT_MAX_WINDOWS}, at least 3); reaching it without agreement makes the run NOT STABLE (INVALID)`,
+      description:
+        `with --until-stable: at most N windows (default ${DEFAULT_MAX_WINDOWS}, ` +
+        `at least 3); reaching it without agreement makes the run NOT STABLE (INVALID)`,
     },
     {
       name: 'warmup',
@@ -231,13 +245,20 @@ export const BENCH_COMMAND: CommandSpec = {
     'rtinfer bench model.onnx --shape images=1x3x640x640 --warmup 50 --json > result.json',
     'rtinfer bench yolox_nano.onnx --scenario server --qps 50 --latency-bound 100',
     'rtinfer bench yolox_nano.onnx --scenario server --find-peak --p99 50',
-    'rtinfer bench yolox_nano.onnx --scenario concurrency --percentile 99.9 --until-stable --duration 5s   # p99.9 headline, windows until stable',
+    'rtinfer bench yolox_nano.onnx --scenario concurrency --percentile 99.9 --until-stable ' +
+      '--duration 5s   # p99.9 headline, windows until stable',
     'rtinfer bench yolox_nano.onnx --video clip.mp4 --fps 30   # does it keep up with a 30 fps camera?',
     'rtinfer bench --target http://127.0.0.1:8000/v2/models/yolox_nano --scenario concurrency --concurrency 8',
-    'rtinfer bench model.onnx --label release-1.2 --tag branch=main --baseline last --threshold 5%   # exit 5 on a regression',
+    'rtinfer bench model.onnx --label release-1.2 --tag branch=main --baseline last ' +
+      '--threshold 5%   # exit 5 on a regression',
   ],
 };
 
+/**
+ * `rtinfer bench`: flags to scenario options, outputs and the store checked before the run, the run, then its
+ * outputs, record and baseline gate. One function because it is one flag-to-options-to-run sequence read top to
+ * bottom; the option groups (session, shapes, inputs, scenario, video) are parsed by their own functions.
+ */
 export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(BENCH_COMMAND, argv);
   const session = sessionSettingsFrom(values);

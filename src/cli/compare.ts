@@ -23,9 +23,11 @@ import { parseThreshold } from './store-flags.js';
 export const COMPARE_COMMAND: CommandSpec = {
   name: 'compare',
   summary:
-    'compare two runs (ids, last, label:NAME, report files) or, with --run, two models measured in alternating blocks; exit 5 on a regression',
+    'compare two runs (ids, last, label:NAME, report files) or, with --run, ' +
+    'two models measured in alternating blocks; exit 5 on a regression',
   usage:
-    'rtinfer compare A B [--threshold 5%] [--json] [--html FILE]      rtinfer compare --run A.onnx B.onnx [bench options]',
+    'rtinfer compare A B [--threshold 5%] [--json] [--html FILE]      ' +
+    'rtinfer compare --run A.onnx B.onnx [bench options]',
   maxPositionals: 2,
   options: [
     {

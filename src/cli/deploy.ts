@@ -9,7 +9,8 @@ import { writeOutput } from './output.js';
 export const DEPLOY_COMMAND: CommandSpec = {
   name: 'deploy',
   summary:
-    'generate Kubernetes or KServe manifests for rtinfer serve (probes, drain, CPU from a tune, autoscaling on queue depth)',
+    'generate Kubernetes or KServe manifests for rtinfer serve (probes, drain, CPU from a tune, ' +
+    'autoscaling on queue depth)',
   usage:
     'rtinfer deploy [model.onnx...] [--config FILE | --from-run ID|report.json] --kind kserve|k8s [--out DIR] [--json]',
   maxPositionals: 64,
@@ -101,7 +102,9 @@ export const DEPLOY_COMMAND: CommandSpec = {
       name: 'autoscaler',
       type: 'string',
       value: 'NAME',
-      description: `k8s: ${AUTOSCALERS.join(' | ')} (HorizontalPodAutoscaler via the Prometheus adapter, or a KEDA ScaledObject; default hpa)`,
+      description:
+        `k8s: ${AUTOSCALERS.join(' | ')} (HorizontalPodAutoscaler via the Prometheus ` +
+        `adapter, or a KEDA ScaledObject; default hpa)`,
     },
     {
       name: 'models-claim',

@@ -10,7 +10,10 @@ export const EXIT = {
   usage: 2,
   /** bench: the run is INVALID (too short to claim its headline, unstable, a failed query, ...). */
   invalid: 3,
-  /** bench --latency-bound / --find-peak: the bound is not met at 99 % confidence; tune: no configuration meets the --slo. */
+  /**
+   * bench --latency-bound / --find-peak: the bound is not met at 99 % confidence; tune: no configuration meets the
+   * --slo.
+   */
   boundFailed: 4,
   /** --baseline with --threshold, or rtinfer compare: a significant regression beyond the threshold. */
   regression: 5,

@@ -110,7 +110,8 @@ function renderInfo(r: InfoReport): string {
   const out: string[] = [];
   out.push(`model       ${r.path ?? '<bytes>'} (${formatBytes(r.fileBytes)})`);
   out.push(
-    `producer    ${r.producerName || '?'} ${r.producerVersion} · IR ${r.irVersion} · opsets ${r.opsetImports.map((o) => `${o.domain} ${o.version}`).join(', ')}`,
+    `producer    ${r.producerName || '?'} ${r.producerVersion} · IR ${r.irVersion} · ` +
+      `opsets ${r.opsetImports.map((o) => `${o.domain} ${o.version}`).join(', ')}`,
   );
   if (r.graphName) out.push(`graph       ${r.graphName}${r.externalData ? ' (weights in external data)' : ''}`);
   out.push('inputs');
@@ -139,7 +140,8 @@ function renderInfo(r: InfoReport): string {
     for (const [k, v] of meta) out.push(`  ${k} = ${v.length > 120 ? v.slice(0, 117) + '...' : v}`);
   }
   out.push(
-    `parameters  ${formatCount(r.parameters.count)} in ${r.parameters.tensors} tensors (${formatBytes(r.parameters.bytes)})`,
+    `parameters  ${formatCount(r.parameters.count)} in ${r.parameters.tensors} tensors ` +
+      `(${formatBytes(r.parameters.bytes)})`,
   );
   if (r.flops === null) out.push('FLOPs       skipped');
   else if (r.flops.error !== undefined) out.push(`FLOPs       not estimated: ${r.flops.error}`);

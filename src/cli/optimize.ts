@@ -16,9 +16,11 @@ import type { OptimizeRecord } from '../store/record.js';
 export const OPTIMIZE_COMMAND: CommandSpec = {
   name: 'optimize',
   summary:
-    'make a faster variant of a model (static int8, fp16, fixed shapes, pre-optimized graph) and report its speed and accuracy cost',
+    'make a faster variant of a model (static int8, fp16, fixed shapes, pre-optimized graph) ' +
+    'and report its speed and accuracy cost',
   usage:
-    'rtinfer optimize <model.onnx> [--int8 --calibrate DIR|GLOB] [--fp16] [--shape NAME=DIMS] [--graph-opt] --out FILE [options]',
+    'rtinfer optimize <model.onnx> [--int8 --calibrate DIR|GLOB] [--fp16] [--shape NAME=DIMS] ' +
+    '[--graph-opt] --out FILE [options]',
   maxPositionals: 1,
   options: [
     {
@@ -34,7 +36,8 @@ export const OPTIMIZE_COMMAND: CommandSpec = {
       multiple: true,
       value: 'DIR|GLOB',
       description:
-        "calibration data: images (through the model's own preprocessing) or .npy tensors; every third file is held out for the accuracy check",
+        "calibration data: images (through the model's own preprocessing) or .npy tensors; " +
+        'every third file is held out for the accuracy check',
     },
     {
       name: 'method',
@@ -123,10 +126,15 @@ export const OPTIMIZE_COMMAND: CommandSpec = {
   examples: [
     'rtinfer optimize yolox_nano.onnx --int8 --calibrate images/calib/ --method entropy --out yolox_nano.int8.onnx',
     'rtinfer optimize det.onnx --shape x=1x3x640x640 --graph-opt --out det.fixed.onnx',
-    'rtinfer optimize model.onnx --int8 --calibrate "data/*.npy" --exclude Sigmoid,Conv_12 --out model.int8.onnx --json',
+    'rtinfer optimize model.onnx --int8 --calibrate "data/*.npy" --exclude Sigmoid,Conv_12 ' +
+      '--out model.int8.onnx --json',
   ],
 };
 
+/**
+ * `rtinfer optimize`: flags checked (every output writable, int8 with its calibration) before the work, the
+ * optimisation, then its outputs and record. One flag-to-options-to-run sequence, best read top to bottom.
+ */
 export async function optimizeCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(OPTIMIZE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);

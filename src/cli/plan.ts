@@ -11,9 +11,11 @@ import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 export const PLAN_COMMAND: CommandSpec = {
   name: 'plan',
   summary:
-    "how many replicas for this rate at this latency SLO: a simulation of N replicas from one replica's measured service time",
+    'how many replicas for this rate at this latency SLO: ' +
+    "a simulation of N replicas from one replica's measured service time",
   usage:
-    'rtinfer plan [model.onnx | --config FILE | --from-run ID|report.json] --rate R --slo "p99<=X" [--headroom 20%] [--json] [--html FILE]',
+    'rtinfer plan [model.onnx | --config FILE | --from-run ID|report.json] --rate R --slo "p99<=X" ' +
+    '[--headroom 20%] [--json] [--html FILE]',
   maxPositionals: 1,
   options: [
     { name: 'rate', type: 'string', value: 'QPS', description: 'expected arrival rate, queries per second (required)' },
@@ -40,7 +42,8 @@ export const PLAN_COMMAND: CommandSpec = {
       type: 'string',
       value: 'ID|FILE',
       description:
-        'a bench (single-stream: its histogram), sweep or tune result: a stored run (id, last, label:NAME) or a saved --json report',
+        'a bench (single-stream: its histogram), sweep or tune result: ' +
+        'a stored run (id, last, label:NAME) or a saved --json report',
     },
     {
       name: 'store',
@@ -92,7 +95,8 @@ export const PLAN_COMMAND: CommandSpec = {
   ],
   examples: [
     'rtinfer plan yolox_nano.onnx --rate 40 --slo "p99<=100ms"',
-    'rtinfer bench cls.onnx --json > cls.json && rtinfer plan --from-run cls.json --rate 500 --slo "p99<=20ms" --html plan.html',
+    'rtinfer bench cls.onnx --json > cls.json && ' +
+      'rtinfer plan --from-run cls.json --rate 500 --slo "p99<=20ms" --html plan.html',
     'rtinfer plan --from-run last --rate 200 --slo "p95<=30ms" --headroom 50% --json',
   ],
 };

@@ -21,7 +21,8 @@ export const VIDEO_OPTIONS: readonly OptionSpec[] = [
     name: 'realtime',
     type: 'boolean',
     description:
-      'video: keep only the newest frame when inference falls behind (default for cameras, streams and stdin); a file is paced at its frame rate',
+      'video: keep only the newest frame when inference falls behind (default for cameras, ' +
+      'streams and stdin); a file is paced at its frame rate',
   },
   { name: 'all-frames', type: 'boolean', description: 'video: process every frame, never drop (default for files)' },
   { name: 'every', type: 'string', value: 'N', description: 'video file: process every Nth frame' },
@@ -76,6 +77,11 @@ export function videoOptionsFrom(
   return { file, ...(f !== undefined ? { fps: f } : {}), ...(d !== undefined ? { deadlineMs: d } : {}) };
 }
 
+/**
+ * `rtinfer predict` on a video: flags checked, the source opened, every frame through the model, the summary.
+ * One function read top to bottom, as the other commands: the per-frame callback shares the --save writer,
+ * the progress line and the counters with the set-up above it and the summary below it.
+ */
 export async function predictVideo(
   input: VideoInput,
   model: OpenedVisionModel,
@@ -92,7 +98,8 @@ export async function predictVideo(
   if (realtime && (every !== undefined || fps !== undefined))
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
-      "--every and --fps choose frames of a file processed in full; with --realtime the model's speed decides (use --all-frames)",
+      '--every and --fps choose frames of a file processed in full; ' +
+        "with --realtime the model's speed decides (use --all-frames)",
     );
   const maxFrames =
     text('max-frames') === undefined ? undefined : parseIntOption('max-frames', text('max-frames') ?? '', 1);
@@ -144,9 +151,9 @@ export async function predictVideo(
     const what = info
       ? `${info.width}x${info.height}${info.fps ? ` @ ${r3(info.fps)} fps` : ''} ${info.codec}`
       : 'MJPEG';
-    out.write(
-      `${input.location}: ${input.kind} ${what} · ${realtime ? `realtime (latest frame wins${paceFps ? `, paced at ${r3(paceFps)} fps` : ''})` : 'all frames'} · ${video.path}\n`,
-    );
+    const pace = paceFps ? `, paced at ${r3(paceFps)} fps` : '';
+    const mode = realtime ? `realtime (latest frame wins${pace})` : 'all frames';
+    out.write(`${input.location}: ${input.kind} ${what} · ${mode} · ${video.path}\n`);
   }
   // Unreported runs before the first frame, as for images: the first runs pay allocation and JIT.
   const warmup = text('warmup') === undefined ? 3 : parseIntOption('warmup', text('warmup') ?? '', 0, 1000);
@@ -195,7 +202,8 @@ export async function predictVideo(
           lastDraw = now;
           const secs = (now - started) / 1000;
           process.stderr.write(
-            `\r\x1b[2K${seen.in} frames · ${seen.done} processed · ${seen.dropped} dropped · ${(seen.done / secs).toFixed(1)} fps · last ${formatMs(seen.lat)} ms capture-to-result`,
+            `\r\x1b[2K${seen.in} frames · ${seen.done} processed · ${seen.dropped} dropped ` +
+              `· ${(seen.done / secs).toFixed(1)} fps · last ${formatMs(seen.lat)} ms capture-to-result`,
           );
         }
       },
@@ -237,16 +245,22 @@ export function renderVideoSummary(s: VideoSummary, saved?: string): string {
   const c = s.captureToResultMs;
   const lines = [
     '',
-    `frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.skipped} skipped${s.failed ? `, ${s.failed} failed` : ''} · ${s.achievedFps.toFixed(1)} fps achieved over ${(s.wallMs / 1000).toFixed(1)} s`,
-    `capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · p99 ${formatMs(c.p99)} · max ${formatMs(c.max)} ms${s.deadlineMs !== null ? ` · ${s.late} over the ${formatMs(s.deadlineMs)} ms deadline` : ''}`,
+    `frames: ${s.framesIn} in, ${s.processed} processed, ${s.dropped} dropped, ${s.skipped} ` +
+      `skipped${s.failed ? `, ${s.failed} failed` : ''} · ${s.achievedFps.toFixed(1)} fps achieved ` +
+      `over ${(s.wallMs / 1000).toFixed(1)} s`,
+    `capture-to-result: p50 ${formatMs(c.p50)} · p90 ${formatMs(c.p90)} · p99 ${formatMs(c.p99)} · ` +
+      `max ${formatMs(c.max)} ` +
+      `ms${s.deadlineMs !== null ? ` · ${s.late} over the ${formatMs(s.deadlineMs)} ms deadline` : ''}`,
     ...(s.sourceBehind && s.sourceBehind.frames > 0
       ? [
-          `the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms)`,
+          `the source fell behind the pace: ${s.sourceBehind.frames} frames arrived over a frame interval ` +
+            `late (worst ${formatMs(s.sourceBehind.maxLagMs)} ms)`,
         ]
       : []),
     ...(s.decoderCpuMs
       ? [
-          `ffmpeg decode and resize: ${formatMs(s.decoderCpuMs.perFrame)} ms CPU per frame read (its start-up included), ${formatMs(s.decoderCpuMs.total)} ms in all`,
+          `ffmpeg decode and resize: ${formatMs(s.decoderCpuMs.perFrame)} ms CPU per frame read (its ` +
+            `start-up included), ${formatMs(s.decoderCpuMs.total)} ms in all`,
         ]
       : []),
     '',

@@ -22,7 +22,8 @@ export const PREDICT_COMMAND: CommandSpec = {
   name: 'predict',
   summary: 'detections, classes or text boxes for images, with decode/preprocess/inference/postprocess times',
   usage:
-    'rtinfer predict <model.onnx> <image|folder|glob|list.txt...|video|URL|/dev/videoN|-> [--task T] [--conf 0.25] [--iou 0.45] [--imgsz N] [--save DIR|out.mp4] [--json]',
+    'rtinfer predict <model.onnx> <image|folder|glob|list.txt...|video|URL|/dev/videoN|-> ' +
+    '[--task T] [--conf 0.25] [--iou 0.45] [--imgsz N] [--save DIR|out.mp4] [--json]',
   maxPositionals: 10_000,
   options: [
     {
@@ -144,6 +145,11 @@ function itemOf(image: string, r: VisionResult, masks: MaskFormat): ItemReport {
   return { image, width, height, ...rest, ...(output ? { output } : {}), speedMs } as ItemReport;
 }
 
+/**
+ * `rtinfer predict`: the flags parsed and checked in order, the model opened (a video goes to predictVideo),
+ * what was decided printed, then each image run and reported. It stays one function because it is that one
+ * sequence, flag to option to run, best read top to bottom; the rendering and the per-image report are apart.
+ */
 export async function predictCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(PREDICT_COMMAND, argv);
   const [modelPath, ...args] = positionals;
@@ -335,14 +341,16 @@ function renderPredict(
         : it.segments
           ? `${it.segments.length} classes present`
           : o
-            ? `an image ${o.width}x${o.height}x${o.channels} (×${o.scale}, values ${o.range}${o.luminance ? ", luminance: combined with the input's chroma by --save" : ''})`
+            ? `an image ${o.width}x${o.height}x${o.channels} (×${o.scale}, ` +
+              `values ${o.range}${o.luminance ? ", luminance: combined with the input's chroma by --save" : ''})`
             : `${it.texts?.length ?? 0} text boxes`;
     out.push('', `${it.image} (${it.width}x${it.height}): ${what}`);
     if (rows.length) out.push(formatTable(rows, '  '));
     const s = it.speedMs;
     if (s)
       out.push(
-        `  Speed: ${formatMs(s.decode)}ms decode, ${formatMs(s.preprocess)}ms preprocess, ${formatMs(s.inference)}ms inference, ${formatMs(s.postprocess)}ms postprocess`,
+        `  Speed: ${formatMs(s.decode)}ms decode, ${formatMs(s.preprocess)}ms ` +
+          `preprocess, ${formatMs(s.inference)}ms inference, ${formatMs(s.postprocess)}ms postprocess`,
       );
   }
   const ok = items.filter((i) => !i.error).length;
@@ -365,7 +373,8 @@ function renderPredict(
   if (items.length > 1 || failed > 0 || skipped > 0)
     out.push(
       '',
-      `${items.length} image${items.length === 1 ? '' : 's'}: ${ok} done, ${failed} failed, ${skipped} non-image ${skipped === 1 ? 'entry' : 'entries'} skipped`,
+      `${items.length} image${items.length === 1 ? '' : 's'}: ${ok} done, ${failed} ` +
+        `failed, ${skipped} non-image ${skipped === 1 ? 'entry' : 'entries'} skipped`,
     );
   return out.join('\n');
 }

@@ -19,7 +19,8 @@ export function createProgressBar(label: string, enabled: boolean): ProgressBar 
       const filled = Math.round(p.fraction * WIDTH);
       const bar = '#'.repeat(filled) + '-'.repeat(WIDTH - filled);
       process.stderr.write(
-        `\r${label} [${bar}] ${Math.round(p.fraction * 100)}% · ${p.queries} queries · ${(p.elapsedMs / 1000).toFixed(1)} s`,
+        `\r${label} [${bar}] ${Math.round(p.fraction * 100)}% · ${p.queries} queries ` +
+          `· ${(p.elapsedMs / 1000).toFixed(1)} s`,
       );
       drawn = true;
     },

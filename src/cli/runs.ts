@@ -3,7 +3,7 @@ import path from 'node:path';
 import { RtinferError } from '../errors.js';
 import { formatMs, formatTable } from '../util/format.js';
 import { renderHistoryHtml } from '../report/runs-html.js';
-import { RUN_KINDS, type RunFilter, type RunStore, type RunSummary } from '../store/run-store.js';
+import { RUN_KINDS, type RunFilter, type RunStore, type RunSummary, type StoredRun } from '../store/run-store.js';
 import { openRunStore, parseTag, storePath } from '../store/record.js';
 import {
   listValue,
@@ -22,7 +22,8 @@ export const RUNS_COMMAND: CommandSpec = {
   name: 'runs',
   summary: 'stored runs: list (filtered), show ID, export as JSON or CSV, rm ID..., --html history page',
   usage:
-    'rtinfer runs [list|show ID|export|rm ID...] [--model M] [--label L] [--tag K=V] [--scenario S] [--since DATE] [options]',
+    'rtinfer runs [list|show ID|export|rm ID...] [--model M] [--label L] [--tag K=V] [--scenario S] ' +
+    '[--since DATE] [options]',
   maxPositionals: 256,
   options: [
     {
@@ -205,6 +206,33 @@ function csv(rows: readonly RunSummary[]): string {
   return lines.join('\n') + '\n';
 }
 
+/** `rtinfer runs show ID`: one run's fields as a two-column table. */
+function showText(run: StoredRun): string {
+  const { figures, histogram } = run;
+  const rows: Array<[string, string]> = [
+    ['run', `${run.id} (${run.kind}, ${run.scenario})`],
+    ['started', run.startedAt],
+    ['model', `${run.model.label}${run.model.path ? ` (${run.model.path})` : ''}`],
+    ['sha256', run.model.sha256 ?? '-'],
+    ['setting', `${run.setting.text} [${run.setting.key}]`],
+    ['label', run.label ?? '-'],
+    [
+      'tags',
+      Object.entries(run.tags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || '-',
+    ],
+    ['git commit', run.gitCommit ?? '-'],
+    ['validity', validity(run.valid)],
+    ['p50 / p90 / p99', `${ms(figures.p50Ms)} / ${ms(figures.p90Ms)} / ${ms(figures.p99Ms)} ms`],
+    ['throughput', figures.qps === null ? '-' : `${figures.qps} q/s`],
+    ['cold start', `${ms(figures.coldStartMs)} ms`],
+    ['histogram', histogram ? `HDR, ${histogram.length} base64 characters` : '-'],
+    ['rtinfer', run.rtinfer],
+  ];
+  return formatTable(rows);
+}
+
 export async function runsCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(RUNS_COMMAND, argv);
   const [first, ...rest] = positionals;
@@ -233,36 +261,7 @@ export async function runsCommand(argv: readonly string[], io: { stdout: NodeJS.
         const run = await store.get(id as number);
         if (run === undefined)
           throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `no stored run ${id} in ${location} (see rtinfer runs)`);
-        if (json) {
-          io.stdout.write(JSON.stringify(run, null, 2) + '\n');
-        } else {
-          const { report: _r, settings: _s, env: _e, histogram, ...summary } = run;
-          const rows: Array<[string, string]> = [
-            ['run', `${run.id} (${run.kind}, ${run.scenario})`],
-            ['started', run.startedAt],
-            ['model', `${run.model.label}${run.model.path ? ` (${run.model.path})` : ''}`],
-            ['sha256', run.model.sha256 ?? '-'],
-            ['setting', `${run.setting.text} [${run.setting.key}]`],
-            ['label', run.label ?? '-'],
-            [
-              'tags',
-              Object.entries(run.tags)
-                .map(([k, v]) => `${k}=${v}`)
-                .join(' ') || '-',
-            ],
-            ['git commit', run.gitCommit ?? '-'],
-            ['validity', validity(run.valid)],
-            [
-              'p50 / p90 / p99',
-              `${ms(summary.figures.p50Ms)} / ${ms(summary.figures.p90Ms)} / ${ms(summary.figures.p99Ms)} ms`,
-            ],
-            ['throughput', summary.figures.qps === null ? '-' : `${summary.figures.qps} q/s`],
-            ['cold start', `${ms(summary.figures.coldStartMs)} ms`],
-            ['histogram', histogram ? `HDR, ${histogram.length} base64 characters` : '-'],
-            ['rtinfer', run.rtinfer],
-          ];
-          io.stdout.write(formatTable(rows) + '\n');
-        }
+        io.stdout.write(json ? JSON.stringify(run, null, 2) + '\n' : showText(run) + '\n');
         return 0;
       }
       case 'export': {

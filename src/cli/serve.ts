@@ -39,14 +39,16 @@ export const SERVE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'DIR',
       description:
-        "a model repository: DIR/NAME/VERSION/model.onnx (Triton's layout; DIR/NAME/config.yaml for settings) or DIR/NAME.onnx",
+        "a model repository: DIR/NAME/VERSION/model.onnx (Triton's layout; " +
+        'DIR/NAME/config.yaml for settings) or DIR/NAME.onnx',
     },
     {
       name: 'model-control',
       type: 'string',
       value: 'MODE',
       description:
-        'with --model-dir: none (load all at start, default), poll (and reload on changes), explicit (POST /v2/repository/models/NAME/load|unload)',
+        'with --model-dir: none (load all at start, default), poll (and reload on changes), ' +
+        'explicit (POST /v2/repository/models/NAME/load|unload)',
     },
     {
       name: 'load-model',
@@ -97,21 +99,24 @@ export const SERVE_COMMAND: CommandSpec = {
       multiple: true,
       value: 'NAME=DIMS',
       description:
-        "the input shape traffic will use (x=1x3x48x192), for warm-up and the auto hint's measurement of dynamic models",
+        'the input shape traffic will use (x=1x3x48x192), ' +
+        "for warm-up and the auto hint's measurement of dynamic models",
     },
     {
       name: 'placement',
       type: 'string',
       value: 'WHERE',
       description:
-        'where sessions run: worker (threads, default) or main (the HTTP thread, one instance: no hop, for models of about a millisecond)',
+        'where sessions run: worker (threads, default) or main (the HTTP thread, one instance: no hop, ' +
+        'for models of about a millisecond)',
     },
     {
       name: 'hint',
       type: 'string',
       value: 'HINT',
       description:
-        'layout when --instances/--threads are not given: latency, throughput or auto (default: both measured at start-up)',
+        'layout when --instances/--threads are not given: latency, throughput or auto ' +
+        '(default: both measured at start-up)',
     },
     {
       name: 'batch',
@@ -205,69 +210,7 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
       throw new RtinferError('RTI_ERR_ARG_INVALID', 'give models either in --config or on the command line, not both');
     config = await loadConfigFile(file);
   } else {
-    const fallback = positionals.length === 0 && text('model-dir') === undefined ? defaultModel() : undefined;
-    const batch = text('batch') === undefined ? undefined : parseIntOption('batch', text('batch') ?? '', 1, 4096);
-    const delay = text('batch-delay');
-    const deadline = text('deadline');
-    const shapes: Record<string, number[]> = {};
-    for (const text of (values['shape'] as string[] | undefined) ?? []) {
-      const o = parseShapeArg(text);
-      if (o.name === undefined)
-        throw new RtinferError(
-          'RTI_ERR_ARG_INVALID',
-          `invalid --shape '${text}' for serve: name the input (x=1x3x48x192)`,
-        );
-      shapes[o.name] = o.dims;
-    }
-    const model = (p: string): Record<string, unknown> => ({
-      path: p,
-      ...(fallback ? { name: 'default', warmupShapes: { x: [1, 3, 640, 640] } } : {}),
-      ...(Object.keys(shapes).length > 0 ? { warmupShapes: shapes } : {}),
-      ...(text('instances') !== undefined
-        ? { instances: parseIntOption('instances', text('instances') ?? '', 1, 256) }
-        : {}),
-      ...(text('threads') !== undefined ? { threads: parseIntOption('threads', text('threads') ?? '', 1, 1024) } : {}),
-      ...(text('placement') !== undefined
-        ? { placement: parseChoice('placement', text('placement') ?? '', ['worker', 'main'] as const) }
-        : {}),
-      ...(text('hint') !== undefined ? { hint: parseChoice('hint', text('hint') ?? '', PERFORMANCE_HINTS) } : {}),
-      ...(batch !== undefined && batch > 1
-        ? {
-            batching: {
-              maxBatchSize: batch,
-              ...(delay !== undefined ? { maxQueueDelayUs: parseDurationMs('batch-delay', delay) * 1000 } : {}),
-            },
-          }
-        : {}),
-      ...(text('max-queue') !== undefined
-        ? { maxQueueSize: parseIntOption('max-queue', text('max-queue') ?? '', 1) }
-        : {}),
-      ...(deadline !== undefined
-        ? { defaultDeadlineMs: parseDurationMs('deadline', /\d$/.test(deadline) ? `${deadline}ms` : deadline) }
-        : {}),
-    });
-    const dir = text('model-dir');
-    const control = text('model-control');
-    const poll = text('repository-poll');
-    const load = (values['load-model'] as string[] | undefined) ?? [];
-    const repository =
-      dir === undefined
-        ? undefined
-        : {
-            dir,
-            ...(control !== undefined ? { control: parseChoice('model-control', control, MODEL_CONTROL_MODES) } : {}),
-            ...(poll !== undefined ? { pollSeconds: parseDurationMs('repository-poll', poll) / 1000 } : {}),
-            ...(load.length > 0 ? { load } : {}),
-          };
-    if (dir === undefined && (control !== undefined || poll !== undefined || load.length > 0))
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        '--model-control, --load-model and --repository-poll need --model-dir',
-      );
-    config = validateConfig({
-      models: (fallback ? [fallback.path] : positionals).map(model),
-      ...(repository ? { modelRepository: repository } : {}),
-    });
+    config = configFromFlags(values, positionals);
   }
   if (text('host') !== undefined) config.host = text('host') ?? config.host;
   if (text('port') !== undefined) config.port = parseIntOption('port', text('port') ?? '', 0, 65535);
@@ -294,22 +237,81 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
   return config;
 }
 
-export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
-  const config = await buildServeConfig(argv);
-  const log = createServerLog({ format: config.logFormat ?? 'text', access: config.accessLog === true });
-  // Start-up lines: as they are for people, as JSON lines (with their fields) for a log pipeline.
-  const say = (line: string, msg: string, fields: Record<string, unknown> = {}): void => {
-    if (log.format === 'json') log.info(msg, fields);
-    else io.stdout.write(`${line}\n`);
-  };
-  const server = createRtinferServer(config, { logger: log });
-  const url = await server.listen();
-  say(`rtinfer serve: listening on ${url} (${config.token ? 'bearer token required' : 'no token'})`, 'listening', {
-    url,
-    token: config.token !== undefined,
+/** A config from the command line alone: the models given (or the bundled default), each with the same flags. */
+function configFromFlags(values: ParsedValues, positionals: string[]): ServerConfig {
+  const text = (name: string): string | undefined => stringValue(values, name);
+  const fallback = positionals.length === 0 && text('model-dir') === undefined ? defaultModel() : undefined;
+  const batch = text('batch') === undefined ? undefined : parseIntOption('batch', text('batch') ?? '', 1, 4096);
+  const delay = text('batch-delay');
+  const deadline = text('deadline');
+  const shapes: Record<string, number[]> = {};
+  for (const text of (values['shape'] as string[] | undefined) ?? []) {
+    const o = parseShapeArg(text);
+    if (o.name === undefined)
+      throw new RtinferError(
+        'RTI_ERR_ARG_INVALID',
+        `invalid --shape '${text}' for serve: name the input (x=1x3x48x192)`,
+      );
+    shapes[o.name] = o.dims;
+  }
+  const model = (p: string): Record<string, unknown> => ({
+    path: p,
+    ...(fallback ? { name: 'default', warmupShapes: { x: [1, 3, 640, 640] } } : {}),
+    ...(Object.keys(shapes).length > 0 ? { warmupShapes: shapes } : {}),
+    ...(text('instances') !== undefined
+      ? { instances: parseIntOption('instances', text('instances') ?? '', 1, 256) }
+      : {}),
+    ...(text('threads') !== undefined ? { threads: parseIntOption('threads', text('threads') ?? '', 1, 1024) } : {}),
+    ...(text('placement') !== undefined
+      ? { placement: parseChoice('placement', text('placement') ?? '', ['worker', 'main'] as const) }
+      : {}),
+    ...(text('hint') !== undefined ? { hint: parseChoice('hint', text('hint') ?? '', PERFORMANCE_HINTS) } : {}),
+    ...(batch !== undefined && batch > 1
+      ? {
+          batching: {
+            maxBatchSize: batch,
+            ...(delay !== undefined ? { maxQueueDelayUs: parseDurationMs('batch-delay', delay) * 1000 } : {}),
+          },
+        }
+      : {}),
+    ...(text('max-queue') !== undefined
+      ? { maxQueueSize: parseIntOption('max-queue', text('max-queue') ?? '', 1) }
+      : {}),
+    ...(deadline !== undefined
+      ? { defaultDeadlineMs: parseDurationMs('deadline', /\d$/.test(deadline) ? `${deadline}ms` : deadline) }
+      : {}),
   });
-  if (server.grpcPort !== undefined) {
-    const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.grpcPort}`;
+  const dir = text('model-dir');
+  const control = text('model-control');
+  const poll = text('repository-poll');
+  const load = (values['load-model'] as string[] | undefined) ?? [];
+  const repository =
+    dir === undefined
+      ? undefined
+      : {
+          dir,
+          ...(control !== undefined ? { control: parseChoice('model-control', control, MODEL_CONTROL_MODES) } : {}),
+          ...(poll !== undefined ? { pollSeconds: parseDurationMs('repository-poll', poll) / 1000 } : {}),
+          ...(load.length > 0 ? { load } : {}),
+        };
+  if (dir === undefined && (control !== undefined || poll !== undefined || load.length > 0))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      '--model-control, --load-model and --repository-poll need --model-dir',
+    );
+  return validateConfig({
+    models: (fallback ? [fallback.path] : positionals).map(model),
+    ...(repository ? { modelRepository: repository } : {}),
+  });
+}
+
+/** Start-up lines: as they are for people, as JSON lines (with their fields) for a log pipeline. */
+type Say = (line: string, msg: string, fields?: Record<string, unknown>) => void;
+
+/** Where each model, the repository and the dashboard answer. */
+function sayAddresses(say: Say, config: ServerConfig, url: string, grpcPort: number | undefined): void {
+  if (grpcPort !== undefined) {
+    const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${grpcPort}`;
     say(`  grpc ${address} (inference.GRPCInferenceService)`, 'grpc listening', { address });
   }
   for (const m of config.models)
@@ -322,7 +324,9 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   const repo = config.modelRepository;
   if (repo)
     say(
-      `  repository ${repo.dir} (model control ${repo.control}${repo.control === 'poll' ? `, every ${repo.pollSeconds} s` : ''}) → ${url}/v2/repository/index`,
+      `  repository ${repo.dir} (model ` +
+        `control ${repo.control}${repo.control === 'poll' ? `, every ${repo.pollSeconds} s` : ''}) ` +
+        `→ ${url}/v2/repository/index`,
       'repository',
       { dir: repo.dir, control: repo.control },
     );
@@ -332,7 +336,14 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
     'dashboard',
     { url: `${url}/` },
   );
-  const stop = new Promise<void>((resolve) => {
+}
+
+/**
+ * Resolves on the first SIGTERM or SIGINT (the server then drains); a second one, or the drain bound passing,
+ * exits at once.
+ */
+function stopOnSignal(say: Say, drainTimeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
     let signalled = false;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (signalled) {
@@ -341,21 +352,39 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
       }
       signalled = true;
       say(
-        `rtinfer serve: ${signal}: shutting down within ${config.drainTimeoutMs} ms (not ready; answering what is in flight)`,
+        `rtinfer serve: ${signal}: shutting down within ${drainTimeoutMs} ms (not ready; ` +
+          `answering what is in flight)`,
         'shutting down',
-        { signal, drainTimeoutMs: config.drainTimeoutMs },
+        { signal, drainTimeoutMs },
       );
       // The server's close is bounded, but a batch inside onnxruntime cannot be interrupted: the
       // process goes at the bound (plus a grace for the last answers to flush) whatever is running.
       setTimeout(() => {
         say('rtinfer serve: drain bound passed with work still running: exiting', 'drain bound passed: exiting');
         process.exit(1);
-      }, config.drainTimeoutMs + 5000).unref();
+      }, drainTimeoutMs + 5000).unref();
       resolve();
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const config = await buildServeConfig(argv);
+  const log = createServerLog({ format: config.logFormat ?? 'text', access: config.accessLog === true });
+  const say: Say = (line, msg, fields = {}) => {
+    if (log.format === 'json') log.info(msg, fields);
+    else io.stdout.write(`${line}\n`);
+  };
+  const server = createRtinferServer(config, { logger: log });
+  const url = await server.listen();
+  say(`rtinfer serve: listening on ${url} (${config.token ? 'bearer token required' : 'no token'})`, 'listening', {
+    url,
+    token: config.token !== undefined,
+  });
+  sayAddresses(say, config, url, server.grpcPort);
+  const stop = stopOnSignal(say, config.drainTimeoutMs);
   const readyOrStop = Promise.race([server.ready().then(() => 'ready' as const), stop.then(() => 'stop' as const)]);
   try {
     if ((await readyOrStop) === 'ready') {
@@ -370,7 +399,9 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
         const why = c?.calibration ? c.calibration.reason : c?.hint ? `hint ${c.hint}` : undefined;
         if (c)
           say(
-            `  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} × ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}${c.placement === 'main' ? ' on the HTTP thread' : ''}${why ? ` (${why})` : ''}`,
+            `  model ${m.config.name}: ${c.instances} instance${c.instances === 1 ? '' : 's'} ` +
+              `× ${c.threadsPerInstance} thread${c.threadsPerInstance === 1 ? '' : 's'}` +
+              `${c.placement === 'main' ? ' on the HTTP thread' : ''}${why ? ` (${why})` : ''}`,
             'layout',
             { model: m.config.name, instances: c.instances, threads: c.threadsPerInstance, ...(why ? { why } : {}) },
           );

@@ -71,14 +71,16 @@ export const SESSION_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     value: 'on|off',
     description:
-      'idle onnxruntime threads busy-wait (default on; off for load scenarios and serve, which keep other threads busy)',
+      'idle onnxruntime threads busy-wait (default on; off for load scenarios and serve, ' +
+      'which keep other threads busy)',
   },
   { name: 'optimized-model', type: 'string', value: 'FILE', description: 'write the graph-optimised model to FILE' },
   {
     name: 'log-level',
     type: 'string',
     value: 'LEVEL',
-    description: `onnxruntime log level: ${LOG_LEVELS.join(' | ')} (default fatal: errors are reported by rtinfer itself)`,
+    description:
+      `onnxruntime log level: ${LOG_LEVELS.join(' | ')} ` + '(default fatal: errors are reported by rtinfer itself)',
   },
 ];
 

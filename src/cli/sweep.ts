@@ -37,7 +37,8 @@ export const SWEEP_COMMAND: CommandSpec = {
   name: 'sweep',
   summary: 'latency–throughput grid: batch × concurrency (or rate) × instances × threads, Pareto frontier',
   usage:
-    'rtinfer sweep [model.onnx] [--batch 1,4,8] [--concurrency 1,2,4 | --qps 10,50] [--instances 1,2] [--threads 1,2] [options]',
+    'rtinfer sweep [model.onnx] [--batch 1,4,8] [--concurrency 1,2,4 | --qps 10,50] ' +
+    '[--instances 1,2] [--threads 1,2] [options]',
   maxPositionals: 1,
   options: [
     SHAPE_OPTION,
@@ -72,7 +73,8 @@ export const SWEEP_COMMAND: CommandSpec = {
       type: 'string',
       value: 'P',
       description:
-        'the latency percentile of the headline column, the Pareto frontier and the HTML curve, e.g. 95 or 99.9 (default 99)',
+        'the latency percentile of the headline column, the Pareto frontier and the HTML curve, ' +
+        'e.g. 95 or 99.9 (default 99)',
     },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.sweep/1 JSON report' },
     { name: 'csv', type: 'string', value: 'FILE', description: 'write one row per point' },
@@ -81,7 +83,8 @@ export const SWEEP_COMMAND: CommandSpec = {
       type: 'string',
       value: 'FILE',
       description:
-        'write a self-contained HTML report: latency–throughput curve with the Pareto frontier, percentiles, queue/inference split, settings',
+        'write a self-contained HTML report: latency–throughput curve with the Pareto frontier, ' +
+        'percentiles, queue/inference split, settings',
     },
     ...STORE_OPTIONS,
     ...GATE_OPTIONS,
@@ -145,10 +148,13 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
       ...(minQ !== undefined ? { minQueries: parseIntOption('min-queries', minQ, 1) } : {}),
       ...(percentile !== undefined ? { percentile: parsePercentile('percentile', percentile) } : {}),
       onPoint: (p, i, total) => {
-        if (!json)
-          process.stderr.write(
-            `point ${i}/${total}: ${p.instances ? `${p.instances}×${p.threads} batch ${p.batch} ` : ''}${p.load.kind} ${p.load.value} → ${p.throughput} q/s, p${percentile === undefined ? 99 : Number(percentile)} ${p.headlineMs} ms\n`,
-          );
+        if (json) return;
+        const layout = p.instances ? `${p.instances}×${p.threads} batch ${p.batch} ` : '';
+        const pctl = percentile === undefined ? 99 : Number(percentile);
+        process.stderr.write(
+          `point ${i}/${total}: ${layout}${p.load.kind} ${p.load.value} → ${p.throughput} q/s, ` +
+            `p${pctl} ${p.headlineMs} ms\n`,
+        );
       },
     });
     if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));

@@ -60,8 +60,12 @@ export async function tuneTarget(
     `rtinfer tune --target ${target} · SLO ${slo.text}`,
     `probes: ${probes || 'none'}`,
     met
-      ? `verdict: met: the served model holds ${slo.text} up to ${qps} q/s (confirmation run: p99 ${report.latencyMs.p99} ms at ${report.server?.achievedQps ?? qps} q/s)`
-      : `verdict: NOT met: ${qps > 0 ? `the confirmation run at ${qps} q/s did not hold ${slo.text} (p99 ${report.latencyMs.p99} ms)` : `no probed rate held ${slo.text}`}`,
+      ? `verdict: met: the served model holds ${slo.text} up to ${qps} q/s (confirmation run: ` +
+        `p99 ${report.latencyMs.p99} ms at ${report.server?.achievedQps ?? qps} q/s)`
+      : qps > 0
+        ? `verdict: NOT met: the confirmation run at ${qps} q/s did not hold ${slo.text} ` +
+          `(p99 ${report.latencyMs.p99} ms)`
+        : `verdict: NOT met: no probed rate held ${slo.text}`,
   ].join('\n');
   return { report, qps, met, text };
 }

@@ -6,8 +6,16 @@ import { TUNE_SCENARIOS, type TuneScenario } from '../tune/space.js';
 import { OBJECTIVES, judged, type Objective } from '../tune/strategy.js';
 import { renderTuneHtml } from '../report/tune-html.js';
 import { renderTuneText } from '../tune/tune-text.js';
-import { runTune } from '../tune/tune.js';
-import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { runTune, type TuneOptions } from '../tune/tune.js';
+import {
+  listValue,
+  parseChoice,
+  parseCommand,
+  parseIntOption,
+  stringValue,
+  type CommandSpec,
+  type ParsedValues,
+} from './args.js';
 import { checkWritable, writeOutput } from './output.js';
 import { compareTunes } from '../compare/report-gates.js';
 import type { TuneReport } from '../tune/tune.js';
@@ -23,16 +31,23 @@ import {
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { targetExitCode, tuneTarget } from './tune-target.js';
-import { AUTO_VARIANT_KINDS, DEFAULT_AUTO_METHOD, parseVariantsOption } from '../tune/auto-variants.js';
+import {
+  AUTO_VARIANT_KINDS,
+  DEFAULT_AUTO_METHOD,
+  parseVariantsOption,
+  type AutoVariantKind,
+} from '../tune/auto-variants.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../optimize/ranges.js';
 import path from 'node:path';
 
 export const TUNE_COMMAND: CommandSpec = {
   name: 'tune',
   summary:
-    'find the configuration (and model variant) that meets a latency SLO with the most throughput, least latency or best accuracy',
+    'find the configuration (and model variant) that meets a latency SLO with the most throughput, ' +
+    'least latency or best accuracy',
   usage:
-    'rtinfer tune <model.onnx...> --slo "p99<=50ms" [--scenario server|single-stream|multi-stream] [--objective throughput|latency|accuracy] [--budget 10m] [--out FILE] [options]',
+    'rtinfer tune <model.onnx...> --slo "p99<=50ms" [--scenario server|single-stream|multi-stream] ' +
+    '[--objective throughput|latency|accuracy] [--budget 10m] [--out FILE] [options]',
   maxPositionals: 64,
   options: [
     { name: 'slo', type: 'string', value: 'SLO', description: 'latency objective, e.g. "p99<=50ms" (required)' },
@@ -41,7 +56,8 @@ export const TUNE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'URL',
       description:
-        "a served model instead (http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME): its layout is the server's, so tune finds its highest rate within a p99 SLO",
+        'a served model instead (http://HOST:PORT/v2/models/NAME or grpc://HOST:PORT/NAME): ' +
+        "its layout is the server's, so tune finds its highest rate within a p99 SLO",
     },
     {
       name: 'scenario',
@@ -92,14 +108,17 @@ export const TUNE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'LIST',
       description:
-        'for models with dynamic height and width: sizes to try, e.g. 640,480,320 or 640x480, or "auto" (the base size, 3/4 and 1/2 of it, multiples of 32)',
+        'for models with dynamic height and width: sizes to try, e.g. 640,480,320 or 640x480, ' +
+        'or "auto" (the base size, 3/4 and 1/2 of it, multiples of 32)',
     },
     SHAPE_OPTION,
     {
       name: 'variants',
       type: 'string',
       value: 'auto|LIST',
-      description: `make the model variants and search them with the first model: auto = ${AUTO_VARIANT_KINDS.join(', ')} (int8 only with --calibrate), or a list of them`,
+      description:
+        `make the model variants and search them with the first model: ` +
+        `auto = ${AUTO_VARIANT_KINDS.join(', ')} (int8 only with --calibrate), or a list of them`,
     },
     {
       name: 'calibrate',
@@ -107,7 +126,8 @@ export const TUNE_COMMAND: CommandSpec = {
       multiple: true,
       value: 'DIR|GLOB',
       description:
-        'with --variants: calibration data for the int8 variant (images or .npy); every third file is held out for its accuracy check',
+        'with --variants: calibration data for the int8 variant (images or .npy); ' +
+        'every third file is held out for its accuracy check',
     },
     {
       name: 'calibration-method',
@@ -120,7 +140,8 @@ export const TUNE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'DIR',
       description:
-        'with --variants: where the variants are written (default <out>.variants/ next to --out, else a new folder in the temp dir)',
+        'with --variants: where the variants are written (default <out>.variants/ next to --out, ' +
+        'else a new folder in the temp dir)',
     },
     { name: 'ep', type: 'string', value: 'LIST', description: 'execution providers in priority order (default cpu)' },
     {
@@ -135,7 +156,8 @@ export const TUNE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'HINT',
       description:
-        'the layout the search starts from: latency (1 instance, every core; default) or throughput (one 1-thread instance per core)',
+        'the layout the search starts from: latency (1 instance, every core; default) ' +
+        'or throughput (one 1-thread instance per core)',
     },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.tune/1 JSON report' },
     { name: 'html', type: 'string', value: 'FILE', description: 'write a self-contained HTML page with the report' },
@@ -147,71 +169,32 @@ export const TUNE_COMMAND: CommandSpec = {
     'rtinfer tune det.onnx --resolutions 640,480,320 --images photos/ --max-accuracy-drop 2% --slo "p99<=80ms"',
     'rtinfer tune model-fp32.onnx model-int8.onnx --objective accuracy --slo "p90<=20ms" --scenario single-stream',
     'rtinfer tune --target grpc://127.0.0.1:8001/yolox_nano --slo "p99<=100ms"',
-    'rtinfer tune yolox_nano.onnx --variants auto --calibrate calib/ --max-accuracy-drop 5% --slo "p99<=50ms" --out serve.yaml',
+    'rtinfer tune yolox_nano.onnx --variants auto --calibrate calib/ --max-accuracy-drop 5% ' +
+      '--slo "p99<=50ms" --out serve.yaml',
   ],
 };
 
+/**
+ * `rtinfer tune`: flags checked and outputs made sure of before a long search, the search (Ctrl-C keeps the best
+ * so far), then the serve config, the report, the record and the baseline gate. The option groups are their own
+ * functions; what is left is the one flag-to-options-to-run sequence, best read top to bottom.
+ */
 export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(TUNE_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
-  const target = text('target');
   const variantsText = text('variants');
-  const calibrate = listValue(values, 'calibrate');
-  const method = text('calibration-method');
-  const variantsDir = text('variants-dir');
-  if (variantsText === undefined) {
-    const stray =
-      calibrate.length > 0
-        ? 'calibrate'
-        : method !== undefined
-          ? 'calibration-method'
-          : variantsDir !== undefined
-            ? 'variants-dir'
-            : undefined;
-    if (stray !== undefined)
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        `--${stray} only applies with --variants auto (tune makes the variants from it)`,
-      );
-  }
+  checkVariantFlags(values, variantsText !== undefined);
   const kinds = variantsText !== undefined ? parseVariantsOption(variantsText) : undefined;
-  if (target !== undefined) {
-    if (kinds !== undefined)
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        "--variants cannot be used with --target: a served model's file is the server's",
-      );
-    if (positionals.length > 0)
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        `give either model files or --target, not both ('${positionals[0]}' and ${target})`,
-      );
-    const sloText = text('slo');
-    if (sloText === undefined)
-      throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
-    const json = values['json'] === true;
-    const r = await tuneTarget(parseTargetUrl(target), parseSlo(sloText), shapesFrom(values), (line) => {
-      if (!json) process.stderr.write(line + '\n');
-    });
-    io.stdout.write(json ? JSON.stringify(r.report, null, 2) + '\n' : r.text + '\n');
-    return targetExitCode(r);
-  }
+  const target = text('target');
+  if (target !== undefined) return tuneTargetCommand(values, positionals, target, kinds !== undefined, io);
   if (positionals.length === 0)
     throw new RtinferError(
       'RTI_ERR_ARG_MISSING',
       `rtinfer tune needs at least one model file (usage: ${TUNE_COMMAND.usage})`,
     );
-  const sloText = text('slo');
-  if (sloText === undefined)
-    throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
-  const slo = parseSlo(sloText);
+  const slo = parseSlo(requiredSlo(values));
   const scenario = parseChoice('scenario', text('scenario') ?? 'server', TUNE_SCENARIOS) as TuneScenario;
   const objective = parseChoice('objective', text('objective') ?? 'throughput', OBJECTIVES) as Objective;
-  const budget = text('budget');
-  const drop = text('max-accuracy-drop');
-  const res = text('resolutions');
-  const spq = text('samples-per-query');
-  const ep = text('ep');
   const out = text('out');
   const html = text('html');
   if (out !== undefined && !/\.(ya?ml|json)$/i.test(out))
@@ -223,22 +206,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   ] as const)
     if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
-  const autoVariants =
-    kinds !== undefined
-      ? {
-          kinds,
-          ...(calibrate.length > 0 ? { calibrate } : {}),
-          ...(method !== undefined
-            ? { method: parseChoice('calibration-method', method, CALIBRATION_METHODS) as CalibrationMethod }
-            : {}),
-          // Kept next to the serve config that points at one of them.
-          ...(variantsDir !== undefined
-            ? { dir: variantsDir }
-            : out !== undefined
-              ? { dir: out.replace(/\.(ya?ml|json)$/i, '') + '.variants' }
-              : {}),
-        }
-      : undefined;
+  const autoVariants = kinds !== undefined ? autoVariantsFrom(values, kinds, out) : undefined;
   const storeSettings = storeSettingsFrom(values);
   const store = openStoreFor(storeSettings);
   let gate;
@@ -258,34 +226,21 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   let report;
   try {
     report = await runTune({
+      ...tuneOptionsFrom(values, positionals, autoVariants),
       signal: controller.signal,
-      models: positionals,
       slo,
       scenario,
       objective,
-      ...(budget !== undefined ? { budgetMs: parseBudgetMs(budget) } : {}),
-      ...(drop !== undefined ? { maxAccuracyDrop: parseAccuracyDrop(drop) } : {}),
-      ...(text('reference') !== undefined ? { reference: text('reference') as string } : {}),
-      ...(listValue(values, 'images').length ? { images: listValue(values, 'images') } : {}),
-      ...(text('labels') !== undefined ? { labels: text('labels') as string } : {}),
-      ...(res !== undefined ? { resolutions: res.trim() === 'auto' ? ('auto' as const) : parseResolutions(res) } : {}),
-      shapes: shapesFrom(values),
-      ...(ep !== undefined
-        ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } }
-        : {}),
-      ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
-      oversubscribe: values['oversubscribe'] === true,
-      ...(autoVariants ? { autoVariants } : {}),
-      ...(typeof values['hint'] === 'string'
-        ? { hint: parseChoice('hint', values['hint'], ['latency', 'throughput'] as const) }
-        : {}),
       onPhase: (p) => progress(`tune: ${p}`),
       onTrial: (t) => {
         const m = judged(t);
-        if (m)
-          progress(
-            `  ${t.key} [${t.full ? 'full' : 'quick'}] ${m.status === 'ok' ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-'} ms` : m.status}`,
-          );
+        if (!m) return;
+        const latency = Number.isFinite(m.latencyMs) ? m.latencyMs.toFixed(2) : '-';
+        const figures =
+          m.status === 'ok'
+            ? `${m.meetsSlo ? 'meets' : 'misses'}: ${m.throughput} q/s, ${slo.label} ${latency} ms`
+            : m.status;
+        progress(`  ${t.key} [${t.full ? 'full' : 'quick'}] ${figures}`);
       },
     });
   } catch (error) {
@@ -296,18 +251,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   }
   if (out !== undefined) {
     if (report.chosen && !controller.signal.aborted) {
-      const made = report.autoVariants?.made.find((m) => m.status?.chosen);
-      const header = [
-        `rtinfer tune ${new Date().toISOString()}: SLO ${slo.text}, ${scenario}, objective ${objective}`,
-        `chosen ${report.chosen.key}`,
-        ...(report.autoVariants
-          ? [
-              `model ${path.resolve(report.chosen.variant.model)}${made ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})` : ' (as given)'}`,
-            ]
-          : []),
-        `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`,
-      ];
-      await writeOutput('out', out, renderConfigFile(report.chosen.config, out, header));
+      await writeOutput('out', out, renderConfigFile(report.chosen.config, out, configHeader(report, report.chosen)));
       progress(`tune: wrote ${out} (rtinfer serve --config ${out})`);
     } else {
       progress(`tune: ${controller.signal.aborted ? 'interrupted' : 'nothing met the SLO'}: ${out} not written`);
@@ -331,4 +275,130 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
     boundFailed: !report.verdict.met,
     regression: recorded.verdict?.regression === true,
   });
+}
+
+function requiredSlo(values: ParsedValues): string {
+  const sloText = stringValue(values, 'slo');
+  if (sloText === undefined)
+    throw new RtinferError('RTI_ERR_ARG_MISSING', '--slo is required: expected like "p99<=50ms"');
+  return sloText;
+}
+
+/** --calibrate, --calibration-method and --variants-dir describe the variants: without --variants, a mistake. */
+function checkVariantFlags(values: ParsedValues, withVariants: boolean): void {
+  if (withVariants) return;
+  const stray =
+    listValue(values, 'calibrate').length > 0
+      ? 'calibrate'
+      : stringValue(values, 'calibration-method') !== undefined
+        ? 'calibration-method'
+        : stringValue(values, 'variants-dir') !== undefined
+          ? 'variants-dir'
+          : undefined;
+  if (stray !== undefined)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `--${stray} only applies with --variants auto (tune makes the variants from it)`,
+    );
+}
+
+/** tune --target: the highest rate a served model holds within the SLO (its layout is the server's). */
+async function tuneTargetCommand(
+  values: ParsedValues,
+  positionals: readonly string[],
+  target: string,
+  withVariants: boolean,
+  io: { stdout: NodeJS.WritableStream },
+): Promise<number> {
+  if (withVariants)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      "--variants cannot be used with --target: a served model's file is the server's",
+    );
+  if (positionals.length > 0)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `give either model files or --target, not both ('${positionals[0]}' and ${target})`,
+    );
+  const sloText = requiredSlo(values);
+  const json = values['json'] === true;
+  const r = await tuneTarget(parseTargetUrl(target), parseSlo(sloText), shapesFrom(values), (line) => {
+    if (!json) process.stderr.write(line + '\n');
+  });
+  io.stdout.write(json ? JSON.stringify(r.report, null, 2) + '\n' : r.text + '\n');
+  return targetExitCode(r);
+}
+
+/** The search's options from the flags, less the SLO, scenario, objective and callbacks the command adds. */
+function tuneOptionsFrom(
+  values: ParsedValues,
+  models: string[],
+  autoVariants: TuneOptions['autoVariants'],
+): Omit<TuneOptions, 'slo' | 'scenario' | 'objective'> {
+  const text = (name: string): string | undefined => stringValue(values, name);
+  const budget = text('budget');
+  const drop = text('max-accuracy-drop');
+  const res = text('resolutions');
+  const spq = text('samples-per-query');
+  const ep = text('ep');
+  const images = listValue(values, 'images');
+  return {
+    models,
+    ...(budget !== undefined ? { budgetMs: parseBudgetMs(budget) } : {}),
+    ...(drop !== undefined ? { maxAccuracyDrop: parseAccuracyDrop(drop) } : {}),
+    ...(text('reference') !== undefined ? { reference: text('reference') as string } : {}),
+    ...(images.length ? { images } : {}),
+    ...(text('labels') !== undefined ? { labels: text('labels') as string } : {}),
+    ...(res !== undefined ? { resolutions: res.trim() === 'auto' ? ('auto' as const) : parseResolutions(res) } : {}),
+    shapes: shapesFrom(values),
+    ...(ep !== undefined ? { session: { executionProviders: ep.split(',').map((x) => x.trim().toLowerCase()) } } : {}),
+    ...(spq !== undefined ? { samplesPerQuery: parseIntOption('samples-per-query', spq, 1, 1024) } : {}),
+    oversubscribe: values['oversubscribe'] === true,
+    ...(autoVariants ? { autoVariants } : {}),
+    ...(typeof values['hint'] === 'string'
+      ? { hint: parseChoice('hint', values['hint'], ['latency', 'throughput'] as const) }
+      : {}),
+  };
+}
+
+function autoVariantsFrom(
+  values: ParsedValues,
+  kinds: AutoVariantKind[],
+  out: string | undefined,
+): NonNullable<TuneOptions['autoVariants']> {
+  const calibrate = listValue(values, 'calibrate');
+  const method = stringValue(values, 'calibration-method');
+  const variantsDir = stringValue(values, 'variants-dir');
+  return {
+    kinds,
+    ...(calibrate.length > 0 ? { calibrate } : {}),
+    ...(method !== undefined
+      ? { method: parseChoice('calibration-method', method, CALIBRATION_METHODS) as CalibrationMethod }
+      : {}),
+    // Kept next to the serve config that points at one of them.
+    ...(variantsDir !== undefined
+      ? { dir: variantsDir }
+      : out !== undefined
+        ? { dir: out.replace(/\.(ya?ml|json)$/i, '') + '.variants' }
+        : {}),
+  };
+}
+
+/** The comment lines at the head of the serve config tune writes: when, what was asked, what was chosen. */
+function configHeader(report: TuneReport, chosen: NonNullable<TuneReport['chosen']>): string[] {
+  const made = report.autoVariants?.made.find((m) => m.status?.chosen);
+  return [
+    `rtinfer tune ${new Date().toISOString()}: ` +
+      `SLO ${report.slo.text}, ${report.scenario}, objective ${report.objective}`,
+    `chosen ${chosen.key}`,
+    ...(report.autoVariants
+      ? [
+          `model ${path.resolve(chosen.variant.model)}` +
+            (made
+              ? ` (the ${made.kind} variant made by --variants auto from ${report.autoVariants.source})`
+              : ' (as given)'),
+        ]
+      : []),
+    `verdict: ${report.verdict.met ? 'met' : 'NOT met'}: ${report.verdict.text}`,
+  ];
 }

@@ -26,7 +26,8 @@ function verdictOf(m: MetricVerdict): string {
 
 export function renderCompareText(r: CompareReport): string {
   const side = (x: CompareReport['a']): string =>
-    `${x.runId !== null ? `run ${x.runId}` : x.ref} · ${x.model} · ${x.scenario} · ${x.queries} queries${x.blocks ? ` in ${x.blocks} blocks` : ''}${x.valid === false ? ' · INVALID' : ''}`;
+    `${x.runId !== null ? `run ${x.runId}` : x.ref} · ${x.model} · ${x.scenario} · ${x.queries} ` +
+    `queries${x.blocks ? ` in ${x.blocks} blocks` : ''}${x.valid === false ? ' · INVALID' : ''}`;
   const rows = [['metric', 'A', 'B', 'B/A', '95% interval', 'p', 'test', 'verdict']];
   for (const m of r.metrics) {
     rows.push([
@@ -45,7 +46,8 @@ export function renderCompareText(r: CompareReport): string {
     `B: ${side(r.b)}`,
     ...(r.interleaved
       ? [
-          `interleaved: ${r.interleaved.blocks} blocks each of ${(r.interleaved.blockDurationMs / 1000).toFixed(1)} s, order ${r.interleaved.order}`,
+          `interleaved: ${r.interleaved.blocks} blocks each ` +
+            `of ${(r.interleaved.blockDurationMs / 1000).toFixed(1)} s, order ${r.interleaved.order}`,
         ]
       : []),
     '',

@@ -137,6 +137,17 @@ function blockValues(blocks: BlockFigures[] | undefined, key: keyof BlockFigures
   return blocks !== undefined && blocks.length >= 3 ? blocks.map((x) => x[key]) : null;
 }
 
+/** What every metric's test needs: both sides, the bounds, and where warnings go. */
+interface Comparison {
+  a: CompareInput;
+  b: CompareInput;
+  threshold: number;
+  alpha: number;
+  /** Both sides have at least two queries: enough for any latency test. */
+  enough: boolean;
+  warnings: string[];
+}
+
 export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOptions = {}): CompareReport {
   const threshold = options.threshold ?? 0.05;
   const alpha = options.alpha ?? 0.05;
@@ -144,114 +155,15 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
     throw new RangeError(`compareRuns: threshold must be a fraction in [0, 10), got ${threshold}`);
   if (!(alpha > 0 && alpha < 1)) throw new RangeError(`compareRuns: alpha must be in (0, 1), got ${alpha}`);
   const warnings: string[] = [];
-  const metrics: MetricVerdict[] = [];
-  const A = a.latenciesUs;
-  const B = b.latenciesUs;
-  const enough = A.length >= 2 && B.length >= 2;
-  if (!enough) warnings.push(`too few queries to compare latency (${A.length} and ${B.length})`);
-
-  for (const [metric, q, key] of QUANTILES) {
-    const av = A.length ? quantileSorted(A, q) / 1000 : null;
-    const bv = B.length ? quantileSorted(B, q) / 1000 : null;
-    const ratio = av !== null && bv !== null && av > 0 ? bv / av : null;
-    const ci = enough ? quantileRatioCi(A, B, q) : null;
-    const ba = blockValues(a.blocks, key);
-    const bb = blockValues(b.blocks, key);
-    let pValue: number | null = null;
-    let significant: boolean | null = null;
-    let test: MetricVerdict['test'] = 'none';
-    if (ba && bb) {
-      pValue = mannWhitneyU(bb, ba).pValue;
-      significant = pValue < alpha;
-      test = metric === 'p50' ? 'mann-whitney-blocks' : 'order-statistics+blocks';
-      // Over blocks, the tail quantiles also need the pooled interval to exclude 1: a block's p99 rests on few queries.
-      if (metric !== 'p50') significant = significant && ci !== null && (ci[0] > 1 || ci[1] < 1);
-    } else if (metric === 'p50' && enough) {
-      pValue = mannWhitneyU(B, A).pValue;
-      significant = pValue < alpha;
-      test = 'mann-whitney';
-    } else if (ci !== null) {
-      significant = ci[0] > 1 || ci[1] < 1;
-      test = 'order-statistics';
-    } else if (enough) {
-      significant = false;
-      warnings.push(`${metric}: too few queries for its interval (${A.length} and ${B.length}); not tested`);
-    }
-    const change = changeOf(ratio, significant, true);
-    const beyondThreshold = ratio !== null && ratio > 1 + threshold;
-    metrics.push({
-      metric,
-      unit: 'ms',
-      a: av,
-      b: bv,
-      ratio,
-      ci,
-      pValue,
-      test,
-      significant,
-      change,
-      beyondThreshold,
-      regression: change === 'worse' && beyondThreshold,
-    });
-  }
-
-  {
-    const ratio = a.throughputQps > 0 ? b.throughputQps / a.throughputQps : null;
-    let ci: [number, number] | null = null;
-    let pValue: number | null = null;
-    let significant: boolean | null = null;
-    let test: MetricVerdict['test'] = 'none';
-    const ba = blockValues(a.blocks, 'qps');
-    const bb = blockValues(b.blocks, 'qps');
-    if (ratio !== null && enough) {
-      const cv2 = (s: SortedSamples): number => (stddevOf(s) / meanOf(s)) ** 2 / s.length;
-      const se = Math.sqrt(cv2(A) + cv2(B));
-      ci = [ratio * Math.exp(-1.96 * se), ratio * Math.exp(1.96 * se)];
-    }
-    if (ba && bb) {
-      pValue = mannWhitneyU(bb, ba).pValue;
-      significant = pValue < alpha;
-      test = 'mann-whitney-blocks';
-    } else if (ci !== null) {
-      significant = ci[0] > 1 || ci[1] < 1;
-      test = 'delta-method';
-    }
-    const change = changeOf(ratio, significant, false);
-    const beyondThreshold = ratio !== null && ratio < 1 - threshold;
-    metrics.push({
-      metric: 'throughput',
-      unit: 'q/s',
-      a: a.throughputQps,
-      b: b.throughputQps,
-      ratio,
-      ci,
-      pValue,
-      test,
-      significant,
-      change,
-      beyondThreshold,
-      regression: change === 'worse' && beyondThreshold,
-    });
-  }
-
-  {
-    const ratio =
-      a.coldStartMs !== null && b.coldStartMs !== null && a.coldStartMs > 0 ? b.coldStartMs / a.coldStartMs : null;
-    metrics.push({
-      metric: 'coldStart',
-      unit: 'ms',
-      a: a.coldStartMs,
-      b: b.coldStartMs,
-      ratio,
-      ci: null,
-      pValue: null,
-      test: 'none',
-      significant: null,
-      change: 'same',
-      beyondThreshold: ratio !== null && ratio > 1 + threshold,
-      regression: false,
-    });
-  }
+  const enough = a.latenciesUs.length >= 2 && b.latenciesUs.length >= 2;
+  if (!enough)
+    warnings.push(`too few queries to compare latency (${a.latenciesUs.length} and ${b.latenciesUs.length})`);
+  const c: Comparison = { a, b, threshold, alpha, enough, warnings };
+  const metrics = [
+    ...QUANTILES.map(([metric, q, key]) => quantileVerdict(c, metric, q, key)),
+    throughputVerdict(c),
+    coldStartVerdict(c),
+  ];
 
   if (a.valid === false) warnings.push(`A (${a.ref}) is an INVALID run: its figures may not be claimable`);
   if (b.valid === false) warnings.push(`B (${b.ref}) is an INVALID run: its figures may not be claimable`);
@@ -260,17 +172,136 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
     warnings.push(
       'a report without its histogram: latencies rebuilt from its quantile table (1 % steps), tests approximate',
     );
+  return {
+    schema: COMPARE_SCHEMA,
+    a: sideOf(a),
+    b: sideOf(b),
+    threshold,
+    alpha,
+    metrics,
+    regression: metrics.some((m) => m.regression),
+    verdict: verdictOf(metrics, threshold),
+    warnings,
+  };
+}
 
+/**
+ * A latency quantile: Mann-Whitney over blocks when both runs have them, else Mann-Whitney on the queries for
+ * the median and the order-statistic interval of the ratio for the tails.
+ */
+function quantileVerdict(c: Comparison, metric: CompareMetric, q: number, key: keyof BlockFigures): MetricVerdict {
+  const A = c.a.latenciesUs;
+  const B = c.b.latenciesUs;
+  const av = A.length ? quantileSorted(A, q) / 1000 : null;
+  const bv = B.length ? quantileSorted(B, q) / 1000 : null;
+  const ratio = av !== null && bv !== null && av > 0 ? bv / av : null;
+  const ci = c.enough ? quantileRatioCi(A, B, q) : null;
+  const ba = blockValues(c.a.blocks, key);
+  const bb = blockValues(c.b.blocks, key);
+  let pValue: number | null = null;
+  let significant: boolean | null = null;
+  let test: MetricVerdict['test'] = 'none';
+  if (ba && bb) {
+    pValue = mannWhitneyU(bb, ba).pValue;
+    significant = pValue < c.alpha;
+    test = metric === 'p50' ? 'mann-whitney-blocks' : 'order-statistics+blocks';
+    // Over blocks, the tail quantiles also need the pooled interval to exclude 1: a block's p99 rests on few queries.
+    if (metric !== 'p50') significant = significant && ci !== null && (ci[0] > 1 || ci[1] < 1);
+  } else if (metric === 'p50' && c.enough) {
+    pValue = mannWhitneyU(B, A).pValue;
+    significant = pValue < c.alpha;
+    test = 'mann-whitney';
+  } else if (ci !== null) {
+    significant = ci[0] > 1 || ci[1] < 1;
+    test = 'order-statistics';
+  } else if (c.enough) {
+    significant = false;
+    c.warnings.push(`${metric}: too few queries for its interval (${A.length} and ${B.length}); not tested`);
+  }
+  const tested = { metric, unit: 'ms', a: av, b: bv, ratio, ci, pValue, test, significant } as const;
+  return judgedMetric(tested, true, ratio !== null && ratio > 1 + c.threshold);
+}
+
+/** A tested metric's change (by its direction), and a regression when it is worse beyond the threshold. */
+function judgedMetric(
+  tested: Omit<MetricVerdict, 'change' | 'beyondThreshold' | 'regression'>,
+  higherIsWorse: boolean,
+  beyondThreshold: boolean,
+): MetricVerdict {
+  const change = changeOf(tested.ratio, tested.significant, higherIsWorse);
+  return { ...tested, change, beyondThreshold, regression: change === 'worse' && beyondThreshold };
+}
+
+/** Throughput: Mann-Whitney over blocks, else a delta-method interval from the latencies' spread. */
+function throughputVerdict(c: Comparison): MetricVerdict {
+  const { a, b } = c;
+  const ratio = a.throughputQps > 0 ? b.throughputQps / a.throughputQps : null;
+  let ci: [number, number] | null = null;
+  let pValue: number | null = null;
+  let significant: boolean | null = null;
+  let test: MetricVerdict['test'] = 'none';
+  const ba = blockValues(a.blocks, 'qps');
+  const bb = blockValues(b.blocks, 'qps');
+  if (ratio !== null && c.enough) {
+    const cv2 = (s: SortedSamples): number => (stddevOf(s) / meanOf(s)) ** 2 / s.length;
+    const se = Math.sqrt(cv2(a.latenciesUs) + cv2(b.latenciesUs));
+    ci = [ratio * Math.exp(-1.96 * se), ratio * Math.exp(1.96 * se)];
+  }
+  if (ba && bb) {
+    pValue = mannWhitneyU(bb, ba).pValue;
+    significant = pValue < c.alpha;
+    test = 'mann-whitney-blocks';
+  } else if (ci !== null) {
+    significant = ci[0] > 1 || ci[1] < 1;
+    test = 'delta-method';
+  }
+  const tested = { metric: 'throughput', unit: 'q/s', a: a.throughputQps, b: b.throughputQps } as const;
+  return judgedMetric(
+    { ...tested, ratio, ci, pValue, test, significant },
+    false,
+    ratio !== null && ratio < 1 - c.threshold,
+  );
+}
+
+/** Cold start is one sample a side: shown with its ratio, never tested, never a regression. */
+function coldStartVerdict({ a, b, threshold }: Comparison): MetricVerdict {
+  const ratio =
+    a.coldStartMs !== null && b.coldStartMs !== null && a.coldStartMs > 0 ? b.coldStartMs / a.coldStartMs : null;
+  return {
+    metric: 'coldStart',
+    unit: 'ms',
+    a: a.coldStartMs,
+    b: b.coldStartMs,
+    ratio,
+    ci: null,
+    pValue: null,
+    test: 'none',
+    significant: null,
+    change: 'same',
+    beyondThreshold: ratio !== null && ratio > 1 + threshold,
+    regression: false,
+  };
+}
+
+function verdictOf(metrics: readonly MetricVerdict[], threshold: number): string {
   const regressions = metrics.filter((m) => m.regression);
   const changed = metrics.filter((m) => m.change !== 'same' && m.ratio !== null);
   const pct = (r: number): string => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixed(1)}%`;
-  const verdict =
-    regressions.length > 0
-      ? `REGRESSION beyond ${(threshold * 100).toFixed(1)}%: ${regressions.map((m) => `${m.metric} ${pct(m.ratio as number)}`).join(', ')}`
-      : changed.length > 0
-        ? `no regression beyond ${(threshold * 100).toFixed(1)}%; significant: ${changed.map((m) => `${m.metric} ${pct(m.ratio as number)} (${m.change})`).join(', ')}`
-        : 'no significant difference';
-  const side = (x: CompareInput): CompareSide => ({
+  if (regressions.length > 0)
+    return (
+      `REGRESSION beyond ${(threshold * 100).toFixed(1)}%: ` +
+      regressions.map((m) => `${m.metric} ${pct(m.ratio as number)}`).join(', ')
+    );
+  if (changed.length > 0)
+    return (
+      `no regression beyond ${(threshold * 100).toFixed(1)}%; ` +
+      `significant: ${changed.map((m) => `${m.metric} ${pct(m.ratio as number)} (${m.change})`).join(', ')}`
+    );
+  return 'no significant difference';
+}
+
+function sideOf(x: CompareInput): CompareSide {
+  return {
     ref: x.ref,
     runId: x.runId ?? null,
     model: x.model,
@@ -279,16 +310,5 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
     queries: x.latenciesUs.length,
     approximate: x.approximate,
     blocks: x.blocks?.length ?? 0,
-  });
-  return {
-    schema: COMPARE_SCHEMA,
-    a: side(a),
-    b: side(b),
-    threshold,
-    alpha,
-    metrics,
-    regression: regressions.length > 0,
-    verdict,
-    warnings,
   };
 }

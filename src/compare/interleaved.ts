@@ -90,6 +90,37 @@ async function prepare(path: string, o: InterleavedOptions): Promise<Prepared> {
   }
 }
 
+function spinFor(us: number): void {
+  const end = performance.now() + us / 1000;
+  while (performance.now() < end);
+}
+
+/** The side's inference, slowed by `extraUs` of busy CPU per query when a test asks for a known difference. */
+function inferOf(p: Prepared, extraUs: number) {
+  if (extraUs <= 0) return (f: Record<string, unknown>) => p.rt.session.run(f as never);
+  return async (f: Record<string, unknown>) => {
+    const out = await p.rt.session.run(f as never);
+    spinFor(extraUs);
+    return out;
+  };
+}
+
+/** One side's blocks pooled for compareRuns; its throughput is the mean of its blocks'. */
+function inputOf(p: Prepared): CompareInput {
+  const wall = p.blocks.reduce((s, x) => s + x.qps, 0) / Math.max(1, p.blocks.length);
+  return {
+    ref: p.path,
+    model: p.path.split('/').pop() ?? p.path,
+    scenario: 'single-stream',
+    valid: null,
+    latenciesUs: sortSamples(p.latencies),
+    throughputQps: wall,
+    coldStartMs: p.coldStartMs,
+    approximate: false,
+    blocks: p.blocks,
+  };
+}
+
 export async function runInterleaved(o: InterleavedOptions): Promise<CompareReport> {
   const blocks = o.blocks ?? 10;
   const durationMs = o.durationMs ?? 10_000;
@@ -108,21 +139,11 @@ export async function runInterleaved(o: InterleavedOptions): Promise<CompareRepo
     throw error;
   }
   const sides: Record<Side, Prepared> = { A: a, B: b };
-  const spinFor = (us: number): void => {
-    const end = performance.now() + us / 1000;
-    while (performance.now() < end);
-  };
-  const inferOf = (p: Prepared, side: Side | null) => {
-    const extra = side === null ? 0 : (o.extraUs?.[side] ?? 0);
-    if (extra <= 0) return (f: Record<string, unknown>) => p.rt.session.run(f as never);
-    return async (f: Record<string, unknown>) => {
-      const out = await p.rt.session.run(f as never);
-      spinFor(extra);
-      return out;
-    };
-  };
   const run = (p: Prepared, phase: Phase, side: Side | null = null) =>
-    runSingleStream(inferOf(p, side), p.samples, { phase, ...(o.signal ? { signal: o.signal } : {}) });
+    runSingleStream(inferOf(p, side === null ? 0 : (o.extraUs?.[side] ?? 0)), p.samples, {
+      phase,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   try {
     for (const p of [a, b]) {
       const w = await run(p, { minQueries: 1, minDurationMs: o.warmupMs ?? 1000 });
@@ -166,21 +187,7 @@ export async function runInterleaved(o: InterleavedOptions): Promise<CompareRepo
     await a.rt.release();
     await b.rt.release();
   }
-  const input = (p: Prepared): CompareInput => {
-    const wall = p.blocks.reduce((s, x) => s + x.qps, 0) / Math.max(1, p.blocks.length);
-    return {
-      ref: p.path,
-      model: p.path.split('/').pop() ?? p.path,
-      scenario: 'single-stream',
-      valid: null,
-      latenciesUs: sortSamples(p.latencies),
-      throughputQps: wall,
-      coldStartMs: p.coldStartMs,
-      approximate: false,
-      blocks: p.blocks,
-    };
-  };
-  const report = compareRuns(input(a), input(b), o);
+  const report = compareRuns(inputOf(a), inputOf(b), o);
   report.interleaved = {
     blocks,
     blockDurationMs: blockMs,

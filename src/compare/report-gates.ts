@@ -15,7 +15,10 @@ export interface GateVerdict {
 
 const pct = (r: number): string => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixed(1)}%`;
 
-/** Points are matched on instances, threads, batch and load; a point regresses when its throughput falls or its p99 rises beyond the threshold. */
+/**
+ * Points are matched on instances, threads, batch and load; a point regresses when its throughput falls or its p99
+ * rises beyond the threshold.
+ */
 export function compareSweeps(a: SweepReport, b: SweepReport, threshold: number): GateVerdict {
   const key = (p: SweepReport['points'][number]): string =>
     `${p.instances}x${p.threads} batch ${p.batch} ${p.load.kind} ${p.load.value}`;
@@ -36,7 +39,8 @@ export function compareSweeps(a: SweepReport, b: SweepReport, threshold: number)
   lines.push(
     matched === 0
       ? 'no point of the baseline matches this grid: nothing compared'
-      : `${regression ? 'REGRESSION' : 'no regression'} beyond ${(threshold * 100).toFixed(1)}% over ${matched} matching points (ratios only: a sweep keeps no distributions to test)`,
+      : `${regression ? 'REGRESSION' : 'no regression'} beyond ${(threshold * 100).toFixed(1)}% ` +
+          `over ${matched} matching points (ratios only: a sweep keeps no distributions to test)`,
   );
   return { regression, lines };
 }
@@ -54,7 +58,8 @@ export function compareTunes(a: TuneReport, b: TuneReport, threshold: number): G
     return {
       regression: a.verdict.met,
       lines: [
-        `baseline chose ${a.chosen?.key ?? '-'} (${ma.throughput} q/s); this run chose nothing that meets the SLO${a.verdict.met ? ': REGRESSION' : ''}`,
+        `baseline chose ${a.chosen?.key ?? '-'} (${ma.throughput} q/s); ` +
+          `this run chose nothing that meets the SLO${a.verdict.met ? ': REGRESSION' : ''}`,
       ],
     };
   const ratio = ma.throughput > 0 ? mb.throughput / ma.throughput : 1;
@@ -62,7 +67,8 @@ export function compareTunes(a: TuneReport, b: TuneReport, threshold: number): G
   return {
     regression,
     lines: [
-      `  chosen: baseline ${a.chosen?.key} ${ma.throughput} q/s, this run ${b.chosen?.key} ${mb.throughput} q/s (${pct(ratio)})`,
+      `  chosen: baseline ${a.chosen?.key} ${ma.throughput} q/s, ` +
+        `this run ${b.chosen?.key} ${mb.throughput} q/s (${pct(ratio)})`,
       `${regression ? 'REGRESSION' : 'no regression'} beyond ${(threshold * 100).toFixed(1)}% (ratio only)`,
     ],
   };

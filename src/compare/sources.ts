@@ -13,7 +13,10 @@ function coldStartOf(r: BenchReport): number | null {
   return (c.readMs ?? 0) + c.sessionCreateMs + c.firstInferenceMs;
 }
 
-/** Latencies rebuilt from the report's quantile table: n values at the mid-quantiles (i − ½)/n, linear between table rows. */
+/**
+ * Latencies rebuilt from the report's quantile table: n values at the mid-quantiles (i − ½)/n, linear between table
+ * rows.
+ */
 function fromQuantileTable(r: BenchReport): SortedSamples {
   const { q, ms } = r.latencyDistribution?.quantiles ?? { q: [], ms: [] };
   const n = r.throughput.queries;
@@ -40,7 +43,8 @@ export function inputFromReport(r: BenchReport, ref: string, runId?: number, his
   if (r.schema !== 'rtinfer.bench/1')
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
-      `${ref} is not a rtinfer.bench/1 report (schema ${JSON.stringify((r as { schema?: unknown }).schema)}): compare takes bench runs`,
+      `${ref} is not a rtinfer.bench/1 report ` +
+        `(schema ${JSON.stringify((r as { schema?: unknown }).schema)}): compare takes bench runs`,
     );
   const encoded = histogram ?? r.latencyHistogram ?? null;
   return {

@@ -83,7 +83,8 @@ export function checkName(text: string): string {
   if (!DNS_1035.test(text) || text.length > 50)
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
-      `invalid --name '${text}' (expected a DNS-1035 label: lower-case letters, digits and '-', starting with a letter, up to 50 characters)`,
+      `invalid --name '${text}' (expected a DNS-1035 label: lower-case letters, digits and '-', ` +
+        `starting with a letter, up to 50 characters)`,
     );
   return text;
 }

@@ -92,7 +92,8 @@ function layoutFromRun(src: RunSource): Layout {
     if (best === undefined || src.report.model.path === null)
       throw new RtinferError(
         'RTI_ERR_ARG_INVALID',
-        `${src.ref} is a sweep with no usable point${src.report.model.path === null ? ' (it measured a served model)' : ''}: nothing to deploy`,
+        `${src.ref} is a sweep with no usable ` +
+          `point${src.report.model.path === null ? ' (it measured a served model)' : ''}: nothing to deploy`,
       );
     const m = modelConfigFrom('sweep', {
       path: src.report.model.path,
@@ -208,8 +209,10 @@ export async function buildDeployment(o: DeployOptions): Promise<DeployResult> {
 export function deployHeader(r: DeployResult): string[] {
   const layout = r.spec.models.map((m) => `${m.name} ${m.instances}x${m.threads}`).join(', ');
   return [
-    `rtinfer deploy --kind ${r.kind}: ${r.spec.name}, ${r.coresPerReplica} core(s) and ${r.spec.memory} per replica (${layout}; from ${r.spec.origin})`,
-    `autoscaling on ${r.spec.metric} (target ${r.spec.target} per replica), ${r.spec.minReplicas}..${r.spec.maxReplicas} replicas; drain ${r.spec.drainTimeoutMs} ms`,
+    `rtinfer deploy --kind ${r.kind}: ${r.spec.name}, ${r.coresPerReplica} core(s) ` +
+      `and ${r.spec.memory} per replica (${layout}; from ${r.spec.origin})`,
+    `autoscaling on ${r.spec.metric} (target ${r.spec.target} per ` +
+      `replica), ${r.spec.minReplicas}..${r.spec.maxReplicas} replicas; drain ${r.spec.drainTimeoutMs} ms`,
   ];
 }
 

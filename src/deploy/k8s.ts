@@ -61,7 +61,8 @@ export function k8sManifests(spec: DeploySpec, o: K8sOptions): Manifest[] {
       // The autoscaler owns replicas; the first rollout starts at the minimum.
       replicas: spec.minReplicas,
       selector: { matchLabels: selector },
-      // Never below the current capacity during a rollout: a new pod joins (ready = warmed up) before an old one drains.
+      // Never below the current capacity during a rollout: a new pod joins (ready = warmed up) before an old one
+      // drains.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
         metadata: {

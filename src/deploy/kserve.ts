@@ -136,6 +136,7 @@ export function kserveManifests(spec: DeploySpec, o: KServeOptions): KServeOutpu
   const repositoryFiles: Record<string, string> = {};
   for (const m of spec.models)
     repositoryFiles[`${m.name}/config.yaml`] =
-      `# rtinfer deploy: ${m.instances} instance(s) x ${m.threads} thread(s) (${spec.origin}); the model goes in ${m.name}/1/model.onnx\n${stringify(repositorySettings(m))}`;
+      `# rtinfer deploy: ${m.instances} instance(s) x ${m.threads} thread(s) (${spec.origin}); ` +
+      `the model goes in ${m.name}/1/model.onnx\n${stringify(repositorySettings(m))}`;
   return { objects: [runtime, isvc], repositoryFiles };
 }

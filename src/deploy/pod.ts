@@ -36,7 +36,10 @@ export function startupProbe(port: number | string): Probe {
   return { httpGet: { path: READY_PATH, port }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 150 };
 }
 
-/** CPU request = limit = instances × threads (Guaranteed QoS: the kubelet's static CPU manager can pin whole cores). */
+/**
+ * CPU request = limit = instances × threads (Guaranteed QoS: the kubelet's static CPU manager can pin whole
+ * cores).
+ */
 export function resources(spec: DeploySpec): Resources {
   const cpu = String(coresOf(spec));
   return { requests: { cpu, memory: spec.memory }, limits: { cpu, memory: spec.memory } };

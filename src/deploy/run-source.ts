@@ -37,7 +37,10 @@ function fromReport(report: unknown, ref: string, histogram: string | null): Run
   return kind === 'tune' ? { kind, ref, report: report as TuneReport } : { kind, ref, report: report as SweepReport };
 }
 
-/** `ref` ending in .json is a report file; anything else a stored run in --store (default $RTINFER_STORE or .rtinfer/runs.db). */
+/**
+ * `ref` ending in .json is a report file; anything else a stored run in --store (default $RTINFER_STORE or
+ * .rtinfer/runs.db).
+ */
 export async function loadRunSource(ref: string, store?: string): Promise<RunSource> {
   if (/\.json$/i.test(ref))
     return fromReport(await readReportFile(ref, 'a rtinfer tune, sweep or bench report (--json)'), ref, null);

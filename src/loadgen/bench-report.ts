@@ -101,7 +101,10 @@ export interface BenchReport {
   latencyMs: Percentiles;
   /** The whole distribution, compactly, for histograms and CDFs (added within rtinfer.bench/1). */
   latencyDistribution: LatencyDistribution;
-  /** The measured latencies as an HDR histogram, compressed base64 (LatencyRecorder.decode), for exact comparisons later (added within rtinfer.bench/1). */
+  /**
+   * The measured latencies as an HDR histogram, compressed base64 (LatencyRecorder.decode), for exact comparisons later
+   * (added within rtinfer.bench/1).
+   */
   latencyHistogram?: string;
   confidence: { level: number; p50: QuantileCi | null; p90: QuantileCi | null; p99: QuantileCi | null };
   earlyStopping: { p90: EarlyStoppingVerdict; p99: EarlyStoppingVerdict };
@@ -316,11 +319,13 @@ function chooseHeadline(x: ReportInput, summary: LatencySummary, v: Verdicts): H
           : earlyStoppingAt(x.data.recorder, percentile);
   if (earlyStopping && !earlyStopping.satisfied)
     v.reasons.push(
-      `too few queries to claim ${metric} at ${earlyStopping.confidence * 100}% confidence: need at least ${earlyStopping.minQueries}, ran ${n}`,
+      `too few queries to claim ${metric} at ${earlyStopping.confidence * 100}% confidence: ` +
+        `need at least ${earlyStopping.minQueries}, ran ${n}`,
     );
   if (metric === 'p90' && !es.p99.satisfied)
     v.warnings.push(
-      `p99 is indicative only: claiming it at ${es.p99.confidence * 100}% confidence needs at least ${es.p99.minQueries} queries, ran ${n}`,
+      `p99 is indicative only: claiming it at ${es.p99.confidence * 100}% confidence needs at ` +
+        `least ${es.p99.minQueries} queries, ran ${n}`,
     );
   return { chosen, percentile, metric, earlyStopping };
 }
@@ -337,11 +342,15 @@ function judgeStability(x: ReportInput, headline: Headline, v: Verdicts): Stabil
   const judgedOn = headline.percentile === null ? 'mean latency' : `${headline.metric} latency`;
   if (x.windows && !stability.stable) {
     v.reasons.push(
-      `not stable after ${x.windows.figures.length} windows (--max-windows ${x.windows.maxWindows}): the last three vary ±${round(stability.qpsSpreadPct, 1)}% in throughput, ±${round(stability.latencySpreadPct, 1)}% in ${judgedOn} (limit ±${pct}%)`,
+      `not stable after ${x.windows.figures.length} windows (--max-windows ${x.windows.maxWindows}): ` +
+        `the last three vary ±${round(stability.qpsSpreadPct, 1)}% in throughput, ` +
+        `±${round(stability.latencySpreadPct, 1)}% in ${judgedOn} (limit ±${pct}%)`,
     );
   } else if (!x.windows && x.scenario !== 'offline' && !stability.stable) {
     v.reasons.push(
-      `unstable over ${stability.windows.length} windows: throughput varies ±${round(stability.qpsSpreadPct, 1)}%, mean latency ±${round(stability.latencySpreadPct, 1)}% (limit ±${stability.percentage}%)`,
+      `unstable over ${stability.windows.length} windows: ` +
+        `throughput varies ±${round(stability.qpsSpreadPct, 1)}%, ` +
+        `mean latency ±${round(stability.latencySpreadPct, 1)}% (limit ±${stability.percentage}%)`,
     );
   }
   return stability;
@@ -378,11 +387,13 @@ function serverSection(
     p99: round(data.slip.valueAtQuantileUs(0.99) / 1000),
     max: round(data.slip.maxUs / 1000),
   };
-  // Sub-millisecond slip keeps the schedule honest at 1,000 req/s; above that the generator is part of what is measured.
+  // Sub-millisecond slip keeps the schedule honest at 1,000 req/s; above that the generator is part of what is
+  // measured.
   const lagging = slipMs.p99 > 1;
   if (lagging)
     v.warnings.push(
-      `the load generator lagged its schedule: slip p99 ${slipMs.p99} ms, max ${slipMs.max} ms (latencies still count from the schedule)`,
+      `the load generator lagged its schedule: slip p99 ${slipMs.p99} ms, ` +
+        `max ${slipMs.max} ms (latencies still count from the schedule)`,
     );
   return { server, generator: { slipMs, lagging } };
 }
@@ -392,7 +403,8 @@ function checkPeak(x: ReportInput, server: BenchReport['server'], v: Verdicts): 
   if (!x.peak) return;
   if (x.peak.qps === 0)
     v.reasons.push(
-      `no probed rate kept p99 within ${x.peak.p99BoundMs} ms (lowest tried ${Math.min(...x.peak.probes.map((p) => p.qps))} q/s)`,
+      `no probed rate kept p99 within ${x.peak.p99BoundMs} ms (lowest ` +
+        `tried ${Math.min(...x.peak.probes.map((p) => p.qps))} q/s)`,
     );
   if (server && server.pass === false)
     v.reasons.push(
@@ -415,7 +427,8 @@ function checkMachine(
     );
   else if (loadAvgDuring - utilization > env.cores * 0.5)
     v.warnings.push(
-      `machine was busy during the run: load average ${round(loadAvgDuring, 2)}, of which this process ${round(utilization, 2)}, on ${env.cores} cores`,
+      `machine was busy during the run: load average ${round(loadAvgDuring, 2)}, ` +
+        `of which this process ${round(utilization, 2)}, on ${env.cores} cores`,
     );
   const instances = x.engine?.stats.instances ?? 1;
   const perInstance = x.engine?.stats.threadsPerInstance ?? x.settings.intraOpThreads ?? 0;

@@ -92,9 +92,14 @@ export interface BenchOptions {
   offlineWave?: number;
   /** Engine settings for every scenario but single-stream. */
   engine?: EngineSettings;
-  /** Stability check tolerance, % (default 10); with untilStable, the bound the last three windows must agree within. */
+  /**
+   * Stability check tolerance, % (default 10); with untilStable, the bound the last three windows must agree within.
+   */
   stabilityPct?: number;
-  /** The headline latency percentile in (0, 100), e.g. 99.9, instead of the scenario's (p90 single-stream, p99 others, throughput offline). */
+  /**
+   * The headline latency percentile in (0, 100), e.g. 99.9, instead of the scenario's (p90 single-stream, p99 others,
+   * throughput offline).
+   */
   percentile?: number;
   /**
    * perf_analyzer's stability mode: measurement windows (each one the measured phase: durationMs
@@ -431,7 +436,10 @@ function offlineWave(o: BenchOptions): number {
   return o.offlineWave ?? Math.max(64, 8 * maxBatch);
 }
 
-/** A single-stream run (tensors or the images pipeline) as RunData: it stops at its first failure, which counts as issued and under its code. */
+/**
+ * A single-stream run (tensors or the images pipeline) as RunData: it stops at its first failure, which counts as
+ * issued and under its code.
+ */
 function singleStreamData(r: SingleStreamRun): RunData {
   const log = new QueryLog();
   if (r.error !== undefined) log.fail(r.error);

@@ -5,7 +5,8 @@
  *
  * Lean on the hot path as the HTTP client is: calls go through grpc-client.ts (HTTP/2 streams,
  * no grpc-js client machinery), each sample is serialized once with the proto's own serializer
- * and sent again as bytes, and measured traffic does not parse answers (status only) unless asked. The server's Server-Timing split comes back as trailing metadata.
+ * and sent again as bytes, and measured traffic does not parse answers (status only) unless asked. The server's
+ * Server-Timing split comes back as trailing metadata.
  * gRPC codes map to the engine's refusal codes (RESOURCE_EXHAUSTED → queue full, UNAVAILABLE →
  * deadline unmeetable/unavailable, DEADLINE_EXCEEDED → deadline expired).
  */

@@ -36,7 +36,8 @@ export function serializeRequest(
   headers: Record<string, string>,
   body: Buffer,
 ): Buffer {
-  let head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\ncontent-length: ${body.length}\r\n`;
+  let head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\n`;
+  head += `connection: keep-alive\r\ncontent-length: ${body.length}\r\n`;
   for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== 'content-length') head += `${k}: ${v}\r\n`;
   return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), body]);
 }

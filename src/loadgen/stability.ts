@@ -18,7 +18,10 @@ export interface StabilityWindow {
 export interface Stability {
   windows: StabilityWindow[];
   percentage: number;
-  /** Largest deviation from the average, in %, for throughput and latency (the mean, or `headlineMs` where the windows carry it). */
+  /**
+   * Largest deviation from the average, in %, for throughput and latency (the mean, or `headlineMs` where the windows
+   * carry it).
+   */
   qpsSpreadPct: number;
   latencySpreadPct: number;
   stable: boolean;

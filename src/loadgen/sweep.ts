@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
-import { createEngine } from '../engine/engine.js';
+import { createEngine, type Engine } from '../engine/engine.js';
 import { defaultModel } from '../runtime/default-model.js';
 import { buildSamples, DEFAULT_INPUT_PLAN, type Feeds, type InputPlan } from '../runtime/inputs.js';
 import { readModel, createSession, type ModelSource } from '../runtime/session.js';
@@ -112,16 +112,7 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
   if (!(Number.isFinite(percentile) && percentile > 0 && percentile < 100))
     throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --percentile ${percentile} (expected a number in (0, 100))`);
   const env = captureEnvironment();
-  if (o.target !== undefined) {
-    if (o.model !== undefined)
-      throw new RtinferError('RTI_ERR_ARG_INVALID', 'give either a model file or --target, not both');
-    if (o.batch || o.instances || o.threads)
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        '--batch, --instances and --threads set up a local engine: with --target the server has its own layout (sweep --concurrency or --qps)',
-      );
-    return sweepTarget(o.target, o, kind, loads, phase, env, percentile, given);
-  }
+  if (o.target !== undefined) return sweepTarget(o.target, o, kind, loads, phase, env, percentile, given);
   const fallback = o.model === undefined ? defaultModel() : undefined;
   const model = await readModel(o.model ?? fallback?.path ?? '');
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...o.input };
@@ -150,40 +141,11 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
         try {
           for (const load of loads) {
             if (o.signal?.aborted) break;
-            const queue = new LatencyRecorder();
-            const inference = new LatencyRecorder();
-            let batched = 0;
-            let answered = 0;
-            const infer = async (feeds: Feeds): Promise<unknown> => {
-              const r = await engine.inferWithTiming(feeds);
-              queue.record(r.timing.queueMs * 1000);
-              inference.record(r.timing.inferenceMs * 1000);
-              batched += r.timing.batchRequests;
-              answered++;
-              return r.outputs;
-            };
-            const control = o.signal ? { signal: o.signal } : {};
-            const run: ScenarioRun =
-              kind === 'concurrency'
-                ? await runConcurrency(infer, set.samples, load, phase, control)
-                : await runServer(
-                    infer,
-                    set.samples,
-                    poissonArrivals(load, phase.minDurationMs, plan.seed, phase.minQueries),
-                    control,
-                  );
-            const ms = (us: number): number => Math.round(us) / 1000;
-            const point = pointOf(
-              run,
+            const point = await measurePoint(engine, set.samples, { kind, value: load }, phase, plan.seed, {
               percentile,
-              { instances, threads, batch },
-              { kind, value: load },
-              {
-                queueMs: queue.count ? ms(queue.valueAtQuantileUs(0.5)) : 0,
-                inferenceMs: inference.count ? ms(inference.valueAtQuantileUs(0.5)) : 0,
-                meanBatchRequests: answered ? Math.round((batched / answered) * 100) / 100 : 0,
-              },
-            );
+              layout: { instances, threads, batch },
+              ...(o.signal ? { signal: o.signal } : {}),
+            });
             points.push(point);
             o.onPoint?.(point, points.length, total);
           }
@@ -212,6 +174,45 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
     points,
     env,
   };
+}
+
+/** One grid point on a running engine: the load, with the engine's own queue and inference split recorded. */
+async function measurePoint(
+  engine: Engine,
+  samples: Feeds[],
+  load: { kind: 'concurrency' | 'qps'; value: number },
+  phase: Phase,
+  seed: number,
+  o: { percentile: number; layout: { instances: number; threads: number; batch: number }; signal?: AbortSignal },
+): Promise<SweepPoint> {
+  const queue = new LatencyRecorder();
+  const inference = new LatencyRecorder();
+  let batched = 0;
+  let answered = 0;
+  const infer = async (feeds: Feeds): Promise<unknown> => {
+    const r = await engine.inferWithTiming(feeds);
+    queue.record(r.timing.queueMs * 1000);
+    inference.record(r.timing.inferenceMs * 1000);
+    batched += r.timing.batchRequests;
+    answered++;
+    return r.outputs;
+  };
+  const control = o.signal ? { signal: o.signal } : {};
+  const run: ScenarioRun =
+    load.kind === 'concurrency'
+      ? await runConcurrency(infer, samples, load.value, phase, control)
+      : await runServer(
+          infer,
+          samples,
+          poissonArrivals(load.value, phase.minDurationMs, seed, phase.minQueries),
+          control,
+        );
+  const ms = (us: number): number => Math.round(us) / 1000;
+  return pointOf(run, o.percentile, o.layout, load, {
+    queueMs: queue.count ? ms(queue.valueAtQuantileUs(0.5)) : 0,
+    inferenceMs: inference.count ? ms(inference.valueAtQuantileUs(0.5)) : 0,
+    meanBatchRequests: answered ? Math.round((batched / answered) * 100) / 100 : 0,
+  });
 }
 
 function markPareto(points: SweepPoint[]): void {
@@ -263,6 +264,14 @@ async function sweepTarget(
   percentile: number,
   given: { percentile?: number },
 ): Promise<SweepReport> {
+  if (o.model !== undefined)
+    throw new RtinferError('RTI_ERR_ARG_INVALID', 'give either a model file or --target, not both');
+  if (o.batch || o.instances || o.threads)
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      '--batch, --instances and --threads set up a local engine: ' +
+        'with --target the server has its own layout (sweep --concurrency or --qps)',
+    );
   const plan: InputPlan = { ...DEFAULT_INPUT_PLAN, ...o.input };
   const most = kind === 'concurrency' ? Math.max(...loads) : 256;
   const target = await createRemoteTarget(url, {

@@ -28,7 +28,10 @@ export interface MeasureOptions {
   onPhase?: (line: string) => void;
 }
 
-/** One replica's service time, measured single-stream (one request at a time, no queueing) on `threads` intra-op threads. */
+/**
+ * One replica's service time, measured single-stream (one request at a time, no queueing) on `threads` intra-op
+ * threads.
+ */
 export async function measureReplica(o: MeasureOptions): Promise<ServiceTime> {
   const durationMs = o.durationMs ?? 3000;
   o.onPhase?.(
@@ -46,7 +49,8 @@ export async function measureReplica(o: MeasureOptions): Promise<ServiceTime> {
   const samples = Array.from(out.latenciesUs, (us) => us / 1000);
   return empiricalServiceTime(
     samples,
-    `a ${(durationMs / 1000).toFixed(0)} s single-stream measurement of ${o.model} (${samples.length} requests, ${o.threads} thread(s))`,
+    `a ${(durationMs / 1000).toFixed(0)} s single-stream measurement of ${o.model} ` +
+      `(${samples.length} requests, ${o.threads} thread(s))`,
   );
 }
 
@@ -57,7 +61,8 @@ function fromRun(src: RunSource): ReplicaSource | { measure: { model: string; in
     const notes: string[] = [];
     if (r.scenario !== 'single-stream')
       notes.push(
-        `${src.ref} is a ${r.scenario} bench: its latencies include queueing, so the plan is pessimistic (a single-stream bench measures service time alone)`,
+        `${src.ref} is a ${r.scenario} bench: its latencies include queueing, ` +
+          `so the plan is pessimistic (a single-stream bench measures service time alone)`,
       );
     if (input.approximate) notes.push(`${src.ref} keeps no histogram: service times rebuilt from its quantile table`);
     const threads = r.settings.session.intraOpThreads ?? 1;
@@ -94,7 +99,8 @@ function fromRun(src: RunSource): ReplicaSource | { measure: { model: string; in
         [0.99, low.latencyMs.p99],
         [1, low.latencyMs.max],
       ],
-      `sweep ${src.ref} (${best.instances}x${best.threads}, batch ${best.batch}, at ${low.load.kind} ${low.load.value})`,
+      `sweep ${src.ref} (${best.instances}x${best.threads}, batch ${best.batch}, ` +
+        `at ${low.load.kind} ${low.load.value})`,
     );
     const notes =
       best.batch > 1
@@ -168,7 +174,8 @@ export async function replicaFrom(o: {
     ...(toMeasure.maxQueueSize !== undefined ? { maxQueueSize: toMeasure.maxQueueSize } : {}),
     ...(toMeasure.deadlineMs !== undefined ? { deadlineMs: toMeasure.deadlineMs } : {}),
     notes: [
-      `measured one replica briefly before planning: no stored run was given (--from-run) to read its service time from`,
+      `measured one replica briefly before planning: no stored run was given (--from-run) ` +
+        `to read its service time from`,
     ],
   };
 }

@@ -1,4 +1,6 @@
-/** The plan as text (the answer first, then the curve) and as a self-contained HTML page (inline SVG, no script). */
+/**
+ * The plan as text (the answer first, then the curve) and as a self-contained HTML page (inline SVG, no script).
+ */
 import { formatTable } from '../util/format.js';
 import { escapeHtml, jsonForScript } from '../util/html.js';
 import type { PlanPoint, PlanReport } from './plan.js';
@@ -10,7 +12,12 @@ export function planHeadline(r: PlanReport): string {
   if (r.chosen === null)
     return `no replica count meets ${r.slo.text} at ${r.rateQps} q/s with ${pct(r.headroom)} headroom`;
   const c = r.chosen;
-  return `${c.replicas} replica${c.replicas === 1 ? '' : 's'} (${c.cores} core${c.cores === 1 ? '' : 's'}) meet ${r.slo.text} at ${r.rateQps} q/s with ${pct(r.headroom)} headroom: at ${c.checkedAtQps.toFixed(1)} q/s the simulated ${r.slo.label} is ${ms(c.sloMs)} ms, utilization ${pct(c.utilization)}`;
+  const size = `${c.replicas} replica${c.replicas === 1 ? '' : 's'} (${c.cores} core${c.cores === 1 ? '' : 's'})`;
+  return (
+    `${size} meet ${r.slo.text} at ${r.rateQps} q/s with ${pct(r.headroom)} headroom: ` +
+    `at ${c.checkedAtQps.toFixed(1)} q/s the simulated ${r.slo.label} is ${ms(c.sloMs)} ms, ` +
+    `utilization ${pct(c.utilization)}`
+  );
 }
 
 function row(p: PlanPoint, chosen: number | null): string[] {
@@ -31,14 +38,19 @@ function row(p: PlanPoint, chosen: number | null): string[] {
 
 export function renderPlanText(r: PlanReport): string {
   const s = r.service;
+  const deadline = r.replica.deadlineMs !== null ? `, deadline ${r.replica.deadlineMs} ms` : '';
   const lines = [
     `rtinfer plan: ${planHeadline(r)}`,
     '',
-    `one replica: ${r.replica.instances} instance(s) x ${r.replica.threads} thread(s) = ${r.replica.cores} core(s), capacity ${r.replica.capacityQps.toFixed(1)} q/s (1 / mean service time per instance)`,
+    `one replica: ${r.replica.instances} instance(s) x ${r.replica.threads} thread(s) = ${r.replica.cores} core(s), ` +
+      `capacity ${r.replica.capacityQps.toFixed(1)} q/s (1 / mean service time per instance)`,
     `service time: mean ${ms(s.meanMs)} ms, p50 ${ms(s.p50Ms)} ms, p99 ${ms(s.p99Ms)} ms, from ${s.source}`,
-    `simulation: Poisson arrivals, ${r.balancer} balancer, queue limit ${r.replica.maxQueueSize} per replica${r.replica.deadlineMs !== null ? `, deadline ${r.replica.deadlineMs} ms` : ''}, ${r.requestsPerPoint} requests per point, seed ${r.seed}`,
+    `simulation: Poisson arrivals, ${r.balancer} balancer, ` +
+      `queue limit ${r.replica.maxQueueSize} per replica${deadline}, ` +
+      `${r.requestsPerPoint} requests per point, seed ${r.seed}`,
     '',
-    `at ${r.rateQps} q/s (${r.slo.label} counts refused requests as late; goodput = answered within ${r.slo.boundMs} ms per second):`,
+    `at ${r.rateQps} q/s (${r.slo.label} counts refused requests as late; ` +
+      `goodput = answered within ${r.slo.boundMs} ms per second):`,
     formatTable(
       [
         [
@@ -80,17 +92,19 @@ function chart(r: PlanReport): string {
   const Y = (v: number, max: number): number => H - pad + 0 - (Math.min(v, max) / max) * (H - 2 * pad);
   const line = (vals: number[], max: number): string =>
     pts
-      .map(
-        (p, i) =>
-          `${i === 0 ? 'M' : 'L'}${X(p.replicas).toFixed(1)},${Y(Number.isFinite(vals[i] as number) ? (vals[i] as number) : max, max).toFixed(1)}`,
-      )
+      .map((p, i) => {
+        const v = vals[i] as number;
+        return `${i === 0 ? 'M' : 'L'}${X(p.replicas).toFixed(1)},${Y(Number.isFinite(v) ? v : max, max).toFixed(1)}`;
+      })
       .join(' ');
   const ticks = xs.map((n) => `<text x="${X(n)}" y="${H - pad + 16}" text-anchor="middle">${n}</text>`).join('');
-  return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-size="11" role="img" aria-label="${escapeHtml(r.slo.label)} and goodput over replicas">
+  const label = `${escapeHtml(r.slo.label)} and goodput over replicas`;
+  const yBound = Y(r.slo.boundMs, yMax);
+  return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-size="11" role="img" aria-label="${label}">
 <line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#888"/>${ticks}
 <text x="${W / 2}" y="${H - 8}" text-anchor="middle">replicas</text>
-<line x1="${pad}" y1="${Y(r.slo.boundMs, yMax)}" x2="${W - pad}" y2="${Y(r.slo.boundMs, yMax)}" stroke="#a00" stroke-dasharray="4 3"/>
-<text x="${pad + 2}" y="${Y(r.slo.boundMs, yMax) - 4}" fill="#a00">SLO ${escapeHtml(r.slo.text)}</text>
+<line x1="${pad}" y1="${yBound}" x2="${W - pad}" y2="${yBound}" stroke="#a00" stroke-dasharray="4 3"/>
+<text x="${pad + 2}" y="${yBound - 4}" fill="#a00">SLO ${escapeHtml(r.slo.text)}</text>
 <path d="${line(
     pts.map((p) => p.sloMs),
     yMax,
@@ -104,10 +118,13 @@ function chart(r: PlanReport): string {
 </svg>`;
 }
 
+const PLAN_CSS =
+  'body{font:14px system-ui,sans-serif;margin:2em;color:#222}pre{background:#f6f6f6;padding:1em;overflow:auto}';
+
 export function renderPlanHtml(r: PlanReport): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rtinfer plan · ${escapeHtml(r.slo.text)} at ${r.rateQps} q/s</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head>
+<style>${PLAN_CSS}</style></head>
 <body><h1>rtinfer plan</h1>
 <p><b>${escapeHtml(planHeadline(r))}</b></p>
 ${chart(r)}

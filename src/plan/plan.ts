@@ -59,6 +59,37 @@ export interface PlanReport {
   notes: string[];
 }
 
+/** The smallest N from `from` whose simulation at `checkQps` meets the SLO; null, with a note saying why, if none. */
+function chooseReplicas(
+  o: PlanOptions,
+  point: (n: number, rate: number) => PlanPoint,
+  from: number,
+  maxReplicas: number,
+  checkQps: number,
+  notes: string[],
+): PlanReport['chosen'] {
+  if (o.service.p50Ms > o.slo.boundMs) {
+    notes.push(
+      `one request alone takes ${o.service.p50Ms.toFixed(2)} ms at the median, ` +
+        `above the SLO's ${o.slo.boundMs} ms: no number of replicas meets it (a faster model, ` +
+        `more threads per instance, or a larger bound)`,
+    );
+    return null;
+  }
+  for (let n = from; n <= maxReplicas; n++) {
+    const p = point(n, checkQps);
+    if (p.meetsSlo) return { ...p, checkedAtQps: checkQps };
+    // Past this the service time alone misses the SLO: more replicas cannot help.
+    if (p.utilization < 0.05) break;
+  }
+  notes.push(
+    `no N up to ${maxReplicas} replicas meets ${o.slo.text} ` +
+      `at ${checkQps.toFixed(1)} q/s: ` +
+      `the service time's own ${o.slo.label} is too close to the bound`,
+  );
+  return null;
+}
+
 export function runPlan(o: PlanOptions): PlanReport {
   const instances = o.instances ?? 1;
   const threads = o.threads ?? 1;
@@ -79,7 +110,8 @@ export function runPlan(o: PlanOptions): PlanReport {
     notes.push(`service times rebuilt from a few quantiles of ${o.service.source}: the tail is approximate`);
   if (instances > 1)
     notes.push(
-      `${instances} instances per replica are simulated as independent servers with the measured service time: contention between them for cores is not modelled`,
+      `${instances} instances per replica are simulated as independent servers with the measured ` +
+        `service time: contention between them for cores is not modelled`,
     );
 
   const point = (n: number, rate: number): PlanPoint => {
@@ -101,26 +133,7 @@ export function runPlan(o: PlanOptions): PlanReport {
 
   // Below this, offered load exceeds capacity (utilization >= 1) and only the queue limit bounds latency.
   const stable = Math.max(1, Math.floor((o.rateQps * (1 + headroom)) / capacityQps) + 1);
-  let chosen: PlanReport['chosen'] = null;
-  if (o.service.p50Ms > o.slo.boundMs) {
-    notes.push(
-      `one request alone takes ${o.service.p50Ms.toFixed(2)} ms at the median, above the SLO's ${o.slo.boundMs} ms: no number of replicas meets it (a faster model, more threads per instance, or a larger bound)`,
-    );
-  } else {
-    for (let n = stable; n <= maxReplicas; n++) {
-      const p = point(n, o.rateQps * (1 + headroom));
-      if (p.meetsSlo) {
-        chosen = { ...p, checkedAtQps: o.rateQps * (1 + headroom) };
-        break;
-      }
-      // Past this the service time alone misses the SLO: more replicas cannot help.
-      if (p.utilization < 0.05) break;
-    }
-    if (chosen === null)
-      notes.push(
-        `no N up to ${maxReplicas} replicas meets ${o.slo.text} at ${(o.rateQps * (1 + headroom)).toFixed(1)} q/s: the service time's own ${o.slo.label} is too close to the bound`,
-      );
-  }
+  const chosen = chooseReplicas(o, point, stable, maxReplicas, o.rateQps * (1 + headroom), notes);
   const lo = Math.max(1, Math.floor(o.rateQps / capacityQps));
   const hi = Math.min(maxReplicas, Math.max(lo + 3, (chosen?.replicas ?? lo) + 2));
   const curve: PlanPoint[] = [];

@@ -5,6 +5,7 @@
  * between the points it has (approximate, and said so in the plan).
  */
 import { RtinferError } from '../errors.js';
+import { nearestRank } from '../stats/sorted.js';
 import type { Rng } from './rng.js';
 
 export interface ServiceTime {
@@ -20,8 +21,7 @@ export interface ServiceTime {
 }
 
 function quantileOf(sorted: Float64Array, q: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i] as number;
+  return sorted[nearestRank(sorted.length, q) - 1] as number;
 }
 
 /** The empirical distribution of measured service times (ms, any order). */

@@ -12,6 +12,7 @@
  * this is the better-balanced bound of that policy.
  */
 import { RtinferError } from '../errors.js';
+import { nearestRank } from '../stats/sorted.js';
 import { Rng } from './rng.js';
 import type { ServiceTime } from './service-time.js';
 
@@ -35,7 +36,9 @@ export interface SimOptions {
   seed?: number;
   /** For goodput: requests answered within this many ms count (default: all answered). */
   boundMs?: number;
-  /** Also report this quantile over every counted request, refused and expired ones as infinitely late (the SLO's view). */
+  /**
+   * Also report this quantile over every counted request, refused and expired ones as infinitely late (the SLO's view).
+   */
   sloQuantile?: number;
 }
 
@@ -57,7 +60,9 @@ export interface SimResult {
   goodputQps: number;
   /** Of the counted requests, the fraction answered within boundMs (refused and expired ones are not). */
   withinBound: number;
-  /** The sloQuantile over every counted request (Infinity when refusals alone exceed 1 − q); NaN without sloQuantile. */
+  /**
+   * The sloQuantile over every counted request (Infinity when refusals alone exceed 1 − q); NaN without sloQuantile.
+   */
   sloMs: number;
   /** Offered load over capacity: rate × mean service / (replicas × instances). */
   utilization: number;
@@ -119,6 +124,12 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new RtinferError('RTI_ERR_ARG_INVALID', `simulation: invalid ${what}`);
 }
 
+/**
+ * One discrete-event run: Poisson arrivals, the balancer, per-replica FIFO queues with the engine's admission,
+ * and completion events. It stays one function because `start` and `complete` are closures over the same queue
+ * state and counters, in typed arrays for speed (a point is 200,000 requests); the balancer and the figures are
+ * apart.
+ */
 export function simulate(o: SimOptions): SimResult {
   const n = o.replicas;
   const c = o.instances;
@@ -190,25 +201,8 @@ export function simulate(o: SimOptions): SimResult {
       startT = t;
     }
     const counted = warmDone;
-    // Choose a replica.
-    let r: number;
-    if (o.balancer === 'round-robin') {
-      r = rr;
-      rr = (rr + 1) % n;
-    } else {
-      r = rr;
-      let best = Infinity;
-      for (let k = 0; k < n; k++) {
-        const j = (rr + k) % n;
-        const out = (busy[j] as number) + (queues[j] as number[]).length - (heads[j] as number);
-        if (out < best) {
-          best = out;
-          r = j;
-          if (out === 0) break;
-        }
-      }
-      rr = (rr + 1) % n;
-    }
+    const r = o.balancer === 'round-robin' ? rr : leastOutstanding(rr, busy, queues, heads);
+    rr = (rr + 1) % n;
     const queued = (queues[r] as number[]).length - (heads[r] as number);
     if ((busy[r] as number) < c) {
       start(r, t, t, counted);
@@ -223,18 +217,55 @@ export function simulate(o: SimOptions): SimResult {
   }
   // Drain what is queued, so every counted request is answered, expired or refused.
   while (heap.size > 0) complete(heap.peekTime());
+  const tally = { counted: total - warm, answered, refused, expired, waitSum, good, seconds: (t - startT) / 1000 };
+  return summarize(o, latencies.subarray(0, answered).sort(), tally);
+}
 
-  const counted = total - warm;
-  const lat = latencies.subarray(0, answered).sort();
-  const q = (p: number): number =>
-    answered === 0 ? NaN : (lat[Math.min(answered - 1, Math.max(0, Math.ceil(p * answered) - 1))] as number);
+/**
+ * The replica with the fewest requests in flight or queued, searched from the round-robin position so ties
+ * rotate; an idle one ends the search.
+ */
+function leastOutstanding(from: number, busy: Int32Array, queues: number[][], heads: Int32Array): number {
+  const n = busy.length;
+  let r = from;
+  let best = Infinity;
+  for (let k = 0; k < n; k++) {
+    const j = (from + k) % n;
+    const out = (busy[j] as number) + (queues[j] as number[]).length - (heads[j] as number);
+    if (out < best) {
+      best = out;
+      r = j;
+      if (out === 0) break;
+    }
+  }
+  return r;
+}
+
+interface Tally {
+  counted: number;
+  answered: number;
+  refused: number;
+  expired: number;
+  /** Sum of the answered requests' queue waits, ms. */
+  waitSum: number;
+  /** Answered within the bound. */
+  good: number;
+  /** Length of the counted part of the run. */
+  seconds: number;
+}
+
+/** The figures of one simulated point from the answered latencies (sorted) and the counts. */
+function summarize(o: SimOptions, lat: Float64Array, tally: Tally): SimResult {
+  const { counted, answered, refused, expired, waitSum, good, seconds } = tally;
+  const n = o.replicas;
+  const c = o.instances;
+  const q = (p: number): number => (answered === 0 ? NaN : (lat[nearestRank(answered, p) - 1] as number));
   let sum = 0;
   for (const x of lat) sum += x;
-  const seconds = (t - startT) / 1000;
   let sloMs = NaN;
   if (o.sloQuantile !== undefined && counted > 0) {
     // The answered are the fastest `answered` of all counted requests; the rest are late.
-    const rank = Math.max(1, Math.ceil(o.sloQuantile * counted));
+    const rank = nearestRank(counted, o.sloQuantile);
     sloMs = rank > answered ? Infinity : (lat[rank - 1] as number);
   }
   return {
@@ -253,6 +284,6 @@ export function simulate(o: SimOptions): SimResult {
     goodputQps: seconds > 0 ? good / seconds : 0,
     withinBound: counted > 0 ? good / counted : 0,
     sloMs,
-    utilization: (o.rateQps * meanService) / 1000 / (n * c),
+    utilization: (o.rateQps * o.service.meanMs) / 1000 / (n * c),
   };
 }

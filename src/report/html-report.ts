@@ -10,7 +10,8 @@ import { escapeHtml } from '../util/html.js';
 import { renderPage } from './web-assets.js';
 
 const body = (what: string): string =>
-  `<main id="app"><noscript><p>This ${escapeHtml(what)} draws its charts with JavaScript. The full report is embedded as JSON in the element #rtinfer-data of this file.</p></noscript></main>`;
+  `<main id="app"><noscript><p>This ${escapeHtml(what)} draws its charts with JavaScript. ` +
+  `The full report is embedded as JSON in the element #rtinfer-data of this file.</p></noscript></main>`;
 
 export function renderBenchHtml(r: BenchReport): string {
   return renderPage({

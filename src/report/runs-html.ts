@@ -7,7 +7,8 @@ import type { RunSummary } from '../store/run-store.js';
 import { renderPage } from './web-assets.js';
 
 const NOSCRIPT = (what: string): string =>
-  `<main id="app"><noscript><p>This ${what} draws its charts with JavaScript. The data is embedded as JSON in the element #rtinfer-data of this file.</p></noscript></main>`;
+  `<main id="app"><noscript><p>This ${what} draws its charts with JavaScript. ` +
+  `The data is embedded as JSON in the element #rtinfer-data of this file.</p></noscript></main>`;
 
 export interface HistoryGroup {
   model: string;

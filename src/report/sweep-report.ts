@@ -54,14 +54,19 @@ export function renderSweepText(r: SweepReport): string {
   const name = percentileName(percentileOf(r));
   const extra = extraColumn(r);
   const header = extra ? [...HEADER.slice(0, 9), `${name} ms`, ...HEADER.slice(9)] : HEADER;
-  const foot = `${r.grid.measured} of ${r.grid.points} points in ${(r.grid.ms / 1000).toFixed(1)} s · headline ${name} · * = Pareto frontier (throughput vs ${name}) · ${r.env.cpuModel}, ${r.env.cores} cores`;
+  const foot =
+    `${r.grid.measured} of ${r.grid.points} points in ${(r.grid.ms / 1000).toFixed(1)} ` +
+    `s · headline ${name} · * = Pareto frontier (throughput vs ${name}) · ${r.env.cpuModel}, ${r.env.cores} cores`;
   return [head, '', formatTable([header, ...r.points.map((p) => row(p, extra))]), '', foot].join('\n');
 }
 
 export function renderSweepCsv(r: SweepReport): string {
   // headline_percentile and headline_ms were added last, so positional readers keep working.
   const lines = [
-    'instances,threads,batch,load_kind,load,queries,throughput_qps,p50_ms,p90_ms,p99_ms,max_ms,queue_ms,inference_ms,mean_batch_requests,refused,pareto,headline_percentile,headline_ms',
+    [
+      'instances,threads,batch,load_kind,load,queries,throughput_qps,p50_ms,p90_ms,p99_ms,max_ms',
+      'queue_ms,inference_ms,mean_batch_requests,refused,pareto,headline_percentile,headline_ms',
+    ].join(','),
   ];
   for (const p of r.points) {
     lines.push(

@@ -21,6 +21,12 @@ export function renderTuneHtml(r: TuneReport): string {
   }
 }
 
+const TUNE_CSS = [
+  'body{font:14px system-ui,sans-serif;margin:2em;color:#222}pre{background:#f6f6f6;padding:1em}',
+  'table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}',
+  'td:nth-child(3),th:nth-child(3){text-align:left}.met{color:#070}.not{color:#a00}',
+].join('');
+
 /** A plain self-contained page: the summary, the verdict and the candidate table, no script. */
 export function renderTunePlainHtml(r: TuneReport, note = ''): string {
   const text = renderTuneText(r).split('\n\n')[0] ?? '';
@@ -37,15 +43,17 @@ export function renderTunePlainHtml(r: TuneReport, note = ''): string {
     .slice(1)
     .map((h) => `<th>${escapeHtml(h)}</th>`)
     .join('');
+  const verdict = `<b>${r.verdict.met ? 'MET' : 'NOT MET'}</b>: ${escapeHtml(r.verdict.text)}`;
+  const shown = `${body.length} of ${r.candidates.length} candidates measured shown in the text output`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rtinfer tune · ${escapeHtml(r.slo.text)}</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}pre{background:#f6f6f6;padding:1em}table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}td:nth-child(3),th:nth-child(3){text-align:left}.met{color:#070}.not{color:#a00}</style></head>
+<style>${TUNE_CSS}</style></head>
 <body><h1>rtinfer tune</h1>
 <pre>${escapeHtml(text)}</pre>
-<p class="${r.verdict.met ? 'met' : 'not'}"><b>${r.verdict.met ? 'MET' : 'NOT MET'}</b>: ${escapeHtml(r.verdict.text)}</p>
+<p class="${r.verdict.met ? 'met' : 'not'}">${verdict}</p>
 <table><thead><tr><th>chosen</th><th>Pareto</th>${headCells}</tr></thead>
 <tbody>${all.map((row) => cells(row, 'td')).join('\n')}</tbody></table>
-<p>${body.length} of ${r.candidates.length} candidates measured shown in the text output; all are listed here.${note ? ` ${escapeHtml(note)}.` : ''}</p>
+<p>${shown}; all are listed here.${note ? ` ${escapeHtml(note)}.` : ''}</p>
 <script type="application/json" id="rtinfer-tune">${jsonForScript(r)}</script>
 </body></html>
 `;

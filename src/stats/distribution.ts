@@ -22,7 +22,10 @@ export const BINS_PER_OCTAVE = 8;
 export interface LatencyDistribution {
   /** `ms[i]` is the nearest-rank `q[i]` quantile (the value read from the HDR histogram, as latencyMs). */
   quantiles: { q: number[]; ms: number[] };
-  /** `counts[i]` queries fell in [edgesMs[i], edgesMs[i + 1]); edges are 2^(k/8) µs, from the bin of the minimum to the bin of the maximum. */
+  /**
+   * `counts[i]` queries fell in [edgesMs[i], edgesMs[i + 1]); edges are 2^(k/8) µs, from the bin of the minimum to the
+   * bin of the maximum.
+   */
   histogram: { edgesMs: number[]; counts: number[] };
 }
 

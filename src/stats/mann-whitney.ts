@@ -87,7 +87,10 @@ function uDistribution(n1: number, n2: number): number[] {
   return prev[n2] as number[];
 }
 
-/** Upper tail of the standard normal, 1 − Φ(z), via erfc (W. J. Cody's rational approximation as in Numerical Recipes' erfcc, |error| < 1.2e-7). */
+/**
+ * Upper tail of the standard normal, 1 − Φ(z), via erfc (W. J. Cody's rational approximation as in
+ * Numerical Recipes' erfcc, |error| < 1.2e-7).
+ */
 export function normalSf(z: number): number {
   const x = z / Math.SQRT2;
   const t = 1 / (1 + 0.5 * Math.abs(x));

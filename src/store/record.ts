@@ -35,7 +35,10 @@ export async function readReportFile(ref: string, expected: string): Promise<unk
 
 export const DEFAULT_STORE = path.join('.rtinfer', 'runs.db');
 
-/** Where runs go: `--store PATH`, else RTINFER_STORE, else .rtinfer/runs.db in the working directory; null with --no-store. */
+/**
+ * Where runs go: `--store PATH`, else RTINFER_STORE, else .rtinfer/runs.db in the working directory; null with
+ * --no-store.
+ */
 export function storePath(o: {
   store?: string | undefined;
   noStore?: boolean;
@@ -150,145 +153,160 @@ export interface RecordMeta {
   gitCommit?: string | null;
 }
 
+/** What a report gives the store: a run less the model hash and git commit, which `recordRun` adds. */
+export type ReportRun = Omit<NewRun, 'gitCommit' | 'model'> & { model: { label: string; path: string | null } };
+type RunBase = Pick<ReportRun, 'label' | 'tags'>;
+
 /** A stored run's fields from a report, without the model hash and git commit. */
-export function runFromReport(
-  r: Recordable,
-  meta: RecordMeta = {},
-): Omit<NewRun, 'gitCommit' | 'model'> & { model: { label: string; path: string | null } } {
-  const base = { label: meta.label ?? null, tags: meta.tags ?? {} };
+export function runFromReport(r: Recordable, meta: RecordMeta = {}): ReportRun {
+  const base: RunBase = { label: meta.label ?? null, tags: meta.tags ?? {} };
   switch (r.kind) {
-    case 'bench': {
-      const b = r.report;
-      const parts = {
-        scenario: b.scenario,
-        target: b.model.target,
-        session: b.settings.session,
-        shapes: b.settings.shapes,
-        input: b.settings.input.fill,
-        scenarioSettings: b.settings.scenario,
-        pipeline: b.pipeline?.head ?? null,
-      };
-      const sc = Object.entries(b.settings.scenario)
-        .filter(([k, v]) => k !== 'engine' && v !== null && v !== undefined)
-        .map(([k, v]) => `${k} ${String(v)}`);
-      const session = Object.entries(b.settings.session).map(
-        ([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`,
-      );
-      return {
-        ...base,
-        kind: 'bench',
-        scenario: b.scenario,
-        model: { label: b.model.label, path: b.model.target ?? b.model.path },
-        setting: {
-          key: settingKey(parts),
-          text: [b.scenario, shapesText(b.settings.shapes), ...sc, ...session].filter((s) => s !== '').join(' · '),
-        },
-        startedAt: b.env.startedAt,
-        valid: b.validity.valid,
-        figures: {
-          p50Ms: b.latencyMs.p50,
-          p90Ms: b.latencyMs.p90,
-          p99Ms: b.latencyMs.p99,
-          qps: b.throughput.qps,
-          coldStartMs:
-            b.coldStart.sessionCreateMs === null
-              ? b.coldStart.firstInferenceMs
-              : (b.coldStart.readMs ?? 0) + b.coldStart.sessionCreateMs + b.coldStart.firstInferenceMs,
-        },
-        report: b,
-        settings: b.settings,
-        env: b.env,
-        histogram: r.histogram ?? b.latencyHistogram ?? null,
-      };
-    }
-    case 'sweep': {
-      const s = r.report;
-      const best = [...s.points].sort((x, y) => y.throughput - x.throughput)[0];
-      const minP50 = s.points.length ? Math.min(...s.points.map((p) => p.latencyMs.p50)) : null;
-      const minP99 = s.points.length ? Math.min(...s.points.map((p) => p.latencyMs.p99)) : null;
-      return {
-        ...base,
-        kind: 'sweep',
-        scenario: `sweep-${s.settings.load.kind}`,
-        model: { label: s.model.label, path: s.model.path },
-        setting: {
-          key: settingKey({ sweep: s.settings, shapes: s.model.shapes }),
-          text: `sweep batch ${s.settings.batch.join(',')} · ${s.settings.load.kind} ${s.settings.load.values.join(',')} · instances ${s.settings.instances.join(',')} · threads ${s.settings.threads.join(',')}`,
-        },
-        startedAt: s.env.startedAt,
-        valid: null,
-        figures: { p50Ms: minP50, p90Ms: null, p99Ms: minP99, qps: best?.throughput ?? null, coldStartMs: null },
-        report: s,
-        settings: s.settings,
-        env: s.env,
-        histogram: null,
-      };
-    }
-    case 'tune': {
-      const t = r.report;
-      const m = t.chosen?.verification ?? t.chosen?.search ?? null;
-      const ok = m !== null && m.status === 'ok';
-      return {
-        ...base,
-        kind: 'tune',
-        scenario: `tune-${t.scenario}`,
-        model: {
-          label: t.space.variants.map((v) => path.basename(v.model)).join(' '),
-          path: t.space.variants[0]?.model ?? null,
-        },
-        setting: {
-          key: settingKey({
-            slo: t.slo.text,
-            scenario: t.scenario,
-            objective: t.objective,
-            variants: t.space.variants.map((v) => v.id),
-          }),
-          text: `tune ${t.slo.text} · ${t.scenario} · ${t.objective}`,
-        },
-        startedAt: t.env.startedAt,
-        valid: t.verdict.met,
-        figures: {
-          p50Ms: null,
-          p90Ms: null,
-          p99Ms: ok && Number.isFinite(m.latencyMs) ? m.latencyMs : null,
-          qps: ok ? m.throughput : null,
-          coldStartMs: null,
-        },
-        report: t,
-        settings: {
-          slo: t.slo,
-          scenario: t.scenario,
-          objective: t.objective,
-          budgetMs: t.budgetMs,
-          axes: t.space.axes,
-        },
-        env: t.env,
-        histogram: null,
-      };
-    }
-    case 'optimize': {
-      const o = r.report;
-      return {
-        ...base,
-        kind: 'optimize',
-        scenario: 'optimize',
-        model: o.model,
-        setting: {
-          key: settingKey(o.settings),
-          text: `optimize ${Object.entries(o.settings)
-            .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
-            .join(' · ')}`,
-        },
-        startedAt: o.startedAt,
-        valid: o.valid,
-        figures: { p50Ms: null, p90Ms: null, p99Ms: null, qps: null, coldStartMs: null, ...o.figures },
-        report: o,
-        settings: o.settings,
-        env: o.env ?? null,
-        histogram: o.histogram ?? null,
-      };
-    }
+    case 'bench':
+      return benchRun(r.report, r.histogram, base);
+    case 'sweep':
+      return sweepRun(r.report, base);
+    case 'tune':
+      return tuneRun(r.report, base);
+    case 'optimize':
+      return optimizeRun(r.report, base);
   }
+}
+
+/** The setting key hashes everything that makes two bench runs comparable; the text says it for people. */
+function benchRun(b: BenchReport, histogram: string | null | undefined, base: RunBase): ReportRun {
+  const parts = {
+    scenario: b.scenario,
+    target: b.model.target,
+    session: b.settings.session,
+    shapes: b.settings.shapes,
+    input: b.settings.input.fill,
+    scenarioSettings: b.settings.scenario,
+    pipeline: b.pipeline?.head ?? null,
+  };
+  const sc = Object.entries(b.settings.scenario)
+    .filter(([k, v]) => k !== 'engine' && v !== null && v !== undefined)
+    .map(([k, v]) => `${k} ${String(v)}`);
+  const session = Object.entries(b.settings.session).map(
+    ([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`,
+  );
+  return {
+    ...base,
+    kind: 'bench',
+    scenario: b.scenario,
+    model: { label: b.model.label, path: b.model.target ?? b.model.path },
+    setting: {
+      key: settingKey(parts),
+      text: [b.scenario, shapesText(b.settings.shapes), ...sc, ...session].filter((s) => s !== '').join(' · '),
+    },
+    startedAt: b.env.startedAt,
+    valid: b.validity.valid,
+    figures: {
+      p50Ms: b.latencyMs.p50,
+      p90Ms: b.latencyMs.p90,
+      p99Ms: b.latencyMs.p99,
+      qps: b.throughput.qps,
+      coldStartMs:
+        b.coldStart.sessionCreateMs === null
+          ? b.coldStart.firstInferenceMs
+          : (b.coldStart.readMs ?? 0) + b.coldStart.sessionCreateMs + b.coldStart.firstInferenceMs,
+    },
+    report: b,
+    settings: b.settings,
+    env: b.env,
+    histogram: histogram ?? b.latencyHistogram ?? null,
+  };
+}
+
+/** A sweep is stored under its best figures: the highest throughput and the lowest latencies of any point. */
+function sweepRun(s: SweepReport, base: RunBase): ReportRun {
+  const best = [...s.points].sort((x, y) => y.throughput - x.throughput)[0];
+  const minP50 = s.points.length ? Math.min(...s.points.map((p) => p.latencyMs.p50)) : null;
+  const minP99 = s.points.length ? Math.min(...s.points.map((p) => p.latencyMs.p99)) : null;
+  return {
+    ...base,
+    kind: 'sweep',
+    scenario: `sweep-${s.settings.load.kind}`,
+    model: { label: s.model.label, path: s.model.path },
+    setting: {
+      key: settingKey({ sweep: s.settings, shapes: s.model.shapes }),
+      text:
+        `sweep batch ${s.settings.batch.join(',')} ` +
+        `· ${s.settings.load.kind} ${s.settings.load.values.join(',')} · ` +
+        `instances ${s.settings.instances.join(',')} · threads ${s.settings.threads.join(',')}`,
+    },
+    startedAt: s.env.startedAt,
+    valid: null,
+    figures: { p50Ms: minP50, p90Ms: null, p99Ms: minP99, qps: best?.throughput ?? null, coldStartMs: null },
+    report: s,
+    settings: s.settings,
+    env: s.env,
+    histogram: null,
+  };
+}
+
+/** A tune is stored under its chosen configuration's figures, verified where it was. */
+function tuneRun(t: TuneReport, base: RunBase): ReportRun {
+  const m = t.chosen?.verification ?? t.chosen?.search ?? null;
+  const ok = m !== null && m.status === 'ok';
+  return {
+    ...base,
+    kind: 'tune',
+    scenario: `tune-${t.scenario}`,
+    model: {
+      label: t.space.variants.map((v) => path.basename(v.model)).join(' '),
+      path: t.space.variants[0]?.model ?? null,
+    },
+    setting: {
+      key: settingKey({
+        slo: t.slo.text,
+        scenario: t.scenario,
+        objective: t.objective,
+        variants: t.space.variants.map((v) => v.id),
+      }),
+      text: `tune ${t.slo.text} · ${t.scenario} · ${t.objective}`,
+    },
+    startedAt: t.env.startedAt,
+    valid: t.verdict.met,
+    figures: {
+      p50Ms: null,
+      p90Ms: null,
+      p99Ms: ok && Number.isFinite(m.latencyMs) ? m.latencyMs : null,
+      qps: ok ? m.throughput : null,
+      coldStartMs: null,
+    },
+    report: t,
+    settings: {
+      slo: t.slo,
+      scenario: t.scenario,
+      objective: t.objective,
+      budgetMs: t.budgetMs,
+      axes: t.space.axes,
+    },
+    env: t.env,
+    histogram: null,
+  };
+}
+
+function optimizeRun(o: OptimizeRecord, base: RunBase): ReportRun {
+  return {
+    ...base,
+    kind: 'optimize',
+    scenario: 'optimize',
+    model: o.model,
+    setting: {
+      key: settingKey(o.settings),
+      text: `optimize ${Object.entries(o.settings)
+        .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+        .join(' · ')}`,
+    },
+    startedAt: o.startedAt,
+    valid: o.valid,
+    figures: { p50Ms: null, p90Ms: null, p99Ms: null, qps: null, coldStartMs: null, ...o.figures },
+    report: o,
+    settings: o.settings,
+    env: o.env ?? null,
+    histogram: o.histogram ?? null,
+  };
 }
 
 /** Hashes the model, reads the git commit and adds the run; returns its id. */

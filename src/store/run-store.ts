@@ -14,7 +14,9 @@ export interface NewRun {
   /** bench: its scenario; sweep, tune, optimize: the kind again or the tune scenario. */
   scenario: string;
   model: { label: string; path: string | null; sha256: string | null };
-  /** Groups runs that measured the same thing (scenario, session, shapes, load); a short hash plus a readable summary. */
+  /**
+   * Groups runs that measured the same thing (scenario, session, shapes, load); a short hash plus a readable summary.
+   */
   setting: { key: string; text: string };
   label: string | null;
   tags: Record<string, string>;

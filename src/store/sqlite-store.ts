@@ -32,7 +32,8 @@ function storeError(file: string, error: unknown): RtinferError {
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
     return new RtinferError(
       'RTI_ERR_STORE_CORRUPT',
-      `run store ${file} is not a valid rtinfer database (${message}); it was left as it is: move it away, or use --store PATH or --no-store`,
+      `run store ${file} is not a valid rtinfer database (${message}); it was left as it is: ` +
+        `move it away, or use --store PATH or --no-store`,
       { cause: error },
     );
   }
@@ -60,7 +61,9 @@ function checkVersion(db: Db, file: string): void {
   if (version > SCHEMA_VERSION) {
     throw new RtinferError(
       'RTI_ERR_STORE_VERSION',
-      `run store ${file} has schema version ${version}, newer than this rtinfer ${RTINFER_VERSION} knows (${SCHEMA_VERSION}); it was left as it is: upgrade rtinfer or use another --store`,
+      `run store ${file} has schema version ${version}, ` +
+        `newer than this rtinfer ${RTINFER_VERSION} knows (${SCHEMA_VERSION}); it was left as it is: ` +
+        `upgrade rtinfer or use another --store`,
     );
   }
 }
@@ -103,7 +106,8 @@ interface Row {
 }
 
 const SUMMARY_COLUMNS =
-  'id, created_at, rtinfer, kind, scenario, model_label, model_path, model_sha256, setting_key, setting_text, label, started_at, valid, p50_ms, p90_ms, p99_ms, qps, cold_start_ms, git_commit';
+  'id, created_at, rtinfer, kind, scenario, model_label, model_path, model_sha256, setting_key, ' +
+  'setting_text, label, started_at, valid, p50_ms, p90_ms, p99_ms, qps, cold_start_ms, git_commit';
 
 export class SqliteRunStore implements RunStore {
   readonly location: string;
@@ -126,7 +130,8 @@ export class SqliteRunStore implements RunStore {
           const e = error as NodeJS.ErrnoException;
           throw new RtinferError(
             'RTI_ERR_STORE_UNWRITABLE',
-            `cannot create the folder of the run store ${file} (${e.code ?? e.message}): use --store PATH somewhere writable, or --no-store`,
+            `cannot create the folder of the run store ${file} (${e.code ?? e.message}): ` +
+              `use --store PATH somewhere writable, or --no-store`,
             { cause: error },
           );
         }
@@ -159,9 +164,11 @@ export class SqliteRunStore implements RunStore {
       throw new RtinferError('RTI_ERR_STORE_UNWRITABLE', `run store ${this.location} was opened for reading only`);
     return this.#run((db) => {
       const insert = db.prepare(
-        `INSERT INTO runs (created_at, rtinfer, kind, scenario, model_label, model_path, model_sha256, setting_key, setting_text, label, started_at, valid,
+        `INSERT INTO runs (created_at, rtinfer, kind, scenario, model_label, model_path, model_sha256,
+           setting_key, setting_text, label, started_at, valid,
            p50_ms, p90_ms, p99_ms, qps, cold_start_ms, report, settings, env, histogram, git_commit)
-         VALUES (@createdAt, @rtinfer, @kind, @scenario, @modelLabel, @modelPath, @sha, @settingKey, @settingText, @label, @startedAt, @valid,
+         VALUES (@createdAt, @rtinfer, @kind, @scenario, @modelLabel, @modelPath, @sha,
+           @settingKey, @settingText, @label, @startedAt, @valid,
            @p50, @p90, @p99, @qps, @cold, @report, @settings, @env, @histogram, @git)`,
       );
       const tag = db.prepare('INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)');
@@ -251,7 +258,8 @@ export class SqliteRunStore implements RunStore {
         where.push('EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = runs.id AND t.key = ? AND t.value = ?)');
         params.push(k, v);
       }
-      const sql = `SELECT ${SUMMARY_COLUMNS} FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+      const whereClause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+      const sql = `SELECT ${SUMMARY_COLUMNS} FROM runs ${whereClause} ORDER BY id DESC LIMIT ?`;
       const rows = db.prepare(sql).all(...params, filter.limit ?? 100) as Row[];
       return rows.map((r) => this.#summary(db, r));
     }, []);

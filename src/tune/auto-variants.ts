@@ -77,7 +77,10 @@ export interface AutoVariantMade {
     images: number;
     note?: string;
   }>;
-  /** After the search: candidates measured, whether it holds the chosen one, and why it was dropped (accuracy bound, SLO, screening). */
+  /**
+   * After the search: candidates measured, whether it holds the chosen one, and why it was dropped (accuracy bound,
+   * SLO, screening).
+   */
   status?: { measured: number; chosen: boolean; dropped: string[] };
 }
 
@@ -194,6 +197,52 @@ export async function makeAutoVariants(
   }
 }
 
+type OptimizeRequest = Parameters<(typeof import('../optimize/optimize.js'))['optimizeModel']>[0];
+
+/** What optimizeModel is asked for one variant kind, with its progress line; or why the kind is skipped. */
+function requestFor(
+  kind: AutoVariantKind,
+  out: string,
+  ctx: MakeAutoVariantsContext,
+  method: CalibrationMethod,
+): { request: OptimizeRequest; phase: string; shapes?: ShapeOverride[] } | { skip: string } {
+  const model = ctx.source.path;
+  if (kind === 'int8') {
+    if (!ctx.calibration)
+      return {
+        skip:
+          'no calibration data: static int8 needs the ranges of real inputs; ' +
+          'give --calibrate DIR|GLOB (images or .npy tensors)',
+      };
+    return {
+      phase:
+        `variants: int8 (${method} calibration on ${ctx.calibration.calibration.length} ` +
+        `file(s), ${ctx.calibration.evaluation.length} held out for the accuracy check)`,
+      request: {
+        model,
+        out,
+        measure: false,
+        int8: { calibrate: ctx.calibration.calibration, method, holdOut: false },
+      },
+    };
+  }
+  if (kind === 'fp16') return { phase: 'variants: fp16', request: { model, out, measure: false, fp16: true } };
+  const open = ctx.source.inputs.filter(symbolic);
+  if (open.length === 0)
+    return { skip: "the model's inputs have no symbolic dimension: a fixed-shape variant would be the same model" };
+  const traffic = resolveShapes(ctx.source.inputs, ctx.shapes).shapes;
+  const shapes = open.map((s) => ({ name: s.name, dims: traffic[s.name] as number[] }));
+  return {
+    phase: `variants: fixed shapes ${shapes.map((s) => `${s.name}=${s.dims.join('x')}`).join(' ')}`,
+    request: { model, out, measure: false, shapes },
+    shapes,
+  };
+}
+
+/**
+ * Makes each variant kind in turn (int8, fp16, fixed shapes) until the budget's share or an interrupt stops it;
+ * a kind that cannot be made is skipped with its reason, not thrown, unless the user's own data is at fault.
+ */
 async function makeInto(
   dir: string,
   o: AutoVariantsOptions,
@@ -217,49 +266,21 @@ async function makeInto(
     if (made.length + skipped.length > 0 && performance.now() > ctx.deadline) {
       skipped.push({
         kind,
-        reason: `not started: the variants' share of --budget (${AUTO_VARIANT_BUDGET_SHARE * 100}%) was spent after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+        reason:
+          `not started: the variants' share of --budget (${AUTO_VARIANT_BUDGET_SHARE * 100}%) ` +
+          `was spent after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       });
       continue;
     }
     const out = path.join(dir, `${base}.${kind}.onnx`);
     const started = performance.now();
-    let shapes: ShapeOverride[] | undefined;
-    let request: Parameters<typeof optimizeModel>[0];
-    if (kind === 'int8') {
-      if (!ctx.calibration) {
-        skipped.push({
-          kind,
-          reason:
-            'no calibration data: static int8 needs the ranges of real inputs; give --calibrate DIR|GLOB (images or .npy tensors)',
-        });
-        continue;
-      }
-      phase(
-        `variants: int8 (${method} calibration on ${ctx.calibration.calibration.length} file(s), ${ctx.calibration.evaluation.length} held out for the accuracy check)`,
-      );
-      request = {
-        model: ctx.source.path,
-        out,
-        measure: false,
-        int8: { calibrate: ctx.calibration.calibration, method, holdOut: false },
-      };
-    } else if (kind === 'fp16') {
-      phase('variants: fp16');
-      request = { model: ctx.source.path, out, measure: false, fp16: true };
-    } else {
-      const open = ctx.source.inputs.filter(symbolic);
-      if (open.length === 0) {
-        skipped.push({
-          kind,
-          reason: "the model's inputs have no symbolic dimension: a fixed-shape variant would be the same model",
-        });
-        continue;
-      }
-      const traffic = resolveShapes(ctx.source.inputs, ctx.shapes).shapes;
-      shapes = open.map((s) => ({ name: s.name, dims: traffic[s.name] as number[] }));
-      phase(`variants: fixed shapes ${shapes.map((s) => `${s.name}=${s.dims.join('x')}`).join(' ')}`);
-      request = { model: ctx.source.path, out, measure: false, shapes };
+    const planned = requestFor(kind, out, ctx, method);
+    if ('skip' in planned) {
+      skipped.push({ kind, reason: planned.skip });
+      continue;
     }
+    phase(planned.phase);
+    const { request, shapes } = planned;
     try {
       const r = await optimizeModel(request);
       made.push({

@@ -179,62 +179,86 @@ export async function measureCandidate(
       };
     }
 
-    if (m.scenario === 'multi-stream') {
-      const per = m.samplesPerQuery ?? 8;
-      const run = await runMultiStream(infer, samples, per, { minQueries: 20, minDurationMs: lv.probeMs }, control);
-      const ql = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((a, b) => a - b);
-      const latencyMs = run.log.refusedCount > 0 ? Infinity : quantile(ql, q);
-      return {
-        status: 'ok',
-        meetsSlo: latencyMs <= m.slo.boundMs,
-        throughput: round((run.log.count * per) / (run.wallMs / 1000)),
-        latencyMs,
-        ...base,
-        queries: run.log.count,
-        elapsedMs: performance.now() - t0,
-      };
-    }
-
-    // server: the peak search, judged on the SLO percentile (refusals count as over the bound).
-    let seed = plan.seed;
-    let queries = lat.length;
-    const probe = async (qps: number): Promise<ProbeResult> => {
-      // At least 30 arrivals for a percentile, but a probe at a low rate must not run for minutes.
-      const minArrivals = Math.min(30, Math.ceil((qps * 3 * lv.probeMs) / 1000));
-      const r = await probeAtRate(infer, samples, qps, {
-        durationMs: lv.probeMs,
-        seed: seed++,
-        minArrivals,
-        quantile: q,
-        boundMs: m.slo.boundMs,
-        control: { ...control, spinMs: 0 },
-      });
-      queries += r.queries;
-      return r;
-    };
-    // Start a little under the capacity the unloaded rate suggests, so the first probe usually passes.
-    const start = Math.max(1, 0.8 * singleQps * c.instances * (c.maxBatchSize > 1 ? 1.5 : 1));
-    // A bound missed at an eighth of that rate is missed one request at a time: the SLO is out of reach.
-    const peak = await searchPeak(probe, {
-      startQps: start,
-      minQps: start / 8,
-      tolerance: lv.tolerance,
-      maxProbes: lv.maxProbes,
-    });
-    const at = peak.probes.filter((p) => p.pass && p.qps === peak.qps).pop();
-    return {
-      status: 'ok',
-      meetsSlo: peak.qps > 0,
-      throughput: round(peak.qps),
-      latencyMs: at ? at.p99Ms : Infinity,
-      ...base,
-      queries,
-      elapsedMs: performance.now() - t0,
-      note: `${peak.probes.length} probes`,
-    };
+    const load: LoadRun = { infer, samples, m, lv, control, base, t0 };
+    if (m.scenario === 'multi-stream') return await multiStreamMeasurement(load);
+    // server: start a little under the capacity the unloaded rate suggests, so the first probe usually passes.
+    const startQps = Math.max(1, 0.8 * singleQps * c.instances * (c.maxBatchSize > 1 ? 1.5 : 1));
+    return await serverMeasurement(load, startQps, plan.seed, lat.length);
   } finally {
     await engine.close({ drain: false });
   }
+}
+
+/** What the loaded phase of a measurement needs, after the unloaded one. */
+interface LoadRun {
+  infer: (feeds: Feeds) => Promise<unknown>;
+  samples: Feeds[];
+  m: MeasureSettings;
+  lv: LevelSettings;
+  control: { signal?: AbortSignal };
+  /** The unloaded figures every measurement carries. */
+  base: Pick<Measurement, 'unloadedMs' | 'unloadedLowerMs'>;
+  t0: number;
+}
+
+/** multi-stream: queries of `samplesPerQuery` samples back to back; any refusal misses the SLO. */
+async function multiStreamMeasurement({ infer, samples, m, lv, control, base, t0 }: LoadRun): Promise<Measurement> {
+  const per = m.samplesPerQuery ?? 8;
+  const run = await runMultiStream(infer, samples, per, { minQueries: 20, minDurationMs: lv.probeMs }, control);
+  const ql = Array.from(run.log.latenciesUs, (us) => us / 1000).sort((a, b) => a - b);
+  const latencyMs = run.log.refusedCount > 0 ? Infinity : quantile(ql, m.slo.quantile);
+  return {
+    status: 'ok',
+    meetsSlo: latencyMs <= m.slo.boundMs,
+    throughput: round((run.log.count * per) / (run.wallMs / 1000)),
+    latencyMs,
+    ...base,
+    queries: run.log.count,
+    elapsedMs: performance.now() - t0,
+  };
+}
+
+/** server: the peak search, judged on the SLO percentile (refusals count as over the bound). */
+async function serverMeasurement(
+  { infer, samples, m, lv, control, base, t0 }: LoadRun,
+  startQps: number,
+  firstSeed: number,
+  unloadedQueries: number,
+): Promise<Measurement> {
+  let seed = firstSeed;
+  let queries = unloadedQueries;
+  const probe = async (qps: number): Promise<ProbeResult> => {
+    // At least 30 arrivals for a percentile, but a probe at a low rate must not run for minutes.
+    const minArrivals = Math.min(30, Math.ceil((qps * 3 * lv.probeMs) / 1000));
+    const r = await probeAtRate(infer, samples, qps, {
+      durationMs: lv.probeMs,
+      seed: seed++,
+      minArrivals,
+      quantile: m.slo.quantile,
+      boundMs: m.slo.boundMs,
+      control: { ...control, spinMs: 0 },
+    });
+    queries += r.queries;
+    return r;
+  };
+  // A bound missed at an eighth of the start rate is missed one request at a time: the SLO is out of reach.
+  const peak = await searchPeak(probe, {
+    startQps,
+    minQps: startQps / 8,
+    tolerance: lv.tolerance,
+    maxProbes: lv.maxProbes,
+  });
+  const at = peak.probes.filter((p) => p.pass && p.qps === peak.qps).pop();
+  return {
+    status: 'ok',
+    meetsSlo: peak.qps > 0,
+    throughput: round(peak.qps),
+    latencyMs: at ? at.p99Ms : Infinity,
+    ...base,
+    queries,
+    elapsedMs: performance.now() - t0,
+    note: `${peak.probes.length} probes`,
+  };
 }
 
 function round(x: number): number {

@@ -22,7 +22,10 @@ function invalid(option: string, text: string, expected: string): never {
   throw new RtinferError('RTI_ERR_ARG_INVALID', `${option}: expected ${expected}, got '${text}'`);
 }
 
-/** `p99<=50ms`, `p90<=0.1s`, `p99.9<=200ms`. A bound includes its value: `<` alone is refused, not read as `<=` behind the user's back. */
+/**
+ * `p99<=50ms`, `p90<=0.1s`, `p99.9<=200ms`. A bound includes its value: `<` alone is refused, not read as `<=` behind
+ * the user's back.
+ */
 export function parseSlo(text: string): Slo {
   if (/^p[\d.]+\s*<\s*[\d.]/i.test(text.trim()))
     invalid('--slo', text, 'a bound written with <= (the bound includes its value), like "p99<=50ms"');

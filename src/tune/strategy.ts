@@ -373,7 +373,8 @@ class Search {
       return;
     this.#batchCeiling.set(settings, c.maxBatchSize);
     this.#rules.push(
-      `${settings}: one request takes ${(m.unloadedLowerMs ?? m.unloadedMs).toFixed(2)} ms or more > ${this.#o.boundMs} ms, no batch above ${c.maxBatchSize}`,
+      `${settings}: one request takes ${(m.unloadedLowerMs ?? m.unloadedMs).toFixed(2)} ms or more ` +
+        `> ${this.#o.boundMs} ms, no batch above ${c.maxBatchSize}`,
     );
   }
 
@@ -386,7 +387,9 @@ class Search {
       if (this.#accuracyOk(v.id)) return true;
       this.#prunedVariants.push({
         variant: v.id,
-        reason: `accuracy drop ${(this.#accuracyOf(v.id).drop * 100).toFixed(2)} % > ${((o.maxAccuracyDrop ?? 0) * 100).toFixed(2)} %`,
+        reason:
+          `accuracy drop ${(this.#accuracyOf(v.id).drop * 100).toFixed(2)} % ` +
+          `> ${((o.maxAccuracyDrop ?? 0) * 100).toFixed(2)} %`,
       });
       return false;
     });
@@ -396,7 +399,9 @@ class Search {
       const m = judged(t) as Measurement;
       if (m.status !== 'failed' && this.#clearlyOver(m)) {
         const lower = (m.unloadedLowerMs ?? m.unloadedMs).toFixed(2);
-        const reason = `one request at a time takes ${lower} ms or more (95 % lower bound) > ${o.boundMs} ms at the baseline (${t.key})`;
+        const reason =
+          `one request at a time takes ${lower} ms or more (95 % lower bound) ` +
+          `> ${o.boundMs} ms at the baseline (${t.key})`;
         this.#prunedVariants.push({ variant: v.id, reason });
         continue;
       }

@@ -61,7 +61,9 @@ function autoVariantLines(r: TuneReport): string[] {
   const a = r.autoVariants;
   if (!a) return [];
   const out = [
-    `  variants  made from ${a.source} into ${a.dir} in ${(a.elapsedMs / 1000).toFixed(1)} s (${a.budget})${a.method ? `, int8 by ${a.method} calibration on ${a.calibration?.files ?? 0} file(s)` : ''}; accuracy on ${a.accuracyOn}`,
+    `  variants  made from ${a.source} into ${a.dir} in ${(a.elapsedMs / 1000).toFixed(1)} s (${a.budget})` +
+      (a.method ? `, int8 by ${a.method} calibration on ${a.calibration?.files ?? 0} file(s)` : '') +
+      `; accuracy on ${a.accuracyOn}`,
   ];
   for (const m of a.made) {
     const acc =
@@ -82,7 +84,8 @@ function autoVariantLines(r: TuneReport): string[] {
             ? `searched (${m.status.measured} measured)`
             : 'not measured (budget)';
     out.push(
-      `            ${m.kind.padEnd(5)} ${mb(m.bytes)} in ${(m.elapsedMs / 1000).toFixed(1)} s · ${acc} · ${fate} · ${m.model}`,
+      `            ${m.kind.padEnd(5)} ${mb(m.bytes)} in ${(m.elapsedMs / 1000).toFixed(1)} s ` +
+        `· ${acc} · ${fate} · ${m.model}`,
     );
   }
   for (const s of a.skipped) out.push(`            ${s.kind.padEnd(5)} skipped: ${s.reason}`);
@@ -90,20 +93,35 @@ function autoVariantLines(r: TuneReport): string[] {
   return out;
 }
 
+/** One variant's accuracy line after its name: the reference, or its score and drop. */
+function accuracyFigures(a: NonNullable<TuneReport['accuracy']>['variants'][number]): string {
+  if (a.reference) return 'reference';
+  return `${a.metric ?? 'n/a'} ${pct(a.score)}, drop ${pct(a.drop)}${a.images ? ` over ${a.images} image(s)` : ''}`;
+}
+
+const STOPPED: Record<TuneReport['search']['stoppedBy'], string> = {
+  budget: 'stopped at the budget',
+  interrupted: 'INTERRUPTED',
+  converged: 'converged',
+};
+
 export function renderTuneText(r: TuneReport): string {
   const s = r.search;
+  const stopped = STOPPED[s.stoppedBy];
+  const maxDrop = r.maxAccuracyDrop !== null ? ` · max accuracy drop ${pct(r.maxAccuracyDrop)}` : '';
   const lines = [
-    `rtinfer tune · SLO ${r.slo.text} · ${r.scenario} · objective ${r.objective}${r.maxAccuracyDrop !== null ? ` · max accuracy drop ${pct(r.maxAccuracyDrop)}` : ''}`,
-    `  space     ${r.space.variants.length} variant(s) · ${r.space.gridSize} configurations in the full grid · ${r.space.cores} cores${r.space.oversubscribe ? ' (oversubscription allowed)' : ''}`,
-    `  search    ${s.measured} measured (${pct(s.fractionOfGrid)} of the grid: ${s.evaluations.quick} quick, ${s.evaluations.full} full, ${s.evaluations.abandoned} abandoned early) in ${(s.elapsedMs / 1000).toFixed(1)} s · ${s.stoppedBy === 'budget' ? 'stopped at the budget' : s.stoppedBy === 'interrupted' ? 'INTERRUPTED' : 'converged'}`,
+    `rtinfer tune · SLO ${r.slo.text} · ${r.scenario} · objective ${r.objective}${maxDrop}`,
+    `  space     ${r.space.variants.length} variant(s) · ${r.space.gridSize} configurations in the full grid · ` +
+      `${r.space.cores} cores${r.space.oversubscribe ? ' (oversubscription allowed)' : ''}`,
+    `  search    ${s.measured} measured (${pct(s.fractionOfGrid)} of the grid: ` +
+      `${s.evaluations.quick} quick, ${s.evaluations.full} full, ${s.evaluations.abandoned} abandoned early) ` +
+      `in ${(s.elapsedMs / 1000).toFixed(1)} s · ${stopped}`,
   ];
   for (const p of s.pruned.variants) lines.push(`  pruned    ${p.variant}: ${p.reason}`);
   if (r.accuracy) {
     lines.push(`  accuracy  reference ${r.accuracy.reference}`);
     for (const a of r.accuracy.variants)
-      lines.push(
-        `            ${a.variant}: ${a.reference ? 'reference' : `${a.metric ?? 'n/a'} ${pct(a.score)}, drop ${pct(a.drop)}${a.images ? ` over ${a.images} image(s)` : ''}`}${a.note && !a.reference ? ` (${a.note})` : ''}`,
-      );
+      lines.push(`            ${a.variant}: ${accuracyFigures(a)}${a.note && !a.reference ? ` (${a.note})` : ''}`);
   }
   if (r.autoVariants) lines.push(...autoVariantLines(r));
   lines.push('', formatTable(candidateTable(r), '  '));
@@ -113,13 +131,13 @@ export function renderTuneText(r: TuneReport): string {
     lines.push(`chosen      ${r.chosen.key}`);
     if (r.autoVariants) {
       const made = r.autoVariants.made.find((m) => m.status?.chosen);
-      lines.push(
-        `  model     ${r.chosen.variant.model}${made ? ` (the ${made.kind} variant made by --variants auto)` : ' (as given)'}`,
-      );
+      const origin = made ? ` (the ${made.kind} variant made by --variants auto)` : ' (as given)';
+      lines.push(`  model     ${r.chosen.variant.model}${origin}`);
     }
     lines.push(`  search    ${figures(r, r.chosen.search)}`);
     lines.push(
-      `  verified  ${r.chosen.verification ? figures(r, r.chosen.verification) : 'not run'} (fresh engine, full length)`,
+      `  verified  ${r.chosen.verification ? figures(r, r.chosen.verification) : 'not run'} (fresh ` +
+        `engine, full length)`,
     );
   }
   lines.push(`verdict     ${r.verdict.met ? 'MET' : 'NOT MET'}: ${r.verdict.text}`);

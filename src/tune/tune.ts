@@ -225,6 +225,12 @@ interface TuneRun {
   levels: Record<Level, LevelSettings>;
 }
 
+/**
+ * The tune pipeline in its order: models and variants, the search space, accuracy once per variant, the search,
+ * the verification, then the report. Each step is its own function (modelsOf, accuracyOf, search, verify,
+ * candidateReports, outcome); this one only threads their results into the next and into the report, so it
+ * reads best as the one list of steps it is.
+ */
 export async function runTune(o: TuneOptions): Promise<TuneReport> {
   const started = performance.now();
   const env = captureEnvironment();
@@ -394,7 +400,8 @@ async function modelsOf(run: TuneRun, calibration: Calibration | undefined): Pro
   }
   if (calibration && calibration.evaluation.length === 0 && o.images === undefined && o.labels === undefined)
     auto.notes.push(
-      'fewer than 3 image files in --calibrate: none held out, so accuracy is checked on synthetic inputs (tensor error); give --images for an image check',
+      'fewer than 3 image files in --calibrate: none held out, ' +
+        'so accuracy is checked on synthetic inputs (tensor error); give --images for an image check',
     );
   if (o.maxAccuracyDrop === undefined)
     auto.notes.push('no --max-accuracy-drop: every variant is searched whatever its accuracy loss');
@@ -491,7 +498,9 @@ async function search(
   });
 }
 
-/** The chosen configuration at full length on a fresh engine; null when nothing was chosen or the run was interrupted. */
+/**
+ * The chosen configuration at full length on a fresh engine; null when nothing was chosen or the run was interrupted.
+ */
 async function verify(
   run: TuneRun,
   best: Trial | null,
@@ -543,6 +552,12 @@ function candidateReports(
   return { candidates, pareto: [...paretoSet] };
 }
 
+const STOPPED_WHERE: Record<StrategyResult['stoppedBy'], string> = {
+  budget: ' within the budget',
+  interrupted: ' before the interruption',
+  converged: '',
+};
+
 /** The chosen configuration (as a serve config) and the verdict: met only when the verification meets the SLO too. */
 function outcome(
   run: TuneRun,
@@ -556,7 +571,7 @@ function outcome(
       chosen: null,
       verdict: {
         met: false,
-        text: `SLO ${slo.text} not met by any configuration measured${result.stoppedBy === 'budget' ? ' within the budget' : result.stoppedBy === 'interrupted' ? ' before the interruption' : ''}`,
+        text: `SLO ${slo.text} not met by any configuration measured${STOPPED_WHERE[result.stoppedBy]}`,
         closest: result.closest.map((t) => ({ key: t.key, measurement: measurementReport(judged(t) as Measurement) })),
       },
     };
@@ -580,8 +595,12 @@ function outcome(
   const text = o.signal?.aborted
     ? `interrupted: ${best.key} was the best so far (${fig(searchM)}), not verified`
     : verified
-      ? `SLO ${slo.text} met by ${best.key}: ${fig(searchM)} in the search, ${fig(verification as Measurement)} verified on a fresh engine`
-      : `SLO ${slo.text} met by ${best.key} in the search (${fig(searchM)}) but not on the fresh verification run${verification ? ` (${verification.status === 'ok' ? fig(verification) : (verification.note ?? verification.status)})` : ''}`;
+      ? `SLO ${slo.text} met by ${best.key}: ${fig(searchM)} in the ` +
+        `search, ${fig(verification as Measurement)} verified on a fresh engine`
+      : `SLO ${slo.text} met by ${best.key} in the search (${fig(searchM)}) but not on the fresh verification run` +
+        (verification
+          ? ` (${verification.status === 'ok' ? fig(verification) : (verification.note ?? verification.status)})`
+          : '');
   return { chosen, verdict: { met: verified, text, closest: [] } };
 }
 
