@@ -22,6 +22,8 @@ export interface GrpcReply {
 
 /** Streams per session before another session is opened (servers allow at least 100 by default). */
 const STREAMS_PER_SESSION = 64;
+const STREAM_WINDOW = 4 * 1024 * 1024;
+const CONNECTION_WINDOW = 16 * 1024 * 1024;
 
 function frame(message: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + message.length);
@@ -66,7 +68,10 @@ export class GrpcH2Client {
     for (const s of this.#sessions)
       if (!s.dead && s.active < STREAMS_PER_SESSION && (!best || s.active < best.active)) best = s;
     if (best) return best;
-    const h2 = http2.connect(this.#authority);
+    // HTTP/2's default 64 KiB windows make a large answer wait for WINDOW_UPDATE round trips (the
+    // server's gRPC port opens the same sizes for requests: grpc-service.ts).
+    const h2 = http2.connect(this.#authority, { settings: { initialWindowSize: STREAM_WINDOW } });
+    h2.once('connect', () => h2.setLocalWindowSize(CONNECTION_WINDOW));
     const s: Session = { h2, active: 0, dead: false };
     const drop = (): void => {
       s.dead = true;

@@ -67,7 +67,11 @@ class Connection {
   readonly #pool: HttpPool;
   readonly #sock: net.Socket;
   job: Job | undefined;
-  #buf: Buffer | undefined;
+  /** Bytes received and not yet consumed, in arrival order (joined only when they can complete an answer). */
+  #parts: Buffer[] = [];
+  #have = 0;
+  /** Bytes the answer in progress needs in all, once its Content-Length is known. */
+  #need = 0;
   #bodyStart = -1;
   #status = 0;
   #headers: Record<string, string> = {};
@@ -103,13 +107,16 @@ class Connection {
   }
 
   #onData(chunk: Buffer): void {
-    const buf = this.#buf ? Buffer.concat([this.#buf, chunk]) : chunk;
+    this.#parts.push(chunk);
+    this.#have += chunk.length;
+    // A large body arrives in many chunks: joining them all on each one was quadratic (20-30 ms of
+    // CPU for yolox_nano's 1.2 MB answer), so they are joined once the answer can be complete.
+    if (this.#have < this.#need) return;
+    const buf = this.#parts.length === 1 ? chunk : Buffer.concat(this.#parts, this.#have);
+    this.#parts = [buf];
     if (this.#bodyStart < 0) {
       const end = buf.indexOf(CRLFCRLF);
-      if (end < 0) {
-        this.#buf = buf;
-        return;
-      }
+      if (end < 0) return;
       this.#parseHead(buf.toString('latin1', 0, end));
       this.#bodyStart = end + 4;
     }
@@ -117,22 +124,21 @@ class Connection {
     let rest: number;
     if ((this.#headers['transfer-encoding'] ?? '').toLowerCase().includes('chunked')) {
       const r = dechunk(buf, this.#bodyStart);
-      if (!r) {
-        this.#buf = buf;
-        return;
-      }
+      if (!r) return;
       body = r.body;
       rest = r.end;
     } else {
       const len = Number(this.#headers['content-length'] ?? 0);
       if (buf.length < this.#bodyStart + len) {
-        this.#buf = buf;
+        this.#need = this.#bodyStart + len;
         return;
       }
       body = buf.subarray(this.#bodyStart, this.#bodyStart + len);
       rest = this.#bodyStart + len;
     }
-    this.#buf = rest < buf.length ? buf.subarray(rest) : undefined;
+    this.#parts = rest < buf.length ? [buf.subarray(rest)] : [];
+    this.#have = buf.length - rest;
+    this.#need = 0;
     this.#bodyStart = -1;
     const response: RawResponse = { status: this.#status, headers: this.#headers, body };
     const close = (this.#headers['connection'] ?? '').toLowerCase() === 'close' || this.#httpTen;
