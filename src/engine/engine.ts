@@ -163,6 +163,22 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   return v;
 }
 
+/** The placement options, refused before any session starts. */
+function checkPlacement(options: EngineOptions): void {
+  if (options.placement !== undefined && options.placement !== 'worker' && options.placement !== 'main') {
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `invalid placement '${String(options.placement)}' (expected worker or main)`,
+    );
+  }
+  if (options.placement === 'main' && options.instances !== undefined && options.instances !== 1) {
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `placement 'main' runs one session on the calling thread: instances must be 1, not ${options.instances}`,
+    );
+  }
+}
+
 /** The distinct buffers under a request's numeric tensors. */
 function buffersOf(feeds: WireFeeds): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
@@ -196,20 +212,12 @@ export class InferenceEngine implements Engine {
     const cores = os.availableParallelism();
     const clock = options.clock ?? realClock;
     const maxQueueSize = positiveInt('maxQueueSize', options.maxQueueSize, 256);
+    const inlineMs = options.inlineBelowMs ?? 0;
+    if (!(inlineMs >= 0) || !Number.isFinite(inlineMs))
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid inlineBelowMs ${inlineMs} (expected ms >= 0)`);
     const model = await readModel(options.model);
     const given = options.instances !== undefined || options.threads !== undefined || options.placement !== undefined;
-    if (options.placement !== undefined && options.placement !== 'worker' && options.placement !== 'main') {
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        `invalid placement '${String(options.placement)}' (expected worker or main)`,
-      );
-    }
-    if (options.placement === 'main' && options.instances !== undefined && options.instances !== 1) {
-      throw new RtinferError(
-        'RTI_ERR_ARG_INVALID',
-        `placement 'main' runs one session on the calling thread: instances must be 1, not ${options.instances}`,
-      );
-    }
+    checkPlacement(options);
     let started: StartedPool;
     let calibration: Calibration | undefined;
     if (options.hint !== undefined && !given) {
@@ -257,15 +265,10 @@ export class InferenceEngine implements Engine {
       oversubscribed,
       batching: { ...policy, batchable: dim.batchable, fixedBatch: dim.fixed },
       maxQueueSize,
-      inlineBelowMs: 0,
+      // Inline runs skip the scheduler, so they never join a batch.
+      inlineBelowMs: started.pool.placement === 'worker' && policy.mode === 'none' && dim.fixed === null ? inlineMs : 0,
       warnings,
     };
-    const inlineMs = options.inlineBelowMs ?? 0;
-    if (!(inlineMs >= 0) || !Number.isFinite(inlineMs))
-      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid inlineBelowMs ${inlineMs} (expected ms >= 0)`);
-    // Inline runs skip the scheduler, so they cannot join a batch: worker layouts without batching only.
-    const batches = policy.mode !== 'none' || dim.fixed !== null;
-    if (inlineMs > 0 && started.pool.placement === 'worker' && !batches) config.inlineBelowMs = inlineMs;
     const engine = new InferenceEngine(started, config, policy, clock, options);
     if (options.warmup !== false) {
       try {

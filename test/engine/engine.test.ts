@@ -630,4 +630,5 @@ test('inlineBelowMs: a short shape runs on the calling thread once known and war
   } finally {
     await batched.close();
   }
+  await assert.rejects(createEngine({ model: OCR_CLS, inlineBelowMs: -1 }), hasCode('RTI_ERR_ARG_INVALID'));
 });

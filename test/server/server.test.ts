@@ -384,6 +384,7 @@ test('BAD CALL - configuration errors name the field', () => {
     [{ models: [{ path: 'a.onnx' }, { path: 'b/a.onnx' }] }, /'a' is used twice/],
     [{ models: ['a.onnx'], port: 70000 }, /config port: expected an integer from 0 to 65535/],
     [{ models: ['a.onnx'], memoryTrimIntervalMs: -1 }, /config memoryTrimIntervalMs: expected an integer from 0/],
+    [{ models: [{ path: 'a.onnx', inlineBelowMs: 'x' }] }, /models\[0\]\.inlineBelowMs: expected a number of ms >= 0/],
     [{ models: [{ path: 'a.onnx', name: 'a/b' }] }, /may hold only letters/],
     [{ models: [{ path: 'a.onnx', colour: 'red' }] }, /models\[0\]\.colour: unknown field/],
     [{ models: [{ path: 'a.onnx', hint: 'fast' }] }, /models\[0\]\.hint: expected one of latency, throughput, auto/],
