@@ -5,17 +5,19 @@
  * as a small model's whole inference (the PP-OCR classifier at 48x192: 0.7 ms bare). The 'main'
  * placement avoids the hop but then runs everything on the caller's thread, and a layout chosen at
  * start-up cannot know the shapes traffic will bring (a dynamic model calibrates at its default
- * size). So a worker layout keeps a second, single-threaded session on the calling thread and sends
- * it a request when
- *   - the request's shape is known to be short: its estimate here, or before any run here the
- *     workers' (hop included, so it errs towards the workers), is at most `maxMs`;
+ * size). So a worker layout keeps a second, single-threaded session on the calling thread and
+ * sends it a request when
+ *   - the request's shape is known here to run within `maxMs`; a shape not yet run here is tried
+ *     when the workers' estimate for it is within PROBE_FACTOR × `maxMs` (theirs includes the hop,
+ *     the copies and the contention of a loaded machine: the classifier's 0.7 ms run read 2.4-4.8
+ *     ms there), and learned from its second run on (the first run of a shape is cold);
  *   - nothing is queued for the workers (a queue means load: the calling thread has I/O to do) and
  *     the session here is not already running.
  * Everything else goes to the workers as before. Blocking the calling thread for up to `maxMs` is
  * the price, as with the naive server that calls session.run on its HTTP thread.
  *
  * The session is made the first time a shape qualifies, and warmed with that request's inputs
- * before it takes any (a cold first run would otherwise teach the estimate it is slow).
+ * before it takes any; the warm runs teach that shape's estimate.
  */
 import { performance } from 'node:perf_hooks';
 import { LatencyModels } from './latency-model.js';
@@ -25,16 +27,25 @@ import { copyFeeds, type WireFeeds } from './tensors.js';
 import type { RunResult } from './worker-pool.js';
 
 const WARMUP_RUNS = 3;
+/** A shape not yet run here is tried when the workers' estimate is within this many × maxMs. */
+const PROBE_FACTOR = 4;
+/** Shapes whose first (cold) run here is done; bounded, as clients choose shapes. */
+const MAX_SHAPES = 4096;
+/** How often a shape learned over the bound is tried again. */
+const RETRY_MS = 1000;
 
 export class InlineRunner {
   readonly #init: WorkerInit;
   readonly #maxMs: number;
   readonly #latency = new LatencyModels();
+  readonly #ranBefore = new Set<string>();
   #pool: MainThreadPool | undefined;
   #starting = false;
   #ready = false;
   #busy = false;
   #closed = false;
+  /** The next run is a retry of a shape learned over the bound. */
+  #trial = false;
   #running: Promise<unknown> = Promise.resolve();
   /** Requests answered here. */
   runs = 0;
@@ -47,12 +58,20 @@ export class InlineRunner {
   /** Whether a request of this shape should run here now (see the file's comment). */
   wants(shapeKey: string, workerEstimateMs: number | undefined, feeds: WireFeeds, deadlineMs?: number): boolean {
     if (this.#busy || this.#closed) return false;
-    const estimate = this.#latency.for(shapeKey).estimate(1) ?? workerEstimateMs;
-    if (estimate === undefined || estimate > this.#maxMs) return false;
-    // One that would finish late goes to the scheduler, which refuses it at once.
-    if (deadlineMs !== undefined && estimate > deadlineMs) return false;
+    const model = this.#latency.for(shapeKey);
+    const own = model.estimate(1);
+    if (own !== undefined) {
+      // One that would finish late goes to the scheduler, which refuses it at once.
+      if (own <= this.#maxMs) return deadlineMs === undefined || own <= deadlineMs;
+      // Learned over the bound, maybe while the machine was busy: tried again once in a while, as the
+      // scheduler's trials (the estimate learns only from runs here).
+      if (own > PROBE_FACTOR * this.#maxMs || performance.now() - model.lastObservedAt < RETRY_MS) return false;
+      this.#trial = true;
+      return true;
+    }
+    if (workerEstimateMs === undefined || workerEstimateMs > PROBE_FACTOR * this.#maxMs) return false;
     if (!this.#ready) {
-      this.#start(feeds);
+      this.#start(shapeKey, feeds);
       return false;
     }
     return true;
@@ -60,13 +79,15 @@ export class InlineRunner {
 
   async run(shapeKey: string, feeds: WireFeeds): Promise<RunResult> {
     const pool = this.#pool as MainThreadPool;
+    const trial = this.#trial;
+    this.#trial = false;
     this.#busy = true;
     const t0 = performance.now();
     const run = pool.run(0, feeds);
     this.#running = run.catch(() => undefined);
     try {
       const result = await run;
-      this.#latency.for(shapeKey).observe(1, performance.now() - t0, performance.now());
+      this.#observe(shapeKey, performance.now() - t0, trial);
       this.runs++;
       return result;
     } finally {
@@ -74,7 +95,16 @@ export class InlineRunner {
     }
   }
 
-  #start(feeds: WireFeeds): void {
+  #observe(shapeKey: string, ms: number, trial = false): void {
+    if (this.#ranBefore.has(shapeKey)) {
+      this.#latency.for(shapeKey).observe(1, ms, performance.now(), trial);
+      return;
+    }
+    if (this.#ranBefore.size >= MAX_SHAPES) this.#ranBefore.clear();
+    this.#ranBefore.add(shapeKey);
+  }
+
+  #start(shapeKey: string, feeds: WireFeeds): void {
     if (this.#starting) return;
     this.#starting = true;
     // The request's own buffers may move to a worker meanwhile: warm with a copy.
@@ -84,7 +114,11 @@ export class InlineRunner {
     this.#running = (async () => {
       try {
         await pool.start();
-        for (let i = 0; i < WARMUP_RUNS && !this.#closed; i++) await pool.run(0, warm);
+        for (let i = 0; i < WARMUP_RUNS && !this.#closed; i++) {
+          const t0 = performance.now();
+          await pool.run(0, warm);
+          this.#observe(shapeKey, performance.now() - t0);
+        }
         if (!this.#closed) this.#ready = true;
       } catch {
         // A session that cannot load or run here leaves everything to the workers.

@@ -632,3 +632,19 @@ test('inlineBelowMs: a short shape runs on the calling thread once known and war
   }
   await assert.rejects(createEngine({ model: OCR_CLS, inlineBelowMs: -1 }), hasCode('RTI_ERR_ARG_INVALID'));
 });
+
+test("an instance's first run of a shape is cold and does not teach the latency model; the next ones do", async () => {
+  const engine = await createEngine({ model: OCR_CLS, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 48, 192] } });
+  try {
+    const samples = (shape: string): number =>
+      engine.stats().latencyModel.find((p) => p.shape === shape && p.batchSize === 1)?.samples ?? 0;
+    const x = new Tensor('float32', new Float32Array(3 * 48 * 320), [1, 3, 48, 320]);
+    await engine.infer({ x });
+    assert.equal(samples('1x3x48x320'), 0, 'the cold first run is not learned');
+    await engine.infer({ x });
+    await engine.infer({ x });
+    assert.equal(samples('1x3x48x320'), 2);
+  } finally {
+    await engine.close();
+  }
+});
