@@ -1,10 +1,10 @@
 /**
  * scanClasses (candidates.ts), the class scan of the yolo, yolov8-raw, segment, obb and pose heads,
- * tests eight scores at a time on their int32 bits. Here it is checked against a plain float scan
- * on scores that stress the bit test: negatives, -0, NaNs of both signs, ±Infinity, denormals, the
- * float32 neighbours of the threshold, thresholds float32 cannot hold (0.7, logit(0.25), 1e-46 that
- * rounds to 0, 1e39 past the largest float32), thresholds <= 0, ±Infinity and NaN, a row length
- * that is not a multiple of eight, and a class filter.
+ * tests eight scores at a time on their bits (as int32 or uint32). Here it is checked against a
+ * plain float scan on scores that stress the bit test: negatives, -0, NaNs of both signs,
+ * ±Infinity, denormals, the float32 neighbours of the threshold, thresholds float32 cannot hold
+ * (0.7, logit(0.25), 1e-46 that rounds to 0, 1e39 past the largest float32), thresholds <= 0,
+ * ±Infinity and NaN, a row length that is not a multiple of eight, and a class filter.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
