@@ -20,8 +20,8 @@
  *
  * bench:heads, 10 masks at 640 mapped to 1280×720: p50 2.35 ms before the quad/run scheme,
  * 1.04–1.12 ms after it. Then, A/B in one run against a copy of the previous decode (alternating
- * blocks, outputs identical): the class scan on the scores' int32 bits (scan-bits.ts, 0.9× the
- * float scan), the logits' first pass split from the others (0.8× the logits) and masks built
+ * blocks, outputs identical): the class scan on the scores' int32 bits (now in scanClasses, 0.9×
+ * the float scan), the logits' first pass split from the others (0.8× the logits) and masks built
  * on unzeroed memory: 0.92–0.94× the decode alone, 0.97× with other work between decodes, and
  * 0.96–1.01× inside bench:heads, where every stage runs about twice as slow as alone (at 0.8 ms
  * alone: the scan 35 %, the logits 28 %, the mask rows 15 %).
@@ -32,8 +32,7 @@ import { nms } from '../nms.js';
 import type { Detection, HeadResult, Mask, ModelOutputs, TensorMeta } from '../types.js';
 import { labelOf } from '../labels.js';
 import { toOriginal } from '../geometry.js';
-import { Candidates, classFilter } from './candidates.js';
-import { scanClassesBits } from './scan-bits.js';
+import { Candidates, classFilter, scanClasses } from './candidates.js';
 import {
   batchOffset,
   fixedDim,
@@ -446,7 +445,7 @@ function collectCandidates(o: SegmentOutputs, options: DecodeOptions): void {
   const { data, base, n } = o;
   candidates.reset();
   const keep = classFilter(options.classes);
-  const { best, cls } = scanClassesBits(data, base + 4 * n, n, o.classes, options.scoreThreshold, keep);
+  const { best, cls } = scanClasses(data, base + 4 * n, n, o.classes, options.scoreThreshold, keep);
   for (let i = 0; i < n; i++) {
     const s = best[i]!;
     if (s === -Infinity) continue;

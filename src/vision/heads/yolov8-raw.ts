@@ -12,7 +12,7 @@
 import type { ImageTransform } from '../geometry.js';
 import { detectorLabels, parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
-import { Candidates, classFilter, finishDetections } from './candidates.js';
+import { Candidates, classFilter, finishDetections, scanClasses } from './candidates.js';
 import { chwView, integral, logit, parseInts, sigmoid, type LevelView } from './grid.js';
 import {
   fixedDim,
@@ -27,8 +27,6 @@ import { ULTRALYTICS_PREPROCESS } from './yolo.js';
 const REG_MAX = 16;
 const BOX = 4 * REG_MAX;
 const candidates = new Candidates();
-let best = new Float32Array(0);
-let bestClass = new Int32Array(0);
 
 export interface RawLayout {
   classes: number;
@@ -76,45 +74,10 @@ export function rawLevels(
   return { channels };
 }
 
-function take(x: number, p: number, thr: number, c: number): void {
-  if (x >= thr && x > best[p]!) {
-    best[p] = x;
-    bestClass[p] = c;
-  }
-}
-
 function decodeLevel(v: LevelView, layout: RawLayout, thr: number, keep: Uint8Array | undefined): void {
   const cells = v.rows * v.cols;
-  if (best.length < cells) {
-    best = new Float32Array(cells);
-    bestClass = new Int32Array(cells);
-  }
-  best.fill(-Infinity, 0, cells);
-  // Class-major: each class row is a contiguous run of H·W logits, read once in order, eight at a
-  // time against the threshold (as yolo.ts: almost no block of a real output has a hit).
-  const d = v.data;
-  for (let c = 0; c < layout.classes; c++) {
-    if (keep !== undefined && keep[c] !== 1) continue;
-    const row = v.base + (BOX + c) * v.chStep;
-    const blocked = cells - (cells % 8);
-    let p = 0;
-    for (; p < blocked; p += 8) {
-      const q = row + p;
-      if (
-        d[q]! < thr &&
-        d[q + 1]! < thr &&
-        d[q + 2]! < thr &&
-        d[q + 3]! < thr &&
-        d[q + 4]! < thr &&
-        d[q + 5]! < thr &&
-        d[q + 6]! < thr &&
-        d[q + 7]! < thr
-      )
-        continue;
-      for (let k = p; k < p + 8; k++) take(d[row + k]!, k, thr, c);
-    }
-    for (; p < cells; p++) take(d[row + p]!, p, thr, c);
-  }
+  // Class-major over the NCHW level (chwView: each class row is a contiguous run of H·W logits).
+  const { best, cls } = scanClasses(v.data, v.base + BOX * v.chStep, cells, layout.classes, thr, keep);
   const k0 = BOX + layout.classes;
   for (let p = 0; p < cells; p++) {
     if (best[p] === -Infinity) continue;
@@ -132,7 +95,7 @@ function decodeLevel(v: LevelView, layout: RawLayout, thr: number, keep: Uint8Ar
       (cx + r) * v.strideX,
       (cy + b) * v.strideY,
       sigmoid(best[p]!),
-      bestClass[p]!,
+      cls[p]!,
     );
     for (let k = 0; k < layout.keypoints; k++) {
       const o = v.base + p + (k0 + k * layout.kdim) * v.chStep;
