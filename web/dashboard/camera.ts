@@ -167,6 +167,11 @@ export function cameraControls(card: HTMLElement, model: () => ModelListing): vo
           return;
         }
         const bytes = await blob.arrayBuffer();
+        // Stop may have come while the bytes were read: a send on a closing socket is an error.
+        if (stopped || ws.readyState !== WebSocket.OPEN) {
+          bitmap.close();
+          return;
+        }
         seq++;
         sent.set(seq, { at: performance.now(), bitmap });
         ws.send(bytes);
