@@ -90,8 +90,9 @@ test('infer with binary tensors both ways, and with JSON, gives the same scores'
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-6));
 });
 
-test('placement main: a model served on the HTTP thread answers as in workers, says where it runs, and shuts down cleanly', async () => {
-  const main = createRtinferServer(
+/** The classifier as 'cls_main' on the HTTP thread (placement main, one thread). */
+const mainThreadServer = (): RtinferServer =>
+  createRtinferServer(
     validateConfig({
       port: 0,
       models: [
@@ -99,6 +100,9 @@ test('placement main: a model served on the HTTP thread answers as in workers, s
       ],
     }),
   );
+
+test('placement main: a model served on the HTTP thread answers as in workers, says where it runs, and shuts down cleanly', async () => {
+  const main = mainThreadServer();
   try {
     const url = await main.listen();
     await main.ready();
@@ -135,14 +139,7 @@ test('binary bodies are read into pooled buffers the engine hands back; reuse ne
     const r = await fetch(`${url}/v2/models/${model}/infer`, { method: 'POST', body: m.body, headers: m.headers });
     return ((await r.json()) as Json).outputs[0].data as number[];
   };
-  const main = createRtinferServer(
-    validateConfig({
-      port: 0,
-      models: [
-        { path: OCR_CLS, name: 'cls_main', placement: 'main', threads: 1, warmupShapes: { x: [1, 3, 48, 192] } },
-      ],
-    }),
-  );
+  const main = mainThreadServer();
   try {
     const mainUrl = await main.listen();
     await main.ready();
