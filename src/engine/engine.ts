@@ -303,6 +303,7 @@ export class InferenceEngine implements Engine {
     if (config.inlineBelowMs > 0) this.#inline = new InlineRunner(started.init, config.inlineBelowMs);
     this.#scheduler = new Scheduler<Job>({
       instances: config.instances,
+      ...(this.#inline ? { extra: this.#inline } : {}),
       policy,
       maxQueueSize: config.maxQueueSize,
       clock,
@@ -326,16 +327,18 @@ export class InferenceEngine implements Engine {
 
   async #warmup(shapes: Record<string, number[]> | undefined): Promise<void> {
     const inputs = await warmupInputs(this.inputs, shapes, this.#batchable);
-    if (inputs)
-      await seedLatencyModel(
-        this.#pool,
-        this.config.instances,
-        inputs,
-        this.config.batching,
-        this.#padTo,
-        this.#latency,
-        this.#clock,
-      );
+    if (!inputs) return;
+    await seedLatencyModel(
+      this.#pool,
+      this.config.instances,
+      inputs,
+      this.config.batching,
+      this.#padTo,
+      this.#latency,
+      this.#clock,
+    );
+    const fixed = this.inputs.every((spec) => spec.shape.every((d) => typeof d === 'number' && d > 0));
+    await this.#inline?.warm(inputs.shapeKey, 1, inputs.feeds, fixed);
   }
 
   async infer(inputs: Inputs, options?: InferOptions): Promise<Outputs> {
@@ -449,7 +452,13 @@ export class InferenceEngine implements Engine {
           resolve(result);
         },
       };
-      if (this.#runInline(job, valid, start, opts.deadlineMs)) return;
+      // A shape short enough for the calling thread starts its session there (inline.ts).
+      this.#inline?.consider(
+        valid.shapeKey,
+        valid.rows,
+        this.#latency.for(valid.shapeKey).estimate(valid.rows),
+        valid.feeds,
+      );
       try {
         request = this.#scheduler.submit({
           item: job,
@@ -466,33 +475,35 @@ export class InferenceEngine implements Engine {
     });
   }
 
-  /** Runs the request on the calling thread when InlineRunner wants it; false leaves it to the workers. */
-  #runInline(job: Job, valid: ReturnType<typeof validateInputs>, start: number, deadlineMs?: number): boolean {
-    const inline = this.#inline;
-    if (!inline || this.#closing || this.#scheduler.queueDepth > 0) return false;
-    const workerMs = this.#latency.for(valid.shapeKey).estimate(valid.rows);
-    if (!inline.wants(valid.shapeKey, workerMs, valid.feeds, deadlineMs)) return false;
-    inline.run(valid.shapeKey, valid.feeds).then(
-      (result) => {
-        // Used in place and free now, as on the 'main' placement.
-        if (job.owned) this.#buffers.give(buffersOf(valid.feeds));
-        this.#metrics.batch(1, valid.rows);
-        const totalMs = this.#clock.now() - start;
-        const timing = {
-          queueMs: 0,
-          batchSize: valid.rows,
+  /** A request placed on the calling thread's session (the scheduler's extra instance). */
+  async #runInline(instance: number, request: QueuedRequest<Job>): Promise<void> {
+    const inline = this.#inline as InlineRunner;
+    const { item: job, rows, shapeKey } = request;
+    try {
+      const result = await inline.run(shapeKey, rows, job.feeds);
+      // Used in place and free now, as on the 'main' placement.
+      if (job.owned) this.#buffers.give(buffersOf(job.feeds));
+      this.#metrics.batch(1, rows);
+      const done = this.#clock.now();
+      job.settle({
+        outputs: result.outputs,
+        timing: {
+          queueMs: (request.dispatchedAt ?? done) - request.enqueuedAt,
+          batchSize: rows,
           batchRequests: 1,
           inferenceMs: result.inferenceMs,
-          totalMs,
-        };
-        job.settle({ outputs: result.outputs, timing });
-      },
-      (error: unknown) => job.settle(error instanceof Error ? error : new Error(String(error))),
-    );
-    return true;
+          totalMs: done - request.enqueuedAt,
+        },
+      });
+    } catch (error) {
+      job.settle(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.#scheduler.complete(instance);
+    }
   }
 
   async #run(instance: number, batch: Array<QueuedRequest<Job>>): Promise<void> {
+    if (instance === this.config.instances && batch[0]) return this.#runInline(instance, batch[0]);
     const clock = this.#clock;
     const started = clock.now();
     const rows = batch.map((r) => r.rows);

@@ -2,22 +2,29 @@
  * Short runs on the calling thread, beside the workers: the engine's `inlineBelowMs`.
  *
  * A worker costs a hop each way (~0.3-0.8 ms on 2 cores, with its colder caches), which is as much
- * as a small model's whole inference (the PP-OCR classifier at 48x192: 0.7 ms bare). The 'main'
- * placement avoids the hop but then runs everything on the caller's thread, and a layout chosen at
- * start-up cannot know the shapes traffic will bring (a dynamic model calibrates at its default
- * size). So a worker layout keeps a second, single-threaded session on the calling thread and
- * sends it a request when
- *   - the request's shape is known here to run within `maxMs`; a shape not yet run here is tried
- *     when the workers' estimate for it is within PROBE_FACTOR × `maxMs` (theirs includes the hop,
- *     the copies and the contention of a loaded machine: the classifier's 0.7 ms run read 2.4-4.8
- *     ms there), and learned from its second run on (the first run of a shape is cold);
- *   - nothing is queued for the workers (a queue means load: the calling thread has I/O to do) and
- *     the session here is not already running.
- * Everything else goes to the workers as before. Blocking the calling thread for up to `maxMs` is
- * the price, as with the naive server that calls session.run on its HTTP thread.
+ * as a small model's whole inference (the PP-OCR classifier at 48x192: 0.7 ms bare, 3.0 ms p75
+ * through an idle worker on a 2-core VM with the client beside it). The 'main' placement avoids the
+ * hop but then runs everything on the caller's thread, and a layout chosen at start-up cannot know
+ * the shapes traffic will bring (a dynamic model calibrates at its default size). So a worker
+ * layout keeps a second, single-threaded session on the calling thread as one more instance of the
+ * scheduler (its ExtraInstance), with its own latency model: each request goes where it is
+ * predicted to finish first, here or on a worker. This instance takes a shape
+ *   - known here to run within `maxMs` (learned from its second run on: the first run of a shape
+ *     is cold);
+ *   - not run here yet, when the workers' estimate is within PROBE_FACTOR × `maxMs` (theirs
+ *     includes the hop, the copies and the contention of a loaded machine);
+ *   - learned over the bound, once in a while (RETRY_MS), in case the machine was busy then.
+ * Blocking the calling thread for up to `maxMs` is the price, as with the naive server that calls
+ * session.run on its HTTP thread; under load that thread's I/O delays the runs here, which the
+ * estimate learns, and the workers take more.
  *
- * The session is made the first time a shape qualifies, and warmed with that request's inputs
- * before it takes any; the warm runs teach that shape's estimate.
+ * The engine warms the session at start-up with its warm-up inputs (`warm`); that teaches the
+ * warm-up shape's estimate and a cost per input element, which says whether another shape may be
+ * short enough to try here (a dynamic model warms at its default size: the PP-OCR classifier at
+ * 640x640, 38 ms, so 48x192 requests, 44× fewer elements, are tried here, while a worker's first
+ * estimate of them, learned while the machine was busy, read 12 ms and kept them from it). A model
+ * with fixed shapes that runs far over the bound lets the session go. Without a warm-up, the session
+ * is made the first time a shape qualifies by the workers' estimate (`consider`).
  */
 import { performance } from 'node:perf_hooks';
 import { LatencyModels } from './latency-model.js';
@@ -27,6 +34,13 @@ import { copyFeeds, type WireFeeds } from './tensors.js';
 import type { RunResult } from './worker-pool.js';
 
 const WARMUP_RUNS = 3;
+
+/** Input elements per row of a shape key ("3x48x192|..."), summed over the inputs. */
+function elements(shapeKey: string): number {
+  let n = 0;
+  for (const part of shapeKey.split('|')) n += part === '' ? 1 : part.split('x').reduce((p, d) => p * Number(d), 1);
+  return Math.max(1, n);
+}
 /**
  * A shape not yet run here is tried when the workers' estimate is within this many × maxMs: the
  * classifier read 4.8-7.0 ms through a worker under load (0.7 ms bare), yolox_nano 11 ms and more,
@@ -46,13 +60,11 @@ export class InlineRunner {
   readonly #latency = new LatencyModels();
   readonly #ranBefore = new Set<string>();
   #pool: MainThreadPool | undefined;
-  #starting = false;
   #ready = false;
-  #busy = false;
   #closed = false;
-  /** The next run is a retry of a shape learned over the bound. */
-  #trial = false;
   #running: Promise<unknown> = Promise.resolve();
+  /** ms per input element, from the warm-up shape's runs here. */
+  #perElement: number | undefined;
   /** Requests answered here. */
   runs = 0;
 
@@ -61,58 +73,76 @@ export class InlineRunner {
     this.#maxMs = maxMs;
   }
 
-  /** Whether a request of this shape should run here now (see the file's comment). */
-  wants(shapeKey: string, workerEstimateMs: number | undefined, feeds: WireFeeds, deadlineMs?: number): boolean {
-    if (this.#busy || this.#closed) return false;
+  /**
+   * The estimate for a request of this shape here (ms), 0 for a probe or a retry (taken at the next
+   * chance, to learn from), undefined when this instance cannot take it now.
+   */
+  estimate(shapeKey: string, rows: number, workerMs: number | undefined): number | undefined {
+    if (!this.#ready || this.#closed) return undefined;
     const model = this.#latency.for(shapeKey);
-    const own = model.estimate(1);
+    const own = model.estimate(rows);
     if (own !== undefined) {
-      // One that would finish late goes to the scheduler, which refuses it at once.
-      if (own <= this.#maxMs) return deadlineMs === undefined || own <= deadlineMs;
+      if (own <= this.#maxMs) return own;
       // Learned over the bound, maybe while the machine was busy: tried again once in a while, as the
       // scheduler's trials (the estimate learns only from runs here).
-      if (own > RETRY_FACTOR * this.#maxMs || performance.now() - model.lastObservedAt < RETRY_MS) return false;
-      this.#trial = true;
-      return true;
+      const due = own <= RETRY_FACTOR * this.#maxMs && performance.now() - model.lastObservedAt >= RETRY_MS;
+      return due ? 0 : undefined;
     }
-    if (workerEstimateMs === undefined || workerEstimateMs > PROBE_FACTOR * this.#maxMs) return false;
-    if (!this.#ready) {
-      this.#start(shapeKey, feeds);
-      return false;
-    }
-    return true;
+    return this.#worthProbing(shapeKey, rows, workerMs) ? 0 : undefined;
   }
 
-  async run(shapeKey: string, feeds: WireFeeds): Promise<RunResult> {
+  #worthProbing(shapeKey: string, rows: number, workerMs: number | undefined): boolean {
+    if (this.#perElement !== undefined && this.#perElement * rows * elements(shapeKey) <= this.#maxMs) return true;
+    return workerMs !== undefined && workerMs <= PROBE_FACTOR * this.#maxMs;
+  }
+
+  /**
+   * Starts and warms the session with the engine's warm-up inputs, and learns the cost per element.
+   * `fixed`: the model takes no other shape, so one far over the bound never runs here.
+   */
+  async warm(shapeKey: string, rows: number, feeds: WireFeeds, fixed: boolean): Promise<void> {
+    if (this.#pool || this.#closed) return;
+    this.#start(shapeKey, rows, feeds);
+    await this.#running;
+    const own = this.#latency.for(shapeKey).estimate(rows);
+    if (own === undefined || !this.#ready) return;
+    this.#perElement = own / (rows * elements(shapeKey));
+    if (fixed && own > RETRY_FACTOR * this.#maxMs) {
+      this.#closed = true;
+      await (this.#pool as MainThreadPool | undefined)?.close();
+    }
+  }
+
+  /** Starts the session when a request's shape may run here (see the file's comment). */
+  consider(shapeKey: string, rows: number, workerMs: number | undefined, feeds: WireFeeds): void {
+    if (this.#pool || this.#closed || workerMs === undefined || workerMs > PROBE_FACTOR * this.#maxMs) return;
+    this.#start(shapeKey, rows, feeds);
+  }
+
+  async run(shapeKey: string, rows: number, feeds: WireFeeds): Promise<RunResult> {
     const pool = this.#pool as MainThreadPool;
-    const trial = this.#trial;
-    this.#trial = false;
-    this.#busy = true;
+    const own = this.#latency.for(shapeKey).estimate(rows);
+    const trial = own !== undefined && own > this.#maxMs;
     const t0 = performance.now();
     const run = pool.run(0, feeds);
     this.#running = run.catch(() => undefined);
-    try {
-      const result = await run;
-      this.#observe(shapeKey, performance.now() - t0, trial);
-      this.runs++;
-      return result;
-    } finally {
-      this.#busy = false;
-    }
+    const result = await run;
+    this.#observe(shapeKey, rows, performance.now() - t0, trial);
+    this.runs++;
+    return result;
   }
 
-  #observe(shapeKey: string, ms: number, trial = false): void {
-    if (this.#ranBefore.has(shapeKey)) {
-      this.#latency.for(shapeKey).observe(1, ms, performance.now(), trial);
+  #observe(shapeKey: string, rows: number, ms: number, trial = false): void {
+    const key = `${rows}|${shapeKey}`;
+    if (this.#ranBefore.has(key)) {
+      this.#latency.for(shapeKey).observe(rows, ms, performance.now(), trial);
       return;
     }
     if (this.#ranBefore.size >= MAX_SHAPES) this.#ranBefore.clear();
-    this.#ranBefore.add(shapeKey);
+    this.#ranBefore.add(key);
   }
 
-  #start(shapeKey: string, feeds: WireFeeds): void {
-    if (this.#starting) return;
-    this.#starting = true;
+  #start(shapeKey: string, rows: number, feeds: WireFeeds): void {
     // The request's own buffers may move to a worker meanwhile: warm with a copy.
     const warm = copyFeeds(feeds);
     const pool = new MainThreadPool(this.#init, () => undefined);
@@ -123,7 +153,7 @@ export class InlineRunner {
         for (let i = 0; i < WARMUP_RUNS && !this.#closed; i++) {
           const t0 = performance.now();
           await pool.run(0, warm);
-          this.#observe(shapeKey, performance.now() - t0);
+          this.#observe(shapeKey, rows, performance.now() - t0);
         }
         if (!this.#closed) this.#ready = true;
       } catch {

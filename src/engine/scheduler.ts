@@ -14,7 +14,10 @@
  *   the point where the extra waiting would make that deadline unmeetable;
  * - admission: a full queue, a deadline already past, or a deadline the latency model says cannot
  *   be met behind the work already queued are refused at once; queued requests whose deadline
- *   passes are expired. Every refusal goes through `refuse` with a typed error: nothing is dropped.
+ *   passes are expired. Every refusal goes through `refuse` with a typed error: nothing is dropped;
+ * - without batching, an extra instance of another speed may join the workers (the engine's
+ *   session on the calling thread: no hop, but one at a time): each request goes where it is
+ *   predicted to finish first, which may mean waiting for that instance while a worker is free.
  */
 import { RtinferError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
@@ -55,8 +58,20 @@ export interface SchedulerHooks<T> {
   refuse(request: QueuedRequest<T>, error: RtinferError): void;
 }
 
+/**
+ * An instance whose speed differs from the workers' (the engine's session on the calling thread),
+ * dispatched as instance number `instances`. Its estimate is its own; undefined where it cannot take
+ * a request of that shape now.
+ */
+export interface ExtraInstance {
+  estimate(shapeKey: string, rows: number, workerMs: number | undefined): number | undefined;
+}
+
 export interface SchedulerOptions<T> {
+  /** Workers, numbered from 0. */
   instances: number;
+  /** Mode 'none' only: one more instance after the workers. */
+  extra?: ExtraInstance;
   policy: BatchPolicy;
   maxQueueSize: number;
   clock: Clock;
@@ -81,6 +96,8 @@ interface Instance {
 
 /** At most one trial run per second of a request predicted too slow (see #trialDue). */
 export const TRIAL_INTERVAL_MS = 1000;
+/** Queued requests looked at per pump when placing them on instances of different speeds. */
+const LOOKAHEAD = 16;
 
 type Decision<T> =
   { kind: 'empty' } | { kind: 'wait'; until: number } | { kind: 'run'; batch: Array<QueuedRequest<T>> };
@@ -103,8 +120,11 @@ export class Scheduler<T> {
   #lastTrial = Number.NEGATIVE_INFINITY;
 
   constructor(options: SchedulerOptions<T>) {
+    if (options.extra && options.policy.mode !== 'none')
+      throw new Error('an extra instance runs requests one at a time: batching must be off');
     this.#o = options;
-    this.#instances = Array.from({ length: options.instances }, () => ({ busy: false, available: true, until: 0 }));
+    const count = options.instances + (options.extra ? 1 : 0);
+    this.#instances = Array.from({ length: count }, () => ({ busy: false, available: true, until: 0 }));
   }
 
   get queueDepth(): number {
@@ -245,25 +265,81 @@ export class Scheduler<T> {
   #pumpOnce(): void {
     const now = this.#o.clock.now();
     this.#expire(now);
-    let wakeAt = Number.POSITIVE_INFINITY;
+    let wakeAt = this.#o.extra ? this.#placeSingles(now) : this.#startBatches(now);
+    for (const r of this.#each()) if (r.deadline !== undefined) wakeAt = Math.min(wakeAt, r.deadline);
+    this.#arm(wakeAt);
+  }
+
+  /** Starts a batch on each free instance that should get one now; returns when to look again. */
+  #startBatches(now: number): number {
     for (let i = 0; i < this.#instances.length; i++) {
       const inst = this.#instances[i] as Instance;
       if (inst.busy || !inst.available) continue;
       const d = this.#decide(now);
       if (d.kind === 'empty') break;
-      if (d.kind === 'wait') {
-        wakeAt = Math.min(wakeAt, d.until);
-        break;
-      }
-      this.#remove(d.batch);
+      if (d.kind === 'wait') return d.until;
       const rows = d.batch.reduce((s, r) => s + r.rows, 0);
-      inst.busy = true;
-      inst.until = now + (this.#o.latency.for(d.batch[0]?.shapeKey ?? '').estimate(rows) ?? 0);
-      for (const r of d.batch) r.dispatchedAt = now;
-      this.#o.hooks.dispatch(i, d.batch);
+      this.#start(i, d.batch, now, this.#o.latency.for(d.batch[0]?.shapeKey ?? '').estimate(rows));
     }
-    for (const r of this.#each()) if (r.deadline !== undefined) wakeAt = Math.min(wakeAt, r.deadline);
-    this.#arm(wakeAt);
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Instances of different speeds, no batching: each queued request (in service order, the first
+   * LOOKAHEAD) goes to the instance predicted to finish it first, counting what that instance runs
+   * or was promised. A free instance starts it now; a busy one keeps it queued, promised, until it
+   * is free (complete() pumps again, and every pump places afresh).
+   */
+  #placeSingles(now: number): number {
+    const n = this.#instances.length;
+    const freeAt = this.#instances.map((inst) =>
+      !inst.available ? Number.POSITIVE_INFINITY : inst.busy ? Math.max(now, inst.until) : now,
+    );
+    const open = this.#instances.map((inst) => inst.available && !inst.busy);
+    let free = open.filter(Boolean).length;
+    let looked = 0;
+    const starts: Array<[number, QueuedRequest<T>, number | undefined]> = [];
+    for (const r of this.#each()) {
+      if (free === 0 || looked++ >= LOOKAHEAD) break;
+      let best = -1;
+      let bestFinish = Number.POSITIVE_INFINITY;
+      let bestEst: number | undefined;
+      for (let i = 0; i < n; i++) {
+        if (freeAt[i] === Number.POSITIVE_INFINITY) continue;
+        const est = this.#estimate(i, r.shapeKey, r.rows);
+        if (est === undefined && i >= this.#o.instances) continue;
+        const finish = (freeAt[i] as number) + (est ?? 0);
+        // Ties go to an instance free now.
+        if (finish < bestFinish || (finish === bestFinish && open[i] === true && open[best] !== true)) {
+          best = i;
+          bestFinish = finish;
+          bestEst = est;
+        }
+      }
+      if (best < 0) break;
+      freeAt[best] = bestFinish;
+      if (open[best] !== true) continue;
+      open[best] = false;
+      free--;
+      starts.push([best, r, bestEst]);
+    }
+    for (const [i, r, est] of starts) this.#start(i, [r], now, est);
+    return Number.POSITIVE_INFINITY;
+  }
+
+  #start(instance: number, batch: Array<QueuedRequest<T>>, now: number, estimateMs: number | undefined): void {
+    const inst = this.#instances[instance] as Instance;
+    this.#remove(batch);
+    inst.busy = true;
+    inst.until = now + (estimateMs ?? 0);
+    for (const r of batch) r.dispatchedAt = now;
+    this.#o.hooks.dispatch(instance, batch);
+  }
+
+  /** Instance i's estimate for `rows` of a shape: the workers' model, or the extra instance's own. */
+  #estimate(i: number, shapeKey: string, rows: number): number | undefined {
+    const workers = this.#o.latency.for(shapeKey).estimate(rows);
+    return i < this.#o.instances ? workers : this.#o.extra?.estimate(shapeKey, rows, workers);
   }
 
   #arm(at: number): void {
@@ -376,20 +452,33 @@ export class Scheduler<T> {
 
   #predictCompletion(now: number, priority: number, rows: number, shapeKey: string): number | undefined {
     const { policy } = this.#o;
-    const latency = this.#o.latency.for(shapeKey);
-    if (latency.empty) return undefined;
+    if (this.#o.latency.for(shapeKey).empty && !this.#o.extra) return undefined;
     let ahead = rows;
     for (const r of this.#each()) if (r.priority >= priority) ahead += r.rows;
     const perBatch = policy.mode === 'none' ? 1 : policy.maxBatchSize;
-    const free = this.#instances.filter((i) => i.available).map((i) => (i.busy ? Math.max(now, i.until) : now));
-    if (free.length === 0) return undefined;
-    let finish = now;
+    const freeAt = this.#instances.map((inst) =>
+      !inst.available ? undefined : inst.busy ? Math.max(now, inst.until) : now,
+    );
+    let finish: number | undefined;
     while (ahead > 0) {
       const take = Math.min(perBatch, ahead);
       ahead -= take;
-      free.sort((a, b) => a - b);
-      finish = (free[0] as number) + (latency.estimate(take) ?? 0);
-      free[0] = finish;
+      // Each batch ahead, and then this one, on the instance that would finish it first.
+      let best = -1;
+      let bestFinish = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < freeAt.length; i++) {
+        const at = freeAt[i];
+        if (at === undefined) continue;
+        const est = this.#estimate(i, shapeKey, take);
+        if (est === undefined) continue;
+        if (at + est < bestFinish) {
+          best = i;
+          bestFinish = at + est;
+        }
+      }
+      if (best < 0) return undefined;
+      freeAt[best] = bestFinish;
+      finish = bestFinish;
     }
     return finish;
   }

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RtinferError, type ErrorCode, type ErrorKind } from '../../src/errors.js';
 import { LatencyModels } from '../../src/engine/latency-model.js';
-import { Scheduler, TRIAL_INTERVAL_MS, type BatchMode, type SubmitOptions } from '../../src/engine/scheduler.js';
+import {
+  Scheduler,
+  TRIAL_INTERVAL_MS,
+  type BatchMode,
+  type ExtraInstance,
+  type SubmitOptions,
+} from '../../src/engine/scheduler.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 interface Dispatch {
@@ -26,6 +32,7 @@ interface HarnessOptions {
   maxQueueDelayMs?: number;
   preferredBatchSizes?: number[];
   maxQueueSize?: number;
+  extra?: ExtraInstance;
 }
 
 /** A scheduler on a fake clock whose executor only records what it was asked to run. */
@@ -37,6 +44,7 @@ function harness(o: HarnessOptions = {}) {
   const mode = o.mode ?? 'none';
   const scheduler = new Scheduler<string>({
     instances: o.instances ?? 1,
+    ...(o.extra ? { extra: o.extra } : {}),
     policy: {
       mode,
       maxBatchSize: o.maxBatchSize ?? (mode === 'none' ? 1 : 8),
@@ -144,6 +152,63 @@ describe('Scheduler mode none', () => {
     h.scheduler.complete(1);
     assert.deepEqual(h.dispatches[3], { instance: 1, items: ['d'], rows: 1, shapes: ['x'], at: 0 });
     assert.equal(h.scheduler.queueDepth, 0);
+  });
+});
+
+describe('Scheduler with an extra instance of another speed', () => {
+  /** The calling thread's session as the engine has it: 1 ms for shape x, nothing for 'big'. */
+  const fast: ExtraInstance = { estimate: (shape) => (shape === 'x' ? 1 : undefined) };
+
+  it('places each request where it is predicted to finish first, waiting for the faster instance while a worker is free', () => {
+    const h = harness({ mode: 'none', instances: 1, extra: fast });
+    h.latency.for('x').observe(1, 3);
+    h.submit('a'); // extra: ends at 1, the worker at 3
+    h.submit('b'); // extra after a: 2, still before the worker's 3: promised to it, queued
+    assert.deepEqual(
+      h.dispatches.map((d) => [d.instance, d.items]),
+      [[1, ['a']]],
+    );
+    assert.equal(h.scheduler.queueDepth, 1);
+    h.submit('c'); // extra after a and b: 3, a tie with the free worker, which takes it now
+    assert.deepEqual(h.dispatches[1], { instance: 0, items: ['c'], rows: 1, shapes: ['x'], at: 0 });
+    h.clock.advance(1);
+    h.scheduler.complete(1);
+    assert.deepEqual(h.dispatches[2], { instance: 1, items: ['b'], rows: 1, shapes: ['x'], at: 1 });
+    assert.equal(h.scheduler.queueDepth, 0);
+  });
+
+  it('leaves a shape it cannot take to the workers', () => {
+    const h = harness({ mode: 'none', instances: 1, extra: fast });
+    h.latency.for('big').observe(1, 50);
+    h.submit('a', { shapeKey: 'big' });
+    h.submit('b', { shapeKey: 'big' });
+    assert.deepEqual(
+      h.dispatches.map((d) => [d.instance, d.items]),
+      [[0, ['a']]],
+    );
+    h.scheduler.complete(0);
+    assert.deepEqual(
+      h.dispatches.map((d) => d.instance),
+      [0, 0],
+    );
+  });
+
+  it('admits a deadline that only the faster instance can meet, and refuses past what it can', () => {
+    const h = harness({ mode: 'none', instances: 1, extra: fast });
+    h.latency.for('x').observe(1, 10);
+    h.submit('a', { deadline: 2 }); // extra, ends at 1
+    h.submit('b', { deadline: 2.5 }); // extra after a: 2
+    assertThrowsRti(() => h.submit('c', { deadline: 2.5 }), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'refused');
+    h.submit('d', { deadline: 10 }); // extra after b: 3, before the worker's 10
+    assert.deepEqual(
+      h.dispatches.map((d) => [d.instance, d.items]),
+      [[1, ['a']]],
+    );
+    assert.equal(h.scheduler.queueDepth, 2);
+  });
+
+  it('needs batching off', () => {
+    assert.throws(() => harness({ mode: 'adaptive', instances: 1, extra: fast }), /batching must be off/);
   });
 });
 
