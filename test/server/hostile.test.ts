@@ -395,7 +395,10 @@ test('shutdown: readiness goes at once, streams get a close frame, a stalled upl
 });
 
 test('health tells the truth: a worker crash answers 503 with Retry-After, and readiness follows the workers', async () => {
-  const s = createRtinferServer(validateConfig({ port: 0, models: [MODEL] }), { log: () => undefined });
+  // Every request to the workers (none on the HTTP thread's session), so that one meets the crash.
+  const s = createRtinferServer(validateConfig({ port: 0, models: [{ ...MODEL, inlineBelowMs: 0 }] }), {
+    log: () => undefined,
+  });
   const url = await s.listen();
   await s.ready();
   try {
@@ -420,7 +423,10 @@ test('health tells the truth: a worker crash answers 503 with Retry-After, and r
 });
 
 test('a model whose worker restarts keep failing is not ready, and says why in its metadata, the index and /metrics', async () => {
-  const s = createRtinferServer(validateConfig({ port: 0, models: [MODEL] }), { log: () => undefined });
+  // Every request to the workers (none on the HTTP thread's session), so that one meets the crash.
+  const s = createRtinferServer(validateConfig({ port: 0, models: [{ ...MODEL, inlineBelowMs: 0 }] }), {
+    log: () => undefined,
+  });
   const url = await s.listen();
   await s.ready();
   try {
