@@ -34,6 +34,7 @@ import {
   splitOutputs,
   stackFeeds,
   toOrtFeeds,
+  shapeKeyOf,
   validateInputs,
   type TensorLike,
   type WireFeeds,
@@ -139,6 +140,16 @@ export interface Engine {
   readonly config: EngineConfig;
   infer(inputs: Inputs, options?: InferOptions): Promise<Outputs>;
   inferWithTiming(inputs: Inputs, options?: InferOptions): Promise<{ outputs: Outputs; timing: RequestTiming }>;
+  /**
+   * Throws the refusal a request with these input dimensions would get now (engine closed, queue
+   * full, deadline predicted unmeetable), before its data exists: a server asks as soon as it has a
+   * request's header, and answers 503 without reading the rest of its body. Dimensions that do not
+   * fit the model pass here (the request itself then gets the full check).
+   */
+  check(
+    dims: Readonly<Record<string, readonly number[]>>,
+    options?: Pick<InferOptions, 'deadlineMs' | 'priority'>,
+  ): void;
   stats(): EngineStats;
   /** What the workers are doing now: for readiness probes and alerts. */
   health(): EngineHealth;
@@ -349,6 +360,30 @@ export class InferenceEngine implements Engine {
   async inferWithTiming(inputs: Inputs, options?: InferOptions): Promise<{ outputs: Outputs; timing: RequestTiming }> {
     const { outputs, timing } = await this.#submit(inputs, options);
     return { outputs: toOrtFeeds(outputs), timing };
+  }
+
+  check(
+    dims: Readonly<Record<string, readonly number[]>>,
+    options: Pick<InferOptions, 'deadlineMs' | 'priority'> = {},
+  ): void {
+    const shape = shapeKeyOf(this.inputs, dims, this.#batchable);
+    if (!shape) return;
+    const p = options.priority;
+    if (p !== undefined && !(Number.isInteger(p) && p >= PRIORITY_RANGE.min && p <= PRIORITY_RANGE.max)) return;
+    const { deadlineMs } = options;
+    if (deadlineMs !== undefined && !(deadlineMs > 0)) return;
+    try {
+      this.#scheduler.check({
+        rows: shape.rows,
+        shapeKey: shape.shapeKey,
+        priority: p ?? 0,
+        ...(deadlineMs !== undefined ? { deadline: this.#clock.now() + deadlineMs } : {}),
+      });
+    } catch (error) {
+      this.#metrics.counts.submitted++;
+      this.#metrics.outcome(error);
+      throw error;
+    }
   }
 
   stats(): EngineStats {

@@ -144,8 +144,13 @@ export class Scheduler<T> {
     return this.#queues.size;
   }
 
-  /** Queues a request or throws the refusal (queue full, deadline unmeetable, closed). */
-  submit(options: SubmitOptions<T>): QueuedRequest<T> {
+  /**
+   * Throws the refusal that `submit` would throw for such a request now (closed, queue full,
+   * deadline passed or predicted unmeetable), without queueing anything: a server asks this as soon
+   * as it knows a request's shape and deadline, before the rest of its body has arrived. Returns
+   * whether it would be a trial (admitted although predicted late).
+   */
+  check(options: Omit<SubmitOptions<T>, 'item'>): boolean {
     const now = this.#o.clock.now();
     if (this.#closed) throw new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine is closed and takes no new requests');
     if (this.#size >= this.#o.maxQueueSize) {
@@ -154,22 +159,25 @@ export class Scheduler<T> {
         `queue full (${this.#size} of maxQueueSize ${this.#o.maxQueueSize} waiting): retry later`,
       );
     }
+    if (options.deadline === undefined) return false;
+    if (options.deadline <= now)
+      throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'the deadline has already passed');
+    const predicted = this.#predictCompletion(now, options.priority ?? 0, options.rows, options.shapeKey);
+    if (predicted === undefined || predicted <= options.deadline) return false;
+    if (this.#trialDue(now, options.shapeKey)) return true;
+    throw new RtinferError(
+      'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
+      `cannot finish in time: predicted ${(predicted - now).toFixed(1)} ms, ` +
+        `deadline in ${(options.deadline - now).toFixed(1)} ms`,
+    );
+  }
+
+  /** Queues a request or throws the refusal (queue full, deadline unmeetable, closed). */
+  submit(options: SubmitOptions<T>): QueuedRequest<T> {
+    const now = this.#o.clock.now();
+    const trial = this.check(options);
+    if (trial) this.#lastTrial = now;
     const priority = options.priority ?? 0;
-    let trial = false;
-    if (options.deadline !== undefined) {
-      if (options.deadline <= now)
-        throw new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'the deadline has already passed');
-      const predicted = this.#predictCompletion(now, priority, options.rows, options.shapeKey);
-      trial = predicted !== undefined && predicted > options.deadline && this.#trialDue(now, options.shapeKey);
-      if (trial) this.#lastTrial = now;
-      else if (predicted !== undefined && predicted > options.deadline) {
-        throw new RtinferError(
-          'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
-          `cannot finish in time: predicted ${(predicted - now).toFixed(1)} ms, ` +
-            `deadline in ${(options.deadline - now).toFixed(1)} ms`,
-        );
-      }
-    }
     const request: QueuedRequest<T> = {
       id: this.#nextId++,
       item: options.item,

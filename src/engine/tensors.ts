@@ -116,6 +116,29 @@ export function validateInputs(
 }
 
 /**
+ * The rows and shape key validateInputs would give inputs of these dimensions, from the dimensions
+ * alone (a request whose data has not arrived yet); undefined when they do not fit the model.
+ */
+export function shapeKeyOf(
+  specs: readonly TensorSpec[],
+  dims: Readonly<Record<string, readonly number[]>>,
+  batchable: boolean,
+): { rows: number; shapeKey: string } | undefined {
+  const keyParts: string[] = [];
+  let rows = 1;
+  for (const spec of specs) {
+    const d = dims[spec.name];
+    if (!d || d.length !== spec.shape.length || d.some((v) => !Number.isInteger(v) || v <= 0)) return undefined;
+    if (batchable) {
+      if (spec === specs[0]) rows = d[0] ?? 1;
+      else if (d[0] !== rows) return undefined;
+    }
+    keyParts.push((batchable ? d.slice(1) : d).join('x'));
+  }
+  return { rows, shapeKey: keyParts.join('|') };
+}
+
+/**
  * Buffers for input copies, reused: the worker hands them back with its result. A fresh buffer
  * costs its page faults on first touch: copying a 2 MB input (yolox_nano, 1x3x416x416) into a new
  * buffer took 360 µs here, into a reused one 143 µs.

@@ -79,6 +79,13 @@ export interface ReadBodyOptions {
    * external memory triggers.
    */
   pool?: BufferPool;
+  /**
+   * Called once with the body's first `bytes` bytes as soon as they have arrived; what it throws
+   * refuses the request there, and the rest of the body is read and dropped (a v2 request's JSON
+   * header says its shape and deadline: one the engine cannot serve in time is answered at once,
+   * without holding or copying the tensors behind it).
+   */
+  head?: { bytes: number; check: (head: Buffer) => void };
 }
 
 export interface ReceivedBody {
@@ -138,6 +145,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    let head = options.head;
     const fail = (error: Error): void => {
       done = true;
       chunks.length = 0;
@@ -156,6 +164,15 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
         reserved = size;
       }
       chunks.push(c);
+      if (head !== undefined && size >= head.bytes) {
+        const { bytes, check } = head;
+        head = undefined;
+        try {
+          check((chunks.length === 1 ? c : Buffer.concat(chunks)).subarray(0, bytes));
+        } catch (error) {
+          fail(error instanceof Error ? error : new Error(String(error)));
+        }
+      }
     });
     req.on('end', () => {
       if (done) return;

@@ -652,3 +652,26 @@ test("an instance's first run of a shape is cold and does not teach the latency 
     await engine.close();
   }
 });
+
+test('check() refuses from the dimensions alone what a request would be refused now; dimensions that do not fit are left to the request', async () => {
+  const engine = await createEngine({ model: OCR_CLS, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 48, 192] } });
+  try {
+    await engine.infer({ x: clsInput() });
+    const before = engine.stats().counts.unmeetable;
+    assert.throws(
+      () => engine.check({ x: [1, 3, 48, 192] }, { deadlineMs: 0.01 }),
+      hasCode('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE'),
+    );
+    assert.equal(engine.stats().counts.unmeetable, before + 1, 'counted as the refusal it is');
+    engine.check({ x: [1, 3, 48, 192] });
+    engine.check({ x: [1, 3, 48, 192] }, { deadlineMs: 10_000 });
+    engine.check({ x: [1, 3, 48] }, { deadlineMs: 0.01 });
+    engine.check({ y: [1, 3, 48, 192] }, { deadlineMs: 0.01 });
+    engine.check({ x: [1, 3, 48, 192] }, { deadlineMs: 0.01, priority: 99 });
+    assert.equal(engine.stats().counts.unmeetable, before + 1);
+    assert.equal(engine.stats().queueDepth, 0, 'nothing was queued');
+  } finally {
+    await engine.close();
+  }
+  assert.throws(() => engine.check({ x: [1, 3, 48, 192] }), hasCode('RTI_ERR_ENGINE_CLOSED'));
+});

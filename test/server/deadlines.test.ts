@@ -201,3 +201,44 @@ test('large JSON requests beyond what the codec holds get 429; bytes stay reserv
     await s.close();
   }
 });
+
+test('a binary request that cannot make its deadline is answered from its JSON header, before its tensors arrive; the connection stays usable', async () => {
+  const late = encodeInferRequest([x], { parameters: { timeout: 1 } });
+  const good = encodeInferRequest([x]);
+  const headerBytes = Number(late.headers[HEADER_LENGTH]);
+  const port = Number(new URL(base).port);
+  const socket = net.connect(port, '127.0.0.1');
+  let chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const answered = (): Promise<ReturnType<typeof parseAnswer>> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000);
+      const poll = (): void => {
+        const a = parseAnswer(Buffer.concat(chunks).toString('latin1'));
+        const len = Number(a.headers['content-length']);
+        if (a.status > 0 && Number.isFinite(len) && Buffer.byteLength(a.body, 'latin1') >= len) {
+          clearTimeout(timer);
+          resolve(a);
+        } else setTimeout(poll, 5);
+      };
+      poll();
+    });
+  const request = (m: typeof late, connection: string): string =>
+    `POST /v2/models/${CLS}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: ${connection}\r\n` +
+    `Content-Type: application/octet-stream\r\n${HEADER_LENGTH}: ${m.headers[HEADER_LENGTH]}\r\n` +
+    `Content-Length: ${m.body.length}\r\n\r\n`;
+  socket.write(request(late, 'keep-alive'));
+  socket.write(late.body.subarray(0, headerBytes));
+  // Only the JSON header was sent: the answer cannot have waited for the 110 KB of tensor data.
+  const first = await answered();
+  assert.equal(first.status, 504, first.raw.slice(0, 300));
+  assert.match(first.body, /deadline passed while the request was being received/);
+  chunks = [];
+  const closed = new Promise((r) => socket.once('close', r));
+  socket.write(late.body.subarray(headerBytes));
+  socket.write(request(good, 'close'));
+  socket.end(good.body);
+  await closed;
+  const second = parseAnswer(Buffer.concat(chunks).toString('latin1'));
+  assert.equal(second.status, 200, second.raw.slice(0, 300));
+});
