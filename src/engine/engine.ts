@@ -515,7 +515,7 @@ export class InferenceEngine implements Engine {
     const inline = this.#inline as InlineRunner;
     const { item: job, rows, shapeKey } = request;
     try {
-      const result = await inline.run(shapeKey, rows, job.feeds);
+      const result = await inline.run(shapeKey, rows, job.feeds, request.trial === true);
       // Used in place and free now, as on the 'main' placement.
       if (job.owned) this.#buffers.give(buffersOf(job.feeds));
       this.#metrics.batch(1, rows);

@@ -119,10 +119,19 @@ export class InlineRunner {
     this.#start(shapeKey, rows, feeds);
   }
 
-  async run(shapeKey: string, rows: number, feeds: WireFeeds): Promise<RunResult> {
+  /** When this shape's estimate here last learned (-Infinity if never): the scheduler's trials look at it. */
+  lastObservedAt(shapeKey: string): number {
+    return this.#latency.for(shapeKey).lastObservedAt;
+  }
+
+  /**
+   * `trial`: the scheduler admitted it although predicted late (see Scheduler.#trialDue): if it runs
+   * well under the estimate, the estimate here starts over from it.
+   */
+  async run(shapeKey: string, rows: number, feeds: WireFeeds, trial = false): Promise<RunResult> {
     const pool = this.#pool as MainThreadPool;
     const own = this.#latency.for(shapeKey).estimate(rows);
-    const trial = own !== undefined && own > this.#maxMs;
+    trial ||= own !== undefined && own > this.#maxMs;
     const t0 = performance.now();
     const run = pool.run(0, feeds);
     this.#running = run.catch(() => undefined);

@@ -65,6 +65,8 @@ export interface SchedulerHooks<T> {
  */
 export interface ExtraInstance {
   estimate(shapeKey: string, rows: number, workerMs: number | undefined): number | undefined;
+  /** When its estimate for the shape last learned (performance.now() clock; -Infinity if never). */
+  lastObservedAt(shapeKey: string): number;
 }
 
 export interface SchedulerOptions<T> {
@@ -448,7 +450,12 @@ export class Scheduler<T> {
    * one), and at most once per TRIAL_INTERVAL_MS.
    */
   #trialDue(now: number, shapeKey: string): boolean {
-    const stale = now - this.#o.latency.for(shapeKey).lastObservedAt >= TRIAL_INTERVAL_MS;
+    // Either instance kind's estimate may be the one saying "too slow": stale only when neither learned lately.
+    const learned = Math.max(
+      this.#o.latency.for(shapeKey).lastObservedAt,
+      this.#o.extra?.lastObservedAt(shapeKey) ?? Number.NEGATIVE_INFINITY,
+    );
+    const stale = now - learned >= TRIAL_INTERVAL_MS;
     return (
       stale &&
       this.#size === 0 &&

@@ -157,7 +157,34 @@ describe('Scheduler mode none', () => {
 
 describe('Scheduler with an extra instance of another speed', () => {
   /** The calling thread's session as the engine has it: 1 ms for shape x, nothing for 'big'. */
-  const fast: ExtraInstance = { estimate: (shape) => (shape === 'x' ? 1 : undefined) };
+  const fast: ExtraInstance = {
+    estimate: (shape) => (shape === 'x' ? 1 : undefined),
+    lastObservedAt: () => Number.NEGATIVE_INFINITY,
+  };
+
+  it("runs a trial where the estimate that said 'too slow' lives, and counts that estimate's learning as fresh", () => {
+    let learnedAt = Number.NEGATIVE_INFINITY;
+    const slow: ExtraInstance = { estimate: () => 5, lastObservedAt: () => learnedAt };
+    const h = harness({ mode: 'none', instances: 1, extra: slow });
+    h.latency.for('x').observe(1, 10);
+    h.clock.advance(TRIAL_INTERVAL_MS);
+    h.submit('a', { deadline: h.clock.now() + 2 }); // predicted 5 ms: a trial, on the extra instance
+    assert.deepEqual(
+      h.dispatches.map((d) => [d.instance, d.items]),
+      [[1, ['a']]],
+    );
+    h.clock.advance(1);
+    h.scheduler.complete(1);
+    learnedAt = h.clock.now();
+    h.clock.advance(TRIAL_INTERVAL_MS);
+    // Another second passed since the last trial, but the extra instance learned 1 s ago only now: refused.
+    learnedAt = h.clock.now() - 10;
+    assertThrowsRti(
+      () => h.submit('b', { deadline: h.clock.now() + 2 }),
+      'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
+      'refused',
+    );
+  });
 
   it('places each request where it is predicted to finish first, waiting for the faster instance while a worker is free', () => {
     const h = harness({ mode: 'none', instances: 1, extra: fast });
