@@ -7,7 +7,8 @@
  * are in), made non-decreasing in the batch size. Why not a higher percentile: on a shared
  * 2-core machine a p90 over a small window is the one slowest run, and one 16 ms outlier at batch
  * 4 made the engine refuse most requests at half its capacity and stop batching (measured on the
- * PP-OCR classifier at 300 q/s with a 6.8 ms deadline).
+ * PP-OCR classifier at 300 q/s with a 6.8 ms deadline). Admission asks for the median instead
+ * (see Scheduler.#predictCompletion).
  */
 
 import { quantileSorted, sortSamples } from '../stats/sorted.js';
@@ -28,7 +29,7 @@ export interface LatencyPoint {
 export class LatencyModel {
   readonly #windows = new Map<number, number[]>();
   readonly #counts = new Map<number, number>();
-  /** Each size's window quantile, computed on first use after the window last changed. */
+  /** Each size's window quantile (p75, and the median under key -size), computed on first use after the window last changed. */
   readonly #rawCache = new Map<number, number>();
   /** When the last observation came (on the caller's clock); -Infinity if never told. */
   lastObservedAt = Number.NEGATIVE_INFINITY;
@@ -55,6 +56,7 @@ export class LatencyModel {
     w.push(ms);
     if (w.length > WINDOW) w.shift();
     this.#rawCache.delete(batchSize);
+    this.#rawCache.delete(-batchSize);
     this.#counts.set(batchSize, (this.#counts.get(batchSize) ?? 0) + 1);
   }
 
@@ -62,32 +64,34 @@ export class LatencyModel {
     return this.#windows.size === 0;
   }
 
-  #raw(b: number): number | undefined {
-    const cached = this.#rawCache.get(b);
+  #raw(b: number, median: boolean): number | undefined {
+    const key = median ? -b : b;
+    const cached = this.#rawCache.get(key);
     if (cached !== undefined) return cached;
     const w = this.#windows.get(b);
     if (!w || w.length === 0) return undefined;
-    const v = quantileSorted(sortSamples(w), w.length >= MIN_FOR_QUANTILE ? QUANTILE : 0.5);
-    this.#rawCache.set(b, v);
+    const v = quantileSorted(sortSamples(w), !median && w.length >= MIN_FOR_QUANTILE ? QUANTILE : 0.5);
+    this.#rawCache.set(key, v);
     return v;
   }
 
   /** The size's own estimate, raised to the largest of the smaller sizes: more rows never run faster. */
-  #measured(b: number): number | undefined {
-    const own = this.#raw(b);
+  #measured(b: number, median = false): number | undefined {
+    const own = this.#raw(b, median);
     if (own === undefined) return undefined;
     let m = own;
-    for (const s of this.#windows.keys()) if (s < b) m = Math.max(m, this.#raw(s) ?? 0);
+    for (const s of this.#windows.keys()) if (s < b) m = Math.max(m, this.#raw(s, median) ?? 0);
     return m;
   }
 
   /**
    * Estimated ms for a batch of b rows; undefined before any observation. Unmeasured sizes are
    * interpolated between measured neighbours, or extrapolated linearly from the two largest
-   * (proportionally from a single point, which over-estimates: batching is sub-linear).
+   * (proportionally from a single point, which over-estimates: batching is sub-linear). `median`:
+   * from the windows' medians instead of their p75s (admission, see Scheduler.#predictCompletion).
    */
-  estimate(b: number): number | undefined {
-    const exact = this.#measured(b);
+  estimate(b: number, median = false): number | undefined {
+    const exact = this.#measured(b, median);
     if (exact !== undefined) return exact;
     const sizes = [...this.#windows.keys()].sort((x, y) => x - y);
     if (sizes.length === 0) return undefined;
@@ -96,16 +100,16 @@ export class LatencyModel {
     const lo = below[below.length - 1];
     const hi = above[0];
     if (lo !== undefined && hi !== undefined) {
-      const a = this.#measured(lo) ?? 0;
-      const c = this.#measured(hi) ?? 0;
+      const a = this.#measured(lo, median) ?? 0;
+      const c = this.#measured(hi, median) ?? 0;
       return a + ((c - a) * (b - lo)) / (hi - lo);
     }
-    if (hi !== undefined) return this.#measured(hi);
+    if (hi !== undefined) return this.#measured(hi, median);
     const top = sizes[sizes.length - 1] as number;
-    const topMs = this.#measured(top) ?? 0;
+    const topMs = this.#measured(top, median) ?? 0;
     const prev = sizes[sizes.length - 2];
     if (prev === undefined) return (topMs * b) / top;
-    const slope = Math.max(0, (topMs - (this.#measured(prev) ?? 0)) / (top - prev));
+    const slope = Math.max(0, (topMs - (this.#measured(prev, median) ?? 0)) / (top - prev));
     return topMs + slope * (b - top);
   }
 
