@@ -22,26 +22,11 @@ import { inputFromReport } from '../compare/sources.js';
 import { sortSamples } from '../stats/sorted.js';
 import { exitCodeOf } from './exit-codes.js';
 import { writeOutput } from './output.js';
-import {
-  benchJudge,
-  GATE_OPTIONS,
-  gateFrom,
-  openStoreFor,
-  recordAndGate,
-  STORE_OPTIONS,
-  storeSettingsFrom,
-} from './store-flags.js';
+import { benchJudge, GATE_OPTIONS, openStoreAndGate, recordAndGate, STORE_OPTIONS } from './store-flags.js';
 import { createProgressBar } from './progress.js';
 import { renderVideoBench } from '../video/video-bench.js';
 import { videoOptionsFrom } from './predict-video.js';
-import {
-  INPUT_OPTIONS,
-  inputPlanFrom,
-  SESSION_OPTIONS,
-  sessionSettingsFrom,
-  SHAPE_OPTION,
-  shapesFrom,
-} from './session-flags.js';
+import { RUN_OPTIONS, runSettingsFrom } from './session-flags.js';
 
 export const BENCH_COMMAND: CommandSpec = {
   name: 'bench',
@@ -49,9 +34,7 @@ export const BENCH_COMMAND: CommandSpec = {
   usage: 'rtinfer bench [model.onnx] [--scenario NAME] [options]',
   maxPositionals: 1,
   options: [
-    SHAPE_OPTION,
-    ...SESSION_OPTIONS,
-    ...INPUT_OPTIONS,
+    ...RUN_OPTIONS,
     {
       name: 'scenario',
       type: 'string',
@@ -261,9 +244,7 @@ export const BENCH_COMMAND: CommandSpec = {
  */
 export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(BENCH_COMMAND, argv);
-  const session = sessionSettingsFrom(values);
-  const shapes = shapesFrom(values);
-  const input = inputPlanFrom(values);
+  const { session, shapes, input } = runSettingsFrom(values);
   const text = (name: string): string | undefined => stringValue(values, name);
   const warmupText = text('warmup');
   const durationText = text('duration');
@@ -308,20 +289,17 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   if (csv !== undefined) await writeOutput('csv', csv, '');
   if (html !== undefined) await writeOutput('html', html, '');
   // The store and the baseline are checked before the run too: a store that cannot be used fails now.
-  const storeSettings = storeSettingsFrom(values);
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.once('SIGINT', onSignal);
-  let store;
-  let gate;
+  let opened;
   try {
-    store = openStoreFor(storeSettings);
-    gate = await gateFrom(values, store, 'bench');
+    opened = await openStoreAndGate(values, 'bench');
   } catch (error) {
-    await store?.close();
     process.removeListener('SIGINT', onSignal);
     throw error;
   }
+  const { settings: storeSettings, store, gate } = opened;
   const bar = createProgressBar('measuring', !json && process.stdout.isTTY === true);
   try {
     const outcome = await runBench({

@@ -10,14 +10,7 @@ import type { RunStore } from '../store/run-store.js';
 import { parseCommand, parseDurationMs, parseIntOption, stringValue, type CommandSpec } from './args.js';
 import { EXIT } from './exit-codes.js';
 import { writeOutput } from './output.js';
-import {
-  INPUT_OPTIONS,
-  inputPlanFrom,
-  SESSION_OPTIONS,
-  sessionSettingsFrom,
-  SHAPE_OPTION,
-  shapesFrom,
-} from './session-flags.js';
+import { RUN_OPTIONS, runSettingsFrom } from './session-flags.js';
 import { parseThreshold } from './store-flags.js';
 
 export const COMPARE_COMMAND: CommandSpec = {
@@ -55,9 +48,7 @@ export const COMPARE_COMMAND: CommandSpec = {
       description: '--run: measured time per model, split over its blocks (default 10s)',
     },
     { name: 'warmup', type: 'string', value: 'TIME', description: '--run: warm-up per model (default 1s)' },
-    SHAPE_OPTION,
-    ...SESSION_OPTIONS,
-    ...INPUT_OPTIONS,
+    ...RUN_OPTIONS,
     { name: 'json', type: 'boolean', description: 'print the rtinfer.compare/1 JSON report' },
     {
       name: 'html',
@@ -95,9 +86,7 @@ export async function compareCommand(argv: readonly string[], io: { stdout: Node
     try {
       report = await runInterleaved({
         models: [refA, refB],
-        session: sessionSettingsFrom(values),
-        shapes: shapesFrom(values),
-        input: inputPlanFrom(values),
+        ...runSettingsFrom(values),
         threshold,
         ...(text('blocks') !== undefined
           ? { blocks: parseIntOption('blocks', text('blocks') as string, 3, 10_000) }

@@ -97,6 +97,18 @@ export const INPUT_OPTIONS: readonly OptionSpec[] = [
   { name: 'seed', type: 'string', value: 'N', description: 'seed for random inputs (default 1)' },
 ];
 
+/** The options of every command that loads a model and feeds it: shapes, session settings, inputs. */
+export const RUN_OPTIONS: readonly OptionSpec[] = [SHAPE_OPTION, ...SESSION_OPTIONS, ...INPUT_OPTIONS];
+
+/** What RUN_OPTIONS set, parsed in that order. */
+export function runSettingsFrom(values: ParsedValues): {
+  session: SessionSettings;
+  shapes: ShapeOverride[];
+  input: InputPlan;
+} {
+  return { session: sessionSettingsFrom(values), shapes: shapesFrom(values), input: inputPlanFrom(values) };
+}
+
 export function sessionSettingsFrom(values: ParsedValues): SessionSettings {
   const s: SessionSettings = {};
   const text = (name: string): string | undefined => stringValue(values, name);

@@ -117,6 +117,24 @@ export function openStoreFor(s: StoreSettings): RunStore | null {
   return s.path === null ? null : openRunStore(s.path);
 }
 
+/**
+ * Opens the store and resolves the gate before a run, closing the store again when the gate fails
+ * (a baseline typo or --baseline with --no-store), so that nothing is left open on the error path.
+ */
+export async function openStoreAndGate(
+  values: ParsedValues,
+  kind: RunKind,
+): Promise<{ settings: StoreSettings; store: RunStore | null; gate: Gate | null }> {
+  const settings = storeSettingsFrom(values);
+  const store = openStoreFor(settings);
+  try {
+    return { settings, store, gate: await gateFrom(values, store, kind) };
+  } catch (error) {
+    await store?.close();
+    throw error;
+  }
+}
+
 export interface Recorded {
   id: number | null;
   /** The judge's verdict against the baseline, when there was one. */
@@ -131,6 +149,19 @@ export function benchJudge(current: CompareInput, threshold: number, ref: string
   return (baseline) => {
     const c = compareRuns(inputFromStoredRun(baseline, ref), current, { threshold });
     return { regression: c.regression, text: comparisonText(c) };
+  };
+}
+
+/** The judge of a report kind with its own comparison (sweep, tune); null without a gate. */
+export function reportJudge<R>(
+  gate: Gate | null,
+  report: R,
+  compare: (baseline: R, current: R, threshold: number) => { regression: boolean; lines: string[] },
+): Judge | null {
+  if (gate === null) return null;
+  return (baseline) => {
+    const v = compare(baseline.report as R, report, gate.threshold);
+    return { regression: v.regression, text: [`\ncompared with baseline ${baseline.id}:`, ...v.lines].join('\n') };
   };
 }
 

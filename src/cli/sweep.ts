@@ -16,22 +16,8 @@ import { writeOutput } from './output.js';
 import { compareSweeps } from '../compare/report-gates.js';
 import type { SweepReport } from '../loadgen/sweep.js';
 import { exitCodeOf } from './exit-codes.js';
-import {
-  GATE_OPTIONS,
-  gateFrom,
-  openStoreFor,
-  recordAndGate,
-  STORE_OPTIONS,
-  storeSettingsFrom,
-} from './store-flags.js';
-import {
-  INPUT_OPTIONS,
-  inputPlanFrom,
-  SESSION_OPTIONS,
-  sessionSettingsFrom,
-  SHAPE_OPTION,
-  shapesFrom,
-} from './session-flags.js';
+import { GATE_OPTIONS, openStoreAndGate, recordAndGate, reportJudge, STORE_OPTIONS, type Gate } from './store-flags.js';
+import { RUN_OPTIONS, runSettingsFrom } from './session-flags.js';
 
 export const SWEEP_COMMAND: CommandSpec = {
   name: 'sweep',
@@ -41,9 +27,8 @@ export const SWEEP_COMMAND: CommandSpec = {
     '[--instances 1,2] [--threads 1,2] [options]',
   maxPositionals: 1,
   options: [
-    SHAPE_OPTION,
-    ...SESSION_OPTIONS.filter((o) => o.name !== 'threads'),
-    ...INPUT_OPTIONS,
+    // --threads is a grid axis here (below), not one session setting.
+    ...RUN_OPTIONS.filter((o) => o.name !== 'threads'),
     {
       name: 'batch',
       type: 'string',
@@ -107,7 +92,11 @@ function positive(option: string, text: string): number {
 export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(SWEEP_COMMAND, argv);
   const text = (name: string): string | undefined => stringValue(values, name);
-  const { intraOpThreads: _ignored, ...session } = sessionSettingsFrom(values);
+  const {
+    session: { intraOpThreads: _ignored, ...session },
+    shapes,
+    input,
+  } = runSettingsFrom(values);
   const csv = text('csv');
   const html = text('html');
   // Fail on unwritable outputs before a long run.
@@ -117,16 +106,14 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
   ] as const)
     if (file !== undefined) await writeOutput(opt, file, '');
   const json = values['json'] === true;
-  const storeSettings = storeSettingsFrom(values);
-  const store = openStoreFor(storeSettings);
+  const { settings: storeSettings, store, gate } = await openStoreAndGate(values, 'sweep');
   try {
-    const gate = await gateFrom(values, store, 'sweep');
     return await measureAndReport(gate);
   } finally {
     await store?.close();
   }
 
-  async function measureAndReport(gate: Awaited<ReturnType<typeof gateFrom>>): Promise<number> {
+  async function measureAndReport(gate: Gate | null): Promise<number> {
     const duration = text('duration');
     const minQ = text('min-queries');
     const percentile = text('percentile');
@@ -134,8 +121,8 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
       ...(positionals[0] !== undefined ? { model: positionals[0] } : {}),
       ...(text('target') !== undefined ? { target: parseTargetUrl(text('target') ?? '') } : {}),
       ...(values['target-json'] === true ? { targetJson: true } : {}),
-      shapes: shapesFrom(values),
-      input: inputPlanFrom(values),
+      shapes,
+      input,
       session,
       ...(text('batch') !== undefined ? { batch: numbers('batch', text('batch')) as number[] } : {}),
       ...(text('concurrency') !== undefined
@@ -160,12 +147,7 @@ export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS
     if (csv !== undefined) await writeOutput('csv', csv, renderSweepCsv(report));
     if (html !== undefined) await writeOutput('html', html, renderSweepHtml(report));
     io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderSweepText(report) + '\n');
-    const judge = gate
-      ? (base: { id: number; report: unknown }) => {
-          const v = compareSweeps(base.report as SweepReport, report, gate.threshold);
-          return { regression: v.regression, text: [`\ncompared with baseline ${base.id}:`, ...v.lines].join('\n') };
-        }
-      : null;
+    const judge = reportJudge<SweepReport>(gate, report, compareSweeps);
     const recorded = await recordAndGate(store, storeSettings, { kind: 'sweep', report }, gate, judge, (line) => {
       if (!json || line.startsWith('warning')) process.stderr.write(`rtinfer sweep: ${line}\n`);
     });

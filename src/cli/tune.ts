@@ -20,14 +20,7 @@ import { checkWritable, writeOutput } from './output.js';
 import { compareTunes } from '../compare/report-gates.js';
 import type { TuneReport } from '../tune/tune.js';
 import { exitCodeOf } from './exit-codes.js';
-import {
-  GATE_OPTIONS,
-  gateFrom,
-  openStoreFor,
-  recordAndGate,
-  STORE_OPTIONS,
-  storeSettingsFrom,
-} from './store-flags.js';
+import { GATE_OPTIONS, openStoreAndGate, recordAndGate, reportJudge, STORE_OPTIONS } from './store-flags.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { targetExitCode, tuneTarget } from './tune-target.js';
@@ -207,15 +200,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
     if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
   const autoVariants = kinds !== undefined ? autoVariantsFrom(values, kinds, out) : undefined;
-  const storeSettings = storeSettingsFrom(values);
-  const store = openStoreFor(storeSettings);
-  let gate;
-  try {
-    gate = await gateFrom(values, store, 'tune');
-  } catch (error) {
-    await store?.close();
-    throw error;
-  }
+  const { settings: storeSettings, store, gate } = await openStoreAndGate(values, 'tune');
   const progress = (line: string): void => {
     if (!json) process.stderr.write(line + '\n');
   };
@@ -259,13 +244,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
   }
   if (html !== undefined) await writeOutput('html', html, renderTuneHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
-  const tuned = report;
-  const judge = gate
-    ? (base: { id: number; report: unknown }) => {
-        const v = compareTunes(base.report as TuneReport, tuned, gate.threshold);
-        return { regression: v.regression, text: [`\ncompared with baseline ${base.id}:`, ...v.lines].join('\n') };
-      }
-    : null;
+  const judge = reportJudge<TuneReport>(gate, report, compareTunes);
   const recorded = await recordAndGate(store, storeSettings, { kind: 'tune', report }, gate, judge, progress);
   await store?.close();
   if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');

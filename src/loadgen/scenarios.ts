@@ -85,6 +85,28 @@ function finished(phase: Phase, done: number, elapsed: number): boolean {
   );
 }
 
+/**
+ * The wave loops of multi-stream and offline: `wave(issued)` issues queries, waits for them and
+ * says how many it issued; after each wave the progress is reported and the loop ends once the
+ * phase is finished or the run aborted.
+ */
+async function waves(
+  t0: number,
+  phase: Phase,
+  control: RunControl,
+  wave: (issued: number) => Promise<number>,
+): Promise<{ issued: number; aborted: boolean }> {
+  const progress = progressReporter(control, phase);
+  let issued = 0;
+  for (;;) {
+    issued += await wave(issued);
+    const elapsed = performance.now() - t0;
+    progress(issued, elapsed);
+    if (finished(phase, issued, elapsed)) return { issued, aborted: false };
+    if (control.signal?.aborted) return { issued, aborted: true };
+  }
+}
+
 export function runMultiStream<F>(
   infer: Infer<F>,
   samples: readonly F[],
@@ -93,22 +115,18 @@ export function runMultiStream<F>(
   control: RunControl = {},
 ): Promise<ScenarioRun> {
   return measured(async (t0, log) => {
-    const progress = progressReporter(control, phase);
-    let issued = 0;
-    let k = 0;
-    for (;;) {
+    // One query a wave: perQuery samples together, its latency the slowest one's.
+    const r = await waves(t0, phase, control, async (issued) => {
       const start = performance.now();
-      const batch = Array.from({ length: perQuery }, () => infer(samples[k++ % samples.length] as F));
-      issued++;
+      const first = issued * perQuery;
+      const batch = Array.from({ length: perQuery }, (_, i) => infer(samples[(first + i) % samples.length] as F));
       const settled = await Promise.allSettled(batch);
       const failed = settled.find((s) => s.status === 'rejected');
       if (failed) log.fail(failed.reason);
       else log.ok(start - t0, (performance.now() - start) * 1000);
-      const elapsed = performance.now() - t0;
-      progress(issued, elapsed);
-      if (finished(phase, issued, elapsed)) return { issued, aborted: false, samplesPerQuery: perQuery };
-      if (control.signal?.aborted) return { issued, aborted: true, samplesPerQuery: perQuery };
-    }
+      return 1;
+    });
+    return { ...r, samplesPerQuery: perQuery };
   });
 }
 
@@ -156,10 +174,9 @@ export function runOffline<F>(
   phase: Phase,
   control: RunControl = {},
 ): Promise<ScenarioRun> {
-  return measured(async (t0, log) => {
-    const progress = progressReporter(control, phase);
-    let issued = 0;
-    for (;;) {
+  return measured((t0, log) =>
+    // waveSize queries a wave, each timed on its own.
+    waves(t0, phase, control, async (issued) => {
       const start = performance.now();
       const wave = Array.from({ length: waveSize }, (_, i) =>
         infer(samples[(issued + i) % samples.length] as F).then(
@@ -167,14 +184,10 @@ export function runOffline<F>(
           (e: unknown) => log.fail(e),
         ),
       );
-      issued += waveSize;
       await Promise.all(wave);
-      const elapsed = performance.now() - t0;
-      progress(issued, elapsed);
-      if (finished(phase, issued, elapsed)) return { issued, aborted: false };
-      if (control.signal?.aborted) return { issued, aborted: true };
-    }
-  });
+      return waveSize;
+    }),
+  );
 }
 
 /**

@@ -70,6 +70,11 @@ export class Candidates {
   pushCenter(cx: number, cy: number, w: number, h: number, score: number, cls: number): void {
     this.push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, cls);
   }
+
+  /** Adds the centre-form box of column i of a channel-major [4+…, n] block at `base` (Ultralytics' [B, 4+C, N]). */
+  pushCenterColumn(data: Float32Array, base: number, n: number, i: number, score: number, cls: number): void {
+    this.pushCenter(data[base + i]!, data[base + n + i]!, data[base + 2 * n + i]!, data[base + 3 * n + i]!, score, cls);
+  }
 }
 
 /** A class filter as a lookup: undefined keeps every class. */

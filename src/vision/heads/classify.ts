@@ -10,11 +10,10 @@ import type { ImageTransform } from '../geometry.js';
 import { labelOf } from '../labels.js';
 import type { ClassScore, HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import {
-  batchOffset,
+  batchData,
+  firstOutput,
   fixedDim,
-  floatData,
   headMismatch,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -83,13 +82,12 @@ export const classifyHead: VisionHead = {
     return classDims(s);
   },
   decode(outputs: ModelOutputs, _transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const [name, t] = outputEntries(outputs)[0] ?? headMismatch('classify', 'the model returned no outputs');
+    const [name, t] = firstOutput('classify', outputs);
     const dims = t.dims;
     const ok = (dims.length === 2 || (dims.length === 4 && dims[2] === 1 && dims[3] === 1)) && (dims[1] ?? 0) > 1;
     if (!ok) headMismatch('classify', `output '${name}' is [${dims.join(',')}], expected [B, C] or [B, C, 1, 1]`);
     const c = dims[1]!;
-    const data = floatData('classify', name, t);
-    const base = batchOffset('classify', name, dims, options.batchIndex);
+    const { data, base } = batchData('classify', name, t, options.batchIndex);
     const probs = toProbabilities(data.subarray(base, base + c));
     const classes = topK(probs, Math.max(1, options.k), options.labels).filter(
       (x) => x.score >= options.scoreThreshold,

@@ -10,12 +10,11 @@ import { parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections } from './candidates.js';
 import {
-  batchOffset,
+  batchData,
   expectRank,
+  firstOutput,
   fixedDim,
-  floatData,
   headMismatch,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -46,12 +45,11 @@ export const end2endHead: VisionHead = {
     return k !== undefined && k <= END2END_MAX_ROWS;
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const [name, t] = outputEntries(outputs)[0] ?? headMismatch('end2end', 'the model returned no outputs');
+    const [name, t] = firstOutput('end2end', outputs);
     const dims = expectRank('end2end', name, t, 3);
     if (dims[2] !== 6) headMismatch('end2end', `output '${name}' is [${dims.join(',')}], expected [B, K, 6]`);
     const k = dims[1]!;
-    const data = floatData('end2end', name, t);
-    const base = batchOffset('end2end', name, dims, options.batchIndex);
+    const { data, base } = batchData('end2end', name, t, options.batchIndex);
     const keep = classFilter(options.classes);
     const thr = options.scoreThreshold;
     candidates.reset();

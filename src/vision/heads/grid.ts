@@ -27,46 +27,39 @@ export interface LevelView {
   strideY: number;
 }
 
-/** [B, C, H, W] → a channel-major view. */
-export function chwView(
+/** A 4-D level view's arguments: head and output names (for errors), tensor, batch item, input size. */
+type GridViewArgs = [
   head: string,
   name: string,
   t: OutputTensor,
   batch: number,
   input: { width: number; height: number },
-): LevelView {
-  if (t.dims.length !== 4) headMismatch(head, `output '${name}' has dims [${t.dims.join(',')}], expected [B, C, H, W]`);
-  const [, c, rows, cols] = t.dims as [number, number, number, number];
-  return {
-    data: floatData(head, name, t),
-    base: batchOffset(head, name, t.dims, batch),
-    chStep: rows * cols,
-    posStep: 1,
-    channels: c,
-    rows,
-    cols,
-    anchors: 1,
-    strideX: input.width / cols,
-    strideY: input.height / rows,
-  };
+];
+
+/** [B, C, H, W] → a channel-major view. */
+export function chwView(...args: GridViewArgs): LevelView {
+  return gridView(true, ...args);
 }
 
 /** [B, H, W, C] → a position-major view. */
-export function hwcView(
-  head: string,
-  name: string,
-  t: OutputTensor,
-  batch: number,
-  input: { width: number; height: number },
-): LevelView {
-  if (t.dims.length !== 4) headMismatch(head, `output '${name}' has dims [${t.dims.join(',')}], expected [B, H, W, C]`);
-  const [, rows, cols, c] = t.dims as [number, number, number, number];
+export function hwcView(...args: GridViewArgs): LevelView {
+  return gridView(false, ...args);
+}
+
+function gridView(channelMajor: boolean, ...[head, name, t, batch, input]: GridViewArgs): LevelView {
+  if (t.dims.length !== 4)
+    headMismatch(
+      head,
+      `output '${name}' has dims [${t.dims.join(',')}], expected ${channelMajor ? '[B, C, H, W]' : '[B, H, W, C]'}`,
+    );
+  const [, d1, d2, d3] = t.dims as [number, number, number, number];
+  const [channels, rows, cols] = channelMajor ? [d1, d2, d3] : [d3, d1, d2];
   return {
     data: floatData(head, name, t),
     base: batchOffset(head, name, t.dims, batch),
-    chStep: 1,
-    posStep: c,
-    channels: c,
+    chStep: channelMajor ? rows * cols : 1,
+    posStep: channelMajor ? 1 : channels,
+    channels,
     rows,
     cols,
     anchors: 1,

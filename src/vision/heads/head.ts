@@ -159,6 +159,21 @@ export function outputEntries(outputs: ModelOutputs): Array<[string, OutputTenso
   return Object.entries(outputs);
 }
 
+/** The first output, which is all that the single-output heads read. */
+export function firstOutput(head: string, outputs: ModelOutputs): [string, OutputTensor] {
+  return outputEntries(outputs)[0] ?? headMismatch(head, 'the model returned no outputs');
+}
+
+/** An output's values as float32 and the element offset of batch item `b` in them (after the head's shape checks). */
+export function batchData(
+  head: string,
+  name: string,
+  t: OutputTensor,
+  b: number,
+): { data: Float32Array; base: number } {
+  return { data: floatData(head, name, t), base: batchOffset(head, name, t.dims, b) };
+}
+
 /** Checks the actual dims of an output at decode time (declared shapes may be symbolic). */
 export function expectRank(head: string, name: string, t: OutputTensor, rank: number): readonly number[] {
   if (t.dims.length !== rank)

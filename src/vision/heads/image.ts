@@ -12,11 +12,10 @@ import { SCALING, resolvePreprocessConfig } from '../config.js';
 import type { ImageTransform } from '../geometry.js';
 import type { HeadResult, ImageOutput, ModelOutputs, TensorMeta } from '../types.js';
 import {
-  batchOffset,
+  batchData,
+  firstOutput,
   fixedDim,
-  floatData,
   headMismatch,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -82,12 +81,11 @@ export const imageHead: VisionHead = {
     return imageShape(outputs, inputs) !== undefined;
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const [name, t] = outputEntries(outputs)[0] ?? headMismatch('image', 'the model returned no outputs');
+    const [name, t] = firstOutput('image', outputs);
     if (t.dims.length !== 4 || (t.dims[1] !== 1 && t.dims[1] !== 3))
       headMismatch('image', `output '${name}' is [${t.dims.join(',')}], expected [B, 1 or 3, H, W]`);
     const [, c, oh, ow] = t.dims as [number, 1 | 3, number, number];
-    const data = floatData('image', name, t);
-    const base = batchOffset('image', name, t.dims, options.batchIndex);
+    const { data, base } = batchData('image', name, t, options.batchIndex);
     const plane = oh * ow;
     const range = valueRange(data, base, base + c * plane);
     const [mul, add] = range === '0..1' ? [255, 0] : range === '-1..1' ? [127.5, 127.5] : [1, 0];

@@ -10,12 +10,11 @@ import { rotatedCorners, rotatedNms } from '../rotated.js';
 import type { Detection, HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { classFilter, scanClasses } from './candidates.js';
 import {
-  batchOffset,
+  batchData,
   expectRank,
+  firstOutput,
   fixedDim,
-  floatData,
   headMismatch,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -52,14 +51,13 @@ function decodeObb(
   options: DecodeOptions,
   metadata: ModelMetadata,
 ): HeadResult {
-  const [name, t] = outputEntries(outputs)[0] ?? headMismatch('obb', 'the model returned no outputs');
+  const [name, t] = firstOutput('obb', outputs);
   const dims = expectRank('obb', name, t, 3);
   const rows = dims[1]!;
   const n = dims[2]!;
   const nc = rows - 5;
   if (nc < 1) headMismatch('obb', `output '${name}' has ${rows} rows, expected 4 + C + 1`);
-  const data = floatData('obb', name, t);
-  const base = batchOffset('obb', name, dims, options.batchIndex);
+  const { data, base } = batchData('obb', name, t, options.batchIndex);
   const count = collectCandidates(data, base, rows, n, options);
   const kept = rotatedNms(
     { rects, scores, classes, count },

@@ -11,10 +11,10 @@ import { detectorLabels, parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections, scanClasses } from './candidates.js';
 import {
-  batchOffset,
+  batchData,
   expectRank,
+  firstOutput,
   fixedDim,
-  floatData,
   headMismatch,
   outputEntries,
   type DecodeOptions,
@@ -45,7 +45,7 @@ function decodeDecoded(
   options: DecodeOptions,
   metadata: ModelMetadata,
 ): HeadResult {
-  const [name, t] = outputEntries(outputs)[0] ?? headMismatch('pose', 'the model returned no outputs');
+  const [name, t] = firstOutput('pose', outputs);
   const dims = expectRank('pose', name, t, 3);
   const rows = dims[1]!;
   const n = dims[2]!;
@@ -56,8 +56,7 @@ function decodeDecoded(
       `output '${name}' has ${rows} rows, which do not split into 4 box rows, the classes and ` +
         `kpt_shape ${metadata['kpt_shape'] ?? '(missing)'}`,
     );
-  const data = floatData('pose', name, t);
-  const base = batchOffset('pose', name, dims, options.batchIndex);
+  const { data, base } = batchData('pose', name, t, options.batchIndex);
   const keep = classFilter(options.classes);
   const thr = options.scoreThreshold;
   const k0 = 4 + layout.classes;
@@ -66,14 +65,7 @@ function decodeDecoded(
   for (let i = 0; i < n; i++) {
     const s = best[i]!;
     if (s === -Infinity) continue;
-    candidates.pushCenter(
-      data[base + i]!,
-      data[base + n + i]!,
-      data[base + 2 * n + i]!,
-      data[base + 3 * n + i]!,
-      s,
-      cls[i]!,
-    );
+    candidates.pushCenterColumn(data, base, n, i, s, cls[i]!);
     for (let k = 0; k < layout.keypoints; k++) {
       const r = base + (k0 + k * layout.kdim) * n + i;
       candidates.setKeypoint(k, data[r]!, data[r + n]!, layout.kdim === 3 ? data[r + 2 * n]! : NaN);

@@ -455,14 +455,7 @@ function collectCandidates(o: SegmentOutputs, options: DecodeOptions): void {
       column = grown;
     }
     column[candidates.count] = i;
-    candidates.pushCenter(
-      data[base + i]!,
-      data[base + n + i]!,
-      data[base + 2 * n + i]!,
-      data[base + 3 * n + i]!,
-      s,
-      cls[i]!,
-    );
+    candidates.pushCenterColumn(data, base, n, i, s, cls[i]!);
   }
 }
 

@@ -11,12 +11,11 @@ import type { ImageTransform } from '../geometry.js';
 import { labelOf } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import {
-  batchOffset,
+  batchData,
+  firstOutput,
   fixedDim,
-  floatData,
   headMismatch,
   inputSize,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -79,12 +78,12 @@ export const semanticHead: VisionHead = {
     return isSemanticShape(outputs, inputs);
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const [name, t] = outputEntries(outputs)[0] ?? headMismatch('semantic', 'the model returned no outputs');
+    const [name, t] = firstOutput('semantic', outputs);
     if (t.dims.length !== 4)
       headMismatch('semantic', `output '${name}' is [${t.dims.join(',')}], expected [B, K, H, W]`);
     const [, k, mh, mw] = t.dims as [number, number, number, number];
-    const data = floatData('semantic', name, t);
-    const cells = argmaxPlanes(data, batchOffset('semantic', name, t.dims, options.batchIndex), k, mh * mw);
+    const { data, base } = batchData('semantic', name, t, options.batchIndex);
+    const cells = argmaxPlanes(data, base, k, mh * mw);
     const { width: W, height: H } = transform.original;
     const map = k <= 256 ? new Uint8Array(W * H) : new Uint16Array(W * H);
     const counts = new Float64Array(k);

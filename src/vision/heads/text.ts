@@ -12,11 +12,10 @@ import { SCALING, resolvePreprocessConfig } from '../config.js';
 import { toOriginalPoint, type ImageTransform } from '../geometry.js';
 import type { HeadResult, ModelOutputs, TensorMeta, TextBox } from '../types.js';
 import {
-  batchOffset,
+  batchData,
+  firstOutput,
   fixedDim,
-  floatData,
   headMismatch,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -88,14 +87,13 @@ export const textHead: VisionHead = {
     return outputs.length === 1 && s !== undefined && s.length === 4 && fixedDim(s, 1) === 1 && fixedDim(s, 2) !== 1;
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const [name, t] = outputEntries(outputs)[0] ?? headMismatch('text', 'the model returned no outputs');
+    const [name, t] = firstOutput('text', outputs);
     const dims = t.dims;
     if (dims.length !== 4 || dims[1] !== 1)
       headMismatch('text', `output '${name}' is [${dims.join(',')}], expected [B, 1, H, W]`);
     const mh = dims[2]!;
     const mw = dims[3]!;
-    const map = floatData('text', name, t);
-    const base = batchOffset('text', name, dims, options.batchIndex);
+    const { data: map, base } = batchData('text', name, t, options.batchIndex);
     // Map pixels → tensor pixels (1 when the map is at the input resolution, as PP-OCR's is).
     const sx = transform.input.width / mw;
     const sy = transform.input.height / mh;

@@ -14,12 +14,11 @@ import { detectorLabels, parseNames } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, classFilter, finishDetections, scanClasses } from './candidates.js';
 import {
-  batchOffset,
+  batchData,
   expectRank,
+  firstOutput,
   fixedDim,
-  floatData,
   headMismatch,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -67,14 +66,13 @@ export const yoloHead: VisionHead = {
     return names === undefined || names.length <= rows - 4;
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const [name, t] = outputEntries(outputs)[0] ?? headMismatch('yolo', 'the model returned no outputs');
+    const [name, t] = firstOutput('yolo', outputs);
     const dims = expectRank('yolo', name, t, 3);
     const rows = dims[1]!;
     const n = dims[2]!;
     if (rows < 5 || n <= rows)
       headMismatch('yolo', `output '${name}' is [${dims.join(',')}], expected [B, 4+C, N] with N > 4+C`);
-    const data = floatData('yolo', name, t);
-    const base = batchOffset('yolo', name, dims, options.batchIndex);
+    const { data, base } = batchData('yolo', name, t, options.batchIndex);
     const nc = classCount(rows, options.labels);
     const keep = classFilter(options.classes);
     const { best, cls } = scanClasses(data, base + 4 * n, n, nc, options.scoreThreshold, keep);
@@ -83,14 +81,7 @@ export const yoloHead: VisionHead = {
       const s = best[i]!;
       // Only positive scores are detections, even at a threshold <= 0.
       if (!(s > 0)) continue;
-      candidates.pushCenter(
-        data[base + i]!,
-        data[base + n + i]!,
-        data[base + 2 * n + i]!,
-        data[base + 3 * n + i]!,
-        s,
-        cls[i]!,
-      );
+      candidates.pushCenterColumn(data, base, n, i, s, cls[i]!);
     }
     return {
       task: 'detect',

@@ -10,12 +10,11 @@ import { detectorLabels } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, finishDetections } from './candidates.js';
 import {
-  batchOffset,
+  batchData,
   expectRank,
-  floatData,
+  firstOutput,
   headMismatch,
   inputSize,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -41,13 +40,12 @@ export const yolov5Head: VisionHead = {
     return shape.n === 3 * gridCells(size.width, size.height, YOLO_STRIDES);
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const [name, t] = outputEntries(outputs)[0] ?? headMismatch('yolov5', 'the model returned no outputs');
+    const [name, t] = firstOutput('yolov5', outputs);
     const dims = expectRank('yolov5', name, t, 3);
     const n = dims[1]!;
     const width = dims[2]!;
     if (width < 6) headMismatch('yolov5', `output '${name}' is [${dims.join(',')}], expected [B, N, 5+C]`);
-    const data = floatData('yolov5', name, t);
-    const base = batchOffset('yolov5', name, dims, options.batchIndex);
+    const { data, base } = batchData('yolov5', name, t, options.batchIndex);
     candidates.reset();
     scanRows(data, base, n, width, options.scoreThreshold, options.classes, (i, score, cls) => {
       const r = base + i * width;

@@ -12,12 +12,11 @@ import { detectorLabels } from '../labels.js';
 import type { HeadResult, ModelOutputs, TensorMeta } from '../types.js';
 import { Candidates, finishDetections } from './candidates.js';
 import {
-  batchOffset,
+  batchData,
   expectRank,
-  floatData,
+  firstOutput,
   headMismatch,
   inputSize,
-  outputEntries,
   type DecodeOptions,
   type ModelMetadata,
   type VisionHead,
@@ -59,7 +58,7 @@ export const yoloxHead: VisionHead = {
     return shape.n === gridCells(size.width, size.height, YOLO_STRIDES);
   },
   decode(outputs: ModelOutputs, transform: ImageTransform, options: DecodeOptions): HeadResult {
-    const [name, t] = outputEntries(outputs)[0] ?? headMismatch('yolox', 'the model returned no outputs');
+    const [name, t] = firstOutput('yolox', outputs);
     const dims = expectRank('yolox', name, t, 3);
     const n = dims[1]!;
     const width = dims[2]!;
@@ -72,8 +71,7 @@ export const yoloxHead: VisionHead = {
           `strides ${YOLO_STRIDES.join('/')}`,
       );
     }
-    const data = floatData('yolox', name, t);
-    const base = batchOffset('yolox', name, dims, options.batchIndex);
+    const { data, base } = batchData('yolox', name, t, options.batchIndex);
     // Row i → (stride, grid x, grid y), from the cumulative cell counts of the strides.
     const levels = YOLO_STRIDES.map((s) => ({ s, gw: Math.floor(W / s), start: 0, end: 0 }));
     let start = 0;
