@@ -64,6 +64,11 @@ export const OPTIMIZE_COMMAND: CommandSpec = {
       description: "quantize the detection head's final decode too (kept in float by default)",
     },
     {
+      name: 'quantize-stem',
+      type: 'boolean',
+      description: 'quantize the stem (nodes up to the first depthwise Conv) too (kept in float by default)',
+    },
+    {
       name: 'activations',
       type: 'string',
       value: 'TYPE',
@@ -196,6 +201,7 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
               ...(p !== undefined ? { percentile: p } : {}),
               exclude,
               quantizeHead: values['quantize-head'] === true,
+              quantizeStem: values['quantize-stem'] === true,
               activationType: parseChoice(
                 'activations',
                 text('activations') ?? 'uint8',

@@ -23,6 +23,7 @@ import {
   MinMax,
   clipToThreshold,
   entropyThreshold,
+  mseRange,
   percentileRange,
   DEFAULT_PERCENTILE,
   type CalibrationMethod,
@@ -235,7 +236,9 @@ export async function collectRanges(
         name,
         o.method === 'entropy'
           ? clipToThreshold(seen, entropyThreshold(h))
-          : percentileRange(h, o.percentile ?? DEFAULT_PERCENTILE),
+          : o.method === 'mse'
+            ? mseRange(h)
+            : percentileRange(h, o.percentile ?? DEFAULT_PERCENTILE),
       );
     }
     return { ranges, observed };

@@ -37,6 +37,8 @@ export interface Int8Options {
   exclude?: string[];
   /** Quantize the detection head's decode too. */
   quantizeHead?: boolean;
+  /** Quantize the stem (up to the first depthwise Conv) too. */
+  quantizeStem?: boolean;
   activationType?: ActivationType;
   perChannel?: boolean;
   /** Hold every third calibration file out for the accuracy check (default true). */
@@ -366,7 +368,7 @@ async function quantizeInt8(
   phase: (text: string) => void,
 ): Promise<Int8Step> {
   // Checked before any calibration work: --exclude names, and that something is left to quantize.
-  checkQuantizable(model, q.exclude ?? [], q.quantizeHead ?? false);
+  checkQuantizable(model, q.exclude ?? [], q.quantizeHead ?? false, q.quantizeStem ?? false);
   const files = await listCalibrationFiles(q.calibrate);
   const split = splitCalibration(files, q.holdOut ?? true);
   phase(
@@ -392,6 +394,7 @@ async function quantizeInt8(
     ...(q.percentile !== undefined ? { percentile: q.percentile } : {}),
     names: q.exclude ?? [],
     quantizeHead: q.quantizeHead ?? false,
+    quantizeStem: q.quantizeStem ?? false,
     activationType: q.activationType ?? 'uint8',
     perChannel: q.perChannel ?? true,
     ...(o.session ? { session: o.session } : {}),

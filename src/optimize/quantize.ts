@@ -48,8 +48,13 @@ function assertSomethingToQuantize(plan: QdqPlan): void {
 }
 
 /** The checks quantizeStatic makes before calibrating (exclude names, something left to quantize), alone. */
-export function checkQuantizable(model: Model, names: readonly string[], quantizeHead: boolean): void {
-  assertSomethingToQuantize(planQdq(prepareForQuantization(model).graph, { names, quantizeHead }));
+export function checkQuantizable(
+  model: Model,
+  names: readonly string[],
+  quantizeHead: boolean,
+  quantizeStem = false,
+): void {
+  assertSomethingToQuantize(planQdq(prepareForQuantization(model).graph, { names, quantizeHead, quantizeStem }));
 }
 
 export async function quantizeStatic(

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Histogram, MinMax, clipToThreshold, entropyThreshold, percentileRange } from '../../src/optimize/ranges.js';
+import {
+  Histogram,
+  MinMax,
+  clipToThreshold,
+  entropyThreshold,
+  mseRange,
+  percentileRange,
+} from '../../src/optimize/ranges.js';
 import { activationParams, quantizeWeights } from '../../src/optimize/qdq-rewrite.js';
 
 /** Deterministic pseudo-random numbers (mulberry32), so the tests do not flake. */
@@ -51,6 +58,19 @@ test('entropy clips a long-tailed (ReLU-like) distribution well inside its maxim
   hu.add(uniform);
   assert.ok(entropyThreshold(hu, 1) > 0.9, `uniform threshold ${entropyThreshold(hu, 1)}`);
   assert.deepEqual(clipToThreshold([-3, 10], 4), [-3, 4]);
+});
+
+test('mse clips a value whose clipping costs less than the coarser step would, and keeps a uniform range whole', () => {
+  const r = rng(3);
+  const values = Float32Array.from({ length: 1_000_000 }, (_, i) => (i === 0 ? 30 : -0.2 + r() * 4));
+  const h = new Histogram(-0.2, 30, false);
+  h.add(values);
+  const [lo, hi] = mseRange(h);
+  assert.ok(lo <= -0.1 && hi > 3.5 && hi < 20, `range ${lo} ${hi}`);
+  const u = new Histogram(0, 1, false);
+  u.add(Float32Array.from({ length: 100_000 }, () => r()));
+  const [ulo, uhi] = mseRange(u);
+  assert.ok(ulo === 0 && uhi > 0.98, `uniform ${ulo} ${uhi}`);
 });
 
 test('activation parameters keep 0 exact and cover the range; weights are symmetric int8 per channel', () => {
