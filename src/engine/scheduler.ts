@@ -47,8 +47,11 @@ export interface QueuedRequest<T> {
   readonly deadline: number | undefined;
   readonly enqueuedAt: number;
   dispatchedAt?: number;
-  /** Admitted although predicted late, to let the latency model learn again (see #trialDue). */
-  readonly trial?: boolean;
+  /**
+   * Admitted although predicted late, or sent to an instance whose estimate went stale (see
+   * #trialDue, #probe): its run may reset that estimate.
+   */
+  trial?: boolean;
 }
 
 export interface SchedulerHooks<T> {
@@ -121,6 +124,8 @@ export class Scheduler<T> {
   #repump = false;
   #idleWaiters: Array<() => void> = [];
   #lastTrial = Number.NEGATIVE_INFINITY;
+  /** The last probe of the workers [0] and of the extra instance [1] (see #probe). */
+  readonly #lastProbe = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
 
   constructor(options: SchedulerOptions<T>) {
     if (options.extra && options.policy.mode !== 'none')
@@ -312,6 +317,15 @@ export class Scheduler<T> {
     const starts: Array<[number, QueuedRequest<T>, number | undefined]> = [];
     for (const r of this.#each()) {
       if (free === 0 || looked++ >= LOOKAHEAD) break;
+      const probe = this.#probe(r, now, open);
+      if (probe >= 0) {
+        open[probe] = false;
+        freeAt[probe] = now + (this.#estimate(probe, r.shapeKey, r.rows) ?? 0);
+        free--;
+        r.trial = true;
+        starts.push([probe, r, this.#estimate(probe, r.shapeKey, r.rows)]);
+        continue;
+      }
       let best = -1;
       let bestFinish = Number.POSITIVE_INFINITY;
       let bestEst: number | undefined;
@@ -336,6 +350,33 @@ export class Scheduler<T> {
     }
     for (const [i, r, est] of starts) this.#start(i, [r], now, est);
     return Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * A free instance whose estimate for the request's shape has not learned for TRIAL_INTERVAL_MS,
+   * to send it this request whatever the prediction (at most one a second per kind: the workers, the
+   * extra instance), or -1. Estimates learn only from runs, and placement by prediction never
+   * sends work to the kind that reads slower: one slow reading (a cold run, a busy second) would
+   * otherwise keep that kind idle for good, the calling thread's session at idle as much as the
+   * workers when the calling thread is saturated.
+   */
+  #probe(r: QueuedRequest<T>, now: number, open: boolean[]): number {
+    const workers = this.#o.instances;
+    // The extra instance first: at idle it is the one a stale reading keeps from its requests.
+    const kinds: Array<[number, number, number]> = [
+      [1, workers, this.#o.extra?.lastObservedAt(r.shapeKey) ?? Number.POSITIVE_INFINITY],
+      [0, 0, this.#o.latency.for(r.shapeKey).lastObservedAt],
+    ];
+    for (const [kind, first, learnedAt] of kinds) {
+      if (now - learnedAt < TRIAL_INTERVAL_MS || now - (this.#lastProbe[kind] as number) < TRIAL_INTERVAL_MS) continue;
+      const last = kind === 0 ? workers : workers + 1;
+      for (let i = first; i < last; i++) {
+        if (open[i] !== true || this.#estimate(i, r.shapeKey, r.rows) === undefined) continue;
+        this.#lastProbe[kind] = now;
+        return i;
+      }
+    }
+    return -1;
   }
 
   #start(instance: number, batch: Array<QueuedRequest<T>>, now: number, estimateMs: number | undefined): void {

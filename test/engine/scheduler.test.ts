@@ -159,14 +159,14 @@ describe('Scheduler with an extra instance of another speed', () => {
   /** The calling thread's session as the engine has it: 1 ms for shape x, nothing for 'big'. */
   const fast: ExtraInstance = {
     estimate: (shape) => (shape === 'x' ? 1 : undefined),
-    lastObservedAt: () => Number.NEGATIVE_INFINITY,
+    lastObservedAt: () => 0,
   };
 
   it("runs a trial where the estimate that said 'too slow' lives, and counts that estimate's learning as fresh", () => {
     let learnedAt = Number.NEGATIVE_INFINITY;
     const slow: ExtraInstance = { estimate: () => 5, lastObservedAt: () => learnedAt };
     const h = harness({ mode: 'none', instances: 1, extra: slow });
-    h.latency.for('x').observe(1, 10);
+    h.latency.for('x').observe(1, 10, 0);
     h.clock.advance(TRIAL_INTERVAL_MS);
     h.submit('a', { deadline: h.clock.now() + 2 }); // predicted 5 ms: a trial, on the extra instance
     assert.deepEqual(
@@ -186,9 +186,30 @@ describe('Scheduler with an extra instance of another speed', () => {
     );
   });
 
+  it('sends one request a second to the kind of instance whose estimate went stale, whatever the prediction', () => {
+    let clockNow = (): number => 0;
+    const fresh: ExtraInstance = { estimate: () => 1, lastObservedAt: () => clockNow() };
+    const h = harness({ mode: 'none', instances: 1, extra: fresh });
+    clockNow = () => h.clock.now();
+    h.latency.for('x').observe(1, 3, 0);
+    h.clock.advance(TRIAL_INTERVAL_MS);
+    const a = h.submit('a'); // the workers' 3 ms was learned a second ago: a probe, though the extra says 1
+    assert.equal(a.trial, true, 'its run may reset the stale estimate');
+    h.scheduler.complete(0);
+    const b = h.submit('b'); // one probe a second: by prediction again
+    assert.notEqual(b.trial, true);
+    assert.deepEqual(
+      h.dispatches.map((d) => [d.instance, d.items]),
+      [
+        [0, ['a']],
+        [1, ['b']],
+      ],
+    );
+  });
+
   it('places each request where it is predicted to finish first, waiting for the faster instance while a worker is free', () => {
     const h = harness({ mode: 'none', instances: 1, extra: fast });
-    h.latency.for('x').observe(1, 3);
+    h.latency.for('x').observe(1, 3, 0);
     h.submit('a'); // extra: ends at 1, the worker at 3
     h.submit('b'); // extra after a: 2, still before the worker's 3: promised to it, queued
     assert.deepEqual(
@@ -206,7 +227,7 @@ describe('Scheduler with an extra instance of another speed', () => {
 
   it('leaves a shape it cannot take to the workers', () => {
     const h = harness({ mode: 'none', instances: 1, extra: fast });
-    h.latency.for('big').observe(1, 50);
+    h.latency.for('big').observe(1, 50, 0);
     h.submit('a', { shapeKey: 'big' });
     h.submit('b', { shapeKey: 'big' });
     assert.deepEqual(
@@ -222,7 +243,7 @@ describe('Scheduler with an extra instance of another speed', () => {
 
   it('admits a deadline that only the faster instance can meet, and refuses past what it can', () => {
     const h = harness({ mode: 'none', instances: 1, extra: fast });
-    h.latency.for('x').observe(1, 10);
+    h.latency.for('x').observe(1, 10, 0);
     h.submit('a', { deadline: 2 }); // extra, ends at 1
     h.submit('b', { deadline: 2.5 }); // extra after a: 2
     assertThrowsRti(() => h.submit('c', { deadline: 2.5 }), 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'refused');
