@@ -315,6 +315,7 @@ export class Scheduler<T> {
     let free = open.filter(Boolean).length;
     let looked = 0;
     const starts: Array<[number, QueuedRequest<T>, number | undefined]> = [];
+    const late: Array<QueuedRequest<T>> = [];
     for (const r of this.#each()) {
       if (free === 0 || looked++ >= LOOKAHEAD) break;
       const probe = this.#probe(r, now, open);
@@ -342,12 +343,31 @@ export class Scheduler<T> {
         }
       }
       if (best < 0) break;
+      if (open[best] === true && r.deadline !== undefined && r.trial !== true) {
+        // About to start: one whose typical run would end past its deadline now is answered now, and
+        // its instance goes to the next (run anyway, it would be answered 504 after taking the time).
+        const typical = this.#estimate(best, r.shapeKey, r.rows, true);
+        if (typical !== undefined && now + typical > r.deadline) {
+          late.push(r);
+          continue;
+        }
+      }
       freeAt[best] = bestFinish;
       if (open[best] !== true) continue;
       open[best] = false;
       free--;
       starts.push([best, r, bestEst]);
     }
+    if (late.length > 0) {
+      this.#remove(late);
+      // Their places may have been the only ones looked at: look again.
+      this.#repump = true;
+    }
+    for (const r of late)
+      this.#o.hooks.refuse(
+        r,
+        new RtinferError('RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'can no longer finish before its deadline'),
+      );
     for (const [i, r, est] of starts) this.#start(i, [r], now, est);
     return Number.POSITIVE_INFINITY;
   }

@@ -225,6 +225,28 @@ describe('Scheduler with an extra instance of another speed', () => {
     assert.equal(h.scheduler.queueDepth, 0);
   });
 
+  it('answers a request whose typical run would end past its deadline when it is about to start, instead of running it', () => {
+    const h = harness({ mode: 'none', instances: 1, extra: fast });
+    h.latency.for('x').observe(1, 3, 0);
+    h.submit('a', { deadline: 5 }); // extra, ends at 1
+    h.submit('b', { deadline: 2.5 }); // admitted: extra after a ends at 2
+    h.submit('c', { deadline: 10 }); // extra after b: 3, a tie with the free worker, which takes it
+    h.clock.advance(1.8);
+    h.scheduler.complete(1); // a ran long: b would now end at 2.8
+    assert.deepEqual(
+      h.refusals.map((r) => [r.item, r.error.code, r.error.message]),
+      [['b', 'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE', 'can no longer finish before its deadline']],
+    );
+    assert.deepEqual(
+      h.dispatches.map((d) => [d.instance, d.items]),
+      [
+        [1, ['a']],
+        [0, ['c']],
+      ],
+    );
+    assert.equal(h.scheduler.queueDepth, 0);
+  });
+
   it('leaves a shape it cannot take to the workers', () => {
     const h = harness({ mode: 'none', instances: 1, extra: fast });
     h.latency.for('big').observe(1, 50, 0);
