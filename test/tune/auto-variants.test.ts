@@ -134,7 +134,7 @@ describe('tune --variants: arguments', () => {
     await refused(
       [...base, '--variants', 'auto', '--calibration-method', 'best'],
       'RTI_ERR_ARG_INVALID',
-      /^invalid --calibration-method 'best' \(expected one of minmax, percentile, entropy\)$/,
+      /^invalid --calibration-method 'best' \(expected one of minmax, percentile, entropy, mse\)$/,
     );
     await refused(
       ['--target', 'http://127.0.0.1:9/v2/models/m', '--slo', 'p99<=50ms', '--variants', 'auto'],
