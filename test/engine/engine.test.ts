@@ -601,24 +601,27 @@ test('inlineBelowMs: a short shape runs on the calling thread once known and war
     const session = await InferenceSession.create(OCR_CLS);
     const expected = (await session.run({ x }))[CLS_OUT]!.data as Float32Array;
     await session.release();
-    // The warm-up taught the workers' estimate; the first inline-eligible request starts the session
-    // here, so the workers answer until it is warm.
+    // The session here was warmed at start-up: once it has run this shape, an idle engine keeps it
+    // here, but for at most one request a second sent to the workers when their estimate of the
+    // shape went stale (the scheduler's probe).
     for (let i = 0; i < 200 && engine.stats().inlineRuns === 0; i++) {
       await engine.infer({ x });
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const before = engine.stats().inlineRuns;
-    const out = await engine.infer({ x });
-    assert.equal(engine.stats().inlineRuns, before + 1, 'an idle engine runs a known short shape inline');
-    Array.from(out[CLS_OUT]!.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-5));
+    const t0 = performance.now();
+    for (let i = 0; i < 6; i++) {
+      const out = await engine.infer({ x });
+      Array.from(out[CLS_OUT]!.data as Float32Array).forEach((v, k) => assert.ok(Math.abs(v - expected[k]!) < 1e-5));
+    }
+    const probes = 1 + Math.floor((performance.now() - t0) / 1000);
+    assert.ok(engine.stats().inlineRuns >= before + 6 - probes, 'an idle engine runs a known short shape inline');
     // Concurrent requests: each goes where it is predicted to finish first, here (one at a time) or
-    // on the worker; all are answered, and the first of them starts here.
-    const runs = engine.stats().inlineRuns;
+    // on the worker; all are answered.
     const answered = engine.stats().counts.ok;
     const outs = await Promise.all(Array.from({ length: 4 }, () => engine.infer({ x })));
     outs.forEach((o) => assert.ok(Math.abs((o[CLS_OUT]!.data as Float32Array)[0]! - expected[0]!) < 1e-5));
     assert.equal(engine.stats().counts.ok, answered + 4);
-    assert.ok(engine.stats().inlineRuns >= runs + 1);
     // A shape whose estimate is above the bound (~140 ms on one thread) never runs here.
     const big = new Tensor('float32', new Float32Array(3 * 1280 * 1280), [1, 3, 1280, 1280]);
     await engine.infer({ x: big });
