@@ -320,11 +320,12 @@ export class Scheduler<T> {
       if (free === 0 || looked++ >= LOOKAHEAD) break;
       const probe = this.#probe(r, now, open);
       if (probe >= 0) {
+        const est = this.#estimate(probe, r.shapeKey, r.rows);
         open[probe] = false;
-        freeAt[probe] = now + (this.#estimate(probe, r.shapeKey, r.rows) ?? 0);
+        freeAt[probe] = now + (est ?? 0);
         free--;
         r.trial = true;
-        starts.push([probe, r, this.#estimate(probe, r.shapeKey, r.rows)]);
+        starts.push([probe, r, est]);
         continue;
       }
       let best = -1;

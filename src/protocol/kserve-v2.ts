@@ -230,6 +230,15 @@ function splitBody(body: Buffer, headerLength: string | undefined): { json: Reco
       throw bad(`invalid Inference-Header-Content-Length ${headerLength} for a body of ${body.length} bytes`);
     }
   }
+  return { json: parseJsonHeader(body, jsonLen), binary: body.subarray(jsonLen) };
+}
+
+/**
+ * The JSON object in a message's first `jsonLen` bytes, its nesting checked before JSON.parse; throws
+ * a 400-kind error otherwise. Also what a server reads from a binary request's header before the
+ * rest of the body has arrived.
+ */
+export function parseJsonHeader(body: Buffer, jsonLen: number): Record<string, unknown> {
   if (nestsDeeperThan(body, jsonLen, MAX_JSON_DEPTH))
     throw bad(`the JSON header nests deeper than ${MAX_JSON_DEPTH} levels`);
   let json: unknown;
@@ -239,7 +248,7 @@ function splitBody(body: Buffer, headerLength: string | undefined): { json: Reco
     throw bad(`the JSON header is not valid JSON (${firstLine(error)})`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw bad('the JSON header must be an object');
-  return { json: json as Record<string, unknown>, binary: body.subarray(jsonLen) };
+  return json as Record<string, unknown>;
 }
 
 /** Reads `inputs` or `outputs` tensors of a message, taking binary ones from `binary` in order. */

@@ -7,7 +7,13 @@
  * convention everywhere). Per-stage timing goes back in a Server-Timing header.
  */
 import { performance } from 'node:perf_hooks';
-import { HEADER_LENGTH, modelMetadata, type V2ModelMetadata, type V2Tensor } from '../protocol/kserve-v2.js';
+import {
+  HEADER_LENGTH,
+  modelMetadata,
+  parseJsonHeader,
+  type V2ModelMetadata,
+  type V2Tensor,
+} from '../protocol/kserve-v2.js';
 import type { NumericArray } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
 import { CodecPool } from './codec-pool.js';
@@ -106,6 +112,9 @@ function ownTensors(inputs: V2Tensor[]): number {
   return held;
 }
 
+/** The largest JSON header judged before the body has arrived (names, shapes and parameters are far less). */
+const EARLY_HEADER_BYTES = 16 * 1024;
+
 /**
  * A binary request's JSON header, as soon as it has arrived: its deadline and input shapes, asked of
  * the engine. A request it would refuse (a full queue, a deadline it cannot meet) is answered 503
@@ -115,14 +124,13 @@ function ownTensors(inputs: V2Tensor[]): number {
  */
 function checkEarly(ctx: RouteContext, head: Buffer, transportDeadlineMs: number | undefined): void {
   const { engine, config } = ctx.model;
-  let header: unknown;
+  let header: Record<string, unknown>;
   try {
-    header = JSON.parse(head.toString('utf8'));
+    header = parseJsonHeader(head, head.length);
   } catch {
     return;
   }
-  if (typeof header !== 'object' || header === null) return;
-  const { inputs, parameters } = header as { inputs?: unknown; parameters?: unknown };
+  const { inputs, parameters } = header;
   if (!Array.isArray(inputs)) return;
   const params = typeof parameters === 'object' && parameters !== null ? (parameters as Record<string, unknown>) : {};
   const dims: Record<string, number[]> = {};
@@ -167,7 +175,8 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     until: ctx.finished,
     // A binary body holds its tensors in place and goes to the engine whole: a pooled buffer.
     ...(len !== undefined ? { pool: host.buffers } : {}),
-    ...(len !== undefined && len > 0
+    // A header that is mostly JSON tensors is left to the full decode, which may take it off this thread.
+    ...(len !== undefined && len > 0 && len <= EARLY_HEADER_BYTES
       ? { head: { bytes: len, check: (head: Buffer) => checkEarly(ctx, head, transportDeadlineMs) } }
       : {}),
   });
