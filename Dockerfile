@@ -44,14 +44,15 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER 10001:10001
-# REST (Open Inference Protocol v2, /metrics, the dashboard) and gRPC.
-EXPOSE 8080 8081
-# Ready: models loaded and warmed up, a live worker each, not draining. Node 20's fetch, no curl in the slim image.
+# REST (Open Inference Protocol v2, /metrics, the dashboard), gRPC, and the health thread's port.
+EXPOSE 8080 8081 8082
+# Ready: models loaded and warmed up, a live worker each, not draining; asked on the health port, which
+# answers however busy the HTTP thread is. Node 20's fetch, no curl in the slim image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/v2/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8082/v2/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form: node is PID 1 and gets SIGTERM itself (no shell in between). rtinfer serve installs its
 # own SIGTERM handler (drain, then exit), which PID 1 needs: the kernel does not apply default
 # signal actions to PID 1. Engine workers are threads, not processes, so there is nothing to reap;
 # docker run --init (tini) is still advisable for anything a model's custom op might spawn.
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8080", "--grpc-port", "8081", "--model-dir", "/models"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080", "--grpc-port", "8081", "--health-port", "8082", "--model-dir", "/models"]

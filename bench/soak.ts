@@ -27,7 +27,8 @@
  *    After each block its requests are given up to the client timeout (10 s from the scheduled send)
  *    to end; a request still unanswered then counts as "no answer". The next block starts once
  *    /v2/health/live answers again (at most RECOVER_MS later), so that a backlog does not spill
- *    into it; /v2/health/live is also probed once a second during the blocks.
+ *    into it; /v2/health/live is also probed once a second during the blocks, on the main port and on
+ *    the health port (`--health-port 0`, its own thread, where `rtinfer deploy --kind k8s` probes).
  * 3. After the load: /v2/health/live answering again (at most RECOVER_MS), 15 s idle (V8 collects the
  *    load's garbage ArrayBuffers only some 8 s after it ends), then RSS "end" and where it sits
  *    (/proc/<pid>/smaps by mapping kind), /v2/health/live, the server's /metrics (in-flight bytes
@@ -229,7 +230,17 @@ async function serverMemory(base: string): Promise<string> {
 
 try {
   const tensor = await inputTensor();
-  server = await startServe(CLI, [MODEL, '--port', '0', '--threads', String(THREADS), '--max-body', String(MAX_BODY)]);
+  server = await startServe(CLI, [
+    MODEL,
+    '--port',
+    '0',
+    '--threads',
+    String(THREADS),
+    '--max-body',
+    String(MAX_BODY),
+    '--health-port',
+    '0',
+  ]);
   const srv = server;
   const rss = new RssSampler(srv.pid, 200);
   const rssReady = rss.sample() ?? NaN;
@@ -285,6 +296,11 @@ try {
   const memStart = await serverMemory(srv.url);
   const liveUrl = `${srv.url}/v2/health/live`;
   const prober = new Prober(liveUrl, 1000, 2000);
+  // The same probe on the health port (its own thread), as `rtinfer deploy --kind k8s` points it.
+  const healthBase = srv.stdoutTail
+    .map((l) => /^\s*health (http:\/\/\S+)\/v2\/health\/live/.exec(l)?.[1])
+    .find(Boolean);
+  const healthProber = healthBase ? new Prober(`${healthBase}/v2/health/live`, 1000, 2000) : undefined;
   const recoveries: Array<{ block: number; ms: number | undefined }> = [];
   const phases = { A: newPhase(), B: newPhase() };
   let malformedAt = 0;
@@ -296,6 +312,7 @@ try {
     const st = phases[phase];
     rss.tag = phase;
     prober.tag = phase;
+    if (healthProber) healthProber.tag = phase;
     const pair = Math.floor(b / 2);
     const arrivals = poissonArrivals(rate, blockS * 1000, 100 + pair);
     const kindRng = createRng(200 + pair);
@@ -371,6 +388,7 @@ try {
     const settledS = (performance.now() - scheduleEnd) / 1000;
     // The next block starts on a server that answers again (a backlog must not spill into it).
     prober.tag = 'recovery';
+    if (healthProber) healthProber.tag = 'recovery';
     const recovered = await waitResponsive(liveUrl, RECOVER_MS);
     recoveries.push({ block: b + 1, ms: recovered });
     const sent = [...st.kinds.values()].reduce((a, k) => a + k.sent, 0);
@@ -384,6 +402,7 @@ try {
 
   // ---- 3. after the load ----
   await prober.stop();
+  await healthProber?.stop();
   rss.tag = 'idle';
   const recoveredEnd = await waitResponsive(liveUrl, RECOVER_MS);
   await new Promise((r) => setTimeout(r, IDLE_END_MS));
@@ -478,14 +497,20 @@ try {
         );
       }
     }
-    const probes = prober.results.filter((r) => r.tag === name);
-    const probeOk = probes
-      .filter((r) => r.status === 200)
-      .map((r) => r.ms)
-      .sort((a, b) => a - b);
-    console.log(
-      `  /v2/health/live once a second during the blocks (2 s bound): ${probes.length} probes, ${probeOk.length} answered 200${probeOk.length ? ` (median ${f0(probeOk[Math.floor((probeOk.length - 1) / 2)]!)} ms, max ${f0(probeOk[probeOk.length - 1]!)} ms)` : ''}${probes.length > probeOk.length ? `, ${probes.length - probeOk.length} NOT ANSWERED in 2 s` : ''}`,
-    );
+    for (const [where, pr] of [
+      ['the main port', prober],
+      ['the health port', healthProber],
+    ] as const) {
+      if (!pr) continue;
+      const probes = pr.results.filter((r) => r.tag === name);
+      const probeOk = probes
+        .filter((r) => r.status === 200)
+        .map((r) => r.ms)
+        .sort((a, b) => a - b);
+      console.log(
+        `  /v2/health/live on ${where} once a second during the blocks (2 s bound): ${probes.length} probes, ${probeOk.length} answered 200${probeOk.length ? ` (median ${f0(probeOk[Math.floor((probeOk.length - 1) / 2)]!)} ms, max ${f0(probeOk[probeOk.length - 1]!)} ms)` : ''}${probes.length > probeOk.length ? `, ${probes.length - probeOk.length} NOT ANSWERED in 2 s` : ''}`,
+      );
+    }
     const refusalSamples = [...p.kinds].flatMap(([kind, k]) =>
       [...k.samples].filter(([s]) => /^\d+$/.test(s)).map(([s, body]) => `${kind} ${s}: ${body.slice(0, 110)}`),
     );

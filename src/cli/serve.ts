@@ -81,6 +81,13 @@ export const SERVE_COMMAND: CommandSpec = {
       description: 'also serve the Open Inference Protocol over gRPC on this port (default: off; 0 picks a free one)',
     },
     {
+      name: 'health-port',
+      type: 'string',
+      value: 'N',
+      description:
+        'answer /v2/health/live and /v2/health/ready on this port from a thread of their own, however busy the HTTP thread (default: off)',
+    },
+    {
       name: 'token',
       type: 'string',
       value: 'T',
@@ -218,6 +225,8 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
     config.logFormat = parseChoice('log-format', text('log-format') ?? '', LOG_FORMATS);
   if (values['access-log'] === true) config.accessLog = true;
   if (text('grpc-port') !== undefined) config.grpcPort = parseIntOption('grpc-port', text('grpc-port') ?? '', 0, 65535);
+  if (text('health-port') !== undefined)
+    config.healthPort = parseIntOption('health-port', text('health-port') ?? '', 0, 65535);
   if (text('max-body') !== undefined) config.maxBodyBytes = parseIntOption('max-body', text('max-body') ?? '', 1024);
   if (text('max-inflight-bytes') !== undefined)
     config.maxInflightBytes = parseIntOption('max-inflight-bytes', text('max-inflight-bytes') ?? '', 1024);
@@ -309,10 +318,20 @@ function configFromFlags(values: ParsedValues, positionals: string[]): ServerCon
 type Say = (line: string, msg: string, fields?: Record<string, unknown>) => void;
 
 /** Where each model, the repository and the dashboard answer. */
-function sayAddresses(say: Say, config: ServerConfig, url: string, grpcPort: number | undefined): void {
-  if (grpcPort !== undefined) {
-    const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${grpcPort}`;
+function sayAddresses(
+  say: Say,
+  config: ServerConfig,
+  url: string,
+  ports: { grpc: number | undefined; health: number | undefined },
+): void {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  if (ports.grpc !== undefined) {
+    const address = `${host}:${ports.grpc}`;
     say(`  grpc ${address} (inference.GRPCInferenceService)`, 'grpc listening', { address });
+  }
+  if (ports.health !== undefined) {
+    const address = `http://${host}:${ports.health}`;
+    say(`  health ${address}/v2/health/live and /v2/health/ready`, 'health listening', { url: address });
   }
   for (const m of config.models)
     say(`  model ${m.name} v${m.version}: ${m.path} → ${url}/v2/models/${m.name}`, 'model', {
@@ -383,7 +402,7 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
     url,
     token: config.token !== undefined,
   });
-  sayAddresses(say, config, url, server.grpcPort);
+  sayAddresses(say, config, url, { grpc: server.grpcPort, health: server.healthPort });
   const stop = stopOnSignal(say, config.drainTimeoutMs);
   const readyOrStop = Promise.race([server.ready().then(() => 'ready' as const), stop.then(() => 'stop' as const)]);
   try {

@@ -49,6 +49,8 @@ export interface DeploySpec {
   models: DeployModel[];
   httpPort: number;
   grpcPort: number;
+  /** The health thread's port (serve's healthPort): the k8s probes' target. */
+  healthPort: number;
   drainTimeoutMs: number;
   /**
    * preStop sleep: time for the endpoint removal to reach every kube-proxy and ingress before the
@@ -148,6 +150,7 @@ export function containerServeConfig(spec: DeploySpec, modelDir: string): Record
     host: '0.0.0.0',
     port: spec.httpPort,
     grpcPort: spec.grpcPort,
+    healthPort: spec.healthPort,
     drainTimeoutMs: spec.drainTimeoutMs,
     logFormat: 'json',
     models: spec.models.map((m) => ({
@@ -169,6 +172,7 @@ export const DEPLOY_DEFAULTS = {
   image: 'rtinfer:0.1.0',
   httpPort: 8080,
   grpcPort: 8081,
+  healthPort: 8082,
   drainTimeoutMs: SERVER_DEFAULTS.drainTimeoutMs,
   preStopSeconds: 5,
   minReplicas: 1,

@@ -164,6 +164,7 @@ export async function buildDeployment(o: DeployOptions): Promise<DeployResult> {
     models: layout.models,
     httpPort: DEPLOY_DEFAULTS.httpPort,
     grpcPort: DEPLOY_DEFAULTS.grpcPort,
+    healthPort: DEPLOY_DEFAULTS.healthPort,
     drainTimeoutMs: o.drainTimeoutMs ?? layout.drainTimeoutMs,
     preStopSeconds: DEPLOY_DEFAULTS.preStopSeconds,
     minReplicas,

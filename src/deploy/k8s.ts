@@ -84,11 +84,13 @@ export function k8sManifests(spec: DeploySpec, o: K8sOptions): Manifest[] {
               ports: [
                 { name: 'http', containerPort: spec.httpPort, protocol: 'TCP' },
                 { name: 'grpc', containerPort: spec.grpcPort, protocol: 'TCP' },
+                { name: 'health', containerPort: spec.healthPort, protocol: 'TCP' },
               ],
               resources: resources(spec),
-              readinessProbe: readinessProbe('http'),
-              livenessProbe: livenessProbe('http'),
-              startupProbe: startupProbe('http'),
+              // On the health thread's port: answered however busy the HTTP thread is (health-port.ts).
+              readinessProbe: readinessProbe('health'),
+              livenessProbe: livenessProbe('health'),
+              startupProbe: startupProbe('health'),
               lifecycle: lifecycle(spec),
               securityContext: securityContext(),
               volumeMounts: [

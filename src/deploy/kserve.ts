@@ -75,6 +75,7 @@ function container(spec: DeploySpec, o: KServeOptions): IContainer {
       o.protocol === 'v2'
         ? [{ name: 'http1', containerPort: spec.httpPort, protocol: 'TCP' }]
         : [{ name: 'h2c', containerPort: spec.grpcPort, protocol: 'TCP' }],
+    // On the serving port: Knative probes only the port it routes to (no health port here).
     readinessProbe: readinessProbe(spec.httpPort),
     livenessProbe: livenessProbe(spec.httpPort),
     startupProbe: startupProbe(spec.httpPort),

@@ -259,6 +259,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     'host',
     'port',
     'grpcPort',
+    'healthPort',
     'token',
     'maxBodyBytes',
     'maxInflightBytes',
@@ -314,6 +315,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
   }
   const grpcPort = int('grpcPort', raw['grpcPort'], 0, 65535);
   if (grpcPort !== undefined) config.grpcPort = grpcPort;
+  const healthPort = int('healthPort', raw['healthPort'], 0, 65535);
+  if (healthPort !== undefined) config.healthPort = healthPort;
   const seen = new Set<string>();
   for (const [i, m] of config.models.entries()) {
     if (seen.has(m.name)) fail(`models[${i}].name`, `'${m.name}' is used twice; give one of them another name`);

@@ -21,6 +21,13 @@ export function modelReadiness(m: LoadedModelEntry): ModelReadiness {
   return { ready: false, reason: health.reason ?? `no live worker${restarting ? ` (${restarting})` : ''}`, health };
 }
 
+/** The server's readiness: not closing, and every model ready (/v2/health/ready, the health port). */
+export function serverReady(closing: boolean, entries: Iterable<LoadedModelEntry>): boolean {
+  if (closing) return false;
+  for (const m of entries) if (!modelReadiness(m).ready) return false;
+  return true;
+}
+
 /** How the model is laid out on the cores, and why (model metadata, the listing, the dashboard). */
 export interface Deployment {
   instances: number;

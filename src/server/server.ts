@@ -35,7 +35,8 @@ import { LiveStats } from './live-stats.js';
 import { INLINE_BELOW_MS } from './config.js';
 import { MemoryTrimmer } from './memory-trim.js';
 import { ServerMetrics } from './metrics.js';
-import { modelReadiness } from './model-health.js';
+import { HealthPort } from './health-port.js';
+import { modelReadiness, serverReady } from './model-health.js';
 import { ModelStatistics } from './model-stats.js';
 import { GrpcEndpoint } from './grpc-service.js';
 import { ModelTable } from './model-table.js';
@@ -72,6 +73,8 @@ export interface RtinferServer {
   listen(): Promise<string>;
   /** The gRPC endpoint's port once listening; undefined when there is none. */
   readonly grpcPort: number | undefined;
+  /** The health port once listening; undefined when there is none. */
+  readonly healthPort: number | undefined;
   /** Resolves when every model is READY; rejects if one cannot load. */
   ready(): Promise<void>;
   /** Bounded by config.drainTimeoutMs (plus a short grace for the workers to stop). */
@@ -106,6 +109,7 @@ class HttpServer implements RtinferServer, ServerHost {
   readonly stats = new ModelStatistics();
   readonly #router = new Router();
   readonly #grpc: GrpcEndpoint | undefined;
+  readonly #health: HealthPort | undefined;
   readonly #http: http.Server;
   readonly #log: InternalErrorLog;
   readonly #logger: ServerLog | undefined;
@@ -189,6 +193,17 @@ class HttpServer implements RtinferServer, ServerHost {
     attachStreams(this.#http, this, vision);
     if (config.grpcPort !== undefined)
       this.#grpc = new GrpcEndpoint(this, { log: this.#log, ...(options.logger ? { logger: options.logger } : {}) });
+    if (config.healthPort !== undefined)
+      this.#health = new HealthPort({
+        host: config.host,
+        port: config.healthPort,
+        ready: () => serverReady(this.#closing, this.table.entries()),
+        log: (e) => this.#log(e),
+      });
+  }
+
+  get healthPort(): number | undefined {
+    return this.#health?.port;
   }
 
   get grpcPort(): number | undefined {
@@ -340,14 +355,17 @@ class HttpServer implements RtinferServer, ServerHost {
 
   async listen(): Promise<string> {
     const url = await this.#listenHttp();
-    if (this.#grpc && this.config.grpcPort !== undefined) {
-      try {
+    try {
+      if (this.#grpc && this.config.grpcPort !== undefined)
         await this.#grpc.listen(this.config.host, this.config.grpcPort);
-      } catch (error) {
-        await this.close();
-        throw error;
-      }
+      await this.#health?.listen();
+    } catch (error) {
+      await this.close();
+      throw error;
     }
+    // Models load once every port is open (a port that cannot open leaves nothing loading behind).
+    // A failed load is visible in /v2/repository/index and readiness; ready() reports it.
+    this.ready().catch(() => undefined);
     return url;
   }
 
@@ -364,8 +382,6 @@ class HttpServer implements RtinferServer, ServerHost {
       this.#http.listen(this.config.port, this.config.host, () => {
         const a = this.#http.address() as AddressInfo;
         this.guard.allowBoundAddress(a.address);
-        // A failed load is visible in /v2/repository/index and readiness; ready() reports it.
-        this.ready().catch(() => undefined);
         this.live.start();
         this.#trimmer?.start();
         resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
@@ -414,6 +430,8 @@ class HttpServer implements RtinferServer, ServerHost {
 
   async #shutdown(): Promise<void> {
     this.#closing = true;
+    // A load balancer probing the health port stops sending at once.
+    this.#health?.notReady();
     this.#trimmer?.stop();
     const deadline = performance.now() + this.config.drainTimeoutMs;
     const left = (): number => deadline - performance.now();
@@ -446,6 +464,7 @@ class HttpServer implements RtinferServer, ServerHost {
     // A batch cannot be interrupted (onnxruntime); the CLI exits the process if one outlasts this.
     await Promise.race([engines, delay(Math.max(0, left()) + CLOSE_GRACE_MS)]);
     await runHooks(this.#onClose, this.#log);
+    await this.#health?.close();
     this.metrics.close();
   }
 }

@@ -52,6 +52,11 @@ export interface ServerConfig {
    * absent, 0 picks a free one.
    */
   grpcPort?: number;
+  /**
+   * Port on which a thread of its own answers /v2/health/live and /v2/health/ready (health-port.ts);
+   * none when absent, 0 picks a free one.
+   */
+  healthPort?: number;
   token?: string;
   /** Largest request body accepted (413 beyond). */
   maxBodyBytes: number;

@@ -28,7 +28,7 @@ import {
   serverTimingHeader,
   timingStages,
 } from './inference.js';
-import { deploymentOf, modelReadiness, type Deployment } from './model-health.js';
+import { deploymentOf, modelReadiness, serverReady, type Deployment } from './model-health.js';
 import type { ModelStatistics } from './model-stats.js';
 import type { LoadedModelEntry, RouteContext, ServerHost } from './types.js';
 
@@ -268,7 +268,7 @@ function addHealthAndMetadataRoutes(host: ServerHost): void {
     endpoint: 'health',
     auth: 'public',
     handler: async ({ res }) => {
-      const ready = !host.closing && [...host.table.entries()].every((m) => modelReadiness(m).ready);
+      const ready = serverReady(host.closing, host.table.entries());
       sendJson(res, ready ? 200 : 503, { ready });
     },
   });

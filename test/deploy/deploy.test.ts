@@ -69,6 +69,12 @@ test("k8s manifests pass Kubernetes' schemas, with the layout as CPU and probes 
   assert.deepEqual(c.resources.limits, c.resources.requests);
   assert.equal(c.readinessProbe.httpGet.path, '/v2/health/ready');
   assert.equal(c.livenessProbe.httpGet.path, '/v2/health/live');
+  // Probes go to the health thread's port, which the served config opens.
+  assert.equal(c.livenessProbe.httpGet.port, 'health');
+  assert.equal(c.readinessProbe.httpGet.port, 'health');
+  assert.ok(
+    c.ports.some((p: { name: string; containerPort: number }) => p.name === 'health' && p.containerPort === 8082),
+  );
   assert.deepEqual(c.lifecycle.preStop.exec.command, ['sleep', '5']);
   // preStop 5 s + drain 20 s + 5 s to exit
   assert.equal(pod.terminationGracePeriodSeconds, 30);
@@ -82,6 +88,7 @@ test("k8s manifests pass Kubernetes' schemas, with the layout as CPU and probes 
   assert.equal(served.models[0]?.threads, 3);
   assert.equal(served.drainTimeoutMs, 20_000);
   assert.equal(served.host, '0.0.0.0');
+  assert.equal(served.healthPort, 8082);
 });
 
 test('the KEDA variant replaces the HPA with a ScaledObject on the in-flight gauge, and validates', async () => {

@@ -143,20 +143,22 @@ test('exec-form entrypoint runs the built CLI, and the default command is a serv
   const { values } = parseCommand(SERVE_COMMAND, cmd.slice(1));
   assert.equal(values['port'], String(DEPLOY_DEFAULTS.httpPort));
   assert.equal(values['grpc-port'], String(DEPLOY_DEFAULTS.grpcPort));
+  assert.equal(values['health-port'], String(DEPLOY_DEFAULTS.healthPort));
   assert.equal(values['host'], '0.0.0.0');
   assert.deepEqual(one(final, 'EXPOSE').args.split(/\s+/), [
     String(DEPLOY_DEFAULTS.httpPort),
     String(DEPLOY_DEFAULTS.grpcPort),
+    String(DEPLOY_DEFAULTS.healthPort),
   ]);
 });
 
-test('HEALTHCHECK asks the v2 ready route on the served port, in exec form', () => {
+test("HEALTHCHECK asks the v2 ready route on the health thread's port, in exec form", () => {
   const h = one(final, 'HEALTHCHECK').args;
   const m = /CMD\s+(\[.*\])$/.exec(h);
   assert.ok(m, h);
   const argv = JSON.parse(m[1] as string) as string[];
   assert.equal(argv[0], 'node');
-  assert.match(argv.join(' '), new RegExp(`http://127\\.0\\.0\\.1:${DEPLOY_DEFAULTS.httpPort}/v2/health/ready`));
+  assert.match(argv.join(' '), new RegExp(`http://127\\.0\\.0\\.1:${DEPLOY_DEFAULTS.healthPort}/v2/health/ready`));
   assert.match(h, /--start-period=\d+s/);
 });
 
