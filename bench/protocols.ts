@@ -8,7 +8,7 @@
  *   1. Idle round trip: one request at a time, blocks of BLOCK requests per protocol, the order
  *      rotating (A B C, C B A, ...) so drift hits all alike; client-measured round trip p50/p99 and
  *      its overhead over bare inference (round trip p50 − bare p50), and the load generator's own
- *      CPU per round trip (gRPC's client is node:http2, REST's a raw socket: on a shared machine a
+ *      CPU per round trip (both clients speak their protocol on a raw socket: on a shared machine a
  *      client's CPU is part of its round trip). Answers are decoded, as a client would.
  *   2. Goodput within a deadline: a closed loop of CONCURRENCY clients per protocol, blocks of
  *      LOAD_MS rotating the same way, deadline 4 × bare p50 sent as the v2 `timeout`: answers 200
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
 
       const rtt: Record<Proto, number[]> = { 'grpc raw': [], 'REST binary': [], 'REST JSON': [] };
       // The load generator's own CPU per round trip (this process, all threads): it is part of each
-      // round trip on a shared machine, and differs by client (node:http2 for gRPC, a raw socket for REST).
+      // round trip on a shared machine (both clients are raw sockets: HTTP/2 in h2-connection.ts, HTTP/1.1 in http-client.ts).
       const clientCpuMs: Record<Proto, number> = { 'grpc raw': 0, 'REST binary': 0, 'REST JSON': 0 };
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of order(r)) {

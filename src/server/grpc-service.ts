@@ -82,6 +82,9 @@ export class GrpcEndpoint {
       // A client that holds a connection without calls is pinged, and dropped if it does not answer.
       'grpc.keepalive_time_ms': Math.max(10_000, host.config.wsPingIntervalMs),
       'grpc.keepalive_timeout_ms': 10_000,
+      // Channelz's per-call counters are read by nothing here (a channelz service is never added).
+      'grpc.enable_channelz': 0,
+      interceptors: [statusWithMessage],
     });
     widenFlowControl(this.#server);
     const definition = grpcServiceDefinition();
@@ -314,12 +317,38 @@ interface GrpcServerInternals {
   >;
 }
 
-/** Before bind: the per-stream window every session announces. */
+/**
+ * The largest frame the port accepts: a client that sends a 2 MB request in frames this large hands
+ * it over in a few socket reads' worth of chunks, not one per 16 KiB frame (HTTP/2's default).
+ */
+const MAX_FRAME = 1024 * 1024;
+
+/** Before bind: the per-stream window and frame size every session announces. */
 export function widenFlowControl(server: grpc.Server): void {
   const internals = server as unknown as GrpcServerInternals;
   const common = internals.commonServerOptions;
-  if (common) common.settings = { ...common.settings, initialWindowSize: STREAM_WINDOW };
+  if (common) common.settings = { ...common.settings, initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME };
 }
+
+/**
+ * grpc-js answers a unary call by writing the message and ending the stream only from that write's
+ * callback, once the message has gone to the socket; node:http2 then asks for the trailers on a
+ * later turn of the event loop, and the client, which needs them to finish the call, waits for it.
+ * This interceptor ends the stream right after the message (the stream keeps them in order), so
+ * the trailers are asked for as the message is sent: a loop turn less per call (strace of the
+ * server on the PP-OCR classifier: 4.9 -> 4.5 epoll waits per call with channelz off and 1 MiB
+ * frames too). They still leave in a write of their own: node:http2 sends trailers from a
+ * setImmediate. A message that cannot be sent still ends the call with grpc-js's own INTERNAL
+ * status: a call that has sent a status takes no other.
+ */
+class StatusWithMessage extends grpc.ServerInterceptingCall {
+  override sendMessage(message: unknown, callback: () => void): void {
+    super.sendMessage(message, () => {});
+    callback();
+  }
+}
+
+const statusWithMessage: grpc.ServerInterceptor = (_method, call) => new StatusWithMessage(call);
 
 /** After bind: each new session's connection window. */
 export function openConnectionWindows(server: grpc.Server): void {

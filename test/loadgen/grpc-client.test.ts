@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { GrpcH2Client } from '../../src/loadgen/grpc-client.js';
+import { decodeHuffman, encodeHeaders, HpackDecoder } from '../../src/loadgen/hpack.js';
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s/g, ''), 'hex');
+
+test('HPACK: the RFC 7541 C.4 requests decode in order, the dynamic table carried between them', () => {
+  const d = new HpackDecoder();
+  assert.deepEqual(d.decode(hex('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff')), [
+    [':method', 'GET'],
+    [':scheme', 'http'],
+    [':path', '/'],
+    [':authority', 'www.example.com'],
+  ]);
+  assert.deepEqual(d.decode(hex('8286 84be 5886 a8eb 1064 9cbf')), [
+    [':method', 'GET'],
+    [':scheme', 'http'],
+    [':path', '/'],
+    [':authority', 'www.example.com'],
+    ['cache-control', 'no-cache'],
+  ]);
+  assert.deepEqual(d.decode(hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf')), [
+    [':method', 'GET'],
+    [':scheme', 'https'],
+    [':path', '/index.html'],
+    [':authority', 'www.example.com'],
+    ['custom-key', 'custom-value'],
+  ]);
+});
+
+test('EXPECTED FAILURE - HPACK: bad Huffman padding, an index past the tables and a truncated string are refused', () => {
+  assert.equal(decodeHuffman(hex('07'), 0, 1), '0');
+  assert.throws(() => decodeHuffman(hex('00'), 0, 1), /padding/);
+  assert.throws(() => decodeHuffman(hex('07ff'), 0, 2), /padding/);
+  assert.throws(() => new HpackDecoder().decode(hex('be')), /no table entry 62/);
+  assert.throws(() => new HpackDecoder().decode(hex('0003 6162')), /truncated/);
+});
+
+test('HPACK: encoded literals decode to the same list', () => {
+  const headers: Array<[string, string]> = [
+    [':path', '/a/b'],
+    ['content-type', 'application/grpc'],
+    ['x-long', 'v'.repeat(300)],
+  ];
+  assert.deepEqual(new HpackDecoder().decode(encodeHeaders(headers)), headers);
+});
+
+/** A node:http2 server speaking just enough gRPC: it echoes the message, with metadata and trailers as asked. */
+async function echoServer(
+  settings: http2.Settings = {},
+  onStream?: (s: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders) => boolean,
+): Promise<{ address: string; server: http2.Http2Server }> {
+  const server = http2.createServer({ settings });
+  server.on('stream', (stream, headers) => {
+    if (onStream?.(stream, headers)) return;
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const meta: Record<string, string> = {};
+      // Many distinct values: the server's HPACK table fills and evicts across calls.
+      for (let i = 0; i < 20; i++) meta[`x-echo-${i}`] = `${String(headers['x-seed'])}-${i}-${'é~!'.repeat(i)}`;
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...meta }, { waitForTrailers: true });
+      stream.on('wantTrailers', () =>
+        stream.sendTrailers({ 'grpc-status': '0', 'x-trailer': `len=${body.length}`, 'grpc-message': 'fine%20here' }),
+      );
+      stream.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+test('calls: messages of 0 B to 3 MB echo back through default 64 KiB windows, with headers and trailers decoded', async (t) => {
+  const { address, server } = await echoServer();
+  const client = new GrpcH2Client(address);
+  t.after(() => {
+    client.close();
+    server.close();
+  });
+  for (const [i, size] of [0, 1, 16_384, 100_000, 3_000_000].entries()) {
+    const message = Buffer.alloc(size, i + 1);
+    const replies = await Promise.all(
+      [0, 1, 2].map((k) => client.call('/svc/Echo', message, 10_000, { 'x-seed': `${i}.${k}` })),
+    );
+    for (const [k, r] of replies.entries()) {
+      assert.equal(r.status, 0);
+      assert.equal(r.details, 'fine here');
+      assert.ok(r.message.equals(message), `size ${size}`);
+      assert.equal(r.metadata['x-trailer'], `len=${size + 5}`);
+      assert.equal(r.metadata['x-echo-19'], `${i}.${k}-19-${'é~!'.repeat(19)}`);
+    }
+  }
+});
+
+test('calls: a trailers-only answer carries its status in the headers', async (t) => {
+  const { address, server } = await echoServer({}, (stream) => {
+    stream.respond(
+      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no%20such' },
+      {
+        endStream: true,
+      },
+    );
+    return true;
+  });
+  const client = new GrpcH2Client(address);
+  t.after(() => {
+    client.close();
+    server.close();
+  });
+  const r = await client.call('/svc/Missing', Buffer.from('x'), 5_000);
+  assert.equal(r.status, 5);
+  assert.equal(r.details, 'no such');
+  assert.equal(r.message.length, 0);
+});
+
+test('EXPECTED FAILURE - calls: a reset stream, an answer without grpc-status and a silent server reject; the client goes on', async (t) => {
+  const { address, server } = await echoServer({}, (stream, headers) => {
+    stream.on('error', () => {}); // the refused stream's own error, on this side
+    if (headers[':path'] === '/svc/Reset') stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    else if (headers[':path'] === '/svc/Plain') stream.respond({ ':status': 404 }, { endStream: true });
+    else if (headers[':path'] === '/svc/Silent') stream.on('data', () => {});
+    else return false;
+    return true;
+  });
+  const client = new GrpcH2Client(address);
+  t.after(() => {
+    client.close();
+    server.close();
+  });
+  await assert.rejects(client.call('/svc/Reset', Buffer.from('x'), 5_000), /reset the stream \(HTTP\/2 error 7\)/);
+  await assert.rejects(client.call('/svc/Plain', Buffer.from('x'), 5_000), /no grpc-status .*HTTP 404/);
+  await assert.rejects(client.call('/svc/Silent', Buffer.from('x'), 50), /no answer within 50 ms/);
+  assert.equal((await client.call('/svc/Echo', Buffer.from('after'), 5_000)).message.toString(), 'after');
+});
+
+test('connections: pings are answered, and a server that goes away leaves the client on a new connection', async (t) => {
+  const { address, server } = await echoServer();
+  const sessions: http2.ServerHttp2Session[] = [];
+  server.on('session', (s) => sessions.push(s));
+  const client = new GrpcH2Client(address);
+  t.after(() => {
+    client.close();
+    server.close();
+  });
+  await client.call('/svc/Echo', Buffer.from('one'), 5_000);
+  const rtt = await new Promise<number>((resolve, reject) =>
+    sessions[0]!.ping((err, ms) => (err ? reject(err) : resolve(ms))),
+  );
+  assert.ok(rtt >= 0);
+  sessions[0]!.goaway(http2.constants.NGHTTP2_NO_ERROR);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await client.call('/svc/Echo', Buffer.from('two'), 5_000)).message.toString(), 'two');
+  assert.equal(sessions.length, 2);
+});
