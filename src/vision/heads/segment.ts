@@ -25,6 +25,14 @@
  * on unzeroed memory: 0.92–0.94× the decode alone, 0.97× with other work between decodes, and
  * 0.96–1.01× inside bench:heads, where every stage runs about twice as slow as alone (at 0.8 ms
  * alone: the scan 35 %, the logits 28 %, the mask rows 15 %).
+ *
+ * Next round (same A/B, outputs byte-identical): the scan's block test on (q + j) | 0 indexes (0.82–
+ * 0.91× the scan), mixed quads run by run with their corners read once, quad counts from each
+ * cell's sign read once: 0.90–0.95× the decode, alone or with a 24 MB flush between decodes. What
+ * is left is mostly memory: with the flush the logits go from 0.16 to 0.3–0.4 ms (a TLB-only flush
+ * adds 0.015: it is the prototypes' cache lines) and the mask rows from 0.14 to 0.29. Tried and
+ * not kept: logits with (i + j·P) | 0 indexes (0.97–1.05×), two rows at once (1.06–1.09×), 4 or
+ * 16 prototypes a pass (1.2–1.4×), one (3×), the window's lines touched ahead by loads (1.0–1.3×).
  */
 import type { ImageTransform } from '../geometry.js';
 import { detectorLabels, parseNames } from '../labels.js';
