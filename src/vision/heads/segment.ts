@@ -25,6 +25,14 @@
  * on unzeroed memory: 0.92–0.94× the decode alone, 0.97× with other work between decodes, and
  * 0.96–1.01× inside bench:heads, where every stage runs about twice as slow as alone (at 0.8 ms
  * alone: the scan 35 %, the logits 28 %, the mask rows 15 %).
+ *
+ * Next round (same A/B, outputs byte-identical): the scan's block test on (q + j) | 0 indexes (0.82–
+ * 0.91× the scan), mixed quads run by run with their corners read once, quad counts from each
+ * cell's sign read once: 0.90–0.95× the decode, alone or with a 24 MB flush between decodes. What
+ * is left is mostly memory: with the flush the logits go from 0.16 to 0.3–0.4 ms (a TLB-only flush
+ * adds 0.015: it is the prototypes' cache lines) and the mask rows from 0.14 to 0.29. Tried and
+ * not kept: logits with (i + j·P) | 0 indexes (0.97–1.05×), two rows at once (1.06–1.09×), 4 or
+ * 16 prototypes a pass (1.2–1.4×), one (3×), the window's lines touched ahead by loads (1.0–1.3×).
  */
 import type { ImageTransform } from '../geometry.js';
 import { detectorLabels, parseNames } from '../labels.js';
@@ -72,6 +80,7 @@ let colWeight = new Float64Array(1024);
 let runStart = new Int32Array(256);
 let runCell = new Int32Array(256);
 let mixed = new Int32Array(256);
+let rowWeight = new Float64Array(64);
 
 /**
  * Where a mask's box falls on the prototypes: original pixel (x, y) maps to prototype coordinates
@@ -212,14 +221,21 @@ function cellLogits(
 function quadCorners(cw: number, ch: number): void {
   const lg = logits;
   const q = quad;
+  // Each cell's sign read once: first each row's pairs (u, u + 1), then each row plus the next's.
   for (let v = 0; v < ch; v++) {
     const o = v * cw;
-    const o2 = Math.min(v + 1, ch - 1) * cw;
-    for (let u = 0; u < cw; u++) {
-      const u2 = Math.min(u + 1, cw - 1);
-      q[o + u] =
-        (lg[o + u]! > 0 ? 1 : 0) + (lg[o + u2]! > 0 ? 1 : 0) + (lg[o2 + u]! > 0 ? 1 : 0) + (lg[o2 + u2]! > 0 ? 1 : 0);
+    let left = lg[o]! > 0 ? 1 : 0;
+    for (let u = 0; u < cw - 1; u++) {
+      const right = lg[o + u + 1]! > 0 ? 1 : 0;
+      q[o + u] = left + right;
+      left = right;
     }
+    q[o + cw - 1] = 2 * left;
+  }
+  for (let v = 0; v < ch; v++) {
+    const o = v * cw;
+    const o2 = Math.min(v + 1, ch - 1) * cw; // not yet summed: rows are summed in order, the last with itself
+    for (let u = 0; u < cw; u++) q[o + u] = q[o + u]! + q[o2 + u]!;
   }
 }
 
@@ -321,17 +337,24 @@ function mixedRows(
   const lg = logits;
   const qRow = ya * cw;
   const yb = Math.min(ya + 1, ch - 1) * cw;
-  for (let yy = y0; yy < y1; yy++) {
-    const wy = Math.min(Math.max((top + yy + 0.5) * fy + oy, v0), v1) - v0 - ya;
-    const rowOut = yy * width;
-    for (let i = 0; i < nMixed; i++) {
-      const r = mixed[i]!;
-      const qa = runCell[r]!;
-      const qb = Math.min(qa + 1, cw - 1);
-      const f0 = lg[qRow + qa]! * (1 - wy) + lg[yb + qa]! * wy;
-      const f1 = lg[qRow + qb]! * (1 - wy) + lg[yb + qb]! * wy;
-      const x0 = runStart[r]!;
-      const end = runStart[r + 1]!;
+  const rows = y1 - y0;
+  if (rowWeight.length < rows) rowWeight = new Float64Array(rows * 2);
+  for (let j = 0; j < rows; j++) rowWeight[j] = Math.min(Math.max((top + y0 + j + 0.5) * fy + oy, v0), v1) - v0 - ya;
+  // Run by run, its four corners read once for the group's rows.
+  for (let i = 0; i < nMixed; i++) {
+    const r = mixed[i]!;
+    const qa = runCell[r]!;
+    const qb = Math.min(qa + 1, cw - 1);
+    const a0 = lg[qRow + qa]!,
+      a1 = lg[yb + qa]!,
+      b0 = lg[qRow + qb]!,
+      b1 = lg[yb + qb]!;
+    const x0 = runStart[r]!;
+    const end = runStart[r + 1]!;
+    for (let j = 0, rowOut = y0 * width; j < rows; j++, rowOut += width) {
+      const wy = rowWeight[j]!;
+      const f0 = a0 * (1 - wy) + a1 * wy;
+      const f1 = b0 * (1 - wy) + b1 * wy;
       if (f0 > 0 && f1 > 0) for (let x = x0; x < end; x++) data[rowOut + x] = 1;
       else if (f0 > 0 || f1 > 0) {
         const d = f1 - f0;
