@@ -5,8 +5,9 @@
 import { inspectModel } from '../runtime/model-info.js';
 import { createSession, readModel, type ModelSource } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
+import { ctcClasses } from './heads/ctc.js';
 import { createVisionPipeline, type VisionPipeline, type VisionPipelineOptions } from './pipeline.js';
-import { readSidecar, type Sidecar } from './sidecar.js';
+import { dictionaryFor, readSidecar, type Sidecar } from './sidecar.js';
 
 export type OpenVisionOptions = Omit<VisionPipelineOptions, 'run' | 'session' | 'inputs' | 'outputs' | 'metadata'> & {
   session?: SessionSettings;
@@ -55,11 +56,24 @@ export async function openVisionModel(model: ModelSource, options: OpenVisionOpt
   const runtime = await createSession(loaded, settings);
   try {
     const metadata = inspectModel(loaded.bytes, loaded.label).metadata;
-    const pipeline = createVisionPipeline({ ...withSidecar(rest, side), session: runtime, metadata });
-    const explanation =
-      side === undefined
-        ? pipeline.explanation
-        : [...pipeline.explanation, `sidecar ${side.file}: ${sidecarFields(side)}`];
+    const options = { ...withSidecar(rest, side), session: runtime, metadata };
+    let pipeline = createVisionPipeline(options);
+    const notes = side === undefined ? [] : [`sidecar ${side.file}: ${sidecarFields(side)}`];
+    // A text-line recogniser reads characters: its dictionary, when not given, sits beside the model.
+    const classes = ctcClasses(pipeline.head, runtime.outputs);
+    if (classes !== undefined) {
+      const labels = pipeline.decodeOptions.labels;
+      const source =
+        rest.labels !== undefined ? 'your labels' : side?.labels !== undefined ? "the sidecar's labels" : 'metadata';
+      const dictionary = await dictionaryFor(
+        model,
+        classes,
+        labels === undefined ? undefined : { source, count: labels.length },
+      );
+      if (dictionary.labels !== undefined) pipeline = createVisionPipeline({ ...options, labels: dictionary.labels });
+      notes.unshift(dictionary.note);
+    }
+    const explanation = [...pipeline.explanation, ...notes];
     return { ...pipeline, explanation, metadata, sidecar: side?.file, close: () => runtime.release() };
   } catch (error) {
     await runtime.release();
