@@ -1,13 +1,17 @@
 /**
- * Files read from beside a model. A model's sidecar config: `model.rtinfer.json` (or `.yaml` / `.yml`) next to `model.onnx`, read
- * by `openVisionModel`, `predict` and the server. It wires a model no built-in head recognises
- * without code, and fixes what the file cannot say:
+ * Files read from beside a model, by `openVisionModel`, `predict`, `info` and the server.
+ *
+ * The sidecar config: `model.rtinfer.json` (or `.yaml` / `.yml`) next to `model.onnx`. It wires a
+ * model no built-in head recognises without code, and fixes what the file cannot say:
  *
  *   { "head": { ...a head spec (spec-head.ts) } | "a head name",
  *     "preprocess": { ...PreprocessConfig fields }, "decode": { ...DecodeOptions fields },
  *     "labels": ["face", ...] }
  *
  * Fields are optional; unknown top-level fields are refused so that a typo is not silently ignored.
+ *
+ * A text-line recogniser's character dictionary (PP-OCR's ppocr_keys_v1.txt): a `.txt` in the
+ * model's directory whose line count fits the model's classes (findDictionary).
  */
 import { existsSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
