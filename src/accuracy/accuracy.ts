@@ -25,7 +25,7 @@ import { createSession, readModel, type RuntimeSession } from '../runtime/sessio
 import { resolveShapes, type ShapeOverride } from '../runtime/shapes.js';
 import { createVisionPipeline, type VisionPipeline } from '../vision/pipeline.js';
 import type { Detection, HeadResult, VisionTask } from '../vision/types.js';
-import { top1Agreement } from './agreement.js';
+import { textAgreement, top1Agreement } from './agreement.js';
 import { classMapIou, imageAgreement, maskIou, matchedAgreement, oks } from './vision-agreement.js';
 import { listImages } from './image-list.js';
 import { TEXT_LABEL, loadLabelledSet, type LabelledSet } from './labels.js';
@@ -64,7 +64,8 @@ export type AccuracyMetric =
   | 'oks-agreement'
   | 'mask-iou-agreement'
   | 'miou-agreement'
-  | 'image-agreement';
+  | 'image-agreement'
+  | 'text-agreement';
 
 export interface AccuracyReport {
   metric: AccuracyMetric;
@@ -533,7 +534,8 @@ function agreement({ used, c, r, note }: Paired, ref: ReferenceRun): AccuracyRep
 /**
  * Agreement for results boxes do not capture (issue #14): keypoints by OKS, instance masks by mask
  * IoU (each against the overlapping detection of the same class, the candidate held to the
- * reference's threshold), semantic maps by mean IoU over classes, output images by pixel error.
+ * reference's threshold), semantic maps by mean IoU over classes, output images by pixel error,
+ * recognised text by normalised edit distance.
  * Box agreement (mAP@0.5) for keypoint and mask models is in the note. undefined: plain boxes.
  */
 function beyondBoxes(
@@ -563,6 +565,15 @@ function beyondBoxes(
       ),
     );
     return { metric: 'image-agreement', score, drop: 1 - score };
+  }
+  // Recognisers (ctc): the text read, not its box (the whole image either way).
+  const read = (x: HeadResult): string | undefined =>
+    x.task === 'text' && x.texts.some((t) => t.text !== undefined)
+      ? x.texts.map((t) => t.text ?? '').join('\n')
+      : undefined;
+  if (r.some((x) => read(x) !== undefined)) {
+    const score = mean(r.map((x, i) => textAgreement(read(c[i]!) ?? '', read(x) ?? '')));
+    return { metric: 'text-agreement', score, drop: 1 - score };
   }
   const dets = (x: HeadResult): Detection[] => (x.task === 'detect' ? x.detections : []);
   const refDets = r.map(dets);

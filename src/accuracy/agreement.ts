@@ -1,6 +1,7 @@
 /**
  * Agreement of a candidate model's outputs with a reference model's, as pure functions over
- * numbers: top-1 agreement for classifiers, element-wise error for raw tensors.
+ * numbers: top-1 agreement for classifiers, read-text agreement for recognisers, element-wise
+ * error for raw tensors.
  */
 import { fromFloat16Bits } from '../runtime/float16.js';
 import type { OutputTensor } from '../vision/types.js';
@@ -15,6 +16,27 @@ export function top1Agreement(candidate: readonly number[], reference: readonly 
   let same = 0;
   for (let i = 0; i < reference.length; i++) if (candidate[i] === reference[i]) same++;
   return same / reference.length;
+}
+
+// A recogniser without a dictionary reads "[index]" per character: one token, not several characters.
+const TOKEN = /\[\d+\]|[\s\S]/gu;
+
+/**
+ * 1 − edit distance / the longer length, in characters ("[index]" tokens count as one): PaddleOCR's
+ * norm_edit_dis for recognisers. Two empty strings agree (1).
+ */
+export function textAgreement(candidate: string, reference: string): number {
+  const a = candidate.match(TOKEN) ?? [];
+  const b = reference.match(TOKEN) ?? [];
+  if (a.length === 0 && b.length === 0) return 1;
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return 1 - row[b.length]! / Math.max(a.length, b.length);
 }
 
 export interface TensorErrorStats {

@@ -13,7 +13,8 @@ import { formatBytes, formatCount, formatShape, formatTable } from '../util/form
 import { parseCommand, type CommandSpec } from './args.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { planVision } from '../vision/plan.js';
-import { readSidecar } from '../vision/sidecar.js';
+import { ctcClasses } from '../vision/heads/ctc.js';
+import { dictionaryFor, readSidecar } from '../vision/sidecar.js';
 
 export const INFO_SCHEMA = 'rtinfer.info/1';
 
@@ -53,6 +54,13 @@ async function visionOf(info: ModelInfo, modelPath: string | undefined): Promise
       ...(side?.preprocess !== undefined ? { preprocess: side.preprocess } : {}),
     });
     const explanation = side === undefined ? plan.explanation : [...plan.explanation, `sidecar ${side.file} applied`];
+    const classes = ctcClasses(plan.choice.head, info.outputs);
+    if (classes !== undefined) {
+      const labels = side?.labels ?? plan.choice.labels;
+      const source = side?.labels !== undefined ? "the sidecar's labels" : 'metadata';
+      const given = labels === undefined ? undefined : { source, count: labels.length };
+      explanation.push((await dictionaryFor(modelPath, classes, given)).note);
+    }
     return { head: plan.choice.head.name, task: plan.choice.head.task, plan: explanation };
   } catch (error) {
     return { error: error instanceof RtinferError ? error.message : firstLine(error) };

@@ -127,7 +127,7 @@ interface ItemReport {
     polygon?: unknown;
   }>;
   classes?: Array<{ index: number; label: string; score: number }>;
-  texts?: Array<{ score: number; box: number[] }>;
+  texts?: Array<{ score: number; box: number[]; text?: string }>;
   segments?: Array<{ classId: number; label: string; pixels: number }>;
   output?: { width: number; height: number; channels: number; range: string; luminance: boolean; scale: number };
   speedMs?: SpeedMs;
@@ -325,7 +325,13 @@ function renderPredict(
             .join(', '),
         ]);
     if (it.classes) for (const c of it.classes) rows.push([c.label, c.score.toFixed(3), `#${c.index}`]);
-    if (it.texts) for (const t of it.texts) rows.push(['text', t.score.toFixed(3), `[${t.box.join(', ')}]`]);
+    if (it.texts)
+      for (const t of it.texts)
+        rows.push([
+          t.text === undefined ? 'text' : JSON.stringify(t.text),
+          t.score.toFixed(3),
+          `[${t.box.join(', ')}]`,
+        ]);
     if (it.segments)
       for (const g of it.segments)
         rows.push([
@@ -343,7 +349,9 @@ function renderPredict(
           : o
             ? `an image ${o.width}x${o.height}x${o.channels} (×${o.scale}, ` +
               `values ${o.range}${o.luminance ? ", luminance: combined with the input's chroma by --save" : ''})`
-            : `${it.texts?.length ?? 0} text boxes`;
+            : it.texts?.some((t) => t.text !== undefined)
+              ? 'text line read'
+              : `${it.texts?.length ?? 0} text boxes`;
     out.push('', `${it.image} (${it.width}x${it.height}): ${what}`);
     if (rows.length) out.push(formatTable(rows, '  '));
     const s = it.speedMs;

@@ -10,12 +10,12 @@ import type { IncomingMessage } from 'node:http';
 import { RtinferError } from '../errors.js';
 import { inspectModel } from '../runtime/model-info.js';
 import { readModel } from '../runtime/session.js';
-import { withSidecar } from '../vision/open-model.js';
+import { modelFilePipeline } from '../vision/open-model.js';
 import { renderResult } from '../vision/render.js';
 import { readSidecar } from '../vision/sidecar.js';
 import { resultJson, type MaskFormat } from '../vision/result-json.js';
 import type { PreprocessConfig } from '../vision/config.js';
-import { createVisionPipeline, type VisionPipeline, type VisionResult } from '../vision/pipeline.js';
+import { type VisionPipeline, type VisionResult } from '../vision/pipeline.js';
 import { PreprocessPool } from '../vision/preprocess-pool.js';
 import { HttpError, readBody, sendBody, sendJson } from './http-io.js';
 import type { LoadedModelEntry, ReadyModel, RouteContext, ServerHost } from './types.js';
@@ -51,19 +51,19 @@ export class VisionService {
         const metadata = inspectModel(loaded.bytes, loaded.label).metadata;
         // The model's sidecar (model.rtinfer.json) wires heads and preprocessing as for predict.
         const side = await readSidecar(entry.config.path);
-        return createVisionPipeline({
-          ...withSidecar(
-            {
-              preprocess: { maxPixels: this.#host.config.maxImagePixels },
-              ...(entry.config.task ? { task: entry.config.task } : {}),
-            },
-            side,
-          ),
-          session: entry.engine,
-          metadata,
-          // Decode and pack in a worker: the pack loop would otherwise run on the HTTP thread.
-          preprocessor: (image: Uint8Array | string, config: PreprocessConfig) => this.#pool().run(image, config),
-        });
+        // As for predict: a text-line recogniser's dictionary found beside the model.
+        return modelFilePipeline(
+          entry.config.path,
+          {
+            preprocess: { maxPixels: this.#host.config.maxImagePixels },
+            ...(entry.config.task ? { task: entry.config.task } : {}),
+            session: entry.engine,
+            metadata,
+            // Decode and pack in a worker: the pack loop would otherwise run on the HTTP thread.
+            preprocessor: (image: Uint8Array | string, config: PreprocessConfig) => this.#pool().run(image, config),
+          },
+          side,
+        );
       })();
       this.#pipelines.set(entry, p);
       // A model that is not a vision model answers that on every image request, not once.

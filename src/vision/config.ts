@@ -13,7 +13,9 @@ export type Rgb = readonly [number, number, number];
 export interface PreprocessConfig {
   /**
    * Tensor width and height. `null` means dynamic: each image gets its own size, from its own size
-   * limited by `maxSide` and rounded to `multipleOf` (PP-OCR's DetResizeForTest).
+   * limited by `maxSide` and rounded to `multipleOf` (PP-OCR's DetResizeForTest). A fixed height
+   * with a null width is a text line (PP-OCR rec): the image scaled to the height, its width
+   * following the aspect ratio, at least `minWidth`.
    */
   width: number | null;
   height: number | null;
@@ -35,6 +37,8 @@ export interface PreprocessConfig {
   multipleOf: number;
   /** Dynamic sizes: the longest side is limited to this (PP-OCR limit_side_len 960); null: no limit. */
   maxSide: number | null;
+  /** Fixed height, dynamic width: the tensor is at least this wide, padded (PP-OCR rec 320); null: 1. */
+  minWidth: number | null;
   /** Channel order of the tensor (for 3 and 4 channels; grey ignores it). */
   channelOrder: 'rgb' | 'bgr';
   /**
@@ -86,6 +90,7 @@ export const DEFAULT_PREPROCESS: Readonly<PreprocessConfig> = {
   shortestEdge: null,
   multipleOf: 32,
   maxSide: null,
+  minWidth: null,
   channelOrder: 'rgb',
   channels: 3,
   ...SCALING.unit,
@@ -202,7 +207,8 @@ export function resolvePreprocessConfig(
   const m = mergeLayers('preprocess', DEFAULT_PREPROCESS, DEFAULT_PREPROCESS, layers) as unknown as PreprocessConfig;
   const width = positiveInt('width', m.width, true);
   const height = positiveInt('height', m.height, true);
-  if ((width === null) !== (height === null)) invalid('width', m.width, 'width and height both fixed or both null');
+  // A dynamic width with a fixed height is a text line; the other way round has no use.
+  if (height === null && width !== null) invalid('height', m.height, 'a number when width is fixed');
   const padValue =
     typeof m.padValue === 'number'
       ? isByte(m.padValue)
@@ -220,6 +226,7 @@ export function resolvePreprocessConfig(
     shortestEdge: positiveInt('shortestEdge', m.shortestEdge, true),
     multipleOf: positiveInt('multipleOf', m.multipleOf, false) as number,
     maxSide: positiveInt('maxSide', m.maxSide, true),
+    minWidth: positiveInt('minWidth', m.minWidth, true),
     channelOrder: oneOf('channelOrder', m.channelOrder, ['rgb', 'bgr'] as const),
     channels:
       m.channels === 1 || m.channels === 3 || m.channels === 4
@@ -253,6 +260,8 @@ export function resolvePreprocessConfig(
         '0..255 pixels: use rescale 1, mean 0, std 1)',
     );
   }
+  if (config.resize === 'crop' && width === null && height !== null)
+    invalid('resize', config.resize, 'letterbox or stretch for a fixed height with a dynamic width');
   if (config.resize === 'crop' && config.shortestEdge !== null && width !== null && height !== null) {
     const fitted = rescaledShortestEdge(layers, config.shortestEdge, Math.min(width, height));
     if (fitted !== undefined) config.shortestEdge = fitted;

@@ -87,7 +87,11 @@ export function overlaySvg(
       });
     }
     if (options.labels === false) continue;
-    const text = isDetection(item) ? `${item.label} ${item.score.toFixed(2)}` : item.score.toFixed(2);
+    const text = isDetection(item)
+      ? `${item.label} ${item.score.toFixed(2)}`
+      : item.text === undefined
+        ? item.score.toFixed(2)
+        : `${item.text} ${item.score.toFixed(2)}`;
     const tw = Math.ceil(text.length * fs * 0.6) + 4;
     const th = fs + 4;
     // Tag above the box, or inside its top when there is no room above.

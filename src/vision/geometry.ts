@@ -103,13 +103,45 @@ function inputSize(
   return [Math.max(round((width * r) / m) * m, m), Math.max(round((height * r) / m) * m, m)];
 }
 
+/** A fixed height with a dynamic width: a text line for a recogniser (PP-OCR rec). */
+function isLine(config: PreprocessConfig): boolean {
+  return config.width === null && config.height !== null;
+}
+
+/**
+ * A text line as PaddleOCR's resize_norm_img: scaled to the height, resized width ceil(H·w/h),
+ * tensor width max(minWidth, floor(H·w/h)) (its int(imgH · max_wh_ratio) for one image, so a line
+ * wider than minWidth is cut to floor) rounded up to multipleOf, padded on the right (top-left
+ * anchor) or both sides. Stretch mode: the tensor is the resized line, rounded to the multiple.
+ */
+function linePlan(width: number, height: number, config: PreprocessConfig, pad: boolean): Plan {
+  const inputH = config.height as number;
+  const m = config.multipleOf;
+  let r = inputH / height;
+  if (!config.scaleUp) r = Math.min(r, 1);
+  const exact = width * r;
+  const resizedH = Math.max(1, Math.round(height * r));
+  if (!pad) {
+    const inputW = Math.max(roundHalfEven(exact / m) * m, m);
+    return { inputW, inputH, resizedW: inputW, resizedH: inputH, padX: 0, padY: 0, cropX: 0, cropY: 0 };
+  }
+  const inputW = Math.ceil(Math.max(config.minWidth ?? 1, Math.floor(exact), 1) / m) * m;
+  const resizedW = Math.min(Math.max(1, Math.ceil(exact)), inputW);
+  const centre = config.anchor === 'center';
+  const padX = centre ? Math.floor((inputW - resizedW) / 2) : 0;
+  const padY = centre ? Math.floor((inputH - resizedH) / 2) : 0;
+  return { inputW, inputH, resizedW, resizedH, padX, padY, cropX: 0, cropY: 0 };
+}
+
 function stretchPlan(width: number, height: number, config: PreprocessConfig): Plan {
+  if (isLine(config)) return linePlan(width, height, config, false);
   // PaddleOCR DetResizeForTest: each side scaled, then rounded half-even to the multiple.
   const [inputW, inputH] = inputSize(width, height, config, roundHalfEven);
   return { inputW, inputH, resizedW: inputW, resizedH: inputH, padX: 0, padY: 0, cropX: 0, cropY: 0 };
 }
 
 function letterboxPlan(width: number, height: number, config: PreprocessConfig): Plan {
+  if (isLine(config)) return linePlan(width, height, config, true);
   const m = config.multipleOf;
   const fixed = isFixed(config);
   let r: number;

@@ -113,10 +113,21 @@ export function inferInputLayout(input: TensorMeta, metadata: ModelMetadata = {}
       `channel${l.channels === 1 ? ' (grey)' : l.channels === 4 ? 's (colour + opaque alpha)' : 's'}: input ` +
       `'${input.name}' ${describeShape(s)}, ${l.why}`,
   );
-  if (typeof l.h === 'number' && l.h > 0 && typeof l.w === 'number' && l.w > 0) {
-    fields.height = l.h;
-    fields.width = l.w;
-    notes.push(`size ${l.w}x${l.h} (WxH): fixed by the input shape`);
+  const fixedH = typeof l.h === 'number' && l.h > 0 ? l.h : undefined;
+  const fixedW = typeof l.w === 'number' && l.w > 0 ? l.w : undefined;
+  if (fixedH !== undefined && fixedW !== undefined) {
+    fields.height = fixedH;
+    fields.width = fixedW;
+    notes.push(`size ${fixedW}x${fixedH} (WxH): fixed by the input shape`);
+  } else if (fixedH !== undefined || fixedW !== undefined) {
+    // One fixed side (a text-line recogniser's height 48) wins over any head's default size too.
+    if (fixedH !== undefined) fields.height = fixedH;
+    if (fixedW !== undefined) fields.width = fixedW;
+    notes.push(
+      fixedH !== undefined
+        ? `height ${fixedH}: fixed by the input shape (the width is dynamic)`
+        : `width ${fixedW}: fixed by the input shape (the height is dynamic)`,
+    );
   }
   if (input.dtype === 'float16' || input.dtype === 'float32') fields.dtype = input.dtype;
   else if (input.dtype === 'uint8') {

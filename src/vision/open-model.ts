@@ -5,8 +5,10 @@
 import { inspectModel } from '../runtime/model-info.js';
 import { createSession, readModel, type ModelSource } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
+import { ctcClasses } from './heads/ctc.js';
+import { modelBinding } from './model-binding.js';
 import { createVisionPipeline, type VisionPipeline, type VisionPipelineOptions } from './pipeline.js';
-import { readSidecar, type Sidecar } from './sidecar.js';
+import { dictionaryFor, readSidecar, type Sidecar } from './sidecar.js';
 
 export type OpenVisionOptions = Omit<VisionPipelineOptions, 'run' | 'session' | 'inputs' | 'outputs' | 'metadata'> & {
   session?: SessionSettings;
@@ -48,6 +50,33 @@ function sidecarFields(side: Sidecar): string {
   );
 }
 
+/**
+ * The pipeline of a model file: `options` over its sidecar's, and for a CTC recogniser given no
+ * labels the dictionary found beside the model; the explanation ends with what each added. Shared by
+ * openVisionModel and the server, which run the model their own ways.
+ */
+export async function modelFilePipeline(
+  model: ModelSource,
+  options: VisionPipelineOptions,
+  side: Sidecar | undefined,
+): Promise<VisionPipeline> {
+  const merged = withSidecar(options, side);
+  let pipeline = createVisionPipeline(merged);
+  const notes = side === undefined ? [] : [`sidecar ${side.file}: ${sidecarFields(side)}`];
+  // A text-line recogniser reads characters: its dictionary, when not given, sits beside the model.
+  const classes = ctcClasses(pipeline.head, modelBinding(merged).outputs);
+  if (classes !== undefined) {
+    const labels = pipeline.decodeOptions.labels;
+    const source =
+      options.labels !== undefined ? 'your labels' : side?.labels !== undefined ? "the sidecar's labels" : 'metadata';
+    const given = labels === undefined ? undefined : { source, count: labels.length };
+    const dictionary = await dictionaryFor(model, classes, given);
+    if (dictionary.labels !== undefined) pipeline = createVisionPipeline({ ...merged, labels: dictionary.labels });
+    notes.unshift(dictionary.note);
+  }
+  return notes.length === 0 ? pipeline : { ...pipeline, explanation: [...pipeline.explanation, ...notes] };
+}
+
 export async function openVisionModel(model: ModelSource, options: OpenVisionOptions = {}): Promise<OpenedVisionModel> {
   const loaded = await readModel(model);
   const side = await readSidecar(model);
@@ -55,12 +84,8 @@ export async function openVisionModel(model: ModelSource, options: OpenVisionOpt
   const runtime = await createSession(loaded, settings);
   try {
     const metadata = inspectModel(loaded.bytes, loaded.label).metadata;
-    const pipeline = createVisionPipeline({ ...withSidecar(rest, side), session: runtime, metadata });
-    const explanation =
-      side === undefined
-        ? pipeline.explanation
-        : [...pipeline.explanation, `sidecar ${side.file}: ${sidecarFields(side)}`];
-    return { ...pipeline, explanation, metadata, sidecar: side?.file, close: () => runtime.release() };
+    const pipeline = await modelFilePipeline(model, { ...rest, session: runtime, metadata }, side);
+    return { ...pipeline, metadata, sidecar: side?.file, close: () => runtime.release() };
   } catch (error) {
     await runtime.release();
     throw error;

@@ -81,9 +81,13 @@ function describeValues(c: Pick<PreprocessConfig, 'rescale' | 'mean' | 'std' | '
 
 function describeResize(c: PreprocessConfig): string {
   const size =
-    c.width === null
-      ? `dynamic (longest side ${c.maxSide ?? 'as is'}, multiple of ${c.multipleOf})`
-      : `${c.width}x${c.height}`;
+    c.width !== null
+      ? `${c.width}x${c.height}`
+      : c.height !== null
+        ? `height ${c.height}, width following the aspect ratio` +
+          (c.resize === 'letterbox' && c.minWidth !== null ? ` (at least ${c.minWidth})` : '') +
+          (c.multipleOf > 1 ? `, multiple of ${c.multipleOf}` : '')
+        : `dynamic (longest side ${c.maxSide ?? 'as is'}, multiple of ${c.multipleOf})`;
   if (c.resize === 'letterbox')
     return (
       `${size}, letterbox ${c.anchor === 'center' ? 'centred' : 'top-left'}, ` +
@@ -109,9 +113,10 @@ export function planVision(options: PlanOptions): VisionPlan {
     ['your options', options.preprocess],
   ];
   const config = resolvePreprocessConfig(...layers.map(([, l]) => l));
+  const fixed = fromInput.fields;
   if (
-    fromInput.fields.width !== undefined &&
-    (config.width !== fromInput.fields.width || config.height !== fromInput.fields.height)
+    (fixed.width !== undefined && config.width !== fixed.width) ||
+    (fixed.height !== undefined && config.height !== fixed.height)
   ) {
     throw new RtinferError(
       'RTI_ERR_SHAPE_MISMATCH',
@@ -130,7 +135,11 @@ export function planVision(options: PlanOptions): VisionPlan {
     `head ${head.name} (${head.task}): ${choice.reason}`,
     ...fromInput.notes,
     `resize ${describeResize(config)}: ${source('resize', 'anchor', 'padValue', 'shortestEdge')}` +
-      (config.width !== null ? `; size from ${source('width', 'height')}` : ''),
+      (config.width === null && config.height === null
+        ? ''
+        : source('width') === source('height')
+          ? `; size from ${source('width')}`
+          : `; width from ${source('width')}, height from ${source('height')}`),
     config.channels === 1
       ? 'colour grey (luma): one channel'
       : `colour ${config.channelOrder.toUpperCase()}: ${source('channelOrder')}`,

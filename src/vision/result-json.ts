@@ -50,6 +50,7 @@ export function resultJson(
         score: r3(t.score),
         box: t.box.map(r1),
         ...(t.polygon ? { polygon: t.polygon.map(([x, y]) => [r1(x), r1(y)]) } : {}),
+        ...(t.text !== undefined ? { text: t.text } : {}),
       })),
     };
   if (r.task === 'semantic') {

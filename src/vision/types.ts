@@ -72,7 +72,7 @@ export interface ClassScore {
   score: number;
 }
 
-/** One text region from a text detector, in ORIGINAL image pixels, clipped to the image. */
+/** One text region from a text detector (or a line a recogniser read), in ORIGINAL image pixels, clipped to the image. */
 export interface TextBox {
   /** Mean probability over the region's pixels. */
   score: number;
@@ -85,6 +85,11 @@ export interface TextBox {
   polygon?: Array<[number, number]>;
   /** With `rotated: true`: the rectangle's angle in degrees, in (-45, 45]. */
   angle?: number;
+  /**
+   * A text-line recogniser's reading (ctc head; then `box` is the whole image and `score` the mean
+   * probability of its characters). Classes without a dictionary read as "[index]".
+   */
+  text?: string;
 }
 
 /** An uncompressed frame, row-major, interleaved channels: grey, grey+alpha, RGB or RGBA. */

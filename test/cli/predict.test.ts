@@ -1,12 +1,12 @@
 /** `rtinfer predict` end to end: the built command on real models and images. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { CLI, rtinfer } from '../helpers/cli.js';
-import { OCR_DET, sharedModel, SHARED_MODELS } from '../helpers/models.js';
+import { OCR_DET, OCR_REC, sharedModel, SHARED_MODELS } from '../helpers/models.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-predict-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,6 +53,41 @@ test('the bundled PP-OCR detector finds the lines of a rendered text image; a ba
   assert.equal(j.results[1].image, broken);
   assert.match(j.results[1].error.code, /RTI_ERR_IMAGE_/);
   assert.match(j.results[1].error.message, /broken\.jpg/);
+});
+
+test('PP-OCRv4 rec with no flags: info names the ctc head, its height 48 and the dictionary beside it; predict reads the line; --labels replaces the dictionary', async () => {
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="360" height="64"><rect width="100%" height="100%" fill="white"/>' +
+    '<text x="10" y="46" font-family="DejaVu Sans, sans-serif" font-size="40">rtinfer 2026</text></svg>';
+  const img = path.join(dir, 'line.png');
+  await sharp(Buffer.from(svg)).png().toFile(img);
+  const info = await rtinfer('info', OCR_REC, '--skip-flops');
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /predict would use the ctc head \(text\)/);
+  assert.match(info.stdout, /resize height 48, width following the aspect ratio \(at least 320\), letterbox top-left/);
+  assert.match(
+    info.stdout,
+    /dictionary .*ppocr_keys_v1\.txt: 6623 lines \+ the blank \+ a space = the model's 6625 classes/,
+  );
+  const r = await rtinfer('predict', OCR_REC, img, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual([j.head, j.task], ['ctc', 'text']);
+  const line = j.results[0].texts[0];
+  assert.equal(line.text, 'rtinfer 2026');
+  assert.ok(line.score > 0.9, String(line.score));
+  assert.deepEqual(line.box, [0, 0, 360, 64]);
+  // Your labels win over the file beside the model: here the same characters in upper case.
+  const upper = path.join(dir, 'upper.txt');
+  const dictionary = readFileSync(OCR_REC.replace(/[^/]+$/, 'ppocr_keys_v1.txt'), 'utf8');
+  writeFileSync(upper, dictionary.toUpperCase());
+  const printed = await rtinfer('predict', OCR_REC, img, '--labels', upper);
+  assert.equal(printed.code, 0, printed.stderr);
+  assert.match(printed.stdout, /dictionary: your labels \(6623 entries, 6625 classes\)/);
+  assert.match(
+    printed.stdout,
+    /line\.png \(360x64\): text line read\n\s+"RTINFER 2026"\s+0\.9\d\d\s+\[0, 0, 360, 64\]/,
+  );
 });
 
 test('BAD CALL - predict without images, with a bad threshold or task is a usage error', async () => {

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import WebSocket from 'ws';
 import { validateConfig } from '../../src/server/config.js';
 import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
-import { OCR_CLS, OCR_DET, SILERO } from '../helpers/models.js';
+import { OCR_CLS, OCR_DET, OCR_REC, SILERO } from '../helpers/models.js';
 
 let server: RtinferServer;
 let base: string;
@@ -19,6 +19,7 @@ before(async () => {
       models: [
         { path: OCR_DET, name: 'det', warmupShapes: { x: [1, 3, 160, 320] } },
         { path: OCR_CLS, name: 'cls', warmupShapes: { x: [1, 3, 48, 192] } },
+        { path: OCR_REC, name: 'rec', warmupShapes: { x: [1, 3, 48, 320] } },
         { path: SILERO, name: 'vad' },
       ],
     }),
@@ -55,6 +56,19 @@ test('POST /api/models/{name}/predict answers rtinfer.predict/1 with per-stage t
   assert.equal(m.headers.get('content-type'), 'image/png');
   const meta = await sharp(Buffer.from(await m.arrayBuffer())).metadata();
   assert.deepEqual([meta.width, meta.height], [480, 160]);
+});
+
+test('the PP-OCR recogniser answers the line it reads as texts[0].text, with the dictionary found beside the model', async () => {
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="360" height="64"><rect width="100%" height="100%" fill="white"/>' +
+    '<text x="10" y="46" font-family="DejaVu Sans, sans-serif" font-size="40">rtinfer 2026</text></svg>';
+  const line = await sharp(Buffer.from(svg)).png().toBuffer();
+  const r = await fetch(`${base}/api/models/rec/predict`, { method: 'POST', body: line });
+  assert.equal(r.status, 200);
+  const j = (await r.json()) as { head: string; results: Array<{ texts: Array<{ text: string; box: number[] }> }> };
+  assert.equal(j.head, 'ctc');
+  assert.equal(j.results[0]!.texts[0]!.text, 'rtinfer 2026');
+  assert.deepEqual(j.results[0]!.texts[0]!.box, [0, 0, 360, 64]);
 });
 
 test('BAD CALL - corrupt, empty and oversized images, a model whose outputs fit no head, forms without an image and annotate=1 on a classifier get clear 4xx answers', async () => {

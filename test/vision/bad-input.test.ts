@@ -141,7 +141,12 @@ test('a missing file or a directory is IMAGE_NOT_FOUND; a bad config names the f
   throwsWith(
     () => resolvePreprocessConfig({ width: 10, height: null }),
     'RTI_ERR_ARG_INVALID',
-    /both fixed or both null/,
+    /preprocess.height null \(expected a number when width is fixed\)/,
+  );
+  throwsWith(
+    () => resolvePreprocessConfig({ width: null, height: 48, resize: 'crop' }),
+    'RTI_ERR_ARG_INVALID',
+    /letterbox or stretch for a fixed height with a dynamic width/,
   );
   throwsWith(
     () => resolvePreprocessConfig({ colour: 'rgb' } as never),

@@ -71,3 +71,34 @@ test('labels load from a text file (one per line), a JSON list or a JSON object;
     /cannot read labels file .*none\.txt/,
   );
 });
+
+test('a text line (fixed height, dynamic width) follows PaddleOCR resize_norm_img: height 48, width ceil(48·w/h), tensor at least 320', () => {
+  const line = resolvePreprocessConfig({ width: null, height: 48, minWidth: 320, multipleOf: 1, anchor: 'top-left' });
+  // 200x40: 48·5 = 240 wide, padded on the right to 320.
+  const short = planTransform(200, 40, line);
+  assert.deepEqual(
+    [short.input.width, short.input.height, short.resized.width, short.resized.height],
+    [320, 48, 240, 48],
+  );
+  assert.deepEqual([short.padX, short.padY], [0, 0]);
+  // 1000x30: 48·1000/30 = 1600 exactly; 1001x30: 1601.6 → tensor int() = 1601, resized capped to it.
+  assert.deepEqual(
+    [planTransform(1000, 30, line).input.width, planTransform(1000, 30, line).resized.width],
+    [1600, 1600],
+  );
+  assert.deepEqual(
+    [planTransform(1001, 30, line).input.width, planTransform(1001, 30, line).resized.width],
+    [1601, 1601],
+  );
+  // 101x31: 156.38 → resized ceil = 157 (PaddleOCR's math.ceil), tensor 320.
+  assert.equal(planTransform(101, 31, line).resized.width, 157);
+  // Stretch: the tensor is the resized line, rounded to the multiple.
+  const s = planTransform(
+    200,
+    40,
+    resolvePreprocessConfig({ width: null, height: 48, resize: 'stretch', multipleOf: 8 }),
+  );
+  assert.deepEqual([s.input.width, s.input.height, s.resized.width], [240, 48, 240]);
+  const back = toOriginal(short, [0, 0, 240, 48]);
+  assertBoxClose(back, [0, 0, 200, 40], 1e-6);
+});

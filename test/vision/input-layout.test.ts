@@ -153,3 +153,29 @@ test('a grey model letterboxed pads with the grey value of the pad colour', asyn
     await session.release();
   }
 });
+
+test("a fixed input side wins over a head's default size: height 48 with yolox's 640x640 plans 640x48, and says so", () => {
+  const inputs = [input(['N', 3, 48, 'W'])];
+  const plan = planVision({ inputs, outputs: [{ name: 'y', shape: [1, 8400, 85] }], task: 'yolox' });
+  assert.deepEqual([plan.config.width, plan.config.height], [640, 48]);
+  assert.ok(plan.explanation.includes('height 48: fixed by the input shape (the width is dynamic)'));
+  assert.match(
+    plan.explanation.join('\n'),
+    /resize 640x48, .*width from the yolox head's default, height from the input/,
+  );
+  // A head with dynamic defaults (DB text) keeps the width dynamic under the fixed height.
+  const text = planVision({ inputs, outputs: [{ name: 'y', shape: ['N', 1, 'H', 'W'] }], task: 'text' });
+  assert.deepEqual([text.config.width, text.config.height], [null, 48]);
+  // Your size must fit the fixed side.
+  throwsWith(
+    () =>
+      planVision({
+        inputs,
+        outputs: [{ name: 'y', shape: [1, 8400, 85] }],
+        task: 'yolox',
+        preprocess: { width: 640, height: 640 },
+      }),
+    'RTI_ERR_SHAPE_MISMATCH',
+    /preprocess size 640x640 does not fit input 'x' \[N,3,48,W\]/,
+  );
+});

@@ -164,7 +164,10 @@ function findings(answer: PredictAnswer): { title: string; count: number; table:
     return { title: 'output image', count: 1, table: dataTable(['', ''], rows, undefined, { id: 'tryit-detections' }) };
   }
   if (r.texts) {
-    const rows = r.texts.slice(0, MAX_ROWS).map((t, i) => [`text ${i + 1}`, t.score.toFixed(3), box(t.box)]);
+    // A recogniser's line shows what it read (as a text node: no markup gets through).
+    const rows = r.texts
+      .slice(0, MAX_ROWS)
+      .map((t, i) => [t.text === undefined ? `text ${i + 1}` : t.text, t.score.toFixed(3), box(t.box)]);
     return {
       title: `${r.texts.length} text region${r.texts.length === 1 ? '' : 's'}`,
       count: r.texts.length,

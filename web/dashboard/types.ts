@@ -71,7 +71,7 @@ export interface PredictAnswer {
     segments?: Array<{ classId: number; label: string; pixels: number }>;
     image?: { width: number; height: number; channels: number; range: string; luminance: boolean; scale: number };
     classes?: Array<{ label: string; score: number }>;
-    texts?: Array<{ score: number; box: number[] }>;
+    texts?: Array<{ score: number; box: number[]; text?: string }>;
     annotated?: string;
   }>;
 }

@@ -17,6 +17,7 @@ export type BuiltinHeadName =
   | 'blazeface'
   | 'classify'
   | 'text'
+  | 'ctc'
   | 'pose'
   | 'yolov8-raw'
   | 'yunet'

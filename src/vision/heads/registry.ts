@@ -10,6 +10,7 @@ import { parseNames } from '../labels.js';
 import type { TensorMeta } from '../types.js';
 import { blazefaceHead } from './blazeface.js';
 import { classifyHead } from './classify.js';
+import { ctcHead } from './ctc.js';
 import { end2endHead } from './end2end.js';
 import { describeTensors, type BuiltinHeadName, type HeadName, type ModelMetadata, type VisionHead } from './head.js';
 import { fastestv2Head } from './fastestv2.js';
@@ -37,6 +38,7 @@ const BUILTIN: readonly VisionHead[] = [
   blazefaceHead,
   classifyHead,
   textHead,
+  ctcHead,
   poseHead,
   yolov8RawHead,
   yunetHead,
@@ -185,6 +187,8 @@ const SHAPE_ORDER: readonly VisionHead[] = [
   scrfdHead,
   ssdHead,
   blazefaceHead,
+  // Before the [B,N,5+C] detectors (YOLOX, YOLOv5, NanoDet) that a [B,T,C] output could pass for.
+  ctcHead,
   yolov8RawHead,
   fastestv2Head,
   nanodetHead,
@@ -204,6 +208,7 @@ const SHAPE_REASONS: Record<string, string> = {
   blazeface: 'output shapes: regressors [B,896,16] and scores [B,896,1] over BlazeFace anchors',
   'yolov8-raw': 'output shapes: one [B,64+C,H,W] per stride with halving grids (YOLOv8 DFL outside the graph)',
   text: 'output shapes: one [B,1,H,W] probability map',
+  ctc: 'output shapes: one [B,T,C] of per-step classes from an input of fixed height <= 64 and a free or wide width (a CTC text-line recogniser)',
   segment: 'output shapes: [B,4+C+M,N] with prototypes [B,M,Hp,Wp] (Ultralytics segment)',
   image: "output shapes: one [B,C,H·s,W·s] with the input's channels, an image (image-to-image)",
   semantic: 'output shapes: one [B,K,H,W] class-score map (semantic segmentation)',
