@@ -5,7 +5,7 @@
  */
 import { RtinferError, isRtinferError } from '../errors.js';
 import { STAGE_NAMES } from '../vision/stages.js';
-import { formatMs, formatTable } from '../util/format.js';
+import { formatMs, formatTable, round3 } from '../util/format.js';
 import type { OpenedVisionModel } from '../vision/open-model.js';
 import type { VisionResult } from '../vision/pipeline.js';
 import type { ImageSource } from '../vision/types.js';
@@ -65,8 +65,6 @@ function positive(option: string, text: string | undefined): number | undefined 
     throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a positive number)`);
   return n;
 }
-
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** bench --video's options from the command line. */
 export function videoOptionsFrom(
@@ -135,8 +133,10 @@ async function videoFlags(values: ParsedValues, live: boolean): Promise<VideoFla
 /** The line naming the source and the mode, printed before the first frame. */
 function sourceLine(input: VideoInput, video: OpenedVideo, realtime: boolean, paceFps: number | undefined): string {
   const info = video.info;
-  const what = info ? `${info.width}x${info.height}${info.fps ? ` @ ${r3(info.fps)} fps` : ''} ${info.codec}` : 'MJPEG';
-  const pace = paceFps ? `, paced at ${r3(paceFps)} fps` : '';
+  const what = info
+    ? `${info.width}x${info.height}${info.fps ? ` @ ${round3(info.fps)} fps` : ''} ${info.codec}`
+    : 'MJPEG';
+  const pace = paceFps ? `, paced at ${round3(paceFps)} fps` : '';
   const mode = realtime ? `realtime (latest frame wins${pace})` : 'all frames';
   return `${input.location}: ${input.kind} ${what} · ${mode} · ${video.path}\n`;
 }

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RtinferError, firstLine, isRtinferError } from '../errors.js';
 import { STAGE_NAMES, type StageName } from '../vision/stages.js';
-import { formatMs, formatTable } from '../util/format.js';
+import { formatMs, formatTable, round3 } from '../util/format.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { renderResult } from '../vision/render.js';
 import { resultJson, type MaskFormat } from '../vision/result-json.js';
@@ -134,11 +134,9 @@ interface ItemReport {
   error?: { code: string; message: string };
 }
 
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-
 function itemOf(image: string, r: VisionResult, masks: MaskFormat): ItemReport {
   const { width, height } = r.transform.original;
-  const speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
+  const speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, round3(r.speedMs[s])])) as unknown as SpeedMs;
   const body = resultJson(r, width, height, masks);
   // The image-to-image description is `output` here: `image` names the input file.
   const { image: output, ...rest } = body as { image?: ItemReport['output'] };
@@ -245,9 +243,9 @@ async function runImages(
       s,
       stage[s].count
         ? {
-            p50: r3(stage[s].valueAtQuantileUs(0.5) / 1000),
-            p90: r3(stage[s].valueAtQuantileUs(0.9) / 1000),
-            p99: r3(stage[s].valueAtQuantileUs(0.99) / 1000),
+            p50: round3(stage[s].valueAtQuantileUs(0.5) / 1000),
+            p90: round3(stage[s].valueAtQuantileUs(0.9) / 1000),
+            p99: round3(stage[s].valueAtQuantileUs(0.99) / 1000),
           }
         : null,
     ]),

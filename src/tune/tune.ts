@@ -50,6 +50,7 @@ import {
   type AutoVariantsOptions,
   type AutoVariantsReport,
 } from './auto-variants.js';
+import { round3 } from '../util/format.js';
 
 export const TUNE_SCHEMA = 'rtinfer.tune/1';
 
@@ -170,7 +171,7 @@ export interface TuneReport {
 }
 
 function finite(x: number | undefined): number | null {
-  return x !== undefined && Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null;
+  return x !== undefined && Number.isFinite(x) ? round3(x) : null;
 }
 
 export function measurementReport(m: Measurement): MeasurementReport {
