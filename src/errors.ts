@@ -227,3 +227,22 @@ export function firstLine(value: unknown): string {
   const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
   return line.trim();
 }
+
+/** A thrown value as data, for a worker thread's reply (an Error loses its class and code crossing threads). */
+export interface ErrorData {
+  code?: ErrorCode | undefined;
+  message: string;
+}
+
+/** A thrown value as ErrorData: its catalogue code when it has one, its message (a foreign one in one line). */
+export function errorData(error: unknown): ErrorData {
+  return {
+    code: isRtinferError(error) ? error.code : undefined,
+    message: isRtinferError(error) ? error.message : firstLine(error),
+  };
+}
+
+/** The error that ErrorData describes, rebuilt on the receiving thread. */
+export function errorFromData(d: ErrorData): Error {
+  return d.code ? new RtinferError(d.code, d.message) : new Error(d.message);
+}

@@ -543,29 +543,11 @@ function beyondBoxes(
   r: HeadResult[],
   threshold: number,
 ): (Omit<AccuracyReport, 'images'> & { note?: string }) | undefined {
-  const mean = (xs: number[]): number => (xs.length === 0 ? 1 : xs.reduce((a, b) => a + b, 0) / xs.length);
-  if (r.every((x) => x.task === 'semantic') && c.every((x) => x.task === 'semantic')) {
-    const score = mean(
-      r.map((x, i) =>
-        classMapIou(
-          (c[i] as Extract<HeadResult, { task: 'semantic' }>).map,
-          (x as Extract<HeadResult, { task: 'semantic' }>).map,
-        ),
-      ),
-    );
-    return { metric: 'miou-agreement', score, drop: 1 - score };
-  }
-  if (r.every((x) => x.task === 'image') && c.every((x) => x.task === 'image')) {
-    const score = mean(
-      r.map((x, i) =>
-        imageAgreement(
-          (c[i] as Extract<HeadResult, { task: 'image' }>).image,
-          (x as Extract<HeadResult, { task: 'image' }>).image,
-        ),
-      ),
-    );
-    return { metric: 'image-agreement', score, drop: 1 - score };
-  }
+  const miou = meanWhereAll(c, r, 'semantic', (a, b) => classMapIou(a.map, b.map));
+  if (miou !== undefined) return { metric: 'miou-agreement', score: miou, drop: 1 - miou };
+  const pixels = meanWhereAll(c, r, 'image', (a, b) => imageAgreement(a.image, b.image));
+  if (pixels !== undefined) return { metric: 'image-agreement', score: pixels, drop: 1 - pixels };
+  const mean = (xs: number[]): number => (xs.length === 0 ? 1 : xs.reduce((x, y) => x + y, 0) / xs.length);
   // Recognisers (ctc): the text read, not its box (the whole image either way).
   const read = (x: HeadResult): string | undefined =>
     x.task === 'text' && x.texts.some((t) => t.text !== undefined)
@@ -591,13 +573,30 @@ function beyondBoxes(
         oks(a.keypoints ?? [], b.keypoints ?? [], (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]))
     : (a: Detection, b: Detection): number =>
         a.mask !== undefined && b.mask !== undefined ? maskIou(a.mask, b.mask) : 0;
-  const score = mean(refDets.map((ref, i) => matchedAgreement(candDets[i]!, ref, similarity)));
+  const score = meanOf(refDets.map((ref, i) => matchedAgreement(candDets[i]!, ref, similarity)));
   return {
     metric: hasKeypoints ? 'oks-agreement' : 'mask-iou-agreement',
     score,
     drop: 1 - score,
     note: `boxes: mAP@0.5 agreement ${boxes.toFixed(3)}`,
   };
+}
+
+/** The mean, 1 for none: no images, nothing to disagree on. */
+function meanOf(xs: readonly number[]): number {
+  return xs.length === 0 ? 1 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** The mean of `score` over the image pairs when every result of both models is of `task`; otherwise undefined. */
+function meanWhereAll<T extends HeadResult['task']>(
+  c: readonly HeadResult[],
+  r: readonly HeadResult[],
+  task: T,
+  score: (candidate: Extract<HeadResult, { task: T }>, reference: Extract<HeadResult, { task: T }>) => number,
+): number | undefined {
+  const of = (x: HeadResult | undefined): x is Extract<HeadResult, { task: T }> => x?.task === task;
+  if (!r.every(of) || !c.every(of)) return undefined;
+  return meanOf(r.map((x, i) => score(c[i] as Extract<HeadResult, { task: T }>, x)));
 }
 
 /**

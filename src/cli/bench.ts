@@ -1,7 +1,14 @@
 /** `rtinfer bench`: thin over runBench. */
 import { PERFORMANCE_HINTS } from '../engine/engine.js';
 import { RtinferError } from '../errors.js';
-import { DEFAULT_MAX_WINDOWS, runBench, SCENARIOS, type BenchOptions, type EngineSettings } from '../loadgen/bench.js';
+import {
+  DEFAULT_MAX_WINDOWS,
+  runBench,
+  SCENARIOS,
+  type BenchOptions,
+  type BenchOutcome,
+  type EngineSettings,
+} from '../loadgen/bench.js';
 import { parseTargetUrl } from '../loadgen/remote-target.js';
 import { joinTargets, TARGET_BALANCERS } from '../loadgen/multi-target.js';
 import { renderBenchText } from '../report/bench-text.js';
@@ -17,6 +24,7 @@ import {
   listValue,
   stringValue,
   type CommandSpec,
+  type ParsedValues,
 } from './args.js';
 import { inputFromReport } from '../compare/sources.js';
 import { sortSamples } from '../stats/sorted.js';
@@ -237,22 +245,9 @@ export const BENCH_COMMAND: CommandSpec = {
   ],
 };
 
-/**
- * `rtinfer bench`: flags to scenario options, outputs and the store checked before the run, the run, then its
- * outputs, record and baseline gate. One function because it is one flag-to-options-to-run sequence read top to
- * bottom; the option groups (session, shapes, inputs, scenario, video) are parsed by their own functions.
- */
-export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
-  const { values, positionals } = parseCommand(BENCH_COMMAND, argv);
-  const { session, shapes, input } = runSettingsFrom(values);
+/** The scenario, inputs, video and target flags of `rtinfer bench`, checked in order. */
+function benchScenarioFrom(values: ParsedValues, model: string | undefined): Partial<BenchOptions> {
   const text = (name: string): string | undefined => stringValue(values, name);
-  const warmupText = text('warmup');
-  const durationText = text('duration');
-  const minText = text('min-queries');
-  const maxText = text('max-queries');
-  const json = values['json'] === true;
-  const csv = text('csv');
-  const html = text('html');
   const scenarioOptions = scenarioOptionsFrom(text, values['find-peak'] === true);
   const percentile = text('percentile');
   if (percentile !== undefined) scenarioOptions.percentile = parsePercentile('percentile', percentile);
@@ -273,10 +268,10 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   const targets = listValue(values, 'target');
   const target = targets.join(' ');
   if (targets.length > 0) {
-    if (positionals[0] !== undefined)
+    if (model !== undefined)
       throw new RtinferError(
         'RTI_ERR_ARG_INVALID',
-        `give either a model file or --target, not both ('${positionals[0]}' and ${target})`,
+        `give either a model file or --target, not both ('${model}' and ${target})`,
       );
     const balance =
       text('balance') === undefined ? undefined : parseChoice('balance', text('balance') ?? '', TARGET_BALANCERS);
@@ -284,6 +279,76 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     if (values['target-json'] === true) scenarioOptions.targetJson = true;
   } else if (text('balance') !== undefined)
     throw new RtinferError('RTI_ERR_ARG_INVALID', '--balance needs --target (twice or more)');
+  return scenarioOptions;
+}
+
+/** --warmup, --duration, --min-queries and --max-queries, parsed when the run starts. */
+function runLengthFrom(values: ParsedValues): Partial<BenchOptions> {
+  const text = (name: string): string | undefined => stringValue(values, name);
+  const warmupText = text('warmup');
+  const durationText = text('duration');
+  const minText = text('min-queries');
+  const maxText = text('max-queries');
+  return {
+    ...(warmupText !== undefined ? { warmup: parseWarmup(warmupText) } : {}),
+    ...(durationText !== undefined ? { durationMs: parseDurationMs('duration', durationText) } : {}),
+    ...(minText !== undefined ? { minQueries: parseIntOption('min-queries', minText, 1) } : {}),
+    ...(maxText !== undefined ? { maxQueries: parseIntOption('max-queries', maxText, 1) } : {}),
+  };
+}
+
+/** A finished run's outputs (--csv, --html, the text or JSON report), its record and the baseline gate. */
+async function benchOutputs(
+  outcome: BenchOutcome,
+  o: { json: boolean; csv: string | undefined; html: string | undefined; stdout: NodeJS.WritableStream },
+  opened: Awaited<ReturnType<typeof openStoreAndGate>>,
+  signal: AbortSignal,
+): Promise<number> {
+  const { json, csv, html, stdout } = o;
+  const { settings: storeSettings, store, gate } = opened;
+  if (csv !== undefined) await writeOutput('csv', csv, perQueryCsv(outcome.latenciesUs, outcome.startsMs));
+  if (html !== undefined) await writeOutput('html', html, renderBenchHtml(outcome.report));
+  stdout.write(
+    json
+      ? JSON.stringify(outcome.report, null, 2) + '\n'
+      : renderBenchText(outcome.report) + (outcome.report.video ? renderVideoBench(outcome.report.video) : '') + '\n',
+  );
+  const current = inputFromReport(outcome.report, 'this run');
+  current.latenciesUs = sortSamples(outcome.latenciesUs);
+  const judge = gate ? benchJudge(current, gate.threshold, gate.ref) : null;
+  const recorded = await recordAndGate(
+    store,
+    storeSettings,
+    { kind: 'bench', report: outcome.report },
+    gate,
+    judge,
+    (line) => {
+      // Problems go to stderr; where the run went is part of the text report (--json prints the report alone).
+      if (line.startsWith('warning')) process.stderr.write(`rtinfer bench: ${line}\n`);
+      else if (!json) stdout.write(`${line}\n`);
+    },
+  );
+  if (recorded.verdict) (json ? process.stderr : stdout).write(recorded.verdict.text + '\n');
+  // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).
+  return exitCodeOf({
+    interrupted: signal.aborted,
+    invalid: !outcome.report.validity.valid,
+    boundFailed: outcome.report.server?.pass === false,
+    regression: recorded.verdict?.regression === true,
+  });
+}
+
+/**
+ * `rtinfer bench`: flags to scenario options, outputs and the store checked before the run, the run, then its
+ * outputs, record and baseline gate.
+ */
+export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parseCommand(BENCH_COMMAND, argv);
+  const { session, shapes, input } = runSettingsFrom(values);
+  const json = values['json'] === true;
+  const csv = stringValue(values, 'csv');
+  const html = stringValue(values, 'html');
+  const scenarioOptions = benchScenarioFrom(values, positionals[0]);
 
   // Fail on an unwritable --csv or --html path now, not after a long run.
   if (csv !== undefined) await writeOutput('csv', csv, '');
@@ -299,7 +364,6 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
     process.removeListener('SIGINT', onSignal);
     throw error;
   }
-  const { settings: storeSettings, store, gate } = opened;
   const bar = createProgressBar('measuring', !json && process.stdout.isTTY === true);
   try {
     const outcome = await runBench({
@@ -307,10 +371,7 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
       session,
       ...(shapes.length > 0 ? { shapes } : {}),
       input,
-      ...(warmupText !== undefined ? { warmup: parseWarmup(warmupText) } : {}),
-      ...(durationText !== undefined ? { durationMs: parseDurationMs('duration', durationText) } : {}),
-      ...(minText !== undefined ? { minQueries: parseIntOption('min-queries', minText, 1) } : {}),
-      ...(maxText !== undefined ? { maxQueries: parseIntOption('max-queries', maxText, 1) } : {}),
+      ...runLengthFrom(values),
       ...scenarioOptions,
       onPhase: (phase, detail) => {
         if (!json && phase === 'load' && detail !== undefined)
@@ -320,40 +381,11 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
       signal: controller.signal,
     });
     bar.done();
-    if (csv !== undefined) await writeOutput('csv', csv, perQueryCsv(outcome.latenciesUs, outcome.startsMs));
-    if (html !== undefined) await writeOutput('html', html, renderBenchHtml(outcome.report));
-    io.stdout.write(
-      json
-        ? JSON.stringify(outcome.report, null, 2) + '\n'
-        : renderBenchText(outcome.report) + (outcome.report.video ? renderVideoBench(outcome.report.video) : '') + '\n',
-    );
-    const current = inputFromReport(outcome.report, 'this run');
-    current.latenciesUs = sortSamples(outcome.latenciesUs);
-    const judge = gate ? benchJudge(current, gate.threshold, gate.ref) : null;
-    const recorded = await recordAndGate(
-      store,
-      storeSettings,
-      { kind: 'bench', report: outcome.report },
-      gate,
-      judge,
-      (line) => {
-        // Problems go to stderr; where the run went is part of the text report (--json prints the report alone).
-        if (line.startsWith('warning')) process.stderr.write(`rtinfer bench: ${line}\n`);
-        else if (!json) io.stdout.write(`${line}\n`);
-      },
-    );
-    if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
-    // The partial report is printed; the exit code still says the run was interrupted (128 + SIGINT).
-    return exitCodeOf({
-      interrupted: controller.signal.aborted,
-      invalid: !outcome.report.validity.valid,
-      boundFailed: outcome.report.server?.pass === false,
-      regression: recorded.verdict?.regression === true,
-    });
+    return await benchOutputs(outcome, { json, csv, html, stdout: io.stdout }, opened, controller.signal);
   } finally {
     bar.done();
     process.removeListener('SIGINT', onSignal);
-    await store?.close();
+    await opened.store?.close();
   }
 }
 

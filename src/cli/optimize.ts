@@ -1,12 +1,20 @@
 /** `rtinfer optimize`: thin over optimizeModel; prints the rtinfer.optimize/1 report. */
 import path from 'node:path';
 import { RtinferError } from '../errors.js';
-import { optimizeModel, type OptimizeReport } from '../optimize/optimize.js';
+import { optimizeModel, type Int8Options, type OptimizeReport } from '../optimize/optimize.js';
 import { renderOptimizeHtml, renderOptimizeText } from '../optimize/optimize-text.js';
 import { ACTIVATION_TYPES, type ActivationType } from '../optimize/qdq-rewrite.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../optimize/ranges.js';
 import { parseAccuracyDrop } from '../tune/slo.js';
-import { listValue, parseChoice, parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import {
+  listValue,
+  parseChoice,
+  parseCommand,
+  parseIntOption,
+  stringValue,
+  type CommandSpec,
+  type ParsedValues,
+} from './args.js';
 import { checkWritable, writeOutput } from './output.js';
 import { SHAPE_OPTION, shapesFrom } from './session-flags.js';
 import { openStoreFor, recordAndGate, STORE_OPTIONS, storeSettingsFrom } from './store-flags.js';
@@ -136,12 +144,11 @@ export const OPTIMIZE_COMMAND: CommandSpec = {
   ],
 };
 
-/**
- * `rtinfer optimize`: flags checked (every output writable, int8 with its calibration) before the work, the
- * optimisation, then its outputs and record. One flag-to-options-to-run sequence, best read top to bottom.
- */
-export async function optimizeCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
-  const { values, positionals } = parseCommand(OPTIMIZE_COMMAND, argv);
+/** The model, the outputs (each checked writable) and the int8 flags that must agree, checked before any work. */
+async function optimizeArgs(
+  values: ParsedValues,
+  positionals: readonly string[],
+): Promise<{ model: string; out: string; html: string | undefined; calibrate: string[]; percentile?: number }> {
   const text = (name: string): string | undefined => stringValue(values, name);
   const model = positionals[0];
   if (model === undefined)
@@ -176,13 +183,43 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
       'RTI_ERR_ARG_INVALID',
       `invalid --percentile '${percentile}' (expected a number in (50, 100])`,
     );
-  const threads = text('threads');
-  const blocks = text('blocks');
-  const json = values['json'] === true;
+  return { model, out, html, calibrate, ...(p !== undefined ? { percentile: p } : {}) };
+}
+
+/** The int8 options from --calibrate and its companions (--method, --activations, --exclude, ...). */
+function int8OptionsFrom(values: ParsedValues, calibrate: string[], p: number | undefined): Int8Options {
+  const text = (name: string): string | undefined => stringValue(values, name);
   const exclude = listValue(values, 'exclude')
     .flatMap((x) => x.split(','))
     .map((x) => x.trim())
     .filter((x) => x !== '');
+  return {
+    calibrate,
+    method: parseChoice('method', text('method') ?? 'minmax', CALIBRATION_METHODS) as CalibrationMethod,
+    ...(p !== undefined ? { percentile: p } : {}),
+    exclude,
+    quantizeHead: values['quantize-head'] === true,
+    quantizeStem: values['quantize-stem'] === true,
+    activationType: parseChoice('activations', text('activations') ?? 'uint8', ACTIVATION_TYPES) as ActivationType,
+    perChannel: values['per-tensor'] !== true,
+    holdOut: values['no-hold-out'] !== true,
+    sensitivity: values['sensitivity'] === true,
+    ...(values['auto-exclude'] === true
+      ? { maxAccuracyDrop: parseAccuracyDrop(text('max-accuracy-drop') ?? '10%') }
+      : {}),
+  };
+}
+
+/**
+ * `rtinfer optimize`: flags checked (every output writable, int8 with its calibration) before the work, the
+ * optimisation, then its outputs and record.
+ */
+export async function optimizeCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parseCommand(OPTIMIZE_COMMAND, argv);
+  const { model, out, html, calibrate, percentile } = await optimizeArgs(values, positionals);
+  const threads = stringValue(values, 'threads');
+  const blocks = stringValue(values, 'blocks');
+  const json = values['json'] === true;
   const images = listValue(values, 'images');
   const storeSettings = storeSettingsFrom(values);
   // Opened before the work: a store that cannot be used fails now, not after the calibration.
@@ -193,29 +230,7 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
     report = await optimizeModel({
       model,
       out,
-      ...(int8
-        ? {
-            int8: {
-              calibrate,
-              method: parseChoice('method', text('method') ?? 'minmax', CALIBRATION_METHODS) as CalibrationMethod,
-              ...(p !== undefined ? { percentile: p } : {}),
-              exclude,
-              quantizeHead: values['quantize-head'] === true,
-              quantizeStem: values['quantize-stem'] === true,
-              activationType: parseChoice(
-                'activations',
-                text('activations') ?? 'uint8',
-                ACTIVATION_TYPES,
-              ) as ActivationType,
-              perChannel: values['per-tensor'] !== true,
-              holdOut: values['no-hold-out'] !== true,
-              sensitivity: values['sensitivity'] === true,
-              ...(values['auto-exclude'] === true
-                ? { maxAccuracyDrop: parseAccuracyDrop(text('max-accuracy-drop') ?? '10%') }
-                : {}),
-            },
-          }
-        : {}),
+      ...(values['int8'] === true ? { int8: int8OptionsFrom(values, calibrate, percentile) } : {}),
       fp16: values['fp16'] === true,
       shapes: shapesFrom(values),
       graphOpt: values['graph-opt'] === true,

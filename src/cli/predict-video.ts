@@ -5,12 +5,14 @@
  */
 import { RtinferError, isRtinferError } from '../errors.js';
 import { STAGE_NAMES } from '../vision/stages.js';
-import { formatMs, formatTable } from '../util/format.js';
+import { formatMs, formatTable, round3 } from '../util/format.js';
 import type { OpenedVisionModel } from '../vision/open-model.js';
+import type { VisionResult } from '../vision/pipeline.js';
+import type { ImageSource } from '../vision/types.js';
 import { renderResult } from '../vision/render.js';
 import { resultJson, type MaskFormat } from '../vision/result-json.js';
-import { openVideo } from '../video/open-source.js';
-import { runVideo, type VideoSummary } from '../video/run-video.js';
+import { openVideo, type OpenedVideo } from '../video/open-source.js';
+import { runVideo, type FrameRecord, type VideoSummary } from '../video/run-video.js';
 import { isLive, VIDEO_EXTENSIONS, type VideoInput } from '../video/source.js';
 import { VideoWriter } from '../video/video-writer.js';
 import { parseIntOption, stringValue, type OptionSpec, type ParsedValues } from './args.js';
@@ -64,8 +66,6 @@ function positive(option: string, text: string | undefined): number | undefined 
   return n;
 }
 
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-
 /** bench --video's options from the command line. */
 export function videoOptionsFrom(
   file: string,
@@ -77,19 +77,21 @@ export function videoOptionsFrom(
   return { file, ...(f !== undefined ? { fps: f } : {}), ...(d !== undefined ? { deadlineMs: d } : {}) };
 }
 
-/**
- * `rtinfer predict` on a video: flags checked, the source opened, every frame through the model, the summary.
- * One function read top to bottom, as the other commands: the per-frame callback shares the --save writer,
- * the progress line and the counters with the set-up above it and the summary below it.
- */
-export async function predictVideo(
-  input: VideoInput,
-  model: OpenedVisionModel,
-  values: ParsedValues,
-  ctx: { modelPath: string; masks: MaskFormat; json: boolean; stdout: NodeJS.WritableStream },
-): Promise<number> {
+/** The video flags of `rtinfer predict`, checked before anything is opened. */
+interface VideoFlags {
+  realtime: boolean;
+  every: number | undefined;
+  fps: number | undefined;
+  maxFrames: number | undefined;
+  deadlineMs: number | undefined;
+  openTimeoutMs: number;
+  resize: 'ffmpeg' | 'sharp';
+  rawFrame: { width: number; height: number; pixelFormat: string } | undefined;
+  save: string | undefined;
+}
+
+async function videoFlags(values: ParsedValues, live: boolean): Promise<VideoFlags> {
   const text = (n: string): string | undefined => stringValue(values, n);
-  const live = isLive(input);
   if (values['realtime'] === true && values['all-frames'] === true)
     throw new RtinferError('RTI_ERR_ARG_INVALID', '--realtime and --all-frames exclude each other');
   const realtime = values['realtime'] === true || (live && values['all-frames'] !== true);
@@ -109,7 +111,7 @@ export async function predictVideo(
   if (resize !== 'ffmpeg' && resize !== 'sharp')
     throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --resize '${resize}' (expected ffmpeg or sharp)`);
   const frameSize = text('frame-size');
-  let rawFrame: { width: number; height: number; pixelFormat: string } | undefined;
+  let rawFrame: VideoFlags['rawFrame'];
   if (frameSize !== undefined) {
     const m = /^(\d+)x(\d+)$/.exec(frameSize);
     if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
@@ -125,44 +127,114 @@ export async function predictVideo(
       );
     await checkWritable('save', save);
   }
+  return { realtime, every, fps, maxFrames, deadlineMs, openTimeoutMs, resize, rawFrame, save };
+}
 
-  // Drawing needs the whole frame: --save decodes full frames and lets the pipeline resize them.
-  const video = await openVideo(input, model.config, {
-    resize: save !== undefined ? 'sharp' : resize,
-    openTimeoutMs,
-    ...(rawFrame ? { rawFrame } : {}),
-    ...(maxFrames !== undefined ? { maxFrames } : {}),
-  });
+/** The line naming the source and the mode, printed before the first frame. */
+function sourceLine(input: VideoInput, video: OpenedVideo, realtime: boolean, paceFps: number | undefined): string {
   const info = video.info;
-  const sourceFps = info?.fps ?? null;
-  const paceFps = realtime && input.kind === 'file' ? (sourceFps ?? 30) : undefined;
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort();
-  process.once('SIGINT', onSigint);
-  const writer = save !== undefined ? new VideoWriter(save, sourceFps ?? 30) : undefined;
-  let lastPicture: Uint8Array | undefined;
-  let written = -1;
-  const out = ctx.stdout;
-  const progressOn = !ctx.json && process.stderr.isTTY === true;
-  let lastDraw = 0;
-  const seen = { in: 0, done: 0, dropped: 0, lat: 0 };
-  const started = Date.now();
-  if (!ctx.json) {
-    const what = info
-      ? `${info.width}x${info.height}${info.fps ? ` @ ${r3(info.fps)} fps` : ''} ${info.codec}`
-      : 'MJPEG';
-    const pace = paceFps ? `, paced at ${r3(paceFps)} fps` : '';
-    const mode = realtime ? `realtime (latest frame wins${pace})` : 'all frames';
-    out.write(`${input.location}: ${input.kind} ${what} · ${mode} · ${video.path}\n`);
-  }
-  // Unreported runs before the first frame, as for images: the first runs pay allocation and JIT.
-  const warmup = text('warmup') === undefined ? 3 : parseIntOption('warmup', text('warmup') ?? '', 0, 1000);
+  const what = info
+    ? `${info.width}x${info.height}${info.fps ? ` @ ${round3(info.fps)} fps` : ''} ${info.codec}`
+    : 'MJPEG';
+  const pace = paceFps ? `, paced at ${round3(paceFps)} fps` : '';
+  const mode = realtime ? `realtime (latest frame wins${pace})` : 'all frames';
+  return `${input.location}: ${input.kind} ${what} · ${mode} · ${video.path}\n`;
+}
+
+/** Unreported runs before the first frame, as for images: the first runs pay allocation and JIT. */
+async function warmUp(model: OpenedVisionModel, warmupText: string | undefined): Promise<void> {
+  const warmup = warmupText === undefined ? 3 : parseIntOption('warmup', warmupText, 0, 1000);
   const W = model.config.width ?? 640;
   const H = model.config.height ?? 480;
   for (let i = 0; i < warmup; i++)
     await model
       .predict({ data: new Uint8Array(W * H * 3).fill(114), width: W, height: H, channels: 3 })
       .catch(() => undefined);
+}
+
+/**
+ * The outputs of each frame record: a JSON line (--json), a frame of the annotated video (--save), the
+ * progress line on a terminal, and the counters it shows.
+ */
+class FrameOutputs {
+  readonly seen = { in: 0, done: 0, dropped: 0, lat: 0 };
+  readonly started = Date.now();
+  #lastDraw = 0;
+  #lastPicture: Uint8Array | undefined;
+  #written = -1;
+
+  constructor(
+    readonly out: NodeJS.WritableStream,
+    readonly json: boolean,
+    readonly masks: MaskFormat,
+    readonly writer: VideoWriter | undefined,
+    readonly progressOn: boolean,
+  ) {}
+
+  async onFrame(rec: FrameRecord, r: VisionResult | undefined, image: ImageSource | undefined): Promise<void> {
+    const seen = this.seen;
+    seen.in = Math.max(seen.in, rec.frame + 1);
+    if (rec.status === 'dropped') seen.dropped++;
+    if (rec.status === 'done') {
+      seen.done++;
+      seen.lat = rec.latencyMs ?? 0;
+    }
+    if (this.json) {
+      const body =
+        r !== undefined ? resultJson(r, r.transform.original.width, r.transform.original.height, this.masks) : {};
+      this.out.write(JSON.stringify({ ...rec, ...body }) + '\n');
+    }
+    if (this.writer !== undefined && r !== undefined && image !== undefined)
+      await this.#save(this.writer, rec, r, image);
+    const now = Date.now();
+    if (this.progressOn && now - this.#lastDraw > 200) {
+      this.#lastDraw = now;
+      const secs = (now - this.started) / 1000;
+      process.stderr.write(
+        `\r\x1b[2K${seen.in} frames · ${seen.done} processed · ${seen.dropped} dropped ` +
+          `· ${(seen.done / secs).toFixed(1)} fps · last ${formatMs(seen.lat)} ms capture-to-result`,
+      );
+    }
+  }
+
+  async #save(writer: VideoWriter, rec: FrameRecord, r: VisionResult, image: ImageSource): Promise<void> {
+    const picture = await renderResult(image, r, { format: 'png' });
+    if (picture === undefined) return;
+    // Frames dropped before this one show the last result, so the video keeps its timing.
+    if (this.#lastPicture !== undefined)
+      for (let k = this.#written + 1; k < rec.frame; k++) await writer.write(this.#lastPicture);
+    await writer.write(picture);
+    this.#lastPicture = picture;
+    this.#written = rec.frame;
+  }
+}
+
+/** `rtinfer predict` on a video: flags checked, the source opened, every frame through the model, the summary. */
+export async function predictVideo(
+  input: VideoInput,
+  model: OpenedVisionModel,
+  values: ParsedValues,
+  ctx: { modelPath: string; masks: MaskFormat; json: boolean; stdout: NodeJS.WritableStream },
+): Promise<number> {
+  const flags = await videoFlags(values, isLive(input));
+  const { realtime, every, fps, maxFrames, deadlineMs, rawFrame, save } = flags;
+  // Drawing needs the whole frame: --save decodes full frames and lets the pipeline resize them.
+  const video = await openVideo(input, model.config, {
+    resize: save !== undefined ? 'sharp' : flags.resize,
+    openTimeoutMs: flags.openTimeoutMs,
+    ...(rawFrame ? { rawFrame } : {}),
+    ...(maxFrames !== undefined ? { maxFrames } : {}),
+  });
+  const sourceFps = video.info?.fps ?? null;
+  const paceFps = realtime && input.kind === 'file' ? (sourceFps ?? 30) : undefined;
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort();
+  process.once('SIGINT', onSigint);
+  const writer = save !== undefined ? new VideoWriter(save, sourceFps ?? 30) : undefined;
+  const out = ctx.stdout;
+  const outputs = new FrameOutputs(out, ctx.json, ctx.masks, writer, !ctx.json && process.stderr.isTTY === true);
+  if (!ctx.json) out.write(sourceLine(input, video, realtime, paceFps));
+  await warmUp(model, stringValue(values, 'warmup'));
   let summary: VideoSummary;
   try {
     summary = await runVideo(video.frames, (image) => model.predict(image), {
@@ -174,39 +246,7 @@ export async function predictVideo(
       ...(maxFrames !== undefined ? { maxFrames } : {}),
       ...(deadlineMs !== undefined ? { deadlineMs } : {}),
       signal: ac.signal,
-      onFrame: async (rec, r, image) => {
-        seen.in = Math.max(seen.in, rec.frame + 1);
-        if (rec.status === 'dropped') seen.dropped++;
-        if (rec.status === 'done') {
-          seen.done++;
-          seen.lat = rec.latencyMs ?? 0;
-        }
-        if (ctx.json) {
-          const body =
-            r !== undefined ? resultJson(r, r.transform.original.width, r.transform.original.height, ctx.masks) : {};
-          out.write(JSON.stringify({ ...rec, ...body }) + '\n');
-        }
-        if (writer !== undefined && r !== undefined && image !== undefined) {
-          const picture = await renderResult(image, r, { format: 'png' });
-          if (picture !== undefined) {
-            // Frames dropped before this one show the last result, so the video keeps its timing.
-            if (lastPicture !== undefined)
-              for (let k = written + 1; k < rec.frame; k++) await writer.write(lastPicture);
-            await writer.write(picture);
-            lastPicture = picture;
-            written = rec.frame;
-          }
-        }
-        const now = Date.now();
-        if (progressOn && now - lastDraw > 200) {
-          lastDraw = now;
-          const secs = (now - started) / 1000;
-          process.stderr.write(
-            `\r\x1b[2K${seen.in} frames · ${seen.done} processed · ${seen.dropped} dropped ` +
-              `· ${(seen.done / secs).toFixed(1)} fps · last ${formatMs(seen.lat)} ms capture-to-result`,
-          );
-        }
-      },
+      onFrame: (rec, r, image) => outputs.onFrame(rec, r, image),
     });
     if (writer !== undefined) await writer.close();
   } catch (error) {
@@ -214,11 +254,30 @@ export async function predictVideo(
     throw error;
   } finally {
     process.off('SIGINT', onSigint);
-    if (progressOn) process.stderr.write('\r\x1b[2K');
+    if (outputs.progressOn) process.stderr.write('\r\x1b[2K');
   }
-  const report = {
+  if (ctx.json) out.write(JSON.stringify(videoReport(input, video, summary, writer, ctx.modelPath, model)) + '\n');
+  else out.write(renderVideoSummary(summary, writer ? `${writer.file} (${writer.frames} frames)` : undefined) + '\n');
+  if (summary.error !== undefined) {
+    process.stderr.write(`rtinfer: ${summary.error.message}\n`);
+    return 1;
+  }
+  return summary.failed > 0 ? 1 : 0;
+}
+
+/** The `rtinfer.predict/1` report of a video run (--json's last line). */
+function videoReport(
+  input: VideoInput,
+  video: OpenedVideo,
+  summary: VideoSummary,
+  writer: VideoWriter | undefined,
+  modelPath: string,
+  model: OpenedVisionModel,
+): object {
+  const info = video.info;
+  return {
     schema: 'rtinfer.predict/1',
-    model: ctx.modelPath,
+    model: modelPath,
     head: model.head.name,
     task: model.head.task,
     source: {
@@ -232,13 +291,6 @@ export async function predictVideo(
     video: summary,
     ...(writer ? { saved: { file: writer.file, frames: writer.frames } } : {}),
   };
-  if (ctx.json) out.write(JSON.stringify(report) + '\n');
-  else out.write(renderVideoSummary(summary, writer ? `${writer.file} (${writer.frames} frames)` : undefined) + '\n');
-  if (summary.error !== undefined) {
-    process.stderr.write(`rtinfer: ${summary.error.message}\n`);
-    return 1;
-  }
-  return summary.failed > 0 ? 1 : 0;
 }
 
 export function renderVideoSummary(s: VideoSummary, saved?: string): string {

@@ -3,15 +3,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RtinferError, firstLine, isRtinferError } from '../errors.js';
 import { STAGE_NAMES, type StageName } from '../vision/stages.js';
-import { formatMs, formatTable } from '../util/format.js';
+import { formatMs, formatTable, round3 } from '../util/format.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { renderResult } from '../vision/render.js';
 import { resultJson, type MaskFormat } from '../vision/result-json.js';
 import { isHeadName, HEAD_NAMES } from '../vision/heads/registry.js';
 import { loadLabels } from '../vision/labels.js';
-import { openVisionModel } from '../vision/open-model.js';
+import { openVisionModel, type OpenVisionOptions, type OpenedVisionModel } from '../vision/open-model.js';
 import type { SpeedMs, VisionResult } from '../vision/pipeline.js';
-import { parseCommand, parseIntOption, stringValue, type CommandSpec } from './args.js';
+import { parseCommand, parseIntOption, stringValue, type CommandSpec, type ParsedValues } from './args.js';
 import { classifySource, scanImageArgs, skippedNote } from '../video/source.js';
 import { predictVideo, VIDEO_OPTIONS } from './predict-video.js';
 import { SESSION_OPTIONS, sessionSettingsFrom } from './session-flags.js';
@@ -134,35 +134,23 @@ interface ItemReport {
   error?: { code: string; message: string };
 }
 
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-
 function itemOf(image: string, r: VisionResult, masks: MaskFormat): ItemReport {
   const { width, height } = r.transform.original;
-  const speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
+  const speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, round3(r.speedMs[s])])) as unknown as SpeedMs;
   const body = resultJson(r, width, height, masks);
   // The image-to-image description is `output` here: `image` names the input file.
   const { image: output, ...rest } = body as { image?: ItemReport['output'] };
   return { image, width, height, ...rest, ...(output ? { output } : {}), speedMs } as ItemReport;
 }
 
-/**
- * `rtinfer predict`: the flags parsed and checked in order, the model opened (a video goes to predictVideo),
- * what was decided printed, then each image run and reported. It stays one function because it is that one
- * sequence, flag to option to run, best read top to bottom; the rendering and the per-image report are apart.
- */
-export async function predictCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
-  const { values, positionals } = parseCommand(PREDICT_COMMAND, argv);
-  const [modelPath, ...args] = positionals;
-  const video = args.length === 1 ? classifySource(args[0] as string) : undefined;
-  // Folders and globs: their non-images are listed, skipped and counted, not run.
-  const scan =
-    video === undefined || video.kind === 'images' ? await scanImageArgs(args) : { images: args, skipped: [] };
-  const images = scan.images;
-  if (modelPath === undefined || images.length === 0)
-    throw new RtinferError(
-      'RTI_ERR_ARG_MISSING',
-      `rtinfer predict needs a model and at least one image (usage: ${PREDICT_COMMAND.usage})`,
-    );
+/** The image flags of `rtinfer predict`, checked in order (each error names its flag), and the model's options. */
+async function predictFlags(values: ParsedValues): Promise<{
+  open: OpenVisionOptions;
+  save: string | undefined;
+  json: boolean;
+  masks: MaskFormat;
+  warmup: number;
+}> {
   const text = (n: string): string | undefined => stringValue(values, n);
   const task = text('task');
   if (task !== undefined && !isHeadName(task) && !['detect', 'classify', 'text', 'semantic', 'image'].includes(task)) {
@@ -187,8 +175,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
     throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --masks '${masksText}' (expected rle or polygon)`);
   const masks: MaskFormat = masksText;
   const warmup = text('warmup') === undefined ? 3 : parseIntOption('warmup', text('warmup') ?? '', 0, 1000);
-
-  const model = await openVisionModel(modelPath, {
+  const open: OpenVisionOptions = {
     session: sessionSettingsFrom(values),
     ...(task !== undefined ? { task } : {}),
     ...(size || maxPixels !== undefined
@@ -207,7 +194,84 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
       ...(values['agnostic'] === true ? { agnostic: true } : {}),
     },
     ...(labels ? { labels } : {}),
-  });
+  };
+  return { open, save, json, masks, warmup };
+}
+
+type StageSummary = Record<string, { p50: number; p90: number; p99: number } | null>;
+
+/** Each image through the model after the warm-up runs: its report, its stage times, its picture under --save. */
+async function runImages(
+  model: OpenedVisionModel,
+  images: readonly string[],
+  o: { save: string | undefined; masks: MaskFormat; warmup: number },
+): Promise<{ items: ItemReport[]; summary: StageSummary; worst: number; saved: number }> {
+  const items: ItemReport[] = [];
+  const stage = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<
+    StageName,
+    LatencyRecorder
+  >;
+  let worst = 0;
+  let saved = 0;
+  if (o.save !== undefined) await mkdir(o.save, { recursive: true });
+  // As `yolo predict` does: the first runs pay one-off allocation and JIT costs.
+  for (let i = 0; i < o.warmup; i++) await model.predict(images[0] as string).catch(() => undefined);
+  for (const image of images) {
+    try {
+      const r = await model.predict(image);
+      items.push(itemOf(image, r, o.masks));
+      for (const s of STAGE_NAMES) stage[s].record(r.speedMs[s] * 1000);
+      const picture = o.save !== undefined ? await renderResult(image, r, { format: 'png' }) : undefined;
+      if (o.save !== undefined && picture !== undefined) {
+        await writeFile(path.join(o.save, `${path.parse(image).name}.png`), picture);
+        saved++;
+      }
+    } catch (error) {
+      // One bad image fails its own line, not the run.
+      items.push({
+        image,
+        error: {
+          code: isRtinferError(error) ? error.code : 'error',
+          message: isRtinferError(error) ? error.message : firstLine(error),
+        },
+      });
+      worst = Math.max(worst, isRtinferError(error) && error.kind === 'usage' ? 2 : 1);
+    }
+  }
+  const summary = Object.fromEntries(
+    STAGE_NAMES.map((s) => [
+      s,
+      stage[s].count
+        ? {
+            p50: round3(stage[s].valueAtQuantileUs(0.5) / 1000),
+            p90: round3(stage[s].valueAtQuantileUs(0.9) / 1000),
+            p99: round3(stage[s].valueAtQuantileUs(0.99) / 1000),
+          }
+        : null,
+    ]),
+  );
+  return { items, summary, worst, saved };
+}
+
+/**
+ * `rtinfer predict`: the flags parsed and checked in order, the model opened (a video goes to predictVideo),
+ * what was decided printed, then each image run and reported.
+ */
+export async function predictCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parseCommand(PREDICT_COMMAND, argv);
+  const [modelPath, ...args] = positionals;
+  const video = args.length === 1 ? classifySource(args[0] as string) : undefined;
+  // Folders and globs: their non-images are listed, skipped and counted, not run.
+  const scan =
+    video === undefined || video.kind === 'images' ? await scanImageArgs(args) : { images: args, skipped: [] };
+  const images = scan.images;
+  if (modelPath === undefined || images.length === 0)
+    throw new RtinferError(
+      'RTI_ERR_ARG_MISSING',
+      `rtinfer predict needs a model and at least one image (usage: ${PREDICT_COMMAND.usage})`,
+    );
+  const { open, save, json, masks, warmup } = await predictFlags(values);
+  const model = await openVisionModel(modelPath, open);
   if (video !== undefined && video.kind !== 'images') {
     try {
       return await predictVideo(video, model, values, { modelPath, masks, json, stdout: io.stdout });
@@ -224,54 +288,13 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
         ...(scan.skipped.length ? [skippedNote(scan.skipped, 50)] : []),
       ].join('\n') + '\n',
     );
-  const items: ItemReport[] = [];
-  const stage = Object.fromEntries(STAGE_NAMES.map((s) => [s, new LatencyRecorder()])) as Record<
-    StageName,
-    LatencyRecorder
-  >;
-  let worst = 0;
-  let saved = 0;
+  let run: Awaited<ReturnType<typeof runImages>>;
   try {
-    if (save !== undefined) await mkdir(save, { recursive: true });
-    // As `yolo predict` does: the first runs pay one-off allocation and JIT costs.
-    for (let i = 0; i < warmup; i++) await model.predict(images[0] as string).catch(() => undefined);
-    for (const image of images) {
-      try {
-        const r = await model.predict(image);
-        items.push(itemOf(image, r, masks));
-        for (const s of STAGE_NAMES) stage[s].record(r.speedMs[s] * 1000);
-        const picture = save !== undefined ? await renderResult(image, r, { format: 'png' }) : undefined;
-        if (save !== undefined && picture !== undefined) {
-          await writeFile(path.join(save, `${path.parse(image).name}.png`), picture);
-          saved++;
-        }
-      } catch (error) {
-        // One bad image fails its own line, not the run.
-        items.push({
-          image,
-          error: {
-            code: isRtinferError(error) ? error.code : 'error',
-            message: isRtinferError(error) ? error.message : firstLine(error),
-          },
-        });
-        worst = Math.max(worst, isRtinferError(error) && error.kind === 'usage' ? 2 : 1);
-      }
-    }
+    run = await runImages(model, images, { save, masks, warmup });
   } finally {
     await model.close();
   }
-  const summary = Object.fromEntries(
-    STAGE_NAMES.map((s) => [
-      s,
-      stage[s].count
-        ? {
-            p50: r3(stage[s].valueAtQuantileUs(0.5) / 1000),
-            p90: r3(stage[s].valueAtQuantileUs(0.9) / 1000),
-            p99: r3(stage[s].valueAtQuantileUs(0.99) / 1000),
-          }
-        : null,
-    ]),
-  );
+  const { items, summary, worst, saved } = run;
   if (json) {
     const failed = items.filter((i) => i.error).length;
     const counts = { images: items.length, done: items.length - failed, failed, skipped: scan.skipped.length };
@@ -302,11 +325,7 @@ export async function predictCommand(argv: readonly string[], io: { stdout: Node
   return worst;
 }
 
-function renderPredict(
-  items: ItemReport[],
-  summary: Record<string, { p50: number; p90: number; p99: number } | null>,
-  skipped: number,
-): string {
+function renderPredict(items: ItemReport[], summary: StageSummary, skipped: number): string {
   const out: string[] = [];
   for (const it of items) {
     if (it.error) {

@@ -169,8 +169,7 @@ export const TUNE_COMMAND: CommandSpec = {
 
 /**
  * `rtinfer tune`: flags checked and outputs made sure of before a long search, the search (Ctrl-C keeps the best
- * so far), then the serve config, the report, the record and the baseline gate. The option groups are their own
- * functions; what is left is the one flag-to-options-to-run sequence, best read top to bottom.
+ * so far), then the serve config, the report, the record and the baseline gate.
  */
 export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(TUNE_COMMAND, argv);
@@ -200,7 +199,7 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
     if (file !== undefined) await checkWritable(opt, file);
   const json = values['json'] === true;
   const autoVariants = kinds !== undefined ? autoVariantsFrom(values, kinds, out) : undefined;
-  const { settings: storeSettings, store, gate } = await openStoreAndGate(values, 'tune');
+  const opened = await openStoreAndGate(values, 'tune');
   const progress = (line: string): void => {
     if (!json) process.stderr.write(line + '\n');
   };
@@ -229,28 +228,41 @@ export async function tuneCommand(argv: readonly string[], io: { stdout: NodeJS.
       },
     });
   } catch (error) {
-    await store?.close();
+    await opened.store?.close();
     throw error;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+  return await tuneOutputs(report, { out, html, json, stdout: io.stdout }, opened, controller.signal, progress);
+}
+
+/** A finished search's outputs (the serve config under --out, --html, the report), its record and the gate. */
+async function tuneOutputs(
+  report: TuneReport,
+  o: { out: string | undefined; html: string | undefined; json: boolean; stdout: NodeJS.WritableStream },
+  opened: Awaited<ReturnType<typeof openStoreAndGate>>,
+  signal: AbortSignal,
+  progress: (line: string) => void,
+): Promise<number> {
+  const { out, html, json, stdout } = o;
+  const { settings: storeSettings, store, gate } = opened;
   if (out !== undefined) {
-    if (report.chosen && !controller.signal.aborted) {
+    if (report.chosen && !signal.aborted) {
       await writeOutput('out', out, renderConfigFile(report.chosen.config, out, configHeader(report, report.chosen)));
       progress(`tune: wrote ${out} (rtinfer serve --config ${out})`);
     } else {
-      progress(`tune: ${controller.signal.aborted ? 'interrupted' : 'nothing met the SLO'}: ${out} not written`);
+      progress(`tune: ${signal.aborted ? 'interrupted' : 'nothing met the SLO'}: ${out} not written`);
     }
   }
   if (html !== undefined) await writeOutput('html', html, renderTuneHtml(report));
-  io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
+  stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderTuneText(report) + '\n');
   const judge = reportJudge<TuneReport>(gate, report, compareTunes);
   const recorded = await recordAndGate(store, storeSettings, { kind: 'tune', report }, gate, judge, progress);
   await store?.close();
-  if (recorded.verdict) (json ? process.stderr : io.stdout).write(recorded.verdict.text + '\n');
+  if (recorded.verdict) (json ? process.stderr : stdout).write(recorded.verdict.text + '\n');
   // Like a failed check: a tune that finds nothing within the SLO exits 4 (the SLO is not met), with its report.
   return exitCodeOf({
-    interrupted: controller.signal.aborted,
+    interrupted: signal.aborted,
     boundFailed: !report.verdict.met,
     regression: recorded.verdict?.regression === true,
   });

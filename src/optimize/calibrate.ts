@@ -152,11 +152,6 @@ export interface RangeOptions {
   session?: SessionSettings;
 }
 
-/**
- * Ranges of `tensors` (node outputs or graph inputs of `model`) over the calibration feeds. Node
- * outputs are read by adding them to a copy of the model as graph outputs; graph inputs are read
- * from the feeds.
- */
 export interface CollectedRanges {
   /** By the method asked for. */
   ranges: Map<string, Range>;
@@ -164,12 +159,12 @@ export interface CollectedRanges {
   observed: Map<string, Range>;
 }
 
-export async function collectRanges(
+/** A session on a copy of `model` whose graph outputs also list the node outputs among `tensors`. */
+async function calibrationSession(
   model: Model,
   tensors: readonly string[],
-  feeds: readonly Feeds[],
-  o: RangeOptions,
-): Promise<CollectedRanges> {
+  session: SessionSettings,
+): Promise<RuntimeSession> {
   const inputs = new Set(model.graph.input.map((v) => v.name ?? ''));
   const existing = new Set(model.graph.output.map((v) => v.name ?? ''));
   const extra = tensors.filter((t) => !inputs.has(t) && !existing.has(t));
@@ -183,37 +178,54 @@ export async function collectRanges(
       ],
     },
   };
-  let runtime: RuntimeSession;
   try {
-    runtime = await createSession(
-      { label: 'calibration model', bytes: encodeModel(augmented), readMs: 0 },
-      o.session ?? {},
-    );
+    return await createSession({ label: 'calibration model', bytes: encodeModel(augmented), readMs: 0 }, session);
   } catch (error) {
     throw new RtinferError('RTI_ERR_SESSION_CREATE', `cannot run the model for calibration: ${firstLine(error)}`, {
       cause: error,
     });
   }
-  const wanted = new Set(tensors);
-  const run = async (visit: (name: string, data: Float32Array) => void): Promise<void> => {
-    for (const f of feeds) {
-      let out;
-      try {
-        out = await runtime.session.run(f);
-      } catch (error) {
-        throw new RtinferError('RTI_ERR_INPUT_DATA', `calibration data does not fit the model: ${firstLine(error)}`, {
-          cause: error,
-        });
-      }
-      for (const [name, t] of Object.entries(f))
-        if (wanted.has(name) && t.type === 'float32') visit(name, t.data as Float32Array);
-      for (const [name, t] of Object.entries(out))
-        if (wanted.has(name) && t.type === 'float32') visit(name, t.data as Float32Array);
+}
+
+/** Runs every feed and shows `visit` each float tensor in `wanted`, graph inputs (from the feed) and outputs. */
+async function visitTensors(
+  runtime: RuntimeSession,
+  feeds: readonly Feeds[],
+  wanted: ReadonlySet<string>,
+  visit: (name: string, data: Float32Array) => void,
+): Promise<void> {
+  for (const f of feeds) {
+    let out;
+    try {
+      out = await runtime.session.run(f);
+    } catch (error) {
+      throw new RtinferError('RTI_ERR_INPUT_DATA', `calibration data does not fit the model: ${firstLine(error)}`, {
+        cause: error,
+      });
     }
-  };
+    for (const [name, t] of Object.entries(f))
+      if (wanted.has(name) && t.type === 'float32') visit(name, t.data as Float32Array);
+    for (const [name, t] of Object.entries(out))
+      if (wanted.has(name) && t.type === 'float32') visit(name, t.data as Float32Array);
+  }
+}
+
+/**
+ * Ranges of `tensors` (node outputs or graph inputs of `model`) over the calibration feeds. Node
+ * outputs are read by adding them to a copy of the model as graph outputs; graph inputs are read
+ * from the feeds. A first pass finds each tensor's min and max; the histogram methods need a second.
+ */
+export async function collectRanges(
+  model: Model,
+  tensors: readonly string[],
+  feeds: readonly Feeds[],
+  o: RangeOptions,
+): Promise<CollectedRanges> {
+  const runtime = await calibrationSession(model, tensors, o.session ?? {});
+  const wanted = new Set(tensors);
   try {
     const minmax = new Map<string, MinMax>();
-    await run((name, data) => {
+    await visitTensors(runtime, feeds, wanted, (name, data) => {
       let m = minmax.get(name);
       if (m === undefined) minmax.set(name, (m = new MinMax()));
       m.add(data);
@@ -229,7 +241,7 @@ export async function collectRanges(
         o.method === 'entropy' ? new Histogram(0, Math.max(-lo, hi), true) : new Histogram(lo, hi, false),
       );
     }
-    await run((name, data) => histograms.get(name)?.add(data));
+    await visitTensors(runtime, feeds, wanted, (name, data) => histograms.get(name)?.add(data));
     for (const [name, h] of histograms) {
       const seen = observed.get(name)!;
       ranges.set(

@@ -5,7 +5,7 @@
  * hand-off would cost more than the work.
  */
 import type { Worker } from 'node:worker_threads';
-import { RtinferError, type ErrorCode } from '../errors.js';
+import { errorFromData, RtinferError, type ErrorData } from '../errors.js';
 import { spawnWorker } from '../util/spawn-worker.js';
 import {
   decodeInferRequest,
@@ -30,7 +30,7 @@ const IDLE_STOP_MS = 2_000;
  */
 export const MAX_PENDING = 8;
 
-type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; code?: ErrorCode; message: string };
+type Reply = { id: number; ok: true; result: unknown } | ({ id: number; ok: false } & ErrorData);
 
 export class CodecPool {
   #worker: Worker | undefined;
@@ -108,7 +108,7 @@ export class CodecPool {
         this.#idleTimer = setTimeout(() => this.#stopIdle(worker), IDLE_STOP_MS).unref();
       }
       if (m.ok) p.resolve(m.result);
-      else p.reject(m.code ? new RtinferError(m.code, m.message) : new Error(m.message));
+      else p.reject(errorFromData(m));
     });
     const fail = (why: string): void => {
       for (const p of this.#pending.values())

@@ -4,7 +4,7 @@
  * about 200 ms: on the serving thread that froze every other request, health checks included.
  */
 import { parentPort } from 'node:worker_threads';
-import { firstLine, isRtinferError } from '../errors.js';
+import { errorData } from '../errors.js';
 import { decodeInferRequest, encodeInferResponse, type V2Tensor } from '../protocol/kserve-v2.js';
 import type { NumericArray } from '../runtime/dtypes.js';
 
@@ -41,11 +41,6 @@ port.on('message', (m: CodecRequest) => {
       port.postMessage({ id: m.id, ok: true, result: { body: msg.body, headers: msg.headers } });
     }
   } catch (error) {
-    port.postMessage({
-      id: m.id,
-      ok: false,
-      code: isRtinferError(error) ? error.code : undefined,
-      message: isRtinferError(error) ? error.message : firstLine(error),
-    });
+    port.postMessage({ id: m.id, ok: false, ...errorData(error) });
   }
 });

@@ -19,6 +19,7 @@ import { authorized, decodePathPart, errorAnswer, HttpError, queryTokenAllowed, 
 import { compileTemplate } from './router.js';
 import type { ReadyModel, ServerHost } from './types.js';
 import { resultBody, type VisionService } from './vision-routes.js';
+import { round3 } from '../util/format.js';
 
 const STREAM_PATH = compileTemplate('/api/models/{name}/stream');
 /** A client that leaves this many result bytes unread is not reading: its stream is closed. */
@@ -128,7 +129,7 @@ function serveStream(ws: WebSocket, entry: ReadyModel, host: ServerHost, vision:
       const pipeline = await vision.pipeline(entry);
       const r = await pipeline.predict(job.bytes);
       const ageMs = performance.now() - job.at;
-      send({ ...resultBody(model, pipeline, r), frame: job.seq, ageMs: Math.round(ageMs * 1000) / 1000, dropped });
+      send({ ...resultBody(model, pipeline, r), frame: job.seq, ageMs: round3(ageMs), dropped });
       // A frame's age (arrival to answer) is its end-to-end latency on the dashboard.
       host.live.record(model, 'stream', 200, ageMs);
     } catch (error) {

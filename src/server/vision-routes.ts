@@ -19,6 +19,7 @@ import { type VisionPipeline, type VisionResult } from '../vision/pipeline.js';
 import { PreprocessPool } from '../vision/preprocess-pool.js';
 import { HttpError, readBody, sendBody, sendJson } from './http-io.js';
 import type { LoadedModelEntry, ReadyModel, RouteContext, ServerHost } from './types.js';
+import { round3 } from '../util/format.js';
 
 export const PREDICT_SCHEMA = 'rtinfer.predict/1';
 
@@ -105,9 +106,12 @@ export function resultBody(
   r: VisionResult,
   masks: MaskFormat = 'rle',
 ): Record<string, unknown> {
-  const round = (x: number): number => Math.round(x * 1000) / 1000;
   const { width, height } = r.transform.original;
-  const base = { width, height, speedMs: Object.fromEntries(Object.entries(r.speedMs).map(([k, v]) => [k, round(v)])) };
+  const base = {
+    width,
+    height,
+    speedMs: Object.fromEntries(Object.entries(r.speedMs).map(([k, v]) => [k, round3(v)])),
+  };
   // Keypoints, masks (RLE unless ?masks=polygon), rotated boxes, segments and image outputs as
   // predict --json writes them.
   return {

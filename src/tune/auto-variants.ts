@@ -240,6 +240,46 @@ function requestFor(
 }
 
 /**
+ * One variant written by optimizeModel, with its progress lines; a kind it cannot make is skipped with the
+ * reason, unless the user's own data is at fault.
+ */
+async function makeVariant(
+  kind: AutoVariantKind,
+  out: string,
+  planned: { request: OptimizeRequest; phase: string; shapes?: ShapeOverride[] },
+  optimizeModel: (typeof import('../optimize/optimize.js'))['optimizeModel'],
+  phase: (line: string) => void,
+  started: number,
+): Promise<AutoVariantMade | AutoVariantsReport['skipped'][number]> {
+  phase(planned.phase);
+  const { request, shapes } = planned;
+  try {
+    const r = await optimizeModel(request);
+    const made: AutoVariantMade = {
+      kind,
+      model: out,
+      variants: [],
+      bytes: r.size.after,
+      transforms: r.transforms,
+      elapsedMs: Math.round(performance.now() - started),
+      ...(shapes ? { shapes } : {}),
+      notes: r.notes,
+    };
+    phase(`variants: wrote ${out} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return made;
+  } catch (error) {
+    // The user's data does not fit (empty folder, undecodable image, not a vision model): their error, one line.
+    if (isRtinferError(error) && error.kind === 'usage' && error.code !== 'RTI_ERR_OPTIMIZE_NOTHING') throw error;
+    const reason =
+      isRtinferError(error) && error.code === 'RTI_ERR_OPTIMIZE_NOTHING'
+        ? error.message
+        : `failed: ${firstLine(error)}`;
+    phase(`variants: ${kind} skipped: ${firstLine(error)}`);
+    return { kind, reason };
+  }
+}
+
+/**
  * Makes each variant kind in turn (int8, fp16, fixed shapes) until the budget's share or an interrupt stops it;
  * a kind that cannot be made is skipped with its reason, not thrown, unless the user's own data is at fault.
  */
@@ -279,33 +319,9 @@ async function makeInto(
       skipped.push({ kind, reason: planned.skip });
       continue;
     }
-    phase(planned.phase);
-    const { request, shapes } = planned;
-    try {
-      const r = await optimizeModel(request);
-      made.push({
-        kind,
-        model: out,
-        variants: [],
-        bytes: r.size.after,
-        transforms: r.transforms,
-        elapsedMs: Math.round(performance.now() - started),
-        ...(shapes ? { shapes } : {}),
-        notes: r.notes,
-      });
-      phase(`variants: wrote ${out} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    } catch (error) {
-      // The user's data does not fit (empty folder, undecodable image, not a vision model): their error, one line.
-      if (isRtinferError(error) && error.kind === 'usage' && error.code !== 'RTI_ERR_OPTIMIZE_NOTHING') throw error;
-      skipped.push({
-        kind,
-        reason:
-          isRtinferError(error) && error.code === 'RTI_ERR_OPTIMIZE_NOTHING'
-            ? error.message
-            : `failed: ${firstLine(error)}`,
-      });
-      phase(`variants: ${kind} skipped: ${firstLine(error)}`);
-    }
+    const outcome = await makeVariant(kind, out, planned, optimizeModel, phase, started);
+    if ('reason' in outcome) skipped.push(outcome);
+    else made.push(outcome);
   }
   for (const s of skipped) if (s.kind === 'int8' && !ctx.calibration) phase(`variants: int8 skipped: ${s.reason}`);
   return {

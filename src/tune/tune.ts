@@ -50,6 +50,7 @@ import {
   type AutoVariantsOptions,
   type AutoVariantsReport,
 } from './auto-variants.js';
+import { round3 } from '../util/format.js';
 
 export const TUNE_SCHEMA = 'rtinfer.tune/1';
 
@@ -170,7 +171,7 @@ export interface TuneReport {
 }
 
 function finite(x: number | undefined): number | null {
-  return x !== undefined && Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null;
+  return x !== undefined && Number.isFinite(x) ? round3(x) : null;
 }
 
 export function measurementReport(m: Measurement): MeasurementReport {
@@ -225,25 +226,27 @@ interface TuneRun {
   levels: Record<Level, LevelSettings>;
 }
 
+/** --variants auto's --calibrate files, checked (listed, split) before any time is spent. */
+async function autoCalibrationOf(o: TuneOptions): Promise<Awaited<ReturnType<typeof listAutoCalibration>> | undefined> {
+  if (o.autoVariants?.calibrate !== undefined && o.autoVariants.kinds && !o.autoVariants.kinds.includes('int8'))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      '--calibrate is only used for the int8 variant: add int8 to --variants (or give --variants auto)',
+    );
+  return o.autoVariants?.calibrate !== undefined ? await listAutoCalibration(o.autoVariants.calibrate) : undefined;
+}
+
 /**
  * The tune pipeline in its order: models and variants, the search space, accuracy once per variant, the search,
  * the verification, then the report. Each step is its own function (modelsOf, accuracyOf, search, verify,
- * candidateReports, outcome); this one only threads their results into the next and into the report, so it
- * reads best as the one list of steps it is.
+ * candidateReports, outcome); this one only threads their results into the next and into the report.
  */
 export async function runTune(o: TuneOptions): Promise<TuneReport> {
   const started = performance.now();
   const env = captureEnvironment();
   const run = settingsOf(o, started);
   const { scenario, objective, budgetMs } = run;
-  // --calibrate is checked (listed, split) before any time is spent.
-  if (o.autoVariants?.calibrate !== undefined && o.autoVariants.kinds && !o.autoVariants.kinds.includes('int8'))
-    throw new RtinferError(
-      'RTI_ERR_ARG_INVALID',
-      '--calibrate is only used for the int8 variant: add int8 to --variants (or give --variants auto)',
-    );
-  const calibration =
-    o.autoVariants?.calibrate !== undefined ? await listAutoCalibration(o.autoVariants.calibrate) : undefined;
+  const calibration = await autoCalibrationOf(o);
 
   o.onPhase?.('reading the models');
   const { described, auto, images } = await modelsOf(run, calibration);
@@ -286,7 +289,6 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
   const { candidates, pareto } = candidateReports(run, result.trials, accuracyMap);
   const { chosen, verdict } = outcome(run, result, verification, byId);
 
-  const distinct = result.trials.length;
   return {
     schema: TUNE_SCHEMA,
     slo: run.slo,
@@ -294,29 +296,8 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
     objective,
     maxAccuracyDrop: o.maxAccuracyDrop ?? null,
     budgetMs,
-    space: {
-      variants: variants.map((v) => ({
-        id: v.id,
-        model: v.model,
-        bytes: v.bytes,
-        resolution: v.resolution,
-        batchable: v.batchable,
-      })),
-      axes: space.axes,
-      cores,
-      oversubscribe: space.oversubscribe,
-      gridSize: grid,
-    },
-    search: {
-      measured: distinct,
-      evaluations: result.evaluations,
-      gridSize: grid,
-      fractionOfGrid: Math.round((distinct / Math.max(1, grid)) * 10000) / 10000,
-      elapsedMs: Math.round(result.elapsedMs),
-      stoppedBy: result.stoppedBy,
-      pruned: result.pruned,
-      levels: run.levels,
-    },
+    space: spaceReport(space, variants, grid),
+    search: searchReport(result, grid, run.levels),
     accuracy,
     autoVariants: auto
       ? withStatus(auto, variants, {
@@ -332,6 +313,42 @@ export async function runTune(o: TuneOptions): Promise<TuneReport> {
     verdict,
     elapsedMs: Math.round(performance.now() - started),
     env,
+  };
+}
+
+/** The report's search space: the variants as measured, the axes, the cores. */
+function spaceReport(space: SearchSpace, variants: readonly Variant[], grid: number): TuneReport['space'] {
+  return {
+    variants: variants.map((v) => ({
+      id: v.id,
+      model: v.model,
+      bytes: v.bytes,
+      resolution: v.resolution,
+      batchable: v.batchable,
+    })),
+    axes: space.axes,
+    cores: space.cores,
+    oversubscribe: space.oversubscribe,
+    gridSize: grid,
+  };
+}
+
+/** The report's account of the search: how much of the grid it measured, why it stopped, what it pruned. */
+function searchReport(
+  result: StrategyResult,
+  grid: number,
+  levels: Record<Level, LevelSettings>,
+): TuneReport['search'] {
+  const distinct = result.trials.length;
+  return {
+    measured: distinct,
+    evaluations: result.evaluations,
+    gridSize: grid,
+    fractionOfGrid: Math.round((distinct / Math.max(1, grid)) * 10000) / 10000,
+    elapsedMs: Math.round(result.elapsedMs),
+    stoppedBy: result.stoppedBy,
+    pruned: result.pruned,
+    levels,
   };
 }
 

@@ -1,5 +1,10 @@
 /** Number formatting shared by the text reports. */
 
+/** Rounded to 3 decimals: a millisecond figure to the microsecond, as the JSON reports give them. */
+export function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
 export function formatMs(ms: number): string {
   if (!Number.isFinite(ms)) return '-';
   if (ms >= 100) return ms.toFixed(1);

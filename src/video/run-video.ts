@@ -22,6 +22,7 @@ import type { SpeedMs, VisionResult } from '../vision/pipeline.js';
 import type { ImageSource } from '../vision/types.js';
 import type { Frame } from './frames.js';
 import { LatestSlot } from './latest-slot.js';
+import { round3 } from '../util/format.js';
 
 export interface VideoRunOptions {
   realtime: boolean;
@@ -94,8 +95,6 @@ export interface VideoSummary {
   error?: { code: string; message: string };
 }
 
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-
 /** Whether all-frames mode keeps frame `i`. */
 export function keepFrame(i: number, o: Pick<VideoRunOptions, 'every' | 'fps' | 'sourceFps'>): boolean {
   if (o.every !== undefined && o.every > 1) return i % o.every === 0;
@@ -154,11 +153,11 @@ class VideoRun {
 
   /** ms from the run's start, rounded. */
   at(ms: number): number {
-    return r3(ms - this.t0);
+    return round3(ms - this.t0);
   }
 
   mediaTime(i: number): number | null {
-    return this.o.sourceFps ? r3(i / this.o.sourceFps) : null;
+    return this.o.sourceFps ? round3(i / this.o.sourceFps) : null;
   }
 
   aborted(): boolean {
@@ -190,10 +189,10 @@ class VideoRun {
       const end = performance.now();
       this.counts.processed++;
       rec.endMs = this.at(end);
-      rec.latencyMs = r3(end - f.captureMs);
+      rec.latencyMs = round3(end - f.captureMs);
       this.#latency.record((end - f.captureMs) * 1000);
       for (const s of STAGE_NAMES) this.#stages[s].record(r.speedMs[s] * 1000);
-      rec.speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, r3(r.speedMs[s])])) as unknown as SpeedMs;
+      rec.speedMs = Object.fromEntries(STAGE_NAMES.map((s) => [s, round3(r.speedMs[s])])) as unknown as SpeedMs;
       if (this.#deadlineMs !== undefined) {
         rec.late = end - f.captureMs > this.#deadlineMs;
         if (rec.late) this.counts.late++;
@@ -240,19 +239,19 @@ class VideoRun {
     return {
       mode: o.realtime ? 'realtime' : 'all-frames',
       paceFps: o.paceFps ?? null,
-      deadlineMs: this.#deadlineMs === undefined ? null : r3(this.#deadlineMs),
+      deadlineMs: this.#deadlineMs === undefined ? null : round3(this.#deadlineMs),
       ...counts,
-      wallMs: r3(wallMs),
-      achievedFps: r3(counts.processed / (wallMs / 1000)),
+      wallMs: round3(wallMs),
+      achievedFps: round3(counts.processed / (wallMs / 1000)),
       inOrder: this.#inOrder,
-      captureToResultMs: { ...cap, max: r3(this.#latency.count ? this.#latency.maxUs / 1000 : 0) },
+      captureToResultMs: { ...cap, max: round3(this.#latency.count ? this.#latency.maxUs / 1000 : 0) },
       stagesMs: Object.fromEntries(STAGE_NAMES.map((s) => [s, summarize(this.#stages[s])])) as Record<
         StageName,
         StageSummary
       >,
-      ...(o.paceFps ? { sourceBehind: { frames: this.#behind.frames, maxLagMs: r3(this.#behind.maxLagMs) } } : {}),
+      ...(o.paceFps ? { sourceBehind: { frames: this.#behind.frames, maxLagMs: round3(this.#behind.maxLagMs) } } : {}),
       ...(decoderCpu !== undefined && counts.framesIn > 0
-        ? { decoderCpuMs: { total: decoderCpu, perFrame: r3(decoderCpu / counts.framesIn) } }
+        ? { decoderCpuMs: { total: decoderCpu, perFrame: round3(decoderCpu / counts.framesIn) } }
         : {}),
       ...(failure
         ? { error: { code: isRtinferError(failure) ? failure.code : 'error', message: firstLine(failure) } }

@@ -5,13 +5,12 @@
  * request's latency.
  */
 import type { Worker } from 'node:worker_threads';
-import { RtinferError, type ErrorCode } from '../errors.js';
+import { errorFromData, RtinferError, type ErrorData } from '../errors.js';
 import { spawnWorker } from '../util/spawn-worker.js';
 import type { PreprocessConfig } from './config.js';
 import type { Preprocessed } from './preprocess.js';
 
-type Reply =
-  { id: number; ok: true; result: Preprocessed } | { id: number; ok: false; code?: ErrorCode; message: string };
+type Reply = { id: number; ok: true; result: Preprocessed } | ({ id: number; ok: false } & ErrorData);
 
 interface Slot {
   worker: Worker;
@@ -36,7 +35,7 @@ export class PreprocessPool {
       slot.pending.delete(m.id);
       if (slot.pending.size === 0) slot.worker.unref();
       if (m.ok) p.resolve(m.result);
-      else p.reject(m.code ? new RtinferError(m.code, m.message) : new Error(m.message));
+      else p.reject(errorFromData(m));
     });
     const fail = (why: string): void => {
       for (const p of slot.pending.values())

@@ -4,7 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
-import { firstLine, isRtinferError } from '../errors.js';
+import { errorData } from '../errors.js';
 import type { PreprocessConfig } from './config.js';
 import { preprocess } from './preprocess.js';
 
@@ -24,12 +24,7 @@ port.on('message', (m: PreprocessRequest) => {
       const buffer = r.tensor.data.buffer as ArrayBuffer;
       port.postMessage({ id: m.id, ok: true, result: r }, [buffer]);
     } catch (error) {
-      port.postMessage({
-        id: m.id,
-        ok: false,
-        code: isRtinferError(error) ? error.code : undefined,
-        message: isRtinferError(error) ? error.message : firstLine(error),
-      });
+      port.postMessage({ id: m.id, ok: false, ...errorData(error) });
     }
   })();
 });

@@ -6,10 +6,10 @@
  */
 import { classMask, maskToPolygons, maskToRle } from './masks.js';
 import type { HeadResult } from './types.js';
+import { round3 } from '../util/format.js';
 
 export type MaskFormat = 'rle' | 'polygon';
 
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** The JSON form of one result on an image of width × height (the original, oriented). */
@@ -24,16 +24,16 @@ export function resultJson(
       detections: r.detections.map((d) => ({
         label: d.label,
         classId: d.classId,
-        score: r3(d.score),
+        score: round3(d.score),
         box: d.box.map(r1),
         ...(d.keypoints
           ? {
               keypoints: d.keypoints.map((k) =>
-                k.score === undefined ? { x: r1(k.x), y: r1(k.y) } : { x: r1(k.x), y: r1(k.y), score: r3(k.score) },
+                k.score === undefined ? { x: r1(k.x), y: r1(k.y) } : { x: r1(k.x), y: r1(k.y), score: round3(k.score) },
               ),
             }
           : {}),
-        ...(d.polygon ? { polygon: d.polygon.map(([x, y]) => [r1(x), r1(y)]), angle: r3(d.angle ?? 0) } : {}),
+        ...(d.polygon ? { polygon: d.polygon.map(([x, y]) => [r1(x), r1(y)]), angle: round3(d.angle ?? 0) } : {}),
         ...(d.mask
           ? masks === 'rle'
             ? { mask: { rle: maskToRle(d.mask, width, height) } }
@@ -43,11 +43,11 @@ export function resultJson(
     };
   }
   if (r.task === 'classify')
-    return { classes: r.classes.map((c) => ({ index: c.index, label: c.label, score: r3(c.score) })) };
+    return { classes: r.classes.map((c) => ({ index: c.index, label: c.label, score: round3(c.score) })) };
   if (r.task === 'text')
     return {
       texts: r.texts.map((t) => ({
-        score: r3(t.score),
+        score: round3(t.score),
         box: t.box.map(r1),
         ...(t.polygon ? { polygon: t.polygon.map(([x, y]) => [r1(x), r1(y)]) } : {}),
         ...(t.text !== undefined ? { text: t.text } : {}),
