@@ -85,7 +85,8 @@ export const SERVE_COMMAND: CommandSpec = {
       type: 'string',
       value: 'N',
       description:
-        'answer /v2/health/live and /v2/health/ready on this port from a thread of their own, however busy the HTTP thread (default: off)',
+        'answer /v2/health/live and /v2/health/ready on this port from a thread of their own, ' +
+        'however busy the HTTP thread (default: off)',
     },
     {
       name: 'token',

@@ -29,7 +29,10 @@ export interface LatencyPoint {
 export class LatencyModel {
   readonly #windows = new Map<number, number[]>();
   readonly #counts = new Map<number, number>();
-  /** Each size's window quantile (p75, and the median under key -size), computed on first use after the window last changed. */
+  /**
+   * Each size's window quantile (p75, and the median under key -size), computed on first use after
+   * the window last changed.
+   */
   readonly #rawCache = new Map<number, number>();
   /** When the last observation came (on the caller's clock); -Infinity if never told. */
   lastObservedAt = Number.NEGATIVE_INFINITY;

@@ -72,7 +72,10 @@ export interface ClassScore {
   score: number;
 }
 
-/** One text region from a text detector (or a line a recogniser read), in ORIGINAL image pixels, clipped to the image. */
+/**
+ * One text region from a text detector (or a line a recogniser read), in ORIGINAL image pixels,
+ * clipped to the image.
+ */
 export interface TextBox {
   /** Mean probability over the region's pixels. */
   score: number;

@@ -208,7 +208,9 @@ const SHAPE_REASONS: Record<string, string> = {
   blazeface: 'output shapes: regressors [B,896,16] and scores [B,896,1] over BlazeFace anchors',
   'yolov8-raw': 'output shapes: one [B,64+C,H,W] per stride with halving grids (YOLOv8 DFL outside the graph)',
   text: 'output shapes: one [B,1,H,W] probability map',
-  ctc: 'output shapes: one [B,T,C] of per-step classes from an input of fixed height <= 64 and a free or wide width (a CTC text-line recogniser)',
+  ctc:
+    'output shapes: one [B,T,C] of per-step classes from an input of fixed height <= 64 and a free or wide ' +
+    'width (a CTC text-line recogniser)',
   segment: 'output shapes: [B,4+C+M,N] with prototypes [B,M,Hp,Wp] (Ultralytics segment)',
   image: "output shapes: one [B,C,H·s,W·s] with the input's channels, an image (image-to-image)",
   semantic: 'output shapes: one [B,K,H,W] class-score map (semantic segmentation)',
