@@ -73,9 +73,13 @@ export class LatencyModel {
     if (cached !== undefined) return cached;
     const w = this.#windows.get(b);
     if (!w || w.length === 0) return undefined;
-    const v = quantileSorted(sortSamples(w), !median && w.length >= MIN_FOR_QUANTILE ? QUANTILE : 0.5);
-    this.#rawCache.set(key, v);
-    return v;
+    // Both quantiles from one sort: the scheduler asks for each after every run (placement, admission).
+    const sorted = sortSamples(w);
+    const mid = quantileSorted(sorted, 0.5);
+    const high = w.length >= MIN_FOR_QUANTILE ? quantileSorted(sorted, QUANTILE) : mid;
+    this.#rawCache.set(-b, mid);
+    this.#rawCache.set(b, high);
+    return median ? mid : high;
   }
 
   /** The size's own estimate, raised to the largest of the smaller sizes: more rows never run faster. */

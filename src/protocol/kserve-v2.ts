@@ -222,7 +222,11 @@ function nestsDeeperThan(body: Uint8Array, end: number, limit: number): boolean 
 }
 
 /** Splits a body into its JSON object and the binary section after it. */
-function splitBody(body: Buffer, headerLength: string | undefined): { json: Record<string, unknown>; binary: Buffer } {
+function splitBody(
+  body: Buffer,
+  headerLength: string | undefined,
+  parsed?: Record<string, unknown>,
+): { json: Record<string, unknown>; binary: Buffer } {
   let jsonLen = body.length;
   if (headerLength !== undefined) {
     jsonLen = Number(headerLength);
@@ -230,7 +234,7 @@ function splitBody(body: Buffer, headerLength: string | undefined): { json: Reco
       throw bad(`invalid Inference-Header-Content-Length ${headerLength} for a body of ${body.length} bytes`);
     }
   }
-  return { json: parseJsonHeader(body, jsonLen), binary: body.subarray(jsonLen) };
+  return { json: parsed ?? parseJsonHeader(body, jsonLen), binary: body.subarray(jsonLen) };
 }
 
 /**
@@ -325,8 +329,13 @@ export interface DecodedInferRequest {
   parameters: V2Parameters;
 }
 
-export function decodeInferRequest(body: Buffer, headerLength: string | undefined): DecodedInferRequest {
-  const { json, binary } = splitBody(body, headerLength);
+export function decodeInferRequest(
+  body: Buffer,
+  headerLength: string | undefined,
+  /** The JSON header, already read from these bytes by parseJsonHeader (a server's early check). */
+  parsed?: Record<string, unknown>,
+): DecodedInferRequest {
+  const { json, binary } = splitBody(body, headerLength, parsed);
   if (json['id'] !== undefined && typeof json['id'] !== 'string') throw bad("'id' must be a string");
   const parameters = (json['parameters'] ?? {}) as V2Parameters;
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters))

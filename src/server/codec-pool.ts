@@ -45,11 +45,18 @@ export class CodecPool {
     this.#onOffload = onOffload;
   }
 
-  /** Decodes a v2 request; in the worker when its JSON part is large. The body's buffer is moved there. */
-  async decode(body: Buffer, headerLength: number | undefined): Promise<DecodedInferRequest> {
+  /**
+   * Decodes a v2 request; in the worker when its JSON part is large. The body's buffer is moved there.
+   * `parsed`: its JSON header, already parsed from these bytes.
+   */
+  async decode(
+    body: Buffer,
+    headerLength: number | undefined,
+    parsed?: Record<string, unknown>,
+  ): Promise<DecodedInferRequest> {
     const jsonBytes = headerLength ?? body.length;
     const len = headerLength === undefined ? undefined : String(headerLength);
-    if (jsonBytes < OFFLOAD_JSON_BYTES) return decodeInferRequest(body, len);
+    if (jsonBytes < OFFLOAD_JSON_BYTES) return decodeInferRequest(body, len, parsed);
     this.#onOffload?.('decode');
     const r = (await this.#call({ id: 0, op: 'decode', body, headerLength: len }, [
       body.buffer as ArrayBuffer,

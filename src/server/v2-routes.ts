@@ -121,28 +121,33 @@ const EARLY_HEADER_BYTES = 16 * 1024;
  * now, before the tensors behind the header are read: under overload the HTTP thread's time then
  * goes to the requests that can be served (the PP-OCR classifier's 110 KB body is two reads of
  * 64 KB; yolox_nano's 2 MB, thirty-two). Anything odd in the header is left to the full decode.
+ * Returns the parsed header (undefined if it is not JSON), which the decode then takes as it is.
  */
-function checkEarly(ctx: RouteContext, head: Buffer, transportDeadlineMs: number | undefined): void {
+function checkEarly(
+  ctx: RouteContext,
+  head: Buffer,
+  transportDeadlineMs: number | undefined,
+): Record<string, unknown> | undefined {
   const { engine, config } = ctx.model;
   let header: Record<string, unknown>;
   try {
     header = parseJsonHeader(head, head.length);
   } catch {
-    return;
+    return undefined;
   }
   const { inputs, parameters } = header;
-  if (!Array.isArray(inputs)) return;
+  if (!Array.isArray(inputs)) return header;
   const params = typeof parameters === 'object' && parameters !== null ? (parameters as Record<string, unknown>) : {};
   const dims: Record<string, number[]> = {};
   for (const t of inputs as Array<{ name?: unknown; shape?: unknown }>) {
-    if (typeof t?.name !== 'string' || !Array.isArray(t.shape)) return;
+    if (typeof t?.name !== 'string' || !Array.isArray(t.shape)) return header;
     dims[t.name] = t.shape as number[];
   }
   let deadlineMs: number | undefined;
   try {
     deadlineMs = deadlineOf(params, transportDeadlineMs, config.defaultDeadlineMs);
   } catch {
-    return;
+    return header;
   }
   const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (performance.now() - ctx.receivedAt);
   if (remainingMs !== undefined && remainingMs <= 0)
@@ -152,6 +157,7 @@ function checkEarly(ctx: RouteContext, head: Buffer, transportDeadlineMs: number
     ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
     ...(typeof priority === 'number' ? { priority } : {}),
   });
+  return header;
 }
 
 async function infer(host: ServerHost, codec: CodecPool, ctx: RouteContext): Promise<void> {
@@ -168,6 +174,8 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   const { config } = ctx.model;
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
   const transportDeadlineMs = headerDeadline(ctx.req.headers[DEADLINE_HEADER]);
+  // The JSON header as the early check read it, for the decode (one parse instead of two).
+  let header: Record<string, unknown> | undefined;
   const body = await readBody(ctx.req, ctx.res, {
     limit: host.config.maxBodyBytes,
     budget: host.bodyBudget,
@@ -177,7 +185,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     ...(len !== undefined ? { pool: host.buffers } : {}),
     // A header that is mostly JSON tensors is left to the full decode, which may take it off this thread.
     ...(len !== undefined && len > 0 && len <= EARLY_HEADER_BYTES
-      ? { head: { bytes: len, check: (head: Buffer) => checkEarly(ctx, head, transportDeadlineMs) } }
+      ? { head: { bytes: len, check: (head: Buffer) => void (header = checkEarly(ctx, head, transportDeadlineMs)) } }
       : {}),
   });
   const bodyAt = performance.now();
@@ -186,7 +194,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   const early = transportDeadlineMs ?? config.defaultDeadlineMs;
   if (early !== undefined && bodyAt - ctx.receivedAt >= early)
     throw deadlineExpired('the deadline passed while the request was being received');
-  const request = await codec.decode(body.bytes, len);
+  const request = await codec.decode(body.bytes, len, header);
   body.hold(ownTensors(request.inputs));
   const outcome = await runInference(host, {
     model: ctx.model,
