@@ -32,6 +32,7 @@ export class HealthPort {
   readonly #state = new BigInt64Array(new SharedArrayBuffer(16));
   readonly #options: HealthPortOptions;
   #worker: Worker | undefined;
+  #exited: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #port: number | undefined;
   #closing = false;
@@ -54,6 +55,8 @@ export class HealthPort {
       staleMs: this.#options.staleMs ?? HEALTH_STALE_MS,
     });
     this.#worker = worker;
+    // Made now, so that close() also ends when the thread had already stopped (a failed listen).
+    this.#exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.#port = await new Promise<number>((resolve, reject) => {
       const fail = (why: string): void =>
         reject(
@@ -89,11 +92,10 @@ export class HealthPort {
     const worker = this.#worker;
     if (!worker) return;
     this.#worker = undefined;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.postMessage('close');
     // Bounded: a thread that does not stop within a second is terminated.
     const timer = setTimeout(() => void worker.terminate(), 1000);
-    await exited;
+    await this.#exited;
     clearTimeout(timer);
   }
 

@@ -133,6 +133,10 @@ test('a health port that cannot listen fails the server with a one-line error na
     const config = validateConfig({ port: 0, healthPort: busy, models: [{ name: 'cls', path: OCR_CLS }] });
     const server = createRtinferServer(config);
     await assert.rejects(server.listen(), /cannot listen on 127\.0\.0\.1:\d+ \(health port\): .*EADDRINUSE/);
+    // The port alone: its close still ends after a listen that failed.
+    const h = new HealthPort({ host: '127.0.0.1', port: busy, ready: () => true, log: () => undefined });
+    await assert.rejects(h.listen(), /\(health port\): .*EADDRINUSE/);
+    await h.close();
   } finally {
     taken.close();
   }
