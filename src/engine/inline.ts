@@ -27,7 +27,7 @@
  * is made the first time a shape qualifies by the workers' estimate (`consider`).
  */
 import { performance } from 'node:perf_hooks';
-import { LatencyModels } from './latency-model.js';
+import { LatencyModels, type EstimateLevel } from './latency-model.js';
 import { MainThreadPool } from './main-thread-pool.js';
 import type { WorkerInit } from './protocol.js';
 import { copyFeeds, type WireFeeds } from './tensors.js';
@@ -87,10 +87,15 @@ export class InlineRunner {
    * The estimate for a request of this shape here (ms), 0 for a probe or a retry (taken at the next
    * chance, to learn from), undefined when this instance cannot take it now.
    */
-  estimate(shapeKey: string, rows: number, workerMs: number | undefined, median = false): number | undefined {
+  estimate(
+    shapeKey: string,
+    rows: number,
+    workerMs: number | undefined,
+    level: EstimateLevel = 'p75',
+  ): number | undefined {
     if (!this.#ready || this.#closed) return undefined;
     const model = this.#latency.for(shapeKey);
-    const own = model.estimate(rows, median);
+    const own = model.estimate(rows, level);
     if (own !== undefined) {
       if (this.#withinBound(shapeKey, rows)) return own;
       // Learned over the bound, maybe while the machine was busy: tried again once in a while, as the

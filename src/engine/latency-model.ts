@@ -19,6 +19,12 @@ const MIN_FOR_QUANTILE = 8;
 /** A trial this much faster than the estimate marks the learned windows stale. */
 const STALE_RATIO = 0.7;
 
+/**
+ * Which estimate: 'p75' (conservative: placement and batching), 'median' (the typical run:
+ * admission) or 'fastest' (the quickest run in the window: whether a run could make it at all).
+ */
+export type EstimateLevel = 'p75' | 'median' | 'fastest';
+
 export interface LatencyPoint {
   batchSize: number;
   /** Conservative estimate (p75 of recent runs, non-decreasing in the batch size). */
@@ -29,11 +35,8 @@ export interface LatencyPoint {
 export class LatencyModel {
   readonly #windows = new Map<number, number[]>();
   readonly #counts = new Map<number, number>();
-  /**
-   * Each size's window quantile (p75, and the median under key -size), computed on first use after
-   * the window last changed.
-   */
-  readonly #rawCache = new Map<number, number>();
+  /** Each size's window statistics, computed on first use after the window last changed. */
+  readonly #rawCache = new Map<number, Record<EstimateLevel, number>>();
   /** When the last observation came (on the caller's clock); -Infinity if never told. */
   lastObservedAt = Number.NEGATIVE_INFINITY;
 
@@ -59,7 +62,6 @@ export class LatencyModel {
     w.push(ms);
     if (w.length > WINDOW) w.shift();
     this.#rawCache.delete(batchSize);
-    this.#rawCache.delete(-batchSize);
     this.#counts.set(batchSize, (this.#counts.get(batchSize) ?? 0) + 1);
   }
 
@@ -67,38 +69,40 @@ export class LatencyModel {
     return this.#windows.size === 0;
   }
 
-  #raw(b: number, median: boolean): number | undefined {
-    const key = median ? -b : b;
-    const cached = this.#rawCache.get(key);
-    if (cached !== undefined) return cached;
+  #raw(b: number, level: EstimateLevel): number | undefined {
+    const cached = this.#rawCache.get(b);
+    if (cached !== undefined) return cached[level];
     const w = this.#windows.get(b);
     if (!w || w.length === 0) return undefined;
-    // Both quantiles from one sort: the scheduler asks for each after every run (placement, admission).
+    // All three from one sort: the scheduler asks after every run (placement, admission).
     const sorted = sortSamples(w);
-    const mid = quantileSorted(sorted, 0.5);
-    const high = w.length >= MIN_FOR_QUANTILE ? quantileSorted(sorted, QUANTILE) : mid;
-    this.#rawCache.set(-b, mid);
-    this.#rawCache.set(b, high);
-    return median ? mid : high;
+    const median = quantileSorted(sorted, 0.5);
+    const stats = {
+      p75: w.length >= MIN_FOR_QUANTILE ? quantileSorted(sorted, QUANTILE) : median,
+      median,
+      fastest: sorted[0] as number,
+    };
+    this.#rawCache.set(b, stats);
+    return stats[level];
   }
 
   /** The size's own estimate, raised to the largest of the smaller sizes: more rows never run faster. */
-  #measured(b: number, median = false): number | undefined {
-    const own = this.#raw(b, median);
+  #measured(b: number, level: EstimateLevel = 'p75'): number | undefined {
+    const own = this.#raw(b, level);
     if (own === undefined) return undefined;
     let m = own;
-    for (const s of this.#windows.keys()) if (s < b) m = Math.max(m, this.#raw(s, median) ?? 0);
+    for (const s of this.#windows.keys()) if (s < b) m = Math.max(m, this.#raw(s, level) ?? 0);
     return m;
   }
 
   /**
    * Estimated ms for a batch of b rows; undefined before any observation. Unmeasured sizes are
    * interpolated between measured neighbours, or extrapolated linearly from the two largest
-   * (proportionally from a single point, which over-estimates: batching is sub-linear). `median`:
-   * from the windows' medians instead of their p75s (admission, see Scheduler.#predictCompletion).
+   * (proportionally from a single point, which over-estimates: batching is sub-linear). `level`:
+   * which of the windows' statistics (see EstimateLevel).
    */
-  estimate(b: number, median = false): number | undefined {
-    const exact = this.#measured(b, median);
+  estimate(b: number, level: EstimateLevel = 'p75'): number | undefined {
+    const exact = this.#measured(b, level);
     if (exact !== undefined) return exact;
     const sizes = [...this.#windows.keys()].sort((x, y) => x - y);
     if (sizes.length === 0) return undefined;
@@ -107,16 +111,16 @@ export class LatencyModel {
     const lo = below[below.length - 1];
     const hi = above[0];
     if (lo !== undefined && hi !== undefined) {
-      const a = this.#measured(lo, median) ?? 0;
-      const c = this.#measured(hi, median) ?? 0;
+      const a = this.#measured(lo, level) ?? 0;
+      const c = this.#measured(hi, level) ?? 0;
       return a + ((c - a) * (b - lo)) / (hi - lo);
     }
-    if (hi !== undefined) return this.#measured(hi, median);
+    if (hi !== undefined) return this.#measured(hi, level);
     const top = sizes[sizes.length - 1] as number;
-    const topMs = this.#measured(top, median) ?? 0;
+    const topMs = this.#measured(top, level) ?? 0;
     const prev = sizes[sizes.length - 2];
     if (prev === undefined) return (topMs * b) / top;
-    const slope = Math.max(0, (topMs - (this.#measured(prev, median) ?? 0)) / (top - prev));
+    const slope = Math.max(0, (topMs - (this.#measured(prev, level) ?? 0)) / (top - prev));
     return topMs + slope * (b - top);
   }
 

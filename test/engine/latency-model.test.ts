@@ -23,10 +23,10 @@ describe('LatencyModel', () => {
     n.observe(2, 100);
     // 11 runs: rank ceil(8.25) = 9 of [1..10, 100].
     assert.equal(n.estimate(2), 9);
-    assert.equal(n.estimate(2, true), 6, 'the median, for admission');
+    assert.equal(n.estimate(2, 'median'), 6, 'the median, for admission');
     n.observe(2, 0.5);
-    assert.equal(n.estimate(2, true), 5, 'recomputed after a new run (nearest rank)');
-    assert.equal(n.estimate(4, true), 10, 'extrapolated from the median');
+    assert.equal(n.estimate(2, 'median'), 5, 'recomputed after a new run (nearest rank)');
+    assert.equal(n.estimate(4, 'median'), 10, 'extrapolated from the median');
   });
 
   it('never predicts a bigger batch faster than a smaller one', () => {

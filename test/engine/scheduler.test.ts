@@ -508,6 +508,49 @@ describe('Scheduler admission', () => {
     assert.deepEqual(h.batches(), [['a'], ['h']]);
   });
 
+  it('on an idle engine, runs a request predicted late while the fastest recent run still fits', () => {
+    const h = harness({ mode: 'none', instances: 2 });
+    for (const ms of [1, 5, 5, 5]) h.latency.for('x').observe(1, ms, 0); // median 5, fastest 1
+    h.clock.advance(1); // the estimate is fresh: no trial
+    const a = h.submit('a', { deadline: h.clock.now() + 2 });
+    assert.equal(a.idle, true);
+    assert.notEqual(a.trial, true, 'an idle admission does not reset the estimate');
+    assert.deepEqual(h.batches(), [['a']], 'started at once: the late check at dispatch lets it through');
+    // One instance still free, but 'a' runs: predicted 5 ms for b, nothing queued, fastest 1 fits.
+    const b = h.submit('b', { deadline: h.clock.now() + 2 });
+    assert.equal(b.idle, true);
+    // Both busy now: the prediction decides, and it says late.
+    assertThrowsRti(
+      () => h.submit('c', { deadline: h.clock.now() + 2 }),
+      'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
+      'refused',
+    );
+    h.scheduler.complete(0);
+    h.scheduler.complete(1);
+    // Idle again, but not even the fastest run fits.
+    assertThrowsRti(
+      () => h.submit('d', { deadline: h.clock.now() + 0.5 }),
+      'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
+      'refused',
+    );
+    assert.deepEqual(h.batches(), [['a'], ['b']]);
+    assert.equal(h.refusals.length, 0);
+  });
+
+  it('does not admit a late-predicted request by idleness while anything is queued', () => {
+    const h = harness({ mode: 'none', instances: 1 });
+    for (const ms of [1, 5, 5, 5]) h.latency.for('x').observe(1, ms, 0);
+    h.clock.advance(1);
+    h.submit('a'); // running
+    h.submit('b'); // queued
+    h.scheduler.complete(0); // b runs; the queue is empty but the one instance is busy
+    assertThrowsRti(
+      () => h.submit('c', { deadline: h.clock.now() + 2 }),
+      'RTI_ERR_ENGINE_DEADLINE_UNMEETABLE',
+      'refused',
+    );
+  });
+
   it('admits any future deadline while the latency model is empty', () => {
     const h = harness({ mode: 'none' });
     h.submit('a');
