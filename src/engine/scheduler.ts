@@ -512,8 +512,8 @@ export class Scheduler<T> {
    * instance free, and the fastest recent run there fits before the deadline. Such a run delays no
    * one, and on a busy machine the estimates (learned from runs slowed by the load around them)
    * read late where a run often makes it: refusing on them, the engine answered 503 to nine in ten
-   * requests at half the naive server's peak (PP-OCR classifier, 2.9 ms deadline) while the naive
-   * server, which runs everything, made a fifth of them in time. It can still be late: then 504.
+   * requests at half the naive server's peak (PP-OCR classifier, 2.9 ms deadline, a shared machine)
+   * while the naive server, which runs everything, made 28 % of them in time. Late after all: 504.
    */
   #idleFits(now: number, deadline: number, shapeKey: string, rows: number): boolean {
     if (this.#size > 0) return false;
