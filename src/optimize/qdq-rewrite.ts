@@ -16,6 +16,7 @@ import { TensorDataType } from '../runtime/onnx-schema.js';
 import {
   attrInt,
   defaultOpset,
+  floatAttr,
   floatValues,
   intAttr,
   makeNode,
@@ -305,15 +306,21 @@ function assemble(
 ): Model {
   const { graph } = model;
   const { index } = plan;
+  const quantized = new Set(plan.nodes);
+  const fused = [...plan.silu].filter(([mul, sigmoid]) => !quantized.has(mul) && !quantized.has(sigmoid));
+  const fusedSigmoids = new Set(fused.map(([, sigmoid]) => sigmoid));
+  const fusedMuls = new Set(fused.map(([mul]) => mul));
   const node: OnnxNode[] = [];
   for (const n of graph.node) {
+    if (fusedSigmoids.has(n)) continue;
     const input = (nodeInputs.get(n) ?? n.input).map((i) => rewiredInputs.get(i) ?? i);
     const output = n.output.map((o) => renamedOutputs.get(o) ?? o);
-    node.push({ ...n, input, output });
+    if (fusedMuls.has(n)) node.push(quickGelu(n, plan.silu.get(n)!, input, output));
+    else node.push({ ...n, input, output });
   }
   node.push(...out.nodes);
   const opsetImport =
-    out.domain === '' || model.opset_import.some((o) => o.domain === 'com.microsoft')
+    (out.domain === '' && fused.length === 0) || model.opset_import.some((o) => o.domain === 'com.microsoft')
       ? model.opset_import
       : [...model.opset_import, { domain: 'com.microsoft', version: 1 }];
   // Declared types of renamed values stay with the name readers see; the _fq values are undeclared.
@@ -329,6 +336,13 @@ function assemble(
     opset_import: opsetImport,
     graph: { ...graph, node: topologicalOrder({ ...graph, node }), initializer, input },
   };
+}
+
+/** A float SiLU pair (Mul of x and Sigmoid(x)) as one com.microsoft QuickGelu, x·sigmoid(1·x). */
+function quickGelu(mul: OnnxNode, sigmoid: OnnxNode, input: readonly string[], output: string[]): OnnxNode {
+  const k = mul.input.indexOf(sigmoid.output[0] ?? '');
+  const x = input[1 - k] ?? '';
+  return makeNode('QuickGelu', [x], output, mul.name ?? '', [floatAttr('alpha', 1)], 'com.microsoft');
 }
 
 function clamp(x: number, lo: number, hi: number): number {
