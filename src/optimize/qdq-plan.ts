@@ -10,6 +10,8 @@
  *   output's range, and onnxruntime drops them as the Q's clamping makes them redundant;
  * - data-movement ops (MaxPool, Resize, Reshape, Transpose, ...) pass the scale of their input
  *   through to their output, so onnxruntime runs them on the 8-bit data directly;
+ * - a Div by a positive constant right after a quantized node (HardSwish's /6) is folded into
+ *   scales: the node's Q quantizes x at c·s what its DQ reads back at s as x/c, and no Div runs;
  * - the detection head's final decode (every node after the last Conv/Gemm/MatMul on its way to
  *   an output) stays in float by default: it is cheap, and box arithmetic is where 8 bits hurt;
  * - so does the stem, the first depthwise Conv and every node before it (stemNodes);
@@ -20,7 +22,7 @@
 import { RtinferError } from '../errors.js';
 import type { OnnxGraph, OnnxNode } from '../runtime/onnx-schema.js';
 import { TensorDataType } from '../runtime/onnx-schema.js';
-import { attrInt, elementTypes, indexGraph, topologicalOrder, type GraphIndex } from './graph.js';
+import { attrInt, elementTypes, floatValues, indexGraph, topologicalOrder, type GraphIndex } from './graph.js';
 
 /** Ops with weights: input 1 quantized per output channel, input 2 (bias) to int32. */
 export const COMPUTE_OPS: ReadonlySet<string> = new Set(['Conv', 'Gemm', 'MatMul']);
@@ -82,6 +84,8 @@ export interface QdqPlan {
   silu: Map<OnnxNode, OnnxNode>;
   /** The SiLU nodes kept float for being SiLU (not for the stem, the head or --exclude). */
   floatSilu: Set<OnnxNode>;
+  /** Div nodes folded into the scales of the pair on their output → their divisor (scaleDivisor). */
+  scaleDivs: Map<OnnxNode, number>;
   index: GraphIndex;
 }
 
@@ -169,10 +173,11 @@ export function planQdq(graph: OnnxGraph, exclude: ExcludeSpec = {}): QdqPlan {
   const facts = { index, types, order, isFloat, silu };
   const { chosen, keptFloat, floatSilu } = chooseNodes(graph, exclude, facts);
   dropLonePassThrough(order, index, chosen);
+  const scaleDivs = foldableDivs(order, index, chosen);
   const nodes = order.filter((n) => chosen.has(n));
-  const activations = activationsOf(nodes, index, chosen, isFloat);
+  const activations = activationsOf(nodes, index, chosen, isFloat, scaleDivs);
   const sharesScaleWith = sharedScales(nodes, new Set(activations));
-  return { nodes, activations, sharesScaleWith, keptFloat, silu, floatSilu, index };
+  return { nodes, activations, sharesScaleWith, keptFloat, silu, floatSilu, scaleDivs, index };
 }
 
 interface GraphFacts {
@@ -213,7 +218,7 @@ function chooseNodes(
       keptFloat.set(name, FLOAT_SILU);
       continue;
     }
-    if ((n.domain ?? '') !== '' || !QUANTIZABLE_OPS.has(op)) continue;
+    if ((n.domain ?? '') !== '' || !(QUANTIZABLE_OPS.has(op) || scaleDivisor(n, index) !== undefined)) continue;
     if (excluded.has(name) || excluded.has(op)) {
       keptFloat.set(name, 'excluded');
       continue;
@@ -250,15 +255,49 @@ function dropLonePassThrough(order: readonly OnnxNode[], index: GraphIndex, chos
   }
 }
 
+/** The divisor of a Div by a positive constant scalar, which can be folded into a pair's scales. */
+export function scaleDivisor(n: OnnxNode, index: GraphIndex): number | undefined {
+  if (n.op_type !== 'Div' || (n.domain ?? '') !== '') return undefined;
+  const c = index.initializers.get(n.input[1] ?? '');
+  if (c === undefined || c.dims.some((d) => Number(d) !== 1)) return undefined;
+  const v = floatValues(c)?.[0];
+  return v !== undefined && Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
+/**
+ * The chosen Divs that fold into scales: their input comes from a quantized kernel (which writes
+ * its own output scale) and goes to the Div alone. Other Divs are not worth a pair: back to float.
+ */
+function foldableDivs(order: readonly OnnxNode[], index: GraphIndex, chosen: Set<OnnxNode>): Map<OnnxNode, number> {
+  const divs = new Map<OnnxNode, number>();
+  for (const n of order) {
+    const c = chosen.has(n) ? scaleDivisor(n, index) : undefined;
+    if (c === undefined) continue;
+    const t = n.input[0] ?? '';
+    const producer = index.producer.get(t);
+    const op = producer?.op_type ?? '';
+    const ok =
+      producer !== undefined &&
+      chosen.has(producer) &&
+      (COMPUTE_OPS.has(op) || ARITHMETIC_OPS.has(op)) &&
+      (index.consumers.get(t) ?? []).length === 1 &&
+      !index.graphOutputs.has(t);
+    if (ok) divs.set(n, c);
+    else chosen.delete(n);
+  }
+  return divs;
+}
+
 /** The tensors that get a Q/DQ pair, in node order: the chosen nodes' activation inputs and outputs. */
 function activationsOf(
   nodes: readonly OnnxNode[],
   index: GraphIndex,
   chosen: ReadonlySet<OnnxNode>,
   isFloat: (name: string) => boolean,
+  scaleDivs: ReadonlyMap<OnnxNode, number>,
 ): string[] {
   const folded = (t: string): boolean => {
-    // t is produced by a quantized node and read only by one quantized Relu/Clip: no pair on t.
+    // t is produced by a quantized node and read only by one quantized Relu/Clip or folded Div: no pair on t.
     const producer = index.producer.get(t);
     const readers = index.consumers.get(t) ?? [];
     return (
@@ -266,7 +305,7 @@ function activationsOf(
       chosen.has(producer) &&
       !FOLDED_OPS.has(producer.op_type ?? '') &&
       readers.length === 1 &&
-      FOLDED_OPS.has(readers[0]!.op_type ?? '') &&
+      (FOLDED_OPS.has(readers[0]!.op_type ?? '') || scaleDivs.has(readers[0]!)) &&
       chosen.has(readers[0]!) &&
       !index.graphOutputs.has(t)
     );

@@ -172,9 +172,17 @@ function quantizeActivations(out: QdqWriter, plan: QdqPlan, params: ReadonlyMap<
     const s = out.scalar(`${t}_scale`, TensorDataType.FLOAT, p.scale);
     const z = out.scalar(`${t}_zero_point`, out.qElem, p.zeroPoint);
     const quantized = names.fresh(`${t}_q`);
+    const producer = plan.index.producer.get(t);
+    const divisor = producer === undefined ? undefined : plan.scaleDivs.get(producer);
     let source = t;
     let target = t;
-    if (plan.index.producer.has(t)) {
+    let qScale = s;
+    if (producer !== undefined && divisor !== undefined) {
+      // t = u / c, the Div dropped: u quantized at c·s gives the integers t has at s.
+      source = names.fresh(`${t}_fq`);
+      wiring.renamedOutputs.set(producer.input[0] ?? '', source);
+      qScale = out.scalar(`${t}_folded_scale`, TensorDataType.FLOAT, p.scale * divisor);
+    } else if (producer !== undefined) {
       source = names.fresh(`${t}_fq`);
       wiring.renamedOutputs.set(t, source);
     } else {
@@ -182,7 +190,7 @@ function quantizeActivations(out: QdqWriter, plan: QdqPlan, params: ReadonlyMap<
       wiring.rewiredInputs.set(t, target);
     }
     out.nodes.push(
-      makeNode('QuantizeLinear', [source, s, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], out.domain),
+      makeNode('QuantizeLinear', [source, qScale, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], out.domain),
     );
     out.dequantize(t, [quantized, s, z], target);
   }
@@ -312,7 +320,7 @@ function assemble(
   const fusedMuls = new Set(fused.map(([mul]) => mul));
   const node: OnnxNode[] = [];
   for (const n of graph.node) {
-    if (fusedSigmoids.has(n)) continue;
+    if (fusedSigmoids.has(n) || plan.scaleDivs.has(n)) continue;
     const input = (nodeInputs.get(n) ?? n.input).map((i) => rewiredInputs.get(i) ?? i);
     const output = n.output.map((o) => renamedOutputs.get(o) ?? o);
     if (fusedMuls.has(n)) node.push(quickGelu(n, plan.silu.get(n)!, input, output));

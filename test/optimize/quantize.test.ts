@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InferenceSession } from 'onnxruntime-node';
 import { inspectModel, parseOnnxModel } from '../../src/runtime/model-info.js';
-import { encodeModel } from '../../src/runtime/onnx-schema.js';
-import { planQdq } from '../../src/optimize/qdq-plan.js';
+import { encodeModel, type OnnxNode } from '../../src/runtime/onnx-schema.js';
+import { planQdq, scaleDivisor } from '../../src/optimize/qdq-plan.js';
 import { quantizeStatic } from '../../src/optimize/quantize.js';
 import { ortOptimized } from '../../src/optimize/optimize.js';
 import { nodeSensitivity } from '../../src/optimize/sensitivity.js';
 import { identityModel } from '../fixtures/onnx-builder.js';
-import { randomFeeds, smallCnn } from './fixtures.js';
+import { hardSwishCnn, randomFeeds, smallCnn } from './fixtures.js';
 
 async function outputsOf(bytes: Uint8Array, feeds: ReturnType<typeof randomFeeds>): Promise<Float32Array[]> {
   const s = await InferenceSession.create(bytes);
@@ -117,6 +117,37 @@ test('SiLU: one float QuickGelu by default (com.microsoft imported even at opset
     ref.forEach((x, i) => x.forEach((v, k) => ((err += Math.abs(v - out[i]![k]!)), (sum += Math.abs(v)))));
     assert.ok(err / sum < 0.05, `relative error ${err / sum}`);
   }
+});
+
+test('a Div by a positive constant after a quantized Mul (HardSwish /6) folds into the scales: no Div runs', async () => {
+  const float = hardSwishCnn();
+  const model = parseOnnxModel(float, 'hswish');
+  const r = await quantizeStatic(model, randomFeeds(16), {});
+  assert.deepEqual([...r.plan.scaleDivs.values()], [6]);
+  // No pair on the Mul output m: its Q writes m at 6·s, which the DQ of h reads back at s, as m / 6.
+  assert.ok(!r.plan.activations.includes('m') && r.plan.activations.includes('h'), r.plan.activations.join());
+  assert.equal(r.model.graph.node.filter((n) => n.op_type === 'Div').length, 0);
+  const q = r.model.graph.node.find((n) => n.op_type === 'QuantizeLinear' && n.input[0] === 'h_fq')!;
+  const dq = r.model.graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === 'h')!;
+  const value = (name: string): number =>
+    new Float32Array(r.model.graph.initializer.find((t) => t.name === name)!.raw_data!.slice().buffer)[0]!;
+  assert.ok(Math.abs(value(q.input[1]!) / value(dq.input[1]!) - 6) < 1e-5);
+  const fused = ops(await ortOptimized(encodeModel(r.model)));
+  assert.equal(fused['Div'], undefined, JSON.stringify(fused));
+  assert.equal(fused['com.microsoft.QLinearMul'], 1, JSON.stringify(fused));
+  const test = randomFeeds(8, [1, 3, 8, 8], 3);
+  const [a, b] = [await outputsOf(float, test), await outputsOf(encodeModel(r.model), test)];
+  let err = 0;
+  let sum = 0;
+  a.forEach((x, i) => x.forEach((v, k) => ((err += Math.abs(v - b[i]![k]!)), (sum += Math.abs(v)))));
+  assert.ok(err / sum < 0.05, `relative error ${err / sum}`);
+  // A divisor that is not a positive constant scalar is not a scale.
+  const index = r.plan.index;
+  const div = (d: string): OnnxNode => ({ op_type: 'Div', input: ['m', d], output: ['h'], attribute: [] }) as OnnxNode;
+  assert.equal(scaleDivisor(div('six'), index), 6);
+  assert.equal(scaleDivisor(div('B1'), index), undefined, 'four values');
+  assert.equal(scaleDivisor(div('zero'), index), undefined, 'not positive');
+  assert.equal(scaleDivisor(div('c'), index), undefined, 'computed at run time');
 });
 
 test('opset 11 models get com.microsoft Q/DQ (per-channel axis needs opset 13 in the default domain) and still fuse', async () => {

@@ -66,7 +66,7 @@ test('yolox_nano (opset 11) calibrated on images: every Conv past the stem fuses
   assert.equal((fused['Conv'] ?? 0) + (fused['com.microsoft.nchwc.Conv'] ?? 0), 2, JSON.stringify(fused));
 });
 
-test('the PP-OCR classifier (opset 9, weights in Constant nodes, BatchNormalization) quantizes with BN folded into its Convs', async (t) => {
+test('the PP-OCR classifier (opset 9, weights in Constant nodes, BatchNormalization) quantizes with BN folded into its Convs, HardSwish /6 into scales', async (t) => {
   const calib = images(t, 2);
   if (calib === undefined) return;
   const r = await quantizeFile(OCR_CLS, calib, 'minmax');
@@ -80,4 +80,7 @@ test('the PP-OCR classifier (opset 9, weights in Constant nodes, BatchNormalizat
     inspectModel(await ortOptimized(encodeModel(r.model)), 'opt').operators.map((o) => [o.opType, o.count]),
   );
   assert.ok(fused['com.microsoft.QLinearConv']! >= 50, JSON.stringify(fused));
+  // 17 of its 18 HardSwish divisions by 6 fold into scales; the float stem keeps its own.
+  assert.equal(r.plan.scaleDivs.size, 17);
+  assert.equal(fused['Div'], 1, JSON.stringify(fused));
 });
