@@ -77,6 +77,11 @@ export const OPTIMIZE_COMMAND: CommandSpec = {
       description: 'quantize the stem (nodes up to the first depthwise Conv) too (kept in float by default)',
     },
     {
+      name: 'quantize-silu',
+      type: 'boolean',
+      description: 'quantize SiLU as QLinearSigmoid + QLinearMul (default: one float QuickGelu, faster on onnxruntime)',
+    },
+    {
       name: 'activations',
       type: 'string',
       value: 'TYPE',
@@ -200,6 +205,7 @@ function int8OptionsFrom(values: ParsedValues, calibrate: string[], p: number | 
     exclude,
     quantizeHead: values['quantize-head'] === true,
     quantizeStem: values['quantize-stem'] === true,
+    quantizeSilu: values['quantize-silu'] === true,
     activationType: parseChoice('activations', text('activations') ?? 'uint8', ACTIVATION_TYPES) as ActivationType,
     perChannel: values['per-tensor'] !== true,
     holdOut: values['no-hold-out'] !== true,

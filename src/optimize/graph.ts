@@ -67,6 +67,20 @@ export function intAttr(name: string, i: number): OnnxAttribute {
   };
 }
 
+export function floatAttr(name: string, f: number): OnnxAttribute {
+  return {
+    name,
+    f,
+    type: AttributeType.FLOAT,
+    floats: [],
+    ints: [],
+    strings: [],
+    tensors: [],
+    graphs: [],
+    sparse_tensors: [],
+  };
+}
+
 export function intsAttr(name: string, ints: number[]): OnnxAttribute {
   return { name, ints, type: AttributeType.INTS, floats: [], strings: [], tensors: [], graphs: [], sparse_tensors: [] };
 }

@@ -39,6 +39,8 @@ export interface Int8Options {
   quantizeHead?: boolean;
   /** Quantize the stem (up to the first depthwise Conv) too. */
   quantizeStem?: boolean;
+  /** Quantize SiLU as QLinearSigmoid + QLinearMul (default: one float QuickGelu between Q/DQ). */
+  quantizeSilu?: boolean;
   activationType?: ActivationType;
   perChannel?: boolean;
   /** Hold every third calibration file out for the accuracy check (default true). */
@@ -395,6 +397,7 @@ async function quantizeInt8(
     names: q.exclude ?? [],
     quantizeHead: q.quantizeHead ?? false,
     quantizeStem: q.quantizeStem ?? false,
+    quantizeSilu: q.quantizeSilu ?? false,
     activationType: q.activationType ?? 'uint8',
     perChannel: q.perChannel ?? true,
     ...(o.session ? { session: o.session } : {}),

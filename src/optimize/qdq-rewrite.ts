@@ -16,6 +16,7 @@ import { TensorDataType } from '../runtime/onnx-schema.js';
 import {
   attrInt,
   defaultOpset,
+  floatAttr,
   floatValues,
   intAttr,
   makeNode,
@@ -171,9 +172,17 @@ function quantizeActivations(out: QdqWriter, plan: QdqPlan, params: ReadonlyMap<
     const s = out.scalar(`${t}_scale`, TensorDataType.FLOAT, p.scale);
     const z = out.scalar(`${t}_zero_point`, out.qElem, p.zeroPoint);
     const quantized = names.fresh(`${t}_q`);
+    const producer = plan.index.producer.get(t);
+    const divisor = producer === undefined ? undefined : plan.scaleDivs.get(producer);
     let source = t;
     let target = t;
-    if (plan.index.producer.has(t)) {
+    let qScale = s;
+    if (producer !== undefined && divisor !== undefined) {
+      // t = u / c, the Div dropped: u quantized at c·s gives the integers t has at s.
+      source = names.fresh(`${t}_fq`);
+      wiring.renamedOutputs.set(producer.input[0] ?? '', source);
+      qScale = out.scalar(`${t}_folded_scale`, TensorDataType.FLOAT, p.scale * divisor);
+    } else if (producer !== undefined) {
       source = names.fresh(`${t}_fq`);
       wiring.renamedOutputs.set(t, source);
     } else {
@@ -181,7 +190,7 @@ function quantizeActivations(out: QdqWriter, plan: QdqPlan, params: ReadonlyMap<
       wiring.rewiredInputs.set(t, target);
     }
     out.nodes.push(
-      makeNode('QuantizeLinear', [source, s, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], out.domain),
+      makeNode('QuantizeLinear', [source, qScale, z], [quantized], names.fresh(`${t}_QuantizeLinear`), [], out.domain),
     );
     out.dequantize(t, [quantized, s, z], target);
   }
@@ -305,15 +314,21 @@ function assemble(
 ): Model {
   const { graph } = model;
   const { index } = plan;
+  const quantized = new Set(plan.nodes);
+  const fused = [...plan.silu].filter(([mul, sigmoid]) => !quantized.has(mul) && !quantized.has(sigmoid));
+  const fusedSigmoids = new Set(fused.map(([, sigmoid]) => sigmoid));
+  const fusedMuls = new Set(fused.map(([mul]) => mul));
   const node: OnnxNode[] = [];
   for (const n of graph.node) {
+    if (fusedSigmoids.has(n) || plan.scaleDivs.has(n)) continue;
     const input = (nodeInputs.get(n) ?? n.input).map((i) => rewiredInputs.get(i) ?? i);
     const output = n.output.map((o) => renamedOutputs.get(o) ?? o);
-    node.push({ ...n, input, output });
+    if (fusedMuls.has(n)) node.push(quickGelu(n, plan.silu.get(n)!, input, output));
+    else node.push({ ...n, input, output });
   }
   node.push(...out.nodes);
   const opsetImport =
-    out.domain === '' || model.opset_import.some((o) => o.domain === 'com.microsoft')
+    (out.domain === '' && fused.length === 0) || model.opset_import.some((o) => o.domain === 'com.microsoft')
       ? model.opset_import
       : [...model.opset_import, { domain: 'com.microsoft', version: 1 }];
   // Declared types of renamed values stay with the name readers see; the _fq values are undeclared.
@@ -329,6 +344,13 @@ function assemble(
     opset_import: opsetImport,
     graph: { ...graph, node: topologicalOrder({ ...graph, node }), initializer, input },
   };
+}
+
+/** A float SiLU pair (Mul of x and Sigmoid(x)) as one com.microsoft QuickGelu, x·sigmoid(1·x). */
+function quickGelu(mul: OnnxNode, sigmoid: OnnxNode, input: readonly string[], output: string[]): OnnxNode {
+  const k = mul.input.indexOf(sigmoid.output[0] ?? '');
+  const x = input[1 - k] ?? '';
+  return makeNode('QuickGelu', [x], output, mul.name ?? '', [floatAttr('alpha', 1)], 'com.microsoft');
 }
 
 function clamp(x: number, lo: number, hi: number): number {

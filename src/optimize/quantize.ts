@@ -89,7 +89,8 @@ export async function quantizeStatic(
  * Sigmoid/SiLU read are floored where those saturate (saturatedLowerBound).
  */
 export function finalRanges(plan: QdqPlan, collected: CollectedRanges): Map<string, Range> {
-  const quantized = new Set(plan.nodes);
+  // A float SiLU between Q/DQ pairs stands where its int8 kernels would: its input keeps the method's range.
+  const quantized = new Set([...plan.nodes, ...plan.floatSilu]);
   const out = new Map<string, Range>();
   for (const [t, range] of collected.ranges) {
     const readers = plan.index.consumers.get(t) ?? [];

@@ -38,6 +38,45 @@ export function smallCnn(opset = 13): Uint8Array {
   });
 }
 
+/** A float scalar initializer (or one of the given dims). */
+function scalar(name: string, v: number, dims: number[] = []): ReturnType<typeof floatTensor> {
+  return { ...floatTensor(name, dims), raw_data: new Uint8Array(Float32Array.of(v).buffer) };
+}
+
+/**
+ * x [1,3,8,8] → Conv 3→4 (3x3, pad 1) → HardSwish as PaddlePaddle exports it, c·Clip(c + 3, 0, 6) / 6
+ * (Add, Clip, Mul, Div) → Conv 4→8 (1x1) → y. The Div by 6 is what int8 folds into scales.
+ */
+export function hardSwishCnn(): Uint8Array {
+  return buildModel({
+    opset: 13,
+    nodes: [
+      node(
+        'Conv',
+        ['x', 'W1', 'B1'],
+        ['c'],
+        [intsAttribute('kernel_shape', [3, 3]), intsAttribute('pads', [1, 1, 1, 1])],
+      ),
+      node('Add', ['c', 'three'], ['a']),
+      node('Clip', ['a', 'zero', 'six'], ['k']),
+      node('Mul', ['c', 'k'], ['m']),
+      node('Div', ['m', 'six'], ['h']),
+      node('Conv', ['h', 'W2', 'B2'], ['y'], [intsAttribute('kernel_shape', [1, 1])]),
+    ],
+    inputs: [{ name: 'x', dtype: 'float32', shape: [1, 3, 8, 8] }],
+    outputs: [{ name: 'y', dtype: 'float32', shape: [1, 8, 8, 8] }],
+    initializers: [
+      scaled(floatTensor('W1', [4, 3, 3, 3]), 30),
+      floatTensor('B1', [4]),
+      scaled(floatTensor('W2', [8, 4, 1, 1]), 5),
+      floatTensor('B2', [8]),
+      scalar('three', 3),
+      scalar('zero', 0),
+      scalar('six', 6),
+    ],
+  });
+}
+
 function scaled<T extends { raw_data?: Uint8Array }>(t: T, k: number): T {
   const v = new Float32Array(t.raw_data!.slice().buffer).map((x) => x * k);
   return { ...t, raw_data: new Uint8Array(v.buffer) };

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InferenceSession } from 'onnxruntime-node';
 import { inspectModel, parseOnnxModel } from '../../src/runtime/model-info.js';
-import { encodeModel } from '../../src/runtime/onnx-schema.js';
-import { planQdq } from '../../src/optimize/qdq-plan.js';
+import { encodeModel, type OnnxNode } from '../../src/runtime/onnx-schema.js';
+import { planQdq, scaleDivisor } from '../../src/optimize/qdq-plan.js';
 import { quantizeStatic } from '../../src/optimize/quantize.js';
 import { ortOptimized } from '../../src/optimize/optimize.js';
 import { nodeSensitivity } from '../../src/optimize/sensitivity.js';
 import { identityModel } from '../fixtures/onnx-builder.js';
-import { randomFeeds, smallCnn } from './fixtures.js';
+import { hardSwishCnn, randomFeeds, smallCnn } from './fixtures.js';
 
 async function outputsOf(bytes: Uint8Array, feeds: ReturnType<typeof randomFeeds>): Promise<Float32Array[]> {
   const s = await InferenceSession.create(bytes);
@@ -25,18 +25,32 @@ function ops(bytes: Uint8Array): Record<string, number> {
   return Object.fromEntries(inspectModel(bytes, 'm').operators.map((o) => [o.opType, o.count]));
 }
 
-test('the QDQ plan folds Relu into the Conv before it, shares MaxPool/Flatten scales and keeps the head decode in float', () => {
+test('the QDQ plan folds Relu into the Conv before it, shares MaxPool/Flatten scales and keeps SiLU and the head decode in float', () => {
   const plan = planQdq(parseOnnxModel(smallCnn(), 'cnn').graph);
   assert.deepEqual(
     plan.nodes.map((n) => n.op_type),
-    ['Conv', 'Relu', 'Conv', 'Sigmoid', 'Mul', 'MaxPool', 'Flatten', 'Gemm'],
+    ['Conv', 'Relu', 'Conv', 'MaxPool', 'Flatten', 'Gemm'],
   );
-  // c1 (Conv → Relu only) gets no pair: the pair sits on the Relu output r1.
-  assert.deepEqual(plan.activations, ['x', 'r1', 'c2', 's2', 'm2', 'p2', 'f', 'logits']);
+  // c1 (Conv → Relu only) gets no pair: the pair sits on the Relu output r1. The float SiLU reads
+  // c2 through its pair and writes m2, which gets one for the MaxPool; its Sigmoid output none.
+  assert.deepEqual(plan.activations, ['x', 'r1', 'c2', 'm2', 'p2', 'f', 'logits']);
   assert.equal(plan.sharesScaleWith.get('p2'), 'm2');
   assert.equal(plan.sharesScaleWith.get('f'), 'm2');
-  assert.deepEqual([...plan.keptFloat], [['Softmax_y', 'detection head decode']]);
-  assert.ok(planQdq(parseOnnxModel(smallCnn(), 'cnn').graph, { quantizeHead: true }).keptFloat.size === 0);
+  assert.deepEqual(
+    [...plan.keptFloat],
+    [
+      ['Sigmoid_s2', 'SiLU (one float QuickGelu)'],
+      ['Mul_m2', 'SiLU (one float QuickGelu)'],
+      ['Softmax_y', 'detection head decode'],
+    ],
+  );
+  const all = planQdq(parseOnnxModel(smallCnn(), 'cnn').graph, { quantizeHead: true, quantizeSilu: true });
+  assert.equal(all.keptFloat.size, 0);
+  assert.deepEqual(
+    all.nodes.map((n) => n.op_type),
+    ['Conv', 'Relu', 'Conv', 'Sigmoid', 'Mul', 'MaxPool', 'Flatten', 'Gemm'],
+  );
+  assert.deepEqual(all.activations.slice(0, 5), ['x', 'r1', 'c2', 's2', 'm2']);
 });
 
 test('static int8 of a small CNN: onnxruntime fuses it into integer kernels and its outputs stay close to float', async () => {
@@ -63,6 +77,11 @@ test('static int8 of a small CNN: onnxruntime fuses it into integer kernels and 
   );
   assert.equal(fused['Relu'], undefined, 'Relu folded away by the Q after it');
   assert.equal(fused['Conv'], undefined);
+  // The SiLU runs as one float QuickGelu between a DequantizeLinear and a QuantizeLinear.
+  assert.equal(counts['com.microsoft.QuickGelu'], 1, JSON.stringify(counts));
+  assert.equal(counts['Sigmoid'], undefined);
+  assert.equal(fused['com.microsoft.QuickGelu'], 1, JSON.stringify(fused));
+  assert.equal(fused['com.microsoft.QLinearSigmoid'], undefined);
 
   const test = randomFeeds(8, [1, 3, 8, 8], 99);
   const [a, b] = [await outputsOf(float, test), await outputsOf(bytes, test)];
@@ -72,6 +91,63 @@ test('static int8 of a small CNN: onnxruntime fuses it into integer kernels and 
   assert.ok(err / ref < 0.05, `relative error ${err / ref}`);
   const top = (v: Float32Array): number => v.indexOf(Math.max(...v));
   assert.ok(a.filter((x, i) => top(x) === top(b[i]!)).length >= 7, 'top-1 agrees on at least 7 of 8');
+});
+
+test('SiLU: one float QuickGelu by default (com.microsoft imported even at opset 13); --quantize-silu makes it QLinearSigmoid + QLinearMul', async () => {
+  const model = parseOnnxModel(smallCnn(), 'cnn');
+  const feeds = randomFeeds(8);
+  const byDefault = await quantizeStatic(model, feeds, {});
+  assert.ok(byDefault.model.opset_import.some((o) => o.domain === 'com.microsoft'));
+  const qg = byDefault.model.graph.node.find((n) => n.op_type === 'QuickGelu');
+  assert.equal(qg?.attribute.find((a) => a.name === 'alpha')?.f, 1, 'alpha 1: x·sigmoid(x)');
+  assert.deepEqual([qg?.input[0], qg?.output[0]], ['c2', 'm2_fq']);
+  const int8 = await quantizeStatic(model, feeds, { quantizeSilu: true });
+  assert.equal(int8.quantizedOps['Sigmoid'], 1);
+  const fused = ops(await ortOptimized(encodeModel(int8.model)));
+  assert.equal(fused['com.microsoft.QLinearSigmoid'], 1, JSON.stringify(fused));
+  assert.equal(fused['com.microsoft.QLinearMul'], 1, JSON.stringify(fused));
+  assert.equal(fused['com.microsoft.QuickGelu'], undefined);
+  // Both compute what the float model does, within 8-bit error.
+  const test = randomFeeds(8, [1, 3, 8, 8], 5);
+  const ref = await outputsOf(smallCnn(), test);
+  for (const r of [byDefault, int8]) {
+    const out = await outputsOf(encodeModel(r.model), test);
+    let err = 0;
+    let sum = 0;
+    ref.forEach((x, i) => x.forEach((v, k) => ((err += Math.abs(v - out[i]![k]!)), (sum += Math.abs(v)))));
+    assert.ok(err / sum < 0.05, `relative error ${err / sum}`);
+  }
+});
+
+test('a Div by a positive constant after a quantized Mul (HardSwish /6) folds into the scales: no Div runs', async () => {
+  const float = hardSwishCnn();
+  const model = parseOnnxModel(float, 'hswish');
+  const r = await quantizeStatic(model, randomFeeds(16), {});
+  assert.deepEqual([...r.plan.scaleDivs.values()], [6]);
+  // No pair on the Mul output m: its Q writes m at 6·s, which the DQ of h reads back at s, as m / 6.
+  assert.ok(!r.plan.activations.includes('m') && r.plan.activations.includes('h'), r.plan.activations.join());
+  assert.equal(r.model.graph.node.filter((n) => n.op_type === 'Div').length, 0);
+  const q = r.model.graph.node.find((n) => n.op_type === 'QuantizeLinear' && n.input[0] === 'h_fq')!;
+  const dq = r.model.graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === 'h')!;
+  const value = (name: string): number =>
+    new Float32Array(r.model.graph.initializer.find((t) => t.name === name)!.raw_data!.slice().buffer)[0]!;
+  assert.ok(Math.abs(value(q.input[1]!) / value(dq.input[1]!) - 6) < 1e-5);
+  const fused = ops(await ortOptimized(encodeModel(r.model)));
+  assert.equal(fused['Div'], undefined, JSON.stringify(fused));
+  assert.equal(fused['com.microsoft.QLinearMul'], 1, JSON.stringify(fused));
+  const test = randomFeeds(8, [1, 3, 8, 8], 3);
+  const [a, b] = [await outputsOf(float, test), await outputsOf(encodeModel(r.model), test)];
+  let err = 0;
+  let sum = 0;
+  a.forEach((x, i) => x.forEach((v, k) => ((err += Math.abs(v - b[i]![k]!)), (sum += Math.abs(v)))));
+  assert.ok(err / sum < 0.05, `relative error ${err / sum}`);
+  // A divisor that is not a positive constant scalar is not a scale.
+  const index = r.plan.index;
+  const div = (d: string): OnnxNode => ({ op_type: 'Div', input: ['m', d], output: ['h'], attribute: [] }) as OnnxNode;
+  assert.equal(scaleDivisor(div('six'), index), 6);
+  assert.equal(scaleDivisor(div('B1'), index), undefined, 'four values');
+  assert.equal(scaleDivisor(div('zero'), index), undefined, 'not positive');
+  assert.equal(scaleDivisor(div('c'), index), undefined, 'computed at run time');
 });
 
 test('opset 11 models get com.microsoft Q/DQ (per-channel axis needs opset 13 in the default domain) and still fuse', async () => {
@@ -84,7 +160,7 @@ test('opset 11 models get com.microsoft Q/DQ (per-channel axis needs opset 13 in
 
 test('--exclude keeps named nodes and op types in float; an unknown name is a one-line error', async () => {
   const model = parseOnnxModel(smallCnn(), 'cnn');
-  const r = await quantizeStatic(model, randomFeeds(4), { names: ['Gemm', 'Conv_c2'] });
+  const r = await quantizeStatic(model, randomFeeds(4), { names: ['Gemm', 'Conv_c2'], quantizeSilu: true });
   assert.deepEqual(Object.keys(r.quantizedOps).sort(), ['Conv', 'Flatten', 'MaxPool', 'Mul', 'Relu', 'Sigmoid']);
   assert.equal(r.quantizedOps['Conv'], 1);
   assert.equal(r.plan.keptFloat.get('Gemm_logits'), 'excluded');
