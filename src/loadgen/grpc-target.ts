@@ -84,10 +84,10 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
   const service = grpcServiceDefinition() as unknown as Record<string, Method>;
   const infer = service['ModelInfer']!;
   const metadataMethod = service['ModelMetadata']!;
-  const call = async (method: Method, wire: Buffer, alignField?: number): Promise<GrpcReply> => {
+  const call = async (method: Method, wire: Buffer, alignField?: number, keep = true): Promise<GrpcReply> => {
     let reply: GrpcReply;
     try {
-      reply = await client.call(method.path, wire, timeoutMs, {}, alignField);
+      reply = await client.call(method.path, wire, timeoutMs, {}, alignField, keep);
     } catch (error) {
       throw new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${at.href}: ${(error as Error).message}`);
     }
@@ -127,8 +127,9 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
         });
         serialized.set(feeds, wire);
       }
-      // Outputs read in place: the answer placed with its raw output aligned (nothing to move when decoded).
-      const reply = await call(infer, wire, RAW_OUTPUT_FIELD);
+      // Outputs read in place: the answer placed with its raw output aligned (nothing to move when
+      // decoded); not kept at all when not decoded.
+      const reply = await call(infer, wire, RAW_OUTPUT_FIELD, decodeThis);
       serverTiming.record(reply.metadata['server-timing']);
       if (!decodeThis) return [];
       const res = infer.responseDeserialize(reply.message) as GrpcInferResponse;

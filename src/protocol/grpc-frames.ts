@@ -30,10 +30,17 @@ export class MessageDecoder {
   /** Bytes that came before the message was placed. */
   #early: Buffer[] = [];
 
-  /** `maxLength` -1 for none; `rawField` the field number whose first entry is aligned. */
-  constructor(maxLength: number, rawField: number) {
+  /** Messages are only counted through, never stored (a caller that reads the status alone). */
+  readonly #discard: boolean;
+
+  /**
+   * `maxLength` -1 for none; `rawField` the field number whose first entry is aligned; with
+   * `discard`, messages are read through but not kept (write returns none).
+   */
+  constructor(maxLength: number, rawField: number, discard = false) {
     this.#maxLength = maxLength;
     this.#rawField = rawField;
+    this.#discard = discard;
   }
 
   /** Bytes of a message not yet complete are held. */
@@ -56,7 +63,17 @@ export class MessageDecoder {
         const length = this.#prefix.readUInt32BE(1);
         if (this.#maxLength !== -1 && length > this.#maxLength)
           throw new Error(`Received message larger than max (${length} vs ${this.#maxLength})`);
-        this.#length = length;
+        // A message read through ends at its last byte; an empty one at once.
+        this.#length = this.#discard && length === 0 ? -1 : length;
+      } else if (this.#discard) {
+        const n = Math.min(this.#length - this.#have, data.length - i);
+        this.#have += n;
+        i += n;
+        if (this.#have === this.#length) {
+          this.#length = -1;
+          this.#have = 0;
+        }
+        continue;
       } else {
         const n = Math.min(this.#length - this.#have, data.length - i);
         if (this.#out) data.copy(this.#out, 5 + this.#have, i, i + n);
@@ -64,7 +81,7 @@ export class MessageDecoder {
         this.#have += n;
         i += n;
       }
-      if (this.#length >= 0 && !this.#out) this.#place();
+      if (this.#length >= 0 && !this.#out && !this.#discard) this.#place();
       if (this.#out && this.#have === this.#length) {
         done.push(this.#out);
         this.#length = -1;

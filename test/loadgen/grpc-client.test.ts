@@ -161,6 +161,10 @@ test('EXPECTED FAILURE - calls: a reset stream, an answer without grpc-status an
   await assert.rejects(client.call('/svc/Plain', Buffer.from('x'), 5_000), /no grpc-status .*HTTP 404/);
   await assert.rejects(client.call('/svc/Silent', Buffer.from('x'), 50), /no answer within 50 ms/);
   await assert.rejects(client.call('/svc/Cut', Buffer.from('x'), 5_000), /a truncated gRPC message/);
+  await assert.rejects(client.call('/svc/Cut', Buffer.from('x'), 5_000, {}, 0, false), /a truncated gRPC message/);
+  // Not kept: the status and metadata only.
+  const dropped = await client.call('/svc/Echo', Buffer.alloc(100_000, 3), 5_000, {}, 0, false);
+  assert.deepEqual([dropped.status, dropped.message.length, dropped.metadata['x-trailer']], [0, 0, 'len=100005']);
   assert.equal((await client.call('/svc/Echo', Buffer.from('after'), 5_000)).message.toString(), 'after');
 });
 

@@ -107,6 +107,31 @@ test("messages read back as grpc-js's decoder reads them, whatever the chunking"
   );
 });
 
+test('read through (discard), messages are not kept, and a cut one is still seen as partial', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+        { minLength: 1, maxLength: 4 },
+      ),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.nat(),
+      (messages, cuts, cut) => {
+        const wire = Buffer.concat(messages.map((m) => frame(m)));
+        const whole = new MessageDecoder(-1, RAW_INPUT_FIELD, true);
+        for (const c of chunked(wire, cuts)) assert.deepEqual(whole.write(c), []);
+        assert.equal(whole.partial, false);
+        const short = wire.subarray(0, cut % wire.length);
+        const ends = new Set<number>();
+        for (let at = 0; at < wire.length; at += 5 + wire.readUInt32BE(at + 1)) ends.add(at);
+        const cutDecoder = new MessageDecoder(-1, RAW_INPUT_FIELD, true);
+        for (const c of chunked(short, cuts)) cutDecoder.write(c);
+        assert.equal(cutDecoder.partial, !ends.has(short.length));
+      },
+    ),
+  );
+});
+
 test('a request is placed so that its first raw input is aligned: decoding it moves nothing', () => {
   fc.assert(
     fc.property(requestArb, fc.array(fc.nat(), { maxLength: 8 }), (message, cuts) => {
