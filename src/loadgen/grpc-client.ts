@@ -11,6 +11,7 @@
  * (bench/protocols). Here a call is a HEADERS frame and DATA frames written in one go, and the
  * answer's frames parsed as they come (h2-connection.ts).
  */
+import { MessageDecoder } from '../protocol/grpc-frames.js';
 import { H2Connection, NO_ANSWER, type H2Reply } from './h2-connection.js';
 import { encodeHeaders } from './hpack.js';
 
@@ -51,6 +52,7 @@ function toGrpcReply(r: H2Reply): GrpcReply {
   const status = Number(all['grpc-status'] ?? NaN);
   if (!Number.isInteger(status)) throw new Error(`no grpc-status in the answer (HTTP ${all[':status'] ?? '?'})`);
   const body = r.body;
+  if (r.truncated) throw new Error('a truncated gRPC message in the answer');
   if (body.length > 0 && body.length < 5) throw new Error('a truncated gRPC message in the answer');
   if (body.length > 0 && body[0] !== 0) throw new Error('a compressed gRPC message, though none was accepted');
   const length = body.length >= 5 ? body.readUInt32BE(1) : 0;
@@ -101,12 +103,20 @@ export class GrpcH2Client {
     return c;
   }
 
-  /** One unary call; rejects only when no gRPC status came back (a transport failure or the timeout). */
+  /**
+   * One unary call; rejects only when no gRPC status came back (a transport failure or the timeout).
+   * The answer is read into one buffer as it arrives; with `alignField`, placed so that that
+   * length-delimited field's first entry (a raw tensor) starts at a multiple of 8 bytes; with
+   * `keep` false, read through and dropped (the reply's message is empty): a load generator that
+   * reads the status alone spares a copy of every answer (1.2 MB on yolox_nano).
+   */
   async call(
     path: string,
     message: Buffer,
     timeoutMs: number,
     metadata: Record<string, string> = {},
+    alignField = 0,
+    keep = true,
   ): Promise<GrpcReply> {
     if (this.#closed) throw new Error('the client is closed');
     const timeout = `${Math.max(1, Math.ceil(timeoutMs))}m`;
@@ -134,7 +144,12 @@ export class GrpcH2Client {
     // The call's own timeout is the server's to enforce (grpc-timeout); this one is for a server that never answers.
     let reply: H2Reply;
     try {
-      reply = await this.#connection().request(block, framed, performance.now() + timeoutMs + 1000);
+      reply = await this.#connection().request(
+        block,
+        framed,
+        performance.now() + timeoutMs + 1000,
+        new MessageDecoder(-1, alignField, !keep),
+      );
     } catch (error) {
       if ((error as Error).message === NO_ANSWER) throw new Error(`no answer within ${timeoutMs} ms`);
       throw error;

@@ -15,6 +15,7 @@ import { RtinferError, firstLine, type ErrorCode } from '../errors.js';
 import {
   fromGrpcTensors,
   grpcServiceDefinition,
+  RAW_OUTPUT_FIELD,
   toGrpcParameters,
   toGrpcTensors,
   type GrpcInferResponse,
@@ -83,10 +84,10 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
   const service = grpcServiceDefinition() as unknown as Record<string, Method>;
   const infer = service['ModelInfer']!;
   const metadataMethod = service['ModelMetadata']!;
-  const call = async (method: Method, wire: Buffer): Promise<GrpcReply> => {
+  const call = async (method: Method, wire: Buffer, alignField?: number, keep = true): Promise<GrpcReply> => {
     let reply: GrpcReply;
     try {
-      reply = await client.call(method.path, wire, timeoutMs);
+      reply = await client.call(method.path, wire, timeoutMs, {}, alignField, keep);
     } catch (error) {
       throw new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${at.href}: ${(error as Error).message}`);
     }
@@ -126,7 +127,9 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
         });
         serialized.set(feeds, wire);
       }
-      const reply = await call(infer, wire);
+      // Outputs read in place: the answer placed with its raw output aligned (nothing to move when
+      // decoded); not kept at all when not decoded.
+      const reply = await call(infer, wire, RAW_OUTPUT_FIELD, decodeThis);
       serverTiming.record(reply.metadata['server-timing']);
       if (!decodeThis) return [];
       const res = infer.responseDeserialize(reply.message) as GrpcInferResponse;

@@ -16,12 +16,25 @@ export interface H2Reply {
   headers: Array<[string, string]>;
   /** Empty for a trailers-only answer (its headers then carry everything). */
   trailers: Array<[string, string]>;
+  /** The whole body; with a BodyDecoder, the first message it read (empty for none). */
   body: Buffer;
+  /** With a BodyDecoder: the body ended inside a message. */
+  truncated?: boolean;
+}
+
+/**
+ * Reads a body as its DATA frames arrive (grpc-frames.ts's MessageDecoder): the messages each
+ * piece completes; `partial` when it holds bytes of one not yet complete.
+ */
+export interface BodyDecoder {
+  write(piece: Buffer): Buffer[];
+  readonly partial: boolean;
 }
 
 /** The error message of a request cancelled at its deadline. */
 export const NO_ANSWER = 'no answer in time';
 
+const EMPTY = Buffer.alloc(0);
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const DATA = 0;
 const HEADERS = 1;
@@ -60,6 +73,7 @@ interface Stream {
   trailers: Array<[string, string]>;
   parts: Buffer[];
   have: number;
+  decoder: BodyDecoder | undefined;
   /** Bytes received since this stream's last WINDOW_UPDATE. */
   unacked: number;
   body: Buffer;
@@ -147,8 +161,11 @@ export class H2Connection {
     return !this.#gone && this.#nextId < 2 ** 31;
   }
 
-  /** One request: its header block (hpack.ts encodeHeaders), its whole body; `deadline` a performance.now() time. */
-  request(block: Buffer, body: Buffer, deadline: number): Promise<H2Reply> {
+  /**
+   * One request: its header block (hpack.ts encodeHeaders), its whole body; `deadline` a
+   * performance.now() time; the answer's body joined once it ends, or read by `decoder` as it comes.
+   */
+  request(block: Buffer, body: Buffer, deadline: number, decoder?: BodyDecoder): Promise<H2Reply> {
     return new Promise((resolve, reject) => {
       if (!this.usable) return reject(new Error('the connection is closing'));
       const id = this.#nextId;
@@ -162,6 +179,7 @@ export class H2Connection {
         trailers: [],
         parts: [],
         have: 0,
+        decoder,
         unacked: 0,
         body,
         sent: 0,
@@ -226,6 +244,13 @@ export class H2Connection {
     const k = this.#sending.indexOf(s);
     if (k >= 0) this.#sending.splice(k, 1);
     if (error) s.reject(error);
+    else if (s.decoder)
+      s.resolve({
+        headers: s.headers ?? [],
+        trailers: s.trailers,
+        body: s.parts[0] ?? EMPTY,
+        truncated: s.decoder.partial,
+      });
     else
       s.resolve({
         headers: s.headers ?? [],
@@ -273,8 +298,9 @@ export class H2Connection {
   #data(piece: Buffer): void {
     const s = this.#streams.get(this.#id);
     if (!s) return;
-    s.parts.push(piece);
     s.have += piece.length;
+    if (!s.decoder) s.parts.push(piece);
+    else for (const m of s.decoder.write(piece)) s.parts.push(m);
   }
 
   #frame(): void {

@@ -59,36 +59,68 @@ export function grpcServiceDefinition(): grpc.ServiceDefinition {
 /** Responses up to this size are written into the serializer's kept buffer; larger ones get their own. */
 const REUSE_LIMIT = 8 * 1024 * 1024;
 
+const MESSAGES = GRPC_PREDICT_V2.nested.inference.nested;
+/** The raw contents' field numbers, from the official descriptor. */
+export const RAW_INPUT_FIELD = MESSAGES.ModelInferRequest.fields.raw_input_contents.id;
+export const RAW_OUTPUT_FIELD = MESSAGES.ModelInferResponse.fields.raw_output_contents.id;
+
+/**
+ * A response's layout: every field but the raw outputs encoded by the proto's own serializer
+ * (`head`), then the raw outputs, the message's last field, with their number from the descriptor,
+ * as protobufjs would write them; `size` the whole message's.
+ */
+function responseLayout(res: GrpcInferResponse): { head: Buffer; size: number } {
+  const infer = grpcServiceDefinition()['ModelInfer'] as grpc.MethodDefinition<GrpcInferRequest, GrpcInferResponse>;
+  const head = infer.responseSerialize({ ...res, raw_output_contents: [] });
+  const tag = (RAW_OUTPUT_FIELD << 3) | 2; // wire type 2: length-delimited
+  let size = head.length;
+  for (const r of res.raw_output_contents) size += varintLength(tag) + varintLength(r.byteLength) + r.byteLength;
+  return { head, size };
+}
+
+function writeResponse(out: Buffer, at: number, head: Buffer, raw: readonly Uint8Array[]): void {
+  const tag = (RAW_OUTPUT_FIELD << 3) | 2;
+  let pos = at + head.copy(out, at);
+  for (const r of raw) {
+    pos = writeVarint(out, pos, tag);
+    pos = writeVarint(out, pos, r.byteLength);
+    out.set(r, pos);
+    pos += r.byteLength;
+  }
+}
+
 /**
  * A ModelInfer response serializer for the server: the message is written into a buffer it keeps
  * and reuses, not a fresh one per answer (protobufjs's writer allocates the whole message, raw
  * outputs included, and grpc-js copies it into a frame of its own at once anyway: a second
- * tensor-sized allocation per answer, 1.2 MB on yolox_nano's). The fields but the raw outputs are
- * encoded by the proto's own serializer; the raw outputs, the message's last field, follow with
- * their number from the descriptor, as protobufjs would write them. A result is valid until the
- * next call (grpc-js's serializeMessage copies it before anything else runs).
+ * tensor-sized allocation per answer, 1.2 MB on yolox_nano's). A result is valid until the next
+ * call (grpc-js's serializeMessage copies it before anything else runs). The server uses it only
+ * where it cannot frame the answer itself (framedResponseSerializer).
  */
 export function reusingResponseSerializer(): (res: GrpcInferResponse) => Buffer {
-  const infer = grpcServiceDefinition()['ModelInfer'] as grpc.MethodDefinition<GrpcInferRequest, GrpcInferResponse>;
-  const descriptor = GRPC_PREDICT_V2.nested.inference.nested.ModelInferResponse.fields.raw_output_contents;
-  const tag = (descriptor.id << 3) | 2; // wire type 2: length-delimited
   let kept = Buffer.alloc(0);
   return (res) => {
-    const head = infer.responseSerialize({ ...res, raw_output_contents: [] });
-    let size = head.length;
-    for (const r of res.raw_output_contents) size += varintLength(tag) + varintLength(r.byteLength) + r.byteLength;
+    const { head, size } = responseLayout(res);
     if (size <= REUSE_LIMIT && kept.length < size)
       kept = Buffer.allocUnsafeSlow(Math.min(REUSE_LIMIT, Math.max(size, 2 * kept.length)));
     const out = size <= REUSE_LIMIT ? kept : Buffer.allocUnsafe(size);
-    let pos = head.copy(out, 0);
-    for (const r of res.raw_output_contents) {
-      pos = writeVarint(out, pos, tag);
-      pos = writeVarint(out, pos, r.byteLength);
-      out.set(r, pos);
-      pos += r.byteLength;
-    }
+    writeResponse(out, 0, head, res.raw_output_contents);
     return out.subarray(0, size);
   };
+}
+
+/**
+ * A ModelInfer response as gRPC frames it (a flag byte 0, the 4-byte big-endian length, the
+ * message), written in one buffer: grpc-js's own framing copies the serialized message into a
+ * frame, so the raw outputs were copied twice per answer (1.2 MB each on yolox_nano); here once.
+ */
+export function framedResponse(res: GrpcInferResponse): Buffer {
+  const { head, size } = responseLayout(res);
+  const out = Buffer.allocUnsafe(5 + size);
+  out[0] = 0;
+  out.writeUInt32BE(size, 1);
+  writeResponse(out, 5, head, res.raw_output_contents);
+  return out;
 }
 
 function varintLength(n: number): number {
@@ -107,6 +139,47 @@ function writeVarint(out: Buffer, pos: number, n: number): number {
   }
   out[pos++] = n;
   return pos;
+}
+
+/** A varint at `pos`: its value and the position after it, or undefined when `bytes` ends first. */
+function readVarint(bytes: Uint8Array, pos: number): { value: number; next: number } | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let i = pos; i < bytes.length && i < pos + 10; i++) {
+    const b = bytes[i]!;
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return { value, next: i + 1 };
+    scale *= 0x80;
+  }
+  return undefined;
+}
+
+/**
+ * Where the first entry of length-delimited field `field` starts its bytes in a message (its
+ * top-level fields read from the start), or undefined when `bytes` end first, the field is not
+ * there or the bytes are no protobuf: only a placement hint (MessageDecoder), never a decode.
+ */
+export function rawEntryOffset(bytes: Uint8Array, field: number): number | undefined {
+  let pos = 0;
+  while (pos < bytes.length) {
+    const tag = readVarint(bytes, pos);
+    if (!tag) return undefined;
+    const wire = tag.value % 8;
+    pos = tag.next;
+    if (wire === 2) {
+      const len = readVarint(bytes, pos);
+      if (!len) return undefined;
+      if (Math.floor(tag.value / 8) === field) return len.next;
+      pos = len.next + len.value;
+    } else if (wire === 0) {
+      const v = readVarint(bytes, pos);
+      if (!v) return undefined;
+      pos = v.next;
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else return undefined;
+  }
+  return undefined;
 }
 
 /** Raw contents are moved to offsets that are a multiple of this (every fixed-width datatype's size divides it). */

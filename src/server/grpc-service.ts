@@ -14,10 +14,14 @@ import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
+import { MessageDecoder } from '../protocol/grpc-frames.js';
 import {
+  framedResponse,
   fromGrpcParameters,
   fromGrpcTensors,
+  GRPC_SERVICE,
   grpcServiceDefinition,
+  RAW_INPUT_FIELD,
   reusingResponseSerializer,
   toGrpcTensors,
   type GrpcInferRequest,
@@ -348,7 +352,36 @@ class StatusWithMessage extends grpc.ServerInterceptingCall {
   }
 }
 
-const statusWithMessage: grpc.ServerInterceptor = (_method, call) => new StatusWithMessage(call);
+const INFER_PATH = `/${GRPC_SERVICE}/ModelInfer`;
+
+/** The parts of grpc-js's call (BaseServerInterceptingCall, 1.14) that inferIo replaces. */
+interface BaseCallInternals {
+  decoder?: { write(data: Buffer): Buffer[] };
+  maxReceiveMessageSize?: number;
+  serializeMessage?: (value: unknown) => Buffer;
+}
+
+/**
+ * ModelInfer's messages framed and unframed here, not by grpc-js, on the call itself: the request
+ * read into one buffer as its chunks arrive, its raw input placed aligned (grpc-frames.ts), the
+ * response written once, into its frame (framedResponse). grpc-js joined the request's chunks after
+ * the last had come (2 MB on yolox_nano, on the call's path), the alignment moved it again, and the
+ * answer's 1.2 MB were copied twice. A grpc-js without these internals keeps its own framing (the
+ * service's reusing serializer then spares one copy).
+ */
+function inferIo(call: grpc.ServerInterceptingCallInterface): void {
+  const base = call as unknown as BaseCallInternals;
+  if (typeof base.decoder?.write === 'function' && typeof base.maxReceiveMessageSize === 'number')
+    base.decoder = new MessageDecoder(base.maxReceiveMessageSize, RAW_INPUT_FIELD);
+  if (typeof base.serializeMessage === 'function')
+    base.serializeMessage = (value) => framedResponse(value as GrpcInferResponse);
+}
+
+/** The server's one interceptor, so that the call it is given is grpc-js's own (inferIo reaches into it). */
+const statusWithMessage: grpc.ServerInterceptor = (method, call) => {
+  if (method.path === INFER_PATH) inferIo(call);
+  return new StatusWithMessage(call);
+};
 
 /** After bind: each new session's connection window. */
 export function openConnectionWindows(server: grpc.Server): void {

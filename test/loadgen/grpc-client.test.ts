@@ -96,6 +96,27 @@ test('calls: messages of 0 B to 3 MB echo back through default 64 KiB windows, w
   }
 });
 
+test('calls: an answer is placed so that the field asked for starts at a multiple of 8 bytes', async (t) => {
+  const { address, server } = await echoServer();
+  const client = new GrpcH2Client(address);
+  t.after(() => {
+    client.close();
+    server.close();
+  });
+  for (const head of [0, 1, 5, 300]) {
+    // Field 1 (a string) `head` bytes long, then field 2's 200 kB: field 2's bytes start 3 bytes after field 1's end.
+    const message = Buffer.concat([
+      Buffer.from([0x0a, ...(head < 128 ? [head] : [0x80 | (head & 0x7f), head >> 7])]),
+      Buffer.alloc(head, 0x61),
+      Buffer.from([0x12, 0xc0, 0x9a, 0x0c]),
+      Buffer.alloc(200_000, 7),
+    ]);
+    const r = await client.call('/svc/Echo', message, 10_000, {}, 2);
+    assert.ok(r.message.equals(message));
+    assert.equal((r.message.byteOffset + message.length - 200_000) % 8, 0, `head ${head}`);
+  }
+});
+
 test('calls: a trailers-only answer carries its status in the headers', async (t) => {
   const { address, server } = await echoServer({}, (stream) => {
     stream.respond(
@@ -123,7 +144,12 @@ test('EXPECTED FAILURE - calls: a reset stream, an answer without grpc-status an
     if (headers[':path'] === '/svc/Reset') stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     else if (headers[':path'] === '/svc/Plain') stream.respond({ ':status': 404 }, { endStream: true });
     else if (headers[':path'] === '/svc/Silent') stream.on('data', () => {});
-    else return false;
+    else if (headers[':path'] === '/svc/Cut') {
+      // A message that claims 100 bytes and brings 10, then an OK status.
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(Buffer.concat([Buffer.from([0, 0, 0, 0, 100]), Buffer.alloc(10)]));
+    } else return false;
     return true;
   });
   const client = new GrpcH2Client(address);
@@ -134,6 +160,11 @@ test('EXPECTED FAILURE - calls: a reset stream, an answer without grpc-status an
   await assert.rejects(client.call('/svc/Reset', Buffer.from('x'), 5_000), /reset the stream \(HTTP\/2 error 7\)/);
   await assert.rejects(client.call('/svc/Plain', Buffer.from('x'), 5_000), /no grpc-status .*HTTP 404/);
   await assert.rejects(client.call('/svc/Silent', Buffer.from('x'), 50), /no answer within 50 ms/);
+  await assert.rejects(client.call('/svc/Cut', Buffer.from('x'), 5_000), /a truncated gRPC message/);
+  await assert.rejects(client.call('/svc/Cut', Buffer.from('x'), 5_000, {}, 0, false), /a truncated gRPC message/);
+  // Not kept: the status and metadata only.
+  const dropped = await client.call('/svc/Echo', Buffer.alloc(100_000, 3), 5_000, {}, 0, false);
+  assert.deepEqual([dropped.status, dropped.message.length, dropped.metadata['x-trailer']], [0, 0, 'len=100005']);
   assert.equal((await client.call('/svc/Echo', Buffer.from('after'), 5_000)).message.toString(), 'after');
 });
 
