@@ -36,11 +36,14 @@ import type { RunResult } from './worker-pool.js';
 const WARMUP_RUNS = 3;
 
 /** Input elements per row of a shape key ("3x48x192|..."), summed over the inputs. */
-function elements(shapeKey: string): number {
+function countElements(shapeKey: string): number {
   let n = 0;
   for (const part of shapeKey.split('|')) n += part === '' ? 1 : part.split('x').reduce((p, d) => p * Number(d), 1);
   return Math.max(1, n);
 }
+/** A (rows, shape) key for this runner's maps: the shape key itself for one row (no string built). */
+const runKey = (rows: number, shapeKey: string): string => (rows === 1 ? shapeKey : `${rows}#${shapeKey}`);
+
 /**
  * A shape not yet run here is tried when the workers' estimate is within this many × maxMs: the
  * classifier read 4.8-7.0 ms through a worker under load (0.7 ms bare), yolox_nano 11 ms and more,
@@ -61,6 +64,8 @@ export class InlineRunner {
   readonly #maxMs: number;
   readonly #latency = new LatencyModels();
   readonly #ranBefore = new Set<string>();
+  /** Input elements per shape key, counted once (the scheduler asks for estimates many times a request). */
+  readonly #elements = new Map<string, number>();
   #pool: MainThreadPool | undefined;
   #ready = false;
   #closed = false;
@@ -111,12 +116,24 @@ export class InlineRunner {
   }
 
   #withinBound(shapeKey: string, rows: number): boolean {
-    const recent = this.#recent.get(`${rows}|${shapeKey}`);
-    return recent !== undefined && Math.min(...recent) <= this.#maxMs;
+    const recent = this.#recent.get(runKey(rows, shapeKey));
+    if (recent === undefined) return false;
+    for (const ms of recent) if (ms <= this.#maxMs) return true;
+    return false;
   }
 
   #shortByPrior(shapeKey: string, rows: number): boolean {
-    return this.#perElement !== undefined && this.#perElement * rows * elements(shapeKey) <= this.#maxMs;
+    return this.#perElement !== undefined && this.#perElement * rows * this.#elementsOf(shapeKey) <= this.#maxMs;
+  }
+
+  #elementsOf(shapeKey: string): number {
+    let n = this.#elements.get(shapeKey);
+    if (n === undefined) {
+      if (this.#elements.size >= MAX_SHAPES) this.#elements.clear();
+      n = countElements(shapeKey);
+      this.#elements.set(shapeKey, n);
+    }
+    return n;
   }
 
   /**
@@ -129,7 +146,7 @@ export class InlineRunner {
     await this.#running;
     const own = this.#latency.for(shapeKey).estimate(rows);
     if (own === undefined || !this.#ready) return;
-    this.#perElement = own / (rows * elements(shapeKey));
+    this.#perElement = own / (rows * this.#elementsOf(shapeKey));
     if (fixed && own > RETRY_FACTOR * this.#maxMs) {
       this.#closed = true;
       await (this.#pool as MainThreadPool | undefined)?.close();
@@ -164,7 +181,7 @@ export class InlineRunner {
   }
 
   #observe(shapeKey: string, rows: number, ms: number, trial = false): void {
-    const key = `${rows}|${shapeKey}`;
+    const key = runKey(rows, shapeKey);
     if (this.#ranBefore.has(key)) {
       this.#latency.for(shapeKey).observe(rows, ms, performance.now(), trial);
       let recent = this.#recent.get(key);

@@ -34,6 +34,8 @@ export interface LatencyPoint {
 
 export class LatencyModel {
   readonly #windows = new Map<number, number[]>();
+  /** The keys of #windows, ascending (the scheduler asks many times per request: no iterators then). */
+  #sizes: number[] = [];
   readonly #counts = new Map<number, number>();
   /** Each size's window statistics, computed on first use after the window last changed. */
   readonly #rawCache = new Map<number, Record<EstimateLevel, number>>();
@@ -53,11 +55,13 @@ export class LatencyModel {
     if (estimate !== undefined && ms < STALE_RATIO * estimate) {
       this.#windows.clear();
       this.#rawCache.clear();
+      this.#sizes = [];
     }
     let w = this.#windows.get(batchSize);
     if (!w) {
       w = [];
       this.#windows.set(batchSize, w);
+      this.#sizes = [...this.#sizes, batchSize].sort((x, y) => x - y);
     }
     w.push(ms);
     if (w.length > WINDOW) w.shift();
@@ -91,7 +95,10 @@ export class LatencyModel {
     const own = this.#raw(b, level);
     if (own === undefined) return undefined;
     let m = own;
-    for (const s of this.#windows.keys()) if (s < b) m = Math.max(m, this.#raw(s, level) ?? 0);
+    for (const s of this.#sizes) {
+      if (s >= b) break;
+      m = Math.max(m, this.#raw(s, level) ?? 0);
+    }
     return m;
   }
 
@@ -104,7 +111,7 @@ export class LatencyModel {
   estimate(b: number, level: EstimateLevel = 'p75'): number | undefined {
     const exact = this.#measured(b, level);
     if (exact !== undefined) return exact;
-    const sizes = [...this.#windows.keys()].sort((x, y) => x - y);
+    const sizes = this.#sizes;
     if (sizes.length === 0) return undefined;
     const below = sizes.filter((s) => s < b);
     const above = sizes.filter((s) => s > b);
@@ -125,9 +132,11 @@ export class LatencyModel {
   }
 
   points(): LatencyPoint[] {
-    return [...this.#windows.keys()]
-      .sort((x, y) => x - y)
-      .map((b) => ({ batchSize: b, estimateMs: this.#measured(b) ?? 0, samples: this.#counts.get(b) ?? 0 }));
+    return this.#sizes.map((b) => ({
+      batchSize: b,
+      estimateMs: this.#measured(b) ?? 0,
+      samples: this.#counts.get(b) ?? 0,
+    }));
   }
 }
 

@@ -11,12 +11,18 @@ export type SortedSamples = readonly number[] & { readonly __sorted: true };
  * NaN is rejected: it has no place in an order and would silently land at the end.
  */
 export function sortSamples(xs: ArrayLike<number>): SortedSamples {
-  const buf = Float64Array.from(xs);
-  for (let i = 0; i < buf.length; i++) {
+  // Index loops, not Float64Array.from / Array.from: those go through the iterator protocol, one
+  // result object per element (the scheduler's latency windows are sorted a few times a request).
+  const n = xs.length;
+  const buf = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    buf[i] = xs[i] as number;
     if (Number.isNaN(buf[i])) throw new RangeError(`sortSamples: sample ${i} is NaN`);
   }
   buf.sort();
-  return Array.from(buf) as unknown as SortedSamples;
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = buf[i] as number;
+  return out as unknown as SortedSamples;
 }
 
 /**
