@@ -134,10 +134,10 @@ test("a non-root numeric user, the one deploy's securityContext runs as", () => 
 
 test('exec-form entrypoint runs the built CLI, and the default command is a serve that rtinfer accepts', () => {
   const entry = JSON.parse(one(final, 'ENTRYPOINT').args) as string[];
-  assert.deepEqual(entry, ['node', '/app/dist/cli/main.js']);
+  assert.deepEqual(entry, ['node', '--initial-heap-size=64', '/app/dist/cli/main.js']);
   const bin = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> })
     .bin['rtinfer'];
-  assert.equal(`/app/${bin}`, entry[1]);
+  assert.equal(`/app/${bin}`, entry[2]);
   const cmd = JSON.parse(one(final, 'CMD').args) as string[];
   assert.equal(cmd[0], 'serve');
   const { values } = parseCommand(SERVE_COMMAND, cmd.slice(1));
