@@ -53,36 +53,21 @@ export function makeNode(
   };
 }
 
+/** An attribute of `type` with every list field empty (the protobuf schema wants them all present). */
+function attribute(name: string, type: OnnxAttribute['type'], value: Partial<OnnxAttribute>): OnnxAttribute {
+  return { name, type, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], ...value };
+}
+
 export function intAttr(name: string, i: number): OnnxAttribute {
-  return {
-    name,
-    i,
-    type: AttributeType.INT,
-    floats: [],
-    ints: [],
-    strings: [],
-    tensors: [],
-    graphs: [],
-    sparse_tensors: [],
-  };
+  return attribute(name, AttributeType.INT, { i });
 }
 
 export function floatAttr(name: string, f: number): OnnxAttribute {
-  return {
-    name,
-    f,
-    type: AttributeType.FLOAT,
-    floats: [],
-    ints: [],
-    strings: [],
-    tensors: [],
-    graphs: [],
-    sparse_tensors: [],
-  };
+  return attribute(name, AttributeType.FLOAT, { f });
 }
 
 export function intsAttr(name: string, ints: number[]): OnnxAttribute {
-  return { name, ints, type: AttributeType.INTS, floats: [], strings: [], tensors: [], graphs: [], sparse_tensors: [] };
+  return attribute(name, AttributeType.INTS, { ints });
 }
 
 export function attr(node: OnnxNode, name: string): OnnxAttribute | undefined {

@@ -10,23 +10,15 @@ import fc from 'fast-check';
 import { MessageDecoder } from '../../src/protocol/grpc-frames.js';
 import {
   framedResponse,
-  grpcServiceDefinition,
   RAW_INPUT_FIELD,
   RAW_OUTPUT_FIELD,
   rawEntryOffset,
   toGrpcTensors,
-  type GrpcInferRequest,
-  type GrpcInferResponse,
 } from '../../src/protocol/grpc-v2.js';
 import type { V2Tensor } from '../../src/protocol/kserve-v2.js';
+import { inferCodec } from '../helpers/grpc-codec.js';
 
-type Codec = {
-  requestSerialize: (v: unknown) => Buffer;
-  requestDeserialize: (b: Buffer) => GrpcInferRequest;
-  responseSerialize: (v: unknown) => Buffer;
-  responseDeserialize: (b: Buffer) => GrpcInferResponse;
-};
-const infer = (grpcServiceDefinition() as unknown as Record<string, Codec>)['ModelInfer']!;
+const infer = inferCodec();
 // grpc-js's own decoder, the reference (not exported from the package's entry point).
 const { StreamDecoder } = createRequire(import.meta.url)('@grpc/grpc-js/build/src/stream-decoder.js') as {
   StreamDecoder: new (max: number) => { write(b: Buffer): Buffer[] };

@@ -8,21 +8,13 @@ import { test } from 'node:test';
 import {
   alignRawInPlace,
   fromGrpcTensors,
-  grpcServiceDefinition,
   reusingResponseSerializer,
   toGrpcTensors,
-  type GrpcInferRequest,
-  type GrpcInferResponse,
 } from '../../src/protocol/grpc-v2.js';
 import type { V2Tensor } from '../../src/protocol/kserve-v2.js';
+import { inferCodec } from '../helpers/grpc-codec.js';
 
-type Codec = {
-  requestSerialize: (v: unknown) => Buffer;
-  requestDeserialize: (b: Buffer) => GrpcInferRequest;
-  responseSerialize: (v: unknown) => Buffer;
-  responseDeserialize: (b: Buffer) => GrpcInferResponse;
-};
-const infer = (grpcServiceDefinition() as unknown as Record<string, Codec>)['ModelInfer']!;
+const infer = inferCodec();
 
 const a: V2Tensor = {
   name: 'a',
