@@ -118,53 +118,92 @@ const MAX_DATA_DEPTH = 32;
 /** Nested arrays in order, without recursion (a client's nesting must not reach the stack's limit). */
 function flatten(data: unknown, limit: number, what: string): unknown[] {
   const out: unknown[] = [];
-  const stack: Array<{ list: unknown[]; i: number }> = [];
-  let cur: { list: unknown[]; i: number } = { list: [data], i: 0 };
+  walkLeaves(data, what, (v) => {
+    // More values than the shape needs: stop early instead of flattening all of them.
+    if (out.length > limit) throw bad(`${what}: more values than the shape needs (${limit})`);
+    out.push(v);
+  });
+  return out;
+}
+
+/** Calls `leaf` with each non-array value of `data` (flat or nested) in order, without recursion. */
+function walkLeaves(data: unknown, what: string, leaf: (v: unknown) => void): void {
+  const lists: unknown[][] = [];
+  const at: number[] = [];
+  let list: unknown[] = [data];
+  let i = 0;
   for (;;) {
-    if (cur.i >= cur.list.length) {
-      const up = stack.pop();
-      if (!up) return out;
-      cur = up;
+    if (i >= list.length) {
+      const up = lists.pop();
+      if (!up) return;
+      list = up;
+      i = at.pop()!;
       continue;
     }
-    const v = cur.list[cur.i++];
+    const v = list[i++];
     if (Array.isArray(v)) {
-      if (stack.length >= MAX_DATA_DEPTH) throw bad(`${what}: data is nested more than ${MAX_DATA_DEPTH} levels deep`);
-      stack.push(cur);
-      cur = { list: v, i: 0 };
-    } else {
-      // More values than the shape needs: stop early instead of flattening all of them.
-      if (out.length > limit) throw bad(`${what}: more values than the shape needs (${limit})`);
-      out.push(v);
-    }
+      if (lists.length >= MAX_DATA_DEPTH) throw bad(`${what}: data is nested more than ${MAX_DATA_DEPTH} levels deep`);
+      lists.push(list);
+      at.push(i);
+      list = v;
+      i = 0;
+    } else leaf(v);
   }
+}
+
+/**
+ * Numbers of JSON `data` (flat or nested) written straight into `arr`, each checked: no
+ * intermediate array of every value (flattening one first took as long as JSON.parse itself).
+ * Returns how many values there were.
+ */
+function fillNumbers(type: TensorDType, data: unknown, arr: NumericArray, what: string): number {
+  const n = arr.length;
+  let k = 0;
+  const put = (v: unknown): void => {
+    if (k >= n) throw bad(`${what}: more values than the shape needs (${n})`);
+    if (type === 'bool') {
+      if (typeof v !== 'boolean' && v !== 0 && v !== 1) throw bad(`${what}: BOOL data must be true/false`);
+      (arr as Uint8Array)[k] = v === true || v === 1 ? 1 : 0;
+    } else if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw bad(`${what}: element ${k} is not a number`);
+    } else if (type === 'int64' || type === 'uint64') {
+      (arr as BigInt64Array)[k] = BigInt(Math.trunc(v));
+    } else if (type === 'float16') {
+      (arr as Uint16Array)[k] = toFloat16Bits(v);
+    } else {
+      (arr as Float32Array)[k] = v;
+    }
+    k++;
+  };
+  // The common case, a flat list of numbers (bool and 64-bit types take the general walk).
+  if (Array.isArray(data) && (type === 'float32' || type === 'float64' || type === 'int32' || type === 'uint8')) {
+    const flat = data as unknown[];
+    const len = Math.min(flat.length, n);
+    for (; k < len; k++) {
+      const v = flat[k];
+      if (typeof v !== 'number' || !Number.isFinite(v)) break;
+      (arr as Float32Array)[k] = v;
+    }
+    if (k === flat.length) return k;
+    // Nested, or a value to refuse: the walk below starts over and says which.
+    k = 0;
+  }
+  walkLeaves(data, what, put);
+  return k;
 }
 
 /** JSON `data` (flat or nested) into typed tensor data, checking every element's type. */
 function jsonToTensorData(type: TensorDType, dims: readonly number[], data: unknown, what: string): TensorData {
   const n = elementCount(dims);
-  const flat = flatten(data, n, what);
-  if (flat.length !== n) throw bad(`${what}: ${flat.length} values, shape [${dims.join(',')}] needs ${n}`);
   if (type === 'string') {
+    const flat = flatten(data, n, what);
+    if (flat.length !== n) throw bad(`${what}: ${flat.length} values, shape [${dims.join(',')}] needs ${n}`);
     if (!flat.every((v) => typeof v === 'string')) throw bad(`${what}: BYTES data must be strings`);
     return flat as string[];
   }
   const arr = DTYPES[type].create(n) as NumericArray;
-  for (let i = 0; i < n; i++) {
-    const v = flat[i];
-    if (type === 'bool') {
-      if (typeof v !== 'boolean' && v !== 0 && v !== 1) throw bad(`${what}: BOOL data must be true/false`);
-      (arr as Uint8Array)[i] = v === true || v === 1 ? 1 : 0;
-    } else if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw bad(`${what}: element ${i} is not a number`);
-    } else if (type === 'int64' || type === 'uint64') {
-      (arr as BigInt64Array)[i] = BigInt(Math.trunc(v));
-    } else if (type === 'float16') {
-      (arr as Uint16Array)[i] = toFloat16Bits(v);
-    } else {
-      (arr as Float32Array)[i] = v;
-    }
-  }
+  const count = fillNumbers(type, data, arr, what);
+  if (count !== n) throw bad(`${what}: ${count} values, shape [${dims.join(',')}] needs ${n}`);
   return arr;
 }
 
@@ -199,26 +238,29 @@ function encodeMessage(json: Record<string, unknown>, binaries: Buffer[]): Encod
 const MAX_JSON_DEPTH = MAX_DATA_DEPTH + 8;
 
 /**
- * True when the JSON text nests objects or arrays deeper than `limit` (strings skipped). Checked
- * before JSON.parse, which spends long on deep nesting: 138 ms for 100,000 levels in 200 KB here,
- * a CPU a client could make the server spend per request. Valid messages cost one pass over their
- * header: 15 ms for a 10 MB JSON request here, against 230 ms to decode it.
+ * One pass over a JSON text's bytes, before JSON.parse: whether it nests objects or arrays deeper
+ * than `limit` (strings skipped; JSON.parse spends long on deep nesting: 138 ms for 100,000 levels
+ * in 200 KB here, a CPU a client could make the server spend per request), and whether it is all
+ * ASCII, which reads as Latin-1: a one-byte string made without UTF-8 decoding (that decoding took
+ * a sixth of a large JSON request's decode time).
  */
-function nestsDeeperThan(body: Uint8Array, end: number, limit: number): boolean {
+function scanJson(body: Uint8Array, end: number, limit: number): 'too deep' | 'ascii' | 'utf8' {
   let depth = 0;
   let inString = false;
+  let high = 0;
   for (let i = 0; i < end; i++) {
     const c = body[i]!;
+    high |= c;
     if (inString) {
-      if (c === 0x5c)
-        i++; // a backslash: the next byte is escaped
+      // A backslash: the next byte is escaped.
+      if (c === 0x5c) high |= body[++i] ?? 0;
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > limit) return true;
+      if (++depth > limit) return 'too deep';
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
-  return false;
+  return high < 0x80 ? 'ascii' : 'utf8';
 }
 
 /** Splits a body into its JSON object and the binary section after it. */
@@ -243,11 +285,11 @@ function splitBody(
  * rest of the body has arrived.
  */
 export function parseJsonHeader(body: Buffer, jsonLen: number): Record<string, unknown> {
-  if (nestsDeeperThan(body, jsonLen, MAX_JSON_DEPTH))
-    throw bad(`the JSON header nests deeper than ${MAX_JSON_DEPTH} levels`);
+  const text = scanJson(body, jsonLen, MAX_JSON_DEPTH);
+  if (text === 'too deep') throw bad(`the JSON header nests deeper than ${MAX_JSON_DEPTH} levels`);
   let json: unknown;
   try {
-    json = JSON.parse(body.toString('utf8', 0, jsonLen));
+    json = JSON.parse(body.toString(text === 'ascii' ? 'latin1' : 'utf8', 0, jsonLen));
   } catch (error) {
     throw bad(`the JSON header is not valid JSON (${firstLine(error)})`);
   }

@@ -86,6 +86,26 @@ test('BAD CALL - malformed messages are refused naming the field', () => {
     ],
     ['{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[1,"a"]}]}', undefined, /element 1 is not a number/],
     [
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[[1],["a"]]}]}',
+      undefined,
+      /element 1 is not a number/,
+    ],
+    [
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[1,2,3]}]}',
+      undefined,
+      /more values than the shape needs \(2\)/,
+    ],
+    [
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[3],"data":[[1],[2]]}]}',
+      undefined,
+      /2 values, shape \[3\] needs 3/,
+    ],
+    [
+      '{"inputs":[{"name":"x","datatype":"INT32","shape":[2],"data":[1,null]}]}',
+      undefined,
+      /element 1 is not a number/,
+    ],
+    [
       '{"inputs":[{"name":"x","datatype":"BOOL","shape":[1],"data":["yes"]}]}',
       undefined,
       /BOOL data must be true\/false/,
@@ -104,6 +124,33 @@ test('BAD CALL - malformed messages are refused naming the field', () => {
       (e: unknown) => e instanceof RtinferError && e.code === 'RTI_ERR_INPUT_DATA' && pattern.test(e.message),
       body,
     );
+  }
+});
+
+test('JSON data decodes the same flat or nested, in ASCII or UTF-8 text', () => {
+  const values = [0.5, -1.25, 3, 1e-7, 65504, 0];
+  const nested = [
+    [values[0], values[1], values[2]],
+    [values[3], values[4], values[5]],
+  ];
+  for (const [datatype, type] of [
+    ['FP32', Float32Array],
+    ['FP64', Float64Array],
+    ['INT32', Int32Array],
+  ] as const) {
+    const expected = Array.from(type.from(values));
+    for (const data of [values, nested]) {
+      // The id's "é" and escaped "\u00e9" take the UTF-8 and the ASCII (Latin-1) readings of the text.
+      for (const id of ['caf\u00e9', 'café']) {
+        const body = Buffer.from(
+          `{"id":"${id}","inputs":[{"name":"x","datatype":"${datatype}","shape":[2,3],"data":${JSON.stringify(data)}}]}`,
+        );
+        const back = decodeInferRequest(body, undefined);
+        assert.equal(back.id, 'café');
+        assert.ok(back.inputs[0]!.data instanceof type, datatype);
+        assert.deepEqual(Array.from(back.inputs[0]!.data as ArrayLike<number>), expected, `${datatype} ${id}`);
+      }
+    }
   }
 });
 
