@@ -164,6 +164,12 @@ export const SERVE_COMMAND: CommandSpec = {
       description: 'open connections at once (default 1024; 503 beyond)',
     },
     {
+      name: 'worker-nice',
+      type: 'string',
+      value: 'N',
+      description: 'nice value of inference worker threads, 0-19 (default 5; the HTTP thread keeps its priority)',
+    },
+    {
       name: 'max-streams',
       type: 'string',
       value: 'N',
@@ -233,6 +239,8 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
     config.maxInflightBytes = parseIntOption('max-inflight-bytes', text('max-inflight-bytes') ?? '', 1024);
   if (text('max-connections') !== undefined)
     config.maxConnections = parseIntOption('max-connections', text('max-connections') ?? '', 1);
+  if (text('worker-nice') !== undefined)
+    config.workerNice = parseIntOption('worker-nice', text('worker-nice') ?? '', 0, 19);
   if (text('max-streams') !== undefined)
     config.maxStreams = parseIntOption('max-streams', text('max-streams') ?? '', 0);
   if (text('request-timeout') !== undefined)

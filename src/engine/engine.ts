@@ -85,6 +85,12 @@ export interface EngineOptions {
    */
   inlineBelowMs?: number;
   /**
+   * Worker layouts only, on Linux: the nice value (1-19) of the worker threads and of onnxruntime's
+   * threads they start, so that under CPU contention the calling thread (a server's HTTP thread,
+   * which admits, refuses and answers) runs first. Default 0: the process's priority.
+   */
+  workerNice?: number;
+  /**
    * Where input copies come from and the buffers workers hand back go. A caller that fills owned
    * inputs (transferInputs) from the same pool gets its buffers back for reuse: the server reads
    * request bodies into them. Default: a pool of the engine's own.
@@ -228,6 +234,9 @@ export class InferenceEngine implements Engine {
     const inlineMs = options.inlineBelowMs ?? 0;
     if (!(inlineMs >= 0) || !Number.isFinite(inlineMs))
       throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid inlineBelowMs ${inlineMs} (expected ms >= 0)`);
+    const nice = options.workerNice ?? 0;
+    if (!Number.isInteger(nice) || nice < 0 || nice > 19)
+      throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid workerNice ${nice} (expected an integer from 0 to 19)`);
     const model = await readModel(options.model);
     const given = options.instances !== undefined || options.threads !== undefined || options.placement !== undefined;
     checkPlacement(options);
@@ -237,7 +246,7 @@ export class InferenceEngine implements Engine {
       ({ started, calibration } = await chooseLayout(
         options.hint,
         cores,
-        (layout) => startPool(layout, model, options.session, clock),
+        (layout) => startPool(layout, model, options.session, clock, nice),
         options.warmupShapes,
         clock,
       ));
@@ -249,6 +258,7 @@ export class InferenceEngine implements Engine {
         model,
         options.session,
         clock,
+        nice,
       );
     }
     const { pool } = started;

@@ -20,6 +20,8 @@ export interface WorkerInit {
   transport?: Transport;
   /** Sizes and spin of the 'shared' transport (benches and tests; the defaults are measured). */
   sharedTuning?: SharedTuning;
+  /** The worker thread's nice value (EngineOptions.workerNice); 0 or absent: the process's. */
+  nice?: number;
   /** Test hook (WorkerPool.failStartsForTesting): die before loading the model. */
   failStartForTesting?: boolean;
 }

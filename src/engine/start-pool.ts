@@ -21,10 +21,11 @@ export async function startPool(
   model: { bytes: Uint8Array; label: string },
   session: Omit<SessionSettings, 'intraOpThreads'> | undefined,
   clock: Clock,
+  nice = 0,
 ): Promise<StartedPool> {
   const supervisor = new Supervisor(layout.instances, clock);
   const settings: SessionSettings = { ...session, intraOpThreads: layout.threads };
-  const init: WorkerInit = { modelBytes: model.bytes, label: model.label, settings };
+  const init: WorkerInit = { modelBytes: model.bytes, label: model.label, settings, ...(nice > 0 ? { nice } : {}) };
   const onCrash = (instance: number): void => supervisor.crashed(instance);
   const pool =
     layout.placement === 'main' ? new MainThreadPool(init, onCrash) : new WorkerPool(layout.instances, init, onCrash);

@@ -14,11 +14,14 @@ import { firstLine, isRtinferError } from '../errors.js';
 import { createSession, type RuntimeSession } from '../runtime/session.js';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.js';
 import { SharedEndpoint } from './shared-channel.js';
+import { lowerThreadPriority } from '../util/thread-priority.js';
 import { fromOrtOutputs, toOrtFeeds, transferList, type WireFeeds } from './tensors.js';
 
 const port = parentPort;
 if (!port) throw new Error('engine/worker must run in a worker thread');
 const init = workerData as WorkerData;
+// Before the session exists, so that onnxruntime's own threads inherit it.
+if (init.nice !== undefined) lowerThreadPriority(init.nice);
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   try {

@@ -39,10 +39,15 @@ export class CodecPool {
   #closed = false;
   #idleTimer: NodeJS.Timeout | undefined;
   readonly #onOffload: ((op: 'decode' | 'encode') => void) | undefined;
+  readonly #nice: number;
 
-  /** `onOffload` counts the messages handed to the worker (a metric). */
-  constructor(onOffload?: (op: 'decode' | 'encode') => void) {
+  /**
+   * `onOffload` counts the messages handed to the worker (a metric); `nice` is the worker thread's
+   * nice value (0: the process's).
+   */
+  constructor(onOffload?: (op: 'decode' | 'encode') => void, nice = 0) {
     this.#onOffload = onOffload;
+    this.#nice = nice;
   }
 
   /**
@@ -105,7 +110,7 @@ export class CodecPool {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    const worker = spawnWorker(import.meta.url, 'codec-worker', null);
+    const worker = spawnWorker(import.meta.url, 'codec-worker', { nice: this.#nice });
     worker.on('message', (m: Reply) => {
       const p = this.#pending.get(m.id);
       if (!p) return;

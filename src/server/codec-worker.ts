@@ -3,10 +3,11 @@
  * HTTP. JSON.parse of a 1.9 MB yolox request took 140–250 ms here, and answering its output as JSON
  * about 200 ms: on the serving thread that froze every other request, health checks included.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { errorData } from '../errors.js';
 import { decodeInferRequest, encodeInferResponse, type V2Tensor } from '../protocol/kserve-v2.js';
 import type { NumericArray } from '../runtime/dtypes.js';
+import { lowerThreadPriority } from '../util/thread-priority.js';
 
 export type CodecRequest =
   | { id: number; op: 'decode'; body: Uint8Array; headerLength: string | undefined }
@@ -22,6 +23,7 @@ export type CodecRequest =
 
 const port = parentPort;
 if (!port) throw new Error('server/codec-worker must run in a worker thread');
+lowerThreadPriority((workerData as { nice?: number } | null)?.nice ?? 0);
 
 function buffersOf(tensors: readonly V2Tensor[]): ArrayBuffer[] {
   const set = new Set<ArrayBuffer>();

@@ -409,6 +409,7 @@ class HttpServer implements RtinferServer, ServerHost {
         // spin (measured at 400 q/s on 2 cores: p50 5.8 → 2.6 ms, CPU 1.8 → 1.1 cores).
         session: { allowSpinning: false, ...c.session },
         bufferPool: this.buffers,
+        workerNice: this.config.workerNice,
         inlineBelowMs: c.inlineBelowMs ?? INLINE_BELOW_MS,
         ...(c.batching !== undefined ? { batching: c.batching } : {}),
         ...(c.maxQueueSize !== undefined ? { maxQueueSize: c.maxQueueSize } : {}),

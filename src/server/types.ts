@@ -75,6 +75,12 @@ export interface ServerConfig {
   maxConnections: number;
   /** Open WebSocket streams at once; beyond, upgrades get a 503. */
   maxStreams: number;
+  /**
+   * Nice value (0-19, Linux) of the inference worker threads; the JSON codec thread runs at
+   * workerNice + 5. The HTTP thread keeps the process's priority, so under CPU contention it goes
+   * on admitting, refusing and answering. 0 keeps every thread at the process's priority.
+   */
+  workerNice: number;
   /** WebSocket ping interval; a stream that misses a pong by the next ping is closed. */
   wsPingIntervalMs: number;
   /**

@@ -225,7 +225,11 @@ export function addV2Routes(host: ServerHost, stats: ModelStatistics): void {
   // Before the model routes: `/v2/models/stats` is the statistics of every model, not a model named "stats".
   addStatsRoutes(host, stats);
   addHealthAndMetadataRoutes(host);
-  const codec = new CodecPool((op) => host.metrics.codecOffloaded.inc({ op }));
+  // Bulk JSON work yields to the inference workers as well as to the HTTP thread.
+  const codec = new CodecPool(
+    (op) => host.metrics.codecOffloaded.inc({ op }),
+    host.config.workerNice > 0 ? Math.min(19, host.config.workerNice + 5) : 0,
+  );
   host.onClose(() => codec.close());
   host.route({
     method: 'POST',

@@ -4,6 +4,7 @@
  * scheduler.test.ts.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { RtinferError } from '../../src/errors.js';
@@ -278,6 +279,8 @@ test('BAD CALL - engine options are validated and a missing model is a clear err
     createEngine({ model: OCR_CLS, batching: { mode: 'fastest' as never } }),
     hasCode('RTI_ERR_ARG_INVALID'),
   );
+  for (const workerNice of [-1, 20, 2.5])
+    await assert.rejects(createEngine({ model: OCR_CLS, workerNice, warmup: false }), /invalid workerNice/);
   const over = await createEngine({ model: OCR_CLS, instances: 2, threads: 4, warmup: false });
   assert.equal(over.config.oversubscribed, true);
   assert.match(over.config.warnings.join(), /oversubscribed: 2 instances × 4 threads/);
@@ -634,6 +637,37 @@ test('inlineBelowMs: a short shape runs on the calling thread once known and war
   }
   await assert.rejects(createEngine({ model: OCR_CLS, inlineBelowMs: -1 }), hasCode('RTI_ERR_ARG_INVALID'));
 });
+
+test(
+  'workerNice: the worker threads and the onnxruntime threads they start run at that nice value; the calling thread keeps its own',
+  {
+    skip: process.platform !== 'linux' && 'thread priorities are set on Linux only',
+  },
+  async () => {
+    const niceOf = (): Map<number, number> => {
+      const out = new Map<number, number>();
+      for (const tid of readdirSync('/proc/self/task')) {
+        // Fields after the parenthesised command name: state is field 3, nice field 19.
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+      }
+      return out;
+    };
+    const before = niceOf();
+    const engine = await createEngine({ model: OCR_CLS, instances: 1, threads: 2, workerNice: 7, warmup: false });
+    try {
+      const threads = [...niceOf()].filter(([tid]) => !before.has(tid));
+      const at7 = threads.filter(([, nice]) => nice === 7).length;
+      // The worker thread and onnxruntime's second intra-op thread, at least.
+      assert.ok(at7 >= 2, `new threads and their nice values: ${JSON.stringify(threads)}`);
+      assert.equal(niceOf().get(process.pid), before.get(process.pid));
+      const out = await engine.infer({ x: new Tensor('float32', new Float32Array(3 * 48 * 192), [1, 3, 48, 192]) });
+      assert.ok(Object.keys(out).length > 0);
+    } finally {
+      await engine.close();
+    }
+  },
+);
 
 test("an instance's first run of a shape is cold and does not teach the latency model; the next ones do", async () => {
   const engine = await createEngine({ model: OCR_CLS, instances: 1, threads: 1, warmupShapes: { x: [1, 3, 48, 192] } });

@@ -152,17 +152,18 @@ test('--log-format json --access-log --grpc-port 0: start-up, access and shutdow
   assert.equal(all.at(-1)?.['msg'], 'stopped');
 });
 
-test('BAD CALL - serve --log-format xml and --grpc-port 70000 are usage errors', async () => {
+test('BAD CALL - serve --log-format xml, --grpc-port 70000 and --worker-nice 20 are usage errors', async () => {
   for (const args of [
     ['--log-format', 'xml'],
     ['--grpc-port', '70000'],
+    ['--worker-nice', '20'],
   ]) {
     const r = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, ...args], { cwd: ROOT });
     let err = '';
     r.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((resolve) => r.on('exit', resolve));
     assert.equal(code, 2, err);
-    assert.match(err, args[0] === '--log-format' ? /log-format.*text.*json/ : /grpc-port/);
+    assert.match(err, args[0] === '--log-format' ? /log-format.*text.*json/ : new RegExp(args[0]!.slice(2)));
     assert.equal(err.trim().split('\n').length, 1, err);
   }
 });

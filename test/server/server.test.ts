@@ -370,6 +370,12 @@ test('close() with requests in flight answers all of them, then refuses new conn
   }
 });
 
+test('inference workers are niced by default (5), the JSON codec 5 more; a config can set any of 0-19', () => {
+  assert.equal(validateConfig({ models: ['a.onnx'] }).workerNice, 5);
+  assert.equal(validateConfig({ models: ['a.onnx'], workerNice: 0 }).workerNice, 0);
+  assert.equal(validateConfig({ models: ['a.onnx'], workerNice: 19 }).workerNice, 19);
+});
+
 test('BAD CALL - configuration errors name the field', () => {
   const cases: Array<[unknown, RegExp]> = [
     [{}, /config models: expected a non-empty list/],
@@ -392,6 +398,7 @@ test('BAD CALL - configuration errors name the field', () => {
     ],
     [{ models: ['a.onnx'], allowedHosts: [''] }, /config allowedHosts: expected a list of non-empty strings/],
     [{ models: ['a.onnx'], maxStreams: -1 }, /config maxStreams: expected an integer from 0/],
+    [{ models: ['a.onnx'], workerNice: 20 }, /config workerNice: expected an integer from 0 to 19/],
   ];
   for (const [raw, pattern] of cases)
     assert.throws(
