@@ -44,6 +44,7 @@
  *
  *   npm run bench:soak                 # at most about 5 minutes
  *   npm run bench:soak -- --seconds 24 # smoke run
+ *   npm run bench:soak -- --server-flags="--worker-nice 0"   # the same soak with another server setting
  */
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -102,13 +103,19 @@ const MEMORY_SERIES =
   /^rtinfer_process_(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes) /;
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '120' }, 'json-share': { type: 'string', default: '40' } },
+  options: {
+    seconds: { type: 'string', default: '120' },
+    'json-share': { type: 'string', default: '40' },
+    'server-flags': { type: 'string', default: '' },
+  },
 });
+/** More `rtinfer serve` flags (`--server-flags="--worker-nice 0"`): to see what one setting does to the soak. */
+const SERVER_FLAGS = (args['server-flags'] ?? '').split(/\s+/).filter(Boolean);
 const totalS = Number(args.seconds);
 const jsonShare = Number(args['json-share']) / 100;
 if (!(totalS >= 4) || !(jsonShare >= 0 && jsonShare <= 0.85)) {
   console.error(
-    'bench/soak: --seconds N (total soak, A and B blocks together; N >= 4, default 120) --json-share PCT (valid JSON requests, 0-85, default 40; the rest of the valid 85 % is binary)',
+    'bench/soak: --seconds N (total soak, A and B blocks together; N >= 4, default 120) --json-share PCT (valid JSON requests, 0-85, default 40; the rest of the valid 85 % is binary) --server-flags="FLAGS" (more rtinfer serve flags)',
   );
   process.exit(2);
 }
@@ -240,6 +247,7 @@ try {
     String(MAX_BODY),
     '--health-port',
     '0',
+    ...SERVER_FLAGS,
   ]);
   const srv = server;
   const rss = new RssSampler(srv.pid, 200);
@@ -253,7 +261,7 @@ try {
     `bench/soak · ${NAME} 1x3x416x416 · ${os.cpus()[0]?.model.trim()} · ${os.cpus().length} cores · Node ${process.version}`,
   );
   console.log(
-    `server: rtinfer serve (pid ${srv.pid}) --threads ${THREADS} (${INSTANCES} instance) --max-body ${MAX_BODY} · maxInflightBytes ${MAX_INFLIGHT} (${mb(MAX_INFLIGHT)} MB, default) · maxStreams ${SERVER_DEFAULTS.maxStreams} · client: node:http, keep-alive, ${MAX_SOCKETS} sockets, timeout ${CLIENT_TIMEOUT_MS / 1000} s from the scheduled send`,
+    `server: rtinfer serve (pid ${srv.pid}) --threads ${THREADS} (${INSTANCES} instance) --max-body ${MAX_BODY}${SERVER_FLAGS.length ? ` ${SERVER_FLAGS.join(' ')}` : ''} · maxInflightBytes ${MAX_INFLIGHT} (${mb(MAX_INFLIGHT)} MB, default) · maxStreams ${SERVER_DEFAULTS.maxStreams} · client: node:http, keep-alive, ${MAX_SOCKETS} sockets, timeout ${CLIENT_TIMEOUT_MS / 1000} s from the scheduled send`,
   );
 
   // ---- 1. capacity ----

@@ -12,9 +12,9 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { firstLine, isRtinferError } from '../errors.js';
 import { createSession, type RuntimeSession } from '../runtime/session.js';
+import { lowerThreadPriority } from '../util/thread-priority.js';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.js';
 import { SharedEndpoint } from './shared-channel.js';
-import { lowerThreadPriority } from '../util/thread-priority.js';
 import { fromOrtOutputs, toOrtFeeds, transferList, type WireFeeds } from './tensors.js';
 
 const port = parentPort;
