@@ -225,6 +225,26 @@ describe('Scheduler with an extra instance of another speed', () => {
     assert.equal(h.scheduler.queueDepth, 0);
   });
 
+  it('chooses by the fastest recent runs on an idle engine, and by the p75s once anything else is in flight', () => {
+    // The calling thread's p75 still holds its cold warm-up (1.6 ms), its fastest run is 0.8; a
+    // worker reads 1.0 on both.
+    const stale: ExtraInstance = {
+      estimate: (_shape, _rows, _workers, level) => (level === 'fastest' ? 0.8 : 1.6),
+      lastObservedAt: () => 0,
+    };
+    const h = harness({ mode: 'none', instances: 1, extra: stale });
+    for (let i = 0; i < 8; i++) h.latency.for('x').observe(1, 1, 0);
+    h.submit('a'); // idle: 0.8 against 1.0, the calling thread
+    h.submit('b'); // 'a' runs: by p75, the free worker (1.0) before the calling thread (0.8 + 1.6)
+    assert.deepEqual(
+      h.dispatches.map((d) => [d.instance, d.items]),
+      [
+        [1, ['a']],
+        [0, ['b']],
+      ],
+    );
+  });
+
   it('answers a request whose typical run would end past its deadline when it is about to start, instead of running it', () => {
     const h = harness({ mode: 'none', instances: 1, extra: fast });
     h.latency.for('x').observe(1, 3, 0);
