@@ -9,7 +9,8 @@
  *      rotating (A B C, C B A, ...) so drift hits all alike; client-measured round trip p50/p99 and
  *      its overhead over bare inference (round trip p50 − bare p50), and the load generator's own
  *      CPU per round trip (both clients speak their protocol on a raw socket: on a shared machine a
- *      client's CPU is part of its round trip). Answers are decoded, as a client would.
+ *      client's CPU is part of its round trip), and the server's (/proc, all its threads, in 10 ms
+ *      ticks summed over the blocks). Answers are decoded, as a client would.
  *   2. Goodput within a deadline: a closed loop of CONCURRENCY clients per protocol, blocks of
  *      LOAD_MS rotating the same way, deadline 4 × bare p50 sent as the v2 `timeout`: answers 200
  *      within the deadline per second.
@@ -27,7 +28,7 @@ import type { HttpTarget } from '../src/loadgen/http-target.js';
 import { createSession, readModel } from '../src/runtime/session.js';
 import { Tensor } from 'onnxruntime-node';
 import { quantile } from './support/quantile.js';
-import { startAnnounced, stopAll } from './support/server-proc.js';
+import { procCpuSeconds, startAnnounced, stopAll } from './support/server-proc.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const MODELS = [
@@ -149,9 +150,12 @@ async function main(): Promise<void> {
       // The load generator's own CPU per round trip (this process, all threads): it is part of each
       // round trip on a shared machine (both clients are raw sockets: HTTP/2 in h2-connection.ts, HTTP/1.1 in http-client.ts).
       const clientCpuMs: Record<Proto, number> = { 'grpc raw': 0, 'REST binary': 0, 'REST JSON': 0 };
+      // The server's CPU per round trip (its process, all threads: HTTP thread, workers, GC helpers).
+      const serverCpuMs: Record<Proto, number> = { 'grpc raw': 0, 'REST binary': 0, 'REST JSON': 0 };
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of order(r)) {
           const cpu = process.cpuUsage();
+          const serverCpu = procCpuSeconds(server.pid);
           // JSON round trips of a large output take seconds on this machine: fewer of them.
           for (let i = 0; i < (p === 'REST JSON' ? Math.max(5, BLOCK / 4) : BLOCK); i++) {
             const t = performance.now();
@@ -160,6 +164,7 @@ async function main(): Promise<void> {
           }
           const used = process.cpuUsage(cpu);
           clientCpuMs[p] += (used.user + used.system) / 1000;
+          serverCpuMs[p] += (procCpuSeconds(server.pid) - serverCpu) * 1000;
         }
       }
       const good: Record<Proto, { ok: number; late: number; refused: number; ms: number }> = {
@@ -189,7 +194,9 @@ async function main(): Promise<void> {
         }
       }
       for (const t of [...Object.values(targets), ...Object.values(timed)]) t.close();
-      console.log('protocol       rtt p50 ms  rtt p99 ms  overhead p50 ms  goodput/s  late  refused  client cpu ms');
+      console.log(
+        'protocol       rtt p50 ms  rtt p99 ms  overhead p50 ms  goodput/s  late  refused  client cpu ms  server cpu ms',
+      );
       const overhead: Record<string, number> = {};
       for (const p of PROTOS) {
         const s = rtt[p].sort((a, b) => a - b);
@@ -199,7 +206,7 @@ async function main(): Promise<void> {
         console.log(
           `${p.padEnd(13)}  ${f2(p50).padStart(10)}  ${f2(quantile(s, 0.99)).padStart(10)}  ${f2(p50 - bare).padStart(15)}` +
             `  ${(g.ok / (g.ms / 1000)).toFixed(1).padStart(9)}  ${String(g.late).padStart(4)}` +
-            `  ${String(g.refused).padStart(7)}  ${f2(clientCpuMs[p] / s.length).padStart(13)}`,
+            `  ${String(g.refused).padStart(7)}  ${f2(clientCpuMs[p] / s.length).padStart(13)}  ${f2(serverCpuMs[p] / s.length).padStart(13)}`,
         );
       }
       const ratio = overhead['grpc raw']! / overhead['REST binary']!;
