@@ -257,7 +257,9 @@ export class H2Connection {
         trailers: s.trailers,
         body: s.parts.length === 1 ? s.parts[0]! : Buffer.concat(s.parts, s.have),
       });
-    if (this.#gone && this.#streams.size === 0) this.#sock.end();
+    // Gone and idle: closed outright (a server that sent GOAWAY need not close its side, and a
+    // half-closed socket would hold the process and the server's close open).
+    if (this.#gone && this.#streams.size === 0) this.#sock.destroy();
   }
 
   #onData(chunk: Buffer): void {
@@ -376,7 +378,7 @@ export class H2Connection {
         this.#gone = true;
         const error = new Error(`the server went away (HTTP/2 error ${p.readUInt32BE(4)})`);
         for (const s of [...this.#streams.values()]) if (s.id > last) this.#end(s, error);
-        if (this.#streams.size === 0) this.#sock.end();
+        if (this.#streams.size === 0) this.#sock.destroy();
         return;
       }
       case WINDOW_UPDATE: {

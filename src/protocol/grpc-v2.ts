@@ -411,3 +411,9 @@ export function toGrpcTensors(
     raw: useRaw ? tensors.map((t) => tensorToBytes(t)) : [],
   };
 }
+
+/** A ModelInferRequest from its message's bytes (no frame prefix), raw contents aligned in place, as the service decodes it. */
+export function decodeInferRequest(message: Buffer): GrpcInferRequest {
+  const infer = grpcServiceDefinition()['ModelInfer'] as grpc.MethodDefinition<GrpcInferRequest, GrpcInferResponse>;
+  return infer.requestDeserialize(message);
+}

@@ -12,12 +12,14 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
+import type http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
 import { MessageDecoder } from '../protocol/grpc-frames.js';
 import {
   framedResponse,
   fromGrpcParameters,
+  decodeInferRequest,
   fromGrpcTensors,
   GRPC_SERVICE,
   grpcServiceDefinition,
@@ -57,6 +59,19 @@ export function grpcCodeFor(httpStatus: number): grpc.status {
 function statusFor(code: grpc.status): number {
   return STATUS_TO_CODE.find(([, c]) => c === code)?.[0] ?? 500;
 }
+
+/** A ModelInfer's answer: the response and its Server-Timing, or a refusal. */
+type InferAnswer =
+  | { ok: true; response: GrpcInferResponse; serverTiming: string }
+  | { ok: false; code: grpc.status; message: string; retry: boolean };
+
+/** The response headers grpc-js sends (the encodings it can read, should a client compress). */
+const RESPONSE_HEADERS = {
+  ':status': 200,
+  'content-type': 'application/grpc+proto',
+  'grpc-accept-encoding': 'identity,deflate,gzip',
+  'grpc-encoding': 'identity',
+} as const;
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
@@ -143,6 +158,7 @@ export class GrpcEndpoint {
           );
         this.#port = bound;
         openConnectionWindows(this.#server);
+        takeInferStreams(this.#server, (stream, headers) => this.#inferStream(stream, headers));
         resolve(bound);
       });
     });
@@ -207,27 +223,142 @@ export class GrpcEndpoint {
     };
   }
 
+  /** ModelInfer through grpc-js (calls the direct path leaves to it: compressed messages, odd headers). */
   async #infer(
     call: grpc.ServerUnaryCall<GrpcInferRequest, GrpcInferResponse>,
     callback: grpc.sendUnaryData<GrpcInferResponse>,
   ): Promise<void> {
-    const host = this.#host;
     const receivedAt = performance.now();
     const controller = new AbortController();
     // grpc-js reports 'cancelled' for calls already answered too: only a call still running is aborted
     // (an error object per call costs its stack trace).
     let answered = false;
     call.once('cancelled', () => {
-      if (!answered) controller.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call'));
+      if (!answered) controller.abort(cancelled());
     });
+    const given = call.metadata.get('authorization')[0];
+    const answer = await this.#answer(
+      () => call.request,
+      typeof given === 'string' ? given : undefined,
+      receivedAt,
+      receivedAt,
+      transportDeadline(call, receivedAt),
+      controller.signal,
+    );
+    answered = true;
+    if (answer.ok) {
+      const trailer = new grpc.Metadata();
+      trailer.set('server-timing', answer.serverTiming);
+      callback(null, answer.response, trailer);
+    } else {
+      const metadata = new grpc.Metadata();
+      if (answer.retry) metadata.set('retry-after', '1');
+      callback({ code: answer.code, details: answer.message, metadata });
+    }
+  }
+
+  /**
+   * ModelInfer answered on the HTTP/2 stream itself (takeInferStreams): the same checks, inference
+   * and answers as through grpc-js, without grpc-js's per-call machinery (its intercepting calls,
+   * metadata objects, listener closures, a deadline timer and an event emitter per call: ~60 us of
+   * the HTTP thread's CPU per call in a profile of the PP-OCR classifier). Returns false, touching
+   * nothing, for a call it leaves to grpc-js: not a POST of plain application/grpc, a compressed
+   * encoding, a grpc-timeout it cannot read.
+   */
+  #inferStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean {
+    if (headers[':method'] !== 'POST') return false;
+    const type = headers['content-type'];
+    if (type !== 'application/grpc' && type !== 'application/grpc+proto') return false;
+    const encoding = headers['grpc-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') return false;
+    const timeout = headers['grpc-timeout'];
+    const transportDeadlineMs = timeout === undefined ? undefined : grpcTimeoutMs(timeout);
+    if (transportDeadlineMs === null) return false;
+    // Counted from the headers' arrival, as REST counts from the first byte.
+    const receivedAt = performance.now();
+    const controller = new AbortController();
+    let answered = false;
+    // A reset or broken stream: 'close' follows, which cancels a call still running.
+    stream.on('error', () => {});
+    stream.once('close', () => {
+      if (!answered) controller.abort(cancelled());
+    });
+    /** A call refused before it ran: answered at once; the stream is no longer read (flow control holds the client). */
+    const refuse = (code: grpc.status, text: string): void => {
+      if (answered) return;
+      answered = true;
+      stream.removeAllListeners('data');
+      stream.pause();
+      this.#recordInfer(undefined, statusFor(code), performance.now() - receivedAt, undefined);
+      sendAnswer(stream, { ok: false, code, message: text, retry: false });
+    };
+    const decoder = new MessageDecoder(this.#host.config.maxBodyBytes, RAW_INPUT_FIELD);
+    let message: Buffer | undefined;
+    stream.on('data', (chunk: Buffer) => {
+      let done: Buffer[];
+      try {
+        done = decoder.write(chunk);
+      } catch (error) {
+        return refuse(grpc.status.RESOURCE_EXHAUSTED, (error as Error).message);
+      }
+      for (const m of done) {
+        if (message !== undefined)
+          return refuse(grpc.status.UNIMPLEMENTED, `Received a second request message for unary method ${INFER_PATH}`);
+        message = m;
+      }
+    });
+    stream.once('end', () => {
+      if (answered) return;
+      if (message === undefined)
+        return refuse(grpc.status.UNIMPLEMENTED, `Received no request message for unary method ${INFER_PATH}`);
+      if (message[0] !== 0)
+        return refuse(grpc.status.INTERNAL, 'Received compressed message but "grpc-encoding" header was identity');
+      const framed = message;
+      const auth = headers['authorization'];
+      void this.#answer(
+        () => decodeRequest(framed.subarray(5)),
+        typeof auth === 'string' ? auth : undefined,
+        receivedAt,
+        performance.now(),
+        transportDeadlineMs,
+        controller.signal,
+      )
+        .then((answer) => {
+          answered = true;
+          sendAnswer(stream, answer);
+        })
+        .catch((error: unknown) => {
+          // #answer never throws; a write to a stream that went away might.
+          this.#log(error);
+          if (!stream.destroyed) stream.destroy();
+        });
+    });
+    return true;
+  }
+
+  /**
+   * One ModelInfer, whichever way it came: checks, the body budget, inference, and the call in the
+   * statistics, metrics and access log; never throws (a refusal is an answer).
+   */
+  async #answer(
+    request: () => GrpcInferRequest,
+    authorization: string | undefined,
+    receivedAt: number,
+    bodyAt: number,
+    transportDeadlineMs: number | undefined,
+    signal: AbortSignal,
+  ): Promise<InferAnswer> {
+    const host = this.#host;
     let model: ReturnType<ServerHost['readyModel']> | undefined;
     let reserved = 0;
     let status = 200;
     let timing: Array<[string, number]> | undefined;
     try {
       if (host.closing) throw new HttpError(503, 'the server is shutting down');
-      if (!this.#authorized(call.metadata)) throw unauthenticated();
-      const req = call.request;
+      const token = host.config.token;
+      if (token !== undefined && !(authorization !== undefined && sameBearer(authorization, token)))
+        throw unauthenticated();
+      const req = request();
       model = host.readyModel(req.model_name, req.model_version || undefined);
       reserved = messageBytes(req);
       if (!host.bodyBudget.tryReserve(reserved)) {
@@ -238,7 +369,6 @@ export class GrpcEndpoint {
         );
       }
       const inputs = fromGrpcTensors(req.inputs, req.raw_input_contents, 'inputs');
-      const transportDeadlineMs = transportDeadline(call, receivedAt);
       const outcome = await runInference(host, {
         model,
         inputs,
@@ -246,32 +376,35 @@ export class GrpcEndpoint {
         parameters: fromGrpcParameters(req.parameters),
         ...(transportDeadlineMs !== undefined ? { transportDeadlineMs } : {}),
         receivedAt,
-        bodyAt: receivedAt,
-        signal: controller.signal,
+        bodyAt,
+        signal,
       });
       const out = toGrpcTensors(outcome.tensors, req.raw_input_contents.length > 0 || req.inputs.length === 0);
       const sentAt = performance.now();
       refuseIfLate(outcome, receivedAt, sentAt);
-      recordSuccess(host, model, outcome, receivedAt, receivedAt, sentAt);
-      const trailer = new grpc.Metadata();
-      timing = timingStages(outcome, receivedAt, receivedAt, sentAt);
-      trailer.set('server-timing', serverTimingHeader(timing));
-      answered = true;
-      callback(
-        null,
-        {
+      recordSuccess(host, model, outcome, receivedAt, bodyAt, sentAt);
+      timing = timingStages(outcome, receivedAt, bodyAt, sentAt);
+      return {
+        ok: true,
+        response: {
           model_name: model.config.name,
           model_version: model.config.version,
           id: req.id,
           outputs: out.tensors,
           raw_output_contents: out.raw,
         },
-        trailer,
-      );
+        serverTiming: serverTimingHeader(timing),
+      };
     } catch (error) {
-      answered = true;
       if (model) host.stats.fail(model.config.name, model.config.version, performance.now() - receivedAt);
-      status = statusFor(this.#fail(callback, error));
+      const answer = errorAnswer(error, this.#log);
+      status = answer.status;
+      return {
+        ok: false,
+        code: grpcCodeFor(answer.status),
+        message: answer.message,
+        retry: answer.status === 429 || answer.status === 503,
+      };
     } finally {
       host.bodyBudget.release(reserved);
       this.#recordInfer(model?.config.name, status, performance.now() - receivedAt, timing);
@@ -396,6 +529,85 @@ export function openConnectionWindows(server: grpc.Server): void {
       }
     });
   }
+}
+
+type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void;
+
+/**
+ * After bind: ModelInfer's streams go to `direct` first; the streams it declines, and every other
+ * method's, to grpc-js's own handler as before. A grpc-js whose servers are not where 1.14 keeps
+ * them answers everything itself.
+ */
+export function takeInferStreams(
+  server: grpc.Server,
+  direct: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean,
+): void {
+  const internals = server as unknown as GrpcServerInternals & {
+    onStreamOpened?: (stream: http2.ServerHttp2Stream) => void;
+  };
+  const servers = internals.http2Servers;
+  if (!(servers instanceof Map)) return;
+  for (const h2 of servers.keys() as unknown as IterableIterator<http2.Http2Server>) {
+    const theirs = h2.listeners('stream') as StreamListener[];
+    if (theirs.length === 0) continue;
+    h2.removeAllListeners('stream');
+    h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
+      if (headers[':path'] === INFER_PATH && direct(stream, headers)) {
+        // grpc-js's count of a session's open streams (its idle timeout), as its own handler keeps it.
+        internals.onStreamOpened?.call(server, stream);
+        return;
+      }
+      for (const listener of theirs) listener.call(h2, stream, headers, flags);
+    });
+  }
+}
+
+/** An answer on a ModelInfer stream: the message then trailers with the status, or a trailers-only refusal. */
+function sendAnswer(stream: http2.ServerHttp2Stream, answer: InferAnswer): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  if (answer.ok) {
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    const serverTiming = answer.serverTiming;
+    stream.once('wantTrailers', () =>
+      stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'OK', 'server-timing': serverTiming }),
+    );
+    stream.end(framedResponse(answer.response));
+    return;
+  }
+  stream.respond(
+    {
+      ...RESPONSE_HEADERS,
+      'grpc-status': String(answer.code),
+      'grpc-message': encodeURI(answer.message),
+      ...(answer.retry ? { 'retry-after': '1' } : {}),
+    },
+    { endStream: true },
+  );
+}
+
+/** gRPC's timeout header (an integer of up to 8 digits and a unit) in ms; null for one that is not. */
+export function grpcTimeoutMs(value: string | string[]): number | null {
+  const m = typeof value === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(value.trim()) : null;
+  if (!m) return null;
+  return Number(m[1]) * TIMEOUT_UNITS[m[2] as keyof typeof TIMEOUT_UNITS];
+}
+
+const TIMEOUT_UNITS = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000_001 };
+
+/** A ModelInferRequest from its bytes; bytes that are not one are the client's error (INVALID_ARGUMENT). */
+function decodeRequest(message: Buffer): GrpcInferRequest {
+  try {
+    return decodeInferRequest(message);
+  } catch (error) {
+    throw new HttpError(
+      400,
+      `the ModelInfer message cannot be decoded: ${String((error as Error).message).split('\n')[0]}`,
+    );
+  }
+}
+
+function cancelled(): RtinferError {
+  return new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call');
 }
 
 /** The call's gRPC deadline as ms after its arrival, or undefined for none (the request's own timeout still wins). */

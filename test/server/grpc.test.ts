@@ -415,3 +415,86 @@ test('BAD CALL - property: arbitrary ModelInfer requests and raw gRPC bytes get 
   }
   assert.deepEqual(await rpc(client, 'ServerLive')({}), { live: true });
 });
+
+test('ModelInfer answered on the stream and through grpc-js alike: a gzip-compressed call, no message, two messages, an unreadable grpc-timeout', async () => {
+  const data = pixels();
+  const req = {
+    model_name: CLS,
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }],
+    raw_input_contents: [Buffer.from(data.buffer)],
+  };
+  const plain = await rpc(client, 'ModelInfer')(req);
+  // A compressed call is grpc-js's to decompress: the same answer.
+  const gzipClient = new (
+    client.constructor as new (a: string, c: grpc.ChannelCredentials, o: object) => typeof client
+  )(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure(), {
+    'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip,
+  });
+  try {
+    const zipped = await rpc(gzipClient, 'ModelInfer')(req);
+    assert.deepEqual(zipped.raw_output_contents, plain.raw_output_contents);
+  } finally {
+    gzipClient.close();
+  }
+  // Raw HTTP/2 calls: the status each gets, and the message and trailers of a good one.
+  const path = '/inference.GRPCInferenceService/ModelInfer';
+  const session = http2.connect(`http://127.0.0.1:${server.grpcPort}`);
+  const call = (
+    body: Buffer,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: string; message?: string; body: Buffer; timing?: string }> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({
+        ':method': 'POST',
+        ':path': path,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        ...headers,
+      });
+      const chunks: Buffer[] = [];
+      let head: http2.IncomingHttpHeaders = {};
+      s.on('response', (h) => (head = h));
+      s.on('data', (c: Buffer) => chunks.push(c));
+      s.on('trailers', (t) => (head = { ...head, ...t }));
+      s.on('error', reject);
+      s.on('close', () =>
+        resolve({
+          status: String(head['grpc-status']),
+          message: head['grpc-message'] as string | undefined,
+          body: Buffer.concat(chunks),
+          timing: head['server-timing'] as string | undefined,
+        }),
+      );
+      s.end(body);
+    });
+  const frame = (m: Buffer): Buffer => {
+    const prefix = Buffer.alloc(5); // not compressed, then the length
+    prefix.writeUInt32BE(m.length, 1);
+    return Buffer.concat([prefix, m]);
+  };
+  try {
+    const infer = (
+      grpc.loadPackageDefinition(
+        protoLoader.fromJSON(GRPC_PREDICT_V2 as Parameters<typeof protoLoader.fromJSON>[0], OPTIONS),
+      ) as Msg
+    ).inference.GRPCInferenceService.service.ModelInfer;
+    const message = infer.requestSerialize(req) as Buffer;
+    const good = await call(frame(message), { 'grpc-timeout': '5S' });
+    assert.equal(good.status, '0');
+    assert.match(good.timing ?? '', /inference;dur=/);
+    assert.deepEqual(infer.responseDeserialize(good.body.subarray(5)).raw_output_contents, plain.raw_output_contents);
+    assert.equal((await call(Buffer.alloc(0))).status, String(grpc.status.UNIMPLEMENTED));
+    assert.equal(
+      (await call(Buffer.concat([frame(message), frame(message)]))).status,
+      String(grpc.status.UNIMPLEMENTED),
+    );
+    const undecodable = await call(frame(Buffer.from([0xff, 0xff, 0xff])));
+    assert.equal(undecodable.status, String(grpc.status.INVALID_ARGUMENT));
+    assert.match(decodeURI(undecodable.message ?? ''), /cannot be decoded/);
+    // A timeout header that is not one is grpc-js's to refuse.
+    assert.equal((await call(frame(message), { 'grpc-timeout': 'soon' })).status, String(grpc.status.INTERNAL));
+  } finally {
+    session.close();
+  }
+  assert.deepEqual(await rpc(client, 'ServerLive')({}), { live: true });
+});
