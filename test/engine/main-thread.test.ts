@@ -129,3 +129,22 @@ test('placement main: a request waiting for its batch keeps the process alive un
   });
   assert.equal(stdout.trim(), 'answered 1x2');
 });
+
+test('back-to-back runs on the calling thread let the event loop turn between them: what an answer queued for the next turn goes first', async () => {
+  const engine = await createEngine({
+    model: OCR_CLS,
+    placement: 'main',
+    threads: 1,
+    warmupShapes: { x: [1, 3, 48, 192] },
+  });
+  try {
+    const order: string[] = [];
+    // As node:http2 sends a gRPC answer's trailers: from an immediate queued once the answer is out.
+    const first = engine.infer({ x: clsInput() }).then(() => setImmediate(() => order.push('turn')));
+    const second = engine.infer({ x: clsInput() }).then(() => order.push('second'));
+    await Promise.all([first, second]);
+    assert.deepEqual(order, ['turn', 'second']);
+  } finally {
+    await engine.close();
+  }
+});
