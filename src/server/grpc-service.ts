@@ -180,10 +180,10 @@ export class GrpcEndpoint {
     if ((await Promise.race([graceful, bound])) === 'late') this.#server.forceShutdown();
   }
 
-  #authorized(metadata: grpc.Metadata): boolean {
+  /** The token check on an `authorization` value (metadata's first, or the stream's header). */
+  #authorized(given: unknown): boolean {
     const token = this.#host.config.token;
     if (token === undefined) return true;
-    const given = metadata.get('authorization')[0];
     return typeof given === 'string' && sameBearer(given, token);
   }
 
@@ -202,7 +202,7 @@ export class GrpcEndpoint {
       void (async () => {
         let code: grpc.status = grpc.status.OK;
         try {
-          if (needsToken && !this.#authorized(call.metadata)) throw unauthenticated();
+          if (needsToken && !this.#authorized(call.metadata.get('authorization')[0])) throw unauthenticated();
           callback(null, await run(call.request));
         } catch (error) {
           code = this.#fail(callback, error);
@@ -236,10 +236,9 @@ export class GrpcEndpoint {
     call.once('cancelled', () => {
       if (!answered) controller.abort(cancelled());
     });
-    const given = call.metadata.get('authorization')[0];
     const answer = await this.#answer(
       () => call.request,
-      typeof given === 'string' ? given : undefined,
+      call.metadata.get('authorization')[0],
       receivedAt,
       receivedAt,
       transportDeadline(call, receivedAt),
@@ -279,7 +278,7 @@ export class GrpcEndpoint {
     const controller = new AbortController();
     let answered = false;
     // A reset or broken stream: 'close' follows, which cancels a call still running.
-    stream.on('error', () => {});
+    stream.on('error', ignore);
     stream.once('close', () => {
       if (!answered) controller.abort(cancelled());
     });
@@ -314,10 +313,9 @@ export class GrpcEndpoint {
       if (message[0] !== 0)
         return refuse(grpc.status.INTERNAL, 'Received compressed message but "grpc-encoding" header was identity');
       const framed = message;
-      const auth = headers['authorization'];
       void this.#answer(
         () => decodeRequest(framed.subarray(5)),
-        typeof auth === 'string' ? auth : undefined,
+        headers['authorization'],
         receivedAt,
         performance.now(),
         transportDeadlineMs,
@@ -342,7 +340,7 @@ export class GrpcEndpoint {
    */
   async #answer(
     request: () => GrpcInferRequest,
-    authorization: string | undefined,
+    authorization: unknown,
     receivedAt: number,
     bodyAt: number,
     transportDeadlineMs: number | undefined,
@@ -355,9 +353,7 @@ export class GrpcEndpoint {
     let timing: Array<[string, number]> | undefined;
     try {
       if (host.closing) throw new HttpError(503, 'the server is shutting down');
-      const token = host.config.token;
-      if (token !== undefined && !(authorization !== undefined && sameBearer(authorization, token)))
-        throw unauthenticated();
+      if (!this.#authorized(authorization)) throw unauthenticated();
       const req = request();
       model = host.readyModel(req.model_name, req.model_version || undefined);
       reserved = messageBytes(req);
@@ -605,6 +601,9 @@ function decodeRequest(message: Buffer): GrpcInferRequest {
     );
   }
 }
+
+/** An error that needs no handling beyond the 'close' that follows it. */
+function ignore(): void {}
 
 function cancelled(): RtinferError {
   return new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call');

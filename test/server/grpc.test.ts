@@ -416,7 +416,7 @@ test('BAD CALL - property: arbitrary ModelInfer requests and raw gRPC bytes get 
   assert.deepEqual(await rpc(client, 'ServerLive')({}), { live: true });
 });
 
-test('ModelInfer answered on the stream and through grpc-js alike: a gzip-compressed call, no message, two messages, an unreadable grpc-timeout', async () => {
+test('ModelInfer answered on the stream and through grpc-js alike: a gzip-compressed call, no message, two messages, a compressed flag without an encoding, an undecodable message, an unreadable grpc-timeout', async () => {
   const data = pixels();
   const req = {
     model_name: CLS,
@@ -488,6 +488,11 @@ test('ModelInfer answered on the stream and through grpc-js alike: a gzip-compre
       (await call(Buffer.concat([frame(message), frame(message)]))).status,
       String(grpc.status.UNIMPLEMENTED),
     );
+    const flagged = frame(message);
+    flagged[0] = 1; // "compressed", though the call names no encoding
+    const compressed = await call(flagged);
+    assert.equal(compressed.status, String(grpc.status.INTERNAL));
+    assert.match(decodeURI(compressed.message ?? ''), /compressed message/);
     const undecodable = await call(frame(Buffer.from([0xff, 0xff, 0xff])));
     assert.equal(undecodable.status, String(grpc.status.INVALID_ARGUMENT));
     assert.match(decodeURI(undecodable.message ?? ''), /cannot be decoded/);
