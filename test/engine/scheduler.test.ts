@@ -4,6 +4,7 @@ import { RtinferError, type ErrorCode, type ErrorKind } from '../../src/errors.j
 import { LatencyModels } from '../../src/engine/latency-model.js';
 import {
   Scheduler,
+  PROBE_STREAK,
   TRIAL_INTERVAL_MS,
   type BatchMode,
   type ExtraInstance,
@@ -203,6 +204,45 @@ describe('Scheduler with an extra instance of another speed', () => {
       [
         [0, ['a']],
         [1, ['b']],
+      ],
+    );
+  });
+
+  it('after probing the calling thread at idle, gives it the next idle requests too, so that it is judged warm', () => {
+    // The calling thread's session read cold (1.6 ms, fastest) and has not learned for a second; a
+    // worker reads 1.0. A probe alone would run there once a second, as cold each time.
+    let learnedAt = 0;
+    const cold: ExtraInstance = { estimate: () => 1.6, lastObservedAt: () => learnedAt };
+    const h = harness({ mode: 'none', instances: 1, extra: cold });
+    h.latency.for('x').observe(1, 1, 0);
+    h.clock.advance(TRIAL_INTERVAL_MS);
+    // Idle, one at a time: the probe, then its streak, all on the calling thread and all trials.
+    for (let i = 0; i <= PROBE_STREAK; i++) {
+      const r = h.submit(`s${i}`);
+      assert.equal(r.trial, true, `s${i} may start the calling thread's estimate over`);
+      h.clock.advance(0.1);
+      learnedAt = h.clock.now();
+      h.scheduler.complete(1);
+    }
+    h.submit('after'); // the streak is spent: by prediction, the worker
+    h.scheduler.complete(0);
+    assert.deepEqual(
+      h.dispatches.map((d) => d.instance),
+      [...Array.from({ length: PROBE_STREAK + 1 }, () => 1), 0],
+    );
+    // A second later, another probe; a request while another is in flight ends its streak.
+    h.clock.advance(TRIAL_INTERVAL_MS + 1);
+    h.submit('probe');
+    h.submit('busy'); // not idle: by prediction (the worker), and the streak is dropped
+    h.scheduler.complete(1);
+    h.scheduler.complete(0);
+    h.submit('idle again');
+    assert.deepEqual(
+      h.dispatches.slice(PROBE_STREAK + 2).map((d) => [d.instance, d.items]),
+      [
+        [1, ['probe']],
+        [0, ['busy']],
+        [0, ['idle again']],
       ],
     );
   });
