@@ -24,8 +24,8 @@
  *    is 4 × the faster of the two p50s.
  * 2. Peak of the naive server: closed loop with 1 and with 4 outstanding requests, ~3 s each; peak =
  *    the larger throughput of 200s. The load rates are 50, 100, 150, 200 and 300 % of it.
- * 3. Idle round trip: one request at a time, interleaved (ABC..CBA rounds): bare (both thread
- *    counts), null, rtinfer, rt-tp, naive. These requests carry no deadline: the deadline is close
+ * 3. Idle round trip: one request at a time, interleaved (ABC..CBA rounds) after each target has
+ *    run 2 s one at a time unmeasured: bare (both thread counts), null, rtinfer, rt-tp, naive. These requests carry no deadline: the deadline is close
  *    to rtinfer's own per-request cost on a small model, and a refused request has no round trip
  *    to measure (the load at 50 % shows what the deadline does at low load).
  * 4. Load: for each rate, blocks naive, rtinfer, rt-tp, rt-tp, rtinfer, naive of D seconds each
@@ -141,6 +141,14 @@ const BLOCK_MS = D * 1000;
 const PEAK_MS = Math.min(3000, Math.max(1000, 750 * D));
 const RTT_CELL_MS = Math.min(500, Math.max(150, 125 * D));
 const RTT_ROUNDS = 4;
+/**
+ * Each target's one-at-a-time warm-up before the idle round trips. The load warm-up above refuses
+ * most of an rtinfer server's requests (they carry the deadline), and V8 was still optimizing its
+ * request path: after a start, its idle round trip read 2.0-2.4 ms over the first 512 calls and
+ * 1.2-1.5 ms after 1,500 (PP-OCR classifier), where the naive server had served the whole peak
+ * measurement before its turn.
+ */
+const RTT_WARMUP_MS = Math.min(2000, 500 * D);
 const CORES = os.availableParallelism();
 
 type Key = 'naive' | 'rt' | 'rtTp';
@@ -166,15 +174,22 @@ interface Timed {
   run: (i: number) => Promise<number | undefined>;
 }
 
-/** One at a time, interleaved: rounds alternate the order (A B C, C B A, ...); per target its latencies and failures. */
+/**
+ * One at a time, interleaved: rounds alternate the order (A B C, C B A, ...); per target its latencies
+ * and failures. Each target first runs unmeasured, one at a time, for `warmMs` (at least 3 calls).
+ */
 async function interleave(
   targets: Timed[],
   rounds: number,
   cellMs: number,
   minPerCell: number,
+  warmMs = 0,
 ): Promise<Map<string, { ms: number[]; failed: number }>> {
   const out = new Map(targets.map((t) => [t.name, { ms: [] as number[], failed: 0 }]));
-  for (const t of targets) for (let i = 0; i < 3; i++) await t.run(i); // warm-up
+  for (const t of targets) {
+    const end = performance.now() + warmMs;
+    for (let i = 0; i < 3 || performance.now() < end; i++) await t.run(i);
+  }
   for (let r = 0; r < rounds; r++) {
     for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
       const acc = out.get(t.name)!;
@@ -350,7 +365,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     { name: 'null v2 server', run: httpRun(nullClient) },
     ...KEYS.map((k) => ({ name: LABEL[k], run: httpRun(clients[k], idleTiming[k]) })),
   ];
-  const rtt = await interleave(rttTargets, RTT_ROUNDS, RTT_CELL_MS, 5);
+  const rtt = await interleave(rttTargets, RTT_ROUNDS, RTT_CELL_MS, 5, RTT_WARMUP_MS);
   nullClient.close();
   await nullServer.stop();
   await bare1.release();
@@ -358,7 +373,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   const rttP50 = new Map([...rtt].map(([n, v]) => [n, p50(v.ms)]));
   console.log('');
   console.log(
-    `  idle round trip, one request at a time without deadline, ${RTT_ROUNDS} interleaved rounds of ~${RTT_CELL_MS} ms per target (ms):`,
+    `  idle round trip, one request at a time without deadline, ${RTT_ROUNDS} interleaved rounds of ~${RTT_CELL_MS} ms per target after ${f(RTT_WARMUP_MS / 1000, 1)} s of warm-up each (ms):`,
   );
   console.log(
     `  ${'target'.padEnd(34)}${'n'.padStart(6)}${'p50'.padStart(9)}${'p99'.padStart(9)}${'failed'.padStart(8)}`,
