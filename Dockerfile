@@ -54,8 +54,9 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
 # own SIGTERM handler (drain, then exit), which PID 1 needs: the kernel does not apply default
 # signal actions to PID 1. Engine workers are threads, not processes, so there is nothing to reap;
 # docker run --init (tini) is still advisable for anything a model's custom op might spawn.
-# --initial-heap-size=64: V8's first old-generation limits are small, and under load rtinfer serve
-# ran a full mark-compact every ~200 ms (23-26 in 5 s at 400 classifier req/s); with 64 MB, 8-10,
-# and 0.87x the CPU per request (six A/B pairs). Node refuses this flag in NODE_OPTIONS.
-ENTRYPOINT ["node", "--initial-heap-size=64", "/app/dist/cli/main.js"]
+# The V8 heap flags rtinfer serve would otherwise start a child node with (src/cli/relaunch.ts: under
+# load V8 marked continuously, its old generation's slack below the new space's size; with these,
+# the helper threads' CPU per classifier request halved). Given here, node stays PID 1, one process.
+# Node refuses --initial-heap-size in NODE_OPTIONS.
+ENTRYPOINT ["node", "--initial-heap-size=64", "--max-semi-space-size=8", "/app/dist/cli/main.js"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8080", "--grpc-port", "8081", "--health-port", "8082", "--model-dir", "/models"]

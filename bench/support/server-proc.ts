@@ -123,6 +123,9 @@ export function startAnnounced(
     });
     createInterface({ input: proc.stdout! }).on('line', (l) => {
       push(s.stdoutTail, l);
+      // rtinfer serve started in a child node with its heap flags (src/cli/relaunch.ts): that one's CPU.
+      const child = /^\s*pid (\d+): node /.exec(l);
+      if (child) s.pid = Number(child[1]);
       const model = /^\s*model \S+ v\S+: .* → (http:\/\/\S+)/.exec(l);
       if (model && !s.modelUrl) s.modelUrl = model[1]!;
       const layout = /^\s*model \S+: (\d+ (?:instances? )?× \d+ threads?.*)$/.exec(l);

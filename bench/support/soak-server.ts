@@ -69,6 +69,7 @@ export function startServe(cli: string, args: readonly string[], timeoutMs = 60_
 
   return new Promise((resolve, reject) => {
     let url: string | undefined;
+    let pid = proc.pid ?? -1;
     const timer = setTimeout(() => {
       void stop(2000);
       reject(
@@ -88,11 +89,14 @@ export function startServe(cli: string, args: readonly string[], timeoutMs = 60_
     out.on('line', (l) => {
       const m = /listening on (http:\/\/\S+)/.exec(l);
       if (m) url = m[1];
+      // The server in a child node with its heap flags (src/cli/relaunch.ts): its RSS is that one's.
+      const child = /^\s*pid (\d+): node /.exec(l);
+      if (child) pid = Number(child[1]);
       if (/^rtinfer serve: ready/.test(l) && url) {
         clearTimeout(timer);
         resolve({
           proc,
-          pid: proc.pid ?? -1,
+          pid,
           url,
           port: Number(new URL(url).port),
           exit: () => exit,

@@ -3,6 +3,7 @@
  * within the drain bound. A second signal exits at once.
  */
 import { RtinferError } from '../errors.js';
+import { RELAUNCHED_ENV, SERVER_V8_FLAGS } from './relaunch.js';
 import { parseShapeArg } from '../runtime/shapes.js';
 import { defaultModel } from '../runtime/default-model.js';
 import { loadConfigFile, validateConfig, validateOrigins, type ServerConfig } from '../server/config.js';
@@ -398,6 +399,17 @@ function stopOnSignal(say: Say, drainTimeoutMs: number): Promise<void> {
   });
 }
 
+/** In the relaunched server (relaunch.ts): a parent that is gone (killed outright) stops it as SIGTERM would. */
+function watchParent(): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.kill(process.pid, 'SIGTERM');
+  }, 500);
+  timer.unref();
+}
+
 export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const config = await buildServeConfig(argv);
   const log = createServerLog({ format: config.logFormat ?? 'text', access: config.accessLog === true });
@@ -413,6 +425,14 @@ export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS
   });
   sayAddresses(say, config, url, { grpc: server.grpcPort, health: server.healthPort });
   const stop = stopOnSignal(say, config.drainTimeoutMs);
+  if (process.env[RELAUNCHED_ENV] === '1') {
+    say(
+      `  pid ${process.pid}: node ${SERVER_V8_FLAGS.join(' ')} (the server's heap settings; RTINFER_V8_FLAGS=off keeps one process)`,
+      'node flags',
+      { pid: process.pid, flags: SERVER_V8_FLAGS },
+    );
+    watchParent();
+  }
   const readyOrStop = Promise.race([server.ready().then(() => 'ready' as const), stop.then(() => 'stop' as const)]);
   try {
     if ((await readyOrStop) === 'ready') {

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseCommand } from '../../src/cli/args.js';
+import { relaunchFlags, SERVER_V8_FLAGS } from '../../src/cli/relaunch.js';
 import { SERVE_COMMAND } from '../../src/cli/serve.js';
 import { DEPLOY_DEFAULTS } from '../../src/deploy/deploy-spec.js';
 import { CONTAINER_UID } from '../../src/deploy/pod.js';
@@ -134,10 +135,12 @@ test("a non-root numeric user, the one deploy's securityContext runs as", () => 
 
 test('exec-form entrypoint runs the built CLI, and the default command is a serve that rtinfer accepts', () => {
   const entry = JSON.parse(one(final, 'ENTRYPOINT').args) as string[];
-  assert.deepEqual(entry, ['node', '--initial-heap-size=64', '/app/dist/cli/main.js']);
+  // serve's heap flags given to node itself: no child process in the container (relaunch.ts).
+  assert.deepEqual(entry, ['node', ...SERVER_V8_FLAGS, '/app/dist/cli/main.js']);
+  assert.deepEqual(relaunchFlags(entry.slice(1, -1), {}, 'linux'), []);
   const bin = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> })
     .bin['rtinfer'];
-  assert.equal(`/app/${bin}`, entry[2]);
+  assert.equal(`/app/${bin}`, entry.at(-1));
   const cmd = JSON.parse(one(final, 'CMD').args) as string[];
   assert.equal(cmd[0], 'serve');
   const { values } = parseCommand(SERVE_COMMAND, cmd.slice(1));

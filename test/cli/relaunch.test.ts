@@ -1,0 +1,76 @@
+/**
+ * `rtinfer serve` in a child node with its V8 heap flags (src/cli/relaunch.ts): when the CLI starts
+ * one, signals reach it once through the parent, its exit code is the parent's, and it stops by
+ * itself when the parent is killed outright.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { RELAUNCHED_ENV, relaunchFlags, SERVER_V8_FLAGS } from '../../src/cli/relaunch.js';
+import { OCR_CLS, ROOT } from '../helpers/models.js';
+
+test('relaunches with the heap flags only when node was given none of them', () => {
+  assert.deepEqual(relaunchFlags([], {}, 'linux'), SERVER_V8_FLAGS);
+  assert.deepEqual(relaunchFlags(['--no-warnings'], {}, 'darwin'), SERVER_V8_FLAGS);
+  assert.deepEqual(relaunchFlags(['--initial-heap-size=128'], {}, 'linux'), []);
+  assert.deepEqual(relaunchFlags(['--max_semi_space_size=4'], {}, 'linux'), [], "V8's underscore spelling");
+  assert.deepEqual(relaunchFlags([], { NODE_OPTIONS: '--max-semi-space-size=2' }, 'linux'), []);
+  assert.deepEqual(relaunchFlags([], { [RELAUNCHED_ENV]: '1' }, 'linux'), [], 'the child itself');
+  assert.deepEqual(relaunchFlags([], { RTINFER_V8_FLAGS: 'off' }, 'linux'), []);
+  assert.deepEqual(relaunchFlags([], {}, 'win32'), []);
+});
+
+async function startServe() {
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, '--port', '0', '--shape', 'x=1x3x48x192'],
+    { cwd: ROOT, env: { ...process.env, RTINFER_V8_FLAGS: '', NODE_OPTIONS: '' } },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  for (let i = 0; i < 600 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  const server = Number(/pid (\d+): node /.exec(out)?.[1]);
+  assert.ok(server > 0 && out.includes('ready'), out);
+  return { child, exited, server, output: () => out };
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function gone(pid: number, withinMs: number): Promise<boolean> {
+  for (const end = Date.now() + withinMs; Date.now() < end;) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !alive(pid);
+}
+
+test('serve runs in a child node with the flags; SIGTERM to the CLI drains it and both exit 0', async () => {
+  const s = await startServe();
+  assert.notEqual(s.server, s.child.pid);
+  if (existsSync(`/proc/${s.server}/cmdline`)) {
+    const argv = readFileSync(`/proc/${s.server}/cmdline`, 'utf8').split('\0');
+    for (const flag of SERVER_V8_FLAGS) assert.ok(argv.includes(flag), argv.join(' '));
+  }
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0);
+  assert.match(s.output(), /SIGTERM: shutting down/);
+  assert.equal(s.output().match(/SIGTERM/g)?.length, 1, 'the signal reached the server once');
+  assert.ok(await gone(s.server, 5000), 'the server process is gone');
+});
+
+test('a CLI killed outright takes its server with it', async () => {
+  const s = await startServe();
+  s.child.kill('SIGKILL');
+  await s.exited;
+  assert.ok(await gone(s.server, 10_000), `server ${s.server} still running 10 s after its parent was killed`);
+});
