@@ -14,7 +14,8 @@
  * is handed on once (as SIGTERM and SIGHUP are; serve treats a second signal as "exit now"); its
  * exit code, or its signal, becomes this process's; a child whose parent is gone shuts down as on
  * SIGTERM (serve.ts). Not on Windows (no signals to hand on), not when node was given any of the
- * flags (the container image's entrypoint gives them), not with RTINFER_V8_FLAGS=off.
+ * flags (the container image's entrypoint gives them) or a debugger or profiler, not with
+ * RTINFER_V8_FLAGS=off.
  */
 import { spawn } from 'node:child_process';
 
@@ -31,7 +32,10 @@ export function relaunchFlags(
   platform: NodeJS.Platform = process.platform,
 ): readonly string[] {
   if (platform === 'win32' || env[RELAUNCHED_ENV] === '1' || env['RTINFER_V8_FLAGS'] === 'off') return [];
-  const given = new Set([...execArgv, ...(env['NODE_OPTIONS'] ?? '').split(/\s+/)].map(flagName));
+  const args = [...execArgv, ...(env['NODE_OPTIONS'] ?? '').split(/\s+/)];
+  // A debugger or profiler asked of this process stays with the server, in this process.
+  if (args.some((a) => /^--(inspect|cpu-prof|heap-prof|prof\b)/.test(a))) return [];
+  const given = new Set(args.map(flagName));
   // Whoever set one of them manages the heap: theirs stand as they are.
   return SERVER_V8_FLAGS.some((f) => given.has(flagName(f))) ? [] : SERVER_V8_FLAGS;
 }

@@ -20,6 +20,8 @@ test('relaunches with the heap flags only when node was given none of them', () 
   assert.deepEqual(relaunchFlags([], { [RELAUNCHED_ENV]: '1' }, 'linux'), [], 'the child itself');
   assert.deepEqual(relaunchFlags([], { RTINFER_V8_FLAGS: 'off' }, 'linux'), []);
   assert.deepEqual(relaunchFlags([], {}, 'win32'), []);
+  assert.deepEqual(relaunchFlags(['--inspect=9230'], {}, 'linux'), [], 'the debugger stays with the server');
+  assert.deepEqual(relaunchFlags(['--cpu-prof'], {}, 'linux'), []);
 });
 
 async function startServe() {
