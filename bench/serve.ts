@@ -25,8 +25,8 @@
  * 2. Peak of the naive server: closed loop with 1 and with 4 outstanding requests, ~3 s each; peak =
  *    the larger throughput of 200s. The load rates are 50, 100, 150, 200 and 300 % of it.
  * 3. Idle round trip: one request at a time, interleaved (ABC..CBA rounds) after each target has
- *    run 2 s one at a time unmeasured: bare (both thread counts), null, rtinfer, rt-tp, naive. These requests carry no deadline: the deadline is close
- *    to rtinfer's own per-request cost on a small model, and a refused request has no round trip
+ *    run 2 s one at a time unmeasured: bare (both thread counts), null, rtinfer, rt-tp, naive.
+ *    These requests carry no deadline: the deadline is close to rtinfer's own per-request cost on a small model, and a refused request has no round trip
  *    to measure (the load at 50 % shows what the deadline does at low load).
  * 4. Load: for each rate, blocks naive, rtinfer, rt-tp, rt-tp, rtinfer, naive of D seconds each
  *    (--seconds, default 4), the two blocks of a server summed; the first three share one arrival
@@ -48,6 +48,7 @@
  *   npm run bench:serve -- --seconds 1 --model cls         # smoke run
  *   npm run bench:serve -- --second="--placement main --threads 1"   # another layout as the second rtinfer
  *   npm run bench:serve -- --second="" --second-cli=/tmp/old/dist/cli/main.js   # another build (A/B of a change)
+ *   npm run bench:serve -- --second="" --second-cli=bench/support/one-process.mjs   # this build without its child node
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';

@@ -123,8 +123,7 @@ export function startAnnounced(
     });
     createInterface({ input: proc.stdout! }).on('line', (l) => {
       push(s.stdoutTail, l);
-      // rtinfer serve started in a child node with its heap flags (src/cli/relaunch.ts): that one's CPU.
-      const child = /^\s*pid (\d+): node /.exec(l);
+      const child = SERVER_PID_LINE.exec(l);
       if (child) s.pid = Number(child[1]);
       const model = /^\s*model \S+ v\S+: .* → (http:\/\/\S+)/.exec(l);
       if (model && !s.modelUrl) s.modelUrl = model[1]!;
@@ -185,6 +184,9 @@ export async function stopAll(): Promise<void> {
 }
 
 /** CPU seconds (user + system, all threads) of a process from /proc/PID/stat; NaN where unreadable. */
+/** rtinfer serve's line naming its server process when that is a child node with its heap flags (src/cli/relaunch.ts). */
+export const SERVER_PID_LINE = /^\s*pid (\d+): node /;
+
 export function procCpuSeconds(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

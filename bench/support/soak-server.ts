@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { stopChild } from './server-proc.js';
+import { SERVER_PID_LINE, stopChild } from './server-proc.js';
 
 const TAIL_LINES = 40;
 
@@ -89,8 +89,8 @@ export function startServe(cli: string, args: readonly string[], timeoutMs = 60_
     out.on('line', (l) => {
       const m = /listening on (http:\/\/\S+)/.exec(l);
       if (m) url = m[1];
-      // The server in a child node with its heap flags (src/cli/relaunch.ts): its RSS is that one's.
-      const child = /^\s*pid (\d+): node /.exec(l);
+      // The server in a child node (src/cli/relaunch.ts): its RSS is that one's.
+      const child = SERVER_PID_LINE.exec(l);
       if (child) pid = Number(child[1]);
       if (/^rtinfer serve: ready/.test(l) && url) {
         clearTimeout(timer);

@@ -6,9 +6,8 @@
  * V8's new space holds (its semi-space grows to 16 MB), so V8 starts incremental marking again
  * right after each mark-compact: 27 in 5 s at 450 req/s on the PP-OCR classifier, 0.5 ms of its
  * helper threads' CPU per request against the naive server's 0.14. V8 reads these flags only when
- * it starts (set at run time they change nothing), hence the child. With them (bench/serve, two
- * runs side by side): goodput within the deadline 1.19-1.32× at 50 % of the naive server's peak,
- * 1.2-3.7× at 100 %, and 157/99 requests unanswered within 1 s at 150-300 % against 1,626/1,057.
+ * it starts (set at run time they change nothing), hence the child. What they gave in bench/serve
+ * (goodput 1.1-1.3× at 50 % of the naive server's peak, 1.2-3.7× at 100 %): README, Heap settings.
  *
  * The child gets a process group of its own, so a terminal's Ctrl-C reaches this process only and
  * is handed on once (as SIGTERM and SIGHUP are; serve treats a second signal as "exit now"); its

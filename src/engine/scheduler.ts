@@ -425,8 +425,8 @@ export class Scheduler<T> {
 
   /**
    * The extra instance for an idle request that its probe's streak still owes it (else undefined).
-   * A probe alone did not free the calling thread's session from a cold reading: on one start in
-   * six it read 1.6 ms on its first runs against a worker's 1.1, and each probe, a second apart, ran
+   * A probe alone did not free the calling thread's session from a cold reading: on 3 server starts
+   * in 24 it read 1.6 ms on its first runs against a worker's 1.1, and each probe, a second apart, ran
    * as cold (1.3-1.8 ms against 0.7 warm), so it never won again. The streak's runs are trials:
    * one that runs well under the estimate starts it over.
    */

@@ -24,19 +24,26 @@ test('relaunches with the heap flags only when node was given none of them', () 
   assert.deepEqual(relaunchFlags(['--cpu-prof'], {}, 'linux'), []);
 });
 
+/** The CLI in a process group of its own (`detached`), as a terminal's foreground job is. */
 async function startServe() {
   const child = spawn(
     process.execPath,
     [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_CLS, '--port', '0', '--shape', 'x=1x3x48x192'],
-    { cwd: ROOT, env: { ...process.env, RTINFER_V8_FLAGS: '', NODE_OPTIONS: '' } },
+    { cwd: ROOT, env: { ...process.env, RTINFER_V8_FLAGS: '', NODE_OPTIONS: '' }, detached: true },
   );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let signal: NodeJS.Signals | null = null;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, sig) => {
+      signal = sig;
+      resolve(code);
+    }),
+  );
   for (let i = 0; i < 600 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
   const server = Number(/pid (\d+): node /.exec(out)?.[1]);
   assert.ok(server > 0 && out.includes('ready'), out);
-  return { child, exited, server, output: () => out };
+  return { child, exited, server, output: () => out, signal: () => signal };
 }
 
 const alive = (pid: number): boolean => {
@@ -75,4 +82,19 @@ test('a CLI killed outright takes its server with it', async () => {
   s.child.kill('SIGKILL');
   await s.exited;
   assert.ok(await gone(s.server, 10_000), `server ${s.server} still running 10 s after its parent was killed`);
+});
+
+test("a terminal's Ctrl-C (SIGINT to the CLI's process group) reaches the server once: it drains and exits 0", async () => {
+  const s = await startServe();
+  process.kill(-(s.child.pid as number), 'SIGINT');
+  assert.equal(await s.exited, 0, s.output());
+  assert.equal(s.output().match(/SIGINT/g)?.length, 1, s.output());
+  assert.ok(await gone(s.server, 5000));
+});
+
+test('a server killed by a signal ends the CLI by the same signal', async () => {
+  const s = await startServe();
+  process.kill(s.server, 'SIGKILL');
+  assert.equal(await s.exited, null);
+  assert.equal(s.signal(), 'SIGKILL');
 });
