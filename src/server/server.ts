@@ -158,10 +158,11 @@ class HttpServer implements RtinferServer, ServerHost {
           return released;
         },
         // Pooled body buffers go too: a quiet server keeps none of a burst's memory.
-        collect: () => {
+        collect: (type) => {
           this.buffers.clear();
-          collectGarbage();
+          collectGarbage(type);
         },
+        heldBytes: () => process.memoryUsage().arrayBuffers,
         clock: backgroundClock,
       });
     this.#http = http.createServer(

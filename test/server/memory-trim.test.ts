@@ -67,6 +67,83 @@ test('the trimmer trims only once traffic has gone quiet, only when idle, and on
   assert.deepEqual([state.trims, state.collects], [12, 2], 'new traffic, a new spell');
 });
 
+test('a quiet spell collects in full only when it frees enough: full collections cost the optimized code', async () => {
+  const clock = new FakeClock();
+  const MB = 1024 * 1024;
+  // Request buffers held: `alive` survive any collection; `young` die in a scavenge, `old` only in a full one.
+  const held = { alive: 6 * MB, young: 0, old: 0 };
+  const collects: string[] = [];
+  let bytes = 0;
+  const trimmer = new MemoryTrimmer({
+    intervalMs: 5000,
+    bytesSeen: () => bytes,
+    idle: () => true,
+    trim: async () => true,
+    collect: (type) => {
+      collects.push(type);
+      held.young = 0;
+      if (type === 'major') held.old = 0;
+    },
+    heldBytes: () => held.alive + held.young + held.old,
+    clock,
+  });
+  const spell = async (young: number, old: number): Promise<string[]> => {
+    collects.length = 0;
+    bytes += 1;
+    held.young = young;
+    held.old = old;
+    for (let i = 0; i < 2; i++) {
+      clock.advance(5000);
+      await trimmer.tick();
+    }
+    return [...collects];
+  };
+  assert.deepEqual(await spell(8 * MB, 4 * MB), ['minor', 'major'], 'the first spell measures what is alive');
+  assert.deepEqual(await spell(30 * MB, 8 * MB), ['minor'], 'what only a scavenge frees, and 8 MB left: no full one');
+  assert.equal(held.old, 8 * MB);
+  // The 8 MB left count towards the next spell's: 8 + 10 = 18 MB over what is alive.
+  assert.deepEqual(await spell(0, 18 * MB), ['minor', 'major'], 'over 16 MB to free: a full collection');
+  assert.equal(held.old, 0);
+  held.alive = 40 * MB;
+  assert.deepEqual(await spell(0, 0), ['minor', 'major'], 'more alive than before: taken as garbage once');
+  assert.deepEqual(await spell(0, 10 * MB), ['minor'], 'then measured from the new live bytes');
+});
+
+test("a server's first quiet look before any traffic takes the live measure with the one free full collection", async () => {
+  const clock = new FakeClock();
+  const collects: string[] = [];
+  let trims = 0;
+  let held = 50e6;
+  let bytes = 0;
+  const trimmer = new MemoryTrimmer({
+    intervalMs: 5000,
+    bytesSeen: () => bytes,
+    idle: () => true,
+    trim: async () => {
+      trims++;
+      return true;
+    },
+    collect: (type) => {
+      collects.push(type);
+      held = 10e6;
+    },
+    heldBytes: () => held,
+    clock,
+  });
+  const look = async () => {
+    clock.advance(5000);
+    await trimmer.tick();
+  };
+  await look();
+  await look();
+  assert.deepEqual([collects, trims], [['major'], 0], 'once, and nothing to trim before traffic');
+  bytes += 1;
+  await look();
+  held += 8e6;
+  await look();
+  assert.deepEqual([collects, trims], [['major', 'minor'], 1], 'then the first spell needs no full one');
+});
+
 test('malloc_trim returns freed malloc memory to the OS (glibc)', async (t) => {
   if (!mallocTrim()) {
     t.skip('no glibc here (or koffi could not load it): the server does not trim');
