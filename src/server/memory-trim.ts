@@ -14,9 +14,10 @@
  * exceed the lowest seen after a collection by `fullCollectMinBytes`. A full collection of a quiet
  * server finds every request object dead, and V8 drops the optimized code built around their
  * shapes: the next traffic ran unoptimized until the whole request path was compiled again (PP-OCR
- * classifier at 500 req/s after 25 s quiet: 136 functions re-optimized against 34, goodput 205
- * against 266/s over the next 6 s). What it returns is often small: 7 MB after a classifier burst
- * (14 MB held, 6.5 live), 21 MB after one of yolox_nano's 2 MB bodies.
+ * classifier at 500 req/s, 6 s before and after 25 s quiet: 136 functions re-optimized and goodput
+ * down from 270 to 205/s; without it, 33-34 functions and no fall: 261 then 266, 200 then 203).
+ * What a full one frees is often small: 7 MB after a classifier burst (14 MB held, 6.5 alive),
+ * 21 MB after one of yolox_nano's 2 MB bodies.
  */
 import type { Clock } from '../util/clock.js';
 import type { MallocTrim } from '../util/malloc-trim.js';
