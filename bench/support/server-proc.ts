@@ -183,10 +183,10 @@ export async function stopAll(): Promise<void> {
   );
 }
 
-/** CPU seconds (user + system, all threads) of a process from /proc/PID/stat; NaN where unreadable. */
 /** rtinfer serve's line naming its server process when that is a child node with its heap flags (src/cli/relaunch.ts). */
 export const SERVER_PID_LINE = /^\s*pid (\d+): node /;
 
+/** CPU seconds (user + system, all threads) of a process from /proc/PID/stat; NaN where unreadable. */
 export function procCpuSeconds(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -13,11 +13,10 @@
  * The collection is a scavenge, and a full one only when the request buffers still held after it
  * exceed the lowest seen after a collection by `fullCollectMinBytes`. A full collection of a quiet
  * server finds every request object dead, and V8 drops the optimized code built around their
- * shapes: the next traffic ran unoptimized until the whole request path was compiled again (PP-OCR
- * classifier at 500 req/s, 6 s before and after 25 s quiet: 136 functions re-optimized and goodput
- * down from 270 to 205/s; without it, 33-34 functions and no fall: 261 then 266, 200 then 203).
- * What a full one frees is often small: 7 MB after a classifier burst (14 MB held, 6.5 alive),
- * 21 MB after one of yolox_nano's 2 MB bodies.
+ * shapes: the next traffic ran unoptimized until the whole request path was compiled again
+ * (`npm run bench:quiet`: ~130 functions after 25 s quiet, ~35 without). What a full one frees is
+ * often small: 7 MB after a classifier burst (14 MB held, 6.5 alive), 21 MB after one of
+ * yolox_nano's 2 MB bodies.
  */
 import type { Clock } from '../util/clock.js';
 import type { MallocTrim } from '../util/malloc-trim.js';
@@ -81,18 +80,21 @@ export class MemoryTrimmer {
       this.#collected = false;
       return;
     }
-    if (this.#lastTrafficAt === Number.NEGATIVE_INFINITY) {
-      // No traffic yet, so no optimized request path to lose: the full collection that measures
-      // what is alive costs nothing now (and frees the start-up's garbage).
-      if (this.#liveBytes === undefined && this.#o.heldBytes) this.#collectFull();
-      return;
-    }
     if (now - this.#lastTrafficAt > this.#o.windowMs || !this.#o.idle()) return;
     if (!this.#collected) {
       this.#collected = true;
       this.#collect();
     }
     await this.#o.trim();
+  }
+
+  /**
+   * Takes what is alive with a full collection: for a server whose models are loaded and that has
+   * run no request yet it costs nothing (no optimized request path to lose), and it frees the
+   * start-up's garbage. Without it, the first quiet spell collects in full to take the measure.
+   */
+  measure(): void {
+    if (this.#o.heldBytes) this.#collectFull();
   }
 
   /**

@@ -391,7 +391,7 @@ class HttpServer implements RtinferServer, ServerHost {
   }
 
   ready(): Promise<void> {
-    this.#loading ??= this.table.start();
+    this.#loading ??= this.table.start().then(() => this.#trimmer?.measure());
     return this.#loading;
   }
 
