@@ -13,7 +13,8 @@
  *
  * Client (bench/support/poisson-client.ts): independent of rtinfer's load generator; node:http,
  * one keep-alive agent with maxSockets 256, KServe v2 binary bodies with the deadline as the v2
- * `timeout` parameter (µs) on every request to every server (the naive server ignores it). Open
+ * `timeout` parameter (µs) and the scheduled send time as X-Request-Start on every request to every
+ * server (the naive server ignores both; rtinfer counts the deadline from the stamp). Open
  * loop: seeded Poisson arrivals, each request sent at its scheduled time whatever the earlier ones
  * are doing; latency from the SCHEDULED time; client timeout max(1 s, 50 × deadline), after which
  * a request counts as "no answer".
@@ -494,7 +495,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   console.log(
     '  rtinfer Server-Timing, mean ms over 200s (outside = client latency − server total: client queue, sockets, slip)',
   );
-  const stages = ['receive', 'decode', 'queue', 'inference', 'hop', 'encode', 'total'];
+  const stages = ['before', 'receive', 'decode', 'queue', 'inference', 'hop', 'encode', 'total'];
   console.log(
     `  ${'server'.padEnd(34)}${'rate %'.padStart(7)}${'n'.padStart(7)}${stages.map((s) => s.padStart(10)).join('')}${'client'.padStart(10)}${'outside'.padStart(10)}`,
   );

@@ -96,7 +96,11 @@ export class V2Client {
     this.#agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
   }
 
-  /** Sends one request; resolves (never rejects) once answered, failed, or `timeoutMs` after `scheduledAt`. */
+  /**
+   * Sends one request; resolves (never rejects) once answered, failed, or `timeoutMs` after `scheduledAt`.
+   * It carries X-Request-Start, its scheduled send time, as a proxy in front of a server stamps a
+   * request's arrival: rtinfer serve counts the deadline from it (the naive and null servers ignore it).
+   */
   send(body: V2Body, scheduledAt: number, timeoutMs: number): Promise<Outcome> {
     return new Promise((resolve) => {
       let done = false;
@@ -115,7 +119,11 @@ export class V2Client {
           port: this.#url.port,
           path: this.#url.pathname,
           method: 'POST',
-          headers: body.headers,
+          // When the request was due, as a proxy in front would stamp its arrival (epoch µs).
+          headers: {
+            ...body.headers,
+            'x-request-start': `t=${Math.round((performance.timeOrigin + scheduledAt) * 1000)}`,
+          },
         },
         (res) => {
           const st = res.headers['server-timing'];

@@ -183,6 +183,11 @@ export const SERVE_COMMAND: CommandSpec = {
       description: 'time a client has to send a whole request (default 60s; 408 beyond)',
     },
     {
+      name: 'ignore-request-start',
+      type: 'boolean',
+      description: "count deadlines from a request's arrival, not from its X-Request-Start stamp",
+    },
+    {
       name: 'drain-timeout',
       type: 'string',
       value: 'TIME',
@@ -246,6 +251,7 @@ async function applyFlags(values: ParsedValues, positionals: string[]): Promise<
     config.maxStreams = parseIntOption('max-streams', text('max-streams') ?? '', 0);
   if (text('request-timeout') !== undefined)
     config.requestTimeoutMs = Math.max(100, parseDurationMs('request-timeout', text('request-timeout') ?? ''));
+  if (values['ignore-request-start'] === true) config.trustRequestStart = false;
   if (text('drain-timeout') !== undefined)
     config.drainTimeoutMs = parseDurationMs('drain-timeout', text('drain-timeout') ?? '');
   const list = (name: string): string[] => (values[name] as string[] | undefined) ?? [];

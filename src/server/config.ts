@@ -30,6 +30,7 @@ export const SERVER_DEFAULTS = {
   maxImagePixels: 40_000_000,
   drainTimeoutMs: 30_000,
   requestTimeoutMs: 60_000,
+  trustRequestStart: true,
   maxConnections: 1024,
   maxStreams: 64,
   // Inference workers yield to the HTTP thread under CPU contention, the JSON codec more so: at 3x
@@ -271,6 +272,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     'maxImagePixels',
     'drainTimeoutMs',
     'requestTimeoutMs',
+    'trustRequestStart',
     'maxConnections',
     'maxStreams',
     'workerNice',
@@ -296,6 +298,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     maxInflightBytes: int('maxInflightBytes', raw['maxInflightBytes'], 1024) ?? SERVER_DEFAULTS.maxInflightBytes,
     drainTimeoutMs: int('drainTimeoutMs', raw['drainTimeoutMs'], 0) ?? SERVER_DEFAULTS.drainTimeoutMs,
     requestTimeoutMs: int('requestTimeoutMs', raw['requestTimeoutMs'], 100) ?? SERVER_DEFAULTS.requestTimeoutMs,
+    trustRequestStart:
+      raw['trustRequestStart'] === undefined ? SERVER_DEFAULTS.trustRequestStart : raw['trustRequestStart'] === true,
     maxConnections: int('maxConnections', raw['maxConnections'], 1) ?? SERVER_DEFAULTS.maxConnections,
     maxStreams: int('maxStreams', raw['maxStreams'], 0) ?? SERVER_DEFAULTS.maxStreams,
     workerNice: int('workerNice', raw['workerNice'], 0, 19) ?? SERVER_DEFAULTS.workerNice,
@@ -308,6 +312,9 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
   };
   const token = str('token', raw['token']);
   if (token !== undefined) config.token = token;
+  const trust = raw['trustRequestStart'];
+  if (trust !== undefined && typeof trust !== 'boolean')
+    fail('trustRequestStart', `expected true or false, got ${JSON.stringify(trust)}`);
   if (repository) config.modelRepository = repository;
   const logFormat = raw['logFormat'];
   if (logFormat !== undefined) {

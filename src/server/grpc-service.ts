@@ -33,6 +33,7 @@ import { RTINFER_VERSION } from '../version.js';
 import { errorAnswer, HttpError, type InternalErrorLog } from './http-io.js';
 import { recordSuccess, refuseIfLate, runInference, serverTimingHeader, timingStages } from './inference.js';
 import { modelReadiness } from './model-health.js';
+import { REQUEST_START_HEADER, requestStartedAt } from './request-start.js';
 import type { ServerLog } from './server-log.js';
 import type { ServerHost } from './types.js';
 import { modelMetadataBody, SERVER_EXTENSIONS } from './v2-routes.js';
@@ -240,6 +241,7 @@ export class GrpcEndpoint {
       () => call.request,
       call.metadata.get('authorization')[0],
       receivedAt,
+      this.#startedAt(call.metadata.get(REQUEST_START_HEADER)[0], receivedAt),
       receivedAt,
       transportDeadline(call, receivedAt),
       controller.signal,
@@ -317,6 +319,7 @@ export class GrpcEndpoint {
         () => decodeRequest(framed.subarray(5)),
         headers['authorization'],
         receivedAt,
+        this.#startedAt(headers[REQUEST_START_HEADER], receivedAt),
         performance.now(),
         transportDeadlineMs,
         controller.signal,
@@ -342,6 +345,7 @@ export class GrpcEndpoint {
     request: () => GrpcInferRequest,
     authorization: unknown,
     receivedAt: number,
+    startedAt: number,
     bodyAt: number,
     transportDeadlineMs: number | undefined,
     signal: AbortSignal,
@@ -370,16 +374,19 @@ export class GrpcEndpoint {
         inputs,
         outputs: req.outputs.map((o) => o.name),
         parameters: fromGrpcParameters(req.parameters),
-        ...(transportDeadlineMs !== undefined ? { transportDeadlineMs } : {}),
-        receivedAt,
+        // The gRPC deadline counts from the arrival (grpc-timeout is what the client had left when it sent).
+        ...(transportDeadlineMs !== undefined
+          ? { transportDeadlineMs: transportDeadlineMs + receivedAt - startedAt }
+          : {}),
+        startedAt,
         bodyAt,
         signal,
       });
       const out = toGrpcTensors(outcome.tensors, req.raw_input_contents.length > 0 || req.inputs.length === 0);
       const sentAt = performance.now();
-      refuseIfLate(outcome, receivedAt, sentAt);
+      refuseIfLate(outcome, startedAt, sentAt);
       recordSuccess(host, model, outcome, receivedAt, bodyAt, sentAt);
-      timing = timingStages(outcome, receivedAt, bodyAt, sentAt);
+      timing = timingStages(outcome, startedAt, receivedAt, bodyAt, sentAt);
       return {
         ok: true,
         response: {
@@ -405,6 +412,11 @@ export class GrpcEndpoint {
       host.bodyBudget.release(reserved);
       this.#recordInfer(model?.config.name, status, performance.now() - receivedAt, timing);
     }
+  }
+
+  /** The time a call's deadline counts from: its arrival, or its `x-request-start` metadata (request-start.ts). */
+  #startedAt(stamp: unknown, receivedAt: number): number {
+    return this.#host.config.trustRequestStart ? requestStartedAt(stamp, receivedAt) : receivedAt;
   }
 
   /** An answered or refused ModelInfer in the metrics, the live view and the access log. */

@@ -4,7 +4,8 @@
  * range, the deadline), the engine call, and what it records (Prometheus, per-model statistics).
  * The transports decode before and encode after; the rules live here once.
  *
- * Deadlines count from the request's arrival (`receivedAt`), not from when its body was decoded:
+ * Deadlines count from the request's start (`startedAt`: its arrival, or the client's or a proxy's
+ * X-Request-Start stamp when earlier, see request-start.ts), not from when its body was decoded:
  * `parameters.timeout` in microseconds (as Triton), `parameters.deadline_ms`, then the transport's
  * own (the Rtinfer-Deadline-Ms header, a gRPC deadline), then the model's default.
  */
@@ -25,7 +26,7 @@ export function deadlineExpired(message: string): RtinferError {
   return new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', message);
 }
 
-/** The request's deadline in ms after its arrival, or undefined for none. */
+/** The request's deadline in ms after its start, or undefined for none. */
 export function deadlineOf(
   params: Readonly<Record<string, unknown>>,
   transportMs: number | undefined,
@@ -52,10 +53,10 @@ export interface InferCall {
   /** Outputs asked for by name; none asked means all of them. */
   outputs: readonly string[];
   parameters: Readonly<Record<string, unknown>>;
-  /** A deadline the transport carries (ms after arrival), used when the parameters give none. */
+  /** A deadline the transport carries (ms after the start), used when the parameters give none. */
   transportDeadlineMs?: number;
-  /** performance.now() at the request's arrival. */
-  receivedAt: number;
+  /** performance.now() the deadline counts from: the arrival, or the request's X-Request-Start stamp. */
+  startedAt: number;
   /** performance.now() when its body had been received (before decoding). */
   bodyAt: number;
   signal: AbortSignal;
@@ -64,7 +65,7 @@ export interface InferCall {
 export interface InferOutcome {
   tensors: V2Tensor[];
   timing: RequestTiming;
-  /** The deadline that applied (ms after arrival), if any. */
+  /** The deadline that applied (ms after the start), if any. */
   deadlineMs: number | undefined;
   /** performance.now() after decoding, checks included (the engine call began). */
   decodedAt: number;
@@ -100,9 +101,8 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
   }
   const deadlineMs = deadlineOf(call.parameters, call.transportDeadlineMs, config.defaultDeadlineMs);
   const decodedAt = performance.now();
-  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (decodedAt - call.receivedAt);
-  if (remainingMs !== undefined && remainingMs <= 0)
-    throw deadlineExpired('the deadline passed while the request was being received');
+  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (decodedAt - call.startedAt);
+  if (remainingMs !== undefined && remainingMs <= 0) throw receivedLate(deadlineMs ?? 0, decodedAt - call.startedAt);
   host.metrics.inflight.inc({ model: config.name });
   try {
     const { outputs, timing } = await engine.inferWithTiming(inputs, {
@@ -127,24 +127,36 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
   }
 }
 
+/** The refusal of a request whose deadline passed before it could run (`ageMs` after its start). */
+export function receivedLate(deadlineMs: number, ageMs: number): RtinferError {
+  return deadlineExpired(
+    `the deadline passed while the request was being received (${ageMs.toFixed(1)} ms of ${deadlineMs} ms)`,
+  );
+}
+
 /** A result past its deadline is of no use to the client: the transport says so instead of sending it late. */
-export function refuseIfLate(outcome: InferOutcome, receivedAt: number, now: number): void {
+export function refuseIfLate(outcome: InferOutcome, startedAt: number, now: number): void {
   const { deadlineMs } = outcome;
-  if (deadlineMs !== undefined && now - receivedAt > deadlineMs) {
+  if (deadlineMs !== undefined && now - startedAt > deadlineMs) {
     throw deadlineExpired(
-      `the deadline passed while the request ran (${(now - receivedAt).toFixed(1)} ms of ${deadlineMs} ms)`,
+      `the deadline passed while the request ran (${(now - startedAt).toFixed(1)} ms of ${deadlineMs} ms)`,
     );
   }
 }
 
-/** The server's split of one request, as Server-Timing stages (ms). */
+/**
+ * The server's split of one request, as Server-Timing stages (ms); `before` (from the request's
+ * X-Request-Start stamp to its arrival) only when a stamp moved its start.
+ */
 export function timingStages(
   o: InferOutcome,
+  startedAt: number,
   receivedAt: number,
   bodyAt: number,
   sentAt: number,
 ): Array<[string, number]> {
-  return [
+  const stages: Array<[string, number]> = startedAt < receivedAt ? [['before', receivedAt - startedAt]] : [];
+  stages.push(
     ['receive', bodyAt - receivedAt],
     ['decode', o.decodedAt - bodyAt],
     ['queue', o.timing.queueMs],
@@ -153,7 +165,8 @@ export function timingStages(
     ['hop', Math.max(0, o.ranAt - o.decodedAt - o.timing.queueMs - o.timing.inferenceMs)],
     ['encode', sentAt - o.ranAt],
     ['total', sentAt - receivedAt],
-  ];
+  );
+  return stages;
 }
 
 /** A Server-Timing value (`receive;dur=0.123, ...`): REST sends it as a header, gRPC as trailing metadata. */

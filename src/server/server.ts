@@ -41,6 +41,7 @@ import { ModelStatistics } from './model-stats.js';
 import { GrpcEndpoint } from './grpc-service.js';
 import { ModelTable } from './model-table.js';
 import { Router } from './router.js';
+import { REQUEST_START_HEADER, requestStartedAt } from './request-start.js';
 import type { AccessEntry, ServerLog } from './server-log.js';
 import { attachStreams } from './streams.js';
 import type {
@@ -292,6 +293,9 @@ class HttpServer implements RtinferServer, ServerHost {
       return;
     }
     const receivedAt = performance.now();
+    const startedAt = this.config.trustRequestStart
+      ? requestStartedAt(req.headers[REQUEST_START_HEADER], receivedAt)
+      : receivedAt;
     const bytesBefore = req.socket.bytesWritten;
     const controller = new AbortController();
     let markFinished = (): void => undefined;
@@ -337,7 +341,18 @@ class HttpServer implements RtinferServer, ServerHost {
       labels = { endpoint: spec.endpoint, ...(name !== undefined && this.models.has(name) ? { model: name } : {}) };
       const model = spec.model === 'ready' ? this.readyModel(name ?? '', match.params['version']) : undefined;
       await spec.handler(
-        new RequestContext(req, res, url, match.params, model, receivedAt, controller.signal, finished, notes),
+        new RequestContext(
+          req,
+          res,
+          url,
+          match.params,
+          model,
+          receivedAt,
+          startedAt,
+          controller.signal,
+          finished,
+          notes,
+        ),
       );
       status = res.statusCode;
     } catch (error) {
@@ -485,6 +500,7 @@ class RequestContext implements RouteContext {
     readonly params: Readonly<Record<string, string>>,
     readonly resolved: ReadyModel | undefined,
     readonly receivedAt: number,
+    readonly startedAt: number,
     readonly signal: AbortSignal,
     readonly finished: Promise<void>,
     readonly notes: RequestNotes,

@@ -71,6 +71,11 @@ export interface ServerConfig {
   drainTimeoutMs: number;
   /** Time a client has to send a whole request (headers and body); 408 beyond. */
   requestTimeoutMs: number;
+  /**
+   * Deadlines count from a request's X-Request-Start stamp (when the client or a proxy sent it) when
+   * it has one, instead of from its arrival (default true; request-start.ts).
+   */
+  trustRequestStart: boolean;
   /** Open TCP connections at once; beyond, new ones get a 503 and are closed. */
   maxConnections: number;
   /** Open WebSocket streams at once; beyond, upgrades get a 503. */
@@ -254,6 +259,11 @@ export interface RouteContext {
   model: ReadyModel;
   /** performance.now() when the request arrived (its headers were parsed). */
   receivedAt: number;
+  /**
+   * performance.now() its deadline counts from: `receivedAt`, or the request's X-Request-Start stamp
+   * when earlier (request-start.ts).
+   */
+  startedAt: number;
   /** Aborted when the client goes away before the answer. */
   signal: AbortSignal;
   /** Settles when the handler is done (whatever it still held, it holds no more). */

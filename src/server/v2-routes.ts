@@ -20,8 +20,8 @@ import { CodecPool } from './codec-pool.js';
 import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
 import {
   badInput,
-  deadlineExpired,
   deadlineOf,
+  receivedLate,
   recordSuccess,
   refuseIfLate,
   runInference,
@@ -149,9 +149,9 @@ function checkEarly(
   } catch {
     return header;
   }
-  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (performance.now() - ctx.receivedAt);
-  if (remainingMs !== undefined && remainingMs <= 0)
-    throw deadlineExpired('the deadline passed while the request was being received');
+  const ageMs = performance.now() - ctx.startedAt;
+  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - ageMs;
+  if (remainingMs !== undefined && remainingMs <= 0) throw receivedLate(deadlineMs ?? 0, ageMs);
   const priority = params['priority'];
   engine.check(dims, {
     ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
@@ -192,8 +192,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.
   if (ctx.signal.aborted) throw ctx.signal.reason;
   const early = transportDeadlineMs ?? config.defaultDeadlineMs;
-  if (early !== undefined && bodyAt - ctx.receivedAt >= early)
-    throw deadlineExpired('the deadline passed while the request was being received');
+  if (early !== undefined && bodyAt - ctx.startedAt >= early) throw receivedLate(early, bodyAt - ctx.startedAt);
   const request = await codec.decode(body.bytes, len, header);
   body.hold(ownTensors(request.inputs));
   const outcome = await runInference(host, {
@@ -202,7 +201,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     outputs: request.outputs.map((o) => o.name),
     parameters: request.parameters,
     ...(transportDeadlineMs !== undefined ? { transportDeadlineMs } : {}),
-    receivedAt: ctx.receivedAt,
+    startedAt: ctx.startedAt,
     bodyAt,
     signal: ctx.signal,
   });
@@ -210,9 +209,9 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
   const msg = await codec.encode(config.name, config.version, outcome.tensors, binary, request.id);
   const sentAt = performance.now();
-  refuseIfLate(outcome, ctx.receivedAt, sentAt);
+  refuseIfLate(outcome, ctx.startedAt, sentAt);
   recordSuccess(host, ctx.model, outcome, ctx.receivedAt, bodyAt, sentAt);
-  ctx.notes.timing = timingStages(outcome, ctx.receivedAt, bodyAt, sentAt);
+  ctx.notes.timing = timingStages(outcome, ctx.startedAt, ctx.receivedAt, bodyAt, sentAt);
   sendBody(ctx.res, 200, msg.body, {
     ...msg.headers,
     'server-timing': serverTimingHeader(ctx.notes.timing),

@@ -242,3 +242,70 @@ test('a binary request that cannot make its deadline is answered from its JSON h
   const second = parseAnswer(Buffer.concat(chunks).toString('latin1'));
   assert.equal(second.status, 200, second.raw.slice(0, 300));
 });
+
+/** An X-Request-Start stamp `agoMs` before now, in epoch µs (Apache's t=%t). */
+const stampAgo = (agoMs: number): string =>
+  `t=${Math.round((performance.timeOrigin + performance.now() - agoMs) * 1000)}`;
+
+test('a deadline counts from the X-Request-Start stamp: a request sent 80 ms ago with 50 ms gets a 504 at once', async () => {
+  const late = await send({ deadline_ms: 50 }, { 'x-request-start': stampAgo(80) });
+  assert.equal(late.status, 504);
+  assert.match(
+    ((await late.json()) as { error: string }).error,
+    /deadline passed while the request was being received \(8\d\.\d ms of 50 ms\)/,
+  );
+  // nginx's format (seconds with a fraction) too.
+  const nginx = await send(
+    { deadline_ms: 50 },
+    { 'x-request-start': `t=${((performance.timeOrigin + performance.now() - 80) / 1000).toFixed(3)}` },
+  );
+  assert.equal(nginx.status, 504);
+  await nginx.arrayBuffer();
+});
+
+test('a stamped request in time is served; Server-Timing says how long before its arrival it was sent', async () => {
+  const r = await send({ deadline_ms: 5000 }, { 'x-request-start': stampAgo(20) });
+  assert.equal(r.status, 200);
+  const stages = new Map(parseServerTiming(r.headers.get('server-timing') ?? ''));
+  await r.arrayBuffer();
+  const before = stages.get('before') ?? 0;
+  assert.ok(before >= 20 && before < 1000, `before ${before} ms`);
+  // The server's own total still counts from the arrival.
+  assert.ok((stages.get('total') ?? Infinity) < before, JSON.stringify([...stages]));
+  // Unstamped, malformed, or from a clock ahead of the server's: no stage, the arrival counts.
+  for (const headers of [{}, { 'x-request-start': 'yesterday' }, { 'x-request-start': stampAgo(-60_000) }]) {
+    const plain = await send({ deadline_ms: 5000 }, headers);
+    assert.equal(plain.status, 200);
+    assert.ok(!(plain.headers.get('server-timing') ?? '').includes('before'), JSON.stringify(headers));
+    await plain.arrayBuffer();
+  }
+});
+
+test('trustRequestStart: false (--ignore-request-start) counts from the arrival whatever the stamp', async () => {
+  const own = createRtinferServer(
+    validateConfig({
+      port: 0,
+      trustRequestStart: false,
+      models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } }],
+    }),
+  );
+  try {
+    const url = await own.listen();
+    await own.ready();
+    const m = encodeInferRequest([x], { parameters: { deadline_ms: 5000 } });
+    const r = await fetch(`${url}/v2/models/${CLS}/infer`, {
+      method: 'POST',
+      body: m.body,
+      headers: { ...m.headers, 'x-request-start': stampAgo(10_000) },
+    });
+    assert.equal(r.status, 200);
+    assert.ok(!(r.headers.get('server-timing') ?? '').includes('before'));
+    await r.arrayBuffer();
+    assert.throws(
+      () => validateConfig({ trustRequestStart: 'yes', models: [{ path: OCR_CLS }] }),
+      /trustRequestStart: expected true or false/,
+    );
+  } finally {
+    await own.close();
+  }
+});

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runBench } from '../../src/loadgen/bench.js';
@@ -226,6 +227,14 @@ test('BAD CALL - gRPC errors carry the codes the protocol expects, and the serve
   assert.equal(late.code, grpc.status.DEADLINE_EXCEEDED);
   const timeout = await code(infer({ ...x([1, 3, 48, 192]), parameters: { timeout: { int64_param: 1 } } }));
   assert.equal(timeout.code, grpc.status.DEADLINE_EXCEEDED, timeout.details);
+  // Counted from the x-request-start metadata: sent 80 ms ago with 50 ms to go, it is already late.
+  const stamped = new grpc.Metadata();
+  stamped.set('x-request-start', `t=${Math.round((performance.timeOrigin + performance.now() - 80) * 1000)}`);
+  const sentLate = await code(
+    infer({ ...x([1, 3, 48, 192]), parameters: { timeout: { int64_param: 50_000 } } }, stamped),
+  );
+  assert.equal(sentLate.code, grpc.status.DEADLINE_EXCEEDED, sentLate.details);
+  assert.match(sentLate.details, /\(8\d\.\d ms of 50 ms\)/);
   const ok = await infer(x([1, 3, 48, 192]));
   assert.deepEqual(ok.outputs[0].shape, [1, 2]);
 });
