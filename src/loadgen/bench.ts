@@ -34,7 +34,7 @@ import type { ServerTimingRecorder } from './server-timing.js';
 import type { PerformanceHint } from '../engine/engine.js';
 import { createRemoteTarget } from './remote-target.js';
 import { QueryLog } from './query-log.js';
-import { runConcurrency, runMultiStream, runOffline, runServer, type ScenarioRun } from './scenarios.js';
+import { runConcurrency, runMultiStream, runOffline, runServer, type Infer, type ScenarioRun } from './scenarios.js';
 import {
   runCosts,
   runLatencies,
@@ -178,7 +178,7 @@ export const DEFAULT_MAX_WINDOWS = 10;
 
 /** What a run needs from its target, local or remote. */
 interface RunTarget {
-  infer: (feeds: Feeds) => Promise<unknown>;
+  infer: Infer<Feeds>;
   model: LoadedModel;
   target: string | null;
   isDefault: boolean;
@@ -313,7 +313,7 @@ async function runBenchHttp(options: BenchOptions, scenario: Scenario, env: Envi
     const set = await buildSamples(target.inputs, shapes, plan);
     const firstInferenceMs = await timedFirstInference((feeds) => target.infer(feeds, true), set);
     const driver: RunTarget = {
-      infer: (feeds) => target.infer(feeds),
+      infer: (feeds, dueAt) => target.infer(feeds, false, dueAt),
       model: { label: target.url, bytes: new Uint8Array(0), readMs: 0 },
       target: target.url,
       isDefault: false,
@@ -456,7 +456,7 @@ function singleStreamData(r: SingleStreamRun): RunData {
 
 async function measure(
   scenario: Scenario,
-  infer: (feeds: Feeds) => Promise<unknown>,
+  infer: Infer<Feeds>,
   samples: Feeds[],
   phase: Phase,
   o: BenchOptions,
@@ -508,7 +508,7 @@ async function measure(
  */
 async function measureUntilStable(
   scenario: Scenario,
-  infer: (feeds: Feeds) => Promise<unknown>,
+  infer: Infer<Feeds>,
   samples: Feeds[],
   phase: Phase,
   o: BenchOptions,
@@ -599,7 +599,7 @@ export interface PeakReport {
  * full-length confirmation run that follows is judged with early stopping.
  */
 async function findPeak(
-  infer: (feeds: Feeds) => Promise<unknown>,
+  infer: Infer<Feeds>,
   samples: Feeds[],
   peak: NonNullable<BenchOptions['findPeak']>,
   singleStreamQps: number,

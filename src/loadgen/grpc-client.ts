@@ -108,7 +108,8 @@ export class GrpcH2Client {
    * The answer is read into one buffer as it arrives; with `alignField`, placed so that that
    * length-delimited field's first entry (a raw tensor) starts at a multiple of 8 bytes; with
    * `keep` false, read through and dropped (the reply's message is empty): a load generator that
-   * reads the status alone spares a copy of every answer (1.2 MB on yolox_nano).
+   * reads the status alone spares a copy of every answer (1.2 MB on yolox_nano). `dueAt`
+   * (performance.now()): when the call was due, sent as `x-request-start` metadata.
    */
   async call(
     path: string,
@@ -117,6 +118,7 @@ export class GrpcH2Client {
     metadata: Record<string, string> = {},
     alignField = 0,
     keep = true,
+    dueAt?: number,
   ): Promise<GrpcReply> {
     if (this.#closed) throw new Error('the client is closed');
     const timeout = `${Math.max(1, Math.ceil(timeoutMs))}m`;
@@ -136,6 +138,12 @@ export class GrpcH2Client {
       ]);
       if (this.#blocks.size < 64) this.#blocks.set(key, block);
     }
+    // The cached block's fields, then the stamp (literals without indexing: blocks concatenate).
+    if (dueAt !== undefined)
+      block = Buffer.concat([
+        block,
+        encodeHeaders([['x-request-start', `t=${Math.round((performance.timeOrigin + dueAt) * 1000)}`]]),
+      ]);
     let framed = this.#framed.get(message);
     if (!framed) {
       framed = frame(message);

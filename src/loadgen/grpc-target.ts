@@ -84,10 +84,16 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
   const service = grpcServiceDefinition() as unknown as Record<string, Method>;
   const infer = service['ModelInfer']!;
   const metadataMethod = service['ModelMetadata']!;
-  const call = async (method: Method, wire: Buffer, alignField?: number, keep = true): Promise<GrpcReply> => {
+  const call = async (
+    method: Method,
+    wire: Buffer,
+    alignField?: number,
+    keep = true,
+    dueAt?: number,
+  ): Promise<GrpcReply> => {
     let reply: GrpcReply;
     try {
-      reply = await client.call(method.path, wire, timeoutMs, {}, alignField, keep);
+      reply = await client.call(method.path, wire, timeoutMs, {}, alignField, keep, dueAt);
     } catch (error) {
       throw new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${at.href}: ${(error as Error).message}`);
     }
@@ -112,7 +118,7 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
     inputs,
     outputs,
     serverTiming,
-    async infer(feeds, decodeThis = decode) {
+    async infer(feeds, decodeThis = decode, dueAt) {
       let wire = serialized.get(feeds);
       if (!wire) {
         const g = toGrpcTensors(feedsAsTensors(feeds), true);
@@ -129,7 +135,7 @@ export async function createGrpcTarget(text: string, options: HttpTargetOptions 
       }
       // Outputs read in place: the answer placed with its raw output aligned (nothing to move when
       // decoded); not kept at all when not decoded.
-      const reply = await call(infer, wire, RAW_OUTPUT_FIELD, decodeThis);
+      const reply = await call(infer, wire, RAW_OUTPUT_FIELD, decodeThis, dueAt);
       serverTiming.record(reply.metadata['server-timing']);
       if (!decodeThis) return [];
       const res = infer.responseDeserialize(reply.message) as GrpcInferResponse;

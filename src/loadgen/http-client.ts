@@ -11,6 +11,7 @@
  * `Connection: close` / HTTP/1.0. Timeouts are one sweep timer over busy sockets.
  */
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export interface RawResponse {
   status: number;
@@ -20,7 +21,7 @@ export interface RawResponse {
 }
 
 interface Job {
-  wire: Buffer;
+  wire: Buffer | readonly Buffer[];
   resolve: (r: RawResponse) => void;
   reject: (e: Error) => void;
   deadline: number;
@@ -40,6 +41,20 @@ export function serializeRequest(
   head += `connection: keep-alive\r\ncontent-length: ${body.length}\r\n`;
   for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== 'content-length') head += `${k}: ${v}\r\n`;
   return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), body]);
+}
+
+/** `X-Request-Start: t=<epoch µs>` for a query due at `dueAt` (performance.now()), as proxies stamp a request. */
+export function requestStartLine(dueAt: number): string {
+  return `x-request-start: t=${Math.round((performance.timeOrigin + dueAt) * 1000)}\r\n`;
+}
+
+/**
+ * A serialized request with an X-Request-Start header added, as pieces written together: the
+ * head's fields, the stamp, then the blank line and the body (not copied).
+ */
+export function stampRequest(wire: Buffer, dueAt: number): Buffer[] {
+  const at = wire.indexOf(CRLFCRLF) + 2;
+  return [wire.subarray(0, at), Buffer.from(requestStartLine(dueAt), 'latin1'), wire.subarray(at)];
 }
 
 /** A chunked body from `start`; undefined until it is complete. */
@@ -93,7 +108,15 @@ class Connection {
 
   start(job: Job): void {
     this.job = job;
-    this.#sock.write(job.wire);
+    const { wire } = job;
+    if (Buffer.isBuffer(wire)) {
+      this.#sock.write(wire);
+      return;
+    }
+    // One writev for the pieces.
+    this.#sock.cork();
+    for (const piece of wire) this.#sock.write(piece);
+    this.#sock.uncork();
   }
 
   fail(e: Error): void {
@@ -199,8 +222,11 @@ export class HttpPool {
     this.#sweep.unref();
   }
 
-  /** Sends a serialized request; resolves with the response, rejects on a connection error or timeout. */
-  request(wire: Buffer): Promise<RawResponse> {
+  /**
+   * Sends a serialized request (or its pieces, written together); resolves with the response,
+   * rejects on a connection error or timeout.
+   */
+  request(wire: Buffer | readonly Buffer[]): Promise<RawResponse> {
     return new Promise((resolve, reject) => {
       if (this.#closed) return reject(new Error('the client is closed'));
       this.#submit({ wire, resolve, reject, deadline: Date.now() + this.#timeoutMs });

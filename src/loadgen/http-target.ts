@@ -12,7 +12,7 @@ import { ServerTimingRecorder } from './server-timing.js';
 import { RtinferError, firstLine, type ErrorCode } from '../errors.js';
 import type { TensorDType } from '../runtime/dtypes.js';
 import type { TensorSpec } from '../runtime/session.js';
-import { HttpPool, serializeRequest, type RawResponse } from './http-client.js';
+import { HttpPool, serializeRequest, stampRequest, type RawResponse } from './http-client.js';
 import {
   decodeInferResponse,
   encodeInferRequest,
@@ -42,10 +42,14 @@ export interface HttpTarget {
   url: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
-  /** The output tensors, or [] when not decoding (the target's `decode` option, or `decode` here). */
+  /**
+   * The output tensors, or [] when not decoding (the target's `decode` option, or `decode` here).
+   * `dueAt` (performance.now()): when the query was due, sent as X-Request-Start.
+   */
   infer(
     feeds: Record<string, { type: string; dims: readonly number[]; data: unknown }>,
     decode?: boolean,
+    dueAt?: number,
   ): Promise<V2Tensor[]>;
   /** The server's Server-Timing split of the 200 answers so far (rtinfer serve sends one). */
   readonly serverTiming: ServerTimingRecorder;
@@ -178,7 +182,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
     inputs,
     outputs,
     serverTiming,
-    async infer(feeds, decodeThis = decode) {
+    async infer(feeds, decodeThis = decode, dueAt) {
       let wire = serialized.get(feeds);
       if (!wire) {
         wire = serialize(feeds);
@@ -186,7 +190,7 @@ export async function createHttpTarget(modelUrl: string, options: HttpTargetOpti
       }
       let reply: RawResponse;
       try {
-        reply = await pool.request(wire);
+        reply = await pool.request(dueAt === undefined ? wire : stampRequest(wire, dueAt));
       } catch (error) {
         throw new RtinferError('RTI_ERR_TARGET_UNREACHABLE', `${inferUrl.href}: ${(error as Error).message}`);
       }

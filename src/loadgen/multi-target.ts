@@ -92,12 +92,12 @@ export async function createMultiTarget(
     inputs: first.inputs,
     outputs: first.outputs,
     serverTiming: new SplitServerTiming(targets.map((t) => t.serverTiming)),
-    async infer(feeds, decode) {
+    async infer(feeds, decode, dueAt) {
       const i = pickTarget(outstanding, next, balancer);
       next = (next + 1) % targets.length;
       outstanding[i] = (outstanding[i] as number) + 1;
       try {
-        return await (targets[i] as HttpTarget).infer(feeds, decode);
+        return await (targets[i] as HttpTarget).infer(feeds, decode, dueAt);
       } finally {
         outstanding[i] = (outstanding[i] as number) - 1;
       }

@@ -13,7 +13,12 @@ import { LatencyRecorder } from '../stats/latency-recorder.js';
 import { QueryLog } from './query-log.js';
 import { phaseFraction, PROGRESS_EVERY_MS, type Phase, type Progress, type RunCosts } from './single-stream.js';
 
-export type Infer<F> = (feeds: F) => Promise<unknown>;
+/**
+ * One query. `dueAt`: the open loop's scheduled time (performance.now()), which a remote target
+ * sends as X-Request-Start so that the server counts a deadline from it (a lagging generator's
+ * queries arrive late, and the server should know).
+ */
+export type Infer<F> = (feeds: F, dueAt?: number) => Promise<unknown>;
 
 export interface ScenarioRun extends RunCosts {
   log: QueryLog;
@@ -221,7 +226,7 @@ export function runServer<F>(
           const due = t0 + (arrivalsMs[i] as number);
           slip.record((performance.now() - due) * 1000);
           inflight++;
-          infer(samples[i % samples.length] as F)
+          infer(samples[i % samples.length] as F, due)
             .then(
               () => log.ok(due - t0, (performance.now() - due) * 1000),
               (e: unknown) => log.fail(e),

@@ -288,7 +288,7 @@ async function sweepTarget(
     for (const load of loads) {
       if (o.signal?.aborted) break;
       target.serverTiming.reset();
-      const infer = (feeds: Feeds): Promise<unknown> => target.infer(feeds);
+      const infer = (feeds: Feeds, dueAt?: number): Promise<unknown> => target.infer(feeds, false, dueAt);
       const control = o.signal ? { signal: o.signal } : {};
       const run =
         kind === 'concurrency'

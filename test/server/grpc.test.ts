@@ -318,6 +318,30 @@ test('rtinfer bench --target grpc://: every answer counted, the server split fro
   assert.throws(() => parseTargetUrl('ftp://127.0.0.1:1/x'), /expected http/);
 });
 
+test('bench --target, server scenario: each query carries its due time as X-Request-Start, over gRPC and REST', async () => {
+  for (const target of [`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, `${base}/v2/models/${CLS}`]) {
+    const run = (scenario: 'server' | 'concurrency') =>
+      runBench({
+        target,
+        shapes: [{ name: 'x', dims: [1, 3, 48, 192] }],
+        scenario,
+        qps: 100,
+        concurrency: 1,
+        durationMs: 400,
+        minQueries: 20,
+        warmup: { minQueries: 2, minDurationMs: 0 },
+      });
+    const open = (await run('server')).report;
+    // The server's split names the time from the stamp to the arrival: the generator's lag and the socket.
+    const before = open.serverTiming?.stagesMs['before'];
+    assert.ok(before && before.p50 >= 0 && before.p50 < 100, `${target}: ${JSON.stringify(open.serverTiming)}`);
+    assert.equal(open.refused['RTI_ERR_ENGINE_DEADLINE_EXPIRED'] ?? 0, 0);
+    // A closed loop has no schedule to stamp.
+    const closed = (await run('concurrency')).report;
+    assert.equal(closed.serverTiming?.stagesMs['before'], undefined, target);
+  }
+});
+
 test("sweep --target over gRPC and REST: the load axis only, queue and inference from the server's split", async () => {
   for (const target of [`grpc://127.0.0.1:${server.grpcPort}/${CLS}`, `${base}/v2/models/${CLS}`]) {
     const report = await runSweep({
