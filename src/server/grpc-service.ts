@@ -31,7 +31,15 @@ import {
 } from '../protocol/grpc-v2.js';
 import { RTINFER_VERSION } from '../version.js';
 import { errorAnswer, HttpError, type InternalErrorLog } from './http-io.js';
-import { recordSuccess, refuseIfLate, runInference, serverTimingHeader, timingStages } from './inference.js';
+import {
+  PROXY_TIMEOUT_HEADER,
+  proxyTimeoutOf,
+  recordSuccess,
+  refuseIfLate,
+  runInference,
+  serverTimingHeader,
+  timingStages,
+} from './inference.js';
 import { modelReadiness } from './model-health.js';
 import { REQUEST_START_HEADER, requestStartedAt } from './request-start.js';
 import type { ServerLog } from './server-log.js';
@@ -244,6 +252,7 @@ export class GrpcEndpoint {
       this.#startedAt(call.metadata.get(REQUEST_START_HEADER)[0], receivedAt),
       receivedAt,
       transportDeadline(call, receivedAt),
+      proxyTimeoutOf(metadataText(call.metadata.get(PROXY_TIMEOUT_HEADER)[0])),
       controller.signal,
     );
     answered = true;
@@ -322,6 +331,7 @@ export class GrpcEndpoint {
         this.#startedAt(headers[REQUEST_START_HEADER], receivedAt),
         performance.now(),
         transportDeadlineMs,
+        proxyTimeoutOf(headers[PROXY_TIMEOUT_HEADER]),
         controller.signal,
       )
         .then((answer) => {
@@ -348,6 +358,7 @@ export class GrpcEndpoint {
     startedAt: number,
     bodyAt: number,
     transportDeadlineMs: number | undefined,
+    proxyTimeoutMs: number | undefined,
     signal: AbortSignal,
   ): Promise<InferAnswer> {
     const host = this.#host;
@@ -378,6 +389,7 @@ export class GrpcEndpoint {
         ...(transportDeadlineMs !== undefined
           ? { transportDeadlineMs: transportDeadlineMs + receivedAt - startedAt }
           : {}),
+        ...(proxyTimeoutMs !== undefined ? { proxyTimeoutMs } : {}),
         startedAt,
         bodyAt,
         signal,
@@ -619,6 +631,11 @@ function ignore(): void {}
 
 function cancelled(): RtinferError {
   return new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call');
+}
+
+/** A metadata value as text (grpc-js gives binary ones as Buffers). */
+function metadataText(value: grpc.MetadataValue | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** The call's gRPC deadline as ms after its arrival, or undefined for none (the request's own timeout still wins). */

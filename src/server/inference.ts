@@ -7,7 +7,8 @@
  * Deadlines count from the request's start (`startedAt`: its arrival, or the client's or a proxy's
  * X-Request-Start stamp when earlier, see request-start.ts), not from when its body was decoded:
  * `parameters.timeout` in microseconds (as Triton), `parameters.deadline_ms`, then the transport's
- * own (the Rtinfer-Deadline-Ms header, a gRPC deadline), then the model's default.
+ * own (the Rtinfer-Deadline-Ms header, a gRPC deadline), then the model's default; never later than
+ * a proxy's timeout for the request (Envoy's x-envoy-expected-rq-timeout-ms).
  */
 import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
@@ -47,6 +48,25 @@ export function deadlineOf(
   return transportMs ?? fallback;
 }
 
+/**
+ * Envoy's `x-envoy-expected-rq-timeout-ms` (Istio, Knative and so KServe put Envoy in front): when
+ * the proxy gives up on the request and answers 504 itself. A result after that reaches no one, so
+ * it bounds the request's deadline; it never gives a request with a deadline of its own more time.
+ */
+export const PROXY_TIMEOUT_HEADER = 'x-envoy-expected-rq-timeout-ms';
+
+/** The proxy's timeout (ms) from its header; undefined when absent or not a positive number (the client cannot fix it). */
+export function proxyTimeoutOf(header: string | string[] | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const v = Number(Array.isArray(header) ? header[0] : header);
+  return v > 0 && Number.isFinite(v) ? v : undefined;
+}
+
+/** The deadline that applies: the request's own (or the default), no later than the proxy's timeout. */
+export function proxyBound(deadlineMs: number | undefined, proxyMs: number | undefined): number | undefined {
+  return proxyMs === undefined ? deadlineMs : deadlineMs === undefined ? proxyMs : Math.min(deadlineMs, proxyMs);
+}
+
 export interface InferCall {
   model: ReadyModel;
   inputs: readonly V2Tensor[];
@@ -55,6 +75,8 @@ export interface InferCall {
   parameters: Readonly<Record<string, unknown>>;
   /** A deadline the transport carries (ms after the start), used when the parameters give none. */
   transportDeadlineMs?: number;
+  /** A proxy's timeout for the request (ms after the start): no deadline is later (proxyBound). */
+  proxyTimeoutMs?: number;
   /** performance.now() the deadline counts from: the arrival, or the request's X-Request-Start stamp. */
   startedAt: number;
   /** performance.now() when its body had been received (before decoding). */
@@ -99,7 +121,10 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
   ) {
     throw badInput(`parameters.priority must be an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
   }
-  const deadlineMs = deadlineOf(call.parameters, call.transportDeadlineMs, config.defaultDeadlineMs);
+  const deadlineMs = proxyBound(
+    deadlineOf(call.parameters, call.transportDeadlineMs, config.defaultDeadlineMs),
+    call.proxyTimeoutMs,
+  );
   const decodedAt = performance.now();
   const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (decodedAt - call.startedAt);
   if (remainingMs !== undefined && remainingMs <= 0) throw receivedLate(deadlineMs ?? 0, decodedAt - call.startedAt);

@@ -21,6 +21,9 @@ import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
 import {
   badInput,
   deadlineOf,
+  PROXY_TIMEOUT_HEADER,
+  proxyBound,
+  proxyTimeoutOf,
   receivedLate,
   recordSuccess,
   refuseIfLate,
@@ -145,7 +148,10 @@ function checkEarly(
   }
   let deadlineMs: number | undefined;
   try {
-    deadlineMs = deadlineOf(params, transportDeadlineMs, config.defaultDeadlineMs);
+    deadlineMs = proxyBound(
+      deadlineOf(params, transportDeadlineMs, config.defaultDeadlineMs),
+      proxyTimeoutOf(ctx.req.headers[PROXY_TIMEOUT_HEADER]),
+    );
   } catch {
     return header;
   }
@@ -174,6 +180,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   const { config } = ctx.model;
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
   const transportDeadlineMs = headerDeadline(ctx.req.headers[DEADLINE_HEADER]);
+  const proxyTimeoutMs = proxyTimeoutOf(ctx.req.headers[PROXY_TIMEOUT_HEADER]);
   // The JSON header as the early check read it, for the decode (one parse instead of two).
   let header: Record<string, unknown> | undefined;
   const body = await readBody(ctx.req, ctx.res, {
@@ -191,7 +198,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   const bodyAt = performance.now();
   // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.
   if (ctx.signal.aborted) throw ctx.signal.reason;
-  const early = transportDeadlineMs ?? config.defaultDeadlineMs;
+  const early = proxyBound(transportDeadlineMs ?? config.defaultDeadlineMs, proxyTimeoutMs);
   if (early !== undefined && bodyAt - ctx.startedAt >= early) throw receivedLate(early, bodyAt - ctx.startedAt);
   const request = await codec.decode(body.bytes, len, header);
   body.hold(ownTensors(request.inputs));
@@ -201,6 +208,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     outputs: request.outputs.map((o) => o.name),
     parameters: request.parameters,
     ...(transportDeadlineMs !== undefined ? { transportDeadlineMs } : {}),
+    ...(proxyTimeoutMs !== undefined ? { proxyTimeoutMs } : {}),
     startedAt: ctx.startedAt,
     bodyAt,
     signal: ctx.signal,

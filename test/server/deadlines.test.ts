@@ -314,3 +314,19 @@ test('trustRequestStart: false (--ignore-request-start) counts from the arrival 
     await own.close();
   }
 });
+
+test("Envoy's x-envoy-expected-rq-timeout-ms bounds a request's deadline, never lengthens it; a bad value is ignored", async () => {
+  const envoy = (ms: string): Record<string, string> => ({ 'x-envoy-expected-rq-timeout-ms': ms });
+  for (const r of [
+    await send({}, envoy('0.01')),
+    await send({ deadline_ms: 5000 }, envoy('0.01')),
+    await send({ deadline_ms: 0.01 }, envoy('5000')),
+  ]) {
+    assert.ok(r.status === 503 || r.status === 504, String(r.status));
+    await r.arrayBuffer();
+  }
+  for (const r of [await send({}, envoy('5000')), await send({}, envoy('soon')), await send({}, envoy('-1'))]) {
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+  }
+});

@@ -235,6 +235,11 @@ test('BAD CALL - gRPC errors carry the codes the protocol expects, and the serve
   );
   assert.equal(sentLate.code, grpc.status.DEADLINE_EXCEEDED, sentLate.details);
   assert.match(sentLate.details, /\(8\d\.\d ms of 50 ms\)/);
+  // Envoy's timeout in front bounds the deadline.
+  const proxied = new grpc.Metadata();
+  proxied.set('x-envoy-expected-rq-timeout-ms', '0.01');
+  const bounded = await code(infer(x([1, 3, 48, 192]), proxied));
+  assert.ok([grpc.status.DEADLINE_EXCEEDED, grpc.status.UNAVAILABLE].includes(bounded.code), bounded.details);
   const ok = await infer(x([1, 3, 48, 192]));
   assert.deepEqual(ok.outputs[0].shape, [1, 2]);
 });
