@@ -250,10 +250,10 @@ const stampAgo = (agoMs: number): string =>
 test('a deadline counts from the X-Request-Start stamp: a request sent 80 ms ago with 50 ms gets a 504 at once', async () => {
   const late = await send({ deadline_ms: 50 }, { 'x-request-start': stampAgo(80) });
   assert.equal(late.status, 504);
-  assert.match(
-    ((await late.json()) as { error: string }).error,
-    /deadline passed while the request was being received \(8\d\.\d ms of 50 ms\)/,
-  );
+  const { error } = (await late.json()) as { error: string };
+  // Its age counts from the stamp: 80 ms and whatever the request took on a busy machine.
+  const age = Number(/deadline passed while the request was being received \((\d+\.\d) ms of 50 ms\)/.exec(error)?.[1]);
+  assert.ok(age >= 80 && age < 10_000, error);
   // nginx's format (seconds with a fraction) too.
   const nginx = await send(
     { deadline_ms: 50 },
@@ -264,12 +264,12 @@ test('a deadline counts from the X-Request-Start stamp: a request sent 80 ms ago
 });
 
 test('a stamped request in time is served; Server-Timing says how long before its arrival it was sent', async () => {
-  const r = await send({ deadline_ms: 5000 }, { 'x-request-start': stampAgo(20) });
+  const r = await send({ deadline_ms: 5000 }, { 'x-request-start': stampAgo(200) });
   assert.equal(r.status, 200);
   const stages = new Map(parseServerTiming(r.headers.get('server-timing') ?? ''));
   await r.arrayBuffer();
   const before = stages.get('before') ?? 0;
-  assert.ok(before >= 20 && before < 1000, `before ${before} ms`);
+  assert.ok(before >= 200 && before < 5000, `before ${before} ms`);
   // The server's own total still counts from the arrival.
   assert.ok((stages.get('total') ?? Infinity) < before, JSON.stringify([...stages]));
   // Unstamped, malformed, or from a clock ahead of the server's: no stage, the arrival counts.
