@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { isRtinferError } from '../../src/errors.js';
 import { decodeInferRequest, encodeInferRequest, HEADER_LENGTH, type V2Tensor } from '../../src/protocol/kserve-v2.js';
@@ -225,6 +226,15 @@ const requestArb = fc.record({
   ),
   target: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...INFER) }, { weight: 2, arbitrary: targetArb }),
   headers: fc.dictionary(token, headerValue, { maxKeys: 4 }),
+  // The headers a deadline comes from: a stamp (ms from now, or any text), Envoy's timeout, rtinfer's.
+  timing: fc.record(
+    {
+      start: fc.oneof(fc.integer({ min: -700_000, max: 60_000 }), headerValue),
+      envoy: fc.oneof(fc.double().map(String), headerValue),
+      deadline: fc.oneof(fc.double().map(String), headerValue),
+    },
+    { requiredKeys: [] },
+  ),
   contentType: fc.constantFrom(
     'application/json',
     'application/octet-stream',
@@ -254,6 +264,14 @@ test('arbitrary HTTP requests get an answer; refusals are JSON {error} without s
       delete headers['connection'];
       delete headers['expect'];
       if (r.body.headerLength !== undefined) headers[HEADER_LENGTH] = r.body.headerLength;
+      const { start, envoy, deadline } = r.timing;
+      if (start !== undefined)
+        headers['x-request-start'] =
+          typeof start === 'number'
+            ? `t=${Math.round((performance.timeOrigin + performance.now() + start) * 1000)}`
+            : start;
+      if (envoy !== undefined) headers['x-envoy-expected-rq-timeout-ms'] = envoy;
+      if (deadline !== undefined) headers['rtinfer-deadline-ms'] = deadline;
       const a = await rawExchange(port, httpText(r.method, r.target, headers, r.body.bytes), 5000);
       assert.ok(
         a.status >= 200 && a.status < 600,
