@@ -44,7 +44,7 @@ export function serializeRequest(
 }
 
 /** `X-Request-Start: t=<epoch µs>` for a query due at `dueAt` (performance.now()), as proxies stamp a request. */
-export function requestStartLine(dueAt: number): string {
+function requestStartLine(dueAt: number): string {
   return `x-request-start: t=${Math.round((performance.timeOrigin + dueAt) * 1000)}\r\n`;
 }
 
