@@ -371,6 +371,8 @@ export class GrpcEndpoint {
       if (!this.#authorized(authorization)) throw unauthenticated();
       const req = request();
       model = host.readyModel(req.model_name, req.model_version || undefined);
+      if (startedAt < receivedAt)
+        host.metrics.upstream.observe({ model: model.config.name }, (receivedAt - startedAt) / 1000);
       reserved = messageBytes(req);
       if (!host.bodyBudget.tryReserve(reserved)) {
         reserved = 0;

@@ -16,6 +16,7 @@ export class ServerMetrics implements ServerInstruments {
   readonly registry = new Registry();
   readonly requests: Counter<'model' | 'endpoint' | 'outcome'>;
   readonly e2e: Histogram<'model' | 'endpoint'>;
+  readonly upstream: Histogram<'model'>;
   readonly queue: Histogram<'model'>;
   readonly inference: Histogram<'model'>;
   readonly batch: Histogram<'model'>;
@@ -41,6 +42,13 @@ export class ServerMetrics implements ServerInstruments {
       name: 'rtinfer_request_duration_seconds',
       help: 'End-to-end request time in the server, body read to response',
       labelNames: ['model', 'endpoint'],
+      buckets: LATENCY_BUCKETS,
+      registers: [r],
+    });
+    this.upstream = new Histogram({
+      name: 'rtinfer_request_upstream_seconds',
+      help: "Time from an inference request's X-Request-Start stamp (when the client or a proxy sent it) to its arrival; stamped requests only",
+      labelNames: ['model'],
       buckets: LATENCY_BUCKETS,
       registers: [r],
     });

@@ -153,6 +153,8 @@ export type ReadyModel = LoadedModelEntry & { engine: Engine };
 export interface ServerInstruments {
   readonly requests: Counter<'model' | 'endpoint' | 'outcome'>;
   readonly e2e: Histogram<'model' | 'endpoint'>;
+  /** Stamped requests: from their X-Request-Start to their arrival (the client's and proxies' share). */
+  readonly upstream: Histogram<'model'>;
   readonly queue: Histogram<'model'>;
   readonly inference: Histogram<'model'>;
   readonly batch: Histogram<'model'>;

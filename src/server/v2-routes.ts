@@ -178,6 +178,8 @@ async function infer(host: ServerHost, codec: CodecPool, ctx: RouteContext): Pro
 
 async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext): Promise<void> {
   const { config } = ctx.model;
+  if (ctx.startedAt < ctx.receivedAt)
+    host.metrics.upstream.observe({ model: config.name }, (ctx.receivedAt - ctx.startedAt) / 1000);
   const len = headerLength(ctx.req.headers[HEADER_LENGTH], ctx.req.headers['content-length']);
   const transportDeadlineMs = headerDeadline(ctx.req.headers[DEADLINE_HEADER]);
   const proxyTimeoutMs = proxyTimeoutOf(ctx.req.headers[PROXY_TIMEOUT_HEADER]);

@@ -330,3 +330,17 @@ test("Envoy's x-envoy-expected-rq-timeout-ms bounds a request's deadline, never 
     await r.arrayBuffer();
   }
 });
+
+test('/metrics: rtinfer_request_upstream_seconds counts the time stamped requests spent before they arrived', async () => {
+  const sumOf = async (): Promise<number> => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const m = new RegExp(`^rtinfer_request_upstream_seconds_sum\\{model="${CLS}"\\} ([\\d.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const before = await sumOf();
+  const r = await send({ deadline_ms: 5000 }, { 'x-request-start': stampAgo(300) });
+  assert.equal(r.status, 200);
+  await r.arrayBuffer();
+  const added = (await sumOf()) - before;
+  assert.ok(added >= 0.3 && added < 5, `${added} s added`);
+});
