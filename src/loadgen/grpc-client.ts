@@ -12,6 +12,7 @@
  * answer's frames parsed as they come (h2-connection.ts).
  */
 import { MessageDecoder } from '../protocol/grpc-frames.js';
+import { REQUEST_START_HEADER, requestStartValue } from '../protocol/request-start.js';
 import { H2Connection, NO_ANSWER, type H2Reply } from './h2-connection.js';
 import { encodeHeaders } from './hpack.js';
 
@@ -140,10 +141,7 @@ export class GrpcH2Client {
     }
     // The cached block's fields, then the stamp (literals without indexing: blocks concatenate).
     if (dueAt !== undefined)
-      block = Buffer.concat([
-        block,
-        encodeHeaders([['x-request-start', `t=${Math.round((performance.timeOrigin + dueAt) * 1000)}`]]),
-      ]);
+      block = Buffer.concat([block, encodeHeaders([[REQUEST_START_HEADER, requestStartValue(dueAt)]])]);
     let framed = this.#framed.get(message);
     if (!framed) {
       framed = frame(message);

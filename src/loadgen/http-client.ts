@@ -11,7 +11,7 @@
  * `Connection: close` / HTTP/1.0. Timeouts are one sweep timer over busy sockets.
  */
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { REQUEST_START_HEADER, requestStartValue } from '../protocol/request-start.js';
 
 export interface RawResponse {
   status: number;
@@ -43,18 +43,15 @@ export function serializeRequest(
   return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), body]);
 }
 
-/** `X-Request-Start: t=<epoch µs>` for a query due at `dueAt` (performance.now()), as proxies stamp a request. */
-function requestStartLine(dueAt: number): string {
-  return `x-request-start: t=${Math.round((performance.timeOrigin + dueAt) * 1000)}\r\n`;
-}
-
 /**
- * A serialized request with an X-Request-Start header added, as pieces written together: the
- * head's fields, the stamp, then the blank line and the body (not copied).
+ * A serialized request with an X-Request-Start header for a query due at `dueAt` (performance.now()),
+ * as pieces written together: the head's fields, the stamp, then the blank line and the body (not
+ * copied).
  */
 export function stampRequest(wire: Buffer, dueAt: number): Buffer[] {
   const at = wire.indexOf(CRLFCRLF) + 2;
-  return [wire.subarray(0, at), Buffer.from(requestStartLine(dueAt), 'latin1'), wire.subarray(at)];
+  const stamp = Buffer.from(`${REQUEST_START_HEADER}: ${requestStartValue(dueAt)}\r\n`, 'latin1');
+  return [wire.subarray(0, at), stamp, wire.subarray(at)];
 }
 
 /** A chunked body from `start`; undefined until it is complete. */

@@ -75,6 +75,12 @@ function str(where: string, v: unknown): string | undefined {
   return v;
 }
 
+function bool(where: string, v: unknown): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') fail(where, `expected true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function strings(where: string, v: unknown): string[] {
   if (v === undefined) return [];
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))
@@ -298,8 +304,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
     maxInflightBytes: int('maxInflightBytes', raw['maxInflightBytes'], 1024) ?? SERVER_DEFAULTS.maxInflightBytes,
     drainTimeoutMs: int('drainTimeoutMs', raw['drainTimeoutMs'], 0) ?? SERVER_DEFAULTS.drainTimeoutMs,
     requestTimeoutMs: int('requestTimeoutMs', raw['requestTimeoutMs'], 100) ?? SERVER_DEFAULTS.requestTimeoutMs,
-    trustRequestStart:
-      raw['trustRequestStart'] === undefined ? SERVER_DEFAULTS.trustRequestStart : raw['trustRequestStart'] === true,
+    trustRequestStart: bool('trustRequestStart', raw['trustRequestStart']) ?? SERVER_DEFAULTS.trustRequestStart,
     maxConnections: int('maxConnections', raw['maxConnections'], 1) ?? SERVER_DEFAULTS.maxConnections,
     maxStreams: int('maxStreams', raw['maxStreams'], 0) ?? SERVER_DEFAULTS.maxStreams,
     workerNice: int('workerNice', raw['workerNice'], 0, 19) ?? SERVER_DEFAULTS.workerNice,
@@ -312,9 +317,6 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
   };
   const token = str('token', raw['token']);
   if (token !== undefined) config.token = token;
-  const trust = raw['trustRequestStart'];
-  if (trust !== undefined && typeof trust !== 'boolean')
-    fail('trustRequestStart', `expected true or false, got ${JSON.stringify(trust)}`);
   if (repository) config.modelRepository = repository;
   const logFormat = raw['logFormat'];
   if (logFormat !== undefined) {
@@ -322,11 +324,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): ServerCon
       fail('logFormat', `expected "text" or "json", got ${JSON.stringify(logFormat)}`);
     config.logFormat = logFormat;
   }
-  const accessLog = raw['accessLog'];
-  if (accessLog !== undefined) {
-    if (typeof accessLog !== 'boolean') fail('accessLog', `expected true or false, got ${JSON.stringify(accessLog)}`);
-    config.accessLog = accessLog;
-  }
+  const accessLog = bool('accessLog', raw['accessLog']);
+  if (accessLog !== undefined) config.accessLog = accessLog;
   const grpcPort = int('grpcPort', raw['grpcPort'], 0, 65535);
   if (grpcPort !== undefined) config.grpcPort = grpcPort;
   const healthPort = int('healthPort', raw['healthPort'], 0, 65535);

@@ -41,7 +41,7 @@ import {
   timingStages,
 } from './inference.js';
 import { modelReadiness } from './model-health.js';
-import { REQUEST_START_HEADER, requestStartedAt } from './request-start.js';
+import { REQUEST_START_HEADER, requestStartedAt } from '../protocol/request-start.js';
 import type { ServerLog } from './server-log.js';
 import type { ServerHost } from './types.js';
 import { modelMetadataBody, SERVER_EXTENSIONS } from './v2-routes.js';

@@ -27,12 +27,22 @@ export function deadlineExpired(message: string): RtinferError {
   return new RtinferError('RTI_ERR_ENGINE_DEADLINE_EXPIRED', message);
 }
 
-/** The request's deadline in ms after its start, or undefined for none. */
+/**
+ * The request's deadline in ms after its start, or undefined for none: its own, else the
+ * transport's, else `fallback` (the model's default); never later than a proxy's timeout.
+ */
 export function deadlineOf(
   params: Readonly<Record<string, unknown>>,
   transportMs: number | undefined,
   fallback: number | undefined,
+  proxyMs?: number,
 ): number | undefined {
+  const own = requestDeadline(params) ?? transportMs ?? fallback;
+  return proxyMs === undefined ? own : own === undefined ? proxyMs : Math.min(own, proxyMs);
+}
+
+/** `parameters.timeout` (µs, as Triton) or `parameters.deadline_ms`, in ms; undefined for neither. */
+function requestDeadline(params: Readonly<Record<string, unknown>>): number | undefined {
   const timeout = params['timeout'];
   if (timeout !== undefined) {
     if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout))
@@ -45,7 +55,7 @@ export function deadlineOf(
       throw badInput('parameters.deadline_ms must be a positive number');
     return ms;
   }
-  return transportMs ?? fallback;
+  return undefined;
 }
 
 /**
@@ -62,11 +72,6 @@ export function proxyTimeoutOf(header: string | string[] | undefined): number | 
   return v > 0 && Number.isFinite(v) ? v : undefined;
 }
 
-/** The deadline that applies: the request's own (or the default), no later than the proxy's timeout. */
-export function proxyBound(deadlineMs: number | undefined, proxyMs: number | undefined): number | undefined {
-  return proxyMs === undefined ? deadlineMs : deadlineMs === undefined ? proxyMs : Math.min(deadlineMs, proxyMs);
-}
-
 export interface InferCall {
   model: ReadyModel;
   inputs: readonly V2Tensor[];
@@ -75,7 +80,7 @@ export interface InferCall {
   parameters: Readonly<Record<string, unknown>>;
   /** A deadline the transport carries (ms after the start), used when the parameters give none. */
   transportDeadlineMs?: number;
-  /** A proxy's timeout for the request (ms after the start): no deadline is later (proxyBound). */
+  /** A proxy's timeout for the request (ms after the start): no deadline is later (deadlineOf). */
   proxyTimeoutMs?: number;
   /** performance.now() the deadline counts from: the arrival, or the request's X-Request-Start stamp. */
   startedAt: number;
@@ -121,13 +126,16 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
   ) {
     throw badInput(`parameters.priority must be an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
   }
-  const deadlineMs = proxyBound(
-    deadlineOf(call.parameters, call.transportDeadlineMs, config.defaultDeadlineMs),
+  const deadlineMs = deadlineOf(
+    call.parameters,
+    call.transportDeadlineMs,
+    config.defaultDeadlineMs,
     call.proxyTimeoutMs,
   );
   const decodedAt = performance.now();
-  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - (decodedAt - call.startedAt);
-  if (remainingMs !== undefined && remainingMs <= 0) throw receivedLate(deadlineMs ?? 0, decodedAt - call.startedAt);
+  const ageMs = decodedAt - call.startedAt;
+  if (deadlineMs !== undefined && deadlineMs <= ageMs) throw receivedLate(deadlineMs, ageMs);
+  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - ageMs;
   host.metrics.inflight.inc({ model: config.name });
   try {
     const { outputs, timing } = await engine.inferWithTiming(inputs, {

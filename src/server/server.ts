@@ -41,7 +41,7 @@ import { ModelStatistics } from './model-stats.js';
 import { GrpcEndpoint } from './grpc-service.js';
 import { ModelTable } from './model-table.js';
 import { Router } from './router.js';
-import { REQUEST_START_HEADER, requestStartedAt } from './request-start.js';
+import { REQUEST_START_HEADER, requestStartedAt } from '../protocol/request-start.js';
 import type { AccessEntry, ServerLog } from './server-log.js';
 import { attachStreams } from './streams.js';
 import type {

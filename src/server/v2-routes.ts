@@ -22,7 +22,6 @@ import {
   badInput,
   deadlineOf,
   PROXY_TIMEOUT_HEADER,
-  proxyBound,
   proxyTimeoutOf,
   receivedLate,
   recordSuccess,
@@ -130,6 +129,7 @@ function checkEarly(
   ctx: RouteContext,
   head: Buffer,
   transportDeadlineMs: number | undefined,
+  proxyTimeoutMs: number | undefined,
 ): Record<string, unknown> | undefined {
   const { engine, config } = ctx.model;
   let header: Record<string, unknown>;
@@ -148,16 +148,13 @@ function checkEarly(
   }
   let deadlineMs: number | undefined;
   try {
-    deadlineMs = proxyBound(
-      deadlineOf(params, transportDeadlineMs, config.defaultDeadlineMs),
-      proxyTimeoutOf(ctx.req.headers[PROXY_TIMEOUT_HEADER]),
-    );
+    deadlineMs = deadlineOf(params, transportDeadlineMs, config.defaultDeadlineMs, proxyTimeoutMs);
   } catch {
     return header;
   }
   const ageMs = performance.now() - ctx.startedAt;
+  if (deadlineMs !== undefined && deadlineMs <= ageMs) throw receivedLate(deadlineMs, ageMs);
   const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - ageMs;
-  if (remainingMs !== undefined && remainingMs <= 0) throw receivedLate(deadlineMs ?? 0, ageMs);
   const priority = params['priority'];
   engine.check(dims, {
     ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
@@ -194,13 +191,18 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     ...(len !== undefined ? { pool: host.buffers } : {}),
     // A header that is mostly JSON tensors is left to the full decode, which may take it off this thread.
     ...(len !== undefined && len > 0 && len <= EARLY_HEADER_BYTES
-      ? { head: { bytes: len, check: (head: Buffer) => void (header = checkEarly(ctx, head, transportDeadlineMs)) } }
+      ? {
+          head: {
+            bytes: len,
+            check: (head: Buffer) => void (header = checkEarly(ctx, head, transportDeadlineMs, proxyTimeoutMs)),
+          },
+        }
       : {}),
   });
   const bodyAt = performance.now();
   // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.
   if (ctx.signal.aborted) throw ctx.signal.reason;
-  const early = proxyBound(transportDeadlineMs ?? config.defaultDeadlineMs, proxyTimeoutMs);
+  const early = deadlineOf({}, transportDeadlineMs, config.defaultDeadlineMs, proxyTimeoutMs);
   if (early !== undefined && bodyAt - ctx.startedAt >= early) throw receivedLate(early, bodyAt - ctx.startedAt);
   const request = await codec.decode(body.bytes, len, header);
   body.hold(ownTensors(request.inputs));

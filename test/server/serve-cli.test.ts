@@ -63,6 +63,27 @@ test('a second SIGTERM exits at once, whatever the drain bound', async () => {
   await stalled;
 });
 
+test('--ignore-request-start: a request stamped 10 s ago with 5 s to go is still served', async () => {
+  const s = await startServe('--ignore-request-start');
+  try {
+    const m = encodeInferRequest(
+      [{ name: 'x', type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192) }],
+      { parameters: { deadline_ms: 5000 } },
+    );
+    const r = await fetch(`http://127.0.0.1:${s.port}/v2/models/ch_ppocr_mobile_v2.0_cls_infer/infer`, {
+      method: 'POST',
+      body: m.body,
+      headers: { ...m.headers, 'x-request-start': `t=${Date.now() * 1000 - 10_000_000}` },
+    });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.ok(!(r.headers.get('server-timing') ?? '').includes('before'));
+    await r.arrayBuffer();
+  } finally {
+    s.child.kill('SIGTERM');
+    await s.exited;
+  }
+});
+
 test('SIGTERM with requests in flight loses none, ends open dashboard streams, then the process exits 0', async () => {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', OCR_DET, '--port', '0'], {
     cwd: ROOT,

@@ -11,7 +11,8 @@
  * The formats in use: nginx's `t=${msec}` (seconds, ms fraction), Heroku's epoch ms, Apache's
  * `t=%t` (µs); told apart by magnitude, as New Relic's agents do. A stamp can only make a request
  * older, never give it more time than its arrival leaves; a stamp in the future or more than
- * MAX_AGE_MS old says the clocks disagree, and is ignored.
+ * MAX_AGE_MS old says the clocks disagree, and is ignored. The load generator writes Apache's
+ * form (`requestStartValue`).
  */
 import { performance } from 'node:perf_hooks';
 
@@ -19,6 +20,11 @@ export const REQUEST_START_HEADER = 'x-request-start';
 
 /** Older than this, a stamp is a skewed clock, not a slow request. */
 export const MAX_AGE_MS = 10 * 60_000;
+
+/** The header's value for a request sent (or due) at `at` (performance.now()): `t=<epoch µs>`. */
+export function requestStartValue(at: number): string {
+  return `t=${Math.round((performance.timeOrigin + at) * 1000)}`;
+}
 
 /** Epoch ms of a stamp, or undefined when it is not a number. */
 export function stampEpochMs(value: string): number | undefined {

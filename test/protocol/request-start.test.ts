@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
-import { MAX_AGE_MS, requestStartedAt, stampEpochMs } from '../../src/server/request-start.js';
+import { MAX_AGE_MS, requestStartedAt, requestStartValue, stampEpochMs } from '../../src/protocol/request-start.js';
 
 test('the formats in use read as the same epoch ms: seconds (nginx t=${msec}), ms (Heroku), µs (Apache t=%t), ns', () => {
   const ms = 1_796_000_000_123;
@@ -23,6 +23,13 @@ test('a request 30 ms old by its stamp starts 30 ms before its arrival', () => {
   const sent = performance.timeOrigin + receivedAt - 30;
   assert.ok(Math.abs(receivedAt - 30 - requestStartedAt(`t=${(sent / 1000).toFixed(6)}`, receivedAt)) < 0.01);
   assert.ok(Math.abs(receivedAt - 30 - requestStartedAt(String(Math.round(sent * 1000)), receivedAt)) < 0.01);
+});
+
+test("the load generator's stamp (Apache's t=<epoch µs>) reads back as the time it was written for", () => {
+  const receivedAt = performance.now();
+  const v = requestStartValue(receivedAt - 30);
+  assert.match(v, /^t=\d{16}$/);
+  assert.ok(Math.abs(receivedAt - 30 - requestStartedAt(v, receivedAt)) < 0.01, v);
 });
 
 test('no stamp, a malformed one, one in the future or older than MAX_AGE_MS: the arrival', () => {
