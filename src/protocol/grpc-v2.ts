@@ -64,29 +64,80 @@ const MESSAGES = GRPC_PREDICT_V2.nested.inference.nested;
 export const RAW_INPUT_FIELD = MESSAGES.ModelInferRequest.fields.raw_input_contents.id;
 export const RAW_OUTPUT_FIELD = MESSAGES.ModelInferResponse.fields.raw_output_contents.id;
 
-/**
- * A response's layout: every field but the raw outputs encoded by the proto's own serializer
- * (`head`), then the raw outputs, the message's last field, with their number from the descriptor,
- * as protobufjs would write them; `size` the whole message's.
- */
-function responseLayout(res: GrpcInferResponse): { head: Buffer; size: number } {
-  const infer = grpcServiceDefinition()['ModelInfer'] as grpc.MethodDefinition<GrpcInferRequest, GrpcInferResponse>;
-  const head = infer.responseSerialize({ ...res, raw_output_contents: [] });
-  const tag = (RAW_OUTPUT_FIELD << 3) | 2; // wire type 2: length-delimited
-  let size = head.length;
-  for (const r of res.raw_output_contents) size += varintLength(tag) + varintLength(r.byteLength) + r.byteLength;
-  return { head, size };
+const ID_FIELD = MESSAGES.ModelInferResponse.fields.id.id;
+
+interface Layout {
+  /** Every field but the raw outputs (and, in a kept head, the id), as the proto's serializer writes them. */
+  head: Buffer;
+  /** The id's bytes, written after the head when the head was kept without it. */
+  id: Buffer | undefined;
+  /** The whole message's. */
+  size: number;
 }
 
-function writeResponse(out: Buffer, at: number, head: Buffer, raw: readonly Uint8Array[]): void {
-  const tag = (RAW_OUTPUT_FIELD << 3) | 2;
-  let pos = at + head.copy(out, at);
-  for (const r of raw) {
-    pos = writeVarint(out, pos, tag);
-    pos = writeVarint(out, pos, r.byteLength);
-    out.set(r, pos);
-    pos += r.byteLength;
+/**
+ * A response's layout: the head encoded by the proto's own serializer, then the id where the head
+ * was kept without it (protobuf readers take fields in any order), then the raw outputs, the
+ * message's last field, with their numbers from the descriptor, as protobufjs would write them.
+ */
+function responseLayout(res: GrpcInferResponse): Layout {
+  const key = headKey(res);
+  let head = key === undefined ? undefined : heads.get(key);
+  if (!head) {
+    const infer = grpcServiceDefinition()['ModelInfer'] as grpc.MethodDefinition<GrpcInferRequest, GrpcInferResponse>;
+    head = infer.responseSerialize({
+      ...res,
+      ...(key === undefined ? {} : { id: undefined }),
+      raw_output_contents: [],
+    } as GrpcInferResponse);
+    if (key !== undefined) {
+      if (heads.size >= MAX_HEADS) heads.clear();
+      heads.set(key, head);
+    }
   }
+  const id = key !== undefined && res.id ? Buffer.from(res.id) : undefined;
+  let size = head.length;
+  if (id) size += fieldLength(ID_FIELD, id.byteLength);
+  for (const r of res.raw_output_contents) size += fieldLength(RAW_OUTPUT_FIELD, r.byteLength);
+  return { head, id, size };
+}
+
+/**
+ * Heads of raw answers by what they hold, ids aside: a model answers with the same names,
+ * datatypes and shapes again and again, and protobufjs's serializer (fromObject, then encode) took
+ * ~25 µs of the HTTP thread per answer for a head of a few dozen bytes (PP-OCR classifier).
+ * Bounded: cleared when full.
+ */
+const heads = new Map<string, Buffer>();
+const MAX_HEADS = 256;
+
+/** The key of a head that can be kept (raw outputs, no parameters), else undefined. */
+function headKey(res: GrpcInferResponse): string | undefined {
+  if (res.parameters && Object.keys(res.parameters).length > 0) return undefined;
+  let key = `${res.model_name}\0${res.model_version}`;
+  for (const o of res.outputs) {
+    if (o.contents || (o.parameters && Object.keys(o.parameters).length > 0)) return undefined;
+    key += `\0${o.name}\0${o.datatype}\0${o.shape.join(',')}`;
+  }
+  return key.length <= 4096 ? key : undefined;
+}
+
+/** A length-delimited field's bytes on the wire (wire type 2): tag, length, value. */
+function fieldLength(field: number, bytes: number): number {
+  return varintLength((field << 3) | 2) + varintLength(bytes) + bytes;
+}
+
+function writeField(out: Buffer, pos: number, field: number, value: Uint8Array): number {
+  pos = writeVarint(out, pos, (field << 3) | 2);
+  pos = writeVarint(out, pos, value.byteLength);
+  out.set(value, pos);
+  return pos + value.byteLength;
+}
+
+function writeResponse(out: Buffer, at: number, layout: Layout, raw: readonly Uint8Array[]): void {
+  let pos = at + layout.head.copy(out, at);
+  if (layout.id) pos = writeField(out, pos, ID_FIELD, layout.id);
+  for (const r of raw) pos = writeField(out, pos, RAW_OUTPUT_FIELD, r);
 }
 
 /**
@@ -100,11 +151,12 @@ function writeResponse(out: Buffer, at: number, head: Buffer, raw: readonly Uint
 export function reusingResponseSerializer(): (res: GrpcInferResponse) => Buffer {
   let kept = Buffer.alloc(0);
   return (res) => {
-    const { head, size } = responseLayout(res);
+    const layout = responseLayout(res);
+    const size = layout.size;
     if (size <= REUSE_LIMIT && kept.length < size)
       kept = Buffer.allocUnsafeSlow(Math.min(REUSE_LIMIT, Math.max(size, 2 * kept.length)));
     const out = size <= REUSE_LIMIT ? kept : Buffer.allocUnsafe(size);
-    writeResponse(out, 0, head, res.raw_output_contents);
+    writeResponse(out, 0, layout, res.raw_output_contents);
     return out.subarray(0, size);
   };
 }
@@ -115,11 +167,11 @@ export function reusingResponseSerializer(): (res: GrpcInferResponse) => Buffer 
  * frame, so the raw outputs were copied twice per answer (1.2 MB each on yolox_nano); here once.
  */
 export function framedResponse(res: GrpcInferResponse): Buffer {
-  const { head, size } = responseLayout(res);
-  const out = Buffer.allocUnsafe(5 + size);
+  const layout = responseLayout(res);
+  const out = Buffer.allocUnsafe(5 + layout.size);
   out[0] = 0;
-  out.writeUInt32BE(size, 1);
-  writeResponse(out, 5, head, res.raw_output_contents);
+  out.writeUInt32BE(layout.size, 1);
+  writeResponse(out, 5, layout, res.raw_output_contents);
   return out;
 }
 
