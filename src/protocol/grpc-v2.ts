@@ -111,13 +111,16 @@ function responseLayout(res: GrpcInferResponse): Layout {
 const heads = new Map<string, Buffer>();
 const MAX_HEADS = 256;
 
-/** The key of a head that can be kept (raw outputs, no parameters), else undefined. */
+/**
+ * The key of a head that can be kept (raw outputs, no parameters), else undefined. Names are
+ * length-prefixed, so that no choice of names makes two different heads share a key.
+ */
 function headKey(res: GrpcInferResponse): string | undefined {
   if (res.parameters && Object.keys(res.parameters).length > 0) return undefined;
-  let key = `${res.model_name}\0${res.model_version}`;
+  let key = `${res.model_name.length}:${res.model_name}${res.model_version.length}:${res.model_version}`;
   for (const o of res.outputs) {
     if (o.contents || (o.parameters && Object.keys(o.parameters).length > 0)) return undefined;
-    key += `\0${o.name}\0${o.datatype}\0${o.shape.join(',')}`;
+    key += `${o.name.length}:${o.name}${o.datatype.length}:${o.datatype}[${o.shape.join(',')}]`;
   }
   return key.length <= 4096 ? key : undefined;
 }

@@ -205,3 +205,29 @@ test('framedResponse is the official serialization in a gRPC frame', () => {
     ),
   );
 });
+
+test('framedResponse keeps heads by what they hold: names that would run together in a joined key get their own', () => {
+  const f32 = (n: number): Uint8Array => new Uint8Array(new Float32Array(n).fill(n).buffer);
+  // Joined with a separator, these two output lists would give the same key.
+  const two = {
+    model_name: 'm',
+    model_version: '1',
+    id: 'a',
+    outputs: [
+      { name: 'x', datatype: 'FP32', shape: [1] },
+      { name: 'y', datatype: 'FP32', shape: [2] },
+    ],
+    raw_output_contents: [f32(1), f32(2)],
+  };
+  const one = {
+    model_name: 'm',
+    model_version: '1',
+    id: 'b',
+    outputs: [{ name: 'x\0FP32\u00001\0y', datatype: 'FP32', shape: [2] }],
+    raw_output_contents: [f32(2)],
+  };
+  for (const res of [two, one, two, one]) {
+    const framed = framedResponse(res);
+    assert.deepEqual(decoded(framed.subarray(5)), decoded(infer.responseSerialize(res)));
+  }
+});
