@@ -133,9 +133,7 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
     call.proxyTimeoutMs,
   );
   const decodedAt = performance.now();
-  const ageMs = decodedAt - call.startedAt;
-  if (deadlineMs !== undefined && deadlineMs <= ageMs) throw receivedLate(deadlineMs, ageMs);
-  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - ageMs;
+  const remainingMs = timeLeft(deadlineMs, decodedAt - call.startedAt);
   host.metrics.inflight.inc({ model: config.name });
   try {
     const { outputs, timing } = await engine.inferWithTiming(inputs, {
@@ -160,11 +158,17 @@ export async function runInference(host: ServerHost, call: InferCall): Promise<I
   }
 }
 
-/** The refusal of a request whose deadline passed before it could run (`ageMs` after its start). */
-export function receivedLate(deadlineMs: number, ageMs: number): RtinferError {
-  return deadlineExpired(
-    `the deadline passed while the request was being received (${ageMs.toFixed(1)} ms of ${deadlineMs} ms)`,
-  );
+/**
+ * The ms a request `ageMs` after its start has left before its deadline (undefined for none);
+ * throws the refusal of one whose deadline passed before it could run.
+ */
+export function timeLeft(deadlineMs: number | undefined, ageMs: number): number | undefined {
+  if (deadlineMs === undefined) return undefined;
+  if (deadlineMs <= ageMs)
+    throw deadlineExpired(
+      `the deadline passed while the request was being received (${ageMs.toFixed(1)} ms of ${deadlineMs} ms)`,
+    );
+  return deadlineMs - ageMs;
 }
 
 /** A result past its deadline is of no use to the client: the transport says so instead of sending it late. */

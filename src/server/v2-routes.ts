@@ -23,11 +23,11 @@ import {
   deadlineOf,
   PROXY_TIMEOUT_HEADER,
   proxyTimeoutOf,
-  receivedLate,
   recordSuccess,
   refuseIfLate,
   runInference,
   serverTimingHeader,
+  timeLeft,
   timingStages,
 } from './inference.js';
 import { deploymentOf, modelReadiness, serverReady, type Deployment } from './model-health.js';
@@ -152,9 +152,7 @@ function checkEarly(
   } catch {
     return header;
   }
-  const ageMs = performance.now() - ctx.startedAt;
-  if (deadlineMs !== undefined && deadlineMs <= ageMs) throw receivedLate(deadlineMs, ageMs);
-  const remainingMs = deadlineMs === undefined ? undefined : deadlineMs - ageMs;
+  const remainingMs = timeLeft(deadlineMs, performance.now() - ctx.startedAt);
   const priority = params['priority'];
   engine.check(dims, {
     ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
@@ -202,8 +200,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   const bodyAt = performance.now();
   // Decoding is the costly part of a JSON request: none for a client that left or a deadline gone.
   if (ctx.signal.aborted) throw ctx.signal.reason;
-  const early = deadlineOf({}, transportDeadlineMs, config.defaultDeadlineMs, proxyTimeoutMs);
-  if (early !== undefined && bodyAt - ctx.startedAt >= early) throw receivedLate(early, bodyAt - ctx.startedAt);
+  timeLeft(deadlineOf({}, transportDeadlineMs, config.defaultDeadlineMs, proxyTimeoutMs), bodyAt - ctx.startedAt);
   const request = await codec.decode(body.bytes, len, header);
   body.hold(ownTensors(request.inputs));
   const outcome = await runInference(host, {
