@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Router } from '../../src/server/router.js';
+import fc from 'fast-check';
+import { HttpError } from '../../src/server/http-io.js';
+import { RequestTarget, Router } from '../../src/server/router.js';
 import type { RouteSpec } from '../../src/server/types.js';
 
 function router(): Router {
@@ -47,4 +49,57 @@ test('the cache is bounded: many distinct paths still match right', () => {
   const r = router();
   for (let i = 0; i < 1000; i++) assert.equal(r.match('POST', `/v2/models/m${i}/infer`).params['name'], `m${i}`);
   assert.equal(r.match('POST', '/v2/models/m0/infer').params['name'], 'm0');
+});
+
+test('a request target reads as the path and URL that new URL gives, plain paths without parsing (property)', () => {
+  // Targets from characters that matter to URL parsing: escapes, queries, fragments, dot segments,
+  // backslashes, a leading `//` (a host to URL), colons, spaces and non-ASCII.
+  const part = fc.constantFrom(
+    '/',
+    '//',
+    '.',
+    '..',
+    '%2e',
+    '%',
+    '?',
+    '#',
+    '\\',
+    ':',
+    '@',
+    ' ',
+    'é',
+    'v2',
+    'models',
+    'x_1',
+    '~',
+    '-',
+  );
+  const targets = fc.oneof(
+    fc.array(part, { maxLength: 10 }).map((p) => p.join('')),
+    fc.string({ maxLength: 12 }),
+  );
+  fc.assert(
+    fc.property(targets, (raw) => {
+      let expected: URL | undefined;
+      try {
+        expected = new URL(raw, 'http://localhost');
+      } catch {
+        expected = undefined;
+      }
+      if (expected === undefined) {
+        assert.throws(
+          () => new RequestTarget(raw),
+          (e: unknown) => e instanceof HttpError && e.status === 400,
+        );
+        return;
+      }
+      const t = new RequestTarget(raw);
+      assert.equal(t.path, expected.pathname.replace(/\/+$/, '') || '/', raw);
+      assert.equal(t.url.href, expected.href, raw);
+    }),
+    { numRuns: 3000 },
+  );
+  assert.equal(new RequestTarget('/v2/models/m/infer/').path, '/v2/models/m/infer');
+  assert.equal(new RequestTarget('/v2/./models/../models/m').path, '/v2/models/m', 'dot segments resolved');
+  assert.equal(new RequestTarget('//v2/models').path, '/models', 'a leading // is a host');
 });
