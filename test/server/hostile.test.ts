@@ -465,3 +465,47 @@ test('a model whose worker restarts keep failing is not ready, and says why in i
     await s.close();
   }
 });
+
+test('a client that leaves while its request waits in the queue: the request is withdrawn, never run', async () => {
+  const engine = server.models.get(CLS)?.engine;
+  assert.ok(engine);
+  const before = engine.stats().counts;
+  // 16 rows run for several ms on the one worker (over the calling thread's bound): 8 of them queue.
+  const m = encodeInferRequest([x(16)]);
+  const head = [
+    `POST /v2/models/${CLS}/infer HTTP/1.1`,
+    'host: 127.0.0.1',
+    `content-length: ${m.body.length}`,
+    ...Object.entries(m.headers).map(([k, v]) => `${k}: ${v}`),
+  ].join('\r\n');
+  const request = Buffer.concat([Buffer.from(`${head}\r\n\r\n`), m.body]);
+  const sockets = await Promise.all(
+    Array.from(
+      { length: 8 },
+      () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1', () => resolve(s));
+          s.on('error', reject);
+        }),
+    ),
+  );
+  const answered = sockets.map(
+    (s) =>
+      new Promise<string>((resolve) => {
+        let text = '';
+        s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        s.on('close', () => resolve(text));
+      }),
+  );
+  for (const s of sockets) s.write(request);
+  // The first two are taken (the worker and a second in line); the rest leave while queued.
+  await new Promise((r) => setTimeout(r, 30));
+  for (const s of sockets.slice(2)) s.destroy();
+  for (const s of sockets.slice(0, 2)) s.end();
+  await Promise.all(answered);
+  for (let i = 0; i < 200 && engine.stats().queueDepth > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const after = engine.stats().counts;
+  assert.ok(after.aborted - before.aborted >= 1, `withdrawn: ${JSON.stringify({ before, after })}`);
+  assert.ok(after.ok - before.ok + (after.aborted - before.aborted) <= 8, 'a withdrawn request is not also run');
+  await stillServes();
+});
