@@ -476,6 +476,7 @@ export class InferenceEngine implements Engine {
     }
     return new Promise((resolve, reject) => {
       let request: QueuedRequest<Job> | undefined;
+      let listening = false;
       const onAbort = (): void => {
         if (request && this.#scheduler.cancel(request)) {
           metrics.counts.aborted++;
@@ -486,7 +487,7 @@ export class InferenceEngine implements Engine {
         feeds: valid.feeds,
         owned: opts.transferInputs === true,
         settle: (result) => {
-          opts.signal?.removeEventListener('abort', onAbort);
+          if (listening) opts.signal?.removeEventListener('abort', onAbort);
           if (result instanceof Error) {
             metrics.outcome(result);
             reject(result);
@@ -512,7 +513,12 @@ export class InferenceEngine implements Engine {
           priority: opts.priority ?? 0,
           ...(opts.deadlineMs !== undefined ? { deadline: start + opts.deadlineMs } : {}),
         });
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        // Only a request still queued can be withdrawn: one that started at once (an idle engine's
+        // usual case) skips the listener, whose add and remove on an AbortSignal cost a few µs.
+        if (opts.signal && request.dispatchedAt === undefined) {
+          opts.signal.addEventListener('abort', onAbort, { once: true });
+          listening = true;
+        }
       } catch (error) {
         metrics.outcome(error);
         reject(error);
