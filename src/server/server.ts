@@ -471,15 +471,9 @@ class HttpServer implements RtinferServer, ServerHost {
 }
 
 /**
- * What a route handler gets. A class, not an object literal with a `get model()`: V8 builds such
- * a literal in its old generation, and the request, response and body it pointed to then outlived
- * every young-generation collection; their buffers were freed only by full collections, which ran
- * every ~90 ms under load (13 % of the serving thread on the PP-OCR classifier).
- */
-/**
  * A request's AbortSignal, made only when something asks for it: most requests a loaded server
- * refuses never do, and an AbortController with its EventTarget was a visible part of a refusal's
- * cost (~0.23 ms of the HTTP thread per refused PP-OCR classifier request).
+ * refuses never do, and an AbortController with its EventTarget is a visible share of a refusal's
+ * whole handling (~0.2 ms of the HTTP thread for a PP-OCR classifier request, bench/shed).
  */
 class ClientGone {
   #controller: AbortController | undefined;
@@ -504,6 +498,12 @@ class ClientGone {
   }
 }
 
+/**
+ * What a route handler gets. A class, not an object literal with a `get model()`: V8 builds such
+ * a literal in its old generation, and the request, response and body it pointed to then outlived
+ * every young-generation collection; their buffers were freed only by full collections, which ran
+ * every ~90 ms under load (13 % of the serving thread on the PP-OCR classifier).
+ */
 class RequestContext implements RouteContext {
   constructor(
     readonly req: IncomingMessage,
