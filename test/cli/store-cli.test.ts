@@ -239,8 +239,10 @@ test('compare: two stored runs, two report files (exit 5 on a regression, rtinfe
   assert.match(readFileSync(html, 'utf8'), /"kind":"compare"/);
   const b = await cli(store, 'bench', MODEL, ...VALID, '--label', 'b', '--json');
   assert.equal(b.code, 0, b.stderr);
+  // Two real runs: what is checked here is that stored runs resolve and compare; whether b reads as a
+  // regression is the machine's business (one CI run under load read a p99 over 6x: exit 5).
   const stored = await cli(store, 'compare', 'label:a', 'last', '--threshold', '500%');
-  assert.equal(stored.code, 0, stored.stderr);
+  assert.ok(stored.code === 0 || stored.code === 5, `exit ${stored.code}: ${stored.stderr}`);
   assert.match(stored.stdout, /^A: run 1 · /);
   assert.match(stored.stdout, /\nB: run 2 · /);
   assert.equal((await cli(store, 'compare', 'label:nope', 'last')).code, 2);
