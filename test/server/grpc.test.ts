@@ -543,3 +543,43 @@ test('ModelInfer answered on the stream and through grpc-js alike: a gzip-compre
   }
   assert.deepEqual(await rpc(client, 'ServerLive')({}), { live: true });
 });
+
+test('a call cancelled while it waits in the queue is withdrawn, never run', async () => {
+  const engine = tokenServer.models.get(CLS)?.engine;
+  assert.ok(engine);
+  const before = engine.stats().counts;
+  const meta = new grpc.Metadata();
+  meta.set('authorization', `Bearer ${TOKEN}`);
+  // 16 rows run for several ms on the one worker (over the calling thread's bound): most of the 8 queue.
+  const rows = 16;
+  const raw = Buffer.from(Float32Array.from({ length: rows * 3 * 48 * 192 }, (_, i) => (i % 255) / 255).buffer);
+  const req = {
+    model_name: CLS,
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, 3, 48, 192] }],
+    raw_input_contents: [raw],
+  };
+  const infer = tokenClient['ModelInfer'] as (
+    r: Msg,
+    m: grpc.Metadata,
+    cb: (e: grpc.ServiceError | null, res: Msg) => void,
+  ) => grpc.ClientUnaryCall;
+  const settled: Array<Promise<grpc.status>> = [];
+  const calls = Array.from({ length: 8 }, () => {
+    let call!: grpc.ClientUnaryCall;
+    settled.push(
+      new Promise(
+        (resolve) => (call = infer.call(tokenClient, req, meta, (e) => resolve(e ? e.code : grpc.status.OK))),
+      ),
+    );
+    return call;
+  });
+  // Once the server has the calls (the first runs, the rest queue), the last six are cancelled.
+  for (let i = 0; i < 200 && engine.stats().queueDepth < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  for (const c of calls.slice(2)) c.cancel();
+  const codes = await Promise.all(settled);
+  assert.deepEqual(codes.slice(2), new Array(6).fill(grpc.status.CANCELLED));
+  for (let i = 0; i < 200 && engine.stats().queueDepth > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const after = engine.stats().counts;
+  assert.ok(after.aborted - before.aborted >= 1, `withdrawn: ${JSON.stringify({ before, after })}`);
+  assert.ok(after.ok - before.ok + (after.aborted - before.aborted) <= 8, 'a withdrawn call is not also run');
+});
