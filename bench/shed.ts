@@ -23,11 +23,18 @@
  * No goal of the issue's own; the ratio to the null server says how close a refusal is to the
  * least a request can cost.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { poissonSchedule, randomFloats, runOpen, v2Body, V2Client } from './support/poisson-client.js';
-import { procCpuSeconds, startAnnounced, startNull, stopAll, type ServerProc } from './support/server-proc.js';
+import {
+  mainThreadCpuSeconds,
+  procCpuSeconds,
+  startAnnounced,
+  startNull,
+  stopAll,
+  type ServerProc,
+} from './support/server-proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = `${ROOT}dist/cli/main.js`;
@@ -70,17 +77,6 @@ for (const [what, path] of [
   }
 }
 
-/** CPU seconds of a process's main thread (its task with the process's own id). */
-function mainThreadSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
 interface Target {
   name: string;
   server: ServerProc;
@@ -94,14 +90,7 @@ interface Target {
 const f = (x: number, d = 3): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const targets: Target[] = [];
 try {
-  const started: Array<[string, Promise<ServerProc>]> = [
-    [
-      'rtinfer serve',
-      startAnnounced('rtinfer serve', [CLI, 'serve', MODEL, '--port', '0'], { layout: true, timeoutMs: 120_000 }),
-    ],
-  ];
-  for (const [name, promise] of started) {
-    const server = await promise;
+  const add = (name: string, server: ServerProc): void => {
     targets.push({
       name,
       server,
@@ -111,32 +100,12 @@ try {
       main: 0,
       codes: new Map(),
     });
-  }
-  if (SECOND_CLI !== undefined) {
-    const server = await startAnnounced('second build', [SECOND_CLI, 'serve', MODEL, '--port', '0'], {
-      layout: true,
-      timeoutMs: 120_000,
-    });
-    targets.push({
-      name: 'second build',
-      server,
-      client: new V2Client(`${server.modelUrl}/infer`),
-      requests: 0,
-      cpu: 0,
-      main: 0,
-      codes: new Map(),
-    });
-  }
-  const nullServer = await startNull(NULL);
-  targets.push({
-    name: 'null v2 server',
-    server: nullServer,
-    client: new V2Client(`${nullServer.modelUrl}/infer`),
-    requests: 0,
-    cpu: 0,
-    main: 0,
-    codes: new Map(),
-  });
+  };
+  const serve = (cli: string, label: string): Promise<ServerProc> =>
+    startAnnounced(label, [cli, 'serve', MODEL, '--port', '0'], { layout: true, timeoutMs: 120_000 });
+  add('rtinfer serve', await serve(CLI, 'rtinfer serve'));
+  if (SECOND_CLI !== undefined) add('second build', await serve(SECOND_CLI, 'second build'));
+  add('null v2 server', await startNull(NULL));
 
   const bodies = [
     v2Body(
@@ -156,10 +125,10 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
       const cpu0 = procCpuSeconds(t.server.pid);
-      const main0 = mainThreadSeconds(t.server.pid);
+      const main0 = mainThreadCpuSeconds(t.server.pid);
       const run = await runOpen(t.client, bodies, poissonSchedule(RATE, SECONDS * 1000, 100 + r), 1000);
       t.cpu += procCpuSeconds(t.server.pid) - cpu0;
-      t.main += mainThreadSeconds(t.server.pid) - main0;
+      t.main += mainThreadCpuSeconds(t.server.pid) - main0;
       t.requests += run.outcomes.length;
       for (const o of run.outcomes) t.codes.set(o.status, (t.codes.get(o.status) ?? 0) + 1);
     }

@@ -188,8 +188,17 @@ export const SERVER_PID_LINE = /^\s*pid (\d+): node /;
 
 /** CPU seconds (user + system, all threads) of a process from /proc/PID/stat; NaN where unreadable. */
 export function procCpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds of a process's main thread alone (its task with the process's own id). */
+export function mainThreadCpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuSeconds(path: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
   } catch {
