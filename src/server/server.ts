@@ -22,6 +22,7 @@ import { BufferPool } from '../engine/tensors.js';
 import {
   authorized,
   ByteBudget,
+  RefusedBodies,
   HttpError,
   logToStderr,
   queryTokenAllowed,
@@ -106,6 +107,7 @@ class HttpServer implements RtinferServer, ServerHost {
   readonly live: LiveStats;
   readonly guard: WebGuard;
   readonly bodyBudget: ByteBudget;
+  readonly refusedBodies = new RefusedBodies();
   readonly buffers: BufferPool;
   readonly stats = new ModelStatistics();
   readonly #router = new Router();

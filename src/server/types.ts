@@ -8,6 +8,7 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { BatchingOptions, Engine, PerformanceHint } from '../engine/engine.js';
 import type { BufferPool } from '../engine/tensors.js';
 import type { SessionSettings } from '../runtime/session-options.js';
+import type { RefusedBodies } from './http-io.js';
 
 // ---- configuration ----
 
@@ -317,6 +318,8 @@ export interface ServerHost {
   preClose(hook: CloseHook): void;
   /** The server-wide budget for request-body bytes (maxInflightBytes). */
   readonly bodyBudget: BodyBudget;
+  /** The rest of refused request bodies, dropped in turn (see RefusedBodies). */
+  readonly refusedBodies: RefusedBodies;
   /** Buffers for binary request bodies, shared with every engine, which hands them back after a run. */
   readonly buffers: BufferPool;
   /** Per-model inference statistics. */

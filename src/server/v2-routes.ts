@@ -183,6 +183,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   const body = await readBody(ctx.req, ctx.res, {
     limit: host.config.maxBodyBytes,
     budget: host.bodyBudget,
+    refused: host.refusedBodies,
     alignAt: len ?? 0,
     until: ctx.finished,
     // A binary body holds its tensors in place and goes to the engine whole: a pooled buffer.
@@ -336,6 +337,7 @@ function addRepositoryRoutes(host: ServerHost): void {
     const body = await readBody(ctx.req, ctx.res, {
       limit: REPOSITORY_BODY_LIMIT,
       budget: host.bodyBudget,
+      refused: host.refusedBodies,
       until: ctx.finished,
     });
     if (body.bytes.length === 0) return {};

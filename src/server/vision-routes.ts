@@ -169,6 +169,7 @@ async function predict(host: ServerHost, vision: VisionService, ctx: RouteContex
   const body = await readBody(ctx.req, ctx.res, {
     limit: host.config.maxBodyBytes,
     budget: host.bodyBudget,
+    refused: host.refusedBodies,
     until: ctx.finished,
   });
   const image = await imageFrom(ctx.req, body.bytes);
