@@ -106,6 +106,8 @@ export interface ReceivedBody {
  */
 const DISCARD_MIN_BYTES = 16 * 1024 * 1024;
 
+/** A refused body with at most this much still to come is read at once, without waiting its turn. */
+const SHORT_REST_BYTES = 256 * 1024;
 /** A dropping body that delivers nothing for this long gives up its turn (see RefusedBodies). */
 const QUIET_MS = 10;
 
@@ -232,7 +234,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
   });
   if (declared !== undefined) {
     if (!budget.tryReserve(declared)) {
-      if (options.refused === undefined) return Promise.reject(overBudget());
+      if (options.refused === undefined || declared <= SHORT_REST_BYTES) return Promise.reject(overBudget());
       const dropped = options.refused.drop(req);
       return dropped.now ? Promise.reject(overBudget()) : dropped.done.then(() => Promise.reject(overBudget()));
     }
@@ -251,8 +253,10 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     // A refusal before the body's end: the rest goes to `refused`, and the answer waits for it when
     // other refused bodies are ahead (answered at once, this connection's next request would queue
     // behind the unread rest anyway, and its client time that request from its own send).
+    // A short rest is read at once as before: dropping it in turn costs more than reading it.
     const refuse = (error: Error): void => {
-      if (options.refused === undefined || req.complete) return fail(error);
+      const rest = declared === undefined ? Number.POSITIVE_INFINITY : declared - size;
+      if (options.refused === undefined || req.complete || rest <= SHORT_REST_BYTES) return fail(error);
       done = true;
       chunks.length = 0;
       req.off('data', onData);

@@ -137,7 +137,7 @@ test(
       a.write(big.subarray(0, 65536));
       await aAnswered;
       const rest = new Promise<void>((resolve) => a.write(big.subarray(65536), () => resolve()));
-      const b = await send(srv.port, agent, 'B', body('refuse', 200_000));
+      const b = await send(srv.port, agent, 'B', body('refuse', 1_000_000));
       await rest;
       assert.equal(b.status, 503);
       const log = srv.events.log;
@@ -162,7 +162,7 @@ test(
     const slow = net.connect(srv.port, '127.0.0.1');
     try {
       await new Promise<void>((resolve) => slow.once('connect', resolve));
-      const payload = body('refuse', 100_000);
+      const payload = body('refuse', 1_000_000);
       const slowAnswer = new Promise<string>((resolve) => {
         let text = '';
         slow.on('data', (c: Buffer) => {
@@ -173,7 +173,7 @@ test(
       slow.write(`POST / HTTP/1.1\r\nHost: x\r\nx-id: slow\r\nContent-Length: ${payload.length}\r\n\r\n`);
       slow.write(payload.subarray(0, 1000));
       assert.match(await slowAnswer, /^HTTP\/1\.1 503/);
-      // The slow client stalls with 99 KB unsent; another refused request must not wait for it.
+      // The slow client stalls with 999 KB unsent; another refused request must not wait for it.
       const started = performance.now();
       const other = await send(srv.port, agent, 'other', body('refuse', 500_000));
       const waitedMs = performance.now() - started;
