@@ -124,7 +124,7 @@ test(
   { timeout: 20_000 },
   async () => {
     // A long quiet time: on a loaded machine the client may pause between writes.
-    const refused = new RefusedBodies({ quietMs: 5000 });
+    const refused = new RefusedBodies({ quietMs: 5000, freeTurns: 1 });
     const srv = await startServer(refused);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
     const a = net.connect(srv.port, '127.0.0.1');
@@ -156,7 +156,7 @@ test(
   'a refused body that goes quiet gives up its turn: the next refused one is answered without waiting for it',
   { timeout: 20_000 },
   async () => {
-    const refused = new RefusedBodies({ quietMs: 20 });
+    const refused = new RefusedBodies({ quietMs: 20, freeTurns: 1 });
     const srv = await startServer(refused);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
     const slow = net.connect(srv.port, '127.0.0.1');
