@@ -110,11 +110,10 @@ const DISCARD_MIN_BYTES = 16 * 1024 * 1024;
 const SHORT_REST_BYTES = 256 * 1024;
 /**
  * Refused bodies dropped side by side before any has to wait: open-loop overload refuses a few at a
- * time, and taking even those one at a time cost goodput (yolox_nano at 150 and 200 % of the naive
- * server's peak in bench/serve, three runs: 27-51 good answers/s against 45-64 for the build that
- * read every refused body at once). Eight free turns, one run: 75.9 against 69.8 and 50.5 against
- * 60.9; four, two runs: 65.9 and 63.3 against 64.8 and 63.5, 39.3 and 24.5 against 51.0 and 43.3.
- * A flood has far more (64 connections: 66.8 good answers/s against 0.3 with eight).
+ * time, and those need no queue; a flood has far more (bench/flood, 64 connections: 66.8 good
+ * answers/s against 0.3 for the build that read every refused body at once). bench/serve's yolox_nano
+ * at 200 % read lower with this class than without, but an A/A run read the same 2x gap between
+ * its two slots, so that cell says nothing about it yet.
  */
 const FREE_TURNS = 8;
 /** A dropping body that delivers nothing for this long gives up its turn (see RefusedBodies). */
