@@ -25,7 +25,7 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomFloats, v2Body, type V2Body } from './support/poisson-client.js';
-import { startAnnounced, stopAll, type ServerProc } from './support/server-proc.js';
+import { exitUnlessBuilt, startAnnounced, stopAll, type ServerProc } from './support/server-proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = `${ROOT}dist/cli/main.js`;
@@ -64,15 +64,7 @@ if (!existsSync(MODEL)) {
   console.error(`bench/flood: ${MODEL} is missing (../shared/models holds the pretrained detectors): nothing to run`);
   process.exit(2);
 }
-for (const [what, path] of [
-  ['this build (npm run build)', CLI],
-  ['--second-cli', SECOND_CLI],
-] as const) {
-  if (path !== undefined && !existsSync(path)) {
-    console.error(`bench/flood: ${what}: ${path} does not exist`);
-    process.exit(2);
-  }
-}
+exitUnlessBuilt('bench/flood', CLI, SECOND_CLI);
 
 interface Tally {
   codes: Map<string, number>;

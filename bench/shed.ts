@@ -23,11 +23,11 @@
  * No goal of the issue's own; the ratio to the null server says how close a refusal is to the
  * least a request can cost.
  */
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { poissonSchedule, randomFloats, runOpen, v2Body, V2Client } from './support/poisson-client.js';
 import {
+  exitUnlessBuilt,
   mainThreadCpuSeconds,
   procCpuSeconds,
   startAnnounced,
@@ -67,15 +67,7 @@ if (
   );
   process.exit(2);
 }
-for (const [what, path] of [
-  ['this build (npm run build)', CLI],
-  ['--second-cli', SECOND_CLI],
-] as const) {
-  if (path !== undefined && !existsSync(path)) {
-    console.error(`bench/shed: ${what}: ${path} does not exist`);
-    process.exit(2);
-  }
-}
+exitUnlessBuilt('bench/shed', CLI, SECOND_CLI);
 
 interface Target {
   name: string;

@@ -8,6 +8,7 @@
  * Everything is bounded; every child started here is killed when this process exits, however it
  * exits, and stopAll() stops them with SIGTERM, then SIGKILL after a grace.
  */
+import { existsSync } from 'node:fs';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -203,5 +204,18 @@ function statCpuSeconds(path: string): number {
     return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
   } catch {
     return NaN;
+  }
+}
+
+/** Exits 2 with a one-line error when this build's CLI or the `--second-cli` one is missing. */
+export function exitUnlessBuilt(bench: string, cli: string, secondCli: string | undefined): void {
+  for (const [what, path] of [
+    ['this build (npm run build)', cli],
+    ['--second-cli', secondCli],
+  ] as const) {
+    if (path !== undefined && !existsSync(path)) {
+      console.error(`${bench}: ${what}: ${path} does not exist`);
+      process.exit(2);
+    }
   }
 }
