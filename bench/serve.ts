@@ -7,7 +7,8 @@
  *            session.run per request on the HTTP thread, no queue bound, KServe v2 binary in and out;
  *   rtinfer  `node dist/cli/main.js serve MODEL --port 0` (no other flags: the default hint, auto);
  *   rt-tp    `node dist/cli/main.js serve MODEL --port 0 --hint throughput`;
- *   null     bench/support/null-v2-server.ts (a canned v2 answer, no inference), for the round trip.
+ *   null     bench/support/null-v2-server.ts (a canned v2 answer of the model's output shapes, zeros,
+ *            no inference), for the round trip.
  * Each gets 1.5 s of unmeasured Poisson warm-up load at 50 % after its start (the naive server at 50 %
  * of its bare capacity, as its peak is not known yet; the others at 50 % of the naive peak).
  *
@@ -30,11 +31,13 @@
  *    These requests carry no deadline: the deadline is close to rtinfer's own per-request cost on a small model, and a refused request has no round trip
  *    to measure (the load at 50 % shows what the deadline does at low load).
  * 4. Load: first one unmeasured block of D seconds per server at the first rate (the servers' loaded
- *    paths warm up under load only); then for each rate, blocks naive, rtinfer, rt-tp, rt-tp, rtinfer, naive of D seconds each
- *    (--seconds, default 4), the two blocks of a server summed; the first three share one arrival
- *    schedule and the last three another. After each block its requests are left to settle
- *    (answered or timed out), then the server is probed until a request without deadline comes back
- *    at idle speed (the naive server runs every request it took, answered in time or not).
+ *    paths warm up under load only); then for each rate, six blocks of D seconds each (--seconds,
+ *    default 4): naive, the two rtinfer servers in ABBA order (which one follows the naive block
+ *    alternates per rate, see blockOrder), naive; the two blocks of a server summed; the first three
+ *    share one arrival schedule and the last three another. After each block its requests are left
+ *    to settle (answered or timed out), then the server is probed until a request without deadline
+ *    comes back at idle speed (the naive server runs every request it took, answered in time or
+ *    not), then this process collects its garbage and waits for the machine to go quiet (quiet()).
  *
  * Reported per rate and server: goodput (200s whose latency from the scheduled send is within the
  * deadline, per second of schedule), p50/p99 of the 200s, refusals (429/503/504), no-answers;
@@ -112,6 +115,9 @@ const WARMUP_MS = 1500;
 const START_TIMEOUT_MS = 180_000;
 const SETTLE_BOUND_MS = 60_000;
 const SLACK_MS = 2;
+const QUIET_CORES = 0.25;
+const QUIET_WINDOW_MS = 200;
+const QUIET_BOUND_MS = 30_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -171,6 +177,40 @@ const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/
 const ratio = (a: number, b: number): number => (b > 0 ? a / b : a > 0 ? Infinity : NaN);
 const fr = (x: number): string => (x === Infinity ? '∞' : f(x));
 
+/**
+ * The servers' blocks at the `ri`-th rate: naive first and last, the two rtinfer servers between in
+ * ABBA order, which of them runs right after the naive block alternating from rate to rate (naive
+ * rt rt-tp rt-tp rt naive, then naive rt-tp rt rt rt-tp naive). With one fixed order, the same build
+ * in both rtinfer slots read 24.1 against 44.4 good answers/s at 200 % (yolox_nano, one run): the
+ * slot after the naive block lost at every overloaded rate. Rotating the three (NRT TRN, RTN NTR,
+ * ...) kept rtinfer right after the naive server at every rate, and read 31.3 against 53.5 at 200 %
+ * and 9.3 against 25.5 at 300 % for identical servers.
+ */
+function blockOrder(ri: number): Key[] {
+  const mid: Key[] = ri % 2 === 0 ? ['rt', 'rtTp'] : ['rtTp', 'rt'];
+  return ['naive', ...mid, ...[...mid].reverse(), 'naive'];
+}
+
+/**
+ * After a block has settled: a full collection in this process (with --expose-gc; the answers of an
+ * overloaded block leave garbage that would otherwise be collected during the next server's block),
+ * then a wait, up to QUIET_BOUND_MS, until the machine's busy cores fall below QUIET_CORES over a
+ * QUIET_WINDOW_MS window. Returns the ms waited, or -1 past the bound. The probe of settle() is not
+ * enough: after its 200 % and 300 % blocks (yolox_nano) the naive server answered it at idle speed
+ * and then kept the machine busy for more than 5 s, running requests whose clients had left.
+ */
+async function quiet(): Promise<number> {
+  const t0 = performance.now();
+  (globalThis as { gc?: () => void }).gc?.();
+  while (performance.now() - t0 < QUIET_BOUND_MS) {
+    const a = cpuNow();
+    await sleep(QUIET_WINDOW_MS);
+    const b = cpuNow();
+    if (!((b.machine - a.machine) / ((b.at - a.at) / 1000) >= QUIET_CORES)) return performance.now() - t0;
+  }
+  return -1;
+}
+
 interface Timed {
   name: string;
   /** One request; its latency in ms, or undefined when it did not succeed. */
@@ -220,6 +260,8 @@ interface Acc {
   slips: number[];
   cpuS: number;
   settleMs: number[];
+  /** The wait for a quiet machine after each block (see quiet()); -1: not quiet within the bound. */
+  quietMs: number[];
 }
 const newAcc = (): Acc => ({
   sent: 0,
@@ -233,6 +275,7 @@ const newAcc = (): Acc => ({
   slips: [],
   cpuS: 0,
   settleMs: [],
+  quietMs: [],
 });
 
 function record(acc: Acc, outcomes: readonly Outcome[], deadlineMs: number): void {
@@ -352,7 +395,10 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   }
 
   // ---- 3. idle round trip ----
-  const nullServer = await startNull(NULL);
+  // The null server answers what the model answers (zeros), so that its round trip moves the same bytes.
+  const sample = await bare1.run(feeds[0]!);
+  const outputSpecs = Object.entries(sample).map(([name, t]) => `${name}:${t.type}:${t.dims.join('x')}`);
+  const nullServer = await startNull(NULL, undefined, outputSpecs);
   const nullClient = new V2Client(`${nullServer.modelUrl}/infer`, 1);
   const idleTiming = { rt: newAcc(), rtTp: newAcc() } as Record<Key, Acc>;
   const httpRun =
@@ -399,13 +445,13 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   for (const k of KEYS) {
     await runOpen(clients[k], bodies, poissonSchedule(RATES[0]! * peak, BLOCK_MS, 99 + index), timeoutMs);
     await settle(clients[k], probe, idleMs);
+    await quiet();
   }
   const pids = [process.pid, ...KEYS.map((k) => servers[k].pid)];
   const cpu0 = cpuNow();
   const own0 = pids.map(procCpuSeconds);
-  const order: Key[] = [...KEYS, ...[...KEYS].reverse()];
   for (const [ri, rate] of RATES.entries()) {
-    for (const [bi, k] of order.entries()) {
+    for (const [bi, k] of blockOrder(ri).entries()) {
       const half = bi < KEYS.length ? 0 : 1;
       const schedule = poissonSchedule(rate * peak, BLOCK_MS, 1000 * (index + 1) + 10 * ri + half);
       const a = acc(k, rate);
@@ -415,6 +461,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
       record(a, run.outcomes, deadlineMs);
       for (const s of run.slips) a.slips.push(s);
       a.settleMs.push(await settle(clients[k], probe, idleMs));
+      a.quietMs.push(await quiet());
       const gone = servers[k].exited();
       if (gone)
         throw new Error(
@@ -442,7 +489,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   };
   console.log('');
   console.log(
-    `  load: Poisson, open loop, ${D} s blocks naive, rtinfer, rt-tp, rt-tp, rtinfer, naive per rate; deadline ${f(deadlineMs, 3)} ms; latency from the scheduled send`,
+    `  load: Poisson, open loop, ${D} s blocks per rate: naive, rtinfer and rt-tp ABBA (alternating which follows naive), naive; deadline ${f(deadlineMs, 3)} ms; latency from the scheduled send`,
   );
   console.log(
     `  per server: goodput/s (200 within the deadline) | p50/p99 ms of 200s | refused 429/503/504 | no answer`,
@@ -474,13 +521,14 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     console.log(`  other outcomes (other statuses; connection errors, also counted in "no ans"): ${others.join('; ')}`);
   console.log('');
   console.log(
-    `  ${'rate %'.padStart(6)}  client slip p99 ms (naive/rt/rt-tp)   server CPU cores (naive/rt/rt-tp)   settle s after blocks (naive/rt/rt-tp; max)`,
+    `  ${'rate %'.padStart(6)}  client slip p99 ms (naive/rt/rt-tp)   server CPU cores (naive/rt/rt-tp)   settle s + quiet s after blocks (naive/rt/rt-tp; max)`,
   );
   for (const rate of RATES) {
     const slip = KEYS.map((k) => f(quantile(sorted(acc(k, rate).slips), 0.99))).join('/');
     const cores = KEYS.map((k) => f(acc(k, rate).cpuS / blockS)).join('/');
-    const settled = KEYS.map((k) =>
-      acc(k, rate).settleMs.some((x) => x < 0) ? 'unsettled' : f(Math.max(...acc(k, rate).settleMs) / 1000, 1),
+    const most = (xs: number[], none: string): string => (xs.some((x) => x < 0) ? none : f(Math.max(...xs) / 1000, 1));
+    const settled = KEYS.map(
+      (k) => `${most(acc(k, rate).settleMs, 'unsettled')}+${most(acc(k, rate).quietMs, 'busy')}`,
     ).join('/');
     console.log(`  ${String(rate * 100).padStart(6)}  ${slip.padEnd(37)}${cores.padEnd(36)}${settled}`);
   }
@@ -554,7 +602,7 @@ async function main(): Promise<void> {
     `bench/serve · ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} · ${CORES} cores · ${os.platform()} · Node ${process.version} · onnxruntime-node ${ort.env.versions.node ?? '?'}`,
   );
   console.log(
-    `settings: blocks of ${D} s (ABCCBA per rate, after one unmeasured block per server at the first rate), rates ${RATES.map((r) => `${r * 100} %`).join(', ')} of the naive peak; deadline ${DEADLINE_X} × bare p50; client timeout max(1 s, 50 × deadline); maxSockets ${MAX_SOCKETS}; warm-up ${WARMUP_MS / 1000} s at 50 %; peak: closed loop 1 and 4 outstanding, ${PEAK_MS / 1000} s each`,
+    `settings: blocks of ${D} s (naive, the rtinfer servers ABBA alternating per rate, naive; after one unmeasured block per server at the first rate), rates ${RATES.map((r) => `${r * 100} %`).join(', ')} of the naive peak; deadline ${DEADLINE_X} × bare p50; client timeout max(1 s, 50 × deadline); maxSockets ${MAX_SOCKETS}; warm-up ${WARMUP_MS / 1000} s at 50 %; peak: closed loop 1 and 4 outstanding, ${PEAK_MS / 1000} s each`,
   );
   const cases = CASES.filter((c) => args.model === 'both' || args.model === c.key);
   for (const [i, c] of cases.entries()) {

@@ -3,14 +3,20 @@
  * (`child_process.fork` with `--import tsx`) so that it does not share the load generator's event
  * loop. On 127.0.0.1 and an ephemeral port it answers
  *   GET  /v2/models/null        metadata: one FP32 input x [1,4], one FP32 output y [1,4];
- *   POST /v2/models/null/infer  a fixed, precomputed binary v2 response (y = four zeros), after
- *                               reading the request body to its end (the body is not decoded);
+ *   POST /v2/models/null/infer  a fixed, precomputed binary v2 response (y = four zeros, or the
+ *                               outputs given as arguments), after reading the request body to its
+ *                               end (the body is not decoded);
  * anything else is a 404. It sends `{ port }` to its parent once listening and exits when the
  * parent goes away (IPC disconnect), is killed, or after MAX_LIFE_MS in any case.
+ *
+ * Arguments `NAME:DTYPE:D1xD2x...` (e.g. `output:float32:1x3549x85`) make the canned answer carry
+ * those outputs, zeros, as binary tensors: bench/serve gives it a model's real outputs, so that its
+ * round trip moves the same bytes as the servers it is compared with (yolox_nano answers 1.2 MB).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encodeInferResponse, modelMetadata } from '../../src/protocol/kserve-v2.js';
+import { encodeInferResponse, modelMetadata, type V2Tensor } from '../../src/protocol/kserve-v2.js';
+import { DTYPES, isTensorDType } from '../../src/runtime/dtypes.js';
 
 const MAX_LIFE_MS = 180_000;
 const NAME = 'null';
@@ -26,10 +32,18 @@ const metadata = Buffer.from(
   ),
   'utf8',
 );
+function outputOf(arg: string): V2Tensor {
+  const [name, type, dims] = arg.split(':');
+  const shape = (dims ?? '').split('x').map(Number);
+  if (!name || !type || !isTensorDType(type) || type === 'string' || !shape.every((d) => Number.isInteger(d) && d >= 0))
+    throw new Error(`null v2 server: expected NAME:DTYPE:D1xD2..., got '${arg}'`);
+  return { name, type, dims: shape, data: DTYPES[type].create(shape.reduce((a, b) => a * b, 1)) as V2Tensor['data'] };
+}
+const outputs = process.argv.slice(2).map(outputOf);
 const response = encodeInferResponse(
   NAME,
   '1',
-  [{ name: 'y', type: 'float32', dims: [1, 4], data: new Float32Array(4) }],
+  outputs.length > 0 ? outputs : [{ name: 'y', type: 'float32', dims: [1, 4], data: new Float32Array(4) }],
   () => true,
 );
 const inferHeaders = { ...response.headers, 'content-length': String(response.body.length) };

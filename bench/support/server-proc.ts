@@ -149,8 +149,12 @@ export function startAnnounced(
 }
 
 /** The null v2 endpoint (answers a canned response without inference), forked under tsx. */
-export function startNull(script: string, timeoutMs = 30_000): Promise<ServerProc> {
-  const proc = fork(script, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+export function startNull(script: string, timeoutMs = 30_000, args: string[] = []): Promise<ServerProc> {
+  const proc = fork(script, args, {
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
   const { s, exited } = wrap('null v2', proc);
   proc.stdout?.resume();
   return new Promise((resolve, reject) => {
