@@ -9,9 +9,9 @@ import { errorFromData, RtinferError, type ErrorData } from '../errors.js';
 import { spawnWorker } from '../util/spawn-worker.js';
 import {
   decodeInferRequest,
-  encodeInferResponse,
+  encodeInferResponseParts,
   type DecodedInferRequest,
-  type EncodedMessage,
+  type EncodedParts,
   type V2Tensor,
 } from '../protocol/kserve-v2.js';
 import type { CodecRequest } from './codec-worker.js';
@@ -76,16 +76,17 @@ export class CodecPool {
     outputs: V2Tensor[],
     binary: (name: string) => boolean,
     requestId: string | undefined,
-  ): Promise<EncodedMessage> {
+  ): Promise<EncodedParts> {
     const jsonValues = outputs.reduce((n, t) => n + (binary(t.name) ? 0 : t.data.length), 0);
-    if (jsonValues * 12 < OFFLOAD_JSON_BYTES) return encodeInferResponse(model, version, outputs, binary, requestId);
+    if (jsonValues * 12 < OFFLOAD_JSON_BYTES)
+      return encodeInferResponseParts(model, version, outputs, binary, requestId);
     this.#onOffload?.('encode');
     const names = outputs.filter((t) => binary(t.name)).map((t) => t.name);
     const r = (await this.#call({ id: 0, op: 'encode', model, version, outputs, binary: names, requestId })) as {
       body: Uint8Array;
       headers: Record<string, string>;
     };
-    return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), headers: r.headers };
+    return { parts: [Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)], headers: r.headers };
   }
 
   #call(request: CodecRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {

@@ -256,13 +256,24 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     reserved = declared;
   }
   return new Promise((resolve, reject) => {
+    const pad = (8 - (alignAt % 8)) % 8;
+    const take = (n: number): ArrayBuffer => (options.pool ? options.pool.take(n + pad) : new ArrayBuffer(n + pad));
+    // With a declared length each chunk is copied into the body's buffer as it comes, so the body is
+    // whole when its last byte is: copied at the end, yolox_nano's 2 MB took ~0.3 ms more per
+    // request after its last byte arrived. Chunked bodies are gathered and copied at the end.
+    let out = declared !== undefined ? Buffer.from(take(declared), pad, declared) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
     let head = options.head;
+    const release = (): void => {
+      chunks.length = 0;
+      if (out !== undefined) options.pool?.give([out.buffer as ArrayBuffer]);
+      out = undefined;
+    };
     const fail = (error: Error): void => {
       done = true;
-      chunks.length = 0;
+      release();
       reject(error);
     };
     // A refusal before the body's end: the rest goes to `refused`, and the answer waits for it when
@@ -273,7 +284,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       const rest = declared === undefined ? Number.POSITIVE_INFINITY : declared - size;
       if (options.refused === undefined || req.complete || rest <= SHORT_REST_BYTES) return fail(error);
       done = true;
-      chunks.length = 0;
+      release();
       req.off('data', onData);
       const dropped = options.refused.drop(req);
       if (dropped.now) reject(error);
@@ -291,12 +302,14 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
         if (!budget.tryReserve(size - reserved)) return refuse(overBudget());
         reserved = size;
       }
-      chunks.push(c);
+      // Node's HTTP parser holds a body to its Content-Length: a declared body never overflows `out`.
+      if (out !== undefined) out.set(c, size - c.length);
+      else chunks.push(c);
       if (head !== undefined && size >= head.bytes) {
         const { bytes, check } = head;
         head = undefined;
         try {
-          check((chunks.length === 1 ? c : Buffer.concat(chunks)).subarray(0, bytes));
+          check((out ?? (chunks.length === 1 ? c : Buffer.concat(chunks))).subarray(0, bytes));
         } catch (error) {
           refuse(error instanceof Error ? error : new Error(String(error)));
         }
@@ -306,20 +319,22 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     req.on('end', () => {
       if (done) return;
       done = true;
-      const pad = (8 - (alignAt % 8)) % 8;
-      const buffer = options.pool ? options.pool.take(size + pad) : new ArrayBuffer(size + pad);
-      const out = Buffer.from(buffer, pad, size);
-      let at = 0;
-      for (const c of chunks) {
-        out.set(c, at);
-        at += c.length;
-      }
+      let body = out;
+      if (body === undefined) {
+        body = Buffer.from(take(size), pad, size);
+        let at = 0;
+        for (const c of chunks) {
+          body.set(c, at);
+          at += c.length;
+        }
+        chunks.length = 0;
+      } else if (size < body.length) body = body.subarray(0, size);
       const hold = (n: number): void => {
         if (n >= reserved) return;
         budget.release(reserved - n);
         reserved = n;
       };
-      resolve({ bytes: out, hold });
+      resolve({ bytes: body, hold });
     });
     req.on('error', (e) => {
       if (!done) fail(e);
@@ -348,6 +363,22 @@ export function sendJson(
 export function sendBody(res: ServerResponse, status: number, body: Buffer, headers: Record<string, string>): void {
   res.writeHead(status, { ...headers, 'content-length': String(body.length) });
   res.end(body);
+}
+
+/** An answer in pieces (EncodedParts), sent as they are, in one write with the head. */
+export function sendParts(
+  res: ServerResponse,
+  status: number,
+  parts: readonly Buffer[],
+  headers: Record<string, string>,
+): void {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  res.writeHead(status, { ...headers, 'content-length': String(length) });
+  // Corked, the pieces go out with the head in one writev; end() uncorks.
+  res.cork();
+  for (let i = 0; i < parts.length - 1; i++) res.write(parts[i]);
+  res.end(parts[parts.length - 1]);
 }
 
 /** A raw HTTP answer on a socket the HTTP layer does not own (upgrades, refused connections, parse errors). */

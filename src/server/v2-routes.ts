@@ -17,7 +17,7 @@ import {
 import type { NumericArray } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
 import { CodecPool } from './codec-pool.js';
-import { HttpError, quote, readBody, sendBody, sendJson } from './http-io.js';
+import { HttpError, quote, readBody, sendJson, sendParts } from './http-io.js';
 import {
   badInput,
   deadlineOf,
@@ -222,7 +222,7 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   refuseIfLate(outcome, ctx.startedAt, sentAt);
   recordSuccess(host, ctx.model, outcome, ctx.receivedAt, bodyAt, sentAt);
   ctx.notes.timing = timingStages(outcome, ctx.startedAt, ctx.receivedAt, bodyAt, sentAt);
-  sendBody(ctx.res, 200, msg.body, {
+  sendParts(ctx.res, 200, msg.parts, {
     ...msg.headers,
     'server-timing': serverTimingHeader(ctx.notes.timing),
     'x-rtinfer-batch-size': String(outcome.timing.batchSize),

@@ -6,6 +6,7 @@ import {
   decodeInferResponse,
   encodeInferRequest,
   encodeInferResponse,
+  encodeInferResponseParts,
   HEADER_LENGTH,
   modelMetadata,
   specsFromMetadata,
@@ -50,6 +51,19 @@ test('responses round-trip, binary per output as asked', () => {
   const json = JSON.parse(msg.body.toString('utf8', 0, Number(msg.headers[HEADER_LENGTH])));
   assert.deepEqual(json.outputs.find((o: { name: string }) => o.name === 's').data, ['héllo', '']);
   assert.equal(json.model_name, 'm');
+});
+
+test("a response's parts are its message unjoined, binary tensors as views of the outputs' data", () => {
+  const binary = (n: string): boolean => n !== 's';
+  const { parts, headers } = encodeInferResponseParts('m', '1', tensors, binary, 'id9');
+  const msg = encodeInferResponse('m', '1', tensors, binary, 'id9');
+  assert.deepEqual(headers, msg.headers);
+  assert.ok(Buffer.concat(parts).equals(msg.body));
+  const f32 = tensors[0]!.data as Float32Array;
+  assert.ok(
+    parts.some((p) => p.buffer === f32.buffer && p.byteOffset === f32.byteOffset),
+    'f32 sent from its own memory, not a copy',
+  );
 });
 
 test('aligned binary tensors are used in place; misaligned ones are copied', () => {
