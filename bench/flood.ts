@@ -12,7 +12,8 @@
  * each send a KServe v2 binary request of version-RFB-320 (921 KB, ../shared/models) with a v2
  * `timeout` of --deadline ms (default 30), wait for its answer and send the next. Goodput: answers
  * 200 within the deadline as the client measured them, per second. Blocks of --seconds (default 8)
- * per server after 2 s of unmeasured flood, A B C / C B A over --rounds (default 2).
+ * per server after 2 s of unmeasured flood, A B C / C B A over --rounds (default 2), each followed by
+ * a wait for the machine to go quiet (waitForQuiet).
  *
  *   npm run build && npm run bench:flood
  *   npm run bench:flood -- --second-cli=/tmp/old/dist/cli/main.js   # A/B against another build
@@ -24,6 +25,7 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { waitForQuiet } from './support/cpu.js';
 import { randomFloats, v2Body, type V2Body } from './support/poisson-client.js';
 import { exitUnlessBuilt, startAnnounced, stopAll, type ServerProc } from './support/server-proc.js';
 
@@ -138,6 +140,7 @@ try {
     for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
       await flood(t.server, req, WARMUP_MS);
       await flood(t.server, req, SECONDS * 1000, t.tally);
+      await waitForQuiet();
     }
   }
   console.log(`  server               goodput/s   answers 200/s   p50 of 200s ms   answers`);

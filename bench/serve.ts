@@ -37,7 +37,10 @@
  *    share one arrival schedule and the last three another. After each block its requests are left
  *    to settle (answered or timed out), then the server is probed until a request without deadline
  *    comes back at idle speed (the naive server runs every request it took, answered in time or
- *    not), then this process collects its garbage and waits for the machine to go quiet (quiet()).
+ *    not), then this process collects its garbage and waits for the machine to go quiet
+ *    (waitForQuiet in bench/support/cpu.ts: after its 200 % and 300 % blocks the naive server
+ *    answered the probe at idle speed and then kept the machine busy for seconds, running requests
+ *    whose clients had left).
  *
  * Reported per rate and server: goodput (200s whose latency from the scheduled send is within the
  * deadline, per second of schedule), p50/p99 of the 200s, refusals (429/503/504), no-answers;
@@ -61,7 +64,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { cpuNow } from './support/cpu.js';
+import { cpuNow, waitForQuiet } from './support/cpu.js';
 import {
   CONN_ERROR,
   NO_ANSWER,
@@ -115,9 +118,6 @@ const WARMUP_MS = 1500;
 const START_TIMEOUT_MS = 180_000;
 const SETTLE_BOUND_MS = 60_000;
 const SLACK_MS = 2;
-const QUIET_CORES = 0.25;
-const QUIET_WINDOW_MS = 200;
-const QUIET_BOUND_MS = 30_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -191,26 +191,6 @@ function blockOrder(ri: number): Key[] {
   return ['naive', ...mid, ...[...mid].reverse(), 'naive'];
 }
 
-/**
- * After a block has settled: a full collection in this process (with --expose-gc; the answers of an
- * overloaded block leave garbage that would otherwise be collected during the next server's block),
- * then a wait, up to QUIET_BOUND_MS, until the machine's busy cores fall below QUIET_CORES over a
- * QUIET_WINDOW_MS window. Returns the ms waited, or -1 past the bound. The probe of settle() is not
- * enough: after its 200 % and 300 % blocks (yolox_nano) the naive server answered it at idle speed
- * and then kept the machine busy for more than 5 s, running requests whose clients had left.
- */
-async function quiet(): Promise<number> {
-  const t0 = performance.now();
-  (globalThis as { gc?: () => void }).gc?.();
-  while (performance.now() - t0 < QUIET_BOUND_MS) {
-    const a = cpuNow();
-    await sleep(QUIET_WINDOW_MS);
-    const b = cpuNow();
-    if (!((b.machine - a.machine) / ((b.at - a.at) / 1000) >= QUIET_CORES)) return performance.now() - t0;
-  }
-  return -1;
-}
-
 interface Timed {
   name: string;
   /** One request; its latency in ms, or undefined when it did not succeed. */
@@ -257,10 +237,15 @@ interface Acc {
   timing: Map<string, number>;
   timed: number;
   timedClientMs: number;
+  /** Per timed 200: client latency − before − server total, the time from the server's send to the answer's end at the client. */
+  afterSend: number[];
+  /** 200s past the deadline at the client, and of those the ones the server sent within it by its own clock (before + total). */
+  late: number;
+  lateSentInTime: number;
   slips: number[];
   cpuS: number;
   settleMs: number[];
-  /** The wait for a quiet machine after each block (see quiet()); -1: not quiet within the bound. */
+  /** The wait for a quiet machine after each block (see waitForQuiet); -1: not quiet within the bound. */
   quietMs: number[];
 }
 const newAcc = (): Acc => ({
@@ -272,6 +257,9 @@ const newAcc = (): Acc => ({
   timing: new Map(),
   timed: 0,
   timedClientMs: 0,
+  afterSend: [],
+  late: 0,
+  lateSentInTime: 0,
   slips: [],
   cpuS: 0,
   settleMs: [],
@@ -291,6 +279,12 @@ function record(acc: Acc, outcomes: readonly Outcome[], deadlineMs: number): voi
       for (const [k, v] of Object.entries(t)) acc.timing.set(k, (acc.timing.get(k) ?? 0) + v);
       acc.timed++;
       acc.timedClientMs += o.ms;
+      const served = (t['before'] ?? 0) + (t['total'] ?? NaN);
+      acc.afterSend.push(o.ms - served);
+      if (o.ms > deadlineMs) {
+        acc.late++;
+        if (served <= deadlineMs) acc.lateSentInTime++;
+      }
     }
   }
 }
@@ -445,7 +439,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   for (const k of KEYS) {
     await runOpen(clients[k], bodies, poissonSchedule(RATES[0]! * peak, BLOCK_MS, 99 + index), timeoutMs);
     await settle(clients[k], probe, idleMs);
-    await quiet();
+    await waitForQuiet();
   }
   const pids = [process.pid, ...KEYS.map((k) => servers[k].pid)];
   const cpu0 = cpuNow();
@@ -461,7 +455,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
       record(a, run.outcomes, deadlineMs);
       for (const s of run.slips) a.slips.push(s);
       a.settleMs.push(await settle(clients[k], probe, idleMs));
-      a.quietMs.push(await quiet());
+      a.quietMs.push(await waitForQuiet());
       const gone = servers[k].exited();
       if (gone)
         throw new Error(
@@ -541,11 +535,11 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
 
   console.log('');
   console.log(
-    '  rtinfer Server-Timing, mean ms over 200s (outside = client latency − server total: client queue, sockets, slip)',
+    "  rtinfer Server-Timing, mean ms over 200s (outside = client latency − server total: client queue, sockets, slip; after p99 = p99 of client latency − before − total: from the server's send to the answer's end at the client)",
   );
   const stages = ['before', 'receive', 'decode', 'queue', 'inference', 'hop', 'encode', 'total'];
   console.log(
-    `  ${'server'.padEnd(34)}${'rate %'.padStart(7)}${'n'.padStart(7)}${stages.map((s) => s.padStart(10)).join('')}${'client'.padStart(10)}${'outside'.padStart(10)}`,
+    `  ${'server'.padEnd(34)}${'rate %'.padStart(7)}${'n'.padStart(7)}${stages.map((s) => s.padStart(10)).join('')}${'client'.padStart(10)}${'outside'.padStart(10)}${'after p99'.padStart(11)}`,
   );
   for (const k of ['rt', 'rtTp'] as Key[]) {
     for (const rate of [0, 0.5, 1.5]) {
@@ -553,7 +547,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
       const mean = (s: string): number => (a.timed ? (a.timing.get(s) ?? NaN) / a.timed : NaN);
       const client = a.timed ? a.timedClientMs / a.timed : NaN;
       console.log(
-        `  ${LABEL[k].padEnd(34)}${(rate === 0 ? 'idle' : String(rate * 100)).padStart(7)}${String(a.timed).padStart(7)}${stages.map((s) => f(mean(s), 3).padStart(10)).join('')}${f(client, 3).padStart(10)}${f(client - mean('total'), 3).padStart(10)}`,
+        `  ${LABEL[k].padEnd(34)}${(rate === 0 ? 'idle' : String(rate * 100)).padStart(7)}${String(a.timed).padStart(7)}${stages.map((s) => f(mean(s), 3).padStart(10)).join('')}${f(client, 3).padStart(10)}${f(client - mean('total'), 3).padStart(10)}${f(quantile(sorted(a.afterSend), 0.99), 3).padStart(11)}`,
       );
     }
   }
@@ -571,7 +565,11 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     const g2 = high.every(({ p99 }) => p99 <= deadlineMs + SLACK_MS);
     const none = high.filter(({ p99 }) => Number.isNaN(p99)).map(({ r }) => `${r * 100} %`);
     console.log(
-      `  verdict${k === 'rt' ? '' : ' (informational)'}: ${LABEL[k]} p99 of 200s from 150 %: ${high.map(({ r, p99 }) => `${r * 100} % ${f(p99)} ms`).join(', ')}; goal ≤ deadline + ${SLACK_MS} ms = ${f(deadlineMs + SLACK_MS)} ms: ${g2 ? 'met' : 'NOT met'}${none.length ? ` (no 200s at ${none.join(', ')}: not measurable)` : ''}`,
+      `  verdict${k === 'rt' ? '' : ' (informational)'}: ${LABEL[k]} p99 of 200s from 150 %: ${high.map(({ r, p99 }) => `${r * 100} % ${f(p99)} ms`).join(', ')}; goal ≤ deadline + ${SLACK_MS} ms = ${f(deadlineMs + SLACK_MS)} ms: ${g2 ? 'met' : 'NOT met'}${none.length ? ` (no 200s at ${none.join(', ')}: not measurable)` : ''}; 200s past the deadline at the client ${RATES.filter(
+        (r) => r >= 1.5,
+      )
+        .map((r) => `${acc(k, r).late} (${acc(k, r).lateSentInTime} sent in time by the server's clock)`)
+        .join(', ')}`,
     );
   };
   verdicts('rt');
