@@ -1,7 +1,7 @@
 /**
  * An open-loop Poisson client for bench/serve, independent of rtinfer's own load generator (it
  * shares no code with src/loadgen): a seeded RNG (mulberry32), exponential gaps, KServe v2 binary
- * request bodies built here, and node:http with one keep-alive agent (maxSockets 256).
+ * request bodies built here, and a small HTTP/1.1 keep-alive client on raw sockets (V2Client).
  *
  * Every request is sent at its scheduled time whether or not earlier ones were answered, and its
  * latency runs from that SCHEDULED time (no coordinated omission: a late send, a request waiting
@@ -10,7 +10,7 @@
  * recorded. Each request has a client timeout counted from its scheduled time, after which it is
  * destroyed and counted as "no answer".
  */
-import http from 'node:http';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 /** Outcome codes besides HTTP statuses. */
@@ -86,14 +86,60 @@ export function randomFloats(n: number, seed: number): Float32Array {
   return a;
 }
 
+const READ_BYTES = 64 * 1024;
+/** Idle connections older than this are closed rather than reused (servers' keep-alive timeouts are 5 s and up). */
+const STALE_MS = 4000;
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/** One request in flight on a connection, and what its answer has shown so far. */
+interface Exchange {
+  finish: (status: number, timing?: string, error?: string) => void;
+  /** The head's bytes while it is incomplete. */
+  head: Buffer;
+  status: number;
+  timing: string | undefined;
+  close: boolean;
+  /** Body bytes still to come with a Content-Length; -1 while chunked. */
+  left: number;
+  chunked: ChunkState | undefined;
+}
+
+/** Transfer-Encoding: chunked, read byte by byte at the chunk boundaries and skipped in between. */
+interface ChunkState {
+  /** 'size' reading a size line, 'data' skipping `left` data bytes (and its CRLF), 'trailer' after the last chunk. */
+  phase: 'size' | 'data' | 'trailer';
+  line: string;
+  left: number;
+}
+
+/**
+ * KServe v2 over HTTP/1.1 keep-alive connections (up to maxSockets, the most recently freed one
+ * reused first, requests queued past that), on raw sockets that read every answer into one
+ * buffer per connection (net's `onread`): node:http allocates a Buffer per chunk read, and at
+ * ~130 yolox_nano answers a second (1.2 MB each) that garbage set off a full collection of this
+ * process every ~0.1 s (V8's "external memory pressure"), 4-13 ms pauses that showed up in the
+ * client's send slip and as late answers the server had sent in time. Answers carry
+ * Content-Length or are chunked; the body is counted, not kept.
+ */
 export class V2Client {
-  readonly #agent: http.Agent;
-  readonly #url: URL;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #path: string;
+  readonly #maxSockets: number;
+  readonly #idle: net.Socket[] = [];
+  readonly #waiting: Array<(socket: net.Socket) => void> = [];
+  readonly #active = new Map<net.Socket, Exchange>();
+  readonly #idleSince = new WeakMap<net.Socket, number>();
+  #open = 0;
+  #closed = false;
 
   /** `inferUrl`: the model's POST .../infer URL. */
   constructor(inferUrl: string, maxSockets = 256) {
-    this.#url = new URL(inferUrl);
-    this.#agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
+    const url = new URL(inferUrl);
+    this.#host = url.hostname;
+    this.#port = Number(url.port);
+    this.#path = url.pathname;
+    this.#maxSockets = maxSockets;
   }
 
   /**
@@ -104,48 +150,192 @@ export class V2Client {
   send(body: V2Body, scheduledAt: number, timeoutMs: number): Promise<Outcome> {
     return new Promise((resolve) => {
       let done = false;
-      // Assigned below, before anything can call finish (the request's events come after req.end).
+      let socket: net.Socket | undefined;
       const finish = (status: number, timing?: string, error?: string): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         resolve({ status, ms: performance.now() - scheduledAt, timing, ...(error !== undefined ? { error } : {}) });
       };
-      const failed = (e: NodeJS.ErrnoException): void => finish(CONN_ERROR, undefined, e.code ?? e.message);
-      const req = http.request(
-        {
-          agent: this.#agent,
-          hostname: this.#url.hostname,
-          port: this.#url.port,
-          path: this.#url.pathname,
-          method: 'POST',
-          // When the request was due, as a proxy in front would stamp its arrival (epoch µs).
-          headers: {
-            ...body.headers,
-            'x-request-start': `t=${Math.round((performance.timeOrigin + scheduledAt) * 1000)}`,
-          },
-        },
-        (res) => {
-          const st = res.headers['server-timing'];
-          res.on('error', failed);
-          res.on('end', () => finish(res.statusCode ?? CONN_ERROR, typeof st === 'string' ? st : undefined));
-          res.resume();
-        },
-      );
-      req.on('error', failed);
       const timer = setTimeout(
         () => {
           finish(NO_ANSWER);
-          req.destroy();
+          // A connection whose answer is abandoned cannot be reused: its rest would come first.
+          if (socket) socket.destroy();
+          else queued = false;
         },
         Math.max(0, scheduledAt + timeoutMs - performance.now()),
       );
-      req.end(body.body);
+      let queued = true;
+      this.#acquire((s) => {
+        if (!queued || done) {
+          this.#release(s, true); // timed out while waiting for a connection: this one is unused
+          return;
+        }
+        socket = s;
+        this.#active.set(s, {
+          finish,
+          head: Buffer.alloc(0),
+          status: 0,
+          timing: undefined,
+          close: false,
+          left: 0,
+          chunked: undefined,
+        });
+        const lines = [
+          `POST ${this.#path} HTTP/1.1`,
+          `host: ${this.#host}:${this.#port}`,
+          ...Object.entries(body.headers).map(([k, v]) => `${k}: ${v}`),
+          // When the request was due, as a proxy in front would stamp its arrival (epoch µs).
+          `x-request-start: t=${Math.round((performance.timeOrigin + scheduledAt) * 1000)}`,
+        ];
+        s.cork();
+        s.write(`${lines.join('\r\n')}\r\n\r\n`);
+        s.write(body.body);
+        s.uncork();
+      });
     });
   }
 
   close(): void {
-    this.#agent.destroy();
+    this.#closed = true;
+    for (const s of [...this.#idle, ...this.#active.keys()]) s.destroy();
+    this.#idle.length = 0;
+  }
+
+  #acquire(use: (socket: net.Socket) => void): void {
+    for (let idle = this.#idle.pop(); idle; idle = this.#idle.pop()) {
+      // Servers close idle connections after a few seconds (node:http's default 5 s): one that may
+      // be closing as this request goes out is not reused (the request would meet a reset).
+      if (performance.now() - (this.#idleSince.get(idle) ?? 0) < STALE_MS) return use(idle);
+      idle.destroy();
+    }
+    if (this.#open < this.#maxSockets) return use(this.#connect());
+    this.#waiting.push(use);
+  }
+
+  /**
+   * A connection is free again (`reusable`) or done with: the next waiting request gets it (a
+   * destroyed one's 'close' hands a waiting request a new connection instead).
+   */
+  #release(socket: net.Socket, reusable: boolean): void {
+    this.#active.delete(socket);
+    if (!reusable) {
+      socket.destroy();
+      return;
+    }
+    const next = this.#waiting.shift();
+    if (next) return next(socket);
+    this.#idleSince.set(socket, performance.now());
+    this.#idle.push(socket);
+  }
+
+  #connect(): net.Socket {
+    this.#open++;
+    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    const socket: net.Socket = net.connect({
+      host: this.#host,
+      port: this.#port,
+      noDelay: true,
+      onread: {
+        buffer,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          this.#read(socket, buf as Buffer, n);
+          return true;
+        },
+      },
+    });
+    let gone = false;
+    const lost = (error?: NodeJS.ErrnoException): void => {
+      if (gone) return;
+      gone = true;
+      this.#open--;
+      const i = this.#idle.indexOf(socket);
+      if (i >= 0) this.#idle.splice(i, 1);
+      const x = this.#active.get(socket);
+      this.#active.delete(socket);
+      x?.finish(CONN_ERROR, undefined, error?.code ?? 'ECONNCLOSED');
+      // A waiting request gets a new connection in this one's place.
+      const next = this.#waiting.shift();
+      if (next && !this.#closed) next(this.#connect());
+    };
+    socket.on('error', lost);
+    socket.on('close', () => lost());
+    return socket;
+  }
+
+  #read(socket: net.Socket, buf: Buffer, n: number): void {
+    const x = this.#active.get(socket);
+    if (!x) return; // bytes after an answer (none expected): dropped
+    let at = 0;
+    if (x.status === 0) {
+      const head = x.head.length > 0 ? Buffer.concat([x.head, buf.subarray(0, n)]) : buf.subarray(0, n);
+      const end = head.indexOf(HEAD_END);
+      if (end < 0) {
+        x.head = Buffer.from(head); // copied: `buf` is reused by the next read
+        return;
+      }
+      const lines = head.toString('latin1', 0, end).split('\r\n');
+      x.status = Number(lines[0]?.split(' ')[1]) || CONN_ERROR;
+      let length = -1;
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon).trim().toLowerCase();
+        const value = line.slice(colon + 1).trim();
+        if (name === 'content-length') length = Number(value);
+        else if (name === 'transfer-encoding' && value.toLowerCase().includes('chunked'))
+          x.chunked = { phase: 'size', line: '', left: 0 };
+        else if (name === 'connection' && value.toLowerCase() === 'close') x.close = true;
+        else if (name === 'server-timing') x.timing = value;
+      }
+      x.left = x.chunked ? -1 : Math.max(0, length);
+      x.head = Buffer.alloc(0);
+      at = end + HEAD_END.length - (head.length - n);
+    }
+    if (x.chunked) {
+      if (this.#chunks(x.chunked, buf, at, n)) this.#done(socket, x);
+      return;
+    }
+    x.left -= n - at;
+    if (x.left <= 0) this.#done(socket, x);
+  }
+
+  /** Walks chunked framing over buf[at, n); true once the last chunk and its trailer have come. */
+  #chunks(c: ChunkState, buf: Buffer, at: number, n: number): boolean {
+    let i = at;
+    while (i < n) {
+      if (c.phase === 'data') {
+        const skip = Math.min(c.left, n - i);
+        c.left -= skip;
+        i += skip;
+        if (c.left === 0) c.phase = 'size';
+        continue;
+      }
+      const ch = buf[i++]!;
+      if (ch !== 10) {
+        if (ch !== 13) c.line += String.fromCharCode(ch);
+        continue;
+      }
+      const line = c.line;
+      c.line = '';
+      if (c.phase === 'trailer') {
+        if (line === '') return true;
+        continue;
+      }
+      if (line === '') continue; // the CRLF after a chunk's data
+      const size = parseInt(line, 16);
+      if (size === 0) c.phase = 'trailer';
+      else {
+        c.phase = 'data';
+        c.left = size;
+      }
+    }
+    return false;
+  }
+
+  #done(socket: net.Socket, x: Exchange): void {
+    x.finish(x.status, x.timing);
+    this.#release(socket, !x.close && !this.#closed);
   }
 }
 
