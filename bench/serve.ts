@@ -242,6 +242,8 @@ interface Acc {
   /** 200s past the deadline at the client, and of those the ones the server sent within it by its own clock (before + total). */
   late: number;
   lateSentInTime: number;
+  /** Refusals by status and message, numbers blanked ("503 cannot finish in time: predicted N ms, ..."). */
+  reasons: Map<string, number>;
   slips: number[];
   cpuS: number;
   settleMs: number[];
@@ -260,6 +262,7 @@ const newAcc = (): Acc => ({
   afterSend: [],
   late: 0,
   lateSentInTime: 0,
+  reasons: new Map(),
   slips: [],
   cpuS: 0,
   settleMs: [],
@@ -271,7 +274,19 @@ function record(acc: Acc, outcomes: readonly Outcome[], deadlineMs: number): voi
     acc.sent++;
     acc.statuses.set(o.status, (acc.statuses.get(o.status) ?? 0) + 1);
     if (o.error !== undefined) acc.errors.set(o.error, (acc.errors.get(o.error) ?? 0) + 1);
-    if (o.status !== 200) continue;
+    if (o.status !== 200) {
+      if (o.message !== undefined) {
+        let text = o.message;
+        try {
+          text = String((JSON.parse(o.message) as { error?: unknown }).error ?? o.message);
+        } catch {
+          // not JSON: as it came
+        }
+        const reason = `${o.status} ${text.replace(/[0-9]+(\.[0-9]+)?/g, 'N').slice(0, 80)}`;
+        acc.reasons.set(reason, (acc.reasons.get(reason) ?? 0) + 1);
+      }
+      continue;
+    }
     acc.lat200.push(o.ms);
     if (o.ms <= deadlineMs) acc.good++;
     if (o.timing) {
@@ -513,6 +528,16 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   }
   if (others.length)
     console.log(`  other outcomes (other statuses; connection errors, also counted in "no ans"): ${others.join('; ')}`);
+  for (const rate of [0.5, 1.5]) {
+    const reasons = [...acc('rt', rate).reasons].sort((x, y) => y[1] - x[1]);
+    if (reasons.length > 0)
+      console.log(
+        `  ${LABEL.rt}'s refusals at ${rate * 100} % by reason: ${reasons
+          .slice(0, 6)
+          .map(([r, n]) => `${r} ×${n}`)
+          .join('; ')}`,
+      );
+  }
   console.log('');
   console.log(
     `  ${'rate %'.padStart(6)}  client slip p99 ms (naive/rt/rt-tp)   server CPU cores (naive/rt/rt-tp)   settle s + quiet s after blocks (naive/rt/rt-tp; max)`,

@@ -26,6 +26,8 @@ export interface Outcome {
   timing?: string | undefined;
   /** CONN_ERROR: the error's code (ECONNRESET, EPIPE, ...). */
   error?: string;
+  /** A refusal's short body (429/503/504 and other non-200 answers up to 1 KiB), as the server wrote it. */
+  message?: string;
 }
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
@@ -89,11 +91,15 @@ export function randomFloats(n: number, seed: number): Float32Array {
 const READ_BYTES = 64 * 1024;
 /** Idle connections older than this are closed rather than reused (servers' keep-alive timeouts are 5 s and up). */
 const STALE_MS = 4000;
+/** Non-200 answers' bodies up to this size are kept (a refusal says why). */
+const MESSAGE_BYTES = 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 /** One request in flight on a connection, and what its answer has shown so far. */
 interface Exchange {
-  finish: (status: number, timing?: string, error?: string) => void;
+  finish: (status: number, timing?: string, error?: string, message?: string) => void;
+  /** A non-200 answer's body while it comes (kept up to MESSAGE_BYTES). */
+  kept: Buffer[];
   /** The head's bytes while it is incomplete. */
   head: Buffer;
   status: number;
@@ -151,11 +157,17 @@ export class V2Client {
     return new Promise((resolve) => {
       let done = false;
       let socket: net.Socket | undefined;
-      const finish = (status: number, timing?: string, error?: string): void => {
+      const finish = (status: number, timing?: string, error?: string, message?: string): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        resolve({ status, ms: performance.now() - scheduledAt, timing, ...(error !== undefined ? { error } : {}) });
+        resolve({
+          status,
+          ms: performance.now() - scheduledAt,
+          timing,
+          ...(error !== undefined ? { error } : {}),
+          ...(message !== undefined ? { message } : {}),
+        });
       };
       const timer = setTimeout(
         () => {
@@ -175,6 +187,7 @@ export class V2Client {
         socket = s;
         this.#active.set(s, {
           finish,
+          kept: [],
           head: Buffer.alloc(0),
           status: 0,
           timing: undefined,
@@ -296,6 +309,8 @@ export class V2Client {
       if (this.#chunks(x.chunked, buf, at, n)) this.#done(socket, x);
       return;
     }
+    if (x.status !== 200 && x.left <= MESSAGE_BYTES)
+      x.kept.push(Buffer.from(buf.subarray(at, Math.min(n, at + x.left))));
     x.left -= n - at;
     if (x.left <= 0) this.#done(socket, x);
   }
@@ -334,7 +349,7 @@ export class V2Client {
   }
 
   #done(socket: net.Socket, x: Exchange): void {
-    x.finish(x.status, x.timing);
+    x.finish(x.status, x.timing, undefined, x.kept.length > 0 ? Buffer.concat(x.kept).toString('utf8') : undefined);
     this.#release(socket, !x.close && !this.#closed);
   }
 }
