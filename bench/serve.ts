@@ -79,7 +79,14 @@ import {
   type V2Body,
 } from './support/poisson-client.js';
 import { quantile } from './support/quantile.js';
-import { procCpuSeconds, startAnnounced, startNull, stopAll, type ServerProc } from './support/server-proc.js';
+import {
+  exitUnlessBuilt,
+  procCpuSeconds,
+  startAnnounced,
+  startNull,
+  stopAll,
+  type ServerProc,
+} from './support/server-proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = `${ROOT}dist/cli/main.js`;
@@ -138,14 +145,7 @@ if (!(D >= 0.5 && D <= 600) || !['cls', 'yolox', 'both'].includes(args.model ?? 
   );
   process.exit(2);
 }
-if (SECOND_CLI !== undefined && !existsSync(SECOND_CLI)) {
-  console.error(`bench/serve: --second-cli ${SECOND_CLI} does not exist`);
-  process.exit(2);
-}
-if (!existsSync(CLI)) {
-  console.error(`bench/serve: ${CLI} is missing: run \`npm run build\` first (the bench runs the built CLI)`);
-  process.exit(2);
-}
+exitUnlessBuilt('bench/serve', CLI, SECOND_CLI);
 const BLOCK_MS = D * 1000;
 const PEAK_MS = Math.min(3000, Math.max(1000, 750 * D));
 const RTT_CELL_MS = Math.min(500, Math.max(150, 125 * D));

@@ -8,9 +8,8 @@
  * Everything is bounded; every child started here is killed when this process exits, however it
  * exits, and stopAll() stops them with SIGTERM, then SIGKILL after a grace.
  */
-import { existsSync } from 'node:fs';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
