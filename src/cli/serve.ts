@@ -419,9 +419,13 @@ function watchParent(): void {
 export async function serveCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const config = await buildServeConfig(argv);
   const log = createServerLog({ format: config.logFormat ?? 'text', access: config.accessLog === true });
+  // A reader of stdout that went away (a pipe closed: EPIPE) must not take the server down: its
+  // lines are dropped from then on, as the log's own destination does (server-log.ts).
+  let stdoutGone = false;
+  io.stdout.on('error', () => (stdoutGone = true));
   const say: Say = (line, msg, fields = {}) => {
     if (log.format === 'json') log.info(msg, fields);
-    else io.stdout.write(`${line}\n`);
+    else if (!stdoutGone) io.stdout.write(`${line}\n`);
   };
   const server = createRtinferServer(config, { logger: log });
   const url = await server.listen();

@@ -32,6 +32,8 @@ async function startServe() {
     { cwd: ROOT, env: { ...process.env, RTINFER_V8_FLAGS: '', NODE_OPTIONS: '' }, detached: true },
   );
   let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   let signal: NodeJS.Signals | null = null;
   const exited = new Promise<number | null>((resolve) =>
@@ -43,7 +45,7 @@ async function startServe() {
   for (let i = 0; i < 600 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
   const server = Number(/pid (\d+): node /.exec(out)?.[1]);
   assert.ok(server > 0 && out.includes('ready'), out);
-  return { child, exited, server, output: () => out, signal: () => signal };
+  return { child, exited, server, output: () => out, errors: () => err, signal: () => signal };
 }
 
 const alive = (pid: number): boolean => {
@@ -97,4 +99,14 @@ test('a server killed by a signal ends the CLI by the same signal', async () => 
   process.kill(s.server, 'SIGKILL');
   assert.equal(await s.exited, null);
   assert.equal(s.signal(), 'SIGKILL');
+});
+
+test('a stdout whose reader went away (EPIPE) does not take the server down: SIGTERM still drains it, exit 0', async () => {
+  const s = await startServe();
+  s.child.stdout.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  s.child.kill('SIGTERM'); // the server says "shutting down" into the closed pipe
+  assert.equal(await s.exited, 0, s.errors());
+  assert.doesNotMatch(s.errors(), /EPIPE|Unhandled/);
+  assert.ok(await gone(s.server, 5000));
 });
