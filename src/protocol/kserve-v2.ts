@@ -202,8 +202,18 @@ function fillNumbers(type: TensorDType, data: unknown, arr: NumericArray, what: 
 }
 
 /** JSON `data` (flat or nested) into typed tensor data, checking every element's type. */
-function jsonToTensorData(type: TensorDType, dims: readonly number[], data: unknown, what: string): TensorData {
+function jsonToTensorData(
+  type: TensorDType,
+  dims: readonly number[],
+  data: unknown,
+  what: string,
+  jsonBytes: number,
+): TensorData {
   const n = elementCount(dims);
+  // Every JSON value takes a byte of the header at least: a shape that needs more values cannot be
+  // filled, and is refused before its array is allocated (a 200-byte request asked for 4.8 GB).
+  if (n > jsonBytes)
+    throw bad(`${what}: shape [${dims.join(',')}] needs ${n} values, more than a ${jsonBytes}-byte JSON header holds`);
   if (type === 'string') {
     const flat = flatten(data, n, what);
     if (flat.length !== n) throw bad(`${what}: ${flat.length} values, shape [${dims.join(',')}] needs ${n}`);
@@ -285,7 +295,7 @@ function splitBody(
   body: Buffer,
   headerLength: string | undefined,
   parsed?: Record<string, unknown>,
-): { json: Record<string, unknown>; binary: Buffer } {
+): { json: Record<string, unknown>; binary: Buffer; jsonBytes: number } {
   let jsonLen = body.length;
   if (headerLength !== undefined) {
     jsonLen = Number(headerLength);
@@ -293,7 +303,7 @@ function splitBody(
       throw bad(`invalid Inference-Header-Content-Length ${headerLength} for a body of ${body.length} bytes`);
     }
   }
-  return { json: parsed ?? parseJsonHeader(body, jsonLen), binary: body.subarray(jsonLen) };
+  return { json: parsed ?? parseJsonHeader(body, jsonLen), binary: body.subarray(jsonLen), jsonBytes: jsonLen };
 }
 
 /**
@@ -315,7 +325,7 @@ export function parseJsonHeader(body: Buffer, jsonLen: number): Record<string, u
 }
 
 /** Reads `inputs` or `outputs` tensors of a message, taking binary ones from `binary` in order. */
-function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs'): V2Tensor[] {
+function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs', jsonBytes: number): V2Tensor[] {
   if (!Array.isArray(list)) throw bad(`'${field}' must be an array`);
   let offset = 0;
   const tensors = list.map((raw, i) => {
@@ -339,7 +349,7 @@ function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs')
       offset += size;
     } else {
       if (t.data === undefined) throw bad(`${where} '${t.name}' has neither data nor parameters.binary_data_size`);
-      data = jsonToTensorData(type, dims, t.data, `${where} '${t.name}'`);
+      data = jsonToTensorData(type, dims, t.data, `${where} '${t.name}'`, jsonBytes);
     }
     return { name: t.name, type, dims, data };
   });
@@ -394,7 +404,7 @@ export function decodeInferRequest(
   /** The JSON header, already read from these bytes by parseJsonHeader (a server's early check). */
   parsed?: Record<string, unknown>,
 ): DecodedInferRequest {
-  const { json, binary } = splitBody(body, headerLength, parsed);
+  const { json, binary, jsonBytes } = splitBody(body, headerLength, parsed);
   if (json['id'] !== undefined && typeof json['id'] !== 'string') throw bad("'id' must be a string");
   const parameters = (json['parameters'] ?? {}) as V2Parameters;
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters))
@@ -410,7 +420,7 @@ export function decodeInferRequest(
   });
   return {
     id: json['id'] as string | undefined,
-    inputs: readTensors(json['inputs'], binary, 'inputs'),
+    inputs: readTensors(json['inputs'], binary, 'inputs', jsonBytes),
     outputs,
     binaryOutputByDefault: binaryDefault,
     parameters,
@@ -459,8 +469,8 @@ export function encodeInferResponseParts(
 }
 
 export function decodeInferResponse(body: Buffer, headerLength: string | undefined): V2Tensor[] {
-  const { json, binary } = splitBody(body, headerLength);
-  return readTensors(json['outputs'], binary, 'outputs');
+  const { json, binary, jsonBytes } = splitBody(body, headerLength);
+  return readTensors(json['outputs'], binary, 'outputs', jsonBytes);
 }
 
 // ---- metadata ----

@@ -103,7 +103,8 @@ export interface InferOutcome {
 /** Runs a decoded request on its model's engine; throws RtinferError/HttpError-style refusals. */
 export async function runInference(host: ServerHost, call: InferCall): Promise<InferOutcome> {
   const { engine, config } = call.model;
-  const inputs: Record<string, { type: TensorDType; dims: number[]; data: unknown }> = {};
+  // No prototype: a client's input named '__proto__' or 'constructor' is just an unknown input.
+  const inputs = Object.create(null) as Record<string, { type: TensorDType; dims: number[]; data: unknown }>;
   for (const t of call.inputs) {
     if (inputs[t.name]) throw badInput(`input '${quote(t.name)}' is given twice`);
     inputs[t.name] = { type: t.type, dims: t.dims, data: t.data };

@@ -136,6 +136,17 @@ test('BAD CALL - client errors are 4xx naming the problem, never a 500 or onnxru
   assertCleanError(await postRaw(deep), 400, /nested more than 32 levels/);
   const inString = `{"inputs":[{"name":"${'['.repeat(100)}","datatype":"FP32","shape":[1],"data":[1]}]}`;
   assertCleanError(await postRaw(inString), 400, /unknown input '\[{100}'/);
+  // A shape no JSON header of this size could fill is refused before anything is allocated for it
+  // (1e18 values threw a RangeError, a 500; 1.2e9 allocated 4.8 GB first).
+  for (const shape of ['[1000000000,1000000000,3,3]', '[1,3,20000,20000]'])
+    assertCleanError(
+      await postRaw(`{"inputs":[{"name":"x","datatype":"FP32","shape":${shape},"data":[1]}]}`),
+      400,
+      /needs \d+ values, more than a \d+-byte JSON header holds/,
+    );
+  // Input names are the client's: '__proto__' and 'constructor' are unknown inputs like any other.
+  const proto = '{"inputs":[{"name":"__proto__","datatype":"FP32","shape":[1],"data":[0]}]}';
+  assertCleanError(await postRaw(proto), 400, /unknown input '__proto__'/);
   const zero = '{"inputs":[{"name":"x","datatype":"FP32","shape":[0,3,48,192],"data":[]}]}';
   assertCleanError(await postRaw(zero), 400, /zero-size dimension/);
   const unknown = await postRaw('{}', {}, '/v2/models/nope/infer');
