@@ -12,8 +12,10 @@
  * Each gets 1.5 s of unmeasured Poisson warm-up load at 50 % after its start (the naive server at 50 %
  * of its bare capacity, as its peak is not known yet; the others at 50 % of the naive peak).
  *
- * Client (bench/support/poisson-client.ts): independent of rtinfer's load generator; node:http,
- * one keep-alive agent with maxSockets 256, KServe v2 binary bodies with the deadline as the v2
+ * Client (bench/support/poisson-client.ts): independent of rtinfer's load generator; HTTP/1.1 on
+ * raw keep-alive sockets (up to 256), each reading its answers into one buffer (node:http's client,
+ * a Buffer per chunk read, paused itself for full collections under yolox_nano's 1.2 MB answers),
+ * KServe v2 binary bodies with the deadline as the v2
  * `timeout` parameter (µs) and the scheduled send time as X-Request-Start on every request to every
  * server (the naive server ignores both; rtinfer counts the deadline from the stamp). Open
  * loop: seeded Poisson arrivals, each request sent at its scheduled time whatever the earlier ones
