@@ -52,9 +52,10 @@ export interface EngineOptions {
   model: ModelSource;
   /**
    * How to lay the model out on the cores when `instances` and `threads` are not given (as
-   * OpenVINO's PERFORMANCE_HINT): 'latency' one instance with every core, 'throughput' one
-   * single-threaded instance per core, 'auto' whichever of the two serves more when loaded,
-   * measured at start-up (a second or two). Default: 1 instance with every core, as 'latency'.
+   * OpenVINO's PERFORMANCE_HINT): 'latency' one instance with every core or one thread, whichever
+   * answers one request sooner (measured at start-up, hint.ts), 'throughput' one single-threaded
+   * instance per core, 'auto' whichever serves more when loaded, measured at start-up (a second or
+   * two). Default: 1 instance with every core, unmeasured.
    */
   hint?: PerformanceHint;
   /** Sessions, one per worker thread; default 1. */

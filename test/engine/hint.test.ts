@@ -1,7 +1,8 @@
 /**
- * Performance hints on a real model: 'latency' and 'throughput' lay the engine out without
- * measuring, 'auto' measures both layouts loaded and keeps one (saying why), and explicit instances
- * or threads win over any hint.
+ * Performance hints on a real model: 'throughput' lays the engine out without measuring, 'latency'
+ * measures one request at a time with every core and with one thread and keeps the faster, 'auto'
+ * measures both layouts loaded and keeps one (saying why), and explicit instances or threads win
+ * over any hint.
  */
 import assert from 'node:assert/strict';
 import os from 'node:os';
@@ -13,21 +14,50 @@ import { OCR_CLS } from '../helpers/models.js';
 const cores = os.availableParallelism();
 const base = { model: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } };
 
-test('latency and throughput hints lay the model out without measuring', async () => {
+test('the throughput hint lays the model out without measuring', async () => {
   assert.deepEqual(hintLayout('latency', 4), { instances: 1, threads: 4 });
   assert.deepEqual(hintLayout('throughput', 4), { instances: 4, threads: 1 });
-  for (const hint of ['latency', 'throughput'] as const) {
-    const engine = await createEngine({ ...base, hint });
-    try {
-      const want = hintLayout(hint, cores);
-      assert.equal(engine.config.instances, want.instances);
-      assert.equal(engine.config.threadsPerInstance, want.threads);
-      assert.equal(engine.config.hint, hint);
-      assert.equal(engine.config.calibration, undefined);
-      assert.equal(engine.health().live, want.instances);
-    } finally {
-      await engine.close();
-    }
+  const engine = await createEngine({ ...base, hint: 'throughput' });
+  try {
+    const want = hintLayout('throughput', cores);
+    assert.equal(engine.config.instances, want.instances);
+    assert.equal(engine.config.threadsPerInstance, want.threads);
+    assert.equal(engine.config.hint, 'throughput');
+    assert.equal(engine.config.calibration, undefined);
+    assert.equal(engine.health().live, want.instances);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('the latency hint measures one request at a time with every core and with one thread, and keeps the faster', async (t) => {
+  if (cores < 2) return t.skip('one core: nothing to choose');
+  const engine = await createEngine({ ...base, hint: 'latency' });
+  try {
+    const c = engine.config.calibration;
+    assert.ok(c);
+    assert.equal(engine.config.hint, 'latency');
+    assert.deepEqual(
+      c.measured.map((m) => [m.instances, m.threads]),
+      [
+        [1, cores],
+        [1, 1],
+      ],
+    );
+    for (const m of c.measured) assert.ok(m.runs > 0 && m.p50Ms > 0, JSON.stringify(m));
+    const [all, one] = c.measured as [(typeof c.measured)[0], (typeof c.measured)[0]];
+    // Every core only when clearly faster (10 %): more threads cost the cores other work needs.
+    const want = all.p50Ms * 1.1 <= one.p50Ms ? cores : 1;
+    assert.deepEqual(c.chosen, { instances: 1, threads: want });
+    assert.equal(engine.config.instances, 1);
+    assert.equal(engine.config.threadsPerInstance, want);
+    assert.equal(engine.health().live, 1, 'the other layout was closed');
+    assert.match(
+      c.reason,
+      /^latency: 1 instance × \d+ threads? answers one request in [\d.]+ ms \(p50\), against [\d.]+ ms for 1 instance × \d+ threads? \(at x=1x3x48x192\)$/,
+    );
+  } finally {
+    await engine.close();
   }
 });
 
@@ -37,13 +67,16 @@ test('the auto hint measures both layouts loaded, keeps the one it names, and cl
   try {
     const c = engine.config.calibration;
     assert.ok(c);
-    assert.equal(c.measured.length, 2);
     for (const m of c.measured) assert.ok(m.qps > 0 && m.runs > 0 && m.p50Ms > 0, JSON.stringify(m));
     assert.deepEqual({ instances: engine.config.instances, threads: engine.config.threadsPerInstance }, c.chosen);
     assert.match(c.reason, /^auto: \d+ instances? × \d+ threads? serve \d+\/s loaded, against \d+\/s for/);
-    const [latency, throughput] = c.measured;
+    const [latency, throughput, one] = c.measured;
     const wantThroughput = (throughput?.qps ?? 0) >= (latency?.qps ?? 0) * 1.15;
     assert.equal(engine.config.instances, wantThroughput ? cores : 1);
+    // The latency layout, when it wins, is also measured against one thread (as the latency hint is).
+    assert.equal(c.measured.length, wantThroughput ? 2 : 3);
+    if (!wantThroughput && latency && one)
+      assert.equal(engine.config.threadsPerInstance, latency.p50Ms * 1.1 <= one.p50Ms ? cores : 1);
     assert.ok(c.ms < 15_000, `calibration took ${c.ms} ms`);
     const out = await engine.infer({
       x: { type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192) },
