@@ -48,6 +48,7 @@ const MEASURE_MS = 500;
 /** Every core must answer one request this much sooner than one thread to be the latency layout. */
 const THREADS_MARGIN = 1.1;
 
+/** A hint's layout before measuring: for 'latency' every core, which chooseLayout measures against one thread. */
 export function hintLayout(hint: Exclude<PerformanceHint, 'auto'>, cores: number): Layout {
   return hint === 'latency' ? { instances: 1, threads: cores } : { instances: cores, threads: 1 };
 }
