@@ -32,7 +32,9 @@ const STALLED = `POST /v2/models/ch_ppocr_mobile_v2.0_cls_infer/infer HTTP/1.1\r
 
 test('SIGTERM with a stalled upload: the upload gets a 503 and the process exits within --drain-timeout', async () => {
   const s = await startServe('--drain-timeout', '1s');
-  // With no layout given, serve measured one at the shape it was told traffic has.
+  // With no layout given, serve measured one at the shape it was told traffic has. The layout line
+  // comes after "ready", maybe in a later read of the pipe.
+  for (let i = 0; i < 100 && !/ × \d+ threads? \(/.test(s.output()); i++) await new Promise((r) => setTimeout(r, 20));
   assert.match(
     s.output(),
     /model ch_ppocr_mobile_v2\.0_cls_infer: \d+ instances? × \d+ threads? \(auto: .* at x=1x3x48x192\): the (latency|throughput) layout\)/,
