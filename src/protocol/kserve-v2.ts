@@ -211,7 +211,7 @@ function jsonToTensorData(
 ): TensorData {
   const n = elementCount(dims);
   // Every JSON value takes a byte of the header at least: a shape that needs more values cannot be
-  // filled, and is refused before its array is allocated (a 200-byte request asked for 4.8 GB).
+  // filled, and is refused before its array is allocated (an 80-byte header asked for 4.8 GB).
   if (n > jsonBytes)
     throw bad(`${what}: shape [${dims.join(',')}] needs ${n} values, more than a ${jsonBytes}-byte JSON header holds`);
   if (type === 'string') {

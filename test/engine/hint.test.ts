@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
 import { createEngine } from '../../src/engine/engine.js';
-import { hintLayout } from '../../src/engine/hint.js';
+import { chooseLayout, hintLayout, type Layout } from '../../src/engine/hint.js';
+import { startPool, type StartedPool } from '../../src/engine/start-pool.js';
+import { readModel } from '../../src/runtime/session.js';
+import { realClock } from '../../src/util/clock.js';
 import { OCR_CLS } from '../helpers/models.js';
 
 const cores = os.availableParallelism();
@@ -96,5 +99,42 @@ test('explicit instances or threads win over a hint', async () => {
     assert.equal(engine.config.calibration, undefined);
   } finally {
     await engine.close();
+  }
+});
+
+test('a candidate layout that cannot start leaves the measured one serving, the others closed', async () => {
+  const model = await readModel(OCR_CLS);
+  const pools: StartedPool[] = [];
+  // Two cores whatever the machine: the throughput layout (2 × 1) and one thread (1 × 1) fail to start.
+  const start = async (layout: Layout): Promise<StartedPool> => {
+    if (layout.threads === 1) throw new Error('out of memory');
+    const p = await startPool(layout, model, { allowSpinning: false }, realClock);
+    pools.push(p);
+    return p;
+  };
+  for (const hint of ['auto', 'latency'] as const) {
+    pools.length = 0;
+    const chosen = await chooseLayout(hint, 2, start, base.warmupShapes, realClock).catch(async (error: unknown) => {
+      // A failed choice must still not leave workers behind (they would keep this test's process alive).
+      for (const p of pools) await p.pool.close();
+      throw error;
+    });
+    const { started, calibration } = chosen;
+    try {
+      assert.deepEqual(started.layout, { instances: 1, threads: 2 });
+      assert.equal(pools.length, 1, 'no other pool was started and left open');
+      assert.deepEqual(
+        calibration?.measured.map((m) => [m.instances, m.threads]),
+        [[1, 2]],
+      );
+      assert.match(
+        calibration?.reason ?? '',
+        hint === 'auto'
+          ? /^auto: 2 instances × 1 thread not measured \(out of memory\): 1 instance × 2 threads$/
+          : /^latency: 1 instance × 2 threads$/,
+      );
+    } finally {
+      await started.pool.close();
+    }
   }
 });
