@@ -29,7 +29,9 @@
  * 2. Peak of the naive server: closed loop with 1 and with 4 outstanding requests, ~3 s each; peak =
  *    the larger throughput of 200s. The load rates are 50, 100, 150, 200 and 300 % of it.
  * 3. Idle round trip: one request at a time, interleaved (ABC..CBA rounds) after each target has
- *    run 2 s one at a time unmeasured: bare (both thread counts), null, rtinfer, rt-tp, naive.
+ *    run 2 s one at a time unmeasured: bare (both thread counts), null, null busy for the bare p50
+ *    (the floor: a server whose only work is the model's time; the threads that wait for it go
+ *    idle, and on a VM waking them is not free), rtinfer, rt-tp, naive.
  *    These requests carry no deadline: the deadline is close to rtinfer's own per-request cost on a small model, and a refused request has no round trip
  *    to measure (the load at 50 % shows what the deadline does at low load).
  * 4. Load: first one unmeasured block of D seconds per server at the first rate (the servers' loaded
@@ -342,6 +344,7 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
       return performance.now() - t0;
     };
   const B1 = 'bare, 1 thread';
+  const BUSY = 'null v2, busy bare p50';
   const BN = `bare, ${CORES} threads`;
   const pre = await interleave(
     [
@@ -411,6 +414,13 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
   const outputSpecs = Object.entries(sample).map(([name, t]) => `${name}:${t.type}:${t.dims.join('x')}`);
   const nullServer = await startNull(NULL, undefined, outputSpecs);
   const nullClient = new V2Client(`${nullServer.modelUrl}/infer`, 1);
+  // The floor: the null server holding its thread for the bare inference time before it answers.
+  const layout = /^(\d+) (?:instances? )?× (\d+) thread/.exec(servers.rt.layout ?? '');
+  const threads = layout ? Number(layout[2]) : CORES;
+  const bareName = threads === 1 ? B1 : BN;
+  const busyMs = threads === 1 ? pre1 : preN;
+  const busyServer = await startNull(NULL, undefined, [...outputSpecs, `--busy-ms=${busyMs.toFixed(3)}`]);
+  const busyClient = new V2Client(`${busyServer.modelUrl}/infer`, 1);
   const idleTiming = { rt: newAcc(), rtTp: newAcc() } as Record<Key, Acc>;
   const httpRun =
     (client: V2Client, timing?: Acc) =>
@@ -423,11 +433,14 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     { name: B1, run: bareRun(bare1) },
     { name: BN, run: bareRun(bareN) },
     { name: 'null v2 server', run: httpRun(nullClient) },
+    { name: BUSY, run: httpRun(busyClient) },
     ...KEYS.map((k) => ({ name: LABEL[k], run: httpRun(clients[k], idleTiming[k]) })),
   ];
   const rtt = await interleave(rttTargets, RTT_ROUNDS, RTT_CELL_MS, 5, RTT_WARMUP_MS);
   nullClient.close();
+  busyClient.close();
   await nullServer.stop();
+  await busyServer.stop();
   await bare1.release();
   await bareN.release();
   const rttP50 = new Map([...rtt].map(([n, v]) => [n, p50(v.ms)]));
@@ -600,14 +613,15 @@ async function benchModel(c: ModelCase, index: number): Promise<void> {
     );
   };
   verdicts('rt');
-  const layout = /^(\d+) (?:instances? )?× (\d+) thread/.exec(servers.rt.layout ?? '');
-  const threads = layout ? Number(layout[2]) : CORES;
-  const bareName = threads === 1 ? B1 : BN;
   const rtP50 = rttP50.get(LABEL.rt) ?? NaN;
   const nullP50 = rttP50.get('null v2 server') ?? NaN;
   const added = rtP50 - (rttP50.get(bareName) ?? NaN);
+  const floor = (rttP50.get(BUSY) ?? NaN) - busyMs;
   console.log(
     `  verdict: idle binary v2 round trip on rtinfer serve (${layout ? `${layout[1]} × ${layout[2]}` : 'layout unknown'}) p50 ${f(rtP50, 3)} ms − ${bareName} p50 ${f(rttP50.get(bareName) ?? NaN, 3)} ms = ${f(added, 3)} ms added, ${fr(ratio(added, nullP50))} × the null server's round trip (${f(nullP50, 3)} ms); goal ≤ 2×: ${added <= 2 * nullP50 ? 'met' : 'NOT met'}${threads !== 1 && threads !== CORES ? ` (bare at ${CORES} threads; rtinfer runs ${threads})` : ''}`,
+  );
+  console.log(
+    `  the floor: the null server busy for ${f(busyMs, 3)} ms adds ${f(floor, 3)} ms (${fr(ratio(floor, nullP50))} × null) with no work of its own; rtinfer adds ${f(added - floor, 3)} ms more${Number.isFinite(rttP50.get(LABEL.naive) ?? NaN) ? `, the naive server ${f((rttP50.get(LABEL.naive) ?? NaN) - (rttP50.get(bareName) ?? NaN) - floor, 3)} ms` : ''}`,
   );
   verdicts('rtTp');
   for (const k of KEYS) {

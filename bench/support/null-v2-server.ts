@@ -12,9 +12,14 @@
  * Arguments `NAME:DTYPE:D1xD2x...` (e.g. `output:float32:1x3549x85`) make the canned answer carry
  * those outputs, zeros, as binary tensors: bench/serve gives it a model's real outputs, so that its
  * round trip moves the same bytes as the servers it is compared with (yolox_nano answers 1.2 MB).
+ * `--busy-ms=X` holds the thread for X ms (a busy wait) before each infer answer, as a model's run
+ * would: bench/serve gives it the bare inference time, so that its round trip is the floor of a
+ * server with no per-request work of its own on that machine (the client's and the server's
+ * threads go idle while the "model" runs, and waking them costs what it costs).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { encodeInferResponse, modelMetadata, type V2Tensor } from '../../src/protocol/kserve-v2.js';
 import { DTYPES, isTensorDType } from '../../src/runtime/dtypes.js';
 
@@ -39,7 +44,12 @@ function outputOf(arg: string): V2Tensor {
     throw new Error(`null v2 server: expected NAME:DTYPE:D1xD2..., got '${arg}'`);
   return { name, type, dims: shape, data: DTYPES[type].create(shape.reduce((a, b) => a * b, 1)) as V2Tensor['data'] };
 }
-const outputs = process.argv.slice(2).map(outputOf);
+const BUSY = /^--busy-ms=([\d.]+)$/;
+const busyMs = Number(process.argv.find((a) => BUSY.test(a))?.match(BUSY)?.[1] ?? 0);
+const outputs = process.argv
+  .slice(2)
+  .filter((a) => !BUSY.test(a))
+  .map(outputOf);
 const response = encodeInferResponse(
   NAME,
   '1',
@@ -54,6 +64,7 @@ const server = http.createServer((req, res) => {
   req.on('data', () => {});
   req.on('end', () => {
     if (req.method === 'POST' && req.url === `/v2/models/${NAME}/infer`) {
+      if (busyMs > 0) for (const until = performance.now() + busyMs; performance.now() < until;);
       res.writeHead(200, inferHeaders);
       res.end(response.body);
     } else if (req.method === 'GET' && req.url === `/v2/models/${NAME}`) {
