@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { GrpcH2Client } from '../../src/loadgen/grpc-client.js';
-import { decodeHuffman, encodeHeaders, HpackDecoder } from '../../src/loadgen/hpack.js';
+import { decodeHuffman, encodeHeaders, HpackDecoder, HpackError } from '../../src/loadgen/hpack.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s/g, ''), 'hex');
 
@@ -36,6 +36,8 @@ test('EXPECTED FAILURE - HPACK: bad Huffman padding, an index past the tables an
   assert.equal(decodeHuffman(hex('07'), 0, 1), '0');
   assert.throws(() => decodeHuffman(hex('00'), 0, 1), /padding/);
   assert.throws(() => decodeHuffman(hex('07ff'), 0, 2), /padding/);
+  // 30 one-bits are the end-of-string symbol, which a string may not contain.
+  assert.throws(() => decodeHuffman(hex('ffffffff'), 0, 4), /end-of-string/);
   assert.throws(() => new HpackDecoder().decode(hex('be')), /no table entry 62/);
   assert.throws(() => new HpackDecoder().decode(hex('0003 6162')), /truncated/);
 });
@@ -47,6 +49,32 @@ test('HPACK: encoded literals decode to the same list', () => {
     ['x-long', 'v'.repeat(300)],
   ];
   assert.deepEqual(new HpackDecoder().decode(encodeHeaders(headers)), headers);
+});
+
+test('HPACK: whatever bytes a server sends, decoding ends in a list or an HpackError', () => {
+  // A load generator connects to servers it does not control: nothing they send may throw anything
+  // else (a TypeError or RangeError would be a bug), and every string is bounded by its block.
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { minLength: 1, maxLength: 4 }), (blocks) => {
+      const d = new HpackDecoder();
+      for (const block of blocks) {
+        try {
+          for (const [name, value] of d.decode(block)) {
+            assert.equal(typeof name, 'string');
+            assert.equal(typeof value, 'string');
+          }
+        } catch (error) {
+          assert.ok(error instanceof HpackError, String(error));
+        }
+        try {
+          assert.ok(decodeHuffman(block, 0, block.length).length <= 2 * block.length);
+        } catch (error) {
+          assert.ok(error instanceof HpackError, String(error));
+        }
+      }
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('HPACK: any header value node:http2 sends decodes exactly, Huffman-coded or not, new or indexed', async (t) => {
