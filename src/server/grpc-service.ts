@@ -14,7 +14,6 @@ import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
 import type http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import type { AbortLike } from '../engine/engine.js';
 import { RtinferError } from '../errors.js';
 import { MessageDecoder } from '../protocol/grpc-frames.js';
 import {
@@ -360,7 +359,7 @@ export class GrpcEndpoint {
     bodyAt: number,
     transportDeadlineMs: number | undefined,
     proxyTimeoutMs: number | undefined,
-    signal: AbortLike,
+    signal: AbortSignal,
   ): Promise<InferAnswer> {
     const host = this.#host;
     let model: ReturnType<ServerHost['readyModel']> | undefined;
