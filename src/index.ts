@@ -41,6 +41,7 @@ export type { DefaultModel } from './runtime/default-model.js';
 // engine: worker-thread inference under the deadline-aware scheduler
 export { createEngine, PRIORITY_RANGE } from './engine/engine.js';
 export type {
+  AbortLike,
   Engine,
   EngineOptions,
   EngineConfig,

@@ -103,6 +103,18 @@ export interface EngineOptions {
   onHealthChange?: (health: EngineHealth) => void;
 }
 
+/**
+ * What the engine reads of an AbortSignal. A server passes its own cheaper object: an
+ * AbortController with its EventTarget cost each request a few µs of the HTTP thread, and only a
+ * request that waits in the queue ever needs it.
+ */
+export interface AbortLike {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** Accepted priorities. They key queues in the scheduler, so a caller cannot make up unbounded many. */
 export const PRIORITY_RANGE = { min: -10, max: 10 } as const;
 
@@ -111,7 +123,8 @@ export interface InferOptions {
   deadlineMs?: number;
   /** Higher runs first; default 0. */
   priority?: number;
-  signal?: AbortSignal;
+  /** Withdraws the request while it is queued (an AbortSignal, or any object with these members). */
+  signal?: AbortLike;
   /**
    * The engine may move the inputs' buffers to the worker instead of copying them (they are
    * detached afterwards). For callers that own the buffers outright, such as the server.

@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
 import type http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import type { AbortLike } from '../engine/engine.js';
 import { RtinferError } from '../errors.js';
 import { MessageDecoder } from '../protocol/grpc-frames.js';
 import {
@@ -359,7 +360,7 @@ export class GrpcEndpoint {
     bodyAt: number,
     transportDeadlineMs: number | undefined,
     proxyTimeoutMs: number | undefined,
-    signal: AbortSignal,
+    signal: AbortLike,
   ): Promise<InferAnswer> {
     const host = this.#host;
     let model: ReturnType<ServerHost['readyModel']> | undefined;

@@ -12,7 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
-import { PRIORITY_RANGE } from '../engine/engine.js';
+import { PRIORITY_RANGE, type AbortLike } from '../engine/engine.js';
 import type { RequestTiming } from '../engine/engine-metrics.js';
 import type { V2Tensor } from '../protocol/kserve-v2.js';
 import type { TensorDType } from '../runtime/dtypes.js';
@@ -86,7 +86,7 @@ export interface InferCall {
   startedAt: number;
   /** performance.now() when its body had been received (before decoding). */
   bodyAt: number;
-  signal: AbortSignal;
+  signal: AbortLike;
 }
 
 export interface InferOutcome {

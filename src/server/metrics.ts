@@ -5,7 +5,8 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { lagOf, LAG_RESOLUTION_MS } from '../stats/event-loop.js';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LabeledCounter, LabeledGauge, LabeledHistogram } from './fast-metrics.js';
 import { modelReadiness } from './model-health.js';
 import type { LoadedModelEntry, ServerInstruments } from './types.js';
 
@@ -14,13 +15,13 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
 
 export class ServerMetrics implements ServerInstruments {
   readonly registry = new Registry();
-  readonly requests: Counter<'model' | 'endpoint' | 'outcome'>;
-  readonly e2e: Histogram<'model' | 'endpoint'>;
-  readonly upstream: Histogram<'model'>;
-  readonly queue: Histogram<'model'>;
-  readonly inference: Histogram<'model'>;
-  readonly batch: Histogram<'model'>;
-  readonly inflight: Gauge<'model'>;
+  readonly requests: LabeledCounter<'model' | 'endpoint' | 'outcome'>;
+  readonly e2e: LabeledHistogram<'model' | 'endpoint'>;
+  readonly upstream: LabeledHistogram<'model'>;
+  readonly queue: LabeledHistogram<'model'>;
+  readonly inference: LabeledHistogram<'model'>;
+  readonly batch: LabeledHistogram<'model'>;
+  readonly inflight: LabeledGauge<'model'>;
   readonly droppedFrames: Counter<'model'>;
   readonly refusedConnections: Counter<'reason'>;
   readonly codecOffloaded: Counter<'op'>;
@@ -32,48 +33,48 @@ export class ServerMetrics implements ServerInstruments {
   constructor(models: () => ReadonlyMap<string, LoadedModelEntry>, bodyBytes: () => number = () => 0) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'rtinfer_process_' });
-    this.requests = new Counter({
+    this.requests = new LabeledCounter({
       name: 'rtinfer_requests_total',
       help: 'Requests by model, endpoint and outcome (ok, late, 4xx and 5xx codes)',
       labelNames: ['model', 'endpoint', 'outcome'],
       registers: [r],
     });
-    this.e2e = new Histogram({
+    this.e2e = new LabeledHistogram({
       name: 'rtinfer_request_duration_seconds',
       help: 'End-to-end request time in the server, body read to response',
       labelNames: ['model', 'endpoint'],
       buckets: LATENCY_BUCKETS,
       registers: [r],
     });
-    this.upstream = new Histogram({
+    this.upstream = new LabeledHistogram({
       name: 'rtinfer_request_upstream_seconds',
       help: "Time from an inference request's X-Request-Start stamp (when the client or a proxy sent it) to its arrival; stamped requests only",
       labelNames: ['model'],
       buckets: LATENCY_BUCKETS,
       registers: [r],
     });
-    this.queue = new Histogram({
+    this.queue = new LabeledHistogram({
       name: 'rtinfer_queue_duration_seconds',
       help: 'Time a request waited in the engine queue',
       labelNames: ['model'],
       buckets: LATENCY_BUCKETS,
       registers: [r],
     });
-    this.inference = new Histogram({
+    this.inference = new LabeledHistogram({
       name: 'rtinfer_inference_duration_seconds',
       help: 'Inference time of the batch a request ran in',
       labelNames: ['model'],
       buckets: LATENCY_BUCKETS,
       registers: [r],
     });
-    this.batch = new Histogram({
+    this.batch = new LabeledHistogram({
       name: 'rtinfer_batch_size',
       help: 'Rows in the batch a request ran in',
       labelNames: ['model'],
       buckets: BATCH_BUCKETS,
       registers: [r],
     });
-    this.inflight = new Gauge({
+    this.inflight = new LabeledGauge({
       name: 'rtinfer_inflight_requests',
       help: 'Requests received and not yet answered',
       labelNames: ['model'],

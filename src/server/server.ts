@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { RtinferError, firstLine } from '../errors.js';
 import { backgroundClock } from '../util/clock.js';
 import { collectGarbage, mallocTrim } from '../util/malloc-trim.js';
-import { createEngine } from '../engine/engine.js';
+import { createEngine, type AbortLike } from '../engine/engine.js';
 import { BufferPool } from '../engine/tensors.js';
 import {
   authorized,
@@ -473,30 +473,40 @@ class HttpServer implements RtinferServer, ServerHost {
 }
 
 /**
- * A request's AbortSignal, made only when something asks for it: most requests a loaded server
- * refuses never do, and an AbortController with its EventTarget is a visible share of a refusal's
- * whole handling (~0.2 ms of the HTTP thread for a PP-OCR classifier request, bench/shed).
+ * A request's cancellation: aborted when its client closes the connection before the answer. Not
+ * an AbortController: its EventTarget cost every request a few µs of the HTTP thread (~0.2 ms of
+ * a refusal's whole handling, bench/shed, when it was made for each), and only a request that
+ * waits in the engine's queue ever listens.
  */
-class ClientGone {
-  #controller: AbortController | undefined;
-  #left = false;
+class ClientGone implements AbortLike {
+  #reason: RtinferError | undefined;
+  #listeners: Array<() => void> | undefined;
 
-  get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#left) this.#abort();
-    }
-    return this.#controller.signal;
+  get aborted(): boolean {
+    return this.#reason !== undefined;
   }
 
-  /** The client closed the connection before the answer. */
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#reason !== undefined) return;
+    (this.#listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const i = this.#listeners?.indexOf(listener) ?? -1;
+    if (i >= 0) this.#listeners?.splice(i, 1);
+  }
+
+  /** The client closed the connection before the answer: each listener is told once. */
   left(): void {
-    this.#left = true;
-    if (this.#controller !== undefined) this.#abort();
-  }
-
-  #abort(): void {
-    this.#controller?.abort(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client closed the connection'));
+    if (this.#reason !== undefined) return;
+    this.#reason = new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client closed the connection');
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    for (const l of listeners ?? []) l();
   }
 }
 
@@ -524,8 +534,8 @@ class RequestContext implements RouteContext {
     return this.target.url;
   }
 
-  get signal(): AbortSignal {
-    return this.gone.signal;
+  get signal(): AbortLike {
+    return this.gone;
   }
 
   get model(): ReadyModel {

@@ -4,8 +4,9 @@
  * import circle the server once had (server ↔ routes).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Counter, Gauge, Histogram } from 'prom-client';
-import type { BatchingOptions, Engine, PerformanceHint } from '../engine/engine.js';
+import type { Counter } from 'prom-client';
+import type { LabeledCounter, LabeledGauge, LabeledHistogram } from './fast-metrics.js';
+import type { AbortLike, BatchingOptions, Engine, PerformanceHint } from '../engine/engine.js';
 import type { BufferPool } from '../engine/tensors.js';
 import type { SessionSettings } from '../runtime/session-options.js';
 import type { RefusedBodies } from './http-io.js';
@@ -152,14 +153,14 @@ export type ReadyModel = LoadedModelEntry & { engine: Engine };
 
 /** The Prometheus instruments route handlers record into. */
 export interface ServerInstruments {
-  readonly requests: Counter<'model' | 'endpoint' | 'outcome'>;
-  readonly e2e: Histogram<'model' | 'endpoint'>;
+  readonly requests: LabeledCounter<'model' | 'endpoint' | 'outcome'>;
+  readonly e2e: LabeledHistogram<'model' | 'endpoint'>;
   /** Stamped requests: from their X-Request-Start to their arrival (the client's and proxies' share). */
-  readonly upstream: Histogram<'model'>;
-  readonly queue: Histogram<'model'>;
-  readonly inference: Histogram<'model'>;
-  readonly batch: Histogram<'model'>;
-  readonly inflight: Gauge<'model'>;
+  readonly upstream: LabeledHistogram<'model'>;
+  readonly queue: LabeledHistogram<'model'>;
+  readonly inference: LabeledHistogram<'model'>;
+  readonly batch: LabeledHistogram<'model'>;
+  readonly inflight: LabeledGauge<'model'>;
   readonly droppedFrames: Counter<'model'>;
   readonly refusedConnections: Counter<'reason'>;
   readonly codecOffloaded: Counter<'op'>;
@@ -268,7 +269,7 @@ export interface RouteContext {
    */
   startedAt: number;
   /** Aborted when the client goes away before the answer. */
-  signal: AbortSignal;
+  signal: AbortLike;
   /** Settles when the handler is done (whatever it still held, it holds no more). */
   finished: Promise<void>;
   /** What the handler tells the access log about the request. */
