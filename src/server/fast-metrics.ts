@@ -4,8 +4,8 @@
  * shape when /metrics is read. prom-client's observe() validates the label object, hashes it, and
  * finds the bucket by its bound as a string key, on every call, eight calls per request. Here a
  * call is a Map lookup and a few additions; exposition stays prom-client's. With the request's
- * cancellation made cheaper too (server.ts): 22-31 µs less of the HTTP thread's CPU per PP-OCR
- * classifier request, round trip 33-36 µs shorter (npm run bench:request-cost, two runs).
+ * cancellation made cheaper too (server.ts): 22-157 µs less of the HTTP thread's CPU per PP-OCR
+ * classifier request (npm run bench:request-cost, four runs).
  */
 import type { Metric, Registry } from 'prom-client';
 
