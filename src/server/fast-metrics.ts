@@ -111,15 +111,8 @@ interface CountSeries {
   value: number;
 }
 
-/** A counter (monotonic) by label set. */
-export class LabeledCounter<L extends string> extends LabeledMetric<L, CountSeries> {
-  readonly type = 'counter';
-
-  inc(labels: Labels<L>, value = 1): void {
-    if (!(value >= 0) || !Number.isFinite(value)) return;
-    this.seriesFor(labels).value += value;
-  }
-
+/** One number per label set: what a counter and a gauge share. */
+abstract class LabeledValue<L extends string> extends LabeledMetric<L, CountSeries> {
   protected create(labels: Record<string, string>): CountSeries {
     return { labels, value: 0 };
   }
@@ -134,8 +127,18 @@ export class LabeledCounter<L extends string> extends LabeledMetric<L, CountSeri
   }
 }
 
-/** A gauge by label set. */
-export class LabeledGauge<L extends string> extends LabeledMetric<L, CountSeries> {
+/** A counter (monotonic) by label set. */
+export class LabeledCounter<L extends string> extends LabeledValue<L> {
+  readonly type = 'counter';
+
+  inc(labels: Labels<L>, value = 1): void {
+    if (!(value >= 0) || !Number.isFinite(value)) return;
+    this.seriesFor(labels).value += value;
+  }
+}
+
+/** A gauge by label set (the in-flight count: up and down). */
+export class LabeledGauge<L extends string> extends LabeledValue<L> {
   readonly type = 'gauge';
 
   inc(labels: Labels<L>, value = 1): void {
@@ -144,23 +147,6 @@ export class LabeledGauge<L extends string> extends LabeledMetric<L, CountSeries
 
   dec(labels: Labels<L>, value = 1): void {
     if (Number.isFinite(value)) this.seriesFor(labels).value -= value;
-  }
-
-  set(labels: Labels<L>, value: number): void {
-    if (Number.isFinite(value)) this.seriesFor(labels).value = value;
-  }
-
-  protected create(labels: Record<string, string>): CountSeries {
-    return { labels, value: 0 };
-  }
-
-  protected lines(): ValueLine[] {
-    return [...this.series.values()].map((s) => ({
-      labels: {},
-      sharedLabels: s.labels,
-      value: s.value,
-      metricName: this.name,
-    }));
   }
 }
 
