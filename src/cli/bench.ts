@@ -135,14 +135,14 @@ export const BENCH_COMMAND: CommandSpec = {
       name: 'instances',
       type: 'string',
       value: 'N',
-      description: 'engine instances (worker threads, one session each; default 1)',
+      description: 'engine instances (worker threads, one session each; default: the --hint layout)',
     },
     {
       name: 'hint',
       type: 'string',
       value: 'HINT',
       description:
-        'engine layout when --instances/--threads are not given: latency, throughput or auto (measured at start)',
+        'engine layout when --instances/--threads are not given: latency, throughput or auto (default auto, measured at start, as rtinfer serve)',
     },
     {
       name: 'batch',

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import type { EngineStats } from '../engine/engine-metrics.js';
+import type { EngineConfig, PerformanceHint } from '../engine/engine.js';
 import type { InputPlan, SampleSet } from '../runtime/inputs.js';
 import type { LoadedModel, TensorSpec } from '../runtime/session.js';
 import type { SessionSettings } from '../runtime/session-options.js';
@@ -128,6 +129,11 @@ export interface BenchReport {
     startMs: number;
     instances: number;
     threadsPerInstance: number;
+    /**
+     * Where the layout came from (added within rtinfer.bench/1): the hint, and for a measured one
+     * (auto, latency) its one-line reason; absent when --instances or --threads gave it.
+     */
+    layout?: { hint: PerformanceHint; reason?: string };
     batching: EngineStats['batching'];
     queueMs: { p50: number; p99: number };
     inferenceMs: { p50: number; p99: number };
@@ -204,7 +210,7 @@ export interface ReportInput {
   target: string | null;
   warm: { queries: number; ms: number };
   data: RunData;
-  engine: { stats: EngineStats; startMs: number } | undefined;
+  engine: { stats: EngineStats; startMs: number; config?: Pick<EngineConfig, 'hint' | 'calibration'> } | undefined;
   peak: BenchReport['peak'];
   serverTiming?: Record<string, { p50: number; p90: number; p99: number; mean: number }> | undefined;
   /** --until-stable: every measured window; `data` is then the last three together. */
@@ -535,11 +541,14 @@ function throughputSection(data: RunData, samplesPerSecond: number): BenchReport
 }
 
 function engineSection(engine: NonNullable<ReportInput['engine']>): NonNullable<BenchReport['engine']> {
-  const { stats } = engine;
+  const { stats, config } = engine;
+  const hint = config?.hint;
+  const reason = config?.calibration?.reason;
   return {
     startMs: round(engine.startMs),
     instances: stats.instances,
     threadsPerInstance: stats.threadsPerInstance,
+    ...(hint !== undefined ? { layout: { hint, ...(reason !== undefined ? { reason } : {}) } } : {}),
     batching: stats.batching,
     queueMs: { p50: stats.latency.queue.p50Ms, p99: stats.latency.queue.p99Ms },
     inferenceMs: { p50: stats.latency.inference.p50Ms, p99: stats.latency.inference.p99Ms },

@@ -77,6 +77,7 @@ function runLines(r: BenchReport): string[] {
         `mean batch ${e.meanBatchRequests} · queue p50 ${formatMs(e.queueMs.p50)} ms · ` +
         `inference p50 ${formatMs(e.inferenceMs.p50)} ms`,
     );
+    if (e.layout) out.push(`layout      ${e.layout.reason ?? `hint ${e.layout.hint}`}`);
   }
   if (r.pipeline) out.push(...pipelineLines(r, r.pipeline));
   if (r.serverTiming) {

@@ -316,6 +316,9 @@ test('sweep --json and --html write the grid; bench --scenario concurrency repor
   assert.equal(jb.scenario, 'concurrency');
   assert.equal(jb.engine.batching.maxBatchSize, 4);
   assert.deepEqual(jb.settings.scenario, { concurrency: 3, engine: { batching: { maxBatchSize: 4 } } });
+  // No layout given: measured at start-up, as rtinfer serve does, and the report says how it chose.
+  assert.equal(jb.engine.layout.hint, 'auto');
+  assert.match(jb.engine.layout.reason, /^auto: .* at x=1x3x48x192/);
   // A performance hint lays the engine out when --instances and --threads are not given.
   const h = await rtinfer(
     'bench',
@@ -337,4 +340,5 @@ test('sweep --json and --html write the grid; bench --scenario concurrency repor
   const jh = JSON.parse(h.stdout);
   assert.equal(h.code, jh.validity.valid ? 0 : 3, h.stderr);
   assert.deepEqual([jh.engine.instances, jh.engine.threadsPerInstance], [os.availableParallelism(), 1]);
+  assert.deepEqual(jh.engine.layout, { hint: 'throughput' });
 });

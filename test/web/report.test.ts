@@ -222,7 +222,10 @@ test('an engine-scenario bench report splits end to end into queue, inference an
   await withPage(t, async (s) => {
     await openReport(s, file, 2);
     const stages = (await s.page.textContent('#stages')) ?? '';
-    assert.match(stages, /engine: 1 instance\(s\)/);
+    assert.match(
+      stages,
+      new RegExp(`engine: ${report.engine?.instances} instance\\(s\\) .*\\(layout: auto: .*\\)\\. Medians`),
+    );
     assert.match(stages, /queue.*inference.*end to end/s);
     assert.equal(await s.page.locator('#stages .split').first().locator('span').count(), 3);
     assertSelfContained(s, html);

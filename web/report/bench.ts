@@ -172,7 +172,7 @@ function stagesCard(r: BenchReport): HTMLElement {
       h(
         'p',
         { class: 'meta' },
-        `engine: ${e.instances} instance(s) × ${e.threadsPerInstance} threads · batching ${e.batching.mode}${e.batching.mode !== 'none' ? ` max ${e.batching.maxBatchSize}` : ''} · mean batch ${e.meanBatchRequests}. Medians, which need not add up: "other" is the end-to-end median less the other two.`,
+        `engine: ${e.instances} instance(s) × ${e.threadsPerInstance} threads · batching ${e.batching.mode}${e.batching.mode !== 'none' ? ` max ${e.batching.maxBatchSize}` : ''} · mean batch ${e.meanBatchRequests}${e.layout ? ` (layout: ${e.layout.reason ?? `hint ${e.layout.hint}`})` : ''}. Medians, which need not add up: "other" is the end-to-end median less the other two.`,
       ),
     );
     card.append(splitBar(parts), splitLegend(parts.map((p) => `${p.label} ${formatMs(p.ms)} ms`)));

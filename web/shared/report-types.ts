@@ -100,6 +100,8 @@ export interface BenchReport {
   engine?: {
     instances: number;
     threadsPerInstance: number;
+    /** Where the layout came from (absent when --instances or --threads gave it). */
+    layout?: { hint: string; reason?: string };
     batching: { mode: string; maxBatchSize: number };
     queueMs: { p50: number; p99: number };
     inferenceMs: { p50: number; p99: number };
