@@ -21,6 +21,8 @@
  *
  *   npm run build && npm run bench:serve-ab -- --b="--instances 1 --threads 1"
  *   npm run bench:serve-ab -- --b-cli=/tmp/old/dist/cli/main.js     # this build (A) against another (B)
+ *   npm run bench:serve-ab -- --b="--config noinline.yaml"       # a config file names the model itself
+ *   npm run bench:serve-ab -- --a-naive --rates 50,100             # bench/serve's naive server as A, rtinfer serve as B
  *   options: --a=FLAGS --a-cli=PATH --b=FLAGS --b-cli=PATH --model cls|yolox --rates 50,200 --rounds 10 --seconds 3
  * About (rounds × rates × 2 × (seconds + ~1)) s after start-up: 3 minutes with the defaults.
  */
@@ -37,6 +39,7 @@ import { quantile } from './support/quantile.js';
 import { exitUnlessBuilt, startAnnounced, stopAll, type ServerProc } from './support/server-proc.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const NAIVE = fileURLToPath(new URL('./support/naive-server.ts', import.meta.url));
 const MODELS = {
   cls: {
     label: 'PP-OCR classifier (ch_ppocr_mobile_v2.0_cls) x 1x3x48x192',
@@ -63,6 +66,7 @@ const { values: args } = parseArgs({
     b: { type: 'string', default: '' },
     'a-cli': { type: 'string' },
     'b-cli': { type: 'string' },
+    'a-naive': { type: 'boolean', default: false },
     model: { type: 'string', default: 'cls' },
     rates: { type: 'string', default: '50,200' },
     rounds: { type: 'string', default: '10' },
@@ -70,7 +74,7 @@ const { values: args } = parseArgs({
   },
 });
 const USAGE =
-  'bench/serve-ab: --b=FLAGS and/or --b-cli=PATH (what B differs in), --a=FLAGS --a-cli=PATH, --model cls|yolox, ' +
+  'bench/serve-ab: --b=FLAGS and/or --b-cli=PATH (what B differs in), --a=FLAGS --a-cli=PATH or --a-naive, --model cls|yolox, ' +
   '--rates PCT,PCT (of A’s peak, default 50,200), --rounds N (>= 6, default 10), --seconds S (0.5-60, default 3)';
 const RATES = (args.rates ?? '').split(',').map(Number);
 const ROUNDS = Number(args.rounds);
@@ -79,12 +83,17 @@ const model = MODELS[args.model as keyof typeof MODELS];
 const A_CLI = args['a-cli'] ?? CLI;
 const B_CLI = args['b-cli'] ?? CLI;
 const flags = (s: string | undefined): string[] => (s ?? '').split(/\s+/).filter(Boolean);
+/** `serve`'s arguments: the model on the command line unless the flags bring a config file (which names it). */
+const serveArgs = (extra: string | undefined): string[] => {
+  const f = flags(extra);
+  return ['serve', ...(f.includes('--config') ? [] : [model!.path]), '--port', '0', ...f];
+};
 if (
   model === undefined ||
   !RATES.every((r) => r > 0 && r <= 1000) ||
   !(Number.isInteger(ROUNDS) && ROUNDS >= 6) ||
   !(BLOCK_MS >= 500 && BLOCK_MS <= 60_000) ||
-  (args.b === '' && args['b-cli'] === undefined && args.a === '' && args['a-cli'] === undefined)
+  (args.b === '' && args['b-cli'] === undefined && args.a === '' && args['a-cli'] === undefined && !args['a-naive'])
 ) {
   console.error(USAGE);
   process.exit(2);
@@ -118,7 +127,9 @@ const f2 = (n: number): string => n.toFixed(2);
 
 async function main(): Promise<void> {
   const side = (k: 'A' | 'B', cli: string, extra: string): string =>
-    `${k}: rtinfer serve${extra ? ` ${extra}` : ''}${cli === CLI ? '' : ` (${cli})`}`;
+    k === 'A' && args['a-naive']
+      ? 'A: the naive server (bench/support/naive-server.ts, as bench/serve)'
+      : `${k}: rtinfer serve${extra ? ` ${extra}` : ''}${cli === CLI ? '' : ` (${cli})`}`;
   console.log(`bench/serve-ab · ${os.cpus()[0]?.model.trim()} · ${os.cpus().length} cores · Node ${process.version}`);
   console.log(`  ${model.label}`);
   console.log(`  ${side('A', A_CLI, args.a ?? '')}\n  ${side('B', B_CLI, args.b ?? '')}`);
@@ -132,11 +143,15 @@ async function main(): Promise<void> {
   const open = inputs.map((d) => v2Body(model.input, model.dims, d, undefined));
 
   const servers: Record<'A' | 'B', ServerProc> = {
-    A: await startAnnounced('A', [A_CLI, 'serve', model.path, '--port', '0', ...flags(args.a)], {
-      layout: true,
-      timeoutMs: 120_000,
-    }),
-    B: await startAnnounced('B', [B_CLI, 'serve', model.path, '--port', '0', ...flags(args.b)], {
+    A: await startAnnounced(
+      'A',
+      args['a-naive'] ? ['--import', 'tsx', NAIVE, model.path] : [A_CLI, ...serveArgs(args.a)],
+      {
+        layout: !args['a-naive'],
+        timeoutMs: 120_000,
+      },
+    ),
+    B: await startAnnounced('B', [B_CLI, ...serveArgs(args.b)], {
       layout: true,
       timeoutMs: 120_000,
     }),

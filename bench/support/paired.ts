@@ -12,7 +12,7 @@ import { binomialCdf, binomialSf } from '../../src/stats/binomial.js';
 import { quantileCiRanks } from '../../src/stats/quantile-ci.js';
 
 export interface Paired {
-  /** B/A per round (rounds where A served nothing are left out: no ratio). */
+  /** B/A per round: Infinity where only B served anything; rounds where neither did are left out. */
   ratios: number[];
   median: number;
   /** 95 % interval of the median ratio; null with too few rounds for one (fewer than 6). */
@@ -36,6 +36,7 @@ export function paired(a: readonly number[], b: readonly number[]): Paired {
     if (y > x) more++;
     else if (y < x) less++;
     if (x > 0) ratios.push(y / x);
+    else if (y > 0) ratios.push(Number.POSITIVE_INFINITY);
   }
   const sorted = [...ratios].sort((x, y) => x - y);
   const n = sorted.length;

@@ -36,12 +36,18 @@ test('B at half of A is "B less"; a mixed record shows no difference', () => {
   assert.ok(mixed.p > 0.5);
 });
 
-test('too few rounds for an interval claim nothing; a round where A served nothing has no ratio', () => {
+test('too few rounds for an interval claim nothing; a round where only B served counts as B more', () => {
   const few = paired([1, 2, 3, 4, 5], [2, 4, 6, 8, 10]);
   assert.equal(few.ci, null);
   assert.equal(few.verdict, 'no difference shown');
-  const zero = paired([0, 5, 5, 5, 5, 5, 5], [3, 6, 6, 6, 6, 6, 6]);
-  assert.equal(zero.ratios.length, 6);
+  const zero = paired([0, 0, 5, 5, 5, 5, 5, 5], [0, 3, 6, 6, 6, 6, 6, 6]);
+  assert.equal(zero.ratios.length, 7, 'the round where neither served has no ratio');
+  assert.equal(zero.ratios.filter((r) => r === Number.POSITIVE_INFINITY).length, 1);
   assert.equal(zero.more, 7);
+  assert.equal(zero.verdict, 'B more');
+  // A server that collapses (the naive one past its peak) against one that does not.
+  const collapse = paired([0, 0, 0, 1, 0, 0], [300, 280, 310, 290, 305, 299]);
+  assert.equal(collapse.verdict, 'B more');
+  assert.equal(collapse.median, Number.POSITIVE_INFINITY);
   assert.throws(() => paired([1, 2], [1]), /2 rounds of A against 1 of B/);
 });
