@@ -156,7 +156,10 @@ async function main(): Promise<void> {
       timeoutMs: 120_000,
     }),
   };
-  console.log(`  A layout: ${servers.A.layout ?? '?'}\n  B layout: ${servers.B.layout ?? '?'}`);
+  const naiveLayout = 'one session (onnxruntime defaults), session.run on the HTTP thread';
+  console.log(
+    `  A layout: ${servers.A.layout ?? (args['a-naive'] ? naiveLayout : '?')}\n  B layout: ${servers.B.layout ?? '?'}`,
+  );
   const clients = {
     A: new V2Client(`${servers.A.modelUrl}/infer`, 256),
     B: new V2Client(`${servers.B.modelUrl}/infer`, 256),
