@@ -25,8 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRemoteTarget } from '../src/loadgen/remote-target.js';
 import type { HttpTarget } from '../src/loadgen/http-target.js';
-import { createSession, readModel } from '../src/runtime/session.js';
-import { Tensor } from 'onnxruntime-node';
+import { bareP50 } from './support/bare.js';
 import { quantile } from './support/quantile.js';
 import { procCpuSeconds, startAnnounced, stopAll } from './support/server-proc.js';
 
@@ -88,24 +87,6 @@ const f2 = (n: number): string => n.toFixed(2);
 
 function order(round: number): Proto[] {
   return round % 2 === 0 ? PROTOS : [...PROTOS].reverse();
-}
-
-async function bareP50(path: string, input: string, dims: number[], data: Float32Array): Promise<number> {
-  const rt = await createSession(await readModel(path), { intraOpThreads: 1 });
-  const feeds = { [input]: new Tensor('float32', data, dims) };
-  for (let i = 0; i < 10; i++) await rt.session.run(feeds);
-  const ms: number[] = [];
-  const t0 = performance.now();
-  while (ms.length < 50 || performance.now() - t0 < 2000) {
-    const t = performance.now();
-    await rt.session.run(feeds);
-    ms.push(performance.now() - t);
-  }
-  await rt.release();
-  return quantile(
-    ms.sort((a, b) => a - b),
-    0.5,
-  );
 }
 
 async function main(): Promise<void> {

@@ -31,7 +31,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as ort from 'onnxruntime-node';
+import { bareP50 } from './support/bare.js';
 import { waitForQuiet } from './support/cpu.js';
 import { paired } from './support/paired.js';
 import { poissonSchedule, randomFloats, runClosed, runOpen, v2Body, V2Client } from './support/poisson-client.js';
@@ -104,24 +104,6 @@ if (!existsSync(model.path)) {
   process.exit(2);
 }
 
-async function bareP50(data: Float32Array): Promise<number> {
-  const s = await ort.InferenceSession.create(model.path, { intraOpNumThreads: 1 });
-  const feeds = { [model.input]: new ort.Tensor('float32', data, [...model.dims]) };
-  for (let i = 0; i < 10; i++) await s.run(feeds);
-  const ms: number[] = [];
-  const t0 = performance.now();
-  while (ms.length < 50 || performance.now() - t0 < 2000) {
-    const t = performance.now();
-    await s.run(feeds);
-    ms.push(performance.now() - t);
-  }
-  await s.release();
-  return quantile(
-    ms.sort((x, y) => x - y),
-    0.5,
-  );
-}
-
 const f1 = (n: number): string => n.toFixed(1);
 const f2 = (n: number): string => n.toFixed(2);
 
@@ -135,7 +117,7 @@ async function main(): Promise<void> {
   console.log(`  ${side('A', A_CLI, args.a ?? '')}\n  ${side('B', B_CLI, args.b ?? '')}`);
   const elements = model.dims.reduce((x: number, y: number) => x * y, 1);
   const inputs = [1, 2, 3, 4].map((seed) => randomFloats(elements, seed));
-  const bare = await bareP50(inputs[0]!);
+  const bare = await bareP50(model.path, model.input, model.dims, inputs[0]!);
   const deadlineMs = DEADLINE_X * bare;
   const timeoutMs = Math.max(1000, 50 * deadlineMs);
   console.log(`  bare session.run p50 ${f2(bare)} ms (1 thread) → deadline ${DEADLINE_X} × = ${f2(deadlineMs)} ms`);
