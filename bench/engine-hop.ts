@@ -24,9 +24,11 @@
  * only where a round has 100 requests or more); the µs saved at p50 and p99 (positive: faster
  * than M); CPU per request: the whole process (process.cpuUsage: main thread, worker,
  * onnxruntime's threads) and the main thread alone (/proc/self/task/<pid>/schedstat, ns on CPU),
- * because a spin costs CPU that a server's HTTP thread needs. Also how many cores other processes
- * kept busy (above 0.1: not a clean run). The decision these figures made is recorded at
- * WorkerPool.DEFAULT_TRANSPORT.
+ * because a spin costs CPU that a server's HTTP thread needs; for the requests that went by message,
+ * the p50 of their two hand-offs (RunResult.legs: postMessage to the worker taking the request, its
+ * answer posted to this thread taking it), which on a VM whose idle vCPUs halt is mostly the wake of
+ * a sleeping thread. Also how many cores other processes kept busy (above 0.1: not a clean run).
+ * The decision these figures made is recorded at WorkerPool.DEFAULT_TRANSPORT.
  *
  * Models: a null model (Identity on float32 [1,64]: the hop alone), the PP-OCR classifier at
  * 1x3x48x192 (110 KB in), silero_vad (sub-millisecond, 3 small inputs), yolox_nano 1x3x416x416
@@ -113,6 +115,9 @@ interface Side {
   rounds: number[][];
   cpuUs: number;
   mainNs: number;
+  /** Requests that went by message: their two hand-offs (RunResult.legs), µs. */
+  toWorker: number[];
+  back: number[];
 }
 
 async function loop(side: Side, samples: WireFeeds[], n: number, record: boolean): Promise<void> {
@@ -121,8 +126,13 @@ async function loop(side: Side, samples: WireFeeds[], n: number, record: boolean
   const main0 = mainThreadNs();
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    await pool.run(0, copyFeeds(samples[i % samples.length] as WireFeeds, side.buffers));
-    if (record) side.lat.push((performance.now() - t0) * 1000);
+    const { legs } = await pool.run(0, copyFeeds(samples[i % samples.length] as WireFeeds, side.buffers));
+    if (!record) continue;
+    side.lat.push((performance.now() - t0) * 1000);
+    if (legs) {
+      side.toWorker.push(legs.toWorkerMs * 1000);
+      side.back.push(legs.backMs * 1000);
+    }
   }
   if (!record) return;
   side.rounds.push(side.lat.slice(-n));
@@ -147,6 +157,8 @@ const rows: string[][] = [
     'saved p99 µs',
     'CPU µs/req',
     'main CPU µs/req',
+    'to worker p50 µs',
+    'back p50 µs',
   ],
 ];
 const notes: string[] = [];
@@ -169,6 +181,8 @@ for (const c of cases) {
       rounds: [],
       cpuUs: 0,
       mainNs: 0,
+      toWorker: [],
+      back: [],
     },
     {
       key: 'S',
@@ -180,6 +194,8 @@ for (const c of cases) {
       rounds: [],
       cpuUs: 0,
       mainNs: 0,
+      toWorker: [],
+      back: [],
     },
     {
       key: 'P',
@@ -191,6 +207,8 @@ for (const c of cases) {
       rounds: [],
       cpuUs: 0,
       mainNs: 0,
+      toWorker: [],
+      back: [],
     },
     {
       key: 'X',
@@ -202,6 +220,8 @@ for (const c of cases) {
       rounds: [],
       cpuUs: 0,
       mainNs: 0,
+      toWorker: [],
+      back: [],
     },
   ];
   let io: Awaited<ReturnType<WorkerPool['start']>> | undefined;
@@ -281,6 +301,9 @@ for (const c of cases) {
       ...vs,
       (side.cpuUs / n).toFixed(1),
       (side.mainNs / 1000 / n).toFixed(1),
+      // Over the requests that went by message (the rest took the channel, which has no such stamps).
+      side.toWorker.length > 0 ? median(side.toWorker).toFixed(1) : '-',
+      side.back.length > 0 ? median(side.back).toFixed(1) : '-',
     ]);
   }
   const short = rounds < ROUNDS ? `only ${rounds} of ${ROUNDS} rounds within the time budget; ` : '';

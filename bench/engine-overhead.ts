@@ -16,7 +16,9 @@
  * interleaved in ABCD/DCBA order (ABBA generalised, to cancel drift on a shared machine). Latency is
  * measured on the caller's side: performance.now() around the await. It prints p50 and p99 of each
  * side, ratios to A, the time added at p50, for reference each engine's in-worker session.run
- * time, and how many cores other processes kept busy meanwhile (above 0.1: not a clean run).
+ * time and, for requests that went to the worker by message (yolox_nano's 2 MB; small tensors take
+ * the shared channel), the two thread hand-offs (RequestTiming.legs: mostly the wake of a sleeping
+ * thread), and how many cores other processes kept busy meanwhile (above 0.1: not a clean run).
  *
  * Goals: p50 ratio <= 1.03 on a model of >= 5 ms (yolox_nano); added p50 <= 100 µs on a
  * sub-millisecond model (silero_vad); verdicts for B and for C. The whole bench takes about 40 s.
@@ -29,6 +31,7 @@ import { overheadCases } from './support/cases.js';
 import { cpuNow, foreignCores } from './support/cpu.js';
 import type { InferenceSession } from 'onnxruntime-node';
 import { createEngine, type Engine } from '../src/engine/engine.js';
+import type { RequestTiming } from '../src/engine/engine-metrics.js';
 import { buildSamples, type Feeds } from '../src/runtime/inputs.js';
 import { createSession, readModel } from '../src/runtime/session.js';
 import { parseShapeArg, resolveShapes } from '../src/runtime/shapes.js';
@@ -42,6 +45,13 @@ const CASE_BUDGET_MS = 25_000;
 const cases = overheadCases({ ratio: 1.03, addedUs: 100, slowPerRound: 50, fastPerRound: 1000 });
 
 /** Caller-side latency (µs) of n requests, one at a time, rotating through the samples. */
+/** Keeps a request's two thread hand-offs (µs) with its side. */
+function legsOf(side: { toWorker?: number[]; back?: number[] }, timing: RequestTiming): void {
+  if (!timing.legs) return;
+  side.toWorker?.push(timing.legs.toWorkerMs * 1000);
+  side.back?.push(timing.legs.backMs * 1000);
+}
+
 async function timeLoop(
   call: (feeds: Feeds) => Promise<unknown>,
   samples: Feeds[],
@@ -82,6 +92,9 @@ for (const c of cases) {
     call: (f: Feeds) => Promise<unknown>;
     engine?: Engine;
     out: number[];
+    /** Its requests' two thread hand-offs (RequestTiming.legs), µs. */
+    toWorker?: number[];
+    back?: number[];
   }> = [
     {
       key: 'A',
@@ -92,22 +105,30 @@ for (const c of cases) {
     {
       key: 'B',
       label: `B engine.infer (1 instance × ${THREADS} threads, defaults)`,
-      call: (f) => engine.infer(f),
+      call: (f) => engine.inferWithTiming(f).then(({ timing }) => legsOf(sides[1]!, timing)),
       engine,
       out: [],
+      toWorker: [],
+      back: [],
     },
     {
       key: 'C',
       label: 'C engine.infer, session allowSpinning: true as A',
-      call: (f) => spinning.infer(f),
+      call: (f) => spinning.inferWithTiming(f).then(({ timing }) => legsOf(sides[2]!, timing)),
       engine: spinning,
       out: [],
+      toWorker: [],
+      back: [],
     },
     { key: 'D', label: "D as C, placement 'main' (no worker thread)", call: (f) => onMain.infer(f), out: [] },
   ];
 
   // Warm-up, every side, not measured.
   for (const side of sides) await timeLoop(side.call, samples, Math.ceil(c.perRound / 2), []);
+  for (const side of sides) {
+    side.toWorker?.splice(0);
+    side.back?.splice(0);
+  }
   const started = performance.now();
   const cpu0 = cpuNow();
   let rounds = 0;
@@ -144,6 +165,22 @@ for (const c of cases) {
         '',
         '',
       ]);
+    if (side.toWorker?.length && side.back?.length) {
+      const [to, back] = [sort(side.toWorker), sort(side.back)];
+      for (const [what, x] of [
+        ['to the worker', to],
+        ['back from it', back],
+      ] as const)
+        rows.push([
+          c.name,
+          `  ${side.key}: hand-off ${what}`,
+          String(x.length),
+          quantile(x, 0.5).toFixed(1),
+          quantile(x, 0.99).toFixed(1),
+          '',
+          '',
+        ]);
+    }
   }
   const goalText = c.goal.kind === 'ratio' ? `p50 ratio <= ${c.goal.max}` : `added p50 <= ${c.goal.max} µs`;
   const short = rounds < ROUNDS ? ` (only ${rounds} of ${ROUNDS} rounds within the time budget)` : '';

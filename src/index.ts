@@ -52,6 +52,7 @@ export type {
   Outputs,
 } from './engine/engine.js';
 export type { EngineStats, RequestTiming, OutcomeCounts, HistogramSummary } from './engine/engine-metrics.js';
+export type { HopLegs } from './engine/worker-pool.js';
 export { Scheduler } from './engine/scheduler.js';
 export type { BatchPolicy, BatchMode, QueuedRequest, SchedulerHooks, SchedulerOptions } from './engine/scheduler.js';
 export { LatencyModel, LatencyModels } from './engine/latency-model.js';

@@ -6,6 +6,7 @@
 import { isRtinferError } from '../errors.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
 import type { LatencyPoint } from './latency-model.js';
+import type { HopLegs } from './worker-pool.js';
 
 export interface RequestTiming {
   /** Enqueue to dispatch to a worker. */
@@ -18,6 +19,8 @@ export interface RequestTiming {
   inferenceMs: number;
   /** Enqueue to result, on the engine's clock. */
   totalMs: number;
+  /** A batch sent to its worker by message: the two thread hand-offs (bench/engine-overhead prints them). */
+  legs?: HopLegs;
 }
 
 export interface HistogramSummary {

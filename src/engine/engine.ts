@@ -622,6 +622,7 @@ export class InferenceEngine implements Engine {
           batchRequests: batch.length,
           inferenceMs: result.inferenceMs,
           totalMs: done - r.enqueuedAt,
+          ...(result.legs ? { legs: result.legs } : {}),
         };
         r.item.settle({ outputs: parts[i] ?? {}, timing });
       });

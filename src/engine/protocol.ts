@@ -37,8 +37,22 @@ export type ToWorker =
   /** The shared channel's data region grew: requests from generation `gen` on are written to `data`. */
   | { type: 'region'; data: SharedArrayBuffer; gen: number };
 
+/** When a request sent by message reached the worker and when its answer left (monotonicMs). */
+export interface WorkerStamps {
+  received: number;
+  answered: number;
+}
+
 export type FromWorker =
   | { type: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[]; createMs: number }
   | { type: 'init-error'; code: ErrorCode; message: string }
-  | { type: 'result'; id: number; outputs: WireFeeds; inferenceMs: number; inputs: ArrayBuffer[] }
+  | {
+      type: 'result';
+      id: number;
+      outputs: WireFeeds;
+      inferenceMs: number;
+      inputs: ArrayBuffer[];
+      /** Set for a request that came by message. */
+      at?: WorkerStamps;
+    }
   | { type: 'error'; id: number; message: string; inferenceMs: number; inputs: ArrayBuffer[] };

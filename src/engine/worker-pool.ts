@@ -8,11 +8,25 @@ import type { TensorSpec } from '../runtime/session.js';
 import type { FromWorker, ToWorker, Transport, WorkerData, WorkerInit } from './protocol.js';
 import { SharedChannel } from './shared-channel.js';
 import { spawnWorker } from '../util/spawn-worker.js';
+import { monotonicMs } from '../util/clock.js';
 import { transferList, type WireFeeds } from './tensors.js';
 
 export interface RunResult {
   outputs: WireFeeds;
   inferenceMs: number;
+  /** A request that went to a worker by message: the two thread hand-offs (see HopLegs). */
+  legs?: HopLegs;
+}
+
+/**
+ * The hand-offs of a request sent to a worker by message, on the process-wide monotonic clock:
+ * `toWorkerMs` from postMessage here to the worker taking the request, `backMs` from the worker
+ * posting its answer to this thread taking it. Mostly the time a sleeping thread takes to wake
+ * (bench/engine-hop prints them).
+ */
+export interface HopLegs {
+  toWorkerMs: number;
+  backMs: number;
 }
 
 interface Pending {
@@ -21,6 +35,8 @@ interface Pending {
   reject: (e: Error) => void;
   /** Sent through the shared channel: the input buffers never left, they go to onBuffers at the end. */
   inputs?: ArrayBuffer[];
+  /** Sent by message: when (monotonicMs). */
+  sentAt?: number;
 }
 
 interface Slot {
@@ -220,7 +236,14 @@ export class WorkerPool implements InstancePool {
     this.onBuffers?.(p.inputs ? [...m.inputs, ...p.inputs] : m.inputs);
     // Outputs too big for the shared region: it grows to them for the next request.
     if (m.type === 'result' && p.inputs) slot.channel?.noteReplyBytes(m.outputs);
-    if (m.type === 'result') p.resolve({ outputs: m.outputs, inferenceMs: m.inferenceMs });
+    if (m.type === 'result')
+      p.resolve({
+        outputs: m.outputs,
+        inferenceMs: m.inferenceMs,
+        ...(m.at && p.sentAt !== undefined
+          ? { legs: { toWorkerMs: m.at.received - p.sentAt, backMs: monotonicMs() - m.at.answered } }
+          : {}),
+      });
     // onnxruntime's text names internal graph nodes: the message keeps its first line, the cause
     // all of it, and a server can choose to show neither.
     else
@@ -245,7 +268,7 @@ export class WorkerPool implements InstancePool {
         return;
       }
       this.hops.message++;
-      slot.pending = { id, resolve, reject };
+      slot.pending = { id, resolve, reject, sentAt: monotonicMs() };
       const message: ToWorker = { type: 'run', id, feeds };
       slot.worker.postMessage(message, transferList(feeds));
     });

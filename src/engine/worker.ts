@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { firstLine, isRtinferError } from '../errors.js';
 import { createSession, type RuntimeSession } from '../runtime/session.js';
+import { monotonicMs } from '../util/clock.js';
 import { lowerThreadPriority } from '../util/thread-priority.js';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.js';
 import { SharedEndpoint } from './shared-channel.js';
@@ -66,13 +67,15 @@ port.on('message', (message: ToWorker) => {
 });
 
 async function run(id: number, feeds: WireFeeds): Promise<void> {
+  const received = monotonicMs();
   const t0 = performance.now();
   // The input buffers go back with the answer, for the engine to reuse.
   const inputs = transferList(feeds);
   try {
     const outputs = fromOrtOutputs(await rt.session.run(toOrtFeeds(feeds)));
     const out = transferList(outputs);
-    post({ type: 'result', id, outputs, inferenceMs: performance.now() - t0, inputs }, [
+    const inferenceMs = performance.now() - t0;
+    post({ type: 'result', id, outputs, inferenceMs, inputs, at: { received, answered: monotonicMs() } }, [
       ...out,
       ...inputs.filter((b) => !out.includes(b)),
     ]);

@@ -22,6 +22,14 @@ export const realClock: Clock = {
   clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
+/**
+ * Milliseconds on the process-wide monotonic clock: the same in every thread (performance.now()
+ * counts from each thread's own start), so a stamp taken in a worker compares with one taken here.
+ */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 /** The real clock for background views (live statistics): its timers never keep a process alive. */
 export const backgroundClock: Clock = {
   ...realClock,

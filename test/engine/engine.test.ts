@@ -56,6 +56,9 @@ test('concurrent requests are batched along the symbolic batch dimension, and ea
       'some requests shared a batch',
     );
     assert.ok(results.every((r) => r.timing.batchSize <= 8));
+    // 110 KB inputs go to the worker by message: every answer says what its two hand-offs took.
+    for (const { timing } of results)
+      assert.ok(timing.legs && timing.legs.toWorkerMs >= 0 && timing.legs.backMs >= 0, JSON.stringify(timing));
     // Reference: the same inputs through a plain session, one at a time.
     const ref = await InferenceSession.create(OCR_CLS);
     for (let i = 0; i < inputs.length; i += 5) {

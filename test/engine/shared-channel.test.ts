@@ -97,6 +97,26 @@ test('shared and message transports answer the same on the PP-OCR classifier and
   }
 });
 
+test('a request sent by message reports its two hand-offs; one through the channel has none', async () => {
+  const message = await open(CLS, 'message');
+  const shared = await open(VAD, 'shared');
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const r = await message.run(0, clsFeeds());
+    const roundTripMs = performance.now() - t0;
+    const legs = r.legs;
+    assert.ok(legs, 'a message-path run carries its legs');
+    // Both stamps are on the process-wide monotonic clock: each leg is a real interval, and the
+    // legs with the run inside the worker fit in the round trip the caller saw.
+    assert.ok(legs.toWorkerMs >= 0 && legs.backMs >= 0, JSON.stringify(legs));
+    assert.ok(
+      legs.toWorkerMs + r.inferenceMs + legs.backMs <= roundTripMs + 0.05,
+      `${JSON.stringify(legs)} ${roundTripMs}`,
+    );
+    assert.equal((await shared.run(0, vadFeeds())).legs, undefined);
+  }
+});
+
 test('with a main-thread spin the answers are the same, caught in the spin or after it', async () => {
   const model = identityModel([{ name: 'x', dtype: 'float32', shape: [1, 64] }]);
   // 5 ms: every reply after the first comes within it; 1 µs: none does, waitAsync takes over.
