@@ -12,7 +12,8 @@
  * block followed by a wait for the machine to go quiet. Per server and block: goodput (answers 200
  * within the deadline, from each request's scheduled send, per second) and p99 of its 200s. Per
  * rate: each side's mean goodput, the median of the per-round ratios B/A with its 95 % interval, in
- * how many rounds B served more (sign test), and the verdict.
+ * how many rounds B served more (sign test), the verdict, and what each side's requests got over
+ * all rounds (200 in time or late by the client's clock, each refusal's reason): where a side loses.
  *
  * Model: the PP-OCR classifier (x 1x3x48x192, npm) or yolox_nano (images 1x3x416x416, from
  * ../shared/models). Deadline 4 × bare session.run p50 at one thread (as bench/serve), sent as the
@@ -34,7 +35,17 @@ import { parseArgs } from 'node:util';
 import { bareP50 } from './support/bare.js';
 import { waitForQuiet } from './support/cpu.js';
 import { paired } from './support/paired.js';
-import { poissonSchedule, randomFloats, runClosed, runOpen, v2Body, V2Client } from './support/poisson-client.js';
+import {
+  CONN_ERROR,
+  NO_ANSWER,
+  poissonSchedule,
+  randomFloats,
+  runClosed,
+  runOpen,
+  v2Body,
+  V2Client,
+  type Outcome,
+} from './support/poisson-client.js';
 import { quantile } from './support/quantile.js';
 import { exitUnlessBuilt, startAnnounced, stopAll, type ServerProc } from './support/server-proc.js';
 
@@ -105,6 +116,28 @@ if (!existsSync(model.path)) {
 }
 
 const f1 = (n: number): string => n.toFixed(1);
+
+/**
+ * What a request got: a 200 in time or late (by the client's clock), or the status and, for a
+ * refusal, its reason with the numbers taken out (so that the same reason counts as one).
+ */
+function outcomeOf(o: Outcome, deadlineMs: number): string {
+  if (o.status === 200) return o.ms <= deadlineMs ? '200 in time' : '200 late';
+  const status =
+    o.status === NO_ANSWER ? 'no answer' : o.status === CONN_ERROR ? (o.error ?? 'connection error') : String(o.status);
+  const reason = o.message?.replace(/^\{"error":"|"\}$/g, '').replace(/\d+(\.\d+)?/g, '#');
+  return reason ? `${status} ${reason}` : status;
+}
+
+/** "200 in time 49.1 %, 503 cannot finish in time: ... 20.3 %, ...": the five most frequent, then the rest. */
+function mixLine(m: Map<string, number> | undefined): string {
+  if (!m) return '-';
+  const total = [...m.values()].reduce((s, v) => s + v, 0);
+  const sorted = [...m].sort((x, y) => y[1] - x[1]);
+  const shown = sorted.slice(0, 5).map(([what, n]) => `${what} ${((100 * n) / total).toFixed(1)} %`);
+  const rest = sorted.slice(5).reduce((s, [, n]) => s + n, 0);
+  return rest > 0 ? `${shown.join(', ')}, other ${((100 * rest) / total).toFixed(1)} %` : shown.join(', ');
+}
 const f2 = (n: number): string => n.toFixed(2);
 
 async function main(): Promise<void> {
@@ -154,6 +187,13 @@ async function main(): Promise<void> {
   await waitForQuiet();
 
   const good = new Map<string, number[]>();
+  // Per side and rate, over all rounds: what each request got, and the refusals' reasons.
+  const mix = new Map<string, Map<string, number>>();
+  const count = (key: string, what: string): void => {
+    const m = mix.get(key) ?? new Map<string, number>();
+    m.set(what, (m.get(what) ?? 0) + 1);
+    mix.set(key, m);
+  };
   const p99 = new Map<string, number[]>();
   const push = (m: Map<string, number[]>, key: string, v: number): void => {
     const list = m.get(key) ?? [];
@@ -167,6 +207,7 @@ async function main(): Promise<void> {
       const schedule = poissonSchedule((pct / 100) * peak, BLOCK_MS, 1000 + round * RATES.length + ri);
       for (const k of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
         const run = await runOpen(clients[k], bodies, schedule, timeoutMs);
+        for (const o of run.outcomes) count(`${k}@${pct}`, outcomeOf(o, deadlineMs));
         const ok = run.outcomes.filter((o) => o.status === 200).map((o) => o.ms);
         push(good, `${k}@${pct}`, ok.filter((ms) => ms <= deadlineMs).length / (BLOCK_MS / 1000));
         push(
@@ -209,6 +250,7 @@ async function main(): Promise<void> {
     console.log(
       `          per round A: ${a.map((v) => v.toFixed(0)).join(' ')}  B: ${b.map((v) => v.toFixed(0)).join(' ')}`,
     );
+    for (const k of ['A', 'B'] as const) console.log(`          ${k} answered: ${mixLine(mix.get(`${k}@${pct}`))}`);
   }
   clients.A.close();
   clients.B.close();
