@@ -19,8 +19,11 @@ export interface RequestTiming {
   inferenceMs: number;
   /** Enqueue to result, on the engine's clock. */
   totalMs: number;
-  /** A batch sent to its worker by message: the two thread hand-offs (bench/engine-overhead prints them). */
-  legs?: HopLegs;
+  /**
+   * A batch sent to its worker by message: the two thread hand-offs (bench/engine-overhead prints
+   * them). Undefined otherwise, but always set: timings of one hidden class for their consumers.
+   */
+  legs: HopLegs | undefined;
 }
 
 export interface HistogramSummary {

@@ -558,6 +558,7 @@ export class InferenceEngine implements Engine {
           batchRequests: 1,
           inferenceMs: result.inferenceMs,
           totalMs: done - request.enqueuedAt,
+          legs: undefined,
         },
       });
     } catch (error) {
@@ -622,7 +623,7 @@ export class InferenceEngine implements Engine {
           batchRequests: batch.length,
           inferenceMs: result.inferenceMs,
           totalMs: done - r.enqueuedAt,
-          ...(result.legs ? { legs: result.legs } : {}),
+          legs: result.legs,
         };
         r.item.settle({ outputs: parts[i] ?? {}, timing });
       });

@@ -15,7 +15,7 @@ export interface RunResult {
   outputs: WireFeeds;
   inferenceMs: number;
   /** A request that went to a worker by message: the two thread hand-offs (see HopLegs). */
-  legs?: HopLegs;
+  legs?: HopLegs | undefined;
 }
 
 /**
@@ -240,9 +240,10 @@ export class WorkerPool implements InstancePool {
       p.resolve({
         outputs: m.outputs,
         inferenceMs: m.inferenceMs,
-        ...(m.at && p.sentAt !== undefined
-          ? { legs: { toWorkerMs: m.at.received - p.sentAt, backMs: monotonicMs() - m.at.answered } }
-          : {}),
+        legs:
+          m.at && p.sentAt !== undefined
+            ? { toWorkerMs: m.at.received - p.sentAt, backMs: monotonicMs() - m.at.answered }
+            : undefined,
       });
     // onnxruntime's text names internal graph nodes: the message keeps its first line, the cause
     // all of it, and a server can choose to show neither.
