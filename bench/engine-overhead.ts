@@ -44,7 +44,6 @@ const CASE_BUDGET_MS = 25_000;
 
 const cases = overheadCases({ ratio: 1.03, addedUs: 100, slowPerRound: 50, fastPerRound: 1000 });
 
-/** Caller-side latency (µs) of n requests, one at a time, rotating through the samples. */
 /** Keeps a request's two thread hand-offs (µs) with its side. */
 function legsOf(side: { toWorker?: number[]; back?: number[] }, timing: RequestTiming): void {
   if (!timing.legs) return;
@@ -52,6 +51,7 @@ function legsOf(side: { toWorker?: number[]; back?: number[] }, timing: RequestT
   side.back?.push(timing.legs.backMs * 1000);
 }
 
+/** Caller-side latency (µs) of n requests, one at a time, rotating through the samples. */
 async function timeLoop(
   call: (feeds: Feeds) => Promise<unknown>,
   samples: Feeds[],

