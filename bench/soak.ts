@@ -100,7 +100,7 @@ const RECOVER_MS = 20_000;
 /** Fewer answers 200 than this in a phase and its p99 is not worth a ratio. */
 const MIN_OK = 100;
 const MEMORY_SERIES =
-  /^rtinfer_process_(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes) /;
+  /^rtinfer_(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes) /;
 
 const { values: args } = parseArgs({
   options: {
@@ -229,9 +229,8 @@ async function serverMemory(base: string): Promise<string> {
   const m = await getText(`${base}/metrics`, 5000);
   const lines = (m?.body ?? '').split('\n').filter((l) => MEMORY_SERIES.test(l));
   return (
-    lines
-      .map((l) => `${l.replace(/^rtinfer_process_nodejs_|_bytes .*$/g, '')} ${mb(Number(l.split(' ')[1]))}`)
-      .join(', ') || 'n/a'
+    lines.map((l) => `${l.replace(/^rtinfer_nodejs_|_bytes .*$/g, '')} ${mb(Number(l.split(' ')[1]))}`).join(', ') ||
+    'n/a'
   );
 }
 

@@ -45,8 +45,9 @@ function fail(
   throw new RtinferError(code, message);
 }
 
+/** A model's shape for a client: any size is '?' (symbolic names such as 'p2o.DynamicDimension.0' say nothing to it). */
 function describe(shape: ReadonlyArray<number | string>): string {
-  return `[${shape.map((d) => (d === '' ? '?' : String(d))).join(',')}]`;
+  return `[${shape.map((d) => (typeof d === 'number' && d >= 0 ? String(d) : '?')).join(',')}]`;
 }
 
 /** Checks names, dtypes, ranks, fixed dimensions and data length; copies nothing. */

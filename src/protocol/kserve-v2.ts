@@ -226,12 +226,32 @@ function jsonToTensorData(
   return arr;
 }
 
-function tensorDataToJson(type: TensorDType, data: TensorData): Array<number | boolean | string> {
+/**
+ * A tensor's values as JSON numbers. JSON has no NaN or Infinity (JSON.stringify writes null), so a
+ * float tensor holding one is refused, naming it, rather than sent with its values changed.
+ */
+function tensorDataToJson(
+  name: string,
+  type: TensorDType,
+  data: TensorData,
+  hint: string,
+): Array<number | boolean | string> {
   if (type === 'string') return data as string[];
   if (type === 'bool') return Array.from(data as Uint8Array, (v) => v !== 0);
-  if (type === 'float16') return Array.from(data as Uint16Array, fromFloat16Bits);
   if (type === 'int64' || type === 'uint64') return Array.from(data as BigInt64Array, Number);
-  return Array.from(data as Float32Array);
+  const values =
+    type === 'float16' ? Array.from(data as Uint16Array, fromFloat16Bits) : Array.from(data as Float32Array);
+  if (type === 'float16' || type === 'float32' || type === 'float64') {
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        throw new RtinferError(
+          'RTI_ERR_INPUT_DATA',
+          `tensor '${name}' holds ${values[i]} at index ${i}, which JSON cannot carry: ${hint}`,
+        );
+      }
+    }
+  }
+  return values;
 }
 
 // ---- messages ----
@@ -344,6 +364,8 @@ function readTensors(list: unknown, binary: Buffer, field: 'inputs' | 'outputs',
     if (size !== undefined) {
       if (typeof size !== 'number' || !Number.isInteger(size) || size < 0)
         throw bad(`${where}.parameters.binary_data_size must be a non-negative integer`);
+      // Which would the client mean? Triton refuses both too.
+      if (t.data !== undefined) throw bad(`${where} '${t.name}' has both data and parameters.binary_data_size`);
       if (offset + size > binary.length) throw bad(`${where}: binary_data_size ${size} runs past the end of the body`);
       data = bytesToTensorData(type, dims, binary.subarray(offset, offset + size), `${where} '${t.name}'`);
       offset += size;
@@ -372,7 +394,7 @@ export function encodeInferRequest(inputs: readonly V2Tensor[], options: InferRe
   const binaries: Buffer[] = [];
   const jsonInputs: JsonTensor[] = inputs.map((t) => {
     const base = { name: t.name, datatype: toV2Datatype(t.type), shape: [...t.dims] };
-    if (!binaryIn) return { ...base, data: tensorDataToJson(t.type, t.data) };
+    if (!binaryIn) return { ...base, data: tensorDataToJson(t.name, t.type, t.data, 'send it as binary tensor data') };
     const bytes = tensorToBytes(t);
     binaries.push(bytes);
     return { ...base, parameters: { binary_data_size: bytes.length } };
@@ -398,6 +420,12 @@ export interface DecodedInferRequest {
   parameters: V2Parameters;
 }
 
+/** A boolean parameter: true, false or absent (a string such as "yes" is the client's mistake, not false). */
+function flag(value: unknown, where: string): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw bad(`${where} must be true or false, not ${JSON.stringify(value)}`);
+}
+
 export function decodeInferRequest(
   body: Buffer,
   headerLength: string | undefined,
@@ -409,14 +437,14 @@ export function decodeInferRequest(
   const parameters = (json['parameters'] ?? {}) as V2Parameters;
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters))
     throw bad("'parameters' must be an object");
-  const binaryDefault = parameters['binary_data_output'] === true;
+  const binaryDefault = flag(parameters['binary_data_output'], 'parameters.binary_data_output') ?? false;
   const outputsRaw = json['outputs'] ?? [];
   if (!Array.isArray(outputsRaw)) throw bad("'outputs' must be an array");
   const outputs = outputsRaw.map((o: unknown, i) => {
     const out = o as { name?: unknown; parameters?: V2Parameters } | null;
     if (!out || typeof out.name !== 'string') throw bad(`outputs[${i}].name must be a string`);
-    const b = out.parameters?.['binary_data'];
-    return { name: out.name, binary: b === undefined ? binaryDefault : b === true };
+    const b = flag(out.parameters?.['binary_data'], `outputs[${i}].parameters.binary_data`);
+    return { name: out.name, binary: b ?? binaryDefault };
   });
   return {
     id: json['id'] as string | undefined,
@@ -452,7 +480,16 @@ export function encodeInferResponseParts(
   const binaries: Buffer[] = [];
   const jsonOutputs: JsonTensor[] = outputs.map((t) => {
     const base = { name: t.name, datatype: toV2Datatype(t.type), shape: [...t.dims] };
-    if (!binary(t.name)) return { ...base, data: tensorDataToJson(t.type, t.data) };
+    if (!binary(t.name))
+      return {
+        ...base,
+        data: tensorDataToJson(
+          t.name,
+          t.type,
+          t.data,
+          'ask for it as binary data (parameters.binary_data_output: true)',
+        ),
+      };
     const bytes = tensorToBytes(t);
     binaries.push(bytes);
     return { ...base, parameters: { binary_data_size: bytes.length } };

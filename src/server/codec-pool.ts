@@ -24,17 +24,31 @@ export const OFFLOAD_JSON_BYTES = 64 * 1024;
  */
 const IDLE_STOP_MS = 2_000;
 /**
- * Messages waiting for or in the worker at most; beyond, 429. One worker parses a 2 MB body in
- * 140–250 ms, so a longer line only makes every request in it late (the soak queued thousands,
+ * Requests waiting for or in the worker's decode at most; beyond, 429. One worker parses a 2 MB body
+ * in 140–250 ms, so a longer line only makes every request in it late (the soak queued thousands,
  * gigabytes of bodies, before this bound).
  */
 export const MAX_PENDING = 8;
+/**
+ * Answers waiting for or in the worker's encode at most. Each has had its inference run, so it is
+ * not refused lightly (the bound of decodes refused half of 16 concurrent yolox_nano answers in JSON
+ * after their runs); the route checks `encodeBusy` before running a request whose answer would join
+ * them.
+ */
+export const MAX_ENCODES = 16;
+
+/** Models remembered in CodecPool's #largeAnswers at most (a repository may load and unload many). */
+const MAX_MODELS = 1024;
 
 type Reply = { id: number; ok: true; result: unknown } | ({ id: number; ok: false } & ErrorData);
 
 export class CodecPool {
   #worker: Worker | undefined;
   readonly #pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+  /** Of #pending, the encodes. */
+  #encodes = 0;
+  /** Models (name and version) whose last JSON answer was large enough for the worker. */
+  readonly #largeAnswers = new Set<string>();
   #id = 1;
   #closed = false;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -78,24 +92,42 @@ export class CodecPool {
     requestId: string | undefined,
   ): Promise<EncodedParts> {
     const jsonValues = outputs.reduce((n, t) => n + (binary(t.name) ? 0 : t.data.length), 0);
-    if (jsonValues * 12 < OFFLOAD_JSON_BYTES)
+    const key = `${model}\n${version ?? ''}`;
+    if (jsonValues * 12 < OFFLOAD_JSON_BYTES) {
+      this.#largeAnswers.delete(key);
       return encodeInferResponseParts(model, version, outputs, binary, requestId);
+    }
+    if (this.#largeAnswers.size < MAX_MODELS) this.#largeAnswers.add(key);
     this.#onOffload?.('encode');
     const names = outputs.filter((t) => binary(t.name)).map((t) => t.name);
-    const r = (await this.#call({ id: 0, op: 'encode', model, version, outputs, binary: names, requestId })) as {
-      body: Uint8Array;
-      headers: Record<string, string>;
-    };
-    return { parts: [Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)], headers: r.headers };
+    if (this.#encodes >= MAX_ENCODES) throw encoderBusy();
+    this.#encodes++;
+    try {
+      const r = (await this.#call({ id: 0, op: 'encode', model, version, outputs, binary: names, requestId })) as {
+        body: Uint8Array;
+        headers: Record<string, string>;
+      };
+      return { parts: [Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)], headers: r.headers };
+    } finally {
+      this.#encodes--;
+    }
+  }
+
+  /**
+   * Whether a request to this model that asks for JSON outputs should be refused before it runs: the
+   * encoder is full and the model's last JSON answer was a large one.
+   */
+  refusesJson(model: string, version: string | undefined): boolean {
+    return this.#encodes >= MAX_ENCODES && this.#largeAnswers.has(`${model}\n${version ?? ''}`);
   }
 
   #call(request: CodecRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the server is shutting down'));
-    if (this.#pending.size >= MAX_PENDING) {
+    if (request.op === 'decode' && this.#pending.size - this.#encodes >= MAX_PENDING) {
       return Promise.reject(
         new RtinferError(
           'RTI_ERR_ENGINE_QUEUE_FULL',
-          `the JSON codec is busy (${MAX_PENDING} large JSON messages in hand): retry later, or send binary tensors`,
+          `the JSON decoder is busy (${MAX_PENDING} large JSON requests in hand): retry later, or send binary tensors`,
         ),
       );
     }
@@ -152,4 +184,13 @@ export class CodecPool {
     await this.#worker?.terminate();
     this.#worker = undefined;
   }
+}
+
+/** The refusal of a large JSON answer while MAX_ENCODES are in hand. */
+export function encoderBusy(): RtinferError {
+  return new RtinferError(
+    'RTI_ERR_ENGINE_QUEUE_FULL',
+    `the JSON encoder is busy (${MAX_ENCODES} large JSON answers in hand): retry later, ` +
+      'or ask for binary outputs (parameters.binary_data_output: true)',
+  );
 }

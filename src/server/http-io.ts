@@ -209,11 +209,13 @@ export class RefusedBodies {
   }
 }
 
+const discardBound = (limit: number): number => Math.max(2 * limit, DISCARD_MIN_BYTES);
+
 function discardRest(req: IncomingMessage, limit: number): void {
   let dropped = 0;
   req.on('data', (c: Buffer) => {
     dropped += c.length;
-    if (dropped > Math.max(2 * limit, DISCARD_MIN_BYTES)) req.socket.destroy();
+    if (dropped > discardBound(limit)) req.socket.destroy();
   });
   req.resume();
 }
@@ -232,8 +234,11 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
   const header = req.headers['content-length'];
   const declared = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
   if (declared !== undefined && declared > limit) {
+    const message = `request body of ${declared} bytes is over the limit of ${limit} bytes`;
+    // More than would ever be read and dropped: the connection closes with the answer.
+    if (declared > discardBound(limit)) return Promise.reject(new HttpError(413, message, { connection: 'close' }));
     discardRest(req, limit);
-    return Promise.reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`));
+    return Promise.reject(new HttpError(413, message));
   }
   let reserved = 0;
   // The rest of a refused body is read and dropped (in turn, through `refused`), so the client gets

@@ -32,10 +32,11 @@ export class ServerMetrics implements ServerInstruments {
   // and to extend than the same declarations spread over helpers.
   constructor(models: () => ReadonlyMap<string, LoadedModelEntry>, bodyBytes: () => number = () => 0) {
     const r = this.registry;
-    collectDefaultMetrics({ register: r, prefix: 'rtinfer_process_' });
+    // Its own names start process_ and nodejs_: rtinfer_process_cpu_seconds_total, rtinfer_nodejs_heap_size_used_bytes.
+    collectDefaultMetrics({ register: r, prefix: 'rtinfer_' });
     this.requests = new LabeledCounter({
       name: 'rtinfer_requests_total',
-      help: 'Requests by model, endpoint and outcome (ok, late, 4xx and 5xx codes)',
+      help: 'Requests by model, endpoint and outcome (ok, late, 4xx and 5xx codes; 499: the client left before the answer)',
       labelNames: ['model', 'endpoint', 'outcome'],
       registers: [r],
     });

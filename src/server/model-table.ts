@@ -116,9 +116,15 @@ export class ModelTable implements ModelTableView {
     return out;
   }
 
+  /** Stops watching the repository: a shutdown drains the models as they are. */
+  stopPolling(): void {
+    if (this.#poller) clearInterval(this.#poller);
+    this.#poller = undefined;
+  }
+
   /** Stops polling and closes every engine (drained for at most `timeoutMs`). */
   async close(timeoutMs: number): Promise<void> {
-    if (this.#poller) clearInterval(this.#poller);
+    this.stopPolling();
     await Promise.all([...this.entries()].map((m) => m.engine?.close({ drain: true, timeoutMs })));
   }
 

@@ -55,7 +55,7 @@ export class RequestTarget {
       return;
     }
     try {
-      this.#url = new URL(raw, 'http://localhost');
+      this.#url = parseTarget(raw);
     } catch {
       throw new HttpError(400, 'invalid request target');
     }
@@ -63,8 +63,13 @@ export class RequestTarget {
   }
 
   get url(): URL {
-    return (this.#url ??= new URL(this.#raw, 'http://localhost'));
+    return (this.#url ??= parseTarget(this.#raw));
   }
+}
+
+/** A path is appended to the base: resolved against it, '//v2/models/m' would name a host 'v2'. */
+function parseTarget(raw: string): URL {
+  return raw.startsWith('/') ? new URL(`http://localhost${raw}`) : new URL(raw, 'http://localhost');
 }
 
 function trimSlashes(path: string): string {
@@ -102,12 +107,14 @@ export class Router {
   }
 
   #find(method: string, path: string): RouteMatch {
+    // HEAD is GET without the body (RFC 9110), which node's response leaves out by itself.
+    const wanted = method === 'HEAD' ? 'GET' : method;
     let allowed: string[] | undefined;
     for (const route of this.#routes) {
       const m = route.pattern.exec(path);
       if (!m) continue;
-      if (route.spec.method !== method) {
-        (allowed ??= []).push(route.spec.method);
+      if (route.spec.method !== wanted) {
+        (allowed ??= []).push(...(route.spec.method === 'GET' ? ['GET', 'HEAD'] : [route.spec.method]));
         continue;
       }
       const params: Record<string, string> = {};

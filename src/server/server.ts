@@ -93,6 +93,9 @@ export interface ServerOptions {
   logger?: ServerLog;
 }
 
+/** The status logged and counted for a request whose client left before its answer (nginx's). */
+export const CLIENT_CLOSED = 499;
+
 /** After the drain bound, how long close() still waits for workers to stop before returning. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -123,6 +126,8 @@ class HttpServer implements RtinferServer, ServerHost {
   readonly #sockets = new Set<Socket>();
   readonly #trimmer: MemoryTrimmer | undefined;
   readonly #refusedSockets = new WeakSet<Socket>();
+  /** Sockets answered with a request timeout's 408 outside any response: the status their request logs. */
+  readonly #rawAnswers = new WeakMap<Duplex, number>();
   #idle: (() => void) | undefined;
   #closing = false;
   #loading: Promise<void> | undefined;
@@ -173,6 +178,8 @@ class HttpServer implements RtinferServer, ServerHost {
       {
         requestTimeout: config.requestTimeoutMs,
         headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+        // How often node checks those two bounds (its default, 30 s, let a 5 s bound fire at 16 s).
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, config.requestTimeoutMs / 10)),
         keepAliveTimeout: 5000,
       },
       (req, res) => void this.#dispatch(req, res),
@@ -286,6 +293,8 @@ class HttpServer implements RtinferServer, ServerHost {
         : error.code === 'HPE_HEADER_OVERFLOW'
           ? [431, 'request headers too large']
           : [400, 'malformed HTTP request'];
+    // A timeout ends the request being read on this socket, which is dispatched already if its head had come.
+    if (status === 408) this.#rawAnswers.set(socket, status);
     rawAnswer(socket, status, message);
   }
 
@@ -345,6 +354,8 @@ class HttpServer implements RtinferServer, ServerHost {
       status = sendError(res, error, this.#log);
     } finally {
       markFinished();
+      // What the client got: a timeout's answer written to the socket, or nothing, having left.
+      status = this.#rawAnswers.get(req.socket) ?? (gone.aborted ? CLIENT_CLOSED : status);
       const model = labels.model ?? '';
       const ms = performance.now() - receivedAt;
       this.metrics.requests.inc({ model, endpoint: labels.endpoint, outcome: String(status) });
@@ -436,6 +447,7 @@ class HttpServer implements RtinferServer, ServerHost {
     // A load balancer probing the health port stops sending at once.
     this.#health?.notReady();
     this.#trimmer?.stop();
+    this.table.stopPolling();
     const deadline = performance.now() + this.config.drainTimeoutMs;
     const left = (): number => deadline - performance.now();
     const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
@@ -443,7 +455,6 @@ class HttpServer implements RtinferServer, ServerHost {
     await runHooks(this.#preClose, this.#log);
     // Ends every live (SSE) stream: an open one would hold its connection to the end.
     this.live.close();
-    const engines = this.table.close(Math.max(0, left()));
     // gRPC calls in flight are answered like REST ones; new ones are refused (UNAVAILABLE) meanwhile.
     const grpcClosed = this.#grpc?.close(deadline) ?? Promise.resolve();
     if (this.#inflight.size > 0)
@@ -464,6 +475,9 @@ class HttpServer implements RtinferServer, ServerHost {
     await Promise.race([stopped, delay(200)]);
     this.#http.closeAllConnections();
     await grpcClosed;
+    // The engines close last: a request whose body was still arriving when the shutdown began was
+    // accepted, and reaches its engine after that (closed first, they refused such requests).
+    const engines = this.table.close(Math.max(0, left()));
     // A batch cannot be interrupted (onnxruntime); the CLI exits the process if one outlasts this.
     await Promise.race([engines, delay(Math.max(0, left()) + CLOSE_GRACE_MS)]);
     await runHooks(this.#onClose, this.#log);

@@ -16,7 +16,7 @@ import {
 } from '../protocol/kserve-v2.js';
 import type { NumericArray } from '../runtime/dtypes.js';
 import { RTINFER_VERSION } from '../version.js';
-import { CodecPool } from './codec-pool.js';
+import { CodecPool, encoderBusy } from './codec-pool.js';
 import { HttpError, quote, readBody, sendJson, sendParts } from './http-io.js';
 import {
   badInput,
@@ -204,6 +204,12 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
   timeLeft(deadlineOf({}, transportDeadlineMs, config.defaultDeadlineMs, proxyTimeoutMs), bodyAt - ctx.startedAt);
   const request = await codec.decode(body.bytes, len, header);
   body.hold(ownTensors(request.inputs));
+  // Refused now rather than after its run: its answer could not be encoded.
+  const json =
+    request.outputs.length > 0
+      ? request.outputs.some((o) => !(o.binary ?? request.binaryOutputByDefault))
+      : !request.binaryOutputByDefault;
+  if (json && codec.refusesJson(config.name, config.version)) throw encoderBusy();
   const outcome = await runInference(host, {
     model: ctx.model,
     inputs: request.inputs,
@@ -215,6 +221,8 @@ async function inferOnce(host: ServerHost, codec: CodecPool, ctx: RouteContext):
     bodyAt,
     signal: ctx.signal,
   });
+  // A client that left while its request ran: no answer to encode.
+  if (ctx.signal.aborted) throw ctx.signal.reason;
   const binary = (n: string): boolean =>
     request.outputs.find((o) => o.name === n)?.binary ?? request.binaryOutputByDefault;
   const msg = await codec.encode(config.name, config.version, outcome.tensors, binary, request.id);

@@ -53,6 +53,27 @@ test('responses round-trip, binary per output as asked', () => {
   assert.equal(json.model_name, 'm');
 });
 
+test('BAD CALL - NaN and Infinity are refused as JSON data, naming the tensor, and travel as binary', () => {
+  const cases: V2Tensor[] = [
+    { name: 'scores', type: 'float32', dims: [3], data: Float32Array.of(0.5, NaN, 1) },
+    { name: 'logits', type: 'float64', dims: [2], data: Float64Array.of(1, -Infinity) },
+    { name: 'half', type: 'float16', dims: [1], data: Uint16Array.of(0x7c00) },
+  ];
+  for (const t of cases) {
+    assert.throws(
+      () => encodeInferResponseParts('m', '1', [t], () => false),
+      (e: unknown) =>
+        e instanceof RtinferError &&
+        e.status === 400 &&
+        e.message.includes(`'${t.name}'`) &&
+        /JSON cannot carry: ask for it as binary data/.test(e.message),
+    );
+    assert.throws(() => encodeInferRequest([t], { binaryInputs: false }), /JSON cannot carry: send it as binary/);
+    const msg = encodeInferResponse('m', '1', [t], () => true);
+    assert.deepEqual(decodeInferResponse(msg.body, msg.headers[HEADER_LENGTH]).map(plain), [plain(t)]);
+  }
+});
+
 test("a response's parts are its message unjoined, binary tensors as views of the outputs' data", () => {
   const binary = (n: string): boolean => n !== 's';
   const { parts, headers } = encodeInferResponseParts('m', '1', tensors, binary, 'id9');
@@ -83,6 +104,21 @@ test('aligned binary tensors are used in place; misaligned ones are copied', () 
 
 test('BAD CALL - malformed messages are refused naming the field', () => {
   const cases: Array<[string, string | undefined, RegExp]> = [
+    [
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1],"parameters":{"binary_data_size":0}}]}',
+      undefined,
+      /inputs\[0\] 'x' has both data and parameters\.binary_data_size/,
+    ],
+    [
+      '{"parameters":{"binary_data_output":1},"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}',
+      undefined,
+      /parameters\.binary_data_output must be true or false, not 1/,
+    ],
+    [
+      '{"outputs":[{"name":"y","parameters":{"binary_data":"yes"}}],"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}',
+      undefined,
+      /outputs\[0\]\.parameters\.binary_data must be true or false, not "yes"/,
+    ],
     [
       '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]}',
       undefined,

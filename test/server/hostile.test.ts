@@ -405,6 +405,38 @@ test('shutdown: readiness goes at once, streams get a close frame, a stalled upl
   assert.match(answer.body, /shut down before this request was answered/);
 });
 
+test('a stalled upload gets its 408 at --request-timeout and is counted 408; a client that leaves mid-body is counted 499', async () => {
+  const s = createRtinferServer(validateConfig({ port: 0, requestTimeoutMs: 400, models: [MODEL] }));
+  const url = await s.listen();
+  try {
+    await s.ready();
+    const p = Number(new URL(url).port);
+    const head = `POST /v2/models/${CLS}/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 110000\r\n\r\n{"inp`;
+    const t0 = Date.now();
+    const stalled = await rawExchange(p, Buffer.from(head), 10_000);
+    assertCleanError(stalled, 408, /did not arrive within 400 ms/);
+    // node checks its request bounds every connectionsCheckingInterval (30 s unless the server sets it).
+    assert.ok(Date.now() - t0 < 400 + 700, `408 after ${Date.now() - t0} ms`);
+    const leaving = net.connect(p, '127.0.0.1');
+    await new Promise((r) => leaving.once('connect', r));
+    leaving.write(head);
+    await new Promise((r) => setTimeout(r, 100));
+    leaving.destroy();
+    const outcomes = async (): Promise<Record<string, number>> => {
+      const counts: Record<string, number> = {};
+      for (const v of (await s.metrics.requests.get()).values)
+        if (v.labels['endpoint'] === 'infer') counts[String(v.labels['outcome'])] = v.value;
+      return counts;
+    };
+    for (let i = 0; i < 100 && (await outcomes())['499'] === undefined; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(await outcomes(), { '408': 1, '499': 1 });
+    await stillServes(url);
+  } finally {
+    await s.close();
+  }
+});
+
 test('health tells the truth: a worker crash answers 503 with Retry-After, and readiness follows the workers', async () => {
   // Every request to the workers (none on the HTTP thread's session), so that one meets the crash.
   const s = createRtinferServer(validateConfig({ port: 0, models: [{ ...MODEL, inlineBelowMs: 0 }] }), {

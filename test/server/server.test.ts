@@ -4,6 +4,7 @@
  * nothing.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { RtinferError } from '../../src/errors.js';
 import { createHttpTarget } from '../../src/loadgen/http-target.js';
@@ -12,6 +13,7 @@ import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../sr
 import { validateConfig } from '../../src/server/config.js';
 import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
 import { OCR_CLS, OCR_DET } from '../helpers/models.js';
+import { parseAnswer } from '../helpers/raw-http.js';
 
 let server: RtinferServer;
 let base: string;
@@ -219,6 +221,15 @@ test('BAD CALL - malformed requests get 400 naming the field; unknown paths 404;
     assert.equal(r.status, status, JSON.stringify(r.json));
     assert.match(r.json.error, pattern);
   }
+  // HEAD is GET without its body; the path in an error is the client's, a leading // included.
+  const head = await fetch(`${base}/v2/health/live`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal((await head.arrayBuffer()).byteLength, 0);
+  const wrong = await fetch(`${base}/v2/health/live`, { method: 'POST' });
+  assert.equal(wrong.headers.get('allow'), 'GET, HEAD');
+  const doubled = await req('//v2/nothing');
+  assert.equal(doubled.status, 404);
+  assert.match(doubled.json.error, /no endpoint GET \/\/v2\/nothing/);
 });
 
 test('bodies over the limit answer 413; overload answers 429 with Retry-After or 504, never hangs', async () => {
@@ -330,6 +341,70 @@ test("rtinfer's own load generator drives the server over loopback; the engine b
   assert.ok(report.latencyMs.p50 >= st['total'].p50 * 0.5);
   const stats = server.models.get(CLS)?.engine?.stats();
   assert.ok((stats?.meanBatchRequests ?? 0) > 1, 'concurrent HTTP requests shared batches');
+});
+
+test('large JSON answers wait for the encoder: 16 at once all answer 200, and no run is thrown away', async () => {
+  // PP-OCR det at 320x320 answers 102,400 values: ~1.2 MB of JSON each, encoded off the HTTP thread,
+  // more slowly than two instances run them, so the answers pile up in the encoder.
+  const s = createRtinferServer(
+    validateConfig({ port: 0, models: [{ path: OCR_DET, warmupShapes: { x: [1, 3, 320, 320] } }] }),
+  );
+  const u = await s.listen();
+  try {
+    await s.ready();
+    const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 320, 320], data: new Float32Array(3 * 320 * 320) };
+    const m = encodeInferRequest([t], { binaryOutputs: false });
+    const statuses = await Promise.all(
+      Array.from({ length: 16 }, () =>
+        fetch(`${u}/v2/models/ch_PP-OCRv4_det_infer/infer`, { method: 'POST', body: m.body, headers: m.headers }).then(
+          async (r) => (await r.arrayBuffer(), r.status),
+        ),
+      ),
+    );
+    assert.deepEqual(statuses, Array(16).fill(200));
+    const runs = (await s.metrics.inference.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value;
+    assert.equal(runs, 16, 'every run was answered');
+  } finally {
+    await s.close();
+  }
+});
+
+test('close() while a request body is still arriving: the request was accepted, and is answered from its engine', async () => {
+  const s = createRtinferServer(
+    validateConfig({ port: 0, models: [{ path: OCR_CLS, warmupShapes: { x: [1, 3, 48, 192] } }] }),
+  );
+  const u = new URL(await s.listen());
+  try {
+    await s.ready();
+    const t = { name: 'x', type: 'float32' as const, dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192) };
+    const m = encodeInferRequest([t]);
+    const body = Buffer.from(m.body);
+    const socket = net.connect(Number(u.port), u.hostname);
+    let raw = '';
+    socket.on('data', (d: Buffer) => (raw += d.toString('latin1')));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const headers = Object.entries(m.headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.write(
+      `POST /v2/models/${CLS}/infer HTTP/1.1\r\nhost: ${u.host}\r\ncontent-length: ${body.length}\r\n${headers}\r\n`,
+    );
+    socket.write(body.subarray(0, 1000));
+    // The server is reading the body (its bytes are reserved) before the shutdown begins.
+    const budget = (s as unknown as { bodyBudget: { held: number } }).bodyBudget;
+    for (let i = 0; i < 400 && budget.held === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(budget.held > 0, 'the server has begun reading the body');
+    const closed = s.close();
+    await new Promise((r) => setTimeout(r, 100));
+    socket.end(body.subarray(1000));
+    await closed;
+    await ended;
+    const answer = parseAnswer(raw);
+    assert.equal(answer.status, 200, answer.raw.slice(0, 300));
+  } finally {
+    await s.close();
+  }
 });
 
 test('close() with requests in flight answers all of them, then refuses new connections', async () => {
