@@ -7,6 +7,7 @@
  * The WebSocket stream of frames is in streams.ts; both use the VisionService here.
  */
 import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
 import { inspectModel } from '../runtime/model-info.js';
 import { readModel } from '../runtime/session.js';
@@ -174,9 +175,26 @@ async function predict(host: ServerHost, vision: VisionService, ctx: RouteContex
   });
   const image = await imageFrom(ctx.req, body.bytes);
   const pipeline = await vision.pipeline(entry);
-  host.metrics.inflight.inc({ model: entry.config.name });
+  const { name, version } = entry.config;
+  host.metrics.inflight.inc({ model: name });
   try {
-    const r = await pipeline.predict(image);
+    let r: VisionResult;
+    try {
+      r = await pipeline.predict(image);
+    } catch (error) {
+      host.stats.fail(name, version, performance.now() - ctx.receivedAt);
+      throw error;
+    }
+    // In the model's statistics as its v2 requests are: an image runs the model once.
+    host.stats.success(name, version, {
+      totalMs: performance.now() - ctx.receivedAt,
+      queueMs: 0,
+      inputMs: r.speedMs.decode + r.speedMs.preprocess,
+      inferMs: r.speedMs.inference,
+      outputMs: r.speedMs.postprocess,
+      batchSize: 1,
+      batchRequests: 1,
+    });
     const timing = (['decode', 'preprocess', 'inference', 'postprocess'] as const)
       .map((stage) => `${stage};dur=${r.speedMs[stage].toFixed(3)}`)
       .join(', ');
@@ -196,6 +214,6 @@ async function predict(host: ServerHost, vision: VisionService, ctx: RouteContex
       sendJson(ctx.res, 200, resultBody(entry.config.name, pipeline, r, masksOf(ctx.url)), { 'server-timing': timing });
     }
   } finally {
-    host.metrics.inflight.dec({ model: entry.config.name });
+    host.metrics.inflight.dec({ model: name });
   }
 }

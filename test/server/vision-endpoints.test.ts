@@ -56,6 +56,12 @@ test('POST /api/models/{name}/predict answers rtinfer.predict/1 with per-stage t
   assert.equal(m.headers.get('content-type'), 'image/png');
   const meta = await sharp(Buffer.from(await m.arrayBuffer())).metadata();
   assert.deepEqual([meta.width, meta.height], [480, 160]);
+  // Both images ran the model: the v2 statistics count them as its inferences.
+  const stats = (await (await fetch(`${base}/v2/models/det/stats`)).json()) as {
+    model_stats: Array<{ inference_count: number; inference_stats: { compute_infer: { count: number } } }>;
+  };
+  assert.equal(stats.model_stats[0]!.inference_count, 2);
+  assert.equal(stats.model_stats[0]!.inference_stats.compute_infer.count, 2);
 });
 
 test('the PP-OCR recogniser answers the line it reads as texts[0].text, with the dictionary found beside the model', async () => {
