@@ -97,6 +97,13 @@ export interface EngineOptions {
    * request bodies into them. Default: a pool of the engine's own.
    */
   bufferPool?: BufferPool;
+  /**
+   * Worker layouts only: when a request larger than any an instance ran before leaves the process
+   * this many bytes (resident) above its size after the warm-up, that instance's worker is replaced
+   * with a fresh one once idle: onnxruntime's arena keeps the peak a session ever needed. Default
+   * 512 MiB; 0: never.
+   */
+  memoryRecycleBytes?: number;
   /** For tests: the engine's clock (scheduler deadlines and timing, waits between worker restarts). */
   clock?: Clock;
   /** Called whenever `health()` changes: a worker crashed, came back, was given up on; close(). */
@@ -239,6 +246,12 @@ export class InferenceEngine implements Engine {
   readonly #inline: InlineRunner | undefined;
   /** Instance, shape and rows already run once (the first run of each is cold: see #run). */
   readonly #ranBefore = new Set<string>();
+  /** memoryRecycleBytes (0: off), and what it counts from: the resident size after warm-up or the last recycle. */
+  readonly #recycleBytes: number;
+  #baselineRss = 0;
+  /** Per instance, the most input elements it has run since it started (a larger run checks memory). */
+  readonly #largest: number[];
+  readonly #recycling = new Set<number>();
 
   /** Reads the model, lays it out, starts and warms the workers. */
   static async create(options: EngineOptions): Promise<InferenceEngine> {
@@ -315,6 +328,7 @@ export class InferenceEngine implements Engine {
         throw error;
       }
     }
+    engine.#baselineRss = process.memoryUsage.rss();
     return engine;
   }
 
@@ -323,7 +337,7 @@ export class InferenceEngine implements Engine {
     config: EngineConfig,
     policy: BatchPolicy,
     clock: Clock,
-    options: Pick<EngineOptions, 'onHealthChange' | 'bufferPool'>,
+    options: Pick<EngineOptions, 'onHealthChange' | 'bufferPool' | 'memoryRecycleBytes'>,
   ) {
     this.inputs = started.io.inputs;
     this.outputs = started.io.outputs;
@@ -335,6 +349,8 @@ export class InferenceEngine implements Engine {
     this.#padTo = config.batching.fixedBatch ?? undefined;
     this.#buffers = options.bufferPool ?? new BufferPool();
     this.#pool.onBuffers = (b) => this.#buffers.give(b);
+    this.#recycleBytes = this.#pool.placement === 'worker' ? (options.memoryRecycleBytes ?? DEFAULT_RECYCLE_BYTES) : 0;
+    this.#largest = new Array<number>(config.instances).fill(0);
     if (config.inlineBelowMs > 0) this.#inline = new InlineRunner(started.init, config.inlineBelowMs);
     this.#scheduler = new Scheduler<Job>({
       instances: config.instances,
@@ -589,8 +605,11 @@ export class InferenceEngine implements Engine {
           this.#padTo,
         );
     const shapeKey = batch[0]?.shapeKey ?? '';
+    // Counted before the run: the feeds' buffers move to the worker.
+    const elements = this.#recycleBytes > 0 ? countElements(feeds) : 0;
     try {
       const result = await this.#pool.run(instance, feeds);
+      if (elements > (this.#largest[instance] ?? 0)) this.#checkMemory(instance, elements);
       // On the calling thread an owned request's buffers were used in place and are free now (a
       // worker hands transferred ones back through onBuffers instead).
       if (keep && single.owned && this.#pool.placement === 'main') this.#buffers.give(buffersOf(feeds));
@@ -631,8 +650,40 @@ export class InferenceEngine implements Engine {
       for (const r of batch) r.item.settle(error instanceof Error ? error : new Error(String(error)));
     } finally {
       this.#scheduler.complete(instance);
+      if (this.#recycling.has(instance)) void this.#recycle(instance);
     }
   }
+
+  /** After a run larger than any before on `instance`: out of service for a recycle if memory grew past the bound. */
+  #checkMemory(instance: number, elements: number): void {
+    this.#largest[instance] = elements;
+    if (this.#closing || process.memoryUsage.rss() - this.#baselineRss < this.#recycleBytes) return;
+    this.#recycling.add(instance);
+    this.#scheduler.setAvailable(instance, false);
+  }
+
+  async #recycle(instance: number): Promise<void> {
+    try {
+      if (!(await this.#pool.recycle(instance)) || this.#closing) return;
+      this.#largest[instance] = 0;
+      // Its first run of each shape is cold again: not learned (see #run).
+      for (const key of this.#ranBefore) if (key.startsWith(`${instance}|`)) this.#ranBefore.delete(key);
+      // Counted from here: what else the process holds now is not this instance's to give back.
+      this.#baselineRss = process.memoryUsage.rss();
+      this.#scheduler.setAvailable(instance, true);
+    } finally {
+      this.#recycling.delete(instance);
+    }
+  }
+}
+
+/** See EngineOptions.memoryRecycleBytes. */
+const DEFAULT_RECYCLE_BYTES = 512 * 1024 * 1024;
+
+function countElements(feeds: WireFeeds): number {
+  let n = 0;
+  for (const name in feeds) n += feeds[name]?.data.length ?? 0;
+  return n;
 }
 
 export function createEngine(options: EngineOptions): Promise<Engine> {

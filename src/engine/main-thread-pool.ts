@@ -30,6 +30,7 @@ export class MainThreadPool implements InstancePool {
     this.#justRan = false;
   };
   restarts = 0;
+  readonly recycles = 0;
   /**
    * Never called: inputs are never moved, so there are none to hand back (the engine does not copy
    * them for this pool).
@@ -70,6 +71,11 @@ export class MainThreadPool implements InstancePool {
     if (this.#closed) throw new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine is closed: no session is started');
     await this.#load();
     this.restarts++;
+  }
+
+  /** The calling thread's session stays: a new one would block this thread while it loads. */
+  async recycle(): Promise<boolean> {
+    return false;
   }
 
   failStartsForTesting(_instance: number, count: number): void {

@@ -20,6 +20,8 @@ export interface EngineHealth {
   down: number;
   /** Replacement workers started since the engine started. */
   restarts: number;
+  /** Workers replaced to give back the memory an unusually large request left (EngineOptions.memoryRecycleBytes). */
+  recycles: number;
   /** One line, set when not ready or when an instance is down. */
   reason?: string;
 }
@@ -93,6 +95,7 @@ export class Supervisor {
       restarting: count('restarting'),
       down,
       restarts: this.#pool?.restarts ?? 0,
+      recycles: this.#pool?.recycles ?? 0,
     };
     if (this.#phase !== 'open') h.reason = `the engine is ${this.#phase}`;
     else if (!h.ready || down > 0) {

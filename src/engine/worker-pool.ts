@@ -64,9 +64,13 @@ export interface InstancePool {
   readonly placement: Placement;
   /** Replacements that started. */
   readonly restarts: number;
+  /** Workers replaced on purpose to give back memory (see WorkerPool.recycle). */
+  readonly recycles: number;
   onBuffers: ((buffers: ArrayBuffer[]) => void) | undefined;
   start(): Promise<ModelIo>;
   replace(instance: number): Promise<void>;
+  /** Replaces an idle instance's session with a fresh one; false where sessions cannot be (the calling thread's). */
+  recycle(instance: number): Promise<boolean>;
   run(instance: number, feeds: WireFeeds): Promise<RunResult>;
   failStartsForTesting(instance: number, count: number): void;
   crash(instance: number): void;
@@ -104,6 +108,7 @@ export class WorkerPool implements InstancePool {
   #closed = false;
   /** Replacement workers that started (failed attempts are not counted). */
   restarts = 0;
+  recycles = 0;
   /**
    * Requests sent by postMessage and through the shared channel; of the latter, those answered by
    * message (an inference error, outputs too big for the channel).
@@ -135,6 +140,31 @@ export class WorkerPool implements InstancePool {
     if (this.#closed) throw new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the engine is closed: no worker is started');
     await this.#startSlot(instance);
     this.restarts++;
+  }
+
+  /**
+   * Stops an idle worker and starts a fresh one for its instance. onnxruntime's CPU arena keeps the
+   * peak a session ever needed (a dynamic-shape classifier sent a few 10-40 MB inputs held 3.9 GB
+   * afterwards, which malloc_trim cannot return); only a new session starts small. The caller takes
+   * the instance out of service first. A fresh worker that cannot load is a crash (the supervisor
+   * retries it); resolves true once the new one is running.
+   */
+  async recycle(instance: number): Promise<boolean> {
+    const old = this.#slots[instance];
+    if (!old || old.pending || this.#closed) return false;
+    old.retiring = true;
+    old.channel?.release();
+    this.#slots[instance] = undefined;
+    // Stopped before the new one loads, so that the two never hold their memory at once.
+    await old.worker.terminate();
+    try {
+      await this.#startSlot(instance);
+    } catch (error) {
+      if (!this.#closed) this.#onCrash(instance, error instanceof Error ? error : new Error(String(error)));
+      return false;
+    }
+    this.recycles++;
+    return true;
   }
 
   /** Test hook: the next `count` workers started for `instance` die while loading the model. */

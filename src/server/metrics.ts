@@ -159,6 +159,19 @@ export class ServerMetrics implements ServerInstruments {
         }
       },
     });
+    new Counter({
+      name: 'rtinfer_worker_recycles_total',
+      help: 'Workers replaced to give back the memory an unusually large request left in onnxruntime',
+      labelNames: ['model'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [name, m] of models()) {
+          const h = m.engine?.health();
+          if (h) this.inc({ model: name }, h.recycles);
+        }
+      },
+    });
     const lag = this.#lag;
     lag.enable();
     new Gauge({

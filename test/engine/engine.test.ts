@@ -223,9 +223,58 @@ test('a worker that dies fails only its in-flight request, and is replaced', asy
     const s = engine.stats();
     assert.equal(s.workerRestarts, 1);
     assert.equal(s.counts.crashed, 1);
-    assert.deepEqual(engine.health(), { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1 });
+    assert.deepEqual(engine.health(), {
+      ready: true,
+      instances: 1,
+      live: 1,
+      restarting: 0,
+      down: 0,
+      restarts: 1,
+      recycles: 0,
+    });
   } finally {
     await engine.close();
+  }
+});
+
+test('a request larger than any before that leaves memory over memoryRecycleBytes gets its worker replaced when idle', async () => {
+  // A bound of 1 byte: any growth past the warm-up's resident size counts, so the first larger
+  // request recycles its instance (the default, 512 MiB, is for onnxruntime's arena after a huge shape).
+  const engine = await createEngine({
+    model: OCR_CLS,
+    instances: 1,
+    memoryRecycleBytes: 1,
+    warmupShapes: { x: [1, 3, 48, 192] },
+  });
+  try {
+    const x = (w: number): Tensor => new Tensor('float32', new Float32Array(3 * 48 * w).fill(0.5), [1, 3, 48, w]);
+    const small = await engine.infer({ x: x(192) });
+    await engine.infer({ x: x(1920) });
+    // The recycle runs once the instance is idle; requests meanwhile wait for the fresh worker.
+    const after = await engine.infer({ x: x(192) });
+    for (let i = 0; i < 200 && engine.health().recycles === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(engine.health().recycles, 1);
+    assert.deepEqual(
+      Array.from(after['softmax_0.tmp_0']!.data as Float32Array),
+      Array.from(small['softmax_0.tmp_0']!.data as Float32Array),
+      'the fresh worker answers as the old one did',
+    );
+    assert.equal(engine.health().restarts, 0, 'a recycle is not a crash');
+    assert.equal(engine.stats().counts.crashed, 0);
+  } finally {
+    await engine.close();
+  }
+  const off = await createEngine({
+    model: OCR_CLS,
+    instances: 1,
+    memoryRecycleBytes: 0,
+    warmupShapes: { x: [1, 3, 48, 192] },
+  });
+  try {
+    await off.infer({ x: new Tensor('float32', new Float32Array(3 * 48 * 1920), [1, 3, 48, 1920]) });
+    assert.equal(off.health().recycles, 0);
+  } finally {
+    await off.close();
   }
 });
 
@@ -407,7 +456,15 @@ test(
     const clock = new FakeClock();
     const engine = await createEngine({ model: OCR_CLS, warmup: false, clock, onHealthChange: (h) => changes.push(h) });
     try {
-      assert.deepEqual(engine.health(), { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 0 });
+      assert.deepEqual(engine.health(), {
+        ready: true,
+        instances: 1,
+        live: 1,
+        restarting: 0,
+        down: 0,
+        restarts: 0,
+        recycles: 0,
+      });
       assert.deepEqual(changes, [], 'no change yet');
       crashWorkerForTesting(engine, 0, { failRestarts: 1 });
       await until('the crash', () => changes.length > 0);
@@ -418,6 +475,7 @@ test(
         restarting: 1,
         down: 0,
         restarts: 0,
+        recycles: 0,
         reason: 'worker 0 crashed and is being replaced',
       };
       assert.deepEqual(engine.health(), restarting);
@@ -429,15 +487,33 @@ test(
       assert.ok((await queued)[CLS_OUT]);
       assert.deepEqual(changes, [
         restarting,
-        { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1 },
+        { ready: true, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1, recycles: 0 },
       ]);
       assert.equal(engine.stats().workerRestarts, 1, 'the failed attempt is not a restart');
     } finally {
       await engine.close();
     }
     assert.deepEqual(changes.slice(2), [
-      { ready: false, instances: 1, live: 1, restarting: 0, down: 0, restarts: 1, reason: 'the engine is closing' },
-      { ready: false, instances: 1, live: 0, restarting: 0, down: 0, restarts: 1, reason: 'the engine is closed' },
+      {
+        ready: false,
+        instances: 1,
+        live: 1,
+        restarting: 0,
+        down: 0,
+        restarts: 1,
+        recycles: 0,
+        reason: 'the engine is closing',
+      },
+      {
+        ready: false,
+        instances: 1,
+        live: 0,
+        restarting: 0,
+        down: 0,
+        restarts: 1,
+        recycles: 0,
+        reason: 'the engine is closed',
+      },
     ]);
   },
 );
@@ -470,6 +546,7 @@ test(
         restarting: 0,
         down: 1,
         restarts: 0,
+        recycles: 0,
         reason: reason0,
       });
       assert.deepEqual(
@@ -498,7 +575,7 @@ test(
       const h = engine.health();
       assert.deepEqual(
         { ...h, reason: undefined },
-        { ready: false, instances: 2, live: 0, restarting: 0, down: 2, restarts: 0, reason: undefined },
+        { ready: false, instances: 2, live: 0, restarting: 0, down: 2, restarts: 0, recycles: 0, reason: undefined },
       );
       assert.equal(h.reason, `${reason0}; ${reason0.replaceAll('worker 0', 'worker 1')}`);
       assert.ok(!h.reason?.includes('\n'), 'one line');
@@ -552,6 +629,7 @@ test(
         restarting: 0,
         down: 0,
         restarts: 0,
+        recycles: 0,
         reason: 'the engine is closed',
       });
       const seen = changes.length;
