@@ -41,7 +41,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
     options[o.name] = o.multiple ? { type: o.type, multiple: true } : { type: o.type };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: true, strict: true });
   } catch (error) {
     throw translateParseError(spec, error);
   }
@@ -53,6 +53,24 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
     );
   }
   return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
+}
+
+/**
+ * `--conf -1` as `--conf=-1`: parseArgs takes a value starting with '-' for an option of its own and
+ * says "needs a value", when the user gave a value that deserves its range error. No option is a number.
+ */
+function joinNegativeValues(argv: readonly string[], options: Readonly<Record<string, { type: string }>>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 function translateParseError(spec: CommandSpec, error: unknown): RtinferError {
@@ -112,6 +130,17 @@ export function parseDurationMs(option: string, text: string): number {
 export function parseWarmup(text: string): { minQueries: number; minDurationMs: number } {
   if (/^\d+$/.test(text.trim())) return { minQueries: parseIntOption('warmup', text, 0), minDurationMs: 0 };
   return { minQueries: 1, minDurationMs: parseDurationMs('warmup', text) };
+}
+
+/**
+ * A decimal number ('0.25', '.5', '1e-3'), refused when empty: Number('') is 0, which made `--conf=`
+ * a threshold of 0. `ok` is the range check; `expected` names it in the error.
+ */
+export function parseNumberOption(option: string, text: string, expected: string, ok: (n: number) => boolean): number {
+  const n = Number(text);
+  if (!/^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(text) || !Number.isFinite(n) || !ok(n))
+    invalid(option, text, expected);
+  return n;
 }
 
 export function parseIntOption(option: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {

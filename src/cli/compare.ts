@@ -1,6 +1,6 @@
 /** `rtinfer compare A B`: two stored runs or report files, or --run: two models measured in alternating blocks. */
 import { renderCompareText } from '../compare/compare-text.js';
-import { compareRuns, type CompareReport } from '../compare/compare.js';
+import { compareRuns, differentWork, type CompareReport } from '../compare/compare.js';
 import { runInterleaved } from '../compare/interleaved.js';
 import { resolveSide } from '../compare/sources.js';
 import { RtinferError } from '../errors.js';
@@ -49,6 +49,11 @@ export const COMPARE_COMMAND: CommandSpec = {
     },
     { name: 'warmup', type: 'string', value: 'TIME', description: '--run: warm-up per model (default 1s)' },
     ...RUN_OPTIONS,
+    {
+      name: 'force',
+      type: 'boolean',
+      description: 'compare runs of different inputs (another model, other shapes) anyway',
+    },
     { name: 'json', type: 'boolean', description: 'print the rtinfer.compare/1 JSON report' },
     {
       name: 'html',
@@ -117,6 +122,13 @@ export async function compareCommand(argv: readonly string[], io: { stdout: Node
     try {
       const a = await resolveSide(refA, store);
       const b = await resolveSide(refB, store);
+      // Refused by default: a CI gate pointed at the wrong run would otherwise report a "regression".
+      const work = differentWork(a, b);
+      if (work !== null && values['force'] !== true)
+        throw new RtinferError(
+          'RTI_ERR_ARG_INVALID',
+          `${work}: not a regression of one model (--force compares them anyway)`,
+        );
       report = compareRuns(a, b, { threshold });
     } finally {
       await store?.close();

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { RtinferError } from '../errors.js';
 import { optimizeModel, type Int8Options, type OptimizeReport } from '../optimize/optimize.js';
-import { renderOptimizeHtml, renderOptimizeText } from '../optimize/optimize-text.js';
+import { optimizeWarnings, renderOptimizeHtml, renderOptimizeText } from '../optimize/optimize-text.js';
 import { ACTIVATION_TYPES, type ActivationType } from '../optimize/qdq-rewrite.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../optimize/ranges.js';
 import { parseAccuracyDrop } from '../tune/slo.js';
@@ -11,6 +11,7 @@ import {
   parseChoice,
   parseCommand,
   parseIntOption,
+  parseNumberOption,
   stringValue,
   type CommandSpec,
   type ParsedValues,
@@ -182,12 +183,10 @@ async function optimizeArgs(
   if (text('max-accuracy-drop') !== undefined && values['auto-exclude'] !== true)
     throw new RtinferError('RTI_ERR_ARG_INVALID', '--max-accuracy-drop is the bound for --auto-exclude: give both');
   const percentile = text('percentile');
-  const p = percentile === undefined ? undefined : Number(percentile);
-  if (p !== undefined && !(p > 50 && p <= 100))
-    throw new RtinferError(
-      'RTI_ERR_ARG_INVALID',
-      `invalid --percentile '${percentile}' (expected a number in (50, 100])`,
-    );
+  const p =
+    percentile === undefined
+      ? undefined
+      : parseNumberOption('percentile', percentile, 'a number in (50, 100]', (n) => n > 50 && n <= 100);
   return { model, out, html, calibrate, ...(p !== undefined ? { percentile: p } : {}) };
 }
 
@@ -254,6 +253,8 @@ export async function optimizeCommand(argv: readonly string[], io: { stdout: Nod
   }
   if (html !== undefined) await writeOutput('html', html, renderOptimizeHtml(report));
   io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : renderOptimizeText(report) + '\n');
+  // The text report ends with the warnings; with --json they go to stderr, where a script's log keeps them.
+  if (json) for (const w of optimizeWarnings(report)) process.stderr.write(`rtinfer optimize: warning: ${w}\n`);
   try {
     await recordAndGate(
       store,

@@ -3,7 +3,7 @@
  * outputs, each a listener on the frame records: JSON lines (--json), a live progress line (stderr
  * on a terminal), an annotated video (--save FILE). Ctrl-C stops the loop; the summary is printed.
  */
-import { RtinferError, isRtinferError } from '../errors.js';
+import { ERROR_CATALOGUE, RtinferError, isRtinferError, type ErrorCode } from '../errors.js';
 import { STAGE_NAMES } from '../vision/stages.js';
 import { formatMs, formatTable, round3 } from '../util/format.js';
 import type { OpenedVisionModel } from '../vision/open-model.js';
@@ -15,7 +15,7 @@ import { openVideo, type OpenedVideo } from '../video/open-source.js';
 import { runVideo, type FrameRecord, type VideoSummary } from '../video/run-video.js';
 import { isLive, VIDEO_EXTENSIONS, type VideoInput } from '../video/source.js';
 import { VideoWriter } from '../video/video-writer.js';
-import { parseIntOption, stringValue, type OptionSpec, type ParsedValues } from './args.js';
+import { parseIntOption, parseNumberOption, stringValue, type OptionSpec, type ParsedValues } from './args.js';
 import { checkWritable } from './output.js';
 
 export const VIDEO_OPTIONS: readonly OptionSpec[] = [
@@ -60,10 +60,7 @@ export const VIDEO_OPTIONS: readonly OptionSpec[] = [
 
 function positive(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!(n > 0 && Number.isFinite(n)))
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a positive number)`);
-  return n;
+  return parseNumberOption(option, text, 'a positive number', (n) => n > 0);
 }
 
 /** bench --video's options from the command line. */
@@ -233,7 +230,14 @@ export async function predictVideo(
   const writer = save !== undefined ? new VideoWriter(save, sourceFps ?? 30) : undefined;
   const out = ctx.stdout;
   const outputs = new FrameOutputs(out, ctx.json, ctx.masks, writer, !ctx.json && process.stderr.isTTY === true);
-  if (!ctx.json) out.write(sourceLine(input, video, realtime, paceFps));
+  // stdin says nothing of itself until its bytes come: its line waits for a first frame, so an empty or
+  // garbled stdin gets the error alone.
+  let sourceShown = ctx.json;
+  const showSource = (): void => {
+    if (!sourceShown) out.write(sourceLine(input, video, realtime, paceFps));
+    sourceShown = true;
+  };
+  if (input.kind !== 'stdin') showSource();
   await warmUp(model, stringValue(values, 'warmup'));
   let summary: VideoSummary;
   try {
@@ -246,7 +250,10 @@ export async function predictVideo(
       ...(maxFrames !== undefined ? { maxFrames } : {}),
       ...(deadlineMs !== undefined ? { deadlineMs } : {}),
       signal: ac.signal,
-      onFrame: (rec, r, image) => outputs.onFrame(rec, r, image),
+      onFrame: (rec, r, image) => {
+        showSource();
+        return outputs.onFrame(rec, r, image);
+      },
     });
     if (writer !== undefined) await writer.close();
   } catch (error) {
@@ -256,10 +263,19 @@ export async function predictVideo(
     process.off('SIGINT', onSigint);
     if (outputs.progressOn) process.stderr.write('\r\x1b[2K');
   }
+  if (input.kind === 'stdin' && summary.framesIn === 0) {
+    const e = summary.error;
+    if (e !== undefined && e.code in ERROR_CATALOGUE) throw new RtinferError(e.code as ErrorCode, e.message);
+    throw new RtinferError(
+      'RTI_ERR_VIDEO_UNSUPPORTED',
+      e?.message ?? 'stdin: no image on it (expected MJPEG, or raw frames with --frame-size WxH)',
+    );
+  }
+  showSource();
   if (ctx.json) out.write(JSON.stringify(videoReport(input, video, summary, writer, ctx.modelPath, model)) + '\n');
   else out.write(renderVideoSummary(summary, writer ? `${writer.file} (${writer.frames} frames)` : undefined) + '\n');
   if (summary.error !== undefined) {
-    process.stderr.write(`rtinfer: ${summary.error.message}\n`);
+    process.stderr.write(`rtinfer predict: ${summary.error.message}\n`);
     return 1;
   }
   return summary.failed > 0 ? 1 : 0;

@@ -11,7 +11,14 @@ import { isHeadName, HEAD_NAMES } from '../vision/heads/registry.js';
 import { loadLabels } from '../vision/labels.js';
 import { openVisionModel, type OpenVisionOptions, type OpenedVisionModel } from '../vision/open-model.js';
 import type { SpeedMs, VisionResult } from '../vision/pipeline.js';
-import { parseCommand, parseIntOption, stringValue, type CommandSpec, type ParsedValues } from './args.js';
+import {
+  parseCommand,
+  parseIntOption,
+  parseNumberOption,
+  stringValue,
+  type CommandSpec,
+  type ParsedValues,
+} from './args.js';
 import { classifySource, scanImageArgs, skippedNote } from '../video/source.js';
 import { predictVideo, VIDEO_OPTIONS } from './predict-video.js';
 import { SESSION_OPTIONS, sessionSettingsFrom } from './session-flags.js';
@@ -96,10 +103,7 @@ export const PREDICT_COMMAND: CommandSpec = {
 
 function fraction(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!(n >= 0 && n <= 1))
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected a number from 0 to 1)`);
-  return n;
+  return parseNumberOption(option, text, 'a number from 0 to 1', (n) => n >= 0 && n <= 1);
 }
 
 function imageSize(text: string | undefined): { width: number; height: number } | undefined {

@@ -1,5 +1,4 @@
 /** `rtinfer sweep`: thin over runSweep. */
-import { RtinferError } from '../errors.js';
 import { runSweep } from '../loadgen/sweep.js';
 import { renderSweepHtml } from '../report/html-report.js';
 import { renderSweepCsv, renderSweepText } from '../report/sweep-report.js';
@@ -8,6 +7,7 @@ import {
   parseCommand,
   parseDurationMs,
   parseIntOption,
+  parseNumberOption,
   parsePercentile,
   stringValue,
   type CommandSpec,
@@ -83,10 +83,7 @@ function numbers(option: string, text: string | undefined, integer = true): numb
 }
 
 function positive(option: string, text: string): number {
-  const n = Number(text);
-  if (!(n > 0) || !Number.isFinite(n))
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `invalid --${option} '${text}' (expected positive numbers)`);
-  return n;
+  return parseNumberOption(option, text, 'positive numbers', (n) => n > 0);
 }
 
 export async function sweepCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {

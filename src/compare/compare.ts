@@ -50,6 +50,8 @@ export interface CompareInput {
   /** True when the latencies were rebuilt from a quantile table (a report without its histogram). */
   approximate: boolean;
   blocks?: BlockFigures[];
+  /** The inputs as run, 'name=1x3x416x416 ...' (unknown for a side that does not say). */
+  inputs?: string;
 }
 
 export interface CompareOptions {
@@ -57,6 +59,20 @@ export interface CompareOptions {
   threshold?: number;
   /** Significance level; default 0.05. */
   alpha?: number;
+  /** compare --run: the two sides are different model files by design, so that goes unsaid. */
+  differentModels?: 'expected';
+}
+
+/**
+ * Why A and B measured different work, or null: inputs of other names or shapes are another
+ * workload, and a change between them is not a regression of one model (an int8 variant keeps its
+ * original's inputs, so it is compared without fuss).
+ */
+export function differentWork(a: CompareInput, b: CompareInput): string | null {
+  if (a.inputs === undefined || b.inputs === undefined || a.inputs === b.inputs) return null;
+  return a.model !== b.model
+    ? `A and B are runs of different models with different inputs: ${a.model} (${a.inputs}) and ${b.model} (${b.inputs})`
+    : `A and B ran ${a.model} with different inputs: ${a.inputs} and ${b.inputs}`;
 }
 
 export interface MetricVerdict {
@@ -165,6 +181,13 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
     coldStartVerdict(c),
   ];
 
+  const work = differentWork(a, b);
+  // First, so it is read before the table's verdicts; two workloads differ, neither regressed.
+  if (work !== null) {
+    warnings.unshift(`${work}: the comparison is of two workloads, not a regression of one`);
+    for (const m of metrics) m.regression = false;
+  } else if (a.model !== b.model && options.differentModels !== 'expected')
+    warnings.unshift(`A and B are runs of different models: ${a.model} and ${b.model}`);
   if (a.valid === false) warnings.push(`A (${a.ref}) is an INVALID run: its figures may not be claimable`);
   if (b.valid === false) warnings.push(`B (${b.ref}) is an INVALID run: its figures may not be claimable`);
   if (a.scenario !== b.scenario) warnings.push(`different scenarios: ${a.scenario} and ${b.scenario}`);
@@ -180,7 +203,7 @@ export function compareRuns(a: CompareInput, b: CompareInput, options: CompareOp
     alpha,
     metrics,
     regression: metrics.some((m) => m.regression),
-    verdict: verdictOf(metrics, threshold),
+    verdict: work !== null ? workloadsVerdict(metrics) : verdictOf(metrics, threshold),
     warnings,
   };
 }
@@ -281,6 +304,17 @@ function coldStartVerdict({ a, b, threshold }: Comparison): MetricVerdict {
     beyondThreshold: ratio !== null && ratio > 1 + threshold,
     regression: false,
   };
+}
+
+function workloadsVerdict(metrics: readonly MetricVerdict[]): string {
+  const changed = metrics.filter((m) => m.change !== 'same' && m.ratio !== null);
+  const pct = (r: number): string => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixed(1)}%`;
+  return (
+    'different workloads, no regression verdict' +
+    (changed.length > 0
+      ? `; B against A: ${changed.map((m) => `${m.metric} ${pct(m.ratio as number)} (${m.change})`).join(', ')}`
+      : '; no significant difference')
+  );
 }
 
 function verdictOf(metrics: readonly MetricVerdict[], threshold: number): string {

@@ -187,7 +187,7 @@ export async function runInterleaved(o: InterleavedOptions): Promise<CompareRepo
     await a.rt.release();
     await b.rt.release();
   }
-  const report = compareRuns(inputOf(a), inputOf(b), o);
+  const report = compareRuns(inputOf(a), inputOf(b), { ...o, differentModels: 'expected' });
   report.interleaved = {
     blocks,
     blockDurationMs: blockMs,

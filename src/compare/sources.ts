@@ -57,6 +57,10 @@ export function inputFromReport(r: BenchReport, ref: string, runId?: number, his
     throughputQps: r.throughput.qps,
     coldStartMs: coldStartOf(r),
     approximate: encoded === null,
+    // Older or hand-made reports may lack the inputs: then nothing is said about them.
+    ...(Array.isArray(r.model?.inputs) && r.model.inputs.length > 0
+      ? { inputs: r.model.inputs.map((i) => `${i.name}=${i.runShape.join('x') || 'scalar'}`).join(' ') }
+      : {}),
   };
 }
 

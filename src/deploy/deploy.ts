@@ -2,9 +2,10 @@
  * Deployment manifests for rtinfer serve: the layout (models, instances × threads) from model files,
  * a serve config or a tune/sweep result, then the objects for KServe or plain Kubernetes.
  */
-import { existsSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { RtinferError } from '../errors.js';
+import { parseOnnxModel } from '../runtime/model-info.js';
+import { readModel } from '../runtime/session.js';
 import { loadConfigFile, modelConfigFrom, validateConfig } from '../server/config.js';
 import type { ServerConfig } from '../server/types.js';
 import {
@@ -135,8 +136,9 @@ async function layoutOf(o: DeployOptions): Promise<Layout> {
       );
     origin = o.config;
   } else {
-    for (const f of o.models ?? [])
-      if (!existsSync(f)) throw new RtinferError('RTI_ERR_MODEL_NOT_FOUND', `model file not found: ${f}`);
+    // The same checks and one-line errors as rtinfer info: a manifest for a file that is not a model
+    // would only fail in the cluster, at the pod's start.
+    for (const f of o.models ?? []) parseOnnxModel((await readModel(f)).bytes, f);
     config = validateConfig({ models: (o.models ?? []).map((p) => ({ path: p })) });
     origin = 'flags';
   }

@@ -56,7 +56,47 @@ export function renderOptimizeText(r: OptimizeReport): string {
     );
   }
   for (const n of r.notes) lines.push(`note: ${n}`);
+  for (const w of optimizeWarnings(r)) lines.push(`warning: ${w}`);
   return lines.join('\n');
+}
+
+/**
+ * The A/B reports no interval: its alternating blocks keep drift out, and repeated runs of the same
+ * pair here moved the p50 ratio by a few percent (README's optimize row: yolox_nano 0.83–0.94× on a
+ * quiet machine, 0.84–1.02× under load), so only a variant more than 5 % slower is called slower.
+ */
+export const SLOWER_BELOW = 0.95;
+/** More than int8 cost the detectors measured (README's optimize row: yolox_nano lost 0.4–3.5 %, RFB-320 0). */
+export const ACCURACY_DROP_WARN = 0.05;
+
+/** What makes the written variant probably not worth deploying, one sentence each; empty when nothing does. */
+export function optimizeWarnings(r: OptimizeReport): string[] {
+  const out: string[] = [];
+  const l = r.latency;
+  if (l !== undefined && !failed(l) && l.speedup < SLOWER_BELOW)
+    out.push(
+      `the optimized model is slower than the original (p50 speedup ${l.speedup.toFixed(2)}×, ` +
+        `${formatMs(l.optimized.p50)} ms against ${formatMs(l.original.p50)} ms): probably not worth deploying`,
+    );
+  const a = r.accuracy;
+  if (a !== undefined && !failed(a)) {
+    if (a.drop > ACCURACY_DROP_WARN)
+      out.push(
+        `the optimized model's ${a.metric} dropped ${pct(a.drop)} against the original (more than ` +
+          `${pct(ACCURACY_DROP_WARN)}): probably not worth deploying`,
+      );
+    // Random tensors are not the images the model will see: int8 ranges fitted to real data say little there.
+    if (r.quantization !== undefined && a.metric === 'tensor-error')
+      out.push(
+        `accuracy was measured on ${a.images} synthetic input(s), not on images: ` +
+          (r.quantization.evaluationFiles === 0
+            ? `none of the ${r.quantization.calibrationFiles} calibration file(s) was held out (every third is, ` +
+              'from 3 files up)'
+            : 'the held-out calibration files are not images') +
+          '; give more calibration images, or --images, for a real check',
+      );
+  }
+  return out;
 }
 
 function quantizationLines(q: NonNullable<OptimizeReport['quantization']>): string[] {

@@ -76,16 +76,28 @@ function chooseReplicas(
     );
     return null;
   }
-  for (let n = from; n <= maxReplicas; n++) {
-    const p = point(n, checkQps);
-    if (p.meetsSlo) return { ...p, checkedAtQps: checkQps };
-    // Past this the service time alone misses the SLO: more replicas cannot help.
-    if (p.utilization < 0.05) break;
+  const head = `no N up to ${maxReplicas} replicas meets ${o.slo.text} at ${checkQps.toFixed(1)} q/s`;
+  if (from > maxReplicas) {
+    notes.push(
+      `${head}: keeping up with the rate alone takes at least ${from} replicas, above the cap of ${maxReplicas} ` +
+        `(a faster model, more instances per replica, or a lower rate)`,
+    );
+    return null;
   }
+  let last: PlanPoint | undefined;
+  for (let n = from; n <= maxReplicas; n++) {
+    last = point(n, checkQps);
+    if (last.meetsSlo) return { ...last, checkedAtQps: checkQps };
+    // Past this the service time alone misses the SLO: more replicas cannot help.
+    if (last.utilization < 0.05) {
+      notes.push(`${head}: the service time's own ${o.slo.label} is too close to the bound`);
+      return null;
+    }
+  }
+  // The search stopped at the cap while replicas were still busy: the cap, not the bound, is what stopped it.
   notes.push(
-    `no N up to ${maxReplicas} replicas meets ${o.slo.text} ` +
-      `at ${checkQps.toFixed(1)} q/s: ` +
-      `the service time's own ${o.slo.label} is too close to the bound`,
+    `${head}: the cap of ${maxReplicas} replicas stopped the search with each still ` +
+      `${((last?.utilization ?? 1) * 100).toFixed(0)}% busy, where more replicas may meet it`,
   );
   return null;
 }

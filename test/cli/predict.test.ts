@@ -94,6 +94,10 @@ test('BAD CALL - predict without images, with a bad threshold or task is a usage
   const cases: Array<[string[], RegExp]> = [
     [['predict', OCR_DET], /needs a model and at least one image/],
     [['predict', OCR_DET, 'a.jpg', '--conf', '2'], /invalid --conf '2'/],
+    // Number('') is 0: an empty value must not become a threshold of 0.
+    [['predict', OCR_DET, 'a.jpg', '--conf='], /invalid --conf '' \(expected a number from 0 to 1\)/],
+    [['predict', OCR_DET, 'a.jpg', '--iou', ''], /invalid --iou ''/],
+    [['predict', OCR_DET, 'a.jpg', '--conf', '-1'], /invalid --conf '-1' \(expected a number from 0 to 1\)/],
     [['predict', OCR_DET, 'a.jpg', '--task', 'depth'], /invalid --task 'depth'/],
     [['predict', OCR_DET, 'a.jpg', '--imgsz', 'big'], /invalid --imgsz 'big'/],
     [['predict', OCR_DET, 'a.jpg', '--masks', 'bitmap'], /invalid --masks 'bitmap' \(expected rle or polygon\)/],
@@ -104,6 +108,22 @@ test('BAD CALL - predict without images, with a bad threshold or task is a usage
     assert.match(r.stderr, pattern);
   }
   assert.ok(existsSync(CLI));
+});
+
+test('BAD CALL - bench --images with a corrupt image among good ones is refused up front, naming the file', async () => {
+  const imgs = path.join(dir, 'imgs-bad');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(imgs, { recursive: true });
+  await sharp({ create: { width: 64, height: 64, channels: 3, background: 'white' } })
+    .jpeg()
+    .toFile(path.join(imgs, 'a-good.jpg'));
+  // A JPEG that ends after its first marker: it read as one query and a report of zeros.
+  writeFileSync(path.join(imgs, 'b-broken.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3]));
+  const r = await rtinfer('bench', OCR_DET, '--images', imgs, '--duration', '0.5s', '--json');
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, '', 'no report');
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^rtinfer bench: --images: .*b-broken\.jpg: /);
 });
 
 test('bench --images runs the whole pipeline over real images and reports each stage and end to end', async () => {
@@ -196,4 +216,30 @@ test('text output counts in the singular for one detection and says where --save
   assert.match(r.stdout, /1face\.png \(\d+x\d+\): 1 detection\n/);
   assert.ok(r.stdout.trimEnd().endsWith(`1 annotated image saved to ${path.resolve(out)}`), r.stdout);
   assert.deepEqual(readdirSync(out), ['1face.png']);
+});
+
+/** The built command with `input` on its stdin. */
+async function withStdin(input: Buffer, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  child.stdin.end(input);
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  return { code, stdout, stderr };
+}
+
+test('BAD CALL - predict - with an empty or garbled stdin: the error alone, one line, exit 2', async () => {
+  for (const [input, message] of [
+    [Buffer.alloc(0), /^rtinfer predict: stdin: no image on it/],
+    [Buffer.from('garbage\n'), /^rtinfer predict: stdin: no JPEG in it/],
+  ] as const) {
+    const r = await withStdin(input, 'predict', OCR_DET, '-');
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '', 'no zero table');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, message);
+  }
 });

@@ -276,3 +276,29 @@ test('compare: two stored runs, two report files (exit 5 on a regression, rtinfe
     'the test needs >= 3 blocks',
   );
 });
+
+test('BAD CALL - compare refuses runs of different models with different inputs; --force compares them without a regression', async () => {
+  const store = storeFile();
+  const other = path.join(dir, 'wide.onnx');
+  writeFileSync(other, identityModel([{ name: 'y', dtype: 'float32', shape: [1, 4096] }]));
+  const files: string[] = [];
+  for (const [i, model] of [MODEL, other].entries()) {
+    const r = await cli(store, 'bench', model, ...VALID, '--json', '--no-store');
+    assert.equal(r.code, 0, r.stderr);
+    files.push(path.join(dir, `work${i}.json`));
+    writeFileSync(files[i]!, r.stdout);
+  }
+  const refused = await cli(store, 'compare', files[0]!, files[1]!);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.equal(refused.stdout, '');
+  assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  assert.match(
+    refused.stderr,
+    /^rtinfer compare: A and B are runs of different models with different inputs: .*tiny\.onnx \(x=1x64\) and .*wide\.onnx \(y=1x4096\): not a regression of one model \(--force compares them anyway\)/,
+  );
+  const forced = await cli(store, 'compare', files[0]!, files[1]!, '--force', '--threshold', '0%');
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stdout, /verdict: different workloads, no regression verdict/);
+  assert.match(forced.stdout, /warning: A and B are runs of different models with different inputs/);
+  assert.doesNotMatch(forced.stdout, /REGRESSION/);
+});

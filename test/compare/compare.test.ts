@@ -162,3 +162,17 @@ test('BAD CALL - a threshold or alpha out of range is refused', () => {
   assert.throws(() => compareRuns(a, a, { threshold: -1 }), RangeError);
   assert.throws(() => compareRuns(a, a, { alpha: 0 }), RangeError);
 });
+
+test('runs of different models with different inputs: said first, and no regression verdict however far apart', () => {
+  const a = side('A', latencies(1, 300, 2000), { model: 'version-RFB-320.onnx', inputs: 'input=1x3x240x320' });
+  const b = side('B', latencies(2, 300, 4000), { model: 'yolox_nano.onnx', inputs: 'images=1x3x416x416' });
+  const r = compareRuns(a, b);
+  assert.equal(r.regression, false);
+  assert.ok(r.metrics.every((m) => !m.regression));
+  assert.match(r.verdict, /^different workloads, no regression verdict; B against A: p50 \+\d+\.\d% \(worse\)/);
+  assert.match(r.warnings[0]!, /^A and B are runs of different models with different inputs: version-RFB-320\.onnx/);
+  // Another file with the same inputs (an int8 variant) is compared as usual, the difference said.
+  const variant = compareRuns(a, { ...b, model: 'version-RFB-320.int8.onnx', inputs: 'input=1x3x240x320' });
+  assert.equal(variant.regression, true);
+  assert.match(variant.warnings[0]!, /^A and B are runs of different models: version-RFB-320\.onnx and /);
+});

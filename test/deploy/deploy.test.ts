@@ -290,3 +290,30 @@ test('BAD CALL - deploy refuses bad input in one line with a stable code', async
     });
   }
 });
+
+test('BAD CALL - deploy refuses a file that is not an ONNX model with the error rtinfer info gives', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-deploy-'));
+  try {
+    const text = path.join(dir, 'text.onnx');
+    writeFileSync(text, 'not a model\n');
+    const truncated = path.join(dir, 'trunc.onnx');
+    writeFileSync(truncated, readFileSync(OCR_CLS).subarray(0, 1000));
+    const cases: Array<[string, string, RegExp]> = [
+      [text, 'RTI_ERR_MODEL_NOT_ONNX', /text\.onnx is not an ONNX model/],
+      [truncated, 'RTI_ERR_MODEL_NOT_ONNX', /trunc\.onnx is not an ONNX model/],
+      [dir, 'RTI_ERR_MODEL_NOT_FOUND', /is a directory, not a model file/],
+    ];
+    for (const [model, code, message] of cases) {
+      await assert.rejects(run(OCR_CLS, model, '--kind', 'k8s'), (e: unknown) => {
+        assert.ok(isRtinferError(e), `${model}: ${String(e)}`);
+        assert.equal(e.code, code, model);
+        assert.equal(e.kind, 'usage', 'exit 2, as info');
+        assert.match(e.message, message);
+        assert.equal(e.message.includes('\n'), false);
+        return true;
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

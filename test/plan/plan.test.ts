@@ -72,6 +72,21 @@ test('cores are replicas x instances x threads; a service time above the bound h
   assert.match(renderPlanText(none), /no replica count meets p99<=30ms/);
 });
 
+test('when the replica cap stops the search, the cap is the reason given, not the bound', () => {
+  const service = exponentialServiceTime(10);
+  const slo = parseSlo('p99<=50ms');
+  // 1.2 M q/s at 100 q/s a replica needs 12,001 replicas just to keep up: none is simulated.
+  const huge = runPlan({ service, rateQps: 1_000_000, slo, requests: 20_000 });
+  assert.equal(huge.chosen, null);
+  assert.match(huge.notes.join(' '), /at least 12001 replicas, above the cap of 1000/);
+  assert.doesNotMatch(huge.notes.join(' '), /too close to the bound/);
+  assert.match(renderPlanText(huge), /no replica count meets/);
+  // A cap reached while every replica is still busy: the cap again.
+  const capped = runPlan({ service, rateQps: 400, slo, headroom: 0.25, requests: 50_000, seed: 4, maxReplicas: 6 });
+  assert.equal(capped.chosen, null);
+  assert.match(capped.notes.join(' '), /the cap of 6 replicas stopped the search with each still \d+% busy/);
+});
+
 test('rtinfer plan --from-run a saved single-stream bench report: text, --json and --html', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rtinfer-plan-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
