@@ -48,6 +48,15 @@ export class MessageDecoder {
     return this.#prefixHave > 0 || this.#length >= 0;
   }
 
+  /**
+   * The message not yet complete, for the refusal of a stream that ended inside it: the length its
+   * prefix announces (undefined while the prefix itself is incomplete) and the bytes that came.
+   */
+  get held(): { length: number | undefined; bytes: number } | undefined {
+    if (this.#length >= 0) return { length: this.#length, bytes: this.#have };
+    return this.#prefixHave > 0 ? { length: undefined, bytes: this.#prefixHave } : undefined;
+  }
+
   /** The messages that `data` completes, each with its 5-byte prefix. */
   write(data: Buffer): Buffer[] {
     const done: Buffer[] = [];

@@ -26,6 +26,8 @@ const LOADER_OPTIONS: protoLoader.Options = {
 
 export const GRPC_SERVICE = 'inference.GRPCInferenceService';
 
+const MESSAGES = GRPC_PREDICT_V2.nested.inference.nested;
+
 let service: grpc.ServiceDefinition | undefined;
 
 /**
@@ -37,29 +39,137 @@ export function grpcServiceDefinition(): grpc.ServiceDefinition {
   const loaded = protoLoader.fromJSON(GRPC_PREDICT_V2 as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
   const base = loaded[GRPC_SERVICE] as grpc.ServiceDefinition;
   const infer = base['ModelInfer'] as grpc.MethodDefinition<GrpcInferRequest, GrpcInferResponse>;
+  const request = (message: Buffer): GrpcInferRequest => {
+    const req = infer.requestDeserialize(message);
+    alignRawInPlace(message, req.raw_input_contents, bytesContents(req.inputs));
+    return req;
+  };
+  const response = (message: Buffer): GrpcInferResponse => {
+    const res = infer.responseDeserialize(message);
+    alignRawInPlace(message, res.raw_output_contents, bytesContents(res.outputs));
+    return res;
+  };
   service = {
     ...base,
     ModelInfer: {
       ...infer,
-      requestDeserialize: (message: Buffer) => {
-        const req = infer.requestDeserialize(message);
-        alignRawInPlace(message, req.raw_input_contents, bytesContents(req.inputs));
-        return req;
-      },
-      responseDeserialize: (message: Buffer) => {
-        const res = infer.responseDeserialize(message);
-        alignRawInPlace(message, res.raw_output_contents, bytesContents(res.outputs));
-        return res;
-      },
+      requestDeserialize: (message: Buffer) => withValuedMaps(request, message, REQUEST_MAPS),
+      responseDeserialize: (message: Buffer) => withValuedMaps(response, message, RESPONSE_MAPS),
     },
   };
   return service;
 }
 
+/** Where a message's map<string, InferParameter> fields are (field numbers), and its messages that hold more. */
+interface MapFields {
+  maps: readonly number[];
+  nested?: Readonly<Record<number, MapFields>>;
+}
+
+const REQUEST = MESSAGES.ModelInferRequest;
+const RESPONSE = MESSAGES.ModelInferResponse;
+const REQUEST_MAPS: MapFields = {
+  maps: [REQUEST.fields.parameters.id],
+  nested: {
+    [REQUEST.fields.inputs.id]: { maps: [REQUEST.nested.InferInputTensor.fields.parameters.id] },
+    [REQUEST.fields.outputs.id]: { maps: [REQUEST.nested.InferRequestedOutputTensor.fields.parameters.id] },
+  },
+};
+const RESPONSE_MAPS: MapFields = {
+  maps: [RESPONSE.fields.parameters.id],
+  nested: { [RESPONSE.fields.outputs.id]: { maps: [RESPONSE.nested.InferOutputTensor.fields.parameters.id] } },
+};
+
+/** A map entry's value field (protobuf encodes an entry as a message of key = 1, value = 2). */
+const MAP_VALUE = 2;
+
+/**
+ * A map entry may leave its value out (proto3: the value is then its type's default, here an
+ * InferParameter with no choice set, as protobuf's C++ reads it), but proto-loader's protobufjs
+ * decodes the value as null and then throws a TypeError converting it ("Cannot read properties of
+ * null"). Only then is the message decoded again with an empty value written into each such entry:
+ * a well-formed message costs nothing more.
+ */
+function withValuedMaps<T>(decode: (message: Buffer) => T, message: Buffer, fields: MapFields): T {
+  try {
+    return decode(message);
+  } catch (error) {
+    const filled = error instanceof TypeError ? fillMapValues(message, fields) : undefined;
+    if (!filled) throw error;
+    return decode(filled);
+  }
+}
+
+/**
+ * `bytes` with an empty value appended to every map entry of `fields` that has none; undefined when
+ * none lacks one, null when the bytes are no protobuf message.
+ */
+function fillMapValues(bytes: Uint8Array, fields: MapFields): Buffer | undefined | null {
+  const parts: Uint8Array[] = [];
+  let copied = 0;
+  let pos = 0;
+  while (pos < bytes.length) {
+    const start = pos;
+    const tag = readVarint(bytes, pos);
+    if (!tag) return null;
+    const field = Math.floor(tag.value / 8);
+    const wire = tag.value % 8;
+    pos = tag.next;
+    if (wire === 2) {
+      const len = readVarint(bytes, pos);
+      if (!len || len.next + len.value > bytes.length) return null;
+      const body = bytes.subarray(len.next, len.next + len.value);
+      pos = len.next + len.value;
+      const nested = fields.nested?.[field];
+      const rewritten = fields.maps.includes(field)
+        ? entryWithValue(body)
+        : nested
+          ? fillMapValues(body, nested)
+          : undefined;
+      if (rewritten === null) return null;
+      if (rewritten === undefined) continue;
+      const head = Buffer.alloc(varintLength(tag.value) + varintLength(rewritten.length));
+      writeVarint(head, writeVarint(head, 0, tag.value), rewritten.length);
+      parts.push(bytes.subarray(copied, start), head, rewritten);
+      copied = pos;
+    } else if (wire === 0) {
+      const v = readVarint(bytes, pos);
+      if (!v) return null;
+      pos = v.next;
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else return null;
+  }
+  if (pos > bytes.length) return null;
+  if (parts.length === 0) return undefined;
+  parts.push(bytes.subarray(copied));
+  return Buffer.concat(parts);
+}
+
+/** A map entry with an empty value appended when it has none (undefined when it has one, null when it is no message). */
+function entryWithValue(entry: Uint8Array): Buffer | undefined | null {
+  let pos = 0;
+  while (pos < entry.length) {
+    const tag = readVarint(entry, pos);
+    if (!tag) return null;
+    if (Math.floor(tag.value / 8) === MAP_VALUE) return undefined;
+    pos = tag.next;
+    const wire = tag.value % 8;
+    if (wire === 2 || wire === 0) {
+      const v = readVarint(entry, pos);
+      if (!v) return null;
+      pos = v.next + (wire === 2 ? v.value : 0);
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else return null;
+  }
+  if (pos > entry.length) return null;
+  return Buffer.concat([entry, Buffer.from([(MAP_VALUE << 3) | 2, 0])]);
+}
+
 /** Responses up to this size are written into the serializer's kept buffer; larger ones get their own. */
 const REUSE_LIMIT = 8 * 1024 * 1024;
 
-const MESSAGES = GRPC_PREDICT_V2.nested.inference.nested;
 /** The raw contents' field numbers, from the official descriptor. */
 export const RAW_INPUT_FIELD = MESSAGES.ModelInferRequest.fields.raw_input_contents.id;
 export const RAW_OUTPUT_FIELD = MESSAGES.ModelInferResponse.fields.raw_output_contents.id;
@@ -332,7 +442,11 @@ function bad(message: string): RtinferError {
   return new RtinferError('RTI_ERR_INPUT_DATA', message);
 }
 
-/** Plain values from a parameter map (the oneof's chosen field). */
+/**
+ * Plain values from a parameter map (the oneof's chosen field). A parameter with none chosen (an
+ * empty InferParameter, or an entry that left its value out) is refused by name, as Triton refuses
+ * it ("invalid value type for '<key>' parameter"): a value the client meant to send is missing.
+ */
 export function fromGrpcParameters(
   params: Readonly<Record<string, InferParameter>> | undefined,
 ): Record<string, string | number | boolean> {
@@ -342,6 +456,7 @@ export function fromGrpcParameters(
     if (choice === 'bool_param') out[k] = p.bool_param ?? false;
     else if (choice === 'int64_param') out[k] = Number(p.int64_param ?? 0);
     else if (choice === 'string_param') out[k] = p.string_param ?? '';
+    else throw bad(`parameter '${k}' has no value: set bool_param, int64_param or string_param`);
   }
   return out;
 }
@@ -395,7 +510,8 @@ function checkedDims(shape: readonly unknown[], what: string): number[] {
 
 /**
  * A request's or response's tensors: from `raw` when it has entries (then every tensor must have
- * one, as the protocol says), else from each tensor's typed `contents`.
+ * one, as the protocol says, and no typed values: Triton refuses a tensor given both ways), else
+ * from each tensor's typed `contents`.
  */
 export function fromGrpcTensors(
   tensors: readonly GrpcTensor[],
@@ -413,9 +529,20 @@ export function fromGrpcTensors(
     if (!type) throw bad(`${what}: unknown datatype '${t.datatype}'`);
     const dims = checkedDims(t.shape, what);
     const bytes = raw[i];
+    if (bytes && hasValues(t.contents))
+      throw bad(
+        `${what}: given both in raw_${field === 'inputs' ? 'input' : 'output'}_contents and in contents: send one`,
+      );
     if (bytes) return { name: t.name, type, dims, data: bytesToTensorData(type, dims, bytes, what) };
     return { name: t.name, type, dims, data: fromContents(type, dims, t.contents ?? {}, what) };
   });
+}
+
+/** Typed contents that hold a value (an empty contents message is no second source). */
+function hasValues(contents: TensorContents | null | undefined): boolean {
+  if (!contents) return false;
+  for (const v of Object.values(contents)) if (Array.isArray(v) && v.length > 0) return true;
+  return false;
 }
 
 function fromContents(type: TensorDType, dims: readonly number[], contents: TensorContents, what: string): TensorData {

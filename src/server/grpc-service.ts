@@ -9,6 +9,10 @@
  * 401 UNAUTHENTICATED, 404 NOT_FOUND, 413/429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE, 504
  * DEADLINE_EXCEEDED, else INTERNAL). A request with raw_input_contents is answered with
  * raw_output_contents, a typed one with typed contents (FP16 always raw).
+ *
+ * Every stream's request must arrive within requestTimeoutMs, as REST's must (else
+ * DEADLINE_EXCEEDED, counted as REST's 408); a call whose client left before its answer is counted
+ * as 499, nginx's "client closed request".
  */
 import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
@@ -33,6 +37,7 @@ import {
 import { RTINFER_VERSION } from '../version.js';
 import { errorAnswer, HttpError, type InternalErrorLog } from './http-io.js';
 import {
+  deadlineExpired,
   PROXY_TIMEOUT_HEADER,
   proxyTimeoutOf,
   recordSuccess,
@@ -55,6 +60,8 @@ const STATUS_TO_CODE: ReadonlyArray<[number, grpc.status]> = [
   [408, grpc.status.DEADLINE_EXCEEDED],
   [413, grpc.status.RESOURCE_EXHAUSTED],
   [429, grpc.status.RESOURCE_EXHAUSTED],
+  // google.rpc.Code's HTTP mapping; nothing here answers 501, but a refused call counts as one, not as 500.
+  [501, grpc.status.UNIMPLEMENTED],
   [503, grpc.status.UNAVAILABLE],
   [504, grpc.status.DEADLINE_EXCEEDED],
 ];
@@ -69,6 +76,9 @@ export function grpcCodeFor(httpStatus: number): grpc.status {
 function statusFor(code: grpc.status): number {
   return STATUS_TO_CODE.find(([, c]) => c === code)?.[0] ?? 500;
 }
+
+/** The status metrics and the access log give a call whose client left before its answer (nginx's). */
+const CLIENT_CLOSED_REQUEST = 499;
 
 /** A ModelInfer's answer: the response and its Server-Timing, or a refusal. */
 type InferAnswer =
@@ -168,7 +178,11 @@ export class GrpcEndpoint {
           );
         this.#port = bound;
         openConnectionWindows(this.#server);
-        takeInferStreams(this.#server, (stream, headers) => this.#inferStream(stream, headers));
+        takeInferStreams(
+          this.#server,
+          (stream, headers) => this.#inferStream(stream, headers),
+          (stream, headers) => this.#bound(stream, headers),
+        );
         resolve(bound);
       });
     });
@@ -217,17 +231,7 @@ export class GrpcEndpoint {
         } catch (error) {
           code = this.#fail(callback, error);
         } finally {
-          const status = code === grpc.status.OK ? 200 : statusFor(code);
-          this.#host.metrics.requests.inc({ model: '', endpoint: `grpc_${endpoint}`, outcome: String(status) });
-          if (this.#logger?.accessEnabled)
-            this.#logger.access({
-              protocol: 'grpc',
-              method: 'POST',
-              path: endpoint,
-              endpoint: `grpc_${endpoint}`,
-              status,
-              ms: performance.now() - t0,
-            });
+          this.#recordCall(endpoint, code === grpc.status.OK ? 200 : statusFor(code), performance.now() - t0);
         }
       })();
     };
@@ -240,11 +244,12 @@ export class GrpcEndpoint {
   ): Promise<void> {
     const receivedAt = performance.now();
     const controller = new AbortController();
-    // grpc-js reports 'cancelled' for calls already answered too: only a call still running is aborted
-    // (an error object per call costs its stack trace).
+    // grpc-js reports 'cancelled' for calls already answered too: only a call still running is aborted.
+    // It reports its own deadline so too: that call is no client's leaving.
     let answered = false;
     call.once('cancelled', () => {
-      if (!answered) controller.abort(cancelled());
+      if (!answered)
+        controller.abort(pastDeadline(call) ? deadlineExpired('the call passed its gRPC deadline') : CLIENT_LEFT);
     });
     const answer = await this.#answer(
       () => call.request,
@@ -255,6 +260,7 @@ export class GrpcEndpoint {
       transportDeadline(call, receivedAt),
       proxyTimeoutOf(metadataText(call.metadata.get(PROXY_TIMEOUT_HEADER)[0])),
       controller.signal,
+      !this.#host.closing,
     );
     answered = true;
     if (answer.ok) {
@@ -287,22 +293,33 @@ export class GrpcEndpoint {
     if (transportDeadlineMs === null) return false;
     // Counted from the headers' arrival, as REST counts from the first byte.
     const receivedAt = performance.now();
+    const arrivedOpen = !this.#host.closing;
     const controller = new AbortController();
-    let answered = false;
-    // A reset or broken stream: 'close' follows, which cancels a call still running.
+    /** reading: the request is arriving; running: #answer has it (and records it); answered: sent, refused or gone. */
+    let state: 'reading' | 'running' | 'answered' = 'reading';
+    // A reset or broken stream: 'close' follows.
     stream.on('error', ignore);
     stream.once('close', () => {
-      if (!answered) controller.abort(cancelled());
+      if (state === 'running') controller.abort(CLIENT_LEFT);
+      else if (state === 'reading') {
+        state = 'answered';
+        this.#recordInfer(undefined, CLIENT_CLOSED_REQUEST, performance.now() - receivedAt, undefined);
+      }
     });
     /** A call refused before it ran: answered at once; the stream is no longer read (flow control holds the client). */
     const refuse = (code: grpc.status, text: string): void => {
-      if (answered) return;
-      answered = true;
+      if (state !== 'reading') return;
+      state = 'answered';
       stream.removeAllListeners('data');
       stream.pause();
       this.#recordInfer(undefined, statusFor(code), performance.now() - receivedAt, undefined);
       sendAnswer(stream, { ok: false, code, message: text, retry: false });
     };
+    // A refused stream is never read to its end: the bound resets it too.
+    whenLate(stream, this.#host.config.requestTimeoutMs, () => {
+      refuse(grpc.status.DEADLINE_EXCEEDED, this.#lateMessage());
+      stream.close();
+    });
     const decoder = new MessageDecoder(this.#host.config.maxBodyBytes, RAW_INPUT_FIELD);
     let message: Buffer | undefined;
     stream.on('data', (chunk: Buffer) => {
@@ -319,12 +336,21 @@ export class GrpcEndpoint {
       }
     });
     stream.once('end', () => {
-      if (answered) return;
-      if (message === undefined)
-        return refuse(grpc.status.UNIMPLEMENTED, `Received no request message for unary method ${INFER_PATH}`);
+      // A stream closed under the call (a client's RST_STREAM, a dropped connection) ends its read side
+      // too: 'close' follows and counts it.
+      if (state !== 'reading' || stream.closed) return;
+      if (message === undefined) {
+        const held = decoder.held;
+        // No message at all is gRPC's request cardinality violation (UNIMPLEMENTED, as grpc-js answers);
+        // one cut short is a malformed message.
+        return held
+          ? refuse(grpc.status.INVALID_ARGUMENT, cutShort(held))
+          : refuse(grpc.status.UNIMPLEMENTED, `Received no request message for unary method ${INFER_PATH}`);
+      }
       if (message[0] !== 0)
         return refuse(grpc.status.INTERNAL, 'Received compressed message but "grpc-encoding" header was identity');
       const framed = message;
+      state = 'running';
       void this.#answer(
         () => decodeRequest(framed.subarray(5)),
         headers['authorization'],
@@ -334,9 +360,10 @@ export class GrpcEndpoint {
         transportDeadlineMs,
         proxyTimeoutOf(headers[PROXY_TIMEOUT_HEADER]),
         controller.signal,
+        arrivedOpen,
       )
         .then((answer) => {
-          answered = true;
+          state = 'answered';
           sendAnswer(stream, answer);
         })
         .catch((error: unknown) => {
@@ -346,6 +373,41 @@ export class GrpcEndpoint {
         });
     });
     return true;
+  }
+
+  /** The refusal of a request that did not arrive within requestTimeoutMs. */
+  #lateMessage(): string {
+    return `the request message did not arrive within ${this.#host.config.requestTimeoutMs} ms (requestTimeoutMs)`;
+  }
+
+  /**
+   * A stream left to grpc-js (any method, or a ModelInfer the direct path declined), held to what
+   * #inferStream holds its own to: an answer within requestTimeoutMs unless its request has arrived
+   * (a call grpc-js has answered already is only reset), and a 499 for a client that left while its
+   * request was arriving (grpc-js then never calls the method, which would count the call itself).
+   */
+  #bound(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    const receivedAt = performance.now();
+    const path = String(headers[':path']);
+    const record = (status: number): void => {
+      const ms = performance.now() - receivedAt;
+      if (path === INFER_PATH) this.#recordInfer(undefined, status, ms, undefined);
+      else this.#recordCall(path.slice(path.lastIndexOf('/') + 1), status, ms);
+    };
+    let arrived = false;
+    stream.once('end', () => (arrived ||= !stream.closed));
+    stream.once('close', () => {
+      if (!arrived && !stream.headersSent) record(CLIENT_CLOSED_REQUEST);
+    });
+    whenLate(stream, this.#host.config.requestTimeoutMs, () => {
+      if (!stream.headersSent && !stream.closed) {
+        record(statusFor(grpc.status.DEADLINE_EXCEEDED));
+        const message = this.#lateMessage();
+        sendAnswer(stream, { ok: false, code: grpc.status.DEADLINE_EXCEEDED, message, retry: false });
+      }
+      // RST_STREAM NO_ERROR (close's default): the answer is complete, the rest of the request unwanted (RFC 9113, 8.1).
+      stream.close();
+    });
   }
 
   /**
@@ -361,6 +423,8 @@ export class GrpcEndpoint {
     transportDeadlineMs: number | undefined,
     proxyTimeoutMs: number | undefined,
     signal: AbortLike,
+    /** The call began before the shutdown did: it was accepted, and is answered (as REST's are). */
+    arrivedOpen: boolean,
   ): Promise<InferAnswer> {
     const host = this.#host;
     let model: ReturnType<ServerHost['readyModel']> | undefined;
@@ -368,7 +432,7 @@ export class GrpcEndpoint {
     let status = 200;
     let timing: Array<[string, number]> | undefined;
     try {
-      if (host.closing) throw new HttpError(503, 'the server is shutting down');
+      if (!arrivedOpen) throw new HttpError(503, 'the server is shutting down');
       if (!this.#authorized(authorization)) throw unauthenticated();
       const req = request();
       model = host.readyModel(req.model_name, req.model_version || undefined);
@@ -425,6 +489,8 @@ export class GrpcEndpoint {
       };
     } finally {
       host.bodyBudget.release(reserved);
+      // Whatever became of it, nothing reaches a client that left.
+      if (signal.aborted && signal.reason === CLIENT_LEFT) status = CLIENT_CLOSED_REQUEST;
       this.#recordInfer(model?.config.name, status, performance.now() - receivedAt, timing);
     }
   }
@@ -432,6 +498,13 @@ export class GrpcEndpoint {
   /** The time a call's deadline counts from: its arrival, or its `x-request-start` metadata (request-start.ts). */
   #startedAt(stamp: unknown, receivedAt: number): number {
     return this.#host.config.trustRequestStart ? requestStartedAt(stamp, receivedAt) : receivedAt;
+  }
+
+  /** An answered or refused call of another method in the metrics and the access log. */
+  #recordCall(method: string, status: number, ms: number): void {
+    this.#host.metrics.requests.inc({ model: '', endpoint: `grpc_${method}`, outcome: String(status) });
+    if (this.#logger?.accessEnabled)
+      this.#logger.access({ protocol: 'grpc', method: 'POST', path: method, endpoint: `grpc_${method}`, status, ms });
   }
 
   /** An answered or refused ModelInfer in the metrics, the live view and the access log. */
@@ -510,6 +583,27 @@ class StatusWithMessage extends grpc.ServerInterceptingCall {
 
 const INFER_PATH = `/${GRPC_SERVICE}/ModelInfer`;
 
+/**
+ * ModelInfer through grpc-js: a request that ends inside its message is INVALID_ARGUMENT, as on the
+ * direct path; grpc-js reports it as one with no message at all (UNIMPLEMENTED).
+ */
+class InferCall extends StatusWithMessage {
+  readonly #decoder: MessageDecoder | undefined;
+
+  constructor(call: grpc.ServerInterceptingCallInterface, decoder: MessageDecoder | undefined) {
+    super(call);
+    this.#decoder = decoder;
+  }
+
+  override sendStatus(status: Parameters<grpc.ServerInterceptingCall['sendStatus']>[0]): void {
+    const held =
+      status.code === grpc.status.UNIMPLEMENTED && status.details?.startsWith('Received no request message')
+        ? this.#decoder?.held
+        : undefined;
+    super.sendStatus(held ? { ...status, code: grpc.status.INVALID_ARGUMENT, details: cutShort(held) } : status);
+  }
+}
+
 /** The parts of grpc-js's call (BaseServerInterceptingCall, 1.14) that inferIo replaces. */
 interface BaseCallInternals {
   decoder?: { write(data: Buffer): Buffer[] };
@@ -523,21 +617,21 @@ interface BaseCallInternals {
  * response written once, into its frame (framedResponse). grpc-js joined the request's chunks after
  * the last had come (2 MB on yolox_nano, on the call's path), the alignment moved it again, and the
  * answer's 1.2 MB were copied twice. A grpc-js without these internals keeps its own framing (the
- * service's reusing serializer then spares one copy).
+ * service's reusing serializer then spares one copy). Returns the decoder it put in.
  */
-function inferIo(call: grpc.ServerInterceptingCallInterface): void {
+function inferIo(call: grpc.ServerInterceptingCallInterface): MessageDecoder | undefined {
   const base = call as unknown as BaseCallInternals;
+  let decoder: MessageDecoder | undefined;
   if (typeof base.decoder?.write === 'function' && typeof base.maxReceiveMessageSize === 'number')
-    base.decoder = new MessageDecoder(base.maxReceiveMessageSize, RAW_INPUT_FIELD);
+    base.decoder = decoder = new MessageDecoder(base.maxReceiveMessageSize, RAW_INPUT_FIELD);
   if (typeof base.serializeMessage === 'function')
     base.serializeMessage = (value) => framedResponse(value as GrpcInferResponse);
+  return decoder;
 }
 
 /** The server's one interceptor, so that the call it is given is grpc-js's own (inferIo reaches into it). */
-const statusWithMessage: grpc.ServerInterceptor = (method, call) => {
-  if (method.path === INFER_PATH) inferIo(call);
-  return new StatusWithMessage(call);
-};
+const statusWithMessage: grpc.ServerInterceptor = (method, call) =>
+  method.path === INFER_PATH ? new InferCall(call, inferIo(call)) : new StatusWithMessage(call);
 
 /** After bind: each new session's connection window. */
 export function openConnectionWindows(server: grpc.Server): void {
@@ -558,12 +652,13 @@ type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingH
 
 /**
  * After bind: ModelInfer's streams go to `direct` first; the streams it declines, and every other
- * method's, to grpc-js's own handler as before. A grpc-js whose servers are not where 1.14 keeps
- * them answers everything itself.
+ * method's, to `others` and then grpc-js's own handler as before. A grpc-js whose servers are not
+ * where 1.14 keeps them answers everything itself.
  */
 export function takeInferStreams(
   server: grpc.Server,
   direct: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean,
+  others?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
 ): void {
   const internals = server as unknown as GrpcServerInternals & {
     onStreamOpened?: (stream: http2.ServerHttp2Stream) => void;
@@ -580,6 +675,7 @@ export function takeInferStreams(
         internals.onStreamOpened?.call(server, stream);
         return;
       }
+      others?.(stream, headers);
       for (const listener of theirs) listener.call(h2, stream, headers, flags);
     });
   }
@@ -622,18 +718,45 @@ function decodeRequest(message: Buffer): GrpcInferRequest {
   try {
     return decodeInferRequest(message);
   } catch (error) {
-    throw new HttpError(
-      400,
-      `the ModelInfer message cannot be decoded: ${String((error as Error).message).split('\n')[0]}`,
-    );
+    // protobufjs's own errors say what is wrong with the bytes; a TypeError is its code tripping on them.
+    const why = error instanceof TypeError ? 'it is no ModelInferRequest' : String((error as Error).message);
+    throw new HttpError(400, `the ModelInfer message cannot be decoded: ${why.split('\n')[0]}`);
   }
 }
 
 /** An error that needs no handling beyond the 'close' that follows it. */
 function ignore(): void {}
 
-function cancelled(): RtinferError {
-  return new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call');
+/**
+ * The abort reason of a call whose client left; one object for all (an error per call costs its
+ * stack trace), by which #answer tells such a call from others.
+ */
+const CLIENT_LEFT = new RtinferError('RTI_ERR_ENGINE_CLOSED', 'the client cancelled the call');
+
+/** Whether grpc-js cancelled the call for its deadline (grpc-js's timer and Date.now() may differ by a ms). */
+function pastDeadline(call: grpc.ServerUnaryCall<unknown, unknown>): boolean {
+  const deadline = call.getDeadline();
+  const deadlineAt = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(deadlineAt) && deadlineAt <= Date.now() + 1;
+}
+
+/**
+ * Calls `late` unless the stream's request has all arrived (its read side ended) or the stream
+ * closed within `ms`; the timer never keeps the process alive.
+ */
+function whenLate(stream: http2.ServerHttp2Stream, ms: number, late: () => void): void {
+  const timer = setTimeout(late, ms);
+  timer.unref();
+  const clear = (): void => clearTimeout(timer);
+  stream.once('end', clear);
+  stream.once('close', clear);
+}
+
+/** The refusal of a request that ended inside a message. */
+function cutShort(held: { length: number | undefined; bytes: number }): string {
+  return held.length === undefined
+    ? `the request ends inside a message's 5-byte prefix (${held.bytes} bytes came)`
+    : `the request ends inside its message: the prefix announces ${held.length} bytes, ${held.bytes} came`;
 }
 
 /** A metadata value as text (grpc-js gives binary ones as Buffers). */

@@ -2,7 +2,8 @@
  * rtinfer serve's gRPC endpoint over real HTTP/2 on 127.0.0.1, driven by a client built only from
  * KServe's official grpc_predict_v2.proto (../shared/kserve/; the generated descriptor when the
  * workplace's folder is absent): every RPC, raw and typed tensors giving REST's answers, the error
- * codes, the token, deadlines, the message limit, and a port that survives garbage.
+ * codes, the token, deadlines, the message limit, and a port that survives garbage: stalled, cut
+ * short, ambiguous or value-less requests and clients that leave.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -11,6 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +26,7 @@ import { GRPC_PREDICT_V2 } from '../../src/protocol/grpc-predict-v2.js';
 import { decodeInferResponse, encodeInferRequest, HEADER_LENGTH } from '../../src/protocol/kserve-v2.js';
 import { validateConfig } from '../../src/server/config.js';
 import { createRtinferServer, type RtinferServer } from '../../src/server/server.js';
+import { inferCodec } from '../helpers/grpc-codec.js';
 import { OCR_CLS } from '../helpers/models.js';
 
 const PROTO = fileURLToPath(new URL('../../../shared/kserve/grpc_predict_v2.proto', import.meta.url));
@@ -38,6 +41,10 @@ type Call = (req: Msg, meta?: grpc.Metadata, options?: grpc.CallOptions) => Prom
 
 let server: RtinferServer;
 let tokenServer: RtinferServer;
+/** A server with a short request timeout, whose metrics only the hardening tests move. */
+let strict: RtinferServer;
+let strictBase: string;
+let strictClient: grpc.Client & Record<string, unknown>;
 let base: string;
 let client: grpc.Client & Record<string, unknown>;
 let tokenClient: grpc.Client & Record<string, unknown>;
@@ -78,6 +85,109 @@ async function code(p: Promise<unknown>): Promise<{ code: grpc.status; details: 
 
 const pixels = (): Float32Array => Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => (i % 255) / 255);
 
+const INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+
+/** A gRPC frame: the compressed flag, the 4-byte big-endian length (`length` to announce another), the message. */
+function frame(m: Buffer, flag = 0, length = m.length): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix[0] = flag;
+  prefix.writeUInt32BE(length, 1);
+  return Buffer.concat([prefix, m]);
+}
+
+interface RawAnswer {
+  /** grpc-status as sent ('undefined' when none came). */
+  status: string;
+  message: string;
+  body: Buffer;
+  timing: string | undefined;
+  ms: number;
+}
+
+/**
+ * One call over raw HTTP/2: `body` written, then the request ended, or with `end: false` left open
+ * (the call then ends only when the server answers and resets the stream); `leave` is called with
+ * the stream 50 ms after the body is written (the client going away).
+ */
+function rawCall(
+  session: http2.ClientHttp2Session,
+  body: Buffer,
+  options: {
+    headers?: Record<string, string>;
+    path?: string;
+    end?: boolean;
+    leave?: (stream: http2.ClientHttp2Stream) => void;
+  } = {},
+): Promise<RawAnswer> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const s = session.request({
+      ':method': 'POST',
+      ':path': options.path ?? INFER_PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...options.headers,
+    });
+    const chunks: Buffer[] = [];
+    let head: http2.IncomingHttpHeaders = {};
+    const guard = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no answer within 10 s (${options.path ?? INFER_PATH})`));
+    }, 10_000);
+    s.on('response', (h) => (head = h));
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('trailers', (t) => (head = { ...head, ...t }));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(guard);
+      resolve({
+        status: String(head['grpc-status']),
+        message: decodeURIComponent(String(head['grpc-message'] ?? '')),
+        body: Buffer.concat(chunks),
+        timing: head['server-timing'] as string | undefined,
+        ms: performance.now() - t0,
+      });
+    });
+    if (options.end === false) s.write(body);
+    else s.end(body);
+    const leave = options.leave;
+    if (leave) setTimeout(() => leave(s), 50);
+  });
+}
+
+/** A server's request counts for one gRPC endpoint by status, from its /metrics. */
+async function grpcCounts(at: string, endpoint = 'grpc_infer'): Promise<Record<string, number>> {
+  const text = await (await fetch(`${at}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const [, labels, n] of text.matchAll(/^rtinfer_requests_total\{([^}]*)\} (\d+)/gm)) {
+    if (!labels!.includes(`endpoint="${endpoint}"`)) continue;
+    const status = /outcome="(\d+)"/.exec(labels!)?.[1];
+    if (status !== undefined) counts[status] = (counts[status] ?? 0) + Number(n);
+  }
+  return counts;
+}
+
+/** The counts added since `before`, by status. */
+function added(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v !== (before[k] ?? 0)) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+/** Protobuf's base-128 varint. */
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80);
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** A length-delimited protobuf field: its tag, its length, its bytes. */
+function pb(field: number, ...parts: Array<Buffer | string>): Buffer {
+  const value = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+  return Buffer.concat([varint(field * 8 + 2), varint(value.length), value]);
+}
+
 before(async () => {
   if (!existsSync(PROTO))
     console.log(
@@ -96,15 +206,26 @@ before(async () => {
     validateConfig({ port: 0, grpcPort: 0, token: TOKEN, models: [{ path: OCR_CLS, instances: 1, threads: 1 }] }),
   );
   await tokenServer.listen();
-  await Promise.all([server.ready(), tokenServer.ready()]);
+  strict = createRtinferServer(
+    validateConfig({
+      port: 0,
+      grpcPort: 0,
+      requestTimeoutMs: 300,
+      models: [{ path: OCR_CLS, instances: 1, threads: 1 }],
+    }),
+  );
+  strictBase = await strict.listen();
+  await Promise.all([server.ready(), tokenServer.ready(), strict.ready()]);
   client = makeClient(server.grpcPort!);
   tokenClient = makeClient(tokenServer.grpcPort!);
+  strictClient = makeClient(strict.grpcPort!);
 });
 
 after(async () => {
   client?.close();
   tokenClient?.close();
-  await Promise.all([server?.close(), tokenServer?.close()]);
+  strictClient?.close();
+  await Promise.all([server?.close(), tokenServer?.close(), strict?.close()]);
 });
 
 test('health and metadata RPCs answer as the protocol says', async () => {
@@ -477,41 +598,9 @@ test('ModelInfer answered on the stream and through grpc-js alike: a gzip-compre
     gzipClient.close();
   }
   // Raw HTTP/2 calls: the status each gets, and the message and trailers of a good one.
-  const path = '/inference.GRPCInferenceService/ModelInfer';
   const session = http2.connect(`http://127.0.0.1:${server.grpcPort}`);
-  const call = (
-    body: Buffer,
-    headers: Record<string, string> = {},
-  ): Promise<{ status: string; message?: string; body: Buffer; timing?: string }> =>
-    new Promise((resolve, reject) => {
-      const s = session.request({
-        ':method': 'POST',
-        ':path': path,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        ...headers,
-      });
-      const chunks: Buffer[] = [];
-      let head: http2.IncomingHttpHeaders = {};
-      s.on('response', (h) => (head = h));
-      s.on('data', (c: Buffer) => chunks.push(c));
-      s.on('trailers', (t) => (head = { ...head, ...t }));
-      s.on('error', reject);
-      s.on('close', () =>
-        resolve({
-          status: String(head['grpc-status']),
-          message: head['grpc-message'] as string | undefined,
-          body: Buffer.concat(chunks),
-          timing: head['server-timing'] as string | undefined,
-        }),
-      );
-      s.end(body);
-    });
-  const frame = (m: Buffer): Buffer => {
-    const prefix = Buffer.alloc(5); // not compressed, then the length
-    prefix.writeUInt32BE(m.length, 1);
-    return Buffer.concat([prefix, m]);
-  };
+  const call = (body: Buffer, headers: Record<string, string> = {}): Promise<RawAnswer> =>
+    rawCall(session, body, { headers });
   try {
     const infer = (
       grpc.loadPackageDefinition(
@@ -523,6 +612,7 @@ test('ModelInfer answered on the stream and through grpc-js alike: a gzip-compre
     assert.equal(good.status, '0');
     assert.match(good.timing ?? '', /inference;dur=/);
     assert.deepEqual(infer.responseDeserialize(good.body.subarray(5)).raw_output_contents, plain.raw_output_contents);
+    // No message at all is a request cardinality violation: UNIMPLEMENTED, as gRPC's status code table says.
     assert.equal((await call(Buffer.alloc(0))).status, String(grpc.status.UNIMPLEMENTED));
     assert.equal(
       (await call(Buffer.concat([frame(message), frame(message)]))).status,
@@ -532,10 +622,10 @@ test('ModelInfer answered on the stream and through grpc-js alike: a gzip-compre
     flagged[0] = 1; // "compressed", though the call names no encoding
     const compressed = await call(flagged);
     assert.equal(compressed.status, String(grpc.status.INTERNAL));
-    assert.match(decodeURI(compressed.message ?? ''), /compressed message/);
+    assert.match(compressed.message, /compressed message/);
     const undecodable = await call(frame(Buffer.from([0xff, 0xff, 0xff])));
     assert.equal(undecodable.status, String(grpc.status.INVALID_ARGUMENT));
-    assert.match(decodeURI(undecodable.message ?? ''), /cannot be decoded/);
+    assert.match(undecodable.message, /cannot be decoded/);
     // A timeout header that is not one is grpc-js's to refuse.
     assert.equal((await call(frame(message), { 'grpc-timeout': 'soon' })).status, String(grpc.status.INTERNAL));
   } finally {
@@ -582,4 +672,219 @@ test('a call cancelled while it waits in the queue is withdrawn, never run', asy
   const after = engine.stats().counts;
   assert.ok(after.aborted - before.aborted >= 1, `withdrawn: ${JSON.stringify({ before, after })}`);
   assert.ok(after.ok - before.ok + (after.aborted - before.aborted) <= 8, 'a withdrawn call is not also run');
+});
+
+test('BAD CALL - a request whose message stalls is answered DEADLINE_EXCEEDED after requestTimeoutMs and its stream reset, on the direct path and through grpc-js', async () => {
+  const before = await grpcCounts(strictBase);
+  const beforeMeta = await grpcCounts(strictBase, 'grpc_ModelMetadata');
+  const session = http2.connect(`http://127.0.0.1:${strict.grpcPort}`);
+  try {
+    // A prefix announcing 4096 bytes, then nothing: the stream stays open until the server ends it.
+    const stalled = frame(Buffer.alloc(0), 0, 4096);
+    const gzipped = frame(Buffer.alloc(0), 1, 4096);
+    const answers = await Promise.all([
+      rawCall(session, stalled, { end: false }),
+      // A compressed call is grpc-js's (the direct path declines it), as is every other method.
+      rawCall(session, gzipped, { end: false, headers: { 'grpc-encoding': 'gzip' } }),
+      rawCall(session, stalled, { end: false, path: '/inference.GRPCInferenceService/ModelMetadata' }),
+    ]);
+    for (const a of answers) {
+      assert.equal(a.status, String(grpc.status.DEADLINE_EXCEEDED), a.message);
+      assert.equal(a.message, 'the request message did not arrive within 300 ms (requestTimeoutMs)');
+      assert.ok(a.ms >= 250 && a.ms < 5000, `${a.ms} ms`);
+    }
+    // A request that arrives in time is not cut when its answer takes longer.
+    const ok = await rpc(
+      strictClient,
+      'ModelInfer',
+    )({
+      model_name: CLS,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }],
+      raw_input_contents: [Buffer.from(pixels().buffer)],
+    });
+    assert.deepEqual(ok.outputs[0].shape, [1, 2]);
+  } finally {
+    session.close();
+  }
+  assert.deepEqual(added(before, await grpcCounts(strictBase)), { '200': 1, '408': 2 });
+  assert.deepEqual(added(beforeMeta, await grpcCounts(strictBase, 'grpc_ModelMetadata')), { '408': 1 });
+});
+
+/** Waits until the strict server's ModelInfer counts have moved by at least `n` since `before`. */
+async function countsMoved(before: Record<string, number>, n: number): Promise<Record<string, number>> {
+  let moved: Record<string, number> = {};
+  for (let i = 0; i < 100; i++) {
+    moved = added(before, await grpcCounts(strictBase));
+    if (Object.values(moved).reduce((a, b) => a + b, 0) >= n) return moved;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return moved;
+}
+
+test('a client that leaves before its answer is counted as 499 (client closed request), on the direct path and through grpc-js', async () => {
+  // Mid-message, the client resets its stream (RST_STREAM alone: a stream's close() would half-close it
+  // first, a request cut short that the server may answer before the reset comes), or drops the connection.
+  let before = await grpcCounts(strictBase);
+  const session = http2.connect(`http://127.0.0.1:${strict.grpcPort}`);
+  const own = http2.connect(`http://127.0.0.1:${strict.grpcPort}`);
+  own.on('error', () => undefined);
+  try {
+    const partial = frame(Buffer.alloc(10), 0, 4096);
+    const reset = (s: http2.ClientHttp2Stream): void => void s.destroy();
+    await Promise.all([
+      rawCall(session, partial, { end: false, leave: reset }),
+      rawCall(own, partial, { end: false, leave: () => own.destroy() }),
+      rawCall(session, partial, { end: false, leave: reset, headers: { 'grpc-encoding': 'gzip' } }),
+    ]);
+  } finally {
+    session.close();
+  }
+  assert.deepEqual(await countsMoved(before, 3), { '499': 3 });
+
+  // Calls cancelled while they wait in the queue (or run): 499 whichever way they came, never 500 or 503.
+  const engine = strict.models.get(CLS)?.engine;
+  assert.ok(engine);
+  const rows = 16;
+  const req = {
+    model_name: CLS,
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, 3, 48, 192] }],
+    raw_input_contents: [
+      Buffer.from(Float32Array.from({ length: rows * 3 * 48 * 192 }, (_, i) => (i % 255) / 255).buffer),
+    ],
+  };
+  const gzipClient = new (
+    strictClient.constructor as new (a: string, c: grpc.ChannelCredentials, o: object) => typeof strictClient
+  )(`127.0.0.1:${strict.grpcPort}`, grpc.credentials.createInsecure(), {
+    'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip,
+  });
+  try {
+    for (const c of [strictClient, gzipClient]) {
+      before = await grpcCounts(strictBase);
+      const infer = c['ModelInfer'] as (r: Msg, cb: (e: grpc.ServiceError | null) => void) => grpc.ClientUnaryCall;
+      const settled: Array<Promise<void>> = [];
+      const calls = Array.from({ length: 6 }, () => {
+        let call!: grpc.ClientUnaryCall;
+        settled.push(new Promise((resolve) => (call = infer.call(c, req, () => resolve()))));
+        return call;
+      });
+      for (let i = 0; i < 200 && engine.stats().queueDepth < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      for (const call of calls.slice(1)) call.cancel();
+      await Promise.all(settled);
+      // The first call and any answered before its cancel arrived are 200s; the rest 499s.
+      const moved = await countsMoved(before, 6);
+      assert.ok((moved['499'] ?? 0) >= 1, JSON.stringify(moved));
+      assert.deepEqual(
+        Object.keys(moved).filter((s) => s !== '200' && s !== '499'),
+        [],
+        JSON.stringify(moved),
+      );
+    }
+  } finally {
+    gzipClient.close();
+  }
+});
+
+test('BAD CALL - a parameter map entry without its value is an InferParameter with none set: refused by name as a request parameter, ignored on tensors, never a decoder crash', async () => {
+  const shape = Buffer.concat([1, 3, 48, 192].map(varint));
+  // inputs[0] with a `binary_data_size` entry and outputs[0] with a `classification` entry, both key only.
+  const good = Buffer.concat([
+    pb(1, CLS),
+    pb(5, pb(1, 'x'), pb(2, 'FP32'), pb(3, shape), pb(4, pb(1, 'binary_data_size'))),
+    pb(6, pb(1, 'softmax_0.tmp_0'), pb(2, pb(1, 'classification'))),
+    pb(7, Buffer.from(pixels().buffer)),
+  ]);
+  const session = http2.connect(`http://127.0.0.1:${strict.grpcPort}`);
+  try {
+    const ok = await rawCall(session, frame(good));
+    assert.equal(ok.status, '0', ok.message);
+    const keyOnly = Buffer.concat([good, pb(4, pb(1, 'priority'))]);
+    const gzip = { headers: { 'grpc-encoding': 'gzip' } };
+    for (const [body, options, name] of [
+      [frame(keyOnly), {}, 'priority'],
+      // An entry with neither key nor value: the key is '' then.
+      [frame(Buffer.concat([good, Buffer.from([0x22, 0x00])])), {}, ''],
+      // Through grpc-js (a compressed call): the same decoder, the same answer.
+      [frame(gzipSync(keyOnly), 1), gzip, 'priority'],
+    ] as const) {
+      const a = await rawCall(session, body, options);
+      assert.equal(a.status, String(grpc.status.INVALID_ARGUMENT), a.message);
+      assert.equal(a.message, `parameter '${name}' has no value: set bool_param, int64_param or string_param`);
+    }
+  } finally {
+    session.close();
+  }
+});
+
+test('BAD CALL - an input given both raw and typed, or a message cut short, is INVALID_ARGUMENT naming the problem', async () => {
+  const data = pixels();
+  const both = await code(
+    rpc(
+      strictClient,
+      'ModelInfer',
+    )({
+      model_name: CLS,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], contents: { fp32_contents: Array.from(data) } }],
+      raw_input_contents: [Buffer.from(data.buffer)],
+    }),
+  );
+  assert.equal(both.code, grpc.status.INVALID_ARGUMENT, both.details);
+  assert.equal(both.details, "inputs[0] 'x': given both in raw_input_contents and in contents: send one");
+  const session = http2.connect(`http://127.0.0.1:${strict.grpcPort}`);
+  try {
+    const gzip = { 'grpc-encoding': 'gzip' };
+    const cut = 'the request ends inside its message: the prefix announces 1000 bytes, 3 came';
+    for (const [body, headers, text] of [
+      [frame(Buffer.from('abc'), 0, 1000), {}, cut],
+      [Buffer.from([0, 0]), {}, "the request ends inside a message's 5-byte prefix (2 bytes came)"],
+      // Through grpc-js (a compressed call's).
+      [frame(Buffer.from('abc'), 1, 1000), gzip, cut],
+    ] as const) {
+      const a = await rawCall(session, body, { headers });
+      assert.equal(a.status, String(grpc.status.INVALID_ARGUMENT), a.message);
+      assert.equal(a.message, text);
+    }
+  } finally {
+    session.close();
+  }
+});
+
+test('shutdown: a ModelInfer whose message is still arriving when close() starts is answered, not refused', async () => {
+  const s = createRtinferServer(
+    validateConfig({ port: 0, grpcPort: 0, models: [{ path: OCR_CLS, instances: 1, threads: 1 }] }),
+  );
+  await s.listen();
+  await s.ready();
+  const message = frame(
+    inferCodec().requestSerialize({
+      model_name: CLS,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }],
+      raw_input_contents: [Buffer.from(pixels().buffer)],
+    }),
+  );
+  const session = http2.connect(`http://127.0.0.1:${s.grpcPort}`);
+  session.on('error', () => undefined);
+  try {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': INFER_PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    let head: http2.IncomingHttpHeaders = {};
+    stream.on('response', (h) => (head = h));
+    stream.on('trailers', (t) => (head = { ...head, ...t }));
+    stream.on('data', () => undefined);
+    const ended = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+    stream.write(message.subarray(0, 1000));
+    await new Promise((r) => setTimeout(r, 100));
+    const closed = s.close();
+    await new Promise((r) => setTimeout(r, 100));
+    stream.end(message.subarray(1000));
+    await ended;
+    await closed;
+    assert.equal(String(head['grpc-status']), '0', decodeURIComponent(String(head['grpc-message'] ?? '')));
+  } finally {
+    session.destroy();
+    await s.close();
+  }
 });
