@@ -151,15 +151,20 @@ function renderInfo(r: InfoReport): string {
     `parameters  ${formatCount(r.parameters.count)} in ${r.parameters.tensors} tensors ` +
       `(${formatBytes(r.parameters.bytes)})`,
   );
+  const control = r.operators.filter((o) => CONTROL_FLOW.has(o.opType)).map((o) => o.opType);
   if (r.flops === null) out.push('FLOPs       skipped');
   else if (r.flops.error !== undefined) out.push(`FLOPs       not estimated: ${r.flops.error}`);
+  else if (r.flops.total === 0 && control.length > 0)
+    out.push(
+      `FLOPs       not estimated: the model's work is inside ${control.join('/')} subgraphs, which the count does not enter`,
+    );
   else {
     const by = Object.entries(r.flops.byOp)
       .map(([op, f]) => `${op} ${formatCount(f)}`)
       .join(', ');
     out.push(
       `FLOPs       ${formatCount(r.flops.total)} per inference at ${Object.entries(r.shapes)
-        .map(([n, d]) => `${n}=${d.join('x')}`)
+        .map(([n, d]) => `${n}=${d.length === 0 ? 'scalar' : d.join('x')}`)
         .join(' ')} (${by || 'no Conv/MatMul/Gemm'}; 2 per multiply-add)`,
     );
   }
@@ -172,3 +177,6 @@ function renderInfo(r: InfoReport): string {
   for (const line of r.defaultedShapes) out.push(`note        default shape: ${line}`);
   return out.join('\n');
 }
+
+/** Operators whose subgraphs hold work that the FLOPs count (graph-level nodes only) does not see. */
+const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan']);

@@ -221,9 +221,14 @@ async function timedFirstInference(infer: (feeds: Feeds) => Promise<unknown>, se
     const shapesText = Object.entries(set.shapes)
       .map(([n, d]) => `${n}=${d.length ? d.join('x') : 'scalar'}`)
       .join(' ');
-    throw new RtinferError('RTI_ERR_INFERENCE_FAILED', `first inference failed at ${shapesText}: ${firstLine(error)}`, {
-      cause: error,
-    });
+    // onnxruntime nests each failing node's message in its parent's: the last one says what went wrong.
+    const cause = firstLine(error).split('Status Message: ').pop();
+    throw new RtinferError(
+      'RTI_ERR_INFERENCE_FAILED',
+      `first inference failed at ${shapesText} (${set.description}): ${cause}; a model that needs ` +
+        'particular sizes or values gets them with --shape NAME=DIMS or --input NAME=VALUE',
+      { cause: error },
+    );
   }
   return performance.now() - t0;
 }
