@@ -353,9 +353,6 @@ export async function benchCommand(argv: readonly string[], io: { stdout: NodeJS
   // Fail on an unwritable --csv or --html path now, not after a long run.
   if (csv !== undefined) await writeOutput('csv', csv, '');
   if (html !== undefined) await writeOutput('html', html, '');
-  // Loaded only for --images: the decoder brings sharp (libvips) with it.
-  if (typeof scenarioOptions.images === 'string')
-    await (await import('./check-images.js')).checkImages(scenarioOptions.images);
   // The store and the baseline are checked before the run too: a store that cannot be used fails now.
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();

@@ -10,6 +10,8 @@ import { RtinferError, firstLine } from '../errors.js';
 import { inspectModel } from '../runtime/model-info.js';
 import { createSession, readModel } from '../runtime/session.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
+import { DEFAULT_PREPROCESS } from '../vision/config.js';
+import { decodeImage } from '../vision/decode.js';
 import { createVisionPipeline, type VisionPipelineOptions } from '../vision/pipeline.js';
 import { scanImages, type ImageScan } from '../video/source.js';
 import type { BenchOptions } from './bench.js';
@@ -39,6 +41,23 @@ export async function scanImageSource(source: string | readonly string[]): Promi
   });
 }
 
+/**
+ * Every image decoded once before the measurement: the first that does not decode is refused by name
+ * (its RTI_ERR_IMAGE_* error, a usage error). Refused rather than skipped: a run over fewer images
+ * than asked measures something else, and a file that failed mid-run ended the measurement after one
+ * query with an all-zero report.
+ */
+async function checkImages(images: readonly string[]): Promise<void> {
+  for (const image of images) {
+    try {
+      await decodeImage(image, DEFAULT_PREPROCESS);
+    } catch (error) {
+      if (error instanceof RtinferError) throw new RtinferError(error.code, `--images: ${error.message}`);
+      throw error;
+    }
+  }
+}
+
 export interface ImagesRun {
   label: string;
   path: string | null;
@@ -62,6 +81,7 @@ export async function runImagesPipeline(
 ): Promise<ImagesRun> {
   const { images, skipped } = await scanImageSource(o.images);
   if (o.model === undefined) throw new RtinferError('RTI_ERR_ARG_MISSING', '--images needs a model');
+  await checkImages(images);
   const model = await readModel(o.model);
   const rt = await createSession(model, o.session ?? {});
   try {

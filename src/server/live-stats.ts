@@ -148,7 +148,8 @@ export class LiveStats implements LiveFeed {
       s.current[b] = (s.current[b] ?? 0) + 1;
     } else if (status === 429 || status === 503) s.refused++;
     else if (status === 504) s.missed++;
-    else s.errors++;
+    // 499: the client left before its answer, which is no error of the server's (/metrics counts it).
+    else if (status !== 499) s.errors++;
   }
 
   /** Closes the current interval of every model (the timer calls it; tests call it directly). */
