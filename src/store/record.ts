@@ -217,11 +217,16 @@ function benchRun(b: BenchReport, histogram: string | null | undefined, base: Ru
   };
 }
 
-/** A sweep is stored under its best figures: the highest throughput and the lowest latencies of any point. */
+/**
+ * A sweep is stored under one point's figures, the one with the highest throughput, which the row
+ * names: the lowest p50 and p99 of any point beside it read as one configuration that never ran.
+ */
 function sweepRun(s: SweepReport, base: RunBase): ReportRun {
   const best = [...s.points].sort((x, y) => y.throughput - x.throughput)[0];
-  const minP50 = s.points.length ? Math.min(...s.points.map((p) => p.latencyMs.p50)) : null;
-  const minP99 = s.points.length ? Math.min(...s.points.map((p) => p.latencyMs.p99)) : null;
+  const point = best
+    ? ` · figures of its highest-throughput point: batch ${best.batch}, ${best.load.kind} ${best.load.value}, ` +
+      `${best.instances} × ${best.threads}`
+    : '';
   return {
     ...base,
     kind: 'sweep',
@@ -232,11 +237,17 @@ function sweepRun(s: SweepReport, base: RunBase): ReportRun {
       text:
         `sweep batch ${s.settings.batch.join(',')} ` +
         `· ${s.settings.load.kind} ${s.settings.load.values.join(',')} · ` +
-        `instances ${s.settings.instances.join(',')} · threads ${s.settings.threads.join(',')}`,
+        `instances ${s.settings.instances.join(',')} · threads ${s.settings.threads.join(',')}${point}`,
     },
     startedAt: s.env.startedAt,
     valid: null,
-    figures: { p50Ms: minP50, p90Ms: null, p99Ms: minP99, qps: best?.throughput ?? null, coldStartMs: null },
+    figures: {
+      p50Ms: best?.latencyMs.p50 ?? null,
+      p90Ms: best?.latencyMs.p90 ?? null,
+      p99Ms: best?.latencyMs.p99 ?? null,
+      qps: best?.throughput ?? null,
+      coldStartMs: null,
+    },
     report: s,
     settings: s.settings,
     env: s.env,
