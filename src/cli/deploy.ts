@@ -1,5 +1,5 @@
 /** `rtinfer deploy`: thin over buildDeployment; YAML on stdout, one file per object with --out, or JSON. */
-import { mkdir } from 'node:fs/promises';
+import { makeDir } from '../util/make-dir.js';
 import path from 'node:path';
 import { AUTOSCALERS, DEPLOY_KINDS, KSERVE_PROTOCOLS, SCALE_METRICS } from '../deploy/deploy-spec.js';
 import { RtinferError } from '../errors.js';
@@ -194,12 +194,9 @@ export async function deployCommand(argv: readonly string[], io: { stdout: NodeJ
     for (const [rel, content] of Object.entries(files)) {
       const file = path.join(out, rel);
       try {
-        await mkdir(path.dirname(file), { recursive: true });
+        await makeDir(path.dirname(file));
       } catch (error) {
-        throw new RtinferError(
-          'RTI_ERR_IO_WRITE',
-          `cannot write --out ${out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-        );
+        throw new RtinferError('RTI_ERR_IO_WRITE', `cannot write --out ${out}: ${(error as Error).message}`);
       }
       await writeOutput('out', file, content);
     }

@@ -1,5 +1,6 @@
 /** `rtinfer predict`: run a vision model on images, with the per-stage speed split. */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { makeDir } from '../util/make-dir.js';
 import path from 'node:path';
 import { RtinferError, firstLine, isRtinferError } from '../errors.js';
 import { STAGE_NAMES, type StageName } from '../vision/stages.js';
@@ -217,7 +218,10 @@ async function runImages(
   >;
   let worst = 0;
   let saved = 0;
-  if (o.save !== undefined) await mkdir(o.save, { recursive: true });
+  if (o.save !== undefined)
+    await makeDir(o.save).catch((error: unknown) => {
+      throw new RtinferError('RTI_ERR_IO_WRITE', `cannot create the --save folder ${o.save}: ${firstLine(error)}`);
+    });
   // As `yolo predict` does: the first runs pay one-off allocation and JIT costs.
   for (let i = 0; i < o.warmup; i++) await model.predict(images[0] as string).catch(() => undefined);
   for (const image of images) {

@@ -4,7 +4,8 @@
  * busy timeout, 10 s, far above an insert's milliseconds). A file that is not a database, or one
  * written by a newer rtinfer, is refused with a one-line error and left untouched.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { makeDirSync } from '../util/make-dir.js';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
@@ -125,7 +126,7 @@ export class SqliteRunStore implements RunStore {
     try {
       if (create) {
         try {
-          mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+          makeDirSync(path.dirname(path.resolve(file)));
         } catch (error) {
           const e = error as NodeJS.ErrnoException;
           throw new RtinferError(

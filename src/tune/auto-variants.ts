@@ -14,7 +14,8 @@
  * Their creation counts in tune's --budget; a variant is not started once half the budget is spent
  * (one int8 calibration may run past it: it cannot be cut short).
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { makeDir } from '../util/make-dir.js';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -180,7 +181,7 @@ export async function makeAutoVariants(
   const dir =
     o.dir !== undefined ? path.resolve(o.dir) : await mkdtemp(path.join(os.tmpdir(), 'rtinfer-tune-variants-'));
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDir(dir);
   } catch (error) {
     throw new RtinferError(
       'RTI_ERR_IO_WRITE',
