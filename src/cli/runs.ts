@@ -4,7 +4,7 @@ import { RtinferError } from '../errors.js';
 import { formatMs, formatTable } from '../util/format.js';
 import { renderHistoryHtml } from '../report/runs-html.js';
 import { RUN_KINDS, type RunFilter, type RunStore, type RunSummary, type StoredRun } from '../store/run-store.js';
-import { openRunStore, parseTag, storePath } from '../store/record.js';
+import { openRunStore, parseTag, resolveRun, storePath } from '../store/record.js';
 import {
   listValue,
   parseChoice,
@@ -85,14 +85,16 @@ export const RUNS_COMMAND: CommandSpec = {
 };
 
 function dateBound(option: string, text: string, end: boolean): string {
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) return end ? `${text}T23:59:59.999Z` : `${text}T00:00:00.000Z`;
-  const t = Date.parse(text);
-  if (!Number.isFinite(t))
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  const t = Date.parse(day ? `${text}T00:00:00.000Z` : text);
+  // A day that does not exist (2026-13-45, 2026-02-30) is refused, not read as another.
+  if (!Number.isFinite(t) || (day && new Date(t).toISOString().slice(0, 10) !== text))
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
       `invalid --${option} '${text}' (expected a date such as 2026-11-30 or an ISO time)`,
     );
-  return new Date(t).toISOString();
+  if (!day) return new Date(t).toISOString();
+  return end ? `${text}T23:59:59.999Z` : `${text}T00:00:00.000Z`;
 }
 
 function filterFrom(values: ParsedValues, defaultLimit: number): RunFilter {
@@ -236,7 +238,12 @@ function showText(run: StoredRun): string {
 export async function runsCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values, positionals } = parseCommand(RUNS_COMMAND, argv);
   const [first, ...rest] = positionals;
-  const action = first === undefined ? 'list' : parseChoice('action', first, ACTIONS);
+  if (first !== undefined && !(ACTIONS as readonly string[]).includes(first))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `unknown runs action '${first}' (expected ${ACTIONS.join(', ')}; see rtinfer runs --help)`,
+    );
+  const action = (first ?? 'list') as (typeof ACTIONS)[number];
   if (action === 'list' && rest.length > 0)
     throw new RtinferError('RTI_ERR_ARG_INVALID', `unexpected argument '${rest[0]}' for 'rtinfer runs list'`);
   const location = storePath({ store: stringValue(values, 'store') }) as string;
@@ -257,10 +264,12 @@ export async function runsCommand(argv: readonly string[], io: { stdout: NodeJS.
         return 0;
       }
       case 'show': {
-        const [id] = ids(rest, 'show');
-        const run = await store.get(id as number);
-        if (run === undefined)
-          throw new RtinferError('RTI_ERR_RUN_NOT_FOUND', `no stored run ${id} in ${location} (see rtinfer runs)`);
+        if (rest.length !== 1)
+          throw new RtinferError(
+            rest.length === 0 ? 'RTI_ERR_ARG_MISSING' : 'RTI_ERR_ARG_INVALID',
+            `rtinfer runs show takes one run: an id, last or label:NAME (got ${rest.length})`,
+          );
+        const run = await resolveRun(store, rest[0] as string);
         io.stdout.write(json ? JSON.stringify(run, null, 2) + '\n' : showText(run) + '\n');
         return 0;
       }

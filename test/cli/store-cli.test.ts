@@ -53,6 +53,15 @@ test('bench records the run: report, histogram, model sha256, label, tags and gi
   assert.equal(rows[0].valid, true);
   const show = await runs(store, 'show', '1', '--json');
   const run = JSON.parse(show.stdout);
+  assert.equal(
+    JSON.parse((await runs(store, 'show', 'last', '--json')).stdout).id,
+    run.id,
+    'show takes last, as compare does',
+  );
+  await assert.rejects(runs(store, 'show', '1', '2'), /runs show takes one run/);
+  await assert.rejects(runs(store, 'bogus'), /unknown runs action 'bogus' \(expected list, show, export, rm/);
+  for (const day of ['2026-13-45', '2026-02-30'])
+    await assert.rejects(runs(store, '--since', day), new RegExp(`invalid --since '${day}'`));
   assert.equal(run.report.schema, 'rtinfer.bench/1');
   assert.equal(LatencyRecorder.decode(run.histogram).count, run.report.throughput.queries);
   const text = await runs(store, '--tag', 'branch=main', '--model', 'tiny');

@@ -17,6 +17,8 @@ test('makeDir makes every missing level, accepts an existing folder, and refuses
     assert.ok(existsSync(path.join(root, 'a', 'd')));
     writeFileSync(path.join(root, 'file'), '');
     await assert.rejects(makeDir(path.join(root, 'file', 'x')), { code: 'ENOTDIR' });
+    assert.throws(() => makeDirSync(path.join(root, 'file')), { code: 'EEXIST' });
+    assert.throws(() => makeDirSync(path.join(root, 'file')), { code: 'EEXIST' });
     // node's own recursive mkdir spins here (Node 20); these must answer.
     if (existsSync('/proc/self')) {
       await assert.rejects(makeDir('/proc/rtinfer-nope/x'), { code: 'ENOENT' });
