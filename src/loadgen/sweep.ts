@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RtinferError } from '../errors.js';
+import { batchDimension } from '../engine/batch-policy.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { defaultModel } from '../runtime/default-model.js';
 import { buildSamples, DEFAULT_INPUT_PLAN, type Feeds, type InputPlan } from '../runtime/inputs.js';
@@ -120,6 +121,13 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepReport> {
   const { shapes } = resolveShapes(probe.inputs, o.shapes ?? (fallback ? [parseShapeArg(fallback.shape)] : []));
   const set = await buildSamples(probe.inputs, shapes, plan);
   await probe.release();
+  // Batch sizes a model cannot batch would run as batch 1 under another name: rows that only differ by noise.
+  const dim = batchDimension(probe.inputs);
+  if (!dim.batchable && batches.some((b) => b > 1))
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `--batch ${batches.join(',')}: ${model.label} cannot batch requests (${dim.reason ?? 'no batch dimension'}): sweep it with --batch 1`,
+    );
 
   const total = batches.length * instancesList.length * threadsList.length * loads.length;
   const points: SweepPoint[] = [];

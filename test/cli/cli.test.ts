@@ -198,6 +198,11 @@ test('BAD CALL - each bad input gets one line, exit 2 for usage and 1 for runtim
       /invalid --hint 'auto' \(expected one of latency, throughput\)/,
     ],
     [['sweep', OCR_CLS, '--batch', '0'], 2, /invalid --batch '0'/],
+    [
+      ['sweep', SILERO, '--batch', '1,2'],
+      2,
+      /--batch 1,2: .*silero_vad\.onnx cannot batch requests \(an input is a scalar\)/,
+    ],
     [['bench', OCR_CLS, '--csv', '/no/such/dir/out.csv'], 1, /cannot write --csv \/no\/such\/dir\/out\.csv/],
     [['sweep', OCR_CLS, '--html', '/no/such/dir/sweep.html'], 1, /cannot write --html \/no\/such\/dir\/sweep\.html/],
     [
