@@ -29,6 +29,7 @@ import {
   quote,
   rawAnswer,
   sendError,
+  sendJson,
   type InternalErrorLog,
 } from './http-io.js';
 import { addLiveRoutes } from './live-routes.js';
@@ -181,11 +182,22 @@ class HttpServer implements RtinferServer, ServerHost {
         // How often node checks those two bounds (its default, 30 s, let a 5 s bound fire at 16 s).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, config.requestTimeoutMs / 10)),
         keepAliveTimeout: 5000,
+        // Checked in #dispatch, answered as JSON like every other error (node's own 400 has no body).
+        requireHostHeader: false,
       },
       (req, res) => void this.#dispatch(req, res),
     );
     this.#http.on('connection', (socket: Socket) => this.#onConnection(socket));
     this.#http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(error, socket));
+    // An Expect other than 100-continue: node would answer 417 with no body.
+    this.#http.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
+      sendJson(
+        res,
+        417,
+        { error: `Expect '${quote(String(req.headers.expect))}' is not supported (only 100-continue)` },
+        { connection: 'close' },
+      ),
+    );
     addV2Routes(this, this.stats);
     this.route({
       method: 'GET',
@@ -324,6 +336,8 @@ class HttpServer implements RtinferServer, ServerHost {
     try {
       if (this.#closing)
         throw new HttpError(503, 'the server is shutting down', { connection: 'close', 'retry-after': '1' });
+      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1)
+        throw new HttpError(400, 'an HTTP/1.1 request needs a Host header', { connection: 'close' });
       const target = new RequestTarget(req.url ?? '/');
       const { path } = target;
       const { crossOrigin } = path.startsWith('/v2/health/') ? {} : this.guard.check(req);

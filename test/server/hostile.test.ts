@@ -107,6 +107,14 @@ test('BAD CALL - a malformed %-escape or a CRLF in a URL is answered 4xx with a 
   crlf.socket.destroy();
   assertCleanError(await rawExchange(port, httpText('GET', '/v2/models/%E0%A4%A')), 400, /malformed %-escape/);
   assertCleanError(await rawExchange(port, httpText('GET', '/v2/models/%zz/ready')), 400, /malformed %-escape/);
+  // What node would answer itself, with an empty body: no Host on HTTP/1.1, an Expect it cannot meet.
+  assertCleanError(await rawExchange(port, 'GET /v2/health/live HTTP/1.1\r\n\r\n'), 400, /needs a Host header/);
+  assertCleanError(
+    await rawExchange(port, 'GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: foo\r\n\r\n'),
+    417,
+    /Expect 'foo' is not supported/,
+  );
+  assert.equal((await rawExchange(port, 'GET /v2/health/live HTTP/1.0\r\n\r\n')).status, 200, 'HTTP/1.0 needs no Host');
   await stillServes();
 });
 
