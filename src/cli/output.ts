@@ -3,11 +3,21 @@ import { access, constants, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RtinferError } from '../errors.js';
 
+/** What an errno means to a user (a bare EISDIR says little). */
+const ERRNO_TEXT: Readonly<Record<string, string>> = {
+  ENOENT: 'its folder does not exist',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  ENOSPC: 'no space left on the device',
+};
+
 function cannotWrite(option: string, file: string, error: unknown): RtinferError {
-  return new RtinferError(
-    'RTI_ERR_IO_WRITE',
-    `cannot write --${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-  );
+  const code = (error as NodeJS.ErrnoException).code;
+  const why = code === undefined ? (error as Error).message : `${ERRNO_TEXT[code] ?? 'the system refused'} (${code})`;
+  return new RtinferError('RTI_ERR_IO_WRITE', `cannot write --${option} ${file}: ${why}`);
 }
 
 /** Writes `content` to the file given as --`option`; '' checks early that the path is writable. */

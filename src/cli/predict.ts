@@ -378,7 +378,7 @@ function renderPredict(items: ItemReport[], summary: StageSummary, skipped: numb
               `values ${o.range}${o.luminance ? ", luminance: combined with the input's chroma by --save" : ''})`
             : it.texts?.some((t) => t.text !== undefined)
               ? 'text line read'
-              : `${it.texts?.length ?? 0} text boxes`;
+              : `${it.texts?.length ?? 0} text box${it.texts?.length === 1 ? '' : 'es'}`;
     out.push('', `${it.image} (${it.width}x${it.height}): ${what}`);
     if (rows.length) out.push(formatTable(rows, '  '));
     const s = it.speedMs;

@@ -19,6 +19,7 @@ import {
   type Recordable,
 } from '../store/record.js';
 import { listValue, stringValue, type OptionSpec, type ParsedValues } from './args.js';
+import { article } from '../util/format.js';
 
 export const STORE_OPTIONS: readonly OptionSpec[] = [
   {
@@ -108,7 +109,10 @@ export async function gateFrom(values: ParsedValues, store: RunStore | null, kin
     throw new RtinferError('RTI_ERR_ARG_INVALID', '--baseline reads the run store, which --no-store turns off');
   const run = ref === 'last' ? null : await resolveRun(store, ref);
   if (run !== null && run.kind !== kind)
-    throw new RtinferError('RTI_ERR_ARG_INVALID', `--baseline ${ref} is a ${run.kind} run, not a ${kind} run`);
+    throw new RtinferError(
+      'RTI_ERR_ARG_INVALID',
+      `--baseline ${ref} is ${article(run.kind)} run, not ${article(kind)} run`,
+    );
   return { ref, threshold: threshold === undefined ? 0.05 : parseThreshold(threshold), run };
 }
 
@@ -198,7 +202,7 @@ export async function recordAndGate(
       if (baseline.kind !== r.kind)
         throw new RtinferError(
           'RTI_ERR_ARG_INVALID',
-          `--baseline ${gate.ref} is a ${baseline.kind} run; this is a ${r.kind} run`,
+          `--baseline ${gate.ref} is ${article(baseline.kind)} run; this is ${article(r.kind)} run`,
         );
       verdict = judge(baseline);
     }

@@ -6,6 +6,7 @@ import { sortSamples, type SortedSamples } from '../stats/sorted.js';
 import type { RunStore, StoredRun } from '../store/run-store.js';
 import { readReportFile, resolveRun } from '../store/record.js';
 import type { CompareInput } from './compare.js';
+import { article } from '../util/format.js';
 
 function coldStartOf(r: BenchReport): number | null {
   const c = r.coldStart;
@@ -68,7 +69,7 @@ export function inputFromStoredRun(run: StoredRun, ref: string): CompareInput {
   if (run.kind !== 'bench')
     throw new RtinferError(
       'RTI_ERR_ARG_INVALID',
-      `run ${run.id} (${ref}) is a ${run.kind} run: compare takes bench runs`,
+      `run ${run.id} (${ref}) is ${article(run.kind)} run: compare takes bench runs`,
     );
   return inputFromReport(run.report as BenchReport, ref, run.id, run.histogram);
 }

@@ -55,3 +55,8 @@ export function formatTable(rows: readonly (readonly string[])[], indent = ''): 
     )
     .join('\n');
 }
+
+/** 'a bench', 'an optimize': the article a word takes (by its first letter, which suits these words). */
+export function article(word: string): string {
+  return `${/^[aeiou]/i.test(word) ? 'an' : 'a'} ${word}`;
+}

@@ -53,7 +53,7 @@ test('BAD CALL - bench --html to an unwritable path fails before the run, in one
     (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
   );
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^rtinfer bench: cannot write --html .*r\.html: ENOENT\n$/);
+  assert.match(r.stderr, /^rtinfer bench: cannot write --html .*r\.html: its folder does not exist \(ENOENT\)\n$/);
 });
 
 test('chart number formatting: null and non-finite give an empty label (log axes leave some ticks unlabelled), ticks drop trailing zeros', () => {
