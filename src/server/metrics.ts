@@ -7,6 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { lagOf, LAG_RESOLUTION_MS } from '../stats/event-loop.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { LabeledCounter, LabeledGauge, LabeledHistogram } from './fast-metrics.js';
+import type { EngineHealth } from '../engine/engine.js';
 import { modelReadiness } from './model-health.js';
 import type { LoadedModelEntry, ServerInstruments } from './types.js';
 
@@ -145,33 +146,27 @@ export class ServerMetrics implements ServerInstruments {
         }
       },
     });
-    new Counter({
-      name: 'rtinfer_worker_restarts_total',
-      help: 'Workers replaced after a crash',
-      labelNames: ['model'],
-      registers: [r],
-      collect() {
-        // The engine keeps the count; the counter mirrors it at each scrape.
-        this.reset();
-        for (const [name, m] of models()) {
-          const h = m.engine?.health();
-          if (h) this.inc({ model: name }, h.restarts);
-        }
-      },
-    });
-    new Counter({
-      name: 'rtinfer_worker_recycles_total',
-      help: 'Workers replaced to give back the memory an unusually large request left in onnxruntime',
-      labelNames: ['model'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [name, m] of models()) {
-          const h = m.engine?.health();
-          if (h) this.inc({ model: name }, h.recycles);
-        }
-      },
-    });
+    // The engines keep these counts; each counter mirrors them at every scrape.
+    const healthCounter = (name: string, help: string, count: (h: EngineHealth) => number): void =>
+      void new Counter({
+        name,
+        help,
+        labelNames: ['model'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const [model, m] of models()) {
+            const h = m.engine?.health();
+            if (h) this.inc({ model }, count(h));
+          }
+        },
+      });
+    healthCounter('rtinfer_worker_restarts_total', 'Workers replaced after a crash', (h) => h.restarts);
+    healthCounter(
+      'rtinfer_worker_recycles_total',
+      'Workers replaced to give back the memory an unusually large request left in onnxruntime',
+      (h) => h.recycles,
+    );
     const lag = this.#lag;
     lag.enable();
     new Gauge({

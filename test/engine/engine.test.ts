@@ -240,20 +240,18 @@ test('a worker that dies fails only its in-flight request, and is replaced', asy
 test('a request larger than any before that leaves memory over memoryRecycleBytes gets its worker replaced when idle', async () => {
   // A bound of 1 byte: any growth past the warm-up's resident size counts, so the first larger
   // request recycles its instance (the default, 512 MiB, is for onnxruntime's arena after a huge shape).
-  const engine = await createEngine({
-    model: OCR_CLS,
-    instances: 1,
-    memoryRecycleBytes: 1,
-    warmupShapes: { x: [1, 3, 48, 192] },
-  });
+  const open = (memoryRecycleBytes: number): ReturnType<typeof createEngine> =>
+    createEngine({ model: OCR_CLS, instances: 1, memoryRecycleBytes, warmupShapes: { x: [1, 3, 48, 192] } });
+  const x = (w: number): Tensor => new Tensor('float32', new Float32Array(3 * 48 * w).fill(0.5), [1, 3, 48, w]);
+  const engine = await open(1);
   try {
-    const x = (w: number): Tensor => new Tensor('float32', new Float32Array(3 * 48 * w).fill(0.5), [1, 3, 48, w]);
     const small = await engine.infer({ x: x(192) });
     await engine.infer({ x: x(1920) });
     // The recycle runs once the instance is idle; requests meanwhile wait for the fresh worker.
     const after = await engine.infer({ x: x(192) });
     for (let i = 0; i < 200 && engine.health().recycles === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(engine.health().recycles, 1);
+    // At least the large request's: with a 1-byte bound, a fresh worker's own first runs may count too.
+    assert.ok(engine.health().recycles >= 1, `recycles: ${engine.health().recycles}`);
     assert.deepEqual(
       Array.from(after['softmax_0.tmp_0']!.data as Float32Array),
       Array.from(small['softmax_0.tmp_0']!.data as Float32Array),
@@ -264,14 +262,9 @@ test('a request larger than any before that leaves memory over memoryRecycleByte
   } finally {
     await engine.close();
   }
-  const off = await createEngine({
-    model: OCR_CLS,
-    instances: 1,
-    memoryRecycleBytes: 0,
-    warmupShapes: { x: [1, 3, 48, 192] },
-  });
+  const off = await open(0);
   try {
-    await off.infer({ x: new Tensor('float32', new Float32Array(3 * 48 * 1920), [1, 3, 48, 1920]) });
+    await off.infer({ x: x(1920) });
     assert.equal(off.health().recycles, 0);
   } finally {
     await off.close();
