@@ -71,8 +71,8 @@ test('predict on a mixed folder lists the skipped non-images, runs the images, a
   const text = await predict(OCR_DET, mixed, '--warmup', '0');
   assert.equal(text.code, 0, text.stdout);
   assert.match(text.stdout, /^4 non-image entries skipped: clip\.gif\.part, data\.csv, notes\.txt, sub$/m);
-  assert.match(text.stdout, /a\.jpg \(320x160\): \d+ text boxes/);
-  assert.match(text.stdout, /b\.PNG \(320x160\): \d+ text boxes/);
+  assert.match(text.stdout, /a\.jpg \(320x160\): \d+ text box(es)?/);
+  assert.match(text.stdout, /b\.PNG \(320x160\): \d+ text box(es)?/);
   assert.match(text.stdout, /^2 images: 2 done, 0 failed, 4 non-image entries skipped$/m);
   assert.doesNotMatch(text.stdout, /notes\.txt: ERROR/);
 
