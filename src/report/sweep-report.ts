@@ -1,5 +1,6 @@
 /** Renderings of a `rtinfer.sweep/1` report: terminal table and CSV (the HTML page is in html-report.ts). */
 import type { SweepPoint, SweepReport } from '../loadgen/sweep.js';
+import { earlyStoppingMinQueries } from '../stats/early-stopping.js';
 import { formatMs, formatTable } from '../util/format.js';
 
 import { percentileName } from '../loadgen/bench-report.js';
@@ -57,7 +58,18 @@ export function renderSweepText(r: SweepReport): string {
   const foot =
     `${r.grid.measured} of ${r.grid.points} points in ${(r.grid.ms / 1000).toFixed(1)} ` +
     `s · headline ${name} · * = Pareto frontier (throughput vs ${name}) · ${r.env.cpuModel}, ${r.env.cores} cores`;
-  return [head, '', formatTable([header, ...r.points.map((p) => row(p, extra))]), '', foot].join('\n');
+  // As bench says of its p99: a tail percentile from too few queries is not a claim.
+  const p = percentileOf(r);
+  const least = earlyStoppingMinQueries(p / 100);
+  const few = r.points.filter((x) => x.queries < least).length;
+  const caveat =
+    few > 0
+      ? [
+          `note: ${few} of ${r.points.length} points ran fewer than ${least} queries, the least that claims a ${name} ` +
+            'at 99% confidence: their figure is indicative (more with --min-queries or --duration)',
+        ]
+      : [];
+  return [head, '', formatTable([header, ...r.points.map((x) => row(x, extra))]), '', foot, ...caveat].join('\n');
 }
 
 export function renderSweepCsv(r: SweepReport): string {

@@ -53,6 +53,11 @@ test('a sweep measures every grid point on the real engine, marks the frontier, 
   assert.ok(r.points.some((p) => p.pareto));
   const text = renderSweepText(r);
   assert.match(text, /4 of 4 points/);
+  // A p99 from fewer than 459 queries (99 % confidence) is flagged, as bench flags its own.
+  const few = r.points.filter((p) => p.queries < 459).length;
+  if (few > 0)
+    assert.match(text, new RegExp(`note: ${few} of 4 points ran fewer than 459 queries, the least that claims a p99`));
+  else assert.doesNotMatch(text, /note: .* points ran fewer than/);
   const csv = renderSweepCsv(r).trim().split('\n');
   assert.equal(csv.length, 5);
   assert.equal(csv[0]!.split(',').length, csv[1]!.split(',').length);
