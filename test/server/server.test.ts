@@ -397,7 +397,8 @@ test('close() while a request body is still arriving: the request was accepted, 
     assert.ok(budget.held > 0, 'the server has begun reading the body');
     const closed = s.close();
     await new Promise((r) => setTimeout(r, 100));
-    socket.end(body.subarray(1000));
+    // Not end(): node:http takes a client's half-close for leaving, and its answer could be dropped.
+    socket.write(body.subarray(1000));
     await closed;
     await ended;
     const answer = parseAnswer(raw);
