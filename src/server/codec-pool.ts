@@ -32,7 +32,7 @@ export const MAX_PENDING = 8;
 /**
  * Answers waiting for or in the worker's encode at most. Each has had its inference run, so it is
  * not refused lightly (the bound of decodes refused half of 16 concurrent yolox_nano answers in JSON
- * after their runs); the route checks `encodeBusy` before running a request whose answer would join
+ * after their runs); the route asks `refusesJson` before running a request whose answer would join
  * them.
  */
 export const MAX_ENCODES = 16;

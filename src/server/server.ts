@@ -127,8 +127,8 @@ class HttpServer implements RtinferServer, ServerHost {
   readonly #sockets = new Set<Socket>();
   readonly #trimmer: MemoryTrimmer | undefined;
   readonly #refusedSockets = new WeakSet<Socket>();
-  /** Sockets answered with a request timeout's 408 outside any response: the status their request logs. */
-  readonly #rawAnswers = new WeakMap<Duplex, number>();
+  /** Sockets answered with a request timeout's 408 outside any response: their request logs 408. */
+  readonly #timedOut = new WeakSet<Duplex>();
   #idle: (() => void) | undefined;
   #closing = false;
   #loading: Promise<void> | undefined;
@@ -306,7 +306,7 @@ class HttpServer implements RtinferServer, ServerHost {
           ? [431, 'request headers too large']
           : [400, 'malformed HTTP request'];
     // A timeout ends the request being read on this socket, which is dispatched already if its head had come.
-    if (status === 408) this.#rawAnswers.set(socket, status);
+    if (status === 408) this.#timedOut.add(socket);
     rawAnswer(socket, status, message);
   }
 
@@ -369,7 +369,7 @@ class HttpServer implements RtinferServer, ServerHost {
     } finally {
       markFinished();
       // What the client got: a timeout's answer written to the socket, or nothing, having left.
-      status = this.#rawAnswers.get(req.socket) ?? (gone.aborted ? CLIENT_CLOSED : status);
+      status = this.#timedOut.has(req.socket) ? 408 : gone.aborted ? CLIENT_CLOSED : status;
       const model = labels.model ?? '';
       const ms = performance.now() - receivedAt;
       this.metrics.requests.inc({ model, endpoint: labels.endpoint, outcome: String(status) });
